@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The npm bin: runs the compiled CLI (npm run build, or scripts/bootstrap.sh, compiles it).
+import { runCli } from "../dist/src/cli.js";
+
+const code = await runCli(process.argv.slice(2), {
+  out: (text) => process.stdout.write(text),
+  err: (text) => process.stderr.write(text),
+  env: process.env,
+  cwd: process.cwd(),
+});
+process.exitCode = code;

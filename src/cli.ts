@@ -1,0 +1,169 @@
+/**
+ * `strata`: answers questions about the catalog and the version policy with
+ * no Docker daemon and no Pulumi engine.
+ */
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { Command, Option } from "commander";
+import { type Catalog, loadCatalog } from "./catalog.js";
+import { type StackConfig, resolveStackConfig } from "./config.js";
+import { type LayerTarget, planTargets } from "./plan.js";
+import { InputError, type Problem } from "./problems.js";
+import { renderTable } from "./table.js";
+import { stackConfigSource } from "./stack-files.js";
+import { formatTag, formatVersion } from "./version.js";
+import { topologicalOrder } from "./graph.js";
+
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly cwd: string;
+}
+
+interface CommonOptions {
+  readonly catalog?: string;
+  readonly project?: string;
+}
+
+function projectDirOf(options: CommonOptions, io: CliIo): string {
+  return path.resolve(io.cwd, options.project ?? ".");
+}
+
+function catalogOf(options: CommonOptions, io: CliIo): Catalog {
+  const projectDir = projectDirOf(options, io);
+  return loadCatalog(path.resolve(io.cwd, options.catalog ?? path.join(projectDir, "layers")), io.cwd);
+}
+
+function stackConfigOf(options: CommonOptions & { stack?: string; config?: string }, io: CliIo): { config: StackConfig; file: string } {
+  const source = stackConfigSource({
+    projectDir: projectDirOf(options, io),
+    ...(options.stack === undefined ? {} : { stack: options.stack }),
+    ...(options.config === undefined ? {} : { configFile: path.resolve(io.cwd, options.config) }),
+    env: io.env,
+  });
+  const { config, problems } = resolveStackConfig(source);
+  if (config === undefined) throw new InputError(problems);
+  return { config, file: source.file };
+}
+
+export interface TagRow {
+  readonly layer: string;
+  readonly kind: string;
+  readonly image: string;
+  readonly tag: string;
+  readonly ref: string;
+  readonly parent: string | null;
+}
+
+export function tagRows(targets: readonly LayerTarget[]): TagRow[] {
+  return targets.map((target) => ({
+    layer: target.layer.name,
+    kind: target.layer.kind,
+    image: target.layer.image,
+    tag: target.tag,
+    ref: target.ref,
+    parent: target.parent ?? null,
+  }));
+}
+
+/** The tree as indented text: name, kind, version and image per line. */
+export function renderTree(catalog: Catalog): string {
+  const lines: string[] = [];
+  const depthOf = new Map<string, number>();
+  for (const layer of topologicalOrder(catalog.layers)) {
+    const depth = layer.parent === undefined ? 0 : (depthOf.get(layer.parent) ?? 0) + 1;
+    depthOf.set(layer.name, depth);
+    const indent = depth === 0 ? "" : `${"   ".repeat(depth - 1)}└─ `;
+    lines.push(`${indent}${layer.name} [${layer.kind}] ${formatVersion(layer.version)} (tag ${formatTag(layer.version)}) → ${layer.image}`);
+  }
+  return lines.join("\n");
+}
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command("strata")
+    .description("Layered Docker images under one version policy, published per release channel")
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .exitOverride();
+  const withCommon = (command: Command): Command =>
+    command
+      .option("--catalog <dir>", "the layer catalog folder (default: <project>/layers)")
+      .option("--project <dir>", "the Pulumi project folder holding Pulumi.yaml and the stack files", ".");
+
+  withCommon(program.command("validate"))
+    .description("check the catalog and every stack config; list all problems")
+    .addOption(new Option("--stack <name>", "check only this stack's config"))
+    .action((options: CommonOptions & { stack?: string }) => {
+      const problems: Problem[] = [];
+      let catalog: Catalog | undefined;
+      try {
+        catalog = catalogOf(options, io);
+      } catch (error) {
+        if (!(error instanceof InputError)) throw error;
+        problems.push(...error.problems);
+      }
+      const projectDir = projectDirOf(options, io);
+      const stacks = options.stack !== undefined ? [options.stack]
+        : readdirSync(projectDir).map((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1]).filter((name): name is string => name !== undefined).sort();
+      for (const stack of stacks) {
+        try {
+          const { config, file } = stackConfigOf({ ...options, stack }, io);
+          if (catalog !== undefined) planTargets(catalog, config, file);
+        } catch (error) {
+          if (!(error instanceof InputError)) throw error;
+          problems.push(...error.problems);
+        }
+      }
+      if (problems.length > 0) throw new InputError(problems);
+      io.out(`ok: ${catalog?.layers.length ?? 0} layers, stacks checked: ${stacks.join(", ") || "none"}\n`);
+    });
+
+  withCommon(program.command("tree"))
+    .description("print the layer tree with kinds, versions and image names")
+    .option("--json", "print data instead of text")
+    .action((options: CommonOptions & { json?: boolean }) => {
+      const catalog = catalogOf(options, io);
+      if (options.json) {
+        const rows = catalog.layers.map((layer) => ({ layer: layer.name, kind: layer.kind, parent: layer.parent ?? null, version: formatVersion(layer.version), image: layer.image }));
+        io.out(`${JSON.stringify(rows, null, 2)}\n`);
+      } else {
+        io.out(`${renderTree(catalog)}\n`);
+      }
+    });
+
+  withCommon(program.command("tags"))
+    .description("print every layer's image, tag and full reference for a stack")
+    .requiredOption("--stack <name>", "the stack (release channel), read from Pulumi.<name>.yaml")
+    .option("--config <file>", "a stack config file to read instead of Pulumi.<stack>.yaml")
+    .option("--json", "print data instead of a table")
+    .action((options: CommonOptions & { stack: string; config?: string; json?: boolean }) => {
+      const catalog = catalogOf(options, io);
+      const { config, file } = stackConfigOf(options, io);
+      const rows = tagRows(planTargets(catalog, config, file));
+      if (options.json) {
+        io.out(`${JSON.stringify(rows, null, 2)}\n`);
+      } else {
+        io.out(`${renderTable(["layer", "image", "tag", "ref", "parent"], rows.map((row) => [row.layer, row.image, row.tag, row.ref, row.parent ?? "-"]))}\n`);
+      }
+    });
+  return program;
+}
+
+/** Runs the CLI; returns the exit code (1 for bad input, 2 for usage). */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return 0;
+  } catch (error) {
+    if (error instanceof InputError) {
+      io.err(`${error.message}\n`);
+      return 1;
+    }
+    if (error instanceof Error && "exitCode" in error && typeof error.exitCode === "number") {
+      // commander already printed its message (help, unknown option, missing argument).
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    throw error;
+  }
+}

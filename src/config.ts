@@ -1,0 +1,169 @@
+/**
+ * Stack configuration (namespace `strata`). Defaults live in Pulumi.yaml only;
+ * this module validates the merged values, wherever they came from (the
+ * Pulumi engine in the program, the YAML files in the CLI), plus the CI
+ * environment for Gerrit change and patchset numbers.
+ */
+import { Ajv, type ErrorObject } from "ajv";
+import { type Problem } from "./problems.js";
+import { isRegistry } from "./reference.js";
+import { type CiBuild, formatGroup, groupProblems } from "./version.js";
+
+export const CONFIG_NAMESPACE = "strata";
+
+export interface StackConfig {
+  readonly registry: string;
+  readonly osRelease: string;
+  readonly productVersion: string;
+  readonly channel: string;
+  /** `<osRelease>-<productVersion>-<channel>` */
+  readonly group: string;
+  readonly ci?: CiBuild;
+  readonly push: boolean;
+  readonly platform: string;
+  /** The static `org.opencontainers.image.source` label. */
+  readonly source: string;
+  /** Build only these layers and their ancestors; absent means all. */
+  readonly layers?: readonly string[];
+}
+
+/** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers"] as const;
+
+/** Environment variables that carry the Gerrit change and patchset, in order of preference. */
+export const CI_ENVIRONMENT = [
+  { change: "GERRIT_CHANGE_NUMBER", patchset: "GERRIT_PATCHSET_NUMBER" },
+  { change: "ZUUL_CHANGE", patchset: "ZUUL_PATCHSET" },
+] as const;
+
+const NUMBER_LIKE = { anyOf: [{ type: "integer" }, { type: "string" }] } as const;
+const CONFIG_SCHEMA = {
+  type: "object",
+  additionalProperties: false,
+  required: ["registry", "osRelease", "productVersion", "channel"],
+  properties: {
+    registry: { type: "string" },
+    osRelease: { type: "string", minLength: 1 },
+    productVersion: { type: "string", minLength: 1 },
+    channel: { type: "string", minLength: 1 },
+    change: NUMBER_LIKE,
+    patchset: NUMBER_LIKE,
+    push: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
+    platform: { type: "string", pattern: "^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$" },
+    source: { type: "string" },
+    layers: { anyOf: [{ type: "array", items: { type: "string" } }, { type: "string" }] },
+  },
+} as const;
+const validateShape = new Ajv({ allErrors: true }).compile(CONFIG_SCHEMA);
+
+const FIXES: Record<string, string> = {
+  registry: 'set it to host[:port], for example "pulumi config set strata:registry 127.0.0.1:5000"',
+  osRelease: 'set it, for example "pulumi config set strata:osRelease debian8.3"',
+  productVersion: 'set it, for example "pulumi config set strata:productVersion mos9.0"',
+  channel: 'set it, for example "pulumi config set strata:channel stable"',
+  push: "use true or false",
+  platform: 'use os/arch, for example "linux/amd64"',
+  layers: 'give a list of layer folder names, for example ["keystone"]',
+  change: "use the Gerrit change number, a positive whole number",
+  patchset: "use the Gerrit patchset number, a positive whole number",
+};
+
+function shapeProblem(file: string, error: ErrorObject): Problem {
+  if (error.keyword === "additionalProperties") {
+    const key = String((error.params as { additionalProperty: string }).additionalProperty);
+    return { file, field: `${CONFIG_NAMESPACE}:${key}`, message: "unknown config key", fix: `remove it or correct its spelling; the keys are ${CONFIG_KEYS.map((k) => `${CONFIG_NAMESPACE}:${k}`).join(", ")}` };
+  }
+  const key = error.keyword === "required"
+    ? String((error.params as { missingProperty: string }).missingProperty)
+    : (error.instancePath.split("/")[1] ?? "");
+  const message = error.keyword === "required" ? "is missing" : `is invalid (${error.message ?? "wrong type"})`;
+  return { file, field: `${CONFIG_NAMESPACE}:${key}`, message, fix: FIXES[key] ?? "correct the value" };
+}
+
+/** A positive whole number from config or the environment. */
+function parseCount(value: unknown): number | undefined {
+  const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
+  return /^[1-9]\d{0,17}$/.test(text) ? Number(text) : undefined;
+}
+
+export interface ConfigSource {
+  /** Merged values by key without namespace (defaults already applied). */
+  readonly values: Readonly<Record<string, unknown>>;
+  /** Where the values came from, for messages (`Pulumi.dev.yaml`). */
+  readonly file: string;
+  /** The process environment, for CI change/patchset. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Validates stack config; returns the config or every problem. */
+export function resolveStackConfig(source: ConfigSource): { config?: StackConfig; problems: Problem[] } {
+  const { values, file, env } = source;
+  if (!validateShape(values)) {
+    return { problems: (validateShape.errors ?? []).map((error) => shapeProblem(file, error)) };
+  }
+  const problems: Problem[] = [];
+  const text = (key: string): string => String(values[key] ?? "");
+  const registry = text("registry");
+  if (!isRegistry(registry)) {
+    problems.push({ file, field: `${CONFIG_NAMESPACE}:registry`, message: `"${registry}" is not host[:port]`, fix: FIXES.registry as string });
+  }
+  const groupParts = { osRelease: text("osRelease"), productVersion: text("productVersion"), channel: text("channel") };
+  for (const message of groupProblems(groupParts)) {
+    problems.push({ file, field: `${CONFIG_NAMESPACE}:osRelease/productVersion/channel`, message, fix: "use lowercase letters, digits, dots and dashes, for example debian8.3, mos9.0, stable" });
+  }
+
+  // Config wins over the environment, as a whole: a change from config never pairs with a patchset from CI.
+  let changeOrigin = { value: values.change, file, field: `${CONFIG_NAMESPACE}:change` };
+  let patchsetOrigin = { value: values.patchset, file, field: `${CONFIG_NAMESPACE}:patchset` };
+  if (values.change === undefined && values.patchset === undefined) {
+    const names = CI_ENVIRONMENT.find((pair) => env[pair.change] !== undefined || env[pair.patchset] !== undefined);
+    if (names !== undefined) {
+      changeOrigin = { value: env[names.change], file: "environment", field: names.change };
+      patchsetOrigin = { value: env[names.patchset], file: "environment", field: names.patchset };
+    }
+  }
+  let ci: CiBuild | undefined;
+  const hasValue = (value: unknown): boolean => value !== undefined && value !== "";
+  if (hasValue(changeOrigin.value)) {
+    const change = parseCount(changeOrigin.value);
+    if (change === undefined) {
+      problems.push({ file: changeOrigin.file, field: changeOrigin.field, message: `"${String(changeOrigin.value)}" is not a positive whole number`, fix: FIXES.change as string });
+    }
+    let patchset: number | undefined;
+    if (hasValue(patchsetOrigin.value)) {
+      patchset = parseCount(patchsetOrigin.value);
+      if (patchset === undefined) {
+        problems.push({ file: patchsetOrigin.file, field: patchsetOrigin.field, message: `"${String(patchsetOrigin.value)}" is not a positive whole number`, fix: FIXES.patchset as string });
+      }
+    }
+    if (change !== undefined) ci = patchset === undefined ? { change } : { change, patchset };
+  } else if (hasValue(patchsetOrigin.value)) {
+    problems.push({ file: patchsetOrigin.file, field: patchsetOrigin.field, message: "a patchset is given without a change", fix: `set the change number too (${CONFIG_NAMESPACE}:change), or remove the patchset` });
+  }
+
+  if (problems.length > 0) return { problems };
+  const layers = values.layers === undefined ? undefined
+    : Array.isArray(values.layers) ? (values.layers as string[])
+    : parseLayerList(String(values.layers));
+  const config: StackConfig = {
+    registry,
+    ...groupParts,
+    group: formatGroup(groupParts),
+    ...(ci === undefined ? {} : { ci }),
+    push: values.push === undefined ? true : values.push === true || values.push === "true",
+    platform: values.platform === undefined ? "linux/amd64" : text("platform"),
+    source: text("source"),
+    ...(layers === undefined ? {} : { layers }),
+  };
+  return { config, problems: [] };
+}
+
+/** `layers` may arrive as a JSON list in a string (Pulumi config) or a comma-separated list. */
+function parseLayerList(text: string): string[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("[")) {
+    const parsed: unknown = JSON.parse(trimmed);
+    if (Array.isArray(parsed)) return parsed.map(String);
+  }
+  return trimmed.split(",").map((name) => name.trim()).filter((name) => name !== "");
+}

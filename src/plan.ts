@@ -1,0 +1,50 @@
+/**
+ * Catalog + stack config → what each layer is called and tagged in this
+ * channel. Pure: the LayerTree and the CLI both read from here, so the names
+ * a user previews with `strata tags` are the names the program pushes.
+ */
+import { type Catalog, type Layer } from "./catalog.js";
+import { withAncestors } from "./graph.js";
+import { type Problem, throwIfAny } from "./problems.js";
+import { referenceProblems } from "./reference.js";
+import { type StackConfig, CONFIG_NAMESPACE } from "./config.js";
+import { formatReference, formatRepository, formatTag } from "./version.js";
+
+export interface LayerTarget {
+  readonly layer: Layer;
+  /** `registry/group/image` */
+  readonly repository: string;
+  readonly tag: string;
+  /** `registry/group/image:tag` */
+  readonly ref: string;
+  /** The parent layer's name, absent for a root. */
+  readonly parent?: string;
+}
+
+/**
+ * Targets for every selected layer (and its ancestors), parents first.
+ * Throws an InputError naming the config file for unknown selections and
+ * references that break the OCI grammar.
+ */
+export function planTargets(catalog: Catalog, config: StackConfig, configFile: string): LayerTarget[] {
+  const problems: Problem[] = [];
+  const known = new Set(catalog.layers.map((layer) => layer.name));
+  for (const name of config.layers ?? []) {
+    if (!known.has(name)) {
+      problems.push({ file: configFile, field: `${CONFIG_NAMESPACE}:layers`, message: `no layer named "${name}"`, fix: `name layer folders from the catalog (${[...known].sort().join(", ")})` });
+    }
+  }
+  throwIfAny(problems);
+  const selected = config.layers === undefined ? [...catalog.layers] : withAncestors(catalog.layers, config.layers);
+  const targets = selected.map((layer): LayerTarget => {
+    const tag = formatTag(layer.version, config.ci);
+    const repository = formatRepository(config.registry, config.group, layer.image);
+    const ref = formatReference(config.registry, config.group, layer.image, tag);
+    for (const message of referenceProblems(ref)) {
+      problems.push({ file: configFile, field: `reference of layer "${layer.name}"`, message: `${ref}: ${message}`, fix: "shorten the layer folder names or the group parts (osRelease, productVersion, channel)" });
+    }
+    return { layer, repository, tag, ref, ...(layer.parent === undefined ? {} : { parent: layer.parent }) };
+  });
+  throwIfAny(problems);
+  return targets;
+}

@@ -1,0 +1,35 @@
+/**
+ * Problems found in user input. Every check collects all of them instead of
+ * stopping at the first, so a user fixes a catalog in one pass; each names the
+ * file, the field (or line) and the fix.
+ */
+export interface Problem {
+  /** Path of the offending file, relative to where the user stands when possible. */
+  readonly file: string;
+  /** The field (`kind`, `parent`, `strata:registry`) or a location such as `line 3, column 7`. */
+  readonly field?: string;
+  readonly message: string;
+  readonly fix: string;
+}
+
+export function formatProblem(problem: Problem): string {
+  const where = problem.field === undefined ? problem.file : `${problem.file}: ${problem.field}`;
+  return `${where}: ${problem.message}\n    fix: ${problem.fix}`;
+}
+
+/** Thrown when input is invalid; carries every problem found. */
+export class InputError extends Error {
+  readonly problems: readonly Problem[];
+
+  constructor(problems: readonly Problem[]) {
+    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+    super(`${count} in the Strata input (nothing was built or pushed):\n${problems.map(formatProblem).join("\n")}`);
+    this.name = "InputError";
+    this.problems = problems;
+  }
+}
+
+/** Throws an InputError when there is anything to report. */
+export function throwIfAny(problems: readonly Problem[]): void {
+  if (problems.length > 0) throw new InputError(problems);
+}

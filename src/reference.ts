@@ -1,0 +1,139 @@
+/**
+ * The OCI distribution reference grammar, as far as Strata needs it.
+ *
+ * Transcribed from distribution/reference (regexp.go): the npm registry has no
+ * maintained package that implements this grammar strictly (the popular
+ * parsers accept uppercase paths and any tag), and a wrong "yes" here means a
+ * push that the registry refuses halfway through a tree.
+ */
+
+/** One path component: lowercase alphanumerics joined by `.`, `_`, `__` or runs of `-`. */
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+
+/** A tag: at most 128 characters, word characters, dots and dashes, not starting with `.` or `-`. */
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/** A domain component (RFC 1123 label). */
+const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+
+/** host[:port], where host is a dotted name or an IPv6 literal in brackets. */
+const REGISTRY = new RegExp(
+  `^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9A-Fa-f:.]+\\])(?::[0-9]+)?$`,
+);
+
+const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$/;
+
+/** The longest repository name (registry and path) the distribution spec allows. */
+export const MAX_NAME_LENGTH = 255;
+
+export function isPathComponent(value: string): boolean {
+  return PATH_COMPONENT.test(value);
+}
+
+export function isTag(value: string): boolean {
+  return TAG.test(value);
+}
+
+export function isDigest(value: string): boolean {
+  return DIGEST.test(value);
+}
+
+/** A registry address `host[:port]`; the port, when present, must be 1..65535. */
+export function isRegistry(value: string): boolean {
+  if (!REGISTRY.test(value)) return false;
+  const portMatch = /:(\d+)$/.exec(value);
+  if (portMatch && !value.endsWith("]")) {
+    const port = Number(portMatch[1]);
+    return port >= 1 && port <= 65535;
+  }
+  return true;
+}
+
+/** The parts of `registry/path:tag` or `registry/path@digest`. */
+export interface ParsedReference {
+  readonly registry: string;
+  readonly path: string;
+  readonly tag?: string;
+  readonly digest?: string;
+}
+
+/**
+ * Checks a full reference `<registry>/<path>[:<tag>][@<digest>]` and returns
+ * every problem found (empty when valid). The registry is mandatory here:
+ * Strata never pushes to an implicit Docker Hub.
+ */
+export function referenceProblems(reference: string): string[] {
+  const problems: string[] = [];
+  let rest = reference;
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+    if (!isDigest(digest)) problems.push(`digest "${digest}" is not algorithm:hex`);
+  }
+  const slash = rest.indexOf("/");
+  if (slash < 0) {
+    problems.push("no registry: expected <registry>/<path>");
+    return problems;
+  }
+  const registry = rest.slice(0, slash);
+  let path = rest.slice(slash + 1);
+  const colon = path.lastIndexOf(":");
+  if (colon >= 0) {
+    const tag = path.slice(colon + 1);
+    path = path.slice(0, colon);
+    if (!isTag(tag)) {
+      problems.push(`tag "${tag}" must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}`);
+    }
+  }
+  if (!isRegistry(registry)) problems.push(`registry "${registry}" is not host[:port]`);
+  for (const component of path.split("/")) {
+    if (!isPathComponent(component)) {
+      problems.push(
+        `path component "${component}" must be lowercase letters and digits joined by ".", "_", "__" or "-"`,
+      );
+    }
+  }
+  const nameLength = registry.length + 1 + path.length;
+  if (nameLength > MAX_NAME_LENGTH) {
+    problems.push(`name "${registry}/${path}" is ${nameLength} characters, over the limit of ${MAX_NAME_LENGTH}`);
+  }
+  return problems;
+}
+
+/** Splits a valid reference; throws on an invalid one. */
+export function parseReference(reference: string): ParsedReference {
+  const problems = referenceProblems(reference);
+  if (problems.length > 0) {
+    throw new Error(`invalid image reference "${reference}": ${problems.join("; ")}`);
+  }
+  let rest = reference;
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  const slash = rest.indexOf("/");
+  const registry = rest.slice(0, slash);
+  let path = rest.slice(slash + 1);
+  let tag: string | undefined;
+  const colon = path.lastIndexOf(":");
+  if (colon >= 0) {
+    tag = path.slice(colon + 1);
+    path = path.slice(0, colon);
+  }
+  return {
+    registry,
+    path,
+    ...(tag === undefined ? {} : { tag }),
+    ...(digest === undefined ? {} : { digest }),
+  };
+}
+
+/** `sha256:…` from `repo@sha256:…`, or the input itself when it is already a bare digest. */
+export function digestOf(digestReference: string): string {
+  const at = digestReference.lastIndexOf("@");
+  return at >= 0 ? digestReference.slice(at + 1) : digestReference;
+}
