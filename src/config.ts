@@ -141,10 +141,15 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     problems.push({ file: patchsetOrigin.file, field: patchsetOrigin.field, message: "a patchset is given without a change", fix: `set the change number too (${CONFIG_NAMESPACE}:change), or remove the patchset` });
   }
 
+  let layers: string[] | undefined;
+  if (Array.isArray(values.layers)) layers = values.layers as string[];
+  else if (values.layers !== undefined) {
+    layers = parseLayerList(String(values.layers));
+    if (layers === undefined) {
+      problems.push({ file, field: `${CONFIG_NAMESPACE}:layers`, message: `"${String(values.layers)}" is not a list of layer names`, fix: FIXES.layers as string });
+    }
+  }
   if (problems.length > 0) return { problems };
-  const layers = values.layers === undefined ? undefined
-    : Array.isArray(values.layers) ? (values.layers as string[])
-    : parseLayerList(String(values.layers));
   const config: StackConfig = {
     registry,
     ...groupParts,
@@ -159,11 +164,15 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
 }
 
 /** `layers` may arrive as a JSON list in a string (Pulumi config) or a comma-separated list. */
-function parseLayerList(text: string): string[] {
+function parseLayerList(text: string): string[] | undefined {
   const trimmed = text.trim();
   if (trimmed.startsWith("[")) {
-    const parsed: unknown = JSON.parse(trimmed);
-    if (Array.isArray(parsed)) return parsed.map(String);
+    try {
+      const parsed: unknown = JSON.parse(trimmed);
+      return Array.isArray(parsed) && parsed.every((name) => typeof name === "string") ? parsed : undefined;
+    } catch {
+      return undefined;
+    }
   }
   return trimmed.split(",").map((name) => name.trim()).filter((name) => name !== "");
 }

@@ -1,0 +1,28 @@
+/** The Pulumi entry point under mocks: config in, stack outputs out. */
+import { describe, expect, it } from "vitest";
+import * as pulumi from "@pulumi/pulumi";
+import { noteCatalog } from "../helpers/catalog.js";
+import { installMocks, resolved } from "../helpers/mocks.js";
+
+describe("index.ts", () => {
+  it("reads stack config and exports every layer's name, tag, ref, digest and parent", async () => {
+    await installMocks("stable");
+    pulumi.runtime.setAllConfig({
+      "strata:registry": "1.1.1.1:5000",
+      "strata:osRelease": "debian8.3",
+      "strata:productVersion": "mos9.0",
+      "strata:channel": "stable",
+      "strata:push": "true",
+      "strata:platform": "linux/amd64",
+    });
+    process.env.STRATA_CATALOG = noteCatalog();
+    process.env.STRATA_SOURCE_REVISION = "abc123";
+    const program = await import("../../index.js");
+    expect(program.group).toBe("debian8.3-mos9.0-stable");
+    expect(program.sourceRevision).toBe("abc123");
+    const keystone = program.layers.keystone;
+    expect(keystone).toMatchObject({ image: "debian-mos-ms-keystone", tag: "1.0-p5", ref: "1.1.1.1:5000/debian8.3-mos9.0-stable/debian-mos-ms-keystone:1.0-p5", parent: "keystone-base" });
+    expect(await resolved(keystone!.digestRef)).toMatch(/^1\.1\.1\.1:5000\/debian8\.3-mos9\.0-stable\/debian-mos-ms-keystone@sha256:/);
+    expect(Object.keys(program.layers)).toEqual(["debian", "mos", "ms", "keystone-base", "keystone", "mysql"]);
+  });
+});

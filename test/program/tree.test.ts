@@ -1,0 +1,105 @@
+/**
+ * Program tests with Pulumi mocks: the wiring of LayerTree, not the provider.
+ * The end-to-end suite (test/e2e) runs the real engine.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadCatalog } from "../../src/catalog.js";
+import { resolveStackConfig, type StackConfig } from "../../src/config.js";
+import { planTargets } from "../../src/plan.js";
+import { noteCatalog } from "../helpers/catalog.js";
+import { fakeDigest, IMAGE_TYPE, installMocks, type RecordedResource, resolved } from "../helpers/mocks.js";
+
+let recorded: RecordedResource[];
+let treeModule: typeof import("../../src/tree.js");
+
+beforeAll(async () => {
+  recorded = await installMocks();
+  // After setMocks: a static import would load @pulumi/docker before the mocks exist.
+  treeModule = await import("../../src/tree.js");
+});
+
+function stackConfig(values: Record<string, unknown> = {}): StackConfig {
+  const { config, problems } = resolveStackConfig({
+    values: { registry: "127.0.0.1:5000", osRelease: "debian8.3", productVersion: "mos9.0", channel: "dev", source: "https://example.invalid/layers", ...values },
+    file: "Pulumi.dev.yaml",
+    env: {},
+  });
+  if (config === undefined) throw new Error(JSON.stringify(problems));
+  return config;
+}
+
+interface ImageInputs {
+  imageName: string;
+  skipPush: boolean;
+  build: { context: string; dockerfile: string; platform: string; builderVersion: string; args: Record<string, string> };
+}
+
+async function declare(treeName: string, config: StackConfig) {
+  const catalog = loadCatalog(noteCatalog());
+  const targets = planTargets(catalog, config, "Pulumi.dev.yaml");
+  const tree = new treeModule.LayerTree(treeName, { targets, config });
+  const digests = Object.fromEntries(
+    await Promise.all(tree.layers.map(async (layer) => [layer.layer, await resolved(layer.digestRef)] as const)),
+  );
+  const images = recorded.filter((resource) => resource.type === IMAGE_TYPE && tree.images.has(resource.name));
+  return { tree, digests, images: images.slice(-tree.images.size) };
+}
+
+const inputsOf = (images: RecordedResource[], name: string): ImageInputs => {
+  const found = images.find((image) => image.name === name);
+  if (found === undefined) throw new Error(`no image ${name}`);
+  return found.inputs as unknown as ImageInputs;
+};
+
+describe("LayerTree wiring", () => {
+  it("declares one docker.Image per layer, named and tagged by the policy", async () => {
+    const { images } = await declare("all", stackConfig());
+    // Registration order follows the digests resolving, so compare as sets.
+    expect(images.map((image) => image.name).sort()).toEqual(["debian", "keystone", "keystone-base", "mos", "ms", "mysql"]);
+    expect(inputsOf(images, "keystone").imageName).toBe("127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos-ms-keystone:1.0-p5");
+    expect(inputsOf(images, "mysql").imageName).toBe("127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos-mysql:1.0-p0");
+    expect(recorded.some((resource) => resource.type === "strata:index:LayerTree" && resource.name === "all")).toBe(true);
+  });
+
+  it("builds each child FROM its parent's pushed digest", async () => {
+    const { images, digests } = await declare("digests", stackConfig());
+    for (const [child, parent] of [["mos", "debian"], ["ms", "mos"], ["keystone-base", "ms"], ["keystone", "keystone-base"], ["mysql", "mos"]] as const) {
+      const args = inputsOf(images, child).build.args;
+      expect(args.BASE_IMAGE).toBe(digests[parent]);
+      expect(args.BASE_IMAGE).toMatch(/^127\.0\.0\.1:5000\/debian8\.3-mos9\.0-dev\/.+@sha256:[0-9a-f]{64}$/);
+      expect(args.STRATA_BASE_DIGEST).toBe(fakeDigest(parent));
+      expect(args.STRATA_BASE_NAME).toBe(inputsOf(images, parent).imageName);
+    }
+    expect(inputsOf(images, "debian").build.args.BASE_IMAGE).toBeUndefined();
+  });
+
+  it("passes the tag, the static source, the platform and the legacy builder; nothing volatile", async () => {
+    const { images } = await declare("inputs", stackConfig());
+    const keystone = inputsOf(images, "keystone");
+    expect(keystone.build.args.STRATA_VERSION).toBe("1.0-p5");
+    expect(keystone.build.args.STRATA_SOURCE).toBe("https://example.invalid/layers");
+    expect(keystone.build.platform).toBe("linux/amd64");
+    expect(keystone.build.builderVersion).toBe("BuilderV1");
+    expect(keystone.build.dockerfile).toMatch(/keystone\/Dockerfile$/);
+    expect(keystone.skipPush).toBe(false);
+    expect(Object.keys(keystone.build.args).sort()).toEqual(["BASE_IMAGE", "STRATA_BASE_DIGEST", "STRATA_BASE_NAME", "STRATA_SOURCE", "STRATA_VERSION"]);
+  });
+
+  it("declares only the selected layers and their ancestors", async () => {
+    const { images } = await declare("selected", stackConfig({ layers: ["mysql"] }));
+    expect(images.map((image) => image.name).sort()).toEqual(["debian", "mos", "mysql"]);
+  });
+
+  it("builds children from the local parent when push is off", async () => {
+    const { images } = await declare("local", stackConfig({ push: false }));
+    const mos = inputsOf(images, "mos");
+    expect(mos.skipPush).toBe(true);
+    expect(mos.build.args.BASE_IMAGE).toBe(inputsOf(images, "debian").imageName);
+    expect(mos.build.args.STRATA_BASE_DIGEST).toBe(fakeDigest("debian"));
+  });
+
+  it("puts CI tags on every image", async () => {
+    const { images } = await declare("ci", stackConfig({ change: 19026, patchset: 2 }));
+    expect(inputsOf(images, "keystone").imageName).toMatch(/debian-mos-ms-keystone:1\.0-p5-19026_2$/);
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { resolveStackConfig } from "../../src/config.js";
+
+const base = { registry: "127.0.0.1:5000", osRelease: "debian8.3", productVersion: "mos9.0", channel: "stable" };
+const resolve = (values: Record<string, unknown>, env: Record<string, string> = {}) =>
+  resolveStackConfig({ values, file: "Pulumi.stable.yaml", env });
+
+describe("stack config", () => {
+  it("forms the group and defaults push and platform", () => {
+    expect(resolve(base).config).toMatchObject({ group: "debian8.3-mos9.0-stable", push: true, platform: "linux/amd64" });
+    expect(resolve({ ...base, push: "false", platform: "linux/arm64" }).config).toMatchObject({ push: false, platform: "linux/arm64" });
+  });
+  it("takes change and patchset from config as numbers or strings", () => {
+    expect(resolve({ ...base, change: 19026, patchset: "2" }).config?.ci).toEqual({ change: 19026, patchset: 2 });
+    expect(resolve({ ...base, change: "19026" }).config?.ci).toEqual({ change: 19026 });
+  });
+  it("takes change and patchset from Gerrit, then Zuul, environments", () => {
+    expect(resolve(base, { GERRIT_CHANGE_NUMBER: "19026", GERRIT_PATCHSET_NUMBER: "2" }).config?.ci).toEqual({ change: 19026, patchset: 2 });
+    expect(resolve(base, { ZUUL_CHANGE: "42", ZUUL_PATCHSET: "3" }).config?.ci).toEqual({ change: 42, patchset: 3 });
+    expect(resolve(base, { GERRIT_CHANGE_NUMBER: "1", ZUUL_CHANGE: "2" }).config?.ci).toEqual({ change: 1 });
+  });
+  it("prefers stack config over the environment", () => {
+    expect(resolve({ ...base, change: 7 }, { GERRIT_CHANGE_NUMBER: "19026", GERRIT_PATCHSET_NUMBER: "2" }).config?.ci).toEqual({ change: 7 });
+  });
+  it("rejects a patchset without a change", () => {
+    expect(resolve({ ...base, patchset: 2 }).problems).toMatchObject([{ file: "Pulumi.stable.yaml", field: "strata:patchset", message: "a patchset is given without a change" }]);
+    expect(resolve(base, { GERRIT_PATCHSET_NUMBER: "2" }).problems).toMatchObject([{ file: "environment", field: "GERRIT_PATCHSET_NUMBER" }]);
+  });
+  it.each(["abc", "-1", "0", "1.5", "19026x"])("rejects change %j", (change) => {
+    expect(resolve({ ...base, change }).problems).toMatchObject([{ field: "strata:change" }]);
+  });
+  it("rejects a non-numeric patchset from the environment", () => {
+    expect(resolve(base, { ZUUL_CHANGE: "1", ZUUL_PATCHSET: "two" }).problems).toMatchObject([{ file: "environment", field: "ZUUL_PATCHSET" }]);
+  });
+  it.each(["http://127.0.0.1:5000", "127.0.0.1:port", "registry/path", ""])("rejects registry %j", (registry) => {
+    const [problem] = resolve({ ...base, registry }).problems;
+    expect(problem).toMatchObject({ field: "strata:registry" });
+    expect(problem?.fix).toMatch(/host\[:port\]/);
+  });
+  it("rejects unknown keys and missing required keys", () => {
+    const { osRelease: _dropped, ...withoutOs } = base;
+    const problems = resolve({ ...withoutOs, regsitry: "x" }).problems;
+    expect(problems.map((problem) => problem.field).sort()).toEqual(["strata:osRelease", "strata:regsitry"]);
+  });
+  it("rejects a group that breaks the OCI grammar", () => {
+    expect(resolve({ ...base, channel: "Stable" }).problems[0]?.message).toMatch(/group "debian8.3-mos9.0-Stable"/);
+  });
+  it("rejects a malformed platform", () => {
+    expect(resolve({ ...base, platform: "amd64" }).problems).toMatchObject([{ field: "strata:platform" }]);
+  });
+  it("reads a layer selection as a list, JSON or comma-separated text", () => {
+    expect(resolve({ ...base, layers: ["keystone"] }).config?.layers).toEqual(["keystone"]);
+    expect(resolve({ ...base, layers: '["keystone","mysql"]' }).config?.layers).toEqual(["keystone", "mysql"]);
+    expect(resolve({ ...base, layers: "keystone, mysql" }).config?.layers).toEqual(["keystone", "mysql"]);
+  });
+});
