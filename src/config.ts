@@ -25,10 +25,19 @@ export interface StackConfig {
   readonly source: string;
   /** Build only these layers and their ancestors; absent means all. */
   readonly layers?: readonly string[];
+  /** Which provider builds the images (see BUILDERS). */
+  readonly builder: Builder;
 }
 
+/**
+ * `strata`: Strata's own provider plugin (src/provider), which needs only the docker CLI.
+ * `pulumi-docker`: docker.Image from @pulumi/docker, which needs the pulumi-resource-docker plugin.
+ */
+export const BUILDERS = ["strata", "pulumi-docker"] as const;
+export type Builder = (typeof BUILDERS)[number];
+
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
-export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers"] as const;
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder"] as const;
 
 /** Environment variables that carry the Gerrit change and patchset, in order of preference. */
 export const CI_ENVIRONMENT = [
@@ -52,6 +61,7 @@ const CONFIG_SCHEMA = {
     platform: { type: "string", pattern: "^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$" },
     source: { type: "string" },
     layers: { anyOf: [{ type: "array", items: { type: "string" } }, { type: "string" }] },
+    builder: { enum: [...BUILDERS] },
   },
 } as const;
 const validateShape = new Ajv({ allErrors: true }).compile(CONFIG_SCHEMA);
@@ -64,6 +74,7 @@ const FIXES: Record<string, string> = {
   push: "use true or false",
   platform: 'use os/arch, for example "linux/amd64"',
   layers: 'give a list of layer folder names, for example ["keystone"]',
+  builder: `use one of ${BUILDERS.join(", ")}`,
   change: "use the Gerrit change number, a positive whole number",
   patchset: "use the Gerrit patchset number, a positive whole number",
 };
@@ -159,6 +170,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     platform: values.platform === undefined ? "linux/amd64" : text("platform"),
     source: text("source"),
     ...(layers === undefined ? {} : { layers }),
+    builder: values.builder === undefined ? "strata" : (values.builder as Builder),
   };
   return { config, problems: [] };
 }

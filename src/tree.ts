@@ -1,6 +1,6 @@
 /**
  * The one module that turns the catalog into Pulumi resources: a LayerTree
- * component with one `docker.Image` per layer. Each child's BASE_IMAGE build
+ * component with one image resource per layer. Each child's BASE_IMAGE build
  * argument is its parent's `repoDigest` output, so the engine orders the
  * builds, and a parent that rebuilds to a new digest changes its children's
  * inputs, which rebuilds exactly its subtree.
@@ -8,6 +8,8 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { type StackConfig } from "./config.js";
+import { contextDigest, layerFingerprint } from "./hash.js";
+import { LayerImage } from "./layer-image.js";
 import { type LayerTarget } from "./plan.js";
 import { digestOf } from "./reference.js";
 
@@ -19,6 +21,9 @@ export const BUILD_ARGS = {
   version: "STRATA_VERSION",
   source: "STRATA_SOURCE",
 } as const;
+
+/** The image label that records a layer's fingerprint (strata builder). */
+export const FINGERPRINT_LABEL = "org.strata.fingerprint";
 
 export interface LayerTreeArgs {
   readonly targets: readonly LayerTarget[];
@@ -34,62 +39,84 @@ export interface LayerOutput {
   readonly ref: string;
   /** `repo@sha256:…` once pushed; the local image id when `push` is false. */
   readonly digestRef: pulumi.Output<string>;
+  /** Content fingerprint: own inputs plus the parent's fingerprint. */
+  readonly fingerprint: pulumi.Output<string>;
   readonly parent: string | null;
 }
 
+/** The part of an image resource LayerTree reads back. */
+interface BuiltImage {
+  readonly repoDigest: pulumi.Output<string>;
+}
+
 export class LayerTree extends pulumi.ComponentResource {
-  /** Images by layer name. */
-  readonly images: ReadonlyMap<string, docker.Image>;
+  /** Image resources by layer name. */
+  readonly images: ReadonlyMap<string, docker.Image | LayerImage>;
   readonly layers: readonly LayerOutput[];
 
   constructor(name: string, args: LayerTreeArgs, options?: pulumi.ComponentResourceOptions) {
     super("strata:index:LayerTree", name, {}, options);
-    const images = new Map<string, docker.Image>();
+    const { config } = args;
+    const images = new Map<string, docker.Image | LayerImage>();
+    const fingerprints = new Map<string, pulumi.Output<string>>();
     const refs = new Map(args.targets.map((target) => [target.layer.name, target.ref] as const));
     const layers: LayerOutput[] = [];
     for (const target of args.targets) {
-      const parentImage = target.parent === undefined ? undefined : images.get(target.parent);
+      const { layer } = target;
+      const parentImage: BuiltImage | undefined = target.parent === undefined ? undefined : images.get(target.parent);
       if (target.parent !== undefined && parentImage === undefined) {
         // planTargets returns parents first and always includes ancestors.
-        throw new Error(`layer ${target.layer.name}: its parent ${target.parent} was not declared first`);
+        throw new Error(`layer ${layer.name}: its parent ${target.parent} was not declared first`);
       }
-      const parentDigestRef = parentImage?.repoDigest;
-      const buildArgs: Record<string, pulumi.Input<string>> = {
-        [BUILD_ARGS.version]: target.tag,
-        [BUILD_ARGS.source]: args.config.source,
-      };
-      if (parentDigestRef !== undefined && target.parent !== undefined) {
+      // Inputs of this layer alone; the parent enters through its digest and fingerprint.
+      const ownArgs: Record<string, string> = { [BUILD_ARGS.version]: target.tag, [BUILD_ARGS.source]: config.source };
+      const buildArgs: Record<string, pulumi.Input<string>> = { ...ownArgs };
+      if (parentImage !== undefined && target.parent !== undefined) {
         const parentRef = refs.get(target.parent) as string;
         // Unpushed images have no repo digest to build FROM, only a local id;
         // the local tag is built in the same run, and the id still goes in as
         // STRATA_BASE_DIGEST so a changed parent still changes this layer's inputs.
-        buildArgs[BUILD_ARGS.baseImage] = args.config.push ? parentDigestRef : parentRef;
-        buildArgs[BUILD_ARGS.baseDigest] = parentDigestRef.apply(digestOf);
+        buildArgs[BUILD_ARGS.baseImage] = config.push ? parentImage.repoDigest : parentRef;
+        buildArgs[BUILD_ARGS.baseDigest] = parentImage.repoDigest.apply(digestOf);
         buildArgs[BUILD_ARGS.baseName] = parentRef;
       }
-      const image = new docker.Image(
-        target.layer.name,
-        {
+      const digest = pulumi.output(contextDigest(layer.contextDir, layer.dockerfile));
+      const parentFingerprint = target.parent === undefined ? pulumi.output<string | undefined>(undefined) : (fingerprints.get(target.parent) as pulumi.Output<string>);
+      const fingerprint = pulumi.all([digest, parentFingerprint]).apply(([context, parent]) =>
+        layerFingerprint({ contextDigest: context, buildArgs: ownArgs, platform: config.platform, ...(parent === undefined ? {} : { parentFingerprint: parent }) }));
+      fingerprints.set(layer.name, fingerprint);
+
+      const image = config.builder === "pulumi-docker"
+        ? new docker.Image(layer.name, {
           imageName: target.ref,
-          skipPush: !args.config.push,
+          skipPush: !config.push,
           build: {
-            context: target.layer.contextDir,
-            dockerfile: target.layer.dockerfile,
-            platform: args.config.platform,
+            context: layer.contextDir,
+            dockerfile: layer.dockerfile,
+            platform: config.platform,
             builderVersion: docker.BuilderVersion.BuilderV1,
             args: buildArgs,
           },
-        },
-        { parent: this },
-      );
-      images.set(target.layer.name, image);
+        }, { parent: this })
+        : new LayerImage(layer.name, {
+          imageName: target.ref,
+          context: layer.contextDir,
+          dockerfile: layer.dockerfile,
+          platform: config.platform,
+          buildArgs,
+          labels: { [FINGERPRINT_LABEL]: fingerprint },
+          push: config.push,
+          contextDigest: digest,
+        }, { parent: this });
+      images.set(layer.name, image);
       layers.push({
-        layer: target.layer.name,
-        kind: target.layer.kind,
-        image: target.layer.image,
+        layer: layer.name,
+        kind: layer.kind,
+        image: layer.image,
         tag: target.tag,
         ref: target.ref,
         digestRef: image.repoDigest,
+        fingerprint,
         parent: target.parent ?? null,
       });
     }

@@ -8,7 +8,9 @@ export interface RecordedResource {
   readonly inputs: Record<string, unknown>;
 }
 
-export const IMAGE_TYPE = "docker:index/image:Image";
+export const DOCKER_IMAGE_TYPE = "docker:index/image:Image";
+export const LAYER_IMAGE_TYPE = "strata:index:LayerImage";
+export const IMAGE_TYPES: readonly string[] = [DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE];
 
 /** A stable fake digest per resource name, as a registry would return after a push. */
 export function fakeDigest(name: string): string {
@@ -23,10 +25,10 @@ export async function installMocks(stack = "dev"): Promise<RecordedResource[]> {
       newResource: (args) => {
         const inputs = args.inputs as Record<string, unknown>;
         recorded.push({ type: args.type, name: args.name, inputs });
-        if (args.type === IMAGE_TYPE) {
+        if (IMAGE_TYPES.includes(args.type)) {
           const imageName = String(inputs.imageName);
           const repository = imageName.replace(/:[^:/]*$/, "");
-          const pushed = inputs.skipPush !== true;
+          const pushed = args.type === DOCKER_IMAGE_TYPE ? inputs.skipPush !== true : inputs.push !== false;
           // Like the provider: a pushed image has repo@digest, a local one only its id.
           const repoDigest = pushed ? `${repository}@${fakeDigest(args.name)}` : fakeDigest(args.name);
           return { id: `${args.name}-id`, state: { ...inputs, repoDigest } };

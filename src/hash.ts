@@ -1,0 +1,123 @@
+/**
+ * Content hashing of build contexts and layer fingerprints. No Pulumi here.
+ *
+ * A context digest covers what Docker would send for a build: every file not
+ * excluded by `.dockerignore` (Docker's own matching rules, through
+ * @balena/dockerignore), by relative path in sorted order, its contents and
+ * its executable bit only. Timestamps, owners and the other mode bits are left
+ * out on purpose: a fresh clone under another umask must hash the same.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, existsSync } from "node:fs";
+import path from "node:path";
+import dockerignore from "@balena/dockerignore";
+import { type Problem } from "./problems.js";
+
+export interface ContextEntry {
+  /** Relative path with `/` separators. */
+  readonly path: string;
+  readonly type: "file" | "symlink";
+  readonly executable: boolean;
+  /** For symlinks: the link text. */
+  readonly target?: string;
+}
+
+/** Files Docker would send for this context, sorted, plus problems (symlinks escaping the context). */
+export function listContext(contextDir: string, displayRoot: string = process.cwd()): { entries: ContextEntry[]; problems: Problem[] } {
+  const ignoreFile = path.join(contextDir, ".dockerignore");
+  // The package is CommonJS (module.exports = factory) but its types declare a default export.
+  const matcher = (dockerignore as unknown as typeof dockerignore.default)();
+  if (existsSync(ignoreFile)) {
+    const patterns = readFileSync(ignoreFile, "utf8").split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+    matcher.add(patterns);
+  }
+  const entries: ContextEntry[] = [];
+  const problems: Problem[] = [];
+  const root = path.resolve(contextDir);
+  const walk = (relativeDir: string): void => {
+    const absoluteDir = path.join(root, relativeDir);
+    for (const name of readdirSync(absoluteDir).sort()) {
+      const relative = relativeDir === "" ? name : `${relativeDir}/${name}`;
+      const absolute = path.join(root, relative);
+      const stat = lstatSync(absolute);
+      if (stat.isDirectory()) {
+        // Walk ignored folders too: a later "!pattern" may bring files back, as in Docker.
+        walk(relative);
+        continue;
+      }
+      if (matcher.ignores(relative)) continue;
+      if (stat.isSymbolicLink()) {
+        const target = readlinkSync(absolute);
+        const resolved = path.resolve(path.dirname(absolute), target);
+        if (resolved !== root && !resolved.startsWith(`${root}${path.sep}`)) {
+          problems.push({
+            file: path.relative(displayRoot, absolute) || absolute,
+            message: `the symlink points outside the build context (to ${target})`,
+            fix: "copy the file into the layer folder, or add the link to .dockerignore",
+          });
+        }
+        entries.push({ path: relative, type: "symlink", executable: false, target });
+      } else if (stat.isFile()) {
+        entries.push({ path: relative, type: "file", executable: (stat.mode & 0o111) !== 0 });
+      }
+    }
+  };
+  walk("");
+  return { entries, problems };
+}
+
+async function fileDigest(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/**
+ * sha256 over the Dockerfile and the context entries. Throws when the context
+ * holds a symlink that escapes it (callers validate with listContext first).
+ */
+export async function contextDigest(contextDir: string, dockerfile: string): Promise<string> {
+  const { entries, problems } = listContext(contextDir);
+  if (problems.length > 0) throw new Error(problems.map((problem) => `${problem.file}: ${problem.message}`).join("\n"));
+  const hash = createHash("sha256");
+  hash.update(`dockerfile\0${await fileDigest(dockerfile)}\n`);
+  // Hash files in order but read them a few at a time: small contexts are dominated by open/close latency.
+  const digests = await mapLimited(entries, 8, (entry) =>
+    entry.type === "file" ? fileDigest(path.join(contextDir, entry.path)) : Promise.resolve(""));
+  entries.forEach((entry, index) => {
+    if (entry.type === "symlink") hash.update(`link\0${entry.path}\0${entry.target ?? ""}\n`);
+    else hash.update(`file\0${entry.path}\0${entry.executable ? "x" : "-"}\0${digests[index] ?? ""}\n`);
+  });
+  return `sha256:${hash.digest("hex")}`;
+}
+
+export interface FingerprintInputs {
+  readonly contextDigest: string;
+  /** Build arguments that are not the parent reference (those enter through parentFingerprint). */
+  readonly buildArgs: Readonly<Record<string, string>>;
+  readonly platform: string;
+  readonly parentFingerprint?: string;
+}
+
+/** A layer's fingerprint: its own inputs plus its parent's fingerprint, so a change cascades down. */
+export function layerFingerprint(inputs: FingerprintInputs): string {
+  const hash = createHash("sha256");
+  hash.update(`context\0${inputs.contextDigest}\n`);
+  for (const name of Object.keys(inputs.buildArgs).sort()) hash.update(`arg\0${name}\0${inputs.buildArgs[name] ?? ""}\n`);
+  hash.update(`platform\0${inputs.platform}\n`);
+  hash.update(`parent\0${inputs.parentFingerprint ?? ""}\n`);
+  return `sha256:${hash.digest("hex")}`;
+}
+
+async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

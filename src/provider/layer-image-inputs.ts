@@ -1,0 +1,52 @@
+/** The inputs of `strata:index:LayerImage`, shared by the resource class and its provider. No Pulumi import. */
+
+export interface LayerImageInputs {
+  readonly imageName: string;
+  readonly context: string;
+  readonly dockerfile: string;
+  readonly platform: string;
+  readonly buildArgs: Readonly<Record<string, string>>;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly push: boolean;
+  /** sha256 of the build context as Docker would send it: a changed file changes this input. */
+  readonly contextDigest: string;
+}
+
+/** The inputs whose change means a rebuild, in the order a diff reports them. */
+export const LAYER_IMAGE_INPUTS = ["imageName", "context", "dockerfile", "platform", "buildArgs", "labels", "push", "contextDigest"] as const;
+
+/** Names of inputs that differ (structurally). Unknown values (preview) always differ. */
+export function diffLayerImage(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
+  return LAYER_IMAGE_INPUTS.filter((key) => canonical(olds[key]) !== canonical(news[key]));
+}
+
+function canonical(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "undefined";
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  const record = value as Record<string, unknown>;
+  return `{${Object.keys(record).sort().map((key) => `${JSON.stringify(key)}:${canonical(record[key])}`).join(",")}}`;
+}
+
+const stringRecord = (value: unknown, name: string): Record<string, string> => {
+  if (value === undefined) return {};
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`LayerImage: ${name} must be a map of strings`);
+  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([key, item]) => [key, String(item)]));
+};
+
+const requiredString = (value: unknown, name: string): string => {
+  if (typeof value !== "string" || value === "") throw new Error(`LayerImage: ${name} must be a non-empty string`);
+  return value;
+};
+
+export function parseLayerImageInputs(inputs: Readonly<Record<string, unknown>>): LayerImageInputs {
+  return {
+    imageName: requiredString(inputs.imageName, "imageName"),
+    context: requiredString(inputs.context, "context"),
+    dockerfile: requiredString(inputs.dockerfile, "dockerfile"),
+    platform: requiredString(inputs.platform, "platform"),
+    buildArgs: stringRecord(inputs.buildArgs, "buildArgs"),
+    labels: stringRecord(inputs.labels, "labels"),
+    push: inputs.push !== false,
+    contextDigest: requiredString(inputs.contextDigest, "contextDigest"),
+  };
+}
