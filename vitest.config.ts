@@ -15,6 +15,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
           pool: "forks",
           testTimeout: 20 * 60_000,
           hookTimeout: 20 * 60_000,

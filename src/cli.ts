@@ -19,6 +19,8 @@ export interface CliIo {
   readonly err: (text: string) => void;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
+  /** Reads standard input (for commands that take stack outputs piped in). */
+  readonly readStdin?: () => Promise<string>;
 }
 
 interface CommonOptions {
@@ -146,7 +148,40 @@ export function buildProgram(io: CliIo): Command {
         io.out(`${renderTable(["layer", "image", "tag", "ref", "parent"], rows.map((row) => [row.layer, row.image, row.tag, row.ref, row.parent ?? "-"]))}\n`);
       }
     });
+  program.command("refs")
+    .description("print layer, ref and digest from stack outputs piped in (pulumi stack output --json layers | strata refs)")
+    .option("--json", "print data instead of a table")
+    .action(async (options: { json?: boolean }) => {
+      const text = io.readStdin === undefined ? "" : await io.readStdin();
+      const rows = refRows(text);
+      if (options.json) io.out(`${JSON.stringify(rows, null, 2)}\n`);
+      else io.out(`${renderTable(["layer", "ref", "digest"], rows.map((row) => [row.layer, row.ref, row.digest]))}\n`);
+    });
   return program;
+}
+
+export interface RefRow {
+  readonly layer: string;
+  readonly ref: string;
+  readonly digest: string;
+}
+
+/** Rows from the `layers` stack output (a map of layer name to LayerOutput). */
+export function refRows(stackOutputJson: string): RefRow[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stackOutputJson);
+  } catch {
+    throw new InputError([{ file: "standard input", message: "not JSON", fix: "pipe in `pulumi stack output --json layers`" }]);
+  }
+  if (typeof parsed !== "object" || parsed === null) {
+    throw new InputError([{ file: "standard input", message: "not a map of layers", fix: "pipe in `pulumi stack output --json layers`" }]);
+  }
+  return Object.values(parsed as Record<string, { layer?: unknown; ref?: unknown; digestRef?: unknown }>).map((layer) => ({
+    layer: String(layer.layer),
+    ref: String(layer.ref),
+    digest: String(layer.digestRef).replace(/^.*@/, ""),
+  }));
 }
 
 /** Runs the CLI; returns the exit code (1 for bad input, 2 for usage). */

@@ -1,5 +1,5 @@
 /** Builds throwaway catalogs on disk for tests. */
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -14,9 +14,25 @@ export interface LayerSpec {
 export const CHILD_DOCKERFILE = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN true\n";
 export const ROOT_DOCKERFILE = "FROM scratch\nADD rootfs.tar /\n";
 
+// Every catalog of a test process lives under one folder, removed when the process exits.
+let scratchRoot: string | undefined;
+function scratch(): string {
+  if (scratchRoot === undefined) {
+    const root = mkdtempSync(path.join(tmpdir(), "strata-test-"));
+    scratchRoot = root;
+    process.on("exit", () => rmSync(root, { recursive: true, force: true }));
+  }
+  return scratchRoot;
+}
+
+/** A fresh empty folder that is removed when the test process exits. */
+export function scratchDir(prefix: string): string {
+  return mkdtempSync(path.join(scratch(), `${prefix}-`));
+}
+
 /** Writes one folder per layer; returns the catalog folder. */
 export function makeCatalog(layers: Readonly<Record<string, LayerSpec>>): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "strata-catalog-"));
+  const dir = scratchDir("catalog");
   for (const [name, spec] of Object.entries(layers)) {
     const layerDir = path.join(dir, name);
     mkdirSync(layerDir, { recursive: true });

@@ -1,10 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli.js";
-import { layerYaml, makeCatalog } from "../helpers/catalog.js";
+import { layerYaml, makeCatalog, scratchDir } from "../helpers/catalog.js";
 
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -38,14 +37,14 @@ describe("strata tags", () => {
   });
   it("runs on another catalog and config file", async () => {
     const catalog = makeCatalog({ centos: { yaml: layerYaml("base", "2.1.3") } });
-    const configFile = path.join(mkdtempSync(path.join(tmpdir(), "strata-config-")), "stack.yaml");
+    const configFile = path.join(scratchDir("config"), "stack.yaml");
     writeFileSync(configFile, "config:\n  strata:registry: registry.local:443\n  strata:osRelease: centos7\n  strata:channel: qa\n");
     const { code, out } = await strata(["tags", "--stack", "x", "--catalog", catalog, "--config", configFile, "--json"]);
     expect(code).toBe(0);
     expect(JSON.parse(out)).toEqual([{ layer: "centos", kind: "base", image: "centos", tag: "2.1-p3", ref: "registry.local:443/centos7-mos9.0-qa/centos:2.1-p3", parent: null }]);
   });
   it("fails with every config problem named", async () => {
-    const configFile = path.join(mkdtempSync(path.join(tmpdir(), "strata-config-")), "bad.yaml");
+    const configFile = path.join(scratchDir("config"), "bad.yaml");
     writeFileSync(configFile, "config:\n  strata:registry: http://x\n  strata:patchset: 2\n");
     const { code, err } = await strata(["tags", "--stack", "x", "--config", configFile]);
     expect(code).toBe(1);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job: set up everything, then build and push the sample layer tree
+# to the local registry on the dev stack, and print what was pushed.
+# Run it again and it changes nothing: unchanged layers are not rebuilt.
+# Usage: scripts/main-job.sh [stack]   (default: dev)
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+stack="${1:-dev}"
+
+"$STRATA_ROOT/scripts/bootstrap.sh"
+"$STRATA_ROOT/scripts/services.sh" start
+"$STRATA_ROOT/scripts/make-rootfs.sh" debian "$STRATA_ROOT/layers/debian/rootfs.tar"
+
+cd "$STRATA_ROOT"
+mkdir -p "$STRATA_STATE/pulumi-state"
+pulumi login --non-interactive >/dev/null
+pulumi stack select "$stack" --create --non-interactive >/dev/null
+# Recorded in the stack outputs only: as a build input it would rebuild every layer on every commit.
+STRATA_SOURCE_REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+export STRATA_SOURCE_REVISION
+started=$SECONDS
+pulumi up --stack "$stack" --yes --non-interactive --skip-preview --suppress-outputs --parallel "${STRATA_PARALLEL:-4}"
+strata_log "pulumi up on $stack took $((SECONDS - started)) s; pushed:"
+pulumi stack output --stack "$stack" --json layers | node "$STRATA_ROOT/bin/strata.js" refs

@@ -1,0 +1,146 @@
+/**
+ * End-to-end harness: a throwaway copy of the fixture catalog, its own Pulumi
+ * project folder and file backend, and a stack driven through the Automation
+ * API against the real engine, the real Docker engine and the local registry.
+ * Nothing here is mocked.
+ */
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { type EngineEvent, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
+import { parse, stringify } from "yaml";
+import { RegistryClient } from "../../src/registry.js";
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const registryAddress = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
+export const registry = new RegistryClient({ registry: registryAddress });
+const LAYER_IMAGE = "strata:index:LayerImage";
+
+/** What the engine did or would do to each layer image, by layer name. */
+export type Operations = Map<string, string>;
+
+export interface E2eStack {
+  readonly name: string;
+  readonly stack: Stack;
+  readonly root: string;
+  readonly catalogDir: string;
+  /** `<osRelease>-<productVersion>-<channel>`, unique to this stack so tests can share one registry. */
+  readonly group: string;
+  up(): Promise<{ operations: Operations; summary: Record<string, number> }>;
+  preview(): Promise<{ operations: Operations; summary: Record<string, number> }>;
+  outputs(): Promise<Record<string, LayerOutputValue>>;
+  destroy(): Promise<void>;
+  /** Removes the stack, its backend and the temp folder. */
+  cleanup(): Promise<void>;
+}
+
+export interface LayerOutputValue {
+  readonly layer: string;
+  readonly image: string;
+  readonly tag: string;
+  readonly ref: string;
+  readonly digestRef: string;
+  readonly fingerprint: string;
+  readonly parent: string | null;
+}
+
+function collector(): { operations: Operations; onEvent: (event: EngineEvent) => void } {
+  const operations: Operations = new Map();
+  return {
+    operations,
+    onEvent: (event) => {
+      const metadata = event.resourcePreEvent?.metadata;
+      if (metadata?.type === LAYER_IMAGE) operations.set(metadata.urn.split("::").pop() ?? "", metadata.op);
+    },
+  };
+}
+
+/** A project folder whose Pulumi.yaml is the repo's, pointed at the compiled program and provider. */
+function writeProject(projectDir: string): void {
+  const project = parse(readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8")) as Record<string, unknown> & { plugins: { providers: { name: string; path: string }[] } };
+  project.main = path.relative(projectDir, path.join(repoRoot, "dist/index.js"));
+  project.plugins = { providers: project.plugins.providers.map((provider) => ({ ...provider, path: path.join(repoRoot, "provider") })) };
+  writeFileSync(path.join(projectDir, "Pulumi.yaml"), stringify(project));
+}
+
+export async function createE2eStack(name: string, config: Record<string, string> = {}): Promise<E2eStack> {
+  const root = mkdtempSync(path.join(tmpdir(), `strata-e2e-${name}-`));
+  const catalogDir = path.join(root, "catalog");
+  const projectDir = path.join(root, "project");
+  const stateDir = path.join(root, "state");
+  mkdirSync(projectDir);
+  mkdirSync(stateDir);
+  cpSync(path.join(repoRoot, "test/fixtures/catalog"), catalogDir, { recursive: true });
+  execFileSync(path.join(repoRoot, "scripts/make-rootfs.sh"), ["busybox", path.join(catalogDir, "base/rootfs.tar")], { stdio: "inherit" });
+  writeProject(projectDir);
+  const osRelease = `e2e-${name}-${Math.random().toString(36).slice(2, 8)}`;
+  const values: Record<string, string> = { registry: registryAddress, osRelease, productVersion: "mos9.0", channel: "dev", ...config };
+  const group = `${values.osRelease}-${values.productVersion}-${values.channel}`;
+  const stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: name, workDir: projectDir },
+    {
+      envVars: {
+        PULUMI_BACKEND_URL: `file://${stateDir}`,
+        PULUMI_CONFIG_PASSPHRASE: "e2e",
+        STRATA_CATALOG: catalogDir,
+      },
+    },
+  );
+  await stack.setAllConfig(Object.fromEntries(Object.entries(values).map(([key, value]) => [`strata:${key}`, { value }])));
+  const summaryOf = (changes: Record<string, number> | undefined): Record<string, number> => ({ ...(changes ?? {}) });
+  return {
+    name,
+    stack,
+    root,
+    catalogDir,
+    group,
+    async up() {
+      const { operations, onEvent } = collector();
+      const result = await stack.up({ onEvent, parallel: 4 });
+      return { operations, summary: summaryOf(result.summary.resourceChanges) };
+    },
+    async preview() {
+      const { operations, onEvent } = collector();
+      const result = await stack.preview({ onEvent });
+      return { operations, summary: summaryOf(result.changeSummary) };
+    },
+    async outputs() {
+      const outputs = await stack.outputs();
+      return (outputs.layers?.value ?? {}) as Record<string, LayerOutputValue>;
+    },
+    async destroy() {
+      await stack.destroy();
+    },
+    async cleanup() {
+      try {
+        await stack.workspace.removeStack(name, { force: true });
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+        removeLocalImages(`${registryAddress}/${group}/`);
+      }
+    },
+  };
+}
+
+/** Repositories of one group, with their tags, straight from the registry API. */
+export async function registryContents(group: string): Promise<Record<string, string[]>> {
+  const contents: Record<string, string[]> = {};
+  for (const repository of await registry.repositories()) {
+    if (repository.startsWith(`${group}/`)) contents[repository.slice(group.length + 1)] = await registry.tags(repository);
+  }
+  return contents;
+}
+
+/** Layers whose operation is not `same`. */
+export function changed(operations: Operations): string[] {
+  return [...operations].filter(([, op]) => op !== "same").map(([name]) => name).sort();
+}
+
+/** Untags this stack's images in the local engine (the registry copy is the suite's to remove). */
+function removeLocalImages(prefix: string): void {
+  const names = execFileSync("docker", ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], { encoding: "utf8" })
+    .split("\n").filter((name) => name.startsWith(prefix));
+  if (names.length > 0) execFileSync("docker", ["image", "rm", "--force", ...names], { stdio: "ignore" });
+}
