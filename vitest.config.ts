@@ -7,6 +7,7 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts", "test/program/**/*.test.ts"],
+          setupFiles: ["test/helpers/setup.ts"],
           // Pulumi's runtime state is global to a process: one process per file.
           pool: "forks",
         },

@@ -21,4 +21,4 @@ export STRATA_SOURCE_REVISION
 started=$SECONDS
 pulumi up --stack "$stack" --yes --non-interactive --skip-preview --suppress-outputs --parallel "${STRATA_PARALLEL:-4}"
 strata_log "pulumi up on $stack took $((SECONDS - started)) s; pushed:"
-pulumi stack output --stack "$stack" --json layers | node "$STRATA_ROOT/bin/strata.js" refs
+pulumi stack output --stack "$stack" --json layers | "$STRATA_ROOT/scripts/strata" refs

@@ -14,15 +14,16 @@ export interface LayerSpec {
 export const CHILD_DOCKERFILE = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN true\n";
 export const ROOT_DOCKERFILE = "FROM scratch\nADD rootfs.tar /\n";
 
-// Every catalog of a test process lives under one folder, removed when the process exits.
+// Every catalog of a test file lives under one folder, removed after the file (test/helpers/setup.ts).
 let scratchRoot: string | undefined;
 function scratch(): string {
-  if (scratchRoot === undefined) {
-    const root = mkdtempSync(path.join(tmpdir(), "strata-test-"));
-    scratchRoot = root;
-    process.on("exit", () => rmSync(root, { recursive: true, force: true }));
-  }
+  scratchRoot ??= mkdtempSync(path.join(tmpdir(), "strata-test-"));
   return scratchRoot;
+}
+
+export function removeScratch(): void {
+  if (scratchRoot !== undefined) rmSync(scratchRoot, { recursive: true, force: true });
+  scratchRoot = undefined;
 }
 
 /** A fresh empty folder that is removed when the test process exits. */
