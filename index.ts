@@ -6,6 +6,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { loadCatalog } from "./src/catalog.js";
+import { conflictProblems, decideChannel, lookUpPublished, type RegistryView } from "./src/channel.js";
+import { fingerprintTargets } from "./src/fingerprint.js";
+import { RegistryClient } from "./src/registry.js";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, resolveStackConfig } from "./src/config.js";
 import { planTargets } from "./src/plan.js";
 import { throwIfAny } from "./src/problems.js";
@@ -28,7 +31,19 @@ if (config === undefined) throw new Error("unreachable: no config and no problem
 
 const catalog = loadCatalog(catalogDir, projectDir);
 const targets = planTargets(catalog, config, stackFile);
-const tree = new LayerTree("layers", { targets, config });
+const fingerprints = await fingerprintTargets(targets, config.platform);
+
+// Before anything is built: what does the channel already hold under these tags?
+const view: RegistryView = config.push
+  ? await lookUpPublished(targets, new RegistryClient({ registry: config.registry }))
+  : { published: new Map() };
+if (view.unreachable !== undefined) {
+  await pulumi.log.warn(`${view.unreachable}; every layer counts as unpublished`);
+}
+const decision = decideChannel(targets, fingerprints, view, config);
+throwIfAny(conflictProblems(decision.conflicts, stackFile, pulumi.getStack()));
+
+const tree = new LayerTree("layers", { targets, config, fingerprints, published: decision.reuse });
 
 export const group = config.group;
 export const registry = config.registry;

@@ -38,10 +38,14 @@ build_go_binary() { # <wrapper module dir> <package> <output> [ldflags]
   local module="$1" package="$2" output="$3" ldflags="${4:-}"
   command -v go >/dev/null || strata_die "Go is needed to build $package (install golang or put go on PATH)"
   strata_log "building $(basename "$output") from Go modules ($package); the first build takes a few minutes"
-  local started=$SECONDS
-  (cd "$module" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $ldflags" -o "$output.tmp" "$package")
+  local started=$SECONDS log="$STRATA_HOME/logs/build-$(basename "$output").log"
+  mkdir -p "$STRATA_HOME/logs"
+  if ! (cd "$module" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $ldflags" -o "$output.tmp" "$package") >"$log" 2>&1; then
+    tail -30 "$log" >&2
+    strata_die "building $(basename "$output") failed; full log: $log"
+  fi
   mv "$output.tmp" "$output"
-  strata_log "built $(basename "$output") in $((SECONDS - started)) s"
+  strata_log "built $(basename "$output") in $((SECONDS - started)) s (log: $log)"
 }
 
 install_pulumi() {

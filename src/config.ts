@@ -27,6 +27,8 @@ export interface StackConfig {
   readonly layers?: readonly string[];
   /** Which provider builds the images (see BUILDERS). */
   readonly builder: Builder;
+  /** An immutable channel never moves a release tag to different content. */
+  readonly immutable: boolean;
 }
 
 /**
@@ -37,7 +39,7 @@ export const BUILDERS = ["strata", "pulumi-docker"] as const;
 export type Builder = (typeof BUILDERS)[number];
 
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
-export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder"] as const;
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable"] as const;
 
 /** Environment variables that carry the Gerrit change and patchset, in order of preference. */
 export const CI_ENVIRONMENT = [
@@ -62,6 +64,7 @@ const CONFIG_SCHEMA = {
     source: { type: "string" },
     layers: { anyOf: [{ type: "array", items: { type: "string" } }, { type: "string" }] },
     builder: { enum: [...BUILDERS] },
+    immutable: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
   },
 } as const;
 const validateShape = new Ajv({ allErrors: true }).compile(CONFIG_SCHEMA);
@@ -72,6 +75,7 @@ const FIXES: Record<string, string> = {
   productVersion: 'set it, for example "pulumi config set strata:productVersion mos9.0"',
   channel: 'set it, for example "pulumi config set strata:channel stable"',
   push: "use true or false",
+  immutable: "use true or false",
   platform: 'use os/arch, for example "linux/amd64"',
   layers: 'give a list of layer folder names, for example ["keystone"]',
   builder: `use one of ${BUILDERS.join(", ")}`,
@@ -171,6 +175,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     source: text("source"),
     ...(layers === undefined ? {} : { layers }),
     builder: values.builder === undefined ? "strata" : (values.builder as Builder),
+    immutable: values.immutable === true || values.immutable === "true",
   };
   return { config, problems: [] };
 }

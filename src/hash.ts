@@ -91,22 +91,25 @@ export async function contextDigest(contextDir: string, dockerfile: string): Pro
   return `sha256:${hash.digest("hex")}`;
 }
 
-export interface FingerprintInputs {
+export interface LayerInputs {
   readonly contextDigest: string;
-  /** Build arguments that are not the parent reference (those enter through parentFingerprint). */
+  /** Build arguments that are not the parent reference (the parent enters through its fingerprint). */
   readonly buildArgs: Readonly<Record<string, string>>;
   readonly platform: string;
-  readonly parentFingerprint?: string;
 }
 
-/** A layer's fingerprint: its own inputs plus its parent's fingerprint, so a change cascades down. */
-export function layerFingerprint(inputs: FingerprintInputs): string {
+/** A digest of one layer's own build inputs: context, own build arguments, platform. */
+export function layerInputsDigest(inputs: LayerInputs): string {
   const hash = createHash("sha256");
   hash.update(`context\0${inputs.contextDigest}\n`);
   for (const name of Object.keys(inputs.buildArgs).sort()) hash.update(`arg\0${name}\0${inputs.buildArgs[name] ?? ""}\n`);
   hash.update(`platform\0${inputs.platform}\n`);
-  hash.update(`parent\0${inputs.parentFingerprint ?? ""}\n`);
   return `sha256:${hash.digest("hex")}`;
+}
+
+/** A layer's fingerprint: its own inputs digest chained to its parent's fingerprint, so a change cascades down. */
+export function layerFingerprint(inputsDigest: string, parentFingerprint?: string): string {
+  return `sha256:${createHash("sha256").update(`inputs\0${inputsDigest}\nparent\0${parentFingerprint ?? ""}\n`).digest("hex")}`;
 }
 
 async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {

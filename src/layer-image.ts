@@ -14,6 +14,8 @@ export interface LayerImageArgs {
   readonly labels: pulumi.Input<Record<string, pulumi.Input<string>>>;
   readonly push: pulumi.Input<boolean>;
   readonly contextDigest: pulumi.Input<string>;
+  /** `repo@digest` of an identical image the registry already holds under this tag: adopt it, build nothing. */
+  readonly reuseDigest?: pulumi.Input<string>;
 }
 
 export class LayerImage extends pulumi.CustomResource {

@@ -14,12 +14,29 @@ export interface LayerTarget {
   readonly layer: Layer;
   /** `registry/group/image` */
   readonly repository: string;
+  /** `group/image`: the repository's name inside the registry (its API paths). */
+  readonly repositoryPath: string;
   readonly tag: string;
   /** `registry/group/image:tag` */
   readonly ref: string;
   /** The parent layer's name, absent for a root. */
   readonly parent?: string;
+  /**
+   * Build arguments of this layer alone. The parent's reference and digest
+   * are added by the tree from the parent's output; they enter the
+   * fingerprint through the parent's fingerprint instead.
+   */
+  readonly ownBuildArgs: Readonly<Record<string, string>>;
 }
+
+/** Build arguments Strata passes; Dockerfiles declare the ones they use. BASE_IMAGE is mandatory below the root. */
+export const BUILD_ARGS = {
+  baseImage: "BASE_IMAGE",
+  baseDigest: "STRATA_BASE_DIGEST",
+  baseName: "STRATA_BASE_NAME",
+  version: "STRATA_VERSION",
+  source: "STRATA_SOURCE",
+} as const;
 
 /**
  * Targets for every selected layer (and its ancestors), parents first.
@@ -43,7 +60,9 @@ export function planTargets(catalog: Catalog, config: StackConfig, configFile: s
     for (const message of referenceProblems(ref)) {
       problems.push({ file: configFile, field: `reference of layer "${layer.name}"`, message: `${ref}: ${message}`, fix: "shorten the layer folder names or the group parts (osRelease, productVersion, channel)" });
     }
-    return { layer, repository, tag, ref, ...(layer.parent === undefined ? {} : { parent: layer.parent }) };
+    const ownBuildArgs = { [BUILD_ARGS.version]: tag, [BUILD_ARGS.source]: config.source };
+    const repositoryPath = `${config.group}/${layer.image}`;
+    return { layer, repository, repositoryPath, tag, ref, ...(layer.parent === undefined ? {} : { parent: layer.parent }), ownBuildArgs };
   });
   throwIfAny(problems);
   return targets;

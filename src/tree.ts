@@ -8,26 +8,21 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { type StackConfig } from "./config.js";
-import { contextDigest, layerFingerprint } from "./hash.js";
+import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "./fingerprint.js";
 import { LayerImage } from "./layer-image.js";
-import { type LayerTarget } from "./plan.js";
+import { BUILD_ARGS, type LayerTarget } from "./plan.js";
 import { digestOf } from "./reference.js";
-
-/** Build arguments every Dockerfile may declare; BASE_IMAGE is mandatory for non-root layers. */
-export const BUILD_ARGS = {
-  baseImage: "BASE_IMAGE",
-  baseDigest: "STRATA_BASE_DIGEST",
-  baseName: "STRATA_BASE_NAME",
-  version: "STRATA_VERSION",
-  source: "STRATA_SOURCE",
-} as const;
-
-/** The image label that records a layer's fingerprint (strata builder). */
-export const FINGERPRINT_LABEL = "org.strata.fingerprint";
 
 export interface LayerTreeArgs {
   readonly targets: readonly LayerTarget[];
   readonly config: StackConfig;
+  /** From fingerprintTargets, for every target. */
+  readonly fingerprints: ReadonlyMap<string, LayerFingerprint>;
+  /**
+   * Layers whose tag the registry already holds with the same fingerprint:
+   * their `repo@digest`. Those are not built or pushed again.
+   */
+  readonly published?: ReadonlyMap<string, string>;
 }
 
 /** What a deployer needs to pin one layer. */
@@ -40,7 +35,9 @@ export interface LayerOutput {
   /** `repo@sha256:…` once pushed; the local image id when `push` is false. */
   readonly digestRef: pulumi.Output<string>;
   /** Content fingerprint: own inputs plus the parent's fingerprint. */
-  readonly fingerprint: pulumi.Output<string>;
+  readonly fingerprint: string;
+  /** Digest of the layer's own inputs (context, own build arguments, platform). */
+  readonly inputsDigest: string;
   readonly parent: string | null;
 }
 
@@ -58,19 +55,18 @@ export class LayerTree extends pulumi.ComponentResource {
     super("strata:index:LayerTree", name, {}, options);
     const { config } = args;
     const images = new Map<string, docker.Image | LayerImage>();
-    const fingerprints = new Map<string, pulumi.Output<string>>();
     const refs = new Map(args.targets.map((target) => [target.layer.name, target.ref] as const));
     const layers: LayerOutput[] = [];
     for (const target of args.targets) {
       const { layer } = target;
+      const fingerprint = args.fingerprints.get(layer.name);
+      if (fingerprint === undefined) throw new Error(`layer ${layer.name} has no fingerprint`);
       const parentImage: BuiltImage | undefined = target.parent === undefined ? undefined : images.get(target.parent);
       if (target.parent !== undefined && parentImage === undefined) {
         // planTargets returns parents first and always includes ancestors.
         throw new Error(`layer ${layer.name}: its parent ${target.parent} was not declared first`);
       }
-      // Inputs of this layer alone; the parent enters through its digest and fingerprint.
-      const ownArgs: Record<string, string> = { [BUILD_ARGS.version]: target.tag, [BUILD_ARGS.source]: config.source };
-      const buildArgs: Record<string, pulumi.Input<string>> = { ...ownArgs };
+      const buildArgs: Record<string, pulumi.Input<string>> = { ...target.ownBuildArgs };
       if (parentImage !== undefined && target.parent !== undefined) {
         const parentRef = refs.get(target.parent) as string;
         // Unpushed images have no repo digest to build FROM, only a local id;
@@ -80,12 +76,7 @@ export class LayerTree extends pulumi.ComponentResource {
         buildArgs[BUILD_ARGS.baseDigest] = parentImage.repoDigest.apply(digestOf);
         buildArgs[BUILD_ARGS.baseName] = parentRef;
       }
-      const digest = pulumi.output(contextDigest(layer.contextDir, layer.dockerfile));
-      const parentFingerprint = target.parent === undefined ? pulumi.output<string | undefined>(undefined) : (fingerprints.get(target.parent) as pulumi.Output<string>);
-      const fingerprint = pulumi.all([digest, parentFingerprint]).apply(([context, parent]) =>
-        layerFingerprint({ contextDigest: context, buildArgs: ownArgs, platform: config.platform, ...(parent === undefined ? {} : { parentFingerprint: parent }) }));
-      fingerprints.set(layer.name, fingerprint);
-
+      const published = args.published?.get(layer.name);
       const image = config.builder === "pulumi-docker"
         ? new docker.Image(layer.name, {
           imageName: target.ref,
@@ -104,9 +95,10 @@ export class LayerTree extends pulumi.ComponentResource {
           dockerfile: layer.dockerfile,
           platform: config.platform,
           buildArgs,
-          labels: { [FINGERPRINT_LABEL]: fingerprint },
+          labels: { [FINGERPRINT_LABEL]: fingerprint.fingerprint, [INPUTS_LABEL]: fingerprint.inputsDigest },
           push: config.push,
-          contextDigest: digest,
+          contextDigest: fingerprint.contextDigest,
+          ...(published === undefined ? {} : { reuseDigest: published }),
         }, { parent: this });
       images.set(layer.name, image);
       layers.push({
@@ -116,7 +108,8 @@ export class LayerTree extends pulumi.ComponentResource {
         tag: target.tag,
         ref: target.ref,
         digestRef: image.repoDigest,
-        fingerprint,
+        fingerprint: fingerprint.fingerprint,
+        inputsDigest: fingerprint.inputsDigest,
         parent: target.parent ?? null,
       });
     }

@@ -8,7 +8,7 @@
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
  */
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
-import { buildAndPush } from "./docker-cli.js";
+import { buildAndPush, type BuildResult } from "./docker-cli.js";
 import { diffLayerImage, type LayerImageInputs, parseLayerImageInputs } from "./layer-image-inputs.js";
 
 const provider: Provider = {
@@ -22,11 +22,11 @@ const provider: Provider = {
   },
   async create(_urn, inputs) {
     const parsed = parseLayerImageInputs(inputs as Record<string, unknown>);
-    return { id: parsed.imageName, outs: { ...(inputs as LayerImageInputs), ...(await buildAndPush(parsed, parsed.push)) } };
+    return { id: parsed.imageName, outs: { ...(inputs as LayerImageInputs), ...(await produce(parsed)) } };
   },
   async update(_id, _urn, _olds, news) {
     const parsed = parseLayerImageInputs(news as Record<string, unknown>);
-    return { outs: { ...(news as LayerImageInputs), ...(await buildAndPush(parsed, parsed.push)) } };
+    return { outs: { ...(news as LayerImageInputs), ...(await produce(parsed)) } };
   },
   async read(id, _urn, props) {
     return { id, props: props as Record<string, unknown> };
@@ -35,5 +35,11 @@ const provider: Provider = {
     // Like docker.Image: tags stay in the registry. An image tag names one content forever.
   },
 };
+
+/** Builds and pushes, or adopts an identical image the registry already holds under this tag. */
+async function produce(inputs: LayerImageInputs): Promise<BuildResult> {
+  if (inputs.reuseDigest !== undefined) return { imageId: "", repoDigest: inputs.reuseDigest };
+  return buildAndPush(inputs, inputs.push);
+}
 
 await main(provider, process.argv.slice(2));

@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/catalog.js";
 import { resolveStackConfig, type StackConfig } from "../../src/config.js";
+import { fingerprintTargets } from "../../src/fingerprint.js";
 import { planTargets } from "../../src/plan.js";
 import { noteCatalog } from "../helpers/catalog.js";
 import { DOCKER_IMAGE_TYPE, fakeDigest, IMAGE_TYPES, installMocks, LAYER_IMAGE_TYPE, type RecordedResource, resolved } from "../helpers/mocks.js";
@@ -50,15 +51,16 @@ interface DockerImageInputs {
 async function declare(treeName: string, config: StackConfig) {
   const catalog = loadCatalog(noteCatalog());
   const targets = planTargets(catalog, config, "Pulumi.dev.yaml");
-  const tree = new treeModule.LayerTree(treeName, { targets, config });
+  const fingerprints = await fingerprintTargets(targets, config.platform);
+  const tree = new treeModule.LayerTree(treeName, { targets, config, fingerprints });
   const digests = Object.fromEntries(
     await Promise.all(tree.layers.map(async (layer) => [layer.layer, await resolved(layer.digestRef)] as const)),
   );
-  const fingerprints = Object.fromEntries(
-    await Promise.all(tree.layers.map(async (layer) => [layer.layer, await resolved(layer.fingerprint)] as const)),
+  const layerFingerprints = Object.fromEntries(
+    tree.layers.map((layer) => [layer.layer, layer.fingerprint] as const),
   );
   const images = recorded.filter((resource) => IMAGE_TYPES.includes(resource.type) && tree.images.has(resource.name));
-  return { tree, digests, fingerprints, images: images.slice(-tree.images.size) };
+  return { tree, digests, fingerprints: layerFingerprints, images: images.slice(-tree.images.size) };
 }
 
 function recordOf(images: RecordedResource[], name: string): RecordedResource {

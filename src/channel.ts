@@ -1,0 +1,101 @@
+/**
+ * What a channel already published, and whether this run may publish over it.
+ * A tag names one content forever in an immutable channel: a tag that exists
+ * with another fingerprint stops the run before anything is built or pushed;
+ * a tag that exists with the same fingerprint is adopted, not rebuilt.
+ */
+import { type StackConfig, CONFIG_NAMESPACE } from "./config.js";
+import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "./fingerprint.js";
+import { type LayerTarget } from "./plan.js";
+import { type Problem } from "./problems.js";
+import { type RegistryClient, RegistryError } from "./registry.js";
+
+/** A tag as the registry holds it. */
+export interface PublishedTag {
+  /** `repo@sha256:…` */
+  readonly digestRef: string;
+  /** Labels Strata put on the image; absent for images built elsewhere. */
+  readonly fingerprint?: string;
+  readonly inputsDigest?: string;
+}
+
+export interface RegistryView {
+  /** By layer name; layers whose tag is absent are not in the map. */
+  readonly published: ReadonlyMap<string, PublishedTag>;
+  /** Set when the registry could not be asked: everything counts as unpublished. */
+  readonly unreachable?: string;
+}
+
+/** Looks every target's tag up in the registry (manifest, then the image config for labels). */
+export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient): Promise<RegistryView> {
+  const published = new Map<string, PublishedTag>();
+  try {
+    const found = await Promise.all(targets.map(async (target) => {
+      const manifest = await client.manifest(target.repositoryPath, target.tag);
+      if (manifest === undefined) return undefined;
+      const config = await client.imageConfig(target.repositoryPath, manifest.digest);
+      const labels = config?.config?.Labels ?? {};
+      const tag: PublishedTag = {
+        digestRef: `${target.repository}@${manifest.digest}`,
+        ...(labels[FINGERPRINT_LABEL] === undefined ? {} : { fingerprint: labels[FINGERPRINT_LABEL] }),
+        ...(labels[INPUTS_LABEL] === undefined ? {} : { inputsDigest: labels[INPUTS_LABEL] }),
+      };
+      return [target.layer.name, tag] as const;
+    }));
+    for (const entry of found) if (entry !== undefined) published.set(entry[0], entry[1]);
+    return { published };
+  } catch (error) {
+    if (error instanceof RegistryError) return { published, unreachable: error.message };
+    throw error;
+  }
+}
+
+export type ChangeReason = "content changed" | "parent changed";
+
+export interface TagConflict {
+  readonly layer: string;
+  readonly ref: string;
+  readonly reason: ChangeReason;
+}
+
+export interface ChannelDecision {
+  /** Layers to adopt from the registry instead of building: layer → `repo@digest`. */
+  readonly reuse: Map<string, string>;
+  /** Tags an immutable channel would have to move: the run must stop. */
+  readonly conflicts: TagConflict[];
+}
+
+/** Why a layer's fingerprint differs from a published one: its own inputs, or only what it builds on. */
+export function changeReason(current: LayerFingerprint, published: PublishedTag): ChangeReason {
+  return published.inputsDigest === current.inputsDigest ? "parent changed" : "content changed";
+}
+
+export function decideChannel(
+  targets: readonly LayerTarget[],
+  fingerprints: ReadonlyMap<string, LayerFingerprint>,
+  view: RegistryView,
+  config: StackConfig,
+): ChannelDecision {
+  const reuse = new Map<string, string>();
+  const conflicts: TagConflict[] = [];
+  // CI tags (-CHANGE[_PATCHSET]) name a review's build, which may be rebuilt.
+  const enforce = config.immutable && config.ci === undefined;
+  for (const target of targets) {
+    const published = view.published.get(target.layer.name);
+    const current = fingerprints.get(target.layer.name);
+    if (published === undefined || current === undefined) continue;
+    if (published.fingerprint === current.fingerprint) reuse.set(target.layer.name, published.digestRef);
+    else if (enforce) conflicts.push({ layer: target.layer.name, ref: target.ref, reason: changeReason(current, published) });
+  }
+  return { reuse, conflicts };
+}
+
+/** One problem per offending layer, for one error message. */
+export function conflictProblems(conflicts: readonly TagConflict[], stackFile: string, stack: string): Problem[] {
+  return conflicts.map((conflict) => ({
+    file: stackFile,
+    field: `${CONFIG_NAMESPACE}:immutable`,
+    message: `layer "${conflict.layer}": ${conflict.ref} already exists in the registry with different content (${conflict.reason}); an immutable channel never moves a tag`,
+    fix: `bump the version: scripts/strata bump --stack ${stack} (it bumps this layer and its descendants)`,
+  }));
+}
