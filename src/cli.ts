@@ -13,6 +13,10 @@ import { renderTable } from "./table.js";
 import { stackConfigSource } from "./stack-files.js";
 import { formatTag, formatVersion } from "./version.js";
 import { topologicalOrder } from "./graph.js";
+import { applyBumps, type BumpLevel, planBumps } from "./bump.js";
+import { lookUpPublished } from "./channel.js";
+import { fingerprintTargets } from "./fingerprint.js";
+import { RegistryClient } from "./registry.js";
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -148,6 +152,47 @@ export function buildProgram(io: CliIo): Command {
         io.out(`${renderTable(["layer", "image", "tag", "ref", "parent"], rows.map((row) => [row.layer, row.image, row.tag, row.ref, row.parent ?? "-"]))}\n`);
       }
     });
+  withCommon(program.command("bump"))
+    .description("bump the version of every layer whose published tag holds other content, and of its descendants")
+    .requiredOption("--stack <name>", "the channel whose registry tags to compare with")
+    .option("--config <file>", "a stack config file to read instead of Pulumi.<stack>.yaml")
+    .option("--dry-run", "print the plan, change no file")
+    .option("--minor <layers...>", "bump these layers' minor version")
+    .option("--major <layers...>", "bump these layers' major version")
+    .option("--json", "print data instead of a table")
+    .action(async (options: CommonOptions & { stack: string; config?: string; dryRun?: boolean; minor?: string[]; major?: string[]; json?: boolean }) => {
+      const catalog = catalogOf(options, io);
+      const { config, file } = stackConfigOf(options, io);
+      const targets = planTargets(catalog, config, file);
+      const requested = new Map<string, Exclude<BumpLevel, "patch">>();
+      const known = new Set(targets.map((target) => target.layer.name));
+      const unknown: Problem[] = [];
+      for (const [level, names] of [["minor", options.minor ?? []], ["major", options.major ?? []]] as const) {
+        for (const name of names) {
+          if (known.has(name)) requested.set(name, level);
+          else unknown.push({ file: "command line", field: `--${level}`, message: `no layer named "${name}"`, fix: `name layer folders (${[...known].sort().join(", ")})` });
+        }
+      }
+      if (unknown.length > 0) throw new InputError(unknown);
+      const fingerprints = await fingerprintTargets(targets, config.platform);
+      const view = await lookUpPublished(targets, new RegistryClient({ registry: config.registry }));
+      if (view.unreachable !== undefined) {
+        throw new InputError([{ file, field: "strata:registry", message: `${view.unreachable}: cannot compare with what ${options.stack} published`, fix: "start the registry (scripts/services.sh start) or fix strata:registry" }]);
+      }
+      const bumps = planBumps({ targets, fingerprints, view, requested, ...(config.ci === undefined ? {} : { ci: config.ci }) });
+      if (!options.dryRun) applyBumps(bumps, targets);
+      if (options.json) {
+        io.out(`${JSON.stringify(bumps.map((bump) => ({ layer: bump.layer, oldTag: bump.oldTag, newTag: bump.newTag, reason: bump.reason })), null, 2)}\n`);
+        return;
+      }
+      if (bumps.length === 0) {
+        io.out(`nothing to bump: every published tag of ${options.stack} matches the catalog\n`);
+        return;
+      }
+      io.out(`${renderTable(["layer", "old tag", "new tag", "reason"], bumps.map((bump) => [bump.layer, bump.oldTag, bump.newTag, bump.reason]))}\n`);
+      io.out(options.dryRun ? "dry run: no file changed\n" : `bumped ${bumps.length} layer.yaml file(s)\n`);
+    });
+
   program.command("refs")
     .description("print layer, ref and digest from stack outputs piped in (pulumi stack output --json layers | strata refs)")
     .option("--json", "print data instead of a table")

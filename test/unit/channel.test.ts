@@ -1,0 +1,100 @@
+import { describe, expect, it } from "vitest";
+import { planBumps } from "../../src/bump.js";
+import { conflictProblems, decideChannel, lookUpPublished, type PublishedTag, type RegistryView } from "../../src/channel.js";
+import { loadCatalog } from "../../src/catalog.js";
+import { resolveStackConfig, type StackConfig } from "../../src/config.js";
+import { type LayerFingerprint } from "../../src/fingerprint.js";
+import { planTargets } from "../../src/plan.js";
+import { RegistryClient } from "../../src/registry.js";
+import { noteCatalog } from "../helpers/catalog.js";
+
+function config(values: Record<string, unknown> = {}): StackConfig {
+  const { config: resolved, problems } = resolveStackConfig({ values: { registry: "127.0.0.1:5000", osRelease: "debian8.3", productVersion: "mos9.0", channel: "stable", immutable: true, ...values }, file: "Pulumi.stable.yaml", env: {} });
+  if (resolved === undefined) throw new Error(JSON.stringify(problems));
+  return resolved;
+}
+const targets = planTargets(loadCatalog(noteCatalog()), config(), "Pulumi.stable.yaml");
+const current = new Map<string, LayerFingerprint>(targets.map((target) => [target.layer.name, { contextDigest: `c-${target.layer.name}`, inputsDigest: `i-${target.layer.name}`, fingerprint: `f-${target.layer.name}` }]));
+const same = (layer: string): PublishedTag => ({ digestRef: `repo/${layer}@sha256:1`, fingerprint: `f-${layer}`, inputsDigest: `i-${layer}` });
+const view = (entries: Record<string, PublishedTag>): RegistryView => ({ published: new Map(Object.entries(entries)) });
+
+describe("channel decisions", () => {
+  it("adopts tags published with the same fingerprint", () => {
+    const decision = decideChannel(targets, current, view({ debian: same("debian"), mos: same("mos") }), config());
+    expect([...decision.reuse.keys()]).toEqual(["debian", "mos"]);
+    expect(decision.conflicts).toEqual([]);
+  });
+  it("refuses, in an immutable channel, every tag that would move, with the reason", () => {
+    const decision = decideChannel(targets, current, view({
+      ms: { ...same("ms"), fingerprint: "old", inputsDigest: "old-inputs" },
+      "keystone-base": { ...same("keystone-base"), fingerprint: "old" },
+      mysql: same("mysql"),
+    }), config());
+    expect(decision.conflicts).toEqual([
+      { layer: "ms", ref: "127.0.0.1:5000/debian8.3-mos9.0-stable/debian-mos-ms:1.0-p0", reason: "content changed" },
+      { layer: "keystone-base", ref: "127.0.0.1:5000/debian8.3-mos9.0-stable/debian-mos-ms-keystone-base:1.0-p0", reason: "parent changed" },
+    ]);
+    const problems = conflictProblems(decision.conflicts, "Pulumi.stable.yaml", "stable");
+    expect(problems[0]?.fix).toMatch(/strata bump --stack stable/);
+    expect(problems[0]?.message).toMatch(/already exists in the registry with different content \(content changed\)/);
+  });
+  it("lets a mutable channel and CI tags rebuild over a tag", () => {
+    const moved = view({ ms: { ...same("ms"), fingerprint: "old" } });
+    expect(decideChannel(targets, current, moved, config({ immutable: false })).conflicts).toEqual([]);
+    expect(decideChannel(targets, current, moved, config({ change: 19026 })).conflicts).toEqual([]);
+  });
+  it("treats images without Strata labels as different content", () => {
+    expect(decideChannel(targets, current, view({ debian: { digestRef: "r@sha256:1" } }), config()).conflicts).toHaveLength(1);
+  });
+});
+
+describe("bump planning", () => {
+  it("bumps a changed layer and each published descendant, parents first", () => {
+    const published = view(Object.fromEntries(targets.map((target) => [target.layer.name, same(target.layer.name)])));
+    const changed = new Map(current);
+    changed.set("ms", { ...(current.get("ms") as LayerFingerprint), inputsDigest: "new", fingerprint: "new" });
+    // Descendants' fingerprints move with their parent's.
+    changed.set("keystone-base", { ...(current.get("keystone-base") as LayerFingerprint), fingerprint: "new-kb" });
+    changed.set("keystone", { ...(current.get("keystone") as LayerFingerprint), fingerprint: "new-k" });
+    const bumps = planBumps({ targets, fingerprints: changed, view: published });
+    expect(bumps.map((bump) => [bump.layer, bump.oldTag, bump.newTag, bump.reason])).toEqual([
+      ["ms", "1.0-p0", "1.0-p1", "content changed"],
+      ["keystone-base", "1.0-p0", "1.0-p1", "parent changed"],
+      ["keystone", "1.0-p5", "1.0-p6", "parent changed"],
+    ]);
+  });
+  it("bumps nothing when every published tag matches, and nothing unpublished", () => {
+    expect(planBumps({ targets, fingerprints: current, view: view({ debian: same("debian") }) })).toEqual([]);
+  });
+  it("bumps minor or major on request, and carries CI tags", () => {
+    const bumps = planBumps({ targets, fingerprints: current, view: view({ mysql: same("mysql") }), requested: new Map([["mysql", "minor"], ["debian", "major"]]), ci: { change: 7 } });
+    expect(bumps.map((bump) => [bump.layer, bump.newTag, bump.reason])).toEqual([["debian", "2.0-p0-7", "requested"], ["mysql", "1.1-p0-7", "requested"]]);
+  });
+});
+
+describe("registry lookups", () => {
+  const manifestDigest = `sha256:${"b".repeat(64)}`;
+  const fakeFetch = (async (input: string | URL | Request) => {
+    const url = String(input);
+    if (url.endsWith("/debian8.3-mos9.0-stable/debian/manifests/1.0-p0")) {
+      return new Response(JSON.stringify({ config: { digest: "sha256:cfg" } }), { headers: { "docker-content-digest": manifestDigest, "content-type": "application/vnd.docker.distribution.manifest.v2+json" } });
+    }
+    if (url.endsWith(`/debian8.3-mos9.0-stable/debian/manifests/${manifestDigest}`)) {
+      return new Response(JSON.stringify({ config: { digest: "sha256:cfg" } }), { headers: { "docker-content-digest": manifestDigest } });
+    }
+    if (url.endsWith("/debian8.3-mos9.0-stable/debian/blobs/sha256:cfg")) {
+      return new Response(JSON.stringify({ config: { Labels: { "org.strata.fingerprint": "f1", "org.strata.inputs": "i1" } } }));
+    }
+    return new Response("{}", { status: 404 });
+  }) as typeof fetch;
+
+  it("reads tags, digests and fingerprint labels over the distribution API", async () => {
+    const result = await lookUpPublished(targets, new RegistryClient({ registry: "127.0.0.1:5000", fetch: fakeFetch }));
+    expect([...result.published]).toEqual([["debian", { digestRef: `127.0.0.1:5000/debian8.3-mos9.0-stable/debian@${manifestDigest}`, fingerprint: "f1", inputsDigest: "i1" }]]);
+  });
+  it("reports an unreachable registry instead of failing", async () => {
+    const refused = (async () => { throw new TypeError("fetch failed"); }) as typeof fetch;
+    const result = await lookUpPublished(targets, new RegistryClient({ registry: "127.0.0.1:5000", fetch: refused }));
+    expect(result.unreachable).toMatch(/cannot reach the registry at http:\/\/127.0.0.1:5000\/v2: fetch failed/);
+  });
+});
