@@ -1,5 +1,5 @@
 /**
- * Pulumi entry point: stack config → catalog → LayerTree → stack outputs.
+ * Pulumi entry point: stack config → catalog → LayerTree (or a Promotion) → stack outputs.
  * Everything with logic lives in src/; this file only reads and wires.
  */
 import path from "node:path";
@@ -7,17 +7,20 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { loadCatalog } from "./src/catalog.js";
 import { conflictProblems, decideChannel, lookUpPublished, type RegistryView } from "./src/channel.js";
+import { CONFIG_KEYS, CONFIG_NAMESPACE, resolveStackConfig, type StackConfig } from "./src/config.js";
 import { fingerprintTargets } from "./src/fingerprint.js";
-import { RegistryClient } from "./src/registry.js";
-import { CONFIG_KEYS, CONFIG_NAMESPACE, resolveStackConfig } from "./src/config.js";
 import { planTargets } from "./src/plan.js";
 import { throwIfAny } from "./src/problems.js";
-import { LayerTree } from "./src/tree.js";
+import { planPromotion, promotionConflicts } from "./src/promotion-plan.js";
+import { type PromotedLayer, Promotion, readSourceLayers } from "./src/promotion.js";
+import { RegistryClient } from "./src/registry.js";
+import { type LayerOutput, LayerTree } from "./src/tree.js";
 
 // Compiled to dist/index.js; the project root is one level up from it.
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const catalogDir = process.env.STRATA_CATALOG ?? path.join(projectDir, "layers");
-const stackFile = `Pulumi.${pulumi.getStack()}.yaml`;
+const stack = pulumi.getStack();
+const stackFile = `Pulumi.${stack}.yaml`;
 
 const engineConfig = new pulumi.Config(CONFIG_NAMESPACE);
 const values: Record<string, unknown> = {};
@@ -25,28 +28,37 @@ for (const key of CONFIG_KEYS) {
   const value = engineConfig.get(key);
   if (value !== undefined) values[key] = value;
 }
-const { config, problems } = resolveStackConfig({ values, file: stackFile, env: process.env });
-throwIfAny(problems);
-if (config === undefined) throw new Error("unreachable: no config and no problems");
+const resolved = resolveStackConfig({ values, file: stackFile, env: process.env });
+throwIfAny(resolved.problems);
+const config = resolved.config as StackConfig;
+const registry = new RegistryClient({ registry: config.registry });
 
-const catalog = loadCatalog(catalogDir, projectDir);
-const targets = planTargets(catalog, config, stackFile);
-const fingerprints = await fingerprintTargets(targets, config.platform);
-
-// Before anything is built: what does the channel already hold under these tags?
-const view: RegistryView = config.push
-  ? await lookUpPublished(targets, new RegistryClient({ registry: config.registry }))
-  : { published: new Map() };
-if (view.unreachable !== undefined) {
-  await pulumi.log.warn(`${view.unreachable}; every layer counts as unpublished`);
+/** Build every selected layer; adopt tags the channel already holds with the same content. */
+async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
+  const catalog = loadCatalog(catalogDir, projectDir);
+  const targets = planTargets(catalog, config, stackFile);
+  const fingerprints = await fingerprintTargets(targets, config.platform);
+  // Before anything is built: what does the channel already hold under these tags?
+  const view: RegistryView = config.push ? await lookUpPublished(targets, registry) : { published: new Map() };
+  if (view.unreachable !== undefined) await pulumi.log.warn(`${view.unreachable}; every layer counts as unpublished`);
+  const decision = decideChannel(targets, fingerprints, view, config);
+  throwIfAny(conflictProblems(decision.conflicts, stackFile, stack));
+  return new LayerTree("layers", { targets, config, fingerprints, published: decision.reuse }).layers;
 }
-const decision = decideChannel(targets, fingerprints, view, config);
-throwIfAny(conflictProblems(decision.conflicts, stackFile, pulumi.getStack()));
 
-const tree = new LayerTree("layers", { targets, config, fingerprints, published: decision.reuse });
+/** Copy another channel's images by digest, refusing to move an immutable tag. */
+async function promote(source: string): Promise<readonly (LayerOutput | PromotedLayer)[]> {
+  const plan = planPromotion(await readSourceLayers(source), config, stackFile);
+  throwIfAny(plan.problems);
+  if (config.immutable) throwIfAny(await promotionConflicts(plan.targets, registry, stackFile, stack));
+  return new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable }).layers;
+}
+
+const declared = config.promoteFrom === undefined ? await build() : await promote(config.promoteFrom);
 
 export const group = config.group;
-export const registry = config.registry;
+export const registryAddress = config.registry;
+export const promotedFrom = config.promoteFrom ?? null;
 /** The source revision is recorded here, never in build inputs: it would rebuild every layer on every commit. */
 export const sourceRevision = process.env.STRATA_SOURCE_REVISION ?? "unknown";
-export const layers = Object.fromEntries(tree.layers.map((layer) => [layer.layer, layer]));
+export const layers = Object.fromEntries(declared.map((layer) => [layer.layer, layer]));

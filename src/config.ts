@@ -29,6 +29,8 @@ export interface StackConfig {
   readonly builder: Builder;
   /** An immutable channel never moves a release tag to different content. */
   readonly immutable: boolean;
+  /** Feed this channel by copying another stack's images instead of building. */
+  readonly promoteFrom?: string;
 }
 
 /**
@@ -39,7 +41,7 @@ export const BUILDERS = ["strata", "pulumi-docker"] as const;
 export type Builder = (typeof BUILDERS)[number];
 
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
-export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable"] as const;
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable", "promoteFrom"] as const;
 
 /** Environment variables that carry the Gerrit change and patchset, in order of preference. */
 export const CI_ENVIRONMENT = [
@@ -65,6 +67,7 @@ const CONFIG_SCHEMA = {
     layers: { anyOf: [{ type: "array", items: { type: "string" } }, { type: "string" }] },
     builder: { enum: [...BUILDERS] },
     immutable: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
+    promoteFrom: { type: "string", pattern: "^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2})?$" },
   },
 } as const;
 const validateShape = new Ajv({ allErrors: true }).compile(CONFIG_SCHEMA);
@@ -76,6 +79,7 @@ const FIXES: Record<string, string> = {
   channel: 'set it, for example "pulumi config set strata:channel stable"',
   push: "use true or false",
   immutable: "use true or false",
+  promoteFrom: 'name the source stack, for example "dev"',
   platform: 'use os/arch, for example "linux/amd64"',
   layers: 'give a list of layer folder names, for example ["keystone"]',
   builder: `use one of ${BUILDERS.join(", ")}`,
@@ -176,6 +180,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     ...(layers === undefined ? {} : { layers }),
     builder: values.builder === undefined ? "strata" : (values.builder as Builder),
     immutable: values.immutable === true || values.immutable === "true",
+    ...(values.promoteFrom === undefined || values.promoteFrom === "" ? {} : { promoteFrom: text("promoteFrom") }),
   };
   return { config, problems: [] };
 }

@@ -91,6 +91,42 @@ export class RegistryClient {
     return { digest, mediaType, manifest: (await response.json()) as ManifestResult["manifest"] };
   }
 
+  /** A manifest's exact bytes (its digest is over these bytes) and media type. */
+  async rawManifest(repository: string, reference: string): Promise<{ bytes: Buffer; mediaType: string }> {
+    const response = await this.request(`/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
+    if (!response.ok) throw new RegistryError(`GET manifest ${repository}@${reference}: HTTP ${response.status}`, response.status);
+    return { bytes: Buffer.from(await response.arrayBuffer()), mediaType: response.headers.get("content-type") ?? "" };
+  }
+
+  /** Puts manifest bytes under a tag or digest; returns the digest the registry computed. */
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+    const response = await this.request(`/${repository}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: bytes });
+    if (response.status !== 201) throw new RegistryError(`PUT manifest ${repository}:${reference}: HTTP ${response.status} ${await response.text()}`, response.status);
+    return response.headers.get("docker-content-digest") ?? "";
+  }
+
+  async deleteManifest(repository: string, digest: string): Promise<void> {
+    const response = await this.request(`/${repository}/manifests/${digest}`, { method: "DELETE" });
+    if (response.status !== 202 && response.status !== 404) throw new RegistryError(`DELETE ${repository}@${digest}: HTTP ${response.status}`, response.status);
+  }
+
+  /** Makes a blob of one repository available in another: a cross-repository mount, else a streamed copy. */
+  async mountBlob(source: string, target: string, digest: string): Promise<void> {
+    if (await this.blobExists(target, digest)) return;
+    const mount = await this.request(`/${target}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(source)}`, { method: "POST" });
+    if (mount.status === 201) return;
+    if (mount.status !== 202) throw new RegistryError(`mount ${digest} into ${target}: HTTP ${mount.status}`, mount.status);
+    // The registry opened an upload instead of mounting: stream the blob through.
+    const location = mount.headers.get("location");
+    if (location === null) throw new RegistryError(`upload into ${target} gave no location`);
+    const blob = await this.request(`/${source}/blobs/${digest}`);
+    if (!blob.ok) throw new RegistryError(`GET blob ${source}@${digest}: HTTP ${blob.status}`, blob.status);
+    const url = new URL(location, this.base);
+    url.searchParams.set("digest", digest);
+    const put = await this.fetcher(url, { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: Buffer.from(await blob.arrayBuffer()) });
+    if (put.status !== 201) throw new RegistryError(`PUT blob ${target}@${digest}: HTTP ${put.status}`, put.status);
+  }
+
   async blobExists(repository: string, digest: string): Promise<boolean> {
     const response = await this.request(`/${repository}/blobs/${digest}`, { method: "HEAD" });
     return response.ok;
@@ -105,6 +141,52 @@ export class RegistryClient {
     if (!response.ok) throw new RegistryError(`GET config blob of ${repository}:${reference}: HTTP ${response.status}`, response.status);
     return (await response.json()) as ImageConfig;
   }
+}
+
+export interface CopyRequest {
+  readonly sourceRepository: string;
+  /** `sha256:…` of the manifest to copy. */
+  readonly digest: string;
+  readonly targetRepository: string;
+  readonly tag: string;
+  /** Refuse to move an existing tag to another digest. */
+  readonly immutable: boolean;
+}
+
+export interface CopyResult {
+  /** The target tag did not point at this digest before the copy. */
+  readonly created: boolean;
+}
+
+const INDEX_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
+
+/**
+ * Copies an image by digest inside one registry without a daemon: every blob
+ * is mounted across repositories (or streamed when the registry will not
+ * mount), then the manifest bytes are put under the tag unchanged, so the
+ * target digest equals the source digest.
+ */
+export async function copyImage(client: RegistryClient, request: CopyRequest): Promise<CopyResult> {
+  const existing = await client.manifest(request.targetRepository, request.tag);
+  if (existing !== undefined && existing.digest === request.digest) return { created: false };
+  if (existing !== undefined && request.immutable) {
+    throw new RegistryError(`${request.targetRepository}:${request.tag} already points at ${existing.digest}; an immutable channel will not move it to ${request.digest}`);
+  }
+  await copyManifest(client, request.sourceRepository, request.targetRepository, request.digest, request.tag);
+  return { created: true };
+}
+
+async function copyManifest(client: RegistryClient, source: string, target: string, digest: string, reference: string): Promise<void> {
+  const { bytes, mediaType } = await client.rawManifest(source, digest);
+  const manifest = JSON.parse(bytes.toString("utf8")) as { config?: { digest: string }; layers?: { digest: string }[]; manifests?: { digest: string }[] };
+  if (INDEX_TYPES.has(mediaType)) {
+    for (const child of manifest.manifests ?? []) await copyManifest(client, source, target, child.digest, child.digest);
+  } else {
+    const blobs = [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)].filter((blob): blob is string => blob !== undefined);
+    for (const blob of blobs) await client.mountBlob(source, target, blob);
+  }
+  const written = await client.putManifest(target, reference, bytes, mediaType);
+  if (written !== digest) throw new RegistryError(`copied ${source}@${digest} to ${target}:${reference} but the registry reports ${written}`);
 }
 
 /** The path of an RFC 5988 `Link: <…>; rel="next"` header. */

@@ -1,45 +1,78 @@
 /**
- * pulumi-resource-strata: the resource provider behind `strata:index:LayerImage`.
+ * pulumi-resource-strata: the resource provider behind Strata's resources.
  *
- * It does what pulumi-docker's `docker.Image` does for Strata (build, push,
- * report `repoDigest`; any input change is an in-place update; delete leaves
- * tags in the registry), for machines where the pulumi-docker plugin cannot
- * be installed. The engine starts it like any provider plugin (Pulumi.yaml
+ * `strata:index:LayerImage` does what pulumi-docker's `docker.Image` does for
+ * Strata (build, push, report `repoDigest`; any input change is an in-place
+ * update; delete leaves tags in the registry), for machines where the
+ * pulumi-docker plugin cannot be installed.
+ * `strata:index:PromotedImage` copies an image by digest between groups of a
+ * registry, server-side; delete removes a tag this stack created.
+ *
+ * The engine starts it like any provider plugin (Pulumi.yaml
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
  */
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
+import { copyImage, RegistryClient } from "../registry.js";
 import { buildAndPush, type BuildResult } from "./docker-cli.js";
 import { diffLayerImage, type LayerImageInputs, parseLayerImageInputs } from "./layer-image-inputs.js";
+import { diffPromotedImage, parsePromotedImageInputs, type PromotedImageInputs } from "./promoted-image-inputs.js";
 
-const provider: Provider = {
-  version: "0.1.0",
-  async check(_urn, _olds, news) {
-    return { inputs: news as Record<string, unknown> };
-  },
-  async diff(_id, _urn, olds, news) {
-    const changed = diffLayerImage(olds as Record<string, unknown>, news as Record<string, unknown>);
-    return { changes: changed.length > 0 };
-  },
-  async create(_urn, inputs) {
-    const parsed = parseLayerImageInputs(inputs as Record<string, unknown>);
-    return { id: parsed.imageName, outs: { ...(inputs as LayerImageInputs), ...(await produce(parsed)) } };
-  },
-  async update(_id, _urn, _olds, news) {
-    const parsed = parseLayerImageInputs(news as Record<string, unknown>);
-    return { outs: { ...(news as LayerImageInputs), ...(await produce(parsed)) } };
-  },
-  async read(id, _urn, props) {
-    return { id, props: props as Record<string, unknown> };
-  },
-  async delete() {
-    // Like docker.Image: tags stay in the registry. An image tag names one content forever.
-  },
-};
+const PROMOTED_IMAGE = "strata:index:PromotedImage";
+
+/** `urn:pulumi:stack::project::parent$type::name` → `type`. */
+function typeOf(urn: string): string {
+  const qualified = urn.split("::")[2] ?? "";
+  return qualified.split("$").pop() ?? qualified;
+}
+
+type Props = Record<string, unknown>;
 
 /** Builds and pushes, or adopts an identical image the registry already holds under this tag. */
 async function produce(inputs: LayerImageInputs): Promise<BuildResult> {
   if (inputs.reuseDigest !== undefined) return { imageId: "", repoDigest: inputs.reuseDigest };
   return buildAndPush(inputs, inputs.push);
 }
+
+async function promote(inputs: PromotedImageInputs): Promise<{ repoDigest: string; created: boolean }> {
+  const client = new RegistryClient({ registry: inputs.registry });
+  const { created } = await copyImage(client, inputs);
+  return { repoDigest: `${inputs.registry}/${inputs.targetRepository}@${inputs.digest}`, created };
+}
+
+const provider: Provider = {
+  version: "0.1.0",
+  async check(_urn, _olds, news) {
+    return { inputs: news as Props };
+  },
+  async diff(_id, urn, olds, news) {
+    const changed = typeOf(urn) === PROMOTED_IMAGE ? diffPromotedImage(olds as Props, news as Props) : diffLayerImage(olds as Props, news as Props);
+    return { changes: changed.length > 0 };
+  },
+  async create(urn, inputs) {
+    if (typeOf(urn) === PROMOTED_IMAGE) {
+      const parsed = parsePromotedImageInputs(inputs as Props);
+      return { id: `${parsed.targetRepository}:${parsed.tag}`, outs: { ...(inputs as Props), ...(await promote(parsed)) } };
+    }
+    const parsed = parseLayerImageInputs(inputs as Props);
+    return { id: parsed.imageName, outs: { ...(inputs as Props), ...(await produce(parsed)) } };
+  },
+  async update(_id, urn, olds, news) {
+    if (typeOf(urn) === PROMOTED_IMAGE) {
+      const result = await promote(parsePromotedImageInputs(news as Props));
+      // A tag this stack created stays "created" across updates, so destroy still removes it.
+      return { outs: { ...(news as Props), ...result, created: result.created || (olds as Props).created === true } };
+    }
+    return { outs: { ...(news as Props), ...(await produce(parseLayerImageInputs(news as Props))) } };
+  },
+  async read(id, _urn, props) {
+    return { id, props: props as Props };
+  },
+  async delete(_id, urn, props) {
+    if (typeOf(urn) !== PROMOTED_IMAGE) return; // LayerImage: tags stay in the registry, like docker.Image.
+    const inputs = parsePromotedImageInputs(props as Props);
+    if ((props as Props).created !== true) return; // The tag was there before this stack: not ours to remove.
+    await new RegistryClient({ registry: inputs.registry }).deleteManifest(inputs.targetRepository, inputs.digest);
+  },
+};
 
 await main(provider, process.argv.slice(2));

@@ -1,13 +1,15 @@
 /** A CI stack (Gerrit change and patchset) pushes -CHANGE_PATCHSET tags under its own group. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createE2eStack, type E2eStack, registryContents } from "./harness.js";
+import { createWorld, type E2eStack, type E2eWorld, registryContents } from "./harness.js";
 
+let world: E2eWorld;
 let e2e: E2eStack;
 beforeAll(async () => {
-  e2e = await createE2eStack("ci", { channel: "ci", change: "19026", patchset: "2" });
+  world = createWorld("ci");
+  e2e = await world.stack("ci", { channel: "ci", change: "19026", patchset: "2" });
 });
 afterAll(async () => {
-  await e2e?.cleanup();
+  await world?.cleanup();
 });
 
 describe("CI tags end to end", () => {

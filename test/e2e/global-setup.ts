@@ -6,6 +6,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,10 +15,23 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../
 const services = path.join(repoRoot, "scripts/services.sh");
 let stateDir: string | undefined;
 
-export function setup(): void {
+/** A loopback port nobody listens on now: two suites at once must not share a registry. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function setup(): Promise<void> {
   stateDir = mkdtempSync(path.join(tmpdir(), "strata-e2e-services-"));
   process.env.STRATA_STATE = stateDir;
-  process.env.STRATA_REGISTRY_PORT = process.env.STRATA_E2E_REGISTRY_PORT ?? "5055";
+  process.env.STRATA_REGISTRY_PORT = process.env.STRATA_E2E_REGISTRY_PORT ?? String(await freePort());
   execFileSync(services, ["start"], { stdio: "inherit", env: process.env });
 }
 

@@ -4,7 +4,7 @@
  * API against the real engine, the real Docker engine and the local registry.
  * Nothing here is mocked.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,7 +16,7 @@ import { RegistryClient } from "../../src/registry.js";
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const registryAddress = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
 export const registry = new RegistryClient({ registry: registryAddress });
-const LAYER_IMAGE = "strata:index:LayerImage";
+const IMAGE_TYPES = new Set(["strata:index:LayerImage", "strata:index:PromotedImage"]);
 
 /** What the engine did or would do to each layer image, by layer name. */
 export type Operations = Map<string, string>;
@@ -24,16 +24,12 @@ export type Operations = Map<string, string>;
 export interface E2eStack {
   readonly name: string;
   readonly stack: Stack;
-  readonly root: string;
-  readonly catalogDir: string;
   /** `<osRelease>-<productVersion>-<channel>`, unique to this stack so tests can share one registry. */
   readonly group: string;
   up(): Promise<{ operations: Operations; summary: Record<string, number> }>;
   preview(): Promise<{ operations: Operations; summary: Record<string, number> }>;
   outputs(): Promise<Record<string, LayerOutputValue>>;
   destroy(): Promise<void>;
-  /** Removes the stack, its backend and the temp folder. */
-  cleanup(): Promise<void>;
 }
 
 export interface LayerOutputValue {
@@ -44,6 +40,7 @@ export interface LayerOutputValue {
   readonly digestRef: string;
   readonly fingerprint: string;
   readonly parent: string | null;
+  readonly promotedFrom?: string;
 }
 
 function collector(): { operations: Operations; onEvent: (event: EngineEvent) => void } {
@@ -52,7 +49,7 @@ function collector(): { operations: Operations; onEvent: (event: EngineEvent) =>
     operations,
     onEvent: (event) => {
       const metadata = event.resourcePreEvent?.metadata;
-      if (metadata?.type === LAYER_IMAGE) operations.set(metadata.urn.split("::").pop() ?? "", metadata.op);
+      if (metadata !== undefined && IMAGE_TYPES.has(metadata.type)) operations.set(metadata.urn.split("::").pop() ?? "", metadata.op);
     },
   };
 }
@@ -65,7 +62,20 @@ function writeProject(projectDir: string): void {
   writeFileSync(path.join(projectDir, "Pulumi.yaml"), stringify(project));
 }
 
-export async function createE2eStack(name: string, config: Record<string, string> = {}): Promise<E2eStack> {
+export interface E2eWorld {
+  readonly root: string;
+  readonly catalogDir: string;
+  readonly projectDir: string;
+  /** `e2e-<name>-<random>`: the osRelease of every stack in this world, so tests can share one registry. */
+  readonly osRelease: string;
+  /** A stack in this world's project and backend (stacks can reference each other). */
+  stack(name: string, config?: Record<string, string>): Promise<E2eStack>;
+  /** Removes every stack, the backend and the temp folder, and the local images. */
+  cleanup(): Promise<void>;
+}
+
+/** A temp folder with a copy of the fixture catalog, a project and a file backend. */
+export function createWorld(name: string): E2eWorld {
   const root = mkdtempSync(path.join(tmpdir(), `strata-e2e-${name}-`));
   const catalogDir = path.join(root, "catalog");
   const projectDir = path.join(root, "project");
@@ -76,25 +86,38 @@ export async function createE2eStack(name: string, config: Record<string, string
   execFileSync(path.join(repoRoot, "scripts/make-rootfs.sh"), ["busybox", path.join(catalogDir, "base/rootfs.tar")], { stdio: "inherit" });
   writeProject(projectDir);
   const osRelease = `e2e-${name}-${Math.random().toString(36).slice(2, 8)}`;
-  const values: Record<string, string> = { registry: registryAddress, osRelease, productVersion: "mos9.0", channel: "dev", ...config };
-  const group = `${values.osRelease}-${values.productVersion}-${values.channel}`;
-  const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName: name, workDir: projectDir },
-    {
-      envVars: {
-        PULUMI_BACKEND_URL: `file://${stateDir}`,
-        PULUMI_CONFIG_PASSPHRASE: "e2e",
-        STRATA_CATALOG: catalogDir,
-      },
+  const stacks: E2eStack[] = [];
+  const envVars = { PULUMI_BACKEND_URL: `file://${stateDir}`, PULUMI_CONFIG_PASSPHRASE: "e2e", STRATA_CATALOG: catalogDir };
+  return {
+    root,
+    catalogDir,
+    projectDir,
+    osRelease,
+    async stack(stackName, config = {}) {
+      const values: Record<string, string> = { registry: registryAddress, osRelease, productVersion: "mos9.0", channel: "dev", ...config };
+      const group = `${values.osRelease}-${values.productVersion}-${values.channel}`;
+      const stack = await LocalWorkspace.createOrSelectStack({ stackName, workDir: projectDir }, { envVars });
+      await stack.setAllConfig(Object.fromEntries(Object.entries(values).map(([key, value]) => [`strata:${key}`, { value }])));
+      const e2e = wrapStack(stackName, stack, group);
+      stacks.push(e2e);
+      return e2e;
     },
-  );
-  await stack.setAllConfig(Object.fromEntries(Object.entries(values).map(([key, value]) => [`strata:${key}`, { value }])));
+    async cleanup() {
+      try {
+        for (const e2e of stacks) await e2e.stack.workspace.removeStack(e2e.name, { force: true });
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+        removeLocalImages(`${registryAddress}/${osRelease}-`);
+      }
+    },
+  };
+}
+
+function wrapStack(name: string, stack: Stack, group: string): E2eStack {
   const summaryOf = (changes: Record<string, number> | undefined): Record<string, number> => ({ ...(changes ?? {}) });
   return {
     name,
     stack,
-    root,
-    catalogDir,
     group,
     async up() {
       const { operations, onEvent } = collector();
@@ -113,14 +136,6 @@ export async function createE2eStack(name: string, config: Record<string, string
     async destroy() {
       await stack.destroy();
     },
-    async cleanup() {
-      try {
-        await stack.workspace.removeStack(name, { force: true });
-      } finally {
-        rmSync(root, { recursive: true, force: true });
-        removeLocalImages(`${registryAddress}/${group}/`);
-      }
-    },
   };
 }
 
@@ -138,9 +153,12 @@ export function changed(operations: Operations): string[] {
   return [...operations].filter(([, op]) => op !== "same").map(([name]) => name).sort();
 }
 
-/** Untags this stack's images in the local engine (the registry copy is the suite's to remove). */
+/** Removes the images this world built from the local engine, tagged or left dangling by a rebuild. */
 function removeLocalImages(prefix: string): void {
-  const names = execFileSync("docker", ["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], { encoding: "utf8" })
-    .split("\n").filter((name) => name.startsWith(prefix));
-  if (names.length > 0) execFileSync("docker", ["image", "rm", "--force", ...names], { stdio: "ignore" });
+  const list = (): string[] => [...new Set(execFileSync("docker", ["image", "ls", "--all", "--format", "{{.Repository}} {{.ID}}"], { encoding: "utf8" })
+    .split("\n").filter((line) => line.startsWith(prefix)).map((line) => line.split(" ")[1] as string))];
+  // A parent image goes only after its children: repeat while each pass removes something.
+  for (let remaining = list(), before = Infinity; remaining.length > 0 && remaining.length < before; before = remaining.length, remaining = list()) {
+    for (const id of remaining) spawnSync("docker", ["image", "rm", "--force", id], { stdio: "ignore" });
+  }
 }

@@ -5,16 +5,18 @@
 import { appendFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { changed, createE2eStack, type E2eStack, registry, registryContents } from "./harness.js";
+import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryContents } from "./harness.js";
 
 const ALL = ["app", "app-base", "base", "db", "libs", "tools"];
+let world: E2eWorld;
 let e2e: E2eStack;
 
 beforeAll(async () => {
-  e2e = await createE2eStack("tree");
+  world = createWorld("tree");
+  e2e = await world.stack("tree");
 });
 afterAll(async () => {
-  await e2e?.cleanup();
+  await world?.cleanup();
 });
 
 async function baseDigestLabel(repository: string, tag: string): Promise<string | undefined> {
@@ -56,7 +58,7 @@ describe("layer tree end to end", () => {
 
   it("a changed file in a middle layer rebuilds exactly that layer and its descendants", async () => {
     const before = await e2e.outputs();
-    appendFileSync(path.join(e2e.catalogDir, "libs/libs.txt"), "one more line\n");
+    appendFileSync(path.join(world.catalogDir, "libs/libs.txt"), "one more line\n");
     const preview = await e2e.preview();
     expect(changed(preview.operations)).toEqual(["app", "app-base", "libs"]);
     expect(preview.operations.get("base")).toBe("same");
@@ -74,7 +76,7 @@ describe("layer tree end to end", () => {
 
   it("bumping a leaf's version adds a new tag and changes nothing else", async () => {
     const before = await e2e.outputs();
-    writeFileSync(path.join(e2e.catalogDir, "db/layer.yaml"), "kind: service\nparent: tools\nversion: 1.0.1\n");
+    writeFileSync(path.join(world.catalogDir, "db/layer.yaml"), "kind: service\nparent: tools\nversion: 1.0.1\n");
     const { operations } = await e2e.up();
     expect(changed(operations)).toEqual(["db"]);
     const contents = await registryContents(e2e.group);

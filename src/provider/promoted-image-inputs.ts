@@ -1,0 +1,36 @@
+/** Inputs of `strata:index:PromotedImage`: a copy by digest inside one registry. No Pulumi import. */
+
+export interface PromotedImageInputs {
+  /** `host[:port]` */
+  readonly registry: string;
+  /** `group/image` of the source channel. */
+  readonly sourceRepository: string;
+  /** `sha256:…` of the source manifest. */
+  readonly digest: string;
+  /** `group/image` of this channel. */
+  readonly targetRepository: string;
+  readonly tag: string;
+  readonly immutable: boolean;
+}
+
+export const PROMOTED_IMAGE_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable"] as const;
+
+export function parsePromotedImageInputs(inputs: Readonly<Record<string, unknown>>): PromotedImageInputs {
+  const text = (name: (typeof PROMOTED_IMAGE_INPUTS)[number]): string => {
+    const value = inputs[name];
+    if (typeof value !== "string" || value === "") throw new Error(`PromotedImage: ${name} must be a non-empty string`);
+    return value;
+  };
+  return {
+    registry: text("registry"),
+    sourceRepository: text("sourceRepository"),
+    digest: text("digest"),
+    targetRepository: text("targetRepository"),
+    tag: text("tag"),
+    immutable: inputs.immutable === true,
+  };
+}
+
+export function diffPromotedImage(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
+  return PROMOTED_IMAGE_INPUTS.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
+}
