@@ -155,10 +155,12 @@ export function changed(operations: Operations): string[] {
 
 /** Removes the images this world built from the local engine, tagged or left dangling by a rebuild. */
 function removeLocalImages(prefix: string): void {
-  const list = (): string[] => [...new Set(execFileSync("docker", ["image", "ls", "--all", "--format", "{{.Repository}} {{.ID}}"], { encoding: "utf8" })
+  const list = (format: string): string[] => [...new Set(execFileSync("docker", ["image", "ls", "--all", "--format", `{{.Repository}} ${format}`], { encoding: "utf8" })
     .split("\n").filter((line) => line.startsWith(prefix)).map((line) => line.split(" ")[1] as string))];
-  // A parent image goes only after its children: repeat while each pass removes something.
-  for (let remaining = list(), before = Infinity; remaining.length > 0 && remaining.length < before; before = remaining.length, remaining = list()) {
+  // Untag first (an image may carry the tags of several channels), then remove what is left, children before parents.
+  const tagged = list("{{.Repository}}:{{.Tag}}").filter((name) => !name.endsWith(":<none>"));
+  if (tagged.length > 0) spawnSync("docker", ["image", "rm", ...tagged], { stdio: "ignore" });
+  for (let remaining = list("{{.ID}}"), before = Infinity; remaining.length > 0 && remaining.length < before; before = remaining.length, remaining = list("{{.ID}}")) {
     for (const id of remaining) spawnSync("docker", ["image", "rm", "--force", id], { stdio: "ignore" });
   }
 }
