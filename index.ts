@@ -42,7 +42,13 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   const view: RegistryView = config.push ? await lookUpPublished(targets, registry) : { published: new Map() };
   if (view.unreachable !== undefined) await pulumi.log.warn(`${view.unreachable}; every layer counts as unpublished`);
   const decision = decideChannel(targets, fingerprints, view, config);
-  throwIfAny(conflictProblems(decision.conflicts, stackFile, stack));
+  const conflicts = conflictProblems(decision.conflicts, stackFile, stack);
+  // `strata plan` previews a blocked channel to report every layer's status; a preview pushes nothing.
+  if (conflicts.length > 0 && pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1") {
+    for (const conflict of conflicts) await pulumi.log.warn(`blocked: ${conflict.message}`);
+  } else {
+    throwIfAny(conflicts);
+  }
   return new LayerTree("layers", { targets, config, fingerprints, published: decision.reuse }).layers;
 }
 

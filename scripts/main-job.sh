@@ -12,13 +12,14 @@ stack="${1:-dev}"
 "$STRATA_ROOT/scripts/make-rootfs.sh" debian "$STRATA_ROOT/layers/debian/rootfs.tar"
 
 cd "$STRATA_ROOT"
-mkdir -p "$STRATA_STATE/pulumi-state"
-pulumi login --non-interactive >/dev/null
-pulumi stack select "$stack" --create --non-interactive >/dev/null
+mkdir -p "$STRATA_STATE/pulumi-state" "$STRATA_STATE/summaries"
 # Recorded in the stack outputs only: as a build input it would rebuild every layer on every commit.
 STRATA_SOURCE_REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 export STRATA_SOURCE_REVISION
 started=$SECONDS
-pulumi up --stack "$stack" --yes --non-interactive --skip-preview --suppress-outputs --parallel "${STRATA_PARALLEL:-4}"
-strata_log "pulumi up on $stack took $((SECONDS - started)) s; pushed:"
-pulumi stack output --stack "$stack" --json layers | "$STRATA_ROOT/scripts/strata" refs
+# pulumi up through the Automation API, then one line per layer: result, ref and digest.
+status=0
+"$STRATA_ROOT/scripts/strata" up --stack "$stack" --parallel "${STRATA_PARALLEL:-4}" \
+  --summary-json "$STRATA_STATE/summaries/$stack.json" || status=$?
+strata_log "up on $stack took $((SECONDS - started)) s; summary: $STRATA_STATE/summaries/$stack.json"
+exit $status

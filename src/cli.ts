@@ -2,7 +2,7 @@
  * `strata`: answers questions about the catalog and the version policy with
  * no Docker daemon and no Pulumi engine.
  */
-import { readdirSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
 import { type Catalog, loadCatalog } from "./catalog.js";
@@ -17,6 +17,9 @@ import { applyBumps, type BumpLevel, planBumps } from "./bump.js";
 import { lookUpPublished } from "./channel.js";
 import { fingerprintTargets } from "./fingerprint.js";
 import { RegistryClient } from "./registry.js";
+import { decideChannel, type RegistryView } from "./channel.js";
+import { type PlanRow, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
+import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "./summary.js";
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -86,7 +89,29 @@ export function renderTree(catalog: Catalog): string {
   return lines.join("\n");
 }
 
+/** Runs `strata plan` for a building channel: registry check, then an engine preview. No build, no push. */
+export async function computePlan(options: CommonOptions & { stack: string; config?: string }, io: CliIo): Promise<PlanRow[]> {
+  const catalog = catalogOf(options, io);
+  const { config, file } = stackConfigOf(options, io);
+  if (config.promoteFrom !== undefined) {
+    throw new InputError([{ file, field: "strata:promoteFrom", message: "this channel is fed by promotion, not builds", fix: "use pulumi preview to see what would be promoted" }]);
+  }
+  const targets = planTargets(catalog, config, file);
+  const fingerprints = await fingerprintTargets(targets, config.platform);
+  const view: RegistryView = config.push ? await lookUpPublished(targets, new RegistryClient({ registry: config.registry })) : { published: new Map() };
+  if (view.unreachable !== undefined) io.err(`note: ${view.unreachable}; every layer counts as unpublished\n`);
+  const { conflicts } = decideChannel(targets, fingerprints, view, config);
+  const automation = await import("./automation.js");
+  const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env: { STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir } });
+  const previous = await automation.previousLayers<PreviousLayer>(stack);
+  const run = await automation.previewRun(stack);
+  if (run.error !== undefined) throw new Error(`pulumi preview failed:\n${run.error}`);
+  const operations = new Map([...run.events].map(([layer, event]) => [layer, event.op] as const));
+  return planRows({ targets, fingerprints, previous, operations, conflicts });
+}
+
 export function buildProgram(io: CliIo): Command {
+  let exitCode = 0;
   const program = new Command("strata")
     .description("Layered Docker images under one version policy, published per release channel")
     .configureOutput({ writeOut: io.out, writeErr: io.err })
@@ -193,6 +218,49 @@ export function buildProgram(io: CliIo): Command {
       io.out(options.dryRun ? "dry run: no file changed\n" : `bumped ${bumps.length} layer.yaml file(s)\n`);
     });
 
+  withCommon(program.command("plan"))
+    .description("preview which layers a stack's next up would build, and why (no build, no push)")
+    .requiredOption("--stack <name>", "the stack (release channel)")
+    .option("--config <file>", "a stack config file to read instead of Pulumi.<stack>.yaml")
+    .option("--json", "print data for CI bots")
+    .option("--markdown", "print a table to post on a code review")
+    .action(async (options: CommonOptions & { stack: string; config?: string; json?: boolean; markdown?: boolean }) => {
+      const rows = await computePlan(options, io);
+      io.out(`${options.json ? renderPlanJson(rows) : options.markdown ? renderPlanMarkdown(rows, options.stack) : renderPlanText(rows, options.stack)}\n`);
+      exitCode = planExitCode(rows);
+    });
+
+  withCommon(program.command("up"))
+    .description("build and push (or promote) a stack through the Pulumi engine, then print a summary per layer")
+    .requiredOption("--stack <name>", "the stack (release channel)")
+    .option("--summary-json <file>", "also write the summary as JSON")
+    .option("--parallel <n>", "resource operations at once", "4")
+    .action(async (options: CommonOptions & { stack: string; summaryJson?: string; parallel: string }) => {
+      const catalog = catalogOf(options, io);
+      const { config, file } = stackConfigOf(options, io);
+      const automation = await import("./automation.js");
+      const env: Record<string, string> = { STRATA_CATALOG: catalog.dir };
+      if (io.env.STRATA_SOURCE_REVISION !== undefined) env.STRATA_SOURCE_REVISION = io.env.STRATA_SOURCE_REVISION;
+      const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env });
+      const previous = await automation.previousLayers<{ layer: string; image: string; ref: string; parent: string | null; digestRef?: string }>(stack);
+      const run = await automation.upRun(stack, Number(options.parallel));
+      let layers: SummaryLayer[];
+      if (config.promoteFrom === undefined) {
+        layers = planTargets(catalog, config, file).map((target) => ({
+          layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null,
+          ...(previous[target.layer.name]?.digestRef === undefined ? {} : { previousDigestRef: previous[target.layer.name]?.digestRef as string }),
+        }));
+      } else {
+        const current = await automation.previousLayers<{ layer: string; image: string; ref: string; digestRef?: string }>(stack);
+        layers = Object.values({ ...previous, ...current }).map((layer) => ({ layer: layer.layer, image: layer.image, ref: layer.ref, parent: null, ...(layer.digestRef === undefined ? {} : { previousDigestRef: layer.digestRef }) }));
+      }
+      const rows = summaryRows(layers, run.events, run.error);
+      io.out(`${renderSummary(rows)}\n`);
+      if (run.error !== undefined) io.err(`pulumi up failed:\n${run.error.split("\n").slice(-30).join("\n")}\n`);
+      if (options.summaryJson !== undefined) writeFileSync(path.resolve(io.cwd, options.summaryJson), `${JSON.stringify({ stack: options.stack, ok: run.error === undefined, layers: rows }, null, 2)}\n`);
+      exitCode = summaryExitCode(rows, run.error);
+    });
+
   program.command("refs")
     .description("print layer, ref and digest from stack outputs piped in (pulumi stack output --json layers | strata refs)")
     .option("--json", "print data instead of a table")
@@ -202,6 +270,9 @@ export function buildProgram(io: CliIo): Command {
       if (options.json) io.out(`${JSON.stringify(rows, null, 2)}\n`);
       else io.out(`${renderTable(["layer", "ref", "digest"], rows.map((row) => [row.layer, row.ref, row.digest]))}\n`);
     });
+  program.hook("postAction", () => {
+    program.setOptionValue("exitCode", exitCode);
+  });
   return program;
 }
 
@@ -234,7 +305,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const program = buildProgram(io);
   try {
     await program.parseAsync([...argv], { from: "user" });
-    return 0;
+    return Number(program.getOptionValue("exitCode") ?? 0);
   } catch (error) {
     if (error instanceof InputError) {
       io.err(`${error.message}\n`);

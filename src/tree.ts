@@ -38,6 +38,8 @@ export interface LayerOutput {
   readonly fingerprint: string;
   /** Digest of the layer's own inputs (context, own build arguments, platform). */
   readonly inputsDigest: string;
+  /** sha256 of the build context alone (what `strata plan` calls content). */
+  readonly contextDigest: string;
   readonly parent: string | null;
 }
 
@@ -110,6 +112,7 @@ export class LayerTree extends pulumi.ComponentResource {
         digestRef: image.repoDigest,
         fingerprint: fingerprint.fingerprint,
         inputsDigest: fingerprint.inputsDigest,
+        contextDigest: fingerprint.contextDigest,
         parent: target.parent ?? null,
       });
     }

@@ -1,0 +1,141 @@
+/**
+ * Layer-level answers to "which images will this rebuild, and why?", from the
+ * engine's per-resource operations plus fingerprints old and new. Pure, with
+ * the text, JSON and Markdown renderings.
+ */
+import { type TagConflict } from "./channel.js";
+import { type LayerFingerprint } from "./fingerprint.js";
+import { type LayerTarget } from "./plan.js";
+
+export const PLAN_STATUSES = ["unchanged", "new", "rebuild", "retag", "removed", "blocked", "promote"] as const;
+export type PlanStatus = (typeof PLAN_STATUSES)[number];
+
+/** What the stack recorded for a layer last time (its `layers` output). */
+export interface PreviousLayer {
+  readonly layer: string;
+  readonly image: string;
+  readonly tag: string;
+  readonly ref: string;
+  readonly fingerprint?: string | null;
+  readonly contextDigest?: string;
+  readonly parent: string | null;
+}
+
+export interface PlanRow {
+  readonly layer: string;
+  readonly image: string;
+  readonly parent: string | null;
+  readonly status: PlanStatus;
+  readonly reason: string;
+  readonly oldRef: string | null;
+  readonly newRef: string | null;
+}
+
+/** The engine's operation for each layer's image resource (`same`, `create`, `update`, `delete`, …). */
+export type EngineOperations = ReadonlyMap<string, string>;
+
+export interface StatusInput {
+  readonly targets: readonly LayerTarget[];
+  readonly fingerprints: ReadonlyMap<string, LayerFingerprint>;
+  readonly previous: Readonly<Record<string, PreviousLayer>>;
+  readonly operations: EngineOperations;
+  readonly conflicts: readonly TagConflict[];
+}
+
+const UNCHANGED_OPS = new Set(["same", "read"]);
+
+export function planRows(input: StatusInput): PlanRow[] {
+  const blocked = new Map(input.conflicts.map((conflict) => [conflict.layer, conflict] as const));
+  const rows: PlanRow[] = [];
+  for (const target of input.targets) {
+    const name = target.layer.name;
+    const previous = input.previous[name];
+    const current = input.fingerprints.get(name);
+    const op = input.operations.get(name) ?? "same";
+    const base = { layer: name, image: target.layer.image, parent: target.parent ?? null, oldRef: previous?.ref ?? null, newRef: target.ref };
+    const conflict = blocked.get(name);
+    if (conflict !== undefined) {
+      rows.push({ ...base, status: "blocked", reason: `${conflict.reason} without a version bump` });
+    } else if (op === "create" || previous === undefined) {
+      rows.push({ ...base, status: "new", reason: "not built in this stack before" });
+    } else if (UNCHANGED_OPS.has(op)) {
+      rows.push({ ...base, status: "unchanged", reason: "same inputs" });
+    } else if (current !== undefined && previous.contextDigest !== undefined && previous.contextDigest !== current.contextDigest) {
+      rows.push({ ...base, status: "rebuild", reason: "content changed" });
+    } else if (target.parent !== undefined && input.previous[target.parent]?.fingerprint !== input.fingerprints.get(target.parent)?.fingerprint) {
+      rows.push({ ...base, status: "rebuild", reason: "parent changed" });
+    } else if (previous.tag !== target.tag) {
+      rows.push({ ...base, status: "retag", reason: "version bumped" });
+    } else {
+      rows.push({ ...base, status: "rebuild", reason: "content changed" });
+    }
+  }
+  const current = new Set(input.targets.map((target) => target.layer.name));
+  for (const previous of Object.values(input.previous)) {
+    if (!current.has(previous.layer)) {
+      rows.push({ layer: previous.layer, image: previous.image, parent: previous.parent, status: "removed", reason: "no longer in the catalog or selection", oldRef: previous.ref, newRef: null });
+    }
+  }
+  return rows;
+}
+
+/** `rebuild: content changed`, `new`, … as users read them. */
+export function statusLabel(row: PlanRow): string {
+  if (row.status === "rebuild" || row.status === "retag") return `${row.status}: ${row.reason}`;
+  if (row.status === "blocked") return `blocked: ${row.reason}`;
+  return row.status;
+}
+
+function tagOf(ref: string | null): string {
+  return ref === null ? "-" : ref.slice(ref.lastIndexOf(":") + 1);
+}
+
+export function planCounts(rows: readonly PlanRow[]): Record<PlanStatus, number> {
+  const counts = Object.fromEntries(PLAN_STATUSES.map((status) => [status, 0])) as Record<PlanStatus, number>;
+  for (const row of rows) counts[row.status] += 1;
+  return counts;
+}
+
+function countsLine(rows: readonly PlanRow[]): string {
+  const counts = planCounts(rows);
+  return PLAN_STATUSES.filter((status) => counts[status] > 0).map((status) => `${counts[status]} ${status}`).join(", ");
+}
+
+/** The tree, one line per layer: name, status, image, old → new tag; then the counts. */
+export function renderPlanText(rows: readonly PlanRow[], stack: string): string {
+  const children = new Map<string | null, PlanRow[]>();
+  for (const row of rows) children.set(row.parent, [...(children.get(row.parent) ?? []), row]);
+  const known = new Set(rows.map((row) => row.layer));
+  const lines: string[] = [`plan for stack ${stack}:`];
+  const visit = (row: PlanRow, depth: number): void => {
+    const indent = depth === 0 ? "" : `${"   ".repeat(depth - 1)}└─ `;
+    lines.push(`${indent}${row.layer}  ${statusLabel(row)}  ${row.image} ${tagOf(row.oldRef)} → ${tagOf(row.newRef)}`);
+    for (const child of children.get(row.layer) ?? []) visit(child, depth + 1);
+  };
+  for (const row of rows) if (row.parent === null || !known.has(row.parent)) visit(row, 0);
+  lines.push(countsLine(rows));
+  return lines.join("\n");
+}
+
+export function renderPlanJson(rows: readonly PlanRow[]): string {
+  return JSON.stringify(rows.map((row) => ({ layer: row.layer, image: row.image, status: row.status, reason: row.reason, oldRef: row.oldRef, newRef: row.newRef })), null, 2);
+}
+
+export function renderPlanMarkdown(rows: readonly PlanRow[], stack: string): string {
+  const escape = (text: string): string => text.replaceAll("|", "\\|");
+  return [
+    `### Strata plan for \`${stack}\``,
+    "",
+    "| layer | image | status | old tag | new tag |",
+    "|---|---|---|---|---|",
+    ...rows.map((row) => `| ${escape(row.layer)} | \`${escape(row.image)}\` | ${escape(statusLabel(row))} | ${tagOf(row.oldRef)} | ${tagOf(row.newRef)} |`),
+    "",
+    `**${countsLine(rows)}**`,
+  ].join("\n");
+}
+
+/** Exit code of `strata plan`: 1 when anything is blocked. */
+export function planExitCode(rows: readonly PlanRow[]): number {
+  return rows.some((row) => row.status === "blocked") ? 1 : 0;
+}
+

@@ -1,0 +1,69 @@
+/**
+ * The build summary printed after `strata up`: one row per layer, exact,
+ * like Kolla's summary (built / unchanged / promoted / failed / skipped).
+ */
+import { type LayerEvent } from "./automation.js";
+import { renderTable } from "./table.js";
+
+export const RESULTS = ["built", "unchanged", "promoted", "failed", "skipped"] as const;
+export type LayerResult = (typeof RESULTS)[number];
+
+export interface SummaryLayer {
+  readonly layer: string;
+  readonly image: string;
+  readonly ref: string;
+  readonly parent: string | null;
+  /** The digest reference the stack held before this run, if any. */
+  readonly previousDigestRef?: string;
+}
+
+export interface SummaryRow {
+  readonly layer: string;
+  readonly image: string;
+  readonly result: LayerResult;
+  readonly ref: string;
+  readonly digest: string | null;
+  readonly detail: string;
+}
+
+const digestPart = (digestRef: string | undefined): string | null => (digestRef === undefined || digestRef === "" ? null : digestRef.slice(digestRef.lastIndexOf("@") + 1));
+
+/** Rows in tree order (layers must come parents first). */
+export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap<string, LayerEvent>, runError?: string): SummaryRow[] {
+  const results = new Map<string, LayerResult>();
+  const rows: SummaryRow[] = [];
+  for (const layer of layers) {
+    const event = events.get(layer.layer);
+    const parentResult = layer.parent === null ? undefined : results.get(layer.parent);
+    let result: LayerResult;
+    let detail: string;
+    if (event?.failed) {
+      result = "failed";
+      detail = (event.error ?? runError ?? "failed").split("\n").find((line) => line.trim() !== "")?.trim() ?? "failed";
+    } else if (event === undefined || (event.digestRef === undefined && event.op !== "same")) {
+      result = "skipped";
+      detail = parentResult === "failed" || parentResult === "skipped" ? `parent ${layer.parent ?? ""} failed` : "not reached: the run stopped";
+    } else if (event.op === "same") {
+      result = "unchanged";
+      detail = "";
+    } else if (event.type === "strata:index:PromotedImage") {
+      result = "promoted";
+      detail = event.op;
+    } else {
+      result = "built";
+      detail = event.op === "create" ? "new" : "rebuilt";
+    }
+    results.set(layer.layer, result);
+    rows.push({ layer: layer.layer, image: layer.image, result, ref: layer.ref, digest: digestPart(event?.digestRef ?? (result === "unchanged" ? layer.previousDigestRef : undefined)), detail });
+  }
+  return rows;
+}
+
+export function renderSummary(rows: readonly SummaryRow[]): string {
+  const counts = RESULTS.map((result) => [result, rows.filter((row) => row.result === result).length] as const).filter(([, count]) => count > 0);
+  return `${renderTable(["layer", "result", "ref", "digest", "detail"], rows.map((row) => [row.layer, row.result, row.ref, row.digest ?? "-", row.detail]))}\n${counts.map(([result, count]) => `${count} ${result}`).join(", ")}`;
+}
+
+export function summaryExitCode(rows: readonly SummaryRow[], runError?: string): number {
+  return runError !== undefined || rows.some((row) => row.result === "failed" || row.result === "skipped") ? 1 : 0;
+}

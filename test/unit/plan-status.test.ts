@@ -1,0 +1,82 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { loadCatalog } from "../../src/catalog.js";
+import { resolveStackConfig, type StackConfig } from "../../src/config.js";
+import { type LayerFingerprint } from "../../src/fingerprint.js";
+import { planTargets } from "../../src/plan.js";
+import { planCounts, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "../../src/plan-status.js";
+import { noteCatalog } from "../helpers/catalog.js";
+
+const goldenDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../golden");
+
+/** Compares with a committed golden file; UPDATE_GOLDEN=1 rewrites it. */
+function expectGolden(name: string, actual: string): void {
+  const file = path.join(goldenDir, name);
+  if (process.env.UPDATE_GOLDEN === "1" || !existsSync(file)) writeFileSync(file, actual);
+  expect(actual).toBe(readFileSync(file, "utf8"));
+}
+
+function config(values: Record<string, unknown> = {}): StackConfig {
+  const { config: resolved } = resolveStackConfig({ values: { registry: "127.0.0.1:5000", osRelease: "debian12", productVersion: "mos9.0", channel: "dev", ...values }, file: "f", env: {} });
+  if (resolved === undefined) throw new Error("config");
+  return resolved;
+}
+
+const catalog = loadCatalog(noteCatalog());
+const targets = planTargets(catalog, config(), "f");
+const fingerprint = (layer: string, suffix = ""): LayerFingerprint => ({ contextDigest: `ctx-${layer}${suffix}`, inputsDigest: `in-${layer}${suffix}`, fingerprint: `fp-${layer}${suffix}` });
+const previousOf = (layer: string, overrides: Partial<PreviousLayer> = {}): PreviousLayer => {
+  const target = targets.find((candidate) => candidate.layer.name === layer);
+  if (target === undefined) throw new Error(layer);
+  return { layer, image: target.layer.image, tag: target.tag, ref: target.ref, fingerprint: `fp-${layer}`, contextDigest: `ctx-${layer}`, parent: target.parent ?? null, ...overrides };
+};
+
+/** Every status at once: ms content changed, its subtree parent changed, mysql retagged, an old layer removed, debian blocked. */
+function mixedRows() {
+  const fingerprints = new Map(targets.map((target) => [target.layer.name, fingerprint(target.layer.name)]));
+  fingerprints.set("ms", fingerprint("ms", "-new"));
+  fingerprints.set("keystone-base", { ...fingerprint("keystone-base"), fingerprint: "fp-keystone-base-new" });
+  fingerprints.set("keystone", { ...fingerprint("keystone"), fingerprint: "fp-keystone-new" });
+  fingerprints.set("mysql", { ...fingerprint("mysql"), inputsDigest: "in-mysql-bumped", fingerprint: "fp-mysql-bumped" });
+  const previous: Record<string, PreviousLayer> = Object.fromEntries(targets.map((target) => [target.layer.name, previousOf(target.layer.name)]));
+  previous.mysql = previousOf("mysql", { tag: "0.9-p3", ref: "127.0.0.1:5000/debian12-mos9.0-dev/debian-mos-mysql:0.9-p3" });
+  previous.redis = { layer: "redis", image: "debian-mos-redis", tag: "1.0-p0", ref: "127.0.0.1:5000/debian12-mos9.0-dev/debian-mos-redis:1.0-p0", parent: "mos" };
+  delete previous.keystone;
+  const operations = new Map([["debian", "update"], ["mos", "same"], ["ms", "update"], ["keystone-base", "update"], ["keystone", "create"], ["mysql", "update"]]);
+  const conflicts = [{ layer: "debian", ref: previous.debian?.ref ?? "", reason: "content changed" as const }];
+  return planRows({ targets, fingerprints, previous, operations, conflicts });
+}
+
+describe("plan statuses", () => {
+  it("gives each layer its status and reason", () => {
+    const rows = mixedRows();
+    expect(rows.map((row) => [row.layer, row.status, row.reason])).toEqual([
+      ["debian", "blocked", "content changed without a version bump"],
+      ["mos", "unchanged", "same inputs"],
+      ["ms", "rebuild", "content changed"],
+      ["keystone-base", "rebuild", "parent changed"],
+      ["keystone", "new", "not built in this stack before"],
+      ["mysql", "retag", "version bumped"],
+      ["redis", "removed", "no longer in the catalog or selection"],
+    ]);
+    expect(planCounts(rows)).toMatchObject({ blocked: 1, unchanged: 1, rebuild: 2, new: 1, retag: 1, removed: 1 });
+    expect(planExitCode(rows)).toBe(1);
+  });
+  it("calls everything new for a first-time stack", () => {
+    const fingerprints = new Map(targets.map((target) => [target.layer.name, fingerprint(target.layer.name)]));
+    const operations = new Map(targets.map((target) => [target.layer.name, "create"]));
+    const rows = planRows({ targets, fingerprints, previous: {}, operations, conflicts: [] });
+    expect(new Set(rows.map((row) => row.status))).toEqual(new Set(["new"]));
+    expect(planExitCode(rows)).toBe(0);
+  });
+  it("renders text, JSON and Markdown (golden files)", () => {
+    const rows = mixedRows();
+    expectGolden("plan.txt", `${renderPlanText(rows, "dev")}\n`);
+    expectGolden("plan.json", `${renderPlanJson(rows)}\n`);
+    expectGolden("plan.md", `${renderPlanMarkdown(rows, "dev")}\n`);
+    const parsed = JSON.parse(renderPlanJson(rows)) as Record<string, unknown>[];
+    expect(Object.keys(parsed[0] ?? {})).toEqual(["layer", "image", "status", "reason", "oldRef", "newRef"]);
+  });
+});

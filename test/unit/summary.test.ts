@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest";
+import { type LayerEvent } from "../../src/automation.js";
+import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "../../src/summary.js";
+
+const layer = (name: string, parent: string | null, previousDigestRef?: string): SummaryLayer => ({
+  layer: name, image: `img-${name}`, ref: `r/g/img-${name}:1.0-p0`, parent, ...(previousDigestRef === undefined ? {} : { previousDigestRef }),
+});
+const event = (name: string, op: string, extra: Partial<LayerEvent> = {}): [string, LayerEvent] => [name, { layer: name, type: "strata:index:LayerImage", op, failed: false, ...extra }];
+const digest = (char: string) => `sha256:${char.repeat(64)}`;
+
+describe("build summary", () => {
+  it("says built, unchanged, failed and skipped-because-the-parent-failed, with digests", () => {
+    const layers = [layer("base", null, `r/g/img-base@${digest("a")}`), layer("tools", "base"), layer("libs", "tools"), layer("app", "libs"), layer("db", "tools")];
+    const events = new Map([
+      event("base", "same", { digestRef: `r/g/img-base@${digest("a")}` }),
+      event("tools", "update", { digestRef: `r/g/img-tools@${digest("b")}` }),
+      event("libs", "create", { failed: true, error: "docker build failed:\nstep 3 returned 1" }),
+      event("db", "create", { digestRef: `r/g/img-db@${digest("c")}` }),
+    ]);
+    const rows = summaryRows(layers, events, "update failed");
+    expect(rows.map((row) => [row.layer, row.result, row.digest, row.detail])).toEqual([
+      ["base", "unchanged", digest("a"), ""],
+      ["tools", "built", digest("b"), "rebuilt"],
+      ["libs", "failed", null, "docker build failed:"],
+      ["app", "skipped", null, "parent libs failed"],
+      ["db", "built", digest("c"), "new"],
+    ]);
+    expect(summaryExitCode(rows, "update failed")).toBe(1);
+    expect(renderSummary(rows).split("\n").at(-1)).toBe("2 built, 1 unchanged, 1 failed, 1 skipped");
+  });
+  it("reports promotions and a clean run", () => {
+    const rows = summaryRows([layer("base", null)], new Map([["base", { layer: "base", type: "strata:index:PromotedImage", op: "create", failed: false, digestRef: `r/s/img-base@${digest("d")}` }]]));
+    expect(rows[0]).toMatchObject({ result: "promoted", digest: digest("d") });
+    expect(summaryExitCode(rows)).toBe(0);
+  });
+});
