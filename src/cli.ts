@@ -20,6 +20,7 @@ import { RegistryClient } from "./registry.js";
 import { decideChannel, type RegistryView } from "./channel.js";
 import { type PlanRow, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
 import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "./summary.js";
+import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -259,6 +260,27 @@ export function buildProgram(io: CliIo): Command {
       if (run.error !== undefined) io.err(`pulumi up failed:\n${run.error.split("\n").slice(-30).join("\n")}\n`);
       if (options.summaryJson !== undefined) writeFileSync(path.resolve(io.cwd, options.summaryJson), `${JSON.stringify({ stack: options.stack, ok: run.error === undefined, layers: rows }, null, 2)}\n`);
       exitCode = summaryExitCode(rows, run.error);
+    });
+
+  withCommon(program.command("graph"))
+    .description("draw the layer tree (kind, image, tag), coloured by plan status when a stack is given")
+    .option("--stack <name>", "colour by this stack's plan (runs a preview)")
+    .option("--config <file>", "a stack config file to read instead of Pulumi.<stack>.yaml")
+    .addOption(new Option("--format <format>", "output format").choices(["mermaid", "dot", "svg"]).default("mermaid"))
+    .action(async (options: CommonOptions & { stack?: string; config?: string; format: "mermaid" | "dot" | "svg" }) => {
+      const catalog = catalogOf(options, io);
+      let statuses: Map<string, { status: PlanRow["status"]; tag: string }> | undefined;
+      if (options.stack !== undefined) {
+        const rows = await computePlan({ ...options, stack: options.stack }, io);
+        statuses = new Map(rows.filter((row) => row.newRef !== null).map((row) => [row.layer, { status: row.status, tag: (row.newRef as string).slice((row.newRef as string).lastIndexOf(":") + 1) }]));
+      }
+      const nodes = graphNodes(catalog.layers, statuses);
+      if (options.format === "mermaid") io.out(`${renderMermaid(nodes)}\n`);
+      else if (options.format === "dot") io.out(`${renderDot(nodes)}\n`);
+      else {
+        const { Graphviz } = await import("@hpcc-js/wasm-graphviz");
+        io.out((await Graphviz.load()).dot(renderDot(nodes)));
+      }
     });
 
   program.command("refs")

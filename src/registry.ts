@@ -100,7 +100,7 @@ export class RegistryClient {
 
   /** Puts manifest bytes under a tag or digest; returns the digest the registry computed. */
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
-    const response = await this.request(`/${repository}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: bytes });
+    const response = await this.request(`/${repository}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: new Uint8Array(bytes) });
     if (response.status !== 201) throw new RegistryError(`PUT manifest ${repository}:${reference}: HTTP ${response.status} ${await response.text()}`, response.status);
     return response.headers.get("docker-content-digest") ?? "";
   }
@@ -123,7 +123,7 @@ export class RegistryClient {
     if (!blob.ok) throw new RegistryError(`GET blob ${source}@${digest}: HTTP ${blob.status}`, blob.status);
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
-    const put = await this.fetcher(url, { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: Buffer.from(await blob.arrayBuffer()) });
+    const put = await this.fetcher(url, { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(await blob.arrayBuffer()) });
     if (put.status !== 201) throw new RegistryError(`PUT blob ${target}@${digest}: HTTP ${put.status}`, put.status);
   }
 
