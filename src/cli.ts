@@ -36,6 +36,16 @@ interface CommonOptions {
   readonly project?: string;
 }
 
+/** Backend and secrets settings from the CLI's environment, passed on to the engine. */
+function engineEnv(io: CliIo): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION"]) {
+    const value = io.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
 function projectDirOf(options: CommonOptions, io: CliIo): string {
   return path.resolve(io.cwd, options.project ?? ".");
 }
@@ -103,7 +113,7 @@ export async function computePlan(options: CommonOptions & { stack: string; conf
   if (view.unreachable !== undefined) io.err(`note: ${view.unreachable}; every layer counts as unpublished\n`);
   const { conflicts } = decideChannel(targets, fingerprints, view, config);
   const automation = await import("./automation.js");
-  const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env: { STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir } });
+  const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env: { ...engineEnv(io), STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir } });
   const previous = await automation.previousLayers<PreviousLayer>(stack);
   const run = await automation.previewRun(stack);
   if (run.error !== undefined) throw new Error(`pulumi preview failed:\n${run.error}`);
@@ -240,8 +250,7 @@ export function buildProgram(io: CliIo): Command {
       const catalog = catalogOf(options, io);
       const { config, file } = stackConfigOf(options, io);
       const automation = await import("./automation.js");
-      const env: Record<string, string> = { STRATA_CATALOG: catalog.dir };
-      if (io.env.STRATA_SOURCE_REVISION !== undefined) env.STRATA_SOURCE_REVISION = io.env.STRATA_SOURCE_REVISION;
+      const env: Record<string, string> = { ...engineEnv(io), STRATA_CATALOG: catalog.dir };
       const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env });
       const previous = await automation.previousLayers<{ layer: string; image: string; ref: string; parent: string | null; digestRef?: string }>(stack);
       const run = await automation.upRun(stack, Number(options.parallel));

@@ -13,6 +13,9 @@ import path from "node:path";
 import dockerignore from "@balena/dockerignore";
 import { type Problem } from "./problems.js";
 
+/** The catalog's own file in each layer folder (catalog.ts LAYER_FILE; kept here to stay import-free of it). */
+const METADATA_FILE = "layer.yaml";
+
 export interface ContextEntry {
   /** Relative path with `/` separators. */
   readonly path: string;
@@ -77,7 +80,10 @@ async function fileDigest(file: string): Promise<string> {
  * holds a symlink that escapes it (callers validate with listContext first).
  */
 export async function contextDigest(contextDir: string, dockerfile: string): Promise<string> {
-  const { entries, problems } = listContext(contextDir);
+  const { entries: sent, problems } = listContext(contextDir);
+  // layer.yaml is catalog data (kind, parent, version), not image content: the
+  // version enters through the tag, and a bump alone must read as a retag.
+  const entries = sent.filter((entry) => entry.path !== METADATA_FILE);
   if (problems.length > 0) throw new Error(problems.map((problem) => `${problem.file}: ${problem.message}`).join("\n"));
   const hash = createHash("sha256");
   hash.update(`dockerfile\0${await fileDigest(dockerfile)}\n`);

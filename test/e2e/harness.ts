@@ -68,6 +68,8 @@ export interface E2eWorld {
   readonly projectDir: string;
   /** `e2e-<name>-<random>`: the osRelease of every stack in this world, so tests can share one registry. */
   readonly osRelease: string;
+  /** Backend and passphrase of this world, for the strata CLI. */
+  readonly env: Readonly<Record<string, string>>;
   /** A stack in this world's project and backend (stacks can reference each other). */
   stack(name: string, config?: Record<string, string>): Promise<E2eStack>;
   /** Removes every stack, the backend and the temp folder, and the local images. */
@@ -93,6 +95,7 @@ export function createWorld(name: string): E2eWorld {
     catalogDir,
     projectDir,
     osRelease,
+    env: envVars,
     async stack(stackName, config = {}) {
       const values: Record<string, string> = { registry: registryAddress, osRelease, productVersion: "mos9.0", channel: "dev", ...config };
       const group = `${values.osRelease}-${values.productVersion}-${values.channel}`;

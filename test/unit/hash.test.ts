@@ -113,3 +113,12 @@ describe("layer fingerprints", () => {
     expect(Object.keys(before).filter((layer) => before[layer] !== after[layer]).sort()).toEqual(["app", "db", "libs", "tools"]);
   });
 });
+
+describe("layer.yaml is catalog data, not content", () => {
+  it("does not change the context digest", async () => {
+    const dir = context({ "layer.yaml": "kind: base\nversion: 1.0.0\n", "a.txt": "a" });
+    const before = await digestOf(dir);
+    writeFileSync(path.join(dir, "layer.yaml"), "kind: base\nversion: 1.0.1\ndescription: bumped\n");
+    expect(await digestOf(dir)).toBe(before);
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * `strata plan` against the real engine and registry, each plan checked
+ * against what the following `up` actually did.
+ */
+import { rmSync, writeFileSync, appendFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../../src/cli.js";
+import { changed, createWorld, type E2eStack, type E2eWorld, type Operations, registryAddress } from "./harness.js";
+
+let world: E2eWorld;
+let dev: E2eStack;
+
+beforeAll(async () => {
+  world = createWorld("plan");
+  dev = await world.stack("plan", { channel: "dev" });
+});
+afterAll(async () => {
+  await world?.cleanup();
+});
+
+interface Row { layer: string; status: string; reason: string; oldRef: string | null; newRef: string | null }
+
+async function plan(extra: string[] = []): Promise<{ code: number; rows: Row[]; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await runCli(["plan", "--stack", "plan", "--project", world.projectDir, "--catalog", world.catalogDir, "--json", ...extra], {
+    out: (text) => (out += text), err: (text) => (err += text), env: world.env, cwd: world.projectDir,
+  });
+  return { code, rows: code === 0 || out.startsWith("[") ? (JSON.parse(out) as Row[]) : [], err };
+}
+
+const statusOf = (rows: Row[]): Record<string, string> => Object.fromEntries(rows.map((row) => [row.layer, row.reason === "" ? row.status : `${row.status}: ${row.reason}`]));
+
+/** The plan agrees with up: what it calls new/rebuild/retag/removed is exactly what up changed. */
+function expectAgreement(rows: Row[], operations: Operations): void {
+  const planned = rows.filter((row) => row.status !== "unchanged").map((row) => row.layer).sort();
+  expect(changed(operations)).toEqual(planned);
+  for (const row of rows) {
+    const op = operations.get(row.layer);
+    const expected = { new: "create", rebuild: "update", retag: "update", removed: "delete", unchanged: "same" }[row.status];
+    expect(`${row.layer}: ${op}`).toBe(`${row.layer}: ${expected}`);
+  }
+}
+
+describe("strata plan end to end", () => {
+  it("works offline of any registry for a first-time stack: everything is new", async () => {
+    await dev.stack.setConfig("strata:registry", { value: "127.0.0.1:9" });
+    const { code, rows, err } = await plan();
+    expect(code).toBe(0);
+    expect(err).toMatch(/cannot reach the registry/);
+    expect(new Set(rows.map((row) => row.status))).toEqual(new Set(["new"]));
+    expect(rows).toHaveLength(6);
+    await dev.stack.setConfig("strata:registry", { value: registryAddress });
+    const first = await plan();
+    const { operations } = await dev.up();
+    expectAgreement(first.rows, operations);
+  });
+
+  it("a content change: that layer content changed, its descendants parent changed, the rest unchanged", async () => {
+    appendFileSync(path.join(world.catalogDir, "libs/libs.txt"), "more\n");
+    const { code, rows } = await plan();
+    expect(code).toBe(0);
+    expect(statusOf(rows)).toEqual({
+      base: "unchanged: same inputs",
+      tools: "unchanged: same inputs",
+      db: "unchanged: same inputs",
+      libs: "rebuild: content changed",
+      "app-base": "rebuild: parent changed",
+      app: "rebuild: parent changed",
+    });
+    expectAgreement(rows, (await dev.up()).operations);
+  });
+
+  it("a version bump only: retag", async () => {
+    writeFileSync(path.join(world.catalogDir, "db/layer.yaml"), "kind: service\nparent: tools\nversion: 1.0.1\n");
+    const { rows } = await plan();
+    expect(rows.find((row) => row.layer === "db")).toMatchObject({ status: "retag", reason: "version bumped", newRef: expect.stringMatching(/base-tools-db:1\.0-p1$/) as unknown as string });
+    expect(rows.filter((row) => row.status !== "unchanged").map((row) => row.layer)).toEqual(["db"]);
+    expectAgreement(rows, (await dev.up()).operations);
+  });
+
+  it("a removed layer", async () => {
+    rmSync(path.join(world.catalogDir, "db"), { recursive: true });
+    const { rows } = await plan();
+    expect(rows.find((row) => row.layer === "db")).toMatchObject({ status: "removed", newRef: null });
+    expectAgreement(rows, (await dev.up()).operations);
+  });
+
+  it("an immutable channel: blocked layers, exit 1, and up refuses", async () => {
+    await dev.stack.setConfig("strata:immutable", { value: "true" });
+    appendFileSync(path.join(world.catalogDir, "tools/tools.txt"), "changed\n");
+    const { code, rows } = await plan();
+    expect(code).toBe(1);
+    expect(statusOf(rows)).toEqual({
+      base: "unchanged: same inputs",
+      tools: "blocked: content changed without a version bump",
+      libs: "blocked: parent changed without a version bump",
+      "app-base": "blocked: parent changed without a version bump",
+      app: "blocked: parent changed without a version bump",
+    });
+    await expect(dev.up()).rejects.toThrow(/an immutable channel never moves a tag/);
+    const markdown = await runCli(["plan", "--stack", "plan", "--project", world.projectDir, "--catalog", world.catalogDir, "--markdown"], { out: () => undefined, err: () => undefined, env: world.env, cwd: world.projectDir });
+    expect(markdown).toBe(1);
+  });
+});
