@@ -9,7 +9,8 @@ import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import { parseDocument } from "yaml";
 import { findCycles, topologicalOrder } from "./graph.js";
-import { type Problem, throwIfAny } from "./problems.js";
+import { listContext } from "./hash.js";
+import { onePerField, type Problem, throwIfAny } from "./problems.js";
 import { isPathComponent } from "./reference.js";
 import { type LayerVersion, parseLayerVersion } from "./version.js";
 
@@ -107,7 +108,7 @@ export function parseManifest(file: string, text: string): { manifest?: LayerMan
   }
   const data: unknown = document.toJS();
   if (!validateManifestShape(data)) {
-    return { problems: (validateManifestShape.errors ?? []).map((error) => schemaProblem(file, error)) };
+    return { problems: onePerField((validateManifestShape.errors ?? []).map((error) => schemaProblem(file, error))) };
   }
   return { manifest: data, problems: [] };
 }
@@ -182,8 +183,12 @@ interface ManifestEntry {
   readonly dockerfile: string;
 }
 
-/** Rules that span layers: parents, kind order, cycles, unique image names. */
-export function crossLayerProblems(entries: readonly ManifestEntry[]): Problem[] {
+/**
+ * Rules that span layers: parents, kind order, cycles, unique image names.
+ * `brokenLayers` are folders whose own files are invalid (already reported):
+ * children of those are not told again that their parent does not exist.
+ */
+export function crossLayerProblems(entries: readonly ManifestEntry[], brokenLayers: ReadonlySet<string> = new Set()): Problem[] {
   const problems: Problem[] = [];
   const byName = new Map(entries.map((entry) => [entry.name, entry] as const));
   for (const entry of entries) {
@@ -199,6 +204,7 @@ export function crossLayerProblems(entries: readonly ManifestEntry[]): Problem[]
       continue;
     }
     const parentEntry = byName.get(parent);
+    if (parentEntry === undefined && brokenLayers.has(parent)) continue;
     if (parentEntry === undefined) {
       const known = [...byName.keys()].sort().join(", ");
       problems.push({ file: entry.file, field: "parent", message: `no layer named "${parent}"`, fix: `name an existing layer folder (${known})` });
@@ -224,7 +230,8 @@ export function crossLayerProblems(entries: readonly ManifestEntry[]): Problem[]
       fix: "point one of these layers at a layer outside the cycle",
     });
   }
-  if (problems.length === 0) {
+  // Image names need every ancestor: only when the tree itself is sound.
+  if (problems.length === 0 && brokenLayers.size === 0) {
     const seen = new Map<string, string>();
     const images = imageNames(entries.map((entry) => ({ name: entry.name, kind: entry.manifest.kind, parent: entry.manifest.parent })));
     for (const entry of entries) {
@@ -255,6 +262,7 @@ export function loadCatalog(catalogDir: string, displayRoot: string = process.cw
     throwIfAny([{ file: display(catalogDir), message: "the catalog is empty", fix: `add a folder per layer, each with ${LAYER_FILE} and ${DOCKERFILE}` }]);
   }
   const entries: ManifestEntry[] = [];
+  const broken = new Set<string>();
   for (const name of folders) {
     const contextDir = path.join(catalogDir, name);
     const file = display(path.join(contextDir, LAYER_FILE));
@@ -268,22 +276,28 @@ export function loadCatalog(catalogDir: string, displayRoot: string = process.cw
     }
     const { manifest, problems: manifestProblems } = parseManifest(file, readFileSync(manifestPath, "utf8"));
     problems.push(...manifestProblems);
-    if (manifest === undefined) continue;
+    if (manifest === undefined) {
+      broken.add(name);
+      continue;
+    }
     const version = parseLayerVersion(manifest.version);
     if ("error" in version) {
       problems.push({ file, field: "version", message: version.error, fix: 'write three plain numbers, for example "version: 1.0.5"; the tag becomes 1.0-p5' });
+      broken.add(name);
       continue;
     }
     const dockerfile = path.join(contextDir, DOCKERFILE);
     if (!existsSync(dockerfile)) {
       problems.push({ file: display(dockerfile), message: "the layer folder has no Dockerfile", fix: "add a Dockerfile to the layer folder" });
     } else {
-      const isRoot = manifest.parent === undefined && manifest.kind === "base";
+      const isRoot = manifest.kind === "base";
       problems.push(...dockerfileProblems(display(dockerfile), readFileSync(dockerfile, "utf8"), isRoot));
     }
+    // A symlink out of the context would make the build depend on files Strata cannot see or hash.
+    problems.push(...listContext(contextDir, displayRoot).problems);
     entries.push({ name, file, manifest, version, contextDir, dockerfile });
   }
-  problems.push(...crossLayerProblems(entries));
+  problems.push(...crossLayerProblems(entries, broken));
   throwIfAny(problems);
   const images = imageNames(entries.map((entry) => ({ name: entry.name, kind: entry.manifest.kind, parent: entry.manifest.parent })));
   const layers: Layer[] = entries.map((entry) => ({

@@ -61,6 +61,7 @@ function stackConfigOf(options: CommonOptions & { stack?: string; config?: strin
     ...(options.stack === undefined ? {} : { stack: options.stack }),
     ...(options.config === undefined ? {} : { configFile: path.resolve(io.cwd, options.config) }),
     env: io.env,
+    displayRoot: io.cwd,
   });
   const { config, problems } = resolveStackConfig(source);
   if (config === undefined) throw new InputError(problems);
@@ -135,7 +136,8 @@ export function buildProgram(io: CliIo): Command {
   withCommon(program.command("validate"))
     .description("check the catalog and every stack config; list all problems")
     .addOption(new Option("--stack <name>", "check only this stack's config"))
-    .action((options: CommonOptions & { stack?: string }) => {
+    .option("--config <file>", "check this stack config file (instead of the project's stack files)")
+    .action((options: CommonOptions & { stack?: string; config?: string }) => {
       const problems: Problem[] = [];
       let catalog: Catalog | undefined;
       try {
@@ -145,7 +147,7 @@ export function buildProgram(io: CliIo): Command {
         problems.push(...error.problems);
       }
       const projectDir = projectDirOf(options, io);
-      const stacks = options.stack !== undefined ? [options.stack]
+      const stacks = options.stack !== undefined || options.config !== undefined ? [options.stack ?? "given"]
         : readdirSync(projectDir).map((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1]).filter((name): name is string => name !== undefined).sort();
       for (const stack of stacks) {
         try {

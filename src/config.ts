@@ -5,7 +5,7 @@
  * environment for Gerrit change and patchset numbers.
  */
 import { Ajv, type ErrorObject } from "ajv";
-import { type Problem } from "./problems.js";
+import { onePerField, type Problem } from "./problems.js";
 import { isRegistry } from "./reference.js";
 import { type CiBuild, formatGroup, groupProblems } from "./version.js";
 
@@ -70,7 +70,7 @@ const CONFIG_SCHEMA = {
     promoteFrom: { type: "string", pattern: "^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2})?$" },
   },
 } as const;
-const validateShape = new Ajv({ allErrors: true }).compile(CONFIG_SCHEMA);
+const validateShape = new Ajv({ allErrors: true, verbose: true }).compile(CONFIG_SCHEMA);
 
 const FIXES: Record<string, string> = {
   registry: 'set it to host[:port], for example "pulumi config set strata:registry 127.0.0.1:5000"',
@@ -95,7 +95,7 @@ function shapeProblem(file: string, error: ErrorObject): Problem {
   const key = error.keyword === "required"
     ? String((error.params as { missingProperty: string }).missingProperty)
     : (error.instancePath.split("/")[1] ?? "");
-  const message = error.keyword === "required" ? "is missing" : `is invalid (${error.message ?? "wrong type"})`;
+  const message = error.keyword === "required" ? "is missing" : `is invalid: ${JSON.stringify(error.data)}`;
   return { file, field: `${CONFIG_NAMESPACE}:${key}`, message, fix: FIXES[key] ?? "correct the value" };
 }
 
@@ -118,7 +118,7 @@ export interface ConfigSource {
 export function resolveStackConfig(source: ConfigSource): { config?: StackConfig; problems: Problem[] } {
   const { values, file, env } = source;
   if (!validateShape(values)) {
-    return { problems: (validateShape.errors ?? []).map((error) => shapeProblem(file, error)) };
+    return { problems: onePerField((validateShape.errors ?? []).map((error) => shapeProblem(file, error))) };
   }
   const problems: Problem[] = [];
   const text = (key: string): string => String(values[key] ?? "");

@@ -33,3 +33,14 @@ export class InputError extends Error {
 export function throwIfAny(problems: readonly Problem[]): void {
   if (problems.length > 0) throw new InputError(problems);
 }
+
+/** Schema alternatives (anyOf) fail once per branch: a user needs one line per field. */
+export function onePerField(problems: readonly Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((problem) => {
+    const key = `${problem.file}\0${problem.field ?? ""}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -64,6 +64,8 @@ export interface StackFileOptions {
   /** An explicit stack config file instead of `Pulumi.<stack>.yaml`. */
   readonly configFile?: string;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Paths in messages are relative to this folder (default: the process's). */
+  readonly displayRoot?: string;
 }
 
 /** Merged config source for one stack. */
@@ -71,7 +73,7 @@ export function stackConfigSource(options: StackFileOptions): ConfigSource {
   const projectFile = path.join(options.projectDir, "Pulumi.yaml");
   const defaults = existsSync(projectFile) ? projectDefaults(projectFile) : {};
   const stackFile = options.configFile ?? path.join(options.projectDir, `Pulumi.${options.stack ?? "dev"}.yaml`);
-  const display = path.relative(process.cwd(), stackFile) || stackFile;
+  const display = path.relative(options.displayRoot ?? process.cwd(), stackFile) || stackFile;
   if (!existsSync(stackFile)) {
     throwIfAny([{ file: display, message: "the stack config file does not exist", fix: `create it (pulumi stack init ${options.stack ?? "dev"}), or pass --config FILE` }]);
   }
