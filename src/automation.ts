@@ -84,7 +84,8 @@ export async function previewRun(stack: Stack): Promise<EngineRun> {
 export async function upRun(stack: Stack, parallel: number): Promise<EngineRun> {
   const { events, onEvent } = eventCollector();
   try {
-    await stack.up({ onEvent, parallel });
+    // Independent branches go on when a layer fails; its descendants are skipped.
+    await stack.up({ onEvent, parallel, continueOnError: true });
     return { events };
   } catch (error) {
     return { events, error: (error as Error).message };

@@ -1,0 +1,151 @@
+/**
+ * Faults against the real engine, Docker engine and registry: a failing
+ * build, the Docker engine unreachable, two ups at once, and interrupted runs
+ * (SIGINT and SIGKILL) recovered as the README documents. Nothing lost,
+ * nothing half-pushed.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../../src/cli.js";
+import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryContents } from "./harness.js";
+
+let world: E2eWorld;
+beforeAll(() => {
+  world = createWorld("faults");
+});
+afterAll(async () => {
+  await world?.cleanup();
+});
+
+async function strataUp(stack: string): Promise<{ code: number; out: string; summary: { ok: boolean; layers: { layer: string; result: string; detail: string; digest: string | null }[] } }> {
+  let out = "";
+  const summaryFile = path.join(world.root, `${stack}-summary.json`);
+  const code = await runCli(["up", "--stack", stack, "--project", world.projectDir, "--catalog", world.catalogDir, "--summary-json", summaryFile], {
+    out: (text) => (out += text), err: (text) => (out += text), env: world.env, cwd: world.projectDir,
+  });
+  return { code, out, summary: JSON.parse(readFileSync(summaryFile, "utf8")) };
+}
+
+const resultsOf = (layers: { layer: string; result: string }[]) => Object.fromEntries(layers.map((layer) => [layer.layer, layer.result]));
+
+/** Every tag of a group resolves to a manifest whose blobs all exist. */
+async function expectConsistent(group: string): Promise<void> {
+  for (const [repository, tags] of Object.entries(await registryContents(group))) {
+    for (const tag of tags) {
+      const manifest = await registry.manifest(`${group}/${repository}`, tag);
+      expect(manifest, `${repository}:${tag} has no manifest`).toBeDefined();
+      for (const blob of [manifest?.manifest.config?.digest, ...(manifest?.manifest.layers ?? []).map((layer) => layer.digest)]) {
+        expect(await registry.blobExists(`${group}/${repository}`, blob as string), `${repository}:${tag} misses ${blob}`).toBe(true);
+      }
+    }
+  }
+}
+
+function pulumiCli(args: string[]): ReturnType<typeof spawn> {
+  return spawn("pulumi", args, { cwd: world.projectDir, env: { ...process.env, ...world.env }, stdio: ["ignore", "pipe", "pipe"] });
+}
+
+function pulumiSync(args: string[]): string {
+  const result = spawnSync("pulumi", args, { cwd: world.projectDir, env: { ...process.env, ...world.env }, encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`pulumi ${args.join(" ")} failed:\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
+}
+
+describe("faults end to end", () => {
+  it("a failing layer: its descendants are skipped, the other branch builds, exit 1; after the fix only the rest builds", async () => {
+    const stack = "broken";
+    await world.stack(stack, { channel: "broken" });
+    const dockerfile = path.join(world.catalogDir, "libs/Dockerfile");
+    const original = readFileSync(dockerfile, "utf8");
+    writeFileSync(dockerfile, original.replace("RUN cat", "RUN echo 'simulated failure' >&2 && false && cat"));
+    const first = await strataUp(stack);
+    expect(first.code).toBe(1);
+    expect(first.summary.ok).toBe(false);
+    expect(resultsOf(first.summary.layers)).toEqual({ base: "built", tools: "built", db: "built", libs: "failed", "app-base": "skipped", app: "skipped" });
+    expect(first.summary.layers.find((layer) => layer.layer === "libs")?.detail).toMatch(/docker build failed/);
+    expect(first.summary.layers.find((layer) => layer.layer === "app")?.detail).toBe("parent app-base failed");
+    expect(first.out).toMatch(/libs\s+failed/);
+
+    writeFileSync(dockerfile, original);
+    const second = await strataUp(stack);
+    expect(second.code).toBe(0);
+    expect(resultsOf(second.summary.layers)).toEqual({ base: "unchanged", tools: "unchanged", db: "unchanged", libs: "built", "app-base": "built", app: "built" });
+  });
+
+  it("the Docker engine unreachable: a clear message, and the stack state stays sound", async () => {
+    const stack = await world.stack("nodocker", { channel: "nodocker" });
+    const saved = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = "unix:///tmp/strata-no-docker-here.sock";
+    try {
+      await expect(stack.up()).rejects.toThrow(/The Docker engine is not running: start it with scripts\/services.sh start/);
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+    }
+    const state = await stack.stack.exportStack();
+    expect(JSON.stringify(state.deployment)).not.toMatch(/pending_operations"\s*:\s*\[\s*\{/);
+    const { operations } = await stack.up();
+    expect(changed(operations).length).toBeGreaterThan(0);
+    expect(changed((await stack.up()).operations)).toEqual([]);
+  });
+
+  it("two ups at once on one stack: the backend's lock refuses the second, nothing is lost", async () => {
+    const stack = await world.stack("twice", { channel: "twice" });
+    const results = await Promise.allSettled([stack.up(), stack.up()]);
+    const refused = results.filter((result) => result.status === "rejected");
+    expect(refused).toHaveLength(1);
+    expect(String((refused[0] as PromiseRejectedResult).reason)).toMatch(/locked/);
+    expect(Object.keys(await stack.outputs()).sort()).toEqual(["app", "app-base", "base", "db", "libs", "tools"]);
+    expect(changed((await stack.up()).operations)).toEqual([]);
+    await expectConsistent(stack.group);
+  });
+
+  for (const signal of ["SIGINT", "SIGKILL"] as const) {
+    it(`up interrupted with ${signal} mid-tree converges after the documented recovery`, async () => {
+      const name = `interrupt-${signal.toLowerCase()}`;
+      const stack: E2eStack = await world.stack(name, { channel: name });
+      // Slow builds down so the signal lands mid-tree.
+      const slowed = path.join(world.catalogDir, "tools/Dockerfile");
+      const original = readFileSync(slowed, "utf8");
+      writeFileSync(slowed, original.replace("RUN cat", "RUN sleep 4 && cat"));
+      try {
+        const child = pulumiCli(["up", "--yes", "--non-interactive", "--skip-preview", "--stack", name]);
+        let output = "";
+        await new Promise<void>((resolve) => {
+          child.stdout?.on("data", (chunk: Buffer) => {
+            output += chunk.toString();
+            if (/LayerImage tools creating/.test(output)) resolve();
+          });
+        });
+        child.kill(signal);
+        await new Promise((resolve) => child.on("exit", resolve));
+        // The README's recovery: release the lock, clear interrupted creates, run again.
+        if (signal === "SIGKILL") {
+          pulumiSync(["cancel", "--yes", "--stack", name]);
+          pulumiSync(["refresh", "--yes", "--non-interactive", "--clear-pending-creates", "--stack", name]);
+        }
+        await stack.up();
+      } finally {
+        writeFileSync(slowed, original);
+      }
+      const { operations } = await stack.up();
+      // The tools Dockerfile is back as it was: tools and its subtree rebuild once more, then all is settled.
+      expect(changed(operations).every((layer) => ["tools", "libs", "app-base", "app", "db"].includes(layer))).toBe(true);
+      expect(changed((await stack.up()).operations)).toEqual([]);
+      const outputs = await stack.outputs();
+      expect(Object.values(outputs).map((layer) => layer.ref.split("/").slice(1).join("/")).sort()).toEqual([
+        `${stack.group}/base-tools-db:1.0-p0`, `${stack.group}/base-tools-libs-app-base:1.0-p0`, `${stack.group}/base-tools-libs-app:1.0-p2`,
+        `${stack.group}/base-tools-libs:1.0-p0`, `${stack.group}/base-tools:1.0-p0`, `${stack.group}/base:1.0-p0`,
+      ].sort());
+      for (const layer of Object.values(outputs)) {
+        const manifest = await registry.manifest(`${stack.group}/${layer.image}`, layer.tag);
+        expect(layer.digestRef.endsWith(`@${manifest?.digest}`)).toBe(true);
+      }
+      const state = JSON.stringify((await stack.stack.exportStack()).deployment);
+      expect(state).not.toMatch(/pending_operations"\s*:\s*\[\s*\{/);
+      await expectConsistent(stack.group);
+    });
+  }
+});
