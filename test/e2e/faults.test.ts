@@ -4,12 +4,15 @@
  * (SIGINT and SIGKILL) recovered as the README documents. Nothing lost,
  * nothing half-pushed.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli.js";
-import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryContents } from "./harness.js";
+import { RegistryClient } from "../../src/registry.js";
+import { changed, createWorld, type E2eStack, type E2eWorld, registry as sharedRegistry, registryContents } from "./harness.js";
 
 let world: E2eWorld;
 beforeAll(() => {
@@ -31,8 +34,8 @@ async function strataUp(stack: string): Promise<{ code: number; out: string; sum
 const resultsOf = (layers: { layer: string; result: string }[]) => Object.fromEntries(layers.map((layer) => [layer.layer, layer.result]));
 
 /** Every tag of a group resolves to a manifest whose blobs all exist. */
-async function expectConsistent(group: string): Promise<void> {
-  for (const [repository, tags] of Object.entries(await registryContents(group))) {
+async function expectConsistent(group: string, registry: RegistryClient = sharedRegistry): Promise<void> {
+  for (const [repository, tags] of Object.entries(await registryContents(group, registry))) {
     for (const tag of tags) {
       const manifest = await registry.manifest(`${group}/${repository}`, tag);
       expect(manifest, `${repository}:${tag} has no manifest`).toBeDefined();
@@ -41,6 +44,42 @@ async function expectConsistent(group: string): Promise<void> {
       }
     }
   }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
+}
+
+/** A registry of this test's own, so stopping it cannot disturb the rest of the suite. */
+async function startRegistry(port: number, storage: string): Promise<ChildProcess> {
+  const config = path.join(storage, "config.yml");
+  writeFileSync(config, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${storage}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const child = spawn("docker-registry", ["serve", config], { stdio: "ignore" });
+  const client = new RegistryClient({ registry: `127.0.0.1:${port}` });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      await client.repositories();
+      return child;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error("the test registry did not start");
+}
+
+/** True once any blob upload into the registry's storage has begun. */
+function uploadStarted(storage: string): boolean {
+  const repositories = path.join(storage, "data/docker/registry/v2/repositories");
+  const walk = (dir: string, depth: number): boolean => {
+    if (!existsSync(dir) || depth > 4) return false;
+    return readdirSync(dir, { withFileTypes: true }).some((entry) => entry.isDirectory() && (entry.name === "_uploads" ? readdirSync(path.join(dir, entry.name)).length > 0 : walk(path.join(dir, entry.name), depth + 1)));
+  };
+  return walk(repositories, 0);
 }
 
 function pulumiCli(args: string[]): ReturnType<typeof spawn> {
@@ -140,7 +179,7 @@ describe("faults end to end", () => {
         `${stack.group}/base-tools-libs:1.0-p0`, `${stack.group}/base-tools:1.0-p0`, `${stack.group}/base:1.0-p0`,
       ].sort());
       for (const layer of Object.values(outputs)) {
-        const manifest = await registry.manifest(`${stack.group}/${layer.image}`, layer.tag);
+        const manifest = await sharedRegistry.manifest(`${stack.group}/${layer.image}`, layer.tag);
         expect(layer.digestRef.endsWith(`@${manifest?.digest}`)).toBe(true);
       }
       const state = JSON.stringify((await stack.stack.exportStack()).deployment);
@@ -148,4 +187,36 @@ describe("faults end to end", () => {
       await expectConsistent(stack.group);
     });
   }
+
+  it("the registry stops during a push: a clear failure; after it is back a rerun completes, and no tag points at a missing manifest or blob", async () => {
+    const storage = path.join(world.root, "own-registry");
+    mkdirSync(storage);
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const ownRegistry = new RegistryClient({ registry: address });
+    let server = await startRegistry(port, storage);
+    const stack = await world.stack("regstop", { channel: "regstop", registry: address });
+    // 32 MB that does not compress: the push of tools takes long enough to stop the registry under it.
+    const big = path.join(world.catalogDir, "tools/big.bin");
+    writeFileSync(big, randomBytes(32 << 20));
+    try {
+      const run = stack.up();
+      run.catch(() => undefined);
+      for (let waited = 0; !uploadStarted(storage) && waited < 60_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(uploadStarted(storage)).toBe(true);
+      server.kill("SIGKILL");
+      await expect(run).rejects.toThrow(/docker push failed[\s\S]*(connection refused|EOF|connection reset|broken pipe)/);
+      server = await startRegistry(port, storage);
+      await stack.up();
+      expect(changed((await stack.up()).operations)).toEqual([]);
+      await expectConsistent(stack.group, ownRegistry);
+      const outputs = await stack.outputs();
+      for (const layer of Object.values(outputs)) {
+        expect(layer.digestRef.endsWith(`@${(await ownRegistry.manifest(`${stack.group}/${layer.image}`, layer.tag))?.digest}`)).toBe(true);
+      }
+    } finally {
+      server.kill("SIGKILL");
+      rmSync(big, { force: true });
+    }
+  });
 });

@@ -143,10 +143,10 @@ function wrapStack(name: string, stack: Stack, group: string): E2eStack {
 }
 
 /** Repositories of one group, with their tags, straight from the registry API. */
-export async function registryContents(group: string): Promise<Record<string, string[]>> {
+export async function registryContents(group: string, client: RegistryClient = registry): Promise<Record<string, string[]>> {
   const contents: Record<string, string[]> = {};
-  for (const repository of await registry.repositories()) {
-    if (repository.startsWith(`${group}/`)) contents[repository.slice(group.length + 1)] = await registry.tags(repository);
+  for (const repository of await client.repositories()) {
+    if (repository.startsWith(`${group}/`)) contents[repository.slice(group.length + 1)] = await client.tags(repository);
   }
   return contents;
 }
