@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { loadCatalog } from "./src/catalog.js";
 import { conflictProblems, decideChannel, lookUpPublished, type RegistryView } from "./src/channel.js";
-import { CONFIG_KEYS, CONFIG_NAMESPACE, resolveStackConfig, type StackConfig } from "./src/config.js";
+import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/config.js";
 import { fingerprintTargets } from "./src/fingerprint.js";
 import { planTargets } from "./src/plan.js";
 import { throwIfAny } from "./src/problems.js";
@@ -31,7 +31,15 @@ for (const key of CONFIG_KEYS) {
 const resolved = resolveStackConfig({ values, file: stackFile, env: process.env });
 throwIfAny(resolved.problems);
 const config = resolved.config as StackConfig;
-const registry = new RegistryClient({ registry: config.registry });
+
+// Registry login: the password is a config secret. Resources get it as a secret Output (encrypted in
+// the state, never in outputs); the registry lookups below need its value in this process only.
+const registryPassword = engineConfig.getSecret(REGISTRY_PASSWORD_KEY);
+const registryAuth = config.registryUsername !== undefined && registryPassword !== undefined
+  ? pulumi.secret(pulumi.all([config.registryUsername, registryPassword]).apply(([username, password]) => ({ username, password })))
+  : undefined;
+const credentials = registryAuth === undefined ? undefined : await new Promise<{ username: string; password: string }>((resolve) => registryAuth.apply(resolve));
+const registry = new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }) });
 
 /** Build every selected layer; adopt tags the channel already holds with the same content. */
 async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
@@ -49,7 +57,7 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   } else {
     throwIfAny(conflicts);
   }
-  return new LayerTree("layers", { targets, config, fingerprints, published: decision.reuse }).layers;
+  return new LayerTree("layers", { targets, config, fingerprints, published: decision.reuse, ...(registryAuth === undefined ? {} : { registryAuth }) }).layers;
 }
 
 /** Copy another channel's images by digest, refusing to move an immutable tag. */
@@ -57,7 +65,7 @@ async function promote(source: string): Promise<readonly (LayerOutput | Promoted
   const plan = planPromotion(await readSourceLayers(source), config, stackFile);
   throwIfAny(plan.problems);
   if (config.immutable) throwIfAny(await promotionConflicts(plan.targets, registry, stackFile, stack));
-  return new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable }).layers;
+  return new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable, ...(registryAuth === undefined ? {} : { registryAuth }) }).layers;
 }
 
 const declared = config.promoteFrom === undefined ? await build() : await promote(config.promoteFrom);

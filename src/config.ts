@@ -31,6 +31,8 @@ export interface StackConfig {
   readonly immutable: boolean;
   /** Feed this channel by copying another stack's images instead of building. */
   readonly promoteFrom?: string;
+  /** Registry user; the password is a config secret (strata:registryPassword), never part of this object. */
+  readonly registryUsername?: string;
 }
 
 /**
@@ -41,7 +43,10 @@ export const BUILDERS = ["strata", "pulumi-docker"] as const;
 export type Builder = (typeof BUILDERS)[number];
 
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
-export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable", "promoteFrom"] as const;
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername"] as const;
+
+/** The secret config key with the registry password (read with getSecret, never as plain config). */
+export const REGISTRY_PASSWORD_KEY = "registryPassword";
 
 /** Environment variables that carry the Gerrit change and patchset, in order of preference. */
 export const CI_ENVIRONMENT = [
@@ -68,6 +73,9 @@ const CONFIG_SCHEMA = {
     builder: { enum: [...BUILDERS] },
     immutable: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
     promoteFrom: { type: "string", pattern: "^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2})?$" },
+    registryUsername: { type: "string" },
+    // A secret: in a stack file it is {secure: <ciphertext>}; its value is read through the engine only.
+    registryPassword: {},
   },
 } as const;
 const validateShape = new Ajv({ allErrors: true, verbose: true }).compile(CONFIG_SCHEMA);
@@ -181,6 +189,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     builder: values.builder === undefined ? "strata" : (values.builder as Builder),
     immutable: values.immutable === true || values.immutable === "true",
     ...(values.promoteFrom === undefined || values.promoteFrom === "" ? {} : { promoteFrom: text("promoteFrom") }),
+    ...(values.registryUsername === undefined || values.registryUsername === "" ? {} : { registryUsername: text("registryUsername") }),
   };
   return { config, problems: [] };
 }

@@ -16,6 +16,8 @@ export interface LayerImageArgs {
   readonly contextDigest: pulumi.Input<string>;
   /** `repo@digest` of an identical image the registry already holds under this tag: adopt it, build nothing. */
   readonly reuseDigest?: pulumi.Input<string>;
+  /** Registry login, a secret input; the provider never returns it. */
+  readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }
 
 export class LayerImage extends pulumi.CustomResource {

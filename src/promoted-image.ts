@@ -11,6 +11,8 @@ export interface PromotedImageArgs {
   readonly targetRepository: pulumi.Input<string>;
   readonly tag: pulumi.Input<string>;
   readonly immutable: pulumi.Input<boolean>;
+  /** Registry login, a secret. */
+  readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }
 
 export class PromotedImage extends pulumi.CustomResource {
@@ -20,6 +22,7 @@ export class PromotedImage extends pulumi.CustomResource {
   declare readonly created: pulumi.Output<boolean>;
 
   constructor(name: string, args: PromotedImageArgs, options?: pulumi.CustomResourceOptions) {
-    super("strata:index:PromotedImage", name, { ...args, repoDigest: undefined, created: undefined }, options);
+    // Delete needs the login again, so it stays in the outputs: as a secret, encrypted in the state.
+    super("strata:index:PromotedImage", name, { ...args, repoDigest: undefined, created: undefined }, { ...options, additionalSecretOutputs: ["registryAuth"] });
   }
 }

@@ -30,7 +30,7 @@ export interface PromotedLayer {
 export class Promotion extends pulumi.ComponentResource {
   readonly layers: readonly PromotedLayer[];
 
-  constructor(name: string, args: { targets: readonly PromotionTarget[]; registry: string; immutable: boolean }, options?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: { targets: readonly PromotionTarget[]; registry: string; immutable: boolean; registryAuth?: pulumi.Output<{ username: string; password: string }> }, options?: pulumi.ComponentResourceOptions) {
     super("strata:index:Promotion", name, {}, options);
     this.layers = args.targets.map((target) => {
       const image = new PromotedImage(target.source.layer, {
@@ -40,6 +40,7 @@ export class Promotion extends pulumi.ComponentResource {
         targetRepository: target.targetRepository,
         tag: target.tag,
         immutable: args.immutable,
+        ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
       }, { parent: this });
       return {
         layer: target.source.layer,

@@ -1,8 +1,13 @@
 /**
  * A small client for the OCI distribution API (registry v2): enough to list
- * what a registry holds and read an image's config. Plain HTTP is used for
- * loopback registries, HTTPS otherwise, as Docker does.
+ * what a registry holds, read an image's config and copy images by digest.
+ * Like Docker, it speaks HTTPS, and falls back to plain HTTP only for
+ * loopback registries. Credentials (HTTP basic, as htpasswd registries use)
+ * come from the caller or, failing that, from the Docker config file.
  */
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import path from "node:path";
 
 const MANIFEST_TYPES = [
   "application/vnd.oci.image.manifest.v1+json",
@@ -11,12 +16,20 @@ const MANIFEST_TYPES = [
   "application/vnd.docker.distribution.manifest.list.v2+json",
 ].join(", ");
 
+export interface RegistryCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
 export interface RegistryOptions {
   /** `host[:port]` */
   readonly registry: string;
-  /** Overrides the scheme choice (loopback: http, otherwise https). */
+  /** Forces a scheme; by default HTTPS, with HTTP as a fallback on loopback. */
   readonly scheme?: "http" | "https";
+  readonly credentials?: RegistryCredentials;
   readonly fetch?: typeof fetch;
+  /** Where to look for a Docker config file (default: $DOCKER_CONFIG or ~/.docker). */
+  readonly dockerConfigDir?: string;
 }
 
 export interface ManifestResult {
@@ -37,23 +50,68 @@ export class RegistryError extends Error {
   }
 }
 
+/** `auths[registry].auth` of a Docker config file (what `docker login` writes), if any. */
+export function dockerConfigAuth(registry: string, configDir = process.env.DOCKER_CONFIG ?? path.join(homedir(), ".docker")): string | undefined {
+  const file = path.join(configDir, "config.json");
+  if (!existsSync(file)) return undefined;
+  try {
+    const config = JSON.parse(readFileSync(file, "utf8")) as { auths?: Record<string, { auth?: string }> };
+    return config.auths?.[registry]?.auth ?? config.auths?.[`https://${registry}`]?.auth;
+  } catch {
+    return undefined;
+  }
+}
+
 export class RegistryClient {
-  private readonly base: string;
+  private readonly registry: string;
+  private readonly loopback: boolean;
   private readonly fetcher: typeof fetch;
+  private readonly authorization?: string;
+  private scheme?: "http" | "https";
 
   constructor(options: RegistryOptions) {
+    this.registry = options.registry;
     const host = options.registry.replace(/:\d+$/, "");
-    const loopback = host === "localhost" || host.startsWith("127.") || host === "[::1]";
-    this.base = `${options.scheme ?? (loopback ? "http" : "https")}://${options.registry}/v2`;
+    this.loopback = host === "localhost" || host.startsWith("127.") || host === "[::1]";
     this.fetcher = options.fetch ?? fetch;
+    if (options.scheme !== undefined) this.scheme = options.scheme;
+    const basic = options.credentials === undefined
+      ? dockerConfigAuth(options.registry, options.dockerConfigDir)
+      : Buffer.from(`${options.credentials.username}:${options.credentials.password}`).toString("base64");
+    if (basic !== undefined) this.authorization = `Basic ${basic}`;
   }
 
-  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+  private get base(): string {
+    return `${this.scheme ?? "https"}://${this.registry}/v2`;
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return this.authorization === undefined ? extra : { ...extra, authorization: this.authorization };
+  }
+
+  /** HTTPS first; a loopback registry that does not speak TLS is asked over HTTP, as Docker does. */
+  private async resolveScheme(): Promise<void> {
+    if (this.scheme !== undefined) return;
+    try {
+      await this.fetcher(`https://${this.registry}/v2/`, { headers: this.headers() });
+      this.scheme = "https";
+    } catch (error) {
+      if (!this.loopback) throw new RegistryError(`cannot reach the registry at https://${this.registry}/v2: ${describe(error)}`);
+      this.scheme = "http";
+    }
+  }
+
+  private async request(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Response> {
     let response: Response;
     try {
-      response = await this.fetcher(`${this.base}${path}`, init);
+      await this.resolveScheme();
+      response = await this.fetcher(`${this.base}${path}`, { ...init, headers: this.headers(init.headers) });
     } catch (error) {
-      throw new RegistryError(`cannot reach the registry at ${this.base}: ${(error as Error).message}`);
+      if (error instanceof RegistryError) throw error;
+      throw new RegistryError(`cannot reach the registry at ${this.base}: ${describe(error)}`);
+    }
+    if (response.status === 401) {
+      throw new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry}`, 401);
     }
     return response;
   }
@@ -123,7 +181,7 @@ export class RegistryClient {
     if (!blob.ok) throw new RegistryError(`GET blob ${source}@${digest}: HTTP ${blob.status}`, blob.status);
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
-    const put = await this.fetcher(url, { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(await blob.arrayBuffer()) });
+    const put = await this.fetcher(url, { method: "PUT", headers: this.headers({ "content-type": "application/octet-stream" }), body: new Uint8Array(await blob.arrayBuffer()) });
     if (put.status !== 201) throw new RegistryError(`PUT blob ${target}@${digest}: HTTP ${put.status}`, put.status);
   }
 
@@ -195,4 +253,11 @@ function nextLink(header: string | null): string | undefined {
   if (!match?.[1]) return undefined;
   const url = match[1];
   return url.startsWith("/v2") ? url.slice(3) : url;
+}
+
+/** An error's message and, for network failures, its cause (fetch hides the useful part there). */
+function describe(error: unknown): string {
+  const message = (error as Error).message;
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause === undefined ? message : `${message} (${cause.code ?? cause.message ?? "unknown cause"})`;
 }

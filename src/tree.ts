@@ -23,6 +23,8 @@ export interface LayerTreeArgs {
    * their `repo@digest`. Those are not built or pushed again.
    */
   readonly published?: ReadonlyMap<string, string>;
+  /** Registry login (a secret Output), when the stack config has one. */
+  readonly registryAuth?: pulumi.Output<{ username: string; password: string }>;
 }
 
 /** What a deployer needs to pin one layer. */
@@ -101,6 +103,7 @@ export class LayerTree extends pulumi.ComponentResource {
           push: config.push,
           contextDigest: fingerprint.contextDigest,
           ...(published === undefined ? {} : { reuseDigest: published }),
+          ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
         }, { parent: this });
       images.set(layer.name, image);
       layers.push({

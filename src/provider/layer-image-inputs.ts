@@ -1,4 +1,5 @@
 /** The inputs of `strata:index:LayerImage`, shared by the resource class and its provider. No Pulumi import. */
+import { type RegistryCredentials } from "../registry.js";
 
 export interface LayerImageInputs {
   readonly imageName: string;
@@ -12,6 +13,8 @@ export interface LayerImageInputs {
   readonly contextDigest: string;
   /** `repo@digest` already in the registry with the same fingerprint: adopted instead of built. */
   readonly reuseDigest?: string;
+  /** A secret input; never returned in outputs and never a reason to rebuild. */
+  readonly registryAuth?: RegistryCredentials;
 }
 
 /** The inputs whose change means a rebuild, in the order a diff reports them. */
@@ -57,5 +60,19 @@ export function parseLayerImageInputs(inputs: Readonly<Record<string, unknown>>)
     push: inputs.push !== false,
     contextDigest: requiredString(inputs.contextDigest, "contextDigest"),
     ...(typeof inputs.reuseDigest === "string" && inputs.reuseDigest !== "" ? { reuseDigest: inputs.reuseDigest } : {}),
+    ...parseCredentials(inputs.registryAuth),
   };
+}
+
+/** `{registryAuth}` when both parts are present, else nothing. */
+export function parseCredentials(value: unknown): { registryAuth?: RegistryCredentials } {
+  if (typeof value !== "object" || value === null) return {};
+  const { username, password } = value as Record<string, unknown>;
+  return typeof username === "string" && typeof password === "string" && username !== "" ? { registryAuth: { username, password } } : {};
+}
+
+/** Inputs as stored in outputs: credentials stay out of them. */
+export function withoutCredentials(props: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const { registryAuth: _dropped, ...rest } = props;
+  return rest;
 }

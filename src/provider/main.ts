@@ -14,7 +14,7 @@
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
 import { copyImage, RegistryClient } from "../registry.js";
 import { buildAndPush, type BuildResult } from "./docker-cli.js";
-import { diffLayerImage, type LayerImageInputs, parseLayerImageInputs } from "./layer-image-inputs.js";
+import { diffLayerImage, type LayerImageInputs, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffPromotedImage, parsePromotedImageInputs, type PromotedImageInputs } from "./promoted-image-inputs.js";
 
 const PROMOTED_IMAGE = "strata:index:PromotedImage";
@@ -34,7 +34,7 @@ async function produce(inputs: LayerImageInputs): Promise<BuildResult> {
 }
 
 async function promote(inputs: PromotedImageInputs): Promise<{ repoDigest: string; created: boolean }> {
-  const client = new RegistryClient({ registry: inputs.registry });
+  const client = new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) });
   const { created } = await copyImage(client, inputs);
   return { repoDigest: `${inputs.registry}/${inputs.targetRepository}@${inputs.digest}`, created };
 }
@@ -51,10 +51,11 @@ const provider: Provider = {
   async create(urn, inputs) {
     if (typeOf(urn) === PROMOTED_IMAGE) {
       const parsed = parsePromotedImageInputs(inputs as Props);
+      // Credentials stay in this resource's outputs (marked secret by the resource) because delete needs them.
       return { id: `${parsed.targetRepository}:${parsed.tag}`, outs: { ...(inputs as Props), ...(await promote(parsed)) } };
     }
     const parsed = parseLayerImageInputs(inputs as Props);
-    return { id: parsed.imageName, outs: { ...(inputs as Props), ...(await produce(parsed)) } };
+    return { id: parsed.imageName, outs: { ...withoutCredentials(inputs as Props), ...(await produce(parsed)) } };
   },
   async update(_id, urn, olds, news) {
     if (typeOf(urn) === PROMOTED_IMAGE) {
@@ -62,7 +63,7 @@ const provider: Provider = {
       // A tag this stack created stays "created" across updates, so destroy still removes it.
       return { outs: { ...(news as Props), ...result, created: result.created || (olds as Props).created === true } };
     }
-    return { outs: { ...(news as Props), ...(await produce(parseLayerImageInputs(news as Props))) } };
+    return { outs: { ...withoutCredentials(news as Props), ...(await produce(parseLayerImageInputs(news as Props))) } };
   },
   async read(id, _urn, props) {
     return { id, props: props as Props };
@@ -71,7 +72,7 @@ const provider: Provider = {
     if (typeOf(urn) !== PROMOTED_IMAGE) return; // LayerImage: tags stay in the registry, like docker.Image.
     const inputs = parsePromotedImageInputs(props as Props);
     if ((props as Props).created !== true) return; // The tag was there before this stack: not ours to remove.
-    await new RegistryClient({ registry: inputs.registry }).deleteManifest(inputs.targetRepository, inputs.digest);
+    await new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) }).deleteManifest(inputs.targetRepository, inputs.digest);
   },
 };
 

@@ -1,4 +1,6 @@
 /** Inputs of `strata:index:PromotedImage`: a copy by digest inside one registry. No Pulumi import. */
+import { type RegistryCredentials } from "../registry.js";
+import { parseCredentials } from "./layer-image-inputs.js";
 
 export interface PromotedImageInputs {
   /** `host[:port]` */
@@ -11,6 +13,7 @@ export interface PromotedImageInputs {
   readonly targetRepository: string;
   readonly tag: string;
   readonly immutable: boolean;
+  readonly registryAuth?: RegistryCredentials;
 }
 
 export const PROMOTED_IMAGE_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable"] as const;
@@ -28,6 +31,7 @@ export function parsePromotedImageInputs(inputs: Readonly<Record<string, unknown
     targetRepository: text("targetRepository"),
     tag: text("tag"),
     immutable: inputs.immutable === true,
+    ...parseCredentials(inputs.registryAuth),
   };
 }
 
