@@ -45,7 +45,8 @@ export async function lookUpPublished(targets: readonly LayerTarget[], client: R
     for (const entry of found) if (entry !== undefined) published.set(entry[0], entry[1]);
     return { published };
   } catch (error) {
-    if (error instanceof RegistryError) return { published, unreachable: error.message };
+    // A refused login is not "unpublished": an immutable channel must not build blind.
+    if (error instanceof RegistryError && error.status !== 401) return { published, unreachable: error.message };
     throw error;
   }
 }

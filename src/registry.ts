@@ -89,15 +89,25 @@ export class RegistryClient {
     return this.authorization === undefined ? extra : { ...extra, authorization: this.authorization };
   }
 
-  /** HTTPS first; a loopback registry that does not speak TLS is asked over HTTP, as Docker does. */
+  /**
+   * HTTPS first; a loopback registry that answers plain HTTP instead is asked
+   * over HTTP, as Docker does. Nothing is remembered while neither answers
+   * (a registry still starting must not be pinned to the wrong scheme).
+   */
   private async resolveScheme(): Promise<void> {
     if (this.scheme !== undefined) return;
     try {
       await this.fetcher(`https://${this.registry}/v2/`, { headers: this.headers() });
       this.scheme = "https";
+      return;
     } catch (error) {
       if (!this.loopback) throw new RegistryError(`cannot reach the registry at https://${this.registry}/v2: ${describe(error)}`);
+    }
+    try {
+      await this.fetcher(`http://${this.registry}/v2/`, { headers: this.headers() });
       this.scheme = "http";
+    } catch (error) {
+      throw new RegistryError(`cannot reach the registry at ${this.registry} over HTTPS or HTTP: ${describe(error)}`);
     }
   }
 

@@ -64,10 +64,23 @@ export function parseLayerImageInputs(inputs: Readonly<Record<string, unknown>>)
   };
 }
 
+/** Pulumi's wire marker for a secret value (the provider is handed secrets wrapped). */
+const SECRET_SIGNATURE = ["4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"] as const;
+
+/** The plain value of a possibly secret-wrapped property. */
+export function unwrapSecret(value: unknown): unknown {
+  if (typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIGNATURE[0]] === SECRET_SIGNATURE[1]) {
+    return unwrapSecret((value as { value?: unknown }).value);
+  }
+  return value;
+}
+
 /** `{registryAuth}` when both parts are present, else nothing. */
-export function parseCredentials(value: unknown): { registryAuth?: RegistryCredentials } {
+export function parseCredentials(wrapped: unknown): { registryAuth?: RegistryCredentials } {
+  const value = unwrapSecret(wrapped);
   if (typeof value !== "object" || value === null) return {};
-  const { username, password } = value as Record<string, unknown>;
+  const username = unwrapSecret((value as Record<string, unknown>).username);
+  const password = unwrapSecret((value as Record<string, unknown>).password);
   return typeof username === "string" && typeof password === "string" && username !== "" ? { registryAuth: { username, password } } : {};
 }
 

@@ -26,7 +26,7 @@ export interface E2eStack {
   readonly stack: Stack;
   /** `<osRelease>-<productVersion>-<channel>`, unique to this stack so tests can share one registry. */
   readonly group: string;
-  up(): Promise<{ operations: Operations; summary: Record<string, number> }>;
+  up(): Promise<{ operations: Operations; summary: Record<string, number>; log: string }>;
   preview(): Promise<{ operations: Operations; summary: Record<string, number> }>;
   outputs(): Promise<Record<string, LayerOutputValue>>;
   destroy(): Promise<void>;
@@ -62,6 +62,13 @@ function writeProject(projectDir: string): void {
   writeFileSync(path.join(projectDir, "Pulumi.yaml"), stringify(project));
 }
 
+export interface StackOptions {
+  /** Config values stored as secrets (`pulumi config set --secret`). */
+  readonly secrets?: Record<string, string>;
+  /** Extra environment for this stack's engine, program and provider. */
+  readonly env?: Record<string, string>;
+}
+
 export interface E2eWorld {
   readonly root: string;
   readonly catalogDir: string;
@@ -71,7 +78,7 @@ export interface E2eWorld {
   /** Backend and passphrase of this world, for the strata CLI. */
   readonly env: Readonly<Record<string, string>>;
   /** A stack in this world's project and backend (stacks can reference each other). */
-  stack(name: string, config?: Record<string, string>): Promise<E2eStack>;
+  stack(name: string, config?: Record<string, string>, options?: StackOptions): Promise<E2eStack>;
   /** Removes every stack, the backend and the temp folder, and the local images. */
   cleanup(): Promise<void>;
 }
@@ -96,11 +103,14 @@ export function createWorld(name: string): E2eWorld {
     projectDir,
     osRelease,
     env: envVars,
-    async stack(stackName, config = {}) {
+    async stack(stackName, config = {}, options = {}) {
       const values: Record<string, string> = { registry: registryAddress, osRelease, productVersion: "mos9.0", channel: "dev", ...config };
       const group = `${values.osRelease}-${values.productVersion}-${values.channel}`;
-      const stack = await LocalWorkspace.createOrSelectStack({ stackName, workDir: projectDir }, { envVars });
-      await stack.setAllConfig(Object.fromEntries(Object.entries(values).map(([key, value]) => [`strata:${key}`, { value }])));
+      const stack = await LocalWorkspace.createOrSelectStack({ stackName, workDir: projectDir }, { envVars: { ...envVars, ...options.env } });
+      await stack.setAllConfig({
+        ...Object.fromEntries(Object.entries(values).map(([key, value]) => [`strata:${key}`, { value }])),
+        ...Object.fromEntries(Object.entries(options.secrets ?? {}).map(([key, value]) => [`strata:${key}`, { value, secret: true }])),
+      });
       const e2e = wrapStack(stackName, stack, group);
       stacks.push(e2e);
       return e2e;
@@ -125,7 +135,7 @@ function wrapStack(name: string, stack: Stack, group: string): E2eStack {
     async up() {
       const { operations, onEvent } = collector();
       const result = await stack.up({ onEvent, parallel: 4 });
-      return { operations, summary: summaryOf(result.summary.resourceChanges) };
+      return { operations, summary: summaryOf(result.summary.resourceChanges), log: `${result.stdout}\n${result.stderr}` };
     },
     async preview() {
       const { operations, onEvent } = collector();

@@ -95,6 +95,6 @@ describe("registry lookups", () => {
   it("reports an unreachable registry instead of failing", async () => {
     const refused = (async () => { throw new TypeError("fetch failed"); }) as typeof fetch;
     const result = await lookUpPublished(targets, new RegistryClient({ registry: "127.0.0.1:5000", fetch: refused }));
-    expect(result.unreachable).toMatch(/cannot reach the registry at http:\/\/127.0.0.1:5000\/v2: fetch failed/);
+    expect(result.unreachable).toMatch(/cannot reach the registry at 127.0.0.1:5000 over HTTPS or HTTP: fetch failed/);
   });
 });

@@ -1,0 +1,127 @@
+/**
+ * A registry with htpasswd auth and TLS on loopback. Credentials come from a
+ * config secret or from a Docker config file, and never show up in stack
+ * outputs, the state in plain text, logs or error messages.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import path from "node:path";
+import bcrypt from "bcryptjs";
+import { Agent, fetch as undiciFetch } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RegistryClient } from "../../src/registry.js";
+import { createWorld, type E2eWorld } from "./harness.js";
+
+const USER = "strata-ci";
+const PASSWORD = `pw-${randomBytes(12).toString("hex")}`;
+let world: E2eWorld;
+let dir: string;
+let port: number;
+let address: string;
+let server: ChildProcess | undefined;
+let certsDir: string;
+let client: RegistryClient;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const listener = createServer().listen(0, "127.0.0.1", () => {
+      const bound = listener.address();
+      listener.close(() => resolve(typeof bound === "object" && bound !== null ? bound.port : 0));
+    });
+  });
+}
+
+beforeAll(async () => {
+  world = createWorld("credentials");
+  dir = path.join(world.root, "secure-registry");
+  mkdirSync(dir);
+  port = await freePort();
+  address = `127.0.0.1:${port}`;
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+  writeFileSync(path.join(dir, "htpasswd"), `${USER}:${bcrypt.hashSync(PASSWORD, 10)}\n`);
+  writeFileSync(path.join(dir, "config.yml"), [
+    "version: 0.1",
+    "storage:", `  filesystem:`, `    rootdirectory: ${dir}/data`,
+    "http:", `  addr: ${address}`, "  tls:", `    certificate: ${dir}/cert.pem`, `    key: ${dir}/key.pem`,
+    "auth:", "  htpasswd:", "    realm: strata-test", `    path: ${dir}/htpasswd`, "",
+  ].join("\n"));
+  // The Docker engine trusts this CA for this registry only.
+  certsDir = `/etc/docker/certs.d/${address}`;
+  mkdirSync(certsDir, { recursive: true });
+  writeFileSync(path.join(certsDir, "ca.crt"), readFileSync(path.join(dir, "cert.pem")));
+  server = spawn("docker-registry", ["serve", path.join(dir, "config.yml")], { stdio: "ignore" });
+  const dispatcher = new Agent({ connect: { ca: readFileSync(path.join(dir, "cert.pem")) } });
+  // undici's own fetch: Node's built-in one does not take a dispatcher from the newer undici package.
+  const tlsFetch = ((input: string | URL, init?: RequestInit) => undiciFetch(input, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+  client = new RegistryClient({ registry: address, credentials: { username: USER, password: PASSWORD }, fetch: tlsFetch });
+  let last: unknown;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      await client.repositories();
+      return;
+    } catch (error) {
+      last = error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error(`the TLS registry did not start: ${String(last)}`);
+});
+
+afterAll(async () => {
+  server?.kill("SIGKILL");
+  rmSync(certsDir, { recursive: true, force: true });
+  await world?.cleanup();
+});
+
+/** Every file under a folder, as text. */
+function allText(root: string): string {
+  let text = "";
+  for (const entry of readdirSync(root)) {
+    const file = path.join(root, entry);
+    text += statSync(file).isDirectory() ? allText(file) : readFileSync(file, "latin1");
+  }
+  return text;
+}
+
+describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
+  it("pushes with a config secret, and the password appears nowhere", async () => {
+    const tls = { NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") };
+    const stack = await world.stack("secret", { channel: "secret", registry: address, registryUsername: USER }, { secrets: { registryPassword: PASSWORD }, env: tls });
+    const { log } = await stack.up();
+    const tags = await client.tags(`${stack.group}/base-tools-libs-app`);
+    expect(tags).toEqual(["1.0-p2"]);
+    expect(log).not.toContain(PASSWORD);
+    expect(JSON.stringify(await stack.stack.outputs())).not.toContain(PASSWORD);
+    // `pulumi stack export` as a user runs it (the Automation API's exportStack shows secrets on purpose).
+    const exported = execFileSync("pulumi", ["stack", "export", "--stack", "secret"], { cwd: world.projectDir, env: { ...process.env, ...world.env }, encoding: "utf8" });
+    expect(exported).toContain("registryAuth");
+    expect(exported).not.toContain(PASSWORD);
+    expect(allText(path.join(world.root, "state"))).not.toContain(PASSWORD);
+    // And a second run needs nothing built: the lookup logged in too.
+    const again = await stack.up();
+    expect(again.summary.update ?? 0).toBe(0);
+  });
+
+  it("a wrong password fails with a clear message that does not contain it", async () => {
+    const wrong = `wrong-${randomBytes(8).toString("hex")}`;
+    const stack = await world.stack("wrong", { channel: "wrong", registry: address, registryUsername: USER }, { secrets: { registryPassword: wrong }, env: { NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") } });
+    const failure = await stack.up().then(() => undefined, (error: Error) => error);
+    expect(failure?.message).toMatch(/refused the credentials \(HTTP 401\)/);
+    expect(failure?.message).not.toContain(wrong);
+    expect(allText(path.join(world.root, "state"))).not.toContain(wrong);
+  });
+
+  it("uses the Docker config file when the stack has no credentials", async () => {
+    const dockerConfig = path.join(world.root, "docker-config");
+    mkdirSync(dockerConfig);
+    execFileSync("docker", ["--config", dockerConfig, "login", "--username", USER, "--password-stdin", address], { input: PASSWORD, stdio: ["pipe", "ignore", "ignore"] });
+    const stack = await world.stack("dockerconfig", { channel: "dockerconfig", registry: address }, { env: { DOCKER_CONFIG: dockerConfig, NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") } });
+    const { log } = await stack.up();
+    expect(await client.tags(`${stack.group}/base`)).toEqual(["1.0-p0"]);
+    expect(log).not.toContain(PASSWORD);
+    expect(allText(path.join(world.root, "state"))).not.toContain(PASSWORD);
+  });
+});
