@@ -2,6 +2,7 @@
  * Pulumi entry point: stack config → catalog → LayerTree (or a Promotion) → stack outputs.
  * Everything with logic lives in src/; this file only reads and wires.
  */
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
@@ -20,6 +21,12 @@ import { type LayerOutput, LayerTree } from "./src/tree.js";
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const catalogDir = process.env.STRATA_CATALOG ?? path.join(projectDir, "layers");
 const stack = pulumi.getStack();
+
+// Benchmarks ask for this process's peak memory; nothing is written otherwise.
+if (process.env.STRATA_MEMORY_REPORT !== undefined) {
+  const reportFile = process.env.STRATA_MEMORY_REPORT;
+  process.on("exit", () => writeFileSync(reportFile, JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS })));
+}
 const stackFile = `Pulumi.${stack}.yaml`;
 
 const engineConfig = new pulumi.Config(CONFIG_NAMESPACE);

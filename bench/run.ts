@@ -1,0 +1,204 @@
+/**
+ * Strata against a plain build script on synthetic catalogs of N layers, on
+ * the same daemon and registry, in one run. Scenarios: cold full build, no-op,
+ * one leaf file changed, one common-libs file changed. Prints a table and
+ * writes JSON. Run it with scripts/bench.sh (which starts the services).
+ *   node dist/bench/run.js [--sizes 10,50,200] [--runs 3] [--parallel 4] [--sweep 2,4,8] [--out FILE]
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { parse, stringify } from "yaml";
+import { renderTable } from "../src/table.js";
+import { generateCatalog, touch } from "./generate.js";
+import { median, projectRoot } from "./stats.js";
+
+const { values } = parseArgs({
+  options: {
+    sizes: { type: "string", default: "10,50,200" },
+    runs: { type: "string", default: "3" },
+    parallel: { type: "string", default: "4" },
+    sweep: { type: "string" },
+    out: { type: "string" },
+  },
+});
+const sizes = values.sizes.split(",").map(Number);
+const runs = Number(values.runs);
+const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
+const SCENARIOS = ["cold", "no-op", "leaf changed", "common-libs changed"] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+interface Measurement {
+  readonly seconds: number;
+  readonly built: number;
+  readonly pushed: number;
+  readonly peakMiB?: number;
+}
+
+function seconds(task: () => void): number {
+  const started = process.hrtime.bigint();
+  task();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** One Strata project with its own catalog, backend and group. */
+class StrataSide {
+  readonly root = mkdtempSync(path.join(tmpdir(), "strata-bench-"));
+  readonly catalog = path.join(this.root, "catalog");
+  readonly project = path.join(this.root, "project");
+  readonly env: NodeJS.ProcessEnv;
+
+  constructor(readonly group: string, parallel: number) {
+    mkdirSync(this.project, { recursive: true });
+    mkdirSync(path.join(this.root, "state"));
+    const project = parse(readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
+    project.main = path.relative(this.project, path.join(projectRoot, "dist/index.js"));
+    project.plugins = { providers: [{ name: "strata", path: path.join(projectRoot, "provider") }] };
+    writeFileSync(path.join(this.project, "Pulumi.yaml"), stringify(project));
+    const [osRelease] = group.split("-mos9.0-");
+    writeFileSync(path.join(this.project, "Pulumi.bench.yaml"), stringify({ config: { "strata:registry": registry, "strata:osRelease": osRelease, "strata:channel": "dev" } }));
+    this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.root}/state`, PULUMI_CONFIG_PASSPHRASE: "bench", STRATA_MEMORY_REPORT: path.join(this.root, "memory.json") };
+    this.parallel = parallel;
+  }
+
+  parallel: number;
+
+  up(): Measurement {
+    const summary = path.join(this.root, "summary.json");
+    let status = 0;
+    const elapsed = seconds(() => {
+      status = spawnSync("node", [path.join(projectRoot, "bin/strata.js"), "up", "--stack", "bench", "--project", this.project, "--catalog", this.catalog,
+        "--summary-json", summary, "--parallel", String(this.parallel)], { env: this.env, stdio: ["ignore", "ignore", "inherit"] }).status ?? 1;
+    });
+    if (status !== 0) throw new Error(`strata up failed in ${this.root}`);
+    const layers = (JSON.parse(readFileSync(summary, "utf8")) as { layers: { result: string }[] }).layers;
+    const built = layers.filter((layer) => layer.result === "built").length;
+    const memory = existsSync(this.env.STRATA_MEMORY_REPORT as string) ? (JSON.parse(readFileSync(this.env.STRATA_MEMORY_REPORT as string, "utf8")) as { maxRssKiB: number }).maxRssKiB / 1024 : undefined;
+    return { seconds: elapsed, built, pushed: built, ...(memory === undefined ? {} : { peakMiB: memory }) };
+  }
+
+  plan(): number {
+    return seconds(() => {
+      execFileSync("node", [path.join(projectRoot, "bin/strata.js"), "plan", "--stack", "bench", "--project", this.project, "--catalog", this.catalog, "--json"], { env: this.env, stdio: "ignore" });
+    });
+  }
+}
+
+/** The plain script, on its own copy of the catalog and its own group. */
+class PeerSide {
+  readonly root = mkdtempSync(path.join(tmpdir(), "strata-bench-peer-"));
+  readonly catalog = path.join(this.root, "catalog");
+
+  constructor(readonly group: string) {}
+
+  up(): Measurement {
+    let output = "";
+    const elapsed = seconds(() => {
+      output = execFileSync(path.join(projectRoot, "bench/peer.sh"), [this.catalog, path.join(this.root, "build-order.txt"), `${registry}/${this.group}`, "1.0-p0"], { encoding: "utf8" });
+    });
+    const match = /built (\d+) changed (\d+) pushed (\d+)/.exec(output);
+    return { seconds: elapsed, built: Number(match?.[2] ?? 0), pushed: Number(match?.[3] ?? 0) };
+  }
+}
+
+function removeImages(prefix: string): void {
+  const list = (): string[] => execFileSync("docker", ["image", "ls", "--all", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"], { encoding: "utf8" })
+    .split("\n").filter((line) => line.startsWith(prefix));
+  const tagged = list().map((line) => line.split(" ")[0] as string).filter((name) => !name.endsWith(":<none>"));
+  if (tagged.length > 0) spawnSync("docker", ["image", "rm", ...tagged], { stdio: "ignore" });
+  for (let remaining = list(), before = Infinity; remaining.length > 0 && remaining.length < before; before = remaining.length, remaining = list()) {
+    for (const line of remaining) spawnSync("docker", ["image", "rm", "--force", line.split(" ")[1] as string], { stdio: "ignore" });
+  }
+}
+
+interface Sample {
+  readonly size: number;
+  readonly run: number;
+  readonly scenario: Scenario;
+  readonly strata: Measurement;
+  readonly peer: Measurement;
+}
+
+function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[]): { samples: Sample[]; planSeconds: number } {
+  const salt = `${Date.now().toString(36)}${run}`;
+  const strata = new StrataSide(`bench${size}-${salt}-mos9.0-dev`, parallel);
+  const peer = new PeerSide(`bench${size}-${salt}-mos9.0-peer`);
+  generateCatalog(strata.catalog, size, salt, path.join(projectRoot, "scripts/make-rootfs.sh"));
+  cpSync(strata.catalog, peer.catalog, { recursive: true });
+  cpSync(path.join(strata.root, "build-order.txt"), path.join(peer.root, "build-order.txt"));
+  const samples: Sample[] = [];
+  let planSeconds = 0;
+  try {
+    for (const scenario of scenarios) {
+      if (scenario === "leaf changed") for (const side of [strata, peer]) touch(side.catalog, "svc000", salt);
+      if (scenario === "common-libs changed") for (const side of [strata, peer]) touch(side.catalog, "libs-a", salt);
+      // Alternate who goes first, so neither always meets a warmer page cache.
+      const strataFirst = run % 2 === 0;
+      const first = strataFirst ? strata.up() : peer.up();
+      const second = strataFirst ? peer.up() : strata.up();
+      samples.push({ size, run, scenario, strata: strataFirst ? first : second, peer: strataFirst ? second : first });
+      if (scenario === "no-op") planSeconds = strata.plan();
+      process.stderr.write(`N=${size} run ${run} ${scenario}: strata ${samples.at(-1)?.strata.seconds.toFixed(1)} s, peer ${samples.at(-1)?.peer.seconds.toFixed(1)} s\n`);
+    }
+  } finally {
+    rmSync(strata.root, { recursive: true, force: true });
+    rmSync(peer.root, { recursive: true, force: true });
+    removeImages(`${registry}/bench${size}-${salt}-`);
+  }
+  return { samples, planSeconds };
+}
+
+const output: Record<string, unknown> = { registry, runs, machine: { cores: (await import("node:os")).cpus().length } };
+
+if (values.sweep !== undefined) {
+  const sweep: Record<string, number> = {};
+  for (const parallel of values.sweep.split(",").map(Number)) {
+    const { samples } = runOnce(50, 0, parallel, ["cold"]);
+    sweep[String(parallel)] = Number((samples[0]?.strata.seconds ?? 0).toFixed(1));
+  }
+  output.parallelSweepN50Cold = sweep;
+  process.stdout.write(`cold build at N=50 by --parallel: ${JSON.stringify(sweep)}\n`);
+}
+
+const all: Sample[] = [];
+const plans: Record<string, number> = {};
+for (const size of sizes) {
+  const planTimes: number[] = [];
+  for (let run = 0; run < runs; run++) {
+    const { samples, planSeconds } = runOnce(size, run, Number(values.parallel), SCENARIOS);
+    all.push(...samples);
+    planTimes.push(planSeconds);
+  }
+  plans[String(size)] = Number(median(planTimes).toFixed(1));
+}
+
+const rows: string[][] = [];
+const table: Record<string, unknown>[] = [];
+for (const size of sizes) {
+  for (const scenario of SCENARIOS) {
+    const samples = all.filter((sample) => sample.size === size && sample.scenario === scenario);
+    if (samples.length === 0) continue;
+    const strata = median(samples.map((sample) => sample.strata.seconds));
+    const peer = median(samples.map((sample) => sample.peer.seconds));
+    const memory = samples.map((sample) => sample.strata.peakMiB).filter((value): value is number => value !== undefined);
+    const entry = {
+      size, scenario,
+      strataSeconds: Number(strata.toFixed(1)), peerSeconds: Number(peer.toFixed(1)), ratio: Number((strata / peer).toFixed(2)),
+      strataBuilt: median(samples.map((sample) => sample.strata.built)), peerBuilt: median(samples.map((sample) => sample.peer.built)),
+      strataPushed: median(samples.map((sample) => sample.strata.pushed)), peerPushed: median(samples.map((sample) => sample.peer.pushed)),
+      strataPeakMiB: memory.length === 0 ? null : Number(median(memory).toFixed(0)),
+    };
+    table.push(entry);
+    rows.push([String(size), scenario, String(entry.strataSeconds), String(entry.peerSeconds), String(entry.ratio), `${entry.strataBuilt}/${entry.strataPushed}`, `${entry.peerBuilt}/${entry.peerPushed}`, entry.strataPeakMiB === null ? "-" : String(entry.strataPeakMiB)]);
+  }
+}
+output.results = table;
+output.planSeconds = plans;
+process.stdout.write(`${renderTable(["N", "scenario", "strata s", "peer s", "strata/peer", "strata built/pushed", "peer changed/pushed", "strata peak MiB"], rows)}\n`);
+process.stdout.write(`strata plan (preview) seconds by N: ${JSON.stringify(plans)}\n`);
+const out = values.out ?? path.join(projectRoot, ".strata/bench/run.json");
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
+process.stdout.write(`written: ${out}\n`);
