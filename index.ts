@@ -64,7 +64,12 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   } else {
     throwIfAny(conflicts);
   }
-  return new LayerTree("layers", { targets, config, fingerprints, published: decision.reuse, ...(registryAuth === undefined ? {} : { registryAuth }) }).layers;
+  const dockerModule = config.builder === "pulumi-docker" ? await import("@pulumi/docker") : undefined;
+  return new LayerTree("layers", {
+    targets, config, fingerprints, published: decision.reuse,
+    ...(registryAuth === undefined ? {} : { registryAuth }),
+    ...(dockerModule === undefined ? {} : { dockerModule }),
+  }).layers;
 }
 
 /** Copy another channel's images by digest, refusing to move an immutable tag. */

@@ -12,6 +12,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { parse, stringify } from "yaml";
 import { renderTable } from "../src/table.js";
+import { removeImages } from "./docker-images.js";
 import { generateCatalog, touch } from "./generate.js";
 import { median, projectRoot } from "./stats.js";
 
@@ -100,16 +101,6 @@ class PeerSide {
     });
     const match = /built (\d+) changed (\d+) pushed (\d+)/.exec(output);
     return { seconds: elapsed, built: Number(match?.[2] ?? 0), pushed: Number(match?.[3] ?? 0) };
-  }
-}
-
-function removeImages(prefix: string): void {
-  const list = (): string[] => execFileSync("docker", ["image", "ls", "--all", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"], { encoding: "utf8" })
-    .split("\n").filter((line) => line.startsWith(prefix));
-  const tagged = list().map((line) => line.split(" ")[0] as string).filter((name) => !name.endsWith(":<none>"));
-  if (tagged.length > 0) spawnSync("docker", ["image", "rm", ...tagged], { stdio: "ignore" });
-  for (let remaining = list(), before = Infinity; remaining.length > 0 && remaining.length < before; before = remaining.length, remaining = list()) {
-    for (const line of remaining) spawnSync("docker", ["image", "rm", "--force", line.split(" ")[1] as string], { stdio: "ignore" });
   }
 }
 

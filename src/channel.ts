@@ -8,7 +8,10 @@ import { type StackConfig, CONFIG_NAMESPACE } from "./config.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "./fingerprint.js";
 import { type LayerTarget } from "./plan.js";
 import { type Problem } from "./problems.js";
+import { mapLimited } from "./concurrency.js";
 import { type RegistryClient, RegistryError } from "./registry.js";
+
+const LOOKUP_CONCURRENCY = 16;
 
 /** A tag as the registry holds it. */
 export interface PublishedTag {
@@ -30,10 +33,11 @@ export interface RegistryView {
 export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient): Promise<RegistryView> {
   const published = new Map<string, PublishedTag>();
   try {
-    const found = await Promise.all(targets.map(async (target) => {
+    // A bounded number of requests in flight: hundreds at once only queue up in the registry.
+    const found = await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
       const manifest = await client.manifest(target.repositoryPath, target.tag);
       if (manifest === undefined) return undefined;
-      const config = await client.imageConfig(target.repositoryPath, manifest.digest);
+      const config = await client.configOf(target.repositoryPath, manifest);
       const labels = config?.config?.Labels ?? {};
       const tag: PublishedTag = {
         digestRef: `${target.repository}@${manifest.digest}`,
@@ -41,7 +45,7 @@ export async function lookUpPublished(targets: readonly LayerTarget[], client: R
         ...(labels[INPUTS_LABEL] === undefined ? {} : { inputsDigest: labels[INPUTS_LABEL] }),
       };
       return [target.layer.name, tag] as const;
-    }));
+    });
     for (const entry of found) if (entry !== undefined) published.set(entry[0], entry[1]);
     return { published };
   } catch (error) {

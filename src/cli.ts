@@ -253,18 +253,17 @@ export function buildProgram(io: CliIo): Command {
       const { config, file } = stackConfigOf(options, io);
       const automation = await import("./automation.js");
       const env: Record<string, string> = { ...engineEnv(io), STRATA_CATALOG: catalog.dir };
-      const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env });
-      const previous = await automation.previousLayers<{ layer: string; image: string; ref: string; parent: string | null; digestRef?: string }>(stack);
-      const run = await automation.upRun(stack, Number(options.parallel));
+      const stackOptions = { projectDir: projectDirOf(options, io), stack: options.stack, env };
+      const stack = await automation.openStack(stackOptions);
+      // Every step, "same" included, reports its outputs as an engine event: no stack read is needed
+      // for a building channel (a promoting one learns its layers from the outputs afterwards).
+      const run = await automation.upRun({ ...stackOptions, parallel: Number(options.parallel), progress: io.err });
       let layers: SummaryLayer[];
       if (config.promoteFrom === undefined) {
-        layers = planTargets(catalog, config, file).map((target) => ({
-          layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null,
-          ...(previous[target.layer.name]?.digestRef === undefined ? {} : { previousDigestRef: previous[target.layer.name]?.digestRef as string }),
-        }));
+        layers = planTargets(catalog, config, file).map((target) => ({ layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null }));
       } else {
         const current = await automation.previousLayers<{ layer: string; image: string; ref: string; digestRef?: string }>(stack);
-        layers = Object.values({ ...previous, ...current }).map((layer) => ({ layer: layer.layer, image: layer.image, ref: layer.ref, parent: null, ...(layer.digestRef === undefined ? {} : { previousDigestRef: layer.digestRef }) }));
+        layers = Object.values(current).map((layer) => ({ layer: layer.layer, image: layer.image, ref: layer.ref, parent: null, ...(layer.digestRef === undefined ? {} : { previousDigestRef: layer.digestRef }) }));
       }
       const rows = summaryRows(layers, run.events, run.error);
       io.out(`${renderSummary(rows)}\n`);

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, existsSync } from "node:fs";
 import path from "node:path";
 import dockerignore from "@balena/dockerignore";
+import { mapLimited } from "./concurrency.js";
 import { type Problem } from "./problems.js";
 
 /** The catalog's own file in each layer folder (catalog.ts LAYER_FILE; kept here to stay import-free of it). */
@@ -116,17 +117,4 @@ export function layerInputsDigest(inputs: LayerInputs): string {
 /** A layer's fingerprint: its own inputs digest chained to its parent's fingerprint, so a change cascades down. */
 export function layerFingerprint(inputsDigest: string, parentFingerprint?: string): string {
   return `sha256:${createHash("sha256").update(`inputs\0${inputsDigest}\nparent\0${parentFingerprint ?? ""}\n`).digest("hex")}`;
-}
-
-async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await task(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -57,42 +57,40 @@ export interface ParsedReference {
   readonly digest?: string;
 }
 
+/** Splits `<registry>/<path>[:<tag>][@<digest>]` without judging the parts; undefined without a registry. */
+function splitReference(reference: string): ParsedReference | undefined {
+  const at = reference.indexOf("@");
+  const digest = at >= 0 ? reference.slice(at + 1) : undefined;
+  const named = at >= 0 ? reference.slice(0, at) : reference;
+  const slash = named.indexOf("/");
+  if (slash < 0) return undefined;
+  const remainder = named.slice(slash + 1);
+  const colon = remainder.lastIndexOf(":");
+  return {
+    registry: named.slice(0, slash),
+    path: colon >= 0 ? remainder.slice(0, colon) : remainder,
+    ...(colon >= 0 ? { tag: remainder.slice(colon + 1) } : {}),
+    ...(digest === undefined ? {} : { digest }),
+  };
+}
+
 /**
  * Checks a full reference `<registry>/<path>[:<tag>][@<digest>]` and returns
  * every problem found (empty when valid). The registry is mandatory here:
  * Strata never pushes to an implicit Docker Hub.
  */
 export function referenceProblems(reference: string): string[] {
+  const parts = splitReference(reference);
   const problems: string[] = [];
-  let rest = reference;
-  let digest: string | undefined;
-  const at = rest.indexOf("@");
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (!isDigest(digest)) problems.push(`digest "${digest}" is not algorithm:hex`);
-  }
-  const slash = rest.indexOf("/");
-  if (slash < 0) {
-    problems.push("no registry: expected <registry>/<path>");
-    return problems;
-  }
-  const registry = rest.slice(0, slash);
-  let path = rest.slice(slash + 1);
-  const colon = path.lastIndexOf(":");
-  if (colon >= 0) {
-    const tag = path.slice(colon + 1);
-    path = path.slice(0, colon);
-    if (!isTag(tag)) {
-      problems.push(`tag "${tag}" must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}`);
-    }
-  }
+  const digest = reference.includes("@") ? reference.slice(reference.indexOf("@") + 1) : undefined;
+  if (digest !== undefined && !isDigest(digest)) problems.push(`digest "${digest}" is not algorithm:hex`);
+  if (parts === undefined) return [...problems, "no registry: expected <registry>/<path>"];
+  const { registry, path, tag } = parts;
+  if (tag !== undefined && !isTag(tag)) problems.push(`tag "${tag}" must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}`);
   if (!isRegistry(registry)) problems.push(`registry "${registry}" is not host[:port]`);
   for (const component of path.split("/")) {
     if (!isPathComponent(component)) {
-      problems.push(
-        `path component "${component}" must be lowercase letters and digits joined by ".", "_", "__" or "-"`,
-      );
+      problems.push(`path component "${component}" must be lowercase letters and digits joined by ".", "_", "__" or "-"`);
     }
   }
   const nameLength = registry.length + 1 + path.length;
@@ -105,31 +103,11 @@ export function referenceProblems(reference: string): string[] {
 /** Splits a valid reference; throws on an invalid one. */
 export function parseReference(reference: string): ParsedReference {
   const problems = referenceProblems(reference);
-  if (problems.length > 0) {
+  const parts = splitReference(reference);
+  if (problems.length > 0 || parts === undefined) {
     throw new Error(`invalid image reference "${reference}": ${problems.join("; ")}`);
   }
-  let rest = reference;
-  let digest: string | undefined;
-  const at = rest.indexOf("@");
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  const slash = rest.indexOf("/");
-  const registry = rest.slice(0, slash);
-  let path = rest.slice(slash + 1);
-  let tag: string | undefined;
-  const colon = path.lastIndexOf(":");
-  if (colon >= 0) {
-    tag = path.slice(colon + 1);
-    path = path.slice(0, colon);
-  }
-  return {
-    registry,
-    path,
-    ...(tag === undefined ? {} : { tag }),
-    ...(digest === undefined ? {} : { digest }),
-  };
+  return parts;
 }
 
 /** `sha256:…` from `repo@sha256:…`, or the input itself when it is already a bare digest. */

@@ -203,10 +203,15 @@ export class RegistryClient {
   /** The image config (labels and all) behind a tag or digest. */
   async imageConfig(repository: string, reference: string): Promise<ImageConfig | undefined> {
     const found = await this.manifest(repository, reference);
-    const configDigest = found?.manifest.config?.digest;
+    return found === undefined ? undefined : this.configOf(repository, found);
+  }
+
+  /** The image config a manifest points at (one request; none for an index). */
+  async configOf(repository: string, found: ManifestResult): Promise<ImageConfig | undefined> {
+    const configDigest = found.manifest.config?.digest;
     if (configDigest === undefined) return undefined;
     const response = await this.request(`/${repository}/blobs/${configDigest}`);
-    if (!response.ok) throw new RegistryError(`GET config blob of ${repository}:${reference}: HTTP ${response.status}`, response.status);
+    if (!response.ok) throw new RegistryError(`GET config blob of ${repository}@${found.digest}: HTTP ${response.status}`, response.status);
     return (await response.json()) as ImageConfig;
   }
 }

@@ -5,7 +5,7 @@
  * builds, and a parent that rebuilds to a new digest changes its children's
  * inputs, which rebuilds exactly its subtree.
  */
-import * as docker from "@pulumi/docker";
+import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { type StackConfig } from "./config.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "./fingerprint.js";
@@ -25,6 +25,11 @@ export interface LayerTreeArgs {
   readonly published?: ReadonlyMap<string, string>;
   /** Registry login (a secret Output), when the stack config has one. */
   readonly registryAuth?: pulumi.Output<{ username: string; password: string }>;
+  /**
+   * The @pulumi/docker module, for builder "pulumi-docker" only. Passed in
+   * rather than imported here: loading it costs every run half a second.
+   */
+  readonly dockerModule?: typeof docker;
 }
 
 /** What a deployer needs to pin one layer. */
@@ -81,15 +86,17 @@ export class LayerTree extends pulumi.ComponentResource {
         buildArgs[BUILD_ARGS.baseName] = parentRef;
       }
       const published = args.published?.get(layer.name);
-      const image = config.builder === "pulumi-docker"
-        ? new docker.Image(layer.name, {
+      const dockerModule = args.dockerModule;
+      if (config.builder === "pulumi-docker" && dockerModule === undefined) throw new Error('builder "pulumi-docker" needs the @pulumi/docker module');
+      const image = config.builder === "pulumi-docker" && dockerModule !== undefined
+        ? new dockerModule.Image(layer.name, {
           imageName: target.ref,
           skipPush: !config.push,
           build: {
             context: layer.contextDir,
             dockerfile: layer.dockerfile,
             platform: config.platform,
-            builderVersion: docker.BuilderVersion.BuilderV1,
+            builderVersion: dockerModule.BuilderVersion.BuilderV1,
             args: buildArgs,
           },
         }, { parent: this })

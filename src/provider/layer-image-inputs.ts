@@ -1,20 +1,14 @@
 /** The inputs of `strata:index:LayerImage`, shared by the resource class and its provider. No Pulumi import. */
 import { type RegistryCredentials } from "../registry.js";
+import { type BuildRequest } from "./docker-cli.js";
 
-export interface LayerImageInputs {
-  readonly imageName: string;
-  readonly context: string;
-  readonly dockerfile: string;
-  readonly platform: string;
-  readonly buildArgs: Readonly<Record<string, string>>;
-  readonly labels: Readonly<Record<string, string>>;
+/** What the docker CLI needs to build (see docker-cli.ts), plus what the resource adds. */
+export interface LayerImageInputs extends BuildRequest {
   readonly push: boolean;
   /** sha256 of the build context as Docker would send it: a changed file changes this input. */
   readonly contextDigest: string;
   /** `repo@digest` already in the registry with the same fingerprint: adopted instead of built. */
   readonly reuseDigest?: string;
-  /** A secret input; never returned in outputs and never a reason to rebuild. */
-  readonly registryAuth?: RegistryCredentials;
 }
 
 /** The inputs whose change means a rebuild, in the order a diff reports them. */

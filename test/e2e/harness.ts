@@ -4,13 +4,14 @@
  * API against the real engine, the real Docker engine and the local registry.
  * Nothing here is mocked.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type EngineEvent, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { parse, stringify } from "yaml";
+import { removeImages } from "../../bench/docker-images.js";
 import { RegistryClient } from "../../src/registry.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -120,7 +121,7 @@ export function createWorld(name: string): E2eWorld {
         for (const e2e of stacks) await e2e.stack.workspace.removeStack(e2e.name, { force: true });
       } finally {
         rmSync(root, { recursive: true, force: true });
-        removeLocalImages(`${registryAddress}/${osRelease}-`);
+        removeImages(`${registryAddress}/${osRelease}-`);
       }
     },
   };
@@ -164,16 +165,4 @@ export async function registryContents(group: string, client: RegistryClient = r
 /** Layers whose operation is not `same`. */
 export function changed(operations: Operations): string[] {
   return [...operations].filter(([, op]) => op !== "same").map(([name]) => name).sort();
-}
-
-/** Removes the images this world built from the local engine, tagged or left dangling by a rebuild. */
-function removeLocalImages(prefix: string): void {
-  const list = (format: string): string[] => [...new Set(execFileSync("docker", ["image", "ls", "--all", "--format", `{{.Repository}} ${format}`], { encoding: "utf8" })
-    .split("\n").filter((line) => line.startsWith(prefix)).map((line) => line.split(" ")[1] as string))];
-  // Untag first (an image may carry the tags of several channels), then remove what is left, children before parents.
-  const tagged = list("{{.Repository}}:{{.Tag}}").filter((name) => !name.endsWith(":<none>"));
-  if (tagged.length > 0) spawnSync("docker", ["image", "rm", ...tagged], { stdio: "ignore" });
-  for (let remaining = list("{{.ID}}"), before = Infinity; remaining.length > 0 && remaining.length < before; before = remaining.length, remaining = list("{{.ID}}")) {
-    for (const id of remaining) spawnSync("docker", ["image", "rm", "--force", id], { stdio: "ignore" });
-  }
 }

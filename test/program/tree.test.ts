@@ -52,7 +52,8 @@ async function declare(treeName: string, config: StackConfig) {
   const catalog = loadCatalog(noteCatalog());
   const targets = planTargets(catalog, config, "Pulumi.dev.yaml");
   const fingerprints = await fingerprintTargets(targets, config.platform);
-  const tree = new treeModule.LayerTree(treeName, { targets, config, fingerprints });
+  const dockerModule = config.builder === "pulumi-docker" ? await import("@pulumi/docker") : undefined;
+  const tree = new treeModule.LayerTree(treeName, { targets, config, fingerprints, ...(dockerModule === undefined ? {} : { dockerModule }) });
   const digests = Object.fromEntries(
     await Promise.all(tree.layers.map(async (layer) => [layer.layer, await resolved(layer.digestRef)] as const)),
   );

@@ -1,0 +1,17 @@
+/** Cleanup of images that benchmarks and end-to-end tests built in the local engine. */
+import { execFileSync, spawnSync } from "node:child_process";
+
+/**
+ * Removes every image whose repository starts with `prefix`, tagged or left
+ * dangling by a rebuild: untag first (an image may carry several channels'
+ * tags), then remove what is left, children before parents.
+ */
+export function removeImages(prefix: string): void {
+  const list = (format: string): string[] => [...new Set(execFileSync("docker", ["image", "ls", "--all", "--format", `{{.Repository}} ${format}`], { encoding: "utf8" })
+    .split("\n").filter((line) => line.startsWith(prefix)).map((line) => line.split(" ")[1] as string))];
+  const tagged = list("{{.Repository}}:{{.Tag}}").filter((name) => !name.endsWith(":<none>"));
+  if (tagged.length > 0) spawnSync("docker", ["image", "rm", ...tagged], { stdio: "ignore" });
+  for (let remaining = list("{{.ID}}"), before = Infinity; remaining.length > 0 && remaining.length < before; before = remaining.length, remaining = list("{{.ID}}")) {
+    for (const id of remaining) spawnSync("docker", ["image", "rm", "--force", id], { stdio: "ignore" });
+  }
+}
