@@ -4,7 +4,7 @@
  * plugin, and the legacy builder honours FROM <repo@digest> and --iidfile.
  */
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type RegistryCredentials } from "../registry.js";
@@ -84,6 +84,18 @@ export async function pushImage(imageName: string, configDir?: string): Promise<
   return match;
 }
 
+/** With STRATA_TRACE=<file>, one JSON line per phase (for profiling; off by default). */
+async function traced<T>(phase: string, imageName: string, task: () => Promise<T>): Promise<T> {
+  const file = process.env.STRATA_TRACE;
+  if (file === undefined) return task();
+  const start = Date.now();
+  try {
+    return await task();
+  } finally {
+    appendFileSync(file, `${JSON.stringify({ phase, image: imageName, start, end: Date.now() })}\n`);
+  }
+}
+
 export async function buildAndPush(request: BuildRequest, push: boolean): Promise<BuildResult> {
   // With credentials, log in to a throwaway config folder: nothing lands in the user's Docker config.
   const configDir = request.registryAuth === undefined ? undefined : mkdtempSync(path.join(tmpdir(), "strata-docker-config-"));
@@ -91,8 +103,8 @@ export async function buildAndPush(request: BuildRequest, push: boolean): Promis
     if (configDir !== undefined && request.registryAuth !== undefined) {
       await login(configDir, request.imageName.slice(0, request.imageName.indexOf("/")), request.registryAuth);
     }
-    const imageId = await buildImage(request, configDir);
-    const repoDigest = push ? await pushImage(request.imageName, configDir) : imageId;
+    const imageId = await traced("build", request.imageName, () => buildImage(request, configDir));
+    const repoDigest = push ? await traced("push", request.imageName, () => pushImage(request.imageName, configDir)) : imageId;
     return { imageId, repoDigest };
   } finally {
     if (configDir !== undefined) rmSync(configDir, { recursive: true, force: true });
