@@ -5,6 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PromotedImage } from "./promoted-image.js";
 import { type PromotionTarget, type SourceLayer } from "./promotion-plan.js";
+import { type PublishedLayer } from "./tree.js";
 
 /** The source stack's `layers` output. `dev` means the same project's dev stack. */
 export async function readSourceLayers(stack: string): Promise<Record<string, SourceLayer>> {
@@ -14,16 +15,11 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
   return (details.value ?? {}) as Record<string, SourceLayer>;
 }
 
-export interface PromotedLayer {
-  readonly layer: string;
-  readonly kind: string;
-  readonly image: string;
-  readonly tag: string;
-  readonly ref: string;
-  readonly digestRef: pulumi.Output<string>;
+/** A promoted layer: the source's fingerprints travel with the image. */
+export interface PromotedLayer extends PublishedLayer {
   readonly fingerprint: string | null;
   readonly inputsDigest: string | null;
-  readonly parent: string | null;
+  /** The source channel's `repo@digest`. */
   readonly promotedFrom: string;
 }
 

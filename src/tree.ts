@@ -32,8 +32,8 @@ export interface LayerTreeArgs {
   readonly dockerModule?: typeof docker;
 }
 
-/** What a deployer needs to pin one layer. */
-export interface LayerOutput {
+/** What a deployer needs to pin one layer, built or promoted (the `layers` stack output). */
+export interface PublishedLayer {
   readonly layer: string;
   readonly kind: string;
   readonly image: string;
@@ -41,13 +41,17 @@ export interface LayerOutput {
   readonly ref: string;
   /** `repo@sha256:…` once pushed; the local image id when `push` is false. */
   readonly digestRef: pulumi.Output<string>;
+  readonly parent: string | null;
+}
+
+/** A built layer. */
+export interface LayerOutput extends PublishedLayer {
   /** Content fingerprint: own inputs plus the parent's fingerprint. */
   readonly fingerprint: string;
   /** Digest of the layer's own inputs (context, own build arguments, platform). */
   readonly inputsDigest: string;
   /** sha256 of the build context alone (what `strata plan` calls content). */
   readonly contextDigest: string;
-  readonly parent: string | null;
 }
 
 /** The part of an image resource LayerTree reads back. */
