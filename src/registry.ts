@@ -101,7 +101,10 @@ export class RegistryClient {
       this.scheme = "https";
       return;
     } catch (error) {
-      if (!this.loopback) throw new RegistryError(`cannot reach the registry at https://${this.registry}/v2: ${describe(error)}`);
+      // Only a server that answered, but not in TLS, is asked again over HTTP: a refused connection
+      // (nothing listening yet) says nothing about the scheme.
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      if (!this.loopback || code === "ECONNREFUSED") throw new RegistryError(`cannot reach the registry at https://${this.registry}/v2: ${describe(error)}`);
     }
     try {
       await this.fetcher(`http://${this.registry}/v2/`, { headers: this.headers() });
