@@ -9,10 +9,23 @@ what="${1:-all}"
 "$STRATA_ROOT/scripts/bootstrap.sh"
 cd "$STRATA_ROOT"
 npm run --silent typecheck
+results="$STRATA_STATE/test-results"
+rm -rf "$results" && mkdir -p "$results"
+status=0
 if [ "$what" = unit ] || [ "$what" = all ]; then
-  npx vitest run --project unit
+  npx vitest run --project unit --reporter=default --reporter=json --outputFile="$results/unit.json" || status=$?
 fi
 if [ "$what" = e2e ] || [ "$what" = all ]; then
   "$STRATA_ROOT/scripts/services.sh" start
-  npx vitest run --project e2e
+  npx vitest run --project e2e --reporter=default --reporter=json --outputFile="$results/e2e.json" || status=$?
 fi
+# One closing line over every project that ran: "tests: N passed, N failed".
+node -e '
+  const fs = require("fs"); let passed = 0, failed = 0;
+  for (const file of fs.readdirSync(process.argv[1])) {
+    const report = JSON.parse(fs.readFileSync(`${process.argv[1]}/${file}`, "utf8"));
+    passed += report.numPassedTests; failed += report.numFailedTests;
+  }
+  console.log(`tests: ${passed} passed, ${failed} failed`);
+' "$results"
+exit $status
