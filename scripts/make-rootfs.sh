@@ -18,7 +18,11 @@ mkdir -p "$root"
 
 case "$kind" in
   debian)
-    mirror="${STRATA_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+    # The machine's own Debian mirror (its apt sources), unless STRATA_DEBIAN_MIRROR says otherwise.
+    mirror="${STRATA_DEBIAN_MIRROR:-}"
+    [ -n "$mirror" ] || mirror="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
+    [ -n "$mirror" ] || mirror="$(awk '/^deb / && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
+    [ -n "$mirror" ] || strata_die "no Debian mirror found in the apt sources; set STRATA_DEBIAN_MIRROR"
     strata_log "debootstrap --variant=minbase bookworm from $mirror"
     debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
       || { tail -20 "$work/debootstrap.log" >&2; strata_die "debootstrap failed (full log above)"; }
