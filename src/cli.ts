@@ -6,7 +6,7 @@ import { readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
 import { type Catalog, loadCatalog } from "./catalog.js";
-import { type StackConfig, resolveStackConfig } from "./config.js";
+import { REGISTRY_PASSWORD_KEY, type StackConfig, resolveStackConfig } from "./config.js";
 import { type LayerTarget, planTargets } from "./plan.js";
 import { InputError, type Problem } from "./problems.js";
 import { renderTable } from "./table.js";
@@ -101,6 +101,21 @@ export function renderTree(catalog: Catalog): string {
   return lines.join("\n");
 }
 
+/**
+ * A registry client for the CLI's own lookups. With strata:registryUsername set, the password is the
+ * stack's config secret, decrypted through the engine's workspace; otherwise the Docker config file.
+ */
+async function registryClientFor(config: StackConfig, options: CommonOptions & { stack: string }, io: CliIo): Promise<RegistryClient> {
+  if (config.registryUsername === undefined) return new RegistryClient({ registry: config.registry });
+  const automation = await import("./automation.js");
+  const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
+  const password = (await stack.getConfig(`strata:${REGISTRY_PASSWORD_KEY}`).catch(() => undefined))?.value;
+  if (password === undefined) {
+    throw new InputError([{ file: `Pulumi.${options.stack}.yaml`, field: `strata:${REGISTRY_PASSWORD_KEY}`, message: "strata:registryUsername is set but the password is not", fix: `pulumi config set --secret strata:${REGISTRY_PASSWORD_KEY} --stack ${options.stack}` }]);
+  }
+  return new RegistryClient({ registry: config.registry, credentials: { username: config.registryUsername, password } });
+}
+
 /** Runs `strata plan` for a building channel: registry check, then an engine preview. No build, no push. */
 export async function computePlan(options: CommonOptions & { stack: string; config?: string }, io: CliIo): Promise<PlanRow[]> {
   const catalog = catalogOf(options, io);
@@ -110,7 +125,7 @@ export async function computePlan(options: CommonOptions & { stack: string; conf
   }
   const targets = planTargets(catalog, config, file);
   const fingerprints = await fingerprintTargets(targets, config.platform);
-  const view: RegistryView = config.push ? await lookUpPublished(targets, new RegistryClient({ registry: config.registry })) : { published: new Map() };
+  const view: RegistryView = config.push ? await lookUpPublished(targets, await registryClientFor(config, options, io)) : { published: new Map() };
   if (view.unreachable !== undefined) io.err(`note: ${view.unreachable}; every layer counts as unpublished\n`);
   const { conflicts } = decideChannel(targets, fingerprints, view, config);
   const automation = await import("./automation.js");
@@ -213,7 +228,7 @@ export function buildProgram(io: CliIo): Command {
       }
       if (unknown.length > 0) throw new InputError(unknown);
       const fingerprints = await fingerprintTargets(targets, config.platform);
-      const view = await lookUpPublished(targets, new RegistryClient({ registry: config.registry }));
+      const view = await lookUpPublished(targets, await registryClientFor(config, options, io));
       if (view.unreachable !== undefined) {
         throw new InputError([{ file, field: "strata:registry", message: `${view.unreachable}: cannot compare with what ${options.stack} published`, fix: "start the registry (scripts/services.sh start) or fix strata:registry" }]);
       }

@@ -3,7 +3,7 @@
  * config secret or from a Docker config file, and never show up in stack
  * outputs, the state in plain text, logs or error messages.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -12,7 +12,7 @@ import bcrypt from "bcryptjs";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../src/registry.js";
-import { createWorld, type E2eWorld } from "./harness.js";
+import { createWorld, type E2eWorld, repoRoot } from "./harness.js";
 
 const USER = "strata-ci";
 const PASSWORD = `pw-${randomBytes(12).toString("hex")}`;
@@ -103,6 +103,15 @@ describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
     // And a second run needs nothing built: the lookup logged in too.
     const again = await stack.up();
     expect(again.summary.update ?? 0).toBe(0);
+    // The CLI's own registry lookups (plan, bump) log in with the stack's secret as well.
+    const cli = (args: string[]) => spawnSync("node", [path.join(repoRoot, "bin/strata.js"), ...args, "--stack", "secret", "--project", world.projectDir, "--catalog", world.catalogDir],
+      { cwd: world.projectDir, env: { ...process.env, ...world.env, ...tls }, encoding: "utf8" });
+    const plan = cli(["plan", "--json"]);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(new Set((JSON.parse(plan.stdout) as { status: string }[]).map((row) => row.status))).toEqual(new Set(["unchanged"]));
+    const bump = cli(["bump", "--dry-run"]);
+    expect(bump.stdout).toMatch(/nothing to bump/);
+    expect(`${plan.stdout}${plan.stderr}${bump.stdout}${bump.stderr}`).not.toContain(PASSWORD);
   });
 
   it("a wrong password fails with a clear message that does not contain it", async () => {
