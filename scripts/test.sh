@@ -16,7 +16,7 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
   npx vitest run --project unit --reporter=default --reporter=json --outputFile="$results/unit.json" || status=$?
 fi
 if [ "$what" = e2e ] || [ "$what" = all ]; then
-  "$STRATA_ROOT/scripts/services.sh" start
+  # The suite starts the Docker engine (if it is not running) and a registry of its own, and stops both.
   npx vitest run --project e2e --reporter=default --reporter=json --outputFile="$results/e2e.json" || status=$?
 fi
 # One closing line over every project that ran: "tests: N passed, N failed".
