@@ -10,7 +10,7 @@ import { Ajv, type ErrorObject } from "ajv";
 import { parseDocument } from "yaml";
 import { findCycles, topologicalOrder } from "./graph.js";
 import { listContext } from "./hash.js";
-import { onePerField, type Problem, throwIfAny } from "./problems.js";
+import { onePerField, type Problem, throwIfAny, yamlSyntaxProblems } from "./problems.js";
 import { isPathComponent } from "./reference.js";
 import { type LayerVersion, parseLayerVersion } from "./version.js";
 
@@ -93,18 +93,7 @@ function schemaProblem(file: string, error: ErrorObject): Problem {
 export function parseManifest(file: string, text: string): { manifest?: LayerManifest; problems: Problem[] } {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
-    return {
-      problems: document.errors.map((error) => {
-        const position = error.linePos?.[0];
-        const firstLine = error.message.split("\n")[0] ?? error.message;
-        return {
-          file,
-          ...(position ? { field: `line ${position.line}, column ${position.col}` } : {}),
-          message: `YAML syntax error: ${firstLine}`,
-          fix: "correct the YAML at that position",
-        };
-      }),
-    };
+    return { problems: yamlSyntaxProblems(file, document.errors) };
   }
   const data: unknown = document.toJS();
   if (!validateManifestShape(data)) {

@@ -44,3 +44,22 @@ export function onePerField(problems: readonly Problem[]): Problem[] {
     return true;
   });
 }
+
+/** A YAML parser error as the yaml package reports it (message, and the position it starts at). */
+export interface YamlError {
+  readonly message: string;
+  readonly linePos?: readonly { line: number; col: number }[] | undefined;
+}
+
+/** One problem per YAML syntax error, at its line and column. */
+export function yamlSyntaxProblems(file: string, errors: readonly YamlError[]): Problem[] {
+  return errors.map((error) => {
+    const position = error.linePos?.[0];
+    return {
+      file,
+      ...(position ? { field: `line ${position.line}, column ${position.col}` } : {}),
+      message: `YAML syntax error: ${error.message.split("\n")[0] ?? error.message}`,
+      fix: "correct the YAML at that position",
+    };
+  });
+}

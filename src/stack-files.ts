@@ -7,20 +7,12 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { CONFIG_NAMESPACE, type ConfigSource } from "./config.js";
-import { type Problem, throwIfAny } from "./problems.js";
+import { throwIfAny, yamlSyntaxProblems } from "./problems.js";
 
 function readYaml(file: string, display: string): Record<string, unknown> {
   const document = parseDocument(readFileSync(file, "utf8"), { prettyErrors: true });
   if (document.errors.length > 0) {
-    throwIfAny(document.errors.map((error): Problem => {
-      const position = error.linePos?.[0];
-      return {
-        file: display,
-        ...(position ? { field: `line ${position.line}, column ${position.col}` } : {}),
-        message: `YAML syntax error: ${error.message.split("\n")[0] ?? ""}`,
-        fix: "correct the YAML at that position",
-      };
-    }));
+    throwIfAny(yamlSyntaxProblems(display, document.errors));
   }
   const data: unknown = document.toJS() ?? {};
   if (typeof data !== "object" || data === null || Array.isArray(data)) {

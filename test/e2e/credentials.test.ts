@@ -6,13 +6,13 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import bcrypt from "bcryptjs";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../src/registry.js";
 import { createWorld, type E2eWorld, repoRoot } from "./harness.js";
+import { freePort } from "../helpers/net.js";
 
 const USER = "strata-ci";
 const PASSWORD = `pw-${randomBytes(12).toString("hex")}`;
@@ -23,15 +23,6 @@ let address: string;
 let server: ChildProcess | undefined;
 let certsDir: string;
 let client: RegistryClient;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const listener = createServer().listen(0, "127.0.0.1", () => {
-      const bound = listener.address();
-      listener.close(() => resolve(typeof bound === "object" && bound !== null ? bound.port : 0));
-    });
-  });
-}
 
 beforeAll(async () => {
   world = createWorld("credentials");

@@ -7,12 +7,12 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli.js";
 import { RegistryClient } from "../../src/registry.js";
 import { changed, createWorld, type E2eStack, type E2eWorld, registry as sharedRegistry, registryContents } from "./harness.js";
+import { freePort } from "../helpers/net.js";
 
 let world: E2eWorld;
 beforeAll(() => {
@@ -44,15 +44,6 @@ async function expectConsistent(group: string, registry: RegistryClient = shared
       }
     }
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
 }
 
 /** A registry of this test's own, so stopping it cannot disturb the rest of the suite. */

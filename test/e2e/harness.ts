@@ -9,15 +9,15 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } f
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { type EngineEvent, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
+import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { parse, stringify } from "yaml";
 import { removeImages } from "../../bench/docker-images.js";
+import { eventCollector, type LayerEvent } from "../../src/automation.js";
 import { RegistryClient } from "../../src/registry.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const registryAddress = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
 export const registry = new RegistryClient({ registry: registryAddress });
-const IMAGE_TYPES = new Set(["strata:index:LayerImage", "strata:index:PromotedImage"]);
 
 /** What the engine did or would do to each layer image, by layer name. */
 export type Operations = Map<string, string>;
@@ -44,15 +44,9 @@ export interface LayerOutputValue {
   readonly promotedFrom?: string;
 }
 
-function collector(): { operations: Operations; onEvent: (event: EngineEvent) => void } {
-  const operations: Operations = new Map();
-  return {
-    operations,
-    onEvent: (event) => {
-      const metadata = event.resourcePreEvent?.metadata;
-      if (metadata !== undefined && IMAGE_TYPES.has(metadata.type)) operations.set(metadata.urn.split("::").pop() ?? "", metadata.op);
-    },
-  };
+/** The engine's operation per layer image, from the same event reduction `strata up` uses. */
+function operationsOf(events: ReadonlyMap<string, LayerEvent>): Operations {
+  return new Map([...events].map(([layer, event]) => [layer, event.op] as const));
 }
 
 /** A project folder whose Pulumi.yaml is the repo's, pointed at the compiled program and provider. */
@@ -134,14 +128,14 @@ function wrapStack(name: string, stack: Stack, group: string): E2eStack {
     stack,
     group,
     async up() {
-      const { operations, onEvent } = collector();
+      const { events, onEvent } = eventCollector();
       const result = await stack.up({ onEvent, parallel: 4 });
-      return { operations, summary: summaryOf(result.summary.resourceChanges), log: `${result.stdout}\n${result.stderr}` };
+      return { operations: operationsOf(events), summary: summaryOf(result.summary.resourceChanges), log: `${result.stdout}\n${result.stderr}` };
     },
     async preview() {
-      const { operations, onEvent } = collector();
+      const { events, onEvent } = eventCollector();
       const result = await stack.preview({ onEvent });
-      return { operations, summary: summaryOf(result.changeSummary) };
+      return { operations: operationsOf(events), summary: summaryOf(result.changeSummary) };
     },
     async outputs() {
       const outputs = await stack.outputs();
