@@ -19,7 +19,7 @@ export STRATA_SOURCE_REVISION
 started=$SECONDS
 # pulumi up through the Automation API, then one line per layer: result, ref and digest.
 status=0
-"$STRATA_ROOT/scripts/strata" up --stack "$stack" --parallel "${STRATA_PARALLEL:-4}" \
+"$STRATA_ROOT/scripts/strata" up --stack "$stack" ${STRATA_PARALLEL:+--parallel "$STRATA_PARALLEL"} \
   --summary-json "$STRATA_STATE/summaries/$stack.json" || status=$?
 strata_log "up on $stack took $((SECONDS - started)) s; summary: $STRATA_STATE/summaries/$stack.json"
 exit $status

@@ -9,6 +9,7 @@ import { type Catalog, loadCatalog } from "./catalog.js";
 import { REGISTRY_PASSWORD_KEY, type StackConfig, resolveStackConfig } from "./config.js";
 import { type LayerTarget, planTargets } from "./plan.js";
 import { InputError, type Problem } from "./problems.js";
+import { DEFAULT_PARALLEL } from "./concurrency.js";
 import { renderTable } from "./table.js";
 import { stackConfigSource } from "./stack-files.js";
 import { formatTag, formatVersion } from "./version.js";
@@ -262,7 +263,7 @@ export function buildProgram(io: CliIo): Command {
     .description("build and push (or promote) a stack through the Pulumi engine, then print a summary per layer")
     .requiredOption("--stack <name>", "the stack (release channel)")
     .option("--summary-json <file>", "also write the summary as JSON")
-    .option("--parallel <n>", "resource operations at once", "4")
+    .option("--parallel <n>", "resource operations at once", String(DEFAULT_PARALLEL))
     .action(async (options: CommonOptions & { stack: string; summaryJson?: string; parallel: string }) => {
       const catalog = catalogOf(options, io);
       const { config, file } = stackConfigOf(options, io);

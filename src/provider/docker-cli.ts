@@ -1,21 +1,19 @@
 /**
- * Builds and pushes one image through the docker CLI against the local engine.
- * The legacy builder is used on purpose: the CLI on our machines has no buildx
- * plugin, and the legacy builder honours FROM <repo@digest> and --iidfile.
+ * Builds and pushes one image against the local engine. Builds go through
+ * BuildKit in the engine (engine-build.ts); pushes, pulls and logins through
+ * the docker CLI, which handles registry credentials. STRATA_DOCKER_BUILDER=legacy
+ * builds with `docker build` and the legacy builder instead (the CLI on our
+ * machines has no buildx plugin, so that is what plain `docker build` does here).
  */
 import { execFile, spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { BUILD_ARGS } from "../plan.js";
 import { type RegistryCredentials } from "../registry.js";
+import { ENGINE_DOWN_HINT, engineBuild, type EngineBuildRequest, engineGet } from "./engine-build.js";
 
-export interface BuildRequest {
-  readonly imageName: string;
-  readonly context: string;
-  readonly dockerfile: string;
-  readonly platform: string;
-  readonly buildArgs: Readonly<Record<string, string>>;
-  readonly labels: Readonly<Record<string, string>>;
+export interface BuildRequest extends EngineBuildRequest {
   /** For a registry that wants a login; absent: the Docker config file's credentials, if any. */
   readonly registryAuth?: RegistryCredentials;
 }
@@ -35,7 +33,7 @@ export function docker(args: readonly string[], options: { env?: NodeJS.ProcessE
       if (error) {
         const output = `${stdout}\n${stderr}`.trim().split("\n").slice(-25).join("\n");
         const daemonDown = /Cannot connect to the Docker daemon|Is the docker daemon running/.test(output);
-        const hint = daemonDown ? "\nThe Docker engine is not running: start it with scripts/services.sh start (or systemctl start docker)." : "";
+        const hint = daemonDown ? `\n${ENGINE_DOWN_HINT}` : "";
         reject(new Error(`docker ${args[0] ?? ""} failed:\n${output}${hint}`));
         return;
       }
@@ -56,7 +54,29 @@ function login(configDir: string, registry: string, auth: RegistryCredentials): 
   });
 }
 
-export async function buildImage(request: BuildRequest, configDir?: string): Promise<string> {
+/** `legacy` (docker build, legacy builder) or `buildkit` (the engine's BuildKit, the default). */
+export function builderKind(setting: string | undefined = process.env.STRATA_DOCKER_BUILDER): "legacy" | "buildkit" {
+  if (setting === undefined || setting === "" || setting === "buildkit") return "buildkit";
+  if (setting === "legacy") return "legacy";
+  throw new Error(`STRATA_DOCKER_BUILDER=${setting} is not a builder: use buildkit (the default) or legacy`);
+}
+
+/**
+ * BuildKit resolves FROM from the engine's images, but without a client
+ * session it cannot log in to a registry; so a parent that is not on this
+ * engine (an unchanged parent built on another machine) is pulled first,
+ * with the same credentials as the push.
+ */
+async function ensureParentPresent(request: BuildRequest, configDir?: string): Promise<void> {
+  const parentRef = request.buildArgs[BUILD_ARGS.baseImage];
+  if (parentRef === undefined || parentRef === "") return;
+  const { status } = await engineGet(`/images/${parentRef}/json`);
+  if (status === 200) return;
+  await docker(["pull", "--platform", request.platform, parentRef], configDir === undefined ? {} : { configDir });
+}
+
+/** Legacy builder through the docker CLI. */
+export async function buildImageLegacy(request: BuildRequest, configDir?: string): Promise<string> {
   const scratch = mkdtempSync(path.join(tmpdir(), "strata-build-"));
   const iidFile = path.join(scratch, "iid");
   try {
@@ -103,7 +123,11 @@ export async function buildAndPush(request: BuildRequest, push: boolean): Promis
     if (configDir !== undefined && request.registryAuth !== undefined) {
       await login(configDir, request.imageName.slice(0, request.imageName.indexOf("/")), request.registryAuth);
     }
-    const imageId = await traced("build", request.imageName, () => buildImage(request, configDir));
+    const imageId = await traced("build", request.imageName, async () => {
+      if (builderKind() === "legacy") return buildImageLegacy(request, configDir);
+      await ensureParentPresent(request, configDir);
+      return engineBuild(request);
+    });
     const repoDigest = push ? await traced("push", request.imageName, () => pushImage(request.imageName, configDir)) : imageId;
     return { imageId, repoDigest };
   } finally {

@@ -11,7 +11,8 @@ import bcrypt from "bcryptjs";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../src/registry.js";
-import { createWorld, type E2eWorld, repoRoot } from "./harness.js";
+import { removeImages } from "../../bench/docker-images.js";
+import { changed, createWorld, type E2eWorld, repoRoot } from "./harness.js";
 import { freePort } from "../helpers/net.js";
 
 const USER = "strata-ci";
@@ -103,6 +104,18 @@ describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
     const bump = cli(["bump", "--dry-run"]);
     expect(bump.stdout).toMatch(/nothing to bump/);
     expect(`${plan.stdout}${plan.stderr}${bump.stdout}${bump.stderr}`).not.toContain(PASSWORD);
+    // A leaf changes on a machine that has none of the images (a fresh CI runner): its parent is
+    // pulled from the registry with the stack's credentials, then the leaf alone is built.
+    removeImages(`${address}/${stack.group}/`);
+    const localImages = () => execFileSync("docker", ["image", "ls", "--format", "{{.Repository}}"], { encoding: "utf8" }).split("\n").filter((name) => name.startsWith(`${address}/${stack.group}/`));
+    expect(localImages()).toEqual([]);
+    const appDockerfile = path.join(world.catalogDir, "app/Dockerfile");
+    const original = readFileSync(appDockerfile, "utf8");
+    writeFileSync(appDockerfile, `${original}LABEL org.example.note="built on a fresh runner"\n`);
+    const leaf = await stack.up().finally(() => writeFileSync(appDockerfile, original));
+    expect(changed(leaf.operations)).toEqual(["app"]);
+    expect(localImages()).toContain(`${address}/${stack.group}/base-tools-libs-app-base`);
+    expect(leaf.log).not.toContain(PASSWORD);
   });
 
   it("a wrong password fails with a clear message that does not contain it", async () => {

@@ -90,15 +90,16 @@ describe("faults end to end", () => {
     const dockerfile = path.join(world.catalogDir, "libs/Dockerfile");
     const original = readFileSync(dockerfile, "utf8");
     writeFileSync(dockerfile, original.replace("RUN cat", "RUN echo 'simulated failure' >&2 && false && cat"));
-    const first = await strataUp(stack);
+    const first = await strataUp(stack).finally(() => writeFileSync(dockerfile, original));
     expect(first.code).toBe(1);
     expect(first.summary.ok).toBe(false);
     expect(resultsOf(first.summary.layers)).toEqual({ base: "built", tools: "built", db: "built", libs: "failed", "app-base": "skipped", app: "skipped" });
-    expect(first.summary.layers.find((layer) => layer.layer === "libs")?.detail).toMatch(/docker build failed/);
+    expect(first.summary.layers.find((layer) => layer.layer === "libs")?.detail).toMatch(/^docker build failed: executor failed running .*simulated failure.*exit code: 1$/);
+    // The failing step and its own output, not only the engine's one-line error.
+    expect(first.out).toMatch(/step: \[\d\/\d\] RUN echo 'simulated failure'.*\n\s+simulated failure\n/);
     expect(first.summary.layers.find((layer) => layer.layer === "app")?.detail).toBe("parent app-base failed");
     expect(first.out).toMatch(/libs\s+failed/);
 
-    writeFileSync(dockerfile, original);
     const second = await strataUp(stack);
     expect(second.code).toBe(0);
     expect(resultsOf(second.summary.layers)).toEqual({ base: "unchanged", tools: "unchanged", db: "unchanged", libs: "built", "app-base": "built", app: "built" });
