@@ -66,7 +66,7 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   }
   const dockerModule = config.builder === "pulumi-docker" ? await import("@pulumi/docker") : undefined;
   return new LayerTree("layers", {
-    targets, config, fingerprints, published: decision.reuse,
+    targets, config, fingerprints,
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(dockerModule === undefined ? {} : { dockerModule }),
   }).layers;

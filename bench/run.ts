@@ -77,12 +77,13 @@ class StrataSide {
 
   up(): Measurement {
     const summary = path.join(this.root, "summary.json");
-    let status = 0;
+    let result: ReturnType<typeof spawnSync> | undefined;
     const elapsed = seconds(() => {
-      status = spawnSync("node", [path.join(projectRoot, "bin/strata.js"), "up", "--stack", "bench", "--project", this.project, "--catalog", this.catalog,
-        "--summary-json", summary, "--parallel", String(this.parallel)], { env: this.env, stdio: ["ignore", "ignore", "inherit"] }).status ?? 1;
+      // The engine's progress goes to a pipe, not the terminal (the table is the output); shown on failure.
+      result = spawnSync("node", [path.join(projectRoot, "bin/strata.js"), "up", "--stack", "bench", "--project", this.project, "--catalog", this.catalog,
+        "--summary-json", summary, "--parallel", String(this.parallel)], { env: this.env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
     });
-    if (status !== 0) throw new Error(`strata up failed in ${this.root}`);
+    if (result?.status !== 0) throw new Error(`strata up failed in ${this.root}:\n${String(result?.stderr ?? "")}`);
     const layers = (JSON.parse(readFileSync(summary, "utf8")) as { layers: { result: string }[] }).layers;
     const built = layers.filter((layer) => layer.result === "built").length;
     const memory = existsSync(this.env.STRATA_MEMORY_REPORT as string) ? (JSON.parse(readFileSync(this.env.STRATA_MEMORY_REPORT as string, "utf8")) as { maxRssKiB: number }).maxRssKiB / 1024 : undefined;
@@ -121,7 +122,8 @@ interface Sample {
   readonly peer: Measurement;
 }
 
-function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[]): { samples: Sample[]; planSeconds: number } {
+/** One catalog through the scenarios, Strata and the peer taking turns; `withPeer: false` measures Strata alone. */
+function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): { samples: Sample[]; planSeconds: number } {
   const salt = `${Date.now().toString(36)}${run}`;
   const strata = new StrataSide(`bench${size}-${salt}-mos9.0-dev`, parallel);
   const peer = new PeerSide(`bench${size}-${salt}-mos9.0-peer`);
@@ -140,8 +142,9 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
       for (let repeat = 0; repeat < repeats; repeat++) {
         // Alternate who goes first, so neither always meets a warmer page cache.
         const strataFirst = (run + repeat) % 2 === 0;
-        const first = strataFirst ? strata.up() : peer.up();
-        const second = strataFirst ? peer.up() : strata.up();
+        const notRun: Measurement = { seconds: Number.NaN, built: 0, pushed: 0 };
+        const first = strataFirst ? strata.up() : withPeer ? peer.up() : notRun;
+        const second = strataFirst ? (withPeer ? peer.up() : notRun) : strata.up();
         samples.push({ size, run, scenario, strata: strataFirst ? first : second, peer: strataFirst ? second : first });
         process.stderr.write(`N=${size} run ${run} ${scenario}${repeats > 1 ? ` #${repeat + 1}` : ""}: strata ${samples.at(-1)?.strata.seconds.toFixed(1)} s, peer ${samples.at(-1)?.peer.seconds.toFixed(1)} s\n`);
       }
@@ -158,13 +161,16 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
 const output: Record<string, unknown> = { registry, runs, noopRepeats, builder: values.builder, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length } };
 
 if (values.sweep !== undefined) {
-  const sweep: Record<string, number> = {};
-  for (const parallel of values.sweep.split(",").map(Number)) {
-    const { samples } = runOnce(50, 0, parallel, ["cold"]);
-    sweep[String(parallel)] = Number((samples[0]?.strata.seconds ?? 0).toFixed(1));
+  // Strata alone, cold, N=50, `runs` times per value with the values interleaved, so a slow spell of
+  // the disk does not land on one value only.
+  const values_ = values.sweep.split(",").map(Number);
+  const times = new Map<number, number[]>(values_.map((parallel) => [parallel, []]));
+  for (let run = 0; run < runs; run++) {
+    for (const parallel of values_) times.get(parallel)?.push(runOnce(50, run, parallel, ["cold"], false).samples[0]?.strata.seconds ?? Number.NaN);
   }
+  const sweep = Object.fromEntries([...times].map(([parallel, seconds]) => [String(parallel), Number(median(seconds).toFixed(1))]));
   output.parallelSweepN50Cold = sweep;
-  process.stdout.write(`cold build at N=50 by --parallel: ${JSON.stringify(sweep)}\n`);
+  process.stdout.write(`cold build at N=50 by --parallel (Strata alone, median of ${runs}): ${JSON.stringify(sweep)}\n`);
 }
 
 const all: Sample[] = [];

@@ -1,8 +1,10 @@
 /**
  * What a channel already published, and whether this run may publish over it.
  * A tag names one content forever in an immutable channel: a tag that exists
- * with another fingerprint stops the run before anything is built or pushed;
- * a tag that exists with the same fingerprint is adopted, not rebuilt.
+ * with another fingerprint stops the run before anything is built or pushed.
+ * A tag that exists with the same fingerprint is adopted, not rebuilt: the
+ * provider asks the registry itself when it is about to build (lookUpTag), so
+ * a resource's inputs never depend on what the registry holds.
  */
 import { type StackConfig, CONFIG_NAMESPACE } from "./config.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "./fingerprint.js";
@@ -29,22 +31,27 @@ export interface RegistryView {
   readonly unreachable?: string;
 }
 
-/** Looks every target's tag up in the registry (manifest, then the image config for labels). */
+/** One tag as the registry holds it (manifest, then the image config for labels); undefined when absent. */
+export async function lookUpTag(client: RegistryClient, repositoryPath: string, tag: string): Promise<PublishedTag | undefined> {
+  const manifest = await client.manifest(repositoryPath, tag);
+  if (manifest === undefined) return undefined;
+  const config = await client.configOf(repositoryPath, manifest);
+  const labels = config?.config?.Labels ?? {};
+  return {
+    digestRef: `${client.registry}/${repositoryPath}@${manifest.digest}`,
+    ...(labels[FINGERPRINT_LABEL] === undefined ? {} : { fingerprint: labels[FINGERPRINT_LABEL] }),
+    ...(labels[INPUTS_LABEL] === undefined ? {} : { inputsDigest: labels[INPUTS_LABEL] }),
+  };
+}
+
+/** Looks every target's tag up in the registry. */
 export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient): Promise<RegistryView> {
   const published = new Map<string, PublishedTag>();
   try {
     // A bounded number of requests in flight: hundreds at once only queue up in the registry.
     const found = await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
-      const manifest = await client.manifest(target.repositoryPath, target.tag);
-      if (manifest === undefined) return undefined;
-      const config = await client.configOf(target.repositoryPath, manifest);
-      const labels = config?.config?.Labels ?? {};
-      const tag: PublishedTag = {
-        digestRef: `${target.repository}@${manifest.digest}`,
-        ...(labels[FINGERPRINT_LABEL] === undefined ? {} : { fingerprint: labels[FINGERPRINT_LABEL] }),
-        ...(labels[INPUTS_LABEL] === undefined ? {} : { inputsDigest: labels[INPUTS_LABEL] }),
-      };
-      return [target.layer.name, tag] as const;
+      const tag = await lookUpTag(client, target.repositoryPath, target.tag);
+      return tag === undefined ? undefined : ([target.layer.name, tag] as const);
     });
     for (const entry of found) if (entry !== undefined) published.set(entry[0], entry[1]);
     return { published };
@@ -64,8 +71,6 @@ export interface TagConflict {
 }
 
 export interface ChannelDecision {
-  /** Layers to adopt from the registry instead of building: layer → `repo@digest`. */
-  readonly reuse: Map<string, string>;
   /** Tags an immutable channel would have to move: the run must stop. */
   readonly conflicts: TagConflict[];
 }
@@ -81,7 +86,6 @@ export function decideChannel(
   view: RegistryView,
   config: StackConfig,
 ): ChannelDecision {
-  const reuse = new Map<string, string>();
   const conflicts: TagConflict[] = [];
   // CI tags (-CHANGE[_PATCHSET]) name a review's build, which may be rebuilt.
   const enforce = config.immutable && config.ci === undefined;
@@ -89,10 +93,9 @@ export function decideChannel(
     const published = view.published.get(target.layer.name);
     const current = fingerprints.get(target.layer.name);
     if (published === undefined || current === undefined) continue;
-    if (published.fingerprint === current.fingerprint) reuse.set(target.layer.name, published.digestRef);
-    else if (enforce) conflicts.push({ layer: target.layer.name, ref: target.ref, reason: changeReason(current, published) });
+    if (published.fingerprint !== current.fingerprint && enforce) conflicts.push({ layer: target.layer.name, ref: target.ref, reason: changeReason(current, published) });
   }
-  return { reuse, conflicts };
+  return { conflicts };
 }
 
 /** One problem per offending layer, for one error message. */

@@ -14,8 +14,6 @@ export interface LayerImageArgs {
   readonly labels: pulumi.Input<Record<string, pulumi.Input<string>>>;
   readonly push: pulumi.Input<boolean>;
   readonly contextDigest: pulumi.Input<string>;
-  /** `repo@digest` of an identical image the registry already holds under this tag: adopt it, build nothing. */
-  readonly reuseDigest?: pulumi.Input<string>;
   /** Registry login, a secret input; the provider never returns it. */
   readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }

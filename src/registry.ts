@@ -63,7 +63,7 @@ export function dockerConfigAuth(registry: string, configDir = process.env.DOCKE
 }
 
 export class RegistryClient {
-  private readonly registry: string;
+  readonly registry: string;
   private readonly loopback: boolean;
   private readonly fetcher: typeof fetch;
   private readonly authorization?: string;

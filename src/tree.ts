@@ -18,11 +18,6 @@ export interface LayerTreeArgs {
   readonly config: StackConfig;
   /** From fingerprintTargets, for every target. */
   readonly fingerprints: ReadonlyMap<string, LayerFingerprint>;
-  /**
-   * Layers whose tag the registry already holds with the same fingerprint:
-   * their `repo@digest`. Those are not built or pushed again.
-   */
-  readonly published?: ReadonlyMap<string, string>;
   /** Registry login (a secret Output), when the stack config has one. */
   readonly registryAuth?: pulumi.Output<{ username: string; password: string }>;
   /**
@@ -89,7 +84,6 @@ export class LayerTree extends pulumi.ComponentResource {
         buildArgs[BUILD_ARGS.baseDigest] = parentImage.repoDigest.apply(digestOf);
         buildArgs[BUILD_ARGS.baseName] = parentRef;
       }
-      const published = args.published?.get(layer.name);
       const dockerModule = args.dockerModule;
       if (config.builder === "pulumi-docker" && dockerModule === undefined) throw new Error('builder "pulumi-docker" needs the @pulumi/docker module');
       const image = config.builder === "pulumi-docker" && dockerModule !== undefined
@@ -113,7 +107,6 @@ export class LayerTree extends pulumi.ComponentResource {
           labels: { [FINGERPRINT_LABEL]: fingerprint.fingerprint, [INPUTS_LABEL]: fingerprint.inputsDigest },
           push: config.push,
           contextDigest: fingerprint.contextDigest,
-          ...(published === undefined ? {} : { reuseDigest: published }),
           ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
         }, { parent: this });
       images.set(layer.name, image);

@@ -105,7 +105,7 @@ export async function pushImage(imageName: string, configDir?: string): Promise<
 }
 
 /** With STRATA_TRACE=<file>, one JSON line per phase (for profiling; off by default). */
-async function traced<T>(phase: string, imageName: string, task: () => Promise<T>): Promise<T> {
+export async function traced<T>(phase: string, imageName: string, task: () => Promise<T>): Promise<T> {
   const file = process.env.STRATA_TRACE;
   if (file === undefined) return task();
   const start = Date.now();

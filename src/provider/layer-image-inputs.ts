@@ -7,22 +7,14 @@ export interface LayerImageInputs extends BuildRequest {
   readonly push: boolean;
   /** sha256 of the build context as Docker would send it: a changed file changes this input. */
   readonly contextDigest: string;
-  /** `repo@digest` already in the registry with the same fingerprint: adopted instead of built. */
-  readonly reuseDigest?: string;
 }
 
 /** The inputs whose change means a rebuild, in the order a diff reports them. */
 export const LAYER_IMAGE_INPUTS = ["imageName", "context", "dockerfile", "platform", "buildArgs", "labels", "push", "contextDigest"] as const;
 
-/**
- * Names of inputs that differ (structurally); unknown values (preview) always
- * differ. `reuseDigest` counts only when the image we hold is not already that
- * digest: a tag we pushed ourselves shows up as "published" on the next run.
- */
+/** Names of inputs that differ (structurally); unknown values (preview) always differ. */
 export function diffLayerImage(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
-  const changed: string[] = LAYER_IMAGE_INPUTS.filter((key) => canonical(olds[key]) !== canonical(news[key]));
-  if (news.reuseDigest !== undefined && news.reuseDigest !== olds.repoDigest) changed.push("reuseDigest");
-  return changed;
+  return LAYER_IMAGE_INPUTS.filter((key) => canonical(olds[key]) !== canonical(news[key]));
 }
 
 function canonical(value: unknown): string {
@@ -53,7 +45,6 @@ export function parseLayerImageInputs(inputs: Readonly<Record<string, unknown>>)
     labels: stringRecord(inputs.labels, "labels"),
     push: inputs.push !== false,
     contextDigest: requiredString(inputs.contextDigest, "contextDigest"),
-    ...(typeof inputs.reuseDigest === "string" && inputs.reuseDigest !== "" ? { reuseDigest: inputs.reuseDigest } : {}),
     ...parseCredentials(inputs.registryAuth),
   };
 }

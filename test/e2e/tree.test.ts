@@ -2,7 +2,7 @@
  * The layer tree against the real engine, Docker engine and registry:
  * push, no-op, a change in a middle layer, a version bump, destroy.
  */
-import { appendFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryContents } from "./harness.js";
@@ -54,6 +54,23 @@ describe("layer tree end to end", () => {
     expect(summary.create ?? 0).toBe(0);
     expect(summary.update ?? 0).toBe(0);
     expect(summary.same).toBeGreaterThanOrEqual(ALL.length);
+  });
+
+  it("a fresh stack on the same channel adopts every published tag: nothing built, the same digests", async () => {
+    // Another runner's state (or a lost one): the provider finds each tag with its own fingerprint and adopts it.
+    const trace = path.join(world.root, "twin-trace.jsonl");
+    const twin = await world.stack("tree-twin", {}, { env: { STRATA_TRACE: trace } });
+    expect(twin.group).toBe(e2e.group);
+    const { operations } = await twin.up();
+    expect([...operations.values()].every((op) => op === "create")).toBe(true);
+    const phases = existsSync(trace) ? readFileSync(trace, "utf8").trim().split("\n").map((line) => (JSON.parse(line) as { phase: string }).phase) : [];
+    // One registry lookup per layer, no build and no push.
+    expect(phases).toEqual(ALL.map(() => "lookup"));
+    const ours = await e2e.outputs();
+    const theirs = await twin.outputs();
+    for (const layer of ALL) expect(theirs[layer]?.digestRef).toBe(ours[layer]?.digestRef);
+    // And the twin's inputs do not depend on the registry: its next run is a no-op too.
+    expect(changed((await twin.up()).operations)).toEqual([]);
   });
 
   it("a changed file in a middle layer rebuilds exactly that layer and its descendants", async () => {
