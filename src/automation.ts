@@ -18,6 +18,8 @@ export interface LayerEvent {
   readonly op: string;
   /** `repo@sha256:…` once the step produced outputs. */
   readonly digestRef?: string;
+  /** The provider took the registry's identical image instead of building. */
+  readonly adopted?: boolean;
   readonly failed: boolean;
   readonly error?: string;
 }
@@ -45,7 +47,9 @@ export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (e
     const outputs = event.resOutputsEvent?.metadata;
     if (outputs !== undefined) {
       const digest = outputs.new?.outputs?.repoDigest;
-      update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}) });
+      // `same` steps carry the outputs of the run that built or adopted: only a new step's flag counts.
+      const adopted = outputs.op !== "same" && outputs.new?.outputs?.adopted === true;
+      update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}), ...(adopted ? { adopted } : {}) });
     }
     const failed = event.resOpFailedEvent?.metadata;
     if (failed !== undefined) update(failed.urn, failed.type, { op: failed.op, failed: true });

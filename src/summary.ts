@@ -1,11 +1,11 @@
 /**
  * The build summary printed after `strata up`: one row per layer, exact,
- * like Kolla's summary (built / unchanged / promoted / failed / skipped).
+ * like Kolla's summary (built / adopted / unchanged / promoted / failed / skipped).
  */
 import { type LayerEvent } from "./automation.js";
 import { renderTable } from "./table.js";
 
-export const RESULTS = ["built", "unchanged", "promoted", "failed", "skipped"] as const;
+export const RESULTS = ["built", "adopted", "unchanged", "promoted", "failed", "skipped"] as const;
 export type LayerResult = (typeof RESULTS)[number];
 
 export interface SummaryLayer {
@@ -46,6 +46,9 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
     } else if (event.op === "same") {
       result = "unchanged";
       detail = "";
+    } else if (event.adopted === true) {
+      result = "adopted";
+      detail = "the registry already held this tag with the same content";
     } else if (event.type === "strata:index:PromotedImage") {
       result = "promoted";
       detail = event.op;

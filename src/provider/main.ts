@@ -39,13 +39,13 @@ type Props = Record<string, unknown>;
  * after every build, and the engine then rewrites its checkpoint once per
  * unchanged layer (seconds at N=200).
  */
-async function produce(inputs: LayerImageInputs): Promise<BuildResult> {
+async function produce(inputs: LayerImageInputs): Promise<BuildResult & { adopted: boolean }> {
   const fingerprint = inputs.labels[FINGERPRINT_LABEL];
   if (inputs.push && fingerprint !== undefined) {
-    const adopted = await traced("lookup", inputs.imageName, () => publishedDigest(inputs, fingerprint));
-    if (adopted !== undefined) return { imageId: "", repoDigest: adopted };
+    const published = await traced("lookup", inputs.imageName, () => publishedDigest(inputs, fingerprint));
+    if (published !== undefined) return { imageId: "", repoDigest: published, adopted: true };
   }
-  return buildAndPush(inputs, inputs.push);
+  return { ...(await buildAndPush(inputs, inputs.push)), adopted: false };
 }
 
 /** `repo@digest` of the tag when it holds this fingerprint; undefined otherwise. */

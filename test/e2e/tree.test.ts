@@ -69,6 +69,8 @@ describe("layer tree end to end", () => {
     const ours = await e2e.outputs();
     const theirs = await twin.outputs();
     for (const layer of ALL) expect(theirs[layer]?.digestRef).toBe(ours[layer]?.digestRef);
+    const resources = ((await twin.stack.exportStack()).deployment?.resources ?? []) as { type: string; outputs?: { adopted?: unknown } }[];
+    expect(resources.filter((resource) => resource.type === "strata:index:LayerImage").map((resource) => resource.outputs?.adopted)).toEqual(ALL.map(() => true));
     // And the twin's inputs do not depend on the registry: its next run is a no-op too.
     expect(changed((await twin.up()).operations)).toEqual([]);
   });

@@ -28,6 +28,12 @@ describe("build summary", () => {
     expect(summaryExitCode(rows, "update failed")).toBe(1);
     expect(renderSummary(rows).split("\n").at(-1)).toBe("2 built, 1 unchanged, 1 failed, 1 skipped");
   });
+  it("tells a tag adopted from the registry from a build", () => {
+    const rows = summaryRows([layer("base", null)], new Map([event("base", "create", { digestRef: `r/g/img-base@${digest("e")}`, adopted: true })]));
+    expect(rows[0]).toMatchObject({ result: "adopted", digest: digest("e"), detail: "the registry already held this tag with the same content" });
+    expect(renderSummary(rows).split("\n").at(-1)).toBe("1 adopted");
+    expect(summaryExitCode(rows)).toBe(0);
+  });
   it("reports promotions and a clean run", () => {
     const rows = summaryRows([layer("base", null)], new Map([["base", { layer: "base", type: "strata:index:PromotedImage", op: "create", failed: false, digestRef: `r/s/img-base@${digest("d")}` }]]));
     expect(rows[0]).toMatchObject({ result: "promoted", digest: digest("d") });
