@@ -65,6 +65,8 @@ beforeAll(async () => {
 afterAll(async () => {
   server?.kill("SIGKILL");
   rmSync(certsDir, { recursive: true, force: true });
+  // The world removes images of the shared registry only; these are tagged for the TLS one.
+  if (address !== undefined) removeImages(`${address}/`);
   await world?.cleanup();
 });
 

@@ -11,6 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli.js";
 import { RegistryClient } from "../../src/registry.js";
+import { removeImages } from "../../bench/docker-images.js";
 import { changed, createWorld, type E2eStack, type E2eWorld, registry as sharedRegistry, registryContents } from "./harness.js";
 import { freePort } from "../helpers/net.js";
 
@@ -209,6 +210,8 @@ describe("faults end to end", () => {
     } finally {
       server.kill("SIGKILL");
       rmSync(big, { force: true });
+      // The world removes images of the shared registry only; these are tagged for this one.
+      removeImages(`${address}/`);
     }
   });
 });
