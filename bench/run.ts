@@ -163,10 +163,10 @@ const output: Record<string, unknown> = { registry, runs, noopRepeats, builder: 
 if (values.sweep !== undefined) {
   // Strata alone, cold, N=50, `runs` times per value with the values interleaved, so a slow spell of
   // the disk does not land on one value only.
-  const values_ = values.sweep.split(",").map(Number);
-  const times = new Map<number, number[]>(values_.map((parallel) => [parallel, []]));
+  const parallelValues = values.sweep.split(",").map(Number);
+  const times = new Map<number, number[]>(parallelValues.map((parallel) => [parallel, []]));
   for (let run = 0; run < runs; run++) {
-    for (const parallel of values_) times.get(parallel)?.push(runOnce(50, run, parallel, ["cold"], false).samples[0]?.strata.seconds ?? Number.NaN);
+    for (const parallel of parallelValues) times.get(parallel)?.push(runOnce(50, run, parallel, ["cold"], false).samples[0]?.strata.seconds ?? Number.NaN);
   }
   const sweep = Object.fromEntries([...times].map(([parallel, seconds]) => [String(parallel), Number(median(seconds).toFixed(1))]));
   output.parallelSweepN50Cold = sweep;

@@ -1,10 +1,11 @@
 /** Bounded concurrency for I/O fan-out (file hashing, registry lookups), and how many builds at once. */
 
 /**
- * Resource operations at once for `strata up` (Pulumi's --parallel): the best
- * of `scripts/bench.sh --sweep` for a cold N=50 build on a 2-core machine with
- * BuildKit (README "Performance"). BuildKit's steps wait on I/O and on the
- * registry more than on CPU, so more builds than cores pays off.
+ * Resource operations at once for `strata up` (Pulumi's --parallel). On a
+ * 2-core machine `scripts/bench.sh --sweep 2,4,8,16` is flat for a cold N=50
+ * build (18.6–20.2 s, README "Performance"): the cores are saturated from two
+ * builds on. 8 is as fast as any there and keeps pushes overlapping other
+ * layers' builds in trees wider than the benchmark's.
  */
 export const DEFAULT_PARALLEL = 8;
 
