@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything Strata needs, idempotently: Debian packages (Docker engine,
 # registry, debootstrap, busybox), Node 22, the Pulumi CLI and its Node.js
-# language host (built from Go modules when no pulumi is installed), and the
-# project's npm dependencies, compiled. Safe to run again; does only what is missing.
+# language host (built from Go modules when no pulumi is installed), the docker
+# provider plugin behind docker.Image (built from the source archive in
+# $STRATA_THIRD_PARTY when the plugin cache lacks it), and the project's npm
+# dependencies, compiled. Safe to run again; does only what is missing.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 export PATH="$PATH:/usr/local/go/bin"
@@ -40,7 +42,7 @@ build_go_binary() { # <wrapper module dir> <package> <output> [ldflags]
   strata_log "building $(basename "$output") from Go modules ($package); the first build takes a few minutes"
   local started=$SECONDS log="$STRATA_HOME/logs/build-$(basename "$output").log"
   mkdir -p "$STRATA_HOME/logs"
-  if ! (cd "$module" && GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w $ldflags" -o "$output.tmp" "$package") >"$log" 2>&1; then
+  if ! (cd "$module" && GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$output.tmp" "$package") >"$log" 2>&1; then
     tail -30 "$log" >&2
     strata_die "building $(basename "$output") failed; full log: $log"
   fi
@@ -74,6 +76,36 @@ install_pulumi() {
   "$STRATA_PULUMI_BIN/pulumi" version >/dev/null || strata_die "the Pulumi CLI does not run"
 }
 
+# pulumi-resource-docker, the plugin behind @pulumi/docker's docker.Image. Where
+# plugins can be downloaded, `pulumi plugin install resource docker vX` is the
+# usual route; the machines here reach no download site and the Go module proxy
+# refuses the provider's module, so it is built from the source archive in
+# $STRATA_THIRD_PARTY (see its README) and installed from the file.
+install_docker_plugin() {
+  local version="$STRATA_DOCKER_PLUGIN_VERSION"
+  local installed="$PULUMI_HOME/plugins/resource-docker-v$version/pulumi-resource-docker"
+  if [ -x "$installed" ] && [ ! -e "$PULUMI_HOME/plugins/resource-docker-v$version.partial" ]; then return; fi
+  local cached="$STRATA_HOME/pulumi-resource-docker-$version/pulumi-resource-docker"
+  if [ ! -x "$cached" ]; then
+    local archive="$STRATA_THIRD_PARTY/pulumi-resource-docker-$version-src.tar.gz"
+    if [ ! -f "$archive" ]; then
+      strata_die "the docker provider plugin v$version is not installed (looked for $installed) and its source archive is missing (looked for $archive).
+  Where plugins can be downloaded: pulumi plugin install resource docker v$version
+  Otherwise: set STRATA_THIRD_PARTY to the folder holding pulumi-resource-docker-$version-src.tar.gz"
+    fi
+    command -v go >/dev/null || strata_die "Go is needed to build the docker provider plugin from $archive (install golang or put go on PATH)"
+    local work="$STRATA_HOME/src/pulumi-resource-docker-$version"
+    rm -rf "$work" && mkdir -p "$work" "$(dirname "$cached")"
+    tar -xzf "$archive" -C "$work"
+    build_go_binary "$work/pulumi-docker/provider" ./cmd/pulumi-resource-docker "$cached" \
+      "-X github.com/pulumi/pulumi-docker/provider/v4/pkg/version.Version=$version"
+    rm -rf "$work"
+  fi
+  strata_log "installing the docker provider plugin v$version into the plugin cache"
+  pulumi plugin install resource docker "v$version" --file "$cached" >/dev/null
+  [ -x "$installed" ] || strata_die "pulumi plugin install did not put the docker plugin at $installed"
+}
+
 install_project() {
   cd "$STRATA_ROOT"
   local stamp="node_modules/.strata-lock-stamp"
@@ -90,5 +122,6 @@ started=$SECONDS
 install_debian_packages
 install_node
 install_pulumi
+install_docker_plugin
 install_project
 strata_log "toolchain ready in $((SECONDS - started)) s: node $("$STRATA_NODE_BIN/node" --version), pulumi $(pulumi version)"

