@@ -9,12 +9,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadCatalog } from "./src/catalog.js";
 import { conflictProblems, decideChannel, lookUpPublished, type RegistryView } from "./src/channel.js";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/config.js";
+import { checkEngine } from "./src/docker-engine.js";
 import { fingerprintTargets } from "./src/fingerprint.js";
+import { decideSources } from "./src/layer-origin.js";
 import { planTargets } from "./src/plan.js";
 import { throwIfAny } from "./src/problems.js";
 import { planPromotion, promotionConflicts } from "./src/promotion-plan.js";
 import { type PromotedLayer, Promotion, readSourceLayers } from "./src/promotion.js";
 import { RegistryClient } from "./src/registry.js";
+import { readBuiltFingerprints } from "./src/stack-state.js";
 import { type LayerOutput, LayerTree } from "./src/tree.js";
 
 // Compiled to dist/index.js; the project root is one level up from it.
@@ -52,6 +55,7 @@ const registry = new RegistryClient({ registry: config.registry, ...(credentials
 async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   const catalog = loadCatalog(catalogDir, projectDir);
   const targets = planTargets(catalog, config, stackFile);
+  await checkEngine();
   const fingerprints = await fingerprintTargets(targets, config.platform);
   // Before anything is built: what does the channel already hold under these tags?
   const view: RegistryView = config.push ? await lookUpPublished(targets, registry) : { published: new Map() };
@@ -64,9 +68,12 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   } else {
     throwIfAny(conflicts);
   }
-  const dockerModule = config.builder === "pulumi-docker" ? await import("@pulumi/docker") : undefined;
+  // A layer this stack's state holds as built at this fingerprint stays built; other published ones are adopted.
+  const builtHere = config.push ? await readBuiltFingerprints(stack) : new Map<string, string>();
+  const sources = decideSources(targets, fingerprints, view, builtHere, config);
+  const dockerModule = config.builder === "docker" ? await import("@pulumi/docker") : undefined;
   return new LayerTree("layers", {
-    targets, config, fingerprints,
+    targets, config, fingerprints, sources,
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(dockerModule === undefined ? {} : { dockerModule }),
   }).layers;

@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type EngineEvent, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
+import { IMAGE_TYPES } from "./image-types.js";
 
-export const IMAGE_TYPES: ReadonlySet<string> = new Set(["strata:index:LayerImage", "strata:index:PromotedImage", "docker:index/image:Image"]);
 
 /** What the engine did to one layer's image resource. */
 export interface LayerEvent {
@@ -18,10 +18,22 @@ export interface LayerEvent {
   readonly op: string;
   /** `repo@sha256:…` once the step produced outputs. */
   readonly digestRef?: string;
-  /** The provider took the registry's identical image instead of building. */
-  readonly adopted?: boolean;
   readonly failed: boolean;
   readonly error?: string;
+  /** The last lines the provider reported while working on it (a build's own output), for a failure's context. */
+  readonly output?: readonly string[];
+}
+
+/** How many of a layer's last progress lines are kept. */
+const OUTPUT_LINES = 15;
+
+/**
+ * Progress lines worth showing from docker.Image's status messages. Its
+ * BuildKit trace arrives as "digest: …" plus the step name, then the step's
+ * own output; the digests say nothing to a reader.
+ */
+function progressLines(message: string): string[] {
+  return message.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "" && !line.startsWith("digest: "));
 }
 
 export interface EngineRun {
@@ -47,16 +59,19 @@ export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (e
     const outputs = event.resOutputsEvent?.metadata;
     if (outputs !== undefined) {
       const digest = outputs.new?.outputs?.repoDigest;
-      // `same` steps carry the outputs of the run that built or adopted: only a new step's flag counts.
-      const adopted = outputs.op !== "same" && outputs.new?.outputs?.adopted === true;
-      update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}), ...(adopted ? { adopted } : {}) });
+      update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}) });
     }
     const failed = event.resOpFailedEvent?.metadata;
     if (failed !== undefined) update(failed.urn, failed.type, { op: failed.op, failed: true });
     const diagnostic = event.diagnosticEvent;
-    if (diagnostic?.urn !== undefined && diagnostic.severity === "error") {
+    if (diagnostic?.urn !== undefined) {
       const type = diagnostic.urn.split("::")[2]?.split("$").pop() ?? "";
-      update(diagnostic.urn, type, { failed: true, error: diagnostic.message.trim() });
+      if (diagnostic.severity === "error") {
+        update(diagnostic.urn, type, { failed: true, error: diagnostic.message.trim() });
+      } else if (diagnostic.severity === "info" && IMAGE_TYPES.has(type)) {
+        const previous = events.get(layerOf(diagnostic.urn))?.output ?? [];
+        update(diagnostic.urn, type, { output: [...previous, ...progressLines(diagnostic.message)].slice(-OUTPUT_LINES) });
+      }
     }
   };
   return { events, onEvent };

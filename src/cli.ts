@@ -284,6 +284,10 @@ export function buildProgram(io: CliIo): Command {
       const rows = summaryRows(layers, run.events, run.error);
       io.out(`${renderSummary(rows)}\n`);
       if (run.error !== undefined) io.err(`pulumi up failed:\n${run.error.split("\n").slice(-30).join("\n")}\n`);
+      for (const row of rows.filter((candidate) => candidate.result === "failed")) {
+        const output = run.events.get(row.layer)?.output ?? [];
+        if (output.length > 0) io.err(`${row.layer} failed; its last output:\n${output.map((line) => `  ${line}`).join("\n")}\n`);
+      }
       if (options.summaryJson !== undefined) writeFileSync(path.resolve(io.cwd, options.summaryJson), `${JSON.stringify({ stack: options.stack, ok: run.error === undefined, layers: rows }, null, 2)}\n`);
       exitCode = summaryExitCode(rows, run.error);
     });

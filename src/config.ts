@@ -36,10 +36,10 @@ export interface StackConfig {
 }
 
 /**
- * `strata`: Strata's own provider plugin (src/provider), which needs only the docker CLI.
- * `pulumi-docker`: docker.Image from @pulumi/docker, which needs the pulumi-resource-docker plugin.
+ * `docker`: docker.Image from @pulumi/docker, through the pulumi-resource-docker plugin.
+ * `strata`: Strata's own LayerImage provider (src/provider), kept for the builders' benchmark.
  */
-export const BUILDERS = ["strata", "pulumi-docker"] as const;
+export const BUILDERS = ["docker", "strata"] as const;
 export type Builder = (typeof BUILDERS)[number];
 
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
@@ -186,7 +186,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     platform: values.platform === undefined ? "linux/amd64" : text("platform"),
     source: text("source"),
     ...(layers === undefined ? {} : { layers }),
-    builder: values.builder === undefined ? "strata" : (values.builder as Builder),
+    builder: values.builder === undefined ? "docker" : (values.builder as Builder),
     immutable: values.immutable === true || values.immutable === "true",
     ...(values.promoteFrom === undefined || values.promoteFrom === "" ? {} : { promoteFrom: text("promoteFrom") }),
     ...(values.registryUsername === undefined || values.registryUsername === "" ? {} : { registryUsername: text("registryUsername") }),

@@ -1,28 +1,47 @@
 /**
- * `strata:index:PromotedImage`: an image copied by digest from another
- * channel's group into this one, with the same tag, by Strata's provider.
+ * Images copied by digest inside one registry, server-side, by Strata's
+ * provider (cross-repository blob mount, then the manifest bytes unchanged).
+ * Two resource types share the one copy:
+ * - `strata:index:PromotedImage`: another channel's image into this channel's group;
+ * - `strata:index:CopiedImage`: an image this channel's registry already holds with
+ *   the layer's fingerprint, recorded without a build (adoption: the source is the
+ *   layer's own tag, so nothing is copied; the copy refuses if the tag has moved).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "./image-types.js";
 
-export interface PromotedImageArgs {
+export interface RegistryCopyArgs {
   readonly registry: pulumi.Input<string>;
   readonly sourceRepository: pulumi.Input<string>;
   readonly digest: pulumi.Input<string>;
   readonly targetRepository: pulumi.Input<string>;
   readonly tag: pulumi.Input<string>;
+  /** Refuse to move an existing tag to another digest. */
   readonly immutable: pulumi.Input<boolean>;
   /** Registry login, a secret. */
   readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }
 
-export class PromotedImage extends pulumi.CustomResource {
+abstract class RegistryCopy extends pulumi.CustomResource {
   /** `registry/group/image@sha256:…`, byte-identical to the source. */
   declare readonly repoDigest: pulumi.Output<string>;
   /** Whether this stack put the tag there (and so removes it on destroy). */
   declare readonly created: pulumi.Output<boolean>;
 
-  constructor(name: string, args: PromotedImageArgs, options?: pulumi.CustomResourceOptions) {
+  protected constructor(type: string, name: string, args: RegistryCopyArgs, options?: pulumi.CustomResourceOptions) {
     // Delete needs the login again, so it stays in the outputs: as a secret, encrypted in the state.
-    super("strata:index:PromotedImage", name, { ...args, repoDigest: undefined, created: undefined }, { ...options, additionalSecretOutputs: ["registryAuth"] });
+    super(type, name, { ...args, repoDigest: undefined, created: undefined }, { ...options, additionalSecretOutputs: ["registryAuth"] });
+  }
+}
+
+export class PromotedImage extends RegistryCopy {
+  constructor(name: string, args: RegistryCopyArgs, options?: pulumi.CustomResourceOptions) {
+    super(PROMOTED_IMAGE_TYPE, name, args, options);
+  }
+}
+
+export class CopiedImage extends RegistryCopy {
+  constructor(name: string, args: RegistryCopyArgs, options?: pulumi.CustomResourceOptions) {
+    super(COPIED_IMAGE_TYPE, name, args, options);
   }
 }

@@ -23,10 +23,8 @@ export class LayerImage extends pulumi.CustomResource {
   declare readonly repoDigest: pulumi.Output<string>;
   declare readonly imageId: pulumi.Output<string>;
   declare readonly imageName: pulumi.Output<string>;
-  /** True when the registry already held this tag with the same fingerprint: nothing was built. */
-  declare readonly adopted: pulumi.Output<boolean>;
 
   constructor(name: string, args: LayerImageArgs, options?: pulumi.CustomResourceOptions) {
-    super("strata:index:LayerImage", name, { ...args, repoDigest: undefined, imageId: undefined, adopted: undefined }, options);
+    super("strata:index:LayerImage", name, { ...args, repoDigest: undefined, imageId: undefined }, options);
   }
 }

@@ -36,6 +36,9 @@ export const BUILD_ARGS = {
   baseName: "STRATA_BASE_NAME",
   version: "STRATA_VERSION",
   source: "STRATA_SOURCE",
+  /** Carried into the org.strata.* labels by the lines dockerfile.ts appends. */
+  fingerprint: "STRATA_FINGERPRINT",
+  inputs: "STRATA_INPUTS",
 } as const;
 
 /**

@@ -3,7 +3,7 @@
  * declare one PromotedImage (a server-side copy by digest) per layer.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { PromotedImage } from "./promoted-image.js";
+import { PromotedImage } from "./copied-image.js";
 import { type PromotionTarget, type SourceLayer } from "./promotion-plan.js";
 import { type PublishedLayer } from "./tree.js";
 
@@ -48,6 +48,7 @@ export class Promotion extends pulumi.ComponentResource {
         fingerprint: target.source.fingerprint ?? null,
         inputsDigest: target.source.inputsDigest ?? null,
         parent: target.source.parent,
+        origin: "promoted" as const,
         promotedFrom: target.source.digestRef,
       };
     });

@@ -3,6 +3,7 @@
  * like Kolla's summary (built / adopted / unchanged / promoted / failed / skipped).
  */
 import { type LayerEvent } from "./automation.js";
+import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "./image-types.js";
 import { renderTable } from "./table.js";
 
 export const RESULTS = ["built", "adopted", "unchanged", "promoted", "failed", "skipped"] as const;
@@ -46,10 +47,10 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
     } else if (event.op === "same") {
       result = "unchanged";
       detail = "";
-    } else if (event.adopted === true) {
+    } else if (event.type === COPIED_IMAGE_TYPE) {
       result = "adopted";
       detail = "the registry already held this tag with the same content";
-    } else if (event.type === "strata:index:PromotedImage") {
+    } else if (event.type === PROMOTED_IMAGE_TYPE) {
       result = "promoted";
       detail = event.op;
     } else {

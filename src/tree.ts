@@ -1,30 +1,38 @@
 /**
  * The one module that turns the catalog into Pulumi resources: a LayerTree
- * component with one image resource per layer. Each child's BASE_IMAGE build
- * argument is its parent's `repoDigest` output, so the engine orders the
- * builds, and a parent that rebuilds to a new digest changes its children's
- * inputs, which rebuilds exactly its subtree.
+ * component with one image resource per layer. A layer that is built is a
+ * docker.Image (@pulumi/docker) whose BASE_IMAGE build argument is its
+ * parent's `repoDigest` output, so the engine orders the builds, and a parent
+ * that rebuilds to a new digest changes its children's inputs, which rebuilds
+ * exactly its subtree. A layer the registry already holds with its own
+ * fingerprint (layer-origin.ts) is recorded by a CopiedImage instead: nothing
+ * is built or pushed, and its children build on the registry's digest.
  */
+import path from "node:path";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { type StackConfig } from "./config.js";
+import { CopiedImage } from "./copied-image.js";
+import { writeLabelledDockerfile } from "./dockerfile.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "./fingerprint.js";
 import { LayerImage } from "./layer-image.js";
+import { type LayerOrigin, type LayerSource } from "./layer-origin.js";
 import { BUILD_ARGS, type LayerTarget } from "./plan.js";
-import { digestOf } from "./reference.js";
+import { digestOf, parseReference } from "./reference.js";
 
 export interface LayerTreeArgs {
   readonly targets: readonly LayerTarget[];
   readonly config: StackConfig;
   /** From fingerprintTargets, for every target. */
   readonly fingerprints: ReadonlyMap<string, LayerFingerprint>;
+  /** From decideSources, for every target; a layer absent here is built. */
+  readonly sources?: ReadonlyMap<string, LayerSource>;
   /** Registry login (a secret Output), when the stack config has one. */
   readonly registryAuth?: pulumi.Output<{ username: string; password: string }>;
-  /**
-   * The @pulumi/docker module, for builder "pulumi-docker" only. Passed in
-   * rather than imported here: loading it costs every run half a second.
-   */
+  /** The @pulumi/docker module (builder "docker"), passed in so that the program loads it once, after mocks in tests. */
   readonly dockerModule?: typeof docker;
+  /** The Pulumi project folder: build paths are declared relative to it. Default: the working folder. */
+  readonly projectDir?: string;
 }
 
 /** What a deployer needs to pin one layer, built or promoted (the `layers` stack output). */
@@ -37,9 +45,11 @@ export interface PublishedLayer {
   /** `repo@sha256:…` once pushed; the local image id when `push` is false. */
   readonly digestRef: pulumi.Output<string>;
   readonly parent: string | null;
+  /** Built by this stack, adopted from the registry, or promoted from another channel. */
+  readonly origin: LayerOrigin;
 }
 
-/** A built layer. */
+/** A built or adopted layer. */
 export interface LayerOutput extends PublishedLayer {
   /** Content fingerprint: own inputs plus the parent's fingerprint. */
   readonly fingerprint: string;
@@ -50,65 +60,34 @@ export interface LayerOutput extends PublishedLayer {
 }
 
 /** The part of an image resource LayerTree reads back. */
-interface BuiltImage {
+interface LayerResource {
   readonly repoDigest: pulumi.Output<string>;
 }
 
 export class LayerTree extends pulumi.ComponentResource {
   /** Image resources by layer name. */
-  readonly images: ReadonlyMap<string, docker.Image | LayerImage>;
+  readonly images: ReadonlyMap<string, pulumi.CustomResource & LayerResource>;
   readonly layers: readonly LayerOutput[];
 
   constructor(name: string, args: LayerTreeArgs, options?: pulumi.ComponentResourceOptions) {
     super("strata:index:LayerTree", name, {}, options);
-    const { config } = args;
-    const images = new Map<string, docker.Image | LayerImage>();
+    const images = new Map<string, pulumi.CustomResource & LayerResource>();
     const refs = new Map(args.targets.map((target) => [target.layer.name, target.ref] as const));
     const layers: LayerOutput[] = [];
     for (const target of args.targets) {
       const { layer } = target;
       const fingerprint = args.fingerprints.get(layer.name);
       if (fingerprint === undefined) throw new Error(`layer ${layer.name} has no fingerprint`);
-      const parentImage: BuiltImage | undefined = target.parent === undefined ? undefined : images.get(target.parent);
+      const parentImage = target.parent === undefined ? undefined : images.get(target.parent);
       if (target.parent !== undefined && parentImage === undefined) {
         // planTargets returns parents first and always includes ancestors.
         throw new Error(`layer ${layer.name}: its parent ${target.parent} was not declared first`);
       }
-      const buildArgs: Record<string, pulumi.Input<string>> = { ...target.ownBuildArgs };
-      if (parentImage !== undefined && target.parent !== undefined) {
-        const parentRef = refs.get(target.parent) as string;
-        // Unpushed images have no repo digest to build FROM, only a local id;
-        // the local tag is built in the same run, and the id still goes in as
-        // STRATA_BASE_DIGEST so a changed parent still changes this layer's inputs.
-        buildArgs[BUILD_ARGS.baseImage] = config.push ? parentImage.repoDigest : parentRef;
-        buildArgs[BUILD_ARGS.baseDigest] = parentImage.repoDigest.apply(digestOf);
-        buildArgs[BUILD_ARGS.baseName] = parentRef;
-      }
-      const dockerModule = args.dockerModule;
-      if (config.builder === "pulumi-docker" && dockerModule === undefined) throw new Error('builder "pulumi-docker" needs the @pulumi/docker module');
-      const image = config.builder === "pulumi-docker" && dockerModule !== undefined
-        ? new dockerModule.Image(layer.name, {
-          imageName: target.ref,
-          skipPush: !config.push,
-          build: {
-            context: layer.contextDir,
-            dockerfile: layer.dockerfile,
-            platform: config.platform,
-            builderVersion: dockerModule.BuilderVersion.BuilderV1,
-            args: buildArgs,
-          },
-        }, { parent: this })
-        : new LayerImage(layer.name, {
-          imageName: target.ref,
-          context: layer.contextDir,
-          dockerfile: layer.dockerfile,
-          platform: config.platform,
-          buildArgs,
-          labels: { [FINGERPRINT_LABEL]: fingerprint.fingerprint, [INPUTS_LABEL]: fingerprint.inputsDigest },
-          push: config.push,
-          contextDigest: fingerprint.contextDigest,
-          ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
-        }, { parent: this });
+      const source = args.sources?.get(layer.name) ?? { origin: "built" };
+      const parent = parentImage === undefined || target.parent === undefined ? undefined : { image: parentImage, ref: refs.get(target.parent) as string };
+      const image = source.origin === "adopted"
+        ? this.adopt(target, digestOf(source.published.digestRef), args)
+        : this.build(target, fingerprint, parent, args);
       images.set(layer.name, image);
       layers.push({
         layer: layer.name,
@@ -121,10 +100,86 @@ export class LayerTree extends pulumi.ComponentResource {
         inputsDigest: fingerprint.inputsDigest,
         contextDigest: fingerprint.contextDigest,
         parent: target.parent ?? null,
+        origin: source.origin,
       });
     }
     this.images = images;
     this.layers = layers;
     this.registerOutputs({ layers: layers.map((layer) => ({ ...layer })) });
+  }
+
+  /** The registry's image under this layer's tag, recorded as it is: the copy finds the tag in place and copies nothing. */
+  private adopt(target: LayerTarget, digest: string, args: LayerTreeArgs): CopiedImage {
+    const { registry } = parseReference(target.ref);
+    return new CopiedImage(target.layer.name, {
+      registry,
+      sourceRepository: target.repositoryPath,
+      digest,
+      targetRepository: target.repositoryPath,
+      tag: target.tag,
+      // The tag must still hold what was looked up: an adoption never moves a tag.
+      immutable: true,
+      ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
+    }, { parent: this });
+  }
+
+  private build(
+    target: LayerTarget,
+    fingerprint: LayerFingerprint,
+    parent: { image: LayerResource; ref: string } | undefined,
+    args: LayerTreeArgs,
+  ): pulumi.CustomResource & LayerResource {
+    const { config } = args;
+    const buildArgs: Record<string, pulumi.Input<string>> = { ...target.ownBuildArgs };
+    if (parent !== undefined) {
+      // Unpushed images have no repo digest to build FROM, only a local id;
+      // the local tag is built in the same run, and the id still goes in as
+      // STRATA_BASE_DIGEST so a changed parent still changes this layer's inputs.
+      buildArgs[BUILD_ARGS.baseImage] = config.push ? parent.image.repoDigest : parent.ref;
+      buildArgs[BUILD_ARGS.baseDigest] = parent.image.repoDigest.apply(digestOf);
+      buildArgs[BUILD_ARGS.baseName] = parent.ref;
+    }
+    const { layer } = target;
+    if (config.builder === "strata") {
+      return new LayerImage(layer.name, {
+        imageName: target.ref,
+        context: layer.contextDir,
+        dockerfile: layer.dockerfile,
+        platform: config.platform,
+        buildArgs,
+        labels: { [FINGERPRINT_LABEL]: fingerprint.fingerprint, [INPUTS_LABEL]: fingerprint.inputsDigest },
+        push: config.push,
+        contextDigest: fingerprint.contextDigest,
+        ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
+      }, { parent: this });
+    }
+    const dockerModule = args.dockerModule;
+    if (dockerModule === undefined) throw new Error('builder "docker" needs the @pulumi/docker module');
+    const projectDir = args.projectDir ?? process.cwd();
+    buildArgs[BUILD_ARGS.fingerprint] = fingerprint.fingerprint;
+    buildArgs[BUILD_ARGS.inputs] = fingerprint.inputsDigest;
+    return new dockerModule.Image(layer.name, {
+      imageName: target.ref,
+      skipPush: !config.push,
+      // Never build during a preview: `pulumi preview` and `strata plan` only say what an up would do.
+      buildOnPreview: false,
+      build: {
+        // Relative to the project folder, so two runners' clones in different folders declare the same inputs.
+        context: path.relative(projectDir, layer.contextDir) || ".",
+        dockerfile: writeLabelledDockerfile(layer.name, layer.dockerfile, projectDir),
+        platform: config.platform,
+        builderVersion: dockerModule.BuilderVersion.BuilderBuildKit,
+        args: buildArgs,
+        // docker.Image pulls cacheFrom images through the engine before it builds, with the stack's login.
+        // Naming the parent here means a runner without it locally gets it the way `docker pull` does
+        // (the daemon's TLS and certs.d settings); BuildKit in Docker 20.10 would pull a loopback
+        // registry over plain HTTP itself.
+        ...(parent !== undefined && config.push ? { cacheFrom: { images: [parent.image.repoDigest] } } : {}),
+      },
+      ...(args.registryAuth === undefined ? {} : {
+        // docker.Image diffs only the server: a changed password is no reason to rebuild.
+        registry: { server: config.registry, username: args.registryAuth.apply((auth) => auth.username), password: args.registryAuth.apply((auth) => auth.password) },
+      }),
+    }, { parent: this });
   }
 }

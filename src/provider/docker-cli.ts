@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { BUILD_ARGS } from "../plan.js";
 import { type RegistryCredentials } from "../registry.js";
-import { ENGINE_DOWN_HINT, engineBuild, type EngineBuildRequest, engineGet } from "./engine-build.js";
+import { ENGINE_DOWN_HINT, engineGet } from "../docker-engine.js";
+import { engineBuild, type EngineBuildRequest } from "./engine-build.js";
 
 export interface BuildRequest extends EngineBuildRequest {
   /** For a registry that wants a login; absent: the Docker config file's credentials, if any. */

@@ -13,43 +13,8 @@ import { spawn } from "node:child_process";
 import http from "node:http";
 import path from "node:path";
 import protobuf from "protobufjs";
+import { type EngineEndpoint, engineEndpoint, engineError, API } from "../docker-engine.js";
 import { listContext } from "../hash.js";
-
-/** Where the engine listens, from DOCKER_HOST as the docker CLI reads it. */
-export type EngineEndpoint = { readonly socketPath: string } | { readonly host: string; readonly port: number };
-
-export function engineEndpoint(dockerHost: string | undefined = process.env.DOCKER_HOST): EngineEndpoint {
-  if (dockerHost === undefined || dockerHost === "") return { socketPath: "/var/run/docker.sock" };
-  if (dockerHost.startsWith("unix://")) return { socketPath: dockerHost.slice("unix://".length) };
-  const tcp = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(dockerHost);
-  if (tcp !== null) return { host: tcp[1] as string, port: Number(tcp[2]) };
-  throw new Error(`DOCKER_HOST=${dockerHost} is not supported by Strata's BuildKit builder (unix:// or tcp://host:port); set STRATA_DOCKER_BUILDER=legacy to build through the docker CLI`);
-}
-
-/** API version every engine since 20.10 speaks. */
-const API = "/v1.41";
-
-export const ENGINE_DOWN_HINT = "The Docker engine is not running: start it with scripts/services.sh start (or systemctl start docker).";
-
-function engineError(error: NodeJS.ErrnoException, endpoint: EngineEndpoint): Error {
-  const where = "socketPath" in endpoint ? endpoint.socketPath : `${endpoint.host}:${endpoint.port}`;
-  const down = error.code === "ENOENT" || error.code === "ECONNREFUSED";
-  return new Error(`cannot reach the Docker engine at ${where} (${error.code ?? error.message}).${down ? `\n${ENGINE_DOWN_HINT}` : ""}`);
-}
-
-/** GET on the engine API; resolves with the status code and body. */
-export function engineGet(pathAndQuery: string, endpoint: EngineEndpoint = engineEndpoint()): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const request = http.request({ ...endpoint, method: "GET", path: `${API}${pathAndQuery}` }, (response) => {
-      let body = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-    });
-    request.on("error", (error: NodeJS.ErrnoException) => reject(engineError(error, endpoint)));
-    request.end();
-  });
-}
 
 // BuildKit's progress arrives as base64 `moby.buildkit.v1.StatusResponse`
 // messages; only the fields needed for a readable failure are declared here

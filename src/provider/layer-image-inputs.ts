@@ -50,7 +50,7 @@ export function parseLayerImageInputs(inputs: Readonly<Record<string, unknown>>)
 }
 
 /** Pulumi's wire marker for a secret value (the provider is handed secrets wrapped). */
-const SECRET_SIGNATURE = ["4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"] as const;
+export const SECRET_SIGNATURE = ["4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"] as const;
 
 /** The plain value of a possibly secret-wrapped property. */
 export function unwrapSecret(value: unknown): unknown {

@@ -3,24 +3,21 @@
  *
  * `strata:index:LayerImage` does what pulumi-docker's `docker.Image` does for
  * Strata (build, push, report `repoDigest`; any input change is an in-place
- * update; delete leaves tags in the registry), for machines where the
- * pulumi-docker plugin cannot be installed.
- * `strata:index:PromotedImage` copies an image by digest between groups of a
- * registry, server-side; delete removes a tag this stack created.
+ * update; delete leaves tags in the registry), with BuildKit through the
+ * Engine API; builder "strata" declares it instead of docker.Image.
+ * `strata:index:PromotedImage` and `strata:index:CopiedImage` copy an image by
+ * digest inside a registry, server-side (copied-image.ts says which is which);
+ * delete removes a tag this stack created.
  *
  * The engine starts it like any provider plugin (Pulumi.yaml
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
  */
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
-import { lookUpTag } from "../channel.js";
-import { FINGERPRINT_LABEL } from "../fingerprint.js";
-import { parseReference } from "../reference.js";
+import { REGISTRY_COPY_TYPES } from "../image-types.js";
 import { copyImage, RegistryClient } from "../registry.js";
-import { buildAndPush, type BuildResult, traced } from "./docker-cli.js";
-import { diffLayerImage, type LayerImageInputs, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
-import { diffPromotedImage, parsePromotedImageInputs, type PromotedImageInputs } from "./promoted-image-inputs.js";
-
-const PROMOTED_IMAGE = "strata:index:PromotedImage";
+import { buildAndPush } from "./docker-cli.js";
+import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
+import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
 
 /** `urn:pulumi:stack::project::parent$type::name` → `type`. */
 function typeOf(urn: string): string {
@@ -30,39 +27,7 @@ function typeOf(urn: string): string {
 
 type Props = Record<string, unknown>;
 
-/**
- * Builds and pushes, or adopts the image the registry already holds under this
- * tag when its fingerprint label is ours (same inputs, same ancestry): a tag
- * pushed by another stack or CI runner, or by a run interrupted before the
- * engine recorded it. Asked here, at build time, rather than passed in by the
- * program: inputs that follow the registry's state would differ on the run
- * after every build, and the engine then rewrites its checkpoint once per
- * unchanged layer (seconds at N=200).
- */
-async function produce(inputs: LayerImageInputs): Promise<BuildResult & { adopted: boolean }> {
-  const fingerprint = inputs.labels[FINGERPRINT_LABEL];
-  if (inputs.push && fingerprint !== undefined) {
-    const published = await traced("lookup", inputs.imageName, () => publishedDigest(inputs, fingerprint));
-    if (published !== undefined) return { imageId: "", repoDigest: published, adopted: true };
-  }
-  return { ...(await buildAndPush(inputs, inputs.push)), adopted: false };
-}
-
-/** `repo@digest` of the tag when it holds this fingerprint; undefined otherwise. */
-async function publishedDigest(inputs: LayerImageInputs, fingerprint: string): Promise<string | undefined> {
-  const { registry, path, tag } = parseReference(inputs.imageName);
-  if (tag === undefined) return undefined;
-  const client = new RegistryClient({ registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) });
-  try {
-    const published = await lookUpTag(client, path, tag);
-    return published?.fingerprint === fingerprint ? published.digestRef : undefined;
-  } catch {
-    // Not knowing is not a reason to fail here: build, and the push reports what is wrong with the registry.
-    return undefined;
-  }
-}
-
-async function promote(inputs: PromotedImageInputs): Promise<{ repoDigest: string; created: boolean }> {
+async function copy(inputs: RegistryCopyInputs): Promise<{ repoDigest: string; created: boolean }> {
   const client = new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) });
   const { created } = await copyImage(client, inputs);
   return { repoDigest: `${inputs.registry}/${inputs.targetRepository}@${inputs.digest}`, created };
@@ -74,32 +39,33 @@ const provider: Provider = {
     return { inputs: news as Props };
   },
   async diff(_id, urn, olds, news) {
-    const changed = typeOf(urn) === PROMOTED_IMAGE ? diffPromotedImage(olds as Props, news as Props) : diffLayerImage(olds as Props, news as Props);
+    const changed = REGISTRY_COPY_TYPES.has(typeOf(urn)) ? diffRegistryCopy(olds as Props, news as Props) : diffLayerImage(olds as Props, news as Props);
     return { changes: changed.length > 0 };
   },
   async create(urn, inputs) {
-    if (typeOf(urn) === PROMOTED_IMAGE) {
-      const parsed = parsePromotedImageInputs(inputs as Props);
+    if (REGISTRY_COPY_TYPES.has(typeOf(urn))) {
+      const parsed = parseRegistryCopyInputs(inputs as Props);
       // Credentials stay in this resource's outputs (marked secret by the resource) because delete needs them.
-      return { id: `${parsed.targetRepository}:${parsed.tag}`, outs: { ...(inputs as Props), ...(await promote(parsed)) } };
+      return { id: `${parsed.targetRepository}:${parsed.tag}`, outs: { ...(inputs as Props), ...(await copy(parsed)) } };
     }
     const parsed = parseLayerImageInputs(inputs as Props);
-    return { id: parsed.imageName, outs: { ...withoutCredentials(inputs as Props), ...(await produce(parsed)) } };
+    return { id: parsed.imageName, outs: { ...withoutCredentials(inputs as Props), ...(await buildAndPush(parsed, parsed.push)) } };
   },
   async update(_id, urn, olds, news) {
-    if (typeOf(urn) === PROMOTED_IMAGE) {
-      const result = await promote(parsePromotedImageInputs(news as Props));
+    if (REGISTRY_COPY_TYPES.has(typeOf(urn))) {
+      const result = await copy(parseRegistryCopyInputs(news as Props));
       // A tag this stack created stays "created" across updates, so destroy still removes it.
       return { outs: { ...(news as Props), ...result, created: result.created || (olds as Props).created === true } };
     }
-    return { outs: { ...withoutCredentials(news as Props), ...(await produce(parseLayerImageInputs(news as Props))) } };
+    const parsed = parseLayerImageInputs(news as Props);
+    return { outs: { ...withoutCredentials(news as Props), ...(await buildAndPush(parsed, parsed.push)) } };
   },
   async read(id, _urn, props) {
     return { id, props: props as Props };
   },
   async delete(_id, urn, props) {
-    if (typeOf(urn) !== PROMOTED_IMAGE) return; // LayerImage: tags stay in the registry, like docker.Image.
-    const inputs = parsePromotedImageInputs(props as Props);
+    if (!REGISTRY_COPY_TYPES.has(typeOf(urn))) return; // LayerImage: tags stay in the registry, like docker.Image.
+    const inputs = parseRegistryCopyInputs(props as Props);
     if ((props as Props).created !== true) return; // The tag was there before this stack: not ours to remove.
     await new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) }).deleteManifest(inputs.targetRepository, inputs.digest);
   },

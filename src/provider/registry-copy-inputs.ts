@@ -1,8 +1,8 @@
-/** Inputs of `strata:index:PromotedImage`: a copy by digest inside one registry. No Pulumi import. */
+/** Inputs of `strata:index:PromotedImage` and `strata:index:CopiedImage`: a copy by digest inside one registry. No Pulumi import. */
 import { type RegistryCredentials } from "../registry.js";
 import { parseCredentials } from "./layer-image-inputs.js";
 
-export interface PromotedImageInputs {
+export interface RegistryCopyInputs {
   /** `host[:port]` */
   readonly registry: string;
   /** `group/image` of the source channel. */
@@ -16,12 +16,12 @@ export interface PromotedImageInputs {
   readonly registryAuth?: RegistryCredentials;
 }
 
-export const PROMOTED_IMAGE_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable"] as const;
+export const REGISTRY_COPY_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable"] as const;
 
-export function parsePromotedImageInputs(inputs: Readonly<Record<string, unknown>>): PromotedImageInputs {
-  const text = (name: (typeof PROMOTED_IMAGE_INPUTS)[number]): string => {
+export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>>): RegistryCopyInputs {
+  const text = (name: (typeof REGISTRY_COPY_INPUTS)[number]): string => {
     const value = inputs[name];
-    if (typeof value !== "string" || value === "") throw new Error(`PromotedImage: ${name} must be a non-empty string`);
+    if (typeof value !== "string" || value === "") throw new Error(`image copy: ${name} must be a non-empty string`);
     return value;
   };
   return {
@@ -35,6 +35,6 @@ export function parsePromotedImageInputs(inputs: Readonly<Record<string, unknown
   };
 }
 
-export function diffPromotedImage(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
-  return PROMOTED_IMAGE_INPUTS.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
+export function diffRegistryCopy(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
+  return REGISTRY_COPY_INPUTS.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
 }

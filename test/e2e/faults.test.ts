@@ -95,9 +95,9 @@ describe("faults end to end", () => {
     expect(first.code).toBe(1);
     expect(first.summary.ok).toBe(false);
     expect(resultsOf(first.summary.layers)).toEqual({ base: "built", tools: "built", db: "built", libs: "failed", "app-base": "skipped", app: "skipped" });
-    expect(first.summary.layers.find((layer) => layer.layer === "libs")?.detail).toMatch(/^docker build failed: executor failed running .*simulated failure.*exit code: 1$/);
+    expect(first.summary.layers.find((layer) => layer.layer === "libs")?.detail).toMatch(/^error reading build output: executor failed running .*simulated failure.*exit code: 1$/);
     // The failing step and its own output, not only the engine's one-line error.
-    expect(first.out).toMatch(/step: \[\d\/\d\] RUN echo 'simulated failure'.*\n\s+simulated failure\n/);
+    expect(first.out).toMatch(/libs failed; its last output:\n(.*\n)*\s+\[\d\/\d\] RUN echo 'simulated failure'.*\n(.*\n)*\s+simulated failure\n/);
     expect(first.summary.layers.find((layer) => layer.layer === "app")?.detail).toBe("parent app-base failed");
     expect(first.out).toMatch(/libs\s+failed/);
 
@@ -148,7 +148,7 @@ describe("faults end to end", () => {
         await new Promise<void>((resolve) => {
           child.stdout?.on("data", (chunk: Buffer) => {
             output += chunk.toString();
-            if (/LayerImage tools creating/.test(output)) resolve();
+            if (/:Image tools creating/.test(output)) resolve();
           });
         });
         child.kill(signal);
@@ -198,7 +198,7 @@ describe("faults end to end", () => {
       for (let waited = 0; !uploadStarted(storage) && waited < 60_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
       expect(uploadStarted(storage)).toBe(true);
       server.kill("SIGKILL");
-      await expect(run).rejects.toThrow(/docker push failed[\s\S]*(connection refused|EOF|connection reset|broken pipe)/);
+      await expect(run).rejects.toThrow(/error reading push output[\s\S]*(connection refused|EOF|connection reset|broken pipe)/);
       server = await startRegistry(port, storage);
       await stack.up();
       expect(changed((await stack.up()).operations)).toEqual([]);

@@ -41,6 +41,7 @@ export interface LayerOutputValue {
   readonly digestRef: string;
   readonly fingerprint: string;
   readonly parent: string | null;
+  readonly origin: "built" | "adopted" | "promoted";
   readonly promotedFrom?: string;
 }
 

@@ -1,6 +1,10 @@
-/** Pulumi mocks for program tests: records every resource and invents docker.Image outputs. */
+/** Pulumi mocks for program tests: records every resource and invents image outputs. */
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/image-types.js";
+
+/** Resources that build a layer; the mock invents their digest as a push would. */
+export const BUILT_IMAGE_TYPES: readonly string[] = [DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE];
 
 export interface RecordedResource {
   readonly type: string;
@@ -8,9 +12,7 @@ export interface RecordedResource {
   readonly inputs: Record<string, unknown>;
 }
 
-export const DOCKER_IMAGE_TYPE = "docker:index/image:Image";
-export const LAYER_IMAGE_TYPE = "strata:index:LayerImage";
-export const IMAGE_TYPES: readonly string[] = [DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE];
+export { COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/image-types.js";
 
 /** A stable fake digest per resource name, as a registry would return after a push. */
 export function fakeDigest(name: string): string {
@@ -25,7 +27,15 @@ export async function installMocks(stack = "dev"): Promise<RecordedResource[]> {
       newResource: (args) => {
         const inputs = args.inputs as Record<string, unknown>;
         recorded.push({ type: args.type, name: args.name, inputs });
-        if (IMAGE_TYPES.includes(args.type)) {
+        if (args.type === "pulumi:pulumi:StackReference") {
+          // A stack with no deployment yet: no outputs.
+          return { id: String(inputs.name), state: { ...inputs, outputs: {}, secretOutputNames: [] } };
+        }
+        if (args.type === COPIED_IMAGE_TYPE) {
+          // Like the provider: the copy reports the target repository at the source digest.
+          return { id: `${args.name}-id`, state: { ...inputs, repoDigest: `${String(inputs.registry)}/${String(inputs.targetRepository)}@${String(inputs.digest)}`, created: false } };
+        }
+        if (BUILT_IMAGE_TYPES.includes(args.type)) {
           const imageName = String(inputs.imageName);
           const repository = imageName.replace(/:[^:/]*$/, "");
           const pushed = args.type === DOCKER_IMAGE_TYPE ? inputs.skipPush !== true : inputs.push !== false;

@@ -1,8 +1,17 @@
 /** The Pulumi entry point under mocks: config in, stack outputs out. */
-import { describe, expect, it } from "vitest";
+import { createServer } from "node:http";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
-import { noteCatalog } from "../helpers/catalog.js";
+import { noteCatalog, scratchDir } from "../helpers/catalog.js";
 import { installMocks, resolved } from "../helpers/mocks.js";
+
+// The program pings the Docker engine before it declares a build; under mocks
+// nothing is built, so a socket that answers the ping stands in for the engine.
+const engineSocket = path.join(scratchDir("engine"), "docker.sock");
+const engine = createServer((request, response) => response.writeHead(request.url?.endsWith("/_ping") ? 200 : 404).end("OK"));
+await new Promise<void>((resolve) => engine.listen(engineSocket, resolve));
+afterAll(() => engine.close());
 
 // The registry address is a closed loopback port: the program's registry lookup
 // finds nothing there and carries on, as it does for a first-time stack.
@@ -19,6 +28,7 @@ describe("index.ts", () => {
     });
     process.env.STRATA_CATALOG = noteCatalog();
     process.env.STRATA_SOURCE_REVISION = "abc123";
+    process.env.DOCKER_HOST = `unix://${engineSocket}`;
     const program = await import("../../index.js");
     expect(program.group).toBe("debian8.3-mos9.0-stable");
     expect(program.sourceRevision).toBe("abc123");

@@ -1,22 +1,28 @@
 /**
- * Program tests with Pulumi mocks: the wiring of LayerTree, not the provider.
- * The end-to-end suite (test/e2e) runs the real engine.
+ * Program tests with Pulumi mocks: the wiring of LayerTree, not the providers.
+ * The end-to-end suite (test/e2e) runs the real engine and plugins.
  */
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { loadCatalog } from "../../src/catalog.js";
 import { resolveStackConfig, type StackConfig } from "../../src/config.js";
 import { fingerprintTargets } from "../../src/fingerprint.js";
+import { type LayerSource } from "../../src/layer-origin.js";
+import { SECRET_SIGNATURE } from "../../src/provider/layer-image-inputs.js";
 import { planTargets } from "../../src/plan.js";
-import { noteCatalog } from "../helpers/catalog.js";
-import { DOCKER_IMAGE_TYPE, fakeDigest, IMAGE_TYPES, installMocks, LAYER_IMAGE_TYPE, type RecordedResource, resolved } from "../helpers/mocks.js";
+import { noteCatalog, scratchDir } from "../helpers/catalog.js";
+import { BUILT_IMAGE_TYPES, COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, fakeDigest, installMocks, LAYER_IMAGE_TYPE, type RecordedResource, resolved } from "../helpers/mocks.js";
 
 let recorded: RecordedResource[];
 let treeModule: typeof import("../../src/tree.js");
+let dockerModule: import("../../src/tree.js").LayerTreeArgs["dockerModule"];
 
 beforeAll(async () => {
   recorded = await installMocks();
   // After setMocks: a static import would load @pulumi/docker before the mocks exist.
   treeModule = await import("../../src/tree.js");
+  dockerModule = await import("@pulumi/docker");
 });
 
 function stackConfig(values: Record<string, unknown> = {}): StackConfig {
@@ -29,39 +35,60 @@ function stackConfig(values: Record<string, unknown> = {}): StackConfig {
   return config;
 }
 
-/** Inputs of strata:index:LayerImage (the default builder). */
-interface ImageInputs {
+/** Inputs of docker.Image (builder "docker", the default). */
+interface DockerImageInputs {
+  imageName: string;
+  skipPush: boolean;
+  buildOnPreview: boolean;
+  build: { context: string; dockerfile: string; platform: string; builderVersion: string; args: Record<string, string>; cacheFrom?: { images: string[] } };
+  registry?: { server: string; username: unknown; password: unknown };
+}
+
+/** Inputs of strata:index:LayerImage (builder "strata"). */
+interface LayerImageInputs {
   imageName: string;
   push: boolean;
-  context: string;
-  dockerfile: string;
-  platform: string;
-  contextDigest: string;
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
 }
 
-/** Inputs of docker.Image (builder: pulumi-docker). */
-interface DockerImageInputs {
-  imageName: string;
-  skipPush: boolean;
-  build: { context: string; dockerfile: string; platform: string; builderVersion: string; args: Record<string, string> };
+interface Declared {
+  readonly images: RecordedResource[];
+  readonly digests: Record<string, string>;
+  readonly fingerprints: Record<string, string>;
+  readonly origins: Record<string, string>;
+  readonly projectDir: string;
+  readonly catalogDir: string;
 }
 
-async function declare(treeName: string, config: StackConfig) {
-  const catalog = loadCatalog(noteCatalog());
+interface DeclareOptions {
+  readonly sources?: (fingerprints: Map<string, { fingerprint: string }>) => Map<string, LayerSource>;
+  readonly registryAuth?: boolean;
+  readonly catalogDir?: string;
+}
+
+async function declare(treeName: string, config: StackConfig, options: DeclareOptions = {}): Promise<Declared> {
+  const { sources, registryAuth = false, catalogDir = noteCatalog() } = options;
+  const catalog = loadCatalog(catalogDir);
   const targets = planTargets(catalog, config, "Pulumi.dev.yaml");
   const fingerprints = await fingerprintTargets(targets, config.platform);
-  const dockerModule = config.builder === "pulumi-docker" ? await import("@pulumi/docker") : undefined;
-  const tree = new treeModule.LayerTree(treeName, { targets, config, fingerprints, ...(dockerModule === undefined ? {} : { dockerModule }) });
-  const digests = Object.fromEntries(
-    await Promise.all(tree.layers.map(async (layer) => [layer.layer, await resolved(layer.digestRef)] as const)),
-  );
-  const layerFingerprints = Object.fromEntries(
-    tree.layers.map((layer) => [layer.layer, layer.fingerprint] as const),
-  );
-  const images = recorded.filter((resource) => IMAGE_TYPES.includes(resource.type) && tree.images.has(resource.name));
-  return { tree, digests, fingerprints: layerFingerprints, images: images.slice(-tree.images.size) };
+  const projectDir = scratchDir("project");
+  const pulumi = await import("@pulumi/pulumi");
+  const tree = new treeModule.LayerTree(treeName, {
+    targets, config, fingerprints, dockerModule, projectDir,
+    ...(sources === undefined ? {} : { sources: sources(fingerprints) }),
+    ...(registryAuth ? { registryAuth: pulumi.secret({ username: "ci-bot", password: "hunter2" }) } : {}),
+  });
+  const digests = Object.fromEntries(await Promise.all(tree.layers.map(async (layer) => [layer.layer, await resolved(layer.digestRef)] as const)));
+  const images = recorded.filter((resource) => [...BUILT_IMAGE_TYPES, COPIED_IMAGE_TYPE].includes(resource.type) && tree.images.has(resource.name)).slice(-tree.images.size);
+  return {
+    images,
+    digests,
+    fingerprints: Object.fromEntries(tree.layers.map((layer) => [layer.layer, layer.fingerprint] as const)),
+    origins: Object.fromEntries(tree.layers.map((layer) => [layer.layer, layer.origin] as const)),
+    projectDir,
+    catalogDir,
+  };
 }
 
 function recordOf(images: RecordedResource[], name: string): RecordedResource {
@@ -69,55 +96,86 @@ function recordOf(images: RecordedResource[], name: string): RecordedResource {
   if (found === undefined) throw new Error(`no image ${name}`);
   return found;
 }
-const inputsOf = (images: RecordedResource[], name: string): ImageInputs => recordOf(images, name).inputs as unknown as ImageInputs;
 const dockerInputsOf = (images: RecordedResource[], name: string): DockerImageInputs => recordOf(images, name).inputs as unknown as DockerImageInputs;
+const layerInputsOf = (images: RecordedResource[], name: string): LayerImageInputs => recordOf(images, name).inputs as unknown as LayerImageInputs;
 
-describe("LayerTree wiring (strata builder, the default)", () => {
-  it("declares one image per layer, named and tagged by the policy", async () => {
-    const { images } = await declare("all", stackConfig());
+describe("LayerTree wiring (builder docker, the default: docker.Image)", () => {
+  it("declares one docker.Image per layer, named and tagged by the policy", async () => {
+    const { images, origins } = await declare("all", stackConfig());
     // Registration order follows the digests resolving, so compare as sets.
     expect(images.map((image) => image.name).sort()).toEqual(["debian", "keystone", "keystone-base", "mos", "ms", "mysql"]);
-    expect(images.every((image) => image.type === LAYER_IMAGE_TYPE)).toBe(true);
-    expect(inputsOf(images, "keystone").imageName).toBe("127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos-ms-keystone:1.0-p5");
-    expect(inputsOf(images, "mysql").imageName).toBe("127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos-mysql:1.0-p0");
+    expect(images.every((image) => image.type === DOCKER_IMAGE_TYPE)).toBe(true);
+    expect(dockerInputsOf(images, "keystone").imageName).toBe("127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos-ms-keystone:1.0-p5");
+    expect(dockerInputsOf(images, "mysql").imageName).toBe("127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos-mysql:1.0-p0");
+    expect(Object.values(origins).every((origin) => origin === "built")).toBe(true);
     expect(recorded.some((resource) => resource.type === "strata:index:LayerTree" && resource.name === "all")).toBe(true);
   });
 
-  it("builds each child FROM its parent's pushed digest", async () => {
+  it("builds each child FROM its parent's pushed digest, with BuildKit, an explicit platform and no build on preview", async () => {
     const { images, digests } = await declare("digests", stackConfig());
     for (const [child, parent] of [["mos", "debian"], ["ms", "mos"], ["keystone-base", "ms"], ["keystone", "keystone-base"], ["mysql", "mos"]] as const) {
-      const args = inputsOf(images, child).buildArgs;
+      const args = dockerInputsOf(images, child).build.args;
       expect(args.BASE_IMAGE).toBe(digests[parent]);
       expect(args.BASE_IMAGE).toMatch(/^127\.0\.0\.1:5000\/debian8\.3-mos9\.0-dev\/.+@sha256:[0-9a-f]{64}$/);
       expect(args.STRATA_BASE_DIGEST).toBe(fakeDigest(parent));
-      expect(args.STRATA_BASE_NAME).toBe(inputsOf(images, parent).imageName);
+      expect(args.STRATA_BASE_NAME).toBe(dockerInputsOf(images, parent).imageName);
+      // Pulled through the engine before the build, for a runner that lacks it.
+      expect(dockerInputsOf(images, child).build.cacheFrom).toEqual({ images: [digests[parent]] });
     }
-    expect(inputsOf(images, "debian").buildArgs.BASE_IMAGE).toBeUndefined();
+    const keystone = dockerInputsOf(images, "keystone");
+    expect(keystone.build.builderVersion).toBe("BuilderBuildKit");
+    expect(keystone.build.platform).toBe("linux/amd64");
+    expect(keystone.skipPush).toBe(false);
+    expect(keystone.buildOnPreview).toBe(false);
+    expect(dockerInputsOf(images, "debian").build.args.BASE_IMAGE).toBeUndefined();
   });
 
-  it("passes the tag, the static source, the platform and the context digest; nothing volatile", async () => {
-    const { images } = await declare("inputs", stackConfig());
-    const keystone = inputsOf(images, "keystone");
-    expect(keystone.buildArgs.STRATA_VERSION).toBe("1.0-p5");
-    expect(keystone.buildArgs.STRATA_SOURCE).toBe("https://example.invalid/layers");
-    expect(keystone.platform).toBe("linux/amd64");
-    expect(keystone.dockerfile).toMatch(/keystone\/Dockerfile$/);
-    expect(keystone.contextDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    expect(keystone.push).toBe(true);
-    expect(Object.keys(keystone.buildArgs).sort()).toEqual(["BASE_IMAGE", "STRATA_BASE_DIGEST", "STRATA_BASE_NAME", "STRATA_SOURCE", "STRATA_VERSION"]);
+  it("passes the tag, the static source and the fingerprint labels' values; nothing volatile", async () => {
+    const first = await declare("inputs-a", stackConfig());
+    const second = await declare("inputs-b", stackConfig(), { catalogDir: first.catalogDir });
+    const keystone = dockerInputsOf(first.images, "keystone");
+    expect(keystone.build.args.STRATA_VERSION).toBe("1.0-p5");
+    expect(keystone.build.args.STRATA_SOURCE).toBe("https://example.invalid/layers");
+    expect(keystone.build.args.STRATA_FINGERPRINT).toBe(first.fingerprints.keystone);
+    expect(keystone.build.args.STRATA_INPUTS).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(Object.keys(keystone.build.args).sort()).toEqual(["BASE_IMAGE", "STRATA_BASE_DIGEST", "STRATA_BASE_NAME", "STRATA_FINGERPRINT", "STRATA_INPUTS", "STRATA_SOURCE", "STRATA_VERSION"]);
+    // Two declarations from two project folders: the same inputs, paths included.
+    expect(dockerInputsOf(second.images, "keystone")).toEqual(keystone);
   });
 
-  it("labels each image with a fingerprint that chains to its parent's", async () => {
-    const first = await declare("fingerprint-a", stackConfig());
-    const second = await declare("fingerprint-b", stackConfig());
-    expect(first.fingerprints).toEqual(second.fingerprints);
-    expect(inputsOf(first.images, "keystone").labels["org.strata.fingerprint"]).toBe(first.fingerprints.keystone);
-    // ms and mysql have the same Dockerfile, tag and parent here: identical inputs, identical fingerprints.
-    expect(first.fingerprints.ms).toBe(first.fingerprints.mysql);
-    expect(new Set(Object.values(first.fingerprints)).size).toBe(5);
-    const ci = await declare("fingerprint-ci", stackConfig({ change: 5 }));
-    // The tag is an input of every layer, so every fingerprint moves.
-    for (const layer of Object.keys(first.fingerprints)) expect(ci.fingerprints[layer]).not.toBe(first.fingerprints[layer]);
+  it("builds from a Dockerfile outside the context that adds the org.strata.* labels; paths are relative to the project", async () => {
+    const { images, projectDir, catalogDir } = await declare("labels", stackConfig());
+    const { build } = dockerInputsOf(images, "keystone");
+    expect(path.isAbsolute(build.context)).toBe(false);
+    expect(path.resolve(projectDir, build.context)).toBe(path.join(catalogDir, "keystone"));
+    expect(build.dockerfile).toMatch(/^\.strata\/dockerfiles\/keystone-[0-9a-f]{16}\.Dockerfile$/);
+    const written = readFileSync(path.join(projectDir, build.dockerfile), "utf8");
+    const original = readFileSync(path.join(catalogDir, "keystone/Dockerfile"), "utf8");
+    expect(written.startsWith(original)).toBe(true);
+    expect(written).toContain('LABEL org.strata.fingerprint="${STRATA_FINGERPRINT}" org.strata.inputs="${STRATA_INPUTS}"');
+  });
+
+  it("gives the registry login as the resource's registry input, the password a secret", async () => {
+    const { images } = await declare("login", stackConfig(), { registryAuth: true });
+    // As the engine receives it: a secret (Pulumi's secret signature), so the state keeps it encrypted.
+    const registry = recordOf(images, "mos").inputs.registry as Record<string, unknown>;
+    expect(registry[SECRET_SIGNATURE[0]]).toBe(SECRET_SIGNATURE[1]);
+    expect(registry.value).toEqual({ server: "127.0.0.1:5000", username: "ci-bot", password: "hunter2" });
+  });
+
+  it("adopts what the registry holds: a CopiedImage of the tag at the registry's digest, children built on it", async () => {
+    const published = "127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos@sha256:" + "a".repeat(64);
+    const { images, digests, origins } = await declare("adopt", stackConfig(), { sources: (fingerprints) => new Map<string, LayerSource>([
+      ["debian", { origin: "adopted", published: { digestRef: "127.0.0.1:5000/debian8.3-mos9.0-dev/debian@sha256:" + "b".repeat(64), fingerprint: fingerprints.get("debian")?.fingerprint as string } }],
+      ["mos", { origin: "adopted", published: { digestRef: published, fingerprint: fingerprints.get("mos")?.fingerprint as string } }],
+    ]) });
+    const mos = recordOf(images, "mos");
+    expect(mos.type).toBe(COPIED_IMAGE_TYPE);
+    expect(mos.inputs).toMatchObject({ registry: "127.0.0.1:5000", sourceRepository: "debian8.3-mos9.0-dev/debian-mos", targetRepository: "debian8.3-mos9.0-dev/debian-mos", tag: "1.0-p0", digest: `sha256:${"a".repeat(64)}`, immutable: true });
+    expect(digests.mos).toBe(published);
+    expect(recordOf(images, "ms").type).toBe(DOCKER_IMAGE_TYPE);
+    expect(dockerInputsOf(images, "ms").build.args.BASE_IMAGE).toBe(published);
+    expect(origins).toMatchObject({ debian: "adopted", mos: "adopted", ms: "built", mysql: "built" });
   });
 
   it("declares only the selected layers and their ancestors", async () => {
@@ -125,34 +183,32 @@ describe("LayerTree wiring (strata builder, the default)", () => {
     expect(images.map((image) => image.name).sort()).toEqual(["debian", "mos", "mysql"]);
   });
 
-  it("builds children from the local parent when push is off", async () => {
+  it("builds children from the local parent tag with skipPush when push is off", async () => {
     const { images } = await declare("local", stackConfig({ push: false }));
-    const mos = inputsOf(images, "mos");
-    expect(mos.push).toBe(false);
-    expect(mos.buildArgs.BASE_IMAGE).toBe(inputsOf(images, "debian").imageName);
-    expect(mos.buildArgs.STRATA_BASE_DIGEST).toBe(fakeDigest("debian"));
+    const mos = dockerInputsOf(images, "mos");
+    expect(mos.skipPush).toBe(true);
+    expect(mos.build.args.BASE_IMAGE).toBe(dockerInputsOf(images, "debian").imageName);
+    expect(mos.build.args.STRATA_BASE_DIGEST).toBe(fakeDigest("debian"));
+    expect(mos.build.cacheFrom).toBeUndefined();
   });
 
-  it("puts CI tags on every image", async () => {
-    const { images } = await declare("ci", stackConfig({ change: 19026, patchset: 2 }));
-    expect(inputsOf(images, "keystone").imageName).toMatch(/debian-mos-ms-keystone:1\.0-p5-19026_2$/);
+  it("puts CI tags on every image, and every fingerprint moves with the tag", async () => {
+    const release = await declare("release", stackConfig());
+    const ci = await declare("ci", stackConfig({ change: 19026, patchset: 2 }));
+    expect(dockerInputsOf(ci.images, "keystone").imageName).toMatch(/debian-mos-ms-keystone:1\.0-p5-19026_2$/);
+    for (const layer of Object.keys(release.fingerprints)) expect(ci.fingerprints[layer]).not.toBe(release.fingerprints[layer]);
+    // ms and mysql have the same Dockerfile, tag and parent here: identical inputs, identical fingerprints.
+    expect(release.fingerprints.ms).toBe(release.fingerprints.mysql);
   });
 });
 
-describe("LayerTree wiring (pulumi-docker builder: docker.Image)", () => {
-  it("declares docker.Image resources chained by repoDigest, with an explicit platform and the legacy builder", async () => {
-    const { images, digests } = await declare("docker", stackConfig({ builder: "pulumi-docker" }));
-    expect(images.every((image) => image.type === DOCKER_IMAGE_TYPE)).toBe(true);
-    const keystone = dockerInputsOf(images, "keystone");
-    expect(keystone.imageName).toBe("127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos-ms-keystone:1.0-p5");
-    expect(keystone.build.args.BASE_IMAGE).toBe(digests["keystone-base"]);
-    expect(keystone.build.platform).toBe("linux/amd64");
-    expect(keystone.build.builderVersion).toBe("BuilderV1");
-    expect(keystone.skipPush).toBe(false);
-  });
-  it("builds from the local parent tag with skipPush when push is off", async () => {
-    const { images } = await declare("docker-local", stackConfig({ builder: "pulumi-docker", push: false }));
-    expect(dockerInputsOf(images, "mos").skipPush).toBe(true);
-    expect(dockerInputsOf(images, "mos").build.args.BASE_IMAGE).toBe(dockerInputsOf(images, "debian").imageName);
+describe("LayerTree wiring (builder strata: Strata's LayerImage)", () => {
+  it("declares LayerImage resources chained by repoDigest, labelled with the fingerprint", async () => {
+    const { images, digests, fingerprints } = await declare("strata", stackConfig({ builder: "strata" }));
+    expect(images.every((image) => image.type === LAYER_IMAGE_TYPE)).toBe(true);
+    const keystone = layerInputsOf(images, "keystone");
+    expect(keystone.buildArgs.BASE_IMAGE).toBe(digests["keystone-base"]);
+    expect(keystone.labels["org.strata.fingerprint"]).toBe(fingerprints.keystone);
+    expect(keystone.push).toBe(true);
   });
 });

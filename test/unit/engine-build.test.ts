@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { BuildProgress, contextTarPaths, engineEndpoint } from "../../src/provider/engine-build.js";
+import { engineEndpoint } from "../../src/docker-engine.js";
+import { BuildProgress, contextTarPaths } from "../../src/provider/engine-build.js";
 import { builderKind } from "../../src/provider/docker-cli.js";
 import { scratchDir } from "../helpers/catalog.js";
 

@@ -5,7 +5,7 @@ import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "
 const layer = (name: string, parent: string | null, previousDigestRef?: string): SummaryLayer => ({
   layer: name, image: `img-${name}`, ref: `r/g/img-${name}:1.0-p0`, parent, ...(previousDigestRef === undefined ? {} : { previousDigestRef }),
 });
-const event = (name: string, op: string, extra: Partial<LayerEvent> = {}): [string, LayerEvent] => [name, { layer: name, type: "strata:index:LayerImage", op, failed: false, ...extra }];
+const event = (name: string, op: string, extra: Partial<LayerEvent> = {}): [string, LayerEvent] => [name, { layer: name, type: "docker:index/image:Image", op, failed: false, ...extra }];
 const digest = (char: string) => `sha256:${char.repeat(64)}`;
 
 describe("build summary", () => {
@@ -29,7 +29,7 @@ describe("build summary", () => {
     expect(renderSummary(rows).split("\n").at(-1)).toBe("2 built, 1 unchanged, 1 failed, 1 skipped");
   });
   it("tells a tag adopted from the registry from a build", () => {
-    const rows = summaryRows([layer("base", null)], new Map([event("base", "create", { digestRef: `r/g/img-base@${digest("e")}`, adopted: true })]));
+    const rows = summaryRows([layer("base", null)], new Map([event("base", "create", { type: "strata:index:CopiedImage", digestRef: `r/g/img-base@${digest("e")}` })]));
     expect(rows[0]).toMatchObject({ result: "adopted", digest: digest("e"), detail: "the registry already held this tag with the same content" });
     expect(renderSummary(rows).split("\n").at(-1)).toBe("1 adopted");
     expect(summaryExitCode(rows)).toBe(0);

@@ -1,0 +1,16 @@
+/**
+ * Pulumi type tokens of the resources that stand for a layer's image, in one
+ * place for the program, Strata's provider and the CLI that reads engine events.
+ */
+/** A layer built by @pulumi/docker's docker.Image. */
+export const DOCKER_IMAGE_TYPE = "docker:index/image:Image";
+/** A layer built by Strata's own provider (builder "strata"). */
+export const LAYER_IMAGE_TYPE = "strata:index:LayerImage";
+/** A layer adopted from the registry: its tag already held the layer's fingerprint. */
+export const COPIED_IMAGE_TYPE = "strata:index:CopiedImage";
+/** A layer promoted by digest from another channel. */
+export const PROMOTED_IMAGE_TYPE = "strata:index:PromotedImage";
+
+export const IMAGE_TYPES: ReadonlySet<string> = new Set([DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE]);
+/** Served by the registry copy in Strata's provider. */
+export const REGISTRY_COPY_TYPES: ReadonlySet<string> = new Set([COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE]);

@@ -1,0 +1,54 @@
+/**
+ * What this stack's state says it built: for each layer with a build resource
+ * (docker.Image, or LayerImage) in the checkpoint, the fingerprint it was
+ * built with. Read from the checkpoint itself (`pulumi stack export`), which
+ * the engine writes after every step, and not from the stack outputs, which a
+ * failed or killed run leaves as the last successful run wrote them.
+ */
+import { execFile } from "node:child_process";
+import { DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "./image-types.js";
+import { BUILD_ARGS } from "./plan.js";
+import { FINGERPRINT_LABEL } from "./fingerprint.js";
+
+interface StateResource {
+  readonly urn?: string;
+  readonly type?: string;
+  readonly inputs?: Record<string, unknown>;
+}
+
+/** Layer name → the fingerprint its build resource in the state was built with. Pure. */
+export function builtFingerprints(deployment: unknown): Map<string, string> {
+  const resources = ((deployment as { resources?: StateResource[] } | undefined)?.resources ?? []);
+  const built = new Map<string, string>();
+  for (const resource of resources) {
+    const layer = resource.urn?.split("::").pop();
+    if (layer === undefined) continue;
+    let fingerprint: unknown;
+    if (resource.type === DOCKER_IMAGE_TYPE) fingerprint = (resource.inputs?.build as { args?: Record<string, unknown> } | undefined)?.args?.[BUILD_ARGS.fingerprint];
+    else if (resource.type === LAYER_IMAGE_TYPE) fingerprint = (resource.inputs?.labels as Record<string, unknown> | undefined)?.[FINGERPRINT_LABEL];
+    if (typeof fingerprint === "string") built.set(layer, fingerprint);
+  }
+  return built;
+}
+
+/**
+ * The current stack's checkpoint through the Pulumi CLI (the program runs under
+ * it, with its backend and stack). A stack that cannot be read counts as having
+ * built nothing: the program then adopts what the registry holds with the
+ * layers' fingerprints, which is the same content, so nothing is lost.
+ */
+export function readBuiltFingerprints(stack: string, cwd: string = process.cwd()): Promise<Map<string, string>> {
+  return new Promise((resolve) => {
+    execFile("pulumi", ["stack", "export", "--stack", stack], { cwd, maxBuffer: 512 << 20 }, (error, stdout) => {
+      if (error !== null) {
+        resolve(new Map());
+        return;
+      }
+      try {
+        resolve(builtFingerprints((JSON.parse(stdout) as { deployment?: unknown }).deployment));
+      } catch {
+        resolve(new Map());
+      }
+    });
+  });
+}
