@@ -2,12 +2,13 @@
  * Strata against a plain build script on synthetic catalogs of N layers, on
  * the same daemon and registry, in one run. Scenarios: cold full build, no-op
  * (repeated: each run measures several no-ops in a row), one leaf file
- * changed, one common-libs file changed. Prints a table and writes JSON.
+ * changed, one common-libs file changed. Each of Strata's builders named in
+ * --builders (docker: docker.Image; strata: Strata's LayerImage) runs every
+ * scenario on its own copy of the catalog, taking turns with the peer, so
+ * the builders are compared in the same run. Prints a table and writes JSON.
  * Run it with scripts/bench.sh (which starts the services).
  *   node dist/bench/run.js [--sizes 10,50,200] [--runs 3] [--noop-repeats 3] [--parallel 8]
- *     [--builder buildkit|legacy] [--sweep 2,4,8,16] [--out FILE]
- * --builder legacy makes Strata build with the legacy builder, as the peer
- * does, to tell the gain of parallelism from the gain of BuildKit.
+ *     [--builders docker,strata] [--sweep 2,4,8,16] [--out FILE]
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +17,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { parse, stringify } from "yaml";
 import { DEFAULT_PARALLEL } from "../src/concurrency.js";
+import { type Builder, BUILDERS } from "../src/config.js";
 import { renderTable } from "../src/table.js";
 import { removeImages } from "./docker-images.js";
 import { generateCatalog, touch } from "./generate.js";
@@ -27,7 +29,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     "noop-repeats": { type: "string", default: "3" },
     parallel: { type: "string", default: String(DEFAULT_PARALLEL) },
-    builder: { type: "string", default: "buildkit" },
+    builders: { type: "string", default: "docker" },
     sweep: { type: "string" },
     out: { type: "string" },
   },
@@ -35,7 +37,8 @@ const { values } = parseArgs({
 const sizes = values.sizes.split(",").map(Number);
 const runs = Number(values.runs);
 const noopRepeats = Number(values["noop-repeats"]);
-if (values.builder !== "buildkit" && values.builder !== "legacy") throw new Error(`--builder ${values.builder}: use buildkit or legacy`);
+const builders = values.builders.split(",") as Builder[];
+for (const builder of builders) if (!(BUILDERS as readonly string[]).includes(builder)) throw new Error(`--builders ${values.builders}: use ${BUILDERS.join(", ")}`);
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
 const SCENARIOS = ["cold", "no-op", "leaf changed", "common-libs changed"] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -60,7 +63,7 @@ class StrataSide {
   readonly project = path.join(this.root, "project");
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly group: string, parallel: number) {
+  constructor(readonly group: string, parallel: number, readonly builder: Builder) {
     mkdirSync(this.project, { recursive: true });
     mkdirSync(path.join(this.root, "state"));
     const project = parse(readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
@@ -68,8 +71,8 @@ class StrataSide {
     project.plugins = { providers: [{ name: "strata", path: path.join(projectRoot, "provider") }] };
     writeFileSync(path.join(this.project, "Pulumi.yaml"), stringify(project));
     const [osRelease] = group.split("-mos9.0-");
-    writeFileSync(path.join(this.project, "Pulumi.bench.yaml"), stringify({ config: { "strata:registry": registry, "strata:osRelease": osRelease, "strata:channel": "dev" } }));
-    this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.root}/state`, PULUMI_CONFIG_PASSPHRASE: "bench", STRATA_MEMORY_REPORT: path.join(this.root, "memory.json"), STRATA_DOCKER_BUILDER: values.builder };
+    writeFileSync(path.join(this.project, "Pulumi.bench.yaml"), stringify({ config: { "strata:registry": registry, "strata:osRelease": osRelease, "strata:channel": "dev", "strata:builder": builder } }));
+    this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.root}/state`, PULUMI_CONFIG_PASSPHRASE: "bench", STRATA_MEMORY_REPORT: path.join(this.root, "memory.json") };
     this.parallel = parallel;
   }
 
@@ -118,47 +121,57 @@ interface Sample {
   readonly size: number;
   readonly run: number;
   readonly scenario: Scenario;
-  readonly strata: Measurement;
+  /** By builder. */
+  readonly strata: Record<string, Measurement>;
   readonly peer: Measurement;
 }
 
-/** One catalog through the scenarios, Strata and the peer taking turns; `withPeer: false` measures Strata alone. */
+/** One catalog through the scenarios, each builder and the peer taking turns; `withPeer: false` measures Strata alone. */
 function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): { samples: Sample[]; planSeconds: number } {
   const salt = `${Date.now().toString(36)}${run}`;
-  const strata = new StrataSide(`bench${size}-${salt}-mos9.0-dev`, parallel);
+  const sides = builders.map((builder) => new StrataSide(`bench${size}-${salt}-${builder}-mos9.0-dev`, parallel, builder));
   const peer = new PeerSide(`bench${size}-${salt}-mos9.0-peer`);
-  generateCatalog(strata.catalog, size, salt, path.join(projectRoot, "scripts/make-rootfs.sh"));
-  cpSync(strata.catalog, peer.catalog, { recursive: true });
-  cpSync(path.join(strata.root, "build-order.txt"), path.join(peer.root, "build-order.txt"));
+  const [first] = sides as [StrataSide];
+  generateCatalog(first.catalog, size, salt, path.join(projectRoot, "scripts/make-rootfs.sh"));
+  for (const root of [...sides.slice(1).map((side) => side.root), peer.root]) {
+    cpSync(first.catalog, path.join(root, "catalog"), { recursive: true });
+    cpSync(path.join(first.root, "build-order.txt"), path.join(root, "build-order.txt"));
+  }
   const samples: Sample[] = [];
   let planSeconds = 0;
+  const notRun: Measurement = { seconds: Number.NaN, built: 0, pushed: 0 };
   try {
     for (const scenario of scenarios) {
-      if (scenario === "leaf changed") for (const side of [strata, peer]) touch(side.catalog, "svc000", salt);
-      if (scenario === "common-libs changed") for (const side of [strata, peer]) touch(side.catalog, "libs-a", salt);
+      if (scenario === "leaf changed") for (const catalog of [...sides.map((side) => side.catalog), peer.catalog]) touch(catalog, "svc000", salt);
+      if (scenario === "common-libs changed") for (const catalog of [...sides.map((side) => side.catalog), peer.catalog]) touch(catalog, "libs-a", salt);
       // A no-op is what users run most: measure several in a row, the first
-      // one right after the other side's pushes included.
+      // one right after the other sides' pushes included.
       const repeats = scenario === "no-op" ? noopRepeats : 1;
       for (let repeat = 0; repeat < repeats; repeat++) {
-        // Alternate who goes first, so neither always meets a warmer page cache.
-        const strataFirst = (run + repeat) % 2 === 0;
-        const notRun: Measurement = { seconds: Number.NaN, built: 0, pushed: 0 };
-        const first = strataFirst ? strata.up() : withPeer ? peer.up() : notRun;
-        const second = strataFirst ? (withPeer ? peer.up() : notRun) : strata.up();
-        samples.push({ size, run, scenario, strata: strataFirst ? first : second, peer: strataFirst ? second : first });
-        process.stderr.write(`N=${size} run ${run} ${scenario}${repeats > 1 ? ` #${repeat + 1}` : ""}: strata ${samples.at(-1)?.strata.seconds.toFixed(1)} s, peer ${samples.at(-1)?.peer.seconds.toFixed(1)} s\n`);
+        // Rotate who goes first, so no side always meets a warmer page cache.
+        const turns: (StrataSide | PeerSide)[] = [...sides, ...(withPeer ? [peer] : [])];
+        const shift = (run + repeat) % turns.length;
+        const strata: Record<string, Measurement> = {};
+        let peerMeasurement = notRun;
+        for (const side of [...turns.slice(shift), ...turns.slice(0, shift)]) {
+          if (side instanceof StrataSide) strata[side.builder] = side.up();
+          else peerMeasurement = side.up();
+        }
+        samples.push({ size, run, scenario, strata, peer: peerMeasurement });
+        const figures = builders.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s`).join(", ");
+        process.stderr.write(`N=${size} run ${run} ${scenario}${repeats > 1 ? ` #${repeat + 1}` : ""}: ${figures}, peer ${peerMeasurement.seconds.toFixed(1)} s\n`);
       }
-      if (scenario === "no-op") planSeconds = strata.plan();
+      if (scenario === "no-op") planSeconds = first.plan();
     }
   } finally {
-    rmSync(strata.root, { recursive: true, force: true });
+    for (const side of sides) rmSync(side.root, { recursive: true, force: true });
     rmSync(peer.root, { recursive: true, force: true });
     removeImages(`${registry}/bench${size}-${salt}-`);
   }
   return { samples, planSeconds };
 }
 
-const output: Record<string, unknown> = { registry, runs, noopRepeats, builder: values.builder, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length } };
+const output: Record<string, unknown> = { registry, runs, noopRepeats, builders, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length } };
 
 if (values.sweep !== undefined) {
   // Strata alone, cold, N=50, `runs` times per value with the values interleaved, so a slow spell of
@@ -166,7 +179,7 @@ if (values.sweep !== undefined) {
   const parallelValues = values.sweep.split(",").map(Number);
   const times = new Map<number, number[]>(parallelValues.map((parallel) => [parallel, []]));
   for (let run = 0; run < runs; run++) {
-    for (const parallel of parallelValues) times.get(parallel)?.push(runOnce(50, run, parallel, ["cold"], false).samples[0]?.strata.seconds ?? Number.NaN);
+    for (const parallel of parallelValues) times.get(parallel)?.push(runOnce(50, run, parallel, ["cold"], false).samples[0]?.strata[builders[0] as Builder]?.seconds ?? Number.NaN);
   }
   const sweep = Object.fromEntries([...times].map(([parallel, seconds]) => [String(parallel), Number(median(seconds).toFixed(1))]));
   output.parallelSweepN50Cold = sweep;
@@ -191,24 +204,27 @@ for (const size of sizes) {
   for (const scenario of SCENARIOS) {
     const samples = all.filter((sample) => sample.size === size && sample.scenario === scenario);
     if (samples.length === 0) continue;
-    const strata = median(samples.map((sample) => sample.strata.seconds));
     const peer = median(samples.map((sample) => sample.peer.seconds));
-    const memory = samples.map((sample) => sample.strata.peakMiB).filter((value): value is number => value !== undefined);
-    const entry = {
-      size, scenario,
-      strataSeconds: Number(strata.toFixed(1)), peerSeconds: Number(peer.toFixed(1)), ratio: Number((strata / peer).toFixed(2)),
-      strataBuilt: median(samples.map((sample) => sample.strata.built)), peerBuilt: median(samples.map((sample) => sample.peer.built)),
-      strataPushed: median(samples.map((sample) => sample.strata.pushed)), peerPushed: median(samples.map((sample) => sample.peer.pushed)),
-      strataPeakMiB: memory.length === 0 ? null : Number(median(memory).toFixed(0)),
-    };
-    table.push(entry);
-    rows.push([String(size), scenario, String(entry.strataSeconds), String(entry.peerSeconds), String(entry.ratio), `${entry.strataBuilt}/${entry.strataPushed}`, `${entry.peerBuilt}/${entry.peerPushed}`, entry.strataPeakMiB === null ? "-" : String(entry.strataPeakMiB)]);
+    for (const builder of builders) {
+      const measured = samples.map((sample) => sample.strata[builder]).filter((measurement): measurement is Measurement => measurement !== undefined);
+      const strata = median(measured.map((measurement) => measurement.seconds));
+      const memory = measured.map((measurement) => measurement.peakMiB).filter((value): value is number => value !== undefined);
+      const entry = {
+        size, scenario, builder,
+        strataSeconds: Number(strata.toFixed(1)), peerSeconds: Number(peer.toFixed(1)), ratio: Number((strata / peer).toFixed(2)),
+        strataBuilt: median(measured.map((measurement) => measurement.built)), peerBuilt: median(samples.map((sample) => sample.peer.built)),
+        strataPushed: median(measured.map((measurement) => measurement.pushed)), peerPushed: median(samples.map((sample) => sample.peer.pushed)),
+        strataPeakMiB: memory.length === 0 ? null : Number(median(memory).toFixed(0)),
+      };
+      table.push(entry);
+      rows.push([String(size), scenario, builder, String(entry.strataSeconds), String(entry.peerSeconds), String(entry.ratio), `${entry.strataBuilt}/${entry.strataPushed}`, `${entry.peerBuilt}/${entry.peerPushed}`, entry.strataPeakMiB === null ? "-" : String(entry.strataPeakMiB)]);
+    }
   }
 }
 output.results = table;
 output.samples = all;
 output.planSeconds = plans;
-process.stdout.write(`${renderTable(["N", "scenario", "strata s", "peer s", "strata/peer", "strata built/pushed", "peer changed/pushed", "strata peak MiB"], rows)}\n`);
+process.stdout.write(`${renderTable(["N", "scenario", "builder", "strata s", "peer s", "strata/peer", "strata built/pushed", "peer changed/pushed", "strata peak MiB"], rows)}\n`);
 process.stdout.write(`strata plan (preview) seconds by N: ${JSON.stringify(plans)}\n`);
 const out = values.out ?? path.join(projectRoot, ".strata/bench/run.json");
 mkdirSync(path.dirname(out), { recursive: true });
