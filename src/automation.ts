@@ -50,8 +50,16 @@ export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (e
   const update = (urn: string, type: string, change: Partial<LayerEvent>): void => {
     if (!IMAGE_TYPES.has(type)) return;
     const layer = layerOf(urn);
-    const previous = events.get(layer) ?? { layer, type, op: "same", failed: false };
-    events.set(layer, { ...previous, ...change });
+    const recorded = events.get(layer);
+    // A layer whose image resource changed type (a docker.Image replaced by the CopiedImage that
+    // adopts it, or back): the engine creates the new resource, and deletes the old one at the end.
+    // The layer's story is the new resource's; the old one's delete is housekeeping.
+    if (recorded !== undefined && recorded.type !== type) {
+      if (change.op === "delete" || recorded.op !== "delete") return;
+      events.set(layer, { layer, type, op: "same", failed: false, ...change });
+      return;
+    }
+    events.set(layer, { ...(recorded ?? { layer, type, op: "same", failed: false }), ...change });
   };
   const onEvent = (event: EngineEvent): void => {
     const pre = event.resourcePreEvent?.metadata;

@@ -2,9 +2,10 @@
  * `strata`: answers questions about the catalog and the version policy with
  * no Docker daemon and no Pulumi engine.
  */
-import { readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
+import { parse } from "yaml";
 import { type Catalog, loadCatalog } from "./catalog.js";
 import { REGISTRY_PASSWORD_KEY, type StackConfig, resolveStackConfig } from "./config.js";
 import { type LayerTarget, planTargets } from "./plan.js";
@@ -22,6 +23,7 @@ import { decideChannel, type RegistryView } from "./channel.js";
 import { type PlanRow, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
 import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
+import { COPIED_IMAGE_TYPE } from "./image-types.js";
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -135,7 +137,8 @@ export async function computePlan(options: CommonOptions & { stack: string; conf
   const run = await automation.previewRun(stack);
   if (run.error !== undefined) throw new Error(`pulumi preview failed:\n${run.error}`);
   const operations = new Map([...run.events].map(([layer, event]) => [layer, event.op] as const));
-  return planRows({ targets, fingerprints, previous, operations, conflicts });
+  const adopted = new Set([...run.events].filter(([, event]) => event.type === COPIED_IMAGE_TYPE).map(([layer]) => layer));
+  return planRows({ targets, fingerprints, previous, operations, conflicts, adopted });
 }
 
 export function buildProgram(io: CliIo): Command {
@@ -290,6 +293,19 @@ export function buildProgram(io: CliIo): Command {
       }
       if (options.summaryJson !== undefined) writeFileSync(path.resolve(io.cwd, options.summaryJson), `${JSON.stringify({ stack: options.stack, ok: run.error === undefined, layers: rows }, null, 2)}\n`);
       exitCode = summaryExitCode(rows, run.error);
+    });
+
+  withCommon(program.command("recover"))
+    .description("after a killed run: make the stack readable again, release its stale lock, clear pending operations")
+    .requiredOption("--stack <name>", "the stack (release channel)")
+    .action(async (options: CommonOptions & { stack: string }) => {
+      const { recoverStack } = await import("./recover.js");
+      const projectDir = projectDirOf(options, io);
+      const project = (parse(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { name: string }).name;
+      const steps = await recoverStack({ projectDir, project, stack: options.stack, env: engineEnv(io) });
+      if (steps.length === 0) io.out(`stack ${options.stack}: readable, not locked, no pending operations; nothing to do\n`);
+      else io.out(`${renderTable(["done", "detail"], steps.map((step) => [step.action, step.detail]))}\n`);
+      io.out(`next: scripts/strata up --stack ${options.stack} (what a killed run pushed is adopted, not rebuilt)\n`);
     });
 
   withCommon(program.command("graph"))

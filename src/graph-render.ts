@@ -18,6 +18,7 @@ export interface GraphNode {
 const STATUS_COLOURS: Record<PlanStatus, string> = {
   unchanged: "#e8e8e8",
   new: "#c6f0c2",
+  adopt: "#cdeeea",
   rebuild: "#ffe0a3",
   retag: "#cfe2ff",
   removed: "#d9d9d9",

@@ -7,7 +7,7 @@ import { type TagConflict } from "./channel.js";
 import { type LayerFingerprint } from "./fingerprint.js";
 import { type LayerTarget } from "./plan.js";
 
-export const PLAN_STATUSES = ["unchanged", "new", "rebuild", "retag", "removed", "blocked", "promote"] as const;
+export const PLAN_STATUSES = ["unchanged", "new", "adopt", "rebuild", "retag", "removed", "blocked", "promote"] as const;
 export type PlanStatus = (typeof PLAN_STATUSES)[number];
 
 /** What the stack recorded for a layer last time (its `layers` output). */
@@ -34,12 +34,16 @@ export interface PlanRow {
 /** The engine's operation for each layer's image resource (`same`, `create`, `update`, `delete`, …). */
 export type EngineOperations = ReadonlyMap<string, string>;
 
+/** Layers whose image resource in the preview is a CopiedImage: the registry's image is adopted, nothing built. */
+export type AdoptedLayers = ReadonlySet<string>;
+
 export interface StatusInput {
   readonly targets: readonly LayerTarget[];
   readonly fingerprints: ReadonlyMap<string, LayerFingerprint>;
   readonly previous: Readonly<Record<string, PreviousLayer>>;
   readonly operations: EngineOperations;
   readonly conflicts: readonly TagConflict[];
+  readonly adopted?: AdoptedLayers;
 }
 
 const UNCHANGED_OPS = new Set(["same", "read"]);
@@ -56,6 +60,8 @@ export function planRows(input: StatusInput): PlanRow[] {
     const conflict = blocked.get(name);
     if (conflict !== undefined) {
       rows.push({ ...base, status: "blocked", reason: `${conflict.reason} without a version bump` });
+    } else if (input.adopted?.has(name) === true && !UNCHANGED_OPS.has(op)) {
+      rows.push({ ...base, status: "adopt", reason: "the registry holds this tag with the same content" });
     } else if (op === "create" || previous === undefined) {
       rows.push({ ...base, status: "new", reason: "not built in this stack before" });
     } else if (UNCHANGED_OPS.has(op)) {

@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { appendFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryContents } from "./harness.js";
+import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryContents, runStrata } from "./harness.js";
 
 const ALL = ["app", "app-base", "base", "db", "libs", "tools"];
 let world: E2eWorld;
@@ -74,6 +74,10 @@ describe("layer tree end to end", () => {
     // Another runner's state (or a lost one): the program finds each tag with the layer's fingerprint and adopts it.
     const twin = await world.stack("tree-twin");
     expect(twin.group).toBe(e2e.group);
+    // strata plan says so before anything runs, and the up that follows does exactly that.
+    const plan = await runStrata(world, ["plan", "--stack", "tree-twin", "--json", "--catalog", world.catalogDir]);
+    expect(plan.code, plan.out).toBe(0);
+    expect((JSON.parse(plan.out.slice(plan.out.indexOf("["))) as { status: string }[]).map((row) => row.status)).toEqual(ALL.map(() => "adopt"));
     const since = Math.floor(Date.now() / 1000);
     const { operations } = await twin.up();
     expect([...operations.values()].every((op) => op === "create")).toBe(true);

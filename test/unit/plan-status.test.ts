@@ -71,6 +71,17 @@ describe("plan statuses", () => {
     expect(new Set(rows.map((row) => row.status))).toEqual(new Set(["new"]));
     expect(planExitCode(rows)).toBe(0);
   });
+  it("says adopt where the preview records the registry's image instead of building, even for a first-time stack", () => {
+    const fingerprints = new Map(targets.map((target) => [target.layer.name, fingerprint(target.layer.name)]));
+    const operations = new Map(targets.map((target) => [target.layer.name, "create"]));
+    const adopted = new Set(targets.map((target) => target.layer.name).filter((name) => name !== "keystone"));
+    const rows = planRows({ targets, fingerprints, previous: {}, operations, conflicts: [], adopted });
+    expect(Object.fromEntries(rows.map((row) => [row.layer, row.status]))).toEqual({ debian: "adopt", mos: "adopt", ms: "adopt", "keystone-base": "adopt", keystone: "new", mysql: "adopt" });
+    expect(rows.find((row) => row.layer === "ms")?.reason).toBe("the registry holds this tag with the same content");
+    // Once adopted, the next plan is a plain unchanged.
+    expect(planRows({ targets, fingerprints, previous: {}, operations: new Map(targets.map((target) => [target.layer.name, "same"])), conflicts: [], adopted })
+      .every((row) => row.status === "unchanged" || row.status === "new")).toBe(true);
+  });
   it("renders text, JSON and Markdown (golden files)", () => {
     const rows = mixedRows();
     expectGolden("plan.txt", `${renderPlanText(rows, "dev")}\n`);

@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { type EngineEvent } from "@pulumi/pulumi/automation/index.js";
+import { eventCollector } from "../../src/automation.js";
+
+const urn = (type: string, name: string): string => `urn:pulumi:dev::strata::strata:index:LayerTree$${type}::${name}`;
+const pre = (type: string, name: string, op: string): EngineEvent => ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn: urn(type, name), type } } } as unknown as EngineEvent);
+const outputs = (type: string, name: string, op: string, repoDigest?: string): EngineEvent => ({ sequence: 0, timestamp: 0, resOutputsEvent: { metadata: { op, urn: urn(type, name), type, new: repoDigest === undefined ? undefined : { outputs: { repoDigest } } } } } as unknown as EngineEvent);
+
+describe("engine events per layer", () => {
+  it("follows the new resource when a layer's image changes type, not the old one's delete", () => {
+    const { events, onEvent } = eventCollector();
+    for (const event of [
+      pre("strata:index:CopiedImage", "tools", "create"),
+      outputs("strata:index:CopiedImage", "tools", "create", "r/g/tools@sha256:1"),
+      pre("docker:index/image:Image", "libs", "update"),
+      outputs("docker:index/image:Image", "libs", "update", "r/g/libs@sha256:2"),
+      // At the end of the update, the engine deletes tools' old docker.Image.
+      pre("docker:index/image:Image", "tools", "delete"),
+      outputs("docker:index/image:Image", "tools", "delete"),
+    ]) onEvent(event);
+    expect(events.get("tools")).toMatchObject({ type: "strata:index:CopiedImage", op: "create", digestRef: "r/g/tools@sha256:1", failed: false });
+    expect(events.get("libs")).toMatchObject({ type: "docker:index/image:Image", op: "update", digestRef: "r/g/libs@sha256:2" });
+  });
+
+  it("keeps a plain delete of a layer that left the catalog", () => {
+    const { events, onEvent } = eventCollector();
+    onEvent(pre("docker:index/image:Image", "redis", "delete"));
+    expect(events.get("redis")).toMatchObject({ op: "delete" });
+  });
+});
