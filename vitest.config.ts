@@ -22,6 +22,17 @@ export default defineConfig({
           hookTimeout: 20 * 60_000,
         },
       },
+      {
+        // Not part of scripts/test.sh: scripts/kill-sweep.sh runs it.
+        test: {
+          name: "sweep",
+          include: ["test/sweep/**/*.test.ts"],
+          globalSetup: ["test/e2e/global-setup.ts"],
+          pool: "forks",
+          testTimeout: 60 * 60_000,
+          hookTimeout: 20 * 60_000,
+        },
+      },
     ],
   },
 });

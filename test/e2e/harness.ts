@@ -4,7 +4,7 @@
  * API against the real engine, the real Docker engine and the local registry.
  * Nothing here is mocked.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,6 +13,7 @@ import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { parse, stringify } from "yaml";
 import { removeImages } from "../../bench/docker-images.js";
 import { eventCollector, type LayerEvent } from "../../src/automation.js";
+import { runCli } from "../../src/cli.js";
 import { RegistryClient } from "../../src/registry.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -160,4 +161,54 @@ export async function registryContents(group: string, client: RegistryClient = r
 /** Layers whose operation is not `same`. */
 export function changed(operations: Operations): string[] {
   return [...operations].filter(([, op]) => op !== "same").map(([name]) => name).sort();
+}
+
+/** Runs the strata CLI against a world's project, backend and catalog, as scripts/strata would. */
+export async function runStrata(world: E2eWorld, args: readonly string[]): Promise<{ code: number; out: string }> {
+  let out = "";
+  const code = await runCli([...args, "--project", world.projectDir], { out: (text) => (out += text), err: (text) => (out += text), env: world.env, cwd: world.projectDir });
+  return { code, out };
+}
+
+/**
+ * Starts `pulumi up` on a world's stack and kills it with `signal` once `killWhen`
+ * says so, given the engine's output so far and the milliseconds since the start
+ * (checked on every output chunk and every 20 ms). Resolves with the output when
+ * the process is gone; `killed` is false when the run ended before the kill.
+ */
+export async function interruptUp(world: E2eWorld, stack: string, killWhen: (output: string, elapsedMs: number) => boolean, signal: NodeJS.Signals = "SIGKILL"): Promise<{ output: string; killed: boolean }> {
+  const child = spawn("pulumi", ["up", "--yes", "--non-interactive", "--skip-preview", "--stack", stack], { cwd: world.projectDir, env: { ...process.env, ...world.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const started = Date.now();
+  let output = "";
+  let killed = false;
+  const check = (): void => {
+    if (!killed && child.exitCode === null && killWhen(output, Date.now() - started)) {
+      killed = true;
+      child.kill(signal);
+    }
+  };
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+    check();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const timer = setInterval(check, 20);
+  await new Promise((resolve) => child.on("exit", resolve));
+  clearInterval(timer);
+  return { output, killed };
+}
+
+/** Tags of a group whose manifest, config or layer blobs are missing in the registry. */
+export async function brokenTags(group: string, client: RegistryClient = registry): Promise<string[]> {
+  const broken: string[] = [];
+  for (const [repository, tags] of Object.entries(await registryContents(group, client))) {
+    for (const tag of tags) {
+      const manifest = await client.manifest(`${group}/${repository}`, tag);
+      const blobs = manifest === undefined ? [] : [manifest.manifest.config?.digest, ...(manifest.manifest.layers ?? []).map((layer) => layer.digest)];
+      const missing = manifest === undefined ? ["manifest"] : [];
+      for (const blob of blobs) if (blob === undefined || !(await client.blobExists(`${group}/${repository}`, blob))) missing.push(blob ?? "config");
+      if (missing.length > 0) broken.push(`${repository}:${tag} (missing ${missing.join(", ")})`);
+    }
+  }
+  return broken;
 }
