@@ -8,12 +8,12 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { loadCatalog } from "../src/catalog.js";
-import { fingerprintTargets } from "../src/fingerprint.js";
-import { listContext } from "../src/hash.js";
-import { type LayerTarget } from "../src/plan.js";
-import { renderTable } from "../src/table.js";
-import { formatTag } from "../src/version.js";
+import { loadCatalog } from "../src/core/catalog.js";
+import { fingerprintTargets } from "../src/core/fingerprint.js";
+import { listContext } from "../src/core/hash.js";
+import { type LayerTarget } from "../src/core/plan.js";
+import { renderTable } from "../src/cli/table.js";
+import { formatTag } from "../src/core/version.js";
 import { median, projectRoot } from "./stats.js";
 
 const { values } = parseArgs({ options: { catalog: { type: "string" }, runs: { type: "string", default: "5" }, out: { type: "string" } } });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The npm bin: runs the compiled CLI (npm run build, or scripts/bootstrap.sh, compiles it).
-import { runCli } from "../dist/src/cli.js";
+import { runCli } from "../dist/src/cli/commands.js";
 
 const code = await runCli(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),

@@ -5,7 +5,7 @@
 import { appendFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli.js";
+import { runCli } from "../../src/cli/commands.js";
 import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryContents } from "./harness.js";
 
 let world: E2eWorld;

@@ -10,7 +10,7 @@ import path from "node:path";
 import bcrypt from "bcryptjs";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RegistryClient } from "../../src/registry.js";
+import { RegistryClient } from "../../src/registry/client.js";
 import { removeImages } from "../../bench/docker-images.js";
 import { changed, createWorld, type E2eWorld, repoRoot } from "./harness.js";
 import { freePort } from "../helpers/net.js";

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RegistryClient } from "../../src/registry.js";
+import { RegistryClient } from "../../src/registry/client.js";
 import { removeImages } from "../../bench/docker-images.js";
 import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, interruptUp, registry as sharedRegistry, runStrata } from "./harness.js";
 import { freePort } from "../helpers/net.js";

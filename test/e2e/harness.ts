@@ -12,9 +12,9 @@ import { fileURLToPath } from "node:url";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { parse, stringify } from "yaml";
 import { removeImages } from "../../bench/docker-images.js";
-import { eventCollector, type LayerEvent } from "../../src/automation.js";
-import { runCli } from "../../src/cli.js";
-import { RegistryClient } from "../../src/registry.js";
+import { eventCollector, type LayerEvent } from "../../src/engine/automation.js";
+import { runCli } from "../../src/cli/commands.js";
+import { RegistryClient } from "../../src/registry/client.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const registryAddress = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;

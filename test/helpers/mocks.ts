@@ -1,7 +1,7 @@
 /** Pulumi mocks for program tests: records every resource and invents image outputs. */
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/image-types.js";
+import { COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/core/image-types.js";
 
 /** Resources that build a layer; the mock invents their digest as a push would. */
 export const BUILT_IMAGE_TYPES: readonly string[] = [DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE];
@@ -12,7 +12,7 @@ export interface RecordedResource {
   readonly inputs: Record<string, unknown>;
 }
 
-export { COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/image-types.js";
+export { COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/core/image-types.js";
 
 /** A stable fake digest per resource name, as a registry would return after a push. */
 export function fakeDigest(name: string): string {

@@ -5,23 +5,23 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadCatalog } from "../../src/catalog.js";
-import { resolveStackConfig, type StackConfig } from "../../src/config.js";
-import { fingerprintTargets } from "../../src/fingerprint.js";
-import { type LayerSource } from "../../src/layer-origin.js";
-import { SECRET_SIGNATURE } from "../../src/provider/layer-image-inputs.js";
-import { planTargets } from "../../src/plan.js";
+import { loadCatalog } from "../../src/core/catalog.js";
+import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
+import { fingerprintTargets } from "../../src/core/fingerprint.js";
+import { type LayerSource } from "../../src/core/layer-origin.js";
+import { SECRET_SIGNATURE } from "../../src/pulumi/provider/layer-image-inputs.js";
+import { planTargets } from "../../src/core/plan.js";
 import { noteCatalog, scratchDir } from "../helpers/catalog.js";
 import { BUILT_IMAGE_TYPES, COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, fakeDigest, installMocks, LAYER_IMAGE_TYPE, type RecordedResource, resolved } from "../helpers/mocks.js";
 
 let recorded: RecordedResource[];
-let treeModule: typeof import("../../src/tree.js");
-let dockerModule: import("../../src/tree.js").LayerTreeArgs["dockerModule"];
+let treeModule: typeof import("../../src/pulumi/tree.js");
+let dockerModule: import("../../src/pulumi/tree.js").LayerTreeArgs["dockerModule"];
 
 beforeAll(async () => {
   recorded = await installMocks();
   // After setMocks: a static import would load @pulumi/docker before the mocks exist.
-  treeModule = await import("../../src/tree.js");
+  treeModule = await import("../../src/pulumi/tree.js");
   dockerModule = await import("@pulumi/docker");
 });
 

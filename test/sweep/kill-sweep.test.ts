@@ -13,7 +13,7 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { brokenTags, createWorld, type E2eStack, type E2eWorld, interruptUp, registryContents, runStrata } from "../e2e/harness.js";
-import { renderTable } from "../../src/table.js";
+import { renderTable } from "../../src/cli/table.js";
 
 const LAYERS = ["base", "tools", "libs", "app-base", "app", "db"] as const;
 const SEED = Number(process.env.STRATA_SWEEP_SEED ?? 20261128);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type EngineEvent } from "@pulumi/pulumi/automation/index.js";
-import { eventCollector } from "../../src/automation.js";
+import { eventCollector } from "../../src/engine/automation.js";
 
 const urn = (type: string, name: string): string => `urn:pulumi:dev::strata::strata:index:LayerTree$${type}::${name}`;
 const pre = (type: string, name: string, op: string): EngineEvent => ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn: urn(type, name), type } } } as unknown as EngineEvent);

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli.js";
+import { runCli } from "../../src/cli/commands.js";
 
 const corpus = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../corpus/bad");
 const cases = readdirSync(corpus).sort();

@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { dockerfileProblems, imageNames, loadCatalog } from "../../src/catalog.js";
-import { InputError, type Problem } from "../../src/problems.js";
+import { dockerfileProblems, imageNames, loadCatalog } from "../../src/core/catalog.js";
+import { InputError, type Problem } from "../../src/core/problems.js";
 import { CHILD_DOCKERFILE, layerYaml, makeCatalog, noteCatalog } from "../helpers/catalog.js";
 
 /** Loads a catalog that must fail; returns its problems. */

@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { planBumps } from "../../src/bump.js";
-import { conflictProblems, decideChannel, lookUpPublished, type PublishedTag, type RegistryView } from "../../src/channel.js";
-import { loadCatalog } from "../../src/catalog.js";
-import { resolveStackConfig, type StackConfig } from "../../src/config.js";
-import { type LayerFingerprint } from "../../src/fingerprint.js";
-import { planTargets } from "../../src/plan.js";
-import { RegistryClient } from "../../src/registry.js";
+import { planBumps } from "../../src/core/bump.js";
+import { conflictProblems, decideChannel, type PublishedTag, type RegistryView } from "../../src/core/channel.js";
+import { loadCatalog } from "../../src/core/catalog.js";
+import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
+import { type LayerFingerprint } from "../../src/core/fingerprint.js";
+import { planTargets } from "../../src/core/plan.js";
+import { RegistryClient } from "../../src/registry/client.js";
 import { noteCatalog } from "../helpers/catalog.js";
+import { lookUpPublished } from "../../src/registry/lookups.js";
 
 function config(values: Record<string, unknown> = {}): StackConfig {
   const { config: resolved, problems } = resolveStackConfig({ values: { registry: "127.0.0.1:5000", osRelease: "debian8.3", productVersion: "mos9.0", channel: "stable", immutable: true, ...values }, file: "Pulumi.stable.yaml", env: {} });

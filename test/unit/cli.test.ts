@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli.js";
+import { runCli } from "../../src/cli/commands.js";
 import { layerYaml, makeCatalog, scratchDir } from "../helpers/catalog.js";
 
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");

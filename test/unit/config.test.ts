@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { resolveStackConfig } from "../../src/config.js";
+import { resolveStackConfig } from "../../src/core/config.js";
 
 const base = { registry: "127.0.0.1:5000", osRelease: "debian8.3", productVersion: "mos9.0", channel: "stable" };
 const resolve = (values: Record<string, unknown>, env: Record<string, string> = {}) =>

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { labelledDockerfile, writeLabelledDockerfile } from "../../src/dockerfile.js";
+import { labelledDockerfile, writeLabelledDockerfile } from "../../src/pulumi/dockerfile.js";
 import { scratchDir } from "../helpers/catalog.js";
 import { writeFileSync } from "node:fs";
 

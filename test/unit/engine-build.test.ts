@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { engineEndpoint } from "../../src/docker-engine.js";
-import { BuildProgress, contextTarPaths } from "../../src/provider/engine-build.js";
-import { builderKind } from "../../src/provider/docker-cli.js";
+import { engineEndpoint } from "../../src/pulumi/docker-engine.js";
+import { BuildProgress, contextTarPaths } from "../../src/pulumi/provider/engine-build.js";
+import { builderKind } from "../../src/pulumi/provider/docker-cli.js";
 import { scratchDir } from "../helpers/catalog.js";
 
 describe("engine endpoint", () => {

@@ -2,9 +2,9 @@
 import { Graphviz } from "@hpcc-js/wasm-graphviz";
 import { JSDOM } from "jsdom";
 import { beforeAll, describe, expect, it } from "vitest";
-import { loadCatalog } from "../../src/catalog.js";
-import { graphNodes, renderDot, renderMermaid } from "../../src/graph-render.js";
-import { type PlanStatus } from "../../src/plan-status.js";
+import { loadCatalog } from "../../src/core/catalog.js";
+import { graphNodes, renderDot, renderMermaid } from "../../src/cli/graph-render.js";
+import { type PlanStatus } from "../../src/cli/plan-status.js";
 import { noteCatalog } from "../helpers/catalog.js";
 
 type Mermaid = typeof import("mermaid").default;

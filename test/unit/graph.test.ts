@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ancestors, descendants, findCycles, topologicalOrder, withAncestors } from "../../src/graph.js";
+import { ancestors, descendants, findCycles, topologicalOrder, withAncestors } from "../../src/core/graph.js";
 
 const nodes = [
   { name: "keystone", parent: "keystone-base" },

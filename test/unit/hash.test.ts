@@ -1,11 +1,11 @@
 import { chmodSync, cpSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadCatalog } from "../../src/catalog.js";
-import { resolveStackConfig, type StackConfig } from "../../src/config.js";
-import { fingerprintTargets } from "../../src/fingerprint.js";
-import { contextDigest, layerFingerprint, layerInputsDigest, listContext } from "../../src/hash.js";
-import { planTargets } from "../../src/plan.js";
+import { loadCatalog } from "../../src/core/catalog.js";
+import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
+import { fingerprintTargets } from "../../src/core/fingerprint.js";
+import { contextDigest, layerFingerprint, layerInputsDigest, listContext } from "../../src/core/hash.js";
+import { planTargets } from "../../src/core/plan.js";
 import { layerYaml, makeCatalog, scratchDir } from "../helpers/catalog.js";
 
 function context(files: Record<string, string>): string {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { type RegistryView } from "../../src/channel.js";
-import { type LayerFingerprint } from "../../src/fingerprint.js";
-import { decideSources } from "../../src/layer-origin.js";
-import { builtFingerprints } from "../../src/stack-state.js";
-import { type LayerTarget } from "../../src/plan.js";
+import { type RegistryView } from "../../src/core/channel.js";
+import { type LayerFingerprint } from "../../src/core/fingerprint.js";
+import { decideSources } from "../../src/core/layer-origin.js";
+import { builtFingerprints } from "../../src/engine/stack-state.js";
+import { type LayerTarget } from "../../src/core/plan.js";
 
 const target = (name: string): LayerTarget => ({
   layer: { name } as LayerTarget["layer"], repository: `r/g/${name}`, repositoryPath: `g/${name}`, tag: "1.0-p0", ref: `r/g/${name}:1.0-p0`, ownBuildArgs: {},

@@ -2,11 +2,11 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { loadCatalog } from "../../src/catalog.js";
-import { resolveStackConfig, type StackConfig } from "../../src/config.js";
-import { type LayerFingerprint } from "../../src/fingerprint.js";
-import { planTargets } from "../../src/plan.js";
-import { planCounts, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "../../src/plan-status.js";
+import { loadCatalog } from "../../src/core/catalog.js";
+import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
+import { type LayerFingerprint } from "../../src/core/fingerprint.js";
+import { planTargets } from "../../src/core/plan.js";
+import { planCounts, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "../../src/cli/plan-status.js";
 import { noteCatalog } from "../helpers/catalog.js";
 
 const goldenDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../golden");

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { loadCatalog } from "../../src/catalog.js";
-import { resolveStackConfig, type StackConfig } from "../../src/config.js";
-import { planTargets } from "../../src/plan.js";
-import { InputError } from "../../src/problems.js";
+import { loadCatalog } from "../../src/core/catalog.js";
+import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
+import { planTargets } from "../../src/core/plan.js";
+import { InputError } from "../../src/core/problems.js";
 import { layerYaml, makeCatalog, noteCatalog } from "../helpers/catalog.js";
 
 function config(values: Record<string, unknown> = {}, env: Record<string, string> = {}): StackConfig {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fileBackendDir, isReadableSidecar, withoutPendingOperations } from "../../src/recover.js";
+import { fileBackendDir, isReadableSidecar, withoutPendingOperations } from "../../src/engine/recover.js";
 
 describe("recovery after a killed run", () => {
   it("tells a metadata sidecar cut short (empty or half-written) from a readable one", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { digestOf, isPathComponent, isRegistry, isTag, parseReference, referenceProblems } from "../../src/reference.js";
+import { digestOf, isPathComponent, isRegistry, isTag, parseReference, referenceProblems } from "../../src/core/reference.js";
 
 describe("OCI path components", () => {
   it.each(["debian", "debian-mos-ms-keystone", "a.b", "a_b", "a__b", "a---b", "debian8.3-mos9.0-stable", "0"])("accepts %s", (value) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type LayerEvent } from "../../src/automation.js";
-import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "../../src/summary.js";
+import { type LayerEvent } from "../../src/engine/automation.js";
+import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "../../src/cli/summary.js";
 
 const layer = (name: string, parent: string | null, previousDigestRef?: string): SummaryLayer => ({
   layer: name, image: `img-${name}`, ref: `r/g/img-${name}:1.0-p0`, parent, ...(previousDigestRef === undefined ? {} : { previousDigestRef }),

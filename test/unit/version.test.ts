@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatGroup, formatReference, formatTag, groupProblems, parseLayerVersion, parseTag } from "../../src/version.js";
+import { formatGroup, formatReference, formatTag, groupProblems, parseLayerVersion, parseTag } from "../../src/core/version.js";
 
 describe("layer versions", () => {
   it("parses MAJOR.MINOR.PATCH", () => {

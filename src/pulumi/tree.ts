@@ -11,14 +11,14 @@
 import path from "node:path";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { type StackConfig } from "./config.js";
+import { type StackConfig } from "../core/config.js";
 import { CopiedImage } from "./copied-image.js";
 import { writeLabelledDockerfile } from "./dockerfile.js";
-import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "./fingerprint.js";
+import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "../core/fingerprint.js";
 import { LayerImage } from "./layer-image.js";
-import { type LayerOrigin, type LayerSource } from "./layer-origin.js";
-import { BUILD_ARGS, type LayerTarget } from "./plan.js";
-import { digestOf, parseReference } from "./reference.js";
+import { type LayerOrigin, type LayerSource } from "../core/layer-origin.js";
+import { BUILD_ARGS, type LayerTarget } from "../core/plan.js";
+import { digestOf, parseReference } from "../core/reference.js";
 
 export interface LayerTreeArgs {
   readonly targets: readonly LayerTarget[];

@@ -6,24 +6,24 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
 import { parse } from "yaml";
-import { type Catalog, loadCatalog } from "./catalog.js";
-import { REGISTRY_PASSWORD_KEY, type StackConfig, resolveStackConfig } from "./config.js";
-import { type LayerTarget, planTargets } from "./plan.js";
-import { InputError, type Problem } from "./problems.js";
-import { DEFAULT_PARALLEL } from "./concurrency.js";
+import { type Catalog, loadCatalog } from "../core/catalog.js";
+import { REGISTRY_PASSWORD_KEY, type StackConfig, resolveStackConfig } from "../core/config.js";
+import { type LayerTarget, planTargets } from "../core/plan.js";
+import { InputError, type Problem } from "../core/problems.js";
+import { DEFAULT_PARALLEL } from "../core/concurrency.js";
 import { renderTable } from "./table.js";
-import { stackConfigSource } from "./stack-files.js";
-import { formatTag, formatVersion } from "./version.js";
-import { topologicalOrder } from "./graph.js";
-import { applyBumps, type BumpLevel, planBumps } from "./bump.js";
-import { lookUpPublished } from "./channel.js";
-import { fingerprintTargets } from "./fingerprint.js";
-import { RegistryClient } from "./registry.js";
-import { decideChannel, type RegistryView } from "./channel.js";
+import { stackConfigSource } from "../core/stack-files.js";
+import { formatTag, formatVersion } from "../core/version.js";
+import { topologicalOrder } from "../core/graph.js";
+import { applyBumps, type BumpLevel, planBumps } from "../core/bump.js";
+import { fingerprintTargets } from "../core/fingerprint.js";
+import { RegistryClient } from "../registry/client.js";
+import { decideChannel, type RegistryView } from "../core/channel.js";
 import { type PlanRow, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
 import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
-import { COPIED_IMAGE_TYPE } from "./image-types.js";
+import { COPIED_IMAGE_TYPE } from "../core/image-types.js";
+import { lookUpPublished } from "../registry/lookups.js";
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -110,7 +110,7 @@ export function renderTree(catalog: Catalog): string {
  */
 async function registryClientFor(config: StackConfig, options: CommonOptions & { stack: string }, io: CliIo): Promise<RegistryClient> {
   if (config.registryUsername === undefined) return new RegistryClient({ registry: config.registry });
-  const automation = await import("./automation.js");
+  const automation = await import("../engine/automation.js");
   const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
   const password = (await stack.getConfig(`strata:${REGISTRY_PASSWORD_KEY}`).catch(() => undefined))?.value;
   if (password === undefined) {
@@ -131,7 +131,7 @@ export async function computePlan(options: CommonOptions & { stack: string; conf
   const view: RegistryView = config.push ? await lookUpPublished(targets, await registryClientFor(config, options, io)) : { published: new Map() };
   if (view.unreachable !== undefined) io.err(`note: ${view.unreachable}; every layer counts as unpublished\n`);
   const { conflicts } = decideChannel(targets, fingerprints, view, config);
-  const automation = await import("./automation.js");
+  const automation = await import("../engine/automation.js");
   const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env: { ...engineEnv(io), STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir } });
   const previous = await automation.previousLayers<PreviousLayer>(stack);
   const run = await automation.previewRun(stack);
@@ -270,7 +270,7 @@ export function buildProgram(io: CliIo): Command {
     .action(async (options: CommonOptions & { stack: string; summaryJson?: string; parallel: string }) => {
       const catalog = catalogOf(options, io);
       const { config, file } = stackConfigOf(options, io);
-      const automation = await import("./automation.js");
+      const automation = await import("../engine/automation.js");
       const env: Record<string, string> = { ...engineEnv(io), STRATA_CATALOG: catalog.dir };
       const stackOptions = { projectDir: projectDirOf(options, io), stack: options.stack, env };
       const stack = await automation.openStack(stackOptions);
@@ -299,7 +299,7 @@ export function buildProgram(io: CliIo): Command {
     .description("after a killed run: make the stack readable again, release its stale lock, clear pending operations")
     .requiredOption("--stack <name>", "the stack (release channel)")
     .action(async (options: CommonOptions & { stack: string }) => {
-      const { recoverStack } = await import("./recover.js");
+      const { recoverStack } = await import("../engine/recover.js");
       const projectDir = projectDirOf(options, io);
       const project = (parse(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { name: string }).name;
       const steps = await recoverStack({ projectDir, project, stack: options.stack, env: engineEnv(io) });

@@ -5,7 +5,6 @@
 import { CONFIG_NAMESPACE, type StackConfig } from "./config.js";
 import { type Problem } from "./problems.js";
 import { parseReference } from "./reference.js";
-import { type RegistryClient } from "./registry.js";
 
 /** One entry of a source stack's `layers` output (see LayerOutput). */
 export interface SourceLayer {
@@ -53,19 +52,4 @@ export function planPromotion(sourceLayers: Readonly<Record<string, SourceLayer>
   return { targets: targets.sort((a, b) => (a.source.layer < b.source.layer ? -1 : 1)), problems };
 }
 
-/** Tags an immutable target already holds at another digest: promotion must stop before copying anything. */
-export async function promotionConflicts(targets: readonly PromotionTarget[], client: RegistryClient, stackFile: string, stack: string): Promise<Problem[]> {
-  const problems: Problem[] = [];
-  for (const target of targets) {
-    const existing = await client.manifest(target.targetRepository, target.tag);
-    if (existing !== undefined && existing.digest !== target.digest) {
-      problems.push({
-        file: stackFile,
-        field: `${CONFIG_NAMESPACE}:immutable`,
-        message: `layer "${target.source.layer}": ${target.ref} already holds ${existing.digest}; promoting ${target.digest} would move an immutable tag`,
-        fix: `bump the layer's version (scripts/strata bump --stack ${stack}), rebuild the source channel, then promote`,
-      });
-    }
-  }
-  return problems;
-}
+//END

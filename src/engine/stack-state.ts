@@ -6,9 +6,9 @@
  * failed or killed run leaves as the last successful run wrote them.
  */
 import { execFile } from "node:child_process";
-import { DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "./image-types.js";
-import { BUILD_ARGS } from "./plan.js";
-import { FINGERPRINT_LABEL } from "./fingerprint.js";
+import { DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../core/image-types.js";
+import { BUILD_ARGS } from "../core/plan.js";
+import { FINGERPRINT_LABEL } from "../core/fingerprint.js";
 
 interface StateResource {
   readonly urn?: string;

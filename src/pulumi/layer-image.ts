@@ -1,6 +1,6 @@
 /**
  * `strata:index:LayerImage`: one built-and-pushed image, served by Strata's own
- * provider plugin (src/provider). Inputs and outputs mirror what LayerTree
+ * provider plugin (src/pulumi/provider). Inputs and outputs mirror what LayerTree
  * uses of pulumi-docker's docker.Image: imageName in, repoDigest out.
  */
 import * as pulumi from "@pulumi/pulumi";

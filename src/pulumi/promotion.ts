@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PromotedImage } from "./copied-image.js";
-import { type PromotionTarget, type SourceLayer } from "./promotion-plan.js";
+import { type PromotionTarget, type SourceLayer } from "../core/promotion-plan.js";
 import { type PublishedLayer } from "./tree.js";
 
 /** The source stack's `layers` output. `dev` means the same project's dev stack. */

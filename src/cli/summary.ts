@@ -2,8 +2,8 @@
  * The build summary printed after `strata up`: one row per layer, exact,
  * like Kolla's summary (built / adopted / unchanged / promoted / failed / skipped).
  */
-import { type LayerEvent } from "./automation.js";
-import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "./image-types.js";
+import { type LayerEvent } from "../engine/automation.js";
+import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 import { renderTable } from "./table.js";
 
 export const RESULTS = ["built", "adopted", "unchanged", "promoted", "failed", "skipped"] as const;

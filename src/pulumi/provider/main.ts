@@ -13,8 +13,8 @@
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
  */
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
-import { REGISTRY_COPY_TYPES } from "../image-types.js";
-import { copyImage, RegistryClient } from "../registry.js";
+import { REGISTRY_COPY_TYPES } from "../../core/image-types.js";
+import { copyImage, RegistryClient } from "../../registry/client.js";
 import { buildAndPush } from "./docker-cli.js";
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type EngineEvent, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
-import { IMAGE_TYPES } from "./image-types.js";
+import { IMAGE_TYPES } from "../core/image-types.js";
 
 
 /** What the engine did to one layer's image resource. */

@@ -2,18 +2,14 @@
  * What a channel already published, and whether this run may publish over it.
  * A tag names one content forever in an immutable channel: a tag that exists
  * with another fingerprint stops the run before anything is built or pushed.
- * A tag that exists with the same fingerprint is adopted, not rebuilt: the
- * provider asks the registry itself when it is about to build (lookUpTag), so
- * a resource's inputs never depend on what the registry holds.
+ * A tag that exists with the same fingerprint is adopted, not rebuilt
+ * (layer-origin.ts). The registry is asked in registry/lookups.ts; this file
+ * only decides.
  */
 import { type StackConfig, CONFIG_NAMESPACE } from "./config.js";
-import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "./fingerprint.js";
+import { type LayerFingerprint } from "./fingerprint.js";
 import { type LayerTarget } from "./plan.js";
 import { type Problem } from "./problems.js";
-import { mapLimited } from "./concurrency.js";
-import { type RegistryClient, RegistryError } from "./registry.js";
-
-const LOOKUP_CONCURRENCY = 16;
 
 /** A tag as the registry holds it. */
 export interface PublishedTag {
@@ -29,37 +25,6 @@ export interface RegistryView {
   readonly published: ReadonlyMap<string, PublishedTag>;
   /** Set when the registry could not be asked: everything counts as unpublished. */
   readonly unreachable?: string;
-}
-
-/** One tag as the registry holds it (manifest, then the image config for labels); undefined when absent. */
-export async function lookUpTag(client: RegistryClient, repositoryPath: string, tag: string): Promise<PublishedTag | undefined> {
-  const manifest = await client.manifest(repositoryPath, tag);
-  if (manifest === undefined) return undefined;
-  const config = await client.configOf(repositoryPath, manifest);
-  const labels = config?.config?.Labels ?? {};
-  return {
-    digestRef: `${client.registry}/${repositoryPath}@${manifest.digest}`,
-    ...(labels[FINGERPRINT_LABEL] === undefined ? {} : { fingerprint: labels[FINGERPRINT_LABEL] }),
-    ...(labels[INPUTS_LABEL] === undefined ? {} : { inputsDigest: labels[INPUTS_LABEL] }),
-  };
-}
-
-/** Looks every target's tag up in the registry. */
-export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient): Promise<RegistryView> {
-  const published = new Map<string, PublishedTag>();
-  try {
-    // A bounded number of requests in flight: hundreds at once only queue up in the registry.
-    const found = await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
-      const tag = await lookUpTag(client, target.repositoryPath, target.tag);
-      return tag === undefined ? undefined : ([target.layer.name, tag] as const);
-    });
-    for (const entry of found) if (entry !== undefined) published.set(entry[0], entry[1]);
-    return { published };
-  } catch (error) {
-    // A refused login is not "unpublished": an immutable channel must not build blind.
-    if (error instanceof RegistryError && error.status !== 401) return { published, unreachable: error.message };
-    throw error;
-  }
 }
 
 export type ChangeReason = "content changed" | "parent changed";

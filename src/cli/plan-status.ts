@@ -3,9 +3,9 @@
  * engine's per-resource operations plus fingerprints old and new. Pure, with
  * the text, JSON and Markdown renderings.
  */
-import { type TagConflict } from "./channel.js";
-import { type LayerFingerprint } from "./fingerprint.js";
-import { type LayerTarget } from "./plan.js";
+import { type TagConflict } from "../core/channel.js";
+import { type LayerFingerprint } from "../core/fingerprint.js";
+import { type LayerTarget } from "../core/plan.js";
 
 export const PLAN_STATUSES = ["unchanged", "new", "adopt", "rebuild", "retag", "removed", "blocked", "promote"] as const;
 export type PlanStatus = (typeof PLAN_STATUSES)[number];

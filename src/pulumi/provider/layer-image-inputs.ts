@@ -1,5 +1,5 @@
 /** The inputs of `strata:index:LayerImage`, shared by the resource class and its provider. No Pulumi import. */
-import { type RegistryCredentials } from "../registry.js";
+import { type RegistryCredentials } from "../../registry/client.js";
 import { type BuildRequest } from "./docker-cli.js";
 
 /** What the docker CLI needs to build (see docker-cli.ts), plus what the resource adds. */

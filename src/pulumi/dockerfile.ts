@@ -9,8 +9,8 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { FINGERPRINT_LABEL, INPUTS_LABEL } from "./fingerprint.js";
-import { BUILD_ARGS } from "./plan.js";
+import { FINGERPRINT_LABEL, INPUTS_LABEL } from "../core/fingerprint.js";
+import { BUILD_ARGS } from "../core/plan.js";
 
 /** Where the extended Dockerfiles go, relative to the Pulumi project folder (the program's working folder). */
 export const GENERATED_DOCKERFILES = ".strata/dockerfiles";

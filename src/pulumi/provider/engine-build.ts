@@ -14,7 +14,7 @@ import http from "node:http";
 import path from "node:path";
 import protobuf from "protobufjs";
 import { type EngineEndpoint, engineEndpoint, engineError, API } from "../docker-engine.js";
-import { listContext } from "../hash.js";
+import { listContext } from "../../core/hash.js";
 
 // BuildKit's progress arrives as base64 `moby.buildkit.v1.StatusResponse`
 // messages; only the fields needed for a readable failure are declared here

@@ -1,5 +1,5 @@
 /** Inputs of `strata:index:PromotedImage` and `strata:index:CopiedImage`: a copy by digest inside one registry. No Pulumi import. */
-import { type RegistryCredentials } from "../registry.js";
+import { type RegistryCredentials } from "../../registry/client.js";
 import { parseCredentials } from "./layer-image-inputs.js";
 
 export interface RegistryCopyInputs {

@@ -8,7 +8,7 @@
  *   layer's own tag, so nothing is copied; the copy refuses if the tag has moved).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "./image-types.js";
+import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 
 export interface RegistryCopyArgs {
   readonly registry: pulumi.Input<string>;

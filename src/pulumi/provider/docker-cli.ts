@@ -9,8 +9,8 @@ import { execFile, spawn } from "node:child_process";
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { BUILD_ARGS } from "../plan.js";
-import { type RegistryCredentials } from "../registry.js";
+import { BUILD_ARGS } from "../../core/plan.js";
+import { type RegistryCredentials } from "../../registry/client.js";
 import { ENGINE_DOWN_HINT, engineGet } from "../docker-engine.js";
 import { engineBuild, type EngineBuildRequest } from "./engine-build.js";
 

@@ -3,9 +3,9 @@
  * Graphviz DOT (for SVG). Pure; SVG rendering lives in the CLI, through
  * Graphviz compiled to WebAssembly.
  */
-import { type Layer } from "./catalog.js";
+import { type Layer } from "../core/catalog.js";
 import { type PlanStatus } from "./plan-status.js";
-import { formatTag } from "./version.js";
+import { formatTag } from "../core/version.js";
 
 export interface GraphNode {
   readonly layer: Layer;
