@@ -11,6 +11,7 @@ import { conflictProblems, decideChannel, type RegistryView } from "./src/core/c
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
 import { checkEngine } from "./src/pulumi/docker-engine.js";
 import { fingerprintTargets } from "./src/core/fingerprint.js";
+import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
 import { decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
 import { throwIfAny } from "./src/core/problems.js";
@@ -70,7 +71,7 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
     throwIfAny(conflicts);
   }
   // A layer this stack's state holds as built at this fingerprint stays built; other published ones are adopted.
-  const builtHere = config.push ? await readBuiltFingerprints(stack) : new Map<string, string>();
+  const builtHere = config.push ? await readBuiltFingerprints(stack, BUILD_RESOURCE_TYPES[config.builder]) : new Map<string, string>();
   const sources = decideSources(targets, fingerprints, view, builtHere, config);
   const dockerModule = config.builder === "docker" ? await import("@pulumi/docker") : undefined;
   return new LayerTree("layers", {

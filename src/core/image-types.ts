@@ -2,6 +2,7 @@
  * Pulumi type tokens of the resources that stand for a layer's image, in one
  * place for the program, Strata's provider and the CLI that reads engine events.
  */
+import { type Builder } from "./config.js";
 /** A layer built by @pulumi/docker's docker.Image. */
 export const DOCKER_IMAGE_TYPE = "docker:index/image:Image";
 /** A layer built by Strata's own provider (builder "strata"). */
@@ -10,6 +11,9 @@ export const LAYER_IMAGE_TYPE = "strata:index:LayerImage";
 export const COPIED_IMAGE_TYPE = "strata:index:CopiedImage";
 /** A layer promoted by digest from another channel. */
 export const PROMOTED_IMAGE_TYPE = "strata:index:PromotedImage";
+
+/** The resource each builder declares for a layer it builds. */
+export const BUILD_RESOURCE_TYPES: Readonly<Record<Builder, string>> = { docker: DOCKER_IMAGE_TYPE, strata: LAYER_IMAGE_TYPE };
 
 export const IMAGE_TYPES: ReadonlySet<string> = new Set([DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE]);
 /** Served by the registry copy in Strata's provider. */

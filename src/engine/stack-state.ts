@@ -16,13 +16,17 @@ interface StateResource {
   readonly inputs?: Record<string, unknown>;
 }
 
-/** Layer name → the fingerprint its build resource in the state was built with. Pure. */
-export function builtFingerprints(deployment: unknown): Map<string, string> {
+/**
+ * Layer name → the fingerprint its build resource of `type` in the state was built with. Pure.
+ * Only the current builder's resources count: after a switch of builder, a layer the other one
+ * built is adopted from the registry rather than built again.
+ */
+export function builtFingerprints(deployment: unknown, type: string): Map<string, string> {
   const resources = ((deployment as { resources?: StateResource[] } | undefined)?.resources ?? []);
   const built = new Map<string, string>();
   for (const resource of resources) {
     const layer = resource.urn?.split("::").pop();
-    if (layer === undefined) continue;
+    if (layer === undefined || resource.type !== type) continue;
     let fingerprint: unknown;
     if (resource.type === DOCKER_IMAGE_TYPE) fingerprint = (resource.inputs?.build as { args?: Record<string, unknown> } | undefined)?.args?.[BUILD_ARGS.fingerprint];
     else if (resource.type === LAYER_IMAGE_TYPE) fingerprint = (resource.inputs?.labels as Record<string, unknown> | undefined)?.[FINGERPRINT_LABEL];
@@ -37,7 +41,7 @@ export function builtFingerprints(deployment: unknown): Map<string, string> {
  * built nothing: the program then adopts what the registry holds with the
  * layers' fingerprints, which is the same content, so nothing is lost.
  */
-export function readBuiltFingerprints(stack: string, cwd: string = process.cwd()): Promise<Map<string, string>> {
+export function readBuiltFingerprints(stack: string, type: string, cwd: string = process.cwd()): Promise<Map<string, string>> {
   return new Promise((resolve) => {
     execFile("pulumi", ["stack", "export", "--stack", stack], { cwd, maxBuffer: 512 << 20 }, (error, stdout) => {
       if (error !== null) {
@@ -45,7 +49,7 @@ export function readBuiltFingerprints(stack: string, cwd: string = process.cwd()
         return;
       }
       try {
-        resolve(builtFingerprints((JSON.parse(stdout) as { deployment?: unknown }).deployment));
+        resolve(builtFingerprints((JSON.parse(stdout) as { deployment?: unknown }).deployment, type));
       } catch {
         resolve(new Map());
       }

@@ -95,6 +95,23 @@ describe("layer tree end to end", () => {
     expect(changed((await e2e.up()).operations)).toEqual([]);
   });
 
+  it("switching a stack's builder rebuilds nothing: what the other builder pushed is adopted", async () => {
+    const switching = await world.stack("tree-switch", { channel: "switch" });
+    expect([...(await switching.up()).operations.values()].every((op) => op === "create")).toBe(true);
+    const built = await switching.outputs();
+    await switching.stack.setConfig("strata:builder", { value: "strata" });
+    const since = Math.floor(Date.now() / 1000);
+    const { operations } = await switching.up();
+    expect([...operations.values()].every((op) => op === "create")).toBe(true);
+    expect(imageEventsSince(since)).toEqual([]);
+    const adopted = await switching.outputs();
+    for (const layer of ALL) {
+      expect(adopted[layer]?.origin).toBe("adopted");
+      expect(adopted[layer]?.digestRef).toBe(built[layer]?.digestRef);
+    }
+    expect(changed((await switching.up()).operations)).toEqual([]);
+  });
+
   it("a changed file in a middle layer rebuilds exactly that layer and its descendants", async () => {
     const before = await e2e.outputs();
     appendFileSync(path.join(world.catalogDir, "libs/libs.txt"), "one more line\n");

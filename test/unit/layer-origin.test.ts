@@ -46,7 +46,9 @@ describe("where each layer's image comes from", () => {
         { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$strata:index:CopiedImage::libs", type: "strata:index:CopiedImage", inputs: { digest: "sha256:3" } },
       ],
     };
-    expect(builtFingerprints(deployment)).toEqual(new Map([["base", "sha256:1"], ["tools", "sha256:2"]]));
-    expect(builtFingerprints(undefined)).toEqual(new Map());
+    expect(builtFingerprints(deployment, "docker:index/image:Image")).toEqual(new Map([["base", "sha256:1"]]));
+    // After a switch of builder, what the other builder built counts as published, not built here.
+    expect(builtFingerprints(deployment, "strata:index:LayerImage")).toEqual(new Map([["tools", "sha256:2"]]));
+    expect(builtFingerprints(undefined, "docker:index/image:Image")).toEqual(new Map());
   });
 });
