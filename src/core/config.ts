@@ -37,7 +37,7 @@ export interface StackConfig {
 
 /**
  * `docker`: docker.Image from @pulumi/docker, through the pulumi-resource-docker plugin.
- * `strata`: Strata's own LayerImage provider (src/pulumi/provider), kept for the builders' benchmark.
+ * `strata`: Strata's own LayerImage provider (src/pulumi/provider), ahead of docker.Image on large builds (README *Which builder*).
  */
 export const BUILDERS = ["docker", "strata"] as const;
 export type Builder = (typeof BUILDERS)[number];

@@ -18,7 +18,7 @@ import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "../core/
 import { LayerImage } from "./layer-image.js";
 import { type LayerOrigin, type LayerSource } from "../core/layer-origin.js";
 import { BUILD_ARGS, type LayerTarget } from "../core/plan.js";
-import { digestOf, parseReference } from "../core/reference.js";
+import { digestOf } from "../core/reference.js";
 
 export interface LayerTreeArgs {
   readonly targets: readonly LayerTarget[];
@@ -110,9 +110,8 @@ export class LayerTree extends pulumi.ComponentResource {
 
   /** The registry's image under this layer's tag, recorded as it is: the copy finds the tag in place and copies nothing. */
   private adopt(target: LayerTarget, digest: string, args: LayerTreeArgs): CopiedImage {
-    const { registry } = parseReference(target.ref);
     return new CopiedImage(target.layer.name, {
-      registry,
+      registry: args.config.registry,
       sourceRepository: target.repositoryPath,
       digest,
       targetRepository: target.repositoryPath,
