@@ -4,8 +4,10 @@
  * Two resource types share the one copy:
  * - `strata:index:PromotedImage`: another channel's image into this channel's group;
  * - `strata:index:CopiedImage`: an image this channel's registry already holds with
- *   the layer's fingerprint, recorded without a build (adoption: the source is the
- *   layer's own tag, so nothing is copied; the copy refuses if the tag has moved).
+ *   the layer's fingerprint, recorded without a build. Adoption: the source is the
+ *   layer's own tag, so nothing is copied; the copy refuses if the tag has moved.
+ *   CI copy: the source is the channel's tag (or an earlier patchset's), copied to
+ *   the CI tag with an annotation naming it.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
@@ -18,6 +20,8 @@ export interface RegistryCopyArgs {
   readonly tag: pulumi.Input<string>;
   /** Refuse to move an existing tag to another digest. */
   readonly immutable: pulumi.Input<boolean>;
+  /** Added to the copy's manifest, which then has a digest of its own (CI copies). */
+  readonly annotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Registry login, a secret. */
   readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }

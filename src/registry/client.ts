@@ -5,6 +5,7 @@
  * loopback registries. Credentials (HTTP basic, as htpasswd registries use)
  * come from the caller or, failing that, from the Docker config file.
  */
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
@@ -118,7 +119,17 @@ export class RegistryClient {
     let response: Response;
     try {
       await this.resolveScheme();
-      response = await this.fetcher(`${this.base}${path}`, { ...init, headers: this.headers(init.headers) });
+      const send = (): Promise<Response> => this.fetcher(`${this.base}${path}`, { ...init, headers: this.headers(init.headers) });
+      try {
+        response = await send();
+      } catch (error) {
+        // A kept-alive connection the registry closed (it restarted, for its garbage collection):
+        // a read is sent once more, on a new connection. Writes are not repeated blind.
+        const code = (error as { cause?: { code?: string } }).cause?.code;
+        const idempotent = init.method === undefined || init.method === "GET" || init.method === "HEAD";
+        if (!idempotent || (code !== "UND_ERR_SOCKET" && code !== "ECONNRESET")) throw error;
+        response = await send();
+      }
     } catch (error) {
       if (error instanceof RegistryError) throw error;
       throw new RegistryError(`cannot reach the registry at ${this.base}: ${describe(error)}`);
@@ -227,42 +238,66 @@ export interface CopyRequest {
   readonly tag: string;
   /** Refuse to move an existing tag to another digest. */
   readonly immutable: boolean;
+  /**
+   * Added to the top-level manifest: the copy then has a digest of its own (same config and
+   * layers, so the same image). Set for CI copies, so that deleting one later, which a
+   * distribution v2 registry can only do by digest, never takes the channel's tag with it.
+   */
+  readonly annotations?: Readonly<Record<string, string>>;
 }
 
 export interface CopyResult {
   /** The target tag did not point at this digest before the copy. */
   readonly created: boolean;
+  /** `sha256:…` of the manifest under the tag: the source digest, or the annotated copy's own. */
+  readonly digest: string;
 }
 
 const INDEX_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
 
+/** sha256 of manifest bytes, the way the registry names them. */
+function manifestDigest(bytes: Buffer): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
 /**
  * Copies an image by digest inside one registry without a daemon: every blob
  * is mounted across repositories (or streamed when the registry will not
- * mount), then the manifest bytes are put under the tag unchanged, so the
- * target digest equals the source digest.
+ * mount; nothing at all inside one repository), then the manifest bytes are
+ * put under the tag unchanged, so the target digest equals the source digest,
+ * or with annotations added, so it has its own.
  */
 export async function copyImage(client: RegistryClient, request: CopyRequest): Promise<CopyResult> {
+  const source = await client.rawManifest(request.sourceRepository, request.digest);
+  const bytes = request.annotations === undefined ? source.bytes : annotated(source.bytes, request.annotations);
+  const digest = manifestDigest(bytes);
   const existing = await client.manifest(request.targetRepository, request.tag);
-  if (existing !== undefined && existing.digest === request.digest) return { created: false };
+  if (existing !== undefined && existing.digest === digest) return { created: false, digest };
   if (existing !== undefined && request.immutable) {
-    throw new RegistryError(`${request.targetRepository}:${request.tag} already points at ${existing.digest}; an immutable channel will not move it to ${request.digest}`);
+    throw new RegistryError(`${request.targetRepository}:${request.tag} already points at ${existing.digest}; an immutable channel will not move it to ${digest}`);
   }
-  await copyManifest(client, request.sourceRepository, request.targetRepository, request.digest, request.tag);
-  return { created: true };
+  await copyManifest(client, request.sourceRepository, request.targetRepository, { bytes, mediaType: source.mediaType }, request.tag);
+  return { created: true, digest };
 }
 
-async function copyManifest(client: RegistryClient, source: string, target: string, digest: string, reference: string): Promise<void> {
-  const { bytes, mediaType } = await client.rawManifest(source, digest);
+/** Manifest bytes with annotations merged in (serialised the same way every time: same input, same digest). */
+function annotated(bytes: Buffer, annotations: Readonly<Record<string, string>>): Buffer {
+  const manifest = JSON.parse(bytes.toString("utf8")) as { annotations?: Record<string, string> };
+  return Buffer.from(JSON.stringify({ ...manifest, annotations: { ...manifest.annotations, ...annotations } }, null, 3));
+}
+
+async function copyManifest(client: RegistryClient, source: string, target: string, raw: { bytes: Buffer; mediaType: string }, reference: string): Promise<void> {
+  const { bytes, mediaType } = raw;
   const manifest = JSON.parse(bytes.toString("utf8")) as { config?: { digest: string }; layers?: { digest: string }[]; manifests?: { digest: string }[] };
   if (INDEX_TYPES.has(mediaType)) {
-    for (const child of manifest.manifests ?? []) await copyManifest(client, source, target, child.digest, child.digest);
-  } else {
+    for (const child of manifest.manifests ?? []) await copyManifest(client, source, target, await client.rawManifest(source, child.digest), child.digest);
+  } else if (source !== target) {
     const blobs = [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)].filter((blob): blob is string => blob !== undefined);
     for (const blob of blobs) await client.mountBlob(source, target, blob);
   }
+  const expected = manifestDigest(bytes);
   const written = await client.putManifest(target, reference, bytes, mediaType);
-  if (written !== digest) throw new RegistryError(`copied ${source}@${digest} to ${target}:${reference} but the registry reports ${written}`);
+  if (written !== expected) throw new RegistryError(`copied ${source} to ${target}:${reference} as ${expected} but the registry reports ${written}`);
 }
 
 /** The path of an RFC 5988 `Link: <…>; rel="next"` header. */

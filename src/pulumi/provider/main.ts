@@ -29,8 +29,8 @@ type Props = Record<string, unknown>;
 
 async function copy(inputs: RegistryCopyInputs): Promise<{ repoDigest: string; created: boolean }> {
   const client = new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) });
-  const { created } = await copyImage(client, inputs);
-  return { repoDigest: `${inputs.registry}/${inputs.targetRepository}@${inputs.digest}`, created };
+  const { created, digest } = await copyImage(client, inputs);
+  return { repoDigest: `${inputs.registry}/${inputs.targetRepository}@${digest}`, created };
 }
 
 const provider: Provider = {
@@ -67,7 +67,10 @@ const provider: Provider = {
     if (!REGISTRY_COPY_TYPES.has(typeOf(urn))) return; // LayerImage: tags stay in the registry, like docker.Image.
     const inputs = parseRegistryCopyInputs(props as Props);
     if ((props as Props).created !== true) return; // The tag was there before this stack: not ours to remove.
-    await new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) }).deleteManifest(inputs.targetRepository, inputs.digest);
+    // The digest the copy put there: an annotated copy's own, not its source's.
+    const repoDigest = (props as Props).repoDigest;
+    const digest = typeof repoDigest === "string" && repoDigest.includes("@") ? repoDigest.slice(repoDigest.lastIndexOf("@") + 1) : inputs.digest;
+    await new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) }).deleteManifest(inputs.targetRepository, digest);
   },
 };
 
