@@ -18,7 +18,7 @@ import { throwIfAny } from "./src/core/problems.js";
 import { planPromotion } from "./src/core/promotion-plan.js";
 import { type PromotedLayer, Promotion, readSourceLayers } from "./src/pulumi/promotion.js";
 import { RegistryClient } from "./src/registry/client.js";
-import { readBuiltFingerprints } from "./src/engine/stack-state.js";
+import { readBuiltLayers } from "./src/engine/stack-state.js";
 import { type LayerOutput, LayerTree } from "./src/pulumi/tree.js";
 import { lookUpPublished, promotionConflicts } from "./src/registry/lookups.js";
 
@@ -32,7 +32,8 @@ if (process.env.STRATA_MEMORY_REPORT !== undefined) {
   const reportFile = process.env.STRATA_MEMORY_REPORT;
   process.on("exit", () => writeFileSync(reportFile, JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS })));
 }
-const stackFile = `Pulumi.${stack}.yaml`;
+// A CI run's per-change stack has its config copied from the channel's file (strata up): problems name that one.
+const stackFile = `Pulumi.${process.env.STRATA_CHANNEL_STACK ?? stack}.yaml`;
 
 const engineConfig = new pulumi.Config(CONFIG_NAMESPACE);
 const values: Record<string, unknown> = {};
@@ -53,7 +54,7 @@ const registryAuth = config.registryUsername !== undefined && registryPassword !
 const credentials = registryAuth === undefined ? undefined : await new Promise<{ username: string; password: string }>((resolve) => registryAuth.apply(resolve));
 const registry = new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }) });
 
-/** Build every selected layer; adopt tags the channel already holds with the same content. */
+/** Build every selected layer; adopt tags the channel already holds with the same content, and copy them to CI tags. */
 async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   const catalog = loadCatalog(catalogDir, projectDir);
   const targets = planTargets(catalog, config, stackFile);
@@ -70,8 +71,9 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   } else {
     throwIfAny(conflicts);
   }
-  // A layer this stack's state holds as built at this fingerprint stays built; other published ones are adopted.
-  const builtHere = config.push ? await readBuiltFingerprints(stack, BUILD_RESOURCE_TYPES[config.builder]) : new Map<string, string>();
+  // A layer this stack's state holds as built at this fingerprint and reference stays built; CI runs
+  // copy what the channel holds with the same fingerprint; other published ones are adopted.
+  const builtHere = config.push ? await readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : new Map();
   const sources = decideSources(targets, fingerprints, view, builtHere, config);
   const dockerModule = config.builder === "docker" ? await import("@pulumi/docker") : undefined;
   return new LayerTree("layers", {

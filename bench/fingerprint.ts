@@ -26,6 +26,7 @@ const targets: LayerTarget[] = catalog.layers.map((layer) => ({
   repository: `r/g/${layer.image}`,
   repositoryPath: `g/${layer.image}`,
   tag: formatTag(layer.version),
+  releaseTag: formatTag(layer.version),
   ref: `r/g/${layer.image}:${formatTag(layer.version)}`,
   ...(layer.parent === undefined ? {} : { parent: layer.parent }),
   ownBuildArgs: { STRATA_VERSION: formatTag(layer.version), STRATA_SOURCE: "" },

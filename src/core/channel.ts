@@ -20,9 +20,20 @@ export interface PublishedTag {
   readonly inputsDigest?: string;
 }
 
+/** Another tag of the same repository whose image a CI run may copy (registry/lookups.ts finds them). */
+export interface CopySource {
+  readonly tag: string;
+  readonly published: PublishedTag;
+}
+
 export interface RegistryView {
   /** By layer name; layers whose tag is absent are not in the map. */
   readonly published: ReadonlyMap<string, PublishedTag>;
+  /**
+   * CI runs only, by layer name: the channel's release tag, then the same change's other
+   * patchsets (newest first), as far as the registry holds them.
+   */
+  readonly copySources?: ReadonlyMap<string, readonly CopySource[]>;
   /** Set when the registry could not be asked: everything counts as unpublished. */
   readonly unreachable?: string;
 }

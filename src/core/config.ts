@@ -33,6 +33,11 @@ export interface StackConfig {
   readonly promoteFrom?: string;
   /** Registry user; the password is a config secret (strata:registryPassword), never part of this object. */
   readonly registryUsername?: string;
+  /**
+   * A CI run copies, inside the registry, the layers whose fingerprint the channel already holds
+   * and builds only the rest. False rebuilds every layer (kept as the benchmark's comparison).
+   */
+  readonly copyUnchanged: boolean;
 }
 
 /**
@@ -43,7 +48,7 @@ export const BUILDERS = ["docker", "strata"] as const;
 export type Builder = (typeof BUILDERS)[number];
 
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
-export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername"] as const;
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername", "copyUnchanged"] as const;
 
 /** The secret config key with the registry password (read with getSecret, never as plain config). */
 export const REGISTRY_PASSWORD_KEY = "registryPassword";
@@ -74,6 +79,7 @@ const CONFIG_SCHEMA = {
     immutable: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
     promoteFrom: { type: "string", pattern: "^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2})?$" },
     registryUsername: { type: "string" },
+    copyUnchanged: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
     // A secret: in a stack file it is {secure: <ciphertext>}; its value is read through the engine only.
     registryPassword: {},
   },
@@ -87,6 +93,7 @@ const FIXES: Record<string, string> = {
   channel: 'set it, for example "pulumi config set strata:channel stable"',
   push: "use true or false",
   immutable: "use true or false",
+  copyUnchanged: "use true or false",
   promoteFrom: 'name the source stack, for example "dev"',
   platform: 'use os/arch, for example "linux/amd64"',
   layers: 'give a list of layer folder names, for example ["keystone"]',
@@ -190,6 +197,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     immutable: values.immutable === true || values.immutable === "true",
     ...(values.promoteFrom === undefined || values.promoteFrom === "" ? {} : { promoteFrom: text("promoteFrom") }),
     ...(values.registryUsername === undefined || values.registryUsername === "" ? {} : { registryUsername: text("registryUsername") }),
+    copyUnchanged: values.copyUnchanged === undefined || values.copyUnchanged === true || values.copyUnchanged === "true",
   };
   return { config, problems: [] };
 }

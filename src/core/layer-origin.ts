@@ -1,43 +1,62 @@
 /**
- * Where each layer's image comes from in this run: built by its docker.Image,
- * or adopted from the registry, which already holds the layer's tag with the
- * layer's own fingerprint (pushed by another runner, by a stack whose state
- * was lost, or by a run killed before the engine recorded it). Pure.
+ * Where each layer's image comes from in this run. Pure.
+ * - built: by its build resource (docker.Image, or LayerImage);
+ * - copied (CI runs): the registry holds the layer's fingerprint under another tag of the same
+ *   repository (the channel's release tag, or an earlier patchset of the same change), so the
+ *   image is copied to the CI tag inside the registry: no build, no pull, no blob push;
+ * - adopted: the registry already holds the layer's own tag with its fingerprint (pushed by
+ *   another runner, by a stack whose state was lost, or by a run killed before the engine
+ *   recorded it), so it is recorded as it is.
  *
- * The choice sticks: a layer whose build resource in this stack's state was
- * built with the same fingerprint stays built, though the registry now holds
- * exactly that image. Otherwise every build would turn into an adoption on the
- * next run, and the engine would replace one resource with another on a run
- * with no change.
+ * The choice sticks: a layer whose build resource in this stack's state was built with the same
+ * fingerprint under the same reference stays built, though the registry now holds exactly that
+ * image. Otherwise every build would turn into an adoption on the next run, and the engine would
+ * replace one resource with another on a run with no change. A new reference (the next patchset's
+ * CI tag) does not stick: the build resource would rebuild and push, where a copy is enough.
  */
-import { type PublishedTag, type RegistryView } from "./channel.js";
+import { type CopySource, type PublishedTag, type RegistryView } from "./channel.js";
 import { type StackConfig } from "./config.js";
 import { type LayerFingerprint } from "./fingerprint.js";
 import { type LayerTarget } from "./plan.js";
 
 /** How a layer got its image, as recorded in the stack's `layers` output. */
-export type LayerOrigin = "built" | "adopted" | "promoted";
+export type LayerOrigin = "built" | "copied" | "adopted" | "promoted";
 
 export type LayerSource =
   | { readonly origin: "built" }
+  | { readonly origin: "copied"; readonly from: CopySource }
   | { readonly origin: "adopted"; readonly published: PublishedTag };
+
+/** What the stack's state holds for a layer's build resource (stack-state.ts). */
+export interface BuiltLayer {
+  readonly fingerprint: string;
+  /** The reference it was pushed under (`imageName`). */
+  readonly ref: string;
+}
 
 export function decideSources(
   targets: readonly LayerTarget[],
   fingerprints: ReadonlyMap<string, LayerFingerprint>,
   view: RegistryView,
-  /** Layer → fingerprint of the build resource the stack's state holds for it (stack-state.ts). */
-  builtHere: ReadonlyMap<string, string>,
-  config: Pick<StackConfig, "push">,
+  builtHere: ReadonlyMap<string, BuiltLayer>,
+  config: Pick<StackConfig, "push" | "copyUnchanged">,
 ): Map<string, LayerSource> {
   const sources = new Map<string, LayerSource>();
   for (const target of targets) {
     const name = target.layer.name;
     const fingerprint = fingerprints.get(name)?.fingerprint;
+    const built = builtHere.get(name);
+    if (!config.push || fingerprint === undefined || (built?.fingerprint === fingerprint && built.ref === target.ref)) {
+      sources.set(name, { origin: "built" });
+      continue;
+    }
+    // A copy first: a rerun of the same CI run then declares the same copy again (a no-op),
+    // rather than adopting the copy it made last time.
+    const from = config.copyUnchanged ? view.copySources?.get(name)?.find((candidate) => candidate.published.fingerprint === fingerprint) : undefined;
     const published = view.published.get(name);
-    const builtHereBefore = fingerprint !== undefined && builtHere.get(name) === fingerprint;
-    const adoptable = config.push && fingerprint !== undefined && published !== undefined && published.fingerprint === fingerprint;
-    sources.set(name, adoptable && !builtHereBefore ? { origin: "adopted", published } : { origin: "built" });
+    if (from !== undefined) sources.set(name, { origin: "copied", from });
+    else if (published !== undefined && published.fingerprint === fingerprint) sources.set(name, { origin: "adopted", published });
+    else sources.set(name, { origin: "built" });
   }
   return sources;
 }

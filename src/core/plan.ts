@@ -16,7 +16,10 @@ export interface LayerTarget {
   readonly repository: string;
   /** `group/image`: the repository's name inside the registry (its API paths). */
   readonly repositoryPath: string;
+  /** The tag this run pushes: the release tag, plus `-CHANGE[_PATCHSET]` in a CI run. */
   readonly tag: string;
+  /** `MAJOR.MINOR-pPATCH`: the channel's tag for this version, the same in a CI run. */
+  readonly releaseTag: string;
   /** `registry/group/image:tag` */
   readonly ref: string;
   /** The parent layer's name, absent for a root. */
@@ -58,14 +61,18 @@ export function planTargets(catalog: Catalog, config: StackConfig, configFile: s
   const selected = config.layers === undefined ? [...catalog.layers] : withAncestors(catalog.layers, config.layers);
   const targets = selected.map((layer): LayerTarget => {
     const tag = formatTag(layer.version, config.ci);
+    const releaseTag = formatTag(layer.version);
     const repository = formatRepository(config.registry, config.group, layer.image);
     const ref = formatReference(config.registry, config.group, layer.image, tag);
     for (const message of referenceProblems(ref)) {
       problems.push({ file: configFile, field: `reference of layer "${layer.name}"`, message: `${ref}: ${message}`, fix: "shorten the layer folder names or the group parts (osRelease, productVersion, channel)" });
     }
-    const ownBuildArgs = { [BUILD_ARGS.version]: tag, [BUILD_ARGS.source]: config.source };
+    // The version goes in without the CI suffix: a CI run's layer has the channel's fingerprint
+    // unless its content changed, so the channel's image can be copied instead of rebuilt, and a
+    // second patchset shares the first one's fingerprints.
+    const ownBuildArgs = { [BUILD_ARGS.version]: releaseTag, [BUILD_ARGS.source]: config.source };
     const repositoryPath = `${config.group}/${layer.image}`;
-    return { layer, repository, repositoryPath, tag, ref, ...(layer.parent === undefined ? {} : { parent: layer.parent }), ownBuildArgs };
+    return { layer, repository, repositoryPath, tag, releaseTag, ref, ...(layer.parent === undefined ? {} : { parent: layer.parent }), ownBuildArgs };
   });
   throwIfAny(problems);
   return targets;

@@ -40,9 +40,12 @@ export function formatVersion(version: LayerVersion): string {
 /** `1.0-p5`, `1.0-p5-19026`, `1.0-p5-19026_2`. */
 export function formatTag(version: LayerVersion, ci?: CiBuild): string {
   const release = `${version.major}.${version.minor}-p${version.patch}`;
-  if (ci === undefined) return release;
-  const patchset = ci.patchset === undefined ? "" : `_${ci.patchset}`;
-  return `${release}-${ci.change}${patchset}`;
+  return ci === undefined ? release : `${release}-${formatCiBuild(ci)}`;
+}
+
+/** What a CI build appends to a release tag (after a dash): `19026`, `19026_2`. */
+export function formatCiBuild(ci: CiBuild): string {
+  return ci.patchset === undefined ? `${ci.change}` : `${ci.change}_${ci.patchset}`;
 }
 
 /** Inverse of formatTag, for tags read back from a registry. */

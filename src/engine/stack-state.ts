@@ -1,7 +1,7 @@
 /**
  * What this stack's state says it built: for each layer with a build resource
  * (docker.Image, or LayerImage) in the checkpoint, the fingerprint it was
- * built with. Read from the checkpoint itself (`pulumi stack export`), which
+ * built with and the reference it was pushed under. Read from the checkpoint itself (`pulumi stack export`), which
  * the engine writes after every step, and not from the stack outputs, which a
  * failed or killed run leaves as the last successful run wrote them.
  */
@@ -9,6 +9,7 @@ import { execFile } from "node:child_process";
 import { DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../core/image-types.js";
 import { BUILD_ARGS } from "../core/plan.js";
 import { FINGERPRINT_LABEL } from "../core/fingerprint.js";
+import { type BuiltLayer } from "../core/layer-origin.js";
 
 interface StateResource {
   readonly urn?: string;
@@ -17,20 +18,21 @@ interface StateResource {
 }
 
 /**
- * Layer name → the fingerprint its build resource of `type` in the state was built with. Pure.
+ * Layer name → fingerprint and reference of its build resource of `type` in the state. Pure.
  * Only the current builder's resources count: after a switch of builder, a layer the other one
  * built is adopted from the registry rather than built again.
  */
-export function builtFingerprints(deployment: unknown, type: string): Map<string, string> {
+export function builtLayers(deployment: unknown, type: string): Map<string, BuiltLayer> {
   const resources = ((deployment as { resources?: StateResource[] } | undefined)?.resources ?? []);
-  const built = new Map<string, string>();
+  const built = new Map<string, BuiltLayer>();
   for (const resource of resources) {
     const layer = resource.urn?.split("::").pop();
     if (layer === undefined || resource.type !== type) continue;
     let fingerprint: unknown;
     if (resource.type === DOCKER_IMAGE_TYPE) fingerprint = (resource.inputs?.build as { args?: Record<string, unknown> } | undefined)?.args?.[BUILD_ARGS.fingerprint];
     else if (resource.type === LAYER_IMAGE_TYPE) fingerprint = (resource.inputs?.labels as Record<string, unknown> | undefined)?.[FINGERPRINT_LABEL];
-    if (typeof fingerprint === "string") built.set(layer, fingerprint);
+    const ref = resource.inputs?.imageName;
+    if (typeof fingerprint === "string" && typeof ref === "string") built.set(layer, { fingerprint, ref });
   }
   return built;
 }
@@ -41,7 +43,7 @@ export function builtFingerprints(deployment: unknown, type: string): Map<string
  * built nothing: the program then adopts what the registry holds with the
  * layers' fingerprints, which is the same content, so nothing is lost.
  */
-export function readBuiltFingerprints(stack: string, type: string, cwd: string = process.cwd()): Promise<Map<string, string>> {
+export function readBuiltLayers(stack: string, type: string, cwd: string = process.cwd()): Promise<Map<string, BuiltLayer>> {
   return new Promise((resolve) => {
     execFile("pulumi", ["stack", "export", "--stack", stack], { cwd, maxBuffer: 512 << 20 }, (error, stdout) => {
       if (error !== null) {
@@ -49,7 +51,7 @@ export function readBuiltFingerprints(stack: string, type: string, cwd: string =
         return;
       }
       try {
-        resolve(builtFingerprints((JSON.parse(stdout) as { deployment?: unknown }).deployment, type));
+        resolve(builtLayers((JSON.parse(stdout) as { deployment?: unknown }).deployment, type));
       } catch {
         resolve(new Map());
       }

@@ -6,7 +6,9 @@
  * that rebuilds to a new digest changes its children's inputs, which rebuilds
  * exactly its subtree. A layer the registry already holds with its own
  * fingerprint (layer-origin.ts) is recorded by a CopiedImage instead: nothing
- * is built or pushed, and its children build on the registry's digest.
+ * is built or pushed, and its children build on the registry's digest. In a CI
+ * run, a layer the channel already holds with its fingerprint is copied to its CI
+ * tag inside the registry (also a CopiedImage), and only the rest is built.
  */
 import path from "node:path";
 import type * as docker from "@pulumi/docker";
@@ -17,6 +19,8 @@ import { writeLabelledDockerfile } from "./dockerfile.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "../core/fingerprint.js";
 import { LayerImage } from "./layer-image.js";
 import { type LayerOrigin, type LayerSource } from "../core/layer-origin.js";
+import { type CopySource } from "../core/channel.js";
+import { COPY_TAG_ANNOTATION } from "../core/ci-build.js";
 import { BUILD_ARGS, type LayerTarget } from "../core/plan.js";
 import { digestOf } from "../core/reference.js";
 
@@ -45,7 +49,7 @@ export interface PublishedLayer {
   /** `repo@sha256:…` once pushed; the local image id when `push` is false. */
   readonly digestRef: pulumi.Output<string>;
   readonly parent: string | null;
-  /** Built by this stack, adopted from the registry, or promoted from another channel. */
+  /** Built by this stack, copied from another tag (CI), adopted from the registry, or promoted from another channel. */
   readonly origin: LayerOrigin;
 }
 
@@ -85,8 +89,8 @@ export class LayerTree extends pulumi.ComponentResource {
       }
       const source = args.sources?.get(layer.name) ?? { origin: "built" };
       const parent = parentImage === undefined || target.parent === undefined ? undefined : { image: parentImage, ref: refs.get(target.parent) as string };
-      const image = source.origin === "adopted"
-        ? this.adopt(target, digestOf(source.published.digestRef), args)
+      const image = source.origin === "adopted" ? this.adopt(target, digestOf(source.published.digestRef), args)
+        : source.origin === "copied" ? this.copy(target, source.from, args)
         : this.build(target, fingerprint, parent, args);
       images.set(layer.name, image);
       layers.push({
@@ -120,6 +124,27 @@ export class LayerTree extends pulumi.ComponentResource {
       immutable: true,
       ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
     }, { parent: this });
+  }
+
+  /**
+   * A CI run's unchanged layer: the channel's image (or an earlier patchset's) copied to the CI
+   * tag inside the registry, annotated with that tag so the copy has a digest of its own and
+   * `strata ci-clean` can delete it without touching the channel's tag. The tag outlives the
+   * resource (retainOnDelete), like a docker.Image's: a later patchset's run that replaces it
+   * must not remove the image set a deployment test may still be using; ci-clean removes it.
+   */
+  private copy(target: LayerTarget, from: CopySource, args: LayerTreeArgs): CopiedImage {
+    return new CopiedImage(target.layer.name, {
+      registry: args.config.registry,
+      sourceRepository: target.repositoryPath,
+      digest: digestOf(from.published.digestRef),
+      targetRepository: target.repositoryPath,
+      tag: target.tag,
+      // CI tags may be rebuilt; the channel's tags are never written here.
+      immutable: false,
+      annotations: { [COPY_TAG_ANNOTATION]: target.tag },
+      ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
+    }, { parent: this, retainOnDelete: true });
   }
 
   private build(

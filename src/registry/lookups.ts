@@ -3,7 +3,8 @@
  * channel already publishes under each layer's tag (with the fingerprint
  * labels), and whether a promotion would move an immutable tag.
  */
-import { type PublishedTag, type RegistryView } from "../core/channel.js";
+import { type CopySource, type PublishedTag, type RegistryView } from "../core/channel.js";
+import { copyCandidateTags, type RepositoryTag } from "../core/ci-build.js";
 import { mapLimited } from "../core/concurrency.js";
 import { CONFIG_NAMESPACE } from "../core/config.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL } from "../core/fingerprint.js";
@@ -28,17 +29,29 @@ export async function lookUpTag(client: RegistryClient, repositoryPath: string, 
   };
 }
 
-/** Looks every target's tag up in the registry. */
+/** What a CI run could copy for one target: the release tag and the change's other patchsets the repository holds. */
+async function lookUpCopySources(client: RegistryClient, target: LayerTarget): Promise<CopySource[]> {
+  const candidates = copyCandidateTags(target, await client.tags(target.repositoryPath));
+  const found: CopySource[] = [];
+  for (const tag of candidates) {
+    const published = await lookUpTag(client, target.repositoryPath, tag);
+    if (published !== undefined) found.push({ tag, published });
+  }
+  return found;
+}
+
+/** Looks every target's tag up in the registry; in a CI run (tags with a change), also what it could copy. */
 export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient): Promise<RegistryView> {
   const published = new Map<string, PublishedTag>();
+  const copySources = new Map<string, CopySource[]>();
   try {
     // A bounded number of requests in flight: hundreds at once only queue up in the registry.
-    const found = await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
+    await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
       const tag = await lookUpTag(client, target.repositoryPath, target.tag);
-      return tag === undefined ? undefined : ([target.layer.name, tag] as const);
+      if (tag !== undefined) published.set(target.layer.name, tag);
+      if (target.tag !== target.releaseTag) copySources.set(target.layer.name, await lookUpCopySources(client, target));
     });
-    for (const entry of found) if (entry !== undefined) published.set(entry[0], entry[1]);
-    return { published };
+    return { published, ...(copySources.size === 0 ? {} : { copySources }) };
   } catch (error) {
     // A refused login is not "unpublished": an immutable channel must not build blind.
     if (error instanceof RegistryError && error.status !== 401) return { published, unreachable: error.message };
@@ -61,4 +74,18 @@ export async function promotionConflicts(targets: readonly PromotionTarget[], cl
     }
   }
   return problems;
+}
+
+/** Every tag of every repository of a group (`group/…`), with its manifest digest. */
+export async function groupTags(client: RegistryClient, group: string): Promise<RepositoryTag[]> {
+  const repositories = (await client.repositories()).filter((name) => name.startsWith(`${group}/`));
+  const perRepository = await mapLimited(repositories, LOOKUP_CONCURRENCY, async (repository) => {
+    const found: RepositoryTag[] = [];
+    for (const tag of await client.tags(repository)) {
+      const manifest = await client.manifest(repository, tag);
+      if (manifest !== undefined) found.push({ repository, tag, digest: manifest.digest });
+    }
+    return found;
+  });
+  return perRepository.flat();
 }

@@ -178,6 +178,21 @@ describe("LayerTree wiring (builder docker, the default: docker.Image)", () => {
     expect(origins).toMatchObject({ debian: "adopted", mos: "adopted", ms: "built", mysql: "built" });
   });
 
+  it("a CI run copies the channel's image to the CI tag, annotated so the copy has its own digest; children build on the copy", async () => {
+    const channelDigest = `sha256:${"c".repeat(64)}`;
+    const { images, digests, origins } = await declare("ci-copy", stackConfig({ change: 19026, patchset: 2 }), { sources: (fingerprints) => new Map<string, LayerSource>([
+      ["debian", { origin: "copied", from: { tag: "1.0-p0", published: { digestRef: `127.0.0.1:5000/debian8.3-mos9.0-dev/debian@${channelDigest}`, fingerprint: fingerprints.get("debian")?.fingerprint as string } } }],
+    ]) });
+    const debian = recordOf(images, "debian");
+    expect(debian.type).toBe(COPIED_IMAGE_TYPE);
+    expect(debian.inputs).toMatchObject({
+      sourceRepository: "debian8.3-mos9.0-dev/debian", digest: channelDigest, targetRepository: "debian8.3-mos9.0-dev/debian", tag: "1.0-p0-19026_2",
+      immutable: false, annotations: { "org.strata.tag": "1.0-p0-19026_2" },
+    });
+    expect(dockerInputsOf(images, "mos").build.args.BASE_IMAGE).toBe(digests.debian);
+    expect(origins).toMatchObject({ debian: "copied", mos: "built" });
+  });
+
   it("declares only the selected layers and their ancestors", async () => {
     const { images } = await declare("selected", stackConfig({ layers: ["mysql"] }));
     expect(images.map((image) => image.name).sort()).toEqual(["debian", "mos", "mysql"]);
@@ -192,11 +207,12 @@ describe("LayerTree wiring (builder docker, the default: docker.Image)", () => {
     expect(mos.build.cacheFrom).toBeUndefined();
   });
 
-  it("puts CI tags on every image, and every fingerprint moves with the tag", async () => {
+  it("puts CI tags on every image, with the channel's fingerprints (the suffix names the build, not its content)", async () => {
     const release = await declare("release", stackConfig());
     const ci = await declare("ci", stackConfig({ change: 19026, patchset: 2 }));
     expect(dockerInputsOf(ci.images, "keystone").imageName).toMatch(/debian-mos-ms-keystone:1\.0-p5-19026_2$/);
-    for (const layer of Object.keys(release.fingerprints)) expect(ci.fingerprints[layer]).not.toBe(release.fingerprints[layer]);
+    expect(dockerInputsOf(ci.images, "keystone").build.args.STRATA_VERSION).toBe("1.0-p5");
+    for (const layer of Object.keys(release.fingerprints)) expect(ci.fingerprints[layer]).toBe(release.fingerprints[layer]);
     // ms and mysql have the same Dockerfile, tag and parent here: identical inputs, identical fingerprints.
     expect(release.fingerprints.ms).toBe(release.fingerprints.mysql);
   });

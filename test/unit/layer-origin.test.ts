@@ -2,14 +2,16 @@ import { describe, expect, it } from "vitest";
 import { type RegistryView } from "../../src/core/channel.js";
 import { type LayerFingerprint } from "../../src/core/fingerprint.js";
 import { decideSources } from "../../src/core/layer-origin.js";
-import { builtFingerprints } from "../../src/engine/stack-state.js";
+import { builtLayers } from "../../src/engine/stack-state.js";
 import { type LayerTarget } from "../../src/core/plan.js";
 
-const target = (name: string): LayerTarget => ({
-  layer: { name } as LayerTarget["layer"], repository: `r/g/${name}`, repositoryPath: `g/${name}`, tag: "1.0-p0", ref: `r/g/${name}:1.0-p0`, ownBuildArgs: {},
+const target = (name: string, tag = "1.0-p0"): LayerTarget => ({
+  layer: { name } as LayerTarget["layer"], repository: `r/g/${name}`, repositoryPath: `g/${name}`, tag, releaseTag: "1.0-p0", ref: `r/g/${name}:${tag}`, ownBuildArgs: {},
 });
+const built = (fingerprint: string, name: string, tag = "1.0-p0") => ({ fingerprint, ref: `r/g/${name}:${tag}` });
+const settings = { push: true, copyUnchanged: true };
 const fingerprint = (value: string): LayerFingerprint => ({ contextDigest: "c", inputsDigest: "i", fingerprint: value });
-const targets = ["a", "b", "c", "d"].map(target);
+const targets = ["a", "b", "c", "d"].map((name) => target(name));
 const fingerprints = new Map([["a", fingerprint("fa")], ["b", fingerprint("fb")], ["c", fingerprint("fc")], ["d", fingerprint("fd")]]);
 const view: RegistryView = {
   published: new Map([
@@ -21,19 +23,19 @@ const view: RegistryView = {
 
 describe("where each layer's image comes from", () => {
   it("a fresh stack adopts every tag the registry holds with the layer's fingerprint and builds the rest", () => {
-    const sources = decideSources(targets, fingerprints, view, new Map(), { push: true });
+    const sources = decideSources(targets, fingerprints, view, new Map(), settings);
     expect(Object.fromEntries([...sources].map(([name, source]) => [name, source.origin]))).toEqual({ a: "adopted", b: "built", c: "adopted", d: "built" });
     expect(sources.get("a")).toEqual({ origin: "adopted", published: { digestRef: "r/g/a@sha256:1", fingerprint: "fa" } });
   });
 
   it("a layer this stack's state holds as built at the same fingerprint stays built; one built at another fingerprint is adopted when the registry has the new one", () => {
-    const builtHere = new Map([["a", "fa"], ["c", "older"], ["d", "older"]]);
-    const sources = decideSources(targets, fingerprints, view, builtHere, { push: true });
+    const builtHere = new Map([["a", built("fa", "a")], ["c", built("older", "c")], ["d", built("older", "d")]]);
+    const sources = decideSources(targets, fingerprints, view, builtHere, settings);
     expect(Object.fromEntries([...sources].map(([name, source]) => [name, source.origin]))).toEqual({ a: "built", b: "built", c: "adopted", d: "built" });
   });
 
   it("adopts nothing when images are not pushed", () => {
-    const local = decideSources(targets, fingerprints, view, new Map(), { push: false });
+    const local = decideSources(targets, fingerprints, view, new Map(), { push: false, copyUnchanged: true });
     expect([...local.values()].every((source) => source.origin === "built")).toBe(true);
   });
 
@@ -41,14 +43,52 @@ describe("where each layer's image comes from", () => {
     const deployment = {
       resources: [
         { urn: "urn:pulumi:dev::strata::pulumi:pulumi:Stack::strata-dev", type: "pulumi:pulumi:Stack", inputs: {} },
-        { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$docker:index/image:Image::base", type: "docker:index/image:Image", inputs: { build: { args: { STRATA_FINGERPRINT: "sha256:1" } } } },
-        { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$strata:index:LayerImage::tools", type: "strata:index:LayerImage", inputs: { labels: { "org.strata.fingerprint": "sha256:2" } } },
+        { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$docker:index/image:Image::base", type: "docker:index/image:Image", inputs: { imageName: "r/g/base:1.0-p0", build: { args: { STRATA_FINGERPRINT: "sha256:1" } } } },
+        { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$strata:index:LayerImage::tools", type: "strata:index:LayerImage", inputs: { imageName: "r/g/tools:1.0-p0", labels: { "org.strata.fingerprint": "sha256:2" } } },
         { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$strata:index:CopiedImage::libs", type: "strata:index:CopiedImage", inputs: { digest: "sha256:3" } },
       ],
     };
-    expect(builtFingerprints(deployment, "docker:index/image:Image")).toEqual(new Map([["base", "sha256:1"]]));
+    expect(builtLayers(deployment, "docker:index/image:Image")).toEqual(new Map([["base", { fingerprint: "sha256:1", ref: "r/g/base:1.0-p0" }]]));
     // After a switch of builder, what the other builder built counts as published, not built here.
-    expect(builtFingerprints(deployment, "strata:index:LayerImage")).toEqual(new Map([["tools", "sha256:2"]]));
-    expect(builtFingerprints(undefined, "docker:index/image:Image")).toEqual(new Map());
+    expect(builtLayers(deployment, "strata:index:LayerImage")).toEqual(new Map([["tools", { fingerprint: "sha256:2", ref: "r/g/tools:1.0-p0" }]]));
+    expect(builtLayers(undefined, "docker:index/image:Image")).toEqual(new Map());
+  });
+
+  describe("a CI run (tag 1.0-p0-4242_2)", () => {
+    const ciTargets = ["a", "b", "c", "d"].map((name) => target(name, "1.0-p0-4242_2"));
+    const release = (name: string, fingerprint: string) => ({ tag: "1.0-p0", published: { digestRef: `r/g/${name}@sha256:rel-${name}`, fingerprint } });
+    const patchset1 = (name: string, fingerprint: string) => ({ tag: "1.0-p0-4242_1", published: { digestRef: `r/g/${name}@sha256:ps1-${name}`, fingerprint } });
+    const ciView: RegistryView = {
+      published: new Map(),
+      copySources: new Map([
+        ["a", [release("a", "fa")]],
+        ["b", [release("b", "old"), patchset1("b", "fb")]],
+        ["c", [release("c", "old"), patchset1("c", "older")]],
+      ]),
+    };
+
+    it("copies what the channel or an earlier patchset holds with the same fingerprint, and builds the rest", () => {
+      const sources = decideSources(ciTargets, fingerprints, ciView, new Map(), settings);
+      expect(Object.fromEntries([...sources].map(([name, source]) => [name, source.origin]))).toEqual({ a: "copied", b: "copied", c: "built", d: "built" });
+      expect(sources.get("a")).toEqual({ origin: "copied", from: release("a", "fa") });
+      expect(sources.get("b")).toEqual({ origin: "copied", from: patchset1("b", "fb") });
+    });
+
+    it("a layer built for an earlier patchset is copied, not rebuilt under the new tag; one built for this tag stays built", () => {
+      const builtHere = new Map([["b", built("fb", "b", "1.0-p0-4242_1")], ["d", built("fd", "d", "1.0-p0-4242_2")]]);
+      const sources = decideSources(ciTargets, fingerprints, ciView, builtHere, settings);
+      expect(sources.get("b")?.origin).toBe("copied");
+      expect(sources.get("d")?.origin).toBe("built");
+    });
+
+    it("a rerun declares the same copy again rather than adopting the copy it made", () => {
+      const rerun: RegistryView = { ...ciView, published: new Map([["a", { digestRef: "r/g/a@sha256:copy-a", fingerprint: "fa" }]]) };
+      expect(decideSources(ciTargets, fingerprints, rerun, new Map(), settings).get("a")).toEqual({ origin: "copied", from: release("a", "fa") });
+    });
+
+    it("copies nothing with copyUnchanged false (every layer the channel holds is rebuilt)", () => {
+      const sources = decideSources(ciTargets, fingerprints, ciView, new Map(), { push: true, copyUnchanged: false });
+      expect([...sources.values()].every((source) => source.origin === "built")).toBe(true);
+    });
   });
 });
