@@ -4,7 +4,9 @@
 #   a registry (Debian's docker-registry) on 127.0.0.1:$STRATA_REGISTRY_PORT,
 #   storing under $STRATA_STATE/registry.
 # Logs: $STRATA_STATE/logs/{dockerd,registry}.log
-# Usage: scripts/services.sh start|stop|status
+# Usage: scripts/services.sh start|stop|status|gc
+#   gc: the registry's garbage collection (after strata ci-clean deleted manifests):
+#       stops the registry this script runs, removes blobs no manifest references, starts it again.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -77,8 +79,15 @@ case "${1:-}" in
   start) start_docker; start_registry ;;
   # Only what these scripts started is stopped; a daemon the user runs is left alone.
   stop) stop_pidfile registry; stop_pidfile dockerd ;;
+  gc)
+    [ -f "$STRATA_STATE/registry/config.yml" ] || strata_die "no registry config at $STRATA_STATE/registry/config.yml: start the services first"
+    # The registry must not take pushes while blobs are swept (distribution's own rule): stop it.
+    stop_pidfile registry
+    strata_log "garbage collection of $STRATA_STATE/registry/data"
+    docker-registry garbage-collect "$STRATA_STATE/registry/config.yml" 2>&1 | grep -E '^(blob eligible|[0-9]+ blobs)' | tail -3 || true
+    start_registry ;;
   status)
     docker_up && echo "docker: running ($(docker version --format '{{.Server.Version}}'))" || echo "docker: stopped"
     registry_up && echo "registry: running at 127.0.0.1:$STRATA_REGISTRY_PORT" || echo "registry: stopped" ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|gc" >&2; exit 2 ;;
 esac

@@ -7,13 +7,13 @@ import path from "node:path";
 import { Command, Option } from "commander";
 import { parse } from "yaml";
 import { type Catalog, loadCatalog } from "../core/catalog.js";
-import { REGISTRY_PASSWORD_KEY, type StackConfig, resolveStackConfig } from "../core/config.js";
+import { CI_ENVIRONMENT, REGISTRY_PASSWORD_KEY, type StackConfig, resolveStackConfig } from "../core/config.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
 import { InputError, type Problem } from "../core/problems.js";
 import { DEFAULT_PARALLEL } from "../core/concurrency.js";
 import { renderTable } from "./table.js";
 import { stackConfigSource } from "../core/stack-files.js";
-import { formatTag, formatVersion } from "../core/version.js";
+import { formatCiBuild, formatTag, formatVersion } from "../core/version.js";
 import { topologicalOrder } from "../core/graph.js";
 import { applyBumps, type BumpLevel, planBumps } from "../core/bump.js";
 import { fingerprintTargets } from "../core/fingerprint.js";
@@ -23,7 +23,9 @@ import { type PlanRow, planExitCode, planRows, type PreviousLayer, renderPlanJso
 import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
 import { COPIED_IMAGE_TYPE } from "../core/image-types.js";
-import { lookUpPublished } from "../registry/lookups.js";
+import { groupTags, lookUpPublished } from "../registry/lookups.js";
+import { ciStackName, planCiCleanup } from "../core/ci-build.js";
+import { imageSet, writeImageSet } from "./image-set.js";
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -39,10 +41,11 @@ interface CommonOptions {
   readonly project?: string;
 }
 
-/** Backend and secrets settings from the CLI's environment, passed on to the engine. */
+/** Backend, secrets and CI settings from the CLI's environment, passed on to the engine and the program. */
 function engineEnv(io: CliIo): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const name of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION"]) {
+  const ciNames = CI_ENVIRONMENT.flatMap((pair) => [pair.change, pair.patchset]);
+  for (const name of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", ...ciNames]) {
     const value = io.env[name];
     if (value !== undefined) env[name] = value;
   }
@@ -58,7 +61,7 @@ function catalogOf(options: CommonOptions, io: CliIo): Catalog {
   return loadCatalog(path.resolve(io.cwd, options.catalog ?? path.join(projectDir, "layers")), io.cwd);
 }
 
-function stackConfigOf(options: CommonOptions & { stack?: string; config?: string }, io: CliIo): { config: StackConfig; file: string } {
+function stackConfigOf(options: CommonOptions & { stack?: string; config?: string }, io: CliIo): { config: StackConfig; file: string; ciFromEnvironment: boolean } {
   const source = stackConfigSource({
     projectDir: projectDirOf(options, io),
     ...(options.stack === undefined ? {} : { stack: options.stack }),
@@ -68,7 +71,25 @@ function stackConfigOf(options: CommonOptions & { stack?: string; config?: strin
   });
   const { config, problems } = resolveStackConfig(source);
   if (config === undefined) throw new InputError(problems);
-  return { config, file: source.file };
+  // The stack file names no change: a change in the config came from the CI environment.
+  const ciFromEnvironment = config.ci !== undefined && source.values.change === undefined && source.values.patchset === undefined;
+  return { config, file: source.file, ciFromEnvironment };
+}
+
+/**
+ * The stack an engine run uses. A CI run whose change comes from the CI environment runs on its
+ * change's own stack (`<stack>-ci-<change>`, config copied from the channel's), never on the
+ * channel's: the channel's state stays as its own runs left it, and changes do not queue behind
+ * one lock. A stack whose file names a change is already a CI stack and is used as it is.
+ */
+async function runStackOf(options: CommonOptions & { stack: string; config?: string }, io: CliIo, resolved: { config: StackConfig; ciFromEnvironment: boolean }): Promise<string> {
+  const { config, ciFromEnvironment } = resolved;
+  if (config.ci === undefined || !ciFromEnvironment || options.config !== undefined) return options.stack;
+  const stack = ciStackName(options.stack, config.ci);
+  const { writeCiStackConfig } = await import("../engine/ci-stack.js");
+  writeCiStackConfig(projectDirOf(options, io), options.stack, stack);
+  io.err(`CI build of change ${config.ci.change}${config.ci.patchset === undefined ? "" : ` patchset ${config.ci.patchset}`}: stack ${stack} (config from Pulumi.${options.stack}.yaml)\n`);
+  return stack;
 }
 
 export interface TagRow {
@@ -122,7 +143,8 @@ async function registryClientFor(config: StackConfig, options: CommonOptions & {
 /** Runs `strata plan` for a building channel: registry check, then an engine preview. No build, no push. */
 export async function computePlan(options: CommonOptions & { stack: string; config?: string }, io: CliIo): Promise<PlanRow[]> {
   const catalog = catalogOf(options, io);
-  const { config, file } = stackConfigOf(options, io);
+  const resolved = stackConfigOf(options, io);
+  const { config, file } = resolved;
   if (config.promoteFrom !== undefined) {
     throw new InputError([{ file, field: "strata:promoteFrom", message: "this channel is fed by promotion, not builds", fix: "use pulumi preview to see what would be promoted" }]);
   }
@@ -132,13 +154,16 @@ export async function computePlan(options: CommonOptions & { stack: string; conf
   if (view.unreachable !== undefined) io.err(`note: ${view.unreachable}; every layer counts as unpublished\n`);
   const { conflicts } = decideChannel(targets, fingerprints, view, config);
   const automation = await import("../engine/automation.js");
-  const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env: { ...engineEnv(io), STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir } });
+  const runStack = await runStackOf(options, io, resolved);
+  const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: runStack, env: { ...engineEnv(io), STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack } });
   const previous = await automation.previousLayers<PreviousLayer>(stack);
   const run = await automation.previewRun(stack);
   if (run.error !== undefined) throw new Error(`pulumi preview failed:\n${run.error}`);
   const operations = new Map([...run.events].map(([layer, event]) => [layer, event.op] as const));
-  const adopted = new Set([...run.events].filter(([, event]) => event.type === COPIED_IMAGE_TYPE).map(([layer]) => layer));
-  return planRows({ targets, fingerprints, previous, operations, conflicts, adopted });
+  const copiedImages = [...run.events].filter(([, event]) => event.type === COPIED_IMAGE_TYPE);
+  const adopted = new Set(copiedImages.filter(([, event]) => event.ciCopy !== true).map(([layer]) => layer));
+  const copied = new Set(copiedImages.filter(([, event]) => event.ciCopy === true).map(([layer]) => layer));
+  return planRows({ targets, fingerprints, previous, operations, conflicts, adopted, copied });
 }
 
 export function buildProgram(io: CliIo): Command {
@@ -266,13 +291,16 @@ export function buildProgram(io: CliIo): Command {
     .description("build and push (or promote) a stack through the Pulumi engine, then print a summary per layer")
     .requiredOption("--stack <name>", "the stack (release channel)")
     .option("--summary-json <file>", "also write the summary as JSON")
+    .option("--image-set <dir>", "write every layer's reference and digest to DIR/images.json and DIR/images.txt (CI runs: default .strata/image-sets/<stack>/<tag suffix>)")
     .option("--parallel <n>", "resource operations at once", String(DEFAULT_PARALLEL))
-    .action(async (options: CommonOptions & { stack: string; summaryJson?: string; parallel: string }) => {
+    .action(async (options: CommonOptions & { stack: string; summaryJson?: string; imageSet?: string; parallel: string }) => {
       const catalog = catalogOf(options, io);
-      const { config, file } = stackConfigOf(options, io);
+      const resolved = stackConfigOf(options, io);
+      const { config, file } = resolved;
       const automation = await import("../engine/automation.js");
-      const env: Record<string, string> = { ...engineEnv(io), STRATA_CATALOG: catalog.dir };
-      const stackOptions = { projectDir: projectDirOf(options, io), stack: options.stack, env };
+      const runStack = await runStackOf(options, io, resolved);
+      const env: Record<string, string> = { ...engineEnv(io), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack };
+      const stackOptions = { projectDir: projectDirOf(options, io), stack: runStack, env };
       const stack = await automation.openStack(stackOptions);
       // Every step, "same" included, reports its outputs as an engine event: no stack read is needed
       // for a building channel (a promoting one learns its layers from the outputs afterwards).
@@ -291,8 +319,46 @@ export function buildProgram(io: CliIo): Command {
         const output = run.events.get(row.layer)?.output ?? [];
         if (output.length > 0) io.err(`${row.layer} failed; its last output:\n${output.map((line) => `  ${line}`).join("\n")}\n`);
       }
-      if (options.summaryJson !== undefined) writeFileSync(path.resolve(io.cwd, options.summaryJson), `${JSON.stringify({ stack: options.stack, ok: run.error === undefined, layers: rows }, null, 2)}\n`);
+      if (options.summaryJson !== undefined) writeFileSync(path.resolve(io.cwd, options.summaryJson), `${JSON.stringify({ stack: runStack, channelStack: options.stack, ok: run.error === undefined, layers: rows }, null, 2)}\n`);
       exitCode = summaryExitCode(rows, run.error);
+      const imageSetDir = options.imageSet ?? (config.ci === undefined ? undefined : path.join(projectDirOf(options, io), ".strata/image-sets", runStack, formatCiBuild(config.ci)));
+      if (imageSetDir !== undefined) {
+        if (exitCode !== 0) {
+          io.err("no image set written: not every layer has an image in the registry\n");
+        } else {
+          const written = writeImageSet(path.resolve(io.cwd, imageSetDir), imageSet({ stack: runStack, channelStack: options.stack, group: config.group, ...(config.ci === undefined ? {} : { ci: config.ci }) }, rows));
+          io.out(`image set: ${written.json} and ${written.text}\n`);
+        }
+      }
+    });
+
+  withCommon(program.command("ci-clean"))
+    .description("delete one Gerrit change's CI tags from the channel's registry group (never a release tag) and its CI stack")
+    .requiredOption("--stack <name>", "the channel stack the CI runs built against")
+    .requiredOption("--change <number>", "the Gerrit change number")
+    .option("--dry-run", "print what would be deleted, delete nothing")
+    .option("--json", "print data instead of a table")
+    .action(async (options: CommonOptions & { stack: string; change: string; dryRun?: boolean; json?: boolean }) => {
+      const change = /^[1-9]\d{0,17}$/.test(options.change) ? Number(options.change) : undefined;
+      if (change === undefined) throw new InputError([{ file: "command line", field: "--change", message: `"${options.change}" is not a positive whole number`, fix: "give the Gerrit change number, for example --change 19026" }]);
+      const { config } = stackConfigOf(options, io);
+      const client = await registryClientFor(config, options, io);
+      const plan = planCiCleanup(await groupTags(client, config.group), change);
+      if (!options.dryRun) for (const entry of plan.remove) await client.deleteManifest(entry.repository, entry.digest);
+      const ciStack = ciStackName(options.stack, { change });
+      const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
+      if (options.json) {
+        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, stack: ciStack, stackRemoved }, null, 2)}\n`);
+        return;
+      }
+      const rows = [
+        ...plan.remove.map((entry) => [entry.repository, entry.tag, options.dryRun ? "would delete" : "deleted", entry.digest]),
+        ...plan.keep.map((entry) => [entry.repository, entry.tag, `kept: same manifest as ${entry.sharedWith.join(", ")}`, entry.digest]),
+      ];
+      if (rows.length === 0) io.out(`no CI tags of change ${change} in ${config.registry}/${config.group}\n`);
+      else io.out(`${renderTable(["repository", "tag", "action", "digest"], rows)}\n`);
+      io.out(`${options.dryRun ? "dry run: nothing deleted" : `${plan.remove.length} tag(s) deleted`}; stack ${ciStack}: ${stackRemoved ? "removed" : options.dryRun ? "left as it is" : "not present"}\n`);
+      if (!options.dryRun && plan.remove.length > 0) io.out("the layers' blobs stay on disk until the registry's garbage collection runs: scripts/services.sh gc\n");
     });
 
   withCommon(program.command("recover"))

@@ -19,6 +19,7 @@ const STATUS_COLOURS: Record<PlanStatus, string> = {
   unchanged: "#e8e8e8",
   new: "#c6f0c2",
   adopt: "#cdeeea",
+  copy: "#d8ecf8",
   rebuild: "#ffe0a3",
   retag: "#cfe2ff",
   removed: "#d9d9d9",

@@ -7,7 +7,7 @@ import { type TagConflict } from "../core/channel.js";
 import { type LayerFingerprint } from "../core/fingerprint.js";
 import { type LayerTarget } from "../core/plan.js";
 
-export const PLAN_STATUSES = ["unchanged", "new", "adopt", "rebuild", "retag", "removed", "blocked", "promote"] as const;
+export const PLAN_STATUSES = ["unchanged", "new", "copy", "adopt", "rebuild", "retag", "removed", "blocked", "promote"] as const;
 export type PlanStatus = (typeof PLAN_STATUSES)[number];
 
 /** What the stack recorded for a layer last time (its `layers` output). */
@@ -44,6 +44,8 @@ export interface StatusInput {
   readonly operations: EngineOperations;
   readonly conflicts: readonly TagConflict[];
   readonly adopted?: AdoptedLayers;
+  /** CI runs: layers whose CopiedImage copies the channel's image (or an earlier patchset's) to the CI tag. */
+  readonly copied?: ReadonlySet<string>;
 }
 
 const UNCHANGED_OPS = new Set(["same", "read"]);
@@ -60,6 +62,8 @@ export function planRows(input: StatusInput): PlanRow[] {
     const conflict = blocked.get(name);
     if (conflict !== undefined) {
       rows.push({ ...base, status: "blocked", reason: `${conflict.reason} without a version bump` });
+    } else if (input.copied?.has(name) === true && !UNCHANGED_OPS.has(op)) {
+      rows.push({ ...base, status: "copy", reason: "the channel holds the same content: copied to this tag inside the registry" });
     } else if (input.adopted?.has(name) === true && !UNCHANGED_OPS.has(op)) {
       rows.push({ ...base, status: "adopt", reason: "the registry holds this tag with the same content" });
     } else if (op === "create" || previous === undefined) {

@@ -1,12 +1,12 @@
 /**
  * The build summary printed after `strata up`: one row per layer, exact,
- * like Kolla's summary (built / adopted / unchanged / promoted / failed / skipped).
+ * like Kolla's summary (built / copied / adopted / unchanged / promoted / failed / skipped).
  */
 import { type LayerEvent } from "../engine/automation.js";
 import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 import { renderTable } from "./table.js";
 
-export const RESULTS = ["built", "adopted", "unchanged", "promoted", "failed", "skipped"] as const;
+export const RESULTS = ["built", "copied", "adopted", "unchanged", "promoted", "failed", "skipped"] as const;
 export type LayerResult = (typeof RESULTS)[number];
 
 export interface SummaryLayer {
@@ -47,6 +47,9 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
     } else if (event.op === "same") {
       result = "unchanged";
       detail = "";
+    } else if (event.type === COPIED_IMAGE_TYPE && event.ciCopy === true) {
+      result = "copied";
+      detail = "the channel's image with the same content, copied to this tag inside the registry";
     } else if (event.type === COPIED_IMAGE_TYPE) {
       result = "adopted";
       detail = "the registry already held this tag with the same content";

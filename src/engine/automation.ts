@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { type EngineEvent, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { IMAGE_TYPES } from "../core/image-types.js";
+import { COPY_TAG_ANNOTATION } from "../core/ci-build.js";
 
 
 /** What the engine did to one layer's image resource. */
@@ -20,6 +21,8 @@ export interface LayerEvent {
   readonly digestRef?: string;
   readonly failed: boolean;
   readonly error?: string;
+  /** A CopiedImage that copies another tag's image to this layer's CI tag (its inputs carry the copy annotation). */
+  readonly ciCopy?: boolean;
   /** The last lines the provider reported while working on it (a build's own output), for a failure's context. */
   readonly output?: readonly string[];
 }
@@ -63,7 +66,10 @@ export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (e
   };
   const onEvent = (event: EngineEvent): void => {
     const pre = event.resourcePreEvent?.metadata;
-    if (pre !== undefined) update(pre.urn, pre.type, { op: pre.op });
+    if (pre !== undefined) {
+      const annotations = (pre.new?.inputs as { annotations?: Record<string, unknown> } | undefined)?.annotations;
+      update(pre.urn, pre.type, { op: pre.op, ...(annotations?.[COPY_TAG_ANNOTATION] === undefined ? {} : { ciCopy: true }) });
+    }
     const outputs = event.resOutputsEvent?.metadata;
     if (outputs !== undefined) {
       const digest = outputs.new?.outputs?.repoDigest;

@@ -164,9 +164,9 @@ export function changed(operations: Operations): string[] {
 }
 
 /** Runs the strata CLI against a world's project, backend and catalog, as scripts/strata would. */
-export async function runStrata(world: E2eWorld, args: readonly string[]): Promise<{ code: number; out: string }> {
+export async function runStrata(world: E2eWorld, args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<{ code: number; out: string }> {
   let out = "";
-  const code = await runCli([...args, "--project", world.projectDir], { out: (text) => (out += text), err: (text) => (out += text), env: world.env, cwd: world.projectDir });
+  const code = await runCli([...args, "--project", world.projectDir], { out: (text) => (out += text), err: (text) => (out += text), env: { ...world.env, ...env }, cwd: world.projectDir });
   return { code, out };
 }
 

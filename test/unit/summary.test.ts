@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type LayerEvent } from "../../src/engine/automation.js";
 import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "../../src/cli/summary.js";
+import { imageSet, renderImageList } from "../../src/cli/image-set.js";
 
 const layer = (name: string, parent: string | null, previousDigestRef?: string): SummaryLayer => ({
   layer: name, image: `img-${name}`, ref: `r/g/img-${name}:1.0-p0`, parent, ...(previousDigestRef === undefined ? {} : { previousDigestRef }),
@@ -33,6 +34,18 @@ describe("build summary", () => {
     expect(rows[0]).toMatchObject({ result: "adopted", digest: digest("e"), detail: "the registry already held this tag with the same content" });
     expect(renderSummary(rows).split("\n").at(-1)).toBe("1 adopted");
     expect(summaryExitCode(rows)).toBe(0);
+  });
+  it("tells a CI copy from an adoption and a build, and writes the image set as pinned references", () => {
+    const layers = [layer("base", null), layer("app", "base")];
+    const rows = summaryRows(layers, new Map([
+      event("base", "create", { type: "strata:index:CopiedImage", ciCopy: true, digestRef: `r/g/img-base@${digest("f")}` }),
+      event("app", "create", { digestRef: `r/g/img-app@${digest("1")}` }),
+    ]));
+    expect(rows.map((row) => row.result)).toEqual(["copied", "built"]);
+    expect(renderSummary(rows).split("\n").at(-1)).toBe("1 built, 1 copied");
+    const set = imageSet({ stack: "dev-ci-7", channelStack: "dev", group: "g", ci: { change: 7, patchset: 2 } }, rows);
+    expect(set).toMatchObject({ change: 7, patchset: 2, images: [{ layer: "base", result: "copied", digest: digest("f") }, { layer: "app", result: "built" }] });
+    expect(renderImageList(set)).toBe(`r/g/img-base:1.0-p0@${digest("f")}\nr/g/img-app:1.0-p0@${digest("1")}\n`);
   });
   it("reports promotions and a clean run", () => {
     const rows = summaryRows([layer("base", null)], new Map([["base", { layer: "base", type: "strata:index:PromotedImage", op: "create", failed: false, digestRef: `r/s/img-base@${digest("d")}` }]]));

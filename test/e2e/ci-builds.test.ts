@@ -1,0 +1,174 @@
+/**
+ * CI builds end to end: a Gerrit change builds only the layers it touches and
+ * copies the rest of the channel inside the registry; a second patchset copies
+ * what it shares with the first; an empty engine pulls only what its one build
+ * needs; the image set is written; ci-clean deletes the change's tags and
+ * never a release tag, and garbage collection after it leaves the channel whole.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeImages } from "../../bench/docker-images.js";
+import { brokenTags, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata } from "./harness.js";
+
+let world: E2eWorld;
+let dev: E2eStack;
+const CHANGE = "4242";
+const ciEnv = (patchset: string): Record<string, string> => ({ GERRIT_CHANGE_NUMBER: CHANGE, GERRIT_PATCHSET_NUMBER: patchset });
+
+interface SummaryFile {
+  stack: string;
+  layers: { layer: string; result: string; ref: string; digest: string | null }[];
+}
+
+async function up(env: Record<string, string>, name: string): Promise<{ results: Record<string, string>; summary: SummaryFile; out: string }> {
+  const summaryFile = path.join(world.root, `${name}.json`);
+  const { code, out } = await runStrata(world, ["up", "--stack", "dev", "--catalog", world.catalogDir, "--summary-json", summaryFile], env);
+  expect(code, out).toBe(0);
+  const summary = JSON.parse(readFileSync(summaryFile, "utf8")) as SummaryFile;
+  return { results: Object.fromEntries(summary.layers.map((layer) => [layer.layer, layer.result])), summary, out };
+}
+
+/** Manifest digest and image config digest of a tag. */
+async function imageOf(repository: string, tag: string): Promise<{ digest: string; config: string } | undefined> {
+  const manifest = await registry.manifest(`${dev.group}/${repository}`, tag);
+  return manifest === undefined ? undefined : { digest: manifest.digest, config: manifest.manifest.config?.digest ?? "" };
+}
+
+/** Image events (pull, tag, push…) the engine reports while `task` runs. */
+async function imageEvents<T>(task: () => Promise<T>): Promise<{ result: T; events: string[] }> {
+  const watcher = spawn("docker", ["events", "--filter", "type=image", "--format", "{{.Action}} {{.Actor.ID}}"], { stdio: ["ignore", "pipe", "ignore"] });
+  let text = "";
+  watcher.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  try {
+    const result = await task();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return { result, events: text.split("\n").filter((line) => line.trim() !== "") };
+  } finally {
+    watcher.kill();
+  }
+}
+
+const LAYERS = ["base", "tools", "db", "libs", "app-base", "app"];
+const REPOSITORIES = { base: "base", tools: "base-tools", db: "base-tools-db", libs: "base-tools-libs", "app-base": "base-tools-libs-app-base", app: "base-tools-libs-app" } as const;
+let releaseDigests: Record<string, string | undefined>;
+
+beforeAll(async () => {
+  world = createWorld("cibuilds");
+  dev = await world.stack("dev");
+  const { results } = await up({}, "dev");
+  expect(Object.values(results)).toEqual(LAYERS.map(() => "built"));
+  releaseDigests = Object.fromEntries(await Promise.all(Object.entries(REPOSITORIES).map(async ([layer, repository]) => [layer, (await imageOf(repository, (await registry.tags(`${dev.group}/${repository}`))[0] as string))?.digest] as const)));
+});
+afterAll(async () => {
+  await world?.cleanup();
+});
+
+describe("CI builds end to end", () => {
+  it("a change to the leaf: the plan says copy for the rest; the run builds the leaf, copies 5, on its own stack, and writes the image set", async () => {
+    appendFileSync(path.join(world.catalogDir, "app/app.txt"), "change 4242\n");
+    const plan = await runStrata(world, ["plan", "--stack", "dev", "--json", "--catalog", world.catalogDir], ciEnv("1"));
+    expect(plan.code, plan.out).toBe(0);
+    const rows = JSON.parse(plan.out.slice(plan.out.indexOf("["))) as { layer: string; status: string }[];
+    expect(Object.fromEntries(rows.map((row) => [row.layer, row.status]))).toEqual({ base: "copy", tools: "copy", db: "copy", libs: "copy", "app-base": "copy", app: "new" });
+
+    const { results, summary, out } = await up(ciEnv("1"), "ps1");
+    expect(results).toEqual({ base: "copied", tools: "copied", db: "copied", libs: "copied", "app-base": "copied", app: "built" });
+    expect(summary.stack).toBe(`dev-ci-${CHANGE}`);
+    expect(out).toMatch(/CI build of change 4242 patchset 1: stack dev-ci-4242/);
+
+    for (const [layer, repository] of Object.entries(REPOSITORIES)) {
+      const tags = await registry.tags(`${dev.group}/${repository}`);
+      const release = tags.find((tag) => !tag.includes("-4242")) as string;
+      const ci = await imageOf(repository, `${release}-${CHANGE}_1`);
+      expect(ci, `${repository} has its CI tag`).toBeDefined();
+      // The channel's tags have not moved.
+      expect((await imageOf(repository, release))?.digest).toBe(releaseDigests[layer]);
+      if (layer !== "app") {
+        // A copy: the same image (config and layers), under a manifest of its own.
+        expect(ci?.config).toBe((await imageOf(repository, release))?.config);
+        expect(ci?.digest).not.toBe(releaseDigests[layer]);
+      }
+    }
+    // The channel's own stack has not been touched: its outputs still name the release tags.
+    expect(Object.values(await dev.outputs()).every((layer) => !layer.ref.includes("-4242"))).toBe(true);
+
+    const imageSetDir = path.join(world.projectDir, ".strata/image-sets/dev-ci-4242/4242_1");
+    const imageSet = JSON.parse(readFileSync(path.join(imageSetDir, "images.json"), "utf8")) as { change: number; patchset: number; images: { layer: string; ref: string; digest: string }[] };
+    expect(imageSet).toMatchObject({ change: 4242, patchset: 1 });
+    expect(imageSet.images.map((image) => image.layer)).toEqual(LAYERS);
+    const list = readFileSync(path.join(imageSetDir, "images.txt"), "utf8").trim().split("\n");
+    expect(list).toHaveLength(6);
+    for (const [index, image] of imageSet.images.entries()) {
+      expect(image.ref).toMatch(/-4242_1$/);
+      expect(list[index]).toBe(`${image.ref}@${image.digest}`);
+      const repository = image.ref.slice(`${registryAddress}/${dev.group}/`.length, image.ref.lastIndexOf(":"));
+      expect((await imageOf(repository, image.ref.slice(image.ref.lastIndexOf(":") + 1)))?.digest).toBe(image.digest);
+    }
+  });
+
+  it("a second patchset with the same content copies all 6, the leaf from patchset 1; running it again changes nothing", async () => {
+    const { results } = await up(ciEnv("2"), "ps2");
+    expect(Object.values(results)).toEqual(LAYERS.map(() => "copied"));
+    const ps1 = await imageOf(REPOSITORIES.app, (await registry.tags(`${dev.group}/${REPOSITORIES.app}`)).find((tag) => tag.endsWith("-4242_1")) as string);
+    const ps2 = await imageOf(REPOSITORIES.app, (await registry.tags(`${dev.group}/${REPOSITORIES.app}`)).find((tag) => tag.endsWith("-4242_2")) as string);
+    expect(ps2?.config).toBe(ps1?.config);
+    const again = await up(ciEnv("2"), "ps2-again");
+    expect(Object.values(again.results)).toEqual(LAYERS.map(() => "unchanged"));
+  });
+
+  it("on an empty engine, a new leaf change builds 1 layer and pulls only its parent", async () => {
+    removeImages(`${registryAddress}/${world.osRelease}-`);
+    execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
+    appendFileSync(path.join(world.catalogDir, "app/app.txt"), "patchset 3\n");
+    const { result, events } = await imageEvents(() => up(ciEnv("3"), "ps3"));
+    expect(result.results).toEqual({ base: "copied", tools: "copied", db: "copied", libs: "copied", "app-base": "copied", app: "built" });
+    const pulled = events.filter((event) => event.startsWith("pull ")).map((event) => event.slice("pull ".length));
+    expect(pulled.length, events.join("\n")).toBeGreaterThan(0);
+    for (const image of pulled) expect(image).toContain(`/${dev.group}/${REPOSITORIES["app-base"]}`);
+    const local = execFileSync("docker", ["image", "ls", "--format", "{{.Repository}}"], { encoding: "utf8" }).split("\n").filter((name) => name.startsWith(`${registryAddress}/${world.osRelease}-`));
+    expect([...new Set(local)].sort()).toEqual([`${registryAddress}/${dev.group}/${REPOSITORIES["app-base"]}`, `${registryAddress}/${dev.group}/${REPOSITORIES.app}`].sort());
+  });
+
+  it("ci-clean deletes every tag of the change and its stack, never a release tag; garbage collection leaves the channel whole", async () => {
+    const dry = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE, "--dry-run", "--json"]);
+    expect(dry.code, dry.out).toBe(0);
+    const planned = JSON.parse(dry.out) as { removed: { tag: string }[]; kept: unknown[] };
+    expect(planned.removed).toHaveLength(18);
+    expect(planned.kept).toEqual([]);
+    const clean = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE]);
+    expect(clean.code, clean.out).toBe(0);
+    expect(clean.out).toMatch(/18 tag\(s\) deleted; stack dev-ci-4242: removed/);
+    const contents = await registryContents(dev.group);
+    expect(Object.values(contents).flat().filter((tag) => tag.includes("-4242"))).toEqual([]);
+    expect(Object.values(contents).every((tags) => tags.length === 1)).toBe(true);
+    expect(existsSync(path.join(world.projectDir, "Pulumi.dev-ci-4242.yaml"))).toBe(false);
+
+    execFileSync(path.join(repoRoot, "scripts/services.sh"), ["gc"], { stdio: "ignore", env: process.env });
+    expect(await brokenTags(dev.group)).toEqual([]);
+    for (const [layer, repository] of Object.entries(REPOSITORIES)) {
+      const tag = (await registry.tags(`${dev.group}/${repository}`))[0] as string;
+      expect((await imageOf(repository, tag))?.digest).toBe(releaseDigests[layer]);
+    }
+    // The channel runs on from the collected registry: the merged change rebuilds the leaf on its parent.
+    const { results } = await up({}, "dev-after");
+    expect(results).toEqual({ base: "unchanged", tools: "unchanged", db: "unchanged", libs: "unchanged", "app-base": "unchanged", app: "built" });
+  });
+});
+
+describe("reproducible base", () => {
+  it("make-rootfs.sh gives byte-identical tarballs in two folders (busybox, and Debian through debootstrap)", () => {
+    const script = path.join(repoRoot, "scripts/make-rootfs.sh");
+    const kinds = process.env.STRATA_E2E_SKIP_DEBOOTSTRAP === "1" ? ["busybox"] : ["busybox", "debian"];
+    for (const kind of kinds) {
+      const first = path.join(world.root, `rootfs-a-${kind}/rootfs.tar`);
+      const second = path.join(world.root, `rootfs-b-${kind}/nested/rootfs.tar`);
+      execFileSync(script, [kind, first], { stdio: "ignore" });
+      execFileSync(script, [kind, second], { stdio: "ignore" });
+      const sums = execFileSync("sha256sum", [first, second], { encoding: "utf8" }).trim().split("\n").map((line) => line.split(" ")[0]);
+      expect(sums[0], kind).toBe(sums[1]);
+    }
+  });
+});
