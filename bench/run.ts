@@ -2,7 +2,11 @@
  * Strata against a plain build script on synthetic catalogs of N layers, on
  * the same daemon and registry, in one run. Scenarios: cold full build, no-op
  * (repeated: each run measures several no-ops in a row), one leaf file
- * changed, one common-libs file changed. Each of Strata's builders named in
+ * changed, one common-libs file changed; then CI runs of a Gerrit change to
+ * one leaf, with dev up to date: copying what the channel holds, and
+ * rebuilding every layer (strata:copyUnchanged false, the comparison), each on
+ * the warm engine and on an empty one (local images and build cache removed).
+ * The peer has no CI mode and sits those out. Each of Strata's builders named in
  * --builders (docker: docker.Image; strata: Strata's LayerImage) runs every
  * scenario on its own copy of the catalog, taking turns with the peer, so
  * the builders are compared in the same run. Prints a table and writes JSON.
@@ -10,16 +14,16 @@
  *   node dist/bench/run.js [--sizes 10,50,200] [--runs 3] [--noop-repeats 3] [--parallel 8]
  *     [--builders docker,strata] [--sweep 2,4,8,16] [--out FILE]
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { parse, stringify } from "yaml";
 import { DEFAULT_PARALLEL } from "../src/core/concurrency.js";
 import { type Builder, BUILDERS } from "../src/core/config.js";
 import { renderTable } from "../src/cli/table.js";
 import { removeImages } from "./docker-images.js";
+import { type Measurement, seconds, StrataSide } from "./strata-side.js";
 import { generateCatalog, touch } from "./generate.js";
 import { median, projectRoot } from "./stats.js";
 
@@ -40,65 +44,9 @@ const noopRepeats = Number(values["noop-repeats"]);
 const builders = values.builders.split(",") as Builder[];
 for (const builder of builders) if (!(BUILDERS as readonly string[]).includes(builder)) throw new Error(`--builders ${values.builders}: use ${BUILDERS.join(", ")}`);
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
-const SCENARIOS = ["cold", "no-op", "leaf changed", "common-libs changed"] as const;
+const SCENARIOS = ["cold", "no-op", "leaf changed", "common-libs changed", "ci leaf changed", "ci rebuild all", "ci leaf changed, empty engine", "ci rebuild all, empty engine"] as const;
 type Scenario = (typeof SCENARIOS)[number];
-
-interface Measurement {
-  readonly seconds: number;
-  readonly built: number;
-  readonly pushed: number;
-  readonly peakMiB?: number;
-}
-
-function seconds(task: () => void): number {
-  const started = process.hrtime.bigint();
-  task();
-  return Number(process.hrtime.bigint() - started) / 1e9;
-}
-
-/** One Strata project with its own catalog, backend and group. */
-class StrataSide {
-  readonly root = mkdtempSync(path.join(tmpdir(), "strata-bench-"));
-  readonly catalog = path.join(this.root, "catalog");
-  readonly project = path.join(this.root, "project");
-  readonly env: NodeJS.ProcessEnv;
-
-  constructor(readonly group: string, parallel: number, readonly builder: Builder) {
-    mkdirSync(this.project, { recursive: true });
-    mkdirSync(path.join(this.root, "state"));
-    const project = parse(readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
-    project.main = path.relative(this.project, path.join(projectRoot, "dist/index.js"));
-    project.plugins = { providers: [{ name: "strata", path: path.join(projectRoot, "provider") }] };
-    writeFileSync(path.join(this.project, "Pulumi.yaml"), stringify(project));
-    const [osRelease] = group.split("-mos9.0-");
-    writeFileSync(path.join(this.project, "Pulumi.bench.yaml"), stringify({ config: { "strata:registry": registry, "strata:osRelease": osRelease, "strata:channel": "dev", "strata:builder": builder } }));
-    this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.root}/state`, PULUMI_CONFIG_PASSPHRASE: "bench", STRATA_MEMORY_REPORT: path.join(this.root, "memory.json") };
-    this.parallel = parallel;
-  }
-
-  parallel: number;
-
-  up(): Measurement {
-    const summary = path.join(this.root, "summary.json");
-    let result: ReturnType<typeof spawnSync> | undefined;
-    const elapsed = seconds(() => {
-      // The engine's progress goes to a pipe, not the terminal (the table is the output); shown on failure.
-      result = spawnSync("node", [path.join(projectRoot, "bin/strata.js"), "up", "--stack", "bench", "--project", this.project, "--catalog", this.catalog,
-        "--summary-json", summary, "--parallel", String(this.parallel)], { env: this.env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
-    });
-    if (result?.status !== 0) throw new Error(`strata up failed in ${this.root}:\n${String(result?.stderr ?? "")}`);
-    const layers = (JSON.parse(readFileSync(summary, "utf8")) as { layers: { result: string }[] }).layers;
-    const built = layers.filter((layer) => layer.result === "built").length;
-    const memory = existsSync(this.env.STRATA_MEMORY_REPORT as string) ? (JSON.parse(readFileSync(this.env.STRATA_MEMORY_REPORT as string, "utf8")) as { maxRssKiB: number }).maxRssKiB / 1024 : undefined;
-    return { seconds: elapsed, built, pushed: built, ...(memory === undefined ? {} : { peakMiB: memory }) };
-  }
-
-  plan(): number {
-    return seconds(() => {
-      execFileSync("node", [path.join(projectRoot, "bin/strata.js"), "plan", "--stack", "bench", "--project", this.project, "--catalog", this.catalog, "--json"], { env: this.env, stdio: "ignore" });
-    });
-  }
-}
+const CI_SCENARIOS: ReadonlySet<Scenario> = new Set(["ci leaf changed", "ci rebuild all", "ci leaf changed, empty engine", "ci rebuild all, empty engine"]);
 
 /** The plain script, on its own copy of the catalog and its own group. */
 class PeerSide {
@@ -126,6 +74,14 @@ interface Sample {
   readonly peer: Measurement;
 }
 
+const CI_SCENARIOS_ORDER = [...CI_SCENARIOS];
+
+/** An empty engine, as a fresh CI runner has: the benchmark's images and every build cache removed. */
+function emptyEngine(prefix: string): void {
+  removeImages(prefix);
+  execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
+}
+
 /** One catalog through the scenarios, each builder and the peer taking turns; `withPeer: false` measures Strata alone. */
 function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): { samples: Sample[]; planSeconds: number } {
   const salt = `${Date.now().toString(36)}${run}`;
@@ -144,6 +100,21 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
     for (const scenario of scenarios) {
       if (scenario === "leaf changed") for (const catalog of [...sides.map((side) => side.catalog), peer.catalog]) touch(catalog, "svc000", salt);
       if (scenario === "common-libs changed") for (const catalog of [...sides.map((side) => side.catalog), peer.catalog]) touch(catalog, "libs-a", salt);
+      if (CI_SCENARIOS.has(scenario)) {
+        // The change under review touches one leaf; dev, up to date before it, does not have it.
+        if (scenario === "ci leaf changed") for (const side of sides) touch(side.catalog, "svc000", `${salt}-ci`);
+        if (scenario.endsWith("empty engine")) emptyEngine(`${registry}/bench${size}-${salt}-`);
+        const ci = { change: 1000 * (run + 1) + CI_SCENARIOS_ORDER.indexOf(scenario), rebuildAll: scenario.startsWith("ci rebuild all") };
+        const strata: Record<string, Measurement> = {};
+        for (const side of sides) {
+          if (scenario.endsWith("empty engine") && side !== first) emptyEngine(`${registry}/bench${size}-${salt}-`);
+          strata[side.builder] = side.up(ci);
+        }
+        samples.push({ size, run, scenario, strata, peer: notRun });
+        const figures = builders.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s (built ${strata[builder]?.built}, copied ${strata[builder]?.copied})`).join(", ");
+        process.stderr.write(`N=${size} run ${run} ${scenario}: ${figures}\n`);
+        continue;
+      }
       // A no-op is what users run most: measure several in a row, the first
       // one right after the other sides' pushes included.
       const repeats = scenario === "no-op" ? noopRepeats : 1;
@@ -203,7 +174,7 @@ const table: Record<string, unknown>[] = [];
 for (const size of sizes) {
   for (const scenario of SCENARIOS) {
     const samples = all.filter((sample) => sample.size === size && sample.scenario === scenario);
-    if (samples.length === 0) continue;
+    if (samples.length === 0 || CI_SCENARIOS.has(scenario)) continue;
     const peer = median(samples.map((sample) => sample.peer.seconds));
     for (const builder of builders) {
       const measured = samples.map((sample) => sample.strata[builder]).filter((measurement): measurement is Measurement => measurement !== undefined);
@@ -221,11 +192,38 @@ for (const size of sizes) {
     }
   }
 }
+// CI runs against their comparisons in the same run: the dev run of a leaf change, and rebuilding everything.
+const ciRows: string[][] = [];
+const ciTable: Record<string, unknown>[] = [];
+for (const size of sizes) {
+  for (const builder of builders) {
+    const secondsOf = (scenario: Scenario): number => median(all.filter((sample) => sample.size === size && sample.scenario === scenario).map((sample) => sample.strata[builder]?.seconds ?? Number.NaN));
+    const devLeaf = secondsOf("leaf changed");
+    for (const [scenario, rebuildAll] of [["ci leaf changed", "ci rebuild all"], ["ci leaf changed, empty engine", "ci rebuild all, empty engine"]] as const) {
+      const measured = all.filter((sample) => sample.size === size && sample.scenario === scenario).map((sample) => sample.strata[builder]).filter((measurement): measurement is Measurement => measurement !== undefined);
+      if (measured.length === 0) continue;
+      const ciSeconds = median(measured.map((measurement) => measurement.seconds));
+      const entry = {
+        size, scenario, builder, seconds: Number(ciSeconds.toFixed(1)),
+        built: median(measured.map((measurement) => measurement.built)), copied: median(measured.map((measurement) => measurement.copied ?? 0)),
+        devLeafSeconds: Number(devLeaf.toFixed(1)), rebuildAllSeconds: Number(secondsOf(rebuildAll).toFixed(1)),
+        vsDevLeaf: Number((ciSeconds / devLeaf).toFixed(2)), vsRebuildAll: Number((ciSeconds / secondsOf(rebuildAll)).toFixed(2)),
+      };
+      ciTable.push(entry);
+      ciRows.push([String(size), scenario, builder, String(entry.seconds), `${entry.built}/${entry.copied}`, String(entry.devLeafSeconds), String(entry.vsDevLeaf), String(entry.rebuildAllSeconds), String(entry.vsRebuildAll)]);
+    }
+  }
+}
+output.ci = ciTable;
 output.results = table;
 output.samples = all;
 output.planSeconds = plans;
 process.stdout.write(`${renderTable(["N", "scenario", "builder", "strata s", "peer s", "strata/peer", "strata built/pushed", "peer changed/pushed", "strata peak MiB"], rows)}\n`);
 process.stdout.write(`strata plan (preview) seconds by N: ${JSON.stringify(plans)}\n`);
+if (ciRows.length > 0) {
+  process.stdout.write(`CI runs of a one-leaf change, dev up to date (medians of ${runs}):\n`);
+  process.stdout.write(`${renderTable(["N", "scenario", "builder", "seconds", "built/copied", "dev leaf s", "÷ dev leaf", "rebuild-all s", "÷ rebuild-all"], ciRows)}\n`);
+}
 const out = values.out ?? path.join(projectRoot, ".strata/bench/run.json");
 mkdirSync(path.dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);

@@ -9,16 +9,21 @@ import path from "node:path";
 import { expect, it } from "vitest";
 import { repoRoot } from "./harness.js";
 
-it("runs the benchmark at N=10; Strata builds exactly what changed, the peer rebuilds the same", () => {
+it("runs the benchmark at N=10; Strata builds exactly what changed, the peer rebuilds the same; CI runs copy the rest", () => {
   const dir = mkdtempSync(path.join(tmpdir(), "strata-bench-smoke-"));
   try {
     const out = path.join(dir, "run.json");
     execFileSync("node", [path.join(repoRoot, "dist/bench/run.js"), "--sizes", "10", "--runs", "1", "--out", out], { stdio: ["ignore", "inherit", "inherit"], env: process.env });
-    const result = JSON.parse(readFileSync(out, "utf8")) as { results: { scenario: string; strataBuilt: number; peerBuilt: number; peerPushed: number; strataPeakMiB: number | null }[] };
+    const result = JSON.parse(readFileSync(out, "utf8")) as {
+      results: { scenario: string; strataBuilt: number; peerBuilt: number; peerPushed: number; strataPeakMiB: number | null }[];
+      ci: { scenario: string; built: number; copied: number }[];
+    };
     const built = Object.fromEntries(result.results.map((row) => [row.scenario, [row.strataBuilt, row.peerBuilt, row.peerPushed]]));
     // Cold: all 10. No-op: nothing. A leaf: 1. A common-libs layer with 1 dependencies/service pair: 3.
     expect(built).toEqual({ cold: [10, 10, 10], "no-op": [0, 0, 10], "leaf changed": [1, 1, 10], "common-libs changed": [3, 3, 10] });
     expect(result.results.every((row) => row.strataPeakMiB !== null && row.strataPeakMiB > 0)).toBe(true);
+    // CI runs of a one-leaf change: 1 built and 9 copied, on a warm or an empty engine.
+    expect(Object.fromEntries(result.ci.map((row) => [row.scenario, [row.built, row.copied]]))).toEqual({ "ci leaf changed": [1, 9], "ci leaf changed, empty engine": [1, 9] });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,90 @@
+/**
+ * One Strata project for the benchmarks: its own catalog copy, Pulumi project,
+ * backend and image group, driven through `strata up` as a user runs it.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parse, stringify } from "yaml";
+import { type Builder } from "../src/core/config.js";
+import { projectRoot } from "./stats.js";
+
+const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
+
+export interface Measurement {
+  readonly seconds: number;
+  readonly built: number;
+  readonly pushed: number;
+  /** CI runs: layers copied inside the registry instead of built. */
+  readonly copied?: number;
+  readonly peakMiB?: number;
+}
+
+export function seconds(task: () => void): number {
+  const started = process.hrtime.bigint();
+  task();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** One Strata project with its own catalog, backend and group. */
+export class StrataSide {
+  readonly root = mkdtempSync(path.join(tmpdir(), "strata-bench-"));
+  readonly catalog = path.join(this.root, "catalog");
+  readonly project = path.join(this.root, "project");
+  readonly env: NodeJS.ProcessEnv;
+
+  constructor(readonly group: string, parallel: number, readonly builder: Builder) {
+    mkdirSync(this.project, { recursive: true });
+    mkdirSync(path.join(this.root, "state"));
+    const project = parse(readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
+    project.main = path.relative(this.project, path.join(projectRoot, "dist/index.js"));
+    project.plugins = { providers: [{ name: "strata", path: path.join(projectRoot, "provider") }] };
+    writeFileSync(path.join(this.project, "Pulumi.yaml"), stringify(project));
+    const [osRelease] = group.split("-mos9.0-");
+    const config = { "strata:registry": registry, "strata:osRelease": osRelease, "strata:channel": "dev", "strata:builder": builder };
+    writeFileSync(path.join(this.project, "Pulumi.bench.yaml"), stringify({ config }));
+    // The same channel, for CI runs that rebuild every layer (the behaviour before copies).
+    writeFileSync(path.join(this.project, "Pulumi.rebuildall.yaml"), stringify({ config: { ...config, "strata:copyUnchanged": false } }));
+    this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.root}/state`, PULUMI_CONFIG_PASSPHRASE: "bench", STRATA_MEMORY_REPORT: path.join(this.root, "memory.json") };
+    this.parallel = parallel;
+  }
+
+  parallel: number;
+
+  /** The last `up`'s summary (per-layer results and timings). */
+  get summaryFile(): string {
+    return path.join(this.root, "summary.json");
+  }
+
+  /** `strata up` on the channel stack; with `change`, a CI run of that Gerrit change (its own stack, made by the CLI). */
+  up(ci?: { change: number; rebuildAll: boolean }): Measurement {
+    return this.upWith(ci === undefined ? {} : { GERRIT_CHANGE_NUMBER: String(ci.change), GERRIT_PATCHSET_NUMBER: "1" }, ci?.rebuildAll === true ? "rebuildall" : "bench");
+  }
+
+  /** `strata up` with more environment (a CI change, another backend). */
+  upWith(extraEnv: NodeJS.ProcessEnv, stack = "bench"): Measurement {
+    const summary = this.summaryFile;
+    const env = { ...this.env, ...extraEnv };
+    const ci = extraEnv.GERRIT_CHANGE_NUMBER;
+    let result: ReturnType<typeof spawnSync> | undefined;
+    const elapsed = seconds(() => {
+      // The engine's progress goes to a pipe, not the terminal (the table is the output); shown on failure.
+      result = spawnSync("node", [path.join(projectRoot, "bin/strata.js"), "up", "--stack", stack, "--project", this.project, "--catalog", this.catalog,
+        "--summary-json", summary, "--parallel", String(this.parallel)], { env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
+    });
+    if (result?.status !== 0) throw new Error(`strata up failed in ${this.root}:\n${String(result?.stderr ?? "")}`);
+    const layers = (JSON.parse(readFileSync(summary, "utf8")) as { layers: { result: string }[] }).layers;
+    const built = layers.filter((layer) => layer.result === "built").length;
+    const copied = layers.filter((layer) => layer.result === "copied").length;
+    const memory = existsSync(this.env.STRATA_MEMORY_REPORT as string) ? (JSON.parse(readFileSync(this.env.STRATA_MEMORY_REPORT as string, "utf8")) as { maxRssKiB: number }).maxRssKiB / 1024 : undefined;
+    return { seconds: elapsed, built, pushed: built, ...(ci === undefined ? {} : { copied }), ...(memory === undefined ? {} : { peakMiB: memory }) };
+  }
+
+  plan(): number {
+    return seconds(() => {
+      execFileSync("node", [path.join(projectRoot, "bin/strata.js"), "plan", "--stack", "bench", "--project", this.project, "--catalog", this.catalog, "--json"], { env: this.env, stdio: "ignore" });
+    });
+  }
+}
+
