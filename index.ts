@@ -9,11 +9,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadCatalog } from "./src/core/catalog.js";
 import { conflictProblems, decideChannel, type RegistryView } from "./src/core/channel.js";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
-import { checkEngine } from "./src/pulumi/docker-engine.js";
+import { checkEngines } from "./src/pulumi/docker-engine.js";
 import { fingerprintTargets } from "./src/core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
 import { decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
+import { placeLayers } from "./src/core/placement.js";
 import { throwIfAny } from "./src/core/problems.js";
 import { planPromotion } from "./src/core/promotion-plan.js";
 import { type PromotedLayer, Promotion, readSourceLayers } from "./src/pulumi/promotion.js";
@@ -58,10 +59,10 @@ const registry = new RegistryClient({ registry: config.registry, ...(credentials
 async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   const catalog = loadCatalog(catalogDir, projectDir);
   const targets = planTargets(catalog, config, stackFile);
-  await checkEngine();
+  await checkEngines(config.engines);
   const fingerprints = await fingerprintTargets(targets, config.platform);
   // Before anything is built: what does the channel already hold under these tags?
-  const view: RegistryView = config.push ? await lookUpPublished(targets, registry) : { published: new Map() };
+  const view: RegistryView = config.push ? await lookUpPublished(targets, registry, fingerprints) : { published: new Map() };
   if (view.unreachable !== undefined) await pulumi.log.warn(`${view.unreachable}; every layer counts as unpublished`);
   const decision = decideChannel(targets, fingerprints, view, config);
   const conflicts = conflictProblems(decision.conflicts, stackFile, stack);
@@ -76,8 +77,12 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   const builtHere = config.push ? await readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : new Map();
   const sources = decideSources(targets, fingerprints, view, builtHere, config);
   const dockerModule = config.builder === "docker" ? await import("@pulumi/docker") : undefined;
+  // A pool of engines: each layer on one, subtrees together, the same placement on every runner.
+  const engineOf = config.engines === undefined ? undefined
+    : placeLayers(targets.map((target) => ({ name: target.layer.name, ...(target.parent === undefined ? {} : { parent: target.parent }) })), config.engines.length).engineOf;
   return new LayerTree("layers", {
     targets, config, fingerprints, sources,
+    ...(engineOf === undefined ? {} : { engineOf }),
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(dockerModule === undefined ? {} : { dockerModule }),
   }).layers;

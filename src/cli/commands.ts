@@ -22,7 +22,7 @@ import { decideChannel, type RegistryView } from "../core/channel.js";
 import { type PlanRow, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
 import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
-import { COPIED_IMAGE_TYPE } from "../core/image-types.js";
+import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
 import { groupTags, lookUpPublished } from "../registry/lookups.js";
 import { ciStackName, planCiCleanup } from "../core/ci-build.js";
 import { imageSet, writeImageSet } from "./image-set.js";
@@ -45,7 +45,8 @@ interface CommonOptions {
 function engineEnv(io: CliIo): Record<string, string> {
   const env: Record<string, string> = {};
   const ciNames = CI_ENVIRONMENT.flatMap((pair) => [pair.change, pair.patchset]);
-  for (const name of ["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", ...ciNames]) {
+  // PGPASSFILE: the PostgreSQL backend's password; DOCKER_*: the engine this runner builds on.
+  for (const name of ["PULUMI_BACKEND_URL", "PGPASSFILE", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", ...ciNames]) {
     const value = io.env[name];
     if (value !== undefined) env[name] = value;
   }
@@ -150,7 +151,7 @@ export async function computePlan(options: CommonOptions & { stack: string; conf
   }
   const targets = planTargets(catalog, config, file);
   const fingerprints = await fingerprintTargets(targets, config.platform);
-  const view: RegistryView = config.push ? await lookUpPublished(targets, await registryClientFor(config, options, io)) : { published: new Map() };
+  const view: RegistryView = config.push ? await lookUpPublished(targets, await registryClientFor(config, options, io), fingerprints) : { published: new Map() };
   if (view.unreachable !== undefined) io.err(`note: ${view.unreachable}; every layer counts as unpublished\n`);
   const { conflicts } = decideChannel(targets, fingerprints, view, config);
   const automation = await import("../engine/automation.js");
@@ -160,9 +161,8 @@ export async function computePlan(options: CommonOptions & { stack: string; conf
   const run = await automation.previewRun(stack);
   if (run.error !== undefined) throw new Error(`pulumi preview failed:\n${run.error}`);
   const operations = new Map([...run.events].map(([layer, event]) => [layer, event.op] as const));
-  const copiedImages = [...run.events].filter(([, event]) => event.type === COPIED_IMAGE_TYPE);
-  const adopted = new Set(copiedImages.filter(([, event]) => event.ciCopy !== true).map(([layer]) => layer));
-  const copied = new Set(copiedImages.filter(([, event]) => event.ciCopy === true).map(([layer]) => layer));
+  const adopted = new Set([...run.events].filter(([, event]) => event.type === COPIED_IMAGE_TYPE).map(([layer]) => layer));
+  const copied = new Set([...run.events].filter(([, event]) => event.type === CI_COPY_SET_TYPE).map(([layer]) => layer));
   return planRows({ targets, fingerprints, previous, operations, conflicts, adopted, copied });
 }
 
@@ -257,7 +257,7 @@ export function buildProgram(io: CliIo): Command {
       }
       if (unknown.length > 0) throw new InputError(unknown);
       const fingerprints = await fingerprintTargets(targets, config.platform);
-      const view = await lookUpPublished(targets, await registryClientFor(config, options, io));
+      const view = await lookUpPublished(targets, await registryClientFor(config, options, io), fingerprints);
       if (view.unreachable !== undefined) {
         throw new InputError([{ file, field: "strata:registry", message: `${view.unreachable}: cannot compare with what ${options.stack} published`, fix: "start the registry (scripts/services.sh start) or fix strata:registry" }]);
       }
@@ -315,6 +315,9 @@ export function buildProgram(io: CliIo): Command {
       const rows = summaryRows(layers, run.events, run.error);
       io.out(`${renderSummary(rows)}\n`);
       if (run.error !== undefined) io.err(`pulumi up failed:\n${run.error.split("\n").slice(-30).join("\n")}\n`);
+      if (run.error !== undefined && /currently locked/.test(run.error)) {
+        io.err(`stack ${runStack} is being updated by another run (its lock is held): wait for that run to end and try again; if it was killed, scripts/strata recover --stack ${runStack} releases the lock\n`);
+      }
       for (const row of rows.filter((candidate) => candidate.result === "failed")) {
         const output = run.events.get(row.layer)?.output ?? [];
         if (output.length > 0) io.err(`${row.layer} failed; its last output:\n${output.map((line) => `  ${line}`).join("\n")}\n`);

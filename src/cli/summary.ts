@@ -2,8 +2,8 @@
  * The build summary printed after `strata up`: one row per layer, exact,
  * like Kolla's summary (built / copied / adopted / unchanged / promoted / failed / skipped).
  */
-import { type LayerEvent } from "../engine/automation.js";
-import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
+import { type LayerEvent, type LayerTiming } from "../engine/automation.js";
+import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 import { renderTable } from "./table.js";
 
 export const RESULTS = ["built", "copied", "adopted", "unchanged", "promoted", "failed", "skipped"] as const;
@@ -25,6 +25,28 @@ export interface SummaryRow {
   readonly ref: string;
   readonly digest: string | null;
   readonly detail: string;
+  /** Seconds its step took in this run, and for a docker.Image build its phases; null when it did no work. */
+  readonly timing: StepSeconds | null;
+}
+
+export interface StepSeconds {
+  readonly seconds: number;
+  /** Pulling its cacheFrom images (the parent) before the build. */
+  readonly pullSeconds?: number;
+  readonly buildSeconds?: number;
+  readonly pushSeconds?: number;
+}
+
+const secondsBetween = (from: number | undefined, to: number | undefined): number | undefined =>
+  from === undefined || to === undefined ? undefined : Number(((to - from) / 1000).toFixed(1));
+
+function stepSeconds(timing: LayerTiming | undefined): StepSeconds | null {
+  const seconds = secondsBetween(timing?.startedAt, timing?.finishedAt);
+  if (timing === undefined || seconds === undefined) return null;
+  const pull = secondsBetween(timing.startedAt, timing.buildStartedAt);
+  const build = secondsBetween(timing.buildStartedAt, timing.pushStartedAt);
+  const push = secondsBetween(timing.pushStartedAt, timing.finishedAt);
+  return { seconds, ...(pull === undefined ? {} : { pullSeconds: pull }), ...(build === undefined ? {} : { buildSeconds: build }), ...(push === undefined ? {} : { pushSeconds: push }) };
 }
 
 const digestPart = (digestRef: string | undefined): string | null => (digestRef === undefined || digestRef === "" ? null : digestRef.slice(digestRef.lastIndexOf("@") + 1));
@@ -47,7 +69,7 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
     } else if (event.op === "same") {
       result = "unchanged";
       detail = "";
-    } else if (event.type === COPIED_IMAGE_TYPE && event.ciCopy === true) {
+    } else if (event.type === CI_COPY_SET_TYPE) {
       result = "copied";
       detail = "the channel's image with the same content, copied to this tag inside the registry";
     } else if (event.type === COPIED_IMAGE_TYPE) {
@@ -61,7 +83,7 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
       detail = event.op === "create" ? "new" : "rebuilt";
     }
     results.set(layer.layer, result);
-    rows.push({ layer: layer.layer, image: layer.image, result, ref: layer.ref, digest: digestPart(event?.digestRef ?? (result === "unchanged" ? layer.previousDigestRef : undefined)), detail });
+    rows.push({ layer: layer.layer, image: layer.image, result, ref: layer.ref, digest: digestPart(event?.digestRef ?? (result === "unchanged" ? layer.previousDigestRef : undefined)), detail, timing: stepSeconds(event?.timing) });
   }
   return rows;
 }

@@ -38,6 +38,16 @@ export interface StackConfig {
    * and builds only the rest. False rebuilds every layer (kept as the benchmark's comparison).
    */
   readonly copyUnchanged: boolean;
+  /** Docker engines to build on (one docker.Provider each); absent: the engine of DOCKER_HOST, as before. */
+  readonly engines?: readonly PoolEngine[];
+}
+
+/** One Docker engine of a build pool. */
+export interface PoolEngine {
+  /** `unix:///path/docker.sock`, `tcp://host:2376` or `ssh://user@host`. */
+  readonly host: string;
+  /** For tcp with TLS: a folder with ca.pem, cert.pem and key.pem (as DOCKER_CERT_PATH). */
+  readonly certPath?: string;
 }
 
 /**
@@ -48,7 +58,7 @@ export const BUILDERS = ["docker", "strata"] as const;
 export type Builder = (typeof BUILDERS)[number];
 
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
-export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername", "copyUnchanged"] as const;
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername", "copyUnchanged", "engines"] as const;
 
 /** The secret config key with the registry password (read with getSecret, never as plain config). */
 export const REGISTRY_PASSWORD_KEY = "registryPassword";
@@ -80,6 +90,7 @@ const CONFIG_SCHEMA = {
     promoteFrom: { type: "string", pattern: "^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2})?$" },
     registryUsername: { type: "string" },
     copyUnchanged: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
+    engines: { anyOf: [{ type: "string" }, { type: "array", items: { anyOf: [{ type: "string" }, { type: "object", additionalProperties: false, required: ["host"], properties: { host: { type: "string" }, certPath: { type: "string" } } }] } }] },
     // A secret: in a stack file it is {secure: <ciphertext>}; its value is read through the engine only.
     registryPassword: {},
   },
@@ -94,6 +105,7 @@ const FIXES: Record<string, string> = {
   push: "use true or false",
   immutable: "use true or false",
   copyUnchanged: "use true or false",
+  engines: 'give a list of Docker engine endpoints, for example ["unix:///var/run/docker.sock", {host: "tcp://builder2:2376", certPath: "/etc/strata/builder2"}]',
   promoteFrom: 'name the source stack, for example "dev"',
   platform: 'use os/arch, for example "linux/amd64"',
   layers: 'give a list of layer folder names, for example ["keystone"]',
@@ -183,6 +195,13 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
       problems.push({ file, field: `${CONFIG_NAMESPACE}:layers`, message: `"${String(values.layers)}" is not a list of layer names`, fix: FIXES.layers as string });
     }
   }
+  const engines = values.engines === undefined || values.engines === "" ? undefined : parseEngines(values.engines);
+  if (engines !== undefined && !Array.isArray(engines)) {
+    problems.push({ file, field: `${CONFIG_NAMESPACE}:engines`, message: engines.error, fix: FIXES.engines as string });
+  }
+  if (Array.isArray(engines) && engines.length > 0 && values.builder === "strata") {
+    problems.push({ file, field: `${CONFIG_NAMESPACE}:engines`, message: "a pool of engines is built on by docker.Image only", fix: `remove ${CONFIG_NAMESPACE}:builder (docker is the default) or ${CONFIG_NAMESPACE}:engines` });
+  }
   if (problems.length > 0) return { problems };
   const config: StackConfig = {
     registry,
@@ -198,6 +217,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     ...(values.promoteFrom === undefined || values.promoteFrom === "" ? {} : { promoteFrom: text("promoteFrom") }),
     ...(values.registryUsername === undefined || values.registryUsername === "" ? {} : { registryUsername: text("registryUsername") }),
     copyUnchanged: values.copyUnchanged === undefined || values.copyUnchanged === true || values.copyUnchanged === "true",
+    ...(Array.isArray(engines) && engines.length > 0 ? { engines } : {}),
   };
   return { config, problems: [] };
 }
@@ -214,4 +234,33 @@ function parseLayerList(text: string): string[] | undefined {
     }
   }
   return trimmed.split(",").map((name) => name.trim()).filter((name) => name !== "");
+}
+
+const ENGINE_HOST = /^(unix:\/\/\/\S+|tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}|ssh:\/\/\S+)$/;
+
+/** `engines` as Pulumi config gives it (a JSON list in a string), a comma-separated list, or a YAML list. */
+function parseEngines(value: unknown): PoolEngine[] | { error: string } {
+  let entries: unknown = value;
+  if (typeof value === "string") {
+    const trimmed = value.trim();
+    if (trimmed.startsWith("[")) {
+      try {
+        entries = JSON.parse(trimmed);
+      } catch {
+        return { error: `"${trimmed}" is not a JSON list` };
+      }
+    } else {
+      entries = trimmed.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+    }
+  }
+  if (!Array.isArray(entries)) return { error: "is not a list" };
+  const engines: PoolEngine[] = [];
+  for (const entry of entries) {
+    const endpoint = typeof entry === "string" ? { host: entry } : (entry as PoolEngine);
+    if (typeof endpoint?.host !== "string" || !ENGINE_HOST.test(endpoint.host)) return { error: `${JSON.stringify(entry)} is not unix:///path, tcp://host:port or ssh://host` };
+    if (endpoint.certPath !== undefined && typeof endpoint.certPath !== "string") return { error: `certPath of ${endpoint.host} must be a folder path` };
+    if (engines.some((known) => known.host === endpoint.host)) return { error: `${endpoint.host} is listed twice` };
+    engines.push(endpoint.certPath === undefined ? { host: endpoint.host } : { host: endpoint.host, certPath: endpoint.certPath });
+  }
+  return engines;
 }

@@ -7,6 +7,13 @@ import { type Builder } from "./config.js";
 export const DOCKER_IMAGE_TYPE = "docker:index/image:Image";
 /** A layer built by Strata's own provider (builder "strata"). */
 export const LAYER_IMAGE_TYPE = "strata:index:LayerImage";
+/**
+ * A CI run's copies, all in one resource: every layer the channel already holds with its
+ * fingerprint, copied to its CI tag inside the registry by one provider call. One resource rather
+ * than one per layer: at Kolla's scale the engine's work per resource, not the copies, was the
+ * cost of a CI run (README *CI builds*).
+ */
+export const CI_COPY_SET_TYPE = "strata:index:CiCopySet";
 /** A layer adopted from the registry: its tag already held the layer's fingerprint. */
 export const COPIED_IMAGE_TYPE = "strata:index:CopiedImage";
 /** A layer promoted by digest from another channel. */
@@ -15,6 +22,7 @@ export const PROMOTED_IMAGE_TYPE = "strata:index:PromotedImage";
 /** The resource each builder declares for a layer it builds. */
 export const BUILD_RESOURCE_TYPES: Readonly<Record<Builder, string>> = { docker: DOCKER_IMAGE_TYPE, strata: LAYER_IMAGE_TYPE };
 
+/** Resources that stand for one layer each (the URN's name is the layer's); a CiCopySet stands for several. */
 export const IMAGE_TYPES: ReadonlySet<string> = new Set([DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE]);
 /** Served by the registry copy in Strata's provider. */
 export const REGISTRY_COPY_TYPES: ReadonlySet<string> = new Set([COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE]);

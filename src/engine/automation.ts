@@ -3,12 +3,12 @@
  * reduces the engine's event stream to what happened to each layer image.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type EngineEvent, LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
-import { IMAGE_TYPES } from "../core/image-types.js";
-import { COPY_TAG_ANNOTATION } from "../core/ci-build.js";
+import { CI_COPY_SET_TYPE, IMAGE_TYPES } from "../core/image-types.js";
 
 
 /** What the engine did to one layer's image resource. */
@@ -21,11 +21,23 @@ export interface LayerEvent {
   readonly digestRef?: string;
   readonly failed: boolean;
   readonly error?: string;
-  /** A CopiedImage that copies another tag's image to this layer's CI tag (its inputs carry the copy annotation). */
-  readonly ciCopy?: boolean;
+  /** When its step started and ended, and the docker.Image phases in between (ms since the epoch). */
+  readonly timing?: LayerTiming;
   /** The last lines the provider reported while working on it (a build's own output), for a failure's context. */
   readonly output?: readonly string[];
 }
+
+export interface LayerTiming {
+  readonly startedAt: number;
+  /** docker.Image: after the pull of its cacheFrom images ("Starting Docker build"). */
+  readonly buildStartedAt?: number;
+  /** docker.Image: "Pushing Image to the registry". */
+  readonly pushStartedAt?: number;
+  readonly finishedAt?: number;
+}
+
+/** Steps that do work on a layer (as opposed to same, read, delete). */
+const WORKING_OPS = new Set(["create", "update", "replace", "create-replacement"]);
 
 /** How many of a layer's last progress lines are kept. */
 const OUTPUT_LINES = 15;
@@ -48,11 +60,12 @@ export interface EngineRun {
 const layerOf = (urn: string): string => urn.split("::").pop() ?? urn;
 
 /** Collects per-layer events from an engine event stream. */
-export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (event: EngineEvent) => void } {
+export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (event: EngineEvent, receivedAt?: number) => void } {
   const events = new Map<string, LayerEvent>();
-  const update = (urn: string, type: string, change: Partial<LayerEvent>): void => {
-    if (!IMAGE_TYPES.has(type)) return;
-    const layer = layerOf(urn);
+  /** The layers of each CI copy set, by its URN (from its step's inputs). */
+  const copySets = new Map<string, string[]>();
+  const update = (urn: string, type: string, change: Partial<LayerEvent>, layer: string = layerOf(urn)): void => {
+    if (!IMAGE_TYPES.has(type) && type !== CI_COPY_SET_TYPE) return;
     const recorded = events.get(layer);
     // A layer whose image resource changed type (a docker.Image replaced by the CopiedImage that
     // adopts it, or back): the engine creates the new resource, and deletes the old one at the end.
@@ -64,27 +77,47 @@ export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (e
     }
     events.set(layer, { ...(recorded ?? { layer, type, op: "same", failed: false }), ...change });
   };
-  const onEvent = (event: EngineEvent): void => {
+  // The engine's own timestamps are whole seconds: a caller that reads events as they come passes its clock.
+  const onEvent = (event: EngineEvent, receivedAt: number = event.timestamp * 1000): void => {
+    const timed = (urn: string, change: Partial<LayerTiming>, layer: string = layerOf(urn)): { timing?: LayerTiming } => {
+      const previous = events.get(layer)?.timing;
+      if (previous === undefined && change.startedAt === undefined) return {};
+      return { timing: { ...(previous as LayerTiming), ...change } };
+    };
     const pre = event.resourcePreEvent?.metadata;
-    if (pre !== undefined) {
-      const annotations = (pre.new?.inputs as { annotations?: Record<string, unknown> } | undefined)?.annotations;
-      update(pre.urn, pre.type, { op: pre.op, ...(annotations?.[COPY_TAG_ANNOTATION] === undefined ? {} : { ciCopy: true }) });
+    if (pre !== undefined && pre.type === CI_COPY_SET_TYPE) {
+      // The CI copies stand for every layer they copy: each gets the set's step.
+      const copies = ((pre.new ?? pre.old)?.inputs as { copies?: { layer: string }[] } | undefined)?.copies ?? [];
+      for (const { layer } of copies) update(pre.urn, pre.type, { op: pre.op, ...(WORKING_OPS.has(pre.op) ? { timing: { startedAt: receivedAt } } : {}) }, layer);
+      copySets.set(pre.urn, copies.map((copy) => copy.layer));
+    } else if (pre !== undefined) {
+      update(pre.urn, pre.type, { op: pre.op, ...(WORKING_OPS.has(pre.op) ? { timing: { startedAt: receivedAt } } : {}) });
     }
     const outputs = event.resOutputsEvent?.metadata;
-    if (outputs !== undefined) {
+    if (outputs !== undefined && outputs.type === CI_COPY_SET_TYPE) {
+      const digests = (outputs.new?.outputs?.repoDigests ?? {}) as Record<string, unknown>;
+      for (const layer of copySets.get(outputs.urn) ?? []) {
+        const digest = digests[layer];
+        update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}), ...timed(outputs.urn, { finishedAt: receivedAt }, layer) }, layer);
+      }
+    } else if (outputs !== undefined) {
       const digest = outputs.new?.outputs?.repoDigest;
-      update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}) });
+      update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}), ...timed(outputs.urn, { finishedAt: receivedAt }) });
     }
     const failed = event.resOpFailedEvent?.metadata;
-    if (failed !== undefined) update(failed.urn, failed.type, { op: failed.op, failed: true });
+    if (failed !== undefined) {
+      for (const layer of copySets.get(failed.urn) ?? [layerOf(failed.urn)]) update(failed.urn, failed.type, { op: failed.op, failed: true }, layer);
+    }
     const diagnostic = event.diagnosticEvent;
     if (diagnostic?.urn !== undefined) {
       const type = diagnostic.urn.split("::")[2]?.split("$").pop() ?? "";
       if (diagnostic.severity === "error") {
-        update(diagnostic.urn, type, { failed: true, error: diagnostic.message.trim() });
+        for (const layer of copySets.get(diagnostic.urn) ?? [layerOf(diagnostic.urn)]) update(diagnostic.urn, type, { failed: true, error: diagnostic.message.trim() }, layer);
       } else if (diagnostic.severity === "info" && IMAGE_TYPES.has(type)) {
         const previous = events.get(layerOf(diagnostic.urn))?.output ?? [];
-        update(diagnostic.urn, type, { output: [...previous, ...progressLines(diagnostic.message)].slice(-OUTPUT_LINES) });
+        const phase = diagnostic.message.includes("Starting Docker build") ? timed(diagnostic.urn, { buildStartedAt: receivedAt })
+          : diagnostic.message.includes("Pushing Image to the registry") ? timed(diagnostic.urn, { pushStartedAt: receivedAt }) : {};
+        update(diagnostic.urn, type, { output: [...previous, ...progressLines(diagnostic.message)].slice(-OUTPUT_LINES), ...phase });
       }
     }
   };
@@ -124,6 +157,35 @@ export interface UpOptions extends StackOptions {
   readonly progress?: (text: string) => void;
 }
 
+/** Reads the complete lines a growing file gained since the last call. */
+function logTail(file: string, onLine: (line: string, receivedAt: number) => void): () => void {
+  let offset = 0;
+  let partial = "";
+  // A character split across two reads is held back until its last byte comes.
+  const decoder = new StringDecoder("utf8");
+  return () => {
+    let descriptor: number;
+    try {
+      descriptor = openSync(file, "r");
+    } catch {
+      return; // not written yet
+    }
+    try {
+      const buffer = Buffer.alloc(1 << 20);
+      const now = Date.now();
+      for (let read = readSync(descriptor, buffer, 0, buffer.length, offset); read > 0; read = readSync(descriptor, buffer, 0, buffer.length, offset)) {
+        offset += read;
+        partial += decoder.write(buffer.subarray(0, read));
+        const lines = partial.split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) if (line.trim() !== "") onLine(line, now);
+      }
+    } finally {
+      closeSync(descriptor);
+    }
+  };
+}
+
 /**
  * `pulumi up` with an event log, read back into per-layer events. The CLI is
  * run directly rather than through Stack.up(): that one also reads the stack's
@@ -138,6 +200,11 @@ export async function upRun(options: UpOptions): Promise<EngineRun> {
       // Independent branches go on when a layer fails; its descendants are skipped.
       "--continue-on-error", "--event-log", eventLog];
     let output = "";
+    const { events, onEvent } = eventCollector();
+    // The log is read as the engine writes it, so each event gets this clock's time to the 0.1 s
+    // (the engine's own timestamps are whole seconds): that is what the per-layer timings are.
+    const tail = logTail(eventLog, (line, receivedAt) => onEvent(JSON.parse(line) as EngineEvent, receivedAt));
+    const poller = setInterval(tail, 100);
     const code = await new Promise<number>((resolve, reject) => {
       // --event-log exists only with PULUMI_DEBUG_COMMANDS (the Automation API sets it the same way).
       const child = spawn("pulumi", args, { cwd: options.projectDir, env: { ...process.env, ...options.env, PULUMI_DEBUG_COMMANDS: "true" }, stdio: ["ignore", "pipe", "pipe"] });
@@ -150,15 +217,9 @@ export async function upRun(options: UpOptions): Promise<EngineRun> {
       child.stderr.on("data", forward);
       child.on("error", reject);
       child.on("close", (exitCode) => resolve(exitCode ?? 1));
-    });
-    const { events, onEvent } = eventCollector();
-    let log = "";
-    try {
-      log = readFileSync(eventLog, "utf8");
-    } catch {
-      // No log: the engine did not get far enough to write one; the output says why.
-    }
-    for (const line of log.split("\n")) if (line.trim() !== "") onEvent(JSON.parse(line) as EngineEvent);
+    }).finally(() => clearInterval(poller));
+    // What the engine wrote last (no log at all: the engine did not get far enough; its output says why).
+    tail();
     return code === 0 ? { events } : { events, error: output.trim().split("\n").slice(-40).join("\n") };
   } finally {
     rmSync(scratch, { recursive: true, force: true });

@@ -6,11 +6,10 @@
  * - `strata:index:CopiedImage`: an image this channel's registry already holds with
  *   the layer's fingerprint, recorded without a build. Adoption: the source is the
  *   layer's own tag, so nothing is copied; the copy refuses if the tag has moved.
- *   CI copy: the source is the channel's tag (or an earlier patchset's), copied to
- *   the CI tag with an annotation naming it.
+ * A CI run's copies are one `strata:index:CiCopySet` (below).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
+import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 
 export interface RegistryCopyArgs {
   readonly registry: pulumi.Input<string>;
@@ -20,8 +19,6 @@ export interface RegistryCopyArgs {
   readonly tag: pulumi.Input<string>;
   /** Refuse to move an existing tag to another digest. */
   readonly immutable: pulumi.Input<boolean>;
-  /** Added to the copy's manifest, which then has a digest of its own (CI copies). */
-  readonly annotations?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Registry login, a secret. */
   readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }
@@ -47,5 +44,27 @@ export class PromotedImage extends RegistryCopy {
 export class CopiedImage extends RegistryCopy {
   constructor(name: string, args: RegistryCopyArgs, options?: pulumi.CustomResourceOptions) {
     super(COPIED_IMAGE_TYPE, name, args, options);
+  }
+}
+
+export interface CiCopySetArgs {
+  readonly registry: pulumi.Input<string>;
+  /** One per copied layer: its repository, the digest to copy, the CI tag, the manifest annotations. */
+  readonly copies: pulumi.Input<readonly { layer: string; repository: string; digest: string; tag: string; annotations: Record<string, string> }[]>;
+  readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
+}
+
+/**
+ * A CI run's copies: every layer the channel (or an earlier patchset) holds with the layer's
+ * fingerprint, copied to the CI tag inside the registry in one provider call (core/image-types.ts
+ * says why one resource).
+ */
+export class CiCopySet extends pulumi.CustomResource {
+  /** Layer → `registry/group/image@sha256:…` of its copy. */
+  declare readonly repoDigests: pulumi.Output<Record<string, string>>;
+
+  constructor(name: string, args: CiCopySetArgs, options?: pulumi.CustomResourceOptions) {
+    // The provider keeps the login out of the outputs: its delete never needs it (CI tags stay).
+    super(CI_COPY_SET_TYPE, name, { ...args, repoDigests: undefined }, options);
   }
 }

@@ -53,3 +53,9 @@ export async function checkEngine(dockerHost: string | undefined = process.env.D
   const { status } = await engineGet("/_ping", engineEndpoint(dockerHost));
   if (status !== 200) throw new Error(`the Docker engine answered its ping with HTTP ${status}`);
 }
+
+/** Pings every engine of a pool (those with TLS certificates are left to the provider); without a pool, DOCKER_HOST's. */
+export async function checkEngines(pool: readonly { readonly host: string; readonly certPath?: string }[] | undefined): Promise<void> {
+  if (pool === undefined) return checkEngine();
+  await Promise.all(pool.filter((engine) => engine.certPath === undefined).map((engine) => checkEngine(engine.host)));
+}

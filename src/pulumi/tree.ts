@@ -7,19 +7,19 @@
  * exactly its subtree. A layer the registry already holds with its own
  * fingerprint (layer-origin.ts) is recorded by a CopiedImage instead: nothing
  * is built or pushed, and its children build on the registry's digest. In a CI
- * run, a layer the channel already holds with its fingerprint is copied to its CI
- * tag inside the registry (also a CopiedImage), and only the rest is built.
+ * run, the layers the channel already holds with their fingerprint are copied
+ * to their CI tags inside the registry (one CiCopySet for all of them), and
+ * only the rest is built.
  */
 import path from "node:path";
 import type * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { type StackConfig } from "../core/config.js";
-import { CopiedImage } from "./copied-image.js";
+import { CiCopySet, CopiedImage } from "./copied-image.js";
 import { writeLabelledDockerfile } from "./dockerfile.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "../core/fingerprint.js";
 import { LayerImage } from "./layer-image.js";
 import { type LayerOrigin, type LayerSource } from "../core/layer-origin.js";
-import { type CopySource } from "../core/channel.js";
 import { COPY_TAG_ANNOTATION } from "../core/ci-build.js";
 import { BUILD_ARGS, type LayerTarget } from "../core/plan.js";
 import { digestOf } from "../core/reference.js";
@@ -37,6 +37,8 @@ export interface LayerTreeArgs {
   readonly dockerModule?: typeof docker;
   /** The Pulumi project folder: build paths are declared relative to it. Default: the working folder. */
   readonly projectDir?: string;
+  /** With `config.engines`: layer → index of the engine that builds it (core/placement.ts). */
+  readonly engineOf?: ReadonlyMap<string, number>;
 }
 
 /** What a deployer needs to pin one layer, built or promoted (the `layers` stack output). */
@@ -51,6 +53,8 @@ export interface PublishedLayer {
   readonly parent: string | null;
   /** Built by this stack, copied from another tag (CI), adopted from the registry, or promoted from another channel. */
   readonly origin: LayerOrigin;
+  /** The engine of the pool that builds it (`strata:engines`); null without a pool, or when nothing is built. */
+  readonly engine?: string | null;
 }
 
 /** A built or adopted layer. */
@@ -69,14 +73,21 @@ interface LayerResource {
 }
 
 export class LayerTree extends pulumi.ComponentResource {
-  /** Image resources by layer name. */
-  readonly images: ReadonlyMap<string, pulumi.CustomResource & LayerResource>;
+  /** Each layer's image (its resource, or its entry in the CI copies) by layer name. */
+  readonly images: ReadonlyMap<string, LayerResource>;
   readonly layers: readonly LayerOutput[];
 
   constructor(name: string, args: LayerTreeArgs, options?: pulumi.ComponentResourceOptions) {
     super("strata:index:LayerTree", name, {}, options);
-    const images = new Map<string, pulumi.CustomResource & LayerResource>();
+    const images = new Map<string, LayerResource>();
+    const copySet = this.copyAll(args);
     const refs = new Map(args.targets.map((target) => [target.layer.name, target.ref] as const));
+    // One docker.Provider per engine of the pool, each with its own host; none without a pool.
+    const engines = args.config.engines ?? [];
+    const providers = engines.length === 0 || args.dockerModule === undefined ? [] : engines.map((engine, index) => new (args.dockerModule as typeof docker).Provider(`engine-${index}`, {
+      host: engine.host,
+      ...(engine.certPath === undefined ? {} : { certPath: engine.certPath }),
+    }, { parent: this }));
     const layers: LayerOutput[] = [];
     for (const target of args.targets) {
       const { layer } = target;
@@ -90,8 +101,8 @@ export class LayerTree extends pulumi.ComponentResource {
       const source = args.sources?.get(layer.name) ?? { origin: "built" };
       const parent = parentImage === undefined || target.parent === undefined ? undefined : { image: parentImage, ref: refs.get(target.parent) as string };
       const image = source.origin === "adopted" ? this.adopt(target, digestOf(source.published.digestRef), args)
-        : source.origin === "copied" ? this.copy(target, source.from, args)
-        : this.build(target, fingerprint, parent, args);
+        : source.origin === "copied" ? { repoDigest: (copySet as CiCopySet).repoDigests.apply((digests) => digests[layer.name] as string) }
+        : this.build(target, fingerprint, parent, args, providers[args.engineOf?.get(layer.name) ?? 0]);
       images.set(layer.name, image);
       layers.push({
         layer: layer.name,
@@ -105,11 +116,33 @@ export class LayerTree extends pulumi.ComponentResource {
         contextDigest: fingerprint.contextDigest,
         parent: target.parent ?? null,
         origin: source.origin,
+        engine: source.origin === "built" && engines.length > 0 ? engines[args.engineOf?.get(layer.name) ?? 0]?.host ?? null : null,
       });
     }
     this.images = images;
     this.layers = layers;
     this.registerOutputs({ layers: layers.map((layer) => ({ ...layer })) });
+  }
+
+  /**
+   * A CI run's unchanged layers: the channel's images (or an earlier patchset's) copied to their CI
+   * tags inside the registry, each annotated with its tag so the copy has a digest of its own and
+   * `strata ci-clean` can delete it without touching the channel's tag. The tags outlive the
+   * resource (retainOnDelete), like a docker.Image's: a later patchset's run must not remove the
+   * image set a deployment test may still be using; ci-clean removes them.
+   */
+  private copyAll(args: LayerTreeArgs): CiCopySet | undefined {
+    const copies = args.targets.flatMap((target) => {
+      const source = args.sources?.get(target.layer.name);
+      if (source?.origin !== "copied") return [];
+      return [{ layer: target.layer.name, repository: target.repositoryPath, digest: digestOf(source.from.published.digestRef), tag: target.tag, annotations: { [COPY_TAG_ANNOTATION]: target.tag } }];
+    });
+    if (copies.length === 0) return undefined;
+    return new CiCopySet("ci-copies", {
+      registry: args.config.registry,
+      copies,
+      ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
+    }, { parent: this, retainOnDelete: true });
   }
 
   /** The registry's image under this layer's tag, recorded as it is: the copy finds the tag in place and copies nothing. */
@@ -126,32 +159,12 @@ export class LayerTree extends pulumi.ComponentResource {
     }, { parent: this });
   }
 
-  /**
-   * A CI run's unchanged layer: the channel's image (or an earlier patchset's) copied to the CI
-   * tag inside the registry, annotated with that tag so the copy has a digest of its own and
-   * `strata ci-clean` can delete it without touching the channel's tag. The tag outlives the
-   * resource (retainOnDelete), like a docker.Image's: a later patchset's run that replaces it
-   * must not remove the image set a deployment test may still be using; ci-clean removes it.
-   */
-  private copy(target: LayerTarget, from: CopySource, args: LayerTreeArgs): CopiedImage {
-    return new CopiedImage(target.layer.name, {
-      registry: args.config.registry,
-      sourceRepository: target.repositoryPath,
-      digest: digestOf(from.published.digestRef),
-      targetRepository: target.repositoryPath,
-      tag: target.tag,
-      // CI tags may be rebuilt; the channel's tags are never written here.
-      immutable: false,
-      annotations: { [COPY_TAG_ANNOTATION]: target.tag },
-      ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
-    }, { parent: this, retainOnDelete: true });
-  }
-
   private build(
     target: LayerTarget,
     fingerprint: LayerFingerprint,
     parent: { image: LayerResource; ref: string } | undefined,
     args: LayerTreeArgs,
+    engine?: pulumi.ProviderResource,
   ): pulumi.CustomResource & LayerResource {
     const { config } = args;
     const buildArgs: Record<string, pulumi.Input<string>> = { ...target.ownBuildArgs };
@@ -204,6 +217,6 @@ export class LayerTree extends pulumi.ComponentResource {
         // docker.Image diffs only the server: a changed password is no reason to rebuild.
         registry: { server: config.registry, username: args.registryAuth.apply((auth) => auth.username), password: args.registryAuth.apply((auth) => auth.password) },
       }),
-    }, { parent: this });
+    }, { parent: this, ...(engine === undefined ? {} : { provider: engine }) });
   }
 }

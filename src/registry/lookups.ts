@@ -29,19 +29,27 @@ export async function lookUpTag(client: RegistryClient, repositoryPath: string, 
   };
 }
 
-/** What a CI run could copy for one target: the release tag and the change's other patchsets the repository holds. */
-async function lookUpCopySources(client: RegistryClient, target: LayerTarget): Promise<CopySource[]> {
-  const candidates = copyCandidateTags(target, await client.tags(target.repositoryPath));
-  const found: CopySource[] = [];
-  for (const tag of candidates) {
+/**
+ * What a CI run could copy for one target: the release tag, then the change's other patchsets the
+ * repository holds. `sought` (the layer's fingerprint) only saves requests: when the release tag
+ * holds it, which is most layers of most runs, the tag list is not asked for. The core decides.
+ */
+async function lookUpCopySources(client: RegistryClient, target: LayerTarget, sought: string | undefined): Promise<CopySource[]> {
+  const release = await lookUpTag(client, target.repositoryPath, target.releaseTag);
+  const found: CopySource[] = release === undefined ? [] : [{ tag: target.releaseTag, published: release }];
+  if (sought !== undefined && release?.fingerprint === sought) return found;
+  for (const tag of copyCandidateTags(target, await client.tags(target.repositoryPath)).filter((candidate) => candidate !== target.releaseTag)) {
     const published = await lookUpTag(client, target.repositoryPath, tag);
     if (published !== undefined) found.push({ tag, published });
   }
   return found;
 }
 
-/** Looks every target's tag up in the registry; in a CI run (tags with a change), also what it could copy. */
-export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient): Promise<RegistryView> {
+/**
+ * Looks every target's tag up in the registry; in a CI run (tags with a change), also what it
+ * could copy. `fingerprints`, when given, spares requests for copy sources (see lookUpCopySources).
+ */
+export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient, fingerprints?: ReadonlyMap<string, { readonly fingerprint: string }>): Promise<RegistryView> {
   const published = new Map<string, PublishedTag>();
   const copySources = new Map<string, CopySource[]>();
   try {
@@ -49,7 +57,7 @@ export async function lookUpPublished(targets: readonly LayerTarget[], client: R
     await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
       const tag = await lookUpTag(client, target.repositoryPath, target.tag);
       if (tag !== undefined) published.set(target.layer.name, tag);
-      if (target.tag !== target.releaseTag) copySources.set(target.layer.name, await lookUpCopySources(client, target));
+      if (target.tag !== target.releaseTag) copySources.set(target.layer.name, await lookUpCopySources(client, target, fingerprints?.get(target.layer.name)?.fingerprint));
     });
     return { published, ...(copySources.size === 0 ? {} : { copySources }) };
   } catch (error) {

@@ -1,7 +1,7 @@
 /** Pulumi mocks for program tests: records every resource and invents image outputs. */
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/core/image-types.js";
+import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/core/image-types.js";
 
 /** Resources that build a layer; the mock invents their digest as a push would. */
 export const BUILT_IMAGE_TYPES: readonly string[] = [DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE];
@@ -10,9 +10,11 @@ export interface RecordedResource {
   readonly type: string;
   readonly name: string;
   readonly inputs: Record<string, unknown>;
+  /** The explicit provider's reference (`urn::id`), when the resource names one. */
+  readonly provider?: string;
 }
 
-export { COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/core/image-types.js";
+export { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/core/image-types.js";
 
 /** A stable fake digest per resource name, as a registry would return after a push. */
 export function fakeDigest(name: string): string {
@@ -26,10 +28,16 @@ export async function installMocks(stack = "dev"): Promise<RecordedResource[]> {
     {
       newResource: (args) => {
         const inputs = args.inputs as Record<string, unknown>;
-        recorded.push({ type: args.type, name: args.name, inputs });
+        recorded.push({ type: args.type, name: args.name, inputs, ...(args.provider === undefined || args.provider === "" ? {} : { provider: args.provider }) });
         if (args.type === "pulumi:pulumi:StackReference") {
           // A stack with no deployment yet: no outputs.
           return { id: String(inputs.name), state: { ...inputs, outputs: {}, secretOutputNames: [] } };
+        }
+        if (args.type === CI_COPY_SET_TYPE) {
+          // Like the provider: each copy has a digest of its own (its manifest carries an annotation).
+          const copies = inputs.copies as { layer: string; repository: string }[];
+          const repoDigests = Object.fromEntries(copies.map((copy) => [copy.layer, `${String(inputs.registry)}/${copy.repository}@${fakeDigest(`copy-${copy.layer}`)}`]));
+          return { id: `${args.name}-id`, state: { ...inputs, repoDigests } };
         }
         if (args.type === COPIED_IMAGE_TYPE) {
           // Like the provider: the copy reports the target repository at the source digest.

@@ -12,7 +12,7 @@ import { type LayerSource } from "../../src/core/layer-origin.js";
 import { SECRET_SIGNATURE } from "../../src/pulumi/provider/layer-image-inputs.js";
 import { planTargets } from "../../src/core/plan.js";
 import { noteCatalog, scratchDir } from "../helpers/catalog.js";
-import { BUILT_IMAGE_TYPES, COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, fakeDigest, installMocks, LAYER_IMAGE_TYPE, type RecordedResource, resolved } from "../helpers/mocks.js";
+import { BUILT_IMAGE_TYPES, CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, fakeDigest, installMocks, LAYER_IMAGE_TYPE, type RecordedResource, resolved } from "../helpers/mocks.js";
 
 let recorded: RecordedResource[];
 let treeModule: typeof import("../../src/pulumi/tree.js");
@@ -65,10 +65,11 @@ interface DeclareOptions {
   readonly sources?: (fingerprints: Map<string, { fingerprint: string }>) => Map<string, LayerSource>;
   readonly registryAuth?: boolean;
   readonly catalogDir?: string;
+  readonly engineOf?: ReadonlyMap<string, number>;
 }
 
 async function declare(treeName: string, config: StackConfig, options: DeclareOptions = {}): Promise<Declared> {
-  const { sources, registryAuth = false, catalogDir = noteCatalog() } = options;
+  const { sources, registryAuth = false, catalogDir = noteCatalog(), engineOf } = options;
   const catalog = loadCatalog(catalogDir);
   const targets = planTargets(catalog, config, "Pulumi.dev.yaml");
   const fingerprints = await fingerprintTargets(targets, config.platform);
@@ -77,6 +78,7 @@ async function declare(treeName: string, config: StackConfig, options: DeclareOp
   const tree = new treeModule.LayerTree(treeName, {
     targets, config, fingerprints, dockerModule, projectDir,
     ...(sources === undefined ? {} : { sources: sources(fingerprints) }),
+    ...(engineOf === undefined ? {} : { engineOf }),
     ...(registryAuth ? { registryAuth: pulumi.secret({ username: "ci-bot", password: "hunter2" }) } : {}),
   });
   const digests = Object.fromEntries(await Promise.all(tree.layers.map(async (layer) => [layer.layer, await resolved(layer.digestRef)] as const)));
@@ -178,19 +180,37 @@ describe("LayerTree wiring (builder docker, the default: docker.Image)", () => {
     expect(origins).toMatchObject({ debian: "adopted", mos: "adopted", ms: "built", mysql: "built" });
   });
 
-  it("a CI run copies the channel's image to the CI tag, annotated so the copy has its own digest; children build on the copy", async () => {
+  it("a CI run copies the channel's images to their CI tags in one CiCopySet, annotated so each copy has its own digest; children build on the copies", async () => {
     const channelDigest = `sha256:${"c".repeat(64)}`;
-    const { images, digests, origins } = await declare("ci-copy", stackConfig({ change: 19026, patchset: 2 }), { sources: (fingerprints) => new Map<string, LayerSource>([
-      ["debian", { origin: "copied", from: { tag: "1.0-p0", published: { digestRef: `127.0.0.1:5000/debian8.3-mos9.0-dev/debian@${channelDigest}`, fingerprint: fingerprints.get("debian")?.fingerprint as string } } }],
-    ]) });
-    const debian = recordOf(images, "debian");
-    expect(debian.type).toBe(COPIED_IMAGE_TYPE);
-    expect(debian.inputs).toMatchObject({
-      sourceRepository: "debian8.3-mos9.0-dev/debian", digest: channelDigest, targetRepository: "debian8.3-mos9.0-dev/debian", tag: "1.0-p0-19026_2",
-      immutable: false, annotations: { "org.strata.tag": "1.0-p0-19026_2" },
+    const before = recorded.length;
+    const { digests, origins } = await declare("ci-copy", stackConfig({ change: 19026, patchset: 2 }), { sources: (fingerprints) => new Map<string, LayerSource>(["debian", "mos"].map((layer) => [layer, {
+      origin: "copied", from: { tag: "1.0-p0", published: { digestRef: `127.0.0.1:5000/debian8.3-mos9.0-dev/${layer === "debian" ? "debian" : "debian-mos"}@${channelDigest}`, fingerprint: fingerprints.get(layer)?.fingerprint as string } },
+    }] as const)) });
+    const sets = recorded.slice(before).filter((resource) => resource.type === CI_COPY_SET_TYPE);
+    expect(sets).toHaveLength(1);
+    expect(sets[0]?.inputs).toMatchObject({
+      registry: "127.0.0.1:5000",
+      copies: [
+        { layer: "debian", repository: "debian8.3-mos9.0-dev/debian", digest: channelDigest, tag: "1.0-p0-19026_2", annotations: { "org.strata.tag": "1.0-p0-19026_2" } },
+        { layer: "mos", repository: "debian8.3-mos9.0-dev/debian-mos", digest: channelDigest, tag: "1.0-p0-19026_2", annotations: { "org.strata.tag": "1.0-p0-19026_2" } },
+      ],
     });
-    expect(dockerInputsOf(images, "mos").build.args.BASE_IMAGE).toBe(digests.debian);
-    expect(origins).toMatchObject({ debian: "copied", mos: "built" });
+    expect(recorded.slice(before).filter((resource) => resource.type === DOCKER_IMAGE_TYPE).map((resource) => resource.name).sort()).toEqual(["keystone", "keystone-base", "ms", "mysql"]);
+    expect(dockerInputsOf(recorded.slice(before), "ms").build.args.BASE_IMAGE).toBe(digests.mos);
+    expect(digests.mos).toBe(`127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos@${fakeDigest("copy-mos")}`);
+    expect(origins).toMatchObject({ debian: "copied", mos: "copied", ms: "built" });
+  });
+
+  it("a pool of engines: one docker.Provider per engine with its host, each image on the engine placement gives it", async () => {
+    const engines = ["unix:///run/strata-e0.sock", "unix:///run/strata-e1.sock"];
+    const config = stackConfig({ engines });
+    const engineOf = new Map([["debian", 0], ["mos", 0], ["ms", 1], ["keystone-base", 1], ["keystone", 1], ["mysql", 0]]);
+    const before = recorded.length;
+    await declare("pool", config, { engineOf });
+    const providers = recorded.slice(before).filter((resource) => resource.type === "pulumi:providers:docker");
+    expect(providers.map((provider) => [provider.name, provider.inputs.host])).toEqual([["engine-0", engines[0]], ["engine-1", engines[1]]]);
+    const images = recorded.slice(before).filter((resource) => resource.type === DOCKER_IMAGE_TYPE);
+    for (const image of images) expect(image.provider, image.name).toMatch(new RegExp(`pulumi:providers:docker::engine-${engineOf.get(image.name)}::`));
   });
 
   it("declares only the selected layers and their ancestors", async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { eventCollector } from "../../src/engine/automation.js";
+import { summaryRows } from "../../src/cli/summary.js";
 
 const urn = (type: string, name: string): string => `urn:pulumi:dev::strata::strata:index:LayerTree$${type}::${name}`;
 const pre = (type: string, name: string, op: string): EngineEvent => ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn: urn(type, name), type } } } as unknown as EngineEvent);
@@ -26,5 +27,21 @@ describe("engine events per layer", () => {
     const { events, onEvent } = eventCollector();
     onEvent(pre("docker:index/image:Image", "redis", "delete"));
     expect(events.get("redis")).toMatchObject({ op: "delete" });
+  });
+
+  it("times each layer's step and docker.Image's pull, build and push phases with the clock the events arrive by", () => {
+    const { events, onEvent } = eventCollector();
+    const type = "docker:index/image:Image";
+    const info = (message: string): EngineEvent => ({ sequence: 0, timestamp: 0, diagnosticEvent: { urn: urn(type, "app"), severity: "info", message, color: "never" } } as unknown as EngineEvent);
+    onEvent(pre(type, "app", "create"), 1_000);
+    onEvent(info("Pulling cached image r/g/libs@sha256:1"), 1_200);
+    onEvent(info("Starting Docker build"), 2_500);
+    onEvent(info("Pushing Image to the registry"), 6_000);
+    onEvent(outputs(type, "app", "create", "r/g/app@sha256:2"), 7_500);
+    onEvent(pre(type, "base", "same"), 8_000);
+    expect(events.get("app")?.timing).toEqual({ startedAt: 1_000, buildStartedAt: 2_500, pushStartedAt: 6_000, finishedAt: 7_500 });
+    expect(events.get("base")?.timing).toBeUndefined();
+    const rows = summaryRows([{ layer: "base", image: "b", ref: "r/g/b:1", parent: null }, { layer: "app", image: "a", ref: "r/g/a:1", parent: "base" }], events);
+    expect(rows.map((row) => row.timing)).toEqual([null, { seconds: 6.5, pullSeconds: 1.5, buildSeconds: 3.5, pushSeconds: 1.5 }]);
   });
 });

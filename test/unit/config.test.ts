@@ -48,6 +48,23 @@ describe("stack config", () => {
   it("rejects a malformed platform", () => {
     expect(resolve({ ...base, platform: "amd64" }).problems).toMatchObject([{ field: "strata:platform" }]);
   });
+  it("reads a pool of engines as a list, JSON or comma-separated text, with TLS folders", () => {
+    expect(resolve(base).config?.engines).toBeUndefined();
+    expect(resolve({ ...base, engines: '["unix:///run/e1.sock","tcp://builder2:2376"]' }).config?.engines).toEqual([{ host: "unix:///run/e1.sock" }, { host: "tcp://builder2:2376" }]);
+    expect(resolve({ ...base, engines: "unix:///run/e1.sock, ssh://ci@builder3" }).config?.engines).toEqual([{ host: "unix:///run/e1.sock" }, { host: "ssh://ci@builder3" }]);
+    expect(resolve({ ...base, engines: [{ host: "tcp://b2:2376", certPath: "/etc/strata/b2" }] }).config?.engines).toEqual([{ host: "tcp://b2:2376", certPath: "/etc/strata/b2" }]);
+    expect(resolve({ ...base, copyUnchanged: "false" }).config?.copyUnchanged).toBe(false);
+    expect(resolve(base).config?.copyUnchanged).toBe(true);
+  });
+  it("rejects engines that are not endpoints, listed twice, or with the strata builder", () => {
+    for (const [engines, message] of [["http://b2:2376", /is not unix:\/\/\/path, tcp:\/\/host:port or ssh:\/\/host/], ["unix:///a.sock,unix:///a.sock", /listed twice/], ["[oops", /not a JSON list/]] as const) {
+      const { problems } = resolve({ ...base, engines });
+      expect(problems[0]).toMatchObject({ file: "Pulumi.stable.yaml", field: "strata:engines" });
+      expect(problems[0]?.message).toMatch(message);
+      expect(problems[0]?.fix).toMatch(/list of Docker engine endpoints/);
+    }
+    expect(resolve({ ...base, engines: "unix:///a.sock", builder: "strata" }).problems[0]).toMatchObject({ field: "strata:engines", message: expect.stringMatching(/docker.Image only/) });
+  });
   it("reads a layer selection as a list, JSON or comma-separated text", () => {
     expect(resolve({ ...base, layers: ["keystone"] }).config?.layers).toEqual(["keystone"]);
     expect(resolve({ ...base, layers: '["keystone","mysql"]' }).config?.layers).toEqual(["keystone", "mysql"]);

@@ -38,7 +38,7 @@ describe("build summary", () => {
   it("tells a CI copy from an adoption and a build, and writes the image set as pinned references", () => {
     const layers = [layer("base", null), layer("app", "base")];
     const rows = summaryRows(layers, new Map([
-      event("base", "create", { type: "strata:index:CopiedImage", ciCopy: true, digestRef: `r/g/img-base@${digest("f")}` }),
+      event("base", "create", { type: "strata:index:CiCopySet", digestRef: `r/g/img-base@${digest("f")}` }),
       event("app", "create", { digestRef: `r/g/img-app@${digest("1")}` }),
     ]));
     expect(rows.map((row) => row.result)).toEqual(["copied", "built"]);

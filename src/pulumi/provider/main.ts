@@ -7,13 +7,17 @@
  * Engine API; builder "strata" declares it instead of docker.Image.
  * `strata:index:PromotedImage` and `strata:index:CopiedImage` copy an image by
  * digest inside a registry, server-side (copied-image.ts says which is which);
- * delete removes a tag this stack created.
+ * delete removes a tag this stack created. `strata:index:CiCopySet` makes a CI
+ * run's copies, all in one call; its tags stay on delete (strata ci-clean
+ * removes them).
  *
  * The engine starts it like any provider plugin (Pulumi.yaml
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
  */
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
-import { REGISTRY_COPY_TYPES } from "../../core/image-types.js";
+import { mapLimited } from "../../core/concurrency.js";
+import { CI_COPY_SET_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
+import { type CiCopySetInputs, diffCiCopySet, parseCiCopySetInputs } from "./ci-copy-set-inputs.js";
 import { copyImage, RegistryClient } from "../../registry/client.js";
 import { buildAndPush } from "./docker-cli.js";
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
@@ -33,16 +37,31 @@ async function copy(inputs: RegistryCopyInputs): Promise<{ repoDigest: string; c
   return { repoDigest: `${inputs.registry}/${inputs.targetRepository}@${digest}`, created };
 }
 
+/** Copies in flight at once: a registry serves a few dozen requests at once well, hundreds only queue. */
+const COPY_CONCURRENCY = 16;
+
+/** Every copy of a CI run (each skipped when its tag already holds the copy); layer → `registry/repo@digest`. */
+async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<string, string> }> {
+  const client = new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) });
+  const copied = await mapLimited(inputs.copies, COPY_CONCURRENCY, async (copy) => {
+    const { digest } = await copyImage(client, { sourceRepository: copy.repository, digest: copy.digest, targetRepository: copy.repository, tag: copy.tag, immutable: false, annotations: copy.annotations });
+    return [copy.layer, `${inputs.registry}/${copy.repository}@${digest}`] as const;
+  });
+  return { repoDigests: Object.fromEntries(copied) };
+}
+
 const provider: Provider = {
   version: "0.1.0",
   async check(_urn, _olds, news) {
     return { inputs: news as Props };
   },
   async diff(_id, urn, olds, news) {
+    if (typeOf(urn) === CI_COPY_SET_TYPE) return { changes: diffCiCopySet(olds as Props, news as Props).length > 0 };
     const changed = REGISTRY_COPY_TYPES.has(typeOf(urn)) ? diffRegistryCopy(olds as Props, news as Props) : diffLayerImage(olds as Props, news as Props);
     return { changes: changed.length > 0 };
   },
   async create(urn, inputs) {
+    if (typeOf(urn) === CI_COPY_SET_TYPE) return { id: "ci-copies", outs: { ...withoutCredentials(inputs as Props), ...(await copyAll(parseCiCopySetInputs(inputs as Props))) } };
     if (REGISTRY_COPY_TYPES.has(typeOf(urn))) {
       const parsed = parseRegistryCopyInputs(inputs as Props);
       // Credentials stay in this resource's outputs (marked secret by the resource) because delete needs them.
@@ -52,6 +71,7 @@ const provider: Provider = {
     return { id: parsed.imageName, outs: { ...withoutCredentials(inputs as Props), ...(await buildAndPush(parsed, parsed.push)) } };
   },
   async update(_id, urn, olds, news) {
+    if (typeOf(urn) === CI_COPY_SET_TYPE) return { outs: { ...withoutCredentials(news as Props), ...(await copyAll(parseCiCopySetInputs(news as Props))) } };
     if (REGISTRY_COPY_TYPES.has(typeOf(urn))) {
       const result = await copy(parseRegistryCopyInputs(news as Props));
       // A tag this stack created stays "created" across updates, so destroy still removes it.
@@ -64,6 +84,7 @@ const provider: Provider = {
     return { id, props: props as Props };
   },
   async delete(_id, urn, props) {
+    if (typeOf(urn) === CI_COPY_SET_TYPE) return; // CI tags stay until strata ci-clean (the resource retains them anyway).
     if (!REGISTRY_COPY_TYPES.has(typeOf(urn))) return; // LayerImage: tags stay in the registry, like docker.Image.
     const inputs = parseRegistryCopyInputs(props as Props);
     if ((props as Props).created !== true) return; // The tag was there before this stack: not ours to remove.

@@ -13,15 +13,13 @@ export interface RegistryCopyInputs {
   readonly targetRepository: string;
   readonly tag: string;
   readonly immutable: boolean;
-  /** Added to the copy's manifest, which then has a digest of its own (CI copies; see copyImage). */
-  readonly annotations?: Readonly<Record<string, string>>;
   readonly registryAuth?: RegistryCredentials;
 }
 
-export const REGISTRY_COPY_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable", "annotations"] as const;
+export const REGISTRY_COPY_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable"] as const;
 
 export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>>): RegistryCopyInputs {
-  const text = (name: Exclude<(typeof REGISTRY_COPY_INPUTS)[number], "annotations" | "immutable">): string => {
+  const text = (name: Exclude<(typeof REGISTRY_COPY_INPUTS)[number], "immutable">): string => {
     const value = inputs[name];
     if (typeof value !== "string" || value === "") throw new Error(`image copy: ${name} must be a non-empty string`);
     return value;
@@ -33,19 +31,10 @@ export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>
     targetRepository: text("targetRepository"),
     tag: text("tag"),
     immutable: inputs.immutable === true,
-    ...parseAnnotations(inputs.annotations),
     ...parseCredentials(inputs.registryAuth),
   };
 }
 
 export function diffRegistryCopy(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
   return REGISTRY_COPY_INPUTS.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
-}
-
-function parseAnnotations(value: unknown): { annotations?: Record<string, string> } {
-  if (value === undefined || value === null) return {};
-  if (typeof value !== "object" || Array.isArray(value) || !Object.values(value).every((entry) => typeof entry === "string")) {
-    throw new Error("image copy: annotations must map names to strings");
-  }
-  return { annotations: value as Record<string, string> };
 }
