@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
-# Benchmarks: Strata against a plain build script on synthetic catalogs, and
-# fingerprinting throughput against sha256sum. Prints tables, writes JSON to .strata/bench/.
+# Benchmarks. Print tables, write JSON to .strata/bench/.
 #   scripts/bench.sh [--sizes 10,50,200] [--runs 3] [--noop-repeats 3] [--parallel 8]
 #                    [--builders docker,strata] [--sweep 2,4,8,16] [--out FILE]
+#       Strata against a plain build script on synthetic catalogs (cold, no-op, leaf, common-libs,
+#       and CI runs of a one-leaf change), and fingerprinting throughput against sha256sum.
+#   scripts/bench.sh backends [--size 200] [--repeats 5]
+#       a no-op on the PostgreSQL backend against the file backend (starts the cluster).
+#   scripts/bench.sh scaling [--size 200] [--engines 1,2,4,8,16]
+#       one measured cold build, then the modelled time on K engines.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 "$STRATA_ROOT/scripts/bootstrap.sh"
-"$STRATA_ROOT/scripts/services.sh" start
-"$STRATA_ROOT/scripts/make-rootfs.sh" debian "$STRATA_ROOT/layers/debian/rootfs.tar"
-node "$STRATA_ROOT/dist/bench/fingerprint.js"
-node "$STRATA_ROOT/dist/bench/run.js" "$@"
+case "${1:-}" in
+  backends)
+    shift
+    STRATA_BACKEND=postgres "$STRATA_ROOT/scripts/services.sh" start
+    node "$STRATA_ROOT/dist/bench/backends.js" "$@" ;;
+  scaling)
+    shift
+    "$STRATA_ROOT/scripts/services.sh" start
+    node "$STRATA_ROOT/dist/bench/scaling.js" "$@" ;;
+  *)
+    "$STRATA_ROOT/scripts/services.sh" start
+    "$STRATA_ROOT/scripts/make-rootfs.sh" debian "$STRATA_ROOT/layers/debian/rootfs.tar"
+    node "$STRATA_ROOT/dist/bench/fingerprint.js"
+    node "$STRATA_ROOT/dist/bench/run.js" "$@" ;;
+esac

@@ -28,8 +28,25 @@ case ":$PATH:" in
   *) export PATH="$STRATA_NODE_BIN:$STRATA_PULUMI_BIN:$STRATA_ROOT/node_modules/.bin:$PATH" ;;
 esac
 
-# Local file backend and passphrase secrets; point PULUMI_BACKEND_URL elsewhere to share state.
-export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$STRATA_STATE/pulumi-state}"
+# State backend. file (the default): a folder under $STRATA_STATE. postgres: Pulumi's PostgreSQL
+# backend on the cluster `STRATA_BACKEND=postgres scripts/services.sh start` runs for this clone
+# (loopback port $STRATA_POSTGRES_PORT). Its password never goes in the URL (Pulumi writes the URL
+# into its workspace files under PULUMI_HOME): the driver reads it from PGPASSFILE, a 0600 file the
+# services script writes. Any PULUMI_BACKEND_URL set by the caller wins: many runners point it,
+# and PGPASSFILE, at one shared database.
+export STRATA_BACKEND="${STRATA_BACKEND:-file}"
+export STRATA_POSTGRES_PORT="${STRATA_POSTGRES_PORT:-5433}"
+if [ -z "${PULUMI_BACKEND_URL:-}" ] || [ -n "${STRATA_BACKEND_CHOSEN:-}" ]; then
+  case "$STRATA_BACKEND" in
+    file) export PULUMI_BACKEND_URL="file://$STRATA_STATE/pulumi-state" ;;
+    postgres)
+      export PULUMI_BACKEND_URL="postgres://strata@127.0.0.1:$STRATA_POSTGRES_PORT/strata?sslmode=disable"
+      export PGPASSFILE="${PGPASSFILE:-$STRATA_STATE/postgres/pgpass}" ;;
+    *) printf '[strata] error: STRATA_BACKEND=%s: use file or postgres\n' "$STRATA_BACKEND" >&2; exit 1 ;;
+  esac
+  # Chosen here, so a script sourcing this again (nested) chooses the same way rather than keep it as the caller's.
+  export STRATA_BACKEND_CHOSEN=1
+fi
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-strata-local}"
 export PULUMI_HOME="${PULUMI_HOME:-$STRATA_HOME/pulumi-home}"
 # Nothing may be downloaded: a missing plugin must fail loudly, not hang on the network.

@@ -3,7 +3,11 @@
 #   the Docker engine (Debian's docker.io), started only if not already running;
 #   a registry (Debian's docker-registry) on 127.0.0.1:$STRATA_REGISTRY_PORT,
 #   storing under $STRATA_STATE/registry.
-# Logs: $STRATA_STATE/logs/{dockerd,registry}.log
+#   with STRATA_BACKEND=postgres, a PostgreSQL 15 cluster (Debian's postgresql) for Pulumi's state:
+#     data under $STRATA_STATE/postgres, 127.0.0.1:$STRATA_POSTGRES_PORT only, role and database
+#     "strata", a password generated once into $STRATA_STATE/postgres/pgpass (PGPASSFILE format,
+#     mode 600), never printed and never put in a URL (env.sh points PGPASSFILE at it).
+# Logs: $STRATA_STATE/logs/{dockerd,registry,postgres}.log
 # Usage: scripts/services.sh start|stop|status|gc
 #   gc: the registry's garbage collection (after strata ci-clean deleted manifests):
 #       stops the registry this script runs, removes blobs no manifest references, starts it again.
@@ -62,6 +66,54 @@ YAML
   wait_for "the registry" registry_up
 }
 
+pg_dir="$STRATA_STATE/postgres"
+pg_bin() { # <tool>: Debian's PostgreSQL 15 tools
+  local tool="/usr/lib/postgresql/15/bin/$1"
+  [ -x "$tool" ] || strata_die "PostgreSQL 15 is not installed: apt-get install postgresql (Debian's package)"
+  printf '%s' "$tool"
+}
+# The server refuses to run as root: as root, its files belong to the postgres user and it runs as that user.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+postgres_up() { as_pg "$(pg_bin pg_ctl)" -D "$pg_dir/data" status >/dev/null 2>&1; }
+
+start_postgres() {
+  mkdir -p "$pg_dir"
+  if [ ! -f "$pg_dir/data/PG_VERSION" ]; then
+    strata_log "creating a PostgreSQL cluster in $pg_dir/data (role strata, password in $pg_dir/pgpass)"
+    local password; password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    ( umask 077; printf '127.0.0.1:%s:*:strata:%s\n' "$STRATA_POSTGRES_PORT" "$password" > "$pg_dir/pgpass" )
+    mkdir -p "$pg_dir/data" "$pg_dir/run"
+    # initdb reads the password from a file only the server's user can read, removed right after.
+    local pwfile="$pg_dir/run/initdb-password"
+    ( umask 077; printf '%s\n' "$password" > "$pwfile" )
+    [ "$(id -u)" != 0 ] || chown -R postgres: "$pg_dir/data" "$pg_dir/run" "$pwfile"
+    as_pg "$(pg_bin initdb)" -D "$pg_dir/data" -U strata --auth=scram-sha-256 --pwfile="$pwfile" >"$logs/postgres-initdb.log" 2>&1 \
+      || { rm -f "$pwfile"; strata_die "initdb failed; see $logs/postgres-initdb.log"; }
+    rm -f "$pwfile"
+  fi
+  mkdir -p "$pg_dir/run"
+  [ "$(id -u)" != 0 ] || chown postgres: "$pg_dir/run" && touch "$logs/postgres.log" && { [ "$(id -u)" != 0 ] || chown postgres: "$logs/postgres.log"; }
+  if ! postgres_up; then
+    strata_log "starting PostgreSQL on 127.0.0.1:$STRATA_POSTGRES_PORT (log: $logs/postgres.log)"
+    as_pg "$(pg_bin pg_ctl)" -D "$pg_dir/data" -l "$logs/postgres.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -c port=$STRATA_POSTGRES_PORT -c unix_socket_directories=$pg_dir/run" start >/dev/null \
+      || strata_die "PostgreSQL did not start; see $logs/postgres.log"
+  fi
+  # The database Pulumi's backend keeps its table in (the backend creates the table itself).
+  local psql; psql="$(pg_bin psql)"
+  if ! PGPASSFILE="$pg_dir/pgpass" "$psql" -h 127.0.0.1 -p "$STRATA_POSTGRES_PORT" -U strata -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'strata'" | grep -q 1; then
+    PGPASSFILE="$pg_dir/pgpass" "$psql" -h 127.0.0.1 -p "$STRATA_POSTGRES_PORT" -U strata -d postgres -qc "CREATE DATABASE strata" >/dev/null
+  fi
+}
+
+stop_postgres() {
+  [ -f "$pg_dir/data/PG_VERSION" ] || return 0
+  if postgres_up; then
+    strata_log "stopping PostgreSQL"
+    as_pg "$(pg_bin pg_ctl)" -D "$pg_dir/data" -m fast -w stop >/dev/null
+  fi
+}
+
 stop_pidfile() { # <name>
   local file="$run/$1.pid"
   [ -f "$file" ] || return 0
@@ -76,9 +128,11 @@ stop_pidfile() { # <name>
 }
 
 case "${1:-}" in
-  start) start_docker; start_registry ;;
+  start)
+    start_docker; start_registry
+    if [ "$STRATA_BACKEND" = postgres ]; then start_postgres; fi ;;
   # Only what these scripts started is stopped; a daemon the user runs is left alone.
-  stop) stop_pidfile registry; stop_pidfile dockerd ;;
+  stop) stop_pidfile registry; stop_pidfile dockerd; stop_postgres ;;
   gc)
     [ -f "$STRATA_STATE/registry/config.yml" ] || strata_die "no registry config at $STRATA_STATE/registry/config.yml: start the services first"
     # The registry must not take pushes while blobs are swept (distribution's own rule): stop it.
@@ -88,6 +142,7 @@ case "${1:-}" in
     start_registry ;;
   status)
     docker_up && echo "docker: running ($(docker version --format '{{.Server.Version}}'))" || echo "docker: stopped"
-    registry_up && echo "registry: running at 127.0.0.1:$STRATA_REGISTRY_PORT" || echo "registry: stopped" ;;
+    registry_up && echo "registry: running at 127.0.0.1:$STRATA_REGISTRY_PORT" || echo "registry: stopped"
+    if [ -f "$pg_dir/data/PG_VERSION" ]; then postgres_up && echo "postgres: running at 127.0.0.1:$STRATA_POSTGRES_PORT" || echo "postgres: stopped"; fi ;;
   *) echo "usage: $0 start|stop|status|gc" >&2; exit 2 ;;
 esac

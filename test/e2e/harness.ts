@@ -81,7 +81,12 @@ export interface E2eWorld {
 }
 
 /** A temp folder with a copy of the fixture catalog, a project and a file backend. */
-export function createWorld(name: string): E2eWorld {
+export interface WorldOptions {
+  /** Overrides of the world's environment: another backend (PULUMI_BACKEND_URL, PGPASSFILE), DOCKER_HOST. */
+  readonly env?: Record<string, string>;
+}
+
+export function createWorld(name: string, options: WorldOptions = {}): E2eWorld {
   const root = mkdtempSync(path.join(tmpdir(), `strata-e2e-${name}-`));
   const catalogDir = path.join(root, "catalog");
   const projectDir = path.join(root, "project");
@@ -93,7 +98,7 @@ export function createWorld(name: string): E2eWorld {
   writeProject(projectDir);
   const osRelease = `e2e-${name}-${Math.random().toString(36).slice(2, 8)}`;
   const stacks: E2eStack[] = [];
-  const envVars = { PULUMI_BACKEND_URL: `file://${stateDir}`, PULUMI_CONFIG_PASSPHRASE: "e2e", STRATA_CATALOG: catalogDir };
+  const envVars = { PULUMI_BACKEND_URL: `file://${stateDir}`, PULUMI_CONFIG_PASSPHRASE: "e2e", STRATA_CATALOG: catalogDir, ...options.env };
   return {
     root,
     catalogDir,
@@ -161,6 +166,16 @@ export async function registryContents(group: string, client: RegistryClient = r
 /** Layers whose operation is not `same`. */
 export function changed(operations: Operations): string[] {
   return [...operations].filter(([, op]) => op !== "same").map(([name]) => name).sort();
+}
+
+/**
+ * Another runner of a world: its own project folder (a clone: the same Pulumi.yaml and stack files,
+ * copied now), the same backend and catalog, and its own environment on top (its DOCKER_HOST).
+ */
+export function secondRunner(world: E2eWorld, name: string, env: Record<string, string> = {}): E2eWorld {
+  const projectDir = path.join(world.root, `runner-${name}`);
+  cpSync(world.projectDir, projectDir, { recursive: true });
+  return { ...world, projectDir, env: { ...world.env, ...env } };
 }
 
 /** Runs the strata CLI against a world's project, backend and catalog, as scripts/strata would. */

@@ -1,0 +1,99 @@
+/**
+ * Two runners, one PostgreSQL backend: two clones of the project, each with its
+ * own Docker engine, sharing stack state in Pulumi's PostgreSQL backend on a
+ * cluster this test starts (scripts/services.sh, STRATA_BACKEND=postgres) and
+ * stops. Different stacks at once both succeed; the same stack at once: one is
+ * refused with a clear message; a runner killed with SIGKILL leaves a stack the
+ * other recovers and brings up; both export the same stack.
+ */
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers/net.js";
+import { createWorld, type E2eWorld, interruptUp, repoRoot, runStrata, secondRunner } from "./harness.js";
+
+let state: string;
+let serviceEnv: NodeJS.ProcessEnv;
+let world: E2eWorld;
+let runnerA: E2eWorld;
+let runnerB: E2eWorld;
+let password: string;
+
+beforeAll(async () => {
+  state = mkdtempSync(path.join(tmpdir(), "strata-e2e-runners-"));
+  // The server runs as the postgres user: it must reach its data folder under this one.
+  chmodSync(state, 0o755);
+  const port = String(await freePort());
+  serviceEnv = { ...process.env, STRATA_STATE: state, STRATA_BACKEND: "postgres", STRATA_POSTGRES_PORT: port };
+  delete serviceEnv.PULUMI_BACKEND_URL;
+  delete serviceEnv.STRATA_BACKEND_CHOSEN;
+  execFileSync(path.join(repoRoot, "scripts/services.sh"), ["start"], { stdio: "inherit", env: serviceEnv });
+  execFileSync(path.join(repoRoot, "scripts/engines.sh"), ["start", "1"], { stdio: "inherit", env: serviceEnv });
+  const engineB = execFileSync(path.join(repoRoot, "scripts/engines.sh"), ["hosts"], { encoding: "utf8", env: serviceEnv }).trim();
+  password = readFileSync(path.join(state, "postgres/pgpass"), "utf8").trim().split(":").pop() as string;
+  const backend = { PULUMI_BACKEND_URL: `postgres://strata@127.0.0.1:${port}/strata?sslmode=disable`, PGPASSFILE: path.join(state, "postgres/pgpass") };
+  world = createWorld("runners", { env: backend });
+  for (const stack of ["a", "b", "shared", "killed"]) await world.stack(stack);
+  runnerA = secondRunner(world, "a");
+  runnerB = secondRunner(world, "b", { DOCKER_HOST: engineB });
+});
+afterAll(async () => {
+  try {
+    await world?.cleanup();
+  } finally {
+    execFileSync(path.join(repoRoot, "scripts/engines.sh"), ["stop"], { stdio: "inherit", env: serviceEnv });
+    execFileSync(path.join(repoRoot, "scripts/services.sh"), ["stop"], { stdio: "inherit", env: serviceEnv });
+    rmSync(state, { recursive: true, force: true });
+  }
+});
+
+const up = (runner: E2eWorld, stack: string) => runStrata(runner, ["up", "--stack", stack, "--catalog", runner.catalogDir]);
+
+describe("two runners, one PostgreSQL backend", () => {
+  it("different stacks at the same time: both succeed", async () => {
+    const [a, b] = await Promise.all([up(runnerA, "a"), up(runnerB, "b")]);
+    expect(a.code, a.out).toBe(0);
+    expect(b.code, b.out).toBe(0);
+    expect(a.out).toMatch(/6 built/);
+    expect(b.out).toMatch(/6 built/);
+  });
+
+  it("the same stack at the same time: one succeeds, the other is refused and told why", async () => {
+    const results = await Promise.all([up(runnerA, "shared"), up(runnerB, "shared")]);
+    const refused = results.filter((result) => result.code !== 0);
+    expect(results.filter((result) => result.code === 0)).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]?.out).toMatch(/stack shared is being updated by another run \(its lock is held\)/);
+    // And the refused runner's next try is a no-op on what the other built.
+    const retry = await up(runnerB, "shared");
+    expect(retry.code, retry.out).toBe(0);
+    expect(retry.out).toMatch(/6 unchanged/);
+  });
+
+  it("a runner killed with SIGKILL mid-run: the other recovers the stack and brings it up", async () => {
+    const { killed } = await interruptUp(runnerA, "killed", (output) => /creating/.test(output));
+    expect(killed).toBe(true);
+    const locked = await up(runnerB, "killed");
+    expect(locked.code).not.toBe(0);
+    const recovered = await runStrata(runnerB, ["recover", "--stack", "killed"]);
+    expect(recovered.code, recovered.out).toBe(0);
+    expect(recovered.out).toMatch(/released lock/);
+    const after = await up(runnerB, "killed");
+    expect(after.code, after.out).toBe(0);
+  });
+
+  it("both runners export the same stack, and the password is in no output or state", async () => {
+    const exportOf = (runner: E2eWorld): string => execFileSync("pulumi", ["stack", "export", "--stack", "shared"], { cwd: runner.projectDir, env: { ...process.env, ...runner.env }, encoding: "utf8" });
+    const fromA = exportOf(runnerA);
+    expect(JSON.parse(fromA)).toEqual(JSON.parse(exportOf(runnerB)));
+    expect(fromA).not.toContain(password);
+    const logs = execFileSync("sh", ["-c", `cat ${path.join(state, "logs")}/*.log`], { encoding: "utf8" });
+    expect(logs).not.toContain(password);
+    // Pulumi records the backend URL in its workspace files: the URL carries no password.
+    const pulumiHome = process.env.PULUMI_HOME ?? path.join(process.env.HOME ?? "/root", ".pulumi");
+    const found = execFileSync("sh", ["-c", `grep -rl -F -- "$0" "$1" || true`, password, pulumiHome], { encoding: "utf8" }).trim();
+    expect(found).toBe("");
+  });
+});
