@@ -4,8 +4,8 @@
  * so a layer is rebuilt on the engine that holds its cache.
  *
  * Subtrees stay together: the tree is cut into units (whole subtrees) from the
- * top, always splitting the costliest unit into its children, until there are
- * a few units per engine. The layers above the cut (the base, tools and
+ * top, always splitting the costliest unit into its children, until no unit
+ * that can be split costs more than a quarter of an engine's fair share. The layers above the cut (the base, tools and
  * common-libs of a wide tree, a chain built one after the other anyway) all go
  * to the first engine, which keeps that chain's cache in one place; the other
  * engines pull them from the registry, once each. Then units go to engines
@@ -25,7 +25,10 @@ export interface Placement {
   readonly load: readonly number[];
 }
 
-/** Units per engine to aim for: enough to balance, few enough to keep subtrees whole. */
+/**
+ * Units split until each is at most 1/UNITS_PER_ENGINE of an engine's fair share: small enough to
+ * balance, whole enough to keep a subtree's cache on one engine.
+ */
 const UNITS_PER_ENGINE = 4;
 
 export function placeLayers(layers: readonly PlacedLayer[], engineCount: number, cost: (layer: string) => number = () => 1): Placement {
@@ -65,9 +68,10 @@ export function placeLayers(layers: readonly PlacedLayer[], engineCount: number,
   };
   let units = [...roots].sort(heavierFirst);
   const aboveCut: string[] = [];
-  while (units.length < UNITS_PER_ENGINE * engineCount) {
+  const largestUnit = layers.reduce((sum, layer) => sum + cost(layer.name), 0) / (UNITS_PER_ENGINE * engineCount);
+  for (;;) {
     const splittable = units.find((unit) => branchBelow(unit) !== undefined);
-    if (splittable === undefined) break;
+    if (splittable === undefined || costOf(splittable) <= largestUnit) break;
     const branch = branchBelow(splittable) as string;
     for (let current = splittable; ; current = children.get(current)?.[0] as string) {
       aboveCut.push(current);
