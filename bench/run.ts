@@ -12,7 +12,9 @@
  * the builders are compared in the same run. Prints a table and writes JSON.
  * Run it with scripts/bench.sh (which starts the services).
  *   node dist/bench/run.js [--sizes 10,50,200] [--runs 3] [--noop-repeats 3] [--parallel 8]
- *     [--builders docker,strata] [--sweep 2,4,8,16] [--out FILE]
+ *     [--builders docker,strata] [--sweep 2,4,8,16] [--scenarios LIST] [--no-peer] [--out FILE]
+ * --scenarios runs only those (cold always runs first: the others start from it); --no-peer leaves
+ * the plain script out (a run focused on Strata's own scenarios, such as the CI ones).
  */
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -35,6 +37,8 @@ const { values } = parseArgs({
     parallel: { type: "string", default: String(DEFAULT_PARALLEL) },
     builders: { type: "string", default: "docker" },
     sweep: { type: "string" },
+    scenarios: { type: "string" },
+    "no-peer": { type: "boolean", default: false },
     out: { type: "string" },
   },
 });
@@ -44,9 +48,9 @@ const noopRepeats = Number(values["noop-repeats"]);
 const builders = values.builders.split(",") as Builder[];
 for (const builder of builders) if (!(BUILDERS as readonly string[]).includes(builder)) throw new Error(`--builders ${values.builders}: use ${BUILDERS.join(", ")}`);
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
-const SCENARIOS = ["cold", "no-op", "leaf changed", "common-libs changed", "ci leaf changed", "ci rebuild all", "ci leaf changed, empty engine", "ci rebuild all, empty engine"] as const;
+const SCENARIOS = ["cold", "no-op", "leaf changed", "common-libs changed", "ci leaf changed", "ci rebuild all", "ci leaf changed on an empty engine", "ci rebuild all on an empty engine"] as const;
 type Scenario = (typeof SCENARIOS)[number];
-const CI_SCENARIOS: ReadonlySet<Scenario> = new Set(["ci leaf changed", "ci rebuild all", "ci leaf changed, empty engine", "ci rebuild all, empty engine"]);
+const CI_SCENARIOS: ReadonlySet<Scenario> = new Set(["ci leaf changed", "ci rebuild all", "ci leaf changed on an empty engine", "ci rebuild all on an empty engine"]);
 
 /** The plain script, on its own copy of the catalog and its own group. */
 class PeerSide {
@@ -142,6 +146,8 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
   return { samples, planSeconds };
 }
 
+const selectedScenarios: readonly Scenario[] = values.scenarios === undefined ? SCENARIOS
+  : SCENARIOS.filter((scenario) => scenario === "cold" || (values.scenarios as string).split(",").includes(scenario));
 const output: Record<string, unknown> = { registry, runs, noopRepeats, builders, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length } };
 
 if (values.sweep !== undefined) {
@@ -162,7 +168,7 @@ const plans: Record<string, number> = {};
 for (const size of sizes) {
   const planTimes: number[] = [];
   for (let run = 0; run < runs; run++) {
-    const { samples, planSeconds } = runOnce(size, run, Number(values.parallel), SCENARIOS);
+    const { samples, planSeconds } = runOnce(size, run, Number(values.parallel), selectedScenarios, !values["no-peer"]);
     all.push(...samples);
     planTimes.push(planSeconds);
   }
@@ -199,7 +205,7 @@ for (const size of sizes) {
   for (const builder of builders) {
     const secondsOf = (scenario: Scenario): number => median(all.filter((sample) => sample.size === size && sample.scenario === scenario).map((sample) => sample.strata[builder]?.seconds ?? Number.NaN));
     const devLeaf = secondsOf("leaf changed");
-    for (const [scenario, rebuildAll] of [["ci leaf changed", "ci rebuild all"], ["ci leaf changed, empty engine", "ci rebuild all, empty engine"]] as const) {
+    for (const [scenario, rebuildAll] of [["ci leaf changed", "ci rebuild all"], ["ci leaf changed on an empty engine", "ci rebuild all on an empty engine"]] as const) {
       const measured = all.filter((sample) => sample.size === size && sample.scenario === scenario).map((sample) => sample.strata[builder]).filter((measurement): measurement is Measurement => measurement !== undefined);
       if (measured.length === 0) continue;
       const ciSeconds = median(measured.map((measurement) => measurement.seconds));

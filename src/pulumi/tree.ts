@@ -80,7 +80,7 @@ export class LayerTree extends pulumi.ComponentResource {
   constructor(name: string, args: LayerTreeArgs, options?: pulumi.ComponentResourceOptions) {
     super("strata:index:LayerTree", name, {}, options);
     const images = new Map<string, LayerResource>();
-    const copySet = this.copyAll(args);
+    const copySetOf = this.copyAll(args);
     const refs = new Map(args.targets.map((target) => [target.layer.name, target.ref] as const));
     // One docker.Provider per engine of the pool, each with its own host; none without a pool.
     const engines = args.config.engines ?? [];
@@ -101,7 +101,7 @@ export class LayerTree extends pulumi.ComponentResource {
       const source = args.sources?.get(layer.name) ?? { origin: "built" };
       const parent = parentImage === undefined || target.parent === undefined ? undefined : { image: parentImage, ref: refs.get(target.parent) as string };
       const image = source.origin === "adopted" ? this.adopt(target, digestOf(source.published.digestRef), args)
-        : source.origin === "copied" ? { repoDigest: (copySet as CiCopySet).repoDigests.apply((digests) => digests[layer.name] as string) }
+        : source.origin === "copied" ? { repoDigest: (copySetOf.get(layer.name) as CiCopySet).repoDigests.apply((digests) => digests[layer.name] as string) }
         : this.build(target, fingerprint, parent, args, providers[args.engineOf?.get(layer.name) ?? 0]);
       images.set(layer.name, image);
       layers.push({
@@ -127,22 +127,35 @@ export class LayerTree extends pulumi.ComponentResource {
   /**
    * A CI run's unchanged layers: the channel's images (or an earlier patchset's) copied to their CI
    * tags inside the registry, each annotated with its tag so the copy has a digest of its own and
-   * `strata ci-clean` can delete it without touching the channel's tag. The tags outlive the
-   * resource (retainOnDelete), like a docker.Image's: a later patchset's run must not remove the
-   * image set a deployment test may still be using; ci-clean removes them.
+   * `strata ci-clean` can delete it without touching the channel's tag. Two sets: the layers a
+   * build in this run stands on (a handful: the changed layer's ancestors), then all the others,
+   * so the builds wait only for the first, and the long one runs beside them. The tags outlive the
+   * resources (retainOnDelete), like a docker.Image's: a later patchset's run must not remove the
+   * image set a deployment test may still be using; ci-clean removes them. Layer → its set.
    */
-  private copyAll(args: LayerTreeArgs): CiCopySet | undefined {
-    const copies = args.targets.flatMap((target) => {
-      const source = args.sources?.get(target.layer.name);
-      if (source?.origin !== "copied") return [];
-      return [{ layer: target.layer.name, repository: target.repositoryPath, digest: digestOf(source.from.published.digestRef), tag: target.tag, annotations: { [COPY_TAG_ANNOTATION]: target.tag } }];
-    });
-    if (copies.length === 0) return undefined;
-    return new CiCopySet("ci-copies", {
-      registry: args.config.registry,
-      copies,
-      ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
-    }, { parent: this, retainOnDelete: true });
+  private copyAll(args: LayerTreeArgs): Map<string, CiCopySet> {
+    const copied = (name: string): boolean => args.sources?.get(name)?.origin === "copied";
+    const parentOf = new Map(args.targets.map((target) => [target.layer.name, target.parent] as const));
+    const underBuilds = new Set<string>();
+    for (const target of args.targets) {
+      if (copied(target.layer.name)) continue;
+      for (let parent = target.parent; parent !== undefined && copied(parent) && !underBuilds.has(parent); parent = parentOf.get(parent)) underBuilds.add(parent);
+    }
+    const setOf = new Map<string, CiCopySet>();
+    for (const [name, members] of [["ci-copies-under-builds", args.targets.filter((target) => underBuilds.has(target.layer.name))], ["ci-copies", args.targets.filter((target) => copied(target.layer.name) && !underBuilds.has(target.layer.name))]] as const) {
+      if (members.length === 0) continue;
+      const copies = members.map((target) => {
+        const source = args.sources?.get(target.layer.name) as Extract<LayerSource, { origin: "copied" }>;
+        return { layer: target.layer.name, repository: target.repositoryPath, digest: digestOf(source.from.published.digestRef), tag: target.tag, annotations: { [COPY_TAG_ANNOTATION]: target.tag } };
+      });
+      const set = new CiCopySet(name, {
+        registry: args.config.registry,
+        copies,
+        ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
+      }, { parent: this, retainOnDelete: true });
+      for (const target of members) setOf.set(target.layer.name, set);
+    }
+    return setOf;
   }
 
   /** The registry's image under this layer's tag, recorded as it is: the copy finds the tag in place and copies nothing. */
