@@ -59,6 +59,8 @@ const registry = new RegistryClient({ registry: config.registry, ...(credentials
 async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   const catalog = loadCatalog(catalogDir, projectDir);
   const targets = planTargets(catalog, config, stackFile);
+  // What this stack's state holds as built (a `pulumi stack export`), read while the rest goes on.
+  const builtHereRead = config.push ? readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : Promise.resolve(new Map());
   await checkEngines(config.engines);
   const fingerprints = await fingerprintTargets(targets, config.platform);
   // Before anything is built: what does the channel already hold under these tags?
@@ -74,7 +76,7 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   }
   // A layer this stack's state holds as built at this fingerprint and reference stays built; CI runs
   // copy what the channel holds with the same fingerprint; other published ones are adopted.
-  const builtHere = config.push ? await readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : new Map();
+  const builtHere = await builtHereRead;
   const sources = decideSources(targets, fingerprints, view, builtHere, config);
   const dockerModule = config.builder === "docker" ? await import("@pulumi/docker") : undefined;
   // A pool of engines: each layer on one, subtrees together, the same placement on every runner.

@@ -47,7 +47,8 @@ async function lookUpCopySources(client: RegistryClient, target: LayerTarget, so
 
 /**
  * Looks every target's tag up in the registry; in a CI run (tags with a change), also what it
- * could copy. `fingerprints`, when given, spares requests for copy sources (see lookUpCopySources).
+ * could copy. `fingerprints`, when given, spares requests: for copy sources (see
+ * lookUpCopySources), and for the CI tag of a layer that has a copy source with its fingerprint.
  */
 export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient, fingerprints?: ReadonlyMap<string, { readonly fingerprint: string }>): Promise<RegistryView> {
   const published = new Map<string, PublishedTag>();
@@ -55,9 +56,16 @@ export async function lookUpPublished(targets: readonly LayerTarget[], client: R
   try {
     // A bounded number of requests in flight: hundreds at once only queue up in the registry.
     await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
+      const sought = fingerprints?.get(target.layer.name)?.fingerprint;
+      if (target.tag !== target.releaseTag) {
+        const sources = await lookUpCopySources(client, target, sought);
+        copySources.set(target.layer.name, sources);
+        // A CI tag matters only where nothing can be copied (a rerun adopts what it built before):
+        // with a copy at hand the core copies, whatever the CI tag holds (layer-origin.ts).
+        if (sought !== undefined && sources.some((source) => source.published.fingerprint === sought)) return;
+      }
       const tag = await lookUpTag(client, target.repositoryPath, target.tag);
       if (tag !== undefined) published.set(target.layer.name, tag);
-      if (target.tag !== target.releaseTag) copySources.set(target.layer.name, await lookUpCopySources(client, target, fingerprints?.get(target.layer.name)?.fingerprint));
     });
     return { published, ...(copySources.size === 0 ? {} : { copySources }) };
   } catch (error) {
