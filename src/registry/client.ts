@@ -268,15 +268,22 @@ function manifestDigest(bytes: Buffer): string {
  * or with annotations added, so it has its own.
  */
 export async function copyImage(client: RegistryClient, request: CopyRequest): Promise<CopyResult> {
-  const source = await client.rawManifest(request.sourceRepository, request.digest);
-  const bytes = request.annotations === undefined ? source.bytes : annotated(source.bytes, request.annotations);
-  const digest = manifestDigest(bytes);
+  // Without annotations the copy's digest is the source's: the tag can be checked before anything
+  // is read (an adoption, whose tag already holds it, is one request). With them, the source's bytes
+  // decide the copy's digest, so they come first.
+  let copy: { bytes: Buffer; mediaType: string } | undefined;
+  if (request.annotations !== undefined) {
+    const source = await client.rawManifest(request.sourceRepository, request.digest);
+    copy = { bytes: annotated(source.bytes, request.annotations), mediaType: source.mediaType };
+  }
+  const digest = copy === undefined ? request.digest : manifestDigest(copy.bytes);
   const existing = await client.manifest(request.targetRepository, request.tag);
   if (existing !== undefined && existing.digest === digest) return { created: false, digest };
   if (existing !== undefined && request.immutable) {
     throw new RegistryError(`${request.targetRepository}:${request.tag} already points at ${existing.digest}; an immutable channel will not move it to ${digest}`);
   }
-  await copyManifest(client, request.sourceRepository, request.targetRepository, { bytes, mediaType: source.mediaType }, request.tag);
+  copy ??= await client.rawManifest(request.sourceRepository, request.digest);
+  await copyManifest(client, request.sourceRepository, request.targetRepository, copy, request.tag);
   return { created: true, digest };
 }
 
