@@ -58,12 +58,22 @@ export interface CleanupPlan {
 
 /** Which of a change's CI tags `strata ci-clean` may delete, given every tag of the group's repositories. */
 export function planCiCleanup(tags: readonly RepositoryTag[], change: number): CleanupPlan {
+  // The tags outside the change, by the manifest they point at (one repository's manifest).
+  const othersOn = new Map<string, string[]>();
+  const changeTags: RepositoryTag[] = [];
+  for (const entry of tags) {
+    if (isChangeTag(entry.tag, change)) {
+      changeTags.push(entry);
+      continue;
+    }
+    const key = `${entry.repository}@${entry.digest}`;
+    othersOn.set(key, [...(othersOn.get(key) ?? []), entry.tag]);
+  }
   const remove: RepositoryTag[] = [];
   const keep: (RepositoryTag & { sharedWith: string[] })[] = [];
-  for (const entry of tags) {
-    if (!isChangeTag(entry.tag, change)) continue;
-    const sharedWith = tags.filter((other) => other.repository === entry.repository && other.digest === entry.digest && !isChangeTag(other.tag, change)).map((other) => other.tag);
-    if (sharedWith.length === 0) remove.push(entry);
+  for (const entry of changeTags) {
+    const sharedWith = othersOn.get(`${entry.repository}@${entry.digest}`);
+    if (sharedWith === undefined) remove.push(entry);
     else keep.push({ ...entry, sharedWith });
   }
   return { remove, keep };
