@@ -92,7 +92,9 @@ start_postgres() {
     rm -f "$pwfile"
   fi
   mkdir -p "$pg_dir/run"
-  [ "$(id -u)" != 0 ] || chown postgres: "$pg_dir/run" && touch "$logs/postgres.log" && { [ "$(id -u)" != 0 ] || chown postgres: "$logs/postgres.log"; }
+  touch "$logs/postgres.log"
+  # The server (the postgres user) writes its socket and its log here.
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$pg_dir/run" "$logs/postgres.log"; fi
   if ! postgres_up; then
     strata_log "starting PostgreSQL on 127.0.0.1:$STRATA_POSTGRES_PORT (log: $logs/postgres.log)"
     as_pg "$(pg_bin pg_ctl)" -D "$pg_dir/data" -l "$logs/postgres.log" -w -t 60 \

@@ -6,7 +6,7 @@
  * - `strata:index:CopiedImage`: an image this channel's registry already holds with
  *   the layer's fingerprint, recorded without a build. Adoption: the source is the
  *   layer's own tag, so nothing is copied; the copy refuses if the tag has moved.
- * A CI run's copies are one `strata:index:CiCopySet` (below).
+ * A CI run's copies are `strata:index:CiCopySet`s (below).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
@@ -51,13 +51,13 @@ export interface CiCopySetArgs {
   readonly registry: pulumi.Input<string>;
   /** One per copied layer: its repository, the digest to copy, the CI tag, the manifest annotations. */
   readonly copies: pulumi.Input<readonly { layer: string; repository: string; digest: string; tag: string; annotations: Record<string, string> }[]>;
-  readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
+  readonly registryAuth?: RegistryCopyArgs["registryAuth"];
 }
 
 /**
- * A CI run's copies: every layer the channel (or an earlier patchset) holds with the layer's
+ * Some of a CI run's copies: layers the channel (or an earlier patchset) holds with the layer's
  * fingerprint, copied to the CI tag inside the registry in one provider call (core/image-types.ts
- * says why one resource).
+ * says why sets, not a resource per layer).
  */
 export class CiCopySet extends pulumi.CustomResource {
   /** Layer → `registry/group/image@sha256:…` of its copy. */

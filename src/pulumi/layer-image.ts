@@ -4,6 +4,7 @@
  * uses of pulumi-docker's docker.Image: imageName in, repoDigest out.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { LAYER_IMAGE_TYPE } from "../core/image-types.js";
 
 export interface LayerImageArgs {
   readonly imageName: pulumi.Input<string>;
@@ -25,6 +26,6 @@ export class LayerImage extends pulumi.CustomResource {
   declare readonly imageName: pulumi.Output<string>;
 
   constructor(name: string, args: LayerImageArgs, options?: pulumi.CustomResourceOptions) {
-    super("strata:index:LayerImage", name, { ...args, repoDigest: undefined, imageId: undefined }, options);
+    super(LAYER_IMAGE_TYPE, name, { ...args, repoDigest: undefined, imageId: undefined }, options);
   }
 }

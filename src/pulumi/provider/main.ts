@@ -7,8 +7,8 @@
  * Engine API; builder "strata" declares it instead of docker.Image.
  * `strata:index:PromotedImage` and `strata:index:CopiedImage` copy an image by
  * digest inside a registry, server-side (copied-image.ts says which is which);
- * delete removes a tag this stack created. `strata:index:CiCopySet` makes a CI
- * run's copies, all in one call; its tags stay on delete (strata ci-clean
+ * delete removes a tag this stack created. `strata:index:CiCopySet` makes a set
+ * of a CI run's copies in one call; its tags stay on delete (strata ci-clean
  * removes them).
  *
  * The engine starts it like any provider plugin (Pulumi.yaml
