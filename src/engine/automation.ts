@@ -64,6 +64,8 @@ export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (e
   const events = new Map<string, LayerEvent>();
   /** The layers of each CI copy set, by its URN (from its step's inputs). */
   const copySets = new Map<string, string[]>();
+  /** The layers a resource stands for: a copy set's, or the one its URN names. */
+  const layersOf = (urn: string): readonly string[] => copySets.get(urn) ?? [layerOf(urn)];
   const update = (urn: string, type: string, change: Partial<LayerEvent>, layer: string = layerOf(urn)): void => {
     if (!IMAGE_TYPES.has(type) && type !== CI_COPY_SET_TYPE) return;
     const recorded = events.get(layer);
@@ -85,34 +87,31 @@ export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (e
       return { timing: { ...(previous as LayerTiming), ...change } };
     };
     const pre = event.resourcePreEvent?.metadata;
-    if (pre !== undefined && pre.type === CI_COPY_SET_TYPE) {
-      // The CI copies stand for every layer they copy: each gets the set's step.
-      const copies = ((pre.new ?? pre.old)?.inputs as { copies?: { layer: string }[] } | undefined)?.copies ?? [];
-      for (const { layer } of copies) update(pre.urn, pre.type, { op: pre.op, ...(WORKING_OPS.has(pre.op) ? { timing: { startedAt: receivedAt } } : {}) }, layer);
-      copySets.set(pre.urn, copies.map((copy) => copy.layer));
-    } else if (pre !== undefined) {
-      update(pre.urn, pre.type, { op: pre.op, ...(WORKING_OPS.has(pre.op) ? { timing: { startedAt: receivedAt } } : {}) });
+    if (pre !== undefined) {
+      // A CI copy set stands for every layer it copies (its step's inputs name them): each gets the set's step.
+      if (pre.type === CI_COPY_SET_TYPE) {
+        const copies = ((pre.new ?? pre.old)?.inputs as { copies?: { layer: string }[] } | undefined)?.copies ?? [];
+        copySets.set(pre.urn, copies.map((copy) => copy.layer));
+      }
+      for (const layer of layersOf(pre.urn)) update(pre.urn, pre.type, { op: pre.op, ...(WORKING_OPS.has(pre.op) ? { timing: { startedAt: receivedAt } } : {}) }, layer);
     }
     const outputs = event.resOutputsEvent?.metadata;
-    if (outputs !== undefined && outputs.type === CI_COPY_SET_TYPE) {
-      const digests = (outputs.new?.outputs?.repoDigests ?? {}) as Record<string, unknown>;
-      for (const layer of copySets.get(outputs.urn) ?? []) {
-        const digest = digests[layer];
+    if (outputs !== undefined) {
+      const produced = outputs.new?.outputs;
+      for (const layer of layersOf(outputs.urn)) {
+        const digest = outputs.type === CI_COPY_SET_TYPE ? (produced?.repoDigests as Record<string, unknown> | undefined)?.[layer] : produced?.repoDigest;
         update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}), ...timed(outputs.urn, { finishedAt: receivedAt }, layer) }, layer);
       }
-    } else if (outputs !== undefined) {
-      const digest = outputs.new?.outputs?.repoDigest;
-      update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}), ...timed(outputs.urn, { finishedAt: receivedAt }) });
     }
     const failed = event.resOpFailedEvent?.metadata;
     if (failed !== undefined) {
-      for (const layer of copySets.get(failed.urn) ?? [layerOf(failed.urn)]) update(failed.urn, failed.type, { op: failed.op, failed: true }, layer);
+      for (const layer of layersOf(failed.urn)) update(failed.urn, failed.type, { op: failed.op, failed: true }, layer);
     }
     const diagnostic = event.diagnosticEvent;
     if (diagnostic?.urn !== undefined) {
       const type = diagnostic.urn.split("::")[2]?.split("$").pop() ?? "";
       if (diagnostic.severity === "error") {
-        for (const layer of copySets.get(diagnostic.urn) ?? [layerOf(diagnostic.urn)]) update(diagnostic.urn, type, { failed: true, error: diagnostic.message.trim() }, layer);
+        for (const layer of layersOf(diagnostic.urn)) update(diagnostic.urn, type, { failed: true, error: diagnostic.message.trim() }, layer);
       } else if (diagnostic.severity === "info" && IMAGE_TYPES.has(type)) {
         const previous = events.get(layerOf(diagnostic.urn))?.output ?? [];
         const phase = diagnostic.message.includes("Starting Docker build") ? timed(diagnostic.urn, { buildStartedAt: receivedAt })

@@ -44,4 +44,14 @@ describe("engine events per layer", () => {
     const rows = summaryRows([{ layer: "base", image: "b", ref: "r/g/b:1", parent: null }, { layer: "app", image: "a", ref: "r/g/a:1", parent: "base" }], events);
     expect(rows.map((row) => row.timing)).toEqual([null, { seconds: 6.5, pullSeconds: 1.5, buildSeconds: 3.5, pushSeconds: 1.5 }]);
   });
+
+  it("spreads a CI copy set's step and its digests over the layers it copies", () => {
+    const { events, onEvent } = eventCollector();
+    const type = "strata:index:CiCopySet";
+    onEvent({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op: "create", urn: urn(type, "ci-copies"), type, new: { inputs: { copies: [{ layer: "base" }, { layer: "tools" }] } } } } } as unknown as EngineEvent, 1_000);
+    onEvent({ sequence: 0, timestamp: 0, resOutputsEvent: { metadata: { op: "create", urn: urn(type, "ci-copies"), type, new: { outputs: { repoDigests: { base: "r/g/base@sha256:1", tools: "r/g/tools@sha256:2" } } } } } } as unknown as EngineEvent, 1_400);
+    expect(events.get("base")).toMatchObject({ type, op: "create", digestRef: "r/g/base@sha256:1", timing: { startedAt: 1_000, finishedAt: 1_400 } });
+    expect(events.get("tools")).toMatchObject({ type, op: "create", digestRef: "r/g/tools@sha256:2" });
+    expect(events.has("ci-copies")).toBe(false);
+  });
 });
