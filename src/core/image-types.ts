@@ -9,9 +9,9 @@ export const DOCKER_IMAGE_TYPE = "docker:index/image:Image";
 export const LAYER_IMAGE_TYPE = "strata:index:LayerImage";
 /**
  * A set of a CI run's copies: layers the channel already holds with their fingerprint, copied to
- * their CI tags inside the registry by one provider call. A run has two (tree.ts says which layers
- * go in which), not one resource per layer: at Kolla's scale the engine's work per resource, not
- * the copies, was the cost of a CI run (README *CI builds*).
+ * their CI tags inside the registry by one provider call. A run has one, not one resource per
+ * layer: at Kolla's scale the engine's work per resource, not the copies, was the cost of a CI run
+ * (README *CI builds*).
  */
 export const CI_COPY_SET_TYPE = "strata:index:CiCopySet";
 /** A layer adopted from the registry: its tag already held the layer's fingerprint. */

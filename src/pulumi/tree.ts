@@ -9,7 +9,7 @@
  * is built or pushed, and its children build on the registry's digest. In a CI
  * run, the layers the channel already holds with their fingerprint are copied
  * to their CI tags inside the registry (one CiCopySet for all of them), and
- * only the rest is built.
+ * only the rest is built, on the very images the copies are made from.
  */
 import path from "node:path";
 import type * as docker from "@pulumi/docker";
@@ -72,6 +72,12 @@ interface LayerResource {
   readonly repoDigest: pulumi.Output<string>;
 }
 
+/** The image a child layer is built FROM: `repo@sha256:…` and the reference it was known by. */
+interface BaseImage {
+  readonly digestRef: pulumi.Input<string>;
+  readonly ref: string;
+}
+
 export class LayerTree extends pulumi.ComponentResource {
   /** Each layer's image (its resource, or its entry in the CI copies) by layer name. */
   readonly images: ReadonlyMap<string, LayerResource>;
@@ -80,8 +86,9 @@ export class LayerTree extends pulumi.ComponentResource {
   constructor(name: string, args: LayerTreeArgs, options?: pulumi.ComponentResourceOptions) {
     super("strata:index:LayerTree", name, {}, options);
     const images = new Map<string, LayerResource>();
-    const copySetOf = this.copyAll(args);
-    const refs = new Map(args.targets.map((target) => [target.layer.name, target.ref] as const));
+    /** What each layer's children build on (see below for a copied layer). */
+    const bases = new Map<string, BaseImage>();
+    const copySet = this.copyAll(args);
     // One docker.Provider per engine of the pool, each with its own host; none without a pool.
     const engines = args.config.engines ?? [];
     const providers = engines.length === 0 || args.dockerModule === undefined ? [] : engines.map((engine, index) => new (args.dockerModule as typeof docker).Provider(`engine-${index}`, {
@@ -93,17 +100,22 @@ export class LayerTree extends pulumi.ComponentResource {
       const { layer } = target;
       const fingerprint = args.fingerprints.get(layer.name);
       if (fingerprint === undefined) throw new Error(`layer ${layer.name} has no fingerprint`);
-      const parentImage = target.parent === undefined ? undefined : images.get(target.parent);
-      if (target.parent !== undefined && parentImage === undefined) {
+      const parent = target.parent === undefined ? undefined : bases.get(target.parent);
+      if (target.parent !== undefined && parent === undefined) {
         // planTargets returns parents first and always includes ancestors.
         throw new Error(`layer ${layer.name}: its parent ${target.parent} was not declared first`);
       }
       const source = args.sources?.get(layer.name) ?? { origin: "built" };
-      const parent = parentImage === undefined || target.parent === undefined ? undefined : { image: parentImage, ref: refs.get(target.parent) as string };
       const image = source.origin === "adopted" ? this.adopt(target, digestOf(source.published.digestRef), args)
-        : source.origin === "copied" ? { repoDigest: (copySetOf.get(layer.name) as CiCopySet).repoDigests.apply((digests) => digests[layer.name] as string) }
+        : source.origin === "copied" ? { repoDigest: (copySet as CiCopySet).repoDigests.apply((digests) => digests[layer.name] as string) }
         : this.build(target, fingerprint, parent, args, providers[args.engineOf?.get(layer.name) ?? 0]);
       images.set(layer.name, image);
+      // A copied layer's children build on the image the copy is made from (the channel's release
+      // tag, or an earlier patchset's): the same config and layers as the copy, known before the
+      // run starts, so a build waits for no copy and the copies run beside the builds.
+      bases.set(layer.name, source.origin === "copied"
+        ? { digestRef: source.from.published.digestRef, ref: `${target.repository}:${source.from.tag}` }
+        : { digestRef: image.repoDigest, ref: target.ref });
       layers.push({
         layer: layer.name,
         kind: layer.kind,
@@ -127,35 +139,24 @@ export class LayerTree extends pulumi.ComponentResource {
   /**
    * A CI run's unchanged layers: the channel's images (or an earlier patchset's) copied to their CI
    * tags inside the registry, each annotated with its tag so the copy has a digest of its own and
-   * `strata ci-clean` can delete it without touching the channel's tag. Two sets: the layers a
-   * build in this run stands on (a handful: the changed layer's ancestors), then all the others,
-   * so the builds wait only for the first, and the long one runs beside them. The tags outlive the
-   * resources (retainOnDelete), like a docker.Image's: a later patchset's run must not remove the
-   * image set a deployment test may still be using; ci-clean removes them. Layer → its set.
+   * `strata ci-clean` can delete it without touching the channel's tag. One resource for all of
+   * them (image-types.ts says why), which no build waits for. The tags outlive the resource
+   * (retainOnDelete), like a docker.Image's: a later patchset's run must not remove the image set a
+   * deployment test may still be using; ci-clean removes them.
    */
-  private copyAll(args: LayerTreeArgs): Map<string, CiCopySet> {
-    const copied = (name: string): boolean => args.sources?.get(name)?.origin === "copied";
-    const parentOf = new Map(args.targets.map((target) => [target.layer.name, target.parent] as const));
-    const underBuilds = new Set<string>();
-    for (const target of args.targets) {
-      if (copied(target.layer.name)) continue;
-      for (let parent = target.parent; parent !== undefined && copied(parent) && !underBuilds.has(parent); parent = parentOf.get(parent)) underBuilds.add(parent);
-    }
-    const setOf = new Map<string, CiCopySet>();
-    for (const [name, members] of [["ci-copies-under-builds", args.targets.filter((target) => underBuilds.has(target.layer.name))], ["ci-copies", args.targets.filter((target) => copied(target.layer.name) && !underBuilds.has(target.layer.name))]] as const) {
-      if (members.length === 0) continue;
-      const copies = members.map((target) => {
-        const source = args.sources?.get(target.layer.name) as Extract<LayerSource, { origin: "copied" }>;
-        return { layer: target.layer.name, repository: target.repositoryPath, digest: digestOf(source.from.published.digestRef), tag: target.tag, annotations: { [COPY_TAG_ANNOTATION]: target.tag } };
-      });
-      const set = new CiCopySet(name, {
-        registry: args.config.registry,
-        copies,
-        ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
-      }, { parent: this, retainOnDelete: true });
-      for (const target of members) setOf.set(target.layer.name, set);
-    }
-    return setOf;
+  private copyAll(args: LayerTreeArgs): CiCopySet | undefined {
+    const copies = args.targets.flatMap((target) => {
+      const source = args.sources?.get(target.layer.name);
+      return source?.origin === "copied"
+        ? [{ layer: target.layer.name, repository: target.repositoryPath, digest: digestOf(source.from.published.digestRef), tag: target.tag, annotations: { [COPY_TAG_ANNOTATION]: target.tag } }]
+        : [];
+    });
+    if (copies.length === 0) return undefined;
+    return new CiCopySet("ci-copies", {
+      registry: args.config.registry,
+      copies,
+      ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
+    }, { parent: this, retainOnDelete: true });
   }
 
   /** The registry's image under this layer's tag, recorded as it is: the copy finds the tag in place and copies nothing. */
@@ -175,7 +176,7 @@ export class LayerTree extends pulumi.ComponentResource {
   private build(
     target: LayerTarget,
     fingerprint: LayerFingerprint,
-    parent: { image: LayerResource; ref: string } | undefined,
+    parent: BaseImage | undefined,
     args: LayerTreeArgs,
     engine?: pulumi.ProviderResource,
   ): pulumi.CustomResource & LayerResource {
@@ -185,8 +186,8 @@ export class LayerTree extends pulumi.ComponentResource {
       // Unpushed images have no repo digest to build FROM, only a local id;
       // the local tag is built in the same run, and the id still goes in as
       // STRATA_BASE_DIGEST so a changed parent still changes this layer's inputs.
-      buildArgs[BUILD_ARGS.baseImage] = config.push ? parent.image.repoDigest : parent.ref;
-      buildArgs[BUILD_ARGS.baseDigest] = parent.image.repoDigest.apply(digestOf);
+      buildArgs[BUILD_ARGS.baseImage] = config.push ? parent.digestRef : parent.ref;
+      buildArgs[BUILD_ARGS.baseDigest] = pulumi.output(parent.digestRef).apply(digestOf);
       buildArgs[BUILD_ARGS.baseName] = parent.ref;
     }
     const { layer } = target;
@@ -224,7 +225,7 @@ export class LayerTree extends pulumi.ComponentResource {
         // Naming the parent here means a runner without it locally gets it the way `docker pull` does
         // (the daemon's TLS and certs.d settings); BuildKit in Docker 20.10 would pull a loopback
         // registry over plain HTTP itself.
-        ...(parent !== undefined && config.push ? { cacheFrom: { images: [parent.image.repoDigest] } } : {}),
+        ...(parent !== undefined && config.push ? { cacheFrom: { images: [parent.digestRef] } } : {}),
       },
       ...(args.registryAuth === undefined ? {} : {
         // docker.Image diffs only the server: a changed password is no reason to rebuild.

@@ -180,24 +180,28 @@ describe("LayerTree wiring (builder docker, the default: docker.Image)", () => {
     expect(origins).toMatchObject({ debian: "adopted", mos: "adopted", ms: "built", mysql: "built" });
   });
 
-  it("a CI run copies the channel's images to their CI tags, annotated so each copy has its own digest: what builds stand on in one set, the rest in another", async () => {
-    const channelDigest = `sha256:${"c".repeat(64)}`;
+  it("a CI run copies the channel's images to their CI tags in one set, annotated so each copy has its own digest; builds stand on the copies' sources", async () => {
+    const channelDigest = (layer: string): string => fakeDigest(`channel-${layer}`);
     const repositories: Record<string, string> = { debian: "debian", mos: "debian-mos", mysql: "debian-mos-mysql" };
     const before = recorded.length;
     const { digests, origins } = await declare("ci-copy", stackConfig({ change: 19026, patchset: 2 }), { sources: (fingerprints) => new Map<string, LayerSource>(["debian", "mos", "mysql"].map((layer) => [layer, {
-      origin: "copied", from: { tag: "1.0-p0", published: { digestRef: `127.0.0.1:5000/debian8.3-mos9.0-dev/${repositories[layer] as string}@${channelDigest}`, fingerprint: fingerprints.get(layer)?.fingerprint as string } },
+      origin: "copied", from: { tag: "1.0-p0", published: { digestRef: `127.0.0.1:5000/debian8.3-mos9.0-dev/${repositories[layer] as string}@${channelDigest(layer)}`, fingerprint: fingerprints.get(layer)?.fingerprint as string } },
     }] as const)) });
-    const sets = recorded.slice(before).filter((resource) => resource.type === CI_COPY_SET_TYPE).sort((a, b) => a.name.localeCompare(b.name));
-    expect(sets.map((set) => [set.name, (set.inputs.copies as { layer: string }[]).map((copy) => copy.layer)])).toEqual([["ci-copies", ["mysql"]], ["ci-copies-under-builds", ["debian", "mos"]]]);
-    expect(sets[1]?.inputs).toMatchObject({
+    const sets = recorded.slice(before).filter((resource) => resource.type === CI_COPY_SET_TYPE);
+    expect(sets.map((set) => set.name)).toEqual(["ci-copies"]);
+    expect(sets[0]?.inputs).toMatchObject({
       registry: "127.0.0.1:5000",
-      copies: [
-        { layer: "debian", repository: "debian8.3-mos9.0-dev/debian", digest: channelDigest, tag: "1.0-p0-19026_2", annotations: { "org.strata.tag": "1.0-p0-19026_2" } },
-        { layer: "mos", repository: "debian8.3-mos9.0-dev/debian-mos", digest: channelDigest, tag: "1.0-p0-19026_2", annotations: { "org.strata.tag": "1.0-p0-19026_2" } },
-      ],
+      copies: ["debian", "mos", "mysql"].map((layer) => ({ layer, repository: `debian8.3-mos9.0-dev/${repositories[layer] as string}`, digest: channelDigest(layer), tag: "1.0-p0-19026_2", annotations: { "org.strata.tag": "1.0-p0-19026_2" } })),
     });
-    expect(recorded.slice(before).filter((resource) => resource.type === DOCKER_IMAGE_TYPE).map((resource) => resource.name).sort()).toEqual(["keystone", "keystone-base", "ms"]);
-    expect(dockerInputsOf(recorded.slice(before), "ms").build.args.BASE_IMAGE).toBe(digests.mos);
+    const built = recorded.slice(before).filter((resource) => resource.type === DOCKER_IMAGE_TYPE);
+    expect(built.map((resource) => resource.name).sort()).toEqual(["keystone", "keystone-base", "ms"]);
+    // ms builds FROM the channel's image of mos (the copy's source, the same image), so it waits for no copy.
+    const msArgs = dockerInputsOf(built, "ms").build.args;
+    expect(msArgs.BASE_IMAGE).toBe(`127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos@${channelDigest("mos")}`);
+    expect(msArgs.STRATA_BASE_DIGEST).toBe(channelDigest("mos"));
+    expect(msArgs.STRATA_BASE_NAME).toBe("127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos:1.0-p0");
+    expect(dockerInputsOf(built, "ms").build.cacheFrom?.images).toEqual([msArgs.BASE_IMAGE]);
+    // The layer's own record is its copy.
     expect(digests.mos).toBe(`127.0.0.1:5000/debian8.3-mos9.0-dev/debian-mos@${fakeDigest("copy-mos")}`);
     expect(origins).toMatchObject({ debian: "copied", mos: "copied", mysql: "copied", ms: "built" });
   });
