@@ -297,19 +297,20 @@ export function buildProgram(io: CliIo): Command {
       const catalog = catalogOf(options, io);
       const resolved = stackConfigOf(options, io);
       const { config, file } = resolved;
-      const automation = await import("../engine/automation.js");
       const runStack = await runStackOf(options, io, resolved);
       const env: Record<string, string> = { ...engineEnv(io), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack };
       const stackOptions = { projectDir: projectDirOf(options, io), stack: runStack, env };
-      const stack = await automation.openStack(stackOptions);
+      const { ensureStack, upRun } = await import("../engine/cli-run.js");
+      await ensureStack(stackOptions);
       // Every step, "same" included, reports its outputs as an engine event: no stack read is needed
       // for a building channel (a promoting one learns its layers from the outputs afterwards).
-      const run = await automation.upRun({ ...stackOptions, parallel: Number(options.parallel), progress: io.err });
+      const run = await upRun({ ...stackOptions, parallel: Number(options.parallel), progress: io.err });
       let layers: SummaryLayer[];
       if (config.promoteFrom === undefined) {
         layers = planTargets(catalog, config, file).map((target) => ({ layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null }));
       } else {
-        const current = await automation.previousLayers<{ layer: string; image: string; ref: string; digestRef?: string }>(stack);
+        const automation = await import("../engine/automation.js");
+        const current = await automation.previousLayers<{ layer: string; image: string; ref: string; digestRef?: string }>(await automation.openStack(stackOptions));
         layers = Object.values(current).map((layer) => ({ layer: layer.layer, image: layer.image, ref: layer.ref, parent: null, ...(layer.digestRef === undefined ? {} : { previousDigestRef: layer.digestRef }) }));
       }
       const rows = summaryRows(layers, run.events, run.error);

@@ -2,7 +2,7 @@
  * The build summary printed after `strata up`: one row per layer, exact,
  * like Kolla's summary (built / copied / adopted / unchanged / promoted / failed / skipped).
  */
-import { type LayerEvent, type LayerTiming } from "../engine/automation.js";
+import { type LayerEvent, type LayerTiming } from "../engine/events.js";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 import { renderTable } from "./table.js";
 

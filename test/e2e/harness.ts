@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { parse, stringify } from "yaml";
 import { removeImages } from "../../bench/docker-images.js";
-import { eventCollector, type LayerEvent } from "../../src/engine/automation.js";
+import { eventCollector, type LayerEvent } from "../../src/engine/events.js";
 import { runCli } from "../../src/cli/commands.js";
 import { RegistryClient } from "../../src/registry/client.js";
 

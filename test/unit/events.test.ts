@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type EngineEvent } from "@pulumi/pulumi/automation/index.js";
-import { eventCollector } from "../../src/engine/automation.js";
+import { eventCollector } from "../../src/engine/events.js";
 import { summaryRows } from "../../src/cli/summary.js";
 
 const urn = (type: string, name: string): string => `urn:pulumi:dev::strata::strata:index:LayerTree$${type}::${name}`;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type LayerEvent } from "../../src/engine/automation.js";
+import { type LayerEvent } from "../../src/engine/events.js";
 import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "../../src/cli/summary.js";
 import { imageSet, renderImageList } from "../../src/cli/image-set.js";
 

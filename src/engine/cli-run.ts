@@ -1,0 +1,107 @@
+/**
+ * `pulumi up` run by the CLI itself, not through the Automation API: what
+ * `strata up` needs is the stack and one up with an event log, and the
+ * Automation API would add a CLI call of its own (`pulumi version`, about
+ * 0.2 s) and, for a new stack, a failed `stack select` before `stack init`;
+ * loading it costs the CLI another 0.3 s. A CI run's first patchset starts
+ * on a new stack, so these count there (README *CI builds*, figures).
+ */
+import { spawn } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
+import { type EngineRun, eventCollector } from "./events.js";
+
+export interface StackOptions {
+  readonly projectDir: string;
+  readonly stack: string;
+  /** Extra environment for the program (the rest is inherited). */
+  readonly env?: Record<string, string>;
+}
+
+/** Runs the Pulumi CLI in the project folder; resolves with its exit code and everything it printed. */
+function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (text: string) => void): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    let output = "";
+    // --event-log exists only with PULUMI_DEBUG_COMMANDS (the Automation API sets it the same way).
+    const child = spawn("pulumi", args, { cwd: options.projectDir, env: { ...process.env, ...options.env, PULUMI_DEBUG_COMMANDS: "true", PULUMI_SKIP_UPDATE_CHECK: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+    const forward = (chunk: Buffer): void => {
+      const text = chunk.toString();
+      output += text;
+      onOutput?.(text);
+    };
+    child.stdout.on("data", forward);
+    child.stderr.on("data", forward);
+    child.on("error", reject);
+    child.on("close", (exitCode) => resolve({ code: exitCode ?? 1, output }));
+  });
+}
+
+/** Selects the stack, creating it when it does not exist yet (one CLI call either way). */
+export async function ensureStack(options: StackOptions): Promise<void> {
+  const { code, output } = await runPulumi(["stack", "select", "--create", "--stack", options.stack, "--non-interactive"], options);
+  if (code !== 0) throw new Error(`pulumi stack select --create --stack ${options.stack} failed:\n${output.trim()}`);
+}
+
+export interface UpOptions extends StackOptions {
+  readonly parallel: number;
+  /** Receives the engine's own progress output as it comes. */
+  readonly progress?: (text: string) => void;
+}
+
+/** Reads the complete lines a growing file gained since the last call. */
+function logTail(file: string, onLine: (line: string, receivedAt: number) => void): () => void {
+  let offset = 0;
+  let partial = "";
+  // A character split across two reads is held back until its last byte comes.
+  const decoder = new StringDecoder("utf8");
+  return () => {
+    let descriptor: number;
+    try {
+      descriptor = openSync(file, "r");
+    } catch {
+      return; // not written yet
+    }
+    try {
+      const buffer = Buffer.alloc(1 << 20);
+      const now = Date.now();
+      for (let read = readSync(descriptor, buffer, 0, buffer.length, offset); read > 0; read = readSync(descriptor, buffer, 0, buffer.length, offset)) {
+        offset += read;
+        partial += decoder.write(buffer.subarray(0, read));
+        const lines = partial.split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) if (line.trim() !== "") onLine(line, now);
+      }
+    } finally {
+      closeSync(descriptor);
+    }
+  };
+}
+
+/**
+ * `pulumi up` with an event log, read back into per-layer events. Stack.up()
+ * would also read the stack's outputs and history after every run, two more
+ * CLI calls (about 2 s at 200 layers) that `strata up` does not need.
+ */
+export async function upRun(options: UpOptions): Promise<EngineRun> {
+  const scratch = mkdtempSync(path.join(tmpdir(), "strata-up-"));
+  const eventLog = path.join(scratch, "events.jsonl");
+  try {
+    const args = ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", options.stack, "--parallel", String(options.parallel),
+      // Independent branches go on when a layer fails; its descendants are skipped.
+      "--continue-on-error", "--event-log", eventLog];
+    const { events, onEvent } = eventCollector();
+    // The log is read as the engine writes it, so each event gets this clock's time to the 0.1 s
+    // (the engine's own timestamps are whole seconds): that is what the per-layer timings are.
+    const tail = logTail(eventLog, (line, receivedAt) => onEvent(JSON.parse(line) as EngineEvent, receivedAt));
+    const poller = setInterval(tail, 100);
+    const { code, output } = await runPulumi(args, options, options.progress).finally(() => clearInterval(poller));
+    // What the engine wrote last (no log at all: the engine did not get far enough; its output says why).
+    tail();
+    return code === 0 ? { events } : { events, error: output.trim().split("\n").slice(-40).join("\n") };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}

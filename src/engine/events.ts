@@ -1,0 +1,118 @@
+/**
+ * The engine's event stream (`pulumi up --event-log`, or the Automation API's
+ * onEvent) reduced to what happened to each layer image.
+ */
+import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
+import { CI_COPY_SET_TYPE, IMAGE_TYPES } from "../core/image-types.js";
+
+/** What the engine did to one layer's image resource. */
+export interface LayerEvent {
+  readonly layer: string;
+  readonly type: string;
+  /** The step: `same`, `create`, `update`, `delete`, … */
+  readonly op: string;
+  /** `repo@sha256:…` once the step produced outputs. */
+  readonly digestRef?: string;
+  readonly failed: boolean;
+  readonly error?: string;
+  /** When its step started and ended, and the docker.Image phases in between (ms since the epoch). */
+  readonly timing?: LayerTiming;
+  /** The last lines the provider reported while working on it (a build's own output), for a failure's context. */
+  readonly output?: readonly string[];
+}
+
+export interface LayerTiming {
+  readonly startedAt: number;
+  /** docker.Image: after the pull of its cacheFrom images ("Starting Docker build"). */
+  readonly buildStartedAt?: number;
+  /** docker.Image: "Pushing Image to the registry". */
+  readonly pushStartedAt?: number;
+  readonly finishedAt?: number;
+}
+
+/** Steps that do work on a layer (as opposed to same, read, delete). */
+const WORKING_OPS = new Set(["create", "update", "replace", "create-replacement"]);
+
+/** How many of a layer's last progress lines are kept. */
+const OUTPUT_LINES = 15;
+
+/**
+ * Progress lines worth showing from docker.Image's status messages. Its
+ * BuildKit trace arrives as "digest: …" plus the step name, then the step's
+ * own output; the digests say nothing to a reader.
+ */
+function progressLines(message: string): string[] {
+  return message.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "" && !line.startsWith("digest: "));
+}
+
+export interface EngineRun {
+  readonly events: ReadonlyMap<string, LayerEvent>;
+  /** Set when the operation as a whole failed. */
+  readonly error?: string;
+}
+
+const layerOf = (urn: string): string => urn.split("::").pop() ?? urn;
+
+/** Collects per-layer events from an engine event stream. */
+export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (event: EngineEvent, receivedAt?: number) => void } {
+  const events = new Map<string, LayerEvent>();
+  /** The layers of each CI copy set, by its URN (from its step's inputs). */
+  const copySets = new Map<string, string[]>();
+  /** The layers a resource stands for: a copy set's, or the one its URN names. */
+  const layersOf = (urn: string): readonly string[] => copySets.get(urn) ?? [layerOf(urn)];
+  const update = (urn: string, type: string, change: Partial<LayerEvent>, layer: string = layerOf(urn)): void => {
+    if (!IMAGE_TYPES.has(type) && type !== CI_COPY_SET_TYPE) return;
+    const recorded = events.get(layer);
+    // A layer whose image resource changed type (a docker.Image replaced by the CopiedImage that
+    // adopts it, or back): the engine creates the new resource, and deletes the old one at the end.
+    // The layer's story is the new resource's; the old one's delete is housekeeping.
+    if (recorded !== undefined && recorded.type !== type) {
+      if (change.op === "delete" || recorded.op !== "delete") return;
+      events.set(layer, { layer, type, op: "same", failed: false, ...change });
+      return;
+    }
+    events.set(layer, { ...(recorded ?? { layer, type, op: "same", failed: false }), ...change });
+  };
+  // The engine's own timestamps are whole seconds: a caller that reads events as they come passes its clock.
+  const onEvent = (event: EngineEvent, receivedAt: number = event.timestamp * 1000): void => {
+    const timed = (urn: string, change: Partial<LayerTiming>, layer: string = layerOf(urn)): { timing?: LayerTiming } => {
+      const previous = events.get(layer)?.timing;
+      if (previous === undefined && change.startedAt === undefined) return {};
+      return { timing: { ...(previous as LayerTiming), ...change } };
+    };
+    const pre = event.resourcePreEvent?.metadata;
+    if (pre !== undefined) {
+      // A CI copy set stands for every layer it copies (its step's inputs name them): each gets the set's step.
+      if (pre.type === CI_COPY_SET_TYPE) {
+        const copies = ((pre.new ?? pre.old)?.inputs as { copies?: { layer: string }[] } | undefined)?.copies ?? [];
+        copySets.set(pre.urn, copies.map((copy) => copy.layer));
+      }
+      for (const layer of layersOf(pre.urn)) update(pre.urn, pre.type, { op: pre.op, ...(WORKING_OPS.has(pre.op) ? { timing: { startedAt: receivedAt } } : {}) }, layer);
+    }
+    const outputs = event.resOutputsEvent?.metadata;
+    if (outputs !== undefined) {
+      const produced = outputs.new?.outputs;
+      for (const layer of layersOf(outputs.urn)) {
+        const digest = outputs.type === CI_COPY_SET_TYPE ? (produced?.repoDigests as Record<string, unknown> | undefined)?.[layer] : produced?.repoDigest;
+        update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}), ...timed(outputs.urn, { finishedAt: receivedAt }, layer) }, layer);
+      }
+    }
+    const failed = event.resOpFailedEvent?.metadata;
+    if (failed !== undefined) {
+      for (const layer of layersOf(failed.urn)) update(failed.urn, failed.type, { op: failed.op, failed: true }, layer);
+    }
+    const diagnostic = event.diagnosticEvent;
+    if (diagnostic?.urn !== undefined) {
+      const type = diagnostic.urn.split("::")[2]?.split("$").pop() ?? "";
+      if (diagnostic.severity === "error") {
+        for (const layer of layersOf(diagnostic.urn)) update(diagnostic.urn, type, { failed: true, error: diagnostic.message.trim() }, layer);
+      } else if (diagnostic.severity === "info" && IMAGE_TYPES.has(type)) {
+        const previous = events.get(layerOf(diagnostic.urn))?.output ?? [];
+        const phase = diagnostic.message.includes("Starting Docker build") ? timed(diagnostic.urn, { buildStartedAt: receivedAt })
+          : diagnostic.message.includes("Pushing Image to the registry") ? timed(diagnostic.urn, { pushStartedAt: receivedAt }) : {};
+        update(diagnostic.urn, type, { output: [...previous, ...progressLines(diagnostic.message)].slice(-OUTPUT_LINES), ...phase });
+      }
+    }
+  };
+  return { events, onEvent };
+}
