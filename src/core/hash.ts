@@ -9,6 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, existsSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import dockerignore from "@balena/dockerignore";
 import { mapLimited } from "./concurrency.js";
@@ -24,6 +25,8 @@ export interface ContextEntry {
   readonly executable: boolean;
   /** For symlinks: the link text. */
   readonly target?: string;
+  /** For files: the size in bytes when listed. */
+  readonly size?: number;
 }
 
 /** Files Docker would send for this context, sorted, plus problems (symlinks escaping the context). */
@@ -62,7 +65,7 @@ export function listContext(contextDir: string, displayRoot: string = process.cw
         }
         entries.push({ path: relative, type: "symlink", executable: false, target });
       } else if (stat.isFile()) {
-        entries.push({ path: relative, type: "file", executable: (stat.mode & 0o111) !== 0 });
+        entries.push({ path: relative, type: "file", executable: (stat.mode & 0o111) !== 0, size: stat.size });
       }
     }
   };
@@ -70,9 +73,14 @@ export function listContext(contextDir: string, displayRoot: string = process.cw
   return { entries, problems };
 }
 
-async function fileDigest(file: string): Promise<string> {
+/** Files up to this size are read whole: a stream's setup costs more than such a file's bytes. */
+const WHOLE_READ_BYTES = 1 << 20;
+
+/** sha256 of a file; `size` (as listed) picks one read or a stream, so a base rootfs never sits in memory whole. */
+async function fileDigest(file: string, size?: number): Promise<string> {
   const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  if ((size ?? (await stat(file)).size) <= WHOLE_READ_BYTES) return hash.update(await readFile(file)).digest("hex");
+  for await (const chunk of createReadStream(file, { highWaterMark: WHOLE_READ_BYTES })) hash.update(chunk as Buffer);
   return hash.digest("hex");
 }
 
@@ -90,7 +98,7 @@ export async function contextDigest(contextDir: string, dockerfile: string): Pro
   hash.update(`dockerfile\0${await fileDigest(dockerfile)}\n`);
   // Hash files in order but read them a few at a time: small contexts are dominated by open/close latency.
   const digests = await mapLimited(entries, 8, (entry) =>
-    entry.type === "file" ? fileDigest(path.join(contextDir, entry.path)) : Promise.resolve(""));
+    entry.type === "file" ? fileDigest(path.join(contextDir, entry.path), entry.size) : Promise.resolve(""));
   entries.forEach((entry, index) => {
     if (entry.type === "symlink") hash.update(`link\0${entry.path}\0${entry.target ?? ""}\n`);
     else hash.update(`file\0${entry.path}\0${entry.executable ? "x" : "-"}\0${digests[index] ?? ""}\n`);

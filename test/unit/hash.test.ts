@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { chmodSync, cpSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -27,6 +28,19 @@ describe("context digest", () => {
     utimesSync(path.join(copy, "a.txt"), 1, 1);
     chmodSync(path.join(copy, "sub/b.txt"), 0o600);
     expect(await digestOf(copy)).toBe(await digestOf(original));
+  });
+  it("is the documented sha256 over the entries, for small files (read whole) and large ones (streamed) alike", async () => {
+    // Just over the 1 MiB a file is read whole up to, and a few bytes: the two ways fileDigest reads.
+    const large = "x".repeat((1 << 20) + 1);
+    const dir = context({ "big.bin": large, "small.txt": "s" });
+    const sha = (text: string): string => createHash("sha256").update(text).digest("hex");
+    const expected = createHash("sha256")
+      .update(`dockerfile\0${sha("FROM scratch\nCOPY . /\n")}\n`)
+      .update(`file\0Dockerfile\0-\0${sha("FROM scratch\nCOPY . /\n")}\n`)
+      .update(`file\0big.bin\0-\0${sha(large)}\n`)
+      .update(`file\0small.txt\0-\0${sha("s")}\n`)
+      .digest("hex");
+    expect(await digestOf(dir)).toBe(`sha256:${expected}`);
   });
   it("changes with a file's contents, name, a new file, the executable bit and the Dockerfile", async () => {
     const dir = context({ "a.txt": "a" });
