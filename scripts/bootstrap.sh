@@ -50,6 +50,22 @@ build_go_binary() { # <wrapper module dir> <package> <output> [ldflags]
   strata_log "built $(basename "$output") in $((SECONDS - started)) s (log: $log)"
 }
 
+# The engine finds the language host as pulumi-language-nodejs; ours is a wrapper around the built
+# host. Engines before pulumi/pulumi#21054 passed Pulumi.yaml's runtime options as flags
+# (`-typescript=false`); this engine passes them in its RPCs only, which the 3.68.0 host predates, so
+# it would take its default, typescript on, and load the TypeScript compiler and ts-node into every
+# run of a program that is compiled JavaScript (about 0.3 s a run). The wrapper passes the option
+# Strata's Pulumi.yaml sets.
+install_language_host_wrapper() {
+  local host="$1" wrapper="$STRATA_PULUMI_BIN/pulumi-language-nodejs"
+  local text="#!/bin/sh
+# Written by scripts/bootstrap.sh: Strata's Pulumi.yaml runtime option, as a flag (see there).
+exec \"\$(dirname \"\$0\")/$(basename "$host")\" -typescript=false \"\$@\""
+  if [ "$(cat "$wrapper" 2>/dev/null)" != "$text" ]; then
+    printf '%s\n' "$text" >"$wrapper.tmp" && chmod 0755 "$wrapper.tmp" && mv "$wrapper.tmp" "$wrapper"
+  fi
+}
+
 install_pulumi() {
   local existing
   existing="$(command -v pulumi || true)"
@@ -62,10 +78,16 @@ install_pulumi() {
     build_go_binary "$STRATA_ROOT/scripts/toolchain/pulumi-cli" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
       "$STRATA_PULUMI_BIN/pulumi" "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$STRATA_PULUMI_VERSION"
   fi
-  if [ ! -x "$STRATA_PULUMI_BIN/pulumi-language-nodejs" ]; then
-    build_go_binary "$STRATA_ROOT/scripts/toolchain/language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
-      "$STRATA_PULUMI_BIN/pulumi-language-nodejs" "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$STRATA_LANGUAGE_HOST_VERSION"
+  local host="$STRATA_PULUMI_BIN/pulumi-language-nodejs-v$STRATA_LANGUAGE_HOST_VERSION"
+  # A toolchain bootstrapped before the wrapper has the built host under the engine's name: keep it.
+  if [ ! -x "$host" ] && [ "$(head -c 4 "$STRATA_PULUMI_BIN/pulumi-language-nodejs" 2>/dev/null | tr -d '\177')" = "ELF" ]; then
+    mv "$STRATA_PULUMI_BIN/pulumi-language-nodejs" "$host"
   fi
+  if [ ! -x "$host" ]; then
+    build_go_binary "$STRATA_ROOT/scripts/toolchain/language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs \
+      "$host" "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$STRATA_LANGUAGE_HOST_VERSION"
+  fi
+  install_language_host_wrapper "$host"
   if [ ! -x "$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs" ]; then
     # The dynamic-provider launcher that Pulumi's releases ship beside the CLI,
     # taken from the same sdk module version.
