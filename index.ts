@@ -18,6 +18,7 @@ import { placeLayers } from "./src/core/placement.js";
 import { throwIfAny } from "./src/core/problems.js";
 import { planPromotion } from "./src/core/promotion-plan.js";
 import { type PromotedLayer, Promotion, readSourceLayers } from "./src/pulumi/promotion.js";
+import { defaultBlobCache } from "./src/registry/blob-cache.js";
 import { RegistryClient } from "./src/registry/client.js";
 import { readBuiltLayers } from "./src/engine/stack-state.js";
 import { type LayerOutput, LayerTree } from "./src/pulumi/tree.js";
@@ -53,7 +54,8 @@ const registryAuth = config.registryUsername !== undefined && registryPassword !
   ? pulumi.secret(pulumi.all([config.registryUsername, registryPassword]).apply(([username, password]) => ({ username, password })))
   : undefined;
 const credentials = registryAuth === undefined ? undefined : await new Promise<{ username: string; password: string }>((resolve) => registryAuth.apply(resolve));
-const registry = new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }) });
+const blobCache = defaultBlobCache();
+const registry = new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }), ...(blobCache === undefined ? {} : { blobCache }) });
 
 /** Build every selected layer; adopt tags the channel already holds with the same content, and copy them to CI tags. */
 async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {

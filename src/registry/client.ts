@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
+import { type BlobCache } from "./blob-cache.js";
 
 const MANIFEST_TYPES = [
   "application/vnd.oci.image.manifest.v1+json",
@@ -31,6 +32,8 @@ export interface RegistryOptions {
   readonly fetch?: typeof fetch;
   /** Where to look for a Docker config file (default: $DOCKER_CONFIG or ~/.docker). */
   readonly dockerConfigDir?: string;
+  /** Manifests and configs already read, by digest (blob-cache.ts); none: every read is a request. */
+  readonly blobCache?: BlobCache;
 }
 
 export interface ManifestResult {
@@ -68,6 +71,7 @@ export class RegistryClient {
   private readonly loopback: boolean;
   private readonly fetcher: typeof fetch;
   private readonly authorization?: string;
+  private readonly blobCache?: BlobCache;
   private scheme?: "http" | "https";
 
   constructor(options: RegistryOptions) {
@@ -80,6 +84,7 @@ export class RegistryClient {
       ? dockerConfigAuth(options.registry, options.dockerConfigDir)
       : Buffer.from(`${options.credentials.username}:${options.credentials.password}`).toString("base64");
     if (basic !== undefined) this.authorization = `Basic ${basic}`;
+    if (options.blobCache !== undefined) this.blobCache = options.blobCache;
   }
 
   private get base(): string {
@@ -170,14 +175,23 @@ export class RegistryClient {
     if (!response.ok) throw new RegistryError(`GET manifest ${repository}:${reference}: HTTP ${response.status}`, response.status);
     const digest = response.headers.get("docker-content-digest") ?? "";
     const mediaType = response.headers.get("content-type") ?? "";
-    return { digest, mediaType, manifest: (await response.json()) as ManifestResult["manifest"] };
+    const bytes = Buffer.from(await response.arrayBuffer());
+    this.blobCache?.write(digest, bytes);
+    return { digest, mediaType, manifest: JSON.parse(bytes.toString("utf8")) as ManifestResult["manifest"] };
   }
 
-  /** A manifest's exact bytes (its digest is over these bytes) and media type. */
+  /** A manifest's exact bytes (its digest is over these bytes) and media type; by digest, from the cache when it has them. */
   async rawManifest(repository: string, reference: string): Promise<{ bytes: Buffer; mediaType: string }> {
+    const cached = this.blobCache?.read(reference);
+    // The media type travels in the bytes of every manifest Docker and BuildKit write; one that
+    // leaves it out is asked for, since the registry's Content-Type is then the only source.
+    const cachedType = cached === undefined ? undefined : (JSON.parse(cached.toString("utf8")) as { mediaType?: unknown }).mediaType;
+    if (cached !== undefined && typeof cachedType === "string") return { bytes: cached, mediaType: cachedType };
     const response = await this.request(`/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
     if (!response.ok) throw new RegistryError(`GET manifest ${repository}@${reference}: HTTP ${response.status}`, response.status);
-    return { bytes: Buffer.from(await response.arrayBuffer()), mediaType: response.headers.get("content-type") ?? "" };
+    const bytes = Buffer.from(await response.arrayBuffer());
+    this.blobCache?.write(response.headers.get("docker-content-digest") ?? "", bytes);
+    return { bytes, mediaType: response.headers.get("content-type") ?? "" };
   }
 
   /** Puts manifest bytes under a tag or digest; returns the digest the registry computed. */
@@ -220,13 +234,18 @@ export class RegistryClient {
     return found === undefined ? undefined : this.configOf(repository, found);
   }
 
-  /** The image config a manifest points at (one request; none for an index). */
+  /** The image config a manifest points at (one request, none when cached; none for an index). */
   async configOf(repository: string, found: ManifestResult): Promise<ImageConfig | undefined> {
     const configDigest = found.manifest.config?.digest;
     if (configDigest === undefined) return undefined;
-    const response = await this.request(`/${repository}/blobs/${configDigest}`);
-    if (!response.ok) throw new RegistryError(`GET config blob of ${repository}@${found.digest}: HTTP ${response.status}`, response.status);
-    return (await response.json()) as ImageConfig;
+    let bytes = this.blobCache?.read(configDigest);
+    if (bytes === undefined) {
+      const response = await this.request(`/${repository}/blobs/${configDigest}`);
+      if (!response.ok) throw new RegistryError(`GET config blob of ${repository}@${found.digest}: HTTP ${response.status}`, response.status);
+      bytes = Buffer.from(await response.arrayBuffer());
+      this.blobCache?.write(configDigest, bytes);
+    }
+    return JSON.parse(bytes.toString("utf8")) as ImageConfig;
   }
 }
 
@@ -244,10 +263,16 @@ export interface CopyRequest {
    * distribution v2 registry can only do by digest, never takes the channel's tag with it.
    */
   readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * Write the tag without asking first what it holds: for tags that only this copy writes (a CI
+   * run's, one per change and patchset), where putting the same bytes again changes nothing.
+   * Not with `immutable`, which needs the answer.
+   */
+  readonly unchecked?: boolean;
 }
 
 export interface CopyResult {
-  /** The target tag did not point at this digest before the copy. */
+  /** The target tag did not point at this digest before the copy (an unchecked copy: true). */
   readonly created: boolean;
   /** `sha256:…` of the manifest under the tag: the source digest, or the annotated copy's own. */
   readonly digest: string;
@@ -277,7 +302,8 @@ export async function copyImage(client: RegistryClient, request: CopyRequest): P
     copy = { bytes: annotated(source.bytes, request.annotations), mediaType: source.mediaType };
   }
   const digest = copy === undefined ? request.digest : manifestDigest(copy.bytes);
-  const existing = await client.manifest(request.targetRepository, request.tag);
+  if (request.unchecked === true && request.immutable) throw new RegistryError(`${request.targetRepository}:${request.tag}: an immutable tag is never written unchecked`);
+  const existing = request.unchecked === true ? undefined : await client.manifest(request.targetRepository, request.tag);
   if (existing !== undefined && existing.digest === digest) return { created: false, digest };
   if (existing !== undefined && request.immutable) {
     throw new RegistryError(`${request.targetRepository}:${request.tag} already points at ${existing.digest}; an immutable channel will not move it to ${digest}`);

@@ -18,7 +18,8 @@ import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
 import { mapLimited } from "../../core/concurrency.js";
 import { CI_COPY_SET_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
 import { type CiCopySetInputs, diffCiCopySet, parseCiCopySetInputs } from "./ci-copy-set-inputs.js";
-import { copyImage, RegistryClient } from "../../registry/client.js";
+import { defaultBlobCache } from "../../registry/blob-cache.js";
+import { copyImage, type RegistryCredentials, RegistryClient } from "../../registry/client.js";
 import { buildAndPush } from "./docker-cli.js";
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
@@ -31,20 +32,30 @@ function typeOf(urn: string): string {
 
 type Props = Record<string, unknown>;
 
+/** The registry's manifests and configs read by the program's lookups in the same run are on disk already. */
+const blobCache = defaultBlobCache();
+
+function clientFor(inputs: { registry: string; registryAuth?: RegistryCredentials }): RegistryClient {
+  return new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }), ...(blobCache === undefined ? {} : { blobCache }) });
+}
+
 async function copy(inputs: RegistryCopyInputs): Promise<{ repoDigest: string; created: boolean }> {
-  const client = new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) });
-  const { created, digest } = await copyImage(client, inputs);
+  const { created, digest } = await copyImage(clientFor(inputs), inputs);
   return { repoDigest: `${inputs.registry}/${inputs.targetRepository}@${digest}`, created };
 }
 
 /** Copies in flight at once: a registry serves a few dozen requests at once well, hundreds only queue. */
 const COPY_CONCURRENCY = 16;
 
-/** Every copy of a CI run (each skipped when its tag already holds the copy); layer → `registry/repo@digest`. */
+/**
+ * Every copy of a CI run; layer → `registry/repo@digest`. Each is one request: the source manifest
+ * comes from the blob cache (the lookups read it), and the CI tag, which no other run writes, is put
+ * without being read first (the same bytes again on a rerun).
+ */
 async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<string, string> }> {
-  const client = new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) });
+  const client = clientFor(inputs);
   const copied = await mapLimited(inputs.copies, COPY_CONCURRENCY, async (copy) => {
-    const { digest } = await copyImage(client, { sourceRepository: copy.repository, digest: copy.digest, targetRepository: copy.repository, tag: copy.tag, immutable: false, annotations: copy.annotations });
+    const { digest } = await copyImage(client, { sourceRepository: copy.repository, digest: copy.digest, targetRepository: copy.repository, tag: copy.tag, immutable: false, annotations: copy.annotations, unchecked: true });
     return [copy.layer, `${inputs.registry}/${copy.repository}@${digest}`] as const;
   });
   return { repoDigests: Object.fromEntries(copied) };
@@ -91,7 +102,7 @@ const provider: Provider = {
     // The digest the copy put there: an annotated copy's own, not its source's.
     const repoDigest = (props as Props).repoDigest;
     const digest = typeof repoDigest === "string" && repoDigest.includes("@") ? repoDigest.slice(repoDigest.lastIndexOf("@") + 1) : inputs.digest;
-    await new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }) }).deleteManifest(inputs.targetRepository, digest);
+    await clientFor(inputs).deleteManifest(inputs.targetRepository, digest);
   },
 };
 

@@ -1,0 +1,71 @@
+/**
+ * Registry content kept on local disk by digest: the manifests and image
+ * configs the lookups read, so that later runs (and Strata's provider, in the
+ * same run) ask the registry for them no more. Content-addressed: an entry is
+ * the exact bytes whose sha256 is its name, checked when written and again
+ * when read, so an entry can be missing but never stale or wrong; a tag is
+ * never cached, only what a digest names. Entries are small (a manifest or a
+ * config is a few KiB) and only released images' are written, so the folder
+ * grows by a few hundred KiB per release of a 200-layer tree; deleting it at
+ * any time only costs requests.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import path from "node:path";
+
+const DIGEST = /^sha256:([0-9a-f]{64})$/;
+
+export class BlobCache {
+  constructor(readonly dir: string) {}
+
+  private fileOf(digest: string): string | undefined {
+    const hex = DIGEST.exec(digest)?.[1];
+    return hex === undefined ? undefined : path.join(this.dir, "sha256", hex.slice(0, 2), hex);
+  }
+
+  /** The bytes named by `digest`, or undefined when absent (or damaged: then removed). */
+  read(digest: string): Buffer | undefined {
+    const file = this.fileOf(digest);
+    if (file === undefined) return undefined;
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(file);
+    } catch {
+      return undefined;
+    }
+    if (sha256(bytes) === digest) return bytes;
+    rmSync(file, { force: true });
+    return undefined;
+  }
+
+  /** Keeps `bytes` under `digest` when they are what it names; anything else is ignored. Never throws. */
+  write(digest: string, bytes: Buffer): void {
+    const file = this.fileOf(digest);
+    if (file === undefined || sha256(bytes) !== digest) return;
+    try {
+      mkdirSync(path.dirname(file), { recursive: true });
+      // Written aside, then renamed: concurrent runs never see half an entry.
+      const temporary = `${file}.${process.pid}.tmp`;
+      writeFileSync(temporary, bytes);
+      renameSync(temporary, file);
+    } catch {
+      // A cache that cannot be written (read-only home, full disk) only costs requests.
+    }
+  }
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/**
+ * The cache every Strata process of a machine shares: $STRATA_BLOB_CACHE, else `registry-blobs` in
+ * the toolchain cache ($STRATA_HOME, ~/.cache/strata). STRATA_BLOB_CACHE=off: none.
+ */
+export function defaultBlobCache(env: NodeJS.ProcessEnv = process.env): BlobCache | undefined {
+  const chosen = env.STRATA_BLOB_CACHE;
+  if (chosen === "off") return undefined;
+  if (chosen !== undefined && chosen !== "") return new BlobCache(chosen);
+  return new BlobCache(path.join(env.STRATA_HOME ?? path.join(homedir(), ".cache", "strata"), "registry-blobs"));
+}
