@@ -54,6 +54,11 @@ export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
+# Node's module compile cache (V8 code, on disk) for every Node process a run starts: the CLI, the
+# program, Strata's provider; each loads @pulumi/pulumi. A CI run at N=200 ends 0.2 s sooner (medians
+# of 8 runs taking turns with and without). A module whose content changed is compiled again; the
+# folder can be removed at any time.
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$STRATA_HOME/node-compile-cache}"
 
 strata_log() { printf '[strata] %s\n' "$*" >&2; }
 strata_die() { printf '[strata] error: %s\n' "$*" >&2; exit 1; }
