@@ -80,7 +80,7 @@ interface Sample {
 
 const CI_SCENARIOS_ORDER = [...CI_SCENARIOS];
 
-/** An empty engine, as a fresh CI runner has: the benchmark's images and every build cache removed. */
+/** An empty engine, as a fresh CI runner has: the benchmark's images and every build cache removed (its empty registry blob cache: StrataSide.up). */
 function emptyEngine(prefix: string): void {
   removeImages(prefix);
   execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
@@ -108,7 +108,7 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
         // The change under review touches one leaf; dev, up to date before it, does not have it.
         if (scenario === "ci leaf changed") for (const side of sides) touch(side.catalog, "svc000", `${salt}-ci`);
         if (scenario.endsWith("empty engine")) emptyEngine(`${registry}/bench${size}-${salt}-`);
-        const ci = { change: 1000 * (run + 1) + CI_SCENARIOS_ORDER.indexOf(scenario), rebuildAll: scenario.startsWith("ci rebuild all") };
+        const ci = { change: 1000 * (run + 1) + CI_SCENARIOS_ORDER.indexOf(scenario), rebuildAll: scenario.startsWith("ci rebuild all"), freshRunner: scenario.endsWith("empty engine") };
         const strata: Record<string, Measurement> = {};
         for (const side of sides) {
           if (scenario.endsWith("empty engine") && side !== first) emptyEngine(`${registry}/bench${size}-${salt}-`);

@@ -57,9 +57,18 @@ export class StrataSide {
     return path.join(this.root, "summary.json");
   }
 
-  /** `strata up` on the channel stack; with `change`, a CI run of that Gerrit change (its own stack, made by the CLI). */
-  up(ci?: { change: number; rebuildAll: boolean }): Measurement {
-    return this.upWith(ci === undefined ? {} : { GERRIT_CHANGE_NUMBER: String(ci.change), GERRIT_PATCHSET_NUMBER: "1" }, ci?.rebuildAll === true ? "rebuildall" : "bench");
+  /**
+   * `strata up` on the channel stack; with `change`, a CI run of that Gerrit change (its own stack,
+   * made by the CLI). `freshRunner`: as on a machine that never ran Strata, with an empty registry
+   * blob cache and Node compile cache (the caller empties the engine).
+   */
+  up(ci?: { change: number; rebuildAll: boolean; freshRunner?: boolean }): Measurement {
+    const env: NodeJS.ProcessEnv = ci === undefined ? {} : { GERRIT_CHANGE_NUMBER: String(ci.change), GERRIT_PATCHSET_NUMBER: "1" };
+    if (ci?.freshRunner === true) {
+      env.STRATA_BLOB_CACHE = mkdtempSync(path.join(this.root, "blob-cache-"));
+      env.NODE_COMPILE_CACHE = mkdtempSync(path.join(this.root, "compile-cache-"));
+    }
+    return this.upWith(env, ci?.rebuildAll === true ? "rebuildall" : "bench");
   }
 
   /** `strata up` with more environment (a CI change, another backend). */
