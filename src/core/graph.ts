@@ -89,7 +89,8 @@ export function withAncestors<T extends TreeNode>(nodes: readonly T[], selected:
   return topologicalOrder(nodes).filter((node) => keep.has(node.name));
 }
 
-function childrenIndex<T extends TreeNode>(nodes: readonly T[]): Map<string, T[]> {
+/** Parent name → its children, in name order. */
+export function childrenIndex<T extends TreeNode>(nodes: readonly T[]): Map<string, T[]> {
   const childrenOf = new Map<string, T[]>();
   for (const node of nodes) {
     if (node.parent === undefined) continue;

@@ -12,11 +12,7 @@
  * heaviest first, each to the least loaded engine (LPT), the first engine
  * starting with the load of the layers above the cut.
  */
-
-export interface PlacedLayer {
-  readonly name: string;
-  readonly parent?: string;
-}
+import { childrenIndex, type TreeNode } from "./graph.js";
 
 export interface Placement {
   /** Layer name → engine index (0-based). */
@@ -31,20 +27,17 @@ export interface Placement {
  */
 const UNITS_PER_ENGINE = 4;
 
-export function placeLayers(layers: readonly PlacedLayer[], engineCount: number, cost: (layer: string) => number = () => 1): Placement {
+export function placeLayers(layers: readonly TreeNode[], engineCount: number, cost: (layer: string) => number = () => 1): Placement {
   if (!Number.isInteger(engineCount) || engineCount < 1) throw new Error(`engine count must be a positive whole number, not ${engineCount}`);
   const names = new Set(layers.map((layer) => layer.name));
-  const children = new Map<string, string[]>();
-  const roots: string[] = [];
-  for (const layer of layers) {
-    if (layer.parent === undefined || !names.has(layer.parent)) roots.push(layer.name);
-    else children.set(layer.parent, [...(children.get(layer.parent) ?? []), layer.name]);
-  }
+  const roots = layers.filter((layer) => layer.parent === undefined || !names.has(layer.parent)).map((layer) => layer.name);
+  const childrenOf = childrenIndex(layers);
+  const children = (name: string): string[] => (childrenOf.get(name) ?? []).map((child) => child.name);
   const subtreeCost = new Map<string, number>();
   const costOf = (name: string): number => {
     const known = subtreeCost.get(name);
     if (known !== undefined) return known;
-    const total = cost(name) + (children.get(name) ?? []).reduce((sum, child) => sum + costOf(child), 0);
+    const total = cost(name) + children(name).reduce((sum, child) => sum + costOf(child), 0);
     subtreeCost.set(name, total);
     return total;
   };
@@ -63,8 +56,8 @@ export function placeLayers(layers: readonly PlacedLayer[], engineCount: number,
   // Splitting a unit walks down its chain to the first layer with several children and cuts there.
   const branchBelow = (name: string): string | undefined => {
     let current: string | undefined = name;
-    while (current !== undefined && (children.get(current) ?? []).length === 1) current = children.get(current)?.[0];
-    return current !== undefined && (children.get(current) ?? []).length > 1 ? current : undefined;
+    while (current !== undefined && children(current).length === 1) current = children(current)[0];
+    return current !== undefined && children(current).length > 1 ? current : undefined;
   };
   let units = [...roots].sort(heavierFirst);
   const aboveCut: string[] = [];
@@ -73,11 +66,11 @@ export function placeLayers(layers: readonly PlacedLayer[], engineCount: number,
     const splittable = units.find((unit) => branchBelow(unit) !== undefined);
     if (splittable === undefined || costOf(splittable) <= largestUnit) break;
     const branch = branchBelow(splittable) as string;
-    for (let current = splittable; ; current = children.get(current)?.[0] as string) {
+    for (let current = splittable; ; current = children(current)[0] as string) {
       aboveCut.push(current);
       if (current === branch) break;
     }
-    units = [...units.filter((unit) => unit !== splittable), ...(children.get(branch) ?? [])].sort(heavierFirst);
+    units = [...units.filter((unit) => unit !== splittable), ...children(branch)].sort(heavierFirst);
   }
 
   for (const name of aboveCut) {
@@ -87,7 +80,7 @@ export function placeLayers(layers: readonly PlacedLayer[], engineCount: number,
   const assignSubtree = (name: string, engine: number): void => {
     engineOf.set(name, engine);
     load[engine] = (load[engine] ?? 0) + cost(name);
-    for (const child of children.get(name) ?? []) assignSubtree(child, engine);
+    for (const child of children(name)) assignSubtree(child, engine);
   };
   for (const unit of units) {
     let lightest = 0;

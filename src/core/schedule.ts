@@ -6,10 +6,10 @@
  * on its engine is free, plus the parent's pull when it was built elsewhere.
  * Pure.
  */
-import { type PlacedLayer } from "./placement.js";
+import { type TreeNode } from "./graph.js";
 
 export interface ScheduleInput {
-  readonly layers: readonly PlacedLayer[];
+  readonly layers: readonly TreeNode[];
   /** Seconds from a layer's start to its image being in the registry (pull, build, push), measured. */
   readonly duration: (layer: string) => number;
   readonly engineOf: ReadonlyMap<string, number>;
@@ -45,11 +45,11 @@ export function simulateSchedule(input: ScheduleInput): ScheduleResult {
   while (pending.length > 0) {
     let next = -1;
     for (let index = 0; index < pending.length; index++) {
-      const candidate = pending[index] as PlacedLayer;
+      const candidate = pending[index] as TreeNode;
       if (candidate.parent !== undefined && byName.has(candidate.parent) && !finish.has(candidate.parent)) continue;
-      if (next === -1 || ready(candidate.name) < ready((pending[next] as PlacedLayer).name)) next = index;
+      if (next === -1 || ready(candidate.name) < ready((pending[next] as TreeNode).name)) next = index;
     }
-    const layer = pending.splice(next, 1)[0] as PlacedLayer;
+    const layer = pending.splice(next, 1)[0] as TreeNode;
     const engineSlots = slots[engineOf.get(layer.name) ?? 0] as number[];
     let slot = 0;
     for (let index = 1; index < engineSlots.length; index++) if ((engineSlots[index] as number) < (engineSlots[slot] as number)) slot = index;

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { placeLayers, type PlacedLayer } from "../../src/core/placement.js";
+import { type TreeNode } from "../../src/core/graph.js";
+import { placeLayers } from "../../src/core/placement.js";
 import { simulateSchedule } from "../../src/core/schedule.js";
 
 /** base → tools → libs → N × (svc-base → svc), plus a db on tools: the shape of the benchmark's catalogs. */
-function tree(services: number): PlacedLayer[] {
-  const layers: PlacedLayer[] = [{ name: "base" }, { name: "tools", parent: "base" }, { name: "libs", parent: "tools" }, { name: "db", parent: "tools" }];
+function tree(services: number): TreeNode[] {
+  const layers: TreeNode[] = [{ name: "base" }, { name: "tools", parent: "base" }, { name: "libs", parent: "tools" }, { name: "db", parent: "tools" }];
   for (let index = 0; index < services; index++) {
     const name = `svc${String(index).padStart(2, "0")}`;
     layers.push({ name: `${name}-base`, parent: "libs" }, { name, parent: `${name}-base` });
@@ -60,7 +61,7 @@ describe("the schedule model", () => {
   });
 
   it("a parent built elsewhere costs its pull", () => {
-    const layers: PlacedLayer[] = [{ name: "base" }, { name: "a", parent: "base" }, { name: "b", parent: "base" }];
+    const layers: TreeNode[] = [{ name: "base" }, { name: "a", parent: "base" }, { name: "b", parent: "base" }];
     const engineOf = new Map([["base", 0], ["a", 0], ["b", 1]]);
     const result = simulateSchedule({ layers, duration: () => 10, engineOf, engineCount: 2, slotsPerEngine: 1, crossEnginePull: () => 3 });
     expect(result.makespan).toBe(23);
