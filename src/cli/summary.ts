@@ -4,6 +4,7 @@
  */
 import { type LayerEvent, type LayerTiming } from "../engine/events.js";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
+import { digestOf } from "../core/reference.js";
 import { renderTable } from "./table.js";
 
 export const RESULTS = ["built", "copied", "adopted", "unchanged", "promoted", "failed", "skipped"] as const;
@@ -49,7 +50,7 @@ function stepSeconds(timing: LayerTiming | undefined): StepSeconds | null {
   return { seconds, ...(pull === undefined ? {} : { pullSeconds: pull }), ...(build === undefined ? {} : { buildSeconds: build }), ...(push === undefined ? {} : { pushSeconds: push }) };
 }
 
-const digestPart = (digestRef: string | undefined): string | null => (digestRef === undefined || digestRef === "" ? null : digestRef.slice(digestRef.lastIndexOf("@") + 1));
+const digestPart = (digestRef: string | undefined): string | null => (digestRef === undefined || digestRef === "" ? null : digestOf(digestRef));
 
 /** Rows in tree order (layers must come parents first). */
 export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap<string, LayerEvent>, runError?: string): SummaryRow[] {

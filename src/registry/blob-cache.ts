@@ -34,7 +34,7 @@ export class BlobCache {
     } catch {
       return undefined;
     }
-    if (sha256(bytes) === digest) return bytes;
+    if (sha256Digest(bytes) === digest) return bytes;
     rmSync(file, { force: true });
     return undefined;
   }
@@ -42,7 +42,7 @@ export class BlobCache {
   /** Keeps `bytes` under `digest` when they are what it names; anything else is ignored. Never throws. */
   write(digest: string, bytes: Buffer): void {
     const file = this.fileOf(digest);
-    if (file === undefined || sha256(bytes) !== digest) return;
+    if (file === undefined || sha256Digest(bytes) !== digest) return;
     try {
       mkdirSync(path.dirname(file), { recursive: true });
       // Written aside, then renamed: concurrent runs never see half an entry.
@@ -55,7 +55,8 @@ export class BlobCache {
   }
 }
 
-function sha256(bytes: Buffer): string {
+/** `sha256:<hex>` of bytes: the name a registry gives a manifest or a blob. */
+export function sha256Digest(bytes: Buffer): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 

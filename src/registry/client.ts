@@ -5,11 +5,10 @@
  * loopback registries. Credentials (HTTP basic, as htpasswd registries use)
  * come from the caller or, failing that, from the Docker config file.
  */
-import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
-import { type BlobCache } from "./blob-cache.js";
+import { type BlobCache, sha256Digest } from "./blob-cache.js";
 
 const MANIFEST_TYPES = [
   "application/vnd.oci.image.manifest.v1+json",
@@ -280,11 +279,6 @@ export interface CopyResult {
 
 const INDEX_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
 
-/** sha256 of manifest bytes, the way the registry names them. */
-function manifestDigest(bytes: Buffer): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-}
-
 /**
  * Copies an image by digest inside one registry without a daemon: every blob
  * is mounted across repositories (or streamed when the registry will not
@@ -301,7 +295,7 @@ export async function copyImage(client: RegistryClient, request: CopyRequest): P
     const source = await client.rawManifest(request.sourceRepository, request.digest);
     copy = { bytes: annotated(source.bytes, request.annotations), mediaType: source.mediaType };
   }
-  const digest = copy === undefined ? request.digest : manifestDigest(copy.bytes);
+  const digest = copy === undefined ? request.digest : sha256Digest(copy.bytes);
   if (request.unchecked === true && request.immutable) throw new RegistryError(`${request.targetRepository}:${request.tag}: an immutable tag is never written unchecked`);
   const existing = request.unchecked === true ? undefined : await client.manifest(request.targetRepository, request.tag);
   if (existing !== undefined && existing.digest === digest) return { created: false, digest };
@@ -328,7 +322,7 @@ async function copyManifest(client: RegistryClient, source: string, target: stri
     const blobs = [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)].filter((blob): blob is string => blob !== undefined);
     for (const blob of blobs) await client.mountBlob(source, target, blob);
   }
-  const expected = manifestDigest(bytes);
+  const expected = sha256Digest(bytes);
   const written = await client.putManifest(target, reference, bytes, mediaType);
   if (written !== expected) throw new RegistryError(`copied ${source} to ${target}:${reference} as ${expected} but the registry reports ${written}`);
 }

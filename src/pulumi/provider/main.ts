@@ -16,6 +16,7 @@
  */
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
 import { mapLimited } from "../../core/concurrency.js";
+import { digestOf } from "../../core/reference.js";
 import { CI_COPY_SET_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
 import { type CiCopySetInputs, diffCiCopySet, parseCiCopySetInputs } from "./ci-copy-set-inputs.js";
 import { defaultBlobCache } from "../../registry/blob-cache.js";
@@ -101,7 +102,7 @@ const provider: Provider = {
     if ((props as Props).created !== true) return; // The tag was there before this stack: not ours to remove.
     // The digest the copy put there: an annotated copy's own, not its source's.
     const repoDigest = (props as Props).repoDigest;
-    const digest = typeof repoDigest === "string" && repoDigest.includes("@") ? repoDigest.slice(repoDigest.lastIndexOf("@") + 1) : inputs.digest;
+    const digest = typeof repoDigest === "string" && repoDigest.includes("@") ? digestOf(repoDigest) : inputs.digest;
     await clientFor(inputs).deleteManifest(inputs.targetRepository, digest);
   },
 };
