@@ -44,7 +44,7 @@ export interface StatusInput {
   readonly operations: EngineOperations;
   readonly conflicts: readonly TagConflict[];
   readonly adopted?: AdoptedLayers;
-  /** CI runs: layers whose CopiedImage copies the channel's image (or an earlier patchset's) to the CI tag. */
+  /** CI runs: layers the CiCopySet copies from the channel's image (or an earlier patchset's) to the CI tag. */
   readonly copied?: ReadonlySet<string>;
 }
 

@@ -55,9 +55,9 @@ export interface CiCopySetArgs {
 }
 
 /**
- * Some of a CI run's copies: layers the channel (or an earlier patchset) holds with the layer's
- * fingerprint, copied to the CI tag inside the registry in one provider call (core/image-types.ts
- * says why sets, not a resource per layer).
+ * A CI run's copies: the layers the channel (or an earlier patchset) holds with the layer's
+ * fingerprint, copied to their CI tags inside the registry in one provider call (core/image-types.ts
+ * says why one set, not a resource per layer).
  */
 export class CiCopySet extends pulumi.CustomResource {
   /** Layer → `registry/group/image@sha256:…` of its copy. */

@@ -5,6 +5,7 @@
  * engine is one clear line instead of an error per layer.
  */
 import http from "node:http";
+import { type PoolEngine } from "../core/config.js";
 
 /** Where the engine listens, from DOCKER_HOST as the docker CLI reads it. */
 export type EngineEndpoint = { readonly socketPath: string } | { readonly host: string; readonly port: number };
@@ -55,7 +56,7 @@ export async function checkEngine(dockerHost: string | undefined = process.env.D
 }
 
 /** Pings every engine of a pool (those with TLS certificates are left to the provider); without a pool, DOCKER_HOST's. */
-export async function checkEngines(pool: readonly { readonly host: string; readonly certPath?: string }[] | undefined): Promise<void> {
+export async function checkEngines(pool: readonly PoolEngine[] | undefined): Promise<void> {
   if (pool === undefined) return checkEngine();
   await Promise.all(pool.filter((engine) => engine.certPath === undefined).map((engine) => checkEngine(engine.host)));
 }

@@ -106,9 +106,10 @@ export class LayerTree extends pulumi.ComponentResource {
         throw new Error(`layer ${layer.name}: its parent ${target.parent} was not declared first`);
       }
       const source = args.sources?.get(layer.name) ?? { origin: "built" };
+      const engineIndex = args.engineOf?.get(layer.name) ?? 0;
       const image = source.origin === "adopted" ? this.adopt(target, digestOf(source.published.digestRef), args)
         : source.origin === "copied" ? { repoDigest: (copySet as CiCopySet).repoDigests.apply((digests) => digests[layer.name] as string) }
-        : this.build(target, fingerprint, parent, args, providers[args.engineOf?.get(layer.name) ?? 0]);
+        : this.build(target, fingerprint, parent, args, providers[engineIndex]);
       images.set(layer.name, image);
       // A copied layer's children build on the image the copy is made from (the channel's release
       // tag, or an earlier patchset's): the same config and layers as the copy, known before the
@@ -128,7 +129,7 @@ export class LayerTree extends pulumi.ComponentResource {
         contextDigest: fingerprint.contextDigest,
         parent: target.parent ?? null,
         origin: source.origin,
-        engine: source.origin === "built" && engines.length > 0 ? engines[args.engineOf?.get(layer.name) ?? 0]?.host ?? null : null,
+        engine: source.origin === "built" ? engines[engineIndex]?.host ?? null : null,
       });
     }
     this.images = images;
