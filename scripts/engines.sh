@@ -34,23 +34,14 @@ start_engine() { # <n>
   setsid dockerd --data-root "$dir/data" --exec-root "$dir/x" --pidfile "$dir/docker.pid" \
     --host "unix://$(socket_of "$n")" --bridge "$bridge" --iptables=false --ip-masq=false \
     >"$STRATA_STATE/logs/engine-$n.log" 2>&1 < /dev/null &
-  for _ in $(seq 1 120); do engine_up "$n" && return 0; sleep 0.5; done
-  strata_die "engine $n did not come up within 60 s; see $STRATA_STATE/logs/engine-$n.log"
+  strata_wait_for "engine $n" "$STRATA_STATE/logs/engine-$n.log" engine_up "$n"
 }
 
 stop_engines() {
   [ -d "$pool" ] || return 0
   for dir in "$pool"/*/; do
     local n; n="$(basename "$dir")"
-    if [ -f "$dir/docker.pid" ]; then
-      local pid; pid="$(cat "$dir/docker.pid")"
-      if kill -0 "$pid" 2>/dev/null; then
-        strata_log "stopping engine $n (pid $pid)"
-        kill "$pid"
-        for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-        kill -9 "$pid" 2>/dev/null || true
-      fi
-    fi
+    if [ -f "$dir/docker.pid" ]; then strata_stop_pid "engine $n" "$dir/docker.pid"; fi
     ip link delete "stE${tag}$n" 2>/dev/null || true
   done
 }

@@ -62,3 +62,23 @@ export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$STRATA_HOME/node-compile-cache
 
 strata_log() { printf '[strata] %s\n' "$*" >&2; }
 strata_die() { printf '[strata] error: %s\n' "$*" >&2; exit 1; }
+
+# Waits up to 60 s for a service's check to pass; otherwise stops, naming the service and its log.
+strata_wait_for() { # <what> <log> <check command...>
+  local what="$1" log="$2"; shift 2
+  for _ in $(seq 1 120); do
+    if "$@"; then return 0; fi
+    sleep 0.5
+  done
+  strata_die "$what did not come up within 60 s; see $log"
+}
+
+# Stops the daemon whose pid a pidfile holds, if it runs: TERM, up to 30 s for it to exit, then KILL.
+strata_stop_pid() { # <name> <pidfile>
+  local pid; pid="$(cat "$2")"
+  kill -0 "$pid" 2>/dev/null || return 0
+  strata_log "stopping $1 (pid $pid)"
+  kill "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
+}

@@ -23,15 +23,6 @@ registry_url="http://127.0.0.1:$STRATA_REGISTRY_PORT"
 docker_up() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 registry_up() { curl -fsS -o /dev/null "$registry_url/v2/" 2>/dev/null; }
 
-wait_for() { # <what> <command...>
-  local what="$1"; shift
-  for _ in $(seq 1 120); do
-    if "$@"; then return 0; fi
-    sleep 0.5
-  done
-  strata_die "$what did not come up within 60 s; see $logs"
-}
-
 start_docker() {
   if docker_up; then return; fi
   [ "$(id -u)" = 0 ] || strata_die "the Docker engine is not running; start it (sudo systemctl start docker) or run this as root"
@@ -39,7 +30,7 @@ start_docker() {
   # setsid: the daemon outlives this script and its process group.
   setsid dockerd --host unix:///var/run/docker.sock >"$logs/dockerd.log" 2>&1 < /dev/null &
   echo $! > "$run/dockerd.pid"
-  wait_for "the Docker engine" docker_up
+  strata_wait_for "the Docker engine" "$logs/dockerd.log" docker_up
 }
 
 start_registry() {
@@ -63,7 +54,7 @@ YAML
   strata_log "starting the registry on 127.0.0.1:$STRATA_REGISTRY_PORT (log: $logs/registry.log)"
   setsid docker-registry serve "$STRATA_STATE/registry/config.yml" >"$logs/registry.log" 2>&1 < /dev/null &
   echo $! > "$run/registry.pid"
-  wait_for "the registry" registry_up
+  strata_wait_for "the registry" "$logs/registry.log" registry_up
 }
 
 pg_dir="$STRATA_STATE/postgres"
@@ -119,13 +110,7 @@ stop_postgres() {
 stop_pidfile() { # <name>
   local file="$run/$1.pid"
   [ -f "$file" ] || return 0
-  local pid; pid="$(cat "$file")"
-  if kill -0 "$pid" 2>/dev/null; then
-    strata_log "stopping $1 (pid $pid)"
-    kill "$pid"
-    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
+  strata_stop_pid "$1" "$file"
   rm -f "$file"
 }
 
