@@ -15,3 +15,9 @@ export function removeImages(prefix: string): void {
     for (const id of remaining) spawnSync("docker", ["image", "rm", "--force", id], { stdio: "ignore" });
   }
 }
+
+/** An empty engine, as a fresh CI runner has: the images under `prefix` and every build cache removed. */
+export function emptyEngine(prefix: string): void {
+  removeImages(prefix);
+  execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
+}

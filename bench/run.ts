@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_PARALLEL } from "../src/core/concurrency.js";
 import { type Builder, BUILDERS } from "../src/core/config.js";
 import { renderTable } from "../src/cli/table.js";
-import { removeImages } from "./docker-images.js";
+import { emptyEngine, removeImages } from "./docker-images.js";
 import { type Measurement, seconds, StrataSide } from "./strata-side.js";
 import { generateCatalog, touch } from "./generate.js";
 import { median, projectRoot } from "./stats.js";
@@ -80,12 +80,6 @@ interface Sample {
 
 const CI_SCENARIOS_ORDER = [...CI_SCENARIOS];
 
-/** An empty engine, as a fresh CI runner has: the benchmark's images and every build cache removed (its empty registry blob cache: StrataSide.up). */
-function emptyEngine(prefix: string): void {
-  removeImages(prefix);
-  execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
-}
-
 /** One catalog through the scenarios, each builder and the peer taking turns; `withPeer: false` measures Strata alone. */
 function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): { samples: Sample[]; planSeconds: number } {
   const salt = `${Date.now().toString(36)}${run}`;
@@ -107,6 +101,7 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
       if (CI_SCENARIOS.has(scenario)) {
         // The change under review touches one leaf; dev, up to date before it, does not have it.
         if (scenario === "ci leaf changed") for (const side of sides) touch(side.catalog, "svc000", `${salt}-ci`);
+        // A fresh runner: an empty engine here, empty caches in StrataSide.up.
         if (scenario.endsWith("empty engine")) emptyEngine(`${registry}/bench${size}-${salt}-`);
         const ci = { change: 1000 * (run + 1) + CI_SCENARIOS_ORDER.indexOf(scenario), rebuildAll: scenario.startsWith("ci rebuild all"), freshRunner: scenario.endsWith("empty engine") };
         const strata: Record<string, Measurement> = {};

@@ -16,7 +16,7 @@ import { renderTable } from "../src/cli/table.js";
 import { type SummaryRow } from "../src/cli/summary.js";
 import { placeLayers } from "../src/core/placement.js";
 import { simulateSchedule } from "../src/core/schedule.js";
-import { removeImages } from "./docker-images.js";
+import { emptyEngine, removeImages } from "./docker-images.js";
 import { generateCatalog } from "./generate.js";
 import { median, projectRoot } from "./stats.js";
 import { seconds, StrataSide } from "./strata-side.js";
@@ -38,8 +38,7 @@ try {
   const phase = (pick: (row: SummaryRow) => number | undefined): number => median(rows.map(pick).filter((value): value is number => value !== undefined));
 
   // A parent built on another engine is pulled from the registry: time that on an empty engine.
-  removeImages(prefix);
-  execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
+  emptyEngine(prefix);
   const outputs = rows.filter((row) => row.digest !== null);
   const sampled = [0.25, 0.5, 0.75, 1].map((share) => outputs[Math.min(outputs.length - 1, Math.floor(share * (outputs.length - 1)))] as SummaryRow);
   const pulls = sampled.map((row) => seconds(() => execFileSync("docker", ["pull", "--quiet", `${row.ref.slice(0, row.ref.lastIndexOf(":"))}@${row.digest as string}`], { stdio: "ignore" })));

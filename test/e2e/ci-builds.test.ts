@@ -9,25 +9,18 @@ import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { removeImages } from "../../bench/docker-images.js";
-import { brokenTags, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata } from "./harness.js";
+import { emptyEngine } from "../../bench/docker-images.js";
+import { brokenTags, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
 
 let world: E2eWorld;
 let dev: E2eStack;
 const CHANGE = "4242";
 const ciEnv = (patchset: string): Record<string, string> => ({ GERRIT_CHANGE_NUMBER: CHANGE, GERRIT_PATCHSET_NUMBER: patchset });
 
-interface SummaryFile {
-  stack: string;
-  layers: { layer: string; result: string; ref: string; digest: string | null }[];
-}
-
-async function up(env: Record<string, string>, name: string): Promise<{ results: Record<string, string>; summary: SummaryFile; out: string }> {
-  const summaryFile = path.join(world.root, `${name}.json`);
-  const { code, out } = await runStrata(world, ["up", "--stack", "dev", "--catalog", world.catalogDir, "--summary-json", summaryFile], env);
-  expect(code, out).toBe(0);
-  const summary = JSON.parse(readFileSync(summaryFile, "utf8")) as SummaryFile;
-  return { results: Object.fromEntries(summary.layers.map((layer) => [layer.layer, layer.result])), summary, out };
+async function up(env: Record<string, string>, name: string): Promise<Awaited<ReturnType<typeof upWithSummary>>> {
+  const run = await upWithSummary(world, "dev", name, env);
+  expect(run.code, run.out).toBe(0);
+  return run;
 }
 
 /** Manifest digest and image config digest of a tag. */
@@ -120,8 +113,7 @@ describe("CI builds end to end", () => {
   });
 
   it("on an empty engine, a new leaf change builds 1 layer and pulls only its parent", async () => {
-    removeImages(`${registryAddress}/${world.osRelease}-`);
-    execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
+    emptyEngine(`${registryAddress}/${world.osRelease}-`);
     appendFileSync(path.join(world.catalogDir, "app/app.txt"), "patchset 3\n");
     const { result, events } = await imageEvents(() => up(ciEnv("3"), "ps3"));
     expect(result.results).toEqual({ base: "copied", tools: "copied", db: "copied", libs: "copied", "app-base": "copied", app: "built" });

@@ -6,11 +6,11 @@
  * joining with empty engines runs a no-op that builds nothing.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { brokenTags, createWorld, type E2eStack, type E2eWorld, registryContents, repoRoot, runStrata, secondRunner } from "./harness.js";
+import { brokenTags, createWorld, type E2eStack, type E2eWorld, registryContents, repoRoot, secondRunner, upWithSummary } from "./harness.js";
 
 let state: string;
 let serviceEnv: NodeJS.ProcessEnv;
@@ -18,13 +18,10 @@ let hosts: string[];
 let world: E2eWorld;
 let pool: E2eStack;
 
-interface Summary { layers: { layer: string; result: string }[] }
-
 async function up(runner: E2eWorld, name: string): Promise<Record<string, string>> {
-  const file = path.join(runner.root, `${name}.json`);
-  const { code, out } = await runStrata(runner, ["up", "--stack", "pool", "--catalog", runner.catalogDir, "--summary-json", file]);
-  expect(code, out).toBe(0);
-  return Object.fromEntries((JSON.parse(readFileSync(file, "utf8")) as Summary).layers.map((layer) => [layer.layer, layer.result]));
+  const run = await upWithSummary(runner, "pool", name);
+  expect(run.code, run.out).toBe(0);
+  return run.results;
 }
 
 const docker = (host: string, args: string[]): string => execFileSync("docker", args, { encoding: "utf8", env: { ...process.env, DOCKER_HOST: host } });

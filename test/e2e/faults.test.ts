@@ -11,7 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../src/registry/client.js";
 import { removeImages } from "../../bench/docker-images.js";
-import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, interruptUp, registry as sharedRegistry, runStrata } from "./harness.js";
+import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, interruptUp, registry as sharedRegistry, runStrata, upWithSummary } from "./harness.js";
 import { freePort } from "../helpers/net.js";
 
 let world: E2eWorld;
@@ -22,17 +22,12 @@ afterAll(async () => {
   await world?.cleanup();
 });
 
-async function strataUp(stack: string): Promise<{ code: number; out: string; summary: { ok: boolean; layers: { layer: string; result: string; detail: string; digest: string | null }[] } }> {
-  const summaryFile = path.join(world.root, `${stack}-summary.json`);
-  const { code, out } = await runStrata(world, ["up", "--stack", stack, "--catalog", world.catalogDir, "--summary-json", summaryFile]);
-  return { code, out, summary: JSON.parse(readFileSync(summaryFile, "utf8")) };
-}
+const strataUp = (stack: string) => upWithSummary(world, stack, `${stack}-summary`);
 
 /** Kill once the engine is creating or updating this layer's image. */
 const buildingLayer = (layer: string) => (output: string): boolean => new RegExp(`:Image ${layer} (creating|updating)`).test(output);
 const strataRecover = (stack: string) => runStrata(world, ["recover", "--stack", stack]);
 
-const resultsOf = (layers: { layer: string; result: string }[]) => Object.fromEntries(layers.map((layer) => [layer.layer, layer.result]));
 
 /** Every tag of a group resolves to a manifest whose blobs all exist. */
 async function expectConsistent(group: string, registry: RegistryClient = sharedRegistry): Promise<void> {
@@ -78,7 +73,7 @@ describe("faults end to end", () => {
     const first = await strataUp(stack).finally(() => writeFileSync(dockerfile, original));
     expect(first.code).toBe(1);
     expect(first.summary.ok).toBe(false);
-    expect(resultsOf(first.summary.layers)).toEqual({ base: "built", tools: "built", db: "built", libs: "failed", "app-base": "skipped", app: "skipped" });
+    expect(first.results).toEqual({ base: "built", tools: "built", db: "built", libs: "failed", "app-base": "skipped", app: "skipped" });
     expect(first.summary.layers.find((layer) => layer.layer === "libs")?.detail).toMatch(/^error reading build output: executor failed running .*simulated failure.*exit code: 1$/);
     // The failing step and its own output, not only the engine's one-line error.
     expect(first.out).toMatch(/libs failed; its last output:\n(.*\n)*\s+\[\d\/\d\] RUN echo 'simulated failure'.*\n(.*\n)*\s+simulated failure\n/);
@@ -87,7 +82,7 @@ describe("faults end to end", () => {
 
     const second = await strataUp(stack);
     expect(second.code).toBe(0);
-    expect(resultsOf(second.summary.layers)).toEqual({ base: "unchanged", tools: "unchanged", db: "unchanged", libs: "built", "app-base": "built", app: "built" });
+    expect(second.results).toEqual({ base: "unchanged", tools: "unchanged", db: "unchanged", libs: "built", "app-base": "built", app: "built" });
   });
 
   it("the Docker engine unreachable: a clear message, and the stack state stays sound", async () => {

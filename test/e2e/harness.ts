@@ -5,7 +5,7 @@
  * Nothing here is mocked.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ import { parse, stringify } from "yaml";
 import { removeImages } from "../../bench/docker-images.js";
 import { eventCollector, type LayerEvent } from "../../src/engine/events.js";
 import { runCli } from "../../src/cli/commands.js";
+import { type SummaryRow } from "../../src/cli/summary.js";
 import { RegistryClient } from "../../src/registry/client.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -183,6 +184,26 @@ export async function runStrata(world: E2eWorld, args: readonly string[], env: R
   let out = "";
   const code = await runCli([...args, "--project", world.projectDir], { out: (text) => (out += text), err: (text) => (out += text), env: { ...world.env, ...env }, cwd: world.projectDir });
   return { code, out };
+}
+
+/** What `strata up --summary-json` writes. */
+export interface UpSummary {
+  readonly stack: string;
+  readonly channelStack: string;
+  readonly ok: boolean;
+  readonly layers: readonly SummaryRow[];
+}
+
+/**
+ * `strata up` on a world's stack with its catalog and a summary file named `name`: the exit code
+ * and output, the summary, and each layer's result by name. Callers assert on the code.
+ */
+export async function upWithSummary(world: E2eWorld, stack: string, name: string, env: Readonly<Record<string, string>> = {}): Promise<{ code: number; out: string; summary: UpSummary; results: Record<string, string> }> {
+  const summaryFile = path.join(world.root, `${name}.json`);
+  const { code, out } = await runStrata(world, ["up", "--stack", stack, "--catalog", world.catalogDir, "--summary-json", summaryFile], env);
+  if (!existsSync(summaryFile)) throw new Error(`strata up --stack ${stack} wrote no summary (exit ${code}):\n${out}`);
+  const summary = JSON.parse(readFileSync(summaryFile, "utf8")) as UpSummary;
+  return { code, out, summary, results: Object.fromEntries(summary.layers.map((layer) => [layer.layer, layer.result])) };
 }
 
 /**
