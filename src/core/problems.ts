@@ -17,8 +17,14 @@ export function formatProblem(problem: Problem): string {
   return `${where}: ${problem.message}\n    fix: ${problem.fix}`;
 }
 
+/**
+ * An error the user acts on, not a bug: its message is one paragraph that says what happened and
+ * names the fix, and it is printed alone (no stack trace) by the CLI and by the program.
+ */
+export class UserError extends Error {}
+
 /** Thrown when input is invalid; carries every problem found. */
-export class InputError extends Error {
+export class InputError extends UserError {
   readonly problems: readonly Problem[];
 
   constructor(problems: readonly Problem[]) {

@@ -3,12 +3,20 @@
  * what a registry holds, read an image's config and copy images by digest.
  * Like Docker, it speaks HTTPS, and falls back to plain HTTP only for
  * loopback registries. Credentials (HTTP basic, as htpasswd registries use)
- * come from the caller or, failing that, from the Docker config file.
+ * come from the caller or, failing that, from the Docker config file
+ * (logins.ts: credential helpers, then inline auths).
+ *
+ * Every answer is "found", "not found" (404), or an error: a transient one
+ * (retry.ts) is asked again a bounded number of times; a manifest or config
+ * whose bytes do not match their digest is an error too, never a "found".
+ * Bodies are read whole (manifests and configs are a few KiB).
  */
-import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
-import path from "node:path";
+import { UserError } from "../core/problems.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
+import { dockerConfigLogin, type RegistryCredentials } from "./logins.js";
+import { describeStatus, isTransientCode, isTransientStatus, REGISTRY_ATTEMPTS, requestTimeoutMs, retryDelayMs } from "./retry.js";
+
+export type { RegistryCredentials } from "./logins.js";
 
 const MANIFEST_TYPES = [
   "application/vnd.oci.image.manifest.v1+json",
@@ -16,11 +24,6 @@ const MANIFEST_TYPES = [
   "application/vnd.oci.image.index.v1+json",
   "application/vnd.docker.distribution.manifest.list.v2+json",
 ].join(", ");
-
-export interface RegistryCredentials {
-  readonly username: string;
-  readonly password: string;
-}
 
 export interface RegistryOptions {
   /** `host[:port]` */
@@ -33,10 +36,16 @@ export interface RegistryOptions {
   readonly dockerConfigDir?: string;
   /** Manifests and configs already read, by digest (blob-cache.ts); none: every read is a request. */
   readonly blobCache?: BlobCache;
+  /** Milliseconds one request may take (default: $STRATA_REGISTRY_TIMEOUT seconds, else 20 s). */
+  readonly timeoutMs?: number;
+  /** Attempts per request for transient failures (default REGISTRY_ATTEMPTS). */
+  readonly attempts?: number;
+  /** How to wait between attempts (tests pass one that does not sleep). */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
 
 export interface ManifestResult {
-  /** The registry's `Docker-Content-Digest`. */
+  /** The registry's `Docker-Content-Digest`, checked against the bytes. */
   readonly digest: string;
   readonly mediaType: string;
   readonly manifest: { readonly config?: { readonly digest: string }; readonly layers?: readonly { readonly digest: string }[] };
@@ -46,24 +55,27 @@ export interface ImageConfig {
   readonly config?: { readonly Labels?: Readonly<Record<string, string>> | null };
 }
 
-export class RegistryError extends Error {
-  constructor(message: string, readonly status?: number) {
+/**
+ * A registry answer that is neither "found" nor "not found", after any retries. `answer` says
+ * what the registry did, in a user's words (`HTTP 500 (a server error)`, `connection reset`).
+ */
+export class RegistryError extends UserError {
+  constructor(message: string, readonly status?: number, readonly answer: string = message) {
     super(message);
     this.name = "RegistryError";
   }
 }
 
-/** `auths[registry].auth` of a Docker config file (what `docker login` writes), if any. */
-export function dockerConfigAuth(registry: string, configDir = process.env.DOCKER_CONFIG ?? path.join(homedir(), ".docker")): string | undefined {
-  const file = path.join(configDir, "config.json");
-  if (!existsSync(file)) return undefined;
-  try {
-    const config = JSON.parse(readFileSync(file, "utf8")) as { auths?: Record<string, { auth?: string }> };
-    return config.auths?.[registry]?.auth ?? config.auths?.[`https://${registry}`]?.auth;
-  } catch {
-    return undefined;
-  }
+/** One exchange with the registry: status, headers and the whole body. */
+interface Answer {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: Buffer;
+  /** Requests sent for it: more than one when transient failures were tried again. */
+  readonly attempts: number;
 }
+
+const sleepFor = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class RegistryClient {
   readonly registry: string;
@@ -71,6 +83,11 @@ export class RegistryClient {
   private readonly fetcher: typeof fetch;
   private readonly authorization?: string;
   private readonly blobCache?: BlobCache;
+  private readonly timeoutMs: number;
+  private readonly attempts: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Where the login came from, for the 401 message (never the secret). */
+  private readonly loginSource: string;
   private scheme?: "http" | "https";
 
   constructor(options: RegistryOptions) {
@@ -79,11 +96,18 @@ export class RegistryClient {
     this.loopback = host === "localhost" || host.startsWith("127.") || host === "[::1]";
     this.fetcher = options.fetch ?? fetch;
     if (options.scheme !== undefined) this.scheme = options.scheme;
-    const basic = options.credentials === undefined
-      ? dockerConfigAuth(options.registry, options.dockerConfigDir)
-      : Buffer.from(`${options.credentials.username}:${options.credentials.password}`).toString("base64");
-    if (basic !== undefined) this.authorization = `Basic ${basic}`;
+    let credentials = options.credentials;
+    this.loginSource = "the stack config (strata:registryUsername, strata:registryPassword)";
+    if (credentials === undefined) {
+      const found = dockerConfigLogin(options.registry, options.dockerConfigDir);
+      credentials = found?.credentials;
+      this.loginSource = found?.source ?? "no login";
+    }
+    if (credentials !== undefined) this.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
     if (options.blobCache !== undefined) this.blobCache = options.blobCache;
+    this.timeoutMs = options.timeoutMs ?? requestTimeoutMs();
+    this.attempts = options.attempts ?? REGISTRY_ATTEMPTS;
+    this.sleep = options.sleep ?? sleepFor;
   }
 
   private get base(): string {
@@ -102,46 +126,59 @@ export class RegistryClient {
   private async resolveScheme(): Promise<void> {
     if (this.scheme !== undefined) return;
     try {
-      await this.fetcher(`https://${this.registry}/v2/`, { headers: this.headers() });
+      await this.fetcher(`https://${this.registry}/v2/`, { headers: this.headers(), signal: AbortSignal.timeout(this.timeoutMs) });
       this.scheme = "https";
       return;
     } catch (error) {
       // Only a server that answered, but not in TLS, is asked again over HTTP: a refused connection
-      // (nothing listening yet) says nothing about the scheme.
-      const code = (error as { cause?: { code?: string } }).cause?.code;
-      if (!this.loopback || code === "ECONNREFUSED") throw new RegistryError(`cannot reach the registry at https://${this.registry}/v2: ${describe(error)}`);
+      // (nothing listening yet) or a timeout says nothing about the scheme.
+      const code = causeCode(error);
+      if (!this.loopback || code === "ECONNREFUSED" || code === "TIMEOUT") throw networkError(`cannot reach the registry at https://${this.registry}/v2`, error, this.timeoutMs);
     }
     try {
-      await this.fetcher(`http://${this.registry}/v2/`, { headers: this.headers() });
+      await this.fetcher(`http://${this.registry}/v2/`, { headers: this.headers(), signal: AbortSignal.timeout(this.timeoutMs) });
       this.scheme = "http";
     } catch (error) {
-      throw new RegistryError(`cannot reach the registry at ${this.registry} over HTTPS or HTTP: ${describe(error)}`);
+      throw networkError(`cannot reach the registry at ${this.registry} over HTTPS or HTTP`, error, this.timeoutMs);
     }
   }
 
-  private async request(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Response> {
-    let response: Response;
-    try {
-      await this.resolveScheme();
-      const send = (): Promise<Response> => this.fetcher(`${this.base}${path}`, { ...init, headers: this.headers(init.headers) });
+  /**
+   * Sends a request and reads its whole answer. Transient failures (retry.ts) are tried again, up
+   * to `attempts` in all, with backoff, for requests that are safe to repeat: reads, manifest puts
+   * (the same bytes give the same digest) and deletes by digest. A 401 is an error at once.
+   */
+  private async request(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Answer> {
+    const method = init.method ?? "GET";
+    const repeatable = method === "GET" || method === "HEAD" || method === "PUT" || method === "DELETE";
+    const what = `${method} ${path.replace(/\?.*$/, "")}`;
+    for (let attempt = 1; ; attempt++) {
+      const last = !repeatable || attempt >= this.attempts;
+      let answer: Answer;
       try {
-        response = await send();
+        await this.resolveScheme();
+        const response = await this.fetcher(`${this.base}${path}`, { ...init, headers: this.headers(init.headers), signal: AbortSignal.timeout(this.timeoutMs) });
+        const body = method === "HEAD" ? Buffer.alloc(0) : Buffer.from(await response.arrayBuffer());
+        answer = { status: response.status, headers: response.headers, body, attempts: attempt };
       } catch (error) {
-        // A kept-alive connection the registry closed (it restarted, for its garbage collection):
-        // a read is sent once more, on a new connection. Writes are not repeated blind.
-        const code = (error as { cause?: { code?: string } }).cause?.code;
-        const idempotent = init.method === undefined || init.method === "GET" || init.method === "HEAD";
-        if (!idempotent || (code !== "UND_ERR_SOCKET" && code !== "ECONNRESET")) throw error;
-        response = await send();
+        const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
+        if (!last && isTransientCode(code)) {
+          await this.sleep(retryDelayMs(attempt));
+          continue;
+        }
+        if (error instanceof RegistryError) throw error;
+        throw networkError(`${what} at ${this.registry}${attempt > 1 ? ` (${attempt} attempts)` : ""}`, error, this.timeoutMs);
       }
-    } catch (error) {
-      if (error instanceof RegistryError) throw error;
-      throw new RegistryError(`cannot reach the registry at ${this.base}: ${describe(error)}`);
+      if (!last && isTransientStatus(answer.status)) {
+        await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
+        continue;
+      }
+      if (answer.status === 401) {
+        const login = this.authorization === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
+        throw new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, 401, describeStatus(401));
+      }
+      return answer;
     }
-    if (response.status === 401) {
-      throw new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry}`, 401);
-    }
-    return response;
   }
 
   /** Every repository, following pagination. */
@@ -149,34 +186,32 @@ export class RegistryClient {
     const names: string[] = [];
     let next: string | undefined = "/_catalog?n=1000";
     while (next !== undefined) {
-      const response = await this.request(next);
-      if (!response.ok) throw new RegistryError(`GET ${next}: HTTP ${response.status}`, response.status);
-      const body = (await response.json()) as { repositories?: string[] };
-      names.push(...(body.repositories ?? []));
-      next = nextLink(response.headers.get("link"));
+      const answer = await this.request(next);
+      if (answer.status !== 200) throw this.unexpected("GET the repository list", answer);
+      names.push(...(parseJson<{ repositories?: string[] }>(answer.body, `the repository list of ${this.registry}`).repositories ?? []));
+      next = nextLink(answer.headers.get("link"));
     }
     return names.sort();
   }
 
   /** Tags of one repository; empty when the repository does not exist. */
   async tags(repository: string): Promise<string[]> {
-    const response = await this.request(`/${repository}/tags/list`);
-    if (response.status === 404) return [];
-    if (!response.ok) throw new RegistryError(`GET tags of ${repository}: HTTP ${response.status}`, response.status);
-    const body = (await response.json()) as { tags?: string[] | null };
-    return [...(body.tags ?? [])].sort();
+    const answer = await this.request(`/${repository}/tags/list`);
+    if (answer.status === 404) return [];
+    if (answer.status !== 200) throw this.unexpected(`GET the tag list of ${repository}`, answer);
+    return [...(parseJson<{ tags?: string[] | null }>(answer.body, `the tag list of ${repository}`).tags ?? [])].sort();
   }
 
-  /** The manifest a tag or digest names, or undefined when there is none. */
+  /** The manifest a tag or digest names, or undefined when there is none (404). Its bytes are checked against its digest. */
   async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
-    const response = await this.request(`/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
-    if (response.status === 404) return undefined;
-    if (!response.ok) throw new RegistryError(`GET manifest ${repository}:${reference}: HTTP ${response.status}`, response.status);
-    const digest = response.headers.get("docker-content-digest") ?? "";
-    const mediaType = response.headers.get("content-type") ?? "";
-    const bytes = Buffer.from(await response.arrayBuffer());
-    this.blobCache?.write(digest, bytes);
-    return { digest, mediaType, manifest: JSON.parse(bytes.toString("utf8")) as ManifestResult["manifest"] };
+    const answer = await this.request(`/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
+    if (answer.status === 404) return undefined;
+    if (answer.status !== 200) throw this.unexpected(`GET manifest ${repository}:${reference}`, answer);
+    const digest = this.checkedDigest(repository, reference, answer);
+    const mediaType = answer.headers.get("content-type") ?? "";
+    const manifest = parseJson<ManifestResult["manifest"]>(answer.body, `the manifest of ${repository}:${reference}`);
+    this.blobCache?.write(digest, answer.body);
+    return { digest, mediaType, manifest };
   }
 
   /** A manifest's exact bytes (its digest is over these bytes) and media type; by digest, from the cache when it has them. */
@@ -186,45 +221,64 @@ export class RegistryClient {
     // leaves it out is asked for, since the registry's Content-Type is then the only source.
     const cachedType = cached === undefined ? undefined : (JSON.parse(cached.toString("utf8")) as { mediaType?: unknown }).mediaType;
     if (cached !== undefined && typeof cachedType === "string") return { bytes: cached, mediaType: cachedType };
-    const response = await this.request(`/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
-    if (!response.ok) throw new RegistryError(`GET manifest ${repository}@${reference}: HTTP ${response.status}`, response.status);
-    const bytes = Buffer.from(await response.arrayBuffer());
-    this.blobCache?.write(response.headers.get("docker-content-digest") ?? "", bytes);
-    return { bytes, mediaType: response.headers.get("content-type") ?? "" };
+    const answer = await this.request(`/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
+    if (answer.status !== 200) throw this.unexpected(`GET manifest ${repository}@${reference}`, answer);
+    const digest = this.checkedDigest(repository, reference, answer);
+    this.blobCache?.write(digest, answer.body);
+    return { bytes: answer.body, mediaType: answer.headers.get("content-type") ?? "" };
+  }
+
+  /**
+   * The digest of a manifest answer, checked: the bytes' sha256 must equal the digest asked for (a
+   * reference that is a digest) and the one the registry announced. Anything else is an error: a
+   * tag whose content cannot be verified is not known, so not "found".
+   */
+  private checkedDigest(repository: string, reference: string, answer: Answer): string {
+    const computed = sha256Digest(answer.body);
+    const announced = answer.headers.get("docker-content-digest");
+    const expected = reference.startsWith("sha256:") ? reference : announced;
+    if ((expected !== null && expected !== computed) || (announced !== null && announced !== computed)) {
+      throw new RegistryError(`GET manifest ${repository}:${reference} at ${this.registry}: the manifest's bytes do not match its digest (announced ${expected ?? announced}, computed ${computed})`, answer.status, "a manifest whose bytes do not match its digest");
+    }
+    return computed;
   }
 
   /** Puts manifest bytes under a tag or digest; returns the digest the registry computed. */
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
-    const response = await this.request(`/${repository}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: new Uint8Array(bytes) });
-    if (response.status !== 201) throw new RegistryError(`PUT manifest ${repository}:${reference}: HTTP ${response.status} ${await response.text()}`, response.status);
-    return response.headers.get("docker-content-digest") ?? "";
+    const answer = await this.request(`/${repository}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: new Uint8Array(bytes) });
+    if (answer.status !== 201) throw this.unexpected(`PUT manifest ${repository}:${reference}`, answer);
+    return answer.headers.get("docker-content-digest") ?? "";
   }
 
   async deleteManifest(repository: string, digest: string): Promise<void> {
-    const response = await this.request(`/${repository}/manifests/${digest}`, { method: "DELETE" });
-    if (response.status !== 202 && response.status !== 404) throw new RegistryError(`DELETE ${repository}@${digest}: HTTP ${response.status}`, response.status);
+    const answer = await this.request(`/${repository}/manifests/${digest}`, { method: "DELETE" });
+    if (answer.status !== 202 && answer.status !== 404) throw this.unexpected(`DELETE ${repository}@${digest}`, answer);
   }
 
-  /** Makes a blob of one repository available in another: a cross-repository mount, else a streamed copy. */
+  /** Makes a blob of one repository available in another: a cross-repository mount, else a copy through this process. */
   async mountBlob(source: string, target: string, digest: string): Promise<void> {
     if (await this.blobExists(target, digest)) return;
     const mount = await this.request(`/${target}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(source)}`, { method: "POST" });
     if (mount.status === 201) return;
-    if (mount.status !== 202) throw new RegistryError(`mount ${digest} into ${target}: HTTP ${mount.status}`, mount.status);
-    // The registry opened an upload instead of mounting: stream the blob through.
+    if (mount.status !== 202) throw this.unexpected(`mount ${digest} into ${target}`, mount);
+    // The registry opened an upload instead of mounting: the blob is read whole, then put.
     const location = mount.headers.get("location");
-    if (location === null) throw new RegistryError(`upload into ${target} gave no location`);
+    if (location === null) throw new RegistryError(`upload into ${target} at ${this.registry} gave no location`);
     const blob = await this.request(`/${source}/blobs/${digest}`);
-    if (!blob.ok) throw new RegistryError(`GET blob ${source}@${digest}: HTTP ${blob.status}`, blob.status);
+    if (blob.status !== 200) throw this.unexpected(`GET blob ${source}@${digest}`, blob);
+    if (sha256Digest(blob.body) !== digest) throw new RegistryError(`GET blob ${source}@${digest} at ${this.registry}: the bytes do not match the digest`, blob.status, "a blob whose bytes do not match its digest");
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
-    const put = await this.fetcher(url, { method: "PUT", headers: this.headers({ "content-type": "application/octet-stream" }), body: new Uint8Array(await blob.arrayBuffer()) });
-    if (put.status !== 201) throw new RegistryError(`PUT blob ${target}@${digest}: HTTP ${put.status}`, put.status);
+    const put = await this.fetcher(url, { method: "PUT", headers: this.headers({ "content-type": "application/octet-stream" }), body: new Uint8Array(blob.body), signal: AbortSignal.timeout(this.timeoutMs) });
+    if (put.status !== 201) throw new RegistryError(`PUT blob ${target}@${digest} at ${this.registry}: ${describeStatus(put.status)}`, put.status, describeStatus(put.status));
   }
 
+  /** Whether a blob exists (HEAD: 200 yes, 404 no; anything else is an error). */
   async blobExists(repository: string, digest: string): Promise<boolean> {
-    const response = await this.request(`/${repository}/blobs/${digest}`, { method: "HEAD" });
-    return response.ok;
+    const answer = await this.request(`/${repository}/blobs/${digest}`, { method: "HEAD" });
+    if (answer.status === 404) return false;
+    if (answer.status !== 200) throw this.unexpected(`HEAD blob ${repository}@${digest}`, answer);
+    return true;
   }
 
   /** The image config (labels and all) behind a tag or digest. */
@@ -233,18 +287,29 @@ export class RegistryClient {
     return found === undefined ? undefined : this.configOf(repository, found);
   }
 
-  /** The image config a manifest points at (one request, none when cached; none for an index). */
+  /** The image config a manifest points at (one request, none when cached; none for an index). Checked against its digest. */
   async configOf(repository: string, found: ManifestResult): Promise<ImageConfig | undefined> {
     const configDigest = found.manifest.config?.digest;
     if (configDigest === undefined) return undefined;
     let bytes = this.blobCache?.read(configDigest);
     if (bytes === undefined) {
-      const response = await this.request(`/${repository}/blobs/${configDigest}`);
-      if (!response.ok) throw new RegistryError(`GET config blob of ${repository}@${found.digest}: HTTP ${response.status}`, response.status);
-      bytes = Buffer.from(await response.arrayBuffer());
+      const answer = await this.request(`/${repository}/blobs/${configDigest}`);
+      if (answer.status !== 200) throw this.unexpected(`GET the config blob of ${repository}@${found.digest}`, answer);
+      if (sha256Digest(answer.body) !== configDigest) {
+        throw new RegistryError(`GET the config blob of ${repository}@${found.digest} at ${this.registry}: its bytes do not match its digest ${configDigest}`, answer.status, "an image config whose bytes do not match its digest");
+      }
+      bytes = answer.body;
       this.blobCache?.write(configDigest, bytes);
     }
-    return JSON.parse(bytes.toString("utf8")) as ImageConfig;
+    return parseJson<ImageConfig>(bytes, `the image config of ${repository}@${found.digest}`);
+  }
+
+  /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */
+  private unexpected(what: string, answer: Answer): RegistryError {
+    const tries = answer.attempts > 1 ? ` after ${answer.attempts} attempts` : "";
+    const detail = answer.body.toString("utf8").trim().slice(0, 200);
+    const code = /"code"\s*:\s*"([A-Z_]+)"/.exec(detail)?.[1];
+    return new RegistryError(`${what} at ${this.registry}: ${describeStatus(answer.status)}${code === undefined ? "" : ` ${code}`}${tries}`, answer.status, `${describeStatus(answer.status)}${tries}`);
   }
 }
 
@@ -335,9 +400,30 @@ function nextLink(header: string | null): string | undefined {
   return url.startsWith("/v2") ? url.slice(3) : url;
 }
 
-/** An error's message and, for network failures, its cause (fetch hides the useful part there). */
-function describe(error: unknown): string {
-  const message = (error as Error).message;
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause === undefined ? message : `${message} (${cause.code ?? cause.message ?? "unknown cause"})`;
+/** JSON from a registry answer; bytes that do not parse are an error, not an empty answer. */
+function parseJson<T>(bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString("utf8")) as T;
+  } catch (error) {
+    throw new RegistryError(`${what} is not valid JSON (${(error as Error).message})`, undefined, "an answer that does not parse");
+  }
+}
+
+/** The code of a network failure: fetch's cause (ECONNRESET, UND_ERR_SOCKET, …), or TIMEOUT for our own. */
+function causeCode(error: unknown): string | undefined {
+  const failure = error as { name?: string; code?: string; cause?: { code?: string; name?: string } } | undefined;
+  if (failure?.name === "TimeoutError" || failure?.cause?.name === "TimeoutError") return "TIMEOUT";
+  return failure?.cause?.code ?? failure?.code;
+}
+
+/** A network failure as a RegistryError that says what happened in a user's words. */
+function networkError(what: string, error: unknown, timeoutMs: number): RegistryError {
+  const code = causeCode(error);
+  const answer = code === "TIMEOUT" ? `no answer within ${timeoutMs / 1000} s`
+    : code === "ECONNREFUSED" ? "connection refused (nothing listening)"
+    : code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "UND_ERR_CLOSED" ? `connection reset (${code})`
+    : `${(error as Error).message}${code === undefined ? "" : ` (${code})`}`;
+  const wrapped = new RegistryError(`${what}: ${answer}`, undefined, answer);
+  (wrapped as { cause?: unknown }).cause = error;
+  return wrapped;
 }

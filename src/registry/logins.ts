@@ -1,0 +1,116 @@
+/**
+ * Registry logins from the Docker config file, found the way the docker CLI finds them:
+ * `credHelpers[host]`, then `credsStore`, then inline `auths`. A helper is the program
+ * `docker-credential-<name>`, asked with `get` and the server on standard input; it answers
+ * `{"ServerURL", "Username", "Secret"}`, or says "credentials not found". The stack config's
+ * login, when set, wins over all of these (client.ts).
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import path from "node:path";
+import { UserError } from "../core/problems.js";
+
+export interface RegistryCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** A login and where it came from (for messages: never the secret itself). */
+export interface FoundLogin {
+  readonly credentials: RegistryCredentials;
+  readonly source: string;
+}
+
+/** A login source that exists but could not be read: never treated as "no login". */
+export class LoginError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = "LoginError";
+  }
+}
+
+interface DockerConfigFile {
+  readonly auths?: Record<string, { auth?: string; username?: string; password?: string }>;
+  readonly credsStore?: string;
+  readonly credHelpers?: Record<string, string>;
+}
+
+export function dockerConfigDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return env.DOCKER_CONFIG ?? path.join(homedir(), ".docker");
+}
+
+/** The keys a login for `registry` may be stored under: the docker CLI writes a bare host, older ones a URL. */
+function serverKeys(registry: string): string[] {
+  return [registry, `https://${registry}`, `http://${registry}`];
+}
+
+/** Runs one credential helper; undefined when it holds nothing for the server. */
+export function helperLogin(helper: string, registry: string, env: NodeJS.ProcessEnv = process.env): FoundLogin | undefined {
+  const program = `docker-credential-${helper}`;
+  for (const server of serverKeys(registry)) {
+    let answer: string;
+    try {
+      answer = execFileSync(program, ["get"], { input: server, encoding: "utf8", timeout: 15_000, env, stdio: ["pipe", "pipe", "pipe"] });
+    } catch (error) {
+      const failure = error as { code?: string; stdout?: string; stderr?: string; status?: number | null };
+      if (failure.code === "ENOENT") {
+        throw new LoginError(`the Docker config names the credential helper "${helper}", but ${program} is not on PATH: install it or put it on PATH, or remove "${helper}" from the Docker config`);
+      }
+      const said = `${failure.stdout ?? ""} ${failure.stderr ?? ""}`.trim();
+      if (/credentials not found/i.test(said)) continue;
+      throw new LoginError(`the credential helper ${program} failed for ${server} (${failure.code === "ETIMEDOUT" ? "no answer in 15 s" : `exit ${failure.status ?? "?"}`}${said === "" ? "" : `: ${said.split("\n")[0]}`}): unlock or fix the helper, or log in again with docker login ${registry}`);
+    }
+    let parsed: { Username?: unknown; Secret?: unknown };
+    try {
+      parsed = JSON.parse(answer) as typeof parsed;
+    } catch {
+      throw new LoginError(`the credential helper ${program} answered something that is not JSON for ${server}: fix the helper, or log in again with docker login ${registry}`);
+    }
+    if (typeof parsed.Username !== "string" || typeof parsed.Secret !== "string" || parsed.Secret === "") continue;
+    if (parsed.Username === "<token>") {
+      throw new LoginError(`the credential helper ${program} holds an identity token for ${server}; Strata logs in to registries with a user name and password: docker login ${registry} with those`);
+    }
+    return { credentials: { username: parsed.Username, password: parsed.Secret }, source: `credential helper ${program}` };
+  }
+  return undefined;
+}
+
+/** `user:password` of an inline `auths` entry (base64 `auth`, or the two fields). */
+function inlineLogin(entry: { auth?: string; username?: string; password?: string }): RegistryCredentials | undefined {
+  if (entry.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password };
+  if (entry.auth === undefined || entry.auth === "") return undefined;
+  const decoded = Buffer.from(entry.auth, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon < 0 ? undefined : { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/**
+ * The Docker config's login for `registry`, or undefined when it has none. A config that cannot be
+ * parsed, or a helper that fails, is a LoginError: the user did log in, and a run without that
+ * login would only meet a 401 later.
+ */
+export function dockerConfigLogin(registry: string, configDir: string = dockerConfigDir(), env: NodeJS.ProcessEnv = process.env): FoundLogin | undefined {
+  const file = path.join(configDir, "config.json");
+  if (!existsSync(file)) return undefined;
+  let config: DockerConfigFile;
+  try {
+    config = JSON.parse(readFileSync(file, "utf8")) as DockerConfigFile;
+  } catch (error) {
+    throw new LoginError(`${file} is not valid JSON (${(error as Error).message}): fix it, or log in again with docker login ${registry}`);
+  }
+  const helper = serverKeys(registry).map((key) => config.credHelpers?.[key]).find((name) => name !== undefined);
+  if (helper !== undefined) {
+    const found = helperLogin(helper, registry, env);
+    if (found !== undefined) return found;
+  } else if (config.credsStore !== undefined && config.credsStore !== "") {
+    const found = helperLogin(config.credsStore, registry, env);
+    if (found !== undefined) return found;
+  }
+  for (const key of serverKeys(registry)) {
+    const entry = config.auths?.[key];
+    const credentials = entry === undefined ? undefined : inlineLogin(entry);
+    if (credentials !== undefined) return { credentials, source: `${file} (auths)` };
+  }
+  return undefined;
+}

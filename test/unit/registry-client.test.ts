@@ -1,0 +1,110 @@
+/**
+ * The registry client under faults, with a fetch that answers as a broken registry would: which
+ * answers are retried and how often, what is an error rather than "not found", digests checked.
+ */
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { RegistryClient, RegistryError } from "../../src/registry/client.js";
+import { describeStatus, isTransientCode, isTransientStatus, retryDelayMs } from "../../src/registry/retry.js";
+
+const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.docker.distribution.manifest.v2+json", config: { digest: "sha256:c" }, layers: [] }));
+const digestOf = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+const found = (bytes: Buffer = manifestBytes, digest: string = digestOf(manifestBytes)): Response =>
+  new Response(new Uint8Array(bytes), { status: 200, headers: { "docker-content-digest": digest, "content-type": "application/vnd.docker.distribution.manifest.v2+json" } });
+
+/** A client over scripted answers (one per request after the scheme probe), recording the waits. */
+function scripted(answers: (() => Response | Promise<Response>)[]): { client: RegistryClient; requests: () => number; waits: number[] } {
+  let index = 0;
+  const waits: number[] = [];
+  const fetcher = (async (input: string | URL) => {
+    if (String(input).endsWith("/v2/")) return new Response("{}");
+    const answer = answers[Math.min(index, answers.length - 1)] as () => Response;
+    index += 1;
+    return answer();
+  }) as typeof fetch;
+  return { client: new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async (ms) => void waits.push(ms), dockerConfigDir: "/nonexistent" }), requests: () => index, waits };
+}
+
+describe("retry policy", () => {
+  it("retries 5xx, 429 and 408 and network resets and timeouts; never 4xx answers or unknown failures", () => {
+    expect([500, 502, 503, 429, 408].every(isTransientStatus)).toBe(true);
+    expect([400, 401, 403, 404].some(isTransientStatus)).toBe(false);
+    expect(["ECONNRESET", "ECONNREFUSED", "UND_ERR_SOCKET", "TIMEOUT"].every(isTransientCode)).toBe(true);
+    expect(isTransientCode("CERT_HAS_EXPIRED")).toBe(false);
+    expect(isTransientCode(undefined)).toBe(false);
+  });
+  it("backs off 250 ms, 1 s, 4 s, or as Retry-After says (seconds or a date), capped at 10 s", () => {
+    expect([1, 2, 3].map((attempt) => retryDelayMs(attempt))).toEqual([250, 1000, 4000]);
+    expect(retryDelayMs(1, "3")).toBe(3000);
+    expect(retryDelayMs(1, "3600")).toBe(10_000);
+    expect(retryDelayMs(1, new Date(5_000).toUTCString(), 3_000)).toBe(2000);
+    expect(describeStatus(500)).toBe("HTTP 500 (a server error)");
+  });
+});
+
+describe("registry client under faults", () => {
+  it("a 500 that clears: asked again, then found", async () => {
+    const { client, requests, waits } = scripted([() => new Response("oops", { status: 500 }), found]);
+    expect((await client.manifest("g/img", "1.0-p0"))?.digest).toBe(digestOf(manifestBytes));
+    expect(requests()).toBe(2);
+    expect(waits).toEqual([250]);
+  });
+  it("a 500 that stays: an error after three attempts, never 'not found'", async () => {
+    const { client, requests } = scripted([() => new Response('{"errors":[{"code":"UNKNOWN"}]}', { status: 500 })]);
+    const error = await client.manifest("g/img", "1.0-p0").then(() => undefined, (failure: unknown) => failure);
+    expect(error).toBeInstanceOf(RegistryError);
+    expect((error as RegistryError).message).toBe("GET manifest g/img:1.0-p0 at registry.test:5000: HTTP 500 (a server error) UNKNOWN after 3 attempts");
+    expect(requests()).toBe(3);
+  });
+  it("429 waits as Retry-After asks", async () => {
+    const { client, waits } = scripted([() => new Response("slow down", { status: 429, headers: { "retry-after": "2" } }), found]);
+    await client.manifest("g/img", "1.0-p0");
+    expect(waits).toEqual([2000]);
+  });
+  it("404 is 'not found' at once; 401 and 403 are errors at once", async () => {
+    const notFound = scripted([() => new Response("{}", { status: 404 })]);
+    expect(await notFound.client.manifest("g/img", "1.0-p0")).toBeUndefined();
+    expect(notFound.requests()).toBe(1);
+    const refused = scripted([() => new Response("{}", { status: 401 })]);
+    await expect(refused.client.manifest("g/img", "1.0-p0")).rejects.toThrow(/refused the credentials \(HTTP 401; no login was found\)/);
+    expect(refused.requests()).toBe(1);
+    const denied = scripted([() => new Response("{}", { status: 403 })]);
+    await expect(denied.client.tags("g/img")).rejects.toThrow(/HTTP 403 \(access denied\)/);
+  });
+  it("a connection reset mid-body is retried like any reset", async () => {
+    const reset = () => new Response(new ReadableStream({ start(controller) { controller.enqueue(new Uint8Array([123])); controller.error(new TypeError("terminated", { cause: { code: "UND_ERR_SOCKET" } })); } }), { status: 200 });
+    const { client, requests } = scripted([reset, reset, reset]);
+    await expect(client.manifest("g/img", "1.0-p0")).rejects.toThrow(/GET \/g\/img\/manifests\/1.0-p0 at registry.test:5000 \(3 attempts\): connection reset \(UND_ERR_SOCKET\)/);
+    expect(requests()).toBe(3);
+  });
+  it("a request that outlives the timeout is a timeout, retried, then an error naming it", async () => {
+    let asked = 0;
+    const stall = (async (input: string | URL, init?: RequestInit) => {
+      if (String(input).endsWith("/v2/")) return new Response("{}");
+      asked += 1;
+      return new Promise<Response>((_resolve, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal?.reason)));
+    }) as typeof fetch;
+    const client = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: stall, timeoutMs: 50, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    await expect(client.manifest("g/img", "1.0-p0")).rejects.toThrow(/\(3 attempts\): no answer within 0.05 s/);
+    expect(asked).toBe(3);
+  });
+  it("bytes that do not match the announced digest, or the digest asked for, are an error, not 'found'", async () => {
+    const tampered = Buffer.concat([Buffer.from(" "), manifestBytes]);
+    const lying = scripted([() => found(tampered, digestOf(manifestBytes))]);
+    await expect(lying.client.manifest("g/img", "1.0-p0")).rejects.toThrow(/the manifest's bytes do not match its digest/);
+    const byDigest = scripted([() => found(tampered, digestOf(tampered))]);
+    await expect(byDigest.client.rawManifest("g/img", digestOf(manifestBytes))).rejects.toThrow(/do not match its digest \(announced sha256:/);
+  });
+  it("a manifest that does not parse is an error", async () => {
+    const garbage = Buffer.from("<html>login</html>");
+    const { client } = scripted([() => found(garbage, digestOf(garbage))]);
+    await expect(client.manifest("g/img", "1.0-p0")).rejects.toThrow(/is not valid JSON/);
+  });
+  it("a config blob whose bytes do not match its digest is an error", async () => {
+    const config = Buffer.from('{"config":{"Labels":{}}}');
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, config: { digest: digestOf(config) }, layers: [] }));
+    const { client } = scripted([() => found(manifest, digestOf(manifest)), () => new Response(new Uint8Array(Buffer.from('{"config":{"Labels":{"x":"y"}}}')))]);
+    const result = await client.manifest("g/img", "1.0-p0");
+    await expect(client.configOf("g/img", result as NonNullable<typeof result>)).rejects.toThrow(/config blob .* bytes do not match its digest/);
+  });
+});
