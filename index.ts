@@ -15,12 +15,13 @@ import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
 import { decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
 import { placeLayers } from "./src/core/placement.js";
-import { throwIfAny } from "./src/core/problems.js";
+import { InputError, throwIfAny } from "./src/core/problems.js";
 import { planPromotion } from "./src/core/promotion-plan.js";
 import { type PromotedLayer, Promotion, readSourceLayers } from "./src/pulumi/promotion.js";
 import { defaultBlobCache } from "./src/registry/blob-cache.js";
 import { RegistryClient } from "./src/registry/client.js";
-import { readBuiltLayers } from "./src/engine/stack-state.js";
+import { readBuiltLayers, type StateRead } from "./src/engine/stack-state.js";
+import { forUser } from "./src/pulumi/user-errors.js";
 import { type LayerOutput, LayerTree } from "./src/pulumi/tree.js";
 import { lookUpPublished, promotionConflicts } from "./src/registry/lookups.js";
 
@@ -44,7 +45,7 @@ for (const key of CONFIG_KEYS) {
   if (value !== undefined) values[key] = value;
 }
 const resolved = resolveStackConfig({ values, file: stackFile, env: process.env });
-throwIfAny(resolved.problems);
+await forUser(async () => throwIfAny(resolved.problems));
 const config = resolved.config as StackConfig;
 
 // Registry login: the password is a config secret. Resources get it as a secret Output (encrypted in
@@ -55,20 +56,26 @@ const registryAuth = config.registryUsername !== undefined && registryPassword !
   : undefined;
 const credentials = registryAuth === undefined ? undefined : await new Promise<{ username: string; password: string }>((resolve) => registryAuth.apply(resolve));
 const blobCache = defaultBlobCache();
-const registry = new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }), ...(blobCache === undefined ? {} : { blobCache }) });
+const registry = await forUser(async () => new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }), ...(blobCache === undefined ? {} : { blobCache }) }));
 
 /** Build every selected layer; adopt tags the channel already holds with the same content, and copy them to CI tags. */
 async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   const catalog = loadCatalog(catalogDir, projectDir);
   const targets = planTargets(catalog, config, stackFile);
   // What this stack's state holds as built (a `pulumi stack export`), read while the rest goes on.
-  const builtHereRead = config.push ? readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : Promise.resolve(new Map());
+  const builtHereRead: Promise<StateRead> = config.push ? readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : Promise.resolve({ built: new Map() });
   await checkEngines(config.engines);
   const fingerprints = await fingerprintTargets(targets, config.platform);
-  // Before anything is built: what does the channel already hold under these tags?
+  // Before anything is built: what does the channel already hold under these tags? An answer that
+  // is neither found nor not found stops the run here (RegistryLookupError), on every channel.
   const view: RegistryView = config.push ? await lookUpPublished(targets, registry, fingerprints) : { published: new Map() };
-  if (view.unreachable !== undefined) await pulumi.log.warn(`${view.unreachable}; every layer counts as unpublished`);
-  const decision = decideChannel(targets, fingerprints, view, config);
+  const state = await builtHereRead;
+  const enforced = config.immutable && config.ci === undefined;
+  if (enforced && state.unreadable !== undefined) {
+    throw new InputError([{ file: stackFile, field: `${CONFIG_NAMESPACE}:immutable`, message: `this stack's state cannot be read (${state.unreadable}), so Strata cannot tell what it pushed under its tags`, fix: `scripts/strata recover --stack ${stack}, then run again` }]);
+  }
+  const builtHere = state.built;
+  const decision = decideChannel(targets, fingerprints, view, config, builtHere);
   const conflicts = conflictProblems(decision.conflicts, stackFile, stack);
   // `strata plan` previews a blocked channel to report every layer's status; a preview pushes nothing.
   if (conflicts.length > 0 && pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1") {
@@ -78,7 +85,6 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   }
   // A layer this stack's state holds as built at this fingerprint and reference stays built; CI runs
   // copy what the channel holds with the same fingerprint; other published ones are adopted.
-  const builtHere = await builtHereRead;
   const sources = decideSources(targets, fingerprints, view, builtHere, config);
   const dockerModule = config.builder === "docker" ? await import("@pulumi/docker") : undefined;
   // A pool of engines: each layer on one, subtrees together, the same placement on every runner.
@@ -100,7 +106,7 @@ async function promote(source: string): Promise<readonly (LayerOutput | Promoted
   return new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable, ...(registryAuth === undefined ? {} : { registryAuth }) }).layers;
 }
 
-const declared = config.promoteFrom === undefined ? await build() : await promote(config.promoteFrom);
+const declared = await forUser(() => (config.promoteFrom === undefined ? build() : promote(config.promoteFrom)));
 
 export const group = config.group;
 export const registryAddress = config.registry;

@@ -9,7 +9,7 @@ import { parse } from "yaml";
 import { type Catalog, loadCatalog } from "../core/catalog.js";
 import { CI_ENVIRONMENT, REGISTRY_PASSWORD_KEY, type StackConfig, resolveStackConfig } from "../core/config.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
-import { InputError, type Problem } from "../core/problems.js";
+import { InputError, type Problem, UserError } from "../core/problems.js";
 import { DEFAULT_PARALLEL } from "../core/concurrency.js";
 import { renderTable } from "./table.js";
 import { stackConfigSource } from "../core/stack-files.js";
@@ -19,11 +19,11 @@ import { applyBumps, type BumpLevel, planBumps } from "../core/bump.js";
 import { fingerprintTargets } from "../core/fingerprint.js";
 import { RegistryClient } from "../registry/client.js";
 import { decideChannel, type RegistryView } from "../core/channel.js";
-import { type PlanRow, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
+import { type PlanRow, planExitCode, planRows, type PreviousLayer, registryBlockedRows, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
 import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
-import { groupTags, lookUpPublished } from "../registry/lookups.js";
+import { groupTags, lookUpPublished, RegistryLookupError } from "../registry/lookups.js";
 import { ciStackName, planCiCleanup } from "../core/ci-build.js";
 import { imageSet, writeImageSet } from "./image-set.js";
 
@@ -45,8 +45,9 @@ interface CommonOptions {
 function engineEnv(io: CliIo): Record<string, string> {
   const env: Record<string, string> = {};
   const ciNames = CI_ENVIRONMENT.flatMap((pair) => [pair.change, pair.patchset]);
-  // PGPASSFILE: the PostgreSQL backend's password; DOCKER_*: the engine this runner builds on.
-  for (const name of ["PULUMI_BACKEND_URL", "PGPASSFILE", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", ...ciNames]) {
+  // PGPASSFILE: the PostgreSQL backend's password; DOCKER_HOST and TLS: the engine this runner builds
+  // on; DOCKER_CONFIG: where docker login left the registry login; STRATA_REGISTRY_TIMEOUT: seconds a registry request may take.
+  for (const name of ["PULUMI_BACKEND_URL", "PGPASSFILE", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONFIG", "STRATA_REGISTRY_TIMEOUT", ...ciNames]) {
     const value = io.env[name];
     if (value !== undefined) env[name] = value;
   }
@@ -151,8 +152,17 @@ export async function computePlan(options: CommonOptions & { stack: string; conf
   }
   const targets = planTargets(catalog, config, file);
   const fingerprints = await fingerprintTargets(targets, config.platform);
-  const view: RegistryView = config.push ? await lookUpPublished(targets, await registryClientFor(config, options, io), fingerprints) : { published: new Map() };
-  if (view.unreachable !== undefined) io.err(`note: ${view.unreachable}; every layer counts as unpublished\n`);
+  let view: RegistryView = { published: new Map() };
+  if (config.push) {
+    try {
+      view = await lookUpPublished(targets, await registryClientFor(config, options, io), fingerprints);
+    } catch (error) {
+      // Fail closed: no preview over an unknown; every layer is blocked, the failing ones say why.
+      if (!(error instanceof RegistryLookupError)) throw error;
+      io.err(`${error.message}\n`);
+      return registryBlockedRows(targets, error.registry, error.failures);
+    }
+  }
   const { conflicts } = decideChannel(targets, fingerprints, view, config);
   const automation = await import("../engine/automation.js");
   const runStack = await runStackOf(options, io, resolved);
@@ -258,9 +268,6 @@ export function buildProgram(io: CliIo): Command {
       if (unknown.length > 0) throw new InputError(unknown);
       const fingerprints = await fingerprintTargets(targets, config.platform);
       const view = await lookUpPublished(targets, await registryClientFor(config, options, io), fingerprints);
-      if (view.unreachable !== undefined) {
-        throw new InputError([{ file, field: "strata:registry", message: `${view.unreachable}: cannot compare with what ${options.stack} published`, fix: "start the registry (scripts/services.sh start) or fix strata:registry" }]);
-      }
       const bumps = planBumps({ targets, fingerprints, view, requested, ...(config.ci === undefined ? {} : { ci: config.ci }) });
       if (!options.dryRun) applyBumps(bumps, targets);
       if (options.json) {

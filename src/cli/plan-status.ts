@@ -89,6 +89,22 @@ export function planRows(input: StatusInput): PlanRow[] {
   return rows;
 }
 
+/**
+ * Rows when the registry could not answer (registry/lookups.ts): nothing can be planned over an
+ * unknown, so every layer is blocked; the layers it failed for say what it answered.
+ */
+export function registryBlockedRows(targets: readonly LayerTarget[], registry: string, failures: readonly { readonly layer: string; readonly error: { readonly answer: string } }[]): PlanRow[] {
+  const failed = new Map(failures.map((failure) => [failure.layer, failure.error.answer] as const));
+  const first = failures[0]?.layer;
+  return targets.map((target) => {
+    const answer = failed.get(target.layer.name);
+    return {
+      layer: target.layer.name, image: target.layer.image, parent: target.parent ?? null, oldRef: null, newRef: target.ref, status: "blocked",
+      reason: answer === undefined ? `registry ${registry} did not answer for layer ${first ?? "?"}` : `registry ${registry} answered ${answer}`,
+    };
+  });
+}
+
 /** `rebuild: content changed`, `new`, … as users read them. */
 export function statusLabel(row: PlanRow): string {
   if (row.status === "rebuild" || row.status === "retag") return `${row.status}: ${row.reason}`;

@@ -20,6 +20,15 @@ export interface PublishedTag {
   readonly inputsDigest?: string;
 }
 
+/** What the stack's state holds for a layer's build resource (engine/stack-state.ts reads it). */
+export interface BuiltLayer {
+  readonly fingerprint: string;
+  /** The layer's own inputs digest, when the state has it (tells "content" from "parent changed"). */
+  readonly inputsDigest?: string;
+  /** The reference it was pushed under (`imageName`). */
+  readonly ref: string;
+}
+
 /** Another tag of the same repository whose image a CI run may copy (registry/lookups.ts finds them). */
 export interface CopySource {
   readonly tag: string;
@@ -34,8 +43,6 @@ export interface RegistryView {
    * patchsets (newest first), as far as the registry holds them.
    */
   readonly copySources?: ReadonlyMap<string, readonly CopySource[]>;
-  /** Set when the registry could not be asked: everything counts as unpublished. */
-  readonly unreachable?: string;
 }
 
 export type ChangeReason = "content changed" | "parent changed";
@@ -44,6 +51,8 @@ export interface TagConflict {
   readonly layer: string;
   readonly ref: string;
   readonly reason: ChangeReason;
+  /** Where the tag was seen with other content: the registry, or this stack's own state. */
+  readonly seenIn: "registry" | "state";
 }
 
 export interface ChannelDecision {
@@ -52,24 +61,36 @@ export interface ChannelDecision {
 }
 
 /** Why a layer's fingerprint differs from a published one: its own inputs, or only what it builds on. */
-export function changeReason(current: LayerFingerprint, published: PublishedTag): ChangeReason {
+export function changeReason(current: LayerFingerprint, published: { readonly inputsDigest?: string }): ChangeReason {
   return published.inputsDigest === current.inputsDigest ? "parent changed" : "content changed";
 }
 
+/**
+ * Tags an immutable channel would move. Two witnesses, each enough: the registry's tag, and this
+ * stack's own state (`builtHere`: what its build resources pushed under which reference), so a
+ * layer is refused even when the registry was never asked or answered wrong.
+ */
 export function decideChannel(
   targets: readonly LayerTarget[],
   fingerprints: ReadonlyMap<string, LayerFingerprint>,
   view: RegistryView,
   config: StackConfig,
+  builtHere: ReadonlyMap<string, BuiltLayer> = new Map(),
 ): ChannelDecision {
   const conflicts: TagConflict[] = [];
   // CI tags (-CHANGE[_PATCHSET]) name a review's build, which may be rebuilt.
   const enforce = config.immutable && config.ci === undefined;
+  if (!enforce) return { conflicts };
   for (const target of targets) {
-    const published = view.published.get(target.layer.name);
     const current = fingerprints.get(target.layer.name);
-    if (published === undefined || current === undefined) continue;
-    if (published.fingerprint !== current.fingerprint && enforce) conflicts.push({ layer: target.layer.name, ref: target.ref, reason: changeReason(current, published) });
+    if (current === undefined) continue;
+    const published = view.published.get(target.layer.name);
+    const recorded = builtHere.get(target.layer.name);
+    if (published !== undefined && published.fingerprint !== current.fingerprint) {
+      conflicts.push({ layer: target.layer.name, ref: target.ref, reason: changeReason(current, published), seenIn: "registry" });
+    } else if (recorded !== undefined && recorded.ref === target.ref && recorded.fingerprint !== current.fingerprint) {
+      conflicts.push({ layer: target.layer.name, ref: target.ref, reason: changeReason(current, recorded), seenIn: "state" });
+    }
   }
   return { conflicts };
 }
@@ -79,7 +100,7 @@ export function conflictProblems(conflicts: readonly TagConflict[], stackFile: s
   return conflicts.map((conflict) => ({
     file: stackFile,
     field: `${CONFIG_NAMESPACE}:immutable`,
-    message: `layer "${conflict.layer}": ${conflict.ref} already exists in the registry with different content (${conflict.reason}); an immutable channel never moves a tag`,
+    message: `layer "${conflict.layer}": ${conflict.ref} already exists ${conflict.seenIn === "registry" ? "in the registry" : "in this stack's state (pushed by an earlier run)"} with different content (${conflict.reason}); an immutable channel never moves a tag`,
     fix: `bump the version: scripts/strata bump --stack ${stack} (it bumps this layer and its descendants)`,
   }));
 }

@@ -14,7 +14,7 @@
  * replace one resource with another on a run with no change. A new reference (the next patchset's
  * CI tag) does not stick: the build resource would rebuild and push, where a copy is enough.
  */
-import { type CopySource, type PublishedTag, type RegistryView } from "./channel.js";
+import { type BuiltLayer, type CopySource, type PublishedTag, type RegistryView } from "./channel.js";
 import { type StackConfig } from "./config.js";
 import { type LayerFingerprint } from "./fingerprint.js";
 import { type LayerTarget } from "./plan.js";
@@ -27,12 +27,8 @@ export type LayerSource =
   | { readonly origin: "copied"; readonly from: CopySource }
   | { readonly origin: "adopted"; readonly published: PublishedTag };
 
-/** What the stack's state holds for a layer's build resource (stack-state.ts). */
-export interface BuiltLayer {
-  readonly fingerprint: string;
-  /** The reference it was pushed under (`imageName`). */
-  readonly ref: string;
-}
+/** What the stack's state holds for a layer's build resource (stack-state.ts); defined beside the channel rules that read it. */
+export type { BuiltLayer } from "./channel.js";
 
 export function decideSources(
   targets: readonly LayerTarget[],

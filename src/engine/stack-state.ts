@@ -8,7 +8,7 @@
 import { execFile } from "node:child_process";
 import { DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../core/image-types.js";
 import { BUILD_ARGS } from "../core/plan.js";
-import { FINGERPRINT_LABEL } from "../core/fingerprint.js";
+import { FINGERPRINT_LABEL, INPUTS_LABEL } from "../core/fingerprint.js";
 import { type BuiltLayer } from "../core/layer-origin.js";
 
 interface StateResource {
@@ -29,31 +29,47 @@ export function builtLayers(deployment: unknown, type: string): Map<string, Buil
     const layer = resource.urn?.split("::").pop();
     if (layer === undefined || resource.type !== type) continue;
     let fingerprint: unknown;
-    if (resource.type === DOCKER_IMAGE_TYPE) fingerprint = (resource.inputs?.build as { args?: Record<string, unknown> } | undefined)?.args?.[BUILD_ARGS.fingerprint];
-    else if (resource.type === LAYER_IMAGE_TYPE) fingerprint = (resource.inputs?.labels as Record<string, unknown> | undefined)?.[FINGERPRINT_LABEL];
+    let inputsDigest: unknown;
+    if (resource.type === DOCKER_IMAGE_TYPE) {
+      const args = (resource.inputs?.build as { args?: Record<string, unknown> } | undefined)?.args;
+      fingerprint = args?.[BUILD_ARGS.fingerprint];
+      inputsDigest = args?.[BUILD_ARGS.inputs];
+    } else if (resource.type === LAYER_IMAGE_TYPE) {
+      const labels = resource.inputs?.labels as Record<string, unknown> | undefined;
+      fingerprint = labels?.[FINGERPRINT_LABEL];
+      inputsDigest = labels?.[INPUTS_LABEL];
+    }
     const ref = resource.inputs?.imageName;
-    if (typeof fingerprint === "string" && typeof ref === "string") built.set(layer, { fingerprint, ref });
+    if (typeof fingerprint === "string" && typeof ref === "string") built.set(layer, { fingerprint, ref, ...(typeof inputsDigest === "string" ? { inputsDigest } : {}) });
   }
   return built;
 }
 
+/** What the state says was built, or why it could not be read. */
+export interface StateRead {
+  readonly built: Map<string, BuiltLayer>;
+  /** Set when the checkpoint could not be read: then `built` is empty because nothing is known. */
+  readonly unreadable?: string;
+}
+
 /**
- * The current stack's checkpoint through the Pulumi CLI (the program runs under
- * it, with its backend and stack). A stack that cannot be read counts as having
- * built nothing: the program then adopts what the registry holds with the
- * layers' fingerprints, which is the same content, so nothing is lost.
+ * The current stack's checkpoint through the Pulumi CLI (the program runs under it, with its
+ * backend and stack). A stack that cannot be read has an empty `built` and says why: a mutable
+ * channel then adopts what the registry holds with the layers' fingerprints (the same content,
+ * nothing lost); an immutable one stops, since its state is one of the two witnesses of what each
+ * tag holds (core/channel.ts).
  */
-export function readBuiltLayers(stack: string, type: string, cwd: string = process.cwd()): Promise<Map<string, BuiltLayer>> {
+export function readBuiltLayers(stack: string, type: string, cwd: string = process.cwd()): Promise<StateRead> {
   return new Promise((resolve) => {
-    execFile("pulumi", ["stack", "export", "--stack", stack], { cwd, maxBuffer: 512 << 20 }, (error, stdout) => {
+    execFile("pulumi", ["stack", "export", "--stack", stack], { cwd, maxBuffer: 512 << 20 }, (error, stdout, stderr) => {
       if (error !== null) {
-        resolve(new Map());
+        resolve({ built: new Map(), unreadable: `pulumi stack export failed: ${stderr.trim().split("\n").pop() ?? error.message}` });
         return;
       }
       try {
-        resolve(builtLayers((JSON.parse(stdout) as { deployment?: unknown }).deployment, type));
-      } catch {
-        resolve(new Map());
+        resolve({ built: builtLayers((JSON.parse(stdout) as { deployment?: unknown }).deployment, type) });
+      } catch (parseError) {
+        resolve({ built: new Map(), unreadable: `pulumi stack export printed no JSON (${(parseError as Error).message})` });
       }
     });
   });

@@ -9,7 +9,7 @@ import { mapLimited } from "../core/concurrency.js";
 import { CONFIG_NAMESPACE } from "../core/config.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL } from "../core/fingerprint.js";
 import { type LayerTarget } from "../core/plan.js";
-import { type Problem } from "../core/problems.js";
+import { type Problem, UserError } from "../core/problems.js";
 import { type PromotionTarget } from "../core/promotion-plan.js";
 import { type RegistryClient, RegistryError } from "./client.js";
 
@@ -45,17 +45,58 @@ async function lookUpCopySources(client: RegistryClient, target: LayerTarget, so
   return found;
 }
 
+/** A layer whose tag the registry could not answer for: neither "found" nor "not found". */
+export interface LookupFailure {
+  readonly layer: string;
+  /** The reference that was asked about. */
+  readonly ref: string;
+  readonly error: RegistryError;
+}
+
+/** What a user does about an answer, by what the registry said. */
+export function fixFor(error: RegistryError, registry: string): string {
+  if (error.status === 401) return `log in to ${registry}: strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${registry} (a credential helper counts)`;
+  if (error.status === 403) return `give the login pull and push rights on this repository of ${registry}, then run again`;
+  if (error.status === 429) return `the registry limits requests: wait, then run again (or raise its rate limit)`;
+  if (/do not match/.test(error.answer)) return `something between Strata and ${registry} (a proxy, or its storage) altered what it serves: check both, then run again`;
+  if (/does not parse/.test(error.answer)) return `${registry} served something that is not a registry answer (a proxy or a login page?): check strata:registry and what sits between, then run again`;
+  return `check that the registry at ${registry} runs and answers (scripts/services.sh status, and its log), then run again`;
+}
+
+/**
+ * The registry could not say whether some layers' tags exist. Nothing may be built or pushed then,
+ * on any channel: an unknown is never "absent" (an immutable tag would be pushed over blind).
+ */
+export class RegistryLookupError extends UserError {
+  constructor(readonly registry: string, readonly failures: readonly LookupFailure[], readonly notAsked: number) {
+    const first = failures[0] as LookupFailure;
+    const others = failures.length > 1 ? ` (and ${failures.length - 1} more layer(s): ${failures.slice(1, 6).map((failure) => failure.layer).join(", ")}${failures.length > 6 ? ", …" : ""})` : "";
+    const skipped = notAsked > 0 ? ` ${notAsked} other layer(s) were not asked after that.` : "";
+    super(`registry ${registry} could not answer for layer "${first.layer}" (${first.ref}): ${first.error.message}${others}. Nothing was built or pushed: Strata cannot tell what the channel holds under this tag.${skipped} fix: ${fixFor(first.error, registry)}`);
+    this.name = "RegistryLookupError";
+  }
+}
+
 /**
  * Looks every target's tag up in the registry; in a CI run (tags with a change), also what it
  * could copy. `fingerprints`, when given, spares requests: for copy sources (see
  * lookUpCopySources), and for the CI tag of a layer that has a copy source with its fingerprint.
+ * Any answer other than found or not found (after the client's retries) ends in a
+ * RegistryLookupError; once one layer fails, no further layer is asked (a registry that is down
+ * would otherwise cost every layer its retries and timeouts).
  */
 export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient, fingerprints?: ReadonlyMap<string, { readonly fingerprint: string }>): Promise<RegistryView> {
   const published = new Map<string, PublishedTag>();
   const copySources = new Map<string, CopySource[]>();
-  try {
-    // A bounded number of requests in flight: hundreds at once only queue up in the registry.
-    await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
+  const failures: LookupFailure[] = [];
+  let notAsked = 0;
+  // A bounded number of requests in flight: hundreds at once only queue up in the registry.
+  await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
+    if (failures.length > 0) {
+      notAsked += 1;
+      return;
+    }
+    try {
       const sought = fingerprints?.get(target.layer.name)?.fingerprint;
       if (target.tag !== target.releaseTag) {
         const sources = await lookUpCopySources(client, target, sought);
@@ -66,20 +107,26 @@ export async function lookUpPublished(targets: readonly LayerTarget[], client: R
       }
       const tag = await lookUpTag(client, target.repositoryPath, target.tag);
       if (tag !== undefined) published.set(target.layer.name, tag);
-    });
-    return { published, ...(copySources.size === 0 ? {} : { copySources }) };
-  } catch (error) {
-    // A refused login is not "unpublished": an immutable channel must not build blind.
-    if (error instanceof RegistryError && error.status !== 401) return { published, unreachable: error.message };
-    throw error;
-  }
+    } catch (error) {
+      if (!(error instanceof RegistryError)) throw error;
+      failures.push({ layer: target.layer.name, ref: target.ref, error });
+    }
+  });
+  if (failures.length > 0) throw new RegistryLookupError(client.registry, failures, notAsked);
+  return { published, ...(copySources.size === 0 ? {} : { copySources }) };
 }
 
 /** Tags an immutable target already holds at another digest: promotion must stop before copying anything. */
 export async function promotionConflicts(targets: readonly PromotionTarget[], client: RegistryClient, stackFile: string, stack: string): Promise<Problem[]> {
   const problems: Problem[] = [];
   for (const target of targets) {
-    const existing = await client.manifest(target.targetRepository, target.tag);
+    let existing;
+    try {
+      existing = await client.manifest(target.targetRepository, target.tag);
+    } catch (error) {
+      if (!(error instanceof RegistryError)) throw error;
+      throw new RegistryLookupError(client.registry, [{ layer: target.source.layer, ref: target.ref, error }], 0);
+    }
     if (existing !== undefined && existing.digest !== target.digest) {
       problems.push({
         file: stackFile,

@@ -44,12 +44,13 @@ function expectAgreement(rows: Row[], operations: Operations): void {
 }
 
 describe("strata plan end to end", () => {
-  it("works offline of any registry for a first-time stack: everything is new", async () => {
+  it("with no registry answering, every layer is blocked (exit 1): an unknown is never read as 'not published'", async () => {
     await dev.stack.setConfig("strata:registry", { value: "127.0.0.1:9" });
     const { code, rows, err } = await plan();
-    expect(code).toBe(0);
-    expect(err).toMatch(/cannot reach the registry/);
-    expect(new Set(rows.map((row) => row.status))).toEqual(new Set(["new"]));
+    expect(code).toBe(1);
+    expect(err).toMatch(/registry 127.0.0.1:9 could not answer for layer "base".*connection refused.*Nothing was built or pushed.*fix: check that the registry at 127.0.0.1:9 runs/s);
+    expect(new Set(rows.map((row) => row.status))).toEqual(new Set(["blocked"]));
+    expect(rows.find((row) => row.layer === "base")?.reason).toMatch(/^registry 127.0.0.1:9 answered connection refused/);
     expect(rows).toHaveLength(6);
     await dev.stack.setConfig("strata:registry", { value: registryAddress });
     const first = await plan();

@@ -13,13 +13,18 @@ const engine = createServer((request, response) => response.writeHead(request.ur
 await new Promise<void>((resolve) => engine.listen(engineSocket, resolve));
 afterAll(() => engine.close());
 
-// The registry address is a closed loopback port: the program's registry lookup
-// finds nothing there and carries on, as it does for a first-time stack.
+// An empty registry: the program's lookups get "not found" (404) for every tag and carry on, as
+// for a first-time stack. (A registry that cannot answer stops the program: test/e2e/fault-corpus.)
+const registry = createServer((request, response) => response.writeHead(request.url === "/v2/" ? 200 : 404, { "content-type": "application/json" }).end("{}"));
+await new Promise<void>((resolve) => registry.listen(0, "127.0.0.1", resolve));
+const registryAddress = `127.0.0.1:${(registry.address() as { port: number }).port}`;
+afterAll(() => registry.close());
+
 describe("index.ts", () => {
   it("reads stack config and exports every layer's name, tag, ref, digest and parent", async () => {
     await installMocks("stable");
     pulumi.runtime.setAllConfig({
-      "strata:registry": "127.0.0.1:9",
+      "strata:registry": registryAddress,
       "strata:osRelease": "debian8.3",
       "strata:productVersion": "mos9.0",
       "strata:channel": "stable",
@@ -33,8 +38,8 @@ describe("index.ts", () => {
     expect(program.group).toBe("debian8.3-mos9.0-stable");
     expect(program.sourceRevision).toBe("abc123");
     const keystone = program.layers.keystone;
-    expect(keystone).toMatchObject({ image: "debian-mos-ms-keystone", tag: "1.0-p5", ref: "127.0.0.1:9/debian8.3-mos9.0-stable/debian-mos-ms-keystone:1.0-p5", parent: "keystone-base" });
-    expect(await resolved(keystone!.digestRef)).toMatch(/^127\.0\.0\.1:9\/debian8\.3-mos9\.0-stable\/debian-mos-ms-keystone@sha256:/);
+    expect(keystone).toMatchObject({ image: "debian-mos-ms-keystone", tag: "1.0-p5", ref: `${registryAddress}/debian8.3-mos9.0-stable/debian-mos-ms-keystone:1.0-p5`, parent: "keystone-base" });
+    expect(await resolved(keystone!.digestRef)).toMatch(new RegExp(`^${registryAddress.replaceAll(".", "\\.")}/debian8\\.3-mos9\\.0-stable/debian-mos-ms-keystone@sha256:`));
     expect(Object.keys(program.layers)).toEqual(["debian", "mos", "ms", "keystone-base", "keystone", "mysql"]);
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { planBumps } from "../../src/core/bump.js";
 import { conflictProblems, decideChannel, type PublishedTag, type RegistryView } from "../../src/core/channel.js";
@@ -7,7 +8,7 @@ import { type LayerFingerprint } from "../../src/core/fingerprint.js";
 import { planTargets } from "../../src/core/plan.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { noteCatalog } from "../helpers/catalog.js";
-import { lookUpPublished } from "../../src/registry/lookups.js";
+import { lookUpPublished, RegistryLookupError } from "../../src/registry/lookups.js";
 
 function config(values: Record<string, unknown> = {}): StackConfig {
   const { config: resolved, problems } = resolveStackConfig({ values: { registry: "127.0.0.1:5000", osRelease: "debian8.3", productVersion: "mos9.0", channel: "stable", immutable: true, ...values }, file: "Pulumi.stable.yaml", env: {} });
@@ -31,8 +32,8 @@ describe("channel decisions", () => {
       mysql: same("mysql"),
     }), config());
     expect(decision.conflicts).toEqual([
-      { layer: "ms", ref: "127.0.0.1:5000/debian8.3-mos9.0-stable/debian-mos-ms:1.0-p0", reason: "content changed" },
-      { layer: "keystone-base", ref: "127.0.0.1:5000/debian8.3-mos9.0-stable/debian-mos-ms-keystone-base:1.0-p0", reason: "parent changed" },
+      { layer: "ms", ref: "127.0.0.1:5000/debian8.3-mos9.0-stable/debian-mos-ms:1.0-p0", reason: "content changed", seenIn: "registry" },
+      { layer: "keystone-base", ref: "127.0.0.1:5000/debian8.3-mos9.0-stable/debian-mos-ms-keystone-base:1.0-p0", reason: "parent changed", seenIn: "registry" },
     ]);
     const problems = conflictProblems(decision.conflicts, "Pulumi.stable.yaml", "stable");
     expect(problems[0]?.fix).toMatch(/strata bump --stack stable/);
@@ -45,6 +46,22 @@ describe("channel decisions", () => {
   });
   it("treats images without Strata labels as different content", () => {
     expect(decideChannel(targets, current, view({ debian: { digestRef: "r@sha256:1" } }), config()).conflicts).toHaveLength(1);
+  });
+  it("refuses, from the stack's own state alone, a tag it pushed with other content, though the registry shows nothing", () => {
+    const ms = targets.find((target) => target.layer.name === "ms");
+    const mysql = targets.find((target) => target.layer.name === "mysql");
+    const builtHere = new Map([
+      ["ms", { fingerprint: "old", inputsDigest: "i-ms", ref: ms?.ref ?? "" }],
+      // Recorded under another tag (a bump since): a new tag moves nothing.
+      ["mysql", { fingerprint: "old", inputsDigest: "old", ref: `${mysql?.ref ?? ""}-before-the-bump` }],
+      ["debian", { fingerprint: "f-debian", ref: targets[0]?.ref ?? "" }],
+    ]);
+    const decision = decideChannel(targets, current, view({}), config(), builtHere);
+    expect(decision.conflicts).toEqual([{ layer: "ms", ref: ms?.ref, reason: "parent changed", seenIn: "state" }]);
+    expect(conflictProblems(decision.conflicts, "Pulumi.stable.yaml", "stable")[0]?.message).toMatch(/already exists in this stack's state \(pushed by an earlier run\) with different content \(parent changed\); an immutable channel never moves a tag/);
+    // A mutable channel and a CI run rebuild over their own earlier pushes.
+    expect(decideChannel(targets, current, view({}), config({ immutable: false }), builtHere).conflicts).toEqual([]);
+    expect(decideChannel(targets, current, view({}), config({ change: 19026 }), builtHere).conflicts).toEqual([]);
   });
 });
 
@@ -73,18 +90,17 @@ describe("bump planning", () => {
 });
 
 describe("registry lookups", () => {
-  const manifestDigest = `sha256:${"b".repeat(64)}`;
+  // Real digests: the client checks every manifest and config against its digest.
+  const sha256 = (text: string): string => `sha256:${createHash("sha256").update(text).digest("hex")}`;
+  const configText = JSON.stringify({ config: { Labels: { "org.strata.fingerprint": "f1", "org.strata.inputs": "i1" } } });
+  const manifestText = JSON.stringify({ config: { digest: sha256(configText) } });
+  const manifestDigest = sha256(manifestText);
   const fakeFetch = (async (input: string | URL | Request) => {
     const url = String(input);
-    if (url.endsWith("/debian8.3-mos9.0-stable/debian/manifests/1.0-p0")) {
-      return new Response(JSON.stringify({ config: { digest: "sha256:cfg" } }), { headers: { "docker-content-digest": manifestDigest, "content-type": "application/vnd.docker.distribution.manifest.v2+json" } });
+    if (url.endsWith("/debian8.3-mos9.0-stable/debian/manifests/1.0-p0") || url.endsWith(`/debian8.3-mos9.0-stable/debian/manifests/${manifestDigest}`)) {
+      return new Response(manifestText, { headers: { "docker-content-digest": manifestDigest, "content-type": "application/vnd.docker.distribution.manifest.v2+json" } });
     }
-    if (url.endsWith(`/debian8.3-mos9.0-stable/debian/manifests/${manifestDigest}`)) {
-      return new Response(JSON.stringify({ config: { digest: "sha256:cfg" } }), { headers: { "docker-content-digest": manifestDigest } });
-    }
-    if (url.endsWith("/debian8.3-mos9.0-stable/debian/blobs/sha256:cfg")) {
-      return new Response(JSON.stringify({ config: { Labels: { "org.strata.fingerprint": "f1", "org.strata.inputs": "i1" } } }));
-    }
+    if (url.endsWith(`/debian8.3-mos9.0-stable/debian/blobs/${sha256(configText)}`)) return new Response(configText);
     return new Response("{}", { status: 404 });
   }) as typeof fetch;
 
@@ -92,9 +108,14 @@ describe("registry lookups", () => {
     const result = await lookUpPublished(targets, new RegistryClient({ registry: "127.0.0.1:5000", fetch: fakeFetch }));
     expect([...result.published]).toEqual([["debian", { digestRef: `127.0.0.1:5000/debian8.3-mos9.0-stable/debian@${manifestDigest}`, fingerprint: "f1", inputsDigest: "i1" }]]);
   });
-  it("reports an unreachable registry instead of failing", async () => {
-    const refused = (async () => { throw new TypeError("fetch failed"); }) as typeof fetch;
-    const result = await lookUpPublished(targets, new RegistryClient({ registry: "127.0.0.1:5000", fetch: refused }));
-    expect(result.unreachable).toMatch(/cannot reach the registry at 127.0.0.1:5000 over HTTPS or HTTP: fetch failed/);
+  it("stops on an unreachable registry: never 'unpublished', one error naming the layer, the tag and the fix", async () => {
+    const refused = (async () => { throw new TypeError("fetch failed", { cause: { code: "ECONNREFUSED" } }); }) as typeof fetch;
+    const failure = await lookUpPublished(targets, new RegistryClient({ registry: "127.0.0.1:5000", fetch: refused, sleep: async () => undefined })).then(() => undefined, (error: unknown) => error);
+    expect(failure).toBeInstanceOf(RegistryLookupError);
+    const error = failure as RegistryLookupError;
+    expect(error.message).toMatch(/^registry 127.0.0.1:5000 could not answer for layer "debian" \(127.0.0.1:5000\/debian8.3-mos9.0-stable\/debian:1.0-p0\): cannot reach the registry at https:\/\/127.0.0.1:5000\/v2: connection refused \(nothing listening\) \(and 5 more layer\(s\): mos, ms, keystone-base, keystone, mysql\)\. Nothing was built or pushed/);
+    expect(error.message).toMatch(/fix: check that the registry at 127.0.0.1:5000 runs and answers/);
+    // Every layer either failed or was not asked once one had failed.
+    expect(error.failures.length + error.notAsked).toBe(targets.length);
   });
 });
