@@ -375,11 +375,12 @@ export function buildProgram(io: CliIo): Command {
   withCommon(program.command("recover"))
     .description("after a killed run: make the stack readable again, release its stale lock, clear pending operations")
     .requiredOption("--stack <name>", "the stack (release channel)")
-    .action(async (options: CommonOptions & { stack: string }) => {
+    .option("--force", "also release a lock taken on another host (only once you know that run has ended)")
+    .action(async (options: CommonOptions & { stack: string; force?: boolean }) => {
       const { recoverStack } = await import("../engine/recover.js");
       const projectDir = projectDirOf(options, io);
       const project = (parse(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { name: string }).name;
-      const steps = await recoverStack({ projectDir, project, stack: options.stack, env: engineEnv(io) });
+      const steps = await recoverStack({ projectDir, project, stack: options.stack, env: engineEnv(io), force: options.force === true });
       if (steps.length === 0) io.out(`stack ${options.stack}: readable, not locked, no pending operations; nothing to do\n`);
       else io.out(`${renderTable(["done", "detail"], steps.map((step) => [step.action, step.detail]))}\n`);
       io.out(`next: scripts/strata up --stack ${options.stack} (what a killed run pushed is adopted, not rebuilt)\n`);
@@ -452,7 +453,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     await program.parseAsync([...argv], { from: "user" });
     return Number(program.getOptionValue("exitCode") ?? 0);
   } catch (error) {
-    if (error instanceof InputError) {
+    if (error instanceof UserError) {
       io.err(`${error.message}\n`);
       return 1;
     }

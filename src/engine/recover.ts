@@ -16,6 +16,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, 
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { UserError } from "../core/problems.js";
 
 export interface RecoveryStep {
   readonly action: "removed sidecar" | "removed temp file" | "restored checkpoint" | "released lock" | "cleared pending operations";
@@ -57,6 +58,8 @@ export interface RecoverOptions {
   readonly project: string;
   readonly stack: string;
   readonly env: Readonly<Record<string, string | undefined>>;
+  /** Release a lock whose owner this machine cannot check (another host's). */
+  readonly force?: boolean;
 }
 
 function pulumi(args: readonly string[], options: RecoverOptions): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -67,28 +70,144 @@ function pulumi(args: readonly string[], options: RecoverOptions): Promise<{ cod
   });
 }
 
+/** A stack lock as Pulumi's DIY backends write it (file and PostgreSQL alike). */
+export interface StackLock {
+  /** Where it is: a file, or a key of the state table. */
+  readonly where: string;
+  readonly pid?: number;
+  readonly hostname?: string;
+  readonly username?: string;
+  /** When the update took it (RFC 3339). */
+  readonly timestamp?: string;
+}
+
+/** Why a lock may or may not be released. Pure. */
+export type LockVerdict =
+  | { readonly release: true; readonly why: string }
+  | { readonly release: false; readonly why: string; readonly fix: string };
+
+/** `3 min 20 s` since a lock's timestamp, or "of unknown age". */
+export function lockAge(timestamp: string | undefined, now: number): string {
+  const taken = timestamp === undefined ? Number.NaN : Date.parse(timestamp);
+  if (!Number.isFinite(taken)) return "of unknown age";
+  const seconds = Math.max(0, Math.round((now - taken) / 1000));
+  return seconds < 60 ? `${seconds} s old` : seconds < 3600 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s old` : `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min old`;
+}
+
 /**
- * Stops when a lock belongs to an update still running on this machine:
- * recovery is for runs that were killed, not for taking a stack from one
- * that is working. (A lock from another machine cannot be checked from here.)
+ * May this lock be released? Only when its owner is known to be gone: it was taken on this machine
+ * and its process is not running (a zombie is not running). A lock of another machine cannot be
+ * checked from here, so it stays unless the user says --force; a live run's here always stays.
  */
-function refuseLiveLock(lockDir: string): void {
-  for (const name of readdirSync(lockDir).filter((entry) => entry.endsWith(".json"))) {
-    let lock: { pid?: number; hostname?: string };
-    try {
-      lock = JSON.parse(readFileSync(path.join(lockDir, name), "utf8")) as { pid?: number; hostname?: string };
-    } catch {
-      continue;
-    }
-    if (lock.hostname !== hostname() || typeof lock.pid !== "number") continue;
-    let alive = true;
-    try {
-      process.kill(lock.pid, 0);
-    } catch {
-      alive = false;
-    }
-    if (alive) throw new Error(`an update of this stack is still running here (pid ${lock.pid}); let it finish or stop it, then run strata recover again`);
+export function lockVerdict(lock: StackLock, here: { readonly hostname: string; readonly running: (pid: number) => boolean; readonly now: number }, force: boolean): LockVerdict {
+  const owner = `pid ${lock.pid ?? "?"} on host ${lock.hostname ?? "?"}${lock.username === undefined ? "" : ` (user ${lock.username})`}, ${lockAge(lock.timestamp, here.now)}`;
+  if (lock.hostname === here.hostname && typeof lock.pid === "number") {
+    if (here.running(lock.pid)) return { release: false, why: `an update of this stack is still running here: ${owner}`, fix: "let it finish, or stop it (kill its process group), then run strata recover again" };
+    return { release: true, why: `its update (${owner}) is not running any more` };
   }
+  if (force) return { release: true, why: `--force: the owner (${owner}) cannot be checked from here; you said it is gone` };
+  return {
+    release: false,
+    why: `the stack's lock belongs to ${owner}, which this machine cannot check (it may still be running there)`,
+    fix: `make sure that run has ended on ${lock.hostname ?? "that host"}, then: strata recover --stack <stack> --force`,
+  };
+}
+
+/**
+ * Whether a process runs, from /proc/<pid>/stat: a zombie (Z) or a dead task (X) has ended though
+ * `kill(pid, 0)` still finds it (it stays a zombie until reaped; forever under a PID 1 that never
+ * reaps). Where /proc is missing, kill(pid, 0) is all there is.
+ */
+export function processRunning(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT" && existsSync("/proc/self/stat")) return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  return !/^[ZX]$/.test(processState(stat));
+}
+
+/** The state letter of a /proc/<pid>/stat line: after the command in parentheses, which may hold spaces and ")". Pure. */
+export function processState(stat: string): string {
+  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+}
+
+/** Refused recovery: a lock whose owner may still be running. */
+export class RecoveryRefused extends UserError {}
+
+function parseLock(where: string, text: string): StackLock {
+  let lock: { pid?: unknown; hostname?: unknown; username?: unknown; timestamp?: unknown } = {};
+  try {
+    lock = JSON.parse(text) as typeof lock;
+  } catch {
+    // A lock cut short by the kill: its owner is unknown, so it is treated as another host's.
+  }
+  return {
+    where,
+    ...(typeof lock.pid === "number" ? { pid: lock.pid } : {}),
+    ...(typeof lock.hostname === "string" ? { hostname: lock.hostname } : {}),
+    ...(typeof lock.username === "string" ? { username: lock.username } : {}),
+    ...(typeof lock.timestamp === "string" ? { timestamp: lock.timestamp } : {}),
+  };
+}
+
+/** The locks of a stack on a file backend. */
+function fileLocks(lockDir: string): StackLock[] {
+  if (!existsSync(lockDir)) return [];
+  return readdirSync(lockDir).filter((entry) => entry.endsWith(".json")).map((name) => {
+    const file = path.join(lockDir, name);
+    let text = "";
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      // Gone since the listing: parsed as unknown, which only refuses.
+    }
+    return parseLock(file, text);
+  });
+}
+
+/**
+ * The locks of a stack on Pulumi's PostgreSQL backend: rows of its state table (default
+ * pulumi_state) under `.pulumi/locks/…/<project>/<stack>/`, each `{"data": base64 of the lock}`.
+ * Read with psql (Debian's postgresql-client) and the same PGPASSFILE as the engine.
+ */
+async function postgresLocks(backendUrl: string, project: string, stack: string, env: Readonly<Record<string, string | undefined>>): Promise<StackLock[]> {
+  const url = new URL(backendUrl);
+  const table = url.searchParams.get("table") ?? "pulumi_state";
+  if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(table)) throw new RecoveryRefused(`the backend URL names the table "${table}", which strata recover cannot read safely; fix: release the lock with pulumi cancel --stack ${stack} after checking its owner`);
+  url.searchParams.delete("table");
+  const query = `SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key LIKE '.pulumi/locks/%' AND key LIKE $$%/${project}/${stack}/%$$`;
+  const psql = ["psql", "/usr/lib/postgresql/15/bin/psql"].find((candidate) => candidate === "psql" || existsSync(candidate)) ?? "psql";
+  const answer = await new Promise<{ code: number; stdout: string; stderr: string; missing: boolean }>((resolve) => {
+    execFile(psql, ["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", url.toString(), "-c", query], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : 1, stdout, stderr, missing: (error as { code?: string } | null)?.code === "ENOENT" });
+    });
+  });
+  if (answer.missing) throw new RecoveryRefused(`strata recover reads the PostgreSQL backend's locks with psql, which is not installed, so it cannot see who holds the lock; fix: apt-get install postgresql-client, or check the lock's owner yourself and use --force`);
+  if (answer.code !== 0) throw new RecoveryRefused(`cannot read the stack's locks from the PostgreSQL backend (${answer.stderr.trim().split("\n")[0] ?? "psql failed"}); fix: check that the database runs (STRATA_BACKEND=postgres scripts/services.sh status) and PGPASSFILE, then run strata recover again`);
+  return answer.stdout.split("\n").filter((line) => line.includes("\t")).map((line) => {
+    const [key, text] = line.split("\t") as [string, string];
+    return parseLock(`${key} (PostgreSQL table ${table})`, text);
+  });
+}
+
+/** Refuses unless every lock may go; returns a line per lock that will be released. */
+function releasableLocks(locks: readonly StackLock[], force: boolean, stack: string): string[] {
+  const here = { hostname: hostname(), running: processRunning, now: Date.now() };
+  const lines: string[] = [];
+  for (const lock of locks) {
+    const verdict = lockVerdict(lock, here, force);
+    if (!verdict.release) throw new RecoveryRefused(`stack ${stack}: ${verdict.why}; nothing was changed. fix: ${verdict.fix.replace("<stack>", stack)}`);
+    lines.push(`${lock.where}: ${verdict.why}`);
+  }
+  return lines;
 }
 
 /**
@@ -110,7 +229,12 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   const stacksDir = backendDir === undefined ? undefined : [path.join(backendDir, ".pulumi", "stacks", options.project), path.join(backendDir, ".pulumi", "stacks")]
     .find((dir) => existsSync(path.join(dir, `${options.stack}.json`)) || existsSync(path.join(dir, `${options.stack}.json.gz`)));
   const lockDir = backendDir === undefined ? undefined : path.join(backendDir, ".pulumi", "locks", "organization", options.project, options.stack);
-  if (lockDir !== undefined && existsSync(lockDir)) refuseLiveLock(lockDir);
+  const backendUrl = options.env.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL;
+  // Who holds the lock is settled before anything is touched: a lock whose owner may be running stops recovery.
+  const locks = lockDir !== undefined ? fileLocks(lockDir)
+    : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env)
+    : undefined;
+  const released = locks === undefined ? undefined : releasableLocks(locks, options.force === true, options.stack);
   if (backendDir !== undefined && stacksDir !== undefined) {
     const files = [
       ...readdirSync(stacksDir).filter((entry) => entry.startsWith(`${options.stack}.json`)).map((entry) => path.join(stacksDir, entry)),
@@ -142,12 +266,15 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
       }
     }
   }
-  // `pulumi cancel` succeeds with or without a lock: on a file backend, look first, so the report is true.
-  const locks = backendDir === undefined ? undefined : lockDir !== undefined && existsSync(lockDir) ? readdirSync(lockDir).filter((name) => name.endsWith(".json")) : [];
-  if (locks === undefined || locks.length > 0) {
+  // `pulumi cancel` succeeds with or without a lock: the locks were read first, so the report is true.
+  // A backend whose locks Strata cannot read (neither file nor PostgreSQL) is asked to cancel only with --force.
+  if (released === undefined && options.force !== true) {
+    throw new RecoveryRefused(`stack ${options.stack}: strata recover cannot see who holds locks on this backend (${backendUrl ?? "unknown"}); nothing was changed. fix: make sure no update of the stack is running, then strata recover --stack ${options.stack} --force`);
+  }
+  if (released === undefined || released.length > 0) {
     const cancel = await pulumi(["cancel", "--yes"], options);
     if (cancel.code !== 0) throw new Error(`pulumi cancel failed:\n${cancel.stderr.trim()}`);
-    steps.push({ action: "released lock", detail: locks === undefined ? "asked the backend to release the stack's lock" : `removed ${locks.join(", ")}, left by an update that is not running any more` });
+    steps.push({ action: "released lock", detail: released === undefined ? "--force: asked the backend to release the stack's lock" : released.join("; ") });
   }
   const exported = await pulumi(["stack", "export"], options);
   if (exported.code !== 0) throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}`);
