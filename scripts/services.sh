@@ -4,9 +4,11 @@
 #   a registry (Debian's docker-registry) on 127.0.0.1:$STRATA_REGISTRY_PORT,
 #   storing under $STRATA_STATE/registry.
 #   with STRATA_BACKEND=postgres, a PostgreSQL 15 cluster (Debian's postgresql) for Pulumi's state:
-#     data under $STRATA_STATE/postgres, 127.0.0.1:$STRATA_POSTGRES_PORT only, role and database
-#     "strata", a password generated once into $STRATA_STATE/postgres/pgpass (PGPASSFILE format,
-#     mode 600), never printed and never put in a URL (env.sh points PGPASSFILE at it).
+#     data under $STRATA_STATE/postgres (or, when the postgres user cannot enter the state folder,
+#     as under root's 0700 home, in $STRATA_POSTGRES_DIR, default /var/lib/strata-postgres/<hash>),
+#     127.0.0.1:$STRATA_POSTGRES_PORT only, role and database "strata", a password generated once
+#     into $STRATA_STATE/postgres/pgpass (PGPASSFILE format, mode 600), never printed and never put
+#     in a URL (env.sh points PGPASSFILE at it).
 # Logs: $STRATA_STATE/logs/{dockerd,registry,postgres}.log
 # Usage: scripts/services.sh start|stop|status|gc
 #   gc: the registry's garbage collection (after strata ci-clean deleted manifests):
@@ -57,7 +59,17 @@ YAML
   strata_wait_for "the registry" "$logs/registry.log" registry_up
 }
 
-pg_dir="$STRATA_STATE/postgres"
+# The client's side (the 0600 password file env.sh points PGPASSFILE at) stays in the state folder.
+pg_home="$STRATA_STATE/postgres"
+# The server's side (data, socket, its log) must be where the server's user can enter every folder
+# above it. As root the server runs as the postgres user, who cannot enter a clone under root's 0700
+# home or a mktemp -d folder: then the cluster lives in a folder of its own, one per state folder.
+pg_dir="$pg_home"
+pg_log="$logs/postgres.log"
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$STRATA_STATE" 2>/dev/null; then
+  pg_dir="${STRATA_POSTGRES_DIR:-/var/lib/strata-postgres/$(printf '%s' "$STRATA_STATE" | sha256sum | cut -c1-16)}"
+  pg_log="$pg_dir/log/postgres.log"
+fi
 pg_bin() { # <tool>: Debian's PostgreSQL 15 tools
   local tool="/usr/lib/postgresql/15/bin/$1"
   [ -x "$tool" ] || strata_die "PostgreSQL 15 is not installed: apt-get install postgresql (Debian's package)"
@@ -68,11 +80,18 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 postgres_up() { as_pg "$(pg_bin pg_ctl)" -D "$pg_dir/data" status >/dev/null 2>&1; }
 
 start_postgres() {
-  mkdir -p "$pg_dir"
+  mkdir -p "$pg_home" "$pg_dir" "$(dirname "$pg_log")"
+  if [ "$pg_dir" != "$pg_home" ]; then
+    # Every folder above the cluster must be enterable by the server's user (the parent of a default one is ours to open).
+    chmod 755 "$pg_dir" "$(dirname "$pg_dir")" 2>/dev/null || true
+    runuser -u postgres -- test -x "$pg_dir" 2>/dev/null \
+      || strata_die "the postgres user cannot enter $pg_dir (a folder above it is closed to it): set STRATA_POSTGRES_DIR to a folder it can enter, e.g. under /var/lib"
+    strata_log "the state folder $STRATA_STATE is closed to the postgres user; the cluster lives in $pg_dir"
+  fi
   if [ ! -f "$pg_dir/data/PG_VERSION" ]; then
-    strata_log "creating a PostgreSQL cluster in $pg_dir/data (role strata, password in $pg_dir/pgpass)"
+    strata_log "creating a PostgreSQL cluster in $pg_dir/data (role strata, password in $pg_home/pgpass)"
     local password; password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-    ( umask 077; printf '127.0.0.1:%s:*:strata:%s\n' "$STRATA_POSTGRES_PORT" "$password" > "$pg_dir/pgpass" )
+    ( umask 077; printf '127.0.0.1:%s:*:strata:%s\n' "$STRATA_POSTGRES_PORT" "$password" > "$pg_home/pgpass" )
     mkdir -p "$pg_dir/data" "$pg_dir/run"
     # initdb reads the password from a file only the server's user can read, removed right after.
     local pwfile="$pg_dir/run/initdb-password"
@@ -83,19 +102,19 @@ start_postgres() {
     rm -f "$pwfile"
   fi
   mkdir -p "$pg_dir/run"
-  touch "$logs/postgres.log"
+  touch "$pg_log"
   # The server (the postgres user) writes its socket and its log here.
-  if [ "$(id -u)" = 0 ]; then chown postgres: "$pg_dir/run" "$logs/postgres.log"; fi
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$pg_dir/run" "$pg_log"; fi
   if ! postgres_up; then
-    strata_log "starting PostgreSQL on 127.0.0.1:$STRATA_POSTGRES_PORT (log: $logs/postgres.log)"
-    as_pg "$(pg_bin pg_ctl)" -D "$pg_dir/data" -l "$logs/postgres.log" -w -t 60 \
+    strata_log "starting PostgreSQL on 127.0.0.1:$STRATA_POSTGRES_PORT (log: $pg_log)"
+    as_pg "$(pg_bin pg_ctl)" -D "$pg_dir/data" -l "$pg_log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -c port=$STRATA_POSTGRES_PORT -c unix_socket_directories=$pg_dir/run" start >/dev/null \
-      || strata_die "PostgreSQL did not start; see $logs/postgres.log"
+      || strata_die "PostgreSQL did not start; see $pg_log"
   fi
   # The database Pulumi's backend keeps its table in (the backend creates the table itself).
   local psql; psql="$(pg_bin psql)"
-  if ! PGPASSFILE="$pg_dir/pgpass" "$psql" -h 127.0.0.1 -p "$STRATA_POSTGRES_PORT" -U strata -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'strata'" | grep -q 1; then
-    PGPASSFILE="$pg_dir/pgpass" "$psql" -h 127.0.0.1 -p "$STRATA_POSTGRES_PORT" -U strata -d postgres -qc "CREATE DATABASE strata" >/dev/null
+  if ! PGPASSFILE="$pg_home/pgpass" "$psql" -h 127.0.0.1 -p "$STRATA_POSTGRES_PORT" -U strata -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'strata'" | grep -q 1; then
+    PGPASSFILE="$pg_home/pgpass" "$psql" -h 127.0.0.1 -p "$STRATA_POSTGRES_PORT" -U strata -d postgres -qc "CREATE DATABASE strata" >/dev/null
   fi
 }
 
@@ -130,6 +149,6 @@ case "${1:-}" in
   status)
     docker_up && echo "docker: running ($(docker version --format '{{.Server.Version}}'))" || echo "docker: stopped"
     registry_up && echo "registry: running at 127.0.0.1:$STRATA_REGISTRY_PORT" || echo "registry: stopped"
-    if [ -f "$pg_dir/data/PG_VERSION" ]; then postgres_up && echo "postgres: running at 127.0.0.1:$STRATA_POSTGRES_PORT" || echo "postgres: stopped"; fi ;;
+    if [ -f "$pg_dir/data/PG_VERSION" ]; then postgres_up && echo "postgres: running at 127.0.0.1:$STRATA_POSTGRES_PORT (cluster in $pg_dir)" || echo "postgres: stopped (cluster in $pg_dir)"; fi ;;
   *) echo "usage: $0 start|stop|status|gc" >&2; exit 2 ;;
 esac
