@@ -2,9 +2,16 @@
 # The whole test suite: unit and mock tests, then the end-to-end suite against
 # the real Pulumi engine, Docker engine and a local registry.
 # Usage: scripts/test.sh [unit|e2e|all]   (default: all)
+# The closing line counts passed, failed and skipped tests. A skipped test fails the run unless
+# test/allowed-skips.txt lists it with a reason: a skip must never pass for a pass.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 what="${1:-all}"
+case "$what" in
+  unit|e2e|all) ;;
+  *) printf '[strata] error: scripts/test.sh %s: unknown suite; use unit, e2e or all\n' "$what" >&2; exit 2 ;;
+esac
+[ $# -le 1 ] || { printf '[strata] error: scripts/test.sh takes one argument (unit, e2e or all), got: %s\n' "$*" >&2; exit 2; }
 
 "$STRATA_ROOT/scripts/bootstrap.sh"
 cd "$STRATA_ROOT"
@@ -19,13 +26,7 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
   # The suite starts the Docker engine (if it is not running) and a registry of its own, and stops both.
   npx vitest run --project e2e --reporter=default --reporter=json --outputFile="$results/e2e.json" || status=$?
 fi
-# One closing line over every project that ran: "tests: N passed, N failed".
-node -e '
-  const fs = require("fs"); let passed = 0, failed = 0;
-  for (const file of fs.readdirSync(process.argv[1])) {
-    const report = JSON.parse(fs.readFileSync(`${process.argv[1]}/${file}`, "utf8"));
-    passed += report.numPassedTests; failed += report.numFailedTests;
-  }
-  console.log(`tests: ${passed} passed, ${failed} failed`);
-' "$results"
+# One closing line over every project that ran: "tests: N passed, N failed, N skipped". A report
+# missing for a suite that ran, or a skip not allowed, fails the run.
+node "$STRATA_ROOT/scripts/test-summary.mjs" "$results" "$what" "$STRATA_ROOT/test/allowed-skips.txt" || status=1
 exit $status

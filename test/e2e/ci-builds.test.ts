@@ -151,16 +151,17 @@ describe("CI builds end to end", () => {
 });
 
 describe("reproducible base", () => {
-  it("make-rootfs.sh gives byte-identical tarballs in two folders (busybox, and Debian through debootstrap)", () => {
-    const script = path.join(repoRoot, "scripts/make-rootfs.sh");
-    const kinds = process.env.STRATA_E2E_SKIP_DEBOOTSTRAP === "1" ? ["busybox"] : ["busybox", "debian"];
-    for (const kind of kinds) {
+  // STRATA_E2E_SKIP_DEBOOTSTRAP=1 (a machine without Debian's mirror) skips the Debian one, visibly:
+  // scripts/test.sh fails on a skip that test/allowed-skips.txt does not list with a reason.
+  for (const kind of ["busybox", "debian"] as const) {
+    it.skipIf(kind === "debian" && process.env.STRATA_E2E_SKIP_DEBOOTSTRAP === "1")(`make-rootfs.sh gives byte-identical tarballs in two folders (${kind === "debian" ? "Debian through debootstrap" : "busybox"})`, () => {
+      const script = path.join(repoRoot, "scripts/make-rootfs.sh");
       const first = path.join(world.root, `rootfs-a-${kind}/rootfs.tar`);
       const second = path.join(world.root, `rootfs-b-${kind}/nested/rootfs.tar`);
       execFileSync(script, [kind, first], { stdio: "ignore" });
       execFileSync(script, [kind, second], { stdio: "ignore" });
       const sums = execFileSync("sha256sum", [first, second], { encoding: "utf8" }).trim().split("\n").map((line) => line.split(" ")[0]);
       expect(sums[0], kind).toBe(sums[1]);
-    }
-  });
+    });
+  }
 });
