@@ -113,10 +113,17 @@ export function lockVerdict(lock: StackLock, here: { readonly hostname: string; 
   };
 }
 
+/** PF_EXITING in /proc/<pid>/stat's flags: the task has begun to exit. */
+const PF_EXITING = 0x4;
+/** SIGKILL's bit in the pending-signal masks of /proc/<pid>/status (signal 9: bit 8). */
+const SIGKILL_BIT = 1n << 8n;
+
 /**
- * Whether a process runs, from /proc/<pid>/stat: a zombie (Z) or a dead task (X) has ended though
- * `kill(pid, 0)` still finds it (it stays a zombie until reaped; forever under a PID 1 that never
- * reaps). Where /proc is missing, kill(pid, 0) is all there is.
+ * Whether a process runs, from /proc: not when it is gone, a zombie (Z) or dead (X) — `kill(pid, 0)`
+ * still finds a zombie until it is reaped, forever under a PID 1 that never reaps — nor when it is
+ * on its way out: exiting (PF_EXITING) or with a SIGKILL pending, which a process-group kill leaves
+ * for a moment before the process is torn down. Such a process never runs user code again, so it
+ * can write no state. Where /proc is missing, kill(pid, 0) is all there is.
  */
 export function processRunning(pid: number): boolean {
   let stat: string;
@@ -131,12 +138,39 @@ export function processRunning(pid: number): boolean {
       return false;
     }
   }
-  return !/^[ZX]$/.test(processState(stat));
+  let status = "";
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return false;
+  }
+  return !endingProcess(stat, status);
+}
+
+/** Whether /proc's stat and status lines show a process that has ended or is ending. Pure. */
+export function endingProcess(stat: string, status: string): boolean {
+  if (/^[ZX]$/.test(processState(stat))) return true;
+  const flags = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[6] ?? "0");
+  if ((flags & PF_EXITING) !== 0) return true;
+  return [...status.matchAll(/^(SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((match) => (BigInt(`0x${match[2]}`) & SIGKILL_BIT) !== 0n);
 }
 
 /** The state letter of a /proc/<pid>/stat line: after the command in parentheses, which may hold spaces and ")". Pure. */
 export function processState(stat: string): string {
   return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+}
+
+/**
+ * Whether a lock owner on this machine still runs, asked three times 100 ms apart: between the
+ * moment a killed process takes its SIGKILL off the pending set and the moment it is marked
+ * exiting, /proc shows it running for a few microseconds.
+ */
+async function stillRunning(pid: number): Promise<boolean> {
+  for (let check = 0; check < 3; check++) {
+    if (!processRunning(pid)) return false;
+    if (check < 2) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return true;
 }
 
 /** Refused recovery: a lock whose owner may still be running. */
@@ -175,7 +209,7 @@ function fileLocks(lockDir: string): StackLock[] {
 
 /**
  * The locks of a stack on Pulumi's PostgreSQL backend: rows of its state table (default
- * pulumi_state) under `.pulumi/locks/…/<project>/<stack>/`, each `{"data": base64 of the lock}`.
+ * pulumi_state) under `<database>/.pulumi/locks/…/<project>/<stack>/`, each `{"data": base64 of the lock}`.
  * Read with psql (Debian's postgresql-client) and the same PGPASSFILE as the engine.
  */
 async function postgresLocks(backendUrl: string, project: string, stack: string, env: Readonly<Record<string, string | undefined>>): Promise<StackLock[]> {
@@ -183,7 +217,8 @@ async function postgresLocks(backendUrl: string, project: string, stack: string,
   const table = url.searchParams.get("table") ?? "pulumi_state";
   if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(table)) throw new RecoveryRefused(`the backend URL names the table "${table}", which strata recover cannot read safely; fix: release the lock with pulumi cancel --stack ${stack} after checking its owner`);
   url.searchParams.delete("table");
-  const query = `SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key LIKE '.pulumi/locks/%' AND key LIKE $$%/${project}/${stack}/%$$`;
+  // Keys start with the database's name as the bucket's prefix: `<db>/.pulumi/locks/organization/<project>/<stack>/<id>.json`.
+  const query = `SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key LIKE $$%.pulumi/locks/%/${project}/${stack}/%.json$$`;
   const psql = ["psql", "/usr/lib/postgresql/15/bin/psql"].find((candidate) => candidate === "psql" || existsSync(candidate)) ?? "psql";
   const answer = await new Promise<{ code: number; stdout: string; stderr: string; missing: boolean }>((resolve) => {
     execFile(psql, ["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", url.toString(), "-c", query], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
@@ -199,11 +234,11 @@ async function postgresLocks(backendUrl: string, project: string, stack: string,
 }
 
 /** Refuses unless every lock may go; returns a line per lock that will be released. */
-function releasableLocks(locks: readonly StackLock[], force: boolean, stack: string): string[] {
-  const here = { hostname: hostname(), running: processRunning, now: Date.now() };
+async function releasableLocks(locks: readonly StackLock[], force: boolean, stack: string): Promise<string[]> {
   const lines: string[] = [];
   for (const lock of locks) {
-    const verdict = lockVerdict(lock, here, force);
+    const running = lock.pid !== undefined && lock.hostname === hostname() && (await stillRunning(lock.pid));
+    const verdict = lockVerdict(lock, { hostname: hostname(), running: () => running, now: Date.now() }, force);
     if (!verdict.release) throw new RecoveryRefused(`stack ${stack}: ${verdict.why}; nothing was changed. fix: ${verdict.fix.replace("<stack>", stack)}`);
     lines.push(`${lock.where}: ${verdict.why}`);
   }
@@ -234,7 +269,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   const locks = lockDir !== undefined ? fileLocks(lockDir)
     : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env)
     : undefined;
-  const released = locks === undefined ? undefined : releasableLocks(locks, options.force === true, options.stack);
+  const released = locks === undefined ? undefined : await releasableLocks(locks, options.force === true, options.stack);
   if (backendDir !== undefined && stacksDir !== undefined) {
     const files = [
       ...readdirSync(stacksDir).filter((entry) => entry.startsWith(`${options.stack}.json`)).map((entry) => path.join(stacksDir, entry)),

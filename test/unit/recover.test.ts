@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { fileBackendDir, isReadableSidecar, lockAge, lockVerdict, processRunning, processState, withoutPendingOperations } from "../../src/engine/recover.js";
+import { endingProcess, fileBackendDir, isReadableSidecar, lockAge, lockVerdict, processRunning, processState, withoutPendingOperations } from "../../src/engine/recover.js";
 
 describe("recovery after a killed run", () => {
   it("tells a metadata sidecar cut short (empty or half-written) from a readable one", () => {
@@ -34,6 +34,18 @@ describe("recovery after a killed run", () => {
   it("reads a process's state after its command, which may hold spaces and parentheses", () => {
     expect(processState("4242 (pulumi) S 1 4242 4242 0 -1")).toBe("S");
     expect(processState("4242 (a (b) c) Z 1 4242")).toBe("Z");
+  });
+
+  it("a process that is exiting, or has a SIGKILL pending, has ended as far as a lock is concerned", () => {
+    const stat = (state: string, flags: number) => `4242 (pulumi up) ${state} 1 4242 4242 0 -1 ${flags} 100 0 0`;
+    const status = (sigPnd: string, shdPnd: string) => `Name:\tpulumi\nSigPnd:\t${sigPnd}\nShdPnd:\t${shdPnd}\n`;
+    expect(endingProcess(stat("S", 0x400000), status("0000000000000000", "0000000000000000"))).toBe(false);
+    expect(endingProcess(stat("Z", 0x400000), status("0000000000000000", "0000000000000000"))).toBe(true);
+    expect(endingProcess(stat("R", 0x400004), status("0000000000000000", "0000000000000000"))).toBe(true);
+    expect(endingProcess(stat("S", 0x400000), status("0000000000000000", "0000000000000100"))).toBe(true);
+    expect(endingProcess(stat("S", 0x400000), status("0000000000000100", "0000000000000000"))).toBe(true);
+    // Another signal pending (SIGTERM, bit 14) is not an end: the process may handle it.
+    expect(endingProcess(stat("S", 0x400000), status("0000000000004000", "0000000000000000"))).toBe(false);
   });
 
   it("a zombie is not running, though kill(pid, 0) still finds it", async () => {
