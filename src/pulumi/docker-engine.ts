@@ -6,6 +6,7 @@
  */
 import http from "node:http";
 import { type PoolEngine } from "../core/config.js";
+import { UserError } from "../core/problems.js";
 
 /** Where the engine listens, from DOCKER_HOST as the docker CLI reads it. */
 export type EngineEndpoint = { readonly socketPath: string } | { readonly host: string; readonly port: number };
@@ -15,7 +16,7 @@ export function engineEndpoint(dockerHost: string | undefined = process.env.DOCK
   if (dockerHost.startsWith("unix://")) return { socketPath: dockerHost.slice("unix://".length) };
   const tcp = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(dockerHost);
   if (tcp !== null) return { host: tcp[1] as string, port: Number(tcp[2]) };
-  throw new Error(`DOCKER_HOST=${dockerHost} is not supported by Strata's BuildKit builder (unix:// or tcp://host:port); set STRATA_DOCKER_BUILDER=legacy to build through the docker CLI`);
+  throw new UserError(`DOCKER_HOST=${dockerHost} is not supported by Strata's BuildKit builder (unix:// or tcp://host:port); set STRATA_DOCKER_BUILDER=legacy to build through the docker CLI`);
 }
 
 /** API version every engine since 20.10 speaks. */
@@ -26,7 +27,7 @@ export const ENGINE_DOWN_HINT = "The Docker engine is not running: start it with
 export function engineError(error: NodeJS.ErrnoException, endpoint: EngineEndpoint): Error {
   const where = "socketPath" in endpoint ? endpoint.socketPath : `${endpoint.host}:${endpoint.port}`;
   const down = error.code === "ENOENT" || error.code === "ECONNREFUSED";
-  return new Error(`cannot reach the Docker engine at ${where} (${error.code ?? error.message}).${down ? `\n${ENGINE_DOWN_HINT}` : ""}`);
+  return new UserError(`cannot reach the Docker engine at ${where} (${error.code ?? error.message}).${down ? ` ${ENGINE_DOWN_HINT}` : " fix: check DOCKER_HOST and that the engine answers there"}`);
 }
 
 /** GET on the engine API; resolves with the status code and body. */
@@ -52,7 +53,7 @@ export async function checkEngine(dockerHost: string | undefined = process.env.D
   const plain = dockerHost === undefined || dockerHost === "" || dockerHost.startsWith("unix://") || (dockerHost.startsWith("tcp://") && !process.env.DOCKER_TLS_VERIFY);
   if (!plain) return;
   const { status } = await engineGet("/_ping", engineEndpoint(dockerHost));
-  if (status !== 200) throw new Error(`the Docker engine answered its ping with HTTP ${status}`);
+  if (status !== 200) throw new UserError(`the Docker engine answered its ping with HTTP ${status}; fix: check that DOCKER_HOST points at a Docker engine and that it is healthy`);
 }
 
 /** Pings every engine of a pool (those with TLS certificates are left to the provider); without a pool, DOCKER_HOST's. */

@@ -422,7 +422,7 @@ function networkError(what: string, error: unknown, timeoutMs: number): Registry
   const answer = code === "TIMEOUT" ? `no answer within ${timeoutMs / 1000} s`
     : code === "ECONNREFUSED" ? "connection refused (nothing listening)"
     : code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "UND_ERR_CLOSED" ? `connection reset (${code})`
-    : `${(error as Error).message}${code === undefined ? "" : ` (${code})`}`;
+    : `${(error as Error).message} (${code ?? (error as { cause?: { message?: string } }).cause?.message ?? "no detail"})`;
   const wrapped = new RegistryError(`${what}: ${answer}`, undefined, answer);
   (wrapped as { cause?: unknown }).cause = error;
   return wrapped;
