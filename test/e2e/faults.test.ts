@@ -1,8 +1,9 @@
 /**
  * Faults against the real engine, Docker engine and registry: a failing
- * build, the Docker engine unreachable, two ups at once, and interrupted runs
- * (SIGINT and SIGKILL) recovered as the README documents. Nothing lost,
- * nothing half-pushed.
+ * build, the Docker engine unreachable, two ups at once, interrupted runs
+ * (SIGINT, SIGKILL, a whole process group) recovered as the README documents,
+ * and a lock of a live run on another host that recovery must leave alone.
+ * Nothing lost, nothing half-pushed. Registry faults: fault-corpus.test.ts.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,7 +12,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../src/registry/client.js";
 import { removeImages } from "../../bench/docker-images.js";
-import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, interruptUp, registry as sharedRegistry, runStrata, upWithSummary } from "./harness.js";
+import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, interruptUp, registry as sharedRegistry, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 import { freePort } from "../helpers/net.js";
 
 let world: E2eWorld;
@@ -122,7 +123,8 @@ describe("faults end to end", () => {
       const original = readFileSync(slowed, "utf8");
       writeFileSync(slowed, original.replace("RUN cat", "RUN sleep 4 && cat"));
       try {
-        await interruptUp(world, name, buildingLayer("tools"), signal);
+        const { killed } = await interruptUp(world, name, buildingLayer("tools"), signal);
+        expect(killed, "the signal landed before the run ended").toBe(true);
         // The README's recovery after a kill: one command, then run again.
         if (signal === "SIGKILL") {
           const recovered = await strataRecover(name);
@@ -161,7 +163,8 @@ describe("faults end to end", () => {
     const original = readFileSync(slowed, "utf8");
     writeFileSync(slowed, original.replace("RUN cat", "RUN sleep 4 && cat"));
     try {
-      await interruptUp(world, name, buildingLayer("libs"));
+      const { killed } = await interruptUp(world, name, buildingLayer("libs"));
+      expect(killed, "the kill landed before the run ended").toBe(true);
     } finally {
       writeFileSync(slowed, original);
     }
@@ -188,6 +191,58 @@ describe("faults end to end", () => {
       expect(layer.digestRef.endsWith(`@${manifest?.digest}`)).toBe(true);
     }
     await expectConsistent(stack.group);
+  });
+
+  it("strata up's whole process group killed with SIGKILL (a CI job's timeout), then strata recover at once: released, up converges", async () => {
+    const name = "groupkill";
+    const stack = await world.stack(name, { channel: name });
+    const slowed = path.join(world.catalogDir, "tools/Dockerfile");
+    const original = readFileSync(slowed, "utf8");
+    writeFileSync(slowed, original.replace("RUN cat", "RUN sleep 4 && cat"));
+    try {
+      const run = startGroupUp(world, name);
+      expect(await waitFor(() => /tools.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
+      run.killGroup("SIGKILL");
+      expect(await run.exited).toBe("SIGKILL");
+      // At once: the killed pulumi may still be a zombie (kill(pid, 0) finds it); recover reads /proc instead.
+      const recovered = await strataRecover(name);
+      expect(recovered.code, recovered.out).toBe(0);
+      expect(recovered.out).toMatch(/released lock.*is not running any more/s);
+    } finally {
+      writeFileSync(slowed, original);
+    }
+    const run = await strataUp(name);
+    expect(run.code, run.out).toBe(0);
+    expect(changed((await stack.up()).operations)).toEqual([]);
+    await expectConsistent(stack.group);
+  });
+
+  it("a lock held by a live run on another host is refused (host, pid, age named); --force once that run is gone", async () => {
+    const name = "otherhost";
+    const stack = await world.stack(name, { channel: name });
+    const slowed = path.join(world.catalogDir, "libs/Dockerfile");
+    const original = readFileSync(slowed, "utf8");
+    writeFileSync(slowed, original.replace("RUN cat", "RUN sleep 20 && cat"));
+    const run = startGroupUp(world, name, { hostname: "strata-other-host" });
+    try {
+      expect(await waitFor(() => /libs.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
+      const refused = await strataRecover(name);
+      expect(refused.code).toBe(1);
+      expect(refused.out).toMatch(/belongs to pid \d+ on host strata-other-host \(user \w+\), \d+ s old.*cannot check.*nothing was changed.*--force/s);
+      // The live run was not disturbed: still running, its lock still there.
+      expect(readdirSync(path.join(world.root, "state/.pulumi/locks/organization/strata", name)).filter((file) => file.endsWith(".json"))).toHaveLength(1);
+    } finally {
+      run.killGroup("SIGKILL");
+      await run.exited;
+      writeFileSync(slowed, original);
+    }
+    expect((await strataRecover(name)).code).toBe(1);
+    const forced = await runStrata(world, ["recover", "--stack", name, "--force"]);
+    expect(forced.code, forced.out).toBe(0);
+    expect(forced.out).toMatch(/released lock.*--force/s);
+    const after = await strataUp(name);
+    expect(after.code, after.out).toBe(0);
+    expect(changed((await stack.up()).operations)).toEqual([]);
   });
 
   it("the registry stops during a push: a clear failure; after it is back a rerun completes, and no tag points at a missing manifest or blob", async () => {

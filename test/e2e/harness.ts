@@ -1,7 +1,9 @@
 /**
  * End-to-end harness: a throwaway copy of the fixture catalog, its own Pulumi
- * project folder and file backend, and a stack driven through the Automation
- * API against the real engine, the real Docker engine and the local registry.
+ * project folder and file backend, and stacks driven against the real engine,
+ * the real Docker engine and the local registry: through the Automation API
+ * (stack.up, preview), the strata CLI in this process (runStrata), and the
+ * pulumi and strata commands as processes (interruptUp, startGroupUp).
  * Nothing here is mocked.
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -206,13 +208,61 @@ export async function upWithSummary(world: E2eWorld, stack: string, name: string
   return { code, out, summary, results: Object.fromEntries(summary.layers.map((layer) => [layer.layer, layer.result])) };
 }
 
+/** A `strata up` running in a process group of its own (what a CI job is), to watch and kill whole. */
+export interface GroupRun {
+  /** The group leader's pid (= the process group id). */
+  readonly pid: number;
+  output(): string;
+  /** Signals every process of the group, the leader's children (pulumi, its plugins) included. */
+  killGroup(signal: NodeJS.Signals): void;
+  /** Resolves with the exit code (or the signal) once the leader is gone. */
+  readonly exited: Promise<number | NodeJS.Signals>;
+}
+
+/**
+ * Starts `strata up` on a world's stack in a new process group. `hostname`: run it in a UTS
+ * namespace of its own under that host name (unshare -u), as if on another machine sharing the backend.
+ */
+export function startGroupUp(world: E2eWorld, stack: string, options: { hostname?: string; env?: Record<string, string> } = {}): GroupRun {
+  const strata = [process.execPath, path.join(repoRoot, "bin/strata.js"), "up", "--stack", stack, "--project", world.projectDir, "--catalog", world.catalogDir];
+  const [command, ...args] = options.hostname === undefined ? strata
+    : ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', options.hostname, ...strata];
+  const child = spawn(command as string, args, { cwd: world.projectDir, env: { ...process.env, ...world.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal as NodeJS.Signals))));
+  return {
+    pid: child.pid as number,
+    output: () => output,
+    killGroup(signal) {
+      try {
+        process.kill(-(child.pid as number), signal);
+      } catch {
+        // The group is gone already.
+      }
+    },
+    exited,
+  };
+}
+
+/** Waits (up to `ms`) until `test` holds, checking every 50 ms; false if it never did. */
+export async function waitFor(test: () => boolean, ms: number): Promise<boolean> {
+  for (let waited = 0; waited < ms; waited += 50) {
+    if (test()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return test();
+}
+
 /**
  * Starts `pulumi up` on a world's stack and kills it with `signal` once `killWhen`
  * says so, given the engine's output so far and the milliseconds since the start
  * (checked on every output chunk and every 20 ms). Resolves with the output when
- * the process is gone; `killed` is false when the run ended before the kill.
+ * the process is gone; `killed` is false when the run ended before the kill; `pid`
+ * is the killed process's (the one the stack's lock names).
  */
-export async function interruptUp(world: E2eWorld, stack: string, killWhen: (output: string, elapsedMs: number) => boolean, signal: NodeJS.Signals = "SIGKILL"): Promise<{ output: string; killed: boolean }> {
+export async function interruptUp(world: E2eWorld, stack: string, killWhen: (output: string, elapsedMs: number) => boolean, signal: NodeJS.Signals = "SIGKILL"): Promise<{ output: string; killed: boolean; pid: number }> {
   const child = spawn("pulumi", ["up", "--yes", "--non-interactive", "--skip-preview", "--stack", stack], { cwd: world.projectDir, env: { ...process.env, ...world.env }, stdio: ["ignore", "pipe", "pipe"] });
   const started = Date.now();
   let output = "";
@@ -231,7 +281,7 @@ export async function interruptUp(world: E2eWorld, stack: string, killWhen: (out
   const timer = setInterval(check, 20);
   await new Promise((resolve) => child.on("exit", resolve));
   clearInterval(timer);
-  return { output, killed };
+  return { output, killed, pid: child.pid as number };
 }
 
 /** Tags of a group whose manifest, config or layer blobs are missing in the registry. */

@@ -5,6 +5,7 @@
 import { rmSync, writeFileSync, appendFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../helpers/net.js";
 import { runCli } from "../../src/cli/commands.js";
 import { changed, createWorld, type E2eStack, type E2eWorld, type Operations, registryAddress } from "./harness.js";
 
@@ -45,14 +46,15 @@ function expectAgreement(rows: Row[], operations: Operations): void {
 
 describe("strata plan end to end", () => {
   it("with no registry answering, every layer is blocked (exit 1): an unknown is never read as 'not published'", async () => {
-    await dev.stack.setConfig("strata:registry", { value: "127.0.0.1:9" });
-    const { code, rows, err } = await plan();
+    // A free loopback port: nothing listens there.
+    const nowhere = `127.0.0.1:${await freePort()}`;
+    await dev.stack.setConfig("strata:registry", { value: nowhere });
+    const { code, rows, err } = await plan().finally(() => dev.stack.setConfig("strata:registry", { value: registryAddress }));
     expect(code).toBe(1);
-    expect(err).toMatch(/registry 127.0.0.1:9 could not answer for layer "base".*connection refused.*Nothing was built or pushed.*fix: check that the registry at 127.0.0.1:9 runs/s);
+    expect(err).toMatch(new RegExp(`registry ${nowhere} could not answer for layer "base".*connection refused.*Nothing was built or pushed.*fix: check that the registry at ${nowhere} runs`, "s"));
     expect(new Set(rows.map((row) => row.status))).toEqual(new Set(["blocked"]));
-    expect(rows.find((row) => row.layer === "base")?.reason).toMatch(/^registry 127.0.0.1:9 answered connection refused/);
+    expect(rows.find((row) => row.layer === "base")?.reason).toMatch(new RegExp(`^registry ${nowhere} answered connection refused`));
     expect(rows).toHaveLength(6);
-    await dev.stack.setConfig("strata:registry", { value: registryAddress });
     const first = await plan();
     const { operations } = await dev.up();
     expectAgreement(first.rows, operations);

@@ -7,8 +7,8 @@
  * other recovers and brings up; both export the same stack.
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/net.js";
@@ -20,16 +20,20 @@ let world: E2eWorld;
 let runnerA: E2eWorld;
 let runnerB: E2eWorld;
 let password: string;
+let clusterDir: string;
 
 beforeAll(async () => {
+  // mkdtemp's folder is 0700, like a clone under root's home: the postgres user cannot enter it,
+  // so services.sh keeps the cluster in a folder of its own and says where.
   state = mkdtempSync(path.join(tmpdir(), "strata-e2e-runners-"));
-  // The server runs as the postgres user: it must reach its data folder under this one.
-  chmodSync(state, 0o755);
+  expect(statSync(state).mode & 0o777).toBe(0o700);
   const port = String(await freePort());
   serviceEnv = { ...process.env, STRATA_STATE: state, STRATA_BACKEND: "postgres", STRATA_POSTGRES_PORT: port };
   delete serviceEnv.PULUMI_BACKEND_URL;
   delete serviceEnv.STRATA_BACKEND_CHOSEN;
-  execFileSync(path.join(repoRoot, "scripts/services.sh"), ["start"], { stdio: "inherit", env: serviceEnv });
+  const started = execFileSync(path.join(repoRoot, "scripts/services.sh"), ["start"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: serviceEnv });
+  clusterDir = /postgres: running at .* \(cluster in (.+)\)/.exec(execFileSync(path.join(repoRoot, "scripts/services.sh"), ["status"], { encoding: "utf8", env: serviceEnv }))?.[1] ?? "";
+  expect(clusterDir.startsWith(state), `cluster in ${clusterDir}; services.sh said: ${started}`).toBe(false);
   execFileSync(path.join(repoRoot, "scripts/engines.sh"), ["start", "1"], { stdio: "inherit", env: serviceEnv });
   const engineB = execFileSync(path.join(repoRoot, "scripts/engines.sh"), ["hosts"], { encoding: "utf8", env: serviceEnv }).trim();
   password = readFileSync(path.join(state, "postgres/pgpass"), "utf8").trim().split(":").pop() as string;
@@ -46,6 +50,7 @@ afterAll(async () => {
     execFileSync(path.join(repoRoot, "scripts/engines.sh"), ["stop"], { stdio: "inherit", env: serviceEnv });
     execFileSync(path.join(repoRoot, "scripts/services.sh"), ["stop"], { stdio: "inherit", env: serviceEnv });
     rmSync(state, { recursive: true, force: true });
+    if (clusterDir !== undefined && clusterDir.startsWith("/var/lib/strata-postgres/")) rmSync(clusterDir, { recursive: true, force: true });
   }
 });
 
@@ -73,13 +78,16 @@ describe("two runners, one PostgreSQL backend", () => {
   });
 
   it("a runner killed with SIGKILL mid-run: the other recovers the stack and brings it up", async () => {
-    const { killed } = await interruptUp(runnerA, "killed", (output) => /creating/.test(output));
+    const { killed, pid } = await interruptUp(runnerA, "killed", (output) => /creating/.test(output));
     expect(killed).toBe(true);
     const locked = await up(runnerB, "killed");
     expect(locked.code).not.toBe(0);
+    expect(locked.out).toMatch(/stack killed is being updated by another run \(its lock is held\)/);
+    // recover read the lock from the database: it names the killed process and this host, and releases it.
     const recovered = await runStrata(runnerB, ["recover", "--stack", "killed"]);
     expect(recovered.code, recovered.out).toBe(0);
-    expect(recovered.out).toMatch(/released lock/);
+    expect(recovered.out).toMatch(new RegExp(`released lock.*PostgreSQL table pulumi_state.*pid ${pid} on host ${hostname()}.*is not running any more`, "s"));
+    expect((await runStrata(runnerB, ["recover", "--stack", "killed"])).out).toMatch(/nothing to do/);
     const after = await up(runnerB, "killed");
     expect(after.code, after.out).toBe(0);
   });
@@ -89,7 +97,7 @@ describe("two runners, one PostgreSQL backend", () => {
     const fromA = exportOf(runnerA);
     expect(JSON.parse(fromA)).toEqual(JSON.parse(exportOf(runnerB)));
     expect(fromA).not.toContain(password);
-    const logs = execFileSync("sh", ["-c", `cat ${path.join(state, "logs")}/*.log`], { encoding: "utf8" });
+    const logs = execFileSync("sh", ["-c", `cat ${path.join(state, "logs")}/*.log ${clusterDir}/log/*.log`], { encoding: "utf8" });
     expect(logs).not.toContain(password);
     // Pulumi records the backend URL in its workspace files: the URL carries no password.
     const pulumiHome = process.env.PULUMI_HOME ?? path.join(process.env.HOME ?? "/root", ".pulumi");
