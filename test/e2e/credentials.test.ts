@@ -1,6 +1,7 @@
 /**
  * A registry with htpasswd auth and TLS on loopback. Credentials come from a
- * config secret or from a Docker config file, and never show up in stack
+ * config secret or from a Docker config file (inline auths, or a credential
+ * helper through credsStore or credHelpers), and never show up in stack
  * outputs, the state in plain text, logs or error messages.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
@@ -128,9 +129,56 @@ describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
     const wrong = `wrong-${randomBytes(8).toString("hex")}`;
     const stack = await world.stack("wrong", { channel: "wrong", registry: address, registryUsername: USER }, { secrets: { registryPassword: wrong }, env: { NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") } });
     const failure = await stack.up().then(() => undefined, (error: Error) => error);
-    expect(failure?.message).toMatch(/refused the credentials \(HTTP 401\)/);
+    expect(failure?.message).toMatch(/refused the credentials \(HTTP 401; the login from the stack config \(strata:registryUsername, strata:registryPassword\) was refused\).*Nothing was built or pushed.*fix: log in/s);
+    expect(failure?.message).not.toMatch(/unhandled exception|\n\s+at /);
     expect(failure?.message).not.toContain(wrong);
     expect(allText(path.join(world.root, "state"))).not.toContain(wrong);
+  });
+
+  for (const layout of ["credsStore", "credHelpers"] as const) {
+    it(`takes the login from a credential helper (${layout}), for the lookups and for docker.Image's pushes; the password appears nowhere`, async () => {
+      // A credential helper as docker login uses one: docker-credential-<name> get, the server on stdin, JSON out.
+      const bin = path.join(world.root, `helper-bin-${layout}`);
+      const store = path.join(world.root, `helper-store-${layout}.json`);
+      mkdirSync(bin);
+      writeFileSync(store, JSON.stringify({ [address]: { Username: USER, Secret: PASSWORD } }));
+      // `list` too: the docker plugin, like the docker CLI, asks a credsStore for every login it holds.
+      writeFileSync(path.join(bin, "docker-credential-strata-test"), [
+        "#!/bin/sh",
+        `if [ "$1" = list ]; then exec node -e 'const all=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); console.log(JSON.stringify(Object.fromEntries(Object.entries(all).map(([k,v])=>[k,v.Username]))))' ${JSON.stringify(store)}; fi`,
+        `[ "$1" = get ] || { echo "unsupported: $1" >&2; exit 1; }`,
+        `server="$(cat)"`,
+        `exec node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))[process.argv[2]]; if(!s){console.log("credentials not found in native keychain");process.exit(1)} console.log(JSON.stringify({ServerURL:process.argv[2],...s}))' ${JSON.stringify(store)} "$server"`,
+        "",
+      ].join("\n"), { mode: 0o755 });
+      const dockerConfig = path.join(world.root, `docker-config-${layout}`);
+      mkdirSync(dockerConfig);
+      writeFileSync(path.join(dockerConfig, "config.json"), JSON.stringify(layout === "credsStore" ? { credsStore: "strata-test" } : { credHelpers: { [address]: "strata-test" } }));
+      const env = { DOCKER_CONFIG: dockerConfig, PATH: `${bin}:${process.env.PATH ?? ""}`, NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") };
+      const name = `helper-${layout.toLowerCase()}`;
+      const stack = await world.stack(name, { channel: name, registry: address }, { env });
+      const { log } = await stack.up();
+      expect(await client.tags(`${stack.group}/base-tools-libs-app`)).toEqual(["1.0-p2"]);
+      expect(log).not.toContain(PASSWORD);
+      expect(JSON.stringify(await stack.stack.outputs())).not.toContain(PASSWORD);
+      expect(allText(path.join(world.root, "state"))).not.toContain(PASSWORD);
+      // The CLI's own lookups take the same login: strata plan sees what was pushed.
+      const plan = spawnSync("node", [path.join(repoRoot, "bin/strata.js"), "plan", "--json", "--stack", name, "--project", world.projectDir, "--catalog", world.catalogDir],
+        { cwd: world.projectDir, env: { ...process.env, ...world.env, ...env }, encoding: "utf8" });
+      expect(plan.status, plan.stderr).toBe(0);
+      expect(new Set((JSON.parse(plan.stdout) as { status: string }[]).map((row) => row.status))).toEqual(new Set(["unchanged"]));
+      expect(`${plan.stdout}${plan.stderr}`).not.toContain(PASSWORD);
+    });
+  }
+
+  it("a credential helper that is named but not installed: one paragraph naming the helper and the fix, no stack trace", async () => {
+    const dockerConfig = path.join(world.root, "docker-config-missing-helper");
+    mkdirSync(dockerConfig);
+    writeFileSync(path.join(dockerConfig, "config.json"), JSON.stringify({ credsStore: "strata-absent" }));
+    const stack = await world.stack("nohelper", { channel: "nohelper", registry: address }, { env: { DOCKER_CONFIG: dockerConfig, NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") } });
+    const failure = await stack.up().then(() => undefined, (error: Error) => error);
+    expect(failure?.message).toMatch(/names the credential helper "strata-absent", but docker-credential-strata-absent is not on PATH: install it or put it on PATH/);
+    expect(failure?.message).not.toMatch(/unhandled exception|\n\s+at /);
   });
 
   it("uses the Docker config file when the stack has no credentials", async () => {
