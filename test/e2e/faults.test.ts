@@ -30,6 +30,14 @@ const buildingLayer = (layer: string) => (output: string): boolean => new RegExp
 const strataRecover = (stack: string) => runStrata(world, ["recover", "--stack", stack]);
 
 
+/** Makes a layer's build sleep first, so a signal lands mid-build; returns the undo. */
+function slowDown(layer: string, seconds: number): () => void {
+  const dockerfile = path.join(world.catalogDir, layer, "Dockerfile");
+  const original = readFileSync(dockerfile, "utf8");
+  writeFileSync(dockerfile, original.replace("RUN cat", `RUN sleep ${seconds} && cat`));
+  return () => writeFileSync(dockerfile, original);
+}
+
 /** Every tag of a group resolves to a manifest whose blobs all exist. */
 async function expectConsistent(group: string, registry: RegistryClient = sharedRegistry): Promise<void> {
   expect(await brokenTags(group, registry)).toEqual([]);
@@ -119,9 +127,7 @@ describe("faults end to end", () => {
       const name = `interrupt-${signal.toLowerCase()}`;
       const stack: E2eStack = await world.stack(name, { channel: name });
       // Slow builds down so the signal lands mid-tree.
-      const slowed = path.join(world.catalogDir, "tools/Dockerfile");
-      const original = readFileSync(slowed, "utf8");
-      writeFileSync(slowed, original.replace("RUN cat", "RUN sleep 4 && cat"));
+      const restore = slowDown("tools", 4);
       try {
         const { killed } = await interruptUp(world, name, buildingLayer("tools"), signal);
         expect(killed, "the signal landed before the run ended").toBe(true);
@@ -133,7 +139,7 @@ describe("faults end to end", () => {
         }
         await stack.up();
       } finally {
-        writeFileSync(slowed, original);
+        restore();
       }
       const { operations } = await stack.up();
       // The tools Dockerfile is back as it was: tools and its subtree rebuild once more, then all is settled.
@@ -159,14 +165,12 @@ describe("faults end to end", () => {
     const stack = await world.stack(name, { channel: name });
     await stack.up();
     const before = await stack.outputs();
-    const slowed = path.join(world.catalogDir, "libs/Dockerfile");
-    const original = readFileSync(slowed, "utf8");
-    writeFileSync(slowed, original.replace("RUN cat", "RUN sleep 4 && cat"));
+    const restore = slowDown("libs", 4);
     try {
       const { killed } = await interruptUp(world, name, buildingLayer("libs"));
       expect(killed, "the kill landed before the run ended").toBe(true);
     } finally {
-      writeFileSync(slowed, original);
+      restore();
     }
     // fileblob rewrites <stack>.json.attrs in place (truncate, then write): a kill in between leaves it
     // empty. The timing of a real kill is luck; its result is this, made here on purpose.
@@ -196,9 +200,7 @@ describe("faults end to end", () => {
   it("strata up's whole process group killed with SIGKILL (a CI job's timeout), then strata recover at once: released, up converges", async () => {
     const name = "groupkill";
     const stack = await world.stack(name, { channel: name });
-    const slowed = path.join(world.catalogDir, "tools/Dockerfile");
-    const original = readFileSync(slowed, "utf8");
-    writeFileSync(slowed, original.replace("RUN cat", "RUN sleep 4 && cat"));
+    const restore = slowDown("tools", 4);
     try {
       const run = startGroupUp(world, name);
       expect(await waitFor(() => /tools.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
@@ -209,7 +211,7 @@ describe("faults end to end", () => {
       expect(recovered.code, recovered.out).toBe(0);
       expect(recovered.out).toMatch(/released lock.*is not running any more/s);
     } finally {
-      writeFileSync(slowed, original);
+      restore();
     }
     const run = await strataUp(name);
     expect(run.code, run.out).toBe(0);
@@ -220,9 +222,7 @@ describe("faults end to end", () => {
   it("a lock held by a live run on another host is refused (host, pid, age named); --force once that run is gone", async () => {
     const name = "otherhost";
     const stack = await world.stack(name, { channel: name });
-    const slowed = path.join(world.catalogDir, "libs/Dockerfile");
-    const original = readFileSync(slowed, "utf8");
-    writeFileSync(slowed, original.replace("RUN cat", "RUN sleep 20 && cat"));
+    const restore = slowDown("libs", 20);
     const run = startGroupUp(world, name, { hostname: "strata-other-host" });
     try {
       expect(await waitFor(() => /libs.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
@@ -234,7 +234,7 @@ describe("faults end to end", () => {
     } finally {
       run.killGroup("SIGKILL");
       await run.exited;
-      writeFileSync(slowed, original);
+      restore();
     }
     expect((await strataRecover(name)).code).toBe(1);
     const forced = await runStrata(world, ["recover", "--stack", name, "--force"]);
