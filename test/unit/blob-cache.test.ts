@@ -3,7 +3,8 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BlobCache, defaultBlobCache } from "../../src/registry/blob-cache.js";
-import { copyImage, RegistryClient } from "../../src/registry/client.js";
+import { RegistryClient } from "../../src/registry/client.js";
+import { copyImage } from "../../src/registry/copy.js";
 import { scratchDir } from "../helpers/catalog.js";
 
 const sha256 = (bytes: Buffer | string): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;

@@ -1,0 +1,86 @@
+/**
+ * Copies of an image by digest inside one registry, without a daemon, and the rules a copy keeps:
+ * an immutable tag is never moved, a CI tag may be written unchecked, annotations give a copy a
+ * digest of its own. The requests themselves are the client's (client.ts).
+ */
+import { sha256Digest } from "./blob-cache.js";
+import { type RegistryClient, RegistryError } from "./client.js";
+
+export interface CopyRequest {
+  readonly sourceRepository: string;
+  /** `sha256:…` of the manifest to copy. */
+  readonly digest: string;
+  readonly targetRepository: string;
+  readonly tag: string;
+  /** Refuse to move an existing tag to another digest. */
+  readonly immutable: boolean;
+  /**
+   * Added to the top-level manifest: the copy then has a digest of its own (same config and
+   * layers, so the same image). Set for CI copies, so that deleting one later, which a
+   * distribution v2 registry can only do by digest, never takes the channel's tag with it.
+   */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * Write the tag without asking first what it holds: for tags that only this copy writes (a CI
+   * run's, one per change and patchset), where putting the same bytes again changes nothing.
+   * Not with `immutable`, which needs the answer.
+   */
+  readonly unchecked?: boolean;
+}
+
+export interface CopyResult {
+  /** The target tag did not point at this digest before the copy (an unchecked copy: true). */
+  readonly created: boolean;
+  /** `sha256:…` of the manifest under the tag: the source digest, or the annotated copy's own. */
+  readonly digest: string;
+}
+
+const INDEX_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
+
+/**
+ * Copies an image by digest inside one registry without a daemon: every blob
+ * is mounted across repositories (or streamed when the registry will not
+ * mount; nothing at all inside one repository), then the manifest bytes are
+ * put under the tag unchanged, so the target digest equals the source digest,
+ * or with annotations added, so it has its own.
+ */
+export async function copyImage(client: RegistryClient, request: CopyRequest): Promise<CopyResult> {
+  // Without annotations the copy's digest is the source's: the tag can be checked before anything
+  // is read (an adoption, whose tag already holds it, is one request). With them, the source's bytes
+  // decide the copy's digest, so they come first.
+  let copy: { bytes: Buffer; mediaType: string } | undefined;
+  if (request.annotations !== undefined) {
+    const source = await client.rawManifest(request.sourceRepository, request.digest);
+    copy = { bytes: annotated(source.bytes, request.annotations), mediaType: source.mediaType };
+  }
+  const digest = copy === undefined ? request.digest : sha256Digest(copy.bytes);
+  if (request.unchecked === true && request.immutable) throw new RegistryError(`${request.targetRepository}:${request.tag}: an immutable tag is never written unchecked`);
+  const existing = request.unchecked === true ? undefined : await client.manifest(request.targetRepository, request.tag);
+  if (existing !== undefined && existing.digest === digest) return { created: false, digest };
+  if (existing !== undefined && request.immutable) {
+    throw new RegistryError(`${request.targetRepository}:${request.tag} already points at ${existing.digest}; an immutable channel will not move it to ${digest}`);
+  }
+  copy ??= await client.rawManifest(request.sourceRepository, request.digest);
+  await copyManifest(client, request.sourceRepository, request.targetRepository, copy, request.tag);
+  return { created: true, digest };
+}
+
+/** Manifest bytes with annotations merged in (serialised the same way every time: same input, same digest). */
+function annotated(bytes: Buffer, annotations: Readonly<Record<string, string>>): Buffer {
+  const manifest = JSON.parse(bytes.toString("utf8")) as { annotations?: Record<string, string> };
+  return Buffer.from(JSON.stringify({ ...manifest, annotations: { ...manifest.annotations, ...annotations } }, null, 3));
+}
+
+async function copyManifest(client: RegistryClient, source: string, target: string, raw: { bytes: Buffer; mediaType: string }, reference: string): Promise<void> {
+  const { bytes, mediaType } = raw;
+  const manifest = JSON.parse(bytes.toString("utf8")) as { config?: { digest: string }; layers?: { digest: string }[]; manifests?: { digest: string }[] };
+  if (INDEX_TYPES.has(mediaType)) {
+    for (const child of manifest.manifests ?? []) await copyManifest(client, source, target, await client.rawManifest(source, child.digest), child.digest);
+  } else if (source !== target) {
+    const blobs = [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)].filter((blob): blob is string => blob !== undefined);
+    for (const blob of blobs) await client.mountBlob(source, target, blob);
+  }
+  const expected = sha256Digest(bytes);
+  const written = await client.putManifest(target, reference, bytes, mediaType);
+  if (written !== expected) throw new RegistryError(`copied ${source} to ${target}:${reference} as ${expected} but the registry reports ${written}`);
+}
