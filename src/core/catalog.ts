@@ -65,7 +65,7 @@ const ALLOWED_KEYS = Object.keys(LAYER_SCHEMA.properties).join(", ");
 const validateManifestShape = new Ajv({ allErrors: true }).compile<LayerManifest>(LAYER_SCHEMA);
 
 /** Turns one Ajv error into a problem a user can act on. */
-function schemaProblem(file: string, error: ErrorObject): Problem {
+function schemaProblem(file: string, error: ErrorObject, data: unknown): Problem {
   const field = error.instancePath.replace(/^\//, "").replaceAll("/", ".");
   switch (error.keyword) {
     case "additionalProperties": {
@@ -83,39 +83,50 @@ function schemaProblem(file: string, error: ErrorObject): Problem {
       if (field === "") {
         return { file, message: "the file is not a mapping of keys to values", fix: `write "kind:", "version:" and, except for a base layer, "parent:"` };
       }
+      // A version like 1.0 is a number in YAML: quoting it would only meet the next rule (three numbers).
+      if (field === "version") return { file, field, message: `"version" must be three numbers, not ${JSON.stringify((data as Record<string, unknown>).version)}`, fix: 'write three plain numbers, for example "version: 1.0.5" (the tag becomes 1.0-p5)' };
       return { file, field, message: `"${field}" must be a ${String((error.params as { type: string }).type)}`, fix: `quote the value, for example ${field}: "…"` };
     default:
       return { file, field, message: error.message ?? "invalid", fix: `correct "${field}"` };
   }
 }
 
-/** Parses and shape-checks one `layer.yaml`; returns its manifest or the problems. */
-export function parseManifest(file: string, text: string): { manifest?: LayerManifest; problems: Problem[] } {
+/**
+ * Parses and shape-checks one `layer.yaml`; returns its manifest or the problems, and the layer's
+ * kind when the file names a valid one even though something else in it is wrong (the Dockerfile
+ * checks depend on it, and run whatever else is wrong).
+ */
+export function parseManifest(file: string, text: string): { manifest?: LayerManifest; kind?: LayerKind; problems: Problem[] } {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
     return { problems: yamlSyntaxProblems(file, document.errors) };
   }
   const data: unknown = document.toJS();
   if (!validateManifestShape(data)) {
-    return { problems: onePerField((validateManifestShape.errors ?? []).map((error) => schemaProblem(file, error))) };
+    const kind = (data as { kind?: unknown } | null)?.kind;
+    return {
+      ...(LAYER_KINDS.includes(kind as LayerKind) ? { kind: kind as LayerKind } : {}),
+      problems: onePerField((validateManifestShape.errors ?? []).map((error) => schemaProblem(file, error, data))),
+    };
   }
-  return { manifest: data, problems: [] };
+  return { manifest: data, kind: data.kind, problems: [] };
 }
 
 /**
  * A non-root layer must build on the image Strata hands it: the Dockerfile's
  * first instruction declares `ARG BASE_IMAGE` and its first `FROM` uses it.
  */
-export function dockerfileProblems(file: string, text: string, isRoot: boolean): Problem[] {
+export function dockerfileProblems(file: string, text: string, isRoot: boolean | undefined): Problem[] {
   const instructions = text
     .split(/\r?\n/)
     .map((line, index) => ({ line: line.trim(), number: index + 1 }))
     .filter(({ line }) => line !== "" && !line.startsWith("#"));
   const firstFrom = instructions.find(({ line }) => /^FROM\s/i.test(line));
   if (firstFrom === undefined) {
-    return [{ file, message: "no FROM instruction", fix: isRoot ? 'start from "FROM scratch" and ADD a root filesystem' : 'start with "ARG BASE_IMAGE" then "FROM ${BASE_IMAGE}"' }];
+    return [{ file, message: "no FROM instruction", fix: isRoot === true ? 'start from "FROM scratch" and ADD a root filesystem' : isRoot === false ? 'start with "ARG BASE_IMAGE" then "FROM ${BASE_IMAGE}"' : 'a base layer starts "FROM scratch"; any other with "ARG BASE_IMAGE" then "FROM ${BASE_IMAGE}"' }];
   }
-  if (isRoot) return [];
+  // A root layer may start from anything; a layer of unknown kind (its layer.yaml is broken) is checked no further.
+  if (isRoot !== false) return [];
   const problems: Problem[] = [];
   const first = instructions[0];
   if (first === undefined || !/^ARG\s+BASE_IMAGE\s*$/i.test(first.line)) {
@@ -177,7 +188,7 @@ interface ManifestEntry {
  * `brokenLayers` are folders whose own files are invalid (already reported):
  * children of those are not told again that their parent does not exist.
  */
-export function crossLayerProblems(entries: readonly ManifestEntry[], brokenLayers: ReadonlySet<string> = new Set()): Problem[] {
+export function crossLayerProblems(entries: readonly Pick<ManifestEntry, "name" | "file" | "manifest">[], brokenLayers: ReadonlySet<string> = new Set()): Problem[] {
   const problems: Problem[] = [];
   const byName = new Map(entries.map((entry) => [entry.name, entry] as const));
   for (const entry of entries) {
@@ -219,21 +230,33 @@ export function crossLayerProblems(entries: readonly ManifestEntry[], brokenLaye
       fix: "point one of these layers at a layer outside the cycle",
     });
   }
-  // Image names need every ancestor: only when the tree itself is sound.
-  if (problems.length === 0 && brokenLayers.size === 0) {
-    const seen = new Map<string, string>();
-    const images = imageNames(entries.map((entry) => ({ name: entry.name, kind: entry.manifest.kind, parent: entry.manifest.parent })));
-    for (const entry of entries) {
-      const image = images.get(entry.name) as string;
-      const other = seen.get(image);
-      if (other !== undefined) {
-        problems.push({ file: entry.file, field: "image name", message: `image name "${image}" is also the image name of layer "${other}"`, fix: "rename one of the two layer folders" });
-      } else {
-        seen.set(image, entry.name);
-      }
+  // Image names need every ancestor: checked for each layer whose whole chain up to a base is sound,
+  // whatever is wrong elsewhere in the tree.
+  const resolvable = entries.filter((entry) => chainIsSound(entry.name, byName));
+  const seen = new Map<string, string>();
+  const images = imageNames(resolvable.map((entry) => ({ name: entry.name, kind: entry.manifest.kind, parent: entry.manifest.parent })));
+  for (const entry of resolvable) {
+    const image = images.get(entry.name) as string;
+    const other = seen.get(image);
+    if (other !== undefined) {
+      problems.push({ file: entry.file, field: "image name", message: `image name "${image}" is also the image name of layer "${other}"`, fix: "rename one of the two layer folders" });
+    } else {
+      seen.set(image, entry.name);
     }
   }
   return problems;
+}
+
+/** Whether a layer's parents lead, without a gap or a cycle, to a base layer. */
+function chainIsSound(name: string, byName: ReadonlyMap<string, Pick<ManifestEntry, "manifest">>): boolean {
+  const visited = new Set<string>();
+  for (let current: string | undefined = name; current !== undefined; current = byName.get(current)?.manifest.parent) {
+    const entry = byName.get(current);
+    if (entry === undefined || visited.has(current)) return false;
+    visited.add(current);
+    if (entry.manifest.kind === "base") return entry.manifest.parent === undefined;
+  }
+  return false;
 }
 
 /** Loads and validates a catalog; throws an InputError listing every problem. */
@@ -251,6 +274,8 @@ export function loadCatalog(catalogDir: string, displayRoot: string = process.cw
     throwIfAny([{ file: display(catalogDir), message: "the catalog is empty", fix: `add a folder per layer, each with ${LAYER_FILE} and ${DOCKERFILE}` }]);
   }
   const entries: ManifestEntry[] = [];
+  // Layers whose layer.yaml is sound enough for the rules that span layers (a bad version does not matter there).
+  const treeEntries: Pick<ManifestEntry, "name" | "file" | "manifest">[] = [];
   const broken = new Set<string>();
   for (const name of folders) {
     const contextDir = path.join(catalogDir, name);
@@ -263,30 +288,29 @@ export function loadCatalog(catalogDir: string, displayRoot: string = process.cw
       problems.push({ file, message: `the layer folder has no ${LAYER_FILE}`, fix: `add ${LAYER_FILE} with kind and version, or remove the folder` });
       continue;
     }
-    const { manifest, problems: manifestProblems } = parseManifest(file, readFileSync(manifestPath, "utf8"));
+    const { manifest, kind, problems: manifestProblems } = parseManifest(file, readFileSync(manifestPath, "utf8"));
     problems.push(...manifestProblems);
-    if (manifest === undefined) {
-      broken.add(name);
-      continue;
-    }
-    const version = parseLayerVersion(manifest.version);
-    if ("error" in version) {
+    const version = manifest === undefined ? undefined : parseLayerVersion(manifest.version);
+    if (version !== undefined && "error" in version) {
       problems.push({ file, field: "version", message: version.error, fix: 'write three plain numbers, for example "version: 1.0.5"; the tag becomes 1.0-p5' });
-      broken.add(name);
-      continue;
     }
+    // The Dockerfile and the context are checked whatever is wrong with layer.yaml: every problem in one pass.
     const dockerfile = path.join(contextDir, DOCKERFILE);
     if (!existsSync(dockerfile)) {
       problems.push({ file: display(dockerfile), message: "the layer folder has no Dockerfile", fix: "add a Dockerfile to the layer folder" });
     } else {
-      const isRoot = manifest.kind === "base";
-      problems.push(...dockerfileProblems(display(dockerfile), readFileSync(dockerfile, "utf8"), isRoot));
+      problems.push(...dockerfileProblems(display(dockerfile), readFileSync(dockerfile, "utf8"), kind === undefined ? undefined : kind === "base"));
     }
     // A symlink out of the context would make the build depend on files Strata cannot see or hash.
     problems.push(...listContext(contextDir, displayRoot).problems);
-    entries.push({ name, file, manifest, version, contextDir, dockerfile });
+    if (manifest === undefined) {
+      broken.add(name);
+      continue;
+    }
+    treeEntries.push({ name, file, manifest });
+    if (version !== undefined && !("error" in version)) entries.push({ name, file, manifest, version, contextDir, dockerfile });
   }
-  problems.push(...crossLayerProblems(entries, broken));
+  problems.push(...crossLayerProblems(treeEntries, broken));
   throwIfAny(problems);
   const images = imageNames(entries.map((entry) => ({ name: entry.name, kind: entry.manifest.kind, parent: entry.manifest.parent })));
   const layers: Layer[] = entries.map((entry) => ({

@@ -14,7 +14,8 @@ const cases = readdirSync(corpus).sort();
 
 interface Expected {
   readonly count: number;
-  readonly problems: readonly { file: string; field?: string; message: string }[];
+  /** `fix`, when given, must be in the problem's fix line (a fix that leads to no other error). */
+  readonly problems: readonly { file: string; field?: string; message: string; fix?: string }[];
 }
 
 const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -46,7 +47,9 @@ describe("bad input corpus", () => {
     for (const problem of expected.problems) {
       const where = problem.field === undefined ? escape(problem.file) : `${escape(problem.file)}: ${problem.field}`;
       const pattern = new RegExp(`^${where}: .*${problem.message}`);
-      expect(problemLines.some((line) => pattern.test(line)), `no line matches ${pattern}:\n${problemLines.join("\n")}`).toBe(true);
+      const at = problemLines.findIndex((line) => pattern.test(line));
+      expect(at, `no line matches ${pattern}:\n${problemLines.join("\n")}`).toBeGreaterThanOrEqual(0);
+      if (problem.fix !== undefined) expect(lines[at * 2 + 1]).toContain(problem.fix);
     }
   });
 });
