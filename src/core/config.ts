@@ -1,8 +1,10 @@
 /**
- * Stack configuration (namespace `strata`). Defaults live in Pulumi.yaml only;
- * this module validates the merged values, wherever they came from (the
- * Pulumi engine in the program, the YAML files in the CLI), plus the CI
- * environment for Gerrit change and patchset numbers.
+ * Stack configuration (namespace `strata`): validates the merged values, wherever they came from
+ * (the Pulumi engine in the program, the YAML files in the CLI), plus the CI environment for
+ * Gerrit change and patchset numbers. Pulumi.yaml declares the defaults and both sources apply
+ * them; the fallbacks below (push, platform, builder, immutable, copyUnchanged) are the same values,
+ * for a source without the project's defaults (a program under mocks), and a unit test holds the
+ * two together.
  */
 import { Ajv, type ErrorObject } from "ajv";
 import { onePerField, type Problem } from "./problems.js";
@@ -126,8 +128,8 @@ function shapeProblem(file: string, error: ErrorObject): Problem {
   return { file, field: `${CONFIG_NAMESPACE}:${key}`, message, fix: FIXES[key] ?? "correct the value" };
 }
 
-/** A positive whole number from config or the environment. */
-function parseCount(value: unknown): number | undefined {
+/** A positive whole number from config, the environment or the command line (a Gerrit change or patchset). */
+export function parseCount(value: unknown): number | undefined {
   const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
   return /^[1-9]\d{0,17}$/.test(text) ? Number(text) : undefined;
 }
@@ -141,20 +143,25 @@ export interface ConfigSource {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-/** Validates stack config; returns the config or every problem. */
+/**
+ * Validates stack config; returns the config or every problem: the schema's (missing, unknown or
+ * mistyped keys) and, for every key the schema did not already flag, the value checks (registry,
+ * group, change and patchset, layers, each engine entry), all in one list.
+ */
 export function resolveStackConfig(source: ConfigSource): { config?: StackConfig; problems: Problem[] } {
   const { values, file, env } = source;
-  if (!validateShape(values)) {
-    return { problems: onePerField((validateShape.errors ?? []).map((error) => shapeProblem(file, error))) };
-  }
-  const problems: Problem[] = [];
+  const problems: Problem[] = validateShape(values) ? [] : onePerField((validateShape.errors ?? []).map((error) => shapeProblem(file, error)));
+  // A key the schema flagged gets no second problem from the value checks below.
+  const flagged = new Set(problems.map((problem) => problem.field));
+  const checks = (key: string): boolean => !flagged.has(`${CONFIG_NAMESPACE}:${key}`);
   const text = (key: string): string => String(values[key] ?? "");
   const registry = text("registry");
-  if (!isRegistry(registry)) {
+  if (checks("registry") && !isRegistry(registry)) {
     problems.push({ file, field: `${CONFIG_NAMESPACE}:registry`, message: `"${registry}" is not host[:port]`, fix: FIXES.registry as string });
   }
   const groupParts = { osRelease: text("osRelease"), productVersion: text("productVersion"), channel: text("channel") };
-  for (const message of groupProblems(groupParts)) {
+  const groupChecked = ["osRelease", "productVersion", "channel"].every(checks);
+  for (const message of groupChecked ? groupProblems(groupParts) : []) {
     problems.push({ file, field: `${CONFIG_NAMESPACE}:osRelease/productVersion/channel`, message, fix: "use lowercase letters, digits, dots and dashes, for example debian8.3, mos9.0, stable" });
   }
 
@@ -170,7 +177,9 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
   }
   let ci: CiBuild | undefined;
   const hasValue = (value: unknown): boolean => value !== undefined && value !== "";
-  if (hasValue(changeOrigin.value)) {
+  if (!checks("change") || !checks("patchset")) {
+    // The schema already said what is wrong with them.
+  } else if (hasValue(changeOrigin.value)) {
     const change = parseCount(changeOrigin.value);
     if (change === undefined) {
       problems.push({ file: changeOrigin.file, field: changeOrigin.field, message: `"${String(changeOrigin.value)}" is not a positive whole number`, fix: FIXES.change as string });
@@ -188,21 +197,18 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
   }
 
   let layers: string[] | undefined;
-  if (Array.isArray(values.layers)) layers = values.layers as string[];
-  else if (values.layers !== undefined) {
-    layers = parseLayerList(String(values.layers));
-    if (layers === undefined) {
-      problems.push({ file, field: `${CONFIG_NAMESPACE}:layers`, message: `"${String(values.layers)}" is not a list of layer names`, fix: FIXES.layers as string });
-    }
+  if (values.layers !== undefined && checks("layers")) {
+    const list = parseList(values.layers);
+    if (Array.isArray(list) && list.every((name) => typeof name === "string")) layers = list as string[];
+    else problems.push({ file, field: `${CONFIG_NAMESPACE}:layers`, message: `"${String(values.layers)}" is not a list of layer names`, fix: FIXES.layers as string });
   }
-  const engines = values.engines === undefined || values.engines === "" ? undefined : parseEngines(values.engines);
-  if (engines !== undefined && !Array.isArray(engines)) {
-    problems.push({ file, field: `${CONFIG_NAMESPACE}:engines`, message: engines.error, fix: FIXES.engines as string });
-  }
-  if (Array.isArray(engines) && engines.length > 0 && values.builder === "strata") {
+  const parsedEngines = values.engines === undefined || values.engines === "" || !checks("engines") ? undefined : parseEngines(values.engines);
+  for (const error of parsedEngines?.errors ?? []) problems.push({ file, field: `${CONFIG_NAMESPACE}:engines`, message: error, fix: FIXES.engines as string });
+  const engines = parsedEngines?.engines;
+  if (engines !== undefined && engines.length > 0 && values.builder === "strata") {
     problems.push({ file, field: `${CONFIG_NAMESPACE}:engines`, message: "a pool of engines is built on by docker.Image only", fix: `remove ${CONFIG_NAMESPACE}:builder (docker is the default) or ${CONFIG_NAMESPACE}:engines` });
   }
-  if (problems.length > 0) return { problems };
+  if (problems.length > 0) return { problems: onePerFieldAndMessage(problems) };
   const config: StackConfig = {
     registry,
     ...groupParts,
@@ -217,50 +223,53 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     ...(values.promoteFrom === undefined || values.promoteFrom === "" ? {} : { promoteFrom: text("promoteFrom") }),
     ...(values.registryUsername === undefined || values.registryUsername === "" ? {} : { registryUsername: text("registryUsername") }),
     copyUnchanged: values.copyUnchanged === undefined || values.copyUnchanged === true || values.copyUnchanged === "true",
-    ...(Array.isArray(engines) && engines.length > 0 ? { engines } : {}),
+    ...(engines !== undefined && engines.length > 0 ? { engines } : {}),
   };
   return { config, problems: [] };
 }
 
-/** `layers` may arrive as a JSON list in a string (Pulumi config) or a comma-separated list. */
-function parseLayerList(text: string): string[] | undefined {
-  const trimmed = text.trim();
-  if (trimmed.startsWith("[")) {
-    try {
-      const parsed: unknown = JSON.parse(trimmed);
-      return Array.isArray(parsed) && parsed.every((name) => typeof name === "string") ? parsed : undefined;
-    } catch {
-      return undefined;
-    }
+/** The same problem twice (a field and its message) is said once. */
+function onePerFieldAndMessage(problems: readonly Problem[]): Problem[] {
+  const seen = new Set<string>();
+  return problems.filter((problem) => {
+    const key = `${problem.file}\0${problem.field ?? ""}\0${problem.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * A list as config gives it: a YAML list as is, or a string holding a JSON list (what Pulumi config
+ * stores) or a comma-separated list; anything else is `{ error }`.
+ */
+export function parseList(value: unknown): unknown[] | { error: string } {
+  if (Array.isArray(value)) return value;
+  if (typeof value !== "string") return { error: "is not a list" };
+  const trimmed = value.trim();
+  if (!trimmed.startsWith("[")) return trimmed.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  try {
+    const parsed: unknown = JSON.parse(trimmed);
+    return Array.isArray(parsed) ? parsed : { error: `"${trimmed}" is not a JSON list` };
+  } catch {
+    return { error: `"${trimmed}" is not a JSON list` };
   }
-  return trimmed.split(",").map((name) => name.trim()).filter((name) => name !== "");
 }
 
 const ENGINE_HOST = /^(unix:\/\/\/\S+|tcp:\/\/[A-Za-z0-9.-]+:\d{1,5}|ssh:\/\/\S+)$/;
 
-/** `engines` as Pulumi config gives it (a JSON list in a string), a comma-separated list, or a YAML list. */
-function parseEngines(value: unknown): PoolEngine[] | { error: string } {
-  let entries: unknown = value;
-  if (typeof value === "string") {
-    const trimmed = value.trim();
-    if (trimmed.startsWith("[")) {
-      try {
-        entries = JSON.parse(trimmed);
-      } catch {
-        return { error: `"${trimmed}" is not a JSON list` };
-      }
-    } else {
-      entries = trimmed.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
-    }
-  }
-  if (!Array.isArray(entries)) return { error: "is not a list" };
+/** `engines` as a list (parseList); every bad entry is a problem of its own, not only the first. */
+function parseEngines(value: unknown): { engines: PoolEngine[]; errors: string[] } {
+  const entries = parseList(value);
+  if (!Array.isArray(entries)) return { engines: [], errors: [entries.error] };
   const engines: PoolEngine[] = [];
+  const errors: string[] = [];
   for (const entry of entries) {
     const endpoint = typeof entry === "string" ? { host: entry } : (entry as PoolEngine);
-    if (typeof endpoint?.host !== "string" || !ENGINE_HOST.test(endpoint.host)) return { error: `${JSON.stringify(entry)} is not unix:///path, tcp://host:port or ssh://host` };
-    if (endpoint.certPath !== undefined && typeof endpoint.certPath !== "string") return { error: `certPath of ${endpoint.host} must be a folder path` };
-    if (engines.some((known) => known.host === endpoint.host)) return { error: `${endpoint.host} is listed twice` };
-    engines.push(endpoint.certPath === undefined ? { host: endpoint.host } : { host: endpoint.host, certPath: endpoint.certPath });
+    if (typeof endpoint?.host !== "string" || !ENGINE_HOST.test(endpoint.host)) errors.push(`${JSON.stringify(entry)} is not unix:///path, tcp://host:port or ssh://host`);
+    else if (endpoint.certPath !== undefined && typeof endpoint.certPath !== "string") errors.push(`certPath of ${endpoint.host} must be a folder path`);
+    else if (engines.some((known) => known.host === endpoint.host)) errors.push(`${endpoint.host} is listed twice`);
+    else engines.push(endpoint.certPath === undefined ? { host: endpoint.host } : { host: endpoint.host, certPath: endpoint.certPath });
   }
-  return engines;
+  return { engines, errors };
 }

@@ -35,6 +35,16 @@ export class InputError extends UserError {
   }
 }
 
+/** Runs a step that reports bad input by throwing an InputError: its value, or its problems. */
+export function gather<T>(step: () => T): { value?: T; problems: readonly Problem[] } {
+  try {
+    return { value: step(), problems: [] };
+  } catch (error) {
+    if (error instanceof InputError) return { problems: error.problems };
+    throw error;
+  }
+}
+
 /** Throws an InputError when there is anything to report. */
 export function throwIfAny(problems: readonly Problem[]): void {
   if (problems.length > 0) throw new InputError(problems);

@@ -1,4 +1,8 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { resolveStackConfig } from "../../src/core/config.js";
 
 const base = { registry: "127.0.0.1:5000", osRelease: "debian8.3", productVersion: "mos9.0", channel: "stable" };
@@ -6,6 +10,11 @@ const resolve = (values: Record<string, unknown>, env: Record<string, string> = 
   resolveStackConfig({ values, file: "Pulumi.stable.yaml", env });
 
 describe("stack config", () => {
+  it("falls back to the same defaults Pulumi.yaml declares", () => {
+    const project = parse(readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../Pulumi.yaml"), "utf8")) as { config: Record<string, { default?: unknown }> };
+    const resolved = resolve(base).config as unknown as Record<string, unknown>;
+    for (const key of ["push", "platform", "builder", "immutable", "copyUnchanged"]) expect(resolved[key], key).toBe(project.config[key]?.default);
+  });
   it("forms the group and defaults push and platform", () => {
     expect(resolve(base).config).toMatchObject({ group: "debian8.3-mos9.0-stable", push: true, platform: "linux/amd64" });
     expect(resolve({ ...base, push: "false", platform: "linux/arm64" }).config).toMatchObject({ push: false, platform: "linux/arm64" });
