@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
-import { loadCatalog } from "./src/core/catalog.js";
+import { type Catalog, loadCatalog } from "./src/core/catalog.js";
 import { conflictProblems, decideChannel, type RegistryView } from "./src/core/channel.js";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
 import { checkEngines } from "./src/pulumi/docker-engine.js";
@@ -15,7 +15,7 @@ import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
 import { decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
 import { placeLayers } from "./src/core/placement.js";
-import { InputError, throwIfAny } from "./src/core/problems.js";
+import { gather, InputError, throwIfAny } from "./src/core/problems.js";
 import { planPromotion } from "./src/core/promotion-plan.js";
 import { type PromotedLayer, Promotion, readSourceLayers } from "./src/pulumi/promotion.js";
 import { defaultBlobCache } from "./src/registry/blob-cache.js";
@@ -45,7 +45,9 @@ for (const key of CONFIG_KEYS) {
   if (value !== undefined) values[key] = value;
 }
 const resolved = resolveStackConfig({ values, file: stackFile, env: process.env });
-await forUser(async () => throwIfAny(resolved.problems));
+// The catalog's problems and the config's in one list: a user fixing both sees both in the first run.
+const catalogRead = values.promoteFrom === undefined ? gather(() => loadCatalog(catalogDir, projectDir)) : undefined;
+await forUser(async () => throwIfAny([...resolved.problems, ...(catalogRead?.problems ?? [])]));
 const config = resolved.config as StackConfig;
 
 // Registry login: the password is a config secret. Resources get it as a secret Output (encrypted in
@@ -60,7 +62,7 @@ const registry = await forUser(async () => new RegistryClient({ registry: config
 
 /** Build every selected layer; adopt tags the channel already holds with the same content, and copy them to CI tags. */
 async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
-  const catalog = loadCatalog(catalogDir, projectDir);
+  const catalog = catalogRead?.value as Catalog;
   const targets = planTargets(catalog, config, stackFile);
   // What this stack's state holds as built (a `pulumi stack export`), read while the rest goes on.
   const builtHereRead: Promise<StateRead> = config.push ? readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : Promise.resolve({ built: new Map() });

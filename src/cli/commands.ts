@@ -1,98 +1,41 @@
 /**
- * `strata`: answers questions about the catalog and the version policy with
- * no Docker daemon and no Pulumi engine.
+ * `strata`: the command table. Each command reads its options, calls the flow that does the work
+ * (src/engine: the project's inputs, the plan and up flows, the registry's login; src/core: the
+ * policy) and prints what comes back. Commands that only read the catalog and the version policy
+ * (validate, tree, tags, graph without a stack) need no Docker engine and no Pulumi engine.
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Command, Option } from "commander";
 import { parse } from "yaml";
-import { type Catalog, loadCatalog } from "../core/catalog.js";
-import { CI_ENVIRONMENT, REGISTRY_PASSWORD_KEY, type StackConfig, resolveStackConfig } from "../core/config.js";
+import { type Catalog } from "../core/catalog.js";
+import { parseCount } from "../core/config.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
-import { InputError, type Problem, UserError } from "../core/problems.js";
+import { gather, InputError, type Problem, UserError } from "../core/problems.js";
 import { DEFAULT_PARALLEL } from "../core/concurrency.js";
 import { renderTable } from "./table.js";
-import { stackConfigSource } from "../core/stack-files.js";
-import { formatCiBuild, formatTag, formatVersion } from "../core/version.js";
+import { formatTag, formatVersion } from "../core/version.js";
 import { topologicalOrder } from "../core/graph.js";
 import { applyBumps, type BumpLevel, planBumps } from "../core/bump.js";
 import { fingerprintTargets } from "../core/fingerprint.js";
-import { RegistryClient } from "../registry/client.js";
-import { decideChannel, type RegistryView } from "../core/channel.js";
 import { type PlanRow, planExitCode, planRows, type PreviousLayer, registryBlockedRows, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
-import { renderSummary, summaryExitCode, type SummaryLayer, summaryRows } from "./summary.js";
+import { renderSummary, summaryExitCode, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
-import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
-import { groupTags, lookUpPublished, RegistryLookupError } from "../registry/lookups.js";
+import { groupTags, lookUpPublished } from "../registry/lookups.js";
 import { ciStackName, planCiCleanup } from "../core/ci-build.js";
 import { imageSet, writeImageSet } from "./image-set.js";
+import { refRows } from "./refs.js";
+import { catalogOf, engineEnv, inputsOf, projectDirOf, type ProjectContext, type ProjectOptions, stackConfigOf } from "../engine/project.js";
+import { registryClientFor } from "../engine/registry-access.js";
 
-export interface CliIo {
+export interface CliIo extends ProjectContext {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly cwd: string;
   /** Reads standard input (for commands that take stack outputs piped in). */
   readonly readStdin?: () => Promise<string>;
 }
 
-interface CommonOptions {
-  readonly catalog?: string;
-  readonly project?: string;
-}
-
-/** Backend, secrets and CI settings from the CLI's environment, passed on to the engine and the program. */
-function engineEnv(io: CliIo): Record<string, string> {
-  const env: Record<string, string> = {};
-  const ciNames = CI_ENVIRONMENT.flatMap((pair) => [pair.change, pair.patchset]);
-  // PGPASSFILE: the PostgreSQL backend's password; DOCKER_HOST and TLS: the engine this runner builds
-  // on; DOCKER_CONFIG: where docker login left the registry login; STRATA_REGISTRY_TIMEOUT: seconds a registry request may take.
-  for (const name of ["PULUMI_BACKEND_URL", "PGPASSFILE", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONFIG", "STRATA_REGISTRY_TIMEOUT", ...ciNames]) {
-    const value = io.env[name];
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
-}
-
-function projectDirOf(options: CommonOptions, io: CliIo): string {
-  return path.resolve(io.cwd, options.project ?? ".");
-}
-
-function catalogOf(options: CommonOptions, io: CliIo): Catalog {
-  const projectDir = projectDirOf(options, io);
-  return loadCatalog(path.resolve(io.cwd, options.catalog ?? path.join(projectDir, "layers")), io.cwd);
-}
-
-function stackConfigOf(options: CommonOptions & { stack?: string; config?: string }, io: CliIo): { config: StackConfig; file: string; ciFromEnvironment: boolean } {
-  const source = stackConfigSource({
-    projectDir: projectDirOf(options, io),
-    ...(options.stack === undefined ? {} : { stack: options.stack }),
-    ...(options.config === undefined ? {} : { configFile: path.resolve(io.cwd, options.config) }),
-    env: io.env,
-    displayRoot: io.cwd,
-  });
-  const { config, problems } = resolveStackConfig(source);
-  if (config === undefined) throw new InputError(problems);
-  // The stack file names no change: a change in the config came from the CI environment.
-  const ciFromEnvironment = config.ci !== undefined && source.values.change === undefined && source.values.patchset === undefined;
-  return { config, file: source.file, ciFromEnvironment };
-}
-
-/**
- * The stack an engine run uses. A CI run whose change comes from the CI environment runs on its
- * change's own stack (`<stack>-ci-<change>`, config copied from the channel's), never on the
- * channel's: the channel's state stays as its own runs left it, and changes do not queue behind
- * one lock. A stack whose file names a change is already a CI stack and is used as it is.
- */
-async function runStackOf(options: CommonOptions & { stack: string; config?: string }, io: CliIo, resolved: { config: StackConfig; ciFromEnvironment: boolean }): Promise<string> {
-  const { config, ciFromEnvironment } = resolved;
-  if (config.ci === undefined || !ciFromEnvironment || options.config !== undefined) return options.stack;
-  const stack = ciStackName(options.stack, config.ci);
-  const { writeCiStackConfig } = await import("../engine/ci-stack.js");
-  writeCiStackConfig(projectDirOf(options, io), options.stack, stack);
-  io.err(`CI build of change ${config.ci.change}${config.ci.patchset === undefined ? "" : ` patchset ${config.ci.patchset}`}: stack ${stack} (config from Pulumi.${options.stack}.yaml)\n`);
-  return stack;
-}
+type CommonOptions = ProjectOptions;
 
 export interface TagRow {
   readonly layer: string;
@@ -127,53 +70,16 @@ export function renderTree(catalog: Catalog): string {
   return lines.join("\n");
 }
 
-/**
- * A registry client for the CLI's own lookups. With strata:registryUsername set, the password is the
- * stack's config secret, decrypted through the engine's workspace; otherwise the Docker config file.
- */
-async function registryClientFor(config: StackConfig, options: CommonOptions & { stack: string }, io: CliIo): Promise<RegistryClient> {
-  if (config.registryUsername === undefined) return new RegistryClient({ registry: config.registry });
-  const automation = await import("../engine/automation.js");
-  const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
-  const password = (await stack.getConfig(`strata:${REGISTRY_PASSWORD_KEY}`).catch(() => undefined))?.value;
-  if (password === undefined) {
-    throw new InputError([{ file: `Pulumi.${options.stack}.yaml`, field: `strata:${REGISTRY_PASSWORD_KEY}`, message: "strata:registryUsername is set but the password is not", fix: `pulumi config set --secret strata:${REGISTRY_PASSWORD_KEY} --stack ${options.stack}` }]);
-  }
-  return new RegistryClient({ registry: config.registry, credentials: { username: config.registryUsername, password } });
-}
-
-/** Runs `strata plan` for a building channel: registry check, then an engine preview. No build, no push. */
+/** `strata plan`'s rows: the plan flow's evidence decided by plan-status, or every layer blocked by the registry. */
 export async function computePlan(options: CommonOptions & { stack: string; config?: string }, io: CliIo): Promise<PlanRow[]> {
-  const catalog = catalogOf(options, io);
-  const resolved = stackConfigOf(options, io);
-  const { config, file } = resolved;
-  if (config.promoteFrom !== undefined) {
-    throw new InputError([{ file, field: "strata:promoteFrom", message: "this channel is fed by promotion, not builds", fix: "use pulumi preview to see what would be promoted" }]);
+  const { planOutcome } = await import("../engine/plan-flow.js");
+  const outcome = await planOutcome<PreviousLayer>(options, io);
+  if ("blocked" in outcome) {
+    io.err(`${outcome.blocked.message}\n`);
+    return registryBlockedRows(outcome.targets, outcome.blocked.registry, outcome.blocked.failures);
   }
-  const targets = planTargets(catalog, config, file);
-  const fingerprints = await fingerprintTargets(targets, config.platform);
-  let view: RegistryView = { published: new Map() };
-  if (config.push) {
-    try {
-      view = await lookUpPublished(targets, await registryClientFor(config, options, io), fingerprints);
-    } catch (error) {
-      // Fail closed: no preview over an unknown; every layer is blocked, the failing ones say why.
-      if (!(error instanceof RegistryLookupError)) throw error;
-      io.err(`${error.message}\n`);
-      return registryBlockedRows(targets, error.registry, error.failures);
-    }
-  }
-  const { conflicts } = decideChannel(targets, fingerprints, view, config);
-  const automation = await import("../engine/automation.js");
-  const runStack = await runStackOf(options, io, resolved);
-  const stack = await automation.openStack({ projectDir: projectDirOf(options, io), stack: runStack, env: { ...engineEnv(io), STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack } });
-  const previous = await automation.previousLayers<PreviousLayer>(stack);
-  const run = await automation.previewRun(stack);
-  if (run.error !== undefined) throw new Error(`pulumi preview failed:\n${run.error}`);
-  const operations = new Map([...run.events].map(([layer, event]) => [layer, event.op] as const));
-  const adopted = new Set([...run.events].filter(([, event]) => event.type === COPIED_IMAGE_TYPE).map(([layer]) => layer));
-  const copied = new Set([...run.events].filter(([, event]) => event.type === CI_COPY_SET_TYPE).map(([layer]) => layer));
-  return planRows({ targets, fingerprints, previous, operations, conflicts, adopted, copied });
+  if (outcome.note !== undefined) io.err(`${outcome.note}\n`);
+  return planRows(outcome.evidence);
 }
 
 export function buildProgram(io: CliIo): Command {
@@ -192,25 +98,17 @@ export function buildProgram(io: CliIo): Command {
     .addOption(new Option("--stack <name>", "check only this stack's config"))
     .option("--config <file>", "check this stack config file (instead of the project's stack files)")
     .action((options: CommonOptions & { stack?: string; config?: string }) => {
-      const problems: Problem[] = [];
-      let catalog: Catalog | undefined;
-      try {
-        catalog = catalogOf(options, io);
-      } catch (error) {
-        if (!(error instanceof InputError)) throw error;
-        problems.push(...error.problems);
-      }
+      const read = gather(() => catalogOf(options, io));
+      const catalog = read.value;
+      const problems: Problem[] = [...read.problems];
       const projectDir = projectDirOf(options, io);
       const stacks = options.stack !== undefined || options.config !== undefined ? [options.stack ?? "given"]
         : readdirSync(projectDir).map((file) => /^Pulumi\.(.+)\.yaml$/.exec(file)?.[1]).filter((name): name is string => name !== undefined).sort();
       for (const stack of stacks) {
-        try {
+        problems.push(...gather(() => {
           const { config, file } = stackConfigOf({ ...options, stack }, io);
           if (catalog !== undefined) planTargets(catalog, config, file);
-        } catch (error) {
-          if (!(error instanceof InputError)) throw error;
-          problems.push(...error.problems);
-        }
+        }).problems);
       }
       if (problems.length > 0) throw new InputError(problems);
       io.out(`ok: ${catalog?.layers.length ?? 0} layers, stacks checked: ${stacks.join(", ") || "none"}\n`);
@@ -235,8 +133,7 @@ export function buildProgram(io: CliIo): Command {
     .option("--config <file>", "a stack config file to read instead of Pulumi.<stack>.yaml")
     .option("--json", "print data instead of a table")
     .action((options: CommonOptions & { stack: string; config?: string; json?: boolean }) => {
-      const catalog = catalogOf(options, io);
-      const { config, file } = stackConfigOf(options, io);
+      const { catalog, config, file } = inputsOf(options, io);
       const rows = tagRows(planTargets(catalog, config, file));
       if (options.json) {
         io.out(`${JSON.stringify(rows, null, 2)}\n`);
@@ -253,8 +150,7 @@ export function buildProgram(io: CliIo): Command {
     .option("--major <layers...>", "bump these layers' major version")
     .option("--json", "print data instead of a table")
     .action(async (options: CommonOptions & { stack: string; config?: string; dryRun?: boolean; minor?: string[]; major?: string[]; json?: boolean }) => {
-      const catalog = catalogOf(options, io);
-      const { config, file } = stackConfigOf(options, io);
+      const { catalog, config, file } = inputsOf(options, io);
       const targets = planTargets(catalog, config, file);
       const requested = new Map<string, Exclude<BumpLevel, "patch">>();
       const known = new Set(targets.map((target) => target.layer.name));
@@ -267,7 +163,7 @@ export function buildProgram(io: CliIo): Command {
       }
       if (unknown.length > 0) throw new InputError(unknown);
       const fingerprints = await fingerprintTargets(targets, config.platform);
-      const view = await lookUpPublished(targets, await registryClientFor(config, options, io), fingerprints);
+      const view = await lookUpPublished(targets, await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) }), fingerprints);
       const bumps = planBumps({ targets, fingerprints, view, requested, ...(config.ci === undefined ? {} : { ci: config.ci }) });
       if (!options.dryRun) applyBumps(bumps, targets);
       if (options.json) {
@@ -301,29 +197,15 @@ export function buildProgram(io: CliIo): Command {
     .option("--image-set <dir>", "write every layer's reference and digest to DIR/images.json and DIR/images.txt (CI runs: default .strata/image-sets/<stack>/<tag suffix>)")
     .option("--parallel <n>", "resource operations at once", String(DEFAULT_PARALLEL))
     .action(async (options: CommonOptions & { stack: string; summaryJson?: string; imageSet?: string; parallel: string }) => {
-      const catalog = catalogOf(options, io);
-      const resolved = stackConfigOf(options, io);
-      const { config, file } = resolved;
-      const runStack = await runStackOf(options, io, resolved);
-      const env: Record<string, string> = { ...engineEnv(io), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack };
-      const stackOptions = { projectDir: projectDirOf(options, io), stack: runStack, env };
-      const { ensureStack, upRun } = await import("../engine/cli-run.js");
-      await ensureStack(stackOptions);
-      // Every step, "same" included, reports its outputs as an engine event: no stack read is needed
-      // for a building channel (a promoting one learns its layers from the outputs afterwards).
-      const run = await upRun({ ...stackOptions, parallel: Number(options.parallel), progress: io.err });
-      let layers: SummaryLayer[];
-      if (config.promoteFrom === undefined) {
-        layers = planTargets(catalog, config, file).map((target) => ({ layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null }));
-      } else {
-        const automation = await import("../engine/automation.js");
-        const current = await automation.previousLayers<{ layer: string; image: string; ref: string; digestRef?: string }>(await automation.openStack(stackOptions));
-        layers = Object.values(current).map((layer) => ({ layer: layer.layer, image: layer.image, ref: layer.ref, parent: null, ...(layer.digestRef === undefined ? {} : { previousDigestRef: layer.digestRef }) }));
-      }
-      const rows = summaryRows(layers, run.events, run.error);
+      const parallel = parseCount(options.parallel);
+      if (parallel === undefined) throw new InputError([{ file: "command line", field: "--parallel", message: `"${options.parallel}" is not a positive whole number`, fix: `give how many resource operations may run at once, for example --parallel ${DEFAULT_PARALLEL}` }]);
+      const { upFlow } = await import("../engine/up-flow.js");
+      const outcome = await upFlow({ ...options, parallel }, io, io.err);
+      const { run, runStack, config } = outcome;
+      const rows = summaryRows(outcome.layers, run.events, run.error);
       io.out(`${renderSummary(rows)}\n`);
       if (run.error !== undefined) io.err(`pulumi up failed:\n${run.error.split("\n").slice(-30).join("\n")}\n`);
-      if (run.error !== undefined && /currently locked/.test(run.error)) {
+      if (outcome.lockHeld) {
         io.err(`stack ${runStack} is being updated by another run (its lock is held): wait for that run to end and try again; if it was killed, scripts/strata recover --stack ${runStack} releases the lock\n`);
       }
       for (const row of rows.filter((candidate) => candidate.result === "failed")) {
@@ -332,12 +214,11 @@ export function buildProgram(io: CliIo): Command {
       }
       if (options.summaryJson !== undefined) writeFileSync(path.resolve(io.cwd, options.summaryJson), `${JSON.stringify({ stack: runStack, channelStack: options.stack, ok: run.error === undefined, layers: rows }, null, 2)}\n`);
       exitCode = summaryExitCode(rows, run.error);
-      const imageSetDir = options.imageSet ?? (config.ci === undefined ? undefined : path.join(projectDirOf(options, io), ".strata/image-sets", runStack, formatCiBuild(config.ci)));
-      if (imageSetDir !== undefined) {
+      if (outcome.imageSetDir !== undefined) {
         if (exitCode !== 0) {
           io.err("no image set written: not every layer has an image in the registry\n");
         } else {
-          const written = writeImageSet(path.resolve(io.cwd, imageSetDir), imageSet({ stack: runStack, channelStack: options.stack, group: config.group, ...(config.ci === undefined ? {} : { ci: config.ci }) }, rows));
+          const written = writeImageSet(outcome.imageSetDir, imageSet({ stack: runStack, channelStack: options.stack, group: config.group, ...(config.ci === undefined ? {} : { ci: config.ci }) }, rows));
           io.out(`image set: ${written.json} and ${written.text}\n`);
         }
       }
@@ -350,10 +231,10 @@ export function buildProgram(io: CliIo): Command {
     .option("--dry-run", "print what would be deleted, delete nothing")
     .option("--json", "print data instead of a table")
     .action(async (options: CommonOptions & { stack: string; change: string; dryRun?: boolean; json?: boolean }) => {
-      const change = /^[1-9]\d{0,17}$/.test(options.change) ? Number(options.change) : undefined;
+      const change = parseCount(options.change);
       if (change === undefined) throw new InputError([{ file: "command line", field: "--change", message: `"${options.change}" is not a positive whole number`, fix: "give the Gerrit change number, for example --change 19026" }]);
       const { config } = stackConfigOf(options, io);
-      const client = await registryClientFor(config, options, io);
+      const client = await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
       const plan = planCiCleanup(await groupTags(client, config.group), change);
       if (!options.dryRun) for (const entry of plan.remove) await client.deleteManifest(entry.repository, entry.digest);
       const ciStack = ciStackName(options.stack, { change });
@@ -420,30 +301,6 @@ export function buildProgram(io: CliIo): Command {
     program.setOptionValue("exitCode", exitCode);
   });
   return program;
-}
-
-export interface RefRow {
-  readonly layer: string;
-  readonly ref: string;
-  readonly digest: string;
-}
-
-/** Rows from the `layers` stack output (a map of layer name to LayerOutput). */
-export function refRows(stackOutputJson: string): RefRow[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(stackOutputJson);
-  } catch {
-    throw new InputError([{ file: "standard input", message: "not JSON", fix: "pipe in `pulumi stack output --json layers`" }]);
-  }
-  if (typeof parsed !== "object" || parsed === null) {
-    throw new InputError([{ file: "standard input", message: "not a map of layers", fix: "pipe in `pulumi stack output --json layers`" }]);
-  }
-  return Object.values(parsed as Record<string, { layer?: unknown; ref?: unknown; digestRef?: unknown }>).map((layer) => ({
-    layer: String(layer.layer),
-    ref: String(layer.ref),
-    digest: String(layer.digestRef).replace(/^.*@/, ""),
-  }));
 }
 
 /** Runs the CLI; returns the exit code (1 for bad input, 2 for usage). */

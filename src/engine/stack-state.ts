@@ -59,9 +59,9 @@ export interface StateRead {
  * nothing lost); an immutable one stops, since its state is one of the two witnesses of what each
  * tag holds (core/channel.ts).
  */
-export function readBuiltLayers(stack: string, type: string, cwd: string = process.cwd()): Promise<StateRead> {
+export function readBuiltLayers(stack: string, type: string, cwd: string = process.cwd(), env: Readonly<Record<string, string>> = {}): Promise<StateRead> {
   return new Promise((resolve) => {
-    execFile("pulumi", ["stack", "export", "--stack", stack], { cwd, maxBuffer: 512 << 20 }, (error, stdout, stderr) => {
+    execFile("pulumi", ["stack", "export", "--stack", stack], { cwd, env: { ...process.env, ...env }, maxBuffer: 512 << 20 }, (error, stdout, stderr) => {
       if (error !== null) {
         resolve({ built: new Map(), unreadable: `pulumi stack export failed: ${stderr.trim().split("\n").pop() ?? error.message}` });
         return;

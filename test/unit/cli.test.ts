@@ -35,6 +35,15 @@ describe("strata tags", () => {
     expect(out.split("\n")[0]).toMatch(/^layer\s+image\s+tag\s+ref\s+parent$/);
     expect(out).toContain("127.0.0.1:5000/debian12-mos9.0-stable/debian-mos-ms-keystone:1.0-p5-19026_2");
   });
+  it("reports the catalog's problems and the stack config's in one list (as plan and up do), not one after the other", async () => {
+    const corpusCase = path.join(projectDir, "test/corpus/bad/44-config-problems-behind-each-other");
+    const { code, out, err } = await strata(["tags", "--stack", "given", "--catalog", "catalog", "--config", "stack.yaml", "--project", "."], {}, corpusCase);
+    expect(code).toBe(1);
+    expect(out).toBe("");
+    expect(err.split("\n")[0]).toBe("7 problems in the Strata input (nothing was built or pushed):");
+    expect(err).toMatch(/catalog\/mysql\/Dockerfile: line 2: .*ignores the parent layer/);
+    expect(err).toMatch(/stack.yaml: strata:registry: "http:\/\/registry:5000" is not host\[:port\]/);
+  });
   it("runs on another catalog and config file", async () => {
     const catalog = makeCatalog({ centos: { yaml: layerYaml("base", "2.1.3") } });
     const configFile = path.join(scratchDir("config"), "stack.yaml");

@@ -1,0 +1,75 @@
+/**
+ * What `strata plan` (and `strata graph --stack`) needs to say which layers a stack's next up
+ * would build, and why: the registry's look-ups, the channel's decision (both witnesses), and an
+ * engine preview. No build, no push. A registry that cannot answer stops it before the preview,
+ * and the command shows every layer blocked.
+ */
+import { decideChannel, type RegistryView, type TagConflict } from "../core/channel.js";
+import { type LayerFingerprint, fingerprintTargets } from "../core/fingerprint.js";
+import { BUILD_RESOURCE_TYPES, CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
+import { type LayerTarget, planTargets } from "../core/plan.js";
+import { InputError } from "../core/problems.js";
+import { lookUpPublished, RegistryLookupError } from "../registry/lookups.js";
+import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection } from "./project.js";
+import { registryClientFor } from "./registry-access.js";
+import { readBuiltLayers } from "./stack-state.js";
+
+/** Everything the plan's statuses are decided from (cli/plan-status.ts decides them). */
+export interface PlanEvidence<Previous> {
+  readonly targets: readonly LayerTarget[];
+  readonly fingerprints: ReadonlyMap<string, LayerFingerprint>;
+  /** The stack's `layers` output as last recorded. */
+  readonly previous: Readonly<Record<string, Previous>>;
+  /** The preview's operation per layer. */
+  readonly operations: ReadonlyMap<string, string>;
+  readonly conflicts: readonly TagConflict[];
+  /** Layers the preview adopts (a CopiedImage) or copies (the CI run's CiCopySet). */
+  readonly adopted: ReadonlySet<string>;
+  readonly copied: ReadonlySet<string>;
+}
+
+export type PlanOutcome<Previous> =
+  | { readonly evidence: PlanEvidence<Previous>; readonly note?: string }
+  | { readonly blocked: RegistryLookupError; readonly targets: readonly LayerTarget[] };
+
+export async function planOutcome<Previous>(options: StackSelection & { stack: string }, context: ProjectContext): Promise<PlanOutcome<Previous>> {
+  const resolved = inputsOf(options, context);
+  const { config, file, catalog } = resolved;
+  if (config.promoteFrom !== undefined) {
+    throw new InputError([{ file, field: "strata:promoteFrom", message: "this channel is fed by promotion, not builds", fix: "use pulumi preview to see what would be promoted" }]);
+  }
+  const targets = planTargets(catalog, config, file);
+  const fingerprints = await fingerprintTargets(targets, config.platform);
+  const projectDir = projectDirOf(options, context);
+  const env = engineEnv(context);
+  let view: RegistryView = { published: new Map() };
+  if (config.push) {
+    try {
+      view = await lookUpPublished(targets, await registryClientFor(config, { projectDir, stack: options.stack, env }), fingerprints);
+    } catch (error) {
+      // Fail closed: no preview over an unknown.
+      if (error instanceof RegistryLookupError) return { blocked: error, targets };
+      throw error;
+    }
+  }
+  const run = await runStackOf(options, context, resolved);
+  // The stack's own state is an immutable channel's second witness, as in the program.
+  const witnessed = config.push && config.immutable && config.ci === undefined;
+  const state = witnessed ? await readBuiltLayers(run.stack, BUILD_RESOURCE_TYPES[config.builder], projectDir, env) : { built: new Map() };
+  const { conflicts } = decideChannel(targets, fingerprints, view, config, state.built);
+  const automation = await import("./automation.js");
+  const stack = await automation.openStack({ projectDir, stack: run.stack, env: { ...env, STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack } });
+  const previous = await automation.previousLayers<Previous>(stack);
+  const preview = await automation.previewRun(stack);
+  if (preview.error !== undefined) throw new Error(`pulumi preview failed:\n${preview.error}`);
+  const events = [...preview.events];
+  return {
+    evidence: {
+      targets, fingerprints, previous, conflicts,
+      operations: new Map(events.map(([layer, event]) => [layer, event.op] as const)),
+      adopted: new Set(events.filter(([, event]) => event.type === COPIED_IMAGE_TYPE).map(([layer]) => layer)),
+      copied: new Set(events.filter(([, event]) => event.type === CI_COPY_SET_TYPE).map(([layer]) => layer)),
+    },
+    ...(run.note === undefined ? {} : { note: run.note }),
+  };
+}

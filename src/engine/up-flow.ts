@@ -1,0 +1,71 @@
+/**
+ * What `strata up` does before it prints: the catalog and config (every problem at once), the
+ * stack (a CI run's own), one `pulumi up` through the CLI with its events, and the layers the
+ * summary is about. The command renders the summary and writes the files.
+ */
+import path from "node:path";
+import { formatCiBuild } from "../core/version.js";
+import { type StackConfig } from "../core/config.js";
+import { planTargets } from "../core/plan.js";
+import { type EngineRun } from "./events.js";
+import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection, stateDirOf } from "./project.js";
+
+/** A layer the summary reports on. */
+export interface UpLayer {
+  readonly layer: string;
+  readonly image: string;
+  readonly ref: string;
+  readonly parent: string | null;
+  /** A promoting channel: the digest its output held before this run. */
+  readonly previousDigestRef?: string;
+}
+
+export interface UpOutcome {
+  /** The stack the engine ran (a CI run's own, or the channel's). */
+  readonly runStack: string;
+  readonly config: StackConfig;
+  readonly run: EngineRun;
+  readonly layers: readonly UpLayer[];
+  /** The run was refused because another run holds the stack's lock. */
+  readonly lockHeld: boolean;
+  /** Where the image set goes: asked for, or by default for a CI run (under the per-clone state folder). */
+  readonly imageSetDir?: string;
+}
+
+export interface UpRequest extends StackSelection {
+  readonly stack: string;
+  readonly parallel: number;
+  readonly imageSet?: string;
+}
+
+export async function upFlow(request: UpRequest, context: ProjectContext, progress: (text: string) => void): Promise<UpOutcome> {
+  const resolved = inputsOf(request, context);
+  const { config, file, catalog } = resolved;
+  const run = await runStackOf(request, context, resolved);
+  if (run.note !== undefined) progress(`${run.note}\n`);
+  const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack };
+  const stackOptions = { projectDir: projectDirOf(request, context), stack: run.stack, env };
+  const { ensureStack, upRun } = await import("./cli-run.js");
+  await ensureStack(stackOptions);
+  // Every step, "same" included, reports its outputs as an engine event: no stack read is needed
+  // for a building channel (a promoting one learns its layers from the outputs afterwards).
+  const engineRun = await upRun({ ...stackOptions, parallel: request.parallel, progress });
+  let layers: UpLayer[];
+  if (config.promoteFrom === undefined) {
+    layers = planTargets(catalog, config, file).map((target) => ({ layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null }));
+  } else {
+    const automation = await import("./automation.js");
+    const current = await automation.previousLayers<{ layer: string; image: string; ref: string; digestRef?: string }>(await automation.openStack(stackOptions));
+    layers = Object.values(current).map((layer) => ({ layer: layer.layer, image: layer.image, ref: layer.ref, parent: null, ...(layer.digestRef === undefined ? {} : { previousDigestRef: layer.digestRef }) }));
+  }
+  const imageSetDir = request.imageSet !== undefined ? path.resolve(context.cwd, request.imageSet)
+    : config.ci === undefined ? undefined : path.join(stateDirOf(request, context), "image-sets", run.stack, formatCiBuild(config.ci));
+  return {
+    runStack: run.stack,
+    config,
+    run: engineRun,
+    layers,
+    lockHeld: engineRun.error !== undefined && /currently locked/.test(engineRun.error),
+    ...(imageSetDir === undefined ? {} : { imageSetDir }),
+  };
+}
