@@ -6,7 +6,7 @@
  * `docker build` falls back to the legacy builder, which creates and commits a
  * container for every instruction. BuildKit inside the engine needs no plugin
  * and no client session for a tar context, and it builds the same layer in
- * about half the time (bench/README figures). Legacy stays available with
+ * about half the time (README *Performance*, the builder comparison). Legacy stays available with
  * STRATA_DOCKER_BUILDER=legacy.
  */
 import { spawn } from "node:child_process";
