@@ -46,7 +46,9 @@ for (const key of CONFIG_KEYS) {
 }
 const resolved = resolveStackConfig({ values, file: stackFile, env: process.env });
 // The catalog's problems and the config's in one list: a user fixing both sees both in the first run.
-const catalogRead = values.promoteFrom === undefined ? gather(() => loadCatalog(catalogDir, projectDir)) : undefined;
+// A promoting channel (promoteFrom set; Pulumi.yaml's default is "") builds nothing and reads no catalog.
+const promoting = typeof values.promoteFrom === "string" && values.promoteFrom !== "";
+const catalogRead = promoting ? undefined : gather(() => loadCatalog(catalogDir, projectDir));
 await forUser(async () => throwIfAny([...resolved.problems, ...(catalogRead?.problems ?? [])]));
 const config = resolved.config as StackConfig;
 

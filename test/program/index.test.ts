@@ -30,6 +30,8 @@ describe("index.ts", () => {
       "strata:channel": "stable",
       "strata:push": "true",
       "strata:platform": "linux/amd64",
+      // Pulumi.yaml's default: a building channel has promoteFrom "", not unset.
+      "strata:promoteFrom": "",
     });
     process.env.STRATA_CATALOG = noteCatalog();
     process.env.STRATA_SOURCE_REVISION = "abc123";
