@@ -105,3 +105,20 @@ export function childrenIndex<T extends TreeNode>(nodes: readonly T[]): Map<stri
 function byName(a: TreeNode, b: TreeNode): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
+
+/**
+ * The chain that held a run up: the layer that finished last, then its parents up the tree as far
+ * as they did work in the run (each child starts only once its parent is done), root first. Empty
+ * when nothing did work.
+ */
+export function criticalChain(layers: readonly { readonly name: string; readonly parent?: string | null }[], finishedAt: ReadonlyMap<string, number>): string[] {
+  const parentOf = new Map(layers.map((layer) => [layer.name, layer.parent ?? undefined] as const));
+  let last: string | undefined;
+  for (const layer of layers) {
+    const finished = finishedAt.get(layer.name);
+    if (finished !== undefined && (last === undefined || finished > (finishedAt.get(last) as number))) last = layer.name;
+  }
+  const chain: string[] = [];
+  for (let current = last; current !== undefined && finishedAt.has(current) && !chain.includes(current); current = parentOf.get(current)) chain.unshift(current);
+  return chain;
+}

@@ -92,7 +92,7 @@ export async function upRun(options: UpOptions): Promise<EngineRun> {
     const args = ["up", "--yes", "--skip-preview", "--non-interactive", "--stack", options.stack, "--parallel", String(options.parallel),
       // Independent branches go on when a layer fails; its descendants are skipped.
       "--continue-on-error", "--event-log", eventLog];
-    const { events, onEvent } = eventCollector();
+    const { events, stackLayers, onEvent } = eventCollector();
     // The log is read as the engine writes it, so each event gets this clock's time to the 0.1 s
     // (the engine's own timestamps are whole seconds): that is what the per-layer timings are.
     const tail = logTail(eventLog, (line, receivedAt) => onEvent(JSON.parse(line) as EngineEvent, receivedAt));
@@ -100,7 +100,7 @@ export async function upRun(options: UpOptions): Promise<EngineRun> {
     const { code, output } = await runPulumi(args, options, options.progress).finally(() => clearInterval(poller));
     // What the engine wrote last (no log at all: the engine did not get far enough; its output says why).
     tail();
-    return code === 0 ? { events } : { events, error: output.trim().split("\n").slice(-40).join("\n") };
+    return code === 0 ? { events, stackLayers } : { events, stackLayers, error: output.trim().split("\n").slice(-40).join("\n") };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -19,6 +19,16 @@ export interface LayerEvent {
   readonly timing?: LayerTiming;
   /** The last lines the provider reported while working on it (a build's own output), for a failure's context. */
   readonly output?: readonly string[];
+  /** Everything the provider reported for it (its whole build and push output, errors included), each line with its time. */
+  readonly log?: readonly LogLine[];
+  /** The inputs whose change made the engine update it (the engine's diff keys). */
+  readonly changedInputs?: readonly string[];
+}
+
+export interface LogLine {
+  /** ms since the epoch. */
+  readonly at: number;
+  readonly text: string;
 }
 
 export interface LayerTiming {
@@ -45,8 +55,22 @@ function progressLines(message: string): string[] {
   return message.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "" && !line.startsWith("digest: "));
 }
 
+/** A diagnostic's lines for a layer's log: every non-blank line, warnings and errors marked. */
+function logLines(message: string, at: number, severity: string): LogLine[] {
+  const mark = severity === "info" || severity === "info#err" ? "" : `${severity}: `;
+  return message.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "").map((text) => ({ at, text: `${mark}${text}` }));
+}
+
+/** What the stack's `layers` output says of a layer at the end of the run. */
+export interface StackLayerOutput {
+  readonly fingerprint?: string;
+  readonly digestRef?: string;
+}
+
 export interface EngineRun {
   readonly events: ReadonlyMap<string, LayerEvent>;
+  /** The stack's `layers` output as the run left it (from the stack's own outputs event). */
+  readonly stackLayers?: ReadonlyMap<string, StackLayerOutput>;
   /** Set when the operation as a whole failed. */
   readonly error?: string;
 }
@@ -54,8 +78,9 @@ export interface EngineRun {
 const layerOf = (urn: string): string => urn.split("::").pop() ?? urn;
 
 /** Collects per-layer events from an engine event stream. */
-export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (event: EngineEvent, receivedAt?: number) => void } {
+export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers: Map<string, StackLayerOutput>; onEvent: (event: EngineEvent, receivedAt?: number) => void } {
   const events = new Map<string, LayerEvent>();
+  const stackLayers = new Map<string, StackLayerOutput>();
   /** The layers of each CI copy set, by its URN (from its step's inputs). */
   const copySets = new Map<string, string[]>();
   /** The layers a resource stands for: a copy set's, or the one its URN names. */
@@ -87,9 +112,16 @@ export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (e
         const copies = ((pre.new ?? pre.old)?.inputs as { copies?: { layer: string }[] } | undefined)?.copies ?? [];
         copySets.set(pre.urn, copies.map((copy) => copy.layer));
       }
-      for (const layer of layersOf(pre.urn)) update(pre.urn, pre.type, { op: pre.op, ...(WORKING_OPS.has(pre.op) ? { timing: { startedAt: receivedAt } } : {}) }, layer);
+      const diffs = pre.diffs ?? [];
+      for (const layer of layersOf(pre.urn)) update(pre.urn, pre.type, { op: pre.op, ...(WORKING_OPS.has(pre.op) ? { timing: { startedAt: receivedAt } } : {}), ...(diffs.length > 0 ? { changedInputs: diffs } : {}) }, layer);
     }
     const outputs = event.resOutputsEvent?.metadata;
+    if (outputs?.type === "pulumi:pulumi:Stack") {
+      const layers = (outputs.new?.outputs?.layers ?? {}) as Record<string, { fingerprint?: unknown; digestRef?: unknown }>;
+      for (const [layer, output] of Object.entries(layers)) {
+        stackLayers.set(layer, { ...(typeof output?.fingerprint === "string" ? { fingerprint: output.fingerprint } : {}), ...(typeof output?.digestRef === "string" ? { digestRef: output.digestRef } : {}) });
+      }
+    }
     if (outputs !== undefined) {
       const produced = outputs.new?.outputs;
       for (const layer of layersOf(outputs.urn)) {
@@ -99,20 +131,24 @@ export function eventCollector(): { events: Map<string, LayerEvent>; onEvent: (e
     }
     const failed = event.resOpFailedEvent?.metadata;
     if (failed !== undefined) {
-      for (const layer of layersOf(failed.urn)) update(failed.urn, failed.type, { op: failed.op, failed: true }, layer);
+      // A failed step ends here: its time on the timeline is the time until it failed.
+      for (const layer of layersOf(failed.urn)) update(failed.urn, failed.type, { op: failed.op, failed: true, ...timed(failed.urn, { finishedAt: receivedAt }, layer) }, layer);
     }
     const diagnostic = event.diagnosticEvent;
     if (diagnostic?.urn !== undefined) {
       const type = diagnostic.urn.split("::")[2]?.split("$").pop() ?? "";
+      const logged = (layer: string): { log: LogLine[] } => ({ log: [...(events.get(layer)?.log ?? []), ...logLines(diagnostic.message, receivedAt, diagnostic.severity)] });
       if (diagnostic.severity === "error") {
-        for (const layer of layersOf(diagnostic.urn)) update(diagnostic.urn, type, { failed: true, error: diagnostic.message.trim() }, layer);
-      } else if (diagnostic.severity === "info" && IMAGE_TYPES.has(type)) {
-        const previous = events.get(layerOf(diagnostic.urn))?.output ?? [];
+        for (const layer of layersOf(diagnostic.urn)) update(diagnostic.urn, type, { failed: true, error: diagnostic.message.trim(), ...(IMAGE_TYPES.has(type) ? logged(layer) : {}) }, layer);
+      } else if (IMAGE_TYPES.has(type)) {
+        const layer = layerOf(diagnostic.urn);
+        const previous = events.get(layer)?.output ?? [];
         const phase = diagnostic.message.includes("Starting Docker build") ? timed(diagnostic.urn, { buildStartedAt: receivedAt })
           : diagnostic.message.includes("Pushing Image to the registry") ? timed(diagnostic.urn, { pushStartedAt: receivedAt }) : {};
-        update(diagnostic.urn, type, { output: [...previous, ...progressLines(diagnostic.message)].slice(-OUTPUT_LINES), ...phase });
+        const progress = diagnostic.severity === "info" ? { output: [...previous, ...progressLines(diagnostic.message)].slice(-OUTPUT_LINES) } : {};
+        update(diagnostic.urn, type, { ...progress, ...phase, ...logged(layer) });
       }
     }
   };
-  return { events, onEvent };
+  return { events, stackLayers, onEvent };
 }

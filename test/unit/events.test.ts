@@ -54,4 +54,24 @@ describe("engine events per layer", () => {
     expect(events.get("tools")).toMatchObject({ type, op: "create", digestRef: "r/g/tools@sha256:2" });
     expect(events.has("ci-copies")).toBe(false);
   });
+
+  it("keeps a layer's whole output with its times (warnings and errors marked), what changed, and the stack's layer outputs", () => {
+    const { events, stackLayers, onEvent } = eventCollector();
+    const type = "docker:index/image:Image";
+    const diagnostic = (severity: string, message: string): EngineEvent => ({ sequence: 0, timestamp: 0, diagnosticEvent: { urn: urn(type, "app"), severity, message, color: "never" } } as unknown as EngineEvent);
+    onEvent({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op: "update", urn: urn(type, "app"), type, diffs: ["build"] } } } as unknown as EngineEvent, 1_000);
+    onEvent(diagnostic("info", "Starting Docker build\n#5 [2/2] RUN false\n\n"), 1_100);
+    onEvent(diagnostic("warning", "cache miss"), 1_200);
+    onEvent(diagnostic("error", "executor failed running [/bin/sh -c false]: exit code: 1"), 1_300);
+    onEvent({ sequence: 0, timestamp: 0, resOutputsEvent: { metadata: { op: "same", urn: "urn:pulumi:dev::strata::pulumi:pulumi:Stack::strata-dev", type: "pulumi:pulumi:Stack", new: { outputs: { layers: { app: { fingerprint: "sha256:f", digestRef: "r/g/app@sha256:1" } } } } } } } as unknown as EngineEvent, 1_400);
+    expect(events.get("app")?.log).toEqual([
+      { at: 1_100, text: "Starting Docker build" },
+      { at: 1_100, text: "#5 [2/2] RUN false" },
+      { at: 1_200, text: "warning: cache miss" },
+      { at: 1_300, text: "error: executor failed running [/bin/sh -c false]: exit code: 1" },
+    ]);
+    expect(events.get("app")?.changedInputs).toEqual(["build"]);
+    expect(events.get("app")?.failed).toBe(true);
+    expect(stackLayers.get("app")).toEqual({ fingerprint: "sha256:f", digestRef: "r/g/app@sha256:1" });
+  });
 });
