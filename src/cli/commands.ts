@@ -25,7 +25,7 @@ import { groupTags, lookUpPublished } from "../registry/lookups.js";
 import { ciStackName, planCiCleanup } from "../core/ci-build.js";
 import { imageSet, writeImageSet } from "./image-set.js";
 import { refRows } from "./refs.js";
-import { catalogOf, engineEnv, inputsOf, projectDirOf, type ProjectContext, type ProjectOptions, stackConfigOf } from "../engine/project.js";
+import { catalogOf, engineEnv, inputsOf, projectDirOf, type ProjectContext, type ProjectOptions, stackConfigOf, stateDirOf } from "../engine/project.js";
 import { registryClientFor } from "../engine/registry-access.js";
 
 export interface CliIo extends ProjectContext {
@@ -200,28 +200,50 @@ export function buildProgram(io: CliIo): Command {
       const parallel = parseCount(options.parallel);
       if (parallel === undefined) throw new InputError([{ file: "command line", field: "--parallel", message: `"${options.parallel}" is not a positive whole number`, fix: `give how many resource operations may run at once, for example --parallel ${DEFAULT_PARALLEL}` }]);
       const { upFlow } = await import("../engine/up-flow.js");
+      const startedAt = Date.now();
       const outcome = await upFlow({ ...options, parallel }, io, io.err);
       const { run, runStack, config } = outcome;
-      const rows = summaryRows(outcome.layers, run.events, run.error);
+      const summary = summaryRows(outcome.layers, run.events, run.error);
+      exitCode = summaryExitCode(summary, run.error);
+      const set = outcome.imageSetDir !== undefined && exitCode === 0 ? imageSet({ stack: runStack, channelStack: options.stack, group: config.group, ...(config.ci === undefined ? {} : { ci: config.ci }) }, summary) : undefined;
+      // Every run leaves its per-layer logs and its report (cli/run-record.ts).
+      const { recordRun } = await import("./run-record.js");
+      const { keptRuns, runIdOf } = await import("../engine/run-logs.js");
+      const record = recordRun({
+        stateDir: stateDirOf(options, io), stack: runStack, channelStack: options.stack, runId: runIdOf(new Date(startedAt)), startedAt, finishedAt: Date.now(),
+        rows: summary, parents: new Map(outcome.layers.map((layer) => [layer.layer, layer.parent] as const)), run,
+        ...(set === undefined ? {} : { imageSet: set }), keep: keptRuns(io.env),
+      });
+      const rows = summary.map((row) => (record.logs.has(row.layer) ? { ...row, log: record.logs.get(row.layer) as string } : row));
       io.out(`${renderSummary(rows)}\n`);
+      io.out(`report: ${record.report}${record.logs.size > 0 ? ` (layer logs beside it)` : ""}\n`);
       if (run.error !== undefined) io.err(`pulumi up failed:\n${run.error.split("\n").slice(-30).join("\n")}\n`);
       if (outcome.lockHeld) {
         io.err(`stack ${runStack} is being updated by another run (its lock is held): wait for that run to end and try again; if it was killed, scripts/strata recover --stack ${runStack} releases the lock\n`);
       }
       for (const row of rows.filter((candidate) => candidate.result === "failed")) {
         const output = run.events.get(row.layer)?.output ?? [];
-        if (output.length > 0) io.err(`${row.layer} failed; its last output:\n${output.map((line) => `  ${line}`).join("\n")}\n`);
+        const whole = row.log === undefined ? "" : `\n  (its whole log: ${row.log})`;
+        if (output.length > 0 || row.log !== undefined) io.err(`${row.layer} failed; its last output:\n${output.map((line) => `  ${line}`).join("\n")}${whole}\n`);
       }
-      if (options.summaryJson !== undefined) writeFileSync(path.resolve(io.cwd, options.summaryJson), `${JSON.stringify({ stack: runStack, channelStack: options.stack, ok: run.error === undefined, layers: rows }, null, 2)}\n`);
-      exitCode = summaryExitCode(rows, run.error);
+      if (options.summaryJson !== undefined) writeFileSync(path.resolve(io.cwd, options.summaryJson), `${JSON.stringify({ stack: runStack, channelStack: options.stack, ok: run.error === undefined, report: record.report, layers: rows }, null, 2)}\n`);
       if (outcome.imageSetDir !== undefined) {
-        if (exitCode !== 0) {
+        if (set === undefined) {
           io.err("no image set written: not every layer has an image in the registry\n");
         } else {
-          const written = writeImageSet(outcome.imageSetDir, imageSet({ stack: runStack, channelStack: options.stack, group: config.group, ...(config.ci === undefined ? {} : { ci: config.ci }) }, rows));
+          const written = writeImageSet(outcome.imageSetDir, set);
           io.out(`image set: ${written.json} and ${written.text}\n`);
         }
       }
+    });
+
+  withCommon(program.command("report"))
+    .description("print the path of a run's report page (the newest run of the stack, or --run ID), rendered again from its data")
+    .requiredOption("--stack <name>", "the stack the run was on (a CI run's own stack, e.g. dev-ci-19026)")
+    .option("--run <id>", "the run's id (its folder name under the stack's logs)")
+    .action(async (options: CommonOptions & { stack: string; run?: string }) => {
+      const { rerenderReport } = await import("./run-record.js");
+      io.out(`${rerenderReport(stateDirOf(options, io), options.stack, options.run)}\n`);
     });
 
   withCommon(program.command("ci-clean"))

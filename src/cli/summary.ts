@@ -5,6 +5,7 @@
 import { type LayerEvent, type LayerTiming } from "../engine/events.js";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 import { digestOf } from "../core/reference.js";
+import { basename } from "node:path";
 import { renderTable } from "./table.js";
 
 export const RESULTS = ["built", "copied", "adopted", "unchanged", "promoted", "failed", "skipped"] as const;
@@ -28,6 +29,8 @@ export interface SummaryRow {
   readonly detail: string;
   /** Seconds its step took in this run, and for a docker.Image build its phases; null when it did no work. */
   readonly timing: StepSeconds | null;
+  /** Its whole build and push output (cli/run-record.ts); only a layer built in this run has one. */
+  readonly log?: string;
 }
 
 export interface StepSeconds {
@@ -89,9 +92,13 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
   return rows;
 }
 
+/** The table, then the counts; a `log` column (the file's name in the run's log folder) when any layer has a log. */
 export function renderSummary(rows: readonly SummaryRow[]): string {
   const counts = RESULTS.map((result) => [result, rows.filter((row) => row.result === result).length] as const).filter(([, count]) => count > 0);
-  return `${renderTable(["layer", "result", "ref", "digest", "detail"], rows.map((row) => [row.layer, row.result, row.ref, row.digest ?? "-", row.detail]))}\n${counts.map(([result, count]) => `${count} ${result}`).join(", ")}`;
+  const logs = rows.some((row) => row.log !== undefined);
+  const headers = ["layer", "result", "ref", "digest", "detail", ...(logs ? ["log"] : [])];
+  const cells = rows.map((row) => [row.layer, row.result, row.ref, row.digest ?? "-", row.detail, ...(logs ? [row.log === undefined ? "-" : basename(row.log)] : [])]);
+  return `${renderTable(headers, cells)}\n${counts.map(([result, count]) => `${count} ${result}`).join(", ")}`;
 }
 
 export function summaryExitCode(rows: readonly SummaryRow[], runError?: string): number {
