@@ -5,9 +5,17 @@
 # provider plugin behind docker.Image (built from the source archive in
 # $STRATA_THIRD_PARTY when the plugin cache lacks it), and the project's npm
 # dependencies, compiled. Safe to run again; does only what is missing.
+# --test-tools: also what only the end-to-end tests use (Debian's chromium, which opens the run report
+# headless the way a person would).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 export PATH="$PATH:/usr/local/go/bin"
+with_test_tools=0
+case "${1:-}" in
+  --test-tools) with_test_tools=1 ;;
+  "") ;;
+  *) strata_die "bootstrap.sh: unknown argument $1 (the one option is --test-tools)" ;;
+esac
 
 install_debian_packages() {
   local missing=()
@@ -16,6 +24,7 @@ install_debian_packages() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v curl >/dev/null || missing+=(curl)
+  if [ "$with_test_tools" = 1 ]; then command -v chromium >/dev/null || missing+=(chromium); fi
   if [ ${#missing[@]} -gt 0 ]; then
     strata_log "installing Debian packages: ${missing[*]}"
     [ "$(id -u)" = 0 ] || strata_die "installing ${missing[*]} needs root (sudo $0)"

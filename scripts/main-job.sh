@@ -17,7 +17,8 @@ mkdir -p "$STRATA_STATE/pulumi-state" "$STRATA_STATE/summaries"
 STRATA_SOURCE_REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
 export STRATA_SOURCE_REVISION
 started=$SECONDS
-# pulumi up through the Automation API, then one line per layer: result, ref and digest.
+# strata up (the Pulumi CLI with its event log), then one line per layer: result, ref and digest;
+# the run's per-layer logs and report page land in $STRATA_STATE/logs/$stack/
 status=0
 "$STRATA_ROOT/scripts/strata" up --stack "$stack" ${STRATA_PARALLEL:+--parallel "$STRATA_PARALLEL"} \
   --summary-json "$STRATA_STATE/summaries/$stack.json" || status=$?

@@ -13,11 +13,13 @@ case "$what" in
 esac
 [ $# -le 1 ] || { printf '[strata] error: scripts/test.sh takes one argument (unit, e2e or all), got: %s\n' "$*" >&2; exit 2; }
 
-"$STRATA_ROOT/scripts/bootstrap.sh"
+if [ "$what" = unit ]; then "$STRATA_ROOT/scripts/bootstrap.sh"; else "$STRATA_ROOT/scripts/bootstrap.sh" --test-tools; fi
 cd "$STRATA_ROOT"
 npm run --silent typecheck
 results="$STRATA_STATE/test-results"
 rm -rf "$results" && mkdir -p "$results"
+# Tests keep what a person would look at here (the report's screenshot); the e2e suite points STRATA_STATE elsewhere.
+export STRATA_TEST_OUTPUT="$results"
 status=0
 if [ "$what" = unit ] || [ "$what" = all ]; then
   npx vitest run --project unit --reporter=default --reporter=json --outputFile="$results/unit.json" || status=$?

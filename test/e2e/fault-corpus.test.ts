@@ -84,8 +84,10 @@ interface CorpusFault {
   readonly rule: (stack: E2eStack) => FaultRule;
   /** What the failed run's output must say. */
   readonly says: RegExp;
-  /** Extra environment: a short client timeout, or a CI run. */
+  /** Extra environment for every run of the case (a CI run's change). */
   readonly env?: Record<string, string>;
+  /** Extra environment for the faulted run only (a short client timeout: the healthy runs keep the default). */
+  readonly faultEnv?: Record<string, string>;
 }
 
 const on = (method: string, prefix: string, part: string, fault: Fault): FaultRule => (request) => (request.method === method && request.url.startsWith(prefix) && request.url.includes(part) ? fault : undefined);
@@ -94,7 +96,7 @@ const FAULTS: readonly CorpusFault[] = [
   { name: "500 on one manifest look-up", rule: (stack) => on("GET", repositoryOf(stack, LIBS), "/manifests/", { kind: "status", status: 500 }), says: /could not answer for layer "libs".*HTTP 500 \(a server error\) UNKNOWN after 3 attempts.*Nothing was built or pushed.*fix: check that the registry/s },
   { name: "500 on the tag list (a CI run)", rule: (stack) => on("GET", repositoryOf(stack, APP), "/tags/list", { kind: "status", status: 500 }), says: /could not answer for layer "app".*tag list.*HTTP 500 \(a server error\) UNKNOWN after 3 attempts.*Nothing was built or pushed/s, env: { GERRIT_CHANGE_NUMBER: "7001", GERRIT_PATCHSET_NUMBER: "1" } },
   { name: "a connection reset mid-body", rule: (stack) => on("GET", repositoryOf(stack, LIBS), "/manifests/", { kind: "reset mid-body" }), says: /could not answer for layer "libs".*connection reset.*Nothing was built or pushed/s },
-  { name: "a 30 s stall (the client's timeout fires)", rule: (stack) => on("GET", repositoryOf(stack, LIBS), "/manifests/", { kind: "stall", ms: 30_000 }), says: /could not answer for layer "libs".*no answer within 2 s.*Nothing was built or pushed/s, env: { STRATA_REGISTRY_TIMEOUT: "2" } },
+  { name: "a 30 s stall (the client's timeout fires)", rule: (stack) => on("GET", repositoryOf(stack, LIBS), "/manifests/", { kind: "stall", ms: 30_000 }), says: /could not answer for layer "libs".*no answer within 2 s.*Nothing was built or pushed/s, faultEnv: { STRATA_REGISTRY_TIMEOUT: "2" } },
   { name: "500 on one manifest PUT", rule: (stack) => on("PUT", repositoryOf(stack, APP), "/manifests/", { kind: "status", status: 500 }), says: /app\s+failed[\s\S]*(500|Internal Server Error)/ },
   { name: "401 after the password changed", rule: () => () => ({ kind: "status", status: 401, headers: { "www-authenticate": 'Basic realm="corpus"' } }), says: /refused the credentials \(HTTP 401; the login from the stack config .* was refused\).*Nothing was built or pushed.*fix: log in/s },
   { name: "the registry gone mid-run (at the first blob upload)", rule: (stack) => on("POST", repositoryOf(stack, APP), "/blobs/uploads/", { kind: "gone" }), says: /app\s+failed[\s\S]*(connection refused|EOF|connection reset|broken pipe)/ },
@@ -114,7 +116,7 @@ describe("registry fault corpus (through a fault-injecting proxy)", () => {
         proxy.setRule(fault.rule(stack));
         let failed;
         try {
-          failed = await upWithSummary(world, name, `${label}-fault`, fault.env);
+          failed = await upWithSummary(world, name, `${label}-fault`, { ...fault.env, ...fault.faultEnv });
         } finally {
           proxy.setRule(undefined);
           await proxy.revive();
