@@ -6,13 +6,16 @@
  * one leaf, with dev up to date: copying what the channel holds, and
  * rebuilding every layer (strata:copyUnchanged false, the comparison), each on
  * the warm engine and on an empty one (local images and build cache removed).
- * The peer has no CI mode and sits those out. Each of Strata's builders named in
+ * The plain peer has no CI mode and sits those out; with --peers plain,bake, `docker buildx bake`
+ * on a current BuildKit (bake-side.ts) runs every scenario too, CI leaf runs included (it builds the
+ * tree and pushes it under the CI tags), and on an empty cache where Strata's engine is emptied.
+ * Each of Strata's builders named in
  * --builders (docker: docker.Image; strata: Strata's LayerImage) runs every
  * scenario on its own copy of the catalog, taking turns with the peer, so
  * the builders are compared in the same run. Prints a table and writes JSON.
  * Run it with scripts/bench.sh (which starts the services).
  *   node dist/bench/run.js [--sizes 10,50,200] [--runs 3] [--noop-repeats 3] [--parallel 8]
- *     [--builders docker,strata] [--sweep 2,4,8,16] [--scenarios LIST] [--no-peer] [--out FILE]
+ *     [--builders docker,strata] [--peers plain,bake] [--sweep 2,4,8,16] [--scenarios LIST] [--no-peer] [--out FILE]
  * --scenarios runs only those (cold always runs first: the others start from it); --no-peer leaves
  * the plain script out (a run focused on Strata's own scenarios, such as the CI ones).
  */
@@ -26,6 +29,7 @@ import { type Builder, BUILDERS } from "../src/core/config.js";
 import { renderTable } from "../src/cli/table.js";
 import { emptyEngine, removeImages } from "./docker-images.js";
 import { type Measurement, seconds, StrataSide } from "./strata-side.js";
+import { BakeSide } from "./bake-side.js";
 import { generateCatalog, touch } from "./generate.js";
 import { median, projectRoot } from "./stats.js";
 
@@ -39,6 +43,7 @@ const { values } = parseArgs({
     sweep: { type: "string" },
     scenarios: { type: "string" },
     "no-peer": { type: "boolean", default: false },
+    peers: { type: "string", default: "plain" },
     out: { type: "string" },
   },
 });
@@ -48,6 +53,9 @@ const noopRepeats = Number(values["noop-repeats"]);
 const builders = values.builders.split(",") as Builder[];
 for (const builder of builders) if (!(BUILDERS as readonly string[]).includes(builder)) throw new Error(`--builders ${values.builders}: use ${BUILDERS.join(", ")}`);
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
+const peers = new Set(values.peers.split(","));
+for (const peer of peers) if (peer !== "plain" && peer !== "bake") throw new Error(`--peers ${values.peers}: use plain, bake or both`);
+const withBake = peers.has("bake");
 const SCENARIOS = ["cold", "no-op", "leaf changed", "common-libs changed", "ci leaf changed", "ci rebuild all", "ci leaf changed on an empty engine", "ci rebuild all on an empty engine"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const CI_SCENARIOS: ReadonlySet<Scenario> = new Set(["ci leaf changed", "ci rebuild all", "ci leaf changed on an empty engine", "ci rebuild all on an empty engine"]);
@@ -76,6 +84,8 @@ interface Sample {
   /** By builder. */
   readonly strata: Record<string, Measurement>;
   readonly peer: Measurement;
+  /** docker buildx bake, when --peers names it. */
+  readonly bake: Measurement;
 }
 
 const CI_SCENARIOS_ORDER = [...CI_SCENARIOS];
@@ -85,9 +95,10 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
   const salt = `${Date.now().toString(36)}${run}`;
   const sides = builders.map((builder) => new StrataSide(`bench${size}-${salt}-${builder}-mos9.0-dev`, parallel, builder));
   const peer = new PeerSide(`bench${size}-${salt}-mos9.0-peer`);
+  const bake = withBake ? new BakeSide(`bench${size}-${salt}-mos9.0-bake`, registry) : undefined;
   const [first] = sides as [StrataSide];
   generateCatalog(first.catalog, size, salt, path.join(projectRoot, "scripts/make-rootfs.sh"));
-  for (const root of [...sides.slice(1).map((side) => side.root), peer.root]) {
+  for (const root of [...sides.slice(1).map((side) => side.root), peer.root, ...(bake === undefined ? [] : [bake.root])]) {
     cpSync(first.catalog, path.join(root, "catalog"), { recursive: true });
     cpSync(path.join(first.root, "build-order.txt"), path.join(root, "build-order.txt"));
   }
@@ -96,11 +107,12 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
   const notRun: Measurement = { seconds: Number.NaN, built: 0, pushed: 0 };
   try {
     for (const scenario of scenarios) {
-      if (scenario === "leaf changed") for (const catalog of [...sides.map((side) => side.catalog), peer.catalog]) touch(catalog, "svc000", salt);
-      if (scenario === "common-libs changed") for (const catalog of [...sides.map((side) => side.catalog), peer.catalog]) touch(catalog, "libs-a", salt);
+      const catalogs = [...sides.map((side) => side.catalog), peer.catalog, ...(bake === undefined ? [] : [bake.catalog])];
+      if (scenario === "leaf changed") for (const catalog of catalogs) touch(catalog, "svc000", salt);
+      if (scenario === "common-libs changed") for (const catalog of catalogs) touch(catalog, "libs-a", salt);
       if (CI_SCENARIOS.has(scenario)) {
         // The change under review touches one leaf; dev, up to date before it, does not have it.
-        if (scenario === "ci leaf changed") for (const side of sides) touch(side.catalog, "svc000", `${salt}-ci`);
+        if (scenario === "ci leaf changed") for (const catalog of [...sides.map((side) => side.catalog), ...(bake === undefined ? [] : [bake.catalog])]) touch(catalog, "svc000", `${salt}-ci`);
         // A fresh runner: an empty engine here, empty caches in StrataSide.up.
         if (scenario.endsWith("empty engine")) emptyEngine(`${registry}/bench${size}-${salt}-`);
         const ci = { change: 1000 * (run + 1) + CI_SCENARIOS_ORDER.indexOf(scenario), rebuildAll: scenario.startsWith("ci rebuild all"), freshRunner: scenario.endsWith("empty engine") };
@@ -109,9 +121,15 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
           if (scenario.endsWith("empty engine") && side !== first) emptyEngine(`${registry}/bench${size}-${salt}-`);
           strata[side.builder] = side.up(ci);
         }
-        samples.push({ size, run, scenario, strata, peer: notRun });
+        // bake's CI leaf run: what a team does without Strata, the whole tree built and pushed under the CI tags.
+        let bakeMeasurement = notRun;
+        if (bake !== undefined && !ci.rebuildAll) {
+          if (ci.freshRunner) bake.emptyCache();
+          bakeMeasurement = bake.up(`1.0-p0-${ci.change}`);
+        }
+        samples.push({ size, run, scenario, strata, peer: notRun, bake: bakeMeasurement });
         const figures = builders.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s (built ${strata[builder]?.built}, copied ${strata[builder]?.copied})`).join(", ");
-        process.stderr.write(`N=${size} run ${run} ${scenario}: ${figures}\n`);
+        process.stderr.write(`N=${size} run ${run} ${scenario}: ${figures}${bakeMeasurement === notRun ? "" : `, bake ${bakeMeasurement.seconds.toFixed(1)} s`}\n`);
         continue;
       }
       // A no-op is what users run most: measure several in a row, the first
@@ -119,23 +137,26 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
       const repeats = scenario === "no-op" ? noopRepeats : 1;
       for (let repeat = 0; repeat < repeats; repeat++) {
         // Rotate who goes first, so no side always meets a warmer page cache.
-        const turns: (StrataSide | PeerSide)[] = [...sides, ...(withPeer ? [peer] : [])];
+        const turns: (StrataSide | PeerSide | BakeSide)[] = [...sides, ...(withPeer && peers.has("plain") ? [peer] : []), ...(bake === undefined ? [] : [bake])];
         const shift = (run + repeat) % turns.length;
         const strata: Record<string, Measurement> = {};
         let peerMeasurement = notRun;
+        let bakeMeasurement = notRun;
         for (const side of [...turns.slice(shift), ...turns.slice(0, shift)]) {
           if (side instanceof StrataSide) strata[side.builder] = side.up();
+          else if (side instanceof BakeSide) bakeMeasurement = side.up();
           else peerMeasurement = side.up();
         }
-        samples.push({ size, run, scenario, strata, peer: peerMeasurement });
+        samples.push({ size, run, scenario, strata, peer: peerMeasurement, bake: bakeMeasurement });
         const figures = builders.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s`).join(", ");
-        process.stderr.write(`N=${size} run ${run} ${scenario}${repeats > 1 ? ` #${repeat + 1}` : ""}: ${figures}, peer ${peerMeasurement.seconds.toFixed(1)} s\n`);
+        process.stderr.write(`N=${size} run ${run} ${scenario}${repeats > 1 ? ` #${repeat + 1}` : ""}: ${figures}, peer ${peerMeasurement.seconds.toFixed(1)} s${bake === undefined ? "" : `, bake ${bakeMeasurement.seconds.toFixed(1)} s`}\n`);
       }
       if (scenario === "no-op") planSeconds = first.plan();
     }
   } finally {
     for (const side of sides) rmSync(side.root, { recursive: true, force: true });
     rmSync(peer.root, { recursive: true, force: true });
+    if (bake !== undefined) rmSync(bake.root, { recursive: true, force: true });
     removeImages(`${registry}/bench${size}-${salt}-`);
   }
   return { samples, planSeconds };
@@ -177,6 +198,7 @@ for (const size of sizes) {
     const samples = all.filter((sample) => sample.size === size && sample.scenario === scenario);
     if (samples.length === 0 || CI_SCENARIOS.has(scenario)) continue;
     const peer = median(samples.map((sample) => sample.peer.seconds));
+    const baked = median(samples.map((sample) => sample.bake.seconds));
     for (const builder of builders) {
       const measured = samples.map((sample) => sample.strata[builder]).filter((measurement): measurement is Measurement => measurement !== undefined);
       const strata = median(measured.map((measurement) => measurement.seconds));
@@ -187,9 +209,10 @@ for (const size of sizes) {
         strataBuilt: median(measured.map((measurement) => measurement.built)), peerBuilt: median(samples.map((sample) => sample.peer.built)),
         strataPushed: median(measured.map((measurement) => measurement.pushed)), peerPushed: median(samples.map((sample) => sample.peer.pushed)),
         strataPeakMiB: memory.length === 0 ? null : Number(median(memory).toFixed(0)),
+        bakeSeconds: Number(baked.toFixed(1)), bakeRatio: Number((strata / baked).toFixed(2)), bakeBuilt: median(samples.map((sample) => sample.bake.built)),
       };
       table.push(entry);
-      rows.push([String(size), scenario, builder, String(entry.strataSeconds), String(entry.peerSeconds), String(entry.ratio), `${entry.strataBuilt}/${entry.strataPushed}`, `${entry.peerBuilt}/${entry.peerPushed}`, entry.strataPeakMiB === null ? "-" : String(entry.strataPeakMiB)]);
+      rows.push([String(size), scenario, builder, String(entry.strataSeconds), String(entry.peerSeconds), String(entry.ratio), ...(withBake ? [String(entry.bakeSeconds), String(entry.bakeRatio)] : []), `${entry.strataBuilt}/${entry.strataPushed}`, `${entry.peerBuilt}/${entry.peerPushed}`, ...(withBake ? [String(entry.bakeBuilt)] : []), entry.strataPeakMiB === null ? "-" : String(entry.strataPeakMiB)]);
     }
   }
 }
@@ -209,9 +232,10 @@ for (const size of sizes) {
         built: median(measured.map((measurement) => measurement.built)), copied: median(measured.map((measurement) => measurement.copied ?? 0)),
         devLeafSeconds: Number(devLeaf.toFixed(1)), rebuildAllSeconds: Number(secondsOf(rebuildAll).toFixed(1)),
         vsDevLeaf: Number((ciSeconds / devLeaf).toFixed(2)), vsRebuildAll: Number((ciSeconds / secondsOf(rebuildAll)).toFixed(2)),
+        bakeSeconds: Number(median(all.filter((sample) => sample.size === size && sample.scenario === scenario).map((sample) => sample.bake.seconds)).toFixed(1)),
       };
       ciTable.push(entry);
-      ciRows.push([String(size), scenario, builder, String(entry.seconds), `${entry.built}/${entry.copied}`, String(entry.devLeafSeconds), String(entry.vsDevLeaf), String(entry.rebuildAllSeconds), String(entry.vsRebuildAll)]);
+      ciRows.push([String(size), scenario, builder, String(entry.seconds), `${entry.built}/${entry.copied}`, String(entry.devLeafSeconds), String(entry.vsDevLeaf), String(entry.rebuildAllSeconds), String(entry.vsRebuildAll), ...(withBake ? [String(entry.bakeSeconds), String(Number((ciSeconds / entry.bakeSeconds).toFixed(2)))] : [])]);
     }
   }
 }
@@ -219,11 +243,11 @@ output.ci = ciTable;
 output.results = table;
 output.samples = all;
 output.planSeconds = plans;
-process.stdout.write(`${renderTable(["N", "scenario", "builder", "strata s", "peer s", "strata/peer", "strata built/pushed", "peer changed/pushed", "strata peak MiB"], rows)}\n`);
+process.stdout.write(`${renderTable(["N", "scenario", "builder", "strata s", "peer s", "strata/peer", ...(withBake ? ["bake s", "strata/bake"] : []), "strata built/pushed", "peer changed/pushed", ...(withBake ? ["bake built"] : []), "strata peak MiB"], rows)}\n`);
 process.stdout.write(`strata plan (preview) seconds by N: ${JSON.stringify(plans)}\n`);
 if (ciRows.length > 0) {
   process.stdout.write(`CI runs of a one-leaf change, dev up to date (medians of ${runs}):\n`);
-  process.stdout.write(`${renderTable(["N", "scenario", "builder", "seconds", "built/copied", "dev leaf s", "÷ dev leaf", "rebuild-all s", "÷ rebuild-all"], ciRows)}\n`);
+  process.stdout.write(`${renderTable(["N", "scenario", "builder", "seconds", "built/copied", "dev leaf s", "÷ dev leaf", "rebuild-all s", "÷ rebuild-all", ...(withBake ? ["bake s", "÷ bake"] : [])], ciRows)}\n`);
 }
 const out = values.out ?? path.join(projectRoot, ".strata/bench/run.json");
 mkdirSync(path.dirname(out), { recursive: true });

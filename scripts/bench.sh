@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmarks. Print tables, write JSON to .strata/bench/.
 #   scripts/bench.sh [--sizes 10,50,200] [--runs 3] [--noop-repeats 3] [--parallel 8]
-#                    [--builders docker,strata] [--sweep 2,4,8,16] [--out FILE]
-#       Strata against a plain build script on synthetic catalogs (cold, no-op, leaf, common-libs,
-#       and CI runs of a one-leaf change), and fingerprinting throughput against sha256sum.
+#                    [--builders docker,strata] [--peers plain,bake] [--sweep 2,4,8,16] [--out FILE]
+#       Strata against a plain build script and, with --peers …bake, `docker buildx bake` on a
+#       current BuildKit (scripts/bench-tools.sh builds it once and runs a buildkitd of its own for
+#       the run) on synthetic catalogs (cold, no-op, leaf, common-libs, and CI runs of a one-leaf
+#       change), and fingerprinting throughput against sha256sum.
 #   scripts/bench.sh backends [--size 200] [--repeats 5]
 #       a no-op on the PostgreSQL backend against the file backend (starts the cluster).
 #   scripts/bench.sh scaling [--size 200] [--engines 1,2,4,8,16]
@@ -22,6 +24,10 @@ case "${1:-}" in
     node "$STRATA_ROOT/dist/bench/scaling.js" "$@" ;;
   *)
     "$STRATA_ROOT/scripts/services.sh" start
+    if printf '%s\n' "$@" | grep -q bake; then
+      "$STRATA_ROOT/scripts/bench-tools.sh" start
+      trap '"$STRATA_ROOT/scripts/bench-tools.sh" stop' EXIT
+    fi
     "$STRATA_ROOT/scripts/make-rootfs.sh" debian "$STRATA_ROOT/layers/debian/rootfs.tar"
     node "$STRATA_ROOT/dist/bench/fingerprint.js"
     node "$STRATA_ROOT/dist/bench/run.js" "$@" ;;

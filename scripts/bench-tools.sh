@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Bench-only tools, not dependencies of Strata: the peer a team would pick today, `docker buildx
+# bake` on a current BuildKit. buildkitd and buildctl (BuildKit v0.34.2) and buildx (v0.38.2) are
+# built from Go modules into the toolchain cache, once; a buildkitd of the bench's own (its root,
+# socket and registry settings under the state folder) is started and stopped around a bench run.
+#   scripts/bench-tools.sh install   build what is missing (about 6 minutes the first time)
+#   scripts/bench-tools.sh start     start buildkitd and point a buildx builder (remote driver) at it
+#   scripts/bench-tools.sh stop      stop it
+# After start, bench/bake-side.ts finds buildx through STRATA_BAKE_TOOLS and the builder through
+# the files below.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+export PATH="$PATH:/usr/local/go/bin"
+
+BUILDKIT_VERSION=v0.34.2
+BUILDX_VERSION=v0.38.2
+tools="$STRATA_HOME/bench-tools"
+bench_state="$STRATA_STATE/bench-buildkit"
+sock="$bench_state/buildkitd.sock"
+pidfile="$bench_state/buildkitd.pid"
+log="$STRATA_STATE/logs/buildkitd.log"
+
+install_tools() {
+  mkdir -p "$tools" "$STRATA_HOME/logs"
+  command -v go >/dev/null || strata_die "Go is needed to build the bench's BuildKit and buildx"
+  if [ ! -x "$tools/buildx-$BUILDX_VERSION" ]; then
+    strata_log "building buildx $BUILDX_VERSION from Go modules (about 2 minutes)"
+    local bin; bin="$(mktemp -d)"
+    GOBIN="$bin" CGO_ENABLED=0 go install "github.com/docker/buildx/cmd/buildx@$BUILDX_VERSION" >"$STRATA_HOME/logs/build-buildx.log" 2>&1 \
+      || { tail -20 "$STRATA_HOME/logs/build-buildx.log" >&2; strata_die "building buildx failed; see $STRATA_HOME/logs/build-buildx.log"; }
+    mv "$bin/buildx" "$tools/buildx-$BUILDX_VERSION"; rm -rf "$bin"
+  fi
+  if [ ! -x "$tools/buildkitd-$BUILDKIT_VERSION" ] || [ ! -x "$tools/buildctl-$BUILDKIT_VERSION" ]; then
+    # `go install …/buildkitd@version` is refused (the module's go.mod has exclude directives): build
+    # inside a writable copy of the downloaded module instead.
+    strata_log "building buildkitd and buildctl $BUILDKIT_VERSION from Go modules (about 4 minutes)"
+    local module source
+    module="$(cd "$(mktemp -d)" && go mod download -json "github.com/moby/buildkit@$BUILDKIT_VERSION" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')"
+    [ -d "$module" ] || strata_die "go mod download github.com/moby/buildkit@$BUILDKIT_VERSION gave no folder"
+    source="$(mktemp -d)"; cp -r "$module/." "$source"; chmod -R u+w "$source"
+    for cmd in buildkitd buildctl; do
+      (cd "$source" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION" -o "$tools/$cmd-$BUILDKIT_VERSION.tmp" "./cmd/$cmd") \
+        >"$STRATA_HOME/logs/build-$cmd.log" 2>&1 || { tail -20 "$STRATA_HOME/logs/build-$cmd.log" >&2; strata_die "building $cmd failed; see $STRATA_HOME/logs/build-$cmd.log"; }
+      mv "$tools/$cmd-$BUILDKIT_VERSION.tmp" "$tools/$cmd-$BUILDKIT_VERSION"
+    done
+    rm -rf "$source"
+  fi
+  command -v runc >/dev/null || strata_die "buildkitd's OCI worker needs runc: apt-get install runc"
+}
+
+buildkitd_up() { "$tools/buildctl-$BUILDKIT_VERSION" --addr "unix://$sock" debug workers >/dev/null 2>&1; }
+
+start_buildkitd() {
+  install_tools
+  mkdir -p "$bench_state" "$(dirname "$log")"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && buildkitd_up; then return; fi
+  # The registries the bench pushes to are plain HTTP on loopback.
+  printf '[registry."127.0.0.1:%s"]\n  http = true\n  insecure = true\n' "$STRATA_REGISTRY_PORT" > "$bench_state/buildkitd.toml"
+  strata_log "starting the bench's buildkitd $BUILDKIT_VERSION (log: $log)"
+  setsid "$tools/buildkitd-$BUILDKIT_VERSION" --root "$bench_state/root" --addr "unix://$sock" --config "$bench_state/buildkitd.toml" \
+    --oci-worker=true --containerd-worker=false --oci-worker-snapshotter=overlayfs >"$log" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+  strata_wait_for "buildkitd" "$log" buildkitd_up
+  # A builder of buildx's remote driver; DOCKER_HOST at a socket that does not exist keeps buildx off
+  # the machine's engine (the docker-container driver would pull BuildKit from Docker Hub).
+  export BUILDX_CONFIG="$bench_state/buildx"
+  DOCKER_HOST="unix://$bench_state/no-docker.sock" "$tools/buildx-$BUILDX_VERSION" rm strata-bench >/dev/null 2>&1 || true
+  DOCKER_HOST="unix://$bench_state/no-docker.sock" "$tools/buildx-$BUILDX_VERSION" create --name strata-bench --driver remote "unix://$sock" >/dev/null
+}
+
+case "${1:-}" in
+  install) install_tools ;;
+  start) start_buildkitd ;;
+  stop) [ -f "$pidfile" ] && strata_stop_pid buildkitd "$pidfile" && rm -f "$pidfile" || true ;;
+  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
+esac
