@@ -8,9 +8,7 @@ import path from "node:path";
 import { InputError } from "../core/problems.js";
 import { type EngineRun } from "../engine/events.js";
 import { pruneRuns, runIds, stackLogsDir, writeLayerLogs } from "../engine/run-logs.js";
-import { type ImageSet } from "./image-set.js";
-import { type ReportData, reportData, renderReport } from "./report.js";
-import { type SummaryRow } from "./summary.js";
+import { type ReportData, reportData, type ReportInput, renderReport } from "./report.js";
 
 export interface RunRecord {
   readonly dir: string;
@@ -19,17 +17,10 @@ export interface RunRecord {
   readonly logs: ReadonlyMap<string, string>;
 }
 
-export interface RunToRecord {
+/** What the report is made of (report.ts), plus where it goes, the engine's run and how many runs to keep. */
+export interface RunToRecord extends Pick<ReportInput, "stack" | "channelStack" | "runId" | "startedAt" | "finishedAt" | "rows" | "parents" | "imageSet"> {
   readonly stateDir: string;
-  readonly stack: string;
-  readonly channelStack: string;
-  readonly runId: string;
-  readonly startedAt: number;
-  readonly finishedAt: number;
-  readonly rows: readonly SummaryRow[];
-  readonly parents: ReadonlyMap<string, string | null>;
   readonly run: EngineRun;
-  readonly imageSet?: ImageSet;
   /** Runs of the stack to keep. */
   readonly keep: number;
 }

@@ -3,6 +3,7 @@
  * like Kolla's summary (built / copied / adopted / unchanged / promoted / failed / skipped).
  */
 import { type LayerEvent, type LayerTiming } from "../engine/events.js";
+import { type UpLayer } from "../engine/up-flow.js";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 import { digestOf } from "../core/reference.js";
 import { basename } from "node:path";
@@ -11,14 +12,8 @@ import { renderTable } from "./table.js";
 export const RESULTS = ["built", "copied", "adopted", "unchanged", "promoted", "failed", "skipped"] as const;
 export type LayerResult = (typeof RESULTS)[number];
 
-export interface SummaryLayer {
-  readonly layer: string;
-  readonly image: string;
-  readonly ref: string;
-  readonly parent: string | null;
-  /** The digest reference the stack held before this run, if any. */
-  readonly previousDigestRef?: string;
-}
+/** A layer the summary reports on: what the up flow says the run was about. */
+export type SummaryLayer = UpLayer;
 
 export interface SummaryRow {
   readonly layer: string;
