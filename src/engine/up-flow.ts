@@ -32,6 +32,15 @@ export interface UpOutcome {
   readonly imageSetDir?: string;
 }
 
+/**
+ * The engine refused the run because another holds the stack's lock. Two forms: Pulumi's own
+ * message, and, on the file backend when two runs start at the same instant, a failed stat of the
+ * other run's lock while it is still a temp file being renamed into place (seen in the e2e suite).
+ */
+export function isLockRefusal(engineError: string): boolean {
+  return /currently locked|\.pulumi\/locks\/\S+: no such file or directory/.test(engineError);
+}
+
 export interface UpRequest extends StackSelection {
   readonly stack: string;
   readonly parallel: number;
@@ -65,7 +74,7 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
     config,
     run: engineRun,
     layers,
-    lockHeld: engineRun.error !== undefined && /currently locked/.test(engineRun.error),
+    lockHeld: engineRun.error !== undefined && isLockRefusal(engineRun.error),
     ...(imageSetDir === undefined ? {} : { imageSetDir }),
   };
 }

@@ -81,3 +81,12 @@ describe("recovery after a killed run", () => {
     expect(lockAge("2026-11-30T09:00:00Z", now)).toBe("3 h 0 min old");
   });
 });
+
+describe("a run refused by the stack's lock", () => {
+  it("is recognised in both forms the engine gives", async () => {
+    const { isLockRefusal } = await import("../../src/engine/up-flow.js");
+    expect(isLockRefusal("error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.")).toBe(true);
+    expect(isLockRefusal("error: 2 errors occurred:\n    1) stat /tmp/w/state/.pulumi/locks/organization/strata/twice/ccea65aa.json.18ecd7bc43c72107.tmp: no such file or directory\n    2) NotFound")).toBe(true);
+    expect(isLockRefusal("error: update failed")).toBe(false);
+  });
+});
