@@ -8,6 +8,8 @@
 #       change), and fingerprinting throughput against sha256sum.
 #   scripts/bench.sh backends [--size 200] [--repeats 5]
 #       a no-op on the PostgreSQL backend against the file backend (starts the cluster).
+#   scripts/bench.sh breakdown [--size 200] [--parallel 8]
+#       where one cold run's time goes: start-up, steps (pull, build, push), the critical chain, the tail.
 #   scripts/bench.sh scaling [--size 200] [--engines 1,2,4,8,16]
 #       one measured cold build, then the modelled time on K engines.
 set -euo pipefail
@@ -18,6 +20,10 @@ case "${1:-}" in
     shift
     STRATA_BACKEND=postgres "$STRATA_ROOT/scripts/services.sh" start
     node "$STRATA_ROOT/dist/bench/backends.js" "$@" ;;
+  breakdown)
+    shift
+    "$STRATA_ROOT/scripts/services.sh" start
+    node "$STRATA_ROOT/dist/bench/breakdown.js" "$@" ;;
   scaling)
     shift
     "$STRATA_ROOT/scripts/services.sh" start
