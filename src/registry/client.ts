@@ -56,12 +56,15 @@ export interface ImageConfig {
   readonly config?: { readonly Labels?: Readonly<Record<string, string>> | null };
 }
 
+/** What went wrong beyond the HTTP status: content that fails its digest, or an answer that is not a registry's. */
+export type RegistryFault = "integrity" | "malformed";
+
 /**
  * A registry answer that is neither "found" nor "not found", after any retries. `answer` says
  * what the registry did, in a user's words (`HTTP 500 (a server error)`, `connection reset`).
  */
 export class RegistryError extends UserError {
-  constructor(message: string, readonly status?: number, readonly answer: string = message) {
+  constructor(message: string, readonly status?: number, readonly answer: string = message, readonly fault?: RegistryFault) {
     super(message);
     this.name = "RegistryError";
   }
@@ -239,7 +242,7 @@ export class RegistryClient {
     const announced = answer.headers.get("docker-content-digest");
     const expected = reference.startsWith("sha256:") ? reference : announced;
     if ((expected !== null && expected !== computed) || (announced !== null && announced !== computed)) {
-      throw new RegistryError(`GET manifest ${repository}:${reference} at ${this.registry}: the manifest's bytes do not match its digest (announced ${expected ?? announced}, computed ${computed})`, answer.status, "a manifest whose bytes do not match its digest");
+      throw new RegistryError(`GET manifest ${repository}:${reference} at ${this.registry}: the manifest's bytes do not match its digest (announced ${expected ?? announced}, computed ${computed})`, answer.status, "a manifest whose bytes do not match its digest", "integrity");
     }
     return computed;
   }
@@ -267,7 +270,7 @@ export class RegistryClient {
     if (location === null) throw new RegistryError(`upload into ${target} at ${this.registry} gave no location`);
     const blob = await this.request(`/${source}/blobs/${digest}`);
     if (blob.status !== 200) throw this.unexpected(`GET blob ${source}@${digest}`, blob);
-    if (sha256Digest(blob.body) !== digest) throw new RegistryError(`GET blob ${source}@${digest} at ${this.registry}: the bytes do not match the digest`, blob.status, "a blob whose bytes do not match its digest");
+    if (sha256Digest(blob.body) !== digest) throw new RegistryError(`GET blob ${source}@${digest} at ${this.registry}: the bytes do not match the digest`, blob.status, "a blob whose bytes do not match its digest", "integrity");
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
     const put = await this.fetcher(url, { method: "PUT", headers: this.headers({ "content-type": "application/octet-stream" }), body: new Uint8Array(blob.body), signal: AbortSignal.timeout(this.timeoutMs) });
@@ -297,7 +300,7 @@ export class RegistryClient {
       const answer = await this.request(`/${repository}/blobs/${configDigest}`);
       if (answer.status !== 200) throw this.unexpected(`GET the config blob of ${repository}@${found.digest}`, answer);
       if (sha256Digest(answer.body) !== configDigest) {
-        throw new RegistryError(`GET the config blob of ${repository}@${found.digest} at ${this.registry}: its bytes do not match its digest ${configDigest}`, answer.status, "an image config whose bytes do not match its digest");
+        throw new RegistryError(`GET the config blob of ${repository}@${found.digest} at ${this.registry}: its bytes do not match its digest ${configDigest}`, answer.status, "an image config whose bytes do not match its digest", "integrity");
       }
       bytes = answer.body;
       this.blobCache?.write(configDigest, bytes);
@@ -327,7 +330,7 @@ function parseJson<T>(bytes: Buffer, what: string): T {
   try {
     return JSON.parse(bytes.toString("utf8")) as T;
   } catch (error) {
-    throw new RegistryError(`${what} is not valid JSON (${(error as Error).message})`, undefined, "an answer that does not parse");
+    throw new RegistryError(`${what} is not valid JSON (${(error as Error).message})`, undefined, "an answer that does not parse", "malformed");
   }
 }
 

@@ -58,8 +58,8 @@ export function fixFor(error: RegistryError, registry: string): string {
   if (error.status === 401) return `log in to ${registry}: strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${registry} (a credential helper counts)`;
   if (error.status === 403) return `give the login pull and push rights on this repository of ${registry}, then run again`;
   if (error.status === 429) return `the registry limits requests: wait, then run again (or raise its rate limit)`;
-  if (/do not match/.test(error.answer)) return `something between Strata and ${registry} (a proxy, or its storage) altered what it serves: check both, then run again`;
-  if (/does not parse/.test(error.answer)) return `${registry} served something that is not a registry answer (a proxy or a login page?): check strata:registry and what sits between, then run again`;
+  if (error.fault === "integrity") return `something between Strata and ${registry} (a proxy, or its storage) altered what it serves: check both, then run again`;
+  if (error.fault === "malformed") return `${registry} served something that is not a registry answer (a proxy or a login page?): check strata:registry and what sits between, then run again`;
   return `check that the registry at ${registry} runs and answers (scripts/services.sh status, and its log), then run again`;
 }
 

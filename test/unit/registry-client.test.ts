@@ -6,6 +6,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { RegistryClient, RegistryError } from "../../src/registry/client.js";
 import { describeStatus, isTransientCode, isTransientStatus, retryDelayMs } from "../../src/registry/retry.js";
+import { fixFor } from "../../src/registry/lookups.js";
 
 const manifestBytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.docker.distribution.manifest.v2+json", config: { digest: "sha256:c" }, layers: [] }));
 const digestOf = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
@@ -94,6 +95,14 @@ describe("registry client under faults", () => {
     await expect(lying.client.manifest("g/img", "1.0-p0")).rejects.toThrow(/the manifest's bytes do not match its digest/);
     const byDigest = scripted([() => found(tampered, digestOf(tampered))]);
     await expect(byDigest.client.rawManifest("g/img", digestOf(manifestBytes))).rejects.toThrow(/do not match its digest \(announced sha256:/);
+  });
+  it("each kind of failure gets its own fix", () => {
+    expect(fixFor(new RegistryError("x", 401), "r:5000")).toMatch(/^log in to r:5000/);
+    expect(fixFor(new RegistryError("x", 403), "r:5000")).toMatch(/pull and push rights/);
+    expect(fixFor(new RegistryError("x", 429), "r:5000")).toMatch(/limits requests/);
+    expect(fixFor(new RegistryError("x", 200, "a manifest whose bytes do not match its digest", "integrity"), "r:5000")).toMatch(/altered what it serves/);
+    expect(fixFor(new RegistryError("x", undefined, "an answer that does not parse", "malformed"), "r:5000")).toMatch(/not a registry answer/);
+    expect(fixFor(new RegistryError("x", 500), "r:5000")).toMatch(/runs and answers/);
   });
   it("a manifest that does not parse is an error", async () => {
     const garbage = Buffer.from("<html>login</html>");
