@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { type Catalog, loadCatalog } from "./src/core/catalog.js";
-import { conflictProblems, decideChannel, type RegistryView } from "./src/core/channel.js";
+import { conflictProblems, decideChannel, immutableTags, type RegistryView } from "./src/core/channel.js";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
 import { checkEngines } from "./src/pulumi/docker-engine.js";
 import { fingerprintTargets } from "./src/core/fingerprint.js";
@@ -74,8 +74,7 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   // is neither found nor not found stops the run here (RegistryLookupError), on every channel.
   const view: RegistryView = config.push ? await lookUpPublished(targets, registry, fingerprints) : { published: new Map() };
   const state = await builtHereRead;
-  const enforced = config.immutable && config.ci === undefined;
-  if (enforced && state.unreadable !== undefined) {
+  if (immutableTags(config) && state.unreadable !== undefined) {
     throw new InputError([{ file: stackFile, field: `${CONFIG_NAMESPACE}:immutable`, message: `this stack's state cannot be read (${state.unreadable}), so Strata cannot tell what it pushed under its tags`, fix: `scripts/strata recover --stack ${stack}, then run again` }]);
   }
   const builtHere = state.built;

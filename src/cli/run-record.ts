@@ -3,7 +3,7 @@
  * the run report (report.ts: report.html, and report.json from which `strata report` renders it
  * again), in `<state>/logs/<stack>/<run id>/`; the stack's oldest runs beyond the limit are removed.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { InputError } from "../core/problems.js";
 import { type EngineRun } from "../engine/events.js";
@@ -57,7 +57,6 @@ export function rerenderReport(stateDir: string, stack: string, runId?: string):
     }]);
   }
   const data = JSON.parse(readFileSync(dataFile, "utf8")) as ReportData;
-  mkdirSync(path.dirname(dataFile), { recursive: true });
   const report = path.join(path.dirname(dataFile), "report.html");
   writeFileSync(report, renderReport(data));
   return report;

@@ -65,6 +65,11 @@ export function changeReason(current: LayerFingerprint, published: { readonly in
   return published.inputsDigest === current.inputsDigest ? "parent changed" : "content changed";
 }
 
+/** Whether this run's tags may never move: an immutable channel's release tags. CI tags (-CHANGE[_PATCHSET]) name a review's build, which may be rebuilt. */
+export function immutableTags(config: Pick<StackConfig, "immutable" | "ci">): boolean {
+  return config.immutable && config.ci === undefined;
+}
+
 /**
  * Tags an immutable channel would move. Two witnesses, each enough: the registry's tag, and this
  * stack's own state (`builtHere`: what its build resources pushed under which reference), so a
@@ -78,9 +83,7 @@ export function decideChannel(
   builtHere: ReadonlyMap<string, BuiltLayer> = new Map(),
 ): ChannelDecision {
   const conflicts: TagConflict[] = [];
-  // CI tags (-CHANGE[_PATCHSET]) name a review's build, which may be rebuilt.
-  const enforce = config.immutable && config.ci === undefined;
-  if (!enforce) return { conflicts };
+  if (!immutableTags(config)) return { conflicts };
   for (const target of targets) {
     const current = fingerprints.get(target.layer.name);
     if (current === undefined) continue;

@@ -41,7 +41,7 @@ export interface LayerTiming {
 }
 
 /** Steps that do work on a layer (as opposed to same, read, delete). */
-const WORKING_OPS = new Set(["create", "update", "replace", "create-replacement"]);
+export const WORKING_OPS: ReadonlySet<string> = new Set(["create", "update", "replace", "create-replacement"]);
 
 /** How many of a layer's last progress lines are kept. */
 const OUTPUT_LINES = 15;

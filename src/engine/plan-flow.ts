@@ -4,7 +4,7 @@
  * engine preview. No build, no push. A registry that cannot answer stops it before the preview,
  * and the command shows every layer blocked.
  */
-import { decideChannel, type RegistryView, type TagConflict } from "../core/channel.js";
+import { decideChannel, immutableTags, type RegistryView, type TagConflict } from "../core/channel.js";
 import { type LayerFingerprint, fingerprintTargets } from "../core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES, CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
@@ -54,7 +54,7 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
   }
   const run = await runStackOf(options, context, resolved);
   // The stack's own state is an immutable channel's second witness, as in the program.
-  const witnessed = config.push && config.immutable && config.ci === undefined;
+  const witnessed = config.push && immutableTags(config);
   const state = witnessed ? await readBuiltLayers(run.stack, BUILD_RESOURCE_TYPES[config.builder], projectDir, env) : { built: new Map() };
   const { conflicts } = decideChannel(targets, fingerprints, view, config, state.built);
   const automation = await import("./automation.js");

@@ -7,13 +7,12 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { BUILD_RESOURCE_TYPES } from "../core/image-types.js";
-import { type LayerEvent } from "./events.js";
+import { type LayerEvent, WORKING_OPS } from "./events.js";
 
 /** Runs kept per stack (STRATA_LOG_RUNS overrides). */
 export const KEPT_RUNS = 20;
 
 const BUILD_TYPES: ReadonlySet<string> = new Set(Object.values(BUILD_RESOURCE_TYPES));
-const WORKING_OPS = new Set(["create", "update", "replace", "create-replacement"]);
 
 /** A run's id: its start in UTC, sortable as text (`2026-11-30T12-55-03-123Z`). */
 export function runIdOf(startedAt: Date): string {
