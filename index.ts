@@ -7,14 +7,15 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { type Catalog, loadCatalog } from "./src/core/catalog.js";
-import { conflictProblems, decideChannel, immutableTags, type RegistryView } from "./src/core/channel.js";
+import { conflictProblems, decideChannel, immutableTags, indexConflicts, type RegistryView } from "./src/core/channel.js";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
 import { checkEngines } from "./src/pulumi/docker-engine.js";
 import { fingerprintTargets } from "./src/core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
 import { decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
-import { placeLayers } from "./src/core/placement.js";
+import { placeByPlatform } from "./src/core/placement.js";
+import { buildTargets } from "./src/core/platforms.js";
 import { gather, InputError, throwIfAny } from "./src/core/problems.js";
 import { planPromotion } from "./src/core/promotion-plan.js";
 import { type PromotedLayer, Promotion, readSourceLayers } from "./src/pulumi/promotion.js";
@@ -22,8 +23,9 @@ import { defaultBlobCache } from "./src/registry/blob-cache.js";
 import { RegistryClient } from "./src/registry/client.js";
 import { readBuiltLayers, type StateRead } from "./src/engine/stack-state.js";
 import { forUser } from "./src/pulumi/user-errors.js";
+import { declareIndexes } from "./src/pulumi/image-index.js";
 import { type LayerOutput, LayerTree } from "./src/pulumi/tree.js";
-import { lookUpPublished, promotionConflicts } from "./src/registry/lookups.js";
+import { lookUpIndexes, lookUpPublished, promotionConflicts } from "./src/registry/lookups.js";
 
 // Compiled to dist/index.js; the project root is one level up from it.
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -62,24 +64,29 @@ const credentials = registryAuth === undefined ? undefined : await new Promise<{
 const blobCache = defaultBlobCache();
 const registry = await forUser(async () => new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }), ...(blobCache === undefined ? {} : { blobCache }) }));
 
-/** Build every selected layer; adopt tags the channel already holds with the same content, and copy them to CI tags. */
+/**
+ * Build every selected layer; adopt tags the channel already holds with the same content, and copy
+ * them to CI tags. With several platforms, every layer is built per platform and its tag holds an
+ * index over them (core/platforms.ts).
+ */
 async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   const catalog = catalogRead?.value as Catalog;
-  const targets = planTargets(catalog, config, stackFile);
+  const { builds: targets, indexes } = buildTargets(planTargets(catalog, config, stackFile), config);
   // What this stack's state holds as built (a `pulumi stack export`), read while the rest goes on.
   const builtHereRead: Promise<StateRead> = config.push ? readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : Promise.resolve({ built: new Map() });
-  await checkEngines(config.engines);
+  await checkEngines(config.engines, config.platforms);
   const fingerprints = await fingerprintTargets(targets, config.platform);
   // Before anything is built: what does the channel already hold under these tags? An answer that
   // is neither found nor not found stops the run here (RegistryLookupError), on every channel.
   const view: RegistryView = config.push ? await lookUpPublished(targets, registry, fingerprints) : { published: new Map() };
+  const publishedIndexes = config.push && immutableTags(config) ? await lookUpIndexes(indexes, registry) : new Map();
   const state = await builtHereRead;
   if (immutableTags(config) && state.unreadable !== undefined) {
     throw new InputError([{ file: stackFile, field: `${CONFIG_NAMESPACE}:immutable`, message: `this stack's state cannot be read (${state.unreadable}), so Strata cannot tell what it pushed under its tags`, fix: `scripts/strata recover --stack ${stack}, then run again` }]);
   }
   const builtHere = state.built;
   const decision = decideChannel(targets, fingerprints, view, config, builtHere);
-  const conflicts = conflictProblems(decision.conflicts, stackFile, stack);
+  const conflicts = [...conflictProblems(decision.conflicts, stackFile, stack), ...indexConflicts(indexes, publishedIndexes, view, stackFile, stack)];
   // `strata plan` previews a blocked channel to report every layer's status; a preview pushes nothing.
   if (conflicts.length > 0 && pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1") {
     for (const conflict of conflicts) await pulumi.log.warn(`blocked: ${conflict.message}`);
@@ -91,14 +98,18 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
   const sources = decideSources(targets, fingerprints, view, builtHere, config);
   const dockerModule = config.builder === "docker" ? await import("@pulumi/docker") : undefined;
   // A pool of engines: each layer on one, subtrees together, the same placement on every runner.
+  // Engines that name a platform take that platform's builds (checkEngines made sure every platform has one).
   const engineOf = config.engines === undefined ? undefined
-    : placeLayers(targets.map((target) => ({ name: target.layer.name, ...(target.parent === undefined ? {} : { parent: target.parent }) })), config.engines.length).engineOf;
-  return new LayerTree("layers", {
+    : placeByPlatform(targets.map((target) => ({ name: target.layer.name, platform: target.platform ?? config.platform, ...(target.parent === undefined ? {} : { parent: target.parent }) })), config.engines).engineOf;
+  const tree = new LayerTree("layers", {
     targets, config, fingerprints, sources,
     ...(engineOf === undefined ? {} : { engineOf }),
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(dockerModule === undefined ? {} : { dockerModule }),
-  }).layers;
+  });
+  if (indexes.length === 0) return tree.layers;
+  const perPlatform = new Map(tree.layers.map((layer) => [layer.layer, layer] as const));
+  return [...tree.layers, ...declareIndexes(indexes, perPlatform, { registry: config.registry, immutable: immutableTags(config), ...(registryAuth === undefined ? {} : { registryAuth }) }, tree)];
 }
 
 /** Copy another channel's images by digest, refusing to move an immutable tag. */

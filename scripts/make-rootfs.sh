@@ -2,6 +2,9 @@
 # Makes a root filesystem tarball for a base layer (nothing can be pulled from Docker Hub).
 #   make-rootfs.sh debian <out.tar>   Debian bookworm minbase via debootstrap (~200 MB, ~20 s plus download)
 #   make-rootfs.sh busybox <out.tar>  a static busybox with its applets (tests and benchmarks; ~2 MB)
+#   make-rootfs.sh debian|busybox <out.tar> <os/arch>  the same for another platform (linux/arm64):
+#       Debian's packages of that architecture (dpkg --add-architecture; debootstrap --foreign, then
+#       its second stage under emulation: scripts/services.sh emulation <os/arch> first).
 # Does nothing when <out.tar> exists (delete it to rebuild).
 #
 # Reproducible: the same inputs give a byte-identical tarball on any machine, in
@@ -22,9 +25,21 @@ source "$(dirname "$0")/env.sh"
 # 2024-01-01T00:00:00Z. Any fixed value works; it only has to be the same everywhere.
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-1704067200}"
 
-kind="${1:?usage: make-rootfs.sh debian|busybox <out.tar>}"
-out="${2:?usage: make-rootfs.sh debian|busybox <out.tar>}"
+kind="${1:?usage: make-rootfs.sh debian|busybox <out.tar> [os/arch]}"
+out="${2:?usage: make-rootfs.sh debian|busybox <out.tar> [os/arch]}"
+platform="${3:-}"
 [ -f "$out" ] && exit 0
+
+native_arch="$(dpkg --print-architecture)"
+arch="$native_arch"
+if [ -n "$platform" ]; then
+  case "$platform" in
+    linux/amd64) arch=amd64 ;; linux/arm64) arch=arm64 ;; linux/arm/v7) arch=armhf ;; linux/386) arch=i386 ;;
+    linux/ppc64le) arch=ppc64el ;; linux/s390x) arch=s390x ;; linux/riscv64) arch=riscv64 ;;
+    *) strata_die "make-rootfs.sh: no Debian architecture for $platform (linux/amd64, linux/arm64, linux/arm/v7, linux/386, linux/ppc64le, linux/s390x, linux/riscv64)" ;;
+  esac
+fi
+foreign_hint="run scripts/services.sh emulation $platform first (as root), so this machine can run $arch binaries"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/strata-rootfs.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -39,8 +54,18 @@ case "$kind" in
     [ -n "$mirror" ] || mirror="$(awk '/^deb / && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
     [ -n "$mirror" ] || strata_die "no Debian mirror found in the apt sources; set STRATA_DEBIAN_MIRROR"
     strata_log "debootstrap --variant=minbase bookworm from $mirror"
-    debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
-      || { tail -20 "$work/debootstrap.log" >&2; strata_die "debootstrap failed (full log above)"; }
+    if [ "$arch" = "$native_arch" ]; then
+      debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
+        || { tail -20 "$work/debootstrap.log" >&2; strata_die "debootstrap failed (full log above)"; }
+    else
+      # The first stage unpacks $arch packages; the second runs their scripts, which needs emulation.
+      strata_log "debootstrap --arch $arch: first stage, then the second under emulation"
+      debootstrap --arch="$arch" --foreign --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
+        || { tail -20 "$work/debootstrap.log" >&2; strata_die "debootstrap --foreign failed (full log above)"; }
+      chroot "$root" /bin/true 2>/dev/null || strata_die "cannot run $arch binaries: $foreign_hint"
+      chroot "$root" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 \
+        || { tail -20 "$work/debootstrap.log" >&2; strata_die "debootstrap's second stage failed (full log above)"; }
+    fi
     # Trim what only the bootstrap needed; keep apt lists empty like official images.
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* "$root"/var/log/* "$root"/tmp/*
     # ldconfig's aux-cache records inode numbers and change times: different on every run.
@@ -49,9 +74,24 @@ case "$kind" in
     chroot "$root" dpkg-query -W -f '${Package}=${Version}\n' | LC_ALL=C sort > "$work/packages"
     ;;
   busybox)
-    [ -x /bin/busybox ] || strata_die "no /bin/busybox: apt-get install busybox-static"
     mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/root"
-    cp /bin/busybox "$root/bin/busybox"
+    if [ "$arch" = "$native_arch" ]; then
+      [ -x /bin/busybox ] || strata_die "no /bin/busybox: apt-get install busybox-static"
+      cp /bin/busybox "$root/bin/busybox"
+    else
+      # Debian's busybox-static for $arch, from the machine's own apt sources.
+      if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+        [ "$(id -u)" = 0 ] || strata_die "Debian's $arch packages need dpkg --add-architecture $arch (root)"
+        dpkg --add-architecture "$arch"
+        apt-get update -q >/dev/null
+      fi
+      (cd "$work" && apt-get download -q "busybox-static:$arch" >/dev/null 2>&1) \
+        || { apt-get update -q >/dev/null && (cd "$work" && apt-get download -q "busybox-static:$arch" >/dev/null); } \
+        || strata_die "apt-get download busybox-static:$arch failed"
+      dpkg-deb -x "$work"/busybox-static_*_"$arch".deb "$work/deb"
+      cp "$work/deb/bin/busybox" "$root/bin/busybox"
+      "$root/bin/busybox" true 2>/dev/null || strata_die "cannot run the $arch busybox to list its applets: $foreign_hint"
+    fi
     for applet in $("$root/bin/busybox" --list); do
       [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
     done

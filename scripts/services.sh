@@ -10,7 +10,11 @@
 #     into $STRATA_STATE/postgres/pgpass (PGPASSFILE format, mode 600), never printed and never put
 #     in a URL (env.sh points PGPASSFILE at it).
 # Logs: $STRATA_STATE/logs/{dockerd,registry,postgres}.log
-# Usage: scripts/services.sh start|stop|status|gc
+# Usage: scripts/services.sh start|stop|status|gc|emulation [os/arch ...]
+#   emulation: lets this machine's engine run build steps of foreign platforms (linux/arm64, …):
+#       installs Debian's qemu-user-static if missing, mounts binfmt_misc if needed and registers
+#       the platform's interpreter from the package's binfmt.d entry (root; idempotent). `start`
+#       does it too for the platforms in $STRATA_EMULATE (space-separated).
 #   gc: the registry's garbage collection (after strata ci-clean deleted manifests):
 #       stops the registry this script runs, removes blobs no manifest references, starts it again.
 set -euo pipefail
@@ -133,9 +137,53 @@ stop_pidfile() { # <name>
   rm -f "$file"
 }
 
+qemu_name() { # os/arch[/variant] → the qemu-user-static binfmt name, as core/platforms.ts qemuBinfmtName
+  case "$1" in
+    linux/arm64*) echo qemu-aarch64 ;;
+    linux/arm/v[5-7]|linux/arm) echo qemu-arm ;;
+    linux/ppc64le) echo qemu-ppc64le ;;
+    linux/s390x) echo qemu-s390x ;;
+    linux/riscv64) echo qemu-riscv64 ;;
+    linux/386) echo qemu-i386 ;;
+    *) return 1 ;;
+  esac
+}
+
+native_platform() {
+  case "$(uname -m)" in x86_64) echo linux/amd64 ;; aarch64) echo linux/arm64 ;; *) echo "linux/$(uname -m)" ;; esac
+}
+
+register_emulation() { # os/arch ...
+  local binfmt=/proc/sys/fs/binfmt_misc platform name
+  for platform in "$@"; do
+    [ "$platform" = "$(native_platform)" ] && continue
+    name="$(qemu_name "$platform")" || strata_die "no qemu-user-static interpreter for $platform (linux/arm64, linux/arm/v7, linux/ppc64le, linux/s390x, linux/riscv64, linux/386)"
+    [ -f "$binfmt/$name" ] && [ "$(head -1 "$binfmt/$name")" = enabled ] && continue
+    [ "$(id -u)" = 0 ] || strata_die "registering $name for $platform builds needs root (sudo $0 emulation $platform)"
+    if [ ! -f "/usr/lib/binfmt.d/$name.conf" ]; then
+      strata_log "installing Debian's qemu-user-static"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-user-static >/dev/null \
+        || strata_die "apt-get install qemu-user-static failed"
+    fi
+    [ -f "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt" \
+      || strata_die "cannot mount binfmt_misc at $binfmt (a container without that right?): $platform builds cannot run here; use an engine that builds $platform natively"
+    # The package's entry has the F flag: the kernel opens the interpreter now, so it works inside build containers.
+    [ -f "$binfmt/$name" ] || cat "/usr/lib/binfmt.d/$name.conf" > "$binfmt/register" \
+      || strata_die "the kernel refused to register $name in $binfmt"
+    [ "$(head -1 "$binfmt/$name")" = enabled ] || echo 1 > "$binfmt/$name"
+    strata_log "$platform build steps run under emulation ($name, registered in $binfmt)"
+  done
+}
+
 case "${1:-}" in
+  emulation)
+    shift
+    [ $# -gt 0 ] || strata_die "usage: $0 emulation os/arch [...] (for example linux/arm64)"
+    register_emulation "$@" ;;
   start)
     start_docker; start_registry
+    # shellcheck disable=SC2086 # a space-separated list
+    if [ -n "${STRATA_EMULATE:-}" ]; then register_emulation $STRATA_EMULATE; fi
     if [ "$STRATA_BACKEND" = postgres ]; then start_postgres; fi ;;
   # Only what these scripts started is stopped; a daemon the user runs is left alone.
   stop) stop_pidfile registry; stop_pidfile dockerd; stop_postgres ;;
@@ -149,6 +197,7 @@ case "${1:-}" in
   status)
     docker_up && echo "docker: running ($(docker version --format '{{.Server.Version}}'))" || echo "docker: stopped"
     registry_up && echo "registry: running at 127.0.0.1:$STRATA_REGISTRY_PORT" || echo "registry: stopped"
-    if [ -f "$pg_dir/data/PG_VERSION" ]; then postgres_up && echo "postgres: running at 127.0.0.1:$STRATA_POSTGRES_PORT (cluster in $pg_dir)" || echo "postgres: stopped (cluster in $pg_dir)"; fi ;;
-  *) echo "usage: $0 start|stop|status|gc" >&2; exit 2 ;;
+    if [ -f "$pg_dir/data/PG_VERSION" ]; then postgres_up && echo "postgres: running at 127.0.0.1:$STRATA_POSTGRES_PORT (cluster in $pg_dir)" || echo "postgres: stopped (cluster in $pg_dir)"; fi
+    for entry in /proc/sys/fs/binfmt_misc/qemu-*; do [ -f "$entry" ] && echo "emulation: ${entry##*/} $(head -1 "$entry")"; done; true ;;
+  *) echo "usage: $0 start|stop|status|gc|emulation os/arch ..." >&2; exit 2 ;;
 esac

@@ -11,6 +11,7 @@ import { parse } from "yaml";
 import { type Catalog } from "../core/catalog.js";
 import { parseCount } from "../core/config.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
+import { buildTargets } from "../core/platforms.js";
 import { gather, InputError, type Problem, UserError } from "../core/problems.js";
 import { DEFAULT_PARALLEL } from "../core/concurrency.js";
 import { renderTable } from "./table.js";
@@ -162,9 +163,11 @@ export function buildProgram(io: CliIo): Command {
         }
       }
       if (unknown.length > 0) throw new InputError(unknown);
-      const fingerprints = await fingerprintTargets(targets, config.platform);
-      const view = await lookUpPublished(targets, await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) }), fingerprints);
-      const bumps = planBumps({ targets, fingerprints, view, requested, ...(config.ci === undefined ? {} : { ci: config.ci }) });
+      // Per platform on a multi-platform stack: each platform's tags are compared with its own fingerprints.
+      const { builds } = buildTargets(targets, config);
+      const fingerprints = await fingerprintTargets(builds, config.platform);
+      const view = await lookUpPublished(builds, await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) }), fingerprints);
+      const bumps = planBumps({ targets: builds, fingerprints, view, requested, ...(config.ci === undefined ? {} : { ci: config.ci }) });
       if (!options.dryRun) applyBumps(bumps, targets);
       if (options.json) {
         io.out(`${JSON.stringify(bumps.map((bump) => ({ layer: bump.layer, oldTag: bump.oldTag, newTag: bump.newTag, reason: bump.reason })), null, 2)}\n`);

@@ -4,7 +4,7 @@
  */
 import { type LayerEvent, type LayerTiming } from "../engine/events.js";
 import { type UpLayer } from "../engine/up-flow.js";
-import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
+import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, IMAGE_INDEX_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 import { digestOf } from "../core/reference.js";
 import { basename } from "node:path";
 import { renderTable } from "./table.js";
@@ -74,6 +74,9 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
     } else if (event.type === COPIED_IMAGE_TYPE) {
       result = "adopted";
       detail = "the registry already held this tag with the same content";
+    } else if (event.type === IMAGE_INDEX_TYPE) {
+      result = "built";
+      detail = `image index over the layer's platforms, ${event.op === "create" ? "new" : "written again"}`;
     } else if (event.type === PROMOTED_IMAGE_TYPE) {
       result = "promoted";
       detail = event.op;

@@ -10,6 +10,7 @@ import { LAYER_FILE } from "./catalog.js";
 import { type ChangeReason, changeReason, type RegistryView } from "./channel.js";
 import { type LayerFingerprint } from "./fingerprint.js";
 import { type LayerTarget } from "./plan.js";
+import { catalogLayerName } from "./platforms.js";
 import { type CiBuild, formatTag, formatVersion, type LayerVersion } from "./version.js";
 
 export type BumpLevel = "patch" | "minor" | "major";
@@ -39,7 +40,11 @@ export interface BumpRequest {
   readonly requested?: ReadonlyMap<string, Exclude<BumpLevel, "patch">>;
 }
 
-/** Which layers to bump, parents first. Pure. */
+/**
+ * Which layers to bump, parents first. Pure. A multi-platform stack's targets are per platform
+ * (core/platforms.ts): each platform is compared on its own, and a catalog layer is bumped once when
+ * any of its platforms needs it.
+ */
 export function planBumps(request: BumpRequest): Bump[] {
   const bumped = new Set<string>();
   const bumps: Bump[] = [];
@@ -47,7 +52,7 @@ export function planBumps(request: BumpRequest): Bump[] {
     const name = target.layer.name;
     const published = request.view.published.get(name);
     const current = request.fingerprints.get(name);
-    const level = request.requested?.get(name);
+    const level = request.requested?.get(catalogLayerName(name));
     let reason: BumpReason | undefined;
     if (level !== undefined) reason = "requested";
     else if (target.parent !== undefined && bumped.has(target.parent) && published !== undefined) reason = "parent changed";
@@ -55,7 +60,8 @@ export function planBumps(request: BumpRequest): Bump[] {
     if (reason === undefined) continue;
     const to = nextVersion(target.layer.version, level ?? "patch");
     bumped.add(name);
-    bumps.push({ layer: name, from: target.layer.version, to, oldTag: target.tag, newTag: formatTag(to, request.ci), reason });
+    if (bumps.some((bump) => bump.layer === catalogLayerName(name))) continue;
+    bumps.push({ layer: catalogLayerName(name), from: target.layer.version, to, oldTag: target.tag, newTag: formatTag(to, request.ci), reason });
   }
   return bumps;
 }

@@ -9,7 +9,9 @@
 import { type StackConfig, CONFIG_NAMESPACE } from "./config.js";
 import { type LayerFingerprint } from "./fingerprint.js";
 import { type LayerTarget } from "./plan.js";
+import { type IndexTarget } from "./platforms.js";
 import { type Problem } from "./problems.js";
+import { digestOf } from "./reference.js";
 
 /** A tag as the registry holds it. */
 export interface PublishedTag {
@@ -106,4 +108,45 @@ export function conflictProblems(conflicts: readonly TagConflict[], stackFile: s
     message: `layer "${conflict.layer}": ${conflict.ref} already exists ${conflict.seenIn === "registry" ? "in the registry" : "in this stack's state (pushed by an earlier run)"} with different content (${conflict.reason}); an immutable channel never moves a tag`,
     fix: `bump the version: scripts/strata bump --stack ${stack} (it bumps this layer and its descendants)`,
   }));
+}
+
+/** A multi-platform layer's tag as the registry holds it: an index's entries, or a single image (`entries` absent). */
+export interface PublishedIndex {
+  readonly digest: string;
+  readonly entries?: readonly { readonly platform: string; readonly digest: string }[];
+}
+
+/**
+ * Index tags an immutable channel would move (core/platforms.ts). Each platform's own tag is
+ * guarded by decideChannel; the layer's tag over them may only stay as it is: an index over exactly
+ * this stack's platforms whose entries are the images those platforms' tags hold. A single image
+ * under the tag, another platform list, or an entry no platform tag holds (it would be rebuilt)
+ * means the index would move.
+ */
+export function indexConflicts(indexes: readonly IndexTarget[], published: ReadonlyMap<string, PublishedIndex>, view: RegistryView, stackFile: string, stack: string): Problem[] {
+  const problems: Problem[] = [];
+  for (const index of indexes) {
+    const found = published.get(index.layer);
+    if (found === undefined) continue;
+    const wanted = index.entries.map((entry) => entry.platform);
+    let why: string | undefined;
+    if (found.entries === undefined) why = `holds a single-platform image (${found.digest}), and an index over ${wanted.join(", ")} would replace it`;
+    else if (found.entries.map((entry) => entry.platform).join(",") !== wanted.join(",")) why = `holds an index over ${found.entries.map((entry) => entry.platform).join(", ")}, not ${wanted.join(", ")}`;
+    else {
+      const moved = index.entries.find((entry, position) => {
+        const platformTag = view.published.get(entry.name);
+        return platformTag === undefined || digestOf(platformTag.digestRef) !== found.entries?.[position]?.digest;
+      });
+      if (moved !== undefined) why = `holds an index whose ${moved.platform} image is not the one this run would put there`;
+    }
+    if (why !== undefined) {
+      problems.push({
+        file: stackFile,
+        field: `${CONFIG_NAMESPACE}:immutable`,
+        message: `layer "${index.layer}": ${index.target.ref} ${why}; an immutable channel never moves a tag`,
+        fix: `bump the version: scripts/strata bump --stack ${stack} (it bumps this layer and its descendants)`,
+      });
+    }
+  }
+  return problems;
 }

@@ -8,6 +8,7 @@
  */
 import { Ajv, type ErrorObject } from "ajv";
 import { onePerField, type Problem } from "./problems.js";
+import { PLATFORM_PATTERN } from "./platforms.js";
 import { isRegistry } from "./reference.js";
 import { type CiBuild, formatGroup, groupProblems } from "./version.js";
 
@@ -22,7 +23,13 @@ export interface StackConfig {
   readonly group: string;
   readonly ci?: CiBuild;
   readonly push: boolean;
+  /** The first of `platforms`: what a one-platform stack builds for. */
   readonly platform: string;
+  /**
+   * Every platform each layer is built for: `strata:platforms`, else `[strata:platform]`. With two
+   * or more, each layer's tag holds an OCI image index over one image per platform (core/platforms.ts).
+   */
+  readonly platforms: readonly string[];
   /** The static `org.opencontainers.image.source` label. */
   readonly source: string;
   /** Build only these layers and their ancestors; absent means all. */
@@ -50,6 +57,8 @@ export interface PoolEngine {
   readonly host: string;
   /** For tcp with TLS: a folder with ca.pem, cert.pem and key.pem (as DOCKER_CERT_PATH). */
   readonly certPath?: string;
+  /** The platform this engine builds natively (`linux/arm64`): that platform's builds go to the engines naming it. */
+  readonly platform?: string;
 }
 
 /**
@@ -60,7 +69,7 @@ export const BUILDERS = ["docker", "strata"] as const;
 export type Builder = (typeof BUILDERS)[number];
 
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
-export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername", "copyUnchanged", "engines"] as const;
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "platforms", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername", "copyUnchanged", "engines"] as const;
 
 /** The secret config key with the registry password (read with getSecret, never as plain config). */
 export const REGISTRY_PASSWORD_KEY = "registryPassword";
@@ -84,7 +93,8 @@ const CONFIG_SCHEMA = {
     change: NUMBER_LIKE,
     patchset: NUMBER_LIKE,
     push: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
-    platform: { type: "string", pattern: "^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$" },
+    platform: { type: "string", pattern: PLATFORM_PATTERN.source },
+    platforms: { anyOf: [{ type: "array", items: { type: "string" } }, { type: "string" }] },
     source: { type: "string" },
     layers: { anyOf: [{ type: "array", items: { type: "string" } }, { type: "string" }] },
     builder: { enum: [...BUILDERS] },
@@ -92,7 +102,7 @@ const CONFIG_SCHEMA = {
     promoteFrom: { type: "string", pattern: "^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2})?$" },
     registryUsername: { type: "string" },
     copyUnchanged: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
-    engines: { anyOf: [{ type: "string" }, { type: "array", items: { anyOf: [{ type: "string" }, { type: "object", additionalProperties: false, required: ["host"], properties: { host: { type: "string" }, certPath: { type: "string" } } }] } }] },
+    engines: { anyOf: [{ type: "string" }, { type: "array", items: { anyOf: [{ type: "string" }, { type: "object", additionalProperties: false, required: ["host"], properties: { host: { type: "string" }, certPath: { type: "string" }, platform: { type: "string" } } }] } }] },
     // A secret: in a stack file it is {secure: <ciphertext>}; its value is read through the engine only.
     registryPassword: {},
   },
@@ -107,9 +117,10 @@ const FIXES: Record<string, string> = {
   push: "use true or false",
   immutable: "use true or false",
   copyUnchanged: "use true or false",
-  engines: 'give a list of Docker engine endpoints, for example ["unix:///var/run/docker.sock", {host: "tcp://builder2:2376", certPath: "/etc/strata/builder2"}]',
+  engines: 'give a list of Docker engine endpoints, for example ["unix:///var/run/docker.sock", {host: "tcp://builder2:2376", certPath: "/etc/strata/builder2", platform: "linux/arm64"}]',
   promoteFrom: 'name the source stack, for example "dev"',
   platform: 'use os/arch, for example "linux/amd64"',
+  platforms: 'give a list of os/arch platforms, for example ["linux/amd64", "linux/arm64"]',
   layers: 'give a list of layer folder names, for example ["keystone"]',
   builder: `use one of ${BUILDERS.join(", ")}`,
   change: "use the Gerrit change number, a positive whole number",
@@ -202,6 +213,13 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     if (Array.isArray(list) && list.every((name) => typeof name === "string")) layers = list as string[];
     else problems.push({ file, field: `${CONFIG_NAMESPACE}:layers`, message: `"${String(values.layers)}" is not a list of layer names`, fix: FIXES.layers as string });
   }
+  const platform = values.platform === undefined ? "linux/amd64" : text("platform");
+  let platforms: string[] = [platform];
+  if (values.platforms !== undefined && values.platforms !== "" && checks("platforms")) {
+    const parsed = parsePlatforms(values.platforms);
+    for (const error of parsed.errors) problems.push({ file, field: `${CONFIG_NAMESPACE}:platforms`, message: error, fix: FIXES.platforms as string });
+    if (parsed.platforms.length > 0) platforms = parsed.platforms;
+  }
   const parsedEngines = values.engines === undefined || values.engines === "" || !checks("engines") ? undefined : parseEngines(values.engines);
   for (const error of parsedEngines?.errors ?? []) problems.push({ file, field: `${CONFIG_NAMESPACE}:engines`, message: error, fix: FIXES.engines as string });
   const engines = parsedEngines?.engines;
@@ -215,7 +233,8 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     group: formatGroup(groupParts),
     ...(ci === undefined ? {} : { ci }),
     push: values.push === undefined ? true : values.push === true || values.push === "true",
-    platform: values.platform === undefined ? "linux/amd64" : text("platform"),
+    platform: platforms[0] as string,
+    platforms,
     source: text("source"),
     ...(layers === undefined ? {} : { layers }),
     builder: values.builder === undefined ? "docker" : (values.builder as Builder),
@@ -268,8 +287,24 @@ function parseEngines(value: unknown): { engines: PoolEngine[]; errors: string[]
     const endpoint = typeof entry === "string" ? { host: entry } : (entry as PoolEngine);
     if (typeof endpoint?.host !== "string" || !ENGINE_HOST.test(endpoint.host)) errors.push(`${JSON.stringify(entry)} is not unix:///path, tcp://host:port or ssh://host`);
     else if (endpoint.certPath !== undefined && typeof endpoint.certPath !== "string") errors.push(`certPath of ${endpoint.host} must be a folder path`);
+    else if (endpoint.platform !== undefined && (typeof endpoint.platform !== "string" || !PLATFORM_PATTERN.test(endpoint.platform))) errors.push(`platform of ${endpoint.host} must be os/arch, for example "linux/arm64"`);
     else if (engines.some((known) => known.host === endpoint.host)) errors.push(`${endpoint.host} is listed twice`);
-    else engines.push(endpoint.certPath === undefined ? { host: endpoint.host } : { host: endpoint.host, certPath: endpoint.certPath });
+    else engines.push({ host: endpoint.host, ...(endpoint.certPath === undefined ? {} : { certPath: endpoint.certPath }), ...(endpoint.platform === undefined ? {} : { platform: endpoint.platform }) });
   }
   return { engines, errors };
+}
+
+/** `platforms` as a list (parseList): every entry os/arch, none twice; every bad entry is a problem of its own. */
+function parsePlatforms(value: unknown): { platforms: string[]; errors: string[] } {
+  const entries = parseList(value);
+  if (!Array.isArray(entries)) return { platforms: [], errors: [entries.error] };
+  const platforms: string[] = [];
+  const errors: string[] = [];
+  for (const entry of entries) {
+    if (typeof entry !== "string" || !PLATFORM_PATTERN.test(entry)) errors.push(`${JSON.stringify(entry)} is not os/arch[/variant]`);
+    else if (platforms.includes(entry)) errors.push(`${entry} is listed twice`);
+    else platforms.push(entry);
+  }
+  if (entries.length === 0) errors.push("is an empty list");
+  return { platforms: errors.length > 0 ? [] : platforms, errors };
 }

@@ -21,13 +21,14 @@ export interface LayerFingerprint {
 export const FINGERPRINT_LABEL = "org.strata.fingerprint";
 export const INPUTS_LABEL = "org.strata.inputs";
 
+/** `platform` is the stack's one platform; a per-platform target (core/platforms.ts) carries its own. */
 export async function fingerprintTargets(targets: readonly LayerTarget[], platform: string): Promise<Map<string, LayerFingerprint>> {
   // Hash every context at once (I/O bound), then chain in tree order.
   const contexts = await Promise.all(targets.map((target) => contextDigest(target.layer.contextDir, target.layer.dockerfile)));
   const result = new Map<string, LayerFingerprint>();
   targets.forEach((target, index) => {
     const context = contexts[index] as string;
-    const inputsDigest = layerInputsDigest({ contextDigest: context, buildArgs: target.ownBuildArgs, platform });
+    const inputsDigest = layerInputsDigest({ contextDigest: context, buildArgs: target.ownBuildArgs, platform: target.platform ?? platform });
     const parent = target.parent === undefined ? undefined : result.get(target.parent);
     if (target.parent !== undefined && parent === undefined) throw new Error(`layer ${target.layer.name}: parent ${target.parent} comes later`);
     result.set(target.layer.name, { contextDigest: context, inputsDigest, fingerprint: layerFingerprint(inputsDigest, parent?.fingerprint) });

@@ -19,10 +19,16 @@ export const COPIED_IMAGE_TYPE = "strata:index:CopiedImage";
 /** A layer promoted by digest from another channel. */
 export const PROMOTED_IMAGE_TYPE = "strata:index:PromotedImage";
 
+/**
+ * A multi-platform layer's tag: an OCI image index over its per-platform images (core/platforms.ts),
+ * put together in the registry by Strata's provider. Named by the layer, like its images.
+ */
+export const IMAGE_INDEX_TYPE = "strata:index:ImageIndex";
+
 /** The resource each builder declares for a layer it builds. */
 export const BUILD_RESOURCE_TYPES: Readonly<Record<Builder, string>> = { docker: DOCKER_IMAGE_TYPE, strata: LAYER_IMAGE_TYPE };
 
 /** Resources that stand for one layer each (the URN's name is the layer's); a CiCopySet stands for several. */
-export const IMAGE_TYPES: ReadonlySet<string> = new Set([DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE]);
+export const IMAGE_TYPES: ReadonlySet<string> = new Set([DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE, COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE, IMAGE_INDEX_TYPE]);
 /** Served by the registry copy in Strata's provider. */
 export const REGISTRY_COPY_TYPES: ReadonlySet<string> = new Set([COPIED_IMAGE_TYPE, PROMOTED_IMAGE_TYPE]);

@@ -89,3 +89,28 @@ export function placeLayers(layers: readonly TreeNode[], engineCount: number, co
   }
   return { engineOf, load };
 }
+
+/**
+ * Placement when engines name the platform they build natively (`strata:engines` entries with
+ * `platform`): each platform's targets are placed over the engines naming it, or, when none does,
+ * over the engines naming no platform (they build it under emulation). A platform no engine can
+ * take is the caller's error to report. Layer name → index into `engines`.
+ */
+export function placeByPlatform(
+  targets: readonly (TreeNode & { readonly platform: string })[],
+  engines: readonly { readonly platform?: string }[],
+): { engineOf: Map<string, number>; unplaced: string[] } {
+  const engineOf = new Map<string, number>();
+  const unplaced: string[] = [];
+  for (const platform of [...new Set(targets.map((target) => target.platform))]) {
+    const native = engines.flatMap((engine, index) => (engine.platform === platform ? [index] : []));
+    const pool = native.length > 0 ? native : engines.flatMap((engine, index) => (engine.platform === undefined ? [index] : []));
+    if (pool.length === 0) {
+      unplaced.push(platform);
+      continue;
+    }
+    const placed = placeLayers(targets.filter((target) => target.platform === platform), pool.length);
+    for (const [name, position] of placed.engineOf) engineOf.set(name, pool[position] as number);
+  }
+  return { engineOf, unplaced };
+}

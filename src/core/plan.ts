@@ -24,6 +24,8 @@ export interface LayerTarget {
   readonly ref: string;
   /** The parent layer's name, absent for a root. */
   readonly parent?: string;
+  /** Set on a multi-platform stack's per-platform targets (core/platforms.ts); else the stack's one platform. */
+  readonly platform?: string;
   /**
    * Build arguments of this layer alone. The parent's reference and digest
    * are added by the tree from the parent's output; they enter the

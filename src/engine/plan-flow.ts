@@ -8,6 +8,7 @@ import { decideChannel, immutableTags, type RegistryView, type TagConflict } fro
 import { type LayerFingerprint, fingerprintTargets } from "../core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES, CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
+import { buildTargets } from "../core/platforms.js";
 import { InputError } from "../core/problems.js";
 import { lookUpPublished, RegistryLookupError } from "../registry/lookups.js";
 import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection } from "./project.js";
@@ -38,7 +39,8 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
   if (config.promoteFrom !== undefined) {
     throw new InputError([{ file, field: "strata:promoteFrom", message: "this channel is fed by promotion, not builds", fix: "use pulumi preview to see what would be promoted" }]);
   }
-  const targets = planTargets(catalog, config, file);
+  // A multi-platform stack's statuses are per layer and platform (core/platforms.ts).
+  const { builds: targets } = buildTargets(planTargets(catalog, config, file), config);
   const fingerprints = await fingerprintTargets(targets, config.platform);
   const projectDir = projectDirOf(options, context);
   const env = engineEnv(context);

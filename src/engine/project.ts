@@ -42,8 +42,9 @@ export function engineEnv(context: ProjectContext): Record<string, string> {
   const env: Record<string, string> = {};
   const ciNames = CI_ENVIRONMENT.flatMap((pair) => [pair.change, pair.patchset]);
   // PGPASSFILE: the PostgreSQL backend's password; DOCKER_HOST and TLS: the engine this runner builds
-  // on; DOCKER_CONFIG: where docker login left the registry login; STRATA_REGISTRY_TIMEOUT: seconds a registry request may take.
-  for (const name of ["PULUMI_BACKEND_URL", "PGPASSFILE", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONFIG", "STRATA_REGISTRY_TIMEOUT", ...ciNames]) {
+  // on; DOCKER_CONFIG: where docker login left the registry login; STRATA_REGISTRY_TIMEOUT: seconds a registry request may take;
+  // STRATA_BINFMT_DIR: where binfmt_misc is mounted, if not at /proc/sys/fs/binfmt_misc (foreign platforms' emulation).
+  for (const name of ["PULUMI_BACKEND_URL", "PGPASSFILE", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONFIG", "STRATA_REGISTRY_TIMEOUT", "STRATA_BINFMT_DIR", ...ciNames]) {
     const value = context.env[name];
     if (value !== undefined) env[name] = value;
   }

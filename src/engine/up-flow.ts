@@ -7,6 +7,7 @@ import path from "node:path";
 import { formatCiBuild } from "../core/version.js";
 import { type StackConfig } from "../core/config.js";
 import { planTargets } from "../core/plan.js";
+import { buildTargets } from "../core/platforms.js";
 import { type EngineRun } from "./events.js";
 import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection, stateDirOf } from "./project.js";
 
@@ -61,7 +62,12 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   const engineRun = await upRun({ ...stackOptions, parallel: request.parallel, progress });
   let layers: UpLayer[];
   if (config.promoteFrom === undefined) {
-    layers = planTargets(catalog, config, file).map((target) => ({ layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null }));
+    // A multi-platform stack: each layer per platform (`keystone@linux-arm64`), then each layer's index.
+    const { builds, indexes } = buildTargets(planTargets(catalog, config, file), config);
+    layers = [
+      ...builds.map((target) => ({ layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null })),
+      ...indexes.map((index) => ({ layer: index.layer, image: index.target.layer.image, ref: index.target.ref, parent: null })),
+    ];
   } else {
     const automation = await import("./automation.js");
     const current = await automation.previousLayers<{ layer: string; image: string; ref: string; digestRef?: string }>(await automation.openStack(stackOptions));

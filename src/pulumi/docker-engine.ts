@@ -4,8 +4,10 @@
  * running. The program asks it before declaring a single build, so a stopped
  * engine is one clear line instead of an error per layer.
  */
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import { type PoolEngine } from "../core/config.js";
+import { enginePlatform, qemuBinfmtName } from "../core/platforms.js";
 import { UserError } from "../core/problems.js";
 
 /** Where the engine listens, from DOCKER_HOST as the docker CLI reads it. */
@@ -56,8 +58,67 @@ export async function checkEngine(dockerHost: string | undefined = process.env.D
   if (status !== 200) throw new UserError(`the Docker engine answered its ping with HTTP ${status}; fix: check that DOCKER_HOST points at a Docker engine and that it is healthy`);
 }
 
-/** Pings every engine of a pool (those with TLS certificates are left to the provider); without a pool, DOCKER_HOST's. */
-export async function checkEngines(pool: readonly PoolEngine[] | undefined): Promise<void> {
-  if (pool === undefined) return checkEngine();
-  await Promise.all(pool.filter((engine) => engine.certPath === undefined).map((engine) => checkEngine(engine.host)));
+/**
+ * Pings every engine of a pool (those with TLS certificates are left to the provider); without a
+ * pool, DOCKER_HOST's. Then, for each platform the stack builds, that an engine can run its build
+ * steps (checkPlatforms): before anything is declared, so nothing is built or pushed otherwise.
+ */
+export async function checkEngines(pool: readonly PoolEngine[] | undefined, platforms: readonly string[] = []): Promise<void> {
+  const engines = pool ?? [{ host: process.env.DOCKER_HOST ?? "" }];
+  await Promise.all(engines.filter((engine) => engine.certPath === undefined).map((engine) => checkEngine(engine.host)));
+  await checkPlatforms(engines, platforms);
+}
+
+/** Where binfmt_misc lists the interpreters the kernel runs foreign binaries with. */
+const BINFMT_DIR = process.env.STRATA_BINFMT_DIR ?? "/proc/sys/fs/binfmt_misc";
+
+/** Whether this machine's kernel runs binaries of a platform's architecture through qemu-user-static (binfmt_misc). */
+export function emulationRegistered(platform: string, binfmtDir: string = BINFMT_DIR): boolean {
+  const name = qemuBinfmtName(platform);
+  if (name === undefined) return false;
+  try {
+    return readFileSync(`${binfmtDir}/${name}`, "utf8").split("\n")[0] === "enabled";
+  } catch {
+    return false;
+  }
+}
+
+const isLocalHost = (host: string): boolean => host === "" || host.startsWith("unix://") || /^tcp:\/\/(127\.[0-9.]+|localhost)(:\d+)?\/?$/.test(host);
+
+/**
+ * Each platform needs an engine that builds it natively (one naming it in strata:engines, or whose
+ * own architecture it is) or an engine on this machine with qemu-user-static registered for it.
+ * Strata cannot see an engine elsewhere's binfmt_misc, so a remote engine counts only for its own
+ * platform: an unknown is not a yes.
+ */
+export async function checkPlatforms(engines: readonly PoolEngine[], platforms: readonly string[]): Promise<void> {
+  if (platforms.length === 0) return;
+  const native = await Promise.all(engines.map(async (engine) => {
+    if (engine.platform !== undefined) return engine.platform;
+    if (engine.certPath !== undefined || !(engine.host === "" || engine.host.startsWith("unix://") || engine.host.startsWith("tcp://"))) return undefined;
+    const { status, body } = await engineGet("/info", engineEndpoint(engine.host));
+    if (status !== 200) return undefined;
+    const info = JSON.parse(body) as { OSType?: string; Architecture?: string };
+    return enginePlatform(info.OSType ?? "linux", info.Architecture ?? "");
+  }));
+  for (const platform of platforms) {
+    // Builds of a platform go to the engines naming it, else to those naming none (core/placement.ts).
+    const named = engines.some((engine) => engine.platform === platform);
+    if (named) continue;
+    const candidates = engines.map((engine, index) => ({ engine, native: native[index] })).filter(({ engine }) => engine.platform === undefined);
+    if (candidates.length === 0) {
+      throw new UserError(`no engine of strata:engines builds ${platform}: each names another platform. Nothing was built or pushed. fix: add an engine for it ({host, platform: "${platform}"}) or one naming no platform`);
+    }
+    for (const { engine, native: enginePlatformName } of candidates) {
+      if (enginePlatformName === platform) continue;
+      const where = engine.host === "" ? "this machine's Docker engine" : engine.host;
+      if (!isLocalHost(engine.host)) {
+        throw new UserError(`${platform} builds would run on ${where} (${enginePlatformName ?? "its platform unknown"}) under emulation, which Strata cannot check on another machine. Nothing was built or pushed. fix: name the platform that engine builds in strata:engines ({host: "${engine.host}", platform: "…"}), or add an engine that builds ${platform} natively`);
+      }
+      if (!emulationRegistered(platform)) {
+        const name = qemuBinfmtName(platform);
+        throw new UserError(`${platform} build steps need emulation on ${where} (a ${enginePlatformName ?? "?"} engine), and ${name === undefined ? `no qemu-user-static interpreter exists for ${platform}` : `${name} is not registered in binfmt_misc (${BINFMT_DIR})`}. Nothing was built or pushed. fix: scripts/services.sh emulation ${platform} (registers Debian's qemu-user-static; root), or name an engine that builds ${platform} natively in strata:engines ({host, platform: "${platform}"})`);
+      }
+    }
+  }
 }

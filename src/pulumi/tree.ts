@@ -197,7 +197,7 @@ export class LayerTree extends pulumi.ComponentResource {
         imageName: target.ref,
         context: layer.contextDir,
         dockerfile: layer.dockerfile,
-        platform: config.platform,
+        platform: target.platform ?? config.platform,
         buildArgs,
         labels: { [FINGERPRINT_LABEL]: fingerprint.fingerprint, [INPUTS_LABEL]: fingerprint.inputsDigest },
         push: config.push,
@@ -219,7 +219,7 @@ export class LayerTree extends pulumi.ComponentResource {
         // Relative to the project folder, so two runners' clones in different folders declare the same inputs.
         context: path.relative(projectDir, layer.contextDir) || ".",
         dockerfile: writeLabelledDockerfile(layer.name, layer.dockerfile, projectDir),
-        platform: config.platform,
+        platform: target.platform ?? config.platform,
         builderVersion: dockerModule.BuilderVersion.BuilderBuildKit,
         args: buildArgs,
         // docker.Image pulls cacheFrom images through the engine before it builds, with the stack's login.

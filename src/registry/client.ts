@@ -49,10 +49,18 @@ export interface ManifestResult {
   /** The registry's `Docker-Content-Digest`, checked against the bytes. */
   readonly digest: string;
   readonly mediaType: string;
-  readonly manifest: { readonly config?: { readonly digest: string }; readonly layers?: readonly { readonly digest: string }[] };
+  readonly manifest: {
+    readonly config?: { readonly digest: string };
+    readonly layers?: readonly { readonly digest: string }[];
+    /** An image index's (or manifest list's) entries. */
+    readonly manifests?: readonly { readonly digest: string; readonly platform?: { readonly os?: string; readonly architecture?: string; readonly variant?: string } }[];
+  };
 }
 
 export interface ImageConfig {
+  readonly os?: string;
+  readonly architecture?: string;
+  readonly variant?: string;
   readonly config?: { readonly Labels?: Readonly<Record<string, string>> | null };
 }
 

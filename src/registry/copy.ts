@@ -35,7 +35,7 @@ export interface CopyResult {
   readonly digest: string;
 }
 
-const INDEX_TYPES = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
+export const INDEX_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
 
 /**
  * Copies an image by digest inside one registry without a daemon: every blob
@@ -71,7 +71,8 @@ function annotated(bytes: Buffer, annotations: Readonly<Record<string, string>>)
   return Buffer.from(JSON.stringify({ ...manifest, annotations: { ...manifest.annotations, ...annotations } }, null, 3));
 }
 
-async function copyManifest(client: RegistryClient, source: string, target: string, raw: { bytes: Buffer; mediaType: string }, reference: string): Promise<void> {
+/** Puts a manifest's bytes into `target` under `reference` (a tag or its digest), its blobs (or an index's manifests) first. */
+export async function copyManifest(client: RegistryClient, source: string, target: string, raw: { bytes: Buffer; mediaType: string }, reference: string): Promise<void> {
   const { bytes, mediaType } = raw;
   const manifest = JSON.parse(bytes.toString("utf8")) as { config?: { digest: string }; layers?: { digest: string }[]; manifests?: { digest: string }[] };
   if (INDEX_TYPES.has(mediaType)) {

@@ -3,7 +3,8 @@
  * channel already publishes under each layer's tag (with the fingerprint
  * labels), and whether a promotion would move an immutable tag.
  */
-import { type CopySource, type PublishedTag, type RegistryView } from "../core/channel.js";
+import { type CopySource, type PublishedIndex, type PublishedTag, type RegistryView } from "../core/channel.js";
+import { type IndexTarget } from "../core/platforms.js";
 import { copyCandidateTags, type RepositoryTag } from "../core/ci-build.js";
 import { mapLimited } from "../core/concurrency.js";
 import { CONFIG_NAMESPACE } from "../core/config.js";
@@ -114,6 +115,26 @@ export async function lookUpPublished(targets: readonly LayerTarget[], client: R
   });
   if (failures.length > 0) throw new RegistryLookupError(client.registry, failures, notAsked);
   return { published, ...(copySources.size === 0 ? {} : { copySources }) };
+}
+
+/** What each multi-platform layer's own tag holds (an index's entries, or a single image); fails closed like lookUpPublished. */
+export async function lookUpIndexes(indexes: readonly IndexTarget[], client: RegistryClient): Promise<Map<string, PublishedIndex>> {
+  const found = new Map<string, PublishedIndex>();
+  const failures: LookupFailure[] = [];
+  await mapLimited(indexes, LOOKUP_CONCURRENCY, async (index) => {
+    if (failures.length > 0) return;
+    try {
+      const manifest = await client.manifest(index.target.repositoryPath, index.target.tag);
+      if (manifest === undefined) return;
+      const entries = manifest.manifest.manifests?.map((entry) => ({ platform: [entry.platform?.os, entry.platform?.architecture, entry.platform?.variant].filter((part) => part !== undefined).join("/"), digest: entry.digest }));
+      found.set(index.layer, { digest: manifest.digest, ...(entries === undefined ? {} : { entries }) });
+    } catch (error) {
+      if (!(error instanceof RegistryError)) throw error;
+      failures.push({ layer: index.layer, ref: index.target.ref, error });
+    }
+  });
+  if (failures.length > 0) throw new RegistryLookupError(client.registry, failures, 0);
+  return found;
 }
 
 /** Tags an immutable target already holds at another digest: promotion must stop before copying anything. */

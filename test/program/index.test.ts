@@ -9,7 +9,11 @@ import { installMocks, resolved } from "../helpers/mocks.js";
 // The program pings the Docker engine before it declares a build; under mocks
 // nothing is built, so a socket that answers the ping stands in for the engine.
 const engineSocket = path.join(scratchDir("engine"), "docker.sock");
-const engine = createServer((request, response) => response.writeHead(request.url?.endsWith("/_ping") ? 200 : 404).end("OK"));
+// A Docker engine that answers its ping, and its info with this machine's architecture (the platform check reads it).
+const engine = createServer((request, response) => {
+  if (request.url?.endsWith("/info")) response.writeHead(200).end(JSON.stringify({ OSType: "linux", Architecture: process.arch === "arm64" ? "aarch64" : "x86_64" }));
+  else response.writeHead(request.url?.endsWith("/_ping") ? 200 : 404).end("OK");
+});
 await new Promise<void>((resolve) => engine.listen(engineSocket, resolve));
 afterAll(() => engine.close());
 

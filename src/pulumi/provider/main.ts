@@ -9,7 +9,8 @@
  * digest inside a registry, server-side (copied-image.ts says which is which);
  * delete removes a tag this stack created. `strata:index:CiCopySet` makes a set
  * of a CI run's copies in one call; its tags stay on delete (strata ci-clean
- * removes them).
+ * removes them). `strata:index:ImageIndex` puts a multi-platform layer's OCI image
+ * index together from its per-platform images; its tags stay on delete, like docker.Image's.
  *
  * The engine starts it like any provider plugin (Pulumi.yaml
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
@@ -17,11 +18,13 @@
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
 import { mapLimited } from "../../core/concurrency.js";
 import { digestOf } from "../../core/reference.js";
-import { CI_COPY_SET_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
+import { CI_COPY_SET_TYPE, IMAGE_INDEX_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
 import { type CiCopySetInputs, diffCiCopySet, parseCiCopySetInputs } from "./ci-copy-set-inputs.js";
 import { defaultBlobCache } from "../../registry/blob-cache.js";
 import { type RegistryCredentials, RegistryClient } from "../../registry/client.js";
 import { copyImage } from "../../registry/copy.js";
+import { putIndex } from "../../registry/image-index.js";
+import { diffImageIndex, type ImageIndexInputs, parseImageIndexInputs } from "./image-index-inputs.js";
 import { buildAndPush } from "./docker-cli.js";
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
@@ -44,6 +47,13 @@ function clientFor(inputs: { registry: string; registryAuth?: RegistryCredential
 async function copy(inputs: RegistryCopyInputs): Promise<{ repoDigest: string; created: boolean }> {
   const { created, digest } = await copyImage(clientFor(inputs), inputs);
   return { repoDigest: `${inputs.registry}/${inputs.targetRepository}@${digest}`, created };
+}
+
+/** A layer's index over its per-platform images: `registry/repo@digest` of the index, and each platform's. */
+async function putLayerIndex(inputs: ImageIndexInputs): Promise<{ repoDigest: string; created: boolean; platformDigests: Record<string, string> }> {
+  const { digest, created } = await putIndex(clientFor(inputs), inputs);
+  const at = (manifest: string): string => `${inputs.registry}/${inputs.repository}@${manifest}`;
+  return { repoDigest: at(digest), created, platformDigests: Object.fromEntries(inputs.entries.map((entry) => [entry.platform, at(entry.digest)])) };
 }
 
 /** Copies in flight at once: a registry serves a few dozen requests at once well, hundreds only queue. */
@@ -69,11 +79,16 @@ const provider: Provider = {
     return { inputs: news as Props };
   },
   async diff(_id, urn, olds, news) {
+    if (typeOf(urn) === IMAGE_INDEX_TYPE) return { changes: diffImageIndex(olds as Props, news as Props).length > 0 };
     if (typeOf(urn) === CI_COPY_SET_TYPE) return { changes: diffCiCopySet(olds as Props, news as Props).length > 0 };
     const changed = REGISTRY_COPY_TYPES.has(typeOf(urn)) ? diffRegistryCopy(olds as Props, news as Props) : diffLayerImage(olds as Props, news as Props);
     return { changes: changed.length > 0 };
   },
   async create(urn, inputs) {
+    if (typeOf(urn) === IMAGE_INDEX_TYPE) {
+      const parsed = parseImageIndexInputs(inputs as Props);
+      return { id: `${parsed.repository}:${parsed.tag}`, outs: { ...withoutCredentials(inputs as Props), ...(await putLayerIndex(parsed)) } };
+    }
     if (typeOf(urn) === CI_COPY_SET_TYPE) return { id: "ci-copies", outs: { ...withoutCredentials(inputs as Props), ...(await copyAll(parseCiCopySetInputs(inputs as Props))) } };
     if (REGISTRY_COPY_TYPES.has(typeOf(urn))) {
       const parsed = parseRegistryCopyInputs(inputs as Props);
@@ -84,6 +99,7 @@ const provider: Provider = {
     return { id: parsed.imageName, outs: { ...withoutCredentials(inputs as Props), ...(await buildAndPush(parsed, parsed.push)) } };
   },
   async update(_id, urn, olds, news) {
+    if (typeOf(urn) === IMAGE_INDEX_TYPE) return { outs: { ...withoutCredentials(news as Props), ...(await putLayerIndex(parseImageIndexInputs(news as Props))) } };
     if (typeOf(urn) === CI_COPY_SET_TYPE) return { outs: { ...withoutCredentials(news as Props), ...(await copyAll(parseCiCopySetInputs(news as Props))) } };
     if (REGISTRY_COPY_TYPES.has(typeOf(urn))) {
       const result = await copy(parseRegistryCopyInputs(news as Props));
@@ -97,6 +113,7 @@ const provider: Provider = {
     return { id, props: props as Props };
   },
   async delete(_id, urn, props) {
+    if (typeOf(urn) === IMAGE_INDEX_TYPE) return; // Its tag stays, like a docker.Image's (strata ci-clean removes CI ones).
     if (typeOf(urn) === CI_COPY_SET_TYPE) return; // CI tags stay until strata ci-clean (the resource retains them anyway).
     if (!REGISTRY_COPY_TYPES.has(typeOf(urn))) return; // LayerImage: tags stay in the registry, like docker.Image.
     const inputs = parseRegistryCopyInputs(props as Props);

@@ -1,0 +1,149 @@
+/**
+ * Multi-platform stacks end to end (strata:platforms linux/amd64 + linux/arm64, arm64 build steps
+ * under qemu-user-static): every layer's tag is an OCI index over two per-platform images that run
+ * as their architecture; a change rebuilds its subtree on both platforms and nothing else;
+ * promotion keeps the index digest; a CI run copies the indexes of unchanged layers and builds only
+ * the change, per platform; a foreign platform without emulation stops before anything is pushed.
+ */
+import { execFileSync } from "node:child_process";
+import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, upWithSummary } from "./harness.js";
+
+const PLATFORMS = ["linux/amd64", "linux/arm64"];
+const LAYERS = ["base", "tools", "db", "libs", "app-base", "app"];
+const REPOSITORIES: Record<string, string> = { base: "base", tools: "base-tools", db: "base-tools-db", libs: "base-tools-libs", "app-base": "base-tools-libs-app-base", app: "base-tools-libs-app" };
+const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+/** The fixture catalog's release tags (app is at 1.0.2). */
+const TAGS: Record<string, string> = { base: "1.0-p0", tools: "1.0-p0", db: "1.0-p0", libs: "1.0-p0", "app-base": "1.0-p0", app: "1.0-p2" };
+
+let world: E2eWorld;
+let dev: E2eStack;
+
+/** The index under a layer's tag: its digest and entries (platform → manifest digest). */
+async function indexOf(group: string, layer: string, tag: string = TAGS[layer] as string): Promise<{ digest: string; mediaType: string; entries: Record<string, string> }> {
+  const found = await registry.manifest(`${group}/${REPOSITORIES[layer] as string}`, tag);
+  if (found === undefined) throw new Error(`${group}/${REPOSITORIES[layer] as string}:${tag} is not in the registry`);
+  const entries = Object.fromEntries((found.manifest.manifests ?? []).map((entry) => [`${entry.platform?.os ?? ""}/${entry.platform?.architecture ?? ""}`, entry.digest]));
+  return { digest: found.digest, mediaType: found.mediaType, entries };
+}
+
+const docker = (...args: string[]): string => execFileSync("docker", args, { encoding: "utf8" }).trim();
+
+beforeAll(async () => {
+  // arm64 build steps run under emulation: the suite's machine registers qemu-user-static (root).
+  execFileSync(path.join(repoRoot, "scripts/services.sh"), ["emulation", "linux/arm64"], { stdio: "inherit" });
+  world = createWorld("platforms");
+  // The base layer takes its platform's rootfs, as a multi-platform catalog's base does (README *Multi-platform images*).
+  renameSync(path.join(world.catalogDir, "base/rootfs.tar"), path.join(world.catalogDir, "base/rootfs-amd64.tar"));
+  execFileSync(path.join(repoRoot, "scripts/make-rootfs.sh"), ["busybox", path.join(world.catalogDir, "base/rootfs-arm64.tar"), "linux/arm64"], { stdio: "inherit" });
+  writeFileSync(path.join(world.catalogDir, "base/Dockerfile"), [
+    "FROM scratch",
+    "ARG TARGETARCH",
+    "ARG STRATA_VERSION",
+    "ARG STRATA_SOURCE",
+    "ADD rootfs-${TARGETARCH}.tar /",
+    'LABEL org.opencontainers.image.version="${STRATA_VERSION}" org.opencontainers.image.source="${STRATA_SOURCE}"',
+    'CMD ["/bin/sh"]',
+    "",
+  ].join("\n"));
+  dev = await world.stack("dev", { platforms: JSON.stringify(PLATFORMS) });
+}, 300_000);
+afterAll(async () => {
+  await world?.cleanup();
+});
+
+describe("a stack with two platforms", () => {
+  let firstIndexes: Record<string, string>;
+
+  it("builds every layer per platform and puts an OCI index of both under each tag", async () => {
+    const run = await upWithSummary(world, "dev", "cold");
+    expect(run.code, run.out).toBe(0);
+    for (const layer of LAYERS) {
+      for (const platform of PLATFORMS) expect(run.results[`${layer}@${platform.replace("/", "-")}`], layer).toBe("built");
+      expect(run.results[layer], layer).toBe("built");
+    }
+    const contents = await registryContents(dev.group);
+    // The image's own repository lists the release tag only; each platform's image is in a repository of its own.
+    expect(contents.base).toEqual(["1.0-p0"]);
+    expect(contents["base/linux-arm64"]).toEqual(["1.0-p0"]);
+    expect(contents["base/linux-amd64"]).toEqual(["1.0-p0"]);
+    firstIndexes = {};
+    const outputs = await dev.outputs();
+    for (const layer of LAYERS) {
+      const index = await indexOf(dev.group, layer);
+      expect(index.mediaType).toBe(OCI_INDEX);
+      expect(Object.keys(index.entries)).toEqual(PLATFORMS);
+      // Each entry is the per-platform image, by digest, and the stack output names both and the index.
+      for (const platform of PLATFORMS) {
+        const perPlatform = await registry.manifest(`${dev.group}/${REPOSITORIES[layer] as string}/${platform.replace("/", "-")}`, TAGS[layer] as string);
+        expect(index.entries[platform]).toBe(perPlatform?.digest);
+      }
+      const output = outputs[layer] as unknown as { digestRef: string; platforms: Record<string, string> };
+      expect(output.digestRef).toBe(`${registryAddress}/${dev.group}/${REPOSITORIES[layer] as string}@${index.digest}`);
+      expect(Object.keys(output.platforms)).toEqual(PLATFORMS);
+      firstIndexes[layer] = index.digest;
+    }
+  }, 600_000);
+
+  it("runs each platform's image as its own architecture from the one tag", () => {
+    const ref = `${registryAddress}/${dev.group}/base-tools-libs-app:1.0-p2`;
+    for (const [platform, machine] of [["linux/arm64", "aarch64"], ["linux/amd64", "x86_64"]] as const) {
+      docker("pull", "--quiet", "--platform", platform, ref);
+      expect(docker("run", "--rm", "--platform", platform, ref, "uname", "-m")).toBe(machine);
+      expect(docker("image", "inspect", "--format", "{{.Architecture}}", ref)).toBe(platform.split("/")[1]);
+    }
+  }, 300_000);
+
+  it("rebuilds a changed layer's subtree on both platforms and nothing else", async () => {
+    const quiet = await dev.up();
+    expect(changed(quiet.operations)).toEqual([]);
+    appendFileSync(path.join(world.catalogDir, "app-base/app-base.txt"), "changed\n");
+    const run = await dev.up();
+    expect(changed(run.operations)).toEqual(["app", "app-base", "app-base@linux-amd64", "app-base@linux-arm64", "app@linux-amd64", "app@linux-arm64"]);
+    for (const layer of ["base", "tools", "db", "libs"]) expect((await indexOf(dev.group, layer)).digest).toBe(firstIndexes[layer]);
+    for (const layer of ["app-base", "app"]) expect((await indexOf(dev.group, layer)).digest).not.toBe(firstIndexes[layer]);
+  }, 600_000);
+
+  it("promotes the index by digest: the promoted tag holds the same index and its images", async () => {
+    const staging = await world.stack("staging", { channel: "staging", promoteFrom: "dev", immutable: "true" });
+    const run = await upWithSummary(world, "staging", "promote");
+    expect(run.code, run.out).toBe(0);
+    for (const layer of LAYERS) {
+      const promoted = await indexOf(staging.group, layer);
+      expect(promoted.digest).toBe((await indexOf(dev.group, layer)).digest);
+      // The index's images came along: an arm64 host pulls its image from the promoted channel.
+      for (const digest of Object.values(promoted.entries)) expect(await registry.manifest(`${staging.group}/${REPOSITORIES[layer] as string}`, digest)).toBeDefined();
+    }
+  }, 600_000);
+
+  it("a CI run copies the unchanged layers' indexes and builds only the change, per platform", async () => {
+    appendFileSync(path.join(world.catalogDir, "app/app.txt"), "review\n");
+    const run = await upWithSummary(world, "dev", "ci", { GERRIT_CHANGE_NUMBER: "777", GERRIT_PATCHSET_NUMBER: "1" });
+    expect(run.code, run.out).toBe(0);
+    for (const platform of PLATFORMS) {
+      const slug = platform.replace("/", "-");
+      expect(run.results[`app@${slug}`]).toBe("built");
+      for (const layer of LAYERS.filter((name) => name !== "app")) expect(run.results[`${layer}@${slug}`], layer).toBe("copied");
+    }
+    for (const layer of LAYERS) {
+      const ciIndex = await indexOf(dev.group, layer, `${TAGS[layer] as string}-777_1`);
+      expect(Object.keys(ciIndex.entries)).toEqual(PLATFORMS);
+    }
+    // The release tags did not move.
+    for (const layer of ["base", "tools", "db", "libs"]) expect((await indexOf(dev.group, layer)).digest).toBe(firstIndexes[layer]);
+  }, 600_000);
+});
+
+describe("a foreign platform without emulation", () => {
+  it("stops before anything is built or pushed, and says how to fix it", async () => {
+    const noEmulation = mkdtempSync(path.join(world.root, "binfmt-"));
+    const stack = await world.stack("bare", { channel: "bare", platforms: JSON.stringify(PLATFORMS) }, { env: { STRATA_BINFMT_DIR: noEmulation } });
+    const run = await upWithSummary(world, "bare", "bare", { STRATA_BINFMT_DIR: noEmulation });
+    expect(run.code).not.toBe(0);
+    expect(run.out).toMatch(/linux\/arm64 build steps need emulation .*qemu-aarch64 is not registered in binfmt_misc.*Nothing was built or pushed.*scripts\/services\.sh emulation linux\/arm64/s);
+    expect(run.out).not.toMatch(/\n\s+at /);
+    expect(await registryContents(stack.group)).toEqual({});
+  }, 300_000);
+});
