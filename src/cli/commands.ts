@@ -261,16 +261,21 @@ export function buildProgram(io: CliIo): Command {
       const { config } = stackConfigOf(options, io);
       const client = await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
       const plan = planCiCleanup(await groupTags(client, config.group), change);
-      if (!options.dryRun) for (const entry of plan.remove) await client.deleteManifest(entry.repository, entry.digest);
+      if (!options.dryRun) {
+        // Indexes first, then the per-platform manifests only they referenced.
+        for (const entry of plan.remove) await client.deleteManifest(entry.repository, entry.digest);
+        for (const child of plan.children) await client.deleteManifest(child.repository, child.digest);
+      }
       const ciStack = ciStackName(options.stack, { change });
       const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
       if (options.json) {
-        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, stack: ciStack, stackRemoved }, null, 2)}\n`);
+        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, indexEntriesRemoved: plan.children, stack: ciStack, stackRemoved }, null, 2)}\n`);
         return;
       }
       const rows = [
         ...plan.remove.map((entry) => [entry.repository, entry.tag, options.dryRun ? "would delete" : "deleted", entry.digest]),
         ...plan.keep.map((entry) => [entry.repository, entry.tag, `kept: same manifest as ${entry.sharedWith.join(", ")}`, entry.digest]),
+        ...plan.children.map((child) => [child.repository, `(in index ${child.of})`, options.dryRun ? "would delete" : "deleted", child.digest]),
       ];
       if (rows.length === 0) io.out(`no CI tags of change ${change} in ${config.registry}/${config.group}\n`);
       else io.out(`${renderTable(["repository", "tag", "action", "digest"], rows)}\n`);

@@ -6,6 +6,7 @@
 import { type TagConflict } from "../core/channel.js";
 import { type LayerFingerprint } from "../core/fingerprint.js";
 import { type LayerTarget } from "../core/plan.js";
+import { type IndexTarget } from "../core/platforms.js";
 
 export const PLAN_STATUSES = ["unchanged", "new", "copy", "adopt", "rebuild", "retag", "removed", "blocked", "promote"] as const;
 export type PlanStatus = (typeof PLAN_STATUSES)[number];
@@ -46,6 +47,8 @@ export interface StatusInput {
   readonly adopted?: AdoptedLayers;
   /** CI runs: layers the CiCopySet copies from the channel's image (or an earlier patchset's) to the CI tag. */
   readonly copied?: ReadonlySet<string>;
+  /** A multi-platform stack's layers (core/platforms.ts): each tag's index over its per-platform targets. */
+  readonly indexes?: readonly IndexTarget[];
 }
 
 const UNCHANGED_OPS = new Set(["same", "read"]);
@@ -80,7 +83,18 @@ export function planRows(input: StatusInput): PlanRow[] {
       rows.push({ ...base, status: "rebuild", reason: "content changed" });
     }
   }
-  const current = new Set(input.targets.map((target) => target.layer.name));
+  // An index follows its platforms: written again when any of them changes.
+  for (const index of input.indexes ?? []) {
+    const entries = index.entries.map((entry) => rows.find((row) => row.layer === entry.name));
+    const moving = entries.filter((row) => row !== undefined && row.status !== "unchanged");
+    const previous = input.previous[index.layer];
+    const base = { layer: index.layer, image: index.target.layer.image, parent: null, oldRef: previous?.ref ?? null, newRef: index.target.ref };
+    if (entries.some((row) => row?.status === "blocked")) rows.push({ ...base, status: "blocked", reason: "a platform's image is blocked" });
+    else if (previous === undefined || input.operations.get(index.layer) === "create") rows.push({ ...base, status: "new", reason: "a new image index" });
+    else if (moving.length === 0 && UNCHANGED_OPS.has(input.operations.get(index.layer) ?? "same")) rows.push({ ...base, status: "unchanged", reason: "same platform images" });
+    else rows.push({ ...base, status: "rebuild", reason: `index written again: ${moving.map((row) => row?.layer).join(", ") || "its entries"} changed` });
+  }
+  const current = new Set([...input.targets.map((target) => target.layer.name), ...(input.indexes ?? []).map((index) => index.layer)]);
   for (const previous of Object.values(input.previous)) {
     if (!current.has(previous.layer)) {
       rows.push({ layer: previous.layer, image: previous.image, parent: previous.parent, status: "removed", reason: "no longer in the catalog or selection", oldRef: previous.ref, newRef: null });

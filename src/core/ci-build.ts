@@ -42,6 +42,8 @@ export interface RepositoryTag {
   readonly repository: string;
   readonly tag: string;
   readonly digest: string;
+  /** When the tag holds an image index: the manifests it references (in the same repository). */
+  readonly children?: readonly string[];
 }
 
 export interface CleanupPlan {
@@ -54,6 +56,12 @@ export interface CleanupPlan {
    * their own); a layer built in CI can, when a later build pushed the identical image elsewhere.
    */
   readonly keep: readonly (RepositoryTag & { readonly sharedWith: readonly string[] })[];
+  /**
+   * Manifests only the removed indexes reference (a multi-platform layer's per-platform images,
+   * put into its repository by digest): deleted after their indexes. One that a remaining tag
+   * points at, or a remaining index references, stays.
+   */
+  readonly children: readonly { readonly repository: string; readonly digest: string; readonly of: string }[];
 }
 
 /** Which of a change's CI tags `strata ci-clean` may delete, given every tag of the group's repositories. */
@@ -76,5 +84,16 @@ export function planCiCleanup(tags: readonly RepositoryTag[], change: number): C
     if (sharedWith === undefined) remove.push(entry);
     else keep.push({ ...entry, sharedWith });
   }
-  return { remove, keep };
+  // What the tags that stay still need: their manifests and, for indexes, the manifests they reference.
+  const removed = new Set(remove);
+  const stillNeeded = new Set(tags.filter((entry) => !removed.has(entry)).flatMap((entry) => [entry.digest, ...(entry.children ?? [])].map((digest) => `${entry.repository}@${digest}`)));
+  const children: { repository: string; digest: string; of: string }[] = [];
+  for (const entry of remove) {
+    for (const digest of entry.children ?? []) {
+      const key = `${entry.repository}@${digest}`;
+      if (stillNeeded.has(key) || children.some((child) => `${child.repository}@${child.digest}` === key)) continue;
+      children.push({ repository: entry.repository, digest, of: entry.tag });
+    }
+  }
+  return { remove, keep, children };
 }

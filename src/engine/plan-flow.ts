@@ -8,7 +8,7 @@ import { decideChannel, immutableTags, type RegistryView, type TagConflict } fro
 import { type LayerFingerprint, fingerprintTargets } from "../core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES, CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
-import { buildTargets } from "../core/platforms.js";
+import { buildTargets, type IndexTarget } from "../core/platforms.js";
 import { InputError } from "../core/problems.js";
 import { lookUpPublished, RegistryLookupError } from "../registry/lookups.js";
 import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection } from "./project.js";
@@ -24,6 +24,8 @@ export interface PlanEvidence<Previous> {
   /** The preview's operation per layer. */
   readonly operations: ReadonlyMap<string, string>;
   readonly conflicts: readonly TagConflict[];
+  /** A multi-platform stack's indexes, each over its platforms' targets. */
+  readonly indexes: readonly IndexTarget[];
   /** Layers the preview adopts (a CopiedImage) or copies (the CI run's CiCopySet). */
   readonly adopted: ReadonlySet<string>;
   readonly copied: ReadonlySet<string>;
@@ -40,7 +42,7 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
     throw new InputError([{ file, field: "strata:promoteFrom", message: "this channel is fed by promotion, not builds", fix: "use pulumi preview to see what would be promoted" }]);
   }
   // A multi-platform stack's statuses are per layer and platform (core/platforms.ts).
-  const { builds: targets } = buildTargets(planTargets(catalog, config, file), config);
+  const { builds: targets, indexes } = buildTargets(planTargets(catalog, config, file), config);
   const fingerprints = await fingerprintTargets(targets, config.platform);
   const projectDir = projectDirOf(options, context);
   const env = engineEnv(context);
@@ -68,6 +70,7 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
   return {
     evidence: {
       targets, fingerprints, previous, conflicts,
+      indexes,
       operations: new Map(events.map(([layer, event]) => [layer, event.op] as const)),
       adopted: new Set(events.filter(([, event]) => event.type === COPIED_IMAGE_TYPE).map(([layer]) => layer)),
       copied: new Set(events.filter(([, event]) => event.type === CI_COPY_SET_TYPE).map(([layer]) => layer)),

@@ -160,14 +160,15 @@ export async function promotionConflicts(targets: readonly PromotionTarget[], cl
   return problems;
 }
 
-/** Every tag of every repository of a group (`group/…`), with its manifest digest. */
+/** Every tag of every repository of a group (`group/…`), with its manifest digest (and an index's entries). */
 export async function groupTags(client: RegistryClient, group: string): Promise<RepositoryTag[]> {
   const repositories = (await client.repositories()).filter((name) => name.startsWith(`${group}/`));
   const perRepository = await mapLimited(repositories, LOOKUP_CONCURRENCY, async (repository) => {
     const found: RepositoryTag[] = [];
     for (const tag of await client.tags(repository)) {
       const manifest = await client.manifest(repository, tag);
-      if (manifest !== undefined) found.push({ repository, tag, digest: manifest.digest });
+      const children = manifest?.manifest.manifests?.map((entry) => entry.digest);
+      if (manifest !== undefined) found.push({ repository, tag, digest: manifest.digest, ...(children === undefined ? {} : { children }) });
     }
     return found;
   });

@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, upWithSummary } from "./harness.js";
+import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
 
 const PLATFORMS = ["linux/amd64", "linux/arm64"];
 const LAYERS = ["base", "tools", "db", "libs", "app-base", "app"];
@@ -133,6 +133,49 @@ describe("a stack with two platforms", () => {
     }
     // The release tags did not move.
     for (const layer of ["base", "tools", "db", "libs"]) expect((await indexOf(dev.group, layer)).digest).toBe(firstIndexes[layer]);
+  }, 600_000);
+
+  it("plans per layer and platform: the changed layer on both platforms, nothing else", async () => {
+    const plan = await runStrata(world, ["plan", "--stack", "dev", "--json", "--catalog", world.catalogDir]);
+    expect(plan.code, plan.out).toBe(0);
+    const rows = JSON.parse(plan.out) as { layer: string; status: string }[];
+    const statuses = Object.fromEntries(rows.map((row) => [row.layer, row.status]));
+    // A row per layer and platform, and one per layer's index.
+    expect(Object.keys(statuses)).toHaveLength(LAYERS.length * 3);
+    expect(statuses).toMatchObject({ "app@linux-amd64": "rebuild", "app@linux-arm64": "rebuild", app: "rebuild", "app-base@linux-arm64": "unchanged", "base@linux-amd64": "unchanged", base: "unchanged" });
+    expect(Object.values(statuses).filter((status) => status !== "unchanged")).toHaveLength(3);
+  }, 300_000);
+
+  it("ci-clean deletes the change's indexes and the per-platform manifests only they referenced", async () => {
+    const ciIndexes = await Promise.all(LAYERS.map(async (layer) => ({ layer, index: await indexOf(dev.group, layer, `${TAGS[layer] as string}-777_1`) })));
+    const clean = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", "777"]);
+    expect(clean.code, clean.out).toBe(0);
+    for (const tags of Object.values(await registryContents(dev.group))) expect(tags.filter((tag) => tag.includes("-777"))).toEqual([]);
+    for (const { layer, index } of ciIndexes) {
+      const repository = `${dev.group}/${REPOSITORIES[layer] as string}`;
+      expect(await registry.manifest(repository, index.digest)).toBeUndefined();
+      const release = await indexOf(dev.group, layer);
+      for (const [platform, digest] of Object.entries(index.entries)) {
+        // An entry the release index shares stays; the CI run's own entries are gone.
+        const kept = Object.values(release.entries).includes(digest);
+        expect(await registry.manifest(repository, digest) !== undefined, `${layer} ${platform}`).toBe(kept);
+      }
+      for (const digest of Object.values(release.entries)) expect(await registry.manifest(repository, digest)).toBeDefined();
+    }
+  }, 300_000);
+});
+
+describe("an immutable channel with two platforms", () => {
+  it("refuses to move an index tag: another platform order would put another index there", async () => {
+    const stable = await world.stack("stable", { channel: "stable", immutable: "true", platforms: JSON.stringify(PLATFORMS) });
+    const first = await upWithSummary(world, "stable", "stable");
+    expect(first.code, first.out).toBe(0);
+    const before = await indexOf(stable.group, "base");
+    await stable.stack.setConfig("strata:platforms", { value: JSON.stringify([...PLATFORMS].reverse()) });
+    const refused = await upWithSummary(world, "stable", "stable-reordered");
+    expect(refused.code).not.toBe(0);
+    expect(refused.out).toMatch(/layer "base": .*base:1\.0-p0 holds an index over linux\/amd64, linux\/arm64, not linux\/arm64, linux\/amd64; an immutable channel never moves a tag/);
+    expect((await indexOf(stable.group, "base")).digest).toBe(before.digest);
   }, 600_000);
 });
 

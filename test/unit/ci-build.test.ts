@@ -57,5 +57,22 @@ describe("CI builds", () => {
     expect(plan.remove.map((entry) => `${entry.repository}:${entry.tag}`)).toEqual(["g/a:1.0-p0-19026_1", "g/a:1.0-p0-19026_2", "g/c:1.0-p0-19026"]);
     expect(plan.keep).toEqual([{ repository: "g/b", tag: "1.0-p1-19026_2", digest: "sha256:b", sharedWith: ["1.0-p1"] }]);
     expect(planCiCleanup(tags, 555).remove).toEqual([{ repository: "g/b", tag: "1.0-p1-555", digest: "sha256:other" }]);
+    expect(plan.children).toEqual([]);
+  });
+
+  it("clean-up deletes a removed index's per-platform manifests after it, unless a tag that stays still needs one", () => {
+    const tags: RepositoryTag[] = [
+      { repository: "g/a", tag: "1.0-p0", digest: "sha256:rel-index", children: ["sha256:rel-amd", "sha256:rel-arm"] },
+      // The CI index shares its arm64 image with the release index (a copy without annotations would), and has its own amd64 one.
+      { repository: "g/a", tag: "1.0-p0-19026", digest: "sha256:ci-index", children: ["sha256:ci-amd", "sha256:rel-arm"] },
+      { repository: "g/a", tag: "1.0-p0-19026_2", digest: "sha256:ci2-index", children: ["sha256:ci-amd", "sha256:ci2-arm"] },
+      { repository: "g/a/linux-amd64", tag: "1.0-p0-19026", digest: "sha256:ci-amd" },
+    ];
+    const plan = planCiCleanup(tags, 19026);
+    expect(plan.remove.map((entry) => entry.tag)).toEqual(["1.0-p0-19026", "1.0-p0-19026_2", "1.0-p0-19026"]);
+    expect(plan.children).toEqual([
+      { repository: "g/a", digest: "sha256:ci-amd", of: "1.0-p0-19026" },
+      { repository: "g/a", digest: "sha256:ci2-arm", of: "1.0-p0-19026_2" },
+    ]);
   });
 });

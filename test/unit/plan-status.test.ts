@@ -6,6 +6,7 @@ import { loadCatalog } from "../../src/core/catalog.js";
 import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
 import { type LayerFingerprint } from "../../src/core/fingerprint.js";
 import { planTargets } from "../../src/core/plan.js";
+import { buildTargets } from "../../src/core/platforms.js";
 import { planCounts, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "../../src/cli/plan-status.js";
 import { noteCatalog } from "../helpers/catalog.js";
 
@@ -95,5 +96,32 @@ describe("plan statuses", () => {
     expectGolden("plan.md", `${renderPlanMarkdown(rows, "dev")}\n`);
     const parsed = JSON.parse(renderPlanJson(rows)) as Record<string, unknown>[];
     expect(Object.keys(parsed[0] ?? {})).toEqual(["layer", "image", "status", "reason", "oldRef", "newRef"]);
+  });
+});
+
+describe("plan rows of a multi-platform stack", () => {
+  const two = config({ platforms: ["linux/amd64", "linux/arm64"] });
+  const { builds, indexes } = buildTargets(planTargets(catalog, two, "f"), two);
+  const previous = (name: string, suffix = ""): PreviousLayer => {
+    const target = builds.find((candidate) => candidate.layer.name === name);
+    const index = indexes.find((candidate) => candidate.layer === name);
+    const ref = target?.ref ?? index?.target.ref ?? name;
+    return { layer: name, image: "i", tag: "1.0-p0", ref, fingerprint: `fp-${name}${suffix}`, contextDigest: `ctx-${name}${suffix}`, parent: target?.parent ?? null };
+  };
+  const everything = [...builds.map((target) => target.layer.name), ...indexes.map((index) => index.layer)];
+
+  it("gives each index the status of its platforms: unchanged with them, written again when one changes, never removed", () => {
+    const fingerprints = new Map(builds.map((target) => [target.layer.name, fingerprint(target.layer.name, target.layer.name === "mysql@linux-arm64" ? "-new" : "")]));
+    const rows = planRows({
+      targets: builds, fingerprints, indexes, conflicts: [],
+      previous: Object.fromEntries(everything.map((name) => [name, previous(name)])),
+      operations: new Map([["mysql@linux-arm64", "update"], ["mysql", "update"]]),
+    });
+    const status = Object.fromEntries(rows.map((row) => [row.layer, `${row.status}: ${row.reason}`]));
+    expect(rows).toHaveLength(everything.length);
+    expect(status["mysql@linux-arm64"]).toBe("rebuild: content changed");
+    expect(status["mysql@linux-amd64"]).toBe("unchanged: same inputs");
+    expect(status.mysql).toBe("rebuild: index written again: mysql@linux-arm64 changed");
+    expect(status.keystone).toBe("unchanged: same platform images");
   });
 });
