@@ -34,7 +34,8 @@ export class StrataSide {
   readonly project = path.join(this.root, "project");
   readonly env: NodeJS.ProcessEnv;
 
-  constructor(readonly group: string, parallel: number, readonly builder: Builder) {
+  /** `extraConfig`: more stack config for the channel's stacks (`strata:platforms`, say). */
+  constructor(readonly group: string, parallel: number, readonly builder: Builder, extraConfig: Record<string, unknown> = {}) {
     mkdirSync(this.project, { recursive: true });
     mkdirSync(path.join(this.root, "state"));
     const project = parse(readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
@@ -42,7 +43,7 @@ export class StrataSide {
     project.plugins = { providers: [{ name: "strata", path: path.join(projectRoot, "provider") }] };
     writeFileSync(path.join(this.project, "Pulumi.yaml"), stringify(project));
     const [osRelease] = group.split("-mos9.0-");
-    const config = { "strata:registry": registry, "strata:osRelease": osRelease, "strata:channel": "dev", "strata:builder": builder };
+    const config = { "strata:registry": registry, "strata:osRelease": osRelease, "strata:channel": "dev", "strata:builder": builder, ...extraConfig };
     writeFileSync(path.join(this.project, "Pulumi.bench.yaml"), stringify({ config }));
     // The same channel, for CI runs that rebuild every layer (the behaviour before copies).
     writeFileSync(path.join(this.project, "Pulumi.rebuildall.yaml"), stringify({ config: { ...config, "strata:copyUnchanged": false } }));

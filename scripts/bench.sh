@@ -10,6 +10,8 @@
 #       a no-op on the PostgreSQL backend against the file backend (starts the cluster).
 #   scripts/bench.sh breakdown [--size 200] [--parallel 8]
 #       where one cold run's time goes: start-up, steps (pull, build, push), the critical chain, the tail.
+#   scripts/bench.sh platforms [--size 50] [--runs 3]
+#       what a second platform costs: one platform against linux/amd64 + linux/arm64 (emulated).
 #   scripts/bench.sh scaling [--size 200] [--engines 1,2,4,8,16]
 #       one measured cold build, then the modelled time on K engines.
 set -euo pipefail
@@ -24,6 +26,11 @@ case "${1:-}" in
     shift
     "$STRATA_ROOT/scripts/services.sh" start
     node "$STRATA_ROOT/dist/bench/breakdown.js" "$@" ;;
+  platforms)
+    shift
+    "$STRATA_ROOT/scripts/services.sh" start
+    "$STRATA_ROOT/scripts/services.sh" emulation linux/arm64
+    node "$STRATA_ROOT/dist/bench/platforms.js" "$@" ;;
   scaling)
     shift
     "$STRATA_ROOT/scripts/services.sh" start

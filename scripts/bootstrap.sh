@@ -6,7 +6,7 @@
 # $STRATA_THIRD_PARTY when the plugin cache lacks it), and the project's npm
 # dependencies, compiled. Safe to run again; does only what is missing.
 # --test-tools: also what only the end-to-end tests use (Debian's chromium, which opens the run report
-# headless the way a person would).
+# headless the way a person would; Debian's qemu-user-static, which runs linux/arm64 build steps).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 export PATH="$PATH:/usr/local/go/bin"
@@ -24,7 +24,11 @@ install_debian_packages() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v curl >/dev/null || missing+=(curl)
-  if [ "$with_test_tools" = 1 ]; then command -v chromium >/dev/null || missing+=(chromium); fi
+  # The suite's browser (the run report) and emulation for its linux/arm64 builds (multi-platform images).
+  if [ "$with_test_tools" = 1 ]; then
+    command -v chromium >/dev/null || missing+=(chromium)
+    [ -x /usr/bin/qemu-aarch64-static ] || missing+=(qemu-user-static)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     strata_log "installing Debian packages: ${missing[*]}"
     [ "$(id -u)" = 0 ] || strata_die "installing ${missing[*]} needs root (sudo $0)"

@@ -162,7 +162,7 @@ register_emulation() { # os/arch ...
     [ "$(id -u)" = 0 ] || strata_die "registering $name for $platform builds needs root (sudo $0 emulation $platform)"
     if [ ! -f "/usr/lib/binfmt.d/$name.conf" ]; then
       strata_log "installing Debian's qemu-user-static"
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-user-static >/dev/null \
+      { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-user-static >/dev/null; } \
         || strata_die "apt-get install qemu-user-static failed"
     fi
     [ -f "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt" \
