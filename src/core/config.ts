@@ -220,6 +220,10 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     for (const error of parsed.errors) problems.push({ file, field: `${CONFIG_NAMESPACE}:platforms`, message: error, fix: FIXES.platforms as string });
     if (parsed.platforms.length > 0) platforms = parsed.platforms;
   }
+  const push = values.push === undefined ? true : values.push === true || values.push === "true";
+  if (platforms.length > 1 && !push) {
+    problems.push({ file, field: `${CONFIG_NAMESPACE}:push`, message: `is false, but ${platforms.length} platforms need a registry: each layer's tag is an index over images pushed per platform`, fix: `set ${CONFIG_NAMESPACE}:push to true, or build one platform (${CONFIG_NAMESPACE}:platform) locally` });
+  }
   const parsedEngines = values.engines === undefined || values.engines === "" || !checks("engines") ? undefined : parseEngines(values.engines);
   for (const error of parsedEngines?.errors ?? []) problems.push({ file, field: `${CONFIG_NAMESPACE}:engines`, message: error, fix: FIXES.engines as string });
   const engines = parsedEngines?.engines;
@@ -232,7 +236,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     ...groupParts,
     group: formatGroup(groupParts),
     ...(ci === undefined ? {} : { ci }),
-    push: values.push === undefined ? true : values.push === true || values.push === "true",
+    push,
     platform: platforms[0] as string,
     platforms,
     source: text("source"),

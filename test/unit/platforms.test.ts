@@ -35,6 +35,7 @@ describe("strata:platforms", () => {
     expect(problems.map((problem) => problem.message)).toEqual(['"arm64" is not os/arch[/variant]', "linux/amd64 is listed twice", "3 is not os/arch[/variant]"]);
     expect(problems[0]).toMatchObject({ file: "Pulumi.dev.yaml", field: "strata:platforms", fix: expect.stringMatching(/linux\/arm64/) as unknown });
     expect(resolveStackConfig({ values: { ...base, platforms: "[]" }, file: "f", env: {} }).problems).toMatchObject([{ field: "strata:platforms", message: "is an empty list" }]);
+    expect(resolveStackConfig({ values: { ...base, platforms: ["linux/amd64", "linux/arm64"], push: false }, file: "f", env: {} }).problems).toMatchObject([{ field: "strata:push", message: expect.stringMatching(/2 platforms need a registry/) as unknown }]);
     expect(resolveStackConfig({ values: { ...base, engines: [{ host: "unix:///a.sock", platform: "arm64" }] }, file: "f", env: {} }).problems).toMatchObject([{ field: "strata:engines", message: expect.stringMatching(/platform of unix:\/\/\/a.sock must be os\/arch/) as unknown }]);
   });
 });
