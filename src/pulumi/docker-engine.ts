@@ -4,6 +4,7 @@
  * running. The program asks it before declaring a single build, so a stopped
  * engine is one clear line instead of an error per layer.
  */
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { type PoolEngine } from "../core/config.js";
@@ -69,6 +70,31 @@ export async function checkEngines(pool: readonly PoolEngine[] | undefined, plat
   await checkPlatforms(engines, platforms);
 }
 
+/**
+ * The platform an engine runs natively, from its info: over the API for a plain socket or port,
+ * through the docker CLI (which has the TLS and SSH support) otherwise; undefined when it cannot tell.
+ */
+async function engineArchitecture(engine: PoolEngine): Promise<string | undefined> {
+  let info: { OSType?: string; Architecture?: string } | undefined;
+  const plain = engine.certPath === undefined && (engine.host === "" || engine.host.startsWith("unix://") || (engine.host.startsWith("tcp://") && !process.env.DOCKER_TLS_VERIFY));
+  if (plain) {
+    const { status, body } = await engineGet("/info", engineEndpoint(engine.host === "" ? undefined : engine.host));
+    if (status === 200) info = JSON.parse(body) as typeof info;
+  } else {
+    const tls = engine.certPath === undefined ? [] : ["--tlsverify", "--tlscacert", `${engine.certPath}/ca.pem`, "--tlscert", `${engine.certPath}/cert.pem`, "--tlskey", `${engine.certPath}/key.pem`];
+    info = await new Promise((resolve) => {
+      execFile("docker", ["-H", engine.host, ...tls, "info", "--format", "{{json .}}"], { timeout: 30_000, maxBuffer: 16 << 20 }, (error, stdout) => {
+        try {
+          resolve(error === null ? (JSON.parse(stdout) as typeof info) : undefined);
+        } catch {
+          resolve(undefined);
+        }
+      });
+    });
+  }
+  return info?.Architecture === undefined ? undefined : enginePlatform(info.OSType ?? "linux", info.Architecture);
+}
+
 /** Where binfmt_misc lists the interpreters the kernel runs foreign binaries with. */
 const BINFMT_DIR = process.env.STRATA_BINFMT_DIR ?? "/proc/sys/fs/binfmt_misc";
 
@@ -93,14 +119,7 @@ const isLocalHost = (host: string): boolean => host === "" || host.startsWith("u
  */
 export async function checkPlatforms(engines: readonly PoolEngine[], platforms: readonly string[]): Promise<void> {
   if (platforms.length === 0) return;
-  const native = await Promise.all(engines.map(async (engine) => {
-    if (engine.platform !== undefined) return engine.platform;
-    if (engine.certPath !== undefined || !(engine.host === "" || engine.host.startsWith("unix://") || engine.host.startsWith("tcp://"))) return undefined;
-    const { status, body } = await engineGet("/info", engineEndpoint(engine.host));
-    if (status !== 200) return undefined;
-    const info = JSON.parse(body) as { OSType?: string; Architecture?: string };
-    return enginePlatform(info.OSType ?? "linux", info.Architecture ?? "");
-  }));
+  const native = await Promise.all(engines.map((engine) => engine.platform ?? engineArchitecture(engine)));
   for (const platform of platforms) {
     // Builds of a platform go to the engines naming it, else to those naming none (core/placement.ts).
     const named = engines.some((engine) => engine.platform === platform);
