@@ -3,7 +3,7 @@
  * push, no-op, a change in a middle layer, a version bump, destroy.
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryContents, runStrata } from "./harness.js";
@@ -110,6 +110,32 @@ describe("layer tree end to end", () => {
       expect(adopted[layer]?.digestRef).toBe(built[layer]?.digestRef);
     }
     expect(changed((await switching.up()).operations)).toEqual([]);
+  });
+
+  it("builder strata (Strata's LayerImage) really builds: a cold tree, labelled and FROM its parents, then exactly a changed subtree", async () => {
+    const own = await world.stack("tree-layerimage", { channel: "layerimage", builder: "strata" });
+    const cold = await own.up();
+    expect([...cold.operations.values()].every((op) => op === "create")).toBe(true);
+    const resources = ((await own.stack.exportStack()).deployment?.resources ?? []) as { type: string; urn: string }[];
+    expect(resources.filter((resource) => resource.type === "strata:index:LayerImage").map((resource) => resource.urn.split("::").pop()).sort()).toEqual(ALL);
+    const before = await own.outputs();
+    for (const layer of Object.values(before)) {
+      expect(layer.origin).toBe("built");
+      const labels = (await registry.imageConfig(`${own.group}/${layer.image}`, layer.tag))?.config?.Labels ?? {};
+      expect(labels["org.strata.fingerprint"]).toBe(layer.fingerprint);
+      if (layer.parent !== null) expect(labels["org.opencontainers.image.base.digest"]).toBe(before[layer.parent]?.digestRef.split("@")[1]);
+    }
+    appendFileSync(path.join(world.catalogDir, "app-base/app-base.txt"), "layerimage\n");
+    try {
+      const rebuilt = await own.up();
+      expect(changed(rebuilt.operations)).toEqual(["app", "app-base"]);
+      const after = await own.outputs();
+      for (const layer of ["base", "tools", "db", "libs"]) expect(after[layer]?.digestRef).toBe(before[layer]?.digestRef);
+      for (const layer of ["app-base", "app"]) expect(after[layer]?.digestRef).not.toBe(before[layer]?.digestRef);
+    } finally {
+      // The other tests' stacks see the catalog as it was.
+      writeFileSync(path.join(world.catalogDir, "app-base/app-base.txt"), readFileSync(path.join(world.catalogDir, "app-base/app-base.txt"), "utf8").replace("layerimage\n", ""));
+    }
   });
 
   it("a changed file in a middle layer rebuilds exactly that layer and its descendants", async () => {
