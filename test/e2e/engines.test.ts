@@ -10,7 +10,7 @@ import { appendFileSync, chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { brokenTags, createWorld, type E2eStack, type E2eWorld, registryContents, repoRoot, secondRunner, upWithSummary } from "./harness.js";
+import { brokenTags, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registryContents, repoRoot, secondRunner, upWithSummary } from "./harness.js";
 
 let state: string;
 let serviceEnv: NodeJS.ProcessEnv;
@@ -18,8 +18,8 @@ let hosts: string[];
 let world: E2eWorld;
 let pool: E2eStack;
 
-async function up(runner: E2eWorld, name: string): Promise<Record<string, string>> {
-  const run = await upWithSummary(runner, "pool", name);
+async function up(runner: E2eWorld, name: string, stack = "pool"): Promise<Record<string, string>> {
+  const run = await upWithSummary(runner, stack, name);
   expect(run.code, run.out).toBe(0);
   return run.results;
 }
@@ -95,5 +95,21 @@ describe("a pool of three engines", () => {
     const joiner = secondRunner(world, "joiner");
     expect(Object.values(await up(joiner, "joiner"))).toEqual(Array(6).fill("unchanged"));
     for (const host of hosts) expect(repositoriesOn(host)).toEqual([]);
+  });
+});
+
+describe("an engine naming its platform", () => {
+  it("takes that platform's builds, and the other engines the rest", async () => {
+    makeMultiPlatform(world);
+    const engines = [hosts[0], hosts[1], { host: hosts[2], platform: "linux/arm64" }];
+    const both = await world.stack("arm", { channel: "arm", platforms: JSON.stringify(["linux/amd64", "linux/arm64"]), engines: JSON.stringify(engines) });
+    const results = await up(world, "arm", "arm");
+    expect(Object.keys(results)).toHaveLength(18);
+    expect(Object.entries(results).filter(([, result]) => result !== "built")).toEqual([]);
+    const outputs = (await both.outputs()) as unknown as Record<string, { engine: string | null }>;
+    for (const layer of ["base", "tools", "db", "libs", "app-base", "app"]) {
+      expect(outputs[`${layer}@linux-arm64`]?.engine, layer).toBe(hosts[2]);
+      expect([hosts[0], hosts[1]], layer).toContain(outputs[`${layer}@linux-amd64`]?.engine);
+    }
   });
 });

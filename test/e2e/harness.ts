@@ -7,7 +7,7 @@
  * Nothing here is mocked.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -155,6 +155,19 @@ function wrapStack(name: string, stack: Stack, group: string): E2eStack {
       await stack.destroy();
     },
   };
+}
+
+/**
+ * Makes a world's catalog multi-platform (linux/amd64 + linux/arm64) the way a user's is: the base
+ * layer takes its platform's busybox rootfs through TARGETARCH (README *Multi-platform images*).
+ * Registers qemu-user-static for the arm64 build steps first (root).
+ */
+export function makeMultiPlatform(world: E2eWorld): void {
+  execFileSync(path.join(repoRoot, "scripts/services.sh"), ["emulation", "linux/arm64"], { stdio: "inherit" });
+  const base = path.join(world.catalogDir, "base");
+  renameSync(path.join(base, "rootfs.tar"), path.join(base, "rootfs-amd64.tar"));
+  execFileSync(path.join(repoRoot, "scripts/make-rootfs.sh"), ["busybox", path.join(base, "rootfs-arm64.tar"), "linux/arm64"], { stdio: "inherit" });
+  writeFileSync(path.join(base, "Dockerfile"), readFileSync(path.join(base, "Dockerfile"), "utf8").replace("ADD rootfs.tar /", "ARG TARGETARCH\nADD rootfs-${TARGETARCH}.tar /"));
 }
 
 /** Repositories of one group, with their tags, straight from the registry API. */

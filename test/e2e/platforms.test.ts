@@ -6,10 +6,10 @@
  * the change, per platform; a foreign platform without emulation stops before anything is pushed.
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
+import { changed, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
 
 const PLATFORMS = ["linux/amd64", "linux/arm64"];
 const LAYERS = ["base", "tools", "db", "libs", "app-base", "app"];
@@ -32,22 +32,8 @@ async function indexOf(group: string, layer: string, tag: string = TAGS[layer] a
 const docker = (...args: string[]): string => execFileSync("docker", args, { encoding: "utf8" }).trim();
 
 beforeAll(async () => {
-  // arm64 build steps run under emulation: the suite's machine registers qemu-user-static (root).
-  execFileSync(path.join(repoRoot, "scripts/services.sh"), ["emulation", "linux/arm64"], { stdio: "inherit" });
   world = createWorld("platforms");
-  // The base layer takes its platform's rootfs, as a multi-platform catalog's base does (README *Multi-platform images*).
-  renameSync(path.join(world.catalogDir, "base/rootfs.tar"), path.join(world.catalogDir, "base/rootfs-amd64.tar"));
-  execFileSync(path.join(repoRoot, "scripts/make-rootfs.sh"), ["busybox", path.join(world.catalogDir, "base/rootfs-arm64.tar"), "linux/arm64"], { stdio: "inherit" });
-  writeFileSync(path.join(world.catalogDir, "base/Dockerfile"), [
-    "FROM scratch",
-    "ARG TARGETARCH",
-    "ARG STRATA_VERSION",
-    "ARG STRATA_SOURCE",
-    "ADD rootfs-${TARGETARCH}.tar /",
-    'LABEL org.opencontainers.image.version="${STRATA_VERSION}" org.opencontainers.image.source="${STRATA_SOURCE}"',
-    'CMD ["/bin/sh"]',
-    "",
-  ].join("\n"));
+  makeMultiPlatform(world);
   dev = await world.stack("dev", { platforms: JSON.stringify(PLATFORMS) });
 }, 300_000);
 afterAll(async () => {
