@@ -51,6 +51,9 @@ export interface UpRequest extends StackSelection {
 export async function upFlow(request: UpRequest, context: ProjectContext, progress: (text: string) => void): Promise<UpOutcome> {
   const resolved = inputsOf(request, context);
   const { config, file, catalog } = resolved;
+  // A foreign platform on this machine's engine: register its emulation first (or stop, saying why).
+  const { platformsToEmulate, registerEmulation } = await import("./emulation.js");
+  await registerEmulation(platformsToEmulate(config, context.env.STRATA_BINFMT_DIR), progress);
   const run = await runStackOf(request, context, resolved);
   if (run.note !== undefined) progress(`${run.note}\n`);
   const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack };

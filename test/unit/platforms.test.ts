@@ -11,6 +11,7 @@ import { planTargets } from "../../src/core/plan.js";
 import { placeByPlatform } from "../../src/core/placement.js";
 import { buildTargets, catalogLayerName, enginePlatform, indexFingerprint, parsePlatform, qemuBinfmtName } from "../../src/core/platforms.js";
 import { emulationRegistered } from "../../src/pulumi/docker-engine.js";
+import { hostPlatform, platformsToEmulate } from "../../src/engine/emulation.js";
 import { indexBytes } from "../../src/registry/image-index.js";
 import { noteCatalog } from "../helpers/catalog.js";
 
@@ -150,5 +151,12 @@ describe("where each platform builds", () => {
     expect(emulationRegistered("linux/arm64", dir)).toBe(false);
     writeFileSync(path.join(dir, "qemu-aarch64"), "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n");
     expect(emulationRegistered("linux/arm64", dir)).toBe(true);
+  });
+  it("asks for emulation of the foreign platforms a stack builds on this machine's engine, not of a pool's", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "strata-binfmt-"));
+    const foreign = hostPlatform() === "linux/amd64" ? "linux/arm64" : "linux/amd64";
+    const stack = { platforms: [hostPlatform(), foreign] };
+    expect(platformsToEmulate(stack, dir)).toEqual([foreign]);
+    expect(platformsToEmulate({ ...stack, engines: [{ host: "unix:///a.sock" }] }, dir)).toEqual([]);
   });
 });
