@@ -49,6 +49,8 @@ export interface StatusInput {
   readonly copied?: ReadonlySet<string>;
   /** A multi-platform stack's layers (core/platforms.ts): each tag's index over its per-platform targets. */
   readonly indexes?: readonly IndexTarget[];
+  /** Index tags an immutable channel would move (core/channel.ts indexConflicts): layer → why. */
+  readonly blockedIndexes?: ReadonlyMap<string, string>;
 }
 
 const UNCHANGED_OPS = new Set(["same", "read"]);
@@ -89,7 +91,9 @@ export function planRows(input: StatusInput): PlanRow[] {
     const moving = entries.filter((row) => row !== undefined && row.status !== "unchanged");
     const previous = input.previous[index.layer];
     const base = { layer: index.layer, image: index.target.layer.image, parent: null, oldRef: previous?.ref ?? null, newRef: index.target.ref };
-    if (entries.some((row) => row?.status === "blocked")) rows.push({ ...base, status: "blocked", reason: "a platform's image is blocked" });
+    const indexBlocked = input.blockedIndexes?.get(index.layer);
+    if (indexBlocked !== undefined) rows.push({ ...base, status: "blocked", reason: indexBlocked });
+    else if (entries.some((row) => row?.status === "blocked")) rows.push({ ...base, status: "blocked", reason: "a platform's image is blocked" });
     else if (previous === undefined || input.operations.get(index.layer) === "create") rows.push({ ...base, status: "new", reason: "a new image index" });
     else if (moving.length === 0 && UNCHANGED_OPS.has(input.operations.get(index.layer) ?? "same")) rows.push({ ...base, status: "unchanged", reason: "same platform images" });
     else rows.push({ ...base, status: "rebuild", reason: `index written again: ${moving.map((row) => row?.layer).join(", ") || "its entries"} changed` });

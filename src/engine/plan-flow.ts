@@ -4,13 +4,13 @@
  * engine preview. No build, no push. A registry that cannot answer stops it before the preview,
  * and the command shows every layer blocked.
  */
-import { decideChannel, immutableTags, type RegistryView, type TagConflict } from "../core/channel.js";
+import { decideChannel, immutableTags, indexConflicts, type PublishedIndex, type RegistryView, type TagConflict } from "../core/channel.js";
 import { type LayerFingerprint, fingerprintTargets } from "../core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES, CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
 import { buildTargets, type IndexTarget } from "../core/platforms.js";
 import { InputError } from "../core/problems.js";
-import { lookUpPublished, RegistryLookupError } from "../registry/lookups.js";
+import { lookUpIndexes, lookUpPublished, RegistryLookupError } from "../registry/lookups.js";
 import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection } from "./project.js";
 import { registryClientFor } from "./registry-access.js";
 import { readBuiltLayers } from "./stack-state.js";
@@ -26,6 +26,8 @@ export interface PlanEvidence<Previous> {
   readonly conflicts: readonly TagConflict[];
   /** A multi-platform stack's indexes, each over its platforms' targets. */
   readonly indexes: readonly IndexTarget[];
+  /** Index tags an immutable channel would move: layer → why. */
+  readonly blockedIndexes: ReadonlyMap<string, string>;
   /** Layers the preview adopts (a CopiedImage) or copies (the CI run's CiCopySet). */
   readonly adopted: ReadonlySet<string>;
   readonly copied: ReadonlySet<string>;
@@ -47,9 +49,13 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
   const projectDir = projectDirOf(options, context);
   const env = engineEnv(context);
   let view: RegistryView = { published: new Map() };
+  let publishedIndexes: Map<string, PublishedIndex> = new Map();
   if (config.push) {
     try {
-      view = await lookUpPublished(targets, await registryClientFor(config, { projectDir, stack: options.stack, env }), fingerprints);
+      const client = await registryClientFor(config, { projectDir, stack: options.stack, env });
+      view = await lookUpPublished(targets, client, fingerprints);
+      // What an immutable channel's index tags hold, as the program asks (core/channel.ts indexConflicts).
+      if (immutableTags(config)) publishedIndexes = await lookUpIndexes(indexes, client);
     } catch (error) {
       // Fail closed: no preview over an unknown.
       if (error instanceof RegistryLookupError) return { blocked: error, targets };
@@ -71,6 +77,8 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
     evidence: {
       targets, fingerprints, previous, conflicts,
       indexes,
+      // The problems' layer names are the indexes': one line each, their message the reason.
+      blockedIndexes: new Map(indexes.flatMap((index) => indexConflicts([index], publishedIndexes, view, file, options.stack).map((problem) => [index.layer, problem.message] as const))),
       operations: new Map(events.map(([layer, event]) => [layer, event.op] as const)),
       adopted: new Set(events.filter(([, event]) => event.type === COPIED_IMAGE_TYPE).map(([layer]) => layer)),
       copied: new Set(events.filter(([, event]) => event.type === CI_COPY_SET_TYPE).map(([layer]) => layer)),

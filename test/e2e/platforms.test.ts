@@ -158,6 +158,11 @@ describe("an immutable channel with two platforms", () => {
     expect(first.code, first.out).toBe(0);
     const before = await indexOf(stable.group, "base");
     await stable.stack.setConfig("strata:platforms", { value: JSON.stringify([...PLATFORMS].reverse()) });
+    // strata plan says so first: each index row blocked, with why.
+    const plan = await runStrata(world, ["plan", "--stack", "stable", "--json", "--catalog", world.catalogDir]);
+    expect(plan.code).not.toBe(0);
+    const rows = JSON.parse(plan.out) as { layer: string; status: string; reason: string }[];
+    expect(rows.find((row) => row.layer === "base")).toMatchObject({ status: "blocked", reason: expect.stringMatching(/holds an index over linux\/amd64, linux\/arm64, not linux\/arm64, linux\/amd64/) as unknown });
     const refused = await upWithSummary(world, "stable", "stable-reordered");
     expect(refused.code).not.toBe(0);
     expect(refused.out).toMatch(/layer "base": .*base:1\.0-p0 holds an index over linux\/amd64, linux\/arm64, not linux\/arm64, linux\/amd64; an immutable channel never moves a tag/);

@@ -123,5 +123,12 @@ describe("plan rows of a multi-platform stack", () => {
     expect(status["mysql@linux-amd64"]).toBe("unchanged: same inputs");
     expect(status.mysql).toBe("rebuild: index written again: mysql@linux-arm64 changed");
     expect(status.keystone).toBe("unchanged: same platform images");
+    const blocked = planRows({
+      targets: builds, fingerprints, indexes, conflicts: [],
+      previous: Object.fromEntries(everything.map((name) => [name, previous(name)])),
+      operations: new Map(),
+      blockedIndexes: new Map([["keystone", "holds a single-platform image"]]),
+    });
+    expect(blocked.find((row) => row.layer === "keystone")).toMatchObject({ status: "blocked", reason: "holds a single-platform image" });
   });
 });
