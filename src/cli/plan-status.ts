@@ -86,8 +86,9 @@ export function planRows(input: StatusInput): PlanRow[] {
     }
   }
   // An index follows its platforms: written again when any of them changes.
+  const rowOf = new Map(rows.map((row) => [row.layer, row] as const));
   for (const index of input.indexes ?? []) {
-    const entries = index.entries.map((entry) => rows.find((row) => row.layer === entry.name));
+    const entries = index.entries.map((entry) => rowOf.get(entry.name));
     const moving = entries.filter((row) => row !== undefined && row.status !== "unchanged");
     const previous = input.previous[index.layer];
     const base = { layer: index.layer, image: index.target.layer.image, parent: null, oldRef: previous?.ref ?? null, newRef: index.target.ref };

@@ -91,7 +91,9 @@ export function planCiCleanup(tags: readonly RepositoryTag[], change: number): C
   for (const entry of remove) {
     for (const digest of entry.children ?? []) {
       const key = `${entry.repository}@${digest}`;
-      if (stillNeeded.has(key) || children.some((child) => `${child.repository}@${child.digest}` === key)) continue;
+      if (stillNeeded.has(key)) continue;
+      // Listed once, under the first removed index that references it.
+      stillNeeded.add(key);
       children.push({ repository: entry.repository, digest, of: entry.tag });
     }
   }

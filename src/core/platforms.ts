@@ -32,6 +32,11 @@ export function parsePlatform(platform: string): OciPlatform {
   return variant === undefined ? { os, architecture } : { os, architecture, variant };
 }
 
+/** An OCI `platform` object (an index entry's, or an image config's fields) as `os/arch[/variant]`. */
+export function formatPlatform(platform: { readonly os?: string; readonly architecture?: string; readonly variant?: string }): string {
+  return [platform.os ?? "?", platform.architecture ?? "?", ...(platform.variant === undefined ? [] : [platform.variant])].join("/");
+}
+
 /** `linux/arm64` → `linux-arm64`: a repository path component and a resource name suffix. */
 export function platformSlug(platform: string): string {
   return platform.replaceAll("/", "-");

@@ -334,7 +334,7 @@ function nextLink(header: string | null): string | undefined {
 }
 
 /** JSON from a registry answer; bytes that do not parse are an error, not an empty answer. */
-function parseJson<T>(bytes: Buffer, what: string): T {
+export function parseJson<T>(bytes: Buffer, what: string): T {
   try {
     return JSON.parse(bytes.toString("utf8")) as T;
   } catch (error) {

@@ -5,9 +5,9 @@
  * is put under the tag. The same images give the same index bytes, so the same digest: a rerun
  * writes nothing, and an immutable tag that already holds another index is never moved.
  */
-import { parsePlatform } from "../core/platforms.js";
+import { formatPlatform, parsePlatform } from "../core/platforms.js";
 import { sha256Digest } from "./blob-cache.js";
-import { type RegistryClient, RegistryError } from "./client.js";
+import { type ManifestResult, parseJson, type RegistryClient, RegistryError } from "./client.js";
 import { copyManifest, INDEX_TYPES } from "./copy.js";
 
 export const OCI_INDEX_TYPE = "application/vnd.oci.image.index.v1+json";
@@ -51,11 +51,12 @@ export async function putIndex(client: RegistryClient, request: IndexRequest): P
     const raw = await client.rawManifest(entry.repository, entry.digest);
     if (INDEX_TYPES.has(raw.mediaType)) throw new RegistryError(`${entry.repository}@${entry.digest} (${entry.platform}) is itself an index; an index entry must be one platform's image`);
     // The image must be for the platform its entry claims: a pull picks the entry by this field alone.
-    const found = await client.manifest(entry.repository, entry.digest);
-    const config = found === undefined ? undefined : await client.configOf(entry.repository, found);
+    // Its config is read from the manifest bytes just fetched (checked against the digest), not asked for again.
+    const manifest = parseJson<ManifestResult["manifest"]>(raw.bytes, `the manifest of ${entry.repository}@${entry.digest}`);
+    const config = await client.configOf(entry.repository, { digest: entry.digest, mediaType: raw.mediaType, manifest });
     const expected = parsePlatform(entry.platform);
     if (config?.os !== expected.os || config.architecture !== expected.architecture || (expected.variant !== undefined && config.variant !== undefined && config.variant !== expected.variant)) {
-      throw new RegistryError(`${entry.repository}@${entry.digest} was built for ${config?.os ?? "?"}/${config?.architecture ?? "?"}${config?.variant === undefined ? "" : `/${config.variant}`}, not ${entry.platform}; the index would send ${entry.platform} hosts the wrong image`);
+      throw new RegistryError(`${entry.repository}@${entry.digest} was built for ${formatPlatform(config ?? {})}, not ${entry.platform}; the index would send ${entry.platform} hosts the wrong image`);
     }
     children.push({ entry, raw });
   }

@@ -4,7 +4,7 @@
  * labels), and whether a promotion would move an immutable tag.
  */
 import { type CopySource, type PublishedIndex, type PublishedTag, type RegistryView } from "../core/channel.js";
-import { type IndexTarget } from "../core/platforms.js";
+import { formatPlatform, type IndexTarget } from "../core/platforms.js";
 import { copyCandidateTags, type RepositoryTag } from "../core/ci-build.js";
 import { mapLimited } from "../core/concurrency.js";
 import { CONFIG_NAMESPACE } from "../core/config.js";
@@ -79,61 +79,62 @@ export class RegistryLookupError extends UserError {
 }
 
 /**
- * Looks every target's tag up in the registry; in a CI run (tags with a change), also what it
- * could copy. `fingerprints`, when given, spares requests: for copy sources (see
- * lookUpCopySources), and for the CI tag of a layer that has a copy source with its fingerprint.
- * Any answer other than found or not found (after the client's retries) ends in a
- * RegistryLookupError; once one layer fails, no further layer is asked (a registry that is down
- * would otherwise cost every layer its retries and timeouts).
+ * Asks the registry about each item, a bounded number at once. Any answer other than found or not
+ * found (after the client's retries) ends in one RegistryLookupError with every failure; once one
+ * item fails, no further item is asked (a registry that is down would otherwise cost every item
+ * its retries and timeouts), and the error says how many were not.
  */
-export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient, fingerprints?: ReadonlyMap<string, { readonly fingerprint: string }>): Promise<RegistryView> {
-  const published = new Map<string, PublishedTag>();
-  const copySources = new Map<string, CopySource[]>();
+async function askEach<T>(client: RegistryClient, items: readonly T[], named: (item: T) => { readonly layer: string; readonly ref: string }, ask: (item: T) => Promise<void>): Promise<void> {
   const failures: LookupFailure[] = [];
   let notAsked = 0;
-  // A bounded number of requests in flight: hundreds at once only queue up in the registry.
-  await mapLimited(targets, LOOKUP_CONCURRENCY, async (target) => {
+  await mapLimited(items, LOOKUP_CONCURRENCY, async (item) => {
     if (failures.length > 0) {
       notAsked += 1;
       return;
     }
     try {
-      const sought = fingerprints?.get(target.layer.name)?.fingerprint;
-      if (target.tag !== target.releaseTag) {
-        const sources = await lookUpCopySources(client, target, sought);
-        copySources.set(target.layer.name, sources);
-        // A CI tag matters only where nothing can be copied (a rerun adopts what it built before):
-        // with a copy at hand the core copies, whatever the CI tag holds (layer-origin.ts).
-        if (sought !== undefined && sources.some((source) => source.published.fingerprint === sought)) return;
-      }
-      const tag = await lookUpTag(client, target.repositoryPath, target.tag);
-      if (tag !== undefined) published.set(target.layer.name, tag);
+      await ask(item);
     } catch (error) {
       if (!(error instanceof RegistryError)) throw error;
-      failures.push({ layer: target.layer.name, ref: target.ref, error });
+      failures.push({ ...named(item), error });
     }
   });
   if (failures.length > 0) throw new RegistryLookupError(client.registry, failures, notAsked);
+}
+
+/**
+ * Looks every target's tag up in the registry; in a CI run (tags with a change), also what it
+ * could copy. `fingerprints`, when given, spares requests: for copy sources (see
+ * lookUpCopySources), and for the CI tag of a layer that has a copy source with its fingerprint.
+ * Fails closed as askEach says.
+ */
+export async function lookUpPublished(targets: readonly LayerTarget[], client: RegistryClient, fingerprints?: ReadonlyMap<string, { readonly fingerprint: string }>): Promise<RegistryView> {
+  const published = new Map<string, PublishedTag>();
+  const copySources = new Map<string, CopySource[]>();
+  await askEach(client, targets, (target) => ({ layer: target.layer.name, ref: target.ref }), async (target) => {
+    const sought = fingerprints?.get(target.layer.name)?.fingerprint;
+    if (target.tag !== target.releaseTag) {
+      const sources = await lookUpCopySources(client, target, sought);
+      copySources.set(target.layer.name, sources);
+      // A CI tag matters only where nothing can be copied (a rerun adopts what it built before):
+      // with a copy at hand the core copies, whatever the CI tag holds (layer-origin.ts).
+      if (sought !== undefined && sources.some((source) => source.published.fingerprint === sought)) return;
+    }
+    const tag = await lookUpTag(client, target.repositoryPath, target.tag);
+    if (tag !== undefined) published.set(target.layer.name, tag);
+  });
   return { published, ...(copySources.size === 0 ? {} : { copySources }) };
 }
 
-/** What each multi-platform layer's own tag holds (an index's entries, or a single image); fails closed like lookUpPublished. */
+/** What each multi-platform layer's own tag holds (an index's entries, or a single image); fails closed as askEach says. */
 export async function lookUpIndexes(indexes: readonly IndexTarget[], client: RegistryClient): Promise<Map<string, PublishedIndex>> {
   const found = new Map<string, PublishedIndex>();
-  const failures: LookupFailure[] = [];
-  await mapLimited(indexes, LOOKUP_CONCURRENCY, async (index) => {
-    if (failures.length > 0) return;
-    try {
-      const manifest = await client.manifest(index.target.repositoryPath, index.target.tag);
-      if (manifest === undefined) return;
-      const entries = manifest.manifest.manifests?.map((entry) => ({ platform: [entry.platform?.os, entry.platform?.architecture, entry.platform?.variant].filter((part) => part !== undefined).join("/"), digest: entry.digest }));
-      found.set(index.layer, { digest: manifest.digest, ...(entries === undefined ? {} : { entries }) });
-    } catch (error) {
-      if (!(error instanceof RegistryError)) throw error;
-      failures.push({ layer: index.layer, ref: index.target.ref, error });
-    }
+  await askEach(client, indexes, (index) => ({ layer: index.layer, ref: index.target.ref }), async (index) => {
+    const manifest = await client.manifest(index.target.repositoryPath, index.target.tag);
+    if (manifest === undefined) return;
+    const entries = manifest.manifest.manifests?.map((entry) => ({ platform: formatPlatform(entry.platform ?? {}), digest: entry.digest }));
+    found.set(index.layer, { digest: manifest.digest, ...(entries === undefined ? {} : { entries }) });
   });
-  if (failures.length > 0) throw new RegistryLookupError(client.registry, failures, 0);
   return found;
 }
 
