@@ -7,7 +7,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
-import { parseDocument } from "yaml";
+import { type Document, isScalar, parseDocument } from "yaml";
 import { findCycles, topologicalOrder } from "./graph.js";
 import { listContext } from "./hash.js";
 import { onePerField, type Problem, throwIfAny, yamlSyntaxProblems } from "./problems.js";
@@ -64,8 +64,17 @@ const LAYER_SCHEMA = {
 const ALLOWED_KEYS = Object.keys(LAYER_SCHEMA.properties).join(", ");
 const validateManifestShape = new Ajv({ allErrors: true }).compile<LayerManifest>(LAYER_SCHEMA);
 
-/** Turns one Ajv error into a problem a user can act on. */
-function schemaProblem(file: string, error: ErrorObject, data: unknown): Problem {
+/**
+ * A top-level value as the user wrote it: YAML reads `version: 3.0` as the number 3, and a message
+ * that echoes "3" names a value nobody wrote. Undefined when the key holds no plain scalar.
+ */
+function writtenAs(document: Document, text: string, key: string): string | undefined {
+  const node = document.get(key, true);
+  return isScalar(node) && node.range != null ? text.slice(node.range[0], node.range[1]) : undefined;
+}
+
+/** Turns one Ajv error into a problem a user can act on; `written` gives a field's source text. */
+function schemaProblem(file: string, error: ErrorObject, data: unknown, written: (key: string) => string | undefined): Problem {
   const field = error.instancePath.replace(/^\//, "").replaceAll("/", ".");
   switch (error.keyword) {
     case "additionalProperties": {
@@ -84,7 +93,11 @@ function schemaProblem(file: string, error: ErrorObject, data: unknown): Problem
         return { file, message: "the file is not a mapping of keys to values", fix: `write "kind:", "version:" and, except for a base layer, "parent:"` };
       }
       // A version like 1.0 is a number in YAML: quoting it would only meet the next rule (three numbers).
-      if (field === "version") return { file, field, message: `"version" must be three numbers, not ${JSON.stringify((data as Record<string, unknown>).version)}`, fix: 'write three plain numbers, for example "version: 1.0.5" (the tag becomes 1.0-p5)' };
+      if (field === "version") {
+        const value = (data as Record<string, unknown>).version;
+        const read = typeof value === "number" ? ` (YAML reads it as the number ${value})` : "";
+        return { file, field, message: `"version" must be three numbers, not ${written("version") ?? JSON.stringify(value)}${read}`, fix: 'write three plain numbers, for example "version: 1.0.5" (the tag becomes 1.0-p5)' };
+      }
       return { file, field, message: `"${field}" must be a ${String((error.params as { type: string }).type)}`, fix: `quote the value, for example ${field}: "…"` };
     default:
       return { file, field, message: error.message ?? "invalid", fix: `correct "${field}"` };
@@ -106,7 +119,7 @@ export function parseManifest(file: string, text: string): { manifest?: LayerMan
     const kind = (data as { kind?: unknown } | null)?.kind;
     return {
       ...(LAYER_KINDS.includes(kind as LayerKind) ? { kind: kind as LayerKind } : {}),
-      problems: onePerField((validateManifestShape.errors ?? []).map((error) => schemaProblem(file, error, data))),
+      problems: onePerField((validateManifestShape.errors ?? []).map((error) => schemaProblem(file, error, data, (key) => writtenAs(document, text, key)))),
     };
   }
   return { manifest: data, kind: data.kind, problems: [] };

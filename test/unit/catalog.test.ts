@@ -113,6 +113,23 @@ describe("catalog rules, each with a clear error", () => {
     const dir = makeCatalog({ debian: { yaml: `kind: base\nversion: "${version}"\n` } });
     expect(problemsOf(dir)[0]).toMatchObject({ file: "debian/layer.yaml", field: "version" });
   });
+  it.each([
+    ["3.0", "3"],
+    ["1.50", "1.5"],
+    ["1e3", "1000"],
+    ["010", "10"],
+  ])("an unquoted version %s (a number to YAML) is echoed as written, and says what YAML made of it", (written, read) => {
+    const dir = makeCatalog({ debian: { yaml: `kind: base\nversion: ${written}   # the release\n` } });
+    expect(problemsOf(dir)).toEqual([{
+      file: "debian/layer.yaml", field: "version",
+      message: `"version" must be three numbers, not ${written} (YAML reads it as the number ${read})`,
+      fix: 'write three plain numbers, for example "version: 1.0.5" (the tag becomes 1.0-p5)',
+    }]);
+  });
+  it("a version that is neither a string nor a number is echoed as written too", () => {
+    const dir = makeCatalog({ debian: { yaml: "kind: base\nversion: true\n" } });
+    expect(problemsOf(dir)[0]?.message).toBe('"version" must be three numbers, not true');
+  });
   it("YAML syntax errors carry line and column", () => {
     const dir = makeCatalog({ debian: { yaml: "kind: base\nversion: [1.0.0\n" } });
     const [problem] = problemsOf(dir);
