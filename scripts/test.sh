@@ -2,8 +2,10 @@
 # The whole test suite: unit and mock tests, then the end-to-end suite against
 # the real Pulumi engine, Docker engine and a local registry.
 # Usage: scripts/test.sh [unit|e2e|all]   (default: all)
-# The closing line counts passed, failed and skipped tests. A skipped test fails the run unless
-# test/allowed-skips.txt lists it with a reason: a skip must never pass for a pass.
+# The closing line counts passed, failed and skipped tests, and files that failed outside a test
+# (at import or in a hook). A skipped test fails the run unless test/allowed-skips.txt lists it
+# with a reason: a skip must never pass for a pass. CI runs this through .ci/run, which sets CI=true
+# (a missing golden file then fails instead of being written).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 what="${1:-all}"
@@ -28,7 +30,8 @@ if [ "$what" = e2e ] || [ "$what" = all ]; then
   # The suite starts the Docker engine (if it is not running) and a registry of its own, and stops both.
   npx vitest run --project e2e --reporter=default --reporter=json --outputFile="$results/e2e.json" || status=$?
 fi
-# One closing line over every project that ran: "tests: N passed, N failed, N skipped". A report
-# missing for a suite that ran, or a skip not allowed, fails the run.
+# One closing line over every project that ran: "tests: N passed, N failed, N skipped; N files
+# failed outside a test (at import or in a hook)". A failure of either kind, a report missing for
+# a suite that ran, or a skip not allowed, fails the run.
 node "$STRATA_ROOT/scripts/test-summary.mjs" "$results" "$what" "$STRATA_ROOT/test/allowed-skips.txt" || status=1
 exit $status
