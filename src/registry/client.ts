@@ -163,13 +163,15 @@ export class RegistryClient {
   private async request(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Answer> {
     const method = init.method ?? "GET";
     const repeatable = method === "GET" || method === "HEAD" || method === "PUT" || method === "DELETE";
-    const what = `${method} ${path.replace(/\?.*$/, "")}`;
+    // An upload's location is a whole URL of the registry's choosing; everything else is a path under /v2.
+    const absolute = /^https?:\/\//.test(path);
+    const what = `${method} ${(absolute ? new URL(path).pathname : path).replace(/\?.*$/, "")}`;
     for (let attempt = 1; ; attempt++) {
       const last = !repeatable || attempt >= this.attempts;
       let answer: Answer;
       try {
         await this.resolveScheme();
-        const response = await this.fetcher(`${this.base}${path}`, { ...init, headers: this.headers(init.headers), signal: AbortSignal.timeout(this.timeoutMs) });
+        const response = await this.fetcher(absolute ? path : `${this.base}${path}`, { ...init, headers: this.headers(init.headers), signal: AbortSignal.timeout(this.timeoutMs) });
         const body = method === "HEAD" ? Buffer.alloc(0) : Buffer.from(await response.arrayBuffer());
         answer = { status: response.status, headers: response.headers, body, attempts: attempt };
       } catch (error) {
@@ -255,11 +257,21 @@ export class RegistryClient {
     return computed;
   }
 
-  /** Puts manifest bytes under a tag or digest; returns the digest the registry computed. */
+  /**
+   * Puts manifest bytes under a tag or digest and returns their digest: the sha256 of the bytes
+   * sent, which is what a registry stores them under. A registry that announces another digest
+   * (`Docker-Content-Digest`) stored something else: an error. One that announces none is taken at
+   * the bytes' digest, for copies and indexes alike.
+   */
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
     const answer = await this.request(`/${repository}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: new Uint8Array(bytes) });
     if (answer.status !== 201) throw this.unexpected(`PUT manifest ${repository}:${reference}`, answer);
-    return answer.headers.get("docker-content-digest") ?? "";
+    const sent = sha256Digest(bytes);
+    const announced = answer.headers.get("docker-content-digest");
+    if (announced !== null && announced !== sent) {
+      throw new RegistryError(`PUT manifest ${repository}:${reference} at ${this.registry}: the registry reports ${announced} for bytes whose digest is ${sent}`, answer.status, "a digest other than the bytes sent", "integrity");
+    }
+    return sent;
   }
 
   async deleteManifest(repository: string, digest: string): Promise<void> {
@@ -281,8 +293,12 @@ export class RegistryClient {
     if (sha256Digest(blob.body) !== digest) throw new RegistryError(`GET blob ${source}@${digest} at ${this.registry}: the bytes do not match the digest`, blob.status, "a blob whose bytes do not match its digest", "integrity");
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
-    const put = await this.fetcher(url, { method: "PUT", headers: this.headers({ "content-type": "application/octet-stream" }), body: new Uint8Array(blob.body), signal: AbortSignal.timeout(this.timeoutMs) });
-    if (put.status !== 201) throw new RegistryError(`PUT blob ${target}@${digest} at ${this.registry}: ${describeStatus(put.status)}`, put.status, describeStatus(put.status));
+    // The final PUT goes through request() like every other: retried on a transient failure, a 401 said as one.
+    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(blob.body) });
+    if (put.status === 201) return;
+    // A retried PUT whose first attempt landed finds its upload closed: the blob being there is the answer.
+    if (put.attempts > 1 && await this.blobExists(target, digest)) return;
+    throw this.unexpected(`PUT blob ${target}@${digest}`, put);
   }
 
   /** Whether a blob exists (HEAD: 200 yes, 404 no; anything else is an error). */

@@ -62,6 +62,7 @@ export async function copyImage(client: RegistryClient, request: CopyRequest): P
   }
   copy ??= await client.rawManifest(request.sourceRepository, request.digest);
   await copyManifest(client, request.sourceRepository, request.targetRepository, copy, request.tag);
+  if (request.immutable) await confirmTag(client, request.targetRepository, request.tag, digest);
   return { created: true, digest };
 }
 
@@ -81,7 +82,19 @@ export async function copyManifest(client: RegistryClient, source: string, targe
     const blobs = [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)].filter((blob): blob is string => blob !== undefined);
     for (const blob of blobs) await client.mountBlob(source, target, blob);
   }
-  const expected = sha256Digest(bytes);
-  const written = await client.putManifest(target, reference, bytes, mediaType);
-  if (written !== expected) throw new RegistryError(`copied ${source} to ${target}:${reference} as ${expected} but the registry reports ${written}`);
+  // putManifest checks what the registry says it stored against the bytes' digest.
+  await client.putManifest(target, reference, bytes, mediaType);
+}
+
+/**
+ * After an immutable tag was written: does it hold what was written? A distribution registry has no
+ * conditional put, so two runs that both found the tag absent may both write it; the one whose
+ * digest is not there afterwards lost, and says so rather than report a tag it does not hold. The
+ * stack lock keeps two runs of one stack apart; this covers two stacks (or a run without the lock)
+ * writing one tag.
+ */
+export async function confirmTag(client: RegistryClient, repository: string, tag: string, digest: string): Promise<void> {
+  const now = await client.manifest(repository, tag);
+  if (now?.digest === digest) return;
+  throw new RegistryError(`${repository}:${tag} was written as ${digest}, but the registry now answers ${now === undefined ? "that the tag does not exist" : `that it holds ${now.digest}`}: another run wrote it at the same time (a registry has no conditional put). An immutable tag is not written again: check which run's image it should hold`, undefined, "a tag written by another run at the same time");
 }

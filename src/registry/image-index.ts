@@ -8,7 +8,7 @@
 import { formatPlatform, parsePlatform } from "../core/platforms.js";
 import { sha256Digest } from "./blob-cache.js";
 import { type ManifestResult, parseJson, type RegistryClient, RegistryError } from "./client.js";
-import { copyManifest, INDEX_TYPES } from "./copy.js";
+import { confirmTag, copyManifest, INDEX_TYPES } from "./copy.js";
 
 export const OCI_INDEX_TYPE = "application/vnd.oci.image.index.v1+json";
 
@@ -68,7 +68,7 @@ export async function putIndex(client: RegistryClient, request: IndexRequest): P
     throw new RegistryError(`${request.repository}:${request.tag} already points at ${existing.digest}; an immutable channel will not move it to the index ${digest}`);
   }
   for (const { entry, raw } of children) await copyManifest(client, entry.repository, request.repository, raw, entry.digest);
-  const written = await client.putManifest(request.repository, request.tag, bytes, OCI_INDEX_TYPE);
-  if (written !== "" && written !== digest) throw new RegistryError(`put the index ${request.repository}:${request.tag} as ${digest} but the registry reports ${written}`);
+  await client.putManifest(request.repository, request.tag, bytes, OCI_INDEX_TYPE);
+  if (request.immutable) await confirmTag(client, request.repository, request.tag, digest);
   return { digest, created: true };
 }

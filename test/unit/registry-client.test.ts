@@ -117,3 +117,58 @@ describe("registry client under faults", () => {
     await expect(client.configOf("g/img", result as NonNullable<typeof result>)).rejects.toThrow(/config blob .* bytes do not match its digest/);
   });
 });
+
+describe("writes: digests, the upload's final PUT, a tag written twice at once", () => {
+  it("putManifest returns the bytes' digest when the registry announces none, and refuses another announced digest", async () => {
+    const silent = scripted([() => new Response(null, { status: 201 })]);
+    expect(await silent.client.putManifest("g/img", "1.0-p0", manifestBytes, "application/vnd.docker.distribution.manifest.v2+json")).toBe(digestOf(manifestBytes));
+    const agreeing = scripted([() => new Response(null, { status: 201, headers: { "docker-content-digest": digestOf(manifestBytes) } })]);
+    expect(await agreeing.client.putManifest("g/img", "1.0-p0", manifestBytes, "application/vnd.docker.distribution.manifest.v2+json")).toBe(digestOf(manifestBytes));
+    const other = scripted([() => new Response(null, { status: 201, headers: { "docker-content-digest": "sha256:" + "0".repeat(64) } })]);
+    const error = await other.client.putManifest("g/img", "1.0-p0", manifestBytes, "x").then(() => undefined, (failure: unknown) => failure);
+    expect(error).toBeInstanceOf(RegistryError);
+    expect((error as RegistryError).fault).toBe("integrity");
+    expect((error as RegistryError).message).toMatch(/reports sha256:0+ for bytes whose digest is sha256:/);
+  });
+  it("a copy to a registry that announces no digest succeeds (it failed with an empty digest before)", async () => {
+    const { copyImage } = await import("../../src/registry/copy.js");
+    // tag absent, then the source manifest, then the PUT without a digest header
+    const { client } = scripted([() => new Response("{}", { status: 404 }), found, () => new Response(null, { status: 201 })]);
+    expect(await copyImage(client, { sourceRepository: "g/img", digest: digestOf(manifestBytes), targetRepository: "g/img", tag: "1.0-p0", immutable: false })).toEqual({ created: true, digest: digestOf(manifestBytes) });
+  });
+  it("mountBlob's final upload PUT is retried on a 500 and says a 401 as the login's fault", async () => {
+    const blob = Buffer.from("layer bytes");
+    const upload = () => new Response(null, { status: 202, headers: { location: "/v2/g/to/blobs/uploads/u1?_state=x" } });
+    const puts: string[] = [];
+    const answers = [() => new Response(null, { status: 404 }), upload, () => new Response(new Uint8Array(blob)), () => new Response("busy", { status: 500 }), () => new Response(null, { status: 201 })];
+    let index = 0;
+    const fetcher = (async (input: string | URL, init?: RequestInit) => {
+      if (String(input).endsWith("/v2/")) return new Response("{}");
+      if (init?.method === "PUT") puts.push(String(input));
+      return (answers[index++] as () => Response)();
+    }) as typeof fetch;
+    const client = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    await client.mountBlob("g/from", "g/to", digestOf(blob));
+    expect(puts).toHaveLength(2);
+    expect(puts[1]).toMatch(/^http:\/\/registry\.test:5000\/v2\/g\/to\/blobs\/uploads\/u1\?_state=x&digest=sha256%3A/);
+    const refused = scripted([() => new Response(null, { status: 404 }), upload, () => new Response(new Uint8Array(blob)), () => new Response("{}", { status: 401 })]);
+    await expect(refused.client.mountBlob("g/from", "g/to", digestOf(blob))).rejects.toThrow(/refused the credentials \(HTTP 401; no login was found\)/);
+  });
+  it("an immutable index write that another run overwrote at the same time fails loud", async () => {
+    const { putIndex } = await import("../../src/registry/image-index.js");
+    const config = Buffer.from(JSON.stringify({ os: "linux", architecture: "amd64" }));
+    const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digestOf(config) }, layers: [] }));
+    const oci = (bytes: Buffer) => () => new Response(new Uint8Array(bytes), { status: 200, headers: { "docker-content-digest": digestOf(bytes), "content-type": "application/vnd.oci.image.manifest.v1+json" } });
+    const theirs = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] }));
+    const request = { repository: "g/img", tag: "1.0-p0", immutable: true, entries: [{ platform: "linux/amd64", repository: "g/img/linux-amd64", digest: digestOf(image) }] };
+    // rawManifest, config, the tag (absent), HEAD blob (config, present), ... the copy of the child, the index PUT, then the re-read.
+    const answers = (last: () => Response) => [oci(image), () => new Response(new Uint8Array(config)), () => new Response("{}", { status: 404 }),
+      () => new Response(null, { status: 200 }), () => new Response(null, { status: 201 }), () => new Response(null, { status: 201 }), last];
+    const lost = scripted(answers(oci(theirs)));
+    await expect(putIndex(lost.client, request)).rejects.toThrow(/g\/img:1.0-p0 was written as sha256:\w+, but the registry now answers that it holds sha256:\w+: another run wrote it at the same time/);
+    const { indexBytes } = await import("../../src/registry/image-index.js");
+    const ours = indexBytes([{ platform: "linux/amd64", mediaType: "application/vnd.oci.image.manifest.v1+json", digest: digestOf(image), size: image.length }]);
+    const won = scripted(answers(oci(ours)));
+    expect(await putIndex(won.client, request)).toEqual({ digest: digestOf(ours), created: true });
+  });
+});
