@@ -6,11 +6,13 @@
  * resolves to it), the same build argument Strata's peer passes, the same tags, plain manifests
  * (BUILDX_NO_DEFAULT_ATTESTATIONS=1), pushed to the registry. One solve for every target.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, type SpawnSyncReturns, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Measurement, seconds } from "./strata-side.js";
+import { type CpuReport } from "./cpu-sampler.js";
+import { sampledSpawnSync } from "./cpu-measure.js";
 
 const BUILDX_VERSION = "v0.38.2";
 
@@ -76,21 +78,30 @@ export class BakeSide {
     });
   }
 
-  /** Builds and pushes the whole tree under `tag` (a CI run: the release tag with the change's suffix). */
-  up(tag = "1.0-p0"): Measurement {
+  /**
+   * Builds and pushes the whole tree under `tag` (a CI run: the release tag with the change's
+   * suffix). `sampleCpu`: every process's CPU sampled while bake runs (buildkitd's among them).
+   */
+  up(tag = "1.0-p0", sampleCpu = false): Measurement {
     const file = path.join(this.root, "docker-bake.json");
     const order = this.order();
     // Contexts relative to the folder bake runs in: bake asks for file-system entitlements for any outside it.
     writeFileSync(file, JSON.stringify(bakeFile(path.relative(this.root, this.catalog), order, `${this.registry}/${this.group}`, tag), null, 1));
     const { binary, env } = buildx();
     let progress = "";
-    const elapsed = seconds(() => {
+    let cpu: CpuReport | undefined;
+    let elapsed = seconds(() => {
       // buildx writes its progress to standard error.
-      const result = spawnSync(binary, ["bake", "-f", file, "--progress=plain"], { cwd: this.root, env, encoding: "utf8", maxBuffer: 256 << 20 });
+      const args = ["bake", "-f", file, "--progress=plain"];
+      const options = { cwd: this.root, env, encoding: "utf8", maxBuffer: 256 << 20 } as const;
+      let result: SpawnSyncReturns<string>;
+      if (sampleCpu) ({ result, cpu } = sampledSpawnSync(binary, args, options));
+      else result = spawnSync(binary, args, options);
       progress = result.stderr;
       if (result.status !== 0) throw new Error(`buildx bake failed (exit ${result.status}):\n${progress.split("\n").slice(-30).join("\n")}`);
     });
-    return { seconds: elapsed, built: targetsBuilt(progress), pushed: order.length };
+    if (cpu !== undefined) elapsed = cpu.wallSeconds;
+    return { seconds: elapsed, built: targetsBuilt(progress), ...(cpu === undefined ? {} : { cpu }) };
   }
 
   /** An empty cache, as a fresh CI runner has (`buildx prune -af`). */

@@ -5,7 +5,7 @@
  * has a small context and a cheap build step.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 export interface GeneratedLayer {
@@ -71,4 +71,9 @@ export function generateCatalog(dir: string, count: number, salt: string, rootfs
 /** Touches one file of a layer, as a developer would. */
 export function touch(dir: string, layer: string, note: string): void {
   writeFileSync(path.join(dir, layer, "content.txt"), `${layer} changed ${note}\n${"y".repeat(2048)}\n`);
+}
+
+/** New content in every layer of a catalog (every layer must build again), as a new salt would give. */
+export function touchEvery(dir: string, note: string): void {
+  for (const layer of readdirSync(dir)) if (existsSync(path.join(dir, layer, "layer.yaml"))) touch(dir, layer, note);
 }

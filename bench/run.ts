@@ -1,6 +1,9 @@
 /**
  * Strata against a plain build script on synthetic catalogs of N layers, on
- * the same daemon and registry, in one run. Scenarios: cold full build, no-op
+ * the same daemon and registry, in one run. Scenarios: cold full build (each side's build cache
+ * emptied first: the engine's build cache and the tree's images, `buildx prune -af` for bake), new
+ * content on a warm engine (every layer changed after the cold run, caches kept: what "cold" meant
+ * before issue #28), no-op
  * (repeated: each run measures several no-ops in a row), one leaf file
  * changed, one common-libs file changed; then CI runs of a Gerrit change to
  * one leaf, with dev up to date: copying what the channel holds, and
@@ -18,6 +21,8 @@
  *     [--builders docker,strata] [--peers plain,bake] [--sweep 2,4,8,16] [--scenarios LIST] [--no-peer] [--out FILE]
  * --scenarios runs only those (cold always runs first: the others start from it); --no-peer leaves
  * the plain script out (a run focused on Strata's own scenarios, such as the CI ones).
+ * "pushed" is measured in the registry (pushes.ts: tags new or moved after the run); the cold runs
+ * and the new-content runs of Strata and bake are CPU-sampled by component (cpu-sampler.ts).
  */
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -30,8 +35,11 @@ import { renderTable } from "../src/cli/table.js";
 import { emptyEngine, removeImages } from "./docker-images.js";
 import { type Measurement, seconds, StrataSide } from "./strata-side.js";
 import { BakeSide } from "./bake-side.js";
-import { generateCatalog, touch } from "./generate.js";
+import { generateCatalog, touch, touchEvery } from "./generate.js";
 import { median, projectRoot } from "./stats.js";
+import { cpuRows } from "./cpu-sampler.js";
+import { CI_SCENARIOS, ciEntries, cpuEntries, resultEntries, SAMPLED_SCENARIOS, type Sample, type Scenario, SCENARIO_MEANINGS, SCENARIOS } from "./results.js";
+import { groupDigests, tagsWritten } from "./pushes.js";
 
 const { values } = parseArgs({
   options: {
@@ -56,10 +64,6 @@ const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
 const peers = new Set(values.peers.split(","));
 for (const peer of peers) if (peer !== "plain" && peer !== "bake") throw new Error(`--peers ${values.peers}: use plain, bake or both`);
 const withBake = peers.has("bake");
-const SCENARIOS = ["cold", "no-op", "leaf changed", "common-libs changed", "ci leaf changed", "ci rebuild all", "ci leaf changed on an empty engine", "ci rebuild all on an empty engine"] as const;
-type Scenario = (typeof SCENARIOS)[number];
-const CI_SCENARIOS: ReadonlySet<Scenario> = new Set(["ci leaf changed", "ci rebuild all", "ci leaf changed on an empty engine", "ci rebuild all on an empty engine"]);
-
 /** The plain script, on its own copy of the catalog and its own group. */
 class PeerSide {
   readonly root = mkdtempSync(path.join(tmpdir(), "strata-bench-peer-"));
@@ -73,25 +77,22 @@ class PeerSide {
       output = execFileSync(path.join(projectRoot, "bench/peer.sh"), [this.catalog, path.join(this.root, "build-order.txt"), `${registry}/${this.group}`, "1.0-p0"], { encoding: "utf8" });
     });
     const match = /built (\d+) changed (\d+) pushed (\d+)/.exec(output);
-    return { seconds: elapsed, built: Number(match?.[2] ?? 0), pushed: Number(match?.[3] ?? 0) };
+    if (match === null) throw new Error(`bench/peer.sh ended without its "built N changed M pushed P" line:\n${output}`);
+    return { seconds: elapsed, built: Number(match[2]) };
   }
-}
-
-interface Sample {
-  readonly size: number;
-  readonly run: number;
-  readonly scenario: Scenario;
-  /** By builder. */
-  readonly strata: Record<string, Measurement>;
-  readonly peer: Measurement;
-  /** docker buildx bake, when --peers names it. */
-  readonly bake: Measurement;
 }
 
 const CI_SCENARIOS_ORDER = [...CI_SCENARIOS];
 
+/** A side's run, with what it pushed read from the registry before and after (the tags of its group that are new or moved). */
+async function withPushes(group: string, up: () => Measurement): Promise<Measurement> {
+  const before = await groupDigests(registry, group);
+  const measurement = up();
+  return { ...measurement, pushed: tagsWritten(before, await groupDigests(registry, group)) };
+}
+
 /** One catalog through the scenarios, each builder and the peer taking turns; `withPeer: false` measures Strata alone. */
-function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): { samples: Sample[]; planSeconds: number } {
+async function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): Promise<{ samples: Sample[]; planSeconds: number }> {
   const salt = `${Date.now().toString(36)}${run}`;
   const sides = builders.map((builder) => new StrataSide(`bench${size}-${salt}-${builder}-mos9.0-dev`, parallel, builder));
   const peer = new PeerSide(`bench${size}-${salt}-mos9.0-peer`);
@@ -104,10 +105,17 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
   }
   const samples: Sample[] = [];
   let planSeconds = 0;
-  const notRun: Measurement = { seconds: Number.NaN, built: 0, pushed: 0 };
+  const notRun: Measurement = { seconds: Number.NaN, built: 0 };
+  // Cold: each side starts from empty caches, emptied right before its own turn (the engine's build
+  // cache and the side's own images; bake's BuildKit cache), so no side builds on another's cache.
+  const emptyCaches = (side: StrataSide | PeerSide | BakeSide): void => {
+    if (side instanceof BakeSide) side.emptyCache();
+    else emptyEngine(`${registry}/${side.group}/`);
+  };
   try {
     for (const scenario of scenarios) {
       const catalogs = [...sides.map((side) => side.catalog), peer.catalog, ...(bake === undefined ? [] : [bake.catalog])];
+      if (scenario === "new content on a warm engine") for (const catalog of catalogs) touchEvery(catalog, `${salt}-warm`);
       if (scenario === "leaf changed") for (const catalog of catalogs) touch(catalog, "svc000", salt);
       if (scenario === "common-libs changed") for (const catalog of catalogs) touch(catalog, "libs-a", salt);
       if (CI_SCENARIOS.has(scenario)) {
@@ -119,13 +127,14 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
         const strata: Record<string, Measurement> = {};
         for (const side of sides) {
           if (scenario.endsWith("empty engine") && side !== first) emptyEngine(`${registry}/bench${size}-${salt}-`);
-          strata[side.builder] = side.up(ci);
+          strata[side.builder] = await withPushes(side.group, () => side.up(ci));
         }
         // bake's CI leaf run: what a team does without Strata, the whole tree built and pushed under the CI tags.
         let bakeMeasurement = notRun;
         if (bake !== undefined && !ci.rebuildAll) {
           if (ci.freshRunner) bake.emptyCache();
-          bakeMeasurement = bake.up(`1.0-p0-${ci.change}`);
+          const tag = `1.0-p0-${ci.change}`;
+          bakeMeasurement = await withPushes(bake.group, () => bake.up(tag));
         }
         samples.push({ size, run, scenario, strata, peer: notRun, bake: bakeMeasurement });
         const figures = builders.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s (built ${strata[builder]?.built}, copied ${strata[builder]?.copied})`).join(", ");
@@ -142,10 +151,12 @@ function runOnce(size: number, run: number, parallel: number, scenarios: readonl
         const strata: Record<string, Measurement> = {};
         let peerMeasurement = notRun;
         let bakeMeasurement = notRun;
+        const sampled = SAMPLED_SCENARIOS.has(scenario);
         for (const side of [...turns.slice(shift), ...turns.slice(0, shift)]) {
-          if (side instanceof StrataSide) strata[side.builder] = side.up();
-          else if (side instanceof BakeSide) bakeMeasurement = side.up();
-          else peerMeasurement = side.up();
+          if (scenario === "cold") emptyCaches(side);
+          if (side instanceof StrataSide) strata[side.builder] = await withPushes(side.group, () => side.up(undefined, sampled));
+          else if (side instanceof BakeSide) bakeMeasurement = await withPushes(side.group, () => side.up(undefined, sampled));
+          else peerMeasurement = await withPushes(side.group, () => side.up());
         }
         samples.push({ size, run, scenario, strata, peer: peerMeasurement, bake: bakeMeasurement });
         const figures = builders.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s`).join(", ");
@@ -172,7 +183,7 @@ if (values.sweep !== undefined) {
   const parallelValues = values.sweep.split(",").map(Number);
   const times = new Map<number, number[]>(parallelValues.map((parallel) => [parallel, []]));
   for (let run = 0; run < runs; run++) {
-    for (const parallel of parallelValues) times.get(parallel)?.push(runOnce(50, run, parallel, ["cold"], false).samples[0]?.strata[builders[0] as Builder]?.seconds ?? Number.NaN);
+    for (const parallel of parallelValues) times.get(parallel)?.push((await runOnce(50, run, parallel, ["cold"], false)).samples[0]?.strata[builders[0] as Builder]?.seconds ?? Number.NaN);
   }
   const sweep = Object.fromEntries([...times].map(([parallel, seconds]) => [String(parallel), Number(median(seconds).toFixed(1))]));
   output.parallelSweepN50Cold = sweep;
@@ -184,70 +195,39 @@ const plans: Record<string, number> = {};
 for (const size of sizes) {
   const planTimes: number[] = [];
   for (let run = 0; run < runs; run++) {
-    const { samples, planSeconds } = runOnce(size, run, Number(values.parallel), selectedScenarios, !values["no-peer"]);
+    const { samples, planSeconds } = await runOnce(size, run, Number(values.parallel), selectedScenarios, !values["no-peer"]);
     all.push(...samples);
     planTimes.push(planSeconds);
   }
   plans[String(size)] = Number(median(planTimes).toFixed(1));
 }
 
-const rows: string[][] = [];
-const table: Record<string, unknown>[] = [];
-for (const size of sizes) {
-  for (const scenario of SCENARIOS) {
-    const samples = all.filter((sample) => sample.size === size && sample.scenario === scenario);
-    if (samples.length === 0 || CI_SCENARIOS.has(scenario)) continue;
-    const peer = median(samples.map((sample) => sample.peer.seconds));
-    const baked = median(samples.map((sample) => sample.bake.seconds));
-    for (const builder of builders) {
-      const measured = samples.map((sample) => sample.strata[builder]).filter((measurement): measurement is Measurement => measurement !== undefined);
-      const strata = median(measured.map((measurement) => measurement.seconds));
-      const memory = measured.map((measurement) => measurement.peakMiB).filter((value): value is number => value !== undefined);
-      const entry = {
-        size, scenario, builder,
-        strataSeconds: Number(strata.toFixed(1)), peerSeconds: Number(peer.toFixed(1)), ratio: Number((strata / peer).toFixed(2)),
-        strataBuilt: median(measured.map((measurement) => measurement.built)), peerBuilt: median(samples.map((sample) => sample.peer.built)),
-        strataPushed: median(measured.map((measurement) => measurement.pushed)), peerPushed: median(samples.map((sample) => sample.peer.pushed)),
-        strataPeakMiB: memory.length === 0 ? null : Number(median(memory).toFixed(0)),
-        bakeSeconds: Number(baked.toFixed(1)), bakeRatio: Number((strata / baked).toFixed(2)), bakeBuilt: median(samples.map((sample) => sample.bake.built)),
-      };
-      table.push(entry);
-      rows.push([String(size), scenario, builder, String(entry.strataSeconds), String(entry.peerSeconds), String(entry.ratio), ...(withBake ? [String(entry.bakeSeconds), String(entry.bakeRatio)] : []), `${entry.strataBuilt}/${entry.strataPushed}`, `${entry.peerBuilt}/${entry.peerPushed}`, ...(withBake ? [String(entry.bakeBuilt)] : []), entry.strataPeakMiB === null ? "-" : String(entry.strataPeakMiB)]);
-    }
-  }
-}
+const show = (value: number | null): string => (value === null ? "-" : String(value));
+const table = resultEntries(all, sizes, builders);
+const rows = table.map((entry) => [String(entry.size), entry.scenario, entry.builder, show(entry.strataSeconds), show(entry.peerSeconds), show(entry.ratio),
+  ...(withBake ? [show(entry.bakeSeconds), show(entry.bakeRatio)] : []), `${show(entry.strataBuilt)}/${show(entry.strataPushed)}`, `${show(entry.peerBuilt)}/${show(entry.peerPushed)}`,
+  ...(withBake ? [`${show(entry.bakeBuilt)}/${show(entry.bakePushed)}`] : []), show(entry.strataPeakMiB)]);
 // CI runs against their comparisons in the same run: the dev run of a leaf change, and rebuilding everything.
-const ciRows: string[][] = [];
-const ciTable: Record<string, unknown>[] = [];
-for (const size of sizes) {
-  for (const builder of builders) {
-    const secondsOf = (scenario: Scenario): number => median(all.filter((sample) => sample.size === size && sample.scenario === scenario).map((sample) => sample.strata[builder]?.seconds ?? Number.NaN));
-    const devLeaf = secondsOf("leaf changed");
-    for (const [scenario, rebuildAll] of [["ci leaf changed", "ci rebuild all"], ["ci leaf changed on an empty engine", "ci rebuild all on an empty engine"]] as const) {
-      const measured = all.filter((sample) => sample.size === size && sample.scenario === scenario).map((sample) => sample.strata[builder]).filter((measurement): measurement is Measurement => measurement !== undefined);
-      if (measured.length === 0) continue;
-      const ciSeconds = median(measured.map((measurement) => measurement.seconds));
-      const entry = {
-        size, scenario, builder, seconds: Number(ciSeconds.toFixed(1)),
-        built: median(measured.map((measurement) => measurement.built)), copied: median(measured.map((measurement) => measurement.copied ?? 0)),
-        devLeafSeconds: Number(devLeaf.toFixed(1)), rebuildAllSeconds: Number(secondsOf(rebuildAll).toFixed(1)),
-        vsDevLeaf: Number((ciSeconds / devLeaf).toFixed(2)), vsRebuildAll: Number((ciSeconds / secondsOf(rebuildAll)).toFixed(2)),
-        bakeSeconds: Number(median(all.filter((sample) => sample.size === size && sample.scenario === scenario).map((sample) => sample.bake.seconds)).toFixed(1)),
-      };
-      ciTable.push(entry);
-      ciRows.push([String(size), scenario, builder, String(entry.seconds), `${entry.built}/${entry.copied}`, String(entry.devLeafSeconds), String(entry.vsDevLeaf), String(entry.rebuildAllSeconds), String(entry.vsRebuildAll), ...(withBake ? [String(entry.bakeSeconds), String(Number((ciSeconds / entry.bakeSeconds).toFixed(2)))] : [])]);
-    }
-  }
-}
+const ciTable = ciEntries(all, sizes, builders);
+const ciRows = ciTable.map((entry) => [String(entry.size), entry.scenario, entry.builder, show(entry.seconds), `${show(entry.built)}/${show(entry.copied)}/${show(entry.pushed)}`, show(entry.devLeafSeconds), show(entry.vsDevLeaf),
+  show(entry.rebuildAllSeconds), show(entry.vsRebuildAll), ...(withBake ? [show(entry.bakeSeconds), show(entry.seconds === null || entry.bakeSeconds === null ? null : Number((entry.seconds / entry.bakeSeconds).toFixed(2))), `${show(entry.bakeBuilt)}/${show(entry.bakePushed)}`] : [])]);
+const cpuTable = cpuEntries(all, sizes, builders);
+output.scenarios = SCENARIO_MEANINGS;
 output.ci = ciTable;
 output.results = table;
+output.cpu = cpuTable;
 output.samples = all;
 output.planSeconds = plans;
-process.stdout.write(`${renderTable(["N", "scenario", "builder", "strata s", "peer s", "strata/peer", ...(withBake ? ["bake s", "strata/bake"] : []), "strata built/pushed", "peer changed/pushed", ...(withBake ? ["bake built"] : []), "strata peak MiB"], rows)}\n`);
+process.stdout.write(`${renderTable(["N", "scenario", "builder", "strata s", "peer s", "strata/peer", ...(withBake ? ["bake s", "strata/bake"] : []), "strata built/pushed", "peer changed/pushed", ...(withBake ? ["bake built/pushed"] : []), "strata peak MiB"], rows)}\n`);
+process.stdout.write("(pushed: tags new or moved in the registry after the run, read before and after it)\n");
 process.stdout.write(`strata plan (preview) seconds by N: ${JSON.stringify(plans)}\n`);
 if (ciRows.length > 0) {
   process.stdout.write(`CI runs of a one-leaf change, dev up to date (medians of ${runs}):\n`);
-  process.stdout.write(`${renderTable(["N", "scenario", "builder", "seconds", "built/copied", "dev leaf s", "÷ dev leaf", "rebuild-all s", "÷ rebuild-all", ...(withBake ? ["bake s", "÷ bake"] : [])], ciRows)}\n`);
+  process.stdout.write(`${renderTable(["N", "scenario", "builder", "seconds", "built/copied/pushed", "dev leaf s", "÷ dev leaf", "rebuild-all s", "÷ rebuild-all", ...(withBake ? ["bake s", "÷ bake", "bake built/pushed"] : [])], ciRows)}\n`);
+}
+for (const entry of cpuTable) {
+  process.stdout.write(`CPU by component, N=${entry.size} ${entry.scenario}, ${entry.side} (median of ${runs}; ${entry.layersBuilt ?? "?"} layers built):\n`);
+  process.stdout.write(`${renderTable(["part", "CPU s", "per layer", "of busy"], cpuRows(entry.cpu, entry.layersBuilt ?? 0))}\n`);
 }
 const out = values.out ?? path.join(projectRoot, ".strata/bench/run.json");
 mkdirSync(path.dirname(out), { recursive: true });

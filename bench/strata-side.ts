@@ -9,16 +9,24 @@ import path from "node:path";
 import { parse, stringify } from "yaml";
 import { type Builder } from "../src/core/config.js";
 import { projectRoot } from "./stats.js";
+import { type CpuReport } from "./cpu-sampler.js";
+import { sampledSpawnSync } from "./cpu-measure.js";
 
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
 
 export interface Measurement {
   readonly seconds: number;
   readonly built: number;
-  readonly pushed: number;
+  /**
+   * Tags the run wrote (new, or moved to another digest), measured in the registry before and after
+   * it (pushes.ts) by the caller; absent when not measured. Never inferred from "built".
+   */
+  readonly pushed?: number;
   /** CI runs: layers copied inside the registry instead of built. */
   readonly copied?: number;
   readonly peakMiB?: number;
+  /** CPU by component while the run ran, when it was sampled (cpu-sampler.ts). */
+  readonly cpu?: CpuReport;
 }
 
 export function seconds(task: () => void): number {
@@ -63,32 +71,39 @@ export class StrataSide {
    * made by the CLI). `freshRunner`: as on a machine that never ran Strata, with an empty registry
    * blob cache and Node compile cache (the caller empties the engine).
    */
-  up(ci?: { change: number; rebuildAll: boolean; freshRunner?: boolean }): Measurement {
+  up(ci?: { change: number; rebuildAll: boolean; freshRunner?: boolean }, sampleCpu = false): Measurement {
     const env: NodeJS.ProcessEnv = ci === undefined ? {} : { GERRIT_CHANGE_NUMBER: String(ci.change), GERRIT_PATCHSET_NUMBER: "1" };
     if (ci?.freshRunner === true) {
       env.STRATA_BLOB_CACHE = mkdtempSync(path.join(this.root, "blob-cache-"));
       env.NODE_COMPILE_CACHE = mkdtempSync(path.join(this.root, "compile-cache-"));
     }
-    return this.upWith(env, ci?.rebuildAll === true ? "rebuildall" : "bench");
+    return this.upWith(env, ci?.rebuildAll === true ? "rebuildall" : "bench", sampleCpu);
   }
 
-  /** `strata up` with more environment (a CI change, another backend). */
-  upWith(extraEnv: NodeJS.ProcessEnv, stack = "bench"): Measurement {
+  /**
+   * `strata up` with more environment (a CI change, another backend). `sampleCpu`: every process's
+   * CPU sampled while it runs, and the time the sampler measured around the command alone.
+   */
+  upWith(extraEnv: NodeJS.ProcessEnv, stack = "bench", sampleCpu = false): Measurement {
     const summary = this.summaryFile;
     const env = { ...this.env, ...extraEnv };
     const ci = extraEnv.GERRIT_CHANGE_NUMBER;
     let result: ReturnType<typeof spawnSync> | undefined;
-    const elapsed = seconds(() => {
-      // The engine's progress goes to a pipe, not the terminal (the table is the output); shown on failure.
-      result = spawnSync("node", [path.join(projectRoot, "bin/strata.js"), "up", "--stack", stack, "--project", this.project, "--catalog", this.catalog,
-        "--summary-json", summary, "--parallel", String(this.parallel)], { env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 });
+    let cpu: CpuReport | undefined;
+    const args = [path.join(projectRoot, "bin/strata.js"), "up", "--stack", stack, "--project", this.project, "--catalog", this.catalog, "--summary-json", summary, "--parallel", String(this.parallel)];
+    // The engine's progress goes to a pipe, not the terminal (the table is the output); shown on failure.
+    const options = { env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", maxBuffer: 64 << 20 } as const;
+    let elapsed = seconds(() => {
+      if (sampleCpu) ({ result, cpu } = sampledSpawnSync("node", args, { ...options, stdio: [...options.stdio] }));
+      else result = spawnSync("node", args, { ...options, stdio: [...options.stdio] });
     });
+    if (cpu !== undefined) elapsed = cpu.wallSeconds;
     if (result?.status !== 0) throw new Error(`strata up failed in ${this.root}:\n${String(result?.stderr ?? "")}`);
     const layers = (JSON.parse(readFileSync(summary, "utf8")) as { layers: { result: string }[] }).layers;
     const built = layers.filter((layer) => layer.result === "built").length;
     const copied = layers.filter((layer) => layer.result === "copied").length;
     const memory = existsSync(this.env.STRATA_MEMORY_REPORT as string) ? (JSON.parse(readFileSync(this.env.STRATA_MEMORY_REPORT as string, "utf8")) as { maxRssKiB: number }).maxRssKiB / 1024 : undefined;
-    return { seconds: elapsed, built, pushed: built, ...(ci === undefined ? {} : { copied }), ...(memory === undefined ? {} : { peakMiB: memory }) };
+    return { seconds: elapsed, built, ...(ci === undefined ? {} : { copied }), ...(memory === undefined ? {} : { peakMiB: memory }), ...(cpu === undefined ? {} : { cpu }) };
   }
 
   plan(): number {

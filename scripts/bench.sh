@@ -4,12 +4,17 @@
 #                    [--builders docker,strata] [--peers plain,bake] [--sweep 2,4,8,16] [--out FILE]
 #       Strata against a plain build script and, with --peers …bake, `docker buildx bake` on a
 #       current BuildKit (scripts/bench-tools.sh builds it once and runs a buildkitd of its own for
-#       the run) on synthetic catalogs (cold, no-op, leaf, common-libs, and CI runs of a one-leaf
-#       change), and fingerprinting throughput against sha256sum.
+#       the run) on synthetic catalogs (cold: every side's build cache emptied first; new content on
+#       a warm engine: every layer changed, caches kept; no-op, leaf, common-libs, and CI runs of a
+#       one-leaf change), and fingerprinting throughput against sha256sum. The cold and new-content
+#       runs of Strata and bake are CPU-sampled by component (bench/cpu-sampler.ts).
 #   scripts/bench.sh backends [--size 200] [--repeats 5]
 #       a no-op on the PostgreSQL backend against the file backend (starts the cluster).
-#   scripts/bench.sh breakdown [--size 200] [--parallel 8]
-#       where one cold run's time goes: start-up, steps (pull, build, push), the critical chain, the tail.
+#   scripts/bench.sh breakdown [--size 200] [--parallel 8] [--warm-engine] [--peers bake] [--out FILE]
+#       where one cold run's time goes: start-up, steps (pull, build, push), the critical chain, the
+#       tail, and the CPU of each component (engine, its children, containerd, registry, Pulumi
+#       engine, language host, plugins) in all and per layer; with --peers bake, bake's cold run of
+#       the same tree too (buildkitd's CPU). Cold empties the build caches first; --warm-engine keeps them.
 #   scripts/bench.sh platforms [--size 50] [--runs 3]
 #       what a second platform costs: one platform against linux/amd64 + linux/arm64 (emulated).
 #   scripts/bench.sh scaling [--size 200] [--engines 1,2,4,8,16]
@@ -25,6 +30,10 @@ case "${1:-}" in
   breakdown)
     shift
     "$STRATA_ROOT/scripts/services.sh" start
+    if printf '%s\n' "$@" | grep -q bake; then
+      "$STRATA_ROOT/scripts/bench-tools.sh" start
+      trap '"$STRATA_ROOT/scripts/bench-tools.sh" stop' EXIT
+    fi
     node "$STRATA_ROOT/dist/bench/breakdown.js" "$@" ;;
   platforms)
     shift
