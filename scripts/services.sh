@@ -12,17 +12,18 @@
 # Logs: $STRATA_STATE/logs/{dockerd,registry,postgres}.log
 # Usage: scripts/services.sh start|stop|status|gc|emulation [os/arch ...]
 #   emulation: lets this machine's engine run build steps of foreign platforms (linux/arm64, …):
-#       installs Debian's qemu-user-static if missing, mounts binfmt_misc if needed and registers
-#       the platform's interpreter from the package's binfmt.d entry (root; idempotent). `start`
-#       does it too for the platforms in $STRATA_EMULATE (space-separated).
+#       installs Debian's qemu-user-static if missing, mounts binfmt_misc if needed (at
+#       /proc/sys/fs/binfmt_misc; a $STRATA_BINFMT_DIR must already be a binfmt_misc mount) and
+#       registers the platform's interpreter (scripts/platforms.tsv names it) from the package's
+#       binfmt.d entry (root; idempotent). `start` does it too for the platforms in $STRATA_EMULATE
+#       (space-separated).
 #   gc: the registry's garbage collection (after strata ci-clean deleted manifests):
 #       stops the registry this script runs, removes blobs no manifest references, starts it again.
 set -euo pipefail
-source "$(dirname "$0")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 logs="$STRATA_STATE/logs"
 run="$STRATA_STATE/run"
-mkdir -p "$logs" "$run" "$STRATA_STATE/registry/data"
 
 registry_url="http://127.0.0.1:$STRATA_REGISTRY_PORT"
 
@@ -83,15 +84,41 @@ pg_bin() { # <tool>: Debian's PostgreSQL 15 tools
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 postgres_up() { as_pg "$(pg_bin pg_ctl)" -D "$pg_dir/data" status >/dev/null 2>&1; }
 
+# The folders of the default cluster folder, Strata's own by name: the only ones whose mode it sets.
+pg_default_root=/var/lib/strata-postgres
+
+# The highest existing folder of a path that the postgres user cannot enter (empty when none).
+pg_closed_folder() { # <path>
+  local dir closed=""
+  dir="$(realpath -m -s -- "$1")"
+  while [ "$dir" != / ] && [ -n "$dir" ]; do
+    if [ -e "$dir" ] && ! runuser -u postgres -- test -x "$dir" 2>/dev/null; then closed="$dir"; fi
+    dir="$(dirname "$dir")"
+  done
+  printf '%s' "$closed"
+}
+
+# Makes the cluster's folder (when the state folder is closed to the postgres user) and checks that
+# the server's user can enter it. Folders it makes are made open (umask 022: a caller's 077 would
+# close them to the server); a folder that already exists keeps its mode, unless it is the default's
+# (/var/lib/strata-postgres/<hash>, Strata's own). A folder the user named is never opened up: it
+# would open whatever is above it too (STRATA_POSTGRES_DIR=/root/pg would make /root readable).
+open_pg_dir() {
+  local named="${STRATA_POSTGRES_DIR:+ (STRATA_POSTGRES_DIR)}" closed
+  if [ -z "$named" ]; then ( umask 022; mkdir -p "$pg_dir" ); chmod 755 "$pg_default_root" "$pg_dir"; fi
+  # Nothing is made under a folder the server's user cannot enter.
+  closed="$(pg_closed_folder "$pg_dir")"
+  if [ -z "$closed" ] && [ ! -d "$pg_dir" ]; then ( umask 022; mkdir -p "$pg_dir" ); closed="$(pg_closed_folder "$pg_dir")"; fi
+  [ -z "$closed" ] || strata_die "the postgres user cannot enter $pg_dir$named: $closed is closed to it, and Strata changes no mode of a folder it did not create. fix: let the postgres user enter $closed (chmod o+x $closed, if that is right for it), or set STRATA_POSTGRES_DIR to a folder it can enter (unset, the cluster lives in $pg_default_root/<hash>)"
+}
+
 start_postgres() {
-  mkdir -p "$pg_home" "$pg_dir" "$(dirname "$pg_log")"
+  mkdir -p "$pg_home"
   if [ "$pg_dir" != "$pg_home" ]; then
-    # Every folder above the cluster must be enterable by the server's user (the parent of a default one is ours to open).
-    chmod 755 "$pg_dir" "$(dirname "$pg_dir")" 2>/dev/null || true
-    runuser -u postgres -- test -x "$pg_dir" 2>/dev/null \
-      || strata_die "the postgres user cannot enter $pg_dir (a folder above it is closed to it): set STRATA_POSTGRES_DIR to a folder it can enter, e.g. under /var/lib"
+    open_pg_dir
     strata_log "the state folder $STRATA_STATE is closed to the postgres user; the cluster lives in $pg_dir"
   fi
+  mkdir -p "$pg_dir" "$(dirname "$pg_log")"
   if [ ! -f "$pg_dir/data/PG_VERSION" ]; then
     strata_log "creating a PostgreSQL cluster in $pg_dir/data (role strata, password in $pg_home/pgpass)"
     local password; password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
@@ -137,43 +164,53 @@ stop_pidfile() { # <name>
   rm -f "$file"
 }
 
-qemu_name() { # os/arch[/variant] → the qemu-user-static binfmt name, as core/platforms.ts qemuBinfmtName
-  case "$1" in
-    linux/arm64*) echo qemu-aarch64 ;;
-    linux/arm/v[5-7]|linux/arm) echo qemu-arm ;;
-    linux/ppc64le) echo qemu-ppc64le ;;
-    linux/s390x) echo qemu-s390x ;;
-    linux/riscv64) echo qemu-riscv64 ;;
-    linux/386) echo qemu-i386 ;;
-    *) return 1 ;;
-  esac
+# The platforms and their interpreters: one table, read by core/platforms.ts too.
+platform_table="$(dirname "${BASH_SOURCE[0]}")/platforms.tsv"
+# Where binfmt_misc is mounted (STRATA_BINFMT_DIR, as the program reads it).
+binfmt_dir="${STRATA_BINFMT_DIR:-/proc/sys/fs/binfmt_misc}"
+
+qemu_name() { # os/arch[/variant] → the qemu-user-static binfmt name of its row in platforms.tsv
+  awk -F'\t' -v platform="$1" '!/^#/ && $1 == platform { print $3; found = 1; exit } END { exit !found }' "$platform_table"
 }
 
-native_platform() {
-  case "$(uname -m)" in x86_64) echo linux/amd64 ;; aarch64) echo linux/arm64 ;; *) echo "linux/$(uname -m)" ;; esac
+native_platform() { # this machine's platform: the row of platforms.tsv naming its uname -m
+  awk -F'\t' -v machine="$(uname -m)" '!/^#/ { n = split($2, names, ","); for (i = 1; i <= n; i++) if (names[i] == machine) { print $1; found = 1; exit } }
+    END { exit !found }' "$platform_table" || echo "linux/$(uname -m)"
 }
 
 register_emulation() { # os/arch ...
-  local binfmt=/proc/sys/fs/binfmt_misc platform name
+  local platform name native
+  native="$(native_platform)"
   for platform in "$@"; do
-    [ "$platform" = "$(native_platform)" ] && continue
-    name="$(qemu_name "$platform")" || strata_die "no qemu-user-static interpreter for $platform (linux/arm64, linux/arm/v7, linux/ppc64le, linux/s390x, linux/riscv64, linux/386)"
-    [ -f "$binfmt/$name" ] && [ "$(head -1 "$binfmt/$name")" = enabled ] && continue
+    [ "$platform" = "$native" ] && continue
+    name="$(qemu_name "$platform")" \
+      || strata_die "no qemu-user-static interpreter for $platform in $platform_table (it lists $(awk -F'\t' '!/^#/ && NF { printf "%s%s", sep, $1; sep = ", " }' "$platform_table"))"
+    [ -f "$binfmt_dir/$name" ] && [ "$(head -1 "$binfmt_dir/$name")" = enabled ] && continue
     [ "$(id -u)" = 0 ] || strata_die "registering $name for $platform builds needs root (sudo $0 emulation $platform)"
+    if [ ! -f "$binfmt_dir/register" ]; then
+      # A folder the user named is not mounted over: it must already be binfmt_misc.
+      [ -z "${STRATA_BINFMT_DIR:-}" ] \
+        || strata_die "STRATA_BINFMT_DIR=$binfmt_dir is not where binfmt_misc is mounted (it has no register file), so $name cannot be registered there: mount it (mount -t binfmt_misc binfmt_misc $binfmt_dir) or unset STRATA_BINFMT_DIR, then run $0 emulation $platform"
+      mount -t binfmt_misc binfmt_misc "$binfmt_dir" \
+        || strata_die "cannot mount binfmt_misc at $binfmt_dir (a container without that right?): $platform builds cannot run here; use an engine that builds $platform natively"
+    fi
     if [ ! -f "/usr/lib/binfmt.d/$name.conf" ]; then
       strata_log "installing Debian's qemu-user-static"
       { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends qemu-user-static >/dev/null; } \
         || strata_die "apt-get install qemu-user-static failed"
     fi
-    [ -f "$binfmt/register" ] || mount -t binfmt_misc binfmt_misc "$binfmt" \
-      || strata_die "cannot mount binfmt_misc at $binfmt (a container without that right?): $platform builds cannot run here; use an engine that builds $platform natively"
     # The package's entry has the F flag: the kernel opens the interpreter now, so it works inside build containers.
-    [ -f "$binfmt/$name" ] || cat "/usr/lib/binfmt.d/$name.conf" > "$binfmt/register" \
-      || strata_die "the kernel refused to register $name in $binfmt"
-    [ "$(head -1 "$binfmt/$name")" = enabled ] || echo 1 > "$binfmt/$name"
-    strata_log "$platform build steps run under emulation ($name, registered in $binfmt)"
+    [ -f "$binfmt_dir/$name" ] || cat "/usr/lib/binfmt.d/$name.conf" > "$binfmt_dir/register" \
+      || strata_die "the kernel refused to register $name in $binfmt_dir"
+    [ -f "$binfmt_dir/$name" ] || strata_die "$name is not in $binfmt_dir after registering it: is binfmt_misc mounted there?"
+    [ "$(head -1 "$binfmt_dir/$name")" = enabled ] || echo 1 > "$binfmt_dir/$name"
+    strata_log "$platform build steps run under emulation ($name, registered in $binfmt_dir)"
   done
 }
+
+# Sourced (test/unit/services-script.test.ts calls its functions on folders of its own): only define.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+mkdir -p "$logs" "$run" "$STRATA_STATE/registry/data"
 
 case "${1:-}" in
   emulation)
@@ -198,6 +235,6 @@ case "${1:-}" in
     docker_up && echo "docker: running ($(docker version --format '{{.Server.Version}}'))" || echo "docker: stopped"
     registry_up && echo "registry: running at 127.0.0.1:$STRATA_REGISTRY_PORT" || echo "registry: stopped"
     if [ -f "$pg_dir/data/PG_VERSION" ]; then postgres_up && echo "postgres: running at 127.0.0.1:$STRATA_POSTGRES_PORT (cluster in $pg_dir)" || echo "postgres: stopped (cluster in $pg_dir)"; fi
-    for entry in /proc/sys/fs/binfmt_misc/qemu-*; do [ -f "$entry" ] && echo "emulation: ${entry##*/} $(head -1 "$entry")"; done; true ;;
+    for entry in "$binfmt_dir"/qemu-*; do [ -f "$entry" ] && echo "emulation: ${entry##*/} $(head -1 "$entry")"; done; true ;;
   *) echo "usage: $0 start|stop|status|gc|emulation os/arch ..." >&2; exit 2 ;;
 esac

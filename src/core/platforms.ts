@@ -13,6 +13,8 @@
  * A stack with one platform keeps its layers' names and repositories as they always were.
  */
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { checkoutFile } from "./checkout.js";
 import { type Layer } from "./catalog.js";
 import { type LayerTarget } from "./plan.js";
 import { formatReference, formatRepository } from "./version.js";
@@ -123,16 +125,60 @@ export function indexFingerprint(entries: readonly { readonly platform: string; 
   return `sha256:${hash.digest("hex")}`;
 }
 
-/** The architecture an engine reports (`docker info`: x86_64, aarch64) as a platform (linux/amd64, linux/arm64). */
-export function enginePlatform(os: string, architecture: string): string {
-  const arch = ({ x86_64: "amd64", aarch64: "arm64", armv7l: "arm/v7", i686: "386", i386: "386", ppc64le: "ppc64le", s390x: "s390x", riscv64: "riscv64" } as Record<string, string>)[architecture] ?? architecture;
-  return `${os}/${arch}`;
+/** One row of scripts/platforms.tsv, the table of platforms scripts/services.sh reads too. */
+export interface PlatformRow {
+  /** `os/arch[/variant]`, as Docker and OCI write it. */
+  readonly platform: string;
+  /** What a kernel reports for it (`uname -m`, `docker info`'s Architecture). */
+  readonly machines: readonly string[];
+  /** The name binfmt_misc registers Debian's qemu-user-static interpreter under (`qemu-aarch64`). */
+  readonly qemu: string;
 }
 
-/** The name binfmt_misc registers qemu-user-static under for a platform's architecture (`qemu-aarch64`). */
+/** Where the table is, from the checkout's root. */
+export const PLATFORM_TABLE = "scripts/platforms.tsv";
+
+export function parsePlatformTable(text: string, file: string = PLATFORM_TABLE): PlatformRow[] {
+  return text.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#")).map((line, index) => {
+    const [platform, machines, qemu, ...rest] = line.split("\t");
+    if (platform === undefined || !PLATFORM_PATTERN.test(platform) || machines === undefined || qemu === undefined || !/^qemu-[a-z0-9_]+$/.test(qemu) || rest.length > 0) {
+      throw new Error(`${file}: row ${index + 1} (${JSON.stringify(line)}) is not <os/arch[/variant]> TAB <machines, or -> TAB <qemu-name>`);
+    }
+    return { platform, machines: machines === "-" ? [] : machines.split(","), qemu };
+  });
+}
+
+let table: readonly PlatformRow[] | undefined;
+
+/** The checkout's table, read once. A checkout without it is broken: that is an error, not "no platforms". */
+export function platformTable(): readonly PlatformRow[] {
+  if (table === undefined) {
+    const file = checkoutFile(PLATFORM_TABLE);
+    if (file === undefined) throw new Error(`${PLATFORM_TABLE} is not in this checkout of Strata (the table of platforms and their qemu interpreters)`);
+    table = parsePlatformTable(readFileSync(file, "utf8"), file);
+  }
+  return table;
+}
+
+/**
+ * The architecture an engine reports (`docker info`: x86_64, aarch64) as a platform (linux/amd64,
+ * linux/arm64); a machine name the table does not know is kept as it is.
+ */
+export function enginePlatform(os: string, machine: string): string {
+  const row = platformTable().find((entry) => entry.machines.includes(machine));
+  return `${os}/${row === undefined ? machine : row.platform.slice(row.platform.indexOf("/") + 1)}`;
+}
+
+/** The name binfmt_misc registers qemu-user-static under for a platform (`qemu-aarch64`); undefined for a platform the table does not list. */
 export function qemuBinfmtName(platform: string): string | undefined {
-  const { architecture, variant } = parsePlatform(platform);
-  const name = ({ arm64: "aarch64", arm: "arm", ppc64le: "ppc64le", s390x: "s390x", riscv64: "riscv64", "386": "i386", amd64: "x86_64" } as Record<string, string>)[architecture];
-  if (architecture === "arm" && variant !== undefined && !/^v[5-7]$/.test(variant)) return undefined;
-  return name === undefined ? undefined : `qemu-${name}`;
+  return platformTable().find((entry) => entry.platform === platform)?.qemu;
+}
+
+/**
+ * Whether a Docker host (`DOCKER_HOST`, an engine of strata:engines; "" for the default socket) is an
+ * engine on this machine, whose kernel, and so whose binfmt_misc, is this machine's. A socket is
+ * taken as local; tcp:// only to a loopback address; anything else (ssh://, another address) is not.
+ */
+export function isLocalEngine(host: string): boolean {
+  return host === "" || host.startsWith("unix://") || /^tcp:\/\/(127\.[0-9.]+|localhost)(:\d+)?\/?$/.test(host);
 }

@@ -1,44 +1,47 @@
 /**
- * Before a run whose stack builds a foreign platform on this machine's engine: has the kernel an
+ * Before a run whose stack builds a foreign platform on an engine of this machine: has the kernel an
  * interpreter for it (qemu-user-static through binfmt_misc)? If not, `scripts/services.sh emulation`
  * registers Debian's (root), or says why it cannot, and the run stops with that. The program checks
- * again before declaring anything (pulumi/docker-engine.ts), whoever started it.
+ * again before declaring anything (pulumi/docker-engine.ts), whoever started it. An engine elsewhere
+ * runs its builds under its own kernel: this machine's binfmt_misc is nothing to it, and nothing is
+ * installed here for it (the program asks that engine what it builds natively).
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { type StackConfig } from "../core/config.js";
-import { enginePlatform } from "../core/platforms.js";
+import { machine } from "node:os";
+import { checkoutFile } from "../core/checkout.js";
+import { type PoolEngine, type StackConfig } from "../core/config.js";
+import { enginePlatform, isLocalEngine } from "../core/platforms.js";
 import { UserError } from "../core/problems.js";
 import { emulationRegistered } from "../pulumi/docker-engine.js";
 
-/** This machine's own platform, as Docker names it. */
+/** This machine's own platform, as Docker names it (from the kernel's machine name, through scripts/platforms.tsv). */
 export function hostPlatform(): string {
-  return enginePlatform("linux", process.arch === "x64" ? "x86_64" : process.arch === "arm64" ? "aarch64" : process.arch);
+  return enginePlatform("linux", machine());
 }
 
-/** The platforms this machine's engine would have to emulate and cannot yet (a pool of engines decides for itself). */
-export function platformsToEmulate(config: Pick<StackConfig, "platforms" | "engines">, binfmtDir?: string): string[] {
-  if (config.engines !== undefined) return [];
-  return config.platforms.filter((platform) => platform !== hostPlatform() && !emulationRegistered(platform, binfmtDir));
-}
-
-/** scripts/services.sh of this checkout: the first folder up from this module that has it (compiled under dist/ or not). */
-function servicesScript(): string {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const candidate = path.join(dir, "scripts/services.sh");
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new UserError("scripts/services.sh is not in this checkout: run scripts/services.sh emulation <os/arch> from a clone of Strata");
+/**
+ * The platforms an engine of this machine would have to emulate and cannot yet. A platform's builds
+ * go to the engines naming it, else to those naming none (core/placement.ts); without strata:engines,
+ * to DOCKER_HOST's. Only when one of those is on this machine and the platform is not this machine's
+ * does this machine's binfmt_misc matter.
+ */
+export function platformsToEmulate(config: Pick<StackConfig, "platforms" | "engines">, binfmtDir?: string, dockerHost: string | undefined = process.env.DOCKER_HOST): string[] {
+  const engines: readonly PoolEngine[] = config.engines ?? [{ host: dockerHost ?? "" }];
+  return config.platforms.filter((platform) =>
+    platform !== hostPlatform()
+    && !engines.some((engine) => engine.platform === platform)
+    && engines.some((engine) => engine.platform === undefined && isLocalEngine(engine.host))
+    && !emulationRegistered(platform, binfmtDir));
 }
 
 /** Registers emulation for `platforms` through services.sh; its own message when it cannot. */
 export function registerEmulation(platforms: readonly string[], progress: (text: string) => void): Promise<void> {
   if (platforms.length === 0) return Promise.resolve();
+  const script = checkoutFile("scripts/services.sh");
+  if (script === undefined) return Promise.reject(new UserError("scripts/services.sh is not in this checkout: run scripts/services.sh emulation <os/arch> from a clone of Strata"));
   progress(`registering emulation for ${platforms.join(", ")} (scripts/services.sh emulation)\n`);
   return new Promise((resolve, reject) => {
-    execFile(servicesScript(), ["emulation", ...platforms], (error, _stdout, stderr) => {
+    execFile(script, ["emulation", ...platforms], (error, _stdout, stderr) => {
       const reason = stderr.trim().split("\n").pop() || error?.message;
       if (error === null) resolve();
       else reject(new UserError(`${platforms.join(", ")} build steps need emulation on this machine, and it could not be set up: ${reason ?? "services.sh failed"}. Nothing was built or pushed.`));

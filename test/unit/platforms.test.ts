@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { machine, tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { planBumps } from "../../src/core/bump.js";
@@ -141,6 +141,7 @@ describe("where each platform builds", () => {
     expect(enginePlatform("linux", "aarch64")).toBe("linux/arm64");
     expect(qemuBinfmtName("linux/arm64")).toBe("qemu-aarch64");
     expect(qemuBinfmtName("linux/arm/v7")).toBe("qemu-arm");
+    expect(qemuBinfmtName("linux/amd64")).toBe("qemu-x86_64");
     expect(qemuBinfmtName("linux/mips64")).toBeUndefined();
     expect(parsePlatform("linux/arm64/v8")).toEqual({ os: "linux", architecture: "arm64", variant: "v8" });
   });
@@ -152,11 +153,23 @@ describe("where each platform builds", () => {
     writeFileSync(path.join(dir, "qemu-aarch64"), "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n");
     expect(emulationRegistered("linux/arm64", dir)).toBe(true);
   });
-  it("asks for emulation of the foreign platforms a stack builds on this machine's engine, not of a pool's", () => {
+  it("asks for emulation of the foreign platforms a stack builds on an engine of this machine, never for an engine elsewhere", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "strata-binfmt-"));
     const foreign = hostPlatform() === "linux/amd64" ? "linux/arm64" : "linux/amd64";
     const stack = { platforms: [hostPlatform(), foreign] };
-    expect(platformsToEmulate(stack, dir)).toEqual([foreign]);
-    expect(platformsToEmulate({ ...stack, engines: [{ host: "unix:///a.sock" }] }, dir)).toEqual([]);
+    // DOCKER_HOST: this machine's engine (unset, a socket, loopback) or another's.
+    for (const local of ["", "unix:///var/run/docker.sock", "tcp://127.0.0.1:2375"]) expect(platformsToEmulate(stack, dir, local), local).toEqual([foreign]);
+    for (const remote of ["tcp://10.0.0.5:2376", "ssh://builder@arm-box", "tcp://arm-box:2375"]) expect(platformsToEmulate(stack, dir, remote), remote).toEqual([]);
+    // strata:engines: the engines that take the platform's builds (those naming it, else those naming none).
+    expect(platformsToEmulate({ ...stack, engines: [{ host: "unix:///a.sock" }] }, dir, "ssh://elsewhere")).toEqual([foreign]);
+    expect(platformsToEmulate({ ...stack, engines: [{ host: "ssh://builder@arm-box" }] }, dir, "")).toEqual([]);
+    expect(platformsToEmulate({ ...stack, engines: [{ host: "unix:///a.sock" }, { host: "ssh://builder@arm-box", platform: foreign }] }, dir, "")).toEqual([]);
+    // Registered already: nothing to do.
+    writeFileSync(path.join(dir, qemuBinfmtName(foreign) as string), "enabled\n");
+    expect(platformsToEmulate(stack, dir, "")).toEqual([]);
+  });
+  it("names this machine's platform from its kernel, as the engine and services.sh do", () => {
+    expect(hostPlatform()).toBe(enginePlatform("linux", machine()));
+    expect(hostPlatform()).toMatch(/^linux\/(amd64|arm64)$/);
   });
 });
