@@ -34,14 +34,17 @@ export function platformsToEmulate(config: Pick<StackConfig, "platforms" | "engi
     && !emulationRegistered(platform, binfmtDir));
 }
 
-/** Registers emulation for `platforms` through services.sh; its own message when it cannot. */
-export function registerEmulation(platforms: readonly string[], progress: (text: string) => void): Promise<void> {
+/**
+ * Registers emulation for `platforms` through services.sh; its own message when it cannot. `env` is
+ * the run's (STRATA_BINFMT_DIR, as platformsToEmulate and the program read it).
+ */
+export function registerEmulation(platforms: readonly string[], progress: (text: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   if (platforms.length === 0) return Promise.resolve();
   const script = checkoutFile("scripts/services.sh");
   if (script === undefined) return Promise.reject(new UserError("scripts/services.sh is not in this checkout: run scripts/services.sh emulation <os/arch> from a clone of Strata"));
   progress(`registering emulation for ${platforms.join(", ")} (scripts/services.sh emulation)\n`);
   return new Promise((resolve, reject) => {
-    execFile(script, ["emulation", ...platforms], (error, _stdout, stderr) => {
+    execFile(script, ["emulation", ...platforms], { env }, (error, _stdout, stderr) => {
       const reason = stderr.trim().split("\n").pop() || error?.message;
       if (error === null) resolve();
       else reject(new UserError(`${platforms.join(", ")} build steps need emulation on this machine, and it could not be set up: ${reason ?? "services.sh failed"}. Nothing was built or pushed.`));
