@@ -139,7 +139,8 @@ export function renderReport(data: ReportData): string {
   const hasChildren = new Set(data.layers.map((layer) => layer.parent).filter((parent): parent is string => parent !== null));
   const rows = data.layers.map((layer) => [
     `<tr class="layer result-${layer.result}${layer.critical ? " on-critical-path" : ""}" data-layer="${escape(layer.layer)}" data-parent="${escape(layer.parent ?? "")}" data-result="${layer.result}">`,
-    `<td class="name" style="padding-left:${0.4 + layer.depth * 1.2}em">${hasChildren.has(layer.layer) ? `<button class="toggle" aria-label="collapse ${escape(layer.layer)}">▾</button>` : `<span class="leaf"></span>`}${escape(layer.layer)}</td>`,
+    // The log link sits by the layer's name, where the eye is: a last column scrolls out of sight on a laptop's screen.
+    `<td class="name" style="padding-left:${0.4 + layer.depth * 1.2}em">${hasChildren.has(layer.layer) ? `<button class="toggle" aria-label="collapse ${escape(layer.layer)}">▾</button>` : `<span class="leaf"></span>`}${escape(layer.layer)}${layer.log === null ? "" : ` <a class="log" href="${escape(layer.log)}" title="the build output of ${escape(layer.layer)}">log</a>`}</td>`,
     `<td><span class="badge" style="background:${COLOURS[layer.result]}">${layer.result}</span></td>`,
     timelineCell(layer, totalMs),
     `<td class="num">${layer.bar === undefined ? "" : ((layer.bar.end - layer.bar.start) / 1000).toFixed(1)}</td>`,
@@ -147,7 +148,6 @@ export function renderReport(data: ReportData): string {
     `<td class="mono">${short(layer.digest)}</td>`,
     `<td class="mono">${short(layer.fingerprint)}</td>`,
     `<td class="reason">${escape(layer.reason)}</td>`,
-    `<td>${layer.log === null ? "" : `<a class="log" href="${escape(layer.log)}">log</a>`}</td>`,
     "</tr>",
   ].join("")).join("\n");
   const chips = RESULTS.filter((result) => (data.counts[result] ?? 0) > 0)
@@ -173,6 +173,7 @@ td.timeline{width:32%;min-width:12em} .track{position:relative;height:.9em;backg
 .seg.pull{background:#90caf9} .seg.build{background:#43a047} .seg.push{background:#ffb300}
 .legend span{display:inline-block;width:1em;height:.8em;margin:0 .2em 0 .8em;vertical-align:middle}
 tr.on-critical-path td.name{font-weight:600} tr.hidden{display:none}
+a.log{font-weight:normal;font-size:.85em;margin-left:.4em}
 .image-set{background:#f7f7f7;padding:.6em;overflow:auto}
 </style></head>
 <body>
@@ -181,7 +182,7 @@ tr.on-critical-path td.name{font-weight:600} tr.hidden{display:none}
 <div class="meta">critical path: <b id="critical">${critical === "" ? "none (nothing was built)" : critical}</b>
 <span class="legend"><span style="background:#90caf9"></span>pull<span style="background:#43a047"></span>build<span style="background:#ffb300"></span>push</span></div>
 <div>${chips}</div>
-<table id="layers"><thead><tr><th>layer</th><th>result</th><th>timeline</th><th>s</th><th>ref</th><th>digest</th><th>fingerprint</th><th>reason</th><th>log</th></tr></thead>
+<table id="layers"><thead><tr><th>layer</th><th>result</th><th>timeline</th><th>s</th><th>ref</th><th>digest</th><th>fingerprint</th><th>reason</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>

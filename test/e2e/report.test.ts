@@ -2,8 +2,9 @@
  * A run seen as a person would: `strata up` on the fixture tree with one layer made to fail, then
  * its report opened in headless Chromium (Debian's chromium, installed by bootstrap --test-tools):
  * no console errors, a row per layer, the failed layer and its skipped subtree marked, a log link
- * that resolves to that layer's build output, collapse and filter working; a screenshot is kept
- * in the test output. The per-layer logs: one per built layer, none for the others.
+ * that resolves to that layer's build output, collapse and filter working; what a person sees at
+ * 1400 px checked from computed styles and the screenshot's pixels (report-page.ts), the
+ * screenshot kept in the test output. The per-layer logs: one per built layer, none for the others.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -11,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import puppeteer, { type Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWorld, type E2eWorld, runStrata, upWithSummary } from "./harness.js";
+import { LAPTOP, reportPageProblems } from "./report-page.js";
 
 let world: E2eWorld;
 let browser: Browser | undefined;
@@ -51,7 +53,7 @@ describe("the run report and per-layer logs", () => {
     expect(executablePath, "Debian's chromium is installed by scripts/bootstrap.sh --test-tools").toBeDefined();
     browser = await puppeteer.launch({ executablePath: executablePath as string, headless: true, args: ["--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"] });
     const page = await browser.newPage();
-    await page.setViewport({ width: 1500, height: 700 });
+    await page.setViewport(LAPTOP);
     const problems: string[] = [];
     page.on("console", (message) => {
       if (message.type() === "error") problems.push(`console: ${message.text()}`);
@@ -67,9 +69,14 @@ describe("the run report and per-layer logs", () => {
     expect(shown.filter((row) => row.classes.includes("result-skipped")).map((row) => row.layer)).toEqual(["app-base", "app"]);
     expect(await page.$eval("#total", (element) => element.textContent)).toMatch(/^\d+\.\d s$/);
     expect(await page.$$eval("tr.layer .track", (tracks) => tracks.length)).toBeGreaterThanOrEqual(4);
+    // What a person sees at 1400 px, from computed styles and the screenshot's pixels (report-page.ts):
+    // names, results and log links in view, bars drawn, a colour per result, the critical chain marked.
     const screenshots = process.env.STRATA_TEST_OUTPUT ?? world.root;
     mkdirSync(screenshots, { recursive: true });
-    await page.screenshot({ path: path.join(screenshots, "report.png"), fullPage: true });
+    expect(await reportPageProblems(browser, page, (png) => writeFileSync(path.join(screenshots, "report.png"), png))).toEqual([]);
+    const chain = await page.$$eval("tr.layer.on-critical-path", (rows) => rows.map((row) => (row as HTMLElement).dataset.layer));
+    expect(chain.at(-1), "the chain ends at the layer that finished last, the failing libs or the db built beside it").toMatch(/^(libs|db)$/);
+    expect(chain.slice(0, -1)).toEqual(["base", "tools"]);
 
     // Collapse a subtree, then filter by result.
     await page.click('tr.layer[data-layer="tools"] button.toggle');

@@ -55,7 +55,11 @@ describe("run report data", () => {
     expect(html.match(/<tr class="layer /g)).toHaveLength(5);
     expect(html).toContain('<tr class="layer result-failed on-critical-path" data-layer="libs" data-parent="tools" data-result="failed">');
     expect(html).toContain('data-layer="app" data-parent="libs" data-result="skipped"');
-    expect(html).toContain('<a class="log" href="tools.log">log</a>');
+    // Each log link sits in its layer's name cell (a last column scrolls out of sight at 1400 px), and nowhere else.
+    expect(html).toMatch(/<td class="name"[^>]*><button class="toggle" aria-label="collapse tools">▾<\/button>tools <a class="log" href="tools\.log" title="the build output of tools">log<\/a><\/td>/);
+    expect(html).toMatch(/<td class="name"[^>]*><span class="leaf"><\/span>db <a class="log" href="db\.log" [^>]*>log<\/a><\/td>/);
+    expect(html.match(/<a class="log"/g)).toHaveLength(3);
+    expect(html).not.toContain("<th>log</th>");
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=["']?https?:/);
     expect(html).toContain("critical path: <b id=\"critical\">tools → libs</b>");
   });
