@@ -7,9 +7,10 @@
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import { type PoolEngine } from "../core/config.js";
+import { type Builder, type PoolEngine } from "../core/config.js";
 import { enginePlatform, qemuBinfmtName } from "../core/platforms.js";
 import { UserError } from "../core/problems.js";
+import { credentialStoreProblem, dockerConfigDir } from "../registry/logins.js";
 
 /** Where the engine listens, from DOCKER_HOST as the docker CLI reads it. */
 export type EngineEndpoint = { readonly socketPath: string } | { readonly host: string; readonly port: number };
@@ -61,13 +62,26 @@ export async function checkEngine(dockerHost: string | undefined = process.env.D
 
 /**
  * Pings every engine of a pool (those with TLS certificates are left to the provider); without a
- * pool, DOCKER_HOST's. Then, for each platform the stack builds, that an engine can run its build
- * steps (checkPlatforms): before anything is declared, so nothing is built or pushed otherwise.
+ * pool, DOCKER_HOST's. For docker.Image builds, that the Docker client config's credential store
+ * answers `list` (checkCredentialStore). Then, for each platform the stack builds, that an engine can
+ * run its build steps (checkPlatforms): before anything is declared, so nothing is built or pushed otherwise.
  */
-export async function checkEngines(pool: readonly PoolEngine[] | undefined, platforms: readonly string[] = []): Promise<void> {
+export async function checkEngines(pool: readonly PoolEngine[] | undefined, platforms: readonly string[] = [], builder: Builder = "docker"): Promise<void> {
   const engines = pool ?? [{ host: process.env.DOCKER_HOST ?? "" }];
   await Promise.all(engines.filter((engine) => engine.certPath === undefined).map((engine) => checkEngine(engine.host)));
+  if (builder === "docker") checkCredentialStore();
   await checkPlatforms(engines, platforms);
+}
+
+/**
+ * The docker plugin asks the Docker config's credential store for every login it holds before each
+ * docker.Image build, whatever login the stack has, and stops with a bare "error: EOF" when the
+ * helper answers `list` with nothing. Asked here first. (Strata's own builder does not stop on it:
+ * it asks a helper for the registry's login only, with `get`, and `docker build` ignores `list` failures.)
+ */
+export function checkCredentialStore(configDir: string = dockerConfigDir(), env: NodeJS.ProcessEnv = process.env): void {
+  const found = credentialStoreProblem(configDir, env);
+  if (found !== undefined) throw new UserError(`${found.problem}. Nothing was built or pushed. fix: ${found.fix}`);
 }
 
 /**

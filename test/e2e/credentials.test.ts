@@ -181,6 +181,31 @@ describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
     expect(failure?.message).not.toMatch(/unhandled exception|\n\s+at /);
   });
 
+  it("a credential store that answers list with nothing: the run stops before anything is pushed, naming the helper, the operation and the fix (not a bare EOF)", async () => {
+    // A store that holds the login (get answers) but lists nothing: the docker plugin asks it to list every login before each build.
+    const bin = path.join(world.root, "helper-bin-silent-list");
+    const store = path.join(world.root, "helper-store-silent-list.json");
+    mkdirSync(bin);
+    writeFileSync(store, JSON.stringify({ [address]: { Username: USER, Secret: PASSWORD } }));
+    writeFileSync(path.join(bin, "docker-credential-strata-silent"), [
+      "#!/bin/sh",
+      `[ "$1" = list ] && exit 0`,
+      `[ "$1" = get ] || { echo "unsupported: $1" >&2; exit 1; }`,
+      `server="$(cat)"`,
+      `exec node -e 'const s=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))[process.argv[2]]; if(!s){console.log("credentials not found in native keychain");process.exit(1)} console.log(JSON.stringify({ServerURL:process.argv[2],...s}))' ${JSON.stringify(store)} "$server"`,
+      "",
+    ].join("\n"), { mode: 0o755 });
+    const dockerConfig = path.join(world.root, "docker-config-silent-list");
+    mkdirSync(dockerConfig);
+    writeFileSync(path.join(dockerConfig, "config.json"), JSON.stringify({ credsStore: "strata-silent" }));
+    const env = { DOCKER_CONFIG: dockerConfig, PATH: `${bin}:${process.env.PATH ?? ""}`, NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") };
+    const stack = await world.stack("silentlist", { channel: "silentlist", registry: address }, { env });
+    const failure = await stack.up().then(() => undefined, (error: Error) => error);
+    expect(failure?.message).toMatch(/the credential store docker-credential-strata-silent \("credsStore" in \S+\/docker-config-silent-list\/config\.json\) answered "list" with nothing.*Nothing was built or pushed\. fix: make "docker-credential-strata-silent list" print its logins as a JSON object.*or remove "credsStore": "strata-silent"/s);
+    expect(failure?.message).not.toMatch(/error: EOF\s*$|unhandled exception|\n\s+at /m);
+    expect(await client.repositories()).not.toContainEqual(expect.stringContaining(`${stack.group}/`));
+  });
+
   it("uses the Docker config file when the stack has no credentials", async () => {
     const dockerConfig = path.join(world.root, "docker-config");
     mkdirSync(dockerConfig);

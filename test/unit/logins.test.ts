@@ -6,7 +6,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { dockerConfigLogin, LoginError } from "../../src/registry/logins.js";
+import { checkCredentialStore } from "../../src/pulumi/docker-engine.js";
+import { credentialStoreProblem, dockerConfigLogin, LoginError } from "../../src/registry/logins.js";
 
 const REGISTRY = "registry.test:5000";
 
@@ -51,5 +52,56 @@ describe("Docker config logins", () => {
   });
   it("no config file: no login", () => {
     expect(dockerConfigLogin(REGISTRY, "/nonexistent-docker-config")).toBeUndefined();
+  });
+});
+
+/** A folder holding config.json (when `config` is given) and helper scripts `docker-credential-<name>` whose `list` runs `list`; PATH is that folder alone. */
+function storeSetup(config: object | undefined, helpers: Record<string, string>, extra: Record<string, string> = {}): { dir: string; env: NodeJS.ProcessEnv } {
+  const dir = mkdtempSync(path.join(tmpdir(), "strata-store-"));
+  if (config !== undefined) writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+  for (const [name, list] of Object.entries(helpers)) {
+    writeFileSync(path.join(dir, `docker-credential-${name}`), `#!/bin/sh\n[ "$1" = list ] || { echo "credentials not found in native keychain"; exit 1; }\n${list}\n`, { mode: 0o755 });
+  }
+  for (const [name, text] of Object.entries(extra)) writeFileSync(path.join(dir, name), text, { mode: 0o755 });
+  return { dir, env: { PATH: dir } };
+}
+
+describe("the credential store's answer to list (the docker plugin asks it before every build)", () => {
+  it("a store that lists nothing, as JSON, or its logins: no problem", () => {
+    for (const list of ["echo '{}'", `echo '{"${REGISTRY}":"u","https://index.docker.io/v1/":"v"}'`]) {
+      const { dir, env } = storeSetup({ credsStore: "store" }, { store: list });
+      expect(credentialStoreProblem(dir, env)).toBeUndefined();
+    }
+  });
+  it("a credsStore that answers list with nothing: names the helper, the operation, what the plugin would say, and the fix", () => {
+    const { dir, env } = storeSetup({ credsStore: "store" }, { store: "exit 0" });
+    const found = credentialStoreProblem(dir, env);
+    expect(found?.problem).toBe(`the credential store docker-credential-store ("credsStore" in ${dir}/config.json) answered "list" with nothing (the docker plugin stops on that with a bare "error: EOF"); the docker client asks the credential store to list every login it holds before each build`);
+    expect(found?.fix).toBe(`make "docker-credential-store list" print its logins as a JSON object of server → user name ({} when it holds none): update, reinstall or initialise the helper, or remove "credsStore": "store" from ${dir}/config.json`);
+    expect(() => checkCredentialStore(dir, env)).toThrow(/docker-credential-store .*answered "list" with nothing.*\. Nothing was built or pushed\. fix: make "docker-credential-store list" print/);
+  });
+  it("a list answer that is not a login object, a helper that fails, a helper not on PATH", () => {
+    const notJson = storeSetup({ credsStore: "store" }, { store: "echo 'Error: keyring locked'" });
+    expect(credentialStoreProblem(notJson.dir, notJson.env)?.problem).toMatch(/answered "list" with something that is not a JSON object of server → user name: Error: keyring locked;/);
+    const array = storeSetup({ credsStore: "store" }, { store: "echo '[]'" });
+    expect(credentialStoreProblem(array.dir, array.env)?.problem).toMatch(/answered "list" with something that is not a JSON object.*: \[\];/);
+    const failing = storeSetup({ credsStore: "store" }, { store: "echo 'Cannot autolaunch D-Bus without X11 $DISPLAY' >&2; exit 1" });
+    expect(credentialStoreProblem(failing.dir, failing.env)?.problem).toMatch(/docker-credential-store \("credsStore" in .*\) failed when asked to "list" its logins \(exit 1: Cannot autolaunch D-Bus without X11 \$DISPLAY\)/);
+    const absent = storeSetup({ credsStore: "absent" }, {});
+    expect(credentialStoreProblem(absent.dir, absent.env)).toMatchObject({ problem: expect.stringMatching(/docker-credential-absent .* is not on PATH/), fix: expect.stringMatching(/remove "credsStore": "absent"/) });
+  });
+  it("no credsStore: the docker client's default store when its helper is on PATH (pass when pass is installed, else secretservice), else none", () => {
+    const none = storeSetup(undefined, {});
+    expect(credentialStoreProblem(none.dir, none.env)).toBeUndefined();
+    const secretservice = storeSetup({ auths: {} }, { secretservice: "exit 0" });
+    expect(credentialStoreProblem(secretservice.dir, secretservice.env)).toMatchObject({
+      problem: expect.stringMatching(/^the credential store docker-credential-secretservice \(the docker client's default store: .*config\.json names no "credsStore" and docker-credential-secretservice is on PATH\) answered "list" with nothing/),
+      fix: expect.stringMatching(/or name a working store in .*config\.json \("credsStore"\), or take docker-credential-secretservice off PATH$/),
+    });
+    const pass = storeSetup(undefined, { pass: "exit 0", secretservice: "echo '{}'" }, { pass: "#!/bin/sh\nexit 0\n" });
+    expect(credentialStoreProblem(pass.dir, pass.env)?.problem).toMatch(/^the credential store docker-credential-pass /);
+    // A named store wins over the default.
+    const named = storeSetup({ credsStore: "store" }, { store: "echo '{}'", secretservice: "exit 0" });
+    expect(credentialStoreProblem(named.dir, named.env)).toBeUndefined();
   });
 });
