@@ -13,6 +13,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { type EngineRun, eventCollector } from "./events.js";
+import { RUN_STACK_VARIABLE } from "./leftover-plugins.js";
+import { ownerStore, recordOwner } from "./lock-owner.js";
 
 export interface StackOptions {
   readonly projectDir: string;
@@ -21,12 +23,16 @@ export interface StackOptions {
   readonly env?: Record<string, string>;
 }
 
-/** Runs the Pulumi CLI in the project folder; resolves with its exit code and everything it printed. */
-function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (text: string) => void): Promise<{ code: number; output: string }> {
+/**
+ * Runs the Pulumi CLI in the project folder; resolves with its exit code (null when a signal ended
+ * it) and everything it printed. `onStart` learns the engine's pid as soon as it runs.
+ */
+function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (text: string) => void, onStart?: (pid: number) => void): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     let output = "";
     // --event-log exists only with PULUMI_DEBUG_COMMANDS (the Automation API sets it the same way).
-    const child = spawn("pulumi", args, { cwd: options.projectDir, env: { ...process.env, ...options.env, PULUMI_DEBUG_COMMANDS: "true", PULUMI_SKIP_UPDATE_CHECK: "true" }, stdio: ["ignore", "pipe", "pipe"] });
+    // STRATA_RUN_STACK: inherited by every plugin the engine starts, so strata recover can tell a killed run's leftovers.
+    const child = spawn("pulumi", args, { cwd: options.projectDir, env: { ...process.env, ...options.env, PULUMI_DEBUG_COMMANDS: "true", PULUMI_SKIP_UPDATE_CHECK: "true", [RUN_STACK_VARIABLE]: options.stack }, stdio: ["ignore", "pipe", "pipe"] });
     const forward = (chunk: Buffer): void => {
       const text = chunk.toString();
       output += text;
@@ -35,7 +41,8 @@ function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (t
     child.stdout.on("data", forward);
     child.stderr.on("data", forward);
     child.on("error", reject);
-    child.on("close", (exitCode) => resolve({ code: exitCode ?? 1, output }));
+    if (child.pid !== undefined) onStart?.(child.pid);
+    child.on("close", (exitCode) => resolve({ code: exitCode, output }));
   });
 }
 
@@ -46,6 +53,8 @@ export async function ensureStack(options: StackOptions): Promise<void> {
 }
 
 export interface UpOptions extends StackOptions {
+  /** The Pulumi project's name: the owner record of the run's lock is filed under it. */
+  readonly project: string;
   readonly parallel: number;
   /** Receives the engine's own progress output as it comes. */
   readonly progress?: (text: string) => void;
@@ -97,7 +106,18 @@ export async function upRun(options: UpOptions): Promise<EngineRun> {
     // (the engine's own timestamps are whole seconds): that is what the per-layer timings are.
     const tail = logTail(eventLog, (line, receivedAt) => onEvent(JSON.parse(line) as EngineEvent, receivedAt));
     const poller = setInterval(tail, 100);
-    const { code, output } = await runPulumi(args, options, options.progress).finally(() => clearInterval(poller));
+    // Who owns the lock the engine takes (lock-owner.ts): written as it starts, removed when it ends on
+    // its own (it released the lock); a signal's end leaves it for strata recover to read.
+    let owner: Promise<Awaited<ReturnType<typeof recordOwner>>> | undefined;
+    const store = ownerStore(options.env?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL, { ...process.env, ...options.env });
+    const { code, output } = await runPulumi(args, options, options.progress, (pid) => {
+      owner = recordOwner(store, options.project, options.stack, pid).then((recorded) => {
+        if ("failed" in recorded) options.progress?.(`note: strata could not record who owns this run's lock (${recorded.failed}); if this run is killed, strata recover will need --force\n`);
+        return recorded;
+      });
+    }).finally(() => clearInterval(poller));
+    const recorded = await owner;
+    if (recorded !== undefined && "remove" in recorded && code !== null) await recorded.remove().catch(() => undefined);
     // What the engine wrote last (no log at all: the engine did not get far enough; its output says why).
     tail();
     return code === 0 ? { events, stackLayers } : { events, stackLayers, error: output.trim().split("\n").slice(-40).join("\n") };

@@ -13,13 +13,15 @@
  */
 import { execFile } from "node:child_process";
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../core/problems.js";
+import { endLeftoverPlugins } from "./leftover-plugins.js";
+import { type LockOwner, type OwnerStore, ownerStore, psql, startTicksOf, thisMachine, type Whereabouts } from "./lock-owner.js";
 
 export interface RecoveryStep {
-  readonly action: "removed sidecar" | "removed temp file" | "restored checkpoint" | "released lock" | "cleared pending operations";
+  readonly action: "removed sidecar" | "removed temp file" | "restored checkpoint" | "released lock" | "cleared pending operations" | "ended leftover plugin";
   readonly detail: string;
 }
 
@@ -79,6 +81,8 @@ export interface StackLock {
   readonly username?: string;
   /** When the update took it (RFC 3339). */
   readonly timestamp?: string;
+  /** A lock file still being written (`<lock>.json.<hex>.tmp`): its age in ms, from its mtime. */
+  readonly tempAgeMs?: number;
 }
 
 /** Why a lock may or may not be released. Pure. */
@@ -94,22 +98,102 @@ export function lockAge(timestamp: string | undefined, now: number): string {
   return seconds < 60 ? `${seconds} s old` : seconds < 3600 ? `${Math.floor(seconds / 60)} min ${seconds % 60} s old` : `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min old`;
 }
 
+/** What /proc (or kill(pid, 0) where /proc is missing) shows of a pid in this namespace. */
+export type Sighting =
+  | { readonly seen: "none" }
+  | { readonly seen: "running" | "ending"; readonly startTicks?: number }
+  | { readonly seen: "unknown"; readonly why: string };
+
+/** Where recover runs, and how it sees a pid there. */
+export interface RecoverHere extends Whereabouts {
+  readonly now: number;
+  readonly sight: (pid: number) => Sighting;
+}
+
+/** The owner records of the stack, or why they could not be read. */
+export interface OwnerRecords {
+  readonly owners: readonly LockOwner[];
+  readonly unreadable?: string;
+}
+
 /**
- * May this lock be released? Only when its owner is known to be gone: it was taken on this machine
- * and its process is not running (a zombie is not running). A lock of another machine cannot be
- * checked from here, so it stays unless the user says --force; a live run's here always stays.
+ * A record is of the lock's owner when it names the lock's pid and host and was written just before
+ * the lock was taken (`strata up` writes it as the engine starts; the engine locks within seconds).
+ * The window keeps an old record of a reused pid from speaking for a later lock. Pure.
  */
-export function lockVerdict(lock: StackLock, here: { readonly hostname: string; readonly running: (pid: number) => boolean; readonly now: number }, force: boolean): LockVerdict {
-  const owner = `pid ${lock.pid ?? "?"} on host ${lock.hostname ?? "?"}${lock.username === undefined ? "" : ` (user ${lock.username})`}, ${lockAge(lock.timestamp, here.now)}`;
-  if (lock.hostname === here.hostname && typeof lock.pid === "number") {
-    if (here.running(lock.pid)) return { release: false, why: `an update of this stack is still running here: ${owner}`, fix: "let it finish, or stop it (kill its process group), then run strata recover again" };
-    return { release: true, why: `its update (${owner}) is not running any more` };
+export function recordOfLock(lock: StackLock, owner: LockOwner): boolean {
+  if (owner.pid !== lock.pid || owner.host !== lock.hostname) return false;
+  const taken = lock.timestamp === undefined ? Number.NaN : Date.parse(lock.timestamp);
+  const written = Date.parse(owner.writtenAt);
+  // A lock file still being written has no timestamp of its own worth trusting yet: pid and host decide.
+  if (!Number.isFinite(taken)) return lock.tempAgeMs !== undefined;
+  return taken >= written - RECORD_SLACK_MS && taken <= written + RECORD_WINDOW_MS;
+}
+/** Clock granularity between the record's time and the lock's (both this machine's clock when they are of one boot). */
+const RECORD_SLACK_MS = 5_000;
+/** How long after its start an engine may take its lock and still be the record's process. */
+const RECORD_WINDOW_MS = 10 * 60_000;
+/** A lock file still a temp file after this long was cut short: no run takes that long to rename it. */
+const TEMP_LOCK_SETTLED_MS = 60_000;
+
+type Judgement = { readonly is: "gone"; readonly why: string } | { readonly is: "live"; readonly why: string } | { readonly is: "unknown"; readonly why: string };
+
+/** Whether the process of one owner record has ended, seen from here. Pure. */
+export function judgeOwner(owner: LockOwner, here: RecoverHere): Judgement {
+  if (owner.bootId === undefined || here.bootId === undefined) return { is: "unknown", why: `the boot it ran in is unknown (${owner.bootId === undefined ? "the record names none" : "this machine has no /proc/sys/kernel/random/boot_id"})` };
+  if (owner.bootId !== here.bootId) return { is: "unknown", why: `it started in boot ${owner.bootId}, this machine runs boot ${here.bootId}: another machine with the same host name, or this one before a restart` };
+  if (owner.pidNamespace === undefined || here.pidNamespace === undefined) return { is: "unknown", why: "its PID namespace is unknown (no /proc/self/ns/pid)" };
+  if (owner.pidNamespace !== here.pidNamespace) return { is: "unknown", why: `it runs in another PID namespace (${owner.pidNamespace}; this recover runs in ${here.pidNamespace}): another container with the same host name, whose pids this one cannot see` };
+  const seen = here.sight(owner.pid);
+  if (seen.seen === "unknown") return { is: "unknown", why: seen.why };
+  if (seen.seen === "none") return { is: "gone", why: "its pid is gone in this boot and PID namespace" };
+  if (owner.startTicks !== undefined && seen.startTicks !== undefined && owner.startTicks !== seen.startTicks) return { is: "gone", why: "its pid now belongs to a later process" };
+  if (seen.seen === "ending") return { is: "gone", why: "it is exiting" };
+  return { is: "live", why: "it is running" };
+}
+
+/**
+ * May this lock be released? Only when its owner is provably gone: a record Strata wrote when the
+ * run started names this lock's pid and host, was written in this boot and PID namespace, and that
+ * process (pid and start time) is not running. A lock of another host, or one whose owner cannot be
+ * proved gone (no record, another boot or namespace), stays unless the user says --force; a run
+ * seen running here always stays. Pure.
+ */
+export function lockVerdict(lock: StackLock, records: OwnerRecords, here: RecoverHere, force: boolean): LockVerdict {
+  const owner = `pid ${lock.pid ?? "?"} on host ${lock.hostname ?? "?"}${lock.username === undefined ? "" : ` (user ${lock.username})`}, ${lock.tempAgeMs === undefined ? lockAge(lock.timestamp, here.now) : `a lock file still being written ${Math.round(lock.tempAgeMs / 1000)} s ago`}`;
+  const stillRunning: LockVerdict = { release: false, why: `an update of this stack is still running here: ${owner}`, fix: "let it finish, or stop it (kill its process group), then run strata recover again" };
+  const forced: LockVerdict = { release: true, why: `--force: the owner (${owner}) cannot be proved gone from here; you said it is gone` };
+  if (lock.pid === undefined || lock.hostname === undefined) {
+    // A temp lock file cut short long ago: no run is about to rename it into place.
+    if (lock.tempAgeMs !== undefined && lock.tempAgeMs > TEMP_LOCK_SETTLED_MS) return { release: true, why: `a lock file cut short ${Math.round(lock.tempAgeMs / 1000)} s ago, never renamed into place` };
+    if (force) return forced;
+    const why = lock.tempAgeMs === undefined ? "the stack's lock names no owner (a write cut short), so strata recover cannot tell whether its run has ended" : `a lock file is being written (${Math.round(lock.tempAgeMs / 1000)} s ago): a run may be starting`;
+    return { release: false, why, fix: "make sure no update of the stack is running, then: strata recover --stack <stack> --force" };
   }
-  if (force) return { release: true, why: `--force: the owner (${owner}) cannot be checked from here; you said it is gone` };
+  if (lock.hostname !== here.host) {
+    if (force) return forced;
+    return {
+      release: false,
+      why: `the stack's lock belongs to ${owner}, which this machine cannot check (it may still be running there)`,
+      fix: `make sure that run has ended on ${lock.hostname}, then: strata recover --stack <stack> --force`,
+    };
+  }
+  const matching = records.owners.filter((record) => recordOfLock(lock, record));
+  const judgements = matching.map((record) => judgeOwner(record, here));
+  if (matching.length === 0) {
+    const seen = here.sight(lock.pid);
+    if (seen.seen === "running") return stillRunning;
+    judgements.push({ is: "unknown", why: records.unreadable !== undefined ? `Strata's record of who took it cannot be read (${records.unreadable})`
+      : "Strata holds no record of who took it (a run not started by strata up, or one whose record could not be written), and a run under the same host name in another container or PID namespace looks dead from here" });
+  }
+  if (judgements.some((judgement) => judgement.is === "live")) return stillRunning;
+  const unknown = judgements.filter((judgement) => judgement.is === "unknown");
+  if (unknown.length === 0) return { release: true, why: `its update (${owner}) is not running any more (${judgements.map((judgement) => judgement.why).join("; ")})` };
+  if (force) return forced;
   return {
     release: false,
-    why: `the stack's lock belongs to ${owner}, which this machine cannot check (it may still be running there)`,
-    fix: `make sure that run has ended on ${lock.hostname ?? "that host"}, then: strata recover --stack <stack> --force`,
+    why: `cannot tell whether the stack's lock owner, ${owner}, has ended: ${unknown.map((judgement) => judgement.why).join("; ")}`,
+    fix: `make sure that run has ended (on every machine or container named ${lock.hostname} that shares this backend), then: strata recover --stack <stack> --force`,
   };
 }
 
@@ -118,33 +202,58 @@ const PF_EXITING = 0x4;
 /** SIGKILL's bit in the pending-signal masks of /proc/<pid>/status (signal 9: bit 8). */
 const SIGKILL_BIT = 1n << 8n;
 
+/** How recover reads processes: the real /proc and kill(2), or a test's stand-in. */
+export interface ProcessProbe {
+  readonly readFile: (file: string) => string;
+  readonly hasProc: () => boolean;
+  readonly kill: (pid: number) => void;
+}
+const liveProbe: ProcessProbe = {
+  readFile: (file) => readFileSync(file, "utf8"),
+  hasProc: () => existsSync("/proc/self/stat"),
+  kill: (pid) => process.kill(pid, 0),
+};
+
 /**
- * Whether a process runs, from /proc: not when it is gone, a zombie (Z) or dead (X) — `kill(pid, 0)`
- * still finds a zombie until it is reaped, forever under a PID 1 that never reaps — nor when it is
- * on its way out: exiting (PF_EXITING) or with a SIGKILL pending, which a process-group kill leaves
- * for a moment before the process is torn down. Such a process never runs user code again, so it
- * can write no state. Where /proc is missing, kill(pid, 0) is all there is.
+ * A pid in this namespace, from /proc: gone; a zombie (Z) or dead (X) — `kill(pid, 0)` still finds
+ * a zombie until it is reaped, forever under a PID 1 that never reaps — or on its way out: exiting
+ * (PF_EXITING) or with a SIGKILL pending, which a process-group kill leaves for a moment before the
+ * process is torn down ("ending": it never runs user code again, so it can write no state); else
+ * running, with its start time. Where /proc is missing, kill(pid, 0) is all there is: EPERM means
+ * a process runs that is not ours, never that it is gone.
  */
-export function processRunning(pid: number): boolean {
+export function sightProcess(pid: number, probe: ProcessProbe = liveProbe): Sighting {
   let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    stat = probe.readFile(`/proc/${pid}/stat`);
   } catch (error) {
-    if ((error as { code?: string }).code === "ENOENT" && existsSync("/proc/self/stat")) return false;
+    if ((error as { code?: string }).code === "ENOENT" && probe.hasProc()) return { seen: "none" };
     try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
+      probe.kill(pid);
+      return { seen: "running" };
+    } catch (killError) {
+      const code = (killError as { code?: string }).code;
+      if (code === "ESRCH") return { seen: "none" };
+      if (code === "EPERM") return { seen: "running" };
+      return { seen: "unknown", why: `kill(${pid}, 0) failed with ${code ?? String(killError)}` };
     }
   }
-  let status = "";
+  const startTicks = startTicksOf(stat);
+  let status: string;
   try {
-    status = readFileSync(`/proc/${pid}/status`, "utf8");
+    status = probe.readFile(`/proc/${pid}/status`);
   } catch {
-    return false;
+    // Gone between the two reads.
+    return { seen: "none" };
   }
-  return !endingProcess(stat, status);
+  const seen = endingProcess(stat, status) ? "ending" : "running";
+  return startTicks === undefined ? { seen } : { seen, startTicks };
+}
+
+/** Whether a process runs (see sightProcess): what cannot be told counts as running. */
+export function processRunning(pid: number, probe: ProcessProbe = liveProbe): boolean {
+  const seen = sightProcess(pid, probe).seen;
+  return seen === "running" || seen === "unknown";
 }
 
 /** Whether /proc's stat and status lines show a process that has ended or is ending. Pure. */
@@ -161,27 +270,28 @@ export function processState(stat: string): string {
 }
 
 /**
- * Whether a lock owner on this machine still runs, asked three times 100 ms apart: between the
- * moment a killed process takes its SIGKILL off the pending set and the moment it is marked
- * exiting, /proc shows it running for a few microseconds.
+ * How a pid is seen, asked three times 100 ms apart until it is not running: between the moment a
+ * killed process takes its SIGKILL off the pending set and the moment it is marked exiting, /proc
+ * shows it running for a few microseconds.
  */
-async function stillRunning(pid: number): Promise<boolean> {
-  for (let check = 0; check < 3; check++) {
-    if (!processRunning(pid)) return false;
-    if (check < 2) await new Promise((resolve) => setTimeout(resolve, 100));
+async function settledSighting(pid: number): Promise<Sighting> {
+  let seen = sightProcess(pid);
+  for (let check = 1; check < 3 && seen.seen === "running"; check++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    seen = sightProcess(pid);
   }
-  return true;
+  return seen;
 }
 
 /** Refused recovery: a lock whose owner may still be running. */
 export class RecoveryRefused extends UserError {}
 
-function parseLock(where: string, text: string): StackLock {
+function parseLock(where: string, text: string, tempAgeMs?: number): StackLock {
   let lock: { pid?: unknown; hostname?: unknown; username?: unknown; timestamp?: unknown } = {};
   try {
     lock = JSON.parse(text) as typeof lock;
   } catch {
-    // A lock cut short by the kill: its owner is unknown, so it is treated as another host's.
+    // A lock cut short by the kill: its owner is unknown, so it only refuses (without --force).
   }
   return {
     where,
@@ -189,21 +299,29 @@ function parseLock(where: string, text: string): StackLock {
     ...(typeof lock.hostname === "string" ? { hostname: lock.hostname } : {}),
     ...(typeof lock.username === "string" ? { username: lock.username } : {}),
     ...(typeof lock.timestamp === "string" ? { timestamp: lock.timestamp } : {}),
+    ...(tempAgeMs === undefined ? {} : { tempAgeMs }),
   };
 }
 
-/** The locks of a stack on a file backend. */
+/**
+ * The locks of a stack on a file backend, and the lock files still being written
+ * (`<id>.json.<hex>.tmp`): Pulumi counts those as locks too, and one may be a run starting now.
+ */
 function fileLocks(lockDir: string): StackLock[] {
   if (!existsSync(lockDir)) return [];
-  return readdirSync(lockDir).filter((entry) => entry.endsWith(".json")).map((name) => {
+  return readdirSync(lockDir).filter((entry) => entry.endsWith(".json") || /\.json\.[0-9a-f]+\.tmp$/.test(entry)).flatMap((name) => {
     const file = path.join(lockDir, name);
     let text = "";
+    let tempAgeMs: number | undefined;
     try {
+      if (name.endsWith(".tmp")) tempAgeMs = Math.max(0, Date.now() - statSync(file).mtimeMs);
       text = readFileSync(file, "utf8");
     } catch {
-      // Gone since the listing: parsed as unknown, which only refuses.
+      // Gone since the listing: a temp file renamed into place is read under its own name next time;
+      // a lock gone is parsed as unknown, which only refuses.
+      if (name.endsWith(".tmp")) return [];
     }
-    return parseLock(file, text);
+    return [parseLock(file, text, tempAgeMs)];
   });
 }
 
@@ -213,18 +331,11 @@ function fileLocks(lockDir: string): StackLock[] {
  * Read with psql (Debian's postgresql-client) and the same PGPASSFILE as the engine.
  */
 async function postgresLocks(backendUrl: string, project: string, stack: string, env: Readonly<Record<string, string | undefined>>): Promise<StackLock[]> {
-  const url = new URL(backendUrl);
-  const table = url.searchParams.get("table") ?? "pulumi_state";
+  const table = new URL(backendUrl).searchParams.get("table") ?? "pulumi_state";
   if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(table)) throw new RecoveryRefused(`the backend URL names the table "${table}", which strata recover cannot read safely; fix: release the lock with pulumi cancel --stack ${stack} after checking its owner`);
-  url.searchParams.delete("table");
   // Keys start with the database's name as the bucket's prefix: `<db>/.pulumi/locks/organization/<project>/<stack>/<id>.json`.
-  const query = `SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key LIKE $$%.pulumi/locks/%/${project}/${stack}/%.json$$`;
-  const psql = ["psql", "/usr/lib/postgresql/15/bin/psql"].find((candidate) => candidate === "psql" || existsSync(candidate)) ?? "psql";
-  const answer = await new Promise<{ code: number; stdout: string; stderr: string; missing: boolean }>((resolve) => {
-    execFile(psql, ["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", url.toString(), "-c", query], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : 1, stdout, stderr, missing: (error as { code?: string } | null)?.code === "ENOENT" });
-    });
-  });
+  const query = `SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key LIKE '%.pulumi/locks/%/' || :'project' || '/' || :'stack' || '/%.json';\n`;
+  const answer = await psql(backendUrl, query, { project, stack }, env);
   if (answer.missing) throw new RecoveryRefused(`strata recover reads the PostgreSQL backend's locks with psql, which is not installed, so it cannot see who holds the lock; fix: apt-get install postgresql-client, or check the lock's owner yourself and use --force`);
   if (answer.code !== 0) throw new RecoveryRefused(`cannot read the stack's locks from the PostgreSQL backend (${answer.stderr.trim().split("\n")[0] ?? "psql failed"}); fix: check that the database runs (STRATA_BACKEND=postgres scripts/services.sh status) and PGPASSFILE, then run strata recover again`);
   return answer.stdout.split("\n").filter((line) => line.includes("\t")).map((line) => {
@@ -233,16 +344,36 @@ async function postgresLocks(backendUrl: string, project: string, stack: string,
   });
 }
 
+/** Every owner record of the stack, or why they could not be read (which leaves locks "cannot tell"). */
+async function ownerRecordsOf(store: OwnerStore | undefined, project: string, stack: string): Promise<OwnerRecords> {
+  if (store === undefined) return { owners: [], unreadable: "this backend keeps no owner records" };
+  try {
+    return { owners: await store.list(project, stack) };
+  } catch (error) {
+    return { owners: [], unreadable: `${store.where}: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
 /** Refuses unless every lock may go; returns a line per lock that will be released. */
-async function releasableLocks(locks: readonly StackLock[], force: boolean, stack: string): Promise<string[]> {
+async function releasableLocks(locks: readonly StackLock[], records: OwnerRecords, force: boolean, stack: string): Promise<string[]> {
   const lines: string[] = [];
+  const machine = thisMachine();
+  const pids = [...new Set([...locks.map((lock) => lock.pid), ...records.owners.map((owner) => owner.pid)].filter((pid): pid is number => pid !== undefined))];
+  const sightings = new Map(await Promise.all(pids.map(async (pid) => [pid, await settledSighting(pid)] as const)));
+  const here: RecoverHere = { ...machine, now: Date.now(), sight: (pid) => sightings.get(pid) ?? sightProcess(pid) };
   for (const lock of locks) {
-    const running = lock.pid !== undefined && lock.hostname === hostname() && (await stillRunning(lock.pid));
-    const verdict = lockVerdict(lock, { hostname: hostname(), running: () => running, now: Date.now() }, force);
+    const verdict = lockVerdict(lock, records, here, force);
     if (!verdict.release) throw new RecoveryRefused(`stack ${stack}: ${verdict.why}; nothing was changed. fix: ${verdict.fix.replace("<stack>", stack)}`);
     lines.push(`${lock.where}: ${verdict.why}`);
   }
   return lines;
+}
+
+/** Records whose process has ended in this boot and namespace: they can speak for no lock any more. */
+async function pruneOwnerRecords(store: OwnerStore | undefined, records: OwnerRecords): Promise<void> {
+  if (store === undefined) return;
+  const here: RecoverHere = { ...thisMachine(), now: Date.now(), sight: (pid) => sightProcess(pid) };
+  for (const owner of records.owners) if (judgeOwner(owner, here).is === "gone") await store.remove(owner).catch(() => undefined);
 }
 
 /**
@@ -269,11 +400,15 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   const locks = lockDir !== undefined ? fileLocks(lockDir)
     : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env)
     : undefined;
-  const released = locks === undefined ? undefined : await releasableLocks(locks, options.force === true, options.stack);
+  const store = ownerStore(backendUrl, options.env);
+  const records = locks === undefined || locks.length === 0 ? { owners: [] } : await ownerRecordsOf(store, options.project, options.stack);
+  const released = locks === undefined ? undefined : await releasableLocks(locks, records, options.force === true, options.stack);
   if (backendDir !== undefined && stacksDir !== undefined) {
+    // The lock folder: only the lock files judged above (a temp file that appeared since may be a run starting now).
+    const lockFiles = (locks ?? []).map((lock) => lock.where);
     const files = [
       ...readdirSync(stacksDir).filter((entry) => entry.startsWith(`${options.stack}.json`)).map((entry) => path.join(stacksDir, entry)),
-      ...(lockDir !== undefined && existsSync(lockDir) ? readdirSync(lockDir).map((entry) => path.join(lockDir, entry)) : []),
+      ...lockFiles.map((file) => `${file}.attrs`).filter((file) => existsSync(file)),
     ];
     for (const file of files) {
       if (file.endsWith(".attrs") && !isReadableSidecar(readFileSync(file, "utf8"))) {
@@ -283,6 +418,11 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
         rmSync(file);
         steps.push({ action: "removed temp file", detail: `${file}, a write that was never renamed into place` });
       }
+    }
+    for (const lock of locks ?? []) {
+      if (lock.tempAgeMs === undefined) continue;
+      rmSync(lock.where, { force: true });
+      steps.push({ action: "removed temp file", detail: `${lock.where}, a lock never renamed into place (${released?.find((line) => line.startsWith(lock.where))?.slice(lock.where.length + 2) ?? "its owner has ended"})` });
     }
   }
   if ((await pulumi(["stack", "export"], options)).code !== 0 && backendDir !== undefined && stacksDir !== undefined) {
@@ -306,11 +446,15 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   if (released === undefined && options.force !== true) {
     throw new RecoveryRefused(`stack ${options.stack}: strata recover cannot see who holds locks on this backend (${backendUrl ?? "unknown"}); nothing was changed. fix: make sure no update of the stack is running, then strata recover --stack ${options.stack} --force`);
   }
+  // Plugins a killed engine left running hold no lock, but they hold memory and, the docker
+  // provider, build sessions: those of this stack's runs whose engine is gone are ended.
+  if (backendUrl !== undefined) for (const plugin of endLeftoverPlugins({ stack: options.stack, backendUrl })) steps.push({ action: "ended leftover plugin", detail: plugin });
   if (released === undefined || released.length > 0) {
     const cancel = await pulumi(["cancel", "--yes"], options);
     if (cancel.code !== 0) throw new Error(`pulumi cancel failed:\n${cancel.stderr.trim()}`);
     steps.push({ action: "released lock", detail: released === undefined ? "--force: asked the backend to release the stack's lock" : released.join("; ") });
   }
+  await pruneOwnerRecords(store, records);
   const exported = await pulumi(["stack", "export"], options);
   if (exported.code !== 0) throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}`);
   const { exported: cleared, dropped } = withoutPendingOperations(JSON.parse(exported.stdout) as { deployment?: Record<string, unknown> });

@@ -62,7 +62,8 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   await ensureStack(stackOptions);
   // Every step, "same" included, reports its outputs as an engine event: no stack read is needed
   // for a building channel (a promoting one learns its layers from the outputs afterwards).
-  const engineRun = await upRun({ ...stackOptions, parallel: request.parallel, progress });
+  const { projectName } = await import("./lock-owner.js");
+  const engineRun = await upRun({ ...stackOptions, project: projectName(stackOptions.projectDir), parallel: request.parallel, progress });
   let layers: UpLayer[];
   if (config.promoteFrom === undefined) {
     // A multi-platform stack: each layer per platform (`keystone@linux-arm64`), then each layer's index.

@@ -1,6 +1,11 @@
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { endingProcess, fileBackendDir, isReadableSidecar, lockAge, lockVerdict, processRunning, processState, withoutPendingOperations } from "../../src/engine/recover.js";
+import { leftoverPlugins, type ProcessEntry } from "../../src/engine/leftover-plugins.js";
+import { type LockOwner, ownerStore, parseOwner, recordOwner, startTicksOf, thisMachine } from "../../src/engine/lock-owner.js";
+import { endingProcess, fileBackendDir, isReadableSidecar, lockAge, lockVerdict, type ProcessProbe, processRunning, processState, recordOfLock, type Sighting, sightProcess, withoutPendingOperations } from "../../src/engine/recover.js";
 
 describe("recovery after a killed run", () => {
   it("tells a metadata sidecar cut short (empty or half-written) from a readable one", () => {
@@ -64,29 +69,149 @@ describe("recovery after a killed run", () => {
     expect(processRunning(2 ** 22 + 17)).toBe(false);
   });
 
-  it("releases a lock only when its owner is known to be gone; another host's only with --force", () => {
+  it("releases a lock only when its owner is provably gone; another host's only with --force", () => {
     const now = Date.parse("2026-11-30T12:00:00Z");
-    const here = { hostname: "runner-a", running: (pid: number) => pid === 100, now };
+    const here = { host: "runner-a", bootId: "boot-1", pidNamespace: "pid:[4026531836]", now, sight: (pid: number): Sighting => (pid === 100 ? { seen: "running", startTicks: 5000 } : { seen: "none" }) };
     const lock = (pid: number, hostname: string) => ({ where: "l.json", pid, hostname, username: "root", timestamp: "2026-11-30T11:58:30Z" });
-    expect(lockVerdict(lock(200, "runner-a"), here, false)).toEqual({ release: true, why: "its update (pid 200 on host runner-a (user root), 1 min 30 s old) is not running any more" });
-    const live = lockVerdict(lock(100, "runner-a"), here, true);
+    const records = { owners: [record(200), record(100, { startTicks: 5000 })] };
+    expect(lockVerdict(lock(200, "runner-a"), records, here, false)).toEqual({ release: true, why: "its update (pid 200 on host runner-a (user root), 1 min 30 s old) is not running any more (its pid is gone in this boot and PID namespace)" });
+    const live = lockVerdict(lock(100, "runner-a"), records, here, true);
     expect(live.release).toBe(false);
     expect(live.why).toMatch(/still running here: pid 100 on host runner-a/);
-    const foreign = lockVerdict(lock(200, "runner-b"), here, false);
+    const foreign = lockVerdict(lock(200, "runner-b"), records, here, false);
     expect(foreign).toMatchObject({ release: false, why: "the stack's lock belongs to pid 200 on host runner-b (user root), 1 min 30 s old, which this machine cannot check (it may still be running there)" });
-    expect(lockVerdict(lock(200, "runner-b"), here, true).release).toBe(true);
+    expect(lockVerdict(lock(200, "runner-b"), records, here, true).release).toBe(true);
     // A lock cut short by a kill names no owner: unknown, so kept without --force.
-    expect(lockVerdict({ where: "l.json" }, here, false).release).toBe(false);
+    expect(lockVerdict({ where: "l.json" }, records, here, false).release).toBe(false);
     expect(lockAge(undefined, now)).toBe("of unknown age");
     expect(lockAge("2026-11-30T09:00:00Z", now)).toBe("3 h 0 min old");
   });
+
+  describe("who owns a lock: Strata's owner record, matched to Pulumi's lock", () => {
+    const now = Date.parse("2026-11-30T12:00:00Z");
+    const here = { host: "ci", bootId: "boot-1", pidNamespace: "pid:[4026531836]", now, sight: (pid: number): Sighting => (pid === 7 ? { seen: "running", startTicks: 900 } : { seen: "none" }) };
+    const lock = { where: "l.json", pid: 7, hostname: "ci", username: "root", timestamp: "2026-11-30T11:58:31Z" };
+
+    it("a live run in another PID namespace under the same host name (two CI containers) is refused, not read as dead", () => {
+      const verdict = lockVerdict({ ...lock, pid: 8 }, { owners: [record(8, { host: "ci", pidNamespace: "pid:[4026532178]" })] }, here, false);
+      expect(verdict.release).toBe(false);
+      expect(verdict.why).toMatch(/cannot tell whether the stack's lock owner, pid 8 on host ci .* has ended: it runs in another PID namespace \(pid:\[4026532178\]; this recover runs in pid:\[4026531836\]\)/);
+      expect(lockVerdict({ ...lock, pid: 8 }, { owners: [record(8, { host: "ci", pidNamespace: "pid:[4026532178]" })] }, here, true).release).toBe(true);
+    });
+
+    it("a lock Strata holds no record of, its pid not running here, cannot be told from a live run elsewhere: refused, --force overrides", () => {
+      const verdict = lockVerdict({ ...lock, pid: 8 }, { owners: [] }, here, false);
+      expect(verdict).toMatchObject({ release: false, why: expect.stringMatching(/cannot tell .* Strata holds no record of who took it/) });
+      expect(verdict.release === false && verdict.fix).toMatch(/--force/);
+      expect(lockVerdict({ ...lock, pid: 8 }, { owners: [], unreadable: "psql is not installed" }, here, false)).toMatchObject({ release: false, why: expect.stringMatching(/record of who took it cannot be read \(psql is not installed\)/) });
+      expect(lockVerdict({ ...lock, pid: 8 }, { owners: [] }, here, true).release).toBe(true);
+    });
+
+    it("another boot (a machine with the same host name, or this one before a restart) cannot be told", () => {
+      expect(lockVerdict({ ...lock, pid: 8 }, { owners: [record(8, { host: "ci", bootId: "boot-0" })] }, here, false)).toMatchObject({ release: false, why: expect.stringMatching(/started in boot boot-0, this machine runs boot boot-1/) });
+      expect(lockVerdict({ ...lock, pid: 8 }, { owners: [record(8, { host: "ci" })] }, { ...here, bootId: undefined }, false).release).toBe(false);
+    });
+
+    it("the pid running again with another start time is a later process: the owner has ended; the same start time is the owner, never released", () => {
+      expect(lockVerdict(lock, { owners: [record(7, { host: "ci", startTicks: 400 })] }, here, false)).toMatchObject({ release: true, why: expect.stringMatching(/its pid now belongs to a later process/) });
+      expect(lockVerdict(lock, { owners: [record(7, { host: "ci", startTicks: 900 })] }, here, true)).toMatchObject({ release: false, why: expect.stringMatching(/still running here/) });
+      // Exiting (a SIGKILL pending, a zombie): it writes nothing more.
+      expect(lockVerdict(lock, { owners: [record(7, { host: "ci", startTicks: 900 })] }, { ...here, sight: () => ({ seen: "ending", startTicks: 900 }) }, false).release).toBe(true);
+    });
+
+    it("a record matches a lock taken just after it was written, not an old record of a reused pid; every matching record must be gone", () => {
+      expect(recordOfLock({ ...lock, pid: 8 }, record(8, { host: "ci" }))).toBe(true);
+      expect(recordOfLock({ ...lock, pid: 8 }, record(8, { host: "ci", writtenAt: "2026-11-30T10:00:00Z" }))).toBe(false);
+      expect(recordOfLock({ ...lock, pid: 8 }, record(8, { host: "ci", writtenAt: "2026-11-30T11:59:00Z" }))).toBe(false);
+      expect(recordOfLock({ ...lock, pid: 8 }, record(9, { host: "ci" }))).toBe(false);
+      expect(recordOfLock({ ...lock, pid: 8 }, record(8, { host: "other" }))).toBe(false);
+      // An old record of the same pid from this namespace, a live one from another: cannot tell.
+      const stale = record(8, { host: "ci", writtenAt: "2026-11-30T11:58:29Z" });
+      const other = record(8, { host: "ci", pidNamespace: "pid:[4026532178]" });
+      expect(lockVerdict({ ...lock, pid: 8 }, { owners: [stale, other] }, here, false).release).toBe(false);
+    });
+
+    it("a lock file still being written may be a run starting: refused while young, removed once long settled", () => {
+      const young = lockVerdict({ where: "a.json.1f.tmp", tempAgeMs: 300 }, { owners: [] }, here, false);
+      expect(young).toMatchObject({ release: false, why: expect.stringMatching(/a lock file is being written .* a run may be starting/) });
+      expect(lockVerdict({ where: "a.json.1f.tmp", tempAgeMs: 600_000 }, { owners: [] }, here, false).release).toBe(true);
+      // A whole temp lock of a live run here: its owner decides, as for a lock.
+      expect(lockVerdict({ where: "a.json.1f.tmp", pid: 7, hostname: "ci", tempAgeMs: 90_000 }, { owners: [record(7, { host: "ci", startTicks: 900 })] }, here, false).release).toBe(false);
+    });
+  });
+
+  it("where /proc is missing, EPERM from kill(pid, 0) is a process that is not ours, alive; ESRCH is gone", () => {
+    const noProc = (killCode: string): ProcessProbe => ({
+      readFile: () => { throw Object.assign(new Error("no /proc"), { code: "ENOENT" }); },
+      hasProc: () => false,
+      kill: () => { throw Object.assign(new Error(killCode), { code: killCode }); },
+    });
+    const pid = 2 ** 22 + 17;
+    expect(processRunning(pid, noProc("EPERM"))).toBe(true);
+    expect(sightProcess(pid, noProc("EPERM")).seen).toBe("running");
+    expect(sightProcess(pid, noProc("ESRCH")).seen).toBe("none");
+    expect(sightProcess(pid, noProc("EINVAL")).seen).toBe("unknown");
+  });
+
+  it("reads a process's start time (field 22 of /proc/<pid>/stat), after a command that may hold spaces", () => {
+    const stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10 18446744073709551615";
+    expect(startTicksOf(stat)).toBe(123456);
+    expect(startTicksOf("4242 (x) S 1")).toBeUndefined();
+    expect(sightProcess(process.pid)).toMatchObject({ seen: "running", startTicks: expect.any(Number) });
+  });
 });
 
-describe("a run refused by the stack's lock", () => {
-  it("is recognised in both forms the engine gives", async () => {
-    const { isLockRefusal } = await import("../../src/engine/up-flow.js");
-    expect(isLockRefusal("error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end or delete the lock file with `pulumi cancel`.")).toBe(true);
-    expect(isLockRefusal("error: 2 errors occurred:\n    1) stat /tmp/w/state/.pulumi/locks/organization/strata/twice/ccea65aa.json.18ecd7bc43c72107.tmp: no such file or directory\n    2) NotFound")).toBe(true);
-    expect(isLockRefusal("error: update failed")).toBe(false);
+/** An owner record Strata wrote for pid on runner-a, in boot-1 and the namespace of `here`, 2 s before the lock. */
+function record(pid: number, fields: Partial<LockOwner> = {}): LockOwner {
+  return { project: "strata", stack: "dev", host: "runner-a", bootId: "boot-1", pidNamespace: "pid:[4026531836]", pid, writtenAt: "2026-11-30T11:58:29Z", ...fields };
+}
+
+describe("owner records in the backend's store", () => {
+  it("a file backend keeps them beside Pulumi's folder: written, listed, removed; a record cut short is no record", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "strata-owners-"));
+    try {
+      const store = ownerStore(`file://${dir}`, {});
+      const recorded = await recordOwner(store, "strata", "dev", process.pid);
+      expect("remove" in recorded).toBe(true);
+      const owners = await store?.list("strata", "dev");
+      expect(owners).toEqual([{ project: "strata", stack: "dev", ...thisMachine(), pid: process.pid, startTicks: expect.any(Number), writtenAt: expect.any(String) }]);
+      expect(owners?.[0]?.bootId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(owners?.[0]?.pidNamespace).toMatch(/^pid:\[\d+\]$/);
+      writeFileSync(path.join(dir, ".strata/lock-owners/strata/dev/cut.json"), '{"project":"strata","pid"');
+      expect(await store?.list("strata", "dev")).toHaveLength(1);
+      if ("remove" in recorded) await recorded.remove();
+      expect(await store?.list("strata", "dev")).toEqual([]);
+      expect(parseOwner('{"project":"strata","stack":"dev","host":"h","pid":"7","writtenAt":"x"}')).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(await recordOwner(ownerStore("s3://bucket", {}), "strata", "dev", process.pid)).toEqual({ failed: "the backend is neither a file nor a PostgreSQL backend" });
+  });
+});
+
+describe("plugins a killed engine left running", () => {
+  const backendUrl = "file:///srv/state";
+  const mine = { runStack: "dev", backendUrl };
+  // null: an environment that cannot be read (another user's process).
+  const entry = (pid: number, ppid: number, argv: string[], env: ProcessEntry["env"] | null = mine): ProcessEntry => ({ pid, ppid, argv, ...(env === null ? {} : { env }) });
+  it("are the processes of the stack's runs on this backend with no engine above them, each with the processes under it; a live engine's are never touched", () => {
+    const processes = [
+      entry(1, 0, ["/sbin/init"], null),
+      // A killed engine's: reparented to init.
+      entry(10, 1, ["/root/.pulumi/plugins/resource-docker-v4.11.2/pulumi-resource-docker", "127.0.0.1:4000"]),
+      entry(11, 1, ["/usr/bin/pulumi-language-nodejs", "127.0.0.1:4000"]),
+      entry(12, 11, ["node", "/p/node_modules/@pulumi/pulumi/cmd/run", "--stack", "dev"]),
+      // The same stack name on another backend, another stack, a bare pulumi up's (no variable), another user's (unreadable).
+      entry(20, 1, ["pulumi-resource-docker"], { runStack: "dev", backendUrl: "file:///elsewhere" }),
+      entry(21, 1, ["pulumi-resource-docker"], { runStack: "prod", backendUrl }),
+      entry(22, 1, ["pulumi-resource-docker"], { backendUrl }),
+      entry(23, 1, ["pulumi-resource-docker"], null),
+      // A live engine of the stack (a run now) and its plugins, nested ones too.
+      entry(30, 1, ["/bin/pulumi", "up", "--stack", "dev"]),
+      entry(31, 30, ["pulumi-resource-docker"]),
+      entry(32, 30, ["pulumi-language-nodejs"]),
+      entry(33, 32, ["node", "/p/node_modules/@pulumi/pulumi/cmd/run"]),
+    ];
+    expect(leftoverPlugins(processes, { stack: "dev", backendUrl }).map(({ plugin, under }) => [plugin.pid, under])).toEqual([[10, []], [11, [12]]]);
   });
 });
