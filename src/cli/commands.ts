@@ -286,11 +286,12 @@ export function buildProgram(io: CliIo): Command {
   withCommon(program.command("recover"))
     .description("after a killed run: make the stack readable again, release its stale lock, clear pending operations")
     .requiredOption("--stack <name>", "the stack (release channel)")
-    .option("--force", "also release a lock taken on another host (only once you know that run has ended)")
+    .option("--force", "also release a lock whose owner cannot be proved gone from here: another host's, another container's, one Strata holds no record of (only once you know that run has ended)")
     .action(async (options: CommonOptions & { stack: string; force?: boolean }) => {
       const { recoverStack } = await import("../engine/recover.js");
+      const { projectName } = await import("../engine/lock-owner.js");
       const projectDir = projectDirOf(options, io);
-      const project = (parse(readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) as { name: string }).name;
+      const project = projectName(projectDir);
       const steps = await recoverStack({ projectDir, project, stack: options.stack, env: engineEnv(io), force: options.force === true });
       if (steps.length === 0) io.out(`stack ${options.stack}: readable, not locked, no pending operations; nothing to do\n`);
       else io.out(`${renderTable(["done", "detail"], steps.map((step) => [step.action, step.detail]))}\n`);
