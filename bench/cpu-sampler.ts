@@ -14,7 +14,8 @@
  * children it reaped unseen (plus the last < 0.25 s of the ones it was seen with), and it is
  * attributed to the component a child of that parent falls in (for dockerd and its helpers: "engine:
  * children reaped unseen"). A zombie stays in `/proc` until reaped, so "gone" means "reaped by the
- * parent it was last seen under". Not counted: a process whose parent died before reaping it (the
+ * parent it was last seen under" — or, when that parent went in the same interval, by the nearest
+ * ancestor still alive, whose children's time then holds both. Not counted: a process whose parent died before reaping it (the
  * orphan is reaped by pid 1, outside every component) during the < 0.25 s it was not seen.
  *
  * Why `/proc` and not cgroup accounting: cgroup `cpuacct` counts every descendant exactly, but only
@@ -232,14 +233,26 @@ export class CpuAccount {
       const cmdline = same && known.last.comm === stat.comm ? known.identity.cmdline : this.cmdlineOf(pid);
       identities.set(pid, { pid, ppid: stat.ppid, comm: stat.comm, cmdline });
     }
-    // Those gone since the last sweep (or replaced by a new process with the same pid): reaped by their last parent.
-    const goneTotals = new Map<number, number>();
+    // Those gone since the last sweep (or replaced by a new process with the same pid): reaped by
+    // their last parent. When that parent is gone too (runc and its container process, both done
+    // within one interval), it reaped the child before it went, and the child's time reaches the
+    // nearest ancestor still alive inside the parent's own children's time: that is the one whose
+    // rise it explains.
+    const gone = new Map<number, { ppid: number; total: number }>();
     for (const [pid, known] of this.tracked) {
       const now = sweep.processes.get(pid);
       if (now !== undefined && now.starttime === known.last.starttime) continue;
-      const total = known.last.utime + known.last.stime + known.last.cutime + known.last.cstime;
-      goneTotals.set(known.last.ppid, (goneTotals.get(known.last.ppid) ?? 0) + total);
+      gone.set(pid, { ppid: known.last.ppid, total: known.last.utime + known.last.stime + known.last.cutime + known.last.cstime });
       this.tracked.delete(pid);
+    }
+    const goneTotals = new Map<number, number>();
+    for (const { ppid, total } of gone.values()) {
+      let reaper = ppid;
+      for (const walked = new Set<number>(); gone.has(reaper) && !walked.has(reaper); ) {
+        walked.add(reaper);
+        reaper = (gone.get(reaper) as { ppid: number }).ppid;
+      }
+      goneTotals.set(reaper, (goneTotals.get(reaper) ?? 0) + total);
     }
     for (const [pid, stat] of sweep.processes) {
       const identity = identities.get(pid) as ProcessIdentity;

@@ -138,6 +138,17 @@ describe("the accounting across sweeps", () => {
     expect(byComponent["engine: runc and shims"]).toBeCloseTo(0.5);
     expect(byComponent["engine: children reaped unseen"]).toBeCloseTo(0);
   });
+  it("a child and its parent both gone within one interval: the child's seen time is not counted again through the grandparent", () => {
+    const cpu = account();
+    cpu.add(sweepOf(0, stat(100, "dockerd", 1)));
+    cpu.add(sweepOf(0, stat(100, "dockerd", 1), stat(111, "runc", 100, { utime: 10 }), stat(114, "test", 111, { utime: 30 })));
+    // test ends (35 ticks in all), runc reaps it and ends (12 of its own): dockerd's children's time rises by 47.
+    cpu.add(sweepOf(0, stat(100, "dockerd", 1, { cutime: 47 })));
+    const { byComponent } = cpu.result(100);
+    expect(byComponent["engine: runc and shims"]).toBeCloseTo(0.1);
+    expect(byComponent["engine: build steps (RUN processes)"]).toBeCloseTo(0.3);
+    expect(byComponent["engine: children reaped unseen"]).toBeCloseTo(0.07);
+  });
   it("a pid used again by a new process is a new process: the old one's time goes to its parent, the new one counts from 0", () => {
     const cpu = account();
     cpu.add(sweepOf(0, stat(100, "dockerd", 1), stat(111, "runc", 100, { starttime: 5 })));
