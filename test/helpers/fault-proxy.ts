@@ -19,21 +19,62 @@ export type Fault =
   /** Stop listening and drop every connection: the registry is gone from here on. */
   | { readonly kind: "gone" };
 
+/** Which route of the registry API (distribution spec) a request is. */
+export type RequestKind = "version check" | "catalog" | "tag list" | "manifest" | "blob" | "blob upload" | "other";
+
+/** Who sent a request, by its User-Agent: Strata's registry client (Node's fetch), or the Docker engine pushing for docker.Image. */
+export type Sender = "strata" | "docker engine" | "other";
+
+/** A request as the proxy saw it, classified from its method, path and headers (never from what a rule wanted). */
 export interface ProxiedRequest {
   readonly method: string;
   /** Path and query, e.g. `/v2/group/image/manifests/1.0-p0`. */
   readonly url: string;
+  readonly kind: RequestKind;
+  /** `group/image`, for the routes of one repository. */
+  readonly repository?: string;
+  /** A manifest's tag or digest, or a blob's digest (an upload's session id is left out). */
+  readonly reference?: string;
+  readonly sender: Sender;
+  /** Whether it carried a login (an Authorization header). */
+  readonly authorized: boolean;
+}
+
+/** A request that got a fault, and which. */
+export interface Injection extends ProxiedRequest {
+  readonly fault: Fault["kind"];
 }
 
 export type FaultRule = (request: ProxiedRequest) => Fault | undefined;
+
+/** Routes of one repository: `/v2/<name>/tags/list`, `/manifests/<ref>`, `/blobs/uploads/[<id>]`, `/blobs/<digest>`; a name has slashes. */
+const REPOSITORY_ROUTE = /^\/v2\/(.+)\/(tags\/list|manifests\/([^/]+)|blobs\/uploads\/[^/]*|blobs\/([^/]+))$/;
+
+/** Classifies a request by the registry API's routes and its sender. */
+export function classify(method: string, url: string, headers: Readonly<Record<string, string | string[] | undefined>>): ProxiedRequest {
+  const pathname = url.replace(/\?.*$/, "");
+  const userAgent = String(headers["user-agent"] ?? "");
+  // Node's fetch (undici) sends "node"; the Docker engine "docker/<version> …".
+  const sender: Sender = /^docker\//i.test(userAgent) ? "docker engine" : /^(node|undici)\b/i.test(userAgent) ? "strata" : "other";
+  const common = { method, url, sender, authorized: headers.authorization !== undefined };
+  if (pathname === "/v2/" || pathname === "/v2") return { ...common, kind: "version check" };
+  if (pathname === "/v2/_catalog") return { ...common, kind: "catalog" };
+  const route = REPOSITORY_ROUTE.exec(pathname);
+  if (route === null) return { ...common, kind: "other" };
+  const [, repository, rest, manifestRef, blobDigest] = route as unknown as [string, string, string, string | undefined, string | undefined];
+  if (rest === "tags/list") return { ...common, kind: "tag list", repository };
+  if (manifestRef !== undefined) return { ...common, kind: "manifest", repository, reference: decodeURIComponent(manifestRef) };
+  if (blobDigest !== undefined) return { ...common, kind: "blob", repository, reference: decodeURIComponent(blobDigest) };
+  return { ...common, kind: "blob upload", repository };
+}
 
 export interface FaultProxy {
   /** `127.0.0.1:<port>`: use it as the registry. */
   readonly address: string;
   /** Sets the rule (undefined: forward everything). */
   setRule(rule: FaultRule | undefined): void;
-  /** Requests that got a fault, as `METHOD url → kind`. */
-  readonly injected: string[];
+  /** Every request that got a fault, in order. */
+  readonly injected: Injection[];
   /** Listens again after a "gone" fault (same port). */
   revive(): Promise<void>;
   close(): Promise<void>;
@@ -41,7 +82,7 @@ export interface FaultProxy {
 
 export async function startFaultProxy(upstream: { host: string; port: number }): Promise<FaultProxy> {
   let rule: FaultRule | undefined;
-  const injected: string[] = [];
+  const injected: Injection[] = [];
   const sockets = new Set<Socket>();
   let server: Server;
   let port = 0;
@@ -53,7 +94,7 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
   };
 
   const handle = (incoming: IncomingMessage, response: ServerResponse): void => {
-    const request = { method: incoming.method ?? "GET", url: incoming.url ?? "/" };
+    const request = classify(incoming.method ?? "GET", incoming.url ?? "/", incoming.headers);
     const fault = rule?.(request);
     const fail = (): void => {
       if (!response.headersSent) response.writeHead(502).end();
@@ -66,7 +107,7 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
       }, fail);
       return;
     }
-    injected.push(`${request.method} ${request.url} → ${fault.kind}`);
+    injected.push({ ...request, fault: fault.kind });
     switch (fault.kind) {
       case "status":
         incoming.resume();
