@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { type Catalog, loadCatalog } from "./src/core/catalog.js";
-import { conflictProblems, decideChannel, immutableTags, indexConflicts, type RegistryView } from "./src/core/channel.js";
+import { conflictProblems, decideChannel, immutableTags, indexConflicts, nextLedger, promotionWitnessConflicts, type RegistryView, type StateWitness, unreadableStateProblem } from "./src/core/channel.js";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
 import { checkEngines } from "./src/pulumi/docker-engine.js";
 import { fingerprintTargets } from "./src/core/fingerprint.js";
@@ -69,24 +69,23 @@ const registry = await forUser(async () => new RegistryClient({ registry: config
  * them to CI tags. With several platforms, every layer is built per platform and its tag holds an
  * index over them (core/platforms.ts).
  */
-async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
+async function build(): Promise<Declared> {
   const catalog = catalogRead?.value as Catalog;
   const { builds: targets, indexes } = buildTargets(planTargets(catalog, config, stackFile), config);
   // What this stack's state holds as built (a `pulumi stack export`), read while the rest goes on.
-  const builtHereRead: Promise<StateRead> = config.push ? readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : Promise.resolve({ built: new Map() });
-  await checkEngines(config.engines, config.platforms);
+  const builtHereRead: Promise<StateRead> = config.push ? readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : Promise.resolve({ built: new Map(), witness: new Map() });
+  await checkEngines(config.engines, config.platforms, config.builder);
   const fingerprints = await fingerprintTargets(targets, config.platform);
   // Before anything is built: what does the channel already hold under these tags? An answer that
   // is neither found nor not found stops the run here (RegistryLookupError), on every channel.
   const view: RegistryView = config.push ? await lookUpPublished(targets, registry, fingerprints) : { published: new Map() };
   const publishedIndexes = config.push && immutableTags(config) ? await lookUpIndexes(indexes, registry) : new Map();
   const state = await builtHereRead;
-  if (immutableTags(config) && state.unreadable !== undefined) {
-    throw new InputError([{ file: stackFile, field: `${CONFIG_NAMESPACE}:immutable`, message: `this stack's state cannot be read (${state.unreadable}), so Strata cannot tell what it pushed under its tags`, fix: `scripts/strata recover --stack ${stack}, then run again` }]);
-  }
+  if (immutableTags(config) && state.unreadable !== undefined) throw new InputError([unreadableStateProblem(state.unreadable, stackFile, stack)]);
   const builtHere = state.built;
-  const decision = decideChannel(targets, fingerprints, view, config, builtHere);
-  const conflicts = [...conflictProblems(decision.conflicts, stackFile, stack), ...indexConflicts(indexes, publishedIndexes, view, stackFile, stack)];
+  // Every tag this stack ever published is witnessed by its state, whatever the registry answers.
+  const decision = decideChannel(targets, fingerprints, view, config, state.witness);
+  const conflicts = [...conflictProblems(decision.conflicts, stackFile, stack), ...indexConflicts(indexes, publishedIndexes, view, stackFile, stack, { tags: state.witness, fingerprints })];
   // `strata plan` previews a blocked channel to report every layer's status; a preview pushes nothing.
   if (conflicts.length > 0 && pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1") {
     for (const conflict of conflicts) await pulumi.log.warn(`blocked: ${conflict.message}`);
@@ -107,17 +106,28 @@ async function build(): Promise<readonly (LayerOutput | PromotedLayer)[]> {
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(dockerModule === undefined ? {} : { dockerModule }),
   });
-  if (indexes.length === 0) return tree.layers;
+  if (indexes.length === 0) return { layers: tree.layers, witness: state.witness };
   const perPlatform = new Map(tree.layers.map((layer) => [layer.layer, layer] as const));
-  return [...tree.layers, ...declareIndexes(indexes, perPlatform, { registry: config.registry, immutable: immutableTags(config), ...(registryAuth === undefined ? {} : { registryAuth }) }, tree)];
+  return { layers: [...tree.layers, ...declareIndexes(indexes, perPlatform, { registry: config.registry, immutable: immutableTags(config), ...(registryAuth === undefined ? {} : { registryAuth }) }, tree)], witness: state.witness };
 }
 
 /** Copy another channel's images by digest, refusing to move an immutable tag. */
-async function promote(source: string): Promise<readonly (LayerOutput | PromotedLayer)[]> {
+async function promote(source: string): Promise<Declared> {
+  const stateRead = readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]);
   const plan = planPromotion(await readSourceLayers(source), config, stackFile);
   throwIfAny(plan.problems);
-  if (config.immutable) throwIfAny(await promotionConflicts(plan.targets, registry, stackFile, stack));
-  return new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable, ...(registryAuth === undefined ? {} : { registryAuth }) }).layers;
+  const state = await stateRead;
+  if (config.immutable) {
+    if (state.unreadable !== undefined) throw new InputError([unreadableStateProblem(state.unreadable, stackFile, stack)]);
+    throwIfAny([...promotionWitnessConflicts(plan.targets, state.witness, stackFile, stack), ...await promotionConflicts(plan.targets, registry, stackFile, stack)]);
+  }
+  return { layers: new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable, ...(registryAuth === undefined ? {} : { registryAuth }) }).layers, witness: state.witness };
+}
+
+/** The layers this run declares, and every tag the stack's state says it published before (carried forward in `published`). */
+interface Declared {
+  readonly layers: readonly (LayerOutput | PromotedLayer)[];
+  readonly witness: StateWitness;
 }
 
 const declared = await forUser(() => (config.promoteFrom === undefined ? build() : promote(config.promoteFrom)));
@@ -127,4 +137,13 @@ export const registryAddress = config.registry;
 export const promotedFrom = config.promoteFrom ?? null;
 /** The source revision is recorded here, never in build inputs: it would rebuild every layer on every commit. */
 export const sourceRevision = process.env.STRATA_SOURCE_REVISION ?? "unknown";
-export const layers = Object.fromEntries(declared.map((layer) => [layer.layer, layer]));
+export const layers = Object.fromEntries(declared.layers.map((layer) => [layer.layer, layer]));
+/**
+ * The ledger of every tag this stack has published (ref → digest and fingerprint): the state's
+ * witness for an immutable channel, kept after a tag's resource leaves the state. A CI run's tags
+ * and local images are not published tags of the channel.
+ */
+export const published = config.push && config.ci === undefined
+  ? pulumi.all(declared.layers.map((layer) => pulumi.output(layer.digestRef))).apply((digestRefs) =>
+    nextLedger(declared.witness, declared.layers.map((layer, position) => ({ ref: layer.ref, digestRef: digestRefs[position] as string, fingerprint: layer.fingerprint, inputsDigest: layer.inputsDigest }))))
+  : undefined;

@@ -6,16 +6,22 @@
  * failed or killed run leaves as the last successful run wrote them.
  */
 import { execFile } from "node:child_process";
-import { DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../core/image-types.js";
+import { type StateWitness, type WitnessedTag } from "../core/channel.js";
+import { COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, IMAGE_INDEX_TYPE, LAYER_IMAGE_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 import { BUILD_ARGS } from "../core/plan.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL } from "../core/fingerprint.js";
+import { digestOf } from "../core/reference.js";
 import { type BuiltLayer } from "../core/layer-origin.js";
 
 interface StateResource {
   readonly urn?: string;
   readonly type?: string;
   readonly inputs?: Record<string, unknown>;
+  readonly outputs?: Record<string, unknown>;
 }
+
+/** The stack output that carries the witness's ledger from run to run (index.ts writes it). */
+export const LEDGER_OUTPUT = "published";
 
 /**
  * Layer name → fingerprint and reference of its build resource of `type` in the state. Pure.
@@ -45,9 +51,69 @@ export function builtLayers(deployment: unknown, type: string): Map<string, Buil
   return built;
 }
 
+const text = (value: unknown): string | undefined => (typeof value === "string" && value !== "" ? value : undefined);
+
+/** The tag one resource of the state published, by its type: a build, an adoption or promotion (a registry copy), an index. */
+function publishedBy(resource: StateResource): { ref: string; tag: WitnessedTag } | undefined {
+  const inputs = resource.inputs ?? {};
+  const digest = text(resource.outputs?.repoDigest)?.includes("@") === true ? digestOf(resource.outputs?.repoDigest as string) : undefined;
+  const withDigest = digest === undefined ? {} : { digest };
+  if (resource.type === DOCKER_IMAGE_TYPE || resource.type === LAYER_IMAGE_TYPE) {
+    const ref = text(inputs.imageName);
+    // A local-only image (push false) has an image id, not a pushed digest: it published nothing.
+    if (ref === undefined || (resource.type === DOCKER_IMAGE_TYPE && inputs.skipPush === true) || (resource.type === LAYER_IMAGE_TYPE && inputs.push === false)) return undefined;
+    const built = builtLayers({ resources: [resource] }, resource.type).values().next().value;
+    return { ref, tag: { ...withDigest, ...(built === undefined ? {} : { fingerprint: built.fingerprint, ...(built.inputsDigest === undefined ? {} : { inputsDigest: built.inputsDigest }) }) } };
+  }
+  if (resource.type === COPIED_IMAGE_TYPE || resource.type === PROMOTED_IMAGE_TYPE) {
+    const [registry, repository, tag] = [text(inputs.registry), text(inputs.targetRepository), text(inputs.tag)];
+    if (registry === undefined || repository === undefined || tag === undefined) return undefined;
+    return { ref: `${registry}/${repository}:${tag}`, tag: digest === undefined && text(inputs.digest) !== undefined ? { digest: inputs.digest as string } : withDigest };
+  }
+  if (resource.type === IMAGE_INDEX_TYPE) {
+    const [registry, repository, tag] = [text(inputs.registry), text(inputs.repository), text(inputs.tag)];
+    if (registry === undefined || repository === undefined || tag === undefined) return undefined;
+    return { ref: `${registry}/${repository}:${tag}`, tag: withDigest };
+  }
+  return undefined;
+}
+
+/**
+ * Every tag the stack has published, by reference. Pure. Two sources: the ledger in the stack's
+ * `published` output (each run writes what it published on top of what it read, so a tag stays
+ * witnessed after its resource left the state: a layer out of the selection, another builder, a
+ * promotion since replaced), and every resource in the checkpoint that writes a tag (a run killed
+ * before its outputs were written still left those). A resource's fingerprint, where it has one,
+ * wins; the ledger's fills in for one without (a copy) when both name the same digest.
+ */
+export function witnessedTags(deployment: unknown): Map<string, WitnessedTag> {
+  const resources = ((deployment as { resources?: StateResource[] } | undefined)?.resources ?? []);
+  const witness = new Map<string, WitnessedTag>();
+  const stackResource = resources.find((resource) => resource.type === "pulumi:pulumi:Stack");
+  const ledger = stackResource?.outputs?.[LEDGER_OUTPUT];
+  if (typeof ledger === "object" && ledger !== null) {
+    for (const [ref, entry] of Object.entries(ledger as Record<string, Record<string, unknown>>)) {
+      const digest = text(entry?.digest);
+      const fingerprint = text(entry?.fingerprint);
+      const inputsDigest = text(entry?.inputsDigest);
+      witness.set(ref, { ...(digest === undefined ? {} : { digest }), ...(fingerprint === undefined ? {} : { fingerprint }), ...(inputsDigest === undefined ? {} : { inputsDigest }) });
+    }
+  }
+  for (const resource of resources) {
+    const found = publishedBy(resource);
+    if (found === undefined) continue;
+    const recorded = witness.get(found.ref);
+    const sameImage = recorded !== undefined && (found.tag.digest === undefined || recorded.digest === undefined || recorded.digest === found.tag.digest);
+    witness.set(found.ref, sameImage ? { ...recorded, ...found.tag } : found.tag);
+  }
+  return witness;
+}
+
 /** What the state says was built, or why it could not be read. */
 export interface StateRead {
   readonly built: Map<string, BuiltLayer>;
+  /** Every tag the stack has published (witnessedTags); empty when unreadable. */
+  readonly witness: StateWitness;
   /** Set when the checkpoint could not be read: then `built` is empty because nothing is known. */
   readonly unreadable?: string;
 }
@@ -63,13 +129,14 @@ export function readBuiltLayers(stack: string, type: string, cwd: string = proce
   return new Promise((resolve) => {
     execFile("pulumi", ["stack", "export", "--stack", stack], { cwd, env: { ...process.env, ...env }, maxBuffer: 512 << 20 }, (error, stdout, stderr) => {
       if (error !== null) {
-        resolve({ built: new Map(), unreadable: `pulumi stack export failed: ${stderr.trim().split("\n").pop() ?? error.message}` });
+        resolve({ built: new Map(), witness: new Map(), unreadable: `pulumi stack export failed: ${stderr.trim().split("\n").pop() ?? error.message}` });
         return;
       }
       try {
-        resolve({ built: builtLayers((JSON.parse(stdout) as { deployment?: unknown }).deployment, type) });
+        const deployment = (JSON.parse(stdout) as { deployment?: unknown }).deployment;
+        resolve({ built: builtLayers(deployment, type), witness: witnessedTags(deployment) });
       } catch (parseError) {
-        resolve({ built: new Map(), unreadable: `pulumi stack export printed no JSON (${(parseError as Error).message})` });
+        resolve({ built: new Map(), witness: new Map(), unreadable: `pulumi stack export printed no JSON (${(parseError as Error).message})` });
       }
     });
   });

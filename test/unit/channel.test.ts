@@ -51,10 +51,10 @@ describe("channel decisions", () => {
     const ms = targets.find((target) => target.layer.name === "ms");
     const mysql = targets.find((target) => target.layer.name === "mysql");
     const builtHere = new Map([
-      ["ms", { fingerprint: "old", inputsDigest: "i-ms", ref: ms?.ref ?? "" }],
+      [ms?.ref ?? "", { fingerprint: "old", inputsDigest: "i-ms" }],
       // Recorded under another tag (a bump since): a new tag moves nothing.
-      ["mysql", { fingerprint: "old", inputsDigest: "old", ref: `${mysql?.ref ?? ""}-before-the-bump` }],
-      ["debian", { fingerprint: "f-debian", ref: targets[0]?.ref ?? "" }],
+      [`${mysql?.ref ?? ""}-before-the-bump`, { fingerprint: "old", inputsDigest: "old" }],
+      [targets[0]?.ref ?? "", { fingerprint: "f-debian" }],
     ]);
     const decision = decideChannel(targets, current, view({}), config(), builtHere);
     expect(decision.conflicts).toEqual([{ layer: "ms", ref: ms?.ref, reason: "parent changed", seenIn: "state" }]);
@@ -62,6 +62,63 @@ describe("channel decisions", () => {
     // A mutable channel and a CI run rebuild over their own earlier pushes.
     expect(decideChannel(targets, current, view({}), config({ immutable: false }), builtHere).conflicts).toEqual([]);
     expect(decideChannel(targets, current, view({}), config({ change: 19026 }), builtHere).conflicts).toEqual([]);
+  });
+});
+
+describe("the state's witness: every tag the stack ever published", () => {
+  const ref = (layer: string): string => targets.find((target) => target.layer.name === layer)?.ref ?? "";
+  it("refuses an adopted tag (a copy: digest, no fingerprint) that the registry now calls absent", () => {
+    const witness = new Map([[ref("mysql"), { digest: "sha256:adopted" }]]);
+    const decision = decideChannel(targets, current, view({}), config(), witness);
+    expect(decision.conflicts).toEqual([{ layer: "mysql", ref: ref("mysql"), reason: "unverified", seenIn: "state", witnessed: "sha256:adopted" }]);
+    expect(conflictProblems(decision.conflicts, "Pulumi.stable.yaml", "stable")[0]?.message).toMatch(/this stack published .*debian-mos-mysql:1.0-p0 at sha256:adopted, but the registry now answers that the tag does not hold that image; Strata cannot tell what the tag holds/);
+    // The registry holding exactly the witnessed image: nothing against it.
+    expect(decideChannel(targets, current, view({ mysql: { ...same("mysql"), digestRef: "repo/mysql@sha256:adopted" } }), config(), witness).conflicts).toEqual([]);
+  });
+  it("refuses a changed layer by the ledger's fingerprint though the registry answers 404 (another builder, or a layer adopted before)", () => {
+    const witness = new Map([[ref("keystone"), { digest: "sha256:k", fingerprint: "f-old", inputsDigest: "i-keystone" }]]);
+    expect(decideChannel(targets, current, view({}), config(), witness).conflicts).toEqual([{ layer: "keystone", ref: ref("keystone"), reason: "parent changed", seenIn: "state" }]);
+  });
+  it("lets a witnessed tag stand when the registry holds it with the same content", () => {
+    const witness = new Map([[ref("debian"), { digest: "sha256:1", fingerprint: "f-debian" }]]);
+    expect(decideChannel(targets, current, view({ debian: same("debian") }), config(), witness).conflicts).toEqual([]);
+  });
+  it("refuses an index the state says was over other platforms, or at a digest the registry no longer answers", async () => {
+    const { buildTargets } = await import("../../src/core/platforms.js");
+    const { indexConflicts } = await import("../../src/core/channel.js");
+    const { indexFingerprint } = await import("../../src/core/platforms.js");
+    const twoPlatforms = config({ platforms: "linux/arm64,linux/amd64" });
+    const { builds, indexes } = buildTargets(planTargets(loadCatalog(noteCatalog()), twoPlatforms, "Pulumi.stable.yaml"), twoPlatforms);
+    const fingerprints = new Map<string, LayerFingerprint>(builds.map((target) => [target.layer.name, { contextDigest: "c", inputsDigest: `i-${target.layer.name}`, fingerprint: `f-${target.layer.name}` }]));
+    const debian = indexes.find((index) => index.layer === "debian");
+    if (debian === undefined) throw new Error("no debian index");
+    // Published earlier over amd64 then arm64: the reordered list would write another index.
+    const before = indexFingerprint([...debian.entries].reverse().map((entry) => ({ platform: entry.platform, fingerprint: `f-${entry.name}` })));
+    const tags = new Map([[debian.target.ref, { digest: "sha256:index", fingerprint: before }]]);
+    const problems = indexConflicts([debian], new Map(), { published: new Map() }, "Pulumi.stable.yaml", "stable", { tags, fingerprints });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.message).toMatch(/was published by this stack as an index over other platforms or other images/);
+    // The same order and images, and the registry answering 404 for the tag: cannot tell.
+    const same = indexFingerprint(debian.entries.map((entry) => ({ platform: entry.platform, fingerprint: `f-${entry.name}` })));
+    const lost = indexConflicts([debian], new Map(), { published: new Map() }, "Pulumi.stable.yaml", "stable", { tags: new Map([[debian.target.ref, { digest: "sha256:index", fingerprint: same }]]), fingerprints });
+    expect(lost[0]?.message).toMatch(/was published by this stack at sha256:index, but the registry now answers that the tag does not hold it/);
+    // ... and nothing against it when the registry holds that very index.
+    expect(indexConflicts([debian], new Map([["debian", { digest: "sha256:index", entries: debian.entries.map((entry) => ({ platform: entry.platform, digest: "sha256:x" })) }]]), { published: new Map(builds.map((target) => [target.layer.name, { digestRef: "r@sha256:x", fingerprint: `f-${target.layer.name}` }])) }, "Pulumi.stable.yaml", "stable", { tags: new Map([[debian.target.ref, { digest: "sha256:index", fingerprint: same }]]), fingerprints })).toEqual([]);
+  });
+  it("refuses a promotion that would move a tag the state says this stack published at another digest", async () => {
+    const { promotionWitnessConflicts } = await import("../../src/core/channel.js");
+    const target = { ref: "r/g/app:1.0-p0", digest: "sha256:new", source: { layer: "app" } };
+    expect(promotionWitnessConflicts([target], new Map([["r/g/app:1.0-p0", { digest: "sha256:old" }]]), "Pulumi.stable.yaml", "stable")[0]?.message).toMatch(/published r\/g\/app:1.0-p0 at sha256:old .* promoting sha256:new would move an immutable tag/);
+    expect(promotionWitnessConflicts([target], new Map([["r/g/app:1.0-p0", { digest: "sha256:new" }]]), "Pulumi.stable.yaml", "stable")).toEqual([]);
+  });
+  it("the ledger carries every witnessed tag forward, with this run's on top, sorted", async () => {
+    const { nextLedger } = await import("../../src/core/channel.js");
+    const ledger = nextLedger(new Map([["r/g/b:1", { digest: "sha256:b1", fingerprint: "fb" }], ["r/g/a:1", { digest: "sha256:a-old" }], ["r/g/unknown:1", {}]]), [
+      { ref: "r/g/a:1", digestRef: "r/g/a@sha256:a-new", fingerprint: "fa", inputsDigest: "ia" },
+      { ref: "r/g/local:1", digestRef: "sha256:imageid" },
+    ]);
+    expect(Object.keys(ledger)).toEqual(["r/g/a:1", "r/g/b:1"]);
+    expect(ledger["r/g/a:1"]).toEqual({ digest: "sha256:a-new", fingerprint: "fa", inputsDigest: "ia" });
   });
 });
 

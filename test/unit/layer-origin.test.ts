@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type RegistryView } from "../../src/core/channel.js";
 import { type LayerFingerprint } from "../../src/core/fingerprint.js";
 import { decideSources } from "../../src/core/layer-origin.js";
-import { builtLayers } from "../../src/engine/stack-state.js";
+import { builtLayers, witnessedTags } from "../../src/engine/stack-state.js";
 import { type LayerTarget } from "../../src/core/plan.js";
 
 const target = (name: string, tag = "1.0-p0"): LayerTarget => ({
@@ -52,6 +52,33 @@ describe("where each layer's image comes from", () => {
     // After a switch of builder, what the other builder built counts as published, not built here.
     expect(builtLayers(deployment, "strata:index:LayerImage")).toEqual(new Map([["tools", { fingerprint: "sha256:2", ref: "r/g/tools:1.0-p0" }]]));
     expect(builtLayers(undefined, "docker:index/image:Image")).toEqual(new Map());
+  });
+
+  it("witnesses every tag the stack published: both builders, adoptions, promotions, indexes, and the ledger of tags whose resource is gone", () => {
+    const deployment = {
+      resources: [
+        { urn: "urn:pulumi:stable::strata::pulumi:pulumi:Stack::strata-stable", type: "pulumi:pulumi:Stack", inputs: {}, outputs: { published: {
+          "r/g/dropped:1.0-p0": { digest: "sha256:d", fingerprint: "fd" },
+          "r/g/libs:1.0-p0": { digest: "sha256:3", fingerprint: "f3", inputsDigest: "i3" },
+        } } },
+        { urn: "urn:pulumi:stable::strata::strata:index:LayerTree$docker:index/image:Image::base", type: "docker:index/image:Image", inputs: { imageName: "r/g/base:1.0-p0", build: { args: { STRATA_FINGERPRINT: "sha256:1" } } }, outputs: { repoDigest: "r/g/base@sha256:b" } },
+        { urn: "urn:pulumi:stable::strata::strata:index:LayerTree$docker:index/image:Image::local", type: "docker:index/image:Image", inputs: { imageName: "r/g/local:1.0-p0", skipPush: true, build: { args: { STRATA_FINGERPRINT: "sha256:9" } } }, outputs: { repoDigest: "sha256:id" } },
+        { urn: "urn:pulumi:stable::strata::strata:index:LayerTree$strata:index:LayerImage::tools", type: "strata:index:LayerImage", inputs: { imageName: "r/g/tools:1.0-p0", push: true, labels: { "org.strata.fingerprint": "sha256:2" } }, outputs: { repoDigest: "r/g/tools@sha256:t" } },
+        { urn: "urn:pulumi:stable::strata::strata:index:LayerTree$strata:index:CopiedImage::libs", type: "strata:index:CopiedImage", inputs: { registry: "r", targetRepository: "g/libs", tag: "1.0-p0", digest: "sha256:3" }, outputs: { repoDigest: "r/g/libs@sha256:3" } },
+        { urn: "urn:pulumi:stable::strata::strata:index:Promotion$strata:index:PromotedImage::app", type: "strata:index:PromotedImage", inputs: { registry: "r", targetRepository: "g/app", tag: "1.0-p0", digest: "sha256:4" } },
+        { urn: "urn:pulumi:stable::strata::strata:index:ImageIndex::idx", type: "strata:index:ImageIndex", inputs: { registry: "r", repository: "g/idx", tag: "1.0-p0" }, outputs: { repoDigest: "r/g/idx@sha256:5" } },
+      ],
+    };
+    expect(witnessedTags(deployment)).toEqual(new Map([
+      ["r/g/dropped:1.0-p0", { digest: "sha256:d", fingerprint: "fd" }],
+      // the copy has no fingerprint of its own: the ledger's, for the same digest, stays
+      ["r/g/libs:1.0-p0", { digest: "sha256:3", fingerprint: "f3", inputsDigest: "i3" }],
+      ["r/g/base:1.0-p0", { digest: "sha256:b", fingerprint: "sha256:1" }],
+      ["r/g/tools:1.0-p0", { digest: "sha256:t", fingerprint: "sha256:2" }],
+      ["r/g/app:1.0-p0", { digest: "sha256:4" }],
+      ["r/g/idx:1.0-p0", { digest: "sha256:5" }],
+    ]));
+    expect(witnessedTags(undefined)).toEqual(new Map());
   });
 
   describe("a CI run (tag 1.0-p0-4242_2)", () => {
