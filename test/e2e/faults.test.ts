@@ -2,17 +2,21 @@
  * Faults against the real engine, Docker engine and registry: a failing
  * build, the Docker engine unreachable, two ups at once, interrupted runs
  * (SIGINT, SIGKILL, a whole process group) recovered as the README documents,
- * and a lock of a live run on another host that recovery must leave alone.
+ * their leftover plugins ended, and locks of live runs that recovery must leave alone:
+ * on this host, on another host, in another PID namespace under the same host name.
  * Nothing lost, nothing half-pushed. Registry faults: fault-corpus.test.ts.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../src/registry/client.js";
+import { leftoverPlugins, processTable } from "../../src/engine/leftover-plugins.js";
+import { type LockOwner, parseOwner } from "../../src/engine/lock-owner.js";
 import { removeImages } from "../../bench/docker-images.js";
-import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, interruptUp, registry as sharedRegistry, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
+import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, type GroupRun, interruptUp, registry as sharedRegistry, repoRoot, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 import { freePort } from "../helpers/net.js";
 
 let world: E2eWorld;
@@ -28,6 +32,42 @@ const strataUp = (stack: string) => upWithSummary(world, stack, `${stack}-summar
 /** Kill once the engine is creating or updating this layer's image. */
 const buildingLayer = (layer: string) => (output: string): boolean => new RegExp(`:Image ${layer} (creating|updating)`).test(output);
 const strataRecover = (stack: string) => runStrata(world, ["recover", "--stack", stack]);
+const lockDir = (stack: string): string => path.join(world.root, "state/.pulumi/locks/organization/strata", stack);
+
+/** The owner records strata up wrote for a stack (file backend: beside Pulumi's folder). */
+function ownerRecords(stack: string): LockOwner[] {
+  const dir = path.join(world.root, "state/.strata/lock-owners/strata", stack);
+  return existsSync(dir) ? readdirSync(dir).flatMap((file) => parseOwner(readFileSync(path.join(dir, file), "utf8")) ?? []) : [];
+}
+
+/**
+ * `strata up` in a PID namespace of its own (unshare -p -f --mount-proc), host name unchanged: what
+ * a second CI container with the same fixed host name is to this one. Its own process group, as
+ * startGroupUp's (the harness's startGroupUp has no such option yet).
+ */
+function startUpInPidNamespace(stack: string): GroupRun {
+  const child = spawn("unshare", ["-p", "-f", "--mount-proc", process.execPath, path.join(repoRoot, "bin/strata.js"), "up", "--stack", stack, "--project", world.projectDir, "--catalog", world.catalogDir],
+    { cwd: world.projectDir, env: { ...process.env, ...world.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal as NodeJS.Signals))));
+  return {
+    pid: child.pid as number,
+    output: () => output,
+    killGroup(signal) {
+      try {
+        process.kill(-(child.pid as number), signal);
+      } catch {
+        // The group is gone already.
+      }
+    },
+    exited,
+  };
+}
+
+/** Processes of a stack's runs in this world whose engine is gone (what recover ends). */
+const leftovers = (stack: string): string[] => leftoverPlugins(processTable(), { stack, backendUrl: world.env.PULUMI_BACKEND_URL as string }).map(({ plugin }) => plugin.argv.join(" "));
 
 
 /** Makes a layer's build sleep first, so a signal lands mid-build; returns the undo. */
@@ -133,13 +173,25 @@ describe("faults end to end", () => {
       // Slow builds down so the signal lands mid-tree.
       const restore = slowDown("tools", 4);
       try {
-        const { killed } = await interruptUp(world, name, buildingLayer("tools"), signal);
-        expect(killed, "the signal landed before the run ended").toBe(true);
-        // The README's recovery after a kill: one command, then run again.
-        if (signal === "SIGKILL") {
+        if (signal === "SIGINT") {
+          const { killed } = await interruptUp(world, name, buildingLayer("tools"), signal);
+          expect(killed, "the signal landed before the run ended").toBe(true);
+        } else {
+          // strata up's engine killed alone (an OOM kill): its plugins live on, reparented.
+          const run = startGroupUp(world, name);
+          expect(await waitFor(() => /tools.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
+          const [owner] = ownerRecords(name);
+          expect(owner, "strata up recorded who owns the lock").toBeDefined();
+          process.kill(owner?.pid as number, "SIGKILL");
+          expect(await run.exited).toBe(1);
+          expect(await waitFor(() => leftovers(name).length > 0, 2000), "the killed engine left plugins running").toBe(true);
+          // The README's recovery after a kill: one command, then run again. The record proves the
+          // engine gone in this boot and namespace: no --force.
           const recovered = await strataRecover(name);
           expect(recovered.code, recovered.out).toBe(0);
-          expect(recovered.out).toMatch(/released lock/);
+          expect(recovered.out).toMatch(/released lock.*is not running any more/s);
+          expect(recovered.out).toMatch(/ended leftover plugin.*its engine is gone/s);
+          expect(leftovers(name)).toEqual([]);
         }
         await stack.up();
       } finally {
@@ -171,8 +223,10 @@ describe("faults end to end", () => {
     const before = await stack.outputs();
     const restore = slowDown("libs", 4);
     try {
-      const { killed } = await interruptUp(world, name, buildingLayer("libs"));
-      expect(killed, "the kill landed before the run ended").toBe(true);
+      const run = startGroupUp(world, name);
+      expect(await waitFor(() => /libs.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
+      run.killGroup("SIGKILL");
+      expect(await run.exited).toBe("SIGKILL");
     } finally {
       restore();
     }
@@ -201,19 +255,28 @@ describe("faults end to end", () => {
     await expectConsistent(stack.group);
   });
 
-  it("strata up's whole process group killed with SIGKILL (a CI job's timeout), then strata recover at once: released, up converges", async () => {
+  it("a live run on this host is refused; its whole process group killed with SIGKILL (a CI job's timeout), then strata recover at once: released, up converges", async () => {
     const name = "groupkill";
     const stack = await world.stack(name, { channel: name });
-    const restore = slowDown("tools", 4);
+    const restore = slowDown("tools", 8);
     try {
       const run = startGroupUp(world, name);
       expect(await waitFor(() => /tools.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
+      const refused = await strataRecover(name);
+      expect(refused.code, refused.out).toBe(1);
+      expect(refused.out).toMatch(/still running here: pid \d+ on host .*nothing was changed/s);
+      expect(readdirSync(lockDir(name)).filter((file) => file.endsWith(".json"))).toHaveLength(1);
+      expect(run.output()).not.toMatch(/error:/);
       run.killGroup("SIGKILL");
       expect(await run.exited).toBe("SIGKILL");
+      // The engine starts its plugins in process groups of their own: the group kill leaves them running.
+      expect(leftovers(name).length, "plugins outlived the group kill").toBeGreaterThan(0);
       // At once: the killed pulumi may still be a zombie (kill(pid, 0) finds it); recover reads /proc instead.
       const recovered = await strataRecover(name);
       expect(recovered.code, recovered.out).toBe(0);
       expect(recovered.out).toMatch(/released lock.*is not running any more/s);
+      expect(recovered.out).toMatch(/ended leftover plugin/);
+      expect(leftovers(name)).toEqual([]);
     } finally {
       restore();
     }
@@ -244,6 +307,34 @@ describe("faults end to end", () => {
     const forced = await runStrata(world, ["recover", "--stack", name, "--force"]);
     expect(forced.code, forced.out).toBe(0);
     expect(forced.out).toMatch(/released lock.*--force/s);
+    const after = await strataUp(name);
+    expect(after.code, after.out).toBe(0);
+    expect(changed((await stack.up()).operations)).toEqual([]);
+  });
+
+  it("a live run in another PID namespace under the same host name (two CI containers on one backend) is refused, never read as dead", async () => {
+    const name = "otherpidns";
+    const stack = await world.stack(name, { channel: name });
+    const restore = slowDown("libs", 20);
+    const run = startUpInPidNamespace(name);
+    try {
+      expect(await waitFor(() => /libs.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
+      const [owner] = ownerRecords(name);
+      expect(owner?.pidNamespace).not.toBe(readlinkSync("/proc/self/ns/pid"));
+      const refused = await strataRecover(name);
+      expect(refused.code, refused.out).toBe(1);
+      expect(refused.out).toMatch(new RegExp(`cannot tell whether the stack's lock owner, pid ${owner?.pid} on host ${hostname()} .*another PID namespace.*nothing was changed.*--force`, "s"));
+      expect(readdirSync(lockDir(name)).filter((file) => file.endsWith(".json"))).toHaveLength(1);
+      expect(run.output()).not.toMatch(/error:/);
+    } finally {
+      run.killGroup("SIGKILL");
+      await run.exited;
+      restore();
+    }
+    // Gone now, but not provably so from here: still only with --force.
+    expect((await strataRecover(name)).code).toBe(1);
+    const forced = await runStrata(world, ["recover", "--stack", name, "--force"]);
+    expect(forced.code, forced.out).toBe(0);
     const after = await strataUp(name);
     expect(after.code, after.out).toBe(0);
     expect(changed((await stack.up()).operations)).toEqual([]);

@@ -4,15 +4,16 @@
  * cluster this test starts (scripts/services.sh, STRATA_BACKEND=postgres) and
  * stops. Different stacks at once both succeed; the same stack at once: one is
  * refused with a clear message; a runner killed with SIGKILL leaves a stack the
- * other recovers and brings up; both export the same stack.
+ * other recovers (the killed run's owner record is in the database too) and brings up;
+ * both export the same stack.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../helpers/net.js";
-import { createWorld, type E2eWorld, interruptUp, repoRoot, runStrata, secondRunner } from "./harness.js";
+import { createWorld, type E2eWorld, repoRoot, runStrata, secondRunner, startGroupUp, waitFor } from "./harness.js";
 
 let state: string;
 let serviceEnv: NodeJS.ProcessEnv;
@@ -32,7 +33,13 @@ beforeAll(async () => {
   delete serviceEnv.PULUMI_BACKEND_URL;
   delete serviceEnv.STRATA_BACKEND_CHOSEN;
   const started = execFileSync(path.join(repoRoot, "scripts/services.sh"), ["start"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: serviceEnv });
-  clusterDir = /postgres: running at .* \(cluster in (.+)\)/.exec(execFileSync(path.join(repoRoot, "scripts/services.sh"), ["status"], { encoding: "utf8", env: serviceEnv }))?.[1] ?? "";
+  // The status line this test relies on must be there: no line at all is a failure, not an empty folder.
+  const status = execFileSync(path.join(repoRoot, "scripts/services.sh"), ["status"], { encoding: "utf8", env: serviceEnv });
+  const statusLine = /postgres: running at 127\.0\.0\.1:(\d+) .*\(cluster in (.+)\)/.exec(status);
+  expect(statusLine, `services.sh status printed no "postgres: running at … (cluster in …)" line; it said:\n${status}`).not.toBeNull();
+  expect(statusLine?.[1], status).toBe(port);
+  clusterDir = statusLine?.[2] ?? "";
+  expect(existsSync(path.join(clusterDir, "data", "PG_VERSION")), `cluster in ${clusterDir}; services.sh said: ${started}`).toBe(true);
   expect(clusterDir.startsWith(state), `cluster in ${clusterDir}; services.sh said: ${started}`).toBe(false);
   execFileSync(path.join(repoRoot, "scripts/engines.sh"), ["start", "1"], { stdio: "inherit", env: serviceEnv });
   const engineB = execFileSync(path.join(repoRoot, "scripts/engines.sh"), ["hosts"], { encoding: "utf8", env: serviceEnv }).trim();
@@ -78,12 +85,20 @@ describe("two runners, one PostgreSQL backend", () => {
   });
 
   it("a runner killed with SIGKILL mid-run: the other recovers the stack and brings it up", async () => {
-    const { killed, pid } = await interruptUp(runnerA, "killed", (output) => /creating/.test(output));
-    expect(killed).toBe(true);
+    // strata up's whole process group (a CI job's timeout); its owner record is in the database, beside the lock.
+    const run = startGroupUp(runnerA, "killed");
+    expect(await waitFor(() => /creating/.test(run.output()), 120_000), run.output()).toBe(true);
+    run.killGroup("SIGKILL");
+    expect(await run.exited).toBe("SIGKILL");
     const locked = await up(runnerB, "killed");
     expect(locked.code).not.toBe(0);
     expect(locked.out).toMatch(/stack killed is being updated by another run \(its lock is held\)/);
-    // recover read the lock from the database: it names the killed process and this host, and releases it.
+    const records = execFileSync("psql", ["-X", "-A", "-t", "-c", "SELECT record FROM strata_lock_owners WHERE stack = 'killed'", world.env.PULUMI_BACKEND_URL as string], { encoding: "utf8", env: { ...process.env, ...world.env } })
+      .trim().split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as { pid: number; host: string; bootId: string; pidNamespace: string });
+    expect(records).toHaveLength(1);
+    const pid = records[0]?.pid as number;
+    // recover read the lock and its owner record from the database: it names the killed engine and this host,
+    // proves it gone in this boot and namespace, and releases it.
     const recovered = await runStrata(runnerB, ["recover", "--stack", "killed"]);
     expect(recovered.code, recovered.out).toBe(0);
     expect(recovered.out).toMatch(new RegExp(`released lock.*PostgreSQL table pulumi_state.*pid ${pid} on host ${hostname()}.*is not running any more`, "s"));
