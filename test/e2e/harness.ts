@@ -273,7 +273,8 @@ export async function waitFor(test: () => boolean, ms: number): Promise<boolean>
  * says so, given the engine's output so far and the milliseconds since the start
  * (checked on every output chunk and every 20 ms). Resolves with the output when
  * the process is gone; `killed` is false when the run ended before the kill; `pid`
- * is the killed process's (the one the stack's lock names).
+ * is the killed process's (the one the stack's lock names). A bare `pulumi up` writes no owner
+ * record (only `strata up` does), so `strata recover` needs --force after it.
  */
 export async function interruptUp(world: E2eWorld, stack: string, killWhen: (output: string, elapsedMs: number) => boolean, signal: NodeJS.Signals = "SIGKILL"): Promise<{ output: string; killed: boolean; pid: number }> {
   const child = spawn("pulumi", ["up", "--yes", "--non-interactive", "--skip-preview", "--stack", stack], { cwd: world.projectDir, env: { ...process.env, ...world.env }, stdio: ["ignore", "pipe", "pipe"] });

@@ -105,7 +105,9 @@ it("kills up at 20 seeded points: every stack is recovered and converges, no tag
     appendFileSync(file, changedLayer === "base" ? `# sweep ${index}\n` : `sweep ${index}\n`);
     const before = await registryContents(stack.group);
     const { killed } = await interruptUp(world, stack.name, point.when);
-    const recovered = await runStrata(world, ["recover", "--stack", stack.name]);
+    // A bare `pulumi up` (interruptUp) writes no owner record, so recover cannot prove the owner gone
+    // by itself: --force, which is right here, since the sweep killed it and saw it exit.
+    const recovered = await runStrata(world, ["recover", "--stack", stack.name, "--force"]);
     const up = await runStrata(world, ["up", "--stack", stack.name, "--catalog", world.catalogDir]);
     const summaryFile = path.join(world.root, `again-${index}.json`);
     const again = await runStrata(world, ["up", "--stack", stack.name, "--catalog", world.catalogDir, "--summary-json", summaryFile]);
