@@ -3,13 +3,15 @@
  * under qemu-user-static): every layer's tag is an OCI index over two per-platform images that run
  * as their architecture; a change rebuilds its subtree on both platforms and nothing else;
  * promotion keeps the index digest; a CI run copies the indexes of unchanged layers and builds only
- * the change, per platform; a foreign platform without emulation stops before anything is pushed.
+ * the change, per platform; strata up registers the arm64 interpreter itself when the kernel has
+ * none (the entry the harness registered is removed first, and is there again afterwards); a
+ * STRATA_BINFMT_DIR that is not binfmt_misc stops before anything is pushed.
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, mkdtempSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { changed, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
+import { changed, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
 
 const PLATFORMS = ["linux/amd64", "linux/arm64"];
 const LAYERS = ["base", "tools", "db", "libs", "app-base", "app"];
@@ -31,21 +33,35 @@ async function indexOf(group: string, layer: string, tag: string = TAGS[layer] a
 
 const docker = (...args: string[]): string => execFileSync("docker", args, { encoding: "utf8" }).trim();
 
+/** The kernel's entry for arm64 binaries (qemu-user-static), which the harness registered. */
+const ARM64_ENTRY = "/proc/sys/fs/binfmt_misc/qemu-aarch64";
+const arm64Emulated = (): boolean => existsSync(ARM64_ENTRY) && readFileSync(ARM64_ENTRY, "utf8").split("\n")[0] === "enabled";
+
 beforeAll(async () => {
   world = createWorld("platforms");
   makeMultiPlatform(world);
   dev = await world.stack("dev", { platforms: JSON.stringify(PLATFORMS) });
 }, 300_000);
 afterAll(async () => {
-  await world?.cleanup();
+  try {
+    await world?.cleanup();
+  } finally {
+    // Whatever a test did to the kernel's arm64 entry, it is registered again, as the harness left it.
+    if (!arm64Emulated()) execFileSync(path.join(repoRoot, "scripts/services.sh"), ["emulation", "linux/arm64"], { stdio: "inherit" });
+  }
 });
 
 describe("a stack with two platforms", () => {
   let firstIndexes: Record<string, string>;
 
-  it("builds every layer per platform and puts an OCI index of both under each tag", async () => {
+  it("registers arm64's emulation itself, builds every layer per platform and puts an OCI index of both under each tag", async () => {
+    // strata up's own registration path: without the entry the harness registered, the run must register it.
+    writeFileSync(ARM64_ENTRY, "-1");
+    expect(existsSync(ARM64_ENTRY)).toBe(false);
     const run = await upWithSummary(world, "dev", "cold");
     expect(run.code, run.out).toBe(0);
+    expect(run.out).toContain("registering emulation for linux/arm64 (scripts/services.sh emulation)");
+    expect(arm64Emulated()).toBe(true);
     for (const layer of LAYERS) {
       for (const platform of PLATFORMS) expect(run.results[`${layer}@${platform.replace("/", "-")}`], layer).toBe("built");
       expect(run.results[layer], layer).toBe("built");
@@ -171,13 +187,23 @@ describe("an immutable channel with two platforms", () => {
 });
 
 describe("a foreign platform without emulation", () => {
-  it("stops before anything is built or pushed, and says how to fix it", async () => {
+  it("a STRATA_BINFMT_DIR that is not binfmt_misc: stops before anything is built or pushed, and says how to fix it", async () => {
     const noEmulation = mkdtempSync(path.join(world.root, "binfmt-"));
     const stack = await world.stack("bare", { channel: "bare", platforms: JSON.stringify(PLATFORMS) }, { env: { STRATA_BINFMT_DIR: noEmulation } });
-    const run = await upWithSummary(world, "bare", "bare", { STRATA_BINFMT_DIR: noEmulation });
-    expect(run.code).not.toBe(0);
-    expect(run.out).toMatch(/linux\/arm64 build steps need emulation .*qemu-aarch64 is not registered in binfmt_misc.*Nothing was built or pushed.*scripts\/services\.sh emulation linux\/arm64/s);
-    expect(run.out).not.toMatch(/\n\s+at /);
-    expect(await registryContents(stack.group)).toEqual({});
+    // As a user's `STRATA_BINFMT_DIR=… strata up` has it: in the CLI's own environment too, which services.sh inherits.
+    process.env.STRATA_BINFMT_DIR = noEmulation;
+    try {
+      // It stops before the engine runs: no summary is written, only the reason.
+      const run = await runStrata(world, ["up", "--stack", "bare", "--catalog", world.catalogDir], { STRATA_BINFMT_DIR: noEmulation });
+      expect(run.code).not.toBe(0);
+      const folder = noEmulation.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      expect(run.out).toMatch(new RegExp(`linux/arm64 build steps need emulation on this machine, and it could not be set up: .*STRATA_BINFMT_DIR=${folder} is not where binfmt_misc is mounted .*mount -t binfmt_misc binfmt_misc ${folder}.*scripts/services\\.sh emulation linux/arm64.*Nothing was built or pushed`, "s"));
+      expect(run.out).not.toMatch(/\n\s+at /);
+      expect(await registryContents(stack.group)).toEqual({});
+      // Nothing was mounted over the folder: it is as empty as it was.
+      expect(existsSync(path.join(noEmulation, "register"))).toBe(false);
+    } finally {
+      delete process.env.STRATA_BINFMT_DIR;
+    }
   }, 300_000);
 });
