@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { type Builder, type PoolEngine } from "../core/config.js";
-import { enginePlatform, qemuBinfmtName } from "../core/platforms.js";
+import { enginePlatform, isLocalEngine, qemuBinfmtName } from "../core/platforms.js";
 import { UserError } from "../core/problems.js";
 import { credentialStoreProblem, dockerConfigDir } from "../registry/logins.js";
 
@@ -123,8 +123,6 @@ export function emulationRegistered(platform: string, binfmtDir: string = BINFMT
   }
 }
 
-const isLocalHost = (host: string): boolean => host === "" || host.startsWith("unix://") || /^tcp:\/\/(127\.[0-9.]+|localhost)(:\d+)?\/?$/.test(host);
-
 /**
  * Each platform needs an engine that builds it natively (one naming it in strata:engines, or whose
  * own architecture it is) or an engine on this machine with qemu-user-static registered for it.
@@ -145,7 +143,7 @@ export async function checkPlatforms(engines: readonly PoolEngine[], platforms: 
     for (const { engine, native: enginePlatformName } of candidates) {
       if (enginePlatformName === platform) continue;
       const where = engine.host === "" ? "this machine's Docker engine" : engine.host;
-      if (!isLocalHost(engine.host)) {
+      if (!isLocalEngine(engine.host)) {
         throw new UserError(`${platform} builds would run on ${where} (${enginePlatformName ?? "its platform unknown"}) under emulation, which Strata cannot check on another machine. Nothing was built or pushed. fix: name the platform that engine builds in strata:engines ({host: "${engine.host}", platform: "…"}), or add an engine that builds ${platform} natively`);
       }
       if (!emulationRegistered(platform)) {
