@@ -73,7 +73,8 @@ async function build(): Promise<Declared> {
   const catalog = catalogRead?.value as Catalog;
   const { builds: targets, indexes } = buildTargets(planTargets(catalog, config, stackFile), config);
   // What this stack's state holds as built (a `pulumi stack export`), read while the rest goes on.
-  const builtHereRead: Promise<StateRead> = config.push ? readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]) : Promise.resolve({ built: new Map(), witness: new Map() });
+  // Read on every run, pushing or not: the ledger of published tags is carried forward by each run (below).
+  const builtHereRead: Promise<StateRead> = readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]);
   await checkEngines(config.engines, config.platforms, config.builder);
   const fingerprints = await fingerprintTargets(targets, config.platform);
   // Before anything is built: what does the channel already hold under these tags? An answer that
@@ -140,10 +141,12 @@ export const sourceRevision = process.env.STRATA_SOURCE_REVISION ?? "unknown";
 export const layers = Object.fromEntries(declared.layers.map((layer) => [layer.layer, layer]));
 /**
  * The ledger of every tag this stack has published (ref → digest and fingerprint): the state's
- * witness for an immutable channel, kept after a tag's resource leaves the state. A CI run's tags
- * and local images are not published tags of the channel.
+ * witness for an immutable channel, kept after a tag's resource leaves the state. Every run writes
+ * it, so a run that publishes nothing (a local build, a CI run's tags, which are not the channel's)
+ * carries it forward unchanged rather than drop it.
  */
-export const published = config.push && config.ci === undefined
+const publishing = config.push && config.ci === undefined;
+export const published = publishing
   ? pulumi.all(declared.layers.map((layer) => pulumi.output(layer.digestRef))).apply((digestRefs) =>
     nextLedger(declared.witness, declared.layers.map((layer, position) => ({ ref: layer.ref, digestRef: digestRefs[position] as string, fingerprint: layer.fingerprint, inputsDigest: layer.inputsDigest }))))
-  : undefined;
+  : nextLedger(declared.witness, []);

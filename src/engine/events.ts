@@ -152,3 +152,13 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
   };
   return { events, stackLayers, onEvent };
 }
+
+/**
+ * What the engine said went wrong, for a person: its `error:` diagnostics (a program's RunError is
+ * one, its message the whole paragraph with the fix), without the engine's closing "preview
+ * failed" lines or the Automation API's command dump; the output's last lines when it said none.
+ */
+export function engineErrorText(output: string): string {
+  const said = [...new Set(output.split("\n").map((line) => /^\s*error: (.*)$/.exec(line)?.[1]?.trim()).filter((line): line is string => line !== undefined && line !== "" && !/^(preview|update) failed$/.test(line)))];
+  return said.length > 0 ? said.join("\n") : output.trim().split("\n").slice(-10).join("\n");
+}

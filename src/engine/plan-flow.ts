@@ -4,16 +4,17 @@
  * engine preview. No build, no push. A registry that cannot answer stops it before the preview,
  * and the command shows every layer blocked.
  */
-import { decideChannel, immutableTags, indexConflicts, type PublishedIndex, type RegistryView, type TagConflict } from "../core/channel.js";
+import { decideChannel, immutableTags, indexConflicts, type PublishedIndex, type RegistryView, type TagConflict, unreadableStateProblem } from "../core/channel.js";
 import { type LayerFingerprint, fingerprintTargets } from "../core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES, CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
 import { buildTargets, type IndexTarget } from "../core/platforms.js";
-import { InputError } from "../core/problems.js";
+import { InputError, UserError } from "../core/problems.js";
 import { lookUpIndexes, lookUpPublished, RegistryLookupError } from "../registry/lookups.js";
 import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection } from "./project.js";
 import { registryClientFor } from "./registry-access.js";
-import { readBuiltLayers } from "./stack-state.js";
+import { engineErrorText } from "./events.js";
+import { readBuiltLayers, type StateRead } from "./stack-state.js";
 
 /** Everything the plan's statuses are decided from (cli/plan-status.ts decides them). */
 export interface PlanEvidence<Previous> {
@@ -63,26 +64,36 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
     }
   }
   const run = await runStackOf(options, context, resolved);
-  // The stack's own state is an immutable channel's second witness, as in the program.
-  const witnessed = config.push && immutableTags(config);
-  const state = witnessed ? await readBuiltLayers(run.stack, BUILD_RESOURCE_TYPES[config.builder], projectDir, env) : { built: new Map() };
-  const { conflicts } = decideChannel(targets, fingerprints, view, config, state.built);
   const automation = await import("./automation.js");
-  const stack = await automation.openStack({ projectDir, stack: run.stack, env: { ...env, STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack } });
-  const previous = await automation.previousLayers<Previous>(stack);
+  // Opened (a first plan creates the stack) before its state is read.
+  const stack = await automation.openStack({ projectDir, stack: run.stack, env: { ...env, STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack } }).catch(stackProblem(run.stack, options.stack));
+  // The stack's own state is an immutable channel's second witness, as in the program; a state that
+  // cannot be read stops the plan on every channel, since the preview could not read it either.
+  const state: StateRead = await readBuiltLayers(run.stack, BUILD_RESOURCE_TYPES[config.builder], projectDir, env);
+  if (state.unreadable !== undefined) throw new InputError([unreadableStateProblem(state.unreadable, file, options.stack)]);
+  const { conflicts } = decideChannel(targets, fingerprints, view, config, state.witness);
+  const previous = await automation.previousLayers<Previous>(stack).catch(stackProblem(run.stack, options.stack));
   const preview = await automation.previewRun(stack);
-  if (preview.error !== undefined) throw new Error(`pulumi preview failed:\n${preview.error}`);
+  // The program's own stop (a user error: an engine down, emulation missing) is one paragraph, as in `strata up`.
+  if (preview.error !== undefined) throw new UserError(`the preview of stack ${run.stack} stopped: ${engineErrorText(preview.error)}`);
   const events = [...preview.events];
   return {
     evidence: {
       targets, fingerprints, previous, conflicts,
       indexes,
       // The problems' layer names are the indexes': one line each, their message the reason.
-      blockedIndexes: new Map(indexes.flatMap((index) => indexConflicts([index], publishedIndexes, view, file, options.stack).map((problem) => [index.layer, problem.message] as const))),
+      blockedIndexes: new Map(indexes.flatMap((index) => indexConflicts([index], publishedIndexes, view, file, options.stack, { tags: state.witness, fingerprints }).map((problem) => [index.layer, problem.message] as const))),
       operations: new Map(events.map(([layer, event]) => [layer, event.op] as const)),
       adopted: new Set(events.filter(([, event]) => event.type === COPIED_IMAGE_TYPE).map(([layer]) => layer)),
       copied: new Set(events.filter(([, event]) => event.type === CI_COPY_SET_TYPE).map(([layer]) => layer)),
     },
     ...(run.note === undefined ? {} : { note: run.note }),
+  };
+}
+
+/** The engine could not open or read the stack: one paragraph with Pulumi's reason, never a stack trace. */
+function stackProblem(runStack: string, channelStack: string): (error: unknown) => never {
+  return (error: unknown) => {
+    throw new UserError(`Pulumi could not open or read stack ${runStack}: ${engineErrorText(error instanceof Error ? error.message : String(error))}; fix: check PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE, and after a killed run: scripts/strata recover --stack ${channelStack}`);
   };
 }

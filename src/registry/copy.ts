@@ -96,5 +96,8 @@ export async function copyManifest(client: RegistryClient, source: string, targe
 export async function confirmTag(client: RegistryClient, repository: string, tag: string, digest: string): Promise<void> {
   const now = await client.manifest(repository, tag);
   if (now?.digest === digest) return;
-  throw new RegistryError(`${repository}:${tag} was written as ${digest}, but the registry now answers ${now === undefined ? "that the tag does not exist" : `that it holds ${now.digest}`}: another run wrote it at the same time (a registry has no conditional put). An immutable tag is not written again: check which run's image it should hold`, undefined, "a tag written by another run at the same time");
+  if (now === undefined) {
+    throw new RegistryError(`${repository}:${tag} was written as ${digest}, but the registry now answers that the tag does not exist: it does not hold what it just accepted (its storage, or something between, is not answering truly). An immutable tag is not written again: check the registry, then run again`, undefined, "a tag just written that the registry no longer answers for");
+  }
+  throw new RegistryError(`${repository}:${tag} was written as ${digest}, but the registry now answers that it holds ${now.digest}: another run wrote it at the same time (a registry has no conditional put). An immutable tag is not written again: check which run's image it should hold`, undefined, "a tag written by another run at the same time");
 }

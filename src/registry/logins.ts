@@ -145,12 +145,15 @@ function platformDefaultStore(env: NodeJS.ProcessEnv): string | undefined {
  * The credential store the docker client asks for all its logins, and what chose it: the config's
  * `credsStore`, or else the platform's default store when its helper is on PATH (the docker
  * client's DetectDefaultStore: a machine with docker-credential-secretservice installed uses it
- * without any config file).
+ * when its config holds no login of its own).
  */
 export function credentialStore(configDir: string = dockerConfigDir(), env: NodeJS.ProcessEnv = process.env): { helper: string; chosenBy: string; file: string } | undefined {
   const file = path.join(configDir, "config.json");
   const config = readDockerConfig(file, "fix it, or remove it and log in again with docker login");
   if (config.credsStore !== undefined && config.credsStore !== "") return { helper: config.credsStore, chosenBy: `"credsStore" in ${file}`, file };
+  // The docker client looks for a default store only in a config that holds no login at all
+  // (docker/cli: `if !configFile.ContainsAuth() { … DetectDefaultStore … }`).
+  if (Object.keys(config.auths ?? {}).length > 0 || Object.keys(config.credHelpers ?? {}).length > 0) return undefined;
   const fallback = platformDefaultStore(env);
   if (fallback === undefined || !onPath(`docker-credential-${fallback}`, env)) return undefined;
   return { helper: fallback, chosenBy: `the docker client's default store: ${file} names no "credsStore" and docker-credential-${fallback} is on PATH`, file };
@@ -175,6 +178,8 @@ export function credentialStoreProblem(configDir: string = dockerConfigDir(), en
     answer = execFileSync(program, ["list"], { input: "unused", encoding: "utf8", timeout: 15_000, env, stdio: ["pipe", "pipe", "pipe"] });
   } catch (error) {
     const failure = error as { code?: string; stdout?: string; stderr?: string; status?: number | null };
+    // A helper that exits 0 before reading its input (EPIPE on the "unused" written to it) answered all the same.
+    if (failure.status === 0 && failure.code === "EPIPE") return listAnswerProblem(failure.stdout ?? "", program, store.chosenBy, why, remove);
     if (failure.code === "ENOENT") {
       return { problem: `the credential store ${program} (${store.chosenBy}) is not on PATH; ${why}`, fix: `install ${program} or put it on PATH, ${remove}` };
     }
@@ -184,6 +189,11 @@ export function credentialStoreProblem(configDir: string = dockerConfigDir(), en
       fix: `unlock or fix the helper until "${program} list" prints its logins as JSON, ${remove}`,
     };
   }
+  return listAnswerProblem(answer, program, store.chosenBy, why, remove);
+}
+
+/** What is wrong with a helper's answer to `list`: undefined for a JSON object of server → user name. */
+function listAnswerProblem(answer: string, program: string, chosenBy: string, why: string, remove: string): { problem: string; fix: string } | undefined {
   const text = answer.trim();
   let parsed: unknown;
   try {
@@ -195,7 +205,7 @@ export function credentialStoreProblem(configDir: string = dockerConfigDir(), en
   if (isLoginList) return undefined;
   const answered = text === "" ? 'nothing (the docker plugin stops on that with a bare "error: EOF")' : `something that is not a JSON object of server → user name: ${text.split("\n")[0]?.slice(0, 80)}`;
   return {
-    problem: `the credential store ${program} (${store.chosenBy}) answered "list" with ${answered}; ${why}`,
+    problem: `the credential store ${program} (${chosenBy}) answered "list" with ${answered}; ${why}`,
     fix: `make "${program} list" print its logins as a JSON object of server → user name ({} when it holds none): update, reinstall or initialise the helper, ${remove}`,
   };
 }

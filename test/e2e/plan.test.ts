@@ -106,4 +106,34 @@ describe("strata plan end to end", () => {
     const markdown = await runCli(["plan", "--stack", "plan", "--project", world.projectDir, "--catalog", world.catalogDir, "--markdown"], { out: () => undefined, err: () => undefined, env: world.env, cwd: world.projectDir });
     expect(markdown).toBe(1);
   });
+
+  it("the program stopped during the preview by a user's error (the Docker engine down): one paragraph, exit 1, no stack trace", async () => {
+    let out = "";
+    let err = "";
+    const code = await runCli(["plan", "--stack", "plan", "--project", world.projectDir, "--catalog", world.catalogDir], {
+      out: (text) => (out += text), err: (text) => (err += text), env: { ...world.env, DOCKER_HOST: "unix:///nonexistent/strata-e2e-docker.sock" }, cwd: world.projectDir,
+    });
+    expect(code, out + err).toBe(1);
+    expect(err).toMatch(/the preview of stack plan stopped: .*Docker engine/);
+    expect(err).toMatch(/fix:|start it/);
+    expect(err).not.toMatch(/\n\s+at \S+ \(|CommandError|stdout:/);
+  });
+
+  for (const immutable of ["false", "true"]) {
+    it(`a stack whose state cannot be read (immutable: ${immutable}): one paragraph naming the state and the fix, exit 1, no preview`, async () => {
+      await dev.stack.setConfig("strata:immutable", { value: immutable });
+      // What a kill leaves on the file backend (faults.test.ts): an empty metadata sidecar.
+      const sidecar = path.join(world.root, "state/.pulumi/stacks/strata", "plan.json.attrs");
+      writeFileSync(sidecar, "");
+      let err = "";
+      const code = await runCli(["plan", "--stack", "plan", "--project", world.projectDir, "--catalog", world.catalogDir], {
+        out: (text) => (err += text), err: (text) => (err += text), env: world.env, cwd: world.projectDir,
+      });
+      rmSync(sidecar);
+      expect(code, err).toBe(1);
+      expect(err).toMatch(/(this stack's state cannot be read \(pulumi stack export failed: .*\), so Strata cannot tell what it pushed under its tags|Pulumi could not open or read stack plan: .*)/);
+      expect(err).toMatch(/strata recover --stack plan/);
+      expect(err).not.toMatch(/\n\s+at \S+ \(/);
+    });
+  }
 });

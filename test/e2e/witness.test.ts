@@ -29,9 +29,12 @@ afterAll(async () => {
   removeImages(`${proxy?.address}/`);
 });
 
-/** 404 for every manifest request of `repository:tag` (HEAD and GET), as a registry that lost it would answer. */
+/**
+ * 404 for every read of `repository:tag`'s manifest (HEAD and GET), as a registry that wrongly says
+ * it lost the tag would answer; writes go through, so a run that believed it would move the tag.
+ */
 function hideTag(group: string, repository: string, tag: string): void {
-  proxy.setRule((request) => (request.url === `/v2/${group}/${repository}/manifests/${tag}` ? { kind: "status", status: 404 } : undefined));
+  proxy.setRule((request) => ((request.method === "GET" || request.method === "HEAD") && request.url === `/v2/${group}/${repository}/manifests/${tag}` ? { kind: "status", status: 404 } : undefined));
 }
 
 const digestOf = async (group: string, repository: string, tag: string): Promise<string | undefined> => (await directRegistry.manifest(`${group}/${repository}`, tag))?.digest;

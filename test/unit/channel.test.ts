@@ -119,6 +119,8 @@ describe("the state's witness: every tag the stack ever published", () => {
     ]);
     expect(Object.keys(ledger)).toEqual(["r/g/a:1", "r/g/b:1"]);
     expect(ledger["r/g/a:1"]).toEqual({ digest: "sha256:a-new", fingerprint: "fa", inputsDigest: "ia" });
+    // A run that publishes nothing (a local build, a CI run) carries the ledger forward whole.
+    expect(nextLedger(new Map([["r/g/b:1", { digest: "sha256:b1", fingerprint: "fb" }]]), [])).toEqual({ "r/g/b:1": { digest: "sha256:b1", fingerprint: "fb" } });
   });
 });
 

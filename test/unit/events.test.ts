@@ -75,3 +75,18 @@ describe("engine events per layer", () => {
     expect(stackLayers.get("app")).toEqual({ fingerprint: "sha256:f", digestRef: "r/g/app@sha256:1" });
   });
 });
+
+describe("what the engine said went wrong", () => {
+  it("keeps the program's error paragraph and drops the Automation API's command dump and the closing lines", async () => {
+    const { engineErrorText } = await import("../../src/engine/events.js");
+    const output = [
+      "CommandError: code: 255",
+      " stdout: Previewing update (plan):",
+      "    pulumi:pulumi:Stack strata-plan  error: The Docker engine is not running: start it with scripts/services.sh start",
+      " stderr: error: preview failed",
+      "  error: The Docker engine is not running: start it with scripts/services.sh start",
+    ].join("\n");
+    expect(engineErrorText(output)).toBe("The Docker engine is not running: start it with scripts/services.sh start");
+    expect(engineErrorText("something\nwent\nwrong")).toBe("something\nwent\nwrong");
+  });
+});

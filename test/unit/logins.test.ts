@@ -103,5 +103,10 @@ describe("the credential store's answer to list (the docker plugin asks it befor
     // A named store wins over the default.
     const named = storeSetup({ credsStore: "store" }, { store: "echo '{}'", secretservice: "exit 0" });
     expect(credentialStoreProblem(named.dir, named.env)).toBeUndefined();
+    // A config that holds a login of its own (auths, credHelpers) gets no default store: the docker client never asks one.
+    const withAuths = storeSetup({ auths: { "r:5000": { auth: Buffer.from("u:p").toString("base64") } } }, { secretservice: "exit 0" });
+    expect(credentialStoreProblem(withAuths.dir, withAuths.env)).toBeUndefined();
+    const withHelpers = storeSetup({ credHelpers: { "r:5000": "store" } }, { store: "echo '{}'", secretservice: "exit 0" });
+    expect(credentialStoreProblem(withHelpers.dir, withHelpers.env)).toBeUndefined();
   });
 });
