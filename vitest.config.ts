@@ -18,6 +18,9 @@ export default defineConfig({
           include: ["test/e2e/**/*.test.ts"],
           globalSetup: ["test/e2e/global-setup.ts"],
           pool: "forks",
+          // One file at a time: the files share one Docker engine and the kernel's binfmt_misc (the
+          // platforms test removes and re-registers emulation, which another file's arm64 build needs).
+          fileParallelism: false,
           testTimeout: 20 * 60_000,
           hookTimeout: 20 * 60_000,
         },

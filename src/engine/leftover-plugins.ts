@@ -8,8 +8,9 @@
  * Which are a stack's: `strata up` starts its engine with STRATA_RUN_STACK=<stack>, which every
  * process the engine starts inherits, beside the engine's PULUMI_BACKEND_URL. The working folder
  * says nothing here: every plugin runs in the program's folder, shared by all stacks of a project.
- * `strata recover` ends the processes that carry this stack and backend and have no engine left
- * above them; a process whose engine still runs is never touched, nor one of a bare `pulumi up`.
+ * `strata recover` ends the plugins that carry this stack and backend and have no engine left
+ * above them, with the processes under them; a process whose engine still runs is never touched,
+ * nor one of a bare `pulumi up`, nor anything that is not a plugin.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -33,6 +34,16 @@ function isEngine(entry: ProcessEntry): boolean {
 }
 
 /**
+ * A plugin an engine starts: a `pulumi-resource-*` or `pulumi-language-*` binary, or Strata's own
+ * provider (its launcher execs Node on the compiled provider). Anything else that inherited the
+ * run's variables (a gpg-agent a credential helper started, an ssh control master) is not ours to
+ * end. Pure.
+ */
+function isPlugin(entry: ProcessEntry): boolean {
+  return /^pulumi-(resource|language)-/.test(path.basename(entry.argv[0] ?? "")) || /\/src\/pulumi\/provider\/main\.js$/.test(entry.argv[1] ?? "");
+}
+
+/**
  * The leftover processes of a stack's killed run, each with the processes under it (the language
  * host's program): processes of the stack's runs (on this backend) whose line of ancestors holds no
  * engine any more. Outermost first; a process under another leftover is ended with it. Pure.
@@ -44,7 +55,7 @@ export function leftoverPlugins(processes: readonly ProcessEntry[], run: { reado
     for (let parent = byPid.get(entry.ppid); parent !== undefined && !line.includes(parent) && parent !== entry; parent = byPid.get(parent.ppid)) line.push(parent);
     return line;
   };
-  const orphaned = processes.filter((entry) => entry.env?.runStack === run.stack && entry.env.backendUrl === run.backendUrl && !isEngine(entry) && !ancestors(entry).some(isEngine));
+  const orphaned = processes.filter((entry) => entry.env?.runStack === run.stack && entry.env.backendUrl === run.backendUrl && isPlugin(entry) && !ancestors(entry).some(isEngine));
   const outermost = orphaned.filter((entry) => !ancestors(entry).some((ancestor) => orphaned.includes(ancestor)));
   return outermost.map((plugin) => ({ plugin, under: processes.filter((entry) => ancestors(entry).includes(plugin)).map((entry) => entry.pid) }));
 }

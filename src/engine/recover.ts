@@ -205,12 +205,10 @@ const SIGKILL_BIT = 1n << 8n;
 /** How recover reads processes: the real /proc and kill(2), or a test's stand-in. */
 export interface ProcessProbe {
   readonly readFile: (file: string) => string;
-  readonly hasProc: () => boolean;
   readonly kill: (pid: number) => void;
 }
 const liveProbe: ProcessProbe = {
   readFile: (file) => readFileSync(file, "utf8"),
-  hasProc: () => existsSync("/proc/self/stat"),
   kill: (pid) => process.kill(pid, 0),
 };
 
@@ -219,15 +217,16 @@ const liveProbe: ProcessProbe = {
  * a zombie until it is reaped, forever under a PID 1 that never reaps — or on its way out: exiting
  * (PF_EXITING) or with a SIGKILL pending, which a process-group kill leaves for a moment before the
  * process is torn down ("ending": it never runs user code again, so it can write no state); else
- * running, with its start time. Where /proc is missing, kill(pid, 0) is all there is: EPERM means
- * a process runs that is not ours, never that it is gone.
+ * running, with its start time. Where /proc is missing or hides the pid (hidepid), kill(pid, 0) is
+ * all there is: EPERM means a process runs that is not ours, never that it is gone.
  */
 export function sightProcess(pid: number, probe: ProcessProbe = liveProbe): Sighting {
   let stat: string;
   try {
     stat = probe.readFile(`/proc/${pid}/stat`);
-  } catch (error) {
-    if ((error as { code?: string }).code === "ENOENT" && probe.hasProc()) return { seen: "none" };
+  } catch {
+    // No /proc entry is not proof of absence: /proc mounted with hidepid hides other users' processes.
+    // kill(pid, 0) decides: ESRCH gone, EPERM someone else's live process.
     try {
       probe.kill(pid);
       return { seen: "running" };
@@ -450,6 +449,14 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   // provider, build sessions: those of this stack's runs whose engine is gone are ended.
   if (backendUrl !== undefined) for (const plugin of endLeftoverPlugins({ stack: options.stack, backendUrl })) steps.push({ action: "ended leftover plugin", detail: plugin });
   if (released === undefined || released.length > 0) {
+    // `pulumi cancel` releases whatever lock the stack holds then: a run that took the lock since the
+    // locks were judged would lose it. Asked again right before; a lock not judged stops recovery.
+    if (released !== undefined) {
+      const judged = new Set((locks ?? []).map((lock) => lock.where));
+      const now = lockDir !== undefined ? fileLocks(lockDir) : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env) : [];
+      const taken = now.filter((lock) => !judged.has(lock.where));
+      if (taken.length > 0) throw new RecoveryRefused(`stack ${options.stack}: a run took the stack's lock while strata recover was working (${taken.map((lock) => lock.where).join(", ")}); the lock was left to it. fix: let that run finish, then strata recover --stack ${options.stack} again if it is needed`);
+    }
     const cancel = await pulumi(["cancel", "--yes"], options);
     if (cancel.code !== 0) throw new Error(`pulumi cancel failed:\n${cancel.stderr.trim()}`);
     steps.push({ action: "released lock", detail: released === undefined ? "--force: asked the backend to release the stack's lock" : released.join("; ") });

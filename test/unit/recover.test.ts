@@ -143,11 +143,13 @@ describe("recovery after a killed run", () => {
   it("where /proc is missing, EPERM from kill(pid, 0) is a process that is not ours, alive; ESRCH is gone", () => {
     const noProc = (killCode: string): ProcessProbe => ({
       readFile: () => { throw Object.assign(new Error("no /proc"), { code: "ENOENT" }); },
-      hasProc: () => false,
       kill: () => { throw Object.assign(new Error(killCode), { code: killCode }); },
     });
     const pid = 2 ** 22 + 17;
     expect(processRunning(pid, noProc("EPERM"))).toBe(true);
+    // /proc mounted with hidepid: no entry for another user's live process, which kill(pid, 0) still sees.
+    const hidden: ProcessProbe = { readFile: () => { throw Object.assign(new Error("hidden"), { code: "ENOENT" }); }, kill: () => undefined };
+    expect(sightProcess(pid, hidden).seen).toBe("running");
     expect(sightProcess(pid, noProc("EPERM")).seen).toBe("running");
     expect(sightProcess(pid, noProc("ESRCH")).seen).toBe("none");
     expect(sightProcess(pid, noProc("EINVAL")).seen).toBe("unknown");
@@ -211,7 +213,12 @@ describe("plugins a killed engine left running", () => {
       entry(31, 30, ["pulumi-resource-docker"]),
       entry(32, 30, ["pulumi-language-nodejs"]),
       entry(33, 32, ["node", "/p/node_modules/@pulumi/pulumi/cmd/run"]),
+      // Strata's own provider of the killed engine (Node on the compiled provider): a plugin.
+      entry(40, 1, ["/opt/node/bin/node", "/p/provider/../dist/src/pulumi/provider/main.js"]),
+      // Not plugins, though they inherited the run's variables: a gpg-agent a credential helper started, an ssh master.
+      entry(50, 1, ["gpg-agent", "--homedir", "/root/.gnupg", "--daemon"]),
+      entry(51, 1, ["ssh", "-MNf", "builder"]),
     ];
-    expect(leftoverPlugins(processes, { stack: "dev", backendUrl }).map(({ plugin, under }) => [plugin.pid, under])).toEqual([[10, []], [11, [12]]]);
+    expect(leftoverPlugins(processes, { stack: "dev", backendUrl }).map(({ plugin, under }) => [plugin.pid, under])).toEqual([[10, []], [11, [12]], [40, []]]);
   });
 });

@@ -99,6 +99,18 @@ describe("emulation's registration", () => {
     expect(readFileSync(path.join(binfmt, "register"), "utf8")).toBe("");
   });
 
+  it("acts on the entry in STRATA_BINFMT_DIR, not the machine's: a disabled one there is enabled there", () => {
+    // The machine's own entry may well be enabled (the e2e suite registers it): a script that ignored
+    // STRATA_BINFMT_DIR would find that one and do nothing, leaving this folder's entry disabled.
+    const binfmt = mkdtempSync(path.join(scratch, "binfmt-"));
+    writeFileSync(path.join(binfmt, foreignName), "disabled\ninterpreter /usr/libexec/qemu-binfmt/x-binfmt-P\n");
+    writeFileSync(path.join(binfmt, "register"), "");
+    const run = inServices(`register_emulation ${foreign}`, { STRATA_BINFMT_DIR: binfmt });
+    expect(run.code, run.stderr).toBe(0);
+    expect(readFileSync(path.join(binfmt, foreignName), "utf8").split("\n")[0]).toBe("1");
+    expect(run.stderr).toContain(`registered in ${binfmt}`);
+  });
+
   it("never mounts over a STRATA_BINFMT_DIR that is not binfmt_misc: it stops, naming the folder and the fix", () => {
     const binfmt = mkdtempSync(path.join(scratch, "binfmt-"));
     const run = inServices(`register_emulation ${foreign}`, { STRATA_BINFMT_DIR: binfmt });
