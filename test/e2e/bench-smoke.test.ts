@@ -15,15 +15,20 @@ it("runs the benchmark at N=10; Strata builds exactly what changed, the peer reb
     const out = path.join(dir, "run.json");
     execFileSync("node", [path.join(repoRoot, "dist/bench/run.js"), "--sizes", "10", "--runs", "1", "--out", out], { stdio: ["ignore", "inherit", "inherit"], env: process.env });
     const result = JSON.parse(readFileSync(out, "utf8")) as {
-      results: { scenario: string; strataBuilt: number; peerBuilt: number; peerPushed: number; strataPeakMiB: number | null }[];
-      ci: { scenario: string; built: number; copied: number }[];
+      results: { scenario: string; strataBuilt: number; strataPushed: number; peerBuilt: number; peerPushed: number; strataPeakMiB: number | null }[];
+      ci: { scenario: string; built: number; copied: number; pushed: number }[];
+      cpu: { scenario: string; side: string; cpu: { accountedSeconds: number; machineBusySeconds: number } }[];
     };
-    const built = Object.fromEntries(result.results.map((row) => [row.scenario, [row.strataBuilt, row.peerBuilt, row.peerPushed]]));
-    // Cold: all 10. No-op: nothing. A leaf: 1. A common-libs layer with 1 dependencies/service pair: 3.
-    expect(built).toEqual({ cold: [10, 10, 10], "no-op": [0, 0, 10], "leaf changed": [1, 1, 10], "common-libs changed": [3, 3, 10] });
+    // [built, pushed] for Strata, then the peer; pushed is read from the registry: tags new or moved.
+    const counts = Object.fromEntries(result.results.map((row) => [row.scenario, [row.strataBuilt, row.strataPushed, row.peerBuilt, row.peerPushed]]));
+    // Cold (both caches emptied) and new content: all 10 built and 10 tags written. No-op: nothing. A leaf: 1. A common-libs layer with 1 dependencies/service pair: 3.
+    expect(counts).toEqual({ cold: [10, 10, 10, 10], "new content on a warm engine": [10, 10, 10, 10], "no-op": [0, 0, 0, 0], "leaf changed": [1, 1, 1, 1], "common-libs changed": [3, 3, 3, 3] });
     expect(result.results.every((row) => row.strataPeakMiB !== null && row.strataPeakMiB > 0)).toBe(true);
-    // CI runs of a one-leaf change: 1 built and 9 copied, on a warm or an empty engine.
-    expect(Object.fromEntries(result.ci.map((row) => [row.scenario, [row.built, row.copied]]))).toEqual({ "ci leaf changed": [1, 9], "ci leaf changed on an empty engine": [1, 9] });
+    // CI runs of a one-leaf change: 1 built and 9 copied, 10 CI tags written, on a warm or an empty engine.
+    expect(Object.fromEntries(result.ci.map((row) => [row.scenario, [row.built, row.copied, row.pushed]]))).toEqual({ "ci leaf changed": [1, 9, 10], "ci leaf changed on an empty engine": [1, 9, 10] });
+    // The sampled runs' CPU: every component added up is the machine's busy time, within 10 %.
+    expect(result.cpu.length).toBeGreaterThan(0);
+    for (const entry of result.cpu) expect(Math.abs(entry.cpu.accountedSeconds / entry.cpu.machineBusySeconds - 1), `${entry.scenario} ${entry.side}`).toBeLessThan(0.1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
