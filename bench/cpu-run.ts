@@ -8,7 +8,7 @@
  */
 import { spawn, execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { CpuAccount, cgroupSeconds, type CpuReport, engineCgroup, readCmdline, summarize, sweep } from "./cpu-sampler.js";
+import { CpuAccount, cgroupSeconds, type CpuReport, engineCgroup, engineServing, readCmdline, summarize, sweep } from "./cpu-sampler.js";
 
 const INTERVAL_MS = 250;
 const [out, harness, separator, command, ...args] = process.argv.slice(2);
@@ -19,11 +19,15 @@ if (out === undefined || separator !== "--" || command === undefined || !/^\d+$/
 const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 if (!(ticksPerSecond > 0)) throw new Error("getconf CLK_TCK gave no clock-tick rate: the CPU times of /proc cannot be read in seconds");
 
-const cgroup = engineCgroup();
+// The engine the command builds on is DOCKER_HOST's (the command inherits this process's environment).
+const first = sweep();
+const engine = engineServing([...first.processes.values()].filter((stat) => stat.comm === "dockerd").map((stat) => ({ pid: stat.pid, ppid: stat.ppid, comm: stat.comm, cmdline: readCmdline(stat.pid) })), process.env.DOCKER_HOST);
+const cgroup = engineCgroup(engine, process.env.DOCKER_HOST);
 const readCgroup = (): number | undefined => ("file" in cgroup ? cgroupSeconds(cgroup.version, readFileSync(cgroup.file, "utf8")) : undefined);
 const cgroupStart = readCgroup();
 const account = new CpuAccount(new Set([process.pid, Number(harness)]), (pid) => readCmdline(pid));
-account.add(sweep());
+account.engine = engine;
+account.add(first);
 const started = process.hrtime.bigint();
 const child = spawn(command, args, { stdio: "inherit" });
 account.measured = child.pid;

@@ -143,6 +143,48 @@ function engineChild(process: ProcessIdentity): Component {
 /** The components of the measured run's own processes: another session's Pulumi engine or CLI is not this run's. */
 const CLIENT_SIDE: ReadonlySet<Component> = new Set(["pulumi engine", "language host (Node program)", "plugin: pulumi-resource-docker", "plugin: Strata's provider", "strata CLI", "buildx (bake client)", "docker CLI"]);
 
+/** The socket a dockerd listens on when its command line names none (nor does the caller's DOCKER_HOST). */
+const DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock";
+
+/** One spelling per endpoint: /var/run is /run, `fd://` (systemd's socket) is the default socket. */
+function sameEndpoint(host: string): string {
+  const endpoint = host === "" || host.startsWith("fd://") ? DEFAULT_DOCKER_HOST : host;
+  return (endpoint.startsWith("/") ? `unix://${endpoint}` : endpoint).replace(/^unix:\/\/\/var\/run\//, "unix:///run/");
+}
+
+/** The endpoints a dockerd's command line says it listens on (`-H`/`--host`, either form); none named: the default socket. */
+function listensOn(cmdline: readonly string[]): string[] {
+  const hosts: string[] = [];
+  cmdline.forEach((arg, index) => {
+    const inline = /^(?:-H|--host)=(.+)$/.exec(arg);
+    if (inline?.[1] !== undefined) hosts.push(inline[1]);
+    else if ((arg === "-H" || arg === "--host") && cmdline[index + 1] !== undefined) hosts.push(cmdline[index + 1] as string);
+  });
+  return (hosts.length === 0 ? [DEFAULT_DOCKER_HOST] : hosts).map(sameEndpoint);
+}
+
+/**
+ * The dockerd the run builds on: the one whose command line says it listens at `dockerHost`
+ * (DOCKER_HOST; unset: the default socket). Several engines may run on the machine (its own,
+ * scripts/engines.sh's pool, scripts/engine-tools.sh's current engine); only this one and what it
+ * forks are "the engine", the others are "other processes". Undefined when no dockerd here says it
+ * listens there (a remote engine, or a host given in a daemon.json): then every dockerd is counted,
+ * and the report says so. Pure.
+ */
+export function engineServing(processes: Iterable<ProcessIdentity>, dockerHost: string | undefined): number | undefined {
+  const wanted = sameEndpoint(dockerHost ?? "");
+  for (const process of processes) if (process.comm === "dockerd" && listensOn(process.cmdline).includes(wanted)) return process.pid;
+  return undefined;
+}
+
+/** A dockerd other than the measured engine, or the containerd such a dockerd runs. */
+function otherEngine(process: ProcessIdentity, table: ReadonlyMap<number, ProcessIdentity>, engine: number | undefined): boolean {
+  if (engine === undefined) return false;
+  if (process.comm === "dockerd") return process.pid !== engine;
+  const parent = table.get(process.ppid);
+  return process.comm === "containerd" && parent?.comm === "dockerd" && parent.pid !== engine;
+}
+
 /** Whether `pid` is `root` or descends from it. */
 function descendsFrom(pid: number, root: number, table: ReadonlyMap<number, ProcessIdentity>): boolean {
   const seen = new Set<number>();
@@ -160,19 +202,22 @@ function descendsFrom(pid: number, root: number, table: ReadonlyMap<number, Proc
  * between two samples, so only its parent is known. `measured`: the measured command's pid; a
  * client-side process (a Pulumi engine, a plugin, a CLI) outside its tree is another session's, so
  * "other processes". The services (dockerd, containerd, the registry, buildkitd) are counted whole:
- * the bench runs under the e2e lock, so nothing else builds on them meanwhile.
+ * the bench runs under the e2e lock, so nothing else builds on them meanwhile. `engine`: the dockerd
+ * the run builds on (engineServing); another dockerd, its containerd and what they fork are "other
+ * processes". Absent: every dockerd is the engine.
  */
-export function classify(pid: number, table: ReadonlyMap<number, ProcessIdentity>, bench: ReadonlySet<number>, unseen = false, measured?: number): Component {
-  const component = classifyInTree(pid, table, bench, unseen);
+export function classify(pid: number, table: ReadonlyMap<number, ProcessIdentity>, bench: ReadonlySet<number>, unseen = false, measured?: number, engine?: number): Component {
+  const component = classifyInTree(pid, table, bench, unseen, engine);
   return CLIENT_SIDE.has(component) && (measured === undefined || !descendsFrom(pid, measured, table)) ? "other processes" : component;
 }
 
-function classifyInTree(pid: number, table: ReadonlyMap<number, ProcessIdentity>, bench: ReadonlySet<number>, unseen: boolean): Component {
+function classifyInTree(pid: number, table: ReadonlyMap<number, ProcessIdentity>, bench: ReadonlySet<number>, unseen: boolean, engine: number | undefined): Component {
   const self = table.get(pid);
   if (self === undefined) return "other processes";
   if (!unseen) {
     if (bench.has(pid)) return "the bench and the sampler";
     if (pid === 2 || self.ppid === 2) return "kernel threads";
+    if (otherEngine(self, table, engine)) return "other processes";
     const own = ownComponent(self);
     if (own !== undefined) return own;
   }
@@ -181,6 +226,7 @@ function classifyInTree(pid: number, table: ReadonlyMap<number, ProcessIdentity>
   for (let ancestor = unseen ? self : table.get(self.ppid); ancestor !== undefined && !seen.has(ancestor.pid); ancestor = table.get(ancestor.ppid)) {
     seen.add(ancestor.pid);
     if (bench.has(ancestor.pid)) return "the bench and the sampler";
+    if (otherEngine(ancestor, table, engine)) return "other processes";
     const component = ancestor.pid === 2 ? "kernel threads" : ownComponent(ancestor);
     if (component === undefined) continue;
     if (component === "dockerd") return unseen ? "engine: children reaped unseen" : engineChild(self);
@@ -218,6 +264,8 @@ export class CpuAccount {
   private sweeps = 0;
   /** The measured command's pid, once started. */
   measured: number | undefined;
+  /** The dockerd the run builds on (engineServing); undefined: every dockerd. */
+  engine: number | undefined;
 
   constructor(private readonly bench: ReadonlySet<number>, private readonly cmdlineOf: (pid: number) => readonly string[]) {}
 
@@ -262,9 +310,9 @@ export class CpuAccount {
       const before = known ?? (isFirst ? { last: stat } : undefined);
       const own = stat.utime + stat.stime - (before === undefined ? 0 : before.last.utime + before.last.stime);
       const children = stat.cutime + stat.cstime - (before === undefined ? 0 : before.last.cutime + before.last.cstime);
-      const component = classify(pid, identities, this.bench, false, this.measured);
+      const component = classify(pid, identities, this.bench, false, this.measured, this.engine);
       this.ticks.set(component, (this.ticks.get(component) ?? 0) + own);
-      const unseenComponent = classify(pid, identities, this.bench, true, this.measured);
+      const unseenComponent = classify(pid, identities, this.bench, true, this.measured, this.engine);
       const unseen = this.unseenByParent.get(key) ?? { ticks: 0, component: unseenComponent };
       unseen.ticks += children - (goneTotals.get(pid) ?? 0);
       unseen.component = unseenComponent;
@@ -334,10 +382,10 @@ export function cgroupSeconds(version: 1 | 2, text: string): number {
   return Number(usage[1]) / 1e6;
 }
 
-/** Where dockerd's cgroup accounting is read, or why it cannot be. */
-export function engineCgroup(proc = "/proc", cgroupRoot = "/sys/fs/cgroup"): { file: string; version: 1 | 2 } | { none: string } {
-  const dockerd = [...sweep(proc).processes.values()].find((process) => process.comm === "dockerd");
-  if (dockerd === undefined) return { none: "no dockerd is running" };
+/** Where the cgroup accounting of the engine's dockerd (engineServing) is read, or why it cannot be. */
+export function engineCgroup(engine: number | undefined, dockerHost: string | undefined, proc = "/proc", cgroupRoot = "/sys/fs/cgroup"): { file: string; version: 1 | 2 } | { none: string } {
+  const dockerd = engine === undefined ? undefined : sweep(proc).processes.get(engine);
+  if (dockerd === undefined) return { none: `no dockerd on this machine says it listens at ${dockerHost ?? DEFAULT_DOCKER_HOST} (DOCKER_HOST): every dockerd running is counted as the engine` };
   const cgroup = serviceCgroup(readFileSync(path.join(proc, String(dockerd.pid), "cgroup"), "utf8"));
   if (cgroup === undefined) return { none: `dockerd (pid ${dockerd.pid}) runs in the root cgroup: it has no cgroup of its own to read, so /proc sampling is the measurement` };
   const mounts = cgroup.version === 2 ? [path.join(cgroupRoot, "unified"), cgroupRoot] : [path.join(cgroupRoot, "cpuacct"), path.join(cgroupRoot, "cpu,cpuacct")];
