@@ -16,7 +16,7 @@ import { RegistryClient } from "../../src/registry/client.js";
 import { leftoverPlugins, processTable } from "../../src/engine/leftover-plugins.js";
 import { type LockOwner, parseOwner } from "../../src/engine/lock-owner.js";
 import { removeImages } from "../../bench/docker-images.js";
-import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, type GroupRun, interruptUp, registry as sharedRegistry, repoRoot, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
+import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, interruptUp, registry as sharedRegistry, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 import { freePort } from "../helpers/net.js";
 
 let world: E2eWorld;
@@ -38,32 +38,6 @@ const lockDir = (stack: string): string => path.join(world.root, "state/.pulumi/
 function ownerRecords(stack: string): LockOwner[] {
   const dir = path.join(world.root, "state/.strata/lock-owners/strata", stack);
   return existsSync(dir) ? readdirSync(dir).flatMap((file) => parseOwner(readFileSync(path.join(dir, file), "utf8")) ?? []) : [];
-}
-
-/**
- * `strata up` in a PID namespace of its own (unshare -p -f --mount-proc), host name unchanged: what
- * a second CI container with the same fixed host name is to this one. Its own process group, as
- * startGroupUp's (the harness's startGroupUp has no such option yet).
- */
-function startUpInPidNamespace(stack: string): GroupRun {
-  const child = spawn("unshare", ["-p", "-f", "--mount-proc", process.execPath, path.join(repoRoot, "bin/strata.js"), "up", "--stack", stack, "--project", world.projectDir, "--catalog", world.catalogDir],
-    { cwd: world.projectDir, env: { ...process.env, ...world.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal as NodeJS.Signals))));
-  return {
-    pid: child.pid as number,
-    output: () => output,
-    killGroup(signal) {
-      try {
-        process.kill(-(child.pid as number), signal);
-      } catch {
-        // The group is gone already.
-      }
-    },
-    exited,
-  };
 }
 
 /** Processes of a stack's runs in this world whose engine is gone (what recover ends). */
@@ -316,7 +290,7 @@ describe("faults end to end", () => {
     const name = "otherpidns";
     const stack = await world.stack(name, { channel: name });
     const restore = slowDown("libs", 20);
-    const run = startUpInPidNamespace(name);
+    const run = startGroupUp(world, name, { pidNamespace: true });
     try {
       expect(await waitFor(() => /libs.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
       const [owner] = ownerRecords(name);

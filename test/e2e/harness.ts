@@ -235,10 +235,13 @@ export interface GroupRun {
 /**
  * Starts `strata up` on a world's stack in a new process group. `hostname`: run it in a UTS
  * namespace of its own under that host name (unshare -u), as if on another machine sharing the backend.
+ * `pidNamespace`: in a PID namespace of its own (unshare -p -f --mount-proc), host name unchanged:
+ * what a second CI container with the same fixed host name is to this one.
  */
-export function startGroupUp(world: E2eWorld, stack: string, options: { hostname?: string; env?: Record<string, string> } = {}): GroupRun {
+export function startGroupUp(world: E2eWorld, stack: string, options: { hostname?: string; pidNamespace?: boolean; env?: Record<string, string> } = {}): GroupRun {
   const strata = [process.execPath, path.join(repoRoot, "bin/strata.js"), "up", "--stack", stack, "--project", world.projectDir, "--catalog", world.catalogDir];
-  const [command, ...args] = options.hostname === undefined ? strata
+  const [command, ...args] = options.pidNamespace === true ? ["unshare", "-p", "-f", "--mount-proc", ...strata]
+    : options.hostname === undefined ? strata
     : ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', options.hostname, ...strata];
   const child = spawn(command as string, args, { cwd: world.projectDir, env: { ...process.env, ...world.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
