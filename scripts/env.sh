@@ -17,6 +17,9 @@ export STRATA_PULUMI_VERSION="3.276.0"
 export STRATA_LANGUAGE_HOST_VERSION="3.68.0"
 # The docker provider plugin behind docker.Image; @pulumi/docker in package.json has the same version.
 export STRATA_DOCKER_PLUGIN_VERSION="4.11.2"
+# The current Docker engine scripts/engine-tools.sh builds from Go modules (moby v2 = Docker 29), run
+# beside the machine's engine to measure docker.Image on it (issue 28).
+export STRATA_DOCKERD_VERSION="v2.0.0-beta.24"
 # Where the plugin's source archive is (the Go module proxy does not serve it): shared/third_party beside the clone.
 export STRATA_THIRD_PARTY="${STRATA_THIRD_PARTY:-$(cd "$STRATA_ROOT/.." && pwd)/shared/third_party}"
 
