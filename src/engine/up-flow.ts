@@ -53,7 +53,8 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   const { config, file, catalog } = resolved;
   // A foreign platform on this machine's engine: register its emulation first (or stop, saying why).
   const { platformsToEmulate, registerEmulation } = await import("./emulation.js");
-  await registerEmulation(platformsToEmulate(config, context.env.STRATA_BINFMT_DIR, context.env.DOCKER_HOST), progress, context.env);
+  // The script runs in this process's environment (PATH and all) with the run's own settings on top.
+  await registerEmulation(platformsToEmulate(config, context.env.STRATA_BINFMT_DIR, context.env.DOCKER_HOST), progress, { ...process.env, ...context.env });
   const run = await runStackOf(request, context, resolved);
   if (run.note !== undefined) progress(`${run.note}\n`);
   const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack };
