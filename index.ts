@@ -86,7 +86,7 @@ async function build(): Promise<Declared> {
   const builtHere = state.built;
   // Every tag this stack ever published is witnessed by its state, whatever the registry answers.
   const decision = decideChannel(targets, fingerprints, view, config, state.witness);
-  const conflicts = [...conflictProblems(decision.conflicts, stackFile, stack), ...indexConflicts(indexes, publishedIndexes, view, stackFile, stack, { tags: state.witness, fingerprints })];
+  const conflicts = [...conflictProblems(decision.conflicts, stackFile, stack), ...indexConflicts(indexes, config, publishedIndexes, view, stackFile, stack, { tags: state.witness, fingerprints })];
   // `strata plan` previews a blocked channel to report every layer's status; a preview pushes nothing.
   if (conflicts.length > 0 && pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1") {
     for (const conflict of conflicts) await pulumi.log.warn(`blocked: ${conflict.message}`);

@@ -176,6 +176,7 @@ export interface PublishedIndex {
  */
 export function indexConflicts(
   indexes: readonly IndexTarget[],
+  config: Pick<StackConfig, "immutable" | "ci">,
   published: ReadonlyMap<string, PublishedIndex>,
   view: RegistryView,
   stackFile: string,
@@ -183,10 +184,13 @@ export function indexConflicts(
   witness: IndexWitness = { tags: new Map(), fingerprints: new Map() },
 ): Problem[] {
   const problems: Problem[] = [];
+  // A mutable channel (or a CI run's tags) writes its indexes over whatever they held.
+  if (!immutableTags(config)) return problems;
   for (const index of indexes) {
     const found = published.get(index.layer);
-    // The state's witness first: what this stack published under the tag, whatever the registry answers now.
-    const why = witnessedIndexMoves(index, found, witness) ?? (found === undefined ? undefined : registryIndexMoves(index, found, view));
+    // The registry's answer, when it has one, says best what is there; the state's witness then
+    // catches what the registry does not show (a tag it answers 404 for, or holds unchanged-looking).
+    const why = (found === undefined ? undefined : registryIndexMoves(index, found, view)) ?? witnessedIndexMoves(index, found, witness);
     if (why === undefined) continue;
     problems.push({
       file: stackFile,

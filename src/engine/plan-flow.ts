@@ -82,7 +82,7 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
       targets, fingerprints, previous, conflicts,
       indexes,
       // The problems' layer names are the indexes': one line each, their message the reason.
-      blockedIndexes: new Map(indexes.flatMap((index) => indexConflicts([index], publishedIndexes, view, file, options.stack, { tags: state.witness, fingerprints }).map((problem) => [index.layer, problem.message] as const))),
+      blockedIndexes: new Map(indexes.flatMap((index) => indexConflicts([index], config, publishedIndexes, view, file, options.stack, { tags: state.witness, fingerprints }).map((problem) => [index.layer, problem.message] as const))),
       operations: new Map(events.map(([layer, event]) => [layer, event.op] as const)),
       adopted: new Set(events.filter(([, event]) => event.type === COPIED_IMAGE_TYPE).map(([layer]) => layer)),
       copied: new Set(events.filter(([, event]) => event.type === CI_COPY_SET_TYPE).map(([layer]) => layer)),

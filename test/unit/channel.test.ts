@@ -95,15 +95,15 @@ describe("the state's witness: every tag the stack ever published", () => {
     // Published earlier over amd64 then arm64: the reordered list would write another index.
     const before = indexFingerprint([...debian.entries].reverse().map((entry) => ({ platform: entry.platform, fingerprint: `f-${entry.name}` })));
     const tags = new Map([[debian.target.ref, { digest: "sha256:index", fingerprint: before }]]);
-    const problems = indexConflicts([debian], new Map(), { published: new Map() }, "Pulumi.stable.yaml", "stable", { tags, fingerprints });
+    const problems = indexConflicts([debian], config(), new Map(), { published: new Map() }, "Pulumi.stable.yaml", "stable", { tags, fingerprints });
     expect(problems).toHaveLength(1);
     expect(problems[0]?.message).toMatch(/was published by this stack as an index over other platforms or other images/);
     // The same order and images, and the registry answering 404 for the tag: cannot tell.
     const same = indexFingerprint(debian.entries.map((entry) => ({ platform: entry.platform, fingerprint: `f-${entry.name}` })));
-    const lost = indexConflicts([debian], new Map(), { published: new Map() }, "Pulumi.stable.yaml", "stable", { tags: new Map([[debian.target.ref, { digest: "sha256:index", fingerprint: same }]]), fingerprints });
+    const lost = indexConflicts([debian], config(), new Map(), { published: new Map() }, "Pulumi.stable.yaml", "stable", { tags: new Map([[debian.target.ref, { digest: "sha256:index", fingerprint: same }]]), fingerprints });
     expect(lost[0]?.message).toMatch(/was published by this stack at sha256:index, but the registry now answers that the tag does not hold it/);
     // ... and nothing against it when the registry holds that very index.
-    expect(indexConflicts([debian], new Map([["debian", { digest: "sha256:index", entries: debian.entries.map((entry) => ({ platform: entry.platform, digest: "sha256:x" })) }]]), { published: new Map(builds.map((target) => [target.layer.name, { digestRef: "r@sha256:x", fingerprint: `f-${target.layer.name}` }])) }, "Pulumi.stable.yaml", "stable", { tags: new Map([[debian.target.ref, { digest: "sha256:index", fingerprint: same }]]), fingerprints })).toEqual([]);
+    expect(indexConflicts([debian], config(), new Map([["debian", { digest: "sha256:index", entries: debian.entries.map((entry) => ({ platform: entry.platform, digest: "sha256:x" })) }]]), { published: new Map(builds.map((target) => [target.layer.name, { digestRef: "r@sha256:x", fingerprint: `f-${target.layer.name}` }])) }, "Pulumi.stable.yaml", "stable", { tags: new Map([[debian.target.ref, { digest: "sha256:index", fingerprint: same }]]), fingerprints })).toEqual([]);
   });
   it("refuses a promotion that would move a tag the state says this stack published at another digest", async () => {
     const { promotionWitnessConflicts } = await import("../../src/core/channel.js");

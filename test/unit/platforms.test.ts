@@ -103,16 +103,24 @@ describe("index tags on an immutable channel", () => {
   const published = new Map<string, PublishedTag>(builds.map((target) => [target.layer.name, { digestRef: `r@sha256:${target.layer.name.replace("@", "-")}`, fingerprint: "f" }]));
   const view = { published };
   const entries = [{ platform: "linux/amd64", digest: "sha256:keystone-linux-amd64" }, { platform: "linux/arm64", digest: "sha256:keystone-linux-arm64" }];
+  const immutable = { immutable: true };
 
   it("lets an index over this stack's platform images stand", () => {
-    expect(indexConflicts(keystoneOnly, new Map([["keystone", { digest: "sha256:i", entries }]]), view, "Pulumi.stable.yaml", "stable")).toEqual([]);
-    expect(indexConflicts(keystoneOnly, new Map(), view, "Pulumi.stable.yaml", "stable")).toEqual([]);
+    expect(indexConflicts(keystoneOnly, immutable, new Map([["keystone", { digest: "sha256:i", entries }]]), view, "Pulumi.stable.yaml", "stable")).toEqual([]);
+    expect(indexConflicts(keystoneOnly, immutable, new Map(), view, "Pulumi.stable.yaml", "stable")).toEqual([]);
   });
   it("refuses a single image under the tag, another platform list, or an entry no platform tag holds", () => {
-    const refuse = (found: { digest: string; entries?: typeof entries }) => indexConflicts(keystoneOnly, new Map([["keystone", found]]), view, "Pulumi.stable.yaml", "stable")[0];
+    const refuse = (found: { digest: string; entries?: typeof entries }) => indexConflicts(keystoneOnly, immutable, new Map([["keystone", found]]), view, "Pulumi.stable.yaml", "stable")[0];
     expect(refuse({ digest: "sha256:single" })).toMatchObject({ file: "Pulumi.stable.yaml", field: "strata:immutable", message: expect.stringMatching(/holds a single-platform image/) as unknown, fix: expect.stringMatching(/strata bump --stack stable/) as unknown });
     expect(refuse({ digest: "sha256:i", entries: entries.slice(0, 1) })?.message).toMatch(/holds an index over linux\/amd64, not linux\/amd64, linux\/arm64/);
     expect(refuse({ digest: "sha256:i", entries: [entries[0] as (typeof entries)[0], { platform: "linux/arm64", digest: "sha256:other" }] })?.message).toMatch(/whose linux\/arm64 image is not the one/);
+  });
+  it("leaves a mutable channel's and a CI run's index tags alone, whatever the registry or the state's witness says", () => {
+    const witness = { tags: new Map([[(keystoneOnly[0] as (typeof keystoneOnly)[0]).target.ref, { digest: "sha256:old", fingerprint: "f-old" }]]), fingerprints: new Map() };
+    expect(indexConflicts(keystoneOnly, { immutable: false }, new Map([["keystone", { digest: "sha256:single" }]]), view, "Pulumi.dev.yaml", "dev", witness)).toEqual([]);
+    expect(indexConflicts(keystoneOnly, { immutable: false }, new Map(), view, "Pulumi.dev.yaml", "dev", witness)).toEqual([]);
+    expect(indexConflicts(keystoneOnly, { immutable: true, ci: { change: 1 } }, new Map(), view, "Pulumi.stable.yaml", "stable", witness)).toEqual([]);
+    expect(indexConflicts(keystoneOnly, immutable, new Map(), view, "Pulumi.stable.yaml", "stable", witness)).toHaveLength(1);
   });
 });
 
