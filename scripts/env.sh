@@ -20,6 +20,10 @@ export STRATA_DOCKER_PLUGIN_VERSION="4.11.2"
 # The current Docker engine scripts/engine-tools.sh builds from Go modules (moby v2 = Docker 29), run
 # beside the machine's engine to measure docker.Image on it (issue 28).
 export STRATA_DOCKERD_VERSION="v2.0.0-beta.24"
+# cosign, built from Go modules into the toolchain cache the first time a stack signs, a channel
+# trusts keys or `strata verify` runs (issue 29). v2, not v3: v2 signs and verifies offline with a key
+# in cosign's classic .sig/.att tags, which Debian's registry stores (it has no referrers API).
+export STRATA_COSIGN_VERSION="v2.6.5"
 # Where the plugin's source archive is (the Go module proxy does not serve it): shared/third_party beside the clone.
 export STRATA_THIRD_PARTY="${STRATA_THIRD_PARTY:-$(cd "$STRATA_ROOT/.." && pwd)/shared/third_party}"
 
