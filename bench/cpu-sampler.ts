@@ -166,7 +166,7 @@ function listensOn(cmdline: readonly string[]): string[] {
 /**
  * The dockerd the run builds on: the one whose command line says it listens at `dockerHost`
  * (DOCKER_HOST; unset: the default socket). Several engines may run on the machine (its own,
- * scripts/engines.sh's pool, scripts/engine-tools.sh's current engine); only this one and what it
+ * scripts/engines.sh's pool, scripts/engines.sh main's current engine); only this one and what it
  * forks are "the engine", the others are "other processes". Undefined when no dockerd here says it
  * listens there (a remote engine, or a host given in a daemon.json): then every dockerd is counted,
  * and the report says so. Pure.

@@ -3,8 +3,9 @@
 # registry, debootstrap, busybox), Node 22, the Pulumi CLI and its Node.js
 # language host (built from Go modules when no pulumi is installed), the docker
 # provider plugin behind docker.Image (built from the source archive in
-# $STRATA_THIRD_PARTY when the plugin cache lacks it), and the project's npm
-# dependencies, compiled. Safe to run again; does only what is missing.
+# $STRATA_THIRD_PARTY when the plugin cache lacks it), the project's npm
+# dependencies, compiled, and the project's Docker engine (moby, built from Go
+# modules: scripts/engines.sh) unless DOCKER_HOST names the caller's engine. Safe to run again; does only what is missing.
 # --test-tools: also what only the end-to-end tests use (Debian's chromium, which opens the run report
 # headless the way a person would; Debian's qemu-user-static, which runs linux/arm64 build steps).
 set -euo pipefail
@@ -159,4 +160,9 @@ install_node
 install_pulumi
 install_docker_plugin
 install_project
+# The project's Docker engine (scripts/engines.sh), when it is the one this run builds on: not when
+# DOCKER_HOST names the caller's engine, nor with STRATA_DOCKERD=debian.
+if [ "$DOCKER_HOST" = "unix://$STRATA_ENGINE_DIR/docker.sock" ] && [ "$STRATA_DOCKERD" = pinned ]; then
+  "$STRATA_ROOT/scripts/engines.sh" build
+fi
 strata_log "toolchain ready in $((SECONDS - started)) s: node $("$STRATA_NODE_BIN/node" --version), pulumi $(pulumi version)"

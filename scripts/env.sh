@@ -17,9 +17,14 @@ export STRATA_PULUMI_VERSION="3.276.0"
 export STRATA_LANGUAGE_HOST_VERSION="3.68.0"
 # The docker provider plugin behind docker.Image; @pulumi/docker in package.json has the same version.
 export STRATA_DOCKER_PLUGIN_VERSION="4.11.2"
-# The current Docker engine scripts/engine-tools.sh builds from Go modules (moby v2 = Docker 29), run
-# beside the machine's engine to measure docker.Image on it (issue 28).
+# The Docker engine scripts/engines.sh builds from Go modules (moby v2 = Docker 29) and starts as the
+# project's engine (STRATA_DOCKERD=pinned, the default; debian: Debian's 20.10 dockerd instead).
 export STRATA_DOCKERD_VERSION="v2.0.0-beta.24"
+export STRATA_DOCKERD="${STRATA_DOCKERD:-pinned}"
+case "$STRATA_DOCKERD" in
+  pinned|debian) ;;
+  *) printf '[strata] error: STRATA_DOCKERD=%s: use pinned (moby %s, built from Go modules) or debian (Debian'"'"'s docker.io)\n' "$STRATA_DOCKERD" "$STRATA_DOCKERD_VERSION" >&2; exit 1 ;;
+esac
 # cosign, built from Go modules into the toolchain cache the first time a stack signs, a channel
 # trusts keys or `strata verify` runs (issue 29). v2, not v3: v2 signs and verifies offline with a key
 # in cosign's classic .sig/.att tags, which Debian's registry stores (it has no referrers API).
@@ -53,6 +58,17 @@ if [ -z "${PULUMI_BACKEND_URL:-}" ] || [ -n "${STRATA_BACKEND_CHOSEN:-}" ]; then
   esac
   # Chosen here, so a script sourcing this again (nested) chooses the same way rather than keep it as the caller's.
   export STRATA_BACKEND_CHOSEN=1
+fi
+# The Docker engine. A DOCKER_HOST the caller sets is theirs: Strata builds on it and never starts
+# or stops it. Unset, it is the project's engine, which scripts/services.sh starts: its own data
+# root, socket and bridge under $STRATA_ENGINE_DIR (one folder per dockerd, so switching
+# STRATA_DOCKERD never hands one engine's data root to the other).
+export STRATA_ENGINE_DIR="${STRATA_ENGINE_DIR:-$STRATA_STATE/engine/$([ "$STRATA_DOCKERD" = pinned ] && echo "$STRATA_DOCKERD_VERSION" || echo debian)}"
+# STRATA_ENGINE_CHOSEN remembers the endpoint chosen here, so a script sourcing this again (nested)
+# still sees the project's engine, while a DOCKER_HOST set since then is the caller's and wins.
+if [ -z "${DOCKER_HOST:-}" ] || [ "$DOCKER_HOST" = "${STRATA_ENGINE_CHOSEN:-}" ]; then
+  export DOCKER_HOST="unix://$STRATA_ENGINE_DIR/docker.sock"
+  export STRATA_ENGINE_CHOSEN="$DOCKER_HOST"
 fi
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-strata-local}"
 export PULUMI_HOME="${PULUMI_HOME:-$STRATA_HOME/pulumi-home}"

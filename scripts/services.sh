@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Starts, stops and reports the local services Strata builds against:
-#   the Docker engine (Debian's docker.io), started only if not already running;
+#   the Docker engine: DOCKER_HOST's when the caller set it (used as it is, never started: it must
+#     answer); otherwise the project's engine, started with scripts/engines.sh if not running
+#     (moby $STRATA_DOCKERD_VERSION built from Go modules; STRATA_DOCKERD=debian: Debian's docker.io);
 #   a registry (Debian's docker-registry) on 127.0.0.1:$STRATA_REGISTRY_PORT,
 #   storing under $STRATA_STATE/registry.
 #   with STRATA_BACKEND=postgres, a PostgreSQL 15 cluster (Debian's postgresql) for Pulumi's state:
@@ -9,7 +11,7 @@
 #     127.0.0.1:$STRATA_POSTGRES_PORT only, role and database "strata", a password generated once
 #     into $STRATA_STATE/postgres/pgpass (PGPASSFILE format, mode 600), never printed and never put
 #     in a URL (env.sh points PGPASSFILE at it).
-# Logs: $STRATA_STATE/logs/{dockerd,registry,postgres}.log
+# Logs: $STRATA_STATE/logs/{engine,registry,postgres}.log
 # Usage: scripts/services.sh start|stop|status|gc|emulation [os/arch ...]
 #   emulation: lets this machine's engine run build steps of foreign platforms (linux/arm64, …):
 #       installs Debian's qemu-user-static if missing, mounts binfmt_misc if needed (at
@@ -29,15 +31,26 @@ registry_url="http://127.0.0.1:$STRATA_REGISTRY_PORT"
 
 docker_up() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 registry_up() { curl -fsS -o /dev/null "$registry_url/v2/" 2>/dev/null; }
+# The project's engine (env.sh chose it: no DOCKER_HOST of the caller's), or the caller's.
+project_engine() { [ "$DOCKER_HOST" = "unix://$STRATA_ENGINE_DIR/docker.sock" ]; }
 
 start_docker() {
-  if docker_up; then return; fi
-  [ "$(id -u)" = 0 ] || strata_die "the Docker engine is not running; start it (sudo systemctl start docker) or run this as root"
-  strata_log "starting the Docker engine (log: $logs/dockerd.log)"
-  # setsid: the daemon outlives this script and its process group.
-  setsid dockerd --host unix:///var/run/docker.sock >"$logs/dockerd.log" 2>&1 < /dev/null &
-  echo $! > "$run/dockerd.pid"
-  strata_wait_for "the Docker engine" "$logs/dockerd.log" docker_up
+  if ! project_engine; then
+    # The caller's engine: used as it is, never started or stopped here, and never replaced by
+    # another one when it does not answer (the run would build somewhere the user did not say).
+    docker_up || strata_die "DOCKER_HOST=$DOCKER_HOST names a Docker engine that does not answer. fix: start that engine, or unset DOCKER_HOST to let Strata start its own (scripts/engines.sh main start)"
+    return 0
+  fi
+  docker_up && return 0
+  "$(dirname "${BASH_SOURCE[0]}")/engines.sh" main start
+  # Started here: `stop` stops it (an engine that was already running is left running).
+  touch "$run/engine.started"
+}
+
+stop_docker() {
+  [ -f "$run/engine.started" ] || return 0
+  "$(dirname "${BASH_SOURCE[0]}")/engines.sh" main stop
+  rm -f "$run/engine.started"
 }
 
 start_registry() {
@@ -223,7 +236,7 @@ case "${1:-}" in
     if [ -n "${STRATA_EMULATE:-}" ]; then register_emulation $STRATA_EMULATE; fi
     if [ "$STRATA_BACKEND" = postgres ]; then start_postgres; fi ;;
   # Only what these scripts started is stopped; a daemon the user runs is left alone.
-  stop) stop_pidfile registry; stop_pidfile dockerd; stop_postgres ;;
+  stop) stop_pidfile registry; stop_docker; stop_postgres ;;
   gc)
     [ -f "$STRATA_STATE/registry/config.yml" ] || strata_die "no registry config at $STRATA_STATE/registry/config.yml: start the services first"
     # The registry must not take pushes while blobs are swept (distribution's own rule): stop it.
@@ -232,7 +245,7 @@ case "${1:-}" in
     docker-registry garbage-collect "$STRATA_STATE/registry/config.yml" 2>&1 | grep -E '^(blob eligible|[0-9]+ blobs)' | tail -3 || true
     start_registry ;;
   status)
-    docker_up && echo "docker: running ($(docker version --format '{{.Server.Version}}'))" || echo "docker: stopped"
+    docker_up && echo "docker: running at $DOCKER_HOST ($(docker version --format '{{.Server.Version}}'))" || echo "docker: stopped ($DOCKER_HOST)"
     registry_up && echo "registry: running at 127.0.0.1:$STRATA_REGISTRY_PORT" || echo "registry: stopped"
     if [ -f "$pg_dir/data/PG_VERSION" ]; then postgres_up && echo "postgres: running at 127.0.0.1:$STRATA_POSTGRES_PORT (cluster in $pg_dir)" || echo "postgres: stopped (cluster in $pg_dir)"; fi
     for entry in "$binfmt_dir"/qemu-*; do [ -f "$entry" ] && echo "emulation: ${entry##*/} $(head -1 "$entry")"; done; true ;;

@@ -26,7 +26,7 @@ export function engineEndpoint(dockerHost: string | undefined = process.env.DOCK
 /** API version every engine since 20.10 speaks. */
 export const API = "/v1.41";
 
-export const ENGINE_DOWN_HINT = "The Docker engine is not running: start it with scripts/services.sh start (or systemctl start docker).";
+export const ENGINE_DOWN_HINT = "The Docker engine is not running: start it with scripts/services.sh start (the project's engine, when DOCKER_HOST is unset), or start the engine DOCKER_HOST names.";
 
 export function engineError(error: NodeJS.ErrnoException, endpoint: EngineEndpoint): Error {
   const where = "socketPath" in endpoint ? endpoint.socketPath : `${endpoint.host}:${endpoint.port}`;

@@ -8,7 +8,7 @@ const add = (pid: number, ppid: number, comm: string, cmdline: string[] = []): v
 add(100, 1, "dockerd", ["dockerd", "--host", "unix:///var/run/docker.sock"]);
 add(101, 100, "containerd", ["containerd", "--config", "/var/run/docker/containerd/containerd.toml"]);
 add(102, 100, "exe", ["/proc/self/exe", "set-ipv6"]);
-// A second engine (scripts/engine-tools.sh), its own containerd and a build step's runc.
+// A second engine (scripts/engines.sh main), its own containerd and a build step's runc.
 add(200, 1, "dockerd", ["/c/dockerd-v2/bin/dockerd", "--data-root", "/s/data", "--host", "unix:///s/dockerd/docker.sock", "--bridge", "stDabc29"]);
 add(201, 200, "containerd", ["containerd", "--config", "/s/dockerd/x/containerd/containerd.toml"]);
 add(202, 200, "runc", ["runc", "run", "abc"]);

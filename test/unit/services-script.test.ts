@@ -129,3 +129,49 @@ describe("emulation's registration", () => {
     expect(script["linux/amd64"]).toBe("qemu-x86_64");
   });
 });
+
+describe("the Docker engine", () => {
+  const envScript = path.join(repoRoot, "scripts/env.sh");
+  /** Sources env.sh (twice when `commands` says so) in a bash with only `env` set of Strata's variables. */
+  function inEnv(commands: string, env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DOCKER_HOST|STRATA_|PULUMI_BACKEND_URL)/.test(name)));
+    const result = spawnSync("bash", ["-c", commands, "bash", envScript], { encoding: "utf8", env: { ...base, STRATA_STATE: state, ...env } as NodeJS.ProcessEnv });
+    return { code: result.status ?? -1, stdout: result.stdout.trim(), stderr: result.stderr };
+  }
+
+  it("without a DOCKER_HOST of the caller's, env.sh points at the project's engine, and a nested env.sh keeps it", () => {
+    const project = `unix://${state}/engine/`;
+    const run = inEnv('source "$1"; echo "$DOCKER_HOST"; STRATA_STATE=/elsewhere; source "$1"; echo "$DOCKER_HOST"');
+    expect(run.code, run.stderr).toBe(0);
+    const [first, nested] = run.stdout.split("\n");
+    expect(first).toMatch(new RegExp(`^${project.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}v[^/]+/docker\\.sock$`));
+    expect(nested).toBe(first);
+    expect(inEnv('source "$1"; echo "$DOCKER_HOST"', { STRATA_DOCKERD: "debian" }).stdout).toBe(`unix://${state}/engine/debian/docker.sock`);
+  });
+
+  it("a DOCKER_HOST of the caller's wins, also one set after env.sh chose the project's engine", () => {
+    expect(inEnv('source "$1"; echo "$DOCKER_HOST"', { DOCKER_HOST: "tcp://builder:2376" }).stdout).toBe("tcp://builder:2376");
+    const later = inEnv('source "$1"; DOCKER_HOST=unix:///var/run/docker.sock; source "$1"; echo "$DOCKER_HOST"');
+    expect(later.stdout).toBe("unix:///var/run/docker.sock");
+  });
+
+  it("an unknown STRATA_DOCKERD stops with the values it takes", () => {
+    const run = inEnv('source "$1"', { STRATA_DOCKERD: "docker29" });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain("STRATA_DOCKERD=docker29: use pinned");
+  });
+
+  it("services.sh start with a DOCKER_HOST naming an engine that does not answer refuses, and starts nothing in its place", () => {
+    const own = mkdtempSync(path.join(scratch, "engine-state-"));
+    const down = `unix://${path.join(own, "nobody-listens.sock")}`;
+    const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(DOCKER_HOST|STRATA_|PULUMI_BACKEND_URL)/.test(name)));
+    const run = spawnSync(script, ["start"], { encoding: "utf8", env: { ...base, STRATA_STATE: own, DOCKER_HOST: down, STRATA_REGISTRY_PORT: "1" } as NodeJS.ProcessEnv });
+    expect(run.status, run.stderr).toBe(1);
+    expect(run.stderr).toContain(`DOCKER_HOST=${down} names a Docker engine that does not answer. fix: start that engine, or unset DOCKER_HOST`);
+    // Neither the project's engine nor the registry was started instead.
+    expect(existsSync(path.join(own, "run", "engine.started"))).toBe(false);
+    expect(existsSync(path.join(own, "engine"))).toBe(false);
+    expect(existsSync(path.join(own, "logs", "engine.log"))).toBe(false);
+    expect(existsSync(path.join(own, "logs", "registry.log"))).toBe(false);
+  });
+});
