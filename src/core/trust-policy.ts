@@ -1,0 +1,142 @@
+/**
+ * A channel's trust policy, the stack config value `strata:trust` (issue 29): which public keys the
+ * channel trusts, and which git ref says a commit was reviewed. Promotion into the channel admits
+ * an image only if one of these keys signed exactly its digest and its provenance names a commit
+ * that is an ancestor of `reviewedRef` (source-info.ts asks git).
+ *
+ *   strata:trust:
+ *     keys: [keys/ci.pub]        # PEM public keys, relative to the project folder
+ *     reviewedRef: origin/main   # a commit is reviewed when this ref contains it
+ *
+ * Every problem is collected and names the stack file, the field and the fix (problems.ts).
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { CONFIG_NAMESPACE } from "./config.js";
+import { type Problem } from "./problems.js";
+
+export const TRUST_KEY = "trust";
+
+export interface TrustPolicy {
+  /** Paths of PEM public keys as written in the config, relative to the project folder, in the config's order. */
+  readonly keys: readonly string[];
+  /** A git ref (`origin/main`, `refs/heads/main`, `v1.2`): a commit it contains is reviewed. */
+  readonly reviewedRef: string;
+}
+
+/** A trusted key, read: the path as configured, the absolute path cosign is given, the PEM text. */
+export interface TrustedKey {
+  readonly configured: string;
+  readonly file: string;
+  readonly pem: string;
+}
+
+const FIELD = `${CONFIG_NAMESPACE}:${TRUST_KEY}`;
+const EXAMPLE = `${FIELD}: {keys: [keys/ci.pub], reviewedRef: origin/main}`;
+const KEYS_FIX = "list the PEM public keys this channel trusts, relative to the project folder, for example keys: [keys/ci.pub] (make one with cosign generate-key-pair; commit only the .pub)";
+/**
+ * Conservative: letters, digits and `._/-@{}^~`, not starting with `-` (git would read it as an
+ * option), with none of git's forbidden forms (`..`, `//`, a trailing `/`, `.` or `.lock`).
+ */
+const REF = /^(?!-)[A-Za-z0-9._/@{}^~-]+$/;
+
+function refProblem(ref: string): string | undefined {
+  if (!REF.test(ref) || ref.includes("..") || ref.includes("//") || ref.includes("@{") || /(\/|\.|\.lock)$/.test(ref) || ref.startsWith("/")) {
+    return `${JSON.stringify(ref)} is not a git ref name`;
+  }
+  // HEAD (or a commit of the checkout itself) contains whatever was just built: everything would count as reviewed.
+  if (/^(HEAD|@|FETCH_HEAD|ORIG_HEAD)([~^].*)?$/.test(ref)) return `${JSON.stringify(ref)} is the checkout's own position: every commit built from it would count as reviewed`;
+  return undefined;
+}
+
+/**
+ * The policy from the config value as either source gives it: a YAML mapping (the CLI reads the
+ * stack file) or a string holding its JSON (Pulumi config stores structured values so). Absent or
+ * empty: no policy (undefined, no problems). Present but wrong: every problem, never a half-policy.
+ */
+export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: TrustPolicy; problems: Problem[] } {
+  if (value === undefined || value === null || value === "") return { problems: [] };
+  const problem = (field: string, message: string, fix: string): Problem => ({ file: stackFile, field, message, fix });
+  let raw: unknown = value;
+  if (typeof value === "string") {
+    try {
+      raw = JSON.parse(value);
+    } catch {
+      return { problems: [problem(FIELD, `${JSON.stringify(value)} is neither a mapping nor a JSON object`, `write it as a mapping, for example ${EXAMPLE}`)] };
+    }
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return { problems: [problem(FIELD, `is ${JSON.stringify(raw)}, not a mapping with keys and reviewedRef`, `write it as a mapping, for example ${EXAMPLE}`)] };
+  }
+  const record = raw as Record<string, unknown>;
+  const problems: Problem[] = [];
+  for (const key of Object.keys(record).filter((key) => key !== "keys" && key !== "reviewedRef").sort()) {
+    problems.push(problem(`${FIELD}.${key}`, "unknown field", `remove it or correct its spelling; the fields are keys and reviewedRef (${EXAMPLE})`));
+  }
+
+  const keys: string[] = [];
+  if (record.keys === undefined) {
+    problems.push(problem(`${FIELD}.keys`, "is missing: a trust policy with no key would admit nothing", KEYS_FIX));
+  } else if (!Array.isArray(record.keys)) {
+    problems.push(problem(`${FIELD}.keys`, `is ${JSON.stringify(record.keys)}, not a list`, KEYS_FIX));
+  } else if (record.keys.length === 0) {
+    problems.push(problem(`${FIELD}.keys`, "is an empty list: a trust policy with no key would admit nothing", KEYS_FIX));
+  } else {
+    record.keys.forEach((entry: unknown, index: number) => {
+      const field = `${FIELD}.keys[${index}]`;
+      if (typeof entry !== "string" || entry.trim() === "") {
+        problems.push(problem(field, `is ${JSON.stringify(entry)}, not a file path`, KEYS_FIX));
+      } else if (path.isAbsolute(entry) || path.normalize(entry).split(path.sep)[0] === "..") {
+        // A key outside the project is not under review with the policy that names it.
+        problems.push(problem(field, `"${entry}" is outside the project folder`, "put the public key in the project (for example keys/ci.pub), commit it, and name it relative to the project"));
+      } else if (keys.includes(path.normalize(entry))) {
+        problems.push(problem(field, `"${entry}" is listed twice`, "list each key once"));
+      } else {
+        keys.push(path.normalize(entry));
+      }
+    });
+  }
+
+  let reviewedRef: string | undefined;
+  if (record.reviewedRef === undefined) {
+    problems.push(problem(`${FIELD}.reviewedRef`, "is missing: nothing says which commits were reviewed", "name the ref that holds reviewed commits, for example reviewedRef: origin/main"));
+  } else if (typeof record.reviewedRef !== "string" || record.reviewedRef.trim() === "") {
+    problems.push(problem(`${FIELD}.reviewedRef`, `is ${JSON.stringify(record.reviewedRef)}, not a git ref`, "name the ref that holds reviewed commits, for example reviewedRef: origin/main"));
+  } else {
+    const wrong = refProblem(record.reviewedRef);
+    if (wrong === undefined) reviewedRef = record.reviewedRef;
+    else problems.push(problem(`${FIELD}.reviewedRef`, wrong, "name the branch or tag that only reviewed commits reach, for example origin/main"));
+  }
+
+  if (problems.length > 0 || reviewedRef === undefined) return { problems };
+  return { policy: { keys, reviewedRef }, problems: [] };
+}
+
+/**
+ * Reads the policy's keys from the project folder: each must exist and be a PEM public key. A
+ * private key is refused by name (it must not sit in the project, and trusting it says nothing).
+ */
+export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFile: string): { keys: TrustedKey[]; problems: Problem[] } {
+  const keys: TrustedKey[] = [];
+  const problems: Problem[] = [];
+  policy.keys.forEach((configured, index) => {
+    const field = `${FIELD}.keys[${index}]`;
+    const file = path.resolve(projectDir, configured);
+    let pem: string;
+    try {
+      pem = readFileSync(file, "utf8");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      problems.push({ file: stackFile, field, message: `cannot read "${configured}" (${file}): ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`, fix: "add the public key at that path (cosign generate-key-pair writes cosign.pub) or correct the path" });
+      return;
+    }
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+      problems.push({ file: stackFile, field, message: `"${configured}" is a private key`, fix: "name the public half (cosign.pub) instead, and remove the private key from the project: it belongs in a stack secret (strata:signingKey)" });
+    } else if (!/-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(pem)) {
+      problems.push({ file: stackFile, field, message: `"${configured}" is not a PEM public key (no BEGIN PUBLIC KEY block)`, fix: "name the .pub file cosign generate-key-pair wrote" });
+    } else {
+      keys.push({ configured, file, pem });
+    }
+  });
+  return { keys, problems };
+}

@@ -1,0 +1,96 @@
+/**
+ * What git says about the checkout a stack builds from (issue 29): the repository, HEAD's commit and
+ * whether the tree is clean, for the provenance of every image; and whether a commit is reviewed
+ * (an ancestor of the trust policy's reviewedRef), for the promotion gate.
+ *
+ * Fails closed: what git cannot answer is an error or "could not tell", never "clean" or "reviewed".
+ */
+import { execFile } from "node:child_process";
+import { UserError } from "../core/problems.js";
+import { type SourceState } from "../core/provenance.js";
+
+/** Milliseconds one git command may take: these are local reads; a hung one is a broken checkout. */
+const GIT_TIMEOUT_MS = 30_000;
+
+interface GitResult {
+  /** The exit code; undefined when git did not run or was killed (missing, timed out). */
+  readonly code?: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Why git did not run to an exit code. */
+  readonly failure?: string;
+}
+
+function git(dir: string, args: readonly string[]): Promise<GitResult> {
+  return new Promise((resolve) => {
+    // LC_ALL=C: messages the user reads are git's own, in one language; GIT_OPTIONAL_LOCKS=0: a
+    // status must not take the index lock a concurrent git command holds.
+    execFile("git", ["-C", dir, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0" } }, (error, stdout, stderr) => {
+      if (error === null) return resolve({ code: 0, stdout, stderr });
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === "number") return resolve({ code, stdout, stderr });
+      const killed = (error as { killed?: boolean }).killed === true;
+      resolve({ stdout, stderr, failure: code === "ENOENT" ? "git is not installed (not on PATH)" : killed ? `git ${args[0] ?? ""} took longer than ${GIT_TIMEOUT_MS / 1000} s` : error.message });
+    });
+  });
+}
+
+/** The last line git wrote to stderr, or why it did not run. */
+function reasonOf(result: GitResult): string {
+  return result.failure ?? (result.stderr.trim().split("\n").pop() || `exit ${String(result.code)}`);
+}
+
+/**
+ * A remote URL fit to publish: any user and password in it (`https://ci:<token>@host/…`) is removed,
+ * since the repository goes into provenance that anyone who can pull may read.
+ */
+export function publishableRemote(url: string): string {
+  return url.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, "$1");
+}
+
+/**
+ * The checkout at `dir`: the `origin` remote's URL (credentials removed), else the folder as a
+ * file:// URL; HEAD's commit; clean when `git status --porcelain` lists nothing (untracked files
+ * count: a build context takes them). Throws a UserError when `dir` is not in a git checkout or
+ * has no commit: an image's provenance cannot name a source it does not know.
+ */
+export async function sourceState(dir: string): Promise<SourceState> {
+  const top = await git(dir, ["rev-parse", "--show-toplevel"]);
+  if (top.code !== 0) throw new UserError(`cannot tell which git checkout ${dir} is (${reasonOf(top)}), so its images' provenance cannot name their source: build from a git checkout (git init && git commit), or run Strata inside one`);
+  const head = await git(dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]);
+  const commit = head.stdout.trim();
+  if (head.code !== 0 || !/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(commit)) {
+    throw new UserError(`the git checkout ${top.stdout.trim()} has no commit at HEAD (${head.code === 1 ? "no commit yet" : reasonOf(head)}): commit the catalog before building, so provenance can name the commit`);
+  }
+  const status = await git(dir, ["status", "--porcelain", "--untracked-files=normal"]);
+  if (status.code !== 0) throw new UserError(`cannot tell whether the git checkout ${top.stdout.trim()} is clean (git status: ${reasonOf(status)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
+  const origin = await git(dir, ["remote", "get-url", "origin"]);
+  // Exit 2: there is no remote called origin; anything else went wrong and is not taken for "none".
+  if (origin.code !== 0 && origin.code !== 2) throw new UserError(`cannot read the origin remote of ${top.stdout.trim()} (${reasonOf(origin)}): fix the checkout's git config`);
+  const repository = origin.code === 0 && origin.stdout.trim() !== "" ? publishableRemote(origin.stdout) : `file://${top.stdout.trim()}`;
+  return { repository, commit, clean: status.stdout.trim() === "" };
+}
+
+export type ReviewAnswer =
+  | { readonly kind: "reviewed" }
+  | { readonly kind: "not reviewed"; readonly detail: string }
+  | { readonly kind: "could not tell"; readonly detail: string };
+
+/**
+ * Whether `commit` is reviewed: an ancestor of (or equal to) `reviewedRef`, by
+ * `git merge-base --is-ancestor`. Exit 1 is its "no"; any other failure (an unknown ref or commit, a
+ * shallow clone without the history, git missing) is "could not tell", which the gate refuses.
+ */
+export async function isReviewed(dir: string, commit: string, reviewedRef: string): Promise<ReviewAnswer> {
+  // Both were checked before (provenance.ts, trust-policy.ts); checked again so neither can reach git as an option.
+  if (!/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(commit)) return { kind: "could not tell", detail: `"${commit}" is not a full commit id` };
+  if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref` };
+  const ref = await git(dir, ["rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
+  if (ref.code !== 0) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (${ref.code === 1 ? "no such ref" : reasonOf(ref)}): git fetch it, or correct strata:trust.reviewedRef` };
+  const known = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);
+  if (known.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${known.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
+  const answer = await git(dir, ["merge-base", "--is-ancestor", commit, reviewedRef]);
+  if (answer.code === 0) return { kind: "reviewed" };
+  if (answer.code === 1) return { kind: "not reviewed", detail: `commit ${commit} is not in ${reviewedRef}` };
+  return { kind: "could not tell", detail: `git merge-base --is-ancestor ${commit} ${reviewedRef}: ${reasonOf(answer)}` };
+}

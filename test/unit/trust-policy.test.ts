@@ -1,0 +1,86 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { formatProblem } from "../../src/core/problems.js";
+import { parseTrustPolicy, readTrustedKeys } from "../../src/core/trust-policy.js";
+
+const file = "Pulumi.stable.yaml";
+const parse = (value: unknown) => parseTrustPolicy(value, file);
+
+describe("strata:trust", () => {
+  it("takes a mapping as the stack file gives it, and the JSON Pulumi config stores", () => {
+    expect(parse({ keys: ["keys/ci.pub"], reviewedRef: "origin/main" })).toEqual({ policy: { keys: ["keys/ci.pub"], reviewedRef: "origin/main" }, problems: [] });
+    expect(parse('{"keys":["keys/ci.pub","./keys/release.pub"],"reviewedRef":"refs/heads/main"}').policy).toEqual({ keys: ["keys/ci.pub", "keys/release.pub"], reviewedRef: "refs/heads/main" });
+  });
+
+  it("is no policy when absent or empty", () => {
+    expect(parse(undefined)).toEqual({ problems: [] });
+    expect(parse("")).toEqual({ problems: [] });
+  });
+
+  it("names the stack file, the field and the fix for every problem at once", () => {
+    const { policy, problems } = parse({ keys: [], reviewedRef: "-upload-pack=x", key: "keys/ci.pub" });
+    expect(policy).toBeUndefined();
+    expect(problems.map((problem) => problem.field)).toEqual(["strata:trust.key", "strata:trust.keys", "strata:trust.reviewedRef"]);
+    for (const problem of problems) {
+      expect(problem.file).toBe(file);
+      expect(problem.fix).not.toBe("");
+    }
+    expect(formatProblem(problems[1]!)).toMatch(/^Pulumi\.stable\.yaml: strata:trust\.keys: is an empty list.*\n {4}fix: list the PEM public keys/);
+  });
+
+  it("refuses a missing keys list or reviewedRef: no half-policy", () => {
+    expect(parse({ keys: ["keys/ci.pub"] }).problems).toMatchObject([{ field: "strata:trust.reviewedRef", message: expect.stringContaining("is missing") }]);
+    expect(parse({ reviewedRef: "origin/main" }).problems).toMatchObject([{ field: "strata:trust.keys", message: expect.stringContaining("is missing") }]);
+  });
+
+  it.each([
+    [["/etc/strata/ci.pub"], "outside the project"],
+    [["../other/ci.pub"], "outside the project"],
+    [[""], "not a file path"],
+    [[3], "not a file path"],
+    [["keys/ci.pub", "./keys/ci.pub"], "listed twice"],
+    ["keys/ci.pub", "not a list"],
+  ])("refuses keys %j", (keys, message) => {
+    expect(parse({ keys, reviewedRef: "origin/main" }).problems).toMatchObject([{ field: expect.stringMatching(/^strata:trust\.keys/), message: expect.stringContaining(message) }]);
+  });
+
+  it.each(["HEAD", "HEAD~1", "@", "origin/main..HEAD", "-x", "main.lock", "a b", "refs/heads/", 7])("refuses reviewedRef %j", (reviewedRef) => {
+    expect(parse({ keys: ["keys/ci.pub"], reviewedRef }).problems).toMatchObject([{ field: "strata:trust.reviewedRef" }]);
+  });
+
+  it("says what to write when the value is not a mapping", () => {
+    for (const value of ["origin/main", "[1]", 5, ["keys/ci.pub"]]) {
+      expect(parse(value).problems).toMatchObject([{ field: "strata:trust", fix: expect.stringContaining("reviewedRef: origin/main") }]);
+    }
+  });
+});
+
+describe("trusted keys", () => {
+  const project = mkdtempSync(path.join(tmpdir(), "strata-trust-"));
+  afterAll(() => rmSync(project, { recursive: true, force: true }));
+  mkdirSync(path.join(project, "keys"));
+  const publicPem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n";
+  writeFileSync(path.join(project, "keys/ci.pub"), publicPem);
+  writeFileSync(path.join(project, "keys/ci.key"), "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nxx\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n");
+  writeFileSync(path.join(project, "keys/notes.txt"), "hello\n");
+
+  it("reads each key from the project folder", () => {
+    const { keys, problems } = readTrustedKeys({ keys: ["keys/ci.pub"], reviewedRef: "origin/main" }, project, file);
+    expect(problems).toEqual([]);
+    expect(keys).toEqual([{ configured: "keys/ci.pub", file: path.join(project, "keys/ci.pub"), pem: publicPem }]);
+  });
+
+  it("refuses a missing file, a private key and a file that is no PEM public key, each by its index", () => {
+    const { keys, problems } = readTrustedKeys({ keys: ["keys/gone.pub", "keys/ci.key", "keys/notes.txt"], reviewedRef: "origin/main" }, project, file);
+    expect(keys).toEqual([]);
+    expect(problems).toMatchObject([
+      { file, field: "strata:trust.keys[0]", message: expect.stringContaining("no such file") },
+      { file, field: "strata:trust.keys[1]", message: expect.stringContaining("is a private key") },
+      { file, field: "strata:trust.keys[2]", message: expect.stringContaining("not a PEM public key") },
+    ]);
+    // The private key's content is never repeated in a message.
+    expect(JSON.stringify(problems)).not.toContain("xx");
+  });
+});
