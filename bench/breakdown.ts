@@ -24,7 +24,7 @@ import { type ReportData } from "../src/cli/report.js";
 import { generateCatalog } from "./generate.js";
 import { projectRoot } from "./stats.js";
 import { StrataSide } from "./strata-side.js";
-import { emptyEngine, removeImages } from "./docker-images.js";
+import { emptyEngine, engineInfo, removeImages } from "./docker-images.js";
 import { BakeSide } from "./bake-side.js";
 import { cpuRows } from "./cpu-sampler.js";
 
@@ -96,7 +96,7 @@ try {
   const out = values.out ?? path.join(projectRoot, ".strata/bench/breakdown.json");
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify({
-    size, parallel: Number(values.parallel), scenario, machine: { cores: (await import("node:os")).cpus().length },
+    size, parallel: Number(values.parallel), scenario, machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo(),
     strata: {
       seconds: measured.seconds, built: measured.built, reportSeconds: data.totalSeconds,
       parts: Object.fromEntries(rows.map(([part, value]) => [part, value])),

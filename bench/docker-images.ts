@@ -21,3 +21,26 @@ export function emptyEngine(prefix: string): void {
   removeImages(prefix);
   execFileSync("docker", ["builder", "prune", "--all", "--force"], { stdio: "ignore" });
 }
+
+/** Which engine a benchmark ran on, for its results file: a figure is only read beside its engine. */
+export interface EngineInfo {
+  readonly host: string;
+  readonly serverVersion: string;
+  readonly storageDriver: string;
+  readonly containerdStore: boolean;
+  /** scripts/engines.sh's choice (pinned, debian), or "the caller's" when DOCKER_HOST was set by the caller. */
+  readonly dockerd: string;
+}
+
+export function engineInfo(env: NodeJS.ProcessEnv = process.env): EngineInfo {
+  const info = JSON.parse(execFileSync("docker", ["info", "--format", "{{json .}}"], { encoding: "utf8" })) as { ServerVersion?: string; Driver?: string; DriverStatus?: [string, string][] };
+  const host = env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
+  return {
+    host,
+    serverVersion: info.ServerVersion ?? "unknown",
+    storageDriver: info.Driver ?? "unknown",
+    // The containerd image store reports its snapshotter as the driver and says so in DriverStatus.
+    containerdStore: (info.DriverStatus ?? []).some(([key]) => key === "driver-type") || /^(overlayfs|native|stargz)$/.test(info.Driver ?? ""),
+    dockerd: host === env.STRATA_ENGINE_CHOSEN ? (env.STRATA_DOCKERD ?? "pinned") : "the caller's",
+  };
+}

@@ -32,7 +32,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_PARALLEL } from "../src/core/concurrency.js";
 import { type Builder, BUILDERS } from "../src/core/config.js";
 import { renderTable } from "../src/cli/table.js";
-import { emptyEngine, removeImages } from "./docker-images.js";
+import { emptyEngine, engineInfo, removeImages } from "./docker-images.js";
 import { type Measurement, seconds, StrataSide } from "./strata-side.js";
 import { BakeSide } from "./bake-side.js";
 import { generateCatalog, touch, touchEvery } from "./generate.js";
@@ -175,7 +175,7 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
 
 const selectedScenarios: readonly Scenario[] = values.scenarios === undefined ? SCENARIOS
   : SCENARIOS.filter((scenario) => scenario === "cold" || (values.scenarios as string).split(",").includes(scenario));
-const output: Record<string, unknown> = { registry, runs, noopRepeats, builders, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length } };
+const output: Record<string, unknown> = { registry, runs, noopRepeats, builders, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
 
 if (values.sweep !== undefined) {
   // Strata alone, cold, N=50, `runs` times per value with the values interleaved, so a slow spell of

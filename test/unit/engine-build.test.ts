@@ -8,7 +8,8 @@ import { scratchDir } from "../helpers/catalog.js";
 
 describe("engine endpoint", () => {
   it("reads DOCKER_HOST as the docker CLI does", () => {
-    expect(engineEndpoint(undefined)).toEqual({ socketPath: "/var/run/docker.sock" });
+    // Unset (or empty): the default socket. (undefined would take the default parameter, this process's DOCKER_HOST.)
+    expect(engineEndpoint("")).toEqual({ socketPath: "/var/run/docker.sock" });
     expect(engineEndpoint("unix:///run/user/1000/docker.sock")).toEqual({ socketPath: "/run/user/1000/docker.sock" });
     expect(engineEndpoint("tcp://127.0.0.1:2375")).toEqual({ host: "127.0.0.1", port: 2375 });
     expect(() => engineEndpoint("ssh://builder@example")).toThrow(/STRATA_DOCKER_BUILDER=legacy/);
