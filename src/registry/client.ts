@@ -10,8 +10,9 @@
  * Every answer is "found", "not found" (404), or an error: a transient one
  * (retry.ts) is asked again a bounded number of times; a manifest or config
  * whose bytes do not match their digest is an error too, never a "found".
- * Bodies are read whole (manifests and configs are a few KiB).
+ * Bodies are read whole (manifests and configs are a few KiB), but for blobStream (image layers).
  */
+import { createHash } from "node:crypto";
 import { UserError } from "../core/problems.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
 import { dockerConfigLogin, type RegistryCredentials } from "./logins.js";
@@ -50,14 +51,19 @@ export interface ManifestResult {
   readonly digest: string;
   readonly mediaType: string;
   readonly manifest: {
-    readonly config?: { readonly digest: string };
-    readonly layers?: readonly { readonly digest: string }[];
+    /** As the manifest's bytes say (the registry's Content-Type is `mediaType` above). */
+    readonly mediaType?: string;
+    readonly config?: { readonly digest: string; readonly mediaType?: string };
+    /** An image manifest's layers, in the order they apply; `size` is the blob's length in bytes. */
+    readonly layers?: readonly { readonly digest: string; readonly mediaType?: string; readonly size?: number }[];
     /** An image index's (or manifest list's) entries. */
     readonly manifests?: readonly { readonly digest: string; readonly platform?: { readonly os?: string; readonly architecture?: string; readonly variant?: string } }[];
   };
 }
 
 export interface ImageConfig {
+  /** When the image was made (RFC 3339); optional in OCI. */
+  readonly created?: string;
   readonly os?: string;
   readonly architecture?: string;
   readonly variant?: string;
@@ -330,6 +336,108 @@ export class RegistryClient {
       this.blobCache?.write(configDigest, bytes);
     }
     return parseJson<ImageConfig>(bytes, `the image config of ${repository}@${found.digest}`);
+  }
+
+  /**
+   * A blob's bytes as a stream, for blobs too large to hold (image layers): the stream checks them
+   * as they pass, and ends in an error, never quietly, when their sha256 is not `digest` or their
+   * length is not `size` (when given) — a consumer that reads to the end has read exactly the blob.
+   * Opening it is tried again like any read (transient failures, with backoff); once bytes flow,
+   * a failure (reset, no data for the request timeout) ends the stream in a RegistryError, which
+   * the caller may answer by opening it again. A 404 is an error too: the blob was asked for by a
+   * manifest that names it.
+   */
+  async blobStream(repository: string, digest: string, size?: number): Promise<ReadableStream<Uint8Array>> {
+    const what = `GET blob ${repository}@${digest}`;
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new RegistryError(`${what} at ${this.registry}: "${digest}" is not a sha256 digest, so its bytes cannot be checked`, undefined, "a digest that is not sha256", "malformed");
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt >= this.attempts;
+      // The request timeout bounds the wait for an answer, then each wait for more bytes: a large
+      // blob may take longer than the timeout to arrive, a stalled one does not hang.
+      const abort = new AbortController();
+      let timer = setTimeout(() => abort.abort(new DOMException("no answer", "TimeoutError")), this.timeoutMs);
+      let response: Response;
+      try {
+        await this.resolveScheme();
+        response = await this.fetcher(`${this.base}/${repository}/blobs/${digest}`, { headers: this.headers(), signal: abort.signal });
+      } catch (error) {
+        clearTimeout(timer);
+        const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
+        if (!last && isTransientCode(code)) {
+          await this.sleep(retryDelayMs(attempt));
+          continue;
+        }
+        if (error instanceof RegistryError) throw error;
+        throw networkError(`${what} at ${this.registry}${attempt > 1 ? ` (${attempt} attempts)` : ""}`, error, this.timeoutMs);
+      }
+      if (response.status !== 200 || response.body === null) {
+        let body: Buffer;
+        try {
+          body = Buffer.from(await response.arrayBuffer());
+        } catch {
+          body = Buffer.alloc(0);
+        } finally {
+          clearTimeout(timer);
+        }
+        const answer: Answer = { status: response.status, headers: response.headers, body, attempts: attempt };
+        if (!last && isTransientStatus(answer.status)) {
+          await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
+          continue;
+        }
+        if (answer.status === 401) throw this.refusedLogin();
+        throw this.unexpected(what, answer);
+      }
+      const reader = response.body.getReader();
+      const hash = createHash("sha256");
+      let received = 0;
+      const waitForMore = (): void => {
+        clearTimeout(timer);
+        timer = setTimeout(() => abort.abort(new DOMException("no more bytes", "TimeoutError")), this.timeoutMs);
+      };
+      const integrity = (detail: string): RegistryError =>
+        new RegistryError(`${what} at ${this.registry}: ${detail}`, 200, "a blob whose bytes do not match its digest", "integrity");
+      waitForMore();
+      return new ReadableStream<Uint8Array>({
+        pull: async (controller) => {
+          let chunk: ReadableStreamReadResult<Uint8Array>;
+          try {
+            chunk = await reader.read();
+          } catch (error) {
+            clearTimeout(timer);
+            controller.error(networkError(`${what} at ${this.registry}, after ${received} bytes`, error, this.timeoutMs));
+            return;
+          }
+          if (chunk.done) {
+            clearTimeout(timer);
+            const computed = `sha256:${hash.digest("hex")}`;
+            if (size !== undefined && received !== size) controller.error(integrity(`${received} bytes arrived where the manifest says ${size}`));
+            else if (computed !== digest) controller.error(integrity(`the blob's bytes do not match its digest (computed ${computed})`));
+            else controller.close();
+            return;
+          }
+          waitForMore();
+          received += chunk.value.byteLength;
+          if (size !== undefined && received > size) {
+            clearTimeout(timer);
+            await reader.cancel().catch(() => undefined);
+            controller.error(integrity(`more than the ${size} bytes the manifest says arrived`));
+            return;
+          }
+          hash.update(chunk.value);
+          controller.enqueue(chunk.value);
+        },
+        cancel: async (reason) => {
+          clearTimeout(timer);
+          await reader.cancel(reason).catch(() => undefined);
+        },
+      });
+    }
+  }
+
+  /** A 401: the login was refused, or there is none; names where the login came from, never the secret. */
+  private refusedLogin(): RegistryError {
+    const login = this.authorization === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
+    return new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, 401, describeStatus(401));
   }
 
   /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */
