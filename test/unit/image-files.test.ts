@@ -1,0 +1,289 @@
+/**
+ * Files read out of an image's layers in the registry (registry/image-files.ts), over a fetch that
+ * answers as a registry would, with layers built in memory: layers applied in order with whiteouts
+ * and opaque directories, symlinks followed, and every layer that cannot be trusted or read (digest,
+ * media type, truncation) refused with the image and the layer named.
+ */
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import { packTar, type TarEntry } from "modern-tar";
+import { describe, expect, it } from "vitest";
+import { isSbomSource } from "../../src/core/sbom.js";
+import { RegistryClient, RegistryError } from "../../src/registry/client.js";
+import { filesOfLayers, imageFiles } from "../../src/registry/image-files.js";
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+const TAR = "application/vnd.oci.image.layer.v1.tar";
+const DOCKER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+const digestOf = (bytes: Uint8Array): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+
+type Spec = { name: string; type?: "file" | "directory" | "symlink" | "link"; body?: string; linkname?: string };
+async function tar(specs: readonly Spec[]): Promise<Buffer> {
+  const entries: TarEntry[] = specs.map((spec) => ({
+    header: { name: spec.name, type: spec.type ?? "file", size: spec.type === undefined || spec.type === "file" ? Buffer.byteLength(spec.body ?? "") : 0, ...(spec.linkname === undefined ? {} : { linkname: spec.linkname }) },
+    ...(spec.body === undefined ? {} : { body: spec.body }),
+  }));
+  return Buffer.from(await packTar(entries));
+}
+
+interface Layer { readonly bytes: Buffer; readonly mediaType: string }
+interface FakeRegistry {
+  readonly client: RegistryClient;
+  /** Pushes an image; returns its manifest digest. */
+  push(layers: readonly Layer[], options?: { manifestType?: string; configType?: string }): string;
+  readonly blobs: Map<string, Buffer>;
+  /** What the registry sends for a blob instead of its bytes. */
+  readonly tampered: Map<string, Buffer>;
+  readonly requests: string[];
+}
+
+/** A registry in a Map, answering the client's GETs of manifests and blobs as distribution does. */
+function fakeRegistry(answer?: (url: string) => Response | undefined): FakeRegistry {
+  const manifests = new Map<string, { bytes: Buffer; mediaType: string }>();
+  const blobs = new Map<string, Buffer>();
+  const tampered = new Map<string, Buffer>();
+  const requests: string[] = [];
+  const fetcher = (async (input: string | URL) => {
+    const url = String(input);
+    requests.push(url.replace(/^http:\/\/registry\.test\/v2/, ""));
+    const scripted = answer?.(url);
+    if (scripted !== undefined) return scripted;
+    const manifest = /\/manifests\/(sha256:[0-9a-f]+)$/.exec(url);
+    if (manifest !== null) {
+      const found = manifests.get(manifest[1] as string);
+      return found === undefined ? new Response("{}", { status: 404 }) : new Response(new Uint8Array(found.bytes), { status: 200, headers: { "content-type": found.mediaType, "docker-content-digest": manifest[1] as string } });
+    }
+    const blob = /\/blobs\/(sha256:[0-9a-f]+)$/.exec(url);
+    const bytes = blob === null ? undefined : tampered.get(blob[1] as string) ?? blobs.get(blob[1] as string);
+    if (bytes === undefined) return new Response('{"errors":[{"code":"BLOB_UNKNOWN"}]}', { status: 404 });
+    // In chunks, as a socket delivers a large body.
+    return new Response(new ReadableStream({
+      start(controller) {
+        for (let offset = 0; offset < bytes.length; offset += 4096) controller.enqueue(new Uint8Array(bytes.subarray(offset, offset + 4096)));
+        controller.close();
+      },
+    }), { status: 200 });
+  }) as typeof fetch;
+  const client = new RegistryClient({ registry: "registry.test", scheme: "http", fetch: fetcher, dockerConfigDir: "/nonexistent", sleep: async () => undefined });
+  return {
+    client,
+    blobs,
+    tampered,
+    requests,
+    push(layers, options = {}) {
+      const config = Buffer.from(JSON.stringify({ created: "2026-12-02T15:17:03Z", os: "linux", architecture: "amd64", rootfs: { type: "layers" } }));
+      blobs.set(digestOf(config), config);
+      for (const layer of layers) blobs.set(digestOf(layer.bytes), layer.bytes);
+      const mediaType = options.manifestType ?? OCI_MANIFEST;
+      const bytes = Buffer.from(JSON.stringify({
+        schemaVersion: 2,
+        mediaType,
+        config: { mediaType: options.configType ?? (mediaType === DOCKER_MANIFEST ? "application/vnd.docker.container.image.v1+json" : "application/vnd.oci.image.config.v1+json"), digest: digestOf(config), size: config.length },
+        layers: layers.map((layer) => ({ mediaType: layer.mediaType, digest: digestOf(layer.bytes), size: layer.bytes.length })),
+      }));
+      manifests.set(digestOf(bytes), { bytes, mediaType });
+      return digestOf(bytes);
+    },
+  };
+}
+
+/** A layer's bytes as the stream a LayerSource opens. */
+const layerStream = (bytes: Buffer): ReadableStream<Uint8Array> => new Blob([new Uint8Array(bytes)]).stream();
+const text = (files: Map<string, Buffer>): Record<string, string> => Object.fromEntries([...files].map(([name, content]) => [name, content.toString("utf8")]).sort());
+const failure = async (promise: Promise<unknown>): Promise<RegistryError> => {
+  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  expect(error).toBeInstanceOf(RegistryError);
+  return error as RegistryError;
+};
+
+describe("layers applied in order", () => {
+  it("whiteouts and opaque directories hide the layers below, never their own layer; a later file replaces, a non-directory hides a directory", async () => {
+    const lower = await tar([
+      { name: "./", type: "directory" },
+      { name: "./etc/os-release", type: "symlink", linkname: "../usr/lib/os-release" },
+      { name: "./usr/lib/os-release", body: "ID=debian\nVERSION_ID=12\n" },
+      { name: "./var/lib/dpkg/status", body: "status 1" },
+      { name: "./a/x-1.dist-info/", type: "directory" },
+      { name: "./a/x-1.dist-info/METADATA", body: "x 1" },
+      { name: "./a/y-1.dist-info/METADATA", body: "y 1" },
+      { name: "./opt/py/b-1.dist-info/METADATA", body: "b 1" },
+      { name: "./opt/py/c-1.dist-info/METADATA", body: "c 1" },
+      { name: "./opt/other/d-1.dist-info/METADATA", body: "d 1" },
+      { name: "./g/f-1.dist-info/METADATA", body: "f 1" },
+      { name: "./h/k-1.dist-info/METADATA", body: "k 1" },
+      { name: "./usr/share/doc/readme", body: "not wanted" },
+    ]);
+    const upper = gzipSync(await tar([
+      { name: "a/.wh.x-1.dist-info" },
+      { name: "opt/py/.wh..wh..opq" },
+      { name: "opt/py/c-2.dist-info/METADATA", body: "c 2" },
+      { name: "var/lib/dpkg/status", body: "status 2" },
+      // Deleted and put back in one layer: the new one stays.
+      { name: "g/.wh.f-1.dist-info" },
+      { name: "g/f-1.dist-info/METADATA", body: "f 2" },
+      // A file where a directory was: what was under it goes.
+      { name: "h", body: "now a file" },
+      { name: "a/.wh..wh.plnk/1234" },
+    ]));
+    const registry = fakeRegistry();
+    const digest = registry.push([{ bytes: lower, mediaType: TAR }, { bytes: upper, mediaType: DOCKER_GZIP }], { manifestType: DOCKER_MANIFEST });
+    const { files, config, layers } = await imageFiles(registry.client, "g/img", digest);
+    expect(text(files)).toEqual({
+      "a/y-1.dist-info/METADATA": "y 1",
+      "etc/os-release": "ID=debian\nVERSION_ID=12\n",
+      "g/f-1.dist-info/METADATA": "f 2",
+      "opt/other/d-1.dist-info/METADATA": "d 1",
+      "opt/py/c-2.dist-info/METADATA": "c 2",
+      "usr/lib/os-release": "ID=debian\nVERSION_ID=12\n",
+      "var/lib/dpkg/status": "status 2",
+    });
+    expect(config.created).toBe("2026-12-02T15:17:03Z");
+    expect(layers).toBe(2);
+  });
+
+  it("a whiteout of the os-release target leaves etc/os-release dangling: absent, as in a container", async () => {
+    const lower = await tar([{ name: "etc/os-release", type: "symlink", linkname: "/usr/lib/os-release" }, { name: "usr/lib/os-release", body: "ID=debian\n" }]);
+    const upper = await tar([{ name: "usr/lib/.wh.os-release" }]);
+    const files = await filesOfLayers("test", [lower, upper].map((bytes, index) => ({ name: `layer ${index + 1}`, mediaType: TAR, open: async () => layerStream(bytes) })));
+    expect([...files.keys()]).toEqual([]);
+  });
+
+  it("symlinks in the way are followed (merged /usr: lib -> usr/lib), and long PAX names read", async () => {
+    const deep = `opt/${"v".repeat(120)}/lib/python3.11/site-packages/some_package-1.0.dist-info/METADATA`;
+    const layer = await tar([
+      { name: "lib", type: "symlink", linkname: "usr/lib" },
+      { name: "etc/os-release", type: "symlink", linkname: "/lib/os-release" },
+      { name: "usr/lib/os-release", body: "ID=debian\n" },
+      { name: deep, body: "long" },
+    ]);
+    const files = await filesOfLayers("test", [{ name: "layer 1", mediaType: TAR, open: async () => layerStream(layer) }]);
+    expect(text(files)).toEqual({ "etc/os-release": "ID=debian\n", "usr/lib/os-release": "ID=debian\n", [deep]: "long" });
+  });
+
+  it("a wanted symlink to a file Strata does not keep, a symlink loop and a path that leaves the root are refused", async () => {
+    const read = (bytes: Buffer): Promise<Map<string, Buffer>> => filesOfLayers("img", [{ name: "layer 1 of 1", mediaType: TAR, open: async () => layerStream(bytes) }]);
+    expect((await failure(read(await tar([{ name: "etc/os-release", type: "symlink", linkname: "../srv/release" }, { name: "srv/release", body: "ID=x\n" }])))).message)
+      .toBe("img: etc/os-release is a symlink to srv/release, a file Strata does not read, so its contents cannot be known; the SBOM is not made without them");
+    expect((await failure(read(await tar([{ name: "etc/os-release", type: "symlink", linkname: "os-release" }])))).message).toMatch(/goes through more than 40 symlinks/);
+    expect((await failure(read(await tar([{ name: "../var/lib/dpkg/status", body: "x" }])))).message).toMatch(/img, layer 1 of 1: the entry "..\/var\/lib\/dpkg\/status" points outside the image's root/);
+  });
+
+  it("a wanted hard link takes its target's contents", async () => {
+    const layer = await tar([{ name: "a/x-1.dist-info/METADATA", body: "x" }, { name: "b/x-1.dist-info/METADATA", type: "link", linkname: "a/x-1.dist-info/METADATA" }]);
+    const files = await filesOfLayers("test", [{ name: "layer 1", mediaType: TAR, open: async () => layerStream(layer) }]);
+    expect(text(files)).toEqual({ "a/x-1.dist-info/METADATA": "x", "b/x-1.dist-info/METADATA": "x" });
+  });
+});
+
+describe("layers that cannot be trusted or read are refused, naming the image and the layer", () => {
+  const status = (body: string): Promise<Buffer> => tar([{ name: "var/lib/dpkg/status", body }]);
+
+  it("a blob whose bytes do not match its digest", async () => {
+    const registry = fakeRegistry();
+    const good = await status("Package: a\n");
+    const layerDigest = digestOf(good);
+    const digest = registry.push([{ bytes: good, mediaType: TAR }]);
+    // Same length, one byte changed: still a valid tar, so only the digest can tell.
+    registry.tampered.set(layerDigest, await status("Package: b\n"));
+    const error = await failure(imageFiles(registry.client, "g/img", digest));
+    expect(error.fault).toBe("integrity");
+    expect(error.message).toBe(`registry.test/g/img@${digest}, layer 1 of 1 (${layerDigest}): GET blob g/img@${layerDigest} at registry.test: the blob's bytes do not match its digest (computed ${digestOf(await status("Package: b\n"))})`);
+  });
+
+  it("a blob longer or shorter than the manifest says", async () => {
+    const registry = fakeRegistry();
+    const good = await status("x");
+    const digest = registry.push([{ bytes: good, mediaType: TAR }]);
+    registry.tampered.set(digestOf(good), Buffer.concat([good, Buffer.alloc(512)]));
+    expect((await failure(imageFiles(registry.client, "g/img", digest))).message).toMatch(/more than the \d+ bytes the manifest says arrived/);
+    registry.tampered.set(digestOf(good), good.subarray(0, 1024));
+    expect((await failure(imageFiles(registry.client, "g/img", digest))).message).toMatch(/1024 bytes arrived where the manifest says \d+/);
+  });
+
+  it("an unknown layer media type, before any blob is read", async () => {
+    const registry = fakeRegistry();
+    const digest = registry.push([{ bytes: await status("x"), mediaType: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" }]);
+    const error = await failure(imageFiles(registry.client, "g/img", digest));
+    expect(error.message).toMatch(/^registry\.test\/g\/img@sha256:[0-9a-f]+, layer 1 of 1 \(sha256:[0-9a-f]+\): media type "application\/vnd\.oci\.image\.layer\.nondistributable\.v1\.tar\+gzip" is not a layer Strata can read/);
+    expect(registry.requests.filter((request) => request.includes("/blobs/")).length).toBe(1); // the config only
+  });
+
+  it("a truncated tar, a truncated gzip, a bad header checksum (each under its own, matching digest)", async () => {
+    const whole = await tar([{ name: "var/lib/dpkg/status", body: "x".repeat(3000) }, { name: "etc/os-release", body: "ID=debian\n" }]);
+    const cases: [Buffer, string, RegExp][] = [
+      [whole.subarray(0, 2048), TAR, /layer 1 of 1 \(sha256:[0-9a-f]+\): the layer is not a valid tar archive as its media type says \(Tar archive is truncated\)/],
+      // Cut at an entry boundary: the end-of-archive blocks are missing.
+      [whole.subarray(0, 512 + 3072), TAR, /Tar archive is truncated/],
+      // Only the gzip trailer (CRC and length) missing: every byte of the tar came out, and still refused.
+      [gzipSync(whole).subarray(0, gzipSync(whole).length - 4), DOCKER_GZIP, /not a valid tar archive as its media type says \(unexpected end of file, Z_BUF_ERROR\)/],
+      [Buffer.concat([whole.subarray(0, 148), Buffer.from("0001234\0"), whole.subarray(156)]), TAR, /Invalid tar header checksum/],
+      // Said to be gzip, but a plain tar.
+      [whole, DOCKER_GZIP, /not a valid tar archive as its media type says \(incorrect header check, Z_DATA_ERROR\)/],
+    ];
+    for (const [bytes, mediaType, message] of cases) {
+      const registry = fakeRegistry();
+      const digest = registry.push([{ bytes, mediaType }]);
+      const error = await failure(imageFiles(registry.client, "g/img", digest));
+      expect(error.message).toMatch(message);
+      expect(error.fault).toBe("malformed");
+    }
+  });
+
+  it("an index, a signature (artifact config) and a missing manifest are not images", async () => {
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] }));
+    const registry = fakeRegistry((url) => url.endsWith(`/manifests/${digestOf(index)}`)
+      ? new Response(new Uint8Array(index), { status: 200, headers: { "content-type": "application/vnd.oci.image.index.v1+json" } }) : undefined);
+    expect((await failure(imageFiles(registry.client, "g/img", digestOf(index)))).message).toMatch(/is an image index \(one image per platform\); read the files of one of its images/);
+    const signature = registry.push([{ bytes: Buffer.from("{}"), mediaType: "application/vnd.dev.cosign.simplesigning.v1+json" }], { configType: "application/vnd.oci.empty.v1+json" });
+    expect((await failure(imageFiles(registry.client, "g/img", signature))).message).toMatch(/its config has media type "application\/vnd\.oci\.empty\.v1\+json": an artifact/);
+    expect((await failure(imageFiles(registry.client, "g/img", `sha256:${"0".repeat(64)}`))).message).toMatch(/the registry has no such manifest/);
+    // An image without layers (FROM scratch, nothing added) has no files: an empty answer, truthfully.
+    expect((await imageFiles(registry.client, "g/img", registry.push([]))).files.size).toBe(0);
+  });
+
+  it("a blob the registry does not have is an error, not an empty layer", async () => {
+    const registry = fakeRegistry();
+    const layer = await status("x");
+    const digest = registry.push([{ bytes: layer, mediaType: TAR }]);
+    registry.blobs.delete(digestOf(layer));
+    expect((await failure(imageFiles(registry.client, "g/img", digest))).message).toMatch(/layer 1 of 1 \(sha256:[0-9a-f]+\): GET blob g\/img@sha256:[0-9a-f]+ at registry.test: HTTP 404/);
+  });
+});
+
+describe("blob streams", () => {
+  it("a 503 before the body is asked again; a reset mid-body ends the stream in a RegistryError", async () => {
+    let calls = 0;
+    const good = await tar([{ name: "var/lib/dpkg/status", body: "Package: a\n" }]);
+    const registry = fakeRegistry((url) => {
+      if (!url.endsWith(`/blobs/${digestOf(good)}`)) return undefined;
+      calls += 1;
+      if (calls === 1) return new Response("busy", { status: 503 });
+      if (calls === 2) {
+        let sent = false;
+        return new Response(new ReadableStream({
+          pull(controller) {
+            if (sent) controller.error(new TypeError("terminated", { cause: { code: "UND_ERR_SOCKET" } }));
+            else controller.enqueue(new Uint8Array(good.subarray(0, 700)));
+            sent = true;
+          },
+        }), { status: 200 });
+      }
+      return undefined;
+    });
+    const digest = registry.push([{ bytes: good, mediaType: TAR }]);
+    const error = await failure(imageFiles(registry.client, "g/img", digest));
+    expect(calls).toBe(2);
+    expect(error.message).toMatch(/layer 1 of 1 \(sha256:[0-9a-f]+\): GET blob g\/img@sha256:[0-9a-f]+ at registry.test, after 700 bytes: connection reset \(UND_ERR_SOCKET\)/);
+    // Read again: the third answer is the whole blob.
+    expect(text((await imageFiles(registry.client, "g/img", digest)).files)).toEqual({ "var/lib/dpkg/status": "Package: a\n" });
+  });
+
+  it("only the wanted files are kept (the SBOM's by default)", async () => {
+    const registry = fakeRegistry();
+    const digest = registry.push([{ bytes: await tar([{ name: "var/lib/dpkg/status", body: "s" }, { name: "etc/passwd", body: "root" }, { name: "var/lib/dpkg/available", body: "a" }]), mediaType: TAR }]);
+    expect([...(await imageFiles(registry.client, "g/img", digest)).files.keys()]).toEqual(["var/lib/dpkg/status"]);
+    expect([...(await imageFiles(registry.client, "g/img", digest, (name) => name === "etc/passwd")).files.keys()]).toEqual(["etc/passwd"]);
+    expect(isSbomSource("etc/passwd")).toBe(false);
+  });
+});
