@@ -1,0 +1,267 @@
+/**
+ * cosign, run as a process (issue 29): sign image digests, attest an SBOM or provenance, and verify
+ * both, offline with a key, in cosign's classic `.sig`/`.att` tags. The binary is the pinned one
+ * scripts/cosign-tools.sh provides (or an explicit path).
+ *
+ * The private key never touches argv, a file or a log: cosign reads it from its environment
+ * (`--key env://STRATA_COSIGN_PRIVATE_KEY`, the passphrase from COSIGN_PASSWORD); a process's
+ * environment is readable by its own user alone (/proc/<pid>/environ is 0400). Whatever cosign
+ * writes to stderr is scrubbed of both before it reaches an error message.
+ *
+ * Verification fails closed: only exit 0 is "verified"; exit 10 (no signature) and 12 (wrong key or
+ * annotation mismatch) are refusals of their own; anything else (a registry failing, cosign
+ * missing, a timeout, an answer cosign could not read) is "could not tell", which a caller refuses
+ * like the others and never takes for "unsigned but fine".
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { checkoutFile } from "../core/checkout.js";
+import { UserError } from "../core/problems.js";
+import { parseReference } from "../core/reference.js";
+
+/** The environment variable cosign reads the private key from (`--key env://…`). */
+export const PRIVATE_KEY_VARIABLE = "STRATA_COSIGN_PRIVATE_KEY";
+/** Milliseconds one cosign call may take by default: one digest signs or verifies in about a second here. */
+export const COSIGN_TIMEOUT_MS = 120_000;
+
+/** A private key as a stack secret holds it: cosign's encrypted PEM and its passphrase. Never logged. */
+export interface SigningKey {
+  readonly privateKeyPem: string;
+  readonly password: string;
+}
+
+/** cosign's predicate types Strata attests with: an SPDX SBOM, and SLSA provenance v1. */
+export type AttestationType = "spdxjson" | "slsaprovenance1";
+
+export type VerifyResult =
+  /** Exit 0. `payloads`: what cosign printed, one JSON document a line (signature payloads or DSSE envelopes). */
+  | { readonly kind: "verified"; readonly payloads: readonly string[] }
+  /** Exit 10: the digest has no signature (or no attestation) at all. */
+  | { readonly kind: "no signature"; readonly detail: string }
+  /** Exit 12: signed, but not by this key, or the annotations asked for differ. */
+  | { readonly kind: "mismatch"; readonly detail: string }
+  /** Anything else: the registry failing, cosign missing or timing out. Refused like the others. */
+  | { readonly kind: "could not tell"; readonly detail: string };
+
+export interface CosignOptions {
+  /** The cosign binary; default: what `scripts/cosign-tools.sh path` prints (see locateCosign). */
+  readonly binary: string;
+  readonly timeoutMs?: number;
+  /** Environment for cosign on top of this process's (DOCKER_CONFIG for registry logins). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** Whether a registry host is loopback, the only kind cosign is allowed to reach over plain HTTP. */
+export function isLoopbackRegistry(registry: string): boolean {
+  const host = registry.replace(/:\d+$/, "");
+  return host === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(host) || host === "[::1]";
+}
+
+/** The flags every registry-touching call shares: plain HTTP for loopback registries only. */
+function registryFlags(refs: readonly string[]): string[] {
+  const registries = [...new Set(refs.map((ref) => parseReference(ref).registry))];
+  const loopback = registries.filter(isLoopbackRegistry);
+  if (loopback.length > 0 && loopback.length < registries.length) {
+    // One flag covers the whole call: a remote registry must never ride along over plain HTTP.
+    throw new Error(`cosign: one call mixes loopback and remote registries (${registries.join(", ")}); call once per registry`);
+  }
+  return loopback.length > 0 ? ["--allow-http-registry=true"] : [];
+}
+
+/** A digest reference (`repo@sha256:…`): cosign signs what a tag points at now, and a tag can move. */
+function requireDigestRef(ref: string): void {
+  if (parseReference(ref).digest === undefined) throw new Error(`cosign: "${ref}" is not a digest reference (repository@sha256:…)`);
+}
+
+function annotationFlags(annotations: Readonly<Record<string, string>> = {}): string[] {
+  return Object.keys(annotations).sort().flatMap((key) => ["-a", `${key}=${annotations[key] ?? ""}`]);
+}
+
+/**
+ * The argv of each call, built in one place so a test can hold that no secret is in it. Keys are
+ * given as `env://…` (private) or a file path (public).
+ */
+export const cosignArgs = {
+  generateKeyPair: (): string[] => ["generate-key-pair"],
+  sign: (refs: readonly string[], annotations?: Readonly<Record<string, string>>): string[] => {
+    if (refs.length === 0) throw new Error("cosign sign: no reference given");
+    refs.forEach(requireDigestRef);
+    return ["sign", "--key", `env://${PRIVATE_KEY_VARIABLE}`, "--tlog-upload=false", "--yes", ...registryFlags(refs), ...annotationFlags(annotations), ...refs];
+  },
+  attest: (ref: string, type: AttestationType, predicateFile: string): string[] => {
+    requireDigestRef(ref);
+    return ["attest", "--key", `env://${PRIVATE_KEY_VARIABLE}`, "--tlog-upload=false", "--yes", "--type", type, "--predicate", predicateFile, ...registryFlags([ref]), ref];
+  },
+  verify: (ref: string, publicKeyFile: string, annotations?: Readonly<Record<string, string>>): string[] => {
+    requireDigestRef(ref);
+    return ["verify", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--output", "json", ...registryFlags([ref]), ...annotationFlags(annotations), ref];
+  },
+  verifyAttestation: (ref: string, publicKeyFile: string, type: AttestationType): string[] => {
+    requireDigestRef(ref);
+    return ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--type", type, "--output", "json", ...registryFlags([ref]), ref];
+  },
+};
+
+interface Exit {
+  /** Undefined when cosign did not run to an exit (missing, killed on timeout). */
+  readonly code?: number;
+  readonly stdout: string;
+  /** Scrubbed of the key and passphrase. */
+  readonly stderr: string;
+  readonly failure?: string;
+  readonly wallMs: number;
+}
+
+/** Replaces every secret (and every line of a PEM body) in cosign's output with [redacted]. */
+export function scrub(text: string, secrets: readonly string[]): string {
+  let scrubbed = text;
+  for (const secret of secrets) {
+    if (secret.length < 4) continue; // A one-letter passphrase would redact every such letter; it is not worth hiding in cosign's stderr.
+    scrubbed = scrubbed.split(secret).join("[redacted]");
+    // A PEM body can come back re-wrapped or line by line: each of its lines goes too.
+    for (const line of secret.split("\n").map((part) => part.trim()).filter((part) => part.length >= 16)) scrubbed = scrubbed.split(line).join("[redacted]");
+  }
+  return scrubbed;
+}
+
+/** What cosign said went wrong: its error lines, each once (it prints the error twice, with two prefixes). */
+function lastWords(exit: Exit): string {
+  if (exit.failure !== undefined) return exit.failure;
+  const lines = exit.stderr.split("\n").map((line) => line.trim().replace(/^(Error|error during command execution): /, "")).filter((line) => line !== "");
+  return [...new Set(lines)].slice(-2).join(" / ") || `exit ${String(exit.code)}`;
+}
+
+export class Cosign {
+  readonly binary: string;
+  private readonly timeoutMs: number;
+  private readonly env: Readonly<Record<string, string>>;
+
+  constructor(options: CosignOptions) {
+    this.binary = options.binary;
+    this.timeoutMs = options.timeoutMs ?? COSIGN_TIMEOUT_MS;
+    this.env = options.env ?? {};
+  }
+
+  /**
+   * Runs cosign with `args` and `secretEnv` on top of a clean environment: no COSIGN_* or SIGSTORE_*
+   * variable of the caller's reaches it (COSIGN_REPOSITORY alone would store signatures elsewhere).
+   */
+  private run(args: readonly string[], secretEnv: Readonly<Record<string, string>> = {}, cwd?: string): Promise<Exit> {
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(COSIGN_|SIGSTORE_|TUF_)/.test(name) && name !== PRIVATE_KEY_VARIABLE));
+    const secrets = Object.values(secretEnv);
+    const started = Date.now();
+    return new Promise((resolve) => {
+      execFile(this.binary, args, { cwd, timeout: this.timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 << 20, env: { ...inherited, ...this.env, ...secretEnv } }, (error, stdout, stderr) => {
+        const wallMs = Date.now() - started;
+        const clean = { stdout: scrub(stdout, secrets), stderr: scrub(stderr, secrets), wallMs };
+        if (error === null) return resolve({ code: 0, ...clean });
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === "number") return resolve({ code, ...clean });
+        const killed = (error as { killed?: boolean }).killed === true;
+        const failure = code === "ENOENT" ? `cosign is not at ${this.binary} (scripts/cosign-tools.sh ensure builds it)` : killed ? `cosign ${args[0] ?? ""} took longer than ${Math.round(this.timeoutMs / 1000)} s and was stopped` : scrub(error.message, secrets);
+        resolve({ ...clean, failure });
+      });
+    });
+  }
+
+  /** The environment that hands cosign a private key: the variable `--key env://` names, and the passphrase. */
+  private static keyEnv(key: SigningKey): Record<string, string> {
+    return { [PRIVATE_KEY_VARIABLE]: key.privateKeyPem, COSIGN_PASSWORD: key.password };
+  }
+
+  /** A new ECDSA P-256 key pair in `dir` (cosign.key, encrypted with `password`, and cosign.pub): for tests and the README's first steps. */
+  async generateKeyPair(dir: string, password: string): Promise<{ privateKeyFile: string; publicKeyFile: string; key: SigningKey }> {
+    const exit = await this.run(cosignArgs.generateKeyPair(), { COSIGN_PASSWORD: password }, dir);
+    if (exit.code !== 0) throw new UserError(`cosign generate-key-pair in ${dir} failed: ${lastWords(exit)}`);
+    const privateKeyFile = path.join(dir, "cosign.key");
+    return { privateKeyFile, publicKeyFile: path.join(dir, "cosign.pub"), key: { privateKeyPem: readFileSync(privateKeyFile, "utf8"), password } };
+  }
+
+  /**
+   * Signs each digest reference, in one cosign call (it takes several), with `annotations` in every
+   * signature's payload. Signing a digest again appends a second signature: callers sign once.
+   */
+  async sign(refs: readonly string[], key: SigningKey, annotations?: Readonly<Record<string, string>>): Promise<{ wallMs: number }> {
+    const exit = await this.run(cosignArgs.sign(refs, annotations), Cosign.keyEnv(key));
+    if (exit.code !== 0) throw new UserError(`cosign could not sign ${refs.length === 1 ? refs[0] : `${refs.length} images (${refs[0]}, …)`}: ${lastWords(exit)}. Check the registry is up and accepts pushes, and that strata:signingKey and its passphrase belong together (a wrong passphrase reads as "decryption failed" here). cosign signs in the order given and stops at the first failure: the references before it may be signed already.`);
+    return { wallMs: exit.wallMs };
+  }
+
+  /** Attests `predicate` (the bytes of an SPDX document or a SLSA provenance predicate) about one digest. */
+  async attest(ref: string, key: SigningKey, type: AttestationType, predicate: Buffer): Promise<{ wallMs: number }> {
+    // The predicate is not secret, but it goes into a folder of this process's own (0700) all the same.
+    const dir = mkdtempSync(path.join(tmpdir(), "strata-attest-"));
+    try {
+      const predicateFile = path.join(dir, "predicate.json");
+      writeFileSync(predicateFile, predicate, { mode: 0o600 });
+      const exit = await this.run(cosignArgs.attest(ref, type, predicateFile), Cosign.keyEnv(key));
+      if (exit.code !== 0) throw new UserError(`cosign could not attest ${type} for ${ref}: ${lastWords(exit)}. Check the registry is up and accepts pushes, and that strata:signingKey and its passphrase belong together.`);
+      return { wallMs: exit.wallMs };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Whether a signature by `publicKeyFile` covers exactly this digest (and carries `annotations`, if given). */
+  async verify(ref: string, publicKeyFile: string, annotations?: Readonly<Record<string, string>>): Promise<VerifyResult> {
+    return classify(await this.run(cosignArgs.verify(ref, publicKeyFile, annotations)), `signature of ${ref}`);
+  }
+
+  /** Whether an attestation of `type` signed by `publicKeyFile` covers exactly this digest; its DSSE envelopes when it does. */
+  async verifyAttestation(ref: string, publicKeyFile: string, type: AttestationType): Promise<VerifyResult> {
+    return classify(await this.run(cosignArgs.verifyAttestation(ref, publicKeyFile, type)), `${type} attestation of ${ref}`, ATTESTATION_VERDICTS);
+  }
+}
+
+/**
+ * `verify-attestation` of v2.6.5 exits 1 for every refusal (its ErrNoMatchingAttestations has no
+ * exit code of its own), so its verdicts are told apart by cosign's message, which the e2e test
+ * holds for the pinned version. A message not listed here stays "could not tell".
+ */
+const ATTESTATION_VERDICTS: readonly { readonly pattern: RegExp; readonly kind: "no signature" | "mismatch" }[] = [
+  // Attestations exist, none signed by this key (or a payload altered after signing).
+  { pattern: /no matching attestations: accepted signatures do not match threshold/, kind: "mismatch" },
+  // No `.att` at all: cosign's error ends right after the colon.
+  { pattern: /no matching attestations: *$/m, kind: "no signature" },
+  // Attestations by this key, but none of the type asked for.
+  { pattern: /none of the attestations matched the predicate type/, kind: "no signature" },
+];
+
+/**
+ * cosign's exit codes (cmd/cosign/errors/exit_codes.go), and for exit 1 the messages `verdicts`
+ * lists, as a verdict; every other answer is "could not tell".
+ */
+function classify(exit: Exit, what: string, verdicts: typeof ATTESTATION_VERDICTS = []): VerifyResult {
+  if (exit.code === 0) {
+    const payloads = exit.stdout.split("\n").map((line) => line.trim()).filter((line) => line !== "");
+    // cosign said yes but printed nothing to check: not a yes Strata can act on.
+    if (payloads.length === 0) return { kind: "could not tell", detail: `cosign verified the ${what} but printed no payload` };
+    return { kind: "verified", payloads };
+  }
+  if (exit.code === 10) return { kind: "no signature", detail: `no ${what}: ${lastWords(exit)}` };
+  if (exit.code === 12) return { kind: "mismatch", detail: `the ${what} is not by the trusted key, or its annotations differ: ${lastWords(exit)}` };
+  const verdict = exit.code === 1 ? verdicts.find((known) => known.pattern.test(exit.stderr)) : undefined;
+  if (verdict?.kind === "no signature") return { kind: "no signature", detail: `no ${what}: ${lastWords(exit)}` };
+  if (verdict?.kind === "mismatch") return { kind: "mismatch", detail: `the ${what} is not by the trusted key: ${lastWords(exit)}` };
+  return { kind: "could not tell", detail: `cannot verify the ${what}: ${lastWords(exit)}` };
+}
+
+/**
+ * The pinned cosign's path, from `scripts/cosign-tools.sh path` (which builds it the first time,
+ * 12–15 minutes on 2 busy cores). STRATA_COSIGN, when set, names a binary to use instead.
+ */
+export function locateCosign(env: Readonly<Record<string, string | undefined>> = process.env): Promise<string> {
+  const explicit = env.STRATA_COSIGN;
+  if (explicit !== undefined && explicit !== "") return Promise.resolve(explicit);
+  const script = checkoutFile("scripts/cosign-tools.sh");
+  if (script === undefined) return Promise.reject(new UserError("scripts/cosign-tools.sh is not in this Strata checkout, so cosign cannot be found: set STRATA_COSIGN to a cosign binary"));
+  return new Promise((resolve, reject) => {
+    execFile(script, ["path"], { env: { ...process.env, ...env }, timeout: 60 * 60_000 }, (error, stdout, stderr) => {
+      const found = stdout.trim();
+      if (error === null && found !== "") resolve(found);
+      else reject(new UserError(`cosign is needed to sign or verify and could not be provided: ${stderr.trim().split("\n").pop() ?? error?.message ?? "no path printed"}`));
+    });
+  });
+}

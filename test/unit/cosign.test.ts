@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { cosignArgs, isLoopbackRegistry, PRIVATE_KEY_VARIABLE, scrub } from "../../src/engine/cosign.js";
+
+const digest = `sha256:${"a".repeat(64)}`;
+
+describe("cosign arguments", () => {
+  it("gives the private key as env:// and plain HTTP to loopback registries only", () => {
+    expect(cosignArgs.sign([`127.0.0.1:5000/g/app@${digest}`], { commit: "abc", "org.strata.layer": "app" })).toEqual([
+      "sign", "--key", `env://${PRIVATE_KEY_VARIABLE}`, "--tlog-upload=false", "--yes", "--allow-http-registry=true", "-a", "commit=abc", "-a", "org.strata.layer=app", `127.0.0.1:5000/g/app@${digest}`,
+    ]);
+    expect(cosignArgs.verify(`registry.example.org/g/app@${digest}`, "keys/ci.pub")).toEqual(["verify", "--key", "keys/ci.pub", "--insecure-ignore-tlog=true", "--output", "json", `registry.example.org/g/app@${digest}`]);
+    expect(cosignArgs.verifyAttestation(`localhost:5000/g/app@${digest}`, "k.pub", "spdxjson")).toContain("--allow-http-registry=true");
+  });
+
+  it("refuses tags, an empty list, and a call mixing loopback and remote registries", () => {
+    expect(() => cosignArgs.sign([])).toThrow(/no reference/);
+    expect(() => cosignArgs.attest("127.0.0.1:5000/g/app:1.0", "spdxjson", "p.json")).toThrow(/not a digest reference/);
+    expect(() => cosignArgs.sign([`127.0.0.1:5000/g/app@${digest}`, `registry.example.org/g/app@${digest}`])).toThrow(/mixes loopback and remote/);
+  });
+
+  it("knows loopback registries", () => {
+    for (const registry of ["127.0.0.1:5000", "127.1.2.3", "localhost:5000", "[::1]:5000"]) expect(isLoopbackRegistry(registry), registry).toBe(true);
+    for (const registry of ["registry.example.org", "10.0.0.1:5000", "127.0.0.1.example.org:5000", "localhost.example.org"]) expect(isLoopbackRegistry(registry), registry).toBe(false);
+  });
+});
+
+describe("scrubbing cosign's output", () => {
+  it("removes the passphrase, the PEM and each line of its body", () => {
+    const pem = "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\neyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjo2NTUzNiwiciI6OCwicCI6MX0s\nInNhbHQiOiJ4eHh4In0sImNpcGhlciI6eyJuYW1lIjoibmFjbC9zZWNyZXRib3gifX0=\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n";
+    const text = `Error: reading key with pass hunter2-pass from ${pem} and line InNhbHQiOiJ4eHh4In0sImNpcGhlciI6eyJuYW1lIjoibmFjbC9zZWNyZXRib3gifX0=`;
+    const scrubbed = scrub(text, [pem, "hunter2-pass"]);
+    expect(scrubbed).not.toContain("hunter2-pass");
+    expect(scrubbed).not.toContain("eyJrZGYi");
+    expect(scrubbed).not.toContain("InNhbHQi");
+    expect(scrubbed).toContain("Error: reading key with pass [redacted]");
+  });
+});
