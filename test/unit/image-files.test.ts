@@ -5,7 +5,7 @@
  * media type, truncation) refused with the image and the layer named.
  */
 import { createHash } from "node:crypto";
-import { gzipSync } from "node:zlib";
+import zlib, { gzipSync } from "node:zlib";
 import { packTar, type TarEntry } from "modern-tar";
 import { describe, expect, it } from "vitest";
 import { isSbomSource } from "../../src/core/sbom.js";
@@ -167,6 +167,16 @@ describe("layers applied in order", () => {
       .toBe("img: etc/os-release is a symlink to srv/release, a file Strata does not read, so its contents cannot be known; the SBOM is not made without them");
     expect((await failure(read(await tar([{ name: "etc/os-release", type: "symlink", linkname: "os-release" }])))).message).toMatch(/goes through more than 40 symlinks/);
     expect((await failure(read(await tar([{ name: "../var/lib/dpkg/status", body: "x" }])))).message).toMatch(/img, layer 1 of 1: the entry "..\/var\/lib\/dpkg\/status" points outside the image's root/);
+  });
+
+  it("gzip, zstd and plain tar layers read alike", async () => {
+    const layer = await tar([{ name: "var/lib/dpkg/status", body: "s" }]);
+    const zstd = (zlib as { zstdCompressSync?: (bytes: Buffer) => Buffer }).zstdCompressSync;
+    expect(zstd, `Node.js ${process.version} has no zstd (22.15 and later have)`).toBeDefined();
+    for (const [bytes, mediaType] of [[layer, TAR], [gzipSync(layer), "application/vnd.oci.image.layer.v1.tar+gzip"], [(zstd as (bytes: Buffer) => Buffer)(layer), "application/vnd.oci.image.layer.v1.tar+zstd"]] as const) {
+      const files = await filesOfLayers("test", [{ name: "layer 1", mediaType, open: async () => layerStream(bytes) }]);
+      expect(text(files), mediaType).toEqual({ "var/lib/dpkg/status": "s" });
+    }
   });
 
   it("a wanted hard link takes its target's contents", async () => {
