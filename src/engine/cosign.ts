@@ -75,6 +75,14 @@ function requireDigestRef(ref: string): void {
   if (parseReference(ref).digest === undefined) throw new Error(`cosign: "${ref}" is not a digest reference (repository@sha256:…)`);
 }
 
+/** One reference or several, each a digest reference; at least one. */
+function listOf(refs: string | readonly string[]): readonly string[] {
+  const list = typeof refs === "string" ? [refs] : refs;
+  if (list.length === 0) throw new Error("cosign: no reference given");
+  list.forEach(requireDigestRef);
+  return list;
+}
+
 function annotationFlags(annotations: Readonly<Record<string, string>> = {}): string[] {
   return Object.keys(annotations).sort().flatMap((key) => ["-a", `${key}=${annotations[key] ?? ""}`]);
 }
@@ -86,21 +94,20 @@ function annotationFlags(annotations: Readonly<Record<string, string>> = {}): st
 export const cosignArgs = {
   generateKeyPair: (): string[] => ["generate-key-pair"],
   sign: (refs: readonly string[], annotations?: Readonly<Record<string, string>>): string[] => {
-    if (refs.length === 0) throw new Error("cosign sign: no reference given");
-    refs.forEach(requireDigestRef);
+    listOf(refs);
     return ["sign", "--key", `env://${PRIVATE_KEY_VARIABLE}`, "--tlog-upload=false", "--yes", ...registryFlags(refs), ...annotationFlags(annotations), ...refs];
   },
   attest: (ref: string, type: AttestationType, predicateFile: string): string[] => {
     requireDigestRef(ref);
     return ["attest", "--key", `env://${PRIVATE_KEY_VARIABLE}`, "--tlog-upload=false", "--yes", "--type", type, "--predicate", predicateFile, ...registryFlags([ref]), ref];
   },
-  verify: (ref: string, publicKeyFile: string, annotations?: Readonly<Record<string, string>>): string[] => {
-    requireDigestRef(ref);
-    return ["verify", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--output", "json", ...registryFlags([ref]), ...annotationFlags(annotations), ref];
+  verify: (refs: string | readonly string[], publicKeyFile: string, annotations?: Readonly<Record<string, string>>): string[] => {
+    const list = listOf(refs);
+    return ["verify", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--output", "json", ...registryFlags(list), ...annotationFlags(annotations), ...list];
   },
-  verifyAttestation: (ref: string, publicKeyFile: string, type: AttestationType): string[] => {
-    requireDigestRef(ref);
-    return ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--type", type, "--output", "json", ...registryFlags([ref]), ref];
+  verifyAttestation: (refs: string | readonly string[], publicKeyFile: string, type: AttestationType): string[] => {
+    const list = listOf(refs);
+    return ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--type", type, "--output", "json", ...registryFlags(list), ...list];
   },
 };
 
@@ -204,15 +211,26 @@ export class Cosign {
     }
   }
 
-  /** Whether a signature by `publicKeyFile` covers exactly this digest (and carries `annotations`, if given). */
-  async verify(ref: string, publicKeyFile: string, annotations?: Readonly<Record<string, string>>): Promise<VerifyResult> {
-    return classify(await this.run(cosignArgs.verify(ref, publicKeyFile, annotations)), `signature of ${ref}`);
+  /**
+   * Whether a signature by `publicKeyFile` covers exactly this digest (and carries `annotations`, if
+   * given). Several references verify in one call, which costs about what one does (cosign's start
+   * dominates: 20 digests 0.2 CPU-s in one call, 3.1 in twenty); cosign stops at the first that
+   * fails, so a verdict other than "verified" says only that one of them failed: verify each then,
+   * to name it.
+   */
+  async verify(refs: string | readonly string[], publicKeyFile: string, annotations?: Readonly<Record<string, string>>): Promise<VerifyResult> {
+    return classify(await this.run(cosignArgs.verify(refs, publicKeyFile, annotations)), `signature of ${describe(refs)}`);
   }
 
-  /** Whether an attestation of `type` signed by `publicKeyFile` covers exactly this digest; its DSSE envelopes when it does. */
-  async verifyAttestation(ref: string, publicKeyFile: string, type: AttestationType): Promise<VerifyResult> {
-    return classify(await this.run(cosignArgs.verifyAttestation(ref, publicKeyFile, type)), `${type} attestation of ${ref}`, ATTESTATION_VERDICTS);
+  /** Whether an attestation of `type` signed by `publicKeyFile` covers exactly each digest; their DSSE envelopes, a line each, when it does. As verify for several references. */
+  async verifyAttestation(refs: string | readonly string[], publicKeyFile: string, type: AttestationType): Promise<VerifyResult> {
+    return classify(await this.run(cosignArgs.verifyAttestation(refs, publicKeyFile, type)), `${type} attestation of ${describe(refs)}`, ATTESTATION_VERDICTS);
   }
+}
+
+function describe(refs: string | readonly string[]): string {
+  if (typeof refs === "string") return refs;
+  return refs.length === 1 ? (refs[0] ?? "") : `one of ${refs.length} images (${refs[0] ?? ""}, …)`;
 }
 
 /**

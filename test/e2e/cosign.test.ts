@@ -104,6 +104,10 @@ describe("cosign", () => {
     const refs = [await pushTinyImage(`${group}/many`, "1"), await pushTinyImage(`${group}/many`, "2"), await pushTinyImage(`${group}/other`, "1")];
     await cosign.sign(refs, ci.key);
     for (const ref of refs) expect((await cosign.verify(ref, ci.publicKeyFile)).kind).toBe("verified");
+    // Verified together in one call too; one unsigned among them and the call is not "verified".
+    expect((await cosign.verify(refs, ci.publicKeyFile)).kind).toBe("verified");
+    const unsigned = await pushTinyImage(`${group}/many`, "3");
+    expect(await cosign.verify([...refs, unsigned], ci.publicKeyFile)).toMatchObject({ kind: "no signature" });
   });
 
   it("attests provenance that the gate's checks read back from the verified envelope", async () => {
