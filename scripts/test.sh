@@ -23,11 +23,17 @@ rm -rf "$results" && mkdir -p "$results"
 # Tests keep what a person would look at here (the report's screenshot); the e2e suite points STRATA_STATE elsewhere.
 export STRATA_TEST_OUTPUT="$results"
 status=0
+# The Debian base's rootfs (the sample's, as the main job makes it; nothing when it is there): the
+# SBOM test reads its packages against the list make-rootfs.sh writes beside it.
+"$STRATA_ROOT/scripts/make-rootfs.sh" debian "$STRATA_ROOT/layers/debian/rootfs.tar"
 if [ "$what" = unit ] || [ "$what" = all ]; then
   npx vitest run --project unit --reporter=default --reporter=json --outputFile="$results/unit.json" || status=$?
 fi
 if [ "$what" = e2e ] || [ "$what" = all ]; then
   # The suite starts the Docker engine (if it is not running) and a registry of its own, and stops both.
+  # cosign for the signing tests (built from Go modules the first time, 15 min here; reused after):
+  # no test builds it silently.
+  "$STRATA_ROOT/scripts/cosign-tools.sh" ensure
   npx vitest run --project e2e --reporter=default --reporter=json --outputFile="$results/e2e.json" || status=$?
 fi
 # One closing line over every project that ran: "tests: N passed, N failed, N skipped; N files
