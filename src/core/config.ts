@@ -74,6 +74,13 @@ export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel"
 /** The secret config key with the registry password (read with getSecret, never as plain config). */
 export const REGISTRY_PASSWORD_KEY = "registryPassword";
 
+/**
+ * The secret config keys of a signing stack (core/signing-config.ts): the cosign private key's PEM
+ * and its passphrase. Read with getSecret, never as plain config, never part of StackConfig.
+ */
+export const SIGNING_KEY_KEY = "signingKey";
+export const SIGNING_PASSPHRASE_KEY = "signingKeyPassphrase";
+
 /** Environment variables that carry the Gerrit change and patchset, in order of preference. */
 export const CI_ENVIRONMENT = [
   { change: "GERRIT_CHANGE_NUMBER", patchset: "GERRIT_PATCHSET_NUMBER" },
@@ -105,6 +112,9 @@ const CONFIG_SCHEMA = {
     engines: { anyOf: [{ type: "string" }, { type: "array", items: { anyOf: [{ type: "string" }, { type: "object", additionalProperties: false, required: ["host"], properties: { host: { type: "string" }, certPath: { type: "string" }, platform: { type: "string" } } }] } }] },
     // A secret: in a stack file it is {secure: <ciphertext>}; its value is read through the engine only.
     registryPassword: {},
+    // Secrets too (signing-config.ts checks they are stored as secrets, and together).
+    signingKey: {},
+    signingKeyPassphrase: {},
   },
 } as const;
 const validateShape = new Ajv({ allErrors: true, verbose: true }).compile(CONFIG_SCHEMA);

@@ -1,0 +1,91 @@
+/**
+ * Whether a stack signs and attests its images (issue 29), and what its key must look like. Pure: no
+ * Pulumi, no processes. The key itself is a stack config secret (`strata:signingKey`, the PEM
+ * cosign generate-key-pair writes, and `strata:signingKeyPassphrase`); nothing here ever puts
+ * either into a message.
+ */
+import { CONFIG_NAMESPACE, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY, type StackConfig } from "./config.js";
+import { type Problem } from "./problems.js";
+
+const KEY_FIELD = `${CONFIG_NAMESPACE}:${SIGNING_KEY_KEY}`;
+const PASSPHRASE_FIELD = `${CONFIG_NAMESPACE}:${SIGNING_PASSPHRASE_KEY}`;
+const SET_KEY = `pulumi config set --secret ${KEY_FIELD} < cosign.key (make the pair with cosign generate-key-pair; keep cosign.pub to verify)`;
+const SET_PASSPHRASE = `pulumi config set --secret ${PASSPHRASE_FIELD} '<the passphrase cosign generate-key-pair asked for>' (an empty one if the key has none)`;
+
+/**
+ * The PEM types cosign writes and reads for an encrypted private key: v2's own, and the older name.
+ * An unencrypted PKCS#8 key is not one of them: cosign reads `--key env://` as its own format only.
+ */
+export const COSIGN_PRIVATE_KEY_TYPES = ["ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY"] as const;
+
+/** Whether the stack signs, and if not, the reason the summary prints. */
+export type SigningDecision =
+  | { readonly sign: true }
+  | { readonly sign: false; readonly reason: string };
+
+/** The summary's words for an unsigned stack; the first is what a dev laptop without a key sees. */
+export const NOT_SIGNED = {
+  noKey: `no ${KEY_FIELD}`,
+  notPushed: "strata:push is false: nothing is in a registry to sign",
+  promoted: "a promotion copies images, it does not sign them",
+} as const;
+
+/**
+ * Signing needs a key and images in a registry (a signature is stored beside the image there). A
+ * promoting channel builds nothing, so it signs nothing of its own.
+ */
+export function signingDecision(config: Pick<StackConfig, "push" | "promoteFrom">, hasKey: boolean): SigningDecision {
+  if (config.promoteFrom !== undefined) return { sign: false, reason: NOT_SIGNED.promoted };
+  if (!hasKey) return { sign: false, reason: NOT_SIGNED.noKey };
+  if (!config.push) return { sign: false, reason: NOT_SIGNED.notPushed };
+  return { sign: true };
+}
+
+/**
+ * Problems with the signing values as a stack file holds them (the CLI reads the file; a secret is
+ * `{secure: <ciphertext>}` there): a key or passphrase in plain text, or one without the other.
+ * `values` are the `strata:` values, namespace stripped.
+ */
+export function signingConfigProblems(values: Readonly<Record<string, unknown>>, file: string): Problem[] {
+  const problems: Problem[] = [];
+  const key = values[SIGNING_KEY_KEY];
+  const passphrase = values[SIGNING_PASSPHRASE_KEY];
+  // The value is never quoted back: it is the secret.
+  if (typeof key === "string" && key !== "") problems.push({ file, field: KEY_FIELD, message: "is stored in plain text in the stack file, where anyone who reads the repository has the private key", fix: `remove it (pulumi config rm ${KEY_FIELD}), make a new key pair (this one is exposed), and set it as a secret: ${SET_KEY}` });
+  if (typeof passphrase === "string" && passphrase !== "") problems.push({ file, field: PASSPHRASE_FIELD, message: "is stored in plain text in the stack file", fix: `remove it and set it as a secret: ${SET_PASSPHRASE}` });
+  if (isSet(key) && !isSet(passphrase)) problems.push({ file, field: PASSPHRASE_FIELD, message: `is missing, but ${KEY_FIELD} is set: cosign cannot open the key without it`, fix: SET_PASSPHRASE });
+  if (!isSet(key) && isSet(passphrase)) problems.push({ file, field: KEY_FIELD, message: `is missing, but ${PASSPHRASE_FIELD} is set: there is nothing to sign with`, fix: `${SET_KEY}; or remove ${PASSPHRASE_FIELD} (a stack without a key does not sign)` });
+  return problems;
+}
+
+/** Whether a stack file's values name a signing key (as a secret or not): what tells `strata up` to have cosign ready. */
+export function signingKeyConfigured(values: Readonly<Record<string, unknown>>): boolean {
+  return isSet(values[SIGNING_KEY_KEY]);
+}
+
+function isSet(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== "";
+}
+
+/**
+ * Problems with the key's value, read through the engine (decrypted): it must be one PEM block of a
+ * type cosign reads. The message says what the value is not, never what it is.
+ */
+export function signingKeyProblems(privateKeyPem: string | undefined, passphrase: string | undefined, file: string): Problem[] {
+  const problems: Problem[] = [];
+  if (privateKeyPem === undefined && passphrase === undefined) return problems;
+  if (privateKeyPem === undefined || privateKeyPem.trim() === "") {
+    problems.push({ file, field: KEY_FIELD, message: `is missing, but ${PASSPHRASE_FIELD} is set: there is nothing to sign with`, fix: `${SET_KEY}; or remove ${PASSPHRASE_FIELD}` });
+    return problems;
+  }
+  if (passphrase === undefined) problems.push({ file, field: PASSPHRASE_FIELD, message: `is missing, but ${KEY_FIELD} is set: cosign cannot open the key without it`, fix: SET_PASSPHRASE });
+  const types = [...privateKeyPem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((match) => match[1] as string);
+  const ends = [...privateKeyPem.matchAll(/-----END ([A-Z0-9 ]+)-----/g)].map((match) => match[1] as string);
+  const expected = COSIGN_PRIVATE_KEY_TYPES.map((type) => `"${type}"`).join(" or ");
+  if (types.length !== 1 || ends.length !== 1 || types[0] !== ends[0]) {
+    problems.push({ file, field: KEY_FIELD, message: `is not one PEM block (it holds ${types.length} BEGIN and ${ends.length} END lines); cosign reads one ${expected} block`, fix: `set it to the whole of cosign.key, BEGIN and END lines included: ${SET_KEY}` });
+  } else if (!(COSIGN_PRIVATE_KEY_TYPES as readonly string[]).includes(types[0] as string)) {
+    problems.push({ file, field: KEY_FIELD, message: `is a PEM block of type "${types[0] as string}", not a cosign private key (${expected})`, fix: `give the private key cosign generate-key-pair wrote (cosign.key; cosign import-key-pair turns a PEM EC key into one), never the .pub: ${SET_KEY}` });
+  }
+  return problems;
+}
