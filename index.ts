@@ -8,7 +8,11 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { type Catalog, loadCatalog } from "./src/core/catalog.js";
 import { conflictProblems, decideChannel, immutableTags, indexConflicts, nextLedger, promotionWitnessConflicts, type RegistryView, type StateWitness, unreadableStateProblem } from "./src/core/channel.js";
-import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
+import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY, type StackConfig } from "./src/core/config.js";
+import { signingDecision, signingKeyProblems } from "./src/core/signing-config.js";
+import { type AttestedLayer, declareAttestations, runFacts } from "./src/pulumi/image-attestations.js";
+import { runIdOf } from "./src/engine/run-logs.js";
+import { type SigningKey } from "./src/engine/cosign.js";
 import { checkEngines } from "./src/pulumi/docker-engine.js";
 import { fingerprintTargets } from "./src/core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
@@ -61,6 +65,16 @@ const registryAuth = config.registryUsername !== undefined && registryPassword !
   ? pulumi.secret(pulumi.all([config.registryUsername, registryPassword]).apply(([username, password]) => ({ username, password })))
   : undefined;
 const credentials = registryAuth === undefined ? undefined : await new Promise<{ username: string; password: string }>((resolve) => registryAuth.apply(resolve));
+// Signing (core/signing-config.ts): the cosign key and its passphrase are config secrets. The
+// resources get them as one secret Output (encrypted in the state's inputs, never in outputs); their
+// values are read here only to check their form, and no message quotes them.
+const signingKeySecret = engineConfig.getSecret(SIGNING_KEY_KEY);
+const signingPassphraseSecret = engineConfig.getSecret(SIGNING_PASSPHRASE_KEY);
+const plainOf = (secret: pulumi.Output<string> | undefined): Promise<string | undefined> => (secret === undefined ? Promise.resolve(undefined) : new Promise((resolve) => secret.apply(resolve)));
+await forUser(async () => throwIfAny(signingKeyProblems(await plainOf(signingKeySecret), await plainOf(signingPassphraseSecret), stackFile)));
+const signingKey: pulumi.Output<SigningKey> | undefined = signingKeySecret === undefined || signingPassphraseSecret === undefined ? undefined
+  : pulumi.secret(pulumi.all([signingKeySecret, signingPassphraseSecret]).apply(([privateKeyPem, password]) => ({ privateKeyPem, password })));
+const signing = signingDecision(config, signingKey !== undefined);
 const blobCache = defaultBlobCache();
 const registry = await forUser(async () => new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }), ...(blobCache === undefined ? {} : { blobCache }) }));
 
@@ -107,9 +121,14 @@ async function build(): Promise<Declared> {
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(dockerModule === undefined ? {} : { dockerModule }),
   });
-  if (indexes.length === 0) return { layers: tree.layers, witness: state.witness };
   const perPlatform = new Map(tree.layers.map((layer) => [layer.layer, layer] as const));
-  return { layers: [...tree.layers, ...declareIndexes(indexes, perPlatform, { registry: config.registry, immutable: immutableTags(config), ...(registryAuth === undefined ? {} : { registryAuth }) }, tree)], witness: state.witness };
+  const layers = indexes.length === 0 ? tree.layers
+    : [...tree.layers, ...declareIndexes(indexes, perPlatform, { registry: config.registry, immutable: immutableTags(config), ...(registryAuth === undefined ? {} : { registryAuth }) }, tree)];
+  if (!signing.sign || signingKey === undefined) return { layers, witness: state.witness };
+  // Every published image signed and attested, keyed on its digest (src/pulumi/image-attestations.ts).
+  const facts = await runFacts({ catalogDir, stack, config, runId: process.env.STRATA_RUN_ID ?? runIdOf(new Date()) });
+  const attested = declareAttestations(layers, { registry: config.registry, targets, indexes, platform: config.platform, facts, signingKey, ...(registryAuth === undefined ? {} : { registryAuth }) }, tree);
+  return { layers, witness: state.witness, attested };
 }
 
 /** Copy another channel's images by digest, refusing to move an immutable tag. */
@@ -129,6 +148,8 @@ async function promote(source: string): Promise<Declared> {
 interface Declared {
   readonly layers: readonly (LayerOutput | PromotedLayer)[];
   readonly witness: StateWitness;
+  /** A signing stack's signature, SBOM and provenance refs and package count, by layer. */
+  readonly attested?: ReadonlyMap<string, AttestedLayer>;
 }
 
 const declared = await forUser(() => (config.promoteFrom === undefined ? build() : promote(config.promoteFrom)));
@@ -138,7 +159,9 @@ export const registryAddress = config.registry;
 export const promotedFrom = config.promoteFrom ?? null;
 /** The source revision is recorded here, never in build inputs: it would rebuild every layer on every commit. */
 export const sourceRevision = process.env.STRATA_SOURCE_REVISION ?? "unknown";
-export const layers = Object.fromEntries(declared.layers.map((layer) => [layer.layer, layer]));
+export const layers = Object.fromEntries(declared.layers.map((layer) => [layer.layer, { ...layer, ...declared.attested?.get(layer.layer) }]));
+/** Whether this stack's images are signed and attested, and if not, why (the summary says the same). */
+export const signed = signing.sign ? "signed and attested (strata:signingKey)" : `not signed (${signing.reason})`;
 /**
  * The ledger of every tag this stack has published (ref → digest and fingerprint): the state's
  * witness for an immutable channel, kept after a tag's resource leaves the state. Every run writes

@@ -11,6 +11,9 @@
  * of a CI run's copies in one call; its tags stay on delete (strata ci-clean
  * removes them). `strata:index:ImageIndex` puts a multi-platform layer's OCI image
  * index together from its per-platform images; its tags stay on delete, like docker.Image's.
+ * `strata:index:ImageAttestations` signs one published image's digest and attests its SBOM and
+ * provenance with cosign (attest-image.ts); keyed on the digest (a new digest is a replacement, the
+ * same digest never signed twice); its `.sig`/`.att` tags stay on delete, with the image.
  *
  * The engine starts it like any provider plugin (Pulumi.yaml
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
@@ -28,6 +31,9 @@ import { diffImageIndex, type ImageIndexInputs, parseImageIndexInputs } from "./
 import { buildAndPush } from "./docker-cli.js";
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
+import { Cosign, locateCosign } from "../../engine/cosign.js";
+import { attestImage } from "./attest-image.js";
+import { attestationOutputsOf, diffImageAttestations, IMAGE_ATTESTATIONS_TYPE, parseImageAttestationsInputs, withoutSecrets } from "./image-attestations-inputs.js";
 
 /** `urn:pulumi:stack::project::parent$type::name` → `type`. */
 function typeOf(urn: string): string {
@@ -73,18 +79,39 @@ async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<s
   return { repoDigests: Object.fromEntries(copied) };
 }
 
+/** The pinned cosign, found (and built, the first time on a machine) once per provider process. */
+let cosignBinary: Promise<string> | undefined;
+
+/** Signs and attests one image; the outputs never hold the key or the login. */
+async function attest(inputs: Props): Promise<Props> {
+  const parsed = parseImageAttestationsInputs(inputs);
+  cosignBinary ??= locateCosign();
+  const binary = await cosignBinary;
+  const result = await attestImage(clientFor(parsed), parsed, (env) => new Cosign({ binary, env }));
+  return { ...withoutSecrets(inputs), ...result };
+}
+
 const provider: Provider = {
   version: "0.1.0",
   async check(_urn, _olds, news) {
     return { inputs: news as Props };
   },
   async diff(_id, urn, olds, news) {
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) {
+      // A new digest is another image: new attestations beside it (a replacement), never an update of the old ones.
+      const changed = diffImageAttestations(olds as Props, news as Props);
+      return changed.length > 0 ? { changes: true, replaces: changed } : { changes: false };
+    }
     if (typeOf(urn) === IMAGE_INDEX_TYPE) return { changes: diffImageIndex(olds as Props, news as Props).length > 0 };
     if (typeOf(urn) === CI_COPY_SET_TYPE) return { changes: diffCiCopySet(olds as Props, news as Props).length > 0 };
     const changed = REGISTRY_COPY_TYPES.has(typeOf(urn)) ? diffRegistryCopy(olds as Props, news as Props) : diffLayerImage(olds as Props, news as Props);
     return { changes: changed.length > 0 };
   },
   async create(urn, inputs) {
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) {
+      const outs = await attest(inputs as Props);
+      return { id: String(outs.digestRef), outs };
+    }
     if (typeOf(urn) === IMAGE_INDEX_TYPE) {
       const parsed = parseImageIndexInputs(inputs as Props);
       return { id: `${parsed.repository}:${parsed.tag}`, outs: { ...withoutCredentials(inputs as Props), ...(await putLayerIndex(parsed)) } };
@@ -99,6 +126,8 @@ const provider: Provider = {
     return { id: parsed.imageName, outs: { ...withoutCredentials(inputs as Props), ...(await buildAndPush(parsed, parsed.push)) } };
   },
   async update(_id, urn, olds, news) {
+    // Only a change of digest touches the registry, and that is a replacement (diff): an update keeps what was signed.
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) return { outs: { ...withoutSecrets(news as Props), ...attestationOutputsOf(olds as Props) } };
     if (typeOf(urn) === IMAGE_INDEX_TYPE) return { outs: { ...withoutCredentials(news as Props), ...(await putLayerIndex(parseImageIndexInputs(news as Props))) } };
     if (typeOf(urn) === CI_COPY_SET_TYPE) return { outs: { ...withoutCredentials(news as Props), ...(await copyAll(parseCiCopySetInputs(news as Props))) } };
     if (REGISTRY_COPY_TYPES.has(typeOf(urn))) {
@@ -113,6 +142,7 @@ const provider: Provider = {
     return { id, props: props as Props };
   },
   async delete(_id, urn, props) {
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) return; // The .sig/.att tags stay with the image they are about.
     if (typeOf(urn) === IMAGE_INDEX_TYPE) return; // Its tag stays, like a docker.Image's (strata ci-clean removes CI ones).
     if (typeOf(urn) === CI_COPY_SET_TYPE) return; // CI tags stay until strata ci-clean (the resource retains them anyway).
     if (!REGISTRY_COPY_TYPES.has(typeOf(urn))) return; // LayerImage: tags stay in the registry, like docker.Image.

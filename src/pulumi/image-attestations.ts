@@ -1,0 +1,149 @@
+/**
+ * Signed, attested images as resources (issue 29): one `strata:index:ImageAttestations` per image
+ * a signing stack publishes (each layer; for a multi-platform layer, each platform's image, the
+ * index, and each platform's image again in the index's repository, the one users pull from), keyed
+ * on the image's digest reference. `pulumi preview` shows them; a rerun on the same digests writes
+ * nothing; a rebuilt layer's new digest replaces its resource (provider/main.ts, attest-image.ts).
+ */
+import { readFileSync } from "node:fs";
+import * as pulumi from "@pulumi/pulumi";
+import { checkoutFile } from "../core/checkout.js";
+import { type StackConfig } from "../core/config.js";
+import { type LayerTarget } from "../core/plan.js";
+import { type IndexTarget, platformSlug } from "../core/platforms.js";
+import { type SourceState } from "../core/provenance.js";
+import { type SigningKey } from "../engine/cosign.js";
+import { sourceState } from "../engine/source-info.js";
+import { engineEndpoint, engineGet } from "./docker-engine.js";
+import { type IndexedLayerOutput } from "./image-index.js";
+import { IMAGE_ATTESTATIONS_TYPE, type ProvenanceFacts } from "./provider/image-attestations-inputs.js";
+import { type LayerOutput } from "./tree.js";
+
+export interface ImageAttestationsArgs {
+  readonly registry: pulumi.Input<string>;
+  /** `registry/group/image@sha256:…`: the image signed and attested. */
+  readonly digestRef: pulumi.Input<string>;
+  /** The tag it is published under (the SBOM document's name). */
+  readonly tag: pulumi.Input<string>;
+  /** What the image's provenance records beyond its digest (the `provenance` output is the attestation's ref). */
+  readonly provenanceFacts: pulumi.Input<ProvenanceFacts>;
+  /** A secret: encrypted in the state's inputs, never in the outputs (the provider drops it). */
+  readonly signingKey: pulumi.Input<SigningKey>;
+  readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
+}
+
+export class ImageAttestations extends pulumi.CustomResource {
+  /** `registry/group/image:sha256-<hex>.sig` */
+  declare readonly signature: pulumi.Output<string>;
+  /** `registry/group/image:sha256-<hex>.att` (its spdxjson attestation). */
+  declare readonly sbom: pulumi.Output<string>;
+  /** `registry/group/image:sha256-<hex>.att` (its slsaprovenance1 attestation). */
+  declare readonly provenance: pulumi.Output<string>;
+  declare readonly packages: pulumi.Output<number>;
+  declare readonly sbomDigest: pulumi.Output<string>;
+
+  constructor(name: string, args: ImageAttestationsArgs, options?: pulumi.CustomResourceOptions) {
+    super(IMAGE_ATTESTATIONS_TYPE, name, { ...args, signature: undefined, sbom: undefined, provenance: undefined, packages: undefined, sbomDigest: undefined, provenanceDigest: undefined, signedBefore: undefined }, options);
+  }
+}
+
+/** What one run's provenance says of every image it attests: where it came from, and who built it. */
+export interface RunFacts {
+  readonly stack: string;
+  readonly channel: string;
+  readonly strataVersion: string;
+  readonly runId: string;
+  readonly engine: { readonly name: string; readonly version: string };
+  readonly source: SourceState;
+}
+
+/**
+ * The run's facts: the catalog's git checkout (source-info.ts: fails when there is none, since
+ * provenance cannot name a source it does not know), Strata's version, the engine's version as it
+ * answers (or "unknown" when it is behind TLS or SSH, said as such).
+ */
+export async function runFacts(args: { catalogDir: string; stack: string; config: StackConfig; runId: string }): Promise<RunFacts> {
+  const packageFile = checkoutFile("package.json");
+  const strataVersion = packageFile === undefined ? "unknown" : String((JSON.parse(readFileSync(packageFile, "utf8")) as { version?: unknown }).version ?? "unknown");
+  let engineVersion = "unknown (the engine did not say)";
+  try {
+    const answer = await engineGet("/version", engineEndpoint());
+    const version = answer.status === 200 ? (JSON.parse(answer.body) as { Version?: unknown }).Version : undefined;
+    if (typeof version === "string" && version !== "") engineVersion = version;
+  } catch {
+    // An engine the Engine API client cannot reach here (TLS, SSH) built through its provider: its version stays "unknown".
+  }
+  return {
+    stack: args.stack,
+    channel: args.config.channel,
+    strataVersion,
+    runId: args.runId,
+    engine: { name: args.config.builder === "strata" ? "strata LayerImage (Docker Engine API)" : "docker.Image (@pulumi/docker)", version: engineVersion },
+    source: await sourceState(args.catalogDir),
+  };
+}
+
+/** A layer's entry in the `layers` stack output gains these. */
+export interface AttestedLayer {
+  readonly signature: pulumi.Output<string>;
+  readonly sbom: pulumi.Output<string>;
+  readonly provenance: pulumi.Output<string>;
+  readonly packages: pulumi.Output<number>;
+}
+
+export interface DeclareAttestationsArgs {
+  readonly registry: string;
+  readonly targets: readonly LayerTarget[];
+  readonly indexes: readonly IndexTarget[];
+  readonly platform: string;
+  readonly facts: RunFacts;
+  readonly signingKey: pulumi.Output<SigningKey>;
+  readonly registryAuth?: pulumi.Output<{ username: string; password: string }>;
+}
+
+/** One ImageAttestations per published image; layer name → its outputs (an index layer: the index's). */
+export function declareAttestations(layers: readonly (LayerOutput | IndexedLayerOutput)[], args: DeclareAttestationsArgs, parent: pulumi.Resource): Map<string, AttestedLayer> {
+  const byName = new Map(layers.map((layer) => [layer.layer, layer] as const));
+  const targets = new Map(args.targets.map((target) => [target.layer.name, target] as const));
+  const indexes = new Map(args.indexes.map((index) => [index.layer, index] as const));
+  const factsOf = (layer: LayerOutput, platform: string, buildArgs: Readonly<Record<string, string>>): pulumi.Output<ProvenanceFacts> => {
+    const parentRef = layer.parent === null ? undefined : byName.get(layer.parent)?.digestRef;
+    return pulumi.output(parentRef ?? null).apply((parentDigestRef) => ({
+      ...args.facts,
+      layer: layer.layer,
+      fingerprint: layer.fingerprint,
+      parent: parentDigestRef,
+      buildArgs,
+      platform,
+    }));
+  };
+  const declare = (name: string, digestRef: pulumi.Input<string>, tag: string, provenanceFacts: pulumi.Output<ProvenanceFacts>): ImageAttestations => new ImageAttestations(name, {
+    registry: args.registry,
+    digestRef,
+    tag,
+    provenanceFacts,
+    signingKey: args.signingKey,
+    ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
+  }, { parent });
+  const attested = new Map<string, AttestedLayer>();
+  for (const layer of layers) {
+    const index = indexes.get(layer.layer);
+    if (index === undefined) {
+      const target = targets.get(layer.layer);
+      const resource = declare(layer.layer, layer.digestRef, layer.tag, factsOf(layer, target?.platform ?? args.platform, target?.ownBuildArgs ?? {}));
+      attested.set(layer.layer, { signature: resource.signature, sbom: resource.sbom, provenance: resource.provenance, packages: resource.packages });
+      continue;
+    }
+    // The index, and each platform's image again in the index's repository: `cosign verify` of the
+    // digest a pull resolves there looks for its .sig in that repository, not in the per-platform one.
+    const indexed = layer as IndexedLayerOutput;
+    const resource = declare(layer.layer, layer.digestRef, layer.tag, factsOf(layer, index.entries.map((entry) => entry.platform).join(","), index.target.ownBuildArgs));
+    for (const entry of index.entries) {
+      const perPlatform = byName.get(entry.name);
+      if (perPlatform === undefined) throw new Error(`layer ${layer.layer}: no ${entry.platform} image was declared`);
+      declare(`${layer.layer}/${platformSlug(entry.platform)}`, indexed.platforms.apply((digests) => digests[entry.platform] as string), layer.tag, factsOf(perPlatform, entry.platform, targets.get(entry.name)?.ownBuildArgs ?? {}));
+    }
+    attested.set(layer.layer, { signature: resource.signature, sbom: resource.sbom, provenance: resource.provenance, packages: resource.packages });
+  }
+  return attested;
+}
