@@ -5,7 +5,7 @@
 import { type LayerEvent, type LayerTiming } from "../engine/events.js";
 import { type UpLayer } from "../engine/up-flow.js";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, IMAGE_INDEX_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
-import { digestOf } from "../core/reference.js";
+import { digestOf, parseReference } from "../core/reference.js";
 import { basename } from "node:path";
 import { renderTable } from "./table.js";
 
@@ -26,6 +26,10 @@ export interface SummaryRow {
   readonly timing: StepSeconds | null;
   /** Its whole build and push output (cli/run-record.ts); only a layer built in this run has one. */
   readonly log?: string;
+  /** A signing stack's layer in the registry: its cosign signature tag (`repo:sha256-<hex>.sig`, the attestations beside it in `.att`). */
+  readonly signature?: string;
+  /** Why the layer is not signed: the stack does not sign (`no strata:signingKey`), or the run did not get that far. */
+  readonly unsigned?: string;
 }
 
 export interface StepSeconds {
@@ -85,9 +89,33 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
       detail = event.op === "create" ? "new" : "rebuilt";
     }
     results.set(layer.layer, result);
-    rows.push({ layer: layer.layer, image: layer.image, result, ref: layer.ref, digest: digestPart(event?.digestRef ?? (result === "unchanged" ? layer.previousDigestRef : undefined)), detail, timing: stepSeconds(event?.timing) });
+    const digest = digestPart(event?.digestRef ?? (result === "unchanged" ? layer.previousDigestRef : undefined));
+    rows.push({ layer: layer.layer, image: layer.image, result, ref: layer.ref, digest, detail, timing: stepSeconds(event?.timing), ...signingOf(layer, result, digest, runError) });
   }
   return rows;
+}
+
+/**
+ * A layer's signature: where cosign's `.sig` tag is, when the stack signs and the run ended well
+ * (every image's ImageAttestations succeeded, or the engine would have said so); else why not. A
+ * failed run says it cannot tell, never that a layer is signed.
+ */
+function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | null, runError: string | undefined): { signature?: string; unsigned?: string } {
+  if (layer.signing === undefined) return {};
+  if (!layer.signing.sign) return { unsigned: layer.signing.reason };
+  if (runError !== undefined || result === "failed" || result === "skipped" || digest === null) return { unsigned: "the run did not finish: its signatures are not known" };
+  const reference = parseReference(layer.ref);
+  return { signature: `${reference.registry}/${reference.path}:${digest.replace(":", "-")}.sig` };
+}
+
+/** The summary's signing line: how many images are signed, or why none is (`not signed (no strata:signingKey)`). */
+export function signingLine(rows: readonly SummaryRow[]): string | undefined {
+  const signed = rows.filter((row) => row.signature !== undefined).length;
+  const reasons = [...new Set(rows.flatMap((row) => (row.unsigned === undefined ? [] : [row.unsigned])))];
+  if (signed === 0 && reasons.length === 0) return undefined;
+  if (signed === 0) return `not signed (${reasons.join("; ")})`;
+  const rest = rows.length - signed;
+  return `signed and attested (SBOM, provenance): ${signed} image${signed === 1 ? "" : "s"}, signatures in each repository's sha256-<digest>.sig tag${rest === 0 ? "" : `; ${rest} not signed (${reasons.join("; ")})`}`;
 }
 
 /** The table, then the counts; a `log` column (the file's name in the run's log folder) when any layer has a log. */
@@ -96,7 +124,8 @@ export function renderSummary(rows: readonly SummaryRow[]): string {
   const logs = rows.some((row) => row.log !== undefined);
   const headers = ["layer", "result", "ref", "digest", "detail", ...(logs ? ["log"] : [])];
   const cells = rows.map((row) => [row.layer, row.result, row.ref, row.digest ?? "-", row.detail, ...(logs ? [row.log === undefined ? "-" : basename(row.log)] : [])]);
-  return `${renderTable(headers, cells)}\n${counts.map(([result, count]) => `${count} ${result}`).join(", ")}`;
+  const signing = signingLine(rows);
+  return `${renderTable(headers, cells)}\n${counts.map(([result, count]) => `${count} ${result}`).join(", ")}${signing === undefined ? "" : `\n${signing}`}`;
 }
 
 export function summaryExitCode(rows: readonly SummaryRow[], runError?: string): number {

@@ -8,6 +8,11 @@ import { formatCiBuild } from "../core/version.js";
 import { type StackConfig } from "../core/config.js";
 import { planTargets } from "../core/plan.js";
 import { buildTargets } from "../core/platforms.js";
+import { throwIfAny } from "../core/problems.js";
+import { type SigningDecision, signingConfigProblems, signingDecision, signingKeyConfigured } from "../core/signing-config.js";
+import { stackConfigSource } from "../core/stack-files.js";
+import { TRUST_KEY } from "../core/trust-policy.js";
+import { runIdOf } from "./run-logs.js";
 import { type EngineRun } from "./events.js";
 import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection, stateDirOf } from "./project.js";
 
@@ -19,6 +24,8 @@ export interface UpLayer {
   readonly parent: string | null;
   /** A promoting channel: the digest its output held before this run. */
   readonly previousDigestRef?: string;
+  /** Whether the stack signs its images (core/signing-config.ts), and if not, why. */
+  readonly signing?: SigningDecision;
 }
 
 export interface UpOutcome {
@@ -51,13 +58,26 @@ export interface UpRequest extends StackSelection {
 export async function upFlow(request: UpRequest, context: ProjectContext, progress: (text: string) => void): Promise<UpOutcome> {
   const resolved = inputsOf(request, context);
   const { config, file, catalog } = resolved;
+  // The stack file as it is (a secret is {secure: …} there): a signing key must be a secret, with its passphrase.
+  const values = stackConfigSource({ projectDir: projectDirOf(request, context), stack: request.stack, ...(request.config === undefined ? {} : { configFile: path.resolve(context.cwd, request.config) }), env: context.env, displayRoot: context.cwd }).values;
+  throwIfAny(signingConfigProblems(values, file));
+  const signing = signingDecision(config, signingKeyConfigured(values));
   // A foreign platform on this machine's engine: register its emulation first (or stop, saying why).
   const { platformsToEmulate, registerEmulation } = await import("./emulation.js");
   // The script runs in this process's environment (PATH and all) with the run's own settings on top.
   await registerEmulation(platformsToEmulate(config, context.env.STRATA_BINFMT_DIR, context.env.DOCKER_HOST), progress, { ...process.env, ...context.env });
   const run = await runStackOf(request, context, resolved);
   if (run.note !== undefined) progress(`${run.note}\n`);
-  const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack };
+  // The run's id in its images' provenance (the program falls back to its own start when run without strata up).
+  const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack, STRATA_RUN_ID: runIdOf(new Date()) };
+  // cosign only when a stack needs it (a key to sign with, a trust policy to verify): found, or built
+  // the first time on this machine (scripts/cosign-tools.sh, minutes), before the engine starts, and
+  // handed to the provider so it never builds behind a resource's step.
+  if (signingKeyConfigured(values) || values[TRUST_KEY] !== undefined) {
+    const { locateCosign } = await import("./cosign.js");
+    if (context.env.STRATA_COSIGN === undefined) progress("cosign: making sure the pinned cosign is available (built once per machine; scripts/cosign-tools.sh)\n");
+    env.STRATA_COSIGN = await locateCosign({ ...process.env, ...context.env });
+  }
   const stackOptions = { projectDir: projectDirOf(request, context), stack: run.stack, env };
   const { ensureStack, upRun } = await import("./cli-run.js");
   await ensureStack(stackOptions);
@@ -70,13 +90,13 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
     // A multi-platform stack: each layer per platform (`keystone@linux-arm64`), then each layer's index.
     const { builds, indexes } = buildTargets(planTargets(catalog, config, file), config);
     layers = [
-      ...builds.map((target) => ({ layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null })),
-      ...indexes.map((index) => ({ layer: index.layer, image: index.target.layer.image, ref: index.target.ref, parent: null })),
+      ...builds.map((target) => ({ layer: target.layer.name, image: target.layer.image, ref: target.ref, parent: target.parent ?? null, signing })),
+      ...indexes.map((index) => ({ layer: index.layer, image: index.target.layer.image, ref: index.target.ref, parent: null, signing })),
     ];
   } else {
     const automation = await import("./automation.js");
     const current = await automation.previousLayers<{ layer: string; image: string; ref: string; digestRef?: string }>(await automation.openStack(stackOptions));
-    layers = Object.values(current).map((layer) => ({ layer: layer.layer, image: layer.image, ref: layer.ref, parent: null, ...(layer.digestRef === undefined ? {} : { previousDigestRef: layer.digestRef }) }));
+    layers = Object.values(current).map((layer) => ({ layer: layer.layer, image: layer.image, ref: layer.ref, parent: null, signing, ...(layer.digestRef === undefined ? {} : { previousDigestRef: layer.digestRef }) }));
   }
   const imageSetDir = request.imageSet !== undefined ? path.resolve(context.cwd, request.imageSet)
     : config.ci === undefined ? undefined : path.join(stateDirOf(request, context), "image-sets", run.stack, formatCiBuild(config.ci));
