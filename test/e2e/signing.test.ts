@@ -1,0 +1,206 @@
+/**
+ * Signed, attested layers (issue 29, items 3–4) through `strata up`, with the real engine, the real
+ * registry and the real pinned cosign: every layer's digest verifies with plain `cosign verify` and
+ * `cosign verify-attestation`, the provenance names the catalog's commit and the parent's digest, a
+ * rerun signs nothing again, a changed leaf is signed anew alone, a stack without a key publishes
+ * unsigned and says so, and no key material reaches logs, outputs or the state.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
+import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, upWithSummary } from "./harness.js";
+
+const PASSPHRASE = "signing-passphrase-5d81e0";
+
+const cosignBinary = (): string => {
+  try {
+    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
+  } catch {
+    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
+  }
+};
+
+interface SignedLayerOutput {
+  readonly layer: string;
+  readonly digestRef: string;
+  readonly parent: string | null;
+  readonly signature?: string;
+  readonly sbom?: string;
+  readonly provenance?: string;
+  readonly packages?: number;
+}
+
+/** Plain cosign, as a user runs it by hand (no Strata code in between); its exit code and output. */
+function cosignCli(binary: string, args: readonly string[]): { code: number; out: string } {
+  const result = spawnSync(binary, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, timeout: 120_000 });
+  return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
+}
+
+const digestHex = (digestRef: string): string => digestRef.slice(digestRef.indexOf("@sha256:") + "@sha256:".length);
+const repositoryOf = (digestRef: string): string => digestRef.slice(registryAddress.length + 1, digestRef.indexOf("@"));
+
+/** The layers of a cosign tag's manifest (one per signature or attestation). */
+async function tagLayers(digestRef: string, suffix: "sig" | "att"): Promise<number> {
+  const found = await registry.manifest(repositoryOf(digestRef), `sha256-${digestHex(digestRef)}.${suffix}`);
+  if (found === undefined) throw new Error(`${digestRef} has no .${suffix} tag`);
+  return found.manifest.layers?.length ?? 0;
+}
+
+/** Every file under a folder, as text (state backend, logs, stack files). */
+function filesUnder(dir: string): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(dir)) {
+    const full = path.join(dir, entry);
+    const stat = statSync(full);
+    if (stat.isDirectory()) files.push(...filesUnder(full));
+    else if (stat.isFile() && stat.size < 64 << 20) files.push(full);
+  }
+  return files;
+}
+
+describe("signed and attested layers", () => {
+  let world: E2eWorld;
+  let keysDir: string;
+  let cosign: string;
+  let key: SigningKey;
+  let publicKeyFile: string;
+  let dev: E2eStack;
+  const outputsLog: string[] = [];
+
+  const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, ...args], { encoding: "utf8" }).trim();
+
+  beforeAll(async () => {
+    cosign = cosignBinary();
+    world = createWorld("signing");
+    // Provenance names the catalog's commit: the catalog is a git checkout of its own here.
+    git("init", "-q");
+    git("-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", "add", "-A");
+    git("-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", "commit", "-q", "-m", "catalog");
+    keysDir = mkdtempSync(path.join(tmpdir(), "strata-signing-keys-"));
+    const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
+    key = pair.key;
+    publicKeyFile = pair.publicKeyFile;
+    dev = await world.stack("dev", {}, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: PASSPHRASE } });
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+    if (keysDir !== undefined) rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it("signs every layer's digest and attests its SBOM and provenance, so plain cosign verifies them", async () => {
+    const preview = await dev.stack.preview();
+    expect(preview.stdout).toContain("strata:index:ImageAttestations");
+    const first = await upWithSummary(world, "dev", "first");
+    outputsLog.push(first.out);
+    expect(first.code, first.out).toBe(0);
+    expect(first.out).toContain("signed and attested (SBOM, provenance): 6 images");
+    const layers = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
+    outputsLog.push(JSON.stringify(await dev.stack.outputs()));
+    expect(Object.keys(layers).sort()).toEqual(["app", "app-base", "base", "db", "libs", "tools"]);
+    const commit = git("rev-parse", "HEAD");
+    for (const layer of Object.values(layers)) {
+      const repository = layer.digestRef.slice(0, layer.digestRef.indexOf("@"));
+      expect(layer.signature).toBe(`${repository}:sha256-${digestHex(layer.digestRef)}.sig`);
+      expect(layer.sbom).toBe(`${repository}:sha256-${digestHex(layer.digestRef)}.att`);
+      expect(layer.provenance).toBe(layer.sbom);
+      expect(layer.packages).toBe(0); // busybox: no dpkg database, no Python
+      const verify = cosignCli(cosign, ["verify", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", layer.digestRef]);
+      expect(verify.code, verify.out).toBe(0);
+      const sbom = cosignCli(cosign, ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--type", "spdxjson", layer.digestRef]);
+      expect(sbom.code, sbom.out).toBe(0);
+      const provenance = cosignCli(cosign, ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--type", "slsaprovenance1", layer.digestRef]);
+      expect(provenance.code, provenance.out).toBe(0);
+      const envelope = JSON.parse(provenance.out.split("\n").find((line) => line.startsWith("{")) ?? "{}") as { payload?: string };
+      const statement = JSON.parse(Buffer.from(envelope.payload ?? "", "base64").toString("utf8")) as { subject: { digest: { sha256: string } }[]; predicate: { buildDefinition: { externalParameters: { source: { commit: string; tree: string }; parent: string | null; layer: string } } } };
+      expect(statement.subject[0]?.digest.sha256).toBe(digestHex(layer.digestRef));
+      const external = statement.predicate.buildDefinition.externalParameters;
+      expect(external.source.commit).toBe(commit);
+      expect(external.source.tree).toBe("clean");
+      expect(external.layer).toBe(layer.layer);
+      expect(external.parent).toBe(layer.parent === null ? null : layers[layer.parent]?.digestRef);
+      expect(await tagLayers(layer.digestRef, "sig")).toBe(1);
+      expect(await tagLayers(layer.digestRef, "att")).toBe(2);
+    }
+    // Another key does not verify: the signature is the key's, not merely present.
+    const otherDir = mkdtempSync(path.join(tmpdir(), "strata-signing-other-"));
+    try {
+      const other = await new Cosign({ binary: cosign }).generateKeyPair(otherDir, "other-passphrase");
+      const wrong = cosignCli(cosign, ["verify", "--key", other.publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", (layers.app as SignedLayerOutput).digestRef]);
+      expect(wrong.code, wrong.out).not.toBe(0);
+    } finally {
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
+
+  it("signs nothing again on a second up: no change, one signature per digest", async () => {
+    const before = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
+    const preview = await dev.stack.preview();
+    expect(preview.changeSummary).toEqual({ same: expect.any(Number) });
+    const second = await upWithSummary(world, "dev", "second");
+    outputsLog.push(second.out);
+    expect(second.code, second.out).toBe(0);
+    expect(new Set(Object.values(second.results))).toEqual(new Set(["unchanged"]));
+    const after = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
+    expect(after).toEqual(before);
+    for (const layer of Object.values(after)) {
+      expect(await tagLayers(layer.digestRef, "sig")).toBe(1);
+      expect(await tagLayers(layer.digestRef, "att")).toBe(2);
+    }
+  });
+
+  it("signs a changed leaf anew, and only that leaf", async () => {
+    const before = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
+    writeFileSync(path.join(world.catalogDir, "app/app.txt"), `${readFileSync(path.join(world.catalogDir, "app/app.txt"), "utf8")}changed\n`);
+    git("-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", "commit", "-q", "-am", "app changed");
+    const third = await upWithSummary(world, "dev", "third");
+    outputsLog.push(third.out);
+    expect(third.code, third.out).toBe(0);
+    const after = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
+    const resigned = Object.keys(after).filter((layer) => after[layer]?.signature !== before[layer]?.signature).sort();
+    expect(resigned).toEqual(["app"]);
+    const app = after.app as SignedLayerOutput;
+    expect(cosignCli(cosign, ["verify", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", app.digestRef]).code).toBe(0);
+    expect(await tagLayers(app.digestRef, "sig")).toBe(1);
+    // The old digest keeps its signature: it is still what the old tag's users pulled.
+    expect(await tagLayers((before.app as SignedLayerOutput).digestRef, "sig")).toBe(1);
+    const provenance = cosignCli(cosign, ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--type", "slsaprovenance1", app.digestRef]);
+    expect(provenance.code, provenance.out).toBe(0);
+    const envelope = JSON.parse(provenance.out.split("\n").find((line) => line.startsWith("{")) ?? "{}") as { payload?: string };
+    expect(Buffer.from(envelope.payload ?? "", "base64").toString("utf8")).toContain(git("rev-parse", "HEAD"));
+  });
+
+  it("publishes a stack without a key unsigned, and says so", async () => {
+    const plain = await world.stack("plain", { channel: "plain" });
+    const run = await upWithSummary(world, "plain", "plain");
+    outputsLog.push(run.out);
+    expect(run.code, run.out).toBe(0);
+    expect(run.out).toContain("not signed (no strata:signingKey)");
+    const layers = (await plain.outputs()) as unknown as Record<string, SignedLayerOutput>;
+    for (const layer of Object.values(layers)) expect(layer.signature).toBeUndefined();
+    const tags = Object.values(await registryContents(plain.group)).flat();
+    expect(tags.length).toBeGreaterThan(0);
+    expect(tags.filter((tag) => tag.endsWith(".sig") || tag.endsWith(".att"))).toEqual([]);
+  });
+
+  it("keeps the key and its passphrase out of logs, outputs and the state", async () => {
+    // The state as the backend keeps it: `pulumi stack export` without --show-secrets (the
+    // Automation API's exportStack decrypts every secret, by design).
+    const exported = execFileSync("pulumi", ["stack", "export", "--stack", "dev", "--non-interactive"], { cwd: world.projectDir, encoding: "utf8", env: { ...process.env, ...world.env } });
+    // The key is there, as a secret: the ImageAttestations' inputs hold it encrypted.
+    expect(exported).toMatch(/"signingKey": \{\s*"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",\s*"ciphertext"/);
+    const keyLines = key.privateKeyPem.split("\n").map((line) => line.trim()).filter((line) => line.length >= 16 && !line.startsWith("-----"));
+    expect(keyLines.length).toBeGreaterThan(0);
+    // The state export, what the runs printed, the stack outputs, and every file the runs left in the world (backend, logs, reports).
+    const haystacks = [exported, ...outputsLog, ...filesUnder(world.root).filter((file) => !file.endsWith(".tar")).map((file) => readFileSync(file, "utf8"))];
+    expect(haystacks.length).toBeGreaterThan(5);
+    for (const text of haystacks) {
+      expect(text).not.toContain(PASSPHRASE);
+      for (const line of keyLines) expect(text).not.toContain(line);
+    }
+    // The stack file holds them as secrets (ciphertext), which strata up checks.
+    expect(readFileSync(path.join(world.projectDir, "Pulumi.dev.yaml"), "utf8")).toContain("secure:");
+  });
+});
