@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
-import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, upWithSummary } from "./harness.js";
+import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
+import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
 
 const PASSPHRASE = "signing-passphrase-5d81e0";
 
@@ -202,5 +203,72 @@ describe("signed and attested layers", () => {
     }
     // The stack file holds them as secrets (ciphertext), which strata up checks.
     expect(readFileSync(path.join(world.projectDir, "Pulumi.dev.yaml"), "utf8")).toContain("secure:");
+  });
+
+  // After the leak check above: these put key material where it must not be, on purpose.
+  it("fails a run whose passphrase does not open the key, saying so without the key, and claims no signature", async () => {
+    await world.stack("wrongpass", { channel: "wrongpass" }, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: "wrong-passphrase-77" } });
+    const run = await upWithSummary(world, "wrongpass", "wrongpass");
+    expect(run.code, run.out).not.toBe(0);
+    expect(run.out).toContain("cosign could not sign");
+    expect(run.out).toContain("not signed (the run did not finish: its signatures are not known)");
+    expect(run.out).not.toContain("wrong-passphrase-77");
+    for (const line of key.privateKeyPem.split("\n").filter((part) => part.length >= 16 && !part.startsWith("-----"))) expect(run.out).not.toContain(line);
+  });
+
+  it("refuses a key kept in plain text in the stack file before anything runs, without quoting it", async () => {
+    await world.stack("plainkey", { channel: "plainkey", signingKey: key.privateKeyPem }, { secrets: { signingKeyPassphrase: PASSPHRASE } });
+    const run = await runStrata(world, ["up", "--stack", "plainkey", "--catalog", world.catalogDir]);
+    expect(run.code, run.out).not.toBe(0);
+    expect(run.out).toMatch(/Pulumi\.plainkey\.yaml: strata:signingKey: is stored in plain text/);
+    for (const line of key.privateKeyPem.split("\n").filter((part) => part.length >= 16 && !part.startsWith("-----"))) expect(run.out).not.toContain(line);
+    expect(Object.keys(await registryContents(`${world.osRelease}-mos9.0-plainkey`))).toEqual([]);
+  });
+});
+
+describe("a signed multi-platform layer", () => {
+  const PLATFORMS = ["linux/amd64", "linux/arm64"];
+  let world: E2eWorld;
+  let keysDir: string;
+  let cosign: string;
+  let publicKeyFile: string;
+
+  beforeAll(async () => {
+    cosign = cosignBinary();
+    world = createWorld("signing-mp");
+    makeMultiPlatform(world);
+    const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" });
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-q", "-m", "catalog");
+    keysDir = mkdtempSync(path.join(tmpdir(), "strata-signing-mp-keys-"));
+    const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
+    publicKeyFile = pair.publicKeyFile;
+    await world.stack("dev", { platforms: JSON.stringify(PLATFORMS), layers: JSON.stringify(["tools"]) }, { secrets: { signingKey: pair.key.privateKeyPem, signingKeyPassphrase: PASSPHRASE } });
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+    if (keysDir !== undefined) rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it("signs and attests the index, each platform's image in the index's repository, and each per-platform image", async () => {
+    const run = await upWithSummary(world, "dev", "mp");
+    expect(run.code, run.out).toBe(0);
+    const stack = await LocalWorkspace.selectStack({ stackName: "dev", workDir: world.projectDir }, { envVars: { ...world.env } });
+    const layers = ((await stack.outputs()).layers?.value ?? {}) as Record<string, SignedLayerOutput & { platforms?: Record<string, string> }>;
+    const tools = layers.tools as SignedLayerOutput & { platforms: Record<string, string> };
+    expect(Object.keys(tools.platforms)).toEqual(PLATFORMS);
+    const refs = [tools.digestRef, ...Object.values(tools.platforms), ...PLATFORMS.map((platform) => (layers[`tools@${platform.replace("/", "-")}`] as SignedLayerOutput).digestRef)];
+    expect(new Set(refs).size).toBe(5);
+    for (const ref of refs) {
+      const verify = cosignCli(cosign, ["verify", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", ref]);
+      expect(verify.code, `${ref}: ${verify.out}`).toBe(0);
+      for (const type of ["spdxjson", "slsaprovenance1"]) {
+        const attested = cosignCli(cosign, ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--type", type, ref]);
+        expect(attested.code, `${ref} ${type}: ${attested.out}`).toBe(0);
+      }
+      expect(await tagLayers(ref, "sig")).toBe(1);
+    }
+    expect(tools.signature).toBe(`${tools.digestRef.slice(0, tools.digestRef.indexOf("@"))}:sha256-${digestHex(tools.digestRef)}.sig`);
   });
 });
