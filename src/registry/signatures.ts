@@ -1,0 +1,184 @@
+/**
+ * Signatures and attestations written by Strata itself into cosign's classic tags (issue 29):
+ * `<repo>:sha256-<hex>.sig` and `.att` beside the image, in the bytes cosign v2 writes
+ * (core/cosign-format.ts), so plain `cosign verify --key … --insecure-ignore-tlog=true` and
+ * `cosign verify-attestation --type …` accept them. The key is unlocked once per run by the caller
+ * (unlockCosignKey); signing here costs an ECDSA signature and a few small requests per image, not
+ * a cosign process with its scrypt.
+ *
+ * Idempotent: a tag that already holds what is asked for — a signature by this key over this
+ * digest (carrying the annotations asked for), an attestation by this key whose statement is about
+ * this digest and of this predicate type — is left as it is; only what is missing is appended, one
+ * layer each, never a duplicate. Fails closed: a registry answer that is neither found nor not found
+ * is an error (the client's), and a tag holding something Strata could not rewrite faithfully is
+ * refused, not overwritten.
+ */
+import { createHash } from "node:crypto";
+import { mapLimited } from "../core/concurrency.js";
+import {
+  attestationLayer, attestationTag, type CosignKey, type CosignLayer, cosignManifest, cosignRepositoryName, DSSE_ENVELOPE_TYPE, IN_TOTO_PAYLOAD_TYPE, pae,
+  PREDICATE_TYPE_ANNOTATION, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION, signatureLayer, signatureTag,
+  SIMPLE_SIGNING_TYPE, simpleSigningPayload, verifiesBase64,
+} from "../core/cosign-format.js";
+import { UserError } from "../core/problems.js";
+import { parseReference } from "../core/reference.js";
+import { type RegistryClient, RegistryError } from "./client.js";
+
+/**
+ * What writing signatures needs of a registry: the client's reads and manifest puts, and an upload
+ * of a small blob (`putBlob`: POST then PUT with the digest; the blob being there already is
+ * success).
+ */
+export interface SignatureRegistry extends Pick<RegistryClient, "registry" | "manifest" | "putManifest" | "blobStream"> {
+  putBlob(repository: string, bytes: Buffer): Promise<unknown>;
+}
+
+/** One attestation to make: the predicate type (a URI, PREDICATE_TYPES) and the predicate's JSON bytes. */
+export interface AttestationRequest {
+  readonly predicateType: string;
+  readonly predicate: Buffer;
+}
+
+export interface TagWrite {
+  /** The image reference signed or attested (`registry/repo@sha256:…`). */
+  readonly ref: string;
+  /** `registry/repo:sha256-<hex>.sig` (or `.att`). */
+  readonly tagRef: string;
+  /** Whether a manifest was put: false when the tag held everything asked for already. */
+  readonly written: boolean;
+  /** The digest of the manifest the tag holds now. */
+  readonly manifestDigest: string;
+}
+
+/** Images signed or attested at once: the work is requests (a few each), not CPU. */
+const CONCURRENCY = 8;
+/** Writers of the same tag at once (two runs): the tag is read, extended and written again this often before giving up. */
+const TAG_ATTEMPTS = 3;
+/** The largest layer read back from a `.sig`/`.att` tag to check it (an SBOM of a large image is a few MiB). */
+const MAX_LAYER_BYTES = 64 << 20;
+
+/** One layer a tag should hold: whether an existing layer is it, and how to make it when none is. */
+interface Wanted {
+  readonly what: string;
+  satisfiedBy(layer: CosignLayer, blob: (layer: CosignLayer) => Promise<Buffer>): Promise<boolean>;
+  make(): { layer: CosignLayer; blob: Buffer };
+}
+
+/**
+ * Signs each digest reference with `key`, one signature layer in its `.sig` tag, with
+ * `annotations` in the payload (what `cosign sign -a` puts there). All references must be in the
+ * registry `registry` speaks to. A reference already signed by this key is left as it is.
+ */
+export async function signImages(registry: SignatureRegistry, refs: readonly string[], key: CosignKey, annotations?: Readonly<Record<string, string>>): Promise<TagWrite[]> {
+  const unique = [...new Set(refs)];
+  return mapLimited(unique, CONCURRENCY, async (ref) => {
+    const { repository, name, digest } = imageOf(registry, ref);
+    const payload = simpleSigningPayload(name, digest, annotations);
+    const payloadDigest = sha256(payload);
+    const wanted: Wanted = {
+      what: "signature",
+      satisfiedBy: async (layer, blob) => {
+        if (layer.mediaType !== SIMPLE_SIGNING_TYPE) return false;
+        // Our own earlier payload is known without asking; another (a copy's, other annotations) is read.
+        const bytes = layer.digest === payloadDigest ? payload : await blob(layer);
+        if (!verifiesBase64(key, bytes, layer.annotations[SIGNATURE_ANNOTATION] ?? "")) return false;
+        const said = readSimpleSigning(bytes);
+        return said?.digest === digest && Object.entries(annotations ?? {}).every(([field, value]) => said.annotations[field] === value);
+      },
+      make: () => signatureLayer(key, payload),
+    };
+    return writeTag(registry, ref, repository, signatureTag(digest), [wanted]);
+  });
+}
+
+/**
+ * Attests one digest reference: each request becomes one layer of its `.att` tag (several
+ * predicate types in one manifest, as cosign stores them), the statement's subject this
+ * repository and digest. A predicate type already attested by this key for this digest is left as
+ * it is (whatever its predicate says: the image is the same).
+ */
+export async function attestImage(registry: SignatureRegistry, ref: string, attestations: readonly AttestationRequest[], key: CosignKey): Promise<TagWrite> {
+  const { repository, name, digest } = imageOf(registry, ref);
+  const types = attestations.map((attestation) => attestation.predicateType);
+  if (types.length === 0 || new Set(types).size !== types.length) throw new Error(`attestImage: ${ref}: give each predicate type once, at least one (${types.join(", ")})`);
+  const wanted = attestations.map((attestation): Wanted => ({
+    what: `${attestation.predicateType} attestation`,
+    satisfiedBy: async (layer, blob) => {
+      if (layer.mediaType !== DSSE_ENVELOPE_TYPE || layer.annotations[PREDICATE_TYPE_ANNOTATION] !== attestation.predicateType) return false;
+      const envelope = readDsseEnvelope(await blob(layer));
+      if (envelope === undefined || !envelope.signatures.some((signature) => verifiesBase64(key, pae(IN_TOTO_PAYLOAD_TYPE, envelope.payload), signature))) return false;
+      const head = readStatementHead(envelope.payload);
+      return head?.predicateType === attestation.predicateType && head.subjectDigests.includes(digest);
+    },
+    make: () => attestationLayer(key, name, digest, attestation.predicateType, attestation.predicate),
+  }));
+  return writeTag(registry, ref, repository, attestationTag(digest), wanted);
+}
+
+function imageOf(registry: SignatureRegistry, ref: string): { repository: string; name: string; digest: string } {
+  const parsed = parseReference(ref);
+  if (parsed.digest === undefined || !/^sha256:[a-f0-9]{64}$/.test(parsed.digest)) throw new Error(`signatures: "${ref}" is not a digest reference (repository@sha256:…): only a digest is signed, a tag can move`);
+  if (parsed.registry !== registry.registry) throw new Error(`signatures: "${ref}" is in ${parsed.registry}, not in ${registry.registry}, the registry this client speaks to`);
+  return { repository: parsed.path, name: cosignRepositoryName(parsed.registry, parsed.path), digest: parsed.digest };
+}
+
+const sha256 = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+
+/**
+ * Makes `tag` hold every wanted layer: reads what it holds, appends what is missing (blobs, then
+ * the manifest), and reads the tag back. A registry has no conditional put, so another writer of
+ * the same tag at the same moment can replace what was written; then the whole is done again.
+ */
+async function writeTag(registry: SignatureRegistry, ref: string, repository: string, tag: string, wanted: readonly Wanted[]): Promise<TagWrite> {
+  const tagRef = `${registry.registry}/${repository}:${tag}`;
+  const blob = async (layer: CosignLayer): Promise<Buffer> => {
+    if (layer.size > MAX_LAYER_BYTES) throw new UserError(`${tagRef} has a layer of ${layer.size} bytes (${layer.digest}), larger than any signature or attestation Strata reads (${MAX_LAYER_BYTES} bytes): it cannot tell whether it is a signature of its own. Look at what wrote it; delete the tag to have Strata write it anew`);
+    return readWhole(await registry.blobStream(repository, layer.digest, layer.size));
+  };
+  for (let attempt = 1; ; attempt++) {
+    const existing = await registry.manifest(repository, tag);
+    let layers: CosignLayer[] = [];
+    let mediaType: string | undefined;
+    if (existing !== undefined) {
+      const read = readCosignManifest(existing.manifest as unknown);
+      if ("problem" in read) {
+        throw new UserError(`${tagRef} ${read.problem}: it is not a cosign signature manifest Strata can add to without changing what it holds, so ${ref} was not signed. Look at what wrote that tag; if it is not needed, delete it (by its digest ${existing.digest}) and run again`);
+      }
+      ({ layers, mediaType } = read);
+    }
+    const missing: Wanted[] = [];
+    for (const want of wanted) {
+      let found = false;
+      for (const layer of layers) {
+        if (await want.satisfiedBy(layer, blob)) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) missing.push(want);
+    }
+    if (existing !== undefined && missing.length === 0) return { ref, tagRef, written: false, manifestDigest: existing.digest };
+
+    const made = missing.map((want) => want.make());
+    const next = cosignManifest([...layers, ...made.map((entry) => entry.layer)], mediaType);
+    for (const entry of made) await registry.putBlob(repository, entry.blob);
+    await registry.putBlob(repository, next.config);
+    const written = await registry.putManifest(repository, tag, next.manifest, next.mediaType);
+    const now = await registry.manifest(repository, tag);
+    if (now?.digest === written) return { ref, tagRef, written: true, manifestDigest: written };
+    if (now === undefined) {
+      throw new RegistryError(`${tagRef} was written as ${written}, but the registry now answers that the tag does not exist: it does not hold what it just accepted (its storage, or something between, is not answering truly). Check the registry, then run again`, undefined, "a tag just written that the registry no longer answers for");
+    }
+    if (attempt >= TAG_ATTEMPTS) {
+      throw new RegistryError(`${tagRef} was replaced by another writer each of ${TAG_ATTEMPTS} times Strata wrote it (now ${now.digest}): something keeps writing the signatures of ${ref} at the same time. Find the other run, then run again`, undefined, "a tag another writer keeps replacing");
+    }
+    // Another run wrote the tag between our read and our write: what it holds now is read again, and what is missing added to it.
+  }
+}
+
+/** A small blob's bytes, whole; the stream has checked them against their digest and size. */
+async function readWhole(stream: ReadableStream<Uint8Array>): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
