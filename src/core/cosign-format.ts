@@ -21,8 +21,10 @@
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, scrypt, sign, verify } from "node:crypto";
 import { xsalsa20poly1305 } from "@noble/ciphers/salsa.js";
+import { CONFIG_NAMESPACE, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY } from "./config.js";
 import { UserError } from "./problems.js";
 import { IN_TOTO_STATEMENT_V01, SLSA_PROVENANCE_V1 } from "./provenance.js";
+import { COSIGN_PRIVATE_KEY_TYPES } from "./signing-config.js";
 
 export const OCI_MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
 export const OCI_CONFIG_TYPE = "application/vnd.oci.image.config.v1+json";
@@ -40,9 +42,6 @@ export const SPDX_DOCUMENT = "https://spdx.dev/Document";
 
 /** cosign's `--type` names Strata attests with, and the predicate type each stands for. */
 export const PREDICATE_TYPES = { spdxjson: SPDX_DOCUMENT, slsaprovenance1: SLSA_PROVENANCE_V1 } as const;
-
-/** The PEM types of cosign's encrypted private key: v2's own, and the older name it still reads. */
-export const ENCRYPTED_KEY_TYPES = ["ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY"] as const;
 
 /**
  * The scrypt parameters go-securesystemslib accepts (legacy, standard, OWASP); cosign refuses any
@@ -66,7 +65,7 @@ export interface KeySource {
   readonly passphrase: string;
 }
 
-const STACK_KEY: KeySource = { key: "strata:signingKey", passphrase: "strata:signingKeyPassphrase" };
+const STACK_KEY: KeySource = { key: `${CONFIG_NAMESPACE}:${SIGNING_KEY_KEY}`, passphrase: `${CONFIG_NAMESPACE}:${SIGNING_PASSPHRASE_KEY}` };
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
@@ -82,8 +81,8 @@ export async function unlockCosignKey(pem: string, passphrase: string, source: K
   const block = /-----BEGIN ([A-Z ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)\r?\n?-----END \1-----/.exec(pem);
   if (block === null) throw refuse("is not a PEM block", remake);
   const type = block[1] ?? "";
-  if (!(ENCRYPTED_KEY_TYPES as readonly string[]).includes(type)) {
-    throw refuse(`is a PEM "${type}", not cosign's encrypted private key (${ENCRYPTED_KEY_TYPES.join(" or ")})`, `${remake}; a plain key is made into one with cosign import-key-pair`);
+  if (!(COSIGN_PRIVATE_KEY_TYPES as readonly string[]).includes(type)) {
+    throw refuse(`is a PEM "${type}", not cosign's encrypted private key (${COSIGN_PRIVATE_KEY_TYPES.join(" or ")})`, `${remake}; a plain key is made into one with cosign import-key-pair`);
   }
   let sealed: unknown;
   try {
