@@ -1,0 +1,167 @@
+/**
+ * registry/signatures.ts against an in-memory registry: what is appended and what is left alone,
+ * and the answers a real registry gives only now and then (another writer between our read and our
+ * write, a tag gone right after it was written). The e2e test (cosign-native) holds the same code
+ * against a real registry and plain cosign.
+ */
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+import { attestationTag, type CosignKey, cosignManifest, PREDICATE_TYPES, readCosignManifest, signatureLayer, signatureTag, simpleSigningPayload, unlockCosignKey } from "../../src/core/cosign-format.js";
+import { type ManifestResult } from "../../src/registry/client.js";
+import { attestImage, type SignatureRegistry, signImages } from "../../src/registry/signatures.js";
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/cosign");
+const HOST = "registry.test:5000";
+const DIGEST = `sha256:${"ab".repeat(32)}`;
+const REF = `${HOST}/g/app@${DIGEST}`;
+const sha256 = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+
+/** A registry in memory: blobs and manifests by repository, tags pointing at manifests; hooks for the odd answer. */
+class MemoryRegistry implements SignatureRegistry {
+  readonly registry = HOST;
+  readonly blobs = new Map<string, Buffer>();
+  readonly manifests = new Map<string, Buffer>();
+  readonly tags = new Map<string, string>();
+  puts = 0;
+  /** Runs after each manifest put, before the put returns (another writer, a registry losing a tag). */
+  afterPut?: (repository: string, tag: string) => void;
+
+  async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
+    const digest = reference.startsWith("sha256:") ? reference : this.tags.get(`${repository}:${reference}`);
+    const bytes = digest === undefined ? undefined : this.manifests.get(`${repository}@${digest}`);
+    if (digest === undefined || bytes === undefined) return undefined;
+    const manifest = JSON.parse(bytes.toString("utf8")) as ManifestResult["manifest"];
+    return { digest, mediaType: manifest.mediaType ?? "", manifest };
+  }
+
+  async putManifest(repository: string, reference: string, bytes: Buffer): Promise<string> {
+    const manifest = JSON.parse(bytes.toString("utf8")) as { config?: { digest: string }; layers?: { digest: string }[] };
+    for (const blob of [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)]) {
+      if (blob !== undefined && !this.blobs.has(`${repository}@${blob}`)) throw new Error(`test registry: blob ${blob} unknown in ${repository}`);
+    }
+    const digest = sha256(bytes);
+    this.manifests.set(`${repository}@${digest}`, bytes);
+    this.tags.set(`${repository}:${reference}`, digest);
+    this.puts++;
+    this.afterPut?.(repository, reference);
+    return digest;
+  }
+
+  async blobStream(repository: string, digest: string): Promise<ReadableStream<Uint8Array>> {
+    const bytes = this.blobs.get(`${repository}@${digest}`);
+    if (bytes === undefined) throw new Error(`test registry: no blob ${digest}`);
+    return new ReadableStream({ start: (controller) => { controller.enqueue(new Uint8Array(bytes)); controller.close(); } });
+  }
+
+  async putBlob(repository: string, bytes: Buffer): Promise<string> {
+    this.blobs.set(`${repository}@${sha256(bytes)}`, bytes);
+    return sha256(bytes);
+  }
+
+  layersOf(repository: string, tag: string): { mediaType: string; annotations: Readonly<Record<string, string>> }[] {
+    const digest = this.tags.get(`${repository}:${tag}`);
+    const read = readCosignManifest(JSON.parse(this.manifests.get(`${repository}@${digest ?? ""}`)?.toString("utf8") ?? "null"));
+    if ("problem" in read) throw new Error(`test registry: ${repository}:${tag} ${read.problem}`);
+    return read.layers;
+  }
+}
+
+let key: CosignKey;
+let other: CosignKey;
+beforeAll(async () => {
+  key = await unlockCosignKey(readFileSync(path.join(fixtures, "cosign.key"), "utf8"), "test-only-passphrase");
+  const { generateKeyPairSync } = await import("node:crypto");
+  const pair = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+  other = { privateKey: pair.privateKey, publicKey: pair.publicKey };
+});
+
+describe("signImages", () => {
+  it("signs once: a second call, or a list naming a digest twice, writes nothing more", async () => {
+    const registry = new MemoryRegistry();
+    const [first] = await signImages(registry, [REF, REF], key);
+    expect(first).toMatchObject({ written: true, tagRef: `${HOST}/g/app:${signatureTag(DIGEST)}` });
+    expect(await signImages(registry, [REF], key)).toMatchObject([{ written: false, manifestDigest: first?.manifestDigest }]);
+    expect(registry.puts).toBe(1);
+    expect(registry.layersOf("g/app", signatureTag(DIGEST))).toHaveLength(1);
+  });
+
+  it("appends its own beside another key's, and beside its own with other annotations", async () => {
+    const registry = new MemoryRegistry();
+    await signImages(registry, [REF], other);
+    await signImages(registry, [REF], key);
+    expect(registry.layersOf("g/app", signatureTag(DIGEST))).toHaveLength(2);
+    // Annotations asked for must be in a signature of this key's; one without them is not it.
+    await signImages(registry, [REF], key, { commit: "abc" });
+    expect(registry.layersOf("g/app", signatureTag(DIGEST))).toHaveLength(3);
+    expect(await signImages(registry, [REF], key, { commit: "abc" })).toMatchObject([{ written: false }]);
+    // A signature carrying more annotations than asked for still is one: what cosign verify -a accepts.
+    expect(await signImages(registry, [REF], key)).toMatchObject([{ written: false }]);
+  });
+
+  it("does not take a signature of this key over another digest, copied under this tag, for one over this digest", async () => {
+    const registry = new MemoryRegistry();
+    const elsewhere = signatureLayer(key, simpleSigningPayload(`${HOST}/g/app`, `sha256:${"cd".repeat(32)}`));
+    await registry.putBlob("g/app", elsewhere.blob);
+    const forged = cosignManifest([elsewhere.layer]);
+    await registry.putBlob("g/app", forged.config);
+    await registry.putManifest("g/app", signatureTag(DIGEST), forged.manifest);
+    await signImages(registry, [REF], key);
+    expect(registry.layersOf("g/app", signatureTag(DIGEST))).toHaveLength(2);
+  });
+
+  it("reads the tag again and adds to it when another writer replaced it between our read and our write", async () => {
+    const registry = new MemoryRegistry();
+    let raced = false;
+    registry.afterPut = (repository, tag) => {
+      if (raced) return;
+      raced = true;
+      // The other run read the tag empty too, and writes its own signature over ours.
+      const theirs = signatureLayer(other, simpleSigningPayload(`${HOST}/${repository}`, DIGEST));
+      registry.blobs.set(`${repository}@${theirs.layer.digest}`, theirs.blob);
+      const next = cosignManifest([theirs.layer]);
+      registry.blobs.set(`${repository}@${sha256(next.config)}`, next.config);
+      registry.manifests.set(`${repository}@${sha256(next.manifest)}`, next.manifest);
+      registry.tags.set(`${repository}:${tag}`, sha256(next.manifest));
+    };
+    const [write] = await signImages(registry, [REF], key);
+    expect(write?.written).toBe(true);
+    expect(registry.layersOf("g/app", signatureTag(DIGEST))).toHaveLength(2);
+  });
+
+  it("says a tag the registry lost right after accepting it, and refuses references it cannot sign", async () => {
+    const registry = new MemoryRegistry();
+    registry.afterPut = (repository, tag) => registry.tags.delete(`${repository}:${tag}`);
+    await expect(signImages(registry, [REF], key)).rejects.toThrow(/now answers that the tag does not exist/);
+    await expect(signImages(registry, [`${HOST}/g/app:1.0`], key)).rejects.toThrow(/not a digest reference/);
+    await expect(signImages(registry, [`elsewhere.test/g/app@${DIGEST}`], key)).rejects.toThrow(/is in elsewhere\.test, not in registry\.test:5000/);
+  });
+});
+
+describe("attestImage", () => {
+  const sbom = { predicateType: PREDICATE_TYPES.spdxjson, predicate: Buffer.from('{"spdxVersion":"SPDX-2.3"}\n') };
+  const provenance = { predicateType: PREDICATE_TYPES.slsaprovenance1, predicate: Buffer.from('{"buildDefinition":{},"runDetails":{}}\n') };
+
+  it("writes each missing type once, one layer each, in one manifest", async () => {
+    const registry = new MemoryRegistry();
+    await attestImage(registry, REF, [sbom], key);
+    const second = await attestImage(registry, REF, [provenance, sbom], key);
+    expect(second.written).toBe(true);
+    expect(registry.layersOf("g/app", attestationTag(DIGEST)).map((layer) => layer.annotations.predicateType)).toEqual([PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1]);
+    expect(await attestImage(registry, REF, [sbom, provenance], key)).toMatchObject({ written: false, manifestDigest: second.manifestDigest });
+    // Another key's attestation of the same type is not this key's.
+    await attestImage(registry, REF, [sbom], other);
+    expect(registry.layersOf("g/app", attestationTag(DIGEST))).toHaveLength(3);
+    expect(registry.puts).toBe(3);
+  });
+
+  it("refuses an empty or repeated list, and a predicate that is not a JSON object", async () => {
+    const registry = new MemoryRegistry();
+    await expect(attestImage(registry, REF, [], key)).rejects.toThrow(/each predicate type once/);
+    await expect(attestImage(registry, REF, [sbom, sbom], key)).rejects.toThrow(/each predicate type once/);
+    await expect(attestImage(registry, REF, [{ ...sbom, predicate: Buffer.from("[]") }], key)).rejects.toThrow(/not a JSON object/);
+    expect(registry.puts).toBe(0);
+  });
+});
