@@ -307,8 +307,10 @@ export function cosignConfig(layers: readonly CosignLayer[]): Buffer {
   return Buffer.from(`{"architecture":"","created":"0001-01-01T00:00:00Z","history":[${layers.map(() => zero).join(",")}],"os":"","rootfs":{"type":"layers","diff_ids":[${layers.map((layer) => goJsonString(layer.digest)).join(",")}]},"config":{}}`, "utf8");
 }
 
+/** A layer descriptor in go-containerregistry's field order; no annotations, no field (`omitempty`). */
 function layerJson(layer: CosignLayer): string {
-  return `{"mediaType":${goJsonString(layer.mediaType)},"size":${layer.size},"digest":${goJsonString(layer.digest)},"annotations":${goStringMap(layer.annotations)}}`;
+  const annotations = Object.keys(layer.annotations).length === 0 ? "" : `,"annotations":${goStringMap(layer.annotations)}`;
+  return `{"mediaType":${goJsonString(layer.mediaType)},"size":${layer.size},"digest":${goJsonString(layer.digest)}${annotations}}`;
 }
 
 /** A `.sig`/`.att` manifest over `layers` and its config, byte for byte as cosign pushes them; Docker media types when `mediaType` says so. */

@@ -150,6 +150,9 @@ describe("attestations and the .att manifest", () => {
     const read = readCosignManifest(JSON.parse(fixture("att-manifest.json").toString("utf8")));
     expect("layers" in read && read.layers.map((layer) => layer.annotations.predicateType)).toEqual([PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1]);
     expect(readCosignManifest({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] })).toEqual({ problem: expect.stringContaining("not an image manifest") });
+    // A layer without annotations is written without the field, as Go's omitempty leaves it.
+    const bare = readCosignManifest({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: {}, layers: [{ mediaType: "x", size: 1, digest: DIGEST }] });
+    expect("layers" in bare && cosignManifest(bare.layers).manifest.toString("utf8")).toContain(`"layers":[{"mediaType":"x","size":1,"digest":"${DIGEST}"}]`);
     const withSubject = { ...JSON.parse(fixture("sig-manifest.json").toString("utf8")) as object, subject: { digest: DIGEST } };
     expect(readCosignManifest(withSubject)).toEqual({ problem: expect.stringContaining("subject") });
   });
