@@ -203,6 +203,25 @@ describe("signing in-process, verified by cosign", () => {
     expect(again).toMatchObject({ written: false, manifestDigest: sig?.digest });
   });
 
+  it("signs a multi-platform index and each platform image, each verifying on its own", async () => {
+    const repository = `${group}/multi`;
+    const platforms = [await pushTinyImage(repository, "amd64"), await pushTinyImage(repository, "arm64")];
+    const children = await Promise.all(platforms.map(async (ref, index) => {
+      const raw = await registry.rawManifest(repository, digestOfRef(ref));
+      return { mediaType: raw.mediaType, digest: digestOfRef(ref), size: raw.bytes.length, platform: { os: "linux", architecture: index === 0 ? "amd64" : "arm64" } };
+    }));
+    const indexType = "application/vnd.oci.image.index.v1+json";
+    const indexDigest = await registry.putManifest(repository, "1.0", Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: indexType, manifests: children })), indexType);
+    const index = `${registryAddress}/${repository}@${indexDigest}`;
+    const writes = await signImages(store, [index, ...platforms], ci.unlocked);
+    expect(writes.map((write) => write.written)).toEqual([true, true, true]);
+    await attestImage(store, index, [{ predicateType: PREDICATE_TYPES.slsaprovenance1, predicate: provenanceOf(index) }], ci.unlocked);
+    // The index's digest is unchanged: nothing is added inside it.
+    expect((await registry.manifest(repository, "1.0"))?.digest).toBe(indexDigest);
+    expect((await cosign.verify([index, ...platforms], ci.publicKeyFile)).kind).toBe("verified");
+    expect((await cosign.verifyAttestation(index, ci.publicKeyFile, "slsaprovenance1")).kind).toBe("verified");
+  });
+
   it("fails closed: a tag it cannot rewrite faithfully, a registry failing; nothing written", async () => {
     const ref = await pushTinyImage(`${group}/closed`, "1.0");
     const repository = repositoryOf(ref);
