@@ -399,7 +399,7 @@ export class RegistryClient {
       waitForMore();
       return new ReadableStream<Uint8Array>({
         pull: async (controller) => {
-          let chunk: ReadableStreamReadResult<Uint8Array>;
+          let chunk: Awaited<ReturnType<typeof reader.read>>;
           try {
             chunk = await reader.read();
           } catch (error) {
