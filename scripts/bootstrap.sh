@@ -25,6 +25,8 @@ install_debian_packages() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v curl >/dev/null || missing+=(curl)
+  # scripts/engines.sh gives each engine's bridge its own masquerade and forward rules.
+  command -v iptables >/dev/null || missing+=(iptables)
   # The suite's browser (the run report) and emulation for its linux/arm64 builds (multi-platform images).
   if [ "$with_test_tools" = 1 ]; then
     command -v chromium >/dev/null || missing+=(chromium)
