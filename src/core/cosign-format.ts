@@ -241,6 +241,9 @@ export function inTotoStatement(repository: string, digest: string, predicateTyp
     throw new Error(`cosign format: the ${predicateType} predicate is not JSON`);
   }
   if (!isRecord(parsed)) throw new Error(`cosign format: the ${predicateType} predicate is not a JSON object`);
+  // What `cosign attest --type slsaprovenance1` refuses, refused here too (its checkRequiredJSONFields).
+  const missing = predicateType === SLSA_PROVENANCE_V1 ? ["buildDefinition", "runDetails"].filter((field) => !(field in parsed)) : [];
+  if (missing.length > 0) throw new Error(`cosign format: the SLSA provenance v1 predicate lacks ${missing.join(" and ")}`);
   const header = `"_type":${goJsonString(IN_TOTO_STATEMENT_V01)},"predicateType":${goJsonString(predicateType)},"subject":[{"name":${goJsonString(repository)},"digest":{"sha256":"${hex}"}}]`;
   return Buffer.from(`{${header},"predicate":${text}}`, "utf8");
 }

@@ -126,6 +126,7 @@ describe("attestations and the .att manifest", () => {
     expect(ours.endsWith(`"predicate":${fixture("predicate-spdxjson.json").toString("utf8").trim()}}`)).toBe(true);
     expect(readStatementHead(Buffer.from(ours))).toEqual({ predicateType: PREDICATE_TYPES.spdxjson, subjectDigests: [DIGEST] });
     expect(() => inTotoStatement(REPOSITORY, DIGEST, PREDICATE_TYPES.spdxjson, Buffer.from("[1]"))).toThrow(/not a JSON object/);
+    expect(() => inTotoStatement(REPOSITORY, DIGEST, PREDICATE_TYPES.slsaprovenance1, Buffer.from('{"buildDefinition":{}}'))).toThrow(/lacks runDetails/);
   });
 
   it("signs an envelope that verifies, in a layer shaped like cosign's", async () => {
