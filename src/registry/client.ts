@@ -307,6 +307,26 @@ export class RegistryClient {
     throw this.unexpected(`PUT blob ${target}@${digest}`, put);
   }
 
+  /**
+   * Uploads a small blob whole (POST, then PUT with its digest): what a signature or an attestation
+   * needs. A blob already there is success without an upload. Returns its digest.
+   */
+  async putBlob(repository: string, bytes: Buffer): Promise<string> {
+    const digest = sha256Digest(bytes);
+    if (await this.blobExists(repository, digest)) return digest;
+    const start = await this.request(`/${repository}/blobs/uploads/`, { method: "POST" });
+    if (start.status !== 202) throw this.unexpected(`start an upload into ${repository}`, start);
+    const location = start.headers.get("location");
+    if (location === null) throw new RegistryError(`upload into ${repository} at ${this.registry} gave no location`);
+    const url = new URL(location, this.base);
+    url.searchParams.set("digest", digest);
+    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(bytes) });
+    if (put.status === 201) return digest;
+    // A retried PUT whose first attempt landed finds its upload closed: the blob being there is the answer.
+    if (put.attempts > 1 && await this.blobExists(repository, digest)) return digest;
+    throw this.unexpected(`PUT blob ${repository}@${digest}`, put);
+  }
+
   /** Whether a blob exists (HEAD: 200 yes, 404 no; anything else is an error). */
   async blobExists(repository: string, digest: string): Promise<boolean> {
     const answer = await this.request(`/${repository}/blobs/${digest}`, { method: "HEAD" });

@@ -45,7 +45,7 @@ function signatureRegistry(client: RegistryClient, address: string = client.regi
     manifest: (repository, reference) => client.manifest(repository, reference),
     putManifest: (repository, reference, bytes, mediaType) => client.putManifest(repository, reference, bytes, mediaType),
     blobStream: (repository, digest, size) => client.blobStream(repository, digest, size),
-    putBlob: (repository, bytes) => pushBlob(address, repository, bytes),
+    putBlob: (repository, bytes) => address === client.registry ? client.putBlob(repository, bytes) : pushBlob(address, repository, bytes),
   };
 }
 

@@ -154,6 +154,27 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
     const refused = scripted([() => new Response(null, { status: 404 }), upload, () => new Response(new Uint8Array(blob)), () => new Response("{}", { status: 401 })]);
     await expect(refused.client.mountBlob("g/from", "g/to", digestOf(blob))).rejects.toThrow(/refused the credentials \(HTTP 401; no login was found\)/);
   });
+  it("putBlob skips a blob already there, uploads one that is not with its digest, and fails on an answer that is neither", async () => {
+    const blob = Buffer.from("signature payload");
+    const puts: string[] = [];
+    const script = (answers: (() => Response)[]) => {
+      let index = 0;
+      const fetcher = (async (input: string | URL, init?: RequestInit) => {
+        if (String(input).endsWith("/v2/")) return new Response("{}");
+        if (init?.method === "PUT") puts.push(String(input));
+        return (answers[index++] as () => Response)();
+      }) as typeof fetch;
+      return new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    };
+    expect(await script([() => new Response(null, { status: 200 })]).putBlob("g/app", blob)).toBe(digestOf(blob));
+    expect(puts).toHaveLength(0);
+    const upload = () => new Response(null, { status: 202, headers: { location: "/v2/g/app/blobs/uploads/u2" } });
+    expect(await script([() => new Response(null, { status: 404 }), upload, () => new Response(null, { status: 201 })]).putBlob("g/app", blob)).toBe(digestOf(blob));
+    expect(puts).toEqual([`http://registry.test:5000/v2/g/app/blobs/uploads/u2?digest=${encodeURIComponent(digestOf(blob))}`]);
+    // A HEAD that is neither 200 nor 404 is not read as "absent".
+    await expect(script([() => new Response("teapot", { status: 418 })]).putBlob("g/app", blob)).rejects.toThrow(/HEAD blob g\/app@sha256:.*418/);
+    await expect(script([() => new Response(null, { status: 404 }), upload, () => new Response("{}", { status: 400 })]).putBlob("g/app", blob)).rejects.toThrow(/PUT blob g\/app@sha256:.*400/);
+  });
   it("an immutable index write that another run overwrote at the same time fails loud", async () => {
     const { putIndex } = await import("../../src/registry/image-index.js");
     const config = Buffer.from(JSON.stringify({ os: "linux", architecture: "amd64" }));
