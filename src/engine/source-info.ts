@@ -8,6 +8,7 @@
 import { execFile } from "node:child_process";
 import { UserError } from "../core/problems.js";
 import { type SourceState } from "../core/provenance.js";
+import { type ReviewAnswer } from "../core/trust-verdict.js";
 
 /** Milliseconds one git command may take: these are local reads; a hung one is a broken checkout. */
 const GIT_TIMEOUT_MS = 30_000;
@@ -71,10 +72,7 @@ export async function sourceState(dir: string): Promise<SourceState> {
   return { repository, commit, clean: status.stdout.trim() === "" };
 }
 
-export type ReviewAnswer =
-  | { readonly kind: "reviewed" }
-  | { readonly kind: "not reviewed"; readonly detail: string }
-  | { readonly kind: "could not tell"; readonly detail: string };
+export type { ReviewAnswer } from "../core/trust-verdict.js";
 
 /**
  * Whether `commit` is reviewed: an ancestor of (or equal to) `reviewedRef`, by

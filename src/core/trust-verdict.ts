@@ -1,0 +1,240 @@
+/**
+ * The verdict on one image against a trust policy (issue 29, items 5 and 7): from what cosign
+ * answered (per trusted key: the signature, the SLSA provenance and the SPDX attestations) and what
+ * git answered (is the commit reviewed), whether the image is admitted, and every reason it is not,
+ * each a sentence and a fix. Pure: engine/image-verify.ts runs cosign and git and hands the answers
+ * here; the promotion gate and `strata verify` both read these verdicts.
+ *
+ * cosign checks that a key signed a payload; it does not check what the payload says. So Strata
+ * reads each verified payload itself: a signature counts only if its payload names exactly this
+ * digest, an attestation only if its in-toto subject is exactly this digest (an attestation moved
+ * under another image's `.att` tag verifies with cosign, and says nothing about that image).
+ *
+ * Fails closed: an answer Strata cannot read, or "could not tell" from cosign or git, is a failure,
+ * never an admission and never "unsigned but fine".
+ */
+import { readDsseEnvelope, readSimpleSigning, readStatementHead, SPDX_DOCUMENT } from "./cosign-format.js";
+import { provenanceProblems, SLSA_PROVENANCE_V1 } from "./provenance.js";
+
+/** What the verifier is asked about one image. */
+export interface VerifyTarget {
+  readonly layer: string;
+  /** "linux/amd64" for a per-platform image of a multi-platform layer; undefined for a single-platform layer or the index itself. */
+  readonly platform?: string;
+  /** `registry/group/image@sha256:…` — always a digest, never a tag. */
+  readonly digestRef: string;
+}
+
+export interface VerifyFailure {
+  readonly what: string;
+  readonly fix: string;
+}
+
+export interface ImageVerdict extends VerifyTarget {
+  readonly admitted: boolean;
+  /** The configured path of the trusted key whose signature verified, if any. */
+  readonly signedBy?: string;
+  /** The provenance's commit and whether the tree was clean, when the provenance verified. */
+  readonly commit?: string;
+  readonly clean?: boolean;
+  readonly reviewed: "yes" | "no" | "could not tell" | "not checked";
+  /** Packages in the verified SPDX SBOM (without the image's own document package), when it verified. */
+  readonly packages?: number;
+  /** Every reason it is refused, each a sentence and a fix; empty when admitted. */
+  readonly failures: readonly VerifyFailure[];
+}
+
+/**
+ * One cosign verification's answer (engine/cosign.ts VerifyResult has this shape): exit 0 with
+ * what it printed, one JSON document a line; or why not.
+ */
+export type CosignAnswer =
+  | { readonly kind: "verified"; readonly payloads: readonly string[] }
+  | { readonly kind: "no signature" | "mismatch" | "could not tell"; readonly detail: string };
+
+/** git's answer to "is this commit an ancestor of the reviewed ref" (engine/source-info.ts isReviewed). */
+export type ReviewAnswer =
+  | { readonly kind: "reviewed" }
+  | { readonly kind: "not reviewed"; readonly detail: string }
+  | { readonly kind: "could not tell"; readonly detail: string };
+
+/** What cosign answered for one image with one trusted key. */
+export interface KeyAnswers {
+  /** The key's path as configured (`keys/ci.pub`). */
+  readonly key: string;
+  readonly signature: CosignAnswer;
+  readonly provenance: CosignAnswer;
+  readonly sbom: CosignAnswer;
+}
+
+/** What the attestations say, before git is asked about the commit. */
+export interface Evidence {
+  readonly signedBy?: string;
+  /** The provenance (by a trusted key, about this digest) the verdict rests on: the first that passes every check, else the first read. */
+  readonly provenance?: { readonly signedBy: string; readonly commit?: string; readonly clean?: boolean; readonly passes: boolean };
+  readonly packages?: number;
+  readonly failures: readonly VerifyFailure[];
+}
+
+const SHA256_REF = /@(sha256:[a-f0-9]{64})$/;
+
+/** `sha256:<hex>` of a digest reference; undefined when the reference has none. */
+export function digestOf(digestRef: string): string | undefined {
+  return SHA256_REF.exec(digestRef)?.[1];
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Each JSON document cosign printed, arrays flattened (`cosign verify` prints one array per image). */
+function documentsOf(payloads: readonly string[]): unknown[] {
+  return payloads.flatMap((line) => {
+    try {
+      const parsed: unknown = JSON.parse(line);
+      return Array.isArray(parsed) ? (parsed as unknown[]) : [parsed];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Whether one of the verified simple-signing payloads names exactly `digest`. */
+export function signatureNames(payloads: readonly string[], digest: string): boolean {
+  return documentsOf(payloads).some((document) => readSimpleSigning(Buffer.from(JSON.stringify(document), "utf8"))?.digest === digest);
+}
+
+/** The statements of the verified DSSE envelopes whose predicate type is `predicateType` and whose subject includes exactly `digest`. */
+export function statementsAbout(payloads: readonly string[], digest: string, predicateType: string): unknown[] {
+  return documentsOf(payloads).flatMap((document) => {
+    const envelope = readDsseEnvelope(Buffer.from(JSON.stringify(document), "utf8"));
+    if (envelope === undefined) return [];
+    const head = readStatementHead(envelope.payload);
+    if (head === undefined || head.predicateType !== predicateType || !head.subjectDigests.includes(digest)) return [];
+    try {
+      return [JSON.parse(envelope.payload.toString("utf8")) as unknown];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Packages an SPDX statement lists, without the image's own package (the document describes it); undefined when it is no SPDX document. */
+export function spdxPackageCount(statement: unknown): number | undefined {
+  const predicate = isRecord(statement) ? statement.predicate : undefined;
+  if (!isRecord(predicate) || predicate.SPDXID !== "SPDXRef-DOCUMENT" || !Array.isArray(predicate.packages)) return undefined;
+  const described = new Set(Array.isArray(predicate.relationships)
+    ? predicate.relationships.flatMap((relation) => (isRecord(relation) && relation.spdxElementId === "SPDXRef-DOCUMENT" && relation.relationshipType === "DESCRIBES" && typeof relation.relatedSpdxElement === "string" ? [relation.relatedSpdxElement] : []))
+    : []);
+  return predicate.packages.filter((entry) => !(isRecord(entry) && typeof entry.SPDXID === "string" && described.has(entry.SPDXID))).length;
+}
+
+/** The source commit and tree a provenance statement records, as far as it records them. */
+function provenanceSource(statement: unknown): { commit?: string; clean?: boolean } {
+  const predicate = isRecord(statement) && isRecord(statement.predicate) ? statement.predicate : {};
+  const definition = isRecord(predicate.buildDefinition) ? predicate.buildDefinition : {};
+  const external = isRecord(definition.externalParameters) ? definition.externalParameters : {};
+  const source = isRecord(external.source) ? external.source : {};
+  return {
+    ...(typeof source.commit === "string" && /^([a-f0-9]{40}|[a-f0-9]{64})$/.test(source.commit) ? { commit: source.commit } : {}),
+    ...(source.tree === "clean" ? { clean: true } : source.tree === "dirty" ? { clean: false } : {}),
+  };
+}
+
+const REBUILD = "sign and attest it on the channel it comes from (a stack with strata:signingKey builds and signs it), then promote again";
+const COULD_NOT_TELL_FIX = "make sure the registry answers and cosign runs (scripts/cosign-tools.sh path), then run again: nothing is admitted that could not be verified";
+
+/**
+ * The failure for a check no key verified, from every key's answer: "could not tell" wins (Strata
+ * does not know the image is unsigned), then a signature by another key, then none at all.
+ */
+function unverified(answers: readonly { key: string; answer: CosignAnswer }[], what: string, keys: string): VerifyFailure {
+  const detail = (kind: CosignAnswer["kind"]): string => answers.flatMap(({ answer }) => (answer.kind === kind && answer.kind !== "verified" ? [answer.detail] : []))[0] ?? "";
+  if (answers.some(({ answer }) => answer.kind === "could not tell")) return { what: `could not verify its ${what}: ${detail("could not tell")}`, fix: COULD_NOT_TELL_FIX };
+  if (answers.some(({ answer }) => answer.kind === "mismatch")) {
+    return { what: `its ${what} is not by a trusted key (${keys}): ${detail("mismatch")}`, fix: `sign it with the key whose public half strata:trust.keys lists, or add the signer's .pub to strata:trust.keys if that key is trusted; ${REBUILD}` };
+  }
+  return { what: `it has no ${what} by a trusted key (${keys})`, fix: REBUILD };
+}
+
+/** Reads cosign's answers for one image: which key signed it, the provenance it carries, its SBOM's package count, and what failed. */
+export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[]): Evidence {
+  const digest = digestOf(target.digestRef);
+  if (digest === undefined) return { failures: [{ what: `"${target.digestRef}" is not a digest reference (repository@sha256:…)`, fix: "verify an image by its digest: a tag can move between the check and the copy" }] };
+  const keys = answers.map((answer) => answer.key).join(", ") || "none";
+  const failures: VerifyFailure[] = [];
+
+  // Signature: a trusted key's verified payload naming exactly this digest.
+  const signer = answers.find((answer) => answer.signature.kind === "verified" && signatureNames(answer.signature.payloads, digest));
+  if (signer === undefined) {
+    const signatureAnswers = answers.map(({ key, signature }) => ({
+      key,
+      // Verified, but no payload names this digest: a signature about another image.
+      answer: signature.kind === "verified" ? { kind: "mismatch" as const, detail: `the verified signatures name other digests, not ${digest}` } : signature,
+    }));
+    failures.push(unverified(signatureAnswers, "signature", keys));
+  }
+
+  // Provenance: verified statements about exactly this digest; the first that passes every check, else the first read.
+  const candidates = answers.flatMap(({ key, provenance }) => (provenance.kind === "verified" ? statementsAbout(provenance.payloads, digest, SLSA_PROVENANCE_V1).map((statement) => ({ key, statement, checked: provenanceProblems(statement, target.digestRef) })) : []));
+  const chosen = candidates.find((candidate) => candidate.checked.problems.length === 0) ?? candidates[0];
+  let provenance: Evidence["provenance"];
+  if (chosen === undefined) {
+    const wrongSubject = answers.some(({ provenance: answer }) => answer.kind === "verified");
+    failures.push(wrongSubject
+      ? { what: `its SLSA provenance attestations by a trusted key name another subject, not this digest ${digest}: the attestation is about another image`, fix: `attest this digest; ${REBUILD}` }
+      : unverified(answers.map(({ key, provenance: answer }) => ({ key, answer })), "SLSA provenance attestation", keys));
+  } else {
+    provenance = { signedBy: chosen.key, ...provenanceSource(chosen.statement), passes: chosen.checked.problems.length === 0 };
+    for (const problem of chosen.checked.problems) failures.push({ what: `its provenance ${problem.field?.replace(/^provenance: ?/, "") ?? ""} ${problem.message}`.replace(/\s+/g, " "), fix: problem.fix });
+  }
+
+  // SBOM: a verified SPDX statement about exactly this digest.
+  const counts = answers.flatMap(({ sbom }) => (sbom.kind === "verified" ? statementsAbout(sbom.payloads, digest, SPDX_DOCUMENT).map(spdxPackageCount) : []));
+  const packages = counts.find((count) => count !== undefined);
+  if (packages === undefined) {
+    const verified = answers.some(({ sbom }) => sbom.kind === "verified");
+    failures.push(verified
+      ? { what: counts.length === 0 ? `its SPDX SBOM attestations by a trusted key name another subject, not this digest ${digest}` : "its SPDX SBOM attestation holds no SPDX document", fix: `attest this digest's SBOM; ${REBUILD}` }
+      : unverified(answers.map(({ key, sbom: answer }) => ({ key, answer })), "SPDX SBOM attestation", keys));
+  }
+
+  return { ...(signer === undefined ? {} : { signedBy: signer.key }), ...(provenance === undefined ? {} : { provenance }), ...(packages === undefined ? {} : { packages }), failures };
+}
+
+/**
+ * The verdict: the evidence and git's answer about the provenance's commit (undefined when no
+ * reviewed ref is checked, or there is no commit to ask about). Admitted only when nothing failed
+ * and every part is present: a signature, a provenance that passes (clean, reviewed) and an SBOM.
+ */
+export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: ReviewAnswer | undefined, reviewedRef: string | undefined): ImageVerdict {
+  const failures = [...evidence.failures];
+  const commit = evidence.provenance?.commit;
+  let reviewed: ImageVerdict["reviewed"];
+  if (reviewedRef === undefined) reviewed = "not checked";
+  else if (commit === undefined || review === undefined) reviewed = "could not tell";
+  else if (review.kind === "reviewed") reviewed = "yes";
+  else if (review.kind === "not reviewed") {
+    reviewed = "no";
+    failures.push({ what: `its provenance names commit ${commit}, which is not in the reviewed ref ${reviewedRef} (${review.detail})`, fix: `have the commit reviewed and merged into ${reviewedRef}, rebuild from there, then promote again` });
+  } else {
+    reviewed = "could not tell";
+    failures.push({ what: `cannot tell whether commit ${commit} is reviewed: ${review.detail}`, fix: `make the project folder a git checkout that has ${reviewedRef} and the commit (git fetch), then run again` });
+  }
+  const complete = evidence.signedBy !== undefined && evidence.provenance?.passes === true && evidence.packages !== undefined && (reviewed === "yes" || reviewed === "not checked");
+  if (failures.length === 0 && !complete) failures.push({ what: "the verification is incomplete (a part gave no answer)", fix: COULD_NOT_TELL_FIX });
+  return {
+    ...target,
+    admitted: failures.length === 0,
+    ...(evidence.signedBy === undefined ? {} : { signedBy: evidence.signedBy }),
+    ...(commit === undefined ? {} : { commit }),
+    ...(evidence.provenance?.clean === undefined ? {} : { clean: evidence.provenance.clean }),
+    reviewed,
+    ...(evidence.packages === undefined ? {} : { packages: evidence.packages }),
+    failures,
+  };
+}
+
+/** One paragraph about a refused image: which (layer, platform, digest), every failure and its fix. */
+export function refusalParagraph(verdict: ImageVerdict): string {
+  const which = `${verdict.layer}${verdict.platform === undefined ? "" : ` (${verdict.platform})`} ${verdict.digestRef}`;
+  return `${which} is refused: ${verdict.failures.map((failure) => `${failure.what.replace(/\.$/, "")}; fix: ${failure.fix.replace(/\.$/, "")}.`).join(" ")}`;
+}

@@ -1,0 +1,105 @@
+/**
+ * The shared verifier (issue 29, items 5 and 7): is each image signed by a trusted key, attested
+ * with SLSA provenance naming a reviewed commit built from a clean tree, and with an SPDX SBOM?
+ * The promotion gate (index.ts, before any copy is declared) and `strata verify` both ask it.
+ *
+ * The verifier is the real cosign CLI (engine/cosign.ts), several digests per call (a call costs
+ * about what one digest does), then each digest alone when a call fails, to say which one; git
+ * answers whether a commit is reviewed (source-info.ts). What the answers mean is decided in
+ * core/trust-verdict.ts. Anything Strata cannot know (cosign missing or timing out, the registry
+ * failing, git unable to answer) is a failure of that image, never an admission.
+ */
+import { type TrustedKey } from "../core/trust-policy.js";
+import { decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget } from "../core/trust-verdict.js";
+import { parseReference } from "../core/reference.js";
+import { Cosign, type AttestationType } from "./cosign.js";
+import { isReviewed } from "./source-info.js";
+
+export type { ImageVerdict, VerifyTarget } from "../core/trust-verdict.js";
+
+export interface TrustInput {
+  /** Trusted public keys (core/trust-policy.ts TrustedKey: configured path, absolute file, PEM). */
+  readonly keys: readonly TrustedKey[];
+  /** A git ref: the provenance commit must be an ancestor of it. Undefined (strata verify --key without a policy): reviewed is not checked and says "not checked". */
+  readonly reviewedRef?: string;
+  /** The git checkout that answers "is this commit reviewed" (the project folder). */
+  readonly checkoutDir: string;
+}
+
+export interface VerifyOptions {
+  readonly cosignBinary: string;
+  /** Environment for cosign on top of this process's (DOCKER_CONFIG for registry logins). */
+  readonly env?: Record<string, string>;
+  readonly timeoutMs?: number;
+}
+
+type Check = "signature" | AttestationType;
+
+/**
+ * One check with one key over several digest references: one cosign call; when it fails and there
+ * were several, one call per reference (cosign stops at the first failure, so the batch's answer
+ * says only that one of them failed). A batch that verifies gives every reference all its
+ * payloads: core/trust-verdict.ts keeps only those naming each digest.
+ */
+async function answersFor(cosign: Cosign, check: Check, refs: readonly string[], keyFile: string): Promise<Map<string, CosignAnswer>> {
+  const run = (some: string | readonly string[]): Promise<CosignAnswer> => (check === "signature" ? cosign.verify(some, keyFile) : cosign.verifyAttestation(some, keyFile, check));
+  const answers = new Map<string, CosignAnswer>();
+  const batch = await run(refs);
+  if (batch.kind === "verified" || refs.length === 1) {
+    for (const ref of refs) answers.set(ref, batch);
+    return answers;
+  }
+  for (const ref of refs) answers.set(ref, await run(ref));
+  return answers;
+}
+
+/** Digest references grouped by registry: cosign's plain-HTTP flag covers a whole call, so one call never mixes loopback and remote registries. */
+function byRegistry(refs: readonly string[]): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const ref of refs) {
+    const registry = parseReference(ref).registry;
+    groups.set(registry, [...(groups.get(registry) ?? []), ref]);
+  }
+  return [...groups.values()];
+}
+
+/** Every target's verdict, in the order given. */
+export async function verifyImages(targets: readonly VerifyTarget[], trust: TrustInput, options: VerifyOptions): Promise<ImageVerdict[]> {
+  const cosign = new Cosign({ binary: options.cosignBinary, ...(options.env === undefined ? {} : { env: options.env }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+  // Only digest references reach cosign; the others are refused by readEvidence.
+  const refs = [...new Set(targets.map((target) => target.digestRef).filter((ref) => digestOf(ref) !== undefined))];
+  const checks: readonly Check[] = ["signature", "slsaprovenance1", "spdxjson"];
+  const perKey = new Map<string, Map<Check, Map<string, CosignAnswer>>>();
+  for (const key of trust.keys) {
+    const perCheck = new Map<Check, Map<string, CosignAnswer>>();
+    for (const check of checks) {
+      const merged = new Map<string, CosignAnswer>();
+      for (const group of byRegistry(refs)) for (const [ref, answer] of await answersFor(cosign, check, group, key.file)) merged.set(ref, answer);
+      perCheck.set(check, merged);
+    }
+    perKey.set(key.configured, perCheck);
+  }
+
+  const reviews = new Map<string, Promise<ReviewAnswer>>();
+  const reviewOf = (commit: string, reviewedRef: string): Promise<ReviewAnswer> => {
+    const known = reviews.get(commit);
+    if (known !== undefined) return known;
+    const asked = isReviewed(trust.checkoutDir, commit, reviewedRef);
+    reviews.set(commit, asked);
+    return asked;
+  };
+
+  const missing: CosignAnswer = { kind: "could not tell", detail: "cosign was not asked (no digest reference)" };
+  const verdicts: ImageVerdict[] = [];
+  for (const target of targets) {
+    const answers: KeyAnswers[] = trust.keys.map((key) => {
+      const answer = (check: Check): CosignAnswer => perKey.get(key.configured)?.get(check)?.get(target.digestRef) ?? missing;
+      return { key: key.configured, signature: answer("signature"), provenance: answer("slsaprovenance1"), sbom: answer("spdxjson") };
+    });
+    const evidence = readEvidence(target, answers);
+    const commit = evidence.provenance?.commit;
+    const review = trust.reviewedRef !== undefined && commit !== undefined ? await reviewOf(commit, trust.reviewedRef) : undefined;
+    verdicts.push(decideVerdict(target, evidence, review, trust.reviewedRef));
+  }
+  return verdicts;
+}

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { dsseEnvelope, inTotoStatement, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
+import { provenancePredicateBytes, SLSA_PROVENANCE_V1, type ProvenanceInput } from "../../src/core/provenance.js";
+import { decideVerdict, readEvidence, refusalParagraph, spdxPackageCount, type CosignAnswer, type KeyAnswers, type VerifyTarget } from "../../src/core/trust-verdict.js";
+
+const repository = "127.0.0.1:5000/g/keystone";
+const digest = `sha256:${"a".repeat(64)}`;
+const other = `sha256:${"c".repeat(64)}`;
+const commit = "0123456789abcdef0123456789abcdef01234567";
+const target: VerifyTarget = { layer: "keystone", digestRef: `${repository}@${digest}` };
+
+const provenanceInput = (about: string, clean = true): ProvenanceInput => ({
+  image: repository,
+  digest: about,
+  source: { repository: "file:///catalog", commit, clean },
+  fingerprint: "f".repeat(64),
+  layer: "keystone",
+  buildArgs: {},
+  platform: "linux/amd64",
+  stack: "dev",
+  channel: "dev",
+  strataVersion: "0.1.0",
+  runId: "run-1",
+  engine: { name: "docker", version: "29.0.0" },
+});
+
+/** A line of `cosign verify --output json`: the array of verified payloads. */
+const signatureLine = (about: string): string => `[${simpleSigningPayload(repository, about).toString("utf8")}]`;
+/** A line of `cosign verify-attestation --output json`: one DSSE envelope (the signature is cosign's business, already checked). */
+const envelope = (about: string, predicateType: string, predicate: Buffer): string => dsseEnvelope(inTotoStatement(repository, about, predicateType, predicate), "MEUCIQ==").toString("utf8");
+const spdx = Buffer.from(JSON.stringify({
+  SPDXID: "SPDXRef-DOCUMENT",
+  packages: [{ SPDXID: "SPDXRef-Image" }, { SPDXID: "SPDXRef-a" }, { SPDXID: "SPDXRef-b" }],
+  relationships: [{ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: "SPDXRef-Image" }],
+}));
+const verified = (...payloads: string[]): CosignAnswer => ({ kind: "verified", payloads });
+
+const good: KeyAnswers = {
+  key: "keys/ci.pub",
+  signature: verified(signatureLine(digest)),
+  provenance: verified(envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest)))),
+  sbom: verified(envelope(digest, SPDX_DOCUMENT, spdx)),
+};
+
+describe("trust verdict", () => {
+  it("admits a digest signed, attested with clean reviewed provenance and an SBOM by a trusted key", () => {
+    const evidence = readEvidence(target, [good]);
+    expect(evidence.failures).toEqual([]);
+    const verdict = decideVerdict(target, evidence, { kind: "reviewed" }, "reviewed");
+    expect(verdict).toEqual({ ...target, admitted: true, signedBy: "keys/ci.pub", commit, clean: true, reviewed: "yes", packages: 2, failures: [] });
+    expect(decideVerdict(target, evidence, undefined, undefined)).toMatchObject({ admitted: true, reviewed: "not checked" });
+  });
+
+  it("refuses an unsigned image, and one signed by another key, saying which", () => {
+    const unsigned = decideVerdict(target, readEvidence(target, [{ ...good, signature: { kind: "no signature", detail: "none" } }]), { kind: "reviewed" }, "reviewed");
+    expect(unsigned.admitted).toBe(false);
+    expect(unsigned.failures.map((failure) => failure.what)).toEqual(["it has no signature by a trusted key (keys/ci.pub)"]);
+    const otherKey = decideVerdict(target, readEvidence(target, [{ ...good, signature: { kind: "mismatch", detail: "key mismatch" } }]), { kind: "reviewed" }, "reviewed");
+    expect(otherKey.failures[0]?.what).toMatch(/not by a trusted key/);
+    expect(refusalParagraph(otherKey)).toMatch(/^keystone 127\.0\.0\.1:5000\/g\/keystone@sha256:a{64} is refused: its signature is not by a trusted key .*; fix: sign it with the key/);
+  });
+
+  it("refuses a verified signature or attestation that names another digest (cosign does not read the payload)", () => {
+    const moved = readEvidence(target, [{ ...good, signature: verified(signatureLine(other)), provenance: verified(envelope(other, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(other)))) }]);
+    expect(moved.signedBy).toBeUndefined();
+    expect(moved.provenance).toBeUndefined();
+    expect(moved.failures.map((failure) => failure.what).join("\n")).toMatch(/signatures name other digests[\s\S]*provenance attestations by a trusted key name another subject/);
+    expect(decideVerdict(target, moved, undefined, "reviewed").admitted).toBe(false);
+  });
+
+  it("refuses a dirty tree and an unreviewed commit, reporting commit and cleanliness", () => {
+    const dirty = readEvidence(target, [{ ...good, provenance: verified(envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest, false)))) }]);
+    const verdict = decideVerdict(target, dirty, { kind: "reviewed" }, "reviewed");
+    expect(verdict).toMatchObject({ admitted: false, commit, clean: false, reviewed: "yes" });
+    expect(verdict.failures[0]?.what).toMatch(/dirty tree/);
+    const unreviewed = decideVerdict(target, readEvidence(target, [good]), { kind: "not reviewed", detail: `commit ${commit} is not in reviewed` }, "reviewed");
+    expect(unreviewed).toMatchObject({ admitted: false, reviewed: "no" });
+    expect(unreviewed.failures[0]?.what).toMatch(/not in the reviewed ref reviewed/);
+  });
+
+  it("never admits what could not be told: cosign or the registry failing, git unable to answer, no answer at all", () => {
+    const failing = readEvidence(target, [{ key: "keys/ci.pub", signature: { kind: "could not tell", detail: "registry 503" }, provenance: { kind: "could not tell", detail: "registry 503" }, sbom: { kind: "could not tell", detail: "registry 503" } }]);
+    expect(failing.failures).toHaveLength(3);
+    expect(failing.failures.every((failure) => failure.what.startsWith("could not verify"))).toBe(true);
+    const verdict = decideVerdict(target, failing, undefined, "reviewed");
+    expect(verdict).toMatchObject({ admitted: false, reviewed: "could not tell" });
+    expect(decideVerdict(target, readEvidence(target, [good]), { kind: "could not tell", detail: "no such ref" }, "reviewed")).toMatchObject({ admitted: false, reviewed: "could not tell" });
+    expect(decideVerdict(target, readEvidence(target, [good]), undefined, "reviewed").admitted).toBe(false);
+    expect(decideVerdict(target, readEvidence(target, []), undefined, undefined).admitted).toBe(false);
+    // One key could not tell, another says unsigned: Strata does not know it is unsigned.
+    const mixed = readEvidence(target, [{ ...good, signature: { kind: "no signature", detail: "none" } }, { ...good, key: "keys/b.pub", signature: { kind: "could not tell", detail: "timeout" } }]);
+    expect(mixed.failures[0]?.what).toMatch(/^could not verify its signature: timeout/);
+  });
+
+  it("refuses a tag reference and admits by any one of several trusted keys", () => {
+    expect(readEvidence({ layer: "x", digestRef: `${repository}:latest` }, [good]).failures[0]?.what).toMatch(/not a digest reference/);
+    const second = readEvidence(target, [{ ...good, key: "keys/a.pub", signature: { kind: "mismatch", detail: "x" } }, { ...good, key: "keys/b.pub" }]);
+    expect(second.signedBy).toBe("keys/b.pub");
+  });
+
+  it("counts SBOM packages without the image's own package", () => {
+    expect(spdxPackageCount({ predicate: JSON.parse(spdx.toString()) })).toBe(2);
+    expect(spdxPackageCount({ predicate: {} })).toBeUndefined();
+  });
+});
