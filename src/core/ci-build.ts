@@ -3,6 +3,7 @@
  * layer's image from, which tags belong to a change, and the stack a CI run
  * keeps its state in. Pure: the registry is asked in registry/lookups.ts.
  */
+import { attestationTag, signatureTag } from "./cosign-format.js";
 import { type CiBuild, parseTag } from "./version.js";
 
 /** The manifest annotation a CI copy carries: the tag it was copied to (it makes the copy's digest its own). */
@@ -46,9 +47,21 @@ export interface RepositoryTag {
   readonly children?: readonly string[];
 }
 
+/** A tag `strata ci-clean` deletes; a cosign `.sig`/`.att` tag says which image digest it is about. */
+export type RemovedTag = RepositoryTag & {
+  /** For a cosign signature or attestation tag: the digest of the deleted manifest it signs (in the same repository). */
+  readonly signatureOf?: string;
+};
+
 export interface CleanupPlan {
-  /** The change's tags whose manifest no other tag points at: deleting the manifest removes just them. */
-  readonly remove: readonly RepositoryTag[];
+  /**
+   * The change's tags whose manifest no other tag points at: deleting the manifest removes just them.
+   * First come the cosign `.sig`/`.att` tags of every manifest the plan deletes (these entries and
+   * the children below), each with `signatureOf`: deleted before the images they are about, so a
+   * clean-up that stops halfway leaves no signature whose image has gone, which a second run could
+   * no longer tell from a signature that is not the change's.
+   */
+  readonly remove: readonly RemovedTag[];
   /**
    * The change's tags whose manifest another tag also points at (a release tag, another change's).
    * A distribution v2 registry deletes manifests, not tags, so deleting one would take the other
@@ -77,7 +90,7 @@ export function planCiCleanup(tags: readonly RepositoryTag[], change: number): C
     const key = `${entry.repository}@${entry.digest}`;
     othersOn.set(key, [...(othersOn.get(key) ?? []), entry.tag]);
   }
-  const remove: RepositoryTag[] = [];
+  const remove: RemovedTag[] = [];
   const keep: (RepositoryTag & { sharedWith: string[] })[] = [];
   for (const entry of changeTags) {
     const sharedWith = othersOn.get(`${entry.repository}@${entry.digest}`);
@@ -97,5 +110,37 @@ export function planCiCleanup(tags: readonly RepositoryTag[], change: number): C
       children.push({ repository: entry.repository, digest, of: entry.tag });
     }
   }
-  return { remove, keep, children };
+  return { remove: [...signaturesOf([...remove, ...children], tags, removed, keep), ...remove], keep, children };
+}
+
+/** cosign names the signatures of sha256 digests only; a digest of another form has none to look for. */
+const SHA256 = /^sha256:[a-f0-9]{64}$/;
+
+/**
+ * The cosign `.sig`/`.att` tags, in the same repository, of the manifests the plan deletes. Only
+ * those: a signature of a digest the plan keeps (a release image's, a kept CI tag's, another
+ * change's) stays, and so does one whose image no tag points at (not the change's to judge). A
+ * signature manifest another remaining tag also points at is kept, with that tag, like any tag.
+ */
+function signaturesOf(
+  deleted: readonly { readonly repository: string; readonly digest: string }[],
+  tags: readonly RepositoryTag[],
+  removed: ReadonlySet<RepositoryTag>,
+  keep: (RepositoryTag & { sharedWith: string[] })[],
+): RemovedTag[] {
+  // `repository:tag` of each signature tag → the deleted digest it is about.
+  const wanted = new Map<string, string>();
+  for (const { repository, digest } of deleted) {
+    if (!SHA256.test(digest)) continue;
+    for (const tag of [signatureTag(digest), attestationTag(digest)]) wanted.set(`${repository}:${tag}`, digest);
+  }
+  const found = tags.filter((entry) => wanted.has(`${entry.repository}:${entry.tag}`));
+  const going = new Set<RepositoryTag>([...removed, ...found]);
+  const signatures: RemovedTag[] = [];
+  for (const entry of found) {
+    const sharedWith = tags.filter((other) => !going.has(other) && other.repository === entry.repository && other.digest === entry.digest).map((other) => other.tag);
+    if (sharedWith.length > 0) keep.push({ ...entry, sharedWith });
+    else signatures.push({ ...entry, signatureOf: wanted.get(`${entry.repository}:${entry.tag}`) as string });
+  }
+  return signatures;
 }

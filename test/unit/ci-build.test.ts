@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ciStackName, copyCandidateTags, isChangeTag, planCiCleanup, type RepositoryTag } from "../../src/core/ci-build.js";
 import { loadCatalog } from "../../src/core/catalog.js";
+import { attestationTag, signatureTag } from "../../src/core/cosign-format.js";
 import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
 import { fingerprintTargets } from "../../src/core/fingerprint.js";
 import { planTargets } from "../../src/core/plan.js";
@@ -74,5 +76,87 @@ describe("CI builds", () => {
       { repository: "g/a", digest: "sha256:ci-amd", of: "1.0-p0-19026" },
       { repository: "g/a", digest: "sha256:ci2-arm", of: "1.0-p0-19026_2" },
     ]);
+  });
+
+  describe("clean-up and cosign's .sig/.att tags", () => {
+    const digest = (name: string): string => `sha256:${createHash("sha256").update(name).digest("hex")}`;
+    const sig = signatureTag;
+    const att = attestationTag;
+    const built = digest("change's built app");
+    const copy = digest("change's copy of base");
+    const release = digest("release base");
+    const shared = digest("a CI tag and a release tag on one image");
+    const other = digest("another change's app");
+    const orphan = digest("an image no tag points at");
+    const index = digest("change's index");
+    const platform = digest("change's arm64 image in the index repository");
+    const tags: RepositoryTag[] = [
+      { repository: "g/app", tag: "1.0-p0-19026_1", digest: built },
+      { repository: "g/app", tag: sig(built), digest: digest("sig of built") },
+      { repository: "g/app", tag: att(built), digest: digest("att of built") },
+      { repository: "g/base", tag: "1.0-p0", digest: release },
+      { repository: "g/base", tag: sig(release), digest: digest("sig of release") },
+      { repository: "g/base", tag: att(release), digest: digest("att of release") },
+      { repository: "g/base", tag: "1.0-p0-19026_1", digest: copy },
+      { repository: "g/base", tag: sig(copy), digest: digest("sig of copy") },
+      { repository: "g/base", tag: att(copy), digest: digest("att of copy") },
+      // A layer built in CI that a release run pushed identically: its signatures are the release's too.
+      { repository: "g/libs", tag: "1.0-p0", digest: shared },
+      { repository: "g/libs", tag: "1.0-p0-19026_1", digest: shared },
+      { repository: "g/libs", tag: sig(shared), digest: digest("sig of shared") },
+      { repository: "g/libs", tag: att(shared), digest: digest("att of shared") },
+      { repository: "g/app", tag: "1.0-p0-555_1", digest: other },
+      { repository: "g/app", tag: sig(other), digest: digest("sig of other") },
+      { repository: "g/app", tag: sig(orphan), digest: digest("sig of orphan") },
+      // The same image digest signed in another repository (a promoted copy's): that repository's signature is not the change's.
+      { repository: "g/elsewhere", tag: "1.0-p0", digest: built },
+      { repository: "g/elsewhere", tag: sig(built), digest: digest("sig of built elsewhere") },
+      // A multi-platform layer: the index and its platform image, each signed in the index's repository.
+      { repository: "g/mp", tag: "1.0-p0-19026_1", digest: index, children: [platform] },
+      { repository: "g/mp", tag: sig(index), digest: digest("sig of index") },
+      { repository: "g/mp", tag: sig(platform), digest: digest("sig of platform") },
+      { repository: "g/mp", tag: att(platform), digest: digest("att of platform") },
+    ];
+
+    it("deletes the signatures and attestations of every manifest it deletes, first, and says which digest each is about", () => {
+      const plan = planCiCleanup(tags, 19026);
+      const signatures = plan.remove.filter((entry) => entry.signatureOf !== undefined);
+      expect(signatures.map((entry) => `${entry.repository}:${entry.tag} of ${entry.signatureOf}`).sort()).toEqual([
+        `g/app:${sig(built)} of ${built}`,
+        `g/app:${att(built)} of ${built}`,
+        `g/base:${sig(copy)} of ${copy}`,
+        `g/base:${att(copy)} of ${copy}`,
+        `g/mp:${sig(index)} of ${index}`,
+        `g/mp:${sig(platform)} of ${platform}`,
+        `g/mp:${att(platform)} of ${platform}`,
+      ].sort());
+      // Deleted by their own manifest's digest, before the images they sign.
+      expect(plan.remove.find((entry) => entry.tag === sig(copy))?.digest).toBe(digest("sig of copy"));
+      expect(plan.remove.slice(0, signatures.length)).toEqual(signatures);
+      expect(plan.remove.slice(signatures.length).map((entry) => `${entry.repository}:${entry.tag}`)).toEqual(["g/app:1.0-p0-19026_1", "g/base:1.0-p0-19026_1", "g/mp:1.0-p0-19026_1"]);
+      expect(plan.children).toEqual([{ repository: "g/mp", digest: platform, of: "1.0-p0-19026_1" }]);
+    });
+
+    it("never deletes a release image's signatures (even when a CI tag shares its digest), another change's, or one whose image no tag points at", () => {
+      const plan = planCiCleanup(tags, 19026);
+      const removed = new Set(plan.remove.map((entry) => `${entry.repository}:${entry.tag}`));
+      for (const kept of [`g/base:${sig(release)}`, `g/base:${att(release)}`, `g/libs:${sig(shared)}`, `g/libs:${att(shared)}`, `g/app:${sig(other)}`, `g/app:${sig(orphan)}`, `g/elsewhere:${sig(built)}`]) {
+        expect(removed.has(kept), kept).toBe(false);
+      }
+      expect(plan.keep).toEqual([{ repository: "g/libs", tag: "1.0-p0-19026_1", digest: shared, sharedWith: ["1.0-p0"] }]);
+      // The other change's clean-up takes its own signature, and nothing of 19026's.
+      expect(planCiCleanup(tags, 555).remove.map((entry) => `${entry.repository}:${entry.tag}`)).toEqual([`g/app:${sig(other)}`, "g/app:1.0-p0-555_1"]);
+    });
+
+    it("keeps a signature tag whose manifest another remaining tag also points at, and says so", () => {
+      const sigManifest = digest("one signature manifest under two tags");
+      const plan = planCiCleanup([
+        { repository: "g/app", tag: "1.0-p0-19026_1", digest: built },
+        { repository: "g/app", tag: sig(built), digest: sigManifest },
+        { repository: "g/app", tag: "pinned-signature", digest: sigManifest },
+      ], 19026);
+      expect(plan.remove.map((entry) => entry.tag)).toEqual(["1.0-p0-19026_1"]);
+      expect(plan.keep).toEqual([{ repository: "g/app", tag: sig(built), digest: sigManifest, sharedWith: ["pinned-signature"] }]);
+    });
   });
 });
