@@ -7,9 +7,11 @@
  * readable. `reportData` is pure (a unit test pins it); `renderReport` turns it into the page.
  */
 import { criticalChain } from "../core/graph.js";
+import { parseReference } from "../core/reference.js";
+import { isLoopbackRegistry } from "../engine/cosign.js";
 import { type LayerEvent, type StackLayerOutput } from "../engine/events.js";
 import { type ImageSet } from "./image-set.js";
-import { RESULTS, type LayerResult, type SummaryRow } from "./summary.js";
+import { RESULTS, type LayerResult, type SignatureState, signingLine, type SummaryRow } from "./summary.js";
 
 export interface ReportLayer {
   readonly layer: string;
@@ -28,6 +30,21 @@ export interface ReportLayer {
   /** ms from the run's start; absent for a layer that did no work. */
   readonly bar?: { readonly start: number; readonly buildStart?: number; readonly pushStart?: number; readonly end: number };
   readonly critical: boolean;
+  /** What the run says of its signature; absent when the run said nothing of signing (older reports too). */
+  readonly signature?: ReportSignature;
+}
+
+/** A layer's signature in the report: signed in this run, signed by an earlier one, or not signed and why. */
+export interface ReportSignature {
+  readonly state: SignatureState | "not signed";
+  /** The `.sig` tag, when signed. */
+  readonly tag: string | null;
+  /** The SBOM's `.att` tag (the provenance beside it), when the engine reported it. */
+  readonly sbom: string | null;
+  /** Packages in its SBOM, when the engine reported it. */
+  readonly packages: number | null;
+  /** Why it is not signed. */
+  readonly why: string | null;
 }
 
 export interface ReportData {
@@ -44,6 +61,8 @@ export interface ReportData {
   readonly counts: Readonly<Partial<Record<LayerResult, number>>>;
   readonly layers: readonly ReportLayer[];
   readonly imageSet: ImageSet | null;
+  /** The summary's signing line (summary.ts signingLine): how many images are signed, or why none is. */
+  readonly signing?: string | null;
 }
 
 export interface ReportInput {
@@ -104,13 +123,24 @@ export function reportData(input: ReportInput): ReportData {
       log: input.logs.get(row.layer) ?? null,
       ...(bar === undefined ? {} : { bar }),
       critical: chain.has(row.layer),
+      ...signatureOf(row),
     };
   });
   return {
     stack: input.stack, channelStack: input.channelStack, runId: input.runId, startedAt: new Date(input.startedAt).toISOString(),
     totalSeconds: round((input.finishedAt - input.startedAt) / 1000), stepSeconds: round(stepMs / 1000), ok: input.ok, counts, layers,
     imageSet: input.imageSet ?? null,
+    signing: signingLine(input.rows) ?? null,
   };
+}
+
+/** A row's signature for the report, from what the summary decided (summary.ts signingOf). */
+function signatureOf(row: SummaryRow): { signature?: ReportSignature } {
+  if (row.signature !== undefined) {
+    return { signature: { state: row.signed ?? "signed", tag: row.signature, sbom: row.sbom ?? null, packages: row.packages ?? null, why: null } };
+  }
+  if (row.unsigned !== undefined) return { signature: { state: "not signed", tag: null, sbom: null, packages: null, why: row.unsigned } };
+  return {};
 }
 
 const round = (seconds: number): number => Math.round(seconds * 10) / 10;
@@ -134,8 +164,43 @@ function timelineCell(layer: ReportLayer, totalMs: number): string {
 
 const short = (digest: string | null): string => (digest === null ? "-" : `<span title="${escape(digest)}">${escape(digest.replace(/^sha256:/, "").slice(0, 12))}</span>`);
 
+/**
+ * The registry API's address of a tag (`registry/repo:tag`): its manifest, which lists the
+ * attestations' blobs. Plain HTTP for a loopback registry (the only kind Strata talks to so).
+ */
+export function registryManifestUrl(tagRef: string): string {
+  const { registry, path, tag } = parseReference(tagRef);
+  return `${isLoopbackRegistry(registry) ? "http" : "https"}://${registry}/v2/${path}/manifests/${tag ?? ""}`;
+}
+
+const linkable = (tagRef: string): boolean => {
+  try {
+    return parseReference(tagRef).tag !== undefined;
+  } catch {
+    return false;
+  }
+};
+
+/** `sha256-1a2b3c4d5e6f….att` from a cosign tag reference: the part a reader tells tags apart by. */
+const shortTag = (tagRef: string): string => {
+  const tag = tagRef.slice(tagRef.lastIndexOf(":") + 1);
+  return tag.length > 24 ? `${tag.slice(0, 19)}…${tag.slice(tag.lastIndexOf("."))}` : tag;
+};
+
+const SIGNATURE_COLOURS: Readonly<Record<ReportSignature["state"], string>> = { signed: "#2e7d32", "signed before": "#558b2f", "not signed": "#757575" };
+
+/** The signature, package count and SBOM cells: the state (the `.sig` tag or the reason in its title), the count, the `.att` tag. */
+function signatureCells(signature: ReportSignature | undefined): string {
+  if (signature === undefined) return `<td class="signature"></td><td class="num packages"></td><td class="sbom"></td>`;
+  const title = signature.tag ?? signature.why ?? "";
+  const state = `<span class="sig" style="color:${SIGNATURE_COLOURS[signature.state]}" title="${escape(title)}">${signature.state}</span>`;
+  const sbom = signature.sbom === null ? "" : linkable(signature.sbom) === false ? escape(signature.sbom) : `<a class="sbom-ref" href="${escape(registryManifestUrl(signature.sbom))}" title="${escape(signature.sbom)}: the SPDX SBOM and the provenance as cosign attestations (cosign verify-attestation --type spdxjson reads them)">${escape(shortTag(signature.sbom))}</a>`;
+  return `<td class="signature">${state}${signature.state === "not signed" && signature.why !== null ? ` <span class="why">(${escape(signature.why)})</span>` : ""}</td><td class="num packages">${signature.packages ?? ""}</td><td class="sbom mono">${sbom}</td>`;
+}
+
 export function renderReport(data: ReportData): string {
   const totalMs = data.totalSeconds * 1000;
+  const signing = data.layers.some((layer) => layer.signature !== undefined);
   const hasChildren = new Set(data.layers.map((layer) => layer.parent).filter((parent): parent is string => parent !== null));
   const rows = data.layers.map((layer) => [
     `<tr class="layer result-${layer.result}${layer.critical ? " on-critical-path" : ""}" data-layer="${escape(layer.layer)}" data-parent="${escape(layer.parent ?? "")}" data-result="${layer.result}">`,
@@ -147,6 +212,7 @@ export function renderReport(data: ReportData): string {
     `<td class="ref">${escape(layer.ref)}</td>`,
     `<td class="mono">${short(layer.digest)}</td>`,
     `<td class="mono">${short(layer.fingerprint)}</td>`,
+    signing ? signatureCells(layer.signature) : "",
     `<td class="reason">${escape(layer.reason)}</td>`,
     "</tr>",
   ].join("")).join("\n");
@@ -175,14 +241,16 @@ td.timeline{width:32%;min-width:12em} .track{position:relative;height:.9em;backg
 tr.on-critical-path td.name{font-weight:600} tr.hidden{display:none}
 a.log{font-weight:normal;font-size:.85em;margin-left:.4em}
 .image-set{background:#f7f7f7;padding:.6em;overflow:auto}
+.sig{font-weight:600} .why{color:#757575;font-size:.85em}
 </style></head>
 <body>
 <h1>Strata run of stack <b>${escape(data.stack)}</b>${data.channelStack === data.stack ? "" : ` (channel ${escape(data.channelStack)})`}: ${data.ok ? "succeeded" : "failed"}</h1>
 <div class="meta">run <b>${escape(data.runId)}</b>, started ${escape(data.startedAt)}; total <b id="total">${data.totalSeconds.toFixed(1)} s</b>, steps added up <b id="steps">${data.stepSeconds.toFixed(1)} s</b>; ${data.layers.length} layers</div>
 <div class="meta">critical path: <b id="critical">${critical === "" ? "none (nothing was built)" : critical}</b>
 <span class="legend"><span style="background:#90caf9"></span>pull<span style="background:#43a047"></span>build<span style="background:#ffb300"></span>push</span></div>
-<div>${chips}</div>
-<table id="layers"><thead><tr><th>layer</th><th>result</th><th>timeline</th><th>s</th><th>ref</th><th>digest</th><th>fingerprint</th><th>reason</th></tr></thead>
+${data.signing === undefined || data.signing === null ? "" : `<div class="meta" id="signing">${escape(data.signing)}</div>
+`}<div>${chips}</div>
+<table id="layers"><thead><tr><th>layer</th><th>result</th><th>timeline</th><th>s</th><th>ref</th><th>digest</th><th>fingerprint</th>${signing ? "<th>signature</th><th>packages</th><th>SBOM</th>" : ""}<th>reason</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>

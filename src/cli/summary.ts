@@ -2,7 +2,7 @@
  * The build summary printed after `strata up`: one row per layer, exact,
  * like Kolla's summary (built / copied / adopted / unchanged / promoted / failed / skipped).
  */
-import { type LayerEvent, type LayerTiming } from "../engine/events.js";
+import { type AttestationEvent, type LayerEvent, type LayerTiming } from "../engine/events.js";
 import { type UpLayer } from "../engine/up-flow.js";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, IMAGE_INDEX_TYPE, PROMOTED_IMAGE_TYPE } from "../core/image-types.js";
 import { digestOf, parseReference } from "../core/reference.js";
@@ -28,9 +28,17 @@ export interface SummaryRow {
   readonly log?: string;
   /** A signing stack's layer in the registry: its cosign signature tag (`repo:sha256-<hex>.sig`, the attestations beside it in `.att`). */
   readonly signature?: string;
+  /** Signed in this run, or already by an earlier one (a rerun, an adopted image whose `.sig` was there); set with `signature`. */
+  readonly signed?: SignatureState;
+  /** Its SBOM's attestation tag (`repo:sha256-<hex>.att`, the provenance beside it), when the engine reported it. */
+  readonly sbom?: string;
+  /** Packages in its SBOM, when the engine reported it. */
+  readonly packages?: number;
   /** Why the layer is not signed: the stack does not sign (`no strata:signingKey`), or the run did not get that far. */
   readonly unsigned?: string;
 }
+
+export type SignatureState = "signed" | "signed before";
 
 export interface StepSeconds {
   readonly seconds: number;
@@ -90,7 +98,7 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
     }
     results.set(layer.layer, result);
     const digest = digestPart(event?.digestRef ?? (result === "unchanged" ? layer.previousDigestRef : undefined));
-    rows.push({ layer: layer.layer, image: layer.image, result, ref: layer.ref, digest, detail, timing: stepSeconds(event?.timing), ...signingOf(layer, result, digest, runError) });
+    rows.push({ layer: layer.layer, image: layer.image, result, ref: layer.ref, digest, detail, timing: stepSeconds(event?.timing), ...signingOf(layer, result, digest, runError, event?.attestation) });
   }
   return rows;
 }
@@ -98,14 +106,22 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
 /**
  * A layer's signature: where cosign's `.sig` tag is, when the stack signs and the run ended well
  * (every image's ImageAttestations succeeded, or the engine would have said so); else why not. A
- * failed run says it cannot tell, never that a layer is signed.
+ * failed run says it cannot tell, never that a layer is signed. What its ImageAttestations step
+ * reported (the tags, the package count, whether this run signed it) wins over what the digest implies.
  */
-function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | null, runError: string | undefined): { signature?: string; unsigned?: string } {
+function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | null, runError: string | undefined, attestation: AttestationEvent | undefined): Pick<SummaryRow, "signature" | "signed" | "sbom" | "packages" | "unsigned"> {
   if (layer.signing === undefined) return {};
   if (!layer.signing.sign) return { unsigned: layer.signing.reason };
-  if (runError !== undefined || result === "failed" || result === "skipped" || digest === null) return { unsigned: "the run did not finish: its signatures are not known" };
+  if (runError !== undefined || result === "failed" || result === "skipped" || digest === null || attestation?.failed === true) return { unsigned: "the run did not finish: its signatures are not known" };
   const reference = parseReference(layer.ref);
-  return { signature: `${reference.registry}/${reference.path}:${digest.replace(":", "-")}.sig` };
+  const signature = attestation?.signature ?? `${reference.registry}/${reference.path}:${digest.replace(":", "-")}.sig`;
+  // `same`: the resource, so the signature, is an earlier run's; signedBefore: the `.sig` was there before its create.
+  const signed: SignatureState = attestation !== undefined && (attestation.op === "same" || attestation.signedBefore === true) ? "signed before" : "signed";
+  return {
+    signature, signed,
+    ...(attestation?.sbom === undefined ? {} : { sbom: attestation.sbom }),
+    ...(attestation?.packages === undefined ? {} : { packages: attestation.packages }),
+  };
 }
 
 /** The summary's signing line: how many images are signed, or why none is (`not signed (no strata:signingKey)`). */

@@ -4,6 +4,7 @@
  */
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { CI_COPY_SET_TYPE, IMAGE_TYPES } from "../core/image-types.js";
+import { IMAGE_ATTESTATIONS_TYPE } from "../pulumi/provider/image-attestations-inputs.js";
 
 /** What the engine did to one layer's image resource. */
 export interface LayerEvent {
@@ -23,6 +24,24 @@ export interface LayerEvent {
   readonly log?: readonly LogLine[];
   /** The inputs whose change made the engine update it (the engine's diff keys). */
   readonly changedInputs?: readonly string[];
+  /** A signing stack: what its image's `strata:index:ImageAttestations` step did (for an index layer, the index's). */
+  readonly attestation?: AttestationEvent;
+}
+
+/** What the engine did to one image's signature and attestations (its ImageAttestations resource). */
+export interface AttestationEvent {
+  /** The step: `create` (signed in this run), `same` (signed by an earlier run), `replace`, … */
+  readonly op: string;
+  readonly failed: boolean;
+  /** `repo:sha256-<hex>.sig` */
+  readonly signature?: string;
+  /** `repo:sha256-<hex>.att`, holding the SPDX SBOM (and the provenance beside it). */
+  readonly sbom?: string;
+  readonly provenance?: string;
+  /** Packages in its SBOM. */
+  readonly packages?: number;
+  /** Its `.sig` was in the registry before the step (an adopted image an earlier run signed): not signed again. */
+  readonly signedBefore?: boolean;
 }
 
 export interface LogLine {
@@ -85,18 +104,32 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
   const copySets = new Map<string, string[]>();
   /** The layers a resource stands for: a copy set's, or the one its URN names. */
   const layersOf = (urn: string): readonly string[] => copySets.get(urn) ?? [layerOf(urn)];
+  /**
+   * Attestation steps by resource name (a layer's, or `layer/os-arch` for a platform's image in its
+   * index's repository). Kept apart, and joined to a layer's event only once the layer has one: an
+   * attestation alone must never make a layer the run did not reach look reached.
+   */
+  const attestations = new Map<string, AttestationEvent>();
+  const attest = (urn: string, change: Partial<AttestationEvent>): void => {
+    const name = layerOf(urn);
+    const attestation: AttestationEvent = { ...(attestations.get(name) ?? { op: "same", failed: false }), ...change };
+    attestations.set(name, attestation);
+    const recorded = events.get(name);
+    if (recorded !== undefined) events.set(name, { ...recorded, attestation });
+  };
   const update = (urn: string, type: string, change: Partial<LayerEvent>, layer: string = layerOf(urn)): void => {
     if (!IMAGE_TYPES.has(type) && type !== CI_COPY_SET_TYPE) return;
+    const pending = attestations.get(layer);
     const recorded = events.get(layer);
     // A layer whose image resource changed type (a docker.Image replaced by the CopiedImage that
     // adopts it, or back): the engine creates the new resource, and deletes the old one at the end.
     // The layer's story is the new resource's; the old one's delete is housekeeping.
     if (recorded !== undefined && recorded.type !== type) {
       if (change.op === "delete" || recorded.op !== "delete") return;
-      events.set(layer, { layer, type, op: "same", failed: false, ...change });
+      events.set(layer, { layer, type, op: "same", failed: false, ...change, ...(pending === undefined ? {} : { attestation: pending }) });
       return;
     }
-    events.set(layer, { ...(recorded ?? { layer, type, op: "same", failed: false }), ...change });
+    events.set(layer, { ...(recorded ?? { layer, type, op: "same", failed: false }), ...change, ...(pending === undefined ? {} : { attestation: pending }) });
   };
   // The engine's own timestamps are whole seconds: a caller that reads events as they come passes its clock.
   const onEvent = (event: EngineEvent, receivedAt: number = event.timestamp * 1000): void => {
@@ -106,6 +139,11 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
       return { timing: { ...(previous as LayerTiming), ...change } };
     };
     const pre = event.resourcePreEvent?.metadata;
+    if (pre?.type === IMAGE_ATTESTATIONS_TYPE) attest(pre.urn, { op: pre.op });
+    const attested = event.resOutputsEvent?.metadata;
+    if (attested?.type === IMAGE_ATTESTATIONS_TYPE) attest(attested.urn, { op: attested.op, ...attestationOutputs(attested.new?.outputs) });
+    const attestFailed = event.resOpFailedEvent?.metadata;
+    if (attestFailed?.type === IMAGE_ATTESTATIONS_TYPE) attest(attestFailed.urn, { op: attestFailed.op, failed: true });
     if (pre !== undefined) {
       // A CI copy set stands for every layer it copies (its step's inputs name them): each gets the set's step.
       if (pre.type === CI_COPY_SET_TYPE) {
@@ -151,6 +189,19 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
     }
   };
   return { events, stackLayers, onEvent };
+}
+
+/** The outputs of an ImageAttestations step that say where its signature and SBOM are; what is not of its type is left out. */
+function attestationOutputs(outputs: Record<string, unknown> | undefined): Partial<AttestationEvent> {
+  const text = (value: unknown): string | undefined => (typeof value === "string" && value !== "" ? value : undefined);
+  const [signature, sbom, provenance] = [text(outputs?.signature), text(outputs?.sbom), text(outputs?.provenance)];
+  return {
+    ...(signature === undefined ? {} : { signature }),
+    ...(sbom === undefined ? {} : { sbom }),
+    ...(provenance === undefined ? {} : { provenance }),
+    ...(typeof outputs?.packages === "number" ? { packages: outputs.packages } : {}),
+    ...(typeof outputs?.signedBefore === "boolean" ? { signedBefore: outputs.signedBefore } : {}),
+  };
 }
 
 /**

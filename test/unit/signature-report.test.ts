@@ -1,0 +1,124 @@
+/**
+ * Signatures in the run report (issue 29, item 7): the engine's ImageAttestations steps reduced to
+ * each layer's signature (signed in this run, signed before, not signed and why), its package count
+ * and its SBOM's `.att` tag, through the summary's rows into the report's data and page.
+ */
+import { describe, expect, it } from "vitest";
+import { type EngineEvent } from "@pulumi/pulumi/automation/index.js";
+import { eventCollector } from "../../src/engine/events.js";
+import { renderSummary, type SummaryLayer, summaryRows } from "../../src/cli/summary.js";
+import { registryManifestUrl, renderReport, reportData } from "../../src/cli/report.js";
+
+const IMAGE = "docker:index/image:Image";
+const ATTESTATIONS = "strata:index:ImageAttestations";
+const urn = (type: string, name: string): string => `urn:pulumi:dev::strata::strata:index:LayerTree$${type}::${name}`;
+const pre = (type: string, name: string, op: string): EngineEvent => ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn: urn(type, name), type } } } as unknown as EngineEvent);
+const outputs = (type: string, name: string, op: string, values: Record<string, unknown>): EngineEvent => ({ sequence: 0, timestamp: 0, resOutputsEvent: { metadata: { op, urn: urn(type, name), type, new: { outputs: values } } } } as unknown as EngineEvent);
+const failed = (type: string, name: string, op: string): EngineEvent => ({ sequence: 0, timestamp: 0, resOpFailedEvent: { metadata: { op, urn: urn(type, name), type } } } as unknown as EngineEvent);
+
+const hex = (char: string): string => char.repeat(64);
+const digestRef = (layer: string, char: string): string => `127.0.0.1:5000/g/img-${layer}@sha256:${hex(char)}`;
+const tagOf = (layer: string, char: string, suffix: "sig" | "att"): string => `127.0.0.1:5000/g/img-${layer}:sha256-${hex(char)}.${suffix}`;
+const attested = (layer: string, char: string, packages: number, signedBefore: boolean): Record<string, unknown> => ({
+  signature: tagOf(layer, char, "sig"), sbom: tagOf(layer, char, "att"), provenance: tagOf(layer, char, "att"), packages, sbomDigest: "x", provenanceDigest: "y", signedBefore,
+});
+const layer = (name: string, parent: string | null, sign: boolean): SummaryLayer => ({ layer: name, image: `img-${name}`, ref: `127.0.0.1:5000/g/img-${name}:1.0-p0`, parent, signing: sign ? { sign: true } : { sign: false, reason: "no strata:signingKey" } });
+
+describe("attestation steps in the engine's events", () => {
+  it("joins each ImageAttestations step to its layer: tags, package count, whether the .sig was there before", () => {
+    const { events, onEvent } = eventCollector();
+    for (const event of [
+      pre(IMAGE, "base", "same"), outputs(IMAGE, "base", "same", { repoDigest: digestRef("base", "a") }),
+      pre(ATTESTATIONS, "base", "same"), outputs(ATTESTATIONS, "base", "same", attested("base", "a", 3, false)),
+      pre(IMAGE, "app", "update"), outputs(IMAGE, "app", "update", { repoDigest: digestRef("app", "b") }),
+      pre(ATTESTATIONS, "app", "create"), outputs(ATTESTATIONS, "app", "create", attested("app", "b", 5, false)),
+      pre(IMAGE, "db", "create"), outputs(IMAGE, "db", "create", { repoDigest: digestRef("db", "c") }),
+      pre(ATTESTATIONS, "db", "create"), outputs(ATTESTATIONS, "db", "create", attested("db", "c", 4, true)),
+    ]) onEvent(event);
+    expect(events.get("base")?.attestation).toEqual({ op: "same", failed: false, signature: tagOf("base", "a", "sig"), sbom: tagOf("base", "a", "att"), provenance: tagOf("base", "a", "att"), packages: 3, signedBefore: false });
+    expect(events.get("app")?.attestation).toMatchObject({ op: "create", packages: 5, signedBefore: false });
+    expect(events.get("db")?.attestation).toMatchObject({ op: "create", signedBefore: true });
+    // The image's own story is untouched.
+    expect(events.get("app")).toMatchObject({ type: IMAGE, op: "update", digestRef: digestRef("app", "b"), failed: false });
+  });
+
+  it("never makes a layer the run did not reach look reached, and joins an early attestation once the image's step comes", () => {
+    const { events, onEvent } = eventCollector();
+    onEvent(pre(ATTESTATIONS, "lost", "create"));
+    expect(events.has("lost")).toBe(false);
+    onEvent(pre(ATTESTATIONS, "late", "same"));
+    onEvent(outputs(ATTESTATIONS, "late", "same", attested("late", "d", 1, false)));
+    onEvent(pre(IMAGE, "late", "same"));
+    expect(events.get("late")).toMatchObject({ type: IMAGE, op: "same", attestation: { op: "same", packages: 1 } });
+    // A platform's image in its index's repository is not a layer of its own.
+    onEvent(outputs(ATTESTATIONS, "tools/linux-arm64", "create", attested("tools", "e", 0, false)));
+    expect(events.has("tools/linux-arm64")).toBe(false);
+  });
+
+  it("marks a failed signing step failed, and the summary then claims no signature for the layer", () => {
+    const { events, onEvent } = eventCollector();
+    onEvent(pre(IMAGE, "app", "create"));
+    onEvent(outputs(IMAGE, "app", "create", { repoDigest: digestRef("app", "b") }));
+    onEvent(pre(ATTESTATIONS, "app", "create"));
+    onEvent(failed(ATTESTATIONS, "app", "create"));
+    expect(events.get("app")?.attestation).toMatchObject({ op: "create", failed: true });
+    expect(events.get("app")?.failed).toBe(false);
+    const [row] = summaryRows([layer("app", null, true)], events);
+    expect(row?.signature).toBeUndefined();
+    expect(row?.unsigned).toBe("the run did not finish: its signatures are not known");
+  });
+});
+
+describe("signatures in the summary and the run report", () => {
+  const { events, onEvent } = eventCollector();
+  for (const event of [
+    pre(IMAGE, "base", "same"), outputs(IMAGE, "base", "same", { repoDigest: digestRef("base", "a") }),
+    pre(ATTESTATIONS, "base", "same"), outputs(ATTESTATIONS, "base", "same", attested("base", "a", 3, false)),
+    pre(IMAGE, "app", "update"), outputs(IMAGE, "app", "update", { repoDigest: digestRef("app", "b") }),
+    pre(ATTESTATIONS, "app", "create"), outputs(ATTESTATIONS, "app", "create", attested("app", "b", 5, false)),
+  ]) onEvent(event);
+  const rows = summaryRows([layer("base", null, true), layer("app", "base", true)], events);
+  const parents = new Map<string, string | null>([["base", null], ["app", "base"]]);
+  const data = reportData({ stack: "dev", channelStack: "dev", runId: "r1", startedAt: 0, finishedAt: 1000, ok: true, rows, parents, events, logs: new Map() });
+
+  it("says signed in this run, or signed before (a rerun's unchanged layer), with the package count and the SBOM's tag", () => {
+    expect(rows.map((row) => [row.layer, row.signed, row.signature, row.packages, row.sbom])).toEqual([
+      ["base", "signed before", tagOf("base", "a", "sig"), 3, tagOf("base", "a", "att")],
+      ["app", "signed", tagOf("app", "b", "sig"), 5, tagOf("app", "b", "att")],
+    ]);
+    expect(data.layers.map((row) => row.signature)).toEqual([
+      { state: "signed before", tag: tagOf("base", "a", "sig"), sbom: tagOf("base", "a", "att"), packages: 3, why: null },
+      { state: "signed", tag: tagOf("app", "b", "sig"), sbom: tagOf("app", "b", "att"), packages: 5, why: null },
+    ]);
+    expect(data.signing).toMatch(/^signed and attested \(SBOM, provenance\): 2 images/);
+  });
+
+  it("renders a signature, packages and SBOM column, the SBOM linked to its .att manifest in the registry", () => {
+    const html = renderReport(data);
+    expect(html).toContain("<th>signature</th><th>packages</th><th>SBOM</th>");
+    const appRow = html.split("\n").find((line) => line.includes('data-layer="app"')) ?? "";
+    expect(appRow).toContain(`title="${tagOf("app", "b", "sig")}">signed</span>`);
+    expect(appRow).toContain('<td class="num packages">5</td>');
+    expect(appRow).toContain(`href="http://127.0.0.1:5000/v2/g/img-app/manifests/sha256-${hex("b")}.att"`);
+    const baseRow = html.split("\n").find((line) => line.includes('data-layer="base"')) ?? "";
+    expect(baseRow).toContain(">signed before</span>");
+    expect(html).toContain('<div class="meta" id="signing">signed and attested (SBOM, provenance): 2 images');
+    expect(registryManifestUrl("registry.example:5000/g/x:sha256-ab.att")).toBe("https://registry.example:5000/v2/g/x/manifests/sha256-ab.att");
+  });
+
+  it("says not signed and why for a stack without a key, and the summary's line stays", () => {
+    const unsigned = summaryRows([layer("base", null, false)], events);
+    const page = reportData({ stack: "dev", channelStack: "dev", runId: "r2", startedAt: 0, finishedAt: 1000, ok: true, rows: unsigned, parents, events, logs: new Map() });
+    expect(page.layers[0]?.signature).toEqual({ state: "not signed", tag: null, sbom: null, packages: null, why: "no strata:signingKey" });
+    expect(renderReport(page)).toContain('>not signed</span> <span class="why">(no strata:signingKey)</span>');
+    expect(renderSummary(unsigned).split("\n").at(-1)).toBe("not signed (no strata:signingKey)");
+  });
+
+  it("renders a report recorded before signatures were reported without those columns", () => {
+    const old = { ...data, layers: data.layers.map(({ signature: _signature, ...rest }) => rest) };
+    delete (old as { signing?: unknown }).signing;
+    const html = renderReport(old);
+    expect(html).not.toContain("<th>signature</th>");
+    expect(html).not.toContain('id="signing"');
+  });
+});
