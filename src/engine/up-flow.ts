@@ -80,11 +80,12 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   }
   const stackOptions = { projectDir: projectDirOf(request, context), stack: run.stack, env };
   const { ensureStack, upRun } = await import("./cli-run.js");
-  await ensureStack(stackOptions);
+  const { projectName } = await import("./lock-owner.js");
+  const project = projectName(stackOptions.projectDir);
+  await ensureStack({ ...stackOptions, project });
   // Every step, "same" included, reports its outputs as an engine event: no stack read is needed
   // for a building channel (a promoting one learns its layers from the outputs afterwards).
-  const { projectName } = await import("./lock-owner.js");
-  const engineRun = await upRun({ ...stackOptions, project: projectName(stackOptions.projectDir), parallel: request.parallel, progress });
+  const engineRun = await upRun({ ...stackOptions, project, parallel: request.parallel, progress });
   let layers: UpLayer[];
   if (config.promoteFrom === undefined) {
     // A multi-platform stack: each layer per platform (`keystone@linux-arm64`), then each layer's index.
