@@ -7,7 +7,7 @@
  * on a new stack, so these count there (README *CI builds*, figures).
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,7 +15,7 @@ import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { type EngineRun, eventCollector } from "./events.js";
 import { RUN_STACK_VARIABLE } from "./leftover-plugins.js";
 import { ownerStore, recordOwner } from "./lock-owner.js";
-import { fileBackendDir } from "./recover.js";
+import { checkpointFile } from "./file-backend.js";
 
 export interface StackOptions {
   readonly projectDir: string;
@@ -48,33 +48,12 @@ function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (t
 }
 
 /**
- * Whether a `file://` backend holds the stack's checkpoint already (`.pulumi/stacks/<project>/<stack>.json`,
- * or `.json.gz`; before project-scoped stacks, meta.yaml version 0, `.pulumi/stacks/<stack>.json`).
- * Only a checkpoint that is there counts as "yes"; anything else — another backend, a qualified
- * stack name, a layout not recognised — is "do not know", and the stack is selected as before.
- */
-export function fileBackendHasStack(backendUrl: string | undefined, project: string, stack: string): boolean {
-  const backendDir = fileBackendDir(backendUrl);
-  if (backendDir === undefined || stack.includes("/") || project.includes("/")) return false;
-  const pulumiDir = path.join(backendDir, ".pulumi");
-  let version: string | undefined;
-  try {
-    version = /^version:\s*(\d+)\s*$/m.exec(readFileSync(path.join(pulumiDir, "meta.yaml"), "utf8"))?.[1];
-  } catch {
-    version = undefined;
-  }
-  const stacksDir = version === "1" ? path.join(pulumiDir, "stacks", project) : version === undefined || version === "0" ? path.join(pulumiDir, "stacks") : undefined;
-  if (stacksDir === undefined) return false;
-  return [`${stack}.json`, `${stack}.json.gz`].some((name) => existsSync(path.join(stacksDir, name)));
-}
-
-/**
  * Makes sure the stack exists: `pulumi up --stack` needs nothing selected, so a stack whose
  * checkpoint a file backend shows is used as it is (the `stack select` it saves is about 0.3 s of a
  * no-op run); otherwise it is selected, and created when it does not exist yet (one CLI call).
  */
 export async function ensureStack(options: StackOptions & { readonly project: string }): Promise<void> {
-  if (fileBackendHasStack(options.env?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL, options.project, options.stack)) return;
+  if (checkpointFile(options.env?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL, options.project, options.stack) !== undefined) return;
   const { code, output } = await runPulumi(["stack", "select", "--create", "--stack", options.stack, "--non-interactive"], options);
   if (code !== 0) throw new Error(`pulumi stack select --create --stack ${options.stack} failed:\n${output.trim()}`);
 }

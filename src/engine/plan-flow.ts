@@ -4,16 +4,23 @@
  * engine preview. No build, no push. A registry that cannot answer stops it before the preview,
  * and the command shows every layer blocked.
  */
+import path from "node:path";
 import { decideChannel, immutableTags, indexConflicts, type PublishedIndex, type RegistryView, type TagConflict, unreadableStateProblem } from "../core/channel.js";
 import { type LayerFingerprint, fingerprintTargets } from "../core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES, CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
 import { buildTargets, type IndexTarget } from "../core/platforms.js";
-import { InputError, UserError } from "../core/problems.js";
+import { InputError, throwIfAny, UserError } from "../core/problems.js";
+import { planPromotion, type PromotionTarget, type SourceLayer } from "../core/promotion-plan.js";
+import { digestOf } from "../core/reference.js";
+import { type StackConfig } from "../core/config.js";
+import { stackConfigSource } from "../core/stack-files.js";
+import { TRUST_KEY } from "../core/trust-policy.js";
 import { lookUpIndexes, lookUpPublished, RegistryLookupError } from "../registry/lookups.js";
 import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection } from "./project.js";
 import { registryClientFor } from "./registry-access.js";
-import { engineErrorText } from "./events.js";
+import { engineErrorText, eventCollector } from "./events.js";
+import { projectName } from "./lock-owner.js";
 import { readBuiltLayers, type StateRead } from "./stack-state.js";
 
 /** Everything the plan's statuses are decided from (cli/plan-status.ts decides them). */
@@ -34,16 +41,29 @@ export interface PlanEvidence<Previous> {
   readonly copied: ReadonlySet<string>;
 }
 
+/** What a promoting channel's plan is decided from (cli/plan-status.ts promotionRows). */
+export interface PromotionEvidence<Previous> {
+  readonly targets: readonly PromotionTarget[];
+  /** Source layer → its platform images' digests (a multi-platform layer's `platforms` output). */
+  readonly platformDigests: ReadonlyMap<string, readonly string[]>;
+  readonly previous: Readonly<Record<string, Previous>>;
+  readonly operations: ReadonlyMap<string, string>;
+  /** The promotion gate's paragraphs: the program's `refused: ` warnings in the preview, prefix removed. */
+  readonly refusals: readonly string[];
+}
+
 export type PlanOutcome<Previous> =
   | { readonly evidence: PlanEvidence<Previous>; readonly note?: string }
+  | { readonly promotion: PromotionEvidence<Previous> }
   | { readonly blocked: RegistryLookupError; readonly targets: readonly LayerTarget[] };
+
+/** The prefix of the promotion gate's warnings in a `strata plan` preview (STRATA_PLAN=1), as `blocked: ` is the channel's. */
+export const REFUSED_PREFIX = "refused: ";
 
 export async function planOutcome<Previous>(options: StackSelection & { stack: string }, context: ProjectContext): Promise<PlanOutcome<Previous>> {
   const resolved = inputsOf(options, context);
   const { config, file, catalog } = resolved;
-  if (config.promoteFrom !== undefined) {
-    throw new InputError([{ file, field: "strata:promoteFrom", message: "this channel is fed by promotion, not builds", fix: "use pulumi preview to see what would be promoted" }]);
-  }
+  if (config.promoteFrom !== undefined) return { promotion: await promotionOutcome<Previous>(options, context, config, file) };
   // A multi-platform stack's statuses are per layer and platform (core/platforms.ts).
   const { builds: targets, indexes } = buildTargets(planTargets(catalog, config, file), config);
   const fingerprints = await fingerprintTargets(targets, config.platform);
@@ -69,7 +89,7 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
   const stack = await automation.openStack({ projectDir, stack: run.stack, env: { ...env, STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack } }).catch(stackProblem(run.stack, options.stack));
   // The stack's own state is an immutable channel's second witness, as in the program; a state that
   // cannot be read stops the plan on every channel, since the preview could not read it either.
-  const state: StateRead = await readBuiltLayers(run.stack, BUILD_RESOURCE_TYPES[config.builder], projectDir, env);
+  const state: StateRead = await readBuiltLayers(run.stack, BUILD_RESOURCE_TYPES[config.builder], { project: projectName(projectDir), cwd: projectDir, env });
   if (state.unreadable !== undefined) throw new InputError([unreadableStateProblem(state.unreadable, file, options.stack)]);
   const { conflicts } = decideChannel(targets, fingerprints, view, config, state.witness);
   const previous = await automation.previousLayers<Previous>(stack).catch(stackProblem(run.stack, options.stack));
@@ -88,6 +108,44 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
       copied: new Set(events.filter(([, event]) => event.type === CI_COPY_SET_TYPE).map(([layer]) => layer)),
     },
     ...(run.note === undefined ? {} : { note: run.note }),
+  };
+}
+
+/**
+ * A promoting channel: a preview of the program (which, with a trust policy, runs the promotion
+ * gate and, under STRATA_PLAN=1, logs each refusal as a `refused: ` warning instead of stopping),
+ * then the source channel's layers (the preview has proved the stack exists) for the targets.
+ */
+async function promotionOutcome<Previous>(options: StackSelection & { stack: string }, context: ProjectContext, config: StackConfig, file: string): Promise<PromotionEvidence<Previous>> {
+  const source = config.promoteFrom as string;
+  const projectDir = projectDirOf(options, context);
+  const env: Record<string, string> = { ...engineEnv(context), STRATA_PLAN: "1", STRATA_CHANNEL_STACK: options.stack };
+  // The gate verifies with cosign: found or built before the engine starts, as strata up does.
+  const values = stackConfigSource({ projectDir, stack: options.stack, ...(options.config === undefined ? {} : { configFile: path.resolve(context.cwd, options.config) }), env: context.env, displayRoot: context.cwd }).values;
+  if (values[TRUST_KEY] !== undefined) {
+    const { locateCosign } = await import("./cosign.js");
+    env.STRATA_COSIGN = await locateCosign({ ...process.env, ...context.env });
+  }
+  const automation = await import("./automation.js");
+  const stack = await automation.openStack({ projectDir, stack: options.stack, env }).catch(stackProblem(options.stack, options.stack));
+  const previous = await automation.previousLayers<Previous>(stack).catch(stackProblem(options.stack, options.stack));
+  // automation.previewRun keeps only the layers' events; the gate's refusals are program warnings.
+  const { events, programWarnings, onEvent } = eventCollector();
+  try {
+    await stack.preview({ onEvent });
+  } catch (error) {
+    throw new UserError(`the preview of stack ${options.stack} stopped: ${engineErrorText((error as Error).message)}`);
+  }
+  const sourceStack = await automation.openStack({ projectDir, stack: source, env: engineEnv(context) }).catch(stackProblem(source, source));
+  const sourceLayers = await automation.previousLayers<SourceLayer & { platforms?: Record<string, string> }>(sourceStack).catch(stackProblem(source, source));
+  const plan = planPromotion(sourceLayers, config, file);
+  throwIfAny(plan.problems);
+  return {
+    targets: plan.targets,
+    platformDigests: new Map(Object.values(sourceLayers).map((layer) => [layer.layer, Object.values(layer.platforms ?? {}).map(digestOf)] as const)),
+    previous,
+    operations: new Map([...events].map(([layer, event]) => [layer, event.op] as const)),
+    refusals: programWarnings.filter((warning) => warning.startsWith(REFUSED_PREFIX)).map((warning) => warning.slice(REFUSED_PREFIX.length)),
   };
 }
 

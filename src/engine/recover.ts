@@ -15,8 +15,8 @@ import { execFile } from "node:child_process";
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { UserError } from "../core/problems.js";
+import { fileBackendDir } from "./file-backend.js";
 import { endLeftoverPlugins } from "./leftover-plugins.js";
 import { type LockOwner, type OwnerStore, ownerStore, psql, startTicksOf, thisMachine, type Whereabouts } from "./lock-owner.js";
 
@@ -49,11 +49,6 @@ export function withoutPendingOperations(exported: { deployment?: Record<string,
   return { exported: { ...exported, deployment }, dropped };
 }
 
-/** The folder of a `file://` backend URL; undefined for other backends. */
-export function fileBackendDir(backendUrl: string | undefined): string | undefined {
-  if (backendUrl === undefined || !backendUrl.startsWith("file://")) return undefined;
-  return fileURLToPath(backendUrl.replace(/\?.*$/, ""));
-}
 
 export interface RecoverOptions {
   readonly projectDir: string;

@@ -12,6 +12,7 @@ import { BUILD_ARGS } from "../core/plan.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL } from "../core/fingerprint.js";
 import { digestOf } from "../core/reference.js";
 import { type BuiltLayer } from "../core/layer-origin.js";
+import { checkpointFile, readCheckpointDeployment } from "./file-backend.js";
 
 interface StateResource {
   readonly urn?: string;
@@ -119,22 +120,29 @@ export interface StateRead {
 }
 
 /**
- * The current stack's checkpoint through the Pulumi CLI (the program runs under it, with its
- * backend and stack). A stack that cannot be read has an empty `built` and says why: a mutable
- * channel then adopts what the registry holds with the layers' fingerprints (the same content,
- * nothing lost); an immutable one stops, since its state is one of the two witnesses of what each
- * tag holds (core/channel.ts).
+ * The current stack's checkpoint: read from a file backend's own file when it has exactly one this
+ * can read (file-backend.ts: no `pulumi stack export` process on the run's critical path), else
+ * through the Pulumi CLI (the program runs under it, with its backend and stack). A stack that
+ * cannot be read has an empty `built` and says why: a mutable channel then adopts what the registry
+ * holds with the layers' fingerprints (the same content, nothing lost); an immutable one stops,
+ * since its state is one of the two witnesses of what each tag holds (core/channel.ts).
  */
-export function readBuiltLayers(stack: string, type: string, cwd: string = process.cwd(), env: Readonly<Record<string, string>> = {}): Promise<StateRead> {
+export function readBuiltLayers(stack: string, type: string, where: { project?: string; cwd?: string; env?: Readonly<Record<string, string>> } = {}): Promise<StateRead> {
+  const env = { ...process.env, ...where.env };
+  // In the program, the Node language host names the project in PULUMI_NODEJS_PROJECT.
+  const project = where.project ?? env.PULUMI_NODEJS_PROJECT;
+  const file = project === undefined ? undefined : checkpointFile(env.PULUMI_BACKEND_URL, project, stack);
+  const deployment = file === undefined ? undefined : readCheckpointDeployment(file);
+  if (deployment !== undefined) return Promise.resolve({ built: builtLayers(deployment, type), witness: witnessedTags(deployment) });
   return new Promise((resolve) => {
-    execFile("pulumi", ["stack", "export", "--stack", stack], { cwd, env: { ...process.env, ...env }, maxBuffer: 512 << 20 }, (error, stdout, stderr) => {
+    execFile("pulumi", ["stack", "export", "--stack", stack], { cwd: where.cwd ?? process.cwd(), env, maxBuffer: 512 << 20 }, (error, stdout, stderr) => {
       if (error !== null) {
         resolve({ built: new Map(), witness: new Map(), unreadable: `pulumi stack export failed: ${stderr.trim().split("\n").pop() ?? error.message}` });
         return;
       }
       try {
-        const deployment = (JSON.parse(stdout) as { deployment?: unknown }).deployment;
-        resolve({ built: builtLayers(deployment, type), witness: witnessedTags(deployment) });
+        const exported = (JSON.parse(stdout) as { deployment?: unknown }).deployment;
+        resolve({ built: builtLayers(exported, type), witness: witnessedTags(exported) });
       } catch (parseError) {
         resolve({ built: new Map(), witness: new Map(), unreadable: `pulumi stack export printed no JSON (${(parseError as Error).message})` });
       }

@@ -2,10 +2,11 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileBackendDir } from "../../src/engine/file-backend.js";
 import { describe, expect, it } from "vitest";
 import { leftoverPlugins, type ProcessEntry } from "../../src/engine/leftover-plugins.js";
 import { type LockOwner, ownerStore, parseOwner, recordOwner, startTicksOf, thisMachine } from "../../src/engine/lock-owner.js";
-import { endingProcess, fileBackendDir, isReadableSidecar, lockAge, lockVerdict, type ProcessProbe, processRunning, processState, recordOfLock, type Sighting, sightProcess, withoutPendingOperations } from "../../src/engine/recover.js";
+import { endingProcess, isReadableSidecar, lockAge, lockVerdict, type ProcessProbe, processRunning, processState, recordOfLock, type Sighting, sightProcess, withoutPendingOperations } from "../../src/engine/recover.js";
 
 describe("recovery after a killed run", () => {
   it("tells a metadata sidecar cut short (empty or half-written) from a readable one", () => {

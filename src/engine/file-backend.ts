@@ -1,0 +1,58 @@
+/**
+ * Pulumi's `file://` (DIY) backend as laid out on disk: where a stack's checkpoint is, and what it
+ * holds. Reading it directly spares a `pulumi stack export` (a Go process, about 0.3 CPU-s) on the
+ * critical path of every run; anything this does not recognise is "do not know", and the caller
+ * asks the Pulumi CLI as before.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
+
+/** The folder of a `file://` backend URL; undefined for other backends. */
+export function fileBackendDir(backendUrl: string | undefined): string | undefined {
+  if (backendUrl === undefined || !backendUrl.startsWith("file://")) return undefined;
+  return fileURLToPath(backendUrl.replace(/\?.*$/, ""));
+}
+
+/**
+ * The stack's checkpoint file, when a file backend has exactly one: `.pulumi/stacks/<project>/<stack>.json`
+ * (or `.json.gz`), or, in the layout before project-scoped stacks (meta.yaml version 0 or none),
+ * `.pulumi/stacks/<stack>.json`. Undefined when it is not there, when both forms are (which one is
+ * current is the CLI's to say), for a qualified stack name, or for a layout version not known here.
+ */
+export function checkpointFile(backendUrl: string | undefined, project: string, stack: string): string | undefined {
+  const backendDir = fileBackendDir(backendUrl);
+  if (backendDir === undefined || stack.includes("/") || project.includes("/")) return undefined;
+  const pulumiDir = path.join(backendDir, ".pulumi");
+  let version: string | undefined;
+  try {
+    version = /^version:\s*(\d+)\s*$/m.exec(readFileSync(path.join(pulumiDir, "meta.yaml"), "utf8"))?.[1];
+  } catch {
+    version = undefined;
+  }
+  const stacksDir = version === "1" ? path.join(pulumiDir, "stacks", project) : version === undefined || version === "0" ? path.join(pulumiDir, "stacks") : undefined;
+  if (stacksDir === undefined) return undefined;
+  const found = [`${stack}.json`, `${stack}.json.gz`].map((name) => path.join(stacksDir, name)).filter((file) => existsSync(file));
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/**
+ * The deployment a checkpoint file holds, in the shape `pulumi stack export` prints under
+ * `deployment` (the checkpoint's `latest`; a stack never deployed has none: an empty one).
+ * Undefined when the file is not a version 3 checkpoint this can read: the CLI is asked then.
+ */
+export function readCheckpointDeployment(file: string): unknown {
+  let checkpoint: unknown;
+  try {
+    const bytes = readFileSync(file);
+    checkpoint = JSON.parse((file.endsWith(".gz") ? gunzipSync(bytes) : bytes).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  const versioned = checkpoint as { version?: unknown; checkpoint?: { latest?: unknown } } | null;
+  if (versioned === null || typeof versioned !== "object" || versioned.version !== 3 || typeof versioned.checkpoint !== "object" || versioned.checkpoint === null) return undefined;
+  const latest = versioned.checkpoint.latest;
+  if (latest === undefined || latest === null) return { resources: [] };
+  return typeof latest === "object" ? latest : undefined;
+}

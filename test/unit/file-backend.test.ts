@@ -1,0 +1,112 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { gzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { checkpointFile, readCheckpointDeployment } from "../../src/engine/file-backend.js";
+import { builtLayers, readBuiltLayers, witnessedTags } from "../../src/engine/stack-state.js";
+import { DOCKER_IMAGE_TYPE } from "../../src/core/image-types.js";
+
+/** A file backend folder with meta.yaml `version` (none: no meta.yaml) and the given files under .pulumi/stacks. */
+function backend(version: string | undefined, files: readonly string[]): string {
+  const dir = mkdtempSync(path.join(tmpdir(), "strata-backend-"));
+  mkdirSync(path.join(dir, ".pulumi", "stacks"), { recursive: true });
+  if (version !== undefined) writeFileSync(path.join(dir, ".pulumi", "meta.yaml"), `version: ${version}\n`);
+  for (const file of files) {
+    mkdirSync(path.dirname(path.join(dir, ".pulumi", "stacks", file)), { recursive: true });
+    writeFileSync(path.join(dir, ".pulumi", "stacks", file), "{}");
+  }
+  return pathToFileURL(dir).href;
+}
+
+describe("checkpointFile: a stack's checkpoint only when there is exactly one", () => {
+  it("finds a project-scoped checkpoint, plain or gzipped, with URL parameters", () => {
+    expect(checkpointFile(backend("1", ["strata/dev.json"]), "strata", "dev")).toMatch(/stacks\/strata\/dev\.json$/);
+    expect(checkpointFile(backend("1", ["strata/dev.json.gz"]), "strata", "dev")).toMatch(/dev\.json\.gz$/);
+    expect(checkpointFile(`${backend("1", ["strata/dev.json"])}?no_tmp=1`, "strata", "dev")).toMatch(/dev\.json$/);
+  });
+  it("none for another stack, another project, only a backup, or both forms at once", () => {
+    expect(checkpointFile(backend("1", ["strata/dev.json"]), "strata", "staging")).toBeUndefined();
+    expect(checkpointFile(backend("1", ["other/dev.json"]), "strata", "dev")).toBeUndefined();
+    expect(checkpointFile(backend("1", ["strata/dev.json.bak"]), "strata", "dev")).toBeUndefined();
+    expect(checkpointFile(backend("1", ["strata/dev.json", "strata/dev.json.gz"]), "strata", "dev")).toBeUndefined();
+    // A project-scoped backend does not look at the legacy place.
+    expect(checkpointFile(backend("1", ["dev.json"]), "strata", "dev")).toBeUndefined();
+  });
+  it("reads the legacy layout (no meta.yaml, or version 0)", () => {
+    expect(checkpointFile(backend(undefined, ["dev.json"]), "strata", "dev")).toMatch(/stacks\/dev\.json$/);
+    expect(checkpointFile(backend("0", ["dev.json"]), "strata", "dev")).toMatch(/stacks\/dev\.json$/);
+  });
+  it("does not know for other backends, qualified names and unknown layouts", () => {
+    expect(checkpointFile(undefined, "strata", "dev")).toBeUndefined();
+    expect(checkpointFile("postgres://localhost/pulumi", "strata", "dev")).toBeUndefined();
+    expect(checkpointFile(backend("1", ["strata/dev.json"]), "strata", "organization/strata/dev")).toBeUndefined();
+    expect(checkpointFile(backend("7", ["strata/dev.json", "dev.json"]), "strata", "dev")).toBeUndefined();
+  });
+});
+
+describe("readCheckpointDeployment: what pulumi stack export prints, or undefined", () => {
+  const write = (content: string | Buffer, name = "dev.json"): string => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "strata-checkpoint-")), name);
+    writeFileSync(file, content);
+    return file;
+  };
+  it("reads latest of a version 3 checkpoint, plain or gzipped; a stack never deployed is empty", () => {
+    const checkpoint = JSON.stringify({ version: 3, checkpoint: { stack: "organization/strata/dev", latest: { manifest: {}, resources: [{ urn: "u", type: "t" }] } } });
+    expect(readCheckpointDeployment(write(checkpoint))).toEqual({ manifest: {}, resources: [{ urn: "u", type: "t" }] });
+    expect(readCheckpointDeployment(write(gzipSync(checkpoint), "dev.json.gz"))).toEqual({ manifest: {}, resources: [{ urn: "u", type: "t" }] });
+    expect(readCheckpointDeployment(write(JSON.stringify({ version: 3, checkpoint: { stack: "s" } })))).toEqual({ resources: [] });
+  });
+  it("anything else is undefined, so the CLI is asked: another version, no checkpoint, bad JSON, bad gzip", () => {
+    expect(readCheckpointDeployment(write(JSON.stringify({ version: 4, checkpoint: { latest: { resources: [] } } })))).toBeUndefined();
+    expect(readCheckpointDeployment(write(JSON.stringify({ version: 3 })))).toBeUndefined();
+    expect(readCheckpointDeployment(write("{ half"))).toBeUndefined();
+    expect(readCheckpointDeployment(write("not gzip", "dev.json.gz"))).toBeUndefined();
+    expect(readCheckpointDeployment("/nonexistent/dev.json")).toBeUndefined();
+  });
+});
+
+describe("readBuiltLayers reads the file as pulumi stack export reads it (the real Pulumi CLI)", () => {
+  it("the same layers and witness either way, and the CLI's answer when the file cannot be read", async () => {
+    const root = mkdtempSync(path.join(tmpdir(), "strata-state-"));
+    const project = path.join(root, "project");
+    mkdirSync(path.join(root, "state"));
+    mkdirSync(project);
+    writeFileSync(path.join(project, "Pulumi.yaml"), "name: strata\nruntime: nodejs\n");
+    const env = { PULUMI_BACKEND_URL: pathToFileURL(path.join(root, "state")).href, PULUMI_CONFIG_PASSPHRASE: "test", PULUMI_SKIP_UPDATE_CHECK: "true" };
+    const pulumi = (...args: string[]): string => execFileSync("pulumi", args, { cwd: project, env: { ...process.env, ...env }, encoding: "utf8" });
+    pulumi("stack", "init", "dev", "--non-interactive");
+    const stackUrn = "urn:pulumi:dev::strata::pulumi:pulumi:Stack::strata-dev";
+    const image = (layer: string, fingerprint: string) => ({
+      urn: `urn:pulumi:dev::strata::strata:index:LayerTree$${DOCKER_IMAGE_TYPE}::${layer}`, custom: true, type: DOCKER_IMAGE_TYPE, parent: stackUrn,
+      inputs: { imageName: `127.0.0.1:5000/g/${layer}:1.0-p0`, build: { args: { STRATA_FINGERPRINT: fingerprint } } },
+      outputs: { repoDigest: `127.0.0.1:5000/g/${layer}@sha256:${"a".repeat(64)}` },
+    });
+    const deployment = { version: 3, deployment: { manifest: { time: "2026-12-02T00:00:00Z", magic: "", version: "" }, resources: [
+      { urn: stackUrn, custom: false, type: "pulumi:pulumi:Stack", outputs: { published: { "127.0.0.1:5000/g/old:1.0-p0": { digest: `sha256:${"b".repeat(64)}` } } } },
+      image("base", "f1"), image("tools", "f2"),
+    ] } };
+    writeFileSync(path.join(root, "import.json"), JSON.stringify(deployment));
+    pulumi("stack", "import", "--stack", "dev", "--file", path.join(root, "import.json"));
+    const exported = (JSON.parse(pulumi("stack", "export", "--stack", "dev")) as { deployment: unknown }).deployment;
+    const file = checkpointFile(env.PULUMI_BACKEND_URL, "strata", "dev");
+    expect(file).toBeDefined();
+    const direct = await readBuiltLayers("dev", DOCKER_IMAGE_TYPE, { project: "strata", cwd: project, env });
+    expect(direct.unreadable).toBeUndefined();
+    expect(direct.built).toEqual(builtLayers(exported, DOCKER_IMAGE_TYPE));
+    expect(direct.witness).toEqual(witnessedTags(exported));
+    expect([...direct.built.keys()].sort()).toEqual(["base", "tools"]);
+    expect(direct.witness.get("127.0.0.1:5000/g/old:1.0-p0")?.digest).toBe(`sha256:${"b".repeat(64)}`);
+    // The file gone: the CLI is asked, and says it cannot find the stack (not "nothing built").
+    renameSync(file as string, `${file as string}.moved`);
+    const viaCli = await readBuiltLayers("dev", DOCKER_IMAGE_TYPE, { project: "strata", cwd: project, env });
+    expect(viaCli.unreadable).toMatch(/pulumi stack export failed/);
+    // A checkpoint this cannot read is not taken for an empty state either: the CLI decides.
+    const moved = JSON.parse(readFileSync(`${file as string}.moved`, "utf8")) as { version: number };
+    expect(moved.version).toBe(3);
+    writeFileSync(file as string, JSON.stringify({ ...moved, version: 9 }));
+    expect(readCheckpointDeployment(file as string)).toBeUndefined();
+  }, 30_000);
+});
