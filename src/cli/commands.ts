@@ -19,7 +19,7 @@ import { formatTag, formatVersion } from "../core/version.js";
 import { topologicalOrder } from "../core/graph.js";
 import { applyBumps, type BumpLevel, planBumps } from "../core/bump.js";
 import { fingerprintTargets } from "../core/fingerprint.js";
-import { type PlanRow, planExitCode, planRows, type PreviousLayer, registryBlockedRows, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
+import { type PlanRow, planExitCode, planRows, type PreviousLayer, promotionRows, registryBlockedRows, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
 import { renderSummary, summaryExitCode, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
 import { groupTags, lookUpPublished } from "../registry/lookups.js";
@@ -71,7 +71,7 @@ export function renderTree(catalog: Catalog): string {
   return lines.join("\n");
 }
 
-/** `strata plan`'s rows: the plan flow's evidence decided by plan-status, or every layer blocked by the registry. */
+/** `strata plan`'s rows: the plan flow's evidence decided by plan-status (a promoting channel's: what it would copy, and what its trust policy refuses), or every layer blocked by the registry. */
 export async function computePlan(options: CommonOptions & { stack: string; config?: string }, io: CliIo): Promise<PlanRow[]> {
   const { planOutcome } = await import("../engine/plan-flow.js");
   const outcome = await planOutcome<PreviousLayer>(options, io);
@@ -79,6 +79,7 @@ export async function computePlan(options: CommonOptions & { stack: string; conf
     io.err(`${outcome.blocked.message}\n`);
     return registryBlockedRows(outcome.targets, outcome.blocked.registry, outcome.blocked.failures);
   }
+  if ("promotion" in outcome) return promotionRows(outcome.promotion);
   if (outcome.note !== undefined) io.err(`${outcome.note}\n`);
   return planRows(outcome.evidence);
 }

@@ -24,6 +24,7 @@ const STATUS_COLOURS: Record<PlanStatus, string> = {
   retag: "#cfe2ff",
   removed: "#d9d9d9",
   blocked: "#f7b6b6",
+  refused: "#e57373",
   promote: "#e2d4f7",
 };
 

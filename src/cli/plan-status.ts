@@ -7,8 +7,9 @@ import { type TagConflict } from "../core/channel.js";
 import { type LayerFingerprint } from "../core/fingerprint.js";
 import { type LayerTarget } from "../core/plan.js";
 import { type IndexTarget } from "../core/platforms.js";
+import { type PromotionTarget } from "../core/promotion-plan.js";
 
-export const PLAN_STATUSES = ["unchanged", "new", "copy", "adopt", "rebuild", "retag", "removed", "blocked", "promote"] as const;
+export const PLAN_STATUSES = ["unchanged", "new", "copy", "adopt", "rebuild", "retag", "removed", "blocked", "promote", "refused"] as const;
 export type PlanStatus = (typeof PLAN_STATUSES)[number];
 
 /** What the stack recorded for a layer last time (its `layers` output). */
@@ -108,6 +109,50 @@ export function planRows(input: StatusInput): PlanRow[] {
   return rows;
 }
 
+/** What a promoting channel's plan is decided from: the promotion's targets, the preview, and the gate's refusals. */
+export interface PromotionStatusInput {
+  readonly targets: readonly PromotionTarget[];
+  /** Source layer → the digests of its platform images (a multi-platform layer's index entries, `platforms` in its output). */
+  readonly platformDigests: ReadonlyMap<string, readonly string[]>;
+  readonly previous: Readonly<Record<string, PreviousLayer>>;
+  /** The preview's operation per layer's PromotedImage. */
+  readonly operations: EngineOperations;
+  /** The promotion gate's paragraphs (the program's `refused: ` warnings, prefix removed), one per refused image. */
+  readonly refusals: readonly string[];
+}
+
+const hexOf = (digest: string): string => digest.slice(digest.indexOf(":") + 1);
+
+/**
+ * A promoting channel's rows. An image the gate refuses is `refused`, its paragraphs (each names the
+ * image's digest) the reason; a refusal refuses the whole promotion, so every other layer is
+ * `blocked`: nothing would be copied. A refusal that names no digest of the plan is still a
+ * refusal (the rows it cannot be placed on are blocked, and the exit code says so).
+ */
+export function promotionRows(input: PromotionStatusInput): PlanRow[] {
+  const digestsOf = (target: PromotionTarget): string[] => [target.digest, ...(input.platformDigests.get(target.source.layer) ?? [])].map(hexOf);
+  const refusedFor = (target: PromotionTarget): string[] => input.refusals.filter((paragraph) => digestsOf(target).some((hex) => paragraph.includes(hex)));
+  const refusedImages = input.refusals.length;
+  const placed = new Set(input.targets.flatMap(refusedFor));
+  const unplaced = input.refusals.filter((paragraph) => !placed.has(paragraph));
+  const rows: PlanRow[] = input.targets.map((target) => {
+    const name = target.source.layer;
+    const previous = input.previous[name];
+    const base = { layer: name, image: target.source.image, parent: target.source.parent, oldRef: previous?.ref ?? null, newRef: target.ref };
+    const own = refusedFor(target);
+    if (own.length > 0) return { ...base, status: "refused", reason: own.join("\n\n") };
+    if (refusedImages > 0) return { ...base, status: "blocked", reason: `the promotion is refused as a whole (${refusedImages} image${refusedImages === 1 ? "" : "s"} refused): nothing would be copied${unplaced.length === 0 ? "" : `; refused: ${unplaced.join(" ")}`}` };
+    const op = input.operations.get(name) ?? "same";
+    if (UNCHANGED_OPS.has(op)) return { ...base, status: "unchanged", reason: "holds the source's digest already" };
+    return { ...base, status: "promote", reason: `copies ${target.source.digestRef}` };
+  });
+  const current = new Set(input.targets.map((target) => target.source.layer));
+  for (const previous of Object.values(input.previous)) {
+    if (!current.has(previous.layer)) rows.push({ layer: previous.layer, image: previous.image, parent: previous.parent, status: "removed", reason: "no longer in the source channel", oldRef: previous.ref, newRef: null });
+  }
+  return rows;
+}
+
 /**
  * Rows when the registry could not answer (registry/lookups.ts): nothing can be planned over an
  * unknown, so every layer is blocked; the layers it failed for say what it answered.
@@ -128,6 +173,8 @@ export function registryBlockedRows(targets: readonly LayerTarget[], registry: s
 export function statusLabel(row: PlanRow): string {
   if (row.status === "rebuild" || row.status === "retag") return `${row.status}: ${row.reason}`;
   if (row.status === "blocked") return `blocked: ${row.reason}`;
+  // A refusal's paragraphs follow the plan (renderPlanText): the tree line says only that it is refused.
+  if (row.status === "refused") return "refused: see below";
   return row.status;
 }
 
@@ -159,6 +206,8 @@ export function renderPlanText(rows: readonly PlanRow[], stack: string): string 
   };
   for (const row of rows) if (row.parent === null || !known.has(row.parent)) visit(row, 0);
   lines.push(countsLine(rows));
+  const refused = rows.filter((row) => row.status === "refused");
+  if (refused.length > 0) lines.push("", "refused by the channel's trust policy (strata:trust): nothing would be promoted", ...refused.map((row) => `${row.layer}: ${row.reason}`));
   return lines.join("\n");
 }
 
@@ -173,14 +222,14 @@ export function renderPlanMarkdown(rows: readonly PlanRow[], stack: string): str
     "",
     "| layer | image | status | old tag | new tag |",
     "|---|---|---|---|---|",
-    ...rows.map((row) => `| ${escape(row.layer)} | \`${escape(row.image)}\` | ${escape(statusLabel(row))} | ${tagOf(row.oldRef)} | ${tagOf(row.newRef)} |`),
+    ...rows.map((row) => `| ${escape(row.layer)} | \`${escape(row.image)}\` | ${escape(row.status === "refused" ? `refused: ${row.reason.replaceAll("\n", " ")}` : statusLabel(row))} | ${tagOf(row.oldRef)} | ${tagOf(row.newRef)} |`),
     "",
     `**${countsLine(rows)}**`,
   ].join("\n");
 }
 
-/** Exit code of `strata plan`: 1 when anything is blocked. */
+/** Exit code of `strata plan`: 1 when anything is blocked or refused. */
 export function planExitCode(rows: readonly PlanRow[]): number {
-  return rows.some((row) => row.status === "blocked") ? 1 : 0;
+  return rows.some((row) => row.status === "blocked" || row.status === "refused") ? 1 : 0;
 }
 

@@ -97,8 +97,10 @@ export interface EngineRun {
 const layerOf = (urn: string): string => urn.split("::").pop() ?? urn;
 
 /** Collects per-layer events from an engine event stream. */
-export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers: Map<string, StackLayerOutput>; onEvent: (event: EngineEvent, receivedAt?: number) => void } {
+export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers: Map<string, StackLayerOutput>; programWarnings: string[]; onEvent: (event: EngineEvent, receivedAt?: number) => void } {
   const events = new Map<string, LayerEvent>();
+  /** The program's own warnings (pulumi.log.warn without a resource, or on the stack): `blocked: …`, `refused: …`. */
+  const programWarnings: string[] = [];
   const stackLayers = new Map<string, StackLayerOutput>();
   /** The layers of each CI copy set, by its URN (from its step's inputs). */
   const copySets = new Map<string, string[]>();
@@ -173,6 +175,9 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
       for (const layer of layersOf(failed.urn)) update(failed.urn, failed.type, { op: failed.op, failed: true, ...timed(failed.urn, { finishedAt: receivedAt }, layer) }, layer);
     }
     const diagnostic = event.diagnosticEvent;
+    if (diagnostic?.severity === "warning" && (diagnostic.urn === undefined || diagnostic.urn === "" || diagnostic.urn.includes("::pulumi:pulumi:Stack::"))) {
+      programWarnings.push(diagnostic.message.trim());
+    }
     if (diagnostic?.urn !== undefined) {
       const type = diagnostic.urn.split("::")[2]?.split("$").pop() ?? "";
       const logged = (layer: string): { log: LogLine[] } => ({ log: [...(events.get(layer)?.log ?? []), ...logLines(diagnostic.message, receivedAt, diagnostic.severity)] });
@@ -188,7 +193,7 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
       }
     }
   };
-  return { events, stackLayers, onEvent };
+  return { events, stackLayers, programWarnings, onEvent };
 }
 
 /** The outputs of an ImageAttestations step that say where its signature and SBOM are; what is not of its type is left out. */
