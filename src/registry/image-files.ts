@@ -18,6 +18,11 @@
  * Fails closed: a layer whose bytes do not match its digest, an unknown layer media type, a
  * truncated gzip or tar, a path that leaves the root, a wanted symlink pointing at a file that was
  * not kept: each is an error naming the image and the layer, never fewer files.
+ *
+ * Read once per process with a LayerChangesets: what a layer does (its changeset) depends on its
+ * bytes alone, and a layer is content-addressed, so the 200 images of a tree that share the base's
+ * large layer read its blob once, not 200 times. A failed read is not kept: the next image reads
+ * (and checks) the blob again.
  */
 import path from "node:path";
 import { Duplex } from "node:stream";
@@ -25,6 +30,9 @@ import zlib from "node:zlib";
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { isSbomSource } from "../core/sbom.js";
 import { type ImageConfig, type RegistryClient, RegistryError } from "./client.js";
+
+/** What reading an image's files needs of a registry client. */
+export type ImageFilesRegistry = Pick<RegistryClient, "registry" | "manifest" | "configOf" | "blobStream">;
 
 /** How a layer blob is compressed, by its media type; any other type is refused (foreign and non-distributable layers included: their bytes may not be in the registry). */
 const LAYER_COMPRESSION: Readonly<Record<string, "gzip" | "zstd" | "none">> = {
@@ -47,6 +55,8 @@ export interface LayerSource {
   /** Names the layer in messages: `layer 2 of 5 (sha256:…)`. */
   readonly name: string;
   readonly mediaType: string;
+  /** `sha256:…` of the blob: what a LayerChangesets keeps its changeset under (none kept without it). */
+  readonly digest?: string;
   /** Its bytes as stored (compressed as `mediaType` says), already checked against its digest as they pass. */
   open(): Promise<ReadableStream<Uint8Array>>;
 }
@@ -64,6 +74,40 @@ interface Changeset {
   readonly whiteouts: Set<string>;
   /** The kept nodes the layer adds. */
   readonly nodes: Map<string, Node>;
+  /**
+   * Wanted hard links to a file of the layers below (path → target), resolved when the layer is
+   * applied: so the changeset depends on the layer's bytes alone, whatever is below it.
+   */
+  readonly linksBelow: Map<string, string>;
+}
+
+/**
+ * The changesets of layers read in this process, by blob digest and media type (and what was
+ * wanted), each read at most once at a time: a second image with the same layer waits for the
+ * first read instead of reading the blob again. Only a read that succeeded is kept.
+ */
+export class LayerChangesets {
+  private readonly byWanted = new Map<(path: string) => boolean, Map<string, Promise<Changeset>>>();
+  /** Layer blobs read from the registry, and layers taken from an earlier read instead (for measurements). */
+  readonly counts = { read: 0, reused: 0 };
+
+  /** @internal The changeset of `layer`, read with `read` unless kept already. */
+  changeset(layer: LayerSource, wanted: (path: string) => boolean, read: () => Promise<Changeset>): Promise<Changeset> {
+    if (layer.digest === undefined) return read();
+    let kept = this.byWanted.get(wanted);
+    if (kept === undefined) this.byWanted.set(wanted, (kept = new Map()));
+    const key = `${layer.mediaType}\0${layer.digest}`;
+    const found = kept.get(key);
+    if (found !== undefined) {
+      this.counts.reused++;
+      return found;
+    }
+    this.counts.read++;
+    const reading = read();
+    kept.set(key, reading);
+    reading.catch(() => kept.delete(key));
+    return reading;
+  }
 }
 
 /**
@@ -72,23 +116,24 @@ interface Changeset {
  * contents of the file it points to; one that points nowhere (dangling) is absent, as it is in a
  * container.
  */
-export async function filesOfLayers(image: string, layers: readonly LayerSource[], wanted: (path: string) => boolean = isSbomSource): Promise<Map<string, Buffer>> {
+export async function filesOfLayers(image: string, layers: readonly LayerSource[], wanted: (path: string) => boolean = isSbomSource, changesets?: LayerChangesets): Promise<Map<string, Buffer>> {
   let state = new Map<string, Node>();
   for (const layer of layers) {
-    const changes = await readLayer(image, layer, wanted, state);
-    state = applyChangeset(state, changes);
+    const where = `${image}, ${layer.name}`;
+    const read = (): Promise<Changeset> => readLayer(where, layer, wanted);
+    const changes = await (changesets === undefined ? read() : changesets.changeset(layer, wanted, read));
+    state = applyChangeset(where, state, changes, wanted);
   }
   return resolveWanted(image, state, wanted);
 }
 
 /** Reads one layer's changes; every failure is a RegistryError naming the image and the layer. */
-async function readLayer(image: string, layer: LayerSource, wanted: (path: string) => boolean, below: ReadonlyMap<string, Node>): Promise<Changeset> {
-  const where = `${image}, ${layer.name}`;
+async function readLayer(where: string, layer: LayerSource, wanted: (path: string) => boolean): Promise<Changeset> {
   const compression = LAYER_COMPRESSION[layer.mediaType];
   if (compression === undefined) {
     throw new RegistryError(`${where}: media type "${layer.mediaType}" is not a layer Strata can read (a tar, gzip- or zstd-compressed: ${Object.keys(LAYER_COMPRESSION).join(", ")}), so the image's files cannot be listed; push the image with one of those layer types`, undefined, "an unknown layer media type", "malformed");
   }
-  const changes: Changeset = { replaced: new Set(), hidesBelow: new Set(), whiteouts: new Set(), nodes: new Map() };
+  const changes: Changeset = { replaced: new Set(), hidesBelow: new Set(), whiteouts: new Set(), nodes: new Map(), linksBelow: new Map() };
   let bytes: ReadableStream<Uint8Array>;
   try {
     bytes = await layer.open();
@@ -98,7 +143,7 @@ async function readLayer(image: string, layer: LayerSource, wanted: (path: strin
   const entries = bytes.pipeThrough(decompressor(compression)).pipeThrough(createTarDecoder({ strict: true }));
   try {
     // The loop ends when the decoder's input has ended: after the blob's last byte and its digest check.
-    for await (const entry of entries) await applyEntry(where, entry, wanted, below, changes);
+    for await (const entry of entries) await applyEntry(where, entry, wanted, changes);
   } catch (error) {
     throw layerError(where, error);
   }
@@ -137,7 +182,7 @@ function imagePath(where: string, name: string): string {
   return normalized.slice(1);
 }
 
-async function applyEntry(where: string, entry: ParsedTarEntry, wanted: (path: string) => boolean, below: ReadonlyMap<string, Node>, changes: Changeset): Promise<void> {
+async function applyEntry(where: string, entry: ParsedTarEntry, wanted: (path: string) => boolean, changes: Changeset): Promise<void> {
   const { header } = entry;
   const entryPath = imagePath(where, header.name);
   const type = header.type ?? "file";
@@ -159,6 +204,7 @@ async function applyEntry(where: string, entry: ParsedTarEntry, wanted: (path: s
   }
   changes.replaced.add(entryPath);
   changes.nodes.delete(entryPath);
+  changes.linksBelow.delete(entryPath);
   // A directory merges with one below (unless a whiteout or an opaque marker of this layer hides it); anything else hides it.
   if (type !== "directory") changes.hidesBelow.add(entryPath);
   if (content !== undefined) {
@@ -168,20 +214,29 @@ async function applyEntry(where: string, entry: ParsedTarEntry, wanted: (path: s
   } else if (type === "link" && wanted(entryPath)) {
     // A hard link names an earlier entry of this layer or a file below (a path in the image, not relative).
     const target = imagePath(where, header.linkname ?? "");
-    const linked = changes.nodes.get(target) ?? (changes.replaced.has(target) ? undefined : below.get(target));
-    if (linked?.kind !== "file") {
-      throw new RegistryError(`${where}: ${entryPath} is a hard link to ${target}, which ${wanted(target) ? "the image does not hold as a file" : "is not a file Strata reads"}, so its contents cannot be known; the SBOM is not made without them`, undefined, "a hard link Strata cannot follow", "malformed");
-    }
-    changes.nodes.set(entryPath, linked);
+    const linked = changes.nodes.get(target);
+    // A target this layer has not put (yet) is one of the layers below: looked up when the layer is applied over them.
+    if (linked === undefined && !changes.replaced.has(target)) changes.linksBelow.set(entryPath, target);
+    else if (linked?.kind !== "file") throw hardLinkError(where, entryPath, target, wanted);
+    else changes.nodes.set(entryPath, linked);
   }
 }
 
+function hardLinkError(where: string, entryPath: string, target: string, wanted: (path: string) => boolean): RegistryError {
+  return new RegistryError(`${where}: ${entryPath} is a hard link to ${target}, which ${wanted(target) ? "the image does not hold as a file" : "is not a file Strata reads"}, so its contents cannot be known; the SBOM is not made without them`, undefined, "a hard link Strata cannot follow", "malformed");
+}
+
 /** The layers below with a layer's changes applied: what it hides removed, then what it adds. */
-function applyChangeset(below: ReadonlyMap<string, Node>, changes: Changeset): Map<string, Node> {
+function applyChangeset(where: string, below: ReadonlyMap<string, Node>, changes: Changeset, wanted: (path: string) => boolean): Map<string, Node> {
   const next = new Map<string, Node>();
   for (const [nodePath, node] of below) {
     if (changes.replaced.has(nodePath) || changes.whiteouts.has(nodePath) || hiddenBy(nodePath, changes.hidesBelow)) continue;
     next.set(nodePath, node);
+  }
+  for (const [nodePath, target] of changes.linksBelow) {
+    const linked = below.get(target);
+    if (linked?.kind !== "file") throw hardLinkError(where, nodePath, target, wanted);
+    next.set(nodePath, linked);
   }
   for (const [nodePath, node] of changes.nodes) next.set(nodePath, node);
   return next;
@@ -259,7 +314,7 @@ export interface ImageFiles {
  * The wanted files of one image in the registry, by its manifest digest (an image manifest, Docker
  * v2 or OCI: for an index, the caller picks the platform's manifest), and the image's config.
  */
-export async function imageFiles(client: RegistryClient, repository: string, digest: string, wanted: (path: string) => boolean = isSbomSource): Promise<ImageFiles> {
+export async function imageFiles(client: ImageFilesRegistry, repository: string, digest: string, wanted: (path: string) => boolean = isSbomSource, changesets?: LayerChangesets): Promise<ImageFiles> {
   const image = `${client.registry}/${repository}@${digest}`;
   const found = await client.manifest(repository, digest);
   if (found === undefined) throw new RegistryError(`${image}: the registry has no such manifest (HTTP 404); its files cannot be read`, 404, "no such manifest");
@@ -280,7 +335,8 @@ export async function imageFiles(client: RegistryClient, repository: string, dig
   const sources = layers.map((layer, index): LayerSource => ({
     name: `layer ${index + 1} of ${layers.length} (${layer.digest})`,
     mediaType: layer.mediaType ?? "",
+    digest: layer.digest,
     open: () => client.blobStream(repository, layer.digest, layer.size),
   }));
-  return { files: await filesOfLayers(image, sources, wanted), config, layers: layers.length };
+  return { files: await filesOfLayers(image, sources, wanted, changesets), config, layers: layers.length };
 }

@@ -10,7 +10,7 @@ import { packTar, type TarEntry } from "modern-tar";
 import { describe, expect, it } from "vitest";
 import { isSbomSource } from "../../src/core/sbom.js";
 import { RegistryClient, RegistryError } from "../../src/registry/client.js";
-import { filesOfLayers, imageFiles } from "../../src/registry/image-files.js";
+import { filesOfLayers, imageFiles, LayerChangesets } from "../../src/registry/image-files.js";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
@@ -295,5 +295,51 @@ describe("blob streams", () => {
     expect([...(await imageFiles(registry.client, "g/img", digest)).files.keys()]).toEqual(["var/lib/dpkg/status"]);
     expect([...(await imageFiles(registry.client, "g/img", digest, (name) => name === "etc/passwd")).files.keys()]).toEqual(["etc/passwd"]);
     expect(isSbomSource("etc/passwd")).toBe(false);
+  });
+});
+
+describe("layers read once per process (LayerChangesets)", () => {
+  const blobReads = (registry: FakeRegistry, blob: string): number => registry.requests.filter((request) => request.endsWith(`/blobs/${blob}`)).length;
+
+  it("images sharing a base layer read its blob once, and each gets its own files", async () => {
+    const registry = fakeRegistry();
+    const base = await tar([{ name: "var/lib/dpkg/status", body: "Package: base\n" }, { name: "a/x-1.dist-info/METADATA", body: "x" }]);
+    const leaves = await Promise.all([1, 2, 3].map((leaf) => tar([{ name: `b/leaf${leaf}-1.dist-info/METADATA`, body: `leaf ${leaf}` }])));
+    const images = leaves.map((leaf) => registry.push([{ bytes: base, mediaType: TAR }, { bytes: leaf, mediaType: TAR }]));
+    const changesets = new LayerChangesets();
+    const read = await Promise.all(images.map((image) => imageFiles(registry.client, "g/img", image, undefined, changesets)));
+    expect(blobReads(registry, digestOf(base))).toBe(1);
+    for (const leaf of leaves) expect(blobReads(registry, digestOf(leaf))).toBe(1);
+    expect(changesets.counts).toEqual({ read: 4, reused: 2 });
+    read.forEach((image, index) => expect(text(image.files)).toEqual({ "a/x-1.dist-info/METADATA": "x", [`b/leaf${index + 1}-1.dist-info/METADATA`]: `leaf ${index + 1}`, "var/lib/dpkg/status": "Package: base\n" }));
+    // Without it, every image reads the base again.
+    await imageFiles(registry.client, "g/img", images[0] as string);
+    expect(blobReads(registry, digestOf(base))).toBe(2);
+  });
+
+  it("a layer hard-linking a file below takes it from whichever base it is applied over", async () => {
+    const registry = fakeRegistry();
+    const link = await tar([{ name: "b/x-1.dist-info/METADATA", type: "link", linkname: "a/x-1.dist-info/METADATA" }]);
+    const bases = await Promise.all(["one", "two"].map((body) => tar([{ name: "a/x-1.dist-info/METADATA", body }])));
+    const changesets = new LayerChangesets();
+    const files = [];
+    for (const base of bases) files.push(text((await imageFiles(registry.client, "g/img", registry.push([{ bytes: base, mediaType: TAR }, { bytes: link, mediaType: TAR }]), undefined, changesets)).files));
+    expect(changesets.counts.reused).toBe(1);
+    expect(files).toEqual([{ "a/x-1.dist-info/METADATA": "one", "b/x-1.dist-info/METADATA": "one" }, { "a/x-1.dist-info/METADATA": "two", "b/x-1.dist-info/METADATA": "two" }]);
+    // Over a base without the target, the same layer is refused, naming that image.
+    const bare = registry.push([{ bytes: await tar([{ name: "c", body: "c" }]), mediaType: TAR }, { bytes: link, mediaType: TAR }]);
+    expect((await failure(imageFiles(registry.client, "g/img", bare, undefined, changesets))).message).toContain(`registry.test/g/img@${bare}, layer 2 of 2`);
+  });
+
+  it("a read that failed is not kept: the next image reads and checks the blob again", async () => {
+    const registry = fakeRegistry();
+    const good = await tar([{ name: "var/lib/dpkg/status", body: "Package: a\n" }]);
+    const image = registry.push([{ bytes: good, mediaType: TAR }]);
+    registry.tampered.set(digestOf(good), await tar([{ name: "var/lib/dpkg/status", body: "Package: b\n" }]));
+    const changesets = new LayerChangesets();
+    expect((await failure(imageFiles(registry.client, "g/img", image, undefined, changesets))).fault).toBe("integrity");
+    registry.tampered.delete(digestOf(good));
+    expect(text((await imageFiles(registry.client, "g/img", image, undefined, changesets)).files)).toEqual({ "var/lib/dpkg/status": "Package: a\n" });
+    expect(blobReads(registry, digestOf(good))).toBe(2);
   });
 });
