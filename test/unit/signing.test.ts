@@ -1,17 +1,26 @@
 /**
  * Signing (issue 29): the stack's decision and the key's checks (core/signing-config.ts), the
  * ImageAttestations inputs (keyed on the digest alone; the key never in outputs), the provider's
- * create (never a second signature on a digest), and the summary's signing line.
+ * create in this process (signed and attested with the key unlocked once, never a second signature
+ * on a digest, a shared layer read once), and the summary's signing line.
  */
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { NOT_SIGNED, signingConfigProblems, signingDecision, signingKeyProblems } from "../../src/core/signing-config.js";
 import { renderSummary, type SummaryLayer, summaryRows } from "../../src/cli/summary.js";
 import { type LayerEvent } from "../../src/engine/events.js";
-import { type AttestationType, type Cosign, type SigningKey } from "../../src/engine/cosign.js";
-import { attestImage, PREDICATE_TYPES } from "../../src/pulumi/provider/attest-image.js";
-import { attestationOutputsOf, cosignTag, diffImageAttestations, parseImageAttestationsInputs, withoutSecrets } from "../../src/pulumi/provider/image-attestations-inputs.js";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { packTar } from "modern-tar";
+import { type CosignKey, IN_TOTO_PAYLOAD_TYPE, OCI_MANIFEST_TYPE, pae, PREDICATE_TYPES, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION, unlockCosignKey, verifiesBase64 } from "../../src/core/cosign-format.js";
+import { serializeSpdx } from "../../src/core/sbom.js";
+import { type AttestationRegistry, attestImage, KeyUnlocker } from "../../src/pulumi/provider/attest-image.js";
+import { attestationOutputsOf, cosignTag, diffImageAttestations, type ImageAttestationsInputs, parseImageAttestationsInputs, withoutSecrets } from "../../src/pulumi/provider/image-attestations-inputs.js";
 import { SECRET_SIGNATURE } from "../../src/pulumi/provider/layer-image-inputs.js";
-import { type ManifestResult, type RegistryClient } from "../../src/registry/client.js";
+import { type ImageConfig, type ManifestResult } from "../../src/registry/client.js";
+import { LayerChangesets } from "../../src/registry/image-files.js";
+import { signImages } from "../../src/registry/signatures.js";
 
 const PEM_BODY = "eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjo2NTUzNiwiciI6OCwicCI6MX0sInNhbHQiOiJzZWNyZXQtbGluZSJ9";
 const PEM = `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n${PEM_BODY}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`;
@@ -101,52 +110,179 @@ describe("ImageAttestations inputs", () => {
   });
 });
 
-/** A registry holding one empty image (no layers), and whatever cosign tags `tags` names. */
-function fakeRegistry(tags: Record<string, { annotations?: Record<string, string> }[]>): RegistryClient {
-  const manifest = async (_repository: string, reference: string): Promise<ManifestResult | undefined> => {
-    if (reference === DIGEST) return { digest: DIGEST, mediaType: "application/vnd.oci.image.manifest.v1+json", manifest: { mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: `sha256:${"9".repeat(64)}`, mediaType: "application/vnd.oci.image.config.v1+json" }, layers: [] } };
-    const layers = tags[reference];
-    return layers === undefined ? undefined : { digest: `sha256:${"8".repeat(64)}`, mediaType: "application/vnd.oci.image.manifest.v1+json", manifest: { layers: layers.map((layer) => ({ digest: `sha256:${"7".repeat(64)}`, ...layer })) } };
-  };
-  return { registry: "127.0.0.1:5000", manifest, configOf: async () => ({ created: "2026-12-02T18:00:00Z", architecture: "amd64", os: "linux" }) } as unknown as RegistryClient;
+/**
+ * A registry in memory holding one image (one layer with a dpkg status of `packages` packages)
+ * under g/app, answering what attesting it reads and writes; counts manifest puts and blob reads.
+ */
+class MemoryRegistry implements AttestationRegistry {
+  readonly registry = "127.0.0.1:5000";
+  readonly blobs = new Map<string, Buffer>();
+  readonly manifests = new Map<string, Buffer>();
+  readonly tags = new Map<string, string>();
+  puts = 0;
+  blobReads = 0;
+  readonly image: string;
+
+  constructor(layer: Buffer) {
+    const config = Buffer.from(JSON.stringify({ created: "2026-12-02T18:00:00Z", architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(layer)] } }));
+    this.blobs.set(`g/app@${sha256(layer)}`, layer);
+    this.blobs.set(`g/app@${sha256(config)}`, config);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST_TYPE, config: { mediaType: "application/vnd.oci.image.config.v1+json", size: config.length, digest: sha256(config) }, layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", size: layer.length, digest: sha256(layer) }] }));
+    this.image = sha256(manifest);
+    this.manifests.set(`g/app@${this.image}`, manifest);
+  }
+
+  async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
+    const digest = reference.startsWith("sha256:") ? reference : this.tags.get(`${repository}:${reference}`);
+    const bytes = digest === undefined ? undefined : this.manifests.get(`${repository}@${digest}`);
+    if (digest === undefined || bytes === undefined) return undefined;
+    const manifest = JSON.parse(bytes.toString("utf8")) as ManifestResult["manifest"];
+    return { digest, mediaType: manifest.mediaType ?? "", manifest };
+  }
+
+  async configOf(repository: string, found: ManifestResult): Promise<ImageConfig | undefined> {
+    const bytes = this.blobs.get(`${repository}@${found.manifest.config?.digest ?? ""}`);
+    return bytes === undefined ? undefined : JSON.parse(bytes.toString("utf8")) as ImageConfig;
+  }
+
+  async putManifest(repository: string, reference: string, bytes: Buffer): Promise<string> {
+    const digest = sha256(bytes);
+    this.manifests.set(`${repository}@${digest}`, bytes);
+    this.tags.set(`${repository}:${reference}`, digest);
+    this.puts++;
+    return digest;
+  }
+
+  async blobStream(repository: string, digest: string): Promise<ReadableStream<Uint8Array>> {
+    const bytes = this.blobs.get(`${repository}@${digest}`);
+    if (bytes === undefined) throw new Error(`test registry: no blob ${digest}`);
+    this.blobReads++;
+    return new Blob([new Uint8Array(bytes)]).stream();
+  }
+
+  async putBlob(repository: string, bytes: Buffer): Promise<string> {
+    this.blobs.set(`${repository}@${sha256(bytes)}`, bytes);
+    return sha256(bytes);
+  }
+
+  /** The layers of a cosign tag of the image, and each layer's blob. */
+  tagLayers(suffix: "sig" | "att"): { annotations: Readonly<Record<string, string>>; blob: Buffer }[] {
+    const digest = this.tags.get(`g/app:${cosignTag(this.image, suffix)}`);
+    const read = readCosignManifest(JSON.parse(this.manifests.get(`g/app@${digest ?? ""}`)?.toString("utf8") ?? "null"));
+    if ("problem" in read) throw new Error(`test registry: .${suffix} ${read.problem}`);
+    return read.layers.map((layer) => ({ annotations: layer.annotations, blob: this.blobs.get(`g/app@${layer.digest}`) ?? Buffer.alloc(0) }));
+  }
 }
 
-/** A cosign that records what it was asked to do. */
-function recordingCosign(calls: string[]): (env: Record<string, string>) => Cosign {
-  return () => ({
-    sign: async (refs: readonly string[], key: SigningKey) => {
-      calls.push(`sign ${refs.join(" ")} ${key.password === PASSPHRASE ? "with the key" : "with another key"}`);
-      return { wallMs: 0 };
-    },
-    attest: async (ref: string, _key: SigningKey, type: AttestationType, predicate: Buffer) => {
-      calls.push(`attest ${type} ${ref} ${predicate.length > 0 ? "predicate" : "empty"}`);
-      return { wallMs: 0 };
-    },
-  }) as unknown as Cosign;
+const sha256 = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/cosign");
+/** The test-only key pair of the fixtures (test/fixtures/cosign/README.md). */
+const FIXTURE_PEM = readFileSync(path.join(fixtures, "cosign.key"), "utf8");
+const FIXTURE_PASSPHRASE = "test-only-passphrase";
+
+async function imageRegistry(): Promise<MemoryRegistry> {
+  const status = ["Package: base-files", "Status: install ok installed", "Architecture: amd64", "Version: 12.4", "", "Package: bash", "Status: install ok installed", "Architecture: amd64", "Version: 5.2.15-2", ""].join("\n");
+  return new MemoryRegistry(Buffer.from(await packTar([{ header: { name: "var/lib/dpkg/status", type: "file", size: Buffer.byteLength(status), mtime: new Date(0) }, body: status }])));
 }
 
-describe("ImageAttestations create", () => {
-  const ref = `127.0.0.1:5000/g/app@${DIGEST}`;
+/** The inputs for the registry's image, signed with the fixture key (or `passphrase`). */
+const imageInputs = (registry: MemoryRegistry, passphrase = FIXTURE_PASSPHRASE): ImageAttestationsInputs =>
+  parseImageAttestationsInputs(inputs({ digestRef: `127.0.0.1:5000/g/app@${registry.image}`, signingKey: secret({ privateKeyPem: secret(FIXTURE_PEM), password: secret(passphrase) }) }));
 
-  it("signs the digest once and attests its SBOM and provenance", async () => {
-    const calls: string[] = [];
-    const outputs = await attestImage(fakeRegistry({}), parseImageAttestationsInputs(inputs()), recordingCosign(calls));
-    expect(calls).toEqual([`sign ${ref} with the key`, `attest spdxjson ${ref} predicate`, `attest slsaprovenance1 ${ref} predicate`]);
-    expect(outputs).toMatchObject({ signature: `127.0.0.1:5000/g/app:${cosignTag(DIGEST, "sig")}`, sbom: `127.0.0.1:5000/g/app:${cosignTag(DIGEST, "att")}`, packages: 0, signedBefore: false });
-    expect(JSON.stringify(outputs)).not.toContain(PASSPHRASE);
+describe("ImageAttestations create, in this process", () => {
+  let key: CosignKey;
+  beforeAll(async () => {
+    key = await unlockCosignKey(FIXTURE_PEM, FIXTURE_PASSPHRASE);
   });
 
-  it("never signs a digest whose .sig is in the registry again, and writes only the attestations missing", async () => {
-    const calls: string[] = [];
-    const registry = fakeRegistry({ [cosignTag(DIGEST, "sig")]: [{}], [cosignTag(DIGEST, "att")]: [{ annotations: { predicateType: PREDICATE_TYPES.spdxjson } }] });
-    const outputs = await attestImage(registry, parseImageAttestationsInputs(inputs()), recordingCosign(calls));
-    expect(calls).toEqual([`attest slsaprovenance1 ${ref} predicate`]);
-    expect(outputs.signedBefore).toBe(true);
+  it("signs the digest once and attests its SBOM and provenance in one .att, verifiable with the key", async () => {
+    const registry = await imageRegistry();
+    const outputs = await attestImage(registry, imageInputs(registry), { keys: new KeyUnlocker() });
+    const ref = `127.0.0.1:5000/g/app@${registry.image}`;
+    expect(outputs).toMatchObject({ signature: `127.0.0.1:5000/g/app:${cosignTag(registry.image, "sig")}`, sbom: `127.0.0.1:5000/g/app:${cosignTag(registry.image, "att")}`, packages: 2, signedBefore: false });
+    const [signature, ...moreSignatures] = registry.tagLayers("sig");
+    expect(moreSignatures).toEqual([]);
+    expect(verifiesBase64(key, signature?.blob ?? Buffer.alloc(0), signature?.annotations[SIGNATURE_ANNOTATION] ?? "")).toBe(true);
+    expect(readSimpleSigning(signature?.blob ?? Buffer.alloc(0))?.digest).toBe(registry.image);
+    const attestations = registry.tagLayers("att");
+    expect(attestations.map((layer) => layer.annotations.predicateType)).toEqual([PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1]);
+    for (const layer of attestations) {
+      const envelope = readDsseEnvelope(layer.blob);
+      expect(envelope?.signatures.some((sig) => verifiesBase64(key, pae(IN_TOTO_PAYLOAD_TYPE, envelope.payload), sig))).toBe(true);
+      expect(readStatementHead(envelope?.payload ?? Buffer.alloc(0))?.subjectDigests).toEqual([registry.image]);
+    }
+    // The SBOM attested is the one the outputs name.
+    const statement = JSON.parse(readDsseEnvelope(attestations[0]?.blob ?? Buffer.alloc(0))?.payload.toString("utf8") ?? "{}") as { predicate: unknown };
+    expect(sha256(Buffer.from(serializeSpdx(statement.predicate as Parameters<typeof serializeSpdx>[0]), "utf8"))).toBe(outputs.sbomDigest);
+    expect(JSON.stringify(outputs)).not.toContain(FIXTURE_PASSPHRASE);
+    expect(ref).toBe(imageInputs(registry).digestRef);
+  });
+
+  it("writes nothing on a second create (signedBefore), and adds its own signature beside another key's, once", async () => {
+    const registry = await imageRegistry();
+    const context = { keys: new KeyUnlocker() };
+    await attestImage(registry, imageInputs(registry), context);
+    const puts = registry.puts;
+    const again = await attestImage(registry, imageInputs(registry), context);
+    expect(registry.puts).toBe(puts);
+    expect(again.signedBefore).toBe(true);
+    expect(registry.tagLayers("sig")).toHaveLength(1);
+    expect(registry.tagLayers("att")).toHaveLength(2);
+
+    const other = await imageRegistry();
+    const { generateKeyPairSync } = await import("node:crypto");
+    const pair = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    await signImages(other, [`127.0.0.1:5000/g/app@${other.image}`], { privateKey: pair.privateKey, publicKey: pair.publicKey });
+    const beside = await attestImage(other, imageInputs(other), context);
+    expect(beside.signedBefore).toBe(false);
+    expect(other.tagLayers("sig")).toHaveLength(2);
+  });
+
+  it("unlocks the key once for every image of a process, and a passphrase that does not open it fails before any write, naming the field, never the passphrase", async () => {
+    let unlocks = 0;
+    const keys = new KeyUnlocker(async (pem, passphrase) => {
+      unlocks++;
+      return unlockCosignKey(pem, passphrase);
+    });
+    for (let image = 0; image < 3; image++) {
+      const registry = await imageRegistry();
+      await attestImage(registry, imageInputs(registry), { keys });
+    }
+    expect(unlocks).toBe(1);
+
+    const registry = await imageRegistry();
+    const wrong = "not-the-passphrase-61c4";
+    const failure = await attestImage(registry, imageInputs(registry, wrong), { keys }).then(() => undefined, (error: unknown) => error as Error);
+    expect(failure?.message).toMatch(/^strata:signingKeyPassphrase does not open strata:signingKey/);
+    expect(failure?.message).not.toContain(wrong);
+    expect(registry.puts).toBe(0);
+    expect(registry.blobReads).toBe(0);
+    // Remembered: the next image with the same wrong passphrase costs no second scrypt.
+    await expect(attestImage(registry, imageInputs(registry, wrong), { keys })).rejects.toThrow(/strata:signingKeyPassphrase/);
+    expect(unlocks).toBe(2);
+  });
+
+  it("reads a layer blob once for every image of a process that shares it", async () => {
+    const registry = await imageRegistry();
+    const changesets = new LayerChangesets();
+    const context = { keys: new KeyUnlocker(), changesets };
+    const first = await attestImage(registry, imageInputs(registry), context);
+    const reads = registry.blobReads;
+    // The same image under a second digest (another tag's manifest): its one layer is not read again.
+    const manifest = registry.manifests.get(`g/app@${registry.image}`) as Buffer;
+    const twin = Buffer.from(`${manifest.toString("utf8")}\n`);
+    registry.manifests.set(`g/app@${sha256(twin)}`, twin);
+    const second = await attestImage(registry, parseImageAttestationsInputs(inputs({ digestRef: `127.0.0.1:5000/g/app@${sha256(twin)}`, signingKey: secret({ privateKeyPem: secret(FIXTURE_PEM), password: secret(FIXTURE_PASSPHRASE) }) })), context);
+    expect(registry.blobReads).toBe(reads);
+    expect(changesets.counts).toEqual({ read: 1, reused: 1 });
+    expect(second.packages).toBe(first.packages);
   });
 
   it("gives the same SBOM and provenance digests for the same image and facts", async () => {
-    const first = await attestImage(fakeRegistry({}), parseImageAttestationsInputs(inputs()), recordingCosign([]));
-    const second = await attestImage(fakeRegistry({}), parseImageAttestationsInputs(inputs()), recordingCosign([]));
+    const registry = await imageRegistry();
+    const first = await attestImage(registry, imageInputs(registry), { keys: new KeyUnlocker() });
+    const fresh = await imageRegistry();
+    const second = await attestImage(fresh, imageInputs(fresh), { keys: new KeyUnlocker() });
     expect(second.sbomDigest).toBe(first.sbomDigest);
     expect(second.provenanceDigest).toBe(first.provenanceDigest);
   });

@@ -1,40 +1,69 @@
 /**
  * What `strata:index:ImageAttestations` does when it is created (issue 29): the SBOM of the pushed
  * image read from its registry layers (registry/image-files.ts, core/sbom.ts), its SLSA provenance
- * (core/provenance.ts), then cosign signs the digest and attests both, in cosign's classic
- * `.sig`/`.att` tags of the image's own repository (engine/cosign.ts).
+ * (core/provenance.ts), then the digest signed and both attested in this process
+ * (registry/signatures.ts, in the bytes cosign v2 writes: core/cosign-format.ts), in cosign's
+ * classic `.sig`/`.att` tags of the image's own repository. The cosign CLI is not needed to sign:
+ * one `cosign sign` and two `cosign attest` processes cost ~2 CPU-s an image (scrypt each time), an
+ * in-process signature a few ms once the key is unlocked, once per provider process (KeyUnlocker).
  *
  * Never signs a digest twice (a second signature appends a layer to the `.sig` manifest): a `.sig`
- * tag already in the registry (an adopted image an earlier run signed, or this resource's own
- * create that failed after signing) is left as it is, and only the attestation types the `.att`
- * manifest lacks are written. Whether that earlier signature is by a trusted key is the verifier's
- * question (the promotion gate, `cosign verify`), which this never answers for it.
+ * tag that holds this key's signature over this digest (an adopted image an earlier run signed, or
+ * this resource's own create that failed after signing) is left as it is, and only the attestation
+ * types the `.att` manifest lacks from this key are written. Whether another key's signature beside
+ * it is trusted is the verifier's question (the promotion gate, `cosign verify`), never this one's.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { createHash } from "node:crypto";
-import { type Cosign } from "../../engine/cosign.js";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { type CosignKey, PREDICATE_TYPES, unlockCosignKey } from "../../core/cosign-format.js";
 import { provenancePredicateBytes } from "../../core/provenance.js";
 import { type ImagePackage, imagePackages, serializeSpdx, spdxDocument } from "../../core/sbom.js";
-import { type RegistryClient, RegistryError } from "../../registry/client.js";
-import { imageFiles } from "../../registry/image-files.js";
+import { type SigningKey } from "../../engine/cosign.js";
+import { RegistryError } from "../../registry/client.js";
+import { type ImageFilesRegistry, imageFiles, type LayerChangesets } from "../../registry/image-files.js";
+import { attestImage as writeAttestations, type SignatureRegistry, signImages } from "../../registry/signatures.js";
 import { cosignTag, type ImageAttestationsInputs, type ImageAttestationsOutputs } from "./image-attestations-inputs.js";
 
-/** The predicate types cosign v2 records in each `.att` layer's `predicateType` annotation. */
-export const PREDICATE_TYPES = { spdxjson: "https://spdx.dev/Document", slsaprovenance1: "https://slsa.dev/provenance/v1" } as const;
+/** What attesting an image needs of a registry: reading its files, and writing the cosign tags. */
+export type AttestationRegistry = ImageFilesRegistry & SignatureRegistry;
 
 const sha256 = (bytes: Buffer | string): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
+/**
+ * The stack's key unlocked once per provider process, whatever number of images it signs: the
+ * scrypt of cosign's key format costs ~0.5 CPU-s. Kept by an HMAC of the PEM and passphrase under a
+ * key of this process alone, so what is kept is no faster guessing oracle than the PEM itself; a
+ * key that does not open is remembered too (it will not open for the next image either), and its
+ * error names strata:signingKeyPassphrase, never the passphrase.
+ */
+export class KeyUnlocker {
+  private readonly secret = randomBytes(32);
+  private readonly unlocked = new Map<string, Promise<CosignKey>>();
+  /** Times the scrypt work was done (for tests and measurements). */
+  unlocks = 0;
+
+  constructor(private readonly unlock: (pem: string, passphrase: string) => Promise<CosignKey> = unlockCosignKey) {}
+
+  key(signingKey: SigningKey): Promise<CosignKey> {
+    const id = createHmac("sha256", this.secret).update(signingKey.privateKeyPem).update("\0").update(signingKey.password).digest("hex");
+    let found = this.unlocked.get(id);
+    if (found === undefined) {
+      this.unlocks++;
+      found = this.unlock(signingKey.privateKeyPem, signingKey.password);
+      this.unlocked.set(id, found);
+    }
+    return found;
+  }
+}
+
 /** The SBOM of one image, or of an index: the packages of every platform image, each listed once. */
-export async function sbomOf(client: RegistryClient, inputs: Pick<ImageAttestationsInputs, "registry" | "repository" | "digest" | "tag">, tool: string): Promise<{ bytes: string; packages: number }> {
+export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttestationsInputs, "registry" | "repository" | "digest" | "tag">, tool: string, changesets?: LayerChangesets): Promise<{ bytes: string; packages: number }> {
   const image = `${inputs.registry}/${inputs.repository}@${inputs.digest}`;
   const found = await client.manifest(inputs.repository, inputs.digest);
   if (found === undefined) throw new RegistryError(`${image}: the registry has no such manifest (HTTP 404), so its SBOM cannot be read and it is not signed; push it again (strata up)`, 404, "no such manifest");
   const children = found.manifest.manifests;
   const subject = { ref: `${inputs.registry}/${inputs.repository}:${inputs.tag}`, digest: inputs.digest, tool };
   if (children === undefined) {
-    const read = await imageFiles(client, inputs.repository, inputs.digest);
+    const read = await imageFiles(client, inputs.repository, inputs.digest, undefined, changesets);
     const architecture = read.config.architecture === undefined ? undefined : `${read.config.architecture}${read.config.variant === undefined ? "" : `/${read.config.variant}`}`;
     const document = spdxDocument({ ...subject, ...(architecture === undefined ? {} : { architecture }), ...(read.config.created === undefined ? {} : { created: read.config.created }) }, imagePackages(read.files));
     return { bytes: serializeSpdx(document), packages: document.packages.length - 1 };
@@ -44,7 +73,7 @@ export async function sbomOf(client: RegistryClient, inputs: Pick<ImageAttestati
   const union = new Map<string, ImagePackage>();
   let created: string | undefined;
   for (const child of children) {
-    const read = await imageFiles(client, inputs.repository, child.digest);
+    const read = await imageFiles(client, inputs.repository, child.digest, undefined, changesets);
     for (const found of imagePackages(read.files)) union.set(`${found.purl}\0${found.foundIn}`, found);
     const time = read.config.created;
     if (time !== undefined && (created === undefined || Date.parse(time) > Date.parse(created))) created = time;
@@ -53,32 +82,17 @@ export async function sbomOf(client: RegistryClient, inputs: Pick<ImageAttestati
   return { bytes: serializeSpdx(document), packages: document.packages.length - 1 };
 }
 
-/** The predicate types an `.att` manifest already holds (one layer per attestation). */
-async function attestedTypes(client: RegistryClient, repository: string, digest: string): Promise<Set<string>> {
-  const found = await client.manifest(repository, cosignTag(digest, "att"));
-  const layers = (found?.manifest.layers ?? []) as readonly { annotations?: Record<string, string> }[];
-  return new Set(layers.map((layer) => layer.annotations?.predicateType).filter((type): type is string => type !== undefined));
+/** What a provider process keeps across the images it attests: the unlocked key, the layers it read. */
+export interface AttestationContext {
+  readonly keys: KeyUnlocker;
+  readonly changesets?: LayerChangesets;
 }
 
-/**
- * cosign reads registry logins from a Docker config: with a stack login, one of its own for the
- * call's length (0600 in a 0700 folder of this process, removed after), else the user's.
- */
-async function withRegistryLogin<T>(inputs: ImageAttestationsInputs, work: (env: Record<string, string>) => Promise<T>): Promise<T> {
-  if (inputs.registryAuth === undefined) return work({});
-  const dir = mkdtempSync(path.join(tmpdir(), "strata-cosign-login-"));
-  try {
-    const auth = Buffer.from(`${inputs.registryAuth.username}:${inputs.registryAuth.password}`).toString("base64");
-    writeFileSync(path.join(dir, "config.json"), JSON.stringify({ auths: { [inputs.registry]: { auth } } }), { mode: 0o600 });
-    return await work({ DOCKER_CONFIG: dir });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-export async function attestImage(client: RegistryClient, inputs: ImageAttestationsInputs, cosignFor: (env: Record<string, string>) => Cosign): Promise<ImageAttestationsOutputs> {
+export async function attestImage(client: AttestationRegistry, inputs: ImageAttestationsInputs, context: AttestationContext): Promise<ImageAttestationsOutputs> {
   const { provenanceFacts: facts } = inputs;
-  const sbom = await sbomOf(client, inputs, `Strata-${facts.strataVersion}`);
+  // The key first: a passphrase that does not open it fails before any registry read.
+  const key = await context.keys.key(inputs.signingKey);
+  const sbom = await sbomOf(client, inputs, `Strata-${facts.strataVersion}`, context.changesets);
   const predicate = provenancePredicateBytes({
     image: `${inputs.registry}/${inputs.repository}`,
     digest: inputs.digest,
@@ -94,14 +108,14 @@ export async function attestImage(client: RegistryClient, inputs: ImageAttestati
     runId: facts.runId,
     engine: facts.engine,
   });
-  const signedBefore = (await client.manifest(inputs.repository, cosignTag(inputs.digest, "sig"))) !== undefined;
-  const attested = await attestedTypes(client, inputs.repository, inputs.digest);
-  await withRegistryLogin(inputs, async (env) => {
-    const cosign = cosignFor(env);
-    if (!signedBefore) await cosign.sign([inputs.digestRef], inputs.signingKey);
-    if (!attested.has(PREDICATE_TYPES.spdxjson)) await cosign.attest(inputs.digestRef, inputs.signingKey, "spdxjson", Buffer.from(sbom.bytes, "utf8"));
-    if (!attested.has(PREDICATE_TYPES.slsaprovenance1)) await cosign.attest(inputs.digestRef, inputs.signingKey, "slsaprovenance1", predicate);
-  });
+  // Two tags, written apart: the signature and both attestations (one `.att` manifest, one write).
+  const [[signed]] = await Promise.all([
+    signImages(client, [inputs.digestRef], key),
+    writeAttestations(client, inputs.digestRef, [
+      { predicateType: PREDICATE_TYPES.spdxjson, predicate: Buffer.from(sbom.bytes, "utf8") },
+      { predicateType: PREDICATE_TYPES.slsaprovenance1, predicate },
+    ], key),
+  ]);
   const at = (suffix: "sig" | "att"): string => `${inputs.registry}/${inputs.repository}:${cosignTag(inputs.digest, suffix)}`;
   return {
     signature: at("sig"),
@@ -110,6 +124,6 @@ export async function attestImage(client: RegistryClient, inputs: ImageAttestati
     packages: sbom.packages,
     sbomDigest: sha256(sbom.bytes),
     provenanceDigest: sha256(predicate),
-    signedBefore,
+    signedBefore: signed?.written === false,
   };
 }

@@ -66,7 +66,7 @@ export interface ImageAttestationsOutputs {
   readonly sbomDigest: string;
   /** sha256 of the provenance predicate's bytes. */
   readonly provenanceDigest: string;
-  /** The `.sig` tag was in the registry before this resource (an adopted image signed by an earlier run): it was not signed again. */
+  /** The `.sig` tag held this key's signature over this digest before this resource (an adopted image an earlier run signed): it was not signed again. */
   readonly signedBefore: boolean;
 }
 

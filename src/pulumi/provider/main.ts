@@ -12,8 +12,9 @@
  * removes them). `strata:index:ImageIndex` puts a multi-platform layer's OCI image
  * index together from its per-platform images; its tags stay on delete, like docker.Image's.
  * `strata:index:ImageAttestations` signs one published image's digest and attests its SBOM and
- * provenance with cosign (attest-image.ts); keyed on the digest (a new digest is a replacement, the
- * same digest never signed twice); its `.sig`/`.att` tags stay on delete, with the image.
+ * provenance in cosign's format, in this process (attest-image.ts); keyed on the digest (a new
+ * digest is a replacement, the same digest never signed twice); its `.sig`/`.att` tags stay on
+ * delete, with the image.
  *
  * The engine starts it like any provider plugin (Pulumi.yaml
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
@@ -31,8 +32,8 @@ import { diffImageIndex, type ImageIndexInputs, parseImageIndexInputs } from "./
 import { buildAndPush } from "./docker-cli.js";
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
-import { Cosign, locateCosign } from "../../engine/cosign.js";
-import { attestImage } from "./attest-image.js";
+import { LayerChangesets } from "../../registry/image-files.js";
+import { attestImage, KeyUnlocker } from "./attest-image.js";
 import { attestationOutputsOf, diffImageAttestations, IMAGE_ATTESTATIONS_TYPE, parseImageAttestationsInputs, withoutSecrets } from "./image-attestations-inputs.js";
 
 /** `urn:pulumi:stack::project::parent$type::name` → `type`. */
@@ -79,15 +80,16 @@ async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<s
   return { repoDigests: Object.fromEntries(copied) };
 }
 
-/** The pinned cosign, found (and built, the first time on a machine) once per provider process. */
-let cosignBinary: Promise<string> | undefined;
+/**
+ * What this process keeps across the images it attests: the key, unlocked once (its scrypt is
+ * ~0.5 CPU-s), and each layer blob's files, read once (a tree's images share their parents' layers).
+ */
+const attestations = { keys: new KeyUnlocker(), changesets: new LayerChangesets() };
 
 /** Signs and attests one image; the outputs never hold the key or the login. */
 async function attest(inputs: Props): Promise<Props> {
   const parsed = parseImageAttestationsInputs(inputs);
-  cosignBinary ??= locateCosign();
-  const binary = await cosignBinary;
-  const result = await attestImage(clientFor(parsed), parsed, (env) => new Cosign({ binary, env }));
+  const result = await attestImage(clientFor(parsed), parsed, attestations);
   return { ...withoutSecrets(inputs), ...result };
 }
 
