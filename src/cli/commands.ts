@@ -241,6 +241,20 @@ export function buildProgram(io: CliIo): Command {
       }
     });
 
+  withCommon(program.command("verify"))
+    .description("verify every image a stack exports against its trust policy (strata:trust) or one key: signature, provenance (reviewed commit, clean tree), SBOM")
+    .requiredOption("--stack <name>", "the stack whose exported images to verify")
+    .option("--config <file>", "a stack config file to read instead of Pulumi.<stack>.yaml")
+    .option("--key <file>", "verify against this PEM public key alone (reviewed is then not checked)")
+    .option("--json", "print data instead of a table")
+    .action(async (options: CommonOptions & { stack: string; config?: string; key?: string; json?: boolean }) => {
+      const { verifyFlow } = await import("../engine/verify-flow.js");
+      const { renderVerify, renderVerifyJson, verifyExitCode } = await import("./verify.js");
+      const outcome = await verifyFlow(options, io, io.err);
+      io.out(`${options.json ? renderVerifyJson(outcome.verdicts, options.stack, outcome.trustedBy, outcome.reviewedRef) : renderVerify(outcome.verdicts, options.stack, outcome.trustedBy)}\n`);
+      exitCode = verifyExitCode(outcome.verdicts);
+    });
+
   withCommon(program.command("report"))
     .description("print the path of a run's report page (the newest run of the stack, or --run ID), rendered again from its data")
     .requiredOption("--stack <name>", "the stack the run was on (a CI run's own stack, e.g. dev-ci-19026)")

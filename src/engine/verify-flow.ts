@@ -1,0 +1,160 @@
+/**
+ * What `strata verify` does before it prints (issue 29, item 7): the trust to verify against (the
+ * stack's `strata:trust`, or one `--key`), every image the stack exports (each layer; for a
+ * multi-platform layer its index and each platform image), cosign found or built on first need, and
+ * the shared verifier's verdict per image (image-verify.ts). The command renders the verdicts.
+ *
+ * Fails closed: a stack that exports no image, an image whose platforms the registry cannot list, a
+ * stack with neither a policy nor a key, each stops with one paragraph; nothing unknown passes.
+ */
+import path from "node:path";
+import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
+import { InputError, type Problem, throwIfAny, UserError } from "../core/problems.js";
+import { formatPlatform, platformLayerName } from "../core/platforms.js";
+import { parseReference } from "../core/reference.js";
+import { stackConfigSource } from "../core/stack-files.js";
+import { parseTrustPolicy, readTrustedKeys, TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
+import { type RegistryClient } from "../registry/client.js";
+import { engineErrorText } from "./events.js";
+import { type ImageVerdict, type VerifyTarget } from "./image-verify.js";
+import { engineEnv, projectDirOf, type ProjectContext, type StackSelection, stackConfigOf } from "./project.js";
+import { registryClientFor } from "./registry-access.js";
+
+export interface VerifyRequest extends StackSelection {
+  readonly stack: string;
+  /** A PEM public key: verify against it alone (the stack's policy, if any, is not used; reviewed is not checked). */
+  readonly key?: string;
+}
+
+export interface VerifyOutcome {
+  /** What was trusted: the stack file's `strata:trust`, or the key given. */
+  readonly trustedBy: string;
+  readonly reviewedRef?: string;
+  readonly verdicts: readonly ImageVerdict[];
+}
+
+/** One entry of the stack's `layers` output, as far as verification reads it. */
+export interface ExportedLayer {
+  readonly layer: string;
+  readonly digestRef?: string;
+  /** A multi-platform layer built by this stack: platform → its image's digest reference in the index's repository. */
+  readonly platforms?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The images a stack exports, from its `layers` output. Pure. A multi-platform layer's index and
+ * each platform image in the index's repository (its `platforms`); a per-platform entry
+ * (`tools@linux-arm64`) is the platform image in its own repository, its platform named by the
+ * index it belongs to. Entries without `platforms` are returned in `unexpanded`: an index among
+ * them (a promoted one) is only known from the registry.
+ */
+export function exportedTargets(layers: Readonly<Record<string, ExportedLayer>>): { targets: VerifyTarget[]; unexpanded: VerifyTarget[] } {
+  const entries = Object.entries(layers).map(([name, entry]) => ({ name: typeof entry?.layer === "string" ? entry.layer : name, entry }));
+  const platformOf = new Map<string, { layer: string; platform: string }>();
+  for (const { name, entry } of entries) {
+    for (const platform of Object.keys(entry.platforms ?? {})) platformOf.set(platformLayerName(name, platform), { layer: name, platform });
+  }
+  const targets: VerifyTarget[] = [];
+  const unexpanded: VerifyTarget[] = [];
+  for (const { name, entry } of entries) {
+    // A layer without a pushed digest (push false) is still a target: the verifier refuses what is not a digest reference.
+    const digestRef = typeof entry.digestRef === "string" ? entry.digestRef : "(no digest in the stack's outputs)";
+    const perPlatform = platformOf.get(name);
+    if (perPlatform !== undefined) {
+      targets.push({ layer: name, platform: perPlatform.platform, digestRef });
+      continue;
+    }
+    if (entry.platforms !== undefined) {
+      targets.push({ layer: name, digestRef });
+      for (const [platform, platformRef] of Object.entries(entry.platforms)) targets.push({ layer: name, platform, digestRef: platformRef });
+      continue;
+    }
+    unexpanded.push({ layer: name, digestRef });
+  }
+  return { targets, unexpanded };
+}
+
+/**
+ * Adds each image index's platform images (an index the stack promoted carries no `platforms`
+ * output): the registry says what each digest is. A registry that cannot answer stops the run:
+ * an index whose platforms are unknown would leave images unverified.
+ */
+async function withIndexEntries(targets: readonly VerifyTarget[], client: RegistryClient): Promise<VerifyTarget[]> {
+  const expanded: VerifyTarget[] = [];
+  for (const target of targets) {
+    expanded.push(target);
+    let reference;
+    try {
+      reference = parseReference(target.digestRef);
+    } catch {
+      continue; // Not a reference: the verifier refuses it.
+    }
+    if (reference.digest === undefined) continue;
+    let found;
+    try {
+      found = await client.manifest(reference.path, reference.digest);
+    } catch (error) {
+      throw new UserError(`cannot tell what ${target.digestRef} (layer ${target.layer}) is: registry ${reference.registry} answered ${(error as Error).message}; fix: make the registry reachable (scripts/services.sh status) and run strata verify again`);
+    }
+    // Missing: the verifier refuses it (no signature can be found for what is not there).
+    for (const entry of found?.manifest.manifests ?? []) {
+      expanded.push({ layer: target.layer, platform: entry.platform === undefined ? "unknown" : formatPlatform(entry.platform), digestRef: `${reference.registry}/${reference.path}@${entry.digest}` });
+    }
+  }
+  return expanded;
+}
+
+/** The key given with --key, read and checked as a policy's keys are (trust-policy.ts), its problems named as the option's. */
+function givenKey(key: string, context: ProjectContext): TrustedKey[] {
+  const read = readTrustedKeys({ keys: [key], reviewedRef: "unused" }, context.cwd, "command line");
+  throwIfAny(read.problems.map((problem): Problem => ({ ...problem, file: "command line", field: "--key" })));
+  return read.keys;
+}
+
+export async function verifyFlow(request: VerifyRequest, context: ProjectContext, progress: (text: string) => void): Promise<VerifyOutcome> {
+  const projectDir = projectDirOf(request, context);
+  const { config, file } = stackConfigOf(request, context);
+  const values = stackConfigSource({ projectDir, stack: request.stack, ...(request.config === undefined ? {} : { configFile: path.resolve(context.cwd, request.config) }), env: context.env, displayRoot: context.cwd }).values;
+  let keys: TrustedKey[];
+  let reviewedRef: string | undefined;
+  let trustedBy: string;
+  if (request.key !== undefined) {
+    keys = givenKey(request.key, context);
+    trustedBy = `the key ${request.key} (--key)`;
+  } else {
+    const parsed = parseTrustPolicy(values[TRUST_KEY], file);
+    throwIfAny(parsed.problems);
+    if (parsed.policy === undefined) {
+      throw new InputError([{ file, field: `strata:${TRUST_KEY}`, message: `is not set: stack ${request.stack} has no trust policy to verify its images against`, fix: `add one to ${file} (strata:${TRUST_KEY}: {keys: [keys/ci.pub], reviewedRef: origin/main}), or name the public key to verify with: strata verify --stack ${request.stack} --key cosign.pub` }]);
+    }
+    const read = readTrustedKeys(parsed.policy, projectDir, file);
+    throwIfAny(read.problems);
+    keys = read.keys;
+    reviewedRef = parsed.policy.reviewedRef;
+    trustedBy = `strata:${TRUST_KEY} in ${file}`;
+  }
+
+  const env = engineEnv(context);
+  let layers: Record<string, ExportedLayer>;
+  try {
+    const stack = await LocalWorkspace.selectStack({ stackName: request.stack, workDir: projectDir }, { envVars: env });
+    layers = ((await stack.outputs()).layers?.value ?? {}) as Record<string, ExportedLayer>;
+  } catch (error) {
+    throw new UserError(`Pulumi could not open or read stack ${request.stack}: ${engineErrorText(error instanceof Error ? error.message : String(error))}; fix: check the stack's name, PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE`);
+  }
+  const exported = exportedTargets(layers);
+  if (exported.targets.length + exported.unexpanded.length === 0) {
+    throw new UserError(`stack ${request.stack} exports no images (its layers output is empty): there is nothing to verify, which is not a pass; fix: run scripts/strata up --stack ${request.stack} first`);
+  }
+  const client = await registryClientFor(config, { projectDir, stack: request.stack, env });
+  const targets = [...exported.targets, ...await withIndexEntries(exported.unexpanded, client)];
+
+  const { locateCosign } = await import("./cosign.js");
+  if (context.env.STRATA_COSIGN === undefined) progress("cosign: making sure the pinned cosign is available (built once per machine; scripts/cosign-tools.sh)\n");
+  const cosignBinary = await locateCosign({ ...process.env, ...context.env });
+  const { verifyImages } = await import("./image-verify.js");
+  const catalogDir = path.resolve(context.cwd, request.catalog ?? path.join(projectDir, "layers"));
+  // The provenance's commit is the catalog checkout's (source-info.ts): that checkout answers whether it is reviewed, as in the gate.
+  const verdicts = await verifyImages(targets, { keys, ...(reviewedRef === undefined ? {} : { reviewedRef }), checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
+  return { trustedBy, ...(reviewedRef === undefined ? {} : { reviewedRef }), verdicts };
+}

@@ -1,0 +1,126 @@
+/**
+ * `strata verify` (issue 29, item 7) without an engine: which images a stack's outputs name (each
+ * layer; a multi-platform layer's index and each platform image), the table and paragraphs, the
+ * data, the exit code, and the input errors that stop it before anything is verified.
+ */
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../../src/cli/commands.js";
+import { renderVerify, renderVerifyJson, verifyExitCode } from "../../src/cli/verify.js";
+import { type ImageVerdict } from "../../src/core/trust-verdict.js";
+import { exportedTargets } from "../../src/engine/verify-flow.js";
+import { scratchDir } from "../helpers/catalog.js";
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const hex = (char: string): string => char.repeat(64);
+const ref = (image: string, char: string): string => `127.0.0.1:5000/g/${image}@sha256:${hex(char)}`;
+
+const admitted = (layer: string, char: string, extra: Partial<ImageVerdict> = {}): ImageVerdict => ({
+  layer, digestRef: ref(layer, char), admitted: true, signedBy: "keys/ci.pub", commit: "c0ffee".padEnd(40, "0"), clean: true, reviewed: "yes", packages: 12, failures: [], ...extra,
+});
+const refused = (layer: string, char: string, failures: ImageVerdict["failures"], extra: Partial<ImageVerdict> = {}): ImageVerdict => ({
+  layer, digestRef: ref(layer, char), admitted: false, reviewed: "could not tell", failures, ...extra,
+});
+
+describe("the images a stack exports", () => {
+  it("takes each layer, and for a multi-platform layer its index, each platform image in the index's repository and each per-platform image", () => {
+    const { targets, unexpanded } = exportedTargets({
+      base: { layer: "base", digestRef: ref("base", "a") },
+      tools: { layer: "tools", digestRef: ref("tools", "b"), platforms: { "linux/amd64": ref("tools", "c"), "linux/arm64": ref("tools", "d") } },
+      "tools@linux-amd64": { layer: "tools@linux-amd64", digestRef: ref("tools/linux-amd64", "e") },
+      "tools@linux-arm64": { layer: "tools@linux-arm64", digestRef: ref("tools/linux-arm64", "f") },
+    });
+    expect(targets).toEqual([
+      { layer: "tools", digestRef: ref("tools", "b") },
+      { layer: "tools", platform: "linux/amd64", digestRef: ref("tools", "c") },
+      { layer: "tools", platform: "linux/arm64", digestRef: ref("tools", "d") },
+      { layer: "tools@linux-amd64", platform: "linux/amd64", digestRef: ref("tools/linux-amd64", "e") },
+      { layer: "tools@linux-arm64", platform: "linux/arm64", digestRef: ref("tools/linux-arm64", "f") },
+    ]);
+    // Without `platforms` (a promoted index looks like any layer): the registry is asked what it is.
+    expect(unexpanded).toEqual([{ layer: "base", digestRef: ref("base", "a") }]);
+  });
+
+  it("keeps a layer without a pushed digest as a target (the verifier refuses it), never drops it", () => {
+    expect(exportedTargets({ local: { layer: "local" } }).unexpanded).toEqual([{ layer: "local", digestRef: "(no digest in the stack's outputs)" }]);
+  });
+});
+
+describe("strata verify's output", () => {
+  const failures = [{ what: "it has no signature by a trusted key (keys/ci.pub: no signature)", fix: "sign it with the CI key: strata up on a stack with strata:signingKey" }];
+  const verdicts = [admitted("base", "a"), refused("app", "b", failures, { platform: "linux/arm64", commit: "d".repeat(40), clean: false })];
+
+  it("prints the table (layer, platform, digest, signed by, commit, reviewed, packages, verdict), then a paragraph per refused image", () => {
+    const text = renderVerify(verdicts, "stable", "strata:trust in Pulumi.stable.yaml");
+    const lines = text.split("\n");
+    expect(lines[0]).toBe("verify stack stable against strata:trust in Pulumi.stable.yaml:");
+    expect(lines[1]).toMatch(/^layer\s+platform\s+digest\s+signed by\s+commit\s+reviewed\s+packages\s+verdict$/);
+    expect(lines[3]).toMatch(new RegExp(`^base\\s+-\\s+sha256:${hex("a").slice(0, 12)}\\s+keys/ci.pub\\s+c0ffee000000\\s+yes\\s+12\\s+pass$`));
+    expect(lines[4]).toMatch(/^app\s+linux\/arm64\s+sha256:b{12}\s+-\s+d{12} \(dirty\)\s+could not tell\s+-\s+REFUSED \(1 failure\)$/);
+    expect(text).toContain("1 of 2 images refused:");
+    expect(text).toContain(`app (linux/arm64) ${ref("app", "b")} is refused: it has no signature by a trusted key (keys/ci.pub: no signature); fix: sign it with the CI key: strata up on a stack with strata:signingKey.`);
+    expect(verifyExitCode(verdicts)).toBe(1);
+  });
+
+  it("passes only when every image is admitted, and never on nothing", () => {
+    expect(verifyExitCode([admitted("base", "a"), admitted("app", "b")])).toBe(0);
+    expect(renderVerify([admitted("base", "a")], "dev", "the key cosign.pub (--key)")).toContain("1 image verified");
+    expect(verifyExitCode([])).toBe(1);
+  });
+
+  it("prints data with every verdict's fields and failures", () => {
+    const data = JSON.parse(renderVerifyJson(verdicts, "stable", "strata:trust in Pulumi.stable.yaml", "origin/main")) as { ok: boolean; reviewedRef: string; images: Record<string, unknown>[] };
+    expect(data.ok).toBe(false);
+    expect(data.reviewedRef).toBe("origin/main");
+    expect(data.images[0]).toEqual({ layer: "base", platform: null, digestRef: ref("base", "a"), admitted: true, signedBy: "keys/ci.pub", commit: "c0ffee".padEnd(40, "0"), clean: true, reviewed: "yes", packages: 12, failures: [] });
+    expect(data.images[1]).toMatchObject({ layer: "app", platform: "linux/arm64", admitted: false, signedBy: null, packages: null, failures });
+  });
+});
+
+describe("strata verify's input errors", () => {
+  const project = (stackFile: string): string => {
+    const dir = scratchDir("verify-project");
+    // The project's own Pulumi.yaml: its config defaults (registry, group parts) are the stack's.
+    copyFileSync(path.join(repoRoot, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+    writeFileSync(path.join(dir, "Pulumi.dev.yaml"), stackFile);
+    return dir;
+  };
+  const strata = async (args: string[], cwd: string): Promise<{ code: number; err: string }> => {
+    let err = "";
+    const code = await runCli(args, { out: () => undefined, err: (text) => (err += text), env: {}, cwd });
+    return { code, err };
+  };
+
+  it("refuses a stack with neither a trust policy nor --key, naming the stack file, strata:trust and the fix", async () => {
+    const dir = project("config:\n  strata:channel: dev\n");
+    const { code, err } = await strata(["verify", "--stack", "dev"], dir);
+    expect(code).toBe(1);
+    expect(err).toContain("Pulumi.dev.yaml: strata:trust: is not set: stack dev has no trust policy to verify its images against");
+    expect(err).toContain("strata verify --stack dev --key cosign.pub");
+  });
+
+  it("refuses a --key that is not a readable PEM public key, naming the option", async () => {
+    const dir = project("config:\n  strata:channel: dev\n");
+    const missing = await strata(["verify", "--stack", "dev", "--key", "nowhere.pub"], dir);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/command line: --key: cannot read "nowhere\.pub" .*no such file/);
+    writeFileSync(path.join(dir, "cosign.key"), "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nabc\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n");
+    const privateKey = await strata(["verify", "--stack", "dev", "--key", "cosign.key"], dir);
+    expect(privateKey.code).toBe(1);
+    expect(privateKey.err).toContain('command line: --key: "cosign.key" is a private key');
+  });
+
+  it("refuses a trust policy with problems, and one whose key file is missing, before anything is verified", async () => {
+    const dir = project("config:\n  strata:channel: dev\n  strata:trust:\n    keys: [keys/ci.pub]\n    reviewedRef: HEAD\n");
+    const bad = await strata(["verify", "--stack", "dev"], dir);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain("strata:trust.reviewedRef");
+    const missingKey = project("config:\n  strata:channel: dev\n  strata:trust:\n    keys: [keys/ci.pub]\n    reviewedRef: origin/main\n");
+    mkdirSync(path.join(missingKey, "keys"));
+    const read = await strata(["verify", "--stack", "dev"], missingKey);
+    expect(read.code).toBe(1);
+    expect(read.err).toMatch(/Pulumi\.dev\.yaml: strata:trust\.keys\[0\]: cannot read "keys\/ci\.pub"/);
+  });
+});
