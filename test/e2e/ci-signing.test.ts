@@ -1,0 +1,227 @@
+/**
+ * A CI run on a signing channel (issue 29, item 6), with the real engine, registry and pinned
+ * cosign: the run signs with the key its stack has (the channel's file, copied: the CI key here),
+ * its built layer and every copy under the copy's own annotated digest, so plain `cosign verify`
+ * and `verify-attestation` accept each ref of the change's image set; `strata ci-clean` deletes
+ * the change's tags with their `.sig`/`.att` tags and leaves every release ref verifying; and no
+ * line of the private key nor its passphrase is in any log, output, state export or CLI output.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
+import { attestationTag, signatureTag } from "../../src/core/cosign-format.js";
+import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
+import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
+
+const PASSPHRASE = "ci-signing-passphrase-93c4a7";
+const CHANGE = "5151";
+const ciEnv = { GERRIT_CHANGE_NUMBER: CHANGE, GERRIT_PATCHSET_NUMBER: "1" };
+const LAYERS = ["app", "app-base", "base", "db", "libs", "tools"];
+
+interface SignedLayer {
+  readonly layer: string;
+  readonly tag: string;
+  readonly digestRef: string;
+  readonly parent: string | null;
+  readonly signature?: string;
+  readonly provenance?: string;
+}
+
+interface ProvenanceStatement {
+  readonly subject: readonly { readonly digest: { readonly sha256: string } }[];
+  readonly predicate: { readonly buildDefinition: { readonly externalParameters: { readonly layer: string; readonly parent: string | null; readonly source: { readonly commit: string; readonly tree: string } }; readonly resolvedDependencies: readonly { readonly uri: string; readonly digest: Record<string, string> }[] } };
+}
+
+const cosignBinary = (): string => {
+  try {
+    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
+  } catch {
+    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
+  }
+};
+
+const digestOfRef = (digestRef: string): string => digestRef.slice(digestRef.indexOf("@") + 1);
+/** `group/image` of `registry/group/image@sha256:…`. */
+const repositoryOf = (digestRef: string): string => digestRef.slice(registryAddress.length + 1, digestRef.indexOf("@"));
+
+/** Every file under a folder (backend, logs, reports, image sets). */
+function filesUnder(dir: string): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(dir)) {
+    const full = path.join(dir, entry);
+    const stat = statSync(full);
+    if (stat.isDirectory()) files.push(...filesUnder(full));
+    else if (stat.isFile() && stat.size < 64 << 20) files.push(full);
+  }
+  return files;
+}
+
+describe("a CI run on a signing channel, and its clean-up", () => {
+  let world: E2eWorld;
+  let dev: E2eStack;
+  let cosign: string;
+  let keysDir: string;
+  let key: SigningKey;
+  let publicKeyFile: string;
+  let release: Record<string, SignedLayer>;
+  let ci: Record<string, SignedLayer>;
+  /** Everything the runs printed, and the stacks' outputs and state exports, for the key check. */
+  const said: string[] = [];
+
+  const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" }).trim();
+  /** Plain cosign, as a user runs it by hand: no Strata code in between. */
+  const cosignCli = (args: readonly string[]): { code: number; out: string } => {
+    const result = spawnSync(cosign, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, timeout: 120_000 });
+    return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
+  };
+  const verifyFlags = (): string[] => ["--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry"];
+  /** The ref's signature and both attestations verify with the key; the provenance statement cosign verified. */
+  const verifyAll = (digestRef: string): ProvenanceStatement => {
+    const verify = cosignCli(["verify", ...verifyFlags(), digestRef]);
+    expect(verify.code, `${digestRef}: ${verify.out}`).toBe(0);
+    const sbom = cosignCli(["verify-attestation", ...verifyFlags(), "--type", "spdxjson", digestRef]);
+    expect(sbom.code, `${digestRef} spdxjson: ${sbom.out}`).toBe(0);
+    const provenance = cosignCli(["verify-attestation", ...verifyFlags(), "--type", "slsaprovenance1", digestRef]);
+    expect(provenance.code, `${digestRef} slsaprovenance1: ${provenance.out}`).toBe(0);
+    const envelope = JSON.parse(provenance.out.split("\n").find((line) => line.startsWith("{")) ?? "{}") as { payload?: string };
+    return JSON.parse(Buffer.from(envelope.payload ?? "", "base64").toString("utf8")) as ProvenanceStatement;
+  };
+  const layersOf = async (stackName: string): Promise<Record<string, SignedLayer>> => {
+    const stack = await LocalWorkspace.selectStack({ stackName, workDir: world.projectDir }, { envVars: { ...world.env } });
+    const outputs = await stack.outputs();
+    said.push(JSON.stringify(outputs));
+    return (outputs.layers?.value ?? {}) as Record<string, SignedLayer>;
+  };
+  /** The state as the backend keeps it (`pulumi stack export`, secrets encrypted). */
+  const exportState = (stackName: string): string => execFileSync("pulumi", ["stack", "export", "--stack", stackName, "--non-interactive"], { cwd: world.projectDir, encoding: "utf8", env: { ...process.env, ...world.env } });
+
+  beforeAll(async () => {
+    cosign = cosignBinary();
+    world = createWorld("ci-signing");
+    // Provenance names the catalog's commit: the catalog is a git checkout of its own.
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-q", "-m", "catalog");
+    keysDir = mkdtempSync(path.join(tmpdir(), "strata-ci-signing-keys-"));
+    const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
+    key = pair.key;
+    publicKeyFile = pair.publicKeyFile;
+    // The channel's key is the CI key: a CI run's stack file is the channel's, copied.
+    dev = await world.stack("dev", {}, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: PASSPHRASE } });
+    const run = await upWithSummary(world, "dev", "dev");
+    said.push(run.out);
+    expect(run.code, run.out).toBe(0);
+    expect(run.out).toContain("signed and attested (SBOM, provenance): 6 images");
+    release = await layersOf("dev");
+    expect(Object.keys(release).sort()).toEqual(LAYERS);
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+    if (keysDir !== undefined) rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it("signs and attests the change's built layer and each copy under the copy's own digest; plain cosign verifies them all", async () => {
+    appendFileSync(path.join(world.catalogDir, "app/app.txt"), `change ${CHANGE}\n`);
+    git("commit", "-q", "-am", `change ${CHANGE}`);
+    const run = await upWithSummary(world, "dev", "ci", ciEnv);
+    said.push(run.out);
+    expect(run.code, run.out).toBe(0);
+    expect(run.results).toEqual({ base: "copied", tools: "copied", db: "copied", libs: "copied", "app-base": "copied", app: "built" });
+    expect(run.out).toContain("signed and attested (SBOM, provenance): 6 images");
+    ci = await layersOf(`dev-ci-${CHANGE}`);
+    expect(Object.keys(ci).sort()).toEqual(LAYERS);
+    const commit = git("rev-parse", "HEAD");
+    for (const layer of LAYERS) {
+      const copy = ci[layer] as SignedLayer;
+      const released = release[layer] as SignedLayer;
+      expect(copy.tag).toBe(`${released.tag}-${CHANGE}_1`);
+      // Each CI ref has a digest of its own (the copies' annotation), so ci-clean can delete it and its signatures alone.
+      expect(digestOfRef(copy.digestRef)).not.toBe(digestOfRef(released.digestRef));
+      expect((await registry.manifest(repositoryOf(copy.digestRef), copy.tag))?.digest).toBe(digestOfRef(copy.digestRef));
+      expect(copy.signature).toBe(`${registryAddress}/${repositoryOf(copy.digestRef)}:${signatureTag(digestOfRef(copy.digestRef))}`);
+      const statement = verifyAll(copy.digestRef);
+      expect(statement.subject.map((subject) => `sha256:${subject.digest.sha256}`)).toEqual([digestOfRef(copy.digestRef)]);
+      const external = statement.predicate.buildDefinition.externalParameters;
+      expect(external.layer).toBe(layer);
+      expect(external.source).toEqual({ repository: expect.any(String), commit, tree: "clean" });
+      // What the provenance names as the parent: the CI run's parent ref (a copy's digest for every layer here).
+      expect(external.parent).toBe(copy.parent === null ? null : (ci[copy.parent] as SignedLayer).digestRef);
+      // For the record (issue 29 item 6): does a copy's provenance name the release digest it was copied from?
+      const dependencies = statement.predicate.buildDefinition.resolvedDependencies.map((dependency) => `${dependency.uri} ${JSON.stringify(dependency.digest)}`);
+      const namesRelease = JSON.stringify(statement).includes(digestOfRef(released.digestRef).slice("sha256:".length));
+      console.log(`[ci-signing] ${layer} (${run.results[layer]}): provenance names the release digest ${digestOfRef(released.digestRef)}: ${namesRelease}; dependencies: ${dependencies.join(" | ")}`);
+    }
+    // The release refs still verify, and the CI run wrote no signature of its own over them.
+    for (const layer of LAYERS) {
+      const released = release[layer] as SignedLayer;
+      verifyAll(released.digestRef);
+      expect((await registry.manifest(repositoryOf(released.digestRef), signatureTag(digestOfRef(released.digestRef))))?.manifest.layers?.length).toBe(1);
+    }
+  });
+
+  it("keeps the key and its passphrase out of both stacks' state, outputs and run logs", () => {
+    const exports = [exportState("dev"), exportState(`dev-ci-${CHANGE}`)];
+    for (const exported of exports) {
+      // The key is in each state, encrypted: the ImageAttestations' inputs hold it as a secret.
+      expect(exported).toMatch(/"signingKey": \{\s*"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",\s*"ciphertext"/);
+    }
+    said.push(...exports);
+    // The runs' per-layer logs and reports (.strata/logs/<stack>/<run>/), and every other file the runs left in the world: backend, stack files, image sets.
+    const logs = filesUnder(path.join(world.projectDir, ".strata", "logs", `dev-ci-${CHANGE}`));
+    expect(logs.filter((file) => file.endsWith(".log")).length, logs.join("\n")).toBeGreaterThan(0);
+    const files = filesUnder(world.root).filter((file) => !file.endsWith(".tar"));
+    expect(files).toEqual(expect.arrayContaining(logs));
+    expectNoKeyMaterial([...said, ...files.map((file) => readFileSync(file, "utf8"))]);
+  });
+
+  it("ci-clean deletes the change's tags with their .sig/.att tags, and every release ref still verifies", async () => {
+    const ciRefs = LAYERS.map((layer) => ci[layer] as SignedLayer);
+    const dry = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE, "--dry-run", "--json"]);
+    said.push(dry.out);
+    expect(dry.code, dry.out).toBe(0);
+    const planned = JSON.parse(dry.out) as { removed: { repository: string; tag: string; digest: string }[]; kept: unknown[] };
+    const expected = ciRefs.flatMap((ref) => {
+      const repository = repositoryOf(ref.digestRef);
+      const digest = digestOfRef(ref.digestRef);
+      return [`${repository}:${ref.tag}`, `${repository}:${signatureTag(digest)}`, `${repository}:${attestationTag(digest)}`];
+    });
+    expect(planned.removed.map((entry) => `${entry.repository}:${entry.tag}`).sort()).toEqual(expected.sort());
+    expect(planned.kept).toEqual([]);
+
+    const clean = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE]);
+    said.push(clean.out);
+    expect(clean.code, clean.out).toBe(0);
+    expect(clean.out).toMatch(new RegExp(`${expected.length} tag\\(s\\) deleted; stack dev-ci-${CHANGE}: removed`));
+    for (const ref of ciRefs) {
+      const repository = repositoryOf(ref.digestRef);
+      const digest = digestOfRef(ref.digestRef);
+      for (const tag of [ref.tag, signatureTag(digest), attestationTag(digest)]) expect(await registry.manifest(repository, tag), `${repository}:${tag}`).toBeUndefined();
+      expect(cosignCli(["verify", ...verifyFlags(), ref.digestRef]).code).not.toBe(0);
+    }
+    // What is left is the channel's: each repository its release tag and that digest's .sig and .att.
+    const contents = await registryContents(dev.group);
+    expect(Object.values(contents).flat().filter((tag) => tag.includes(`-${CHANGE}`))).toEqual([]);
+    for (const layer of LAYERS) {
+      const released = release[layer] as SignedLayer;
+      const digest = digestOfRef(released.digestRef);
+      expect(contents[repositoryOf(released.digestRef).slice(dev.group.length + 1)]?.sort()).toEqual([released.tag, signatureTag(digest), attestationTag(digest)].sort());
+      expect((await registry.manifest(repositoryOf(released.digestRef), released.tag))?.digest).toBe(digest);
+      verifyAll(released.digestRef);
+    }
+    expectNoKeyMaterial([dry.out, clean.out]);
+  });
+
+  /** No line of the private key PEM (its base64 body) and not the passphrase, in any of `texts`. */
+  function expectNoKeyMaterial(texts: readonly string[]): void {
+    const keyLines = key.privateKeyPem.split("\n").map((line) => line.trim()).filter((line) => line.length >= 16 && !line.startsWith("-----"));
+    expect(keyLines.length).toBeGreaterThan(0);
+    expect(texts.length).toBeGreaterThan(0);
+    for (const text of texts) {
+      expect(text.includes(PASSPHRASE), "the passphrase is in a log, an output or the state").toBe(false);
+      for (const line of keyLines) expect(text.includes(line), "a line of the private key is in a log, an output or the state").toBe(false);
+    }
+  }
+});
