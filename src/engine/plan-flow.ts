@@ -63,7 +63,7 @@ export const REFUSED_PREFIX = "refused: ";
 export async function planOutcome<Previous>(options: StackSelection & { stack: string }, context: ProjectContext): Promise<PlanOutcome<Previous>> {
   const resolved = inputsOf(options, context);
   const { config, file, catalog } = resolved;
-  if (config.promoteFrom !== undefined) return { promotion: await promotionOutcome<Previous>(options, context, config, file) };
+  if (config.promoteFrom !== undefined) return { promotion: await promotionOutcome<Previous>(options, context, config, file, catalog.dir) };
   // A multi-platform stack's statuses are per layer and platform (core/platforms.ts).
   const { builds: targets, indexes } = buildTargets(planTargets(catalog, config, file), config);
   const fingerprints = await fingerprintTargets(targets, config.platform);
@@ -116,10 +116,11 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
  * gate and, under STRATA_PLAN=1, logs each refusal as a `refused: ` warning instead of stopping),
  * then the source channel's layers (the preview has proved the stack exists) for the targets.
  */
-async function promotionOutcome<Previous>(options: StackSelection & { stack: string }, context: ProjectContext, config: StackConfig, file: string): Promise<PromotionEvidence<Previous>> {
+async function promotionOutcome<Previous>(options: StackSelection & { stack: string }, context: ProjectContext, config: StackConfig, file: string, catalogDir: string): Promise<PromotionEvidence<Previous>> {
   const source = config.promoteFrom as string;
   const projectDir = projectDirOf(options, context);
-  const env: Record<string, string> = { ...engineEnv(context), STRATA_PLAN: "1", STRATA_CHANNEL_STACK: options.stack };
+  // The catalog's checkout is the one the gate asks whether a provenance's commit is reviewed.
+  const env: Record<string, string> = { ...engineEnv(context), STRATA_PLAN: "1", STRATA_CATALOG: catalogDir, STRATA_CHANNEL_STACK: options.stack };
   // The gate verifies with cosign: found or built before the engine starts, as strata up does.
   const values = stackConfigSource({ projectDir, stack: options.stack, ...(options.config === undefined ? {} : { configFile: path.resolve(context.cwd, options.config) }), env: context.env, displayRoot: context.cwd }).values;
   if (values[TRUST_KEY] !== undefined) {
