@@ -5,6 +5,7 @@
 import { CONFIG_NAMESPACE, type StackConfig } from "./config.js";
 import { type Problem } from "./problems.js";
 import { parseReference } from "./reference.js";
+import { refusalParagraph, type ImageVerdict, type VerifyTarget } from "./trust-verdict.js";
 
 /** One entry of a source stack's `layers` output (see LayerOutput). */
 export interface SourceLayer {
@@ -50,6 +51,38 @@ export function planPromotion(sourceLayers: Readonly<Record<string, SourceLayer>
     targets.push({ source, sourceRepository: parsed.path, digest: parsed.digest, targetRepository, tag: source.tag, ref: `${config.registry}/${targetRepository}:${source.tag}` });
   }
   return { targets: targets.sort((a, b) => (a.source.layer < b.source.layer ? -1 : 1)), problems };
+}
+
+/** A platform image of an index, as the index lists it. */
+export interface IndexChild {
+  readonly digest: string;
+  /** `os/arch[/variant]` from the index entry. */
+  readonly platform: string;
+}
+
+/**
+ * What the promotion gate verifies (issue 29, item 5): every image and index the promotion would
+ * copy, in the source repository it is copied from; for an index also each platform image it
+ * lists (the copy carries them into the index's repository). `children` holds the platforms of
+ * each source digest that is an index.
+ */
+export function gateTargets(targets: readonly PromotionTarget[], registry: string, children: ReadonlyMap<string, readonly IndexChild[]>): VerifyTarget[] {
+  return targets.flatMap((target) => [
+    { layer: target.source.layer, digestRef: `${registry}/${target.sourceRepository}@${target.digest}` },
+    ...(children.get(target.digest) ?? []).map((child) => ({ layer: target.source.layer, platform: child.platform, digestRef: `${registry}/${target.sourceRepository}@${child.digest}` })),
+  ]);
+}
+
+/**
+ * The refusal of a whole promotion: one paragraph per refused image; none when every one is
+ * admitted. Nothing is copied when there is one: a channel never holds part of a release.
+ */
+export function promotionRefusals(verdicts: readonly ImageVerdict[]): string[] {
+  return verdicts.filter((verdict) => !verdict.admitted).map(refusalParagraph);
+}
+
+export function refusalMessage(refusals: readonly string[], total: number, stackFile: string): string {
+  return `the promotion is refused: ${refusals.length} of ${total} images did not pass ${CONFIG_NAMESPACE}:trust (${stackFile}); nothing was copied and this channel's tags are unchanged.\n\n${refusals.join("\n\n")}`;
 }
 
 //END

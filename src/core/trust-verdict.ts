@@ -150,7 +150,8 @@ function unverified(answers: readonly { key: string; answer: CosignAnswer }[], w
   const detail = (kind: CosignAnswer["kind"]): string => answers.flatMap(({ answer }) => (answer.kind === kind && answer.kind !== "verified" ? [answer.detail] : []))[0] ?? "";
   if (answers.some(({ answer }) => answer.kind === "could not tell")) return { what: `could not verify its ${what}: ${detail("could not tell")}`, fix: COULD_NOT_TELL_FIX };
   if (answers.some(({ answer }) => answer.kind === "mismatch")) {
-    return { what: `its ${what} is not by a trusted key (${keys}): ${detail("mismatch")}`, fix: `sign it with the key whose public half strata:trust.keys lists, or add the signer's .pub to strata:trust.keys if that key is trusted; ${REBUILD}` };
+    // cosign's mismatch: signed by another key, or (for an attestation) about another digest; its words say which.
+    return { what: `its ${what} does not verify with a trusted key (${keys}) for this digest: ${detail("mismatch")}`, fix: `sign and attest this digest with the key whose public half strata:trust.keys lists, or add the signer's .pub to strata:trust.keys if that key is trusted; ${REBUILD}` };
   }
   return { what: `it has no ${what} by a trusted key (${keys})`, fix: REBUILD };
 }

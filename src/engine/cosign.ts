@@ -243,6 +243,8 @@ const ATTESTATION_VERDICTS: readonly { readonly pattern: RegExp; readonly kind: 
   { pattern: /no matching attestations: accepted signatures do not match threshold/, kind: "mismatch" },
   // No `.att` at all: cosign's error ends right after the colon.
   { pattern: /no matching attestations: *$/m, kind: "no signature" },
+  // Attestations by this key, none of whose in-toto subjects is the image's digest (one moved under another image's .att tag).
+  { pattern: /no matching attestations: no matching subject digest found/, kind: "mismatch" },
   // Attestations by this key, but none of the type asked for.
   { pattern: /none of the attestations matched the predicate type/, kind: "no signature" },
 ];

@@ -19,6 +19,8 @@ export interface RegistryCopyArgs {
   readonly tag: pulumi.Input<string>;
   /** Refuse to move an existing tag to another digest. */
   readonly immutable: pulumi.Input<boolean>;
+  /** Copy the digest's cosign `.sig`/`.att` tags with it, so the copy verifies with plain cosign (a promotion). */
+  readonly copySignatures?: pulumi.Input<boolean>;
   /** Registry login, a secret. */
   readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }

@@ -4,7 +4,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PromotedImage } from "./copied-image.js";
-import { type PromotionTarget, type SourceLayer } from "../core/promotion-plan.js";
+import { gateTargets, type IndexChild, promotionRefusals, type PromotionTarget, type SourceLayer } from "../core/promotion-plan.js";
+import { type TrustInput, verifyImages } from "../engine/image-verify.js";
+import { type RegistryClient } from "../registry/client.js";
+import { INDEX_TYPES } from "../registry/copy.js";
 import { type PublishedLayer } from "./tree.js";
 
 /** The source stack's `layers` output. `dev` means the same project's dev stack. */
@@ -13,6 +16,29 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
   const reference = new pulumi.StackReference(`promote-from-${stack}`, { name });
   const details = await reference.getOutputDetails("layers");
   return (details.value ?? {}) as Record<string, SourceLayer>;
+}
+
+/**
+ * The promotion gate (issue 29, item 5): every image and index the promotion would copy (an
+ * index's platform images too, read from the index itself) verified against the channel's trust
+ * policy, before any copy is declared. One paragraph per refused image; none: all admitted. A
+ * registry that cannot say whether a digest is an index fails the run (RegistryError): nothing is
+ * copied then either.
+ */
+export async function checkPromotion(targets: readonly PromotionTarget[], registry: RegistryClient, trust: TrustInput, cosignBinary: string): Promise<{ refusals: string[]; total: number }> {
+  const children = new Map<string, IndexChild[]>();
+  for (const target of targets) {
+    const found = await registry.manifest(target.sourceRepository, target.digest);
+    if (found === undefined) continue; // Verified below: cosign finds no signature for a digest that is not there.
+    if (!INDEX_TYPES.has(found.mediaType)) continue;
+    children.set(target.digest, (found.manifest.manifests ?? []).map((entry) => ({
+      digest: entry.digest,
+      platform: [entry.platform?.os ?? "unknown", entry.platform?.architecture ?? "unknown", ...(entry.platform?.variant === undefined ? [] : [entry.platform.variant])].join("/"),
+    })));
+  }
+  const verifyTargets = gateTargets(targets, registry.registry, children);
+  const verdicts = await verifyImages(verifyTargets, trust, { cosignBinary });
+  return { refusals: promotionRefusals(verdicts), total: verdicts.length };
 }
 
 /** A promoted layer: the source's fingerprints travel with the image. */
@@ -36,6 +62,8 @@ export class Promotion extends pulumi.ComponentResource {
         targetRepository: target.targetRepository,
         tag: target.tag,
         immutable: args.immutable,
+        // Signatures travel with the image, so a channel further on can check them (the promotion gate).
+        copySignatures: true,
         ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
       }, { parent: this });
       return {

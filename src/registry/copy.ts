@@ -3,6 +3,7 @@
  * an immutable tag is never moved, a CI tag may be written unchecked, annotations give a copy a
  * digest of its own. The requests themselves are the client's (client.ts).
  */
+import { attestationTag, signatureTag } from "../core/cosign-format.js";
 import { sha256Digest } from "./blob-cache.js";
 import { type RegistryClient, RegistryError } from "./client.js";
 
@@ -26,6 +27,11 @@ export interface CopyRequest {
    * Not with `immutable`, which needs the answer.
    */
   readonly unchecked?: boolean;
+  /**
+   * Copy cosign's `.sig`/`.att` tags of the digest (and of an index's platform images) with it,
+   * before the image's tag, so the promoted ref verifies with plain cosign (copyCosignTags).
+   */
+  readonly copySignatures?: boolean;
 }
 
 export interface CopyResult {
@@ -56,14 +62,47 @@ export async function copyImage(client: RegistryClient, request: CopyRequest): P
   const digest = copy === undefined ? request.digest : sha256Digest(copy.bytes);
   if (request.unchecked === true && request.immutable) throw new RegistryError(`${request.targetRepository}:${request.tag}: an immutable tag is never written unchecked`);
   const existing = request.unchecked === true ? undefined : await client.manifest(request.targetRepository, request.tag);
-  if (existing !== undefined && existing.digest === digest) return { created: false, digest };
-  if (existing !== undefined && request.immutable) {
+  if (existing !== undefined && existing.digest !== digest && request.immutable) {
     throw new RegistryError(`${request.targetRepository}:${request.tag} already points at ${existing.digest}; an immutable channel will not move it to ${digest}`);
   }
+  // Before the image's tag, and also when that tag is there already (promoted before signatures
+  // travelled): a tag users pull never appears before the signatures that let them verify it.
+  if (request.copySignatures === true) await copyCosignTags(client, request.sourceRepository, request.targetRepository, request.digest);
+  if (existing !== undefined && existing.digest === digest) return { created: false, digest };
   copy ??= await client.rawManifest(request.sourceRepository, request.digest);
   await copyManifest(client, request.sourceRepository, request.targetRepository, copy, request.tag);
   if (request.immutable) await confirmTag(client, request.targetRepository, request.tag, digest);
   return { created: true, digest };
+}
+
+/**
+ * cosign's classic tags (`sha256-<hex>.sig`, `.att`) of `digest` and, for an index, of each of its
+ * platform images, copied from `source` to `target` like an image: blobs mounted, manifest bytes
+ * unchanged, under the same tag. A tag the source lacks is skipped (an unsigned channel promotes as
+ * before; the promotion gate has refused an unsigned image already where a policy asks for one). A
+ * target tag holding other bytes is refused, never overwritten: it holds signatures someone else
+ * wrote, and replacing them would drop those. Copies nothing when everything is there already.
+ */
+export async function copyCosignTags(client: RegistryClient, source: string, target: string, digest: string): Promise<{ copied: string[] }> {
+  if (source === target) return { copied: [] };
+  const image = await client.rawManifest(source, digest);
+  const children = INDEX_TYPES.has(image.mediaType) ? ((JSON.parse(image.bytes.toString("utf8")) as { manifests?: { digest: string }[] }).manifests ?? []).map((child) => child.digest) : [];
+  const copied: string[] = [];
+  for (const about of [digest, ...children]) {
+    for (const tag of [signatureTag(about), attestationTag(about)]) {
+      const found = await client.manifest(source, tag);
+      if (found === undefined) continue;
+      const existing = await client.manifest(target, tag);
+      if (existing?.digest === found.digest) continue;
+      if (existing !== undefined) {
+        throw new RegistryError(`${target}:${tag} already holds ${existing.digest}, not the signatures ${source}:${tag} holds (${found.digest}); it is refused, not overwritten, since that would drop whatever it holds. Fix: find out who wrote ${target}:${tag} (cosign tree ${client.registry}/${target}@${about}); if it is not wanted, delete it and promote again`, undefined, "a cosign tag that holds other signatures");
+      }
+      await copyManifest(client, source, target, await client.rawManifest(source, found.digest), tag);
+      await confirmTag(client, target, tag, found.digest);
+      copied.push(tag);
+    }
+  }
+  return { copied };
 }
 
 /** Manifest bytes with annotations merged in (serialised the same way every time: same input, same digest). */

@@ -56,8 +56,8 @@ describe("trust verdict", () => {
     expect(unsigned.admitted).toBe(false);
     expect(unsigned.failures.map((failure) => failure.what)).toEqual(["it has no signature by a trusted key (keys/ci.pub)"]);
     const otherKey = decideVerdict(target, readEvidence(target, [{ ...good, signature: { kind: "mismatch", detail: "key mismatch" } }]), { kind: "reviewed" }, "reviewed");
-    expect(otherKey.failures[0]?.what).toMatch(/not by a trusted key/);
-    expect(refusalParagraph(otherKey)).toMatch(/^keystone 127\.0\.0\.1:5000\/g\/keystone@sha256:a{64} is refused: its signature is not by a trusted key .*; fix: sign it with the key/);
+    expect(otherKey.failures[0]?.what).toMatch(/does not verify with a trusted key/);
+    expect(refusalParagraph(otherKey)).toMatch(/^keystone 127\.0\.0\.1:5000\/g\/keystone@sha256:a{64} is refused: its signature does not verify with a trusted key .*; fix: sign and attest this digest with the key/);
   });
 
   it("refuses a verified signature or attestation that names another digest (cosign does not read the payload)", () => {

@@ -13,13 +13,15 @@ export interface RegistryCopyInputs {
   readonly targetRepository: string;
   readonly tag: string;
   readonly immutable: boolean;
+  /** Copy the digest's cosign `.sig`/`.att` tags with it (a promotion; registry/copy.ts copyCosignTags). */
+  readonly copySignatures: boolean;
   readonly registryAuth?: RegistryCredentials;
 }
 
-export const REGISTRY_COPY_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable"] as const;
+export const REGISTRY_COPY_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable", "copySignatures"] as const;
 
 export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>>): RegistryCopyInputs {
-  const text = (name: Exclude<(typeof REGISTRY_COPY_INPUTS)[number], "immutable">): string => {
+  const text = (name: Exclude<(typeof REGISTRY_COPY_INPUTS)[number], "immutable" | "copySignatures">): string => {
     const value = inputs[name];
     if (typeof value !== "string" || value === "") throw new Error(`image copy: ${name} must be a non-empty string`);
     return value;
@@ -31,6 +33,7 @@ export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>
     targetRepository: text("targetRepository"),
     tag: text("tag"),
     immutable: inputs.immutable === true,
+    copySignatures: inputs.copySignatures === true,
     ...parseCredentials(inputs.registryAuth),
   };
 }

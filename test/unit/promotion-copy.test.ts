@@ -1,0 +1,161 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { gateTargets, promotionRefusals, refusalMessage, type PromotionTarget } from "../../src/core/promotion-plan.js";
+import { type ImageVerdict } from "../../src/core/trust-verdict.js";
+import { diffRegistryCopy, parseRegistryCopyInputs } from "../../src/pulumi/provider/registry-copy-inputs.js";
+import { type RegistryClient } from "../../src/registry/client.js";
+import { copyCosignTags, copyImage } from "../../src/registry/copy.js";
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+const digestOf = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+const hex = (digest: string): string => digest.slice("sha256:".length);
+
+/** A registry in memory: manifests by digest, tags and blobs per repository, every write recorded. */
+class MemoryRegistry {
+  readonly registry = "127.0.0.1:5000";
+  readonly manifests = new Map<string, { bytes: Buffer; mediaType: string }>();
+  readonly tags = new Map<string, string>();
+  readonly blobs = new Set<string>();
+  readonly writes: string[] = [];
+
+  add(repository: string, tag: string | undefined, content: unknown, mediaType = OCI_MANIFEST): string {
+    const bytes = Buffer.from(JSON.stringify(content));
+    const digest = digestOf(bytes);
+    this.manifests.set(`${repository}@${digest}`, { bytes, mediaType });
+    if (tag !== undefined) this.tags.set(`${repository}:${tag}`, digest);
+    for (const blob of [(content as { config?: { digest: string } }).config?.digest, ...((content as { layers?: { digest: string }[] }).layers ?? []).map((layer) => layer.digest)]) {
+      if (blob !== undefined) this.blobs.add(`${repository}@${blob}`);
+    }
+    return digest;
+  }
+
+  private resolve(repository: string, reference: string): string | undefined {
+    return reference.startsWith("sha256:") ? (this.manifests.has(`${repository}@${reference}`) ? reference : undefined) : this.tags.get(`${repository}:${reference}`);
+  }
+
+  async manifest(repository: string, reference: string): Promise<{ digest: string; mediaType: string; manifest: unknown } | undefined> {
+    const digest = this.resolve(repository, reference);
+    if (digest === undefined) return undefined;
+    const stored = this.manifests.get(`${repository}@${digest}`) as { bytes: Buffer; mediaType: string };
+    return { digest, mediaType: stored.mediaType, manifest: JSON.parse(stored.bytes.toString("utf8")) };
+  }
+
+  async rawManifest(repository: string, reference: string): Promise<{ bytes: Buffer; mediaType: string }> {
+    const digest = this.resolve(repository, reference);
+    const stored = digest === undefined ? undefined : this.manifests.get(`${repository}@${digest}`);
+    if (stored === undefined) throw new Error(`no manifest ${repository}@${reference}`);
+    return stored;
+  }
+
+  async mountBlob(source: string, target: string, digest: string): Promise<void> {
+    if (!this.blobs.has(`${source}@${digest}`)) throw new Error(`no blob ${source}@${digest}`);
+    this.blobs.add(`${target}@${digest}`);
+  }
+
+  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
+    const digest = digestOf(bytes);
+    this.manifests.set(`${repository}@${digest}`, { bytes, mediaType });
+    if (!reference.startsWith("sha256:")) this.tags.set(`${repository}:${reference}`, digest);
+    this.writes.push(`${repository}:${reference}`);
+    return digest;
+  }
+
+  get client(): RegistryClient {
+    return this as unknown as RegistryClient;
+  }
+}
+
+const blob = (name: string): { digest: string } => ({ digest: digestOf(Buffer.from(name)) });
+const image = (name: string): unknown => ({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: blob(`${name}-config`), layers: [blob(`${name}-layer`)] });
+const cosignManifest = (name: string): unknown => ({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: blob(`${name}-cosign-config`), layers: [{ ...blob(`${name}-signature`), annotations: { "dev.cosignproject.cosign/signature": "MEUC" } }] });
+
+/** dev/app: an image with .sig and .att; dev/multi: an index of two platform images, each signed, the index signed. */
+function world(): { registry: MemoryRegistry; app: string; index: string; platforms: string[] } {
+  const registry = new MemoryRegistry();
+  const app = registry.add("dev/app", "1.0", image("app"));
+  registry.add("dev/app", `sha256-${hex(app)}.sig`, cosignManifest("app-sig"));
+  registry.add("dev/app", `sha256-${hex(app)}.att`, cosignManifest("app-att"));
+  const platforms = ["amd64", "arm64"].map((arch) => registry.add("dev/multi", undefined, image(`multi-${arch}`)));
+  const index = registry.add("dev/multi", "1.0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: platforms.map((digest, at) => ({ mediaType: OCI_MANIFEST, digest, platform: { os: "linux", architecture: at === 0 ? "amd64" : "arm64" } })) }, OCI_INDEX);
+  for (const about of [index, ...platforms]) registry.add("dev/multi", `sha256-${hex(about)}.sig`, cosignManifest(`multi-${hex(about)}`));
+  return { registry, app, index, platforms };
+}
+
+describe("promotion copies cosign's signature tags with the image", () => {
+  it("copies an image's .sig and .att under the same tags, bytes unchanged, blobs mounted; a tag the source lacks is skipped", async () => {
+    const { registry, app } = world();
+    expect(await copyCosignTags(registry.client, "dev/app", "stable/app", app)).toEqual({ copied: [`sha256-${hex(app)}.sig`, `sha256-${hex(app)}.att`] });
+    for (const suffix of ["sig", "att"]) {
+      const tag = `sha256-${hex(app)}.${suffix}`;
+      expect(registry.tags.get(`stable/app:${tag}`)).toBe(registry.tags.get(`dev/app:${tag}`));
+    }
+    expect(registry.blobs.has(`stable/app@${blob("app-sig-signature").digest}`)).toBe(true);
+  });
+
+  it("copies the index's and each platform image's signatures", async () => {
+    const { registry, index, platforms } = world();
+    const { copied } = await copyCosignTags(registry.client, "dev/multi", "stable/multi", index);
+    expect(copied).toEqual([index, ...platforms].map((digest) => `sha256-${hex(digest)}.sig`));
+  });
+
+  it("a rerun copies nothing; a target tag with other bytes is refused, not overwritten", async () => {
+    const { registry, app } = world();
+    await copyCosignTags(registry.client, "dev/app", "stable/app", app);
+    const writes = registry.writes.length;
+    expect(await copyCosignTags(registry.client, "dev/app", "stable/app", app)).toEqual({ copied: [] });
+    expect(registry.writes.length).toBe(writes);
+    const foreign = registry.add("qa/app", `sha256-${hex(app)}.sig`, cosignManifest("someone-else"));
+    await expect(copyCosignTags(registry.client, "dev/app", "qa/app", app)).rejects.toThrow(/qa\/app:sha256-[0-9a-f]{64}\.sig already holds sha256:[0-9a-f]{64}, not the signatures dev\/app:.* it is refused, not overwritten/);
+    expect(registry.tags.get(`qa/app:sha256-${hex(app)}.sig`)).toBe(foreign);
+  });
+
+  it("copyImage writes the signatures before the image's tag, and backfills them when the tag is there already; without copySignatures, none", async () => {
+    const { registry, app } = world();
+    await copyImage(registry.client, { sourceRepository: "dev/app", digest: app, targetRepository: "stable/app", tag: "1.0", immutable: true, copySignatures: true });
+    expect(registry.writes).toEqual([`stable/app:sha256-${hex(app)}.sig`, `stable/app:sha256-${hex(app)}.att`, "stable/app:1.0"]);
+
+    const plain = world();
+    await copyImage(plain.registry.client, { sourceRepository: "dev/app", digest: plain.app, targetRepository: "staging/app", tag: "1.0", immutable: true });
+    expect(plain.registry.writes).toEqual(["staging/app:1.0"]);
+    // Promoted before signatures travelled: the next copy brings them, the image tag untouched.
+    await copyImage(plain.registry.client, { sourceRepository: "dev/app", digest: plain.app, targetRepository: "staging/app", tag: "1.0", immutable: true, copySignatures: true });
+    expect(plain.registry.writes).toEqual(["staging/app:1.0", `staging/app:sha256-${hex(plain.app)}.sig`, `staging/app:sha256-${hex(plain.app)}.att`]);
+  });
+
+  it("an unsigned source promotes as before (no cosign tags, no error)", async () => {
+    const registry = new MemoryRegistry();
+    const digest = registry.add("dev/bare", "1.0", image("bare"));
+    expect(await copyImage(registry.client, { sourceRepository: "dev/bare", digest, targetRepository: "stable/bare", tag: "1.0", immutable: true, copySignatures: true })).toEqual({ created: true, digest });
+    expect(registry.writes).toEqual(["stable/bare:1.0"]);
+  });
+
+  it("copySignatures is a provider input, and a change of it is a diff", () => {
+    const inputs = { registry: "r:5000", sourceRepository: "a/x", digest: `sha256:${"a".repeat(64)}`, targetRepository: "b/x", tag: "1.0", immutable: true };
+    expect(parseRegistryCopyInputs(inputs).copySignatures).toBe(false);
+    expect(parseRegistryCopyInputs({ ...inputs, copySignatures: true }).copySignatures).toBe(true);
+    expect(diffRegistryCopy(inputs, { ...inputs, copySignatures: true })).toEqual(["copySignatures"]);
+  });
+});
+
+describe("what the promotion gate verifies", () => {
+  const source = { layer: "multi", kind: "service", image: "multi", tag: "1.0", ref: "r/dev/multi:1.0", digestRef: `r/dev/multi@sha256:${"1".repeat(64)}`, parent: null };
+  const target: PromotionTarget = { source, sourceRepository: "dev/multi", digest: `sha256:${"1".repeat(64)}`, targetRepository: "stable/multi", tag: "1.0", ref: "r/stable/multi:1.0" };
+
+  it("every image and index it would copy, in the source repository, with an index's platform images", () => {
+    const children = new Map([[target.digest, [{ digest: `sha256:${"2".repeat(64)}`, platform: "linux/amd64" }, { digest: `sha256:${"3".repeat(64)}`, platform: "linux/arm64" }]]]);
+    expect(gateTargets([target], "r", children)).toEqual([
+      { layer: "multi", digestRef: `r/dev/multi@sha256:${"1".repeat(64)}` },
+      { layer: "multi", platform: "linux/amd64", digestRef: `r/dev/multi@sha256:${"2".repeat(64)}` },
+      { layer: "multi", platform: "linux/arm64", digestRef: `r/dev/multi@sha256:${"3".repeat(64)}` },
+    ]);
+  });
+
+  it("one paragraph per refused image, none for admitted ones; the message says nothing was copied", () => {
+    const admitted: ImageVerdict = { layer: "a", digestRef: "r/x@sha256:1", admitted: true, reviewed: "yes", failures: [] };
+    const refused: ImageVerdict = { layer: "b", platform: "linux/arm64", digestRef: "r/y@sha256:2", admitted: false, reviewed: "could not tell", failures: [{ what: "it has no signature by a trusted key (keys/ci.pub)", fix: "sign it" }] };
+    const refusals = promotionRefusals([admitted, refused]);
+    expect(refusals).toEqual(["b (linux/arm64) r/y@sha256:2 is refused: it has no signature by a trusted key (keys/ci.pub); fix: sign it."]);
+    expect(refusalMessage(refusals, 2, "Pulumi.stable.yaml")).toMatch(/^the promotion is refused: 1 of 2 images did not pass strata:trust \(Pulumi\.stable\.yaml\); nothing was copied and this channel's tags are unchanged\.\n\nb \(linux\/arm64\)/);
+  });
+});
