@@ -20,7 +20,11 @@
  *   node dist/bench/run.js [--sizes 10,50,200] [--runs 3] [--noop-repeats 3] [--parallel 8]
  *     [--builders docker,strata] [--peers plain,bake] [--sweep 2,4,8,16] [--scenarios LIST] [--no-peer] [--out FILE]
  * --scenarios runs only those (cold always runs first: the others start from it); --no-peer leaves
- * the plain script out (a run focused on Strata's own scenarios, such as the CI ones).
+ * the plain script out (a run focused on Strata's own scenarios, such as the CI ones). --signing
+ * gives each builder a second side, "<builder>+signed", on a copy of the same catalog whose stack
+ * signs and attests every image (ImageAttestations: SBOM, provenance, cosign's classic tags) with a
+ * test-only key (bench/signing-key.ts): what signing adds, in the same run; its no-op runs are
+ * CPU-sampled too (what 200 more resources cost the engine's diff).
  * "pushed" is measured in the registry (pushes.ts: tags new or moved after the run); the cold runs
  * and the new-content runs of Strata and bake are CPU-sampled by component (cpu-sampler.ts).
  */
@@ -40,6 +44,8 @@ import { median, projectRoot } from "./stats.js";
 import { cpuRows } from "./cpu-sampler.js";
 import { CI_SCENARIOS, ciEntries, cpuEntries, resultEntries, SAMPLED_SCENARIOS, type Sample, type Scenario, SCENARIO_MEANINGS, SCENARIOS } from "./results.js";
 import { groupDigests, tagsWritten } from "./pushes.js";
+import { benchSigningKey } from "./signing-key.js";
+import { measureSbomReads, type SbomReads } from "./sbom-reads.js";
 
 const { values } = parseArgs({
   options: {
@@ -53,6 +59,7 @@ const { values } = parseArgs({
     "no-peer": { type: "boolean", default: false },
     peers: { type: "string", default: "plain" },
     out: { type: "string" },
+    signing: { type: "boolean", default: false },
   },
 });
 const sizes = values.sizes.split(",").map(Number);
@@ -60,6 +67,11 @@ const runs = Number(values.runs);
 const noopRepeats = Number(values["noop-repeats"]);
 const builders = values.builders.split(",") as Builder[];
 for (const builder of builders) if (!(BUILDERS as readonly string[]).includes(builder)) throw new Error(`--builders ${values.builders}: use ${BUILDERS.join(", ")}`);
+const signingKey = values.signing ? benchSigningKey() : undefined;
+/** Each side's name in the results: the builders, and with --signing each builder signed too. */
+const labels = builders.flatMap((builder) => (signingKey === undefined ? [builder] : [builder, `${builder}+signed`]));
+/** With --signing, the no-op runs are sampled too: where a no-op's time goes with the attestations' resources. */
+const sampledScenarios: ReadonlySet<Scenario> = signingKey === undefined ? SAMPLED_SCENARIOS : new Set([...SAMPLED_SCENARIOS, "no-op"]);
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
 const peers = new Set(values.peers.split(","));
 for (const peer of peers) if (peer !== "plain" && peer !== "bake") throw new Error(`--peers ${values.peers}: use plain, bake or both`);
@@ -83,6 +95,8 @@ class PeerSide {
 }
 
 const CI_SCENARIOS_ORDER = [...CI_SCENARIOS];
+/** The groups the signing sides published into, by size (the last run's is measured by sbom-reads.ts). */
+const signedGroups = new Map<number, string>();
 
 /** A side's run, with what it pushed read from the registry before and after (the tags of its group that are new or moved). */
 async function withPushes(group: string, up: () => Measurement): Promise<Measurement> {
@@ -94,10 +108,14 @@ async function withPushes(group: string, up: () => Measurement): Promise<Measure
 /** One catalog through the scenarios, each builder and the peer taking turns; `withPeer: false` measures Strata alone. */
 async function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): Promise<{ samples: Sample[]; planSeconds: number }> {
   const salt = `${Date.now().toString(36)}${run}`;
-  const sides = builders.map((builder) => new StrataSide(`bench${size}-${salt}-${builder}-mos9.0-dev`, parallel, builder));
+  const sides = builders.flatMap((builder) => [
+    new StrataSide(`bench${size}-${salt}-${builder}-mos9.0-dev`, parallel, builder),
+    ...(signingKey === undefined ? [] : [new StrataSide(`bench${size}-${salt}-${builder}-signed-mos9.0-dev`, parallel, builder, {}, signingKey)]),
+  ]);
   const peer = new PeerSide(`bench${size}-${salt}-mos9.0-peer`);
   const bake = withBake ? new BakeSide(`bench${size}-${salt}-mos9.0-bake`, registry) : undefined;
   const [first] = sides as [StrataSide];
+  for (const side of sides) if (side.label !== side.builder) signedGroups.set(size, side.group);
   generateCatalog(first.catalog, size, salt, path.join(projectRoot, "scripts/make-rootfs.sh"));
   for (const root of [...sides.slice(1).map((side) => side.root), peer.root, ...(bake === undefined ? [] : [bake.root])]) {
     cpSync(first.catalog, path.join(root, "catalog"), { recursive: true });
@@ -127,7 +145,7 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
         const strata: Record<string, Measurement> = {};
         for (const side of sides) {
           if (scenario.endsWith("empty engine") && side !== first) emptyEngine(`${registry}/bench${size}-${salt}-`);
-          strata[side.builder] = await withPushes(side.group, () => side.up(ci));
+          strata[side.label] = await withPushes(side.group, () => side.up(ci));
         }
         // bake's CI leaf run: what a team does without Strata, the whole tree built and pushed under the CI tags.
         let bakeMeasurement = notRun;
@@ -137,7 +155,7 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
           bakeMeasurement = await withPushes(bake.group, () => bake.up(tag));
         }
         samples.push({ size, run, scenario, strata, peer: notRun, bake: bakeMeasurement });
-        const figures = builders.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s (built ${strata[builder]?.built}, copied ${strata[builder]?.copied})`).join(", ");
+        const figures = labels.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s (built ${strata[builder]?.built}, copied ${strata[builder]?.copied})`).join(", ");
         process.stderr.write(`N=${size} run ${run} ${scenario}: ${figures}${bakeMeasurement === notRun ? "" : `, bake ${bakeMeasurement.seconds.toFixed(1)} s`}\n`);
         continue;
       }
@@ -151,15 +169,15 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
         const strata: Record<string, Measurement> = {};
         let peerMeasurement = notRun;
         let bakeMeasurement = notRun;
-        const sampled = SAMPLED_SCENARIOS.has(scenario);
+        const sampled = sampledScenarios.has(scenario);
         for (const side of [...turns.slice(shift), ...turns.slice(0, shift)]) {
           if (scenario === "cold") emptyCaches(side);
-          if (side instanceof StrataSide) strata[side.builder] = await withPushes(side.group, () => side.up(undefined, sampled));
+          if (side instanceof StrataSide) strata[side.label] = await withPushes(side.group, () => side.up(undefined, sampled));
           else if (side instanceof BakeSide) bakeMeasurement = await withPushes(side.group, () => side.up(undefined, sampled));
           else peerMeasurement = await withPushes(side.group, () => side.up());
         }
         samples.push({ size, run, scenario, strata, peer: peerMeasurement, bake: bakeMeasurement });
-        const figures = builders.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s`).join(", ");
+        const figures = labels.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s`).join(", ");
         process.stderr.write(`N=${size} run ${run} ${scenario}${repeats > 1 ? ` #${repeat + 1}` : ""}: ${figures}, peer ${peerMeasurement.seconds.toFixed(1)} s${bake === undefined ? "" : `, bake ${bakeMeasurement.seconds.toFixed(1)} s`}\n`);
       }
       if (scenario === "no-op") planSeconds = first.plan();
@@ -175,7 +193,7 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
 
 const selectedScenarios: readonly Scenario[] = values.scenarios === undefined ? SCENARIOS
   : SCENARIOS.filter((scenario) => scenario === "cold" || (values.scenarios as string).split(",").includes(scenario));
-const output: Record<string, unknown> = { registry, runs, noopRepeats, builders, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
+const output: Record<string, unknown> = { registry, runs, noopRepeats, builders: labels, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
 
 if (values.sweep !== undefined) {
   // Strata alone, cold, N=50, `runs` times per value with the values interleaved, so a slow spell of
@@ -203,21 +221,30 @@ for (const size of sizes) {
 }
 
 const show = (value: number | null): string => (value === null ? "-" : String(value));
-const table = resultEntries(all, sizes, builders);
+const table = resultEntries(all, sizes, labels);
 const rows = table.map((entry) => [String(entry.size), entry.scenario, entry.builder, show(entry.strataSeconds), show(entry.peerSeconds), show(entry.ratio),
   ...(withBake ? [show(entry.bakeSeconds), show(entry.bakeRatio)] : []), `${show(entry.strataBuilt)}/${show(entry.strataPushed)}`, `${show(entry.peerBuilt)}/${show(entry.peerPushed)}`,
   ...(withBake ? [`${show(entry.bakeBuilt)}/${show(entry.bakePushed)}`] : []), show(entry.strataPeakMiB)]);
 // CI runs against their comparisons in the same run: the dev run of a leaf change, and rebuilding everything.
-const ciTable = ciEntries(all, sizes, builders);
+const ciTable = ciEntries(all, sizes, labels);
 const ciRows = ciTable.map((entry) => [String(entry.size), entry.scenario, entry.builder, show(entry.seconds), `${show(entry.built)}/${show(entry.copied)}/${show(entry.pushed)}`, show(entry.devLeafSeconds), show(entry.vsDevLeaf),
   show(entry.rebuildAllSeconds), show(entry.vsRebuildAll), ...(withBake ? [show(entry.bakeSeconds), show(entry.seconds === null || entry.bakeSeconds === null ? null : Number((entry.seconds / entry.bakeSeconds).toFixed(2))), `${show(entry.bakeBuilt)}/${show(entry.bakePushed)}`] : [])]);
-const cpuTable = cpuEntries(all, sizes, builders);
+const cpuTable = cpuEntries(all, sizes, labels);
 output.scenarios = SCENARIO_MEANINGS;
 output.ci = ciTable;
 output.results = table;
 output.cpu = cpuTable;
 output.samples = all;
 output.planSeconds = plans;
+if (signingKey !== undefined) {
+  // What the SBOMs of the last signed tree of each size cost, every blob per image against each blob once.
+  const sbomReads: SbomReads[] = [];
+  for (const group of signedGroups.values()) sbomReads.push(await measureSbomReads(registry, group));
+  output.sbomReads = sbomReads;
+  for (const entry of sbomReads) {
+    process.stdout.write(`SBOMs of ${entry.images} images (${entry.group}): every layer blob per image ${entry.everyBlobPerImage.seconds} s, ${entry.everyBlobPerImage.cpuSeconds} CPU-s, ${entry.everyBlobPerImage.blobsRead} blobs (${entry.everyBlobPerImage.blobMiB} MiB); each blob once ${entry.eachBlobOnce.seconds} s, ${entry.eachBlobOnce.cpuSeconds} CPU-s, ${entry.eachBlobOnce.blobsRead} blobs (${entry.eachBlobOnce.blobMiB} MiB)\n`);
+  }
+}
 process.stdout.write(`${renderTable(["N", "scenario", "builder", "strata s", "peer s", "strata/peer", ...(withBake ? ["bake s", "strata/bake"] : []), "strata built/pushed", "peer changed/pushed", ...(withBake ? ["bake built/pushed"] : []), "strata peak MiB"], rows)}\n`);
 process.stdout.write("(pushed: tags new or moved in the registry after the run, read before and after it)\n");
 process.stdout.write(`strata plan (preview) seconds by N: ${JSON.stringify(plans)}\n`);

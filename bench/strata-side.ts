@@ -35,6 +35,12 @@ export function seconds(task: () => void): number {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
+/** A stack signing key for a side: cosign's encrypted PEM and its passphrase (a test key: bench/signing-key.ts). */
+export interface BenchSigningKey {
+  readonly privateKeyPem: string;
+  readonly passphrase: string;
+}
+
 /** One Strata project with its own catalog, backend and group. */
 export class StrataSide {
   readonly root = mkdtempSync(path.join(tmpdir(), "strata-bench-"));
@@ -42,8 +48,15 @@ export class StrataSide {
   readonly project = path.join(this.root, "project");
   readonly env: NodeJS.ProcessEnv;
 
-  /** `extraConfig`: more stack config for the channel's stacks (`strata:platforms`, say). */
-  constructor(readonly group: string, parallel: number, readonly builder: Builder, extraConfig: Record<string, unknown> = {}) {
+  /** What the side is called in results: the builder, `+signed` when it signs. */
+  readonly label: string;
+
+  /**
+   * `extraConfig`: more stack config for the channel's stacks (`strata:platforms`, say). `signing`:
+   * the channel stack signs and attests every image with this key (stack secrets, as a user sets them).
+   */
+  constructor(readonly group: string, parallel: number, readonly builder: Builder, extraConfig: Record<string, unknown> = {}, signing?: BenchSigningKey) {
+    this.label = signing === undefined ? builder : `${builder}+signed`;
     mkdirSync(this.project, { recursive: true });
     mkdirSync(path.join(this.root, "state"));
     const project = parse(readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
@@ -57,6 +70,15 @@ export class StrataSide {
     writeFileSync(path.join(this.project, "Pulumi.rebuildall.yaml"), stringify({ config: { ...config, "strata:copyUnchanged": false } }));
     this.env = { ...process.env, PULUMI_BACKEND_URL: `file://${this.root}/state`, PULUMI_CONFIG_PASSPHRASE: "bench", STRATA_MEMORY_REPORT: path.join(this.root, "memory.json") };
     this.parallel = parallel;
+    if (signing !== undefined) {
+      // As the README tells a user: the stack first, then the key and its passphrase as secrets (read from stdin, never argv).
+      const pulumi = (args: readonly string[], input?: string): void => {
+        execFileSync("pulumi", [...args, "--stack", "bench", "--non-interactive"], { cwd: this.project, env: this.env, stdio: [input === undefined ? "ignore" : "pipe", "ignore", "pipe"], ...(input === undefined ? {} : { input }) });
+      };
+      pulumi(["stack", "init"]);
+      pulumi(["config", "set", "--secret", "strata:signingKey"], signing.privateKeyPem);
+      pulumi(["config", "set", "--secret", "strata:signingKeyPassphrase"], signing.passphrase);
+    }
   }
 
   parallel: number;
@@ -85,6 +107,7 @@ export class StrataSide {
    * CPU sampled while it runs, and the time the sampler measured around the command alone.
    */
   upWith(extraEnv: NodeJS.ProcessEnv, stack = "bench", sampleCpu = false): Measurement {
+    if (this.label !== this.builder) this.commitCatalog();
     const summary = this.summaryFile;
     const env = { ...this.env, ...extraEnv };
     const ci = extraEnv.GERRIT_CHANGE_NUMBER;
@@ -104,6 +127,19 @@ export class StrataSide {
     const copied = layers.filter((layer) => layer.result === "copied").length;
     const memory = existsSync(this.env.STRATA_MEMORY_REPORT as string) ? (JSON.parse(readFileSync(this.env.STRATA_MEMORY_REPORT as string, "utf8")) as { maxRssKiB: number }).maxRssKiB / 1024 : undefined;
     return { seconds: elapsed, built, ...(ci === undefined ? {} : { copied }), ...(memory === undefined ? {} : { peakMiB: memory }), ...(cpu === undefined ? {} : { cpu }) };
+  }
+
+  /**
+   * A signing side's provenance names the catalog's commit: its catalog is a git checkout, committed
+   * before each run (outside the time measured), so the tree is clean as in a CI job.
+   */
+  private commitCatalog(): void {
+    const git = (...args: string[]): void => {
+      execFileSync("git", ["-C", this.catalog, "-c", "user.email=bench@strata.invalid", "-c", "user.name=bench", ...args], { stdio: "ignore" });
+    };
+    if (!existsSync(path.join(this.catalog, ".git"))) git("init", "-q");
+    git("add", "-A");
+    git("commit", "-q", "--allow-empty", "-m", "bench");
   }
 
   plan(): number {
