@@ -211,10 +211,24 @@ function attestationOutputs(outputs: Record<string, unknown> | undefined): Parti
 
 /**
  * What the engine said went wrong, for a person: its `error:` diagnostics (a program's RunError is
- * one, its message the whole paragraph with the fix), without the engine's closing "preview
- * failed" lines or the Automation API's command dump; the output's last lines when it said none.
+ * one, its message the whole paragraph with the fix, the lines after its first indented below it),
+ * without the engine's closing "preview failed" lines or the Automation API's command dump; the
+ * output's last lines when it said none.
  */
 export function engineErrorText(output: string): string {
-  const said = [...new Set(output.split("\n").map((line) => /^\s*error: (.*)$/.exec(line)?.[1]?.trim()).filter((line): line is string => line !== undefined && line !== "" && !/^(preview|update) failed$/.test(line)))];
-  return said.length > 0 ? said.join("\n") : output.trim().split("\n").slice(-10).join("\n");
+  const lines = output.split("\n");
+  const said: string[] = [];
+  for (let at = 0; at < lines.length; at++) {
+    const match = /^(\s*)error: (.*)$/.exec(lines[at] as string);
+    const head = match?.[2]?.trim();
+    if (match === null || head === undefined || head === "" || /^(preview|update) failed$/.test(head)) continue;
+    const indent = (match[1] as string).length;
+    const paragraph = [head];
+    // A multi-line message (a list of problems) continues on the lines indented deeper than its `error:`.
+    const continues = (line: string | undefined): line is string => line !== undefined && line.trim() !== "" && line.length - line.trimStart().length > indent && !/^\s*error: /.test(line);
+    while (continues(lines[at + 1])) paragraph.push((lines[++at] as string).trim());
+    said.push(paragraph.join("\n"));
+  }
+  const distinct = [...new Set(said)];
+  return distinct.length > 0 ? distinct.join("\n") : output.trim().split("\n").slice(-10).join("\n");
 }

@@ -89,4 +89,19 @@ describe("what the engine said went wrong", () => {
     expect(engineErrorText(output)).toBe("The Docker engine is not running: start it with scripts/services.sh start");
     expect(engineErrorText("something\nwent\nwrong")).toBe("something\nwent\nwrong");
   });
+
+  it("keeps a multi-line error's lines (the problems of a list), not its first line alone", async () => {
+    const { engineErrorText } = await import("../../src/engine/events.js");
+    const output = [
+      "CommandError: code: 255",
+      " stdout: Previewing update (staging):",
+      "Diagnostics:",
+      "  pulumi:pulumi:Stack (strata-staging):",
+      "    error: 1 problem in the Strata input (nothing was built or pushed):",
+      "      Pulumi.staging.yaml: strata:trust.keys[0]: cannot read \"keys/ci.pub\"; fix: add the public key",
+      "",
+      " stderr: error: preview failed",
+    ].join("\n");
+    expect(engineErrorText(output)).toBe("1 problem in the Strata input (nothing was built or pushed):\nPulumi.staging.yaml: strata:trust.keys[0]: cannot read \"keys/ci.pub\"; fix: add the public key");
+  });
 });
