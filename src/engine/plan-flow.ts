@@ -86,7 +86,7 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
   const run = await runStackOf(options, context, resolved);
   const automation = await import("./automation.js");
   // Opened (a first plan creates the stack) before its state is read.
-  const stack = await automation.openStack({ projectDir, stack: run.stack, env: { ...env, STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack } }).catch(stackProblem(run.stack, options.stack));
+  const stack = await automation.openStack({ projectDir, stack: run.stack, env: { ...env, STRATA_PLAN: "1", STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: options.stack, STRATA_PROJECT_DIR: projectDir } }).catch(stackProblem(run.stack, options.stack));
   // The stack's own state is an immutable channel's second witness, as in the program; a state that
   // cannot be read stops the plan on every channel, since the preview could not read it either.
   const state: StateRead = await readBuiltLayers(run.stack, BUILD_RESOURCE_TYPES[config.builder], { project: projectName(projectDir), cwd: projectDir, env });
@@ -119,8 +119,9 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
 async function promotionOutcome<Previous>(options: StackSelection & { stack: string }, context: ProjectContext, config: StackConfig, file: string, catalogDir: string): Promise<PromotionEvidence<Previous>> {
   const source = config.promoteFrom as string;
   const projectDir = projectDirOf(options, context);
-  // The catalog's checkout is the one the gate asks whether a provenance's commit is reviewed.
-  const env: Record<string, string> = { ...engineEnv(context), STRATA_PLAN: "1", STRATA_CATALOG: catalogDir, STRATA_CHANNEL_STACK: options.stack };
+  // The catalog's checkout is the one the gate asks whether a provenance's commit is reviewed; the
+  // trust policy's keys are relative to the project folder, which the program is told (it runs in dist/), as on strata up.
+  const env: Record<string, string> = { ...engineEnv(context), STRATA_PLAN: "1", STRATA_CATALOG: catalogDir, STRATA_CHANNEL_STACK: options.stack, STRATA_PROJECT_DIR: projectDir };
   // The gate verifies with cosign: found or built before the engine starts, as strata up does.
   const values = stackConfigSource({ projectDir, stack: options.stack, ...(options.config === undefined ? {} : { configFile: path.resolve(context.cwd, options.config) }), env: context.env, displayRoot: context.cwd }).values;
   if (values[TRUST_KEY] !== undefined) {
