@@ -1,0 +1,180 @@
+/**
+ * `strata verify` (issue 29, item 7) with the real engine, the real registry and the real pinned
+ * cosign, on the busybox fixture catalog: a dev stack signed by the key its trust policy names
+ * verifies (exit 0, the table naming the key, the commit and the package count); the same with
+ * `--key`; a stack signed by another key, and an image whose `.sig` tag was deleted from the
+ * registry, are refused (exit 1, a paragraph naming the image), so a verify that failed open fails
+ * these tests. `strata plan` on a channel promoting from each (with the same trust policy): the
+ * first would promote every layer, the second shows every image refused and why, and exits 1.
+ */
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Cosign } from "../../src/engine/cosign.js";
+import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
+
+const PASSPHRASE = "verify-passphrase-3c9a71";
+
+const cosignBinary = (): string => {
+  try {
+    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
+  } catch {
+    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
+  }
+};
+
+interface VerifyJson {
+  readonly ok: boolean;
+  readonly reviewedRef: string | null;
+  readonly images: readonly { layer: string; platform: string | null; digestRef: string; admitted: boolean; signedBy: string | null; commit: string | null; clean: boolean | null; reviewed: string; packages: number | null; failures: { what: string; fix: string }[] }[];
+}
+
+interface SignedOutput {
+  readonly digestRef: string;
+  readonly packages?: number;
+}
+
+describe("strata verify", () => {
+  let world: E2eWorld;
+  let keysDir: string;
+  let cosign: string;
+  let publicKeyFile: string;
+  let dev: E2eStack;
+  /** Signed by another key than the one the trust policy names (the third test makes it). */
+  let other: E2eStack | undefined;
+  let commit: string;
+  const trust = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed" });
+  const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" }).trim();
+  const verify = (stack: string, ...extra: string[]) => runStrata(world, ["verify", "--stack", stack, "--catalog", world.catalogDir, ...extra], { STRATA_COSIGN: cosign });
+  const verifyJson = async (stack: string, ...extra: string[]): Promise<{ code: number; data: VerifyJson; out: string }> => {
+    const run = await verify(stack, "--json", ...extra);
+    const json = run.out.slice(run.out.indexOf("{"));
+    return { code: run.code, data: JSON.parse(json) as VerifyJson, out: run.out };
+  };
+
+  beforeAll(async () => {
+    cosign = cosignBinary();
+    world = createWorld("verify");
+    // Provenance names the catalog's commit; the trust policy's reviewed ref is a branch of that checkout.
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-q", "-m", "catalog");
+    git("branch", "reviewed");
+    commit = git("rev-parse", "HEAD");
+    keysDir = mkdtempSync(path.join(tmpdir(), "strata-verify-keys-"));
+    const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
+    publicKeyFile = pair.publicKeyFile;
+    mkdirSync(path.join(world.projectDir, "keys"));
+    copyFileSync(publicKeyFile, path.join(world.projectDir, "keys/ci.pub"));
+    // Two layers (base and tools) keep the builds short.
+    dev = await world.stack("dev", { layers: JSON.stringify(["tools"]), trust }, { secrets: { signingKey: pair.key.privateKeyPem, signingKeyPassphrase: PASSPHRASE } });
+    const run = await upWithSummary(world, "dev", "dev");
+    expect(run.code, run.out).toBe(0);
+  });
+  afterAll(async () => {
+    await world?.cleanup();
+    if (keysDir !== undefined) rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it("passes a stack signed by the key its trust policy names: the table names the key, the commit and the package count", async () => {
+    const layers = (await dev.outputs()) as unknown as Record<string, SignedOutput>;
+    const text = await verify("dev");
+    expect(text.code, text.out).toBe(0);
+    expect(text.out).toContain("verify stack dev against strata:trust in ");
+    const rows = text.out.split("\n").filter((line) => /^(base|tools)\s/.test(line));
+    expect(rows).toHaveLength(2);
+    for (const row of rows) {
+      const layer = row.split(/\s+/)[0] as string;
+      expect(row).toMatch(new RegExp(`^${layer}\\s+-\\s+sha256:[0-9a-f]{12}\\s+keys/ci\\.pub\\s+${commit.slice(0, 12)}\\s+yes\\s+${layers[layer]?.packages}\\s+pass$`));
+    }
+    expect(text.out).toContain("2 images verified");
+    const { code, data } = await verifyJson("dev");
+    expect(code).toBe(0);
+    expect(data.reviewedRef).toBe("reviewed");
+    expect(data.images.map((image) => [image.layer, image.digestRef, image.admitted, image.signedBy, image.commit, image.clean, image.reviewed, image.packages]).sort()).toEqual(
+      Object.entries(layers).map(([layer, output]) => [layer, output.digestRef, true, "keys/ci.pub", commit, true, "yes", output.packages]).sort(),
+    );
+  });
+
+  it("passes with --key and the right key alone, reviewed not checked", async () => {
+    const { code, data, out } = await verifyJson("dev", "--key", publicKeyFile);
+    expect(code, out).toBe(0);
+    expect(data.images).toHaveLength(2);
+    for (const image of data.images) expect([image.admitted, image.signedBy, image.reviewed]).toEqual([true, publicKeyFile, "not checked"]);
+  });
+
+  it("refuses a stack signed by another key: exit 1 and a paragraph per image", async () => {
+    const otherDir = mkdtempSync(path.join(tmpdir(), "strata-verify-other-"));
+    try {
+      const otherKey = await new Cosign({ binary: cosign }).generateKeyPair(otherDir, "other-passphrase");
+      const stack = await world.stack("other", { channel: "other", layers: JSON.stringify(["tools"]), trust }, { secrets: { signingKey: otherKey.key.privateKeyPem, signingKeyPassphrase: "other-passphrase" } });
+      other = stack;
+      const run = await upWithSummary(world, "other", "other");
+      expect(run.code, run.out).toBe(0);
+      const layers = (await stack.outputs()) as unknown as Record<string, SignedOutput>;
+      const text = await verify("other");
+      expect(text.code, text.out).toBe(1);
+      expect(text.out).toContain("2 of 2 images refused:");
+      for (const [layer, output] of Object.entries(layers)) {
+        expect(text.out).toMatch(new RegExp(`^${layer}\\s.*REFUSED`, "m"));
+        expect(text.out).toContain(`${layer} ${output.digestRef} is refused: `);
+      }
+      const { code, data } = await verifyJson("other");
+      expect(code).toBe(1);
+      expect(data.ok).toBe(false);
+      for (const image of data.images) {
+        expect(image.admitted).toBe(false);
+        expect(image.signedBy).toBeNull();
+        expect(image.failures.length).toBeGreaterThan(0);
+      }
+      // The other key itself verifies them: the refusal is about the key, not a broken image.
+      expect((await verifyJson("other", "--key", otherKey.publicKeyFile)).code).toBe(0);
+    } finally {
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
+
+  it("plans a promotion: what it would copy, and with a trust policy which images it would refuse and why (exit 1)", async () => {
+    const devLayers = (await dev.outputs()) as unknown as Record<string, SignedOutput>;
+    await world.stack("staging", { channel: "staging", promoteFrom: "dev", immutable: "true", trust });
+    const admittedPlan = await runStrata(world, ["plan", "--stack", "staging", "--catalog", world.catalogDir, "--json"], { STRATA_COSIGN: cosign });
+    expect(admittedPlan.code, admittedPlan.out).toBe(0);
+    const admittedRows = JSON.parse(admittedPlan.out.slice(admittedPlan.out.indexOf("["))) as { layer: string; status: string; reason: string }[];
+    expect(admittedRows.map((row) => [row.layer, row.status, row.reason]).sort()).toEqual(Object.entries(devLayers).map(([layer, output]) => [layer, "promote", `copies ${output.digestRef}`]).sort());
+
+    if (other === undefined) throw new Error("the stack signed by another key was not made (the test before this one)");
+    const otherLayers = (await other.outputs()) as unknown as Record<string, SignedOutput>;
+    await world.stack("gated", { channel: "gated", promoteFrom: "other", immutable: "true", trust });
+    const refusedPlan = await runStrata(world, ["plan", "--stack", "gated", "--catalog", world.catalogDir], { STRATA_COSIGN: cosign });
+    expect(refusedPlan.code, refusedPlan.out).toBe(1);
+    expect(refusedPlan.out).toContain("refused by the channel's trust policy (strata:trust): nothing would be promoted");
+    for (const [layer, output] of Object.entries(otherLayers)) {
+      expect(refusedPlan.out).toMatch(new RegExp(`^(└─ )?${layer}  refused: see below  `, "m"));
+      expect(refusedPlan.out).toMatch(new RegExp(`^${layer}: .*${output.digestRef.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}.*refused`, "m"));
+    }
+    // A plan promotes nothing.
+    expect(await registryContents(`${world.osRelease}-mos9.0-gated`)).toEqual({});
+  });
+
+  it("refuses an image whose .sig tag was deleted from the registry, and still passes the others", async () => {
+    const layers = (await dev.outputs()) as unknown as Record<string, SignedOutput>;
+    const tools = layers.tools as SignedOutput;
+    const repository = tools.digestRef.slice(registryAddress.length + 1, tools.digestRef.indexOf("@"));
+    const sigTag = `sha256-${tools.digestRef.slice(tools.digestRef.indexOf("@sha256:") + "@sha256:".length)}.sig`;
+    const sig = await registry.manifest(repository, sigTag);
+    expect(sig, `${repository}:${sigTag}`).toBeDefined();
+    await registry.deleteManifest(repository, sig?.digest as string);
+    expect(await registry.manifest(repository, sigTag)).toBeUndefined();
+    const text = await verify("dev");
+    expect(text.code, text.out).toBe(1);
+    expect(text.out).toMatch(/^tools\s.*REFUSED/m);
+    expect(text.out).toMatch(/^base\s.*pass$/m);
+    expect(text.out).toContain(`tools ${tools.digestRef} is refused: `);
+    expect(text.out).toContain("1 of 2 images refused:");
+    const keyed = await verifyJson("dev", "--key", publicKeyFile);
+    expect(keyed.code).toBe(1);
+    expect(keyed.data.images.find((image) => image.layer === "tools")?.admitted).toBe(false);
+  });
+});
