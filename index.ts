@@ -20,9 +20,11 @@ import { decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
 import { placeByPlatform } from "./src/core/placement.js";
 import { buildTargets } from "./src/core/platforms.js";
-import { gather, InputError, throwIfAny } from "./src/core/problems.js";
-import { planPromotion } from "./src/core/promotion-plan.js";
-import { type PromotedLayer, Promotion, readSourceLayers } from "./src/pulumi/promotion.js";
+import { gather, InputError, throwIfAny, UserError } from "./src/core/problems.js";
+import { planPromotion, type PromotionTarget, refusalMessage } from "./src/core/promotion-plan.js";
+import { parseTrustPolicy, readTrustedKeys, type TrustPolicy } from "./src/core/trust-policy.js";
+import { locateCosign } from "./src/engine/cosign.js";
+import { checkPromotion, type PromotedLayer, Promotion, readSourceLayers } from "./src/pulumi/promotion.js";
 import { defaultBlobCache } from "./src/registry/blob-cache.js";
 import { RegistryClient } from "./src/registry/client.js";
 import { readBuiltLayers, type StateRead } from "./src/engine/stack-state.js";
@@ -55,7 +57,9 @@ const resolved = resolveStackConfig({ values, file: stackFile, env: process.env 
 // A promoting channel (promoteFrom set; Pulumi.yaml's default is "") builds nothing and reads no catalog.
 const promoting = typeof values.promoteFrom === "string" && values.promoteFrom !== "";
 const catalogRead = promoting ? undefined : gather(() => loadCatalog(catalogDir, projectDir));
-await forUser(async () => throwIfAny([...resolved.problems, ...(catalogRead?.problems ?? [])]));
+// The channel's trust policy (core/trust-policy.ts): what promotion into it admits.
+const trustRead = parseTrustPolicy(values.trust, stackFile);
+await forUser(async () => throwIfAny([...resolved.problems, ...(catalogRead?.problems ?? []), ...trustRead.problems]));
 const config = resolved.config as StackConfig;
 
 // Registry login: the password is a config secret. Resources get it as a secret Output (encrypted in
@@ -141,7 +145,30 @@ async function promote(source: string): Promise<Declared> {
     if (state.unreadable !== undefined) throw new InputError([unreadableStateProblem(state.unreadable, stackFile, stack)]);
     throwIfAny([...promotionWitnessConflicts(plan.targets, state.witness, stackFile, stack), ...await promotionConflicts(plan.targets, registry, stackFile, stack)]);
   }
+  // Before any copy is declared, so a direct `pulumi up` is gated too and a preview shows the refusal.
+  if (trustRead.policy !== undefined) await gatePromotion(plan.targets, trustRead.policy);
   return { layers: new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable, ...(registryAuth === undefined ? {} : { registryAuth }) }).layers, witness: state.witness };
+}
+
+/**
+ * The promotion gate (issue 29, item 5): with a trust policy, every image the promotion would copy
+ * must pass it, or nothing is copied. There is no switch to skip it. `strata plan` (a preview with
+ * STRATA_PLAN=1) gets each refusal as a `refused:` warning instead, to show them all.
+ */
+async function gatePromotion(targets: readonly PromotionTarget[], policy: TrustPolicy): Promise<void> {
+  // Keys are relative to the project folder (where Pulumi.yaml is), the one `strata verify` reads
+  // them from: strata up names it (STRATA_PROJECT_DIR), since the engine runs the program in dist/
+  // and this language host does not say; run directly, the checkout this program is in. Reviewed-ness is asked of the
+  // checkout the catalog is in, the one the images' provenance names (runFacts reads the same).
+  const keys = readTrustedKeys(policy, process.env.STRATA_PROJECT_DIR ?? projectDir, stackFile);
+  throwIfAny(keys.problems);
+  const { refusals, total } = await checkPromotion(targets, registry, { keys: keys.keys, reviewedRef: policy.reviewedRef, checkoutDir: catalogDir }, await locateCosign());
+  if (refusals.length === 0) return;
+  if (pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1") {
+    for (const refusal of refusals) await pulumi.log.warn(`refused: ${refusal}`);
+  } else {
+    throw new UserError(refusalMessage(refusals, total, stackFile));
+  }
 }
 
 /** The layers this run declares, and every tag the stack's state says it published before (carried forward in `published`). */

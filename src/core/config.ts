@@ -69,7 +69,7 @@ export const BUILDERS = ["docker", "strata"] as const;
 export type Builder = (typeof BUILDERS)[number];
 
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
-export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "platforms", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername", "copyUnchanged", "engines"] as const;
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "platforms", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername", "copyUnchanged", "engines", "trust"] as const;
 
 /** The secret config key with the registry password (read with getSecret, never as plain config). */
 export const REGISTRY_PASSWORD_KEY = "registryPassword";
@@ -115,6 +115,8 @@ const CONFIG_SCHEMA = {
     // Secrets too (signing-config.ts checks they are stored as secrets, and together).
     signingKey: {},
     signingKeyPassphrase: {},
+    // A mapping (or its JSON, as Pulumi stores structured values): trust-policy.ts checks it whole.
+    trust: {},
   },
 } as const;
 const validateShape = new Ajv({ allErrors: true, verbose: true }).compile(CONFIG_SCHEMA);

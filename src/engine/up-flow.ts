@@ -68,8 +68,9 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   await registerEmulation(platformsToEmulate(config, context.env.STRATA_BINFMT_DIR, context.env.DOCKER_HOST), progress, { ...process.env, ...context.env });
   const run = await runStackOf(request, context, resolved);
   if (run.note !== undefined) progress(`${run.note}\n`);
-  // The run's id in its images' provenance (the program falls back to its own start when run without strata up).
-  const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack, STRATA_RUN_ID: runIdOf(new Date()) };
+  // The run's id in its images' provenance (the program falls back to its own start when run without
+  // strata up); the project folder, which strata:trust's key paths are relative to.
+  const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack, STRATA_RUN_ID: runIdOf(new Date()), STRATA_PROJECT_DIR: projectDirOf(request, context) };
   // cosign only when a stack needs it (a key to sign with, a trust policy to verify): found, or built
   // the first time on this machine (scripts/cosign-tools.sh, minutes), before the engine starts, and
   // handed to the provider so it never builds behind a resource's step.
