@@ -1,0 +1,259 @@
+/**
+ * The promotion gate (issue 29, item 5) with the real engine, registry and pinned cosign: dev signs
+ * (a generated ECDSA key), staging promotes it without a policy, stable promotes staging under
+ * `strata:trust`; every stable ref verifies with plain cosign, digests unchanged, and a rerun adds
+ * nothing. Then a gated channel refuses, copying nothing: an unsigned image, another key's, an
+ * attestation about another digest, a dirty tree, the registry failing while cosign verifies,
+ * cosign missing, a commit not in the reviewed ref. Each refusal runs against a channel that would
+ * copy if the gate let it (the last test shows it does once the source is good), so a gate that
+ * failed open fails these tests by the tags it would leave.
+ */
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeImages } from "../../bench/docker-images.js";
+import { PREDICATE_TYPES, unlockCosignKey, type CosignKey } from "../../src/core/cosign-format.js";
+import { provenancePredicateBytes } from "../../src/core/provenance.js";
+import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
+import { attestImage } from "../../src/registry/signatures.js";
+import { RegistryClient } from "../../src/registry/client.js";
+import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
+import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot } from "./harness.js";
+
+const PASSPHRASE = "gate-passphrase-3b7c21";
+const TRUST = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed" });
+const LAYERS = ["app", "app-base", "base", "db", "libs", "tools"];
+
+const cosignBinary = (): string => {
+  try {
+    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
+  } catch {
+    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
+  }
+};
+
+/** Plain cosign, as a user runs it by hand. */
+function cosignCli(binary: string, args: readonly string[]): { code: number; out: string } {
+  const result = spawnSync(binary, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, timeout: 120_000 });
+  return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
+}
+
+/** Every tag of a group with the digest it holds: what "the target's tags" means before and after. */
+async function tagsWithDigests(group: string, client: RegistryClient = registry): Promise<Record<string, string>> {
+  const tags: Record<string, string> = {};
+  for (const [repository, names] of Object.entries(await registryContents(group, client))) {
+    for (const tag of names) tags[`${repository}:${tag}`] = (await client.manifest(`${group}/${repository}`, tag))?.digest ?? "(gone)";
+  }
+  return tags;
+}
+
+/** The message of a run that failed: pulumi's output, where the program's paragraph is. */
+async function failure(run: Promise<unknown>): Promise<string> {
+  try {
+    await run;
+  } catch (error) {
+    return String(error instanceof Error ? error.message : error);
+  }
+  throw new Error("the run succeeded: the gate let it through");
+}
+
+describe("the promotion gate", () => {
+  let world: E2eWorld;
+  let cosign: string;
+  let keysDir: string;
+  let key: SigningKey;
+  let cosignKey: CosignKey;
+  let publicKeyFile: string;
+  let other: SigningKey;
+  let dev: E2eStack;
+  let staging: E2eStack;
+  let stable: E2eStack;
+  let gate: E2eStack;
+  let proxy: FaultProxy | undefined;
+
+  const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" }).trim();
+  /** A source channel that builds only the base layer (one image: quick), signed with `signer` or not. */
+  const source = (name: string, signer?: SigningKey, extra: Record<string, string> = {}): Promise<E2eStack> =>
+    world.stack(name, { channel: name, layers: JSON.stringify(["base"]), ...extra }, signer === undefined ? {} : { secrets: { signingKey: signer.privateKeyPem, signingKeyPassphrase: signer.password } });
+  /** The gated channel promotes `from` and is refused; the paragraph, and its tags before and after. */
+  async function refused(from: string, target: E2eStack = gate, client: RegistryClient = registry): Promise<{ message: string; before: Record<string, string>; after: Record<string, string> }> {
+    await target.stack.setConfig("strata:promoteFrom", { value: from });
+    const before = await tagsWithDigests(target.group, client);
+    const message = await failure(target.up());
+    return { message, before, after: await tagsWithDigests(target.group, client) };
+  }
+
+  beforeAll(async () => {
+    cosign = cosignBinary();
+    world = createWorld("gate");
+    // Provenance names the catalog's commit: the catalog is a checkout, its commit in `reviewed`.
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-q", "-m", "catalog");
+    git("branch", "reviewed");
+    keysDir = mkdtempSync(path.join(tmpdir(), "strata-gate-keys-"));
+    const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
+    key = pair.key;
+    publicKeyFile = pair.publicKeyFile;
+    cosignKey = await unlockCosignKey(key.privateKeyPem, PASSPHRASE);
+    mkdirSync(path.join(world.projectDir, "keys"));
+    copyFileSync(publicKeyFile, path.join(world.projectDir, "keys/ci.pub"));
+    const otherDir = path.join(keysDir, "other");
+    mkdirSync(otherDir);
+    other = (await new Cosign({ binary: cosign }).generateKeyPair(otherDir, "other-passphrase")).key;
+    dev = await world.stack("dev", {}, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: PASSPHRASE } });
+    staging = await world.stack("staging", { channel: "staging", immutable: "true", promoteFrom: "dev" });
+    // The project folder strata:trust's keys are relative to: strata up names it so; a direct pulumi up is told the same way.
+    const project = { env: { STRATA_PROJECT_DIR: world.projectDir } };
+    stable = await world.stack("stable", { channel: "stable", immutable: "true", promoteFrom: "staging", trust: TRUST }, project);
+    gate = await world.stack("gate", { channel: "gate", immutable: "true", promoteFrom: "staging", trust: TRUST }, project);
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    if (proxy !== undefined) removeImages(`${proxy.address}/`);
+    await world?.cleanup();
+    if (keysDir !== undefined) rmSync(keysDir, { recursive: true, force: true });
+  });
+
+  it("dev (signed) → staging → stable (trust policy): every stable ref verifies with plain cosign, digests unchanged; a rerun adds nothing", async () => {
+    await dev.up();
+    await staging.up();
+    await stable.up();
+    const devLayers = await dev.outputs();
+    const stableLayers = await stable.outputs();
+    expect(Object.keys(stableLayers).sort()).toEqual(LAYERS);
+    for (const layer of LAYERS) {
+      const promoted = stableLayers[layer]?.digestRef ?? "";
+      const built = devLayers[layer]?.digestRef ?? "";
+      expect(promoted.startsWith(`${registryAddress}/${stable.group}/`)).toBe(true);
+      expect(promoted.slice(promoted.indexOf("@"))).toBe(built.slice(built.indexOf("@")));
+      const common = ["--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry"];
+      for (const args of [["verify", ...common, promoted], ["verify-attestation", ...common, "--type", "spdxjson", promoted], ["verify-attestation", ...common, "--type", "slsaprovenance1", promoted]]) {
+        const verified = cosignCli(cosign, args);
+        expect(verified.code, `${args.join(" ")}\n${verified.out}`).toBe(0);
+      }
+    }
+    // The rerun: no step, no tag, no signature added.
+    const before = await tagsWithDigests(stable.group);
+    expect(Object.values(before).length).toBe(LAYERS.length * 3); // each image's tag, .sig and .att
+    const rerun = await stable.up();
+    expect([...rerun.operations.values()].every((op) => op === "same"), JSON.stringify([...rerun.operations])).toBe(true);
+    expect(await tagsWithDigests(stable.group)).toEqual(before);
+  });
+
+  it("refuses an unsigned image, naming it and the fix, and copies nothing; strata plan's preview lists it as refused", async () => {
+    await (await source("plain")).up();
+    const { message, before, after } = await refused("plain");
+    expect(message).toMatch(/the promotion is refused: 1 of 1 images did not pass strata:trust/);
+    expect(message).toMatch(/base 127\.0\.0\.1:\d+\/[^ ]+-plain\/base@sha256:[0-9a-f]{64} is refused: it has no signature by a trusted key \(keys\/ci\.pub\); fix: sign and attest it/);
+    expect(after).toEqual(before);
+    expect(after).toEqual({});
+    // A preview is refused too; with STRATA_PLAN=1 (strata plan) each refusal is a warning instead.
+    expect(await failure(gate.stack.preview())).toMatch(/no signature by a trusted key/);
+    gate.stack.workspace.envVars.STRATA_PLAN = "1";
+    try {
+      const preview = await gate.stack.preview();
+      expect(preview.stdout).toMatch(/refused: base .* is refused: it has no signature by a trusted key/);
+    } finally {
+      delete gate.stack.workspace.envVars.STRATA_PLAN;
+    }
+  });
+
+  it("refuses an image signed and attested by another key", async () => {
+    await (await source("otherkey", other)).up();
+    const { message, before, after } = await refused("otherkey");
+    expect(message).toMatch(/its signature does not verify with a trusted key \(keys\/ci\.pub\)/);
+    expect(message).toMatch(/its SLSA provenance attestation does not verify with a trusted key/);
+    expect(after).toEqual(before);
+    expect(after).toEqual({});
+  });
+
+  it("refuses an attestation whose subject is another digest, moved under this digest's .att tag", async () => {
+    const tampered = await source("tampered", key);
+    await tampered.up();
+    const base = (await tampered.outputs()).base?.digestRef ?? "";
+    const repository = base.slice(registryAddress.length + 1, base.indexOf("@"));
+    const digest = base.slice(base.indexOf("@") + 1);
+    // The native signer attests a digest that is not this image's, with the trusted key…
+    const elsewhere = `sha256:${"e".repeat(64)}`;
+    const predicate = provenancePredicateBytes({
+      image: `${registryAddress}/${repository}`, digest: elsewhere, source: { repository: `file://${world.catalogDir}`, commit: git("rev-parse", "HEAD"), clean: true },
+      fingerprint: "f".repeat(64), layer: "base", buildArgs: {}, platform: "linux/amd64", stack: "tampered", channel: "tampered", strataVersion: "0.1.0", runId: "e2e", engine: { name: "docker", version: "0" },
+    });
+    const written = await attestImage(registry, `${registryAddress}/${repository}@${elsewhere}`, [{ predicateType: PREDICATE_TYPES.slsaprovenance1, predicate }], cosignKey);
+    // …and that manifest goes under this image's .att tag, replacing its own attestations.
+    const moved = await registry.rawManifest(repository, written.manifestDigest);
+    await registry.putManifest(repository, `sha256-${digest.slice("sha256:".length)}.att`, moved.bytes, moved.mediaType);
+    // The signature over it is good (cosign v2.6.5 then refuses it for its subject, and so does the gate).
+    const plain = cosignCli(cosign, ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--type", "slsaprovenance1", base]);
+    expect(plain.out).toMatch(/no matching subject digest found/);
+    const { message, before, after } = await refused("tampered");
+    expect(message).toMatch(/its SLSA provenance attestation does not verify with a trusted key \(keys\/ci\.pub\) for this digest: .*no matching subject digest found/);
+    expect(after).toEqual(before);
+    expect(after).toEqual({});
+  });
+
+  it("refuses an image built from a dirty tree", async () => {
+    const stray = path.join(world.catalogDir, "uncommitted.txt");
+    writeFileSync(stray, "not in any commit\n");
+    try {
+      await (await source("dirty", key)).up();
+    } finally {
+      rmSync(stray);
+    }
+    const { message, before, after } = await refused("dirty");
+    expect(message).toMatch(/its provenance buildDefinition\.externalParameters\.source\.tree records a dirty tree/);
+    expect(after).toEqual(before);
+    expect(after).toEqual({});
+  });
+
+  it("refuses when the registry fails while cosign verifies", async () => {
+    const [host, port] = registryAddress.split(":") as [string, string];
+    proxy = await startFaultProxy({ host, port: Number(port) });
+    const through = new RegistryClient({ registry: proxy.address });
+    await (await source("proxied", key, { registry: proxy.address })).up();
+    const target = await world.stack("gate-proxied", { registry: proxy.address, channel: "gate-proxied", immutable: "true", promoteFrom: "proxied", trust: TRUST }, { env: { STRATA_PROJECT_DIR: world.projectDir } });
+    // Strata's own requests pass (its lookups, the copy); cosign's fail.
+    proxy.setRule((request) => (request.sender === "other" ? { kind: "status", status: 500 } : undefined));
+    try {
+      const { message, before, after } = await refused("proxied", target, through);
+      expect(message).toMatch(/could not verify its signature: .*; fix: make sure the registry answers and cosign runs/);
+      expect(proxy.injected.length).toBeGreaterThan(0);
+      expect(after).toEqual(before);
+      expect(after).toEqual({});
+    } finally {
+      proxy.setRule(undefined);
+    }
+  });
+
+  it("refuses when cosign is missing: nothing it cannot verify is admitted", async () => {
+    gate.stack.workspace.envVars.STRATA_COSIGN = path.join(keysDir, "no-cosign-here");
+    try {
+      const { message, before, after } = await refused("staging");
+      expect(message).toMatch(/the promotion is refused: 6 of 6 images/);
+      expect(message).toMatch(/could not verify its signature: cannot verify the signature of [^ ]+: cosign is not at [^ ]*no-cosign-here/);
+      expect(after).toEqual(before);
+      expect(after).toEqual({});
+    } finally {
+      delete gate.stack.workspace.envVars.STRATA_COSIGN;
+    }
+  });
+
+  it("refuses a commit not in the reviewed ref; the same channel promotes a reviewed source", async () => {
+    writeFileSync(path.join(world.catalogDir, "later.txt"), "a commit nobody reviewed\n");
+    git("add", "later.txt");
+    git("commit", "-q", "-m", "not reviewed");
+    const head = git("rev-parse", "HEAD");
+    await (await source("unreviewed", key)).up();
+    const { message, before, after } = await refused("unreviewed");
+    expect(message).toContain(`its provenance names commit ${head}, which is not in the reviewed ref reviewed`);
+    expect(after).toEqual(before);
+    expect(after).toEqual({});
+    // The control: the same gated channel copies a source that passes (so the empty tags above were the gate's doing).
+    await gate.stack.setConfig("strata:promoteFrom", { value: "staging" });
+    await gate.up();
+    expect(Object.keys(await tagsWithDigests(gate.group)).length).toBe(LAYERS.length * 3);
+  });
+});
