@@ -237,5 +237,12 @@ export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: 
 /** One paragraph about a refused image: which (layer, platform, digest), every failure and its fix. */
 export function refusalParagraph(verdict: ImageVerdict): string {
   const which = `${verdict.layer}${verdict.platform === undefined ? "" : ` (${verdict.platform})`} ${verdict.digestRef}`;
-  return `${which} is refused: ${verdict.failures.map((failure) => `${failure.what.replace(/\.$/, "")}; fix: ${failure.fix.replace(/\.$/, "")}.`).join(" ")}`;
+  // Failures with the same fix (cosign missing fails all three checks alike) share it: said once.
+  const groups: { whats: string[]; fix: string }[] = [];
+  for (const failure of verdict.failures) {
+    const last = groups[groups.length - 1];
+    if (last !== undefined && last.fix === failure.fix) last.whats.push(failure.what.replace(/\.$/, ""));
+    else groups.push({ whats: [failure.what.replace(/\.$/, "")], fix: failure.fix });
+  }
+  return `${which} is refused: ${groups.map((group) => `${group.whats.join("; ")}; fix: ${group.fix.replace(/\.$/, "")}.`).join(" ")}`;
 }

@@ -147,7 +147,7 @@ describe("the promotion gate", () => {
     await (await source("plain")).up();
     const { message, before, after } = await refused("plain");
     expect(message).toMatch(/the promotion is refused: 1 of 1 images did not pass strata:trust/);
-    expect(message).toMatch(/base 127\.0\.0\.1:\d+\/[^ ]+-plain\/base@sha256:[0-9a-f]{64} is refused: it has no signature by a trusted key \(keys\/ci\.pub\); fix: sign and attest it/);
+    expect(message).toMatch(/base 127\.0\.0\.1:\d+\/[^ ]+-plain\/base@sha256:[0-9a-f]{64} is refused: it has no signature by a trusted key \(keys\/ci\.pub\); it has no SLSA provenance attestation by a trusted key \(keys\/ci\.pub\); it has no SPDX SBOM attestation by a trusted key \(keys\/ci\.pub\); fix: sign and attest it/);
     expect(after).toEqual(before);
     expect(after).toEqual({});
     // A preview is refused too; with STRATA_PLAN=1 (strata plan) each refusal is a warning instead.

@@ -53,6 +53,9 @@ describe("trust verdict", () => {
 
   it("refuses an unsigned image, and one signed by another key, saying which", () => {
     const unsigned = decideVerdict(target, readEvidence(target, [{ ...good, signature: { kind: "no signature", detail: "none" } }]), { kind: "reviewed" }, "reviewed");
+    const bare = { kind: "no signature" as const, detail: "none" };
+    const nothing = decideVerdict(target, readEvidence(target, [{ key: "keys/ci.pub", signature: bare, provenance: bare, sbom: bare }]), undefined, "reviewed");
+    expect(refusalParagraph(nothing)).toMatch(/^keystone 127\.0\.0\.1:5000\/g\/keystone@sha256:a{64} is refused: it has no signature by a trusted key \(keys\/ci\.pub\); it has no SLSA provenance attestation by a trusted key \(keys\/ci\.pub\); it has no SPDX SBOM attestation by a trusted key \(keys\/ci\.pub\); fix: sign and attest it/);
     expect(unsigned.admitted).toBe(false);
     expect(unsigned.failures.map((failure) => failure.what)).toEqual(["it has no signature by a trusted key (keys/ci.pub)"]);
     const otherKey = decideVerdict(target, readEvidence(target, [{ ...good, signature: { kind: "mismatch", detail: "key mismatch" } }]), { kind: "reviewed" }, "reviewed");
@@ -84,6 +87,9 @@ describe("trust verdict", () => {
     expect(failing.failures.every((failure) => failure.what.startsWith("could not verify"))).toBe(true);
     const verdict = decideVerdict(target, failing, undefined, "reviewed");
     expect(verdict).toMatchObject({ admitted: false, reviewed: "could not tell" });
+    // The three failures share their fix: the paragraph says it once.
+    expect(refusalParagraph(verdict).match(/fix:/g)).toHaveLength(1);
+    expect(refusalParagraph(verdict)).toMatch(/is refused: could not verify its signature: registry 503; could not verify its SLSA provenance attestation: registry 503; could not verify its SPDX SBOM attestation: registry 503; fix: make sure the registry answers/);
     expect(decideVerdict(target, readEvidence(target, [good]), { kind: "could not tell", detail: "no such ref" }, "reviewed")).toMatchObject({ admitted: false, reviewed: "could not tell" });
     expect(decideVerdict(target, readEvidence(target, [good]), undefined, "reviewed").admitted).toBe(false);
     expect(decideVerdict(target, readEvidence(target, []), undefined, undefined).admitted).toBe(false);
