@@ -143,6 +143,10 @@ describe("signed and attested layers", () => {
 
   it("signs nothing again on a second up: no change, one signature per digest", async () => {
     const before = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
+    const attestationInputs = async (): Promise<unknown[]> => (await dev.stack.exportStack()).deployment.resources
+      .filter((resource: { type: string }) => resource.type === "strata:index:ImageAttestations")
+      .map((resource: { urn: string; inputs: Record<string, unknown> }) => ({ urn: resource.urn, inputs: { ...resource.inputs, signingKey: undefined } }));
+    const inputsBefore = await attestationInputs();
     const preview = await dev.stack.preview();
     expect(preview.changeSummary).toEqual({ same: expect.any(Number) });
     const second = await upWithSummary(world, "dev", "second");
@@ -151,6 +155,9 @@ describe("signed and attested layers", () => {
     expect(new Set(Object.values(second.results))).toEqual(new Set(["unchanged"]));
     const after = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
     expect(after).toEqual(before);
+    // Nor do their inputs change (the run id is no input): a changed input has the engine write the whole state once per resource.
+    expect(inputsBefore.length).toBe(6);
+    expect(await attestationInputs()).toEqual(inputsBefore);
     for (const layer of Object.values(after)) {
       expect(await tagLayers(layer.digestRef, "sig")).toBe(1);
       expect(await tagLayers(layer.digestRef, "att")).toBe(2);

@@ -20,6 +20,7 @@ import { attestationOutputsOf, cosignTag, diffImageAttestations, type ImageAttes
 import { SECRET_SIGNATURE } from "../../src/pulumi/provider/layer-image-inputs.js";
 import { type ImageConfig, type ManifestResult } from "../../src/registry/client.js";
 import { LayerChangesets } from "../../src/registry/image-files.js";
+import { lastingFacts } from "../../src/pulumi/image-attestations.js";
 import { signImages } from "../../src/registry/signatures.js";
 
 const PEM_BODY = "eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjo2NTUzNiwiciI6OCwicCI6MX0sInNhbHQiOiJzZWNyZXQtbGluZSJ9";
@@ -179,6 +180,7 @@ const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "../fix
 /** The test-only key pair of the fixtures (test/fixtures/cosign/README.md). */
 const FIXTURE_PEM = readFileSync(path.join(fixtures, "cosign.key"), "utf8");
 const FIXTURE_PASSPHRASE = "test-only-passphrase";
+const RUN_ID = "2026-12-03T00-30-00-000Z";
 
 async function imageRegistry(): Promise<MemoryRegistry> {
   const status = ["Package: base-files", "Status: install ok installed", "Architecture: amd64", "Version: 12.4", "", "Package: bash", "Status: install ok installed", "Architecture: amd64", "Version: 5.2.15-2", ""].join("\n");
@@ -197,7 +199,7 @@ describe("ImageAttestations create, in this process", () => {
 
   it("signs the digest once and attests its SBOM and provenance in one .att, verifiable with the key", async () => {
     const registry = await imageRegistry();
-    const outputs = await attestImage(registry, imageInputs(registry), { keys: new KeyUnlocker() });
+    const outputs = await attestImage(registry, imageInputs(registry), { runId: RUN_ID, keys: new KeyUnlocker() });
     const ref = `127.0.0.1:5000/g/app@${registry.image}`;
     expect(outputs).toMatchObject({ signature: `127.0.0.1:5000/g/app:${cosignTag(registry.image, "sig")}`, sbom: `127.0.0.1:5000/g/app:${cosignTag(registry.image, "att")}`, packages: 2, signedBefore: false });
     const [signature, ...moreSignatures] = registry.tagLayers("sig");
@@ -220,7 +222,7 @@ describe("ImageAttestations create, in this process", () => {
 
   it("writes nothing on a second create (signedBefore), and adds its own signature beside another key's, once", async () => {
     const registry = await imageRegistry();
-    const context = { keys: new KeyUnlocker() };
+    const context = { runId: RUN_ID, keys: new KeyUnlocker() };
     await attestImage(registry, imageInputs(registry), context);
     const puts = registry.puts;
     const again = await attestImage(registry, imageInputs(registry), context);
@@ -246,26 +248,26 @@ describe("ImageAttestations create, in this process", () => {
     });
     for (let image = 0; image < 3; image++) {
       const registry = await imageRegistry();
-      await attestImage(registry, imageInputs(registry), { keys });
+      await attestImage(registry, imageInputs(registry), { runId: RUN_ID, keys });
     }
     expect(unlocks).toBe(1);
 
     const registry = await imageRegistry();
     const wrong = "not-the-passphrase-61c4";
-    const failure = await attestImage(registry, imageInputs(registry, wrong), { keys }).then(() => undefined, (error: unknown) => error as Error);
+    const failure = await attestImage(registry, imageInputs(registry, wrong), { runId: RUN_ID, keys }).then(() => undefined, (error: unknown) => error as Error);
     expect(failure?.message).toMatch(/^strata:signingKeyPassphrase does not open strata:signingKey/);
     expect(failure?.message).not.toContain(wrong);
     expect(registry.puts).toBe(0);
     expect(registry.blobReads).toBe(0);
     // Remembered: the next image with the same wrong passphrase costs no second scrypt.
-    await expect(attestImage(registry, imageInputs(registry, wrong), { keys })).rejects.toThrow(/strata:signingKeyPassphrase/);
+    await expect(attestImage(registry, imageInputs(registry, wrong), { runId: RUN_ID, keys })).rejects.toThrow(/strata:signingKeyPassphrase/);
     expect(unlocks).toBe(2);
   });
 
   it("reads a layer blob once for every image of a process that shares it", async () => {
     const registry = await imageRegistry();
     const changesets = new LayerChangesets();
-    const context = { keys: new KeyUnlocker(), changesets };
+    const context = { runId: RUN_ID, keys: new KeyUnlocker(), changesets };
     const first = await attestImage(registry, imageInputs(registry), context);
     const reads = registry.blobReads;
     // The same image under a second digest (another tag's manifest): its one layer is not read again.
@@ -278,11 +280,23 @@ describe("ImageAttestations create, in this process", () => {
     expect(second.packages).toBe(first.packages);
   });
 
+  it("records the run it signs in (not an input), so the inputs stay the same from run to run", async () => {
+    const registry = await imageRegistry();
+    await attestImage(registry, imageInputs(registry), { runId: RUN_ID, keys: new KeyUnlocker() });
+    const provenance = registry.tagLayers("att").find((layer) => layer.annotations.predicateType === PREDICATE_TYPES.slsaprovenance1);
+    const statement = JSON.parse(readDsseEnvelope(provenance?.blob ?? Buffer.alloc(0))?.payload.toString("utf8") ?? "{}") as { predicate: { runDetails: { metadata: { invocationId: string } } } };
+    expect(statement.predicate.runDetails.metadata.invocationId).toBe(RUN_ID);
+    // What the program declares: two runs' facts differ in their run id alone, and give the same inputs.
+    const run = { stack: "dev", channel: "dev", strataVersion: "0.1.0", engine: { name: "docker.Image (@pulumi/docker)", version: "29.0.0" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
+    expect(lastingFacts({ ...run, runId: "run-1" })).toEqual(lastingFacts({ ...run, runId: "run-2" }));
+    expect(lastingFacts({ ...run, runId: "run-1" })).toEqual(run);
+  });
+
   it("gives the same SBOM and provenance digests for the same image and facts", async () => {
     const registry = await imageRegistry();
-    const first = await attestImage(registry, imageInputs(registry), { keys: new KeyUnlocker() });
+    const first = await attestImage(registry, imageInputs(registry), { runId: RUN_ID, keys: new KeyUnlocker() });
     const fresh = await imageRegistry();
-    const second = await attestImage(fresh, imageInputs(fresh), { keys: new KeyUnlocker() });
+    const second = await attestImage(fresh, imageInputs(fresh), { runId: RUN_ID, keys: new KeyUnlocker() });
     expect(second.sbomDigest).toBe(first.sbomDigest);
     expect(second.provenanceDigest).toBe(first.provenanceDigest);
   });

@@ -82,8 +82,10 @@ export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttes
   return { bytes: serializeSpdx(document), packages: document.packages.length - 1 };
 }
 
-/** What a provider process keeps across the images it attests: the unlocked key, the layers it read. */
+/** What a provider process keeps across the images it attests: the run, the unlocked key, the layers it read. */
 export interface AttestationContext {
+  /** The run's id, what the provenance's invocationId says (not an input: it differs on every run). */
+  readonly runId: string;
   readonly keys: KeyUnlocker;
   readonly changesets?: LayerChangesets;
 }
@@ -105,7 +107,7 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
     stack: facts.stack,
     channel: facts.channel,
     strataVersion: facts.strataVersion,
-    runId: facts.runId,
+    runId: context.runId,
     engine: facts.engine,
   });
   // Two tags, written apart: the signature and both attestations (one `.att` manifest, one write).

@@ -19,7 +19,12 @@ export const IMAGE_ATTESTATIONS_TYPE = "strata:index:ImageAttestations";
 /** The inputs whose change means new attestations: the image's digest reference alone. */
 export const IMAGE_ATTESTATIONS_KEY = ["digestRef"] as const;
 
-/** What the provenance of one image records beyond its digest (core/provenance.ts ProvenanceInput). */
+/**
+ * What the provenance of one image records beyond its digest (core/provenance.ts ProvenanceInput),
+ * but the run id: that differs on every run, and an input that differs makes the engine write the
+ * whole state once per resource even when nothing is signed (+17 s on a no-op at N=200, measured);
+ * the provider takes it from the run (STRATA_RUN_ID) when it signs.
+ */
 export interface ProvenanceFacts {
   readonly layer: string;
   readonly fingerprint: string;
@@ -31,7 +36,6 @@ export interface ProvenanceFacts {
   readonly stack: string;
   readonly channel: string;
   readonly strataVersion: string;
-  readonly runId: string;
   readonly engine: { readonly name: string; readonly version: string };
   readonly source: SourceState;
 }
@@ -105,7 +109,6 @@ function parseProvenance(value: unknown): ProvenanceFacts {
     stack: text(facts.stack, "provenanceFacts.stack"),
     channel: text(facts.channel, "provenanceFacts.channel"),
     strataVersion: text(facts.strataVersion, "provenanceFacts.strataVersion"),
-    runId: text(facts.runId, "provenanceFacts.runId"),
     engine: { name: text(engine.name, "provenanceFacts.engine.name"), version: text(engine.version, "provenanceFacts.engine.version") },
     source: { repository: text(source.repository, "provenanceFacts.source.repository"), commit: text(source.commit, "provenanceFacts.source.commit"), clean: source.clean as boolean },
   };

@@ -33,6 +33,7 @@ import { buildAndPush } from "./docker-cli.js";
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
 import { LayerChangesets } from "../../registry/image-files.js";
+import { runIdOf } from "../../engine/run-logs.js";
 import { attestImage, KeyUnlocker } from "./attest-image.js";
 import { attestationOutputsOf, diffImageAttestations, IMAGE_ATTESTATIONS_TYPE, parseImageAttestationsInputs, withoutSecrets } from "./image-attestations-inputs.js";
 
@@ -84,7 +85,12 @@ async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<s
  * What this process keeps across the images it attests: the key, unlocked once (its scrypt is
  * ~0.5 CPU-s), and each layer blob's files, read once (a tree's images share their parents' layers).
  */
-const attestations = { keys: new KeyUnlocker(), changesets: new LayerChangesets() };
+const attestations = {
+  // The run's id as strata up gives it the engine (and so this plugin); without strata up, this process's start, as the program does.
+  runId: process.env.STRATA_RUN_ID ?? runIdOf(new Date()),
+  keys: new KeyUnlocker(),
+  changesets: new LayerChangesets(),
+};
 
 /** Signs and attests one image; the outputs never hold the key or the login. */
 async function attest(inputs: Props): Promise<Props> {
