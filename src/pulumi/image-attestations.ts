@@ -85,9 +85,10 @@ export async function runFacts(args: { catalogDir: string; stack: string; config
 
 /**
  * The run's facts as an ImageAttestations input holds them: all but the run id, which differs on
- * every run. An input that differs makes the engine write the whole state once per resource on a
- * run that signs nothing (a no-op at N=200: 7 s → 24 s, measured); the provider takes the run id
- * from the run when it signs (STRATA_RUN_ID).
+ * every run: a resource whose inputs differ is written to the state again on a run that signs
+ * nothing. The provider takes the run id from the run when it signs (STRATA_RUN_ID). (Measured: this
+ * alone does not make a signing stack's no-op cheap; the 200 resources still cost the engine
+ * ~90 ms of CPU each at N=200, bench/results/2026-12-02-signing-n200-runid.json.)
  */
 export function lastingFacts(facts: RunFacts): Omit<RunFacts, "runId"> {
   const { runId: _runId, ...lasting } = facts;

@@ -21,9 +21,9 @@ export const IMAGE_ATTESTATIONS_KEY = ["digestRef"] as const;
 
 /**
  * What the provenance of one image records beyond its digest (core/provenance.ts ProvenanceInput),
- * but the run id: that differs on every run, and an input that differs makes the engine write the
- * whole state once per resource even when nothing is signed (+17 s on a no-op at N=200, measured);
- * the provider takes it from the run (STRATA_RUN_ID) when it signs.
+ * but the run id: that differs on every run, and a resource whose inputs differ is written to the
+ * state again on a run that signs nothing; the provider takes it from the run (STRATA_RUN_ID) when
+ * it signs.
  */
 export interface ProvenanceFacts {
   readonly layer: string;
