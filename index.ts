@@ -31,7 +31,10 @@ import { readBuiltLayers, type StateRead } from "./src/engine/stack-state.js";
 import { forUser } from "./src/pulumi/user-errors.js";
 import { declareIndexes } from "./src/pulumi/image-index.js";
 import { type LayerOutput, LayerTree } from "./src/pulumi/tree.js";
+import { usePlainStackTraces } from "./src/pulumi/stack-traces.js";
 import { lookUpIndexes, lookUpPublished, promotionConflicts } from "./src/registry/lookups.js";
+
+usePlainStackTraces();
 
 // Compiled to dist/index.js; the project root is one level up from it.
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
