@@ -71,10 +71,11 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   // The run's id in its images' provenance (the program falls back to its own start when run without
   // strata up); the project folder, which strata:trust's key paths are relative to.
   const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack, STRATA_RUN_ID: runIdOf(new Date()), STRATA_PROJECT_DIR: projectDirOf(request, context) };
-  // cosign only when a stack needs it (a key to sign with, a trust policy to verify): found, or built
-  // the first time on this machine (scripts/cosign-tools.sh, minutes), before the engine starts, and
-  // handed to the provider so it never builds behind a resource's step.
-  if (signingKeyConfigured(values) || values[TRUST_KEY] !== undefined) {
+  // cosign only when a stack needs it: a trust policy to verify against (the promotion gate runs
+  // cosign verify). Signing does not: the provider writes cosign's format itself
+  // (registry/signatures.ts), so a signing dev stack never waits for cosign's first build. Found, or
+  // built the first time on this machine (scripts/cosign-tools.sh, minutes), before the engine starts.
+  if (values[TRUST_KEY] !== undefined) {
     const { locateCosign } = await import("./cosign.js");
     if (context.env.STRATA_COSIGN === undefined) progress("cosign: making sure the pinned cosign is available (built once per machine; scripts/cosign-tools.sh)\n");
     env.STRATA_COSIGN = await locateCosign({ ...process.env, ...context.env });
