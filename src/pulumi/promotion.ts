@@ -7,7 +7,7 @@ import { PromotedImage } from "./copied-image.js";
 import { gateTargets, type IndexChild, promotionRefusals, type PromotionTarget, type SourceLayer } from "../core/promotion-plan.js";
 import { type TrustInput, verifyImages } from "../engine/image-verify.js";
 import { type RegistryClient } from "../registry/client.js";
-import { INDEX_TYPES } from "../registry/copy.js";
+import { isIndexManifest } from "../registry/copy.js";
 import { type PublishedLayer } from "./tree.js";
 
 /** The source stack's `layers` output. `dev` means the same project's dev stack. */
@@ -30,7 +30,7 @@ export async function checkPromotion(targets: readonly PromotionTarget[], regist
   for (const target of targets) {
     const found = await registry.manifest(target.sourceRepository, target.digest);
     if (found === undefined) continue; // Verified below: cosign finds no signature for a digest that is not there.
-    if (!INDEX_TYPES.has(found.mediaType)) continue;
+    if (!isIndexManifest(found.mediaType, found.manifest)) continue;
     children.set(target.digest, (found.manifest.manifests ?? []).map((entry) => ({
       digest: entry.digest,
       platform: [entry.platform?.os ?? "unknown", entry.platform?.architecture ?? "unknown", ...(entry.platform?.variant === undefined ? [] : [entry.platform.variant])].join("/"),

@@ -44,6 +44,18 @@ export interface CopyResult {
 export const INDEX_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
 
 /**
+ * Whether a manifest is an index (one image per platform), from its own bytes first: the media type
+ * they name, else whether they list `manifests`; the registry's Content-Type only when the bytes
+ * name no type. A registry that adds parameters to the header (`; charset=utf-8`) or sends none
+ * must not make an index look like an image: the promotion gate would then skip its platform images.
+ */
+export function isIndexManifest(contentType: string, manifest: { readonly mediaType?: unknown; readonly manifests?: unknown }): boolean {
+  if (Array.isArray(manifest.manifests)) return true;
+  const named = typeof manifest.mediaType === "string" ? manifest.mediaType : contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+  return INDEX_TYPES.has(named);
+}
+
+/**
  * Copies an image by digest inside one registry without a daemon: every blob
  * is mounted across repositories (or streamed when the registry will not
  * mount; nothing at all inside one repository), then the manifest bytes are
@@ -86,7 +98,8 @@ export async function copyImage(client: RegistryClient, request: CopyRequest): P
 export async function copyCosignTags(client: RegistryClient, source: string, target: string, digest: string): Promise<{ copied: string[] }> {
   if (source === target) return { copied: [] };
   const image = await client.rawManifest(source, digest);
-  const children = INDEX_TYPES.has(image.mediaType) ? ((JSON.parse(image.bytes.toString("utf8")) as { manifests?: { digest: string }[] }).manifests ?? []).map((child) => child.digest) : [];
+  const body = JSON.parse(image.bytes.toString("utf8")) as { mediaType?: unknown; manifests?: { digest: string }[] };
+  const children = isIndexManifest(image.mediaType, body) ? (body.manifests ?? []).map((child) => child.digest) : [];
   const copied: string[] = [];
   for (const about of [digest, ...children]) {
     for (const tag of [signatureTag(about), attestationTag(about)]) {
@@ -114,8 +127,8 @@ function annotated(bytes: Buffer, annotations: Readonly<Record<string, string>>)
 /** Puts a manifest's bytes into `target` under `reference` (a tag or its digest), its blobs (or an index's manifests) first. */
 export async function copyManifest(client: RegistryClient, source: string, target: string, raw: { bytes: Buffer; mediaType: string }, reference: string): Promise<void> {
   const { bytes, mediaType } = raw;
-  const manifest = JSON.parse(bytes.toString("utf8")) as { config?: { digest: string }; layers?: { digest: string }[]; manifests?: { digest: string }[] };
-  if (INDEX_TYPES.has(mediaType)) {
+  const manifest = JSON.parse(bytes.toString("utf8")) as { mediaType?: unknown; config?: { digest: string }; layers?: { digest: string }[]; manifests?: { digest: string }[] };
+  if (isIndexManifest(mediaType, manifest)) {
     for (const child of manifest.manifests ?? []) await copyManifest(client, source, target, await client.rawManifest(source, child.digest), child.digest);
   } else if (source !== target) {
     const blobs = [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)].filter((blob): blob is string => blob !== undefined);

@@ -4,7 +4,7 @@ import { gateTargets, promotionRefusals, refusalMessage, type PromotionTarget } 
 import { type ImageVerdict } from "../../src/core/trust-verdict.js";
 import { diffRegistryCopy, parseRegistryCopyInputs } from "../../src/pulumi/provider/registry-copy-inputs.js";
 import { type RegistryClient } from "../../src/registry/client.js";
-import { copyCosignTags, copyImage } from "../../src/registry/copy.js";
+import { copyCosignTags, copyImage, isIndexManifest } from "../../src/registry/copy.js";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -157,5 +157,21 @@ describe("what the promotion gate verifies", () => {
     const refusals = promotionRefusals([admitted, refused]);
     expect(refusals).toEqual(["b (linux/arm64) r/y@sha256:2 is refused: it has no signature by a trusted key (keys/ci.pub); fix: sign it."]);
     expect(refusalMessage(refusals, 2, "Pulumi.stable.yaml")).toMatch(/^the promotion is refused: 1 of 2 images did not pass strata:trust \(Pulumi\.stable\.yaml\); nothing was copied and this channel's tags are unchanged\.\n\nb \(linux\/arm64\)/);
+  });
+});
+
+describe("isIndexManifest: an index is known by its bytes, not only by the registry's header", () => {
+  const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+  const OCI_IMAGE = "application/vnd.oci.image.manifest.v1+json";
+  it("an index whose Content-Type has parameters, or is missing, is still an index (the gate verifies its platform images)", () => {
+    expect(isIndexManifest(`${OCI_INDEX}; charset=utf-8`, {})).toBe(true);
+    expect(isIndexManifest("", { manifests: [] })).toBe(true);
+    expect(isIndexManifest("application/octet-stream", { manifests: [{ digest: "sha256:" + "a".repeat(64) }] })).toBe(true);
+    expect(isIndexManifest(OCI_IMAGE, { mediaType: "application/vnd.docker.distribution.manifest.list.v2+json" })).toBe(true);
+  });
+  it("an image is not an index, whatever parameters its header has", () => {
+    expect(isIndexManifest(OCI_IMAGE, { layers: [] })).toBe(false);
+    expect(isIndexManifest(`${OCI_IMAGE}; charset=utf-8`, { mediaType: OCI_IMAGE, layers: [] })).toBe(false);
+    expect(isIndexManifest("", {})).toBe(false);
   });
 });
