@@ -49,7 +49,7 @@ export const INDEX_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.im
  * name no type. A registry that adds parameters to the header (`; charset=utf-8`) or sends none
  * must not make an index look like an image: the promotion gate would then skip its platform images.
  */
-export function isIndexManifest(contentType: string, manifest: { readonly mediaType?: unknown; readonly manifests?: unknown }): boolean {
+export function isIndexManifest(contentType: string, manifest: Readonly<Record<string, unknown>>): boolean {
   if (Array.isArray(manifest.manifests)) return true;
   const named = typeof manifest.mediaType === "string" ? manifest.mediaType : contentType.split(";")[0]?.trim().toLowerCase() ?? "";
   return INDEX_TYPES.has(named);

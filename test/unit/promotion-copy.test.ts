@@ -170,8 +170,10 @@ describe("isIndexManifest: an index is known by its bytes, not only by the regis
     expect(isIndexManifest(OCI_IMAGE, { mediaType: "application/vnd.docker.distribution.manifest.list.v2+json" })).toBe(true);
   });
   it("an image is not an index, whatever parameters its header has", () => {
-    expect(isIndexManifest(OCI_IMAGE, { layers: [] })).toBe(false);
-    expect(isIndexManifest(`${OCI_IMAGE}; charset=utf-8`, { mediaType: OCI_IMAGE, layers: [] })).toBe(false);
+    const image = { mediaType: OCI_IMAGE, layers: [] };
+    const untyped = { layers: [] };
+    expect(isIndexManifest(OCI_IMAGE, untyped)).toBe(false);
+    expect(isIndexManifest(`${OCI_IMAGE}; charset=utf-8`, image)).toBe(false);
     expect(isIndexManifest("", {})).toBe(false);
   });
 });
