@@ -85,6 +85,13 @@ export async function isReviewed(dir: string, commit: string, reviewedRef: strin
   if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref` };
   const ref = await git(dir, ["rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
   if (ref.code !== 0) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (${ref.code === 1 ? "no such ref" : reasonOf(ref)}): git fetch it, or correct strata:trust.reviewedRef` };
+  // The branch the checkout is on moves with every local commit (a build, an unreviewed change):
+  // as the reviewed ref it would call whatever was just committed here reviewed.
+  const [named, checkedOut] = await Promise.all([git(dir, ["rev-parse", "--symbolic-full-name", reviewedRef]), git(dir, ["symbolic-ref", "-q", "HEAD"])]);
+  if (named.code !== 0 || checkedOut.code === undefined || checkedOut.code > 1) return { kind: "could not tell", detail: `git could not say which branch ${reviewedRef} is or which one the checkout at ${dir} is on (${reasonOf(named.code !== 0 ? named : checkedOut)})` };
+  if (checkedOut.code === 0 && named.stdout.trim() !== "" && named.stdout.trim() === checkedOut.stdout.trim()) {
+    return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is the branch checked out at ${dir}: a commit made there would count as reviewed. Fix: name the ref your review system moves (origin/main after git fetch, or a tag), not the local branch being built` };
+  }
   const known = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);
   if (known.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${known.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
   const answer = await git(dir, ["merge-base", "--is-ancestor", commit, reviewedRef]);

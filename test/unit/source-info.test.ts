@@ -83,4 +83,14 @@ describe("reviewed commits", () => {
     expect(await isReviewed(repo.dir, repo.first, "--all")).toMatchObject({ kind: "could not tell" });
     expect(await isReviewed(mkdtempSync(path.join(root, "none-")), repo.first, "main")).toMatchObject({ kind: "could not tell" });
   });
+
+  it("could not tell when the reviewed ref is the branch checked out (a commit made here would count as reviewed); a detached checkout of it is fine", async () => {
+    const onMain = makeRepo("review-on-main");
+    git(onMain.dir, "checkout", "-q", "main");
+    const answer = await isReviewed(onMain.dir, onMain.first, "main");
+    expect(answer).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("is the branch checked out") });
+    expect(await isReviewed(onMain.dir, onMain.first, "refs/heads/main")).toMatchObject({ kind: "could not tell" });
+    git(onMain.dir, "checkout", "-q", "--detach", "main");
+    expect(await isReviewed(onMain.dir, onMain.first, "main")).toEqual({ kind: "reviewed" });
+  });
 });
