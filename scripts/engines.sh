@@ -18,6 +18,14 @@
 #                     containerd store costs more than overlay2. Debian's containerd and runc run it.
 #   debian            Debian's docker.io dockerd (20.10), the same way: for comparing the two.
 #
+# Which image store (STRATA_ENGINE_STORE), for the pinned dockerd, pool and project engine alike:
+#   overlay2 (default)  the classic overlay2 store ("containerd-snapshotter": false), data in <engine>/data
+#   containerd          the containerd image store, data in <engine>/data-containerd: for measuring
+#                       it against overlay2 through docker.Image (issue 28). Debian's 20.10 has none.
+# The two stores never share a data root (one would not read the other's), so switching the store
+# starts the engine on a data root of its own; an engine already running with the other store is
+# refused rather than left as it is: stop it first.
+#
 # Every engine has its own data root, exec root, pidfile, socket and bridge under the state folder.
 # Their iptables management is off (several daemons on one host would rewrite each other's DOCKER
 # chains); instead this script gives each bridge one masquerade rule and two forward rules of its
@@ -29,6 +37,17 @@ export PATH="$PATH:/usr/local/go/bin"
 
 mkdir -p "$STRATA_STATE/logs"
 pool="$STRATA_STATE/engines/$STRATA_DOCKERD"
+store="${STRATA_ENGINE_STORE:-overlay2}"
+case "$store" in
+  overlay2|containerd) ;;
+  *) strata_die "STRATA_ENGINE_STORE=$store: use overlay2 (the classic store, the default) or containerd (the containerd image store)" ;;
+esac
+[ "$store" = overlay2 ] || [ "$STRATA_DOCKERD" = pinned ] \
+  || strata_die "STRATA_ENGINE_STORE=$store needs STRATA_DOCKERD=pinned: Debian's 20.10 dockerd has only the classic store"
+# <engine dir> -> its data root for this store (overlay2 keeps the folder it always had).
+data_root() { if [ "$store" = overlay2 ]; then printf '%s/data' "$1"; else printf '%s/data-%s' "$1" "$store"; fi; }
+# The store an engine was started with (written at start; none recorded: overlay2, as before the switch).
+running_store() { cat "$1/store" 2>/dev/null || echo overlay2; }
 # Bridge names are at most 15 characters and must not collide with another clone's; subnets are
 # 10.<200+n>.<octet>.0/24 for the pool and 10.199.<octet>.0/24 for the project's engine.
 tag="$(printf '%s' "$STRATA_STATE" | sha256sum | cut -c1-5)"
@@ -99,19 +118,25 @@ nat_down() { # <bridge> <subnet>
 
 # Starts one engine: <dir> (data, exec root, pidfile, socket, daemon.json) <bridge> <gateway/24> <log> <name>
 start_engine() {
-  local dir="$1" bridge="$2" gateway="$3" log="$4" name="$5" bin subnet
-  engine_up "$dir/docker.sock" && return 0
+  local dir="$1" bridge="$2" gateway="$3" log="$4" name="$5" bin subnet data
+  if engine_up "$dir/docker.sock"; then
+    [ "$(running_store "$dir")" = "$store" ] \
+      || strata_die "$name is running with the $(running_store "$dir") store, not STRATA_ENGINE_STORE=$store: stop it first"
+    return 0
+  fi
   [ "$(id -u)" = 0 ] || strata_die "starting $name needs root; or set DOCKER_HOST to a running engine of yours"
   [ "$STRATA_DOCKERD" = debian ] || build
   bin="$(dockerd_bin)"
   for tool in containerd containerd-shim-runc-v2 runc; do
     command -v "$tool" >/dev/null || strata_die "dockerd needs $tool: apt-get install docker.io (Debian's containerd and runc)"
   done
-  mkdir -p "$dir/data" "$dir/x"
-  # Pinned engine: the classic overlay2 store (see the top), and no time namespaces, which `docker
-  # run` needs with Debian's runc 1.1.5 (builds do not). Debian's 20.10 knows neither feature.
+  data="$(data_root "$dir")"
+  mkdir -p "$data" "$dir/x"
+  # Pinned engine: the store chosen (see the top; overlay2 unless asked), and no time namespaces,
+  # which `docker run` needs with Debian's runc 1.1.5 (builds do not). Debian's 20.10 knows neither feature.
   if [ "$STRATA_DOCKERD" = pinned ]; then
-    printf '{\n  "features": { "containerd-snapshotter": false, "time-namespaces": false }\n}\n' > "$dir/daemon.json"
+    local snapshotter=false; [ "$store" = containerd ] && snapshotter=true
+    printf '{\n  "features": { "containerd-snapshotter": %s, "time-namespaces": false }\n}\n' "$snapshotter" > "$dir/daemon.json"
   else
     printf '{}\n' > "$dir/daemon.json"
   fi
@@ -122,9 +147,10 @@ start_engine() {
     ip link set "$bridge" up
   fi
   nat_up "$bridge" "$subnet"
-  strata_log "starting $name ($STRATA_DOCKERD dockerd) at unix://$dir/docker.sock (bridge $bridge, log: $log)"
+  printf '%s\n' "$store" > "$dir/store"
+  strata_log "starting $name ($STRATA_DOCKERD dockerd, $store store) at unix://$dir/docker.sock (bridge $bridge, log: $log)"
   # setsid: the daemon outlives this script and its process group.
-  setsid "$bin" --config-file "$dir/daemon.json" --data-root "$dir/data" --exec-root "$dir/x" \
+  setsid "$bin" --config-file "$dir/daemon.json" --data-root "$data" --exec-root "$dir/x" \
     --pidfile "$dir/docker.pid" --host "unix://$dir/docker.sock" --bridge "$bridge" \
     --iptables=false --ip6tables=false --ip-masq=false \
     >"$log" 2>&1 < /dev/null &
@@ -149,7 +175,8 @@ main() {
     stop) stop_engine "$STRATA_ENGINE_DIR" "$main_bridge" "$main_gateway" "the project's Docker engine" ;;
     status)
       if engine_up "$STRATA_ENGINE_DIR/docker.sock"; then
-        printf 'running at unix://%s (%s dockerd, server %s)\n' "$STRATA_ENGINE_DIR/docker.sock" "$STRATA_DOCKERD" \
+        printf 'running at unix://%s (%s dockerd, %s store, server %s)\n' "$STRATA_ENGINE_DIR/docker.sock" "$STRATA_DOCKERD" \
+          "$(running_store "$STRATA_ENGINE_DIR")" \
           "$(DOCKER_HOST="unix://$STRATA_ENGINE_DIR/docker.sock" docker version --format '{{.Server.Version}}')"
       else
         printf 'stopped (unix://%s)\n' "$STRATA_ENGINE_DIR/docker.sock"; return 1
