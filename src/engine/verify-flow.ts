@@ -17,6 +17,7 @@ import { parseTrustPolicy, readTrustedKeys, TRUST_KEY, type TrustedKey } from ".
 import { type RegistryClient } from "../registry/client.js";
 import { engineErrorText } from "./events.js";
 import { type ImageVerdict, type VerifyTarget } from "./image-verify.js";
+import { type VerifyFailure } from "../core/trust-verdict.js";
 import { engineEnv, projectDirOf, type ProjectContext, type StackSelection, stackConfigOf } from "./project.js";
 import { registryClientFor } from "./registry-access.js";
 
@@ -36,6 +37,8 @@ export interface VerifyOutcome {
 /** One entry of the stack's `layers` output, as far as verification reads it. */
 export interface ExportedLayer {
   readonly layer: string;
+  /** The tag users pull (`registry/group/image:tag`). */
+  readonly ref?: string;
   readonly digestRef?: string;
   /** A multi-platform layer built by this stack: platform → its image's digest reference in the index's repository. */
   readonly platforms?: Readonly<Record<string, string>>;
@@ -104,6 +107,50 @@ async function withIndexEntries(targets: readonly VerifyTarget[], client: Regist
   return expanded;
 }
 
+/**
+ * What each exported tag holds now, against the digest the stack exported. Pure. A tag that holds
+ * another digest, or is gone, refuses that layer's verdict: what users pull is then not what was
+ * verified. `held` maps each tag ref to the digest the registry answered, undefined for "no such tag".
+ */
+export function withTagChecks(verdicts: readonly ImageVerdict[], layers: Readonly<Record<string, ExportedLayer>>, held: ReadonlyMap<string, string | undefined>): ImageVerdict[] {
+  const failures = new Map<string, VerifyFailure>();
+  for (const [name, entry] of Object.entries(layers)) {
+    if (typeof entry?.ref !== "string" || typeof entry.digestRef !== "string" || !held.has(entry.ref)) continue;
+    const exported = entry.digestRef.slice(entry.digestRef.indexOf("@") + 1);
+    const now = held.get(entry.ref);
+    if (now === exported) continue;
+    failures.set(`${typeof entry.layer === "string" ? entry.layer : name}\n${entry.digestRef}`, {
+      what: now === undefined ? `its tag ${entry.ref} is gone from the registry` : `its tag ${entry.ref} now holds ${now}, not the ${exported} the stack exported (layer ${typeof entry.layer === "string" ? entry.layer : name}): what users pull is not what was verified`,
+      fix: now === undefined ? "publish it again (scripts/strata up) or find out who deleted the tag" : "find out who moved the tag (the registry's log); publish the stack again to put back what it exported",
+    });
+  }
+  return verdicts.map((verdict) => {
+    const failure = failures.get(`${verdict.layer}\n${verdict.digestRef}`);
+    return failure === undefined ? verdict : { ...verdict, admitted: false, failures: [...verdict.failures, failure] };
+  });
+}
+
+/** What each exported tag holds now; a registry that cannot answer stops the run (an unknown is no pass). */
+async function heldDigests(layers: Readonly<Record<string, ExportedLayer>>, client: RegistryClient): Promise<Map<string, string | undefined>> {
+  const held = new Map<string, string | undefined>();
+  for (const entry of Object.values(layers)) {
+    if (typeof entry?.ref !== "string" || held.has(entry.ref)) continue;
+    let reference;
+    try {
+      reference = parseReference(entry.ref);
+    } catch {
+      continue; // Not a reference: the digest's own verdict stands.
+    }
+    if (reference.tag === undefined) continue;
+    try {
+      held.set(entry.ref, (await client.manifest(reference.path, reference.tag))?.digest);
+    } catch (error) {
+      throw new UserError(`cannot tell what ${entry.ref} holds now: registry ${reference.registry} answered ${(error as Error).message}; fix: make the registry reachable (scripts/services.sh status) and run strata verify again`);
+    }
+  }
+  return held;
+}
+
 /** The key given with --key, read and checked as a policy's keys are (trust-policy.ts), its problems named as the option's. */
 function givenKey(key: string, context: ProjectContext): TrustedKey[] {
   const read = readTrustedKeys({ keys: [key], reviewedRef: "unused" }, context.cwd, "command line");
@@ -156,5 +203,5 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   const catalogDir = path.resolve(context.cwd, request.catalog ?? path.join(projectDir, "layers"));
   // The provenance's commit is the catalog checkout's (source-info.ts): that checkout answers whether it is reviewed, as in the gate.
   const verdicts = await verifyImages(targets, { keys, ...(reviewedRef === undefined ? {} : { reviewedRef }), checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
-  return { trustedBy, ...(reviewedRef === undefined ? {} : { reviewedRef }), verdicts };
+  return { trustedBy, ...(reviewedRef === undefined ? {} : { reviewedRef }), verdicts: withTagChecks(verdicts, layers, await heldDigests(layers, client)) };
 }

@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli/commands.js";
 import { renderVerify, renderVerifyJson, verifyExitCode } from "../../src/cli/verify.js";
 import { type ImageVerdict } from "../../src/core/trust-verdict.js";
-import { exportedTargets } from "../../src/engine/verify-flow.js";
+import { exportedTargets, withTagChecks } from "../../src/engine/verify-flow.js";
 import { scratchDir } from "../helpers/catalog.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -122,5 +122,29 @@ describe("strata verify's input errors", () => {
     const read = await strata(["verify", "--stack", "dev"], missingKey);
     expect(read.code).toBe(1);
     expect(read.err).toMatch(/Pulumi\.dev\.yaml: strata:trust\.keys\[0\]: cannot read "keys\/ci\.pub"/);
+  });
+});
+
+describe("strata verify checks what each exported tag holds now", () => {
+  const verdictOf = (layer: string, digestRef: string, platform?: string): ImageVerdict => ({ layer, digestRef, ...(platform === undefined ? {} : { platform }), admitted: true, signedBy: "keys/ci.pub", commit: "c".repeat(40), clean: true, reviewed: "yes", packages: 3, failures: [] });
+  const layers = {
+    base: { layer: "base", ref: "127.0.0.1:5000/g/base:1.0-p0", digestRef: ref("base", "a") },
+    tools: { layer: "tools", ref: "127.0.0.1:5000/g/tools:1.0-p0", digestRef: ref("tools", "b") },
+    "tools@linux-arm64": { layer: "tools@linux-arm64", ref: "127.0.0.1:5000/g/tools-arm64:1.0-p0", digestRef: ref("tools-arm64", "d") },
+  };
+  const verdicts = [verdictOf("base", ref("base", "a")), verdictOf("tools", ref("tools", "b")), verdictOf("tools", ref("tools", "e"), "linux/arm64"), verdictOf("tools@linux-arm64", ref("tools-arm64", "d"), "linux/arm64")];
+
+  it("tags that hold the exported digests change nothing", () => {
+    const held = new Map([["127.0.0.1:5000/g/base:1.0-p0", `sha256:${hex("a")}`], ["127.0.0.1:5000/g/tools:1.0-p0", `sha256:${hex("b")}`], ["127.0.0.1:5000/g/tools-arm64:1.0-p0", `sha256:${hex("d")}`]]);
+    expect(withTagChecks(verdicts, layers, held)).toEqual(verdicts);
+  });
+
+  it("a tag moved to another digest, or gone, refuses that layer's image alone, saying which", () => {
+    const held = new Map<string, string | undefined>([["127.0.0.1:5000/g/base:1.0-p0", `sha256:${hex("f")}`], ["127.0.0.1:5000/g/tools:1.0-p0", `sha256:${hex("b")}`], ["127.0.0.1:5000/g/tools-arm64:1.0-p0", undefined]]);
+    const checked = withTagChecks(verdicts, layers, held);
+    expect(checked.map((verdict) => verdict.admitted)).toEqual([false, true, true, false]);
+    expect(checked[0]?.failures[0]?.what).toBe(`its tag 127.0.0.1:5000/g/base:1.0-p0 now holds sha256:${hex("f")}, not the sha256:${hex("a")} the stack exported (layer base): what users pull is not what was verified`);
+    expect(checked[3]?.failures[0]?.what).toBe("its tag 127.0.0.1:5000/g/tools-arm64:1.0-p0 is gone from the registry");
+    expect(verifyExitCode(checked)).toBe(1);
   });
 });
