@@ -56,3 +56,14 @@ export function decideSources(
   }
   return sources;
 }
+
+/**
+ * Layer → the `repo@sha256:…` its image is copied from, for the layers a CI run copies. It is what
+ * a copy's provenance names as its origin, and, since a copied layer's children build on the image
+ * the copy is made from (pulumi/tree.ts), the parent digest a child's provenance names.
+ */
+export function copiedFromOf(sources: ReadonlyMap<string, LayerSource>): Map<string, string> {
+  const copied = new Map<string, string>();
+  for (const [name, source] of sources) if (source.origin === "copied") copied.set(name, source.from.published.digestRef);
+  return copied;
+}

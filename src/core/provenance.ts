@@ -50,8 +50,17 @@ export interface ProvenanceInput {
   /** The layer's fingerprint (core/fingerprint.ts): its catalog inputs and, through its parent's, everything below it. */
   readonly fingerprint: string;
   readonly layer: string;
-  /** The parent image's `repository@sha256:…`; absent for a root layer. */
+  /**
+   * The parent image's `repository@sha256:…` as this run used it (a built image's BASE_IMAGE; for a
+   * copy, the image its parent's copy was made from); absent for a root layer.
+   */
   readonly parent?: string;
+  /**
+   * The `repository@sha256:…` this image was copied from instead of built (a CI run's unchanged
+   * layer, core/layer-origin.ts); absent for an image this run built. A copy's bytes were built by
+   * the run that built that image, not by this one, and its provenance says so.
+   */
+  readonly copiedFrom?: string;
   /** The build arguments the image was built with (the parent's reference and digest among them). */
   readonly buildArgs: Readonly<Record<string, string>>;
   /** `os/arch[/variant]`; for an index, its platforms joined by commas. */
@@ -69,6 +78,8 @@ export interface ProvenanceInput {
 export interface ResourceDescriptor {
   readonly uri: string;
   readonly digest: Readonly<Record<string, string>>;
+  /** in-toto's field for telling descriptors apart: `copiedFrom` marks the image a copy's bytes are. */
+  readonly name?: string;
 }
 
 /** A statement's subject: the image, by name and digest. */
@@ -90,7 +101,8 @@ export interface ProvenancePredicate {
       readonly stack: string;
       readonly channel: string;
     };
-    readonly internalParameters: { readonly engine: { readonly name: string; readonly version: string } };
+    /** `copiedFrom`: the image was copied from this `repository@sha256:…`, not built by this run (Strata decided to copy, so it is Strata's parameter, not the user's). */
+    readonly internalParameters: { readonly engine: { readonly name: string; readonly version: string }; readonly copiedFrom?: string };
     readonly resolvedDependencies: readonly ResourceDescriptor[];
   };
   readonly runDetails: {
@@ -115,15 +127,20 @@ function sourceUri(source: SourceState): string {
   return `git+${source.repository}@${source.commit}`;
 }
 
+/** An image dependency: `pkg:docker/<repository>` and its sha256. Throws on a ref that is not `<repository>@sha256:<hex>` (a caller's bug). */
+function imageDependency(digestRef: string, what: string, name?: string): ResourceDescriptor {
+  const digest = /@sha256:([a-f0-9]{64})$/.exec(digestRef)?.[1];
+  if (digest === undefined) throw new Error(`provenance: the ${what} "${digestRef}" is not <repository>@sha256:<64 hex>`);
+  return { uri: `pkg:docker/${digestRef.slice(0, digestRef.lastIndexOf("@"))}`, digest: { sha256: digest }, ...(name === undefined ? {} : { name }) };
+}
+
 /** The predicate: what built the image, from what. Throws on a digest that is not sha256:<hex> (a caller's bug, not input). */
 export function provenancePredicate(input: ProvenanceInput): ProvenancePredicate {
   if (!SHA256.test(input.digest)) throw new Error(`provenance: the subject digest "${input.digest}" is not sha256:<64 hex>`);
-  const parentDigest = input.parent === undefined ? undefined : /@(sha256:[a-f0-9]{64})$/.exec(input.parent)?.[1];
-  if (input.parent !== undefined && parentDigest === undefined) throw new Error(`provenance: the parent "${input.parent}" is not <repository>@sha256:<64 hex>`);
   const dependencies: ResourceDescriptor[] = [{ uri: sourceUri(input.source), digest: { gitCommit: input.source.commit } }];
-  if (input.parent !== undefined && parentDigest !== undefined) {
-    dependencies.push({ uri: `pkg:docker/${input.parent.slice(0, input.parent.lastIndexOf("@"))}`, digest: { sha256: parentDigest.slice("sha256:".length) } });
-  }
+  if (input.parent !== undefined) dependencies.push(imageDependency(input.parent, "parent"));
+  // A copy's bytes are that image's: it is what this run resolved, named so that no reader takes it for the parent.
+  if (input.copiedFrom !== undefined) dependencies.push(imageDependency(input.copiedFrom, "image copied from", "copiedFrom"));
   return {
     buildDefinition: {
       buildType: STRATA_BUILD_TYPE,
@@ -138,7 +155,7 @@ export function provenancePredicate(input: ProvenanceInput): ProvenancePredicate
         stack: input.stack,
         channel: input.channel,
       },
-      internalParameters: { engine: { name: input.engine.name, version: input.engine.version } },
+      internalParameters: { engine: { name: input.engine.name, version: input.engine.version }, ...(input.copiedFrom === undefined ? {} : { copiedFrom: input.copiedFrom }) },
       resolvedDependencies: dependencies,
     },
     runDetails: {

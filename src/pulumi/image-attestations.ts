@@ -109,6 +109,8 @@ export interface DeclareAttestationsArgs {
   readonly indexes: readonly IndexTarget[];
   readonly platform: string;
   readonly facts: RunFacts;
+  /** Layer → the `repo@sha256:…` its image was copied from (core/layer-origin.ts copiedFromOf); a layer absent here was built or adopted. */
+  readonly copiedFrom?: ReadonlyMap<string, string>;
   readonly signingKey: pulumi.Output<SigningKey>;
   readonly registryAuth?: pulumi.Output<{ username: string; password: string }>;
 }
@@ -118,13 +120,21 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
   const byName = new Map(layers.map((layer) => [layer.layer, layer] as const));
   const targets = new Map(args.targets.map((target) => [target.layer.name, target] as const));
   const indexes = new Map(args.indexes.map((index) => [index.layer, index] as const));
+  const copiedFrom = args.copiedFrom ?? new Map<string, string>();
   const factsOf = (layer: LayerOutput, platform: string, buildArgs: Readonly<Record<string, string>>): pulumi.Output<ProvenanceFacts> => {
-    const parentRef = layer.parent === null ? undefined : byName.get(layer.parent)?.digestRef;
+    // The parent as the image was made on it: a copied parent's children build on the image the
+    // copy is made from (its BASE_IMAGE, pulumi/tree.ts), not on the copy's own annotated digest;
+    // a copy's own parent is named the same way (the image its parent's copy is made from, with the
+    // parent's fingerprint). Both are known before the run starts, so the input is the same on a rerun.
+    const parentRef = layer.parent === null ? undefined : copiedFrom.get(layer.parent) ?? byName.get(layer.parent)?.digestRef;
+    const source = copiedFrom.get(layer.layer);
     return pulumi.output(parentRef ?? null).apply((parentDigestRef) => ({
       ...lastingFacts(args.facts),
       layer: layer.layer,
       fingerprint: layer.fingerprint,
       parent: parentDigestRef,
+      // Only on a copy: a built image's inputs stay as they were.
+      ...(source === undefined ? {} : { copiedFrom: source }),
       buildArgs,
       platform,
     }));

@@ -84,6 +84,24 @@ describe("provenance statement", () => {
     expect(() => provenanceStatement({ ...input, parent: "127.0.0.1:5000/g/base:1.0" })).toThrow(/parent/);
   });
 
+  it("records the image a copy was copied from, so a copy never reads as a build of this run", () => {
+    const releaseDigest = `sha256:${"c".repeat(64)}`;
+    const copiedFrom = `127.0.0.1:5000/debian8.3-mos9.0-dev/keystone@${releaseDigest}`;
+    const predicate = provenancePredicate({ ...input, copiedFrom });
+    expect(predicate.buildDefinition.internalParameters).toEqual({ engine: input.engine, copiedFrom });
+    expect(predicate.buildDefinition.resolvedDependencies).toEqual([
+      { uri: `git+https://git.example.org/strata.git@${commit}`, digest: { gitCommit: commit } },
+      { uri: "pkg:docker/127.0.0.1:5000/debian8.3-mos9.0-dev/base", digest: { sha256: "b".repeat(64) } },
+      { uri: "pkg:docker/127.0.0.1:5000/debian8.3-mos9.0-dev/keystone", digest: { sha256: "c".repeat(64) }, name: "copiedFrom" },
+    ]);
+    // In the bytes cosign attests, too.
+    expect(provenancePredicateBytes({ ...input, copiedFrom }).toString("utf8")).toContain(`"copiedFrom":"${copiedFrom}"`);
+    // A built image says nothing of a copy: not even an empty field.
+    expect(provenancePredicateBytes(input).toString("utf8")).not.toContain("copiedFrom");
+    expect(provenancePredicate(input).buildDefinition.resolvedDependencies.map((dependency) => dependency.name)).toEqual([undefined, undefined]);
+    expect(() => provenancePredicate({ ...input, copiedFrom: "127.0.0.1:5000/g/keystone:1.0-p0" })).toThrow(/copied from/);
+  });
+
   it("puts the Strata version in the builder id", () => {
     expect(builderId("0.2.0")).toBe("https://github.com/strata/strata@v0.2.0");
     expect(builderId("v0.2.0")).toBe("https://github.com/strata/strata@v0.2.0");

@@ -102,6 +102,7 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
     fingerprint: facts.fingerprint,
     layer: facts.layer,
     ...(facts.parent === null ? {} : { parent: facts.parent }),
+    ...(facts.copiedFrom === undefined ? {} : { copiedFrom: facts.copiedFrom }),
     buildArgs: facts.buildArgs,
     platform: facts.platform,
     stack: facts.stack,

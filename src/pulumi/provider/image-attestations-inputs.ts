@@ -28,8 +28,13 @@ export const IMAGE_ATTESTATIONS_KEY = ["digestRef"] as const;
 export interface ProvenanceFacts {
   readonly layer: string;
   readonly fingerprint: string;
-  /** The parent image's `registry/repo@sha256:…`, null for a root layer. */
+  /** The parent image's `registry/repo@sha256:…` the image was made on, null for a root layer. */
   readonly parent: string | null;
+  /**
+   * The `registry/repo@sha256:…` the image was copied from (a CI run's unchanged layer); absent, not
+   * null, for a built image, so a built image's inputs are what they were before this field existed.
+   */
+  readonly copiedFrom?: string;
   readonly buildArgs: Readonly<Record<string, string>>;
   /** `os/arch`; an index's platforms joined by commas. */
   readonly platform: string;
@@ -104,6 +109,7 @@ function parseProvenance(value: unknown): ProvenanceFacts {
     layer: text(facts.layer, "provenanceFacts.layer"),
     fingerprint: text(facts.fingerprint, "provenanceFacts.fingerprint"),
     parent: facts.parent === null || facts.parent === undefined ? null : text(facts.parent, "provenanceFacts.parent"),
+    ...(facts.copiedFrom === null || facts.copiedFrom === undefined ? {} : { copiedFrom: text(facts.copiedFrom, "provenanceFacts.copiedFrom") }),
     buildArgs: Object.fromEntries(Object.entries(buildArgs).map(([key, item]) => [key, String(item)])),
     platform: text(facts.platform, "provenanceFacts.platform"),
     stack: text(facts.stack, "provenanceFacts.stack"),
