@@ -13,6 +13,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
 import { attestationTag, signatureTag } from "../../src/core/cosign-format.js";
+import { BUILD_RESOURCE_TYPES } from "../../src/core/image-types.js";
+import { BUILD_ARGS } from "../../src/core/plan.js";
 import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
 import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
 
@@ -32,7 +34,13 @@ interface SignedLayer {
 
 interface ProvenanceStatement {
   readonly subject: readonly { readonly digest: { readonly sha256: string } }[];
-  readonly predicate: { readonly buildDefinition: { readonly externalParameters: { readonly layer: string; readonly parent: string | null; readonly source: { readonly commit: string; readonly tree: string } }; readonly resolvedDependencies: readonly { readonly uri: string; readonly digest: Record<string, string> }[] } };
+  readonly predicate: {
+    readonly buildDefinition: {
+      readonly externalParameters: { readonly layer: string; readonly parent: string | null; readonly source: { readonly commit: string; readonly tree: string } };
+      readonly internalParameters: { readonly copiedFrom?: string };
+      readonly resolvedDependencies: readonly { readonly uri: string; readonly digest: Record<string, string>; readonly name?: string }[];
+    };
+  };
 }
 
 const cosignBinary = (): string => {
@@ -147,18 +155,51 @@ describe("a CI run on a signing channel, and its clean-up", () => {
       const external = statement.predicate.buildDefinition.externalParameters;
       expect(external.layer).toBe(layer);
       expect(external.source).toEqual({ repository: expect.any(String), commit, tree: "clean" });
-      // What the provenance names as the parent: the CI run's parent ref (a copy's digest for every layer here).
-      expect(external.parent).toBe(copy.parent === null ? null : (ci[copy.parent] as SignedLayer).digestRef);
-      // For the record (issue 29 item 6): does a copy's provenance name the release digest it was copied from?
-      const dependencies = statement.predicate.buildDefinition.resolvedDependencies.map((dependency) => `${dependency.uri} ${JSON.stringify(dependency.digest)}`);
-      const namesRelease = JSON.stringify(statement).includes(digestOfRef(released.digestRef).slice("sha256:".length));
-      console.log(`[ci-signing] ${layer} (${run.results[layer]}): provenance names the release digest ${digestOfRef(released.digestRef)}: ${namesRelease}; dependencies: ${dependencies.join(" | ")}`);
+      // The parent as the image was made on it: every parent here is a copy, and a copy's children
+      // build on the release image the copy is made from, not on the copy's own annotated digest.
+      expect(external.parent).toBe(copy.parent === null ? null : (release[copy.parent] as SignedLayer).digestRef);
+      const { internalParameters, resolvedDependencies } = statement.predicate.buildDefinition;
+      const copiedFrom = resolvedDependencies.filter((dependency) => dependency.name === "copiedFrom");
+      if (run.results[layer] === "copied") {
+        // A copy never reads as a build of this run: it names the release image it was copied from.
+        expect(internalParameters.copiedFrom).toBe(released.digestRef);
+        expect(copiedFrom).toEqual([{ uri: `pkg:docker/${registryAddress}/${repositoryOf(released.digestRef)}`, digest: { sha256: digestOfRef(released.digestRef).slice("sha256:".length) }, name: "copiedFrom" }]);
+      } else {
+        expect(internalParameters.copiedFrom).toBeUndefined();
+        expect(copiedFrom).toEqual([]);
+      }
     }
+    // The built layer's provenance parent is the image its build really ran on: the BASE_IMAGE
+    // build argument its build resource has in the CI stack's state.
+    const appParent = (ci.app as SignedLayer).parent as string;
+    const builtOn = baseImageOf(exportState(`dev-ci-${CHANGE}`), "app");
+    expect(builtOn).toBe((release[appParent] as SignedLayer).digestRef);
+    expect(builtOn).not.toBe((ci[appParent] as SignedLayer).digestRef);
     // The release refs still verify, and the CI run wrote no signature of its own over them.
     for (const layer of LAYERS) {
       const released = release[layer] as SignedLayer;
       verifyAll(released.digestRef);
       expect((await registry.manifest(repositoryOf(released.digestRef), signatureTag(digestOfRef(released.digestRef))))?.manifest.layers?.length).toBe(1);
+    }
+  });
+
+  it("signs nothing again on a rerun of the CI run, and keeps every ImageAttestations input (copiedFrom, parent) the same", async () => {
+    const attestationInputs = (): unknown[] => (JSON.parse(exportState(`dev-ci-${CHANGE}`)) as { deployment: { resources?: { urn: string; type: string; inputs?: Record<string, unknown> }[] } }).deployment.resources
+      ?.filter((resource) => resource.type === "strata:index:ImageAttestations")
+      .map((resource) => ({ urn: resource.urn, inputs: { ...resource.inputs, signingKey: undefined } }))
+      // The state's order of resources is the order the engine finished them in: compare by URN.
+      .sort((a, b) => a.urn.localeCompare(b.urn)) ?? [];
+    const before = attestationInputs();
+    expect(before).toHaveLength(LAYERS.length);
+    const rerun = await upWithSummary(world, "dev", "ci-rerun", ciEnv);
+    said.push(rerun.out);
+    expect(rerun.code, rerun.out).toBe(0);
+    // A changed input has the engine write the state once per resource on a run that signs nothing.
+    expect(attestationInputs()).toEqual(before);
+    expect(await layersOf(`dev-ci-${CHANGE}`)).toEqual(ci);
+    for (const layer of LAYERS) {
+      const digestRef = (ci[layer] as SignedLayer).digestRef;
+      expect((await registry.manifest(repositoryOf(digestRef), signatureTag(digestOfRef(digestRef))))?.manifest.layers?.length, `${layer}: one signature`).toBe(1);
     }
   });
 
@@ -213,6 +254,17 @@ describe("a CI run on a signing channel, and its clean-up", () => {
     }
     expectNoKeyMaterial([dry.out, clean.out]);
   });
+
+  /** The BASE_IMAGE build argument of a layer's build resource (docker.Image or LayerImage) in a state export. */
+  function baseImageOf(exported: string, layer: string): string | undefined {
+    const resources = (JSON.parse(exported) as { deployment: { resources?: { urn: string; type: string; inputs?: Record<string, unknown> }[] } }).deployment.resources ?? [];
+    const built = resources.filter((resource) => Object.values(BUILD_RESOURCE_TYPES).includes(resource.type) && resource.urn.endsWith(`::${layer}`));
+    expect(built, `${layer}'s build resource`).toHaveLength(1);
+    const inputs = built[0]?.inputs ?? {};
+    const args = (inputs.buildArgs ?? (inputs.build as { args?: unknown } | undefined)?.args ?? {}) as Record<string, unknown>;
+    const base = args[BUILD_ARGS.baseImage];
+    return typeof base === "string" ? base : undefined;
+  }
 
   /** No line of the private key PEM (its base64 body) and not the passphrase, in any of `texts`. */
   function expectNoKeyMaterial(texts: readonly string[]): void {
