@@ -88,7 +88,9 @@ export async function runFacts(args: { catalogDir: string; stack: string; config
  * every run: a resource whose inputs differ is written to the state again on a run that signs
  * nothing. The provider takes the run id from the run when it signs (STRATA_RUN_ID). (Measured: this
  * alone does not make a signing stack's no-op cheap; the 200 resources still cost the engine
- * ~90 ms of CPU each at N=200, bench/results/2026-12-02-signing-n200-runid.json.)
+ * ~90 ms of CPU each at N=200, bench/results/2026-12-02-signing-n200-runid.json: the benchmark
+ * commits its catalog before each run, and the commit in `source` differs too. The provider's check
+ * keeps the facts a resource was signed with while its digest stays: checkImageAttestations.)
  */
 export function lastingFacts(facts: RunFacts): Omit<RunFacts, "runId"> {
   const { runId: _runId, ...lasting } = facts;

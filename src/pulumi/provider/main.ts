@@ -35,7 +35,7 @@ import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } fr
 import { LayerChangesets } from "../../registry/image-files.js";
 import { runIdOf } from "../../engine/run-logs.js";
 import { attestImage, KeyUnlocker } from "./attest-image.js";
-import { attestationOutputsOf, diffImageAttestations, IMAGE_ATTESTATIONS_TYPE, parseImageAttestationsInputs, withoutSecrets } from "./image-attestations-inputs.js";
+import { attestationOutputsOf, checkImageAttestations, diffImageAttestations, IMAGE_ATTESTATIONS_TYPE, parseImageAttestationsInputs, withoutSecrets } from "./image-attestations-inputs.js";
 
 /** `urn:pulumi:stack::project::parent$type::name` → `type`. */
 function typeOf(urn: string): string {
@@ -101,7 +101,8 @@ async function attest(inputs: Props): Promise<Props> {
 
 const provider: Provider = {
   version: "0.1.0",
-  async check(_urn, _olds, news) {
+  async check(urn, olds, news) {
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) return { inputs: checkImageAttestations(olds as Props, news as Props) };
     return { inputs: news as Props };
   },
   async diff(_id, urn, olds, news) {
