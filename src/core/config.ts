@@ -80,6 +80,12 @@ export const REGISTRY_PASSWORD_KEY = "registryPassword";
  */
 export const SIGNING_KEY_KEY = "signingKey";
 export const SIGNING_PASSPHRASE_KEY = "signingKeyPassphrase";
+/**
+ * The key a change's CI stack signs with instead (core/ci-stack-config.ts): a change's run never
+ * holds the channel's key, which a trust policy may list.
+ */
+export const CHANGE_SIGNING_KEY_KEY = "changeSigningKey";
+export const CHANGE_SIGNING_PASSPHRASE_KEY = "changeSigningKeyPassphrase";
 
 /** Environment variables that carry the Gerrit change and patchset, in order of preference. */
 export const CI_ENVIRONMENT = [
@@ -115,6 +121,8 @@ const CONFIG_SCHEMA = {
     // Secrets too (signing-config.ts checks they are stored as secrets, and together).
     signingKey: {},
     signingKeyPassphrase: {},
+    changeSigningKey: {},
+    changeSigningKeyPassphrase: {},
     // A mapping (or its JSON, as Pulumi stores structured values): trust-policy.ts checks it whole.
     trust: {},
   },

@@ -4,7 +4,7 @@
  * cosign generate-key-pair writes, and `strata:signingKeyPassphrase`); nothing here ever puts
  * either into a message.
  */
-import { CONFIG_NAMESPACE, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY, type StackConfig } from "./config.js";
+import { CHANGE_SIGNING_KEY_KEY, CHANGE_SIGNING_PASSPHRASE_KEY, CONFIG_NAMESPACE, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY, type StackConfig } from "./config.js";
 import { type Problem } from "./problems.js";
 
 const KEY_FIELD = `${CONFIG_NAMESPACE}:${SIGNING_KEY_KEY}`;
@@ -26,6 +26,7 @@ export type SigningDecision =
 /** The summary's words for an unsigned stack; the first is what a dev laptop without a key sees. */
 export const NOT_SIGNED = {
   noKey: `no ${KEY_FIELD}`,
+  noChangeKey: `no ${CONFIG_NAMESPACE}:${CHANGE_SIGNING_KEY_KEY} (a change's run never holds the channel's ${KEY_FIELD})`,
   notPushed: "strata:push is false: nothing is in a registry to sign",
   promoted: "a promotion copies images, it does not sign them",
 } as const;
@@ -34,9 +35,9 @@ export const NOT_SIGNED = {
  * Signing needs a key and images in a registry (a signature is stored beside the image there). A
  * promoting channel builds nothing, so it signs nothing of its own.
  */
-export function signingDecision(config: Pick<StackConfig, "push" | "promoteFrom">, hasKey: boolean): SigningDecision {
+export function signingDecision(config: Pick<StackConfig, "push" | "promoteFrom">, hasKey: boolean, changeStack = false): SigningDecision {
   if (config.promoteFrom !== undefined) return { sign: false, reason: NOT_SIGNED.promoted };
-  if (!hasKey) return { sign: false, reason: NOT_SIGNED.noKey };
+  if (!hasKey) return { sign: false, reason: changeStack ? NOT_SIGNED.noChangeKey : NOT_SIGNED.noKey };
   if (!config.push) return { sign: false, reason: NOT_SIGNED.notPushed };
   return { sign: true };
 }
@@ -55,12 +56,26 @@ export function signingConfigProblems(values: Readonly<Record<string, unknown>>,
   if (typeof passphrase === "string" && passphrase !== "") problems.push({ file, field: PASSPHRASE_FIELD, message: "is stored in plain text in the stack file", fix: `remove it and set it as a secret: ${SET_PASSPHRASE}` });
   if (isSet(key) && !isSet(passphrase)) problems.push({ file, field: PASSPHRASE_FIELD, message: `is missing, but ${KEY_FIELD} is set: cosign cannot open the key without it`, fix: SET_PASSPHRASE });
   if (!isSet(key) && isSet(passphrase)) problems.push({ file, field: KEY_FIELD, message: `is missing, but ${PASSPHRASE_FIELD} is set: there is nothing to sign with`, fix: `${SET_KEY}; or remove ${PASSPHRASE_FIELD} (a stack without a key does not sign)` });
+  // The key a change's CI stack signs with instead (ci-stack-config.ts): the same rules.
+  const changeKey = values[CHANGE_SIGNING_KEY_KEY];
+  const changePassphrase = values[CHANGE_SIGNING_PASSPHRASE_KEY];
+  const CHANGE_KEY_FIELD = `${CONFIG_NAMESPACE}:${CHANGE_SIGNING_KEY_KEY}`;
+  const CHANGE_PASSPHRASE_FIELD = `${CONFIG_NAMESPACE}:${CHANGE_SIGNING_PASSPHRASE_KEY}`;
+  const setChangeKey = `pulumi config set --secret ${CHANGE_KEY_FIELD} < change.key (a pair of its own, made with cosign generate-key-pair, that no strata:trust lists)`;
+  if (typeof changeKey === "string" && changeKey !== "") problems.push({ file, field: CHANGE_KEY_FIELD, message: "is stored in plain text in the stack file, where anyone who reads the repository has the private key", fix: `remove it (pulumi config rm ${CHANGE_KEY_FIELD}), make a new key pair (this one is exposed), and set it as a secret: ${setChangeKey}` });
+  if (typeof changePassphrase === "string" && changePassphrase !== "") problems.push({ file, field: CHANGE_PASSPHRASE_FIELD, message: "is stored in plain text in the stack file", fix: `remove it and set it as a secret: pulumi config set --secret ${CHANGE_PASSPHRASE_FIELD} '<its passphrase>'` });
+  if (isSet(changeKey) !== isSet(changePassphrase)) {
+    problems.push(isSet(changeKey)
+      ? { file, field: CHANGE_PASSPHRASE_FIELD, message: `is missing, but ${CHANGE_KEY_FIELD} is set: a change's run cannot open the key without it`, fix: `pulumi config set --secret ${CHANGE_PASSPHRASE_FIELD} '<its passphrase>'` }
+      : { file, field: CHANGE_KEY_FIELD, message: `is missing, but ${CHANGE_PASSPHRASE_FIELD} is set: a change's run has nothing to sign with`, fix: `${setChangeKey}; or remove ${CHANGE_PASSPHRASE_FIELD}` });
+  }
   return problems;
 }
 
 /** Whether a stack file's values name a signing key (as a secret or not): what tells `strata up` to have cosign ready. */
-export function signingKeyConfigured(values: Readonly<Record<string, unknown>>): boolean {
-  return isSet(values[SIGNING_KEY_KEY]);
+export function signingKeyConfigured(values: Readonly<Record<string, unknown>>, changeStack = false): boolean {
+  // A change's stack signs with the channel's change key, never its key (ci-stack-config.ts).
+  return isSet(values[changeStack ? CHANGE_SIGNING_KEY_KEY : SIGNING_KEY_KEY]);
 }
 
 function isSet(value: unknown): boolean {

@@ -1,17 +1,19 @@
 /**
  * The per-change stack of a CI run (core/ci-build.ts names it). Its config is
- * the channel stack's file, copied before every run: the same keys, and the
- * same encryption salt, so the channel's secrets (the registry password) read
- * the same with the same passphrase. Nothing else of the channel's is touched.
+ * the channel stack's file, written again before every run: the same keys, and
+ * the same encryption salt, so the channel's secrets (the registry password)
+ * read the same with the same passphrase — but never the channel's signing key
+ * (core/ci-stack-config.ts). Nothing else of the channel's is touched.
  */
-import { copyFileSync, existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { ciStackConfigText } from "../core/ci-stack-config.js";
 
 /** Writes `Pulumi.<ciStack>.yaml` from `Pulumi.<channelStack>.yaml` in the project folder. */
 export function writeCiStackConfig(projectDir: string, channelStack: string, ciStack: string): void {
   const channelFile = path.join(projectDir, `Pulumi.${channelStack}.yaml`);
   if (!existsSync(channelFile)) throw new Error(`${channelFile} does not exist`);
-  copyFileSync(channelFile, path.join(projectDir, `Pulumi.${ciStack}.yaml`));
+  writeFileSync(path.join(projectDir, `Pulumi.${ciStack}.yaml`), ciStackConfigText(readFileSync(channelFile, "utf8"), channelFile));
 }
 
 /**

@@ -1,17 +1,19 @@
 /**
  * A CI run on a signing channel (issue 29, item 6), with the real engine, registry and pinned
- * cosign: the run signs with the key its stack has (the channel's file, copied: the CI key here),
+ * cosign: the run signs with the key its stack has — the channel's change key (its
+ * strata:changeSigningKey), never the channel's own key, which a trust policy may list —
  * its built layer and every copy under the copy's own annotated digest, so plain `cosign verify`
  * and `verify-attestation` accept each ref of the change's image set; `strata ci-clean` deletes
  * the change's tags with their `.sig`/`.att` tags and leaves every release ref verifying; and no
  * line of the private key nor its passphrase is in any log, output, state export or CLI output.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
+import { parse } from "yaml";
 import { attestationTag, signatureTag } from "../../src/core/cosign-format.js";
 import { BUILD_RESOURCE_TYPES } from "../../src/core/image-types.js";
 import { BUILD_ARGS } from "../../src/core/plan.js";
@@ -19,6 +21,7 @@ import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
 import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
 
 const PASSPHRASE = "ci-signing-passphrase-93c4a7";
+const CHANGE_PASSPHRASE = "ci-change-passphrase-5e01d8";
 const CHANGE = "5151";
 const ciEnv = { GERRIT_CHANGE_NUMBER: CHANGE, GERRIT_PATCHSET_NUMBER: "1" };
 const LAYERS = ["app", "app-base", "base", "db", "libs", "tools"];
@@ -74,6 +77,8 @@ describe("a CI run on a signing channel, and its clean-up", () => {
   let keysDir: string;
   let key: SigningKey;
   let publicKeyFile: string;
+  let changeKey: SigningKey;
+  let changePublicKeyFile: string;
   let release: Record<string, SignedLayer>;
   let ci: Record<string, SignedLayer>;
   /** Everything the runs printed, and the stacks' outputs and state exports, for the key check. */
@@ -85,9 +90,10 @@ describe("a CI run on a signing channel, and its clean-up", () => {
     const result = spawnSync(cosign, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, timeout: 120_000 });
     return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
   };
-  const verifyFlags = (): string[] => ["--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry"];
+  const verifyFlags = (keyFile: string = publicKeyFile): string[] => ["--key", keyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry"];
   /** The ref's signature and both attestations verify with the key; the provenance statement cosign verified. */
-  const verifyAll = (digestRef: string): ProvenanceStatement => {
+  const verifyAll = (digestRef: string, keyFile: string = publicKeyFile): ProvenanceStatement => {
+    const verifyFlags = (): string[] => ["--key", keyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry"];
     const verify = cosignCli(["verify", ...verifyFlags(), digestRef]);
     expect(verify.code, `${digestRef}: ${verify.out}`).toBe(0);
     const sbom = cosignCli(["verify-attestation", ...verifyFlags(), "--type", "spdxjson", digestRef]);
@@ -117,8 +123,13 @@ describe("a CI run on a signing channel, and its clean-up", () => {
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
     key = pair.key;
     publicKeyFile = pair.publicKeyFile;
-    // The channel's key is the CI key: a CI run's stack file is the channel's, copied.
-    dev = await world.stack("dev", {}, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: PASSPHRASE } });
+    // The channel signs its releases with its key; a change's run signs with the change key alone.
+    const changeDir = path.join(keysDir, "change");
+    mkdirSync(changeDir);
+    const changePair = await new Cosign({ binary: cosign }).generateKeyPair(changeDir, CHANGE_PASSPHRASE);
+    changeKey = changePair.key;
+    changePublicKeyFile = changePair.publicKeyFile;
+    dev = await world.stack("dev", {}, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: PASSPHRASE, changeSigningKey: changeKey.privateKeyPem, changeSigningKeyPassphrase: CHANGE_PASSPHRASE } });
     const run = await upWithSummary(world, "dev", "dev");
     said.push(run.out);
     expect(run.code, run.out).toBe(0);
@@ -141,6 +152,10 @@ describe("a CI run on a signing channel, and its clean-up", () => {
     expect(run.out).toContain("signed and attested (SBOM, provenance): 6 images");
     ci = await layersOf(`dev-ci-${CHANGE}`);
     expect(Object.keys(ci).sort()).toEqual(LAYERS);
+    // The change's stack file holds the channel's change key as its signing key, and not the channel's key.
+    const secureOf = (file: string, field: string): string | undefined => (parse(readFileSync(path.join(world.projectDir, file), "utf8")) as { config: Record<string, { secure?: string } | undefined> }).config[field]?.secure;
+    expect(secureOf(`Pulumi.dev-ci-${CHANGE}.yaml`, "strata:signingKey")).toBe(secureOf("Pulumi.dev.yaml", "strata:changeSigningKey"));
+    expect(readFileSync(path.join(world.projectDir, `Pulumi.dev-ci-${CHANGE}.yaml`), "utf8")).not.toContain(secureOf("Pulumi.dev.yaml", "strata:signingKey") ?? "(none)");
     const commit = git("rev-parse", "HEAD");
     for (const layer of LAYERS) {
       const copy = ci[layer] as SignedLayer;
@@ -150,7 +165,9 @@ describe("a CI run on a signing channel, and its clean-up", () => {
       expect(digestOfRef(copy.digestRef)).not.toBe(digestOfRef(released.digestRef));
       expect((await registry.manifest(repositoryOf(copy.digestRef), copy.tag))?.digest).toBe(digestOfRef(copy.digestRef));
       expect(copy.signature).toBe(`${registryAddress}/${repositoryOf(copy.digestRef)}:${signatureTag(digestOfRef(copy.digestRef))}`);
-      const statement = verifyAll(copy.digestRef);
+      const statement = verifyAll(copy.digestRef, changePublicKeyFile);
+      // The change's run never held the channel's key: nothing of it verifies with that key.
+      expect(cosignCli(["verify", ...verifyFlags(publicKeyFile), copy.digestRef]).code, `${layer}: signed with the channel's key`).not.toBe(0);
       expect(statement.subject.map((subject) => `sha256:${subject.digest.sha256}`)).toEqual([digestOfRef(copy.digestRef)]);
       const external = statement.predicate.buildDefinition.externalParameters;
       expect(external.layer).toBe(layer);
@@ -240,7 +257,7 @@ describe("a CI run on a signing channel, and its clean-up", () => {
       const repository = repositoryOf(ref.digestRef);
       const digest = digestOfRef(ref.digestRef);
       for (const tag of [ref.tag, signatureTag(digest), attestationTag(digest)]) expect(await registry.manifest(repository, tag), `${repository}:${tag}`).toBeUndefined();
-      expect(cosignCli(["verify", ...verifyFlags(), ref.digestRef]).code).not.toBe(0);
+      expect(cosignCli(["verify", ...verifyFlags(changePublicKeyFile), ref.digestRef]).code).not.toBe(0);
     }
     // What is left is the channel's: each repository its release tag and that digest's .sig and .att.
     const contents = await registryContents(dev.group);
@@ -266,13 +283,13 @@ describe("a CI run on a signing channel, and its clean-up", () => {
     return typeof base === "string" ? base : undefined;
   }
 
-  /** No line of the private key PEM (its base64 body) and not the passphrase, in any of `texts`. */
+  /** No line of either private key PEM (its base64 body) and neither passphrase, in any of `texts`. */
   function expectNoKeyMaterial(texts: readonly string[]): void {
-    const keyLines = key.privateKeyPem.split("\n").map((line) => line.trim()).filter((line) => line.length >= 16 && !line.startsWith("-----"));
-    expect(keyLines.length).toBeGreaterThan(0);
+    const keyLines = [key, changeKey].flatMap((pair) => pair.privateKeyPem.split("\n").map((line) => line.trim()).filter((line) => line.length >= 16 && !line.startsWith("-----")));
+    expect(keyLines.length).toBeGreaterThan(1);
     expect(texts.length).toBeGreaterThan(0);
     for (const text of texts) {
-      expect(text.includes(PASSPHRASE), "the passphrase is in a log, an output or the state").toBe(false);
+      expect(text.includes(PASSPHRASE) || text.includes(CHANGE_PASSPHRASE), "a passphrase is in a log, an output or the state").toBe(false);
       for (const line of keyLines) expect(text.includes(line), "a line of the private key is in a log, an output or the state").toBe(false);
     }
   }
