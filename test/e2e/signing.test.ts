@@ -11,6 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { unlockCosignKey } from "../../src/core/cosign-format.js";
 import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
 import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
@@ -145,7 +146,9 @@ describe("signed and attested layers", () => {
     const before = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
     const attestationInputs = async (): Promise<unknown[]> => (await dev.stack.exportStack()).deployment.resources
       .filter((resource: { type: string }) => resource.type === "strata:index:ImageAttestations")
-      .map((resource: { urn: string; inputs: Record<string, unknown> }) => ({ urn: resource.urn, inputs: { ...resource.inputs, signingKey: undefined } }));
+      .map((resource: { urn: string; inputs: Record<string, unknown> }) => ({ urn: resource.urn, inputs: { ...resource.inputs, signingKey: undefined } }))
+      // The state lists resources in the order their steps ended, which differs from run to run.
+      .sort((a: { urn: string }, b: { urn: string }) => a.urn.localeCompare(b.urn));
     const inputsBefore = await attestationInputs();
     const preview = await dev.stack.preview();
     expect(preview.changeSummary).toEqual({ same: expect.any(Number) });
@@ -206,6 +209,15 @@ describe("signed and attested layers", () => {
     expect(exported).toMatch(/"signingKey": \{\s*"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",\s*"ciphertext"/);
     const keyLines = key.privateKeyPem.split("\n").map((line) => line.trim()).filter((line) => line.length >= 16 && !line.startsWith("-----"));
     expect(keyLines.length).toBeGreaterThan(0);
+    // The key as the provider holds it once unlocked (it signs in-process): the private scalar in
+    // every spelling a leak would take, and the lines of its unencrypted PKCS#8 PEM but the first
+    // (which starts with the prefix every P-256 key shares).
+    const unlocked = await unlockCosignKey(key.privateKeyPem, PASSPHRASE);
+    const scalar = Buffer.from((unlocked.privateKey.export({ format: "jwk" }) as { d?: string }).d ?? "", "base64url");
+    expect(scalar.length).toBe(32);
+    const plainPemLines = (unlocked.privateKey.export({ format: "pem", type: "pkcs8" }) as string).split("\n").filter((line) => line.length >= 16 && !line.startsWith("-----")).slice(1);
+    const unlockedForms = [scalar.toString("base64url"), scalar.toString("base64"), scalar.toString("hex"), ...plainPemLines];
+    keyLines.push(...unlockedForms);
     // The state export, what the runs printed, the stack outputs, and every file the runs left in the world (backend, logs, reports).
     const haystacks = [exported, ...outputsLog, ...filesUnder(world.root).filter((file) => !file.endsWith(".tar")).map((file) => readFileSync(file, "utf8"))];
     expect(haystacks.length).toBeGreaterThan(5);
