@@ -10,7 +10,7 @@
  *
  * Every problem is collected and names the stack file, the field and the fix (problems.ts).
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { CONFIG_NAMESPACE } from "./config.js";
 import { type Problem } from "./problems.js";
@@ -124,7 +124,15 @@ export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFi
     const file = path.resolve(projectDir, configured);
     let pem: string;
     try {
-      pem = readFileSync(file, "utf8");
+      // The path was checked to stay in the project; a symlink there must not lead out of it (the
+      // key a policy trusts is reviewed with the policy only if it is in the project itself).
+      const real = realpathSync(file);
+      const projectReal = realpathSync(projectDir);
+      if (real !== projectReal && !real.startsWith(`${projectReal}${path.sep}`)) {
+        problems.push({ file: stackFile, field, message: `"${configured}" leads outside the project folder (to ${real})`, fix: "put the public key file itself in the project (for example keys/ci.pub), not a link to one elsewhere, and commit it" });
+        return;
+      }
+      pem = readFileSync(real, "utf8");
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       problems.push({ file: stackFile, field, message: `cannot read "${configured}" (${file}): ${code === "ENOENT" ? "no such file" : (code ?? String(error))}`, fix: "add the public key at that path (cosign generate-key-pair writes cosign.pub) or correct the path" });

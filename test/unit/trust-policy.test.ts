@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -82,5 +82,19 @@ describe("trusted keys", () => {
     ]);
     // The private key's content is never repeated in a message.
     expect(JSON.stringify(problems)).not.toContain("xx");
+  });
+
+  it("refuses a key that is a link leading out of the project; a link within it is read", () => {
+    const outside = mkdtempSync(path.join(tmpdir(), "strata-trust-outside-"));
+    try {
+      writeFileSync(path.join(outside, "anyone.pub"), publicPem);
+      symlinkSync(path.join(outside, "anyone.pub"), path.join(project, "keys/linked.pub"));
+      symlinkSync("ci.pub", path.join(project, "keys/alias.pub"));
+      const { keys, problems } = readTrustedKeys({ keys: ["keys/linked.pub", "keys/alias.pub"], reviewedRef: "origin/main" }, project, file);
+      expect(problems).toMatchObject([{ file, field: "strata:trust.keys[0]", message: expect.stringContaining("leads outside the project folder") }]);
+      expect(keys.map((key) => key.configured)).toEqual(["keys/alias.pub"]);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 });
