@@ -241,7 +241,9 @@ export function provenanceProblems(statement: unknown, imageDigestRef: string): 
     const message = source.tree === "dirty"
       ? `records a dirty tree: the image was built from changes not in commit ${commit ?? "(unknown)"}, which no review covered`
       : `is ${source.tree === undefined ? "missing" : JSON.stringify(source.tree)}: nothing says the tree was clean`;
-    problems.push({ file, field: "provenance: buildDefinition.externalParameters.source.tree", message, fix: `commit (or remove) the changes and have them reviewed; ${rebuild}` });
+    // A digest is attested once: building the same bytes again from a clean checkout keeps the
+    // provenance they were first attested with, so the fix is a new image, not a rebuild.
+    problems.push({ file, field: "provenance: buildDefinition.externalParameters.source.tree", message, fix: source.tree === "dirty" ? "commit (or remove) the changes and have them reviewed, then publish the layer as a new image (a change to its content): a digest is attested once, so the same bytes built again from a clean checkout keep the dirty provenance they were first attested with" : `commit (or remove) the changes and have them reviewed; ${rebuild}` });
   }
   if (problems.length > 0 || commit === undefined) return { problems };
   const repository = typeof source.repository === "string" ? source.repository : "";

@@ -128,7 +128,7 @@ describe("provenance checks of the promotion gate", () => {
 
   it("refuses a dirty tree, naming the commit", () => {
     const dirty = provenanceStatement({ ...input, source: { ...input.source, clean: false } });
-    expect(provenanceProblems(dirty, ref).problems).toMatchObject([{ field: "provenance: buildDefinition.externalParameters.source.tree", message: expect.stringContaining(`dirty tree`) }]);
+    expect(provenanceProblems(dirty, ref).problems).toMatchObject([{ field: "provenance: buildDefinition.externalParameters.source.tree", message: expect.stringContaining(`dirty tree`), fix: expect.stringContaining("a digest is attested once") }]);
   });
 
   it("refuses, all at once, a statement with no commit, no tree state and the wrong predicate type", () => {
