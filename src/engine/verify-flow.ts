@@ -194,7 +194,16 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
     throw new UserError(`stack ${request.stack} exports no images (its layers output is empty): there is nothing to verify, which is not a pass; fix: run scripts/strata up --stack ${request.stack} first`);
   }
   const client = await registryClientFor(config, { projectDir, stack: request.stack, env });
-  const targets = [...exported.targets, ...await withIndexEntries(exported.unexpanded, client)];
+  // Every index is expanded through the registry too, not only through the stack's `platforms`
+  // output: an index entry that output does not list would otherwise go unverified.
+  const layerLevel = exported.targets.filter((target) => target.platform === undefined);
+  const seen = new Set<string>();
+  const targets = [...exported.targets, ...await withIndexEntries([...layerLevel, ...exported.unexpanded], client)].filter((target) => {
+    const key = `${target.layer}\n${target.digestRef}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 
   const { locateCosign } = await import("./cosign.js");
   if (context.env.STRATA_COSIGN === undefined) progress("cosign: making sure the pinned cosign is available (built once per machine; scripts/cosign-tools.sh)\n");

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cosign } from "../../src/engine/cosign.js";
-import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, repoRoot } from "./harness.js";
+import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, repoRoot, runStrata } from "./harness.js";
 
 const PASSPHRASE = "gate-platforms-passphrase-91d2";
 const TRUST = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed" });
@@ -97,6 +97,18 @@ describe("the promotion gate on a multi-platform layer", () => {
         const verified = cosignCli(cosign, [...args, "--key", publicKeyFile, ...COSIGN_FLAGS, ref]);
         expect(verified.code, `${args.join(" ")} ${ref}\n${verified.out}`).toBe(0);
       }
+    }
+    // strata verify on both channels: every index and each of its platform images (read from the
+    // registry as well as from the outputs, each once) verified and admitted.
+    for (const [stack, indexRef] of [["dev", devTools], ["stable", stableTools]] as const) {
+      // dev has no trust policy: the key is named instead (stable's policy names the same key).
+      const run = await runStrata(world, ["verify", "--stack", stack, "--catalog", world.catalogDir, "--json", ...(stack === "dev" ? ["--key", "keys/ci.pub"] : [])], { STRATA_COSIGN: cosign });
+      expect(run.code, run.out).toBe(0);
+      const images = (JSON.parse(run.out.slice(run.out.indexOf("{"))) as { images: { layer: string; digestRef: string; admitted: boolean }[] }).images;
+      const verifiedRefs = images.filter((image) => image.layer === "tools").map((image) => image.digestRef);
+      expect(new Set(verifiedRefs).size, `${stack}: each tools image once`).toBe(verifiedRefs.length);
+      expect(verifiedRefs).toEqual(expect.arrayContaining([indexRef, ...await platformRefs(indexRef)]));
+      expect(images.every((image) => image.admitted)).toBe(true);
     }
   });
 
