@@ -8,8 +8,8 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { type Catalog, loadCatalog } from "./src/core/catalog.js";
 import { conflictProblems, decideChannel, immutableTags, indexConflicts, nextLedger, promotionWitnessConflicts, type RegistryView, type StateWitness, unreadableStateProblem } from "./src/core/channel.js";
-import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY, type StackConfig } from "./src/core/config.js";
-import { signingDecision, signingKeyProblems } from "./src/core/signing-config.js";
+import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
+import { signingDecision, signingKeyFields, signingKeyProblems } from "./src/core/signing-config.js";
 import { type AttestedLayer, declareAttestations, runFacts } from "./src/pulumi/image-attestations.js";
 import { runIdOf } from "./src/engine/run-logs.js";
 import { type SigningKey } from "./src/engine/cosign.js";
@@ -75,13 +75,14 @@ const credentials = registryAuth === undefined ? undefined : await new Promise<{
 // Signing (core/signing-config.ts): the cosign key and its passphrase are config secrets. The
 // resources get them as one secret Output (encrypted in the state's inputs, never in outputs); their
 // values are read here only to check their form, and no message quotes them.
-const signingKeySecret = engineConfig.getSecret(SIGNING_KEY_KEY);
-const signingPassphraseSecret = engineConfig.getSecret(SIGNING_PASSPHRASE_KEY);
+const signingFields = signingKeyFields(config);
+const signingKeySecret = engineConfig.getSecret(signingFields.key);
+const signingPassphraseSecret = engineConfig.getSecret(signingFields.passphrase);
 const plainOf = (secret: pulumi.Output<string> | undefined): Promise<string | undefined> => (secret === undefined ? Promise.resolve(undefined) : new Promise((resolve) => secret.apply(resolve)));
 await forUser(async () => throwIfAny(signingKeyProblems(await plainOf(signingKeySecret), await plainOf(signingPassphraseSecret), stackFile)));
 const signingKey: pulumi.Output<SigningKey> | undefined = signingKeySecret === undefined || signingPassphraseSecret === undefined ? undefined
   : pulumi.secret(pulumi.all([signingKeySecret, signingPassphraseSecret]).apply(([privateKeyPem, password]) => ({ privateKeyPem, password })));
-const signing = signingDecision(config, signingKey !== undefined);
+const signing = signingDecision(config, signingKey !== undefined, config.ci !== undefined);
 const blobCache = defaultBlobCache();
 const registry = await forUser(async () => new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }), ...(blobCache === undefined ? {} : { blobCache }) }));
 

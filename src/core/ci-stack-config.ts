@@ -2,15 +2,15 @@
  * The config file of a change's CI stack (`<stack>-ci-<change>`), made from its channel's. Pure.
  *
  * Everything is copied (the same encryption salt, so the channel's secrets read the same) but the
- * signing key: a change's run executes the change's own code, and whoever holds the key a
- * `strata:trust` lists can sign anything and name any commit in its provenance. So the channel's
- * `strata:signingKey` never reaches a change's stack; the channel's `strata:changeSigningKey` (a
- * key no trust policy lists) takes its place, and without one a change's run does not sign.
+ * channel's signing key and its passphrase: a change's run executes the change's own code, and
+ * whoever holds the key a `strata:trust` lists can sign anything and name any commit in its
+ * provenance. A change's run signs only with `strata:changeSigningKey` (signing-config.ts
+ * signingKeyFields; the program enforces it for every change run), which stays in the file.
+ * Pulumi reads a key without a namespace in a stack file as the project's (`signingKey` is
+ * `strata:signingKey`): both spellings are taken out.
  */
 import { isMap, parseDocument } from "yaml";
-import { CHANGE_SIGNING_KEY_KEY, CHANGE_SIGNING_PASSPHRASE_KEY, CONFIG_NAMESPACE, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY } from "./config.js";
-
-const field = (key: string): string => `${CONFIG_NAMESPACE}:${key}`;
+import { CONFIG_NAMESPACE, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY } from "./config.js";
 
 /** The CI stack's file text from the channel's. Throws on a file that is not YAML with a `config` mapping (when it has one). */
 export function ciStackConfigText(channelText: string, channelFile: string): string {
@@ -19,11 +19,9 @@ export function ciStackConfigText(channelText: string, channelFile: string): str
   const config = document.get("config");
   if (config === undefined || config === null) return document.toString();
   if (!isMap(config)) throw new Error(`${channelFile}: config is not a mapping`);
-  for (const [from, to] of [[CHANGE_SIGNING_KEY_KEY, SIGNING_KEY_KEY], [CHANGE_SIGNING_PASSPHRASE_KEY, SIGNING_PASSPHRASE_KEY]] as const) {
-    const changeValue = config.get(field(from), true);
-    config.delete(field(to));
-    config.delete(field(from));
-    if (changeValue !== undefined) config.set(field(to), changeValue);
+  for (const key of [SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY]) {
+    config.delete(`${CONFIG_NAMESPACE}:${key}`);
+    config.delete(key);
   }
   return document.toString();
 }

@@ -26,7 +26,7 @@ export type SigningDecision =
 /** The summary's words for an unsigned stack; the first is what a dev laptop without a key sees. */
 export const NOT_SIGNED = {
   noKey: `no ${KEY_FIELD}`,
-  noChangeKey: `no ${CONFIG_NAMESPACE}:${CHANGE_SIGNING_KEY_KEY} (a change's run never holds the channel's ${KEY_FIELD})`,
+  noChangeKey: `no ${CONFIG_NAMESPACE}:${CHANGE_SIGNING_KEY_KEY}: a change's run never holds the channel's ${KEY_FIELD}`,
   notPushed: "strata:push is false: nothing is in a registry to sign",
   promoted: "a promotion copies images, it does not sign them",
 } as const;
@@ -35,9 +35,9 @@ export const NOT_SIGNED = {
  * Signing needs a key and images in a registry (a signature is stored beside the image there). A
  * promoting channel builds nothing, so it signs nothing of its own.
  */
-export function signingDecision(config: Pick<StackConfig, "push" | "promoteFrom">, hasKey: boolean, changeStack = false): SigningDecision {
+export function signingDecision(config: Pick<StackConfig, "push" | "promoteFrom">, hasKey: boolean, changeRun = false): SigningDecision {
   if (config.promoteFrom !== undefined) return { sign: false, reason: NOT_SIGNED.promoted };
-  if (!hasKey) return { sign: false, reason: changeStack ? NOT_SIGNED.noChangeKey : NOT_SIGNED.noKey };
+  if (!hasKey) return { sign: false, reason: changeRun ? NOT_SIGNED.noChangeKey : NOT_SIGNED.noKey };
   if (!config.push) return { sign: false, reason: NOT_SIGNED.notPushed };
   return { sign: true };
 }
@@ -72,10 +72,19 @@ export function signingConfigProblems(values: Readonly<Record<string, unknown>>,
   return problems;
 }
 
+/**
+ * The config keys a run signs with: a change's run (config.ci set, however it came to be — its own
+ * CI stack, a stack file naming a change, --config) only ever the change key; never the channel's
+ * key, which a trust policy may list and a change's own code must not hold.
+ */
+export function signingKeyFields(config: Pick<StackConfig, "ci">): { readonly key: string; readonly passphrase: string } {
+  return config.ci === undefined ? { key: SIGNING_KEY_KEY, passphrase: SIGNING_PASSPHRASE_KEY } : { key: CHANGE_SIGNING_KEY_KEY, passphrase: CHANGE_SIGNING_PASSPHRASE_KEY };
+}
+
 /** Whether a stack file's values name a signing key (as a secret or not): what tells `strata up` to have cosign ready. */
-export function signingKeyConfigured(values: Readonly<Record<string, unknown>>, changeStack = false): boolean {
-  // A change's stack signs with the channel's change key, never its key (ci-stack-config.ts).
-  return isSet(values[changeStack ? CHANGE_SIGNING_KEY_KEY : SIGNING_KEY_KEY]);
+export function signingKeyConfigured(values: Readonly<Record<string, unknown>>, changeRun = false): boolean {
+  // A change's run signs with the change key, never the channel's (signingKeyFields).
+  return isSet(values[changeRun ? CHANGE_SIGNING_KEY_KEY : SIGNING_KEY_KEY]);
 }
 
 function isSet(value: unknown): boolean {

@@ -14,7 +14,7 @@ import { stackConfigSource } from "../core/stack-files.js";
 import { TRUST_KEY } from "../core/trust-policy.js";
 import { runIdOf } from "./run-logs.js";
 import { type EngineRun } from "./events.js";
-import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, runsOnChangeStack, type StackSelection, stateDirOf } from "./project.js";
+import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection, stateDirOf } from "./project.js";
 
 /** A layer the summary reports on. */
 export interface UpLayer {
@@ -61,8 +61,9 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   // The stack file as it is (a secret is {secure: …} there): a signing key must be a secret, with its passphrase.
   const values = stackConfigSource({ projectDir: projectDirOf(request, context), stack: request.stack, ...(request.config === undefined ? {} : { configFile: path.resolve(context.cwd, request.config) }), env: context.env, displayRoot: context.cwd }).values;
   throwIfAny(signingConfigProblems(values, file));
-  const changeStack = runsOnChangeStack(request, resolved);
-  const signing = signingDecision(config, signingKeyConfigured(values, changeStack), changeStack);
+  // A change's run signs with the change key only, whichever stack it runs on (signingKeyFields).
+  const changeRun = config.ci !== undefined;
+  const signing = signingDecision(config, signingKeyConfigured(values, changeRun), changeRun);
   // A foreign platform on this machine's engine: register its emulation first (or stop, saying why).
   const { platformsToEmulate, registerEmulation } = await import("./emulation.js");
   // The script runs in this process's environment (PATH and all) with the run's own settings on top.

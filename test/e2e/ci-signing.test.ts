@@ -152,9 +152,10 @@ describe("a CI run on a signing channel, and its clean-up", () => {
     expect(run.out).toContain("signed and attested (SBOM, provenance): 6 images");
     ci = await layersOf(`dev-ci-${CHANGE}`);
     expect(Object.keys(ci).sort()).toEqual(LAYERS);
-    // The change's stack file holds the channel's change key as its signing key, and not the channel's key.
+    // The change's stack file holds the channel's change key, and not the channel's key.
     const secureOf = (file: string, field: string): string | undefined => (parse(readFileSync(path.join(world.projectDir, file), "utf8")) as { config: Record<string, { secure?: string } | undefined> }).config[field]?.secure;
-    expect(secureOf(`Pulumi.dev-ci-${CHANGE}.yaml`, "strata:signingKey")).toBe(secureOf("Pulumi.dev.yaml", "strata:changeSigningKey"));
+    expect(secureOf(`Pulumi.dev-ci-${CHANGE}.yaml`, "strata:changeSigningKey")).toBe(secureOf("Pulumi.dev.yaml", "strata:changeSigningKey"));
+    expect(secureOf(`Pulumi.dev-ci-${CHANGE}.yaml`, "strata:signingKey")).toBeUndefined();
     expect(readFileSync(path.join(world.projectDir, `Pulumi.dev-ci-${CHANGE}.yaml`), "utf8")).not.toContain(secureOf("Pulumi.dev.yaml", "strata:signingKey") ?? "(none)");
     const commit = git("rev-parse", "HEAD");
     for (const layer of LAYERS) {
@@ -270,6 +271,18 @@ describe("a CI run on a signing channel, and its clean-up", () => {
       verifyAll(released.digestRef);
     }
     expectNoKeyMaterial([dry.out, clean.out]);
+  });
+
+  it("a stack whose own file names a change, holding only the channel's key, does not sign with it: a change's run reads the change key alone", async () => {
+    const selfci = await world.stack("selfci", { channel: "selfci", change: "6262" }, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: PASSPHRASE } });
+    const run = await upWithSummary(world, "selfci", "selfci");
+    said.push(run.out);
+    expect(run.code, run.out).toBe(0);
+    expect(run.out).toContain("not signed (no strata:changeSigningKey: a change's run never holds the channel's strata:signingKey)");
+    const tags = Object.values(await registryContents(selfci.group)).flat();
+    expect(tags.length).toBeGreaterThan(0);
+    expect(tags.filter((tag) => tag.endsWith(".sig") || tag.endsWith(".att"))).toEqual([]);
+    expectNoKeyMaterial([run.out]);
   });
 
   /** The BASE_IMAGE build argument of a layer's build resource (docker.Image or LayerImage) in a state export. */

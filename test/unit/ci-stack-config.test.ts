@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ciStackConfigText } from "../../src/core/ci-stack-config.js";
-import { NOT_SIGNED, signingConfigProblems, signingDecision, signingKeyConfigured } from "../../src/core/signing-config.js";
+import { NOT_SIGNED, signingConfigProblems, signingDecision, signingKeyConfigured, signingKeyFields } from "../../src/core/signing-config.js";
 
 const CHANNEL = `config:
   strata:channel: dev
@@ -20,23 +20,32 @@ encryptionsalt: v1:salt:of-the-channel
 `;
 
 describe("a change's CI stack never holds its channel's signing key", () => {
-  it("signs with the channel's change key instead; every other key, the comments and the salt are kept", () => {
-    const text = ciStackConfigText(CHANNEL, "Pulumi.dev.yaml");
+  it("takes out the channel's key and passphrase, in either spelling; the change key, every other key, the comments and the salt are kept", () => {
+    // Pulumi reads an unqualified key of a stack file as the project's: signingKey is strata:signingKey.
+    const withUnqualified = CHANNEL.replace("encryptionsalt", "  signingKey:\n    secure: v1:FFFF:unqualified-key-ciphertext\nencryptionsalt");
+    expect(withUnqualified).toContain("unqualified-key-ciphertext");
+    const text = ciStackConfigText(withUnqualified, "Pulumi.dev.yaml");
     expect(text).not.toContain("channel-key-ciphertext");
     expect(text).not.toContain("channel-passphrase-ciphertext");
+    expect(text).not.toContain("unqualified-key-ciphertext");
     expect(text).toContain("# the registry's login");
     expect(parse(text)).toEqual({
       config: {
         "strata:channel": "dev",
         "strata:registryPassword": { secure: "v1:AAAA:registry-ciphertext" },
-        "strata:signingKey": { secure: "v1:DDDD:change-key-ciphertext" },
-        "strata:signingKeyPassphrase": { secure: "v1:EEEE:change-passphrase-ciphertext" },
+        "strata:changeSigningKey": { secure: "v1:DDDD:change-key-ciphertext" },
+        "strata:changeSigningKeyPassphrase": { secure: "v1:EEEE:change-passphrase-ciphertext" },
       },
       encryptionsalt: "v1:salt:of-the-channel",
     });
   });
 
-  it("without a change key, a change's stack has no signing key at all (it does not sign, and says why)", () => {
+  it("a change's run signs with the change key's fields only, wherever it runs; a channel's own run with its key", () => {
+    expect(signingKeyFields({})).toEqual({ key: "signingKey", passphrase: "signingKeyPassphrase" });
+    expect(signingKeyFields({ ci: { change: 19026 } })).toEqual({ key: "changeSigningKey", passphrase: "changeSigningKeyPassphrase" });
+  });
+
+  it("without a change key, a change's stack has no key it would sign with (it does not sign, and says why)", () => {
     const withoutChangeKey = CHANNEL.split("\n").filter((line) => !/changeSigning|change-(key|passphrase)-ciphertext/.test(line)).join("\n");
     const config = (parse(ciStackConfigText(withoutChangeKey, "Pulumi.dev.yaml")) as { config: Record<string, unknown> }).config;
     expect(Object.keys(config).sort()).toEqual(["strata:channel", "strata:registryPassword"]);
@@ -44,7 +53,7 @@ describe("a change's CI stack never holds its channel's signing key", () => {
     expect(signingKeyConfigured(values, true)).toBe(false);
     expect(signingKeyConfigured(values, false)).toBe(true);
     expect(signingDecision({ push: true }, false, true)).toEqual({ sign: false, reason: NOT_SIGNED.noChangeKey });
-    expect(NOT_SIGNED.noChangeKey).toBe("no strata:changeSigningKey (a change's run never holds the channel's strata:signingKey)");
+    expect(NOT_SIGNED.noChangeKey).toBe("no strata:changeSigningKey: a change's run never holds the channel's strata:signingKey");
   });
 
   it("a file without config, and one with only other keys, are copied as they are", () => {
