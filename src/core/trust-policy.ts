@@ -116,7 +116,10 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
  * Reads the policy's keys from the project folder: each must exist and be a PEM public key. A
  * private key is refused by name (it must not sit in the project, and trusting it says nothing).
  */
-export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFile: string): { keys: TrustedKey[]; problems: Problem[] } {
+export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFile: string, options: { readonly inProjectOnly?: boolean } = {}): { keys: TrustedKey[]; problems: Problem[] } {
+  // A policy's keys are reviewed with the policy, so they must be files of the project; a key an
+  // auditor names on the command line (strata verify --key) may be anywhere.
+  const inProjectOnly = options.inProjectOnly ?? true;
   const keys: TrustedKey[] = [];
   const problems: Problem[] = [];
   policy.keys.forEach((configured, index) => {
@@ -128,7 +131,7 @@ export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFi
       // key a policy trusts is reviewed with the policy only if it is in the project itself).
       const real = realpathSync(file);
       const projectReal = realpathSync(projectDir);
-      if (real !== projectReal && !real.startsWith(`${projectReal}${path.sep}`)) {
+      if (inProjectOnly && real !== projectReal && !real.startsWith(`${projectReal}${path.sep}`)) {
         problems.push({ file: stackFile, field, message: `"${configured}" leads outside the project folder (to ${real})`, fix: "put the public key file itself in the project (for example keys/ci.pub), not a link to one elsewhere, and commit it" });
         return;
       }

@@ -93,6 +93,10 @@ describe("trusted keys", () => {
       const { keys, problems } = readTrustedKeys({ keys: ["keys/linked.pub", "keys/alias.pub"], reviewedRef: "origin/main" }, project, file);
       expect(problems).toMatchObject([{ file, field: "strata:trust.keys[0]", message: expect.stringContaining("leads outside the project folder") }]);
       expect(keys.map((key) => key.configured)).toEqual(["keys/alias.pub"]);
+      // A key named on the command line (strata verify --key) may be anywhere.
+      const named = readTrustedKeys({ keys: [path.join(outside, "anyone.pub")], reviewedRef: "unused" }, project, "command line", { inProjectOnly: false });
+      expect(named.problems).toEqual([]);
+      expect(named.keys.map((key) => key.pem)).toEqual([publicPem]);
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
