@@ -89,7 +89,10 @@ export async function isReviewed(dir: string, commit: string, reviewedRef: strin
   // as the reviewed ref it would call whatever was just committed here reviewed.
   const [named, checkedOut] = await Promise.all([git(dir, ["rev-parse", "--symbolic-full-name", reviewedRef]), git(dir, ["symbolic-ref", "-q", "HEAD"])]);
   if (named.code !== 0 || checkedOut.code === undefined || checkedOut.code > 1) return { kind: "could not tell", detail: `git could not say which branch ${reviewedRef} is or which one the checkout at ${dir} is on (${reasonOf(named.code !== 0 ? named : checkedOut)})` };
-  if (checkedOut.code === 0 && named.stdout.trim() !== "" && named.stdout.trim() === checkedOut.stdout.trim()) {
+  // A ref git cannot name as one branch or tag (main~0, a name both a tag and a branch) cannot be
+  // told apart from the checked-out branch: could not tell.
+  if (named.stdout.trim() === "") return { kind: "could not tell", detail: `git names no single branch or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name both a branch and a tag): name the branch or tag itself, for example origin/main` };
+  if (checkedOut.code === 0 && named.stdout.trim() === checkedOut.stdout.trim()) {
     return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is the branch checked out at ${dir}: a commit made there would count as reviewed. Fix: name the ref your review system moves (origin/main after git fetch, or a tag), not the local branch being built` };
   }
   const known = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);

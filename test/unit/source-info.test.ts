@@ -90,6 +90,8 @@ describe("reviewed commits", () => {
     const answer = await isReviewed(onMain.dir, onMain.first, "main");
     expect(answer).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("is the branch checked out") });
     expect(await isReviewed(onMain.dir, onMain.first, "refs/heads/main")).toMatchObject({ kind: "could not tell" });
+    expect(await isReviewed(onMain.dir, onMain.first, "main~0")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("names no single branch or tag") });
+    expect(await isReviewed(onMain.dir, onMain.first, "main^0")).toMatchObject({ kind: "could not tell" });
     git(onMain.dir, "checkout", "-q", "--detach", "main");
     expect(await isReviewed(onMain.dir, onMain.first, "main")).toEqual({ kind: "reviewed" });
   });
