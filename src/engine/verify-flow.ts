@@ -115,12 +115,18 @@ async function withIndexEntries(targets: readonly VerifyTarget[], client: Regist
 export function withTagChecks(verdicts: readonly ImageVerdict[], layers: Readonly<Record<string, ExportedLayer>>, held: ReadonlyMap<string, string | undefined>): ImageVerdict[] {
   const failures = new Map<string, VerifyFailure>();
   for (const [name, entry] of Object.entries(layers)) {
-    if (typeof entry?.ref !== "string" || typeof entry.digestRef !== "string" || !held.has(entry.ref)) continue;
+    if (typeof entry?.digestRef !== "string") continue; // No digest: the verifier refuses it already.
+    const layerName = typeof entry.layer === "string" ? entry.layer : name;
+    if (typeof entry.ref !== "string" || !held.has(entry.ref)) {
+      // Without a tag Strata can read, what users pull cannot be compared with what was verified.
+      failures.set(`${layerName}\n${entry.digestRef}`, { what: `the stack exports no tag that can be read for it (${typeof entry.ref === "string" ? `"${entry.ref}" is not a tag reference` : "no ref in its outputs"}): what users pull cannot be told`, fix: "publish the stack again with this Strata (scripts/strata up), which exports each layer's tag" });
+      continue;
+    }
     const exported = entry.digestRef.slice(entry.digestRef.indexOf("@") + 1);
     const now = held.get(entry.ref);
     if (now === exported) continue;
-    failures.set(`${typeof entry.layer === "string" ? entry.layer : name}\n${entry.digestRef}`, {
-      what: now === undefined ? `its tag ${entry.ref} is gone from the registry` : `its tag ${entry.ref} now holds ${now}, not the ${exported} the stack exported (layer ${typeof entry.layer === "string" ? entry.layer : name}): what users pull is not what was verified`,
+    failures.set(`${layerName}\n${entry.digestRef}`, {
+      what: now === undefined ? `its tag ${entry.ref} is gone from the registry` : `its tag ${entry.ref} now holds ${now}, not the ${exported} the stack exported (layer ${layerName}): what users pull is not what was verified`,
       fix: now === undefined ? "publish it again (scripts/strata up) or find out who deleted the tag" : "find out who moved the tag (the registry's log); publish the stack again to put back what it exported",
     });
   }
@@ -153,7 +159,7 @@ async function heldDigests(layers: Readonly<Record<string, ExportedLayer>>, clie
 
 /** The key given with --key, read and checked as a policy's keys are (trust-policy.ts), its problems named as the option's. */
 function givenKey(key: string, context: ProjectContext): TrustedKey[] {
-  const read = readTrustedKeys({ keys: [key], reviewedRef: "unused" }, context.cwd, "command line");
+  const read = readTrustedKeys({ keys: [key], reviewedRef: "unused" }, context.cwd, "command line", { inProjectOnly: false });
   throwIfAny(read.problems.map((problem): Problem => ({ ...problem, file: "command line", field: "--key" })));
   return read.keys;
 }

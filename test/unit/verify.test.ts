@@ -147,4 +147,13 @@ describe("strata verify checks what each exported tag holds now", () => {
     expect(checked[3]?.failures[0]?.what).toBe("its tag 127.0.0.1:5000/g/tools-arm64:1.0-p0 is gone from the registry");
     expect(verifyExitCode(checked)).toBe(1);
   });
+
+  it("a layer with no readable tag is refused: what users pull cannot be told", () => {
+    const noRef = { base: { layer: "base", digestRef: ref("base", "a") } };
+    const [refused] = withTagChecks([verdictOf("base", ref("base", "a"))], noRef, new Map());
+    expect(refused?.admitted).toBe(false);
+    expect(refused?.failures[0]?.what).toContain("no ref in its outputs");
+    const untagged = { base: { layer: "base", ref: ref("base", "a"), digestRef: ref("base", "a") } };
+    expect(withTagChecks([verdictOf("base", ref("base", "a"))], untagged, new Map())[0]?.failures[0]?.what).toContain("is not a tag reference");
+  });
 });
