@@ -169,6 +169,7 @@ describe("signed and attested layers", () => {
 
   it("signs a changed leaf anew, and only that leaf", async () => {
     const before = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
+    const commitBefore = git("rev-parse", "HEAD");
     writeFileSync(path.join(world.catalogDir, "app/app.txt"), `${readFileSync(path.join(world.catalogDir, "app/app.txt"), "utf8")}changed\n`);
     git("-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", "commit", "-q", "-am", "app changed");
     const third = await upWithSummary(world, "dev", "third", { STRATA_COSIGN: NO_COSIGN });
@@ -186,6 +187,15 @@ describe("signed and attested layers", () => {
     expect(provenance.code, provenance.out).toBe(0);
     const envelope = JSON.parse(provenance.out.split("\n").find((line) => line.startsWith("{")) ?? "{}") as { payload?: string };
     expect(Buffer.from(envelope.payload ?? "", "base64").toString("utf8")).toContain(git("rev-parse", "HEAD"));
+    // The other layers' ImageAttestations keep the commit they were signed with in the state (the
+    // provider's check keeps the facts while the digest stays): a new commit must not change every
+    // resource's inputs, which has the engine write the whole state once per resource.
+    const commits = (await dev.stack.exportStack()).deployment.resources
+      .filter((resource: { type: string }) => resource.type === "strata:index:ImageAttestations")
+      .map((resource: { inputs: { provenanceFacts?: { source?: { commit?: string } } } }) => resource.inputs.provenanceFacts?.source?.commit);
+    expect(commits.length).toBe(6);
+    expect(commits.filter((commit: string | undefined) => commit === commitBefore).length).toBe(5);
+    expect(commits.filter((commit: string | undefined) => commit === git("rev-parse", "HEAD")).length).toBe(1);
   });
 
   it("publishes a stack without a key unsigned, and says so", async () => {
