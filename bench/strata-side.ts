@@ -78,6 +78,10 @@ export class StrataSide {
       pulumi(["stack", "init"]);
       pulumi(["config", "set", "--secret", "strata:signingKey"], signing.privateKeyPem);
       pulumi(["config", "set", "--secret", "strata:signingKeyPassphrase"], signing.passphrase);
+      // A change's run signs with the change key alone (README, Which key goes where): the CI
+      // scenarios sign too. The bench's one test-only fixture key serves as both; a real channel's are two pairs.
+      pulumi(["config", "set", "--secret", "strata:changeSigningKey"], signing.privateKeyPem);
+      pulumi(["config", "set", "--secret", "strata:changeSigningKeyPassphrase"], signing.passphrase);
     }
   }
 
