@@ -18,7 +18,8 @@ import { attestationTag, signatureTag } from "../../src/core/cosign-format.js";
 import { BUILD_RESOURCE_TYPES } from "../../src/core/image-types.js";
 import { BUILD_ARGS } from "../../src/core/plan.js";
 import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
-import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
+import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
+import { cosignBinary } from "./cosign-cli.js";
 
 const PASSPHRASE = "ci-signing-passphrase-93c4a7";
 const CHANGE_PASSPHRASE = "ci-change-passphrase-5e01d8";
@@ -45,14 +46,6 @@ interface ProvenanceStatement {
     };
   };
 }
-
-const cosignBinary = (): string => {
-  try {
-    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
-  } catch {
-    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
-  }
-};
 
 const digestOfRef = (digestRef: string): string => digestRef.slice(digestRef.indexOf("@") + 1);
 /** `group/image` of `registry/group/image@sha256:…`. */

@@ -5,7 +5,7 @@
  * verify` / `verify-attestation`. Keys are made by the real `cosign generate-key-pair`. cosign must
  * be built already (scripts/test.sh runs `scripts/cosign-tools.sh ensure` before this project).
  */
-import { execFileSync } from "node:child_process";
+
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +19,8 @@ import { RegistryClient } from "../../src/registry/client.js";
 import { copyImage, copyManifest } from "../../src/registry/copy.js";
 import { attestImage, type SignatureRegistry, signImages } from "../../src/registry/signatures.js";
 import { startFaultProxy } from "../helpers/fault-proxy.js";
-import { registry, registryAddress, repoRoot } from "./harness.js";
+import { registry, registryAddress } from "./harness.js";
+import { cosignBinary } from "./cosign-cli.js";
 
 const sha256 = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
@@ -62,14 +63,6 @@ async function pushTinyImage(repository: string, tag: string): Promise<string> {
   const digest = await registry.putManifest(repository, tag, manifest, "application/vnd.oci.image.manifest.v1+json");
   return `${registryAddress}/${repository}@${digest}`;
 }
-
-const cosignBinary = (): string => {
-  try {
-    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
-  } catch {
-    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
-  }
-};
 
 /** An SPDX 2.3 document of `packages` Debian packages, about the size of a minbase image's SBOM (88). */
 function spdxDocument(name: string, packages: number): Buffer {

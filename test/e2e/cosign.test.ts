@@ -4,7 +4,7 @@
  * ECDSA keys. cosign must be there already: scripts/test.sh runs `scripts/cosign-tools.sh ensure`
  * before this project, and a missing binary fails the test loudly rather than building inside it.
  */
-import { execFileSync } from "node:child_process";
+
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,7 +14,8 @@ import { provenancePredicateBytes, provenanceProblems, statementOfEnvelope } fro
 import { Cosign, cosignArgs, PRIVATE_KEY_VARIABLE, type SigningKey } from "../../src/engine/cosign.js";
 import { startFaultProxy } from "../helpers/fault-proxy.js";
 import { freePort } from "../helpers/net.js";
-import { registry, registryAddress, repoRoot } from "./harness.js";
+import { registry, registryAddress } from "./harness.js";
+import { cosignBinary } from "./cosign-cli.js";
 
 const sha256 = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
@@ -43,14 +44,6 @@ async function pushTinyImage(repository: string, tag: string): Promise<string> {
   const digest = await registry.putManifest(repository, tag, manifest, "application/vnd.oci.image.manifest.v1+json");
   return `${registryAddress}/${repository}@${digest}`;
 }
-
-const cosignBinary = (): string => {
-  try {
-    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
-  } catch {
-    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
-  }
-};
 
 describe("cosign", () => {
   const keysDir = mkdtempSync(path.join(tmpdir(), "strata-cosign-keys-"));

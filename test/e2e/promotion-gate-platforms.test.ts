@@ -8,31 +8,18 @@
  * (whose own signature is intact) would let it through and leave tags behind.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cosign } from "../../src/engine/cosign.js";
-import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, repoRoot, runStrata } from "./harness.js";
+import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata } from "./harness.js";
+import { cosignBinary, cosignCli } from "./cosign-cli.js";
 
 const PASSPHRASE = "gate-platforms-passphrase-91d2";
 const TRUST = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed" });
 const PLATFORMS = ["linux/amd64", "linux/arm64"];
 const COSIGN_FLAGS = ["--insecure-ignore-tlog=true", "--allow-insecure-registry"];
-
-const cosignBinary = (): string => {
-  try {
-    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
-  } catch {
-    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
-  }
-};
-
-/** Plain cosign, as a user runs it by hand. */
-function cosignCli(binary: string, args: readonly string[]): { code: number; out: string } {
-  const result = spawnSync(binary, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, timeout: 120_000 });
-  return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
-}
 
 /** `repo@sha256:…` → [repository path in the registry, digest]. */
 function splitRef(digestRef: string): [string, string] {

@@ -9,7 +9,7 @@
  * failed open fails these tests by the tags it would leave.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,25 +20,12 @@ import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
 import { attestImage } from "../../src/registry/signatures.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
-import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot } from "./harness.js";
+import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents } from "./harness.js";
+import { cosignBinary, cosignCli } from "./cosign-cli.js";
 
 const PASSPHRASE = "gate-passphrase-3b7c21";
 const TRUST = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed" });
 const LAYERS = ["app", "app-base", "base", "db", "libs", "tools"];
-
-const cosignBinary = (): string => {
-  try {
-    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
-  } catch {
-    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
-  }
-};
-
-/** Plain cosign, as a user runs it by hand. */
-function cosignCli(binary: string, args: readonly string[]): { code: number; out: string } {
-  const result = spawnSync(binary, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, timeout: 120_000 });
-  return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
-}
 
 /** Every tag of a group with the digest it holds: what "the target's tags" means before and after. */
 async function tagsWithDigests(group: string, client: RegistryClient = registry): Promise<Record<string, string>> {

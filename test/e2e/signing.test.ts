@@ -14,19 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unlockCosignKey } from "../../src/core/cosign-format.js";
 import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
-import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
+import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
+import { cosignBinary } from "./cosign-cli.js";
 
 const PASSPHRASE = "signing-passphrase-5d81e0";
 /** A cosign that is not there: what a run that signs is given, to show that signing never runs cosign. */
 const NO_COSIGN = "/nonexistent/strata-e2e/cosign";
-
-const cosignBinary = (): string => {
-  try {
-    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
-  } catch {
-    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
-  }
-};
 
 interface SignedLayerOutput {
   readonly layer: string;

@@ -13,17 +13,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cosign } from "../../src/engine/cosign.js";
-import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
+import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
+import { cosignBinary } from "./cosign-cli.js";
 
 const PASSPHRASE = "verify-passphrase-3c9a71";
-
-const cosignBinary = (): string => {
-  try {
-    return execFileSync(path.join(repoRoot, "scripts/cosign-tools.sh"), ["path"], { encoding: "utf8", env: { ...process.env, STRATA_COSIGN_NO_BUILD: "1" } }).trim();
-  } catch {
-    throw new Error("cosign is not built: run scripts/cosign-tools.sh ensure before the e2e tests (scripts/test.sh does)");
-  }
-};
 
 interface VerifyJson {
   readonly ok: boolean;
