@@ -87,11 +87,6 @@ export function inputsOf(options: StackSelection, context: ProjectContext): Reso
   return { ...(stack.value as ResolvedStack), catalog: catalog.value as Catalog };
 }
 
-/** Whether a run goes to its change's own stack (runStackOf), whose config ci-stack.ts writes from the channel's. */
-export function runsOnChangeStack(options: StackSelection, resolved: ResolvedStack): boolean {
-  return resolved.config.ci !== undefined && resolved.ciFromEnvironment && options.config === undefined;
-}
-
 /**
  * The stack an engine run uses. A CI run whose change comes from the CI environment runs on its
  * change's own stack (`<stack>-ci-<change>`, config copied from the channel's), never on the
@@ -100,8 +95,8 @@ export function runsOnChangeStack(options: StackSelection, resolved: ResolvedSta
  * `note` says which stack a CI run took, for the command to print.
  */
 export async function runStackOf(options: StackSelection & { stack: string }, context: ProjectContext, resolved: ResolvedStack): Promise<{ stack: string; note?: string }> {
-  const { config } = resolved;
-  if (!runsOnChangeStack(options, resolved) || config.ci === undefined) return { stack: options.stack };
+  const { config, ciFromEnvironment } = resolved;
+  if (config.ci === undefined || !ciFromEnvironment || options.config !== undefined) return { stack: options.stack };
   const stack = ciStackName(options.stack, config.ci);
   const { writeCiStackConfig } = await import("./ci-stack.js");
   writeCiStackConfig(projectDirOf(options, context), options.stack, stack);
