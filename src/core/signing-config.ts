@@ -9,6 +9,8 @@ import { type Problem } from "./problems.js";
 
 const KEY_FIELD = `${CONFIG_NAMESPACE}:${SIGNING_KEY_KEY}`;
 const PASSPHRASE_FIELD = `${CONFIG_NAMESPACE}:${SIGNING_PASSPHRASE_KEY}`;
+const CHANGE_KEY_FIELD = `${CONFIG_NAMESPACE}:${CHANGE_SIGNING_KEY_KEY}`;
+const CHANGE_PASSPHRASE_FIELD = `${CONFIG_NAMESPACE}:${CHANGE_SIGNING_PASSPHRASE_KEY}`;
 const SET_KEY = `pulumi config set --secret ${KEY_FIELD} < cosign.key (make the pair with cosign generate-key-pair; keep cosign.pub to verify)`;
 const SET_PASSPHRASE = `pulumi config set --secret ${PASSPHRASE_FIELD} '<the passphrase cosign generate-key-pair asked for>' (an empty one if the key has none)`;
 
@@ -26,7 +28,7 @@ export type SigningDecision =
 /** The summary's words for an unsigned stack; the first is what a dev laptop without a key sees. */
 export const NOT_SIGNED = {
   noKey: `no ${KEY_FIELD}`,
-  noChangeKey: `no ${CONFIG_NAMESPACE}:${CHANGE_SIGNING_KEY_KEY}: a change's run never holds the channel's ${KEY_FIELD}`,
+  noChangeKey: `no ${CHANGE_KEY_FIELD}: a change's run never holds the channel's ${KEY_FIELD}`,
   notPushed: "strata:push is false: nothing is in a registry to sign",
   promoted: "a promotion copies images, it does not sign them",
 } as const;
@@ -48,27 +50,33 @@ export function signingDecision(config: Pick<StackConfig, "push" | "promoteFrom"
  * `values` are the `strata:` values, namespace stripped.
  */
 export function signingConfigProblems(values: Readonly<Record<string, unknown>>, file: string): Problem[] {
+  return [
+    ...keyPairProblems(values, file, {
+      key: SIGNING_KEY_KEY, passphrase: SIGNING_PASSPHRASE_KEY, setKey: SET_KEY, setPassphrase: SET_PASSPHRASE,
+      cannotOpen: "cosign cannot open the key without it", nothingToSign: "there is nothing to sign with", withoutKey: " (a stack without a key does not sign)",
+    }),
+    // The key a change's run signs with instead (signingKeyFields): the same rules.
+    ...keyPairProblems(values, file, {
+      key: CHANGE_SIGNING_KEY_KEY, passphrase: CHANGE_SIGNING_PASSPHRASE_KEY,
+      setKey: `pulumi config set --secret ${CHANGE_KEY_FIELD} < change.key (a pair of its own, made with cosign generate-key-pair, that no strata:trust lists)`,
+      setPassphrase: `pulumi config set --secret ${CHANGE_PASSPHRASE_FIELD} '<its passphrase>'`,
+      cannotOpen: "a change's run cannot open the key without it", nothingToSign: "a change's run has nothing to sign with", withoutKey: "",
+    }),
+  ];
+}
+
+/** One key and its passphrase as a stack file holds them: each a secret, and both or neither. */
+function keyPairProblems(values: Readonly<Record<string, unknown>>, file: string, pair: { key: string; passphrase: string; setKey: string; setPassphrase: string; cannotOpen: string; nothingToSign: string; withoutKey: string }): Problem[] {
   const problems: Problem[] = [];
-  const key = values[SIGNING_KEY_KEY];
-  const passphrase = values[SIGNING_PASSPHRASE_KEY];
+  const keyField = `${CONFIG_NAMESPACE}:${pair.key}`;
+  const passphraseField = `${CONFIG_NAMESPACE}:${pair.passphrase}`;
+  const key = values[pair.key];
+  const passphrase = values[pair.passphrase];
   // The value is never quoted back: it is the secret.
-  if (typeof key === "string" && key !== "") problems.push({ file, field: KEY_FIELD, message: "is stored in plain text in the stack file, where anyone who reads the repository has the private key", fix: `remove it (pulumi config rm ${KEY_FIELD}), make a new key pair (this one is exposed), and set it as a secret: ${SET_KEY}` });
-  if (typeof passphrase === "string" && passphrase !== "") problems.push({ file, field: PASSPHRASE_FIELD, message: "is stored in plain text in the stack file", fix: `remove it and set it as a secret: ${SET_PASSPHRASE}` });
-  if (isSet(key) && !isSet(passphrase)) problems.push({ file, field: PASSPHRASE_FIELD, message: `is missing, but ${KEY_FIELD} is set: cosign cannot open the key without it`, fix: SET_PASSPHRASE });
-  if (!isSet(key) && isSet(passphrase)) problems.push({ file, field: KEY_FIELD, message: `is missing, but ${PASSPHRASE_FIELD} is set: there is nothing to sign with`, fix: `${SET_KEY}; or remove ${PASSPHRASE_FIELD} (a stack without a key does not sign)` });
-  // The key a change's CI stack signs with instead (ci-stack-config.ts): the same rules.
-  const changeKey = values[CHANGE_SIGNING_KEY_KEY];
-  const changePassphrase = values[CHANGE_SIGNING_PASSPHRASE_KEY];
-  const CHANGE_KEY_FIELD = `${CONFIG_NAMESPACE}:${CHANGE_SIGNING_KEY_KEY}`;
-  const CHANGE_PASSPHRASE_FIELD = `${CONFIG_NAMESPACE}:${CHANGE_SIGNING_PASSPHRASE_KEY}`;
-  const setChangeKey = `pulumi config set --secret ${CHANGE_KEY_FIELD} < change.key (a pair of its own, made with cosign generate-key-pair, that no strata:trust lists)`;
-  if (typeof changeKey === "string" && changeKey !== "") problems.push({ file, field: CHANGE_KEY_FIELD, message: "is stored in plain text in the stack file, where anyone who reads the repository has the private key", fix: `remove it (pulumi config rm ${CHANGE_KEY_FIELD}), make a new key pair (this one is exposed), and set it as a secret: ${setChangeKey}` });
-  if (typeof changePassphrase === "string" && changePassphrase !== "") problems.push({ file, field: CHANGE_PASSPHRASE_FIELD, message: "is stored in plain text in the stack file", fix: `remove it and set it as a secret: pulumi config set --secret ${CHANGE_PASSPHRASE_FIELD} '<its passphrase>'` });
-  if (isSet(changeKey) !== isSet(changePassphrase)) {
-    problems.push(isSet(changeKey)
-      ? { file, field: CHANGE_PASSPHRASE_FIELD, message: `is missing, but ${CHANGE_KEY_FIELD} is set: a change's run cannot open the key without it`, fix: `pulumi config set --secret ${CHANGE_PASSPHRASE_FIELD} '<its passphrase>'` }
-      : { file, field: CHANGE_KEY_FIELD, message: `is missing, but ${CHANGE_PASSPHRASE_FIELD} is set: a change's run has nothing to sign with`, fix: `${setChangeKey}; or remove ${CHANGE_PASSPHRASE_FIELD}` });
-  }
+  if (typeof key === "string" && key !== "") problems.push({ file, field: keyField, message: "is stored in plain text in the stack file, where anyone who reads the repository has the private key", fix: `remove it (pulumi config rm ${keyField}), make a new key pair (this one is exposed), and set it as a secret: ${pair.setKey}` });
+  if (typeof passphrase === "string" && passphrase !== "") problems.push({ file, field: passphraseField, message: "is stored in plain text in the stack file", fix: `remove it and set it as a secret: ${pair.setPassphrase}` });
+  if (isSet(key) && !isSet(passphrase)) problems.push({ file, field: passphraseField, message: `is missing, but ${keyField} is set: ${pair.cannotOpen}`, fix: pair.setPassphrase });
+  if (!isSet(key) && isSet(passphrase)) problems.push({ file, field: keyField, message: `is missing, but ${passphraseField} is set: ${pair.nothingToSign}`, fix: `${pair.setKey}; or remove ${passphraseField}${pair.withoutKey}` });
   return problems;
 }
 
