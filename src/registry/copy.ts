@@ -41,7 +41,7 @@ export interface CopyResult {
   readonly digest: string;
 }
 
-export const INDEX_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
+const INDEX_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
 
 /**
  * Whether a manifest is an index (one image per platform), from its own bytes first: the media type

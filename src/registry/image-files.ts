@@ -30,6 +30,7 @@ import zlib from "node:zlib";
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { isSbomSource } from "../core/sbom.js";
 import { type ImageConfig, type RegistryClient, RegistryError } from "./client.js";
+import { isIndexManifest } from "./copy.js";
 
 /** What reading an image's files needs of a registry client. */
 export type ImageFilesRegistry = Pick<RegistryClient, "registry" | "manifest" | "configOf" | "blobStream">;
@@ -45,7 +46,6 @@ const LAYER_COMPRESSION: Readonly<Record<string, "gzip" | "zstd" | "none">> = {
 
 const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"]);
 const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"]);
-const INDEX_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json"]);
 
 /** Symlinks followed to read one wanted path, at most (Linux's own limit, ELOOP). */
 const MAX_SYMLINKS = 40;
@@ -319,7 +319,7 @@ export async function imageFiles(client: ImageFilesRegistry, repository: string,
   const found = await client.manifest(repository, digest);
   if (found === undefined) throw new RegistryError(`${image}: the registry has no such manifest (HTTP 404); its files cannot be read`, 404, "no such manifest");
   const mediaType = found.manifest.mediaType ?? found.mediaType;
-  if (INDEX_TYPES.has(mediaType) || found.manifest.manifests !== undefined) {
+  if (isIndexManifest(found.mediaType, found.manifest)) {
     throw new RegistryError(`${image} is an image index (one image per platform); read the files of one of its images: pick the platform's manifest digest from the index`, undefined, "an index where an image was expected", "malformed");
   }
   if (!IMAGE_MANIFEST_TYPES.has(mediaType)) {

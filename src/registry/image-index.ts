@@ -8,7 +8,7 @@
 import { formatPlatform, parsePlatform } from "../core/platforms.js";
 import { sha256Digest } from "./blob-cache.js";
 import { type ManifestResult, parseJson, type RegistryClient, RegistryError } from "./client.js";
-import { confirmTag, copyManifest, INDEX_TYPES } from "./copy.js";
+import { confirmTag, copyManifest, isIndexManifest } from "./copy.js";
 
 export const OCI_INDEX_TYPE = "application/vnd.oci.image.index.v1+json";
 
@@ -49,10 +49,10 @@ export async function putIndex(client: RegistryClient, request: IndexRequest): P
   const children = [];
   for (const entry of request.entries) {
     const raw = await client.rawManifest(entry.repository, entry.digest);
-    if (INDEX_TYPES.has(raw.mediaType)) throw new RegistryError(`${entry.repository}@${entry.digest} (${entry.platform}) is itself an index; an index entry must be one platform's image`);
+    const manifest = parseJson<ManifestResult["manifest"]>(raw.bytes, `the manifest of ${entry.repository}@${entry.digest}`);
+    if (isIndexManifest(raw.mediaType, manifest)) throw new RegistryError(`${entry.repository}@${entry.digest} (${entry.platform}) is itself an index; an index entry must be one platform's image`);
     // The image must be for the platform its entry claims: a pull picks the entry by this field alone.
     // Its config is read from the manifest bytes just fetched (checked against the digest), not asked for again.
-    const manifest = parseJson<ManifestResult["manifest"]>(raw.bytes, `the manifest of ${entry.repository}@${entry.digest}`);
     const config = await client.configOf(entry.repository, { digest: entry.digest, mediaType: raw.mediaType, manifest });
     const expected = parsePlatform(entry.platform);
     if (config?.os !== expected.os || config.architecture !== expected.architecture || (expected.variant !== undefined && config.variant !== undefined && config.variant !== expected.variant)) {
