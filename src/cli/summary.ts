@@ -105,9 +105,9 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
 
 /**
  * A layer's signature: where cosign's `.sig` tag is, when the stack signs and the run ended well
- * (every image's ImageAttestations succeeded, or the engine would have said so); else why not. A
- * failed run says it cannot tell, never that a layer is signed. What its ImageAttestations step
- * reported (the tags, the package count, whether this run signed it) wins over what the digest implies.
+ * (the ImageAttestationsSet step succeeded, or the engine would have said so); else why not. A
+ * failed run says it cannot tell, never that a layer is signed. What the set's step
+ * reported of its image (the tags, the package count, whether this run signed it) wins over what the digest implies.
  */
 function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | null, runError: string | undefined, attestation: AttestationEvent | undefined): Pick<SummaryRow, "signature" | "signed" | "sbom" | "packages" | "unsigned"> {
   if (layer.signing === undefined) return {};

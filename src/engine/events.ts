@@ -4,7 +4,7 @@
  */
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { CI_COPY_SET_TYPE, IMAGE_TYPES } from "../core/image-types.js";
-import { IMAGE_ATTESTATIONS_TYPE } from "../pulumi/provider/image-attestations-inputs.js";
+import { IMAGE_ATTESTATIONS_SET_TYPE, imagesToSign } from "../pulumi/provider/image-attestations-inputs.js";
 
 /** What the engine did to one layer's image resource. */
 export interface LayerEvent {
@@ -24,13 +24,13 @@ export interface LayerEvent {
   readonly log?: readonly LogLine[];
   /** The inputs whose change made the engine update it (the engine's diff keys). */
   readonly changedInputs?: readonly string[];
-  /** A signing stack: what its image's `strata:index:ImageAttestations` step did (for an index layer, the index's). */
+  /** A signing stack: what the `strata:index:ImageAttestationsSet` step did to its image (for an index layer, the index). */
   readonly attestation?: AttestationEvent;
 }
 
-/** What the engine did to one image's signature and attestations (its ImageAttestations resource). */
+/** What the engine did to one image's signature and attestations (its entry in the ImageAttestationsSet). */
 export interface AttestationEvent {
-  /** The step: `create` (signed in this run), `same` (signed by an earlier run), `replace`, … */
+  /** `create`: signed in this run (its digest was new to the set); `same`: signed by an earlier run. */
   readonly op: string;
   readonly failed: boolean;
   /** `repo:sha256-<hex>.sig` */
@@ -107,13 +107,14 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
   /** The layers a resource stands for: a copy set's, or the one its URN names. */
   const layersOf = (urn: string): readonly string[] => copySets.get(urn) ?? [layerOf(urn)];
   /**
-   * Attestation steps by resource name (a layer's, or `layer/os-arch` for a platform's image in its
-   * index's repository). Kept apart, and joined to a layer's event only once the layer has one: an
-   * attestation alone must never make a layer the run did not reach look reached.
+   * What the attestation set's step did, by image name (a layer's, or `layer/os-arch` for a
+   * platform's image in its index's repository). Kept apart, and joined to a layer's event only once
+   * the layer has one: an attestation alone must never make a layer the run did not reach look reached.
    */
   const attestations = new Map<string, AttestationEvent>();
-  const attest = (urn: string, change: Partial<AttestationEvent>): void => {
-    const name = layerOf(urn);
+  /** The images of the set's step, from its inputs: a failed step leaves every one of them unknown. */
+  let attestationNames: readonly string[] = [];
+  const attest = (name: string, change: Partial<AttestationEvent>): void => {
     const attestation: AttestationEvent = { ...(attestations.get(name) ?? { op: "same", failed: false }), ...change };
     attestations.set(name, attestation);
     const recorded = events.get(name);
@@ -140,12 +141,23 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
       if (previous === undefined && change.startedAt === undefined) return {};
       return { timing: { ...(previous as LayerTiming), ...change } };
     };
+    // The set's step: each image is signed in it when its digest is new to the set (provider/image-attestations-inputs.ts).
     const pre = event.resourcePreEvent?.metadata;
-    if (pre?.type === IMAGE_ATTESTATIONS_TYPE) attest(pre.urn, { op: pre.op });
+    if (pre?.type === IMAGE_ATTESTATIONS_SET_TYPE) {
+      const inputs = pre.new?.inputs ?? {};
+      const signing = new Set(imagesToSign(pre.old?.outputs ?? {}, inputs));
+      attestationNames = Object.keys((inputs.images ?? {}) as Record<string, unknown>);
+      for (const name of attestationNames) attest(name, { op: signing.has(name) ? "create" : "same" });
+    }
     const attested = event.resOutputsEvent?.metadata;
-    if (attested?.type === IMAGE_ATTESTATIONS_TYPE) attest(attested.urn, { op: attested.op, ...attestationOutputs(attested.new?.outputs) });
+    if (attested?.type === IMAGE_ATTESTATIONS_SET_TYPE) {
+      const before = (attested.old?.outputs?.attested ?? {}) as Record<string, { digestRef?: unknown } | undefined>;
+      for (const [name, entry] of Object.entries((attested.new?.outputs?.attested ?? {}) as Record<string, Record<string, unknown> | undefined>)) {
+        attest(name, { op: before[name]?.digestRef !== undefined && before[name]?.digestRef === entry?.digestRef ? "same" : "create", ...attestationOutputs(entry) });
+      }
+    }
     const attestFailed = event.resOpFailedEvent?.metadata;
-    if (attestFailed?.type === IMAGE_ATTESTATIONS_TYPE) attest(attestFailed.urn, { op: attestFailed.op, failed: true });
+    if (attestFailed?.type === IMAGE_ATTESTATIONS_SET_TYPE) for (const name of attestationNames) attest(name, { failed: true });
     if (pre !== undefined) {
       // A CI copy set stands for every layer it copies (its step's inputs name them): each gets the set's step.
       if (pre.type === CI_COPY_SET_TYPE) {
@@ -196,7 +208,7 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
   return { events, stackLayers, programWarnings, onEvent };
 }
 
-/** The outputs of an ImageAttestations step that say where its signature and SBOM are; what is not of its type is left out. */
+/** What the set's outputs say of one image: where its signature and SBOM are; what is not of its type is left out. */
 function attestationOutputs(outputs: Record<string, unknown> | undefined): Partial<AttestationEvent> {
   const text = (value: unknown): string | undefined => (typeof value === "string" && value !== "" ? value : undefined);
   const [signature, sbom, provenance] = [text(outputs?.signature), text(outputs?.sbom), text(outputs?.provenance)];

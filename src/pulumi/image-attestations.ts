@@ -1,9 +1,11 @@
 /**
- * Signed, attested images as resources (issue 29): one `strata:index:ImageAttestations` per image
- * a signing stack publishes (each layer; for a multi-platform layer, each platform's image, the
- * index, and each platform's image again in the index's repository, the one users pull from), keyed
- * on the image's digest reference. `pulumi preview` shows them; a rerun on the same digests writes
- * nothing; a rebuilt layer's new digest replaces its resource (provider/main.ts, attest-image.ts).
+ * Signed, attested images as a resource (issue 29): one `strata:index:ImageAttestationsSet` for
+ * every image a signing stack publishes (each layer; for a multi-platform layer, each platform's
+ * image, the index, and each platform's image again in the index's repository, the one users pull
+ * from), each keyed on its digest reference. `pulumi preview` shows the set and which images it
+ * would sign; a rerun on the same digests writes nothing; a rebuilt layer's new digest is signed
+ * beside the old one (provider/main.ts, attest-image.ts). One resource, not one per image:
+ * provider/image-attestations-inputs.ts says why.
  */
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
@@ -16,34 +18,24 @@ import { type SigningKey } from "../engine/cosign.js";
 import { sourceState } from "../engine/source-info.js";
 import { engineEndpoint, engineGet } from "./docker-engine.js";
 import { type IndexedLayerOutput } from "./image-index.js";
-import { IMAGE_ATTESTATIONS_TYPE, type ProvenanceFacts } from "./provider/image-attestations-inputs.js";
+import { type AttestedImageInputs, IMAGE_ATTESTATIONS_SET_TYPE, type ImageAttestationsOutputs, type ProvenanceFacts } from "./provider/image-attestations-inputs.js";
 import { type LayerOutput } from "./tree.js";
 
-export interface ImageAttestationsArgs {
+export interface ImageAttestationsSetArgs {
   readonly registry: pulumi.Input<string>;
-  /** `registry/group/image@sha256:…`: the image signed and attested. */
-  readonly digestRef: pulumi.Input<string>;
-  /** The tag it is published under (the SBOM document's name). */
-  readonly tag: pulumi.Input<string>;
-  /** What the image's provenance records beyond its digest (the `provenance` output is the attestation's ref). */
-  readonly provenanceFacts: pulumi.Input<ProvenanceFacts>;
-  /** A secret: encrypted in the state's inputs, never in the outputs (the provider drops it). */
+  /** Name (a layer's, or `layer/os-arch`) → the image signed: its `registry/group/image@sha256:…`, the tag it is published under (the SBOM document's name), and what its provenance records beyond its digest. */
+  readonly images: Readonly<Record<string, { readonly digestRef: pulumi.Input<string>; readonly tag: string; readonly provenanceFacts: pulumi.Input<ProvenanceFacts> }>>;
+  /** A secret: encrypted in the state's inputs, never in the outputs (the provider leaves it out). */
   readonly signingKey: pulumi.Input<SigningKey>;
   readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }
 
-export class ImageAttestations extends pulumi.CustomResource {
-  /** `registry/group/image:sha256-<hex>.sig` */
-  declare readonly signature: pulumi.Output<string>;
-  /** `registry/group/image:sha256-<hex>.att` (its spdxjson attestation). */
-  declare readonly sbom: pulumi.Output<string>;
-  /** `registry/group/image:sha256-<hex>.att` (its slsaprovenance1 attestation). */
-  declare readonly provenance: pulumi.Output<string>;
-  declare readonly packages: pulumi.Output<number>;
-  declare readonly sbomDigest: pulumi.Output<string>;
+export class ImageAttestationsSet extends pulumi.CustomResource {
+  /** Name → where its signature and attestations are (`repo:sha256-<hex>.sig`, `.att`), its package count, and the digest they are about. */
+  declare readonly attested: pulumi.Output<Record<string, ImageAttestationsOutputs>>;
 
-  constructor(name: string, args: ImageAttestationsArgs, options?: pulumi.CustomResourceOptions) {
-    super(IMAGE_ATTESTATIONS_TYPE, name, { ...args, signature: undefined, sbom: undefined, provenance: undefined, packages: undefined, sbomDigest: undefined, provenanceDigest: undefined, signedBefore: undefined }, options);
+  constructor(name: string, args: ImageAttestationsSetArgs, options?: pulumi.CustomResourceOptions) {
+    super(IMAGE_ATTESTATIONS_SET_TYPE, name, { ...args, attested: undefined }, options);
   }
 }
 
@@ -84,13 +76,11 @@ export async function runFacts(args: { catalogDir: string; stack: string; config
 }
 
 /**
- * The run's facts as an ImageAttestations input holds them: all but the run id, which differs on
- * every run: a resource whose inputs differ is written to the state again on a run that signs
- * nothing. The provider takes the run id from the run when it signs (STRATA_RUN_ID). (Measured: this
- * alone does not make a signing stack's no-op cheap; the 200 resources still cost the engine
- * ~90 ms of CPU each at N=200, bench/results/2026-12-02-signing-n200-runid.json: the benchmark
- * commits its catalog before each run, and the commit in `source` differs too. The provider's check
- * keeps the facts a resource was signed with while its digest stays: checkImageAttestations.)
+ * The run's facts as the set's inputs hold them: all but the run id, which differs on every run:
+ * a set whose inputs differ is written to the state again on a run that signs nothing. The
+ * provider takes the run id from the run when it signs (STRATA_RUN_ID). The commit in `source`
+ * differs on a new commit too: the provider's check keeps the facts each image was signed with
+ * while its digest stays (checkImageAttestationsSet).
  */
 export function lastingFacts(facts: RunFacts): Omit<RunFacts, "runId"> {
   const { runId: _runId, ...lasting } = facts;
@@ -117,7 +107,7 @@ export interface DeclareAttestationsArgs {
   readonly registryAuth?: pulumi.Output<{ username: string; password: string }>;
 }
 
-/** One ImageAttestations per published image; layer name → its outputs (an index layer: the index's). */
+/** One ImageAttestationsSet for every published image; layer name → its outputs (an index layer: the index's). */
 export function declareAttestations(layers: readonly (LayerOutput | IndexedLayerOutput)[], args: DeclareAttestationsArgs, parent: pulumi.Resource): Map<string, AttestedLayer> {
   const byName = new Map(layers.map((layer) => [layer.layer, layer] as const));
   const targets = new Map(args.targets.map((target) => [target.layer.name, target] as const));
@@ -141,33 +131,33 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
       platform,
     }));
   };
-  const declare = (name: string, digestRef: pulumi.Input<string>, tag: string, provenanceFacts: pulumi.Output<ProvenanceFacts>): ImageAttestations => new ImageAttestations(name, {
-    registry: args.registry,
-    digestRef,
-    tag,
-    provenanceFacts,
-    signingKey: args.signingKey,
-    ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
-  }, { parent });
-  const attested = new Map<string, AttestedLayer>();
+  const images: Record<string, ImageAttestationsSetArgs["images"][string]> = {};
+  const declare = (name: string, digestRef: pulumi.Input<string>, tag: string, provenanceFacts: pulumi.Output<ProvenanceFacts>): void => {
+    images[name] = { digestRef, tag, provenanceFacts };
+  };
   for (const layer of layers) {
     const index = indexes.get(layer.layer);
     if (index === undefined) {
       const target = targets.get(layer.layer);
-      const resource = declare(layer.layer, layer.digestRef, layer.tag, factsOf(layer, target?.platform ?? args.platform, target?.ownBuildArgs ?? {}));
-      attested.set(layer.layer, { signature: resource.signature, sbom: resource.sbom, provenance: resource.provenance, packages: resource.packages });
+      declare(layer.layer, layer.digestRef, layer.tag, factsOf(layer, target?.platform ?? args.platform, target?.ownBuildArgs ?? {}));
       continue;
     }
     // The index, and each platform's image again in the index's repository: `cosign verify` of the
     // digest a pull resolves there looks for its .sig in that repository, not in the per-platform one.
     const indexed = layer as IndexedLayerOutput;
-    const resource = declare(layer.layer, layer.digestRef, layer.tag, factsOf(layer, index.entries.map((entry) => entry.platform).join(","), index.target.ownBuildArgs));
+    declare(layer.layer, layer.digestRef, layer.tag, factsOf(layer, index.entries.map((entry) => entry.platform).join(","), index.target.ownBuildArgs));
     for (const entry of index.entries) {
       const perPlatform = byName.get(entry.name);
       if (perPlatform === undefined) throw new Error(`layer ${layer.layer}: no ${entry.platform} image was declared`);
       declare(`${layer.layer}/${platformSlug(entry.platform)}`, indexed.platforms.apply((digests) => digests[entry.platform] as string), layer.tag, factsOf(perPlatform, entry.platform, targets.get(entry.name)?.ownBuildArgs ?? {}));
     }
-    attested.set(layer.layer, { signature: resource.signature, sbom: resource.sbom, provenance: resource.provenance, packages: resource.packages });
   }
-  return attested;
+  const set = new ImageAttestationsSet("attestations", {
+    registry: args.registry,
+    images,
+    signingKey: args.signingKey,
+    ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
+  }, { parent });
+  const of = <K extends keyof ImageAttestationsOutputs>(name: string, key: K): pulumi.Output<ImageAttestationsOutputs[K]> => set.attested.apply((attested) => (attested[name] as ImageAttestationsOutputs)[key]);
+  return new Map(layers.map((layer) => [layer.layer, { signature: of(layer.layer, "signature"), sbom: of(layer.layer, "sbom"), provenance: of(layer.layer, "provenance"), packages: of(layer.layer, "packages") }] as const));
 }

@@ -40,6 +40,13 @@ function cosignCli(binary: string, args: readonly string[]): { code: number; out
 const digestHex = (digestRef: string): string => digestRef.slice(digestRef.indexOf("@sha256:") + "@sha256:".length);
 const repositoryOf = (digestRef: string): string => digestRef.slice(registryAddress.length + 1, digestRef.indexOf("@"));
 
+/** The attestation set's images as its inputs in the state name them (exactly one set in a signing stack). */
+function attestationImages(exported: { deployment: { resources?: { type: string; inputs?: Record<string, unknown> }[] } }): Record<string, unknown> {
+  const sets = (exported.deployment.resources ?? []).filter((resource) => resource.type === "strata:index:ImageAttestationsSet");
+  expect(sets).toHaveLength(1);
+  return (sets[0]?.inputs?.images ?? {}) as Record<string, unknown>;
+}
+
 /** The layers of a cosign tag's manifest (one per signature or attestation). */
 async function tagLayers(digestRef: string, suffix: "sig" | "att"): Promise<number> {
   const found = await registry.manifest(repositoryOf(digestRef), `sha256-${digestHex(digestRef)}.${suffix}`);
@@ -90,7 +97,7 @@ describe("signed and attested layers", () => {
 
   it("signs every layer's digest and attests its SBOM and provenance, so plain cosign verifies them", async () => {
     const preview = await dev.stack.preview();
-    expect(preview.stdout).toContain("strata:index:ImageAttestations");
+    expect(preview.stdout).toContain("strata:index:ImageAttestationsSet");
     // Signing needs no cosign binary (the provider signs in-process, registry/signatures.ts): a
     // cosign that cannot run is handed to the run, and only plain cosign below, the verifier, runs.
     const first = await upWithSummary(world, "dev", "first", { STRATA_COSIGN: NO_COSIGN });
@@ -137,11 +144,7 @@ describe("signed and attested layers", () => {
 
   it("signs nothing again on a second up: no change, one signature per digest", async () => {
     const before = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
-    const attestationInputs = async (): Promise<unknown[]> => (await dev.stack.exportStack()).deployment.resources
-      .filter((resource: { type: string }) => resource.type === "strata:index:ImageAttestations")
-      .map((resource: { urn: string; inputs: Record<string, unknown> }) => ({ urn: resource.urn, inputs: { ...resource.inputs, signingKey: undefined } }))
-      // The state lists resources in the order their steps ended, which differs from run to run.
-      .sort((a: { urn: string }, b: { urn: string }) => a.urn.localeCompare(b.urn));
+    const attestationInputs = async (): Promise<Record<string, unknown>> => attestationImages(await dev.stack.exportStack());
     const inputsBefore = await attestationInputs();
     const preview = await dev.stack.preview();
     expect(preview.changeSummary).toEqual({ same: expect.any(Number) });
@@ -151,8 +154,8 @@ describe("signed and attested layers", () => {
     expect(new Set(Object.values(second.results))).toEqual(new Set(["unchanged"]));
     const after = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
     expect(after).toEqual(before);
-    // Nor do their inputs change (the run id is no input): a changed input has the engine write the whole state once per resource.
-    expect(inputsBefore.length).toBe(6);
+    // Nor do the set's inputs change (the run id is no input): a changed input has the engine write the whole state for nothing.
+    expect(Object.keys(inputsBefore).length).toBe(6);
     expect(await attestationInputs()).toEqual(inputsBefore);
     for (const layer of Object.values(after)) {
       expect(await tagLayers(layer.digestRef, "sig")).toBe(1);
@@ -180,12 +183,11 @@ describe("signed and attested layers", () => {
     expect(provenance.code, provenance.out).toBe(0);
     const envelope = JSON.parse(provenance.out.split("\n").find((line) => line.startsWith("{")) ?? "{}") as { payload?: string };
     expect(Buffer.from(envelope.payload ?? "", "base64").toString("utf8")).toContain(git("rev-parse", "HEAD"));
-    // The other layers' ImageAttestations keep the commit they were signed with in the state (the
-    // provider's check keeps the facts while the digest stays): a new commit must not change every
-    // resource's inputs, which has the engine write the whole state once per resource.
-    const commits = (await dev.stack.exportStack()).deployment.resources
-      .filter((resource: { type: string }) => resource.type === "strata:index:ImageAttestations")
-      .map((resource: { inputs: { provenanceFacts?: { source?: { commit?: string } } } }) => resource.inputs.provenanceFacts?.source?.commit);
+    // The other images keep the commit they were signed with in the set's inputs (the provider's
+    // check keeps the facts while the digest stays): a new commit must not change every image's
+    // inputs, or the state would say they were attested on a commit they were not.
+    const commits = Object.values(attestationImages(await dev.stack.exportStack()))
+      .map((image) => (image as { provenanceFacts?: { source?: { commit?: string } } }).provenanceFacts?.source?.commit);
     expect(commits.length).toBe(6);
     expect(commits.filter((commit: string | undefined) => commit === commitBefore).length).toBe(5);
     expect(commits.filter((commit: string | undefined) => commit === git("rev-parse", "HEAD")).length).toBe(1);
@@ -208,7 +210,7 @@ describe("signed and attested layers", () => {
     // The state as the backend keeps it: `pulumi stack export` without --show-secrets (the
     // Automation API's exportStack decrypts every secret, by design).
     const exported = execFileSync("pulumi", ["stack", "export", "--stack", "dev", "--non-interactive"], { cwd: world.projectDir, encoding: "utf8", env: { ...process.env, ...world.env } });
-    // The key is there, as a secret: the ImageAttestations' inputs hold it encrypted.
+    // The key is there, as a secret: the ImageAttestationsSet's inputs hold it encrypted.
     expect(exported).toMatch(/"signingKey": \{\s*"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",\s*"ciphertext"/);
     const keyLines = key.privateKeyPem.split("\n").map((line) => line.trim()).filter((line) => line.length >= 16 && !line.startsWith("-----"));
     expect(keyLines.length).toBeGreaterThan(0);

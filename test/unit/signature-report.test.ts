@@ -1,5 +1,5 @@
 /**
- * Signatures in the run report (issue 29, item 7): the engine's ImageAttestations steps reduced to
+ * Signatures in the run report (issue 29, item 7): the engine's ImageAttestationsSet step reduced to
  * each layer's signature (signed in this run, signed before, not signed and why), its package count
  * and its SBOM's `.att` tag, through the summary's rows into the report's data and page.
  */
@@ -10,62 +10,82 @@ import { renderSummary, type SummaryLayer, summaryRows } from "../../src/cli/sum
 import { registryManifestUrl, renderReport, reportData } from "../../src/cli/report.js";
 
 const IMAGE = "docker:index/image:Image";
-const ATTESTATIONS = "strata:index:ImageAttestations";
+const ATTESTATIONS = "strata:index:ImageAttestationsSet";
 const urn = (type: string, name: string): string => `urn:pulumi:dev::strata::strata:index:LayerTree$${type}::${name}`;
 const pre = (type: string, name: string, op: string): EngineEvent => ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn: urn(type, name), type } } } as unknown as EngineEvent);
 const outputs = (type: string, name: string, op: string, values: Record<string, unknown>): EngineEvent => ({ sequence: 0, timestamp: 0, resOutputsEvent: { metadata: { op, urn: urn(type, name), type, new: { outputs: values } } } } as unknown as EngineEvent);
 const failed = (type: string, name: string, op: string): EngineEvent => ({ sequence: 0, timestamp: 0, resOpFailedEvent: { metadata: { op, urn: urn(type, name), type } } } as unknown as EngineEvent);
 
 const hex = (char: string): string => char.repeat(64);
+type Attested = Record<string, Record<string, unknown>>;
+/** The set's step: its inputs name each image's digest; its state before (`old`) says what it had signed. */
+const setPre = (op: string, images: Record<string, string>, old: Attested = {}): EngineEvent => ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn: urn(ATTESTATIONS, "attestations"), type: ATTESTATIONS, old: { outputs: { attested: old } }, new: { inputs: { images: Object.fromEntries(Object.entries(images).map(([name, ref]) => [name, { digestRef: ref }])) } } } } } as unknown as EngineEvent);
+const setOutputs = (op: string, attested: Attested, old: Attested = {}): EngineEvent => ({ sequence: 0, timestamp: 0, resOutputsEvent: { metadata: { op, urn: urn(ATTESTATIONS, "attestations"), type: ATTESTATIONS, old: { outputs: { attested: old } }, new: { outputs: { registry: "127.0.0.1:5000", attested } } } } } as unknown as EngineEvent);
 const digestRef = (layer: string, char: string): string => `127.0.0.1:5000/g/img-${layer}@sha256:${hex(char)}`;
 const tagOf = (layer: string, char: string, suffix: "sig" | "att"): string => `127.0.0.1:5000/g/img-${layer}:sha256-${hex(char)}.${suffix}`;
 const attested = (layer: string, char: string, packages: number, signedBefore: boolean): Record<string, unknown> => ({
-  signature: tagOf(layer, char, "sig"), sbom: tagOf(layer, char, "att"), provenance: tagOf(layer, char, "att"), packages, sbomDigest: "x", provenanceDigest: "y", signedBefore,
+  digestRef: digestRef(layer, char), signature: tagOf(layer, char, "sig"), sbom: tagOf(layer, char, "att"), provenance: tagOf(layer, char, "att"), packages, sbomDigest: "x", provenanceDigest: "y", signedBefore,
 });
 const layer = (name: string, parent: string | null, sign: boolean): SummaryLayer => ({ layer: name, image: `img-${name}`, ref: `127.0.0.1:5000/g/img-${name}:1.0-p0`, parent, signing: sign ? { sign: true } : { sign: false, reason: "no strata:signingKey" } });
 
-describe("attestation steps in the engine's events", () => {
-  it("joins each ImageAttestations step to its layer: tags, package count, whether the .sig was there before", () => {
+describe("the attestation set's step in the engine's events", () => {
+  it("joins each image of the set to its layer: tags, package count, signed in this run or before, whether the .sig was there before", () => {
     const { events, onEvent } = eventCollector();
+    const before = { base: attested("base", "a", 3, false), app: attested("app", "0", 5, false) };
+    const after = { base: before.base, app: attested("app", "b", 5, false), db: attested("db", "c", 4, true) };
     for (const event of [
       pre(IMAGE, "base", "same"), outputs(IMAGE, "base", "same", { repoDigest: digestRef("base", "a") }),
-      pre(ATTESTATIONS, "base", "same"), outputs(ATTESTATIONS, "base", "same", attested("base", "a", 3, false)),
       pre(IMAGE, "app", "update"), outputs(IMAGE, "app", "update", { repoDigest: digestRef("app", "b") }),
-      pre(ATTESTATIONS, "app", "create"), outputs(ATTESTATIONS, "app", "create", attested("app", "b", 5, false)),
       pre(IMAGE, "db", "create"), outputs(IMAGE, "db", "create", { repoDigest: digestRef("db", "c") }),
-      pre(ATTESTATIONS, "db", "create"), outputs(ATTESTATIONS, "db", "create", attested("db", "c", 4, true)),
+      setPre("update", { base: digestRef("base", "a"), app: digestRef("app", "b"), db: digestRef("db", "c") }, before),
+      setOutputs("update", after, before),
     ]) onEvent(event);
     expect(events.get("base")?.attestation).toEqual({ op: "same", failed: false, signature: tagOf("base", "a", "sig"), sbom: tagOf("base", "a", "att"), provenance: tagOf("base", "a", "att"), packages: 3, signedBefore: false });
-    expect(events.get("app")?.attestation).toMatchObject({ op: "create", packages: 5, signedBefore: false });
+    expect(events.get("app")?.attestation).toMatchObject({ op: "create", packages: 5, signedBefore: false, signature: tagOf("app", "b", "sig") });
     expect(events.get("db")?.attestation).toMatchObject({ op: "create", signedBefore: true });
     // The image's own story is untouched.
     expect(events.get("app")).toMatchObject({ type: IMAGE, op: "update", digestRef: digestRef("app", "b"), failed: false });
+    // The set itself is no layer.
+    expect(events.has("attestations")).toBe(false);
+  });
+
+  it("says which images the step will sign before it ends (a preview), from its inputs and its state", () => {
+    const { events, onEvent } = eventCollector();
+    onEvent(pre(IMAGE, "base", "same"));
+    onEvent(pre(IMAGE, "app", "update"));
+    onEvent(setPre("update", { base: digestRef("base", "a"), app: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" }, { base: attested("base", "a", 3, false), app: attested("app", "0", 5, false) }));
+    expect(events.get("base")?.attestation).toEqual({ op: "same", failed: false });
+    expect(events.get("app")?.attestation).toEqual({ op: "create", failed: false });
   });
 
   it("never makes a layer the run did not reach look reached, and joins an early attestation once the image's step comes", () => {
     const { events, onEvent } = eventCollector();
-    onEvent(pre(ATTESTATIONS, "lost", "create"));
+    onEvent(setPre("same", { late: digestRef("late", "d"), lost: digestRef("lost", "e") }, { late: attested("late", "d", 1, false), lost: attested("lost", "e", 1, false) }));
+    onEvent(setOutputs("same", { late: attested("late", "d", 1, false), lost: attested("lost", "e", 1, false), "tools/linux-arm64": attested("tools", "f", 0, false) }, { late: attested("late", "d", 1, false), lost: attested("lost", "e", 1, false), "tools/linux-arm64": attested("tools", "f", 0, false) }));
     expect(events.has("lost")).toBe(false);
-    onEvent(pre(ATTESTATIONS, "late", "same"));
-    onEvent(outputs(ATTESTATIONS, "late", "same", attested("late", "d", 1, false)));
     onEvent(pre(IMAGE, "late", "same"));
     expect(events.get("late")).toMatchObject({ type: IMAGE, op: "same", attestation: { op: "same", packages: 1 } });
     // A platform's image in its index's repository is not a layer of its own.
-    onEvent(outputs(ATTESTATIONS, "tools/linux-arm64", "create", attested("tools", "e", 0, false)));
     expect(events.has("tools/linux-arm64")).toBe(false);
   });
 
-  it("marks a failed signing step failed, and the summary then claims no signature for the layer", () => {
+  it("marks every image of a failed step failed, and the summary then claims no signature for any", () => {
     const { events, onEvent } = eventCollector();
-    onEvent(pre(IMAGE, "app", "create"));
-    onEvent(outputs(IMAGE, "app", "create", { repoDigest: digestRef("app", "b") }));
-    onEvent(pre(ATTESTATIONS, "app", "create"));
-    onEvent(failed(ATTESTATIONS, "app", "create"));
+    for (const name of ["base", "app"]) {
+      onEvent(pre(IMAGE, name, "create"));
+      onEvent(outputs(IMAGE, name, "create", { repoDigest: digestRef(name, name === "app" ? "b" : "a") }));
+    }
+    // base was signed by an earlier run under the same digest; the step fails on app.
+    onEvent(setPre("update", { base: digestRef("base", "a"), app: digestRef("app", "b") }, { base: attested("base", "a", 3, false) }));
+    onEvent(failed(ATTESTATIONS, "attestations", "update"));
     expect(events.get("app")?.attestation).toMatchObject({ op: "create", failed: true });
+    expect(events.get("base")?.attestation).toMatchObject({ failed: true });
     expect(events.get("app")?.failed).toBe(false);
-    const [row] = summaryRows([layer("app", null, true)], events);
-    expect(row?.signature).toBeUndefined();
-    expect(row?.unsigned).toBe("the run did not finish: its signatures are not known");
+    const rows = summaryRows([layer("base", null, true), layer("app", "base", true)], events);
+    expect(rows.map((row) => [row.signature, row.unsigned])).toEqual([
+      [undefined, "the run did not finish: its signatures are not known"],
+      [undefined, "the run did not finish: its signatures are not known"],
+    ]);
   });
 });
 
@@ -73,9 +93,9 @@ describe("signatures in the summary and the run report", () => {
   const { events, onEvent } = eventCollector();
   for (const event of [
     pre(IMAGE, "base", "same"), outputs(IMAGE, "base", "same", { repoDigest: digestRef("base", "a") }),
-    pre(ATTESTATIONS, "base", "same"), outputs(ATTESTATIONS, "base", "same", attested("base", "a", 3, false)),
     pre(IMAGE, "app", "update"), outputs(IMAGE, "app", "update", { repoDigest: digestRef("app", "b") }),
-    pre(ATTESTATIONS, "app", "create"), outputs(ATTESTATIONS, "app", "create", attested("app", "b", 5, false)),
+    setPre("update", { base: digestRef("base", "a"), app: digestRef("app", "b") }, { base: attested("base", "a", 3, false) }),
+    setOutputs("update", { base: attested("base", "a", 3, false), app: attested("app", "b", 5, false) }, { base: attested("base", "a", 3, false) }),
   ]) onEvent(event);
   const rows = summaryRows([layer("base", null, true), layer("app", "base", true)], events);
   const parents = new Map<string, string | null>([["base", null], ["app", "base"]]);

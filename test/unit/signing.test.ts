@@ -1,7 +1,7 @@
 /**
  * Signing (issue 29): the stack's decision and the key's checks (core/signing-config.ts), the
- * ImageAttestations inputs (keyed on the digest alone; the key never in outputs), the provider's
- * create in this process (signed and attested with the key unlocked once, never a second signature
+ * ImageAttestationsSet inputs (each image keyed on its digest alone; the key never in outputs), the
+ * provider's signing in this process (signed and attested with the key unlocked once, never a second signature
  * on a digest, a shared layer read once), and the summary's signing line.
  */
 import { beforeAll, describe, expect, it } from "vitest";
@@ -15,8 +15,8 @@ import { fileURLToPath } from "node:url";
 import { packTar } from "modern-tar";
 import { type CosignKey, IN_TOTO_PAYLOAD_TYPE, OCI_MANIFEST_TYPE, pae, PREDICATE_TYPES, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION, unlockCosignKey, verifiesBase64 } from "../../src/core/cosign-format.js";
 import { serializeSpdx } from "../../src/core/sbom.js";
-import { type AttestationRegistry, attestImage, KeyUnlocker } from "../../src/pulumi/provider/attest-image.js";
-import { attestationOutputsOf, cosignTag, diffImageAttestations, type ImageAttestationsInputs, parseImageAttestationsInputs, withoutSecrets } from "../../src/pulumi/provider/image-attestations-inputs.js";
+import { type AttestationRegistry, attestImage, attestImageSet, KeyUnlocker } from "../../src/pulumi/provider/attest-image.js";
+import { cosignTag, diffImageAttestationsSet, type ImageAttestationsInputs, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "../../src/pulumi/provider/image-attestations-inputs.js";
 import { SECRET_SIGNATURE } from "../../src/pulumi/provider/layer-image-inputs.js";
 import { type ImageConfig, type ManifestResult } from "../../src/registry/client.js";
 import { LayerChangesets } from "../../src/registry/image-files.js";
@@ -31,18 +31,29 @@ const PARENT = `127.0.0.1:5000/g/base@sha256:${"b".repeat(64)}`;
 
 const secret = (value: unknown): Record<string, unknown> => ({ [SECRET_SIGNATURE[0]]: SECRET_SIGNATURE[1], value });
 
-const inputs = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-  registry: "127.0.0.1:5000",
-  digestRef: `127.0.0.1:5000/g/app@${DIGEST}`,
-  tag: "1.0-p0",
-  provenanceFacts: {
-    layer: "app", fingerprint: "f".repeat(64), parent: PARENT, buildArgs: { A: "1" }, platform: "linux/amd64", stack: "dev", channel: "dev",
-    strataVersion: "0.1.0", runId: "2026-12-02T18-00-00-000Z", engine: { name: "docker.Image (@pulumi/docker)", version: "29.0.0" },
-    source: { repository: "file:///src", commit: "c".repeat(40), clean: true },
-  },
-  signingKey: secret({ privateKeyPem: secret(PEM), password: secret(PASSPHRASE) }),
-  ...extra,
-});
+const FACTS = {
+  layer: "app", fingerprint: "f".repeat(64), parent: PARENT, buildArgs: { A: "1" }, platform: "linux/amd64", stack: "dev", channel: "dev",
+  strataVersion: "0.1.0", runId: "2026-12-02T18-00-00-000Z", engine: { name: "docker.Image (@pulumi/docker)", version: "29.0.0" },
+  source: { repository: "file:///src", commit: "c".repeat(40), clean: true },
+};
+
+/** The set's inputs as the engine hands them over, with one image, "app"; `extra` sets its digestRef, tag or provenanceFacts, or the set's own fields. */
+const inputs = (extra: Record<string, unknown> = {}): Record<string, unknown> => {
+  const { digestRef = `127.0.0.1:5000/g/app@${DIGEST}`, tag = "1.0-p0", provenanceFacts = FACTS, ...set } = extra;
+  return {
+    registry: "127.0.0.1:5000",
+    images: { app: { digestRef, tag, provenanceFacts } },
+    signingKey: secret({ privateKeyPem: secret(PEM), password: secret(PASSPHRASE) }),
+    ...set,
+  };
+};
+
+/** The one image of `inputs`, parsed. */
+const parseApp = (raw: Record<string, unknown>): ImageAttestationsInputs => {
+  const image = parseImageAttestationsSetInputs(raw).images.get("app");
+  if (image === undefined) throw new Error("test: no image app");
+  return image;
+};
 
 describe("signing decision and key checks", () => {
   it("signs with a key and pushed images only, and says why not otherwise", () => {
@@ -75,9 +86,9 @@ describe("signing decision and key checks", () => {
   });
 });
 
-describe("ImageAttestations inputs", () => {
-  it("reads the digest reference, the provenance facts and the wrapped secret key", () => {
-    const parsed = parseImageAttestationsInputs(inputs());
+describe("ImageAttestationsSet inputs", () => {
+  it("reads each image's digest reference and provenance facts, and the set's wrapped secret key", () => {
+    const parsed = parseApp(inputs());
     expect(parsed.repository).toBe("g/app");
     expect(parsed.digest).toBe(DIGEST);
     expect(parsed.signingKey).toEqual({ privateKeyPem: PEM, password: PASSPHRASE });
@@ -85,28 +96,18 @@ describe("ImageAttestations inputs", () => {
     expect(parsed.provenanceFacts.source.clean).toBe(true);
   });
 
-  it("refuses a tag instead of a digest, another registry, a missing key, and a tree not known to be clean", () => {
-    expect(() => parseImageAttestationsInputs(inputs({ digestRef: "127.0.0.1:5000/g/app:1.0-p0" }))).toThrow(/not registry\/repository@sha256/);
-    expect(() => parseImageAttestationsInputs(inputs({ digestRef: `10.0.0.1:5000/g/app@${DIGEST}` }))).toThrow(/not in the registry/);
-    expect(() => parseImageAttestationsInputs(inputs({ signingKey: undefined }))).toThrow(/signing key is missing/);
-    const unknownTree = inputs();
-    (unknownTree.provenanceFacts as { source: Record<string, unknown> }).source = { repository: "file:///src", commit: "c".repeat(40) };
-    expect(() => parseImageAttestationsInputs(unknownTree)).toThrow(/clean must be true or false/);
+  it("refuses a tag instead of a digest, another registry, a missing key, and a tree not known to be clean, naming the image", () => {
+    expect(() => parseApp(inputs({ digestRef: "127.0.0.1:5000/g/app:1.0-p0" }))).toThrow(/images\["app"\]: digestRef .* is not registry\/repository@sha256/);
+    expect(() => parseApp(inputs({ digestRef: `10.0.0.1:5000/g/app@${DIGEST}` }))).toThrow(/not in the registry/);
+    expect(() => parseApp(inputs({ signingKey: undefined }))).toThrow(/signing key is missing/);
+    expect(() => parseApp(inputs({ provenanceFacts: { ...FACTS, source: { repository: "file:///src", commit: "c".repeat(40) } } }))).toThrow(/images\["app"\]\.provenanceFacts\.source\.clean must be true or false/);
   });
 
-  it("changes only with the digest: a new commit, run or key is no reason to sign again", () => {
-    const old = withoutSecrets(inputs());
-    const later = inputs({ provenanceFacts: { ...(inputs().provenanceFacts as object), runId: "later", source: { repository: "file:///src", commit: "d".repeat(40), clean: false } }, signingKey: secret({ privateKeyPem: "other", password: "other" }) });
-    expect(diffImageAttestations(old, later)).toEqual([]);
-    expect(diffImageAttestations(old, inputs({ digestRef: `127.0.0.1:5000/g/app@sha256:${"e".repeat(64)}` }))).toEqual(["digestRef"]);
-  });
-
-  it("keeps the key and the login out of what it stores, and the outputs across an update", () => {
-    const stored = withoutSecrets(inputs({ registryAuth: secret({ username: "u", password: "p" }) }));
-    expect(stored.signingKey).toBeUndefined();
-    expect(stored.registryAuth).toBeUndefined();
-    expect(JSON.stringify(stored)).not.toContain(PASSPHRASE);
-    expect(attestationOutputsOf({ ...stored, signature: "s", packages: 3, signedBefore: false })).toEqual({ signature: "s", packages: 3, signedBefore: false });
+  it("signs an image again only for a new digest: a new commit, run or key is no reason", () => {
+    const state = { registry: "127.0.0.1:5000", attested: { app: { digestRef: `127.0.0.1:5000/g/app@${DIGEST}`, signature: "s" } } };
+    const later = inputs({ provenanceFacts: { ...FACTS, runId: "later", source: { repository: "file:///src", commit: "d".repeat(40), clean: false } }, signingKey: secret({ privateKeyPem: "other", password: "other" }) });
+    expect(diffImageAttestationsSet(state, later)).toBe(false);
+    expect(imagesToSign(state, inputs({ digestRef: `127.0.0.1:5000/g/app@sha256:${"e".repeat(64)}` }))).toEqual(["app"]);
     expect(cosignTag(DIGEST, "sig")).toBe(`sha256-${"a".repeat(64)}.sig`);
   });
 });
@@ -188,10 +189,13 @@ async function imageRegistry(): Promise<MemoryRegistry> {
 }
 
 /** The inputs for the registry's image, signed with the fixture key (or `passphrase`). */
-const imageInputs = (registry: MemoryRegistry, passphrase = FIXTURE_PASSPHRASE): ImageAttestationsInputs =>
-  parseImageAttestationsInputs(inputs({ digestRef: `127.0.0.1:5000/g/app@${registry.image}`, signingKey: secret({ privateKeyPem: secret(FIXTURE_PEM), password: secret(passphrase) }) }));
+const imageInputs = (registry: MemoryRegistry, passphrase = FIXTURE_PASSPHRASE): ImageAttestationsInputs => parseApp(setInputs(registry, passphrase));
 
-describe("ImageAttestations create, in this process", () => {
+/** The set's raw inputs for the registry's image, with a login. */
+const setInputs = (registry: MemoryRegistry, passphrase = FIXTURE_PASSPHRASE): Record<string, unknown> =>
+  inputs({ digestRef: `127.0.0.1:5000/g/app@${registry.image}`, signingKey: secret({ privateKeyPem: secret(FIXTURE_PEM), password: secret(passphrase) }), registryAuth: secret({ username: "u", password: "login-password-5e2a" }) });
+
+describe("signing an image, in this process", () => {
   let key: CosignKey;
   beforeAll(async () => {
     key = await unlockCosignKey(FIXTURE_PEM, FIXTURE_PASSPHRASE);
@@ -274,7 +278,7 @@ describe("ImageAttestations create, in this process", () => {
     const manifest = registry.manifests.get(`g/app@${registry.image}`) as Buffer;
     const twin = Buffer.from(`${manifest.toString("utf8")}\n`);
     registry.manifests.set(`g/app@${sha256(twin)}`, twin);
-    const second = await attestImage(registry, parseImageAttestationsInputs(inputs({ digestRef: `127.0.0.1:5000/g/app@${sha256(twin)}`, signingKey: secret({ privateKeyPem: secret(FIXTURE_PEM), password: secret(FIXTURE_PASSPHRASE) }) })), context);
+    const second = await attestImage(registry, parseApp(inputs({ digestRef: `127.0.0.1:5000/g/app@${sha256(twin)}`, signingKey: secret({ privateKeyPem: secret(FIXTURE_PEM), password: secret(FIXTURE_PASSPHRASE) }) })), context);
     expect(registry.blobReads).toBe(reads);
     expect(changesets.counts).toEqual({ read: 1, reused: 1 });
     expect(second.packages).toBe(first.packages);
@@ -299,6 +303,33 @@ describe("ImageAttestations create, in this process", () => {
     const second = await attestImage(fresh, imageInputs(fresh), { runId: RUN_ID, keys: new KeyUnlocker() });
     expect(second.sbomDigest).toBe(first.sbomDigest);
     expect(second.provenanceDigest).toBe(first.provenanceDigest);
+  });
+});
+
+describe("the set's step", () => {
+  it("signs the images its state has not signed, keeps the others' outputs, and writes nothing on a rerun", async () => {
+    const registry = await imageRegistry();
+    const context = { runId: RUN_ID, keys: new KeyUnlocker() };
+    const news = setInputs(registry);
+    const created = await attestImageSet(registry, parseImageAttestationsSetInputs(news), imagesToSign({}, news), keptAttestations({}, news), context);
+    expect(Object.keys(created)).toEqual(["registry", "attested"]);
+    expect(created.attested.app).toMatchObject({ digestRef: `127.0.0.1:5000/g/app@${registry.image}`, signature: `127.0.0.1:5000/g/app:${cosignTag(registry.image, "sig")}`, packages: 2, signedBefore: false });
+    // Never the key, the passphrase or the login in what the state keeps as outputs.
+    for (const secretText of [FIXTURE_PASSPHRASE, FIXTURE_PEM.split("\n")[1] as string, "login-password-5e2a"]) expect(JSON.stringify(created)).not.toContain(secretText);
+    const puts = registry.puts;
+    const reads = registry.blobReads;
+    // A rerun on a new commit: the same digest, nothing to sign, the outputs as they were.
+    const later = { ...news, images: { app: { ...(news.images as { app: Record<string, unknown> }).app, provenanceFacts: { ...FACTS, source: { repository: "file:///src", commit: "d".repeat(40), clean: true } } } } };
+    expect(imagesToSign(created, later)).toEqual([]);
+    const rerun = await attestImageSet(registry, parseImageAttestationsSetInputs(later), imagesToSign(created, later), keptAttestations(created, later), context);
+    expect(rerun).toEqual(created);
+    expect([registry.puts, registry.blobReads]).toEqual([puts, reads]);
+  });
+
+  it("refuses to sign a name its inputs do not have", async () => {
+    const registry = await imageRegistry();
+    await expect(attestImageSet(registry, parseImageAttestationsSetInputs(setInputs(registry)), ["db"], {}, { runId: RUN_ID, keys: new KeyUnlocker() })).rejects.toThrow(/no image "db"/);
+    expect(registry.puts).toBe(0);
   });
 });
 

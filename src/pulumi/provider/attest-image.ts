@@ -1,5 +1,5 @@
 /**
- * What `strata:index:ImageAttestations` does when it is created (issue 29): the SBOM of the pushed
+ * What `strata:index:ImageAttestationsSet` does for each image it signs (issue 29): the SBOM of the pushed
  * image read from its registry layers (registry/image-files.ts, core/sbom.ts), its SLSA provenance
  * (core/provenance.ts), then the digest signed and both attested in this process
  * (registry/signatures.ts, in the bytes cosign v2 writes: core/cosign-format.ts), in cosign's
@@ -9,7 +9,7 @@
  *
  * Never signs a digest twice (a second signature appends a layer to the `.sig` manifest): a `.sig`
  * tag that holds this key's signature over this digest (an adopted image an earlier run signed, or
- * this resource's own create that failed after signing) is left as it is, and only the attestation
+ * a run of the set that failed after signing it) is left as it is, and only the attestation
  * types the `.att` manifest lacks from this key are written. Whether another key's signature beside
  * it is trusted is the verifier's question (the promotion gate, `cosign verify`), never this one's.
  */
@@ -21,7 +21,8 @@ import { type SigningKey } from "../../engine/cosign.js";
 import { RegistryError } from "../../registry/client.js";
 import { type ImageFilesRegistry, imageFiles, type LayerChangesets } from "../../registry/image-files.js";
 import { attestImage as writeAttestations, type SignatureRegistry, signImages } from "../../registry/signatures.js";
-import { cosignTag, type ImageAttestationsInputs, type ImageAttestationsOutputs } from "./image-attestations-inputs.js";
+import { cosignTag, type ImageAttestationsInputs, type ImageAttestationsOutputs, type ImageAttestationsSetInputs } from "./image-attestations-inputs.js";
+import { mapLimited } from "../../core/concurrency.js";
 
 /** What attesting an image needs of a registry: reading its files, and writing the cosign tags. */
 export type AttestationRegistry = ImageFilesRegistry & SignatureRegistry;
@@ -121,6 +122,7 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
   ]);
   const at = (suffix: "sig" | "att"): string => `${inputs.registry}/${inputs.repository}:${cosignTag(inputs.digest, suffix)}`;
   return {
+    digestRef: inputs.digestRef,
     signature: at("sig"),
     sbom: at("att"),
     provenance: at("att"),
@@ -129,4 +131,24 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
     provenanceDigest: sha256(predicate),
     signedBefore: signed?.written === false,
   };
+}
+
+/** Images signed at once: each is a few registry requests and a few ms of CPU once the key is unlocked. */
+const ATTEST_CONCURRENCY = 8;
+
+/**
+ * The set's step: signs and attests the images named in `sign` (all of them on create; on an update
+ * those whose digest its state has not signed), keeps `kept` (the others' outputs from the state).
+ * The outputs are the registry and, by image name, what was signed where: never the key, the login,
+ * or the provenance facts (the state holds those once, as inputs). A failure fails the step and the
+ * engine keeps the state as it was: the next run signs the same images again and finds what this one
+ * wrote (attestImage never signs a digest twice).
+ */
+export async function attestImageSet(client: AttestationRegistry, inputs: ImageAttestationsSetInputs, sign: readonly string[], kept: Readonly<Record<string, unknown>>, context: AttestationContext): Promise<{ registry: string; attested: Record<string, unknown> }> {
+  const signed = await mapLimited(sign, ATTEST_CONCURRENCY, async (name) => {
+    const image = inputs.images.get(name);
+    if (image === undefined) throw new Error(`ImageAttestationsSet: no image "${name}" in the set's inputs`);
+    return [name, await attestImage(client, image, context)] as const;
+  });
+  return { registry: inputs.registry, attested: { ...kept, ...Object.fromEntries(signed) } };
 }

@@ -1,11 +1,17 @@
 /**
- * Inputs of `strata:index:ImageAttestations`: one published image (or a multi-platform layer's
- * index), keyed on its digest reference, and what its provenance says about it. No Pulumi import.
+ * Inputs of `strata:index:ImageAttestationsSet`: every image a signing stack publishes (each
+ * layer's; a multi-platform layer's index and each platform's image), keyed by name, each with its
+ * digest reference and what its provenance says about it. No Pulumi import.
  *
- * Only the digest reference decides a change: a signature is about exactly those bytes, and signing
- * the same digest again would append a second signature to its `.sig` manifest. Whatever else
- * differs on a later run (the commit, the run id, the key) is no reason to touch the registry; a
- * new digest is a new resource (a replacement), and the old digest keeps its signature.
+ * One resource for the whole set, not one per image: the engine writes the whole state after every
+ * step, and 200 more resources doubled its CPU on a cold N=200 run (12.3 → 34.9 CPU-s,
+ * bench/results/2026-12-03-signing-n200.json), more than the signing itself. CiCopySet is the same
+ * choice for a CI run's copies.
+ *
+ * Only an image's digest reference decides whether it is signed: a signature is about exactly those
+ * bytes, and signing the same digest again would append a second signature to its `.sig` manifest.
+ * Whatever else differs on a later run (the commit, the run id, the key) is no reason to touch the
+ * registry; a new digest under a name is signed beside the old one, which keeps its signature.
  */
 import { type SigningKey } from "../../engine/cosign.js";
 import { type SourceState } from "../../core/provenance.js";
@@ -14,10 +20,14 @@ import { type RegistryCredentials } from "../../registry/client.js";
 import { parseCredentials, unwrapSecret } from "./layer-image-inputs.js";
 
 /** The Pulumi type token (beside core/image-types.ts's: move it there when that file is next touched). */
-export const IMAGE_ATTESTATIONS_TYPE = "strata:index:ImageAttestations";
+export const IMAGE_ATTESTATIONS_SET_TYPE = "strata:index:ImageAttestationsSet";
 
-/** The inputs whose change means new attestations: the image's digest reference alone. */
-export const IMAGE_ATTESTATIONS_KEY = ["digestRef"] as const;
+/**
+ * One image's resource, as states written before the set hold them. Only ever deleted now (the
+ * engine deletes what the program no longer declares; its tags stay, like the set's); the set signs
+ * nothing such a resource signed again (attest-image.ts finds its signature in the `.sig` tag).
+ */
+export const IMAGE_ATTESTATIONS_TYPE = "strata:index:ImageAttestations";
 
 /**
  * What the provenance of one image records beyond its digest (core/provenance.ts ProvenanceInput),
@@ -45,6 +55,7 @@ export interface ProvenanceFacts {
   readonly source: SourceState;
 }
 
+/** One image to sign and attest, with the set's key and login: what attest-image.ts takes. */
 export interface ImageAttestationsInputs {
   /** `host[:port]` */
   readonly registry: string;
@@ -62,8 +73,25 @@ export interface ImageAttestationsInputs {
   readonly registryAuth?: RegistryCredentials;
 }
 
-/** What the resource reports: where its signature and attestations are, and what the SBOM holds. */
+/** One image of the set as the program declares it (its name: a layer's, or `layer/os-arch` for a platform's image in its index's repository). */
+export interface AttestedImageInputs {
+  readonly digestRef: string;
+  readonly tag: string;
+  readonly provenanceFacts: ProvenanceFacts;
+}
+
+export interface ImageAttestationsSetInputs {
+  readonly registry: string;
+  /** Name → the image, parsed (registry, repository and digest from its digestRef), key and login from the set. */
+  readonly images: ReadonlyMap<string, ImageAttestationsInputs>;
+  readonly signingKey: SigningKey;
+  readonly registryAuth?: RegistryCredentials;
+}
+
+/** What the set reports of each image: where its signature and attestations are, and what the SBOM holds. */
 export interface ImageAttestationsOutputs {
+  /** `registry/group/image@sha256:<hex>`: the image these are about (a later run signs a new digest under the same name). */
+  readonly digestRef: string;
   /** `registry/group/image:sha256-<hex>.sig`: cosign's classic signature tag. */
   readonly signature: string;
   /** `registry/group/image:sha256-<hex>.att`: the attestations (SBOM and provenance, one layer each). */
@@ -75,15 +103,8 @@ export interface ImageAttestationsOutputs {
   readonly sbomDigest: string;
   /** sha256 of the provenance predicate's bytes. */
   readonly provenanceDigest: string;
-  /** The `.sig` tag held this key's signature over this digest before this resource (an adopted image an earlier run signed): it was not signed again. */
+  /** The `.sig` tag held this key's signature over this digest before the set signed it (an adopted image an earlier run signed): it was not signed again. */
   readonly signedBefore: boolean;
-}
-
-export const IMAGE_ATTESTATIONS_OUTPUTS = ["signature", "sbom", "provenance", "packages", "sbomDigest", "provenanceDigest", "signedBefore"] as const satisfies readonly (keyof ImageAttestationsOutputs)[];
-
-/** The outputs a resource's state holds (what an update keeps: it never signs again). */
-export function attestationOutputsOf(props: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  return Object.fromEntries(IMAGE_ATTESTATIONS_OUTPUTS.filter((key) => props[key] !== undefined).map((key) => [key, props[key]]));
 }
 
 /** The classic cosign tag of a digest: `sha256:<hex>` → `sha256-<hex>.<suffix>`. */
@@ -92,31 +113,31 @@ export function cosignTag(digest: string, suffix: "sig" | "att"): string {
 }
 
 const fail = (what: string): never => {
-  throw new Error(`ImageAttestations: ${what}`);
+  throw new Error(`ImageAttestationsSet: ${what}`);
 };
 
 const text = (value: unknown, what: string): string => (typeof value === "string" && value !== "" ? value : fail(`${what} must be a non-empty string`));
 
 const record = (value: unknown, what: string): Record<string, unknown> => (typeof value === "object" && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : fail(`${what} must be an object`));
 
-function parseProvenance(value: unknown): ProvenanceFacts {
-  const facts = record(value, "provenanceFacts");
-  const engine = record(facts.engine, "provenanceFacts.engine");
-  const source = record(facts.source, "provenanceFacts.source");
-  if (typeof source.clean !== "boolean") fail("provenance.source.clean must be true or false (a tree not known to be clean is never recorded as clean)");
-  const buildArgs = record(facts.buildArgs ?? {}, "provenanceFacts.buildArgs");
+function parseProvenance(value: unknown, image: string): ProvenanceFacts {
+  const facts = record(value, `${image}.provenanceFacts`);
+  const engine = record(facts.engine, `${image}.provenanceFacts.engine`);
+  const source = record(facts.source, `${image}.provenanceFacts.source`);
+  if (typeof source.clean !== "boolean") fail(`${image}.provenanceFacts.source.clean must be true or false (a tree not known to be clean is never recorded as clean)`);
+  const buildArgs = record(facts.buildArgs ?? {}, `${image}.provenanceFacts.buildArgs`);
   return {
-    layer: text(facts.layer, "provenanceFacts.layer"),
-    fingerprint: text(facts.fingerprint, "provenanceFacts.fingerprint"),
-    parent: facts.parent === null || facts.parent === undefined ? null : text(facts.parent, "provenanceFacts.parent"),
-    ...(facts.copiedFrom === null || facts.copiedFrom === undefined ? {} : { copiedFrom: text(facts.copiedFrom, "provenanceFacts.copiedFrom") }),
+    layer: text(facts.layer, `${image}.provenanceFacts.layer`),
+    fingerprint: text(facts.fingerprint, `${image}.provenanceFacts.fingerprint`),
+    parent: facts.parent === null || facts.parent === undefined ? null : text(facts.parent, `${image}.provenanceFacts.parent`),
+    ...(facts.copiedFrom === null || facts.copiedFrom === undefined ? {} : { copiedFrom: text(facts.copiedFrom, `${image}.provenanceFacts.copiedFrom`) }),
     buildArgs: Object.fromEntries(Object.entries(buildArgs).map(([key, item]) => [key, String(item)])),
-    platform: text(facts.platform, "provenanceFacts.platform"),
-    stack: text(facts.stack, "provenanceFacts.stack"),
-    channel: text(facts.channel, "provenanceFacts.channel"),
-    strataVersion: text(facts.strataVersion, "provenanceFacts.strataVersion"),
-    engine: { name: text(engine.name, "provenanceFacts.engine.name"), version: text(engine.version, "provenanceFacts.engine.version") },
-    source: { repository: text(source.repository, "provenanceFacts.source.repository"), commit: text(source.commit, "provenanceFacts.source.commit"), clean: source.clean as boolean },
+    platform: text(facts.platform, `${image}.provenanceFacts.platform`),
+    stack: text(facts.stack, `${image}.provenanceFacts.stack`),
+    channel: text(facts.channel, `${image}.provenanceFacts.channel`),
+    strataVersion: text(facts.strataVersion, `${image}.provenanceFacts.strataVersion`),
+    engine: { name: text(engine.name, `${image}.provenanceFacts.engine.name`), version: text(engine.version, `${image}.provenanceFacts.engine.version`) },
+    source: { repository: text(source.repository, `${image}.provenanceFacts.source.repository`), commit: text(source.commit, `${image}.provenanceFacts.source.commit`), clean: source.clean as boolean },
   };
 }
 
@@ -134,50 +155,94 @@ function parseSigningKey(wrapped: unknown): SigningKey {
   return { privateKeyPem: privateKeyPem as string, password: password as string };
 }
 
-export function parseImageAttestationsInputs(inputs: Readonly<Record<string, unknown>>): ImageAttestationsInputs {
-  const registry = text(inputs.registry, "registry");
-  const digestRef = text(inputs.digestRef, "digestRef");
+/** One image of the set; `name` says which in an error. */
+function parseImage(name: string, value: unknown, set: { registry: string; signingKey: SigningKey; registryAuth?: RegistryCredentials }): ImageAttestationsInputs {
+  const image = record(value, `images["${name}"]`);
+  const digestRef = text(image.digestRef, `images["${name}"].digestRef`);
   const reference = parseReference(digestRef);
-  if (reference.digest === undefined || !/^sha256:[a-f0-9]{64}$/.test(reference.digest)) fail(`digestRef "${digestRef}" is not registry/repository@sha256:<64 hex>`);
-  if (reference.registry !== registry) fail(`digestRef "${digestRef}" is not in the registry ${registry}`);
+  if (reference.digest === undefined || !/^sha256:[a-f0-9]{64}$/.test(reference.digest)) fail(`images["${name}"]: digestRef "${digestRef}" is not registry/repository@sha256:<64 hex>`);
+  if (reference.registry !== set.registry) fail(`images["${name}"]: digestRef "${digestRef}" is not in the registry ${set.registry}`);
   return {
-    registry,
+    registry: set.registry,
     repository: reference.path,
     digest: reference.digest as string,
     digestRef,
-    tag: text(inputs.tag, "tag"),
-    provenanceFacts: parseProvenance(inputs.provenanceFacts),
-    signingKey: parseSigningKey(inputs.signingKey),
-    ...parseCredentials(inputs.registryAuth),
+    tag: text(image.tag, `images["${name}"].tag`),
+    provenanceFacts: parseProvenance(image.provenanceFacts, `images["${name}"]`),
+    signingKey: set.signingKey,
+    ...(set.registryAuth === undefined ? {} : { registryAuth: set.registryAuth }),
   };
 }
 
-/** The inputs a resource keeps from when it signed while its digest stays (the key and the login are news' own). */
+export function parseImageAttestationsSetInputs(inputs: Readonly<Record<string, unknown>>): ImageAttestationsSetInputs {
+  const registry = text(inputs.registry, "registry");
+  const signingKey = parseSigningKey(inputs.signingKey);
+  const { registryAuth } = parseCredentials(inputs.registryAuth);
+  const set = { registry, signingKey, ...(registryAuth === undefined ? {} : { registryAuth }) };
+  const images = new Map(Object.entries(record(inputs.images, "images")).map(([name, value]) => [name, parseImage(name, value, set)] as const));
+  return { ...set, images };
+}
+
+/** Name → the digest reference each image was signed at, from the set's state (its outputs). */
+function signedDigests(state: Readonly<Record<string, unknown>>): Map<string, string> {
+  const attested = state.attested;
+  if (typeof attested !== "object" || attested === null) return new Map();
+  return new Map(Object.entries(attested as Record<string, unknown>).flatMap(([name, entry]) => {
+    const digestRef = (entry as { digestRef?: unknown } | null)?.digestRef;
+    return typeof digestRef === "string" ? [[name, digestRef] as const] : [];
+  }));
+}
+
+const imagesOf = (props: Readonly<Record<string, unknown>>): Record<string, Record<string, unknown>> => (typeof props.images === "object" && props.images !== null ? props.images as Record<string, Record<string, unknown>> : {});
+
+/** The inputs an image keeps from when it was signed while its digest stays (the key and the login are the set's, this run's). */
 const ATTESTED_AS_MADE = ["provenanceFacts", "tag"] as const;
 
 /**
- * The inputs the engine keeps for a resource (the provider's check): on the same digest, the
- * provenance facts and tag the attestations were made with, not this run's. A run on a new commit
- * changes every resource's `provenanceFacts.source`; were those the inputs, each unchanged
- * resource would be a "same" step with other inputs, and the engine writes the whole state once
- * per such resource (N=200 signed: 18.5 CPU-s of the Pulumi engine against 2.0 on the same commit,
- * most of it in SnapshotManager.saveSnapshot). They would also misstate what was attested: an
- * update never signs again (diff), so the registry's provenance names the commit it was made on.
- * A new digest (a replacement) or a resource without state takes this run's inputs as they are.
+ * The inputs the engine keeps for the set (the provider's check): for an image on the same digest,
+ * the provenance facts and tag its attestations were made with, not this run's. A run on a new
+ * commit changes every image's `provenanceFacts.source`; were those the inputs, the set would be an
+ * update on every new commit, written to the state for nothing (N=200 signed, when each image was a
+ * resource: 18.5 CPU-s of the Pulumi engine against 2.0 on the same commit). They would also
+ * misstate what was attested: an image is never signed again while its digest stays, so the
+ * registry's provenance names the commit it was made on. A new digest, or an image the old inputs
+ * do not have, takes this run's facts as they are.
  */
-export function checkImageAttestations(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  if (olds.digestRef === undefined || diffImageAttestations(olds, news).length > 0) return { ...news };
-  const kept = Object.fromEntries(ATTESTED_AS_MADE.filter((key) => olds[key] !== undefined).map((key) => [key, olds[key]]));
-  return { ...news, ...kept };
+export function checkImageAttestationsSet(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const before = imagesOf(olds);
+  const images = Object.fromEntries(Object.entries(imagesOf(news)).map(([name, image]) => {
+    const old = before[name];
+    if (old === undefined || typeof image !== "object" || image === null || JSON.stringify(old.digestRef) !== JSON.stringify(image.digestRef)) return [name, image];
+    return [name, { ...image, ...Object.fromEntries(ATTESTED_AS_MADE.filter((key) => old[key] !== undefined).map((key) => [key, old[key]])) }];
+  }));
+  return { ...news, images };
 }
 
-/** What the engine's diff reports: the digest reference, or nothing (unknown during a preview counts as changed). */
-export function diffImageAttestations(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
-  return IMAGE_ATTESTATIONS_KEY.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
+/**
+ * The images the set signs in this step: each whose digest reference is not the one its state says
+ * it was signed at (a new name, a new digest; unknown during a preview counts as new). Sorted.
+ */
+export function imagesToSign(state: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
+  const signed = signedDigests(state);
+  return Object.entries(imagesOf(news)).filter(([name, image]) => signed.get(name) !== (image as { digestRef?: unknown } | null)?.digestRef).map(([name]) => name).sort();
 }
 
-/** Inputs as they are kept in the resource's outputs: the key and the login never. */
-export function withoutSecrets(props: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const { signingKey: _key, registryAuth: _auth, ...rest } = props;
-  return rest;
+/**
+ * Whether the engine's diff sees a change: an image to sign, or an image gone from the set (its
+ * entry leaves the outputs; its tags stay with the image they are about). The registry and the
+ * login are no reason to sign again.
+ */
+export function diffImageAttestationsSet(state: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): boolean {
+  const names = new Set(Object.keys(imagesOf(news)));
+  return imagesToSign(state, news).length > 0 || [...signedDigests(state).keys()].some((name) => !names.has(name));
+}
+
+/**
+ * What the set keeps of an image from its state: its outputs, while the digest it was signed at is
+ * the one declared now. The rest are signed in this step.
+ */
+export function keptAttestations(state: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const sign = new Set(imagesToSign(state, news));
+  const attested = (typeof state.attested === "object" && state.attested !== null ? state.attested : {}) as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(imagesOf(news)).filter((name) => !sign.has(name) && attested[name] !== undefined).map((name) => [name, attested[name]]));
 }

@@ -11,10 +11,10 @@
  * of a CI run's copies in one call; its tags stay on delete (strata ci-clean
  * removes them). `strata:index:ImageIndex` puts a multi-platform layer's OCI image
  * index together from its per-platform images; its tags stay on delete, like docker.Image's.
- * `strata:index:ImageAttestations` signs one published image's digest and attests its SBOM and
- * provenance in cosign's format, in this process (attest-image.ts); keyed on the digest (a new
- * digest is a replacement, the same digest never signed twice); its `.sig`/`.att` tags stay on
- * delete, with the image.
+ * `strata:index:ImageAttestationsSet` signs every image a signing stack publishes and attests
+ * its SBOM and provenance in cosign's format, in this process (attest-image.ts); an image is
+ * signed when its digest is new to the set, never twice; the `.sig`/`.att` tags stay on delete,
+ * with the images (and so do those of a state's older per-image `ImageAttestations`).
  *
  * The engine starts it like any provider plugin (Pulumi.yaml
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
@@ -34,8 +34,8 @@ import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./lay
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
 import { LayerChangesets } from "../../registry/image-files.js";
 import { runIdOf } from "../../engine/run-logs.js";
-import { attestImage, KeyUnlocker } from "./attest-image.js";
-import { attestationOutputsOf, checkImageAttestations, diffImageAttestations, IMAGE_ATTESTATIONS_TYPE, parseImageAttestationsInputs, withoutSecrets } from "./image-attestations-inputs.js";
+import { attestImageSet, KeyUnlocker } from "./attest-image.js";
+import { checkImageAttestationsSet, diffImageAttestationsSet, IMAGE_ATTESTATIONS_SET_TYPE, IMAGE_ATTESTATIONS_TYPE, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "./image-attestations-inputs.js";
 
 /** `urn:pulumi:stack::project::parent$type::name` → `type`. */
 function typeOf(urn: string): string {
@@ -92,35 +92,28 @@ const attestations = {
   changesets: new LayerChangesets(),
 };
 
-/** Signs and attests one image; the outputs never hold the key or the login. */
-async function attest(inputs: Props): Promise<Props> {
-  const parsed = parseImageAttestationsInputs(inputs);
-  const result = await attestImage(clientFor(parsed), parsed, attestations);
-  return { ...withoutSecrets(inputs), ...result };
+/** Signs and attests the set's images whose digests its state has not signed (attest-image.ts attestSet). */
+async function attestSet(state: Props, news: Props): Promise<Props> {
+  const parsed = parseImageAttestationsSetInputs(news);
+  return { ...(await attestImageSet(clientFor(parsed), parsed, imagesToSign(state, news), keptAttestations(state, news), attestations)) };
 }
 
 const provider: Provider = {
   version: "0.1.0",
   async check(urn, olds, news) {
-    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) return { inputs: checkImageAttestations(olds as Props, news as Props) };
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_SET_TYPE) return { inputs: checkImageAttestationsSet(olds as Props, news as Props) };
     return { inputs: news as Props };
   },
   async diff(_id, urn, olds, news) {
-    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) {
-      // A new digest is another image: new attestations beside it (a replacement), never an update of the old ones.
-      const changed = diffImageAttestations(olds as Props, news as Props);
-      return changed.length > 0 ? { changes: true, replaces: changed } : { changes: false };
-    }
+    // A new digest under a name is another image: signed beside the old one, which keeps its signature (an update, never a replacement).
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_SET_TYPE) return { changes: diffImageAttestationsSet(olds as Props, news as Props) };
     if (typeOf(urn) === IMAGE_INDEX_TYPE) return { changes: diffImageIndex(olds as Props, news as Props).length > 0 };
     if (typeOf(urn) === CI_COPY_SET_TYPE) return { changes: diffCiCopySet(olds as Props, news as Props).length > 0 };
     const changed = REGISTRY_COPY_TYPES.has(typeOf(urn)) ? diffRegistryCopy(olds as Props, news as Props) : diffLayerImage(olds as Props, news as Props);
     return { changes: changed.length > 0 };
   },
   async create(urn, inputs) {
-    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) {
-      const outs = await attest(inputs as Props);
-      return { id: String(outs.digestRef), outs };
-    }
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_SET_TYPE) return { id: "attestations", outs: await attestSet({}, inputs as Props) };
     if (typeOf(urn) === IMAGE_INDEX_TYPE) {
       const parsed = parseImageIndexInputs(inputs as Props);
       return { id: `${parsed.repository}:${parsed.tag}`, outs: { ...withoutCredentials(inputs as Props), ...(await putLayerIndex(parsed)) } };
@@ -135,8 +128,7 @@ const provider: Provider = {
     return { id: parsed.imageName, outs: { ...withoutCredentials(inputs as Props), ...(await buildAndPush(parsed, parsed.push)) } };
   },
   async update(_id, urn, olds, news) {
-    // Only a change of digest touches the registry, and that is a replacement (diff): an update keeps what was signed.
-    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) return { outs: { ...withoutSecrets(news as Props), ...attestationOutputsOf(olds as Props) } };
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_SET_TYPE) return { outs: await attestSet(olds as Props, news as Props) };
     if (typeOf(urn) === IMAGE_INDEX_TYPE) return { outs: { ...withoutCredentials(news as Props), ...(await putLayerIndex(parseImageIndexInputs(news as Props))) } };
     if (typeOf(urn) === CI_COPY_SET_TYPE) return { outs: { ...withoutCredentials(news as Props), ...(await copyAll(parseCiCopySetInputs(news as Props))) } };
     if (REGISTRY_COPY_TYPES.has(typeOf(urn))) {
@@ -151,7 +143,7 @@ const provider: Provider = {
     return { id, props: props as Props };
   },
   async delete(_id, urn, props) {
-    if (typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) return; // The .sig/.att tags stay with the image they are about.
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_SET_TYPE || typeOf(urn) === IMAGE_ATTESTATIONS_TYPE) return; // The .sig/.att tags stay with the images they are about.
     if (typeOf(urn) === IMAGE_INDEX_TYPE) return; // Its tag stays, like a docker.Image's (strata ci-clean removes CI ones).
     if (typeOf(urn) === CI_COPY_SET_TYPE) return; // CI tags stay until strata ci-clean (the resource retains them anyway).
     if (!REGISTRY_COPY_TYPES.has(typeOf(urn))) return; // LayerImage: tags stay in the registry, like docker.Image.
