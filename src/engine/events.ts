@@ -24,7 +24,7 @@ export interface LayerEvent {
   readonly log?: readonly LogLine[];
   /** The inputs whose change made the engine update it (the engine's diff keys). */
   readonly changedInputs?: readonly string[];
-  /** A signing stack: what the `strata:index:ImageAttestationsSet` step did to its image (for an index layer, the index). */
+  /** A signing stack: what its `strata:index:ImageAttestationsSet`'s step did to its image (for an index layer, the index). */
   readonly attestation?: AttestationEvent;
 }
 
@@ -112,8 +112,8 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
    * the layer has one: an attestation alone must never make a layer the run did not reach look reached.
    */
   const attestations = new Map<string, AttestationEvent>();
-  /** The images of the set's step, from its inputs: a failed step leaves every one of them unknown. */
-  let attestationNames: readonly string[] = [];
+  /** The images of each set's step by its URN, from its inputs: a failed step leaves every one of them unknown. */
+  const attestationNames = new Map<string, readonly string[]>();
   const attest = (name: string, change: Partial<AttestationEvent>): void => {
     const attestation: AttestationEvent = { ...(attestations.get(name) ?? { op: "same", failed: false }), ...change };
     attestations.set(name, attestation);
@@ -141,13 +141,14 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
       if (previous === undefined && change.startedAt === undefined) return {};
       return { timing: { ...(previous as LayerTiming), ...change } };
     };
-    // The set's step: each image is signed in it when its digest is new to the set (provider/image-attestations-inputs.ts).
+    // A set's step: each image is signed in it when its digest is new to the set (provider/image-attestations-inputs.ts).
     const pre = event.resourcePreEvent?.metadata;
     if (pre?.type === IMAGE_ATTESTATIONS_SET_TYPE) {
       const inputs = pre.new?.inputs ?? {};
       const signing = new Set(imagesToSign(pre.old?.outputs ?? {}, inputs));
-      attestationNames = Object.keys((inputs.images ?? {}) as Record<string, unknown>);
-      for (const name of attestationNames) attest(name, { op: signing.has(name) ? "create" : "same" });
+      const names = Object.keys((inputs.images ?? {}) as Record<string, unknown>);
+      attestationNames.set(pre.urn, names);
+      for (const name of names) attest(name, { op: signing.has(name) ? "create" : "same" });
     }
     const attested = event.resOutputsEvent?.metadata;
     if (attested?.type === IMAGE_ATTESTATIONS_SET_TYPE) {
@@ -157,7 +158,7 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
       }
     }
     const attestFailed = event.resOpFailedEvent?.metadata;
-    if (attestFailed?.type === IMAGE_ATTESTATIONS_SET_TYPE) for (const name of attestationNames) attest(name, { failed: true });
+    if (attestFailed?.type === IMAGE_ATTESTATIONS_SET_TYPE) for (const name of attestationNames.get(attestFailed.urn) ?? []) attest(name, { failed: true });
     if (pre !== undefined) {
       // A CI copy set stands for every layer it copies (its step's inputs name them): each gets the set's step.
       if (pre.type === CI_COPY_SET_TYPE) {

@@ -1,14 +1,15 @@
 /**
- * Signed, attested images as a resource (issue 29): one `strata:index:ImageAttestationsSet` for
+ * Signed, attested images as resources (issue 29): `strata:index:ImageAttestationsSet`s that sign
  * every image a signing stack publishes (each layer; for a multi-platform layer, each platform's
  * image, the index, and each platform's image again in the index's repository, the one users pull
- * from), each keyed on its digest reference. `pulumi preview` shows the set and which images it
- * would sign; a rerun on the same digests writes nothing; a rebuilt layer's new digest is signed
- * beside the old one (provider/main.ts, attest-image.ts). One resource, not one per image:
- * provider/image-attestations-inputs.ts says why.
+ * from), each image keyed on its digest reference; which set signs which layer, and why sets:
+ * core/attestation-sets.ts. `pulumi preview` shows the sets that would sign; a rerun on the same
+ * digests writes nothing; a rebuilt layer's new digest is signed beside the old one
+ * (provider/main.ts, attest-image.ts).
  */
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
+import { attestationSetName, attestationSets } from "../core/attestation-sets.js";
 import { checkoutFile } from "../core/checkout.js";
 import { type StackConfig } from "../core/config.js";
 import { type LayerTarget } from "../core/plan.js";
@@ -107,7 +108,7 @@ export interface DeclareAttestationsArgs {
   readonly registryAuth?: pulumi.Output<{ username: string; password: string }>;
 }
 
-/** One ImageAttestationsSet for every published image; layer name → its outputs (an index layer: the index's). */
+/** The ImageAttestationsSets of every published image; layer name → its outputs (an index layer: the index's). */
 export function declareAttestations(layers: readonly (LayerOutput | IndexedLayerOutput)[], args: DeclareAttestationsArgs, parent: pulumi.Resource): Map<string, AttestedLayer> {
   const byName = new Map(layers.map((layer) => [layer.layer, layer] as const));
   const targets = new Map(args.targets.map((target) => [target.layer.name, target] as const));
@@ -131,33 +132,38 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
       platform,
     }));
   };
-  const images: Record<string, ImageAttestationsSetArgs["images"][string]> = {};
-  const declare = (name: string, digestRef: pulumi.Input<string>, tag: string, provenanceFacts: pulumi.Output<ProvenanceFacts>): void => {
-    images[name] = { digestRef, tag, provenanceFacts };
+  /** Layer → its images by name (a multi-platform layer's index and its platforms' images go in its layer's set). */
+  const imagesOf = new Map<string, Record<string, ImageAttestationsSetArgs["images"][string]>>();
+  const declare = (layer: string, name: string, digestRef: pulumi.Input<string>, tag: string, provenanceFacts: pulumi.Output<ProvenanceFacts>): void => {
+    imagesOf.set(layer, { ...imagesOf.get(layer), [name]: { digestRef, tag, provenanceFacts } });
   };
   for (const layer of layers) {
     const index = indexes.get(layer.layer);
     if (index === undefined) {
       const target = targets.get(layer.layer);
-      declare(layer.layer, layer.digestRef, layer.tag, factsOf(layer, target?.platform ?? args.platform, target?.ownBuildArgs ?? {}));
+      declare(layer.layer, layer.layer, layer.digestRef, layer.tag, factsOf(layer, target?.platform ?? args.platform, target?.ownBuildArgs ?? {}));
       continue;
     }
     // The index, and each platform's image again in the index's repository: `cosign verify` of the
     // digest a pull resolves there looks for its .sig in that repository, not in the per-platform one.
     const indexed = layer as IndexedLayerOutput;
-    declare(layer.layer, layer.digestRef, layer.tag, factsOf(layer, index.entries.map((entry) => entry.platform).join(","), index.target.ownBuildArgs));
+    declare(layer.layer, layer.layer, layer.digestRef, layer.tag, factsOf(layer, index.entries.map((entry) => entry.platform).join(","), index.target.ownBuildArgs));
     for (const entry of index.entries) {
       const perPlatform = byName.get(entry.name);
       if (perPlatform === undefined) throw new Error(`layer ${layer.layer}: no ${entry.platform} image was declared`);
-      declare(`${layer.layer}/${platformSlug(entry.platform)}`, indexed.platforms.apply((digests) => digests[entry.platform] as string), layer.tag, factsOf(perPlatform, entry.platform, targets.get(entry.name)?.ownBuildArgs ?? {}));
+      declare(layer.layer, `${layer.layer}/${platformSlug(entry.platform)}`, indexed.platforms.apply((digests) => digests[entry.platform] as string), layer.tag, factsOf(perPlatform, entry.platform, targets.get(entry.name)?.ownBuildArgs ?? {}));
     }
   }
-  const set = new ImageAttestationsSet("attestations", {
-    registry: args.registry,
-    images,
-    signingKey: args.signingKey,
-    ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
-  }, { parent });
-  const of = <K extends keyof ImageAttestationsOutputs>(name: string, key: K): pulumi.Output<ImageAttestationsOutputs[K]> => set.attested.apply((attested) => (attested[name] as ImageAttestationsOutputs)[key]);
-  return new Map(layers.map((layer) => [layer.layer, { signature: of(layer.layer, "signature"), sbom: of(layer.layer, "sbom"), provenance: of(layer.layer, "provenance"), packages: of(layer.layer, "packages") }] as const));
+  const attested = new Map<string, AttestedLayer>();
+  attestationSets(layers.map((layer) => layer.layer)).forEach((members, index) => {
+    const set = new ImageAttestationsSet(attestationSetName(index), {
+      registry: args.registry,
+      images: Object.assign({}, ...members.map((member) => imagesOf.get(member))) as ImageAttestationsSetArgs["images"],
+      signingKey: args.signingKey,
+      ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
+    }, { parent });
+    const of = <K extends keyof ImageAttestationsOutputs>(name: string, key: K): pulumi.Output<ImageAttestationsOutputs[K]> => set.attested.apply((signed) => (signed[name] as ImageAttestationsOutputs)[key]);
+    for (const member of members) attested.set(member, { signature: of(member, "signature"), sbom: of(member, "sbom"), provenance: of(member, "provenance"), packages: of(member, "packages") });
+  });
+  return attested;
 }

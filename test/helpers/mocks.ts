@@ -2,6 +2,7 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/core/image-types.js";
+import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/pulumi/provider/image-attestations-inputs.js";
 
 /** Resources that build a layer; the mock invents their digest as a push would. */
 export const BUILT_IMAGE_TYPES: readonly string[] = [DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE];
@@ -38,6 +39,12 @@ export async function installMocks(stack = "dev"): Promise<RecordedResource[]> {
           const copies = inputs.copies as { layer: string; repository: string }[];
           const repoDigests = Object.fromEntries(copies.map((copy) => [copy.layer, `${String(inputs.registry)}/${copy.repository}@${fakeDigest(`copy-${copy.layer}`)}`]));
           return { id: `${args.name}-id`, state: { ...inputs, repoDigests } };
+        }
+        if (args.type === IMAGE_ATTESTATIONS_SET_TYPE) {
+          // Like the provider: by image name, where its signature is and the digest it is about.
+          const images = inputs.images as Record<string, { digestRef: string }>;
+          const attested = Object.fromEntries(Object.entries(images).map(([name, image]) => [name, { digestRef: image.digestRef, signature: `${image.digestRef}.sig`, sbom: `${image.digestRef}.att`, provenance: `${image.digestRef}.att`, packages: name.length }]));
+          return { id: `${args.name}-id`, state: { registry: inputs.registry, attested } };
         }
         if (args.type === COPIED_IMAGE_TYPE) {
           // Like the provider: the copy reports the target repository at the source digest.

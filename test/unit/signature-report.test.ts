@@ -19,8 +19,8 @@ const failed = (type: string, name: string, op: string): EngineEvent => ({ seque
 const hex = (char: string): string => char.repeat(64);
 type Attested = Record<string, Record<string, unknown>>;
 /** The set's step: its inputs name each image's digest; its state before (`old`) says what it had signed. */
-const setPre = (op: string, images: Record<string, string>, old: Attested = {}): EngineEvent => ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn: urn(ATTESTATIONS, "attestations"), type: ATTESTATIONS, old: { outputs: { attested: old } }, new: { inputs: { images: Object.fromEntries(Object.entries(images).map(([name, ref]) => [name, { digestRef: ref }])) } } } } } as unknown as EngineEvent);
-const setOutputs = (op: string, attested: Attested, old: Attested = {}): EngineEvent => ({ sequence: 0, timestamp: 0, resOutputsEvent: { metadata: { op, urn: urn(ATTESTATIONS, "attestations"), type: ATTESTATIONS, old: { outputs: { attested: old } }, new: { outputs: { registry: "127.0.0.1:5000", attested } } } } } as unknown as EngineEvent);
+const setPre = (op: string, images: Record<string, string>, old: Attested = {}, set = "attestations-0"): EngineEvent => ({ sequence: 0, timestamp: 0, resourcePreEvent: { metadata: { op, urn: urn(ATTESTATIONS, set), type: ATTESTATIONS, old: { outputs: { attested: old } }, new: { inputs: { images: Object.fromEntries(Object.entries(images).map(([name, ref]) => [name, { digestRef: ref }])) } } } } } as unknown as EngineEvent);
+const setOutputs = (op: string, attested: Attested, old: Attested = {}, set = "attestations-0"): EngineEvent => ({ sequence: 0, timestamp: 0, resOutputsEvent: { metadata: { op, urn: urn(ATTESTATIONS, set), type: ATTESTATIONS, old: { outputs: { attested: old } }, new: { outputs: { registry: "127.0.0.1:5000", attested } } } } } as unknown as EngineEvent);
 const digestRef = (layer: string, char: string): string => `127.0.0.1:5000/g/img-${layer}@sha256:${hex(char)}`;
 const tagOf = (layer: string, char: string, suffix: "sig" | "att"): string => `127.0.0.1:5000/g/img-${layer}:sha256-${hex(char)}.${suffix}`;
 const attested = (layer: string, char: string, packages: number, signedBefore: boolean): Record<string, unknown> => ({
@@ -46,7 +46,7 @@ describe("the attestation set's step in the engine's events", () => {
     // The image's own story is untouched.
     expect(events.get("app")).toMatchObject({ type: IMAGE, op: "update", digestRef: digestRef("app", "b"), failed: false });
     // The set itself is no layer.
-    expect(events.has("attestations")).toBe(false);
+    expect(events.has("attestations-0")).toBe(false);
   });
 
   it("says which images the step will sign before it ends (a preview), from its inputs and its state", () => {
@@ -69,6 +69,17 @@ describe("the attestation set's step in the engine's events", () => {
     expect(events.has("tools/linux-arm64")).toBe(false);
   });
 
+  it("marks the images of a failed set's step failed, not another set's", () => {
+    const { events, onEvent } = eventCollector();
+    for (const name of ["base", "app"]) onEvent(pre(IMAGE, name, "create"));
+    onEvent(setPre("create", { base: digestRef("base", "a") }, {}, "attestations-0"));
+    onEvent(setOutputs("create", { base: attested("base", "a", 3, false) }, {}, "attestations-0"));
+    onEvent(setPre("create", { app: digestRef("app", "b") }, {}, "attestations-1"));
+    onEvent(failed(ATTESTATIONS, "attestations-1", "create"));
+    expect(events.get("base")?.attestation).toMatchObject({ op: "create", failed: false, packages: 3 });
+    expect(events.get("app")?.attestation).toMatchObject({ op: "create", failed: true });
+  });
+
   it("marks every image of a failed step failed, and the summary then claims no signature for any", () => {
     const { events, onEvent } = eventCollector();
     for (const name of ["base", "app"]) {
@@ -77,7 +88,7 @@ describe("the attestation set's step in the engine's events", () => {
     }
     // base was signed by an earlier run under the same digest; the step fails on app.
     onEvent(setPre("update", { base: digestRef("base", "a"), app: digestRef("app", "b") }, { base: attested("base", "a", 3, false) }));
-    onEvent(failed(ATTESTATIONS, "attestations", "update"));
+    onEvent(failed(ATTESTATIONS, "attestations-0", "update"));
     expect(events.get("app")?.attestation).toMatchObject({ op: "create", failed: true });
     expect(events.get("base")?.attestation).toMatchObject({ failed: true });
     expect(events.get("app")?.failed).toBe(false);

@@ -1,0 +1,54 @@
+/**
+ * Program test with Pulumi mocks: the wiring of the attestation sets (pulumi/image-attestations.ts):
+ * every published image in exactly one ImageAttestationsSet, runs of consecutive layers
+ * (core/attestation-sets.ts), and each layer's stack outputs read from its own set's entry.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { attestationSetName, SET_SIZE } from "../../src/core/attestation-sets.js";
+import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/pulumi/provider/image-attestations-inputs.js";
+import { fakeDigest, installMocks, type RecordedResource, resolved } from "../helpers/mocks.js";
+
+let recorded: RecordedResource[];
+let attestations: typeof import("../../src/pulumi/image-attestations.js");
+let pulumi: typeof import("@pulumi/pulumi");
+
+beforeAll(async () => {
+  recorded = await installMocks();
+  attestations = await import("../../src/pulumi/image-attestations.js");
+  pulumi = await import("@pulumi/pulumi");
+});
+
+const REGISTRY = "127.0.0.1:5000";
+const digestRefOf = (layer: string): string => `${REGISTRY}/g/${layer}@${fakeDigest(layer)}`;
+
+describe("attestation sets in the program", () => {
+  it("puts each layer's image in one set of consecutive layers, and reads each layer's outputs from its own set", async () => {
+    const count = SET_SIZE + 5;
+    const names = Array.from({ length: count }, (_, at) => `layer${String(at).padStart(2, "0")}`);
+    const layers = names.map((layer, at) => ({
+      layer, kind: "service", image: layer, tag: "1.0-p0", ref: `${REGISTRY}/g/${layer}:1.0-p0`, digestRef: pulumi.output(digestRefOf(layer)),
+      parent: at === 0 ? null : names[at - 1] as string, origin: "built" as const, fingerprint: `f-${layer}`, inputsDigest: `i-${layer}`, contextDigest: `c-${layer}`,
+    }));
+    const parent = new pulumi.ComponentResource("test:index:Parent", "attestation-sets");
+    const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "r", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
+    const signingKey = pulumi.secret({ privateKeyPem: "pem", password: "pw" });
+    const attested = attestations.declareAttestations(layers, { registry: REGISTRY, targets: [], indexes: [], platform: "linux/amd64", facts, signingKey }, parent);
+
+    // Each layer's outputs are its own image's, whichever set signed it.
+    for (const layer of names) {
+      expect(await resolved((attested.get(layer) as { signature: import("@pulumi/pulumi").Output<string> }).signature), layer).toBe(`${digestRefOf(layer)}.sig`);
+      expect(await resolved((attested.get(layer) as { packages: import("@pulumi/pulumi").Output<number> }).packages)).toBe(layer.length);
+    }
+    // The mocks record a resource when its inputs resolve: in any order.
+    const sets = recorded.filter((resource) => resource.type === IMAGE_ATTESTATIONS_SET_TYPE).sort((a, b) => a.name.localeCompare(b.name));
+    expect(sets.map((set) => set.name)).toEqual([attestationSetName(0), attestationSetName(1)]);
+    const members = sets.map((set) => Object.keys(set.inputs.images as Record<string, unknown>));
+    expect(members).toEqual([names.slice(0, SET_SIZE), names.slice(SET_SIZE)]);
+    // An image's parent is the one its build ran on, and the run id is no input (it differs on every run).
+    const images = sets[1]?.inputs.images as Record<string, { digestRef: string; provenanceFacts: { parent: string; runId?: string } }>;
+    const last = names[count - 1] as string;
+    expect(images[last]?.digestRef).toBe(digestRefOf(last));
+    expect(images[last]?.provenanceFacts.parent).toBe(digestRefOf(names[count - 2] as string));
+    expect(images[last]?.provenanceFacts.runId).toBeUndefined();
+  });
+});
