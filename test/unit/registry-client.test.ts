@@ -174,6 +174,19 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
     // A HEAD that is neither 200 nor 404 is not read as "absent".
     await expect(script([() => new Response("teapot", { status: 418 })]).putBlob("g/app", blob)).rejects.toThrow(/HEAD blob g\/app@sha256:.*418/);
     await expect(script([() => new Response(null, { status: 404 }), upload, () => new Response("{}", { status: 400 })]).putBlob("g/app", blob)).rejects.toThrow(/PUT blob g\/app@sha256:.*400/);
+    // Unchecked: no HEAD, the POST and PUT straight away (a blob the registry has is accepted again).
+    const methods: string[] = [];
+    let index = 0;
+    const unchecked = new RegistryClient({
+      registry: "registry.test:5000", scheme: "http", sleep: async () => undefined, dockerConfigDir: "/nonexistent",
+      fetch: (async (input: string | URL, init?: RequestInit) => {
+        if (String(input).endsWith("/v2/")) return new Response("{}");
+        methods.push(init?.method ?? "GET");
+        return [upload, () => new Response(null, { status: 201 })][index++]?.() ?? new Response("unexpected", { status: 500 });
+      }) as typeof fetch,
+    });
+    expect(await unchecked.putBlob("g/app", blob, { unchecked: true })).toBe(digestOf(blob));
+    expect(methods).toEqual(["POST", "PUT"]);
   });
   it("an immutable index write that another run overwrote at the same time fails loud", async () => {
     const { putIndex } = await import("../../src/registry/image-index.js");
