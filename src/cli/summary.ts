@@ -115,7 +115,7 @@ function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | nu
   if (runError !== undefined || result === "failed" || result === "skipped" || digest === null || attestation?.failed === true) return { unsigned: "the run did not finish: its signatures are not known" };
   const reference = parseReference(layer.ref);
   const signature = attestation?.signature ?? `${reference.registry}/${reference.path}:${digest.replace(":", "-")}.sig`;
-  // `same`: the resource, so the signature, is an earlier run's; signedBefore: the `.sig` was there before its create.
+  // `same`: an earlier run's set signed this digest; signedBefore: its `.sig` held this key's signature before this run's set came to it.
   const signed: SignatureState = attestation !== undefined && (attestation.op === "same" || attestation.signedBefore === true) ? "signed before" : "signed";
   return {
     signature, signed,

@@ -1,32 +1,48 @@
 /**
- * Which `strata:index:ImageAttestationsSet` signs which layer's images (issue 29): the layers in the
- * order the program declares them (parents first, as the engine builds them), cut into runs of at
- * most SET_SIZE layers, the i-th run being set i. No Pulumi import.
+ * Which `strata:index:ImageAttestationsSet` signs which layer's images (issue 29): every layer
+ * with children heads a set of its own, with the leaves directly under it; a layer with no parent
+ * in the list and no children (a tree of one) is a set alone. No Pulumi import.
  *
- * Why sets of this size, not one resource per image nor one for the whole stack: the engine writes
- * the whole state after every step, so one resource per image doubled the Pulumi engine's CPU on a
- * cold N=200 run (12.3 → 34.9 CPU-s, bench/results/2026-12-03-signing-n200.json); one set for the
- * stack waits for the last image before it signs the first, so all the signing came after the
- * builds instead of beside them (cold N=200 +60 % and +15 % in the first two runs of
- * bench/results/2026-12-03-signing-set-n200.json). A set of consecutive layers is ready as soon as
- * its last layer is built, and the engine builds roughly in declaration order, so the sets sign
- * while later layers build; the last one holds a few layers' signing after the last build.
+ * Why these sets, not one resource per image nor one for the whole stack: the engine writes the
+ * whole state after every step, so one resource per image doubled the Pulumi engine's CPU on a cold
+ * N=200 run (12.3 → 34.9 CPU-s, bench/results/2026-12-03-signing-n200.json); one set for the stack
+ * waits for the last build before it signs the first image (+22 % cold,
+ * bench/results/2026-12-03-signing-set-n200.json), and so do runs of 16 consecutive layers, since
+ * the engine builds leaves in no order a static cut can follow (…-signing-sets16-n200.json). A
+ * parent's leaves are declared to the engine together, the moment the parent is built, so they
+ * build close together: a set is ready soon after its parent, while other subtrees still build,
+ * and the last one holds only its own few images' signing after the last build.
  *
- * A layer added to the catalog moves the layers after it by one place, and some into the next set:
- * that set finds their signatures in the registry (attest-image.ts never signs a digest twice) and
- * writes nothing.
+ * A layer added or removed changes only its parent's set (or a leaf that gains a child moves from
+ * its parent's set to a set of its own): a set finds the signatures of an image it takes over in
+ * the registry (attest-image.ts never signs a digest twice) and writes nothing for it.
  */
 
-/** Layers per set: 13 sets at N=200, the last set's signing a second or two of CPU. */
-export const SET_SIZE = 16;
-
-/** The layer names in declaration order, cut into the sets' runs: `[set0 layers, set1 layers, …]`. */
-export function attestationSets(layers: readonly string[], size: number = SET_SIZE): string[][] {
-  if (!Number.isInteger(size) || size < 1) throw new Error(`attestationSets: size must be a positive whole number, not ${size}`);
-  const sets: string[][] = [];
-  for (let at = 0; at < layers.length; at += size) sets.push(layers.slice(at, at + size));
-  return sets;
+export interface SetMember {
+  readonly layer: string;
+  readonly parent: string | null;
 }
 
-/** The resource name of set `index`: stable while the number of layers before it is. */
-export const attestationSetName = (index: number): string => `attestations-${index}`;
+export interface AttestationSet {
+  /** The resource's name: `attestations-<head layer>`. */
+  readonly name: string;
+  /** Its layers: the head first, then its leaves in the order given. */
+  readonly layers: readonly string[];
+}
+
+export const attestationSetName = (head: string): string => `attestations-${head}`;
+
+/** The sets of `members` (layers in declaration order, each with its parent), heads in that order; every layer in exactly one. */
+export function attestationSets(members: readonly SetMember[]): AttestationSet[] {
+  const known = new Set(members.map((member) => member.layer));
+  const hasChildren = new Set(members.flatMap((member) => (member.parent !== null && known.has(member.parent) ? [member.parent] : [])));
+  /** The head of a layer's set: itself when it has children or no parent here, else its parent. */
+  const headOf = (member: SetMember): string => (hasChildren.has(member.layer) || member.parent === null || !known.has(member.parent) ? member.layer : member.parent);
+  const sets = new Map<string, string[]>();
+  for (const member of members) if (headOf(member) === member.layer) sets.set(member.layer, [member.layer]);
+  for (const member of members) {
+    const head = headOf(member);
+    if (head !== member.layer) (sets.get(head) as string[]).push(member.layer);
+  }
+  return [...sets].map(([head, layers]) => ({ name: attestationSetName(head), layers }));
+}

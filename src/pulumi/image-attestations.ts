@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
-import { attestationSetName, attestationSets } from "../core/attestation-sets.js";
+import { attestationSets } from "../core/attestation-sets.js";
 import { checkoutFile } from "../core/checkout.js";
 import { type StackConfig } from "../core/config.js";
 import { type LayerTarget } from "../core/plan.js";
@@ -155,8 +155,8 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
     }
   }
   const attested = new Map<string, AttestedLayer>();
-  attestationSets(layers.map((layer) => layer.layer)).forEach((members, index) => {
-    const set = new ImageAttestationsSet(attestationSetName(index), {
+  for (const { name, layers: members } of attestationSets(layers)) {
+    const set = new ImageAttestationsSet(name, {
       registry: args.registry,
       images: Object.assign({}, ...members.map((member) => imagesOf.get(member))) as ImageAttestationsSetArgs["images"],
       signingKey: args.signingKey,
@@ -164,6 +164,6 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
     }, { parent });
     const of = <K extends keyof ImageAttestationsOutputs>(name: string, key: K): pulumi.Output<ImageAttestationsOutputs[K]> => set.attested.apply((signed) => (signed[name] as ImageAttestationsOutputs)[key]);
     for (const member of members) attested.set(member, { signature: of(member, "signature"), sbom: of(member, "sbom"), provenance: of(member, "provenance"), packages: of(member, "packages") });
-  });
+  }
   return attested;
 }

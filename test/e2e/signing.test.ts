@@ -40,11 +40,16 @@ function cosignCli(binary: string, args: readonly string[]): { code: number; out
 const digestHex = (digestRef: string): string => digestRef.slice(digestRef.indexOf("@sha256:") + "@sha256:".length);
 const repositoryOf = (digestRef: string): string => digestRef.slice(registryAddress.length + 1, digestRef.indexOf("@"));
 
-/** The attestation set's images as its inputs in the state name them (exactly one set in a signing stack). */
+/** The attestation sets' images as their inputs in the state name them, every set's together. */
 function attestationImages(exported: { deployment: { resources?: { type: string; inputs?: Record<string, unknown> }[] } }): Record<string, unknown> {
   const sets = (exported.deployment.resources ?? []).filter((resource) => resource.type === "strata:index:ImageAttestationsSet");
-  expect(sets).toHaveLength(1);
-  return (sets[0]?.inputs?.images ?? {}) as Record<string, unknown>;
+  expect(sets.length).toBeGreaterThan(0);
+  return Object.assign({}, ...sets.map((set) => set.inputs?.images ?? {})) as Record<string, unknown>;
+}
+
+/** The digest each of a cosign tag's manifests has now (what a write would change). */
+async function tagDigest(digestRef: string, suffix: "sig" | "att"): Promise<string | undefined> {
+  return (await registry.manifest(repositoryOf(digestRef), `sha256-${digestHex(digestRef)}.${suffix}`))?.digest;
 }
 
 /** The layers of a cosign tag's manifest (one per signature or attestation). */
@@ -161,6 +166,25 @@ describe("signed and attested layers", () => {
       expect(await tagLayers(layer.digestRef, "sig")).toBe(1);
       expect(await tagLayers(layer.digestRef, "att")).toBe(2);
     }
+  });
+
+  it("writes nothing when its sets are made anew over images an earlier run signed (a state from before the sets), and says they were signed before", async () => {
+    const layers = Object.values((await dev.outputs()) as unknown as Record<string, SignedLayerOutput>);
+    const tagsBefore = await Promise.all(layers.flatMap((layer) => [tagDigest(layer.digestRef, "sig"), tagDigest(layer.digestRef, "att")]));
+    expect(tagsBefore.every((digest) => digest !== undefined)).toBe(true);
+    // The state forgets its sets, as a state written before them has none: the next run creates them.
+    const pulumiCli = (...args: string[]): string => execFileSync("pulumi", [...args, "--stack", "dev", "--non-interactive"], { cwd: world.projectDir, encoding: "utf8", env: { ...process.env, ...world.env } });
+    const setUrns = (JSON.parse(pulumiCli("stack", "export")) as { deployment: { resources: { urn: string; type: string }[] } }).deployment.resources
+      .filter((resource) => resource.type === "strata:index:ImageAttestationsSet").map((resource) => resource.urn);
+    expect(setUrns.length).toBeGreaterThan(0);
+    for (const urn of setUrns) pulumiCli("state", "delete", urn, "--yes");
+    const anew = await upWithSummary(world, "dev", "sets-anew", { STRATA_COSIGN: NO_COSIGN });
+    outputsLog.push(anew.out);
+    expect(anew.code, anew.out).toBe(0);
+    expect(anew.out).toContain("signed and attested (SBOM, provenance): 6 images");
+    expect(anew.summary.layers.map((layer) => layer.signed)).toEqual(layers.map(() => "signed before"));
+    // The same manifests in every .sig and .att tag: nothing appended, nothing rewritten.
+    expect(await Promise.all(layers.flatMap((layer) => [tagDigest(layer.digestRef, "sig"), tagDigest(layer.digestRef, "att")]))).toEqual(tagsBefore);
   });
 
   it("signs a changed leaf anew, and only that leaf", async () => {

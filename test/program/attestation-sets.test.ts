@@ -1,10 +1,9 @@
 /**
  * Program test with Pulumi mocks: the wiring of the attestation sets (pulumi/image-attestations.ts):
- * every published image in exactly one ImageAttestationsSet, runs of consecutive layers
- * (core/attestation-sets.ts), and each layer's stack outputs read from its own set's entry.
+ * every published image in exactly one ImageAttestationsSet, a layer with children and the leaves
+ * under it (core/attestation-sets.ts), and each layer's stack outputs read from its own set's entry.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { attestationSetName, SET_SIZE } from "../../src/core/attestation-sets.js";
 import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/pulumi/provider/image-attestations-inputs.js";
 import { fakeDigest, installMocks, type RecordedResource, resolved } from "../helpers/mocks.js";
 
@@ -22,12 +21,13 @@ const REGISTRY = "127.0.0.1:5000";
 const digestRefOf = (layer: string): string => `${REGISTRY}/g/${layer}@${fakeDigest(layer)}`;
 
 describe("attestation sets in the program", () => {
-  it("puts each layer's image in one set of consecutive layers, and reads each layer's outputs from its own set", async () => {
-    const count = SET_SIZE + 5;
-    const names = Array.from({ length: count }, (_, at) => `layer${String(at).padStart(2, "0")}`);
-    const layers = names.map((layer, at) => ({
+  it("puts each layer's image in its set, and reads each layer's outputs from its own set", async () => {
+    // base → svcNN-base → svcNN, three services: four sets.
+    const edges: [string, string | null][] = [["base", null], ...[0, 1, 2].flatMap((at): [string, string][] => [[`svc${at}-base`, "base"], [`svc${at}`, `svc${at}-base`]])];
+    const names = edges.map(([layer]) => layer);
+    const layers = edges.map(([layer, parentLayer]) => ({
       layer, kind: "service", image: layer, tag: "1.0-p0", ref: `${REGISTRY}/g/${layer}:1.0-p0`, digestRef: pulumi.output(digestRefOf(layer)),
-      parent: at === 0 ? null : names[at - 1] as string, origin: "built" as const, fingerprint: `f-${layer}`, inputsDigest: `i-${layer}`, contextDigest: `c-${layer}`,
+      parent: parentLayer, origin: "built" as const, fingerprint: `f-${layer}`, inputsDigest: `i-${layer}`, contextDigest: `c-${layer}`,
     }));
     const parent = new pulumi.ComponentResource("test:index:Parent", "attestation-sets");
     const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "r", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
@@ -41,14 +41,16 @@ describe("attestation sets in the program", () => {
     }
     // The mocks record a resource when its inputs resolve: in any order.
     const sets = recorded.filter((resource) => resource.type === IMAGE_ATTESTATIONS_SET_TYPE).sort((a, b) => a.name.localeCompare(b.name));
-    expect(sets.map((set) => set.name)).toEqual([attestationSetName(0), attestationSetName(1)]);
-    const members = sets.map((set) => Object.keys(set.inputs.images as Record<string, unknown>));
-    expect(members).toEqual([names.slice(0, SET_SIZE), names.slice(SET_SIZE)]);
+    expect(sets.map((set) => [set.name, Object.keys(set.inputs.images as Record<string, unknown>).sort()])).toEqual([
+      ["attestations-base", ["base"]],
+      ["attestations-svc0-base", ["svc0", "svc0-base"]],
+      ["attestations-svc1-base", ["svc1", "svc1-base"]],
+      ["attestations-svc2-base", ["svc2", "svc2-base"]],
+    ]);
     // An image's parent is the one its build ran on, and the run id is no input (it differs on every run).
-    const images = sets[1]?.inputs.images as Record<string, { digestRef: string; provenanceFacts: { parent: string; runId?: string } }>;
-    const last = names[count - 1] as string;
-    expect(images[last]?.digestRef).toBe(digestRefOf(last));
-    expect(images[last]?.provenanceFacts.parent).toBe(digestRefOf(names[count - 2] as string));
-    expect(images[last]?.provenanceFacts.runId).toBeUndefined();
+    const images = sets[3]?.inputs.images as Record<string, { digestRef: string; provenanceFacts: { parent: string; runId?: string } }>;
+    expect(images.svc2?.digestRef).toBe(digestRefOf("svc2"));
+    expect(images.svc2?.provenanceFacts.parent).toBe(digestRefOf("svc2-base"));
+    expect(images.svc2?.provenanceFacts.runId).toBeUndefined();
   });
 });
