@@ -6,16 +6,21 @@
  * Why these sets, not one resource per image nor one for the whole stack: the engine writes the
  * whole state after every step, so one resource per image doubled the Pulumi engine's CPU on a cold
  * N=200 run (12.3 → 34.9 CPU-s, bench/results/2026-12-03-signing-n200.json); one set for the stack
- * waits for the last build before it signs the first image (+22 % cold,
- * bench/results/2026-12-03-signing-set-n200.json), and so do runs of 16 consecutive layers, since
- * the engine builds leaves in no order a static cut can follow (…-signing-sets16-n200.json). A
- * parent's leaves are declared to the engine together, the moment the parent is built, so they
- * build close together: a set is ready soon after its parent, while other subtrees still build,
- * and the last one holds only its own few images' signing after the last build.
+ * waits for the last build before it signs the first image (cold +22 %, 21 s of signing after the
+ * last build in one run, bench/results/2026-12-03-signing-set-n200.json), and so did runs of 16
+ * consecutive layers (one run: 13 sets, all but three ready after 100 s of 113; cold +35 %), since
+ * the engine builds leaves in no order a static cut can follow. A parent's leaves are declared to
+ * the engine together, the moment the parent is built, so they build close together: a set is ready
+ * soon after its parent, while other subtrees still build, and the last one holds only its own few
+ * images' signing after the last build (cold +9.5 %, Pulumi engine +9.7 CPU-s for 103 sets at
+ * N=200, bench/results/2026-12-03-signing-family-sets-n200.json).
  *
- * A layer added or removed changes only its parent's set (or a leaf that gains a child moves from
- * its parent's set to a set of its own): a set finds the signatures of an image it takes over in
- * the registry (attest-image.ts never signs a digest twice) and writes nothing for it.
+ * A layer added or removed changes only its parent's set; a leaf that gains a child moves from its
+ * parent's set to a set of its own, and a layer that loses its last child moves back into its
+ * parent's set (its own set is deleted: its tags stay). A set finds the signatures of an image it
+ * takes over in the registry (attest-image.ts never signs a digest twice) and writes nothing for
+ * it; its state then holds this run's facts for that image, while the registry's provenance keeps
+ * those of the run that signed it.
  */
 
 export interface SetMember {

@@ -162,7 +162,11 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
       signingKey: args.signingKey,
       ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
     }, { parent });
-    const of = <K extends keyof ImageAttestationsOutputs>(name: string, key: K): pulumi.Output<ImageAttestationsOutputs[K]> => set.attested.apply((signed) => (signed[name] as ImageAttestationsOutputs)[key]);
+    const of = <K extends keyof ImageAttestationsOutputs>(image: string, key: K): pulumi.Output<ImageAttestationsOutputs[K]> => set.attested.apply((signed) => {
+      const entry = signed[image];
+      if (entry === undefined) throw new Error(`${name}: Strata's provider reported nothing for the image "${image}" it was to sign`);
+      return entry[key];
+    });
     for (const member of members) attested.set(member, { signature: of(member, "signature"), sbom: of(member, "sbom"), provenance: of(member, "provenance"), packages: of(member, "packages") });
   }
   return attested;

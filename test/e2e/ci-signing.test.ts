@@ -199,7 +199,10 @@ describe("a CI run on a signing channel, and its clean-up", () => {
       const sets = (JSON.parse(exportState(`dev-ci-${CHANGE}`)) as { deployment: { resources?: { type: string; inputs?: Record<string, unknown> }[] } }).deployment.resources
         ?.filter((resource) => resource.type === "strata:index:ImageAttestationsSet") ?? [];
       expect(sets.length).toBeGreaterThan(0);
-      return Object.assign({}, ...sets.map((set) => set.inputs?.images ?? {})) as Record<string, unknown>;
+      const images = Object.assign({}, ...sets.map((set) => set.inputs?.images ?? {})) as Record<string, unknown>;
+      // No image in two sets (it would be signed by each, and merging would hide it).
+      expect(sets.reduce((count, set) => count + Object.keys(set.inputs?.images ?? {}).length, 0)).toBe(Object.keys(images).length);
+      return images;
     };
     const before = attestationInputs();
     expect(Object.keys(before).sort()).toEqual([...LAYERS].sort());

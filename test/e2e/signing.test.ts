@@ -44,7 +44,10 @@ const repositoryOf = (digestRef: string): string => digestRef.slice(registryAddr
 function attestationImages(exported: { deployment: { resources?: { type: string; inputs?: Record<string, unknown> }[] } }): Record<string, unknown> {
   const sets = (exported.deployment.resources ?? []).filter((resource) => resource.type === "strata:index:ImageAttestationsSet");
   expect(sets.length).toBeGreaterThan(0);
-  return Object.assign({}, ...sets.map((set) => set.inputs?.images ?? {})) as Record<string, unknown>;
+  const images = Object.assign({}, ...sets.map((set) => set.inputs?.images ?? {})) as Record<string, unknown>;
+  // No image in two sets (it would be signed by each, and merging would hide it).
+  expect(sets.reduce((count, set) => count + Object.keys(set.inputs?.images ?? {}).length, 0)).toBe(Object.keys(images).length);
+  return images;
 }
 
 /** The digest each of a cosign tag's manifests has now (what a write would change). */

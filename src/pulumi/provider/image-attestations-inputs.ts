@@ -1,17 +1,15 @@
 /**
- * Inputs of `strata:index:ImageAttestationsSet`: every image a signing stack publishes (each
- * layer's; a multi-platform layer's index and each platform's image), keyed by name, each with its
- * digest reference and what its provenance says about it. No Pulumi import.
- *
- * One resource for the whole set, not one per image: the engine writes the whole state after every
- * step, and 200 more resources doubled its CPU on a cold N=200 run (12.3 → 34.9 CPU-s,
- * bench/results/2026-12-03-signing-n200.json), more than the signing itself. CiCopySet is the same
- * choice for a CI run's copies.
+ * Inputs of `strata:index:ImageAttestationsSet`: images a signing stack publishes (each layer's; a
+ * multi-platform layer's index and each platform's image), keyed by name, each with its digest
+ * reference and what its provenance says about it. No Pulumi import. Which images a set holds, and
+ * why sets rather than one resource per image: core/attestation-sets.ts.
  *
  * Only an image's digest reference decides whether it is signed: a signature is about exactly those
  * bytes, and signing the same digest again would append a second signature to its `.sig` manifest.
  * Whatever else differs on a later run (the commit, the run id, the key) is no reason to touch the
- * registry; a new digest under a name is signed beside the old one, which keeps its signature.
+ * registry; a new digest under a name is signed beside the old one, which keeps its signature. (So a
+ * new key signs new digests only: a trust policy lists the old key too while images it signed are
+ * promoted.)
  */
 import { type SigningKey } from "../../engine/cosign.js";
 import { type SourceState } from "../../core/provenance.js";

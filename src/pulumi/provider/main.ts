@@ -113,7 +113,7 @@ const provider: Provider = {
     return { changes: changed.length > 0 };
   },
   async create(urn, inputs) {
-    if (typeOf(urn) === IMAGE_ATTESTATIONS_SET_TYPE) return { id: "attestations", outs: await attestSet({}, inputs as Props) };
+    if (typeOf(urn) === IMAGE_ATTESTATIONS_SET_TYPE) return { id: urn.split("::").pop() ?? urn, outs: await attestSet({}, inputs as Props) };
     if (typeOf(urn) === IMAGE_INDEX_TYPE) {
       const parsed = parseImageIndexInputs(inputs as Props);
       return { id: `${parsed.repository}:${parsed.tag}`, outs: { ...withoutCredentials(inputs as Props), ...(await putLayerIndex(parsed)) } };
