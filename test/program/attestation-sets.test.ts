@@ -53,4 +53,42 @@ describe("attestation sets in the program", () => {
     expect(images.svc2?.provenanceFacts.parent).toBe(digestRefOf("svc2-base"));
     expect(images.svc2?.provenanceFacts.runId).toBeUndefined();
   });
+
+  it("puts a multi-platform layer's index, its platforms' images in the index's repository, and each per-platform image in sets, none twice", async () => {
+    const before = recorded.length;
+    const platforms = ["linux/amd64", "linux/arm64"];
+    const layerOf = (layer: string, parentLayer: string | null, digestRef: string) => ({
+      layer, kind: "service", image: layer, tag: "1.0-p0", ref: `${REGISTRY}/g/${layer}:1.0-p0`, digestRef: pulumi.output(digestRef),
+      parent: parentLayer, origin: "built" as const, fingerprint: `f-${layer}`, inputsDigest: `i-${layer}`, contextDigest: `c-${layer}`,
+    });
+    const { platformLayerName } = await import("../../src/core/platforms.js");
+    const perPlatform = ["mp-base", "mp-app"].flatMap((layer) => platforms.map((platform) => layerOf(platformLayerName(layer, platform), layer === "mp-app" ? platformLayerName("mp-base", platform) : null, digestRefOf(platformLayerName(layer, platform)))));
+    const indexed = ["mp-base", "mp-app"].map((layer) => ({
+      ...layerOf(layer, layer === "mp-app" ? "mp-base" : null, digestRefOf(layer)),
+      platforms: pulumi.output(Object.fromEntries(platforms.map((platform) => [platform, digestRefOf(`${layer}-in-index-${platform}`)]))),
+    }));
+    const indexes = ["mp-base", "mp-app"].map((layer) => ({
+      layer,
+      target: { ownBuildArgs: {} } as unknown as import("../../src/core/plan.js").LayerTarget,
+      entries: platforms.map((platform) => ({ platform, name: platformLayerName(layer, platform), repositoryPath: `g/${layer}/${platform.replace("/", "-")}` })),
+    }));
+    const parent = new pulumi.ComponentResource("test:index:Parent", "attestation-sets-mp");
+    const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "r", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
+    const attested = attestations.declareAttestations([...perPlatform, ...indexed], { registry: REGISTRY, targets: [], indexes, platform: "linux/amd64", facts, signingKey: pulumi.secret({ privateKeyPem: "pem", password: "pw" }) }, parent);
+    expect(await resolved((attested.get("mp-app") as { signature: import("@pulumi/pulumi").Output<string> }).signature)).toBe(`${digestRefOf("mp-app")}.sig`);
+    await resolved((attested.get(platformLayerName("mp-app", "linux/arm64")) as { signature: import("@pulumi/pulumi").Output<string> }).signature);
+    const sets = recorded.slice(before).filter((resource) => resource.type === IMAGE_ATTESTATIONS_SET_TYPE);
+    const images = sets.flatMap((set) => Object.entries(set.inputs.images as Record<string, { digestRef: string }>));
+    const names = images.map(([name]) => name);
+    expect(new Set(names).size).toBe(names.length);
+    // Each index, each of its platforms' images again in the index's repository, and each per-platform image.
+    expect([...names].sort()).toEqual([
+      "mp-app", "mp-app/linux-amd64", "mp-app/linux-arm64", "mp-base", "mp-base/linux-amd64", "mp-base/linux-arm64",
+      ...perPlatform.map((layer) => layer.layer),
+    ].sort());
+    expect(Object.fromEntries(images)["mp-app/linux-arm64"]?.digestRef).toBe(digestRefOf("mp-app-in-index-linux/arm64"));
+    // The index's platform images are in its own set, beside the index.
+    const appSet = sets.find((set) => Object.keys(set.inputs.images as Record<string, unknown>).includes("mp-app"));
+    expect(Object.keys(appSet?.inputs.images as Record<string, unknown>)).toEqual(expect.arrayContaining(["mp-app/linux-amd64", "mp-app/linux-arm64"]));
+  });
 });

@@ -56,7 +56,11 @@ class MemoryRegistry implements SignatureRegistry {
     return new ReadableStream({ start: (controller) => { controller.enqueue(new Uint8Array(bytes)); controller.close(); } });
   }
 
-  async putBlob(repository: string, bytes: Buffer): Promise<string> {
+  /** How each blob upload was asked for: `unchecked` (no HEAD first) or not. */
+  readonly uploads: boolean[] = [];
+
+  async putBlob(repository: string, bytes: Buffer, options: { unchecked?: boolean } = {}): Promise<string> {
+    this.uploads.push(options.unchecked === true);
     this.blobs.set(`${repository}@${sha256(bytes)}`, bytes);
     return sha256(bytes);
   }
@@ -155,6 +159,8 @@ describe("attestImage", () => {
     await attestImage(registry, REF, [sbom], other);
     expect(registry.layersOf("g/app", attestationTag(DIGEST))).toHaveLength(3);
     expect(registry.puts).toBe(3);
+    // Each write uploaded its new layer and the config, without asking whether they were there (a HEAD each).
+    expect(registry.uploads).toEqual([true, true, true, true, true, true]);
   });
 
   it("refuses an empty or repeated list, and a predicate that is not a JSON object", async () => {
