@@ -79,7 +79,7 @@ const signingFields = signingKeyFields(config);
 const signingKeySecret = engineConfig.getSecret(signingFields.key);
 const signingPassphraseSecret = engineConfig.getSecret(signingFields.passphrase);
 const plainOf = (secret: pulumi.Output<string> | undefined): Promise<string | undefined> => (secret === undefined ? Promise.resolve(undefined) : new Promise((resolve) => secret.apply(resolve)));
-await forUser(async () => throwIfAny(signingKeyProblems(await plainOf(signingKeySecret), await plainOf(signingPassphraseSecret), stackFile)));
+await forUser(async () => throwIfAny(signingKeyProblems(await plainOf(signingKeySecret), await plainOf(signingPassphraseSecret), stackFile, signingFields)));
 const signingKey: pulumi.Output<SigningKey> | undefined = signingKeySecret === undefined || signingPassphraseSecret === undefined ? undefined
   : pulumi.secret(pulumi.all([signingKeySecret, signingPassphraseSecret]).apply(([privateKeyPem, password]) => ({ privateKeyPem, password })));
 const signing = signingDecision(config, signingKey !== undefined, config.ci !== undefined);

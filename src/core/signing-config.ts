@@ -50,23 +50,35 @@ export function signingDecision(config: Pick<StackConfig, "push" | "promoteFrom"
  * `values` are the `strata:` values, namespace stripped.
  */
 export function signingConfigProblems(values: Readonly<Record<string, unknown>>, file: string): Problem[] {
-  return [
-    ...keyPairProblems(values, file, {
-      key: SIGNING_KEY_KEY, passphrase: SIGNING_PASSPHRASE_KEY, setKey: SET_KEY, setPassphrase: SET_PASSPHRASE,
-      cannotOpen: "cosign cannot open the key without it", nothingToSign: "there is nothing to sign with", withoutKey: " (a stack without a key does not sign)",
-    }),
-    // The key a change's run signs with instead (signingKeyFields): the same rules.
-    ...keyPairProblems(values, file, {
-      key: CHANGE_SIGNING_KEY_KEY, passphrase: CHANGE_SIGNING_PASSPHRASE_KEY,
-      setKey: `pulumi config set --secret ${CHANGE_KEY_FIELD} < change.key (a pair of its own, made with cosign generate-key-pair, that no strata:trust lists)`,
-      setPassphrase: `pulumi config set --secret ${CHANGE_PASSPHRASE_FIELD} '<its passphrase>'`,
-      cannotOpen: "a change's run cannot open the key without it", nothingToSign: "a change's run has nothing to sign with", withoutKey: "",
-    }),
-  ];
+  // The key a change's run signs with instead (signingKeyFields): the same rules.
+  return [...keyPairProblems(values, file, CHANNEL_KEY_PAIR), ...keyPairProblems(values, file, CHANGE_KEY_PAIR)];
 }
 
+/** A key pair's config names, and what its messages say. */
+export interface KeyPair {
+  readonly key: string;
+  readonly passphrase: string;
+  readonly setKey: string;
+  readonly setPassphrase: string;
+  readonly cannotOpen: string;
+  readonly nothingToSign: string;
+  readonly withoutKey: string;
+}
+
+const CHANNEL_KEY_PAIR: KeyPair = {
+  key: SIGNING_KEY_KEY, passphrase: SIGNING_PASSPHRASE_KEY, setKey: SET_KEY, setPassphrase: SET_PASSPHRASE,
+  cannotOpen: "cosign cannot open the key without it", nothingToSign: "there is nothing to sign with", withoutKey: " (a stack without a key does not sign)",
+};
+
+const CHANGE_KEY_PAIR: KeyPair = {
+  key: CHANGE_SIGNING_KEY_KEY, passphrase: CHANGE_SIGNING_PASSPHRASE_KEY,
+  setKey: `pulumi config set --secret ${CHANGE_KEY_FIELD} < change.key (a pair of its own, made with cosign generate-key-pair, that no strata:trust lists)`,
+  setPassphrase: `pulumi config set --secret ${CHANGE_PASSPHRASE_FIELD} '<its passphrase>'`,
+  cannotOpen: "a change's run cannot open the key without it", nothingToSign: "a change's run has nothing to sign with", withoutKey: "",
+};
+
 /** One key and its passphrase as a stack file holds them: each a secret, and both or neither. */
-function keyPairProblems(values: Readonly<Record<string, unknown>>, file: string, pair: { key: string; passphrase: string; setKey: string; setPassphrase: string; cannotOpen: string; nothingToSign: string; withoutKey: string }): Problem[] {
+function keyPairProblems(values: Readonly<Record<string, unknown>>, file: string, pair: KeyPair): Problem[] {
   const problems: Problem[] = [];
   const keyField = `${CONFIG_NAMESPACE}:${pair.key}`;
   const passphraseField = `${CONFIG_NAMESPACE}:${pair.passphrase}`;
@@ -85,8 +97,8 @@ function keyPairProblems(values: Readonly<Record<string, unknown>>, file: string
  * CI stack, a stack file naming a change, --config) only ever the change key; never the channel's
  * key, which a trust policy may list and a change's own code must not hold.
  */
-export function signingKeyFields(config: Pick<StackConfig, "ci">): { readonly key: string; readonly passphrase: string } {
-  return config.ci === undefined ? { key: SIGNING_KEY_KEY, passphrase: SIGNING_PASSPHRASE_KEY } : { key: CHANGE_SIGNING_KEY_KEY, passphrase: CHANGE_SIGNING_PASSPHRASE_KEY };
+export function signingKeyFields(config: Pick<StackConfig, "ci">): KeyPair {
+  return config.ci === undefined ? CHANNEL_KEY_PAIR : CHANGE_KEY_PAIR;
 }
 
 /** Whether a stack file's values name a signing key (as a secret or not): what tells `strata up` to have cosign ready. */
@@ -103,21 +115,23 @@ function isSet(value: unknown): boolean {
  * Problems with the key's value, read through the engine (decrypted): it must be one PEM block of a
  * type cosign reads. The message says what the value is not, never what it is.
  */
-export function signingKeyProblems(privateKeyPem: string | undefined, passphrase: string | undefined, file: string): Problem[] {
+export function signingKeyProblems(privateKeyPem: string | undefined, passphrase: string | undefined, file: string, pair: KeyPair = CHANNEL_KEY_PAIR): Problem[] {
   const problems: Problem[] = [];
+  const keyField = `${CONFIG_NAMESPACE}:${pair.key}`;
+  const passphraseField = `${CONFIG_NAMESPACE}:${pair.passphrase}`;
   if (privateKeyPem === undefined && passphrase === undefined) return problems;
   if (privateKeyPem === undefined || privateKeyPem.trim() === "") {
-    problems.push({ file, field: KEY_FIELD, message: `is missing, but ${PASSPHRASE_FIELD} is set: there is nothing to sign with`, fix: `${SET_KEY}; or remove ${PASSPHRASE_FIELD}` });
+    problems.push({ file, field: keyField, message: `is missing, but ${passphraseField} is set: ${pair.nothingToSign}`, fix: `${pair.setKey}; or remove ${passphraseField}` });
     return problems;
   }
-  if (passphrase === undefined) problems.push({ file, field: PASSPHRASE_FIELD, message: `is missing, but ${KEY_FIELD} is set: cosign cannot open the key without it`, fix: SET_PASSPHRASE });
+  if (passphrase === undefined) problems.push({ file, field: passphraseField, message: `is missing, but ${keyField} is set: ${pair.cannotOpen}`, fix: pair.setPassphrase });
   const types = [...privateKeyPem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((match) => match[1] as string);
   const ends = [...privateKeyPem.matchAll(/-----END ([A-Z0-9 ]+)-----/g)].map((match) => match[1] as string);
   const expected = COSIGN_PRIVATE_KEY_TYPES.map((type) => `"${type}"`).join(" or ");
   if (types.length !== 1 || ends.length !== 1 || types[0] !== ends[0]) {
-    problems.push({ file, field: KEY_FIELD, message: `is not one PEM block (it holds ${types.length} BEGIN and ${ends.length} END lines); cosign reads one ${expected} block`, fix: `set it to the whole of cosign.key, BEGIN and END lines included: ${SET_KEY}` });
+    problems.push({ file, field: keyField, message: `is not one PEM block (it holds ${types.length} BEGIN and ${ends.length} END lines); cosign reads one ${expected} block`, fix: `set it to the whole of the private key file, BEGIN and END lines included: ${pair.setKey}` });
   } else if (!(COSIGN_PRIVATE_KEY_TYPES as readonly string[]).includes(types[0] as string)) {
-    problems.push({ file, field: KEY_FIELD, message: `is a PEM block of type "${types[0] as string}", not a cosign private key (${expected})`, fix: `give the private key cosign generate-key-pair wrote (cosign.key; cosign import-key-pair turns a PEM EC key into one), never the .pub: ${SET_KEY}` });
+    problems.push({ file, field: keyField, message: `is a PEM block of type "${types[0] as string}", not a cosign private key (${expected})`, fix: `give the private key cosign generate-key-pair wrote (cosign.key; cosign import-key-pair turns a PEM EC key into one), never the .pub: ${pair.setKey}` });
   }
   return problems;
 }

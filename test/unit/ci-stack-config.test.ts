@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ciStackConfigText } from "../../src/core/ci-stack-config.js";
-import { NOT_SIGNED, signingConfigProblems, signingDecision, signingKeyConfigured, signingKeyFields } from "../../src/core/signing-config.js";
+import { NOT_SIGNED, signingConfigProblems, signingDecision, signingKeyConfigured, signingKeyFields, signingKeyProblems } from "../../src/core/signing-config.js";
 
 const CHANNEL = `config:
   strata:channel: dev
@@ -41,8 +41,13 @@ describe("a change's CI stack never holds its channel's signing key", () => {
   });
 
   it("a change's run signs with the change key's fields only, wherever it runs; a channel's own run with its key", () => {
-    expect(signingKeyFields({})).toEqual({ key: "signingKey", passphrase: "signingKeyPassphrase" });
-    expect(signingKeyFields({ ci: { change: 19026 } })).toEqual({ key: "changeSigningKey", passphrase: "changeSigningKeyPassphrase" });
+    expect(signingKeyFields({})).toMatchObject({ key: "signingKey", passphrase: "signingKeyPassphrase" });
+    expect(signingKeyFields({ ci: { change: 19026 } })).toMatchObject({ key: "changeSigningKey", passphrase: "changeSigningKeyPassphrase" });
+    // The key's own checks on a change's run name the change key, never the channel's.
+    const changeRun = signingKeyProblems("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", undefined, "Pulumi.dev-ci-19026.yaml", signingKeyFields({ ci: { change: 19026 } }));
+    expect(changeRun.map((problem) => problem.field)).toEqual(["strata:changeSigningKeyPassphrase", "strata:changeSigningKey"]);
+    expect(JSON.stringify(changeRun)).not.toMatch(/strata:signingKey/);
+    expect(signingKeyProblems(undefined, "pw", "Pulumi.dev.yaml").map((problem) => problem.field)).toEqual(["strata:signingKey"]);
   });
 
   it("without a change key, a change's stack has no key it would sign with (it does not sign, and says why)", () => {
