@@ -4,16 +4,17 @@
  * in the list and no children (a tree of one) is a set alone. No Pulumi import.
  *
  * Why these sets, not one resource per image nor one for the whole stack: the engine writes the
- * whole state after every step, so one resource per image doubled the Pulumi engine's CPU on a cold
- * N=200 run (12.3 → 34.9 CPU-s, bench/results/2026-12-03-signing-n200.json); one set for the stack
- * waits for the last build before it signs the first image (cold +22 %, 21 s of signing after the
- * last build in one run, bench/results/2026-12-03-signing-set-n200.json), and so did runs of 16
- * consecutive layers (one run: 13 sets, all but three ready after 100 s of 113; cold +35 %), since
- * the engine builds leaves in no order a static cut can follow. A parent's leaves are declared to
+ * whole state after every step, so one resource per image nearly tripled the Pulumi engine's CPU on
+ * a cold N=200 run (12.3 → 34.9 CPU-s, bench/results/2026-12-03-signing-n200.json); one set for the
+ * stack waits for the last build before it signs the first image (cold +30 % over three runs, 21 s
+ * of signing after the last build in one, bench/results/2026-12-03-signing-set-n200.json), and so
+ * did runs of 16 consecutive layers (one run, stopped before a results file: 13 sets, all but three
+ * ready after 100 s of 113; cold +35 %), since the engine builds leaves in no order a static cut
+ * can follow. A parent's leaves are declared to
  * the engine together, the moment the parent is built, so they build close together: a set is ready
  * soon after its parent, while other subtrees still build, and the last one holds only its own few
- * images' signing after the last build (cold +9.5 %, Pulumi engine +9.7 CPU-s for 103 sets at
- * N=200, bench/results/2026-12-03-signing-family-sets-n200.json).
+ * images' signing after the last build (cold +22 % over three runs, busy CPU +10 %, Pulumi engine
+ * +9.7 CPU-s for 103 sets at N=200, bench/results/2026-12-03-signing-family-sets-n200.json).
  *
  * A layer added or removed changes only its parent's set; a leaf that gains a child moves from its
  * parent's set to a set of its own, and a layer that loses its last child moves back into its

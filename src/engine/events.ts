@@ -30,7 +30,7 @@ export interface LayerEvent {
 
 /** What the engine did to one image's signature and attestations (its entry in the ImageAttestationsSet). */
 export interface AttestationEvent {
-  /** `create`: signed in this run (its digest was new to the set); `same`: signed by an earlier run. */
+  /** `create`: its digest was new to its set in this run (signed now, or found signed: signedBefore); `same`: signed by an earlier run. */
   readonly op: string;
   readonly failed: boolean;
   /** `repo:sha256-<hex>.sig` */

@@ -50,6 +50,12 @@ function attestationImages(exported: { deployment: { resources?: { type: string;
   return images;
 }
 
+/** What the attestation sets' state says was signed, by image name, every set's together (their outputs). */
+function attestedEntries(exported: { deployment: { resources?: { type: string; outputs?: Record<string, unknown> }[] } }): Record<string, unknown> {
+  const sets = (exported.deployment.resources ?? []).filter((resource) => resource.type === "strata:index:ImageAttestationsSet");
+  return Object.assign({}, ...sets.map((set) => set.outputs?.attested ?? {})) as Record<string, unknown>;
+}
+
 /** The digest each of a cosign tag's manifests has now (what a write would change). */
 async function tagDigest(digestRef: string, suffix: "sig" | "att"): Promise<string | undefined> {
   return (await registry.manifest(repositoryOf(digestRef), `sha256-${digestHex(digestRef)}.${suffix}`))?.digest;
@@ -192,6 +198,7 @@ describe("signed and attested layers", () => {
 
   it("signs a changed leaf anew, and only that leaf", async () => {
     const before = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
+    const entriesBefore = attestedEntries(await dev.stack.exportStack());
     const commitBefore = git("rev-parse", "HEAD");
     writeFileSync(path.join(world.catalogDir, "app/app.txt"), `${readFileSync(path.join(world.catalogDir, "app/app.txt"), "utf8")}changed\n`);
     git("-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", "commit", "-q", "-am", "app changed");
@@ -201,6 +208,12 @@ describe("signed and attested layers", () => {
     const after = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
     const resigned = Object.keys(after).filter((layer) => after[layer]?.signature !== before[layer]?.signature).sort();
     expect(resigned).toEqual(["app"]);
+    // Every other image's entry in the sets' state is as it was (the update kept it, never signing
+    // it again with this run's id), app's own set included.
+    const entriesAfter = attestedEntries(await dev.stack.exportStack());
+    expect(Object.keys(entriesAfter).sort()).toEqual(Object.keys(entriesBefore).sort());
+    for (const name of Object.keys(entriesBefore).filter((image) => image !== "app")) expect(entriesAfter[name], name).toEqual(entriesBefore[name]);
+    expect(entriesAfter.app).not.toEqual(entriesBefore.app);
     const app = after.app as SignedLayerOutput;
     expect(cosignCli(cosign, ["verify", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", app.digestRef]).code).toBe(0);
     expect(await tagLayers(app.digestRef, "sig")).toBe(1);

@@ -8,8 +8,9 @@
  * bytes, and signing the same digest again would append a second signature to its `.sig` manifest.
  * Whatever else differs on a later run (the commit, the run id, the key) is no reason to touch the
  * registry; a new digest under a name is signed beside the old one, which keeps its signature. (So a
- * new key signs new digests only: a trust policy lists the old key too while images it signed are
- * promoted.)
+ * new key signs the digests new to a set: new images, and images that move into another set; those
+ * then carry both keys' signatures. A trust policy lists the old key too while images it alone
+ * signed are promoted.)
  */
 import { type SigningKey } from "../../engine/cosign.js";
 import { type SourceState } from "../../core/provenance.js";
@@ -21,9 +22,10 @@ import { parseCredentials, unwrapSecret } from "./layer-image-inputs.js";
 export const IMAGE_ATTESTATIONS_SET_TYPE = "strata:index:ImageAttestationsSet";
 
 /**
- * One image's resource, as states written before the set hold them. Only ever deleted now (the
- * engine deletes what the program no longer declares; its tags stay, like the set's); the set signs
- * nothing such a resource signed again (attest-image.ts finds its signature in the `.sig` tag).
+ * One image's resource, as states written before the sets hold them. Only ever deleted now (the
+ * engine deletes what the program no longer declares; its tags stay, like the sets'); a set writes
+ * nothing for an image such a resource signed with the same key (attest-image.ts finds its
+ * signature in the `.sig` tag and its attestations in the `.att`).
  */
 export const IMAGE_ATTESTATIONS_TYPE = "strata:index:ImageAttestations";
 
