@@ -58,9 +58,12 @@ class MemoryRegistry implements SignatureRegistry {
 
   /** How each blob upload was asked for: `unchecked` (no HEAD first) or not. */
   readonly uploads: boolean[] = [];
+  /** An upload lands this many ms after it is asked for (the blobs of one write go up at once). */
+  blobDelayMs = 0;
 
   async putBlob(repository: string, bytes: Buffer, options: { unchecked?: boolean } = {}): Promise<string> {
     this.uploads.push(options.unchecked === true);
+    if (this.blobDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.blobDelayMs));
     this.blobs.set(`${repository}@${sha256(bytes)}`, bytes);
     return sha256(bytes);
   }
@@ -150,7 +153,10 @@ describe("attestImage", () => {
 
   it("writes each missing type once, one layer each, in one manifest", async () => {
     const registry = new MemoryRegistry();
+    // Slow uploads: the manifest is put only once every blob it names has landed (putManifest refuses an unknown blob).
+    registry.blobDelayMs = 20;
     await attestImage(registry, REF, [sbom], key);
+    registry.blobDelayMs = 0;
     const second = await attestImage(registry, REF, [provenance, sbom], key);
     expect(second.written).toBe(true);
     expect(registry.layersOf("g/app", attestationTag(DIGEST)).map((layer) => layer.annotations.predicateType)).toEqual([PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1]);
