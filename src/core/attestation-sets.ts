@@ -36,7 +36,7 @@ export interface AttestationSet {
   readonly layers: readonly string[];
 }
 
-export const attestationSetName = (head: string): string => `attestations-${head}`;
+const attestationSetName = (head: string): string => `attestations-${head}`;
 
 /** The sets of `members` (layers in declaration order, each with its parent), heads in that order; every layer in exactly one. */
 export function attestationSets(members: readonly SetMember[]): AttestationSet[] {

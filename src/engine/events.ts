@@ -151,11 +151,9 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
       for (const name of names) attest(name, { op: signing.has(name) ? "create" : "same" });
     }
     const attested = event.resOutputsEvent?.metadata;
+    // Whether each image was signed in the step, its pre-event said; its outputs say where.
     if (attested?.type === IMAGE_ATTESTATIONS_SET_TYPE) {
-      const before = (attested.old?.outputs?.attested ?? {}) as Record<string, { digestRef?: unknown } | undefined>;
-      for (const [name, entry] of Object.entries((attested.new?.outputs?.attested ?? {}) as Record<string, Record<string, unknown> | undefined>)) {
-        attest(name, { op: before[name]?.digestRef !== undefined && before[name]?.digestRef === entry?.digestRef ? "same" : "create", ...attestationOutputs(entry) });
-      }
+      for (const [name, entry] of Object.entries((attested.new?.outputs?.attested ?? {}) as Record<string, Record<string, unknown> | undefined>)) attest(name, attestationOutputs(entry));
     }
     const attestFailed = event.resOpFailedEvent?.metadata;
     if (attestFailed?.type === IMAGE_ATTESTATIONS_SET_TYPE) for (const name of attestationNames.get(attestFailed.urn) ?? []) attest(name, { failed: true });

@@ -19,7 +19,7 @@ import { type SigningKey } from "../engine/cosign.js";
 import { sourceState } from "../engine/source-info.js";
 import { engineEndpoint, engineGet } from "./docker-engine.js";
 import { type IndexedLayerOutput } from "./image-index.js";
-import { type AttestedImageInputs, IMAGE_ATTESTATIONS_SET_TYPE, type ImageAttestationsOutputs, type ProvenanceFacts } from "./provider/image-attestations-inputs.js";
+import { IMAGE_ATTESTATIONS_SET_TYPE, type ImageAttestationsOutputs, type ProvenanceFacts } from "./provider/image-attestations-inputs.js";
 import { type LayerOutput } from "./tree.js";
 
 export interface ImageAttestationsSetArgs {

@@ -73,13 +73,6 @@ export interface ImageAttestationsInputs {
   readonly registryAuth?: RegistryCredentials;
 }
 
-/** One image of the set as the program declares it (its name: a layer's, or `layer/os-arch` for a platform's image in its index's repository). */
-export interface AttestedImageInputs {
-  readonly digestRef: string;
-  readonly tag: string;
-  readonly provenanceFacts: ProvenanceFacts;
-}
-
 export interface ImageAttestationsSetInputs {
   readonly registry: string;
   /** Name → the image, parsed (registry, repository and digest from its digestRef), key and login from the set. */

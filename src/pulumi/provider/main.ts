@@ -92,10 +92,10 @@ const attestations = {
   changesets: new LayerChangesets(),
 };
 
-/** Signs and attests the set's images whose digests its state has not signed (attest-image.ts attestSet). */
+/** Signs and attests the set's images whose digests its state has not signed (attest-image.ts attestImageSet). */
 async function attestSet(state: Props, news: Props): Promise<Props> {
   const parsed = parseImageAttestationsSetInputs(news);
-  return { ...(await attestImageSet(clientFor(parsed), parsed, imagesToSign(state, news), keptAttestations(state, news), attestations)) };
+  return attestImageSet(clientFor(parsed), parsed, imagesToSign(state, news), keptAttestations(state, news), attestations);
 }
 
 const provider: Provider = {
