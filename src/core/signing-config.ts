@@ -101,10 +101,9 @@ export function signingKeyFields(config: Pick<StackConfig, "ci">): KeyPair {
   return config.ci === undefined ? CHANNEL_KEY_PAIR : CHANGE_KEY_PAIR;
 }
 
-/** Whether a stack file's values name a signing key (as a secret or not): what tells `strata up` to have cosign ready. */
-export function signingKeyConfigured(values: Readonly<Record<string, unknown>>, changeRun = false): boolean {
-  // A change's run signs with the change key, never the channel's (signingKeyFields).
-  return isSet(values[changeRun ? CHANGE_SIGNING_KEY_KEY : SIGNING_KEY_KEY]);
+/** Whether a stack file's values name the key a run signs with (signingKeyFields), as a secret or not. */
+export function signingKeyConfigured(values: Readonly<Record<string, unknown>>, pair: KeyPair): boolean {
+  return isSet(values[pair.key]);
 }
 
 function isSet(value: unknown): boolean {

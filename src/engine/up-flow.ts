@@ -9,7 +9,7 @@ import { type StackConfig } from "../core/config.js";
 import { planTargets } from "../core/plan.js";
 import { buildTargets } from "../core/platforms.js";
 import { throwIfAny } from "../core/problems.js";
-import { type SigningDecision, signingConfigProblems, signingDecision, signingKeyConfigured } from "../core/signing-config.js";
+import { type SigningDecision, signingConfigProblems, signingDecision, signingKeyConfigured, signingKeyFields } from "../core/signing-config.js";
 import { stackConfigSource } from "../core/stack-files.js";
 import { TRUST_KEY } from "../core/trust-policy.js";
 import { runIdOf } from "./run-logs.js";
@@ -63,7 +63,7 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   throwIfAny(signingConfigProblems(values, file));
   // A change's run signs with the change key only, whichever stack it runs on (signingKeyFields).
   const changeRun = config.ci !== undefined;
-  const signing = signingDecision(config, signingKeyConfigured(values, changeRun), changeRun);
+  const signing = signingDecision(config, signingKeyConfigured(values, signingKeyFields(config)), changeRun);
   // A foreign platform on this machine's engine: register its emulation first (or stop, saying why).
   const { platformsToEmulate, registerEmulation } = await import("./emulation.js");
   // The script runs in this process's environment (PATH and all) with the run's own settings on top.

@@ -55,8 +55,8 @@ describe("a change's CI stack never holds its channel's signing key", () => {
     const config = (parse(ciStackConfigText(withoutChangeKey, "Pulumi.dev.yaml")) as { config: Record<string, unknown> }).config;
     expect(Object.keys(config).sort()).toEqual(["strata:channel", "strata:registryPassword"]);
     const values = { signingKey: { secure: "x" }, signingKeyPassphrase: { secure: "y" } };
-    expect(signingKeyConfigured(values, true)).toBe(false);
-    expect(signingKeyConfigured(values, false)).toBe(true);
+    expect(signingKeyConfigured(values, signingKeyFields({ ci: { change: 19026 } }))).toBe(false);
+    expect(signingKeyConfigured(values, signingKeyFields({}))).toBe(true);
     expect(signingDecision({ push: true }, false, true)).toEqual({ sign: false, reason: NOT_SIGNED.noChangeKey });
     expect(NOT_SIGNED.noChangeKey).toBe("no strata:changeSigningKey: a change's run never holds the channel's strata:signingKey");
   });
