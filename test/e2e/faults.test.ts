@@ -168,6 +168,11 @@ describe("faults end to end", () => {
           expect(leftovers(name)).toEqual([]);
         }
         await stack.up();
+        // base was built and pushed before the signal. Ctrl-C: the engine wrote the state as it closed,
+        // so base stays the docker.Image it built. SIGKILL of strata up's engine, which writes the state
+        // only when the run ends (cli-run.ts checkpointEnv): the state never heard of base, and the next
+        // up adopts what the registry holds with base's fingerprint instead of building it again.
+        expect((await stack.outputs()).base?.origin).toBe(signal === "SIGINT" ? "built" : "adopted");
       } finally {
         restore();
       }
