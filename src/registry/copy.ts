@@ -3,6 +3,7 @@
  * an immutable tag is never moved, a CI tag may be written unchecked, annotations give a copy a
  * digest of its own. The requests themselves are the client's (client.ts).
  */
+import { mapLimited } from "../core/concurrency.js";
 import { attestationTag, signatureTag } from "../core/cosign-format.js";
 import { sha256Digest } from "./blob-cache.js";
 import { type RegistryClient, RegistryError } from "./client.js";
@@ -152,4 +153,24 @@ export async function confirmTag(client: RegistryClient, repository: string, tag
     throw new RegistryError(`${repository}:${tag} was written as ${digest}, but the registry now answers that the tag does not exist: it does not hold what it just accepted (its storage, or something between, is not answering truly). An immutable tag is not written again: check the registry, then run again`, undefined, "a tag just written that the registry no longer answers for");
   }
   throw new RegistryError(`${repository}:${tag} was written as ${digest}, but the registry now answers that it holds ${now.digest}: another run wrote it at the same time (a registry has no conditional put). An immutable tag is not written again: check which run's image it should hold`, undefined, "a tag written by another run at the same time");
+}
+
+/** cosign's tags (`sha256-<hex>.sig`, `.att`, `.sbom`) each name a manifest of their own, never an image. */
+const COSIGN_TAG = /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/;
+
+/**
+ * Removes a copy's tag the only way a distribution v2 registry allows, by deleting its manifest by
+ * digest; unless another tag of the repository holds that manifest too, which the delete would take
+ * with it: a stack that moved from promoting to building adopts the tag its promotion wrote before
+ * the promotion's resource is deleted; a version bumped over unchanged content. Then the tag stays
+ * (`keptFor` names the other). A tag list or a manifest the registry does not answer stops it (the
+ * client throws): nothing is deleted that is not shown to be this tag's alone.
+ */
+export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string }> {
+  const others = (await client.tags(repository)).filter((other) => other !== tag && !COSIGN_TAG.test(other));
+  const holders = await mapLimited(others, 8, async (other) => ((await client.manifest(repository, other))?.digest === digest ? other : undefined));
+  const keptFor = holders.find((holder) => holder !== undefined);
+  if (keptFor !== undefined) return { deleted: false, keptFor };
+  await client.deleteManifest(repository, digest);
+  return { deleted: true };
 }

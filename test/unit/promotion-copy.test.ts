@@ -4,7 +4,7 @@ import { gateTargets, promotionRefusals, refusalMessage, type PromotionTarget } 
 import { type ImageVerdict } from "../../src/core/trust-verdict.js";
 import { diffRegistryCopy, parseRegistryCopyInputs } from "../../src/pulumi/provider/registry-copy-inputs.js";
 import { type RegistryClient } from "../../src/registry/client.js";
-import { copyCosignTags, copyImage, isIndexManifest } from "../../src/registry/copy.js";
+import { copyCosignTags, copyImage, deleteCopy, isIndexManifest } from "../../src/registry/copy.js";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -15,7 +15,7 @@ const hex = (digest: string): string => digest.slice("sha256:".length);
 class MemoryRegistry {
   readonly registry = "127.0.0.1:5000";
   readonly manifests = new Map<string, { bytes: Buffer; mediaType: string }>();
-  readonly tags = new Map<string, string>();
+  readonly tagged = new Map<string, string>();
   readonly blobs = new Set<string>();
   readonly writes: string[] = [];
 
@@ -23,7 +23,7 @@ class MemoryRegistry {
     const bytes = Buffer.from(JSON.stringify(content));
     const digest = digestOf(bytes);
     this.manifests.set(`${repository}@${digest}`, { bytes, mediaType });
-    if (tag !== undefined) this.tags.set(`${repository}:${tag}`, digest);
+    if (tag !== undefined) this.tagged.set(`${repository}:${tag}`, digest);
     for (const blob of [(content as { config?: { digest: string } }).config?.digest, ...((content as { layers?: { digest: string }[] }).layers ?? []).map((layer) => layer.digest)]) {
       if (blob !== undefined) this.blobs.add(`${repository}@${blob}`);
     }
@@ -31,7 +31,7 @@ class MemoryRegistry {
   }
 
   private resolve(repository: string, reference: string): string | undefined {
-    return reference.startsWith("sha256:") ? (this.manifests.has(`${repository}@${reference}`) ? reference : undefined) : this.tags.get(`${repository}:${reference}`);
+    return reference.startsWith("sha256:") ? (this.manifests.has(`${repository}@${reference}`) ? reference : undefined) : this.tagged.get(`${repository}:${reference}`);
   }
 
   async manifest(repository: string, reference: string): Promise<{ digest: string; mediaType: string; manifest: unknown } | undefined> {
@@ -56,9 +56,25 @@ class MemoryRegistry {
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
     const digest = digestOf(bytes);
     this.manifests.set(`${repository}@${digest}`, { bytes, mediaType });
-    if (!reference.startsWith("sha256:")) this.tags.set(`${repository}:${reference}`, digest);
+    if (!reference.startsWith("sha256:")) this.tagged.set(`${repository}:${reference}`, digest);
     this.writes.push(`${repository}:${reference}`);
     return digest;
+  }
+
+  /** When set, the tag list fails the way a registry's 5xx makes the client throw. */
+  tagListFails = false;
+  readonly deletes: string[] = [];
+
+  async tags(repository: string): Promise<string[]> {
+    if (this.tagListFails) throw new Error(`GET the tag list of ${repository}: 503`);
+    return [...this.tagged.keys()].filter((key) => key.startsWith(`${repository}:`)).map((key) => key.slice(repository.length + 1)).sort();
+  }
+
+  /** Like distribution v2: the manifest goes, and with it every tag of the repository that named it. */
+  async deleteManifest(repository: string, digest: string): Promise<void> {
+    this.deletes.push(`${repository}@${digest}`);
+    this.manifests.delete(`${repository}@${digest}`);
+    for (const [key, held] of this.tagged) if (key.startsWith(`${repository}:`) && held === digest) this.tagged.delete(key);
   }
 
   get client(): RegistryClient {
@@ -88,7 +104,7 @@ describe("promotion copies cosign's signature tags with the image", () => {
     expect(await copyCosignTags(registry.client, "dev/app", "stable/app", app)).toEqual({ copied: [`sha256-${hex(app)}.sig`, `sha256-${hex(app)}.att`] });
     for (const suffix of ["sig", "att"]) {
       const tag = `sha256-${hex(app)}.${suffix}`;
-      expect(registry.tags.get(`stable/app:${tag}`)).toBe(registry.tags.get(`dev/app:${tag}`));
+      expect(registry.tagged.get(`stable/app:${tag}`)).toBe(registry.tagged.get(`dev/app:${tag}`));
     }
     expect(registry.blobs.has(`stable/app@${blob("app-sig-signature").digest}`)).toBe(true);
   });
@@ -107,7 +123,7 @@ describe("promotion copies cosign's signature tags with the image", () => {
     expect(registry.writes.length).toBe(writes);
     const foreign = registry.add("qa/app", `sha256-${hex(app)}.sig`, cosignManifest("someone-else"));
     await expect(copyCosignTags(registry.client, "dev/app", "qa/app", app)).rejects.toThrow(/qa\/app:sha256-[0-9a-f]{64}\.sig already holds sha256:[0-9a-f]{64}, not the signatures dev\/app:.* it is refused, not overwritten/);
-    expect(registry.tags.get(`qa/app:sha256-${hex(app)}.sig`)).toBe(foreign);
+    expect(registry.tagged.get(`qa/app:sha256-${hex(app)}.sig`)).toBe(foreign);
   });
 
   it("copyImage writes the signatures before the image's tag, and backfills them when the tag is there already; without copySignatures, none", async () => {
@@ -175,5 +191,29 @@ describe("isIndexManifest: an index is known by its bytes, not only by the regis
     expect(isIndexManifest(OCI_IMAGE, untyped)).toBe(false);
     expect(isIndexManifest(`${OCI_IMAGE}; charset=utf-8`, image)).toBe(false);
     expect(isIndexManifest("", {})).toBe(false);
+  });
+});
+
+describe("deleteCopy: a copy's tag removed by deleting its manifest, never another tag with it", () => {
+  it("deletes the manifest when no other tag holds it (its cosign tags do not count)", async () => {
+    const { registry, app } = world();
+    expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: true });
+    expect(registry.deletes).toEqual([`dev/app@${app}`]);
+    expect(await registry.manifest("dev/app", "1.0")).toBeUndefined();
+  });
+
+  it("keeps it when another tag holds the same manifest (an adoption of the promoted tag, a bump over unchanged content)", async () => {
+    const { registry, app } = world();
+    registry.tagged.set("dev/app:1.1", app);
+    expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: false, keptFor: "1.1" });
+    expect(registry.deletes).toEqual([]);
+    expect((await registry.manifest("dev/app", "1.1"))?.digest).toBe(app);
+  });
+
+  it("deletes nothing when the registry does not answer the tag list", async () => {
+    const { registry, app } = world();
+    registry.tagListFails = true;
+    await expect(deleteCopy(registry.client, "dev/app", "1.0", app)).rejects.toThrow(/tag list of dev\/app: 503/);
+    expect(registry.deletes).toEqual([]);
   });
 });

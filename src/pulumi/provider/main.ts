@@ -26,7 +26,7 @@ import { CI_COPY_SET_TYPE, IMAGE_INDEX_TYPE, REGISTRY_COPY_TYPES } from "../../c
 import { type CiCopySetInputs, diffCiCopySet, parseCiCopySetInputs } from "./ci-copy-set-inputs.js";
 import { defaultBlobCache } from "../../registry/blob-cache.js";
 import { type RegistryCredentials, RegistryClient } from "../../registry/client.js";
-import { copyImage } from "../../registry/copy.js";
+import { copyImage, deleteCopy } from "../../registry/copy.js";
 import { putIndex } from "../../registry/image-index.js";
 import { diffImageIndex, type ImageIndexInputs, parseImageIndexInputs } from "./image-index-inputs.js";
 import { buildAndPush } from "./docker-cli.js";
@@ -152,7 +152,8 @@ const provider: Provider = {
     // The digest the copy put there: an annotated copy's own, not its source's.
     const repoDigest = (props as Props).repoDigest;
     const digest = typeof repoDigest === "string" && repoDigest.includes("@") ? digestOf(repoDigest) : inputs.digest;
-    await clientFor(inputs).deleteManifest(inputs.targetRepository, digest);
+    // Not when another tag holds the same manifest: deleting it by digest would take that tag too.
+    await deleteCopy(clientFor(inputs), inputs.targetRepository, inputs.tag, digest);
   },
 };
 
