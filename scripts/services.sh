@@ -248,6 +248,9 @@ case "${1:-}" in
     [ -f "$STRATA_STATE/registry/config.yml" ] || strata_die "no registry config at $STRATA_STATE/registry/config.yml: start the services first"
     # The registry must not take pushes while blobs are swept (distribution's own rule): stop it.
     stop_pidfile registry
+    # A registry these scripts did not start (no pid file) still answers: sweeping under it would
+    # leave tags whose blobs are gone while its in-memory blob cache still says they are there.
+    ! registry_up || strata_die "a registry these scripts did not start answers on 127.0.0.1:$STRATA_REGISTRY_PORT: stop it first, then run gc again (nothing was swept)"
     strata_log "garbage collection of $STRATA_STATE/registry/data"
     docker-registry garbage-collect "$STRATA_STATE/registry/config.yml" 2>&1 | grep -E '^(blob eligible|[0-9]+ blobs)' | tail -3 || true
     start_registry ;;
