@@ -3,8 +3,9 @@
  * with children heads a set of its own, with the leaves directly under it; a layer with no parent
  * in the list and no children (a tree of one) is a set alone. No Pulumi import.
  *
- * Why these sets, not one resource per image nor one for the whole stack: the engine writes the
- * whole state after every step, so one resource per image nearly tripled the Pulumi engine's CPU on
+ * Why these sets, not one resource per image nor one for the whole stack: the engine wrote the
+ * whole state after every step then (`strata up` now has it write once, as the run ends, on a
+ * mutable channel: cli-run.ts checkpointEnv), so one resource per image nearly tripled the Pulumi engine's CPU on
  * a cold N=200 run (12.3 → 34.9 CPU-s, bench/results/2026-12-03-signing-n200.json); one set for the
  * stack waits for the last build before it signs the first image (cold +30 % over three runs, 21 s
  * of signing after the last build in one, bench/results/2026-12-03-signing-set-n200.json), and so

@@ -6,7 +6,7 @@
  * loading it costs the CLI another 0.3 s. A CI run's first patchset starts
  * on a new stack, so these count there (README *CI builds*, figures).
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 import { tmpdir } from "node:os";
@@ -41,10 +41,55 @@ function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (t
     };
     child.stdout.on("data", forward);
     child.stderr.on("data", forward);
-    child.on("error", reject);
+    const stopSignals = passSignalsOn(child, () => output);
+    child.on("error", (error) => {
+      stopSignals();
+      reject(error);
+    });
     if (child.pid !== undefined) onStart?.(child.pid);
-    child.on("close", (exitCode) => resolve({ code: exitCode, output }));
+    child.on("close", (exitCode) => {
+      stopSignals();
+      resolve({ code: exitCode, output });
+    });
   });
+}
+
+/** What the engine prints when a SIGINT or SIGTERM reached it (Pulumi's cancellation scope). */
+const ENGINE_CANCELLING = /(\^C|SIGTERM) received; (cancelling|terminating)/;
+
+/**
+ * While the engine runs, Ctrl-C and SIGTERM do not end this process. Left to Node's default, they
+ * ended it at once; the engine, cancelling as the same signal asked (the terminal's or a CI job's
+ * signal reaches the whole process group), then wrote its "cancelling" line to a pipe nobody read
+ * and died of SIGPIPE before it could write the state and release its lock. Now the engine closes
+ * in its own time and `strata up` ends when it has, reporting the run as failed. A signal sent to
+ * this process alone (`kill <pid>`) never reached the engine: when the engine has not said it is
+ * cancelling within two seconds, the signal is passed on, and so is every later one (a second one
+ * makes Pulumi terminate without waiting, as it does in a terminal).
+ */
+function passSignalsOn(child: ChildProcess, output: () => string): () => void {
+  let passOn = false;
+  const timers: NodeJS.Timeout[] = [];
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (passOn) {
+      child.kill(signal);
+      return;
+    }
+    const seenBefore = (output().match(new RegExp(ENGINE_CANCELLING, "g")) ?? []).length;
+    timers.push(setTimeout(() => {
+      const seen = (output().match(new RegExp(ENGINE_CANCELLING, "g")) ?? []).length;
+      if (seen > seenBefore || child.exitCode !== null || child.signalCode !== null) return;
+      passOn = true;
+      child.kill(signal);
+    }, 2000));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    for (const timer of timers) clearTimeout(timer);
+  };
 }
 
 /**
@@ -59,19 +104,20 @@ export async function ensureStack(options: StackOptions & { readonly project: st
 }
 
 /**
- * The engine's state writes during `up`: once, when the run ends (Pulumi's PULUMI_SKIP_CHECKPOINTS),
- * unless the caller's environment sets PULUMI_SKIP_CHECKPOINTS itself (`false` brings back a write
- * after every step). By default Pulumi writes the whole checkpoint (and its `.bak`) at the start and
- * end of every step: at 200 layers that was about half the Pulumi engine's CPU in a cold run (19.8
- * against 9.2 CPU-s; with signing 35.2 against 10.7; README *Where a cold run's CPU goes*). What the
- * per-step writes bought is a state that knows a SIGKILLed run's steps; the registry knows them too:
- * a layer the killed run pushed carries its fingerprint, and the next `up` adopts it (a CopiedImage)
- * instead of building it, as it already did for a step killed before its write; a set's signatures
- * are found in the `.sig`/`.att` tags and not written twice. Ctrl-C and a failed step still end
- * with the state written (the engine saves it as it closes).
+ * The engine's state writes during `up`. Pulumi writes the whole checkpoint (and its `.bak`) at the
+ * start and end of every step: at 200 layers that was about half the Pulumi engine's CPU in a cold
+ * run (README *Performance*, "The Pulumi side"). On a channel whose tags may move (dev, a CI run's
+ * stack) the engine writes it once, as the run ends (Pulumi's PULUMI_SKIP_CHECKPOINTS): after a
+ * failed step, and after Ctrl-C or SIGTERM (runPulumi keeps Strata alive until the engine has
+ * closed), everything is recorded; after a kill (SIGKILL, a lost machine) nothing of that run is,
+ * and the next `up` adopts from the registry what it pushed (each layer carries its fingerprint)
+ * and finds the signatures it wrote. An immutable channel keeps a write after every step: its
+ * state is one of the two witnesses of every tag it published (core/channel.ts), and a tag pushed
+ * by a killed run must be witnessed even when the registry later answers that it is not there.
+ * The caller's own PULUMI_SKIP_CHECKPOINTS, either way, wins.
  */
-export function checkpointEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
-  return env.PULUMI_SKIP_CHECKPOINTS === undefined ? { PULUMI_SKIP_CHECKPOINTS: "true" } : {};
+export function checkpointEnv(env: Readonly<Record<string, string | undefined>>, everyStep: boolean): Record<string, string> {
+  return env.PULUMI_SKIP_CHECKPOINTS !== undefined || everyStep ? {} : { PULUMI_SKIP_CHECKPOINTS: "true" };
 }
 
 export interface UpOptions extends StackOptions {
@@ -80,6 +126,8 @@ export interface UpOptions extends StackOptions {
   readonly parallel: number;
   /** Receives the engine's own progress output as it comes. */
   readonly progress?: (text: string) => void;
+  /** The engine writes the state after every step, not only as the run ends (checkpointEnv). */
+  readonly checkpointEveryStep: boolean;
 }
 
 /** Reads the complete lines a growing file gained since the last call. */
@@ -132,7 +180,7 @@ export async function upRun(options: UpOptions): Promise<EngineRun> {
     // its own (it released the lock); a signal's end leaves it for strata recover to read.
     let owner: Promise<Awaited<ReturnType<typeof recordOwner>>> | undefined;
     const store = ownerStore(options.env?.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL, { ...process.env, ...options.env });
-    const { code, output } = await runPulumi(args, { ...options, env: { ...options.env, ...checkpointEnv({ ...process.env, ...options.env }) } }, options.progress, (pid) => {
+    const { code, output } = await runPulumi(args, { ...options, env: { ...options.env, ...checkpointEnv({ ...process.env, ...options.env }, options.checkpointEveryStep) } }, options.progress, (pid) => {
       owner = recordOwner(store, options.project, options.stack, pid).then((recorded) => {
         if ("failed" in recorded) options.progress?.(`note: strata could not record who owns this run's lock (${recorded.failed}); if this run is killed, strata recover will need --force\n`);
         return recorded;

@@ -1,9 +1,11 @@
 /**
  * What this stack's state says it built: for each layer with a build resource
  * (docker.Image, or LayerImage) in the checkpoint, the fingerprint it was
- * built with and the reference it was pushed under. Read from the checkpoint itself (`pulumi stack export`), which
- * the engine writes after every step, and not from the stack outputs, which a
- * failed or killed run leaves as the last successful run wrote them.
+ * built with and the reference it was pushed under. Read from the checkpoint itself (`pulumi stack export`),
+ * and not from the stack outputs, which a failed or killed run leaves as the last successful run
+ * wrote them. On an immutable channel the engine writes it after every step; elsewhere only as the
+ * run ends (cli-run.ts checkpointEnv), a failed or Ctrl-C'd run included: a killed run's steps are
+ * not in it there, and the layers it pushed are adopted from the registry (core/layer-origin.ts).
  */
 import { execFile } from "node:child_process";
 import { type StateWitness, type WitnessedTag } from "../core/channel.js";
@@ -84,7 +86,8 @@ function publishedBy(resource: StateResource): { ref: string; tag: WitnessedTag 
  * `published` output (each run writes what it published on top of what it read, so a tag stays
  * witnessed after its resource left the state: a layer out of the selection, another builder, a
  * promotion since replaced), and every resource in the checkpoint that writes a tag (a run killed
- * before its outputs were written still left those). A resource's fingerprint, where it has one,
+ * before its outputs were written still left those: an immutable channel's engine writes the
+ * checkpoint after every step, cli-run.ts checkpointEnv). A resource's fingerprint, where it has one,
  * wins; the ledger's fills in for one without (a copy) when both name the same digest.
  */
 export function witnessedTags(deployment: unknown): Map<string, WitnessedTag> {

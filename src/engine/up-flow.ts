@@ -7,6 +7,7 @@ import path from "node:path";
 import { formatCiBuild } from "../core/version.js";
 import { type StackConfig } from "../core/config.js";
 import { planTargets } from "../core/plan.js";
+import { immutableTags } from "../core/channel.js";
 import { buildTargets } from "../core/platforms.js";
 import { throwIfAny } from "../core/problems.js";
 import { type SigningDecision, signingConfigProblems, signingDecision, signingKeyConfigured, signingKeyFields } from "../core/signing-config.js";
@@ -89,7 +90,7 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   await ensureStack({ ...stackOptions, project });
   // Every step, "same" included, reports its outputs as an engine event: no stack read is needed
   // for a building channel (a promoting one learns its layers from the outputs afterwards).
-  const engineRun = await upRun({ ...stackOptions, project, parallel: request.parallel, progress });
+  const engineRun = await upRun({ ...stackOptions, project, parallel: request.parallel, progress, checkpointEveryStep: immutableTags(config) });
   let layers: UpLayer[];
   if (config.promoteFrom === undefined) {
     // A multi-platform stack: each layer per platform (`keystone@linux-arm64`), then each layer's index.

@@ -195,6 +195,39 @@ describe("faults end to end", () => {
     });
   }
 
+  // strata up has the engine write the state only as the run ends on a mutable channel (cli-run.ts
+  // checkpointEnv): a stop that let strata up die first (its engine then died of SIGPIPE before that
+  // write) would leave base unrecorded and the lock held.
+  const stops: [string, (run: ReturnType<typeof startGroupUp>) => void][] = [
+    ["Ctrl-C to its whole process group (a terminal)", (run) => run.killGroup("SIGINT")],
+    ["SIGTERM to strata up alone (kill <pid>), which passes it on", (run) => process.kill(run.pid, "SIGTERM")],
+  ];
+  for (const [how, stop] of stops) {
+    it(`strata up stopped by ${how}: the engine cancels, writes the state and releases the lock; the next up needs no recover`, async () => {
+      const name = `stop-${how.startsWith("Ctrl-C") ? "int" : "term"}`;
+      const stack: E2eStack = await world.stack(name, { channel: name });
+      const restore = slowDown("tools", 4);
+      try {
+        const run = startGroupUp(world, name);
+        expect(await waitFor(() => /tools.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
+        stop(run);
+        // strata up ends on its own once the engine has, reporting a failed run, not killed by the signal.
+        expect(await run.exited, run.output()).toBe(1);
+        expect(run.output()).toMatch(/(\^C|SIGTERM) received; cancelling/);
+        expect(run.output()).not.toMatch(/received; terminating/);
+      } finally {
+        restore();
+      }
+      // The engine ended on its own: it released its lock, and strata up removed its owner record.
+      expect(ownerRecords(name)).toEqual([]);
+      const again = await strataUp(name);
+      expect(again.code, again.out).toBe(0);
+      // base was built before the stop, and the state the engine wrote as it closed says so.
+      expect((await stack.outputs()).base?.origin).toBe("built");
+      await expectConsistent(stack.group);
+    });
+  }
+
   it("a kill that lands in the checkpoint's metadata write: the stack cannot be read; strata recover repairs it, up converges, no tag lost", async () => {
     const name = "sidecar";
     const stack = await world.stack(name, { channel: name });

@@ -243,7 +243,9 @@ export function startGroupUp(world: E2eWorld, stack: string, options: { hostname
   const [command, ...args] = options.pidNamespace === true ? ["unshare", "-p", "-f", "--mount-proc", ...strata]
     : options.hostname === undefined ? strata
     : ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', options.hostname, ...strata];
-  const child = spawn(command as string, args, { cwd: world.projectDir, env: { ...process.env, ...world.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  // The engine's state writes as strata up chooses them (cli-run.ts checkpointEnv), unless a test says otherwise.
+  const { PULUMI_SKIP_CHECKPOINTS: _chosenByCaller, ...inherited } = process.env;
+  const child = spawn(command as string, args, { cwd: world.projectDir, env: { ...inherited, ...world.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
