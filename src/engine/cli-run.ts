@@ -106,7 +106,7 @@ export async function ensureStack(options: StackOptions & { readonly project: st
 /**
  * The engine's state writes during `up`. Pulumi writes the whole checkpoint (and its `.bak`) at the
  * start and end of every step: at 200 layers that was about half the Pulumi engine's CPU in a cold
- * run (README *Performance*, "The Pulumi side"). On a channel whose tags may move (dev, a CI run's
+ * run (README *Performance*, "The Pulumi side and the registry"; bench/results/2026-12-03-checkpoints-*-n200.json). On a channel whose tags may move (dev, a CI run's
  * stack) the engine writes it once, as the run ends (Pulumi's PULUMI_SKIP_CHECKPOINTS): after a
  * failed step, and after Ctrl-C or SIGTERM (runPulumi keeps Strata alive until the engine has
  * closed), everything is recorded; after a kill (SIGKILL, a lost machine) nothing of that run is,
