@@ -18,6 +18,8 @@ export const CI_COPY_SET_TYPE = "strata:index:CiCopySet";
 export const COPIED_IMAGE_TYPE = "strata:index:CopiedImage";
 /** A layer promoted by digest from another channel. */
 export const PROMOTED_IMAGE_TYPE = "strata:index:PromotedImage";
+/** The component a promoting stack's PromotedImages sit under (a building stack's sit under a LayerTree). */
+export const PROMOTION_TYPE = "strata:index:Promotion";
 
 /**
  * A multi-platform layer's tag: an OCI image index over its per-platform images (core/platforms.ts),

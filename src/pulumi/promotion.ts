@@ -4,6 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PromotedImage } from "./copied-image.js";
+import { PROMOTION_TYPE } from "../core/image-types.js";
 import { gateTargets, type IndexChild, promotionRefusals, type PromotionTarget, type SourceLayer } from "../core/promotion-plan.js";
 import { type TrustInput, verifyImages } from "../engine/image-verify.js";
 import { type RegistryClient } from "../registry/client.js";
@@ -53,7 +54,7 @@ export class Promotion extends pulumi.ComponentResource {
   readonly layers: readonly PromotedLayer[];
 
   constructor(name: string, args: { targets: readonly PromotionTarget[]; registry: string; immutable: boolean; registryAuth?: pulumi.Output<{ username: string; password: string }> }, options?: pulumi.ComponentResourceOptions) {
-    super("strata:index:Promotion", name, {}, options);
+    super(PROMOTION_TYPE, name, {}, options);
     this.layers = args.targets.map((target) => {
       const image = new PromotedImage(target.source.layer, {
         registry: args.registry,

@@ -21,6 +21,7 @@ import { FINGERPRINT_LABEL, INPUTS_LABEL, type LayerFingerprint } from "../core/
 import { LayerImage } from "./layer-image.js";
 import { type LayerOrigin, type LayerSource } from "../core/layer-origin.js";
 import { COPY_TAG_ANNOTATION } from "../core/ci-build.js";
+import { PROMOTED_IMAGE_TYPE, PROMOTION_TYPE } from "../core/image-types.js";
 import { BUILD_ARGS, type LayerTarget } from "../core/plan.js";
 import { digestOf } from "../core/reference.js";
 
@@ -82,9 +83,11 @@ export class LayerTree extends pulumi.ComponentResource {
   /** Each layer's image (its resource, or its entry in the CI copies) by layer name. */
   readonly images: ReadonlyMap<string, LayerResource>;
   readonly layers: readonly LayerOutput[];
+  private readonly treeName: string;
 
   constructor(name: string, args: LayerTreeArgs, options?: pulumi.ComponentResourceOptions) {
     super("strata:index:LayerTree", name, {}, options);
+    this.treeName = name;
     const images = new Map<string, LayerResource>();
     /** What each layer's children build on (see below for a copied layer). */
     const bases = new Map<string, BaseImage>();
@@ -171,7 +174,14 @@ export class LayerTree extends pulumi.ComponentResource {
       // The tag must still hold what was looked up: an adoption never moves a tag.
       immutable: true,
       ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
-    }, { parent: this });
+    }, {
+      parent: this,
+      // A stack that promoted this layer before (a Promotion of the tree's name; index.ts names both
+      // "layers") and builds now adopts the very tag its PromotedImage wrote: the same resource,
+      // updated, keeping `created`. Two resources would have the engine delete the promotion at the
+      // end of the run, and its delete, by digest, would take the tag just adopted.
+      aliases: [{ type: PROMOTED_IMAGE_TYPE, parent: pulumi.createUrn(this.treeName, PROMOTION_TYPE) }],
+    });
   }
 
   private build(

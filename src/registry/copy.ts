@@ -161,12 +161,13 @@ const COSIGN_TAG = /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/;
 /**
  * Removes a copy's tag the only way a distribution v2 registry allows, by deleting its manifest by
  * digest; unless another tag of the repository holds that manifest too, which the delete would take
- * with it: a stack that moved from promoting to building adopts the tag its promotion wrote before
- * the promotion's resource is deleted; a version bumped over unchanged content. Then the tag stays
+ * with it (a version bumped over unchanged content). Then the tag stays
  * (`keptFor` names the other). A tag list or a manifest the registry does not answer stops it (the
  * client throws): nothing is deleted that is not shown to be this tag's alone.
  */
 export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string }> {
+  // The copy's own tag is not asked: a layer that a stack moving from promoting to building adopts
+  // under the same tag is the same resource, updated, never deleted (pulumi/tree.ts adopt's alias).
   const others = (await client.tags(repository)).filter((other) => other !== tag && !COSIGN_TAG.test(other));
   const holders = await mapLimited(others, 8, async (other) => ((await client.manifest(repository, other))?.digest === digest ? other : undefined));
   const keptFor = holders.find((holder) => holder !== undefined);

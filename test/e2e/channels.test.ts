@@ -57,6 +57,21 @@ describe("release channels end to end", () => {
     expect(changed((await staging.up()).operations)).toEqual([]);
   });
 
+  it("a stack that promoted and now builds adopts the tags its promotion wrote, and deletes none of them", async () => {
+    await dev.up();
+    const switching = await world.stack("switch", { channel: "switch", promoteFrom: "dev" });
+    await switching.up();
+    const promoted = await digests(switching.group);
+    expect(Object.keys(promoted)).toHaveLength(6);
+    await switching.stack.removeConfig("strata:promoteFrom");
+    await switching.up();
+    // Each PromotedImage became its layer's adopting CopiedImage (an alias): had it been deleted as a
+    // resource of its own, its delete by digest would have taken the tag the adoption had just found.
+    expect(Object.values(await switching.outputs()).map((layer) => layer.origin)).toEqual(Array(6).fill("adopted"));
+    expect(await digests(switching.group)).toEqual(promoted);
+    expect(changed((await switching.up()).operations)).toEqual([]);
+  });
+
   it("a changed layer without a bump: the immutable channels refuse, and push nothing", async () => {
     const qaBefore = await digests(qa.group);
     const stagingBefore = await digests(staging.group);
