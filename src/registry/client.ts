@@ -214,12 +214,18 @@ export class RegistryClient {
     return names.sort();
   }
 
-  /** Tags of one repository; empty when the repository does not exist. */
+  /** Tags of one repository, following pagination (a registry may answer a page at a time); empty when the repository does not exist. */
   async tags(repository: string): Promise<string[]> {
-    const answer = await this.request(`/${repository}/tags/list`);
-    if (answer.status === 404) return [];
-    if (answer.status !== 200) throw this.unexpected(`GET the tag list of ${repository}`, answer);
-    return [...(parseJson<{ tags?: string[] | null }>(answer.body, `the tag list of ${repository}`).tags ?? [])].sort();
+    const tags: string[] = [];
+    let next: string | undefined = `/${repository}/tags/list?n=1000`;
+    while (next !== undefined) {
+      const answer = await this.request(next);
+      if (answer.status === 404 && tags.length === 0) return [];
+      if (answer.status !== 200) throw this.unexpected(`GET the tag list of ${repository}`, answer);
+      tags.push(...(parseJson<{ tags?: string[] | null }>(answer.body, `the tag list of ${repository}`).tags ?? []));
+      next = nextLink(answer.headers.get("link"));
+    }
+    return tags.sort();
   }
 
   /** The manifest a tag or digest names, or undefined when there is none (404). Its bytes are checked against its digest. */

@@ -206,3 +206,20 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
     expect(await putIndex(won.client, request)).toEqual({ digest: digestOf(ours), created: true });
   });
 });
+
+describe("tag lists", () => {
+  it("follow the registry's pages (Link rel=next) to the last one", async () => {
+    const asked: string[] = [];
+    const fetcher = (async (input: string | URL) => {
+      const url = String(input);
+      if (url.endsWith("/v2/")) return new Response("{}");
+      asked.push(url.replace("http://registry.test:5000", ""));
+      return url.includes("last=b")
+        ? new Response(JSON.stringify({ name: "g/app", tags: ["c"] }))
+        : new Response(JSON.stringify({ name: "g/app", tags: ["b", "a"] }), { headers: { link: '</v2/g/app/tags/list?n=2&last=b>; rel="next"' } });
+    }) as typeof fetch;
+    const client = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, dockerConfigDir: "/nonexistent" });
+    expect(await client.tags("g/app")).toEqual(["a", "b", "c"]);
+    expect(asked).toEqual(["/v2/g/app/tags/list?n=1000", "/v2/g/app/tags/list?n=2&last=b"]);
+  });
+});
