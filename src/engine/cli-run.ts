@@ -54,8 +54,11 @@ function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (t
   });
 }
 
-/** What the engine prints when a SIGINT or SIGTERM reached it (Pulumi's cancellation scope). */
-const ENGINE_CANCELLING = /(\^C|SIGTERM) received; (cancelling|terminating)/;
+/** What the engine prints for each SIGINT or SIGTERM that reached it (Pulumi's cancellation scope). */
+const ENGINE_ACKNOWLEDGED = /(\^C|SIGTERM) received; (cancelling|terminating)/g;
+
+/** How long the engine has to say a signal reached it before `strata up` passes it on. */
+const ACKNOWLEDGE_MS = 5000;
 
 /**
  * While the engine runs, Ctrl-C and SIGTERM do not end this process. Left to Node's default, they
@@ -63,31 +66,43 @@ const ENGINE_CANCELLING = /(\^C|SIGTERM) received; (cancelling|terminating)/;
  * signal reaches the whole process group), then wrote its "cancelling" line to a pipe nobody read
  * and died of SIGPIPE before it could write the state and release its lock. Now the engine closes
  * in its own time and `strata up` ends when it has, reporting the run as failed. A signal sent to
- * this process alone (`kill <pid>`) never reached the engine: when the engine has not said it is
- * cancelling within two seconds, the signal is passed on, and so is every later one (a second one
- * makes Pulumi terminate without waiting, as it does in a terminal).
+ * this process alone (`kill <pid>`) never reached the engine: when, five seconds after a signal,
+ * the engine has said fewer "received" lines than signals came, the missing ones are passed on,
+ * and every later one at once (a second one makes Pulumi terminate without waiting, as it does in
+ * a terminal). A reader of this process's output that went away with the signal (`| tee` in the
+ * terminal) must not end it either: a write to it fails with EPIPE, which is ignored meanwhile.
  */
 function passSignalsOn(child: ChildProcess, output: () => string): () => void {
+  let received = 0;
   let passOn = false;
   const timers: NodeJS.Timeout[] = [];
+  const acknowledged = (): number => (output().match(ENGINE_ACKNOWLEDGED) ?? []).length;
   const onSignal = (signal: NodeJS.Signals): void => {
+    received += 1;
     if (passOn) {
       child.kill(signal);
       return;
     }
-    const seenBefore = (output().match(new RegExp(ENGINE_CANCELLING, "g")) ?? []).length;
     timers.push(setTimeout(() => {
-      const seen = (output().match(new RegExp(ENGINE_CANCELLING, "g")) ?? []).length;
-      if (seen > seenBefore || child.exitCode !== null || child.signalCode !== null) return;
+      if (passOn || child.exitCode !== null || child.signalCode !== null) return;
+      const missing = received - acknowledged();
+      if (missing <= 0) return;
       passOn = true;
-      child.kill(signal);
-    }, 2000));
+      for (let sent = 0; sent < missing; sent++) child.kill(signal);
+    }, ACKNOWLEDGE_MS));
+  };
+  const onWriteError = (error: NodeJS.ErrnoException): void => {
+    if (error.code !== "EPIPE") throw error;
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  process.stdout.on("error", onWriteError);
+  process.stderr.on("error", onWriteError);
   return () => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.stdout.off("error", onWriteError);
+    process.stderr.off("error", onWriteError);
     for (const timer of timers) clearTimeout(timer);
   };
 }
@@ -113,11 +128,13 @@ export async function ensureStack(options: StackOptions & { readonly project: st
  * and the next `up` adopts from the registry what it pushed (each layer carries its fingerprint)
  * and finds the signatures it wrote. An immutable channel keeps a write after every step: its
  * state is one of the two witnesses of every tag it published (core/channel.ts), and a tag pushed
- * by a killed run must be witnessed even when the registry later answers that it is not there.
- * The caller's own PULUMI_SKIP_CHECKPOINTS, either way, wins.
+ * by a killed run must be witnessed even when the registry later answers that it is not there, so
+ * a PULUMI_SKIP_CHECKPOINTS=true in the caller's environment does not turn that off; on any other
+ * channel the caller's own PULUMI_SKIP_CHECKPOINTS wins.
  */
 export function checkpointEnv(env: Readonly<Record<string, string | undefined>>, everyStep: boolean): Record<string, string> {
-  return env.PULUMI_SKIP_CHECKPOINTS !== undefined || everyStep ? {} : { PULUMI_SKIP_CHECKPOINTS: "true" };
+  if (everyStep) return { PULUMI_SKIP_CHECKPOINTS: "false" };
+  return env.PULUMI_SKIP_CHECKPOINTS !== undefined ? {} : { PULUMI_SKIP_CHECKPOINTS: "true" };
 }
 
 export interface UpOptions extends StackOptions {

@@ -228,6 +228,26 @@ describe("faults end to end", () => {
     });
   }
 
+  it("strata up on an immutable channel, its engine killed with SIGKILL: the state was written after every step (a PULUMI_SKIP_CHECKPOINTS=true in the environment notwithstanding), so base stays the image it built, witnessed", async () => {
+    const name = "kill-immutable";
+    const stack: E2eStack = await world.stack(name, { channel: name, immutable: "true" });
+    const restore = slowDown("tools", 4);
+    try {
+      const run = startGroupUp(world, name, { env: { PULUMI_SKIP_CHECKPOINTS: "true" } });
+      expect(await waitFor(() => /tools.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
+      const [owner] = ownerRecords(name);
+      process.kill(owner?.pid as number, "SIGKILL");
+      expect(await run.exited).toBe(1);
+      const recovered = await strataRecover(name);
+      expect(recovered.code, recovered.out).toBe(0);
+    } finally {
+      restore();
+    }
+    await stack.up();
+    expect((await stack.outputs()).base?.origin).toBe("built");
+    await expectConsistent(stack.group);
+  });
+
   it("a kill that lands in the checkpoint's metadata write: the stack cannot be read; strata recover repairs it, up converges, no tag lost", async () => {
     const name = "sidecar";
     const stack = await world.stack(name, { channel: name });
