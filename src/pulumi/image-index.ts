@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { IMAGE_INDEX_TYPE } from "../core/image-types.js";
 import { type LayerOrigin } from "../core/layer-origin.js";
 import { indexFingerprint, type IndexTarget } from "../core/platforms.js";
-import { type LayerOutput } from "./tree.js";
+import { type LayerOutput, type LayerTree } from "./tree.js";
 
 export interface ImageIndexArgs {
   readonly registry: pulumi.Input<string>;
@@ -42,7 +42,7 @@ export interface IndexedLayerOutput extends LayerOutput {
  * layer's entry in the stack output: the index's digest, every platform's digest, and the
  * fingerprint of the whole (indexFingerprint); its origin is "built" when any platform was built.
  */
-export function declareIndexes(indexes: readonly IndexTarget[], built: ReadonlyMap<string, LayerOutput>, args: { registry: string; immutable: boolean; registryAuth?: pulumi.Output<{ username: string; password: string }> }, parent: pulumi.Resource): IndexedLayerOutput[] {
+export function declareIndexes(indexes: readonly IndexTarget[], built: ReadonlyMap<string, LayerOutput>, args: { registry: string; immutable: boolean; registryAuth?: pulumi.Output<{ username: string; password: string }> }, parent: LayerTree): IndexedLayerOutput[] {
   return indexes.map((index) => {
     const perPlatform = index.entries.map((entry) => {
       const output = built.get(entry.name);
@@ -56,7 +56,7 @@ export function declareIndexes(indexes: readonly IndexTarget[], built: ReadonlyM
       immutable: args.immutable,
       entries: perPlatform.map(({ platform, repository, output }) => ({ platform, repository, digest: output.digestRef })),
       ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
-    }, { parent });
+    }, { parent, aliases: [parent.promotedBefore] });
     const origins = new Set(perPlatform.map(({ output }) => output.origin));
     const first = perPlatform[0]?.output as LayerOutput;
     return {

@@ -83,11 +83,18 @@ export class LayerTree extends pulumi.ComponentResource {
   /** Each layer's image (its resource, or its entry in the CI copies) by layer name. */
   readonly images: ReadonlyMap<string, LayerResource>;
   readonly layers: readonly LayerOutput[];
-  private readonly treeName: string;
+  /**
+   * The resource a layer's image had under a Promotion of this tree's name (index.ts names both
+   * "layers"): a stack that promoted the layer before and builds now adopts the very tag its
+   * PromotedImage wrote (a CopiedImage; a multi-platform layer's ImageIndex puts the same index
+   * again), and as the same resource, updated, the engine never deletes the promotion at the end
+   * of the run, whose delete by digest would take the tag just adopted.
+   */
+  readonly promotedBefore: pulumi.Alias;
 
   constructor(name: string, args: LayerTreeArgs, options?: pulumi.ComponentResourceOptions) {
     super("strata:index:LayerTree", name, {}, options);
-    this.treeName = name;
+    this.promotedBefore = { type: PROMOTED_IMAGE_TYPE, parent: pulumi.createUrn(name, PROMOTION_TYPE) };
     const images = new Map<string, LayerResource>();
     /** What each layer's children build on (see below for a copied layer). */
     const bases = new Map<string, BaseImage>();
@@ -174,14 +181,7 @@ export class LayerTree extends pulumi.ComponentResource {
       // The tag must still hold what was looked up: an adoption never moves a tag.
       immutable: true,
       ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
-    }, {
-      parent: this,
-      // A stack that promoted this layer before (a Promotion of the tree's name; index.ts names both
-      // "layers") and builds now adopts the very tag its PromotedImage wrote: the same resource,
-      // updated, keeping `created`. Two resources would have the engine delete the promotion at the
-      // end of the run, and its delete, by digest, would take the tag just adopted.
-      aliases: [{ type: PROMOTED_IMAGE_TYPE, parent: pulumi.createUrn(this.treeName, PROMOTION_TYPE) }],
-    });
+    }, { parent: this, aliases: [this.promotedBefore] });
   }
 
   private build(

@@ -70,6 +70,11 @@ describe("release channels end to end", () => {
     expect(Object.values(await switching.outputs()).map((layer) => layer.origin)).toEqual(Array(6).fill("adopted"));
     expect(await digests(switching.group)).toEqual(promoted);
     expect(changed((await switching.up()).operations)).toEqual([]);
+    // And back to promoting: the adoptions found their tags in place, so deleting them leaves the tags
+    // (had the promotion's `created` been carried into the adoption, their deletes would take them).
+    await switching.stack.setConfig("strata:promoteFrom", { value: "dev" });
+    await switching.up();
+    expect(await digests(switching.group)).toEqual(promoted);
   });
 
   it("a changed layer without a bump: the immutable channels refuse, and push nothing", async () => {

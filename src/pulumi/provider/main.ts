@@ -133,8 +133,11 @@ const provider: Provider = {
     if (typeOf(urn) === CI_COPY_SET_TYPE) return { outs: { ...withoutCredentials(news as Props), ...(await copyAll(parseCiCopySetInputs(news as Props))) } };
     if (REGISTRY_COPY_TYPES.has(typeOf(urn))) {
       const result = await copy(parseRegistryCopyInputs(news as Props));
-      // A tag this stack created stays "created" across updates, so destroy still removes it.
-      return { outs: { ...(news as Props), ...result, created: result.created || (olds as Props).created === true } };
+      // A tag this stack created stays "created" across updates, so destroy still removes it; but
+      // only while it is the same copy: an adoption that took over a promotion's resource (an
+      // alias, pulumi/tree.ts promotedBefore) found the tag there, and its delete leaves it alone.
+      const sameCopy = (["sourceRepository", "targetRepository", "tag"] as const).every((key) => (olds as Props)[key] === (news as Props)[key]);
+      return { outs: { ...(news as Props), ...result, created: result.created || (sameCopy && (olds as Props).created === true) } };
     }
     const parsed = parseLayerImageInputs(news as Props);
     return { outs: { ...withoutCredentials(news as Props), ...(await buildAndPush(parsed, parsed.push)) } };
