@@ -218,9 +218,10 @@ export class RegistryClient {
   async tags(repository: string): Promise<string[]> {
     const tags: string[] = [];
     let next: string | undefined = `/${repository}/tags/list?n=1000`;
-    while (next !== undefined) {
+    for (let first = true; next !== undefined; first = false) {
       const answer = await this.request(next);
-      if (answer.status === 404 && tags.length === 0) return [];
+      // Only the first page's 404 says the repository does not exist; a later page's is an error.
+      if (answer.status === 404 && first) return [];
       if (answer.status !== 200) throw this.unexpected(`GET the tag list of ${repository}`, answer);
       tags.push(...(parseJson<{ tags?: string[] | null }>(answer.body, `the tag list of ${repository}`).tags ?? []));
       next = nextLink(answer.headers.get("link"));

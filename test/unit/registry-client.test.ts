@@ -222,4 +222,18 @@ describe("tag lists", () => {
     expect(await client.tags("g/app")).toEqual(["a", "b", "c"]);
     expect(asked).toEqual(["/v2/g/app/tags/list?n=1000", "/v2/g/app/tags/list?n=2&last=b"]);
   });
+
+  it("a 404 on a later page is an error, not an empty list (only the first page's says there is no repository)", async () => {
+    const fetcher = (async (input: string | URL) => {
+      const url = String(input);
+      if (url.endsWith("/v2/")) return new Response("{}");
+      return url.includes("last=b")
+        ? new Response("gone", { status: 404 })
+        : new Response(JSON.stringify({ name: "g/app", tags: ["a", "b"] }), { headers: { link: '</v2/g/app/tags/list?n=2&last=b>; rel="next"' } });
+    }) as typeof fetch;
+    const client = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, dockerConfigDir: "/nonexistent" });
+    await expect(client.tags("g/app")).rejects.toThrow(/tag list of g\/app/);
+    const absent = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: (async (input: string | URL) => (String(input).endsWith("/v2/") ? new Response("{}") : new Response("no", { status: 404 }))) as typeof fetch, dockerConfigDir: "/nonexistent" });
+    expect(await absent.tags("g/none")).toEqual([]);
+  });
 });
