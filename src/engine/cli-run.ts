@@ -55,7 +55,7 @@ function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (t
 }
 
 /** What the engine prints for each SIGINT or SIGTERM that reached it (Pulumi's cancellation scope). */
-const ENGINE_ACKNOWLEDGED = /(\^C|SIGTERM) received; (cancelling|terminating)/g;
+const ENGINE_ACKNOWLEDGED = /^(?:\x1b\[[0-9;]*m)*(\^C|SIGTERM) received; (cancelling|terminating)/gm;
 
 /** How long the engine has to say a signal reached it before `strata up` passes it on. */
 const ACKNOWLEDGE_MS = 5000;
@@ -70,7 +70,7 @@ const ACKNOWLEDGE_MS = 5000;
  * the engine has said fewer "received" lines than signals came, the missing ones are passed on,
  * and every later one at once (a second one makes Pulumi terminate without waiting, as it does in
  * a terminal). A reader of this process's output that went away with the signal (`| tee` in the
- * terminal) must not end it either: a write to it fails with EPIPE, which is ignored meanwhile.
+ * terminal) must not end it either: bin/strata.js ignores EPIPE on its output.
  */
 function passSignalsOn(child: ChildProcess, output: () => string): () => void {
   let received = 0;
@@ -85,24 +85,22 @@ function passSignalsOn(child: ChildProcess, output: () => string): () => void {
     }
     timers.push(setTimeout(() => {
       if (passOn || child.exitCode !== null || child.signalCode !== null) return;
-      const missing = received - acknowledged();
-      if (missing <= 0) return;
+      if (received - acknowledged() <= 0) return;
       passOn = true;
-      for (let sent = 0; sent < missing; sent++) child.kill(signal);
+      // One at a time: two signals sent together may arrive as one (a pending signal is not queued twice).
+      const sendMissing = (): void => {
+        if (child.exitCode !== null || child.signalCode !== null || received - acknowledged() <= 0) return;
+        child.kill(signal);
+        timers.push(setTimeout(sendMissing, 1000));
+      };
+      sendMissing();
     }, ACKNOWLEDGE_MS));
-  };
-  const onWriteError = (error: NodeJS.ErrnoException): void => {
-    if (error.code !== "EPIPE") throw error;
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  process.stdout.on("error", onWriteError);
-  process.stderr.on("error", onWriteError);
   return () => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    process.stdout.off("error", onWriteError);
-    process.stderr.off("error", onWriteError);
     for (const timer of timers) clearTimeout(timer);
   };
 }
