@@ -57,7 +57,7 @@ start_registry() {
   if registry_up; then return; fi
   # Warnings and errors only, no access log, blob descriptors cached in memory: at info the registry
   # wrote three lines per request, and with the access log they and the descriptor reads from disk
-  # were a good part of its CPU in a cold run (README *Where a cold run's CPU goes*).
+  # were a good part of its CPU in a cold run (README *Performance*, "The Pulumi side and the registry").
   cat > "$STRATA_STATE/registry/config.yml" <<YAML
 version: 0.1
 log:
