@@ -72,7 +72,7 @@ const ACKNOWLEDGE_MS = 5000;
  * a terminal). A reader of this process's output that went away with the signal (`| tee` in the
  * terminal) must not end it either: bin/strata.js ignores EPIPE on its output.
  */
-function passSignalsOn(child: ChildProcess, output: () => string): () => void {
+export function passSignalsOn(child: ChildProcess, output: () => string): () => void {
   let received = 0;
   let passOn = false;
   const timers: NodeJS.Timeout[] = [];

@@ -1,0 +1,60 @@
+import { EventEmitter } from "node:events";
+import { type ChildProcess } from "node:child_process";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { passSignalsOn } from "../../src/engine/cli-run.js";
+
+/** A child that records the signals it was sent. */
+function fakeChild(): { child: ChildProcess; sent: string[] } {
+  const sent: string[] = [];
+  const child = Object.assign(new EventEmitter(), { exitCode: null, signalCode: null, kill: (signal: string) => (sent.push(signal), true) });
+  return { child: child as unknown as ChildProcess, sent };
+}
+
+describe("passSignalsOn: strata up outlives Ctrl-C and SIGTERM while its engine closes", () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it("passes nothing on when the engine says it received the signal itself (the process group's)", () => {
+    const { child, sent } = fakeChild();
+    let output = "";
+    const stop = passSignalsOn(child, () => output);
+    process.emit("SIGINT", "SIGINT");
+    output += "\u001b[1m^C received; cancelling. If you would like to terminate immediately, press ^C again.\n";
+    vi.advanceTimersByTime(10_000);
+    expect(sent).toEqual([]);
+    stop();
+  });
+
+  it("passes a signal sent to strata alone on after five seconds, and the ones after it at once", () => {
+    const { child, sent } = fakeChild();
+    const stop = passSignalsOn(child, () => "build log: SIGTERM received; cancelling (a step's own text, not at a line's start)\n");
+    process.emit("SIGTERM", "SIGTERM");
+    vi.advanceTimersByTime(4_900);
+    expect(sent).toEqual([]);
+    vi.advanceTimersByTime(200);
+    expect(sent).toEqual(["SIGTERM"]);
+    process.emit("SIGINT", "SIGINT");
+    expect(sent).toEqual(["SIGTERM", "SIGINT"]);
+    stop();
+  });
+
+  it("two signals to strata alone within the window reach the engine one second apart, not together", () => {
+    const { child, sent } = fakeChild();
+    const stop = passSignalsOn(child, () => "");
+    process.emit("SIGINT", "SIGINT");
+    process.emit("SIGINT", "SIGINT");
+    vi.advanceTimersByTime(5_000);
+    expect(sent).toEqual(["SIGINT"]);
+    vi.advanceTimersByTime(1_000);
+    expect(sent).toEqual(["SIGINT", "SIGINT"]);
+    stop();
+  });
+
+  it("leaves no listener behind once stopped", () => {
+    const before = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
+    const stop = passSignalsOn(fakeChild().child, () => "");
+    expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(before.map((count) => count + 1));
+    stop();
+    expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(before);
+  });
+});
