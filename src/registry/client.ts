@@ -203,30 +203,29 @@ export class RegistryClient {
 
   /** Every repository, following pagination. */
   async repositories(): Promise<string[]> {
-    const names: string[] = [];
-    let next: string | undefined = "/_catalog?n=1000";
-    while (next !== undefined) {
-      const answer = await this.request(next);
-      if (answer.status !== 200) throw this.unexpected("GET the repository list", answer);
-      names.push(...(parseJson<{ repositories?: string[] }>(answer.body, `the repository list of ${this.registry}`).repositories ?? []));
-      next = nextLink(answer.headers.get("link"));
-    }
-    return names.sort();
+    return (await this.listPages("/_catalog?n=1000", "repositories", "the repository list", `the repository list of ${this.registry}`)) ?? [];
   }
 
   /** Tags of one repository, following pagination (a registry may answer a page at a time); empty when the repository does not exist. */
   async tags(repository: string): Promise<string[]> {
-    const tags: string[] = [];
-    let next: string | undefined = `/${repository}/tags/list?n=1000`;
-    for (let first = true; next !== undefined; first = false) {
+    return (await this.listPages(`/${repository}/tags/list?n=1000`, "tags", `the tag list of ${repository}`, `the tag list of ${repository}`, { absentOnFirst404: true })) ?? [];
+  }
+
+  /**
+   * A list the registry answers a page at a time (`n=`, then Link rel=next), sorted; undefined when
+   * `absentOnFirst404` and the first page is a 404 (a later page's 404 is an error, like any answer but 200).
+   */
+  private async listPages(first: string, field: "repositories" | "tags", what: string, parsed: string, options: { absentOnFirst404?: boolean } = {}): Promise<string[] | undefined> {
+    const items: string[] = [];
+    let next: string | undefined = first;
+    for (let page = 0; next !== undefined; page++) {
       const answer = await this.request(next);
-      // Only the first page's 404 says the repository does not exist; a later page's is an error.
-      if (answer.status === 404 && first) return [];
-      if (answer.status !== 200) throw this.unexpected(`GET the tag list of ${repository}`, answer);
-      tags.push(...(parseJson<{ tags?: string[] | null }>(answer.body, `the tag list of ${repository}`).tags ?? []));
+      if (answer.status === 404 && page === 0 && options.absentOnFirst404 === true) return undefined;
+      if (answer.status !== 200) throw this.unexpected(`GET ${what}`, answer);
+      items.push(...(parseJson<Partial<Record<typeof field, string[] | null>>>(answer.body, parsed)[field] ?? []));
       next = nextLink(answer.headers.get("link"));
     }
-    return tags.sort();
+    return items.sort();
   }
 
   /** The manifest a tag or digest names, or undefined when there is none (404). Its bytes are checked against its digest. */
