@@ -171,6 +171,11 @@ export function attestationTag(digest: string): string {
   return `sha256-${hexOf(digest)}.att`;
 }
 
+/** Whether a tag is one of cosign's (`sha256-<hex>.sig`, `.att`, `.sbom`): each names a manifest of its own, never an image. */
+export function isCosignTag(tag: string): boolean {
+  return /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/.test(tag);
+}
+
 /**
  * The simple-signing payload `cosign sign` signs, byte for byte: `optional` is null without
  * annotations (what the CLI writes when no `-a` is given), else the annotations as a sorted map.

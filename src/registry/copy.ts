@@ -4,7 +4,7 @@
  * digest of its own. The requests themselves are the client's (client.ts).
  */
 import { mapLimited } from "../core/concurrency.js";
-import { attestationTag, signatureTag } from "../core/cosign-format.js";
+import { attestationTag, isCosignTag, signatureTag } from "../core/cosign-format.js";
 import { sha256Digest } from "./blob-cache.js";
 import { type RegistryClient, RegistryError } from "./client.js";
 
@@ -155,9 +155,6 @@ export async function confirmTag(client: RegistryClient, repository: string, tag
   throw new RegistryError(`${repository}:${tag} was written as ${digest}, but the registry now answers that it holds ${now.digest}: another run wrote it at the same time (a registry has no conditional put). An immutable tag is not written again: check which run's image it should hold`, undefined, "a tag written by another run at the same time");
 }
 
-/** cosign's tags (`sha256-<hex>.sig`, `.att`, `.sbom`) each name a manifest of their own, never an image. */
-const COSIGN_TAG = /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/;
-
 /**
  * Removes a copy's tag the only way a distribution v2 registry allows, by deleting its manifest by
  * digest; unless another tag of the repository holds that manifest too, which the delete would take
@@ -168,7 +165,7 @@ const COSIGN_TAG = /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/;
 export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string }> {
   // The copy's own tag is not asked: a layer that a stack moving from promoting to building adopts
   // under the same tag is the same resource, updated, never deleted (pulumi/tree.ts adopt's alias).
-  const others = (await client.tags(repository)).filter((other) => other !== tag && !COSIGN_TAG.test(other));
+  const others = (await client.tags(repository)).filter((other) => other !== tag && !isCosignTag(other));
   const holders = await mapLimited(others, 8, async (other) => ((await client.manifest(repository, other))?.digest === digest ? other : undefined));
   const keptFor = holders.find((holder) => holder !== undefined);
   if (keptFor !== undefined) return { deleted: false, keptFor };

@@ -13,10 +13,10 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { packTar } from "modern-tar";
-import { type CosignKey, IN_TOTO_PAYLOAD_TYPE, OCI_MANIFEST_TYPE, pae, PREDICATE_TYPES, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION, unlockCosignKey, verifiesBase64 } from "../../src/core/cosign-format.js";
+import { attestationTag, type CosignKey, IN_TOTO_PAYLOAD_TYPE, OCI_MANIFEST_TYPE, pae, PREDICATE_TYPES, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION, signatureTag, unlockCosignKey, verifiesBase64 } from "../../src/core/cosign-format.js";
 import { serializeSpdx } from "../../src/core/sbom.js";
 import { type AttestationRegistry, attestImage, attestImageSet, KeyUnlocker } from "../../src/pulumi/provider/attest-image.js";
-import { cosignTag, diffImageAttestationsSet, type ImageAttestationsInputs, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "../../src/pulumi/provider/image-attestations-inputs.js";
+import { diffImageAttestationsSet, type ImageAttestationsInputs, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "../../src/pulumi/provider/image-attestations-inputs.js";
 import { SECRET_SIGNATURE } from "../../src/pulumi/provider/layer-image-inputs.js";
 import { type ImageConfig, type ManifestResult } from "../../src/registry/client.js";
 import { LayerChangesets } from "../../src/registry/image-files.js";
@@ -108,7 +108,7 @@ describe("ImageAttestationsSet inputs", () => {
     const later = inputs({ provenanceFacts: { ...FACTS, runId: "later", source: { repository: "file:///src", commit: "d".repeat(40), clean: false } }, signingKey: secret({ privateKeyPem: "other", password: "other" }) });
     expect(diffImageAttestationsSet(state, later)).toBe(false);
     expect(imagesToSign(state, inputs({ digestRef: `127.0.0.1:5000/g/app@sha256:${"e".repeat(64)}` }))).toEqual(["app"]);
-    expect(cosignTag(DIGEST, "sig")).toBe(`sha256-${"a".repeat(64)}.sig`);
+    expect(signatureTag(DIGEST)).toBe(`sha256-${"a".repeat(64)}.sig`);
   });
 });
 
@@ -169,7 +169,7 @@ class MemoryRegistry implements AttestationRegistry {
 
   /** The layers of a cosign tag of the image, and each layer's blob. */
   tagLayers(suffix: "sig" | "att"): { annotations: Readonly<Record<string, string>>; blob: Buffer }[] {
-    const digest = this.tags.get(`g/app:${cosignTag(this.image, suffix)}`);
+    const digest = this.tags.get(`g/app:${(suffix === "sig" ? signatureTag : attestationTag)(this.image)}`);
     const read = readCosignManifest(JSON.parse(this.manifests.get(`g/app@${digest ?? ""}`)?.toString("utf8") ?? "null"));
     if ("problem" in read) throw new Error(`test registry: .${suffix} ${read.problem}`);
     return read.layers.map((layer) => ({ annotations: layer.annotations, blob: this.blobs.get(`g/app@${layer.digest}`) ?? Buffer.alloc(0) }));
@@ -205,7 +205,7 @@ describe("signing an image, in this process", () => {
     const registry = await imageRegistry();
     const outputs = await attestImage(registry, imageInputs(registry), { runId: RUN_ID, keys: new KeyUnlocker() });
     const ref = `127.0.0.1:5000/g/app@${registry.image}`;
-    expect(outputs).toMatchObject({ signature: `127.0.0.1:5000/g/app:${cosignTag(registry.image, "sig")}`, sbom: `127.0.0.1:5000/g/app:${cosignTag(registry.image, "att")}`, packages: 2, signedBefore: false });
+    expect(outputs).toMatchObject({ signature: `127.0.0.1:5000/g/app:${signatureTag(registry.image)}`, sbom: `127.0.0.1:5000/g/app:${attestationTag(registry.image)}`, packages: 2, signedBefore: false });
     const [signature, ...moreSignatures] = registry.tagLayers("sig");
     expect(moreSignatures).toEqual([]);
     expect(verifiesBase64(key, signature?.blob ?? Buffer.alloc(0), signature?.annotations[SIGNATURE_ANNOTATION] ?? "")).toBe(true);
@@ -313,7 +313,7 @@ describe("the set's step", () => {
     const news = setInputs(registry);
     const created = await attestImageSet(registry, parseImageAttestationsSetInputs(news), imagesToSign({}, news), keptAttestations({}, news), context);
     expect(Object.keys(created)).toEqual(["registry", "attested"]);
-    expect(created.attested.app).toMatchObject({ digestRef: `127.0.0.1:5000/g/app@${registry.image}`, signature: `127.0.0.1:5000/g/app:${cosignTag(registry.image, "sig")}`, packages: 2, signedBefore: false });
+    expect(created.attested.app).toMatchObject({ digestRef: `127.0.0.1:5000/g/app@${registry.image}`, signature: `127.0.0.1:5000/g/app:${signatureTag(registry.image)}`, packages: 2, signedBefore: false });
     // Never the key, the passphrase or the login in what the state keeps as outputs.
     for (const secretText of [FIXTURE_PASSPHRASE, FIXTURE_PEM.split("\n")[1] as string, "login-password-5e2a"]) expect(JSON.stringify(created)).not.toContain(secretText);
     const puts = registry.puts;

@@ -14,14 +14,14 @@
  * it is trusted is the verifier's question (the promotion gate, `cosign verify`), never this one's.
  */
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { type CosignKey, PREDICATE_TYPES, unlockCosignKey } from "../../core/cosign-format.js";
+import { attestationTag, type CosignKey, PREDICATE_TYPES, signatureTag, unlockCosignKey } from "../../core/cosign-format.js";
 import { provenancePredicateBytes } from "../../core/provenance.js";
 import { type ImagePackage, imagePackages, serializeSpdx, spdxDocument } from "../../core/sbom.js";
 import { type SigningKey } from "../../engine/cosign.js";
 import { RegistryError } from "../../registry/client.js";
 import { type ImageFilesRegistry, imageFiles, type LayerChangesets } from "../../registry/image-files.js";
 import { attestImage as writeAttestations, type SignatureRegistry, signImages } from "../../registry/signatures.js";
-import { cosignTag, type ImageAttestationsInputs, type ImageAttestationsOutputs, type ImageAttestationsSetInputs } from "./image-attestations-inputs.js";
+import { type ImageAttestationsInputs, type ImageAttestationsOutputs, type ImageAttestationsSetInputs } from "./image-attestations-inputs.js";
 import { mapLimited } from "../../core/concurrency.js";
 
 /** What attesting an image needs of a registry: reading its files, and writing the cosign tags. */
@@ -120,12 +120,12 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
       { predicateType: PREDICATE_TYPES.slsaprovenance1, predicate },
     ], key),
   ]);
-  const at = (suffix: "sig" | "att"): string => `${inputs.registry}/${inputs.repository}:${cosignTag(inputs.digest, suffix)}`;
+  const at = (tagOf: (digest: string) => string): string => `${inputs.registry}/${inputs.repository}:${tagOf(inputs.digest)}`;
   return {
     digestRef: inputs.digestRef,
-    signature: at("sig"),
-    sbom: at("att"),
-    provenance: at("att"),
+    signature: at(signatureTag),
+    sbom: at(attestationTag),
+    provenance: at(attestationTag),
     packages: sbom.packages,
     sbomDigest: sha256(sbom.bytes),
     provenanceDigest: sha256(predicate),

@@ -100,11 +100,6 @@ export interface ImageAttestationsOutputs {
   readonly signedBefore: boolean;
 }
 
-/** The classic cosign tag of a digest: `sha256:<hex>` → `sha256-<hex>.<suffix>`. */
-export function cosignTag(digest: string, suffix: "sig" | "att"): string {
-  return `${digest.replace(":", "-")}.${suffix}`;
-}
-
 const fail = (what: string): never => {
   throw new Error(`ImageAttestationsSet: ${what}`);
 };
