@@ -76,23 +76,23 @@ export function passSignalsOn(child: ChildProcess, output: () => string): () => 
   let received = 0;
   let passOn = false;
   const timers: NodeJS.Timeout[] = [];
-  const acknowledged = (): number => (output().match(ENGINE_ACKNOWLEDGED) ?? []).length;
+  /** Signals that came while the engine runs and that it has not said it received. */
+  const missing = (): boolean => child.exitCode === null && child.signalCode === null && received > (output().match(ENGINE_ACKNOWLEDGED) ?? []).length;
   const onSignal = (signal: NodeJS.Signals): void => {
     received += 1;
     if (passOn) {
       child.kill(signal);
       return;
     }
+    // One at a time: two signals sent together may arrive as one (a pending signal is not queued twice).
+    const sendMissing = (): void => {
+      if (!missing()) return;
+      child.kill(signal);
+      timers.push(setTimeout(sendMissing, 1000));
+    };
     timers.push(setTimeout(() => {
-      if (passOn || child.exitCode !== null || child.signalCode !== null) return;
-      if (received - acknowledged() <= 0) return;
+      if (passOn || !missing()) return;
       passOn = true;
-      // One at a time: two signals sent together may arrive as one (a pending signal is not queued twice).
-      const sendMissing = (): void => {
-        if (child.exitCode !== null || child.signalCode !== null || received - acknowledged() <= 0) return;
-        child.kill(signal);
-        timers.push(setTimeout(sendMissing, 1000));
-      };
       sendMissing();
     }, ACKNOWLEDGE_MS));
   };
