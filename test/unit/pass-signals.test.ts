@@ -50,6 +50,17 @@ describe("passSignalsOn: strata up outlives Ctrl-C and SIGTERM while its engine 
     stop();
   });
 
+  it("remembers the first signal that came while an engine ran, which bin/strata.js ends with", async () => {
+    vi.resetModules();
+    const fresh = await import("../../src/engine/cli-run.js");
+    expect(fresh.interruptedBy()).toBeUndefined();
+    const stop = fresh.passSignalsOn(fakeChild().child, () => "");
+    process.emit("SIGTERM", "SIGTERM");
+    process.emit("SIGINT", "SIGINT");
+    stop();
+    expect(fresh.interruptedBy()).toBe("SIGTERM");
+  });
+
   it("leaves no listener behind once stopped", () => {
     const before = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
     const stop = passSignalsOn(fakeChild().child, () => "");
