@@ -105,6 +105,20 @@ async function withPushes(group: string, up: () => Measurement): Promise<Measure
   return { ...measurement, pushed: tagsWritten(before, await groupDigests(registry, group)) };
 }
 
+/** Work of bake's BuildKit left over after its turns, by what the turn was (bake-side.ts pause). */
+const bakeAfterTurns: { turn: string; cpuSeconds: number }[] = [];
+/** bake's BuildKit runs only for bake's own work: continued for `work`, left to finish, then stopped again. */
+function bakeTurn<T>(bake: BakeSide, work: () => T, turn: string): T {
+  bake.resume();
+  try {
+    return work();
+  } finally {
+    const cpuSeconds = Number(bake.pause().toFixed(2));
+    bakeAfterTurns.push({ turn, cpuSeconds });
+    if (cpuSeconds >= 0.5) process.stderr.write(`bake's buildkitd worked ${cpuSeconds} CPU-s after its turn (${turn}) before it was stopped\n`);
+  }
+}
+
 /** One catalog through the scenarios, each builder and the peer taking turns; `withPeer: false` measures Strata alone. */
 async function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): Promise<{ samples: Sample[]; planSeconds: number }> {
   const salt = `${Date.now().toString(36)}${run}`;
@@ -127,7 +141,7 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
   // Cold: each side starts from empty caches, emptied right before its own turn (the engine's build
   // cache and the side's own images; bake's BuildKit cache), so no side builds on another's cache.
   const emptyCaches = (side: StrataSide | PeerSide | BakeSide): void => {
-    if (side instanceof BakeSide) side.emptyCache();
+    if (side instanceof BakeSide) bakeTurn(side, () => side.emptyCache(), "buildx prune");
     else emptyEngine(`${registry}/${side.group}/`);
   };
   try {
@@ -150,9 +164,9 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
         // bake's CI leaf run: what a team does without Strata, the whole tree built and pushed under the CI tags.
         let bakeMeasurement = notRun;
         if (bake !== undefined && !ci.rebuildAll) {
-          if (ci.freshRunner) bake.emptyCache();
+          if (ci.freshRunner) bakeTurn(bake, () => bake.emptyCache(), "buildx prune");
           const tag = `1.0-p0-${ci.change}`;
-          bakeMeasurement = await withPushes(bake.group, () => bake.up(tag));
+          bakeMeasurement = await withPushes(bake.group, () => bakeTurn(bake, () => bake.up(tag), scenario));
         }
         samples.push({ size, run, scenario, strata, peer: notRun, bake: bakeMeasurement });
         const figures = labels.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s (built ${strata[builder]?.built}, copied ${strata[builder]?.copied})`).join(", ");
@@ -173,7 +187,7 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
         for (const side of [...turns.slice(shift), ...turns.slice(0, shift)]) {
           if (scenario === "cold") emptyCaches(side);
           if (side instanceof StrataSide) strata[side.label] = await withPushes(side.group, () => side.up(undefined, sampled));
-          else if (side instanceof BakeSide) bakeMeasurement = await withPushes(side.group, () => side.up(undefined, sampled));
+          else if (side instanceof BakeSide) bakeMeasurement = await withPushes(side.group, () => bakeTurn(side, () => side.up(undefined, sampled), scenario));
           else peerMeasurement = await withPushes(side.group, () => side.up());
         }
         samples.push({ size, run, scenario, strata, peer: peerMeasurement, bake: bakeMeasurement });
@@ -193,6 +207,10 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
 
 const selectedScenarios: readonly Scenario[] = values.scenarios === undefined ? SCENARIOS
   : SCENARIOS.filter((scenario) => scenario === "cold" || (values.scenarios as string).split(",").includes(scenario));
+// Images of earlier bench runs (a run killed before its clean-up, a profiling run) stay in the engine
+// otherwise: 398 of them sat there on 12-03. A cold turn empties only its own side's images, so the
+// bench starts from an engine holding none of them.
+removeImages(`${registry}/bench`);
 const output: Record<string, unknown> = { registry, runs, noopRepeats, builders: labels, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
 
 if (values.sweep !== undefined) {
@@ -236,6 +254,7 @@ output.results = table;
 output.cpu = cpuTable;
 output.samples = all;
 output.planSeconds = plans;
+if (withBake) output.bakeAfterTurns = bakeAfterTurns;
 if (signingKey !== undefined) {
   // What the SBOMs of the last signed tree of each size cost, every blob per image against each blob once.
   const sbomReads: SbomReads[] = [];

@@ -71,6 +71,7 @@ start_buildkitd() {
 case "${1:-}" in
   install) install_tools ;;
   start) start_buildkitd ;;
-  stop) [ -f "$pidfile" ] && strata_stop_pid buildkitd "$pidfile" && rm -f "$pidfile" || true ;;
+  # A bench stops buildkitd (SIGSTOP) between bake's turns: continue it first, or it takes no TERM.
+  stop) [ -f "$pidfile" ] && { kill -CONT -- "-$(cat "$pidfile")" 2>/dev/null || true; strata_stop_pid buildkitd "$pidfile"; } && rm -f "$pidfile" || true ;;
   *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
 esac
