@@ -29,6 +29,10 @@ export interface StackOptions {
  * it) and everything it printed. `onStart` learns the engine's pid as soon as it runs.
  */
 function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (text: string) => void, onStart?: (pid: number) => void): Promise<{ code: number | null; output: string }> {
+  // A signal that came while an earlier engine call ran (`stack select`, done before the signal was
+  // passed on) still stops the run: no later engine starts, and bin/strata.js ends by that signal.
+  const interruption = interruptedBy();
+  if (interruption !== undefined) return Promise.reject(new Error(`${interruption} received: pulumi ${args[0] ?? ""} was not started (the run stops here)`));
   return new Promise((resolve, reject) => {
     let output = "";
     // --event-log exists only with PULUMI_DEBUG_COMMANDS (the Automation API sets it the same way).
@@ -76,7 +80,7 @@ const ACKNOWLEDGE_MS = 5000;
  * ended it at once; the engine, cancelling as the same signal asked (the terminal's or a CI job's
  * signal reaches the whole process group), then wrote its "cancelling" line to a pipe nobody read
  * and died of SIGPIPE before it could write the state and release its lock. Now the engine closes
- * in its own time and `strata up` ends when it has, reporting the run as failed. A signal sent to
+ * in its own time and `strata up` ends when it has, by that signal (interruptedBy). A signal sent to
  * this process alone (`kill <pid>`) never reached the engine: when, five seconds after a signal,
  * the engine has said fewer "received" lines than signals came, the missing ones are passed on,
  * and every later one at once (a second one makes Pulumi terminate without waiting, as it does in

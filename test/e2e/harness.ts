@@ -249,7 +249,16 @@ export function startGroupUp(world: E2eWorld, stack: string, options: { hostname
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal as NodeJS.Signals))));
+  // Resolved once the output is read to its end ("close"), so a test reads what strata wrote last;
+  // at most two seconds after the exit, though: a leftover plugin of a killed run may hold the pipes.
+  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.on("exit", (code, signal) => {
+    const status = code ?? (signal as NodeJS.Signals);
+    const late = setTimeout(() => resolve(status), 2000);
+    child.on("close", () => {
+      clearTimeout(late);
+      resolve(status);
+    });
+  }));
   return {
     pid: child.pid as number,
     output: () => output,

@@ -61,6 +61,17 @@ describe("passSignalsOn: strata up outlives Ctrl-C and SIGTERM while its engine 
     expect(fresh.interruptedBy()).toBe("SIGTERM");
   });
 
+  it("starts no later engine call once a signal came during an earlier one (a `stack select` that ended before it was passed on)", async () => {
+    vi.resetModules();
+    const fresh = await import("../../src/engine/cli-run.js");
+    const stop = fresh.passSignalsOn(fakeChild().child, () => "");
+    process.emit("SIGTERM", "SIGTERM");
+    stop();
+    // No checkpoint for this backend and stack: ensureStack would run `pulumi stack select --create`.
+    const options = { projectDir: "/nonexistent", stack: "dev", project: "strata", env: { PULUMI_BACKEND_URL: "file:///nonexistent-backend" } };
+    await expect(fresh.ensureStack(options)).rejects.toThrow("SIGTERM received: pulumi stack was not started (the run stops here)");
+  });
+
   it("leaves no listener behind once stopped", () => {
     const before = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
     const stop = passSignalsOn(fakeChild().child, () => "");
