@@ -7,7 +7,7 @@
  * (BUILDX_NO_DEFAULT_ATTESTATIONS=1), pushed to the registry. One solve for every target.
  */
 import { execFileSync, type SpawnSyncReturns, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Measurement, seconds } from "./strata-side.js";
@@ -28,8 +28,11 @@ function buildx(): { binary: string; env: NodeJS.ProcessEnv } {
 
 /** buildkitd's pid (scripts/bench-tools.sh start writes it; setsid makes it its process group's leader). */
 function buildkitdPid(): number {
-  const state = process.env.STRATA_STATE as string;
-  return Number(readFileSync(path.join(state, "bench-buildkit/buildkitd.pid"), "utf8").trim());
+  const pidfile = path.join(process.env.STRATA_STATE as string, "bench-buildkit/buildkitd.pid");
+  const pid = Number(readFileSync(pidfile, "utf8").trim());
+  // A pid that is no number or names no process would read as an idle buildkitd: say so instead.
+  if (!Number.isInteger(pid) || pid <= 1 || !existsSync(`/proc/${pid}`)) throw new Error(`${pidfile} names no running buildkitd (${pid}): scripts/bench-tools.sh start`);
+  return pid;
 }
 
 /** CPU seconds of every process in buildkitd's group, reaped children included (/proc/<pid>/stat utime+stime+cutime+cstime). */
@@ -133,7 +136,7 @@ export class BakeSide {
    * bake's BuildKit may not work during the other sides' turns: it did (issue #28's bench of
    * 12-03: 19.6 CPU-s in Strata's cold turn, 8.6-9.8 in its no-ops, work left over from bake's own
    * turn), which charged bake's work to them. After its turn, buildkitd is left to finish (until
-   * its group used under 0.02 CPU-s in half a second, at most 5 minutes, outside bake's measured
+   * its group used under 0.02 CPU-s in each of three half-seconds in a row, at most 5 minutes, outside bake's measured
    * time: after an N=200 no-op it worked for over a minute, 111 CPU-s, and what was left at a
    * one-minute limit went into bake's next turn), then stopped (SIGSTOP to its process group) until
    * bake's next turn. Returns the CPU seconds it spent finishing, which the caller reports.
@@ -142,10 +145,11 @@ export class BakeSide {
     const group = buildkitdPid();
     const start = groupCpuSeconds(group);
     const deadline = Date.now() + 300_000;
-    for (let last = start; Date.now() < deadline;) {
+    // Quiet for three half-seconds in a row: one quiet interval can be a wait on the disk or the registry.
+    for (let last = start, quiet = 0; quiet < 3 && Date.now() < deadline;) {
       execFileSync("sleep", ["0.5"]);
       const now = groupCpuSeconds(group);
-      if (now - last < 0.02) break;
+      quiet = now - last < 0.02 ? quiet + 1 : 0;
       last = now;
     }
     const finishing = groupCpuSeconds(group) - start;

@@ -51,6 +51,8 @@ try {
     cpSync(path.join(side.root, "build-order.txt"), path.join(bake.root, "build-order.txt"));
   }
   if (!values["warm-engine"]) emptyEngine(`${registry}/breakdown${size}-${salt}-`);
+  // Read before the run: what the engine held (other images, emulators) when the tree started building.
+  const engine = engineInfo();
   const measured = side.up(undefined, true);
   const report = (JSON.parse(readFileSync(side.summaryFile, "utf8")) as { report: string }).report;
   const data = JSON.parse(readFileSync(path.join(path.dirname(report), "report.json"), "utf8")) as ReportData;
@@ -96,7 +98,7 @@ try {
   const out = values.out ?? path.join(projectRoot, ".strata/bench/breakdown.json");
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify({
-    size, parallel: Number(values.parallel), scenario, machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo(),
+    size, parallel: Number(values.parallel), scenario, machine: { cores: (await import("node:os")).cpus().length }, engine,
     strata: {
       seconds: measured.seconds, built: measured.built, reportSeconds: data.totalSeconds,
       parts: Object.fromEntries(rows.map(([part, value]) => [part, value])),

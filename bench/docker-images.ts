@@ -1,5 +1,7 @@
 /** Cleanup of images that benchmarks and end-to-end tests built in the local engine. */
 import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 
 /**
  * Removes every image whose repository starts with `prefix`, tagged or left
@@ -30,6 +32,27 @@ export interface EngineInfo {
   readonly containerdStore: boolean;
   /** scripts/engines.sh's choice (pinned, debian), or "the caller's" when DOCKER_HOST was set by the caller. */
   readonly dockerd: string;
+  /**
+   * The emulators registered in this machine's binfmt_misc (qemu-aarch64, …), or "unknown" when it is
+   * not mounted here or binfmt_misc is off: with one registered, BuildKit probes foreign architectures
+   * at build time (issue #28 counted 84 probes a build on Docker 20.10), so an engine's CPU per layer
+   * is read beside this. This machine's: a remote engine's (DOCKER_HOST tcp:// or ssh://) is not seen.
+   */
+  readonly emulators: readonly string[] | "unknown";
+  /** Images (distinct ids) the engine held when this was read: what an engine holds may change what a build costs. */
+  readonly images: number;
+}
+
+/** Where binfmt_misc is mounted (STRATA_BINFMT_DIR, as the program and scripts/services.sh read it). */
+const binfmtDir = (env: NodeJS.ProcessEnv): string => env.STRATA_BINFMT_DIR ?? "/proc/sys/fs/binfmt_misc";
+
+/** The enabled binfmt_misc entries but the interface's own files; "unknown" when it is not mounted or is off. */
+function registeredEmulators(env: NodeJS.ProcessEnv): string[] | "unknown" {
+  const dir = binfmtDir(env);
+  const status = path.join(dir, "status");
+  if (!existsSync(status) || readFileSync(status, "utf8").trim() !== "enabled") return "unknown";
+  return readdirSync(dir).filter((entry) => entry !== "status" && entry !== "register")
+    .filter((entry) => /^enabled$/m.test(readFileSync(path.join(dir, entry), "utf8"))).sort();
 }
 
 export function engineInfo(env: NodeJS.ProcessEnv = process.env): EngineInfo {
@@ -42,5 +65,7 @@ export function engineInfo(env: NodeJS.ProcessEnv = process.env): EngineInfo {
     // The containerd image store reports its snapshotter as the driver and says so in DriverStatus.
     containerdStore: (info.DriverStatus ?? []).some(([key]) => key === "driver-type") || /^(overlayfs|native|stargz)$/.test(info.Driver ?? ""),
     dockerd: host === env.STRATA_ENGINE_CHOSEN ? (env.STRATA_DOCKERD ?? "pinned") : "the caller's",
+    emulators: registeredEmulators(env),
+    images: new Set(execFileSync("docker", ["image", "ls", "--all", "--quiet", "--no-trunc"], { encoding: "utf8" }).split("\n").filter((line) => line !== "")).size,
   };
 }

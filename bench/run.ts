@@ -110,13 +110,22 @@ const bakeAfterTurns: { turn: string; cpuSeconds: number }[] = [];
 /** bake's BuildKit runs only for bake's own work: continued for `work`, left to finish, then stopped again. */
 function bakeTurn<T>(bake: BakeSide, work: () => T, turn: string): T {
   bake.resume();
+  let result: T;
   try {
-    return work();
-  } finally {
-    const cpuSeconds = Number(bake.pause().toFixed(2));
-    bakeAfterTurns.push({ turn, cpuSeconds });
-    if (cpuSeconds >= 0.5) process.stderr.write(`bake's buildkitd worked ${cpuSeconds} CPU-s after its turn (${turn}) before it was stopped\n`);
+    result = work();
+  } catch (failure) {
+    // The turn's own failure is the one to report; one of stopping buildkitd after it goes beside it.
+    try {
+      bake.pause();
+    } catch (pauseFailure) {
+      throw new AggregateError([failure, pauseFailure], `bake's ${turn} turn failed, and stopping its buildkitd afterwards failed too`);
+    }
+    throw failure;
   }
+  const cpuSeconds = Number(bake.pause().toFixed(2));
+  bakeAfterTurns.push({ turn, cpuSeconds });
+  if (cpuSeconds >= 0.5) process.stderr.write(`bake's buildkitd worked ${cpuSeconds} CPU-s after its turn (${turn}) before it was stopped\n`);
+  return result;
 }
 
 /** One catalog through the scenarios, each builder and the peer taking turns; `withPeer: false` measures Strata alone. */
