@@ -24,18 +24,30 @@ import { mapLimited } from "../../core/concurrency.js";
 import { digestOf } from "../../core/reference.js";
 import { CI_COPY_SET_TYPE, IMAGE_INDEX_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
 import { type CiCopySetInputs, diffCiCopySet, parseCiCopySetInputs } from "./ci-copy-set-inputs.js";
-import { defaultBlobCache } from "../../registry/blob-cache.js";
-import { type RegistryCredentials, RegistryClient } from "../../registry/client.js";
-import { copyImage, deleteCopy } from "../../registry/copy.js";
-import { putIndex } from "../../registry/image-index.js";
+import { type RegistryCredentials, type RegistryClient } from "../../registry/client.js";
 import { diffImageIndex, type ImageIndexInputs, parseImageIndexInputs } from "./image-index-inputs.js";
-import { buildAndPush } from "./docker-cli.js";
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
-import { LayerChangesets } from "../../registry/image-files.js";
 import { runIdOf } from "../../engine/run-logs.js";
-import { attestImageSet, KeyUnlocker } from "./attest-image.js";
+import { type KeyUnlocker } from "./attest-image.js";
+import { type LayerChangesets } from "../../registry/image-files.js";
 import { checkImageAttestationsSet, diffImageAttestationsSet, IMAGE_ATTESTATIONS_SET_TYPE, IMAGE_ATTESTATIONS_TYPE, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "./image-attestations-inputs.js";
+
+/**
+ * What only a step that writes needs — the registry client, the Engine API build, signing — is
+ * loaded when the first such step comes, not at start: a run that changes nothing (a no-op) only
+ * checks and diffs, and loading these cost the provider ~0.25 CPU-s of its start on every run
+ * (protobufjs for the build, the registry and signature modules; README *What signing costs*).
+ * Each is loaded once; `import()` caches the module.
+ */
+const load = {
+  registry: async () => {
+    const [client, blobCache, copy, index, files] = await Promise.all([import("../../registry/client.js"), import("../../registry/blob-cache.js"), import("../../registry/copy.js"), import("../../registry/image-index.js"), import("../../registry/image-files.js")]);
+    return { ...client, ...blobCache, ...copy, ...index, ...files };
+  },
+  build: () => import("./docker-cli.js"),
+  attest: () => import("./attest-image.js"),
+};
 
 /** `urn:pulumi:stack::project::parent$type::name` → `type`. */
 function typeOf(urn: string): string {
@@ -45,21 +57,23 @@ function typeOf(urn: string): string {
 
 type Props = Record<string, unknown>;
 
-/** The registry's manifests and configs read by the program's lookups in the same run are on disk already. */
-const blobCache = defaultBlobCache();
+/** The registry's manifests and configs read by the program's lookups in the same run are on disk already (defaultBlobCache, read once). */
+let blobCache: ReturnType<Awaited<ReturnType<typeof load.registry>>["defaultBlobCache"]> | null = null;
 
-function clientFor(inputs: { registry: string; registryAuth?: RegistryCredentials }): RegistryClient {
-  return new RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }), ...(blobCache === undefined ? {} : { blobCache }) });
+async function clientFor(inputs: { registry: string; registryAuth?: RegistryCredentials }): Promise<RegistryClient> {
+  const registry = await load.registry();
+  if (blobCache === null) blobCache = registry.defaultBlobCache();
+  return new registry.RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }), ...(blobCache === undefined ? {} : { blobCache }) });
 }
 
 async function copy(inputs: RegistryCopyInputs): Promise<{ repoDigest: string; created: boolean }> {
-  const { created, digest } = await copyImage(clientFor(inputs), inputs);
+  const { created, digest } = await (await load.registry()).copyImage(await clientFor(inputs), inputs);
   return { repoDigest: `${inputs.registry}/${inputs.targetRepository}@${digest}`, created };
 }
 
 /** A layer's index over its per-platform images: `registry/repo@digest` of the index, and each platform's. */
 async function putLayerIndex(inputs: ImageIndexInputs): Promise<{ repoDigest: string; created: boolean; platformDigests: Record<string, string> }> {
-  const { digest, created } = await putIndex(clientFor(inputs), inputs);
+  const { digest, created } = await (await load.registry()).putIndex(await clientFor(inputs), inputs);
   const at = (manifest: string): string => `${inputs.registry}/${inputs.repository}@${manifest}`;
   return { repoDigest: at(digest), created, platformDigests: Object.fromEntries(inputs.entries.map((entry) => [entry.platform, at(entry.digest)])) };
 }
@@ -73,7 +87,8 @@ const COPY_CONCURRENCY = 16;
  * without being read first (the same bytes again on a rerun).
  */
 async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<string, string> }> {
-  const client = clientFor(inputs);
+  const client = await clientFor(inputs);
+  const { copyImage } = await load.registry();
   const copied = await mapLimited(inputs.copies, COPY_CONCURRENCY, async (copy) => {
     const { digest } = await copyImage(client, { sourceRepository: copy.repository, digest: copy.digest, targetRepository: copy.repository, tag: copy.tag, immutable: false, annotations: copy.annotations, unchecked: true });
     return [copy.layer, `${inputs.registry}/${copy.repository}@${digest}`] as const;
@@ -85,17 +100,16 @@ async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<s
  * What this process keeps across the images it attests: the key, unlocked once (its scrypt is
  * ~0.5 CPU-s), and each layer blob's files, read once (a tree's images share their parents' layers).
  */
-const attestations = {
-  // The run's id as strata up gives it the engine (and so this plugin); without strata up, this process's start, as the program does.
-  runId: process.env.STRATA_RUN_ID ?? runIdOf(new Date()),
-  keys: new KeyUnlocker(),
-  changesets: new LayerChangesets(),
-};
+let attestations: { readonly runId: string; readonly keys: KeyUnlocker; readonly changesets: LayerChangesets } | undefined;
+// The run's id as strata up gives it the engine (and so this plugin); without strata up, this process's start, as the program does.
+const runId = process.env.STRATA_RUN_ID ?? runIdOf(new Date());
 
 /** Signs and attests the set's images whose digests its state has not signed (attest-image.ts attestImageSet). */
 async function attestSet(state: Props, news: Props): Promise<Props> {
   const parsed = parseImageAttestationsSetInputs(news);
-  return attestImageSet(clientFor(parsed), parsed, imagesToSign(state, news), keptAttestations(state, news), attestations);
+  const { attestImageSet, KeyUnlocker } = await load.attest();
+  attestations ??= { runId, keys: new KeyUnlocker(), changesets: new (await load.registry()).LayerChangesets() };
+  return attestImageSet(await clientFor(parsed), parsed, imagesToSign(state, news), keptAttestations(state, news), attestations);
 }
 
 const provider: Provider = {
@@ -125,7 +139,7 @@ const provider: Provider = {
       return { id: `${parsed.targetRepository}:${parsed.tag}`, outs: { ...(inputs as Props), ...(await copy(parsed)) } };
     }
     const parsed = parseLayerImageInputs(inputs as Props);
-    return { id: parsed.imageName, outs: { ...withoutCredentials(inputs as Props), ...(await buildAndPush(parsed, parsed.push)) } };
+    return { id: parsed.imageName, outs: { ...withoutCredentials(inputs as Props), ...(await (await load.build()).buildAndPush(parsed, parsed.push)) } };
   },
   async update(_id, urn, olds, news) {
     if (typeOf(urn) === IMAGE_ATTESTATIONS_SET_TYPE) return { outs: await attestSet(olds as Props, news as Props) };
@@ -140,7 +154,7 @@ const provider: Provider = {
       return { outs: { ...(news as Props), ...result, created: result.created || (sameCopy && (olds as Props).created === true) } };
     }
     const parsed = parseLayerImageInputs(news as Props);
-    return { outs: { ...withoutCredentials(news as Props), ...(await buildAndPush(parsed, parsed.push)) } };
+    return { outs: { ...withoutCredentials(news as Props), ...(await (await load.build()).buildAndPush(parsed, parsed.push)) } };
   },
   async read(id, _urn, props) {
     return { id, props: props as Props };
@@ -156,7 +170,7 @@ const provider: Provider = {
     const repoDigest = (props as Props).repoDigest;
     const digest = typeof repoDigest === "string" && repoDigest.includes("@") ? digestOf(repoDigest) : inputs.digest;
     // Not when another tag holds the same manifest: deleting it by digest would take that tag too.
-    await deleteCopy(clientFor(inputs), inputs.targetRepository, inputs.tag, digest);
+    await (await load.registry()).deleteCopy(await clientFor(inputs), inputs.targetRepository, inputs.tag, digest);
   },
 };
 
