@@ -13,7 +13,9 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-const code = await runCli(process.argv.slice(2), {
+let code = 1;
+try {
+  code = await runCli(process.argv.slice(2), {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   env: process.env,
@@ -23,7 +25,12 @@ const code = await runCli(process.argv.slice(2), {
     for await (const chunk of process.stdin) chunks.push(chunk);
     return Buffer.concat(chunks).toString("utf8");
   },
-});
+  });
+} catch (error) {
+  // Interrupted, strata still ends by the signal below, whatever failed after it; otherwise as before.
+  if (interruptedBy() === undefined) throw error;
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+}
 process.exitCode = code;
 // Interrupted (Ctrl-C, SIGTERM) while its engine ran, strata waited for the engine to close (cli-run.ts
 // passSignalsOn) and ends now by the same signal, its listeners gone, as a shell expects of a command

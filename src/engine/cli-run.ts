@@ -16,6 +16,7 @@ import { type EngineRun, eventCollector } from "./events.js";
 import { RUN_STACK_VARIABLE } from "./leftover-plugins.js";
 import { ownerStore, recordOwner } from "./lock-owner.js";
 import { checkpointFile } from "./file-backend.js";
+import { UserError } from "../core/problems.js";
 
 export interface StackOptions {
   readonly projectDir: string;
@@ -32,7 +33,7 @@ function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (t
   // A signal that came while an earlier engine call ran (`stack select`, done before the signal was
   // passed on) still stops the run: no later engine starts, and bin/strata.js ends by that signal.
   const interruption = interruptedBy();
-  if (interruption !== undefined) return Promise.reject(new Error(`${interruption} received: pulumi ${args[0] ?? ""} was not started (the run stops here)`));
+  if (interruption !== undefined) return Promise.reject(new UserError(`${interruption} received: pulumi ${args[0] ?? ""} was not started (the run stops here)`));
   return new Promise((resolve, reject) => {
     let output = "";
     // --event-log exists only with PULUMI_DEBUG_COMMANDS (the Automation API sets it the same way).

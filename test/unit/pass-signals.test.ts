@@ -69,7 +69,10 @@ describe("passSignalsOn: strata up outlives Ctrl-C and SIGTERM while its engine 
     stop();
     // No checkpoint for this backend and stack: ensureStack would run `pulumi stack select --create`.
     const options = { projectDir: "/nonexistent", stack: "dev", project: "strata", env: { PULUMI_BACKEND_URL: "file:///nonexistent-backend" } };
-    await expect(fresh.ensureStack(options)).rejects.toThrow("SIGTERM received: pulumi stack was not started (the run stops here)");
+    const refused = fresh.ensureStack(options);
+    await expect(refused).rejects.toThrow("SIGTERM received: pulumi stack was not started (the run stops here)");
+    // A user's error: the CLI prints it and returns 1 (no stack trace), and bin/strata.js then ends by the signal.
+    await expect(refused).rejects.toSatisfy((error: unknown) => error instanceof Error && error.constructor.name === "UserError");
   });
 
   it("leaves no listener behind once stopped", () => {
