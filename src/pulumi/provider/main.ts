@@ -36,8 +36,9 @@ import { checkImageAttestationsSet, diffImageAttestationsSet, IMAGE_ATTESTATIONS
 /**
  * What only a step that writes needs — the registry client, the Engine API build, signing — is
  * loaded when the first such step comes, not at start: a run that changes nothing (a no-op) only
- * checks and diffs, and loading these cost the provider ~0.25 CPU-s of its start on every run
- * (protobufjs for the build, the registry and signature modules; README *What signing costs*).
+ * checks and diffs, and loading these at start (protobufjs for the build, the registry and signature
+ * modules) was part of the provider's 1.55 CPU-s on a signed N=200 no-op (1.42 without; README *What
+ * signing costs*).
  * Each is loaded once; `import()` caches the module.
  */
 const load = {
@@ -100,16 +101,17 @@ async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<s
  * What this process keeps across the images it attests: the key, unlocked once (its scrypt is
  * ~0.5 CPU-s), and each layer blob's files, read once (a tree's images share their parents' layers).
  */
-let attestations: { readonly runId: string; readonly keys: KeyUnlocker; readonly changesets: LayerChangesets } | undefined;
+/** One for the process, made by the first set that signs (a promise, so sets that start together share it). */
+let attestations: Promise<{ readonly runId: string; readonly keys: KeyUnlocker; readonly changesets: LayerChangesets }> | undefined;
 // The run's id as strata up gives it the engine (and so this plugin); without strata up, this process's start, as the program does.
 const runId = process.env.STRATA_RUN_ID ?? runIdOf(new Date());
 
 /** Signs and attests the set's images whose digests its state has not signed (attest-image.ts attestImageSet). */
 async function attestSet(state: Props, news: Props): Promise<Props> {
   const parsed = parseImageAttestationsSetInputs(news);
-  const { attestImageSet, KeyUnlocker } = await load.attest();
-  attestations ??= { runId, keys: new KeyUnlocker(), changesets: new (await load.registry()).LayerChangesets() };
-  return attestImageSet(await clientFor(parsed), parsed, imagesToSign(state, news), keptAttestations(state, news), attestations);
+  attestations ??= (async () => ({ runId, keys: new (await load.attest()).KeyUnlocker(), changesets: new (await load.registry()).LayerChangesets() }))();
+  const { attestImageSet } = await load.attest();
+  return attestImageSet(await clientFor(parsed), parsed, imagesToSign(state, news), keptAttestations(state, news), await attestations);
 }
 
 const provider: Provider = {
