@@ -54,12 +54,11 @@ start_buildkitd() {
   install_tools
   mkdir -p "$bench_state" "$(dirname "$log")"
   if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    # A bench killed before its trap ran leaves buildkitd stopped (SIGSTOP between bake's turns):
-    # continue it, then use it if it answers; a live one that does not is stopped, never built over.
+    # A bench killed before its trap ran leaves its buildkitd, perhaps stopped (SIGSTOP between bake's
+    # turns): continued, then stopped, so this run starts on a new root like every other; never built over.
     kill -CONT -- "-$(cat "$pidfile")" 2>/dev/null || true
-    for _ in $(seq 1 20); do buildkitd_up && return; sleep 0.5; done
     strata_stop_pid buildkitd "$pidfile"
-    kill -0 "$(cat "$pidfile")" 2>/dev/null && strata_die "buildkitd (pid $(cat "$pidfile")) does not answer and did not stop: stop it, then run $0 start again"
+    kill -0 "$(cat "$pidfile")" 2>/dev/null && strata_die "buildkitd (pid $(cat "$pidfile")) did not stop: stop it, then run $0 start again"
   fi
   # The registries the bench pushes to are plain HTTP on loopback.
   printf '[registry."127.0.0.1:%s"]\n  http = true\n  insecure = true\n' "$STRATA_REGISTRY_PORT" > "$bench_state/buildkitd.toml"
