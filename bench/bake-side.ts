@@ -7,11 +7,11 @@
  * (BUILDX_NO_DEFAULT_ATTESTATIONS=1), pushed to the registry. One solve for every target.
  */
 import { execFileSync, type SpawnSyncReturns, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Measurement, seconds } from "./strata-side.js";
-import { type CpuReport } from "./cpu-sampler.js";
+import { type CpuReport, sweep } from "./cpu-sampler.js";
 import { sampledSpawnSync } from "./cpu-measure.js";
 
 const BUILDX_VERSION = "v0.38.2";
@@ -35,22 +35,10 @@ function buildkitdPid(): number {
   return pid;
 }
 
-/** CPU seconds of every process in buildkitd's group, reaped children included (/proc/<pid>/stat utime+stime+cutime+cstime). */
+/** CPU seconds of every process in buildkitd's group, reaped children included (utime+stime+cutime+cstime). */
 function groupCpuSeconds(group: number): number {
   let ticks = 0;
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // gone since the listing
-    }
-    // Fields after the command (which may hold spaces) end with its ")": state is field 3, pgrp 5, utime..cstime 14..17.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) !== group) continue;
-    ticks += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
-  }
+  for (const stat of sweep().processes.values()) if (stat.pgrp === group) ticks += stat.utime + stat.stime + stat.cutime + stat.cstime;
   return ticks / 100; // USER_HZ is 100 on Linux
 }
 

@@ -36,6 +36,8 @@ export interface ProcStat {
   /** The kernel's name for the process (at most 15 characters), as in `ps -o comm`. */
   readonly comm: string;
   readonly ppid: number;
+  /** The process group: a daemon started with setsid leads its own, with what it runs. */
+  readonly pgrp: number;
   readonly utime: number;
   readonly stime: number;
   /** CPU of the children this process has waited for, transitively. */
@@ -60,7 +62,7 @@ export function parseStat(text: string): ProcStat {
     if (!Number.isFinite(value)) throw new Error(`/proc/<pid>/stat field ${n} is not a number in ${JSON.stringify(text.slice(0, 80))}`);
     return value;
   };
-  return { pid: Number(text.slice(0, open).trim()), comm: text.slice(open + 1, close), ppid: field(4), utime: field(14), stime: field(15), cutime: field(16), cstime: field(17), starttime: field(22) };
+  return { pid: Number(text.slice(0, open).trim()), comm: text.slice(open + 1, close), ppid: field(4), pgrp: field(5), utime: field(14), stime: field(15), cutime: field(16), cstime: field(17), starttime: field(22) };
 }
 
 /** The busy and total ticks of the whole machine, from the `cpu` line of `/proc/stat`. */

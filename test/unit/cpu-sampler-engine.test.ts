@@ -32,7 +32,7 @@ describe("the engine a run builds on", () => {
     expect([of(100), of(101), of(102), of(100, true), of(300)]).toEqual(["other processes", "other processes", "other processes", "other processes", "other processes"]);
   });
   it("the accounting counts only the measured engine's CPU as the engine's", () => {
-    const stat = (pid: number, ticks: number): ProcStat => ({ pid, comm: (table.get(pid) as ProcessIdentity).comm, ppid: (table.get(pid) as ProcessIdentity).ppid, utime: ticks, stime: 0, cutime: 0, cstime: 0, starttime: pid });
+    const stat = (pid: number, ticks: number): ProcStat => ({ pid, comm: (table.get(pid) as ProcessIdentity).comm, ppid: (table.get(pid) as ProcessIdentity).ppid, pgrp: pid, utime: ticks, stime: 0, cutime: 0, cstime: 0, starttime: pid });
     const account = new CpuAccount(new Set(), (pid) => [...((table.get(pid) as ProcessIdentity).cmdline)]);
     account.engine = 200;
     account.add({ processes: new Map([[100, stat(100, 0)], [200, stat(200, 0)]]), machine: { busy: 0, total: 0 } });

@@ -8,6 +8,7 @@ function statLine(pid: number, comm: string, ppid: number, times: { utime?: numb
   const set = (n: number, value: number | string): void => { fields[n - 3] = String(value); };
   set(3, "S");
   set(4, ppid);
+  set(5, pid);
   set(14, times.utime ?? 0);
   set(15, times.stime ?? 0);
   set(16, times.cutime ?? 0);
@@ -19,11 +20,11 @@ function statLine(pid: number, comm: string, ppid: number, times: { utime?: numb
 describe("parsing /proc", () => {
   it("reads a stat line whose name holds spaces and parentheses, counting fields from the last )", () => {
     const stat = parseStat(statLine(4242, "weird) (name", 17, { utime: 120, stime: 30, cutime: 400, cstime: 50, starttime: 98765 }));
-    expect(stat).toEqual({ pid: 4242, comm: "weird) (name", ppid: 17, utime: 120, stime: 30, cutime: 400, cstime: 50, starttime: 98765 });
+    expect(stat).toEqual({ pid: 4242, comm: "weird) (name", ppid: 17, pgrp: 4242, utime: 120, stime: 30, cutime: 400, cstime: 50, starttime: 98765 });
   });
   it("reads a real line of the kernel's format", () => {
     const line = "1234 (dockerd) S 1 1234 1234 0 -1 4194560 123456 0 12 0 8612 2310 977 344 20 0 42 0 5123 2063224832 21420 18446744073709551615 1 1 0 0 0 0 2143420159 0 2143420159 0 0 0 17 1 0 0 0 0 0";
-    expect(parseStat(line)).toMatchObject({ pid: 1234, comm: "dockerd", ppid: 1, utime: 8612, stime: 2310, cutime: 977, cstime: 344, starttime: 5123 });
+    expect(parseStat(line)).toMatchObject({ pid: 1234, comm: "dockerd", ppid: 1, pgrp: 1234, utime: 8612, stime: 2310, cutime: 977, cstime: 344, starttime: 5123 });
   });
   it("refuses what is not a stat line", () => {
     expect(() => parseStat("garbage")).toThrow(/not a \/proc\/<pid>\/stat line/);
@@ -97,7 +98,7 @@ describe("which component a process is", () => {
 });
 
 describe("the accounting across sweeps", () => {
-  const stat = (pid: number, comm: string, ppid: number, times: Partial<ProcStat> = {}): ProcStat => ({ pid, comm, ppid, utime: 0, stime: 0, cutime: 0, cstime: 0, starttime: 1000 + pid, ...times });
+  const stat = (pid: number, comm: string, ppid: number, times: Partial<ProcStat> = {}): ProcStat => ({ pid, comm, ppid, pgrp: pid, utime: 0, stime: 0, cutime: 0, cstime: 0, starttime: 1000 + pid, ...times });
   const sweepOf = (busy: number, ...processes: ProcStat[]): Sweep => ({ processes: new Map(processes.map((process) => [process.pid, process])), machine: { busy, total: busy * 2 } });
   const cmdlines: Record<number, string[]> = { 100: ["dockerd"], 111: ["runc", "run"], 112: ["runc", "run"] };
   const account = (): CpuAccount => new CpuAccount(new Set(), (pid) => cmdlines[pid] ?? []);

@@ -100,8 +100,8 @@ async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<s
 /**
  * What this process keeps across the images it attests: the key, unlocked once (its scrypt is
  * ~0.5 CPU-s), and each layer blob's files, read once (a tree's images share their parents' layers).
+ * Made by the first set that signs, as a promise, so sets that start together share it.
  */
-/** One for the process, made by the first set that signs (a promise, so sets that start together share it). */
 let attestations: Promise<{ readonly runId: string; readonly keys: KeyUnlocker; readonly changesets: LayerChangesets }> | undefined;
 // The run's id as strata up gives it the engine (and so this plugin); without strata up, this process's start, as the program does.
 const runId = process.env.STRATA_RUN_ID ?? runIdOf(new Date());
