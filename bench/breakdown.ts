@@ -13,12 +13,14 @@
  * tree is new, so it has no images yet); --warm-engine keeps the caches (new content on a warm
  * engine). --peers bake then runs bake's cold build of the same tree (after buildx prune -af),
  * CPU-sampled the same way (buildkitd, its children, buildx).
- * Run it with scripts/bench.sh breakdown [--size 200] [--parallel 8] [--warm-engine] [--peers bake] [--out FILE].
+ * --build-network host|none builds Strata's side with that strata:buildNetwork (default: the engine's).
+ * Run it with scripts/bench.sh breakdown [--size 200] [--parallel 8] [--warm-engine] [--peers bake] [--build-network host] [--out FILE].
  */
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_PARALLEL } from "../src/core/concurrency.js";
+import { BUILD_NETWORKS } from "../src/core/config.js";
 import { renderTable } from "../src/cli/table.js";
 import { type ReportData } from "../src/cli/report.js";
 import { generateCatalog } from "./generate.js";
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     parallel: { type: "string", default: String(DEFAULT_PARALLEL) },
     "warm-engine": { type: "boolean", default: false },
     peers: { type: "string", default: "" },
+    "build-network": { type: "string", default: "default" },
     out: { type: "string" },
   },
 });
@@ -41,7 +44,9 @@ if (values.peers !== "" && values.peers !== "bake") throw new Error(`--peers ${v
 const size = Number(values.size);
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
 const salt = `bd${Date.now().toString(36)}`;
-const side = new StrataSide(`breakdown${size}-${salt}-mos9.0-dev`, Number(values.parallel), "docker");
+if (!(BUILD_NETWORKS as readonly string[]).includes(values["build-network"])) throw new Error(`--build-network ${values["build-network"]}: use ${BUILD_NETWORKS.join(", ")}`);
+const buildNetwork = values["build-network"];
+const side = new StrataSide(`breakdown${size}-${salt}-mos9.0-dev`, Number(values.parallel), "docker", buildNetwork === "default" ? {} : { "strata:buildNetwork": buildNetwork });
 const bake = values.peers === "bake" ? new BakeSide(`breakdown${size}-${salt}-mos9.0-bake`, registry) : undefined;
 const scenario = values["warm-engine"] ? "new content on a warm engine" : "cold";
 try {
@@ -98,7 +103,7 @@ try {
   const out = values.out ?? path.join(projectRoot, ".strata/bench/breakdown.json");
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify({
-    size, parallel: Number(values.parallel), scenario, machine: { cores: (await import("node:os")).cpus().length }, engine,
+    size, parallel: Number(values.parallel), buildNetwork, scenario, machine: { cores: (await import("node:os")).cpus().length }, engine,
     strata: {
       seconds: measured.seconds, built: measured.built, reportSeconds: data.totalSeconds,
       parts: Object.fromEntries(rows.map(([part, value]) => [part, value])),

@@ -34,7 +34,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_PARALLEL } from "../src/core/concurrency.js";
-import { type Builder, BUILDERS } from "../src/core/config.js";
+import { BUILD_NETWORKS, type Builder, BUILDERS } from "../src/core/config.js";
 import { renderTable } from "../src/cli/table.js";
 import { emptyEngine, engineInfo, removeImages } from "./docker-images.js";
 import { type Measurement, seconds, StrataSide } from "./strata-side.js";
@@ -60,6 +60,7 @@ const { values } = parseArgs({
     peers: { type: "string", default: "plain" },
     out: { type: "string" },
     signing: { type: "boolean", default: false },
+    "build-network": { type: "string", default: "default" },
   },
 });
 const sizes = values.sizes.split(",").map(Number);
@@ -68,6 +69,9 @@ const noopRepeats = Number(values["noop-repeats"]);
 const builders = values.builders.split(",") as Builder[];
 for (const builder of builders) if (!(BUILDERS as readonly string[]).includes(builder)) throw new Error(`--builders ${values.builders}: use ${BUILDERS.join(", ")}`);
 const signingKey = values.signing ? benchSigningKey() : undefined;
+if (!(BUILD_NETWORKS as readonly string[]).includes(values["build-network"])) throw new Error(`--build-network ${values["build-network"]}: use ${BUILD_NETWORKS.join(", ")}`);
+/** Strata's sides build with this strata:buildNetwork (bake's buildkitd keeps its own: the host's, bench-tools.sh). */
+const networkConfig: Record<string, string> = values["build-network"] === "default" ? {} : { "strata:buildNetwork": values["build-network"] };
 /** Each side's name in the results: the builders, and with --signing each builder signed too. */
 const labels = builders.flatMap((builder) => (signingKey === undefined ? [builder] : [builder, `${builder}+signed`]));
 /** With --signing, the no-op runs are sampled too: where a no-op's time goes with the attestations' resources. */
@@ -132,8 +136,8 @@ function bakeTurn<T>(bake: BakeSide, work: () => T, turn: string): T {
 async function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): Promise<{ samples: Sample[]; planSeconds: number }> {
   const salt = `${Date.now().toString(36)}${run}`;
   const sides = builders.flatMap((builder) => [
-    new StrataSide(`bench${size}-${salt}-${builder}-mos9.0-dev`, parallel, builder),
-    ...(signingKey === undefined ? [] : [new StrataSide(`bench${size}-${salt}-${builder}-signed-mos9.0-dev`, parallel, builder, {}, signingKey)]),
+    new StrataSide(`bench${size}-${salt}-${builder}-mos9.0-dev`, parallel, builder, networkConfig),
+    ...(signingKey === undefined ? [] : [new StrataSide(`bench${size}-${salt}-${builder}-signed-mos9.0-dev`, parallel, builder, networkConfig, signingKey)]),
   ]);
   const peer = new PeerSide(`bench${size}-${salt}-mos9.0-peer`);
   const bake = withBake ? new BakeSide(`bench${size}-${salt}-mos9.0-bake`, registry) : undefined;
@@ -220,7 +224,7 @@ const selectedScenarios: readonly Scenario[] = values.scenarios === undefined ? 
 // otherwise: 398 of them sat there on 12-03. A cold turn empties only its own side's images, so the
 // bench starts from an engine holding none of them.
 removeImages(`${registry}/bench`);
-const output: Record<string, unknown> = { registry, runs, noopRepeats, builders: labels, parallel: Number(values.parallel), machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
+const output: Record<string, unknown> = { registry, runs, noopRepeats, builders: labels, parallel: Number(values.parallel), buildNetwork: values["build-network"], machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
 
 if (values.sweep !== undefined) {
   // Strata alone, cold, N=50, `runs` times per value with the values interleaved, so a slow spell of

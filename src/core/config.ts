@@ -49,6 +49,8 @@ export interface StackConfig {
   readonly copyUnchanged: boolean;
   /** Docker engines to build on (one docker.Provider each); absent: the engine of DOCKER_HOST, as before. */
   readonly engines?: readonly PoolEngine[];
+  /** The network the build steps (RUN) get (see BUILD_NETWORKS). */
+  readonly buildNetwork: BuildNetwork;
 }
 
 /** One Docker engine of a build pool. */
@@ -68,8 +70,19 @@ export interface PoolEngine {
 export const BUILDERS = ["docker", "strata"] as const;
 export type Builder = (typeof BUILDERS)[number];
 
+/**
+ * The network a layer's RUN steps get, as `docker build --network` names it. `default`: the
+ * engine's own, a network namespace of its bridge per RUN step, set up and torn down each time;
+ * `host`: the host's network namespace, no set-up (about a third less engine CPU per trivial layer,
+ * README *Performance*), but a build step then sees the host's interfaces and its 127.0.0.1
+ * services; `none`: no network at all, for trees whose steps fetch nothing. How a layer is built,
+ * not what it holds: a change does not rebuild a layer (pulumi/tree.ts).
+ */
+export const BUILD_NETWORKS = ["default", "host", "none"] as const;
+export type BuildNetwork = (typeof BUILD_NETWORKS)[number];
+
 /** Config keys as they appear after the namespace (`strata:registry` → `registry`). */
-export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "platforms", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername", "copyUnchanged", "engines", "trust"] as const;
+export const CONFIG_KEYS = ["registry", "osRelease", "productVersion", "channel", "change", "patchset", "push", "platform", "platforms", "source", "layers", "builder", "immutable", "promoteFrom", "registryUsername", "copyUnchanged", "engines", "trust", "buildNetwork"] as const;
 
 /** The secret config key with the registry password (read with getSecret, never as plain config). */
 export const REGISTRY_PASSWORD_KEY = "registryPassword";
@@ -111,6 +124,7 @@ const CONFIG_SCHEMA = {
     source: { type: "string" },
     layers: { anyOf: [{ type: "array", items: { type: "string" } }, { type: "string" }] },
     builder: { enum: [...BUILDERS] },
+    buildNetwork: { enum: [...BUILD_NETWORKS] },
     immutable: { anyOf: [{ type: "boolean" }, { enum: ["true", "false"] }] },
     promoteFrom: { type: "string", pattern: "^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2})?$" },
     registryUsername: { type: "string" },
@@ -143,6 +157,7 @@ const FIXES: Record<string, string> = {
   platforms: 'give a list of os/arch platforms, for example ["linux/amd64", "linux/arm64"]',
   layers: 'give a list of layer folder names, for example ["keystone"]',
   builder: `use one of ${BUILDERS.join(", ")}`,
+  buildNetwork: `use one of ${BUILD_NETWORKS.join(", ")} (default: the engine's own network per RUN step)`,
   change: "use the Gerrit change number, a positive whole number",
   patchset: "use the Gerrit patchset number, a positive whole number",
 };
@@ -267,6 +282,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     ...(values.registryUsername === undefined || values.registryUsername === "" ? {} : { registryUsername: text("registryUsername") }),
     copyUnchanged: values.copyUnchanged === undefined || values.copyUnchanged === true || values.copyUnchanged === "true",
     ...(engines !== undefined && engines.length > 0 ? { engines } : {}),
+    buildNetwork: values.buildNetwork === undefined || values.buildNetwork === "" ? "default" : (values.buildNetwork as BuildNetwork),
   };
   return { config, problems: [] };
 }

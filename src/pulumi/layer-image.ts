@@ -15,6 +15,8 @@ export interface LayerImageArgs {
   readonly labels: pulumi.Input<Record<string, pulumi.Input<string>>>;
   readonly push: pulumi.Input<boolean>;
   readonly contextDigest: pulumi.Input<string>;
+  /** `host` or `none` for the build steps (core/config.ts BUILD_NETWORKS); absent: the engine's default. */
+  readonly network?: pulumi.Input<string>;
   /** Registry login, a secret input; the provider never returns it. */
   readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }

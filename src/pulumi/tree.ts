@@ -212,6 +212,8 @@ export class LayerTree extends pulumi.ComponentResource {
         labels: { [FINGERPRINT_LABEL]: fingerprint.fingerprint, [INPUTS_LABEL]: fingerprint.inputsDigest },
         push: config.push,
         contextDigest: fingerprint.contextDigest,
+        // Not a rebuild reason (LAYER_IMAGE_INPUTS leaves it out): how the steps run, not what they make.
+        ...(config.buildNetwork === "default" ? {} : { network: config.buildNetwork }),
         ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
       }, { parent: this });
     }
@@ -231,6 +233,8 @@ export class LayerTree extends pulumi.ComponentResource {
         dockerfile: writeLabelledDockerfile(layer.name, layer.dockerfile, projectDir),
         platform: target.platform ?? config.platform,
         builderVersion: dockerModule.BuilderVersion.BuilderBuildKit,
+        // Absent for the engine's default, so a stack that never set it declares the inputs it always did.
+        ...(config.buildNetwork === "default" ? {} : { network: config.buildNetwork }),
         args: buildArgs,
         // docker.Image pulls cacheFrom images through the engine before it builds, with the stack's login.
         // Naming the parent here means a runner without it locally gets it the way `docker pull` does
@@ -242,6 +246,12 @@ export class LayerTree extends pulumi.ComponentResource {
         // docker.Image diffs only the server: a changed password is no reason to rebuild.
         registry: { server: config.registry, username: args.registryAuth.apply((auth) => auth.username), password: args.registryAuth.apply((auth) => auth.password) },
       }),
-    }, { parent: this, ...(engine === undefined ? {} : { provider: engine }) });
+    }, {
+      parent: this,
+      ...(engine === undefined ? {} : { provider: engine }),
+      // The network a build step gets changes how a layer is built, not what it holds: changing
+      // strata:buildNetwork applies to the layers built from then on and rebuilds none by itself.
+      ignoreChanges: ["build.network"],
+    });
   }
 }

@@ -40,7 +40,7 @@ interface DockerImageInputs {
   imageName: string;
   skipPush: boolean;
   buildOnPreview: boolean;
-  build: { context: string; dockerfile: string; platform: string; builderVersion: string; args: Record<string, string>; cacheFrom?: { images: string[] } };
+  build: { context: string; dockerfile: string; platform: string; builderVersion: string; args: Record<string, string>; cacheFrom?: { images: string[] }; network?: string };
   registry?: { server: string; username: unknown; password: unknown };
 }
 
@@ -50,6 +50,7 @@ interface LayerImageInputs {
   push: boolean;
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
+  network?: string;
 }
 
 interface Declared {
@@ -244,6 +245,15 @@ describe("LayerTree wiring (builder docker, the default: docker.Image)", () => {
 });
 
 describe("LayerTree wiring (builder strata: Strata's LayerImage)", () => {
+  it("gives every build the stack's network, and none at all on the engine's default (the inputs a stack always declared)", async () => {
+    const { images } = await declare("network-default", stackConfig());
+    expect(images.every((image) => !("network" in dockerInputsOf(images, image.name).build))).toBe(true);
+    const host = await declare("network-host", stackConfig({ buildNetwork: "host" }));
+    expect(host.images.map((image) => dockerInputsOf(host.images, image.name).build.network)).toEqual(host.images.map(() => "host"));
+    const strata = await declare("network-strata", stackConfig({ builder: "strata", buildNetwork: "none" }));
+    expect(strata.images.map((image) => layerInputsOf(strata.images, image.name).network)).toEqual(strata.images.map(() => "none"));
+  });
+
   it("declares LayerImage resources chained by repoDigest, labelled with the fingerprint", async () => {
     const { images, digests, fingerprints } = await declare("strata", stackConfig({ builder: "strata" }));
     expect(images.every((image) => image.type === LAYER_IMAGE_TYPE)).toBe(true);

@@ -13,7 +13,7 @@ describe("stack config", () => {
   it("falls back to the same defaults Pulumi.yaml declares", () => {
     const project = parse(readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../Pulumi.yaml"), "utf8")) as { config: Record<string, { default?: unknown }> };
     const resolved = resolve(base).config as unknown as Record<string, unknown>;
-    for (const key of ["push", "platform", "builder", "immutable", "copyUnchanged"]) expect(resolved[key], key).toBe(project.config[key]?.default);
+    for (const key of ["push", "platform", "builder", "immutable", "copyUnchanged", "buildNetwork"]) expect(resolved[key], key).toBe(project.config[key]?.default);
   });
   it("forms the group and defaults push and platform", () => {
     expect(resolve(base).config).toMatchObject({ group: "debian8.3-mos9.0-stable", push: true, platform: "linux/amd64" });
@@ -64,6 +64,15 @@ describe("stack config", () => {
     expect(resolve({ ...base, engines: [{ host: "tcp://b2:2376", certPath: "/etc/strata/b2" }] }).config?.engines).toEqual([{ host: "tcp://b2:2376", certPath: "/etc/strata/b2" }]);
     expect(resolve({ ...base, copyUnchanged: "false" }).config?.copyUnchanged).toBe(false);
     expect(resolve(base).config?.copyUnchanged).toBe(true);
+  });
+  it("reads the build steps' network: the engine's default unless host or none is set", () => {
+    expect(resolve(base).config?.buildNetwork).toBe("default");
+    expect(resolve({ ...base, buildNetwork: "host" }).config?.buildNetwork).toBe("host");
+    expect(resolve({ ...base, buildNetwork: "none" }).config?.buildNetwork).toBe("none");
+    const { config, problems } = resolve({ ...base, buildNetwork: "bridge" });
+    expect(config).toBeUndefined();
+    expect(problems[0]).toMatchObject({ file: "Pulumi.stable.yaml", field: "strata:buildNetwork", message: 'is invalid: "bridge"' });
+    expect(problems[0]?.fix).toMatch(/use one of default, host, none/);
   });
   it("rejects engines that are not endpoints, listed twice, or with the strata builder", () => {
     for (const [engines, message] of [["http://b2:2376", /is not unix:\/\/\/path, tcp:\/\/host:port or ssh:\/\/host/], ["unix:///a.sock,unix:///a.sock", /listed twice/], ["[oops", /not a JSON list/]] as const) {

@@ -84,6 +84,7 @@ export async function buildImageLegacy(request: BuildRequest, configDir?: string
     const args = ["build", "--iidfile", iidFile, "--platform", request.platform, "-f", request.dockerfile, "-t", request.imageName];
     for (const name of Object.keys(request.buildArgs).sort()) args.push("--build-arg", `${name}=${request.buildArgs[name] ?? ""}`);
     for (const name of Object.keys(request.labels).sort()) args.push("--label", `${name}=${request.labels[name] ?? ""}`);
+    if (request.network !== undefined) args.push("--network", request.network);
     args.push(request.context);
     await docker(args, configDir === undefined ? {} : { configDir });
     return readFileSync(iidFile, "utf8").trim();

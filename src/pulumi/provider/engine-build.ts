@@ -86,6 +86,8 @@ export interface EngineBuildRequest {
   readonly platform: string;
   readonly buildArgs: Readonly<Record<string, string>>;
   readonly labels: Readonly<Record<string, string>>;
+  /** `host` or `none` (core/config.ts BUILD_NETWORKS); absent: the engine's default network. */
+  readonly network?: string;
 }
 
 /** Builds and tags the image; resolves with the image id (`sha256:…`). Errors start with "docker build failed: ". */
@@ -102,6 +104,7 @@ export function engineBuild(request: EngineBuildRequest, endpoint: EngineEndpoin
     labels: JSON.stringify(request.labels),
     rm: "1",
     forcerm: "1",
+    ...(request.network === undefined ? {} : { networkmode: request.network }),
   });
   return new Promise((resolve, reject) => {
     let settled = false;

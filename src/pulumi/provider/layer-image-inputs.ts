@@ -45,6 +45,7 @@ export function parseLayerImageInputs(inputs: Readonly<Record<string, unknown>>)
     labels: stringRecord(inputs.labels, "labels"),
     push: inputs.push !== false,
     contextDigest: requiredString(inputs.contextDigest, "contextDigest"),
+    ...(inputs.network === undefined ? {} : { network: requiredString(inputs.network, "network") }),
     ...parseCredentials(inputs.registryAuth),
   };
 }
