@@ -73,7 +73,7 @@ export type Builder = (typeof BUILDERS)[number];
 /**
  * The network a layer's RUN steps get, as `docker build --network` names it. `default`: the
  * engine's own, a network namespace of its bridge per RUN step, set up and torn down each time;
- * `host`: the host's network namespace, no set-up (about a third less engine CPU per trivial layer,
+ * `host`: the host's network namespace, no set-up (20-35 % less engine CPU per trivial layer,
  * README *Performance*), but a build step then sees the host's interfaces and its 127.0.0.1
  * services; `none`: no network at all, for trees whose steps fetch nothing. How a layer is built,
  * not what it holds: a change does not rebuild a layer (pulumi/tree.ts).
