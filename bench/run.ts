@@ -69,11 +69,13 @@ const noopRepeats = Number(values["noop-repeats"]);
 const builders = values.builders.split(",") as Builder[];
 for (const builder of builders) if (!(BUILDERS as readonly string[]).includes(builder)) throw new Error(`--builders ${values.builders}: use ${BUILDERS.join(", ")}`);
 const signingKey = values.signing ? benchSigningKey() : undefined;
-if (!(BUILD_NETWORKS as readonly string[]).includes(values["build-network"])) throw new Error(`--build-network ${values["build-network"]}: use ${BUILD_NETWORKS.join(", ")}`);
-/** Strata's sides build with this strata:buildNetwork (bake's buildkitd keeps its own: the host's, bench-tools.sh). */
-const networkConfig: Record<string, string> = values["build-network"] === "default" ? {} : { "strata:buildNetwork": values["build-network"] };
+/** Each builder gets a side per strata:buildNetwork named here, taking turns with the others (bake's buildkitd keeps its own: the host's). */
+const networks = values["build-network"].split(",");
+for (const network of networks) if (!(BUILD_NETWORKS as readonly string[]).includes(network)) throw new Error(`--build-network ${values["build-network"]}: use one or more of ${BUILD_NETWORKS.join(", ")}`);
+const networkConfig = (network: string): Record<string, string> => (network === "default" ? {} : { "strata:buildNetwork": network });
+const networkSuffix = (network: string): string => (network === "default" ? "" : `+${network}`);
 /** Each side's name in the results: the builders, and with --signing each builder signed too. */
-const labels = builders.flatMap((builder) => (signingKey === undefined ? [builder] : [builder, `${builder}+signed`]));
+const labels = builders.flatMap((builder) => networks.flatMap((network) => (signingKey === undefined ? [`${builder}${networkSuffix(network)}`] : [`${builder}${networkSuffix(network)}`, `${builder}${networkSuffix(network)}+signed`])));
 /** With --signing, the no-op runs are sampled too: where a no-op's time goes with the attestations' resources. */
 const sampledScenarios: ReadonlySet<Scenario> = signingKey === undefined ? SAMPLED_SCENARIOS : new Set([...SAMPLED_SCENARIOS, "no-op"]);
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
@@ -135,14 +137,14 @@ function bakeTurn<T>(bake: BakeSide, work: () => T, turn: string): T {
 /** One catalog through the scenarios, each builder and the peer taking turns; `withPeer: false` measures Strata alone. */
 async function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): Promise<{ samples: Sample[]; planSeconds: number }> {
   const salt = `${Date.now().toString(36)}${run}`;
-  const sides = builders.flatMap((builder) => [
-    new StrataSide(`bench${size}-${salt}-${builder}-mos9.0-dev`, parallel, builder, networkConfig),
-    ...(signingKey === undefined ? [] : [new StrataSide(`bench${size}-${salt}-${builder}-signed-mos9.0-dev`, parallel, builder, networkConfig, signingKey)]),
-  ]);
+  const sides = builders.flatMap((builder) => networks.flatMap((network) => [
+    new StrataSide(`bench${size}-${salt}-${builder}${network === "default" ? "" : `-${network}`}-mos9.0-dev`, parallel, builder, networkConfig(network)),
+    ...(signingKey === undefined ? [] : [new StrataSide(`bench${size}-${salt}-${builder}${network === "default" ? "" : `-${network}`}-signed-mos9.0-dev`, parallel, builder, networkConfig(network), signingKey)]),
+  ]));
   const peer = new PeerSide(`bench${size}-${salt}-mos9.0-peer`);
   const bake = withBake ? new BakeSide(`bench${size}-${salt}-mos9.0-bake`, registry) : undefined;
   const [first] = sides as [StrataSide];
-  for (const side of sides) if (side.label !== side.builder) signedGroups.set(size, side.group);
+  for (const side of sides) if (side.signed) signedGroups.set(size, side.group);
   generateCatalog(first.catalog, size, salt, path.join(projectRoot, "scripts/make-rootfs.sh"));
   for (const root of [...sides.slice(1).map((side) => side.root), peer.root, ...(bake === undefined ? [] : [bake.root])]) {
     cpSync(first.catalog, path.join(root, "catalog"), { recursive: true });
@@ -224,7 +226,7 @@ const selectedScenarios: readonly Scenario[] = values.scenarios === undefined ? 
 // otherwise: 398 of them sat there on 12-03. A cold turn empties only its own side's images, so the
 // bench starts from an engine holding none of them.
 removeImages(`${registry}/bench`);
-const output: Record<string, unknown> = { registry, runs, noopRepeats, builders: labels, parallel: Number(values.parallel), buildNetwork: values["build-network"], machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
+const output: Record<string, unknown> = { registry, runs, noopRepeats, builders: labels, parallel: Number(values.parallel), buildNetworks: networks, machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
 
 if (values.sweep !== undefined) {
   // Strata alone, cold, N=50, `runs` times per value with the values interleaved, so a slow spell of

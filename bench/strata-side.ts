@@ -48,15 +48,18 @@ export class StrataSide {
   readonly project = path.join(this.root, "project");
   readonly env: NodeJS.ProcessEnv;
 
-  /** What the side is called in results: the builder, `+signed` when it signs. */
+  /** What the side is called in results: the builder, `+<network>` when it builds with another strata:buildNetwork, `+signed` when it signs. */
   readonly label: string;
+  readonly signed: boolean;
 
   /**
    * `extraConfig`: more stack config for the channel's stacks (`strata:platforms`, say). `signing`:
    * the channel stack signs and attests every image with this key (stack secrets, as a user sets them).
    */
   constructor(readonly group: string, parallel: number, readonly builder: Builder, extraConfig: Record<string, unknown> = {}, signing?: BenchSigningKey) {
-    this.label = signing === undefined ? builder : `${builder}+signed`;
+    const network = extraConfig["strata:buildNetwork"];
+    this.signed = signing !== undefined;
+    this.label = `${builder}${typeof network === "string" && network !== "default" ? `+${network}` : ""}${this.signed ? "+signed" : ""}`;
     mkdirSync(this.project, { recursive: true });
     mkdirSync(path.join(this.root, "state"));
     const project = parse(readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;
@@ -111,7 +114,7 @@ export class StrataSide {
    * CPU sampled while it runs, and the time the sampler measured around the command alone.
    */
   upWith(extraEnv: NodeJS.ProcessEnv, stack = "bench", sampleCpu = false): Measurement {
-    if (this.label !== this.builder) this.commitCatalog();
+    if (this.signed) this.commitCatalog();
     const summary = this.summaryFile;
     const env = { ...this.env, ...extraEnv };
     const ci = extraEnv.GERRIT_CHANGE_NUMBER;

@@ -2,7 +2,7 @@
 # Benchmarks. Print tables, write JSON to .strata/bench/.
 #   scripts/bench.sh [--sizes 10,50,200] [--runs 3] [--noop-repeats 3] [--parallel 8]
 #                    [--builders docker,strata] [--peers plain,bake] [--sweep 2,4,8,16] [--signing]
-#                    [--build-network default|host|none] [--out FILE]
+#                    [--build-network default,host,none] [--out FILE]
 #       Strata against a plain build script and, with --peers …bake, `docker buildx bake` on a
 #       current BuildKit (scripts/bench-tools.sh builds it once and runs a buildkitd of its own for
 #       the run) on synthetic catalogs (cold: every side's build cache emptied first; new content on
@@ -11,7 +11,8 @@
 #       runs of Strata and bake are CPU-sampled by component (bench/cpu-sampler.ts). --signing adds,
 #       for each builder, a side "<builder>+signed" whose stack signs and attests every image (a
 #       test-only key, bench/signing-key.ts); its no-op runs are CPU-sampled too. --build-network
-#       builds Strata's sides with that strata:buildNetwork (bake's buildkitd uses the host's network).
+#       gives each builder a side per strata:buildNetwork listed ("docker+host"; default: the engine's
+#       own network only); bake's buildkitd runs its steps on the host's network.
 #   scripts/bench.sh backends [--size 200] [--repeats 5]
 #       a no-op on the PostgreSQL backend against the file backend (starts the cluster).
 #   scripts/bench.sh breakdown [--size 200] [--parallel 8] [--warm-engine] [--peers bake]
