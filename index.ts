@@ -16,7 +16,7 @@ import { type SigningKey } from "./src/engine/cosign.js";
 import { checkEngines } from "./src/pulumi/docker-engine.js";
 import { fingerprintTargets } from "./src/core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
-import { copiedFromOf, decideSources } from "./src/core/layer-origin.js";
+import { builtAsIs, copiedFromOf, decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
 import { placeByPlatform } from "./src/core/placement.js";
 import { buildTargets } from "./src/core/platforms.js";
@@ -124,7 +124,7 @@ async function build(): Promise<Declared> {
   const engineOf = config.engines === undefined ? undefined
     : placeByPlatform(targets.map((target) => ({ name: target.layer.name, platform: target.platform ?? config.platform, ...(target.parent === undefined ? {} : { parent: target.parent }) })), config.engines).engineOf;
   const tree = new LayerTree("layers", {
-    targets, config, fingerprints, sources,
+    targets, config, fingerprints, sources, builtAsIs: builtAsIs(targets, fingerprints, builtHere),
     ...(engineOf === undefined ? {} : { engineOf }),
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(dockerModule === undefined ? {} : { dockerModule }),

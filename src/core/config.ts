@@ -282,7 +282,7 @@ export function resolveStackConfig(source: ConfigSource): { config?: StackConfig
     ...(values.registryUsername === undefined || values.registryUsername === "" ? {} : { registryUsername: text("registryUsername") }),
     copyUnchanged: values.copyUnchanged === undefined || values.copyUnchanged === true || values.copyUnchanged === "true",
     ...(engines !== undefined && engines.length > 0 ? { engines } : {}),
-    buildNetwork: values.buildNetwork === undefined || values.buildNetwork === "" ? "default" : (values.buildNetwork as BuildNetwork),
+    buildNetwork: values.buildNetwork === undefined ? "default" : (values.buildNetwork as BuildNetwork),
   };
   return { config, problems: [] };
 }

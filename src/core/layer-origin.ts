@@ -41,8 +41,7 @@ export function decideSources(
   for (const target of targets) {
     const name = target.layer.name;
     const fingerprint = fingerprints.get(name)?.fingerprint;
-    const built = builtHere.get(name);
-    if (!config.push || fingerprint === undefined || (built?.fingerprint === fingerprint && built.ref === target.ref)) {
+    if (!config.push || fingerprint === undefined || isBuiltAsIs(target, fingerprints, builtHere)) {
       sources.set(name, { origin: "built" });
       continue;
     }
@@ -55,6 +54,22 @@ export function decideSources(
     else sources.set(name, { origin: "built" });
   }
   return sources;
+}
+
+/** Whether this stack's state holds the layer's build resource as built at this run's fingerprint under this run's reference. */
+function isBuiltAsIs(target: LayerTarget, fingerprints: ReadonlyMap<string, LayerFingerprint>, builtHere: ReadonlyMap<string, BuiltLayer>): boolean {
+  const built = builtHere.get(target.layer.name);
+  const fingerprint = fingerprints.get(target.layer.name)?.fingerprint;
+  return built !== undefined && fingerprint !== undefined && built.fingerprint === fingerprint && built.ref === target.ref;
+}
+
+/**
+ * The layers whose build resource this run leaves as it is: the state holds it built at this
+ * fingerprint under this reference. How a layer is built (strata:buildNetwork) is kept from reaching
+ * these, so a change of it rebuilds nothing; every other layer is built, or rebuilt, the new way.
+ */
+export function builtAsIs(targets: readonly LayerTarget[], fingerprints: ReadonlyMap<string, LayerFingerprint>, builtHere: ReadonlyMap<string, BuiltLayer>): Set<string> {
+  return new Set(targets.filter((target) => isBuiltAsIs(target, fingerprints, builtHere)).map((target) => target.layer.name));
 }
 
 /**

@@ -41,6 +41,13 @@ export interface SourceState {
   readonly clean: boolean;
 }
 
+/** What built an image: the builder and engine, and the network of its build steps (`default`, `host`, `none`). */
+export interface BuildEngine {
+  readonly name: string;
+  readonly version: string;
+  readonly network?: string;
+}
+
 export interface ProvenanceInput {
   /** The image's repository without tag or digest (`127.0.0.1:5000/g/keystone`): the subject's name. */
   readonly image: string;
@@ -70,8 +77,11 @@ export interface ProvenanceInput {
   readonly strataVersion: string;
   /** The Strata run that built it (one per `pulumi up`). */
   readonly runId: string;
-  /** The engine that built it, `docker` or `strata` builder on a Docker engine of this version. */
-  readonly engine: { readonly name: string; readonly version: string };
+  /**
+   * The engine that built it, `docker` or `strata` builder on a Docker engine of this version, and
+   * the network its build steps had (strata:buildNetwork; absent in facts recorded before it existed).
+   */
+  readonly engine: BuildEngine;
 }
 
 /** in-toto's ResourceDescriptor as SLSA's resolvedDependencies use it: where, and the digest. */
@@ -102,7 +112,7 @@ export interface ProvenancePredicate {
       readonly channel: string;
     };
     /** `copiedFrom`: the image was copied from this `repository@sha256:…`, not built by this run (Strata decided to copy, so it is Strata's parameter, not the user's). */
-    readonly internalParameters: { readonly engine: { readonly name: string; readonly version: string }; readonly copiedFrom?: string };
+    readonly internalParameters: { readonly engine: BuildEngine; readonly copiedFrom?: string };
     readonly resolvedDependencies: readonly ResourceDescriptor[];
   };
   readonly runDetails: {
@@ -155,7 +165,8 @@ export function provenancePredicate(input: ProvenanceInput): ProvenancePredicate
         stack: input.stack,
         channel: input.channel,
       },
-      internalParameters: { engine: { name: input.engine.name, version: input.engine.version }, ...(input.copiedFrom === undefined ? {} : { copiedFrom: input.copiedFrom }) },
+      // The network too: a step on the host's network could reach the host's own services.
+      internalParameters: { engine: { name: input.engine.name, version: input.engine.version, ...(input.engine.network === undefined ? {} : { network: input.engine.network }) }, ...(input.copiedFrom === undefined ? {} : { copiedFrom: input.copiedFrom }) },
       resolvedDependencies: dependencies,
     },
     runDetails: {

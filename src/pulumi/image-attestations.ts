@@ -14,7 +14,7 @@ import { checkoutFile } from "../core/checkout.js";
 import { type StackConfig } from "../core/config.js";
 import { type LayerTarget } from "../core/plan.js";
 import { type IndexTarget, platformSlug } from "../core/platforms.js";
-import { type SourceState } from "../core/provenance.js";
+import { type BuildEngine, type SourceState } from "../core/provenance.js";
 import { type SigningKey } from "../engine/cosign.js";
 import { sourceState } from "../engine/source-info.js";
 import { engineEndpoint, engineGet } from "./docker-engine.js";
@@ -46,7 +46,7 @@ export interface RunFacts {
   readonly channel: string;
   readonly strataVersion: string;
   readonly runId: string;
-  readonly engine: { readonly name: string; readonly version: string };
+  readonly engine: BuildEngine;
   readonly source: SourceState;
 }
 
@@ -71,7 +71,7 @@ export async function runFacts(args: { catalogDir: string; stack: string; config
     channel: args.config.channel,
     strataVersion,
     runId: args.runId,
-    engine: { name: args.config.builder === "strata" ? "strata LayerImage (Docker Engine API)" : "docker.Image (@pulumi/docker)", version: engineVersion },
+    engine: { name: args.config.builder === "strata" ? "strata LayerImage (Docker Engine API)" : "docker.Image (@pulumi/docker)", version: engineVersion, network: args.config.buildNetwork },
     source: await sourceState(args.catalogDir),
   };
 }

@@ -40,6 +40,8 @@ export interface LayerTreeArgs {
   readonly projectDir?: string;
   /** With `config.engines`: layer → index of the engine that builds it (core/placement.ts). */
   readonly engineOf?: ReadonlyMap<string, number>;
+  /** From builtAsIs (core/layer-origin.ts): the layers whose docker.Image keeps the network it was built with. */
+  readonly builtAsIs?: ReadonlySet<string>;
 }
 
 /** What a deployer needs to pin one layer, built or promoted (the `layers` stack output). */
@@ -249,9 +251,11 @@ export class LayerTree extends pulumi.ComponentResource {
     }, {
       parent: this,
       ...(engine === undefined ? {} : { provider: engine }),
-      // The network a build step gets changes how a layer is built, not what it holds: changing
-      // strata:buildNetwork applies to the layers built from then on and rebuilds none by itself.
-      ignoreChanges: ["build.network"],
+      // The network a build step gets changes how a layer is built, not what it holds: a change of
+      // strata:buildNetwork rebuilds no layer by itself. Only for layers left as they are: Pulumi
+      // keeps an ignored input's old value on an update too, so a layer rebuilt for its content
+      // would otherwise go on with the network it was first built with.
+      ...(args.builtAsIs?.has(layer.name) === true ? { ignoreChanges: ["build.network"] } : {}),
     });
   }
 }

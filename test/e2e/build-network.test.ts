@@ -5,10 +5,10 @@
  * went nowhere would fail the `none` runs; and after `host` is set on a stack that built with
  * `none`, a run that rebuilt the app would fail on the host's interfaces, so it must build nothing.
  */
-import { appendFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWorld, type E2eWorld, upWithSummary } from "./harness.js";
+import { createWorld, type E2eWorld, registry, runStrata, upWithSummary } from "./harness.js";
 
 let world: E2eWorld;
 
@@ -30,7 +30,7 @@ describe("strata:buildNetwork", () => {
     expect(run.out).toMatch(/eth0/);
   });
 
-  it("builds with no network (docker.Image), then builds nothing when the stack changes to host", async () => {
+  it("builds with no network (docker.Image); changed to host, rebuilds nothing, then builds a changed layer on the host's network", async () => {
     const stack = await world.stack("none", { channel: "netnone", layers: "app", buildNetwork: "none" });
     const run = await upWithSummary(world, "none", "none");
     expect(run.code, run.out).toBe(0);
@@ -39,6 +39,14 @@ describe("strata:buildNetwork", () => {
     const again = await upWithSummary(world, "none", "none-then-host");
     expect(again.code, again.out).toBe(0);
     expect(Object.values(again.results).filter((result) => result === "built"), again.out).toEqual([]);
+    // The app's content changes: it is rebuilt, on the host's network now (more interfaces than lo),
+    // so its loopback-only step fails. Had the layer kept the network it was first built with, it would pass.
+    writeFileSync(path.join(world.catalogDir, "app", "app.txt"), "app content: rebuilt on the host's network\n");
+    const changed = await upWithSummary(world, "none", "host-changed-app");
+    expect(changed.code, changed.out).not.toBe(0);
+    expect(changed.results.app, changed.out).toBe("failed");
+    // The failing step's own listing of /proc/net/dev (its header), so it was this check that failed.
+    expect(changed.out).toMatch(/Inter-\|/);
   });
 
   it("builds with no network through Strata's own LayerImage", async () => {
@@ -48,13 +56,13 @@ describe("strata:buildNetwork", () => {
     expect(run.results.app, run.out).toBe("built");
   });
 
-  it("refuses a network it does not know, naming the file, the field and the values", async () => {
-    await world.stack("bridge", { channel: "netbridge", layers: "app", buildNetwork: "bridge" });
-    const run = await upWithSummary(world, "bridge", "bridge").catch((error: unknown) => ({ code: 1, out: String(error), results: {} as Record<string, string> }));
-    expect(run.code).not.toBe(0);
-    expect(run.out).toMatch(/Pulumi\.bridge\.yaml/);
-    expect(run.out).toMatch(/strata:buildNetwork/);
-    expect(run.out).toMatch(/use one of default, host, none/);
-    expect(Object.values(run.results).filter((result) => result === "built")).toEqual([]);
+  it("refuses a network it does not know, naming the file, the field and the values, and pushes nothing", async () => {
+    const stack = await world.stack("bridge", { channel: "netbridge", layers: "app", buildNetwork: "bridge" });
+    const { code, out } = await runStrata(world, ["up", "--stack", "bridge", "--catalog", world.catalogDir]);
+    expect(code, out).not.toBe(0);
+    expect(out).toMatch(/Pulumi\.bridge\.yaml/);
+    expect(out).toMatch(/strata:buildNetwork/);
+    expect(out).toMatch(/use one of default, host, none/);
+    for (const [repository, tag] of [["base", "1.0-p0"], ["app", "1.0-p2"]] as const) expect(await registry.manifest(`${stack.group}/${repository}`, tag), `${repository}:${tag}`).toBeUndefined();
   });
 });

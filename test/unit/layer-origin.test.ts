@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type RegistryView } from "../../src/core/channel.js";
 import { type LayerFingerprint } from "../../src/core/fingerprint.js";
-import { decideSources } from "../../src/core/layer-origin.js";
+import { builtAsIs, decideSources } from "../../src/core/layer-origin.js";
 import { builtLayers, witnessedTags } from "../../src/engine/stack-state.js";
 import { type LayerTarget } from "../../src/core/plan.js";
 
@@ -32,6 +32,12 @@ describe("where each layer's image comes from", () => {
     const builtHere = new Map([["a", built("fa", "a")], ["c", built("older", "c")], ["d", built("older", "d")]]);
     const sources = decideSources(targets, fingerprints, view, builtHere, settings);
     expect(Object.fromEntries([...sources].map(([name, source]) => [name, source.origin]))).toEqual({ a: "built", b: "built", c: "adopted", d: "built" });
+  });
+
+  it("leaves as built only the layers the state holds at this fingerprint under this reference (they keep the network they were built with)", () => {
+    const builtHere = new Map([["a", built("fa", "a")], ["b", built("older", "b")], ["c", built("fc", "c", "1.0-p0-19026")]]);
+    expect([...builtAsIs(targets, fingerprints, builtHere)]).toEqual(["a"]);
+    expect([...builtAsIs(targets, new Map(), builtHere)]).toEqual([]);
   });
 
   it("adopts nothing when images are not pushed", () => {

@@ -49,6 +49,8 @@ describe("provenance statement", () => {
       channel: "dev",
     });
     expect(buildDefinition.internalParameters).toEqual({ engine: { name: "docker", version: "29.0.0" } });
+    // The network of the build steps, when the facts carry it (strata:buildNetwork): a host-network step could reach the host's services.
+    expect(provenanceStatement({ ...input, engine: { ...input.engine, network: "host" } }).predicate.buildDefinition.internalParameters).toEqual({ engine: { name: "docker", version: "29.0.0", network: "host" } });
     expect(buildDefinition.resolvedDependencies).toEqual([
       { uri: `git+https://git.example.org/strata.git@${commit}`, digest: { gitCommit: commit } },
       { uri: "pkg:docker/127.0.0.1:5000/debian8.3-mos9.0-dev/base", digest: { sha256: "b".repeat(64) } },

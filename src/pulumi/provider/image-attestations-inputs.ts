@@ -13,7 +13,7 @@
  * signed are promoted.)
  */
 import { type SigningKey } from "../../engine/cosign.js";
-import { type SourceState } from "../../core/provenance.js";
+import { type BuildEngine, type SourceState } from "../../core/provenance.js";
 import { parseReference } from "../../core/reference.js";
 import { type RegistryCredentials } from "../../registry/client.js";
 import { parseCredentials, unwrapSecret } from "./layer-image-inputs.js";
@@ -51,7 +51,7 @@ export interface ProvenanceFacts {
   readonly stack: string;
   readonly channel: string;
   readonly strataVersion: string;
-  readonly engine: { readonly name: string; readonly version: string };
+  readonly engine: BuildEngine;
   readonly source: SourceState;
 }
 
@@ -124,7 +124,12 @@ function parseProvenance(value: unknown, image: string): ProvenanceFacts {
     stack: text(facts.stack, `${image}.provenanceFacts.stack`),
     channel: text(facts.channel, `${image}.provenanceFacts.channel`),
     strataVersion: text(facts.strataVersion, `${image}.provenanceFacts.strataVersion`),
-    engine: { name: text(engine.name, `${image}.provenanceFacts.engine.name`), version: text(engine.version, `${image}.provenanceFacts.engine.version`) },
+    engine: {
+      name: text(engine.name, `${image}.provenanceFacts.engine.name`),
+      version: text(engine.version, `${image}.provenanceFacts.engine.version`),
+      // Absent in the facts of images signed before strata:buildNetwork existed.
+      ...(engine.network === undefined ? {} : { network: text(engine.network, `${image}.provenanceFacts.engine.network`) }),
+    },
     source: { repository: text(source.repository, `${image}.provenanceFacts.source.repository`), commit: text(source.commit, `${image}.provenanceFacts.source.commit`), clean: source.clean as boolean },
   };
 }
