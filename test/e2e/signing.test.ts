@@ -135,8 +135,10 @@ describe("signed and attested layers", () => {
       const provenance = cosignCli(cosign, ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--type", "slsaprovenance1", layer.digestRef]);
       expect(provenance.code, provenance.out).toBe(0);
       const envelope = JSON.parse(provenance.out.split("\n").find((line) => line.startsWith("{")) ?? "{}") as { payload?: string };
-      const statement = JSON.parse(Buffer.from(envelope.payload ?? "", "base64").toString("utf8")) as { subject: { digest: { sha256: string } }[]; predicate: { buildDefinition: { externalParameters: { source: { commit: string; tree: string }; parent: string | null; layer: string } } } };
+      const statement = JSON.parse(Buffer.from(envelope.payload ?? "", "base64").toString("utf8")) as { subject: { digest: { sha256: string } }[]; predicate: { buildDefinition: { externalParameters: { source: { commit: string; tree: string }; parent: string | null; layer: string }; internalParameters: { engine: { network?: string } } } } };
       expect(statement.subject[0]?.digest.sha256).toBe(digestHex(layer.digestRef));
+      // The network its build steps had (strata:buildNetwork; this stack leaves the engine's default).
+      expect(statement.predicate.buildDefinition.internalParameters.engine.network).toBe("default");
       const external = statement.predicate.buildDefinition.externalParameters;
       expect(external.source.commit).toBe(commit);
       expect(external.source.tree).toBe("clean");
