@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { type Measurement, seconds } from "./strata-side.js";
-import { type CpuReport, sweep } from "./cpu-sampler.js";
+import { clockTicksPerSecond, type CpuReport, sweep } from "./cpu-sampler.js";
 import { sampledSpawnSync } from "./cpu-measure.js";
 
 const BUILDX_VERSION = "v0.38.2";
@@ -39,7 +39,7 @@ function buildkitdPid(): number {
 function groupCpuSeconds(group: number): number {
   let ticks = 0;
   for (const stat of sweep().processes.values()) if (stat.pgrp === group) ticks += stat.utime + stat.stime + stat.cutime + stat.cstime;
-  return ticks / 100; // USER_HZ is 100 on Linux
+  return ticks / clockTicksPerSecond();
 }
 
 interface OrderLine {

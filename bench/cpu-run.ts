@@ -6,9 +6,9 @@
  * bench that started this) is counted with the sampler as "the bench and the sampler".
  * Benchmarks call it through sampledSpawnSync (cpu-measure.ts).
  */
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
-import { CpuAccount, cgroupSeconds, type CpuReport, engineCgroup, engineServing, readCmdline, summarize, sweep } from "./cpu-sampler.js";
+import { clockTicksPerSecond, CpuAccount, cgroupSeconds, type CpuReport, engineCgroup, engineServing, readCmdline, summarize, sweep } from "./cpu-sampler.js";
 
 const INTERVAL_MS = 250;
 const [out, harness, separator, command, ...args] = process.argv.slice(2);
@@ -16,8 +16,7 @@ if (out === undefined || separator !== "--" || command === undefined || !/^\d+$/
   process.stderr.write("usage: node dist/bench/cpu-run.js <report.json> <harness pid> -- <command> [args…]\n");
   process.exit(2);
 }
-const ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
-if (!(ticksPerSecond > 0)) throw new Error("getconf CLK_TCK gave no clock-tick rate: the CPU times of /proc cannot be read in seconds");
+const ticksPerSecond = clockTicksPerSecond();
 
 // The engine the command builds on is DOCKER_HOST's (the command inherits this process's environment).
 const first = sweep();

@@ -26,6 +26,7 @@
  *
  * The parsing and the classification are pure (test/unit/cpu-sampler.test.ts); `sweep` reads /proc.
  */
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { median } from "./stats.js";
@@ -337,6 +338,17 @@ export class CpuAccount {
 }
 
 /** Reads every process's stat and the machine's; processes that go while being read are left out. */
+let clockTicks: number | undefined;
+/** The clock ticks per second in which `/proc/<pid>/stat` counts CPU time (`getconf CLK_TCK`, asked once per process). */
+export function clockTicksPerSecond(): number {
+  if (clockTicks === undefined) {
+    const ticks = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    if (!(ticks > 0)) throw new Error("getconf CLK_TCK gave no clock-tick rate: the CPU times of /proc cannot be read in seconds");
+    clockTicks = ticks;
+  }
+  return clockTicks;
+}
+
 export function sweep(proc = "/proc"): Sweep {
   const processes = new Map<number, ProcStat>();
   for (const name of readdirSync(proc)) {
