@@ -20,12 +20,11 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_PARALLEL } from "../src/core/concurrency.js";
-import { BUILD_NETWORKS } from "../src/core/config.js";
 import { renderTable } from "../src/cli/table.js";
 import { type ReportData } from "../src/cli/report.js";
 import { generateCatalog } from "./generate.js";
 import { projectRoot } from "./stats.js";
-import { StrataSide } from "./strata-side.js";
+import { buildNetworkConfig, parseBuildNetworks, StrataSide } from "./strata-side.js";
 import { emptyEngine, engineInfo, removeImages } from "./docker-images.js";
 import { BakeSide } from "./bake-side.js";
 import { cpuRows } from "./cpu-sampler.js";
@@ -44,9 +43,9 @@ if (values.peers !== "" && values.peers !== "bake") throw new Error(`--peers ${v
 const size = Number(values.size);
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
 const salt = `bd${Date.now().toString(36)}`;
-if (!(BUILD_NETWORKS as readonly string[]).includes(values["build-network"])) throw new Error(`--build-network ${values["build-network"]}: use ${BUILD_NETWORKS.join(", ")}`);
-const buildNetwork = values["build-network"];
-const side = new StrataSide(`breakdown${size}-${salt}-mos9.0-dev`, Number(values.parallel), "docker", buildNetwork === "default" ? {} : { "strata:buildNetwork": buildNetwork });
+const [buildNetwork, ...more] = parseBuildNetworks(values["build-network"]);
+if (buildNetwork === undefined || more.length > 0) throw new Error(`--build-network ${values["build-network"]}: the breakdown measures one network`);
+const side = new StrataSide(`breakdown${size}-${salt}-mos9.0-dev`, Number(values.parallel), "docker", buildNetworkConfig(buildNetwork));
 const bake = values.peers === "bake" ? new BakeSide(`breakdown${size}-${salt}-mos9.0-bake`, registry) : undefined;
 const scenario = values["warm-engine"] ? "new content on a warm engine" : "cold";
 try {

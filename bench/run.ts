@@ -34,10 +34,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_PARALLEL } from "../src/core/concurrency.js";
-import { BUILD_NETWORKS, type Builder, BUILDERS } from "../src/core/config.js";
+import { type Builder, BUILDERS } from "../src/core/config.js";
 import { renderTable } from "../src/cli/table.js";
 import { emptyEngine, engineInfo, removeImages } from "./docker-images.js";
-import { type Measurement, seconds, StrataSide } from "./strata-side.js";
+import { buildNetworkConfig, type Measurement, parseBuildNetworks, seconds, sideLabel, StrataSide } from "./strata-side.js";
 import { BakeSide } from "./bake-side.js";
 import { generateCatalog, touch, touchEvery } from "./generate.js";
 import { median, projectRoot } from "./stats.js";
@@ -70,12 +70,9 @@ const builders = values.builders.split(",") as Builder[];
 for (const builder of builders) if (!(BUILDERS as readonly string[]).includes(builder)) throw new Error(`--builders ${values.builders}: use ${BUILDERS.join(", ")}`);
 const signingKey = values.signing ? benchSigningKey() : undefined;
 /** Each builder gets a side per strata:buildNetwork named here, taking turns with the others (bake's buildkitd keeps its own: the host's). */
-const networks = values["build-network"].split(",");
-for (const network of networks) if (!(BUILD_NETWORKS as readonly string[]).includes(network)) throw new Error(`--build-network ${values["build-network"]}: use one or more of ${BUILD_NETWORKS.join(", ")}`);
-const networkConfig = (network: string): Record<string, string> => (network === "default" ? {} : { "strata:buildNetwork": network });
-const networkSuffix = (network: string): string => (network === "default" ? "" : `+${network}`);
-/** Each side's name in the results: the builders, and with --signing each builder signed too. */
-const labels = builders.flatMap((builder) => networks.flatMap((network) => (signingKey === undefined ? [`${builder}${networkSuffix(network)}`] : [`${builder}${networkSuffix(network)}`, `${builder}${networkSuffix(network)}+signed`])));
+const networks = parseBuildNetworks(values["build-network"]);
+/** Each side's name in the results: the builders on each network, and with --signing each of those signed too. */
+const labels = builders.flatMap((builder) => networks.flatMap((network) => [sideLabel(builder, network, false), ...(signingKey === undefined ? [] : [sideLabel(builder, network, true)])]));
 /** With --signing, the no-op runs are sampled too: where a no-op's time goes with the attestations' resources. */
 const sampledScenarios: ReadonlySet<Scenario> = signingKey === undefined ? SAMPLED_SCENARIOS : new Set([...SAMPLED_SCENARIOS, "no-op"]);
 const registry = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
@@ -137,10 +134,13 @@ function bakeTurn<T>(bake: BakeSide, work: () => T, turn: string): T {
 /** One catalog through the scenarios, each builder and the peer taking turns; `withPeer: false` measures Strata alone. */
 async function runOnce(size: number, run: number, parallel: number, scenarios: readonly Scenario[], withPeer = true): Promise<{ samples: Sample[]; planSeconds: number }> {
   const salt = `${Date.now().toString(36)}${run}`;
-  const sides = builders.flatMap((builder) => networks.flatMap((network) => [
-    new StrataSide(`bench${size}-${salt}-${builder}${network === "default" ? "" : `-${network}`}-mos9.0-dev`, parallel, builder, networkConfig(network)),
-    ...(signingKey === undefined ? [] : [new StrataSide(`bench${size}-${salt}-${builder}${network === "default" ? "" : `-${network}`}-signed-mos9.0-dev`, parallel, builder, networkConfig(network), signingKey)]),
-  ]));
+  const sides = builders.flatMap((builder) => networks.flatMap((network) => {
+    const name = `bench${size}-${salt}-${builder}${network === "default" ? "" : `-${network}`}`;
+    return [
+      new StrataSide(`${name}-mos9.0-dev`, parallel, builder, buildNetworkConfig(network)),
+      ...(signingKey === undefined ? [] : [new StrataSide(`${name}-signed-mos9.0-dev`, parallel, builder, buildNetworkConfig(network), signingKey)]),
+    ];
+  }));
   const peer = new PeerSide(`bench${size}-${salt}-mos9.0-peer`);
   const bake = withBake ? new BakeSide(`bench${size}-${salt}-mos9.0-bake`, registry) : undefined;
   const [first] = sides as [StrataSide];

@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parse, stringify } from "yaml";
-import { type Builder } from "../src/core/config.js";
+import { BUILD_NETWORKS, type BuildNetwork, type Builder } from "../src/core/config.js";
 import { projectRoot } from "./stats.js";
 import { type CpuReport } from "./cpu-sampler.js";
 import { sampledSpawnSync } from "./cpu-measure.js";
@@ -42,13 +42,30 @@ export interface BenchSigningKey {
 }
 
 /** One Strata project with its own catalog, backend and group. */
+/** `--build-network` as the benches take it: one or more of BUILD_NETWORKS, comma-separated. */
+export function parseBuildNetworks(text: string): BuildNetwork[] {
+  const networks = text.split(",");
+  for (const network of networks) if (!(BUILD_NETWORKS as readonly string[]).includes(network)) throw new Error(`--build-network ${text}: use one or more of ${BUILD_NETWORKS.join(", ")}`);
+  return networks as BuildNetwork[];
+}
+
+/** The stack config a side builds with on `network`: none for the engine's default. */
+export function buildNetworkConfig(network: BuildNetwork): Record<string, string> {
+  return network === "default" ? {} : { "strata:buildNetwork": network };
+}
+
+/** A side's name in results: the builder, `+<network>` for another network than the default, `+signed` when it signs. */
+export function sideLabel(builder: Builder, network: BuildNetwork, signed: boolean): string {
+  return `${builder}${network === "default" ? "" : `+${network}`}${signed ? "+signed" : ""}`;
+}
+
 export class StrataSide {
   readonly root = mkdtempSync(path.join(tmpdir(), "strata-bench-"));
   readonly catalog = path.join(this.root, "catalog");
   readonly project = path.join(this.root, "project");
   readonly env: NodeJS.ProcessEnv;
 
-  /** What the side is called in results: the builder, `+<network>` when it builds with another strata:buildNetwork, `+signed` when it signs. */
+  /** What the side is called in results (sideLabel). */
   readonly label: string;
   readonly signed: boolean;
 
@@ -57,9 +74,8 @@ export class StrataSide {
    * the channel stack signs and attests every image with this key (stack secrets, as a user sets them).
    */
   constructor(readonly group: string, parallel: number, readonly builder: Builder, extraConfig: Record<string, unknown> = {}, signing?: BenchSigningKey) {
-    const network = extraConfig["strata:buildNetwork"];
     this.signed = signing !== undefined;
-    this.label = `${builder}${typeof network === "string" && network !== "default" ? `+${network}` : ""}${this.signed ? "+signed" : ""}`;
+    this.label = sideLabel(builder, (extraConfig["strata:buildNetwork"] as BuildNetwork | undefined) ?? "default", this.signed);
     mkdirSync(this.project, { recursive: true });
     mkdirSync(path.join(this.root, "state"));
     const project = parse(readFileSync(path.join(projectRoot, "Pulumi.yaml"), "utf8")) as Record<string, unknown>;

@@ -204,6 +204,8 @@ export class LayerTree extends pulumi.ComponentResource {
       buildArgs[BUILD_ARGS.baseName] = parent.ref;
     }
     const { layer } = target;
+    // Absent for the engine's default, so a stack that never set it declares the inputs it always did.
+    const network = config.buildNetwork === "default" ? {} : { network: config.buildNetwork };
     if (config.builder === "strata") {
       return new LayerImage(layer.name, {
         imageName: target.ref,
@@ -215,7 +217,7 @@ export class LayerTree extends pulumi.ComponentResource {
         push: config.push,
         contextDigest: fingerprint.contextDigest,
         // Not a rebuild reason (LAYER_IMAGE_INPUTS leaves it out): how the steps run, not what they make.
-        ...(config.buildNetwork === "default" ? {} : { network: config.buildNetwork }),
+        ...network,
         ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
       }, { parent: this });
     }
@@ -235,8 +237,7 @@ export class LayerTree extends pulumi.ComponentResource {
         dockerfile: writeLabelledDockerfile(layer.name, layer.dockerfile, projectDir),
         platform: target.platform ?? config.platform,
         builderVersion: dockerModule.BuilderVersion.BuilderBuildKit,
-        // Absent for the engine's default, so a stack that never set it declares the inputs it always did.
-        ...(config.buildNetwork === "default" ? {} : { network: config.buildNetwork }),
+        ...network,
         args: buildArgs,
         // docker.Image pulls cacheFrom images through the engine before it builds, with the stack's login.
         // Naming the parent here means a runner without it locally gets it the way `docker pull` does
