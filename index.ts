@@ -18,6 +18,7 @@ import { fingerprintTargets } from "./src/core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
 import { builtAsIs, copiedFromOf, decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
+import { parentPullMode, pullsParentFirst } from "./src/core/parent-pull.js";
 import { placeByPlatform } from "./src/core/placement.js";
 import { buildTargets } from "./src/core/platforms.js";
 import { gather, InputError, throwIfAny, UserError } from "./src/core/problems.js";
@@ -62,7 +63,8 @@ const promoting = typeof values.promoteFrom === "string" && values.promoteFrom !
 const catalogRead = promoting ? undefined : gather(() => loadCatalog(catalogDir, projectDir));
 // The channel's trust policy (core/trust-policy.ts): what promotion into it admits.
 const trustRead = parseTrustPolicy(values.trust, stackFile);
-await forUser(async () => throwIfAny([...resolved.problems, ...(catalogRead?.problems ?? []), ...trustRead.problems]));
+const parentPull = parentPullMode(process.env);
+await forUser(async () => throwIfAny([...resolved.problems, ...(catalogRead?.problems ?? []), ...trustRead.problems, ...parentPull.problems]));
 const config = resolved.config as StackConfig;
 
 // Registry login: the password is a config secret. Resources get it as a secret Output (encrypted in
@@ -97,7 +99,7 @@ async function build(): Promise<Declared> {
   // What this stack's state holds as built (a `pulumi stack export`), read while the rest goes on.
   // Read on every run, pushing or not: the ledger of published tags is carried forward by each run (below).
   const builtHereRead: Promise<StateRead> = readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]);
-  await checkEngines(config.engines, config.platforms, config.builder);
+  const apiVersions = await checkEngines(config.engines, config.platforms, config.builder);
   const fingerprints = await fingerprintTargets(targets, config.platform);
   // Before anything is built: what does the channel already hold under these tags? An answer that
   // is neither found nor not found stops the run here (RegistryLookupError), on every channel.
@@ -125,6 +127,7 @@ async function build(): Promise<Declared> {
     : placeByPlatform(targets.map((target) => ({ name: target.layer.name, platform: target.platform ?? config.platform, ...(target.parent === undefined ? {} : { parent: target.parent }) })), config.engines).engineOf;
   const tree = new LayerTree("layers", {
     targets, config, fingerprints, sources, builtAsIs: builtAsIs(targets, fingerprints, builtHere),
+    pullsParentFirst: apiVersions.map((apiVersion) => pullsParentFirst(apiVersion, parentPull.mode)),
     ...(engineOf === undefined ? {} : { engineOf }),
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(dockerModule === undefined ? {} : { dockerModule }),

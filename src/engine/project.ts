@@ -7,6 +7,7 @@ import path from "node:path";
 import { type Catalog, loadCatalog } from "../core/catalog.js";
 import { CI_ENVIRONMENT, resolveStackConfig, type StackConfig } from "../core/config.js";
 import { ciStackName } from "../core/ci-build.js";
+import { PULL_PARENT_FIRST_ENV } from "../core/parent-pull.js";
 import { gather, InputError, throwIfAny } from "../core/problems.js";
 import { stackConfigSource } from "../core/stack-files.js";
 
@@ -43,8 +44,9 @@ export function engineEnv(context: ProjectContext): Record<string, string> {
   const ciNames = CI_ENVIRONMENT.flatMap((pair) => [pair.change, pair.patchset]);
   // PGPASSFILE: the PostgreSQL backend's password; DOCKER_HOST and TLS: the engine this runner builds
   // on; DOCKER_CONFIG: where docker login left the registry login; STRATA_REGISTRY_TIMEOUT: seconds a registry request may take;
-  // STRATA_BINFMT_DIR: where binfmt_misc is mounted, if not at /proc/sys/fs/binfmt_misc (foreign platforms' emulation).
-  for (const name of ["PULUMI_BACKEND_URL", "PGPASSFILE", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONFIG", "STRATA_REGISTRY_TIMEOUT", "STRATA_BINFMT_DIR", ...ciNames]) {
+  // STRATA_BINFMT_DIR: where binfmt_misc is mounted, if not at /proc/sys/fs/binfmt_misc (foreign platforms' emulation);
+  // STRATA_PULL_PARENT_FIRST: whether docker.Image pulls each parent through the engine first (core/parent-pull.ts).
+  for (const name of ["PULUMI_BACKEND_URL", "PGPASSFILE", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONFIG", "STRATA_REGISTRY_TIMEOUT", "STRATA_BINFMT_DIR", PULL_PARENT_FIRST_ENV, ...ciNames]) {
     const value = context.env[name];
     if (value !== undefined) env[name] = value;
   }

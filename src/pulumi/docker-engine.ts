@@ -49,15 +49,24 @@ export function engineGet(pathAndQuery: string, endpoint: EngineEndpoint = engin
 }
 
 /**
- * Throws the engine-down message when the engine does not answer its ping.
- * Engines behind TLS or SSH are left to the docker provider, which has their
- * certificates and helpers.
+ * Throws the engine-down message when the engine does not answer its ping; otherwise the Engine
+ * API version it speaks (its /version), or undefined when it does not say. Engines behind TLS or
+ * SSH are left to the docker provider, which has their certificates and helpers: undefined.
  */
-export async function checkEngine(dockerHost: string | undefined = process.env.DOCKER_HOST): Promise<void> {
+export async function checkEngine(dockerHost: string | undefined = process.env.DOCKER_HOST): Promise<string | undefined> {
   const plain = dockerHost === undefined || dockerHost === "" || dockerHost.startsWith("unix://") || (dockerHost.startsWith("tcp://") && !process.env.DOCKER_TLS_VERIFY);
-  if (!plain) return;
-  const { status } = await engineGet("/_ping", engineEndpoint(dockerHost));
+  if (!plain) return undefined;
+  const endpoint = engineEndpoint(dockerHost);
+  const { status } = await engineGet("/_ping", endpoint);
   if (status !== 200) throw new UserError(`the Docker engine answered its ping with HTTP ${status}; fix: check that DOCKER_HOST points at a Docker engine and that it is healthy`);
+  const version = await engineGet("/version", endpoint);
+  if (version.status !== 200) return undefined;
+  try {
+    const apiVersion = (JSON.parse(version.body) as { ApiVersion?: unknown }).ApiVersion;
+    return typeof apiVersion === "string" && apiVersion !== "" ? apiVersion : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -65,12 +74,14 @@ export async function checkEngine(dockerHost: string | undefined = process.env.D
  * pool, DOCKER_HOST's. For docker.Image builds, that the Docker client config's credential store
  * answers `list` (checkCredentialStore). Then, for each platform the stack builds, that an engine can
  * run its build steps (checkPlatforms): before anything is declared, so nothing is built or pushed otherwise.
+ * Returns each engine's Engine API version, in the pool's order (undefined: not asked or not said).
  */
-export async function checkEngines(pool: readonly PoolEngine[] | undefined, platforms: readonly string[] = [], builder: Builder = "docker"): Promise<void> {
+export async function checkEngines(pool: readonly PoolEngine[] | undefined, platforms: readonly string[] = [], builder: Builder = "docker"): Promise<(string | undefined)[]> {
   const engines = pool ?? [{ host: process.env.DOCKER_HOST ?? "" }];
-  await Promise.all(engines.filter((engine) => engine.certPath === undefined).map((engine) => checkEngine(engine.host)));
+  const apiVersions = await Promise.all(engines.map((engine) => (engine.certPath === undefined ? checkEngine(engine.host) : Promise.resolve(undefined))));
   if (builder === "docker") checkCredentialStore();
   await checkPlatforms(engines, platforms);
+  return apiVersions;
 }
 
 /**

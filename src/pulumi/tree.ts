@@ -40,8 +40,13 @@ export interface LayerTreeArgs {
   readonly projectDir?: string;
   /** With `config.engines`: layer → index of the engine that builds it (core/placement.ts). */
   readonly engineOf?: ReadonlyMap<string, number>;
-  /** From builtAsIs (core/layer-origin.ts): the layers whose docker.Image keeps the network it was built with. */
+  /** From builtAsIs (core/layer-origin.ts): the layers whose docker.Image keeps the network and parent pull it was built with. */
   readonly builtAsIs?: ReadonlySet<string>;
+  /**
+   * Per engine (the pool's order; one entry without a pool): whether its docker.Image builds pull
+   * the parent first (core/parent-pull.ts). Absent: every engine does, as before the choice existed.
+   */
+  readonly pullsParentFirst?: readonly boolean[];
 }
 
 /** What a deployer needs to pin one layer, built or promoted (the `layers` stack output). */
@@ -121,7 +126,7 @@ export class LayerTree extends pulumi.ComponentResource {
       const engineIndex = args.engineOf?.get(layer.name) ?? 0;
       const image = source.origin === "adopted" ? this.adopt(target, digestOf(source.published.digestRef), args)
         : source.origin === "copied" ? { repoDigest: (copySet as CiCopySet).repoDigests.apply((digests) => digests[layer.name] as string) }
-        : this.build(target, fingerprint, parent, args, providers[engineIndex]);
+        : this.build(target, fingerprint, parent, args, { provider: providers[engineIndex], pullsParentFirst: args.pullsParentFirst?.[engineIndex] ?? true });
       images.set(layer.name, image);
       // A copied layer's children build on the image the copy is made from (the channel's release
       // tag, or an earlier patchset's): the same config and layers as the copy, known before the
@@ -191,7 +196,7 @@ export class LayerTree extends pulumi.ComponentResource {
     fingerprint: LayerFingerprint,
     parent: BaseImage | undefined,
     args: LayerTreeArgs,
-    engine?: pulumi.ProviderResource,
+    engine: { readonly provider: pulumi.ProviderResource | undefined; readonly pullsParentFirst: boolean },
   ): pulumi.CustomResource & LayerResource {
     const { config } = args;
     const buildArgs: Record<string, pulumi.Input<string>> = { ...target.ownBuildArgs };
@@ -239,11 +244,10 @@ export class LayerTree extends pulumi.ComponentResource {
         builderVersion: dockerModule.BuilderVersion.BuilderBuildKit,
         ...network,
         args: buildArgs,
-        // docker.Image pulls cacheFrom images through the engine before it builds, with the stack's login.
-        // Naming the parent here means a runner without it locally gets it the way `docker pull` does
-        // (the daemon's TLS and certs.d settings); BuildKit in Docker 20.10 would pull a loopback
-        // registry over plain HTTP itself.
-        ...(parent !== undefined && config.push ? { cacheFrom: { images: [parent.digestRef] } } : {}),
+        // docker.Image pulls cacheFrom images through the engine before it builds, with the stack's
+        // login, so a runner without the parent gets it the way `docker pull` does; only on engines
+        // whose BuildKit would not (core/parent-pull.ts says which, and what the pull costs).
+        ...(parent !== undefined && config.push && engine.pullsParentFirst ? { cacheFrom: { images: [parent.digestRef] } } : {}),
       },
       ...(args.registryAuth === undefined ? {} : {
         // docker.Image diffs only the server: a changed password is no reason to rebuild.
@@ -251,12 +255,13 @@ export class LayerTree extends pulumi.ComponentResource {
       }),
     }, {
       parent: this,
-      ...(engine === undefined ? {} : { provider: engine }),
-      // The network a build step gets changes how a layer is built, not what it holds: a change of
-      // strata:buildNetwork rebuilds no layer by itself. Only for layers left as they are: Pulumi
-      // keeps an ignored input's old value on an update too, so a layer rebuilt for its content
-      // would otherwise go on with the network it was first built with.
-      ...(args.builtAsIs?.has(layer.name) === true ? { ignoreChanges: ["build.network"] } : {}),
+      ...(engine.provider === undefined ? {} : { provider: engine.provider }),
+      // The network a build step gets, and whether the parent is pulled first, change how a layer
+      // is built, not what it holds: a change of strata:buildNetwork, or of the engine, rebuilds no
+      // layer by itself. Only for layers left as they are: Pulumi keeps an ignored input's old value
+      // on an update too, so a layer rebuilt for its content would otherwise go on with the network
+      // and the pull it was first built with.
+      ...(args.builtAsIs?.has(layer.name) === true ? { ignoreChanges: ["build.network", "build.cacheFrom"] } : {}),
     });
   }
 }

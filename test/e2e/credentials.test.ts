@@ -112,7 +112,9 @@ describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
     expect(bump.stdout).toMatch(/nothing to bump/);
     expect(`${plan.stdout}${plan.stderr}${bump.stdout}${bump.stderr}`).not.toContain(PASSWORD);
     // A leaf changes on a machine that has none of the images (a fresh CI runner): its parent is
-    // pulled from the registry with the stack's credentials, then the leaf alone is built.
+    // pulled from the registry with the stack's credentials, over TLS, then the leaf alone is built.
+    // On the project's engine BuildKit pulls it itself (core/parent-pull.ts): the leaf's docker.Image
+    // names no cacheFrom, and the parent does not become an image of the engine's own.
     removeImages(`${address}/${stack.group}/`);
     const localImages = () => execFileSync("docker", ["image", "ls", "--format", "{{.Repository}}"], { encoding: "utf8" }).split("\n").filter((name) => name.startsWith(`${address}/${stack.group}/`));
     expect(localImages()).toEqual([]);
@@ -121,7 +123,14 @@ describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
     writeFileSync(appDockerfile, `${original}LABEL org.example.note="built on a fresh runner"\n`);
     const leaf = await stack.up().finally(() => writeFileSync(appDockerfile, original));
     expect(changed(leaf.operations)).toEqual(["app"]);
-    expect(localImages()).toContain(`${address}/${stack.group}/base-tools-libs-app-base`);
+    const leafState = (JSON.parse(execFileSync("pulumi", ["stack", "export", "--stack", "secret"], { cwd: world.projectDir, env: { ...process.env, ...world.env }, encoding: "utf8" })) as { deployment: { resources: { type: string; urn: string; inputs?: { build?: { cacheFrom?: unknown; args?: Record<string, string> } } }[] } }).deployment.resources
+      .find((resource) => resource.type === "docker:index/image:Image" && resource.urn.endsWith("::app"));
+    expect(leafState?.inputs?.build?.args?.BASE_IMAGE).toMatch(new RegExp(`^${address}/${stack.group}/base-tools-libs-app-base@sha256:`));
+    expect(leafState?.inputs?.build?.cacheFrom).toBeUndefined();
+    expect(localImages()).not.toContain(`${address}/${stack.group}/base-tools-libs-app-base`);
+    // The rebuilt leaf is what its tag holds now.
+    const leafDigestRef = (await stack.outputs()).app?.digestRef;
+    expect(leafDigestRef).toBe(`${address}/${stack.group}/base-tools-libs-app@${(await client.manifest(`${stack.group}/base-tools-libs-app`, "1.0-p2"))?.digest}`);
     expect(leaf.log).not.toContain(PASSWORD);
   });
 

@@ -67,10 +67,11 @@ interface DeclareOptions {
   readonly registryAuth?: boolean;
   readonly catalogDir?: string;
   readonly engineOf?: ReadonlyMap<string, number>;
+  readonly pullsParentFirst?: readonly boolean[];
 }
 
 async function declare(treeName: string, config: StackConfig, options: DeclareOptions = {}): Promise<Declared> {
-  const { sources, registryAuth = false, catalogDir = noteCatalog(), engineOf } = options;
+  const { sources, registryAuth = false, catalogDir = noteCatalog(), engineOf, pullsParentFirst } = options;
   const catalog = loadCatalog(catalogDir);
   const targets = planTargets(catalog, config, "Pulumi.dev.yaml");
   const fingerprints = await fingerprintTargets(targets, config.platform);
@@ -80,6 +81,7 @@ async function declare(treeName: string, config: StackConfig, options: DeclareOp
     targets, config, fingerprints, dockerModule, projectDir,
     ...(sources === undefined ? {} : { sources: sources(fingerprints) }),
     ...(engineOf === undefined ? {} : { engineOf }),
+    ...(pullsParentFirst === undefined ? {} : { pullsParentFirst }),
     ...(registryAuth ? { registryAuth: pulumi.secret({ username: "ci-bot", password: "hunter2" }) } : {}),
   });
   const digests = Object.fromEntries(await Promise.all(tree.layers.map(async (layer) => [layer.layer, await resolved(layer.digestRef)] as const)));
@@ -245,6 +247,22 @@ describe("LayerTree wiring (builder docker, the default: docker.Image)", () => {
 });
 
 describe("LayerTree wiring (builder strata: Strata's LayerImage)", () => {
+  it("names the parent in cacheFrom only for builds on an engine that pulls the parent first (core/parent-pull.ts), per engine of a pool", async () => {
+    const { images, digests } = await declare("pull-none", stackConfig(), { pullsParentFirst: [false] });
+    expect(images.map((image) => dockerInputsOf(images, image.name).build.cacheFrom)).toEqual(images.map(() => undefined));
+    // The parent still comes in as BASE_IMAGE: BuildKit pulls it itself where the engine lacks it.
+    expect(dockerInputsOf(images, "keystone").build.args.BASE_IMAGE).toBe(digests["keystone-base"]);
+    const engines = ["unix:///run/strata-a.sock", "unix:///run/strata-b.sock"];
+    const pooled = await declare("pull-pool", stackConfig({ engines }), {
+      engineOf: new Map([["debian", 0], ["mos", 0], ["ms", 0], ["keystone-base", 1], ["keystone", 1], ["mysql", 0]]),
+      pullsParentFirst: [true, false],
+    });
+    expect(dockerInputsOf(pooled.images, "mysql").build.cacheFrom).toEqual({ images: [pooled.digests.mos] });
+    expect(dockerInputsOf(pooled.images, "ms").build.cacheFrom).toEqual({ images: [pooled.digests.mos] });
+    expect(dockerInputsOf(pooled.images, "keystone-base").build.cacheFrom).toBeUndefined();
+    expect(dockerInputsOf(pooled.images, "keystone").build.cacheFrom).toBeUndefined();
+  });
+
   it("gives every build the stack's network, and none at all on the engine's default (the inputs a stack always declared)", async () => {
     const { images } = await declare("network-default", stackConfig());
     expect(images.every((image) => !("network" in dockerInputsOf(images, image.name).build))).toBe(true);
