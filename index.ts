@@ -18,7 +18,7 @@ import { fingerprintTargets } from "./src/core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
 import { builtAsIs, copiedFromOf, decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
-import { parentPullMode, pullsParentFirst } from "./src/core/parent-pull.js";
+import { parentPullMode, parentPulls } from "./src/core/parent-pull.js";
 import { placeByPlatform } from "./src/core/placement.js";
 import { buildTargets } from "./src/core/platforms.js";
 import { gather, InputError, throwIfAny, UserError } from "./src/core/problems.js";
@@ -63,7 +63,8 @@ const promoting = typeof values.promoteFrom === "string" && values.promoteFrom !
 const catalogRead = promoting ? undefined : gather(() => loadCatalog(catalogDir, projectDir));
 // The channel's trust policy (core/trust-policy.ts): what promotion into it admits.
 const trustRead = parseTrustPolicy(values.trust, stackFile);
-const parentPull = parentPullMode(process.env);
+// Read only where docker.Image builds: a promotion or Strata's own builder never pulls a parent first.
+const parentPull = parentPullMode(promoting || values.builder === "strata" ? {} : process.env);
 await forUser(async () => throwIfAny([...resolved.problems, ...(catalogRead?.problems ?? []), ...trustRead.problems, ...parentPull.problems]));
 const config = resolved.config as StackConfig;
 
@@ -125,9 +126,10 @@ async function build(): Promise<Declared> {
   // Engines that name a platform take that platform's builds (checkEngines made sure every platform has one).
   const engineOf = config.engines === undefined ? undefined
     : placeByPlatform(targets.map((target) => ({ name: target.layer.name, platform: target.platform ?? config.platform, ...(target.parent === undefined ? {} : { parent: target.parent }) })), config.engines).engineOf;
+  const keptAsBuilt = builtAsIs(targets, fingerprints, builtHere);
   const tree = new LayerTree("layers", {
-    targets, config, fingerprints, sources, builtAsIs: builtAsIs(targets, fingerprints, builtHere),
-    pullsParentFirst: apiVersions.map((apiVersion) => pullsParentFirst(apiVersion, parentPull.mode)),
+    targets, config, fingerprints, sources, builtAsIs: keptAsBuilt,
+    pullsParentFirst: parentPulls({ layers: targets.map((target) => target.layer.name), builtAsIs: keptAsBuilt, builtHere, ...(engineOf === undefined ? {} : { engineOf }), apiVersions, mode: parentPull.mode }),
     ...(engineOf === undefined ? {} : { engineOf }),
     ...(registryAuth === undefined ? {} : { registryAuth }),
     ...(dockerModule === undefined ? {} : { dockerModule }),

@@ -29,6 +29,8 @@ export interface BuiltLayer {
   readonly inputsDigest?: string;
   /** The reference it was pushed under (`imageName`). */
   readonly ref: string;
+  /** docker.Image: whether it was built with its parent in `cacheFrom`, pulled first (core/parent-pull.ts). */
+  readonly pulledParentFirst?: boolean;
 }
 
 /** Another tag of the same repository whose image a CI run may copy (registry/lookups.ts finds them). */

@@ -10,7 +10,8 @@
  * (README, *The parent pull*). On an engine whose BuildKit pulls a missing parent itself with the
  * daemon's registry settings and the build session's login (measured on the project's engine,
  * test/e2e/credentials.test.ts: a fresh runner, TLS on loopback, a login), the pull is left out.
- * Engines Strata cannot ask (TLS, SSH) and older ones keep it: the old way works everywhere.
+ * Engines Strata cannot ask (TLS, SSH) and older ones keep it, as every engine had it before.
+ * (The plugin's pull is best effort: a parent it cannot pull is logged, and BuildKit fetches it.)
  */
 import { type Problem } from "./problems.js";
 
@@ -18,9 +19,10 @@ import { type Problem } from "./problems.js";
 export const PULL_PARENT_FIRST_ENV = "STRATA_PULL_PARENT_FIRST";
 
 /**
- * The oldest Engine API version seen to pull a missing parent itself as above: the project's engine
- * (moby v2.0.0-beta.24, API 1.56). Versions between 20.10's 1.41 and this one were not measured, so
- * they keep the pull.
+ * The Engine API version of the one engine seen to pull a missing parent itself as above: the
+ * project's engine (moby v2.0.0-beta.24, API 1.56), with the classic overlay2 store (the
+ * containerd store at this version was not run without the pull). Versions between 20.10's 1.41
+ * and this one were not measured, so they keep the pull; later ones are taken to do as it does.
  */
 export const SELF_PULLING_API_VERSION = "1.56";
 
@@ -41,6 +43,32 @@ function atLeast(version: string, floor: string): boolean {
 export function pullsParentFirst(apiVersion: string | undefined, mode: ParentPullMode): boolean {
   if (mode === "always") return true;
   return apiVersion === undefined || !atLeast(apiVersion, SELF_PULLING_API_VERSION);
+}
+
+/**
+ * Layer → whether its docker.Image names its parent in `cacheFrom`. A layer this run leaves as it
+ * is (core/layer-origin.ts builtAsIs) keeps the way its state says it was built, declared with
+ * this run's parent digest: the same inputs while the parent stays, so a change of engine or of
+ * the mode rebuilds nothing, and if its parent's digest moves all the same (a replaced parent at
+ * the same fingerprint), the rebuild pulls that new parent as the layer always did. Every other
+ * layer is built the way its engine asks (pullsParentFirst of its engine's API version, by the
+ * pool's index; one entry without a pool). So a layer kept from a self-pulling engine and rebuilt, for a moved parent
+ * alone, on an engine that needs the pull is built without it: the one case this leaves.
+ */
+export function parentPulls(args: {
+  readonly layers: readonly string[];
+  readonly builtAsIs: ReadonlySet<string>;
+  /** From the state: how each layer's docker.Image was built (channel.ts BuiltLayer). */
+  readonly builtHere: ReadonlyMap<string, { readonly pulledParentFirst?: boolean }>;
+  readonly engineOf?: ReadonlyMap<string, number>;
+  /** Each engine's Engine API version (undefined: not asked, or not said). */
+  readonly apiVersions: readonly (string | undefined)[];
+  readonly mode: ParentPullMode;
+}): Map<string, boolean> {
+  return new Map(args.layers.map((layer) => {
+    const kept = args.builtAsIs.has(layer) ? args.builtHere.get(layer)?.pulledParentFirst : undefined;
+    return [layer, kept ?? pullsParentFirst(args.apiVersions[args.engineOf?.get(layer) ?? 0], args.mode)] as const;
+  }));
 }
 
 /** STRATA_PULL_PARENT_FIRST from the environment: unset or `auto` (by the engine's version), or `always`. */

@@ -39,17 +39,21 @@ export function builtLayers(deployment: unknown, type: string): Map<string, Buil
     if (layer === undefined || resource.type !== type) continue;
     let fingerprint: unknown;
     let inputsDigest: unknown;
+    let pulledParentFirst: boolean | undefined;
     if (resource.type === DOCKER_IMAGE_TYPE) {
-      const args = (resource.inputs?.build as { args?: Record<string, unknown> } | undefined)?.args;
-      fingerprint = args?.[BUILD_ARGS.fingerprint];
-      inputsDigest = args?.[BUILD_ARGS.inputs];
+      const build = resource.inputs?.build as { args?: Record<string, unknown>; cacheFrom?: { images?: unknown } } | undefined;
+      fingerprint = build?.args?.[BUILD_ARGS.fingerprint];
+      inputsDigest = build?.args?.[BUILD_ARGS.inputs];
+      pulledParentFirst = Array.isArray(build?.cacheFrom?.images) && build.cacheFrom.images.length > 0;
     } else if (resource.type === LAYER_IMAGE_TYPE) {
       const labels = resource.inputs?.labels as Record<string, unknown> | undefined;
       fingerprint = labels?.[FINGERPRINT_LABEL];
       inputsDigest = labels?.[INPUTS_LABEL];
     }
     const ref = resource.inputs?.imageName;
-    if (typeof fingerprint === "string" && typeof ref === "string") built.set(layer, { fingerprint, ref, ...(typeof inputsDigest === "string" ? { inputsDigest } : {}) });
+    if (typeof fingerprint === "string" && typeof ref === "string") {
+      built.set(layer, { fingerprint, ref, ...(typeof inputsDigest === "string" ? { inputsDigest } : {}), ...(pulledParentFirst === undefined ? {} : { pulledParentFirst }) });
+    }
   }
   return built;
 }

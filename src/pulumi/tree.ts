@@ -40,13 +40,13 @@ export interface LayerTreeArgs {
   readonly projectDir?: string;
   /** With `config.engines`: layer → index of the engine that builds it (core/placement.ts). */
   readonly engineOf?: ReadonlyMap<string, number>;
-  /** From builtAsIs (core/layer-origin.ts): the layers whose docker.Image keeps the network and parent pull it was built with. */
+  /** From builtAsIs (core/layer-origin.ts): the layers whose docker.Image keeps the network it was built with. */
   readonly builtAsIs?: ReadonlySet<string>;
   /**
-   * Per engine (the pool's order; one entry without a pool): whether its docker.Image builds pull
-   * the parent first (core/parent-pull.ts). Absent: every engine does, as before the choice existed.
+   * Layer → whether its docker.Image pulls the parent first (core/parent-pull.ts parentPulls). A
+   * layer absent here does, as every layer did before the choice existed.
    */
-  readonly pullsParentFirst?: readonly boolean[];
+  readonly pullsParentFirst?: ReadonlyMap<string, boolean>;
 }
 
 /** What a deployer needs to pin one layer, built or promoted (the `layers` stack output). */
@@ -126,7 +126,7 @@ export class LayerTree extends pulumi.ComponentResource {
       const engineIndex = args.engineOf?.get(layer.name) ?? 0;
       const image = source.origin === "adopted" ? this.adopt(target, digestOf(source.published.digestRef), args)
         : source.origin === "copied" ? { repoDigest: (copySet as CiCopySet).repoDigests.apply((digests) => digests[layer.name] as string) }
-        : this.build(target, fingerprint, parent, args, { provider: providers[engineIndex], pullsParentFirst: args.pullsParentFirst?.[engineIndex] ?? true });
+        : this.build(target, fingerprint, parent, args, { provider: providers[engineIndex], pullsParentFirst: args.pullsParentFirst?.get(layer.name) ?? true });
       images.set(layer.name, image);
       // A copied layer's children build on the image the copy is made from (the channel's release
       // tag, or an earlier patchset's): the same config and layers as the copy, known before the
@@ -256,12 +256,12 @@ export class LayerTree extends pulumi.ComponentResource {
     }, {
       parent: this,
       ...(engine.provider === undefined ? {} : { provider: engine.provider }),
-      // The network a build step gets, and whether the parent is pulled first, change how a layer
-      // is built, not what it holds: a change of strata:buildNetwork, or of the engine, rebuilds no
-      // layer by itself. Only for layers left as they are: Pulumi keeps an ignored input's old value
-      // on an update too, so a layer rebuilt for its content would otherwise go on with the network
-      // and the pull it was first built with.
-      ...(args.builtAsIs?.has(layer.name) === true ? { ignoreChanges: ["build.network", "build.cacheFrom"] } : {}),
+      // The network a build step gets changes how a layer is built, not what it holds: a change of
+      // strata:buildNetwork rebuilds no layer by itself. Only for layers left as they are: Pulumi
+      // keeps an ignored input's old value on an update too, so a layer rebuilt for its content
+      // would otherwise go on with the network it was first built with. (The parent pull is kept
+      // for those layers another way, by declaring it as the state has it: parentPulls.)
+      ...(args.builtAsIs?.has(layer.name) === true ? { ignoreChanges: ["build.network"] } : {}),
     });
   }
 }

@@ -12,7 +12,7 @@ import bcrypt from "bcryptjs";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../src/registry/client.js";
-import { removeImages } from "../../bench/docker-images.js";
+import { emptyEngine, removeImages } from "../../bench/docker-images.js";
 import { changed, createWorld, type E2eWorld, repoRoot } from "./harness.js";
 import { freePort } from "../helpers/net.js";
 
@@ -115,7 +115,8 @@ describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
     // pulled from the registry with the stack's credentials, over TLS, then the leaf alone is built.
     // On the project's engine BuildKit pulls it itself (core/parent-pull.ts): the leaf's docker.Image
     // names no cacheFrom, and the parent does not become an image of the engine's own.
-    removeImages(`${address}/${stack.group}/`);
+    // Its build cache emptied too, so BuildKit downloads the parent's layers, not only its manifest.
+    emptyEngine(`${address}/${stack.group}/`);
     const localImages = () => execFileSync("docker", ["image", "ls", "--format", "{{.Repository}}"], { encoding: "utf8" }).split("\n").filter((name) => name.startsWith(`${address}/${stack.group}/`));
     expect(localImages()).toEqual([]);
     const appDockerfile = path.join(world.catalogDir, "app/Dockerfile");

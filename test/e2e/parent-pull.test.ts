@@ -2,8 +2,8 @@
  * Whether docker.Image pulls a layer's parent first (core/parent-pull.ts) is how a layer is built,
  * not what it holds: a stack built with the pull (every engine before the choice existed, or
  * STRATA_PULL_PARENT_FIRST=always) and run again on an engine whose BuildKit pulls the parent
- * itself rebuilds nothing; a layer whose content changes is rebuilt without the pull. Read from the
- * state (`pulumi stack export`), since the docker plugin's pull leaves no other trace a test can see.
+ * itself rebuilds nothing (the layers kept declare the pull as their state has it); a layer whose
+ * content changes is rebuilt without the pull. Read from the state (`pulumi stack export`).
  */
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -41,13 +41,14 @@ describe("the parent pull before a docker.Image build", () => {
     expect(withPull.tools).toEqual([outputs.base?.digestRef]);
 
     // The project's engine pulls a missing parent itself (auto): the inputs change, nothing is rebuilt.
-    const again = await upWithSummary(world, "pull", "auto");
+    // Named, not left unset: a runner's own STRATA_PULL_PARENT_FIRST would reach the run otherwise.
+    const again = await upWithSummary(world, "pull", "auto", { STRATA_PULL_PARENT_FIRST: "auto" });
     expect(again.code, again.out).toBe(0);
     expect(Object.values(again.results).filter((result) => result === "built"), again.out).toEqual([]);
     expect(cacheFromInState("pull")).toEqual(withPull);
 
     writeFileSync(path.join(world.catalogDir, "app", "app.txt"), "app content: rebuilt without the parent pull\n");
-    const changed = await upWithSummary(world, "pull", "changed-app");
+    const changed = await upWithSummary(world, "pull", "changed-app", { STRATA_PULL_PARENT_FIRST: "auto" });
     expect(changed.code, changed.out).toBe(0);
     expect(Object.entries(changed.results).filter(([, result]) => result === "built").map(([layer]) => layer), changed.out).toEqual(["app"]);
     const after = cacheFromInState("pull");

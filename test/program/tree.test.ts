@@ -67,7 +67,7 @@ interface DeclareOptions {
   readonly registryAuth?: boolean;
   readonly catalogDir?: string;
   readonly engineOf?: ReadonlyMap<string, number>;
-  readonly pullsParentFirst?: readonly boolean[];
+  readonly pullsParentFirst?: ReadonlyMap<string, boolean>;
 }
 
 async function declare(treeName: string, config: StackConfig, options: DeclareOptions = {}): Promise<Declared> {
@@ -244,25 +244,24 @@ describe("LayerTree wiring (builder docker, the default: docker.Image)", () => {
     // ms and mysql have the same Dockerfile, tag and parent here: identical inputs, identical fingerprints.
     expect(release.fingerprints.ms).toBe(release.fingerprints.mysql);
   });
-});
 
-describe("LayerTree wiring (builder strata: Strata's LayerImage)", () => {
-  it("names the parent in cacheFrom only for builds on an engine that pulls the parent first (core/parent-pull.ts), per engine of a pool", async () => {
-    const { images, digests } = await declare("pull-none", stackConfig(), { pullsParentFirst: [false] });
+  it("names the parent in cacheFrom only for the layers whose build pulls it first (core/parent-pull.ts), the others' absent from the map included", async () => {
+    const none = new Map(["debian", "mos", "ms", "keystone-base", "keystone", "mysql"].map((layer) => [layer, false] as const));
+    const { images, digests } = await declare("pull-none", stackConfig(), { pullsParentFirst: none });
     expect(images.map((image) => dockerInputsOf(images, image.name).build.cacheFrom)).toEqual(images.map(() => undefined));
     // The parent still comes in as BASE_IMAGE: BuildKit pulls it itself where the engine lacks it.
     expect(dockerInputsOf(images, "keystone").build.args.BASE_IMAGE).toBe(digests["keystone-base"]);
-    const engines = ["unix:///run/strata-a.sock", "unix:///run/strata-b.sock"];
-    const pooled = await declare("pull-pool", stackConfig({ engines }), {
-      engineOf: new Map([["debian", 0], ["mos", 0], ["ms", 0], ["keystone-base", 1], ["keystone", 1], ["mysql", 0]]),
-      pullsParentFirst: [true, false],
+    const some = await declare("pull-some", stackConfig(), {
+      pullsParentFirst: new Map([["debian", true], ["mos", true], ["ms", true], ["keystone-base", false], ["keystone", false]]),
     });
-    expect(dockerInputsOf(pooled.images, "mysql").build.cacheFrom).toEqual({ images: [pooled.digests.mos] });
-    expect(dockerInputsOf(pooled.images, "ms").build.cacheFrom).toEqual({ images: [pooled.digests.mos] });
-    expect(dockerInputsOf(pooled.images, "keystone-base").build.cacheFrom).toBeUndefined();
-    expect(dockerInputsOf(pooled.images, "keystone").build.cacheFrom).toBeUndefined();
+    expect(dockerInputsOf(some.images, "mysql").build.cacheFrom).toEqual({ images: [some.digests.mos] });
+    expect(dockerInputsOf(some.images, "ms").build.cacheFrom).toEqual({ images: [some.digests.mos] });
+    expect(dockerInputsOf(some.images, "keystone-base").build.cacheFrom).toBeUndefined();
+    expect(dockerInputsOf(some.images, "keystone").build.cacheFrom).toBeUndefined();
   });
+});
 
+describe("LayerTree wiring (builder strata: Strata's LayerImage)", () => {
   it("gives every build the stack's network, and none at all on the engine's default (the inputs a stack always declared)", async () => {
     const { images } = await declare("network-default", stackConfig());
     expect(images.every((image) => !("network" in dockerInputsOf(images, image.name).build))).toBe(true);

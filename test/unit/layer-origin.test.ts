@@ -50,11 +50,16 @@ describe("where each layer's image comes from", () => {
       resources: [
         { urn: "urn:pulumi:dev::strata::pulumi:pulumi:Stack::strata-dev", type: "pulumi:pulumi:Stack", inputs: {} },
         { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$docker:index/image:Image::base", type: "docker:index/image:Image", inputs: { imageName: "r/g/base:1.0-p0", build: { args: { STRATA_FINGERPRINT: "sha256:1" } } } },
+        { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$docker:index/image:Image::app", type: "docker:index/image:Image", inputs: { imageName: "r/g/app:1.0-p0", build: { args: { STRATA_FINGERPRINT: "sha256:4" }, cacheFrom: { images: ["r/g/base@sha256:1"] } } } },
         { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$strata:index:LayerImage::tools", type: "strata:index:LayerImage", inputs: { imageName: "r/g/tools:1.0-p0", labels: { "org.strata.fingerprint": "sha256:2" } } },
         { urn: "urn:pulumi:dev::strata::strata:index:LayerTree$strata:index:CopiedImage::libs", type: "strata:index:CopiedImage", inputs: { digest: "sha256:3" } },
       ],
     };
-    expect(builtLayers(deployment, "docker:index/image:Image")).toEqual(new Map([["base", { fingerprint: "sha256:1", ref: "r/g/base:1.0-p0" }]]));
+    // And whether a docker.Image was built with its parent pulled first (its cacheFrom).
+    expect(builtLayers(deployment, "docker:index/image:Image")).toEqual(new Map([
+      ["base", { fingerprint: "sha256:1", ref: "r/g/base:1.0-p0", pulledParentFirst: false }],
+      ["app", { fingerprint: "sha256:4", ref: "r/g/app:1.0-p0", pulledParentFirst: true }],
+    ]));
     // After a switch of builder, what the other builder built counts as published, not built here.
     expect(builtLayers(deployment, "strata:index:LayerImage")).toEqual(new Map([["tools", { fingerprint: "sha256:2", ref: "r/g/tools:1.0-p0" }]]));
     expect(builtLayers(undefined, "docker:index/image:Image")).toEqual(new Map());
