@@ -52,8 +52,9 @@ export function pullsParentFirst(apiVersion: string | undefined, mode: ParentPul
  * the mode rebuilds nothing, and if its parent's digest moves all the same (a replaced parent at
  * the same fingerprint), the rebuild pulls that new parent as the layer always did. Every other
  * layer is built the way its engine asks (pullsParentFirst of its engine's API version, by the
- * pool's index; one entry without a pool). So a layer kept from a self-pulling engine and rebuilt, for a moved parent
- * alone, on an engine that needs the pull is built without it: the one case this leaves.
+ * pool's index; one entry without a pool). So a kept layer that Pulumi rebuilds all the same (a
+ * moved parent, `push` turned on) follows its state, not its engine or the mode: one kept from a
+ * self-pulling engine and rebuilt so on an engine that needs the pull is built without it.
  */
 export function parentPulls(args: {
   readonly layers: readonly string[];

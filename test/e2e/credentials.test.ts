@@ -84,7 +84,7 @@ function allText(root: string): string {
 describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
   it("pushes with a config secret, and the password appears nowhere", async () => {
     const tls = { NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") };
-    const stack = await world.stack("secret", { channel: "secret", registry: address, registryUsername: USER }, { secrets: { registryPassword: PASSWORD }, env: tls });
+    const stack = await world.stack("secret", { channel: "secret", registry: address, registryUsername: USER }, { secrets: { registryPassword: PASSWORD }, env: { ...tls, STRATA_PULL_PARENT_FIRST: "auto" } });
     const { log } = await stack.up();
     const tags = await client.tags(`${stack.group}/base-tools-libs-app`);
     expect(tags).toEqual(["1.0-p2"]);

@@ -40,7 +40,8 @@ describe("the parent pull before a docker.Image build", () => {
     expect(withPull.app).toEqual([outputs["app-base"]?.digestRef]);
     expect(withPull.tools).toEqual([outputs.base?.digestRef]);
 
-    // The project's engine pulls a missing parent itself (auto): the inputs change, nothing is rebuilt.
+    // The project's engine pulls a missing parent itself (auto): the layers kept declare the pull as
+    // their state has it, so nothing is rebuilt.
     // Named, not left unset: a runner's own STRATA_PULL_PARENT_FIRST would reach the run otherwise.
     const again = await upWithSummary(world, "pull", "auto", { STRATA_PULL_PARENT_FIRST: "auto" });
     expect(again.code, again.out).toBe(0);
