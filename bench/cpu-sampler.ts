@@ -337,7 +337,6 @@ export class CpuAccount {
   }
 }
 
-/** Reads every process's stat and the machine's; processes that go while being read are left out. */
 let clockTicks: number | undefined;
 /** The clock ticks per second in which `/proc/<pid>/stat` counts CPU time (`getconf CLK_TCK`, asked once per process). */
 export function clockTicksPerSecond(): number {
@@ -349,6 +348,7 @@ export function clockTicksPerSecond(): number {
   return clockTicks;
 }
 
+/** Reads every process's stat and the machine's; processes that go while being read are left out. */
 export function sweep(proc = "/proc"): Sweep {
   const processes = new Map<number, ProcStat>();
   for (const name of readdirSync(proc)) {

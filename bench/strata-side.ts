@@ -41,7 +41,6 @@ export interface BenchSigningKey {
   readonly passphrase: string;
 }
 
-/** One Strata project with its own catalog, backend and group. */
 /** `--build-network` as the benches take it: one or more of BUILD_NETWORKS, comma-separated. */
 export function parseBuildNetworks(text: string): BuildNetwork[] {
   const networks = text.split(",");
@@ -59,6 +58,7 @@ export function sideLabel(builder: Builder, network: BuildNetwork, signed: boole
   return `${builder}${network === "default" ? "" : `+${network}`}${signed ? "+signed" : ""}`;
 }
 
+/** One Strata project with its own catalog, backend and group. */
 export class StrataSide {
   readonly root = mkdtempSync(path.join(tmpdir(), "strata-bench-"));
   readonly catalog = path.join(this.root, "catalog");

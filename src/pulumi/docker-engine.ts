@@ -48,14 +48,18 @@ export function engineGet(pathAndQuery: string, endpoint: EngineEndpoint = engin
   });
 }
 
+/** An engine Strata's own Engine API client speaks to: a unix socket, or tcp:// without TLS (the default socket when unset). */
+function plainEndpoint(dockerHost: string | undefined): boolean {
+  return dockerHost === undefined || dockerHost === "" || dockerHost.startsWith("unix://") || (dockerHost.startsWith("tcp://") && !process.env.DOCKER_TLS_VERIFY);
+}
+
 /**
  * Throws the engine-down message when the engine does not answer its ping; otherwise the Engine
  * API version it speaks (its /version), or undefined when it does not say. Engines behind TLS or
  * SSH are left to the docker provider, which has their certificates and helpers: undefined.
  */
 export async function checkEngine(dockerHost: string | undefined = process.env.DOCKER_HOST): Promise<string | undefined> {
-  const plain = dockerHost === undefined || dockerHost === "" || dockerHost.startsWith("unix://") || (dockerHost.startsWith("tcp://") && !process.env.DOCKER_TLS_VERIFY);
-  if (!plain) return undefined;
+  if (!plainEndpoint(dockerHost)) return undefined;
   const endpoint = engineEndpoint(dockerHost);
   const { status } = await engineGet("/_ping", endpoint);
   if (status !== 200) throw new UserError(`the Docker engine answered its ping with HTTP ${status}; fix: check that DOCKER_HOST points at a Docker engine and that it is healthy`);
@@ -101,8 +105,7 @@ export function checkCredentialStore(configDir: string = dockerConfigDir(), env:
  */
 async function engineArchitecture(engine: PoolEngine): Promise<string | undefined> {
   let info: { OSType?: string; Architecture?: string } | undefined;
-  const plain = engine.certPath === undefined && (engine.host === "" || engine.host.startsWith("unix://") || (engine.host.startsWith("tcp://") && !process.env.DOCKER_TLS_VERIFY));
-  if (plain) {
+  if (engine.certPath === undefined && plainEndpoint(engine.host)) {
     const { status, body } = await engineGet("/info", engineEndpoint(engine.host === "" ? undefined : engine.host));
     if (status === 200) info = JSON.parse(body) as typeof info;
   } else {
