@@ -107,6 +107,7 @@ export class RegistryClient {
   /** Where the login came from, for the 401 message (never the secret). */
   private readonly loginSource: string;
   private scheme?: "http" | "https";
+  private schemeProbe?: Promise<void> | undefined;
 
   constructor(options: RegistryOptions) {
     this.registry = options.registry;
@@ -141,8 +142,16 @@ export class RegistryClient {
    * over HTTP, as Docker does. Nothing is remembered while neither answers
    * (a registry still starting must not be pinned to the wrong scheme).
    */
-  private async resolveScheme(): Promise<void> {
-    if (this.scheme !== undefined) return;
+  private resolveScheme(): Promise<void> {
+    if (this.scheme !== undefined) return Promise.resolve();
+    // Requests that start together share one probe; a probe that failed is not kept (the next request asks again).
+    this.schemeProbe ??= this.probeScheme().finally(() => {
+      this.schemeProbe = undefined;
+    });
+    return this.schemeProbe;
+  }
+
+  private async probeScheme(): Promise<void> {
     try {
       await this.fetcher(`https://${this.registry}/v2/`, { headers: this.headers(), signal: AbortSignal.timeout(this.timeoutMs) });
       this.scheme = "https";

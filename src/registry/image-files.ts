@@ -29,7 +29,7 @@ import { Duplex } from "node:stream";
 import zlib from "node:zlib";
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { isSbomSource } from "../core/sbom.js";
-import { type ImageConfig, type RegistryClient, RegistryError } from "./client.js";
+import { type ImageConfig, type ManifestResult, type RegistryClient, RegistryError } from "./client.js";
 import { isIndexManifest } from "./copy.js";
 
 /** What reading an image's files needs of a registry client. */
@@ -313,10 +313,13 @@ export interface ImageFiles {
 /**
  * The wanted files of one image in the registry, by its manifest digest (an image manifest, Docker
  * v2 or OCI: for an index, the caller picks the platform's manifest), and the image's config.
+ * `readManifest`: the manifest of that digest as the caller just read it from the registry, so it
+ * is not asked for twice; it must be the answer for exactly `digest`.
  */
-export async function imageFiles(client: ImageFilesRegistry, repository: string, digest: string, wanted: (path: string) => boolean = isSbomSource, changesets?: LayerChangesets): Promise<ImageFiles> {
+export async function imageFiles(client: ImageFilesRegistry, repository: string, digest: string, wanted: (path: string) => boolean = isSbomSource, changesets?: LayerChangesets, readManifest?: ManifestResult): Promise<ImageFiles> {
   const image = `${client.registry}/${repository}@${digest}`;
-  const found = await client.manifest(repository, digest);
+  if (readManifest !== undefined && readManifest.digest !== digest) throw new Error(`imageFiles: ${image}: the manifest given is ${readManifest.digest}, not the one asked for`);
+  const found = readManifest ?? await client.manifest(repository, digest);
   if (found === undefined) throw new RegistryError(`${image}: the registry has no such manifest (HTTP 404); its files cannot be read`, 404, "no such manifest");
   const mediaType = found.manifest.mediaType ?? found.mediaType;
   if (isIndexManifest(found.mediaType, found.manifest)) {

@@ -317,6 +317,21 @@ describe("layers read once per process (LayerChangesets)", () => {
     expect(blobReads(registry, digestOf(base))).toBe(2);
   });
 
+  it("a manifest the caller has just read is not asked for again; one of another digest is refused", async () => {
+    const registry = fakeRegistry();
+    const layer = await tar([{ name: "var/lib/dpkg/status", body: "Package: base\n" }]);
+    const image = registry.push([{ bytes: layer, mediaType: TAR }]);
+    const other = registry.push([{ bytes: await tar([{ name: "c", body: "c" }]), mediaType: TAR }]);
+    const manifestReads = (): number => registry.requests.filter((request) => request.includes("/manifests/")).length;
+    const found = await registry.client.manifest("g/img", image);
+    expect(manifestReads()).toBe(1);
+    const read = await imageFiles(registry.client, "g/img", image, undefined, undefined, found);
+    expect(text(read.files)).toEqual({ "var/lib/dpkg/status": "Package: base\n" });
+    expect(manifestReads()).toBe(1);
+    await expect(imageFiles(registry.client, "g/img", other, undefined, undefined, found)).rejects.toThrow(/the manifest given is sha256:[0-9a-f]{64}, not the one asked for/);
+    expect(manifestReads()).toBe(1);
+  });
+
   it("a layer hard-linking a file below takes it from whichever base it is applied over", async () => {
     const registry = fakeRegistry();
     const link = await tar([{ name: "b/x-1.dist-info/METADATA", type: "link", linkname: "a/x-1.dist-info/METADATA" }]);

@@ -237,3 +237,42 @@ describe("tag lists", () => {
     expect(await absent.tags("g/none")).toEqual([]);
   });
 });
+
+describe("the scheme, asked once", () => {
+  /** A loopback registry that speaks plain HTTP: an HTTPS attempt fails as a TLS client's would against it. */
+  function plainLoopback(failHttpProbes = 0): { client: RegistryClient; probes: string[] } {
+    const probes: string[] = [];
+    let httpFailures = failHttpProbes;
+    const fetcher = (async (input: string | URL) => {
+      const url = String(input);
+      if (url.endsWith("/v2/")) {
+        probes.push(url);
+        if (url.startsWith("https:")) throw Object.assign(new TypeError("fetch failed"), { cause: { code: "EPROTO" } });
+        if (httpFailures > 0) {
+          httpFailures -= 1;
+          throw Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED" } });
+        }
+        return new Response("{}");
+      }
+      if (url.startsWith("https:")) throw new Error(`asked over HTTPS after the probe: ${url}`);
+      return found();
+    }) as typeof fetch;
+    return { client: new RegistryClient({ registry: "127.0.0.1:5999", fetch: fetcher, sleep: async () => undefined, attempts: 1, dockerConfigDir: "/nonexistent" }), probes };
+  }
+
+  it("requests that start together share one probe (HTTPS, then HTTP), and later ones ask none", async () => {
+    const { client, probes } = plainLoopback();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => client.manifest("g/img", digestOf(manifestBytes))));
+    expect(answers.every((answer) => answer?.digest === digestOf(manifestBytes))).toBe(true);
+    expect(probes).toEqual(["https://127.0.0.1:5999/v2/", "http://127.0.0.1:5999/v2/"]);
+    await client.manifest("g/img", digestOf(manifestBytes));
+    expect(probes).toHaveLength(2);
+  });
+
+  it("a probe that failed is not kept: the next request asks again", async () => {
+    const { client, probes } = plainLoopback(1);
+    await expect(client.manifest("g/img", digestOf(manifestBytes))).rejects.toThrow(/over HTTPS or HTTP/);
+    expect(await client.manifest("g/img", digestOf(manifestBytes))).toBeDefined();
+    expect(probes).toEqual(["https://127.0.0.1:5999/v2/", "http://127.0.0.1:5999/v2/", "https://127.0.0.1:5999/v2/", "http://127.0.0.1:5999/v2/"]);
+  });
+});

@@ -64,7 +64,7 @@ export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttes
   const children = found.manifest.manifests;
   const subject = { ref: `${inputs.registry}/${inputs.repository}:${inputs.tag}`, digest: inputs.digest, tool };
   if (children === undefined) {
-    const read = await imageFiles(client, inputs.repository, inputs.digest, undefined, changesets);
+    const read = await imageFiles(client, inputs.repository, inputs.digest, undefined, changesets, found);
     const architecture = read.config.architecture === undefined ? undefined : `${read.config.architecture}${read.config.variant === undefined ? "" : `/${read.config.variant}`}`;
     const document = spdxDocument({ ...subject, ...(architecture === undefined ? {} : { architecture }), ...(read.config.created === undefined ? {} : { created: read.config.created }) }, imagePackages(read.files));
     return { bytes: serializeSpdx(document), packages: document.packages.length - 1 };

@@ -24,7 +24,8 @@ import { mapLimited } from "../../core/concurrency.js";
 import { digestOf } from "../../core/reference.js";
 import { CI_COPY_SET_TYPE, IMAGE_INDEX_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
 import { type CiCopySetInputs, diffCiCopySet, parseCiCopySetInputs } from "./ci-copy-set-inputs.js";
-import { type RegistryCredentials, type RegistryClient } from "../../registry/client.js";
+import { type RegistryClient } from "../../registry/client.js";
+import { type ClientRequest, RegistryClients } from "../../registry/client-pool.js";
 import { diffImageIndex, type ImageIndexInputs, parseImageIndexInputs } from "./image-index-inputs.js";
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
@@ -61,11 +62,14 @@ type Props = Record<string, unknown>;
 /** The registry's manifests and configs read by the program's lookups in the same run are on disk already (defaultBlobCache, read once). */
 let blobCache: ReturnType<Awaited<ReturnType<typeof load.registry>>["defaultBlobCache"]> | null = null;
 
-async function clientFor(inputs: { registry: string; registryAuth?: RegistryCredentials }): Promise<RegistryClient> {
+/** One client per registry and login for the whole process (registry/client-pool.ts: the scheme asked once, connections kept). */
+const clients = new RegistryClients(async (request) => {
   const registry = await load.registry();
   if (blobCache === null) blobCache = registry.defaultBlobCache();
-  return new registry.RegistryClient({ registry: inputs.registry, ...(inputs.registryAuth === undefined ? {} : { credentials: inputs.registryAuth }), ...(blobCache === undefined ? {} : { blobCache }) });
-}
+  return new registry.RegistryClient({ registry: request.registry, ...(request.registryAuth === undefined ? {} : { credentials: request.registryAuth }), ...(blobCache === undefined ? {} : { blobCache }) });
+});
+
+const clientFor = (inputs: ClientRequest): Promise<RegistryClient> => clients.clientFor(inputs);
 
 async function copy(inputs: RegistryCopyInputs): Promise<{ repoDigest: string; created: boolean }> {
   const { created, digest } = await (await load.registry()).copyImage(await clientFor(inputs), inputs);
