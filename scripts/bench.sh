@@ -10,7 +10,9 @@
 #       one-leaf change), and fingerprinting throughput against sha256sum. The cold and new-content
 #       runs of Strata and bake are CPU-sampled by component (bench/cpu-sampler.ts). --signing adds,
 #       for each builder, a side "<builder>+signed" whose stack signs and attests every image (a
-#       test-only key, bench/signing-key.ts); its no-op runs are CPU-sampled too. --build-network
+#       test-only key, bench/signing-key.ts); its no-op runs are CPU-sampled too. The sides take
+#       turns, first and second in alternate runs, and the second's engine works more in a cold run
+#       (README *What signing costs*): compare sides over an even --runs. --build-network
 #       gives each builder a side per strata:buildNetwork listed ("docker+host"; default: the engine's
 #       own network only); bake's buildkitd runs its steps on the host's network.
 #   scripts/bench.sh backends [--size 200] [--repeats 5]

@@ -15,7 +15,7 @@
 import { createHash } from "node:crypto";
 import { UserError } from "../core/problems.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
-import { dockerConfigLogin, type RegistryCredentials } from "./logins.js";
+import { dockerConfigLogin, type FoundLogin, type RegistryCredentials } from "./logins.js";
 import { describeStatus, isTransientCode, isTransientStatus, REGISTRY_ATTEMPTS, requestTimeoutMs, retryDelayMs } from "./retry.js";
 
 export type { RegistryCredentials } from "./logins.js";
@@ -36,6 +36,8 @@ export interface RegistryOptions {
   readonly fetch?: typeof fetch;
   /** Where to look for a Docker config file (default: $DOCKER_CONFIG or ~/.docker). */
   readonly dockerConfigDir?: string;
+  /** The Docker config's login for this registry as the caller just read it (null: it has none), so it is not read again; without `credentials` only. */
+  readonly dockerLogin?: FoundLogin | null;
   /** Manifests and configs already read, by digest (blob-cache.ts); none: every read is a request. */
   readonly blobCache?: BlobCache;
   /** Milliseconds one request may take (default: $STRATA_REGISTRY_TIMEOUT seconds, else 20 s). */
@@ -118,7 +120,7 @@ export class RegistryClient {
     let credentials = options.credentials;
     this.loginSource = "the stack config (strata:registryUsername, strata:registryPassword)";
     if (credentials === undefined) {
-      const found = dockerConfigLogin(options.registry, options.dockerConfigDir);
+      const found = options.dockerLogin !== undefined ? options.dockerLogin ?? undefined : dockerConfigLogin(options.registry, options.dockerConfigDir);
       credentials = found?.credentials;
       this.loginSource = found?.source ?? "no login";
     }

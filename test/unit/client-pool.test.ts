@@ -1,17 +1,24 @@
 /** One registry client per registry and login in a process (registry/client-pool.ts). */
 import { describe, expect, it } from "vitest";
 import { RegistryClient } from "../../src/registry/client.js";
-import { type ClientRequest, RegistryClients } from "../../src/registry/client-pool.js";
+import { type ClientMaker, type ClientRequest, RegistryClients } from "../../src/registry/client-pool.js";
+import { type FoundLogin } from "../../src/registry/logins.js";
 
-const make = (made: ClientRequest[]) => async (request: ClientRequest): Promise<RegistryClient> => {
-  made.push(request);
-  return new RegistryClient({ registry: request.registry, scheme: "http", dockerConfigDir: "/nonexistent", ...(request.registryAuth === undefined ? {} : { credentials: request.registryAuth }) });
-};
+/** A maker whose Docker config login is whatever `helper` holds now, counting the clients made. */
+function maker(helper: { login: FoundLogin | undefined }, made: ClientRequest[]): ClientMaker {
+  return {
+    dockerLogin: () => helper.login,
+    make: (request, dockerLogin) => {
+      made.push(request);
+      return new RegistryClient({ registry: request.registry, scheme: "http", ...(request.registryAuth === undefined ? { dockerLogin } : { credentials: request.registryAuth }) });
+    },
+  };
+}
 
 describe("RegistryClients", () => {
   it("gives the same client for the same registry and login, another for another registry or login", async () => {
     const made: ClientRequest[] = [];
-    const clients = new RegistryClients(make(made));
+    const clients = new RegistryClients(async () => maker({ login: undefined }, made));
     const login = { username: "ci", password: "one" };
     const first = await clients.clientFor({ registry: "127.0.0.1:5000", registryAuth: login });
     expect(await clients.clientFor({ registry: "127.0.0.1:5000", registryAuth: { ...login } })).toBe(first);
@@ -24,17 +31,36 @@ describe("RegistryClients", () => {
     expect(made).toHaveLength(4);
   });
 
-  it("steps that start together share the client being made; one that could not be made is made again", async () => {
+  it("reads the Docker config's login for every step: a credential helper's new password gets a client of its own", async () => {
     const made: ClientRequest[] = [];
-    let fail = true;
-    const clients = new RegistryClients(async (request) => {
-      if (fail) {
-        fail = false;
-        throw new Error("module failed to load");
-      }
-      return make(made)(request);
+    const helper: { login: FoundLogin | undefined } = { login: { credentials: { username: "u", password: "first" }, source: "the credential helper \"test\"" } };
+    const clients = new RegistryClients(async () => maker(helper, made));
+    const first = await clients.clientFor({ registry: "r" });
+    expect(await clients.clientFor({ registry: "r" })).toBe(first);
+    helper.login = { credentials: { username: "u", password: "second" }, source: "the credential helper \"test\"" };
+    const second = await clients.clientFor({ registry: "r" });
+    expect(second).not.toBe(first);
+    helper.login = undefined;
+    expect(await clients.clientFor({ registry: "r" })).not.toBe(second);
+    expect(made).toHaveLength(3);
+  });
+
+  it("steps that start together share one client; a maker that could not load, or a login that cannot be read, fails only that step", async () => {
+    const made: ClientRequest[] = [];
+    let failures = 1;
+    const helper = {
+      get login(): FoundLogin | undefined {
+        if (failures-- > 0) throw new Error("the credential helper failed");
+        return undefined;
+      },
+    };
+    let loads = 0;
+    const clients = new RegistryClients(async () => {
+      if (loads++ === 0) throw new Error("module failed to load");
+      return maker(helper, made);
     });
     await expect(clients.clientFor({ registry: "r" })).rejects.toThrow(/module failed to load/);
+    await expect(clients.clientFor({ registry: "r" })).rejects.toThrow(/the credential helper failed/);
     const [one, two] = await Promise.all([clients.clientFor({ registry: "r" }), clients.clientFor({ registry: "r" })]);
     expect(one).toBe(two);
     expect(made).toHaveLength(1);

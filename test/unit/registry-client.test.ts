@@ -242,8 +242,13 @@ describe("the scheme, asked once", () => {
   /** A loopback registry that speaks plain HTTP: an HTTPS attempt fails as a TLS client's would against it. */
   function plainLoopback(failHttpProbes = 0): { client: RegistryClient; probes: string[] } {
     const probes: string[] = [];
+    return { client: new RegistryClient({ registry: "127.0.0.1:5999", fetch: plainLoopbackFetch(probes, failHttpProbes), sleep: async () => undefined, attempts: 1, dockerConfigDir: "/nonexistent" }), probes };
+  }
+
+  /** Its fetch: records each probe; the first `failHttpProbes` HTTP probes are refused, as a registry still starting would. */
+  function plainLoopbackFetch(probes: string[], failHttpProbes: number): typeof fetch {
     let httpFailures = failHttpProbes;
-    const fetcher = (async (input: string | URL) => {
+    return (async (input: string | URL) => {
       const url = String(input);
       if (url.endsWith("/v2/")) {
         probes.push(url);
@@ -257,7 +262,6 @@ describe("the scheme, asked once", () => {
       if (url.startsWith("https:")) throw new Error(`asked over HTTPS after the probe: ${url}`);
       return found();
     }) as typeof fetch;
-    return { client: new RegistryClient({ registry: "127.0.0.1:5999", fetch: fetcher, sleep: async () => undefined, attempts: 1, dockerConfigDir: "/nonexistent" }), probes };
   }
 
   it("requests that start together share one probe (HTTPS, then HTTP), and later ones ask none", async () => {
@@ -267,6 +271,35 @@ describe("the scheme, asked once", () => {
     expect(probes).toEqual(["https://127.0.0.1:5999/v2/", "http://127.0.0.1:5999/v2/"]);
     await client.manifest("g/img", digestOf(manifestBytes));
     expect(probes).toHaveLength(2);
+  });
+
+  it("requests that joined a probe that failed all fail; a request with attempts left probes again and gets through", async () => {
+    const { client, probes } = plainLoopback(1);
+    const joined = await Promise.allSettled(Array.from({ length: 4 }, () => client.manifest("g/img", digestOf(manifestBytes))));
+    expect(joined.map((result) => result.status)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
+    expect(probes).toHaveLength(2);
+    const retrying = new RegistryClient({ registry: "127.0.0.1:5999", fetch: plainLoopbackFetch(probes, 1), sleep: async () => undefined, attempts: 3, dockerConfigDir: "/nonexistent" });
+    probes.length = 0;
+    expect((await retrying.manifest("g/img", digestOf(manifestBytes)))?.digest).toBe(digestOf(manifestBytes));
+    expect(probes).toEqual(["https://127.0.0.1:5999/v2/", "http://127.0.0.1:5999/v2/", "https://127.0.0.1:5999/v2/", "http://127.0.0.1:5999/v2/"]);
+  });
+
+  it("a registry that answers HTTPS is asked over HTTPS, probed once", async () => {
+    const probes: string[] = [];
+    const asked: string[] = [];
+    const fetcher = (async (input: string | URL) => {
+      const url = String(input);
+      if (url.endsWith("/v2/")) {
+        probes.push(url);
+        return new Response("{}");
+      }
+      asked.push(url);
+      return found();
+    }) as typeof fetch;
+    const client = new RegistryClient({ registry: "registry.test:5000", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    await Promise.all([client.manifest("g/img", digestOf(manifestBytes)), client.manifest("g/img", digestOf(manifestBytes))]);
+    expect(probes).toEqual(["https://registry.test:5000/v2/"]);
+    expect(asked.every((url) => url.startsWith("https://registry.test:5000/v2/g/img/manifests/"))).toBe(true);
   });
 
   it("a probe that failed is not kept: the next request asks again", async () => {

@@ -123,6 +123,8 @@ class MemoryRegistry implements AttestationRegistry {
   readonly tags = new Map<string, string>();
   puts = 0;
   blobReads = 0;
+  /** Reads of a manifest by digest (the image's), not of the cosign tags. */
+  digestReads = 0;
   readonly image: string;
 
   constructor(layer: Buffer) {
@@ -135,6 +137,7 @@ class MemoryRegistry implements AttestationRegistry {
   }
 
   async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
+    if (reference.startsWith("sha256:")) this.digestReads++;
     const digest = reference.startsWith("sha256:") ? reference : this.tags.get(`${repository}:${reference}`);
     const bytes = digest === undefined ? undefined : this.manifests.get(`${repository}@${digest}`);
     if (digest === undefined || bytes === undefined) return undefined;
@@ -222,6 +225,8 @@ describe("signing an image, in this process", () => {
     expect(sha256(Buffer.from(serializeSpdx(statement.predicate as Parameters<typeof serializeSpdx>[0]), "utf8"))).toBe(outputs.sbomDigest);
     expect(JSON.stringify(outputs)).not.toContain(FIXTURE_PASSPHRASE);
     expect(ref).toBe(imageInputs(registry).digestRef);
+    // The SBOM asked for the image's manifest once (sbomOf hands it to imageFiles).
+    expect(registry.digestReads).toBe(1);
   });
 
   it("writes nothing on a second create (signedBefore), and adds its own signature beside another key's, once", async () => {

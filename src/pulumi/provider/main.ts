@@ -44,8 +44,8 @@ import { checkImageAttestationsSet, diffImageAttestationsSet, IMAGE_ATTESTATIONS
  */
 const load = {
   registry: async () => {
-    const [client, blobCache, copy, index, files] = await Promise.all([import("../../registry/client.js"), import("../../registry/blob-cache.js"), import("../../registry/copy.js"), import("../../registry/image-index.js"), import("../../registry/image-files.js")]);
-    return { ...client, ...blobCache, ...copy, ...index, ...files };
+    const [client, blobCache, copy, index, files, logins] = await Promise.all([import("../../registry/client.js"), import("../../registry/blob-cache.js"), import("../../registry/copy.js"), import("../../registry/image-index.js"), import("../../registry/image-files.js"), import("../../registry/logins.js")]);
+    return { ...client, ...blobCache, ...copy, ...index, ...files, ...logins };
   },
   build: () => import("./docker-cli.js"),
   attest: () => import("./attest-image.js"),
@@ -62,11 +62,15 @@ type Props = Record<string, unknown>;
 /** The registry's manifests and configs read by the program's lookups in the same run are on disk already (defaultBlobCache, read once). */
 let blobCache: ReturnType<Awaited<ReturnType<typeof load.registry>>["defaultBlobCache"]> | null = null;
 
-/** One client per registry and login for the whole process (registry/client-pool.ts: the scheme asked once, connections kept). */
-const clients = new RegistryClients(async (request) => {
+/** One client per registry and login for the whole process (registry/client-pool.ts: the scheme asked once; the login read for every step). */
+const clients = new RegistryClients(async () => {
   const registry = await load.registry();
   if (blobCache === null) blobCache = registry.defaultBlobCache();
-  return new registry.RegistryClient({ registry: request.registry, ...(request.registryAuth === undefined ? {} : { credentials: request.registryAuth }), ...(blobCache === undefined ? {} : { blobCache }) });
+  const cache = blobCache;
+  return {
+    dockerLogin: (name) => registry.dockerConfigLogin(name),
+    make: (request, dockerLogin) => new registry.RegistryClient({ registry: request.registry, ...(request.registryAuth === undefined ? { dockerLogin } : { credentials: request.registryAuth }), ...(cache === undefined ? {} : { blobCache: cache }) }),
+  };
 });
 
 const clientFor = (inputs: ClientRequest): Promise<RegistryClient> => clients.clientFor(inputs);
