@@ -1,13 +1,17 @@
 /**
- * One registry client per registry and login, for a process that serves many steps (Strata's
- * provider). What a client learns once it keeps: which scheme its registry speaks (HTTPS first, then
- * plain HTTP for a loopback registry: a TLS attempt that fails and an HTTP request), so a client per
- * step asked again for each of the 103 attestation sets of a signed N=200 run, and for each copy of a
- * promotion. (Connections are the process's `fetch`'s, shared either way.)
+ * One registry client per registry and login source, for a process that serves many steps
+ * (Strata's provider). What a client learns once it keeps: which scheme its registry speaks
+ * (HTTPS first, then plain HTTP for a loopback registry: a TLS attempt that fails, then an HTTP
+ * request). With a client per step, every step asked again — and, before the client shared one
+ * probe between the requests that start together (client.ts resolveScheme), every image a step
+ * signed at once did: the 103 attestation sets of a signed N=200 run, each copy of a promotion.
+ * (Connections are the process's `fetch`'s, shared either way.)
  *
  * The login is read for every step as before: the stack's (`registryAuth`), else the Docker config's,
- * whose credential helper may hand out another password during a long run; a new login gets a client
- * of its own. The key holds the password in this process's memory only, as the client itself does.
+ * whose credential helper may hand out another password during a long run. A new password from the
+ * same source replaces that source's client (one that hands out a token per request would otherwise
+ * leave a client per step behind). The password is held in this process's memory only, as the client
+ * itself holds it.
  */
 import { type RegistryClient } from "./client.js";
 import { type FoundLogin, type RegistryCredentials } from "./logins.js";
@@ -18,7 +22,7 @@ export interface ClientRequest {
   readonly registryAuth?: RegistryCredentials;
 }
 
-/** What the pool needs, loaded when the first client is asked for (the provider loads its registry modules at its first writing step). */
+/** What the pool needs; asked for on every step (the provider's `import()`s load its modules once, at its first writing step). */
 export interface ClientMaker {
   /** The Docker config's login for a registry (a credential helper's included); undefined: none. */
   dockerLogin(registry: string): FoundLogin | undefined;
@@ -27,21 +31,28 @@ export interface ClientMaker {
 }
 
 export class RegistryClients {
-  private readonly clients = new Map<string, RegistryClient>();
+  /** Registry and login source → the login it was made with, and the client. */
+  private readonly clients = new Map<string, { readonly login: string; readonly client: RegistryClient }>();
 
   constructor(private readonly maker: () => Promise<ClientMaker>) {}
+
+  /** Clients kept (one per registry and login source). */
+  get size(): number {
+    return this.clients.size;
+  }
 
   /** The client of this registry and this step's login. A login that cannot be read (a credential helper failing) fails the step, as it did the client's making. */
   async clientFor(request: ClientRequest): Promise<RegistryClient> {
     const maker = await this.maker();
     const dockerLogin = request.registryAuth === undefined ? maker.dockerLogin(request.registry) ?? null : null;
     const credentials = request.registryAuth ?? dockerLogin?.credentials;
-    const key = JSON.stringify([request.registry, request.registryAuth === undefined ? dockerLogin?.source ?? null : "stack", credentials?.username ?? null, credentials?.password ?? null]);
-    let client = this.clients.get(key);
-    if (client === undefined) {
-      client = maker.make(request, dockerLogin);
-      this.clients.set(key, client);
-    }
+    // The source apart from the login: a stack login and a Docker config login with the same password keep their own clients, whose 401 names where the login came from.
+    const source = JSON.stringify([request.registry, request.registryAuth === undefined ? dockerLogin?.source ?? null : "stack"]);
+    const login = JSON.stringify([credentials?.username ?? null, credentials?.password ?? null]);
+    const kept = this.clients.get(source);
+    if (kept !== undefined && kept.login === login) return kept.client;
+    const client = maker.make(request, dockerLogin);
+    this.clients.set(source, { login, client });
     return client;
   }
 }

@@ -36,7 +36,7 @@ export interface RegistryOptions {
   readonly fetch?: typeof fetch;
   /** Where to look for a Docker config file (default: $DOCKER_CONFIG or ~/.docker). */
   readonly dockerConfigDir?: string;
-  /** The Docker config's login for this registry as the caller just read it (null: it has none), so it is not read again; without `credentials` only. */
+  /** The Docker config's login for this registry as the caller just read it (null: it has none), so it is not read again (`dockerConfigDir` is then not looked at); without `credentials` only. */
   readonly dockerLogin?: FoundLogin | null;
   /** Manifests and configs already read, by digest (blob-cache.ts); none: every read is a request. */
   readonly blobCache?: BlobCache;

@@ -29,6 +29,8 @@ describe("RegistryClients", () => {
     ]);
     expect(new Set([first, otherPassword, otherRegistry, noLogin]).size).toBe(4);
     expect(made).toHaveLength(4);
+    // The stack's second password replaced its first: one client per registry and login source.
+    expect(clients.size).toBe(3);
   });
 
   it("reads the Docker config's login for every step: a credential helper's new password gets a client of its own", async () => {
@@ -43,6 +45,27 @@ describe("RegistryClients", () => {
     helper.login = undefined;
     expect(await clients.clientFor({ registry: "r" })).not.toBe(second);
     expect(made).toHaveLength(3);
+  });
+
+  it("keeps one client per login source: a new password replaces the old client; a stack login and a Docker config login with the same password stay apart", async () => {
+    const made: ClientRequest[] = [];
+    const helper: { login: FoundLogin | undefined } = { login: undefined };
+    const clients = new RegistryClients(async () => maker(helper, made));
+    const tokens = [];
+    for (const token of ["t1", "t2", "t3"]) {
+      helper.login = { credentials: { username: "u", password: token }, source: "the credential helper \"test\"" };
+      tokens.push(await clients.clientFor({ registry: "r" }));
+    }
+    expect(new Set(tokens).size).toBe(3);
+    expect(clients.size).toBe(1);
+    // t3 is the one kept: asked again, no client is made.
+    expect(await clients.clientFor({ registry: "r" })).toBe(tokens[2]);
+    const stack = await clients.clientFor({ registry: "r", registryAuth: { username: "u", password: "t3" } });
+    expect(stack).not.toBe(tokens[2]);
+    expect(await clients.clientFor({ registry: "r" })).toBe(tokens[2]);
+    expect(await clients.clientFor({ registry: "r", registryAuth: { username: "u", password: "t3" } })).toBe(stack);
+    expect(made).toHaveLength(4);
+    expect(clients.size).toBe(2);
   });
 
   it("steps that start together share one client; a maker that could not load, or a login that cannot be read, fails only that step", async () => {

@@ -38,8 +38,8 @@ import { checkImageAttestationsSet, diffImageAttestationsSet, IMAGE_ATTESTATIONS
  * What only a step that writes needs — the registry client, the Engine API build, signing — is
  * loaded when the first such step comes, not at start: a run that changes nothing (a no-op) only
  * checks and diffs, and loading these at start (protobufjs for the build, the registry and signature
- * modules) was part of the provider's 1.55 CPU-s on a signed N=200 no-op (1.42 without; README *What
- * signing costs*).
+ * modules) was part of the provider's 1.55 CPU-s on a signed N=200 no-op (1.42 without; README *A signed
+ * no-op, by component*).
  * Each is loaded once; `import()` caches the module.
  */
 const load = {
