@@ -46,6 +46,7 @@ import { CI_SCENARIOS, ciEntries, cpuEntries, resultEntries, SAMPLED_SCENARIOS, 
 import { groupDigests, tagsWritten } from "./pushes.js";
 import { benchSigningKey } from "./signing-key.js";
 import { measureSbomReads, type SbomReads } from "./sbom-reads.js";
+import { type SettleResult, waitForQuietEngine } from "./engine-settle.js";
 
 const { values } = parseArgs({
   options: {
@@ -100,6 +101,8 @@ class PeerSide {
 const CI_SCENARIOS_ORDER = [...CI_SCENARIOS];
 /** The groups the signing sides published into, by size (the last run's is measured by sbom-reads.ts). */
 const signedGroups = new Map<number, string>();
+/** How long each cold turn waited for a quiet engine, and what dockerd used meanwhile (engine-settle.ts). */
+const engineSettles: ({ size: number; run: number; side: string } & SettleResult)[] = [];
 
 /** A side's run, with what it pushed read from the registry before and after (the tags of its group that are new or moved). */
 async function withPushes(group: string, up: () => Measurement): Promise<Measurement> {
@@ -200,7 +203,12 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
         let bakeMeasurement = notRun;
         const sampled = sampledScenarios.has(scenario);
         for (const side of [...turns.slice(shift), ...turns.slice(0, shift)]) {
-          if (scenario === "cold") emptyCaches(side);
+          if (scenario === "cold") {
+            emptyCaches(side);
+            const settle = await waitForQuietEngine();
+            engineSettles.push({ size, run, side: side instanceof StrataSide ? side.label : side instanceof BakeSide ? "bake" : "peer", ...settle });
+            if (settle.engineSeen) process.stderr.write(`N=${size} run ${run} cold: the engine ${settle.quiet ? "was quiet" : "was still working"} after ${settle.seconds.toFixed(1)} s (dockerd ${settle.engineCpuSeconds.toFixed(2)} CPU-s meanwhile)\n`);
+          }
           if (side instanceof StrataSide) strata[side.label] = await withPushes(side.group, () => side.up(undefined, sampled));
           else if (side instanceof BakeSide) bakeMeasurement = await withPushes(side.group, () => bakeTurn(side, () => side.up(undefined, sampled), scenario));
           else peerMeasurement = await withPushes(side.group, () => side.up());
@@ -268,6 +276,7 @@ output.ci = ciTable;
 output.results = table;
 output.cpu = cpuTable;
 output.samples = all;
+output.engineSettles = engineSettles;
 output.planSeconds = plans;
 if (withBake) output.bakeAfterTurns = bakeAfterTurns;
 if (signingKey !== undefined) {

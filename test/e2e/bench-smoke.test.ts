@@ -18,6 +18,7 @@ it("runs the benchmark at N=10; Strata builds exactly what changed, the peer reb
       results: { scenario: string; strataBuilt: number; strataPushed: number; peerBuilt: number; peerPushed: number; strataPeakMiB: number | null }[];
       ci: { scenario: string; built: number; copied: number; pushed: number }[];
       cpu: { scenario: string; side: string; cpu: { accountedSeconds: number; machineBusySeconds: number } }[];
+      engineSettles: { side: string; seconds: number; quiet: boolean; engineSeen: boolean }[];
     };
     // [built, pushed] for Strata, then the peer; pushed is read from the registry: tags new or moved.
     const counts = Object.fromEntries(result.results.map((row) => [row.scenario, [row.strataBuilt, row.strataPushed, row.peerBuilt, row.peerPushed]]));
@@ -26,6 +27,9 @@ it("runs the benchmark at N=10; Strata builds exactly what changed, the peer reb
     expect(result.results.every((row) => row.strataPeakMiB !== null && row.strataPeakMiB > 0)).toBe(true);
     // CI runs of a one-leaf change: 1 built and 9 copied, 10 CI tags written, on a warm or an empty engine.
     expect(Object.fromEntries(result.ci.map((row) => [row.scenario, [row.built, row.copied, row.pushed]]))).toEqual({ "ci leaf changed": [1, 9, 10], "ci leaf changed on an empty engine": [1, 9, 10] });
+    // Every cold turn (Strata's side and the peer) waited for the engine it builds on to be quiet, and found it.
+    expect(result.engineSettles.map((settle) => settle.side).sort()).toEqual(["docker", "peer"]);
+    expect(result.engineSettles.every((settle) => settle.engineSeen && settle.seconds >= 3)).toBe(true);
     // The sampled runs' CPU: every component added up is the machine's busy time, within 10 %.
     expect(result.cpu.length).toBeGreaterThan(0);
     for (const entry of result.cpu) expect(Math.abs(entry.cpu.accountedSeconds / entry.cpu.machineBusySeconds - 1), `${entry.scenario} ${entry.side}`).toBeLessThan(0.1);
