@@ -10,8 +10,9 @@
  * The login is read for every step as before: the stack's (`registryAuth`), else the Docker config's,
  * whose credential helper may hand out another password during a long run. A new password from the
  * same source replaces that source's client (one that hands out a token per request would otherwise
- * leave a client per step behind). The password is held in this process's memory only, as the client
- * itself holds it.
+ * leave a client per step behind; two passwords of one source used in turn then replace each other,
+ * each new client probing again, as a client per step did). The password is held in this process's
+ * memory only, as the client itself holds it.
  */
 import { type RegistryClient } from "./client.js";
 import { type FoundLogin, type RegistryCredentials } from "./logins.js";

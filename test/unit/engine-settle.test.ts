@@ -2,9 +2,10 @@
 import { describe, expect, it } from "vitest";
 import { quietFor } from "../../bench/engine-settle.js";
 
-const readings = (cpuPerSecond: readonly number[]): { at: number; cpu: number }[] => {
+/** Readings `step` seconds apart, the engine using `share` of a core over each step. */
+const readings = (shares: readonly number[], step = 1): { at: number; cpu: number }[] => {
   let cpu = 0;
-  return [{ at: 0, cpu: 0 }, ...cpuPerSecond.map((used, index) => ({ at: index + 1, cpu: (cpu += used) }))];
+  return [{ at: 0, cpu: 0 }, ...shares.map((share, index) => ({ at: (index + 1) * step, cpu: (cpu += share * step) }))];
 };
 
 describe("quietFor", () => {
@@ -20,5 +21,15 @@ describe("quietFor", () => {
     expect(quietFor(readings([0.9, 0.06, 0.06, 0.06]))).toBe(false);
     // Busy again at the end: not quiet, whatever came before.
     expect(quietFor(readings([0, 0, 0, 0, 0.5]))).toBe(false);
+    // Quiet in the last step alone is not a quiet window.
+    expect(quietFor(readings([0.9, 0.9, 0.9, 0.01]))).toBe(false);
+    // Exactly a twentieth of a core: not less.
+    expect(quietFor(readings([0.05, 0.05, 0.05]))).toBe(false);
+  });
+  it("counts seconds, not readings: at half-second readings the window is six of them", () => {
+    expect(quietFor(readings([0.9, 0, 0, 0, 0, 0, 0], 0.5))).toBe(true);
+    expect(quietFor(readings([0.9, 0.9, 0, 0, 0, 0, 0], 0.5))).toBe(false);
+    expect(quietFor(readings([0, 0, 0, 0, 0], 0.5))).toBe(false);
+    expect(() => quietFor(readings([0, 0]), { windowSeconds: 0, share: 0.05 })).toThrow(/says nothing/);
   });
 });

@@ -62,7 +62,7 @@ type Props = Record<string, unknown>;
 /** The registry's manifests and configs read by the program's lookups in the same run are on disk already (defaultBlobCache, read once). */
 let blobCache: ReturnType<Awaited<ReturnType<typeof load.registry>>["defaultBlobCache"]> | null = null;
 
-/** One client per registry and login for the whole process (registry/client-pool.ts: the scheme asked once; the login read for every step). */
+/** One client per registry and login source for the whole process (registry/client-pool.ts: the scheme asked once; the login read for every step). */
 const clients = new RegistryClients(async () => {
   const registry = await load.registry();
   if (blobCache === null) blobCache = registry.defaultBlobCache();
