@@ -1,7 +1,21 @@
 /** Cleanup of images that benchmarks and end-to-end tests built in the local engine. */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+/** `format` of each image in the engine whose repository starts with `prefix`, each once. */
+function listImages(prefix: string, format: string): string[] {
+  return [...new Set(execFileSync("docker", ["image", "ls", "--all", "--format", `{{.Repository}} ${format}`], { encoding: "utf8" })
+    .split("\n").filter((line) => line.startsWith(prefix)).map((line) => line.split(" ")[1] as string))];
+}
+
+/** The tagged references (`repository:tag`) the engine holds under `prefix`. */
+export function taggedImages(prefix: string): string[] {
+  return listImages(prefix, "{{.Repository}}:{{.Tag}}").filter((name) => !name.endsWith(":<none>"));
+}
 
 /**
  * Removes every image whose repository starts with `prefix`, tagged or left
@@ -9,13 +23,20 @@ import path from "node:path";
  * tags), then remove what is left, children before parents.
  */
 export function removeImages(prefix: string): void {
-  const list = (format: string): string[] => [...new Set(execFileSync("docker", ["image", "ls", "--all", "--format", `{{.Repository}} ${format}`], { encoding: "utf8" })
-    .split("\n").filter((line) => line.startsWith(prefix)).map((line) => line.split(" ")[1] as string))];
-  const tagged = list("{{.Repository}}:{{.Tag}}").filter((name) => !name.endsWith(":<none>"));
+  const list = (format: string): string[] => listImages(prefix, format);
+  const tagged = taggedImages(prefix);
   if (tagged.length > 0) spawnSync("docker", ["image", "rm", ...tagged], { stdio: "ignore" });
   for (let remaining = list("{{.ID}}"), before = Infinity; remaining.length > 0 && remaining.length < before; before = remaining.length, remaining = list("{{.ID}}")) {
     for (const id of remaining) spawnSync("docker", ["image", "rm", "--force", id], { stdio: "ignore" });
   }
+}
+
+/** Pulls `refs` back into the engine from the registry they were pushed to, `concurrency` at a time; a pull that fails fails the bench. */
+export async function pullImages(refs: readonly string[], concurrency = 8): Promise<void> {
+  const queue = [...refs];
+  await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
+    for (let ref = queue.shift(); ref !== undefined; ref = queue.shift()) await execFileAsync("docker", ["pull", "--quiet", ref]);
+  }));
 }
 
 /** An empty engine, as a fresh CI runner has: the images under `prefix` and every build cache removed. */

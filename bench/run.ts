@@ -36,7 +36,7 @@ import { parseArgs } from "node:util";
 import { DEFAULT_PARALLEL } from "../src/core/concurrency.js";
 import { type Builder, BUILDERS } from "../src/core/config.js";
 import { renderTable } from "../src/cli/table.js";
-import { emptyEngine, engineInfo, removeImages } from "./docker-images.js";
+import { emptyEngine, engineInfo, pullImages, removeImages, taggedImages } from "./docker-images.js";
 import { buildNetworkConfig, type Measurement, parseBuildNetworks, seconds, sideLabel, StrataSide } from "./strata-side.js";
 import { BakeSide } from "./bake-side.js";
 import { generateCatalog, touch, touchEvery } from "./generate.js";
@@ -103,6 +103,8 @@ const CI_SCENARIOS_ORDER = [...CI_SCENARIOS];
 const signedGroups = new Map<number, string>();
 /** How long each cold turn waited for a quiet engine, and what dockerd used meanwhile (engine-settle.ts). */
 const engineSettles: ({ size: number; run: number; side: string } & SettleResult)[] = [];
+/** Images of sides that built before, removed by a later side's cold turn and pulled back after the cold turns (runOnce). */
+const coldPullBacks: { size: number; run: number; images: number }[] = [];
 
 /** A side's run, with what it pushed read from the registry before and after (the tags of its group that are new or moved). */
 async function withPushes(group: string, up: () => Measurement): Promise<Measurement> {
@@ -157,10 +159,30 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
   let planSeconds = 0;
   const notRun: Measurement = { seconds: Number.NaN, built: 0 };
   // Cold: each side starts from empty caches, emptied right before its own turn (the engine's build
-  // cache and the side's own images; bake's BuildKit cache), so no side builds on another's cache.
+  // cache and every side's images; bake's BuildKit cache), so no side builds on another's cache. Every
+  // side's images, not only its own: with the first side's N images still in the engine, dockerd
+  // worked 6-20 CPU-s more in the second side's cold N=200 turn, whichever side that was (README
+  // *What signing costs*). The images removed from sides that built before are pulled back once
+  // the cold turns are done (not timed), so the later scenarios find every side's images as its
+  // own cold run left them.
+  const everySide = `${registry}/bench${size}-${salt}-`;
+  const removedFromOthers = new Set<string>();
   const emptyCaches = (side: StrataSide | PeerSide | BakeSide): void => {
-    if (side instanceof BakeSide) bakeTurn(side, () => side.emptyCache(), "buildx prune");
-    else emptyEngine(`${registry}/${side.group}/`);
+    if (side instanceof BakeSide) {
+      bakeTurn(side, () => side.emptyCache(), "buildx prune");
+      return;
+    }
+    for (const ref of taggedImages(everySide)) if (!ref.startsWith(`${registry}/${side.group}/`)) removedFromOthers.add(ref);
+    emptyEngine(everySide);
+  };
+  const pullBackRemoved = async (): Promise<number> => {
+    const present = new Set(taggedImages(everySide));
+    const missing = [...removedFromOthers].filter((ref) => !present.has(ref));
+    removedFromOthers.clear();
+    await pullImages(missing);
+    const stillMissing = missing.filter((ref) => !new Set(taggedImages(everySide)).has(ref));
+    if (stillMissing.length > 0) throw new Error(`the cold turns removed ${stillMissing.length} images of other sides that could not be pulled back (${stillMissing.slice(0, 3).join(", ")}): the later scenarios would not find them`);
+    return missing.length;
   };
   try {
     for (const scenario of scenarios) {
@@ -213,6 +235,7 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
           else if (side instanceof BakeSide) bakeMeasurement = await withPushes(side.group, () => bakeTurn(side, () => side.up(undefined, sampled), scenario));
           else peerMeasurement = await withPushes(side.group, () => side.up());
         }
+        if (scenario === "cold") coldPullBacks.push({ size, run, images: await pullBackRemoved() });
         samples.push({ size, run, scenario, strata, peer: peerMeasurement, bake: bakeMeasurement });
         const figures = labels.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s`).join(", ");
         process.stderr.write(`N=${size} run ${run} ${scenario}${repeats > 1 ? ` #${repeat + 1}` : ""}: ${figures}, peer ${peerMeasurement.seconds.toFixed(1)} s${bake === undefined ? "" : `, bake ${bakeMeasurement.seconds.toFixed(1)} s`}\n`);
@@ -277,6 +300,7 @@ output.results = table;
 output.cpu = cpuTable;
 output.samples = all;
 output.engineSettles = engineSettles;
+output.coldPullBacks = coldPullBacks;
 output.planSeconds = plans;
 if (withBake) output.bakeAfterTurns = bakeAfterTurns;
 if (signingKey !== undefined) {

@@ -19,6 +19,7 @@ it("runs the benchmark at N=10; Strata builds exactly what changed, the peer reb
       ci: { scenario: string; built: number; copied: number; pushed: number }[];
       cpu: { scenario: string; side: string; cpu: { accountedSeconds: number; machineBusySeconds: number } }[];
       engineSettles: { side: string; seconds: number; quiet: boolean; engineSeen: boolean }[];
+      coldPullBacks: { size: number; run: number; images: number }[];
     };
     // [built, pushed] for Strata, then the peer; pushed is read from the registry: tags new or moved.
     const counts = Object.fromEntries(result.results.map((row) => [row.scenario, [row.strataBuilt, row.strataPushed, row.peerBuilt, row.peerPushed]]));
@@ -31,6 +32,9 @@ it("runs the benchmark at N=10; Strata builds exactly what changed, the peer reb
     // own engine (started here, its socket the one DOCKER_HOST names) the wait found its dockerd.
     expect(result.engineSettles.map((settle) => settle.side).sort()).toEqual(["docker", "peer"]);
     if (process.env.DOCKER_HOST !== undefined && process.env.DOCKER_HOST === process.env.STRATA_ENGINE_CHOSEN) expect(result.engineSettles.every((settle) => settle.engineSeen)).toBe(true);
+    // The second cold turn (the peer's, run 0) started from an engine without the first side's 10
+    // images, and they were pulled back after it: the later scenarios' counts above need them.
+    expect(result.coldPullBacks).toEqual([{ size: 10, run: 0, images: 10 }]);
     // The sampled runs' CPU: every component added up is the machine's busy time, within 10 %.
     expect(result.cpu.length).toBeGreaterThan(0);
     for (const entry of result.cpu) expect(Math.abs(entry.cpu.accountedSeconds / entry.cpu.machineBusySeconds - 1), `${entry.scenario} ${entry.side}`).toBeLessThan(0.1);
