@@ -31,12 +31,24 @@ export function removeImages(prefix: string): void {
   }
 }
 
-/** Pulls `refs` back into the engine from the registry they were pushed to, `concurrency` at a time; a pull that fails fails the bench. */
+/**
+ * Pulls `refs` back into the engine from the registry they were pushed to, `concurrency` at a time.
+ * A pull that fails stops the others from starting more, and the first failure is thrown once every
+ * pull under way has ended (none goes on behind the bench's clean-up).
+ */
 export async function pullImages(refs: readonly string[], concurrency = 8): Promise<void> {
   const queue = [...refs];
+  const failures: unknown[] = [];
   await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
-    for (let ref = queue.shift(); ref !== undefined; ref = queue.shift()) await execFileAsync("docker", ["pull", "--quiet", ref]);
+    for (let ref = queue.shift(); ref !== undefined && failures.length === 0; ref = queue.shift()) {
+      try {
+        await execFileAsync("docker", ["pull", "--quiet", ref]);
+      } catch (error) {
+        failures.push(error);
+      }
+    }
   }));
+  if (failures.length > 0) throw failures[0];
 }
 
 /** An empty engine, as a fresh CI runner has: the images under `prefix` and every build cache removed. */

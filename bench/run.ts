@@ -103,8 +103,14 @@ const CI_SCENARIOS_ORDER = [...CI_SCENARIOS];
 const signedGroups = new Map<number, string>();
 /** How long each cold turn waited for a quiet engine, and what dockerd used meanwhile (engine-settle.ts). */
 const engineSettles: ({ size: number; run: number; side: string } & SettleResult)[] = [];
-/** Images of sides that built before, removed by a later side's cold turn and pulled back after the cold turns (runOnce). */
-const coldPullBacks: { size: number; run: number; images: number }[] = [];
+/** After a run's cold turns: the images of each side that a later side's cold turn removed, brought back (runOnce), and the engine's settle after it. */
+interface ColdRestore {
+  readonly size: number;
+  readonly run: number;
+  readonly restored: readonly { readonly side: string; readonly images: number; readonly how: "pulled" | "rebuilt" }[];
+  readonly settle: SettleResult;
+}
+const coldRestores: ColdRestore[] = [];
 
 /** A side's run, with what it pushed read from the registry before and after (the tags of its group that are new or moved). */
 async function withPushes(group: string, up: () => Measurement): Promise<Measurement> {
@@ -159,31 +165,53 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
   let planSeconds = 0;
   const notRun: Measurement = { seconds: Number.NaN, built: 0 };
   // Cold: each side starts from empty caches, emptied right before its own turn (the engine's build
-  // cache and every side's images; bake's BuildKit cache), so no side builds on another's cache. Every
-  // side's images, not only its own: with the first side's N images still in the engine, dockerd
-  // worked 6-20 CPU-s more in the second side's cold N=200 turn, whichever side that was (README
-  // *What signing costs*). The images removed from sides that built before are pulled back once
-  // the cold turns are done (not timed), so the later scenarios find every side's images as its
-  // own cold run left them.
+  // cache and every side's images; bake's BuildKit cache, bake keeping no images in the engine), so
+  // no side builds on another's cache. Every side's images, not only its own: with the first side's N
+  // images still in the engine, dockerd worked 6-20 CPU-s more in the second side's cold N=200 turn,
+  // whichever side that was; without them, the same either way (README *What signing costs*).
   const everySide = `${registry}/bench${size}-${salt}-`;
-  const removedFromOthers = new Set<string>();
+  /** The tags of each side's images that a later side's cold turn removed. */
+  const removedFromOthers = new Map<StrataSide | PeerSide, Set<string>>();
   const emptyCaches = (side: StrataSide | PeerSide | BakeSide): void => {
     if (side instanceof BakeSide) {
       bakeTurn(side, () => side.emptyCache(), "buildx prune");
       return;
     }
-    for (const ref of taggedImages(everySide)) if (!ref.startsWith(`${registry}/${side.group}/`)) removedFromOthers.add(ref);
+    const held = taggedImages(everySide);
+    for (const other of [...sides, peer]) {
+      if (other === side) continue;
+      const refs = held.filter((ref) => ref.startsWith(`${registry}/${other.group}/`));
+      if (refs.length > 0) removedFromOthers.set(other, new Set([...(removedFromOthers.get(other) ?? []), ...refs]));
+    }
     emptyEngine(everySide);
   };
-  const pullBackRemoved = async (): Promise<number> => {
+  /**
+   * After the cold turns (untimed), each side whose images a later cold turn removed gets them back,
+   * so the later scenarios find the engine as that side's own cold run left it: a Strata side's
+   * are pulled (it needs them only as parents, and a pulled image has the built one's id); the
+   * peer rebuilds, since its builder (DOCKER_BUILDKIT=0) takes its cache only from images built on
+   * this engine, never from pulled ones. Then the engine is let settle, as before a cold turn.
+   */
+  const restoreRemoved = async (): Promise<ColdRestore["restored"]> => {
     const present = new Set(taggedImages(everySide));
-    const missing = [...removedFromOthers].filter((ref) => !present.has(ref));
+    const restored: { side: string; images: number; how: "pulled" | "rebuilt" }[] = [];
+    const wanted: string[] = [];
+    for (const [side, refs] of removedFromOthers) {
+      const missing = [...refs].filter((ref) => !present.has(ref));
+      if (missing.length === 0) continue;
+      wanted.push(...missing);
+      if (side instanceof PeerSide) side.up();
+      else await pullImages(missing);
+      restored.push({ side: side instanceof PeerSide ? "peer" : side.label, images: missing.length, how: side instanceof PeerSide ? "rebuilt" : "pulled" });
+    }
     removedFromOthers.clear();
-    await pullImages(missing);
-    const stillMissing = missing.filter((ref) => !new Set(taggedImages(everySide)).has(ref));
-    if (stillMissing.length > 0) throw new Error(`the cold turns removed ${stillMissing.length} images of other sides that could not be pulled back (${stillMissing.slice(0, 3).join(", ")}): the later scenarios would not find them`);
-    return missing.length;
+    const now = new Set(taggedImages(everySide));
+    const stillMissing = wanted.filter((ref) => !now.has(ref));
+    if (stillMissing.length > 0) throw new Error(`${stillMissing.length} images a cold turn removed are not back after the cold turns (${stillMissing.slice(0, 3).join(", ")}): the later scenarios would not find them`);
+    return restored;
   };
+  // Only scenarios after cold need the images back (a sweep, or --scenarios cold, runs none).
+  const laterScenarios = scenarios.some((scenario) => scenario !== "cold");
   try {
     for (const scenario of scenarios) {
       const catalogs = [...sides.map((side) => side.catalog), peer.catalog, ...(bake === undefined ? [] : [bake.catalog])];
@@ -235,7 +263,10 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
           else if (side instanceof BakeSide) bakeMeasurement = await withPushes(side.group, () => bakeTurn(side, () => side.up(undefined, sampled), scenario));
           else peerMeasurement = await withPushes(side.group, () => side.up());
         }
-        if (scenario === "cold") coldPullBacks.push({ size, run, images: await pullBackRemoved() });
+        if (scenario === "cold" && laterScenarios) {
+          const restored = await restoreRemoved();
+          coldRestores.push({ size, run, restored, settle: await waitForQuietEngine() });
+        }
         samples.push({ size, run, scenario, strata, peer: peerMeasurement, bake: bakeMeasurement });
         const figures = labels.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s`).join(", ");
         process.stderr.write(`N=${size} run ${run} ${scenario}${repeats > 1 ? ` #${repeat + 1}` : ""}: ${figures}, peer ${peerMeasurement.seconds.toFixed(1)} s${bake === undefined ? "" : `, bake ${bakeMeasurement.seconds.toFixed(1)} s`}\n`);
@@ -254,8 +285,8 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
 const selectedScenarios: readonly Scenario[] = values.scenarios === undefined ? SCENARIOS
   : SCENARIOS.filter((scenario) => scenario === "cold" || (values.scenarios as string).split(",").includes(scenario));
 // Images of earlier bench runs (a run killed before its clean-up, a profiling run) stay in the engine
-// otherwise: 398 of them sat there on 12-03. A cold turn empties only its own side's images, so the
-// bench starts from an engine holding none of them.
+// otherwise: 398 of them sat there on 12-03. A cold turn empties only its own run's images (its size
+// and salt), so the bench starts from an engine holding none of them.
 removeImages(`${registry}/bench`);
 const output: Record<string, unknown> = { registry, runs, noopRepeats, builders: labels, parallel: Number(values.parallel), buildNetworks: networks, machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
 
@@ -300,7 +331,7 @@ output.results = table;
 output.cpu = cpuTable;
 output.samples = all;
 output.engineSettles = engineSettles;
-output.coldPullBacks = coldPullBacks;
+output.coldRestores = coldRestores;
 output.planSeconds = plans;
 if (withBake) output.bakeAfterTurns = bakeAfterTurns;
 if (signingKey !== undefined) {

@@ -11,8 +11,8 @@
 #       runs of Strata and bake are CPU-sampled by component (bench/cpu-sampler.ts). --signing adds,
 #       for each builder, a side "<builder>+signed" whose stack signs and attests every image (a
 #       test-only key, bench/signing-key.ts); its no-op runs are CPU-sampled too. The sides take
-#       turns, first and second in alternate runs, and the second's engine works more in a cold run
-#       (README *What signing costs*): compare sides over an even --runs. --build-network
+#       turns, first and second in alternate runs; each cold turn starts with no side's images in the
+#       engine (they come back after the cold turns, untimed). --build-network
 #       gives each builder a side per strata:buildNetwork listed ("docker+host"; default: the engine's
 #       own network only); bake's buildkitd runs its steps on the host's network.
 #   scripts/bench.sh backends [--size 200] [--repeats 5]

@@ -1,5 +1,5 @@
 /**
- * The benchmark at N=10, once, as a smoke test: it runs end to end, and the
+ * The benchmark at N=10 as a smoke test: it runs end to end, and the
  * counts are exact (timings are reported by the benchmark, never asserted).
  */
 import { execFileSync } from "node:child_process";
@@ -19,7 +19,7 @@ it("runs the benchmark at N=10; Strata builds exactly what changed, the peer reb
       ci: { scenario: string; built: number; copied: number; pushed: number }[];
       cpu: { scenario: string; side: string; cpu: { accountedSeconds: number; machineBusySeconds: number } }[];
       engineSettles: { side: string; seconds: number; quiet: boolean; engineSeen: boolean }[];
-      coldPullBacks: { size: number; run: number; images: number }[];
+      coldRestores: { size: number; run: number; restored: { side: string; images: number; how: string }[]; settle: { quiet: boolean } }[];
     };
     // [built, pushed] for Strata, then the peer; pushed is read from the registry: tags new or moved.
     const counts = Object.fromEntries(result.results.map((row) => [row.scenario, [row.strataBuilt, row.strataPushed, row.peerBuilt, row.peerPushed]]));
@@ -32,12 +32,33 @@ it("runs the benchmark at N=10; Strata builds exactly what changed, the peer reb
     // own engine (started here, its socket the one DOCKER_HOST names) the wait found its dockerd.
     expect(result.engineSettles.map((settle) => settle.side).sort()).toEqual(["docker", "peer"]);
     if (process.env.DOCKER_HOST !== undefined && process.env.DOCKER_HOST === process.env.STRATA_ENGINE_CHOSEN) expect(result.engineSettles.every((settle) => settle.engineSeen)).toBe(true);
-    // The second cold turn (the peer's, run 0) started from an engine without the first side's 10
-    // images, and they were pulled back after it: the later scenarios' counts above need them.
-    expect(result.coldPullBacks).toEqual([{ size: 10, run: 0, images: 10 }]);
+    // Each cold turn starts with no side's images in the engine; after the cold turns the first
+    // side's (Strata's, in run 0) are pulled back.
+    expect(result.coldRestores.map((restore) => [restore.run, restore.restored])).toEqual([[0, [{ side: "docker", images: 10, how: "pulled" }]]]);
     // The sampled runs' CPU: every component added up is the machine's busy time, within 10 %.
     expect(result.cpu.length).toBeGreaterThan(0);
     for (const entry of result.cpu) expect(Math.abs(entry.cpu.accountedSeconds / entry.cpu.machineBusySeconds - 1), `${entry.scenario} ${entry.side}`).toBeLessThan(0.1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it("cold, then only no-ops, each side first once: the side whose images a later cold turn removed gets them back, so its no-ops build nothing", () => {
+  // Without "new content" (which rebuilds every layer) between them, a no-op is where a side that
+  // lost its images or its cache shows: the peer's builder (DOCKER_BUILDKIT=0) takes its cache only
+  // from images built on the engine, so pulled images would have it rebuild all 10.
+  const dir = mkdtempSync(path.join(tmpdir(), "strata-bench-smoke-"));
+  try {
+    const out = path.join(dir, "run.json");
+    execFileSync("node", [path.join(repoRoot, "dist/bench/run.js"), "--sizes", "10", "--runs", "2", "--noop-repeats", "1", "--scenarios", "no-op", "--out", out], { stdio: ["ignore", "inherit", "inherit"], env: process.env });
+    const result = JSON.parse(readFileSync(out, "utf8")) as {
+      coldRestores: { run: number; restored: { side: string; images: number; how: string }[] }[];
+      samples: { run: number; scenario: string; strata: Record<string, { built: number }>; peer: { built: number } }[];
+    };
+    // Run 0: Strata's side first, its images pulled back; run 1: the peer first, its images rebuilt.
+    expect(result.coldRestores.map((restore) => [restore.run, restore.restored])).toEqual([[0, [{ side: "docker", images: 10, how: "pulled" }]], [1, [{ side: "peer", images: 10, how: "rebuilt" }]]]);
+    const builtByRun = result.samples.map((sample) => [sample.run, sample.scenario, sample.strata.docker?.built, sample.peer.built]);
+    expect(builtByRun).toEqual([[0, "cold", 10, 10], [0, "no-op", 0, 0], [1, "cold", 10, 10], [1, "no-op", 0, 0]]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
