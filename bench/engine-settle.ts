@@ -1,14 +1,14 @@
 /**
- * Waits, before a cold turn, until the engine has finished what came before it. In cold runs the
- * side that built second had dockerd work 8–18 CPU-s more than the first, signed or not (README
- * *What signing costs*): its turn started right after the other side's build and the build-cache
- * prune, while the first side's started after the previous run's other scenarios. A turn measured
- * while the engine still carries out earlier work is charged for it; so each cold turn begins once
- * dockerd has used less than a twentieth of a core for three seconds, or after two minutes, and the
- * results file keeps how long that took and what dockerd used meanwhile. (In a two-run check it was
- * quiet at once before every turn and the second side's dockerd still worked more: dockerd's own
- * CPU is watched, not containerd's or the kernel's writeback. Bake's turns wait too, though bake
- * builds on its own buildkitd: three idle seconds.)
+ * Waits, before a cold turn (and after the cold turns bring back the images they removed,
+ * bench/run.ts), until the engine has finished what came before it: a turn measured while the engine
+ * still carries out earlier work is charged for it. So each cold turn begins once dockerd has used
+ * less than a twentieth of a core for three seconds, or after two minutes, and the results file
+ * keeps how long that took and what dockerd used meanwhile. (It was not what made the side that
+ * built second have dockerd work 6–20 CPU-s more in cold runs: the engine was quiet at once before
+ * every turn of a two-run check, and that side still worked more. The first side's images left in
+ * the engine were: since every cold turn removes them, the second side is not the one charged
+ * (README *What signing costs*). Bake's turns wait too, though bake builds on its own buildkitd:
+ * three idle seconds.)
  *
  * `quietFor` is pure (test/unit/engine-settle.test.ts); `waitForQuietEngine` reads /proc.
  */

@@ -5,18 +5,26 @@
  * registry's CPU is read from /proc before and after. What README *What signing costs* measured the
  * registry's GOGC with:
  *   node dist/bench/registry-load.js --port 5000 --pid <registry pid> [--images 300]
- * It writes under the repositories `load/img0` … `load/img199` of that registry.
+ * It leaves what it wrote in that registry, under the repositories `load/img0` … `load/img199`
+ * (point it at a throwaway registry, or run `scripts/services.sh gc` after deleting them).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import { parseArgs } from "node:util";
+import { clockTicksPerSecond, parseStat } from "./cpu-sampler.js";
 
 const { values } = parseArgs({ options: { port: { type: "string", default: "5000" }, pid: { type: "string" }, images: { type: "string", default: "300" } } });
-if (values.pid === undefined) throw new Error("registry-load: --pid <the registry's pid> is needed, its CPU is what is measured");
-const registryPid = values.pid;
-const port = Number(values.port);
-const images = Number(values.images);
+const wholeNumber = (text: string | undefined, what: string, max = Number.MAX_SAFE_INTEGER): number => {
+  const value = Number(text);
+  if (text === undefined || !Number.isInteger(value) || value < 1 || value > max) throw new Error(`registry-load: --${what} must be a whole number from 1 to ${max} (given: ${text ?? "nothing"})`);
+  return value;
+};
+const registryPid = wholeNumber(values.pid, "pid");
+const port = wholeNumber(values.port, "port", 65535);
+const images = wholeNumber(values.images, "images");
+/** A request that has no answer in this time fails the run (a registry that stopped answering does not hang it). */
+const REQUEST_TIMEOUT_MS = 30_000;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 const MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
 
@@ -25,39 +33,45 @@ interface Answer { readonly status: number; readonly location: string | undefine
 function call(method: string, urlPath: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const request = http.request({ host: "127.0.0.1", port, method, path: urlPath, agent, headers: { ...headers, ...(body === undefined ? {} : { "content-length": String(body.length) }) } }, (response) => {
+      response.on("error", reject);
+      response.on("aborted", () => reject(new Error(`registry-load: ${method} ${urlPath}: the answer broke off`)));
       response.resume();
       response.on("end", () => resolve({ status: response.statusCode ?? 0, location: response.headers.location }));
     });
+    request.setTimeout(REQUEST_TIMEOUT_MS, () => request.destroy(new Error(`registry-load: ${method} ${urlPath}: no answer within ${REQUEST_TIMEOUT_MS / 1000} s`)));
     request.on("error", reject);
     request.end(body);
   });
 }
 
+const expectStatus = (answer: Answer, status: number, what: string): Answer => {
+  if (answer.status !== status) throw new Error(`registry-load: ${what} answered ${answer.status}, not ${status}`);
+  return answer;
+};
+
 const sha256 = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-/** The registry's user and system CPU seconds (/proc/<pid>/stat, fields 14 and 15, in clock ticks of 1/100 s). */
+/** The registry's user and system CPU seconds. */
 function registryCpuSeconds(): number {
-  const fields = (readFileSync(`/proc/${registryPid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  const stat = parseStat(readFileSync(`/proc/${registryPid}/stat`, "utf8"));
+  return (stat.utime + stat.stime) / clockTicksPerSecond();
 }
 
 async function signLike(index: number): Promise<void> {
   const repository = `load/img${index % 200}`;
   const blobs = [randomBytes(900), randomBytes(900), Buffer.from(JSON.stringify({ rootfs: { type: "layers", diff_ids: [] }, index, nonce: randomBytes(8).toString("hex") }))];
   const tag = `sha256-${createHash("sha256").update(`${index}${randomBytes(8).toString("hex")}`).digest("hex")}.sig`;
-  await call("GET", `/v2/${repository}/manifests/${tag}`, undefined, { accept: MANIFEST_TYPE });
+  expectStatus(await call("GET", `/v2/${repository}/manifests/${tag}`, undefined, { accept: MANIFEST_TYPE }), 404, "the read of a tag not written yet");
   for (const blob of blobs) {
-    const started = await call("POST", `/v2/${repository}/blobs/uploads/`);
-    if (started.status !== 202 || started.location === undefined) throw new Error(`registry-load: POST upload answered ${started.status}`);
+    const started = expectStatus(await call("POST", `/v2/${repository}/blobs/uploads/`), 202, "POST upload");
+    if (started.location === undefined) throw new Error("registry-load: POST upload answered without a Location");
     const upload = new URL(started.location, `http://127.0.0.1:${port}`);
     upload.searchParams.set("digest", sha256(blob));
-    const put = await call("PUT", upload.pathname + upload.search, blob, { "content-type": "application/octet-stream" });
-    if (put.status !== 201) throw new Error(`registry-load: PUT blob answered ${put.status}`);
+    expectStatus(await call("PUT", upload.pathname + upload.search, blob, { "content-type": "application/octet-stream" }), 201, "PUT blob");
   }
   const [first, second, config] = blobs as [Buffer, Buffer, Buffer];
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha256(config), size: config.length }, layers: [first, second].map((blob) => ({ mediaType: "application/vnd.dev.cosign.simplesigning.v1+json", digest: sha256(blob), size: blob.length })) }));
-  const put = await call("PUT", `/v2/${repository}/manifests/${tag}`, manifest, { "content-type": MANIFEST_TYPE });
-  if (put.status !== 201) throw new Error(`registry-load: PUT manifest answered ${put.status}`);
-  await call("GET", `/v2/${repository}/manifests/${tag}`, undefined, { accept: MANIFEST_TYPE });
+  expectStatus(await call("PUT", `/v2/${repository}/manifests/${tag}`, manifest, { "content-type": MANIFEST_TYPE }), 201, "PUT manifest");
+  expectStatus(await call("GET", `/v2/${repository}/manifests/${tag}`, undefined, { accept: MANIFEST_TYPE }), 200, "the read-back of the tag");
 }
 
 const cpuBefore = registryCpuSeconds();

@@ -16,7 +16,7 @@ export const SAMPLED_SCENARIOS: ReadonlySet<Scenario> = new Set(["cold", "new co
 
 /** What each scenario means, for the JSON (the README says the same). */
 export const SCENARIO_MEANINGS: Record<Scenario, string> = {
-  cold: "a new tree, every side's build cache emptied right before its turn: the engine's build cache (docker builder prune -af) and every side's images (after the cold turns, untimed, those of sides that built before come back: pulled for Strata's sides, rebuilt for the peer); bake's BuildKit cache (buildx prune -af)",
+  cold: "a new tree, every side's build cache emptied right before its turn: the engine's build cache (docker builder prune -af) and every side's images (after the cold turns, untimed, when a later scenario needs them, those of sides that built before come back: pulled for Strata's sides, rebuilt for the peer); bake's BuildKit cache (buildx prune -af)",
   "new content on a warm engine": "every layer's content changed after the cold run, caches kept: every layer builds again on a warm engine and BuildKit (what \"cold\" meant before issue #28)",
   "no-op": "nothing changed",
   "leaf changed": "one service layer's file changed",

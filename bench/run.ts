@@ -29,7 +29,7 @@
  * and the new-content runs of Strata and bake are CPU-sampled by component (cpu-sampler.ts).
  */
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -168,7 +168,8 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
   // cache and every side's images; bake's BuildKit cache, bake keeping no images in the engine), so
   // no side builds on another's cache. Every side's images, not only its own: with the first side's N
   // images still in the engine, dockerd worked 6-20 CPU-s more in the second side's cold N=200 turn,
-  // whichever side that was; without them, the same either way (README *What signing costs*).
+  // whichever side that was; without them, within 4 CPU-s either way in a two-run check, and in the
+  // four runs after it the side with more dockerd CPU was not the second (README *What signing costs*).
   const everySide = `${registry}/bench${size}-${salt}-`;
   /** The tags of each side's images that a later side's cold turn removed. */
   const removedFromOthers = new Map<StrataSide | PeerSide, Set<string>>();
@@ -187,7 +188,8 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
   };
   /**
    * After the cold turns (untimed), each side whose images a later cold turn removed gets them back,
-   * so the later scenarios find the engine as that side's own cold run left it: a Strata side's
+   * so the later scenarios find that side's images as its own cold run left them (not its build
+   * cache: the next side's cold turn pruned that, as before): a Strata side's images
    * are pulled (it needs them only as parents, and a pulled image has the built one's id); the
    * peer rebuilds, since its builder (DOCKER_BUILDKIT=0) takes its cache only from images built on
    * this engine, never from pulled ones. Then the engine is let settle, as before a cold turn.
@@ -198,7 +200,7 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
     const wanted: string[] = [];
     for (const [side, refs] of removedFromOthers) {
       const missing = [...refs].filter((ref) => !present.has(ref));
-      if (missing.length === 0) continue;
+      if (missing.length === 0 || !needsImagesLater(side)) continue;
       wanted.push(...missing);
       if (side instanceof PeerSide) side.up();
       else await pullImages(missing);
@@ -210,8 +212,11 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
     if (stillMissing.length > 0) throw new Error(`${stillMissing.length} images a cold turn removed are not back after the cold turns (${stillMissing.slice(0, 3).join(", ")}): the later scenarios would not find them`);
     return restored;
   };
-  // Only scenarios after cold need the images back (a sweep, or --scenarios cold, runs none).
-  const laterScenarios = scenarios.some((scenario) => scenario !== "cold");
+  // Only scenarios after cold need the images back (a sweep, or --scenarios cold, runs none): the
+  // peer takes no part in the CI scenarios, and those on an empty engine empty it first.
+  const needsImagesLater = (side: StrataSide | PeerSide): boolean => scenarios.some((scenario) => scenario !== "cold"
+    && (side instanceof PeerSide ? !CI_SCENARIOS.has(scenario) : !scenario.endsWith("empty engine")));
+  const laterScenarios = [...sides, peer].some(needsImagesLater);
   try {
     for (const scenario of scenarios) {
       const catalogs = [...sides.map((side) => side.catalog), peer.catalog, ...(bake === undefined ? [] : [bake.catalog])];
@@ -265,7 +270,9 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
         }
         if (scenario === "cold" && laterScenarios) {
           const restored = await restoreRemoved();
-          coldRestores.push({ size, run, restored, settle: await waitForQuietEngine() });
+          const settle = await waitForQuietEngine();
+          coldRestores.push({ size, run, restored, settle });
+          if (restored.length > 0) process.stderr.write(`N=${size} run ${run}: after the cold turns ${restored.map((entry) => `${entry.side}'s ${entry.images} images ${entry.how}`).join(", ")}; the engine ${settle.quiet ? "was quiet" : "WAS STILL WORKING (the next scenario's first side is charged for it)"} after ${settle.seconds.toFixed(1)} s\n`);
         }
         samples.push({ size, run, scenario, strata, peer: peerMeasurement, bake: bakeMeasurement });
         const figures = labels.map((builder) => `${builder} ${strata[builder]?.seconds.toFixed(1)} s`).join(", ");
@@ -288,7 +295,25 @@ const selectedScenarios: readonly Scenario[] = values.scenarios === undefined ? 
 // otherwise: 398 of them sat there on 12-03. A cold turn empties only its own run's images (its size
 // and salt), so the bench starts from an engine holding none of them.
 removeImages(`${registry}/bench`);
-const output: Record<string, unknown> = { registry, runs, noopRepeats, builders: labels, parallel: Number(values.parallel), buildNetworks: networks, machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo() };
+/**
+ * The GOGC of each docker-registry process here (scripts/services.sh starts the project's with 400;
+ * its CPU differs by about a quarter between that and Go's default of 100): "default" when it has
+ * none. A registry started before the setting, or by the caller, keeps its own, so the results say.
+ */
+function registryGogc(): { pid: number; gogc: string }[] {
+  const found: { pid: number; gogc: string }[] = [];
+  for (const entry of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== "docker-registry") continue;
+      const gogc = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").find((variable) => variable.startsWith("GOGC="));
+      found.push({ pid: Number(entry), gogc: gogc === undefined ? "default" : gogc.slice("GOGC=".length) });
+    } catch {
+      // A process that ended while the list was read, or one this user may not read: not counted.
+    }
+  }
+  return found;
+}
+const output: Record<string, unknown> = { registry, runs, noopRepeats, builders: labels, parallel: Number(values.parallel), buildNetworks: networks, machine: { cores: (await import("node:os")).cpus().length }, engine: engineInfo(), registryGogc: registryGogc() };
 
 if (values.sweep !== undefined) {
   // Strata alone, cold, N=50, `runs` times per value with the values interleaved, so a slow spell of

@@ -3,7 +3,7 @@
 #   the Docker engine: DOCKER_HOST's when the caller set it (used as it is, never started: it must
 #     answer); otherwise the project's engine, started with scripts/engines.sh if not running
 #     (moby $STRATA_DOCKERD_VERSION built from Go modules; STRATA_DOCKERD=debian: Debian's docker.io);
-#   a registry (Debian's docker-registry) on 127.0.0.1:$STRATA_REGISTRY_PORT,
+#   a registry (Debian's docker-registry) on 127.0.0.1:$STRATA_REGISTRY_PORT, Go's GC at GOGC=$STRATA_REGISTRY_GOGC (400),
 #   storing under $STRATA_STATE/registry.
 #   with STRATA_BACKEND=postgres, a PostgreSQL 15 cluster (Debian's postgresql) for Pulumi's state:
 #     data under $STRATA_STATE/postgres (or, when the postgres user cannot enter the state folder,
@@ -78,13 +78,14 @@ http:
   headers:
     X-Content-Type-Options: [nosniff]
 YAML
-  # GOGC=400: the registry builds its URL router anew for every request (distribution 2.8), and
-  # collecting that garbage was a good part of its CPU; with 400 a signing-like load of 2700
-  # requests (bench/registry-load.ts) took about a quarter less of its CPU (medians of six: 6.6 ->
-  # 5.1 CPU-s) for ~20 MiB more memory (README *What signing costs*).
-  # A GOGC the caller set is kept.
-  strata_log "starting the registry on 127.0.0.1:$STRATA_REGISTRY_PORT (log: $logs/registry.log)"
-  GOGC="${GOGC:-400}" setsid docker-registry serve "$STRATA_STATE/registry/config.yml" >"$logs/registry.log" 2>&1 < /dev/null &
+  # Go's GOGC=400 (STRATA_REGISTRY_GOGC; its own variable, so a GOGC exported for something else
+  # does not reach it): the registry builds its URL router anew for every request (distribution
+  # 2.8), and collecting that garbage was a good part of its CPU; with 400 a signing-like load of
+  # 2700 requests (bench/registry-load.ts) took about a quarter less of its CPU (medians of six:
+  # 6.6 -> 5.1 CPU-s; its resident memory 31 -> 49 MiB after the six) (README *What signing costs*).
+  local gogc="${STRATA_REGISTRY_GOGC:-400}"
+  strata_log "starting the registry on 127.0.0.1:$STRATA_REGISTRY_PORT, GOGC=$gogc (log: $logs/registry.log)"
+  GOGC="$gogc" setsid docker-registry serve "$STRATA_STATE/registry/config.yml" >"$logs/registry.log" 2>&1 < /dev/null &
   echo $! > "$run/registry.pid"
   strata_wait_for "the registry" "$logs/registry.log" registry_up
 }
