@@ -3,6 +3,7 @@ import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
+import { mapLimited } from "../src/core/concurrency.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -37,17 +38,17 @@ export function removeImages(prefix: string): void {
  * pull under way has ended (none goes on behind the bench's clean-up).
  */
 export async function pullImages(refs: readonly string[], concurrency = 8): Promise<void> {
-  const queue = [...refs];
   const failures: unknown[] = [];
-  await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
-    for (let ref = queue.shift(); ref !== undefined && failures.length === 0; ref = queue.shift()) {
-      try {
-        await execFileAsync("docker", ["pull", "--quiet", ref]);
-      } catch (error) {
-        failures.push(error);
-      }
+  // mapLimited's own promise rejects at the first failure while the other pulls go on; here each
+  // pull's failure is kept, so every pull under way ends before this throws.
+  await mapLimited(refs, concurrency, async (ref) => {
+    if (failures.length > 0) return;
+    try {
+      await execFileAsync("docker", ["pull", "--quiet", ref]);
+    } catch (error) {
+      failures.push(error);
     }
-  }));
+  });
   if (failures.length > 0) throw failures[0];
 }
 

@@ -29,7 +29,7 @@
  * and the new-content runs of Strata and bake are CPU-sampled by component (cpu-sampler.ts).
  */
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -41,7 +41,7 @@ import { buildNetworkConfig, type Measurement, parseBuildNetworks, seconds, side
 import { BakeSide } from "./bake-side.js";
 import { generateCatalog, touch, touchEvery } from "./generate.js";
 import { median, projectRoot } from "./stats.js";
-import { cpuRows } from "./cpu-sampler.js";
+import { cpuRows, sweep } from "./cpu-sampler.js";
 import { CI_SCENARIOS, ciEntries, cpuEntries, resultEntries, SAMPLED_SCENARIOS, type Sample, type Scenario, SCENARIO_MEANINGS, SCENARIOS } from "./results.js";
 import { groupDigests, tagsWritten } from "./pushes.js";
 import { benchSigningKey } from "./signing-key.js";
@@ -202,9 +202,13 @@ async function runOnce(size: number, run: number, parallel: number, scenarios: r
       const missing = [...refs].filter((ref) => !present.has(ref));
       if (missing.length === 0 || !needsImagesLater(side)) continue;
       wanted.push(...missing);
-      if (side instanceof PeerSide) side.up();
-      else await pullImages(missing);
-      restored.push({ side: side instanceof PeerSide ? "peer" : side.label, images: missing.length, how: side instanceof PeerSide ? "rebuilt" : "pulled" });
+      if (side instanceof PeerSide) {
+        side.up();
+        restored.push({ side: "peer", images: missing.length, how: "rebuilt" });
+      } else {
+        await pullImages(missing);
+        restored.push({ side: side.label, images: missing.length, how: "pulled" });
+      }
     }
     removedFromOthers.clear();
     const now = new Set(taggedImages(everySide));
@@ -302,13 +306,13 @@ removeImages(`${registry}/bench`);
  */
 function registryGogc(): { pid: number; gogc: string }[] {
   const found: { pid: number; gogc: string }[] = [];
-  for (const entry of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+  for (const [pid, stat] of sweep().processes) {
+    if (stat.comm !== "docker-registry") continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() !== "docker-registry") continue;
-      const gogc = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").find((variable) => variable.startsWith("GOGC="));
-      found.push({ pid: Number(entry), gogc: gogc === undefined ? "default" : gogc.slice("GOGC=".length) });
+      const gogc = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").find((variable) => variable.startsWith("GOGC="));
+      found.push({ pid, gogc: gogc === undefined ? "default" : gogc.slice("GOGC=".length) });
     } catch {
-      // A process that ended while the list was read, or one this user may not read: not counted.
+      // A registry that ended since the sweep, or one this user may not read: not counted.
     }
   }
   return found;
