@@ -63,3 +63,25 @@ it("cold, then only no-ops, each side first once: the side whose images a later 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it("cold, then only a CI run, each side first once: only a side a later scenario needs gets its images back (the peer takes no part in CI runs)", () => {
+  // The path where a cold turn removed a side's images and nothing brings them back: in run 1 the
+  // peer builds first and Strata's turn removes its images, which no CI scenario needs.
+  const dir = mkdtempSync(path.join(tmpdir(), "strata-bench-smoke-"));
+  try {
+    const out = path.join(dir, "run.json");
+    execFileSync("node", [path.join(repoRoot, "dist/bench/run.js"), "--sizes", "10", "--runs", "2", "--scenarios", "ci leaf changed", "--out", out], { stdio: ["ignore", "inherit", "inherit"], env: process.env });
+    const result = JSON.parse(readFileSync(out, "utf8")) as {
+      coldRestores: { run: number; restored: { side: string; images: number; how: string }[] }[];
+      samples: { run: number; scenario: string; strata: Record<string, { built: number; copied?: number }> }[];
+    };
+    // Run 0: Strata's side first, the peer's turn removed its images, and its CI run needs them: pulled.
+    // Run 1: the peer first; Strata's turn removed the peer's images, and nothing brings them back.
+    expect(result.coldRestores.map((restore) => [restore.run, restore.restored])).toEqual([[0, [{ side: "docker", images: 10, how: "pulled" }]], [1, []]]);
+    // Each run's CI run of a one-leaf change built 1 and copied the 9 others.
+    const byRun = result.samples.map((sample) => [sample.run, sample.scenario, sample.strata.docker?.built, sample.strata.docker?.copied]);
+    expect(byRun).toEqual([[0, "cold", 10, undefined], [0, "ci leaf changed", 1, 9], [1, "cold", 10, undefined], [1, "ci leaf changed", 1, 9]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
