@@ -1,7 +1,8 @@
 /**
  * Program test with Pulumi mocks: the wiring of the attestation sets (pulumi/image-attestations.ts):
- * every published image in exactly one ImageAttestationsSet, a layer with children and the leaves
- * under it (core/attestation-sets.ts), and each layer's stack outputs read from its own set's entry.
+ * every published image in exactly one ImageAttestationsSet, sibling families (a layer with children
+ * and the leaves under it) together up to eight layers (core/attestation-sets.ts), and each layer's
+ * stack outputs read from its own set's entry.
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/pulumi/provider/image-attestations-inputs.js";
@@ -22,8 +23,8 @@ const digestRefOf = (layer: string): string => `${REGISTRY}/g/${layer}@${fakeDig
 
 describe("attestation sets in the program", () => {
   it("puts each layer's image in its set, and reads each layer's outputs from its own set", async () => {
-    // base → svcNN-base → svcNN, three services: four sets.
-    const edges: [string, string | null][] = [["base", null], ...[0, 1, 2].flatMap((at): [string, string][] => [[`svc${at}-base`, "base"], [`svc${at}`, `svc${at}-base`]])];
+    // base → svcNN-base → svcNN, five services: base alone, four families together, the fifth in a set of its own.
+    const edges: [string, string | null][] = [["base", null], ...[0, 1, 2, 3, 4].flatMap((at): [string, string][] => [[`svc${at}-base`, "base"], [`svc${at}`, `svc${at}-base`]])];
     const names = edges.map(([layer]) => layer);
     const layers = edges.map(([layer, parentLayer]) => ({
       layer, kind: "service", image: layer, tag: "1.0-p0", ref: `${REGISTRY}/g/${layer}:1.0-p0`, digestRef: pulumi.output(digestRefOf(layer)),
@@ -43,12 +44,11 @@ describe("attestation sets in the program", () => {
     const sets = recorded.filter((resource) => resource.type === IMAGE_ATTESTATIONS_SET_TYPE).sort((a, b) => a.name.localeCompare(b.name));
     expect(sets.map((set) => [set.name, Object.keys(set.inputs.images as Record<string, unknown>).sort()])).toEqual([
       ["attestations-base", ["base"]],
-      ["attestations-svc0-base", ["svc0", "svc0-base"]],
-      ["attestations-svc1-base", ["svc1", "svc1-base"]],
-      ["attestations-svc2-base", ["svc2", "svc2-base"]],
+      ["attestations-svc0-base", ["svc0", "svc0-base", "svc1", "svc1-base", "svc2", "svc2-base", "svc3", "svc3-base"]],
+      ["attestations-svc4-base", ["svc4", "svc4-base"]],
     ]);
     // An image's parent is the one its build ran on, and the run id is no input (it differs on every run).
-    const images = sets[3]?.inputs.images as Record<string, { digestRef: string; provenanceFacts: { parent: string; runId?: string } }>;
+    const images = sets[1]?.inputs.images as Record<string, { digestRef: string; provenanceFacts: { parent: string; runId?: string } }>;
     expect(images.svc2?.digestRef).toBe(digestRefOf("svc2"));
     expect(images.svc2?.provenanceFacts.parent).toBe(digestRefOf("svc2-base"));
     expect(images.svc2?.provenanceFacts.runId).toBeUndefined();
