@@ -2,7 +2,8 @@
  * Which `strata:index:ImageAttestationsSet` signs which layer's images (issue 29): every layer
  * with children heads a family, with the leaves directly under it, and a layer with no parent in
  * the list and no children (a tree of one) is a family alone; families whose heads are siblings
- * (one parent) share a set, whole, in declaration order, up to SET_LAYERS layers. No Pulumi import.
+ * (one parent) share a set, whole, in declaration order, cut after a head whose name ends a set
+ * (endsSet) or before a family that would take the set past SET_IMAGES images. No Pulumi import.
  *
  * Why these sets, not one resource per image nor one for the whole stack: the engine wrote the
  * whole state after every step then (`strata up` now has it write once, as the run ends, on a
@@ -10,43 +11,60 @@
  * a cold N=200 run (12.3 → 34.9 CPU-s, bench/results/2026-12-03-signing-n200.json); one set for the
  * stack waits for the last build before it signs the first image (cold +30 % over three runs, 21 s
  * of signing after the last build in one, bench/results/2026-12-03-signing-set-n200.json), and so
- * did runs of 16 consecutive layers (one run, stopped before a results file: 13 sets, all but three
- * ready after 100 s of 113; cold +35 %), since the engine builds leaves in no order a static cut
- * can follow. A parent's children are declared to the engine together, the moment the parent is
- * built, so they build close together, and so do their own leaves after them: a set of sibling
- * families is ready soon after its last family's leaves, while other subtrees still build, and the
- * last one holds only its own few images' signing after the last build. A family per set (103 sets
- * at N=200, bench/results/2026-12-03-signing-family-sets-n200.json and the 2026-12-04 results)
- * cost a signed no-op 1.4-1.7 s over an unsigned one, nearly all of it the sets as resources
- * (README *What signing costs*); sibling families together make 29.
+ * did runs of 16 consecutive layers of the declaration (one run, stopped before a results file: 13
+ * sets, all but three ready after 100 s of 113; cold +35 %): such a run spans levels of the tree,
+ * which the engine builds far apart. A parent's children are declared to the engine together, the
+ * moment the parent is built, so they build close together, and so do their own leaves after them:
+ * a set of sibling families is ready soon after its last family's leaves, while other subtrees
+ * still build, and the last one holds only its own few images' signing after the last build. One
+ * set per family (103 sets at N=200, bench/results/2026-12-03-signing-family-sets-n200.json and
+ * the 2026-12-04 results) cost a signed no-op 1.4-1.8 s over an unsigned one, most of it the sets
+ * as resources (README *What signing costs*); sibling families together make 37.
  *
- * A leaf added or removed changes only its family's set. A family added or removed among its
- * siblings may move the families declared after it from one set to the next; a leaf that gains a
- * child becomes a family's head, and a layer that loses its last child moves back into its
- * parent's family (a set left empty is deleted: its tags stay). A set finds the signatures of an
- * image it takes over in the registry (attest-image.ts never signs a digest twice) and writes
+ * Where a set is cut depends on the heads' names, not on their places, so a change to the catalog
+ * moves as little as it can: a leaf added or removed changes only its family's set; a family added
+ * joins one set (and splits it when its head's name ends a set), a family removed leaves one,
+ * and the families of every other set stay where they were, but where SET_IMAGES cuts a long run.
+ * A leaf that gains a child becomes a family's head, and a layer that loses its last child moves
+ * back into its parent's family. A set whose first family changes takes another name: the engine
+ * makes it anew and deletes the old one (its tags stay). A set finds the signatures of an image it
+ * takes over in the registry (attest-image.ts never signs a digest twice with a key) and writes
  * nothing for it; its state then holds this run's facts for that image, while the registry's
  * provenance keeps those of the run that signed it.
  */
 
+import { createHash } from "node:crypto";
+
 export interface SetMember {
   readonly layer: string;
   readonly parent: string | null;
+  /** The images its set signs for it: 1, or for a multi-platform layer its index and each platform's image; 1 when absent. */
+  readonly images?: number;
 }
 
 export interface AttestationSet {
-  /** The resource's name: `attestations-<its first head layer>`. */
+  /** The resource's name: `attestations-<its first family's head>`. */
   readonly name: string;
   /** Its layers: each family's head, then that family's leaves, families in the order given. */
   readonly layers: readonly string[];
 }
 
 /**
- * Most layers in a set of sibling families: whole families are put together, in declaration order,
- * up to this many layers (a family larger than this is a set alone, never split). A set of eight
- * signs its images at once (attest-image.ts ATTEST_CONCURRENCY).
+ * Most images in a set of sibling families: a family that would take a set past this starts the
+ * next one, and a family larger than this is a set alone (never split). Well above the four
+ * families' eight images endsSet gives a set of service pairs on average, so it seldom cuts.
  */
-export const SET_LAYERS = 8;
+export const SET_IMAGES = 12;
+
+/**
+ * Whether a set of siblings ends with this family, by its head's name alone: about one head in
+ * four. Cut points that depend on a family's own name, not on its place in the list, keep a
+ * family added or removed from moving any family but those of its own set into another set (as
+ * content-defined chunking does for bytes), but where SET_IMAGES cuts a long run short.
+ */
+export function endsSet(head: string): boolean {
+  return (createHash("sha256").update(head).digest()[0] as number) % 4 === 0;
+}
 
 const attestationSetName = (head: string): string => `attestations-${head}`;
 
@@ -54,6 +72,7 @@ const attestationSetName = (head: string): string => `attestations-${head}`;
 export function attestationSets(members: readonly SetMember[]): AttestationSet[] {
   const known = new Set(members.map((member) => member.layer));
   const parentOf = new Map(members.map((member) => [member.layer, member.parent !== null && known.has(member.parent) ? member.parent : null] as const));
+  const imagesOf = new Map(members.map((member) => [member.layer, member.images ?? 1] as const));
   const hasChildren = new Set([...parentOf.values()].filter((parent): parent is string => parent !== null));
   /** The head of a layer's family: itself when it has children or no parent here, else its parent. */
   const headOf = (member: SetMember): string => (hasChildren.has(member.layer) || parentOf.get(member.layer) === null ? member.layer : member.parent as string);
@@ -63,19 +82,25 @@ export function attestationSets(members: readonly SetMember[]): AttestationSet[]
     const head = headOf(member);
     if (head !== member.layer) (families.get(head) as string[]).push(member.layer);
   }
-  // Families whose heads are siblings share a set, up to SET_LAYERS layers; a root's family is alone.
-  const sets: { name: string; layers: string[] }[] = [];
-  const open = new Map<string, { name: string; layers: string[] }>();
+  // Families whose heads are siblings share a set (endsSet, SET_IMAGES); a root's family is alone.
+  const sets: { name: string; layers: string[]; images: number }[] = [];
+  /** Parent → the set its next child family joins, while that set is open. */
+  const open = new Map<string, { name: string; layers: string[]; images: number }>();
   for (const [head, layers] of families) {
+    const images = layers.reduce((sum, layer) => sum + (imagesOf.get(layer) ?? 1), 0);
     const parent = parentOf.get(head) ?? null;
-    const current = parent === null ? undefined : open.get(parent);
-    if (current !== undefined && current.layers.length + layers.length <= SET_LAYERS) {
-      current.layers.push(...layers);
-      continue;
+    let set = parent === null ? undefined : open.get(parent);
+    if (set !== undefined && set.images + images <= SET_IMAGES) {
+      set.layers.push(...layers);
+      set.images += images;
+    } else {
+      set = { name: attestationSetName(head), layers: [...layers], images };
+      sets.push(set);
     }
-    const set = { name: attestationSetName(head), layers: [...layers] };
-    sets.push(set);
-    if (parent !== null) open.set(parent, set);
+    if (parent !== null) {
+      if (endsSet(head)) open.delete(parent);
+      else open.set(parent, set);
+    }
   }
-  return sets;
+  return sets.map(({ name, layers }) => ({ name, layers }));
 }

@@ -1,10 +1,11 @@
 /**
  * Program test with Pulumi mocks: the wiring of the attestation sets (pulumi/image-attestations.ts):
  * every published image in exactly one ImageAttestationsSet, sibling families (a layer with children
- * and the leaves under it) together up to eight layers (core/attestation-sets.ts), and each layer's
- * stack outputs read from its own set's entry.
+ * and the leaves under it) together, cut where a head's name ends a set (core/attestation-sets.ts),
+ * and each layer's stack outputs read from its own set's entry.
  */
 import { beforeAll, describe, expect, it } from "vitest";
+import { endsSet } from "../../src/core/attestation-sets.js";
 import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/pulumi/provider/image-attestations-inputs.js";
 import { fakeDigest, installMocks, type RecordedResource, resolved } from "../helpers/mocks.js";
 
@@ -23,8 +24,10 @@ const digestRefOf = (layer: string): string => `${REGISTRY}/g/${layer}@${fakeDig
 
 describe("attestation sets in the program", () => {
   it("puts each layer's image in its set, and reads each layer's outputs from its own set", async () => {
-    // base → svcNN-base → svcNN, five services: base alone, four families together, the fifth in a set of its own.
-    const edges: [string, string | null][] = [["base", null], ...[0, 1, 2, 3, 4].flatMap((at): [string, string][] => [[`svc${at}-base`, "base"], [`svc${at}`, `svc${at}-base`]])];
+    // base → svcN-base → svcN, six services: base alone; svc4-base's name ends a set (endsSet), so
+    // the families of svc0 to svc4 share one, and svc5's starts the next.
+    expect([0, 1, 2, 3, 4, 5].map((at) => endsSet(`svc${at}-base`))).toEqual([false, false, false, false, true, false]);
+    const edges: [string, string | null][] = [["base", null], ...[0, 1, 2, 3, 4, 5].flatMap((at): [string, string][] => [[`svc${at}-base`, "base"], [`svc${at}`, `svc${at}-base`]])];
     const names = edges.map(([layer]) => layer);
     const layers = edges.map(([layer, parentLayer]) => ({
       layer, kind: "service", image: layer, tag: "1.0-p0", ref: `${REGISTRY}/g/${layer}:1.0-p0`, digestRef: pulumi.output(digestRefOf(layer)),
@@ -44,8 +47,8 @@ describe("attestation sets in the program", () => {
     const sets = recorded.filter((resource) => resource.type === IMAGE_ATTESTATIONS_SET_TYPE).sort((a, b) => a.name.localeCompare(b.name));
     expect(sets.map((set) => [set.name, Object.keys(set.inputs.images as Record<string, unknown>).sort()])).toEqual([
       ["attestations-base", ["base"]],
-      ["attestations-svc0-base", ["svc0", "svc0-base", "svc1", "svc1-base", "svc2", "svc2-base", "svc3", "svc3-base"]],
-      ["attestations-svc4-base", ["svc4", "svc4-base"]],
+      ["attestations-svc0-base", ["svc0", "svc0-base", "svc1", "svc1-base", "svc2", "svc2-base", "svc3", "svc3-base", "svc4", "svc4-base"]],
+      ["attestations-svc5-base", ["svc5", "svc5-base"]],
     ]);
     // An image's parent is the one its build ran on, and the run id is no input (it differs on every run).
     const images = sets[1]?.inputs.images as Record<string, { digestRef: string; provenanceFacts: { parent: string; runId?: string } }>;

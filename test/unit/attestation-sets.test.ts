@@ -1,13 +1,14 @@
 /**
  * Which set signs which layer (core/attestation-sets.ts): each layer with children heads a family
  * with the leaves directly under it, so a family is ready soon after its parent is built; families
- * whose heads are siblings share a set, whole, up to SET_LAYERS layers; every layer in exactly one
- * set; a leaf added changes its family's set alone.
+ * whose heads are siblings share a set, whole, cut where a head's name says (endsSet) or where the
+ * next family would take the set past SET_IMAGES; every layer in exactly one set; a family added
+ * moves no family of another set.
  */
 import { describe, expect, it } from "vitest";
-import { attestationSets, SET_LAYERS, type SetMember } from "../../src/core/attestation-sets.js";
+import { attestationSets, endsSet, SET_IMAGES, type SetMember } from "../../src/core/attestation-sets.js";
 
-const tree = (edges: Record<string, string | null>): SetMember[] => Object.entries(edges).map(([layer, parent]) => ({ layer, parent }));
+const tree = (edges: Record<string, string | null>, images?: number): SetMember[] => Object.entries(edges).map(([layer, parent]) => ({ layer, parent, ...(images === undefined ? {} : { images }) }));
 
 /** The shape of the benchmark's and Kolla's trees: base → tools → libs → <svc>-base → <svc>, and mysql on tools. */
 const KOLLA = tree({
@@ -16,8 +17,16 @@ const KOLLA = tree({
   "nova-base": "libs", "nova-api": "nova-base", "nova-compute": "nova-base",
 });
 
+/** `<name>-base` → `<name>` pairs on `parent`, in the order given. */
+const pairs = (names: readonly string[], parent: string): Record<string, string> => Object.fromEntries(names.flatMap((name) => [[`${name}-base`, parent], [name, `${name}-base`]]));
+
+/** A set as one comparable string. */
+const key = (set: { name: string; layers: readonly string[] }): string => `${set.name}: ${set.layers.join(" ")}`;
+
 describe("attestation sets", () => {
   it("heads a family with each layer that has children, holding the leaves under it; sibling families share a set; every layer in one set", () => {
+    // The premise: neither head's name ends a set.
+    expect([endsSet("keystone-base"), endsSet("nova-base")]).toEqual([false, false]);
     expect(attestationSets(KOLLA)).toEqual([
       { name: "attestations-base", layers: ["base"] },
       { name: "attestations-tools", layers: ["tools", "mysql"] },
@@ -31,7 +40,7 @@ describe("attestation sets", () => {
   it("makes a tree of one layer a set alone, and a layer whose parent is not in the list the head of its own", () => {
     expect(attestationSets(tree({ base: null }))).toEqual([{ name: "attestations-base", layers: ["base"] }]);
     expect(attestationSets(tree({ app: "elsewhere" }))).toEqual([{ name: "attestations-app", layers: ["app"] }]);
-    // Declaration order does not matter: a leaf listed before its parent still joins the parent's set.
+    // A leaf listed before its parent still joins the parent's family.
     expect(attestationSets(tree({ app: "base", base: null }))).toEqual([{ name: "attestations-base", layers: ["base", "app"] }]);
   });
 
@@ -40,33 +49,66 @@ describe("attestation sets", () => {
     const added = attestationSets([...KOLLA, { layer: "glance", parent: "libs" }]);
     expect(added.filter((set) => set.name !== "attestations-libs")).toEqual(before.filter((set) => set.name !== "attestations-libs"));
     expect(added.find((set) => set.name === "attestations-libs")?.layers).toEqual(["libs", "glance"]);
-    // keystone gains a child: it heads a family, a sibling of none (its parent has no other child), so a set alone.
+    // keystone gains a child: it heads a family, the only child of its parent, so a set alone.
     const grown = attestationSets([...KOLLA, { layer: "keystone-tests", parent: "keystone" }]);
     expect(grown.find((set) => set.name === "attestations-keystone-base")?.layers).toEqual(["keystone-base", "nova-base", "nova-api", "nova-compute"]);
     expect(grown.find((set) => set.name === "attestations-keystone")?.layers).toEqual(["keystone", "keystone-tests"]);
   });
 
-  it("puts sibling families together whole, in declaration order, up to SET_LAYERS layers; a larger family is a set alone", () => {
-    // The benchmark's shape: many <svc>-base/<svc> pairs on one common-libs layer.
-    const pairs = Object.fromEntries(Array.from({ length: 9 }, (_, index) => [[`s${index}-base`, "libs"], [`s${index}`, `s${index}-base`]]).flat() as [string, string][]);
-    const sets = attestationSets(tree({ base: null, libs: "base", ...pairs }));
-    expect(SET_LAYERS).toBe(8);
-    expect(sets.map((set) => [set.name, set.layers.length])).toEqual([["attestations-base", 1], ["attestations-libs", 1], ["attestations-s0-base", 8], ["attestations-s4-base", 8], ["attestations-s8-base", 2]]);
-    expect(sets.find((set) => set.name === "attestations-s4-base")?.layers).toEqual(["s4-base", "s4", "s5-base", "s5", "s6-base", "s6", "s7-base", "s7"]);
-    // A family of ten is never split; the families beside it fill sets of their own.
-    const big = Object.fromEntries(Array.from({ length: 9 }, (_, index) => [`nova-${index}`, "nova-base"]));
-    const mixed = attestationSets(tree({ libs: null, "keystone-base": "libs", keystone: "keystone-base", "nova-base": "libs", ...big, "glance-base": "libs", glance: "glance-base" }));
-    expect(mixed.map((set) => [set.name, set.layers.length])).toEqual([["attestations-libs", 1], ["attestations-keystone-base", 2], ["attestations-nova-base", 10], ["attestations-glance-base", 2]]);
+  it("cuts a run of sibling families after each head whose name ends a set, families whole", () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 8].map((index) => endsSet(`s${index}-base`))).toEqual([true, false, false, false, true, false, false, false, false]);
+    const names = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((index) => `s${index}`);
+    expect(attestationSets(tree({ base: null, libs: "base", ...pairs(names, "libs") })).map(key)).toEqual([
+      "attestations-base: base",
+      "attestations-libs: libs",
+      "attestations-s0-base: s0-base s0",
+      "attestations-s1-base: s1-base s1 s2-base s2 s3-base s3 s4-base s4",
+      "attestations-s5-base: s5-base s5 s6-base s6 s7-base s7 s8-base s8",
+    ]);
+  });
+
+  it(`starts the next set where a family would take one past ${SET_IMAGES} images, counting a multi-platform layer's images; a larger family is a set alone`, () => {
+    // Three images a layer (an index and two platforms'): a pair is six.
+    expect(attestationSets(tree({ libs: null, ...pairs(["s5", "s6", "s7", "s8"], "libs") }, 3)).map(key)).toEqual([
+      "attestations-libs: libs",
+      "attestations-s5-base: s5-base s5 s6-base s6",
+      "attestations-s7-base: s7-base s7 s8-base s8",
+    ]);
+    const nova = Object.fromEntries(Array.from({ length: 12 }, (_, index) => [`nova-${index}`, "nova-base"]));
+    expect(attestationSets(tree({ libs: null, "keystone-base": "libs", keystone: "keystone-base", "nova-base": "libs", ...nova, "glance-base": "libs", glance: "glance-base" })).map((set) => [set.name, set.layers.length]))
+      .toEqual([["attestations-libs", 1], ["attestations-keystone-base", 2], ["attestations-nova-base", 13], ["attestations-glance-base", 2]]);
   });
 
   it("keeps families whose heads have different parents apart, whatever the order they are declared in", () => {
+    expect(["libs-a", "s0-base", "s1-base", "s2-base"].map(endsSet)).toEqual([true, true, false, false]);
     // Interleaved as the benchmark declares them: s0 on libs-a, s1 on libs-b, s2 on libs-a, s3 on libs-b.
-    const sets = attestationSets(tree({ base: null, "libs-a": "base", "libs-b": "base", "s0-base": "libs-a", s0: "s0-base", "s1-base": "libs-b", s1: "s1-base", "s2-base": "libs-a", s2: "s2-base", "s3-base": "libs-b", s3: "s3-base" }));
-    expect(sets).toEqual([
-      { name: "attestations-base", layers: ["base"] },
-      { name: "attestations-libs-a", layers: ["libs-a", "libs-b"] },
-      { name: "attestations-s0-base", layers: ["s0-base", "s0", "s2-base", "s2"] },
-      { name: "attestations-s1-base", layers: ["s1-base", "s1", "s3-base", "s3"] },
+    const sets = attestationSets(tree({ base: null, "libs-a": "base", "libs-b": "base", ...pairs(["s0"], "libs-a"), ...pairs(["s1"], "libs-b"), ...pairs(["s2"], "libs-a"), ...pairs(["s3"], "libs-b") }));
+    expect(sets.map(key)).toEqual([
+      "attestations-base: base",
+      "attestations-libs-a: libs-a",
+      "attestations-libs-b: libs-b",
+      "attestations-s0-base: s0-base s0",
+      "attestations-s1-base: s1-base s1 s3-base s3",
+      "attestations-s2-base: s2-base s2",
     ]);
+  });
+
+  it("moves no family of another set when a family is added among many siblings (or, the same change backwards, removed)", () => {
+    // The benchmark's shape at N≈120: 60 pairs on one common-libs layer, a new service declared
+    // in the middle (siblings are declared by name).
+    const names = Array.from({ length: 60 }, (_, index) => `svc${String(index).padStart(3, "0")}`);
+    const setsOf = (services: readonly string[]): string[] => attestationSets(tree({ base: null, libs: "base", ...pairs(services, "libs") })).map(key);
+    const before = setsOf(names);
+    expect(before.length).toBeLessThan(30);
+    const added = (after: readonly string[]): { gone: string[]; made: string[] } => ({ gone: before.filter((set) => !after.includes(set)), made: after.filter((set) => !before.includes(set)) });
+    // svc030a joins svc030's set (neither head ends a set): that set alone changes, by the new family.
+    expect([endsSet("svc030-base"), endsSet("svc030a-base")]).toEqual([false, false]);
+    const joined = added(setsOf([...names.slice(0, 31), "svc030a", ...names.slice(31)]));
+    expect(joined.gone.length).toBe(1);
+    expect(joined.made).toEqual([(joined.gone[0] as string).replace("svc030-base svc030", "svc030-base svc030 svc030a-base svc030a")]);
+    // svc029a comes after a head that ends a set and ends one itself: a set of its own, the others as they were.
+    expect([endsSet("svc029-base"), endsSet("svc029a-base")]).toEqual([true, true]);
+    const alone = added(setsOf([...names.slice(0, 30), "svc029a", ...names.slice(30)]));
+    expect(alone).toEqual({ gone: [], made: ["attestations-svc029a-base: svc029a-base svc029a"] });
   });
 });
