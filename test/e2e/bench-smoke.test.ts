@@ -78,7 +78,8 @@ it("cold, then only a CI run, each side first once: only a side a later scenario
     // Run 0: Strata's side first, the peer's turn removed its images, and its CI run needs them: pulled.
     // Run 1: the peer first; Strata's turn removed the peer's images, and nothing brings them back.
     expect(result.coldRestores.map((restore) => [restore.run, restore.restored])).toEqual([[0, [{ side: "docker", images: 10, how: "pulled" }]], [1, []]]);
-    // Each run's CI run of a one-leaf change built 1 and copied the 9 others.
+    // Each run's CI run of a one-leaf change built 1 and copied the 9 others (so with the restore
+    // or without it: the CI run pulls the parent it needs; coldRestores above is what says which ran).
     const byRun = result.samples.map((sample) => [sample.run, sample.scenario, sample.strata.docker?.built, sample.strata.docker?.copied]);
     expect(byRun).toEqual([[0, "cold", 10, undefined], [0, "ci leaf changed", 1, 9], [1, "cold", 10, undefined], [1, "ci leaf changed", 1, 9]]);
   } finally {
