@@ -3,7 +3,7 @@
  * with children heads a family, with the leaves directly under it, and a layer with no parent in
  * the list and no children (a tree of one) is a family alone; families whose heads are siblings
  * (one parent) share a set, whole, in declaration order, cut after a head whose name ends a set
- * (endsSet) or before a family that would take the set past SET_IMAGES images. No Pulumi import.
+ * (endsSet) or after SET_FAMILIES families. No Pulumi import.
  *
  * Why these sets, not one resource per image nor one for the whole stack: the engine wrote the
  * whole state after every step then (`strata up` now has it write once, as the run ends, on a
@@ -19,18 +19,20 @@
  * still build, and the last one holds only its own few images' signing after the last build. One
  * set per family (103 sets at N=200, bench/results/2026-12-03-signing-family-sets-n200.json and
  * the 2026-12-04 results) cost a signed no-op 1.4-1.8 s over an unsigned one, most of it the sets
- * as resources (README *What signing costs*); sibling families together make 37.
+ * as resources (README *What signing costs*); sibling families together make 35.
  *
  * Where a set is cut depends on the heads' names, not on their places, so a change to the catalog
- * moves as little as it can: a leaf added or removed changes only its family's set; a family added
- * joins one set (and splits it when its head's name ends a set), a family removed leaves one,
- * and the families of every other set stay where they were, but where SET_IMAGES cuts a long run.
- * A leaf that gains a child becomes a family's head, and a layer that loses its last child moves
- * back into its parent's family. A set whose first family changes takes another name: the engine
- * makes it anew and deletes the old one (its tags stay). A set finds the signatures of an image it
- * takes over in the registry (attest-image.ts never signs a digest twice with a key) and writes
- * nothing for it; its state then holds this run's facts for that image, while the registry's
- * provenance keeps those of the run that signed it.
+ * moves little: a leaf added or removed changes only its family's set; a family added joins one
+ * set, and splits it when its head's name ends a set; a family removed leaves its set, and when its
+ * head ended that set, the next set's families join it; the families of every other set stay where
+ * they were (but in a run of siblings cut by SET_FAMILIES, whose cuts depend on places). A leaf
+ * that gains a child becomes a family's head, and a layer that loses its last child moves back
+ * into its parent's family. A set whose first family changes takes another name: the engine makes
+ * it anew and deletes the old one (its tags stay). A set that takes over an image finds its
+ * signatures in the registry (attest-image.ts never signs a digest twice with a key) and writes
+ * nothing for it, though it reads the image again (its SBOM, its `.sig` and `.att` tags); its
+ * state then holds this run's facts for that image, while the registry's provenance keeps those of
+ * the run that signed it.
  */
 
 import { createHash } from "node:crypto";
@@ -38,8 +40,6 @@ import { createHash } from "node:crypto";
 export interface SetMember {
   readonly layer: string;
   readonly parent: string | null;
-  /** The images its set signs for it: 1, or for a multi-platform layer its index and each platform's image; 1 when absent. */
-  readonly images?: number;
 }
 
 export interface AttestationSet {
@@ -50,17 +50,17 @@ export interface AttestationSet {
 }
 
 /**
- * Most images in a set of sibling families: a family that would take a set past this starts the
- * next one, and a family larger than this is a set alone (never split). Well above the four
- * families' eight images endsSet gives a set of service pairs on average, so it seldom cuts.
+ * Most families in a set: a run of siblings whose heads' names end no set is cut after this many.
+ * Rare (about one set in seventy reaches it), so a set seldom waits for more than a few of its
+ * siblings' builds, and a long run's cuts, which depend on places, seldom move.
  */
-export const SET_IMAGES = 12;
+export const SET_FAMILIES = 16;
 
 /**
  * Whether a set of siblings ends with this family, by its head's name alone: about one head in
- * four. Cut points that depend on a family's own name, not on its place in the list, keep a
- * family added or removed from moving any family but those of its own set into another set (as
- * content-defined chunking does for bytes), but where SET_IMAGES cuts a long run short.
+ * four. Cut points that depend on a family's own name, not on its place in the list, keep a family
+ * added or removed from moving the families of the sets around its own (as content-defined
+ * chunking does for bytes).
  */
 export function endsSet(head: string): boolean {
   return (createHash("sha256").update(head).digest()[0] as number) % 4 === 0;
@@ -72,7 +72,6 @@ const attestationSetName = (head: string): string => `attestations-${head}`;
 export function attestationSets(members: readonly SetMember[]): AttestationSet[] {
   const known = new Set(members.map((member) => member.layer));
   const parentOf = new Map(members.map((member) => [member.layer, member.parent !== null && known.has(member.parent) ? member.parent : null] as const));
-  const imagesOf = new Map(members.map((member) => [member.layer, member.images ?? 1] as const));
   const hasChildren = new Set([...parentOf.values()].filter((parent): parent is string => parent !== null));
   /** The head of a layer's family: itself when it has children or no parent here, else its parent. */
   const headOf = (member: SetMember): string => (hasChildren.has(member.layer) || parentOf.get(member.layer) === null ? member.layer : member.parent as string);
@@ -82,25 +81,22 @@ export function attestationSets(members: readonly SetMember[]): AttestationSet[]
     const head = headOf(member);
     if (head !== member.layer) (families.get(head) as string[]).push(member.layer);
   }
-  // Families whose heads are siblings share a set (endsSet, SET_IMAGES); a root's family is alone.
-  const sets: { name: string; layers: string[]; images: number }[] = [];
+  // Families whose heads are siblings share a set (endsSet, SET_FAMILIES); a root's family is alone.
+  const sets: { name: string; layers: string[]; families: number }[] = [];
   /** Parent → the set its next child family joins, while that set is open. */
-  const open = new Map<string, { name: string; layers: string[]; images: number }>();
+  const open = new Map<string, { name: string; layers: string[]; families: number }>();
   for (const [head, layers] of families) {
-    const images = layers.reduce((sum, layer) => sum + (imagesOf.get(layer) ?? 1), 0);
     const parent = parentOf.get(head) ?? null;
     let set = parent === null ? undefined : open.get(parent);
-    if (set !== undefined && set.images + images <= SET_IMAGES) {
-      set.layers.push(...layers);
-      set.images += images;
-    } else {
-      set = { name: attestationSetName(head), layers: [...layers], images };
+    if (set === undefined) {
+      set = { name: attestationSetName(head), layers: [], families: 0 };
       sets.push(set);
     }
-    if (parent !== null) {
-      if (endsSet(head)) open.delete(parent);
-      else open.set(parent, set);
-    }
+    set.layers.push(...layers);
+    set.families++;
+    if (parent === null) continue;
+    if (endsSet(head) || set.families >= SET_FAMILIES) open.delete(parent);
+    else open.set(parent, set);
   }
   return sets.map(({ name, layers }) => ({ name, layers }));
 }

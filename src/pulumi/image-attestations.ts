@@ -155,8 +155,7 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
     }
   }
   const attested = new Map<string, AttestedLayer>();
-  const members = layers.map((layer) => ({ layer: layer.layer, parent: layer.parent, images: Object.keys(imagesOf.get(layer.layer) ?? {}).length }));
-  for (const { name, layers: setLayers } of attestationSets(members)) {
+  for (const { name, layers: setLayers } of attestationSets(layers)) {
     const set = new ImageAttestationsSet(name, {
       registry: args.registry,
       images: Object.assign({}, ...setLayers.map((member) => imagesOf.get(member))) as ImageAttestationsSetArgs["images"],

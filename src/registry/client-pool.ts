@@ -4,7 +4,7 @@
  * (HTTPS first, then plain HTTP for a loopback registry: a TLS attempt that fails, then an HTTP
  * request). With a client per step, every step asked again — and, before the client shared one
  * probe between the requests that start together (client.ts resolveScheme), every image a step
- * signed at once did: the 103 attestation sets of a signed N=200 run, each copy of a promotion.
+ * signed at once did: each attestation set of a signed run (103 at N=200 then), each copy of a promotion.
  * (Connections are the process's `fetch`'s, shared either way.)
  *
  * The login is read for every step as before: the stack's (`registryAuth`), else the Docker config's,

@@ -1,14 +1,14 @@
 /**
  * Which set signs which layer (core/attestation-sets.ts): each layer with children heads a family
  * with the leaves directly under it, so a family is ready soon after its parent is built; families
- * whose heads are siblings share a set, whole, cut where a head's name says (endsSet) or where the
- * next family would take the set past SET_IMAGES; every layer in exactly one set; a family added
- * moves no family of another set.
+ * whose heads are siblings share a set, whole, cut after a head whose name says so (endsSet) or
+ * after SET_FAMILIES families; every layer in exactly one set; a family added or removed changes
+ * its own set and at most the next one.
  */
 import { describe, expect, it } from "vitest";
-import { attestationSets, endsSet, SET_IMAGES, type SetMember } from "../../src/core/attestation-sets.js";
+import { attestationSets, endsSet, SET_FAMILIES, type SetMember } from "../../src/core/attestation-sets.js";
 
-const tree = (edges: Record<string, string | null>, images?: number): SetMember[] => Object.entries(edges).map(([layer, parent]) => ({ layer, parent, ...(images === undefined ? {} : { images }) }));
+const tree = (edges: Record<string, string | null>): SetMember[] => Object.entries(edges).map(([layer, parent]) => ({ layer, parent }));
 
 /** The shape of the benchmark's and Kolla's trees: base → tools → libs → <svc>-base → <svc>, and mysql on tools. */
 const KOLLA = tree({
@@ -67,16 +67,10 @@ describe("attestation sets", () => {
     ]);
   });
 
-  it(`starts the next set where a family would take one past ${SET_IMAGES} images, counting a multi-platform layer's images; a larger family is a set alone`, () => {
-    // Three images a layer (an index and two platforms'): a pair is six.
-    expect(attestationSets(tree({ libs: null, ...pairs(["s5", "s6", "s7", "s8"], "libs") }, 3)).map(key)).toEqual([
-      "attestations-libs: libs",
-      "attestations-s5-base: s5-base s5 s6-base s6",
-      "attestations-s7-base: s7-base s7 s8-base s8",
-    ]);
-    const nova = Object.fromEntries(Array.from({ length: 12 }, (_, index) => [`nova-${index}`, "nova-base"]));
-    expect(attestationSets(tree({ libs: null, "keystone-base": "libs", keystone: "keystone-base", "nova-base": "libs", ...nova, "glance-base": "libs", glance: "glance-base" })).map((set) => [set.name, set.layers.length]))
-      .toEqual([["attestations-libs", 1], ["attestations-keystone-base", 2], ["attestations-nova-base", 13], ["attestations-glance-base", 2]]);
+  it(`cuts a run of ${SET_FAMILIES} families whose heads end no set, and starts the next`, () => {
+    const names = Array.from({ length: 200 }, (_, index) => `f${index}`).filter((name) => !endsSet(`${name}-base`)).slice(0, SET_FAMILIES + 1);
+    const sets = attestationSets(tree({ libs: null, ...pairs(names, "libs") }));
+    expect(sets.map((set) => [set.name, set.layers.length])).toEqual([["attestations-libs", 1], [`attestations-${names[0]}-base`, 2 * SET_FAMILIES], [`attestations-${names[SET_FAMILIES]}-base`, 2]]);
   });
 
   it("keeps families whose heads have different parents apart, whatever the order they are declared in", () => {
@@ -93,22 +87,35 @@ describe("attestation sets", () => {
     ]);
   });
 
-  it("moves no family of another set when a family is added among many siblings (or, the same change backwards, removed)", () => {
-    // The benchmark's shape at N≈120: 60 pairs on one common-libs layer, a new service declared
-    // in the middle (siblings are declared by name).
+  it("changes a family's own set and at most the next one when a family is added among many siblings or removed", () => {
+    // The benchmark's shape at N≈120: 60 pairs on one common-libs layer (siblings are declared by name).
     const names = Array.from({ length: 60 }, (_, index) => `svc${String(index).padStart(3, "0")}`);
     const setsOf = (services: readonly string[]): string[] => attestationSets(tree({ base: null, libs: "base", ...pairs(services, "libs") })).map(key);
     const before = setsOf(names);
     expect(before.length).toBeLessThan(30);
-    const added = (after: readonly string[]): { gone: string[]; made: string[] } => ({ gone: before.filter((set) => !after.includes(set)), made: after.filter((set) => !before.includes(set)) });
+    const against = (after: readonly string[]): { gone: string[]; made: string[] } => ({ gone: before.filter((set) => !after.includes(set)), made: after.filter((set) => !before.includes(set)) });
     // svc030a joins svc030's set (neither head ends a set): that set alone changes, by the new family.
     expect([endsSet("svc030-base"), endsSet("svc030a-base")]).toEqual([false, false]);
-    const joined = added(setsOf([...names.slice(0, 31), "svc030a", ...names.slice(31)]));
+    const joined = against(setsOf([...names.slice(0, 31), "svc030a", ...names.slice(31)]));
     expect(joined.gone.length).toBe(1);
     expect(joined.made).toEqual([(joined.gone[0] as string).replace("svc030-base svc030", "svc030-base svc030 svc030a-base svc030a")]);
     // svc029a comes after a head that ends a set and ends one itself: a set of its own, the others as they were.
     expect([endsSet("svc029-base"), endsSet("svc029a-base")]).toEqual([true, true]);
-    const alone = added(setsOf([...names.slice(0, 30), "svc029a", ...names.slice(30)]));
-    expect(alone).toEqual({ gone: [], made: ["attestations-svc029a-base: svc029a-base svc029a"] });
+    expect(against(setsOf([...names.slice(0, 30), "svc029a", ...names.slice(30)]))).toEqual({ gone: [], made: ["attestations-svc029a-base: svc029a-base svc029a"] });
+    // svc028 removed: its head ended its set (svc026 to svc028), so the next set's family (svc029) joins what is left of it.
+    expect(endsSet("svc028-base")).toBe(true);
+    expect(against(setsOf(names.filter((name) => name !== "svc028")))).toEqual({
+      gone: ["attestations-svc026-base: svc026-base svc026 svc027-base svc027 svc028-base svc028", "attestations-svc029-base: svc029-base svc029"],
+      made: ["attestations-svc026-base: svc026-base svc026 svc027-base svc027 svc029-base svc029"],
+    });
+    // Every single family added after each service, and each one removed: at most two sets change.
+    for (const [at, name] of names.entries()) {
+      const added = against(setsOf([...names.slice(0, at + 1), `${name}a`, ...names.slice(at + 1)]));
+      expect(added.gone.length + added.made.length, `${name}a added`).toBeLessThanOrEqual(3);
+      expect(added.gone.length, `${name}a added`).toBeLessThanOrEqual(1);
+      const removed = against(setsOf(names.filter((other) => other !== name)));
+      expect(removed.gone.length + removed.made.length, `${name} removed`).toBeLessThanOrEqual(3);
+      expect(removed.made.length, `${name} removed`).toBeLessThanOrEqual(1);
+    }
   });
 });
