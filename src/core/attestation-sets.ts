@@ -18,8 +18,10 @@
  * a set of sibling families is ready soon after its last family's leaves, while other subtrees
  * still build, and the last one holds only its own few images' signing after the last build. One
  * set per family (103 sets at N=200, bench/results/2026-12-03-signing-family-sets-n200.json and
- * the 2026-12-04 results) cost a signed no-op 1.4-1.8 s over an unsigned one, most of it the sets
- * as resources (README *What signing costs*); sibling families together make 35.
+ * the 2026-12-04 results) cost a signed no-op 1.2-1.8 s over an unsigned one, most of it the sets
+ * as resources (README *What signing costs*). Sibling families together make 35; in one hour they
+ * took the no-op's gap from 1.20 to 0.69 s, the cold run no slower
+ * (bench/results/2026-12-04-signing-{sibling-sets,family-sets-again}-n200.json).
  *
  * Where a set is cut depends on the heads' names, not on their places, so a change to the catalog
  * moves little: a leaf added or removed changes only its family's set; a family added joins one
