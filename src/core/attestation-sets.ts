@@ -76,7 +76,7 @@ export function attestationSets(members: readonly SetMember[]): AttestationSet[]
   const parentOf = new Map(members.map((member) => [member.layer, member.parent !== null && known.has(member.parent) ? member.parent : null] as const));
   const hasChildren = new Set([...parentOf.values()].filter((parent): parent is string => parent !== null));
   /** The head of a layer's family: itself when it has children or no parent here, else its parent. */
-  const headOf = (member: SetMember): string => (hasChildren.has(member.layer) || parentOf.get(member.layer) === null ? member.layer : member.parent as string);
+  const headOf = (member: SetMember): string => (hasChildren.has(member.layer) ? member.layer : parentOf.get(member.layer) ?? member.layer);
   const families = new Map<string, string[]>();
   for (const member of members) if (headOf(member) === member.layer) families.set(member.layer, [member.layer]);
   for (const member of members) {
@@ -84,9 +84,10 @@ export function attestationSets(members: readonly SetMember[]): AttestationSet[]
     if (head !== member.layer) (families.get(head) as string[]).push(member.layer);
   }
   // Families whose heads are siblings share a set (endsSet, SET_FAMILIES); a root's family is alone.
-  const sets: { name: string; layers: string[]; families: number }[] = [];
+  type Building = { name: string; layers: string[]; families: number };
+  const sets: Building[] = [];
   /** Parent → the set its next child family joins, while that set is open. */
-  const open = new Map<string, { name: string; layers: string[]; families: number }>();
+  const open = new Map<string, Building>();
   for (const [head, layers] of families) {
     const parent = parentOf.get(head) ?? null;
     let set = parent === null ? undefined : open.get(parent);

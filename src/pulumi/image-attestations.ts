@@ -155,10 +155,10 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
     }
   }
   const attested = new Map<string, AttestedLayer>();
-  for (const { name, layers: setLayers } of attestationSets(layers)) {
+  for (const { name, layers: members } of attestationSets(layers)) {
     const set = new ImageAttestationsSet(name, {
       registry: args.registry,
-      images: Object.assign({}, ...setLayers.map((member) => imagesOf.get(member))) as ImageAttestationsSetArgs["images"],
+      images: Object.assign({}, ...members.map((member) => imagesOf.get(member))) as ImageAttestationsSetArgs["images"],
       signingKey: args.signingKey,
       ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
     }, { parent });
@@ -167,7 +167,7 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
       if (entry === undefined) throw new Error(`${name}: Strata's provider reported nothing for the image "${image}" it was to sign`);
       return entry[key];
     });
-    for (const member of setLayers) attested.set(member, { signature: of(member, "signature"), sbom: of(member, "sbom"), provenance: of(member, "provenance"), packages: of(member, "packages") });
+    for (const member of members) attested.set(member, { signature: of(member, "signature"), sbom: of(member, "sbom"), provenance: of(member, "provenance"), packages: of(member, "packages") });
   }
   return attested;
 }
