@@ -48,6 +48,12 @@ export interface TagWrite {
   readonly written: boolean;
   /** The digest of the manifest the tag holds now. */
   readonly manifestDigest: string;
+  /**
+   * The digest of the layer that holds each thing asked for, in the order asked: the one the tag
+   * held already (an earlier run's, which may differ from what this run would write: a provenance
+   * names its run) or the one written now. What the registry holds, never what this run meant to write.
+   */
+  readonly layers: readonly string[];
 }
 
 /** Images signed or attested at once: the work is requests (a few each), not CPU. */
@@ -146,20 +152,24 @@ async function writeTag(registry: SignatureRegistry, ref: string, repository: st
       }
       ({ layers, mediaType } = read);
     }
-    const missing: Wanted[] = [];
+    // Per thing asked for: the layer already there that is it, or undefined (to be made).
+    const held: (string | undefined)[] = [];
     for (const want of wanted) {
-      let found = false;
+      let found: string | undefined;
       for (const layer of layers) {
         if (await want.satisfiedBy(layer, blob)) {
-          found = true;
+          found = layer.digest;
           break;
         }
       }
-      if (!found) missing.push(want);
+      held.push(found);
     }
-    if (existing !== undefined && missing.length === 0) return { ref, tagRef, written: false, manifestDigest: existing.digest };
+    if (existing !== undefined && held.every((digest): digest is string => digest !== undefined)) return { ref, tagRef, written: false, manifestDigest: existing.digest, layers: held };
 
-    const made = missing.map((want) => want.make());
+    // What the tag holds of each thing asked for once written: the layer found, or one made now.
+    const placed = wanted.map((want, index) => held[index] ?? want.make());
+    const made = placed.filter((entry) => typeof entry !== "string");
+    const layerDigests = placed.map((entry) => (typeof entry === "string" ? entry : entry.layer.digest));
     const next = cosignManifest([...layers, ...made.map((entry) => entry.layer)], mediaType);
     // Unchecked: each is new but for rare cases (an attestation layer carries a signature made just
     // now, the config names the layers; a signature's payload is there only if another key signed
@@ -168,7 +178,7 @@ async function writeTag(registry: SignatureRegistry, ref: string, repository: st
     await Promise.all([...made.map((entry) => entry.blob), next.config].map((bytes) => registry.putBlob(repository, bytes, { unchecked: true })));
     const written = await registry.putManifest(repository, tag, next.manifest, next.mediaType);
     const now = await registry.manifest(repository, tag);
-    if (now?.digest === written) return { ref, tagRef, written: true, manifestDigest: written };
+    if (now?.digest === written) return { ref, tagRef, written: true, manifestDigest: written, layers: layerDigests };
     if (now === undefined) {
       throw new RegistryError(`${tagRef} was written as ${written}, but the registry now answers that the tag does not exist: it does not hold what it just accepted (its storage, or something between, is not answering truly). Check the registry, then run again`, undefined, "a tag just written that the registry no longer answers for");
     }

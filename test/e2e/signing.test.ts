@@ -196,6 +196,13 @@ describe("signed and attested layers", () => {
     expect(anew.summary.layers.map((layer) => layer.signed)).toEqual(layers.map(() => "signed before"));
     // The same manifests in every .sig and .att tag: nothing appended, nothing rewritten.
     expect(await Promise.all(layers.flatMap((layer) => [tagDigest(layer.digestRef, "sig"), tagDigest(layer.digestRef, "att")]))).toEqual(tagsBefore);
+    // The state names the attestations the registry holds (the earlier run's), not this run's would-be ones.
+    const attested = Object.values(attestedEntries(await dev.stack.exportStack())) as { digestRef: string; sbomAttestationDigest?: string; provenanceAttestationDigest?: string }[];
+    expect(attested).toHaveLength(layers.length);
+    for (const entry of attested) {
+      const held = (await registry.manifest(repositoryOf(entry.digestRef), `sha256-${digestHex(entry.digestRef)}.att`))?.manifest.layers?.map((layer) => layer.digest);
+      expect([entry.sbomAttestationDigest, entry.provenanceAttestationDigest]).toEqual(held);
+    }
   });
 
   it("signs a changed leaf anew, and only that leaf", async () => {

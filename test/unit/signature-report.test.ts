@@ -24,7 +24,7 @@ const setOutputs = (op: string, attested: Attested, old: Attested = {}, set = "a
 const digestRef = (layer: string, char: string): string => `127.0.0.1:5000/g/img-${layer}@sha256:${hex(char)}`;
 const tagOf = (layer: string, char: string, suffix: "sig" | "att"): string => `127.0.0.1:5000/g/img-${layer}:sha256-${hex(char)}.${suffix}`;
 const attested = (layer: string, char: string, packages: number, signedBefore: boolean): Record<string, unknown> => ({
-  digestRef: digestRef(layer, char), signature: tagOf(layer, char, "sig"), sbom: tagOf(layer, char, "att"), provenance: tagOf(layer, char, "att"), packages, sbomDigest: "x", provenanceDigest: "y", signedBefore,
+  digestRef: digestRef(layer, char), signature: tagOf(layer, char, "sig"), sbom: tagOf(layer, char, "att"), provenance: tagOf(layer, char, "att"), packages, sbomAttestationDigest: "sha256:x", provenanceAttestationDigest: "sha256:y", signedBefore,
 });
 const layer = (name: string, parent: string | null, sign: boolean): SummaryLayer => ({ layer: name, image: `img-${name}`, ref: `127.0.0.1:5000/g/img-${name}:1.0-p0`, parent, signing: sign ? { sign: true } : { sign: false, reason: "no strata:signingKey" } });
 

@@ -68,7 +68,7 @@ class MemoryRegistry implements SignatureRegistry {
     return sha256(bytes);
   }
 
-  layersOf(repository: string, tag: string): { mediaType: string; annotations: Readonly<Record<string, string>> }[] {
+  layersOf(repository: string, tag: string): { mediaType: string; digest: string; annotations: Readonly<Record<string, string>> }[] {
     const digest = this.tags.get(`${repository}:${tag}`);
     const read = readCosignManifest(JSON.parse(this.manifests.get(`${repository}@${digest ?? ""}`)?.toString("utf8") ?? "null"));
     if ("problem" in read) throw new Error(`test registry: ${repository}:${tag} ${read.problem}`);
@@ -159,8 +159,11 @@ describe("attestImage", () => {
     registry.blobDelayMs = 0;
     const second = await attestImage(registry, REF, [provenance, sbom], key);
     expect(second.written).toBe(true);
-    expect(registry.layersOf("g/app", attestationTag(DIGEST)).map((layer) => layer.annotations.predicateType)).toEqual([PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1]);
-    expect(await attestImage(registry, REF, [sbom, provenance], key)).toMatchObject({ written: false, manifestDigest: second.manifestDigest });
+    const held = registry.layersOf("g/app", attestationTag(DIGEST));
+    expect(held.map((layer) => layer.annotations.predicateType)).toEqual([PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1]);
+    // In the order asked: the provenance written now, the SBOM found there.
+    expect(second.layers).toEqual([held[1]?.digest, held[0]?.digest]);
+    expect(await attestImage(registry, REF, [sbom, provenance], key)).toMatchObject({ written: false, manifestDigest: second.manifestDigest, layers: [held[0]?.digest, held[1]?.digest] });
     // Another key's attestation of the same type is not this key's.
     await attestImage(registry, REF, [sbom], other);
     expect(registry.layersOf("g/app", attestationTag(DIGEST))).toHaveLength(3);

@@ -171,11 +171,11 @@ class MemoryRegistry implements AttestationRegistry {
   }
 
   /** The layers of a cosign tag of the image, and each layer's blob. */
-  tagLayers(suffix: "sig" | "att"): { annotations: Readonly<Record<string, string>>; blob: Buffer }[] {
+  tagLayers(suffix: "sig" | "att"): { digest: string; annotations: Readonly<Record<string, string>>; blob: Buffer }[] {
     const digest = this.tags.get(`g/app:${(suffix === "sig" ? signatureTag : attestationTag)(this.image)}`);
     const read = readCosignManifest(JSON.parse(this.manifests.get(`g/app@${digest ?? ""}`)?.toString("utf8") ?? "null"));
     if ("problem" in read) throw new Error(`test registry: .${suffix} ${read.problem}`);
-    return read.layers.map((layer) => ({ annotations: layer.annotations, blob: this.blobs.get(`g/app@${layer.digest}`) ?? Buffer.alloc(0) }));
+    return read.layers.map((layer) => ({ digest: layer.digest, annotations: layer.annotations, blob: this.blobs.get(`g/app@${layer.digest}`) ?? Buffer.alloc(0) }));
   }
 }
 
@@ -220,9 +220,8 @@ describe("signing an image, in this process", () => {
       expect(envelope?.signatures.some((sig) => verifiesBase64(key, pae(IN_TOTO_PAYLOAD_TYPE, envelope.payload), sig))).toBe(true);
       expect(readStatementHead(envelope?.payload ?? Buffer.alloc(0))?.subjectDigests).toEqual([registry.image]);
     }
-    // The SBOM attested is the one the outputs name.
-    const statement = JSON.parse(readDsseEnvelope(attestations[0]?.blob ?? Buffer.alloc(0))?.payload.toString("utf8") ?? "{}") as { predicate: unknown };
-    expect(sha256(Buffer.from(serializeSpdx(statement.predicate as Parameters<typeof serializeSpdx>[0]), "utf8"))).toBe(outputs.sbomDigest);
+    // The attestations the outputs name are the layers the .att holds.
+    expect([outputs.sbomAttestationDigest, outputs.provenanceAttestationDigest]).toEqual(attestations.map((layer) => layer.digest));
     expect(JSON.stringify(outputs)).not.toContain(FIXTURE_PASSPHRASE);
     expect(ref).toBe(imageInputs(registry).digestRef);
     // The SBOM asked for the image's manifest once (sbomOf hands it to imageFiles).
@@ -301,13 +300,34 @@ describe("signing an image, in this process", () => {
     expect(lastingFacts({ ...run, runId: "run-1" })).toEqual(run);
   });
 
-  it("gives the same SBOM and provenance digests for the same image and facts", async () => {
+  it("gives the same SBOM bytes for the same image", async () => {
+    const sbomOfRegistry = async (): Promise<string> => {
+      const registry = await imageRegistry();
+      await attestImage(registry, imageInputs(registry), { runId: RUN_ID, keys: new KeyUnlocker() });
+      const layer = registry.tagLayers("att").find((found) => found.annotations.predicateType === PREDICATE_TYPES.spdxjson);
+      const statement = JSON.parse(readDsseEnvelope(layer?.blob ?? Buffer.alloc(0))?.payload.toString("utf8") ?? "{}") as { predicate: unknown };
+      return serializeSpdx(statement.predicate as Parameters<typeof serializeSpdx>[0]);
+    };
+    const first = await sbomOfRegistry();
+    expect(first).toContain("bash");
+    expect(await sbomOfRegistry()).toBe(first);
+  });
+
+  it("names the attestations the registry holds when an earlier run attested the image, not the ones this run would have written", async () => {
     const registry = await imageRegistry();
-    const first = await attestImage(registry, imageInputs(registry), { runId: RUN_ID, keys: new KeyUnlocker() });
-    const fresh = await imageRegistry();
-    const second = await attestImage(fresh, imageInputs(fresh), { runId: RUN_ID, keys: new KeyUnlocker() });
-    expect(second.sbomDigest).toBe(first.sbomDigest);
-    expect(second.provenanceDigest).toBe(first.provenanceDigest);
+    const earlier = await attestImage(registry, imageInputs(registry), { runId: "run-earlier", keys: new KeyUnlocker() });
+    const puts = registry.puts;
+    // Another set (a later run, its own run id) comes to the same image: nothing is written, and what
+    // it reports is the earlier run's provenance, the one a verifier reads.
+    const later = await attestImage(registry, imageInputs(registry), { runId: "run-later", keys: new KeyUnlocker() });
+    expect(registry.puts).toBe(puts);
+    expect(later.signedBefore).toBe(true);
+    const held = registry.tagLayers("att");
+    expect([later.sbomAttestationDigest, later.provenanceAttestationDigest]).toEqual(held.map((layer) => layer.digest));
+    expect(later.provenanceAttestationDigest).toBe(earlier.provenanceAttestationDigest);
+    const provenance = held.find((layer) => layer.digest === later.provenanceAttestationDigest);
+    const statement = JSON.parse(readDsseEnvelope(provenance?.blob ?? Buffer.alloc(0))?.payload.toString("utf8") ?? "{}") as { predicate: { runDetails: { metadata: { invocationId: string } } } };
+    expect(statement.predicate.runDetails.metadata.invocationId).toBe("run-earlier");
   });
 });
 

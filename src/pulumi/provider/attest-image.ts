@@ -13,7 +13,7 @@
  * types the `.att` manifest lacks from this key are written. Whether another key's signature beside
  * it is trusted is the verifier's question (the promotion gate, `cosign verify`), never this one's.
  */
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { attestationTag, type CosignKey, PREDICATE_TYPES, signatureTag, unlockCosignKey } from "../../core/cosign-format.js";
 import { provenancePredicateBytes } from "../../core/provenance.js";
 import { type ImagePackage, imagePackages, serializeSpdx, spdxDocument } from "../../core/sbom.js";
@@ -26,8 +26,6 @@ import { mapLimited } from "../../core/concurrency.js";
 
 /** What attesting an image needs of a registry: reading its files, and writing the cosign tags. */
 export type AttestationRegistry = ImageFilesRegistry & SignatureRegistry;
-
-const sha256 = (bytes: Buffer | string): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
 /**
  * The stack's key unlocked once per provider process, whatever number of images it signs: the
@@ -113,13 +111,15 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
     engine: facts.engine,
   });
   // Two tags, written apart: the signature and both attestations (one `.att` manifest, one write).
-  const [[signed]] = await Promise.all([
+  const [[signed], attested] = await Promise.all([
     signImages(client, [inputs.digestRef], key),
     writeAttestations(client, inputs.digestRef, [
       { predicateType: PREDICATE_TYPES.spdxjson, predicate: Buffer.from(sbom.bytes, "utf8") },
       { predicateType: PREDICATE_TYPES.slsaprovenance1, predicate },
     ], key),
   ]);
+  const [sbomAttestationDigest, provenanceAttestationDigest] = attested.layers;
+  if (sbomAttestationDigest === undefined || provenanceAttestationDigest === undefined) throw new Error(`attestImage: ${inputs.digestRef}: the .att write named ${attested.layers.length} layers for the 2 attestations asked for`);
   const at = (tagOf: (digest: string) => string): string => `${inputs.registry}/${inputs.repository}:${tagOf(inputs.digest)}`;
   return {
     digestRef: inputs.digestRef,
@@ -127,8 +127,9 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
     sbom: at(attestationTag),
     provenance: at(attestationTag),
     packages: sbom.packages,
-    sbomDigest: sha256(sbom.bytes),
-    provenanceDigest: sha256(predicate),
+    // The layers the `.att` holds, found or written: an earlier run's provenance names its own run.
+    sbomAttestationDigest,
+    provenanceAttestationDigest,
     signedBefore: signed?.written === false,
   };
 }

@@ -92,10 +92,14 @@ export interface ImageAttestationsOutputs {
   readonly provenance: string;
   /** Packages the SBOM lists (the image itself not counted). */
   readonly packages: number;
-  /** sha256 of the SPDX document's bytes (the same image gives the same bytes: core/sbom.ts). */
-  readonly sbomDigest: string;
-  /** sha256 of the provenance predicate's bytes. */
-  readonly provenanceDigest: string;
+  /**
+   * The `.att` layers (DSSE envelopes) that attest the SBOM and the provenance by this key, as the
+   * registry holds them: written by this set, or found there (an image an earlier run signed, whose
+   * provenance names that run). A state written before these fields has `sbomDigest` and
+   * `provenanceDigest` (what this run would have written) in their place; nothing reads either.
+   */
+  readonly sbomAttestationDigest: string;
+  readonly provenanceAttestationDigest: string;
   /** The `.sig` tag held this key's signature over this digest before the set signed it (an adopted image an earlier run signed): it was not signed again. */
   readonly signedBefore: boolean;
 }
