@@ -33,8 +33,10 @@
  * it anew and deletes the old one (its tags stay). A set that takes over an image finds its
  * signatures in the registry (attest-image.ts never signs a digest twice with a key) and writes
  * nothing for it, though it reads the image again (its SBOM, its `.sig` and `.att` tags); its
- * state then holds this run's facts for that image, while the registry's provenance keeps those of
- * the run that signed it.
+ * inputs then hold this run's facts for that image, while the registry's provenance keeps those of
+ * the run that signed it, and its outputs name the `.att` layers the registry holds. A run killed
+ * between the new set's writes and the state's (test/e2e/signing-interrupted.test.ts) leaves
+ * signatures the state does not know; the next run's set finds them the same way.
  */
 
 import { createHash } from "node:crypto";
