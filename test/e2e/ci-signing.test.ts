@@ -18,7 +18,7 @@ import { attestationTag, signatureTag } from "../../src/core/cosign-format.js";
 import { BUILD_RESOURCE_TYPES } from "../../src/core/image-types.js";
 import { BUILD_ARGS } from "../../src/core/plan.js";
 import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
-import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
+import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
 import { cosignBinary } from "./cosign-cli.js";
 
 const PASSPHRASE = "ci-signing-passphrase-93c4a7";
@@ -77,7 +77,7 @@ describe("a CI run on a signing channel, and its clean-up", () => {
   /** Everything the runs printed, and the stacks' outputs and state exports, for the key check. */
   const said: string[] = [];
 
-  const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" }).trim();
+  const git = (...args: string[]): string => catalogGit(world, ...args);
   /** Plain cosign, as a user runs it by hand: no Strata code in between. */
   const cosignCli = (args: readonly string[]): { code: number; out: string } => {
     const result = spawnSync(cosign, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, timeout: 120_000 });
@@ -109,9 +109,7 @@ describe("a CI run on a signing channel, and its clean-up", () => {
     cosign = cosignBinary();
     world = createWorld("ci-signing");
     // Provenance names the catalog's commit: the catalog is a git checkout of its own.
-    git("init", "-q");
-    git("add", "-A");
-    git("commit", "-q", "-m", "catalog");
+    commitCatalog(world);
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-ci-signing-keys-"));
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
     key = pair.key;

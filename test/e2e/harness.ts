@@ -179,6 +179,18 @@ export async function registryContents(group: string, client: RegistryClient = r
   return contents;
 }
 
+/** git in a world's catalog, as the suite's author (a commit needs a name); its output, trimmed. */
+export function catalogGit(world: E2eWorld, ...args: string[]): string {
+  return execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" }).trim();
+}
+
+/** Makes a world's catalog a checkout of one commit: a signing run's provenance names its commit. */
+export function commitCatalog(world: E2eWorld): void {
+  catalogGit(world, "init", "-q");
+  catalogGit(world, "add", "-A");
+  catalogGit(world, "commit", "-q", "-m", "catalog");
+}
+
 /** Layers whose operation is not `same`. */
 export function changed(operations: Operations): string[] {
   return [...operations].filter(([, op]) => op !== "same").map(([name]) => name).sort();

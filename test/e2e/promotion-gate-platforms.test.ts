@@ -8,12 +8,11 @@
  * (whose own signature is intact) would let it through and leave tags behind.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cosign } from "../../src/engine/cosign.js";
-import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata } from "./harness.js";
+import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata } from "./harness.js";
 import { cosignBinary, cosignCli } from "./cosign-cli.js";
 
 const PASSPHRASE = "gate-platforms-passphrase-91d2";
@@ -48,11 +47,8 @@ describe("the promotion gate on a multi-platform layer", () => {
     cosign = cosignBinary();
     world = createWorld("gate-mp");
     makeMultiPlatform(world);
-    const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" });
-    git("init", "-q");
-    git("add", "-A");
-    git("commit", "-q", "-m", "catalog");
-    git("branch", "reviewed");
+    commitCatalog(world);
+    catalogGit(world, "branch", "reviewed");
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-gate-mp-keys-"));
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
     publicKeyFile = pair.publicKeyFile;

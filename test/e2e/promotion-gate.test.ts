@@ -9,7 +9,6 @@
  * failed open fails these tests by the tags it would leave.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,7 +19,7 @@ import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
 import { attestImage } from "../../src/registry/signatures.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
-import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents } from "./harness.js";
+import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents } from "./harness.js";
 import { cosignBinary, cosignCli } from "./cosign-cli.js";
 
 const PASSPHRASE = "gate-passphrase-3b7c21";
@@ -60,7 +59,7 @@ describe("the promotion gate", () => {
   let gate: E2eStack;
   let proxy: FaultProxy | undefined;
 
-  const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" }).trim();
+  const git = (...args: string[]): string => catalogGit(world, ...args);
   /** A source channel that builds only the base layer (one image: quick), signed with `signer` or not. */
   const source = (name: string, signer?: SigningKey, extra: Record<string, string> = {}): Promise<E2eStack> =>
     world.stack(name, { channel: name, layers: JSON.stringify(["base"]), ...extra }, signer === undefined ? {} : { secrets: { signingKey: signer.privateKeyPem, signingKeyPassphrase: signer.password } });
@@ -76,9 +75,7 @@ describe("the promotion gate", () => {
     cosign = cosignBinary();
     world = createWorld("gate");
     // Provenance names the catalog's commit: the catalog is a checkout, its commit in `reviewed`.
-    git("init", "-q");
-    git("add", "-A");
-    git("commit", "-q", "-m", "catalog");
+    commitCatalog(world);
     git("branch", "reviewed");
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-gate-keys-"));
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);

@@ -11,7 +11,7 @@
  * the killed run's signatures are kept (not written again) and everything verifies with plain cosign.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,7 +20,7 @@ import { endsSet } from "../../src/core/attestation-sets.js";
 import { Cosign } from "../../src/engine/cosign.js";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
 import { cosignBinary } from "./cosign-cli.js";
-import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
+import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 
 const PASSPHRASE = "interrupted-passphrase-9c41";
 const NEW_HEAD = "aaa-base";
@@ -42,14 +42,12 @@ describe("a signing run killed while its attestation sets move", () => {
   let cosign: string;
   let publicKeyFile: string;
 
-  const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" }).trim();
+  const git = (...args: string[]): string => catalogGit(world, ...args);
 
   beforeAll(async () => {
     cosign = cosignBinary();
     world = createWorld("signing-kill");
-    git("init", "-q");
-    git("add", "-A");
-    git("commit", "-q", "-m", "catalog");
+    commitCatalog(world);
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-signing-kill-keys-"));
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
     publicKeyFile = pair.publicKeyFile;

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unlockCosignKey } from "../../src/core/cosign-format.js";
 import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
-import { createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
+import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
 import { cosignBinary } from "./cosign-cli.js";
 
 const PASSPHRASE = "signing-passphrase-5d81e0";
@@ -89,15 +89,13 @@ describe("signed and attested layers", () => {
   let dev: E2eStack;
   const outputsLog: string[] = [];
 
-  const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, ...args], { encoding: "utf8" }).trim();
+  const git = (...args: string[]): string => catalogGit(world, ...args);
 
   beforeAll(async () => {
     cosign = cosignBinary();
     world = createWorld("signing");
     // Provenance names the catalog's commit: the catalog is a git checkout of its own here.
-    git("init", "-q");
-    git("-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", "add", "-A");
-    git("-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", "commit", "-q", "-m", "catalog");
+    commitCatalog(world);
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-signing-keys-"));
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
     key = pair.key;
@@ -210,7 +208,7 @@ describe("signed and attested layers", () => {
     const entriesBefore = attestedEntries(await dev.stack.exportStack());
     const commitBefore = git("rev-parse", "HEAD");
     writeFileSync(path.join(world.catalogDir, "app/app.txt"), `${readFileSync(path.join(world.catalogDir, "app/app.txt"), "utf8")}changed\n`);
-    git("-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", "commit", "-q", "-am", "app changed");
+    git("commit", "-q", "-am", "app changed");
     const third = await upWithSummary(world, "dev", "third", { STRATA_COSIGN: NO_COSIGN });
     outputsLog.push(third.out);
     expect(third.code, third.out).toBe(0);
@@ -315,10 +313,7 @@ describe("a signed multi-platform layer", () => {
     cosign = cosignBinary();
     world = createWorld("signing-mp");
     makeMultiPlatform(world);
-    const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" });
-    git("init", "-q");
-    git("add", "-A");
-    git("commit", "-q", "-m", "catalog");
+    commitCatalog(world);
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-signing-mp-keys-"));
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
     publicKeyFile = pair.publicKeyFile;

@@ -7,13 +7,12 @@
  * these tests. `strata plan` on a channel promoting from each (with the same trust policy): the
  * first would promote every layer, the second shows every image refused and why, and exits 1.
  */
-import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Cosign } from "../../src/engine/cosign.js";
-import { createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
+import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
 import { cosignBinary } from "./cosign-cli.js";
 
 const PASSPHRASE = "verify-passphrase-3c9a71";
@@ -39,7 +38,7 @@ describe("strata verify", () => {
   let other: E2eStack | undefined;
   let commit: string;
   const trust = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed" });
-  const git = (...args: string[]): string => execFileSync("git", ["-C", world.catalogDir, "-c", "user.email=e2e@strata.invalid", "-c", "user.name=e2e", ...args], { encoding: "utf8" }).trim();
+  const git = (...args: string[]): string => catalogGit(world, ...args);
   const verify = (stack: string, ...extra: string[]) => runStrata(world, ["verify", "--stack", stack, "--catalog", world.catalogDir, ...extra], { STRATA_COSIGN: cosign });
   const verifyJson = async (stack: string, ...extra: string[]): Promise<{ code: number; data: VerifyJson; out: string }> => {
     const run = await verify(stack, "--json", ...extra);
@@ -51,9 +50,7 @@ describe("strata verify", () => {
     cosign = cosignBinary();
     world = createWorld("verify");
     // Provenance names the catalog's commit; the trust policy's reviewed ref is a branch of that checkout.
-    git("init", "-q");
-    git("add", "-A");
-    git("commit", "-q", "-m", "catalog");
+    commitCatalog(world);
     git("branch", "reviewed");
     commit = git("rev-parse", "HEAD");
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-verify-keys-"));
