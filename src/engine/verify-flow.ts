@@ -9,6 +9,7 @@
  */
 import path from "node:path";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
+import { mapLimited } from "../core/concurrency.js";
 import { InputError, type Problem, throwIfAny, UserError } from "../core/problems.js";
 import { formatPlatform, platformLayerName } from "../core/platforms.js";
 import { parseReference } from "../core/reference.js";
@@ -20,6 +21,9 @@ import { type ImageVerdict, type VerifyTarget } from "./image-verify.js";
 import { type VerifyFailure } from "../core/trust-verdict.js";
 import { engineEnv, projectDirOf, type ProjectContext, type StackSelection, stackConfigOf } from "./project.js";
 import { registryClientFor } from "./registry-access.js";
+
+/** Registry reads at once (an index's platforms, what each exported tag holds): one each, about 400 at N=200, where a registry far away makes each a round trip. */
+const REGISTRY_CONCURRENCY = 16;
 
 export interface VerifyRequest extends StackSelection {
   readonly stack: string;
@@ -83,16 +87,14 @@ export function exportedTargets(layers: Readonly<Record<string, ExportedLayer>>)
  * an index whose platforms are unknown would leave images unverified.
  */
 async function withIndexEntries(targets: readonly VerifyTarget[], client: RegistryClient): Promise<VerifyTarget[]> {
-  const expanded: VerifyTarget[] = [];
-  for (const target of targets) {
-    expanded.push(target);
+  const expanded = await mapLimited(targets, REGISTRY_CONCURRENCY, async (target): Promise<VerifyTarget[]> => {
     let reference;
     try {
       reference = parseReference(target.digestRef);
     } catch {
-      continue; // Not a reference: the verifier refuses it.
+      return [target]; // Not a reference: the verifier refuses it.
     }
-    if (reference.digest === undefined) continue;
+    if (reference.digest === undefined) return [target];
     let found;
     try {
       found = await client.manifest(reference.path, reference.digest);
@@ -100,11 +102,9 @@ async function withIndexEntries(targets: readonly VerifyTarget[], client: Regist
       throw new UserError(`cannot tell what ${target.digestRef} (layer ${target.layer}) is: registry ${reference.registry} answered ${(error as Error).message}; fix: make the registry reachable (scripts/services.sh status) and run strata verify again`);
     }
     // Missing: the verifier refuses it (no signature can be found for what is not there).
-    for (const entry of found?.manifest.manifests ?? []) {
-      expanded.push({ layer: target.layer, platform: entry.platform === undefined ? "unknown" : formatPlatform(entry.platform), digestRef: `${reference.registry}/${reference.path}@${entry.digest}` });
-    }
-  }
-  return expanded;
+    return [target, ...(found?.manifest.manifests ?? []).map((entry) => ({ layer: target.layer, platform: entry.platform === undefined ? "unknown" : formatPlatform(entry.platform), digestRef: `${reference.registry}/${reference.path}@${entry.digest}` }))];
+  });
+  return expanded.flat();
 }
 
 /**
@@ -138,23 +138,25 @@ export function withTagChecks(verdicts: readonly ImageVerdict[], layers: Readonl
 
 /** What each exported tag holds now; a registry that cannot answer stops the run (an unknown is no pass). */
 async function heldDigests(layers: Readonly<Record<string, ExportedLayer>>, client: RegistryClient): Promise<Map<string, string | undefined>> {
-  const held = new Map<string, string | undefined>();
+  const tags = new Map<string, { path: string; tag: string; registry: string }>();
   for (const entry of Object.values(layers)) {
-    if (typeof entry?.ref !== "string" || held.has(entry.ref)) continue;
+    if (typeof entry?.ref !== "string" || tags.has(entry.ref)) continue;
     let reference;
     try {
       reference = parseReference(entry.ref);
     } catch {
       continue; // Not a reference: the digest's own verdict stands.
     }
-    if (reference.tag === undefined) continue;
-    try {
-      held.set(entry.ref, (await client.manifest(reference.path, reference.tag))?.digest);
-    } catch (error) {
-      throw new UserError(`cannot tell what ${entry.ref} holds now: registry ${reference.registry} answered ${(error as Error).message}; fix: make the registry reachable (scripts/services.sh status) and run strata verify again`);
-    }
+    if (reference.tag !== undefined) tags.set(entry.ref, { path: reference.path, tag: reference.tag, registry: reference.registry });
   }
-  return held;
+  const held = await mapLimited([...tags], REGISTRY_CONCURRENCY, async ([ref, reference]) => {
+    try {
+      return [ref, (await client.manifest(reference.path, reference.tag))?.digest] as const;
+    } catch (error) {
+      throw new UserError(`cannot tell what ${ref} holds now: registry ${reference.registry} answered ${(error as Error).message}; fix: make the registry reachable (scripts/services.sh status) and run strata verify again`);
+    }
+  });
+  return new Map(held);
 }
 
 /** The key given with --key, read and checked as a policy's keys are (trust-policy.ts), its problems named as the option's. */
