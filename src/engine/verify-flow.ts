@@ -86,7 +86,7 @@ export function exportedTargets(layers: Readonly<Record<string, ExportedLayer>>)
  * output): the registry says what each digest is. A registry that cannot answer stops the run:
  * an index whose platforms are unknown would leave images unverified.
  */
-async function withIndexEntries(targets: readonly VerifyTarget[], client: RegistryClient): Promise<VerifyTarget[]> {
+export async function withIndexEntries(targets: readonly VerifyTarget[], client: Pick<RegistryClient, "manifest">): Promise<VerifyTarget[]> {
   const expanded = await mapLimited(targets, REGISTRY_CONCURRENCY, async (target): Promise<VerifyTarget[]> => {
     let reference;
     try {
@@ -137,7 +137,7 @@ export function withTagChecks(verdicts: readonly ImageVerdict[], layers: Readonl
 }
 
 /** What each exported tag holds now; a registry that cannot answer stops the run (an unknown is no pass). */
-async function heldDigests(layers: Readonly<Record<string, ExportedLayer>>, client: RegistryClient): Promise<Map<string, string | undefined>> {
+export async function heldDigests(layers: Readonly<Record<string, ExportedLayer>>, client: Pick<RegistryClient, "manifest">): Promise<Map<string, string | undefined>> {
   const tags = new Map<string, { path: string; tag: string; registry: string }>();
   for (const entry of Object.values(layers)) {
     if (typeof entry?.ref !== "string" || tags.has(entry.ref)) continue;

@@ -10,7 +10,8 @@ import { describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli/commands.js";
 import { renderVerify, renderVerifyJson, verifyExitCode } from "../../src/cli/verify.js";
 import { type ImageVerdict } from "../../src/core/trust-verdict.js";
-import { exportedTargets, withTagChecks } from "../../src/engine/verify-flow.js";
+import { exportedTargets, heldDigests, withIndexEntries, withTagChecks } from "../../src/engine/verify-flow.js";
+import { type RegistryClient } from "../../src/registry/client.js";
 import { scratchDir } from "../helpers/catalog.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -155,5 +156,57 @@ describe("strata verify checks what each exported tag holds now", () => {
     expect(refused?.failures[0]?.what).toContain("no ref in its outputs");
     const untagged = { base: { layer: "base", ref: ref("base", "a"), digestRef: ref("base", "a") } };
     expect(withTagChecks([verdictOf("base", ref("base", "a"))], untagged, new Map())[0]?.failures[0]?.what).toContain("is not a tag reference");
+  });
+});
+
+describe("what verify reads of the registry", () => {
+  type Found = Awaited<ReturnType<RegistryClient["manifest"]>>;
+  /** A registry answering manifests from a table after a delay per reference (so reads overlap and end out of order); a reference in `failing` throws. */
+  const registryOf = (answers: Readonly<Record<string, Found>>, failing: ReadonlySet<string> = new Set()): Pick<RegistryClient, "manifest"> & { reads: string[]; most: number } => {
+    let running = 0;
+    const client = {
+      reads: [] as string[],
+      most: 0,
+      async manifest(repository: string, reference: string): Promise<Found> {
+        client.reads.push(`${repository}:${reference}`);
+        running++;
+        client.most = Math.max(client.most, running);
+        await new Promise((resolve) => setTimeout(resolve, reference.endsWith("a".repeat(8)) ? 30 : 5));
+        running--;
+        if (failing.has(reference)) throw new Error("HTTP 500 from the registry");
+        return answers[reference];
+      },
+    };
+    return client;
+  };
+  const index = (...digests: string[]): Found => ({ digest: `sha256:${hex("a")}`, mediaType: "application/vnd.oci.image.index.v1+json", manifest: { schemaVersion: 2, manifests: digests.map((digest, at) => ({ digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, platform: { os: "linux", architecture: at === 0 ? "amd64" : "arm64" } })) } } as Found);
+
+  it("lists each index's platform images right after it, in the targets' order, reading them at once", async () => {
+    const client = registryOf({ [`sha256:${hex("a")}`]: index(`sha256:${hex("c")}`, `sha256:${hex("d")}`), [`sha256:${hex("b")}`]: { digest: `sha256:${hex("b")}`, mediaType: "application/vnd.oci.image.manifest.v1+json", manifest: {} } });
+    const targets = [{ layer: "tools", digestRef: ref("tools", "a") }, { layer: "base", digestRef: ref("base", "b") }, { layer: "odd", digestRef: "not a reference" }];
+    expect(await withIndexEntries(targets, client)).toEqual([
+      targets[0],
+      { layer: "tools", platform: "linux/amd64", digestRef: ref("tools", "c") },
+      { layer: "tools", platform: "linux/arm64", digestRef: ref("tools", "d") },
+      targets[1],
+      targets[2],
+    ]);
+    expect(client.most).toBe(2);
+  });
+
+  it("stops with what it cannot tell when the registry fails, and starts no more reads", async () => {
+    const targets = Array.from({ length: 40 }, (_, at) => ({ layer: `l${at}`, digestRef: ref(`l${at}`, at === 0 ? "e" : "b") }));
+    const client = registryOf({}, new Set([`sha256:${hex("e")}`]));
+    await expect(withIndexEntries(targets, client)).rejects.toThrow(/^cannot tell what 127\.0\.0\.1:5000\/g\/l0@sha256:e{64} \(layer l0\) is: registry 127\.0\.0\.1:5000 answered HTTP 500 from the registry; fix: /);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(client.reads.length).toBeLessThan(40);
+  });
+
+  it("reads what each exported tag holds: a digest, or undefined for a tag that is gone; a failed read stops it", async () => {
+    const tag = (image: string): string => `127.0.0.1:5000/g/${image}:1.0`;
+    const client = registryOf({ "1.0": { digest: `sha256:${hex("b")}`, mediaType: "application/vnd.oci.image.manifest.v1+json", manifest: {} } });
+    const held = await heldDigests({ base: { layer: "base", ref: tag("base"), digestRef: ref("base", "b") }, gone: { layer: "gone", ref: "127.0.0.1:5000/g/gone:2.0", digestRef: ref("gone", "c") }, bare: { layer: "bare", digestRef: ref("bare", "d") } }, client);
+    expect([...held]).toEqual([[tag("base"), `sha256:${hex("b")}`], ["127.0.0.1:5000/g/gone:2.0", undefined]]);
+    await expect(heldDigests({ base: { layer: "base", ref: tag("base") } }, registryOf({}, new Set(["1.0"])))).rejects.toThrow(/^cannot tell what 127\.0\.0\.1:5000\/g\/base:1\.0 holds now: registry 127\.0\.0\.1:5000 answered HTTP 500 from the registry/);
   });
 });
