@@ -95,11 +95,12 @@ export interface ImageAttestationsOutputs {
   /**
    * The `.att` layers (DSSE envelopes) that attest the SBOM and the provenance by this key, as the
    * registry holds them: written by this set, or found there (an image an earlier run signed, whose
-   * provenance names that run). A state written before these fields has `sbomDigest` and
-   * `provenanceDigest` (what this run would have written) in their place; nothing reads either.
+   * provenance names that run). Absent from the entries a state written before them keeps (an image
+   * not signed since), which have `sbomDigest` and `provenanceDigest` (what that run would have
+   * written) in their place; nothing reads either.
    */
-  readonly sbomAttestationDigest: string;
-  readonly provenanceAttestationDigest: string;
+  readonly sbomAttestationDigest?: string;
+  readonly provenanceAttestationDigest?: string;
   /** The `.sig` tag held this key's signature over this digest before the set signed it (an adopted image an earlier run signed): it was not signed again. */
   readonly signedBefore: boolean;
 }
