@@ -39,8 +39,8 @@ export function removeImages(prefix: string): void {
  */
 export async function pullImages(refs: readonly string[], concurrency = 8): Promise<void> {
   const failures: unknown[] = [];
-  // mapLimited's own promise rejects at the first failure while the other pulls go on; here each
-  // pull's failure is kept, so every pull under way ends before this throws.
+  // mapLimited's own promise rejects at the first failure while the pulls under way go on (no new
+  // one starts); here each pull's failure is kept, so every pull under way ends before this throws.
   await mapLimited(refs, concurrency, async (ref) => {
     if (failures.length > 0) return;
     try {
