@@ -2,7 +2,8 @@
  * Multi-platform stacks end to end (strata:platforms linux/amd64 + linux/arm64, arm64 build steps
  * under qemu-user-static): every layer's tag is an OCI index over two per-platform images that run
  * as their architecture; a change rebuilds its subtree on both platforms and nothing else;
- * promotion keeps the index digest; a CI run copies the indexes of unchanged layers and builds only
+ * promotion keeps the index digest; a stack that promoted and then builds adopts what its promotion
+ * wrote (the same indexes, nothing built, nothing deleted); a CI run copies the indexes of unchanged layers and builds only
  * the change, per platform; strata up registers the arm64 interpreter itself when the kernel has
  * none (the entry the harness registered is removed first, and is there again afterwards); a
  * STRATA_BINFMT_DIR that is not binfmt_misc stops before anything is pushed.
@@ -118,6 +119,30 @@ describe("a stack with two platforms", () => {
       // The index's images came along: an arm64 host pulls its image from the promoted channel.
       for (const digest of Object.values(promoted.entries)) expect(await registry.manifest(`${staging.group}/${REPOSITORIES[layer] as string}`, digest)).toBeDefined();
     }
+  }, 600_000);
+
+  it("a stack that promoted the indexes and now builds adopts what its promotion wrote: the same index under every tag, nothing built, none deleted", async () => {
+    const switching = await world.stack("switch", { channel: "switch", promoteFrom: "dev", platforms: JSON.stringify(PLATFORMS) });
+    const promoted = await upWithSummary(world, "switch", "switch-promote");
+    expect(promoted.code, promoted.out).toBe(0);
+    const indexesOf = async (): Promise<Record<string, string>> => Object.fromEntries(await Promise.all(LAYERS.map(async (layer) => [layer, (await indexOf(switching.group, layer)).digest] as const)));
+    const indexes = await indexesOf();
+    for (const layer of LAYERS) expect(indexes[layer], layer).toBe((await indexOf(dev.group, layer)).digest);
+    const contents = await registryContents(switching.group);
+
+    await switching.stack.removeConfig("strata:promoteFrom");
+    const building = await upWithSummary(world, "switch", "switch-build");
+    expect(building.code, building.out).toBe(0);
+    // Every platform image was found under its tag with the catalog's content: nothing built. Each
+    // layer's index is put again over them (its row says "written again"): the same bytes, the same digest.
+    const platformRows = Object.entries(building.results).filter(([layer]) => layer.includes("@"));
+    expect(platformRows).toHaveLength(LAYERS.length * PLATFORMS.length);
+    expect(platformRows.filter(([, result]) => result !== "adopted"), building.out).toEqual([]);
+    expect(await indexesOf()).toEqual(indexes);
+    // The promotion's resources became the adoptions (aliases), so none was deleted with its tag.
+    const after = await registryContents(switching.group);
+    for (const [repository, tags] of Object.entries(contents)) expect(after[repository], repository).toEqual(expect.arrayContaining(tags));
+    expect(changed((await switching.up()).operations)).toEqual([]);
   }, 600_000);
 
   it("a CI run copies the unchanged layers' indexes and builds only the change, per platform", async () => {
