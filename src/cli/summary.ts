@@ -86,6 +86,11 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
     } else if (event.type === COPIED_IMAGE_TYPE) {
       result = "adopted";
       detail = "the registry already held this tag with the same content";
+    } else if (event.type === IMAGE_INDEX_TYPE && event.heldAlready === true) {
+      // A stack that promoted and now builds, or a fresh stack over published tags: the index its
+      // platform images make is the one the tag holds.
+      result = "adopted";
+      detail = "the registry already held this image index under the tag (the same platform images)";
     } else if (event.type === IMAGE_INDEX_TYPE) {
       result = "built";
       detail = `image index over the layer's platforms, ${event.op === "create" ? "new" : "written again"}`;

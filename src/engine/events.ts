@@ -3,7 +3,7 @@
  * onEvent) reduced to what happened to each layer image.
  */
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
-import { CI_COPY_SET_TYPE, IMAGE_TYPES } from "../core/image-types.js";
+import { CI_COPY_SET_TYPE, IMAGE_INDEX_TYPE, IMAGE_TYPES } from "../core/image-types.js";
 import { IMAGE_ATTESTATIONS_SET_TYPE, imagesToSign } from "../pulumi/provider/image-attestations-inputs.js";
 
 /** What the engine did to one layer's image resource. */
@@ -22,6 +22,8 @@ export interface LayerEvent {
   readonly output?: readonly string[];
   /** Everything the provider reported for it (its whole build and push output, errors included), each line with its time. */
   readonly log?: readonly LogLine[];
+  /** An image index the tag held already, byte for byte (Strata's provider wrote nothing: its `created` output is false). */
+  readonly heldAlready?: boolean;
   /** The inputs whose change made the engine update it (the engine's diff keys). */
   readonly changedInputs?: readonly string[];
   /** A signing stack: what its `strata:index:ImageAttestationsSet`'s step did to its image (for an index layer, the index). */
@@ -177,7 +179,8 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
       const produced = outputs.new?.outputs;
       for (const layer of layersOf(outputs.urn)) {
         const digest = outputs.type === CI_COPY_SET_TYPE ? (produced?.repoDigests as Record<string, unknown> | undefined)?.[layer] : produced?.repoDigest;
-        update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}), ...timed(outputs.urn, { finishedAt: receivedAt }, layer) }, layer);
+        const held = outputs.type === IMAGE_INDEX_TYPE && produced?.created === false ? { heldAlready: true } : {};
+        update(outputs.urn, outputs.type, { op: outputs.op, ...(typeof digest === "string" ? { digestRef: digest } : {}), ...held, ...timed(outputs.urn, { finishedAt: receivedAt }, layer) }, layer);
       }
     }
     const failed = event.resOpFailedEvent?.metadata;

@@ -23,6 +23,20 @@ describe("engine events per layer", () => {
     expect(events.get("libs")).toMatchObject({ type: "docker:index/image:Image", op: "update", digestRef: "r/g/libs@sha256:2" });
   });
 
+  it("says an image index was held already when Strata's provider wrote nothing for it, and the summary calls it adopted", () => {
+    const { events, onEvent } = eventCollector();
+    const index = (name: string, created: boolean): EngineEvent => ({ sequence: 0, timestamp: 0, resOutputsEvent: { metadata: { op: "update", urn: urn("strata:index:ImageIndex", name), type: "strata:index:ImageIndex", new: { outputs: { repoDigest: `r/g/${name}@sha256:${name === "tools" ? "1" : "2"}`, created } } } } } as unknown as EngineEvent);
+    onEvent(index("tools", false));
+    onEvent(index("libs", true));
+    expect(events.get("tools")).toMatchObject({ heldAlready: true });
+    expect(events.get("libs")?.heldAlready).toBeUndefined();
+    const rows = summaryRows([{ layer: "tools", image: "tools", ref: "r/g/tools:1.0-p0", parent: null }, { layer: "libs", image: "libs", ref: "r/g/libs:1.0-p0", parent: "tools" }], events);
+    expect(rows.map((row) => [row.layer, row.result, row.detail])).toEqual([
+      ["tools", "adopted", "the registry already held this image index under the tag (the same platform images)"],
+      ["libs", "built", "image index over the layer's platforms, written again"],
+    ]);
+  });
+
   it("keeps a plain delete of a layer that left the catalog", () => {
     const { events, onEvent } = eventCollector();
     onEvent(pre("docker:index/image:Image", "redis", "delete"));
