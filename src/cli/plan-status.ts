@@ -86,7 +86,7 @@ export function planRows(input: StatusInput): PlanRow[] {
       rows.push({ ...base, status: "rebuild", reason: "content changed" });
     }
   }
-  // An index follows its platforms: written again when any of them changes.
+  // An index follows its platforms: written again when any of them changes, adopted with them.
   const rowOf = new Map(rows.map((row) => [row.layer, row] as const));
   for (const index of input.indexes ?? []) {
     const entries = index.entries.map((entry) => rowOf.get(entry.name));
@@ -98,6 +98,8 @@ export function planRows(input: StatusInput): PlanRow[] {
     else if (entries.some((row) => row?.status === "blocked")) rows.push({ ...base, status: "blocked", reason: "a platform's image is blocked" });
     else if (previous === undefined || input.operations.get(index.layer) === "create") rows.push({ ...base, status: "new", reason: "a new image index" });
     else if (moving.length === 0 && UNCHANGED_OPS.has(input.operations.get(index.layer) ?? "same")) rows.push({ ...base, status: "unchanged", reason: "same platform images" });
+    // A stack that promoted and now builds: its platform tags hold the catalog's content, and so, once written, does the index tag.
+    else if (moving.length > 0 && moving.every((row) => row?.status === "adopt")) rows.push({ ...base, status: "adopt", reason: "its platform images are adopted; the index over them is put under the tag only if the tag holds another" });
     else rows.push({ ...base, status: "rebuild", reason: `index written again: ${moving.map((row) => row?.layer).join(", ") || "its entries"} changed` });
   }
   const current = new Set([...input.targets.map((target) => target.layer.name), ...(input.indexes ?? []).map((index) => index.layer)]);

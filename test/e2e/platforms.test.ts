@@ -131,6 +131,12 @@ describe("a stack with two platforms", () => {
     const contents = await registryContents(switching.group);
 
     await switching.stack.removeConfig("strata:promoteFrom");
+    // The plan says so first: every platform image adopted, and every index with them.
+    const plan = await runStrata(world, ["plan", "--stack", "switch", "--json", "--catalog", world.catalogDir]);
+    expect(plan.code, plan.out).toBe(0);
+    const planned = (JSON.parse(plan.out) as { layer: string; status: string }[]).map((row) => [row.layer, row.status]);
+    expect(planned).toHaveLength(LAYERS.length * (PLATFORMS.length + 1));
+    expect(planned.filter(([, status]) => status !== "adopt")).toEqual([]);
     const building = await upWithSummary(world, "switch", "switch-build");
     expect(building.code, building.out).toBe(0);
     // Every platform image was found under its tag with the catalog's content, and each layer's index

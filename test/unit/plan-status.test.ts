@@ -131,4 +131,23 @@ describe("plan rows of a multi-platform stack", () => {
     });
     expect(blocked.find((row) => row.layer === "keystone")).toMatchObject({ status: "blocked", reason: "holds a single-platform image" });
   });
+
+  it("adopts an index whose platform images are all adopted (a stack that promoted and now builds), and rewrites one with a built image among them", () => {
+    const fingerprints = new Map(builds.map((target) => [target.layer.name, fingerprint(target.layer.name)]));
+    const mysqlPlatforms = builds.filter((target) => target.layer.name.startsWith("mysql@")).map((target) => target.layer.name);
+    const adoptedOnly = planRows({
+      targets: builds, fingerprints, indexes, conflicts: [],
+      previous: Object.fromEntries(everything.map((name) => [name, previous(name)])),
+      operations: new Map([...mysqlPlatforms.map((name) => [name, "update"] as const), ["mysql", "update"]]),
+      adopted: new Set(mysqlPlatforms),
+    });
+    expect(adoptedOnly.find((row) => row.layer === "mysql")).toMatchObject({ status: "adopt", reason: "its platform images are adopted; the index over them is put under the tag only if the tag holds another" });
+    const oneBuilt = planRows({
+      targets: builds, fingerprints, indexes, conflicts: [],
+      previous: Object.fromEntries(everything.map((name) => [name, previous(name)])),
+      operations: new Map([...mysqlPlatforms.map((name) => [name, "update"] as const), ["mysql", "update"]]),
+      adopted: new Set(mysqlPlatforms.slice(0, 1)),
+    });
+    expect(oneBuilt.find((row) => row.layer === "mysql")?.status).toBe("rebuild");
+  });
 });
