@@ -28,7 +28,7 @@ export interface SummaryRow {
   readonly log?: string;
   /** A signing stack's layer in the registry: its cosign signature tag (`repo:sha256-<hex>.sig`, the attestations beside it in `.att`). */
   readonly signature?: string;
-  /** Signed in this run, or already by an earlier one (a rerun, an adopted image whose `.sig` was there); set with `signature`. */
+  /** Signed in this run (anything written), or already by an earlier one (a rerun, an image whose signature and attestations were there); set with `signature`. */
   readonly signed?: SignatureState;
   /** Its SBOM's attestation tag (`repo:sha256-<hex>.att`, the provenance beside it), when the engine reported it. */
   readonly sbom?: string;
@@ -120,7 +120,7 @@ function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | nu
   if (runError !== undefined || result === "failed" || result === "skipped" || digest === null || attestation?.failed === true) return { unsigned: "the run did not finish: its signatures are not known" };
   const reference = parseReference(layer.ref);
   const signature = attestation?.signature ?? `${reference.registry}/${reference.path}:${digest.replace(":", "-")}.sig`;
-  // `same`: an earlier run's set signed this digest; signedBefore: its `.sig` held this key's signature before this run's set came to it.
+  // `same`: an earlier run's set signed this digest; signedBefore: its signature and attestations by this key were there before this run's set came to it.
   const signed: SignatureState = attestation !== undefined && (attestation.op === "same" || attestation.signedBefore === true) ? "signed before" : "signed";
   return {
     signature, signed,

@@ -32,7 +32,7 @@ export interface LayerEvent {
 
 /** What the engine did to one image's signature and attestations (its entry in the ImageAttestationsSet). */
 export interface AttestationEvent {
-  /** `create`: its digest was new to its set in this run (signed now, or found signed: signedBefore); `same`: signed by an earlier run. */
+  /** `create`: its digest was new to its set in this run (signed now, or found signed and attested: signedBefore); `same`: signed by an earlier run. */
   readonly op: string;
   readonly failed: boolean;
   /** `repo:sha256-<hex>.sig` */
@@ -42,7 +42,7 @@ export interface AttestationEvent {
   readonly provenance?: string;
   /** Packages in its SBOM. */
   readonly packages?: number;
-  /** Its `.sig` was in the registry before the step (an adopted image an earlier run signed): not signed again. */
+  /** Its signature and attestations by this key were in the registry before the step (an image an earlier run signed): nothing written. */
   readonly signedBefore?: boolean;
 }
 

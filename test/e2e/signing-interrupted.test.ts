@@ -125,11 +125,13 @@ describe("a signing run killed while its attestation sets move", () => {
     expect(recovered.code, recovered.out).toBe(0);
     const again = await upWithSummary(world, "dev", "again");
     expect(again.code, again.out).toBe(0);
-    // No digest was signed anew: the killed run's signatures were found, the rest are earlier runs'
-    // (signedBefore is about the .sig; the new images' attestations, absent after the kill, were
-    // written by this run, once: the layer counts below).
+    // The new images say signed: their attestations, absent after the kill, were written by this run
+    // (their signatures were found, not written again: the layer counts below). The taken-over and
+    // the other images say signed before: nothing was written for them.
     expect(again.summary.layers).toHaveLength(8);
-    expect(again.summary.layers.map((layer) => [layer.layer, layer.signed])).toEqual(again.summary.layers.map((layer) => [layer.layer, "signed before"]));
+    expect(Object.fromEntries(again.summary.layers.map((layer) => [layer.layer, layer.signed]))).toEqual({
+      [NEW_HEAD]: "signed", [NEW_LEAF]: "signed", "app-base": "signed before", app: "signed before", base: "signed before", tools: "signed before", libs: "signed before", db: "signed before",
+    });
 
     const setsAfter = setsOf(await dev.stack.exportStack() as ExportedState);
     expect(setsAfter["attestations-app-base"]).toBeUndefined();

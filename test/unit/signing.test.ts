@@ -248,6 +248,18 @@ describe("signing an image, in this process", () => {
     expect(other.tagLayers("sig")).toHaveLength(2);
   });
 
+  it("says signed, not signed before, for an image whose signature was there but not its attestations (a run stopped between them)", async () => {
+    const registry = await imageRegistry();
+    const key = await unlockCosignKey(FIXTURE_PEM, FIXTURE_PASSPHRASE);
+    await signImages(registry, [`127.0.0.1:5000/g/app@${registry.image}`], key);
+    const signature = registry.tagLayers("sig");
+    const outputs = await attestImage(registry, imageInputs(registry), { runId: RUN_ID, keys: new KeyUnlocker() });
+    expect(outputs.signedBefore).toBe(false);
+    // The signature found, not written again; the attestations written.
+    expect(registry.tagLayers("sig")).toEqual(signature);
+    expect(registry.tagLayers("att")).toHaveLength(2);
+  });
+
   it("unlocks the key once for every image of a process, and a passphrase that does not open it fails before any write, naming the field, never the passphrase", async () => {
     let unlocks = 0;
     const keys = new KeyUnlocker(async (pem, passphrase) => {

@@ -130,7 +130,8 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
     // The layers the `.att` holds, found or written: an earlier run's provenance names its own run.
     sbomAttestationDigest,
     provenanceAttestationDigest,
-    signedBefore: signed?.written === false,
+    // Nothing written for it: a run that signed it and was stopped before its attestations is not "before".
+    signedBefore: signed?.written === false && !attested.written,
   };
 }
 

@@ -101,7 +101,11 @@ export interface ImageAttestationsOutputs {
    */
   readonly sbomAttestationDigest?: string;
   readonly provenanceAttestationDigest?: string;
-  /** The `.sig` tag held this key's signature over this digest before the set signed it (an adopted image an earlier run signed): it was not signed again. */
+  /**
+   * The registry held this key's signature over this digest and both its attestations before the
+   * set came to it (an image an earlier run signed, adopted or moved from another set): nothing was
+   * written. False when anything was, the attestations of a run stopped after the signature included.
+   */
   readonly signedBefore: boolean;
 }
 
