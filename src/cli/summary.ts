@@ -118,14 +118,16 @@ function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | nu
   if (layer.signing === undefined) return {};
   if (!layer.signing.sign) return { unsigned: layer.signing.reason };
   if (runError !== undefined || result === "failed" || result === "skipped" || digest === null || attestation?.failed === true) return { unsigned: "the run did not finish: its signatures are not known" };
+  // No set's step named the image: nothing says it is signed, so the summary does not say so either.
+  if (attestation === undefined) return { unsigned: "no signing step reported this image: its signature is not known" };
   const reference = parseReference(layer.ref);
-  const signature = attestation?.signature ?? `${reference.registry}/${reference.path}:${digest.replace(":", "-")}.sig`;
+  const signature = attestation.signature ?? `${reference.registry}/${reference.path}:${digest.replace(":", "-")}.sig`;
   // `same`: an earlier run's set signed this digest; signedBefore: its signature and attestations by this key were there before this run's set came to it.
-  const signed: SignatureState = attestation !== undefined && (attestation.op === "same" || attestation.signedBefore === true) ? "signed before" : "signed";
+  const signed: SignatureState = attestation.op === "same" || attestation.signedBefore === true ? "signed before" : "signed";
   return {
     signature, signed,
-    ...(attestation?.sbom === undefined ? {} : { sbom: attestation.sbom }),
-    ...(attestation?.packages === undefined ? {} : { packages: attestation.packages }),
+    ...(attestation.sbom === undefined ? {} : { sbom: attestation.sbom }),
+    ...(attestation.packages === undefined ? {} : { packages: attestation.packages }),
   };
 }
 

@@ -42,7 +42,11 @@ export interface AttestationEvent {
   readonly provenance?: string;
   /** Packages in its SBOM. */
   readonly packages?: number;
-  /** Its signature and attestations by this key were in the registry before the step (an image an earlier run signed): nothing written. */
+  /**
+   * With `create`: its signature and attestations by this key were in the registry before the step
+   * (an image an earlier run signed): nothing written. For a multi-platform layer, true only when
+   * that holds for the index and each platform image. Absent with `same`.
+   */
   readonly signedBefore?: boolean;
 }
 
@@ -116,15 +120,42 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
   const attestations = new Map<string, AttestationEvent>();
   /** The images of each set's step by its URN, from its inputs: a failed step leaves every one of them unknown. */
   const attestationNames = new Map<string, readonly string[]>();
+  /** A multi-platform layer's platform images (`layer/os-arch`) in the sets, by the layer. */
+  const platformImages = new Map<string, Set<string>>();
+  /**
+   * A layer's attestation as its row tells it: its own image's (an index's), joined with its
+   * platform images', which are signed in the index's repository too: the run signed the layer when
+   * it signed any of them, and signed it before only when it wrote nothing for any.
+   */
+  const attestationOf = (layer: string): AttestationEvent | undefined => {
+    const own = attestations.get(layer);
+    const platforms = [...(platformImages.get(layer) ?? [])].flatMap((name) => attestations.get(name) ?? []);
+    if (own === undefined || platforms.length === 0) return own;
+    const all = [own, ...platforms];
+    const signing = all.filter((entry) => entry.op !== "same");
+    const { signedBefore: _ownWord, ...rest } = own;
+    return {
+      ...rest,
+      op: signing.length === 0 ? own.op : "create",
+      failed: all.some((entry) => entry.failed),
+      ...(signing.length === 0 ? {} : { signedBefore: signing.every((entry) => entry.signedBefore === true) }),
+    };
+  };
   const attest = (name: string, change: Partial<AttestationEvent>): void => {
-    const attestation: AttestationEvent = { ...(attestations.get(name) ?? { op: "same", failed: false }), ...change };
-    attestations.set(name, attestation);
-    const recorded = events.get(name);
-    if (recorded !== undefined) events.set(name, { ...recorded, attestation });
+    const merged: AttestationEvent = { ...(attestations.get(name) ?? { op: "same", failed: false }), ...change };
+    // An image an earlier run's set signed: what the state says of that run's write is not this run's.
+    const { signedBefore: _stateWord, ...withoutWord } = merged;
+    attestations.set(name, merged.op === "same" ? withoutWord : merged);
+    const slash = name.indexOf("/");
+    const layer = slash < 0 ? name : name.slice(0, slash);
+    if (slash >= 0) platformImages.set(layer, (platformImages.get(layer) ?? new Set()).add(name));
+    const recorded = events.get(layer);
+    const attestation = attestationOf(layer);
+    if (recorded !== undefined && attestation !== undefined) events.set(layer, { ...recorded, attestation });
   };
   const update = (urn: string, type: string, change: Partial<LayerEvent>, layer: string = layerOf(urn)): void => {
     if (!IMAGE_TYPES.has(type) && type !== CI_COPY_SET_TYPE) return;
-    const pending = attestations.get(layer);
+    const pending = attestationOf(layer);
     const recorded = events.get(layer);
     // A layer whose image resource changed type (a docker.Image replaced by the CopiedImage that
     // adopts it, or back): the engine creates the new resource, and deletes the old one at the end.

@@ -44,7 +44,11 @@ export interface TagWrite {
   readonly ref: string;
   /** `registry/repo:sha256-<hex>.sig` (or `.att`). */
   readonly tagRef: string;
-  /** Whether a manifest was put: false when the tag held everything asked for already. */
+  /**
+   * Whether the tag holds a manifest this call put: false when it held everything asked for
+   * already, including when another writer replaced this call's put with a manifest that holds it
+   * all (the registry keeps the other's layers, and those are what `layers` names).
+   */
   readonly written: boolean;
   /** The digest of the manifest the tag holds now. */
   readonly manifestDigest: string;

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { unlockCosignKey } from "../../src/core/cosign-format.js";
 import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
-import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
+import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata, type UpSummary, upWithSummary } from "./harness.js";
 import { cosignBinary } from "./cosign-cli.js";
 
 const PASSPHRASE = "signing-passphrase-5d81e0";
@@ -343,5 +343,13 @@ describe("a signed multi-platform layer", () => {
       expect(await tagLayers(ref, "sig")).toBe(1);
     }
     expect(tools.signature).toBe(`${tools.digestRef.slice(0, tools.digestRef.indexOf("@"))}:sha256-${digestHex(tools.digestRef)}.sig`);
+    // Every row (the index's, which stands for its platform images in its repository too, and each
+    // per-platform image's) was signed by this run; a rerun writes nothing, and says so.
+    const words = (summary: UpSummary): Record<string, unknown> => Object.fromEntries(summary.layers.map((layer) => [layer.layer, layer.signed]));
+    expect(Object.keys(words(run.summary))).toEqual(expect.arrayContaining(["tools", "tools@linux-amd64", "tools@linux-arm64"]));
+    expect(Object.values(words(run.summary))).toEqual(run.summary.layers.map(() => "signed"));
+    const again = await upWithSummary(world, "dev", "mp-again", { STRATA_COSIGN: NO_COSIGN });
+    expect(again.code, again.out).toBe(0);
+    expect(Object.values(words(again.summary))).toEqual(again.summary.layers.map(() => "signed before"));
   });
 });

@@ -40,7 +40,7 @@ describe("the attestation set's step in the engine's events", () => {
       setPre("update", { base: digestRef("base", "a"), app: digestRef("app", "b"), db: digestRef("db", "c") }, before),
       setOutputs("update", after, before),
     ]) onEvent(event);
-    expect(events.get("base")?.attestation).toEqual({ op: "same", failed: false, signature: tagOf("base", "a", "sig"), sbom: tagOf("base", "a", "att"), provenance: tagOf("base", "a", "att"), packages: 3, signedBefore: false });
+    expect(events.get("base")?.attestation).toEqual({ op: "same", failed: false, signature: tagOf("base", "a", "sig"), sbom: tagOf("base", "a", "att"), provenance: tagOf("base", "a", "att"), packages: 3 });
     expect(events.get("app")?.attestation).toMatchObject({ op: "create", packages: 5, signedBefore: false, signature: tagOf("app", "b", "sig") });
     expect(events.get("db")?.attestation).toMatchObject({ op: "create", signedBefore: true });
     // The image's own story is untouched.
@@ -97,6 +97,29 @@ describe("the attestation set's step in the engine's events", () => {
       [undefined, "the run did not finish: its signatures are not known"],
       [undefined, "the run did not finish: its signatures are not known"],
     ]);
+  });
+
+  it("tells a multi-platform layer by its index and its platform images together: signed before only when nothing was written for any", () => {
+    const INDEX = "strata:index:ImageIndex";
+    const platforms = ["tools/linux-amd64", "tools/linux-arm64"] as const;
+    /** One run: the index's entry and each platform image's, each new to the set, each found written (true) or written now (false). */
+    const run = (indexFound: boolean, platformFound: readonly [boolean, boolean], indexOp = "create"): { attestation: unknown; signed: unknown } => {
+      const { events, onEvent } = eventCollector();
+      onEvent(pre(INDEX, "tools", "same"));
+      onEvent(outputs(INDEX, "tools", "same", { repoDigest: digestRef("tools", "a") }));
+      const images = { tools: digestRef("tools", "a"), [platforms[0]]: digestRef("tools", "b"), [platforms[1]]: digestRef("tools", "c") };
+      const old: Attested = indexOp === "same" ? { tools: attested("tools", "a", 7, false) } : {};
+      onEvent(setPre("update", images, old));
+      onEvent(setOutputs("update", { tools: attested("tools", "a", 7, indexFound), [platforms[0]]: attested("tools", "b", 4, platformFound[0]), [platforms[1]]: attested("tools", "c", 5, platformFound[1]) }, old));
+      const [row] = summaryRows([layer("tools", null, true)], events);
+      return { attestation: events.get("tools")?.attestation, signed: row?.signed };
+    };
+    // A run stopped after the index's tags and one platform image's: the next writes the other's.
+    expect(run(true, [true, false])).toEqual({ attestation: expect.objectContaining({ op: "create", signedBefore: false, signature: tagOf("tools", "a", "sig"), packages: 7 }), signed: "signed" });
+    // The index signed by an earlier run's set; a platform image's tags deleted since.
+    expect(run(false, [false, false], "same")).toMatchObject({ attestation: { op: "create", signedBefore: false }, signed: "signed" });
+    expect(run(true, [true, true])).toMatchObject({ attestation: { op: "create", signedBefore: true }, signed: "signed before" });
+    expect(run(false, [true, true])).toMatchObject({ attestation: { op: "create", signedBefore: false }, signed: "signed" });
   });
 });
 

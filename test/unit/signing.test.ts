@@ -21,7 +21,7 @@ import { SECRET_SIGNATURE } from "../../src/pulumi/provider/layer-image-inputs.j
 import { type ImageConfig, type ManifestResult } from "../../src/registry/client.js";
 import { LayerChangesets } from "../../src/registry/image-files.js";
 import { lastingFacts } from "../../src/pulumi/image-attestations.js";
-import { signImages } from "../../src/registry/signatures.js";
+import { attestImage as writeAttestations, signImages } from "../../src/registry/signatures.js";
 
 const PEM_BODY = "eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjo2NTUzNiwiciI6OCwicCI6MX0sInNhbHQiOiJzZWNyZXQtbGluZSJ9";
 const PEM = `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n${PEM_BODY}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`;
@@ -260,6 +260,36 @@ describe("signing an image, in this process", () => {
     expect(registry.tagLayers("att")).toHaveLength(2);
   });
 
+  it("says signed for an image whose attestations were there but not its signature (the two tags are written at once: a run can stop between them)", async () => {
+    const registry = await imageRegistry();
+    const context = { runId: RUN_ID, keys: new KeyUnlocker() };
+    const image = imageInputs(registry);
+    const earlier = [PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1].map((predicateType) => ({ predicateType, predicate: Buffer.from(`{"buildDefinition":{},"runDetails":{},"earlier":"${predicateType}"}`) }));
+    await writeAttestations(registry, image.digestRef, earlier, key);
+    const attestations = registry.tagLayers("att");
+    expect(registry.tags.has(`g/app:${signatureTag(registry.image)}`)).toBe(false);
+    const outputs = await attestImage(registry, image, context);
+    expect(outputs.signedBefore).toBe(false);
+    expect(registry.tagLayers("sig")).toHaveLength(1);
+    // The attestations found, not written again.
+    expect(registry.tagLayers("att")).toEqual(attestations);
+  });
+
+  it("says signed for an image whose .att held one of its two attestations: the other is written beside it, the one found kept", async () => {
+    const registry = await imageRegistry();
+    const image = imageInputs(registry);
+    await signImages(registry, [image.digestRef], key);
+    await writeAttestations(registry, image.digestRef, [{ predicateType: PREDICATE_TYPES.spdxjson, predicate: Buffer.from('{"earlier":"sbom"}') }], key);
+    const [earlierSbom] = registry.tagLayers("att");
+    const outputs = await attestImage(registry, image, { runId: RUN_ID, keys: new KeyUnlocker() });
+    expect(outputs.signedBefore).toBe(false);
+    const attestations = registry.tagLayers("att");
+    expect(attestations.map((layer) => layer.annotations.predicateType)).toEqual([PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1]);
+    expect(attestations[0]).toEqual(earlierSbom);
+    expect(outputs.sbomAttestationDigest).toBe(earlierSbom?.digest);
+    expect(registry.tagLayers("sig")).toHaveLength(1);
+  });
+
   it("unlocks the key once for every image of a process, and a passphrase that does not open it fails before any write, naming the field, never the passphrase", async () => {
     let unlocks = 0;
     const keys = new KeyUnlocker(async (pem, passphrase) => {
@@ -372,7 +402,8 @@ describe("the set's step", () => {
 
 describe("summary signing line", () => {
   const layer = (name: string, signing: SummaryLayer["signing"]): SummaryLayer => ({ layer: name, image: `img-${name}`, ref: `r:5000/g/img-${name}:1.0-p0`, parent: null, ...(signing === undefined ? {} : { signing }) });
-  const event = (name: string, char: string): [string, LayerEvent] => [name, { layer: name, type: "docker:index/image:Image", op: "create", failed: false, digestRef: `r:5000/g/img-${name}@sha256:${char.repeat(64)}` }];
+  /** A built layer's event; its set's step reported its image (`attested`) unless told not to. */
+  const event = (name: string, char: string, attested = true): [string, LayerEvent] => [name, { layer: name, type: "docker:index/image:Image", op: "create", failed: false, digestRef: `r:5000/g/img-${name}@sha256:${char.repeat(64)}`, ...(attested ? { attestation: { op: "create", failed: false } } : {}) }];
 
   it("says a stack without a key is not signed", () => {
     const rows = summaryRows([layer("base", { sign: false, reason: NOT_SIGNED.noKey })], new Map([event("base", "a")]));
@@ -386,6 +417,12 @@ describe("summary signing line", () => {
     const failed = summaryRows([layer("base", { sign: true })], new Map([event("base", "a")]), "update failed");
     expect(failed[0]?.signature).toBeUndefined();
     expect(renderSummary(failed).split("\n").at(-1)).toBe("not signed (the run did not finish: its signatures are not known)");
+  });
+
+  it("claims no signature for an image no set's step reported, though the run ended well", () => {
+    const rows = summaryRows([layer("base", { sign: true }), layer("app", { sign: true })], new Map([event("base", "a"), event("app", "b", false)]));
+    expect(rows.map((row) => [row.signature === undefined, row.unsigned])).toEqual([[false, undefined], [true, "no signing step reported this image: its signature is not known"]]);
+    expect(renderSummary(rows).split("\n").at(-1)).toBe("signed and attested (SBOM, provenance): 1 image, signatures in each repository's sha256-<digest>.sig tag; 1 not signed (no signing step reported this image: its signature is not known)");
   });
 
   it("adds no line for a run that says nothing of signing", () => {
