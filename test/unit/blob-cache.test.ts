@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BlobCache, defaultBlobCache } from "../../src/registry/blob-cache.js";
@@ -30,6 +30,20 @@ describe("blob cache", () => {
     writeFileSync(fileOf(dir, sha256(bytes)), "tampered");
     expect(cache.read(sha256(bytes))).toBeUndefined();
     expect(existsSync(fileOf(dir, sha256(bytes)))).toBe(false);
+  });
+  it("leaves an entry there already as it is, and writes a removed one again", () => {
+    const dir = scratchDir("blobs");
+    const cache = new BlobCache(dir);
+    const bytes = Buffer.from("manifest");
+    cache.write(sha256(bytes), bytes);
+    const first = statSync(fileOf(dir, sha256(bytes))).ino;
+    cache.write(sha256(bytes), bytes);
+    // Written aside and renamed, an entry written again would be another file.
+    expect(statSync(fileOf(dir, sha256(bytes))).ino).toBe(first);
+    writeFileSync(fileOf(dir, sha256(bytes)), "tampered");
+    expect(cache.read(sha256(bytes))).toBeUndefined();
+    cache.write(sha256(bytes), bytes);
+    expect(cache.read(sha256(bytes))?.toString()).toBe("manifest");
   });
   it("lives in STRATA_BLOB_CACHE, else in the toolchain cache; off turns it off", () => {
     expect(defaultBlobCache({ STRATA_BLOB_CACHE: "/x/blobs" })?.dir).toBe("/x/blobs");

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { labelledDockerfile, writeLabelledDockerfile } from "../../src/pulumi/dockerfile.js";
@@ -27,5 +27,19 @@ describe("the Dockerfile a layer is built from", () => {
     expect(readFileSync(path.join(projectDir, first), "utf8")).toBe(labelledDockerfile("FROM scratch\n"));
     writeFileSync(source, "FROM scratch\nRUN true\n");
     expect(writeLabelledDockerfile("base", source, projectDir)).not.toBe(first);
+  });
+
+  it("is not written again when it is there, unless its bytes were changed by hand", () => {
+    const projectDir = scratchDir("project");
+    const source = path.join(scratchDir("layer"), "Dockerfile");
+    writeFileSync(source, "FROM scratch\n");
+    const written = path.join(projectDir, writeLabelledDockerfile("base", source, projectDir));
+    const inode = statSync(written).ino;
+    writeLabelledDockerfile("base", source, projectDir);
+    // Written aside and renamed, a file written again would be another inode.
+    expect(statSync(written).ino).toBe(inode);
+    writeFileSync(written, "FROM scratch\nRUN echo not what the fingerprint says\n");
+    writeLabelledDockerfile("base", source, projectDir);
+    expect(readFileSync(written, "utf8")).toBe(labelledDockerfile("FROM scratch\n"));
   });
 });
