@@ -6,7 +6,7 @@
  * the extended Dockerfile beside the project, outside the build context
  * (docker.Image sends a Dockerfile from outside the context along with it).
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { FINGERPRINT_LABEL, INPUTS_LABEL } from "../core/fingerprint.js";
@@ -41,7 +41,8 @@ export function writeLabelledDockerfile(layerName: string, dockerfile: string, p
   // CPU-s of an N=200 no-op), unless its bytes are not these (edited by hand: the build must not use them).
   if (readIfThere(absolute) === content) return relative;
   mkdirSync(path.dirname(absolute), { recursive: true });
-  const temporary = `${absolute}.${process.pid}.tmp`;
+  // Its own name: two containers sharing one checkout can have the same pid.
+  const temporary = `${absolute}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   writeFileSync(temporary, content);
   renameSync(temporary, absolute);
   return relative;

@@ -9,8 +9,8 @@
  * grows by a few hundred KiB per release of a 200-layer tree; deleting it at
  * any time only costs requests.
  */
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
 
@@ -41,17 +41,18 @@ export class BlobCache {
 
   /**
    * Keeps `bytes` under `digest` when they are what it names; anything else is ignored. Never throws.
-   * An entry there already is left as it is: a tag's manifest is asked of the registry on every run
-   * and handed here each time (a no-op at N=200 spent 0.1-0.2 CPU-s of the program rewriting
-   * entries), and an entry that was damaged since is found by `read`, removed, and written again.
+   * An entry there already, of the same size, is left as it is: a tag's manifest is asked of the
+   * registry on every run and handed here each time (a no-op at N=200 spent 0.1-0.2 CPU-s of the
+   * program rewriting entries). One of another size (empty, cut short) is written again here; one
+   * of the same size but other bytes is removed by `read`, then written again.
    */
   write(digest: string, bytes: Buffer): void {
     const file = this.fileOf(digest);
-    if (file === undefined || existsSync(file) || sha256Digest(bytes) !== digest) return;
+    if (file === undefined || statSync(file, { throwIfNoEntry: false })?.size === bytes.length || sha256Digest(bytes) !== digest) return;
     try {
       mkdirSync(path.dirname(file), { recursive: true });
       // Written aside, then renamed: concurrent runs never see half an entry.
-      const temporary = `${file}.${process.pid}.tmp`;
+      const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
       writeFileSync(temporary, bytes);
       renameSync(temporary, file);
     } catch {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BlobCache, defaultBlobCache } from "../../src/registry/blob-cache.js";
@@ -44,6 +44,10 @@ describe("blob cache", () => {
     expect(cache.read(sha256(bytes))).toBeUndefined();
     cache.write(sha256(bytes), bytes);
     expect(cache.read(sha256(bytes))?.toString()).toBe("manifest");
+    // Cut short (a full disk, a killed write without the rename): written again without a read first.
+    writeFileSync(fileOf(dir, sha256(bytes)), "");
+    cache.write(sha256(bytes), bytes);
+    expect(readFileSync(fileOf(dir, sha256(bytes)), "utf8")).toBe("manifest");
   });
   it("lives in STRATA_BLOB_CACHE, else in the toolchain cache; off turns it off", () => {
     expect(defaultBlobCache({ STRATA_BLOB_CACHE: "/x/blobs" })?.dir).toBe("/x/blobs");

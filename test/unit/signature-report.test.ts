@@ -121,6 +121,28 @@ describe("the attestation set's step in the engine's events", () => {
     expect(run(true, [true, true])).toMatchObject({ attestation: { op: "create", signedBefore: true }, signed: "signed before" });
     expect(run(false, [true, true])).toMatchObject({ attestation: { op: "create", signedBefore: false }, signed: "signed" });
   });
+
+  it("joins a multi-platform layer's images whichever comes first, the set's step or the index's, and a failed step leaves its row unknown", () => {
+    const INDEX = "strata:index:ImageIndex";
+    const images = { tools: digestRef("tools", "a"), "tools/linux-arm64": digestRef("tools", "c") };
+    const { events, onEvent } = eventCollector();
+    onEvent(setPre("update", images));
+    onEvent(setOutputs("update", { tools: attested("tools", "a", 7, true), "tools/linux-arm64": attested("tools", "c", 5, false) }));
+    expect(events.has("tools")).toBe(false);
+    onEvent(pre(INDEX, "tools", "same"));
+    onEvent(outputs(INDEX, "tools", "same", { repoDigest: digestRef("tools", "a") }));
+    expect(events.get("tools")?.attestation).toMatchObject({ op: "create", signedBefore: false, packages: 7 });
+    expect(summaryRows([layer("tools", null, true)], events)[0]?.signed).toBe("signed");
+
+    const failing = eventCollector();
+    failing.onEvent(pre(INDEX, "tools", "same"));
+    failing.onEvent(outputs(INDEX, "tools", "same", { repoDigest: digestRef("tools", "a") }));
+    failing.onEvent(setPre("update", images, { tools: attested("tools", "a", 7, false) }));
+    failing.onEvent(failed(ATTESTATIONS, "attestations-0", "update"));
+    expect(failing.events.get("tools")?.attestation).toMatchObject({ op: "create", failed: true });
+    const [row] = summaryRows([layer("tools", null, true)], failing.events);
+    expect([row?.signed, row?.signature, row?.unsigned]).toEqual([undefined, undefined, "the run did not finish: its signatures are not known"]);
+  });
 });
 
 describe("signatures in the summary and the run report", () => {
