@@ -35,7 +35,8 @@ export class BlobCache {
       return undefined;
     }
     if (sha256Digest(bytes) === digest) return bytes;
-    rmSync(file, { force: true });
+    // A cache it may not change (read-only) keeps the entry: every read of it stays a miss.
+    removeQuietly(file);
     return undefined;
   }
 
@@ -48,16 +49,27 @@ export class BlobCache {
    */
   write(digest: string, bytes: Buffer): void {
     const file = this.fileOf(digest);
-    if (file === undefined || statSync(file, { throwIfNoEntry: false })?.size === bytes.length || sha256Digest(bytes) !== digest) return;
+    if (file === undefined) return;
+    // Written aside, then renamed: concurrent runs never see half an entry.
+    const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
     try {
+      // Inside the try: stat throws for more than a missing file (a folder it may not read, a name too long).
+      if (statSync(file, { throwIfNoEntry: false })?.size === bytes.length || sha256Digest(bytes) !== digest) return;
       mkdirSync(path.dirname(file), { recursive: true });
-      // Written aside, then renamed: concurrent runs never see half an entry.
-      const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
       writeFileSync(temporary, bytes);
       renameSync(temporary, file);
     } catch {
       // A cache that cannot be written (read-only home, full disk) only costs requests.
+      removeQuietly(temporary);
     }
+  }
+}
+
+function removeQuietly(file: string): void {
+  try {
+    rmSync(file, { force: true });
+  } catch {
+    // Left where it is: the cache only costs requests when it cannot be changed.
   }
 }
 

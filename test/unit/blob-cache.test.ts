@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { BlobCache, defaultBlobCache } from "../../src/registry/blob-cache.js";
@@ -45,9 +45,24 @@ describe("blob cache", () => {
     cache.write(sha256(bytes), bytes);
     expect(cache.read(sha256(bytes))?.toString()).toBe("manifest");
     // Cut short (a full disk, a killed write without the rename): written again without a read first.
-    writeFileSync(fileOf(dir, sha256(bytes)), "");
+    writeFileSync(fileOf(dir, sha256(bytes)), "manif");
     cache.write(sha256(bytes), bytes);
     expect(readFileSync(fileOf(dir, sha256(bytes)), "utf8")).toBe("manifest");
+  });
+  it("never throws on a cache it cannot use (a name too long, a file where its folder should be, a folder where its entry should be) and leaves nothing of a failed write", () => {
+    const dir = scratchDir("blobs");
+    const bytes = Buffer.from("manifest");
+    expect(() => new BlobCache(path.join(dir, "x".repeat(300))).write(sha256(bytes), bytes)).not.toThrow();
+    writeFileSync(path.join(dir, "a-file"), "");
+    const underFile = new BlobCache(path.join(dir, "a-file"));
+    expect(() => underFile.write(sha256(bytes), bytes)).not.toThrow();
+    expect(underFile.read(sha256(bytes))).toBeUndefined();
+    // A folder where the entry should be: the rename fails, and nothing of the write is left beside it.
+    const entry = fileOf(path.join(dir, "cache"), sha256(bytes));
+    mkdirSync(entry, { recursive: true });
+    writeFileSync(path.join(entry, "inside"), "");
+    expect(() => new BlobCache(path.join(dir, "cache")).write(sha256(bytes), bytes)).not.toThrow();
+    expect(readdirSync(path.dirname(entry))).toEqual([sha256(bytes).slice(7)]);
   });
   it("lives in STRATA_BLOB_CACHE, else in the toolchain cache; off turns it off", () => {
     expect(defaultBlobCache({ STRATA_BLOB_CACHE: "/x/blobs" })?.dir).toBe("/x/blobs");
