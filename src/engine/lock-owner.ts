@@ -13,11 +13,12 @@
  * `strata_lock_owners`, in the same database (Pulumi's table is left to Pulumi).
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
+import { writeFileWhole } from "../core/files.js";
 
 /** The record `strata up` writes when it starts the engine. */
 export interface LockOwner {
@@ -123,9 +124,8 @@ function fileStore(backendDir: string): OwnerStore {
       const dir = dirOf(owner.project, owner.stack);
       mkdirSync(dir, { recursive: true });
       const file = path.join(dir, `${recordKey(owner)}.json`);
-      // Written whole, then renamed: a reader never sees half a record.
-      writeFileSync(`${file}.${process.pid}.partial`, `${JSON.stringify(owner)}\n`);
-      renameSync(`${file}.${process.pid}.partial`, file);
+      // Whole: a reader never sees half a record.
+      writeFileWhole(file, `${JSON.stringify(owner)}\n`);
     },
     async remove(owner) {
       rmSync(path.join(dirOf(owner.project, owner.stack), `${recordKey(owner)}.json`), { force: true });

@@ -6,9 +6,10 @@
  * the extended Dockerfile beside the project, outside the build context
  * (docker.Image sends a Dockerfile from outside the context along with it).
  */
-import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { writeFileWhole } from "../core/files.js";
 import { FINGERPRINT_LABEL, INPUTS_LABEL } from "../core/fingerprint.js";
 import { BUILD_ARGS } from "../core/plan.js";
 
@@ -41,10 +42,7 @@ export function writeLabelledDockerfile(layerName: string, dockerfile: string, p
   // CPU-s of an N=200 no-op), unless its bytes are not these (edited by hand: the build must not use them).
   if (readIfThere(absolute) === content) return relative;
   mkdirSync(path.dirname(absolute), { recursive: true });
-  // Its own name: two containers sharing one checkout can have the same pid.
-  const temporary = `${absolute}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  writeFileSync(temporary, content);
-  renameSync(temporary, absolute);
+  writeFileWhole(absolute, content);
   return relative;
 }
 

@@ -9,10 +9,11 @@
  * grows by a few hundred KiB per release of a 200-layer tree; deleting it at
  * any time only costs requests.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import path from "node:path";
+import { removeQuietly, writeFileWhole } from "../core/files.js";
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/;
 
@@ -50,26 +51,15 @@ export class BlobCache {
   write(digest: string, bytes: Buffer): void {
     const file = this.fileOf(digest);
     if (file === undefined) return;
-    // Written aside, then renamed: concurrent runs never see half an entry.
-    const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
     try {
       // Inside the try: stat throws for more than a missing file (a folder it may not read, a name too long).
       if (statSync(file, { throwIfNoEntry: false })?.size === bytes.length || sha256Digest(bytes) !== digest) return;
       mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(temporary, bytes);
-      renameSync(temporary, file);
+      // Whole: concurrent runs never see half an entry.
+      writeFileWhole(file, bytes);
     } catch {
       // A cache that cannot be written (read-only home, full disk) only costs requests.
-      removeQuietly(temporary);
     }
-  }
-}
-
-function removeQuietly(file: string): void {
-  try {
-    rmSync(file, { force: true });
-  } catch {
-    // Left where it is: the cache only costs requests when it cannot be changed.
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { type EngineEvent } from "@pulumi/pulumi/automation/index.js";
+import { IMAGE_INDEX_TYPE } from "../../src/core/image-types.js";
 import { eventCollector } from "../../src/engine/events.js";
 import { renderSummary, type SummaryLayer, summaryRows } from "../../src/cli/summary.js";
 import { registryManifestUrl, renderReport, reportData } from "../../src/cli/report.js";
@@ -100,13 +101,12 @@ describe("the attestation set's step in the engine's events", () => {
   });
 
   it("tells a multi-platform layer by its index and its platform images together: signed before only when nothing was written for any", () => {
-    const INDEX = "strata:index:ImageIndex";
     const platforms = ["tools/linux-amd64", "tools/linux-arm64"] as const;
     /** One run: the index's entry and each platform image's, each new to the set, each found written (true) or written now (false). */
     const run = (indexFound: boolean, platformFound: readonly [boolean, boolean], indexOp = "create"): { attestation: unknown; signed: unknown } => {
       const { events, onEvent } = eventCollector();
-      onEvent(pre(INDEX, "tools", "same"));
-      onEvent(outputs(INDEX, "tools", "same", { repoDigest: digestRef("tools", "a") }));
+      onEvent(pre(IMAGE_INDEX_TYPE, "tools", "same"));
+      onEvent(outputs(IMAGE_INDEX_TYPE, "tools", "same", { repoDigest: digestRef("tools", "a") }));
       const images = { tools: digestRef("tools", "a"), [platforms[0]]: digestRef("tools", "b"), [platforms[1]]: digestRef("tools", "c") };
       const old: Attested = indexOp === "same" ? { tools: attested("tools", "a", 7, false) } : {};
       onEvent(setPre("update", images, old));
@@ -123,20 +123,19 @@ describe("the attestation set's step in the engine's events", () => {
   });
 
   it("joins a multi-platform layer's images whichever comes first, the set's step or the index's, and a failed step leaves its row unknown", () => {
-    const INDEX = "strata:index:ImageIndex";
     const images = { tools: digestRef("tools", "a"), "tools/linux-arm64": digestRef("tools", "c") };
     const { events, onEvent } = eventCollector();
     onEvent(setPre("update", images));
     onEvent(setOutputs("update", { tools: attested("tools", "a", 7, true), "tools/linux-arm64": attested("tools", "c", 5, false) }));
     expect(events.has("tools")).toBe(false);
-    onEvent(pre(INDEX, "tools", "same"));
-    onEvent(outputs(INDEX, "tools", "same", { repoDigest: digestRef("tools", "a") }));
+    onEvent(pre(IMAGE_INDEX_TYPE, "tools", "same"));
+    onEvent(outputs(IMAGE_INDEX_TYPE, "tools", "same", { repoDigest: digestRef("tools", "a") }));
     expect(events.get("tools")?.attestation).toMatchObject({ op: "create", signedBefore: false, packages: 7 });
     expect(summaryRows([layer("tools", null, true)], events)[0]?.signed).toBe("signed");
 
     const failing = eventCollector();
-    failing.onEvent(pre(INDEX, "tools", "same"));
-    failing.onEvent(outputs(INDEX, "tools", "same", { repoDigest: digestRef("tools", "a") }));
+    failing.onEvent(pre(IMAGE_INDEX_TYPE, "tools", "same"));
+    failing.onEvent(outputs(IMAGE_INDEX_TYPE, "tools", "same", { repoDigest: digestRef("tools", "a") }));
     failing.onEvent(setPre("update", images, { tools: attested("tools", "a", 7, false) }));
     failing.onEvent(failed(ATTESTATIONS, "attestations-0", "update"));
     expect(failing.events.get("tools")?.attestation).toMatchObject({ op: "create", failed: true });
