@@ -133,9 +133,9 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
     if (own === undefined || platforms.length === 0) return own;
     const all = [own, ...platforms];
     const signing = all.filter((entry) => entry.op !== "same");
-    const { signedBefore: _ownWord, ...rest } = own;
+    // When none is signing, all are `same`, which carry no signedBefore (attest drops it).
     return {
-      ...rest,
+      ...own,
       op: signing.length === 0 ? own.op : "create",
       failed: all.some((entry) => entry.failed),
       ...(signing.length === 0 ? {} : { signedBefore: signing.every((entry) => entry.signedBefore === true) }),
