@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeFileWhole } from "../../src/core/files.js";
@@ -9,8 +9,11 @@ describe("a file written whole", () => {
     const dir = scratchDir("whole");
     const file = path.join(dir, "record.json");
     writeFileSync(file, "old\n");
+    const before = statSync(file).ino;
     writeFileWhole(file, "new\n");
     expect(readFileSync(file, "utf8")).toBe("new\n");
+    // Renamed over it, not written into it: a reader holding the old file still reads the old bytes.
+    expect(statSync(file).ino).not.toBe(before);
     expect(readdirSync(dir)).toEqual(["record.json"]);
   });
 
