@@ -63,7 +63,8 @@ export interface CleanupPlan {
    */
   readonly remove: readonly RemovedTag[];
   /**
-   * The change's tags whose manifest another tag also points at (a release tag, another change's).
+   * The change's tags whose manifest another tag also points at (a release tag, another change's),
+   * or an index outside the change references (a release index's platform image).
    * A distribution v2 registry deletes manifests, not tags, so deleting one would take the other
    * tag with it: these stay. CI copies never land here (their annotation gives them a digest of
    * their own); a layer built in CI can, when a later build pushed the identical image elsewhere.
@@ -79,16 +80,22 @@ export interface CleanupPlan {
 
 /** Which of a change's CI tags `strata ci-clean` may delete, given every tag of the group's repositories. */
 export function planCiCleanup(tags: readonly RepositoryTag[], change: number): CleanupPlan {
-  // The tags outside the change, by the manifest they point at (one repository's manifest).
+  // The tags outside the change, by the manifest they point at (one repository's manifest), and the
+  // indexes outside the change by the per-platform manifests they reference: a change's tag on a
+  // release index's platform image (a single-platform rebuild of the same bytes) is not the
+  // change's to delete, nor are that image's `.sig`/`.att`.
   const othersOn = new Map<string, string[]>();
   const changeTags: RepositoryTag[] = [];
+  const holds = (key: string, holder: string): void => {
+    othersOn.set(key, [...(othersOn.get(key) ?? []), holder]);
+  };
   for (const entry of tags) {
     if (isChangeTag(entry.tag, change)) {
       changeTags.push(entry);
       continue;
     }
-    const key = `${entry.repository}@${entry.digest}`;
-    othersOn.set(key, [...(othersOn.get(key) ?? []), entry.tag]);
+    holds(`${entry.repository}@${entry.digest}`, entry.tag);
+    for (const child of entry.children ?? []) holds(`${entry.repository}@${child}`, `${entry.tag} (an image of its index)`);
   }
   const remove: RemovedTag[] = [];
   const keep: (RepositoryTag & { sharedWith: string[] })[] = [];

@@ -62,6 +62,24 @@ describe("CI builds", () => {
     expect(plan.children).toEqual([]);
   });
 
+  it("keeps a change's tag on a release index's platform image, and that image's signatures (a single-platform rebuild of the same bytes)", () => {
+    const platform = `sha256:${"d".repeat(64)}`;
+    const own = `sha256:${"e".repeat(64)}`;
+    const tags: RepositoryTag[] = [
+      { repository: "g/a", tag: "1.0-p0", digest: "sha256:rel-index", children: [platform, "sha256:rel-arm"] },
+      // Strata signs a multi-platform layer's platform images in the index's repository.
+      { repository: "g/a", tag: signatureTag(platform), digest: "sha256:rel-sig" },
+      { repository: "g/a", tag: attestationTag(platform), digest: "sha256:rel-att" },
+      { repository: "g/a", tag: "1.0-p0-19026_1", digest: platform },
+      { repository: "g/b", tag: "1.0-p0-19026_1", digest: own },
+      { repository: "g/b", tag: signatureTag(own), digest: "sha256:own-sig" },
+    ];
+    const plan = planCiCleanup(tags, 19026);
+    expect(plan.remove.map((entry) => `${entry.repository}:${entry.tag}`)).toEqual([`g/b:${signatureTag(own)}`, "g/b:1.0-p0-19026_1"]);
+    expect(plan.keep).toEqual([{ repository: "g/a", tag: "1.0-p0-19026_1", digest: platform, sharedWith: ["1.0-p0 (an image of its index)"] }]);
+    expect(plan.children).toEqual([]);
+  });
+
   it("clean-up deletes a removed index's per-platform manifests after it, unless a tag that stays still needs one", () => {
     const tags: RepositoryTag[] = [
       { repository: "g/a", tag: "1.0-p0", digest: "sha256:rel-index", children: ["sha256:rel-amd", "sha256:rel-arm"] },
