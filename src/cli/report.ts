@@ -11,7 +11,7 @@ import { parseReference } from "../core/reference.js";
 import { isLoopbackRegistry } from "../engine/cosign.js";
 import { type LayerEvent, type StackLayerOutput } from "../engine/events.js";
 import { type ImageSet } from "./image-set.js";
-import { RESULTS, type LayerResult, type SignatureState, signingLine, type SummaryRow } from "./summary.js";
+import { packageCell, RESULTS, type LayerResult, type SignatureState, signingLine, type SummaryRow } from "./summary.js";
 
 export interface ReportLayer {
   readonly layer: string;
@@ -43,6 +43,8 @@ export interface ReportSignature {
   readonly sbom: string | null;
   /** Packages in its SBOM, when the engine reported it. */
   readonly packages: number | null;
+  /** Of those, the ones its layer added over the image it was made on (absent from reports written before it). */
+  readonly packagesAdded?: number | null;
   /** Why it is not signed. */
   readonly why: string | null;
 }
@@ -137,7 +139,7 @@ export function reportData(input: ReportInput): ReportData {
 /** A row's signature for the report, from what the summary decided (summary.ts signingOf). */
 function signatureOf(row: SummaryRow): { signature?: ReportSignature } {
   if (row.signature !== undefined) {
-    return { signature: { state: row.signed ?? "signed", tag: row.signature, sbom: row.sbom ?? null, packages: row.packages ?? null, why: null } };
+    return { signature: { state: row.signed ?? "signed", tag: row.signature, sbom: row.sbom ?? null, packages: row.packages ?? null, packagesAdded: row.packagesAdded ?? null, why: null } };
   }
   if (row.unsigned !== undefined) return { signature: { state: "not signed", tag: null, sbom: null, packages: null, why: row.unsigned } };
   return {};
@@ -195,7 +197,7 @@ function signatureCells(signature: ReportSignature | undefined): string {
   const title = signature.tag ?? signature.why ?? "";
   const state = `<span class="sig" style="color:${SIGNATURE_COLOURS[signature.state]}" title="${escape(title)}">${signature.state}</span>`;
   const sbom = signature.sbom === null ? "" : linkable(signature.sbom) === false ? escape(signature.sbom) : `<a class="sbom-ref" href="${escape(registryManifestUrl(signature.sbom))}" title="${escape(signature.sbom)}: the SPDX SBOM and the provenance as cosign attestations (cosign verify-attestation --type spdxjson reads them)">${escape(shortTag(signature.sbom))}</a>`;
-  return `<td class="signature">${state}${signature.state === "not signed" && signature.why !== null ? ` <span class="why">(${escape(signature.why)})</span>` : ""}</td><td class="num packages">${signature.packages ?? ""}</td><td class="sbom mono">${sbom}</td>`;
+  return `<td class="signature">${state}${signature.state === "not signed" && signature.why !== null ? ` <span class="why">(${escape(signature.why)})</span>` : ""}</td><td class="num packages">${signature.packages === null ? "" : escape(packageCell({ packages: signature.packages, ...(typeof signature.packagesAdded === "number" ? { packagesAdded: signature.packagesAdded } : {}) }))}</td><td class="sbom mono">${sbom}</td>`;
 }
 
 export function renderReport(data: ReportData): string {
@@ -250,7 +252,7 @@ a.log{font-weight:normal;font-size:.85em;margin-left:.4em}
 <span class="legend"><span style="background:#90caf9"></span>pull<span style="background:#43a047"></span>build<span style="background:#ffb300"></span>push</span></div>
 ${data.signing === undefined || data.signing === null ? "" : `<div class="meta" id="signing">${escape(data.signing)}</div>
 `}<div>${chips}</div>
-<table id="layers"><thead><tr><th>layer</th><th>result</th><th>timeline</th><th>s</th><th>ref</th><th>digest</th><th>fingerprint</th>${signing ? "<th>signature</th><th>packages</th><th>SBOM</th>" : ""}<th>reason</th></tr></thead>
+<table id="layers"><thead><tr><th>layer</th><th>result</th><th>timeline</th><th>s</th><th>ref</th><th>digest</th><th>fingerprint</th>${signing ? "<th>signature</th><th title=\"packages in the image's SBOM (and, in brackets, those its layer added over the image it was made on)\">packages (added)</th><th>SBOM</th>" : ""}<th>reason</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>

@@ -34,6 +34,8 @@ export interface SummaryRow {
   readonly sbom?: string;
   /** Packages in its SBOM, when the engine reported it. */
   readonly packages?: number;
+  /** Of those, the ones the layer added over the image it was made on (by purl), when the engine reported it. */
+  readonly packagesAdded?: number;
   /** Why the layer is not signed: the stack does not sign (`no strata:signingKey`), or the run did not get that far. */
   readonly unsigned?: string;
 }
@@ -114,7 +116,7 @@ export function summaryRows(layers: readonly SummaryLayer[], events: ReadonlyMap
  * failed run says it cannot tell, never that a layer is signed. What the set's step
  * reported of its image (the tags, the package count, whether this run signed it) wins over what the digest implies.
  */
-function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | null, runError: string | undefined, attestation: AttestationEvent | undefined): Pick<SummaryRow, "signature" | "signed" | "sbom" | "packages" | "unsigned"> {
+function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | null, runError: string | undefined, attestation: AttestationEvent | undefined): Pick<SummaryRow, "signature" | "signed" | "sbom" | "packages" | "packagesAdded" | "unsigned"> {
   if (layer.signing === undefined) return {};
   if (!layer.signing.sign) return { unsigned: layer.signing.reason };
   if (runError !== undefined || result === "failed" || result === "skipped" || digest === null || attestation?.failed === true) return { unsigned: "the run did not finish: its signatures are not known" };
@@ -128,6 +130,7 @@ function signingOf(layer: SummaryLayer, result: LayerResult, digest: string | nu
     signature, signed,
     ...(attestation.sbom === undefined ? {} : { sbom: attestation.sbom }),
     ...(attestation.packages === undefined ? {} : { packages: attestation.packages }),
+    ...(attestation.packagesAdded === undefined ? {} : { packagesAdded: attestation.packagesAdded }),
   };
 }
 
@@ -141,12 +144,23 @@ export function signingLine(rows: readonly SummaryRow[]): string | undefined {
   return `signed and attested (SBOM, provenance): ${signed} image${signed === 1 ? "" : "s"}, signatures in each repository's sha256-<digest>.sig tag${rest === 0 ? "" : `; ${rest} not signed (${reasons.join("; ")})`}`;
 }
 
-/** The table, then the counts; a `log` column (the file's name in the run's log folder) when any layer has a log. */
+/** A signed image's packages, and how many of them its layer added over the image it was made on: `412 (+12)`; `-` when not known. */
+export function packageCell(row: Pick<SummaryRow, "packages" | "packagesAdded">): string {
+  if (row.packages === undefined) return "-";
+  return row.packagesAdded === undefined ? `${row.packages}` : `${row.packages} (+${row.packagesAdded})`;
+}
+
+/** The table, then the counts; a `log` column (the file's name in the run's log folder) when any layer has a log, a `packages (added)` one when any is signed. */
 export function renderSummary(rows: readonly SummaryRow[]): string {
   const counts = RESULTS.map((result) => [result, rows.filter((row) => row.result === result).length] as const).filter(([, count]) => count > 0);
   const logs = rows.some((row) => row.log !== undefined);
-  const headers = ["layer", "result", "ref", "digest", "detail", ...(logs ? ["log"] : [])];
-  const cells = rows.map((row) => [row.layer, row.result, row.ref, row.digest ?? "-", row.detail, ...(logs ? [row.log === undefined ? "-" : basename(row.log)] : [])]);
+  const packages = rows.some((row) => row.packages !== undefined);
+  const headers = ["layer", "result", "ref", "digest", "detail", ...(logs ? ["log"] : []), ...(packages ? ["packages (added)"] : [])];
+  const cells = rows.map((row) => [
+    row.layer, row.result, row.ref, row.digest ?? "-", row.detail,
+    ...(logs ? [row.log === undefined ? "-" : basename(row.log)] : []),
+    ...(packages ? [packageCell(row)] : []),
+  ]);
   const signing = signingLine(rows);
   return `${renderTable(headers, cells)}\n${counts.map(([result, count]) => `${count} ${result}`).join(", ")}${signing === undefined ? "" : `\n${signing}`}`;
 }

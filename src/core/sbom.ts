@@ -466,8 +466,12 @@ export interface PackageDelta {
 
 /** How many packages a layer added over its parent (by purl); a layer without a parent added every one. */
 export function packageDelta(parent: SpdxDocument | undefined, layer: SpdxDocument): PackageDelta {
-  const mine = sbomPurls(layer);
-  const theirs = parent === undefined ? new Set<string>() : sbomPurls(parent);
+  return purlDelta(parent === undefined ? undefined : sbomPurls(parent), sbomPurls(layer));
+}
+
+/** packageDelta over the purls of the two SBOMs (what a process that keeps purls, not documents, compares). */
+export function purlDelta(parent: ReadonlySet<string> | undefined, mine: ReadonlySet<string>): PackageDelta {
+  const theirs = parent ?? new Set<string>();
   let added = 0;
   for (const found of mine) if (!theirs.has(found)) added++;
   let removed = 0;

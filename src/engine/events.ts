@@ -42,6 +42,8 @@ export interface AttestationEvent {
   readonly provenance?: string;
   /** Packages in its SBOM. */
   readonly packages?: number;
+  /** Of those, the ones the image it was made on has not (by purl): what the layer added. */
+  readonly packagesAdded?: number;
   /**
    * With `create`: its signature and attestations by this key were in the registry before the step
    * (an image an earlier run signed): nothing written. For a multi-platform layer, true only when
@@ -250,6 +252,7 @@ function attestationOutputs(outputs: Record<string, unknown> | undefined): Parti
     ...(sbom === undefined ? {} : { sbom }),
     ...(provenance === undefined ? {} : { provenance }),
     ...(typeof outputs?.packages === "number" ? { packages: outputs.packages } : {}),
+    ...(typeof outputs?.packagesAdded === "number" ? { packagesAdded: outputs.packagesAdded } : {}),
     ...(typeof outputs?.signedBefore === "boolean" ? { signedBefore: outputs.signedBefore } : {}),
   };
 }

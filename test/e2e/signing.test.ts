@@ -116,6 +116,9 @@ describe("signed and attested layers", () => {
     outputsLog.push(first.out);
     expect(first.code, first.out).toBe(0);
     expect(first.out).toContain("signed and attested (SBOM, provenance): 6 images");
+    // The summary's packages column: each image's count and what its layer added over its parent (busybox: none).
+    expect(first.out).toMatch(/\bpackages \(added\)\s*$/m);
+    for (const name of ["base", "tools", "libs", "db", "app-base", "app"]) expect(first.out).toMatch(new RegExp(`^${name}\\s.*\\s0 \\(\\+0\\)\\s*$`, "m"));
     const layers = (await dev.outputs()) as unknown as Record<string, SignedLayerOutput>;
     outputsLog.push(JSON.stringify(await dev.stack.outputs()));
     expect(Object.keys(layers).sort()).toEqual(["app", "app-base", "base", "db", "libs", "tools"]);

@@ -150,35 +150,45 @@ describe("signatures in the summary and the run report", () => {
     pre(IMAGE, "base", "same"), outputs(IMAGE, "base", "same", { repoDigest: digestRef("base", "a") }),
     pre(IMAGE, "app", "update"), outputs(IMAGE, "app", "update", { repoDigest: digestRef("app", "b") }),
     setPre("update", { base: digestRef("base", "a"), app: digestRef("app", "b") }, { base: attested("base", "a", 3, false) }),
-    setOutputs("update", { base: attested("base", "a", 3, false), app: attested("app", "b", 5, false) }, { base: attested("base", "a", 3, false) }),
+    // base's entry is a state's written before the count of added packages (an image not signed since).
+    setOutputs("update", { base: attested("base", "a", 3, false), app: { ...attested("app", "b", 5, false), packagesAdded: 2 } }, { base: attested("base", "a", 3, false) }),
   ]) onEvent(event);
   const rows = summaryRows([layer("base", null, true), layer("app", "base", true)], events);
   const parents = new Map<string, string | null>([["base", null], ["app", "base"]]);
   const data = reportData({ stack: "dev", channelStack: "dev", runId: "r1", startedAt: 0, finishedAt: 1000, ok: true, rows, parents, events, logs: new Map() });
 
   it("says signed in this run, or signed before (a rerun's unchanged layer), with the package count and the SBOM's tag", () => {
-    expect(rows.map((row) => [row.layer, row.signed, row.signature, row.packages, row.sbom])).toEqual([
-      ["base", "signed before", tagOf("base", "a", "sig"), 3, tagOf("base", "a", "att")],
-      ["app", "signed", tagOf("app", "b", "sig"), 5, tagOf("app", "b", "att")],
+    expect(rows.map((row) => [row.layer, row.signed, row.signature, row.packages, row.packagesAdded, row.sbom])).toEqual([
+      ["base", "signed before", tagOf("base", "a", "sig"), 3, undefined, tagOf("base", "a", "att")],
+      ["app", "signed", tagOf("app", "b", "sig"), 5, 2, tagOf("app", "b", "att")],
     ]);
     expect(data.layers.map((row) => row.signature)).toEqual([
-      { state: "signed before", tag: tagOf("base", "a", "sig"), sbom: tagOf("base", "a", "att"), packages: 3, why: null },
-      { state: "signed", tag: tagOf("app", "b", "sig"), sbom: tagOf("app", "b", "att"), packages: 5, why: null },
+      { state: "signed before", tag: tagOf("base", "a", "sig"), sbom: tagOf("base", "a", "att"), packages: 3, packagesAdded: null, why: null },
+      { state: "signed", tag: tagOf("app", "b", "sig"), sbom: tagOf("app", "b", "att"), packages: 5, packagesAdded: 2, why: null },
     ]);
     expect(data.signing).toMatch(/^signed and attested \(SBOM, provenance\): 2 images/);
   });
 
   it("renders a signature, packages and SBOM column, the SBOM linked to its .att manifest in the registry", () => {
     const html = renderReport(data);
-    expect(html).toContain("<th>signature</th><th>packages</th><th>SBOM</th>");
+    expect(html).toMatch(/<th>signature<\/th><th title="[^"]*">packages \(added\)<\/th><th>SBOM<\/th>/);
     const appRow = html.split("\n").find((line) => line.includes('data-layer="app"')) ?? "";
     expect(appRow).toContain(`title="${tagOf("app", "b", "sig")}">signed</span>`);
-    expect(appRow).toContain('<td class="num packages">5</td>');
+    expect(appRow).toContain('<td class="num packages">5 (+2)</td>');
     expect(appRow).toContain(`href="http://127.0.0.1:5000/v2/g/img-app/manifests/sha256-${hex("b")}.att"`);
     const baseRow = html.split("\n").find((line) => line.includes('data-layer="base"')) ?? "";
     expect(baseRow).toContain(">signed before</span>");
+    expect(baseRow).toContain('<td class="num packages">3</td>');
     expect(html).toContain('<div class="meta" id="signing">signed and attested (SBOM, provenance): 2 images');
     expect(registryManifestUrl("registry.example:5000/g/x:sha256-ab.att")).toBe("https://registry.example:5000/v2/g/x/manifests/sha256-ab.att");
+  });
+
+  it("the terminal summary has a packages column, with what each layer added when it is known", () => {
+    const [header, , baseLine, appLine] = renderSummary(rows).split("\n");
+    expect(header).toMatch(/\bpackages \(added\)\s*$/);
+    expect(baseLine).toMatch(/\s3\s*$/);
+    expect(appLine).toMatch(/\s5 \(\+2\)\s*$/);
+    expect(renderSummary(summaryRows([layer("base", null, false)], events)).split("\n")[0]).not.toContain("packages");
   });
 
   it("says not signed and why for a stack without a key, and the summary's line stays", () => {

@@ -128,12 +128,18 @@ class MemoryRegistry implements AttestationRegistry {
   readonly image: string;
 
   constructor(layer: Buffer) {
-    const config = Buffer.from(JSON.stringify({ created: "2026-12-02T18:00:00Z", architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha256(layer)] } }));
-    this.blobs.set(`g/app@${sha256(layer)}`, layer);
-    this.blobs.set(`g/app@${sha256(config)}`, config);
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST_TYPE, config: { mediaType: "application/vnd.oci.image.config.v1+json", size: config.length, digest: sha256(config) }, layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", size: layer.length, digest: sha256(layer) }] }));
-    this.image = sha256(manifest);
-    this.manifests.set(`g/app@${this.image}`, manifest);
+    this.image = this.addImage("g/app", [layer]);
+  }
+
+  /** Puts an image of these layers (bottom first) under `repository`; its digest. */
+  addImage(repository: string, layers: readonly Buffer[]): string {
+    const config = Buffer.from(JSON.stringify({ created: "2026-12-02T18:00:00Z", architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: layers.map(sha256) } }));
+    for (const layer of layers) this.blobs.set(`${repository}@${sha256(layer)}`, layer);
+    this.blobs.set(`${repository}@${sha256(config)}`, config);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST_TYPE, config: { mediaType: "application/vnd.oci.image.config.v1+json", size: config.length, digest: sha256(config) }, layers: layers.map((layer) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", size: layer.length, digest: sha256(layer) })) }));
+    const digest = sha256(manifest);
+    this.manifests.set(`${repository}@${digest}`, manifest);
+    return digest;
   }
 
   async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
@@ -224,8 +230,39 @@ describe("signing an image, in this process", () => {
     expect([outputs.sbomAttestationDigest, outputs.provenanceAttestationDigest]).toEqual(attestations.map((layer) => layer.digest));
     expect(JSON.stringify(outputs)).not.toContain(FIXTURE_PASSPHRASE);
     expect(ref).toBe(imageInputs(registry).digestRef);
-    // The SBOM asked for the image's manifest once (sbomOf hands it to imageFiles).
-    expect(registry.digestReads).toBe(1);
+    // The SBOM asked for the image's manifest once (sbomOf hands it to imageFiles), and once for the
+    // parent's, which this registry does not have: what the layer added is then not known, and the
+    // image is signed all the same.
+    expect(registry.digestReads).toBe(2);
+    expect(outputs.packagesAdded).toBeUndefined();
+  });
+
+  it("counts the packages a layer added over its parent, reading a parent this process signed no second time; a root layer added all", async () => {
+    const statusOf = (...names: string[]): string => names.map((name) => [`Package: ${name}`, "Status: install ok installed", "Architecture: amd64", "Version: 1.0", ""].join("\n")).join("\n");
+    const layerOf = async (status: string): Promise<Buffer> => Buffer.from(await packTar([{ header: { name: "var/lib/dpkg/status", type: "file", size: Buffer.byteLength(status), mtime: new Date(0) }, body: status }]));
+    const baseLayer = await layerOf(statusOf("base-files", "libc6"));
+    // The child's layer replaces the status: one package kept, one upgraded away (libc6 gone), two new.
+    const childLayer = await layerOf(statusOf("base-files", "bash", "curl"));
+    const registry = new MemoryRegistry(baseLayer);
+    const base = registry.image;
+    const child = registry.addImage("g/child", [baseLayer, childLayer]);
+    const context = { runId: RUN_ID, keys: new KeyUnlocker(), changesets: new LayerChangesets(), purls: new Map<string, Promise<ReadonlySet<string> | undefined>>() };
+    const root = await attestImage(registry, { ...imageInputs(registry), provenanceFacts: { ...imageInputs(registry).provenanceFacts, parent: null } }, context);
+    expect(root).toMatchObject({ packages: 2, packagesAdded: 2 });
+    const readsBefore = registry.digestReads;
+    const childInputs = imageInputs(registry);
+    const added = await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `127.0.0.1:5000/g/app@${base}` } }, context);
+    expect(added).toMatchObject({ packages: 3, packagesAdded: 2 });
+    // Its own manifest only: the parent's purls were kept from its own signing.
+    expect(registry.digestReads - readsBefore).toBe(1);
+    // A process that did not sign the parent reads its SBOM (the same count), and a parent in another registry is not known.
+    const fresh = { runId: RUN_ID, keys: context.keys, changesets: new LayerChangesets(), purls: new Map<string, Promise<ReadonlySet<string> | undefined>>() };
+    registry.tags.clear();
+    expect(await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `127.0.0.1:5000/g/app@${base}` } }, fresh)).toMatchObject({ packagesAdded: 2 });
+    registry.tags.clear();
+    const elsewhere = await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `other.example:5000/g/app@${base}` } }, { ...fresh, purls: new Map() });
+    expect(elsewhere.packages).toBe(3);
+    expect(elsewhere.packagesAdded).toBeUndefined();
   });
 
   it("writes nothing on a second create (signedBefore), and adds its own signature beside another key's, once", async () => {

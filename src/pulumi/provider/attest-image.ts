@@ -16,7 +16,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { attestationTag, type CosignKey, PREDICATE_TYPES, signatureTag, unlockCosignKey } from "../../core/cosign-format.js";
 import { provenancePredicateBytes } from "../../core/provenance.js";
-import { type ImagePackage, imagePackages, serializeSpdx, spdxDocument } from "../../core/sbom.js";
+import { type ImagePackage, imagePackages, purlDelta, sbomPurls, serializeSpdx, spdxDocument } from "../../core/sbom.js";
 import { type SigningKey } from "../../engine/cosign.js";
 import { RegistryError } from "../../registry/client.js";
 import { type ImageFilesRegistry, imageFiles, type LayerChangesets } from "../../registry/image-files.js";
@@ -55,7 +55,7 @@ export class KeyUnlocker {
 }
 
 /** The SBOM of one image, or of an index: the packages of every platform image, each listed once. */
-export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttestationsInputs, "registry" | "repository" | "digest" | "tag">, tool: string, changesets?: LayerChangesets): Promise<{ bytes: string; packages: number }> {
+export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttestationsInputs, "registry" | "repository" | "digest" | "tag">, tool: string, changesets?: LayerChangesets): Promise<{ bytes: string; packages: number; purls: ReadonlySet<string> }> {
   const image = `${inputs.registry}/${inputs.repository}@${inputs.digest}`;
   const found = await client.manifest(inputs.repository, inputs.digest);
   if (found === undefined) throw new RegistryError(`${image}: the registry has no such manifest (HTTP 404), so its SBOM cannot be read and it is not signed; push it again (strata up)`, 404, "no such manifest");
@@ -65,7 +65,7 @@ export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttes
     const read = await imageFiles(client, inputs.repository, inputs.digest, undefined, changesets, found);
     const architecture = read.config.architecture === undefined ? undefined : `${read.config.architecture}${read.config.variant === undefined ? "" : `/${read.config.variant}`}`;
     const document = spdxDocument({ ...subject, ...(architecture === undefined ? {} : { architecture }), ...(read.config.created === undefined ? {} : { created: read.config.created }) }, imagePackages(read.files));
-    return { bytes: serializeSpdx(document), packages: document.packages.length - 1 };
+    return { bytes: serializeSpdx(document), packages: document.packages.length - 1, purls: sbomPurls(document) };
   }
   // An index: what a pull of any platform can bring. A package the same in two platforms (same purl,
   // same file: `all` packages) is listed once; the time is the newest platform image's.
@@ -78,7 +78,7 @@ export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttes
     if (time !== undefined && (created === undefined || Date.parse(time) > Date.parse(created))) created = time;
   }
   const document = spdxDocument({ ...subject, ...(created === undefined ? {} : { created }) }, [...union.values()]);
-  return { bytes: serializeSpdx(document), packages: document.packages.length - 1 };
+  return { bytes: serializeSpdx(document), packages: document.packages.length - 1, purls: sbomPurls(document) };
 }
 
 /** What a provider process keeps across the images it attests: the run, the unlocked key, the layers it read. */
@@ -87,13 +87,44 @@ export interface AttestationContext {
   readonly runId: string;
   readonly keys: KeyUnlocker;
   readonly changesets?: LayerChangesets;
+  /**
+   * The purls of the images this process read an SBOM of, by `repository@digest`: what a child's
+   * "packages added" is counted against, its parent usually signed by the same process before it.
+   */
+  readonly purls?: Map<string, Promise<ReadonlySet<string> | undefined>>;
+}
+
+/**
+ * The purls of the image a layer was made on (`registry/repository@sha256:…`), to count what the
+ * layer added: from the context when this process read it already, else its SBOM read again (its
+ * layers' files are in the context's changesets). Undefined when it cannot be read (another
+ * registry, a registry that fails): the count is only shown, so it is then shown as not known, and
+ * the signing goes on; what is signed does not depend on it.
+ */
+function parentPurls(client: ImageFilesRegistry, registry: string, parent: string, tool: string, context: AttestationContext): Promise<ReadonlySet<string> | undefined> {
+  const at = parent.indexOf("@");
+  const slash = parent.indexOf("/");
+  if (at < 0 || slash < 0 || slash > at || parent.slice(0, slash) !== registry) return Promise.resolve(undefined);
+  const repository = parent.slice(slash + 1, at);
+  const digest = parent.slice(at + 1);
+  const key = `${repository}@${digest}`;
+  let found = context.purls?.get(key);
+  if (found === undefined) {
+    found = sbomOf(client, { registry, repository, digest, tag: "parent" }, tool, context.changesets).then((sbom) => sbom.purls, () => undefined);
+    context.purls?.set(key, found);
+  }
+  return found;
 }
 
 export async function attestImage(client: AttestationRegistry, inputs: ImageAttestationsInputs, context: AttestationContext): Promise<ImageAttestationsOutputs> {
   const { provenanceFacts: facts } = inputs;
   // The key first: a passphrase that does not open it fails before any registry read.
   const key = await context.keys.key(inputs.signingKey);
-  const sbom = await sbomOf(client, inputs, `Strata-${facts.strataVersion}`, context.changesets);
+  const tool = `Strata-${facts.strataVersion}`;
+  const sbom = await sbomOf(client, inputs, tool, context.changesets);
+  context.purls?.set(`${inputs.repository}@${inputs.digest}`, Promise.resolve(sbom.purls));
+  const parent = facts.parent === null ? undefined : await parentPurls(client, inputs.registry, facts.parent, tool, context);
+  const packagesAdded = facts.parent === null ? sbom.purls.size : parent === undefined ? undefined : purlDelta(parent, sbom.purls).added;
   const predicate = provenancePredicateBytes({
     image: `${inputs.registry}/${inputs.repository}`,
     digest: inputs.digest,
@@ -127,6 +158,7 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
     sbom: at(attestationTag),
     provenance: at(attestationTag),
     packages: sbom.packages,
+    ...(packagesAdded === undefined ? {} : { packagesAdded }),
     // The layers the `.att` holds, found or written: an earlier run's provenance names its own run.
     sbomAttestationDigest,
     provenanceAttestationDigest,

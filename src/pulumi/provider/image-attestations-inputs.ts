@@ -93,6 +93,12 @@ export interface ImageAttestationsOutputs {
   /** Packages the SBOM lists (the image itself not counted). */
   readonly packages: number;
   /**
+   * Packages (by purl) the image has and the image it was made on (its provenance's parent) has not:
+   * what the layer added; every package for a root layer. Absent when the parent's SBOM could not
+   * be read, and in the entries of a state written before it (an image not signed since).
+   */
+  readonly packagesAdded?: number;
+  /**
    * The `.att` layers (DSSE envelopes) that attest the SBOM and the provenance by this key, as the
    * registry holds them: written by this set, or found there (an image an earlier run signed, whose
    * provenance names that run). Absent from the entries a state written before them keeps (an image

@@ -30,8 +30,7 @@ import { diffImageIndex, type ImageIndexInputs, parseImageIndexInputs } from "./
 import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./layer-image-inputs.js";
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
 import { runIdOf } from "../../engine/run-logs.js";
-import { type KeyUnlocker } from "./attest-image.js";
-import { type LayerChangesets } from "../../registry/image-files.js";
+import { type AttestationContext } from "./attest-image.js";
 import { checkImageAttestationsSet, diffImageAttestationsSet, IMAGE_ATTESTATIONS_SET_TYPE, IMAGE_ATTESTATIONS_TYPE, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "./image-attestations-inputs.js";
 
 /**
@@ -107,17 +106,18 @@ async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<s
 
 /**
  * What this process keeps across the images it attests: the key, unlocked once (its scrypt is
- * ~0.5 CPU-s), and each layer blob's files, read once (a tree's images share their parents' layers).
+ * ~0.5 CPU-s), and each layer blob's files, read once (a tree's images share their parents' layers),
+ * and each image's purls, which its children's "packages added" are counted against.
  * Made by the first set that signs, as a promise, so sets that start together share it.
  */
-let attestations: Promise<{ readonly runId: string; readonly keys: KeyUnlocker; readonly changesets: LayerChangesets }> | undefined;
+let attestations: Promise<AttestationContext> | undefined;
 // The run's id as strata up gives it the engine (and so this plugin); without strata up, this process's start, as the program does.
 const runId = process.env.STRATA_RUN_ID ?? runIdOf(new Date());
 
 /** Signs and attests the set's images whose digests its state has not signed (attest-image.ts attestImageSet). */
 async function attestSet(state: Props, news: Props): Promise<Props> {
   const parsed = parseImageAttestationsSetInputs(news);
-  attestations ??= (async () => ({ runId, keys: new (await load.attest()).KeyUnlocker(), changesets: new (await load.registry()).LayerChangesets() }))();
+  attestations ??= (async () => ({ runId, keys: new (await load.attest()).KeyUnlocker(), changesets: new (await load.registry()).LayerChangesets(), purls: new Map() }))();
   const { attestImageSet } = await load.attest();
   return attestImageSet(await clientFor(parsed), parsed, imagesToSign(state, news), keptAttestations(state, news), await attestations);
 }
