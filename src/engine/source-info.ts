@@ -22,17 +22,20 @@ interface GitResult {
   readonly failure?: string;
 }
 
-function git(dir: string, args: readonly string[]): Promise<GitResult> {
+function git(dir: string, args: readonly string[], input?: string): Promise<GitResult> {
   return new Promise((resolve) => {
     // LC_ALL=C: messages the user reads are git's own, in one language; GIT_OPTIONAL_LOCKS=0: a
     // status must not take the index lock a concurrent git command holds.
-    execFile("git", ["-C", dir, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0" } }, (error, stdout, stderr) => {
+    const child = execFile("git", ["-C", dir, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0" } }, (error, stdout, stderr) => {
       if (error === null) return resolve({ code: 0, stdout, stderr });
       const code = (error as { code?: unknown }).code;
       if (typeof code === "number") return resolve({ code, stdout, stderr });
       const killed = (error as { killed?: boolean }).killed === true;
       resolve({ stdout, stderr, failure: code === "ENOENT" ? "git is not installed (not on PATH)" : killed ? `git ${args[0] ?? ""} took longer than ${GIT_TIMEOUT_MS / 1000} s` : error.message });
     });
+    // A git that exits before reading all of it (or never ran) closes the pipe: its exit says what went wrong.
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(input);
   });
 }
 
@@ -50,10 +53,68 @@ export function publishableRemote(url: string): string {
 }
 
 /**
+ * Git's settings that would let a changed tree look clean, off for the checks below: a file system
+ * monitor or untracked cache that has not seen a change.
+ */
+const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false"];
+
+/**
+ * Whether the working tree at `top` is HEAD's commit, but for the files that commit's own
+ * `.gitignore` files ignore (what a build makes, such as the base layer's `rootfs.tar`: their bytes
+ * are in the layer's fingerprint, which the provenance records). Each way git can be told not to
+ * show a change counts as one:
+ * - tracked changes, staged or not, submodules included whatever `diff.ignoreSubmodules` or a
+ *   submodule's `ignore=` says;
+ * - untracked files, those ignored only by this machine's rules (`.git/info/exclude`,
+ *   `core.excludesFile`) included: they are not in the commit, and a build context takes them;
+ * - an untracked `.gitignore` (one that ignores itself hides what it names);
+ * - files marked assume-unchanged or skip-worktree whose bytes differ from the index, or are gone
+ *   (so a sparse checkout is dirty: files of the commit are not there).
+ * Returns the first difference found, or undefined when there is none; throws a UserError when git
+ * cannot answer.
+ */
+async function treeDifference(top: string): Promise<string | undefined> {
+  const cannotTell = (what: string, result: GitResult): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (${what}: ${reasonOf(result)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
+  const status = await git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]);
+  if (status.code !== 0) throw cannotTell("git status", status);
+  const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
+  if (changed !== undefined) return `changed: ${changed.trim()}`;
+  // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
+  const untracked = await git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--exclude-per-directory=.gitignore"]);
+  if (untracked.code !== 0) throw cannotTell("git ls-files --others", untracked);
+  const [stray] = untracked.stdout.split("\0").filter((entry) => entry !== "");
+  if (stray !== undefined) return `untracked: ${stray}`;
+  const ignored = await git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]);
+  if (ignored.code !== 0) throw cannotTell("git ls-files --ignored", ignored);
+  const ignoreFile = ignored.stdout.split("\0").find((entry) => entry === ".gitignore" || entry.endsWith("/.gitignore"));
+  if (ignoreFile !== undefined) return `untracked: ${ignoreFile}`;
+  return flaggedDifference(top, cannotTell);
+}
+
+/** A file marked assume-unchanged or skip-worktree (`git ls-files -v`: a lowercase tag, or S) whose bytes are not the index's. */
+async function flaggedDifference(top: string, cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
+  const listed = await git(top, ["ls-files", "-z", "-v", "-s"]);
+  if (listed.code !== 0) throw cannotTell("git ls-files -v", listed);
+  // `<tag> <mode> <object> <stage>\t<path>`
+  const flagged: { path: string; object: string }[] = [];
+  for (const entry of listed.stdout.split("\0")) {
+    const match = /^([a-zS]) \d+ ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
+    if (match !== null) flagged.push({ object: match[2] as string, path: match[3] as string });
+  }
+  if (flagged.length === 0) return undefined;
+  const hashes = await git(top, ["hash-object", "--stdin-paths"], `${flagged.map((file) => file.path).join("\n")}\n`);
+  // A file that is gone (or that git cannot hash) fails the whole command: dirty, since the tree is not the commit.
+  if (hashes.code !== 0) return `a file git is told not to look at is not what the index holds (${reasonOf(hashes)})`;
+  const lines = hashes.stdout.split("\n");
+  const differing = flagged.find((file, index) => lines[index] !== file.object);
+  return differing === undefined ? undefined : `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${differing.path}`;
+}
+
+/**
  * The checkout at `dir`: the `origin` remote's URL (credentials removed), else the folder as a
- * file:// URL; HEAD's commit; clean when `git status --porcelain` lists nothing (untracked files
- * count: a build context takes them). Throws a UserError when `dir` is not in a git checkout or
- * has no commit: an image's provenance cannot name a source it does not know.
+ * file:// URL; HEAD's commit; clean when nothing differs from it (treeDifference). Throws a
+ * UserError when `dir` is not in a git checkout or has no commit: an image's provenance cannot name
+ * a source it does not know.
  */
 export async function sourceState(dir: string): Promise<SourceState> {
   const top = await git(dir, ["rev-parse", "--show-toplevel"]);
@@ -63,13 +124,12 @@ export async function sourceState(dir: string): Promise<SourceState> {
   if (head.code !== 0 || !/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(commit)) {
     throw new UserError(`the git checkout ${top.stdout.trim()} has no commit at HEAD (${head.code === 1 ? "no commit yet" : reasonOf(head)}): commit the catalog before building, so provenance can name the commit`);
   }
-  const status = await git(dir, ["status", "--porcelain", "--untracked-files=normal"]);
-  if (status.code !== 0) throw new UserError(`cannot tell whether the git checkout ${top.stdout.trim()} is clean (git status: ${reasonOf(status)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
+  const difference = await treeDifference(top.stdout.trim());
   const origin = await git(dir, ["remote", "get-url", "origin"]);
   // Exit 2: there is no remote called origin; anything else went wrong and is not taken for "none".
   if (origin.code !== 0 && origin.code !== 2) throw new UserError(`cannot read the origin remote of ${top.stdout.trim()} (${reasonOf(origin)}): fix the checkout's git config`);
   const repository = origin.code === 0 && origin.stdout.trim() !== "" ? publishableRemote(origin.stdout) : `file://${top.stdout.trim()}`;
-  return { repository, commit, clean: status.stdout.trim() === "" };
+  return { repository, commit, clean: difference === undefined };
 }
 
 export type { ReviewAnswer } from "../core/trust-verdict.js";

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -43,6 +43,67 @@ describe("source state", () => {
     writeFileSync(path.join(repo.dir, "new.txt"), "x\n");
     expect((await sourceState(repo.dir)).clean).toBe(false);
     rmSync(path.join(repo.dir, "new.txt"));
+  });
+
+  it("is clean with a file the commit's own .gitignore ignores (what a build makes), dirty with one only this machine ignores", async () => {
+    const other = makeRepo("ignored");
+    writeFileSync(path.join(other.dir, ".gitignore"), "rootfs.tar\n");
+    git(other.dir, "add", ".gitignore");
+    git(other.dir, "commit", "-q", "-m", "ignore the rootfs");
+    writeFileSync(path.join(other.dir, "rootfs.tar"), "made by a script\n");
+    expect((await sourceState(other.dir)).clean).toBe(true);
+    // .git/info/exclude and core.excludesFile are this machine's, not the commit's: a build context still takes the file.
+    writeFileSync(path.join(other.dir, ".git/info/exclude"), "local.txt\n");
+    writeFileSync(path.join(other.dir, "local.txt"), "x\n");
+    expect((await sourceState(other.dir)).clean).toBe(false);
+    rmSync(path.join(other.dir, "local.txt"));
+    const excludes = path.join(root, "global-excludes");
+    writeFileSync(excludes, "global.txt\n");
+    git(other.dir, "config", "core.excludesFile", excludes);
+    writeFileSync(path.join(other.dir, "global.txt"), "x\n");
+    expect((await sourceState(other.dir)).clean).toBe(false);
+    rmSync(path.join(other.dir, "global.txt"));
+    expect((await sourceState(other.dir)).clean).toBe(true);
+    // An untracked .gitignore that ignores itself and a new file.
+    mkdirSync(path.join(other.dir, "sub"));
+    writeFileSync(path.join(other.dir, "sub/.gitignore"), "*\n");
+    writeFileSync(path.join(other.dir, "sub/hidden.txt"), "x\n");
+    expect((await sourceState(other.dir)).clean).toBe(false);
+    rmSync(path.join(other.dir, "sub"), { recursive: true });
+    expect((await sourceState(other.dir)).clean).toBe(true);
+  });
+
+  it("is dirty with a change git is told not to look at: assume-unchanged, skip-worktree, a file gone from a sparse tree", async () => {
+    const other = makeRepo("flagged");
+    writeFileSync(path.join(other.dir, "b.txt"), "b\n");
+    git(other.dir, "add", "b.txt");
+    git(other.dir, "commit", "-q", "-m", "b");
+    git(other.dir, "update-index", "--assume-unchanged", "a.txt");
+    git(other.dir, "update-index", "--skip-worktree", "b.txt");
+    // Marked, unchanged: clean.
+    expect((await sourceState(other.dir)).clean).toBe(true);
+    writeFileSync(path.join(other.dir, "a.txt"), "changed behind git's back\n");
+    expect(git(other.dir, "status", "--porcelain")).toBe("");
+    expect((await sourceState(other.dir)).clean).toBe(false);
+    writeFileSync(path.join(other.dir, "a.txt"), git(other.dir, "show", "HEAD:a.txt") + "\n");
+    expect((await sourceState(other.dir)).clean).toBe(true);
+    writeFileSync(path.join(other.dir, "b.txt"), "changed too\n");
+    expect(git(other.dir, "status", "--porcelain")).toBe("");
+    expect((await sourceState(other.dir)).clean).toBe(false);
+    rmSync(path.join(other.dir, "b.txt"));
+    expect((await sourceState(other.dir)).clean).toBe(false);
+  });
+
+  it("is dirty with a changed submodule, whatever diff.ignoreSubmodules says", async () => {
+    const library = makeRepo("library");
+    const other = makeRepo("with-submodule");
+    execFileSync("git", ["-C", other.dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", library.dir, "lib"], { env });
+    git(other.dir, "commit", "-q", "-m", "submodule");
+    expect((await sourceState(other.dir)).clean).toBe(true);
+    git(other.dir, "config", "diff.ignoreSubmodules", "all");
+    writeFileSync(path.join(other.dir, "lib/a.txt"), "changed in the submodule\n");
+    expect(git(other.dir, "status", "--porcelain")).toBe("");
+    expect((await sourceState(other.dir)).clean).toBe(false);
   });
 
   it("names origin's URL without the credentials in it", async () => {
