@@ -84,7 +84,7 @@ const signingPassphraseSecret = engineConfig.getSecret(signingFields.passphrase)
 const plainOf = (secret: pulumi.Output<string> | undefined): Promise<string | undefined> => (secret === undefined ? Promise.resolve(undefined) : new Promise((resolve) => secret.apply(resolve)));
 await forUser(async () => throwIfAny(signingKeyProblems(await plainOf(signingKeySecret), await plainOf(signingPassphraseSecret), stackFile, signingFields)));
 const signingKey: pulumi.Output<SigningKey> | undefined = signingKeySecret === undefined || signingPassphraseSecret === undefined ? undefined
-  : pulumi.secret(pulumi.all([signingKeySecret, signingPassphraseSecret]).apply(([privateKeyPem, password]) => ({ privateKeyPem, password })));
+  : pulumi.secret(pulumi.all([signingKeySecret, signingPassphraseSecret]).apply(([privateKeyPem, password]) => ({ privateKeyPem, password, ...(signingFields.change ? { change: true as const } : {}) })));
 const signing = signingDecision(config, signingKey !== undefined, config.ci !== undefined);
 const blobCache = defaultBlobCache();
 const registry = await forUser(async () => new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }), ...(blobCache === undefined ? {} : { blobCache }) }));
@@ -197,7 +197,7 @@ export const promotedFrom = config.promoteFrom ?? null;
 export const sourceRevision = process.env.STRATA_SOURCE_REVISION ?? "unknown";
 export const layers = Object.fromEntries(declared.layers.map((layer) => [layer.layer, { ...layer, ...declared.attested?.get(layer.layer) }]));
 /** Whether this stack's images are signed and attested, and if not, why (the summary says the same). */
-export const signed = signing.sign ? "signed and attested (strata:signingKey)" : `not signed (${signing.reason})`;
+export const signed = signing.sign ? `signed and attested (strata:${signingFields.key})` : `not signed (${signing.reason})`;
 /**
  * The ledger of every tag this stack has published (ref → digest and fingerprint): the state's
  * witness for an immutable channel, kept after a tag's resource leaves the state. Every run writes

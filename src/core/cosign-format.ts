@@ -21,7 +21,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, scrypt, sign, verify } from "node:crypto";
 import { xsalsa20poly1305 } from "@noble/ciphers/salsa.js";
-import { CONFIG_NAMESPACE, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY } from "./config.js";
+import { CHANGE_SIGNING_KEY_KEY, CHANGE_SIGNING_PASSPHRASE_KEY, CONFIG_NAMESPACE, SIGNING_KEY_KEY, SIGNING_PASSPHRASE_KEY } from "./config.js";
 import { UserError } from "./problems.js";
 import { IN_TOTO_STATEMENT_V01, SLSA_PROVENANCE_V1 } from "./provenance.js";
 import { COSIGN_PRIVATE_KEY_TYPES } from "./signing-config.js";
@@ -66,6 +66,8 @@ export interface KeySource {
 }
 
 const STACK_KEY: KeySource = { key: `${CONFIG_NAMESPACE}:${SIGNING_KEY_KEY}`, passphrase: `${CONFIG_NAMESPACE}:${SIGNING_PASSPHRASE_KEY}` };
+/** The key a change's run signs with (core/signing-config.ts signingKeyFields). */
+export const CHANGE_KEY: KeySource = { key: `${CONFIG_NAMESPACE}:${CHANGE_SIGNING_KEY_KEY}`, passphrase: `${CONFIG_NAMESPACE}:${CHANGE_SIGNING_PASSPHRASE_KEY}` };
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 

@@ -56,6 +56,8 @@ export function signingConfigProblems(values: Readonly<Record<string, unknown>>,
 
 /** A key pair's config names, and what its messages say. */
 export interface KeyPair {
+  /** The change key's pair, the one a change's run signs with. */
+  readonly change: boolean;
   readonly key: string;
   readonly passphrase: string;
   readonly setKey: string;
@@ -66,12 +68,12 @@ export interface KeyPair {
 }
 
 const CHANNEL_KEY_PAIR: KeyPair = {
-  key: SIGNING_KEY_KEY, passphrase: SIGNING_PASSPHRASE_KEY, setKey: SET_KEY, setPassphrase: SET_PASSPHRASE,
+  change: false, key: SIGNING_KEY_KEY, passphrase: SIGNING_PASSPHRASE_KEY, setKey: SET_KEY, setPassphrase: SET_PASSPHRASE,
   cannotOpen: "cosign cannot open the key without it", nothingToSign: "there is nothing to sign with", withoutKey: " (a stack without a key does not sign)",
 };
 
 const CHANGE_KEY_PAIR: KeyPair = {
-  key: CHANGE_SIGNING_KEY_KEY, passphrase: CHANGE_SIGNING_PASSPHRASE_KEY,
+  change: true, key: CHANGE_SIGNING_KEY_KEY, passphrase: CHANGE_SIGNING_PASSPHRASE_KEY,
   setKey: `pulumi config set --secret ${CHANGE_KEY_FIELD} < change.key (a pair of its own, made with cosign generate-key-pair, that no strata:trust lists)`,
   setPassphrase: `pulumi config set --secret ${CHANGE_PASSPHRASE_FIELD} '<its passphrase>'`,
   cannotOpen: "a change's run cannot open the key without it", nothingToSign: "a change's run has nothing to sign with", withoutKey: "",

@@ -30,6 +30,8 @@ export const COSIGN_TIMEOUT_MS = 120_000;
 export interface SigningKey {
   readonly privateKeyPem: string;
   readonly password: string;
+  /** The change key (`strata:changeSigningKey`, a change's run), so a message names the fields the run read. */
+  readonly change?: true;
 }
 
 /** cosign's predicate types Strata attests with: an SPDX SBOM, and SLSA provenance v1. */

@@ -351,6 +351,19 @@ describe("signing an image, in this process", () => {
     expect(unlocks).toBe(2);
   });
 
+  it("names the change key's fields when a change's run cannot open its key: such a run never reads strata:signingKey", async () => {
+    const registry = await imageRegistry();
+    const wrong = "not-the-change-passphrase-0b7e";
+    const raw = inputs({ digestRef: `127.0.0.1:5000/g/app@${registry.image}`, signingKey: secret({ privateKeyPem: secret(FIXTURE_PEM), password: secret(wrong), change: true }) });
+    const parsed = parseApp(raw);
+    expect(parsed.signingKey.change).toBe(true);
+    const failure = await attestImage(registry, parsed, { runId: RUN_ID, keys: new KeyUnlocker() }).then(() => undefined, (error: unknown) => error as Error);
+    expect(failure?.message).toMatch(/^strata:changeSigningKeyPassphrase does not open strata:changeSigningKey/);
+    expect(failure?.message).not.toMatch(/strata:signingKey/);
+    expect(failure?.message).not.toContain(wrong);
+    expect(registry.puts).toBe(0);
+  });
+
   it("reads a layer blob once for every image of a process that shares it", async () => {
     const registry = await imageRegistry();
     const changesets = new LayerChangesets();

@@ -14,7 +14,7 @@
  * it is trusted is the verifier's question (the promotion gate, `cosign verify`), never this one's.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { attestationTag, type CosignKey, PREDICATE_TYPES, signatureTag, unlockCosignKey } from "../../core/cosign-format.js";
+import { attestationTag, CHANGE_KEY, type CosignKey, type KeySource, PREDICATE_TYPES, signatureTag, unlockCosignKey } from "../../core/cosign-format.js";
 import { provenancePredicateBytes } from "../../core/provenance.js";
 import { type ImagePackage, imagePackages, purlDelta, sbomPurls, serializeSpdx, spdxDocument } from "../../core/sbom.js";
 import { type SigningKey } from "../../engine/cosign.js";
@@ -32,7 +32,7 @@ export type AttestationRegistry = ImageFilesRegistry & SignatureRegistry;
  * scrypt of cosign's key format costs ~0.5 CPU-s. Kept by an HMAC of the PEM and passphrase under a
  * key of this process alone, so what is kept is no faster guessing oracle than the PEM itself; a
  * key that does not open is remembered too (it will not open for the next image either), and its
- * error names strata:signingKeyPassphrase, never the passphrase.
+ * error names the passphrase's field (strata:signingKeyPassphrase, or strata:changeSigningKeyPassphrase in a change's run), never the passphrase.
  */
 export class KeyUnlocker {
   private readonly secret = randomBytes(32);
@@ -40,14 +40,15 @@ export class KeyUnlocker {
   /** Times the scrypt work was done (for tests and measurements). */
   unlocks = 0;
 
-  constructor(private readonly unlock: (pem: string, passphrase: string) => Promise<CosignKey> = unlockCosignKey) {}
+  constructor(private readonly unlock: (pem: string, passphrase: string, source?: KeySource) => Promise<CosignKey> = unlockCosignKey) {}
 
   key(signingKey: SigningKey): Promise<CosignKey> {
-    const id = createHmac("sha256", this.secret).update(signingKey.privateKeyPem).update("\0").update(signingKey.password).digest("hex");
+    const id = createHmac("sha256", this.secret).update(signingKey.privateKeyPem).update("\0").update(signingKey.password).update(signingKey.change === true ? "\0change" : "").digest("hex");
     let found = this.unlocked.get(id);
     if (found === undefined) {
       this.unlocks++;
-      found = this.unlock(signingKey.privateKeyPem, signingKey.password);
+      // Its errors name the fields the run read the key from: a change's run never reads strata:signingKey.
+      found = this.unlock(signingKey.privateKeyPem, signingKey.password, ...(signingKey.change === true ? [CHANGE_KEY] : []));
       this.unlocked.set(id, found);
     }
     return found;

@@ -160,7 +160,7 @@ function parseSigningKey(wrapped: unknown): SigningKey {
   const password = unwrapSecret((value as Record<string, unknown>).password);
   if (typeof privateKeyPem !== "string" || privateKeyPem === "") fail("the signing key is missing (strata:signingKey)");
   if (typeof password !== "string") fail("the signing key's passphrase is missing (strata:signingKeyPassphrase)");
-  return { privateKeyPem: privateKeyPem as string, password: password as string };
+  return { privateKeyPem: privateKeyPem as string, password: password as string, ...(unwrapSecret((value as Record<string, unknown>).change) === true ? { change: true as const } : {}) };
 }
 
 /** One image of the set; `name` says which in an error. */
