@@ -38,8 +38,17 @@ export const SBOM_FORMAT = 1;
  * Debian's python3 packages still do).
  */
 export function isSbomSource(path: string): boolean {
-  if (path === DPKG_STATUS || (OS_RELEASE_FILES as readonly string[]).includes(path)) return true;
+  if (path === DPKG_STATUS || isDpkgStatusPart(path) || (OS_RELEASE_FILES as readonly string[]).includes(path)) return true;
   return pythonMetadataKind(path) !== undefined;
+}
+
+/**
+ * A package's own status file in `var/lib/dpkg/status.d/`: what distroless images keep instead of
+ * one `status` (written by their build, not by dpkg), each in the same format; not the
+ * `.md5sums` lists beside them.
+ */
+function isDpkgStatusPart(path: string): boolean {
+  return /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(path) && !path.endsWith(".md5sums");
 }
 
 function pythonMetadataKind(path: string): "dist-info" | "egg-info" | undefined {
@@ -255,7 +264,8 @@ export function imagePackages(files: ReadonlyMap<string, Uint8Array | string>): 
   const status = text(DPKG_STATUS);
   if (status !== undefined) packages.push(...parseDpkgStatus(status, osRelease));
   for (const path of files.keys()) {
-    if (pythonMetadataKind(path) !== undefined) packages.push(parsePythonMetadata(text(path) as string, path));
+    if (isDpkgStatusPart(path)) packages.push(...parseDpkgStatus(text(path) as string, osRelease, path));
+    else if (pythonMetadataKind(path) !== undefined) packages.push(parsePythonMetadata(text(path) as string, path));
   }
   return packages.sort(comparePackages);
 }

@@ -54,7 +54,9 @@ describe("Debian packages (var/lib/dpkg/status)", () => {
     expect(byName.get("libc6")?.supplier).toBe("Person: GNU Libc Maintainers (debian-glibc@lists.debian.org)");
   });
   it("a description line that looks like a field is part of the description", () => {
-    expect(packages.filter((found) => found.name === "not-a-field")).toEqual([]);
+    // base-files's description ends with " Package: not-a-field (…)": read as a field, it would rename base-files.
+    expect(packages.filter((found) => found.name.startsWith("not-a-field"))).toEqual([]);
+    expect(byName.get("base-files")).toMatchObject({ name: "base-files", version: "12.4+deb12u15" });
   });
   it("the distro comes from os-release: another vendor and version, or no qualifier when the image has none", () => {
     const ubuntu = parseDpkgStatus(fixture("status"), parseOsRelease("ID=ubuntu\nVERSION_ID='22.04'\n"));
@@ -99,6 +101,21 @@ describe("an image's packages", () => {
     expect(packages.find((found) => found.name === "libc6")?.purl).toContain("distro=debian-12");
     files.set("etc/os-release", "ID=debian\nVERSION_ID=13\n");
     expect(imagePackages(files).find((found) => found.name === "libc6")?.purl).toContain("distro=debian-13");
+  });
+
+  it("reads a distroless image's var/lib/dpkg/status.d (one file a package, no status), not the .md5sums beside them", () => {
+    const files = new Map<string, string>([
+      ["etc/os-release", DEBIAN_12],
+      ["var/lib/dpkg/status.d/base-files", "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4+deb12u15\n"],
+      ["var/lib/dpkg/status.d/libssl3", "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.17-1~deb12u2\n"],
+      ["var/lib/dpkg/status.d/libssl3.md5sums", "0123456789abcdef0123456789abcdef  usr/lib/x86_64-linux-gnu/libssl.so.3\n"],
+    ]);
+    expect([...files.keys()].filter(isSbomSource)).toEqual([...files.keys()].filter((name) => !name.endsWith(".md5sums")));
+    expect(imagePackages(files).map((found) => [found.purl, found.foundIn])).toEqual([
+      ["pkg:deb/debian/base-files@12.4%2Bdeb12u15?arch=amd64&distro=debian-12", "var/lib/dpkg/status.d/base-files"],
+      ["pkg:deb/debian/libssl3@3.0.17-1~deb12u2?arch=amd64&distro=debian-12", "var/lib/dpkg/status.d/libssl3"],
+    ]);
+    expect(isSbomSource("var/lib/dpkg/status.d/sub/x")).toBe(false);
   });
 });
 
