@@ -16,7 +16,7 @@ import { type SigningKey } from "./src/engine/cosign.js";
 import { checkEngines } from "./src/pulumi/docker-engine.js";
 import { fingerprintTargets } from "./src/core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES } from "./src/core/image-types.js";
-import { builtAsIs, copiedFromOf, decideSources } from "./src/core/layer-origin.js";
+import { adoptedOf, builtAsIs, copiedFromOf, decideSources } from "./src/core/layer-origin.js";
 import { planTargets } from "./src/core/plan.js";
 import { parentPullMode, parentPulls } from "./src/core/parent-pull.js";
 import { placeByPlatform } from "./src/core/placement.js";
@@ -140,7 +140,7 @@ async function build(): Promise<Declared> {
   if (!signing.sign || signingKey === undefined) return { layers, witness: state.witness };
   // Every published image signed and attested, keyed on its digest (src/pulumi/image-attestations.ts).
   const facts = await runFacts({ catalogDir, stack, config, runId: process.env.STRATA_RUN_ID ?? runIdOf(new Date()) });
-  const attested = declareAttestations(layers, { registry: config.registry, targets, indexes, platform: config.platform, facts, copiedFrom: copiedFromOf(sources), signingKey, ...(registryAuth === undefined ? {} : { registryAuth }) }, tree);
+  const attested = declareAttestations(layers, { registry: config.registry, targets, indexes, platform: config.platform, facts, copiedFrom: copiedFromOf(sources), adopted: adoptedOf(sources), signingKey, ...(registryAuth === undefined ? {} : { registryAuth }) }, tree);
   return { layers, witness: state.witness, attested };
 }
 

@@ -77,6 +77,11 @@ export function builtAsIs(targets: readonly LayerTarget[], fingerprints: Readonl
  * a copy's provenance names as its origin, and, since a copied layer's children build on the image
  * the copy is made from (pulumi/tree.ts), the parent digest a child's provenance names.
  */
+/** The layers whose image this run adopts (recorded as the registry holds it, built by another run). */
+export function adoptedOf(sources: ReadonlyMap<string, LayerSource>): Set<string> {
+  return new Set([...sources].filter(([, source]) => source.origin === "adopted").map(([name]) => name));
+}
+
 export function copiedFromOf(sources: ReadonlyMap<string, LayerSource>): Map<string, string> {
   const copied = new Map<string, string>();
   for (const [name, source] of sources) if (source.origin === "copied") copied.set(name, source.from.published.digestRef);

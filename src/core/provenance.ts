@@ -68,6 +68,12 @@ export interface ProvenanceInput {
    * the run that built that image, not by this one, and its provenance says so.
    */
   readonly copiedFrom?: string;
+  /**
+   * The image was found in the registry under its own tag with this fingerprint, built by another
+   * run (another runner, a run stopped before it was recorded), and this run recorded it: its
+   * engine and run are this run's, not the builder's.
+   */
+  readonly adopted?: true;
   /** The build arguments the image was built with (the parent's reference and digest among them). */
   readonly buildArgs: Readonly<Record<string, string>>;
   /** `os/arch[/variant]`; for an index, its platforms joined by commas. */
@@ -111,8 +117,13 @@ export interface ProvenancePredicate {
       readonly stack: string;
       readonly channel: string;
     };
-    /** `copiedFrom`: the image was copied from this `repository@sha256:…`, not built by this run (Strata decided to copy, so it is Strata's parameter, not the user's). */
-    readonly internalParameters: { readonly engine: BuildEngine; readonly copiedFrom?: string };
+    /**
+     * `copiedFrom`: the image was copied from this `repository@sha256:…`, not built by this run
+     * (Strata decided to copy, so it is Strata's parameter, not the user's). `adopted`: it was in
+     * the registry already, under its own tag with its fingerprint, built by another run; the engine
+     * named is the one of the run that recorded and signed it.
+     */
+    readonly internalParameters: { readonly engine: BuildEngine; readonly copiedFrom?: string; readonly adopted?: true };
     readonly resolvedDependencies: readonly ResourceDescriptor[];
   };
   readonly runDetails: {
@@ -166,7 +177,7 @@ export function provenancePredicate(input: ProvenanceInput): ProvenancePredicate
         channel: input.channel,
       },
       // The network too: a step on the host's network could reach the host's own services.
-      internalParameters: { engine: { name: input.engine.name, version: input.engine.version, ...(input.engine.network === undefined ? {} : { network: input.engine.network }) }, ...(input.copiedFrom === undefined ? {} : { copiedFrom: input.copiedFrom }) },
+      internalParameters: { engine: { name: input.engine.name, version: input.engine.version, ...(input.engine.network === undefined ? {} : { network: input.engine.network }) }, ...(input.copiedFrom === undefined ? {} : { copiedFrom: input.copiedFrom }), ...(input.adopted === true ? { adopted: true as const } : {}) },
       resolvedDependencies: dependencies,
     },
     runDetails: {

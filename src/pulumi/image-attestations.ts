@@ -104,6 +104,8 @@ export interface DeclareAttestationsArgs {
   readonly facts: RunFacts;
   /** Layer → the `repo@sha256:…` its image was copied from (core/layer-origin.ts copiedFromOf); a layer absent here was built or adopted. */
   readonly copiedFrom?: ReadonlyMap<string, string>;
+  /** Layers whose image this run adopted (core/layer-origin.ts adoptedOf): their provenance says so. */
+  readonly adopted?: ReadonlySet<string>;
   readonly signingKey: pulumi.Output<SigningKey>;
   readonly registryAuth?: pulumi.Output<{ username: string; password: string }>;
 }
@@ -128,6 +130,7 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
       parent: parentDigestRef,
       // Only on a copy: a built image's inputs stay as they were.
       ...(source === undefined ? {} : { copiedFrom: source }),
+      ...(args.adopted?.has(layer.layer) === true ? { adopted: true as const } : {}),
       buildArgs,
       platform,
     }));

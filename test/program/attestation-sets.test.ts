@@ -36,7 +36,8 @@ describe("attestation sets in the program", () => {
     const parent = new pulumi.ComponentResource("test:index:Parent", "attestation-sets");
     const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "r", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
     const signingKey = pulumi.secret({ privateKeyPem: "pem", password: "pw" });
-    const attested = attestations.declareAttestations(layers, { registry: REGISTRY, targets: [], indexes: [], platform: "linux/amd64", facts, signingKey }, parent);
+    // svc3 was adopted (in the registry under its tag with its fingerprint, built by another run).
+    const attested = attestations.declareAttestations(layers, { registry: REGISTRY, targets: [], indexes: [], platform: "linux/amd64", facts, signingKey, adopted: new Set(["svc3"]) }, parent);
 
     // Each layer's outputs are its own image's, whichever set signed it.
     for (const layer of names) {
@@ -51,10 +52,13 @@ describe("attestation sets in the program", () => {
       ["attestations-svc5-base", ["svc5", "svc5-base"]],
     ]);
     // An image's parent is the one its build ran on, and the run id is no input (it differs on every run).
-    const images = sets[1]?.inputs.images as Record<string, { digestRef: string; provenanceFacts: { parent: string; runId?: string } }>;
+    const images = sets[1]?.inputs.images as Record<string, { digestRef: string; provenanceFacts: { parent: string; runId?: string; adopted?: boolean } }>;
     expect(images.svc2?.digestRef).toBe(digestRefOf("svc2"));
     expect(images.svc2?.provenanceFacts.parent).toBe(digestRefOf("svc2-base"));
     expect(images.svc2?.provenanceFacts.runId).toBeUndefined();
+    // Only the adopted image says so; a built one's inputs carry no such field.
+    expect(images.svc3?.provenanceFacts.adopted).toBe(true);
+    expect("adopted" in (images.svc2?.provenanceFacts ?? {})).toBe(false);
   });
 
   it("puts a multi-platform layer's index, its platforms' images in the index's repository, and each per-platform image in sets, none twice", async () => {

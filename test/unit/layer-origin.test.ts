@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type RegistryView } from "../../src/core/channel.js";
 import { type LayerFingerprint } from "../../src/core/fingerprint.js";
-import { builtAsIs, decideSources } from "../../src/core/layer-origin.js";
+import { adoptedOf, builtAsIs, decideSources } from "../../src/core/layer-origin.js";
 import { builtLayers, witnessedTags } from "../../src/engine/stack-state.js";
 import { type LayerTarget } from "../../src/core/plan.js";
 
@@ -26,6 +26,8 @@ describe("where each layer's image comes from", () => {
     const sources = decideSources(targets, fingerprints, view, new Map(), settings);
     expect(Object.fromEntries([...sources].map(([name, source]) => [name, source.origin]))).toEqual({ a: "adopted", b: "built", c: "adopted", d: "built" });
     expect(sources.get("a")).toEqual({ origin: "adopted", published: { digestRef: "r/g/a@sha256:1", fingerprint: "fa" } });
+    // What their provenance marks as adopted (pulumi/image-attestations.ts).
+    expect([...adoptedOf(sources)]).toEqual(["a", "c"]);
   });
 
   it("a layer this stack's state holds as built at the same fingerprint stays built; one built at another fingerprint is adopted when the registry has the new one", () => {

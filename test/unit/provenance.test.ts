@@ -104,6 +104,13 @@ describe("provenance statement", () => {
     expect(() => provenancePredicate({ ...input, copiedFrom: "127.0.0.1:5000/g/keystone:1.0-p0" })).toThrow(/copied from/);
   });
 
+  it("says an adopted image was built by another run: this run only recorded and signed it", () => {
+    const predicate = provenancePredicate({ ...input, adopted: true });
+    expect(predicate.buildDefinition.internalParameters).toEqual({ engine: input.engine, adopted: true });
+    expect(provenancePredicateBytes({ ...input, adopted: true }).toString("utf8")).toContain('"adopted":true');
+    expect(provenancePredicateBytes(input).toString("utf8")).not.toContain("adopted");
+  });
+
   it("puts the Strata version in the builder id", () => {
     expect(builderId("0.2.0")).toBe("https://github.com/strata/strata@v0.2.0");
     expect(builderId("v0.2.0")).toBe("https://github.com/strata/strata@v0.2.0");

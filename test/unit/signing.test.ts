@@ -94,6 +94,8 @@ describe("ImageAttestationsSet inputs", () => {
     expect(parsed.signingKey).toEqual({ privateKeyPem: PEM, password: PASSPHRASE });
     expect(parsed.provenanceFacts.parent).toBe(PARENT);
     expect(parsed.provenanceFacts.source.clean).toBe(true);
+    expect(parsed.provenanceFacts.adopted).toBeUndefined();
+    expect(parseApp(inputs({ provenanceFacts: { ...FACTS, adopted: true } })).provenanceFacts.adopted).toBe(true);
   });
 
   it("refuses a tag instead of a digest, another registry, a missing key, and a tree not known to be clean, naming the image", () => {

@@ -134,6 +134,7 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
     layer: facts.layer,
     ...(facts.parent === null ? {} : { parent: facts.parent }),
     ...(facts.copiedFrom === undefined ? {} : { copiedFrom: facts.copiedFrom }),
+    ...(facts.adopted === true ? { adopted: true as const } : {}),
     buildArgs: facts.buildArgs,
     platform: facts.platform,
     stack: facts.stack,

@@ -45,6 +45,13 @@ export interface ProvenanceFacts {
    * null, for a built image, so a built image's inputs are what they were before this field existed.
    */
   readonly copiedFrom?: string;
+  /**
+   * True when this run found the image in the registry under its own tag with its fingerprint
+   * (pushed by another runner, or by a run stopped before it was recorded) and recorded it as it is:
+   * the engine and run named beside it are this run's, not those of the run that built it. Absent
+   * for an image this run built, as copiedFrom is.
+   */
+  readonly adopted?: true;
   readonly buildArgs: Readonly<Record<string, string>>;
   /** `os/arch`; an index's platforms joined by commas. */
   readonly platform: string;
@@ -134,6 +141,7 @@ function parseProvenance(value: unknown, image: string): ProvenanceFacts {
     fingerprint: text(facts.fingerprint, `${image}.provenanceFacts.fingerprint`),
     parent: facts.parent === null || facts.parent === undefined ? null : text(facts.parent, `${image}.provenanceFacts.parent`),
     ...(facts.copiedFrom === null || facts.copiedFrom === undefined ? {} : { copiedFrom: text(facts.copiedFrom, `${image}.provenanceFacts.copiedFrom`) }),
+    ...(facts.adopted === true ? { adopted: true as const } : {}),
     buildArgs: Object.fromEntries(Object.entries(buildArgs).map(([key, item]) => [key, String(item)])),
     platform: text(facts.platform, `${image}.provenanceFacts.platform`),
     stack: text(facts.stack, `${image}.provenanceFacts.stack`),
