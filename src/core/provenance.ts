@@ -74,7 +74,11 @@ export interface ProvenanceInput {
    * engine and run are this run's, not the builder's.
    */
   readonly adopted?: true;
-  /** The build arguments the image was built with (the parent's reference and digest among them). */
+  /**
+   * The layer's own build arguments (plan.ts ownBuildArgs: its release version and source). The
+   * build gets more (pulumi/tree.ts): the parent's reference and digest, which are `parent` here,
+   * and the layer's fingerprint and inputs digest, which are `fingerprint`; not repeated.
+   */
   readonly buildArgs: Readonly<Record<string, string>>;
   /** `os/arch[/variant]`; for an index, its platforms joined by commas. */
   readonly platform: string;
