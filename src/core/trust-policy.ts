@@ -10,6 +10,7 @@
  *
  * Every problem is collected and names the stack file, the field and the fix (problems.ts).
  */
+import { createPublicKey } from "node:crypto";
 import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { CONFIG_NAMESPACE } from "./config.js";
@@ -116,6 +117,16 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
  * Reads the policy's keys from the project folder: each must exist and be a PEM public key. A
  * private key is refused by name (it must not sit in the project, and trusting it says nothing).
  */
+/** Why a PEM public key block cannot be read as a key, or undefined when it can (ECDSA, RSA or Ed25519, what cosign verifies with). */
+function unreadableKey(pem: string): string | undefined {
+  try {
+    createPublicKey(pem);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message.split("\n")[0];
+  }
+}
+
 export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFile: string, options: { readonly inProjectOnly?: boolean } = {}): { keys: TrustedKey[]; problems: Problem[] } {
   // A policy's keys are reviewed with the policy, so they must be files of the project; a key an
   // auditor names on the command line (strata verify --key) may be anywhere.
@@ -146,7 +157,11 @@ export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFi
     } else if (!/-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(pem)) {
       problems.push({ file: stackFile, field, message: `"${configured}" is not a PEM public key (no BEGIN PUBLIC KEY block)`, fix: "name the .pub file cosign generate-key-pair wrote" });
     } else {
-      keys.push({ configured, file, pem });
+      // A block whose bytes are no key (cut short, edited) would make every verification "could not
+      // tell", each image refused for the registry or cosign: said here, as the config error it is.
+      const broken = unreadableKey(pem);
+      if (broken !== undefined) problems.push({ file: stackFile, field, message: `"${configured}" has a BEGIN PUBLIC KEY block that is no public key (${broken})`, fix: "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" });
+      else keys.push({ configured, file, pem });
     }
   });
   return { keys, problems };

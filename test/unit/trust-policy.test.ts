@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatProblem } from "../../src/core/problems.js";
 import { parseTrustPolicy, readTrustedKeys } from "../../src/core/trust-policy.js";
@@ -61,10 +62,13 @@ describe("trusted keys", () => {
   const project = mkdtempSync(path.join(tmpdir(), "strata-trust-"));
   afterAll(() => rmSync(project, { recursive: true, force: true }));
   mkdirSync(path.join(project, "keys"));
-  const publicPem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n";
+  // The fixtures' test-only pair (test/fixtures/cosign/README.md).
+  const publicPem = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/cosign/cosign.pub"), "utf8");
   writeFileSync(path.join(project, "keys/ci.pub"), publicPem);
   writeFileSync(path.join(project, "keys/ci.key"), "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nxx\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n");
   writeFileSync(path.join(project, "keys/notes.txt"), "hello\n");
+  // A PEM block cut short: the form of a key, no key in it.
+  writeFileSync(path.join(project, "keys/cut.pub"), "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n");
 
   it("reads each key from the project folder", () => {
     const { keys, problems } = readTrustedKeys({ keys: ["keys/ci.pub"], reviewedRef: "origin/main" }, project, file);
@@ -73,12 +77,13 @@ describe("trusted keys", () => {
   });
 
   it("refuses a missing file, a private key and a file that is no PEM public key, each by its index", () => {
-    const { keys, problems } = readTrustedKeys({ keys: ["keys/gone.pub", "keys/ci.key", "keys/notes.txt"], reviewedRef: "origin/main" }, project, file);
-    expect(keys).toEqual([]);
+    const { keys, problems } = readTrustedKeys({ keys: ["keys/gone.pub", "keys/ci.key", "keys/notes.txt", "keys/cut.pub", "keys/ci.pub"], reviewedRef: "origin/main" }, project, file);
+    expect(keys.map((key) => key.configured)).toEqual(["keys/ci.pub"]);
     expect(problems).toMatchObject([
       { file, field: "strata:trust.keys[0]", message: expect.stringContaining("no such file") },
       { file, field: "strata:trust.keys[1]", message: expect.stringContaining("is a private key") },
       { file, field: "strata:trust.keys[2]", message: expect.stringContaining("not a PEM public key") },
+      { file, field: "strata:trust.keys[3]", message: expect.stringContaining("is no public key"), fix: expect.stringContaining("cosign.pub") },
     ]);
     // The private key's content is never repeated in a message.
     expect(JSON.stringify(problems)).not.toContain("xx");
