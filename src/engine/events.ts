@@ -272,8 +272,9 @@ export function engineErrorText(output: string): string {
     if (match === null || head === undefined || head === "" || /^(preview|update) failed$/.test(head)) continue;
     const indent = (match[1] as string).length;
     const paragraph = [head];
-    // A multi-line message (a list of problems) continues on the lines indented deeper than its `error:`.
-    const continues = (line: string | undefined): line is string => line !== undefined && line.trim() !== "" && line.length - line.trimStart().length > indent && !/^\s*error: /.test(line);
+    // A multi-line message (a list of problems) continues on its next lines, up to a blank one: the
+    // engine prints them at the indent of its `error:` (and a problem's `fix:` deeper).
+    const continues = (line: string | undefined): line is string => line !== undefined && line.trim() !== "" && line.length - line.trimStart().length >= indent && !/^\s*(error|warning|info(\+\d+)?): /.test(line);
     while (continues(lines[at + 1])) paragraph.push((lines[++at] as string).trim());
     said.push(paragraph.join("\n"));
   }

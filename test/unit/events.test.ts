@@ -118,4 +118,28 @@ describe("what the engine said went wrong", () => {
     ].join("\n");
     expect(engineErrorText(output)).toBe("1 problem in the Strata input (nothing was built or pushed):\nPulumi.staging.yaml: strata:trust.keys[0]: cannot read \"keys/ci.pub\"; fix: add the public key");
   });
+
+  it("keeps the lines the engine prints at the indent of the error itself, as a preview prints a program's problems", async () => {
+    const { engineErrorText } = await import("../../src/engine/events.js");
+    // As `pulumi preview` printed it (2026-12-04): the problem at the error's own indent, its fix deeper.
+    const output = [
+      " +  pulumi:pulumi:Stack strata-x1 creating (0s) error: 1 problem in the Strata input (nothing was built or pushed):",
+      " +  pulumi:pulumi:Stack strata-x1 **creating failed (0.53s)** 1 error",
+      "Diagnostics:",
+      "  pulumi:pulumi:Stack (strata-x1):",
+      "    error: 1 problem in the Strata input (nothing was built or pushed):",
+      "    Pulumi.x1.yaml: strata:trust.keys[0]: cannot read \"keys/missing.pub\": no such file",
+      "        fix: add the public key at that path (cosign generate-key-pair writes cosign.pub) or correct the path",
+      "    warning: something else the engine said",
+      "",
+      "Resources:",
+      "    + 1 created",
+      "    1 errored",
+    ].join("\n");
+    expect(engineErrorText(output)).toBe([
+      "1 problem in the Strata input (nothing was built or pushed):",
+      "Pulumi.x1.yaml: strata:trust.keys[0]: cannot read \"keys/missing.pub\": no such file",
+      "fix: add the public key at that path (cosign generate-key-pair writes cosign.pub) or correct the path",
+    ].join("\n"));
+  });
 });
