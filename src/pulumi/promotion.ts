@@ -28,8 +28,17 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
  */
 export async function checkPromotion(targets: readonly PromotionTarget[], registry: RegistryClient, trust: TrustInput, cosignBinary: string): Promise<{ refusals: string[]; total: number }> {
   const children = new Map<string, IndexChild[]>();
+  // An image whose manifest the registry would not give is refused like any other, in its own
+  // paragraph, and the others are still verified: every refusal is said at once.
+  const unread = new Map<PromotionTarget, string>();
   for (const target of targets) {
-    const found = await registry.manifest(target.sourceRepository, target.digest);
+    let found: Awaited<ReturnType<RegistryClient["manifest"]>>;
+    try {
+      found = await registry.manifest(target.sourceRepository, target.digest);
+    } catch (error) {
+      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry did not say whether it is an image or an index, so its signatures could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
+      continue;
+    }
     if (found === undefined) continue; // Verified below: cosign finds no signature for a digest that is not there.
     if (!isIndexManifest(found.mediaType, found.manifest)) continue;
     children.set(target.digest, (found.manifest.manifests ?? []).map((entry) => ({
@@ -37,9 +46,9 @@ export async function checkPromotion(targets: readonly PromotionTarget[], regist
       platform: [entry.platform?.os ?? "unknown", entry.platform?.architecture ?? "unknown", ...(entry.platform?.variant === undefined ? [] : [entry.platform.variant])].join("/"),
     })));
   }
-  const verifyTargets = gateTargets(targets, registry.registry, children);
+  const verifyTargets = gateTargets(targets.filter((target) => !unread.has(target)), registry.registry, children);
   const verdicts = await verifyImages(verifyTargets, trust, { cosignBinary });
-  return { refusals: promotionRefusals(verdicts), total: verdicts.length };
+  return { refusals: [...unread.values(), ...promotionRefusals(verdicts)], total: verdicts.length + unread.size };
 }
 
 /** A promoted layer: the source's fingerprints travel with the image. */

@@ -1,0 +1,43 @@
+/**
+ * The promotion gate's own registry reads (pulumi/promotion.ts checkPromotion): an image whose
+ * manifest the registry does not give is refused in its own paragraph, and the others are still
+ * verified, so the refusal names every image at once.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { type PromotionTarget } from "../../src/core/promotion-plan.js";
+import { RegistryClient } from "../../src/registry/client.js";
+import { installMocks } from "../helpers/mocks.js";
+
+let promotion: typeof import("../../src/pulumi/promotion.js");
+beforeAll(async () => {
+  await installMocks();
+  promotion = await import("../../src/pulumi/promotion.js");
+});
+
+const digest = (char: string): string => `sha256:${char.repeat(64)}`;
+const target = (layer: string, char: string): PromotionTarget => ({
+  source: { layer, kind: "service", image: layer, tag: "1.0-p0", ref: `registry.test:5000/g-dev/${layer}:1.0-p0`, digestRef: `registry.test:5000/g-dev/${layer}@${digest(char)}`, parent: null },
+  sourceRepository: `g-dev/${layer}`,
+  digest: digest(char),
+  targetRepository: `g-stable/${layer}`,
+  tag: "1.0-p0",
+  ref: `registry.test:5000/g-stable/${layer}:1.0-p0`,
+});
+
+describe("the promotion gate", () => {
+  it("refuses an image whose manifest the registry fails to give, in its own paragraph, and still verifies the others", async () => {
+    // base's manifest: a server error on every attempt; app's: not there (cosign is then asked, and is missing).
+    const fetcher = (async (input: string | URL | Request) => {
+      const url = String(input);
+      if (url.endsWith("/v2/")) return new Response("{}", { status: 200 });
+      if (url.includes("/g-dev/base/manifests/")) return new Response("boom", { status: 500 });
+      return new Response("{}", { status: 404 });
+    }) as typeof fetch;
+    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    const { refusals, total } = await promotion.checkPromotion([target("base", "a"), target("app", "b")], registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
+    expect(total).toBe(2);
+    expect(refusals).toHaveLength(2);
+    expect(refusals[0]).toMatch(/^base registry\.test:5000\/g-dev\/base@sha256:a{64} is refused: the registry did not say whether it is an image or an index.*HTTP 500.*; fix: make sure the registry answers, then promote again\.$/s);
+    expect(refusals[1]).toMatch(/^app registry\.test:5000\/g-dev\/app@sha256:b{64} is refused: /);
+  });
+});
