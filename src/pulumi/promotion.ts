@@ -9,6 +9,8 @@ import { gateTargets, type IndexChild, promotionRefusals, type PromotionTarget, 
 import { type TrustInput, verifyImages } from "../engine/image-verify.js";
 import { type RegistryClient } from "../registry/client.js";
 import { isIndexManifest } from "../registry/copy.js";
+import { attestationTag, signatureTag } from "../core/cosign-format.js";
+import { mapLimited } from "../core/concurrency.js";
 import { type PublishedLayer } from "./tree.js";
 
 /** The source stack's `layers` output. `dev` means the same project's dev stack. */
@@ -22,9 +24,10 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
 /**
  * The promotion gate (issue 29, item 5): every image and index the promotion would copy (an
  * index's platform images too, read from the index itself) verified against the channel's trust
- * policy, before any copy is declared. One paragraph per refused image; none: all admitted. A
- * registry that cannot say whether a digest is an index fails the run (RegistryError): nothing is
- * copied then either.
+ * policy, before any copy is declared. One paragraph per refused image; none: all admitted. An
+ * image whose manifest the registry does not give is refused too, as is one whose `.sig`/`.att`
+ * the target repository holds with other bytes already (the copy would refuse to overwrite them,
+ * after the images before it were copied): a gate that passes leaves the copies nothing to refuse.
  */
 export async function checkPromotion(targets: readonly PromotionTarget[], registry: RegistryClient, trust: TrustInput, cosignBinary: string): Promise<{ refusals: string[]; total: number }> {
   const children = new Map<string, IndexChild[]>();
@@ -46,9 +49,50 @@ export async function checkPromotion(targets: readonly PromotionTarget[], regist
       platform: [entry.platform?.os ?? "unknown", entry.platform?.architecture ?? "unknown", ...(entry.platform?.variant === undefined ? [] : [entry.platform.variant])].join("/"),
     })));
   }
-  const verifyTargets = gateTargets(targets.filter((target) => !unread.has(target)), registry.registry, children);
+  const readable = targets.filter((target) => !unread.has(target));
+  const conflicts = await mapLimited(readable, CHECK_CONCURRENCY, (target) => cosignTagConflicts(registry, target, children.get(target.digest) ?? []));
+  const verifyTargets = gateTargets(readable, registry.registry, children);
   const verdicts = await verifyImages(verifyTargets, trust, { cosignBinary });
-  return { refusals: [...unread.values(), ...promotionRefusals(verdicts)], total: verdicts.length + unread.size };
+  const refusals = [...unread.values(), ...promotionRefusals(verdicts)];
+  // One paragraph an image: a conflict joins the paragraph cosign's checks gave it, if any.
+  readable.forEach((target, at) => {
+    const found = conflicts[at] ?? [];
+    if (found.length === 0) return;
+    const opening = `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: `;
+    const own = refusals.findIndex((paragraph) => paragraph.startsWith(opening));
+    if (own >= 0) refusals[own] = `${refusals[own] as string} ${found.join(" ")}`;
+    else refusals.push(`${opening}${found.join(" ")}`);
+  });
+  return { refusals, total: verdicts.length + unread.size };
+}
+
+/** Registry reads at once while the gate looks at the target's cosign tags. */
+const CHECK_CONCURRENCY = 8;
+
+/**
+ * The `.sig`/`.att` tags of an image (and of an index's platform images) that the target repository
+ * holds with other bytes than the source's: what copyCosignTags refuses to overwrite. A tag the
+ * source lacks is not copied, so it is no conflict. Each comes as `what; fix: …`, as is a registry
+ * that does not answer (it cannot be told there is no conflict).
+ */
+async function cosignTagConflicts(registry: RegistryClient, target: PromotionTarget, children: readonly IndexChild[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const about of [target.digest, ...children.map((child) => child.digest)]) {
+    for (const tag of [signatureTag(about), attestationTag(about)]) {
+      let theirs: Awaited<ReturnType<RegistryClient["manifest"]>>;
+      let ours: Awaited<ReturnType<RegistryClient["manifest"]>>;
+      try {
+        [theirs, ours] = await Promise.all([registry.manifest(target.targetRepository, tag), registry.manifest(target.sourceRepository, tag)]);
+      } catch (error) {
+        found.push(`the registry did not say what ${target.targetRepository}:${tag} holds, so its copy could be refused after others were made (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
+        continue;
+      }
+      if (theirs !== undefined && ours !== undefined && theirs.digest !== ours.digest) {
+        found.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs.digest}, not the ${ours.digest} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${about}); if it is not wanted, delete it, then promote again.`);
+      }
+    }
+  }
+  return found;
 }
 
 /** A promoted layer: the source's fingerprints travel with the image. */

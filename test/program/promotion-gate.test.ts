@@ -3,6 +3,7 @@
  * manifest the registry does not give is refused in its own paragraph, and the others are still
  * verified, so the refusal names every image at once.
  */
+import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type PromotionTarget } from "../../src/core/promotion-plan.js";
 import { RegistryClient } from "../../src/registry/client.js";
@@ -39,5 +40,39 @@ describe("the promotion gate", () => {
     expect(refusals).toHaveLength(2);
     expect(refusals[0]).toMatch(/^base registry\.test:5000\/g-dev\/base@sha256:a{64} is refused: the registry did not say whether it is an image or an index.*HTTP 500.*; fix: make sure the registry answers, then promote again\.$/s);
     expect(refusals[1]).toMatch(/^app registry\.test:5000\/g-dev\/app@sha256:b{64} is refused: /);
+  });
+
+  it("refuses an image whose .sig the target holds with other bytes, in that image's one paragraph, before anything is copied", async () => {
+    const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("c") }, layers: [] }));
+    const imageDigest = `sha256:${createHash("sha256").update(image).digest("hex")}`;
+    const sigTag = `${imageDigest.replace(":", "-")}.sig`;
+    const cosignManifest = (note: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("d") }, layers: [], annotations: { note } }));
+    const served = new Map<string, Buffer>([
+      [`/v2/g-dev/app/manifests/${imageDigest}`, image],
+      [`/v2/g-dev/app/manifests/${sigTag}`, cosignManifest("the source's")],
+      [`/v2/g-stable/app/manifests/${sigTag}`, cosignManifest("someone else's")],
+      // base: its .sig is in the target already, the same bytes (promoted before): no conflict.
+      [`/v2/g-dev/base/manifests/${imageDigest}`, image],
+      [`/v2/g-dev/base/manifests/${sigTag}`, cosignManifest("the source's")],
+      [`/v2/g-stable/base/manifests/${sigTag}`, cosignManifest("the source's")],
+    ]);
+    const fetcher = (async (input: string | URL | Request) => {
+      const url = new URL(String(input));
+      if (url.pathname === "/v2/") return new Response("{}", { status: 200 });
+      const bytes = served.get(url.pathname);
+      if (bytes === undefined) return new Response("{}", { status: 404 });
+      return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": `sha256:${createHash("sha256").update(bytes).digest("hex")}` } });
+    }) as typeof fetch;
+    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    const targets = [{ ...target("app", "b"), digest: imageDigest }, { ...target("base", "a"), digest: imageDigest }];
+    const { refusals } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
+    // cosign is missing, so both are refused by its checks; app's paragraph also names the .sig it would not overwrite.
+    const app = refusals.filter((paragraph) => paragraph.startsWith(`app registry.test:5000/g-dev/app@${imageDigest} is refused: `));
+    expect(app).toHaveLength(1);
+    expect(app[0]).toContain(`registry.test:5000/g-stable/app:${sigTag} holds sha256:`);
+    expect(app[0]).toMatch(/is never overwritten; fix: find out who wrote it \(cosign tree registry\.test:5000\/g-stable\/app@sha256:[0-9a-f]{64}\); if it is not wanted, delete it, then promote again\.$/);
+    const base = refusals.filter((paragraph) => paragraph.startsWith("base "));
+    expect(base).toHaveLength(1);
+    expect(base[0]).not.toContain("never overwritten");
   });
 });
