@@ -157,7 +157,7 @@ export async function isReviewed(dir: string, commit: string, reviewedRef: strin
   // told apart from the checked-out branch: could not tell.
   if (named.stdout.trim() === "") return { kind: "could not tell", detail: `git names no single branch or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name both a branch and a tag): name the branch or tag itself, for example origin/main` };
   if (checkedOut.code === 0 && named.stdout.trim() === checkedOut.stdout.trim()) {
-    return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is the branch checked out at ${dir}: a commit made there would count as reviewed. Fix: name the ref your review system moves (origin/main after git fetch, or a tag), not the local branch being built` };
+    return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is the branch checked out at ${dir}: a commit made there would count as reviewed` };
   }
   const known = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);
   if (known.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${known.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
