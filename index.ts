@@ -155,8 +155,9 @@ async function promote(source: string): Promise<Declared> {
     throwIfAny([...promotionWitnessConflicts(plan.targets, state.witness, stackFile, stack), ...await promotionConflicts(plan.targets, registry, stackFile, stack)]);
   }
   // Before any copy is declared, so a direct `pulumi up` is gated too and a preview shows the refusal.
-  if (trustRead.policy !== undefined) await gatePromotion(plan.targets, trustRead.policy);
-  return { layers: new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable, ...(registryAuth === undefined ? {} : { registryAuth }) }).layers, witness: state.witness };
+  // The copies carry the .sig/.att manifests the gate verified, by digest.
+  const signatures = trustRead.policy === undefined ? undefined : await gatePromotion(plan.targets, trustRead.policy);
+  return { layers: new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable, ...(signatures === undefined ? {} : { signatures }), ...(registryAuth === undefined ? {} : { registryAuth }) }).layers, witness: state.witness };
 }
 
 /**
@@ -164,20 +165,20 @@ async function promote(source: string): Promise<Declared> {
  * must pass it, or nothing is copied. There is no switch to skip it. `strata plan` (a preview with
  * STRATA_PLAN=1) gets each refusal as a `refused:` warning instead, to show them all.
  */
-async function gatePromotion(targets: readonly PromotionTarget[], policy: TrustPolicy): Promise<void> {
+async function gatePromotion(targets: readonly PromotionTarget[], policy: TrustPolicy): Promise<ReadonlyMap<string, Readonly<Record<string, string>>>> {
   // Keys are relative to the project folder (where Pulumi.yaml is), the one `strata verify` reads
   // them from: strata up names it (STRATA_PROJECT_DIR), since the engine runs the program in dist/
   // and this language host does not say; run directly, the checkout this program is in. Reviewed-ness is asked of the
   // checkout the catalog is in, the one the images' provenance names (runFacts reads the same).
   const keys = readTrustedKeys(policy, process.env.STRATA_PROJECT_DIR ?? projectDir, stackFile);
   throwIfAny(keys.problems);
-  const { refusals, total } = await checkPromotion(targets, registry, { keys: keys.keys, reviewedRef: policy.reviewedRef, checkoutDir: catalogDir }, await locateCosign());
-  if (refusals.length === 0) return;
+  const { refusals, total, signatures } = await checkPromotion(targets, registry, { keys: keys.keys, reviewedRef: policy.reviewedRef, checkoutDir: catalogDir }, await locateCosign());
+  if (refusals.length === 0) return signatures;
   if (pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1") {
     for (const refusal of refusals) await pulumi.log.warn(`refused: ${refusal}`);
-  } else {
-    throw new UserError(refusalMessage(refusals, total, stackFile));
+    return signatures;
   }
+  throw new UserError(refusalMessage(refusals, total, stackFile));
 }
 
 /** The layers this run declares, and every tag the stack's state says it published before (carried forward in `published`). */

@@ -21,6 +21,11 @@ export interface RegistryCopyArgs {
   readonly immutable: pulumi.Input<boolean>;
   /** Copy the digest's cosign `.sig`/`.att` tags with it, so the copy verifies with plain cosign (a promotion). */
   readonly copySignatures?: pulumi.Input<boolean>;
+  /**
+   * With copySignatures: exactly these `.sig`/`.att` manifests (tag → manifest digest), the ones
+   * the promotion gate verified, copied by digest, not whatever the source's tags hold by then.
+   */
+  readonly signatures?: pulumi.Input<Record<string, string>>;
   /** Registry login, a secret. */
   readonly registryAuth?: pulumi.Input<{ username: pulumi.Input<string>; password: pulumi.Input<string> }>;
 }

@@ -28,8 +28,10 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
  * image whose manifest the registry does not give is refused too, as is one whose `.sig`/`.att`
  * the target repository holds with other bytes already (the copy would refuse to overwrite them,
  * after the images before it were copied): a gate that passes leaves the copies nothing to refuse.
+ * `signatures`: by layer, the `.sig`/`.att` manifests it verified (tag → digest), what the
+ * promotion copies.
  */
-export async function checkPromotion(targets: readonly PromotionTarget[], registry: RegistryClient, trust: TrustInput, cosignBinary: string): Promise<{ refusals: string[]; total: number }> {
+export async function checkPromotion(targets: readonly PromotionTarget[], registry: RegistryClient, trust: TrustInput, cosignBinary: string): Promise<{ refusals: string[]; total: number; signatures: ReadonlyMap<string, Readonly<Record<string, string>>> }> {
   const children = new Map<string, IndexChild[]>();
   // An image whose manifest the registry would not give is refused like any other, in its own
   // paragraph, and the others are still verified: every refusal is said at once.
@@ -50,49 +52,69 @@ export async function checkPromotion(targets: readonly PromotionTarget[], regist
     })));
   }
   const readable = targets.filter((target) => !unread.has(target));
-  const conflicts = await mapLimited(readable, CHECK_CONCURRENCY, (target) => cosignTagConflicts(registry, target, children.get(target.digest) ?? []));
+  const tagsOf = (target: PromotionTarget): string[] => [target.digest, ...(children.get(target.digest) ?? []).map((child) => child.digest)].flatMap((about) => [signatureTag(about), attestationTag(about)]);
+  const before = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
   const verifyTargets = gateTargets(readable, registry.registry, children);
   const verdicts = await verifyImages(verifyTargets, trust, { cosignBinary });
+  // Read again: what cosign verified is what the source's tags held both before and after it ran,
+  // and that, by digest, is what the copy carries (copyCosignTags). A tag that moved meanwhile
+  // cannot be told apart from a swap, so the image is refused.
+  const after = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
   const refusals = [...unread.values(), ...promotionRefusals(verdicts)];
-  // One paragraph an image: a conflict joins the paragraph cosign's checks gave it, if any.
+  const signatures = new Map<string, Record<string, string>>();
   readable.forEach((target, at) => {
-    const found = conflicts[at] ?? [];
+    const was = before[at] as CosignTags;
+    const now = after[at] as CosignTags;
+    const found = [...was.problems, ...now.problems.filter((problem) => !was.problems.includes(problem))];
+    for (const tag of tagsOf(target)) {
+      if (was.source.get(tag) !== now.source.get(tag)) found.push(`${registry.registry}/${target.sourceRepository}:${tag} changed while it was verified (${was.source.get(tag) ?? "absent"}, then ${now.source.get(tag) ?? "absent"}), so what was verified is not known to be what would be copied; fix: promote again, and if it keeps changing, find out what writes the source channel's signatures.`);
+    }
+    signatures.set(target.source.layer, Object.fromEntries(was.source));
     if (found.length === 0) return;
+    // One paragraph an image: these join the paragraph cosign's checks gave it, if any.
     const opening = `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: `;
     const own = refusals.findIndex((paragraph) => paragraph.startsWith(opening));
     if (own >= 0) refusals[own] = `${refusals[own] as string} ${found.join(" ")}`;
     else refusals.push(`${opening}${found.join(" ")}`);
   });
-  return { refusals, total: verdicts.length + unread.size };
+  return { refusals, total: verdicts.length + unread.size, signatures };
 }
 
-/** Registry reads at once while the gate looks at the target's cosign tags. */
+/** Registry reads at once while the gate looks at the cosign tags. */
 const CHECK_CONCURRENCY = 8;
 
+interface CosignTags {
+  /** The source's `.sig`/`.att` tags that exist: tag → manifest digest. */
+  readonly source: Map<string, string>;
+  /** Why the copy would be refused, each as `what; fix: …`. */
+  readonly problems: string[];
+}
+
 /**
- * The `.sig`/`.att` tags of an image (and of an index's platform images) that the target repository
- * holds with other bytes than the source's: what copyCosignTags refuses to overwrite. A tag the
- * source lacks is not copied, so it is no conflict. Each comes as `what; fix: …`, as is a registry
- * that does not answer (it cannot be told there is no conflict).
+ * The `.sig`/`.att` tags of an image (and of an index's platform images) in the source, and those
+ * the target repository holds with other bytes than the source's: what copyCosignTags refuses to
+ * overwrite. A tag the source lacks is not copied, so it is no conflict. A registry that does not
+ * answer is a problem too (it cannot be told there is no conflict).
  */
-async function cosignTagConflicts(registry: RegistryClient, target: PromotionTarget, children: readonly IndexChild[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const about of [target.digest, ...children.map((child) => child.digest)]) {
-    for (const tag of [signatureTag(about), attestationTag(about)]) {
-      let theirs: Awaited<ReturnType<RegistryClient["manifest"]>>;
-      let ours: Awaited<ReturnType<RegistryClient["manifest"]>>;
-      try {
-        [theirs, ours] = await Promise.all([registry.manifest(target.targetRepository, tag), registry.manifest(target.sourceRepository, tag)]);
-      } catch (error) {
-        found.push(`the registry did not say what ${target.targetRepository}:${tag} holds, so its copy could be refused after others were made (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
-        continue;
-      }
-      if (theirs !== undefined && ours !== undefined && theirs.digest !== ours.digest) {
-        found.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs.digest}, not the ${ours.digest} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${about}); if it is not wanted, delete it, then promote again.`);
-      }
+async function readCosignTags(registry: RegistryClient, target: PromotionTarget, tags: readonly string[]): Promise<CosignTags> {
+  const source = new Map<string, string>();
+  const problems: string[] = [];
+  for (const tag of tags) {
+    let theirs: Awaited<ReturnType<RegistryClient["manifest"]>>;
+    let ours: Awaited<ReturnType<RegistryClient["manifest"]>>;
+    try {
+      [theirs, ours] = await Promise.all([registry.manifest(target.targetRepository, tag), registry.manifest(target.sourceRepository, tag)]);
+    } catch (error) {
+      problems.push(`the registry did not say what ${target.sourceRepository}:${tag} and ${target.targetRepository}:${tag} hold, so what would be copied is not known (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
+      continue;
+    }
+    if (ours !== undefined) source.set(tag, ours.digest);
+    if (theirs !== undefined && ours !== undefined && theirs.digest !== ours.digest) {
+      const about = `sha256:${tag.slice("sha256-".length, tag.lastIndexOf("."))}`;
+      problems.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs.digest}, not the ${ours.digest} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${about}); if it is not wanted, delete it, then promote again.`);
     }
   }
-  return found;
+  return { source, problems };
 }
 
 /** A promoted layer: the source's fingerprints travel with the image. */
@@ -106,7 +128,8 @@ export interface PromotedLayer extends PublishedLayer {
 export class Promotion extends pulumi.ComponentResource {
   readonly layers: readonly PromotedLayer[];
 
-  constructor(name: string, args: { targets: readonly PromotionTarget[]; registry: string; immutable: boolean; registryAuth?: pulumi.Output<{ username: string; password: string }> }, options?: pulumi.ComponentResourceOptions) {
+  /** `signatures`: the gate's verified `.sig`/`.att` manifests by layer (checkPromotion); without a gate, the source's tags as the copy finds them. */
+  constructor(name: string, args: { targets: readonly PromotionTarget[]; registry: string; immutable: boolean; signatures?: ReadonlyMap<string, Readonly<Record<string, string>>>; registryAuth?: pulumi.Output<{ username: string; password: string }> }, options?: pulumi.ComponentResourceOptions) {
     super(PROMOTION_TYPE, name, {}, options);
     this.layers = args.targets.map((target) => {
       const image = new PromotedImage(target.source.layer, {
@@ -118,6 +141,7 @@ export class Promotion extends pulumi.ComponentResource {
         immutable: args.immutable,
         // Signatures travel with the image, so a channel further on can check them (the promotion gate).
         copySignatures: true,
+        ...(args.signatures?.get(target.source.layer) === undefined ? {} : { signatures: { ...args.signatures.get(target.source.layer) } }),
         ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
       }, { parent: this });
       return {

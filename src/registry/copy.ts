@@ -33,6 +33,8 @@ export interface CopyRequest {
    * before the image's tag, so the promoted ref verifies with plain cosign (copyCosignTags).
    */
   readonly copySignatures?: boolean;
+  /** With copySignatures: copy exactly these `.sig`/`.att` manifests (tag → digest), the ones the promotion gate verified. */
+  readonly signatures?: Readonly<Record<string, string>>;
 }
 
 export interface CopyResult {
@@ -80,7 +82,7 @@ export async function copyImage(client: RegistryClient, request: CopyRequest): P
   }
   // Before the image's tag, and also when that tag is there already (promoted before signatures
   // travelled): a tag users pull never appears before the signatures that let them verify it.
-  if (request.copySignatures === true) await copyCosignTags(client, request.sourceRepository, request.targetRepository, request.digest);
+  if (request.copySignatures === true) await copyCosignTags(client, request.sourceRepository, request.targetRepository, request.digest, request.signatures);
   if (existing !== undefined && existing.digest === digest) return { created: false, digest };
   copy ??= await client.rawManifest(request.sourceRepository, request.digest);
   await copyManifest(client, request.sourceRepository, request.targetRepository, copy, request.tag);
@@ -95,26 +97,39 @@ export async function copyImage(client: RegistryClient, request: CopyRequest): P
  * before; the promotion gate has refused an unsigned image already where a policy asks for one). A
  * target tag holding other bytes is refused, never overwritten: it holds signatures someone else
  * wrote, and replacing them would drop those. Copies nothing when everything is there already.
+ * With `verified` (the promotion gate's: tag → the manifest digest it verified), exactly those are
+ * copied, by digest, so a source tag rewritten after the gate never reaches the target.
  */
-export async function copyCosignTags(client: RegistryClient, source: string, target: string, digest: string): Promise<{ copied: string[] }> {
+export async function copyCosignTags(client: RegistryClient, source: string, target: string, digest: string, verified?: Readonly<Record<string, string>>): Promise<{ copied: string[] }> {
   if (source === target) return { copied: [] };
-  const image = await client.rawManifest(source, digest);
-  const body = JSON.parse(image.bytes.toString("utf8")) as { mediaType?: unknown; manifests?: { digest: string }[] };
-  const children = isIndexManifest(image.mediaType, body) ? (body.manifests ?? []).map((child) => child.digest) : [];
-  const copied: string[] = [];
-  for (const about of [digest, ...children]) {
-    for (const tag of [signatureTag(about), attestationTag(about)]) {
-      const found = await client.manifest(source, tag);
-      if (found === undefined) continue;
-      const existing = await client.manifest(target, tag);
-      if (existing?.digest === found.digest) continue;
-      if (existing !== undefined) {
-        throw new RegistryError(`${target}:${tag} already holds ${existing.digest}, not the signatures ${source}:${tag} holds (${found.digest}); it is refused, not overwritten, since that would drop whatever it holds. Fix: find out who wrote ${target}:${tag} (cosign tree ${client.registry}/${target}@${about}); if it is not wanted, delete it and promote again`, undefined, "a cosign tag that holds other signatures");
+  // The manifests to copy, by tag: the ones the gate verified (read by digest: what the source's
+  // tags hold now does not matter), else what the source's tags hold.
+  const wanted = new Map<string, string>();
+  if (verified !== undefined) {
+    for (const [tag, manifest] of Object.entries(verified)) wanted.set(tag, manifest);
+  } else {
+    const image = await client.rawManifest(source, digest);
+    const body = JSON.parse(image.bytes.toString("utf8")) as { mediaType?: unknown; manifests?: { digest: string }[] };
+    const children = isIndexManifest(image.mediaType, body) ? (body.manifests ?? []).map((child) => child.digest) : [];
+    for (const about of [digest, ...children]) {
+      for (const tag of [signatureTag(about), attestationTag(about)]) {
+        const found = await client.manifest(source, tag);
+        if (found !== undefined) wanted.set(tag, found.digest);
       }
-      await copyManifest(client, source, target, await client.rawManifest(source, found.digest), tag);
-      await confirmTag(client, target, tag, found.digest);
-      copied.push(tag);
     }
+  }
+  const copied: string[] = [];
+  for (const [tag, manifest] of wanted) {
+    const about = `sha256:${tag.slice("sha256-".length, tag.lastIndexOf("."))}`;
+    const existing = await client.manifest(target, tag);
+    if (existing?.digest === manifest) continue;
+    if (existing !== undefined) {
+      throw new RegistryError(`${target}:${tag} already holds ${existing.digest}, not the signatures ${source}:${tag} holds (${manifest}); it is refused, not overwritten, since that would drop whatever it holds. Fix: find out who wrote ${target}:${tag} (cosign tree ${client.registry}/${target}@${about}); if it is not wanted, delete it and promote again`, undefined, "a cosign tag that holds other signatures");
+    }
+    // By digest: a manifest the source no longer has fails here, and nothing else is put in its place.
+    await copyManifest(client, source, target, await client.rawManifest(source, manifest), tag);
+    await confirmTag(client, target, tag, manifest);
+    copied.push(tag);
   }
   return { copied };
 }

@@ -63,9 +63,24 @@ describe("the promotion gate", () => {
       if (bytes === undefined) return new Response("{}", { status: 404 });
       return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": `sha256:${createHash("sha256").update(bytes).digest("hex")}` } });
     }) as typeof fetch;
-    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
-    const targets = [{ ...target("app", "b"), digest: imageDigest }, { ...target("base", "a"), digest: imageDigest }];
-    const { refusals } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
+    // tools: its source .sig is another manifest from its second read on, as if rewritten while cosign verified it.
+    let toolsReads = 0;
+    const sourceSig = `/v2/g-dev/tools/manifests/${sigTag}`;
+    served.set(`/v2/g-dev/tools/manifests/${imageDigest}`, image);
+    const swapping = (async (input: string | URL | Request) => {
+      if (new URL(String(input)).pathname === sourceSig) served.set(sourceSig, cosignManifest(++toolsReads === 1 ? "the source's" : "rewritten"));
+      return fetcher(input);
+    }) as typeof fetch;
+    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: swapping, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    const targets = [{ ...target("app", "b"), digest: imageDigest }, { ...target("base", "a"), digest: imageDigest }, { ...target("tools", "c"), digest: imageDigest }];
+    const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
+    // What the copies carry: the .sig each source held when the gate read it first.
+    const sigDigest = (note: string): string => `sha256:${createHash("sha256").update(cosignManifest(note)).digest("hex")}`;
+    expect(signatures.get("base")).toEqual({ [sigTag]: sigDigest("the source's") });
+    expect(signatures.get("tools")).toEqual({ [sigTag]: sigDigest("the source's") });
+    const tools = refusals.filter((paragraph) => paragraph.startsWith("tools "));
+    expect(tools).toHaveLength(1);
+    expect(tools[0]).toContain(`registry.test:5000/g-dev/tools:${sigTag} changed while it was verified (${sigDigest("the source's")}, then ${sigDigest("rewritten")})`);
     // cosign is missing, so both are refused by its checks; app's paragraph also names the .sig it would not overwrite.
     const app = refusals.filter((paragraph) => paragraph.startsWith(`app registry.test:5000/g-dev/app@${imageDigest} is refused: `));
     expect(app).toHaveLength(1);
@@ -74,5 +89,6 @@ describe("the promotion gate", () => {
     const base = refusals.filter((paragraph) => paragraph.startsWith("base "));
     expect(base).toHaveLength(1);
     expect(base[0]).not.toContain("never overwritten");
+    expect(base[0]).not.toContain("changed while");
   });
 });

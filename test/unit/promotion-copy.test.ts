@@ -146,6 +146,33 @@ describe("promotion copies cosign's signature tags with the image", () => {
     expect(registry.writes).toEqual(["stable/bare:1.0"]);
   });
 
+  it("with the gate's verified manifests, copies exactly those by digest, whatever the source's tags hold by then, and no tag it did not verify", async () => {
+    const { registry, app } = world();
+    const sigTag = `sha256-${hex(app)}.sig`;
+    const verified = { [sigTag]: registry.tagged.get(`dev/app:${sigTag}`) as string };
+    // After the gate: the source's .sig swapped for another key's, and an .att the gate did not see.
+    registry.add("dev/app", sigTag, cosignManifest("swapped-in"));
+    const { copied } = await copyCosignTags(registry.client, "dev/app", "stable/app", app, verified);
+    expect(copied).toEqual([sigTag]);
+    expect(registry.tagged.get(`stable/app:${sigTag}`)).toBe(verified[sigTag]);
+    expect(registry.tagged.has(`stable/app:sha256-${hex(app)}.att`)).toBe(false);
+    // Through copyImage, as the provider calls it.
+    const again = world();
+    const before = { [sigTag]: again.registry.tagged.get(`dev/app:${sigTag}`) as string };
+    again.registry.add("dev/app", sigTag, cosignManifest("swapped-in"));
+    await copyImage(again.registry.client, { sourceRepository: "dev/app", digest: again.app, targetRepository: "stable/app", tag: "1.0", immutable: true, copySignatures: true, signatures: before });
+    expect(again.registry.tagged.get(`stable/app:${sigTag}`)).toBe(before[sigTag]);
+  });
+
+  it("signatures is a provider input checked for its form, and a change of it is a diff", () => {
+    const inputs = { registry: "r:5000", sourceRepository: "a/x", digest: `sha256:${"a".repeat(64)}`, targetRepository: "b/x", tag: "1.0", immutable: true, copySignatures: true };
+    const signatures = { [`sha256-${"a".repeat(64)}.sig`]: `sha256:${"b".repeat(64)}` };
+    expect(parseRegistryCopyInputs(inputs).signatures).toBeUndefined();
+    expect(parseRegistryCopyInputs({ ...inputs, signatures }).signatures).toEqual(signatures);
+    expect(() => parseRegistryCopyInputs({ ...inputs, signatures: { "1.0": `sha256:${"b".repeat(64)}` } })).toThrow(/signatures\["1\.0"\] must map a sha256-<hex>\.sig or \.att tag/);
+    expect(diffRegistryCopy(inputs, { ...inputs, signatures })).toEqual(["signatures"]);
+  });
+
   it("copySignatures is a provider input, and a change of it is a diff", () => {
     const inputs = { registry: "r:5000", sourceRepository: "a/x", digest: `sha256:${"a".repeat(64)}`, targetRepository: "b/x", tag: "1.0", immutable: true };
     expect(parseRegistryCopyInputs(inputs).copySignatures).toBe(false);

@@ -15,13 +15,27 @@ export interface RegistryCopyInputs {
   readonly immutable: boolean;
   /** Copy the digest's cosign `.sig`/`.att` tags with it (a promotion; registry/copy.ts copyCosignTags). */
   readonly copySignatures: boolean;
+  /** The gate's verified `.sig`/`.att` manifests, tag → digest (registry/copy.ts copyCosignTags); absent without a gate. */
+  readonly signatures?: Readonly<Record<string, string>>;
   readonly registryAuth?: RegistryCredentials;
 }
 
-export const REGISTRY_COPY_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable", "copySignatures"] as const;
+export const REGISTRY_COPY_INPUTS = ["registry", "sourceRepository", "digest", "targetRepository", "tag", "immutable", "copySignatures", "signatures"] as const;
+
+const COSIGN_TAG = /^sha256-[a-f0-9]{64}\.(sig|att)$/;
+const SHA256 = /^sha256:[a-f0-9]{64}$/;
+
+function parseSignatures(value: unknown): Readonly<Record<string, string>> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "object" || Array.isArray(value)) throw new Error("image copy: signatures must be a mapping of cosign tags to manifest digests");
+  for (const [tag, digest] of Object.entries(value)) {
+    if (!COSIGN_TAG.test(tag) || typeof digest !== "string" || !SHA256.test(digest)) throw new Error(`image copy: signatures["${tag}"] must map a sha256-<hex>.sig or .att tag to a sha256:<hex> digest`);
+  }
+  return value as Record<string, string>;
+}
 
 export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>>): RegistryCopyInputs {
-  const text = (name: Exclude<(typeof REGISTRY_COPY_INPUTS)[number], "immutable" | "copySignatures">): string => {
+  const text = (name: Exclude<(typeof REGISTRY_COPY_INPUTS)[number], "immutable" | "copySignatures" | "signatures">): string => {
     const value = inputs[name];
     if (typeof value !== "string" || value === "") throw new Error(`image copy: ${name} must be a non-empty string`);
     return value;
@@ -34,6 +48,7 @@ export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>
     tag: text("tag"),
     immutable: inputs.immutable === true,
     copySignatures: inputs.copySignatures === true,
+    ...(parseSignatures(inputs.signatures) === undefined ? {} : { signatures: parseSignatures(inputs.signatures) as Readonly<Record<string, string>> }),
     ...parseCredentials(inputs.registryAuth),
   };
 }
