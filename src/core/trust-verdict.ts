@@ -139,7 +139,11 @@ function provenanceSource(statement: unknown): { commit?: string; clean?: boolea
   };
 }
 
-const REBUILD = "sign and attest it on the channel it comes from (a stack with strata:signingKey builds and signs it), then promote again";
+/**
+ * A stack signs each digest once (its set's state says so), so an image whose `.sig`/`.att` were
+ * removed or damaged after it was signed is signed again only when its set is made anew.
+ */
+const REBUILD = "sign and attest it on the channel it comes from (a stack with strata:signingKey builds and signs it; an image that stack signed before, whose .sig or .att was removed or damaged since, is signed again when its strata:index:ImageAttestationsSet is replaced: pulumi up --stack <that stack> --replace <the set's URN, from pulumi stack --show-urns>), then promote again";
 const COULD_NOT_TELL_FIX = "make sure the registry answers and cosign runs (scripts/cosign-tools.sh path), then run again: nothing is admitted that could not be verified";
 
 /**

@@ -56,6 +56,8 @@ describe("trust verdict", () => {
     const bare = { kind: "no signature" as const, detail: "none" };
     const nothing = decideVerdict(target, readEvidence(target, [{ key: "keys/ci.pub", signature: bare, provenance: bare, sbom: bare }]), undefined, "reviewed");
     expect(refusalParagraph(nothing)).toMatch(/^keystone 127\.0\.0\.1:5000\/g\/keystone@sha256:a{64} is refused: it has no signature by a trusted key \(keys\/ci\.pub\); it has no SLSA provenance attestation by a trusted key \(keys\/ci\.pub\); it has no SPDX SBOM attestation by a trusted key \(keys\/ci\.pub\); fix: sign and attest it/);
+    // A source stack signs a digest once: the way to sign again one whose tags were removed is named.
+    expect(refusalParagraph(nothing)).toContain("is signed again when its strata:index:ImageAttestationsSet is replaced: pulumi up --stack <that stack> --replace");
     expect(unsigned.admitted).toBe(false);
     expect(unsigned.failures.map((failure) => failure.what)).toEqual(["it has no signature by a trusted key (keys/ci.pub)"]);
     const otherKey = decideVerdict(target, readEvidence(target, [{ ...good, signature: { kind: "mismatch", detail: "key mismatch" } }]), { kind: "reviewed" }, "reviewed");
