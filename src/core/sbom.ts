@@ -44,8 +44,8 @@ export function isSbomSource(path: string): boolean {
 
 /**
  * A package's own status file in `var/lib/dpkg/status.d/`: what distroless images keep instead of
- * one `status` (written by their build, not by dpkg), each in the same format; not the
- * `.md5sums` lists beside them.
+ * one `status` (written by their build, not by dpkg: the package's control fields, `dpkg-deb
+ * --field`, with no Status line); not the `.md5sums` lists beside them.
  */
 function isDpkgStatusPart(path: string): boolean {
   return /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(path) && !path.endsWith(".md5sums");
@@ -177,14 +177,16 @@ const DPKG_STATES = new Set([...FILES_PRESENT, "not-installed", "config-files"])
  * The packages of a dpkg database whose files are in the image. `distro` (os-release) gives the
  * purl's namespace (`debian`, `ubuntu`) and `distro` qualifier (`debian-12`).
  */
-export function parseDpkgStatus(text: string, osRelease: OsRelease = {}, file: string = DPKG_STATUS): ImagePackage[] {
+export function parseDpkgStatus(text: string, osRelease: OsRelease = {}, file: string = DPKG_STATUS, statusRequired = true): ImagePackage[] {
   const vendor = osRelease.id ?? "debian";
   const distro = osRelease.id !== undefined && osRelease.versionId !== undefined ? `${osRelease.id}-${osRelease.versionId}` : undefined;
   const packages: ImagePackage[] = [];
   for (const { fields, line } of deb822Paragraphs(text, file)) {
     const where = `${file}, the paragraph at line ${line}`;
     const name = fields.get("package");
-    const status = fields.get("status");
+    // A status.d file is a package's control fields, written by the image's build, not by dpkg: no
+    // Status line, the package installed by being there.
+    const status = fields.get("status") ?? (statusRequired ? undefined : "install ok installed");
     if (name === undefined || status === undefined) {
       throw new UserError(`${where}: no ${name === undefined ? "Package" : "Status"} field; the dpkg database is damaged (dpkg --audit says more), so the SBOM cannot list the image's packages`);
     }
@@ -264,7 +266,7 @@ export function imagePackages(files: ReadonlyMap<string, Uint8Array | string>): 
   const status = text(DPKG_STATUS);
   if (status !== undefined) packages.push(...parseDpkgStatus(status, osRelease));
   for (const path of files.keys()) {
-    if (isDpkgStatusPart(path)) packages.push(...parseDpkgStatus(text(path) as string, osRelease, path));
+    if (isDpkgStatusPart(path)) packages.push(...parseDpkgStatus(text(path) as string, osRelease, path, false));
     else if (pythonMetadataKind(path) !== undefined) packages.push(parsePythonMetadata(text(path) as string, path));
   }
   return packages.sort(comparePackages);

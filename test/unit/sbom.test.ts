@@ -106,7 +106,8 @@ describe("an image's packages", () => {
   it("reads a distroless image's var/lib/dpkg/status.d (one file a package, no status), not the .md5sums beside them", () => {
     const files = new Map<string, string>([
       ["etc/os-release", DEBIAN_12],
-      ["var/lib/dpkg/status.d/base-files", "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4+deb12u15\n"],
+      // As distroless writes them (dpkg-deb --field): no Status line; one with one is read as dpkg would.
+      ["var/lib/dpkg/status.d/base-files", "Package: base-files\nArchitecture: amd64\nVersion: 12.4+deb12u15\nMaintainer: Santiago Vila <sanvila@debian.org>\nDescription: Debian base system miscellaneous files\n This package contains the basic filesystem hierarchy.\n"],
       ["var/lib/dpkg/status.d/libssl3", "Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.17-1~deb12u2\n"],
       ["var/lib/dpkg/status.d/libssl3.md5sums", "0123456789abcdef0123456789abcdef  usr/lib/x86_64-linux-gnu/libssl.so.3\n"],
     ]);
@@ -116,6 +117,8 @@ describe("an image's packages", () => {
       ["pkg:deb/debian/libssl3@3.0.17-1~deb12u2?arch=amd64&distro=debian-12", "var/lib/dpkg/status.d/libssl3"],
     ]);
     expect(isSbomSource("var/lib/dpkg/status.d/sub/x")).toBe(false);
+    // The one status file dpkg writes still needs its Status lines.
+    expect(() => imagePackages(new Map([["var/lib/dpkg/status", "Package: base-files\nArchitecture: amd64\nVersion: 12.4\n"]]))).toThrow(/no Status field/);
   });
 });
 
