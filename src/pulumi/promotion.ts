@@ -25,25 +25,37 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
  * The promotion gate (issue 29, item 5): every image and index the promotion would copy (an
  * index's platform images too, read from the index itself) verified against the channel's trust
  * policy, before any copy is declared. One paragraph per refused image; none: all admitted. An
- * image whose manifest the registry does not give is refused too, as is one whose `.sig`/`.att`
- * the target repository holds with other bytes already (the copy would refuse to overwrite them,
- * after the images before it were copied): a gate that passes leaves the copies nothing to refuse.
- * `signatures`: by layer, the `.sig`/`.att` manifests it verified (tag → digest), what the
- * promotion copies.
+ * image whose manifest the registry does not give is refused too, as is one that is still to be
+ * copied whose `.sig`/`.att` the target repository holds with other bytes already (the copy would
+ * refuse to overwrite them, after the images before it were copied): a gate that passes leaves the
+ * copies nothing to refuse. `signatures`: by layer, for the images still to be copied, the
+ * `.sig`/`.att` manifests it verified (tag → digest), what their copies carry. An image the target
+ * holds under its tag already is verified again but not copied, so a signature added on the source
+ * since it was promoted neither reaches the channel nor refuses the promotion. `verify` is
+ * cosign's verification (image-verify.ts); tests give their own.
  */
-export async function checkPromotion(targets: readonly PromotionTarget[], registry: RegistryClient, trust: TrustInput, cosignBinary: string): Promise<{ refusals: string[]; total: number; signatures: ReadonlyMap<string, Readonly<Record<string, string>>> }> {
+export async function checkPromotion(
+  targets: readonly PromotionTarget[],
+  registry: RegistryClient,
+  trust: TrustInput,
+  cosignBinary: string,
+  verify: typeof verifyImages = verifyImages,
+): Promise<{ refusals: string[]; total: number; signatures: ReadonlyMap<string, Readonly<Record<string, string>>> }> {
   const children = new Map<string, IndexChild[]>();
-  // An image whose manifest the registry would not give is refused like any other, in its own
+  // An image whose manifests the registry would not give is refused like any other, in its own
   // paragraph, and the others are still verified: every refusal is said at once.
   const unread = new Map<PromotionTarget, string>();
+  const promoted = new Set<PromotionTarget>();
   for (const target of targets) {
     let found: Awaited<ReturnType<RegistryClient["manifest"]>>;
+    let held: Awaited<ReturnType<RegistryClient["manifest"]>>;
     try {
-      found = await registry.manifest(target.sourceRepository, target.digest);
+      [found, held] = await Promise.all([registry.manifest(target.sourceRepository, target.digest), registry.manifest(target.targetRepository, target.tag)]);
     } catch (error) {
-      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry did not say whether it is an image or an index, so its signatures could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
+      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry did not say whether it is an image or an index, or what ${target.targetRepository}:${target.tag} holds, so its signatures could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
       continue;
     }
+    if (held?.digest === target.digest) promoted.add(target);
     if (found === undefined) continue; // Verified below: cosign finds no signature for a digest that is not there.
     if (!isIndexManifest(found.mediaType, found.manifest)) continue;
     children.set(target.digest, (found.manifest.manifests ?? []).map((entry) => ({
@@ -52,22 +64,24 @@ export async function checkPromotion(targets: readonly PromotionTarget[], regist
     })));
   }
   const readable = targets.filter((target) => !unread.has(target));
+  const toCopy = readable.filter((target) => !promoted.has(target));
   const tagsOf = (target: PromotionTarget): string[] => [target.digest, ...(children.get(target.digest) ?? []).map((child) => child.digest)].flatMap((about) => [signatureTag(about), attestationTag(about)]);
-  const before = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
-  const verifyTargets = gateTargets(readable, registry.registry, children);
-  const verdicts = await verifyImages(verifyTargets, trust, { cosignBinary });
+  const before = await mapLimited(toCopy, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
+  const verdicts = await verify(gateTargets(readable, registry.registry, children), trust, { cosignBinary });
   // Read again: what cosign verified is what the source's tags held both before and after it ran,
   // and that, by digest, is what the copy carries (copyCosignTags). A tag that moved meanwhile
   // cannot be told apart from a swap, so the image is refused.
-  const after = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
+  const after = await mapLimited(toCopy, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
   const refusals = [...unread.values(), ...promotionRefusals(verdicts)];
   const signatures = new Map<string, Record<string, string>>();
-  readable.forEach((target, at) => {
+  toCopy.forEach((target, at) => {
     const was = before[at] as CosignTags;
     const now = after[at] as CosignTags;
     const found = [...was.problems, ...now.problems.filter((problem) => !was.problems.includes(problem))];
     for (const tag of tagsOf(target)) {
-      if (was.source.get(tag) !== now.source.get(tag)) found.push(`${registry.registry}/${target.sourceRepository}:${tag} changed while it was verified (${was.source.get(tag) ?? "absent"}, then ${now.source.get(tag) ?? "absent"}), so what was verified is not known to be what would be copied; fix: promote again, and if it keeps changing, find out what writes the source channel's signatures.`);
+      // A tag the registry did not answer for is a problem above already, not a change.
+      if (was.unknown.has(tag) || now.unknown.has(tag) || was.source.get(tag) === now.source.get(tag)) continue;
+      found.push(`${registry.registry}/${target.sourceRepository}:${tag} changed while it was verified (${was.source.get(tag) ?? "absent"}, then ${now.source.get(tag) ?? "absent"}), so what was verified is not known to be what would be copied; fix: promote again, and if it keeps changing, find out what writes the source channel's signatures.`);
     }
     signatures.set(target.source.layer, Object.fromEntries(was.source));
     if (found.length === 0) return;
@@ -86,6 +100,8 @@ const CHECK_CONCURRENCY = 8;
 interface CosignTags {
   /** The source's `.sig`/`.att` tags that exist: tag → manifest digest. */
   readonly source: Map<string, string>;
+  /** Tags the registry did not answer for. */
+  readonly unknown: Set<string>;
   /** Why the copy would be refused, each as `what; fix: …`. */
   readonly problems: string[];
 }
@@ -98,6 +114,7 @@ interface CosignTags {
  */
 async function readCosignTags(registry: RegistryClient, target: PromotionTarget, tags: readonly string[]): Promise<CosignTags> {
   const source = new Map<string, string>();
+  const unknown = new Set<string>();
   const problems: string[] = [];
   for (const tag of tags) {
     let theirs: Awaited<ReturnType<RegistryClient["manifest"]>>;
@@ -105,6 +122,7 @@ async function readCosignTags(registry: RegistryClient, target: PromotionTarget,
     try {
       [theirs, ours] = await Promise.all([registry.manifest(target.targetRepository, tag), registry.manifest(target.sourceRepository, tag)]);
     } catch (error) {
+      unknown.add(tag);
       problems.push(`the registry did not say what ${target.sourceRepository}:${tag} and ${target.targetRepository}:${tag} hold, so what would be copied is not known (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
       continue;
     }
@@ -114,7 +132,7 @@ async function readCosignTags(registry: RegistryClient, target: PromotionTarget,
       problems.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs.digest}, not the ${ours.digest} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${about}); if it is not wanted, delete it, then promote again.`);
     }
   }
-  return { source, problems };
+  return { source, unknown, problems };
 }
 
 /** A promoted layer: the source's fingerprints travel with the image. */

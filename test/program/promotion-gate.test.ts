@@ -91,4 +91,53 @@ describe("the promotion gate", () => {
     expect(base[0]).not.toContain("never overwritten");
     expect(base[0]).not.toContain("changed while");
   });
+
+  it("with every image admitted by cosign: a target .sig with other bytes or a source .sig that moved while verified refuses that image alone; an image the channel holds already is not checked for them nor copied again", async () => {
+    const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("c") }, layers: [] }));
+    const imageDigest = `sha256:${createHash("sha256").update(image).digest("hex")}`;
+    const sigTag = `${imageDigest.replace(":", "-")}.sig`;
+    const cosignManifest = (note: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("d") }, layers: [], annotations: { note } }));
+    const manifestDigest = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const served = new Map<string, Buffer>();
+    for (const layer of ["ok", "conflict", "moved", "held"]) {
+      served.set(`/v2/g-dev/${layer}/manifests/${imageDigest}`, image);
+      served.set(`/v2/g-dev/${layer}/manifests/${sigTag}`, cosignManifest(`${layer}: the source's`));
+    }
+    served.set(`/v2/g-stable/conflict/manifests/${sigTag}`, cosignManifest("someone else's"));
+    // held: promoted before under its tag; its source .sig gained a signature since (another bytes).
+    served.set("/v2/g-stable/held/manifests/1.0-p0", image);
+    served.set(`/v2/g-stable/held/manifests/${sigTag}`, cosignManifest("held: as promoted"));
+    let movedReads = 0;
+    const fetcher = (async (input: string | URL | Request) => {
+      const url = new URL(String(input));
+      if (url.pathname === "/v2/") return new Response("{}", { status: 200 });
+      if (url.pathname === `/v2/g-dev/moved/manifests/${sigTag}` && ++movedReads > 1) served.set(url.pathname, cosignManifest("moved: rewritten"));
+      const bytes = served.get(url.pathname);
+      if (bytes === undefined) return new Response("{}", { status: 404 });
+      return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": manifestDigest(bytes) } });
+    }) as typeof fetch;
+    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    const admitAll = (async (verifyTargets: readonly { layer: string; digestRef: string }[]) => verifyTargets.map((verifyTarget) => ({ ...verifyTarget, admitted: true, reviewed: "yes" as const, failures: [] })));
+    const targets = ["ok", "conflict", "moved", "held"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
+    const { refusals, total, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    expect(total).toBe(4);
+    expect(refusals).toHaveLength(2);
+    expect(refusals[0]).toMatch(new RegExp(`^conflict registry\\.test:5000/g-dev/conflict@${imageDigest} is refused: registry\\.test:5000/g-stable/conflict:${sigTag} holds sha256:[0-9a-f]{64}, not the sha256:[0-9a-f]{64} the source holds, and is never overwritten; fix: `));
+    expect(refusals[1]).toMatch(new RegExp(`^moved registry\\.test:5000/g-dev/moved@${imageDigest} is refused: registry\\.test:5000/g-dev/moved:${sigTag} changed while it was verified`));
+    // What each copy would carry: the .sig the gate read first. held is not copied again, so has none.
+    expect(signatures.get("ok")).toEqual({ [sigTag]: manifestDigest(cosignManifest("ok: the source's")) });
+    expect(signatures.get("moved")).toEqual({ [sigTag]: manifestDigest(cosignManifest("moved: the source's")) });
+    expect(signatures.has("held")).toBe(false);
+  });
+
+  it("declares each promoted image's copy with the .sig/.att manifests the gate verified", async () => {
+    const recorded = await installMocks();
+    const verified = { [`sha256-${"a".repeat(64)}.sig`]: digest("e") };
+    const layers = new promotion.Promotion("layers", { targets: [target("app", "a"), target("base", "b")], registry: "registry.test:5000", immutable: true, signatures: new Map([["app", verified]]) }).layers;
+    await Promise.all(layers.map((layer) => new Promise<void>((resolve) => layer.digestRef.apply(() => resolve()))));
+    const copies = recorded.filter((resource) => resource.type === "strata:index:PromotedImage");
+    expect(copies.map((copy) => copy.name).sort()).toEqual(["app", "base"]);
+    expect(copies.find((copy) => copy.name === "app")?.inputs.signatures).toEqual(verified);
+    expect(copies.find((copy) => copy.name === "base")?.inputs.signatures).toBeUndefined();
+  });
 });

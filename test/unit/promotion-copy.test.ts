@@ -164,13 +164,14 @@ describe("promotion copies cosign's signature tags with the image", () => {
     expect(again.registry.tagged.get(`stable/app:${sigTag}`)).toBe(before[sigTag]);
   });
 
-  it("signatures is a provider input checked for its form, and a change of it is a diff", () => {
+  it("signatures is a provider input checked for its form, and a change of it alone is no diff (a copy made already is not made again)", () => {
     const inputs = { registry: "r:5000", sourceRepository: "a/x", digest: `sha256:${"a".repeat(64)}`, targetRepository: "b/x", tag: "1.0", immutable: true, copySignatures: true };
     const signatures = { [`sha256-${"a".repeat(64)}.sig`]: `sha256:${"b".repeat(64)}` };
     expect(parseRegistryCopyInputs(inputs).signatures).toBeUndefined();
     expect(parseRegistryCopyInputs({ ...inputs, signatures }).signatures).toEqual(signatures);
     expect(() => parseRegistryCopyInputs({ ...inputs, signatures: { "1.0": `sha256:${"b".repeat(64)}` } })).toThrow(/signatures\["1\.0"\] must map a sha256-<hex>\.sig or \.att tag/);
-    expect(diffRegistryCopy(inputs, { ...inputs, signatures })).toEqual(["signatures"]);
+    expect(diffRegistryCopy(inputs, { ...inputs, signatures })).toEqual([]);
+    expect(diffRegistryCopy({ ...inputs, signatures }, { ...inputs, digest: `sha256:${"c".repeat(64)}`, signatures: {} })).toEqual(["digest"]);
   });
 
   it("copySignatures is a provider input, and a change of it is a diff", () => {

@@ -53,6 +53,11 @@ export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>
   };
 }
 
+/**
+ * The inputs whose change is a change of the copy. Not `signatures`: it says which cosign manifests
+ * a copy carries when it is made, so a copy made already (or by a state written before it existed)
+ * is not made again for it.
+ */
 export function diffRegistryCopy(olds: Readonly<Record<string, unknown>>, news: Readonly<Record<string, unknown>>): string[] {
-  return REGISTRY_COPY_INPUTS.filter((key) => JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
+  return REGISTRY_COPY_INPUTS.filter((key) => key !== "signatures" && JSON.stringify(olds[key]) !== JSON.stringify(news[key]));
 }
