@@ -72,16 +72,16 @@ export function builtAsIs(targets: readonly LayerTarget[], fingerprints: Readonl
   return new Set(targets.filter((target) => isBuiltAsIs(target, fingerprints, builtHere)).map((target) => target.layer.name));
 }
 
-/**
- * Layer → the `repo@sha256:…` its image is copied from, for the layers a CI run copies. It is what
- * a copy's provenance names as its origin, and, since a copied layer's children build on the image
- * the copy is made from (pulumi/tree.ts), the parent digest a child's provenance names.
- */
 /** The layers whose image this run adopts (recorded as the registry holds it, built by another run). */
 export function adoptedOf(sources: ReadonlyMap<string, LayerSource>): Set<string> {
   return new Set([...sources].filter(([, source]) => source.origin === "adopted").map(([name]) => name));
 }
 
+/**
+ * Layer → the `repo@sha256:…` its image is copied from, for the layers a CI run copies. It is what
+ * a copy's provenance names as its origin, and, since a copied layer's children build on the image
+ * the copy is made from (pulumi/tree.ts), the parent digest a child's provenance names.
+ */
 export function copiedFromOf(sources: ReadonlyMap<string, LayerSource>): Map<string, string> {
   const copied = new Map<string, string>();
   for (const [name, source] of sources) if (source.origin === "copied") copied.set(name, source.from.published.digestRef);

@@ -113,10 +113,6 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
   return { policy: { keys, reviewedRef }, problems: [] };
 }
 
-/**
- * Reads the policy's keys from the project folder: each must exist and be a PEM public key. A
- * private key is refused by name (it must not sit in the project, and trusting it says nothing).
- */
 /** Why a PEM public key block cannot be read as a key, or undefined when it can (ECDSA, RSA or Ed25519, what cosign verifies with). */
 function unreadableKey(pem: string): string | undefined {
   try {
@@ -127,6 +123,10 @@ function unreadableKey(pem: string): string | undefined {
   }
 }
 
+/**
+ * Reads the policy's keys from the project folder: each must exist and be a PEM public key. A
+ * private key is refused by name (it must not sit in the project, and trusting it says nothing).
+ */
 export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFile: string, options: { readonly inProjectOnly?: boolean } = {}): { keys: TrustedKey[]; problems: Problem[] } {
   // A policy's keys are reviewed with the policy, so they must be files of the project; a key an
   // auditor names on the command line (strata verify --key) may be anywhere.

@@ -79,7 +79,8 @@ async function treeDifference(top: string): Promise<string | undefined> {
   const [status, untracked, ignored, flagged] = await Promise.all([
     git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]),
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
-    git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--exclude-per-directory=.gitignore"]),
+    // An empty folder is not listed (git status shows none either): it holds nothing a build takes.
+    git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--no-empty-directory", "--exclude-per-directory=.gitignore"]),
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]),
     flaggedDifference(top, cannotTell),
   ]);

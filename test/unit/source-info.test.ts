@@ -52,6 +52,9 @@ describe("source state", () => {
     git(other.dir, "commit", "-q", "-m", "ignore the rootfs");
     writeFileSync(path.join(other.dir, "rootfs.tar"), "made by a script\n");
     expect((await sourceState(other.dir)).clean).toBe(true);
+    // An empty folder holds nothing a build takes (git status shows none either).
+    mkdirSync(path.join(other.dir, "empty"));
+    expect((await sourceState(other.dir)).clean).toBe(true);
     // .git/info/exclude and core.excludesFile are this machine's, not the commit's: a build context still takes the file.
     writeFileSync(path.join(other.dir, ".git/info/exclude"), "local.txt\n");
     writeFileSync(path.join(other.dir, "local.txt"), "x\n");

@@ -125,7 +125,8 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
   const sbom = await sbomOf(client, inputs, tool, context.changesets);
   context.purls?.set(`${inputs.repository}@${inputs.digest}`, Promise.resolve(sbom.purls));
   const parent = facts.parent === null ? undefined : await parentPurls(client, inputs.registry, facts.parent, tool, context);
-  const packagesAdded = facts.parent === null ? sbom.purls.size : parent === undefined ? undefined : purlDelta(parent, sbom.purls).added;
+  // A root layer added every package its SBOM lists (counted as `packages` is, not by distinct purl).
+  const packagesAdded = facts.parent === null ? sbom.packages : parent === undefined ? undefined : purlDelta(parent, sbom.purls).added;
   const predicate = provenancePredicateBytes({
     image: `${inputs.registry}/${inputs.repository}`,
     digest: inputs.digest,
@@ -169,7 +170,12 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
   };
 }
 
-/** Images signed at once: each is 19 registry requests (its SBOM's 3 reads, its `.sig` and `.att`) and a few ms of CPU once the key is unlocked. */
+/**
+ * Images signed at once: each is 19 registry requests (its SBOM's 3 reads, its `.sig` and `.att`),
+ * and one or two more when its parent was not signed earlier by this process (the parent's manifest
+ * and config, for the packages it added; its layers are read once a process), and a few ms of CPU
+ * once the key is unlocked.
+ */
 const ATTEST_CONCURRENCY = 8;
 
 /**
