@@ -28,11 +28,12 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
  * image whose manifest the registry does not give is refused too, as is one that is still to be
  * copied whose `.sig`/`.att` the target repository holds with other bytes already (the copy would
  * refuse to overwrite them, after the images before it were copied): a gate that passes leaves the
- * copies nothing to refuse. `signatures`: by layer, for the images still to be copied, the
- * `.sig`/`.att` manifests it verified (tag → digest), what their copies carry. An image the target
- * holds under its tag already is verified again but not copied, so a signature added on the source
- * since it was promoted neither reaches the channel nor refuses the promotion. `verify` is
- * cosign's verification (image-verify.ts); tests give their own.
+ * copies nothing to refuse. `signatures`: by layer, the `.sig`/`.att` manifests it verified
+ * (tag → digest) that the copy is to carry; every layer has an entry, so no copy reads the source's
+ * tags itself. An image the target holds under its tag already is verified again, and its copy
+ * carries only the cosign tags the target lacks: a signature added on the source since it was
+ * promoted neither reaches the channel nor refuses the promotion. `verify` is cosign's
+ * verification (image-verify.ts); tests give their own.
  */
 export async function checkPromotion(
   targets: readonly PromotionTarget[],
@@ -64,26 +65,42 @@ export async function checkPromotion(
     })));
   }
   const readable = targets.filter((target) => !unread.has(target));
-  const toCopy = readable.filter((target) => !promoted.has(target));
   const tagsOf = (target: PromotionTarget): string[] => [target.digest, ...(children.get(target.digest) ?? []).map((child) => child.digest)].flatMap((about) => [signatureTag(about), attestationTag(about)]);
-  const before = await mapLimited(toCopy, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
+  const before = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
   const verdicts = await verify(gateTargets(readable, registry.registry, children), trust, { cosignBinary });
   // Read again: what cosign verified is what the source's tags held both before and after it ran,
   // and that, by digest, is what the copy carries (copyCosignTags). A tag that moved meanwhile
   // cannot be told apart from a swap, so the image is refused.
-  const after = await mapLimited(toCopy, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
+  const after = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
   const refusals = [...unread.values(), ...promotionRefusals(verdicts)];
   const signatures = new Map<string, Record<string, string>>();
-  toCopy.forEach((target, at) => {
+  readable.forEach((target, at) => {
     const was = before[at] as CosignTags;
     const now = after[at] as CosignTags;
-    const found = [...was.problems, ...now.problems.filter((problem) => !was.problems.includes(problem))];
+    const found = [...was.errors, ...now.errors.filter((error) => !was.errors.includes(error))];
+    // What its copy carries: each source tag the target lacks, and for an image still to copy also
+    // each it holds with other bytes (a conflict, refused below). An image the target holds under
+    // its tag already only gets the tags the target lacks (promoted before signatures travelled),
+    // and one the target holds in any form is left as it is, so a signature added on the source
+    // since it was promoted neither refuses the promotion nor reaches the channel.
+    const carried: Record<string, string> = {};
     for (const tag of tagsOf(target)) {
-      // A tag the registry did not answer for is a problem above already, not a change.
-      if (was.unknown.has(tag) || now.unknown.has(tag) || was.source.get(tag) === now.source.get(tag)) continue;
-      found.push(`${registry.registry}/${target.sourceRepository}:${tag} changed while it was verified (${was.source.get(tag) ?? "absent"}, then ${now.source.get(tag) ?? "absent"}), so what was verified is not known to be what would be copied; fix: promote again, and if it keeps changing, find out what writes the source channel's signatures.`);
+      const ours = was.source.get(tag);
+      const theirs = was.target.get(tag);
+      if (was.unknown.has(tag) || ours === undefined || theirs === ours) continue;
+      if (theirs !== undefined) {
+        if (promoted.has(target)) continue;
+        const about = `sha256:${tag.slice("sha256-".length, tag.lastIndexOf("."))}`;
+        found.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs}, not the ${ours} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${about}); if it is not wanted, delete it, then promote again.`);
+        continue;
+      }
+      carried[tag] = ours;
+      // A tag the registry did not answer for is an error above already, not a change.
+      if (!now.unknown.has(tag) && now.source.get(tag) !== ours) {
+        found.push(`${registry.registry}/${target.sourceRepository}:${tag} changed while it was verified (${ours}, then ${now.source.get(tag) ?? "absent"}), so what was verified is not known to be what would be copied; fix: promote again, and if it keeps changing, find out what writes the source channel's signatures.`);
+      }
     }
-    signatures.set(target.source.layer, Object.fromEntries(was.source));
+    signatures.set(target.source.layer, carried);
     if (found.length === 0) return;
     // One paragraph an image: these join the paragraph cosign's checks gave it, if any.
     const opening = `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: `;
@@ -100,39 +117,35 @@ const CHECK_CONCURRENCY = 8;
 interface CosignTags {
   /** The source's `.sig`/`.att` tags that exist: tag → manifest digest. */
   readonly source: Map<string, string>;
+  /** The same tags in the target repository. */
+  readonly target: Map<string, string>;
   /** Tags the registry did not answer for. */
   readonly unknown: Set<string>;
-  /** Why the copy would be refused, each as `what; fix: …`. */
-  readonly problems: string[];
+  /** Why: each as `what; fix: …`. */
+  readonly errors: string[];
 }
 
 /**
- * The `.sig`/`.att` tags of an image (and of an index's platform images) in the source, and those
- * the target repository holds with other bytes than the source's: what copyCosignTags refuses to
- * overwrite. A tag the source lacks is not copied, so it is no conflict. A registry that does not
- * answer is a problem too (it cannot be told there is no conflict).
+ * The `.sig`/`.att` tags of an image (and of an index's platform images) in the source and the
+ * target repositories. A registry that does not answer is an error (what would be copied, or
+ * refused, is then not known).
  */
 async function readCosignTags(registry: RegistryClient, target: PromotionTarget, tags: readonly string[]): Promise<CosignTags> {
   const source = new Map<string, string>();
+  const held = new Map<string, string>();
   const unknown = new Set<string>();
-  const problems: string[] = [];
+  const errors: string[] = [];
   for (const tag of tags) {
-    let theirs: Awaited<ReturnType<RegistryClient["manifest"]>>;
-    let ours: Awaited<ReturnType<RegistryClient["manifest"]>>;
     try {
-      [theirs, ours] = await Promise.all([registry.manifest(target.targetRepository, tag), registry.manifest(target.sourceRepository, tag)]);
+      const [theirs, ours] = await Promise.all([registry.manifest(target.targetRepository, tag), registry.manifest(target.sourceRepository, tag)]);
+      if (ours !== undefined) source.set(tag, ours.digest);
+      if (theirs !== undefined) held.set(tag, theirs.digest);
     } catch (error) {
       unknown.add(tag);
-      problems.push(`the registry did not say what ${target.sourceRepository}:${tag} and ${target.targetRepository}:${tag} hold, so what would be copied is not known (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
-      continue;
-    }
-    if (ours !== undefined) source.set(tag, ours.digest);
-    if (theirs !== undefined && ours !== undefined && theirs.digest !== ours.digest) {
-      const about = `sha256:${tag.slice("sha256-".length, tag.lastIndexOf("."))}`;
-      problems.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs.digest}, not the ${ours.digest} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${about}); if it is not wanted, delete it, then promote again.`);
+      errors.push(`the registry did not say what ${target.sourceRepository}:${tag} and ${target.targetRepository}:${tag} hold, so what would be copied is not known (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
     }
   }
-  return { source, unknown, problems };
+  return { source, target: held, unknown, errors };
 }
 
 /** A promoted layer: the source's fingerprints travel with the image. */

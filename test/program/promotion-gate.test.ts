@@ -32,14 +32,17 @@ describe("the promotion gate", () => {
       const url = String(input);
       if (url.endsWith("/v2/")) return new Response("{}", { status: 200 });
       if (url.includes("/g-dev/base/manifests/")) return new Response("boom", { status: 500 });
+      // tools: the target's tag cannot be read (whether it is promoted already is not known).
+      if (url.includes("/g-stable/tools/manifests/1.0-p0")) return new Response("boom", { status: 503 });
       return new Response("{}", { status: 404 });
     }) as typeof fetch;
     const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
-    const { refusals, total } = await promotion.checkPromotion([target("base", "a"), target("app", "b")], registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
-    expect(total).toBe(2);
-    expect(refusals).toHaveLength(2);
-    expect(refusals[0]).toMatch(/^base registry\.test:5000\/g-dev\/base@sha256:a{64} is refused: the registry did not say whether it is an image or an index.*HTTP 500.*; fix: make sure the registry answers, then promote again\.$/s);
-    expect(refusals[1]).toMatch(/^app registry\.test:5000\/g-dev\/app@sha256:b{64} is refused: /);
+    const { refusals, total } = await promotion.checkPromotion([target("base", "a"), target("app", "b"), target("tools", "c")], registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
+    expect(total).toBe(3);
+    expect(refusals).toHaveLength(3);
+    expect(refusals.find((paragraph) => paragraph.startsWith("tools "))).toMatch(/is refused: the registry did not say whether it is an image or an index, or what g-stable\/tools:1\.0-p0 holds.*HTTP 503/s);
+    expect(refusals.find((paragraph) => paragraph.startsWith("base "))).toMatch(/^base registry\.test:5000\/g-dev\/base@sha256:a{64} is refused: the registry did not say whether it is an image or an index.*HTTP 500.*; fix: make sure the registry answers, then promote again\.$/s);
+    expect(refusals.find((paragraph) => paragraph.startsWith("app "))).toMatch(/^app registry\.test:5000\/g-dev\/app@sha256:b{64} is refused: /);
   });
 
   it("refuses an image whose .sig the target holds with other bytes, in that image's one paragraph, before anything is copied", async () => {
@@ -74,9 +77,9 @@ describe("the promotion gate", () => {
     const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: swapping, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
     const targets = [{ ...target("app", "b"), digest: imageDigest }, { ...target("base", "a"), digest: imageDigest }, { ...target("tools", "c"), digest: imageDigest }];
     const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
-    // What the copies carry: the .sig each source held when the gate read it first.
+    // What the copies carry: the .sig each source held when the gate read it first, unless the target holds it already (base).
     const sigDigest = (note: string): string => `sha256:${createHash("sha256").update(cosignManifest(note)).digest("hex")}`;
-    expect(signatures.get("base")).toEqual({ [sigTag]: sigDigest("the source's") });
+    expect(signatures.get("base")).toEqual({});
     expect(signatures.get("tools")).toEqual({ [sigTag]: sigDigest("the source's") });
     const tools = refusals.filter((paragraph) => paragraph.startsWith("tools "));
     expect(tools).toHaveLength(1);
@@ -99,7 +102,7 @@ describe("the promotion gate", () => {
     const cosignManifest = (note: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("d") }, layers: [], annotations: { note } }));
     const manifestDigest = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     const served = new Map<string, Buffer>();
-    for (const layer of ["ok", "conflict", "moved", "held"]) {
+    for (const layer of ["ok", "conflict", "moved", "held", "backfill", "flaky", "retagged"]) {
       served.set(`/v2/g-dev/${layer}/manifests/${imageDigest}`, image);
       served.set(`/v2/g-dev/${layer}/manifests/${sigTag}`, cosignManifest(`${layer}: the source's`));
     }
@@ -107,27 +110,43 @@ describe("the promotion gate", () => {
     // held: promoted before under its tag; its source .sig gained a signature since (another bytes).
     served.set("/v2/g-stable/held/manifests/1.0-p0", image);
     served.set(`/v2/g-stable/held/manifests/${sigTag}`, cosignManifest("held: as promoted"));
+    // retagged: a mutable channel whose tag holds another image, and a .sig someone else wrote: still to copy, so a conflict.
+    served.set("/v2/g-stable/retagged/manifests/1.0-p0", cosignManifest("another image"));
+    served.set(`/v2/g-stable/retagged/manifests/${sigTag}`, cosignManifest("someone else's"));
+    // backfill: promoted before signatures travelled (its tag there, no .sig): its copy may carry the verified one.
+    served.set("/v2/g-stable/backfill/manifests/1.0-p0", image);
     let movedReads = 0;
+    let flakyReads = 0;
     const fetcher = (async (input: string | URL | Request) => {
       const url = new URL(String(input));
       if (url.pathname === "/v2/") return new Response("{}", { status: 200 });
       if (url.pathname === `/v2/g-dev/moved/manifests/${sigTag}` && ++movedReads > 1) served.set(url.pathname, cosignManifest("moved: rewritten"));
+      // flaky: its source .sig answers the gate's second read (after cosign) with server errors only.
+      if (url.pathname === `/v2/g-dev/flaky/manifests/${sigTag}` && ++flakyReads > 1) return new Response("down", { status: 500 });
       const bytes = served.get(url.pathname);
       if (bytes === undefined) return new Response("{}", { status: 404 });
       return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": manifestDigest(bytes) } });
     }) as typeof fetch;
     const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
     const admitAll = (async (verifyTargets: readonly { layer: string; digestRef: string }[]) => verifyTargets.map((verifyTarget) => ({ ...verifyTarget, admitted: true, reviewed: "yes" as const, failures: [] })));
-    const targets = ["ok", "conflict", "moved", "held"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
+    const targets = ["ok", "conflict", "moved", "held", "backfill", "flaky", "retagged"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
     const { refusals, total, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
-    expect(total).toBe(4);
-    expect(refusals).toHaveLength(2);
+    expect(total).toBe(7);
+    expect(refusals).toHaveLength(4);
+    expect(refusals[3]).toMatch(/^retagged .* is refused: registry\.test:5000\/g-stable\/retagged:sha256-[0-9a-f]{64}\.sig holds /);
+    // flaky: the registry's error, said as such, not as a tag that moved.
+    expect(refusals[2]).toMatch(/^flaky .* is refused: the registry did not say what g-dev\/flaky:sha256-[0-9a-f]{64}\.sig and g-stable\/flaky:sha256-[0-9a-f]{64}\.sig hold/);
+    expect(refusals[2]).not.toContain("changed while");
     expect(refusals[0]).toMatch(new RegExp(`^conflict registry\\.test:5000/g-dev/conflict@${imageDigest} is refused: registry\\.test:5000/g-stable/conflict:${sigTag} holds sha256:[0-9a-f]{64}, not the sha256:[0-9a-f]{64} the source holds, and is never overwritten; fix: `));
     expect(refusals[1]).toMatch(new RegExp(`^moved registry\\.test:5000/g-dev/moved@${imageDigest} is refused: registry\\.test:5000/g-dev/moved:${sigTag} changed while it was verified`));
-    // What each copy would carry: the .sig the gate read first. held is not copied again, so has none.
+    // What each copy would carry: the .sig the gate read first; for one the channel holds already,
+    // only what its target lacks (backfill), never a replacement of what it has (held). Every layer
+    // has an entry, so no copy reads the source's tags itself.
     expect(signatures.get("ok")).toEqual({ [sigTag]: manifestDigest(cosignManifest("ok: the source's")) });
     expect(signatures.get("moved")).toEqual({ [sigTag]: manifestDigest(cosignManifest("moved: the source's")) });
-    expect(signatures.has("held")).toBe(false);
+    expect(signatures.get("held")).toEqual({});
+    expect(signatures.get("backfill")).toEqual({ [sigTag]: manifestDigest(cosignManifest("backfill: the source's")) });
+    expect([...signatures.keys()].sort()).toEqual(["backfill", "conflict", "flaky", "held", "moved", "ok", "retagged"]);
   });
 
   it("declares each promoted image's copy with the .sig/.att manifests the gate verified", async () => {

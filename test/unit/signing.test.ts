@@ -251,6 +251,11 @@ describe("signing an image, in this process", () => {
     const context = { runId: RUN_ID, keys: new KeyUnlocker(), changesets: new LayerChangesets(), purls: new Map<string, Promise<ReadonlySet<string> | undefined>>() };
     const root = await attestImage(registry, { ...imageInputs(registry), provenanceFacts: { ...imageInputs(registry).provenanceFacts, parent: null } }, context);
     expect(root).toMatchObject({ packages: 2, packagesAdded: 2 });
+    // A root layer added every package it lists, as packages counts them: one Python distribution in two places is two.
+    const twice = Buffer.from(await packTar(["a", "b"].map((dir) => ({ header: { name: `${dir}/six-1.16.0.dist-info/METADATA`, type: "file" as const, size: 26, mtime: new Date(0) }, body: "Name: six\nVersion: 1.16.0\n" }))));
+    const pythonRoot = registry.addImage("g/py", [twice]);
+    const inputsOf = imageInputs(registry);
+    expect(await attestImage(registry, { ...inputsOf, repository: "g/py", digest: pythonRoot, digestRef: `127.0.0.1:5000/g/py@${pythonRoot}`, provenanceFacts: { ...inputsOf.provenanceFacts, parent: null } }, context)).toMatchObject({ packages: 2, packagesAdded: 2 });
     const readsBefore = registry.digestReads;
     const childInputs = imageInputs(registry);
     const added = await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `127.0.0.1:5000/g/app@${base}` } }, context);
