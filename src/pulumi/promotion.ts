@@ -85,20 +85,25 @@ export async function checkPromotion(
     // since it was promoted neither refuses the promotion nor reaches the channel.
     const carried: Record<string, string> = {};
     for (const tag of tagsOf(target)) {
+      // A tag the registry did not answer for is an error above already, not a change.
+      if (was.unknown.has(tag) || now.unknown.has(tag)) continue;
       const ours = was.source.get(tag);
-      const theirs = was.target.get(tag);
-      if (was.unknown.has(tag) || ours === undefined || theirs === ours) continue;
+      // Any source tag that moved (appeared, went, changed) while cosign ran: what it verified is not known.
+      if (now.source.get(tag) !== ours) {
+        found.push(`${registry.registry}/${target.sourceRepository}:${tag} changed while it was verified (${ours ?? "absent"}, then ${now.source.get(tag) ?? "absent"}), so what was verified is not known to be what would be copied; fix: promote again, and if it keeps changing, find out what writes the source channel's signatures.`);
+        continue;
+      }
+      if (ours === undefined) continue;
+      // The target's, in either read: other bytes there would make the copy refuse, after others were made.
+      const theirs = [was.target.get(tag), now.target.get(tag)].find((held) => held !== undefined && held !== ours);
       if (theirs !== undefined) {
         if (promoted.has(target)) continue;
         const about = `sha256:${tag.slice("sha256-".length, tag.lastIndexOf("."))}`;
         found.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs}, not the ${ours} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${about}); if it is not wanted, delete it, then promote again.`);
         continue;
       }
+      if (was.target.get(tag) === ours && now.target.get(tag) === ours) continue;
       carried[tag] = ours;
-      // A tag the registry did not answer for is an error above already, not a change.
-      if (!now.unknown.has(tag) && now.source.get(tag) !== ours) {
-        found.push(`${registry.registry}/${target.sourceRepository}:${tag} changed while it was verified (${ours}, then ${now.source.get(tag) ?? "absent"}), so what was verified is not known to be what would be copied; fix: promote again, and if it keeps changing, find out what writes the source channel's signatures.`);
-      }
     }
     signatures.set(target.source.layer, carried);
     if (found.length === 0) return;
@@ -172,7 +177,8 @@ export class Promotion extends pulumi.ComponentResource {
         immutable: args.immutable,
         // Signatures travel with the image, so a channel further on can check them (the promotion gate).
         copySignatures: true,
-        ...(args.signatures?.get(target.source.layer) === undefined ? {} : { signatures: { ...args.signatures.get(target.source.layer) } }),
+        // With a gate, a layer it gave nothing for carries nothing: no copy reads the source's tags itself.
+        ...(args.signatures === undefined ? {} : { signatures: { ...args.signatures.get(target.source.layer) } }),
         ...(args.registryAuth === undefined ? {} : { registryAuth: args.registryAuth }),
       }, { parent: this });
       return {

@@ -156,6 +156,10 @@ describe("promotion copies cosign's signature tags with the image", () => {
     expect(copied).toEqual([sigTag]);
     expect(registry.tagged.get(`stable/app:${sigTag}`)).toBe(verified[sigTag]);
     expect(registry.tagged.has(`stable/app:sha256-${hex(app)}.att`)).toBe(false);
+    // An empty record (a gate that verified nothing to carry) copies none, whatever the source holds.
+    const none = world();
+    expect(await copyCosignTags(none.registry.client, "dev/app", "stable/app", none.app, {})).toEqual({ copied: [] });
+    expect(none.registry.writes).toEqual([]);
     // Through copyImage, as the provider calls it.
     const again = world();
     const before = { [sigTag]: again.registry.tagged.get(`dev/app:${sigTag}`) as string };
