@@ -78,15 +78,16 @@ export async function checkPromotion(
     const was = before[at] as CosignTags;
     const now = after[at] as CosignTags;
     const found = [...was.errors, ...now.errors.filter((error) => !was.errors.includes(error))];
-    // What its copy carries: each source tag the target lacks, and for an image still to copy also
-    // each it holds with other bytes (a conflict, refused below). An image the target holds under
-    // its tag already only gets the tags the target lacks (promoted before signatures travelled),
-    // and one the target holds in any form is left as it is, so a signature added on the source
-    // since it was promoted neither refuses the promotion nor reaches the channel.
+    // What its copy carries: each source tag the target lacks, unchanged over both reads. A target
+    // tag with other bytes refuses an image still to copy. An image the target holds under its tag
+    // already keeps whatever cosign tags the target holds, in any form, unread: a signature added on
+    // the source since it was promoted (even while cosign ran) neither refuses the promotion nor
+    // reaches the channel; only the tags it lacks (promoted before signatures travelled) are carried.
     const carried: Record<string, string> = {};
     for (const tag of tagsOf(target)) {
       // A tag the registry did not answer for is an error above already, not a change.
       if (was.unknown.has(tag) || now.unknown.has(tag)) continue;
+      if (promoted.has(target) && (was.target.has(tag) || now.target.has(tag))) continue;
       const ours = was.source.get(tag);
       // Any source tag that moved (appeared, went, changed) while cosign ran: what it verified is not known.
       if (now.source.get(tag) !== ours) {
@@ -97,7 +98,6 @@ export async function checkPromotion(
       // The target's, in either read: other bytes there would make the copy refuse, after others were made.
       const theirs = [was.target.get(tag), now.target.get(tag)].find((held) => held !== undefined && held !== ours);
       if (theirs !== undefined) {
-        if (promoted.has(target)) continue;
         const about = `sha256:${tag.slice("sha256-".length, tag.lastIndexOf("."))}`;
         found.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs}, not the ${ours} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${about}); if it is not wanted, delete it, then promote again.`);
         continue;

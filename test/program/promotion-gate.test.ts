@@ -173,9 +173,13 @@ describe("the promotion gate", () => {
     const sigTag = `${imageDigest.replace(":", "-")}.sig`;
     const cosignManifest = (note: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("d") }, layers: [], annotations: { note } }));
     const served = new Map<string, Buffer>();
-    for (const layer of ["appears", "samemoved", "tgtappears", "still"]) served.set(`/v2/g-dev/${layer}/manifests/${imageDigest}`, image);
-    for (const layer of ["samemoved", "tgtappears", "still"]) served.set(`/v2/g-dev/${layer}/manifests/${sigTag}`, cosignManifest(`${layer}: X`));
+    for (const layer of ["appears", "samemoved", "tgtappears", "still", "heldmoved", "heldlacks"]) served.set(`/v2/g-dev/${layer}/manifests/${imageDigest}`, image);
+    for (const layer of ["samemoved", "tgtappears", "still", "heldmoved", "heldlacks"]) served.set(`/v2/g-dev/${layer}/manifests/${sigTag}`, cosignManifest(`${layer}: X`));
     served.set(`/v2/g-stable/samemoved/manifests/${sigTag}`, cosignManifest("samemoved: X"));
+    // Promoted already (their tag in the channel): heldmoved with its .sig, which stays as it is
+    // whatever the source does; heldlacks without one, so its copy would carry the source's.
+    for (const layer of ["heldmoved", "heldlacks"]) served.set(`/v2/g-stable/${layer}/manifests/1.0-p0`, image);
+    served.set(`/v2/g-stable/heldmoved/manifests/${sigTag}`, cosignManifest("heldmoved: X"));
     const fetcher = (async (input: string | URL | Request) => {
       const url = new URL(String(input));
       if (url.pathname === "/v2/") return new Response("{}", { status: 200 });
@@ -189,11 +193,14 @@ describe("the promotion gate", () => {
       served.set(`/v2/g-dev/appears/manifests/${sigTag}`, cosignManifest("appears: new"));
       served.set(`/v2/g-dev/samemoved/manifests/${sigTag}`, cosignManifest("samemoved: Y"));
       served.set(`/v2/g-stable/tgtappears/manifests/${sigTag}`, cosignManifest("tgtappears: someone else's"));
+      for (const layer of ["heldmoved", "heldlacks"]) served.set(`/v2/g-dev/${layer}/manifests/${sigTag}`, cosignManifest(`${layer}: a signature added since`));
       return verifyTargets.map((verifyTarget) => ({ ...verifyTarget, admitted: true, reviewed: "yes" as const, failures: [] }));
     });
-    const targets = ["appears", "samemoved", "tgtappears", "still"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
+    const targets = ["appears", "samemoved", "tgtappears", "still", "heldmoved", "heldlacks"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
     const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitWhileChanging);
-    expect(refusals.map((paragraph) => paragraph.split(" ")[0])).toEqual(["appears", "samemoved", "tgtappears"]);
+    expect(refusals.map((paragraph) => paragraph.split(" ")[0])).toEqual(["appears", "samemoved", "tgtappears", "heldlacks"]);
+    expect(refusals[3]).toContain(`g-dev/heldlacks:${sigTag} changed while it was verified`);
+    expect(signatures.get("heldmoved")).toEqual({});
     expect(refusals[0]).toContain(`g-dev/appears:${sigTag} changed while it was verified (absent, then sha256:`);
     expect(refusals[1]).toContain(`g-dev/samemoved:${sigTag} changed while it was verified`);
     expect(refusals[2]).toContain(`g-stable/tgtappears:${sigTag} holds sha256:`);
