@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
+import { signatureTag } from "../../src/core/cosign-format.js";
 import { type PromotionTarget } from "../../src/core/promotion-plan.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { installMocks } from "../helpers/mocks.js";
@@ -25,18 +26,41 @@ const target = (layer: string, char: string): PromotionTarget => ({
   ref: `registry.test:5000/g-stable/${layer}:1.0-p0`,
 });
 
+const MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
+const manifestDigest = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+/** The one image every layer of the fixtures below promotes, and its `.sig` tag. */
+const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [] }));
+const imageDigest = manifestDigest(image);
+const sigTag = signatureTag(imageDigest);
+/** A `.sig` manifest, told apart by its note. */
+const cosignManifest = (note: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("d") }, layers: [], annotations: { note } }));
+
+/**
+ * A registry answering manifests from `served` (URL path → bytes, read at each request, so a test
+ * may change it), 404 for the rest; `first` may answer a request itself (a failure) or change `served`.
+ */
+function servedRegistry(served: Map<string, Buffer>, first: (path: string) => Response | undefined = () => undefined): RegistryClient {
+  const fetcher = (async (input: string | URL | Request) => {
+    const { pathname } = new URL(String(input));
+    if (pathname === "/v2/") return new Response("{}", { status: 200 });
+    const answer = first(pathname);
+    if (answer !== undefined) return answer;
+    const bytes = served.get(pathname);
+    if (bytes === undefined) return new Response("{}", { status: 404 });
+    return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": MANIFEST_TYPE, "docker-content-digest": manifestDigest(bytes) } });
+  }) as typeof fetch;
+  return new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+}
+
 describe("the promotion gate", () => {
   it("refuses an image whose manifest the registry fails to give, in its own paragraph, and still verifies the others", async () => {
     // base's manifest: a server error on every attempt; app's: not there (cosign is then asked, and is missing).
-    const fetcher = (async (input: string | URL | Request) => {
-      const url = String(input);
-      if (url.endsWith("/v2/")) return new Response("{}", { status: 200 });
-      if (url.includes("/g-dev/base/manifests/")) return new Response("boom", { status: 500 });
+    const registry = servedRegistry(new Map(), (path) => {
+      if (path.includes("/g-dev/base/manifests/")) return new Response("boom", { status: 500 });
       // tools: the target's tag cannot be read (whether it is promoted already is not known).
-      if (url.includes("/g-stable/tools/manifests/1.0-p0")) return new Response("boom", { status: 503 });
-      return new Response("{}", { status: 404 });
-    }) as typeof fetch;
-    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+      if (path.includes("/g-stable/tools/manifests/1.0-p0")) return new Response("boom", { status: 503 });
+      return undefined;
+    });
     const { refusals, total } = await promotion.checkPromotion([target("base", "a"), target("app", "b"), target("tools", "c")], registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
     expect(total).toBe(3);
     expect(refusals).toHaveLength(3);
@@ -46,10 +70,6 @@ describe("the promotion gate", () => {
   });
 
   it("refuses an image whose .sig the target holds with other bytes, in that image's one paragraph, before anything is copied", async () => {
-    const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("c") }, layers: [] }));
-    const imageDigest = `sha256:${createHash("sha256").update(image).digest("hex")}`;
-    const sigTag = `${imageDigest.replace(":", "-")}.sig`;
-    const cosignManifest = (note: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("d") }, layers: [], annotations: { note } }));
     const served = new Map<string, Buffer>([
       [`/v2/g-dev/app/manifests/${imageDigest}`, image],
       [`/v2/g-dev/app/manifests/${sigTag}`, cosignManifest("the source's")],
@@ -59,26 +79,18 @@ describe("the promotion gate", () => {
       [`/v2/g-dev/base/manifests/${sigTag}`, cosignManifest("the source's")],
       [`/v2/g-stable/base/manifests/${sigTag}`, cosignManifest("the source's")],
     ]);
-    const fetcher = (async (input: string | URL | Request) => {
-      const url = new URL(String(input));
-      if (url.pathname === "/v2/") return new Response("{}", { status: 200 });
-      const bytes = served.get(url.pathname);
-      if (bytes === undefined) return new Response("{}", { status: 404 });
-      return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": `sha256:${createHash("sha256").update(bytes).digest("hex")}` } });
-    }) as typeof fetch;
     // tools: its source .sig is another manifest from its second read on, as if rewritten while cosign verified it.
     let toolsReads = 0;
     const sourceSig = `/v2/g-dev/tools/manifests/${sigTag}`;
     served.set(`/v2/g-dev/tools/manifests/${imageDigest}`, image);
-    const swapping = (async (input: string | URL | Request) => {
-      if (new URL(String(input)).pathname === sourceSig) served.set(sourceSig, cosignManifest(++toolsReads === 1 ? "the source's" : "rewritten"));
-      return fetcher(input);
-    }) as typeof fetch;
-    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: swapping, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    const registry = servedRegistry(served, (path) => {
+      if (path === sourceSig) served.set(sourceSig, cosignManifest(++toolsReads === 1 ? "the source's" : "rewritten"));
+      return undefined;
+    });
     const targets = [{ ...target("app", "b"), digest: imageDigest }, { ...target("base", "a"), digest: imageDigest }, { ...target("tools", "c"), digest: imageDigest }];
     const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
     // What the copies carry: the .sig each source held when the gate read it first, unless the target holds it already (base).
-    const sigDigest = (note: string): string => `sha256:${createHash("sha256").update(cosignManifest(note)).digest("hex")}`;
+    const sigDigest = (note: string): string => manifestDigest(cosignManifest(note));
     expect(signatures.get("base")).toEqual({});
     // tools is refused for its moved tag: its copy (never made) would carry nothing.
     expect(signatures.get("tools")).toEqual({});
@@ -97,11 +109,6 @@ describe("the promotion gate", () => {
   });
 
   it("with every image admitted by cosign: a target .sig with other bytes or a source .sig that moved while verified refuses that image alone; an image the channel holds already is not checked for them nor copied again", async () => {
-    const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("c") }, layers: [] }));
-    const imageDigest = `sha256:${createHash("sha256").update(image).digest("hex")}`;
-    const sigTag = `${imageDigest.replace(":", "-")}.sig`;
-    const cosignManifest = (note: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("d") }, layers: [], annotations: { note } }));
-    const manifestDigest = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
     const served = new Map<string, Buffer>();
     for (const layer of ["ok", "conflict", "moved", "held", "backfill", "flaky", "retagged"]) {
       served.set(`/v2/g-dev/${layer}/manifests/${imageDigest}`, image);
@@ -118,17 +125,12 @@ describe("the promotion gate", () => {
     served.set("/v2/g-stable/backfill/manifests/1.0-p0", image);
     let movedReads = 0;
     let flakyReads = 0;
-    const fetcher = (async (input: string | URL | Request) => {
-      const url = new URL(String(input));
-      if (url.pathname === "/v2/") return new Response("{}", { status: 200 });
-      if (url.pathname === `/v2/g-dev/moved/manifests/${sigTag}` && ++movedReads > 1) served.set(url.pathname, cosignManifest("moved: rewritten"));
+    const registry = servedRegistry(served, (path) => {
+      if (path === `/v2/g-dev/moved/manifests/${sigTag}` && ++movedReads > 1) served.set(path, cosignManifest("moved: rewritten"));
       // flaky: its source .sig answers the gate's second read (after cosign) with server errors only.
-      if (url.pathname === `/v2/g-dev/flaky/manifests/${sigTag}` && ++flakyReads > 1) return new Response("down", { status: 500 });
-      const bytes = served.get(url.pathname);
-      if (bytes === undefined) return new Response("{}", { status: 404 });
-      return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": manifestDigest(bytes) } });
-    }) as typeof fetch;
-    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+      if (path === `/v2/g-dev/flaky/manifests/${sigTag}` && ++flakyReads > 1) return new Response("down", { status: 500 });
+      return undefined;
+    });
     const admitAll = (async (verifyTargets: readonly { layer: string; digestRef: string }[]) => verifyTargets.map((verifyTarget) => ({ ...verifyTarget, admitted: true, reviewed: "yes" as const, failures: [] })));
     const targets = ["ok", "conflict", "moved", "held", "backfill", "flaky", "retagged"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
     const { refusals, total, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
@@ -168,10 +170,6 @@ describe("the promotion gate", () => {
   });
 
   it("refuses an image whose cosign tags change while cosign runs, whatever the change: a source .sig that appears, one that moves while the target holds the old bytes, a target .sig that appears with other bytes", async () => {
-    const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("c") }, layers: [] }));
-    const imageDigest = `sha256:${createHash("sha256").update(image).digest("hex")}`;
-    const sigTag = `${imageDigest.replace(":", "-")}.sig`;
-    const cosignManifest = (note: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { digest: digest("d") }, layers: [], annotations: { note } }));
     const served = new Map<string, Buffer>();
     for (const layer of ["appears", "samemoved", "tgtappears", "still", "heldmoved", "heldlacks"]) served.set(`/v2/g-dev/${layer}/manifests/${imageDigest}`, image);
     for (const layer of ["samemoved", "tgtappears", "still", "heldmoved", "heldlacks"]) served.set(`/v2/g-dev/${layer}/manifests/${sigTag}`, cosignManifest(`${layer}: X`));
@@ -180,14 +178,7 @@ describe("the promotion gate", () => {
     // whatever the source does; heldlacks without one, so its copy would carry the source's.
     for (const layer of ["heldmoved", "heldlacks"]) served.set(`/v2/g-stable/${layer}/manifests/1.0-p0`, image);
     served.set(`/v2/g-stable/heldmoved/manifests/${sigTag}`, cosignManifest("heldmoved: X"));
-    const fetcher = (async (input: string | URL | Request) => {
-      const url = new URL(String(input));
-      if (url.pathname === "/v2/") return new Response("{}", { status: 200 });
-      const bytes = served.get(url.pathname);
-      if (bytes === undefined) return new Response("{}", { status: 404 });
-      return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": "application/vnd.oci.image.manifest.v1+json", "docker-content-digest": `sha256:${createHash("sha256").update(bytes).digest("hex")}` } });
-    }) as typeof fetch;
-    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    const registry = servedRegistry(served);
     // cosign admits all, and while it runs the registry changes.
     const admitWhileChanging = (async (verifyTargets: readonly { layer: string; digestRef: string }[]) => {
       served.set(`/v2/g-dev/appears/manifests/${sigTag}`, cosignManifest("appears: new"));
@@ -204,6 +195,6 @@ describe("the promotion gate", () => {
     expect(refusals[0]).toContain(`g-dev/appears:${sigTag} changed while it was verified (absent, then sha256:`);
     expect(refusals[1]).toContain(`g-dev/samemoved:${sigTag} changed while it was verified`);
     expect(refusals[2]).toContain(`g-stable/tgtappears:${sigTag} holds sha256:`);
-    expect(signatures.get("still")).toEqual({ [sigTag]: `sha256:${createHash("sha256").update(cosignManifest("still: X")).digest("hex")}` });
+    expect(signatures.get("still")).toEqual({ [sigTag]: manifestDigest(cosignManifest("still: X")) });
   });
 });
