@@ -173,6 +173,11 @@ export function attestationTag(digest: string): string {
   return `sha256-${hexOf(digest)}.att`;
 }
 
+/** The digest a cosign tag (`sha256-<hex>.sig`, `.att`) is about: `sha256:<hex>`. */
+export function cosignTagSubject(tag: string): string {
+  return `sha256:${tag.slice("sha256-".length, tag.lastIndexOf("."))}`;
+}
+
 /** Whether a tag is one of cosign's (`sha256-<hex>.sig`, `.att`, `.sbom`): each names a manifest of its own, never an image. */
 export function isCosignTag(tag: string): boolean {
   return /^sha256-[0-9a-f]{64}\.(sig|att|sbom)$/.test(tag);

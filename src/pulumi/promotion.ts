@@ -9,7 +9,7 @@ import { gateTargets, type IndexChild, promotionRefusals, type PromotionTarget, 
 import { type TrustInput, verifyImages } from "../engine/image-verify.js";
 import { type RegistryClient } from "../registry/client.js";
 import { isIndexManifest } from "../registry/copy.js";
-import { attestationTag, signatureTag } from "../core/cosign-format.js";
+import { attestationTag, cosignTagSubject, signatureTag } from "../core/cosign-format.js";
 import { mapLimited } from "../core/concurrency.js";
 import { type PublishedLayer } from "./tree.js";
 
@@ -98,8 +98,7 @@ export async function checkPromotion(
       // The target's, in either read: other bytes there would make the copy refuse, after others were made.
       const theirs = [was.target.get(tag), now.target.get(tag)].find((held) => held !== undefined && held !== ours);
       if (theirs !== undefined) {
-        const about = `sha256:${tag.slice("sha256-".length, tag.lastIndexOf("."))}`;
-        found.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs}, not the ${ours} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${about}); if it is not wanted, delete it, then promote again.`);
+        found.push(`${registry.registry}/${target.targetRepository}:${tag} holds ${theirs}, not the ${ours} the source holds, and is never overwritten; fix: find out who wrote it (cosign tree ${registry.registry}/${target.targetRepository}@${cosignTagSubject(tag)}); if it is not wanted, delete it, then promote again.`);
         continue;
       }
       if (was.target.get(tag) === ours && now.target.get(tag) === ours) continue;

@@ -4,7 +4,7 @@
  * digest of its own. The requests themselves are the client's (client.ts).
  */
 import { mapLimited } from "../core/concurrency.js";
-import { attestationTag, isCosignTag, signatureTag } from "../core/cosign-format.js";
+import { attestationTag, cosignTagSubject, isCosignTag, signatureTag } from "../core/cosign-format.js";
 import { sha256Digest } from "./blob-cache.js";
 import { type RegistryClient, RegistryError } from "./client.js";
 
@@ -120,11 +120,10 @@ export async function copyCosignTags(client: RegistryClient, source: string, tar
   }
   const copied: string[] = [];
   for (const [tag, manifest] of wanted) {
-    const about = `sha256:${tag.slice("sha256-".length, tag.lastIndexOf("."))}`;
     const existing = await client.manifest(target, tag);
     if (existing?.digest === manifest) continue;
     if (existing !== undefined) {
-      throw new RegistryError(`${target}:${tag} already holds ${existing.digest}, not the signatures ${source}:${tag} holds (${manifest}); it is refused, not overwritten, since that would drop whatever it holds. Fix: find out who wrote ${target}:${tag} (cosign tree ${client.registry}/${target}@${about}); if it is not wanted, delete it and promote again`, undefined, "a cosign tag that holds other signatures");
+      throw new RegistryError(`${target}:${tag} already holds ${existing.digest}, not the signatures ${source}:${tag} holds (${manifest}); it is refused, not overwritten, since that would drop whatever it holds. Fix: find out who wrote ${target}:${tag} (cosign tree ${client.registry}/${target}@${cosignTagSubject(tag)}); if it is not wanted, delete it and promote again`, undefined, "a cosign tag that holds other signatures");
     }
     // By digest: a manifest the source no longer has fails here, and nothing else is put in its place.
     await copyManifest(client, source, target, await client.rawManifest(source, manifest), tag);

@@ -16,6 +16,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { attestationTag, CHANGE_KEY, type CosignKey, type KeySource, PREDICATE_TYPES, signatureTag, unlockCosignKey } from "../../core/cosign-format.js";
 import { provenancePredicateBytes } from "../../core/provenance.js";
+import { parseReference, referenceProblems } from "../../core/reference.js";
 import { type ImagePackage, imagePackages, purlDelta, sbomPurls, serializeSpdx, spdxDocument } from "../../core/sbom.js";
 import { type SigningKey } from "../../engine/cosign.js";
 import { RegistryError } from "../../registry/client.js";
@@ -103,11 +104,9 @@ export interface AttestationContext {
  * the signing goes on; what is signed does not depend on it.
  */
 function parentPurls(client: ImageFilesRegistry, registry: string, parent: string, tool: string, context: AttestationContext): Promise<ReadonlySet<string> | undefined> {
-  const at = parent.indexOf("@");
-  const slash = parent.indexOf("/");
-  if (at < 0 || slash < 0 || slash > at || parent.slice(0, slash) !== registry) return Promise.resolve(undefined);
-  const repository = parent.slice(slash + 1, at);
-  const digest = parent.slice(at + 1);
+  const reference = referenceProblems(parent).length === 0 ? parseReference(parent) : undefined;
+  if (reference?.digest === undefined || reference.registry !== registry) return Promise.resolve(undefined);
+  const { path: repository, digest } = reference;
   const key = `${repository}@${digest}`;
   let found = context.purls?.get(key);
   if (found === undefined) {

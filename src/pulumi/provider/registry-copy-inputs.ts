@@ -40,7 +40,7 @@ export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>
     if (typeof value !== "string" || value === "") throw new Error(`image copy: ${name} must be a non-empty string`);
     return value;
   };
-  return {
+  const copy = {
     registry: text("registry"),
     sourceRepository: text("sourceRepository"),
     digest: text("digest"),
@@ -48,9 +48,10 @@ export function parseRegistryCopyInputs(inputs: Readonly<Record<string, unknown>
     tag: text("tag"),
     immutable: inputs.immutable === true,
     copySignatures: inputs.copySignatures === true,
-    ...(parseSignatures(inputs.signatures) === undefined ? {} : { signatures: parseSignatures(inputs.signatures) as Readonly<Record<string, string>> }),
-    ...parseCredentials(inputs.registryAuth),
   };
+  // After the fields above, so the first bad field is the one named, as before.
+  const signatures = parseSignatures(inputs.signatures);
+  return { ...copy, ...(signatures === undefined ? {} : { signatures }), ...parseCredentials(inputs.registryAuth) };
 }
 
 /**
