@@ -17,6 +17,7 @@ import { UserError } from "../core/problems.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
 import { dockerConfigLogin, type FoundLogin, type RegistryCredentials } from "./logins.js";
 import { describeStatus, isTransientCode, isTransientStatus, REGISTRY_ATTEMPTS, requestTimeoutMs, retryDelayMs } from "./retry.js";
+import { fetchTransport, httpTransport, type Transport, type TransportAnswer } from "./transport.js";
 
 export type { RegistryCredentials } from "./logins.js";
 
@@ -33,6 +34,7 @@ export interface RegistryOptions {
   /** Forces a scheme; by default HTTPS, with HTTP as a fallback on loopback. */
   readonly scheme?: "http" | "https";
   readonly credentials?: RegistryCredentials;
+  /** Sends every request instead of `node:http` and Node's `fetch` (transport.ts): tests pass a fake registry. */
   readonly fetch?: typeof fetch;
   /** Where to look for a Docker config file (default: $DOCKER_CONFIG or ~/.docker). */
   readonly dockerConfigDir?: string;
@@ -89,7 +91,7 @@ export class RegistryError extends UserError {
 /** One exchange with the registry: status, headers and the whole body. */
 interface Answer {
   readonly status: number;
-  readonly headers: Headers;
+  readonly headers: TransportAnswer["headers"];
   readonly body: Buffer;
   /** Requests sent for it: more than one when transient failures were tried again. */
   readonly attempts: number;
@@ -100,7 +102,10 @@ const sleepFor = (ms: number): Promise<void> => new Promise((resolve) => setTime
 export class RegistryClient {
   readonly registry: string;
   private readonly loopback: boolean;
+  /** A layer's stream (blobStream). */
   private readonly fetcher: typeof fetch;
+  /** Every request whose answer is read whole. */
+  private readonly send: Transport;
   private readonly authorization?: string;
   private readonly blobCache?: BlobCache;
   private readonly timeoutMs: number;
@@ -116,6 +121,7 @@ export class RegistryClient {
     const host = options.registry.replace(/:\d+$/, "");
     this.loopback = host === "localhost" || host.startsWith("127.") || host === "[::1]";
     this.fetcher = options.fetch ?? fetch;
+    this.send = options.fetch === undefined ? httpTransport : fetchTransport(options.fetch);
     if (options.scheme !== undefined) this.scheme = options.scheme;
     let credentials = options.credentials;
     this.loginSource = "the stack config (strata:registryUsername, strata:registryPassword)";
@@ -155,7 +161,7 @@ export class RegistryClient {
 
   private async probeScheme(): Promise<void> {
     try {
-      await this.fetcher(`https://${this.registry}/v2/`, { headers: this.headers(), signal: AbortSignal.timeout(this.timeoutMs) });
+      await this.send(`https://${this.registry}/v2/`, { method: "GET", headers: this.headers(), timeoutMs: this.timeoutMs });
       this.scheme = "https";
       return;
     } catch (error) {
@@ -165,7 +171,7 @@ export class RegistryClient {
       if (!this.loopback || code === "ECONNREFUSED" || code === "TIMEOUT") throw networkError(`cannot reach the registry at https://${this.registry}/v2`, error, this.timeoutMs);
     }
     try {
-      await this.fetcher(`http://${this.registry}/v2/`, { headers: this.headers(), signal: AbortSignal.timeout(this.timeoutMs) });
+      await this.send(`http://${this.registry}/v2/`, { method: "GET", headers: this.headers(), timeoutMs: this.timeoutMs });
       this.scheme = "http";
     } catch (error) {
       throw networkError(`cannot reach the registry at ${this.registry} over HTTPS or HTTP`, error, this.timeoutMs);
@@ -177,7 +183,7 @@ export class RegistryClient {
    * to `attempts` in all, with backoff, for requests that are safe to repeat: reads, manifest puts
    * (the same bytes give the same digest) and deletes by digest. A 401 is an error at once.
    */
-  private async request(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<Answer> {
+  private async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Answer> {
     const method = init.method ?? "GET";
     const repeatable = method === "GET" || method === "HEAD" || method === "PUT" || method === "DELETE";
     // An upload's location is a whole URL of the registry's choosing; everything else is a path under /v2.
@@ -188,9 +194,8 @@ export class RegistryClient {
       let answer: Answer;
       try {
         await this.resolveScheme();
-        const response = await this.fetcher(absolute ? path : `${this.base}${path}`, { ...init, headers: this.headers(init.headers), signal: AbortSignal.timeout(this.timeoutMs) });
-        const body = method === "HEAD" ? Buffer.alloc(0) : Buffer.from(await response.arrayBuffer());
-        answer = { status: response.status, headers: response.headers, body, attempts: attempt };
+        const response = await this.send(absolute ? path : `${this.base}${path}`, { method, headers: this.headers(init.headers), ...(init.body === undefined ? {} : { body: init.body }), timeoutMs: this.timeoutMs });
+        answer = { ...response, attempts: attempt };
       } catch (error) {
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
         if (!last && isTransientCode(code)) {
@@ -287,7 +292,7 @@ export class RegistryClient {
    * the bytes' digest, for copies and indexes alike.
    */
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
-    const answer = await this.request(`/${repository}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: new Uint8Array(bytes) });
+    const answer = await this.request(`/${repository}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: bytes });
     if (answer.status !== 201) throw this.unexpected(`PUT manifest ${repository}:${reference}`, answer);
     const sent = sha256Digest(bytes);
     const announced = answer.headers.get("docker-content-digest");
@@ -317,7 +322,7 @@ export class RegistryClient {
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
     // The final PUT goes through request() like every other: retried on a transient failure, a 401 said as one.
-    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(blob.body) });
+    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: blob.body });
     if (put.status === 201) return;
     // A retried PUT whose first attempt landed finds its upload closed: the blob being there is the answer.
     if (put.attempts > 1 && await this.blobExists(target, digest)) return;
@@ -339,7 +344,7 @@ export class RegistryClient {
     if (location === null) throw new RegistryError(`upload into ${repository} at ${this.registry} gave no location`);
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
-    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(bytes) });
+    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: bytes });
     if (put.status === 201) return digest;
     // A retried PUT whose first attempt landed finds its upload closed: the blob being there is the answer.
     if (put.attempts > 1 && await this.blobExists(repository, digest)) return digest;
@@ -505,7 +510,7 @@ export function parseJson<T>(bytes: Buffer, what: string): T {
   }
 }
 
-/** The code of a network failure: fetch's cause (ECONNRESET, UND_ERR_SOCKET, …), or TIMEOUT for our own. */
+/** The code of a network failure: node:http's (ECONNRESET, …), fetch's cause's (UND_ERR_SOCKET, …), or TIMEOUT for our own. */
 function causeCode(error: unknown): string | undefined {
   const failure = error as { name?: string; code?: string; cause?: { code?: string; name?: string } } | undefined;
   if (failure?.name === "TimeoutError" || failure?.cause?.name === "TimeoutError") return "TIMEOUT";

@@ -55,7 +55,7 @@ export function classify(method: string, url: string, headers: Readonly<Record<s
   const pathname = url.replace(/\?.*$/, "");
   const userAgent = String(headers["user-agent"] ?? "");
   // Node's fetch (undici) sends "node"; the Docker engine "docker/<version> …".
-  const sender: Sender = /^docker\//i.test(userAgent) ? "docker engine" : /^(node|undici)\b/i.test(userAgent) ? "strata" : "other";
+  const sender: Sender = /^docker\//i.test(userAgent) ? "docker engine" : /^(strata|node|undici)\b/i.test(userAgent) ? "strata" : "other";
   const common = { method, url, sender, authorized: headers.authorization !== undefined };
   if (pathname === "/v2/" || pathname === "/v2") return { ...common, kind: "version check" };
   if (pathname === "/v2/_catalog") return { ...common, kind: "catalog" };

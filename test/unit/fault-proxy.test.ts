@@ -22,6 +22,7 @@ describe("classify", () => {
   it("names the sender by its User-Agent and sees the login", () => {
     expect(classify("GET", "/v2/", { "user-agent": "docker/27.5.1 go/go1.22.12 os/linux arch/amd64" })).toMatchObject({ sender: "docker engine", authorized: false });
     expect(classify("GET", "/v2/", { "user-agent": "node", authorization: "Basic eDp5" })).toMatchObject({ sender: "strata", authorized: true });
+    expect(classify("GET", "/v2/", { "user-agent": "strata node/22.23.3" })).toMatchObject({ sender: "strata" });
     expect(classify("GET", "/v2/", { "user-agent": "curl/8.5.0" })).toMatchObject({ sender: "other" });
   });
 });
