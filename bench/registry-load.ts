@@ -6,9 +6,9 @@
  * registry's GOGC with:
  *   node dist/bench/registry-load.js --port 5000 --pid <registry pid> [--images 300] [--client http|fetch]
  * `--client` says how this process asks: `node:http` (the default), or Node's `fetch` the way
- * registry/client.ts does (a timeout signal per request, the whole body read): this process's own
- * CPU per request is printed too, which is what README *What signing costs* weighed moving the
- * registry client off `fetch` with.
+ * registry/client.ts asked before e20eec6 (a timeout signal per request, the whole body read): this
+ * process's own CPU per request is printed too, which is what README *What signing costs* moved the
+ * registry client off `fetch` for.
  * It leaves what it wrote in that registry, under the repositories `load/img0` … `load/img199`
  * (point it at a throwaway registry, or run `scripts/services.sh gc` after deleting them).
  */

@@ -5,7 +5,7 @@
  * request). With a client per step, every step asked again — and, before the client shared one
  * probe between the requests that start together (client.ts resolveScheme), every image a step
  * signed at once did: each attestation set of a signed run (103 at N=200 then), each copy of a promotion.
- * (Connections are the process's `fetch`'s, shared either way.)
+ * (Connections are the process's, shared either way: transport.ts's agents, and `fetch`'s for layer streams.)
  *
  * The login is read for every step as before: the stack's (`registryAuth`), else the Docker config's,
  * whose credential helper may hand out another password during a long run. A new password from the

@@ -10,7 +10,8 @@
  * Every answer is "found", "not found" (404), or an error: a transient one
  * (retry.ts) is asked again a bounded number of times; a manifest or config
  * whose bytes do not match their digest is an error too, never a "found".
- * Bodies are read whole (manifests and configs are a few KiB), but for blobStream (image layers).
+ * Bodies are read whole (manifests and configs are a few KiB), over node:http (transport.ts), but
+ * for blobStream (image layers), which streams them through `fetch`.
  */
 import { createHash } from "node:crypto";
 import { UserError } from "../core/problems.js";

@@ -12,7 +12,7 @@ export const REGISTRY_ATTEMPTS = 3;
 /** Longest wait a registry's Retry-After may ask for before Strata gives up waiting for it. */
 const MAX_RETRY_AFTER_MS = 10_000;
 
-/** Network failures (fetch's cause codes, and our own timeout) a second try may get past. */
+/** Network failures (node:http's codes, fetch's cause codes, and our own timeout) a second try may get past. */
 const TRANSIENT_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT", "TIMEOUT"]);
 
 export function isTransientStatus(status: number): boolean {
