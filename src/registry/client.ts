@@ -18,7 +18,7 @@ import { UserError } from "../core/problems.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
 import { dockerConfigLogin, type FoundLogin, type RegistryCredentials } from "./logins.js";
 import { describeStatus, isTransientCode, isTransientStatus, REGISTRY_ATTEMPTS, requestTimeoutMs, retryDelayMs } from "./retry.js";
-import { fetchTransport, httpTransport, type Transport, type TransportAnswer } from "./transport.js";
+import { fetchTransport, httpTransport, isStaleConnection, type Transport, type TransportAnswer } from "./transport.js";
 
 export type { RegistryCredentials } from "./logins.js";
 
@@ -198,6 +198,10 @@ export class RegistryClient {
         const response = await this.send(absolute ? path : `${this.base}${path}`, { method, headers: this.headers(init.headers), ...(init.body === undefined ? {} : { body: init.body }), timeoutMs: this.timeoutMs });
         answer = { ...response, attempts: attempt };
       } catch (error) {
+        // A request of any method whose kept-alive connection broke before any answer is tried
+        // again (transport.ts), counted: a POST is then not lost to a connection the registry
+        // dropped while idle, and a PUT that landed anyway is found as the retried one's is.
+        if (attempt < this.attempts && isStaleConnection(error)) continue;
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
         if (!last && isTransientCode(code)) {
           await this.sleep(retryDelayMs(attempt));
@@ -518,12 +522,22 @@ function causeCode(error: unknown): string | undefined {
   return failure?.cause?.code ?? failure?.code;
 }
 
+/** A TLS failure in a user's words: plain HTTP where TLS was asked for, or OpenSSL's reason for a handshake refused. */
+function tlsFailure(code: string, error: unknown): string {
+  const failure = error as { message?: string; cause?: { message?: string } };
+  const text = failure.cause?.message ?? failure.message ?? "";
+  if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || /wrong version number/i.test(text)) return `the answer was not TLS (${code}): the registry may speak plain HTTP, which Strata uses only for a loopback registry`;
+  const reason = /SSL routines:[^:]*:([^:]+):/.exec(text)?.[1] ?? text.trim();
+  return `the TLS handshake failed (${code}): ${reason}`;
+}
+
 /** A network failure as a RegistryError that says what happened in a user's words. */
 function networkError(what: string, error: unknown, timeoutMs: number): RegistryError {
   const code = causeCode(error);
   const answer = code === "TIMEOUT" ? `no answer within ${timeoutMs / 1000} s`
     : code === "ECONNREFUSED" ? "connection refused (nothing listening)"
     : code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "UND_ERR_CLOSED" ? `connection reset (${code})`
+    : code === "EPROTO" || code?.startsWith("ERR_SSL_") === true ? tlsFailure(code, error)
     : `${(error as Error).message} (${code ?? (error as { cause?: { message?: string } }).cause?.message ?? "no detail"})`;
   const wrapped = new RegistryError(`${what}: ${answer}`, undefined, answer);
   (wrapped as { cause?: unknown }).cause = error;

@@ -22,7 +22,7 @@ export type Fault =
 /** Which route of the registry API (distribution spec) a request is. */
 export type RequestKind = "version check" | "catalog" | "tag list" | "manifest" | "blob" | "blob upload" | "other";
 
-/** Who sent a request, by its User-Agent: Strata's registry client (Node's fetch), or the Docker engine pushing for docker.Image. */
+/** Who sent a request, by its User-Agent: Strata's registry client ("strata node/<v>"; Node's fetch, "node", for layer streams), or the Docker engine pushing for docker.Image. */
 export type Sender = "strata" | "docker engine" | "other";
 
 /** A request as the proxy saw it, classified from its method, path and headers (never from what a rule wanted). */
@@ -54,7 +54,7 @@ const REPOSITORY_ROUTE = /^\/v2\/(.+)\/(tags\/list|manifests\/([^/]+)|blobs\/upl
 export function classify(method: string, url: string, headers: Readonly<Record<string, string | string[] | undefined>>): ProxiedRequest {
   const pathname = url.replace(/\?.*$/, "");
   const userAgent = String(headers["user-agent"] ?? "");
-  // Node's fetch (undici) sends "node"; the Docker engine "docker/<version> …".
+  // Strata's client sends "strata node/<v>", Node's fetch (undici) "node"; the Docker engine "docker/<version> …".
   const sender: Sender = /^docker\//i.test(userAgent) ? "docker engine" : /^(strata|node|undici)\b/i.test(userAgent) ? "strata" : "other";
   const common = { method, url, sender, authorized: headers.authorization !== undefined };
   if (pathname === "/v2/" || pathname === "/v2") return { ...common, kind: "version check" };

@@ -3,21 +3,32 @@
  * what it sends, what it reads back, and each way an exchange can fail, with the codes the retry
  * policy reads; then the client itself on it (scheme probe, a reset tried again).
  */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
 import http from "node:http";
-import { type AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import https from "node:https";
+import net, { type AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { RegistryClient, RegistryError } from "../../src/registry/client.js";
 import { httpTransport } from "../../src/registry/transport.js";
 
 interface Seen { readonly method: string; readonly url: string; readonly headers: http.IncomingHttpHeaders; readonly body: string }
 
-const servers: http.Server[] = [];
+const servers: (http.Server | net.Server)[] = [];
+/** The raw servers' connections, ended after each test (a kept-alive one would hold close() until the agent drops it). */
+const rawSockets = new Set<net.Socket>();
 afterEach(async () => {
+  for (const socket of rawSockets) socket.destroy();
+  rawSockets.clear();
   for (const server of servers.splice(0)) {
-    server.closeAllConnections();
+    if (server instanceof http.Server) server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+const USER_AGENT = `strata node/${process.versions.node}`;
 
 /** A server on 127.0.0.1 that records each request (body read whole) and answers with `handle`. */
 async function serve(handle: (request: http.IncomingMessage, response: http.ServerResponse, seen: Seen) => void): Promise<{ base: string; seen: Seen[]; connections: () => number }> {
@@ -60,7 +71,7 @@ describe("httpTransport", () => {
     expect(answer.body.toString("utf8")).toBe('{"ok":true}');
     expect(server.seen).toHaveLength(1);
     expect(server.seen[0]).toMatchObject({ method: "PUT", url: "/v2/repo/manifests/tag", body: "bytes!" });
-    expect(server.seen[0]?.headers).toMatchObject({ "content-type": "application/x-test", authorization: "Basic eDp5", "content-length": "6", "user-agent": `strata node/${process.versions.node}` });
+    expect(server.seen[0]?.headers).toMatchObject({ "content-type": "application/x-test", authorization: "Basic eDp5", "content-length": "6", "user-agent": USER_AGENT });
   });
 
   it("says a POST without a body is empty (content-length 0), and reads no body for a HEAD", async () => {
@@ -130,6 +141,126 @@ describe("httpTransport", () => {
   });
 });
 
+describe("httpTransport, the edges", () => {
+  it("joins every value of a repeated header, as fetch does", async () => {
+    const server = await serve((_request, response) => {
+      response.setHeader("content-type", ["application/a", "application/b"]);
+      response.setHeader("link", ['</v2/a>; rel="next"', '</v2/b>; rel="prev"']);
+      response.end("x");
+    });
+    const answer = await httpTransport(`${server.base}/v2/`, { method: "GET", headers: {}, timeoutMs: 5000 });
+    expect(answer.headers.get("Content-Type")).toBe("application/a, application/b");
+    expect(answer.headers.get("link")).toBe('</v2/a>; rel="next", </v2/b>; rel="prev"');
+  });
+
+  it("leaves no timer behind an answered request, and closes the connection of one that timed out", async () => {
+    const server = await serve((_request, response) => response.end("x"));
+    const set = vi.spyOn(globalThis, "setTimeout");
+    const clear = vi.spyOn(globalThis, "clearTimeout");
+    try {
+      await httpTransport(`${server.base}/v2/`, { method: "GET", headers: {}, timeoutMs: 60_000 });
+      const index = set.mock.calls.findIndex((call) => typeof call[1] === "number" && call[1] > 59_000);
+      expect(index).toBeGreaterThanOrEqual(0);
+      expect(clear.mock.calls.map((call) => call[0])).toContain(set.mock.results[index]?.value);
+    } finally {
+      set.mockRestore();
+      clear.mockRestore();
+    }
+    let closed = false;
+    const silent = await serve(() => undefined);
+    const silentServer = servers.at(-1) as http.Server;
+    silentServer.on("connection", (socket) => socket.on("close", () => (closed = true)));
+    await rejection(httpTransport(`${silent.base}/v2/`, { method: "GET", headers: {}, timeoutMs: 100 }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(closed).toBe(true);
+  });
+
+  it("stops following redirects after five, resolves a relative location against the hop it came from, and keeps one deadline for the chain", async () => {
+    const loop = await serve((_request, response) => response.writeHead(307, { location: "/v2/again" }).end());
+    const looped = await httpTransport(`${loop.base}/v2/start`, { method: "GET", headers: {}, timeoutMs: 5000 });
+    expect(looped.status).toBe(307);
+    expect(loop.seen).toHaveLength(6);
+    const second = await serve((request, response) => {
+      if (request.url === "/hop") response.writeHead(302, { location: "/end" }).end();
+      else response.end(`second ${request.url ?? ""}`);
+    });
+    const first = await serve((_request, response) => response.writeHead(307, { location: `${second.base}/hop` }).end());
+    expect((await httpTransport(`${first.base}/v2/x`, { method: "GET", headers: {}, timeoutMs: 5000 })).body.toString("utf8")).toBe("second /end");
+    const slow = await serve((request, response) => {
+      setTimeout(() => response.writeHead(307, { location: `/v2/hop${(request.url ?? "").length}` }).end(), 120);
+    });
+    // Each hop answers in 120 ms, within the 300 ms timeout, but the chain of five does not.
+    expect((await rejection(httpTransport(`${slow.base}/v2/`, { method: "GET", headers: {}, timeoutMs: 300 }))).name).toBe("TimeoutError");
+  });
+
+  it("does not send the login back to the registry after a redirect took it elsewhere", async () => {
+    const registry = await serve((request, response) => {
+      if (request.url === "/v2/repo/blobs/sha256:a") response.writeHead(307, { location: `${storage.base}/bounce` }).end();
+      else response.end("back home");
+    });
+    const storage = await serve((_request, response) => response.writeHead(307, { location: `${registry.base}/v2/final` }).end());
+    const answer = await httpTransport(`${registry.base}/v2/repo/blobs/sha256:a`, { method: "GET", headers: { authorization: "Basic c2VjcmV0" }, timeoutMs: 5000 });
+    expect(answer.body.toString("utf8")).toBe("back home");
+    expect(registry.seen.at(-1)?.url).toBe("/v2/final");
+    expect(registry.seen.at(-1)?.headers.authorization).toBeUndefined();
+  });
+
+  it("sends a GET again when its kept-alive connection was closed before any answer, and marks another method's failure stale for the client", async () => {
+    // A raw server: the first request on a connection is answered (kept alive), the second one on
+    // that connection finds it closed without an answer, as when a server drops an idle connection
+    // just as the request is sent. A new connection is answered again.
+    const received: string[] = [];
+    const server = net.createServer((socket) => {
+      rawSockets.add(socket);
+      let requests = 0;
+      socket.on("data", (data: Buffer) => {
+        received.push(data.toString("latin1").split(" ", 2).join(" "));
+        requests++;
+        if (requests === 1) socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok");
+        else socket.destroy();
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect((await httpTransport(`${base}/v2/a`, { method: "GET", headers: {}, timeoutMs: 5000 })).status).toBe(200);
+    expect((await httpTransport(`${base}/v2/b`, { method: "GET", headers: {}, timeoutMs: 5000 })).status).toBe(200);
+    expect(received).toEqual(["GET /v2/a", "GET /v2/b", "GET /v2/b"]);
+    // A POST on the kept-alive connection is not sent again here: the server may have done it.
+    const post = await rejection(httpTransport(`${base}/v2/repo/blobs/uploads/`, { method: "POST", headers: {}, timeoutMs: 5000 }));
+    expect(post).toMatchObject({ code: "ECONNRESET", stale: true });
+    expect(received.slice(3)).toEqual(["POST /v2/repo/blobs/uploads/"]);
+    // A new connection that breaks is a plain failure, not a stale one.
+    const breaking = net.createServer((socket) => socket.on("data", () => socket.destroy()));
+    servers.push(breaking);
+    await new Promise<void>((resolve) => breaking.listen(0, "127.0.0.1", resolve));
+    const broken = await rejection(httpTransport(`http://127.0.0.1:${(breaking.address() as AddressInfo).port}/v2/`, { method: "POST", headers: {}, timeoutMs: 5000 }));
+    expect(broken.code).toBe("ECONNRESET");
+    expect((broken as { stale?: boolean }).stale).toBeUndefined();
+  });
+
+  it("sends its requests through Node's global agent (its idle timeout, NODE_USE_ENV_PROXY)", async () => {
+    const server = await serve((_request, response) => response.end("x"));
+    const getName = vi.spyOn(http.globalAgent, "getName");
+    try {
+      await httpTransport(`${server.base}/v2/`, { method: "GET", headers: {}, timeoutMs: 5000 });
+      expect(getName).toHaveBeenCalled();
+    } finally {
+      getName.mockRestore();
+    }
+  });
+
+  it("speaks TLS to an https URL and checks the certificate", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+    const server = https.createServer({ key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) }, (_request, response) => response.end("tls"));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const refused = await rejection(httpTransport(`https://127.0.0.1:${(server.address() as AddressInfo).port}/v2/`, { method: "GET", headers: {}, timeoutMs: 5000 }));
+    expect(refused.code).toMatch(/SELF_SIGNED|CERT/);
+  });
+});
+
 describe("RegistryClient on node:http", () => {
   it("asks a loopback registry over HTTP when HTTPS gets no TLS answer, and tries a reset read again", async () => {
     const manifest = Buffer.from(JSON.stringify({ mediaType: "application/vnd.oci.image.manifest.v1+json", layers: [] }));
@@ -150,6 +281,7 @@ describe("RegistryClient on node:http", () => {
     expect(found?.mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
     expect(resets).toBe(1);
     expect(server.seen.filter((entry) => entry.url === "/v2/repo/manifests/tag")).toHaveLength(2);
+    expect(server.seen.every((entry) => entry.headers["user-agent"] === USER_AGENT)).toBe(true);
   });
 
   it("says a request that gets no answer timed out, after its attempts", async () => {
@@ -160,5 +292,46 @@ describe("RegistryClient on node:http", () => {
     const error = await rejection(client.manifest("repo", "tag"));
     expect(error).toBeInstanceOf(RegistryError);
     expect(String(error)).toMatch(/GET \/repo\/manifests\/tag at 127\.0\.0\.1:\d+ \(3 attempts\): no answer within 0\.1 s/);
+    expect(server.seen.filter((entry) => entry.url === "/v2/repo/manifests/tag").map((entry) => entry.headers["user-agent"])).toEqual([USER_AGENT, USER_AGENT, USER_AGENT]);
+  });
+
+  it("tries a POST and a PUT again, counted, when their kept-alive connection broke before any answer", async () => {
+    // The second request on each connection is done, then its connection dropped without an
+    // answer: the upload's POST is lost that way, its PUT lands (the blob is stored) and is then
+    // asked again, finding the upload closed, so the blob's HEAD is what says it is there.
+    const stored = new Set<string>();
+    const requestsOn = new WeakMap<object, number>();
+    const server = await serve((request, response, seen) => {
+      const count = (requestsOn.get(request.socket) ?? 0) + 1;
+      requestsOn.set(request.socket, count);
+      const digest = /[?&]digest=([^&]+)/.exec(seen.url)?.[1];
+      if (request.method === "PUT" && digest !== undefined && count === 2) stored.add(decodeURIComponent(digest));
+      if (count === 2) {
+        request.socket.destroy();
+        return;
+      }
+      if (request.method === "HEAD") response.writeHead(stored.size > 0 ? 200 : 404).end();
+      else if (request.method === "GET") response.end('{"name":"repo","tags":[]}');
+      else if (request.method === "POST") response.writeHead(202, { location: "/v2/repo/blobs/uploads/u1" }).end();
+      else if (request.method === "PUT") response.writeHead(404).end('{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}');
+      else response.end("{}");
+    });
+    const client = new RegistryClient({ registry: server.base.replace("http://", ""), scheme: "http", sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    // A first request, so that the upload's POST goes out on a kept-alive connection.
+    expect(await client.tags("repo")).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const bytes = Buffer.from("signature payload");
+    const digest = await client.putBlob("repo", bytes, { unchecked: true });
+    expect(stored.has(digest)).toBe(true);
+    const methods = server.seen.map((entry) => entry.method);
+    expect(methods.filter((method) => method === "POST")).toHaveLength(2);
+    expect(methods.filter((method) => method === "PUT")).toHaveLength(2);
+    expect(server.seen.at(-1)).toMatchObject({ method: "HEAD", url: `/v2/repo/blobs/${digest}` });
+  });
+
+  it("says a registry that answers HTTPS with plain HTTP did not answer in TLS", async () => {
+    const server = await serve((_request, response) => response.end("{}"));
+    const client = new RegistryClient({ registry: server.base.replace("http://", ""), scheme: "https", attempts: 1, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    expect(String(await rejection(client.manifest("repo", "tag")))).toMatch(/the answer was not TLS \((EPROTO|ERR_SSL_[A-Z_]+)\): the registry may speak plain HTTP/);
   });
 });
