@@ -41,11 +41,6 @@ const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const USER_AGENT = `strata node/${process.versions.node}`;
 
-// Node's global agents, as `fetch` keeps one pool for the process: connections are reused across
-// clients and requests, an idle one is closed after 5 s (before a server that closes idle
-// connections without saying so does, most of the time), and NODE_USE_ENV_PROXY applies to them as
-// it does to `fetch`.
-
 /** The timeout's error, shaped as `AbortSignal.timeout`'s reason is (client.ts reads its name). */
 function timeoutError(): Error {
   return new DOMException("no answer", "TimeoutError");
@@ -69,7 +64,7 @@ export function isStaleConnection(error: unknown): boolean {
   return (error as { stale?: unknown } | undefined)?.stale === true;
 }
 
-function exchange(url: URL, request: TransportRequest, deadline: number): Promise<TransportAnswer & { location?: string }> {
+function exchange(url: URL, request: TransportRequest, deadline: number): Promise<TransportAnswer> {
   return new Promise((resolve, reject) => {
     const module = url.protocol === "https:" ? https : http;
     const body = request.body;
@@ -77,6 +72,10 @@ function exchange(url: URL, request: TransportRequest, deadline: number): Promis
     // Named, as fetch names itself ("node"), so a registry's log (and the tests' fault proxy) can tell Strata's requests from the engine's.
     const headers = { "user-agent": USER_AGENT, ...request.headers, ...(body === undefined ? {} : { "content-length": String(body.byteLength) }) };
     let answered = false;
+    // No agent of its own: Node's global one, as `fetch` keeps one pool for the process. Connections
+    // are reused across clients and requests, an idle one is closed after 5 s (before a server that
+    // closes idle connections without saying so does, most of the time), and NODE_USE_ENV_PROXY
+    // applies as it does to `fetch`.
     const outgoing = module.request(url, { method: request.method, headers }, (incoming) => {
       answered = true;
       const chunks: Buffer[] = [];
@@ -95,7 +94,7 @@ function exchange(url: URL, request: TransportRequest, deadline: number): Promis
         clearTimeout(timer);
         // Every value of a repeated header, joined as fetch joins them (node's `headers` keeps only the first of some).
         const raw = incoming.headersDistinct;
-        const answer = {
+        resolve({
           status: incoming.statusCode ?? 0,
           headers: {
             get(name: string): string | null {
@@ -103,9 +102,7 @@ function exchange(url: URL, request: TransportRequest, deadline: number): Promis
             },
           },
           body: Buffer.concat(chunks),
-        };
-        const location = incoming.headers.location;
-        resolve(location === undefined ? answer : { ...answer, location });
+        });
       });
     });
     function fail(error: unknown): void {
@@ -134,9 +131,10 @@ export const httpTransport: Transport = async (address, request) => {
     // Once a redirect leaves the registry's origin the login stays behind, for the rest of the chain too (as fetch does).
     if (url.origin !== origin) headers = Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== "authorization"));
     const answer = await exchangeOnLiveConnection(url, { ...request, headers }, deadline);
-    const follow = REDIRECTS.has(answer.status) && answer.location !== undefined && (request.method === "GET" || request.method === "HEAD") && redirects < MAX_REDIRECTS;
-    if (!follow) return { status: answer.status, headers: answer.headers, body: answer.body };
-    url = new URL(answer.location as string, url);
+    const location = answer.headers.get("location");
+    const follow = REDIRECTS.has(answer.status) && location !== null && (request.method === "GET" || request.method === "HEAD") && redirects < MAX_REDIRECTS;
+    if (!follow) return answer;
+    url = new URL(location, url);
   }
 };
 
@@ -145,7 +143,7 @@ export const httpTransport: Transport = async (address, request) => {
  * failure drops that connection, and a new one is never stale). Another method's such failure is
  * passed on marked `stale` (isStaleConnection).
  */
-async function exchangeOnLiveConnection(url: URL, request: TransportRequest, deadline: number): Promise<TransportAnswer & { location?: string }> {
+async function exchangeOnLiveConnection(url: URL, request: TransportRequest, deadline: number): Promise<TransportAnswer> {
   for (;;) {
     try {
       return await exchange(url, request, deadline);

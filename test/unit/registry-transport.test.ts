@@ -13,6 +13,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { RegistryClient, RegistryError } from "../../src/registry/client.js";
 import { httpTransport } from "../../src/registry/transport.js";
+import { freePort } from "../helpers/net.js";
 
 interface Seen { readonly method: string; readonly url: string; readonly headers: http.IncomingHttpHeaders; readonly body: string }
 
@@ -30,6 +31,13 @@ afterEach(async () => {
 
 const USER_AGENT = `strata node/${process.versions.node}`;
 
+/** Starts a server on a loopback port (closed after the test) and says where: `127.0.0.1:<port>`. */
+async function listening(server: http.Server | net.Server): Promise<string> {
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 /** A server on 127.0.0.1 that records each request (body read whole) and answers with `handle`. */
 async function serve(handle: (request: http.IncomingMessage, response: http.ServerResponse, seen: Seen) => void): Promise<{ base: string; seen: Seen[]; connections: () => number }> {
   const seen: Seen[] = [];
@@ -44,9 +52,7 @@ async function serve(handle: (request: http.IncomingMessage, response: http.Serv
     });
   });
   server.on("connection", () => connections++);
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, connections: () => connections };
+  return { base: `http://${await listening(server)}`, seen, connections: () => connections };
 }
 
 const rejection = async (promise: Promise<unknown>): Promise<{ name?: string; code?: string }> => {
@@ -113,11 +119,7 @@ describe("httpTransport", () => {
       response.write("part", () => response.socket?.destroy());
     });
     expect((await rejection(httpTransport(`${cut.base}/v2/x`, { method: "GET", headers: {}, timeoutMs: 5000 }))).code).toBe("ECONNRESET");
-    const gone = await serve(() => undefined);
-    const address = gone.base;
-    const server = servers.pop();
-    await new Promise((resolve) => server?.close(resolve));
-    expect((await rejection(httpTransport(`${address}/v2/`, { method: "GET", headers: {}, timeoutMs: 5000 }))).code).toBe("ECONNREFUSED");
+    expect((await rejection(httpTransport(`http://127.0.0.1:${await freePort()}/v2/`, { method: "GET", headers: {}, timeoutMs: 5000 }))).code).toBe("ECONNREFUSED");
   });
 
   it("follows a GET's redirect, sending the login only to the registry's own origin, and leaves a PUT's as it is", async () => {
@@ -220,9 +222,7 @@ describe("httpTransport, the edges", () => {
         else socket.destroy();
       });
     });
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const base = `http://${await listening(server)}`;
     expect((await httpTransport(`${base}/v2/a`, { method: "GET", headers: {}, timeoutMs: 5000 })).status).toBe(200);
     expect((await httpTransport(`${base}/v2/b`, { method: "GET", headers: {}, timeoutMs: 5000 })).status).toBe(200);
     expect(received).toEqual(["GET /v2/a", "GET /v2/b", "GET /v2/b"]);
@@ -232,9 +232,7 @@ describe("httpTransport, the edges", () => {
     expect(received.slice(3)).toEqual(["POST /v2/repo/blobs/uploads/"]);
     // A new connection that breaks is a plain failure, not a stale one.
     const breaking = net.createServer((socket) => socket.on("data", () => socket.destroy()));
-    servers.push(breaking);
-    await new Promise<void>((resolve) => breaking.listen(0, "127.0.0.1", resolve));
-    const broken = await rejection(httpTransport(`http://127.0.0.1:${(breaking.address() as AddressInfo).port}/v2/`, { method: "POST", headers: {}, timeoutMs: 5000 }));
+    const broken = await rejection(httpTransport(`http://${await listening(breaking)}/v2/`, { method: "POST", headers: {}, timeoutMs: 5000 }));
     expect(broken.code).toBe("ECONNRESET");
     expect((broken as { stale?: boolean }).stale).toBeUndefined();
   });
@@ -254,9 +252,7 @@ describe("httpTransport, the edges", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
     execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
     const server = https.createServer({ key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) }, (_request, response) => response.end("tls"));
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const refused = await rejection(httpTransport(`https://127.0.0.1:${(server.address() as AddressInfo).port}/v2/`, { method: "GET", headers: {}, timeoutMs: 5000 }));
+    const refused = await rejection(httpTransport(`https://${await listening(server)}/v2/`, { method: "GET", headers: {}, timeoutMs: 5000 }));
     expect(refused.code).toMatch(/SELF_SIGNED|CERT/);
   });
 });
