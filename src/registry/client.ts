@@ -214,10 +214,7 @@ export class RegistryClient {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
-      if (answer.status === 401) {
-        const login = this.authorization === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
-        throw new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, 401, describeStatus(401));
-      }
+      if (answer.status === 401) throw this.refusedLogin();
       return answer;
     }
   }
