@@ -64,7 +64,10 @@ export function isStaleConnection(error: unknown): boolean {
   return (error as { stale?: unknown } | undefined)?.stale === true;
 }
 
-function exchange(url: URL, request: TransportRequest, deadline: number): Promise<TransportAnswer> {
+/** An answer, with the first of its Location headers: the one a redirect follows (several are not joined into one address). */
+type Exchanged = TransportAnswer & { readonly location?: string };
+
+function exchange(url: URL, request: TransportRequest, deadline: number): Promise<Exchanged> {
   return new Promise((resolve, reject) => {
     const module = url.protocol === "https:" ? https : http;
     const body = request.body;
@@ -94,7 +97,7 @@ function exchange(url: URL, request: TransportRequest, deadline: number): Promis
         clearTimeout(timer);
         // Every value of a repeated header, joined as fetch joins them (node's `headers` keeps only the first of some).
         const raw = incoming.headersDistinct;
-        resolve({
+        const answer = {
           status: incoming.statusCode ?? 0,
           headers: {
             get(name: string): string | null {
@@ -102,7 +105,9 @@ function exchange(url: URL, request: TransportRequest, deadline: number): Promis
             },
           },
           body: Buffer.concat(chunks),
-        });
+        };
+        const location = incoming.headers.location;
+        resolve(location === undefined ? answer : { ...answer, location });
       });
     });
     function fail(error: unknown): void {
@@ -131,10 +136,9 @@ export const httpTransport: Transport = async (address, request) => {
     // Once a redirect leaves the registry's origin the login stays behind, for the rest of the chain too (as fetch does).
     if (url.origin !== origin) headers = Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== "authorization"));
     const answer = await exchangeOnLiveConnection(url, { ...request, headers }, deadline);
-    const location = answer.headers.get("location");
-    const follow = REDIRECTS.has(answer.status) && location !== null && (request.method === "GET" || request.method === "HEAD") && redirects < MAX_REDIRECTS;
-    if (!follow) return answer;
-    url = new URL(location, url);
+    const follow = REDIRECTS.has(answer.status) && answer.location !== undefined && (request.method === "GET" || request.method === "HEAD") && redirects < MAX_REDIRECTS;
+    if (!follow) return { status: answer.status, headers: answer.headers, body: answer.body };
+    url = new URL(answer.location as string, url);
   }
 };
 
@@ -143,7 +147,7 @@ export const httpTransport: Transport = async (address, request) => {
  * failure drops that connection, and a new one is never stale). Another method's such failure is
  * passed on marked `stale` (isStaleConnection).
  */
-async function exchangeOnLiveConnection(url: URL, request: TransportRequest, deadline: number): Promise<TransportAnswer> {
+async function exchangeOnLiveConnection(url: URL, request: TransportRequest, deadline: number): Promise<Exchanged> {
   for (;;) {
     try {
       return await exchange(url, request, deadline);

@@ -188,6 +188,12 @@ describe("httpTransport, the edges", () => {
     });
     const first = await serve((_request, response) => response.writeHead(307, { location: `${second.base}/hop` }).end());
     expect((await httpTransport(`${first.base}/v2/x`, { method: "GET", headers: {}, timeoutMs: 5000 })).body.toString("utf8")).toBe("second /end");
+    const twice = await serve((request, response) => {
+      if (request.url === "/v2/start") response.setHeader("location", ["/v2/first", "/v2/second"]).writeHead(302).end();
+      else response.end(`at ${request.url ?? ""}`);
+    });
+    // Two Location headers: the first is followed, not an address made of both.
+    expect((await httpTransport(`${twice.base}/v2/start`, { method: "GET", headers: {}, timeoutMs: 5000 })).body.toString("utf8")).toBe("at /v2/first");
     const slow = await serve((request, response) => {
       setTimeout(() => response.writeHead(307, { location: `/v2/hop${(request.url ?? "").length}` }).end(), 120);
     });
