@@ -75,8 +75,8 @@ export interface ImageConfig {
   readonly config?: { readonly Labels?: Readonly<Record<string, string>> | null };
 }
 
-/** What went wrong beyond the HTTP status: content that fails its digest, or an answer that is not a registry's. */
-export type RegistryFault = "integrity" | "malformed";
+/** What went wrong beyond the HTTP status, where the fix depends on it: content that fails its digest, an answer that is not a registry's, or TLS that Strata cannot accept (the message says why and what to do). */
+export type RegistryFault = "integrity" | "malformed" | "tls";
 
 /**
  * A registry answer that is neither "found" nor "not found", after any retries. `answer` says
@@ -167,9 +167,11 @@ export class RegistryClient {
       return;
     } catch (error) {
       // Only a server that answered, but not in TLS, is asked again over HTTP: a refused connection
-      // (nothing listening yet) or a timeout says nothing about the scheme.
+      // (nothing listening yet) or a timeout says nothing about the scheme, and a certificate
+      // refused or a TLS alert says the registry speaks TLS (asked over HTTP, it would answer 400,
+      // which hides why).
       const code = causeCode(error);
-      if (!this.loopback || code === "ECONNREFUSED" || code === "TIMEOUT") throw networkError(`cannot reach the registry at https://${this.registry}/v2`, error, this.timeoutMs);
+      if (!this.loopback || code === "ECONNREFUSED" || code === "TIMEOUT" || (code !== undefined && spokeTls(code))) throw networkError(`cannot reach the registry at https://${this.registry}/v2`, error, this.timeoutMs);
     }
     try {
       await this.send(`http://${this.registry}/v2/`, { method: "GET", headers: this.headers(), timeoutMs: this.timeoutMs });
@@ -528,6 +530,26 @@ function tlsFailure(code: string, error: unknown): string {
   return `the TLS handshake failed (${code}): ${reason}`;
 }
 
+/** Node's codes (OpenSSL's verify results) for a certificate chain that no CA Node trusts signed. */
+const UNTRUSTED_CERTIFICATE = new Set(["DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "CERT_UNTRUSTED"]);
+
+/** Whether a failure's code comes from a server that speaks TLS: its certificate refused (OpenSSL's verify results, Node's host name check), or a TLS alert it sent. */
+function spokeTls(code: string): boolean {
+  return UNTRUSTED_CERTIFICATE.has(code) || /^(CERT_|ERR_TLS_CERT_)/.test(code) || /^ERR_SSL_[A-Z0-9]+_ALERT_/.test(code);
+}
+
+/**
+ * A certificate Node refused, with the fix: a registry behind its own CA is the usual case, and
+ * Node does not read the Docker engine's certs.d, so the CA has to be given to Strata too
+ * (README, registry logins). Other refusals (expired, revoked) keep Node's own words.
+ */
+function certificateFailure(code: string, error: unknown): string | undefined {
+  const message = (error as { cause?: { message?: string }; message?: string }).cause?.message ?? (error as { message?: string }).message ?? "";
+  if (UNTRUSTED_CERTIFICATE.has(code)) return `the registry's TLS certificate is not signed by a CA this machine trusts (${code}: ${message}): give Strata the CA that signed it, NODE_EXTRA_CA_CERTS=<ca.pem> (the Docker engine takes the same CA as /etc/docker/certs.d/<host:port>/ca.crt)`;
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return `the registry's TLS certificate is for another host name (${code}: ${message}): use the registry address the certificate names, or issue it for this one`;
+  return undefined;
+}
+
 /** A network failure as a RegistryError that says what happened in a user's words. */
 function networkError(what: string, error: unknown, timeoutMs: number): RegistryError {
   const code = causeCode(error);
@@ -535,8 +557,9 @@ function networkError(what: string, error: unknown, timeoutMs: number): Registry
     : code === "ECONNREFUSED" ? "connection refused (nothing listening)"
     : code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "UND_ERR_CLOSED" ? `connection reset (${code})`
     : code === "EPROTO" || code?.startsWith("ERR_SSL_") === true ? tlsFailure(code, error)
-    : `${(error as Error).message} (${code ?? (error as { cause?: { message?: string } }).cause?.message ?? "no detail"})`;
-  const wrapped = new RegistryError(`${what}: ${answer}`, undefined, answer);
+    : (code === undefined ? undefined : certificateFailure(code, error)) ?? `${(error as Error).message} (${code ?? (error as { cause?: { message?: string } }).cause?.message ?? "no detail"})`;
+  const tls = code !== undefined && (code === "EPROTO" || code.startsWith("ERR_SSL_") || spokeTls(code));
+  const wrapped = new RegistryError(`${what}: ${answer}`, undefined, answer, tls ? "tls" : undefined);
   (wrapped as { cause?: unknown }).cause = error;
   return wrapped;
 }

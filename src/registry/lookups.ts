@@ -61,6 +61,7 @@ export function fixFor(error: RegistryError, registry: string): string {
   if (error.status === 429) return `the registry limits requests: wait, then run again (or raise its rate limit)`;
   if (error.fault === "integrity") return `something between Strata and ${registry} (a proxy, or its storage) altered what it serves: check both, then run again`;
   if (error.fault === "malformed") return `${registry} served something that is not a registry answer (a proxy or a login page?): check strata:registry and what sits between, then run again`;
+  if (error.fault === "tls") return `Strata cannot speak TLS with ${registry} as it is: do what is said of its TLS above, then run again`;
   return `check that the registry at ${registry} runs and answers (scripts/services.sh status, and its log), then run again`;
 }
 

@@ -145,6 +145,20 @@ describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
     expect(allText(path.join(world.root, "state"))).not.toContain(wrong);
   });
 
+  it("a TLS registry whose CA Strata was not given fails, naming NODE_EXTRA_CA_CERTS, and nothing is pushed", async () => {
+    // The engine trusts the registry's CA (certs.d); Strata's lookups, which come first, are given
+    // another CA, as on a machine whose NODE_EXTRA_CA_CERTS names its company's CA but not this one.
+    const otherCa = path.join(world.root, "other-ca.pem");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=another CA",
+      "-keyout", path.join(world.root, "other-ca-key.pem"), "-out", otherCa], { stdio: "ignore" });
+    const stack = await world.stack("untrusted", { channel: "untrusted", registry: address, registryUsername: USER }, { secrets: { registryPassword: PASSWORD }, env: { NODE_EXTRA_CA_CERTS: otherCa } });
+    const failure = await stack.up().then(() => undefined, (error: Error) => error);
+    expect(failure?.message).toMatch(/the registry's TLS certificate is not signed by a CA this machine trusts \(DEPTH_ZERO_SELF_SIGNED_CERT: self[- ]signed certificate\): give Strata the CA that signed it, NODE_EXTRA_CA_CERTS=<ca\.pem>.*Nothing was built or pushed.* fix: Strata cannot speak TLS with 127\.0\.0\.1:\d+ as it is: do what is said of its TLS above/s);
+    expect(failure?.message).not.toMatch(/unhandled exception|\n\s+at /);
+    expect(failure?.message).not.toContain(PASSWORD);
+    expect((await client.repositories()).filter((repository) => repository.startsWith(`${stack.group}/`))).toEqual([]);
+  });
+
   for (const layout of ["credsStore", "credHelpers"] as const) {
     it(`takes the login from a credential helper (${layout}), for the lookups and for docker.Image's pushes; the password appears nowhere`, async () => {
       // A credential helper as docker login uses one: docker-credential-<name> get, the server on stdin, JSON out.

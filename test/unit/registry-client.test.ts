@@ -102,6 +102,7 @@ describe("registry client under faults", () => {
     expect(fixFor(new RegistryError("x", 429), "r:5000")).toMatch(/limits requests/);
     expect(fixFor(new RegistryError("x", 200, "a manifest whose bytes do not match its digest", "integrity"), "r:5000")).toMatch(/altered what it serves/);
     expect(fixFor(new RegistryError("x", undefined, "an answer that does not parse", "malformed"), "r:5000")).toMatch(/not a registry answer/);
+    expect(fixFor(new RegistryError("x", undefined, "the registry's TLS certificate is not signed by a CA this machine trusts", "tls"), "r:5000")).toMatch(/^Strata cannot speak TLS with r:5000 as it is: do what is said of its TLS above/);
     expect(fixFor(new RegistryError("x", 500), "r:5000")).toMatch(/runs and answers/);
   });
   it("a manifest that does not parse is an error", async () => {

@@ -10,7 +10,7 @@ import https from "node:https";
 import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, onTestFinished, vi } from "vitest";
 import { RegistryClient, RegistryError } from "../../src/registry/client.js";
 import { httpTransport } from "../../src/registry/transport.js";
 import { freePort } from "../helpers/net.js";
@@ -329,6 +329,69 @@ describe("RegistryClient on node:http", () => {
     expect(methods.filter((method) => method === "POST")).toHaveLength(2);
     expect(methods.filter((method) => method === "PUT")).toHaveLength(2);
     expect(server.seen.at(-1)).toMatchObject({ method: "HEAD", url: `/v2/repo/blobs/${digest}` });
+  });
+
+  describe("TLS refusals, each with its fix", () => {
+    /** A certificate (and its key) from openssl for `subject`, with `altNames` as its subjectAltName. */
+    const certificate = (subject: string, altNames: string): { key: Buffer; cert: Buffer } => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", subject, "-addext", `subjectAltName=${altNames}`, "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+      return { key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
+    };
+    const client = (registry: string): RegistryClient => new RegistryClient({ registry, scheme: "https", attempts: 1, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    /** Node's global HTTPS agent (the transport's) trusts `ca` for one test, as NODE_EXTRA_CA_CERTS would make it. */
+    const trusting = (ca: Buffer): void => {
+      const before = https.globalAgent.options.ca;
+      https.globalAgent.options.ca = ca;
+      onTestFinished(() => {
+        https.globalAgent.options.ca = before;
+        https.globalAgent.destroy();
+      });
+    };
+
+    it("names NODE_EXTRA_CA_CERTS for a certificate no trusted CA signed", async () => {
+      const server = https.createServer(certificate("/CN=127.0.0.1", "IP:127.0.0.1"), (_request, response) => response.end("{}"));
+      const refused = String(await rejection(client(await listening(server)).manifest("repo", "tag")));
+      expect(refused).toMatch(/^RegistryError: GET \/repo\/manifests\/tag at 127\.0\.0\.1:\d+: the registry's TLS certificate is not signed by a CA this machine trusts \(DEPTH_ZERO_SELF_SIGNED_CERT: self[- ]signed certificate\): give Strata the CA that signed it, NODE_EXTRA_CA_CERTS=<ca\.pem>/);
+    });
+
+    it("does not ask a loopback registry over HTTP when HTTPS got a certificate it refused: the registry speaks TLS", async () => {
+      let connections = 0;
+      const server = https.createServer(certificate("/CN=127.0.0.1", "IP:127.0.0.1"), (_request, response) => response.end("{}"));
+      // The HTTPS probe's one connection, and no second one for HTTP: a TLS server answers a
+      // plain-HTTP request 400, which would hide why the registry was refused.
+      server.on("connection", () => connections++);
+      const probing = new RegistryClient({ registry: await listening(server), attempts: 1, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+      const failure = await rejection(probing.manifest("repo", "tag"));
+      const refused = String(failure);
+      expect(refused).toMatch(/^RegistryError: cannot reach the registry at https:\/\/127\.0\.0\.1:\d+\/v2: the registry's TLS certificate is not signed by a CA this machine trusts \(DEPTH_ZERO_SELF_SIGNED_CERT/);
+      expect(connections).toBe(1);
+      expect((failure as { fault?: string }).fault).toBe("tls");
+    });
+
+    it("says a trusted certificate for another host is for another host", async () => {
+      const pair = certificate("/CN=registry.invalid", "DNS:registry.invalid");
+      trusting(pair.cert);
+      const server = https.createServer(pair, (_request, response) => response.end("{}"));
+      const refused = String(await rejection(client(await listening(server)).manifest("repo", "tag")));
+      expect(refused).toMatch(/the registry's TLS certificate is for another host name \(ERR_TLS_CERT_ALTNAME_INVALID: .*127\.0\.0\.1.*\): use the registry address the certificate names/);
+    });
+
+    it("gives OpenSSL's reason, not its dump, for a handshake the registry refused (a client certificate required)", async () => {
+      const pair = certificate("/CN=127.0.0.1", "IP:127.0.0.1");
+      trusting(pair.cert);
+      let answered = 0;
+      const server = https.createServer({ ...pair, ca: pair.cert, requestCert: true, rejectUnauthorized: true }, (_request, response) => {
+        answered++;
+        response.end("{}");
+      });
+      const failure = await rejection(client(await listening(server)).manifest("repo", "tag"));
+      const refused = String(failure);
+      expect(refused).toMatch(/the TLS handshake failed \(ERR_SSL_[A-Z0-9_]+\): [a-z0-9 ]*(certificate required|handshake failure)$/);
+      expect(refused).not.toMatch(/SSL routines/);
+      expect((failure as { fault?: string }).fault).toBe("tls");
+      expect(answered).toBe(0);
+    });
   });
 
   it("says a registry that answers HTTPS with plain HTTP did not answer in TLS", async () => {
