@@ -167,11 +167,13 @@ export class RegistryClient {
       return;
     } catch (error) {
       // Only a server that answered, but not in TLS, is asked again over HTTP: a refused connection
-      // (nothing listening yet) or a timeout says nothing about the scheme, and a certificate
-      // refused or a TLS alert says the registry speaks TLS (asked over HTTP, it would answer 400,
-      // which hides why).
+      // (nothing listening yet) or a timeout says nothing about the scheme, and anything else (a
+      // certificate refused, a TLS alert) came from a registry that speaks TLS, which asked over
+      // HTTP would answer 400 and hide why.
       const code = causeCode(error);
-      if (!this.loopback || code === "ECONNREFUSED" || code === "TIMEOUT" || (code !== undefined && spokeTls(code))) throw networkError(`cannot reach the registry at https://${this.registry}/v2`, error, this.timeoutMs);
+      if (!this.loopback || !answeredWithoutTls(code, error)) {
+        throw networkError(`${code !== undefined && tlsRefusal(code) ? "will not talk to" : "cannot reach"} the registry at https://${this.registry}/v2`, error, this.timeoutMs);
+      }
     }
     try {
       await this.send(`http://${this.registry}/v2/`, { method: "GET", headers: this.headers(), timeoutMs: this.timeoutMs });
@@ -523,8 +525,7 @@ function causeCode(error: unknown): string | undefined {
 
 /** A TLS failure in a user's words: plain HTTP where TLS was asked for, or OpenSSL's reason for a handshake refused. */
 function tlsFailure(code: string, error: unknown): string {
-  const failure = error as { message?: string; cause?: { message?: string } };
-  const text = failure.cause?.message ?? failure.message ?? "";
+  const text = messageOf(error);
   if (code === "ERR_SSL_WRONG_VERSION_NUMBER" || /wrong version number/i.test(text)) return `the answer was not TLS (${code}): the registry may speak plain HTTP, which Strata uses only for a loopback registry`;
   const reason = /SSL routines:[^:]*:([^:]+):/.exec(text)?.[1] ?? text.trim();
   return `the TLS handshake failed (${code}): ${reason}`;
@@ -533,21 +534,43 @@ function tlsFailure(code: string, error: unknown): string {
 /** Node's codes (OpenSSL's verify results) for a certificate chain that no CA Node trusts signed. */
 const UNTRUSTED_CERTIFICATE = new Set(["DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "CERT_UNTRUSTED"]);
 
-/** Whether a failure's code comes from a server that speaks TLS: its certificate refused (OpenSSL's verify results, Node's host name check), or a TLS alert it sent. */
-function spokeTls(code: string): boolean {
-  return UNTRUSTED_CERTIFICATE.has(code) || /^(CERT_|ERR_TLS_CERT_)/.test(code) || /^ERR_SSL_[A-Z0-9]+_ALERT_/.test(code);
+/**
+ * Whether an HTTPS attempt's failure says the port does not speak TLS at all: OpenSSL read
+ * something that is not a TLS record (a plain-HTTP server's answer), or the connection ended
+ * before any TLS answer. Only then is a loopback registry asked over HTTP.
+ */
+function answeredWithoutTls(code: string | undefined, error: unknown): boolean {
+  if (code === "ECONNRESET" || code === "UND_ERR_SOCKET") return true;
+  if (code !== "EPROTO" && code?.startsWith("ERR_SSL_") !== true) return false;
+  return code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG" || code === "ERR_SSL_HTTP_REQUEST"
+    || /wrong version number|packet length too long|http request/i.test(messageOf(error));
+}
+
+/** Whether a failure is TLS refusing the registry: its certificate (OpenSSL's verify results, Node's host name check) or the handshake. */
+function tlsRefusal(code: string): boolean {
+  return code === "EPROTO" || code.startsWith("ERR_SSL_") || code === "UNSPECIFIED" || UNTRUSTED_CERTIFICATE.has(code)
+    || /^(CERT_|ERR_TLS_CERT_|UNABLE_TO_|ERROR_IN_CERT_|INVALID_|PATH_LENGTH_|HOSTNAME_MISMATCH)/.test(code);
+}
+
+/** A failure's own words: fetch's cause's, else its own. */
+function messageOf(error: unknown): string {
+  return (error as { cause?: { message?: string }; message?: string }).cause?.message ?? (error as { message?: string }).message ?? "";
 }
 
 /**
  * A certificate Node refused, with the fix: a registry behind its own CA is the usual case, and
  * Node does not read the Docker engine's certs.d, so the CA has to be given to Strata too
- * (README, registry logins). Other refusals (expired, revoked) keep Node's own words.
+ * (README, registry logins). Other refusals keep Node's own words and name what to look at.
  */
-function certificateFailure(code: string, error: unknown): string | undefined {
-  const message = (error as { cause?: { message?: string }; message?: string }).cause?.message ?? (error as { message?: string }).message ?? "";
-  if (UNTRUSTED_CERTIFICATE.has(code)) return `the registry's TLS certificate is not signed by a CA this machine trusts (${code}: ${message}): give Strata the CA that signed it, NODE_EXTRA_CA_CERTS=<ca.pem> (the Docker engine takes the same CA as /etc/docker/certs.d/<host:port>/ca.crt)`;
-  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return `the registry's TLS certificate is for another host name (${code}: ${message}): use the registry address the certificate names, or issue it for this one`;
-  return undefined;
+function certificateFailure(code: string, error: unknown): string {
+  const message = messageOf(error);
+  if (UNTRUSTED_CERTIFICATE.has(code)) {
+    const intermediate = code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" || code === "UNABLE_TO_GET_ISSUER_CERT_LOCALLY" ? ", or, if that CA is trusted already, make the registry send its intermediate certificates with its own" : "";
+    return `the registry's TLS certificate is not signed by a CA this machine trusts (${code}: ${message}): give Strata the CA that signed it, NODE_EXTRA_CA_CERTS=<ca.pem> (the Docker engine takes the same CA as /etc/docker/certs.d/<host:port>/ca.crt)${intermediate}`;
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || code === "HOSTNAME_MISMATCH") return `the registry's TLS certificate is for another host name (${code}: ${message}): use the registry address the certificate names, or issue it for this one`;
+  if (code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID") return `the registry's TLS certificate is not valid now (${code}: ${message}): renew it, or check this machine's clock`;
+  return `the registry's TLS certificate was refused (${code}: ${message}): issue it as a server certificate from a CA this machine trusts`;
 }
 
 /** A network failure as a RegistryError that says what happened in a user's words. */
@@ -557,9 +580,9 @@ function networkError(what: string, error: unknown, timeoutMs: number): Registry
     : code === "ECONNREFUSED" ? "connection refused (nothing listening)"
     : code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "UND_ERR_CLOSED" ? `connection reset (${code})`
     : code === "EPROTO" || code?.startsWith("ERR_SSL_") === true ? tlsFailure(code, error)
-    : (code === undefined ? undefined : certificateFailure(code, error)) ?? `${(error as Error).message} (${code ?? (error as { cause?: { message?: string } }).cause?.message ?? "no detail"})`;
-  const tls = code !== undefined && (code === "EPROTO" || code.startsWith("ERR_SSL_") || spokeTls(code));
-  const wrapped = new RegistryError(`${what}: ${answer}`, undefined, answer, tls ? "tls" : undefined);
+    : code !== undefined && tlsRefusal(code) ? certificateFailure(code, error)
+    : `${(error as Error).message} (${code ?? (error as { cause?: { message?: string } }).cause?.message ?? "no detail"})`;
+  const wrapped = new RegistryError(`${what}: ${answer}`, undefined, answer, code !== undefined && tlsRefusal(code) ? "tls" : undefined);
   (wrapped as { cause?: unknown }).cause = error;
   return wrapped;
 }

@@ -253,7 +253,7 @@ describe("the scheme, asked once", () => {
       const url = String(input);
       if (url.endsWith("/v2/")) {
         probes.push(url);
-        if (url.startsWith("https:")) throw Object.assign(new TypeError("fetch failed"), { cause: { code: "EPROTO" } });
+        if (url.startsWith("https:")) throw Object.assign(new TypeError("fetch failed"), { cause: { code: "EPROTO", message: "write EPROTO 40E7:error:0A00010B:SSL routines:ssl3_get_record:wrong version number" } });
         if (httpFailures > 0) {
           httpFailures -= 1;
           throw Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED" } });

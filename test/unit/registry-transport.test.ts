@@ -4,7 +4,7 @@
  * policy reads; then the client itself on it (scheme probe, a reset tried again).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import net, { type AddressInfo } from "node:net";
@@ -332,13 +332,26 @@ describe("RegistryClient on node:http", () => {
   });
 
   describe("TLS refusals, each with its fix", () => {
-    /** A certificate (and its key) from openssl for `subject`, with `altNames` as its subjectAltName. */
-    const certificate = (subject: string, altNames: string): { key: Buffer; cert: Buffer } => {
+    const openssl = (dir: string, args: readonly string[]): void => {
+      execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+    };
+    const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    /** A self-signed certificate (and its key) for `subject`, with `altNames` as its subjectAltName. */
+    const selfSigned = (subject: string, altNames: string): { key: Buffer; cert: Buffer } => {
       const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
-      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", subject, "-addext", `subjectAltName=${altNames}`, "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
+      openssl(dir, ["req", "-x509", ...EC_KEY, "-days", "1", "-subj", subject, "-addext", `subjectAltName=${altNames}`, "-keyout", "key.pem", "-out", "cert.pem"]);
       return { key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
     };
-    const client = (registry: string): RegistryClient => new RegistryClient({ registry, scheme: "https", attempts: 1, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    /** A CA, and a certificate for 127.0.0.1 it signed with `extensions` (an openssl extfile). */
+    const signedByCa = (extensions: string): { ca: Buffer; key: Buffer; cert: Buffer } => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+      openssl(dir, ["req", "-x509", ...EC_KEY, "-days", "1", "-subj", "/CN=Strata test CA", "-keyout", "ca-key.pem", "-out", "ca.pem"]);
+      openssl(dir, ["req", "-new", ...EC_KEY, "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "request.pem"]);
+      writeFileSync(path.join(dir, "extensions.cnf"), `${extensions}\n`);
+      openssl(dir, ["x509", "-req", "-in", "request.pem", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "1", "-extfile", "extensions.cnf", "-out", "cert.pem"]);
+      return { ca: readFileSync(path.join(dir, "ca.pem")), key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
+    };
+    const SERVER_EXTENSIONS = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth";
     /** Node's global HTTPS agent (the transport's) trusts `ca` for one test, as NODE_EXTRA_CA_CERTS would make it. */
     const trusting = (ca: Buffer): void => {
       const before = https.globalAgent.options.ca;
@@ -350,48 +363,110 @@ describe("RegistryClient on node:http", () => {
     };
 
     it("names NODE_EXTRA_CA_CERTS for a certificate no trusted CA signed", async () => {
-      const server = https.createServer(certificate("/CN=127.0.0.1", "IP:127.0.0.1"), (_request, response) => response.end("{}"));
-      const refused = String(await rejection(client(await listening(server)).manifest("repo", "tag")));
+      const server = https.createServer(selfSigned("/CN=127.0.0.1", "IP:127.0.0.1"), (_request, response) => response.end("{}"));
+      const client = new RegistryClient({ registry: await listening(server), scheme: "https", attempts: 1, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+      const refused = String(await rejection(client.manifest("repo", "tag")));
       expect(refused).toMatch(/^RegistryError: GET \/repo\/manifests\/tag at 127\.0\.0\.1:\d+: the registry's TLS certificate is not signed by a CA this machine trusts \(DEPTH_ZERO_SELF_SIGNED_CERT: self[- ]signed certificate\): give Strata the CA that signed it, NODE_EXTRA_CA_CERTS=<ca\.pem>/);
     });
 
-    it("does not ask a loopback registry over HTTP when HTTPS got a certificate it refused: the registry speaks TLS", async () => {
-      let connections = 0;
-      const server = https.createServer(certificate("/CN=127.0.0.1", "IP:127.0.0.1"), (_request, response) => response.end("{}"));
-      // The HTTPS probe's one connection, and no second one for HTTP: a TLS server answers a
-      // plain-HTTP request 400, which would hide why the registry was refused.
-      server.on("connection", () => connections++);
-      const probing = new RegistryClient({ registry: await listening(server), attempts: 1, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
-      const failure = await rejection(probing.manifest("repo", "tag"));
-      const refused = String(failure);
-      expect(refused).toMatch(/^RegistryError: cannot reach the registry at https:\/\/127\.0\.0\.1:\d+\/v2: the registry's TLS certificate is not signed by a CA this machine trusts \(DEPTH_ZERO_SELF_SIGNED_CERT/);
-      expect(connections).toBe(1);
-      expect((failure as { fault?: string }).fault).toBe("tls");
-    });
-
-    it("says a trusted certificate for another host is for another host", async () => {
-      const pair = certificate("/CN=registry.invalid", "DNS:registry.invalid");
-      trusting(pair.cert);
-      const server = https.createServer(pair, (_request, response) => response.end("{}"));
-      const refused = String(await rejection(client(await listening(server)).manifest("repo", "tag")));
-      expect(refused).toMatch(/the registry's TLS certificate is for another host name \(ERR_TLS_CERT_ALTNAME_INVALID: .*127\.0\.0\.1.*\): use the registry address the certificate names/);
-    });
-
-    it("gives OpenSSL's reason, not its dump, for a handshake the registry refused (a client certificate required)", async () => {
-      const pair = certificate("/CN=127.0.0.1", "IP:127.0.0.1");
-      trusting(pair.cert);
-      let answered = 0;
-      const server = https.createServer({ ...pair, ca: pair.cert, requestCert: true, rejectUnauthorized: true }, (_request, response) => {
-        answered++;
-        response.end("{}");
+    // Each through the loopback probe: one connection, no second one over plain HTTP (a TLS server
+    // answers that 400, which hid why the registry was refused), the failure marked "tls" for the
+    // lookup's fix, and a message that says what was refused.
+    const refusals: readonly { readonly case: string; readonly server: () => https.ServerOptions; readonly said: RegExp }[] = [
+      {
+        case: "a private CA's certificate, the CA not given",
+        server: () => {
+          const pair = signedByCa(SERVER_EXTENSIONS);
+          return { key: pair.key, cert: pair.cert };
+        },
+        said: /is not signed by a CA this machine trusts \(UNABLE_TO_VERIFY_LEAF_SIGNATURE: .*NODE_EXTRA_CA_CERTS=<ca\.pem>.*or, if that CA is trusted already, make the registry send its intermediate certificates/,
+      },
+      {
+        case: "a private CA's chain, the CA not given",
+        server: () => {
+          const pair = signedByCa(SERVER_EXTENSIONS);
+          return { key: pair.key, cert: Buffer.concat([pair.cert, pair.ca]) };
+        },
+        said: /is not signed by a CA this machine trusts \(SELF_SIGNED_CERT_IN_CHAIN: .*NODE_EXTRA_CA_CERTS=<ca\.pem>/,
+      },
+      {
+        case: "a trusted certificate for another host",
+        server: () => {
+          const pair = selfSigned("/CN=registry.invalid", "DNS:registry.invalid");
+          trusting(pair.cert);
+          return pair;
+        },
+        said: /is for another host name \(ERR_TLS_CERT_ALTNAME_INVALID: .*127\.0\.0\.1.*\): use the registry address the certificate names/,
+      },
+      {
+        case: "a trusted CA's certificate that is not a server's",
+        server: () => {
+          const pair = signedByCa("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=clientAuth");
+          trusting(pair.ca);
+          return { key: pair.key, cert: pair.cert };
+        },
+        said: /the registry's TLS certificate was refused \(INVALID_PURPOSE: .*\): issue it as a server certificate/,
+      },
+      {
+        case: "a client certificate required (TLS 1.3: an alert after the handshake)",
+        server: () => {
+          const pair = selfSigned("/CN=127.0.0.1", "IP:127.0.0.1");
+          trusting(pair.cert);
+          return { ...pair, ca: pair.cert, requestCert: true, rejectUnauthorized: true };
+        },
+        said: /the TLS handshake failed \(ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED\): tlsv13 alert certificate required$/,
+      },
+      {
+        case: "a client certificate required (TLS 1.2: an alert in the handshake)",
+        server: () => {
+          const pair = selfSigned("/CN=127.0.0.1", "IP:127.0.0.1");
+          trusting(pair.cert);
+          return { ...pair, ca: pair.cert, requestCert: true, rejectUnauthorized: true, maxVersion: "TLSv1.2" };
+        },
+        said: /the TLS handshake failed \(EPROTO\): (sslv3|ssl\/tls) alert handshake failure$/,
+      },
+    ];
+    it("asks a loopback registry over HTTP when its HTTPS port closed the connection at the TLS hello (no TLS there)", async () => {
+      const asked: string[] = [];
+      const server = net.createServer((socket) => {
+        rawSockets.add(socket);
+        socket.on("data", (bytes: Buffer) => {
+          // A TLS ClientHello starts with 0x16 (a handshake record): closed unanswered, as a plain server may.
+          if (bytes[0] === 0x16) {
+            socket.destroy();
+            return;
+          }
+          for (const head of bytes.toString("latin1").split("\r\n\r\n").filter((text) => text !== "")) {
+            const target = head.split(" ")[1] ?? "";
+            asked.push(target);
+            socket.write(target === "/v2/" ? "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}" : "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n");
+          }
+        });
       });
-      const failure = await rejection(client(await listening(server)).manifest("repo", "tag"));
-      const refused = String(failure);
-      expect(refused).toMatch(/the TLS handshake failed \(ERR_SSL_[A-Z0-9_]+\): [a-z0-9 ]*(certificate required|handshake failure)$/);
-      expect(refused).not.toMatch(/SSL routines/);
-      expect((failure as { fault?: string }).fault).toBe("tls");
-      expect(answered).toBe(0);
+      const probing = new RegistryClient({ registry: await listening(server), attempts: 1, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+      expect(await probing.manifest("repo", "tag")).toBeUndefined();
+      expect(asked).toEqual(["/v2/", "/v2/repo/manifests/tag"]);
     });
+
+    for (const refusal of refusals) {
+      it(`refuses ${refusal.case} with the fix, and does not ask a loopback registry over HTTP after it`, async () => {
+        let connections = 0;
+        let answered = 0;
+        const server = https.createServer(refusal.server(), (_request, response) => {
+          answered++;
+          response.end("{}");
+        });
+        server.on("connection", () => connections++);
+        const probing = new RegistryClient({ registry: await listening(server), attempts: 1, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+        const failure = await rejection(probing.manifest("repo", "tag"));
+        expect(String(failure)).toMatch(/^RegistryError: will not talk to the registry at https:\/\/127\.0\.0\.1:\d+\/v2: /);
+        expect(String(failure)).toMatch(refusal.said);
+        expect(String(failure)).not.toMatch(/SSL routines/);
+        expect((failure as { fault?: string }).fault).toBe("tls");
+        expect(connections).toBe(1);
+        expect(answered).toBe(0);
+      });
+    }
   });
 
   it("says a registry that answers HTTPS with plain HTTP did not answer in TLS", async () => {
