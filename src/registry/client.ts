@@ -536,11 +536,13 @@ const UNTRUSTED_CERTIFICATE = new Set(["DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGN
 
 /**
  * Whether an HTTPS attempt's failure says the port does not speak TLS at all: OpenSSL read
- * something that is not a TLS record (a plain-HTTP server's answer), or the connection ended
- * before any TLS answer. Only then is a loopback registry asked over HTTP.
+ * something that is not a TLS record (a plain-HTTP server's answer reads as a wrong version
+ * number; bytes that look like an HTTP request, as "http request"), or the connection ended before
+ * TLS was set up. Only then is a loopback registry asked over HTTP; a reset after the TLS
+ * handshake (transport.ts marks it `tlsEstablished`) came from a server that speaks TLS.
  */
 function answeredWithoutTls(code: string | undefined, error: unknown): boolean {
-  if (code === "ECONNRESET" || code === "UND_ERR_SOCKET") return true;
+  if (code === "ECONNRESET") return (error as { tlsEstablished?: unknown }).tlsEstablished !== true;
   if (code !== "EPROTO" && code?.startsWith("ERR_SSL_") !== true) return false;
   return code === "ERR_SSL_WRONG_VERSION_NUMBER" || code === "ERR_SSL_PACKET_LENGTH_TOO_LONG" || code === "ERR_SSL_HTTP_REQUEST"
     || /wrong version number|packet length too long|http request/i.test(messageOf(error));
@@ -549,7 +551,7 @@ function answeredWithoutTls(code: string | undefined, error: unknown): boolean {
 /** Whether a failure is TLS refusing the registry: its certificate (OpenSSL's verify results, Node's host name check) or the handshake. */
 function tlsRefusal(code: string): boolean {
   return code === "EPROTO" || code.startsWith("ERR_SSL_") || code === "UNSPECIFIED" || UNTRUSTED_CERTIFICATE.has(code)
-    || /^(CERT_|ERR_TLS_CERT_|UNABLE_TO_|ERROR_IN_CERT_|INVALID_|PATH_LENGTH_|HOSTNAME_MISMATCH)/.test(code);
+    || /^(CERT_|ERR_TLS_CERT_|UNABLE_TO_|ERROR_IN_CERT_|INVALID_|PATH_LENGTH_)/.test(code);
 }
 
 /** A failure's own words: fetch's cause's, else its own. */
@@ -565,10 +567,10 @@ function messageOf(error: unknown): string {
 function certificateFailure(code: string, error: unknown): string {
   const message = messageOf(error);
   if (UNTRUSTED_CERTIFICATE.has(code)) {
-    const intermediate = code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" || code === "UNABLE_TO_GET_ISSUER_CERT_LOCALLY" ? ", or, if that CA is trusted already, make the registry send its intermediate certificates with its own" : "";
+    const intermediate = code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" ? ", or, if that CA is trusted already, make the registry send its intermediate certificates with its own" : "";
     return `the registry's TLS certificate is not signed by a CA this machine trusts (${code}: ${message}): give Strata the CA that signed it, NODE_EXTRA_CA_CERTS=<ca.pem> (the Docker engine takes the same CA as /etc/docker/certs.d/<host:port>/ca.crt)${intermediate}`;
   }
-  if (code === "ERR_TLS_CERT_ALTNAME_INVALID" || code === "HOSTNAME_MISMATCH") return `the registry's TLS certificate is for another host name (${code}: ${message}): use the registry address the certificate names, or issue it for this one`;
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return `the registry's TLS certificate is for another host name (${code}: ${message}): use the registry address the certificate names, or issue it for this one`;
   if (code === "CERT_HAS_EXPIRED" || code === "CERT_NOT_YET_VALID") return `the registry's TLS certificate is not valid now (${code}: ${message}): renew it, or check this machine's clock`;
   return `the registry's TLS certificate was refused (${code}: ${message}): issue it as a server certificate from a CA this machine trusts`;
 }

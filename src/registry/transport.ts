@@ -110,8 +110,17 @@ function exchange(url: URL, request: TransportRequest, deadline: number): Promis
         resolve(location === undefined ? answer : { ...answer, location });
       });
     });
+    // Whether TLS was set up on the connection before it failed (a kept-alive one was): a reset
+    // then came from a server that speaks TLS, which the client's scheme probe must not take for
+    // a plain-HTTP port (client.ts answeredWithoutTls).
+    let tlsEstablished = false;
+    outgoing.on("socket", (socket) => {
+      if (outgoing.reusedSocket) tlsEstablished = module === https;
+      else socket.once("secureConnect", () => (tlsEstablished = true));
+    });
     function fail(error: unknown): void {
       clearTimeout(timer);
+      if (tlsEstablished && typeof error === "object" && error !== null) Object.assign(error, { tlsEstablished: true });
       reject(error);
     }
     const timer = setTimeout(() => {

@@ -343,15 +343,27 @@ describe("RegistryClient on node:http", () => {
       return { key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
     };
     /** A CA, and a certificate for 127.0.0.1 it signed with `extensions` (an openssl extfile). */
-    const signedByCa = (extensions: string): { ca: Buffer; key: Buffer; cert: Buffer } => {
+    const signedByCa = (extensions: string, digest = "-sha256"): { ca: Buffer; key: Buffer; cert: Buffer } => {
       const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
       openssl(dir, ["req", "-x509", ...EC_KEY, "-days", "1", "-subj", "/CN=Strata test CA", "-keyout", "ca-key.pem", "-out", "ca.pem"]);
       openssl(dir, ["req", "-new", ...EC_KEY, "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "request.pem"]);
       writeFileSync(path.join(dir, "extensions.cnf"), `${extensions}\n`);
-      openssl(dir, ["x509", "-req", "-in", "request.pem", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "1", "-extfile", "extensions.cnf", "-out", "cert.pem"]);
+      openssl(dir, ["x509", "-req", "-in", "request.pem", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-days", "1", digest, "-extfile", "extensions.cnf", "-out", "cert.pem"]);
       return { ca: readFileSync(path.join(dir, "ca.pem")), key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
     };
     const SERVER_EXTENSIONS = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth";
+    /** A CA, and a server certificate for 127.0.0.1 it signed, valid only in 2000 (openssl ca: x509 -req takes no past dates). */
+    const expiredByCa = (): { ca: Buffer; key: Buffer; cert: Buffer } => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+      openssl(dir, ["req", "-x509", ...EC_KEY, "-days", "1", "-subj", "/CN=Strata test CA", "-keyout", "ca-key.pem", "-out", "ca.pem"]);
+      openssl(dir, ["req", "-new", ...EC_KEY, "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "request.pem"]);
+      writeFileSync(path.join(dir, "extensions.cnf"), `${SERVER_EXTENSIONS}\n`);
+      writeFileSync(path.join(dir, "ca.cnf"), "[ca]\ndefault_ca=test\n[test]\ndatabase=index.txt\nnew_certs_dir=.\nserial=serial\ndefault_md=sha256\npolicy=any\n[any]\ncommonName=supplied\n");
+      writeFileSync(path.join(dir, "index.txt"), "");
+      writeFileSync(path.join(dir, "serial"), "01\n");
+      openssl(dir, ["ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca-key.pem", "-in", "request.pem", "-out", "cert.pem", "-startdate", "20000101000000Z", "-enddate", "20010101000000Z", "-extfile", "extensions.cnf"]);
+      return { ca: readFileSync(path.join(dir, "ca.pem")), key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
+    };
     /** Node's global HTTPS agent (the transport's) trusts `ca` for one test, as NODE_EXTRA_CA_CERTS would make it. */
     const trusting = (ca: Buffer): void => {
       const before = https.globalAgent.options.ca;
@@ -390,6 +402,21 @@ describe("RegistryClient on node:http", () => {
         said: /is not signed by a CA this machine trusts \(SELF_SIGNED_CERT_IN_CHAIN: .*NODE_EXTRA_CA_CERTS=<ca\.pem>/,
       },
       {
+        case: "a private CA's intermediate and certificate, the CA not given",
+        server: () => {
+          const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+          openssl(dir, ["req", "-x509", ...EC_KEY, "-days", "1", "-subj", "/CN=Strata test root", "-keyout", "root-key.pem", "-out", "root.pem"]);
+          openssl(dir, ["req", "-new", ...EC_KEY, "-subj", "/CN=Strata test intermediate", "-keyout", "intermediate-key.pem", "-out", "intermediate-request.pem"]);
+          writeFileSync(path.join(dir, "intermediate.cnf"), "basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n");
+          openssl(dir, ["x509", "-req", "-in", "intermediate-request.pem", "-CA", "root.pem", "-CAkey", "root-key.pem", "-CAcreateserial", "-days", "1", "-extfile", "intermediate.cnf", "-out", "intermediate.pem"]);
+          openssl(dir, ["req", "-new", ...EC_KEY, "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "request.pem"]);
+          writeFileSync(path.join(dir, "extensions.cnf"), `${SERVER_EXTENSIONS}\n`);
+          openssl(dir, ["x509", "-req", "-in", "request.pem", "-CA", "intermediate.pem", "-CAkey", "intermediate-key.pem", "-CAcreateserial", "-days", "1", "-extfile", "extensions.cnf", "-out", "cert.pem"]);
+          return { key: readFileSync(path.join(dir, "key.pem")), cert: Buffer.concat([readFileSync(path.join(dir, "cert.pem")), readFileSync(path.join(dir, "intermediate.pem"))]) };
+        },
+        said: /is not signed by a CA this machine trusts \(UNABLE_TO_GET_ISSUER_CERT_LOCALLY: .*NODE_EXTRA_CA_CERTS=<ca\.pem> \(the Docker engine takes the same CA as \/etc\/docker\/certs\.d\/<host:port>\/ca\.crt\)$/,
+      },
+      {
         case: "a trusted certificate for another host",
         server: () => {
           const pair = selfSigned("/CN=registry.invalid", "DNS:registry.invalid");
@@ -406,6 +433,24 @@ describe("RegistryClient on node:http", () => {
           return { key: pair.key, cert: pair.cert };
         },
         said: /the registry's TLS certificate was refused \(INVALID_PURPOSE: .*\): issue it as a server certificate/,
+      },
+      {
+        case: "a trusted CA's certificate that has expired",
+        server: () => {
+          const pair = expiredByCa();
+          trusting(pair.ca);
+          return { key: pair.key, cert: pair.cert };
+        },
+        said: /the registry's TLS certificate is not valid now \(CERT_HAS_EXPIRED: certificate has expired\): renew it, or check this machine's clock/,
+      },
+      {
+        case: "a trusted CA's certificate signed with SHA-1 (a verify error Node has no code for)",
+        server: () => {
+          const pair = signedByCa(SERVER_EXTENSIONS, "-sha1");
+          trusting(pair.ca);
+          return { key: pair.key, cert: pair.cert };
+        },
+        said: /the registry's TLS certificate was refused \(UNSPECIFIED: .*too weak\): issue it as a server certificate/,
       },
       {
         case: "a client certificate required (TLS 1.3: an alert after the handshake)",
@@ -446,6 +491,30 @@ describe("RegistryClient on node:http", () => {
       const probing = new RegistryClient({ registry: await listening(server), attempts: 1, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
       expect(await probing.manifest("repo", "tag")).toBeUndefined();
       expect(asked).toEqual(["/v2/", "/v2/repo/manifests/tag"]);
+    });
+
+    it("tries a loopback TLS registry that dropped the probe after the handshake again over HTTPS, never over HTTP", async () => {
+      const pair = selfSigned("/CN=127.0.0.1", "IP:127.0.0.1");
+      trusting(pair.cert);
+      const asked: string[] = [];
+      const server = https.createServer(pair, (request, response) => {
+        asked.push(request.url ?? "");
+        // The first request (the probe) is dropped: a reset after TLS was set up.
+        if (asked.length === 1) {
+          request.socket.destroy();
+          return;
+        }
+        response.writeHead(request.url === "/v2/" ? 200 : 404).end(request.url === "/v2/" ? "{}" : "");
+      });
+      // Every connection set up TLS: one asked over plain HTTP would not (nor reach the handler).
+      let connections = 0;
+      let secured = 0;
+      server.on("connection", () => connections++);
+      server.on("secureConnection", () => secured++);
+      const probing = new RegistryClient({ registry: await listening(server), attempts: 2, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+      expect(await probing.manifest("repo", "tag")).toBeUndefined();
+      expect(asked).toEqual(["/v2/", "/v2/", "/v2/repo/manifests/tag"]);
+      expect(connections).toBe(secured);
     });
 
     for (const refusal of refusals) {
