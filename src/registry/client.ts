@@ -172,7 +172,7 @@ export class RegistryClient {
       // HTTP would answer 400 and hide why.
       const code = causeCode(error);
       if (!this.loopback || !answeredWithoutTls(code, error)) {
-        throw networkError(`${code !== undefined && tlsRefusal(code) ? "will not talk to" : "cannot reach"} the registry at https://${this.registry}/v2`, error, this.timeoutMs);
+        throw networkError(`${tlsRefusal(code) ? "will not talk to" : "cannot reach"} the registry at https://${this.registry}/v2`, error, this.timeoutMs);
       }
     }
     try {
@@ -549,7 +549,8 @@ function answeredWithoutTls(code: string | undefined, error: unknown): boolean {
 }
 
 /** Whether a failure is TLS refusing the registry: its certificate (OpenSSL's verify results, Node's host name check) or the handshake. */
-function tlsRefusal(code: string): boolean {
+function tlsRefusal(code: string | undefined): code is string {
+  if (code === undefined) return false;
   return code === "EPROTO" || code.startsWith("ERR_SSL_") || code === "UNSPECIFIED" || UNTRUSTED_CERTIFICATE.has(code)
     || /^(CERT_|ERR_TLS_CERT_|UNABLE_TO_|ERROR_IN_CERT_|INVALID_|PATH_LENGTH_)/.test(code);
 }
@@ -578,13 +579,14 @@ function certificateFailure(code: string, error: unknown): string {
 /** A network failure as a RegistryError that says what happened in a user's words. */
 function networkError(what: string, error: unknown, timeoutMs: number): RegistryError {
   const code = causeCode(error);
+  const tls = tlsRefusal(code);
   const answer = code === "TIMEOUT" ? `no answer within ${timeoutMs / 1000} s`
     : code === "ECONNREFUSED" ? "connection refused (nothing listening)"
     : code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "UND_ERR_CLOSED" ? `connection reset (${code})`
     : code === "EPROTO" || code?.startsWith("ERR_SSL_") === true ? tlsFailure(code, error)
-    : code !== undefined && tlsRefusal(code) ? certificateFailure(code, error)
+    : tls ? certificateFailure(code, error)
     : `${(error as Error).message} (${code ?? (error as { cause?: { message?: string } }).cause?.message ?? "no detail"})`;
-  const wrapped = new RegistryError(`${what}: ${answer}`, undefined, answer, code !== undefined && tlsRefusal(code) ? "tls" : undefined);
+  const wrapped = new RegistryError(`${what}: ${answer}`, undefined, answer, tls ? "tls" : undefined);
   (wrapped as { cause?: unknown }).cause = error;
   return wrapped;
 }
