@@ -20,7 +20,7 @@ import { adoptedOf, builtAsIs, copiedFromOf, decideSources } from "./src/core/la
 import { planTargets } from "./src/core/plan.js";
 import { parentPullMode, parentPulls } from "./src/core/parent-pull.js";
 import { placeByPlatform } from "./src/core/placement.js";
-import { buildTargets } from "./src/core/platforms.js";
+import { buildTargets } from "./src/core/platform-targets.js";
 import { gather, InputError, throwIfAny, UserError } from "./src/core/problems.js";
 import { planPromotion, type PromotionTarget, refusalMessage } from "./src/core/promotion-plan.js";
 import { parseTrustPolicy, readTrustedKeys, type TrustPolicy } from "./src/core/trust-policy.js";
@@ -92,7 +92,7 @@ const registry = await forUser(async () => new RegistryClient({ registry: config
 /**
  * Build every selected layer; adopt tags the channel already holds with the same content, and copy
  * them to CI tags. With several platforms, every layer is built per platform and its tag holds an
- * index over them (core/platforms.ts).
+ * index over them (core/platform-targets.ts).
  */
 async function build(): Promise<Declared> {
   const catalog = catalogRead?.value as Catalog;

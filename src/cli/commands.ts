@@ -11,7 +11,7 @@ import { parse } from "yaml";
 import { type Catalog } from "../core/catalog.js";
 import { parseCount } from "../core/config.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
-import { buildTargets } from "../core/platforms.js";
+import { buildTargets } from "../core/platform-targets.js";
 import { gather, InputError, type Problem, UserError } from "../core/problems.js";
 import { DEFAULT_PARALLEL } from "../core/concurrency.js";
 import { renderTable } from "./table.js";

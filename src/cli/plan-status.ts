@@ -6,7 +6,7 @@
 import { type TagConflict } from "../core/channel.js";
 import { type LayerFingerprint } from "../core/fingerprint.js";
 import { type LayerTarget } from "../core/plan.js";
-import { type IndexTarget } from "../core/platforms.js";
+import { type IndexTarget } from "../core/platform-targets.js";
 import { type PromotionTarget } from "../core/promotion-plan.js";
 
 export const PLAN_STATUSES = ["unchanged", "new", "copy", "adopt", "rebuild", "retag", "removed", "blocked", "promote", "refused"] as const;
@@ -48,7 +48,7 @@ export interface StatusInput {
   readonly adopted?: AdoptedLayers;
   /** CI runs: layers the CiCopySet copies from the channel's image (or an earlier patchset's) to the CI tag. */
   readonly copied?: ReadonlySet<string>;
-  /** A multi-platform stack's layers (core/platforms.ts): each tag's index over its per-platform targets. */
+  /** A multi-platform stack's layers (core/platform-targets.ts): each tag's index over its per-platform targets. */
   readonly indexes?: readonly IndexTarget[];
   /** Index tags an immutable channel would move (core/channel.ts indexConflicts): layer → why. */
   readonly blockedIndexes?: ReadonlyMap<string, string>;

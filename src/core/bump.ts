@@ -42,7 +42,7 @@ export interface BumpRequest {
 
 /**
  * Which layers to bump, parents first. Pure. A multi-platform stack's targets are per platform
- * (core/platforms.ts): each platform is compared on its own, and a catalog layer is bumped once when
+ * (core/platform-targets.ts): each platform is compared on its own, and a catalog layer is bumped once when
  * any of its platforms needs it.
  */
 export function planBumps(request: BumpRequest): Bump[] {

@@ -9,7 +9,7 @@
 import { type StackConfig, CONFIG_NAMESPACE } from "./config.js";
 import { type LayerFingerprint } from "./fingerprint.js";
 import { type LayerTarget } from "./plan.js";
-import { indexFingerprint, type IndexTarget } from "./platforms.js";
+import { indexFingerprint, type IndexTarget } from "./platform-targets.js";
 import { type Problem } from "./problems.js";
 import { digestOf } from "./reference.js";
 
@@ -170,7 +170,7 @@ export interface PublishedIndex {
 }
 
 /**
- * Index tags an immutable channel would move (core/platforms.ts). Each platform's own tag is
+ * Index tags an immutable channel would move (core/platform-targets.ts). Each platform's own tag is
  * guarded by decideChannel; the layer's tag over them may only stay as it is: an index over exactly
  * this stack's platforms whose entries are the images those platforms' tags hold. A single image
  * under the tag, another platform list, or an entry no platform tag holds (it would be rebuilt)

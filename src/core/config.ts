@@ -27,7 +27,7 @@ export interface StackConfig {
   readonly platform: string;
   /**
    * Every platform each layer is built for: `strata:platforms`, else `[strata:platform]`. With two
-   * or more, each layer's tag holds an OCI image index over one image per platform (core/platforms.ts).
+   * or more, each layer's tag holds an OCI image index over one image per platform (core/platform-targets.ts).
    */
   readonly platforms: readonly string[];
   /** The static `org.opencontainers.image.source` label. */

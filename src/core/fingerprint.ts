@@ -21,7 +21,7 @@ export interface LayerFingerprint {
 export const FINGERPRINT_LABEL = "org.strata.fingerprint";
 export const INPUTS_LABEL = "org.strata.inputs";
 
-/** `platform` is the stack's one platform; a per-platform target (core/platforms.ts) carries its own. */
+/** `platform` is the stack's one platform; a per-platform target (core/platform-targets.ts) carries its own. */
 export async function fingerprintTargets(targets: readonly LayerTarget[], platform: string): Promise<Map<string, LayerFingerprint>> {
   // Hash every context at once (I/O bound), then chain in tree order.
   const contexts = await Promise.all(targets.map((target) => contextDigest(target.layer.contextDir, target.layer.dockerfile)));

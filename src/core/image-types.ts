@@ -1,5 +1,5 @@
 /**
- * Pulumi type tokens of the resources that stand for a layer's image, in one
+ * Pulumi type tokens of Strata's resources (a layer's image, copies, indexes, signatures), in one
  * place for the program, Strata's provider and the CLI that reads engine events.
  */
 import { type Builder } from "./config.js";
@@ -22,10 +22,23 @@ export const PROMOTED_IMAGE_TYPE = "strata:index:PromotedImage";
 export const PROMOTION_TYPE = "strata:index:Promotion";
 
 /**
- * A multi-platform layer's tag: an OCI image index over its per-platform images (core/platforms.ts),
+ * A multi-platform layer's tag: an OCI image index over its per-platform images (core/platform-targets.ts),
  * put together in the registry by Strata's provider. Named by the layer, like its images.
  */
 export const IMAGE_INDEX_TYPE = "strata:index:ImageIndex";
+
+/**
+ * A signing stack's signatures and attestations: a set of images signed and attested together
+ * (core/attestation-sets.ts says which, pulumi/provider/attest-image.ts what it writes).
+ */
+export const IMAGE_ATTESTATIONS_SET_TYPE = "strata:index:ImageAttestationsSet";
+/**
+ * One image's signatures, as states written before the sets hold them. Only ever deleted now (the
+ * engine deletes what the program no longer declares; its tags stay, like the sets'); a set writes
+ * nothing for an image such a resource signed with the same key (attest-image.ts finds its
+ * signature in the `.sig` tag and its attestations in the `.att`).
+ */
+export const IMAGE_ATTESTATIONS_TYPE = "strata:index:ImageAttestations";
 
 /** The resource each builder declares for a layer it builds. */
 export const BUILD_RESOURCE_TYPES: Readonly<Record<Builder, string>> = { docker: DOCKER_IMAGE_TYPE, strata: LAYER_IMAGE_TYPE };

@@ -24,7 +24,7 @@ export interface LayerTarget {
   readonly ref: string;
   /** The parent layer's name, absent for a root. */
   readonly parent?: string;
-  /** Set on a multi-platform stack's per-platform targets (core/platforms.ts); else the stack's one platform. */
+  /** Set on a multi-platform stack's per-platform targets (core/platform-targets.ts); else the stack's one platform. */
   readonly platform?: string;
   /**
    * Build arguments of this layer alone. The parent's reference and digest

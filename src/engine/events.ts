@@ -3,8 +3,8 @@
  * onEvent) reduced to what happened to each layer image.
  */
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
-import { CI_COPY_SET_TYPE, IMAGE_INDEX_TYPE, IMAGE_TYPES } from "../core/image-types.js";
-import { IMAGE_ATTESTATIONS_SET_TYPE, imagesToSign } from "../pulumi/provider/image-attestations-inputs.js";
+import { CI_COPY_SET_TYPE, IMAGE_ATTESTATIONS_SET_TYPE, IMAGE_INDEX_TYPE, IMAGE_TYPES } from "../core/image-types.js";
+import { imagesToSign } from "../pulumi/provider/image-attestations-inputs.js";
 
 /** What the engine did to one layer's image resource. */
 export interface LayerEvent {

@@ -9,7 +9,7 @@ import { decideChannel, immutableTags, indexConflicts, type PublishedIndex, type
 import { type LayerFingerprint, fingerprintTargets } from "../core/fingerprint.js";
 import { BUILD_RESOURCE_TYPES, CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE } from "../core/image-types.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
-import { buildTargets, type IndexTarget } from "../core/platforms.js";
+import { buildTargets, type IndexTarget } from "../core/platform-targets.js";
 import { InputError, throwIfAny, UserError } from "../core/problems.js";
 import { planPromotion, type PromotionTarget, type SourceLayer } from "../core/promotion-plan.js";
 import { digestOf } from "../core/reference.js";
@@ -64,7 +64,7 @@ export async function planOutcome<Previous>(options: StackSelection & { stack: s
   const resolved = inputsOf(options, context);
   const { config, file, catalog } = resolved;
   if (config.promoteFrom !== undefined) return { promotion: await promotionOutcome<Previous>(options, context, config, file, catalog.dir) };
-  // A multi-platform stack's statuses are per layer and platform (core/platforms.ts).
+  // A multi-platform stack's statuses are per layer and platform (core/platform-targets.ts).
   const { builds: targets, indexes } = buildTargets(planTargets(catalog, config, file), config);
   const fingerprints = await fingerprintTargets(targets, config.platform);
   const projectDir = projectDirOf(options, context);

@@ -8,7 +8,7 @@ import { formatCiBuild } from "../core/version.js";
 import { type StackConfig } from "../core/config.js";
 import { planTargets } from "../core/plan.js";
 import { immutableTags } from "../core/channel.js";
-import { buildTargets } from "../core/platforms.js";
+import { buildTargets } from "../core/platform-targets.js";
 import { throwIfAny } from "../core/problems.js";
 import { type SigningDecision, signingConfigProblems, signingDecision, signingKeyConfigured, signingKeyFields } from "../core/signing-config.js";
 import { stackConfigSource } from "../core/stack-files.js";

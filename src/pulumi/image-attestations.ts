@@ -13,13 +13,15 @@ import { attestationSets } from "../core/attestation-sets.js";
 import { checkoutFile } from "../core/checkout.js";
 import { type StackConfig } from "../core/config.js";
 import { type LayerTarget } from "../core/plan.js";
-import { type IndexTarget, platformSlug } from "../core/platforms.js";
+import { type IndexTarget } from "../core/platform-targets.js";
+import { platformSlug } from "../core/platforms.js";
 import { type BuildEngine, type SourceState } from "../core/provenance.js";
 import { type SigningKey } from "../engine/cosign.js";
 import { sourceState } from "../engine/source-info.js";
 import { engineEndpoint, engineGet } from "./docker-engine.js";
 import { type IndexedLayerOutput } from "./image-index.js";
-import { IMAGE_ATTESTATIONS_SET_TYPE, type ImageAttestationsOutputs, type ProvenanceFacts } from "./provider/image-attestations-inputs.js";
+import { IMAGE_ATTESTATIONS_SET_TYPE } from "../core/image-types.js";
+import { type ImageAttestationsOutputs, type ProvenanceFacts } from "./provider/image-attestations-inputs.js";
 import { type LayerOutput } from "./tree.js";
 
 export interface ImageAttestationsSetArgs {

@@ -1,12 +1,12 @@
 /**
- * A multi-platform layer's tag (core/platforms.ts): one `strata:index:ImageIndex` per layer, over
+ * A multi-platform layer's tag (core/platform-targets.ts): one `strata:index:ImageIndex` per layer, over
  * the per-platform images the LayerTree declared, so `pulumi preview` shows each index and the
  * engine writes it after every platform's image is pushed, and again only when one changed.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { IMAGE_INDEX_TYPE } from "../core/image-types.js";
 import { type LayerOrigin } from "../core/layer-origin.js";
-import { indexFingerprint, type IndexTarget } from "../core/platforms.js";
+import { indexFingerprint, type IndexTarget } from "../core/platform-targets.js";
 import { type LayerOutput, type LayerTree } from "./tree.js";
 
 export interface ImageIndexArgs {

@@ -1,5 +1,5 @@
 /**
- * An OCI image index over a layer's per-platform images (core/platforms.ts), put together inside
+ * An OCI image index over a layer's per-platform images (core/platform-targets.ts), put together inside
  * one registry without a daemon: each platform's manifest is copied by digest from its own
  * repository into the layer's (blobs mounted, bytes unchanged, so the digests stay), then the index
  * is put under the tag. The same images give the same index bytes, so the same digest: a rerun

@@ -4,7 +4,8 @@
  * labels), and whether a promotion would move an immutable tag.
  */
 import { type CopySource, type PublishedIndex, type PublishedTag, type RegistryView } from "../core/channel.js";
-import { formatPlatform, type IndexTarget } from "../core/platforms.js";
+import { type IndexTarget } from "../core/platform-targets.js";
+import { formatPlatform } from "../core/platforms.js";
 import { copyCandidateTags, type RepositoryTag } from "../core/ci-build.js";
 import { mapLimited } from "../core/concurrency.js";
 import { CONFIG_NAMESPACE } from "../core/config.js";

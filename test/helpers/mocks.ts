@@ -2,7 +2,7 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { CI_COPY_SET_TYPE, COPIED_IMAGE_TYPE, DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE } from "../../src/core/image-types.js";
-import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/pulumi/provider/image-attestations-inputs.js";
+import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/core/image-types.js";
 
 /** Resources that build a layer; the mock invents their digest as a push would. */
 export const BUILT_IMAGE_TYPES: readonly string[] = [DOCKER_IMAGE_TYPE, LAYER_IMAGE_TYPE];

@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { endsSet } from "../../src/core/attestation-sets.js";
-import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/pulumi/provider/image-attestations-inputs.js";
+import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/core/image-types.js";
 import { fakeDigest, installMocks, type RecordedResource, resolved } from "../helpers/mocks.js";
 
 let recorded: RecordedResource[];

@@ -84,9 +84,9 @@ describe("the state's witness: every tag the stack ever published", () => {
     expect(decideChannel(targets, current, view({ debian: same("debian") }), config(), witness).conflicts).toEqual([]);
   });
   it("refuses an index the state says was over other platforms, or at a digest the registry no longer answers", async () => {
-    const { buildTargets } = await import("../../src/core/platforms.js");
+    const { buildTargets } = await import("../../src/core/platform-targets.js");
     const { indexConflicts } = await import("../../src/core/channel.js");
-    const { indexFingerprint } = await import("../../src/core/platforms.js");
+    const { indexFingerprint } = await import("../../src/core/platform-targets.js");
     const twoPlatforms = config({ platforms: "linux/arm64,linux/amd64" });
     const { builds, indexes } = buildTargets(planTargets(loadCatalog(noteCatalog()), twoPlatforms, "Pulumi.stable.yaml"), twoPlatforms);
     const fingerprints = new Map<string, LayerFingerprint>(builds.map((target) => [target.layer.name, { contextDigest: "c", inputsDigest: `i-${target.layer.name}`, fingerprint: `f-${target.layer.name}` }]));

@@ -6,7 +6,7 @@ import { loadCatalog } from "../../src/core/catalog.js";
 import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
 import { type LayerFingerprint } from "../../src/core/fingerprint.js";
 import { planTargets } from "../../src/core/plan.js";
-import { buildTargets } from "../../src/core/platforms.js";
+import { buildTargets } from "../../src/core/platform-targets.js";
 import { planCounts, planExitCode, planRows, type PreviousLayer, renderPlanJson, renderPlanMarkdown, renderPlanText } from "../../src/cli/plan-status.js";
 import { noteCatalog } from "../helpers/catalog.js";
 

@@ -18,17 +18,6 @@ import { parseReference } from "../../core/reference.js";
 import { type RegistryCredentials } from "../../registry/client.js";
 import { parseCredentials, unwrapSecret } from "./layer-image-inputs.js";
 
-/** The Pulumi type token (beside core/image-types.ts's: move it there when that file is next touched). */
-export const IMAGE_ATTESTATIONS_SET_TYPE = "strata:index:ImageAttestationsSet";
-
-/**
- * One image's resource, as states written before the sets hold them. Only ever deleted now (the
- * engine deletes what the program no longer declares; its tags stay, like the sets'); a set writes
- * nothing for an image such a resource signed with the same key (attest-image.ts finds its
- * signature in the `.sig` tag and its attestations in the `.att`).
- */
-export const IMAGE_ATTESTATIONS_TYPE = "strata:index:ImageAttestations";
-
 /**
  * What the provenance of one image records beyond its digest (core/provenance.ts ProvenanceInput),
  * but the run id: that differs on every run, and a resource whose inputs differ is written to the

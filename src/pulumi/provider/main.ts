@@ -22,7 +22,7 @@
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
 import { mapLimited } from "../../core/concurrency.js";
 import { digestOf } from "../../core/reference.js";
-import { CI_COPY_SET_TYPE, IMAGE_INDEX_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
+import { CI_COPY_SET_TYPE, IMAGE_ATTESTATIONS_SET_TYPE, IMAGE_ATTESTATIONS_TYPE, IMAGE_INDEX_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
 import { type CiCopySetInputs, diffCiCopySet, parseCiCopySetInputs } from "./ci-copy-set-inputs.js";
 import { type RegistryClient } from "../../registry/client.js";
 import { type ClientRequest, RegistryClients } from "../../registry/client-pool.js";
@@ -31,7 +31,7 @@ import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./lay
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
 import { runIdOf } from "../../engine/run-logs.js";
 import { type AttestationContext } from "./attest-image.js";
-import { checkImageAttestationsSet, diffImageAttestationsSet, IMAGE_ATTESTATIONS_SET_TYPE, IMAGE_ATTESTATIONS_TYPE, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "./image-attestations-inputs.js";
+import { checkImageAttestationsSet, diffImageAttestationsSet, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "./image-attestations-inputs.js";
 
 /**
  * What only a step that writes needs — the registry client, the Engine API build, signing — is
