@@ -82,29 +82,52 @@ export function exportedTargets(layers: Readonly<Record<string, ExportedLayer>>)
 }
 
 /**
- * Adds each image index's platform images (an index the stack promoted carries no `platforms`
- * output): the registry says what each digest is. A registry that cannot answer stops the run:
- * an index whose platforms are unknown would leave images unverified.
+ * Reads every target's manifest and adds each image index's platform images after it (an index the
+ * stack promoted carries no `platforms` output): the registry says what each digest is. The
+ * platform images found that way are read too. `missing`: the digest references the registry
+ * answered 404 for. cosign, given a digest reference, reads only its `.sig`/`.att` tags, so it would
+ * verify an image that is gone; withMissingManifests refuses those. A registry that cannot answer
+ * stops the run: an index whose platforms are unknown would leave images unverified.
  */
-export async function withIndexEntries(targets: readonly VerifyTarget[], client: Pick<RegistryClient, "manifest">): Promise<VerifyTarget[]> {
-  const expanded = await mapLimited(targets, REGISTRY_CONCURRENCY, async (target): Promise<VerifyTarget[]> => {
+export async function withIndexEntries(targets: readonly VerifyTarget[], client: Pick<RegistryClient, "manifest">): Promise<{ targets: VerifyTarget[]; missing: ReadonlySet<string> }> {
+  const missing = new Set<string>();
+  const read = new Set<string>();
+  const readOne = async (target: VerifyTarget): Promise<Awaited<ReturnType<RegistryClient["manifest"]>> | "not read"> => {
     let reference;
     try {
       reference = parseReference(target.digestRef);
     } catch {
-      return [target]; // Not a reference: the verifier refuses it.
+      return "not read"; // Not a reference: the verifier refuses it.
     }
-    if (reference.digest === undefined) return [target];
+    if (reference.digest === undefined) return "not read";
+    read.add(target.digestRef);
     let found;
     try {
       found = await client.manifest(reference.path, reference.digest);
     } catch (error) {
       throw new UserError(`cannot tell what ${target.digestRef} (layer ${target.layer}) is: registry ${reference.registry} answered ${(error as Error).message}; fix: make the registry reachable (scripts/services.sh status) and run strata verify again`);
     }
-    // Missing: the verifier refuses it (no signature can be found for what is not there).
-    return [target, ...(found?.manifest.manifests ?? []).map((entry) => ({ layer: target.layer, platform: entry.platform === undefined ? "unknown" : formatPlatform(entry.platform), digestRef: `${reference.registry}/${reference.path}@${entry.digest}` }))];
+    if (found === undefined) missing.add(target.digestRef);
+    return found;
+  };
+  const expanded = await mapLimited(targets, REGISTRY_CONCURRENCY, async (target): Promise<VerifyTarget[]> => {
+    const found = await readOne(target);
+    if (found === "not read" || found === undefined) return [target];
+    const { registry, path: repository } = parseReference(target.digestRef);
+    return [target, ...(found.manifest.manifests ?? []).map((entry) => ({ layer: target.layer, platform: entry.platform === undefined ? "unknown" : formatPlatform(entry.platform), digestRef: `${registry}/${repository}@${entry.digest}` }))];
   });
-  return expanded.flat();
+  const all = expanded.flat();
+  await mapLimited(all.filter((target, at) => !read.has(target.digestRef) && all.findIndex((other) => other.digestRef === target.digestRef) === at), REGISTRY_CONCURRENCY, readOne);
+  return { targets: all, missing };
+}
+
+/** Refuses each verdict about a digest the registry does not hold (withIndexEntries' `missing`), whatever cosign said of its tags. Pure. */
+export function withMissingManifests(verdicts: readonly ImageVerdict[], missing: ReadonlySet<string>): ImageVerdict[] {
+  return verdicts.map((verdict) => (!missing.has(verdict.digestRef) ? verdict : {
+    ...verdict,
+    admitted: false,
+    failures: [...verdict.failures, { what: "the registry holds no manifest for it (HTTP 404): the image the stack exported is gone, whatever its signature tags still say", fix: "find out who deleted it (the registry's log), then publish the stack again (scripts/strata up)" }],
+  }));
 }
 
 /**
@@ -204,9 +227,10 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   const client = await registryClientFor(config, { projectDir, stack: request.stack, env });
   // Every index is expanded through the registry too, not only through the stack's `platforms`
   // output: an index entry that output does not list would otherwise go unverified.
-  const layerLevel = exported.targets.filter((target) => target.platform === undefined);
+  const read = await withIndexEntries([...exported.targets, ...exported.unexpanded], client);
   const seen = new Set<string>();
-  const targets = [...exported.targets, ...await withIndexEntries([...layerLevel, ...exported.unexpanded], client)].filter((target) => {
+  // The stack's own order first (as before), then what only the registry's indexes name.
+  const targets = [...exported.targets, ...read.targets].filter((target) => {
     const key = `${target.layer}\n${target.digestRef}`;
     if (seen.has(key)) return false;
     seen.add(key);
@@ -220,5 +244,5 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   const catalogDir = path.resolve(context.cwd, request.catalog ?? path.join(projectDir, "layers"));
   // The provenance's commit is the catalog checkout's (source-info.ts): that checkout answers whether it is reviewed, as in the gate.
   const verdicts = await verifyImages(targets, { keys, ...(reviewedRef === undefined ? {} : { reviewedRef }), checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
-  return { trustedBy, ...(reviewedRef === undefined ? {} : { reviewedRef }), verdicts: withTagChecks(verdicts, layers, await heldDigests(layers, client)) };
+  return { trustedBy, ...(reviewedRef === undefined ? {} : { reviewedRef }), verdicts: withTagChecks(withMissingManifests(verdicts, read.missing), layers, await heldDigests(layers, client)) };
 }

@@ -25,7 +25,8 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
  * The promotion gate (issue 29, item 5): every image and index the promotion would copy (an
  * index's platform images too, read from the index itself) verified against the channel's trust
  * policy, before any copy is declared. One paragraph per refused image; none: all admitted. An
- * image whose manifest the registry does not give is refused too, as is one that is still to be
+ * image whose manifest the registry does not give (or an index one of whose platform images it does
+ * not give) is refused too, as is one that is still to be
  * copied whose `.sig`/`.att` the target repository holds with other bytes already (the copy would
  * refuse to overwrite them, after the images before it were copied): a gate that passes leaves the
  * copies nothing to refuse. `signatures`: by layer, the `.sig`/`.att` manifests it verified
@@ -57,12 +58,32 @@ export async function checkPromotion(
       continue;
     }
     if (held?.digest === target.digest) promoted.add(target);
-    if (found === undefined) continue; // Verified below: cosign finds no signature for a digest that is not there.
+    // Not left to cosign: given a digest reference it reads only the `.sig`/`.att` tags, never the
+    // manifest, so it would admit a digest the registry does not hold (and an index's platform
+    // images, which only the manifest names, would go unverified).
+    if (found === undefined) {
+      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry holds no such manifest (HTTP 404), so what would be copied cannot be verified; fix: the source channel's output names an image that is gone from ${target.sourceRepository} — find out what deleted it, run strata up on the source channel to publish it again, then promote again.`);
+      continue;
+    }
     if (!isIndexManifest(found.mediaType, found.manifest)) continue;
-    children.set(target.digest, (found.manifest.manifests ?? []).map((entry) => ({
+    const entries = (found.manifest.manifests ?? []).map((entry) => ({
       digest: entry.digest,
       platform: [entry.platform?.os ?? "unknown", entry.platform?.architecture ?? "unknown", ...(entry.platform?.variant === undefined ? [] : [entry.platform.variant])].join("/"),
-    })));
+    }));
+    // Each platform image read too, for the same reason: one that is gone would pass cosign and
+    // then stop the copy, after the layers before it were copied.
+    let gone: IndexChild[];
+    try {
+      gone = (await mapLimited(entries, CHECK_CONCURRENCY, async (entry) => ((await registry.manifest(target.sourceRepository, entry.digest)) === undefined ? [entry] : []))).flat();
+    } catch (error) {
+      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry did not say whether it holds the platform images this index names, so what would be copied could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
+      continue;
+    }
+    if (gone.length > 0) {
+      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the index names ${gone.map((entry) => `a ${entry.platform} image ${entry.digest}`).join(" and ")} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it, run strata up on the source channel to publish the layer again, then promote again.`);
+      continue;
+    }
+    children.set(target.digest, entries);
   }
   const readable = targets.filter((target) => !unread.has(target));
   const tagsOf = (target: PromotionTarget): string[] => [target.digest, ...(children.get(target.digest) ?? []).map((child) => child.digest)].flatMap((about) => [signatureTag(about), attestationTag(about)]);

@@ -66,7 +66,70 @@ describe("the promotion gate", () => {
     expect(refusals).toHaveLength(3);
     expect(refusals.find((paragraph) => paragraph.startsWith("tools "))).toMatch(/is refused: the registry did not say whether it is an image or an index, or what g-stable\/tools:1\.0-p0 holds.*HTTP 503/s);
     expect(refusals.find((paragraph) => paragraph.startsWith("base "))).toMatch(/^base registry\.test:5000\/g-dev\/base@sha256:a{64} is refused: the registry did not say whether it is an image or an index.*HTTP 500.*; fix: make sure the registry answers, then promote again\.$/s);
-    expect(refusals.find((paragraph) => paragraph.startsWith("app "))).toMatch(/^app registry\.test:5000\/g-dev\/app@sha256:b{64} is refused: /);
+    expect(refusals.find((paragraph) => paragraph.startsWith("app "))).toMatch(/^app registry\.test:5000\/g-dev\/app@sha256:b{64} is refused: the registry holds no such manifest \(HTTP 404\), so what would be copied cannot be verified; fix: .*run strata up on the source channel/s);
+  });
+
+  it("refuses an image the registry answers 404 for even when the verifier would admit it, and never hands it to the verifier", async () => {
+    // cosign, given a digest reference, reads only its .sig/.att tags, never the manifest: a verifier
+    // that admits everything stands for it, so only the gate's own read can refuse. An index read
+    // as 404 would also hide its platform images from the verifier.
+    const served = new Map<string, Buffer>([[`/v2/g-dev/base/manifests/${imageDigest}`, image]]);
+    const gone = `/v2/g-dev/app/manifests/${digest("b")}`;
+    let goneReads = 0;
+    const registry = servedRegistry(served, (path) => {
+      if (path === gone) goneReads++;
+      return undefined;
+    });
+    const asked: string[] = [];
+    const admitAll = (async (targets: readonly { layer: string; digestRef: string }[]) => targets.map((each) => {
+      asked.push(each.digestRef);
+      return { ...each, admitted: true, reviewed: "yes" as const, failures: [] };
+    })) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
+    const { refusals, total, signatures } = await promotion.checkPromotion([target("app", "b"), { ...target("base", "a"), digest: imageDigest }], registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    expect(goneReads).toBeGreaterThan(0);
+    expect(asked).toEqual([`registry.test:5000/g-dev/base@${imageDigest}`]);
+    expect(total).toBe(2);
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatch(/^app registry\.test:5000\/g-dev\/app@sha256:b{64} is refused: the registry holds no such manifest \(HTTP 404\)/);
+    // No copy is to carry anything for the refused image: it is not among those read for copying.
+    expect(signatures.has("app")).toBe(false);
+    expect(signatures.has("base")).toBe(true);
+  });
+
+  it("reads each platform image an index names: one that is gone refuses the index, one there is handed to the verifier", async () => {
+    const INDEX_TYPE = "application/vnd.oci.image.index.v1+json";
+    const platformImage = (arch: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [], annotations: { arch } }));
+    const amd = platformImage("amd64");
+    const arm = platformImage("arm64");
+    const indexOf = (...images: Buffer[]): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: images.map((bytes, at) => ({ mediaType: MANIFEST_TYPE, digest: manifestDigest(bytes), size: bytes.length, platform: { os: "linux", architecture: at === 0 ? "amd64" : "arm64" } })) }));
+    const whole = indexOf(amd, arm);
+    const served = new Map<string, Buffer>([
+      [`/v2/g-dev/tools/manifests/${manifestDigest(whole)}`, whole],
+      [`/v2/g-dev/tools/manifests/${manifestDigest(amd)}`, amd],
+      [`/v2/g-dev/tools/manifests/${manifestDigest(arm)}`, arm],
+      // app's index names the same two images in its own repository, where only amd64 is.
+      [`/v2/g-dev/app/manifests/${manifestDigest(whole)}`, whole],
+      [`/v2/g-dev/app/manifests/${manifestDigest(amd)}`, amd],
+    ]);
+    const fetcher = (async (input: string | URL | Request) => {
+      const { pathname } = new URL(String(input));
+      if (pathname === "/v2/") return new Response("{}", { status: 200 });
+      const bytes = served.get(pathname);
+      if (bytes === undefined) return new Response("{}", { status: 404 });
+      const type = bytes === whole ? INDEX_TYPE : MANIFEST_TYPE;
+      return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": type, "docker-content-digest": manifestDigest(bytes) } });
+    }) as typeof fetch;
+    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    const asked: string[] = [];
+    const admitAll = (async (targets: readonly { layer: string; digestRef: string }[]) => targets.map((each) => {
+      asked.push(each.digestRef);
+      return { ...each, admitted: true, reviewed: "yes" as const, failures: [] };
+    })) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
+    const targets = [{ ...target("tools", "a"), digest: manifestDigest(whole) }, { ...target("app", "b"), digest: manifestDigest(whole) }];
+    const { refusals, total } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    expect(asked).toEqual([`registry.test:5000/g-dev/tools@${manifestDigest(whole)}`, `registry.test:5000/g-dev/tools@${manifestDigest(amd)}`, `registry.test:5000/g-dev/tools@${manifestDigest(arm)}`]);
+    expect(total).toBe(4);
+    expect(refusals).toEqual([`app registry.test:5000/g-dev/app@${manifestDigest(whole)} is refused: the index names a linux/arm64 image ${manifestDigest(arm)} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it, run strata up on the source channel to publish the layer again, then promote again.`]);
   });
 
   it("refuses an image whose .sig the target holds with other bytes, in that image's one paragraph, before anything is copied", async () => {

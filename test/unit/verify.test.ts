@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli/commands.js";
 import { renderVerify, renderVerifyJson, verifyExitCode } from "../../src/cli/verify.js";
 import { type ImageVerdict } from "../../src/core/trust-verdict.js";
-import { exportedTargets, heldDigests, withIndexEntries, withTagChecks } from "../../src/engine/verify-flow.js";
+import { exportedTargets, heldDigests, withIndexEntries, withMissingManifests, withTagChecks } from "../../src/engine/verify-flow.js";
 import { type RegistryClient } from "../../src/registry/client.js";
 import { scratchDir } from "../helpers/catalog.js";
 
@@ -181,17 +181,36 @@ describe("what verify reads of the registry", () => {
   };
   const index = (...digests: string[]): Found => ({ digest: `sha256:${hex("a")}`, mediaType: "application/vnd.oci.image.index.v1+json", manifest: { schemaVersion: 2, manifests: digests.map((digest, at) => ({ digest, mediaType: "application/vnd.oci.image.manifest.v1+json", size: 1, platform: { os: "linux", architecture: at === 0 ? "amd64" : "arm64" } })) } } as Found);
 
+  const image = (char: string): Found => ({ digest: `sha256:${hex(char)}`, mediaType: "application/vnd.oci.image.manifest.v1+json", manifest: {} } as Found);
+
   it("lists each index's platform images right after it, in the targets' order, reading them at once", async () => {
-    const client = registryOf({ [`sha256:${hex("a")}`]: index(`sha256:${hex("c")}`, `sha256:${hex("d")}`), [`sha256:${hex("b")}`]: { digest: `sha256:${hex("b")}`, mediaType: "application/vnd.oci.image.manifest.v1+json", manifest: {} } });
+    const client = registryOf({ [`sha256:${hex("a")}`]: index(`sha256:${hex("c")}`, `sha256:${hex("d")}`), [`sha256:${hex("b")}`]: image("b"), [`sha256:${hex("c")}`]: image("c"), [`sha256:${hex("d")}`]: image("d") });
     const targets = [{ layer: "tools", digestRef: ref("tools", "a") }, { layer: "base", digestRef: ref("base", "b") }, { layer: "odd", digestRef: "not a reference" }];
-    expect(await withIndexEntries(targets, client)).toEqual([
+    const read = await withIndexEntries(targets, client);
+    expect(read.targets).toEqual([
       targets[0],
       { layer: "tools", platform: "linux/amd64", digestRef: ref("tools", "c") },
       { layer: "tools", platform: "linux/arm64", digestRef: ref("tools", "d") },
       targets[1],
       targets[2],
     ]);
+    expect([...read.missing]).toEqual([]);
     expect(client.most).toBe(2);
+    // The platform images the index names are read too, each once.
+    expect(client.reads.filter((at) => at.endsWith(hex("c"))).length).toBe(1);
+    expect(client.reads.filter((at) => at.endsWith(hex("d"))).length).toBe(1);
+  });
+
+  it("finds each digest the registry does not hold, a platform image an index names included, and refuses its verdict whatever cosign said", async () => {
+    // tools' index names an arm64 image (d) that is gone; base (b) is gone; its tags may still be there, which is all cosign reads.
+    const client = registryOf({ [`sha256:${hex("a")}`]: index(`sha256:${hex("c")}`, `sha256:${hex("d")}`), [`sha256:${hex("c")}`]: image("c") });
+    const targets = [{ layer: "tools", digestRef: ref("tools", "a") }, { layer: "base", digestRef: ref("base", "b") }];
+    const read = await withIndexEntries(targets, client);
+    expect([...read.missing].sort()).toEqual([ref("base", "b"), ref("tools", "d")].sort());
+    const admitted = (layer: string, digestRef: string): ImageVerdict => ({ layer, digestRef, admitted: true, signedBy: "keys/ci.pub", commit: "c".repeat(40), clean: true, reviewed: "yes", packages: 3, failures: [] });
+    const verdicts = withMissingManifests(read.targets.map((target) => admitted(target.layer, target.digestRef)), read.missing);
+    expect(verdicts.map((verdict) => [verdict.digestRef, verdict.admitted])).toEqual([[ref("tools", "a"), true], [ref("tools", "c"), true], [ref("tools", "d"), false], [ref("base", "b"), false]]);
+    expect(verdicts.find((verdict) => verdict.digestRef === ref("base", "b"))?.failures.at(-1)?.what).toMatch(/^the registry holds no manifest for it \(HTTP 404\)/);
   });
 
   it("stops with what it cannot tell when the registry fails, and starts no more reads", async () => {
