@@ -117,10 +117,15 @@ export function statementsAbout(payloads: readonly string[], digest: string, pre
   });
 }
 
-/** Packages an SPDX statement lists, without the image's own package (the document describes it); undefined when it is no SPDX document. */
+/**
+ * Packages an SPDX statement lists, without the image's own package (the document describes it);
+ * undefined when it is no SPDX 2 document (its version, its name, its packages: what any SPDX 2
+ * document has, so an empty stand-in signed by a trusted key is not counted as an SBOM).
+ */
 export function spdxPackageCount(statement: unknown): number | undefined {
   const predicate = isRecord(statement) ? statement.predicate : undefined;
   if (!isRecord(predicate) || predicate.SPDXID !== "SPDXRef-DOCUMENT" || !Array.isArray(predicate.packages)) return undefined;
+  if (typeof predicate.spdxVersion !== "string" || !/^SPDX-2\.\d+$/.test(predicate.spdxVersion) || typeof predicate.name !== "string" || predicate.name === "") return undefined;
   const described = new Set(Array.isArray(predicate.relationships)
     ? predicate.relationships.flatMap((relation) => (isRecord(relation) && relation.spdxElementId === "SPDXRef-DOCUMENT" && relation.relationshipType === "DESCRIBES" && typeof relation.relatedSpdxElement === "string" ? [relation.relatedSpdxElement] : []))
     : []);

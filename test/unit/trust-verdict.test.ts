@@ -29,7 +29,9 @@ const signatureLine = (about: string): string => `[${simpleSigningPayload(reposi
 /** A line of `cosign verify-attestation --output json`: one DSSE envelope (the signature is cosign's business, already checked). */
 const envelope = (about: string, predicateType: string, predicate: Buffer): string => dsseEnvelope(inTotoStatement(repository, about, predicateType, predicate), "MEUCIQ==").toString("utf8");
 const spdx = Buffer.from(JSON.stringify({
+  spdxVersion: "SPDX-2.3",
   SPDXID: "SPDXRef-DOCUMENT",
+  name: `${repository}:1.0-p0`,
   packages: [{ SPDXID: "SPDXRef-Image" }, { SPDXID: "SPDXRef-a" }, { SPDXID: "SPDXRef-b" }],
   relationships: [{ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: "SPDXRef-Image" }],
 }));
@@ -112,5 +114,9 @@ describe("trust verdict", () => {
   it("counts SBOM packages without the image's own package", () => {
     expect(spdxPackageCount({ predicate: JSON.parse(spdx.toString()) })).toBe(2);
     expect(spdxPackageCount({ predicate: {} })).toBeUndefined();
+    // A stand-in with the document's id and no packages is no SPDX document: no version, no name.
+    expect(spdxPackageCount({ predicate: { SPDXID: "SPDXRef-DOCUMENT", packages: [] } })).toBeUndefined();
+    expect(spdxPackageCount({ predicate: { ...JSON.parse(spdx.toString()), spdxVersion: "SPDX-3.0" } })).toBeUndefined();
+    expect(spdxPackageCount({ predicate: { ...JSON.parse(spdx.toString()), name: "" } })).toBeUndefined();
   });
 });
