@@ -271,6 +271,18 @@ export function provenanceProblems(statement: unknown, imageDigestRef: string): 
     // provenance they were first attested with, so the fix is a new image, not a rebuild.
     problems.push({ file, field: "provenance: buildDefinition.externalParameters.source.tree", message, fix: source.tree === "dirty" ? "commit (or remove) the changes and have them reviewed, then publish the layer as a new image (a change to its content): a digest is attested once, so the same bytes built again from a clean checkout keep the dirty provenance they were first attested with" : `commit (or remove) the changes and have them reviewed; ${rebuild}` });
   }
+  // A provenance that says its run did not build the image names that run's commit, not the one
+  // the bytes came from: an image adopted from its tag could have been pushed there by anyone who
+  // can push, labelled with the layer's fingerprint (which anyone who reads the catalog can compute).
+  const internal = isRecord(definition.internalParameters) ? definition.internalParameters : {};
+  // Attested once per digest (as for a dirty tree): building the same bytes again keeps this provenance, so the fix is a new image.
+  const newImage = "publish the layer as a new image built by its channel's own run: delete its tag on that channel and run strata up there (a mutable channel), or publish a new version; the same bytes keep the provenance they were first attested with";
+  if (internal.adopted !== undefined && internal.adopted !== false) {
+    problems.push({ file, field: "provenance: buildDefinition.internalParameters.adopted", message: "says the run that signed it did not build it: it adopted what the image's tag already held (pushed by another runner, a killed run, or anyone who can push), so no trusted run says which source built these bytes", fix: newImage });
+  }
+  if (internal.copiedFrom !== undefined) {
+    problems.push({ file, field: "provenance: buildDefinition.internalParameters.copiedFrom", message: `says the image was copied from ${typeof internal.copiedFrom === "string" ? internal.copiedFrom : JSON.stringify(internal.copiedFrom)} (a CI run's unchanged layer), not built by the run that signed it`, fix: "promote from the channel that built it, whose provenance names its build" });
+  }
   if (problems.length > 0 || commit === undefined) return { problems };
   const repository = typeof source.repository === "string" ? source.repository : "";
   return { provenance: { commit, repository, ...(typeof external.layer === "string" ? { layer: external.layer } : {}) }, problems };

@@ -3,11 +3,13 @@
  * (a generated ECDSA key), staging promotes it without a policy, stable promotes staging under
  * `strata:trust`; every stable ref verifies with plain cosign, digests unchanged, and a rerun adds
  * nothing. Then a gated channel refuses, copying nothing: an unsigned image, another key's, an
- * attestation about another digest, a dirty tree, the registry failing while cosign verifies,
+ * attestation about another digest, a dirty tree, an image planted under a channel's tag that the
+ * channel's next runner adopted and signed, the registry failing while cosign verifies,
  * cosign missing, a commit not in the reviewed ref. Each refusal runs against a channel that would
  * copy if the gate let it (the last test shows it does once the source is good), so a gate that
  * failed open fails these tests by the tags it would leave.
  */
+import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -189,6 +191,41 @@ describe("the promotion gate", () => {
     }
     const { message, before, after } = await refused("dirty");
     expect(message).toMatch(/its provenance buildDefinition\.externalParameters\.source\.tree records a dirty tree/);
+    expect(after).toEqual(before);
+    expect(after).toEqual({});
+  });
+
+  it("refuses an image planted under a channel's tag: the run that adopts it signs it as adopted, and the gate refuses what no trusted run built", async () => {
+    // The channel publishes base; then someone with push access (no key) puts other bytes under the
+    // tag, carrying base's labels (a child image inherits them): its fingerprint, which anyone who
+    // reads the catalog can compute.
+    const planted = await source("planted", key);
+    await planted.up();
+    const built = (await planted.outputs()).base;
+    const tag = built?.ref ?? "";
+    expect(tag).toMatch(/:[^/]+$/);
+    const context = mkdtempSync(path.join(tmpdir(), "strata-planted-"));
+    try {
+      writeFileSync(path.join(context, "Dockerfile"), `FROM ${built?.digestRef ?? ""}\nRUN echo planted > /planted\n`);
+      execFileSync("docker", ["build", "--quiet", "--tag", tag, context], { stdio: ["ignore", "ignore", "pipe"] });
+      execFileSync("docker", ["push", "--quiet", tag], { stdio: ["ignore", "ignore", "pipe"] });
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+      execFileSync("docker", ["image", "rm", "--force", tag], { stdio: "ignore" });
+    }
+    // Another runner on that channel (a fresh state) adopts what the tag holds, and signs it with the channel's key.
+    const twin = await source("planted-twin", key, { channel: "planted" });
+    expect(twin.group).toBe(planted.group);
+    await twin.up();
+    const adopted = (await twin.outputs()).base;
+    expect(adopted?.origin).toBe("adopted");
+    expect(adopted?.digestRef).not.toBe(built?.digestRef);
+    // Its signature verifies with the trusted key: only the provenance says it was not built.
+    const verified = cosignCli(cosign, ["verify", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", adopted?.digestRef ?? ""]);
+    expect(verified.code, verified.out).toBe(0);
+    const { message, before, after } = await refused("planted-twin");
+    expect(message).toMatch(/the promotion is refused: 1 of 1 images did not pass strata:trust/);
+    expect(message).toMatch(/its provenance buildDefinition\.internalParameters\.adopted says the run that signed it did not build it: it adopted what the image's tag already held/);
     expect(after).toEqual(before);
     expect(after).toEqual({});
   });

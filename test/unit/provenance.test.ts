@@ -140,6 +140,20 @@ describe("provenance checks of the promotion gate", () => {
     expect(provenanceProblems(dirty, ref).problems).toMatchObject([{ field: "provenance: buildDefinition.externalParameters.source.tree", message: expect.stringContaining(`dirty tree`), fix: expect.stringContaining("a digest is attested once") }]);
   });
 
+  it("refuses a provenance whose run did not build the image: adopted from its tag, or copied by a CI run", () => {
+    // Anyone who can push could have put the adopted bytes under the tag, labelled with the layer's fingerprint.
+    const adopted = provenanceProblems(provenanceStatement({ ...input, adopted: true }), ref);
+    expect(adopted.provenance).toBeUndefined();
+    expect(adopted.problems).toMatchObject([{ field: "provenance: buildDefinition.internalParameters.adopted", message: expect.stringContaining("did not build it"), fix: expect.stringContaining("new image") }]);
+    const copied = provenanceProblems(provenanceStatement({ ...input, copiedFrom: `127.0.0.1:5000/g/keystone@sha256:${"d".repeat(64)}` }), ref);
+    expect(copied.provenance).toBeUndefined();
+    expect(copied.problems).toMatchObject([{ field: "provenance: buildDefinition.internalParameters.copiedFrom", message: expect.stringContaining(`copied from 127.0.0.1:5000/g/keystone@sha256:${"d".repeat(64)}`) }]);
+    // Written by hand, not by Strata: any value but false says so.
+    const odd = statement();
+    ((odd.predicate as Record<string, unknown>).buildDefinition as Record<string, unknown>).internalParameters = { engine: input.engine, adopted: "yes" };
+    expect(provenanceProblems(odd, ref).problems.map((problem) => problem.field)).toEqual(["provenance: buildDefinition.internalParameters.adopted"]);
+  });
+
   it("refuses, all at once, a statement with no commit, no tree state and the wrong predicate type", () => {
     const bare = { _type: "https://in-toto.io/Statement/v1", predicateType: "https://spdx.dev/Document", subject: [{ name: input.image, digest: { sha256: "a".repeat(64) } }], predicate: {} };
     const fields = provenanceProblems(bare, ref).problems.map((problem) => problem.field);

@@ -53,6 +53,16 @@ describe("trust verdict", () => {
     expect(decideVerdict(target, evidence, undefined, undefined)).toMatchObject({ admitted: true, reviewed: "not checked" });
   });
 
+  it("refuses an image whose only trusted provenance says its run adopted it, and admits it when another trusted provenance says it was built", () => {
+    const adoptedProvenance = envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), adopted: true }));
+    const adopted = decideVerdict(target, readEvidence(target, [{ ...good, provenance: verified(adoptedProvenance) }]), { kind: "reviewed" }, "reviewed");
+    expect(adopted.admitted).toBe(false);
+    expect(refusalParagraph(adopted)).toMatch(/its provenance buildDefinition\.internalParameters\.adopted says the run that signed it did not build it: .*fix: publish the layer as a new image/);
+    // A later run that adopted a promoted image appends its own; the build's, there before, still admits it.
+    const both = decideVerdict(target, readEvidence(target, [{ ...good, provenance: verified(adoptedProvenance, envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest)))) }]), { kind: "reviewed" }, "reviewed");
+    expect(both).toMatchObject({ admitted: true, commit, clean: true, failures: [] });
+  });
+
   it("refuses an unsigned image, and one signed by another key, saying which", () => {
     const unsigned = decideVerdict(target, readEvidence(target, [{ ...good, signature: { kind: "no signature", detail: "none" } }]), { kind: "reviewed" }, "reviewed");
     const bare = { kind: "no signature" as const, detail: "none" };
