@@ -24,6 +24,12 @@ import { parseReference } from "./reference.js";
 export const DPKG_STATUS = "var/lib/dpkg/status";
 /** os-release(5): /etc/os-release first, /usr/lib/os-release when it is absent. */
 export const OS_RELEASE_FILES = ["etc/os-release", "usr/lib/os-release"] as const;
+/**
+ * The folders of the files isSbomSource names at fixed paths (the dpkg database, os-release). A
+ * reader that keeps only wanted paths does not see files behind a symlink on the way to one of
+ * these (var/lib/dpkg -> elsewhere), so it must refuse such an image, not list no packages.
+ */
+export const SBOM_FIXED_FOLDERS: readonly string[] = ["var/lib/dpkg", "var/lib/dpkg/status.d", "etc", "usr/lib"];
 
 /**
  * Changes whenever the same image would give other SBOM bytes (new fields, another parser): part of

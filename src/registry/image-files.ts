@@ -28,7 +28,7 @@ import path from "node:path";
 import { Duplex } from "node:stream";
 import zlib from "node:zlib";
 import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
-import { isSbomSource } from "../core/sbom.js";
+import { isSbomSource, SBOM_FIXED_FOLDERS } from "../core/sbom.js";
 import { type ImageConfig, type ManifestResult, type RegistryClient, RegistryError } from "./client.js";
 import { isIndexManifest } from "./copy.js";
 
@@ -117,6 +117,7 @@ export class LayerChangesets {
  * container.
  */
 export async function filesOfLayers(image: string, layers: readonly LayerSource[], wanted: (path: string) => boolean = isSbomSource, changesets?: LayerChangesets): Promise<Map<string, Buffer>> {
+  const fixedFolders = wanted === isSbomSource ? SBOM_FIXED_FOLDERS : [];
   let state = new Map<string, Node>();
   for (const layer of layers) {
     const where = `${image}, ${layer.name}`;
@@ -124,7 +125,26 @@ export async function filesOfLayers(image: string, layers: readonly LayerSource[
     const changes = await (changesets === undefined ? read() : changesets.changeset(layer, wanted, read));
     state = applyChangeset(where, state, changes, wanted);
   }
+  refuseHiddenFolders(image, state, fixedFolders);
   return resolveWanted(image, state, wanted);
+}
+
+/**
+ * Refuses an image where a folder on the way to a file read at a fixed path (`fixedFolders`, or
+ * one above it) is a symlink: the files behind it were not kept (they are at the link's target,
+ * which is not wanted), so the SBOM would list no packages where a container has them.
+ */
+function refuseHiddenFolders(image: string, state: ReadonlyMap<string, Node>, fixedFolders: readonly string[]): void {
+  for (const folder of fixedFolders) {
+    const parts = folder.split("/");
+    for (let depth = 1; depth <= parts.length; depth++) {
+      const on = parts.slice(0, depth).join("/");
+      const node = state.get(on);
+      if (node?.kind === "symlink") {
+        throw new RegistryError(`${image}: ${on} is a symlink to ${node.target}, so the files Strata reads in ${folder} are behind it, where it does not look; their packages cannot be listed, and the SBOM is not made without them (make ${on} a folder in the image)`, undefined, "a folder Strata reads that is a symlink", "malformed");
+      }
+    }
+  }
 }
 
 /** Reads one layer's changes; every failure is a RegistryError naming the image and the layer. */

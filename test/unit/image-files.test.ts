@@ -169,6 +169,18 @@ describe("layers applied in order", () => {
     expect((await failure(read(await tar([{ name: "../var/lib/dpkg/status", body: "x" }])))).message).toMatch(/img, layer 1 of 1: the entry "..\/var\/lib\/dpkg\/status" points outside the image's root/);
   });
 
+  it("refuses an image whose dpkg folder (or one above it) is a symlink: the database behind it is not read, and the SBOM would list no packages", async () => {
+    const read = (bytes: Buffer): Promise<Map<string, Buffer>> => filesOfLayers("img", [{ name: "layer 1 of 1", mediaType: TAR, open: async () => layerStream(bytes) }]);
+    const status = "Package: bash\nStatus: install ok installed\nArchitecture: amd64\nVersion: 5.2.15-2\n\n";
+    // The same database, stored where it is read: found.
+    expect(text(await read(await tar([{ name: "var/lib/dpkg/status", body: status }])))).toEqual({ "var/lib/dpkg/status": status });
+    expect((await failure(read(await tar([{ name: "var/lib/dpkg", type: "symlink", linkname: "../../opt/dpkgdb" }, { name: "opt/dpkgdb/status", body: status }])))).message)
+      .toBe("img: var/lib/dpkg is a symlink to ../../opt/dpkgdb, so the files Strata reads in var/lib/dpkg are behind it, where it does not look; their packages cannot be listed, and the SBOM is not made without them (make var/lib/dpkg a folder in the image)");
+    expect((await failure(read(await tar([{ name: "var", type: "symlink", linkname: "srv/var" }, { name: "srv/var/lib/dpkg/status", body: status }])))).message).toMatch(/^img: var is a symlink to srv\/var, /);
+    // A symlink elsewhere (merged /usr's lib -> usr/lib) is not in the way.
+    expect(text(await read(await tar([{ name: "lib", type: "symlink", linkname: "usr/lib" }, { name: "var/lib/dpkg/status", body: status }])))).toEqual({ "var/lib/dpkg/status": status });
+  });
+
   it("gzip, zstd and plain tar layers read alike", async () => {
     const layer = await tar([{ name: "var/lib/dpkg/status", body: "s" }]);
     const zstd = (zlib as { zstdCompressSync?: (bytes: Buffer) => Buffer }).zstdCompressSync;
