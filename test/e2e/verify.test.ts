@@ -167,4 +167,20 @@ describe("strata verify", () => {
     expect(keyed.code).toBe(1);
     expect(keyed.data.images.find((image) => image.layer === "tools")?.admitted).toBe(false);
   });
+
+  it("refuses an image whose manifest is gone while its .sig and .att remain (cosign reads only those tags)", async () => {
+    const layers = (await dev.outputs()) as unknown as Record<string, SignedOutput>;
+    const base = layers.base as SignedOutput;
+    const repository = base.digestRef.slice(registryAddress.length + 1, base.digestRef.indexOf("@"));
+    const digest = base.digestRef.slice(base.digestRef.indexOf("@") + 1);
+    const attTag = `sha256-${digest.slice("sha256:".length)}.att`;
+    expect(await registry.manifest(repository, attTag), `${repository}:${attTag}`).toBeDefined();
+    await registry.deleteManifest(repository, digest);
+    expect(await registry.manifest(repository, digest)).toBeUndefined();
+    expect(await registry.manifest(repository, attTag)).toBeDefined();
+    const text = await verify("dev");
+    expect(text.code, text.out).toBe(1);
+    expect(text.out).toContain(`base ${base.digestRef} is refused: `);
+    expect(text.out).toMatch(/the registry holds no manifest for it \(HTTP 404\): the image the stack exported is gone, whatever its signature tags still say/);
+  });
 });
