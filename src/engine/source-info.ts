@@ -6,8 +6,8 @@
  * Fails closed: what git cannot answer is an error or "could not tell", never "clean" or "reviewed".
  */
 import { execFile } from "node:child_process";
-import { readFile, realpath } from "node:fs/promises";
-import { homedir } from "node:os";
+import { mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
+import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { UserError } from "../core/problems.js";
 import { type SourceState } from "../core/provenance.js";
@@ -73,8 +73,8 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
  * - an untracked `.gitignore` (one that ignores itself hides what it names);
  * - files marked assume-unchanged or skip-worktree whose bytes differ from the index, or are gone
  *   (so a sparse checkout is dirty: files of the commit are not there);
- * - a filter set by this machine's own attributes (`$GIT_DIR/info/attributes`,
- *   `core.attributesFile`): git compares what the filter makes of a file, not its bytes;
+ * - a conversion (a filter, line endings, an encoding) this machine's own attributes set on a
+ *   tracked file (machineConversion): git compares what it makes of a file, not its bytes;
  * - each submodule the same way, and one not checked out (a clone without --recursive: its files
  *   are not there).
  * Returns the first difference found, or undefined when there is none; throws a UserError when git
@@ -83,7 +83,7 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
 async function treeDifference(top: string): Promise<string | undefined> {
   const cannotTell = (what: string, result: GitResult): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (${what}: ${reasonOf(result)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
   // Read-only and independent: at once, since a signing run's program waits for them.
-  const [status, untracked, ignored, index, filters] = await Promise.all([
+  const [status, untracked, ignored, index] = await Promise.all([
     git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]),
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
     // An empty folder is not listed (git status shows none either): it holds nothing a build takes.
@@ -91,7 +91,6 @@ async function treeDifference(top: string): Promise<string | undefined> {
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]),
     // `<tag> <mode> <object> <stage>\t<path>`: the flags git is given, and the submodules (mode 160000).
     git(top, ["ls-files", "-z", "-v", "-s"]),
-    machineFilter(top, cannotTell),
   ]);
   if (status.code !== 0) throw cannotTell("git status", status);
   const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
@@ -102,12 +101,13 @@ async function treeDifference(top: string): Promise<string | undefined> {
   if (ignored.code !== 0) throw cannotTell("git ls-files --ignored", ignored);
   const ignoreFile = ignored.stdout.split("\0").find((entry) => entry === ".gitignore" || entry.endsWith("/.gitignore"));
   if (ignoreFile !== undefined) return `untracked: ${ignoreFile}`;
-  if (filters !== undefined) return filters;
   if (index.code !== 0) throw cannotTell("git ls-files -v", index);
   const entries = index.stdout.split("\0").flatMap((entry) => {
     const match = /^([a-zA-Z]) (\d+) ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
     return match === null ? [] : [{ tag: match[1] as string, mode: match[2] as string, object: match[3] as string, path: match[4] as string }];
   });
+  const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), cannotTell);
+  if (converted !== undefined) return converted;
   const flagged = await flaggedDifference(top, entries.filter((entry) => /^[a-zS]$/.test(entry.tag) && entry.mode !== "160000"));
   if (flagged !== undefined) return flagged;
   for (const submodule of entries.filter((entry) => entry.mode === "160000")) {
@@ -128,31 +128,76 @@ async function flaggedDifference(top: string, flagged: readonly { path: string; 
   return differing === undefined ? undefined : `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${differing.path}`;
 }
 
+/** Attributes by which git converts a file between the working tree and the index (gitattributes(5)): git status compares what the conversion makes of a file, not its bytes. */
+const CONVERTING = /^(filter|text|eol|crlf|ident|working-tree-encoding)(=|$)/;
+/** Debian's git reads this machine's system-wide attributes here (unless GIT_ATTR_NOSYSTEM is set). */
+const SYSTEM_ATTRIBUTES = "/etc/gitattributes";
+
 /**
- * A `filter` this machine's own attributes set (`$GIT_DIR/info/attributes`, `core.attributesFile`
- * or its default, `~/.config/git/attributes`): git status compares what the filter's clean command
- * makes of a file, so a filter no commit holds can make any change look like none. A filter the
- * commit's `.gitattributes` sets (Git LFS) is part of what was reviewed, and is not one of these.
+ * A conversion this machine's own attributes set on a tracked file: `/etc/gitattributes`,
+ * `core.attributesFile` (or its default, `~/.config/git/attributes`) and `$GIT_DIR/info/attributes`
+ * are no commit's, so a filter, or a line-ending or encoding conversion, set there can make any
+ * change look like none. Only lines that reach a tracked file count (a global `*.ipynb
+ * filter=nbstripout` in a checkout with no notebook does not): each converting attribute of those
+ * lines is asked about under a name of its own, so git's pattern rules decide which files it
+ * reaches. One the commit's `.gitattributes` sets (Git LFS's filter) was reviewed with it and is
+ * not one of these, though its command is this machine's config, as any filter driver's is.
  */
-async function machineFilter(top: string, cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
+async function machineConversion(top: string, tracked: readonly string[], cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
   const [local, configured] = await Promise.all([git(top, ["rev-parse", "--path-format=absolute", "--git-path", "info/attributes"]), git(top, ["config", "--path", "core.attributesFile"])]);
   if (local.code !== 0) throw cannotTell("git rev-parse --git-path info/attributes", local);
   // Exit 1: not set, so git reads the default file.
   if (configured.code !== 0 && configured.code !== 1) throw cannotTell("git config core.attributesFile", configured);
   const home = process.env.XDG_CONFIG_HOME !== undefined && process.env.XDG_CONFIG_HOME !== "" ? process.env.XDG_CONFIG_HOME : path.join(homedir(), ".config");
-  const files = [local.stdout.trim(), configured.code === 0 && configured.stdout.trim() !== "" ? configured.stdout.trim() : path.join(home, "git/attributes")];
+  // A relative core.attributesFile is git's from the checkout's top folder, not from this process's.
+  const global = configured.code === 0 && configured.stdout.trim() !== "" ? path.resolve(top, configured.stdout.trim()) : path.join(home, "git/attributes");
+  const files = [...(process.env.GIT_ATTR_NOSYSTEM === undefined || process.env.GIT_ATTR_NOSYSTEM === "" ? [SYSTEM_ATTRIBUTES] : []), global, local.stdout.trim()];
+  /** Each converting attribute of those files, under its own name: where it is set. */
+  const asked = new Map<string, { file: string; line: string; attribute: string }>();
+  const renamed: string[] = [];
   for (const file of files) {
     let text: string;
     try {
       text = await readFile(file, "utf8");
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "ENOTDIR") continue;
-      throw new UserError(`cannot tell whether the git checkout ${top} is clean: this machine's attributes file ${file} cannot be read (${(error as Error).message}), and a filter set there would hide changes; fix its permissions, or remove it, and run again`);
+      throw new UserError(`cannot tell whether the git checkout ${top} is clean: this machine's attributes file ${file} cannot be read (${(error as Error).message}), and a conversion set there would hide changes; fix its permissions, or remove it, and run again`);
     }
-    const line = text.split("\n").find((entry) => !entry.trimStart().startsWith("#") && /(^|\s)filter=\S/.test(entry));
-    if (line !== undefined) return `this machine's attributes (${file}) set a filter, which git status runs instead of reading the files' bytes: ${line.trim()}`;
+    for (const raw of text.split("\n")) {
+      const line = raw.trim();
+      if (line === "" || line.startsWith("#")) continue;
+      const [pattern, ...attributes] = line.split(/\s+/) as [string, ...string[]];
+      const converting = attributes.filter((attribute) => CONVERTING.test(attribute));
+      if (converting.length === 0) continue;
+      // A macro, or a quoted pattern (spaces in it), cannot be asked about under another name: counted as reaching every file.
+      if (pattern.startsWith("[attr]") || pattern.startsWith("\"")) return `this machine's attributes (${file}) set a conversion (${converting.join(" ")}) that Strata cannot place: ${line}`;
+      const names = converting.map((attribute) => {
+        const name = `strata-machine-${asked.size}`;
+        asked.set(name, { file, line, attribute });
+        return name;
+      });
+      renamed.push(`${pattern} ${names.join(" ")}`);
+    }
   }
-  return undefined;
+  if (asked.size === 0 || tracked.length === 0) return undefined;
+  const scratch = await mkdtemp(path.join(tmpdir(), "strata-attributes-"));
+  try {
+    const attributesFile = path.join(scratch, "attributes");
+    await writeFile(attributesFile, `${renamed.join("\n")}\n`);
+    const answer = await git(top, ["-c", `core.attributesFile=${attributesFile}`, "check-attr", "-z", "--stdin", ...asked.keys()], `${tracked.join("\0")}\0`);
+    if (answer.code !== 0) throw cannotTell("git check-attr", answer);
+    // `<path> NUL <attribute> NUL <info> NUL`, info "unspecified" where no line reached the path.
+    const fields = answer.stdout.split("\0");
+    for (let at = 0; at + 2 < fields.length; at += 3) {
+      const [file, name, info] = [fields[at] as string, fields[at + 1] as string, fields[at + 2] as string];
+      const source = asked.get(name);
+      if (source === undefined || info === "unspecified" || info === "unset") continue;
+      return `this machine's attributes (${source.file}) set ${source.attribute} on ${file}, so git status compares what that conversion makes of it, not its bytes: ${source.line}`;
+    }
+    return undefined;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
 
 /** A submodule of `top` at `relative`: not checked out, or differing from its commit as treeDifference tells. */
@@ -174,11 +219,12 @@ async function submoduleDifference(top: string, relative: string, cannotTell: (w
 
 /**
  * The checkout at `dir`: the `origin` remote's URL (credentials removed), else the folder as a
- * file:// URL; HEAD's commit; clean when nothing differs from it (treeDifference). Throws a
+ * file:// URL; HEAD's commit; clean when nothing differs from it (treeDifference), else the first
+ * difference found, for the run to say (the provenance records only "dirty"). Throws a
  * UserError when `dir` is not in a git checkout or has no commit: an image's provenance cannot name
  * a source it does not know.
  */
-export async function sourceState(dir: string): Promise<SourceState> {
+export async function sourceState(dir: string): Promise<SourceState & { readonly difference?: string }> {
   const top = await git(dir, ["rev-parse", "--show-toplevel"]);
   if (top.code !== 0) throw new UserError(`cannot tell which git checkout ${dir} is (${reasonOf(top)}), so its images' provenance cannot name their source: build from a git checkout (git init && git commit), or run Strata inside one`);
   const head = await git(dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]);
@@ -191,7 +237,7 @@ export async function sourceState(dir: string): Promise<SourceState> {
   // Exit 2: there is no remote called origin; anything else went wrong and is not taken for "none".
   if (origin.code !== 0 && origin.code !== 2) throw new UserError(`cannot read the origin remote of ${top.stdout.trim()} (${reasonOf(origin)}): fix the checkout's git config`);
   const repository = origin.code === 0 && origin.stdout.trim() !== "" ? publishableRemote(origin.stdout) : `file://${top.stdout.trim()}`;
-  return { repository, commit, clean: difference === undefined };
+  return { repository, commit, clean: difference === undefined, ...(difference === undefined ? {} : { difference }) };
 }
 
 export type { ReviewAnswer } from "../core/trust-verdict.js";

@@ -74,8 +74,21 @@ export async function runFacts(args: { catalogDir: string; stack: string; config
     strataVersion,
     runId: args.runId,
     engine: { name: args.config.builder === "strata" ? "strata LayerImage (Docker Engine API)" : "docker.Image (@pulumi/docker)", version: engineVersion, network: args.config.buildNetwork },
-    source: await sourceState(args.catalogDir),
+    source: await checkedSource(args.catalogDir),
   };
+}
+
+/**
+ * The catalog checkout's state for the provenance, and, when it is not clean, a warning that says
+ * why: every image signed from it records a dirty tree, which a channel with strata:trust refuses
+ * (and a digest is attested once, so the same bytes built again from a clean checkout keep it).
+ */
+async function checkedSource(catalogDir: string): Promise<SourceState> {
+  const { difference, ...source } = await sourceState(catalogDir);
+  if (difference !== undefined) {
+    await pulumi.log.warn(`the catalog's git checkout is not its commit ${source.commit.slice(0, 12)} (${difference}): the images this run signs record a dirty tree, which a channel with strata:trust refuses; fix: commit or remove the difference before building what you will promote`);
+  }
+  return source;
 }
 
 /**

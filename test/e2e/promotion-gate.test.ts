@@ -185,7 +185,9 @@ describe("the promotion gate", () => {
     const stray = path.join(world.catalogDir, "uncommitted.txt");
     writeFileSync(stray, "not in any commit\n");
     try {
-      await (await source("dirty", key)).up();
+      // The signing run says why, as it signs: the provenance itself records only "dirty".
+      const { log } = await (await source("dirty", key)).up();
+      expect(log).toMatch(/the catalog's git checkout is not its commit [0-9a-f]{12} \(untracked: uncommitted\.txt\): the images this run signs record a dirty tree/);
     } finally {
       rmSync(stray);
     }

@@ -165,6 +165,55 @@ describe("source state", () => {
     expect((await sourceState(other.dir)).clean).toBe(false);
   });
 
+  it("counts a line-ending conversion this machine sets like a filter, finds a relative core.attributesFile where git does, and a conversion that reaches no tracked file leaves the tree clean", async () => {
+    const other = makeRepo("converted");
+    // text eol=crlf set here alone: the file holds CRLF, git status compares it converted back to LF.
+    writeFileSync(path.join(other.dir, ".git/info/attributes"), "a.txt text eol=crlf\n");
+    writeFileSync(path.join(other.dir, "a.txt"), `${git(other.dir, "show", "HEAD:a.txt")}\r\n`);
+    git(other.dir, "add", "a.txt");
+    expect(git(other.dir, "status", "--porcelain")).toBe("");
+    expect(git(other.dir, "diff", "--cached", "--stat")).toBe("");
+    const converted = await sourceState(other.dir);
+    expect(converted.clean).toBe(false);
+    expect(converted.difference).toMatch(/this machine's attributes \(.*info\/attributes\) set (text|eol=crlf) on a\.txt/);
+    rmSync(path.join(other.dir, ".git/info/attributes"));
+    git(other.dir, "checkout", "-q", "--", "a.txt");
+    expect((await sourceState(other.dir)).clean).toBe(true);
+    // core.attributesFile relative to the checkout's top folder, as git reads it (not this process's folder).
+    writeFileSync(path.join(other.dir, "local-attributes"), "*.txt filter=hide\n");
+    writeFileSync(path.join(other.dir, ".git/info/exclude"), "");
+    git(other.dir, "config", "core.attributesFile", "local-attributes");
+    git(other.dir, "config", "filter.hide.clean", "cat");
+    const relative = await sourceState(other.dir);
+    // The attributes file itself is untracked, so either difference may be named first; the filter is named once it is committed.
+    expect(relative.clean).toBe(false);
+    git(other.dir, "add", "local-attributes");
+    git(other.dir, "commit", "-q", "-m", "the attributes file itself, tracked");
+    expect((await sourceState(other.dir)).difference).toMatch(/set filter=hide on a\.txt/);
+    // A global filter for files this checkout has none of (nbstripout's *.ipynb) reaches nothing: clean.
+    writeFileSync(path.join(other.dir, "local-attributes"), "*.ipynb filter=nbstripout\n# *.txt filter=hide\n");
+    git(other.dir, "commit", "-q", "-am", "notebooks only");
+    expect(await sourceState(other.dir)).toMatchObject({ clean: true });
+    writeFileSync(path.join(other.dir, "n.ipynb"), "{}\n");
+    git(other.dir, "add", "n.ipynb");
+    git(other.dir, "commit", "-q", "-m", "a notebook");
+    expect((await sourceState(other.dir)).difference).toMatch(/set filter=nbstripout on n\.ipynb/);
+    // A macro of this machine's that converts cannot be placed: dirty, said so.
+    writeFileSync(path.join(other.dir, ".git/info/attributes"), "[attr]mine filter=hide\n*.md mine\n");
+    expect((await sourceState(other.dir)).difference).toMatch(/set a conversion \(filter=hide\) that Strata cannot place/);
+  });
+
+  it("says why a tree is not clean: the run warns with it (the provenance records only dirty)", async () => {
+    const library = makeRepo("library-reason");
+    const other = makeRepo("with-submodule-reason");
+    execFileSync("git", ["-C", other.dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", library.dir, "lib"], { env });
+    git(other.dir, "commit", "-q", "-m", "submodule");
+    const clone = path.join(root, "clone-reason");
+    execFileSync("git", ["clone", "-q", other.dir, clone], { env });
+    expect(await sourceState(clone)).toMatchObject({ clean: false, difference: "submodule not checked out: lib (git submodule update --init --recursive)" });
+    expect(await sourceState(other.dir)).not.toHaveProperty("difference");
+  });
+
   it("names origin's URL without the credentials in it", async () => {
     const other = makeRepo("with-origin");
     git(other.dir, "remote", "add", "origin", "https://ci:s3cret-token@git.example.org/team/strata.git");
