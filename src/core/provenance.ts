@@ -274,9 +274,14 @@ export function provenanceProblems(statement: unknown, imageDigestRef: string): 
   // A provenance that says its run did not build the image names that run's commit, not the one
   // the bytes came from: an image adopted from its tag could have been pushed there by anyone who
   // can push, labelled with the layer's fingerprint (which anyone who reads the catalog can compute).
+  // Attested once per digest (as for a dirty tree): building the same bytes again (a cached build)
+  // keeps this provenance, so the fix is a new version, which its channel's run builds and attests.
+  const newImage = "publish the layer as a new version on the channel that built it (raise its patch in its layer.yaml, or strata bump --minor <layer>, then strata up there), so that channel's own run builds and attests it; the same bytes keep the provenance they were first attested with";
+  // Every provenance Strata writes has them (the engine at least): one without, or of another shape, does not say whether its run built the image.
+  if (!isRecord(definition.internalParameters)) {
+    problems.push({ file, field: "provenance: buildDefinition.internalParameters", message: definition.internalParameters === undefined ? "is missing: nothing says whether the run that signed the image built it" : `is ${JSON.stringify(definition.internalParameters)}, not an object: nothing says whether the run that signed the image built it`, fix: rebuild });
+  }
   const internal = isRecord(definition.internalParameters) ? definition.internalParameters : {};
-  // Attested once per digest (as for a dirty tree): building the same bytes again keeps this provenance, so the fix is a new image.
-  const newImage = "publish the layer as a new image built by its channel's own run: delete its tag on that channel and run strata up there (a mutable channel), or publish a new version; the same bytes keep the provenance they were first attested with";
   if (internal.adopted !== undefined && internal.adopted !== false) {
     problems.push({ file, field: "provenance: buildDefinition.internalParameters.adopted", message: "says the run that signed it did not build it: it adopted what the image's tag already held (pushed by another runner, a killed run, or anyone who can push), so no trusted run says which source built these bytes", fix: newImage });
   }

@@ -144,7 +144,7 @@ describe("provenance checks of the promotion gate", () => {
     // Anyone who can push could have put the adopted bytes under the tag, labelled with the layer's fingerprint.
     const adopted = provenanceProblems(provenanceStatement({ ...input, adopted: true }), ref);
     expect(adopted.provenance).toBeUndefined();
-    expect(adopted.problems).toMatchObject([{ field: "provenance: buildDefinition.internalParameters.adopted", message: expect.stringContaining("did not build it"), fix: expect.stringContaining("new image") }]);
+    expect(adopted.problems).toMatchObject([{ field: "provenance: buildDefinition.internalParameters.adopted", message: expect.stringContaining("did not build it"), fix: expect.stringContaining("as a new version on the channel that built it") }]);
     const copied = provenanceProblems(provenanceStatement({ ...input, copiedFrom: `127.0.0.1:5000/g/keystone@sha256:${"d".repeat(64)}` }), ref);
     expect(copied.provenance).toBeUndefined();
     expect(copied.problems).toMatchObject([{ field: "provenance: buildDefinition.internalParameters.copiedFrom", message: expect.stringContaining(`copied from 127.0.0.1:5000/g/keystone@sha256:${"d".repeat(64)}`) }]);
@@ -152,12 +152,22 @@ describe("provenance checks of the promotion gate", () => {
     const odd = statement();
     ((odd.predicate as Record<string, unknown>).buildDefinition as Record<string, unknown>).internalParameters = { engine: input.engine, adopted: "yes" };
     expect(provenanceProblems(odd, ref).problems.map((problem) => problem.field)).toEqual(["provenance: buildDefinition.internalParameters.adopted"]);
+    // Of another shape (a list holding the flag, a string), or gone: nothing says the run built it.
+    for (const shape of [[{ adopted: true }], "adopted", undefined]) {
+      const other = statement();
+      ((other.predicate as Record<string, unknown>).buildDefinition as Record<string, unknown>).internalParameters = shape;
+      expect(provenanceProblems(other, ref).problems.map((problem) => problem.field)).toEqual(["provenance: buildDefinition.internalParameters"]);
+    }
+    // false says it was built.
+    const built = statement();
+    ((built.predicate as Record<string, unknown>).buildDefinition as Record<string, unknown>).internalParameters = { engine: input.engine, adopted: false };
+    expect(provenanceProblems(built, ref).problems).toEqual([]);
   });
 
   it("refuses, all at once, a statement with no commit, no tree state and the wrong predicate type", () => {
     const bare = { _type: "https://in-toto.io/Statement/v1", predicateType: "https://spdx.dev/Document", subject: [{ name: input.image, digest: { sha256: "a".repeat(64) } }], predicate: {} };
     const fields = provenanceProblems(bare, ref).problems.map((problem) => problem.field);
-    expect(fields).toEqual(["provenance: predicateType", "provenance: buildDefinition.externalParameters.source.commit", "provenance: buildDefinition.externalParameters.source.tree"]);
+    expect(fields).toEqual(["provenance: predicateType", "provenance: buildDefinition.externalParameters.source.commit", "provenance: buildDefinition.externalParameters.source.tree", "provenance: buildDefinition.internalParameters"]);
     for (const problem of provenanceProblems(bare, ref).problems) expect(problem.fix).not.toBe("");
   });
 
