@@ -57,9 +57,10 @@ export function publishableRemote(url: string): string {
 
 /**
  * Git's settings that would let a changed tree look clean, off for the checks below: a file system
- * monitor or untracked cache that has not seen a change.
+ * monitor or untracked cache that has not seen a change, stat checks told to skip a file's ctime
+ * (a same-size edit with its mtime put back would pass).
  */
-const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false"];
+const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", "-c", "core.trustctime=true", "-c", "core.checkStat=default"];
 
 /**
  * Whether the working tree at `top` is HEAD's commit, but for the files that commit's own
@@ -70,11 +71,13 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
  *   submodule's `ignore=` says;
  * - untracked files, those ignored only by this machine's rules (`.git/info/exclude`,
  *   `core.excludesFile`) included: they are not in the commit, and a build context takes them;
- * - an untracked `.gitignore` (one that ignores itself hides what it names);
+ * - an untracked `.gitignore` (one that ignores itself hides what it names) or `.gitattributes`
+ *   (one that is ignored converts what it names);
  * - files marked assume-unchanged or skip-worktree whose bytes differ from the index, or are gone
  *   (so a sparse checkout is dirty: files of the commit are not there);
- * - a conversion (a filter, line endings, an encoding) this machine's own attributes set on a
- *   tracked file (machineConversion): git compares what it makes of a file, not its bytes;
+ * - a conversion (a filter, line endings, an encoding) this machine sets on a tracked file, by
+ *   `core.autocrlf` or its own attributes (machineConversion): git compares what it makes of a
+ *   file, not its bytes;
  * - each submodule the same way, and one not checked out (a clone without --recursive: its files
  *   are not there).
  * Returns the first difference found, or undefined when there is none; throws a UserError when git
@@ -83,7 +86,7 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
 async function treeDifference(top: string): Promise<string | undefined> {
   const cannotTell = (what: string, result: GitResult): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (${what}: ${reasonOf(result)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
   // Read-only and independent: at once, since a signing run's program waits for them.
-  const [status, untracked, ignored, index] = await Promise.all([
+  const [status, untracked, ignored, index, trustctime, checkStat] = await Promise.all([
     git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]),
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
     // An empty folder is not listed (git status shows none either): it holds nothing a build takes.
@@ -91,6 +94,8 @@ async function treeDifference(top: string): Promise<string | undefined> {
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]),
     // `<tag> <mode> <object> <stage>\t<path>`: the flags git is given, and the submodules (mode 160000).
     git(top, ["ls-files", "-z", "-v", "-s"]),
+    git(top, ["config", "--type=bool", "core.trustctime"]),
+    git(top, ["config", "core.checkStat"]),
   ]);
   if (status.code !== 0) throw cannotTell("git status", status);
   const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
@@ -99,7 +104,8 @@ async function treeDifference(top: string): Promise<string | undefined> {
   const [stray] = untracked.stdout.split("\0").filter((entry) => entry !== "");
   if (stray !== undefined) return `untracked: ${stray}`;
   if (ignored.code !== 0) throw cannotTell("git ls-files --ignored", ignored);
-  const ignoreFile = ignored.stdout.split("\0").find((entry) => entry === ".gitignore" || entry.endsWith("/.gitignore"));
+  // An ignored .gitignore hides what it names; an ignored .gitattributes converts what it names.
+  const ignoreFile = ignored.stdout.split("\0").find((entry) => /(^|\/)\.git(ignore|attributes)$/.test(entry));
   if (ignoreFile !== undefined) return `untracked: ${ignoreFile}`;
   if (index.code !== 0) throw cannotTell("git ls-files -v", index);
   const entries = index.stdout.split("\0").flatMap((entry) => {
@@ -108,7 +114,13 @@ async function treeDifference(top: string): Promise<string | undefined> {
   });
   const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), cannotTell);
   if (converted !== undefined) return converted;
-  const flagged = await flaggedDifference(top, entries.filter((entry) => /^[a-zS]$/.test(entry.tag) && entry.mode !== "160000"));
+  // Exit 1: not set (git's defaults, which the checks above use too).
+  for (const [name, answer] of [["core.trustctime", trustctime], ["core.checkStat", checkStat]] as const) if (answer.code !== 0 && answer.code !== 1) throw cannotTell(`git config ${name}`, answer);
+  // A stat check this machine tells to skip a file's ctime (core.trustctime=false) or most of its
+  // fields (core.checkStat=minimal) lets any git status record a same-size edit with its mtime put
+  // back as unchanged in the index, which no later status sees: then every file's bytes are read.
+  const statSkips = (trustctime.code === 0 && trustctime.stdout.trim() === "false") || (checkStat.code === 0 && checkStat.stdout.trim() === "minimal");
+  const flagged = await contentDifference(top, entries.filter((entry) => entry.mode !== "160000" && (/^[a-zS]$/.test(entry.tag) || (statSkips && /^100[67][45][45]$/.test(entry.mode)))));
   if (flagged !== undefined) return flagged;
   for (const submodule of entries.filter((entry) => entry.mode === "160000")) {
     const difference = await submoduleDifference(top, submodule.path, cannotTell);
@@ -117,44 +129,70 @@ async function treeDifference(top: string): Promise<string | undefined> {
   return undefined;
 }
 
-/** A file marked assume-unchanged or skip-worktree (`git ls-files -v`: a lowercase tag, or S) whose bytes are not the index's. */
-async function flaggedDifference(top: string, flagged: readonly { path: string; object: string }[]): Promise<string | undefined> {
-  if (flagged.length === 0) return undefined;
-  const hashes = await git(top, ["hash-object", "--stdin-paths"], `${flagged.map((file) => file.path).join("\n")}\n`);
+/**
+ * A file whose bytes are not the index's, hashed as `git add` would: those marked assume-unchanged
+ * or skip-worktree (`git ls-files -v`: a lowercase tag, or S), and every file when git's stat check
+ * is told to look at less.
+ */
+async function contentDifference(top: string, files: readonly { path: string; object: string; tag: string }[]): Promise<string | undefined> {
+  if (files.length === 0) return undefined;
+  const hashes = await git(top, ["hash-object", "--stdin-paths"], `${files.map((file) => file.path).join("\n")}\n`);
   // A file that is gone (or that git cannot hash) fails the whole command: dirty, since the tree is not the commit.
-  if (hashes.code !== 0) return `a file git is told not to look at is not what the index holds (${reasonOf(hashes)})`;
+  if (hashes.code !== 0) return `a file git does not look at closely is not what the index holds (${reasonOf(hashes)})`;
   const lines = hashes.stdout.split("\n");
-  const differing = flagged.find((file, index) => lines[index] !== file.object);
-  return differing === undefined ? undefined : `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${differing.path}`;
+  const differing = files.find((file, index) => lines[index] !== file.object);
+  if (differing === undefined) return undefined;
+  return /^[a-zS]$/.test(differing.tag)
+    ? `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${differing.path}`
+    : `changed, though this machine's git stat check (core.trustctime, core.checkStat) would not see it: ${differing.path}`;
 }
 
-/** Attributes by which git converts a file between the working tree and the index (gitattributes(5)): git status compares what the conversion makes of a file, not its bytes. */
-const CONVERTING = /^(filter|text|eol|crlf|ident|working-tree-encoding)(=|$)/;
+/**
+ * Attributes that never change the bytes git compares (gitattributes(5)): anything else a line of
+ * this machine's sets, a macro the commit defines included, may convert a file (filter, text, eol,
+ * crlf, ident, working-tree-encoding) and counts. An unset (`-x`) or unspecified (`!x`) attribute
+ * converts nothing: git then compares more strictly, not less.
+ */
+const HARMLESS = /^(binary|diff|merge|whitespace|export-ignore|export-subst|delta|conflict-marker-size|encoding|linguist-[a-z-]+)(=|$)/;
 /** Debian's git reads this machine's system-wide attributes here (unless GIT_ATTR_NOSYSTEM is set). */
 const SYSTEM_ATTRIBUTES = "/etc/gitattributes";
+/** The attribute every tracked file gets from Strata's scratch attributes file: proof git read it. */
+const PROBE_READ = "strata-read";
+/** The attribute each of this machine's lines that may convert becomes, valued with the line's number. */
+const PROBE_LINE = "strata-line";
 
 /**
- * A conversion this machine's own attributes set on a tracked file: `/etc/gitattributes`,
- * `core.attributesFile` (or its default, `~/.config/git/attributes`) and `$GIT_DIR/info/attributes`
- * are no commit's, so a filter, or a line-ending or encoding conversion, set there can make any
- * change look like none. Only lines that reach a tracked file count (a global `*.ipynb
- * filter=nbstripout` in a checkout with no notebook does not): each converting attribute of those
- * lines is asked about under a name of its own, so git's pattern rules decide which files it
- * reaches. One the commit's `.gitattributes` sets (Git LFS's filter) was reviewed with it and is
- * not one of these, though its command is this machine's config, as any filter driver's is.
+ * A conversion this machine sets on a tracked file: `core.autocrlf`, or a line of its own
+ * attributes files (`/etc/gitattributes`, `core.attributesFile` or its default
+ * `~/.config/git/attributes`, `$GIT_DIR/info/attributes`), which are no commit's; git status compares
+ * what a filter, a line-ending or an encoding conversion makes of a file, so one set there can make
+ * any change look like none. Only lines that reach a tracked file count (a global `*.ipynb
+ * filter=nbstripout` in a checkout with no notebook does not): each such line is copied into a
+ * scratch attributes file with its attributes replaced by one of Strata's, valued with its number,
+ * and git's own pattern rules (`git check-attr`) say which files it reaches. Precedence is not
+ * kept (a committed `-text` that cancels a line still counts it): an unsure answer is "dirty".
+ * A conversion the commit's `.gitattributes` sets (Git LFS's filter) was reviewed with it and is
+ * not one of these, though its command is this machine's config, as every filter driver's is.
  */
 async function machineConversion(top: string, tracked: readonly string[], cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
-  const [local, configured] = await Promise.all([git(top, ["rev-parse", "--path-format=absolute", "--git-path", "info/attributes"]), git(top, ["config", "--path", "core.attributesFile"])]);
+  const [local, configured, autocrlf] = await Promise.all([
+    git(top, ["rev-parse", "--path-format=absolute", "--git-path", "info/attributes"]),
+    git(top, ["config", "--path", "core.attributesFile"]),
+    git(top, ["config", "--type=bool-or-str", "core.autocrlf"]),
+  ]);
   if (local.code !== 0) throw cannotTell("git rev-parse --git-path info/attributes", local);
-  // Exit 1: not set, so git reads the default file.
+  // Exit 1: not set.
   if (configured.code !== 0 && configured.code !== 1) throw cannotTell("git config core.attributesFile", configured);
+  if (autocrlf.code !== 0 && autocrlf.code !== 1) throw cannotTell("git config core.autocrlf", autocrlf);
+  const crlf = autocrlf.stdout.trim();
+  if (autocrlf.code === 0 && crlf !== "false") return `this machine's git config sets core.autocrlf=${crlf}, so git status compares files with their line endings converted, not their bytes (git config core.autocrlf false, then check out again)`;
   const home = process.env.XDG_CONFIG_HOME !== undefined && process.env.XDG_CONFIG_HOME !== "" ? process.env.XDG_CONFIG_HOME : path.join(homedir(), ".config");
   // A relative core.attributesFile is git's from the checkout's top folder, not from this process's.
   const global = configured.code === 0 && configured.stdout.trim() !== "" ? path.resolve(top, configured.stdout.trim()) : path.join(home, "git/attributes");
   const files = [...(process.env.GIT_ATTR_NOSYSTEM === undefined || process.env.GIT_ATTR_NOSYSTEM === "" ? [SYSTEM_ATTRIBUTES] : []), global, local.stdout.trim()];
-  /** Each converting attribute of those files, under its own name: where it is set. */
-  const asked = new Map<string, { file: string; line: string; attribute: string }>();
-  const renamed: string[] = [];
+  /** The lines that may convert, by number (the value of PROBE_LINE). */
+  const lines: { file: string; line: string; attributes: string[] }[] = [];
+  const copied: string[] = [];
   for (const file of files) {
     let text: string;
     try {
@@ -163,37 +201,41 @@ async function machineConversion(top: string, tracked: readonly string[], cannot
       if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "ENOTDIR") continue;
       throw new UserError(`cannot tell whether the git checkout ${top} is clean: this machine's attributes file ${file} cannot be read (${(error as Error).message}), and a conversion set there would hide changes; fix its permissions, or remove it, and run again`);
     }
-    for (const raw of text.split("\n")) {
+    for (const raw of text.split(/\r?\n/)) {
       const line = raw.trim();
       if (line === "" || line.startsWith("#")) continue;
       const [pattern, ...attributes] = line.split(/\s+/) as [string, ...string[]];
-      const converting = attributes.filter((attribute) => CONVERTING.test(attribute));
+      const converting = attributes.filter((attribute) => !attribute.startsWith("-") && !attribute.startsWith("!") && !HARMLESS.test(attribute));
       if (converting.length === 0) continue;
-      // A macro, or a quoted pattern (spaces in it), cannot be asked about under another name: counted as reaching every file.
-      if (pattern.startsWith("[attr]") || pattern.startsWith("\"")) return `this machine's attributes (${file}) set a conversion (${converting.join(" ")}) that Strata cannot place: ${line}`;
-      const names = converting.map((attribute) => {
-        const name = `strata-machine-${asked.size}`;
-        asked.set(name, { file, line, attribute });
-        return name;
-      });
-      renamed.push(`${pattern} ${names.join(" ")}`);
+      // A macro of its own, or a quoted pattern (spaces in it), cannot be copied faithfully: counted as reaching every file.
+      if (pattern.startsWith("[attr]") || pattern.startsWith("\"")) return `this machine's attributes (${file}) set ${converting.join(" ")} in a way Strata cannot place, and it may convert files: ${line}`;
+      copied.push(`${pattern} ${PROBE_LINE}=${lines.length}`);
+      lines.push({ file, line, attributes: converting });
     }
   }
-  if (asked.size === 0 || tracked.length === 0) return undefined;
-  const scratch = await mkdtemp(path.join(tmpdir(), "strata-attributes-"));
+  if (lines.length === 0 || tracked.length === 0) return undefined;
+  // Absolute: git runs in the checkout's folder, where a relative TMPDIR would name another place.
+  const scratch = await mkdtemp(path.join(path.resolve(tmpdir()), "strata-attributes-"));
   try {
     const attributesFile = path.join(scratch, "attributes");
-    await writeFile(attributesFile, `${renamed.join("\n")}\n`);
-    const answer = await git(top, ["-c", `core.attributesFile=${attributesFile}`, "check-attr", "-z", "--stdin", ...asked.keys()], `${tracked.join("\0")}\0`);
+    await writeFile(attributesFile, `* ${PROBE_READ}\n${copied.join("\n")}\n`);
+    const answer = await git(top, ["-c", `core.attributesFile=${attributesFile}`, "check-attr", "-z", "--stdin", PROBE_READ, PROBE_LINE], `${tracked.join("\0")}\0`);
     if (answer.code !== 0) throw cannotTell("git check-attr", answer);
     // `<path> NUL <attribute> NUL <info> NUL`, info "unspecified" where no line reached the path.
     const fields = answer.stdout.split("\0");
+    let read = 0;
     for (let at = 0; at + 2 < fields.length; at += 3) {
       const [file, name, info] = [fields[at] as string, fields[at + 1] as string, fields[at + 2] as string];
-      const source = asked.get(name);
-      if (source === undefined || info === "unspecified" || info === "unset") continue;
-      return `this machine's attributes (${source.file}) set ${source.attribute} on ${file}, so git status compares what that conversion makes of it, not its bytes: ${source.line}`;
+      if (name === PROBE_READ) {
+        if (info === "set") read++;
+        continue;
+      }
+      if (name !== PROBE_LINE || info === "unspecified" || info === "unset") continue;
+      const source = lines[Number(info)];
+      return `this machine's attributes (${source?.file ?? "?"}) set ${source?.attributes.join(" ") ?? info} on ${file}, so git status compares what that makes of it, not its bytes: ${source?.line ?? ""}`;
     }
+    // Each tracked file answered for: else git did not read Strata's file, and nothing above is known.
+    if (read !== tracked.length) throw new UserError(`cannot tell whether the git checkout ${top} is clean: git check-attr answered for ${read} of ${tracked.length} tracked files from Strata's scratch attributes file (${attributesFile}), so which of this machine's attributes reach them is not known; check TMPDIR and git's config, and run again`);
     return undefined;
   } finally {
     await rm(scratch, { recursive: true, force: true });

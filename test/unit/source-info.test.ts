@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -175,7 +175,7 @@ describe("source state", () => {
     expect(git(other.dir, "diff", "--cached", "--stat")).toBe("");
     const converted = await sourceState(other.dir);
     expect(converted.clean).toBe(false);
-    expect(converted.difference).toMatch(/this machine's attributes \(.*info\/attributes\) set (text|eol=crlf) on a\.txt/);
+    expect(converted.difference).toMatch(/this machine's attributes \(.*info\/attributes\) set text eol=crlf on a\.txt/);
     rmSync(path.join(other.dir, ".git/info/attributes"));
     git(other.dir, "checkout", "-q", "--", "a.txt");
     expect((await sourceState(other.dir)).clean).toBe(true);
@@ -200,7 +200,71 @@ describe("source state", () => {
     expect((await sourceState(other.dir)).difference).toMatch(/set filter=nbstripout on n\.ipynb/);
     // A macro of this machine's that converts cannot be placed: dirty, said so.
     writeFileSync(path.join(other.dir, ".git/info/attributes"), "[attr]mine filter=hide\n*.md mine\n");
-    expect((await sourceState(other.dir)).difference).toMatch(/set a conversion \(filter=hide\) that Strata cannot place/);
+    expect((await sourceState(other.dir)).difference).toMatch(/set filter=hide in a way Strata cannot place/);
+  });
+
+  it("is dirty with core.autocrlf, an ignored .gitattributes, a macro of the commit's that this machine's attributes apply, and a same-size edit git's stat check is told to skip", async () => {
+    const crlfText = (dir: string): string => `${git(dir, "show", "HEAD:a.txt")}\r\n`;
+    // core.autocrlf: CRLF in the file, git add keeps the commit's LF blob, git status shows nothing.
+    const autocrlf = makeRepo("autocrlf");
+    git(autocrlf.dir, "config", "core.autocrlf", "true");
+    writeFileSync(path.join(autocrlf.dir, "a.txt"), crlfText(autocrlf.dir));
+    git(autocrlf.dir, "add", "a.txt");
+    expect(git(autocrlf.dir, "status", "--porcelain")).toBe("");
+    expect((await sourceState(autocrlf.dir)).difference).toMatch(/core\.autocrlf=true/);
+    git(autocrlf.dir, "config", "core.autocrlf", "false");
+    git(autocrlf.dir, "checkout", "-q", "--", "a.txt");
+    writeFileSync(path.join(autocrlf.dir, "a.txt"), git(autocrlf.dir, "show", "HEAD:a.txt") + "\n");
+    expect(await sourceState(autocrlf.dir)).toMatchObject({ clean: true });
+    // A .gitattributes the commit's .gitignore ignores, that converts what it names.
+    const hidden = makeRepo("ignored-attributes");
+    writeFileSync(path.join(hidden.dir, ".gitignore"), ".*\n!.gitignore\n");
+    git(hidden.dir, "add", ".gitignore");
+    git(hidden.dir, "commit", "-q", "-m", "ignore dot files");
+    writeFileSync(path.join(hidden.dir, ".gitattributes"), "* text eol=crlf\n");
+    expect((await sourceState(hidden.dir)).difference).toBe("untracked: .gitattributes");
+    // A macro the commit defines, applied by a line of this machine's alone.
+    const macro = makeRepo("machine-macro");
+    writeFileSync(path.join(macro.dir, ".gitattributes"), "[attr]unix text eol=lf\n");
+    git(macro.dir, "add", ".gitattributes");
+    git(macro.dir, "commit", "-q", "-m", "a macro");
+    expect(await sourceState(macro.dir)).toMatchObject({ clean: true });
+    writeFileSync(path.join(macro.dir, ".git/info/attributes"), "*.txt unix\n");
+    expect((await sourceState(macro.dir)).difference).toMatch(/set unix on a\.txt/);
+    // Harmless ones (diff, merge, an unset text) reach files and leave it clean.
+    writeFileSync(path.join(macro.dir, ".git/info/attributes"), "*.txt diff=plain merge=union -text !eol linguist-generated\n");
+    expect(await sourceState(macro.dir)).toMatchObject({ clean: true });
+    // core.trustctime=false: a same-size edit with its mtime put back would pass git's stat check.
+    const stat = makeRepo("trustctime");
+    git(stat.dir, "config", "core.trustctime", "false");
+    const file = path.join(stat.dir, "a.txt");
+    // An old mtime, recorded in the index: not "racily clean", which git would hash again.
+    const past = new Date(Date.now() - 3_600_000);
+    utimesSync(file, past, past);
+    git(stat.dir, "update-index", "--refresh");
+    const before = statSync(file);
+    writeFileSync(file, "9\n");
+    utimesSync(file, before.atime, before.mtime);
+    expect(git(stat.dir, "status", "--porcelain")).toBe("");
+    expect((await sourceState(stat.dir)).difference).toBe("changed, though this machine's git stat check (core.trustctime, core.checkStat) would not see it: a.txt");
+  });
+
+  it("finds its scratch attributes file when TMPDIR is relative (git runs in the checkout's folder)", async () => {
+    const other = makeRepo("relative-tmp");
+    writeFileSync(path.join(other.dir, ".git/info/attributes"), "a.txt filter=hide\n");
+    const saved = process.env.TMPDIR;
+    const here = mkdtempSync(path.join(root, "cwd-"));
+    mkdirSync(path.join(here, "tmp"));
+    const cwd = process.cwd();
+    process.chdir(here);
+    process.env.TMPDIR = "tmp";
+    try {
+      expect((await sourceState(other.dir)).difference).toMatch(/set filter=hide on a\.txt/);
+    } finally {
+      process.chdir(cwd);
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
   });
 
   it("says why a tree is not clean: the run warns with it (the provenance records only dirty)", async () => {
