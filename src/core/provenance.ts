@@ -276,10 +276,10 @@ export function provenanceProblems(statement: unknown, imageDigestRef: string): 
   // can push, labelled with the layer's fingerprint (which anyone who reads the catalog can compute).
   // Attested once per digest (as for a dirty tree): building the same bytes again (a cached build)
   // keeps this provenance, so the fix is a new version, which its channel's run builds and attests.
-  const newImage = "publish the layer as a new version on the channel that built it (raise its patch in its layer.yaml, or strata bump --minor <layer>, then strata up there), so that channel's own run builds and attests it; the same bytes keep the provenance they were first attested with";
+  const newImage = "publish the layer as a new version on the channel that builds it (where the promoting channels' images come from): strata bump --stack <that channel> --minor <layer>, then strata up there, then promote it along again; that channel's own run builds and attests it, while the same bytes keep the provenance they were first attested with";
   // Every provenance Strata writes has them (the engine at least): one without, or of another shape, does not say whether its run built the image.
   if (!isRecord(definition.internalParameters)) {
-    problems.push({ file, field: "provenance: buildDefinition.internalParameters", message: definition.internalParameters === undefined ? "is missing: nothing says whether the run that signed the image built it" : `is ${JSON.stringify(definition.internalParameters)}, not an object: nothing says whether the run that signed the image built it`, fix: rebuild });
+    problems.push({ file, field: "provenance: buildDefinition.internalParameters", message: definition.internalParameters === undefined ? "is missing: nothing says whether the run that signed the image built it" : `is ${JSON.stringify(definition.internalParameters)}, not an object: nothing says whether the run that signed the image built it`, fix: newImage });
   }
   const internal = isRecord(definition.internalParameters) ? definition.internalParameters : {};
   if (internal.adopted !== undefined && internal.adopted !== false) {

@@ -126,7 +126,7 @@ export function withMissingManifests(verdicts: readonly ImageVerdict[], missing:
   return verdicts.map((verdict) => (!missing.has(verdict.digestRef) ? verdict : {
     ...verdict,
     admitted: false,
-    failures: [...verdict.failures, { what: "the registry holds no manifest for it (HTTP 404): the image the stack exported is gone, whatever its signature tags still say", fix: `find out who deleted it (the registry's log), then publish the layer again as a new version (raise its patch in its layer.yaml, or strata bump --minor ${verdict.layer}, then strata up): the stack's state still records it as published, so an up alone does not push it again` }],
+    failures: [...verdict.failures, { what: "the registry holds no manifest for it (HTTP 404): the image the stack exported is gone, whatever its signature tags still say", fix: `find out who deleted it (the registry's log), then publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor ${verdict.layer}, then strata up there, and promote it along to this stack): the state still records it as published, so an up alone does not push it again` }],
   }));
 }
 

@@ -62,7 +62,7 @@ export async function checkPromotion(
     // manifest, so it would admit a digest the registry does not hold (and an index's platform
     // images, which only the manifest names, would go unverified).
     if (found === undefined) {
-      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry holds no such manifest (HTTP 404), so what would be copied cannot be verified; fix: the source channel's output names an image that is gone from ${target.sourceRepository} — find out what deleted it (the registry's log), publish the layer again as a new version on the source channel (raise its patch in its layer.yaml, or strata bump --minor ${target.source.layer}, then strata up there), then promote again.`);
+      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry holds no such manifest (HTTP 404), so what would be copied cannot be verified; fix: the source channel's output names an image that is gone from ${target.sourceRepository} — find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor ${target.source.layer}, then strata up there), then promote it along again.`);
       continue;
     }
     if (!isIndexManifest(found.mediaType, found.manifest)) continue;
@@ -80,7 +80,7 @@ export async function checkPromotion(
       continue;
     }
     if (gone.length > 0) {
-      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the index names ${gone.map((entry) => `a ${entry.platform} image ${entry.digest}`).join(" and ")} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the source channel (raise its patch in its layer.yaml, or strata bump --minor ${target.source.layer}, then strata up there), then promote again.`);
+      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the index names ${gone.map((entry) => `a ${entry.platform} image ${entry.digest}`).join(" and ")} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor ${target.source.layer}, then strata up there), then promote it along again.`);
       continue;
     }
     children.set(target.digest, entries);

@@ -66,7 +66,7 @@ describe("the promotion gate", () => {
     expect(refusals).toHaveLength(3);
     expect(refusals.find((paragraph) => paragraph.startsWith("tools "))).toMatch(/is refused: the registry did not say whether it is an image or an index, or what g-stable\/tools:1\.0-p0 holds.*HTTP 503/s);
     expect(refusals.find((paragraph) => paragraph.startsWith("base "))).toMatch(/^base registry\.test:5000\/g-dev\/base@sha256:a{64} is refused: the registry did not say whether it is an image or an index.*HTTP 500.*; fix: make sure the registry answers, then promote again\.$/s);
-    expect(refusals.find((paragraph) => paragraph.startsWith("app "))).toMatch(/^app registry\.test:5000\/g-dev\/app@sha256:b{64} is refused: the registry holds no such manifest \(HTTP 404\), so what would be copied cannot be verified; fix: .*publish the layer again as a new version on the source channel \(raise its patch in its layer\.yaml, or strata bump --minor app, then strata up there\)/s);
+    expect(refusals.find((paragraph) => paragraph.startsWith("app "))).toMatch(/^app registry\.test:5000\/g-dev\/app@sha256:b{64} is refused: the registry holds no such manifest \(HTTP 404\), so what would be copied cannot be verified; fix: .*publish the layer again as a new version on the channel that builds it \(strata bump --stack <that channel> --minor app, then strata up there\), then promote it along again\.$/s);
   });
 
   it("refuses an image the registry answers 404 for even when the verifier would admit it, and never hands it to the verifier", async () => {
@@ -129,7 +129,7 @@ describe("the promotion gate", () => {
     const { refusals, total } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
     expect(asked).toEqual([`registry.test:5000/g-dev/tools@${manifestDigest(whole)}`, `registry.test:5000/g-dev/tools@${manifestDigest(amd)}`, `registry.test:5000/g-dev/tools@${manifestDigest(arm)}`]);
     expect(total).toBe(4);
-    expect(refusals).toEqual([`app registry.test:5000/g-dev/app@${manifestDigest(whole)} is refused: the index names a linux/arm64 image ${manifestDigest(arm)} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the source channel (raise its patch in its layer.yaml, or strata bump --minor app, then strata up there), then promote again.`]);
+    expect(refusals).toEqual([`app registry.test:5000/g-dev/app@${manifestDigest(whole)} is refused: the index names a linux/arm64 image ${manifestDigest(arm)} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor app, then strata up there), then promote it along again.`]);
   });
 
   it("refuses an image whose .sig the target holds with other bytes, in that image's one paragraph, before anything is copied", async () => {

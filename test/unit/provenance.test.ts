@@ -144,7 +144,7 @@ describe("provenance checks of the promotion gate", () => {
     // Anyone who can push could have put the adopted bytes under the tag, labelled with the layer's fingerprint.
     const adopted = provenanceProblems(provenanceStatement({ ...input, adopted: true }), ref);
     expect(adopted.provenance).toBeUndefined();
-    expect(adopted.problems).toMatchObject([{ field: "provenance: buildDefinition.internalParameters.adopted", message: expect.stringContaining("did not build it"), fix: expect.stringContaining("as a new version on the channel that built it") }]);
+    expect(adopted.problems).toMatchObject([{ field: "provenance: buildDefinition.internalParameters.adopted", message: expect.stringContaining("did not build it"), fix: expect.stringContaining("as a new version on the channel that builds it") }]);
     const copied = provenanceProblems(provenanceStatement({ ...input, copiedFrom: `127.0.0.1:5000/g/keystone@sha256:${"d".repeat(64)}` }), ref);
     expect(copied.provenance).toBeUndefined();
     expect(copied.problems).toMatchObject([{ field: "provenance: buildDefinition.internalParameters.copiedFrom", message: expect.stringContaining(`copied from 127.0.0.1:5000/g/keystone@sha256:${"d".repeat(64)}`) }]);

@@ -57,7 +57,7 @@ describe("trust verdict", () => {
     const adoptedProvenance = envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), adopted: true }));
     const adopted = decideVerdict(target, readEvidence(target, [{ ...good, provenance: verified(adoptedProvenance) }]), { kind: "reviewed" }, "reviewed");
     expect(adopted.admitted).toBe(false);
-    expect(refusalParagraph(adopted)).toMatch(/its provenance buildDefinition\.internalParameters\.adopted says the run that signed it did not build it: .*fix: publish the layer as a new version on the channel that built it/);
+    expect(refusalParagraph(adopted)).toMatch(/its provenance buildDefinition\.internalParameters\.adopted says the run that signed it did not build it: .*fix: publish the layer as a new version on the channel that builds it/);
     // A later run that adopted a promoted image appends its own; the build's, there before, still admits it.
     const both = decideVerdict(target, readEvidence(target, [{ ...good, provenance: verified(adoptedProvenance, envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest)))) }]), { kind: "reviewed" }, "reviewed");
     expect(both).toMatchObject({ admitted: true, commit, clean: true, failures: [] });
