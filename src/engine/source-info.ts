@@ -86,7 +86,7 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
 async function treeDifference(top: string): Promise<string | undefined> {
   const cannotTell = (what: string, result: GitResult): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (${what}: ${reasonOf(result)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
   // Read-only and independent: at once, since a signing run's program waits for them.
-  const [status, untracked, ignored, index, trustctime, checkStat] = await Promise.all([
+  const [status, untracked, ignored, index, config, infoAttributes] = await Promise.all([
     git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]),
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
     // An empty folder is not listed (git status shows none either): it holds nothing a build takes.
@@ -94,8 +94,9 @@ async function treeDifference(top: string): Promise<string | undefined> {
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]),
     // `<tag> <mode> <object> <stage>\t<path>`: the flags git is given, and the submodules (mode 160000).
     git(top, ["ls-files", "-z", "-v", "-s"]),
-    git(top, ["config", "--type=bool", "core.trustctime"]),
-    git(top, ["config", "core.checkStat"]),
+    // The settings that decide how closely git looks (machineSettings), in one process, and where this checkout's own attributes are.
+    git(top, ["config", "-z", "--get-regexp", "^core\\.(trustctime|checkstat|autocrlf|attributesfile)$"]),
+    git(top, ["rev-parse", "--path-format=absolute", "--git-path", "info/attributes"]),
   ]);
   if (status.code !== 0) throw cannotTell("git status", status);
   const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
@@ -112,14 +113,14 @@ async function treeDifference(top: string): Promise<string | undefined> {
     const match = /^([a-zA-Z]) (\d+) ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
     return match === null ? [] : [{ tag: match[1] as string, mode: match[2] as string, object: match[3] as string, path: match[4] as string }];
   });
-  const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), cannotTell);
+  if (infoAttributes.code !== 0) throw cannotTell("git rev-parse --git-path info/attributes", infoAttributes);
+  const settings = machineSettings(top, config, cannotTell);
+  const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), { ...settings, infoAttributes: infoAttributes.stdout.trim() }, cannotTell);
   if (converted !== undefined) return converted;
-  // Exit 1: not set (git's defaults, which the checks above use too).
-  for (const [name, answer] of [["core.trustctime", trustctime], ["core.checkStat", checkStat]] as const) if (answer.code !== 0 && answer.code !== 1) throw cannotTell(`git config ${name}`, answer);
   // A stat check this machine tells to skip a file's ctime (core.trustctime=false) or most of its
   // fields (core.checkStat=minimal) lets any git status record a same-size edit with its mtime put
   // back as unchanged in the index, which no later status sees: then every file's bytes are read.
-  const statSkips = (trustctime.code === 0 && trustctime.stdout.trim() === "false") || (checkStat.code === 0 && checkStat.stdout.trim() === "minimal");
+  const statSkips = settings.trustctime === false || settings.checkStat === "minimal";
   const flagged = await contentDifference(top, entries.filter((entry) => entry.mode !== "160000" && (/^[a-zS]$/.test(entry.tag) || (statSkips && /^100[67][45][45]$/.test(entry.mode)))));
   if (flagged !== undefined) return flagged;
   for (const submodule of entries.filter((entry) => entry.mode === "160000")) {
@@ -161,6 +162,59 @@ const PROBE_READ = "strata-read";
 /** The attribute each of this machine's lines that may convert becomes, valued with the line's number. */
 const PROBE_LINE = "strata-line";
 
+/** This machine's settings (any config level) that decide how closely git looks at a checkout. */
+interface MachineSettings {
+  readonly trustctime?: boolean;
+  readonly checkStat?: string;
+  /** "true", "input", or absent/false. */
+  readonly autocrlf?: string;
+  /** Absolute: a relative core.attributesFile is git's from the checkout's top folder, `~/` from the home folder. */
+  readonly attributesFile?: string;
+}
+
+/** git's boolean words (git-config(1)); anything else is not a boolean. */
+function gitBoolean(value: string): boolean | undefined {
+  const word = value.trim().toLowerCase();
+  if (["true", "yes", "on", "1", ""].includes(word)) return true;
+  if (["false", "no", "off", "0"].includes(word)) return false;
+  return undefined;
+}
+
+/** `git config -z --get-regexp` of the settings, read as git reads them; exit 1 is "none set". The last value of a key wins, as in git. */
+function machineSettings(top: string, config: GitResult, cannotTell: (what: string, result: GitResult) => UserError): MachineSettings {
+  if (config.code !== 0 && config.code !== 1) throw cannotTell("git config --get-regexp", config);
+  const values = new Map<string, string>();
+  // `<key>\n<value>\0`, the key lowercased; a key with no value has no newline.
+  for (const entry of config.stdout.split("\0")) {
+    if (entry === "") continue;
+    const newline = entry.indexOf("\n");
+    values.set(newline < 0 ? entry : entry.slice(0, newline), newline < 0 ? "" : entry.slice(newline + 1));
+  }
+  const unreadable = (key: string, value: string): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean: git config ${key} is "${value}", which Strata does not read as git would; fix that setting, and run again`);
+  const settings: { -readonly [K in keyof MachineSettings]: MachineSettings[K] } = {};
+  const trustctime = values.get("core.trustctime");
+  if (trustctime !== undefined) {
+    settings.trustctime = gitBoolean(trustctime);
+    if (settings.trustctime === undefined) throw unreadable("core.trustctime", trustctime);
+  }
+  const checkStat = values.get("core.checkstat");
+  if (checkStat !== undefined) settings.checkStat = checkStat.trim().toLowerCase();
+  const autocrlf = values.get("core.autocrlf");
+  if (autocrlf !== undefined) {
+    const word = autocrlf.trim().toLowerCase();
+    const asBoolean = gitBoolean(word);
+    if (word === "input") settings.autocrlf = "input";
+    else if (asBoolean === true) settings.autocrlf = "true";
+    else if (asBoolean === undefined) throw unreadable("core.autocrlf", autocrlf);
+  }
+  const attributesFile = values.get("core.attributesfile");
+  if (attributesFile !== undefined && attributesFile !== "") {
+    if (attributesFile.startsWith("~") && !attributesFile.startsWith("~/")) throw unreadable("core.attributesFile", attributesFile);
+    settings.attributesFile = attributesFile.startsWith("~/") ? path.join(homedir(), attributesFile.slice(2)) : path.resolve(top, attributesFile);
+  }
+  return settings;
+}
+
 /**
  * A conversion this machine sets on a tracked file: `core.autocrlf`, or a line of its own
  * attributes files (`/etc/gitattributes`, `core.attributesFile` or its default
@@ -174,22 +228,11 @@ const PROBE_LINE = "strata-line";
  * A conversion the commit's `.gitattributes` sets (Git LFS's filter) was reviewed with it and is
  * not one of these, though its command is this machine's config, as every filter driver's is.
  */
-async function machineConversion(top: string, tracked: readonly string[], cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
-  const [local, configured, autocrlf] = await Promise.all([
-    git(top, ["rev-parse", "--path-format=absolute", "--git-path", "info/attributes"]),
-    git(top, ["config", "--path", "core.attributesFile"]),
-    git(top, ["config", "--type=bool-or-str", "core.autocrlf"]),
-  ]);
-  if (local.code !== 0) throw cannotTell("git rev-parse --git-path info/attributes", local);
-  // Exit 1: not set.
-  if (configured.code !== 0 && configured.code !== 1) throw cannotTell("git config core.attributesFile", configured);
-  if (autocrlf.code !== 0 && autocrlf.code !== 1) throw cannotTell("git config core.autocrlf", autocrlf);
-  const crlf = autocrlf.stdout.trim();
-  if (autocrlf.code === 0 && crlf !== "false") return `this machine's git config sets core.autocrlf=${crlf}, so git status compares files with their line endings converted, not their bytes (git config core.autocrlf false, then check out again)`;
+async function machineConversion(top: string, tracked: readonly string[], settings: MachineSettings & { readonly infoAttributes: string }, cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
+  if (settings.autocrlf !== undefined) return `this machine's git config sets core.autocrlf=${settings.autocrlf}, so git status compares files with their line endings converted, not their bytes (git config core.autocrlf false, then check out again)`;
   const home = process.env.XDG_CONFIG_HOME !== undefined && process.env.XDG_CONFIG_HOME !== "" ? process.env.XDG_CONFIG_HOME : path.join(homedir(), ".config");
-  // A relative core.attributesFile is git's from the checkout's top folder, not from this process's.
-  const global = configured.code === 0 && configured.stdout.trim() !== "" ? path.resolve(top, configured.stdout.trim()) : path.join(home, "git/attributes");
-  const files = [...(process.env.GIT_ATTR_NOSYSTEM === undefined || process.env.GIT_ATTR_NOSYSTEM === "" ? [SYSTEM_ATTRIBUTES] : []), global, local.stdout.trim()];
+  const global = settings.attributesFile ?? path.join(home, "git/attributes");
+  const files = [...(process.env.GIT_ATTR_NOSYSTEM === undefined || process.env.GIT_ATTR_NOSYSTEM === "" ? [SYSTEM_ATTRIBUTES] : []), global, settings.infoAttributes];
   /** The lines that may convert, by number (the value of PROBE_LINE). */
   const lines: { file: string; line: string; attributes: string[] }[] = [];
   const copied: string[] = [];
