@@ -83,10 +83,10 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
  * Returns the first difference found, or undefined when there is none; throws a UserError when git
  * cannot answer.
  */
-async function treeDifference(top: string): Promise<string | undefined> {
+async function treeDifference(top: string, infoAttributes: string): Promise<string | undefined> {
   const cannotTell = (what: string, result: GitResult): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (${what}: ${reasonOf(result)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
   // Read-only and independent: at once, since a signing run's program waits for them.
-  const [status, untracked, ignored, index, config, infoAttributes] = await Promise.all([
+  const [status, untracked, ignored, index, config] = await Promise.all([
     git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]),
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
     // An empty folder is not listed (git status shows none either): it holds nothing a build takes.
@@ -94,9 +94,8 @@ async function treeDifference(top: string): Promise<string | undefined> {
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]),
     // `<tag> <mode> <object> <stage>\t<path>`: the flags git is given, and the submodules (mode 160000).
     git(top, ["ls-files", "-z", "-v", "-s"]),
-    // The settings that decide how closely git looks (machineSettings), in one process, and where this checkout's own attributes are.
+    // The settings that decide how closely git looks (machineSettings), in one process.
     git(top, ["config", "-z", "--get-regexp", "^core\\.(trustctime|checkstat|autocrlf|attributesfile)$"]),
-    git(top, ["rev-parse", "--path-format=absolute", "--git-path", "info/attributes"]),
   ]);
   if (status.code !== 0) throw cannotTell("git status", status);
   const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
@@ -113,9 +112,8 @@ async function treeDifference(top: string): Promise<string | undefined> {
     const match = /^([a-zA-Z]) (\d+) ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
     return match === null ? [] : [{ tag: match[1] as string, mode: match[2] as string, object: match[3] as string, path: match[4] as string }];
   });
-  if (infoAttributes.code !== 0) throw cannotTell("git rev-parse --git-path info/attributes", infoAttributes);
   const settings = machineSettings(top, config, cannotTell);
-  const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), { ...settings, infoAttributes: infoAttributes.stdout.trim() }, cannotTell);
+  const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), { ...settings, infoAttributes }, cannotTell);
   if (converted !== undefined) return converted;
   // A stat check this machine tells to skip a file's ctime (core.trustctime=false) or most of its
   // fields (core.checkStat=minimal) lets any git status record a same-size edit with its mtime put
@@ -294,12 +292,20 @@ async function submoduleDifference(top: string, relative: string, cannotTell: (w
   } catch {
     return `submodule not checked out: ${relative} (it is not there)`;
   }
-  const own = await git(dir, ["rev-parse", "--show-toplevel"]);
-  if (own.code !== 0) throw cannotTell(`git rev-parse in submodule ${relative}`, own);
+  const own = await checkoutOf(dir);
+  if ("failed" in own) throw cannotTell(`git rev-parse in submodule ${relative}`, own.failed);
   // Not checked out: the folder is empty, and git inside it answers for the checkout around it.
-  if (own.stdout.trim() !== real) return `submodule not checked out: ${relative} (git submodule update --init --recursive)`;
-  const inside = await treeDifference(real);
+  if (own.top !== real) return `submodule not checked out: ${relative} (git submodule update --init --recursive)`;
+  const inside = await treeDifference(real, own.infoAttributes);
   return inside === undefined ? undefined : `in submodule ${relative}: ${inside}`;
+}
+
+/** The top folder of the checkout `dir` is in, and where its own attributes file is (`$GIT_DIR/info/attributes`), in one git call. */
+async function checkoutOf(dir: string): Promise<{ top: string; infoAttributes: string } | { failed: GitResult }> {
+  const answer = await git(dir, ["rev-parse", "--show-toplevel", "--path-format=absolute", "--git-path", "info/attributes"]);
+  const [top, infoAttributes] = answer.stdout.split("\n");
+  if (answer.code !== 0 || top === undefined || top === "" || infoAttributes === undefined || infoAttributes === "") return { failed: answer };
+  return { top, infoAttributes };
 }
 
 /**
@@ -310,18 +316,24 @@ async function submoduleDifference(top: string, relative: string, cannotTell: (w
  * a source it does not know.
  */
 export async function sourceState(dir: string): Promise<SourceState & { readonly difference?: string }> {
-  const top = await git(dir, ["rev-parse", "--show-toplevel"]);
-  if (top.code !== 0) throw new UserError(`cannot tell which git checkout ${dir} is (${reasonOf(top)}), so its images' provenance cannot name their source: build from a git checkout (git init && git commit), or run Strata inside one`);
-  const head = await git(dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]);
+  const located = await checkoutOf(dir);
+  if ("failed" in located) throw new UserError(`cannot tell which git checkout ${dir} is (${reasonOf(located.failed)}), so its images' provenance cannot name their source: build from a git checkout (git init && git commit), or run Strata inside one`);
+  const { top } = located;
+  // At once: a signing run's program waits for them. The tree's answer is looked at after HEAD's, whose error comes first.
+  const [head, tree, origin] = await Promise.all([
+    git(dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]),
+    treeDifference(top, located.infoAttributes).then((difference) => ({ difference }), (error: unknown) => ({ error })),
+    git(dir, ["remote", "get-url", "origin"]),
+  ]);
   const commit = head.stdout.trim();
   if (head.code !== 0 || !/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(commit)) {
-    throw new UserError(`the git checkout ${top.stdout.trim()} has no commit at HEAD (${head.code === 1 ? "no commit yet" : reasonOf(head)}): commit the catalog before building, so provenance can name the commit`);
+    throw new UserError(`the git checkout ${top} has no commit at HEAD (${head.code === 1 ? "no commit yet" : reasonOf(head)}): commit the catalog before building, so provenance can name the commit`);
   }
-  const difference = await treeDifference(top.stdout.trim());
-  const origin = await git(dir, ["remote", "get-url", "origin"]);
+  if ("error" in tree) throw tree.error;
+  const { difference } = tree;
   // Exit 2: there is no remote called origin; anything else went wrong and is not taken for "none".
-  if (origin.code !== 0 && origin.code !== 2) throw new UserError(`cannot read the origin remote of ${top.stdout.trim()} (${reasonOf(origin)}): fix the checkout's git config`);
-  const repository = origin.code === 0 && origin.stdout.trim() !== "" ? publishableRemote(origin.stdout) : `file://${top.stdout.trim()}`;
+  if (origin.code !== 0 && origin.code !== 2) throw new UserError(`cannot read the origin remote of ${top} (${reasonOf(origin)}): fix the checkout's git config`);
+  const repository = origin.code === 0 && origin.stdout.trim() !== "" ? publishableRemote(origin.stdout) : `file://${top}`;
   return { repository, commit, clean: difference === undefined, ...(difference === undefined ? {} : { difference }) };
 }
 
