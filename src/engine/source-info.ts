@@ -5,10 +5,13 @@
  *
  * Fails closed: what git cannot answer is an error or "could not tell", never "clean" or "reviewed".
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { lstat, mkdtemp, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
+import { mapLimited } from "../core/concurrency.js";
 import { UserError } from "../core/problems.js";
 import { type SourceState } from "../core/provenance.js";
 import { type ReviewAnswer } from "../core/trust-verdict.js";
@@ -73,8 +76,9 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
  *   `core.excludesFile`) included: they are not in the commit, and a build context takes them;
  * - an untracked `.gitignore` (one that ignores itself hides what it names) or `.gitattributes`
  *   (one that is ignored converts what it names);
- * - files marked assume-unchanged or skip-worktree whose bytes differ from the index, or are gone
- *   (so a sparse checkout is dirty: files of the commit are not there);
+ * - a tracked file whose bytes (a symlink's target) are not what checking out the index writes,
+ *   or that is gone, whatever git's stat check says or a file's assume-unchanged or skip-worktree
+ *   flag (contentDifference; a sparse checkout is dirty: files of the commit are not there);
  * - a conversion (a filter, line endings, an encoding) this machine sets on a tracked file, by
  *   `core.autocrlf` or its own attributes (machineConversion): git compares what it makes of a
  *   file, not its bytes;
@@ -94,8 +98,9 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]),
     // `<tag> <mode> <object> <stage>\t<path>`: the flags git is given, and the submodules (mode 160000).
     git(top, ["ls-files", "-z", "-v", "-s"]),
-    // The settings that decide how closely git looks (machineSettings), in one process.
-    git(top, ["config", "-z", "--get-regexp", "^core\\.(trustctime|checkstat|autocrlf|attributesfile)$"]),
+    // This machine's settings that convert files (machineSettings), in one process; --type=path
+    // expands ~/ and %(prefix)/ as git does for core.attributesFile, and leaves other words alone.
+    git(top, ["config", "-z", "--type=path", "--get-regexp", "^core\\.(autocrlf|attributesfile)$"]),
   ]);
   if (status.code !== 0) throw cannotTell("git status", status);
   const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
@@ -115,12 +120,8 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
   const settings = machineSettings(top, config, cannotTell);
   const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), { ...settings, infoAttributes }, cannotTell);
   if (converted !== undefined) return converted;
-  // A stat check this machine tells to skip a file's ctime (core.trustctime=false) or most of its
-  // fields (core.checkStat=minimal) lets any git status record a same-size edit with its mtime put
-  // back as unchanged in the index, which no later status sees: then every file's bytes are read.
-  const statSkips = settings.trustctime === false || settings.checkStat === "minimal";
-  const flagged = await contentDifference(top, entries.filter((entry) => entry.mode !== "160000" && (/^[a-zS]$/.test(entry.tag) || (statSkips && /^100[67][45][45]$/.test(entry.mode)))));
-  if (flagged !== undefined) return flagged;
+  const content = await contentDifference(top, entries.filter((entry) => entry.mode !== "160000"), cannotTell);
+  if (content !== undefined) return content;
   for (const submodule of entries.filter((entry) => entry.mode === "160000")) {
     const difference = await submoduleDifference(top, submodule.path, cannotTell);
     if (difference !== undefined) return difference;
@@ -128,23 +129,92 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
   return undefined;
 }
 
-/**
- * A file whose bytes are not the index's, hashed as `git add` would: those marked assume-unchanged
- * or skip-worktree (`git ls-files -v`: a lowercase tag, or S), and every file when git's stat check
- * is told to look at less.
- */
-async function contentDifference(top: string, files: readonly { path: string; object: string; tag: string }[]): Promise<string | undefined> {
-  if (files.length === 0) return undefined;
-  const hashes = await git(top, ["hash-object", "--stdin-paths"], `${files.map((file) => file.path).join("\n")}\n`);
-  // A file that is gone (or that git cannot hash) fails the whole command: dirty, since the tree is not the commit.
-  if (hashes.code !== 0) return `a file git does not look at closely is not what the index holds (${reasonOf(hashes)})`;
-  const lines = hashes.stdout.split("\n");
-  const differing = files.find((file, index) => lines[index] !== file.object);
-  if (differing === undefined) return undefined;
-  return /^[a-zS]$/.test(differing.tag)
-    ? `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${differing.path}`
-    : `changed, though this machine's git stat check (core.trustctime, core.checkStat) would not see it: ${differing.path}`;
+/** A git object id of `bytes` as a blob, in the repository's hash (by the length of its ids). */
+function blobHash(object: string): Hash {
+  return createHash(object.length === 64 ? "sha256" : "sha1");
 }
+
+/** The blob id of a tracked path's bytes as they are (a symlink's target text), or why it has none. */
+async function rawBlobId(top: string, entry: { path: string; mode: string; object: string }): Promise<string | { gone: string }> {
+  const file = path.join(top, entry.path);
+  const hash = blobHash(entry.object);
+  try {
+    if (entry.mode === "120000") {
+      const target = Buffer.from(await readlink(file));
+      return hash.update(`blob ${target.length}\0`).update(target).digest("hex");
+    }
+    const found = await lstat(file);
+    if (!found.isFile()) return { gone: `is no longer a file: ${entry.path}` };
+    hash.update(`blob ${found.size}\0`);
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    return hash.digest("hex");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR" || code === "EINVAL") return { gone: `gone, or no longer ${entry.mode === "120000" ? "a symlink" : "a file"}: ${entry.path}` };
+    throw error;
+  }
+}
+
+/** The blob id of what checking out `object` at `path` writes (`git cat-file --filters`: the commit's own conversions, filters, line endings). */
+function checkedOutBlobId(top: string, entry: { path: string; object: string }): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const child = spawn("git", ["-C", top, "cat-file", "--filters", `--path=${entry.path}`, entry.object], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0" } });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    child.stdout.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), GIT_TIMEOUT_MS);
+    child.on("error", () => resolve(undefined));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      if (code !== 0) return resolve(undefined);
+      const hash = blobHash(entry.object).update(`blob ${size}\0`);
+      for (const chunk of chunks) hash.update(chunk);
+      resolve(hash.digest("hex"));
+    });
+  });
+}
+
+/** Attributes by which a commit's own `.gitattributes` converts a file on checkout (gitattributes(5)). */
+const CHECKOUT_CONVERSIONS = ["filter", "text", "eol", "crlf", "ident", "working-tree-encoding"];
+
+/**
+ * A tracked file whose bytes (or a symlink's target) are not what checking out the index writes.
+ * git status trusts each file's stat data, which misses a same-size edit within the second of the
+ * index's last refresh, or with its times put back, and skips files marked assume-unchanged or
+ * skip-worktree: so every file's bytes are hashed here. A file whose bytes differ from its blob is
+ * still the commit's when the commit's own attributes convert it on checkout (Git LFS, `eol=crlf`)
+ * and `git cat-file --filters` writes exactly those bytes; this machine's own conversions were
+ * refused before (machineConversion).
+ */
+async function contentDifference(top: string, entries: readonly { path: string; mode: string; object: string; tag: string }[], cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
+  const hashed = await mapLimited(entries, HASH_CONCURRENCY, async (entry) => ({ entry, raw: await rawBlobId(top, entry) }));
+  const gone = hashed.find(({ raw }) => typeof raw !== "string");
+  if (gone !== undefined) return (gone.raw as { gone: string }).gone;
+  const differing = hashed.filter(({ entry, raw }) => raw !== entry.object).map(({ entry }) => entry);
+  if (differing.length === 0) return undefined;
+  const said = (entry: { path: string; tag: string }): string => (/^[a-zS]$/.test(entry.tag) ? `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${entry.path}` : `changed, though git status does not see it (a same-size edit its stat check missed): ${entry.path}`);
+  const symlink = differing.find((entry) => entry.mode === "120000");
+  if (symlink !== undefined) return said(symlink);
+  const attributes = await git(top, ["check-attr", "-z", "--stdin", ...CHECKOUT_CONVERSIONS], `${differing.map((entry) => entry.path).join("\0")}\0`);
+  if (attributes.code !== 0) throw cannotTell("git check-attr", attributes);
+  const converted = new Set<string>();
+  const fields = attributes.stdout.split("\0");
+  for (let at = 0; at + 2 < fields.length; at += 3) if (fields[at + 2] !== "unspecified" && fields[at + 2] !== "unset") converted.add(fields[at] as string);
+  for (const entry of differing) {
+    if (!converted.has(entry.path)) return said(entry);
+    const expected = await checkedOutBlobId(top, entry);
+    if (expected === undefined) return `cannot check ${entry.path} against its commit: git cat-file --filters failed (its filter driver is missing or failed), and its bytes are not its blob's`;
+    const raw = hashed.find((item) => item.entry === entry)?.raw;
+    if (raw !== expected) return `changed: ${entry.path} is not what checking out its commit writes (its bytes differ after the commit's own conversions)`;
+  }
+  return undefined;
+}
+
+/** Files hashed at once: reads of the checkout, bounded so a large tree does not open thousands of files. */
+const HASH_CONCURRENCY = 16;
 
 /**
  * Attributes that never change the bytes git compares (gitattributes(5)): anything else a line of
@@ -160,56 +230,47 @@ const PROBE_READ = "strata-read";
 /** The attribute each of this machine's lines that may convert becomes, valued with the line's number. */
 const PROBE_LINE = "strata-line";
 
-/** This machine's settings (any config level) that decide how closely git looks at a checkout. */
+/** This machine's settings (any config level) that convert files between the checkout and the index. */
 interface MachineSettings {
-  readonly trustctime?: boolean;
-  readonly checkStat?: string;
-  /** "true", "input", or absent/false. */
+  /** "true" or "input"; absent when false or not set. */
   readonly autocrlf?: string;
-  /** Absolute: a relative core.attributesFile is git's from the checkout's top folder, `~/` from the home folder. */
+  /** Absolute: a relative core.attributesFile is git's from the checkout's top folder. */
   readonly attributesFile?: string;
 }
 
-/** git's boolean words (git-config(1)); anything else is not a boolean. */
-function gitBoolean(value: string): boolean | undefined {
+/** git's boolean words (git-config(1)): a key with no value is true, an empty value false; anything else is not a boolean. */
+function gitBoolean(value: string | null): boolean | undefined {
+  if (value === null) return true;
   const word = value.trim().toLowerCase();
-  if (["true", "yes", "on", "1", ""].includes(word)) return true;
-  if (["false", "no", "off", "0"].includes(word)) return false;
+  if (["true", "yes", "on", "1"].includes(word)) return true;
+  if (["false", "no", "off", "0", ""].includes(word)) return false;
   return undefined;
 }
 
-/** `git config -z --get-regexp` of the settings, read as git reads them; exit 1 is "none set". The last value of a key wins, as in git. */
+/** `git config -z --type=path --get-regexp` of the settings, read as git reads them; exit 1 is "none set". The last value of a key wins, as in git. */
 function machineSettings(top: string, config: GitResult, cannotTell: (what: string, result: GitResult) => UserError): MachineSettings {
   if (config.code !== 0 && config.code !== 1) throw cannotTell("git config --get-regexp", config);
-  const values = new Map<string, string>();
-  // `<key>\n<value>\0`, the key lowercased; a key with no value has no newline.
+  /** Key (lowercased by git) → its value; null for a key written with no value. */
+  const values = new Map<string, string | null>();
+  // `<key>\n<value>\0`; a key with no value has no newline.
   for (const entry of config.stdout.split("\0")) {
     if (entry === "") continue;
     const newline = entry.indexOf("\n");
-    values.set(newline < 0 ? entry : entry.slice(0, newline), newline < 0 ? "" : entry.slice(newline + 1));
+    values.set(newline < 0 ? entry : entry.slice(0, newline), newline < 0 ? null : entry.slice(newline + 1));
   }
-  const unreadable = (key: string, value: string): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean: git config ${key} is "${value}", which Strata does not read as git would; fix that setting, and run again`);
+  const unreadable = (key: string, value: string | null): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean: git config ${key} is ${value === null ? "set with no value" : `"${value}"`}, which Strata does not read as git would; fix that setting, and run again`);
   const settings: { -readonly [K in keyof MachineSettings]: MachineSettings[K] } = {};
-  const trustctime = values.get("core.trustctime");
-  if (trustctime !== undefined) {
-    settings.trustctime = gitBoolean(trustctime);
-    if (settings.trustctime === undefined) throw unreadable("core.trustctime", trustctime);
-  }
-  const checkStat = values.get("core.checkstat");
-  if (checkStat !== undefined) settings.checkStat = checkStat.trim().toLowerCase();
-  const autocrlf = values.get("core.autocrlf");
-  if (autocrlf !== undefined) {
-    const word = autocrlf.trim().toLowerCase();
-    const asBoolean = gitBoolean(word);
-    if (word === "input") settings.autocrlf = "input";
+  if (values.has("core.autocrlf")) {
+    const autocrlf = values.get("core.autocrlf") as string | null;
+    const asBoolean = gitBoolean(autocrlf);
+    if (autocrlf !== null && autocrlf.trim().toLowerCase() === "input") settings.autocrlf = "input";
     else if (asBoolean === true) settings.autocrlf = "true";
     else if (asBoolean === undefined) throw unreadable("core.autocrlf", autocrlf);
   }
   const attributesFile = values.get("core.attributesfile");
-  if (attributesFile !== undefined && attributesFile !== "") {
-    if (attributesFile.startsWith("~") && !attributesFile.startsWith("~/")) throw unreadable("core.attributesFile", attributesFile);
-    settings.attributesFile = attributesFile.startsWith("~/") ? path.join(homedir(), attributesFile.slice(2)) : path.resolve(top, attributesFile);
-  }
+  if (attributesFile === null) throw unreadable("core.attributesFile", attributesFile);
+  // Expanded by git (--type=path) when it began with ~/ or %(prefix)/; a relative one is the checkout's.
+  if (attributesFile !== undefined && attributesFile !== "") settings.attributesFile = path.resolve(top, attributesFile);
   return settings;
 }
 
@@ -256,7 +317,12 @@ async function machineConversion(top: string, tracked: readonly string[], settin
   }
   if (lines.length === 0 || tracked.length === 0) return undefined;
   // Absolute: git runs in the checkout's folder, where a relative TMPDIR would name another place.
-  const scratch = await mkdtemp(path.join(path.resolve(tmpdir()), "strata-attributes-"));
+  let scratch: string;
+  try {
+    scratch = await mkdtemp(path.join(path.resolve(tmpdir()), "strata-attributes-"));
+  } catch (error) {
+    throw new UserError(`cannot tell whether the git checkout ${top} is clean: a scratch folder for git check-attr cannot be made in ${path.resolve(tmpdir())} (${(error as Error).message}); fix TMPDIR, and run again`);
+  }
   try {
     const attributesFile = path.join(scratch, "attributes");
     await writeFile(attributesFile, `* ${PROBE_READ}\n${copied.join("\n")}\n`);
@@ -303,8 +369,11 @@ async function submoduleDifference(top: string, relative: string, cannotTell: (w
 /** The top folder of the checkout `dir` is in, and where its own attributes file is (`$GIT_DIR/info/attributes`), in one git call. */
 async function checkoutOf(dir: string): Promise<{ top: string; infoAttributes: string } | { failed: GitResult }> {
   const answer = await git(dir, ["rev-parse", "--show-toplevel", "--path-format=absolute", "--git-path", "info/attributes"]);
-  const [top, infoAttributes] = answer.stdout.split("\n");
-  if (answer.code !== 0 || top === undefined || top === "" || infoAttributes === undefined || infoAttributes === "") return { failed: answer };
+  // Exactly two absolute paths: a git without --path-format (before 2.31) echoes the option back, and a relative path would be read from this process's folder.
+  const [top, infoAttributes, ...rest] = answer.stdout.replace(/\n$/, "").split("\n");
+  if (answer.code !== 0 || top === undefined || !path.isAbsolute(top) || infoAttributes === undefined || !path.isAbsolute(infoAttributes) || rest.length > 0) {
+    return { failed: answer.code === 0 ? { ...answer, code: undefined, failure: `git rev-parse answered "${answer.stdout.trim()}", not the checkout's top folder and its info/attributes (git 2.31 or later is needed)` } : answer };
+  }
   return { top, infoAttributes };
 }
 
