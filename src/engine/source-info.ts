@@ -28,11 +28,16 @@ interface GitResult {
   readonly failure?: string;
 }
 
+/**
+ * The environment every git call here runs in. LC_ALL=C: messages the user reads are git's own, in
+ * one language; GIT_OPTIONAL_LOCKS=0: a status must not take the index lock a concurrent git
+ * command holds.
+ */
+const gitEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0" });
+
 function git(dir: string, args: readonly string[], input?: string): Promise<GitResult> {
   return new Promise((resolve) => {
-    // LC_ALL=C: messages the user reads are git's own, in one language; GIT_OPTIONAL_LOCKS=0: a
-    // status must not take the index lock a concurrent git command holds.
-    const child = execFile("git", ["-C", dir, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: { ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0" } }, (error, stdout, stderr) => {
+    const child = execFile("git", ["-C", dir, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: gitEnv() }, (error, stdout, stderr) => {
       if (error === null) return resolve({ code: 0, stdout, stderr });
       const code = (error as { code?: unknown }).code;
       if (typeof code === "number") return resolve({ code, stdout, stderr });
@@ -163,7 +168,7 @@ async function rawBlobId(top: string, entry: { path: string; mode: string; objec
 /** The blob id of what checking out `object` at `path` writes (`git cat-file --filters`: the commit's own conversions, filters, line endings). */
 function checkedOutBlobId(top: string, entry: { path: string; object: string }): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn("git", ["-C", top, "cat-file", "--filters", `--path=${entry.path}`, entry.object], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0" } });
+    const child = spawn("git", ["-C", top, "cat-file", "--filters", `--path=${entry.path}`, entry.object], { stdio: ["ignore", "pipe", "ignore"], env: gitEnv() });
     const chunks: Buffer[] = [];
     let size = 0;
     child.stdout.on("data", (chunk: Buffer) => {
@@ -202,6 +207,20 @@ async function rawBlobIds(top: string, entries: readonly { path: string; mode: s
   return mapLimited(entries, HASH_CONCURRENCY, async (entry) => ({ entry, raw: ids.get(entry) ?? await rawBlobId(top, entry) }));
 }
 
+/**
+ * `git check-attr -z --stdin` of `names` for `paths` (`gitArgs` before the command: a scratch
+ * attributes file): one answer a path and name, `info` "unspecified", "unset", "set" or a value.
+ */
+async function checkAttributes(top: string, paths: readonly string[], names: readonly string[], cannotTell: (what: string, result: GitResult) => UserError, gitArgs: readonly string[] = []): Promise<{ path: string; name: string; info: string }[]> {
+  const answer = await git(top, [...gitArgs, "check-attr", "-z", "--stdin", ...names], `${paths.join("\0")}\0`);
+  if (answer.code !== 0) throw cannotTell("git check-attr", answer);
+  // `<path> NUL <attribute> NUL <info> NUL`
+  const fields = answer.stdout.split("\0");
+  const answers: { path: string; name: string; info: string }[] = [];
+  for (let at = 0; at + 2 < fields.length; at += 3) answers.push({ path: fields[at] as string, name: fields[at + 1] as string, info: fields[at + 2] as string });
+  return answers;
+}
+
 /** Attributes by which a commit's own `.gitattributes` converts a file on checkout (gitattributes(5)). */
 const CHECKOUT_CONVERSIONS = ["filter", "text", "eol", "crlf", "ident", "working-tree-encoding"];
 
@@ -218,21 +237,17 @@ async function contentDifference(top: string, entries: readonly { path: string; 
   const hashed = await rawBlobIds(top, entries);
   const gone = hashed.find(({ raw }) => typeof raw !== "string");
   if (gone !== undefined) return (gone.raw as { gone: string }).gone;
-  const differing = hashed.filter(({ entry, raw }) => raw !== entry.object).map(({ entry }) => entry);
+  const differing = hashed.filter(({ entry, raw }) => raw !== entry.object);
   if (differing.length === 0) return undefined;
   const said = (entry: { path: string; tag: string }): string => (/^[a-zS]$/.test(entry.tag) ? `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${entry.path}` : `changed, though git status does not see it (a same-size edit its stat check missed): ${entry.path}`);
-  const symlink = differing.find((entry) => entry.mode === "120000");
-  if (symlink !== undefined) return said(symlink);
-  const attributes = await git(top, ["check-attr", "-z", "--stdin", ...CHECKOUT_CONVERSIONS], `${differing.map((entry) => entry.path).join("\0")}\0`);
-  if (attributes.code !== 0) throw cannotTell("git check-attr", attributes);
-  const converted = new Set<string>();
-  const fields = attributes.stdout.split("\0");
-  for (let at = 0; at + 2 < fields.length; at += 3) if (fields[at + 2] !== "unspecified" && fields[at + 2] !== "unset") converted.add(fields[at] as string);
-  for (const entry of differing) {
+  const symlink = differing.find(({ entry }) => entry.mode === "120000");
+  if (symlink !== undefined) return said(symlink.entry);
+  const attributes = await checkAttributes(top, differing.map(({ entry }) => entry.path), CHECKOUT_CONVERSIONS, cannotTell);
+  const converted = new Set(attributes.filter(({ info }) => info !== "unspecified" && info !== "unset").map((answer) => answer.path));
+  for (const { entry, raw } of differing) {
     if (!converted.has(entry.path)) return said(entry);
     const expected = await checkedOutBlobId(top, entry);
     if (expected === undefined) return `cannot check ${entry.path} against its commit: git cat-file --filters failed (its filter driver is missing or failed), and its bytes are not its blob's`;
-    const raw = hashed.find((item) => item.entry === entry)?.raw;
     if (raw !== expected) return `changed: ${entry.path} is not what checking out its commit writes (its bytes differ after the commit's own conversions)`;
   }
   return undefined;
@@ -353,13 +368,10 @@ async function machineConversion(top: string, tracked: readonly string[], settin
   try {
     const attributesFile = path.join(scratch, "attributes");
     await writeFile(attributesFile, `* ${PROBE_READ}\n${copied.join("\n")}\n`);
-    const answer = await git(top, ["-c", `core.attributesFile=${attributesFile}`, "check-attr", "-z", "--stdin", PROBE_READ, PROBE_LINE], `${tracked.join("\0")}\0`);
-    if (answer.code !== 0) throw cannotTell("git check-attr", answer);
-    // `<path> NUL <attribute> NUL <info> NUL`, info "unspecified" where no line reached the path.
-    const fields = answer.stdout.split("\0");
+    const answers = await checkAttributes(top, tracked, [PROBE_READ, PROBE_LINE], cannotTell, ["-c", `core.attributesFile=${attributesFile}`]);
     let read = 0;
-    for (let at = 0; at + 2 < fields.length; at += 3) {
-      const [file, name, info] = [fields[at] as string, fields[at + 1] as string, fields[at + 2] as string];
+    // "unspecified" where no line reached the path.
+    for (const { path: file, name, info } of answers) {
       if (name === PROBE_READ) {
         if (info === "set") read++;
         continue;
