@@ -117,7 +117,10 @@ export async function withIndexEntries(targets: readonly VerifyTarget[], client:
     return [target, ...(found.manifest.manifests ?? []).map((entry) => ({ layer: target.layer, platform: entry.platform === undefined ? "unknown" : formatPlatform(entry.platform), digestRef: `${registry}/${repository}@${entry.digest}` }))];
   });
   const all = expanded.flat();
-  await mapLimited(all.filter((target, at) => !read.has(target.digestRef) && all.findIndex((other) => other.digestRef === target.digestRef) === at), REGISTRY_CONCURRENCY, readOne);
+  // The platform images only the indexes named, each digest once (the first target naming it).
+  const unread = new Map<string, VerifyTarget>();
+  for (const target of all) if (!read.has(target.digestRef) && !unread.has(target.digestRef)) unread.set(target.digestRef, target);
+  await mapLimited([...unread.values()], REGISTRY_CONCURRENCY, readOne);
   return { targets: all, missing };
 }
 
