@@ -43,6 +43,10 @@ export async function checkPromotion(
   cosignBinary: string,
   verify: typeof verifyImages = verifyImages,
 ): Promise<{ refusals: string[]; total: number; signatures: ReadonlyMap<string, Readonly<Record<string, string>>> }> {
+  /** The opening of an image's refusal paragraph: which layer and image. */
+  const refused = (target: PromotionTarget): string => `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: `;
+  /** The fix for an image gone from the source: the state there still records it, so only a new version publishes it again. */
+  const republish = (target: PromotionTarget): string => `publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor ${target.source.layer}, then strata up there), then promote it along again.`;
   const children = new Map<string, IndexChild[]>();
   // An image whose manifests the registry would not give is refused like any other, in its own
   // paragraph, and the others are still verified: every refusal is said at once.
@@ -54,7 +58,7 @@ export async function checkPromotion(
     try {
       [found, held] = await Promise.all([registry.manifest(target.sourceRepository, target.digest), registry.manifest(target.targetRepository, target.tag)]);
     } catch (error) {
-      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry did not say whether it is an image or an index, or what ${target.targetRepository}:${target.tag} holds, so its signatures could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
+      unread.set(target, `${refused(target)}the registry did not say whether it is an image or an index, or what ${target.targetRepository}:${target.tag} holds, so its signatures could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
       continue;
     }
     if (held?.digest === target.digest) promoted.add(target);
@@ -62,7 +66,7 @@ export async function checkPromotion(
     // manifest, so it would admit a digest the registry does not hold (and an index's platform
     // images, which only the manifest names, would go unverified).
     if (found === undefined) {
-      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry holds no such manifest (HTTP 404), so what would be copied cannot be verified; fix: the source channel's output names an image that is gone from ${target.sourceRepository} — find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor ${target.source.layer}, then strata up there), then promote it along again.`);
+      unread.set(target, `${refused(target)}the registry holds no such manifest (HTTP 404), so what would be copied cannot be verified; fix: the source channel's output names an image that is gone from ${target.sourceRepository} — find out what deleted it (the registry's log), ${republish(target)}`);
       continue;
     }
     if (!isIndexManifest(found.mediaType, found.manifest)) continue;
@@ -76,11 +80,11 @@ export async function checkPromotion(
     try {
       gone = (await mapLimited(entries, CHECK_CONCURRENCY, async (entry) => ((await registry.manifest(target.sourceRepository, entry.digest)) === undefined ? [entry] : []))).flat();
     } catch (error) {
-      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the registry did not say whether it holds the platform images this index names, so what would be copied could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
+      unread.set(target, `${refused(target)}the registry did not say whether it holds the platform images this index names, so what would be copied could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
       continue;
     }
     if (gone.length > 0) {
-      unread.set(target, `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: the index names ${gone.map((entry) => `a ${entry.platform} image ${entry.digest}`).join(" and ")} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor ${target.source.layer}, then strata up there), then promote it along again.`);
+      unread.set(target, `${refused(target)}the index names ${gone.map((entry) => `a ${entry.platform} image ${entry.digest}`).join(" and ")} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), ${republish(target)}`);
       continue;
     }
     children.set(target.digest, entries);
@@ -128,7 +132,7 @@ export async function checkPromotion(
     signatures.set(target.source.layer, carried);
     if (found.length === 0) return;
     // One paragraph an image: these join the paragraph cosign's checks gave it, if any.
-    const opening = `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: `;
+    const opening = refused(target);
     const own = refusals.findIndex((paragraph) => paragraph.startsWith(opening));
     if (own >= 0) refusals[own] = `${refusals[own] as string} ${found.join(" ")}`;
     else refusals.push(`${opening}${found.join(" ")}`);
