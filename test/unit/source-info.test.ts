@@ -28,6 +28,15 @@ function makeRepo(name: string): { dir: string; first: string; reviewed: string;
   return { dir, first, reviewed, topic: git(dir, "rev-parse", "HEAD") };
 }
 
+/** A repository (makeRepo) with another one added as a submodule at `at`, committed. */
+function withSubmodule(name: string, libraryName: string, at: string): ReturnType<typeof makeRepo> {
+  const library = makeRepo(libraryName);
+  const repo = makeRepo(name);
+  execFileSync("git", ["-C", repo.dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", library.dir, at], { env });
+  git(repo.dir, "commit", "-q", "-m", "submodule");
+  return repo;
+}
+
 /**
  * A same-size edit of `file` that git status does not see: an old mtime recorded by a refresh, then
  * the edit with that mtime put back, in the same second as the refresh (git compares times to the
@@ -120,10 +129,7 @@ describe("source state", () => {
   });
 
   it("is dirty with a changed submodule, whatever diff.ignoreSubmodules says", async () => {
-    const library = makeRepo("library");
-    const other = makeRepo("with-submodule");
-    execFileSync("git", ["-C", other.dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", library.dir, "lib"], { env });
-    git(other.dir, "commit", "-q", "-m", "submodule");
+    const other = withSubmodule("with-submodule", "library", "lib");
     expect((await sourceState(other.dir)).clean).toBe(true);
     git(other.dir, "config", "diff.ignoreSubmodules", "all");
     writeFileSync(path.join(other.dir, "lib/a.txt"), "changed in the submodule\n");
@@ -132,10 +138,7 @@ describe("source state", () => {
   });
 
   it("looks into each submodule as into the checkout: a file only this machine ignores there, or a submodule not checked out, is dirty", async () => {
-    const library = makeRepo("library-inside");
-    const other = makeRepo("with-submodule-inside");
-    execFileSync("git", ["-C", other.dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", library.dir, "layers/lib"], { env });
-    git(other.dir, "commit", "-q", "-m", "submodule");
+    const other = withSubmodule("with-submodule-inside", "library-inside", "layers/lib");
     expect((await sourceState(other.dir)).clean).toBe(true);
     // The submodule's own .git/modules/…/info/exclude hides it from git status; a build context takes it.
     writeFileSync(path.join(other.dir, ".git/modules/layers/lib/info/exclude"), "extra.sh\n");
@@ -342,10 +345,7 @@ describe("source state", () => {
   });
 
   it("says why a tree is not clean: the run warns with it (the provenance records only dirty)", async () => {
-    const library = makeRepo("library-reason");
-    const other = makeRepo("with-submodule-reason");
-    execFileSync("git", ["-C", other.dir, "-c", "protocol.file.allow=always", "submodule", "add", "-q", library.dir, "lib"], { env });
-    git(other.dir, "commit", "-q", "-m", "submodule");
+    const other = withSubmodule("with-submodule-reason", "library-reason", "lib");
     const clone = path.join(root, "clone-reason");
     execFileSync("git", ["clone", "-q", other.dir, clone], { env });
     expect(await sourceState(clone)).toMatchObject({ clean: false, difference: "submodule not checked out: lib (git submodule update --init --recursive)" });
