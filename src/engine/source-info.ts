@@ -13,7 +13,7 @@ import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { mapLimited } from "../core/concurrency.js";
 import { UserError } from "../core/problems.js";
-import { type CheckedSource } from "../core/source-handoff.js";
+import { type SourceState } from "../core/provenance.js";
 import { type ReviewAnswer } from "../core/trust-verdict.js";
 
 /** Milliseconds one git command may take: these are local reads; a hung one is a broken checkout. */
@@ -423,7 +423,7 @@ async function checkoutOf(dir: string): Promise<{ top: string; infoAttributes: s
  * UserError when `dir` is not in a git checkout or has no commit: an image's provenance cannot name
  * a source it does not know.
  */
-export async function sourceState(dir: string): Promise<CheckedSource> {
+export async function sourceState(dir: string): Promise<SourceState & { readonly difference?: string }> {
   const located = await checkoutOf(dir);
   if ("failed" in located) throw new UserError(`cannot tell which git checkout ${dir} is (${reasonOf(located.failed)}), so its images' provenance cannot name their source: build from a git checkout (git init && git commit), or run Strata inside one`);
   const { top } = located;

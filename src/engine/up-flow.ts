@@ -13,7 +13,6 @@ import { throwIfAny } from "../core/problems.js";
 import { type SigningDecision, signingConfigProblems, signingDecision, signingKeyConfigured, signingKeyFields } from "../core/signing-config.js";
 import { stackConfigSource } from "../core/stack-files.js";
 import { TRUST_KEY } from "../core/trust-policy.js";
-import { type CheckedSource, SOURCE_STATE_ENV, sourceStateHandoff } from "../core/source-handoff.js";
 import { runIdOf } from "./run-logs.js";
 import { type EngineRun } from "./events.js";
 import { engineEnv, inputsOf, projectDirOf, type ProjectContext, runStackOf, type StackSelection, stateDirOf } from "./project.js";
@@ -66,12 +65,6 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   // A change's run signs with the change key only, whichever stack it runs on (signingKeyFields).
   const changeRun = config.ci !== undefined;
   const signing = signingDecision(config, signingKeyConfigured(values, signingKeyFields(config)), changeRun);
-  // A signing run's provenance names the catalog's checkout: git is read here, while the emulation,
-  // the stack and the engine start, and handed to the program (core/source-handoff.ts says why).
-  // When it fails, nothing is handed over: the program reads git again and says what went wrong.
-  const sourceRead: Promise<CheckedSource | undefined> | undefined = signing.sign
-    ? import("./source-info.js").then(({ sourceState }) => sourceState(catalog.dir)).catch(() => undefined)
-    : undefined;
   // A foreign platform on this machine's engine: register its emulation first (or stop, saying why).
   const { platformsToEmulate, registerEmulation } = await import("./emulation.js");
   // The script runs in this process's environment (PATH and all) with the run's own settings on top.
@@ -80,8 +73,7 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   if (run.note !== undefined) progress(`${run.note}\n`);
   // The run's id in its images' provenance (the program falls back to its own start when run without
   // strata up); the project folder, which strata:trust's key paths are relative to.
-  const runId = runIdOf(new Date());
-  const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack, STRATA_RUN_ID: runId, STRATA_PROJECT_DIR: projectDirOf(request, context) };
+  const env: Record<string, string> = { ...engineEnv(context), STRATA_CATALOG: catalog.dir, STRATA_CHANNEL_STACK: request.stack, STRATA_RUN_ID: runIdOf(new Date()), STRATA_PROJECT_DIR: projectDirOf(request, context) };
   // cosign only when a stack needs it: a trust policy to verify against (the promotion gate runs
   // cosign verify). Signing does not: the provider writes cosign's format itself
   // (registry/signatures.ts), so a signing dev stack never waits for cosign's first build. Found, or
@@ -98,9 +90,7 @@ export async function upFlow(request: UpRequest, context: ProjectContext, progre
   await ensureStack({ ...stackOptions, project });
   // Every step, "same" included, reports its outputs as an engine event: no stack read is needed
   // for a building channel (a promoting one learns its layers from the outputs afterwards).
-  const source = await sourceRead;
-  const runEnv = source === undefined ? env : { ...env, [SOURCE_STATE_ENV]: sourceStateHandoff(catalog.dir, runId, source) };
-  const engineRun = await upRun({ ...stackOptions, env: runEnv, project, parallel: request.parallel, progress, checkpointEveryStep: immutableTags(config) });
+  const engineRun = await upRun({ ...stackOptions, project, parallel: request.parallel, progress, checkpointEveryStep: immutableTags(config) });
   let layers: UpLayer[];
   if (config.promoteFrom === undefined) {
     // A multi-platform stack: each layer per platform (`keystone@linux-arm64`), then each layer's index.

@@ -17,7 +17,6 @@ import { type IndexTarget } from "../core/platform-targets.js";
 import { platformSlug } from "../core/platforms.js";
 import { type BuildEngine, type SourceState } from "../core/provenance.js";
 import { type SigningKey } from "../engine/cosign.js";
-import { handedSourceState, SOURCE_STATE_ENV } from "../core/source-handoff.js";
 import { sourceState } from "../engine/source-info.js";
 import { engineEndpoint, engineGet } from "./docker-engine.js";
 import { type IndexedLayerOutput } from "./image-index.js";
@@ -83,10 +82,9 @@ export async function runFacts(args: { catalogDir: string; stack: string; config
  * The catalog checkout's state for the provenance, and, when it is not clean, a warning that says
  * why: every image signed from it records a dirty tree, which a channel with strata:trust refuses
  * (and a digest is attested once, so the same bytes built again from a clean checkout keep it).
- * Read by `strata up` for this run when it ran the program (core/source-handoff.ts), else here.
  */
-export async function checkedSource(catalogDir: string, env: NodeJS.ProcessEnv = process.env): Promise<SourceState> {
-  const { difference, ...source } = handedSourceState(env[SOURCE_STATE_ENV], catalogDir, env.STRATA_RUN_ID) ?? await sourceState(catalogDir);
+async function checkedSource(catalogDir: string): Promise<SourceState> {
+  const { difference, ...source } = await sourceState(catalogDir);
   if (difference !== undefined) {
     await pulumi.log.warn(`the catalog's git checkout is not its commit ${source.commit.slice(0, 12)} (${difference}): the images this run signs record a dirty tree, which a channel with strata:trust refuses; fix: commit or remove the difference before building what you will promote`);
   }
