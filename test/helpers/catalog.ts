@@ -26,7 +26,7 @@ export function removeScratch(): void {
   scratchRoot = undefined;
 }
 
-/** A fresh empty folder that is removed when the test process exits. */
+/** A fresh empty folder, removed with the test file's others when its tests are done (test/helpers/setup.ts). */
 export function scratchDir(prefix: string): string {
   return mkdtempSync(path.join(scratch(), `${prefix}-`));
 }

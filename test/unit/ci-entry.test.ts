@@ -4,17 +4,17 @@
  * Run as CI runs it, from a copy whose scripts/test.sh only reports what it was given.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { scratchDir } from "../helpers/catalog.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 describe(".ci/run", () => {
   it.each([["unset", undefined], ["empty", ""], ["false", "false"]])("tells the suite it is CI when the caller's CI is %s", (_, callerCi) => {
-    const copy = mkdtempSync(path.join(tmpdir(), "strata-ci-run-"));
+    const copy = scratchDir("ci-run");
     mkdirSync(path.join(copy, ".ci"));
     mkdirSync(path.join(copy, "scripts"));
     copyFileSync(path.join(repoRoot, ".ci/run"), path.join(copy, ".ci/run"));

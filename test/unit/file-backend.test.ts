@@ -1,6 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
@@ -8,10 +7,11 @@ import { describe, expect, it } from "vitest";
 import { checkpointFile, readCheckpointDeployment } from "../../src/engine/file-backend.js";
 import { builtLayers, readBuiltLayers, witnessedTags } from "../../src/engine/stack-state.js";
 import { DOCKER_IMAGE_TYPE } from "../../src/core/image-types.js";
+import { scratchDir } from "../helpers/catalog.js";
 
 /** A file backend folder with meta.yaml `version` (none: no meta.yaml) and the given files under .pulumi/stacks. */
 function backend(version: string | undefined, files: readonly string[]): string {
-  const dir = mkdtempSync(path.join(tmpdir(), "strata-backend-"));
+  const dir = scratchDir("backend");
   mkdirSync(path.join(dir, ".pulumi", "stacks"), { recursive: true });
   if (version !== undefined) writeFileSync(path.join(dir, ".pulumi", "meta.yaml"), `version: ${version}\n`);
   for (const file of files) {
@@ -49,7 +49,7 @@ describe("checkpointFile: a stack's checkpoint only when there is exactly one", 
 
 describe("readCheckpointDeployment: what pulumi stack export prints, or undefined", () => {
   const write = (content: string | Buffer, name = "dev.json"): string => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), "strata-checkpoint-")), name);
+    const file = path.join(scratchDir("checkpoint"), name);
     writeFileSync(file, content);
     return file;
   };
@@ -70,7 +70,7 @@ describe("readCheckpointDeployment: what pulumi stack export prints, or undefine
 
 describe("readBuiltLayers reads the file as pulumi stack export reads it (the real Pulumi CLI)", () => {
   it("the same layers and witness either way, and the CLI's answer when the file cannot be read", async () => {
-    const root = mkdtempSync(path.join(tmpdir(), "strata-state-"));
+    const root = scratchDir("state");
     const project = path.join(root, "project");
     mkdirSync(path.join(root, "state"));
     mkdirSync(project);

@@ -2,18 +2,18 @@
  * Logins from a Docker config file, found as the docker CLI finds them: credHelpers[host], then
  * credsStore, then inline auths; a helper is a real program on PATH (a script written here).
  */
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkCredentialStore } from "../../src/pulumi/docker-engine.js";
 import { credentialStoreProblem, dockerConfigLogin, LoginError } from "../../src/registry/logins.js";
+import { scratchDir } from "../helpers/catalog.js";
 
 const REGISTRY = "registry.test:5000";
 
 /** A Docker config folder and a bin folder with a helper `docker-credential-<name>` answering from `secrets` (server → [user, secret]). */
 function setup(config: object, helpers: Record<string, Record<string, [string, string]>> = {}): { dir: string; env: NodeJS.ProcessEnv } {
-  const dir = mkdtempSync(path.join(tmpdir(), "strata-logins-"));
+  const dir = scratchDir("logins");
   writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
   for (const [name, secrets] of Object.entries(helpers)) {
     const script = path.join(dir, `docker-credential-${name}`);
@@ -46,7 +46,7 @@ describe("Docker config logins", () => {
     const broken = setup({ credsStore: "broken" });
     writeFileSync(path.join(broken.dir, "docker-credential-broken"), "#!/bin/sh\necho 'keychain is locked' >&2\nexit 2\n", { mode: 0o755 });
     expect(() => dockerConfigLogin(REGISTRY, broken.dir, broken.env)).toThrow(/docker-credential-broken failed for registry.test:5000 \(exit 2: keychain is locked\)/);
-    const notJson = mkdtempSync(path.join(tmpdir(), "strata-logins-"));
+    const notJson = scratchDir("logins");
     writeFileSync(path.join(notJson, "config.json"), "{ not json");
     expect(() => dockerConfigLogin(REGISTRY, notJson)).toThrow(/config.json is not valid JSON/);
   });
@@ -57,7 +57,7 @@ describe("Docker config logins", () => {
 
 /** A folder holding config.json (when `config` is given) and helper scripts `docker-credential-<name>` whose `list` runs `list`; PATH is that folder alone. */
 function storeSetup(config: object | undefined, helpers: Record<string, string>, extra: Record<string, string> = {}): { dir: string; env: NodeJS.ProcessEnv } {
-  const dir = mkdtempSync(path.join(tmpdir(), "strata-store-"));
+  const dir = scratchDir("store");
   if (config !== undefined) writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
   for (const [name, list] of Object.entries(helpers)) {
     writeFileSync(path.join(dir, `docker-credential-${name}`), `#!/bin/sh\n[ "$1" = list ] || { echo "credentials not found in native keychain"; exit 1; }\n${list}\n`, { mode: 0o755 });

@@ -1,5 +1,5 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { machine, tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
+import { machine } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { planBumps } from "../../src/core/bump.js";
@@ -14,7 +14,7 @@ import { catalogLayerName, enginePlatform, parsePlatform, qemuBinfmtName } from 
 import { emulationRegistered } from "../../src/pulumi/docker-engine.js";
 import { hostPlatform, platformsToEmulate } from "../../src/engine/emulation.js";
 import { indexBytes } from "../../src/registry/image-index.js";
-import { noteCatalog } from "../helpers/catalog.js";
+import { noteCatalog, scratchDir } from "../helpers/catalog.js";
 
 const base = { registry: "127.0.0.1:5000", osRelease: "debian8.3", productVersion: "mos9.0", channel: "stable" };
 function config(values: Record<string, unknown> = {}): StackConfig {
@@ -155,7 +155,7 @@ describe("where each platform builds", () => {
     expect(parsePlatform("linux/arm64/v8")).toEqual({ os: "linux", architecture: "arm64", variant: "v8" });
   });
   it("reads binfmt_misc's entry: registered and enabled, or not", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "strata-binfmt-"));
+    const dir = scratchDir("binfmt");
     expect(emulationRegistered("linux/arm64", dir)).toBe(false);
     writeFileSync(path.join(dir, "qemu-aarch64"), "disabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n");
     expect(emulationRegistered("linux/arm64", dir)).toBe(false);
@@ -163,7 +163,7 @@ describe("where each platform builds", () => {
     expect(emulationRegistered("linux/arm64", dir)).toBe(true);
   });
   it("asks for emulation of the foreign platforms a stack builds on an engine of this machine, never for an engine elsewhere", () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "strata-binfmt-"));
+    const dir = scratchDir("binfmt");
     const foreign = hostPlatform() === "linux/amd64" ? "linux/arm64" : "linux/amd64";
     const stack = { platforms: [hostPlatform(), foreign] };
     // DOCKER_HOST: this machine's engine (unset, a socket, loopback) or another's.

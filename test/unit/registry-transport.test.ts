@@ -4,7 +4,7 @@
  * policy reads; then the client itself on it (scheme probe, a reset tried again).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import net, { type AddressInfo } from "node:net";
@@ -14,6 +14,7 @@ import { afterEach, describe, expect, it, onTestFinished, vi } from "vitest";
 import { RegistryClient, RegistryError } from "../../src/registry/client.js";
 import { httpTransport } from "../../src/registry/transport.js";
 import { freePort } from "../helpers/net.js";
+import { scratchDir } from "../helpers/catalog.js";
 
 interface Seen { readonly method: string; readonly url: string; readonly headers: http.IncomingHttpHeaders; readonly body: string }
 
@@ -255,7 +256,7 @@ describe("httpTransport, the edges", () => {
   });
 
   it("speaks TLS to an https URL and checks the certificate", async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+    const dir = scratchDir("tls");
     execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")], { stdio: "ignore" });
     const server = https.createServer({ key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) }, (_request, response) => response.end("tls"));
     const refused = await rejection(httpTransport(`https://${await listening(server)}/v2/`, { method: "GET", headers: {}, timeoutMs: 5000 }));
@@ -338,13 +339,13 @@ describe("RegistryClient on node:http", () => {
     const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     /** A self-signed certificate (and its key) for `subject`, with `altNames` as its subjectAltName. */
     const selfSigned = (subject: string, altNames: string): { key: Buffer; cert: Buffer } => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+      const dir = scratchDir("tls");
       openssl(dir, ["req", "-x509", ...EC_KEY, "-days", "1", "-subj", subject, "-addext", `subjectAltName=${altNames}`, "-keyout", "key.pem", "-out", "cert.pem"]);
       return { key: readFileSync(path.join(dir, "key.pem")), cert: readFileSync(path.join(dir, "cert.pem")) };
     };
     /** A CA, and a certificate for 127.0.0.1 it signed with `extensions` (an openssl extfile). */
     const signedByCa = (extensions: string, digest = "-sha256"): { ca: Buffer; key: Buffer; cert: Buffer } => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+      const dir = scratchDir("tls");
       openssl(dir, ["req", "-x509", ...EC_KEY, "-days", "1", "-subj", "/CN=Strata test CA", "-keyout", "ca-key.pem", "-out", "ca.pem"]);
       openssl(dir, ["req", "-new", ...EC_KEY, "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "request.pem"]);
       writeFileSync(path.join(dir, "extensions.cnf"), `${extensions}\n`);
@@ -354,7 +355,7 @@ describe("RegistryClient on node:http", () => {
     const SERVER_EXTENSIONS = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth";
     /** A CA, and a server certificate for 127.0.0.1 it signed, valid only in 2000 (openssl ca: x509 -req takes no past dates). */
     const expiredByCa = (): { ca: Buffer; key: Buffer; cert: Buffer } => {
-      const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+      const dir = scratchDir("tls");
       openssl(dir, ["req", "-x509", ...EC_KEY, "-days", "1", "-subj", "/CN=Strata test CA", "-keyout", "ca-key.pem", "-out", "ca.pem"]);
       openssl(dir, ["req", "-new", ...EC_KEY, "-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "request.pem"]);
       writeFileSync(path.join(dir, "extensions.cnf"), `${SERVER_EXTENSIONS}\n`);
@@ -404,7 +405,7 @@ describe("RegistryClient on node:http", () => {
       {
         case: "a private CA's intermediate and certificate, the CA not given",
         server: () => {
-          const dir = mkdtempSync(path.join(os.tmpdir(), "strata-tls-"));
+          const dir = scratchDir("tls");
           openssl(dir, ["req", "-x509", ...EC_KEY, "-days", "1", "-subj", "/CN=Strata test root", "-keyout", "root-key.pem", "-out", "root.pem"]);
           openssl(dir, ["req", "-new", ...EC_KEY, "-subj", "/CN=Strata test intermediate", "-keyout", "intermediate-key.pem", "-out", "intermediate-request.pem"]);
           writeFileSync(path.join(dir, "intermediate.cnf"), "basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign\n");

@@ -3,8 +3,7 @@
  * timeline bar; the chain that held the run up; the total and the sum of steps. Plus the page's
  * structure a reader relies on, and the per-layer logs' pruning.
  */
-import { mkdirSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { criticalChain } from "../../src/core/graph.js";
@@ -12,6 +11,7 @@ import { type LayerEvent } from "../../src/engine/events.js";
 import { builtHere, logText, pruneRuns, runIdOf, runIds, runsToPrune } from "../../src/engine/run-logs.js";
 import { reportData, renderReport } from "../../src/cli/report.js";
 import { type SummaryRow } from "../../src/cli/summary.js";
+import { scratchDir } from "../helpers/catalog.js";
 
 const T0 = Date.parse("2026-11-30T12:00:00Z");
 const row = (layer: string, result: SummaryRow["result"], detail = ""): SummaryRow => ({ layer, image: `img-${layer}`, result, ref: `r/g/img-${layer}:1.0-p0`, digest: result === "skipped" || result === "failed" ? null : `sha256:${layer.padEnd(64, "0")}`, detail, timing: null });
@@ -83,7 +83,7 @@ describe("per-layer logs", () => {
   });
   it("keeps the newest runs of a stack and removes the rest", () => {
     expect(runsToPrune(["2026-11-30T12-00-03-000Z", "2026-11-30T12-00-01-000Z", "2026-11-30T12-00-02-000Z"], 2)).toEqual(["2026-11-30T12-00-01-000Z"]);
-    const dir = mkdtempSync(path.join(tmpdir(), "strata-logs-"));
+    const dir = scratchDir("logs");
     for (let second = 0; second < 23; second++) mkdirSync(path.join(dir, runIdOf(new Date(T0 + second * 1000))));
     expect(pruneRuns(dir, 20)).toHaveLength(3);
     expect(runIds(dir)).toHaveLength(20);
