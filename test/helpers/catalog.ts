@@ -26,7 +26,7 @@ export function removeScratch(): void {
   scratchRoot = undefined;
 }
 
-/** A fresh empty folder, removed with the test file's others when its tests are done (test/helpers/setup.ts). */
+/** A fresh empty folder, removed with the test file's others when its tests are done (test/helpers/setup.ts, the unit project's setup file). */
 export function scratchDir(prefix: string): string {
   return mkdtempSync(path.join(scratch(), `${prefix}-`));
 }
