@@ -38,6 +38,19 @@ export function projectDefaults(projectFile: string, display = path.basename(pro
   return defaults;
 }
 
+/**
+ * Whether a stack file's value holds a secret anywhere in it: `{secure: <ciphertext>}` for a value
+ * set with `pulumi config set --secret`, or at a leaf of a structured one (`--secret --path`). Its
+ * plain value is had only through the engine, which decrypts it.
+ */
+export function holdsSecret(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (Array.isArray(value)) return value.some(holdsSecret);
+  const record = value as Record<string, unknown>;
+  if (Object.keys(record).length === 1 && typeof record.secure === "string") return true;
+  return Object.values(record).some(holdsSecret);
+}
+
 /** The `strata:` values of one stack file, namespace stripped. Other namespaces are ignored. */
 export function stackValues(stackFile: string, display = path.basename(stackFile)): Record<string, unknown> {
   const stack = readYaml(stackFile, display);

@@ -8,12 +8,12 @@
  * stack with neither a policy nor a key, each stops with one paragraph; nothing unknown passes.
  */
 import path from "node:path";
-import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
+import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation/index.js";
 import { mapLimited } from "../core/concurrency.js";
 import { InputError, type Problem, throwIfAny, UserError } from "../core/problems.js";
 import { formatPlatform, platformLayerName } from "../core/platforms.js";
 import { parseReference } from "../core/reference.js";
-import { stackConfigSource } from "../core/stack-files.js";
+import { holdsSecret, stackConfigSource } from "../core/stack-files.js";
 import { parseTrustPolicy, readTrustedKeys, TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
 import { type RegistryClient } from "../registry/client.js";
 import { engineErrorText } from "./events.js";
@@ -192,8 +192,26 @@ function givenKey(key: string, context: ProjectContext): TrustedKey[] {
   return read.keys;
 }
 
+/** `strata:trust` as the engine decrypts it (a JSON text for a structured value); a failure says how to read it or do without. */
+async function secretTrust(openStack: () => Promise<Stack>, request: VerifyRequest, file: string): Promise<string> {
+  const withoutIt = `name the public key to verify with: strata verify --stack ${request.stack} --key cosign.pub (a trust policy holds public keys' paths and a ref, nothing secret: it may be stored in plain text)`;
+  // The engine decrypts the stack's own file only: a secret in another file has no key here.
+  if (request.config !== undefined) {
+    throw new InputError([{ file, field: `strata:${TRUST_KEY}`, message: "is stored as a secret in a config file given with --config, which Pulumi does not decrypt for strata verify", fix: `keep it in the stack's own file, or ${withoutIt}` }]);
+  }
+  try {
+    return (await (await openStack()).getConfig(`strata:${TRUST_KEY}`)).value;
+  } catch (error) {
+    throw new UserError(`strata:${TRUST_KEY} in ${file} is stored as a secret, and Pulumi could not decrypt it for stack ${request.stack}: ${engineErrorText(error instanceof Error ? error.message : String(error))}; fix: set PULUMI_CONFIG_PASSPHRASE (or the stack's secrets provider) as for pulumi up, or ${withoutIt}`);
+  }
+}
+
 export async function verifyFlow(request: VerifyRequest, context: ProjectContext, progress: (text: string) => void): Promise<VerifyOutcome> {
   const projectDir = projectDirOf(request, context);
+  const env = engineEnv(context);
+  // Opened once, when first needed: for a trust policy stored as a secret, and for the stack's outputs.
+  let opened: Promise<Stack> | undefined;
+  const openStack = (): Promise<Stack> => (opened ??= LocalWorkspace.selectStack({ stackName: request.stack, workDir: projectDir }, { envVars: env }));
   const { config, file } = stackConfigOf(request, context);
   const values = stackConfigSource({ projectDir, stack: request.stack, ...(request.config === undefined ? {} : { configFile: path.resolve(context.cwd, request.config) }), env: context.env, displayRoot: context.cwd }).values;
   let keys: TrustedKey[];
@@ -203,7 +221,10 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
     keys = givenKey(request.key, context);
     trustedBy = `the key ${request.key} (--key)`;
   } else {
-    const parsed = parseTrustPolicy(values[TRUST_KEY], file);
+    // A policy stored as a secret is read through the engine, which decrypts it, as the promotion
+    // gate's program gets it; the stack file holds only its ciphertext.
+    const policyValue = holdsSecret(values[TRUST_KEY]) ? await secretTrust(openStack, request, file) : values[TRUST_KEY];
+    const parsed = parseTrustPolicy(policyValue, file);
     throwIfAny(parsed.problems);
     if (parsed.policy === undefined) {
       throw new InputError([{ file, field: `strata:${TRUST_KEY}`, message: `is not set: stack ${request.stack} has no trust policy to verify its images against`, fix: `add one to ${file} (strata:${TRUST_KEY}: {keys: [keys/ci.pub], reviewedRef: origin/main}), or name the public key to verify with: strata verify --stack ${request.stack} --key cosign.pub` }]);
@@ -215,11 +236,9 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
     trustedBy = `strata:${TRUST_KEY} in ${file}`;
   }
 
-  const env = engineEnv(context);
   let layers: Record<string, ExportedLayer>;
   try {
-    const stack = await LocalWorkspace.selectStack({ stackName: request.stack, workDir: projectDir }, { envVars: env });
-    layers = ((await stack.outputs()).layers?.value ?? {}) as Record<string, ExportedLayer>;
+    layers = ((await (await openStack()).outputs()).layers?.value ?? {}) as Record<string, ExportedLayer>;
   } catch (error) {
     throw new UserError(`Pulumi could not open or read stack ${request.stack}: ${engineErrorText(error instanceof Error ? error.message : String(error))}; fix: check the stack's name, PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE`);
   }

@@ -7,7 +7,7 @@
  * these tests. `strata plan` on a channel promoting from each (with the same trust policy): the
  * first would promote every layer, the second shows every image refused and why, and exits 1.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -86,6 +86,24 @@ describe("strata verify", () => {
     expect(data.images.map((image) => [image.layer, image.digestRef, image.admitted, image.signedBy, image.commit, image.clean, image.reviewed, image.packages]).sort()).toEqual(
       Object.entries(layers).map(([layer, output]) => [layer, output.digestRef, true, "keys/ci.pub", commit, true, "yes", output.packages]).sort(),
     );
+  });
+
+  it("reads a trust policy stored as a secret through Pulumi, as the gate's program gets it", async () => {
+    await dev.stack.setConfig("strata:trust", { value: trust, secret: true });
+    try {
+      // The stack file holds only its ciphertext: read as it stands, it is no policy at all.
+      expect(readFileSync(path.join(world.projectDir, "Pulumi.dev.yaml"), "utf8")).toMatch(/strata:trust:\s*\n\s+secure: /);
+      const { code, data, out } = await verifyJson("dev");
+      expect(code, out).toBe(0);
+      expect(data.reviewedRef).toBe("reviewed");
+      expect(data.images.map((image) => [image.layer, image.admitted, image.signedBy, image.reviewed])).toEqual(expect.arrayContaining([["base", true, "keys/ci.pub", "yes"], ["tools", true, "keys/ci.pub", "yes"]]));
+      // Without the passphrase Pulumi cannot decrypt it: verify stops and says how to go on.
+      const locked = await runStrata(world, ["verify", "--stack", "dev", "--catalog", world.catalogDir], { STRATA_COSIGN: cosign, PULUMI_CONFIG_PASSPHRASE: "not-the-passphrase" });
+      expect(locked.code, locked.out).toBe(1);
+      expect(locked.out).toMatch(/strata:trust in \S+ is stored as a secret, and Pulumi could not decrypt it for stack dev: .*fix: set PULUMI_CONFIG_PASSPHRASE/s);
+    } finally {
+      await dev.stack.setConfig("strata:trust", { value: trust });
+    }
   });
 
   it("passes with --key and the right key alone, reviewed not checked", async () => {

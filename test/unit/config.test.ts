@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { resolveStackConfig } from "../../src/core/config.js";
+import { holdsSecret } from "../../src/core/stack-files.js";
 
 const base = { registry: "127.0.0.1:5000", osRelease: "debian8.3", productVersion: "mos9.0", channel: "stable" };
 const resolve = (values: Record<string, unknown>, env: Record<string, string> = {}) =>
@@ -87,5 +88,19 @@ describe("stack config", () => {
     expect(resolve({ ...base, layers: ["keystone"] }).config?.layers).toEqual(["keystone"]);
     expect(resolve({ ...base, layers: '["keystone","mysql"]' }).config?.layers).toEqual(["keystone", "mysql"]);
     expect(resolve({ ...base, layers: "keystone, mysql" }).config?.layers).toEqual(["keystone", "mysql"]);
+  });
+});
+
+describe("holdsSecret: a stack file's value that only the engine can read", () => {
+  it("finds a secret value, or a secret leaf of a structured one, and nothing else", () => {
+    expect(holdsSecret({ secure: "v1:abc" })).toBe(true);
+    expect(holdsSecret({ keys: [{ secure: "v1:abc" }], reviewedRef: "origin/main" })).toBe(true);
+    expect(holdsSecret({ keys: ["keys/ci.pub"], reviewedRef: { secure: "v1:abc" } })).toBe(true);
+    expect(holdsSecret({ keys: ["keys/ci.pub"], reviewedRef: "origin/main" })).toBe(false);
+    expect(holdsSecret('{"keys":["keys/ci.pub"]}')).toBe(false);
+    // A mapping that merely has a field called secure beside others is a plain value (trust-policy.ts refuses it by name).
+    expect(holdsSecret({ secure: "v1:abc", keys: [] })).toBe(false);
+    expect(holdsSecret({ secure: 3 })).toBe(false);
+    expect(holdsSecret(undefined)).toBe(false);
   });
 });
