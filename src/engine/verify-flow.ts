@@ -192,15 +192,27 @@ function givenKey(key: string, context: ProjectContext): TrustedKey[] {
   return read.keys;
 }
 
+/** Pulumi could not open or read the stack: what to check. */
+function stackUnreadable(stackName: string, error: unknown): UserError {
+  return new UserError(`Pulumi could not open or read stack ${stackName}: ${engineErrorText(error instanceof Error ? error.message : String(error))}; fix: check the stack's name, PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE`);
+}
+
 /** `strata:trust` as the engine decrypts it (a JSON text for a structured value); a failure says how to read it or do without. */
 async function secretTrust(openStack: () => Promise<Stack>, request: VerifyRequest, file: string): Promise<string> {
   const withoutIt = `name the public key to verify with: strata verify --stack ${request.stack} --key cosign.pub (a trust policy holds public keys' paths and a ref, nothing secret: it may be stored in plain text)`;
-  // The engine decrypts the stack's own file only: a secret in another file has no key here.
+  // The Automation API reads a stack's config from the stack's own file (its getConfig takes no
+  // config file), so a secret in a file given with --config is not read here.
   if (request.config !== undefined) {
-    throw new InputError([{ file, field: `strata:${TRUST_KEY}`, message: "is stored as a secret in a config file given with --config, which Pulumi does not decrypt for strata verify", fix: `keep it in the stack's own file, or ${withoutIt}` }]);
+    throw new InputError([{ file, field: `strata:${TRUST_KEY}`, message: "is stored as a secret in a config file given with --config, which strata verify does not decrypt", fix: `keep it in the stack's own file, or ${withoutIt}` }]);
+  }
+  let stack: Stack;
+  try {
+    stack = await openStack();
+  } catch (error) {
+    throw stackUnreadable(request.stack, error);
   }
   try {
-    return (await (await openStack()).getConfig(`strata:${TRUST_KEY}`)).value;
+    return (await stack.getConfig(`strata:${TRUST_KEY}`)).value;
   } catch (error) {
     throw new UserError(`strata:${TRUST_KEY} in ${file} is stored as a secret, and Pulumi could not decrypt it for stack ${request.stack}: ${engineErrorText(error instanceof Error ? error.message : String(error))}; fix: set PULUMI_CONFIG_PASSPHRASE (or the stack's secrets provider) as for pulumi up, or ${withoutIt}`);
   }
@@ -221,8 +233,8 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
     keys = givenKey(request.key, context);
     trustedBy = `the key ${request.key} (--key)`;
   } else {
-    // A policy stored as a secret is read through the engine, which decrypts it, as the promotion
-    // gate's program gets it; the stack file holds only its ciphertext.
+    // A policy stored as a secret, whole or in some of its fields, is read through the engine, which
+    // decrypts it, as the promotion gate's program gets it; the stack file holds ciphertext there.
     const policyValue = holdsSecret(values[TRUST_KEY]) ? await secretTrust(openStack, request, file) : values[TRUST_KEY];
     const parsed = parseTrustPolicy(policyValue, file);
     throwIfAny(parsed.problems);
@@ -240,7 +252,7 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   try {
     layers = ((await (await openStack()).outputs()).layers?.value ?? {}) as Record<string, ExportedLayer>;
   } catch (error) {
-    throw new UserError(`Pulumi could not open or read stack ${request.stack}: ${engineErrorText(error instanceof Error ? error.message : String(error))}; fix: check the stack's name, PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE`);
+    throw stackUnreadable(request.stack, error);
   }
   const exported = exportedTargets(layers);
   if (exported.targets.length + exported.unexpanded.length === 0) {

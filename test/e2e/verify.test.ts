@@ -100,7 +100,16 @@ describe("strata verify", () => {
       // Without the passphrase Pulumi cannot decrypt it: verify stops and says how to go on.
       const locked = await runStrata(world, ["verify", "--stack", "dev", "--catalog", world.catalogDir], { STRATA_COSIGN: cosign, PULUMI_CONFIG_PASSPHRASE: "not-the-passphrase" });
       expect(locked.code, locked.out).toBe(1);
-      expect(locked.out).toMatch(/strata:trust in \S+ is stored as a secret, and Pulumi could not decrypt it for stack dev: .*fix: set PULUMI_CONFIG_PASSPHRASE/s);
+      expect(locked.out).toMatch(/strata:trust in \S+ is stored as a secret, and Pulumi could not decrypt it for stack dev: .*incorrect passphrase.*fix: set PULUMI_CONFIG_PASSPHRASE/s);
+      // One field a secret (pulumi config set --secret --path): the rest stays plain in the file, the whole is read through Pulumi.
+      await dev.stack.removeConfig("strata:trust");
+      await dev.stack.setConfig("strata:trust.keys[0]", { value: "keys/ci.pub" }, true);
+      await dev.stack.setConfig("strata:trust.reviewedRef", { value: "reviewed", secret: true }, true);
+      expect(readFileSync(path.join(world.projectDir, "Pulumi.dev.yaml"), "utf8")).toMatch(/reviewedRef:\s*\n\s+secure: /);
+      const leaf = await verifyJson("dev");
+      expect(leaf.code, leaf.out).toBe(0);
+      expect(leaf.data.images.every((image) => image.admitted && image.reviewed === "yes"), leaf.out).toBe(true);
+      expect(leaf.data.reviewedRef).toBe("reviewed");
     } finally {
       await dev.stack.setConfig("strata:trust", { value: trust });
     }
