@@ -194,12 +194,16 @@ export class RegistryClient {
     // An upload's location is a whole URL of the registry's choosing; everything else is a path under /v2.
     const absolute = /^https?:\/\//.test(path);
     const what = `${method} ${(absolute ? new URL(path).pathname : path).replace(/\?.*$/, "")}`;
+    // A URL the registry answered with (an upload's Location) on another origin gets no login, as
+    // Docker sends its login only to the registry it logged in to: an answer must not be able to
+    // send the password to another host, or over plain HTTP. Known once the scheme is.
+    const foreignOrigin = (address: string): boolean => absolute && new URL(address).origin !== new URL(this.base).origin;
     for (let attempt = 1; ; attempt++) {
       const last = !repeatable || attempt >= this.attempts;
       let answer: Answer;
       try {
         await this.resolveScheme();
-        const response = await this.send(absolute ? path : `${this.base}${path}`, { method, headers: this.headers(init.headers), ...(init.body === undefined ? {} : { body: init.body }), timeoutMs: this.timeoutMs });
+        const response = await this.send(absolute ? path : `${this.base}${path}`, { method, headers: foreignOrigin(path) ? init.headers ?? {} : this.headers(init.headers), ...(init.body === undefined ? {} : { body: init.body }), timeoutMs: this.timeoutMs });
         answer = { ...response, attempts: attempt };
       } catch (error) {
         // A request of any method whose kept-alive connection broke before any answer is tried
@@ -218,7 +222,7 @@ export class RegistryClient {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
-      if (answer.status === 401) throw this.refusedLogin();
+      if (answer.status === 401) throw foreignOrigin(path) ? this.refusedElsewhere(path) : this.refusedLogin();
       return answer;
     }
   }
@@ -488,6 +492,12 @@ export class RegistryClient {
   private refusedLogin(): RegistryError {
     const login = this.authorization === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
     return new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, 401, describeStatus(401));
+  }
+
+  /** A 401 from another origin the registry sent a request to: the login was not sent there, by design. */
+  private refusedElsewhere(address: string): RegistryError {
+    const origin = new URL(address).origin;
+    return new RegistryError(`the registry at ${this.registry} sent an upload to ${origin}, another origin, which asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself (${this.base.replace(/\/v2$/, "")}), as Docker does; fix: configure the registry to give upload locations on its own address (its http.host setting, or the proxy in front of it)`, 401, describeStatus(401));
   }
 
   /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */

@@ -189,6 +189,37 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
     expect(await unchecked.putBlob("g/app", blob, { unchecked: true })).toBe(digestOf(blob));
     expect(methods).toEqual(["POST", "PUT"]);
   });
+  it("an upload Location on another origin gets no login (nor one over plain HTTP), the registry's own keeps it, and a 401 there says why", async () => {
+    const blob = Buffer.from("attestation payload");
+    const sent: { url: string; method: string; authorization: string | null }[] = [];
+    const client = (location: string, putStatus = 201) => new RegistryClient({
+      registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, credentials: { username: "ci", password: "s3cret" },
+      fetch: (async (input: string | URL, init?: RequestInit) => {
+        const method = init?.method ?? "GET";
+        sent.push({ url: String(input), method, authorization: new Headers(init?.headers).get("authorization") });
+        if (method === "POST") return new Response(null, { status: 202, headers: { location } });
+        if (method === "PUT") return new Response(null, { status: putStatus });
+        return new Response(null, { status: 404 });
+      }) as typeof fetch,
+    });
+    const login = `Basic ${Buffer.from("ci:s3cret").toString("base64")}`;
+    const putOf = () => sent.find((request) => request.method === "PUT");
+    await client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u3").putBlob("g/app", blob);
+    expect(sent.find((request) => request.method === "POST")?.authorization).toBe(login);
+    expect(putOf()).toMatchObject({ url: expect.stringMatching(/^https:\/\/uploads\.elsewhere\.test\/v2\/g\/app\/blobs\/uploads\/u3\?digest=/), authorization: null });
+    sent.length = 0;
+    await client("http://registry.test:5000/v2/g/app/blobs/uploads/u4").putBlob("g/app", blob);
+    expect(putOf()).toMatchObject({ url: expect.stringMatching(/^http:\/\/registry\.test:5000\//), authorization: null });
+    sent.length = 0;
+    await client("https://registry.test:5000/v2/g/app/blobs/uploads/u5").putBlob("g/app", blob);
+    expect(putOf()?.authorization).toBe(login);
+    sent.length = 0;
+    await client("/v2/g/app/blobs/uploads/u6").putBlob("g/app", blob);
+    expect(putOf()).toMatchObject({ url: expect.stringMatching(/^https:\/\/registry\.test:5000\/v2\/g\/app\/blobs\/uploads\/u6/), authorization: login });
+    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u7", 401).putBlob("g/app", blob)).rejects.toThrow(
+      "the registry at registry.test:5000 sent an upload to https://uploads.elsewhere.test, another origin, which asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself (https://registry.test:5000), as Docker does; fix: configure the registry to give upload locations on its own address (its http.host setting, or the proxy in front of it)",
+    );
+  });
   it("an immutable index write that another run overwrote at the same time fails loud", async () => {
     const { putIndex } = await import("../../src/registry/image-index.js");
     const config = Buffer.from(JSON.stringify({ os: "linux", architecture: "amd64" }));
