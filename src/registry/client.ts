@@ -188,15 +188,16 @@ export class RegistryClient {
    * to `attempts` in all, with backoff, for requests that are safe to repeat: reads, manifest puts
    * (the same bytes give the same digest) and deletes by digest. A 401 is an error at once.
    */
-  private async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<Answer> {
+  private async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array; sentBy?: string } = {}): Promise<Answer> {
     const method = init.method ?? "GET";
     const repeatable = method === "GET" || method === "HEAD" || method === "PUT" || method === "DELETE";
-    // An upload's location is a whole URL of the registry's choosing; everything else is a path under /v2.
+    // A URL the registry answered with (an upload's Location, a list's next page: `init.sentBy` says
+    // which) may be whole, on any origin; everything else is a path under /v2.
     const absolute = /^https?:\/\//.test(path);
     const what = `${method} ${(absolute ? new URL(path).pathname : path).replace(/\?.*$/, "")}`;
-    // A URL the registry answered with (an upload's Location) on another origin gets no login, as
-    // Docker sends its login only to the registry it logged in to: an answer must not be able to
-    // send the password to another host, or over plain HTTP. Known once the scheme is.
+    // Such a URL on another origin gets no login, as Docker and containerd send theirs only to the
+    // registry they logged in to: an answer must not be able to send the password to another host,
+    // or over plain HTTP. Known once the scheme is.
     const foreignOrigin = (address: string): boolean => absolute && new URL(address).origin !== new URL(this.base).origin;
     for (let attempt = 1; ; attempt++) {
       const last = !repeatable || attempt >= this.attempts;
@@ -222,7 +223,7 @@ export class RegistryClient {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
-      if (answer.status === 401) throw foreignOrigin(path) ? this.refusedElsewhere(path) : this.refusedLogin();
+      if (answer.status === 401) throw foreignOrigin(path) && this.authorization !== undefined ? this.refusedElsewhere(path, init.sentBy ?? "a request") : this.refusedLogin();
       return answer;
     }
   }
@@ -245,7 +246,7 @@ export class RegistryClient {
     const items: string[] = [];
     let next: string | undefined = first;
     for (let page = 0; next !== undefined; page++) {
-      const answer = await this.request(next);
+      const answer = await this.request(next, { sentBy: `the next page of ${what}` });
       if (answer.status === 404 && page === 0 && options.absentOnFirst404 === true) return undefined;
       if (answer.status !== 200) throw this.unexpected(`GET ${what}`, answer);
       items.push(...(parseJson<Partial<Record<typeof field, string[] | null>>>(answer.body, parsed)[field] ?? []));
@@ -332,7 +333,7 @@ export class RegistryClient {
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
     // The final PUT goes through request() like every other: retried on a transient failure, a 401 said as one.
-    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: blob.body });
+    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: blob.body, sentBy: "an upload" });
     if (put.status === 201) return;
     // A retried PUT whose first attempt landed finds its upload closed: the blob being there is the answer.
     if (put.attempts > 1 && await this.blobExists(target, digest)) return;
@@ -354,7 +355,7 @@ export class RegistryClient {
     if (location === null) throw new RegistryError(`upload into ${repository} at ${this.registry} gave no location`);
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
-    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: bytes });
+    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: bytes, sentBy: "an upload" });
     if (put.status === 201) return digest;
     // A retried PUT whose first attempt landed finds its upload closed: the blob being there is the answer.
     if (put.attempts > 1 && await this.blobExists(repository, digest)) return digest;
@@ -494,10 +495,10 @@ export class RegistryClient {
     return new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, 401, describeStatus(401));
   }
 
-  /** A 401 from another origin the registry sent a request to: the login was not sent there, by design. */
-  private refusedElsewhere(address: string): RegistryError {
+  /** A 401 from another origin the registry sent `sentBy` to: the login was not sent there, by design. */
+  private refusedElsewhere(address: string, sentBy: string): RegistryError {
     const origin = new URL(address).origin;
-    return new RegistryError(`the registry at ${this.registry} sent an upload to ${origin}, another origin, which asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself (${this.base.replace(/\/v2$/, "")}), as Docker does; fix: configure the registry to give upload locations on its own address (its http.host setting, or the proxy in front of it)`, 401, describeStatus(401));
+    return new RegistryError(`the registry at ${this.registry} sent ${sentBy} to ${origin}, not its own address ${new URL(this.base).origin}, and ${origin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: when ${origin} is this registry under another name, set strata:registry to that host:port; else make the registry name its own address in its answers (the distribution registry's http.host setting, or the proxy in front of it passing X-Forwarded-Proto and X-Forwarded-Host)`, 401, describeStatus(401));
   }
 
   /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */

@@ -189,36 +189,50 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
     expect(await unchecked.putBlob("g/app", blob, { unchecked: true })).toBe(digestOf(blob));
     expect(methods).toEqual(["POST", "PUT"]);
   });
-  it("an upload Location on another origin gets no login (nor one over plain HTTP), the registry's own keeps it, and a 401 there says why", async () => {
+  it("a Location or next-page link on another origin (host, port or scheme) gets no login, the registry's own in any spelling keeps it, and a 401 there says why", async () => {
     const blob = Buffer.from("attestation payload");
     const sent: { url: string; method: string; authorization: string | null }[] = [];
-    const client = (location: string, putStatus = 201) => new RegistryClient({
-      registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, credentials: { username: "ci", password: "s3cret" },
-      fetch: (async (input: string | URL, init?: RequestInit) => {
-        const method = init?.method ?? "GET";
-        sent.push({ url: String(input), method, authorization: new Headers(init?.headers).get("authorization") });
-        if (method === "POST") return new Response(null, { status: 202, headers: { location } });
-        if (method === "PUT") return new Response(null, { status: putStatus });
-        return new Response(null, { status: 404 });
-      }) as typeof fetch,
+    const fake = (answer: (url: string, method: string) => Response) => (async (input: string | URL, init?: RequestInit) => {
+      const method = init?.method ?? "GET";
+      sent.push({ url: String(input), method, authorization: new Headers(init?.headers).get("authorization") });
+      return answer(String(input), method);
+    }) as typeof fetch;
+    const credentials = { username: "ci", password: "s3cret" };
+    const client = (location: string, putStatus = 201, login: typeof credentials | null = credentials) => new RegistryClient({
+      registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, dockerConfigDir: "/nonexistent", ...(login === null ? { dockerLogin: null } : { credentials: login }),
+      fetch: fake((_url, method) => method === "POST" ? new Response(null, { status: 202, headers: { location } }) : method === "PUT" ? new Response(null, { status: putStatus }) : new Response(null, { status: 404 })),
     });
     const login = `Basic ${Buffer.from("ci:s3cret").toString("base64")}`;
-    const putOf = () => sent.find((request) => request.method === "PUT");
-    await client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u3").putBlob("g/app", blob);
-    expect(sent.find((request) => request.method === "POST")?.authorization).toBe(login);
-    expect(putOf()).toMatchObject({ url: expect.stringMatching(/^https:\/\/uploads\.elsewhere\.test\/v2\/g\/app\/blobs\/uploads\/u3\?digest=/), authorization: null });
-    sent.length = 0;
-    await client("http://registry.test:5000/v2/g/app/blobs/uploads/u4").putBlob("g/app", blob);
-    expect(putOf()).toMatchObject({ url: expect.stringMatching(/^http:\/\/registry\.test:5000\//), authorization: null });
-    sent.length = 0;
-    await client("https://registry.test:5000/v2/g/app/blobs/uploads/u5").putBlob("g/app", blob);
-    expect(putOf()?.authorization).toBe(login);
-    sent.length = 0;
-    await client("/v2/g/app/blobs/uploads/u6").putBlob("g/app", blob);
-    expect(putOf()).toMatchObject({ url: expect.stringMatching(/^https:\/\/registry\.test:5000\/v2\/g\/app\/blobs\/uploads\/u6/), authorization: login });
-    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u7", 401).putBlob("g/app", blob)).rejects.toThrow(
-      "the registry at registry.test:5000 sent an upload to https://uploads.elsewhere.test, another origin, which asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself (https://registry.test:5000), as Docker does; fix: configure the registry to give upload locations on its own address (its http.host setting, or the proxy in front of it)",
+    const putTo = async (location: string) => {
+      sent.length = 0;
+      await client(location).putBlob("g/app", blob);
+      expect(sent.find((request) => request.method === "POST")?.authorization).toBe(login);
+      return sent.find((request) => request.method === "PUT");
+    };
+    // Another host, another port, plain HTTP on the registry's own host: no login.
+    for (const location of ["https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u3", "https://registry.test:5001/v2/g/app/blobs/uploads/u4", "http://registry.test:5000/v2/g/app/blobs/uploads/u5"]) {
+      expect(await putTo(location)).toMatchObject({ url: expect.stringContaining(`${location}?digest=`), authorization: null });
+    }
+    // The registry's own origin, as written, in capitals, or relative: the login.
+    for (const location of ["https://registry.test:5000/v2/g/app/blobs/uploads/u6", "HTTPS://REGISTRY.TEST:5000/v2/g/app/blobs/uploads/u7", "/v2/g/app/blobs/uploads/u8"]) {
+      expect(await putTo(location)).toMatchObject({ url: expect.stringMatching(/^https:\/\/registry\.test:5000\/v2\/g\/app\/blobs\/uploads\/u[678]\?digest=/), authorization: login });
+    }
+    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u9", 401).putBlob("g/app", blob)).rejects.toThrow(
+      "the registry at registry.test:5000 sent an upload to https://uploads.elsewhere.test, not its own address https://registry.test:5000, and https://uploads.elsewhere.test asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: when https://uploads.elsewhere.test is this registry under another name, set strata:registry to that host:port; else make the registry name its own address in its answers (the distribution registry's http.host setting, or the proxy in front of it passing X-Forwarded-Proto and X-Forwarded-Host)",
     );
+    // Without a login there was none to keep back: the 401 says so, as anywhere else.
+    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u10", 401, null).putBlob("g/app", blob)).rejects.toThrow(/refused the credentials \(HTTP 401; no login was found\)/);
+    // A tag list whose next page is on another host: asked without the login, and its 401 names the page.
+    const paged = (nextStatus: number) => new RegistryClient({
+      registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, dockerConfigDir: "/nonexistent", credentials,
+      fetch: fake((url) => url.startsWith("https://registry.test:5000/")
+        ? new Response(JSON.stringify({ name: "g/app", tags: ["a"] }), { headers: { link: '<https://mirror.test/v2/g/app/tags/list?n=1000&last=a>; rel="next"' } })
+        : new Response(nextStatus === 200 ? JSON.stringify({ name: "g/app", tags: ["b"] }) : "{}", { status: nextStatus })),
+    });
+    sent.length = 0;
+    expect(await paged(200).tags("g/app")).toEqual(["a", "b"]);
+    expect(sent.map((request) => [request.url, request.authorization])).toEqual([["https://registry.test:5000/v2/g/app/tags/list?n=1000", login], ["https://mirror.test/v2/g/app/tags/list?n=1000&last=a", null]]);
+    await expect(paged(401).tags("g/app")).rejects.toThrow(/^the registry at registry\.test:5000 sent the next page of the tag list of g\/app to https:\/\/mirror\.test, not its own address/);
   });
   it("an immutable index write that another run overwrote at the same time fails loud", async () => {
     const { putIndex } = await import("../../src/registry/image-index.js");
