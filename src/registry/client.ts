@@ -91,6 +91,8 @@ export class RegistryError extends UserError {
 
 /** One exchange with the registry: status, headers and the whole body. */
 interface Answer {
+  /** Where the answer came from (after any redirect), when known. */
+  readonly url?: string;
   readonly status: number;
   readonly headers: TransportAnswer["headers"];
   readonly body: Buffer;
@@ -223,7 +225,7 @@ export class RegistryClient {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
-      if (answer.status === 401) throw foreignOrigin(path) && this.authorization !== undefined ? this.refusedElsewhere(path, init.sentBy ?? "a request") : this.refusedLogin();
+      if (answer.status === 401) throw this.refused(answer.url || (absolute ? path : undefined), init.sentBy);
       return answer;
     }
   }
@@ -439,7 +441,7 @@ export class RegistryClient {
           await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
           continue;
         }
-        if (answer.status === 401) throw this.refusedLogin();
+        if (answer.status === 401) throw this.refused(response.url);
         throw this.unexpected(what, answer);
       }
       const reader = response.body.getReader();
@@ -495,10 +497,20 @@ export class RegistryClient {
     return new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, 401, describeStatus(401));
   }
 
-  /** A 401 from another origin the registry sent `sentBy` to: the login was not sent there, by design. */
-  private refusedElsewhere(address: string, sentBy: string): RegistryError {
-    const origin = new URL(address).origin;
-    return new RegistryError(`the registry at ${this.registry} sent ${sentBy} to ${origin}, not its own address ${new URL(this.base).origin}, and ${origin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: when ${origin} is this registry under another name, set strata:registry to that host:port; else make the registry name its own address in its answers (the distribution registry's http.host setting, or the proxy in front of it passing X-Forwarded-Proto and X-Forwarded-Host)`, 401, describeStatus(401));
+  /**
+   * A 401 from `answeredFrom` (the address the answer came from, when known): from the registry's
+   * own origin, or with no login to keep back, the login's fault (refusedLogin); from another origin,
+   * where the login was not sent by design, what sent the request there and the fix. `sentBy` names
+   * an address the registry answered with (an upload's, a next page's); else it was a redirect.
+   */
+  private refused(answeredFrom: string | undefined, sentBy?: string): RegistryError {
+    const origin = answeredFrom === undefined || answeredFrom === "" ? undefined : new URL(answeredFrom).origin;
+    const own = new URL(this.base).origin;
+    if (origin === undefined || origin === own || this.authorization === undefined) return this.refusedLogin();
+    const fix = sentBy === undefined
+      ? "its storage's redirects should need no login (signed URLs), or be turned off (the distribution registry's storage.redirect.disable)"
+      : "make the registry name its own address in its answers (the distribution registry's http.host setting, or the proxy in front of it passing X-Forwarded-Proto and X-Forwarded-Host)";
+    return new RegistryError(`the registry at ${this.registry} sent ${sentBy ?? "a redirect"} to ${origin}, not its own address ${own}, and ${origin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: when ${origin} is this registry under another name, set strata:registry to that host:port; else ${fix}`, 401, describeStatus(401));
   }
 
   /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */

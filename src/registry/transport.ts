@@ -29,6 +29,8 @@ export interface TransportRequest {
 }
 
 export interface TransportAnswer {
+  /** Where the answer came from: the address asked, or the last redirect's (empty when not known). */
+  readonly url: string;
   readonly status: number;
   readonly headers: { get(name: string): string | null };
   readonly body: Buffer;
@@ -65,7 +67,7 @@ export function isStaleConnection(error: unknown): boolean {
 }
 
 /** An answer, with the first of its Location headers: the one a redirect follows (several are not joined into one address). */
-type Exchanged = TransportAnswer & { readonly location?: string };
+type Exchanged = Omit<TransportAnswer, "url"> & { readonly location?: string };
 
 function exchange(url: URL, request: TransportRequest, deadline: number): Promise<Exchanged> {
   return new Promise((resolve, reject) => {
@@ -146,7 +148,7 @@ export const httpTransport: Transport = async (address, request) => {
     if (url.origin !== origin) headers = Object.fromEntries(Object.entries(headers).filter(([name]) => name.toLowerCase() !== "authorization"));
     const answer = await exchangeOnLiveConnection(url, { ...request, headers }, deadline);
     const follow = REDIRECTS.has(answer.status) && answer.location !== undefined && (request.method === "GET" || request.method === "HEAD") && redirects < MAX_REDIRECTS;
-    if (!follow) return { status: answer.status, headers: answer.headers, body: answer.body };
+    if (!follow) return { url: url.toString(), status: answer.status, headers: answer.headers, body: answer.body };
     url = new URL(answer.location as string, url);
   }
 };
@@ -172,6 +174,6 @@ export function fetchTransport(fetcher: typeof fetch): Transport {
   return async (url, request) => {
     const response = await fetcher(url, { method: request.method, headers: request.headers, ...(request.body === undefined ? {} : { body: new Uint8Array(request.body) }), signal: AbortSignal.timeout(request.timeoutMs) });
     const body = request.method === "HEAD" ? Buffer.alloc(0) : Buffer.from(await response.arrayBuffer());
-    return { status: response.status, headers: response.headers, body };
+    return { url: response.url, status: response.status, headers: response.headers, body };
   };
 }

@@ -143,6 +143,23 @@ describe("httpTransport", () => {
   });
 });
 
+describe("a 401 after a redirect to another origin", () => {
+  it("says the registry's redirect took the request where the login is not sent, for a read (node:http) and a layer's stream (fetch); the registry's own 401 still blames the login", async () => {
+    const storage = await serve((_request, response) => response.writeHead(401).end("{}"));
+    const registry = await serve((request, response) => {
+      if (request.url === "/v2/repo/manifests/own") response.writeHead(401).end("{}");
+      else response.writeHead(307, { location: `${storage.base}/files${request.url ?? ""}` }).end();
+    });
+    const client = new RegistryClient({ registry: registry.base.replace("http://", ""), scheme: "http", credentials: { username: "ci", password: "s3cret" }, sleep: async () => undefined });
+    const storageOrigin = storage.base;
+    const redirected = `the registry at ${registry.base.replace("http://", "")} sent a redirect to ${storageOrigin}, not its own address ${registry.base}, and ${storageOrigin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: when ${storageOrigin} is this registry under another name, set strata:registry to that host:port; else its storage's redirects should need no login (signed URLs), or be turned off (the distribution registry's storage.redirect.disable)`;
+    await expect(client.manifest("repo", "t")).rejects.toThrow(redirected);
+    await expect(client.blobStream("repo", `sha256:${"a".repeat(64)}`)).rejects.toThrow(redirected);
+    expect(storage.seen.map((entry) => entry.headers.authorization)).toEqual([undefined, undefined]);
+    await expect(client.manifest("repo", "own")).rejects.toThrow(/refused the credentials \(HTTP 401; the login from the stack config/);
+  });
+});
+
 describe("httpTransport, the edges", () => {
   it("joins every value of a repeated header, as fetch does", async () => {
     const server = await serve((_request, response) => {
