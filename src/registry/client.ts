@@ -75,8 +75,8 @@ export interface ImageConfig {
   readonly config?: { readonly Labels?: Readonly<Record<string, string>> | null };
 }
 
-/** What went wrong beyond the HTTP status, where the fix depends on it: content that fails its digest, an answer that is not a registry's, or TLS that Strata cannot accept (the message says why and what to do). */
-export type RegistryFault = "integrity" | "malformed" | "tls";
+/** What went wrong beyond the HTTP status, where the fix depends on it: content that fails its digest, an answer that is not a registry's, TLS that Strata cannot accept, or a login asked for on another origin the registry sent a request to (the message says why and what to do). */
+export type RegistryFault = "integrity" | "malformed" | "tls" | "elsewhere";
 
 /**
  * A registry answer that is neither "found" nor "not found", after any retries. `answer` says
@@ -91,8 +91,8 @@ export class RegistryError extends UserError {
 
 /** One exchange with the registry: status, headers and the whole body. */
 interface Answer {
-  /** Where the answer came from (after any redirect), when known. */
-  readonly url?: string;
+  /** Where the answer came from: the address asked, or the last redirect's. */
+  readonly url: string;
   readonly status: number;
   readonly headers: TransportAnswer["headers"];
   readonly body: Buffer;
@@ -194,19 +194,21 @@ export class RegistryClient {
     const method = init.method ?? "GET";
     const repeatable = method === "GET" || method === "HEAD" || method === "PUT" || method === "DELETE";
     // A URL the registry answered with (an upload's Location, a list's next page: `init.sentBy` says
-    // which) may be whole, on any origin; everything else is a path under /v2.
-    const absolute = /^https?:\/\//.test(path);
+    // which) is whole, on any origin; everything else is a path under /v2.
+    const absolute = /^https?:\/\//i.test(path);
     const what = `${method} ${(absolute ? new URL(path).pathname : path).replace(/\?.*$/, "")}`;
-    // Such a URL on another origin gets no login, as Docker and containerd send theirs only to the
-    // registry they logged in to: an answer must not be able to send the password to another host,
-    // or over plain HTTP. Known once the scheme is.
-    const foreignOrigin = (address: string): boolean => absolute && new URL(address).origin !== new URL(this.base).origin;
+    let address = path;
     for (let attempt = 1; ; attempt++) {
       const last = !repeatable || attempt >= this.attempts;
       let answer: Answer;
       try {
         await this.resolveScheme();
-        const response = await this.send(absolute ? path : `${this.base}${path}`, { method, headers: foreignOrigin(path) ? init.headers ?? {} : this.headers(init.headers), ...(init.body === undefined ? {} : { body: init.body }), timeoutMs: this.timeoutMs });
+        address = absolute ? path : `${this.base}${path}`;
+        // A URL on another origin gets no login, as Docker sends its login only to the registry it
+        // logged in to: an answer must not be able to send the password to another host, or over
+        // plain HTTP. (The transport keeps it from where a redirect goes, transport.ts.)
+        const login = this.isOwnOrigin(address) ? this.headers(init.headers) : init.headers ?? {};
+        const response = await this.send(address, { method, headers: login, ...(init.body === undefined ? {} : { body: init.body }), timeoutMs: this.timeoutMs });
         answer = { ...response, attempts: attempt };
       } catch (error) {
         // A request of any method whose kept-alive connection broke before any answer is tried
@@ -225,7 +227,7 @@ export class RegistryClient {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
-      if (answer.status === 401) throw this.refused(answer.url || (absolute ? path : undefined), init.sentBy);
+      if (answer.status === 401) throw this.refused(address, answer.url, init.sentBy);
       return answer;
     }
   }
@@ -252,7 +254,7 @@ export class RegistryClient {
       if (answer.status === 404 && page === 0 && options.absentOnFirst404 === true) return undefined;
       if (answer.status !== 200) throw this.unexpected(`GET ${what}`, answer);
       items.push(...(parseJson<Partial<Record<typeof field, string[] | null>>>(answer.body, parsed)[field] ?? []));
-      next = nextLink(answer.headers.get("link"));
+      next = nextLink(answer.headers.get("link"), answer.url);
     }
     return items.sort();
   }
@@ -327,19 +329,31 @@ export class RegistryClient {
     if (mount.status === 201) return;
     if (mount.status !== 202) throw this.unexpected(`mount ${digest} into ${target}`, mount);
     // The registry opened an upload instead of mounting: the blob is read whole, then put.
-    const location = mount.headers.get("location");
-    if (location === null) throw new RegistryError(`upload into ${target} at ${this.registry} gave no location`);
+    const location = this.uploadLocation(target, mount);
     const blob = await this.request(`/${source}/blobs/${digest}`);
     if (blob.status !== 200) throw this.unexpected(`GET blob ${source}@${digest}`, blob);
     if (sha256Digest(blob.body) !== digest) throw new RegistryError(`GET blob ${source}@${digest} at ${this.registry}: the bytes do not match the digest`, blob.status, "a blob whose bytes do not match its digest", "integrity");
-    const url = new URL(location, this.base);
-    url.searchParams.set("digest", digest);
-    // The final PUT goes through request() like every other: retried on a transient failure, a 401 said as one.
-    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: blob.body, sentBy: "an upload" });
+    await this.finishUpload(target, location, digest, blob.body);
+  }
+
+  /** Where an upload the registry opened (202) goes on, resolved against the registry's address. */
+  private uploadLocation(repository: string, started: Answer): URL {
+    const location = started.headers.get("location");
+    if (location === null) throw new RegistryError(`upload into ${repository} at ${this.registry} gave no location`);
+    return new URL(location, this.base);
+  }
+
+  /**
+   * An upload's final PUT, with the blob's digest, through request() like every other: retried on a
+   * transient failure, a 401 said as one (on another origin, without the login: request()).
+   */
+  private async finishUpload(repository: string, location: URL, digest: string, body: Uint8Array): Promise<void> {
+    location.searchParams.set("digest", digest);
+    const put = await this.request(location.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body, sentBy: "an upload" });
     if (put.status === 201) return;
     // A retried PUT whose first attempt landed finds its upload closed: the blob being there is the answer.
-    if (put.attempts > 1 && await this.blobExists(target, digest)) return;
-    throw this.unexpected(`PUT blob ${target}@${digest}`, put);
+    if (put.attempts > 1 && await this.blobExists(repository, digest)) return;
+    throw this.unexpected(`PUT blob ${repository}@${digest}`, put);
   }
 
   /**
@@ -353,15 +367,8 @@ export class RegistryClient {
     if (options.unchecked !== true && await this.blobExists(repository, digest)) return digest;
     const start = await this.request(`/${repository}/blobs/uploads/`, { method: "POST" });
     if (start.status !== 202) throw this.unexpected(`start an upload into ${repository}`, start);
-    const location = start.headers.get("location");
-    if (location === null) throw new RegistryError(`upload into ${repository} at ${this.registry} gave no location`);
-    const url = new URL(location, this.base);
-    url.searchParams.set("digest", digest);
-    const put = await this.request(url.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body: bytes, sentBy: "an upload" });
-    if (put.status === 201) return digest;
-    // A retried PUT whose first attempt landed finds its upload closed: the blob being there is the answer.
-    if (put.attempts > 1 && await this.blobExists(repository, digest)) return digest;
-    throw this.unexpected(`PUT blob ${repository}@${digest}`, put);
+    await this.finishUpload(repository, this.uploadLocation(repository, start), digest, bytes);
+    return digest;
   }
 
   /** Whether a blob exists (HEAD: 200 yes, 404 no; anything else is an error). */
@@ -407,6 +414,7 @@ export class RegistryClient {
   async blobStream(repository: string, digest: string, size?: number): Promise<ReadableStream<Uint8Array>> {
     const what = `GET blob ${repository}@${digest}`;
     if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new RegistryError(`${what} at ${this.registry}: "${digest}" is not a sha256 digest, so its bytes cannot be checked`, undefined, "a digest that is not sha256", "malformed");
+    let address = "";
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.attempts;
       // The request timeout bounds the wait for an answer, then each wait for more bytes: a large
@@ -416,7 +424,8 @@ export class RegistryClient {
       let response: Response;
       try {
         await this.resolveScheme();
-        response = await this.fetcher(`${this.base}/${repository}/blobs/${digest}`, { headers: this.headers(), signal: abort.signal });
+        address = `${this.base}/${repository}/blobs/${digest}`;
+        response = await this.fetcher(address, { headers: this.headers(), signal: abort.signal });
       } catch (error) {
         clearTimeout(timer);
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
@@ -436,12 +445,12 @@ export class RegistryClient {
         } finally {
           clearTimeout(timer);
         }
-        const answer: Answer = { status: response.status, headers: response.headers, body, attempts: attempt };
+        const answer: Answer = { url: response.url || address, status: response.status, headers: response.headers, body, attempts: attempt };
         if (!last && isTransientStatus(answer.status)) {
           await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
           continue;
         }
-        if (answer.status === 401) throw this.refused(response.url);
+        if (answer.status === 401) throw this.refused(address, answer.url);
         throw this.unexpected(what, answer);
       }
       const reader = response.body.getReader();
@@ -497,20 +506,32 @@ export class RegistryClient {
     return new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, 401, describeStatus(401));
   }
 
+  /** Whether an address is the registry's own origin (scheme, host and port), the only one its login is sent to. */
+  private isOwnOrigin(address: string): boolean {
+    return new URL(address).origin === new URL(this.base).origin;
+  }
+
   /**
-   * A 401 from `answeredFrom` (the address the answer came from, when known): from the registry's
-   * own origin, or with no login to keep back, the login's fault (refusedLogin); from another origin,
-   * where the login was not sent by design, what sent the request there and the fix. `sentBy` names
-   * an address the registry answered with (an upload's, a next page's); else it was a redirect.
+   * A 401 to a request sent to `asked`, answered from `answeredFrom` (the same, or where redirects
+   * took it). From the registry's own origin, or with no login to keep back, the login's fault
+   * (refusedLogin; also when redirects went elsewhere and came back, without the login since they
+   * left). From another origin, where the login is not sent by design: how the request got there
+   * (a redirect, or `sentBy`: an address the registry answered with) and the fix for that.
    */
-  private refused(answeredFrom: string | undefined, sentBy?: string): RegistryError {
-    const origin = answeredFrom === undefined || answeredFrom === "" ? undefined : new URL(answeredFrom).origin;
-    const own = new URL(this.base).origin;
-    if (origin === undefined || origin === own || this.authorization === undefined) return this.refusedLogin();
-    const fix = sentBy === undefined
-      ? "its storage's redirects should need no login (signed URLs), or be turned off (the distribution registry's storage.redirect.disable)"
-      : "make the registry name its own address in its answers (the distribution registry's http.host setting, or the proxy in front of it passing X-Forwarded-Proto and X-Forwarded-Host)";
-    return new RegistryError(`the registry at ${this.registry} sent ${sentBy ?? "a redirect"} to ${origin}, not its own address ${own}, and ${origin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: when ${origin} is this registry under another name, set strata:registry to that host:port; else ${fix}`, 401, describeStatus(401));
+  private refused(asked: string, answeredFrom: string, sentBy?: string): RegistryError {
+    if (this.isOwnOrigin(answeredFrom) || this.authorization === undefined) return this.refusedLogin();
+    const own = new URL(this.base);
+    const there = new URL(answeredFrom);
+    const redirected = new URL(asked).origin !== there.origin;
+    const how = redirected ? "a redirect" : sentBy ?? "a request";
+    const fix = redirected
+      ? "have its storage's redirects need no login (signed URLs), or turn them off (the distribution registry's storage.redirect.disable: true)"
+      : sentBy?.startsWith("the next page") === true
+        ? "have what sits in front of the registry leave its Link headers as the registry writes them (the distribution registry's are relative)"
+        : there.host === own.host
+          ? `the registry names its own address with ${there.protocol}// though Strata reaches it over ${own.protocol}//: set the distribution registry's http.relativeurls: true (or http.host), or have the TLS proxy in front of it pass X-Forwarded-Proto`
+          : `when ${there.host} is this registry under another name, set strata:registry to it; else set the distribution registry's http.relativeurls: true (or http.host), or have the proxy in front of it pass X-Forwarded-Host and X-Forwarded-Proto`;
+    return new RegistryError(`the registry at ${this.registry} sent ${how} to ${there.origin}, not its own address ${own.origin}, and ${there.origin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: ${fix}`, 401, `HTTP 401 from ${there.origin}, another origin, where the login is not sent`, "elsewhere");
   }
 
   /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */
@@ -523,11 +544,10 @@ export class RegistryClient {
 }
 
 /** The path of an RFC 5988 `Link: <…>; rel="next"` header. */
-function nextLink(header: string | null): string | undefined {
+function nextLink(header: string | null, page: string): string | undefined {
   const match = header === null ? null : /<([^>]+)>;\s*rel="next"/.exec(header);
-  if (!match?.[1]) return undefined;
-  const url = match[1];
-  return url.startsWith("/v2") ? url.slice(3) : url;
+  // Resolved against the page it came from, as a browser does (`/v2/…?last=`, `?last=`, or whole).
+  return match?.[1] ? new URL(match[1], page).toString() : undefined;
 }
 
 /** JSON from a registry answer; bytes that do not parse are an error, not an empty answer. */

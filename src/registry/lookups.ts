@@ -57,6 +57,7 @@ export interface LookupFailure {
 
 /** What a user does about an answer, by what the registry said. */
 export function fixFor(error: RegistryError, registry: string): string {
+  if (error.fault === "elsewhere") return `do what is said above of the other origin ${registry} sent the request to, then run again`;
   if (error.status === 401) return `log in to ${registry}: strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${registry} (a credential helper counts)`;
   if (error.status === 403) return `give the login pull and push rights on this repository of ${registry}, then run again`;
   if (error.status === 429) return `the registry limits requests: wait, then run again (or raise its rate limit)`;

@@ -174,6 +174,7 @@ export function fetchTransport(fetcher: typeof fetch): Transport {
   return async (url, request) => {
     const response = await fetcher(url, { method: request.method, headers: request.headers, ...(request.body === undefined ? {} : { body: new Uint8Array(request.body) }), signal: AbortSignal.timeout(request.timeoutMs) });
     const body = request.method === "HEAD" ? Buffer.alloc(0) : Buffer.from(await response.arrayBuffer());
-    return { url: response.url, status: response.status, headers: response.headers, body };
+    // A fake's Response has no address of its own: the one asked, as no redirect was followed.
+    return { url: response.url || url, status: response.status, headers: response.headers, body };
   };
 }

@@ -198,14 +198,14 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
       return answer(String(input), method);
     }) as typeof fetch;
     const credentials = { username: "ci", password: "s3cret" };
-    const client = (location: string, putStatus = 201, login: typeof credentials | null = credentials) => new RegistryClient({
-      registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, dockerConfigDir: "/nonexistent", ...(login === null ? { dockerLogin: null } : { credentials: login }),
-      fetch: fake((_url, method) => method === "POST" ? new Response(null, { status: 202, headers: { location } }) : method === "PUT" ? new Response(null, { status: putStatus }) : new Response(null, { status: 404 })),
+    const uploads = (location: string, putStatus = 201) => fake((_url, method) => method === "POST" ? new Response(null, { status: 202, headers: { location } }) : method === "PUT" ? new Response(null, { status: putStatus }) : method === "GET" ? new Response(new Uint8Array(blob)) : new Response(null, { status: 404 }));
+    const client = (location: string, putStatus = 201, login: typeof credentials | null = credentials, registry = "registry.test:5000") => new RegistryClient({
+      registry, scheme: "https", sleep: async () => undefined, dockerConfigDir: "/nonexistent", ...(login === null ? { dockerLogin: null } : { credentials: login }), fetch: uploads(location, putStatus),
     });
     const login = `Basic ${Buffer.from("ci:s3cret").toString("base64")}`;
-    const putTo = async (location: string) => {
+    const putTo = async (location: string, registry?: string) => {
       sent.length = 0;
-      await client(location).putBlob("g/app", blob);
+      await client(location, 201, credentials, registry).putBlob("g/app", blob);
       expect(sent.find((request) => request.method === "POST")?.authorization).toBe(login);
       return sent.find((request) => request.method === "PUT");
     };
@@ -217,22 +217,48 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
     for (const location of ["https://registry.test:5000/v2/g/app/blobs/uploads/u6", "HTTPS://REGISTRY.TEST:5000/v2/g/app/blobs/uploads/u7", "/v2/g/app/blobs/uploads/u8"]) {
       expect(await putTo(location)).toMatchObject({ url: expect.stringMatching(/^https:\/\/registry\.test:5000\/v2\/g\/app\/blobs\/uploads\/u[678]\?digest=/), authorization: login });
     }
-    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u9", 401).putBlob("g/app", blob)).rejects.toThrow(
-      "the registry at registry.test:5000 sent an upload to https://uploads.elsewhere.test, not its own address https://registry.test:5000, and https://uploads.elsewhere.test asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: when https://uploads.elsewhere.test is this registry under another name, set strata:registry to that host:port; else make the registry name its own address in its answers (the distribution registry's http.host setting, or the proxy in front of it passing X-Forwarded-Proto and X-Forwarded-Host)",
+    // A registry named with its default port, answering without it: the same origin, the login.
+    expect(await putTo("https://registry.test/v2/g/app/blobs/uploads/u9", "registry.test:443")).toMatchObject({ authorization: login });
+    const why = "Strata sends the registry's login only to the registry itself, as Docker does. fix:";
+    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u10", 401).putBlob("g/app", blob)).rejects.toThrow(
+      `the registry at registry.test:5000 sent an upload to https://uploads.elsewhere.test, not its own address https://registry.test:5000, and https://uploads.elsewhere.test asked for a login (HTTP 401): ${why} when uploads.elsewhere.test is this registry under another name, set strata:registry to it; else set the distribution registry's http.relativeurls: true (or http.host), or have the proxy in front of it pass X-Forwarded-Host and X-Forwarded-Proto`,
     );
+    // Only the scheme differs (a TLS proxy in front of a registry that names itself http://): strata:registry cannot help.
+    await expect(client("http://registry.test:5000/v2/g/app/blobs/uploads/u11", 401).putBlob("g/app", blob)).rejects.toThrow(
+      `sent an upload to http://registry.test:5000, not its own address https://registry.test:5000, and http://registry.test:5000 asked for a login (HTTP 401): ${why} the registry names its own address with http:// though Strata reaches it over https://: set the distribution registry's http.relativeurls: true (or http.host), or have the TLS proxy in front of it pass X-Forwarded-Proto`,
+    );
+    // A mount the registry turned into an upload goes the same way.
+    sent.length = 0;
+    const mounted = client("https://uploads.elsewhere.test/v2/g/to/blobs/uploads/u12", 401);
+    const refused = await mounted.mountBlob("g/from", "g/to", digestOf(blob)).then(() => undefined, (error: unknown) => error as RegistryError);
+    expect(refused?.message).toMatch(/^the registry at registry\.test:5000 sent an upload to https:\/\/uploads\.elsewhere\.test, not its own address/);
+    expect(sent.filter((request) => request.method === "PUT").map((request) => request.authorization)).toEqual([null]);
+    // What a lookup adds is this message's fix, not "log in".
+    expect(refused).toMatchObject({ status: 401, fault: "elsewhere", answer: "HTTP 401 from https://uploads.elsewhere.test, another origin, where the login is not sent" });
+    expect(fixFor(refused as RegistryError, "registry.test:5000")).toBe("do what is said above of the other origin registry.test:5000 sent the request to, then run again");
     // Without a login there was none to keep back: the 401 says so, as anywhere else.
-    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u10", 401, null).putBlob("g/app", blob)).rejects.toThrow(/refused the credentials \(HTTP 401; no login was found\)/);
-    // A tag list whose next page is on another host: asked without the login, and its 401 names the page.
-    const paged = (nextStatus: number) => new RegistryClient({
+    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u13", 401, null).putBlob("g/app", blob)).rejects.toThrow(/refused the credentials \(HTTP 401; no login was found\)/);
+    // A tag list whose next page is on another host (in capitals too): asked without the login, and its 401 names the page.
+    const paged = (nextStatus: number, link = "<https://mirror.test/v2/g/app/tags/list?n=1000&last=a>") => new RegistryClient({
       registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, dockerConfigDir: "/nonexistent", credentials,
-      fetch: fake((url) => url.startsWith("https://registry.test:5000/")
-        ? new Response(JSON.stringify({ name: "g/app", tags: ["a"] }), { headers: { link: '<https://mirror.test/v2/g/app/tags/list?n=1000&last=a>; rel="next"' } })
+      fetch: fake((url) => url.startsWith("https://registry.test:5000/v2/g/app/tags/list?n=1000") && !url.includes("last=")
+        ? new Response(JSON.stringify({ name: "g/app", tags: ["a"] }), { headers: { link: `${link}; rel="next"` } })
         : new Response(nextStatus === 200 ? JSON.stringify({ name: "g/app", tags: ["b"] }) : "{}", { status: nextStatus })),
     });
-    sent.length = 0;
-    expect(await paged(200).tags("g/app")).toEqual(["a", "b"]);
-    expect(sent.map((request) => [request.url, request.authorization])).toEqual([["https://registry.test:5000/v2/g/app/tags/list?n=1000", login], ["https://mirror.test/v2/g/app/tags/list?n=1000&last=a", null]]);
-    await expect(paged(401).tags("g/app")).rejects.toThrow(/^the registry at registry\.test:5000 sent the next page of the tag list of g\/app to https:\/\/mirror\.test, not its own address/);
+    for (const [link, asked, authorization] of [
+      ["<https://mirror.test/v2/g/app/tags/list?n=1000&last=a>", "https://mirror.test/v2/g/app/tags/list?n=1000&last=a", null],
+      ["<HTTPS://MIRROR.TEST/v2/g/app/tags/list?n=1000&last=a>", "https://mirror.test/v2/g/app/tags/list?n=1000&last=a", null],
+      // Relative links, as the distribution registry writes them, resolved against the page: the registry's own, with the login.
+      ["</v2/g/app/tags/list?n=1000&last=a>", "https://registry.test:5000/v2/g/app/tags/list?n=1000&last=a", login],
+      ["<?n=1000&last=a>", "https://registry.test:5000/v2/g/app/tags/list?n=1000&last=a", login],
+    ] as const) {
+      sent.length = 0;
+      expect(await paged(200, link).tags("g/app")).toEqual(["a", "b"]);
+      expect(sent.map((request) => [request.url, request.authorization])).toEqual([["https://registry.test:5000/v2/g/app/tags/list?n=1000", login], [asked, authorization]]);
+    }
+    await expect(paged(401).tags("g/app")).rejects.toThrow(
+      `the registry at registry.test:5000 sent the next page of the tag list of g/app to https://mirror.test, not its own address https://registry.test:5000, and https://mirror.test asked for a login (HTTP 401): ${why} have what sits in front of the registry leave its Link headers as the registry writes them (the distribution registry's are relative)`,
+    );
   });
   it("an immutable index write that another run overwrote at the same time fails loud", async () => {
     const { putIndex } = await import("../../src/registry/image-index.js");

@@ -152,10 +152,12 @@ describe("a 401 after a redirect to another origin", () => {
     });
     const client = new RegistryClient({ registry: registry.base.replace("http://", ""), scheme: "http", credentials: { username: "ci", password: "s3cret" }, sleep: async () => undefined });
     const storageOrigin = storage.base;
-    const redirected = `the registry at ${registry.base.replace("http://", "")} sent a redirect to ${storageOrigin}, not its own address ${registry.base}, and ${storageOrigin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: when ${storageOrigin} is this registry under another name, set strata:registry to that host:port; else its storage's redirects should need no login (signed URLs), or be turned off (the distribution registry's storage.redirect.disable)`;
+    const redirected = `the registry at ${registry.base.replace("http://", "")} sent a redirect to ${storageOrigin}, not its own address ${registry.base}, and ${storageOrigin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: have its storage's redirects need no login (signed URLs), or turn them off (the distribution registry's storage.redirect.disable: true)`;
     await expect(client.manifest("repo", "t")).rejects.toThrow(redirected);
     await expect(client.blobStream("repo", `sha256:${"a".repeat(64)}`)).rejects.toThrow(redirected);
-    expect(storage.seen.map((entry) => entry.headers.authorization)).toEqual([undefined, undefined]);
+    // A list's first page redirected is a redirect too, not "the next page".
+    await expect(client.tags("repo")).rejects.toThrow(redirected);
+    expect(storage.seen.map((entry) => entry.headers.authorization)).toEqual([undefined, undefined, undefined]);
     await expect(client.manifest("repo", "own")).rejects.toThrow(/refused the credentials \(HTTP 401; the login from the stack config/);
   });
 });
