@@ -195,8 +195,8 @@ export class RegistryClient {
     const repeatable = method === "GET" || method === "HEAD" || method === "PUT" || method === "DELETE";
     // A URL the registry answered with (an upload's Location, a list's next page: `init.sentBy` says
     // which) is whole, on any origin; everything else is a path under /v2.
-    const absolute = /^https?:\/\//i.test(path);
-    const what = `${method} ${(absolute ? new URL(path).pathname : path).replace(/\?.*$/, "")}`;
+    const absolute = /^https?:\/\//.test(path);
+    const what = `${method} ${(absolute ? new URL(path).pathname.replace(/^\/v2(?=\/)/, "") : path).replace(/\?.*$/, "")}`;
     let address = path;
     for (let attempt = 1; ; attempt++) {
       const last = !repeatable || attempt >= this.attempts;
@@ -248,13 +248,17 @@ export class RegistryClient {
    */
   private async listPages(first: string, field: "repositories" | "tags", what: string, parsed: string, options: { absentOnFirst404?: boolean } = {}): Promise<string[] | undefined> {
     const items: string[] = [];
+    /** The pages asked: a next link back to one of them would never end. */
+    const asked = new Set<string>();
     let next: string | undefined = first;
     for (let page = 0; next !== undefined; page++) {
       const answer = await this.request(next, { sentBy: `the next page of ${what}` });
       if (answer.status === 404 && page === 0 && options.absentOnFirst404 === true) return undefined;
       if (answer.status !== 200) throw this.unexpected(`GET ${what}`, answer);
       items.push(...(parseJson<Partial<Record<typeof field, string[] | null>>>(answer.body, parsed)[field] ?? []));
-      next = nextLink(answer.headers.get("link"), answer.url);
+      asked.add(answer.url);
+      next = this.nextLink(answer.headers.get("link"), answer.url, what);
+      if (next !== undefined && asked.has(next)) throw new RegistryError(`GET ${what} at ${this.registry}: page ${page + 1}'s next page is ${next}, a page already read: the list would never end (a registry, or what sits in front of it, writing its Link headers wrong)`, answer.status, "a list whose next page is one already read", "malformed");
     }
     return items.sort();
   }
@@ -336,11 +340,11 @@ export class RegistryClient {
     await this.finishUpload(target, location, digest, blob.body);
   }
 
-  /** Where an upload the registry opened (202) goes on, resolved against the registry's address. */
+  /** Where an upload the registry opened (202) goes on, resolved against the address that answered. */
   private uploadLocation(repository: string, started: Answer): URL {
     const location = started.headers.get("location");
     if (location === null) throw new RegistryError(`upload into ${repository} at ${this.registry} gave no location`);
-    return new URL(location, this.base);
+    return new URL(location, started.url);
   }
 
   /**
@@ -506,6 +510,14 @@ export class RegistryClient {
     return new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, 401, describeStatus(401));
   }
 
+  /** A list page's next page (Link rel=next), resolved against the page it came from, as a browser does (`/v2/…?last=`, `?last=`, or whole). */
+  private nextLink(header: string | null, page: string, what: string): string | undefined {
+    const link = (header === null ? null : /<([^>]+)>;\s*rel="next"/.exec(header))?.[1];
+    if (!link) return undefined;
+    if (!URL.canParse(link, page)) throw new RegistryError(`GET ${what} at ${this.registry}: the next page's link "${link}" is not an address`, undefined, "a next-page link that is not an address", "malformed");
+    return new URL(link, page).toString();
+  }
+
   /** Whether an address is the registry's own origin (scheme, host and port), the only one its login is sent to. */
   private isOwnOrigin(address: string): boolean {
     return new URL(address).origin === new URL(this.base).origin;
@@ -513,25 +525,26 @@ export class RegistryClient {
 
   /**
    * A 401 to a request sent to `asked`, answered from `answeredFrom` (the same, or where redirects
-   * took it). From the registry's own origin, or with no login to keep back, the login's fault
-   * (refusedLogin; also when redirects went elsewhere and came back, without the login since they
-   * left). From another origin, where the login is not sent by design: how the request got there
-   * (a redirect, or `sentBy`: an address the registry answered with) and the fix for that.
+   * took it). From the registry's own origin, the login's fault (refusedLogin; also when redirects
+   * went elsewhere and came back, without the login since they left). From another origin, where no
+   * login is sent by design, configured or not: how the request got there (a redirect, or
+   * `sentBy`: an address the registry answered with) and the fix for that.
    */
   private refused(asked: string, answeredFrom: string, sentBy?: string): RegistryError {
-    if (this.isOwnOrigin(answeredFrom) || this.authorization === undefined) return this.refusedLogin();
+    if (this.isOwnOrigin(answeredFrom)) return this.refusedLogin();
     const own = new URL(this.base);
     const there = new URL(answeredFrom);
     const redirected = new URL(asked).origin !== there.origin;
     const how = redirected ? "a redirect" : sentBy ?? "a request";
-    const fix = redirected
-      ? "have its storage's redirects need no login (signed URLs), or turn them off (the distribution registry's storage.redirect.disable: true)"
-      : sentBy?.startsWith("the next page") === true
-        ? "have what sits in front of the registry leave its Link headers as the registry writes them (the distribution registry's are relative)"
-        : there.host === own.host
-          ? `the registry names its own address with ${there.protocol}// though Strata reaches it over ${own.protocol}//: set the distribution registry's http.relativeurls: true (or http.host), or have the TLS proxy in front of it pass X-Forwarded-Proto`
-          : `when ${there.host} is this registry under another name, set strata:registry to it; else set the distribution registry's http.relativeurls: true (or http.host), or have the proxy in front of it pass X-Forwarded-Host and X-Forwarded-Proto`;
-    return new RegistryError(`the registry at ${this.registry} sent ${how} to ${there.origin}, not its own address ${own.origin}, and ${there.origin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: ${fix}`, 401, `HTTP 401 from ${there.origin}, another origin, where the login is not sent`, "elsewhere");
+    const otherName = `when ${there.host} is this registry under another name, set strata:registry to it`;
+    const fix = there.host === own.host
+      ? `the registry names its own address with ${there.protocol}// though Strata reaches it over ${own.protocol}//: set the distribution registry's http.relativeurls: true (or http.host), or have the TLS proxy in front of it pass X-Forwarded-Proto`
+      : redirected
+        ? "have its storage's redirects need no login (signed URLs), or turn them off (the distribution registry's storage.redirect.disable: true)"
+        : sentBy?.startsWith("the next page") === true
+          ? `${otherName}; else have the registry, or what sits in front of it, write relative Link headers (the distribution registry does)`
+          : `${otherName}; else set the distribution registry's http.relativeurls: true (or http.host), or have the proxy in front of it pass X-Forwarded-Host and X-Forwarded-Proto`;
+    return new RegistryError(`the registry at ${this.registry} sent ${how} to ${there.origin}, not its own address ${own.origin}, and ${there.origin} asked for a login (HTTP 401): Strata sends a registry's login only to the registry itself, as Docker does. fix: ${fix}`, 401, `HTTP 401 from ${there.origin}, another origin, where the login is not sent`, "elsewhere");
   }
 
   /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */
@@ -544,11 +557,7 @@ export class RegistryClient {
 }
 
 /** The path of an RFC 5988 `Link: <…>; rel="next"` header. */
-function nextLink(header: string | null, page: string): string | undefined {
-  const match = header === null ? null : /<([^>]+)>;\s*rel="next"/.exec(header);
-  // Resolved against the page it came from, as a browser does (`/v2/…?last=`, `?last=`, or whole).
-  return match?.[1] ? new URL(match[1], page).toString() : undefined;
-}
+
 
 /** JSON from a registry answer; bytes that do not parse are an error, not an empty answer. */
 export function parseJson<T>(bytes: Buffer, what: string): T {

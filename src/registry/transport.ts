@@ -29,7 +29,7 @@ export interface TransportRequest {
 }
 
 export interface TransportAnswer {
-  /** Where the answer came from: the address asked, or the last redirect's (empty when not known). */
+  /** Where the answer came from: the address asked, or the last redirect's. */
   readonly url: string;
   readonly status: number;
   readonly headers: { get(name: string): string | null };

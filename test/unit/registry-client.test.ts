@@ -219,7 +219,7 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
     }
     // A registry named with its default port, answering without it: the same origin, the login.
     expect(await putTo("https://registry.test/v2/g/app/blobs/uploads/u9", "registry.test:443")).toMatchObject({ authorization: login });
-    const why = "Strata sends the registry's login only to the registry itself, as Docker does. fix:";
+    const why = "Strata sends a registry's login only to the registry itself, as Docker does. fix:";
     await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u10", 401).putBlob("g/app", blob)).rejects.toThrow(
       `the registry at registry.test:5000 sent an upload to https://uploads.elsewhere.test, not its own address https://registry.test:5000, and https://uploads.elsewhere.test asked for a login (HTTP 401): ${why} when uploads.elsewhere.test is this registry under another name, set strata:registry to it; else set the distribution registry's http.relativeurls: true (or http.host), or have the proxy in front of it pass X-Forwarded-Host and X-Forwarded-Proto`,
     );
@@ -236,8 +236,13 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
     // What a lookup adds is this message's fix, not "log in".
     expect(refused).toMatchObject({ status: 401, fault: "elsewhere", answer: "HTTP 401 from https://uploads.elsewhere.test, another origin, where the login is not sent" });
     expect(fixFor(refused as RegistryError, "registry.test:5000")).toBe("do what is said above of the other origin registry.test:5000 sent the request to, then run again");
-    // Without a login there was none to keep back: the 401 says so, as anywhere else.
-    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u13", 401, null).putBlob("g/app", blob)).rejects.toThrow(/refused the credentials \(HTTP 401; no login was found\)/);
+    // Another port of the registry's host is another origin, not a scheme the registry names wrong.
+    await expect(client("https://registry.test:5001/v2/g/app/blobs/uploads/u14", 401).putBlob("g/app", blob)).rejects.toThrow(
+      `sent an upload to https://registry.test:5001, not its own address https://registry.test:5000, and https://registry.test:5001 asked for a login (HTTP 401): ${why} when registry.test:5001 is this registry under another name, set strata:registry`,
+    );
+    // Without a login configured the same: the registry's own origin took the request without one,
+    // and a login set up for it would still not go there, so "set a login" would not fix it.
+    await expect(client("https://uploads.elsewhere.test/v2/g/app/blobs/uploads/u13", 401, null).putBlob("g/app", blob)).rejects.toThrow(/^the registry at registry\.test:5000 sent an upload to https:\/\/uploads\.elsewhere\.test, not its own address/);
     // A tag list whose next page is on another host (in capitals too): asked without the login, and its 401 names the page.
     const paged = (nextStatus: number, link = "<https://mirror.test/v2/g/app/tags/list?n=1000&last=a>") => new RegistryClient({
       registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, dockerConfigDir: "/nonexistent", credentials,
@@ -257,8 +262,25 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
       expect(sent.map((request) => [request.url, request.authorization])).toEqual([["https://registry.test:5000/v2/g/app/tags/list?n=1000", login], [asked, authorization]]);
     }
     await expect(paged(401).tags("g/app")).rejects.toThrow(
-      `the registry at registry.test:5000 sent the next page of the tag list of g/app to https://mirror.test, not its own address https://registry.test:5000, and https://mirror.test asked for a login (HTTP 401): ${why} have what sits in front of the registry leave its Link headers as the registry writes them (the distribution registry's are relative)`,
+      `the registry at registry.test:5000 sent the next page of the tag list of g/app to https://mirror.test, not its own address https://registry.test:5000, and https://mirror.test asked for a login (HTTP 401): ${why} when mirror.test is this registry under another name, set strata:registry to it; else have the registry, or what sits in front of it, write relative Link headers (the distribution registry does)`,
     );
+    // A next page that is one already read would never end; a link that is no address is the registry's fault.
+    await expect(paged(200, "<?n=1000>").tags("g/app")).rejects.toThrow(/^GET the tag list of g\/app at registry\.test:5000: page 1's next page is https:\/\/registry\.test:5000\/v2\/g\/app\/tags\/list\?n=1000, a page already read: the list would never end/);
+    await expect(paged(200, "<http://[x>").tags("g/app")).rejects.toMatchObject({ fault: "malformed", message: 'GET the tag list of g/app at registry.test:5000: the next page\'s link "http://[x" is not an address' });
+    // The repository list pages the same way, its next pages named as its first is.
+    sent.length = 0;
+    let catalogPage = 0;
+    const catalog = new RegistryClient({
+      registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, dockerConfigDir: "/nonexistent", credentials,
+      fetch: fake(() => catalogPage++ === 0
+        ? new Response(JSON.stringify({ repositories: ["x"] }), { headers: { link: '</v2/_catalog?last=x&n=1000>; rel="next"' } })
+        : new Response("busy", { status: 503 })),
+    });
+    await expect(catalog.repositories()).rejects.toThrow(/^GET the repository list at registry\.test:5000: HTTP 503/);
+    expect(sent.map((request) => [request.url, request.authorization])).toEqual([["https://registry.test:5000/v2/_catalog?n=1000", login], ...Array.from({ length: 3 }, () => ["https://registry.test:5000/v2/_catalog?last=x&n=1000", login])]);
+    // A layer's stream refused by a fetch that gives no address of its own: the address asked, the login's fault.
+    const streamed = new RegistryClient({ registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, dockerConfigDir: "/nonexistent", credentials, fetch: fake(() => new Response("{}", { status: 401 })) });
+    await expect(streamed.blobStream("g/app", `sha256:${"b".repeat(64)}`)).rejects.toThrow(/refused the credentials \(HTTP 401; the login from the stack config/);
   });
   it("an immutable index write that another run overwrote at the same time fails loud", async () => {
     const { putIndex } = await import("../../src/registry/image-index.js");

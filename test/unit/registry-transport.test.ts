@@ -152,13 +152,27 @@ describe("a 401 after a redirect to another origin", () => {
     });
     const client = new RegistryClient({ registry: registry.base.replace("http://", ""), scheme: "http", credentials: { username: "ci", password: "s3cret" }, sleep: async () => undefined });
     const storageOrigin = storage.base;
-    const redirected = `the registry at ${registry.base.replace("http://", "")} sent a redirect to ${storageOrigin}, not its own address ${registry.base}, and ${storageOrigin} asked for a login (HTTP 401): Strata sends the registry's login only to the registry itself, as Docker does. fix: have its storage's redirects need no login (signed URLs), or turn them off (the distribution registry's storage.redirect.disable: true)`;
+    const redirected = `the registry at ${registry.base.replace("http://", "")} sent a redirect to ${storageOrigin}, not its own address ${registry.base}, and ${storageOrigin} asked for a login (HTTP 401): Strata sends a registry's login only to the registry itself, as Docker does. fix: have its storage's redirects need no login (signed URLs), or turn them off (the distribution registry's storage.redirect.disable: true)`;
     await expect(client.manifest("repo", "t")).rejects.toThrow(redirected);
     await expect(client.blobStream("repo", `sha256:${"a".repeat(64)}`)).rejects.toThrow(redirected);
     // A list's first page redirected is a redirect too, not "the next page".
     await expect(client.tags("repo")).rejects.toThrow(redirected);
     expect(storage.seen.map((entry) => entry.headers.authorization)).toEqual([undefined, undefined, undefined]);
     await expect(client.manifest("repo", "own")).rejects.toThrow(/refused the credentials \(HTTP 401; the login from the stack config/);
+  });
+});
+
+describe("a list page redirected", () => {
+  it("reads its next page where its own link points, resolved against the page's final address, without the login there", async () => {
+    const mirror = await serve((request, response) => {
+      if (request.url === "/v2/repo/tags/list?n=1000") response.setHeader("link", '</v2/repo/tags/list?n=1000&last=a>; rel="next"');
+      response.end(JSON.stringify({ name: "repo", tags: [request.url?.includes("last=a") === true ? "b" : "a"] }));
+    });
+    const registry = await serve((request, response) => response.writeHead(307, { location: `${mirror.base}${request.url ?? ""}` }).end());
+    const client = new RegistryClient({ registry: registry.base.replace("http://", ""), scheme: "http", credentials: { username: "ci", password: "s3cret" }, sleep: async () => undefined });
+    expect(await client.tags("repo")).toEqual(["a", "b"]);
+    expect(mirror.seen.map((entry) => [entry.url, entry.headers.authorization])).toEqual([["/v2/repo/tags/list?n=1000", undefined], ["/v2/repo/tags/list?n=1000&last=a", undefined]]);
+    expect(registry.seen).toHaveLength(1);
   });
 });
 
