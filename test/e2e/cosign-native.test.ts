@@ -25,8 +25,8 @@ import { cosignBinary } from "./cosign-cli.js";
 const sha256 = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
 /**
- * Puts one blob with the distribution API's two-step upload (POST, then PUT with the digest).
- * RegistryClient has no blob upload yet; this is the one signatures.ts is handed here.
+ * Puts one blob with the distribution API's two-step upload (POST, then PUT with the digest), by
+ * plain fetch, apart from the RegistryClient under test: the test images' own blobs.
  */
 async function pushBlob(address: string, repository: string, bytes: Buffer): Promise<string> {
   const digest = sha256(bytes);
@@ -39,14 +39,14 @@ async function pushBlob(address: string, repository: string, bytes: Buffer): Pro
   return digest;
 }
 
-/** The harness's client, with the blob upload signatures.ts needs. */
-function signatureRegistry(client: RegistryClient, address: string = client.registry): SignatureRegistry {
+/** What signatures.ts is handed: the client's reads and writes. */
+function signatureRegistry(client: RegistryClient): SignatureRegistry {
   return {
     registry: client.registry,
     manifest: (repository, reference) => client.manifest(repository, reference),
     putManifest: (repository, reference, bytes, mediaType) => client.putManifest(repository, reference, bytes, mediaType),
     blobStream: (repository, digest, size) => client.blobStream(repository, digest, size),
-    putBlob: (repository, bytes) => address === client.registry ? client.putBlob(repository, bytes) : pushBlob(address, repository, bytes),
+    putBlob: (repository, bytes) => client.putBlob(repository, bytes),
   };
 }
 
@@ -232,8 +232,21 @@ describe("signing in-process, verified by cosign", () => {
       proxy.setRule((request) => (request.kind === "manifest" && request.method === "GET" ? { kind: "status", status: 500 } : undefined));
       const failing = new RegistryClient({ registry: proxy.address, attempts: 1 });
       const viaProxy = `${proxy.address}/${repositoryOf(unsigned)}@${digestOfRef(unsigned)}`;
-      await expect(signImages(signatureRegistry(failing, proxy.address), [viaProxy], ci.unlocked)).rejects.toThrow(/GET manifest .*\.sig.*HTTP 500/);
-      await expect(attestImage(signatureRegistry(failing, proxy.address), viaProxy, [{ predicateType: PREDICATE_TYPES.spdxjson, predicate: spdxDocument("closed", 1) }], ci.unlocked)).rejects.toThrow(/HTTP 500/);
+      await expect(signImages(signatureRegistry(failing), [viaProxy], ci.unlocked)).rejects.toThrow(/GET manifest .*\.sig.*HTTP 500/);
+      await expect(attestImage(signatureRegistry(failing), viaProxy, [{ predicateType: PREDICATE_TYPES.spdxjson, predicate: spdxDocument("closed", 1) }], ci.unlocked)).rejects.toThrow(/HTTP 500/);
+      // An upload's final PUT (its location is the proxy's, as the registry builds it from the Host asked) failing stays failed: nothing signed.
+      proxy.setRule((request) => (request.kind === "blob upload" && request.method === "PUT" ? { kind: "status", status: 500 } : undefined));
+      await expect(signImages(signatureRegistry(failing), [viaProxy], ci.unlocked)).rejects.toThrow(/PUT blob .*: HTTP 500/);
+      expect(proxy.injected.filter((injection) => injection.method === "PUT" && injection.kind === "blob upload").length).toBeGreaterThan(0);
+      // One such failure is tried again, and the image is signed.
+      const retried = await pushTinyImage(`${group}/closed`, "1.2");
+      let failedPuts = 0;
+      proxy.setRule((request) => (request.kind === "blob upload" && request.method === "PUT" && failedPuts++ === 0 ? { kind: "status", status: 500 } : undefined));
+      const patient = new RegistryClient({ registry: proxy.address, sleep: async () => undefined });
+      const retriedViaProxy = `${proxy.address}/${repositoryOf(retried)}@${digestOfRef(retried)}`;
+      await signImages(signatureRegistry(patient), [retriedViaProxy], ci.unlocked);
+      expect(failedPuts).toBeGreaterThan(1);
+      expect(await cosign.verify(retriedViaProxy, ci.publicKeyFile)).toMatchObject({ kind: "verified" });
     } finally {
       await proxy.close();
     }
