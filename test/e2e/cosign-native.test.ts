@@ -39,17 +39,6 @@ async function pushBlob(address: string, repository: string, bytes: Buffer): Pro
   return digest;
 }
 
-/** What signatures.ts is handed: the client's reads and writes. */
-function signatureRegistry(client: RegistryClient): SignatureRegistry {
-  return {
-    registry: client.registry,
-    manifest: (repository, reference) => client.manifest(repository, reference),
-    putManifest: (repository, reference, bytes, mediaType) => client.putManifest(repository, reference, bytes, mediaType),
-    blobStream: (repository, digest, size) => client.blobStream(repository, digest, size),
-    putBlob: (repository, bytes) => client.putBlob(repository, bytes),
-  };
-}
-
 /** A one-layer image of random bytes under `repository:tag`; its `repository@digest` reference. */
 async function pushTinyImage(repository: string, tag: string): Promise<string> {
   const layer = randomBytes(64);
@@ -104,7 +93,8 @@ const digestOfRef = (ref: string): string => ref.slice(ref.indexOf("@") + 1);
 describe("signing in-process, verified by cosign", () => {
   const keysDir = mkdtempSync(path.join(tmpdir(), "strata-cosign-native-keys-"));
   const group = `e2e-cosign-native-${randomBytes(3).toString("hex")}`;
-  const store = signatureRegistry(registry);
+  // What the provider hands signatures.ts (attest-image.ts): the client itself.
+  const store: SignatureRegistry = registry;
   let cosign: Cosign;
   let ci: { publicKeyFile: string; key: SigningKey; unlocked: CosignKey };
   let other: { publicKeyFile: string; key: SigningKey; unlocked: CosignKey };
@@ -232,20 +222,29 @@ describe("signing in-process, verified by cosign", () => {
       proxy.setRule((request) => (request.kind === "manifest" && request.method === "GET" ? { kind: "status", status: 500 } : undefined));
       const failing = new RegistryClient({ registry: proxy.address, attempts: 1 });
       const viaProxy = `${proxy.address}/${repositoryOf(unsigned)}@${digestOfRef(unsigned)}`;
-      await expect(signImages(signatureRegistry(failing), [viaProxy], ci.unlocked)).rejects.toThrow(/GET manifest .*\.sig.*HTTP 500/);
-      await expect(attestImage(signatureRegistry(failing), viaProxy, [{ predicateType: PREDICATE_TYPES.spdxjson, predicate: spdxDocument("closed", 1) }], ci.unlocked)).rejects.toThrow(/HTTP 500/);
-      // An upload's final PUT (its location is the proxy's, as the registry builds it from the Host asked) failing stays failed: nothing signed.
-      proxy.setRule((request) => (request.kind === "blob upload" && request.method === "PUT" ? { kind: "status", status: 500 } : undefined));
-      await expect(signImages(signatureRegistry(failing), [viaProxy], ci.unlocked)).rejects.toThrow(/PUT blob .*: HTTP 500/);
-      expect(proxy.injected.filter((injection) => injection.method === "PUT" && injection.kind === "blob upload").length).toBeGreaterThan(0);
-      // One such failure is tried again, and the image is signed.
-      const retried = await pushTinyImage(`${group}/closed`, "1.2");
-      let failedPuts = 0;
-      proxy.setRule((request) => (request.kind === "blob upload" && request.method === "PUT" && failedPuts++ === 0 ? { kind: "status", status: 500 } : undefined));
+      await expect(signImages(failing, [viaProxy], ci.unlocked)).rejects.toThrow(/GET manifest .*\.sig.*HTTP 500/);
+      await expect(attestImage(failing, viaProxy, [{ predicateType: PREDICATE_TYPES.spdxjson, predicate: spdxDocument("closed", 1) }], ci.unlocked)).rejects.toThrow(/HTTP 500/);
+      // An upload's final PUT (its location is the proxy's, as the registry builds it from the Host
+      // asked) failing on every attempt: the retried PUT's "was it there after all?" finds no blob, and
+      // the signing fails with the PUT's answer; nothing signed (below).
       const patient = new RegistryClient({ registry: proxy.address, sleep: async () => undefined });
+      const putsBefore = proxy.injected.length;
+      proxy.setRule((request) => (request.kind === "blob upload" && request.method === "PUT" ? { kind: "status", status: 500 } : undefined));
+      await expect(signImages(patient, [viaProxy], ci.unlocked)).rejects.toThrow(/PUT blob .*: HTTP 500 \(a server error\) UNKNOWN after 3 attempts$/);
+      expect(proxy.injected.slice(putsBefore).filter((injection) => injection.method === "PUT" && injection.kind === "blob upload").length).toBeGreaterThanOrEqual(3);
+      // One such failure: the same upload is PUT again, and the image is signed.
+      const retried = await pushTinyImage(`${group}/closed`, "1.2");
+      const uploadPuts: string[] = [];
+      proxy.setRule((request) => {
+        if (request.kind !== "blob upload" || request.method !== "PUT") return undefined;
+        uploadPuts.push(request.url);
+        return uploadPuts.length === 1 ? { kind: "status", status: 500 } : undefined;
+      });
+      const injectedBefore = proxy.injected.length;
       const retriedViaProxy = `${proxy.address}/${repositoryOf(retried)}@${digestOfRef(retried)}`;
-      await signImages(signatureRegistry(patient), [retriedViaProxy], ci.unlocked);
-      expect(failedPuts).toBeGreaterThan(1);
+      await signImages(patient, [retriedViaProxy], ci.unlocked);
+      expect(proxy.injected.length - injectedBefore).toBe(1);
+      expect(uploadPuts.filter((url) => url === uploadPuts[0]).length).toBe(2);
       expect(await cosign.verify(retriedViaProxy, ci.publicKeyFile)).toMatchObject({ kind: "verified" });
     } finally {
       await proxy.close();

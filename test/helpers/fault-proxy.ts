@@ -88,8 +88,9 @@ export async function startFaultProxy(upstream: { host: string; port: number }):
   let port = 0;
 
   const forward = (incoming: IncomingMessage, onAnswer: (answer: IncomingMessage) => void, onError: (error: Error) => void): void => {
-    // The Host header as sent, the proxy's: the registry builds its upload locations from it, so an
-    // upload's PUT comes back through the proxy (where a fault can reach it) instead of going round it.
+    // The Host header as sent, the proxy's: the suite's registry (no http.host or relativeurls,
+    // scripts/services.sh) builds its absolute upload locations from it, so an upload's PATCH and PUT
+    // come back through the proxy (where a fault can reach them) instead of going round it.
     const outgoing = httpRequest({ host: upstream.host, port: upstream.port, method: incoming.method, path: incoming.url, headers: incoming.headers }, onAnswer);
     outgoing.on("error", onError);
     incoming.pipe(outgoing);

@@ -28,7 +28,7 @@ describe("classify", () => {
 });
 
 describe("the proxy", () => {
-  const upstream = createServer((_request, response) => response.writeHead(200, { "content-type": "application/json" }).end("{}"));
+  const upstream = createServer((request, response) => response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ host: request.headers.host })));
   afterAll(() => upstream.close());
 
   it("records each faulted request as Node's fetch sent it, and forwards the rest", async () => {
@@ -39,6 +39,8 @@ describe("the proxy", () => {
       const faulted = await fetch(`http://${proxy.address}/v2/g/app/manifests/1.0-p0`, { headers: { authorization: "Basic eDp5" } });
       const forwarded = await fetch(`http://${proxy.address}/v2/g/app/tags/list`);
       expect([faulted.status, forwarded.status]).toEqual([500, 200]);
+      // Host as sent, the proxy's: a registry builds its upload locations from it, so an upload's PUT comes back through the proxy.
+      expect(await forwarded.json()).toEqual({ host: proxy.address });
       expect(proxy.injected).toEqual([{ method: "GET", url: "/v2/g/app/manifests/1.0-p0", kind: "manifest", repository: "g/app", reference: "1.0-p0", sender: "strata", authorized: true, fault: "status" }]);
     } finally {
       await proxy.close();

@@ -282,6 +282,17 @@ describe("writes: digests, the upload's final PUT, a tag written twice at once",
     const streamed = new RegistryClient({ registry: "registry.test:5000", scheme: "https", sleep: async () => undefined, dockerConfigDir: "/nonexistent", credentials, fetch: fake(() => new Response("{}", { status: 401 })) });
     await expect(streamed.blobStream("g/app", `sha256:${"b".repeat(64)}`)).rejects.toThrow(/refused the credentials \(HTTP 401; the login from the stack config/);
   });
+  it("an upload's PUT tried again: a blob there afterwards is success (the first landed), none is the PUT's failure", async () => {
+    const blob = Buffer.from("signature payload");
+    const upload = () => new Response(null, { status: 202, headers: { location: "/v2/g/app/blobs/uploads/u20" } });
+    const status = (code: number) => () => new Response(code === 200 ? null : "{}", { status: code });
+    const failed = scripted([upload, status(500), status(500), status(500), status(404)]);
+    await expect(failed.client.putBlob("g/app", blob, { unchecked: true })).rejects.toThrow(/^PUT blob g\/app@sha256:[0-9a-f]{64} at registry\.test:5000: HTTP 500 \(a server error\) after 3 attempts$/);
+    expect(failed.requests()).toBe(5);
+    const landed = scripted([upload, status(500), status(404), status(200)]);
+    expect(await landed.client.putBlob("g/app", blob, { unchecked: true })).toBe(digestOf(blob));
+    expect(landed.requests()).toBe(4);
+  });
   it("an immutable index write that another run overwrote at the same time fails loud", async () => {
     const { putIndex } = await import("../../src/registry/image-index.js");
     const config = Buffer.from(JSON.stringify({ os: "linux", architecture: "amd64" }));
