@@ -89,6 +89,9 @@ export class RegistryError extends UserError {
   }
 }
 
+/** An address the registry answered with, as a 401 from it tells the fix: an upload's location, or a list's next page. */
+type SentBy = { readonly kind: "upload" } | { readonly kind: "next page"; readonly of: string };
+
 /** One exchange with the registry: status, headers and the whole body. */
 interface Answer {
   /** Where the answer came from: the address asked, or the last redirect's. */
@@ -190,7 +193,7 @@ export class RegistryClient {
    * to `attempts` in all, with backoff, for requests that are safe to repeat: reads, manifest puts
    * (the same bytes give the same digest) and deletes by digest. A 401 is an error at once.
    */
-  private async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array; sentBy?: string } = {}): Promise<Answer> {
+  private async request(path: string, init: { method?: string; headers?: Record<string, string>; body?: Uint8Array; sentBy?: SentBy } = {}): Promise<Answer> {
     const method = init.method ?? "GET";
     const repeatable = method === "GET" || method === "HEAD" || method === "PUT" || method === "DELETE";
     // A URL the registry answered with (an upload's Location, a list's next page: `init.sentBy` says
@@ -252,7 +255,7 @@ export class RegistryClient {
     const asked = new Set<string>();
     let next: string | undefined = first;
     for (let page = 0; next !== undefined; page++) {
-      const answer = await this.request(next, { sentBy: `the next page of ${what}` });
+      const answer = await this.request(next, { sentBy: { kind: "next page", of: what } });
       if (answer.status === 404 && page === 0 && options.absentOnFirst404 === true) return undefined;
       if (answer.status !== 200) throw this.unexpected(`GET ${what}`, answer);
       items.push(...(parseJson<Partial<Record<typeof field, string[] | null>>>(answer.body, parsed)[field] ?? []));
@@ -353,7 +356,7 @@ export class RegistryClient {
    */
   private async finishUpload(repository: string, location: URL, digest: string, body: Uint8Array): Promise<void> {
     location.searchParams.set("digest", digest);
-    const put = await this.request(location.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body, sentBy: "an upload" });
+    const put = await this.request(location.toString(), { method: "PUT", headers: { "content-type": "application/octet-stream" }, body, sentBy: { kind: "upload" } });
     if (put.status === 201) return;
     // A retried PUT whose first attempt landed finds its upload closed: the blob being there is the answer.
     if (put.attempts > 1 && await this.blobExists(repository, digest)) return;
@@ -530,18 +533,18 @@ export class RegistryClient {
    * login is sent by design, configured or not: how the request got there (a redirect, or
    * `sentBy`: an address the registry answered with) and the fix for that.
    */
-  private refused(asked: string, answeredFrom: string, sentBy?: string): RegistryError {
+  private refused(asked: string, answeredFrom: string, sentBy?: SentBy): RegistryError {
     if (this.isOwnOrigin(answeredFrom)) return this.refusedLogin();
     const own = new URL(this.base);
     const there = new URL(answeredFrom);
     const redirected = new URL(asked).origin !== there.origin;
-    const how = redirected ? "a redirect" : sentBy ?? "a request";
+    const how = redirected ? "a redirect" : sentBy === undefined ? "a request" : sentBy.kind === "upload" ? "an upload" : `the next page of ${sentBy.of}`;
     const otherName = `when ${there.host} is this registry under another name, set strata:registry to it`;
     const fix = there.host === own.host
       ? `the registry names its own address with ${there.protocol}// though Strata reaches it over ${own.protocol}//: set the distribution registry's http.relativeurls: true (or http.host), or have the TLS proxy in front of it pass X-Forwarded-Proto`
       : redirected
         ? "have its storage's redirects need no login (signed URLs), or turn them off (the distribution registry's storage.redirect.disable: true)"
-        : sentBy?.startsWith("the next page") === true
+        : sentBy?.kind === "next page"
           ? `${otherName}; else have the registry, or what sits in front of it, write relative Link headers (the distribution registry does)`
           : `${otherName}; else set the distribution registry's http.relativeurls: true (or http.host), or have the proxy in front of it pass X-Forwarded-Host and X-Forwarded-Proto`;
     return new RegistryError(`the registry at ${this.registry} sent ${how} to ${there.origin}, not its own address ${own.origin}, and ${there.origin} asked for a login (HTTP 401): Strata sends a registry's login only to the registry itself, as Docker does. fix: ${fix}`, 401, `HTTP 401 from ${there.origin}, another origin, where the login is not sent`, "elsewhere");
@@ -555,9 +558,6 @@ export class RegistryClient {
     return new RegistryError(`${what} at ${this.registry}: ${describeStatus(answer.status)}${code === undefined ? "" : ` ${code}`}${tries}`, answer.status, `${describeStatus(answer.status)}${tries}`);
   }
 }
-
-/** The path of an RFC 5988 `Link: <…>; rel="next"` header. */
-
 
 /** JSON from a registry answer; bytes that do not parse are an error, not an empty answer. */
 export function parseJson<T>(bytes: Buffer, what: string): T {
