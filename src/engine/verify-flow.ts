@@ -197,9 +197,14 @@ function stackUnreadable(stackName: string, error: unknown): UserError {
   return new UserError(`Pulumi could not open or read stack ${stackName}: ${engineErrorText(error instanceof Error ? error.message : String(error))}; fix: check the stack's name, PULUMI_BACKEND_URL and PULUMI_CONFIG_PASSPHRASE`);
 }
 
+/** The other way to verify, when a stack's trust policy cannot be read or is not set: one key on the command line. */
+function keyOptionFix(stackName: string): string {
+  return `name the public key to verify with: strata verify --stack ${stackName} --key cosign.pub`;
+}
+
 /** `strata:trust` as the engine decrypts it (a JSON text for a structured value); a failure says how to read it or do without. */
 async function secretTrust(openStack: () => Promise<Stack>, request: VerifyRequest, file: string): Promise<string> {
-  const withoutIt = `name the public key to verify with: strata verify --stack ${request.stack} --key cosign.pub (a trust policy holds public keys' paths and a ref, nothing secret: it may be stored in plain text)`;
+  const withoutIt = `${keyOptionFix(request.stack)} (a trust policy holds public keys' paths and a ref, nothing secret: it may be stored in plain text)`;
   // The Automation API reads a stack's config from the stack's own file (its getConfig takes no
   // config file), so a secret in a file given with --config is not read here.
   if (request.config !== undefined) {
@@ -239,7 +244,7 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
     const parsed = parseTrustPolicy(policyValue, file);
     throwIfAny(parsed.problems);
     if (parsed.policy === undefined) {
-      throw new InputError([{ file, field: `strata:${TRUST_KEY}`, message: `is not set: stack ${request.stack} has no trust policy to verify its images against`, fix: `add one to ${file} (strata:${TRUST_KEY}: {keys: [keys/ci.pub], reviewedRef: origin/main}), or name the public key to verify with: strata verify --stack ${request.stack} --key cosign.pub` }]);
+      throw new InputError([{ file, field: `strata:${TRUST_KEY}`, message: `is not set: stack ${request.stack} has no trust policy to verify its images against`, fix: `add one to ${file} (strata:${TRUST_KEY}: {keys: [keys/ci.pub], reviewedRef: origin/main}), or ${keyOptionFix(request.stack)}` }]);
     }
     const read = readTrustedKeys(parsed.policy, projectDir, file);
     throwIfAny(read.problems);
