@@ -42,9 +42,34 @@ fi
 foreign_hint="run scripts/services.sh emulation $platform first (as root), so this machine can run $arch binaries"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/strata-rootfs.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
+# debootstrap mounts the host's /proc (and /sys) inside the tree and unmounts them as it ends, but
+# not when it is killed (a Ctrl-C, a CI job cancelled), and an rm -rf of the tree then walks into
+# them. So the clean-up unmounts whatever is still mounted under the folder, deepest first, and
+# removes within one file system: it never deletes through a mount. Killed with its group,
+# debootstrap may still be ending as this runs (mounting, unpacking), so it tries for a few seconds.
+unmount_under_work() {
+  local mounted
+  { awk -v prefix="$work/" 'index($2, prefix) == 1 { print $2 }' /proc/self/mounts | sort -r | while IFS= read -r mounted; do
+    umount "$mounted" 2>/dev/null || umount --lazy "$mounted" 2>/dev/null || true
+  done; } || true
+}
+clean_up() {
+  for _ in 1 2 3 4 5; do
+    unmount_under_work
+    rm -rf --one-file-system "$work" 2>/dev/null && return 0
+    sleep 1
+  done
+  unmount_under_work
+  rm -rf --one-file-system "$work"
+}
+trap clean_up EXIT
 root="$work/root"
 mkdir -p "$root"
+# And debootstrap runs in a mount namespace of its own where this machine allows one (root, or a
+# container with the right): its mounts are never the host's and go with it, even under SIGKILL,
+# when no clean-up runs at all.
+own_mounts=()
+unshare --mount --propagation private true 2>/dev/null && own_mounts=(unshare --mount --propagation private)
 
 case "$kind" in
   debian)
@@ -55,7 +80,7 @@ case "$kind" in
     [ -n "$mirror" ] || strata_die "no Debian mirror found in the apt sources; set STRATA_DEBIAN_MIRROR"
     strata_log "debootstrap --variant=minbase bookworm from $mirror"
     if [ "$arch" = "$native_arch" ]; then
-      debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
+      "${own_mounts[@]}" debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
         || { tail -20 "$work/debootstrap.log" >&2; strata_die "debootstrap failed (full log above)"; }
     else
       # The first stage unpacks $arch packages; the second runs their scripts, which needs emulation.
@@ -63,7 +88,7 @@ case "$kind" in
       debootstrap --arch="$arch" --foreign --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
         || { tail -20 "$work/debootstrap.log" >&2; strata_die "debootstrap --foreign failed (full log above)"; }
       chroot "$root" /bin/true 2>/dev/null || strata_die "cannot run $arch binaries: $foreign_hint"
-      chroot "$root" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 \
+      "${own_mounts[@]}" chroot "$root" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 \
         || { tail -20 "$work/debootstrap.log" >&2; strata_die "debootstrap's second stage failed (full log above)"; }
     fi
     # Trim what only the bootstrap needed; keep apt lists empty like official images.
