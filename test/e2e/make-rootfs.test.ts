@@ -5,7 +5,7 @@
  * mounted /proc and the mount outlived the run, with its folder. Now debootstrap runs in a mount
  * namespace of its own where the machine allows one, and the clean-up unmounts what is left.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -120,3 +120,29 @@ describe.skipIf(process.env.STRATA_E2E_SKIP_DEBOOTSTRAP === "1")("make-rootfs.sh
     expect(readdirSync(path.join(scratch, "tmp")), "the work folder is removed").toEqual([]);
   }, 300_000);
 });
+
+describe("make-rootfs.sh's tarball", () => {
+  it("is whole under its name or absent: one cut short on its way there (a kill while mv copies it across file systems) never takes the name a later run trusts", () => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "strata-e2e-rootfs-"));
+    try {
+      const bin = path.join(scratch, "bin");
+      mkdirSync(bin);
+      mkdirSync(path.join(scratch, "tmp"));
+      // mv, cut short: half of the tarball is written where it goes, then the run is killed
+      // (SIGKILL, so no clean-up runs), as a kill during a copy between file systems leaves it.
+      writeFileSync(path.join(bin, "mv"), '#!/bin/sh\ncase "$1" in\n  */rootfs.tar) head -c "$(( $(stat -c %s "$1") / 2 ))" "$1" > "$2"; kill -KILL "$PPID"; exit 137 ;;\nesac\nexec /bin/mv "$@"\n');
+      chmodSync(path.join(bin, "mv"), 0o755);
+      const out = path.join(scratch, "out/rootfs.tar");
+      const script = path.join(repoRoot, "scripts/make-rootfs.sh");
+      const cut = spawnSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: path.join(scratch, "tmp"), PATH: `${bin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
+      expect(cut.signal, `the run was killed in its mv: ${cut.stderr}`).toBe("SIGKILL");
+      expect(existsSync(out), "a tarball cut short has the name a later run takes as done").toBe(false);
+      // The next run makes the whole tarball, which tar reads to its end.
+      execFileSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: path.join(scratch, "tmp") }, stdio: "ignore" });
+      expect(execFileSync("tar", ["-tf", out], { encoding: "utf8" })).toContain("./bin/busybox\n");
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
+
