@@ -48,7 +48,8 @@ build() {
     rm -rf "$tmp"; strata_die "the cosign just built reports version '${built:-none}', not $version; see $build_log"
   fi
   mkdir -p "$bin_dir"
-  mv "$tmp/cosign" "$cosign_bin"; rm -rf "$tmp"
+  strata_move_whole "$tmp/cosign" "$cosign_bin" || { rm -rf "$tmp"; strata_die "cannot put the cosign just built at $cosign_bin"; }
+  rm -rf "$tmp"
   strata_log "built cosign $version in $(( $(date +%s) - started )) s: $cosign_bin"
 }
 

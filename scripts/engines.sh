@@ -80,7 +80,8 @@ build() {
     strata_die "building dockerd $STRATA_DOCKERD_VERSION failed; see $build_log"
   fi
   mkdir -p "$(dirname "$pinned_bin")"
-  mv "$tmp/dockerd" "$pinned_bin"; rm -rf "$tmp"
+  strata_move_whole "$tmp/dockerd" "$pinned_bin" || { rm -rf "$tmp"; strata_die "cannot put the dockerd just built at $pinned_bin"; }
+  rm -rf "$tmp"
   strata_log "built dockerd $STRATA_DOCKERD_VERSION in $(( $(date +%s) - started )) s: $pinned_bin"
 }
 

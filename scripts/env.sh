@@ -86,6 +86,19 @@ export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$STRATA_HOME/node-compile-cache
 strata_log() { printf '[strata] %s\n' "$*" >&2; }
 strata_die() { printf '[strata] error: %s\n' "$*" >&2; exit 1; }
 
+# Moves a file to a name that scripts take as "done" when it exists (a built binary, a tarball),
+# whole or not at all. mv from another file system (a tmpfs /tmp) copies under the final name, and a
+# kill during the copy left a file cut short that every later run trusted. So the file goes to a name
+# of its own beside <dest> first, then is renamed, which one file system does at once.
+strata_move_whole() { # <source> <dest>
+  local partial
+  partial="$(mktemp "$2.partial.XXXXXX")"
+  if ! mv -f "$1" "$partial" || ! mv -f "$partial" "$2"; then
+    rm -f "$partial"
+    return 1
+  fi
+}
+
 # Waits up to 60 s for a service's check to pass; otherwise stops, naming the service and its log.
 strata_wait_for() { # <what> <log> <check command...>
   local what="$1" log="$2"; shift 2

@@ -53,9 +53,7 @@ unmount_under_work() {
     umount "$mounted" 2>/dev/null || umount --lazy "$mounted" 2>/dev/null || true
   done; } || true
 }
-partial=""
 clean_up() {
-  [ -z "$partial" ] || rm -f "$partial"
   for _ in 1 2 3 4 5; do
     unmount_under_work
     rm -rf --one-file-system "$work" 2>/dev/null && return 0
@@ -132,12 +130,8 @@ esac
 # Sorted, owner- and time-normalised, so the same tree gives the same tarball.
 LC_ALL=C tar -C "$root" --format=gnu --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner -cf "$work/rootfs.tar" .
 mkdir -p "$(dirname "$out")"
-# <out.tar> is whole or absent: the script does nothing when it exists, so a tarball cut short (a
-# kill while mv copies it from another file system, as from a tmpfs /tmp) must never have its name.
-# It is copied to a name of its own beside it, then renamed, which one file system does at once.
-# The package list goes first, so a tarball under its name always has its list.
-partial="$(mktemp "$out.partial.XXXXXX")"
+# The package list first, so a tarball under its name always has its list; the tarball whole or
+# not at all (the script does nothing when it exists).
 [ -f "$work/packages" ] && mv "$work/packages" "$out.packages"
-mv "$work/rootfs.tar" "$partial"
-mv "$partial" "$out"
+strata_move_whole "$work/rootfs.tar" "$out"
 strata_log "wrote $out ($(du -h "$out" | cut -f1))"

@@ -10,6 +10,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { tempOnAnotherFileSystem, writeCutShortMove } from "../helpers/cut-move.js";
 import { repoRoot } from "./harness.js";
 
 /** Mount points under `folder` as the process `pid` sees them (`self`: this test's own). */
@@ -122,27 +123,24 @@ describe.skipIf(process.env.STRATA_E2E_SKIP_DEBOOTSTRAP === "1")("make-rootfs.sh
 });
 
 describe("make-rootfs.sh's tarball", () => {
-  it("is whole under its name or absent: one cut short on its way there (a kill while mv copies it across file systems) never takes the name a later run trusts", () => {
+  it("is whole under its name or absent: one cut short on its way there (a kill while mv copies it from a tmpfs TMPDIR) never takes the name a later run trusts", () => {
     const scratch = mkdtempSync(path.join(tmpdir(), "strata-e2e-rootfs-"));
+    const shm = tempOnAnotherFileSystem(scratch);
     try {
       const bin = path.join(scratch, "bin");
       mkdirSync(bin);
-      mkdirSync(path.join(scratch, "tmp"));
-      // mv, cut short: half of the tarball is written where it goes, then the run is killed
-      // (SIGKILL, so no clean-up runs), as a kill during a copy between file systems leaves it.
-      writeFileSync(path.join(bin, "mv"), '#!/bin/sh\ncase "$1" in\n  */rootfs.tar) head -c "$(( $(stat -c %s "$1") / 2 ))" "$1" > "$2"; kill -KILL "$PPID"; exit 137 ;;\nesac\nexec /bin/mv "$@"\n');
-      chmodSync(path.join(bin, "mv"), 0o755);
+      writeCutShortMove(bin, "rootfs.tar");
       const out = path.join(scratch, "out/rootfs.tar");
       const script = path.join(repoRoot, "scripts/make-rootfs.sh");
-      const cut = spawnSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: path.join(scratch, "tmp"), PATH: `${bin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
+      const cut = spawnSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: shm, PATH: `${bin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
       expect(cut.signal, `the run was killed in its mv: ${cut.stderr}`).toBe("SIGKILL");
       expect(existsSync(out), "a tarball cut short has the name a later run takes as done").toBe(false);
       // The next run makes the whole tarball, which tar reads to its end.
-      execFileSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: path.join(scratch, "tmp") }, stdio: "ignore" });
+      execFileSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: shm }, stdio: "ignore" });
       expect(execFileSync("tar", ["-tf", out], { encoding: "utf8" })).toContain("./bin/busybox\n");
     } finally {
       rmSync(scratch, { recursive: true, force: true });
+      rmSync(shm, { recursive: true, force: true });
     }
   });
 });
-

@@ -1,0 +1,65 @@
+/**
+ * The binaries scripts build into the toolchain cache (cosign, the pinned dockerd) are whole under
+ * their names or absent: the scripts skip the build when the file is there, so one cut short (a kill
+ * while mv copied it from a tmpfs TMPDIR) would be run by every later run. `go` is a fake here that
+ * "builds" a small script reporting the pinned version, so the tests take a second, not minutes.
+ */
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { tempOnAnotherFileSystem, writeCutShortMove } from "../helpers/cut-move.js";
+
+const scripts = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../scripts");
+const pinned = (name: string): string => new RegExp(`^export ${name}="([^"]+)"`, "m").exec(readFileSync(path.join(scripts, "env.sh"), "utf8"))?.[1] as string;
+
+const folders: string[] = [];
+afterEach(() => {
+  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+});
+
+/** A `go` whose `install` puts in `$GOBIN/<binary>` a script that prints `version` as cosign and dockerd do (padded, so half of it is not whole). */
+function fakeGo(bin: string, binary: string, version: string): void {
+  const said = binary === "cosign" ? `{"gitVersion": "${version}"}` : `Docker version ${version}`;
+  const built = path.join(bin, `${binary}.built`);
+  writeFileSync(built, `#!/bin/sh\necho '${said}'\n# ${"x".repeat(4096)}\n`);
+  writeFileSync(path.join(bin, "go"), `#!/bin/sh\n[ "$1" = install ] || exit 2\ncp '${built}' "$GOBIN/${binary}"\nchmod +x "$GOBIN/${binary}"\n`);
+  chmodSync(path.join(bin, "go"), 0o755);
+}
+
+interface Case { readonly script: string; readonly args: readonly string[]; readonly binary: string; readonly version: string; readonly installed: (home: string) => string }
+const cases: readonly Case[] = [
+  { script: "cosign-tools.sh", args: ["ensure"], binary: "cosign", version: pinned("STRATA_COSIGN_VERSION"), installed: (home) => path.join(home, `cosign-${pinned("STRATA_COSIGN_VERSION")}/bin/cosign`) },
+  { script: "engines.sh", args: ["build"], binary: "dockerd", version: pinned("STRATA_DOCKERD_VERSION"), installed: (home) => path.join(home, `dockerd-${pinned("STRATA_DOCKERD_VERSION")}/bin/dockerd`) },
+];
+
+describe("a binary built into the toolchain cache", () => {
+  for (const { script, args, binary, version, installed } of cases) {
+    it(`${script} ${args.join(" ")}: ${binary} is whole under its name or absent when the run is killed while mv copies it in`, () => {
+      const scratch = mkdtempSync(path.join(tmpdir(), "strata-toolchain-"));
+      folders.push(scratch);
+      const shm = tempOnAnotherFileSystem(scratch);
+      folders.push(shm);
+      const goBin = path.join(scratch, "go-bin");
+      const cutBin = path.join(scratch, "cut-bin");
+      mkdirSync(goBin);
+      mkdirSync(cutBin);
+      fakeGo(goBin, binary, version);
+      writeCutShortMove(cutBin, binary);
+      const home = path.join(scratch, "home");
+      const { STRATA_COSIGN_NO_BUILD: _noBuild, ...inherited } = process.env;
+      const env = { ...inherited, STRATA_HOME: home, STRATA_STATE: path.join(scratch, "state"), TMPDIR: shm };
+      const run = spawnSync(path.join(scripts, script), args, { env: { ...env, PATH: `${cutBin}:${goBin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
+      const target = installed(home);
+      // The built file crosses from the tmpfs to the cache in a copy, which the fake mv cuts short.
+      expect(run.signal, `the run was killed in its mv: ${run.stderr}`).toBe("SIGKILL");
+      expect(existsSync(target), `${binary} cut short is under ${target}, where later runs take it as built`).toBe(false);
+      // A later run finds it whole, or builds it again.
+      const again = spawnSync(path.join(scripts, script), args, { env: { ...env, PATH: `${goBin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
+      expect(again.status, again.stderr).toBe(0);
+      expect(spawnSync(target, ["version"], { encoding: "utf8" }).stdout).toContain(version);
+    });
+  }
+});
