@@ -67,7 +67,8 @@ start_buildkitd() {
   # `buildx prune -af`, and on a root kept across days of bench runs bake's N=20 no-op took 3.1 s
   # (median of nine) where a new root's took 1.9 (1.1–2.4), while Strata's own went 3.5 → 2.9 s
   # between the same two runs (2026-12-03, bench/results/…-paused-bake-n20.json, …-fresh-bake-root-n20.json).
-  rm -rf "$bench_state/root"
+  # A buildkitd killed mid-build leaves its overlay mounts under the root.
+  strata_remove_tree "$bench_state/root" || strata_die "cannot remove $bench_state/root: something under it is still mounted (findmnt -R $bench_state/root); unmount it, then run $0 start again"
   strata_log "starting the bench's buildkitd $BUILDKIT_VERSION (log: $log)"
   setsid "$tools/buildkitd-$BUILDKIT_VERSION" --root "$bench_state/root" --addr "unix://$sock" --config "$bench_state/buildkitd.toml" \
     --oci-worker=true --containerd-worker=false --oci-worker-snapshotter=overlayfs >"$log" 2>&1 < /dev/null &

@@ -86,6 +86,60 @@ export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$STRATA_HOME/node-compile-cache
 strata_log() { printf '[strata] %s\n' "$*" >&2; }
 strata_die() { printf '[strata] error: %s\n' "$*" >&2; exit 1; }
 
+# Removes a folder that mounts may be left under (debootstrap's /proc, a killed buildkitd's
+# overlays), never deleting through one: what is mounted below it is unmounted first, deepest first,
+# and nothing is removed while anything is (a bind mount of the same file system is not stopped by
+# rm --one-file-system, which stays as a second guard). A process killed with its group may still be
+# ending as this runs, writing or mounting, so it tries for a few seconds (a second signal in that
+# time ends it, folder left). Fails, saying what is still mounted, when a mount will not go.
+strata_remove_tree() { # <folder>
+  [ -e "$1" ] || [ -L "$1" ] || return 0
+  local still
+  for _ in 1 2 3 4 5 6; do
+    strata_unmount_under "$1"
+    if [ -z "$(strata_mounts_under "$1")" ] && rm -rf --one-file-system "$1" 2>/dev/null; then return 0; fi
+    sleep 1
+  done
+  still="$(strata_mounts_under "$1")"
+  if [ -n "$still" ]; then
+    strata_log "not removing $1: still mounted under it: $(printf '%s' "$still" | tr '\n' ' ')"
+    return 1
+  fi
+  rm -rf --one-file-system "$1"
+}
+
+# Unmounts what is mounted under a folder, deepest first (lazily when a plain unmount is refused).
+strata_unmount_under() { # <folder>
+  local mounted
+  while IFS= read -r mounted; do
+    umount "$mounted" 2>/dev/null || umount --lazy "$mounted" 2>/dev/null || true
+  done < <(strata_mounts_under "$1")
+}
+
+# The mount points under a folder, deepest first. The mount table names the physical path (no
+# symlink, no doubled slash) and writes a space, a tab or a backslash as an octal escape.
+strata_mounts_under() { # <folder>
+  local physical
+  physical="$(cd "$1" 2>/dev/null && pwd -P)" || return 0
+  STRATA_UNDER="${physical%/}/" awk '
+    function unescaped(text,   out, at, code) {
+      out = ""
+      while ((at = index(text, "\\")) > 0) {
+        code = substr(text, at + 1, 3)
+        if (code ~ /^[0-7][0-7][0-7]$/) {
+          out = out substr(text, 1, at - 1) sprintf("%c", substr(code, 1, 1) * 64 + substr(code, 2, 1) * 8 + substr(code, 3, 1))
+          text = substr(text, at + 4)
+        } else {
+          out = out substr(text, 1, at)
+          text = substr(text, at + 1)
+        }
+      }
+      return out text
+    }
+    { point = unescaped($2); if (index(point, ENVIRON["STRATA_UNDER"]) == 1) print point }
+  ' /proc/self/mounts | sort -r
+}
+
 # Moves a file to a name that scripts take as "done" when it exists (a built binary, a tarball),
 # whole or not at all. mv from another file system (a tmpfs /tmp) copies under the final name, and a
 # kill during the copy left a file cut short that every later run trusted. So the file goes to a name

@@ -43,31 +43,15 @@ foreign_hint="run scripts/services.sh emulation $platform first (as root), so th
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/strata-rootfs.XXXXXX")"
 # debootstrap mounts the host's /proc (and /sys) inside the tree and unmounts them as it ends, but
-# not when it is killed (a Ctrl-C, a CI job cancelled), and an rm -rf of the tree then walks into
-# them. So the clean-up unmounts whatever is still mounted under the folder, deepest first, and
-# removes within one file system: it never deletes through a mount. Killed with its group,
-# debootstrap may still be ending as this runs (mounting, unpacking), so it tries for a few seconds.
-unmount_under_work() {
-  local mounted
-  { awk -v prefix="$work/" 'index($2, prefix) == 1 { print $2 }' /proc/self/mounts | sort -r | while IFS= read -r mounted; do
-    umount "$mounted" 2>/dev/null || umount --lazy "$mounted" 2>/dev/null || true
-  done; } || true
-}
-clean_up() {
-  for _ in 1 2 3 4 5; do
-    unmount_under_work
-    rm -rf --one-file-system "$work" 2>/dev/null && return 0
-    sleep 1
-  done
-  unmount_under_work
-  rm -rf --one-file-system "$work"
-}
+# not when it is killed (a Ctrl-C, a CI job cancelled), and an rm -rf of the tree then walked into
+# them while they were still mounted: strata_remove_tree unmounts first and never deletes through one.
+clean_up() { strata_remove_tree "$work"; }
 trap clean_up EXIT
 root="$work/root"
 mkdir -p "$root"
 # And debootstrap runs in a mount namespace of its own where this machine allows one (root, or a
 # container with the right): its mounts are never the host's and go with it, even under SIGKILL,
-# when no clean-up runs at all.
+# when no clean-up runs at all. (Without one, a SIGKILL leaves them, as it leaves the folder.)
 own_mounts=()
 unshare --mount --propagation private true 2>/dev/null && own_mounts=(unshare --mount --propagation private)
 
@@ -85,7 +69,7 @@ case "$kind" in
     else
       # The first stage unpacks $arch packages; the second runs their scripts, which needs emulation.
       strata_log "debootstrap --arch $arch: first stage, then the second under emulation"
-      debootstrap --arch="$arch" --foreign --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
+      "${own_mounts[@]}" debootstrap --arch="$arch" --foreign --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
         || { tail -20 "$work/debootstrap.log" >&2; strata_die "debootstrap --foreign failed (full log above)"; }
       chroot "$root" /bin/true 2>/dev/null || strata_die "cannot run $arch binaries: $foreign_hint"
       "${own_mounts[@]}" chroot "$root" /debootstrap/debootstrap --second-stage >>"$work/debootstrap.log" 2>&1 \

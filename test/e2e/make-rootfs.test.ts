@@ -1,56 +1,90 @@
 /**
+ * Scripts that leave mounts or half-written files behind when killed.
+ *
  * make-rootfs.sh killed while debootstrap has the host's /proc mounted inside the tree it makes (a
  * Ctrl-C, a cancelled CI job: the whole process group gets SIGTERM). debootstrap unmounts on its
- * way out, but the script's clean-up races it: before, the clean-up's rm -rf walked into the
- * mounted /proc and the mount outlived the run, with its folder. Now debootstrap runs in a mount
- * namespace of its own where the machine allows one, and the clean-up unmounts what is left.
+ * way out, but only once its running command ends, and the script's clean-up runs at once: before,
+ * its rm -rf walked into the mounted /proc and the mount outlived the run, with its folder. Now
+ * debootstrap runs in a mount namespace of its own where the machine allows one, and the clean-up
+ * (strata_remove_tree) unmounts what is left and never deletes through a mount.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempOnAnotherFileSystem, writeCutShortMove } from "../helpers/cut-move.js";
 import { repoRoot } from "./harness.js";
 
-/** Mount points under `folder` as the process `pid` sees them (`self`: this test's own). */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Mount points under `folder` as the process `pid` sees them (`self`: this test's own); none once it
+ * has ended. The table writes a space, a tab or a backslash in a path as an octal escape.
+ */
 function mountsUnder(folder: string, pid: number | "self"): string[] {
   let table: string;
   try {
     table = readFileSync(`/proc/${pid}/mounts`, "utf8");
   } catch {
-    return []; // the process has ended
+    return [];
   }
-  return table.split("\n").map((line) => line.split(" ")[1] ?? "").filter((point) => point.startsWith(`${folder}/`));
+  return table.split("\n")
+    .map((line) => (line.split(" ")[1] ?? "").replace(/\\([0-7]{3})/g, (_escape, octal: string) => String.fromCharCode(Number.parseInt(octal, 8))))
+    .filter((point) => point.startsWith(`${folder}/`));
 }
 
-/** The processes of one process group, from /proc/<pid>/stat (the group is the fifth field; the name in parentheses may hold spaces). */
+/** A process's state letter and process group, from /proc/<pid>/stat (its name, in parentheses, may hold spaces); undefined once gone. */
+function processStat(pid: number): { state: string; group: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state: fields[0] as string, group: Number(fields[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The live processes of one process group (zombies are done). */
 function groupMembers(group: number): number[] {
-  const members: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === group) members.push(Number(entry));
-    } catch {
-      // gone while read
-    }
-  }
-  return members;
+  return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
+    const stat = processStat(pid);
+    return stat !== undefined && stat.group === group && stat.state !== "Z";
+  });
 }
 
-interface Killed {
-  /** The member of the group that had /proc mounted under the work folder, seen before the kill. */
-  readonly mountedIn: string;
-  /** Whether this test's own mount namespace saw that mount too. */
-  readonly hostSawIt: boolean;
-  readonly exitSignalOrCode: string;
+/** Kills a process group and waits until none of it is left. */
+async function killGroup(group: number): Promise<void> {
+  for (let waited = 0; groupMembers(group).length > 0; waited += 100) {
+    if (waited > 30_000) throw new Error(`process group ${group} did not end within 30 s of SIGKILL`);
+    try {
+      process.kill(-group, "SIGKILL");
+    } catch {
+      // gone in between
+    }
+    await sleep(100);
+  }
 }
+
+/** What was left after the script's clean-up ran, debootstrap still alive (stopped). */
+interface Killed {
+  /** Whether this test's own mount namespace had debootstrap's /proc before the kill. */
+  readonly hostSawIt: boolean;
+  readonly scriptEnded: string;
+  /** Mounts under the scratch folder in this test's namespace, after the clean-up. */
+  readonly mountsLeft: readonly string[];
+  /** What is left in TMPDIR, where the script made its work folder. */
+  readonly tmpLeft: readonly string[];
+}
+
+const groups: number[] = [];
 
 /**
- * Runs make-rootfs.sh debian as a group of its own with TMPDIR in `scratch`, waits until a member
- * has /proc mounted in the tree, and sends the group SIGTERM.
+ * Runs make-rootfs.sh debian as a process group of its own with TMPDIR in `scratch`, waits until a
+ * member has /proc mounted in the tree, then kills it as a group kill does at its worst: every
+ * member but the script is stopped (so debootstrap cannot unmount first, as it can when it wins
+ * the race), the script gets SIGTERM and its clean-up runs; what is left is read before the rest of
+ * the group is killed.
  */
 async function killWhileMounted(scratch: string, pathPrefix: string | undefined): Promise<Killed> {
   const tmp = path.join(scratch, "tmp");
@@ -60,55 +94,71 @@ async function killWhileMounted(scratch: string, pathPrefix: string | undefined)
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const ended = new Promise<string>((resolve) => child.on("exit", (code, signal) => resolve(signal ?? `exit ${code}`)));
-  const group = child.pid as number;
+  const script = child.pid as number;
+  groups.push(script);
   const deadline = Date.now() + 240_000;
-  let mountedIn: string | undefined;
+  let mounted = false;
   let hostSawIt = false;
-  while (mountedIn === undefined) {
+  while (!mounted) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`make-rootfs.sh ended before debootstrap mounted /proc: ${stderr}`);
-    if (Date.now() > deadline) {
-      process.kill(-group, "SIGKILL");
-      throw new Error(`debootstrap did not mount /proc within 240 s: ${stderr}`);
-    }
-    for (const member of groupMembers(group)) {
-      if (mountsUnder(tmp, member).some((point) => point.endsWith("/root/proc"))) {
-        mountedIn = readFileSync(`/proc/${member}/comm`, "utf8").trim();
-        hostSawIt = mountsUnder(tmp, "self").length > 0;
-        break;
+    if (Date.now() > deadline) throw new Error(`debootstrap did not mount /proc within 240 s: ${stderr}`);
+    mounted = groupMembers(script).some((member) => mountsUnder(tmp, member).some((point) => point.endsWith("/root/proc")));
+    hostSawIt = mounted && mountsUnder(tmp, "self").length > 0;
+    if (!mounted) await sleep(100);
+  }
+  // Stop the rest of the group, again until no member is left running (one may fork meanwhile).
+  for (;;) {
+    const running = groupMembers(script).filter((member) => member !== script && processStat(member)?.state !== "T");
+    if (running.length === 0) break;
+    for (const member of running) {
+      try {
+        process.kill(member, "SIGSTOP");
+      } catch {
+        // gone in between
       }
     }
-    if (mountedIn === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(50);
   }
-  process.kill(-group, "SIGTERM");
-  return { mountedIn, hostSawIt, exitSignalOrCode: await ended };
+  process.kill(script, "SIGTERM");
+  const scriptEnded = await ended;
+  const killed = { hostSawIt, scriptEnded, mountsLeft: mountsUnder(scratch, "self"), tmpLeft: readdirSync(tmp) };
+  await killGroup(script);
+  return killed;
+}
+
+const scratches: string[] = [];
+afterEach(async () => {
+  for (const group of groups.splice(0)) await killGroup(group);
+  // Whatever a failed run left mounted goes before its folder, which is never removed through a mount.
+  for (const scratch of scratches.splice(0)) {
+    for (const point of mountsUnder(scratch, "self").sort().reverse()) execFileSync("umount", ["--lazy", point]);
+    if (mountsUnder(scratch, "self").length > 0) throw new Error(`${scratch} still has mounts under it; not removed`);
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
+
+function newScratch(): string {
+  const scratch = mkdtempSync(path.join(tmpdir(), "strata-e2e-rootfs-"));
+  scratches.push(scratch);
+  return scratch;
 }
 
 describe.skipIf(process.env.STRATA_E2E_SKIP_DEBOOTSTRAP === "1")("make-rootfs.sh killed while debootstrap has /proc mounted", () => {
   // STRATA_E2E_SKIP_DEBOOTSTRAP=1 (a machine without Debian's mirror) skips these visibly:
   // scripts/test.sh fails on a skip that test/allowed-skips.txt does not list with a reason.
-  const scratches: string[] = [];
-  afterEach(() => {
-    // Whatever a failed run left mounted goes before its folder, which is never removed through a mount.
-    for (const scratch of scratches.splice(0)) {
-      for (const point of mountsUnder(scratch, "self").sort().reverse()) execFileSync("umount", ["--lazy", point]);
-      rmSync(scratch, { recursive: true, force: true });
-    }
-  });
-
   it("in a mount namespace of its own: the host never has the mount, and the kill leaves nothing", async () => {
-    const scratch = mkdtempSync(path.join(tmpdir(), "strata-e2e-rootfs-"));
-    scratches.push(scratch);
+    const scratch = newScratch();
     const killed = await killWhileMounted(scratch, undefined);
-    expect(killed.hostSawIt, `debootstrap's /proc (mounted in ${killed.mountedIn}) is in the host's mount table`).toBe(false);
-    expect(killed.exitSignalOrCode).not.toBe("exit 0");
-    expect(mountsUnder(scratch, "self")).toEqual([]);
-    expect(readdirSync(path.join(scratch, "tmp")), "the work folder is removed").toEqual([]);
+    expect(killed.hostSawIt, "debootstrap's /proc is in the host's mount table").toBe(false);
+    expect(killed.scriptEnded).toBe("SIGTERM");
+    expect(killed.mountsLeft).toEqual([]);
+    expect(killed.tmpLeft, "the work folder is removed").toEqual([]);
+    expect(mountsUnder(scratch, "self"), "nothing mounted once the group is gone").toEqual([]);
     expect(existsSync(path.join(scratch, "rootfs.tar"))).toBe(false);
   }, 300_000);
 
-  it("where no mount namespace can be made (unshare refused): the clean-up unmounts what is left, then removes the folder", async () => {
-    const scratch = mkdtempSync(path.join(tmpdir(), "strata-e2e-rootfs-"));
-    scratches.push(scratch);
+  it("where no mount namespace can be made (unshare refused): the clean-up unmounts what debootstrap left, then removes the folder", async () => {
+    const scratch = newScratch();
     const bin = path.join(scratch, "bin");
     mkdirSync(bin);
     // As unshare answers in a container without CAP_SYS_ADMIN.
@@ -116,15 +166,61 @@ describe.skipIf(process.env.STRATA_E2E_SKIP_DEBOOTSTRAP === "1")("make-rootfs.sh
     chmodSync(path.join(bin, "unshare"), 0o755);
     const killed = await killWhileMounted(scratch, bin);
     expect(killed.hostSawIt, "without a namespace of its own, debootstrap's /proc is the host's mount").toBe(true);
-    expect(killed.exitSignalOrCode).not.toBe("exit 0");
-    expect(mountsUnder(scratch, "self"), "nothing left mounted").toEqual([]);
-    expect(readdirSync(path.join(scratch, "tmp")), "the work folder is removed").toEqual([]);
+    expect(killed.scriptEnded).toBe("SIGTERM");
+    expect(killed.mountsLeft, "nothing left mounted").toEqual([]);
+    expect(killed.tmpLeft, "the work folder is removed").toEqual([]);
   }, 300_000);
+});
+
+describe("strata_remove_tree (scripts/env.sh)", () => {
+  /** A folder with a space in its name, a tmpfs and a bind mount of a folder outside it under it, and a way to it through a symlink with a doubled slash. */
+  function treeWithMounts(): { tree: string; spelled: string; outside: string } {
+    const scratch = newScratch();
+    const tree = path.join(scratch, "a tree");
+    const outside = path.join(scratch, "outside");
+    mkdirSync(path.join(tree, "with space/tmpfs"), { recursive: true });
+    mkdirSync(path.join(tree, "bound"), { recursive: true });
+    mkdirSync(outside);
+    writeFileSync(path.join(outside, "keep"), "not the tree's\n");
+    execFileSync("mount", ["-t", "tmpfs", "strata-test", path.join(tree, "with space/tmpfs")]);
+    writeFileSync(path.join(tree, "with space/tmpfs/file"), "x\n");
+    execFileSync("mount", ["--bind", outside, path.join(tree, "bound")]);
+    symlinkSync(scratch, path.join(scratch, "link"));
+    return { tree, spelled: `${path.join(scratch, "link")}//a tree`, outside };
+  }
+
+  const removeTree = (folder: string, pathPrefix?: string): { status: number | null; stderr: string } => {
+    const run = spawnSync("bash", ["-c", 'source scripts/env.sh && strata_remove_tree "$1"', "remove-tree", folder], { cwd: repoRoot, encoding: "utf8", env: { ...process.env, ...(pathPrefix === undefined ? {} : { PATH: `${pathPrefix}:${process.env.PATH ?? ""}` }) } });
+    return { status: run.status, stderr: run.stderr };
+  };
+
+  it("unmounts what is under a folder however its path is spelled (a space, a symlink, a doubled slash), then removes it; a bind-mounted folder's files stay", () => {
+    const { tree, spelled, outside } = treeWithMounts();
+    const run = removeTree(spelled);
+    expect(run.status, run.stderr).toBe(0);
+    expect(mountsUnder(tree, "self")).toEqual([]);
+    expect(existsSync(tree)).toBe(false);
+    expect(readFileSync(path.join(outside, "keep"), "utf8")).toBe("not the tree's\n");
+  });
+
+  it("removes nothing while a mount under the folder will not go, and says which (rm --one-file-system alone deletes through a bind mount of its own file system)", () => {
+    const { tree, outside } = treeWithMounts();
+    const bin = path.join(path.dirname(tree), "bin");
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, "umount"), "#!/bin/sh\necho 'umount: target is busy.' >&2\nexit 32\n");
+    chmodSync(path.join(bin, "umount"), 0o755);
+    const run = removeTree(tree, bin);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`not removing ${tree}: still mounted under it: ${path.join(tree, "with space/tmpfs")}`);
+    expect(run.stderr).toContain(path.join(tree, "bound"));
+    expect(readFileSync(path.join(outside, "keep"), "utf8")).toBe("not the tree's\n");
+    expect(readFileSync(path.join(tree, "with space/tmpfs/file"), "utf8")).toBe("x\n");
+  }, 30_000);
 });
 
 describe("make-rootfs.sh's tarball", () => {
   it("is whole under its name or absent: one cut short on its way there (a kill while mv copies it from a tmpfs TMPDIR) never takes the name a later run trusts", () => {
-    const scratch = mkdtempSync(path.join(tmpdir(), "strata-e2e-rootfs-"));
+    const scratch = newScratch();
     const shm = tempOnAnotherFileSystem(scratch);
     try {
       const bin = path.join(scratch, "bin");
@@ -139,7 +235,6 @@ describe("make-rootfs.sh's tarball", () => {
       execFileSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: shm }, stdio: "ignore" });
       expect(execFileSync("tar", ["-tf", out], { encoding: "utf8" })).toContain("./bin/busybox\n");
     } finally {
-      rmSync(scratch, { recursive: true, force: true });
       rmSync(shm, { recursive: true, force: true });
     }
   });
