@@ -28,7 +28,8 @@ install_tools() {
     local bin; bin="$(mktemp -d)"
     GOBIN="$bin" CGO_ENABLED=0 go install "github.com/docker/buildx/cmd/buildx@$BUILDX_VERSION" >"$STRATA_HOME/logs/build-buildx.log" 2>&1 \
       || { tail -20 "$STRATA_HOME/logs/build-buildx.log" >&2; strata_die "building buildx failed; see $STRATA_HOME/logs/build-buildx.log"; }
-    mv "$bin/buildx" "$tools/buildx-$BUILDX_VERSION"; rm -rf "$bin"
+    strata_move_whole "$bin/buildx" "$tools/buildx-$BUILDX_VERSION" || strata_die "cannot put the buildx just built at $tools/buildx-$BUILDX_VERSION"
+    rm -rf "$bin"
   fi
   if [ ! -x "$tools/buildkitd-$BUILDKIT_VERSION" ] || [ ! -x "$tools/buildctl-$BUILDKIT_VERSION" ]; then
     # `go install …/buildkitd@version` is refused (the module's go.mod has exclude directives): build
@@ -68,7 +69,7 @@ start_buildkitd() {
   # (median of nine) where a new root's took 1.9 (1.1–2.4), while Strata's own went 3.5 → 2.9 s
   # between the same two runs (2026-12-03, bench/results/…-paused-bake-n20.json, …-fresh-bake-root-n20.json).
   # A buildkitd killed mid-build leaves its overlay mounts under the root.
-  strata_remove_tree "$bench_state/root" || strata_die "cannot remove $bench_state/root: something under it is still mounted (findmnt -R $bench_state/root); unmount it, then run $0 start again"
+  strata_remove_tree "$bench_state/root" || strata_die "cannot remove $bench_state/root, where buildkitd starts afresh (why above; findmnt -R $bench_state/root lists what is mounted there): fix that, then run $0 start again"
   strata_log "starting the bench's buildkitd $BUILDKIT_VERSION (log: $log)"
   setsid "$tools/buildkitd-$BUILDKIT_VERSION" --root "$bench_state/root" --addr "unix://$sock" --config "$bench_state/buildkitd.toml" \
     --oci-worker=true --containerd-worker=false --oci-worker-snapshotter=overlayfs >"$log" 2>&1 < /dev/null &

@@ -88,40 +88,50 @@ strata_die() { printf '[strata] error: %s\n' "$*" >&2; exit 1; }
 
 # Removes a folder that mounts may be left under (debootstrap's /proc, a killed buildkitd's
 # overlays), never deleting through one: what is mounted below it is unmounted first, deepest first,
-# and nothing is removed while anything is (a bind mount of the same file system is not stopped by
-# rm --one-file-system, which stays as a second guard). A process killed with its group may still be
+# and nothing is removed while a mount stays (rm --one-file-system does not stop at a bind mount of
+# its own file system; it stays as a second guard). A process killed with its group may still be
 # ending as this runs, writing or mounting, so it tries for a few seconds (a second signal in that
-# time ends it, folder left). Fails, saying what is still mounted, when a mount will not go.
+# time ends it, folder left). A symlink is removed, never what it points to. Refuses, saying why, a
+# folder that is itself a mount point, one it cannot resolve, or a mount table it cannot read.
 strata_remove_tree() { # <folder>
   [ -e "$1" ] || [ -L "$1" ] || return 0
-  local still
-  for _ in 1 2 3 4 5 6; do
-    strata_unmount_under "$1"
-    if [ -z "$(strata_mounts_under "$1")" ] && rm -rf --one-file-system "$1" 2>/dev/null; then return 0; fi
-    sleep 1
-  done
-  still="$(strata_mounts_under "$1")"
-  if [ -n "$still" ]; then
-    strata_log "not removing $1: still mounted under it: $(printf '%s' "$still" | tr '\n' ' ')"
+  if [ -L "$1" ]; then rm -f -- "$1"; return; fi
+  local physical still
+  physical="$(realpath -e -- "$1")" || { strata_log "not removing $1: its path cannot be resolved"; return 1; }
+  if [ "$physical" = / ] || mountpoint -q -- "$physical"; then
+    strata_log "not removing $1: it is a mount point itself ($physical)"
     return 1
   fi
-  rm -rf --one-file-system "$1"
+  for _ in 1 2 3 4 5 6; do
+    strata_unmount_under "$physical"
+    still="$(strata_mounts_under "$physical" | tr '\0' ' '; exit "${PIPESTATUS[0]}")" || { strata_log "not removing $1: the mount table cannot be read"; return 1; }
+    if [ -z "$still" ] && rm -rf --one-file-system -- "$physical" 2>/dev/null; then return 0; fi
+    sleep 1
+  done
+  if [ -n "$still" ]; then
+    strata_log "not removing $1: still mounted under it: $still"
+    return 1
+  fi
+  rm -rf --one-file-system -- "$physical" || { strata_log "could not remove $1 (rm's errors above)"; return 1; }
 }
 
-# Unmounts what is mounted under a folder, deepest first (lazily when a plain unmount is refused).
+# Unmounts what is mounted under a folder (a physical path), deepest first (lazily when a plain
+# unmount is refused).
 strata_unmount_under() { # <folder>
   local mounted
-  while IFS= read -r mounted; do
-    umount "$mounted" 2>/dev/null || umount --lazy "$mounted" 2>/dev/null || true
-  done < <(strata_mounts_under "$1")
+  while IFS= read -r -d '' mounted; do
+    umount -- "$mounted" 2>/dev/null || umount --lazy -- "$mounted" 2>/dev/null || true
+  done < <(strata_mounts_under "$1" || true)
 }
 
-# The mount points under a folder, deepest first. The mount table names the physical path (no
-# symlink, no doubled slash) and writes a space, a tab or a backslash as an octal escape.
+# The mount points under a folder (a physical path), deepest first, each ended by NUL. The mount
+# table names physical paths and writes a space, a tab, a newline or a backslash as an octal escape.
+# Fails when the table cannot be read.
 strata_mounts_under() { # <folder>
-  local physical
-  physical="$(cd "$1" 2>/dev/null && pwd -P)" || return 0
-  STRATA_UNDER="${physical%/}/" awk '
+  local -
+  set -o pipefail
+  [ -r /proc/self/mounts ] || return 1
+  STRATA_UNDER="${1%/}/" awk '
     function unescaped(text,   out, at, code) {
       out = ""
       while ((at = index(text, "\\")) > 0) {
@@ -136,19 +146,21 @@ strata_mounts_under() { # <folder>
       }
       return out text
     }
-    { point = unescaped($2); if (index(point, ENVIRON["STRATA_UNDER"]) == 1) print point }
-  ' /proc/self/mounts | sort -r
+    { point = unescaped($2); if (index(point, ENVIRON["STRATA_UNDER"]) == 1) printf "%s%c", point, 0 }
+  ' /proc/self/mounts | LC_ALL=C sort -rz
 }
 
 # Moves a file to a name that scripts take as "done" when it exists (a built binary, a tarball),
 # whole or not at all. mv from another file system (a tmpfs /tmp) copies under the final name, and a
 # kill during the copy left a file cut short that every later run trusted. So the file goes to a name
-# of its own beside <dest> first, then is renamed, which one file system does at once.
+# of its own beside <dest> first (<dest>.partial.*, which a kill may leave: the next move of that
+# file removes it), then is renamed, which one file system does at once.
 strata_move_whole() { # <source> <dest>
   local partial
-  partial="$(mktemp "$2.partial.XXXXXX")"
-  if ! mv -f "$1" "$partial" || ! mv -f "$partial" "$2"; then
-    rm -f "$partial"
+  rm -f -- "$2".partial.*
+  partial="$(mktemp -- "$2.partial.XXXXXX")" || return 1
+  if ! mv -f -- "$1" "$partial" || ! mv -f -- "$partial" "$2"; then
+    rm -f -- "$partial"
     return 1
   fi
 }

@@ -6,10 +6,11 @@
  * joining with empty engines runs a no-op that builds nothing.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { appendFileSync, chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeScratch } from "../helpers/mounts.js";
 import { brokenTags, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registryContents, repoRoot, secondRunner, upWithSummary } from "./harness.js";
 
 let state: string;
@@ -42,7 +43,8 @@ afterAll(async () => {
     await world?.cleanup();
   } finally {
     execFileSync(path.join(repoRoot, "scripts/engines.sh"), ["stop"], { stdio: "inherit", env: serviceEnv });
-    rmSync(state, { recursive: true, force: true });
+    // Stopped engines leave nothing mounted under their state; if one did, nothing is removed through it.
+    removeScratch(state);
   }
 });
 

@@ -5,10 +5,11 @@
  * the suite leaves no daemon, registry or temp folder behind.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { removeScratch } from "../helpers/mounts.js";
 import { freePort } from "../helpers/net.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -27,6 +28,7 @@ export function teardown(): void {
   try {
     execFileSync(services, ["stop"], { stdio: "inherit", env: { ...process.env, STRATA_STATE: stateDir } });
   } finally {
-    rmSync(stateDir, { recursive: true, force: true });
+    // A dockerd that did not stop keeps its overlays and network namespaces mounted under it.
+    removeScratch(stateDir);
   }
 }

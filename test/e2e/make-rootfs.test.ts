@@ -9,30 +9,15 @@
  * (strata_remove_tree) unmounts what is left and never deletes through a mount.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { tempOnAnotherFileSystem, writeCutShortMove } from "../helpers/cut-move.js";
+import { mountsUnder, removeScratch } from "../helpers/mounts.js";
 import { repoRoot } from "./harness.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * Mount points under `folder` as the process `pid` sees them (`self`: this test's own); none once it
- * has ended. The table writes a space, a tab or a backslash in a path as an octal escape.
- */
-function mountsUnder(folder: string, pid: number | "self"): string[] {
-  let table: string;
-  try {
-    table = readFileSync(`/proc/${pid}/mounts`, "utf8");
-  } catch {
-    return [];
-  }
-  return table.split("\n")
-    .map((line) => (line.split(" ")[1] ?? "").replace(/\\([0-7]{3})/g, (_escape, octal: string) => String.fromCharCode(Number.parseInt(octal, 8))))
-    .filter((point) => point.startsWith(`${folder}/`));
-}
 
 /** A process's state letter and process group, from /proc/<pid>/stat (its name, in parentheses, may hold spaces); undefined once gone. */
 function processStat(pid: number): { state: string; group: number } | undefined {
@@ -103,13 +88,14 @@ async function killWhileMounted(scratch: string, pathPrefix: string | undefined)
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`make-rootfs.sh ended before debootstrap mounted /proc: ${stderr}`);
     if (Date.now() > deadline) throw new Error(`debootstrap did not mount /proc within 240 s: ${stderr}`);
     mounted = groupMembers(script).some((member) => mountsUnder(tmp, member).some((point) => point.endsWith("/root/proc")));
-    hostSawIt = mounted && mountsUnder(tmp, "self").length > 0;
+    hostSawIt = mounted && mountsUnder(tmp).length > 0;
     if (!mounted) await sleep(100);
   }
   // Stop the rest of the group, again until no member is left running (one may fork meanwhile).
-  for (;;) {
+  for (const stopBy = Date.now() + 30_000; ;) {
     const running = groupMembers(script).filter((member) => member !== script && processStat(member)?.state !== "T");
     if (running.length === 0) break;
+    if (Date.now() > stopBy) throw new Error(`members of make-rootfs.sh's group would not stop within 30 s: ${running.join(", ")}`);
     for (const member of running) {
       try {
         process.kill(member, "SIGSTOP");
@@ -119,9 +105,13 @@ async function killWhileMounted(scratch: string, pathPrefix: string | undefined)
     }
     await sleep(50);
   }
+  // Still mounted, with debootstrap stopped: the clean-up meets the mount, as when it wins the race.
+  if (!groupMembers(script).some((member) => mountsUnder(tmp, member).some((point) => point.endsWith("/root/proc")))) {
+    throw new Error("debootstrap unmounted /proc before it was stopped, so this run cannot show what the clean-up does with a mount: run the test again");
+  }
   process.kill(script, "SIGTERM");
   const scriptEnded = await ended;
-  const killed = { hostSawIt, scriptEnded, mountsLeft: mountsUnder(scratch, "self"), tmpLeft: readdirSync(tmp) };
+  const killed = { hostSawIt, scriptEnded, mountsLeft: mountsUnder(scratch), tmpLeft: readdirSync(tmp) };
   await killGroup(script);
   return killed;
 }
@@ -130,15 +120,12 @@ const scratches: string[] = [];
 afterEach(async () => {
   for (const group of groups.splice(0)) await killGroup(group);
   // Whatever a failed run left mounted goes before its folder, which is never removed through a mount.
-  for (const scratch of scratches.splice(0)) {
-    for (const point of mountsUnder(scratch, "self").sort().reverse()) execFileSync("umount", ["--lazy", point]);
-    if (mountsUnder(scratch, "self").length > 0) throw new Error(`${scratch} still has mounts under it; not removed`);
-    rmSync(scratch, { recursive: true, force: true });
-  }
+  for (const scratch of scratches.splice(0)) removeScratch(scratch, (point) => execFileSync("umount", ["--lazy", point]));
 });
 
 function newScratch(): string {
-  const scratch = mkdtempSync(path.join(tmpdir(), "strata-e2e-rootfs-"));
+  // The physical path: the mount table names no symlink (TMPDIR may be one).
+  const scratch = realpathSync(mkdtempSync(path.join(tmpdir(), "strata-e2e-rootfs-")));
   scratches.push(scratch);
   return scratch;
 }
@@ -153,8 +140,6 @@ describe.skipIf(process.env.STRATA_E2E_SKIP_DEBOOTSTRAP === "1")("make-rootfs.sh
     expect(killed.scriptEnded).toBe("SIGTERM");
     expect(killed.mountsLeft).toEqual([]);
     expect(killed.tmpLeft, "the work folder is removed").toEqual([]);
-    expect(mountsUnder(scratch, "self"), "nothing mounted once the group is gone").toEqual([]);
-    expect(existsSync(path.join(scratch, "rootfs.tar"))).toBe(false);
   }, 300_000);
 
   it("where no mount namespace can be made (unshare refused): the clean-up unmounts what debootstrap left, then removes the folder", async () => {
@@ -189,16 +174,46 @@ describe("strata_remove_tree (scripts/env.sh)", () => {
     return { tree, spelled: `${path.join(scratch, "link")}//a tree`, outside };
   }
 
-  const removeTree = (folder: string, pathPrefix?: string): { status: number | null; stderr: string } => {
-    const run = spawnSync("bash", ["-c", 'source scripts/env.sh && strata_remove_tree "$1"', "remove-tree", folder], { cwd: repoRoot, encoding: "utf8", env: { ...process.env, ...(pathPrefix === undefined ? {} : { PATH: `${pathPrefix}:${process.env.PATH ?? ""}` }) } });
+  const envSh = path.join(repoRoot, "scripts/env.sh");
+  const removeTree = (folder: string, options: { pathPrefix?: string; cwd?: string; env?: Record<string, string> } = {}): { status: number | null; stderr: string } => {
+    const env = { ...process.env, ...options.env, ...(options.pathPrefix === undefined ? {} : { PATH: `${options.pathPrefix}:${process.env.PATH ?? ""}` }) };
+    const run = spawnSync("bash", ["-c", 'source "$1" && strata_remove_tree "$2"', "remove-tree", envSh, folder], { cwd: options.cwd ?? repoRoot, encoding: "utf8", env });
     return { status: run.status, stderr: run.stderr };
   };
+
+  it("given a symlink, removes the link and nothing it points to; given a folder that is a mount point itself, refuses; given a relative path, ignores CDPATH", () => {
+    const { tree, outside } = treeWithMounts();
+    const scratch = path.dirname(tree);
+    symlinkSync(tree, path.join(scratch, "to-tree"));
+    expect(removeTree(path.join(scratch, "to-tree")).status).toBe(0);
+    expect(existsSync(path.join(scratch, "to-tree"))).toBe(false);
+    expect(mountsUnder(tree).length, "the link's target keeps its mounts").toBe(2);
+    expect(readFileSync(path.join(tree, "with space/tmpfs/file"), "utf8")).toBe("x\n");
+
+    const mountPoint = path.join(scratch, "mount point");
+    mkdirSync(mountPoint);
+    execFileSync("mount", ["--bind", outside, mountPoint]);
+    const refused = removeTree(mountPoint);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`not removing ${mountPoint}: it is a mount point itself`);
+    expect(readFileSync(path.join(outside, "keep"), "utf8")).toBe("not the tree's\n");
+
+    // With CDPATH naming a folder that has one of the same name, cd would go there instead.
+    const decoy = path.join(scratch, "decoy");
+    mkdirSync(path.join(decoy, "a tree"), { recursive: true });
+    const relative = removeTree("a tree", { cwd: scratch, env: { CDPATH: decoy } });
+    expect(relative.status, relative.stderr).toBe(0);
+    expect(existsSync(tree)).toBe(false);
+    expect(mountsUnder(scratch).map((point) => path.relative(scratch, point))).toEqual(["mount point"]);
+    expect(existsSync(path.join(decoy, "a tree"))).toBe(true);
+    expect(readFileSync(path.join(outside, "keep"), "utf8")).toBe("not the tree's\n");
+  });
 
   it("unmounts what is under a folder however its path is spelled (a space, a symlink, a doubled slash), then removes it; a bind-mounted folder's files stay", () => {
     const { tree, spelled, outside } = treeWithMounts();
     const run = removeTree(spelled);
     expect(run.status, run.stderr).toBe(0);
-    expect(mountsUnder(tree, "self")).toEqual([]);
+    expect(mountsUnder(tree)).toEqual([]);
     expect(existsSync(tree)).toBe(false);
     expect(readFileSync(path.join(outside, "keep"), "utf8")).toBe("not the tree's\n");
   });
@@ -209,7 +224,7 @@ describe("strata_remove_tree (scripts/env.sh)", () => {
     mkdirSync(bin);
     writeFileSync(path.join(bin, "umount"), "#!/bin/sh\necho 'umount: target is busy.' >&2\nexit 32\n");
     chmodSync(path.join(bin, "umount"), 0o755);
-    const run = removeTree(tree, bin);
+    const run = removeTree(tree, { pathPrefix: bin });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`not removing ${tree}: still mounted under it: ${path.join(tree, "with space/tmpfs")}`);
     expect(run.stderr).toContain(path.join(tree, "bound"));

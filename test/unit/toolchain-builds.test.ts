@@ -5,7 +5,7 @@
  * "builds" a small script reporting the pinned version, so the tests take a second, not minutes.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -60,6 +60,8 @@ describe("a binary built into the toolchain cache", () => {
       const again = spawnSync(path.join(scripts, script), args, { env: { ...env, PATH: `${goBin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
       expect(again.status, again.stderr).toBe(0);
       expect(spawnSync(target, ["version"], { encoding: "utf8" }).stdout).toContain(version);
+      // The half copy the kill left beside it is gone with the next move there.
+      expect(readdirSync(path.dirname(target))).toEqual([binary]);
     });
   }
 });
