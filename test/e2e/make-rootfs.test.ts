@@ -181,12 +181,15 @@ describe("strata_remove_tree (scripts/env.sh)", () => {
     return { status: run.status, stderr: run.stderr };
   };
 
-  it("given a symlink, removes the link and nothing it points to; given a folder that is a mount point itself, refuses; given a relative path, ignores CDPATH", () => {
+  it("given a symlink (also as link/), removes the link and nothing it points to; given a folder that is a mount point itself, refuses; given a relative path, ignores CDPATH", () => {
     const { tree, outside } = treeWithMounts();
     const scratch = path.dirname(tree);
-    symlinkSync(tree, path.join(scratch, "to-tree"));
-    expect(removeTree(path.join(scratch, "to-tree")).status).toBe(0);
-    expect(existsSync(path.join(scratch, "to-tree"))).toBe(false);
+    // Given as written, and as `link/`, which names what the link points to.
+    for (const given of ["to-tree", "to-tree/"]) {
+      symlinkSync(tree, path.join(scratch, "to-tree"));
+      expect(removeTree(path.join(scratch, given)).status, given).toBe(0);
+      expect(existsSync(path.join(scratch, "to-tree")), given).toBe(false);
+    }
     expect(mountsUnder(tree).length, "the link's target keeps its mounts").toBe(2);
     expect(readFileSync(path.join(tree, "with space/tmpfs/file"), "utf8")).toBe("x\n");
 

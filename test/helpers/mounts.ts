@@ -7,14 +7,16 @@ import { readFileSync, realpathSync, rmSync } from "node:fs";
 
 /**
  * Mount points under `folder` as the process `pid` sees them (`self`: this one's own); none once it
- * has ended. The table names physical paths and writes a space, a tab, a newline or a backslash as
- * an octal escape.
+ * has ended (this process's own table not read is an error). The table names physical paths and
+ * writes a space, a tab, a newline or a backslash as an octal escape.
  */
 export function mountsUnder(folder: string, pid: number | "self" = "self"): string[] {
   let table: string;
   try {
     table = readFileSync(`/proc/${pid}/mounts`, "utf8");
-  } catch {
+  } catch (error) {
+    // Another process's table is gone with it; this one's own must be read (else removeScratch would delete through mounts it did not see).
+    if (pid === "self") throw error;
     return [];
   }
   let physical: string;

@@ -5,7 +5,7 @@
  * "builds" a small script reporting the pinned version, so the tests take a second, not minutes.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -56,11 +56,16 @@ describe("a binary built into the toolchain cache", () => {
       // The built file crosses from the tmpfs to the cache in a copy, which the fake mv cuts short.
       expect(run.signal, `the run was killed in its mv: ${run.stderr}`).toBe("SIGKILL");
       expect(existsSync(target), `${binary} cut short is under ${target}, where later runs take it as built`).toBe(false);
-      // A later run finds it whole, or builds it again.
+      // The kill left its half copy beside the name; aged past the hour in which it could be another clone's copy in flight.
+      const halfCopies = readdirSync(path.dirname(target)).filter((name) => name.startsWith(`${binary}.partial.`));
+      expect(halfCopies).toHaveLength(1);
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+      utimesSync(path.join(path.dirname(target), halfCopies[0] as string), twoHoursAgo, twoHoursAgo);
+      // A later run builds it again, whole.
       const again = spawnSync(path.join(scripts, script), args, { env: { ...env, PATH: `${goBin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
       expect(again.status, again.stderr).toBe(0);
       expect(spawnSync(target, ["version"], { encoding: "utf8" }).stdout).toContain(version);
-      // The half copy the kill left beside it is gone with the next move there.
+      // The old half copy is gone with that move.
       expect(readdirSync(path.dirname(target))).toEqual([binary]);
     });
   }
@@ -99,9 +104,15 @@ describe("bootstrap.sh's Node", () => {
     const cut = installNode(home, cutBin);
     expect(cut.signal, `the install was killed in npm: ${cut.stderr}`).toBe("SIGKILL");
     expect(existsSync(node), "a node cut short is where every later run takes it from").toBe(false);
+    // The half install is left beside; aged past the hour in which it could be another clone's install in flight.
+    const halfInstalls = readdirSync(home).filter((name) => name.startsWith(`node-${nodeVersion}.partial.`));
+    expect(halfInstalls).toHaveLength(1);
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(path.join(home, halfInstalls[0] as string), twoHoursAgo, twoHoursAgo);
     const again = installNode(home, wholeBin);
     expect(again.status, again.stderr).toBe(0);
     expect(spawnSync(node, ["--version"], { encoding: "utf8" }).stdout.trim()).toBe(`v${nodeVersion}`);
+    expect(readdirSync(home), "the old half install is removed").toEqual([`node-${nodeVersion}`]);
     // Run again, it is done: nothing installed (the cutting npm would kill it).
     expect(installNode(home, cutBin).status).toBe(0);
   });
