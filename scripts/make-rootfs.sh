@@ -45,18 +45,17 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/strata-rootfs.XXXXXX")"
 # debootstrap mounts the host's /proc (and /sys) inside the tree and unmounts them as it ends, but
 # not when it is killed (a Ctrl-C, a CI job cancelled), and an rm -rf of the tree then walked into
 # them while they were still mounted: strata_remove_tree unmounts first and never deletes through one.
-clean_up() { strata_remove_tree "$work"; }
-trap clean_up EXIT
+trap 'strata_remove_tree "$work"' EXIT
 root="$work/root"
 mkdir -p "$root"
-# And debootstrap runs in a mount namespace of its own where this machine allows one (root, or a
-# container with the right): its mounts are never the host's and go with it, even under SIGKILL,
-# when no clean-up runs at all. (Without one, a SIGKILL leaves them, as it leaves the folder.)
-own_mounts=()
-unshare --mount --propagation private true 2>/dev/null && own_mounts=(unshare --mount --propagation private)
 
 case "$kind" in
   debian)
+    # And debootstrap runs in a mount namespace of its own where this machine allows one (root, or a
+    # container with the right): its mounts are never the host's and go with it, even under SIGKILL,
+    # when no clean-up runs at all. (Without one, a SIGKILL leaves them, as it leaves the folder.)
+    own_mounts=()
+    unshare --mount --propagation private true 2>/dev/null && own_mounts=(unshare --mount --propagation private)
     # The machine's own Debian mirror (its apt sources), unless STRATA_DEBIAN_MIRROR says otherwise.
     mirror="${STRATA_DEBIAN_MIRROR:-}"
     [ -n "$mirror" ] || mirror="$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
