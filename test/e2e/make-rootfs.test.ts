@@ -13,18 +13,19 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { processState } from "../../src/engine/recover.js";
 import { tempOnAnotherFileSystem, writeCutShortMove } from "../helpers/cut-move.js";
 import { mountsUnder, removeScratch } from "../helpers/mounts.js";
 import { repoRoot } from "./harness.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A process's state letter and process group, from /proc/<pid>/stat (its name, in parentheses, may hold spaces); undefined once gone. */
+/** A process's state letter and process group, from /proc/<pid>/stat; undefined once gone. */
 function processStat(pid: number): { state: string; group: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0] as string, group: Number(fields[2]) };
+    // After the state come the parent and the process group (the name before them, in parentheses, may hold spaces).
+    return { state: processState(stat), group: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) };
   } catch {
     return undefined;
   }

