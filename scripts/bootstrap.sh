@@ -128,11 +128,15 @@ install_pulumi() {
   fi
   install_language_host_wrapper "$host"
   if [ ! -x "$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs" ]; then
-    # The dynamic-provider launcher that Pulumi's releases ship beside the CLI,
-    # taken from the same sdk module version.
-    local launcher
+    # The dynamic-provider launcher that Pulumi's releases ship beside the CLI, taken from the same
+    # sdk module version. Copied into a folder of its own first, then moved in whole: a copy cut
+    # short under its name would pass the -x check above on every later run.
+    local launcher copy
     launcher="$(cd "$STRATA_ROOT/scripts/toolchain/pulumi-cli" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/nodejs/dist/pulumi-resource-pulumi-nodejs"
-    install -m 0755 "$launcher" "$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs"
+    copy="$(mktemp -d)"
+    install -m 0755 "$launcher" "$copy/pulumi-resource-pulumi-nodejs"
+    strata_move_whole "$copy/pulumi-resource-pulumi-nodejs" "$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs"
+    rmdir "$copy"
   fi
   "$STRATA_PULUMI_BIN/pulumi" version >/dev/null || strata_die "the Pulumi CLI does not run"
 }

@@ -1,11 +1,12 @@
 /**
- * The binaries scripts build into the toolchain cache (cosign, the pinned dockerd) are whole under
- * their names or absent: the scripts skip the build when the file is there, so one cut short (a kill
- * while mv copied it from a tmpfs TMPDIR) would be run by every later run. `go` is a fake here that
- * "builds" a small script reporting the pinned version, so the tests take a second, not minutes.
+ * The binaries scripts build or copy into the toolchain cache (cosign, the pinned dockerd, Node,
+ * Pulumi's dynamic-provider launcher) are whole under their names or absent: the scripts skip the
+ * work when the file is there, so one cut short (a kill while mv copied it from a tmpfs TMPDIR, or
+ * while it was written in place) would be run by every later run. `go` and `npm` are fakes here that
+ * "build" a small script, so the tests take a second, not minutes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,8 +15,8 @@ import { tempOnAnotherFileSystem, writeCutShortMove } from "../helpers/cut-move.
 
 const scripts = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../scripts");
 /** The versions env.sh pins, as a script sourcing it sees them. */
-const [cosignVersion, dockerdVersion, nodeVersion] = execFileSync("bash", ["-c", 'source "$1" && printf "%s\\n" "$STRATA_COSIGN_VERSION" "$STRATA_DOCKERD_VERSION" "$STRATA_NODE_VERSION"', "versions", path.join(scripts, "env.sh")], { encoding: "utf8" }).split("\n") as [string, string, string];
-for (const version of [cosignVersion, dockerdVersion, nodeVersion]) if (!version) throw new Error("scripts/env.sh does not pin STRATA_COSIGN_VERSION, STRATA_DOCKERD_VERSION and STRATA_NODE_VERSION");
+const [cosignVersion, dockerdVersion, nodeVersion, pulumiVersion, languageHostVersion] = execFileSync("bash", ["-c", 'source "$1" && printf "%s\\n" "$STRATA_COSIGN_VERSION" "$STRATA_DOCKERD_VERSION" "$STRATA_NODE_VERSION" "$STRATA_PULUMI_VERSION" "$STRATA_LANGUAGE_HOST_VERSION"', "versions", path.join(scripts, "env.sh")], { encoding: "utf8" }).split("\n") as [string, string, string, string, string];
+for (const version of [cosignVersion, dockerdVersion, nodeVersion, pulumiVersion, languageHostVersion]) if (!version) throw new Error("scripts/env.sh does not pin STRATA_COSIGN_VERSION, STRATA_DOCKERD_VERSION, STRATA_NODE_VERSION, STRATA_PULUMI_VERSION and STRATA_LANGUAGE_HOST_VERSION");
 
 const folders: string[] = [];
 afterEach(() => {
@@ -119,3 +120,57 @@ describe("bootstrap.sh's Node", () => {
   });
 });
 
+
+describe("bootstrap.sh's dynamic-provider launcher", () => {
+  const launcherName = "pulumi-resource-pulumi-nodejs";
+
+  /** An `install` that writes half of what it copies and kills its caller, the bash running install_pulumi (no clean-up runs). */
+  function writeCutShortInstall(bin: string): void {
+    writeFileSync(path.join(bin, "install"), `#!/bin/sh\nfor arg; do src=$dst; dst=$arg; done\nhead -c "$(( $(stat -c %s "$src") / 2 ))" "$src" > "$dst"\nchmod +x "$dst"\nkill -KILL "$PPID"\nexit 137\n`);
+    chmodSync(path.join(bin, "install"), 0o755);
+  }
+
+  // Each way a kill can cut the copy: in install's write (where the launcher used to be written
+  // under its name) and in the move from a tmpfs TMPDIR into the cache (a copy across file systems).
+  for (const cutBy of ["install", "mv"] as const) {
+    it(`install_pulumi killed in ${cutBy} while it copies the launcher leaves no launcher cut short under its name; the next run copies it whole`, () => {
+      const scratch = mkdtempSync(path.join(tmpdir(), "strata-toolchain-"));
+      folders.push(scratch);
+      const shm = tempOnAnotherFileSystem(scratch);
+      folders.push(shm);
+      const home = path.join(scratch, "home");
+      const pulumiBin = path.join(home, `pulumi-${pulumiVersion}/bin`);
+      mkdirSync(pulumiBin, { recursive: true });
+      // The CLI and the language host as built, so that install_pulumi builds nothing.
+      writeFileSync(path.join(pulumiBin, "pulumi"), `#!/bin/sh\necho v${pulumiVersion}\n`);
+      writeFileSync(path.join(pulumiBin, `pulumi-language-nodejs-v${languageHostVersion}`), "#!/bin/sh\n");
+      for (const name of ["pulumi", `pulumi-language-nodejs-v${languageHostVersion}`]) chmodSync(path.join(pulumiBin, name), 0o755);
+      // The sdk module as `go list -m` finds it, with the launcher in it (padded, so half is not whole).
+      const sdk = path.join(scratch, "sdk");
+      mkdirSync(path.join(sdk, "nodejs/dist"), { recursive: true });
+      const source = path.join(sdk, "nodejs/dist", launcherName);
+      writeFileSync(source, `#!/bin/sh\necho launched\n# ${"x".repeat(4096)}\n`);
+      const goBin = path.join(scratch, "go-bin");
+      mkdirSync(goBin);
+      writeFileSync(path.join(goBin, "go"), `#!/bin/sh\n[ "$1" = list ] || exit 2\necho '${sdk}'\n`);
+      chmodSync(path.join(goBin, "go"), 0o755);
+      const cutBin = path.join(scratch, "cut-bin");
+      mkdirSync(cutBin);
+      if (cutBy === "install") writeCutShortInstall(cutBin);
+      else writeCutShortMove(cutBin, launcherName);
+      const installPulumi = (bin: string) =>
+        spawnSync("setsid", ["--wait", "bash", "-c", "source scripts/bootstrap.sh && install_pulumi"], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, STRATA_HOME: home, STRATA_BUILD_PULUMI: "1", TMPDIR: shm, PATH: `${bin}:${goBin}:${process.env.PATH ?? ""}` } });
+      const launcher = path.join(pulumiBin, launcherName);
+
+      const cut = installPulumi(cutBin);
+      expect(cut.signal, `the run was killed in its ${cutBy}: ${cut.stderr}`).toBe("SIGKILL");
+      expect(existsSync(launcher), `a launcher cut short is under ${launcher}, where later runs take it as installed`).toBe(false);
+      const again = installPulumi(goBin);
+      expect(again.status, again.stderr).toBe(0);
+      expect(readFileSync(launcher, "utf8")).toBe(readFileSync(source, "utf8"));
+      expect(spawnSync(launcher, [], { encoding: "utf8" }).stdout).toBe("launched\n");
+      // Run again, it is done: nothing copied (the cutting tool would kill it).
+      expect(installPulumi(cutBin).status).toBe(0);
+    });
+  }
+});
