@@ -23,6 +23,7 @@ log="$STRATA_STATE/logs/buildkitd.log"
 install_tools() {
   mkdir -p "$tools" "$STRATA_HOME/logs"
   command -v go >/dev/null || strata_die "Go is needed to build the bench's BuildKit and buildx"
+  strata_remove_old_partials "$tools/buildx-$BUILDX_VERSION"
   if [ ! -x "$tools/buildx-$BUILDX_VERSION" ]; then
     strata_log "building buildx $BUILDX_VERSION from Go modules (about 2 minutes)"
     local bin; bin="$(mktemp -d)"

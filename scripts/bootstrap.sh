@@ -50,11 +50,11 @@ node_is_pinned() { # <bin folder>
 install_node() {
   # Done when the binary runs and is this version: before installs went in under a folder of their
   # own, one killed while npm wrote the binary left a node cut short, executable but broken.
+  local dir="$STRATA_HOME/node-$STRATA_NODE_VERSION" partial
+  # What killed installs left beside it: half installs, and installs renamed aside.
+  strata_remove_old_partials "$dir" old
   if node_is_pinned "$STRATA_NODE_BIN"; then return; fi
   strata_log "installing Node $STRATA_NODE_VERSION into $STRATA_HOME"
-  local dir="$STRATA_HOME/node-$STRATA_NODE_VERSION" partial
-  # What killed installs left beside it, once an hour old (a younger one may be another clone's).
-  find "$STRATA_HOME" -maxdepth 1 \( -name "node-$STRATA_NODE_VERSION.partial.*" -o -name "node-$STRATA_NODE_VERSION.old.*" \) -mmin +60 -exec rm -rf {} + 2>/dev/null || true
   # Installed beside its folder, then renamed into it, so the folder holds a whole install or none.
   partial="$(mktemp -d "$dir.partial.XXXXXX")" || strata_die "cannot make a folder beside $dir to install Node in"
   chmod 0755 "$partial"
@@ -127,16 +127,17 @@ install_pulumi() {
       "$host" "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$STRATA_LANGUAGE_HOST_VERSION"
   fi
   install_language_host_wrapper "$host"
-  if [ ! -x "$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs" ]; then
-    # The dynamic-provider launcher that Pulumi's releases ship beside the CLI, taken from the same
-    # sdk module version. Copied into a folder of its own first, then moved in whole: a copy cut
-    # short under its name would pass the -x check above on every later run.
-    local launcher copy
+  # The dynamic-provider launcher that Pulumi's releases ship beside the CLI (Strata's own provider
+  # does not use it), taken from the same sdk module version. Copied to a name beside it, then
+  # renamed: a copy cut short under its name would pass the -x check on every later run.
+  local launcher_bin="$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs"
+  strata_remove_old_partials "$launcher_bin"
+  if [ ! -x "$launcher_bin" ]; then
+    local launcher partial
     launcher="$(cd "$STRATA_ROOT/scripts/toolchain/pulumi-cli" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/nodejs/dist/pulumi-resource-pulumi-nodejs"
-    copy="$(mktemp -d)"
-    install -m 0755 "$launcher" "$copy/pulumi-resource-pulumi-nodejs"
-    strata_move_whole "$copy/pulumi-resource-pulumi-nodejs" "$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs"
-    rmdir "$copy"
+    partial="$(mktemp -- "$launcher_bin.partial.XXXXXX")" || strata_die "cannot make a file beside $launcher_bin to copy the launcher to"
+    install -m 0755 "$launcher" "$partial" && mv -f -- "$partial" "$launcher_bin" \
+      || { rm -f -- "$partial"; strata_die "cannot copy Pulumi's dynamic-provider launcher from $launcher to $launcher_bin"; }
   fi
   "$STRATA_PULUMI_BIN/pulumi" version >/dev/null || strata_die "the Pulumi CLI does not run"
 }

@@ -66,6 +66,7 @@ dockerd_bin() {
 }
 
 build() {
+  strata_remove_old_partials "$pinned_bin"
   [ -x "$pinned_bin" ] && return 0
   command -v go >/dev/null || strata_die "Go is needed to build dockerd $STRATA_DOCKERD_VERSION (/usr/local/go/bin/go); or set STRATA_DOCKERD=debian, or DOCKER_HOST to an engine of yours"
   mkdir -p "$STRATA_HOME/logs"

@@ -158,15 +158,27 @@ strata_mounts_under() { # <folder>
   ' /proc/self/mounts | LC_ALL=C sort -rz
 }
 
+# Removes what killed runs left beside <dest> (<dest>.partial.*, and <dest>.<kind>.* for each other
+# kind given: half copies, half installs, installs renamed aside) once it is an hour old: a younger
+# one may be another clone's copy in flight (the toolchain cache is shared). Called where a script
+# puts <dest> and where it finds <dest> there already, so that what a kill left goes even when no
+# later run puts that file again.
+strata_remove_old_partials() { # <dest> [kind...]
+  local dest="$1" name kind; shift
+  name="$(basename -- "$dest")"
+  for kind in partial "$@"; do
+    find "$(dirname -- "$dest")" -maxdepth 1 -name "$name.$kind.*" -mmin +60 -exec rm -rf -- {} + 2>/dev/null || true
+  done
+}
+
 # Moves a file to a name that scripts take as "done" when it exists (a built binary, a tarball),
 # whole or not at all. mv from another file system (a tmpfs /tmp) copies under the final name, and a
 # kill during the copy left a file cut short that every later run trusted. So the file goes to a name
 # of its own beside <dest> first (<dest>.partial.*), then is renamed, which one file system does at
-# once. A half copy a kill left is removed by a later move of that file once it is an hour old: a
-# younger one may be another clone's copy in flight (the toolchain cache is shared).
+# once. The half copy a kill leaves goes with strata_remove_old_partials.
 strata_move_whole() { # <source> <dest>
   local partial
-  find "$(dirname -- "$2")" -maxdepth 1 -type f -name "$(basename -- "$2").partial.*" -mmin +60 -delete 2>/dev/null || true
+  strata_remove_old_partials "$2"
   partial="$(mktemp -- "$2.partial.XXXXXX")" || return 1
   if ! mv -f -- "$1" "$partial" || ! mv -f -- "$partial" "$2"; then
     rm -f -- "$partial"

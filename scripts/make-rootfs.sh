@@ -28,6 +28,7 @@ export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-1704067200}"
 kind="${1:?usage: make-rootfs.sh debian|busybox <out.tar> [os/arch]}"
 out="${2:?usage: make-rootfs.sh debian|busybox <out.tar> [os/arch]}"
 platform="${3:-}"
+strata_remove_old_partials "$out"
 [ -f "$out" ] && exit 0
 
 native_arch="$(dpkg --print-architecture)"

@@ -2,8 +2,10 @@
  * The binaries scripts build or copy into the toolchain cache (cosign, the pinned dockerd, Node,
  * Pulumi's dynamic-provider launcher) are whole under their names or absent: the scripts skip the
  * work when the file is there, so one cut short (a kill while mv copied it from a tmpfs TMPDIR, or
- * while it was written in place) would be run by every later run. `go` and `npm` are fakes here that
- * "build" a small script, so the tests take a second, not minutes.
+ * while it was written in place) would be run by every later run; and what a kill left beside the
+ * name goes once it is an hour old, with a later run that finds the file there. `go` and `npm` are
+ * fakes here that "build" a small script (or, for the launcher, `go list` names a folder holding
+ * one), so the tests take a second, not minutes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
@@ -19,6 +21,15 @@ const [cosignVersion, dockerdVersion, nodeVersion, pulumiVersion, languageHostVe
 for (const version of [cosignVersion, dockerdVersion, nodeVersion, pulumiVersion, languageHostVersion]) if (!version) throw new Error("scripts/env.sh does not pin STRATA_COSIGN_VERSION, STRATA_DOCKERD_VERSION, STRATA_NODE_VERSION, STRATA_PULUMI_VERSION and STRATA_LANGUAGE_HOST_VERSION");
 
 const folders: string[] = [];
+
+/** What killed runs left beside `target` (`<name>.<kind>.*`). */
+const leftBeside = (target: string, kind: string): string[] => readdirSync(path.dirname(target)).filter((name) => name.startsWith(`${path.basename(target)}.${kind}.`));
+
+/** Makes `names` in `folder` two hours old: past the hour in which they could be another clone's copy in flight. */
+function ageTwoHours(folder: string, names: readonly string[]): void {
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  for (const name of names) utimesSync(path.join(folder, name), twoHoursAgo, twoHoursAgo);
+}
 afterEach(() => {
   for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
 });
@@ -59,16 +70,18 @@ describe("a binary built into the toolchain cache", () => {
       // The built file crosses from the tmpfs to the cache in a copy, which the fake mv cuts short.
       expect(run.signal, `the run was killed in its mv: ${run.stderr}`).toBe("SIGKILL");
       expect(existsSync(target), `${binary} cut short is under ${target}, where later runs take it as built`).toBe(false);
-      // The kill left its half copy beside the name; aged past the hour in which it could be another clone's copy in flight.
-      const halfCopies = readdirSync(path.dirname(target)).filter((name) => name.startsWith(`${binary}.partial.`));
+      // The kill left its half copy beside the name.
+      const halfCopies = leftBeside(target, "partial");
       expect(halfCopies).toHaveLength(1);
-      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
-      utimesSync(path.join(path.dirname(target), halfCopies[0] as string), twoHoursAgo, twoHoursAgo);
-      // A later run builds it again, whole.
+      // A later run builds it again, whole. The half copy, younger than an hour, could be another clone's copy in flight: kept.
       const again = spawnSync(path.join(scripts, script), args, { env: { ...env, PATH: `${goBin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
       expect(again.status, again.stderr).toBe(0);
       expect(spawnSync(target, ["version"], { encoding: "utf8" }).stdout).toContain(version);
-      // The old half copy is gone with that move.
+      expect(readdirSync(path.dirname(target)).sort()).toEqual([binary, ...halfCopies].sort());
+      // Once an hour old, it goes with the next run, which finds the binary built and builds nothing (the cutting mv would kill it).
+      ageTwoHours(path.dirname(target), halfCopies);
+      const third = spawnSync(path.join(scripts, script), args, { env: { ...env, PATH: `${cutBin}:${goBin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
+      expect(third.status, third.stderr).toBe(0);
       expect(readdirSync(path.dirname(target))).toEqual([binary]);
     });
   }
@@ -106,17 +119,19 @@ describe("bootstrap.sh's Node", () => {
     const cut = installNode(home, cutBin);
     expect(cut.signal, `the install was killed in npm: ${cut.stderr}`).toBe("SIGKILL");
     expect(existsSync(node), "a node cut short is where every later run takes it from").toBe(false);
-    // The half install is left beside; aged past the hour in which it could be another clone's install in flight.
-    const halfInstalls = readdirSync(home).filter((name) => name.startsWith(`node-${nodeVersion}.partial.`));
+    // The half install is left beside.
+    const halfInstalls = leftBeside(path.join(home, `node-${nodeVersion}`), "partial");
     expect(halfInstalls).toHaveLength(1);
-    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
-    utimesSync(path.join(home, halfInstalls[0] as string), twoHoursAgo, twoHoursAgo);
+    // The next run installs it whole; the half install, younger than an hour, could be another clone's install in flight: kept.
     const again = installNode(home, wholeBin);
     expect(again.status, again.stderr).toBe(0);
     expect(spawnSync(node, ["--version"], { encoding: "utf8" }).stdout.trim()).toBe(`v${nodeVersion}`);
+    expect(readdirSync(home).sort()).toEqual([`node-${nodeVersion}`, ...halfInstalls].sort());
+    // Once an hour old, it goes with the next run, which finds Node installed and installs nothing (the cutting npm would kill it).
+    ageTwoHours(home, halfInstalls);
+    const third = installNode(home, cutBin);
+    expect(third.status, third.stderr).toBe(0);
     expect(readdirSync(home), "the old half install is removed").toEqual([`node-${nodeVersion}`]);
-    // Run again, it is done: nothing installed (the cutting npm would kill it).
-    expect(installNode(home, cutBin).status).toBe(0);
   });
 });
 
@@ -130,47 +145,48 @@ describe("bootstrap.sh's dynamic-provider launcher", () => {
     chmodSync(path.join(bin, "install"), 0o755);
   }
 
-  // Each way a kill can cut the copy: in install's write (where the launcher used to be written
-  // under its name) and in the move from a tmpfs TMPDIR into the cache (a copy across file systems).
-  for (const cutBy of ["install", "mv"] as const) {
-    it(`install_pulumi killed in ${cutBy} while it copies the launcher leaves no launcher cut short under its name; the next run copies it whole`, () => {
-      const scratch = mkdtempSync(path.join(tmpdir(), "strata-toolchain-"));
-      folders.push(scratch);
-      const shm = tempOnAnotherFileSystem(scratch);
-      folders.push(shm);
-      const home = path.join(scratch, "home");
-      const pulumiBin = path.join(home, `pulumi-${pulumiVersion}/bin`);
-      mkdirSync(pulumiBin, { recursive: true });
-      // The CLI and the language host as built, so that install_pulumi builds nothing.
-      writeFileSync(path.join(pulumiBin, "pulumi"), `#!/bin/sh\necho v${pulumiVersion}\n`);
-      writeFileSync(path.join(pulumiBin, `pulumi-language-nodejs-v${languageHostVersion}`), "#!/bin/sh\n");
-      for (const name of ["pulumi", `pulumi-language-nodejs-v${languageHostVersion}`]) chmodSync(path.join(pulumiBin, name), 0o755);
-      // The sdk module as `go list -m` finds it, with the launcher in it (padded, so half is not whole).
-      const sdk = path.join(scratch, "sdk");
-      mkdirSync(path.join(sdk, "nodejs/dist"), { recursive: true });
-      const source = path.join(sdk, "nodejs/dist", launcherName);
-      writeFileSync(source, `#!/bin/sh\necho launched\n# ${"x".repeat(4096)}\n`);
-      const goBin = path.join(scratch, "go-bin");
-      mkdirSync(goBin);
-      writeFileSync(path.join(goBin, "go"), `#!/bin/sh\n[ "$1" = list ] || exit 2\necho '${sdk}'\n`);
-      chmodSync(path.join(goBin, "go"), 0o755);
-      const cutBin = path.join(scratch, "cut-bin");
-      mkdirSync(cutBin);
-      if (cutBy === "install") writeCutShortInstall(cutBin);
-      else writeCutShortMove(cutBin, launcherName);
-      const installPulumi = (bin: string) =>
-        spawnSync("setsid", ["--wait", "bash", "-c", "source scripts/bootstrap.sh && install_pulumi"], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, STRATA_HOME: home, STRATA_BUILD_PULUMI: "1", TMPDIR: shm, PATH: `${bin}:${goBin}:${process.env.PATH ?? ""}` } });
-      const launcher = path.join(pulumiBin, launcherName);
+  it("install_pulumi killed in install's write of the launcher leaves no launcher cut short under its name; the next run copies it whole, and a later one removes the half copy once an hour old", () => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "strata-toolchain-"));
+    folders.push(scratch);
+    const home = path.join(scratch, "home");
+    const pulumiBin = path.join(home, `pulumi-${pulumiVersion}/bin`);
+    mkdirSync(pulumiBin, { recursive: true });
+    // The CLI and the language host as built, so that install_pulumi builds nothing.
+    writeFileSync(path.join(pulumiBin, "pulumi"), `#!/bin/sh\necho v${pulumiVersion}\n`);
+    writeFileSync(path.join(pulumiBin, `pulumi-language-nodejs-v${languageHostVersion}`), "#!/bin/sh\n");
+    for (const name of ["pulumi", `pulumi-language-nodejs-v${languageHostVersion}`]) chmodSync(path.join(pulumiBin, name), 0o755);
+    // The sdk module as `go list -m` finds it, with the launcher in it (padded, so half is not whole).
+    const sdk = path.join(scratch, "sdk");
+    mkdirSync(path.join(sdk, "nodejs/dist"), { recursive: true });
+    const source = path.join(sdk, "nodejs/dist", launcherName);
+    writeFileSync(source, `#!/bin/sh\necho launched\n# ${"x".repeat(4096)}\n`);
+    const goBin = path.join(scratch, "go-bin");
+    mkdirSync(goBin);
+    writeFileSync(path.join(goBin, "go"), `#!/bin/sh\n[ "$1" = list ] || exit 2\necho '${sdk}'\n`);
+    chmodSync(path.join(goBin, "go"), 0o755);
+    const cutBin = path.join(scratch, "cut-bin");
+    mkdirSync(cutBin);
+    writeCutShortInstall(cutBin);
+    const installPulumi = (bin: string) =>
+      spawnSync("setsid", ["--wait", "bash", "-c", "source scripts/bootstrap.sh && install_pulumi"], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, STRATA_HOME: home, STRATA_BUILD_PULUMI: "1", PATH: `${bin}:${goBin}:${process.env.PATH ?? ""}` } });
+    const launcher = path.join(pulumiBin, launcherName);
 
-      const cut = installPulumi(cutBin);
-      expect(cut.signal, `the run was killed in its ${cutBy}: ${cut.stderr}`).toBe("SIGKILL");
-      expect(existsSync(launcher), `a launcher cut short is under ${launcher}, where later runs take it as installed`).toBe(false);
-      const again = installPulumi(goBin);
-      expect(again.status, again.stderr).toBe(0);
-      expect(readFileSync(launcher, "utf8")).toBe(readFileSync(source, "utf8"));
-      expect(spawnSync(launcher, [], { encoding: "utf8" }).stdout).toBe("launched\n");
-      // Run again, it is done: nothing copied (the cutting tool would kill it).
-      expect(installPulumi(cutBin).status).toBe(0);
-    });
-  }
+    const cut = installPulumi(cutBin);
+    expect(cut.signal, `the run was killed in install: ${cut.stderr}`).toBe("SIGKILL");
+    expect(existsSync(launcher), `a launcher cut short is under ${launcher}, where later runs take it as installed`).toBe(false);
+    const halfCopies = leftBeside(launcher, "partial");
+    expect(halfCopies).toHaveLength(1);
+    // The next run copies it whole; the half copy, younger than an hour, could be another clone's: kept.
+    const again = installPulumi(goBin);
+    expect(again.status, again.stderr).toBe(0);
+    expect(readFileSync(launcher, "utf8")).toBe(readFileSync(source, "utf8"));
+    expect(spawnSync(launcher, [], { encoding: "utf8" }).stdout).toBe("launched\n");
+    const inCache = [launcherName, "pulumi", "pulumi-language-nodejs", `pulumi-language-nodejs-v${languageHostVersion}`];
+    expect(readdirSync(pulumiBin).sort()).toEqual([...inCache, ...halfCopies].sort());
+    // Once an hour old, it goes with the next run, which finds the launcher there and copies nothing (the cutting install would kill it).
+    ageTwoHours(pulumiBin, halfCopies);
+    const third = installPulumi(cutBin);
+    expect(third.status, third.stderr).toBe(0);
+    expect(readdirSync(pulumiBin).sort()).toEqual(inCache.sort());
+  });
 });
