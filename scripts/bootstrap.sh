@@ -51,7 +51,8 @@ install_node() {
   # Done when the binary runs and is this version: before installs went in under a folder of their
   # own, one killed while npm wrote the binary left a node cut short, executable but broken.
   local dir="$STRATA_HOME/node-$STRATA_NODE_VERSION" partial
-  # What killed installs left beside it: half installs, and installs renamed aside.
+  # What killed installs left beside it: half installs, and installs renamed aside (judged by the
+  # old install's own time, which a rename keeps: removing one early is harmless, as nothing reads it).
   strata_remove_old_partials "$dir" old
   if node_is_pinned "$STRATA_NODE_BIN"; then return; fi
   strata_log "installing Node $STRATA_NODE_VERSION into $STRATA_HOME"

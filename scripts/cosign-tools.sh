@@ -56,8 +56,8 @@ build() {
 # Prints the path of the cosign to run, building it if there is none.
 ensure() {
   local found
-  if found="$(cosign_on_path)"; then printf '%s\n' "$found"; return 0; fi
   strata_remove_old_partials "$cosign_bin"
+  if found="$(cosign_on_path)"; then printf '%s\n' "$found"; return 0; fi
   if [ ! -x "$cosign_bin" ]; then
     [ "${STRATA_COSIGN_NO_BUILD:-}" = 1 ] && strata_die "cosign $version is not built ($cosign_bin) and STRATA_COSIGN_NO_BUILD=1: run scripts/cosign-tools.sh ensure"
     build

@@ -159,16 +159,24 @@ strata_mounts_under() { # <folder>
 }
 
 # Removes what killed runs left beside <dest> (<dest>.partial.*, and <dest>.<kind>.* for each other
-# kind given: half copies, half installs, installs renamed aside) once it is an hour old: a younger
-# one may be another clone's copy in flight (the toolchain cache is shared). Called where a script
-# puts <dest> and where it finds <dest> there already, so that what a kill left goes even when no
-# later run puts that file again.
+# kind given: half copies, half installs, installs renamed aside) once it was last changed an hour
+# ago: a younger half copy may be another clone's copy in flight (the toolchain cache is shared).
+# Called where a script puts <dest> and where it finds <dest> there already, so that what a kill
+# left goes even when no later run puts that file again. Names are matched by bash, literally (not
+# find's -name, which reads [ * ? in <dest>'s name as a pattern), and only entries beside <dest>.
 strata_remove_old_partials() { # <dest> [kind...]
-  local dest="$1" name kind; shift
-  name="$(basename -- "$dest")"
+  local dest="$1" folder name kind entry now changed; shift
+  folder="$(dirname -- "$dest")"; name="$(basename -- "$dest")"
+  [ -d "$folder" ] || return 0
+  now="$(date +%s)"
   for kind in partial "$@"; do
-    find "$(dirname -- "$dest")" -maxdepth 1 -name "$name.$kind.*" -mmin +60 -exec rm -rf -- {} + 2>/dev/null || true
+    for entry in "$folder/$name.$kind."*; do
+      [ -e "$entry" ] || [ -L "$entry" ] || continue
+      changed="$(stat -c %Y -- "$entry" 2>/dev/null)" || continue
+      if [ $((now - changed)) -gt 3600 ]; then rm -rf -- "$entry"; fi
+    done
   done
+  return 0
 }
 
 # Moves a file to a name that scripts take as "done" when it exists (a built binary, a tarball),

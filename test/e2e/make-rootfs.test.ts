@@ -9,7 +9,7 @@
  * (strata_remove_tree) unmounts what is left and never deletes through a mount.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -250,9 +250,16 @@ describe("make-rootfs.sh's tarball", () => {
       const cut = spawnSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: shm, PATH: `${bin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
       expect(cut.signal, `the run was killed in its mv: ${cut.stderr}`).toBe("SIGKILL");
       expect(existsSync(out), "a tarball cut short has the name a later run takes as done").toBe(false);
+      const halfCopies = readdirSync(path.dirname(out)).filter((name) => name.startsWith("rootfs.tar.partial."));
+      expect(halfCopies).toHaveLength(1);
       // The next run makes the whole tarball, which tar reads to its end.
       execFileSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: shm }, stdio: "ignore" });
       expect(execFileSync("tar", ["-tf", out], { encoding: "utf8" })).toContain("./bin/busybox\n");
+      // The half copy, once an hour old, goes with a run that finds the tarball made and makes nothing.
+      const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+      for (const name of halfCopies) utimesSync(path.join(path.dirname(out), name), twoHoursAgo, twoHoursAgo);
+      execFileSync(script, ["busybox", out], { env: { ...process.env, TMPDIR: shm, PATH: `${bin}:${process.env.PATH ?? ""}` }, stdio: "ignore" });
+      expect(readdirSync(path.dirname(out))).toEqual(["rootfs.tar"]);
     } finally {
       rmSync(shm, { recursive: true, force: true });
     }

@@ -8,7 +8,7 @@
  * one), so the tests take a second, not minutes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -51,7 +51,7 @@ const cases: readonly Case[] = [
 
 describe("a binary built into the toolchain cache", () => {
   for (const { script, args, binary, version, installed } of cases) {
-    it(`${script} ${args.join(" ")}: ${binary} is whole under its name or absent when the run is killed while mv copies it in`, () => {
+    it(`${script} ${args.join(" ")}: ${binary} is whole under its name or absent when the run is killed while mv copies it in; the half copy goes once an hour old`, () => {
       const scratch = mkdtempSync(path.join(tmpdir(), "strata-toolchain-"));
       folders.push(scratch);
       const shm = tempOnAnotherFileSystem(scratch);
@@ -104,7 +104,7 @@ describe("bootstrap.sh's Node", () => {
   const installNode = (home: string, bin: string) =>
     spawnSync("setsid", ["--wait", "bash", "-c", "source scripts/bootstrap.sh && install_node"], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, STRATA_HOME: home, PATH: `${bin}:${process.env.PATH ?? ""}` } });
 
-  it("an install killed while npm writes the binary is not taken as installed: the next run installs it whole", () => {
+  it("an install killed while npm writes the binary is not taken as installed: the next run installs it whole; the half install, and an install renamed aside, go once an hour old", () => {
     const scratch = mkdtempSync(path.join(tmpdir(), "strata-toolchain-"));
     folders.push(scratch);
     const home = path.join(scratch, "home");
@@ -127,8 +127,12 @@ describe("bootstrap.sh's Node", () => {
     expect(again.status, again.stderr).toBe(0);
     expect(spawnSync(node, ["--version"], { encoding: "utf8" }).stdout.trim()).toBe(`v${nodeVersion}`);
     expect(readdirSync(home).sort()).toEqual([`node-${nodeVersion}`, ...halfInstalls].sort());
-    // Once an hour old, it goes with the next run, which finds Node installed and installs nothing (the cutting npm would kill it).
-    ageTwoHours(home, halfInstalls);
+    // Once an hour old, it goes with the next run, which finds Node installed and installs nothing (the cutting npm would kill it);
+    // so does an install a killed run had renamed aside.
+    const aside = `node-${nodeVersion}.old.4242`;
+    mkdirSync(path.join(home, aside, "bin"), { recursive: true });
+    writeFileSync(path.join(home, aside, "bin/node"), "");
+    ageTwoHours(home, [...halfInstalls, aside]);
     const third = installNode(home, cutBin);
     expect(third.status, third.stderr).toBe(0);
     expect(readdirSync(home), "the old half install is removed").toEqual([`node-${nodeVersion}`]);
@@ -188,5 +192,62 @@ describe("bootstrap.sh's dynamic-provider launcher", () => {
     const third = installPulumi(cutBin);
     expect(third.status, third.stderr).toBe(0);
     expect(readdirSync(pulumiBin).sort()).toEqual(inCache.sort());
+  });
+});
+
+describe("strata_remove_old_partials (scripts/env.sh)", () => {
+  const removeOld = (cwd: string, ...args: string[]) =>
+    spawnSync("bash", ["-c", 'source "$0" && strata_remove_old_partials "$@"', path.join(scripts, "env.sh"), ...args], { cwd, encoding: "utf8" });
+
+  it("removes only what is beside the name given, literally, an hour old: never a sibling its name would match as a pattern, the folder itself, or a younger copy", () => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "strata-partials-"));
+    folders.push(scratch);
+    // A folder whose name has a space and a pattern's characters, and a name with them too.
+    const folder = path.join(scratch, "out [1]");
+    mkdirSync(folder);
+    const entries = {
+      own: "r[1].tar.partial.OWN", // an hour-old half copy of r[1].tar: removed
+      young: "r[1].tar.partial.YOUNG", // a younger one, maybe another clone's in flight: kept
+      sibling: "r1.tar.partial.OTHER", // r[1] read as a pattern would match it: kept
+      aside: "r[1].tar.old.A", // another kind, asked for: removed, a folder with its files
+      notAsked: "r[1].tar.aside.B", // a kind not asked for: kept
+      unrelated: "notes.txt",
+    };
+    for (const name of Object.values(entries)) writeFileSync(path.join(folder, name), "x");
+    rmSync(path.join(folder, entries.aside));
+    mkdirSync(path.join(folder, entries.aside, "bin"), { recursive: true });
+    writeFileSync(path.join(folder, entries.aside, "bin/node"), "x");
+    ageTwoHours(folder, Object.values(entries).filter((name) => name !== entries.young));
+    const run = removeOld(scratch, path.join(folder, "r[1].tar"), "old");
+    expect(run.status, run.stderr).toBe(0);
+    expect(readdirSync(folder).sort()).toEqual([entries.young, entries.sibling, entries.notAsked, entries.unrelated].sort());
+
+    // A folder that itself has a half copy's name, holding the file: the folder and its files stay.
+    const halfNamed = path.join(scratch, "foo.partial.1");
+    mkdirSync(halfNamed);
+    writeFileSync(path.join(halfNamed, "foo"), "x");
+    ageTwoHours(scratch, ["foo.partial.1"]);
+    ageTwoHours(halfNamed, ["foo"]);
+    expect(removeOld(scratch, path.join(halfNamed, "foo")).status).toBe(0);
+    expect(readdirSync(halfNamed)).toEqual(["foo"]);
+
+    // A relative name in a folder that starts with "-" (an option to find): only its half copy goes.
+    const dashed = path.join(scratch, "-delete");
+    mkdirSync(dashed);
+    for (const name of ["x.tar", "x.tar.partial.OLD", "keep"]) writeFileSync(path.join(dashed, name), "x");
+    ageTwoHours(dashed, ["x.tar", "x.tar.partial.OLD", "keep"]);
+    expect(removeOld(scratch, "-delete/x.tar").status).toBe(0);
+    expect(readdirSync(dashed).sort()).toEqual(["keep", "x.tar"]);
+
+    // A folder reached through a symlink (a cache moved to another disk): cleaned the same.
+    symlinkSync(dashed, path.join(scratch, "linked"));
+    writeFileSync(path.join(dashed, "x.tar.partial.OLD2"), "x");
+    ageTwoHours(dashed, ["x.tar.partial.OLD2"]);
+    expect(removeOld(scratch, path.join(scratch, "linked/x.tar")).status).toBe(0);
+    expect(readdirSync(dashed).sort()).toEqual(["keep", "x.tar"]);
+
+    // A folder that does not exist: nothing to do, no failure, nothing said.
+    const missing = removeOld(scratch, path.join(scratch, "nowhere/x.tar"));
+    expect([missing.status, missing.stdout, missing.stderr]).toEqual([0, "", ""]);
   });
 });
