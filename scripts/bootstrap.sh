@@ -107,7 +107,9 @@ exec \"\$(dirname \"\$0\")/$(basename "$host")\" -typescript=false \"\$@\""
 }
 
 install_pulumi() {
-  local existing
+  local existing launcher_bin="$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs"
+  # Also when another pulumi is used: a half copy of ours stays nowhere for good.
+  strata_remove_old_partials "$launcher_bin"
   existing="$(command -v pulumi || true)"
   if [ -n "$existing" ] && [ "$existing" != "$STRATA_PULUMI_BIN/pulumi" ] && [ -z "${STRATA_BUILD_PULUMI:-}" ]; then
     strata_log "using the installed Pulumi CLI at $existing ($(pulumi version))"
@@ -131,8 +133,6 @@ install_pulumi() {
   # The dynamic-provider launcher that Pulumi's releases ship beside the CLI (Strata's own provider
   # does not use it), taken from the same sdk module version. Copied to a name beside it, then
   # renamed: a copy cut short under its name would pass the -x check on every later run.
-  local launcher_bin="$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs"
-  strata_remove_old_partials "$launcher_bin"
   if [ ! -x "$launcher_bin" ]; then
     local launcher partial
     launcher="$(cd "$STRATA_ROOT/scripts/toolchain/pulumi-cli" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/nodejs/dist/pulumi-resource-pulumi-nodejs"

@@ -163,19 +163,28 @@ strata_mounts_under() { # <folder>
 # ago: a younger half copy may be another clone's copy in flight (the toolchain cache is shared).
 # Called where a script puts <dest> and where it finds <dest> there already, so that what a kill
 # left goes even when no later run puts that file again. Names are matched by bash, literally (not
-# find's -name, which reads [ * ? in <dest>'s name as a pattern), and only entries beside <dest>.
+# find's -name, which reads [ * ? in <dest>'s name as a pattern; whatever glob options the caller's
+# shell has), and only entries beside <dest>. A leftover it cannot remove (a cache an earlier sudo
+# run wrote) is said, and the caller goes on: it is only space.
 strata_remove_old_partials() { # <dest> [kind...]
-  local dest="$1" folder name kind entry now changed; shift
-  folder="$(dirname -- "$dest")"; name="$(basename -- "$dest")"
+  local dest="$1" folder name kind entry now changed globs; shift
+  # Not $(dirname)/$(basename): command substitution drops a name's trailing newlines.
+  case "$dest" in */*) folder="${dest%/*}" ;; *) folder=. ;; esac
+  name="${dest##*/}"
+  [ -n "$folder" ] || folder=/
   [ -d "$folder" ] || return 0
+  globs="$(shopt -p nullglob failglob nocaseglob)" || true # (its status is 1 when one is off)
+  shopt -s nullglob; shopt -u failglob nocaseglob
   now="$(date +%s)"
   for kind in partial "$@"; do
     for entry in "$folder/$name.$kind."*; do
-      [ -e "$entry" ] || [ -L "$entry" ] || continue
       changed="$(stat -c %Y -- "$entry" 2>/dev/null)" || continue
-      if [ $((now - changed)) -gt 3600 ]; then rm -rf -- "$entry"; fi
+      if [ $((now - changed)) -gt 3600 ]; then
+        rm -rf -- "$entry" 2>/dev/null || strata_log "could not remove $entry, which a killed run left (remove it by hand)"
+      fi
     done
   done
+  eval "$globs"
   return 0
 }
 

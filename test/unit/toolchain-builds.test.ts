@@ -8,7 +8,7 @@
  * one), so the tests take a second, not minutes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -78,10 +78,15 @@ describe("a binary built into the toolchain cache", () => {
       expect(again.status, again.stderr).toBe(0);
       expect(spawnSync(target, ["version"], { encoding: "utf8" }).stdout).toContain(version);
       expect(readdirSync(path.dirname(target)).sort()).toEqual([binary, ...halfCopies].sort());
-      // Once an hour old, it goes with the next run, which finds the binary built and builds nothing (the cutting mv would kill it).
+      // Once an hour old, it goes with the next run, which finds the binary built and builds nothing (the cutting mv would kill it);
+      // for cosign, also when that run uses a cosign of the pinned version on PATH rather than ours.
       ageTwoHours(path.dirname(target), halfCopies);
-      const third = spawnSync(path.join(scripts, script), args, { env: { ...env, PATH: `${cutBin}:${goBin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
+      const onPath = path.join(scratch, "on-path");
+      mkdirSync(onPath);
+      if (binary === "cosign") copyFileSync(path.join(goBin, "cosign.built"), path.join(onPath, "cosign")), chmodSync(path.join(onPath, "cosign"), 0o755);
+      const third = spawnSync(path.join(scripts, script), args, { env: { ...env, PATH: `${onPath}:${cutBin}:${goBin}:${process.env.PATH ?? ""}` }, encoding: "utf8" });
       expect(third.status, third.stderr).toBe(0);
+      if (binary === "cosign") expect(spawnSync(path.join(scripts, script), ["path"], { env: { ...env, PATH: `${onPath}:${process.env.PATH ?? ""}` }, encoding: "utf8" }).stdout).toBe(`${path.join(onPath, "cosign")}\n`);
       expect(readdirSync(path.dirname(target))).toEqual([binary]);
     });
   }
@@ -192,6 +197,19 @@ describe("bootstrap.sh's dynamic-provider launcher", () => {
     const third = installPulumi(cutBin);
     expect(third.status, third.stderr).toBe(0);
     expect(readdirSync(pulumiBin).sort()).toEqual(inCache.sort());
+    // Also when a run uses another pulumi on PATH (bootstrap then installs none of its own; env.sh puts
+    // ours first on PATH, so it is taken away here, as on a machine that never built it).
+    rmSync(path.join(pulumiBin, "pulumi"));
+    writeFileSync(path.join(pulumiBin, `${launcherName}.partial.OLD`), "x");
+    ageTwoHours(pulumiBin, [`${launcherName}.partial.OLD`]);
+    const otherPulumi = path.join(scratch, "other-pulumi");
+    mkdirSync(otherPulumi);
+    writeFileSync(path.join(otherPulumi, "pulumi"), `#!/bin/sh\necho v${pulumiVersion}\n`);
+    chmodSync(path.join(otherPulumi, "pulumi"), 0o755);
+    const withOther = spawnSync("setsid", ["--wait", "bash", "-c", "source scripts/bootstrap.sh && install_pulumi"], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, STRATA_HOME: home, PATH: `${otherPulumi}:${cutBin}:${process.env.PATH ?? ""}` } });
+    expect(withOther.status, withOther.stderr).toBe(0);
+    expect(withOther.stderr).toContain(`using the installed Pulumi CLI at ${path.join(otherPulumi, "pulumi")}`);
+    expect(readdirSync(pulumiBin).sort()).toEqual(inCache.filter((name) => name !== "pulumi").sort());
   });
 });
 
@@ -249,5 +267,42 @@ describe("strata_remove_old_partials (scripts/env.sh)", () => {
     // A folder that does not exist: nothing to do, no failure, nothing said.
     const missing = removeOld(scratch, path.join(scratch, "nowhere/x.tar"));
     expect([missing.status, missing.stdout, missing.stderr]).toEqual([0, "", ""]);
+
+    // A folder whose name ends in a newline (which $(dirname) would drop): its own half copy goes, not the one in "d".
+    for (const folder of ["d\n", "d"]) {
+      mkdirSync(path.join(scratch, folder));
+      writeFileSync(path.join(scratch, folder, "x.tar.partial.OLD"), "x");
+      ageTwoHours(path.join(scratch, folder), ["x.tar.partial.OLD"]);
+    }
+    expect(removeOld(scratch, path.join(scratch, "d\n/x.tar")).status).toBe(0);
+    expect([readdirSync(path.join(scratch, "d\n")), readdirSync(path.join(scratch, "d"))]).toEqual([[], ["x.tar.partial.OLD"]]);
+  });
+
+  it("whatever glob options the caller's bash has (failglob, nocaseglob: exported in BASHOPTS), matches names exactly, fails on no match nowhere, and leaves the options as they were", () => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "strata-partials-"));
+    folders.push(scratch);
+    for (const name of ["x.tar.partial.OLD", "X.TAR.partial.OTHER"]) writeFileSync(path.join(scratch, name), "x");
+    ageTwoHours(scratch, ["x.tar.partial.OLD", "X.TAR.partial.OTHER"]);
+    // "old": a kind with nothing beside the name, which failglob would make an error.
+    const run = spawnSync("bash", ["-c", 'set -euo pipefail; source "$0"; strata_remove_old_partials "$1" old; shopt -p failglob nocaseglob nullglob || true', path.join(scripts, "env.sh"), path.join(scratch, "x.tar")], { encoding: "utf8", env: { ...process.env, BASHOPTS: "failglob:nocaseglob" } });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toBe("shopt -s failglob\nshopt -s nocaseglob\nshopt -u nullglob\n");
+    expect(readdirSync(scratch)).toEqual(["X.TAR.partial.OTHER"]);
+  });
+
+  it("a leftover it cannot remove is said, and the caller goes on (a cache an earlier sudo run wrote)", () => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "strata-partials-"));
+    folders.push(scratch);
+    writeFileSync(path.join(scratch, "x.tar.partial.OLD"), "x");
+    ageTwoHours(scratch, ["x.tar.partial.OLD"]);
+    // An rm that is refused, as a root-owned leftover is to another user (the tests run as root, whom nothing refuses).
+    const refusing = path.join(scratch, "bin");
+    mkdirSync(refusing);
+    writeFileSync(path.join(refusing, "rm"), "#!/bin/sh\necho \"rm: cannot remove: Permission denied\" >&2\nexit 1\n");
+    chmodSync(path.join(refusing, "rm"), 0o755);
+    const run = spawnSync("bash", ["-c", 'set -euo pipefail; source "$0"; strata_remove_old_partials "$1"; echo went on', path.join(scripts, "env.sh"), path.join(scratch, "x.tar")], { encoding: "utf8", env: { ...process.env, PATH: `${refusing}:${process.env.PATH ?? ""}` } });
+    expect([run.status, run.stdout]).toEqual([0, "went on\n"]);
+    expect(run.stderr).toContain(`could not remove ${path.join(scratch, "x.tar.partial.OLD")}, which a killed run left`);
+    expect(readdirSync(scratch).sort()).toEqual(["bin", "x.tar.partial.OLD"]);
   });
 });
