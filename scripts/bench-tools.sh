@@ -32,6 +32,8 @@ install_tools() {
     strata_move_whole "$bin/buildx" "$tools/buildx-$BUILDX_VERSION" || strata_die "cannot put the buildx just built at $tools/buildx-$BUILDX_VERSION"
     rm -rf "$bin"
   fi
+  strata_remove_old_partials "$tools/buildkitd-$BUILDKIT_VERSION"
+  strata_remove_old_partials "$tools/buildctl-$BUILDKIT_VERSION"
   if [ ! -x "$tools/buildkitd-$BUILDKIT_VERSION" ] || [ ! -x "$tools/buildctl-$BUILDKIT_VERSION" ]; then
     # `go install …/buildkitd@version` is refused (the module's go.mod has exclude directives): build
     # inside a writable copy of the downloaded module instead.
@@ -41,9 +43,8 @@ install_tools() {
     [ -d "$module" ] || strata_die "go mod download github.com/moby/buildkit@$BUILDKIT_VERSION gave no folder"
     source="$(mktemp -d)"; cp -r "$module/." "$source"; chmod -R u+w "$source"
     for cmd in buildkitd buildctl; do
-      (cd "$source" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION" -o "$tools/$cmd-$BUILDKIT_VERSION.tmp" "./cmd/$cmd") \
-        >"$STRATA_HOME/logs/build-$cmd.log" 2>&1 || { tail -20 "$STRATA_HOME/logs/build-$cmd.log" >&2; strata_die "building $cmd failed; see $STRATA_HOME/logs/build-$cmd.log"; }
-      mv "$tools/$cmd-$BUILDKIT_VERSION.tmp" "$tools/$cmd-$BUILDKIT_VERSION"
+      (cd "$source" && CGO_ENABLED=0 strata_go_build_whole "$tools/$cmd-$BUILDKIT_VERSION" "$STRATA_HOME/logs/build-$cmd.log" -trimpath -ldflags "-s -w -X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION" "./cmd/$cmd") \
+        || { tail -20 "$STRATA_HOME/logs/build-$cmd.log" >&2; strata_die "building $cmd failed; see $STRATA_HOME/logs/build-$cmd.log"; }
     done
     rm -rf "$source"
   fi

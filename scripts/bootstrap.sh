@@ -82,11 +82,10 @@ build_go_binary() { # <wrapper module dir> <package> <output> [ldflags]
   strata_log "building $(basename "$output") from Go modules ($package); the first build takes a few minutes"
   local started=$SECONDS log="$STRATA_HOME/logs/build-$(basename "$output").log"
   mkdir -p "$STRATA_HOME/logs"
-  if ! (cd "$module" && GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$output.tmp" "$package") >"$log" 2>&1; then
+  if ! (cd "$module" && GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0 strata_go_build_whole "$output" "$log" -trimpath -ldflags "-s -w $ldflags" "$package"); then
     tail -30 "$log" >&2
     strata_die "building $(basename "$output") failed; full log: $log"
   fi
-  mv "$output.tmp" "$output"
   strata_log "built $(basename "$output") in $((SECONDS - started)) s (log: $log)"
 }
 
@@ -101,15 +100,21 @@ install_language_host_wrapper() {
   local text="#!/bin/sh
 # Written by scripts/bootstrap.sh: Strata's Pulumi.yaml runtime option, as a flag (see there).
 exec \"\$(dirname \"\$0\")/$(basename "$host")\" -typescript=false \"\$@\""
+  strata_remove_old_partials "$wrapper"
   if [ "$(cat "$wrapper" 2>/dev/null)" != "$text" ]; then
-    printf '%s\n' "$text" >"$wrapper.tmp" && chmod 0755 "$wrapper.tmp" && mv "$wrapper.tmp" "$wrapper"
+    local partial; partial="$(mktemp -- "$wrapper.partial.XXXXXX")" || strata_die "cannot make a file beside $wrapper"
+    { printf '%s\n' "$text" >"$partial" && chmod 0755 "$partial" && mv -f -- "$partial" "$wrapper"; } \
+      || { rm -f -- "$partial"; strata_die "cannot write the language host's wrapper at $wrapper"; }
   fi
 }
 
 install_pulumi() {
   local existing launcher_bin="$STRATA_PULUMI_BIN/pulumi-resource-pulumi-nodejs"
-  # Also when another pulumi is used: a half copy of ours stays nowhere for good.
+  local host="$STRATA_PULUMI_BIN/pulumi-language-nodejs-v$STRATA_LANGUAGE_HOST_VERSION"
+  # What killed runs left beside our files, also when another pulumi is used: none stays for good.
   strata_remove_old_partials "$launcher_bin"
+  strata_remove_old_partials "$STRATA_PULUMI_BIN/pulumi"
+  strata_remove_old_partials "$host"
   existing="$(command -v pulumi || true)"
   if [ -n "$existing" ] && [ "$existing" != "$STRATA_PULUMI_BIN/pulumi" ] && [ -z "${STRATA_BUILD_PULUMI:-}" ]; then
     strata_log "using the installed Pulumi CLI at $existing ($(pulumi version))"
@@ -120,7 +125,6 @@ install_pulumi() {
     build_go_binary "$STRATA_ROOT/scripts/toolchain/pulumi-cli" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
       "$STRATA_PULUMI_BIN/pulumi" "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$STRATA_PULUMI_VERSION"
   fi
-  local host="$STRATA_PULUMI_BIN/pulumi-language-nodejs-v$STRATA_LANGUAGE_HOST_VERSION"
   # A toolchain bootstrapped before the wrapper has the built host under the engine's name: keep it.
   if [ ! -x "$host" ] && [ "$(head -c 4 "$STRATA_PULUMI_BIN/pulumi-language-nodejs" 2>/dev/null | tr -d '\177')" = "ELF" ]; then
     mv "$STRATA_PULUMI_BIN/pulumi-language-nodejs" "$host"
@@ -151,8 +155,12 @@ install_pulumi() {
 install_docker_plugin() {
   local version="$STRATA_DOCKER_PLUGIN_VERSION"
   local installed="$PULUMI_HOME/plugins/resource-docker-v$version/pulumi-resource-docker"
-  if [ -x "$installed" ] && [ ! -e "$PULUMI_HOME/plugins/resource-docker-v$version.partial" ]; then return; fi
   local cached="$STRATA_HOME/pulumi-resource-docker-$version/pulumi-resource-docker"
+  # The source is unpacked in a folder of each run's own (two clones may build at once).
+  local work_name="$STRATA_HOME/src/pulumi-resource-docker-$version"
+  strata_remove_old_partials "$cached"
+  strata_remove_old_partials "$work_name"
+  if [ -x "$installed" ] && [ ! -e "$PULUMI_HOME/plugins/resource-docker-v$version.partial" ]; then return; fi
   if [ ! -x "$cached" ]; then
     local archive="$STRATA_THIRD_PARTY/pulumi-resource-docker-$version-src.tar.gz"
     if [ ! -f "$archive" ]; then
@@ -161,8 +169,8 @@ install_docker_plugin() {
   Otherwise: set STRATA_THIRD_PARTY to the folder holding pulumi-resource-docker-$version-src.tar.gz"
     fi
     command -v go >/dev/null || strata_die "Go is needed to build the docker provider plugin from $archive (install golang or put go on PATH)"
-    local work="$STRATA_HOME/src/pulumi-resource-docker-$version"
-    rm -rf "$work" && mkdir -p "$work" "$(dirname "$cached")"
+    mkdir -p "$STRATA_HOME/src" "$(dirname "$cached")"
+    local work; work="$(mktemp -d -- "$work_name.partial.XXXXXX")" || strata_die "cannot make a folder beside $work_name"
     tar -xzf "$archive" -C "$work"
     build_go_binary "$work/pulumi-docker/provider" ./cmd/pulumi-resource-docker "$cached" \
       "-X github.com/pulumi/pulumi-docker/provider/v4/pkg/version.Version=$version"

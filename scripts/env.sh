@@ -164,15 +164,17 @@ strata_mounts_under() { # <folder>
 # Called where a script puts <dest> and where it finds <dest> there already, so that what a kill
 # left goes even when no later run puts that file again. Names are matched by bash, literally (not
 # find's -name, which reads [ * ? in <dest>'s name as a pattern; whatever glob options the caller's
-# shell has), and only entries beside <dest>. A leftover it cannot remove (a cache an earlier sudo
-# run wrote) is said, and the caller goes on: it is only space.
+# shell has, set -f included), and only entries beside <dest>. A leftover it cannot remove (a cache
+# an earlier sudo run wrote) is said, and the caller goes on: it is only space.
 strata_remove_old_partials() { # <dest> [kind...]
   local dest="$1" folder name kind entry now changed globs; shift
   # Not $(dirname)/$(basename): command substitution drops a name's trailing newlines.
   case "$dest" in */*) folder="${dest%/*}" ;; *) folder=. ;; esac
   name="${dest##*/}"
-  [ -n "$folder" ] || folder=/
-  [ -d "$folder" ] || return 0
+  [ -d "${folder:-/}" ] || return 0
+  # set's options (set -f) come back as the function returns (local -); shopt's are put back below.
+  local -
+  set +f
   globs="$(shopt -p nullglob failglob nocaseglob)" || true # (its status is 1 when one is off)
   shopt -s nullglob; shopt -u failglob nocaseglob
   now="$(date +%s)"
@@ -180,7 +182,7 @@ strata_remove_old_partials() { # <dest> [kind...]
     for entry in "$folder/$name.$kind."*; do
       changed="$(stat -c %Y -- "$entry" 2>/dev/null)" || continue
       if [ $((now - changed)) -gt 3600 ]; then
-        rm -rf -- "$entry" 2>/dev/null || strata_log "could not remove $entry, which a killed run left (remove it by hand)"
+        rm -rf -- "$entry" 2>/dev/null || strata_log "could not remove $entry, which a killed run left (remove it by hand)" || true
       fi
     done
   done
@@ -198,6 +200,20 @@ strata_move_whole() { # <source> <dest>
   strata_remove_old_partials "$2"
   partial="$(mktemp -- "$2.partial.XXXXXX")" || return 1
   if ! mv -f -- "$1" "$partial" || ! mv -f -- "$partial" "$2"; then
+    rm -f -- "$partial"
+    return 1
+  fi
+}
+
+# go build's output, whole under <output> or not at all: built to a name of its own beside it
+# (<output>.partial.*, so that two clones building at once write two files), then renamed. Its
+# output is left in <log>; a failure returns 1 with nothing under <output>.
+strata_go_build_whole() { # <output> <log> <go build arguments, without -o>...
+  local output="$1" log="$2" partial; shift 2
+  strata_remove_old_partials "$output"
+  partial="$(mktemp -- "$output.partial.XXXXXX")" || return 1
+  # go build copies into an existing file and keeps its mode when its work folder is on another file system.
+  if ! go build -o "$partial" "$@" >"$log" 2>&1 || ! chmod 0755 "$partial" || ! mv -f -- "$partial" "$output"; then
     rm -f -- "$partial"
     return 1
   fi

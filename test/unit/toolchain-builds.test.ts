@@ -278,15 +278,15 @@ describe("strata_remove_old_partials (scripts/env.sh)", () => {
     expect([readdirSync(path.join(scratch, "d\n")), readdirSync(path.join(scratch, "d"))]).toEqual([[], ["x.tar.partial.OLD"]]);
   });
 
-  it("whatever glob options the caller's bash has (failglob, nocaseglob: exported in BASHOPTS), matches names exactly, fails on no match nowhere, and leaves the options as they were", () => {
+  it("whatever glob options the caller's bash has (failglob, nocaseglob: exported in BASHOPTS; set -f), matches names exactly, fails on no match nowhere, and leaves the options as they were", () => {
     const scratch = mkdtempSync(path.join(tmpdir(), "strata-partials-"));
     folders.push(scratch);
     for (const name of ["x.tar.partial.OLD", "X.TAR.partial.OTHER"]) writeFileSync(path.join(scratch, name), "x");
     ageTwoHours(scratch, ["x.tar.partial.OLD", "X.TAR.partial.OTHER"]);
     // "old": a kind with nothing beside the name, which failglob would make an error.
-    const run = spawnSync("bash", ["-c", 'set -euo pipefail; source "$0"; strata_remove_old_partials "$1" old; shopt -p failglob nocaseglob nullglob || true', path.join(scripts, "env.sh"), path.join(scratch, "x.tar")], { encoding: "utf8", env: { ...process.env, BASHOPTS: "failglob:nocaseglob" } });
+    const run = spawnSync("bash", ["-c", 'set -euo pipefail; source "$0"; set -f; strata_remove_old_partials "$1" old; shopt -p failglob nocaseglob nullglob || true; case $- in *f*) echo "set -f" ;; esac', path.join(scripts, "env.sh"), path.join(scratch, "x.tar")], { encoding: "utf8", env: { ...process.env, BASHOPTS: "failglob:nocaseglob" } });
     expect(run.status, run.stderr).toBe(0);
-    expect(run.stdout).toBe("shopt -s failglob\nshopt -s nocaseglob\nshopt -u nullglob\n");
+    expect(run.stdout).toBe("shopt -s failglob\nshopt -s nocaseglob\nshopt -u nullglob\nset -f\n");
     expect(readdirSync(scratch)).toEqual(["X.TAR.partial.OTHER"]);
   });
 
@@ -295,7 +295,7 @@ describe("strata_remove_old_partials (scripts/env.sh)", () => {
     folders.push(scratch);
     writeFileSync(path.join(scratch, "x.tar.partial.OLD"), "x");
     ageTwoHours(scratch, ["x.tar.partial.OLD"]);
-    // An rm that is refused, as a root-owned leftover is to another user (the tests run as root, whom nothing refuses).
+    // An rm that is refused, as a root-owned leftover is to another user (a fake: the tests run as root, and chattr +i needs a file system that has it).
     const refusing = path.join(scratch, "bin");
     mkdirSync(refusing);
     writeFileSync(path.join(refusing, "rm"), "#!/bin/sh\necho \"rm: cannot remove: Permission denied\" >&2\nexit 1\n");
@@ -304,5 +304,39 @@ describe("strata_remove_old_partials (scripts/env.sh)", () => {
     expect([run.status, run.stdout]).toEqual([0, "went on\n"]);
     expect(run.stderr).toContain(`could not remove ${path.join(scratch, "x.tar.partial.OLD")}, which a killed run left`);
     expect(readdirSync(scratch).sort()).toEqual(["bin", "x.tar.partial.OLD"]);
+  });
+});
+
+describe("strata_go_build_whole (scripts/env.sh)", () => {
+  /** A `go` whose build writes half of a padded script to its -o file and kills its process group, or (whole) all of it; either way into the file as it is, keeping its mode, as go build does when it copies. */
+  function fakeGoBuild(bin: string, cut: boolean): string {
+    const built = path.join(bin, "built");
+    writeFileSync(built, `#!/bin/sh\necho built\n# ${"x".repeat(4096)}\n`);
+    const write = cut ? `head -c 2000 '${built}' > "$out"; kill -KILL 0` : `cat '${built}' > "$out"`;
+    writeFileSync(path.join(bin, "go"), `#!/bin/sh\n[ "$1" = build ] && [ "$2" = -o ] || exit 2\nout=$3\n${write}\n`);
+    chmodSync(path.join(bin, "go"), 0o755);
+    return built;
+  }
+
+  it("a build killed while go writes its output leaves nothing under the name; the next build puts it there whole and executable", () => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "strata-go-build-"));
+    folders.push(scratch);
+    const [cutBin, wholeBin] = [path.join(scratch, "cut"), path.join(scratch, "whole")];
+    mkdirSync(cutBin);
+    mkdirSync(wholeBin);
+    fakeGoBuild(cutBin, true);
+    const built = fakeGoBuild(wholeBin, false);
+    const output = path.join(scratch, "tools/tool-v1");
+    mkdirSync(path.dirname(output));
+    const build = (bin: string) =>
+      spawnSync("setsid", ["--wait", "bash", "-c", 'set -euo pipefail; source "$0"; strata_go_build_whole "$1" "$2" ./cmd/tool', path.join(scripts, "env.sh"), output, path.join(scratch, "build.log")], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ""}` } });
+    const cut = build(cutBin);
+    expect(cut.signal, cut.stderr).toBe("SIGKILL");
+    expect(existsSync(output), "a build cut short is under the name later runs take as built").toBe(false);
+    expect(leftBeside(output, "partial")).toHaveLength(1);
+    const whole = build(wholeBin);
+    expect(whole.status, whole.stderr).toBe(0);
+    expect(readFileSync(output, "utf8")).toBe(readFileSync(built, "utf8"));
+    expect(spawnSync(output, { encoding: "utf8" }).stdout).toBe("built\n");
   });
 });
