@@ -102,9 +102,7 @@ install_language_host_wrapper() {
 exec \"\$(dirname \"\$0\")/$(basename "$host")\" -typescript=false \"\$@\""
   strata_remove_old_partials "$wrapper"
   if [ "$(cat "$wrapper" 2>/dev/null)" != "$text" ]; then
-    local partial; partial="$(mktemp -- "$wrapper.partial.XXXXXX")" || strata_die "cannot make a file beside $wrapper"
-    { printf '%s\n' "$text" >"$partial" && chmod 0755 "$partial" && mv -f -- "$partial" "$wrapper"; } \
-      || { rm -f -- "$partial"; strata_die "cannot write the language host's wrapper at $wrapper"; }
+    strata_write_whole "$wrapper" printf '%s\n' "$text" || strata_die "cannot write the language host's wrapper at $wrapper"
   fi
 }
 
@@ -138,11 +136,9 @@ install_pulumi() {
   # does not use it), taken from the same sdk module version. Copied to a name beside it, then
   # renamed: a copy cut short under its name would pass the -x check on every later run.
   if [ ! -x "$launcher_bin" ]; then
-    local launcher partial
+    local launcher
     launcher="$(cd "$STRATA_ROOT/scripts/toolchain/pulumi-cli" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)/nodejs/dist/pulumi-resource-pulumi-nodejs"
-    partial="$(mktemp -- "$launcher_bin.partial.XXXXXX")" || strata_die "cannot make a file beside $launcher_bin to copy the launcher to"
-    install -m 0755 "$launcher" "$partial" && mv -f -- "$partial" "$launcher_bin" \
-      || { rm -f -- "$partial"; strata_die "cannot copy Pulumi's dynamic-provider launcher from $launcher to $launcher_bin"; }
+    strata_write_whole "$launcher_bin" cat -- "$launcher" || strata_die "cannot copy Pulumi's dynamic-provider launcher from $launcher to $launcher_bin"
   fi
   "$STRATA_PULUMI_BIN/pulumi" version >/dev/null || strata_die "the Pulumi CLI does not run"
 }

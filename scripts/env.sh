@@ -177,7 +177,7 @@ strata_remove_old_partials() { # <dest> [kind...]
   set +f
   globs="$(shopt -p nullglob failglob nocaseglob)" || true # (its status is 1 when one is off)
   shopt -s nullglob; shopt -u failglob nocaseglob
-  now="$(date +%s)"
+  printf -v now '%(%s)T' -1
   for kind in partial "$@"; do
     for entry in "$folder/$name.$kind."*; do
       changed="$(stat -c %Y -- "$entry" 2>/dev/null)" || continue
@@ -200,6 +200,19 @@ strata_move_whole() { # <source> <dest>
   strata_remove_old_partials "$2"
   partial="$(mktemp -- "$2.partial.XXXXXX")" || return 1
   if ! mv -f -- "$1" "$partial" || ! mv -f -- "$partial" "$2"; then
+    rm -f -- "$partial"
+    return 1
+  fi
+}
+
+# Writes what a command prints to <dest>, executable, whole or not at all: into a name of its own
+# beside <dest> (<dest>.partial.*), then renamed. Returns 1, with nothing under <dest>, when the
+# command or a step fails.
+strata_write_whole() { # <dest> <command...>
+  local dest="$1" partial; shift
+  strata_remove_old_partials "$dest"
+  partial="$(mktemp -- "$dest.partial.XXXXXX")" || return 1
+  if ! "$@" >"$partial" || ! chmod 0755 "$partial" || ! mv -f -- "$partial" "$dest"; then
     rm -f -- "$partial"
     return 1
   fi

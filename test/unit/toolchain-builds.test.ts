@@ -22,6 +22,10 @@ for (const version of [cosignVersion, dockerdVersion, nodeVersion, pulumiVersion
 
 const folders: string[] = [];
 
+/** One of bootstrap.sh's steps alone, in a session of its own (so that a fake's kill of its group reaches no further). */
+const bootstrapStep = (step: string, env: NodeJS.ProcessEnv) =>
+  spawnSync("setsid", ["--wait", "bash", "-c", `source scripts/bootstrap.sh && ${step}`], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, ...env } });
+
 /** What killed runs left beside `target` (`<name>.<kind>.*`). */
 const leftBeside = (target: string, kind: string): string[] => readdirSync(path.dirname(target)).filter((name) => name.startsWith(`${path.basename(target)}.${kind}.`));
 
@@ -105,9 +109,7 @@ describe("bootstrap.sh's Node", () => {
     chmodSync(path.join(bin, "npm"), 0o755);
   }
 
-  /** bootstrap.sh's install_node alone, in a session of its own (so the cutting npm's kill of its group reaches no further). */
-  const installNode = (home: string, bin: string) =>
-    spawnSync("setsid", ["--wait", "bash", "-c", "source scripts/bootstrap.sh && install_node"], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, STRATA_HOME: home, PATH: `${bin}:${process.env.PATH ?? ""}` } });
+  const installNode = (home: string, bin: string) => bootstrapStep("install_node", { STRATA_HOME: home, PATH: `${bin}:${process.env.PATH ?? ""}` });
 
   it("an install killed while npm writes the binary is not taken as installed: the next run installs it whole; the half install, and an install renamed aside, go once an hour old", () => {
     const scratch = mkdtempSync(path.join(tmpdir(), "strata-toolchain-"));
@@ -148,13 +150,13 @@ describe("bootstrap.sh's Node", () => {
 describe("bootstrap.sh's dynamic-provider launcher", () => {
   const launcherName = "pulumi-resource-pulumi-nodejs";
 
-  /** An `install` that writes half of what it copies and kills its caller, the bash running install_pulumi (no clean-up runs). */
-  function writeCutShortInstall(bin: string): void {
-    writeFileSync(path.join(bin, "install"), `#!/bin/sh\nfor arg; do src=$dst; dst=$arg; done\nhead -c "$(( $(stat -c %s "$src") / 2 ))" "$src" > "$dst"\nchmod +x "$dst"\nkill -KILL "$PPID"\nexit 137\n`);
-    chmodSync(path.join(bin, "install"), 0o755);
+  /** A `cat` that, given the launcher, writes half of it and kills its caller, the bash running install_pulumi (no clean-up runs); anything else it passes to the real cat. */
+  function writeCutShortCat(bin: string): void {
+    writeFileSync(path.join(bin, "cat"), `#!/bin/sh\nfor arg; do src=$arg; done\nif [ "$(basename -- "$src")" = '${launcherName}' ]; then\n  head -c "$(( $(stat -c %s "$src") / 2 ))" "$src"\n  kill -KILL "$PPID"\n  exit 137\nfi\nexec /bin/cat "$@"\n`);
+    chmodSync(path.join(bin, "cat"), 0o755);
   }
 
-  it("install_pulumi killed in install's write of the launcher leaves no launcher cut short under its name; the next run copies it whole, and a later one removes the half copy once an hour old", () => {
+  it("install_pulumi killed while it writes the launcher leaves no launcher cut short under its name; the next run copies it whole, and a later one removes the half copy once an hour old", () => {
     const scratch = mkdtempSync(path.join(tmpdir(), "strata-toolchain-"));
     folders.push(scratch);
     const home = path.join(scratch, "home");
@@ -175,13 +177,12 @@ describe("bootstrap.sh's dynamic-provider launcher", () => {
     chmodSync(path.join(goBin, "go"), 0o755);
     const cutBin = path.join(scratch, "cut-bin");
     mkdirSync(cutBin);
-    writeCutShortInstall(cutBin);
-    const installPulumi = (bin: string) =>
-      spawnSync("setsid", ["--wait", "bash", "-c", "source scripts/bootstrap.sh && install_pulumi"], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, STRATA_HOME: home, STRATA_BUILD_PULUMI: "1", PATH: `${bin}:${goBin}:${process.env.PATH ?? ""}` } });
+    writeCutShortCat(cutBin);
+    const installPulumi = (bin: string) => bootstrapStep("install_pulumi", { STRATA_HOME: home, STRATA_BUILD_PULUMI: "1", PATH: `${bin}:${goBin}:${process.env.PATH ?? ""}` });
     const launcher = path.join(pulumiBin, launcherName);
 
     const cut = installPulumi(cutBin);
-    expect(cut.signal, `the run was killed in install: ${cut.stderr}`).toBe("SIGKILL");
+    expect(cut.signal, `the run was killed while it wrote the launcher: ${cut.stderr}`).toBe("SIGKILL");
     expect(existsSync(launcher), `a launcher cut short is under ${launcher}, where later runs take it as installed`).toBe(false);
     const halfCopies = leftBeside(launcher, "partial");
     expect(halfCopies).toHaveLength(1);
@@ -192,7 +193,7 @@ describe("bootstrap.sh's dynamic-provider launcher", () => {
     expect(spawnSync(launcher, [], { encoding: "utf8" }).stdout).toBe("launched\n");
     const inCache = [launcherName, "pulumi", "pulumi-language-nodejs", `pulumi-language-nodejs-v${languageHostVersion}`];
     expect(readdirSync(pulumiBin).sort()).toEqual([...inCache, ...halfCopies].sort());
-    // Once an hour old, it goes with the next run, which finds the launcher there and copies nothing (the cutting install would kill it).
+    // Once an hour old, it goes with the next run, which finds the launcher there and copies nothing (the cutting cat would kill it).
     ageTwoHours(pulumiBin, halfCopies);
     const third = installPulumi(cutBin);
     expect(third.status, third.stderr).toBe(0);
@@ -206,7 +207,7 @@ describe("bootstrap.sh's dynamic-provider launcher", () => {
     mkdirSync(otherPulumi);
     writeFileSync(path.join(otherPulumi, "pulumi"), `#!/bin/sh\necho v${pulumiVersion}\n`);
     chmodSync(path.join(otherPulumi, "pulumi"), 0o755);
-    const withOther = spawnSync("setsid", ["--wait", "bash", "-c", "source scripts/bootstrap.sh && install_pulumi"], { cwd: path.resolve(scripts, ".."), encoding: "utf8", env: { ...process.env, STRATA_HOME: home, PATH: `${otherPulumi}:${cutBin}:${process.env.PATH ?? ""}` } });
+    const withOther = bootstrapStep("install_pulumi", { STRATA_HOME: home, PATH: `${otherPulumi}:${cutBin}:${process.env.PATH ?? ""}` });
     expect(withOther.status, withOther.stderr).toBe(0);
     expect(withOther.stderr).toContain(`using the installed Pulumi CLI at ${path.join(otherPulumi, "pulumi")}`);
     expect(readdirSync(pulumiBin).sort()).toEqual(inCache.filter((name) => name !== "pulumi").sort());
