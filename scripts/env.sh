@@ -206,8 +206,8 @@ strata_move_whole() { # <source> <dest>
 }
 
 # Writes what a command prints to <dest>, executable, whole or not at all: into a name of its own
-# beside <dest> (<dest>.partial.*), then renamed. Returns 1, with nothing under <dest>, when the
-# command or a step fails.
+# beside <dest> (<dest>.partial.*), then renamed. Returns 1, leaving <dest> as it was (absent, or
+# the file there before), when the command or a step fails.
 strata_write_whole() { # <dest> <command...>
   local dest="$1" partial; shift
   strata_remove_old_partials "$dest"

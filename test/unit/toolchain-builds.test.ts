@@ -5,7 +5,7 @@
  * while it was written in place) would be run by every later run; and what a kill left beside the
  * name goes once it is an hour old, with a later run that finds the file there. `go` and `npm` are
  * fakes here that "build" a small script (or, for the launcher, `go list` names a folder holding
- * one), so the tests take a second, not minutes.
+ * one), so the tests take a second, not minutes; the kills come from fake `mv`, `npm`, `cat` and `go`.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
