@@ -7,8 +7,7 @@
  * on a new stack, so these count there (README *CI builds*, figures).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
-import { StringDecoder } from "node:string_decoder";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
@@ -16,6 +15,7 @@ import { type EngineRun, eventCollector } from "./events.js";
 import { RUN_STACK_VARIABLE } from "./leftover-plugins.js";
 import { ownerStore, recordOwner } from "./lock-owner.js";
 import { checkpointFile } from "./file-backend.js";
+import { logTail } from "./log-tail.js";
 import { UserError } from "../core/problems.js";
 
 export interface StackOptions {
@@ -160,35 +160,6 @@ export interface UpOptions extends StackOptions {
   readonly progress?: (text: string) => void;
   /** The engine writes the state after every step, not only as the run ends (checkpointEnv). */
   readonly checkpointEveryStep: boolean;
-}
-
-/** Reads the complete lines a growing file gained since the last call. */
-function logTail(file: string, onLine: (line: string, receivedAt: number) => void): () => void {
-  let offset = 0;
-  let partial = "";
-  // A character split across two reads is held back until its last byte comes.
-  const decoder = new StringDecoder("utf8");
-  return () => {
-    let descriptor: number;
-    try {
-      descriptor = openSync(file, "r");
-    } catch {
-      return; // not written yet
-    }
-    try {
-      const buffer = Buffer.alloc(1 << 20);
-      const now = Date.now();
-      for (let read = readSync(descriptor, buffer, 0, buffer.length, offset); read > 0; read = readSync(descriptor, buffer, 0, buffer.length, offset)) {
-        offset += read;
-        partial += decoder.write(buffer.subarray(0, read));
-        const lines = partial.split("\n");
-        partial = lines.pop() ?? "";
-        for (const line of lines) if (line.trim() !== "") onLine(line, now);
-      }
-    } finally {
-      closeSync(descriptor);
-    }
-  };
 }
 
 /**
