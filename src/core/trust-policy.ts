@@ -21,7 +21,7 @@ export const TRUST_KEY = "trust";
 export interface TrustPolicy {
   /** Paths of PEM public keys as written in the config, relative to the project folder, in the config's order. */
   readonly keys: readonly string[];
-  /** A git ref (`origin/main`, `refs/heads/main`, `v1.2`): a commit it contains is reviewed. */
+  /** A remote-tracking ref or a tag (`origin/main`, `refs/remotes/origin/main`, `v1.2`): a commit it contains is reviewed (reviewedRefProblem). */
   readonly reviewedRef: string;
 }
 
@@ -35,6 +35,20 @@ export interface TrustedKey {
 const FIELD = `${CONFIG_NAMESPACE}:${TRUST_KEY}`;
 const EXAMPLE = `${FIELD}: {keys: [keys/ci.pub], reviewedRef: origin/main}`;
 const KEYS_FIX = "list the PEM public keys this channel trusts, relative to the project folder, for example keys: [keys/ci.pub] (make one with cosign generate-key-pair; commit only the .pub)";
+/**
+ * Why a reviewed ref, by its full name (`git rev-parse --symbolic-full-name`), cannot say what was
+ * reviewed; undefined when it can. Only a remote-tracking ref (what the remote's reviewed branch
+ * holds, as fetched) or a tag: a local branch moves without review (a local merge, `git branch -f`,
+ * a CI system's speculative merge of the changes under test into its local branches), and so would
+ * call whatever it was moved to reviewed. Read at parse time for a full name, and by the gate
+ * (engine/source-info.ts isReviewed) for a short one, which only git can expand.
+ */
+export function reviewedRefProblem(fullName: string): string | undefined {
+  if (/^refs\/(remotes|tags)\/[^/]/.test(fullName)) return undefined;
+  if (fullName.startsWith("refs/heads/")) return `${fullName} is a local branch: it moves without review (a local merge, git branch -f, a CI system's speculative merge of the changes under test), so it cannot say what was reviewed; name the remote-tracking ref your review system moves (origin/${fullName.slice("refs/heads/".length)}) or a tag`;
+  return `${fullName} is neither a remote-tracking ref (refs/remotes/…) nor a tag (refs/tags/…), the refs that say what was reviewed; name one, for example origin/main`;
+}
+
 /**
  * Conservative: letters, digits and `._/-@{}^~`, not starting with `-` (git would read it as an
  * option), with none of git's forbidden forms (`..`, `//`, a trailing `/`, `.` or `.lock`).
@@ -104,9 +118,9 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
   } else if (typeof record.reviewedRef !== "string" || record.reviewedRef.trim() === "") {
     problems.push(problem(`${FIELD}.reviewedRef`, `is ${JSON.stringify(record.reviewedRef)}, not a git ref`, "name the ref that holds reviewed commits, for example reviewedRef: origin/main"));
   } else {
-    const wrong = refProblem(record.reviewedRef);
+    const wrong = refProblem(record.reviewedRef) ?? (record.reviewedRef.startsWith("refs/") ? reviewedRefProblem(record.reviewedRef) : undefined);
     if (wrong === undefined) reviewedRef = record.reviewedRef;
-    else problems.push(problem(`${FIELD}.reviewedRef`, wrong, "name the branch or tag that only reviewed commits reach, for example origin/main"));
+    else problems.push(problem(`${FIELD}.reviewedRef`, wrong, "name the remote-tracking ref or tag that only reviewed commits reach, for example origin/main"));
   }
 
   if (problems.length > 0 || reviewedRef === undefined) return { problems };

@@ -15,6 +15,7 @@ import { mapLimited } from "../core/concurrency.js";
 import { UserError } from "../core/problems.js";
 import { type SourceState } from "../core/provenance.js";
 import { type ReviewAnswer } from "../core/trust-verdict.js";
+import { reviewedRefProblem } from "../core/trust-policy.js";
 
 /** Milliseconds one git command may take: these are local reads; a hung one is a broken checkout. */
 const GIT_TIMEOUT_MS = 30_000;
@@ -31,9 +32,12 @@ interface GitResult {
 /**
  * The environment every git call here runs in. LC_ALL=C: messages the user reads are git's own, in
  * one language; GIT_OPTIONAL_LOCKS=0: a status must not take the index lock a concurrent git
- * command holds.
+ * command holds; GIT_NO_REPLACE_OBJECTS and an empty graft file: the objects as they are, not as
+ * `git replace` (refs a mirror fetch brings in) or `.git/info/grafts` make them look: a replaced
+ * commit could give an unreviewed commit reviewed parents, or HEAD another tree for status to
+ * compare the checkout with.
  */
-const gitEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0" });
+const gitEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0", GIT_NO_REPLACE_OBJECTS: "1", GIT_GRAFT_FILE: "/dev/null" });
 
 function git(dir: string, args: readonly string[], input?: string): Promise<GitResult> {
   return new Promise((resolve) => {
@@ -448,29 +452,36 @@ export async function sourceState(dir: string): Promise<SourceState & { readonly
 export type { ReviewAnswer } from "../core/trust-verdict.js";
 
 /**
- * Whether `commit` is reviewed: an ancestor of (or equal to) `reviewedRef`, by
+ * Whether `commit` is reviewed: an ancestor of (or equal to) the commit `reviewedRef` names, by
  * `git merge-base --is-ancestor`. Exit 1 is its "no"; any other failure (an unknown ref or commit, a
  * shallow clone without the history, git missing) is "could not tell", which the gate refuses.
+ *
+ * What git is asked cannot be steered by this checkout's or machine's settings: the ref must be one
+ * name git expands to a single remote-tracking ref or tag (reviewedRefProblem), with
+ * core.warnAmbiguousRefs on (off, a tag `origin/main` fetched from anyone who can push tags would
+ * win over refs/remotes/origin/main), and the ancestry is asked of that ref's commit id; replace
+ * refs and grafts, which can give a commit any parents, are not read (gitEnv).
  */
 export async function isReviewed(dir: string, commit: string, reviewedRef: string): Promise<ReviewAnswer> {
   // Both were checked before (provenance.ts, trust-policy.ts); checked again so neither can reach git as an option.
   if (!/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(commit)) return { kind: "could not tell", detail: `"${commit}" is not a full commit id` };
   if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref` };
-  const ref = await git(dir, ["rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
-  if (ref.code !== 0) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (${ref.code === 1 ? "no such ref" : reasonOf(ref)}): git fetch it, or correct strata:trust.reviewedRef` };
-  // The branch the checkout is on moves with every local commit (a build, an unreviewed change):
-  // as the reviewed ref it would call whatever was just committed here reviewed.
-  const [named, checkedOut] = await Promise.all([git(dir, ["rev-parse", "--symbolic-full-name", reviewedRef]), git(dir, ["symbolic-ref", "-q", "HEAD"])]);
-  if (named.code !== 0 || checkedOut.code === undefined || checkedOut.code > 1) return { kind: "could not tell", detail: `git could not say which branch ${reviewedRef} is or which one the checkout at ${dir} is on (${reasonOf(named.code !== 0 ? named : checkedOut)})` };
-  // A ref git cannot name as one branch or tag (main~0, a name both a tag and a branch) cannot be
-  // told apart from the checked-out branch: could not tell.
-  if (named.stdout.trim() === "") return { kind: "could not tell", detail: `git names no single branch or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name both a branch and a tag): name the branch or tag itself, for example origin/main` };
-  if (checkedOut.code === 0 && named.stdout.trim() === checkedOut.stdout.trim()) {
-    return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is the branch checked out at ${dir}: a commit made there would count as reviewed` };
-  }
-  const known = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);
-  if (known.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${known.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
-  const answer = await git(dir, ["merge-base", "--is-ancestor", commit, reviewedRef]);
+  const unambiguous = ["-c", "core.warnAmbiguousRefs=true"];
+  const known = await git(dir, [...unambiguous, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
+  if (known.code !== 0) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (${known.code === 1 ? "no such ref" : reasonOf(known)}): git fetch it, or correct strata:trust.reviewedRef` };
+  const named = await git(dir, [...unambiguous, "rev-parse", "--symbolic-full-name", reviewedRef]);
+  if (named.code !== 0) return { kind: "could not tell", detail: `git could not say which ref ${reviewedRef} is (${reasonOf(named)})` };
+  const fullName = named.stdout.trim();
+  // A revision expression (main~0) or a name of two refs (a tag and a branch) has no single name.
+  if (fullName === "" || fullName.includes("\n")) return { kind: "could not tell", detail: `git names no single remote-tracking ref or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name of two refs, such as a tag and a branch): name the ref itself, for example origin/main` };
+  const wrongKind = reviewedRefProblem(fullName);
+  if (wrongKind !== undefined) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef}: ${wrongKind}` };
+  const tip = await git(dir, [...unambiguous, "rev-parse", "--verify", "--quiet", `${fullName}^{commit}`]);
+  const tipId = tip.stdout.trim();
+  if (tip.code !== 0 || !/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(tipId)) return { kind: "could not tell", detail: `git could not say which commit ${fullName} is (${tip.code === 0 ? `it answered "${tipId}"` : reasonOf(tip)})` };
+  const present = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);
+  if (present.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${present.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
+  const answer = await git(dir, ["merge-base", "--is-ancestor", commit, tipId]);
   if (answer.code === 0) return { kind: "reviewed" };
   if (answer.code === 1) {
     // In a shallow clone, git's "no" may only mean the history between the two was not fetched.
@@ -479,5 +490,5 @@ export async function isReviewed(dir: string, commit: string, reviewedRef: strin
     if (shallow.stdout.trim() === "true") return { kind: "could not tell", detail: `the checkout at ${dir} is a shallow clone: git finds commit ${commit} outside ${reviewedRef}, but the history that would link them may not be fetched (git fetch --unshallow)` };
     return { kind: "not reviewed", detail: `commit ${commit} is not in ${reviewedRef}` };
   }
-  return { kind: "could not tell", detail: `git merge-base --is-ancestor ${commit} ${reviewedRef}: ${reasonOf(answer)}` };
+  return { kind: "could not tell", detail: `git merge-base --is-ancestor ${commit} ${tipId} (${fullName}): ${reasonOf(answer)}` };
 }

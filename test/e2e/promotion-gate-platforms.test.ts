@@ -16,7 +16,7 @@ import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, m
 import { cosignBinary, cosignCli } from "./cosign-cli.js";
 
 const PASSPHRASE = "gate-platforms-passphrase-91d2";
-const TRUST = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed" });
+const TRUST = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "origin/main" });
 const PLATFORMS = ["linux/amd64", "linux/arm64"];
 const COSIGN_FLAGS = ["--insecure-ignore-tlog=true", "--allow-insecure-registry"];
 
@@ -48,7 +48,7 @@ describe("the promotion gate on a multi-platform layer", () => {
     world = createWorld("gate-mp");
     makeMultiPlatform(world);
     commitCatalog(world);
-    catalogGit(world, "branch", "reviewed");
+    catalogGit(world, "update-ref", "refs/remotes/origin/main", "HEAD");
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-gate-mp-keys-"));
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
     publicKeyFile = pair.publicKeyFile;

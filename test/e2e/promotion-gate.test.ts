@@ -25,7 +25,7 @@ import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, r
 import { cosignBinary, cosignCli } from "./cosign-cli.js";
 
 const PASSPHRASE = "gate-passphrase-3b7c21";
-const TRUST = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed" });
+const TRUST = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "origin/main" });
 const LAYERS = ["app", "app-base", "base", "db", "libs", "tools"];
 
 /** Every tag of a group with the digest it holds: what "the target's tags" means before and after. */
@@ -76,9 +76,9 @@ describe("the promotion gate", () => {
   beforeAll(async () => {
     cosign = cosignBinary();
     world = createWorld("gate");
-    // Provenance names the catalog's commit: the catalog is a checkout, its commit in `reviewed`.
+    // Provenance names the catalog's commit: the catalog is a checkout, its commit in origin/main (as a clone that fetched the reviewed branch has it).
     commitCatalog(world);
-    git("branch", "reviewed");
+    git("update-ref", "refs/remotes/origin/main", "HEAD");
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-gate-keys-"));
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
     key = pair.key;
@@ -271,7 +271,7 @@ describe("the promotion gate", () => {
     const head = git("rev-parse", "HEAD");
     await (await source("unreviewed", key)).up();
     const { message, before, after } = await refused("unreviewed");
-    expect(message).toContain(`its provenance names commit ${head}, which is not in the reviewed ref reviewed`);
+    expect(message).toContain(`its provenance names commit ${head}, which is not in the reviewed ref origin/main`);
     expect(after).toEqual(before);
     expect(after).toEqual({});
     // The control: the same gated channel copies a source that passes (so the empty tags above were the gate's doing).

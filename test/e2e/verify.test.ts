@@ -37,7 +37,7 @@ describe("strata verify", () => {
   /** Signed by another key than the one the trust policy names (the third test makes it). */
   let other: E2eStack | undefined;
   let commit: string;
-  const trust = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed" });
+  const trust = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "origin/main" });
   const git = (...args: string[]): string => catalogGit(world, ...args);
   const verify = (stack: string, ...extra: string[]) => runStrata(world, ["verify", "--stack", stack, "--catalog", world.catalogDir, ...extra], { STRATA_COSIGN: cosign });
   const verifyJson = async (stack: string, ...extra: string[]): Promise<{ code: number; data: VerifyJson; out: string }> => {
@@ -49,9 +49,9 @@ describe("strata verify", () => {
   beforeAll(async () => {
     cosign = cosignBinary();
     world = createWorld("verify");
-    // Provenance names the catalog's commit; the trust policy's reviewed ref is a branch of that checkout.
+    // Provenance names the catalog's commit; the trust policy's reviewed ref, origin/main, is a remote-tracking ref of that checkout.
     commitCatalog(world);
-    git("branch", "reviewed");
+    git("update-ref", "refs/remotes/origin/main", "HEAD");
     commit = git("rev-parse", "HEAD");
     keysDir = mkdtempSync(path.join(tmpdir(), "strata-verify-keys-"));
     const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, PASSPHRASE);
@@ -82,7 +82,7 @@ describe("strata verify", () => {
     expect(text.out).toContain("2 images verified");
     const { code, data } = await verifyJson("dev");
     expect(code).toBe(0);
-    expect(data.reviewedRef).toBe("reviewed");
+    expect(data.reviewedRef).toBe("origin/main");
     expect(data.images.map((image) => [image.layer, image.digestRef, image.admitted, image.signedBy, image.commit, image.clean, image.reviewed, image.packages]).sort()).toEqual(
       Object.entries(layers).map(([layer, output]) => [layer, output.digestRef, true, "keys/ci.pub", commit, true, "yes", output.packages]).sort(),
     );
@@ -95,7 +95,7 @@ describe("strata verify", () => {
       expect(readFileSync(path.join(world.projectDir, "Pulumi.dev.yaml"), "utf8")).toMatch(/strata:trust:\s*\n\s+secure: /);
       const { code, data, out } = await verifyJson("dev");
       expect(code, out).toBe(0);
-      expect(data.reviewedRef).toBe("reviewed");
+      expect(data.reviewedRef).toBe("origin/main");
       expect(data.images.map((image) => [image.layer, image.admitted, image.signedBy, image.reviewed])).toEqual(expect.arrayContaining([["base", true, "keys/ci.pub", "yes"], ["tools", true, "keys/ci.pub", "yes"]]));
       // Without the passphrase Pulumi cannot decrypt it: verify stops and says how to go on.
       const locked = await runStrata(world, ["verify", "--stack", "dev", "--catalog", world.catalogDir], { STRATA_COSIGN: cosign, PULUMI_CONFIG_PASSPHRASE: "not-the-passphrase" });
@@ -104,12 +104,12 @@ describe("strata verify", () => {
       // One field a secret (pulumi config set --secret --path): the rest stays plain in the file, the whole is read through Pulumi.
       await dev.stack.removeConfig("strata:trust");
       await dev.stack.setConfig("strata:trust.keys[0]", { value: "keys/ci.pub" }, true);
-      await dev.stack.setConfig("strata:trust.reviewedRef", { value: "reviewed", secret: true }, true);
+      await dev.stack.setConfig("strata:trust.reviewedRef", { value: "origin/main", secret: true }, true);
       expect(readFileSync(path.join(world.projectDir, "Pulumi.dev.yaml"), "utf8")).toMatch(/reviewedRef:\s*\n\s+secure: /);
       const leaf = await verifyJson("dev");
       expect(leaf.code, leaf.out).toBe(0);
       expect(leaf.data.images.every((image) => image.admitted && image.reviewed === "yes"), leaf.out).toBe(true);
-      expect(leaf.data.reviewedRef).toBe("reviewed");
+      expect(leaf.data.reviewedRef).toBe("origin/main");
     } finally {
       await dev.stack.setConfig("strata:trust", { value: trust });
     }

@@ -66,6 +66,17 @@ describe("source state", () => {
     expect(await sourceState(repo.dir)).toEqual({ repository: `file://${repo.dir}`, commit: repo.topic, clean: true });
   });
 
+  it("compares the checkout with HEAD's own tree, not the one git replace puts in its place", async () => {
+    const replaced = makeRepo("replaced-head");
+    // a.txt changed and staged, and HEAD replaced by a commit whose tree holds that change: git status, as configured, calls it clean.
+    writeFileSync(path.join(replaced.dir, "a.txt"), "not committed\n");
+    git(replaced.dir, "add", "a.txt");
+    const forged = git(replaced.dir, "commit-tree", git(replaced.dir, "write-tree"), "-p", replaced.reviewed, "-m", "forged");
+    git(replaced.dir, "replace", replaced.topic, forged);
+    expect(git(replaced.dir, "status", "--porcelain")).toBe("");
+    expect(await sourceState(replaced.dir)).toMatchObject({ commit: replaced.topic, clean: false });
+  });
+
   it("is dirty with a modified file, and with an untracked one (a build context takes it)", async () => {
     writeFileSync(path.join(repo.dir, "a.txt"), "changed\n");
     expect((await sourceState(repo.dir)).clean).toBe(false);
@@ -373,22 +384,27 @@ describe("source state", () => {
 
 describe("reviewed commits", () => {
   const repo = makeRepo("review");
+  // What a clone that fetched the reviewed branch has: origin/main at the reviewed commit.
+  git(repo.dir, "update-ref", "refs/remotes/origin/main", repo.reviewed);
 
-  it("is reviewed when the reviewed ref contains the commit, its tip included", async () => {
-    expect(await isReviewed(repo.dir, repo.first, "main")).toEqual({ kind: "reviewed" });
-    expect(await isReviewed(repo.dir, repo.reviewed, "main")).toEqual({ kind: "reviewed" });
+  it("is reviewed when the reviewed ref contains the commit, its tip included; a tag serves as well", async () => {
+    expect(await isReviewed(repo.dir, repo.first, "origin/main")).toEqual({ kind: "reviewed" });
+    expect(await isReviewed(repo.dir, repo.reviewed, "refs/remotes/origin/main")).toEqual({ kind: "reviewed" });
+    git(repo.dir, "tag", "v1", repo.reviewed);
+    expect(await isReviewed(repo.dir, repo.first, "v1")).toEqual({ kind: "reviewed" });
+    expect(await isReviewed(repo.dir, repo.topic, "v1")).toMatchObject({ kind: "not reviewed" });
   });
 
   it("is not reviewed when the ref does not contain it", async () => {
-    expect(await isReviewed(repo.dir, repo.topic, "main")).toMatchObject({ kind: "not reviewed" });
+    expect(await isReviewed(repo.dir, repo.topic, "origin/main")).toMatchObject({ kind: "not reviewed" });
   });
 
   it("could not tell for an unknown ref, an unknown commit, a bad id or a folder with no repository; never reviewed", async () => {
-    expect(await isReviewed(repo.dir, repo.first, "origin/main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("git fetch") });
-    expect(await isReviewed(repo.dir, "f".repeat(40), "main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("not in the checkout") });
-    expect(await isReviewed(repo.dir, "--all", "main")).toMatchObject({ kind: "could not tell" });
+    expect(await isReviewed(repo.dir, repo.first, "origin/release")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("git fetch") });
+    expect(await isReviewed(repo.dir, "f".repeat(40), "origin/main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("not in the checkout") });
+    expect(await isReviewed(repo.dir, "--all", "origin/main")).toMatchObject({ kind: "could not tell" });
     expect(await isReviewed(repo.dir, repo.first, "--all")).toMatchObject({ kind: "could not tell" });
-    expect(await isReviewed(mkdtempSync(path.join(root, "none-")), repo.first, "main")).toMatchObject({ kind: "could not tell" });
+    expect(await isReviewed(mkdtempSync(path.join(root, "none-")), repo.first, "origin/main")).toMatchObject({ kind: "could not tell" });
   });
 
   it("could not tell, not \"not reviewed\", in a shallow clone whose history would link the commit to the ref", async () => {
@@ -405,15 +421,47 @@ describe("reviewed commits", () => {
     expect(await isReviewed(shallow, repo.topic, "origin/main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("not in the checkout") });
   });
 
-  it("could not tell when the reviewed ref is the branch checked out (a commit made here would count as reviewed); a detached checkout of it is fine", async () => {
-    const onMain = makeRepo("review-on-main");
-    git(onMain.dir, "checkout", "-q", "main");
-    const answer = await isReviewed(onMain.dir, onMain.first, "main");
-    expect(answer).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("is the branch checked out") });
-    expect(await isReviewed(onMain.dir, onMain.first, "refs/heads/main")).toMatchObject({ kind: "could not tell" });
-    expect(await isReviewed(onMain.dir, onMain.first, "main~0")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("names no single branch or tag") });
-    expect(await isReviewed(onMain.dir, onMain.first, "main^0")).toMatchObject({ kind: "could not tell" });
-    git(onMain.dir, "checkout", "-q", "--detach", "main");
-    expect(await isReviewed(onMain.dir, onMain.first, "main")).toEqual({ kind: "reviewed" });
+  it("could not tell when the reviewed ref is a local branch (it moves without review: a commit made or merged here would count as reviewed), checked out or not, or no single ref", async () => {
+    const local = makeRepo("review-local");
+    // topic is checked out; main is a local branch that holds the reviewed commits, and then a local one.
+    expect(await isReviewed(local.dir, local.first, "main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("refs/heads/main is a local branch") });
+    expect(await isReviewed(local.dir, local.first, "refs/heads/main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("origin/main") });
+    expect(await isReviewed(local.dir, local.topic, "topic")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("local branch") });
+    git(local.dir, "checkout", "-q", "--detach", "main");
+    expect(await isReviewed(local.dir, local.first, "main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("local branch") });
+    git(local.dir, "update-ref", "refs/remotes/origin/main", local.reviewed);
+    expect(await isReviewed(local.dir, local.first, "origin/main~0")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("names no single") });
+    expect(await isReviewed(local.dir, local.first, "origin/main^0")).toMatchObject({ kind: "could not tell" });
+    expect(await isReviewed(local.dir, local.first, "origin/main")).toEqual({ kind: "reviewed" });
+  });
+
+  it("is not steered by a tag named like the reviewed ref, whatever core.warnAmbiguousRefs says", async () => {
+    const tagged = makeRepo("review-ambiguous");
+    git(tagged.dir, "update-ref", "refs/remotes/origin/main", tagged.reviewed);
+    // A tag origin/main at the unreviewed commit: by git's rules refs/tags/<name> wins over refs/remotes/<name>.
+    git(tagged.dir, "tag", "origin/main", tagged.topic);
+    git(tagged.dir, "config", "core.warnAmbiguousRefs", "false");
+    // The setup bites: git itself, as configured, takes origin/main for the tag and says the topic commit is in it.
+    expect(() => git(tagged.dir, "merge-base", "--is-ancestor", tagged.topic, "origin/main")).not.toThrow();
+    expect(await isReviewed(tagged.dir, tagged.topic, "origin/main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("names no single") });
+    git(tagged.dir, "config", "--unset", "core.warnAmbiguousRefs");
+    expect(await isReviewed(tagged.dir, tagged.topic, "origin/main")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("names no single") });
+    // Named in full, each is one ref: the remote-tracking one does not hold the topic commit.
+    expect(await isReviewed(tagged.dir, tagged.topic, "refs/remotes/origin/main")).toMatchObject({ kind: "not reviewed" });
+  });
+
+  it("is not steered by git replace or a graft file that give the reviewed tip the unreviewed commit as a parent", async () => {
+    const replaced = makeRepo("review-replaced");
+    git(replaced.dir, "update-ref", "refs/remotes/origin/main", replaced.reviewed);
+    // A commit with the reviewed tip's tree and the topic commit as its parent, put in the tip's place.
+    const forged = git(replaced.dir, "commit-tree", `${replaced.reviewed}^{tree}`, "-p", replaced.topic, "-m", "forged");
+    git(replaced.dir, "replace", replaced.reviewed, forged);
+    expect(() => git(replaced.dir, "merge-base", "--is-ancestor", replaced.topic, "origin/main")).not.toThrow();
+    expect(await isReviewed(replaced.dir, replaced.topic, "origin/main")).toMatchObject({ kind: "not reviewed" });
+    git(replaced.dir, "replace", "-d", replaced.reviewed);
+    // The same through .git/info/grafts: the tip's parents are the topic commit.
+    writeFileSync(path.join(replaced.dir, ".git/info/grafts"), `${replaced.reviewed} ${replaced.topic}\n`);
+    expect(() => execFileSync("git", ["-C", replaced.dir, "merge-base", "--is-ancestor", replaced.topic, "origin/main"], { env, stdio: "ignore" })).not.toThrow();
+    expect(await isReviewed(replaced.dir, replaced.topic, "origin/main")).toMatchObject({ kind: "not reviewed" });
   });
 });

@@ -12,7 +12,8 @@ const parse = (value: unknown) => parseTrustPolicy(value, file);
 describe("strata:trust", () => {
   it("takes a mapping as the stack file gives it, and the JSON Pulumi config stores", () => {
     expect(parse({ keys: ["keys/ci.pub"], reviewedRef: "origin/main" })).toEqual({ policy: { keys: ["keys/ci.pub"], reviewedRef: "origin/main" }, problems: [] });
-    expect(parse('{"keys":["keys/ci.pub","./keys/release.pub"],"reviewedRef":"refs/heads/main"}').policy).toEqual({ keys: ["keys/ci.pub", "keys/release.pub"], reviewedRef: "refs/heads/main" });
+    expect(parse('{"keys":["keys/ci.pub","./keys/release.pub"],"reviewedRef":"refs/remotes/origin/main"}').policy).toEqual({ keys: ["keys/ci.pub", "keys/release.pub"], reviewedRef: "refs/remotes/origin/main" });
+    expect(parse({ keys: ["keys/ci.pub"], reviewedRef: "refs/tags/v1.2" }).policy).toEqual({ keys: ["keys/ci.pub"], reviewedRef: "refs/tags/v1.2" });
   });
 
   it("is no policy when absent or empty", () => {
@@ -49,6 +50,11 @@ describe("strata:trust", () => {
 
   it.each(["HEAD", "HEAD~1", "@", "origin/main..HEAD", "-x", "main.lock", "a b", "refs/heads/", 7])("refuses reviewedRef %j", (reviewedRef) => {
     expect(parse({ keys: ["keys/ci.pub"], reviewedRef }).problems).toMatchObject([{ field: "strata:trust.reviewedRef" }]);
+  });
+
+  it("refuses a reviewedRef named in full that is no remote-tracking ref or tag: a local branch moves without review (the gate refuses a short name git expands to one)", () => {
+    expect(parse({ keys: ["keys/ci.pub"], reviewedRef: "refs/heads/main" }).problems).toMatchObject([{ field: "strata:trust.reviewedRef", message: expect.stringContaining("is a local branch"), fix: expect.stringContaining("origin/main") }]);
+    expect(parse({ keys: ["keys/ci.pub"], reviewedRef: "refs/notes/commits" }).problems).toMatchObject([{ field: "strata:trust.reviewedRef", message: expect.stringContaining("neither a remote-tracking ref") }]);
   });
 
   it("says what to write when the value is not a mapping", () => {
