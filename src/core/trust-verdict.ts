@@ -14,6 +14,8 @@
  * never an admission and never "unsigned but fine".
  */
 import { readDsseEnvelope, readSimpleSigning, readStatementHead, SPDX_DOCUMENT } from "./cosign-format.js";
+import { catalogLayerName } from "./platforms.js";
+import { type Problem } from "./problems.js";
 import { provenanceProblems, SLSA_PROVENANCE_V1 } from "./provenance.js";
 
 /** What the verifier is asked about one image. */
@@ -145,6 +147,33 @@ function provenanceSource(statement: unknown): { commit?: string; clean?: boolea
 }
 
 /**
+ * Whether a provenance is about the image it is verified as: the layer (and, for a platform's image,
+ * the platform) the stack's outputs say the digest is. A trusted key attests every layer's images
+ * and every version of each; without this, whoever can point a layer's output at a digest (any run
+ * of the channel the promotion comes from, key or none) could have another layer's image, or
+ * another platform's, admitted under this layer's name. The names are the provenance's own
+ * (`keystone`, `keystone@linux-arm64` for a platform's image: core/platforms.ts), and so is the
+ * platform (an index's lists its platforms, and is not checked against one).
+ */
+function targetProblems(statement: unknown, target: VerifyTarget): Problem[] {
+  const predicate = isRecord(statement) && isRecord(statement.predicate) ? statement.predicate : {};
+  const definition = isRecord(predicate.buildDefinition) ? predicate.buildDefinition : {};
+  const external = isRecord(definition.externalParameters) ? definition.externalParameters : {};
+  const fix = `point the layer at its own image: the stack the promotion comes from names, for ${target.layer}, an image built as another layer or platform; run strata up on that stack (it declares each layer's own image), then promote again`;
+  const problems: Problem[] = [];
+  const layer = external.layer;
+  // A platform's image is named after its layer in the provenance, whichever repository holds it.
+  const sameLayer = typeof layer === "string" && (target.platform === undefined ? layer === target.layer : catalogLayerName(layer) === catalogLayerName(target.layer));
+  if (!sameLayer) {
+    problems.push({ file: target.digestRef, field: "provenance: buildDefinition.externalParameters.layer", message: typeof layer === "string" ? `says the image was built as ${layer}, not ${target.layer}` : "does not say which layer the image was built as", fix });
+  }
+  if (target.platform !== undefined && external.platform !== target.platform) {
+    problems.push({ file: target.digestRef, field: "provenance: buildDefinition.externalParameters.platform", message: typeof external.platform === "string" ? `says the image was built for ${external.platform}, not ${target.platform}` : `does not say which platform the image was built for (this is the ${target.platform} image)`, fix });
+  }
+  return problems;
+}
+
+/**
  * A stack signs each digest once (its set's state says so), so an image whose `.sig`/`.att` were
  * removed or damaged after it was signed is signed again only when its set is made anew.
  */
@@ -184,7 +213,7 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
   }
 
   // Provenance: verified statements about exactly this digest; the first that passes every check, else the first read.
-  const candidates = answers.flatMap(({ key, provenance }) => (provenance.kind === "verified" ? statementsAbout(provenance.payloads, digest, SLSA_PROVENANCE_V1).map((statement) => ({ key, statement, checked: provenanceProblems(statement, target.digestRef) })) : []));
+  const candidates = answers.flatMap(({ key, provenance }) => (provenance.kind === "verified" ? statementsAbout(provenance.payloads, digest, SLSA_PROVENANCE_V1).map((statement) => ({ key, statement, checked: { problems: [...provenanceProblems(statement, target.digestRef).problems, ...targetProblems(statement, target)] } })) : []));
   const chosen = candidates.find((candidate) => candidate.checked.problems.length === 0) ?? candidates[0];
   let provenance: Evidence["provenance"];
   if (chosen === undefined) {

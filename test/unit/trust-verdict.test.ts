@@ -53,6 +53,24 @@ describe("trust verdict", () => {
     expect(decideVerdict(target, evidence, undefined, undefined)).toMatchObject({ admitted: true, reviewed: "not checked" });
   });
 
+  it("refuses a trusted provenance of another layer or platform: a stack output pointing this layer at another layer's signed image does not pass", () => {
+    const provenanceOf = (layer: string, platform: string): KeyAnswers => ({ ...good, provenance: verified(envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer, platform }))) });
+    const nova = decideVerdict(target, readEvidence(target, [provenanceOf("nova", "linux/amd64")]), { kind: "reviewed" }, "origin/main");
+    expect(nova.admitted).toBe(false);
+    expect(refusalParagraph(nova)).toMatch(/its provenance buildDefinition\.externalParameters\.layer says the image was built as nova, not keystone; fix: point the layer at its own image/);
+    // A platform's image verified as the layer itself (the index's place), and the other platform's image as this platform's.
+    expect(readEvidence(target, [provenanceOf("keystone@linux-arm64", "linux/arm64")]).failures).toMatchObject([{ what: expect.stringContaining("built as keystone@linux-arm64, not keystone") }]);
+    const arm64 = { layer: "keystone", platform: "linux/arm64", digestRef: target.digestRef };
+    expect(readEvidence(arm64, [provenanceOf("keystone@linux-amd64", "linux/amd64")]).failures).toMatchObject([{ what: expect.stringContaining("built for linux/amd64, not linux/arm64") }]);
+    // Its own: the platform's image in the index's repository (the gate names it by its layer) and in its own (strata verify names it keystone@linux-arm64).
+    expect(readEvidence(arm64, [provenanceOf("keystone@linux-arm64", "linux/arm64")]).failures).toEqual([]);
+    expect(readEvidence({ ...arm64, layer: "keystone@linux-arm64" }, [provenanceOf("keystone@linux-arm64", "linux/arm64")]).failures).toEqual([]);
+    expect(readEvidence({ ...arm64, layer: "nova" }, [provenanceOf("keystone@linux-arm64", "linux/arm64")]).failures).toMatchObject([{ what: expect.stringContaining("not nova") }]);
+    // Another trusted provenance of the same digest that is this layer's is the one the verdict rests on.
+    const both: KeyAnswers = { ...good, provenance: verified(envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "nova" })), envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest)))) };
+    expect(decideVerdict(target, readEvidence(target, [both]), { kind: "reviewed" }, "origin/main").admitted).toBe(true);
+  });
+
   it("refuses an image whose only trusted provenance says its run adopted it, and admits it when another trusted provenance says it was built", () => {
     const adoptedProvenance = envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), adopted: true }));
     const adopted = decideVerdict(target, readEvidence(target, [{ ...good, provenance: verified(adoptedProvenance) }]), { kind: "reviewed" }, "reviewed");
