@@ -272,6 +272,14 @@ export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: 
   };
 }
 
+/**
+ * An index that an index names: the gate and `strata verify` look one level into an index (its
+ * platform images), so the images under an inner one would go unverified, while a copy takes them
+ * all. Strata's own indexes name platform images only; such an index is refused, not looked into.
+ */
+export const NESTED_INDEX = "it is an image index that another index names: Strata verifies the images an index names, not those of an index inside it, so what is under it would be copied and pulled unverified";
+export const NESTED_INDEX_FIX = "publish the layer as an index whose entries are platform images (what Strata's strata:index:ImageIndex puts together), then promote or verify again";
+
 /** One paragraph about a refused image: which (layer, platform, digest), every failure and its fix. */
 export function refusalParagraph(verdict: ImageVerdict): string {
   const which = `${verdict.layer}${verdict.platform === undefined ? "" : ` (${verdict.platform})`} ${verdict.digestRef}`;

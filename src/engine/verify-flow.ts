@@ -16,9 +16,10 @@ import { parseReference } from "../core/reference.js";
 import { holdsSecret, stackConfigSource } from "../core/stack-files.js";
 import { parseTrustPolicy, readTrustedKeys, TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
 import { type RegistryClient } from "../registry/client.js";
+import { isIndexManifest } from "../registry/copy.js";
 import { engineErrorText } from "./events.js";
 import { type ImageVerdict, type VerifyTarget } from "./image-verify.js";
-import { type VerifyFailure } from "../core/trust-verdict.js";
+import { NESTED_INDEX, NESTED_INDEX_FIX, type VerifyFailure } from "../core/trust-verdict.js";
 import { engineEnv, projectDirOf, type ProjectContext, type StackSelection, stackConfigOf } from "./project.js";
 import { registryClientFor } from "./registry-access.js";
 
@@ -89,8 +90,9 @@ export function exportedTargets(layers: Readonly<Record<string, ExportedLayer>>)
  * verify an image that is gone; withMissingManifests refuses those. A registry that cannot answer
  * stops the run: an index whose platforms are unknown would leave images unverified.
  */
-export async function withIndexEntries(targets: readonly VerifyTarget[], client: Pick<RegistryClient, "manifest">): Promise<{ targets: VerifyTarget[]; missing: ReadonlySet<string> }> {
+export async function withIndexEntries(targets: readonly VerifyTarget[], client: Pick<RegistryClient, "manifest">): Promise<{ targets: VerifyTarget[]; missing: ReadonlySet<string>; nested: ReadonlySet<string> }> {
   const missing = new Set<string>();
+  const nested = new Set<string>();
   const read = new Set<string>();
   const readOne = async (target: VerifyTarget): Promise<Awaited<ReturnType<RegistryClient["manifest"]>> | "not read"> => {
     let reference;
@@ -120,17 +122,27 @@ export async function withIndexEntries(targets: readonly VerifyTarget[], client:
   // The platform images only the indexes named, each digest once (the first target naming it).
   const unread = new Map<string, VerifyTarget>();
   for (const target of all) if (!read.has(target.digestRef) && !unread.has(target.digestRef)) unread.set(target.digestRef, target);
-  await mapLimited([...unread.values()], REGISTRY_CONCURRENCY, readOne);
-  return { targets: all, missing };
+  // An index among an index's entries is not looked into (its images would go unverified): refused (withMissingManifests).
+  await mapLimited([...unread.values()], REGISTRY_CONCURRENCY, async (target) => {
+    const found = await readOne(target);
+    if (found !== "not read" && found !== undefined && isIndexManifest(found.mediaType, found.manifest)) nested.add(target.digestRef);
+  });
+  return { targets: all, missing, nested };
 }
 
-/** Refuses each verdict about a digest the registry does not hold (withIndexEntries' `missing`), whatever cosign said of its tags. Pure. */
-export function withMissingManifests(verdicts: readonly ImageVerdict[], missing: ReadonlySet<string>): ImageVerdict[] {
-  return verdicts.map((verdict) => (!missing.has(verdict.digestRef) ? verdict : {
-    ...verdict,
-    admitted: false,
-    failures: [...verdict.failures, { what: "the registry holds no manifest for it (HTTP 404): the image the stack exported is gone, whatever its signature tags still say", fix: `find out who deleted it (the registry's log), then publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor ${verdict.layer}, then strata up there, and promote it along to this stack): the state still records it as published, so an up alone does not push it again` }],
-  }));
+/**
+ * Refuses each verdict about a digest the registry does not hold (withIndexEntries' `missing`), and
+ * about an index an index names (`nested`, whose own images are not verified), whatever cosign said
+ * of its tags. Pure.
+ */
+export function withMissingManifests(verdicts: readonly ImageVerdict[], missing: ReadonlySet<string>, nested: ReadonlySet<string> = new Set()): ImageVerdict[] {
+  return verdicts.map((verdict) => {
+    if (missing.has(verdict.digestRef)) {
+      return { ...verdict, admitted: false, failures: [...verdict.failures, { what: "the registry holds no manifest for it (HTTP 404): the image the stack exported is gone, whatever its signature tags still say", fix: `find out who deleted it (the registry's log), then publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor ${verdict.layer}, then strata up there, and promote it along to this stack): the state still records it as published, so an up alone does not push it again` }] };
+    }
+    if (nested.has(verdict.digestRef)) return { ...verdict, admitted: false, failures: [...verdict.failures, { what: NESTED_INDEX, fix: NESTED_INDEX_FIX }] };
+    return verdict;
+  });
 }
 
 /**
@@ -283,5 +295,5 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   const catalogDir = path.resolve(context.cwd, request.catalog ?? path.join(projectDir, "layers"));
   // The provenance's commit is the catalog checkout's (source-info.ts): that checkout answers whether it is reviewed, as in the gate.
   const verdicts = await verifyImages(targets, { keys, ...(reviewedRef === undefined ? {} : { reviewedRef }), checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
-  return { trustedBy, ...(reviewedRef === undefined ? {} : { reviewedRef }), verdicts: withTagChecks(withMissingManifests(verdicts, read.missing), layers, await heldDigests(layers, client)) };
+  return { trustedBy, ...(reviewedRef === undefined ? {} : { reviewedRef }), verdicts: withTagChecks(withMissingManifests(verdicts, read.missing, read.nested), layers, await heldDigests(layers, client)) };
 }

@@ -10,6 +10,7 @@ import { type TrustInput, verifyImages } from "../engine/image-verify.js";
 import { type RegistryClient } from "../registry/client.js";
 import { isIndexManifest } from "../registry/copy.js";
 import { attestationTag, cosignTagSubject, signatureTag } from "../core/cosign-format.js";
+import { NESTED_INDEX_FIX } from "../core/trust-verdict.js";
 import { mapLimited } from "../core/concurrency.js";
 import { type PublishedLayer } from "./tree.js";
 
@@ -76,15 +77,23 @@ export async function checkPromotion(
     }));
     // Each platform image read too, for the same reason: one that is gone would pass cosign and
     // then stop the copy, after the layers before it were copied.
+    // And one that is an index itself: its own images would be copied without being verified.
     let gone: IndexChild[];
+    let nested: IndexChild[];
     try {
-      gone = (await mapLimited(entries, CHECK_CONCURRENCY, async (entry) => ((await registry.manifest(target.sourceRepository, entry.digest)) === undefined ? [entry] : []))).flat();
+      const read = await mapLimited(entries, CHECK_CONCURRENCY, async (entry) => ({ entry, found: await registry.manifest(target.sourceRepository, entry.digest) }));
+      gone = read.flatMap(({ entry, found: child }) => (child === undefined ? [entry] : []));
+      nested = read.flatMap(({ entry, found: child }) => (child !== undefined && isIndexManifest(child.mediaType, child.manifest) ? [entry] : []));
     } catch (error) {
       unread.set(target, `${refused(target)}the registry did not say whether it holds the platform images this index names, so what would be copied could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
       continue;
     }
     if (gone.length > 0) {
       unread.set(target, `${refused(target)}the index names ${gone.map((entry) => `a ${entry.platform} image ${entry.digest}`).join(" and ")} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), ${republish(target)}`);
+      continue;
+    }
+    if (nested.length > 0) {
+      unread.set(target, `${refused(target)}the index names ${nested.map((entry) => `a ${entry.platform} entry ${entry.digest}`).join(" and ")} that is an index itself, whose images Strata does not verify (it verifies the images an index names, not those of an index inside it), so they would be copied unverified; fix: ${NESTED_INDEX_FIX}.`);
       continue;
     }
     children.set(target.digest, entries);

@@ -27,6 +27,7 @@ const target = (layer: string, char: string): PromotionTarget => ({
 });
 
 const MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
+const INDEX_TYPE = "application/vnd.oci.image.index.v1+json";
 const manifestDigest = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 /** The one image every layer of the fixtures below promotes, and its `.sig` tag. */
 const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [] }));
@@ -50,6 +51,26 @@ function servedRegistry(served: Map<string, Buffer>, first: (path: string) => Re
     return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": MANIFEST_TYPE, "docker-content-digest": manifestDigest(bytes) } });
   }) as typeof fetch;
   return new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+}
+
+/** A registry answering manifests from `served` (URL path → bytes), each of `indexes` with an index's content type; 404 for the rest. */
+function registryWithIndexes(served: ReadonlyMap<string, Buffer>, indexes: readonly Buffer[]): RegistryClient {
+  const fetcher = (async (input: string | URL | Request) => {
+    const { pathname } = new URL(String(input));
+    if (pathname === "/v2/") return new Response("{}", { status: 200 });
+    const bytes = served.get(pathname);
+    if (bytes === undefined) return new Response("{}", { status: 404 });
+    return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": indexes.includes(bytes) ? INDEX_TYPE : MANIFEST_TYPE, "docker-content-digest": manifestDigest(bytes) } });
+  }) as typeof fetch;
+  return new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+}
+
+/** A verifier that admits everything (cosign stands behind it in a run), recording what it was asked about in `asked`. */
+function admittingAll(asked: string[]): typeof import("../../src/engine/image-verify.js").verifyImages {
+  return (async (targets: readonly { layer: string; digestRef: string }[]) => targets.map((each) => {
+    asked.push(each.digestRef);
+    return { ...each, admitted: true, reviewed: "yes" as const, failures: [] };
+  })) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
 }
 
 describe("the promotion gate", () => {
@@ -81,10 +102,7 @@ describe("the promotion gate", () => {
       return undefined;
     });
     const asked: string[] = [];
-    const admitAll = (async (targets: readonly { layer: string; digestRef: string }[]) => targets.map((each) => {
-      asked.push(each.digestRef);
-      return { ...each, admitted: true, reviewed: "yes" as const, failures: [] };
-    })) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
+    const admitAll = admittingAll(asked);
     const { refusals, total, signatures } = await promotion.checkPromotion([target("app", "b"), { ...target("base", "a"), digest: imageDigest }], registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
     expect(goneReads).toBeGreaterThan(0);
     expect(asked).toEqual([`registry.test:5000/g-dev/base@${imageDigest}`]);
@@ -97,7 +115,6 @@ describe("the promotion gate", () => {
   });
 
   it("reads each platform image an index names: one that is gone refuses the index, one there is handed to the verifier", async () => {
-    const INDEX_TYPE = "application/vnd.oci.image.index.v1+json";
     const platformImage = (arch: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [], annotations: { arch } }));
     const amd = platformImage("amd64");
     const arm = platformImage("arm64");
@@ -111,25 +128,30 @@ describe("the promotion gate", () => {
       [`/v2/g-dev/app/manifests/${manifestDigest(whole)}`, whole],
       [`/v2/g-dev/app/manifests/${manifestDigest(amd)}`, amd],
     ]);
-    const fetcher = (async (input: string | URL | Request) => {
-      const { pathname } = new URL(String(input));
-      if (pathname === "/v2/") return new Response("{}", { status: 200 });
-      const bytes = served.get(pathname);
-      if (bytes === undefined) return new Response("{}", { status: 404 });
-      const type = bytes === whole ? INDEX_TYPE : MANIFEST_TYPE;
-      return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": type, "docker-content-digest": manifestDigest(bytes) } });
-    }) as typeof fetch;
-    const registry = new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    const registry = registryWithIndexes(served, [whole]);
     const asked: string[] = [];
-    const admitAll = (async (targets: readonly { layer: string; digestRef: string }[]) => targets.map((each) => {
-      asked.push(each.digestRef);
-      return { ...each, admitted: true, reviewed: "yes" as const, failures: [] };
-    })) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
+    const admitAll = admittingAll(asked);
     const targets = [{ ...target("tools", "a"), digest: manifestDigest(whole) }, { ...target("app", "b"), digest: manifestDigest(whole) }];
     const { refusals, total } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
     expect(asked).toEqual([`registry.test:5000/g-dev/tools@${manifestDigest(whole)}`, `registry.test:5000/g-dev/tools@${manifestDigest(amd)}`, `registry.test:5000/g-dev/tools@${manifestDigest(arm)}`]);
     expect(total).toBe(4);
     expect(refusals).toEqual([`app registry.test:5000/g-dev/app@${manifestDigest(whole)} is refused: the index names a linux/arm64 image ${manifestDigest(arm)} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor app, then strata up there), then promote it along again.`]);
+  });
+
+  it("refuses an index one of whose entries is an index itself (its images would be copied unverified), and never hands it to the verifier", async () => {
+    const amd = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [], annotations: { arch: "amd64" } }));
+    const hidden = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [], annotations: { arch: "arm64", unsigned: "yes" } }));
+    const entry = (bytes: Buffer, mediaType: string, architecture: string) => ({ mediaType, digest: manifestDigest(bytes), size: bytes.length, platform: { os: "linux", architecture } });
+    const inner = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [entry(hidden, MANIFEST_TYPE, "arm64")] }));
+    const outer = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [entry(amd, MANIFEST_TYPE, "amd64"), entry(inner, INDEX_TYPE, "arm64")] }));
+    const served = new Map<string, Buffer>([outer, amd, inner, hidden].map((bytes) => [`/v2/g-dev/tools/manifests/${manifestDigest(bytes)}`, bytes]));
+    const registry = registryWithIndexes(served, [outer, inner]);
+    const asked: string[] = [];
+    const admitAll = admittingAll(asked);
+    const { refusals, total } = await promotion.checkPromotion([{ ...target("tools", "a"), digest: manifestDigest(outer) }], registry, { keys: [], reviewedRef: "origin/main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    expect(asked).toEqual([]);
+    expect(total).toBe(1);
+    expect(refusals).toEqual([`tools registry.test:5000/g-dev/tools@${manifestDigest(outer)} is refused: the index names a linux/arm64 entry ${manifestDigest(inner)} that is an index itself, whose images Strata does not verify (it verifies the images an index names, not those of an index inside it), so they would be copied unverified; fix: publish the layer as an index whose entries are platform images (what Strata's strata:index:ImageIndex puts together), then promote or verify again.`]);
   });
 
   it("refuses an image whose .sig the target holds with other bytes, in that image's one paragraph, before anything is copied", async () => {

@@ -213,6 +213,19 @@ describe("what verify reads of the registry", () => {
     expect(verdicts.find((verdict) => verdict.digestRef === ref("base", "b"))?.failures.at(-1)?.what).toMatch(/^the registry holds no manifest for it \(HTTP 404\)/);
   });
 
+  it("refuses an index that an index names (its own images are not looked into), whatever cosign said of it", async () => {
+    // tools' index (a) names an image (c) and another index (e), which names d.
+    const inner = { ...index(`sha256:${hex("d")}`), digest: `sha256:${hex("e")}` } as Found;
+    const client = registryOf({ [`sha256:${hex("a")}`]: index(`sha256:${hex("c")}`, `sha256:${hex("e")}`), [`sha256:${hex("c")}`]: image("c"), [`sha256:${hex("e")}`]: inner, [`sha256:${hex("d")}`]: image("d") });
+    const read = await withIndexEntries([{ layer: "tools", digestRef: ref("tools", "a") }], client);
+    expect([...read.nested]).toEqual([ref("tools", "e")]);
+    expect(read.targets.map((target) => target.digestRef)).toEqual([ref("tools", "a"), ref("tools", "c"), ref("tools", "e")]);
+    const admitted = (layer: string, digestRef: string): ImageVerdict => ({ layer, digestRef, admitted: true, signedBy: "keys/ci.pub", commit: "c".repeat(40), clean: true, reviewed: "yes", packages: 3, failures: [] });
+    const verdicts = withMissingManifests(read.targets.map((target) => admitted(target.layer, target.digestRef)), read.missing, read.nested);
+    expect(verdicts.map((verdict) => verdict.admitted)).toEqual([true, true, false]);
+    expect(verdicts[2]?.failures.at(-1)?.what).toMatch(/^it is an image index that another index names/);
+  });
+
   it("stops with what it cannot tell when the registry fails, and starts no more reads", async () => {
     const targets = Array.from({ length: 40 }, (_, at) => ({ layer: `l${at}`, digestRef: ref(`l${at}`, at === 0 ? "e" : "b") }));
     const client = registryOf({}, new Set([`sha256:${hex("e")}`]));
