@@ -1,0 +1,82 @@
+/**
+ * The shared verifier (engine/image-verify.ts) against fake cosign binaries, for the answers the
+ * real one gives only under faults: a call that hangs past its time, one killed by a signal, exit 0
+ * with nothing printed, and a batch whose payloads name only some of its digests. Each must refuse
+ * the image (could not tell, or not signed), never admit it. The real cosign's verdicts are the e2e
+ * suite's (test/e2e/cosign.test.ts, promotion-gate.test.ts).
+ */
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { dsseEnvelope, inTotoStatement, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
+import { provenancePredicateBytes, SLSA_PROVENANCE_V1 } from "../../src/core/provenance.js";
+import { refusalParagraph } from "../../src/core/trust-verdict.js";
+import { verifyImages } from "../../src/engine/image-verify.js";
+
+const root = mkdtempSync(path.join(tmpdir(), "strata-image-verify-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const repository = "127.0.0.1:5000/g/keystone";
+const digestA = `sha256:${"a".repeat(64)}`;
+const digestB = `sha256:${"b".repeat(64)}`;
+const refA = `${repository}@${digestA}`;
+const refB = `${repository}@${digestB}`;
+const trust = { keys: [{ configured: "keys/ci.pub", file: path.join(root, "ci.pub"), pem: "" }], checkoutDir: root };
+
+/** A cosign that runs `body` (bash) with its arguments; `$calls` gets a line per call. */
+function fakeCosign(name: string, body: string): { binary: string; calls: string } {
+  const binary = path.join(root, name);
+  const calls = path.join(root, `${name}.calls`);
+  writeFileSync(binary, `#!/bin/bash\necho "$*" >> '${calls}'\n${body}\n`);
+  chmodSync(binary, 0o755);
+  return { binary, calls };
+}
+
+/** What the real cosign prints for digest A only, by check: a simple-signing array, a provenance envelope, an SBOM envelope. */
+function payloadsFor(digest: string): Record<string, string> {
+  const provenance = provenancePredicateBytes({ image: repository, digest, source: { repository: "file:///catalog", commit: "0".repeat(40), clean: true }, fingerprint: "f".repeat(64), layer: "keystone", buildArgs: {}, platform: "linux/amd64", stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "run-1", engine: { name: "docker", version: "29" } });
+  const spdx = Buffer.from(JSON.stringify({ spdxVersion: "SPDX-2.3", SPDXID: "SPDXRef-DOCUMENT", name: "keystone", packages: [{ SPDXID: "SPDXRef-a" }], relationships: [] }));
+  return {
+    verify: `[${simpleSigningPayload(repository, digest).toString("utf8")}]`,
+    slsaprovenance1: dsseEnvelope(inTotoStatement(repository, digest, SLSA_PROVENANCE_V1, provenance), "MEUCIQ==").toString("utf8"),
+    spdxjson: dsseEnvelope(inTotoStatement(repository, digest, SPDX_DOCUMENT, spdx), "MEUCIQ==").toString("utf8"),
+  };
+}
+
+describe("the verifier under cosign's faults", () => {
+  it("refuses, as could not tell, a cosign that runs past its time, one killed by a signal, and one that exits 0 printing nothing", async () => {
+    const hangs = fakeCosign("hangs", "exec sleep 30");
+    const killed = fakeCosign("killed", "kill -KILL $$");
+    const silent = fakeCosign("silent", "exit 0");
+    for (const [fake, said] of [[hangs, /took longer than 0 s and was stopped/], [killed, /cannot verify the signature of .*: cosign verify was ended by SIGKILL before it answered/], [silent, /verified the signature of .* but printed no payload/]] as const) {
+      const started = Date.now();
+      const [verdict] = await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: fake.binary, timeoutMs: 300 });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(verdict?.admitted, fake.binary).toBe(false);
+      expect(verdict?.failures.map((failure) => failure.what).join("\n"), fake.binary).toMatch(said);
+      expect(verdict?.failures.every((failure) => failure.what.startsWith("could not verify")), fake.binary).toBe(true);
+      expect(refusalParagraph(verdict!)).toContain("nothing is admitted that could not be verified");
+    }
+  });
+
+  it("gives a batch's payloads to each of its digests and admits only the digest they name", async () => {
+    const payloads = payloadsFor(digestA);
+    for (const [check, text] of Object.entries(payloads)) writeFileSync(path.join(root, `${check}.out`), `${text}\n`);
+    // Exit 0 for the whole batch (as if both verified), printing only digest A's payloads; asked about B alone, "no signature" (exit 10).
+    const batch = fakeCosign("batch", `
+for arg in "$@"; do last="$arg"; done
+if [ "$last" = '${refB}' ] && [[ "$*" != *'${refA}'* ]]; then echo "no signatures found" >&2; exit 10; fi
+case "$1" in
+  verify) cat '${path.join(root, "verify.out")}' ;;
+  verify-attestation) type=""; prev=""; for arg in "$@"; do [ "$prev" = --type ] && type="$arg"; prev="$arg"; done; cat "${root}/$type.out" ;;
+esac`);
+    const verdicts = await verifyImages([{ layer: "keystone", digestRef: refA }, { layer: "keystone", digestRef: refB }], trust, { cosignBinary: batch.binary });
+    expect(verdicts.map((verdict) => verdict.admitted)).toEqual([true, false]);
+    expect(verdicts[0]).toMatchObject({ signedBy: "keys/ci.pub", reviewed: "not checked", packages: 1 });
+    const refusedB = verdicts[1]!.failures.map((failure) => failure.what).join("\n");
+    expect(refusedB).toMatch(/signature does not verify with a trusted key .* the verified signatures name other digests/);
+    expect(refusedB).toMatch(/SLSA provenance attestations by a trusted key name another subject/);
+    expect(refusedB).toMatch(/SPDX SBOM attestations by a trusted key name another subject/);
+  });
+});
