@@ -66,11 +66,15 @@ function refProblem(ref: string): string | undefined {
 
 /**
  * The policy from the config value as either source gives it: a YAML mapping (the CLI reads the
- * stack file) or a string holding its JSON (Pulumi config stores structured values so). Absent or
- * empty: no policy (undefined, no problems). Present but wrong: every problem, never a half-policy.
+ * stack file) or a string holding its JSON (Pulumi config stores structured values so). Absent: no
+ * policy (undefined, no problems). Present but empty or wrong: every problem, never a half-policy.
  */
 export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: TrustPolicy; problems: Problem[] } {
-  if (value === undefined || value === null || value === "") return { problems: [] };
+  if (value === undefined) return { problems: [] };
+  // Set, but to nothing: a stack file line left empty (or a template's empty value) would otherwise turn an immutable channel's gate off unseen.
+  if (value === null || (typeof value === "string" && value.trim() === "")) {
+    return { problems: [{ file: stackFile, field: FIELD, message: "is set but empty: a channel without a trust policy leaves it out, and an empty one is not taken for none", fix: `write the policy (${EXAMPLE}), or remove the line (pulumi config rm ${FIELD}) if this channel admits images unchecked` }] };
+  }
   const problem = (field: string, message: string, fix: string): Problem => ({ file: stackFile, field, message, fix });
   let raw: unknown = value;
   if (typeof value === "string") {

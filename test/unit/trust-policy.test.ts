@@ -16,9 +16,11 @@ describe("strata:trust", () => {
     expect(parse({ keys: ["keys/ci.pub"], reviewedRef: "refs/tags/v1.2" }).policy).toEqual({ keys: ["keys/ci.pub"], reviewedRef: "refs/tags/v1.2" });
   });
 
-  it("is no policy when absent or empty", () => {
+  it("is no policy when absent, and an error when set but empty (an empty line must not turn a gate off unseen)", () => {
     expect(parse(undefined)).toEqual({ problems: [] });
-    expect(parse("")).toEqual({ problems: [] });
+    for (const empty of ["", "  ", null]) {
+      expect(parse(empty)).toEqual({ problems: [{ file, field: "strata:trust", message: expect.stringContaining("is set but empty"), fix: expect.stringContaining("pulumi config rm strata:trust") }] });
+    }
   });
 
   it("names the stack file, the field and the fix for every problem at once", () => {
