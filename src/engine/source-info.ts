@@ -32,12 +32,18 @@ interface GitResult {
 /**
  * The environment every git call here runs in. LC_ALL=C: messages the user reads are git's own, in
  * one language; GIT_OPTIONAL_LOCKS=0: a status must not take the index lock a concurrent git
- * command holds; GIT_NO_REPLACE_OBJECTS and an empty graft file: the objects as they are, not as
+ * command holds; GIT_NO_REPLACE_OBJECTS and no graft file: the objects as they are, not as
  * `git replace` (refs a mirror fetch brings in) or `.git/info/grafts` make them look: a replaced
  * commit could give an unreviewed commit reviewed parents, or HEAD another tree for status to
  * compare the checkout with.
  */
-const gitEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0", GIT_NO_REPLACE_OBJECTS: "1", GIT_GRAFT_FILE: "/dev/null" });
+/**
+ * A graft file that cannot exist (nothing is under /dev/null): git then reads no grafts, and says
+ * nothing. /dev/null itself is a file to git, which prints its "grafts are deprecated" hint on
+ * every call, before the message a failure's last line is taken from.
+ */
+const NO_GRAFT_FILE = "/dev/null/no-grafts";
+const gitEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0", GIT_NO_REPLACE_OBJECTS: "1", GIT_GRAFT_FILE: NO_GRAFT_FILE });
 
 function git(dir: string, args: readonly string[], input?: string): Promise<GitResult> {
   return new Promise((resolve) => {
