@@ -68,8 +68,8 @@ export interface IndexChild {
  */
 export function gateTargets(targets: readonly PromotionTarget[], registry: string, children: ReadonlyMap<string, readonly IndexChild[]>): VerifyTarget[] {
   return targets.flatMap((target) => [
-    { layer: target.source.layer, digestRef: `${registry}/${target.sourceRepository}@${target.digest}` },
-    ...(children.get(target.digest) ?? []).map((child) => ({ layer: target.source.layer, platform: child.platform, digestRef: `${registry}/${target.sourceRepository}@${child.digest}` })),
+    { layer: target.source.layer, digestRef: `${registry}/${target.sourceRepository}@${target.digest}`, publishedAs: target.targetRepository },
+    ...(children.get(target.digest) ?? []).map((child) => ({ layer: target.source.layer, platform: child.platform, digestRef: `${registry}/${target.sourceRepository}@${child.digest}`, publishedAs: target.targetRepository })),
   ]);
 }
 

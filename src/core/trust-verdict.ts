@@ -25,6 +25,12 @@ export interface VerifyTarget {
   readonly platform?: string;
   /** `registry/group/image@sha256:…` — always a digest, never a tag. */
   readonly digestRef: string;
+  /**
+   * The repository (`group/image[/os-arch]`) the image is admitted into, where it is not the one
+   * it is read from: a promotion's target repository. The provenance's subject must name the same
+   * image there (its group aside). Absent: the digest reference's own.
+   */
+  readonly publishedAs?: string;
 }
 
 export interface VerifyFailure {
@@ -155,17 +161,27 @@ function provenanceSource(statement: unknown): { commit?: string; clean?: boolea
  * (`keystone`, `keystone@linux-arm64` for a platform's image: core/platforms.ts), and so is the
  * platform (an index's lists its platforms, and is not checked against one).
  */
-function targetProblems(statement: unknown, target: VerifyTarget): Problem[] {
+function targetProblems(statement: unknown, target: VerifyTarget, digest: string): Problem[] {
   const predicate = isRecord(statement) && isRecord(statement.predicate) ? statement.predicate : {};
   const definition = isRecord(predicate.buildDefinition) ? predicate.buildDefinition : {};
   const external = isRecord(definition.externalParameters) ? definition.externalParameters : {};
-  const fix = `point the layer at its own image: the stack the promotion comes from names, for ${target.layer}, an image built as another layer or platform; run strata up on that stack (it declares each layer's own image), then promote again`;
+  const fix = `point the layer at its own image: the stack the promotion comes from names, for ${target.layer}, an image built as another layer, image or platform; run strata up on that stack (it declares each layer's own image), then promote again`;
   const problems: Problem[] = [];
   const layer = external.layer;
   // A platform's image is named after its layer in the provenance, whichever repository holds it.
   const sameLayer = typeof layer === "string" && (target.platform === undefined ? layer === target.layer : catalogLayerName(layer) === catalogLayerName(target.layer));
   if (!sameLayer) {
     problems.push({ file: target.digestRef, field: "provenance: buildDefinition.externalParameters.layer", message: typeof layer === "string" ? `says the image was built as ${layer}, not ${target.layer}` : "does not say which layer the image was built as", fix });
+  }
+  // And the image: the layer name comes from the same stack outputs as the repository a promotion
+  // copies into, so a source output naming nova's image "keystone" would pass the layer check.
+  const published = target.publishedAs ?? target.digestRef.slice(target.digestRef.indexOf("/") + 1, target.digestRef.lastIndexOf("@"));
+  const imageOf = (repositoryPath: string): string => repositoryPath.split("/").slice(1).join("/");
+  const subjects = isRecord(statement) && Array.isArray(statement.subject) ? statement.subject : [];
+  const names = subjects.flatMap((subject) => (isRecord(subject) && isRecord(subject.digest) && `sha256:${String(subject.digest.sha256)}` === digest && typeof subject.name === "string" ? [subject.name] : []));
+  // A subject's name is `registry/group/image…`: the image is what follows the registry and group.
+  if (!names.some((name) => imageOf(name.slice(name.indexOf("/") + 1)) === imageOf(published))) {
+    problems.push({ file: target.digestRef, field: "provenance: subject", message: `names the image ${names.join(", ") || "(no name)"}, not ${imageOf(published)} (${published}), which this image is ${target.publishedAs === undefined ? "published as" : "promoted to"}`, fix });
   }
   if (target.platform !== undefined && external.platform !== target.platform) {
     problems.push({ file: target.digestRef, field: "provenance: buildDefinition.externalParameters.platform", message: typeof external.platform === "string" ? `says the image was built for ${external.platform}, not ${target.platform}` : `does not say which platform the image was built for (this is the ${target.platform} image)`, fix });
@@ -213,7 +229,7 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
   }
 
   // Provenance: verified statements about exactly this digest; the first that passes every check, else the first read.
-  const candidates = answers.flatMap(({ key, provenance }) => (provenance.kind === "verified" ? statementsAbout(provenance.payloads, digest, SLSA_PROVENANCE_V1).map((statement) => ({ key, statement, checked: { problems: [...provenanceProblems(statement, target.digestRef).problems, ...targetProblems(statement, target)] } })) : []));
+  const candidates = answers.flatMap(({ key, provenance }) => (provenance.kind === "verified" ? statementsAbout(provenance.payloads, digest, SLSA_PROVENANCE_V1).map((statement) => ({ key, statement, checked: { problems: [...provenanceProblems(statement, target.digestRef).problems, ...targetProblems(statement, target, digest)] } })) : []));
   const chosen = candidates.find((candidate) => candidate.checked.problems.length === 0) ?? candidates[0];
   let provenance: Evidence["provenance"];
   if (chosen === undefined) {

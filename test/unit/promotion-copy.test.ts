@@ -190,12 +190,12 @@ describe("what the promotion gate verifies", () => {
   const source = { layer: "multi", kind: "service", image: "multi", tag: "1.0", ref: "r/dev/multi:1.0", digestRef: `r/dev/multi@sha256:${"1".repeat(64)}`, parent: null };
   const target: PromotionTarget = { source, sourceRepository: "dev/multi", digest: `sha256:${"1".repeat(64)}`, targetRepository: "stable/multi", tag: "1.0", ref: "r/stable/multi:1.0" };
 
-  it("every image and index it would copy, in the source repository, with an index's platform images", () => {
+  it("every image and index it would copy, in the source repository, with an index's platform images, each to be admitted into the target repository", () => {
     const children = new Map([[target.digest, [{ digest: `sha256:${"2".repeat(64)}`, platform: "linux/amd64" }, { digest: `sha256:${"3".repeat(64)}`, platform: "linux/arm64" }]]]);
     expect(gateTargets([target], "r", children)).toEqual([
-      { layer: "multi", digestRef: `r/dev/multi@sha256:${"1".repeat(64)}` },
-      { layer: "multi", platform: "linux/amd64", digestRef: `r/dev/multi@sha256:${"2".repeat(64)}` },
-      { layer: "multi", platform: "linux/arm64", digestRef: `r/dev/multi@sha256:${"3".repeat(64)}` },
+      { layer: "multi", digestRef: `r/dev/multi@sha256:${"1".repeat(64)}`, publishedAs: target.targetRepository },
+      { layer: "multi", platform: "linux/amd64", digestRef: `r/dev/multi@sha256:${"2".repeat(64)}`, publishedAs: target.targetRepository },
+      { layer: "multi", platform: "linux/arm64", digestRef: `r/dev/multi@sha256:${"3".repeat(64)}`, publishedAs: target.targetRepository },
     ]);
   });
 

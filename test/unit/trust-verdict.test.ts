@@ -71,6 +71,22 @@ describe("trust verdict", () => {
     expect(decideVerdict(target, readEvidence(target, [both]), { kind: "reviewed" }, "origin/main").admitted).toBe(true);
   });
 
+  it("refuses a provenance whose subject names another image than the one it is promoted to or published as: the layer name and the repository come from the same stack outputs", () => {
+    // A source output for nova's image (layer nova, as its provenance says) with image keystone: the copy would go to g-stable/keystone.
+    const nova = { ...target, layer: "nova", digestRef: `127.0.0.1:5000/g/nova@${digest}` };
+    const novaProvenance = (subjectRepository: string): KeyAnswers => ({ ...good, provenance: verified(dsseEnvelope(inTotoStatement(subjectRepository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "nova" })), "MEUCIQ==").toString("utf8")) });
+    const asKeystone = readEvidence({ ...nova, publishedAs: "g-stable/keystone" }, [novaProvenance("127.0.0.1:5000/g/nova")]);
+    expect(asKeystone.failures).toMatchObject([{ what: expect.stringContaining("subject names the image 127.0.0.1:5000/g/nova, not keystone (g-stable/keystone), which this image is promoted to") }]);
+    // Its own: promoted to its own image in another group, and, without publishedAs, its own repository.
+    expect(readEvidence({ ...nova, publishedAs: "g-stable/nova" }, [novaProvenance("127.0.0.1:5000/g/nova")]).failures).toEqual([]);
+    expect(readEvidence(nova, [novaProvenance("127.0.0.1:5000/g/nova")]).failures).toEqual([]);
+    // A platform's image in its own repository (strata verify) and in the index's (the gate).
+    const arm64Provenance = (subjectRepository: string): KeyAnswers => ({ ...good, provenance: verified(dsseEnvelope(inTotoStatement(subjectRepository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "keystone@linux-arm64", platform: "linux/arm64" })), "MEUCIQ==").toString("utf8")) });
+    expect(readEvidence({ layer: "keystone@linux-arm64", platform: "linux/arm64", digestRef: `127.0.0.1:5000/g/keystone/linux-arm64@${digest}` }, [arm64Provenance("127.0.0.1:5000/g/keystone/linux-arm64")]).failures).toEqual([]);
+    expect(readEvidence({ layer: "keystone", platform: "linux/arm64", digestRef: `127.0.0.1:5000/g/keystone@${digest}`, publishedAs: "g-stable/keystone" }, [arm64Provenance("127.0.0.1:5000/g/keystone")]).failures).toEqual([]);
+    expect(readEvidence({ layer: "keystone", platform: "linux/arm64", digestRef: `127.0.0.1:5000/g/keystone@${digest}`, publishedAs: "g-stable/keystone" }, [arm64Provenance("127.0.0.1:5000/g/keystone/linux-arm64")]).failures).toMatchObject([{ what: expect.stringContaining("not keystone (g-stable/keystone)") }]);
+  });
+
   it("refuses an image whose only trusted provenance says its run adopted it, and admits it when another trusted provenance says it was built", () => {
     const adoptedProvenance = envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), adopted: true }));
     const adopted = decideVerdict(target, readEvidence(target, [{ ...good, provenance: verified(adoptedProvenance) }]), { kind: "reviewed" }, "reviewed");
