@@ -466,28 +466,32 @@ export type { ReviewAnswer } from "../core/trust-verdict.js";
  * name git expands to a single remote-tracking ref or tag (reviewedRefProblem), with
  * core.warnAmbiguousRefs on (off, a tag `origin/main` fetched from anyone who can push tags would
  * win over refs/remotes/origin/main), and the ancestry is asked of that ref's commit id; replace
- * refs and grafts, which can give a commit any parents, are not read (gitEnv).
+ * refs, grafts and the commit-graph cache, which can give a commit any parents, are not read (gitEnv,
+ * core.commitGraph). What it trusts is the checkout's refs and objects themselves: whoever can
+ * write .git can move refs/remotes/origin/main too.
  */
 export async function isReviewed(dir: string, commit: string, reviewedRef: string): Promise<ReviewAnswer> {
   // Both were checked before (provenance.ts, trust-policy.ts); checked again so neither can reach git as an option.
   if (!/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(commit)) return { kind: "could not tell", detail: `"${commit}" is not a full commit id` };
   if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref` };
-  const unambiguous = ["-c", "core.warnAmbiguousRefs=true"];
-  const known = await git(dir, [...unambiguous, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
+  // Ambiguous names refused whatever the config says; core.commitGraph off: git takes a commit's parents from .git/objects/info/commit-graph, a cache
+  // whose checksum it does not check when reading, so a file edited there could give any parents.
+  const asStored = ["-c", "core.warnAmbiguousRefs=true", "-c", "core.commitGraph=false"];
+  const known = await git(dir, [...asStored, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
   if (known.code !== 0) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (${known.code === 1 ? "no such ref" : reasonOf(known)}): git fetch it, or correct strata:trust.reviewedRef` };
-  const named = await git(dir, [...unambiguous, "rev-parse", "--symbolic-full-name", reviewedRef]);
+  const named = await git(dir, [...asStored, "rev-parse", "--symbolic-full-name", reviewedRef]);
   if (named.code !== 0) return { kind: "could not tell", detail: `git could not say which ref ${reviewedRef} is (${reasonOf(named)})` };
   const fullName = named.stdout.trim();
   // A revision expression (main~0) or a name of two refs (a tag and a branch) has no single name.
   if (fullName === "" || fullName.includes("\n")) return { kind: "could not tell", detail: `git names no single remote-tracking ref or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name of two refs, such as a tag and a branch): name the ref itself, for example origin/main` };
   const wrongKind = reviewedRefProblem(fullName);
   if (wrongKind !== undefined) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef}: ${wrongKind}` };
-  const tip = await git(dir, [...unambiguous, "rev-parse", "--verify", "--quiet", `${fullName}^{commit}`]);
+  const tip = await git(dir, [...asStored, "rev-parse", "--verify", "--quiet", `${fullName}^{commit}`]);
   const tipId = tip.stdout.trim();
   if (tip.code !== 0 || !/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(tipId)) return { kind: "could not tell", detail: `git could not say which commit ${fullName} is (${tip.code === 0 ? `it answered "${tipId}"` : reasonOf(tip)})` };
   const present = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);
   if (present.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${present.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
-  const answer = await git(dir, ["merge-base", "--is-ancestor", commit, tipId]);
+  const answer = await git(dir, [...asStored, "merge-base", "--is-ancestor", commit, tipId]);
   if (answer.code === 0) return { kind: "reviewed" };
   if (answer.code === 1) {
     // In a shallow clone, git's "no" may only mean the history between the two was not fetched.

@@ -450,6 +450,34 @@ describe("reviewed commits", () => {
     expect(await isReviewed(tagged.dir, tagged.topic, "refs/remotes/origin/main")).toMatchObject({ kind: "not reviewed" });
   });
 
+  it("is not steered by a commit-graph file edited to give a reviewed commit an unreviewed parent", async () => {
+    const graphed = makeRepo("review-graph");
+    git(graphed.dir, "update-ref", "refs/remotes/origin/main", graphed.reviewed);
+    // An unreviewed root commit on a branch of its own, then the commit-graph cache of every commit.
+    const evil = git(graphed.dir, "commit-tree", `${graphed.first}^{tree}`, "-m", "evil");
+    git(graphed.dir, "update-ref", "refs/heads/evil", evil);
+    git(graphed.dir, "commit-graph", "write", "--reachable");
+    // The file's chunks (gitformat-commit-graph(5)): OIDL lists the commits sorted, CDAT their tree
+    // and parents' positions; the first commit (a root) gets evil as its first parent.
+    const file = path.join(graphed.dir, ".git/objects/info/commit-graph");
+    const graph = readFileSync(file);
+    const chunks = new Map<string, number>();
+    for (let at = 8; ; at += 12) {
+      const id = graph.toString("latin1", at, at + 4);
+      if (id === "\0\0\0\0") break;
+      chunks.set(id, Number(graph.readBigUInt64BE(at + 4)));
+    }
+    const oidl = chunks.get("OIDL") as number;
+    const cdat = chunks.get("CDAT") as number;
+    const count = (cdat - oidl) / 20;
+    const position = (commit: string): number => Array.from({ length: count }, (_, at) => graph.toString("hex", oidl + 20 * at, oidl + 20 * at + 20)).indexOf(commit);
+    graph.writeUInt32BE(position(evil), cdat + (20 + 16) * position(graphed.first) + 20);
+    writeFileSync(file, graph);
+    // The setup bites: git, reading its cache, now finds evil in origin/main.
+    expect(() => git(graphed.dir, "merge-base", "--is-ancestor", evil, "origin/main")).not.toThrow();
+    expect(await isReviewed(graphed.dir, evil, "origin/main")).toMatchObject({ kind: "not reviewed" });
+  });
+
   it("is not steered by git replace or a graft file that give the reviewed tip the unreviewed commit as a parent", async () => {
     const replaced = makeRepo("review-replaced");
     git(replaced.dir, "update-ref", "refs/remotes/origin/main", replaced.reviewed);
