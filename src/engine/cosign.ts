@@ -172,7 +172,7 @@ export class Cosign {
         // Ended by a signal this process did not send (the OOM killer, an operator): Node's message says only "Command failed".
         const signal = (error as { signal?: unknown }).signal;
         const failure = code === "ENOENT" ? `cosign is not at ${this.binary} (scripts/cosign-tools.sh ensure builds it)`
-          : killed ? `cosign ${args[0] ?? ""} took longer than ${Math.round(this.timeoutMs / 1000)} s and was stopped`
+          : killed ? `cosign ${args[0] ?? ""} took longer than ${this.timeoutMs < 1000 ? `${this.timeoutMs} ms` : `${Math.round(this.timeoutMs / 1000)} s`} and was stopped`
           : typeof signal === "string" ? `cosign ${args[0] ?? ""} was ended by ${signal} before it answered${stderr.trim() === "" ? "" : ` (${scrub(stderr.trim().split("\n").pop() ?? "", secrets)})`}`
           : scrub(error.message, secrets);
         resolve({ ...clean, failure });

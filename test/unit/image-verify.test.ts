@@ -49,10 +49,11 @@ describe("the verifier under cosign's faults", () => {
     const hangs = fakeCosign("hangs", "exec sleep 30");
     const killed = fakeCosign("killed", "kill -KILL $$");
     const silent = fakeCosign("silent", "exit 0");
-    for (const [fake, said] of [[hangs, /took longer than 0 s and was stopped/], [killed, /cannot verify the signature of .*: cosign verify was ended by SIGKILL before it answered/], [silent, /verified the signature of .* but printed no payload/]] as const) {
+    // The short limit only where the fake hangs: a busy machine may take longer than that to start bash.
+    for (const [fake, said, timeoutMs] of [[hangs, /took longer than 300 ms and was stopped/, 300], [killed, /cannot verify the signature of .*: cosign verify was ended by SIGKILL before it answered/, 30_000], [silent, /verified the signature of .* but printed no payload/, 30_000]] as const) {
       const started = Date.now();
-      const [verdict] = await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: fake.binary, timeoutMs: 300 });
-      expect(Date.now() - started).toBeLessThan(10_000);
+      const [verdict] = await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: fake.binary, timeoutMs });
+      expect(Date.now() - started).toBeLessThan(20_000);
       expect(verdict?.admitted, fake.binary).toBe(false);
       expect(verdict?.failures.map((failure) => failure.what).join("\n"), fake.binary).toMatch(said);
       expect(verdict?.failures.every((failure) => failure.what.startsWith("could not verify")), fake.binary).toBe(true);
