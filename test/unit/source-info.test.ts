@@ -454,7 +454,10 @@ describe("reviewed commits", () => {
     const graphed = makeRepo("review-graph");
     git(graphed.dir, "update-ref", "refs/remotes/origin/main", graphed.reviewed);
     // An unreviewed root commit on a branch of its own, then the commit-graph cache of every commit.
-    const evil = git(graphed.dir, "commit-tree", `${graphed.first}^{tree}`, "-m", "evil");
+    // Dated before the others: git's walk skips commits whose generation (corrected commit date)
+    // is below the one it looks for, and this one must not be skipped for the setup to bite.
+    const past = "2000-01-01T00:00:00Z";
+    const evil = execFileSync("git", ["-C", graphed.dir, "commit-tree", `${graphed.first}^{tree}`, "-m", "evil"], { env: { ...env, GIT_AUTHOR_DATE: past, GIT_COMMITTER_DATE: past }, encoding: "utf8" }).trim();
     git(graphed.dir, "update-ref", "refs/heads/evil", evil);
     git(graphed.dir, "commit-graph", "write", "--reachable");
     // The file's chunks (gitformat-commit-graph(5)): OIDL lists the commits sorted, CDAT their tree
