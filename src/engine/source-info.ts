@@ -30,24 +30,38 @@ interface GitResult {
 }
 
 /**
- * The environment every git call here runs in. LC_ALL=C: messages the user reads are git's own, in
- * one language; GIT_OPTIONAL_LOCKS=0: a status must not take the index lock a concurrent git
- * command holds; GIT_NO_REPLACE_OBJECTS and no graft file: the objects as they are, not as
- * `git replace` (refs a mirror fetch brings in) or `.git/info/grafts` make them look: a replaced
- * commit could give an unreviewed commit reviewed parents, or HEAD another tree for status to
- * compare the checkout with.
- */
-/**
  * A graft file that cannot exist (nothing is under /dev/null): git then reads no grafts, and says
  * nothing. /dev/null itself is a file to git, which prints its "grafts are deprecated" hint on
  * every call, before the message a failure's last line is taken from.
  */
 const NO_GRAFT_FILE = "/dev/null/no-grafts";
-const gitEnv = (): NodeJS.ProcessEnv => ({ ...process.env, LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0", GIT_NO_REPLACE_OBJECTS: "1", GIT_GRAFT_FILE: NO_GRAFT_FILE });
+
+/**
+ * The environment every git call here runs in: the caller's without any GIT_* variable (GIT_DIR,
+ * GIT_WORK_TREE, GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY, alternates…, set by a hook or a CI wrapper
+ * that runs Strata, would have git answer about another repository or index), and then LC_ALL=C:
+ * messages the user reads are git's own, in one language; GIT_OPTIONAL_LOCKS=0: a status must not
+ * take the index lock a concurrent git command holds; GIT_NO_REPLACE_OBJECTS and no graft file: the
+ * objects as they are, not as `git replace` (refs a mirror fetch brings in) or `.git/info/grafts`
+ * make them look: a replaced commit could give an unreviewed commit reviewed parents, or HEAD
+ * another tree for status to compare the checkout with.
+ */
+const gitEnv = (): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("GIT_"))),
+  LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0", GIT_NO_REPLACE_OBJECTS: "1", GIT_GRAFT_FILE: NO_GRAFT_FILE,
+});
+
+/**
+ * Given to every git call here: the caches git reads a commit (its tree, its parents) from without
+ * checking it against the commit's id, the commit-graph file and the multi-pack index, each
+ * editable in .git/objects to give HEAD another tree (a clean status) or a reviewed commit an
+ * unreviewed parent. git then reads the objects themselves.
+ */
+const UNCACHED = ["-c", "core.commitGraph=false", "-c", "core.multiPackIndex=false"];
 
 function git(dir: string, args: readonly string[], input?: string): Promise<GitResult> {
   return new Promise((resolve) => {
-    const child = execFile("git", ["-C", dir, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: gitEnv() }, (error, stdout, stderr) => {
+    const child = execFile("git", ["-C", dir, ...UNCACHED, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: gitEnv() }, (error, stdout, stderr) => {
       if (error === null) return resolve({ code: 0, stdout, stderr });
       const code = (error as { code?: unknown }).code;
       if (typeof code === "number") return resolve({ code, stdout, stderr });
@@ -178,7 +192,7 @@ async function rawBlobId(top: string, entry: { path: string; mode: string; objec
 /** The blob id of what checking out `object` at `path` writes (`git cat-file --filters`: the commit's own conversions, filters, line endings). */
 function checkedOutBlobId(top: string, entry: { path: string; object: string }): Promise<string | undefined> {
   return new Promise((resolve) => {
-    const child = spawn("git", ["-C", top, "cat-file", "--filters", `--path=${entry.path}`, entry.object], { stdio: ["ignore", "pipe", "ignore"], env: gitEnv() });
+    const child = spawn("git", ["-C", top, ...UNCACHED, "cat-file", "--filters", `--path=${entry.path}`, entry.object], { stdio: ["ignore", "pipe", "ignore"], env: gitEnv() });
     const chunks: Buffer[] = [];
     let size = 0;
     child.stdout.on("data", (chunk: Buffer) => {
@@ -466,32 +480,31 @@ export type { ReviewAnswer } from "../core/trust-verdict.js";
  * name git expands to a single remote-tracking ref or tag (reviewedRefProblem), with
  * core.warnAmbiguousRefs on (off, a tag `origin/main` fetched from anyone who can push tags would
  * win over refs/remotes/origin/main), and the ancestry is asked of that ref's commit id; replace
- * refs, grafts and the commit-graph cache, which can give a commit any parents, are not read (gitEnv,
- * core.commitGraph). What it trusts is the checkout's refs and objects themselves: whoever can
- * write .git can move refs/remotes/origin/main too.
+ * refs, grafts and the caches git reads commits from unchecked are not read (gitEnv, UNCACHED).
+ * What it trusts is the checkout's .git itself, its refs, objects, packs and their indexes, and the
+ * alternates it names: whoever can write those can move refs/remotes/origin/main too.
  */
 export async function isReviewed(dir: string, commit: string, reviewedRef: string): Promise<ReviewAnswer> {
   // Both were checked before (provenance.ts, trust-policy.ts); checked again so neither can reach git as an option.
   if (!/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(commit)) return { kind: "could not tell", detail: `"${commit}" is not a full commit id` };
   if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref` };
-  // Ambiguous names refused whatever the config says; core.commitGraph off: git takes a commit's parents from .git/objects/info/commit-graph, a cache
-  // whose checksum it does not check when reading, so a file edited there could give any parents.
-  const asStored = ["-c", "core.warnAmbiguousRefs=true", "-c", "core.commitGraph=false"];
-  const known = await git(dir, [...asStored, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
+  // Ambiguous names refused whatever the config says.
+  const unambiguous = ["-c", "core.warnAmbiguousRefs=true"];
+  const known = await git(dir, [...unambiguous, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
   if (known.code !== 0) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (${known.code === 1 ? "no such ref" : reasonOf(known)}): git fetch it, or correct strata:trust.reviewedRef` };
-  const named = await git(dir, [...asStored, "rev-parse", "--symbolic-full-name", reviewedRef]);
+  const named = await git(dir, [...unambiguous, "rev-parse", "--symbolic-full-name", reviewedRef]);
   if (named.code !== 0) return { kind: "could not tell", detail: `git could not say which ref ${reviewedRef} is (${reasonOf(named)})` };
   const fullName = named.stdout.trim();
   // A revision expression (main~0) or a name of two refs (a tag and a branch) has no single name.
   if (fullName === "" || fullName.includes("\n")) return { kind: "could not tell", detail: `git names no single remote-tracking ref or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name of two refs, such as a tag and a branch): name the ref itself, for example origin/main` };
   const wrongKind = reviewedRefProblem(fullName);
   if (wrongKind !== undefined) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef}: ${wrongKind}` };
-  const tip = await git(dir, [...asStored, "rev-parse", "--verify", "--quiet", `${fullName}^{commit}`]);
+  const tip = await git(dir, [...unambiguous, "rev-parse", "--verify", "--quiet", `${fullName}^{commit}`]);
   const tipId = tip.stdout.trim();
   if (tip.code !== 0 || !/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(tipId)) return { kind: "could not tell", detail: `git could not say which commit ${fullName} is (${tip.code === 0 ? `it answered "${tipId}"` : reasonOf(tip)})` };
   const present = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);
   if (present.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${present.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
-  const answer = await git(dir, [...asStored, "merge-base", "--is-ancestor", commit, tipId]);
+  const answer = await git(dir, [...unambiguous, "merge-base", "--is-ancestor", commit, tipId]);
   if (answer.code === 0) return { kind: "reviewed" };
   if (answer.code === 1) {
     // In a shallow clone, git's "no" may only mean the history between the two was not fetched.

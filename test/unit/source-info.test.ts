@@ -59,6 +59,36 @@ function sameSizeEditGitMisses(dir: string, file: string): boolean {
   return false;
 }
 
+/**
+ * The repository's commit-graph file and its chunks (gitformat-commit-graph(5)): OIDL lists the
+ * commits sorted, CDAT holds each one's tree id (20 bytes), its two parents' positions (4 bytes
+ * each) and its generation and date (8).
+ */
+function commitGraphChunks(dir: string): { file: string; graph: Buffer; oidl: number; cdat: number; count: number } {
+  const file = path.join(dir, ".git/objects/info/commit-graph");
+  const graph = readFileSync(file);
+  const chunks = new Map<string, number>();
+  for (let at = 8; ; at += 12) {
+    const id = graph.toString("latin1", at, at + 4);
+    if (id === "\0\0\0\0") break;
+    chunks.set(id, Number(graph.readBigUInt64BE(at + 4)));
+  }
+  const oidl = chunks.get("OIDL") as number;
+  const cdat = chunks.get("CDAT") as number;
+  return { file, graph, oidl, cdat, count: (cdat - oidl) / 20 };
+}
+function commitGraphPosition(dir: string, commit: string): number {
+  const { graph, oidl, count } = commitGraphChunks(dir);
+  return Array.from({ length: count }, (_, at) => graph.toString("hex", oidl + 20 * at, oidl + 20 * at + 20)).indexOf(commit);
+}
+/** Edits `commit`'s CDAT entry (`edit` gets its 36 bytes) and writes the file back. */
+function patchCommitGraph(dir: string, commit: string, edit: (entry: Buffer) => void): void {
+  const { file, graph, cdat } = commitGraphChunks(dir);
+  const at = cdat + 36 * commitGraphPosition(dir, commit);
+  edit(graph.subarray(at, at + 36));
+  writeFileSync(file, graph);
+}
+
 describe("source state", () => {
   const repo = makeRepo("repo");
 
@@ -75,6 +105,35 @@ describe("source state", () => {
     git(replaced.dir, "replace", replaced.topic, forged);
     expect(git(replaced.dir, "status", "--porcelain")).toBe("");
     expect(await sourceState(replaced.dir)).toMatchObject({ commit: replaced.topic, clean: false });
+  });
+
+  it("compares the checkout with HEAD's own tree, not the one an edited commit-graph file gives it", async () => {
+    const graphed = makeRepo("graph-head");
+    writeFileSync(path.join(graphed.dir, "a.txt"), "not committed\n");
+    git(graphed.dir, "add", "a.txt");
+    const staged = git(graphed.dir, "write-tree");
+    git(graphed.dir, "commit-graph", "write", "--reachable");
+    patchCommitGraph(graphed.dir, graphed.topic, (entry) => Buffer.from(staged, "hex").copy(entry, 0));
+    expect(git(graphed.dir, "status", "--porcelain")).toBe("");
+    expect(await sourceState(graphed.dir)).toMatchObject({ commit: graphed.topic, clean: false });
+  });
+
+  it("answers about the folder it is given, whatever GIT_DIR or GIT_WORK_TREE the caller's environment holds (a hook, a CI wrapper)", async () => {
+    const elsewhere = makeRepo("env-elsewhere");
+    const here = makeRepo("env-here");
+    git(here.dir, "update-ref", "refs/remotes/origin/main", here.reviewed);
+    writeFileSync(path.join(here.dir, "a.txt"), "changed\n");
+    const saved = { GIT_DIR: process.env.GIT_DIR, GIT_WORK_TREE: process.env.GIT_WORK_TREE };
+    try {
+      process.env.GIT_DIR = path.join(mkdtempSync(path.join(root, "env-empty-")), ".git");
+      execFileSync("git", ["init", "-q", path.dirname(process.env.GIT_DIR)], { env });
+      process.env.GIT_WORK_TREE = elsewhere.dir;
+      expect(await isReviewed(here.dir, here.first, "origin/main")).toEqual({ kind: "reviewed" });
+      expect((await sourceState(here.dir)).clean).toBe(false);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) if (value === undefined) delete process.env[name]; else process.env[name] = value;
+      git(here.dir, "checkout", "-q", "--", "a.txt");
+    }
   });
 
   it("is dirty with a modified file, and with an untracked one (a build context takes it)", async () => {
@@ -460,22 +519,8 @@ describe("reviewed commits", () => {
     const evil = execFileSync("git", ["-C", graphed.dir, "commit-tree", `${graphed.first}^{tree}`, "-m", "evil"], { env: { ...env, GIT_AUTHOR_DATE: past, GIT_COMMITTER_DATE: past }, encoding: "utf8" }).trim();
     git(graphed.dir, "update-ref", "refs/heads/evil", evil);
     git(graphed.dir, "commit-graph", "write", "--reachable");
-    // The file's chunks (gitformat-commit-graph(5)): OIDL lists the commits sorted, CDAT their tree
-    // and parents' positions; the first commit (a root) gets evil as its first parent.
-    const file = path.join(graphed.dir, ".git/objects/info/commit-graph");
-    const graph = readFileSync(file);
-    const chunks = new Map<string, number>();
-    for (let at = 8; ; at += 12) {
-      const id = graph.toString("latin1", at, at + 4);
-      if (id === "\0\0\0\0") break;
-      chunks.set(id, Number(graph.readBigUInt64BE(at + 4)));
-    }
-    const oidl = chunks.get("OIDL") as number;
-    const cdat = chunks.get("CDAT") as number;
-    const count = (cdat - oidl) / 20;
-    const position = (commit: string): number => Array.from({ length: count }, (_, at) => graph.toString("hex", oidl + 20 * at, oidl + 20 * at + 20)).indexOf(commit);
-    graph.writeUInt32BE(position(evil), cdat + (20 + 16) * position(graphed.first) + 20);
-    writeFileSync(file, graph);
+    // The first commit (a root) gets evil as its first parent.
+    patchCommitGraph(graphed.dir, graphed.first, (entry) => entry.writeUInt32BE(commitGraphPosition(graphed.dir, evil), 20));
     // The setup bites: git, reading its cache, now finds evil in origin/main.
     expect(() => git(graphed.dir, "merge-base", "--is-ancestor", evil, "origin/main")).not.toThrow();
     expect(await isReviewed(graphed.dir, evil, "origin/main")).toMatchObject({ kind: "not reviewed" });
