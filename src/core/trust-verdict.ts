@@ -14,7 +14,7 @@
  * never an admission and never "unsigned but fine".
  */
 import { readDsseEnvelope, readSimpleSigning, readStatementHead, SPDX_DOCUMENT } from "./cosign-format.js";
-import { catalogLayerName } from "./platforms.js";
+import { catalogLayerName, platformSlug } from "./platforms.js";
 import { type Problem } from "./problems.js";
 import { provenanceProblems, SLSA_PROVENANCE_V1 } from "./provenance.js";
 
@@ -176,12 +176,22 @@ function targetProblems(statement: unknown, target: VerifyTarget, digest: string
   // And the image: the layer name comes from the same stack outputs as the repository a promotion
   // copies into, so a source output naming nova's image "keystone" would pass the layer check.
   const published = target.publishedAs ?? target.digestRef.slice(target.digestRef.indexOf("/") + 1, target.digestRef.lastIndexOf("@"));
-  const imageOf = (repositoryPath: string): string => repositoryPath.split("/").slice(1).join("/");
+  // `group/image[/os-arch]` → `image[/os-arch]`; undefined when there is no group and image to compare.
+  const imageOf = (repositoryPath: string): string | undefined => {
+    const parts = repositoryPath.split("/");
+    return parts.length < 2 || parts.some((part) => part === "") ? undefined : parts.slice(1).join("/");
+  };
   const subjects = isRecord(statement) && Array.isArray(statement.subject) ? statement.subject : [];
   const names = subjects.flatMap((subject) => (isRecord(subject) && isRecord(subject.digest) && `sha256:${String(subject.digest.sha256)}` === digest && typeof subject.name === "string" ? [subject.name] : []));
+  const expected = imageOf(published);
   // A subject's name is `registry/group/image…`: the image is what follows the registry and group.
-  if (!names.some((name) => imageOf(name.slice(name.indexOf("/") + 1)) === imageOf(published))) {
-    problems.push({ file: target.digestRef, field: "provenance: subject", message: `names the image ${names.join(", ") || "(no name)"}, not ${imageOf(published)} (${published}), which this image is ${target.publishedAs === undefined ? "published as" : "promoted to"}`, fix });
+  if (expected === undefined || !names.some((name) => imageOf(name.slice(name.indexOf("/") + 1)) === expected)) {
+    problems.push({ file: target.digestRef, field: "provenance: subject", message: `names the image ${names.join(", ") || "(no name)"}, not ${expected ?? "(none)"} (${published}), which this image is ${target.publishedAs === undefined ? "published as" : "promoted to"}`, fix });
+  }
+  // A platform's image (its provenance names keystone@linux-arm64) verified as no platform's: only
+  // in its own repository (group/keystone/linux-arm64), never where the layer's index goes.
+  if (target.platform === undefined && typeof layer === "string" && catalogLayerName(layer) !== layer && !(expected ?? "").endsWith(`/${platformSlug(String(external.platform))}`)) {
+    problems.push({ file: target.digestRef, field: "provenance: buildDefinition.externalParameters.platform", message: `says the image is the ${String(external.platform)} image of ${catalogLayerName(layer)}, not an image for ${published} (where the layer's index goes)`, fix });
   }
   if (target.platform !== undefined && external.platform !== target.platform) {
     problems.push({ file: target.digestRef, field: "provenance: buildDefinition.externalParameters.platform", message: typeof external.platform === "string" ? `says the image was built for ${external.platform}, not ${target.platform}` : `does not say which platform the image was built for (this is the ${target.platform} image)`, fix });

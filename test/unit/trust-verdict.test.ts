@@ -59,7 +59,7 @@ describe("trust verdict", () => {
     expect(nova.admitted).toBe(false);
     expect(refusalParagraph(nova)).toMatch(/its provenance buildDefinition\.externalParameters\.layer says the image was built as nova, not keystone; fix: point the layer at its own image/);
     // A platform's image verified as the layer itself (the index's place), and the other platform's image as this platform's.
-    expect(readEvidence(target, [provenanceOf("keystone@linux-arm64", "linux/arm64")]).failures).toMatchObject([{ what: expect.stringContaining("built as keystone@linux-arm64, not keystone") }]);
+    expect(readEvidence(target, [provenanceOf("keystone@linux-arm64", "linux/arm64")]).failures).toMatchObject([{ what: expect.stringContaining("built as keystone@linux-arm64, not keystone") }, { what: expect.stringContaining("the linux/arm64 image of keystone, not an image for g/keystone (where the layer's index goes)") }]);
     const arm64 = { layer: "keystone", platform: "linux/arm64", digestRef: target.digestRef };
     expect(readEvidence(arm64, [provenanceOf("keystone@linux-amd64", "linux/amd64")]).failures).toMatchObject([{ what: expect.stringContaining("built for linux/amd64, not linux/arm64") }]);
     // Its own: the platform's image in the index's repository (the gate names it by its layer) and in its own (strata verify names it keystone@linux-arm64).
@@ -85,6 +85,25 @@ describe("trust verdict", () => {
     expect(readEvidence({ layer: "keystone@linux-arm64", platform: "linux/arm64", digestRef: `127.0.0.1:5000/g/keystone/linux-arm64@${digest}` }, [arm64Provenance("127.0.0.1:5000/g/keystone/linux-arm64")]).failures).toEqual([]);
     expect(readEvidence({ layer: "keystone", platform: "linux/arm64", digestRef: `127.0.0.1:5000/g/keystone@${digest}`, publishedAs: "g-stable/keystone" }, [arm64Provenance("127.0.0.1:5000/g/keystone")]).failures).toEqual([]);
     expect(readEvidence({ layer: "keystone", platform: "linux/arm64", digestRef: `127.0.0.1:5000/g/keystone@${digest}`, publishedAs: "g-stable/keystone" }, [arm64Provenance("127.0.0.1:5000/g/keystone/linux-arm64")]).failures).toMatchObject([{ what: expect.stringContaining("not keystone (g-stable/keystone)") }]);
+  });
+
+  it("refuses a platform's image named as a layer of its own (keystone@linux-arm64) but published where the layer's index goes; admits it in its own repository", () => {
+    const arm64 = (subjectRepository: string): KeyAnswers => ({ ...good, provenance: verified(dsseEnvelope(inTotoStatement(subjectRepository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "keystone@linux-arm64", platform: "linux/arm64" })), "MEUCIQ==").toString("utf8")) });
+    // A source output {layer: keystone@linux-arm64, image: keystone} pointing at the arm64 image in the index's repository (signed there too).
+    expect(readEvidence({ layer: "keystone@linux-arm64", digestRef: `127.0.0.1:5000/g/keystone@${digest}`, publishedAs: "g-stable/keystone" }, [arm64("127.0.0.1:5000/g/keystone")]).failures).toMatchObject([{ what: expect.stringContaining("the linux/arm64 image of keystone, not an image for g-stable/keystone") }]);
+    // A promoted stack's per-platform entry, which strata verify finds without its platform: its own repository.
+    expect(readEvidence({ layer: "keystone@linux-arm64", digestRef: `127.0.0.1:5000/g-stable/keystone/linux-arm64@${digest}` }, [arm64("127.0.0.1:5000/g/keystone/linux-arm64")]).failures).toEqual([]);
+  });
+
+  it("matches the subject of this digest only, and refuses names with no group and image to compare", () => {
+    // Two subjects: this layer's name on another digest, another image's name on this one.
+    const twoSubjects = `{"_type":"https://in-toto.io/Statement/v0.1","predicateType":${JSON.stringify(SLSA_PROVENANCE_V1)},"subject":[{"name":"127.0.0.1:5000/g/keystone","digest":{"sha256":"${other.slice(7)}"}},{"name":"127.0.0.1:5000/g/nova","digest":{"sha256":"${digest.slice(7)}"}}],"predicate":${provenancePredicateBytes(provenanceInput(digest)).toString("utf8").trim()}}`;
+    const answers: KeyAnswers = { ...good, provenance: verified(dsseEnvelope(Buffer.from(twoSubjects), "MEUCIQ==").toString("utf8")) };
+    expect(readEvidence(target, [answers]).failures).toMatchObject([{ what: expect.stringContaining("subject names the image 127.0.0.1:5000/g/nova, not keystone") }]);
+    // A reference with no group (hand-edited outputs) against a subject with none either: nothing to compare, refused.
+    const bare = { layer: "keystone", digestRef: `keystone@${digest}` };
+    const bareAnswers: KeyAnswers = { ...good, provenance: verified(dsseEnvelope(inTotoStatement("nova", digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))), "MEUCIQ==").toString("utf8")) };
+    expect(readEvidence(bare, [bareAnswers]).failures).toMatchObject([{ what: expect.stringContaining("subject names the image nova, not (none)") }]);
   });
 
   it("refuses an image whose only trusted provenance says its run adopted it, and admits it when another trusted provenance says it was built", () => {
