@@ -289,7 +289,7 @@ const WHOLE_READ_BYTES = 4 << 20;
  * converts nothing: git then compares more strictly, not less.
  */
 const HARMLESS = /^(binary|diff|merge|whitespace|export-ignore|export-subst|delta|conflict-marker-size|encoding|linguist-[a-z-]+)(=|$)/;
-/** Debian's git reads this machine's system-wide attributes here (unless GIT_ATTR_NOSYSTEM is set). */
+/** Debian's git reads this machine's system-wide attributes here (GIT_ATTR_NOSYSTEM would stop it, but gitEnv leaves it out). */
 const SYSTEM_ATTRIBUTES = "/etc/gitattributes";
 /** The attribute every tracked file gets from Strata's scratch attributes file: proof git read it. */
 const PROBE_READ = "strata-read";
@@ -357,7 +357,8 @@ async function machineConversion(top: string, tracked: readonly string[], settin
   if (settings.autocrlf !== undefined) return `this machine's git config sets core.autocrlf=${settings.autocrlf}, so git status compares files with their line endings converted, not their bytes (git config core.autocrlf false, then check out again)`;
   const home = process.env.XDG_CONFIG_HOME !== undefined && process.env.XDG_CONFIG_HOME !== "" ? process.env.XDG_CONFIG_HOME : path.join(homedir(), ".config");
   const global = settings.attributesFile ?? path.join(home, "git/attributes");
-  const files = [...(process.env.GIT_ATTR_NOSYSTEM === undefined || process.env.GIT_ATTR_NOSYSTEM === "" ? [SYSTEM_ATTRIBUTES] : []), global, settings.infoAttributes];
+  // The system file always: git runs without the caller's GIT_ATTR_NOSYSTEM (gitEnv), so it reads it.
+  const files = [SYSTEM_ATTRIBUTES, global, settings.infoAttributes];
   /** The lines that may convert, by number (the value of PROBE_LINE). */
   const lines: { file: string; line: string; attributes: string[] }[] = [];
   const copied: string[] = [];
