@@ -37,18 +37,28 @@ interface GitResult {
 const NO_GRAFT_FILE = "/dev/null/no-grafts";
 
 /**
- * The environment every git call here runs in: the caller's without any GIT_* variable (GIT_DIR,
- * GIT_WORK_TREE, GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY, alternates…, set by a hook or a CI wrapper
- * that runs Strata, would have git answer about another repository or index), and then LC_ALL=C:
+ * The caller's variables that point git at another repository, index or object store (git
+ * rev-parse --local-env-vars, its config ones aside), as a hook or a CI wrapper that runs Strata
+ * may have them: git would answer about that one. Config in the environment (GIT_CONFIG_GLOBAL,
+ * GIT_CONFIG_COUNT…, a CI's safe.directory) passes, as ~/.gitconfig does: Strata reads the same
+ * config through the same git (machineSettings) and overrides what it must per call.
+ */
+const ELSEWHERE = new Set(["GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_REPLACE_REF_BASE"]);
+
+/**
+ * The environment every git call here runs in: the caller's without ELSEWHERE, and then LC_ALL=C:
  * messages the user reads are git's own, in one language; GIT_OPTIONAL_LOCKS=0: a status must not
  * take the index lock a concurrent git command holds; GIT_NO_REPLACE_OBJECTS and no graft file: the
  * objects as they are, not as `git replace` (refs a mirror fetch brings in) or `.git/info/grafts`
  * make them look: a replaced commit could give an unreviewed commit reviewed parents, or HEAD
- * another tree for status to compare the checkout with.
+ * another tree for status to compare the checkout with; GIT_ATTR_NOSYSTEM: no system-wide
+ * attributes file, which git reads at its own build prefix (/etc for Debian's, elsewhere for a git
+ * found first on PATH) where machineConversion could not know to look: without it, git compares
+ * more strictly, never less.
  */
 const gitEnv = (): NodeJS.ProcessEnv => ({
-  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("GIT_"))),
-  LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0", GIT_NO_REPLACE_OBJECTS: "1", GIT_GRAFT_FILE: NO_GRAFT_FILE,
+  ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !ELSEWHERE.has(name))),
+  LC_ALL: "C", GIT_OPTIONAL_LOCKS: "0", GIT_NO_REPLACE_OBJECTS: "1", GIT_GRAFT_FILE: NO_GRAFT_FILE, GIT_ATTR_NOSYSTEM: "1",
 });
 
 /**
@@ -90,9 +100,11 @@ export function publishableRemote(url: string): string {
 /**
  * Git's settings that would let a changed tree look clean, off for the checks below: a file system
  * monitor or untracked cache that has not seen a change, stat checks told to skip a file's ctime
- * (a same-size edit with its mtime put back would pass).
+ * (a same-size edit with its mtime put back would pass), names compared without case (an untracked
+ * A.TXT beside a tracked a.txt would pass, and a build context takes it), modes not compared (an
+ * executable bit set here, which a build's COPY keeps, would pass).
  */
-const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", "-c", "core.trustctime=true", "-c", "core.checkStat=default"];
+const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache=false", "-c", "core.trustctime=true", "-c", "core.checkStat=default", "-c", "core.ignoreCase=false", "-c", "core.fileMode=true"];
 
 /**
  * Whether the working tree at `top` is HEAD's commit, but for the files that commit's own
@@ -289,8 +301,6 @@ const WHOLE_READ_BYTES = 4 << 20;
  * converts nothing: git then compares more strictly, not less.
  */
 const HARMLESS = /^(binary|diff|merge|whitespace|export-ignore|export-subst|delta|conflict-marker-size|encoding|linguist-[a-z-]+)(=|$)/;
-/** Debian's git reads this machine's system-wide attributes here (GIT_ATTR_NOSYSTEM would stop it, but gitEnv leaves it out). */
-const SYSTEM_ATTRIBUTES = "/etc/gitattributes";
 /** The attribute every tracked file gets from Strata's scratch attributes file: proof git read it. */
 const PROBE_READ = "strata-read";
 /** The attribute each of this machine's lines that may convert becomes, valued with the line's number. */
@@ -342,8 +352,8 @@ function machineSettings(top: string, config: GitResult, cannotTell: (what: stri
 
 /**
  * A conversion this machine sets on a tracked file: `core.autocrlf`, or a line of its own
- * attributes files (`/etc/gitattributes`, `core.attributesFile` or its default
- * `~/.config/git/attributes`, `$GIT_DIR/info/attributes`), which are no commit's; git status compares
+ * attributes files (`core.attributesFile` or its default `~/.config/git/attributes`,
+ * `$GIT_DIR/info/attributes`; git reads no system-wide one here, gitEnv), which are no commit's; git status compares
  * what a filter, a line-ending or an encoding conversion makes of a file, so one set there can make
  * any change look like none. Only lines that reach a tracked file count (a global `*.ipynb
  * filter=nbstripout` in a checkout with no notebook does not): each such line is copied into a
@@ -357,8 +367,8 @@ async function machineConversion(top: string, tracked: readonly string[], settin
   if (settings.autocrlf !== undefined) return `this machine's git config sets core.autocrlf=${settings.autocrlf}, so git status compares files with their line endings converted, not their bytes (git config core.autocrlf false, then check out again)`;
   const home = process.env.XDG_CONFIG_HOME !== undefined && process.env.XDG_CONFIG_HOME !== "" ? process.env.XDG_CONFIG_HOME : path.join(homedir(), ".config");
   const global = settings.attributesFile ?? path.join(home, "git/attributes");
-  // The system file always: git runs without the caller's GIT_ATTR_NOSYSTEM (gitEnv), so it reads it.
-  const files = [SYSTEM_ATTRIBUTES, global, settings.infoAttributes];
+  // No system-wide file: git is told not to read one (gitEnv's GIT_ATTR_NOSYSTEM).
+  const files = [global, settings.infoAttributes];
   /** The lines that may convert, by number (the value of PROBE_LINE). */
   const lines: { file: string; line: string; attributes: string[] }[] = [];
   const copied: string[] = [];

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -134,6 +134,32 @@ describe("source state", () => {
       for (const [name, value] of Object.entries(saved)) if (value === undefined) delete process.env[name]; else process.env[name] = value;
       git(here.dir, "checkout", "-q", "--", "a.txt");
     }
+  });
+
+  it("takes config given in the environment as git does (a CI's safe.directory comes so), but not core.ignoreCase or core.fileMode, which would hide a change a build takes", async () => {
+    const configured = makeRepo("env-config");
+    /** `sourceState` with one config setting given as GIT_CONFIG_COUNT/KEY/VALUE (at the command-line level, above the repository's own). */
+    const withConfig = async (key: string, value: string): Promise<Awaited<ReturnType<typeof sourceState>>> => {
+      Object.assign(process.env, { GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: key, GIT_CONFIG_VALUE_0: value });
+      try {
+        return await sourceState(configured.dir);
+      } finally {
+        for (const name of ["GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0"]) delete process.env[name];
+      }
+    };
+    // Read: core.autocrlf given so is this machine's conversion, as from ~/.gitconfig.
+    expect(await withConfig("core.autocrlf", "true")).toMatchObject({ clean: false, difference: expect.stringContaining("core.autocrlf=true") });
+    // An untracked A.TXT beside the tracked a.txt: git with core.ignoreCase=true lists it as nothing.
+    writeFileSync(path.join(configured.dir, "A.TXT"), "other\n");
+    expect(execFileSync("git", ["-C", configured.dir, "-c", "core.ignoreCase=true", "ls-files", "--others", "--exclude-standard"], { env, encoding: "utf8" })).toBe("");
+    expect(await withConfig("core.ignoreCase", "true")).toMatchObject({ clean: false, difference: "untracked: A.TXT" });
+    rmSync(path.join(configured.dir, "A.TXT"));
+    // An executable bit set here: git with core.fileMode=false does not see it.
+    chmodSync(path.join(configured.dir, "a.txt"), 0o755);
+    expect(execFileSync("git", ["-C", configured.dir, "-c", "core.fileMode=false", "status", "--porcelain"], { env, encoding: "utf8" })).toBe("");
+    expect(await withConfig("core.fileMode", "false")).toMatchObject({ clean: false, difference: expect.stringContaining("a.txt") });
+    chmodSync(path.join(configured.dir, "a.txt"), 0o644);
+    expect((await sourceState(configured.dir)).clean).toBe(true);
   });
 
   it("is dirty with a modified file, and with an untracked one (a build context takes it)", async () => {
