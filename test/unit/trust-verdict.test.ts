@@ -104,6 +104,10 @@ describe("trust verdict", () => {
     const bare = { layer: "keystone", digestRef: `keystone@${digest}` };
     const bareAnswers: KeyAnswers = { ...good, provenance: verified(dsseEnvelope(inTotoStatement("nova", digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))), "MEUCIQ==").toString("utf8")) };
     expect(readEvidence(bare, [bareAnswers]).failures).toMatchObject([{ what: expect.stringContaining("subject names the image nova, not (none)") }]);
+    // A path with an empty part (`g/` and nothing after it) names no image either.
+    const emptyPart = { layer: "keystone", digestRef: `127.0.0.1:5000/g/@${digest}` };
+    const emptyAnswers: KeyAnswers = { ...good, provenance: verified(dsseEnvelope(inTotoStatement("127.0.0.1:5000/h/", digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))), "MEUCIQ==").toString("utf8")) };
+    expect(readEvidence(emptyPart, [emptyAnswers]).failures).toMatchObject([{ what: expect.stringContaining("not (none) (g/)") }]);
   });
 
   it("refuses an image whose only trusted provenance says its run adopted it, and admits it when another trusted provenance says it was built", () => {
