@@ -39,11 +39,14 @@ const NO_GRAFT_FILE = "/dev/null/no-grafts";
 /**
  * The caller's variables that point git at another repository, index or object store (git
  * rev-parse --local-env-vars, its config ones aside), as a hook or a CI wrapper that runs Strata
- * may have them: git would answer about that one. Config in the environment (GIT_CONFIG_GLOBAL,
+ * may have them: git would answer about that one. And two that make git read another config or
+ * attributes than this code does: GIT_CONFIG (in git 2.39 it points `git config` alone at one
+ * file, so machineSettings would read no core.attributesFile or core.autocrlf while status and
+ * cat-file --filters use them) and GIT_ATTR_SOURCE (git 2.40 on: attributes from another tree). Config in the environment (GIT_CONFIG_GLOBAL,
  * GIT_CONFIG_COUNT…, a CI's safe.directory) passes, as ~/.gitconfig does: Strata reads the same
  * config through the same git (machineSettings) and overrides what it must per call.
  */
-const ELSEWHERE = new Set(["GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_REPLACE_REF_BASE"]);
+const ELSEWHERE = new Set(["GIT_CONFIG", "GIT_ATTR_SOURCE", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_REPLACE_REF_BASE"]);
 
 /**
  * The environment every git call here runs in: the caller's without ELSEWHERE, and then LC_ALL=C:
@@ -226,11 +229,13 @@ function checkedOutBlobId(top: string, entry: { path: string; object: string }):
 /**
  * Each entry's raw blob id: the regular files' from one `git hash-object --no-filters` (a C loop,
  * about a tenth of hashing them here), each path given as `./path` (a line that starts with a quote
- * would be unquoted); symlinks, paths with a newline, and every file when that command fails (a
- * file gone) one by one here, which says which.
+ * would be unquoted); symlinks, paths with a newline, files git is told not to look at, and every
+ * file when that command fails (a file gone) one by one here, which says which. hash-object follows
+ * a symlink where a file was: git status sees that swap (a type change) unless the file is flagged
+ * assume-unchanged or skip-worktree, so those are looked at here, where lstat finds it.
  */
 async function rawBlobIds(top: string, entries: readonly { path: string; mode: string; object: string; tag: string }[]): Promise<{ entry: (typeof entries)[number]; raw: string | { gone: string } }[]> {
-  const batch = entries.filter((entry) => /^100[67][45][45]$/.test(entry.mode) && !entry.path.includes("\n"));
+  const batch = entries.filter((entry) => /^100[67][45][45]$/.test(entry.mode) && !entry.path.includes("\n") && !FLAGGED.test(entry.tag));
   const hashes = batch.length === 0 ? undefined : await git(top, ["hash-object", "--no-filters", "--stdin-paths"], `${batch.map((entry) => `./${entry.path}`).join("\n")}\n`);
   const ids = new Map<(typeof entries)[number], string>();
   if (hashes?.code === 0) {
@@ -275,7 +280,7 @@ async function contentDifference(top: string, entries: readonly { path: string; 
   if (gone !== undefined) return (gone.raw as { gone: string }).gone;
   const differing = hashed.filter(({ entry, raw }) => raw !== entry.object);
   if (differing.length === 0) return undefined;
-  const said = (entry: { path: string; tag: string }): string => (/^[a-zS]$/.test(entry.tag) ? `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${entry.path}` : `changed, though git status does not see it (a same-size edit its stat check missed): ${entry.path}`);
+  const said = (entry: { path: string; tag: string }): string => (FLAGGED.test(entry.tag) ? `changed, though git is told not to look at it (assume-unchanged or skip-worktree): ${entry.path}` : `changed, though git status does not see it (a same-size edit its stat check missed): ${entry.path}`);
   const symlink = differing.find(({ entry }) => entry.mode === "120000");
   if (symlink !== undefined) return said(symlink.entry);
   const attributes = await checkAttributes(top, differing.map(({ entry }) => entry.path), CHECKOUT_CONVERSIONS, cannotTell);
@@ -289,6 +294,8 @@ async function contentDifference(top: string, entries: readonly { path: string; 
   return undefined;
 }
 
+/** `git ls-files -v` tags of the entries git status skips: assume-unchanged (lowercase) and skip-worktree (S). */
+const FLAGGED = /^[a-zS]$/;
 /** Files hashed at once: reads of the checkout, bounded so a large tree does not open thousands of files. */
 const HASH_CONCURRENCY = 16;
 /** The largest file read whole to hash it; larger ones are streamed. */

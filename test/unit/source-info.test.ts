@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -149,6 +149,13 @@ describe("source state", () => {
     };
     // Read: core.autocrlf given so is this machine's conversion, as from ~/.gitconfig.
     expect(await withConfig("core.autocrlf", "true")).toMatchObject({ clean: false, difference: expect.stringContaining("core.autocrlf=true") });
+    // Also with GIT_CONFIG set, which in git 2.39 points `git config` alone at one file: the setting is still found.
+    process.env.GIT_CONFIG = "/dev/null";
+    try {
+      expect(await withConfig("core.autocrlf", "true")).toMatchObject({ clean: false, difference: expect.stringContaining("core.autocrlf=true") });
+    } finally {
+      delete process.env.GIT_CONFIG;
+    }
     // An untracked A.TXT beside the tracked a.txt: git with core.ignoreCase=true lists it as nothing.
     writeFileSync(path.join(configured.dir, "A.TXT"), "other\n");
     expect(execFileSync("git", ["-C", configured.dir, "-c", "core.ignoreCase=true", "ls-files", "--others", "--exclude-standard"], { env, encoding: "utf8" })).toBe("");
@@ -222,6 +229,12 @@ describe("source state", () => {
     expect((await sourceState(other.dir)).clean).toBe(false);
     rmSync(path.join(other.dir, "b.txt"));
     expect((await sourceState(other.dir)).clean).toBe(false);
+    // A symlink where the flagged file was, to the same bytes outside the checkout: a build's COPY keeps the link.
+    const outside = path.join(mkdtempSync(path.join(root, "outside-")), "b.txt");
+    writeFileSync(outside, "b\n");
+    symlinkSync(outside, path.join(other.dir, "b.txt"));
+    expect(git(other.dir, "status", "--porcelain")).toBe("");
+    expect(await sourceState(other.dir)).toMatchObject({ clean: false, difference: expect.stringContaining("b.txt") });
   });
 
   it("is dirty with a changed submodule, whatever diff.ignoreSubmodules says", async () => {
