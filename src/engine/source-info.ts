@@ -42,9 +42,11 @@ const NO_GRAFT_FILE = "/dev/null/no-grafts";
  * may have them: git would answer about that one. And two that make git read another config or
  * attributes than this code does: GIT_CONFIG (in git 2.39 it points `git config` alone at one
  * file, so machineSettings would read no core.attributesFile or core.autocrlf while status and
- * cat-file --filters use them) and GIT_ATTR_SOURCE (git 2.40 on: attributes from another tree). Config in the environment (GIT_CONFIG_GLOBAL,
- * GIT_CONFIG_COUNT…, a CI's safe.directory) passes, as ~/.gitconfig does: Strata reads the same
- * config through the same git (machineSettings) and overrides what it must per call.
+ * cat-file --filters use them) and GIT_ATTR_SOURCE (git 2.40 on: attributes from another tree;
+ * its config twin, attr.tree, is a machine conversion: machineConversion). Config in the
+ * environment (GIT_CONFIG_GLOBAL, GIT_CONFIG_COUNT…, a CI's safe.directory) passes, as
+ * ~/.gitconfig does: Strata reads the same config through the same git (machineSettings) and
+ * overrides what it must per call.
  */
 const ELSEWHERE = new Set(["GIT_CONFIG", "GIT_ATTR_SOURCE", "GIT_DIR", "GIT_WORK_TREE", "GIT_IMPLICIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX", "GIT_INTERNAL_SUPER_PREFIX", "GIT_SHALLOW_FILE", "GIT_REPLACE_REF_BASE"]);
 
@@ -144,7 +146,7 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
     git(top, ["ls-files", "-z", "-v", "-s"]),
     // This machine's settings that convert files (machineSettings), in one process; --type=path
     // expands ~/ and %(prefix)/ as git does for core.attributesFile, and leaves other words alone.
-    git(top, ["config", "-z", "--type=path", "--get-regexp", "^core\\.(autocrlf|attributesfile)$"]),
+    git(top, ["config", "-z", "--type=path", "--get-regexp", "^(core\\.(autocrlf|attributesfile)|attr\\.tree)$"]),
   ]);
   if (status.code !== 0) throw cannotTell("git status", status);
   const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
@@ -183,6 +185,9 @@ async function rawBlobId(top: string, entry: { path: string; mode: string; objec
   const file = path.join(top, entry.path);
   const hash = blobHash(entry.object);
   try {
+    // lstat, readlink and readFile follow a symlink on the way: a folder swapped for one (which status does not look into for a flagged file) is not the commit's.
+    const folder = path.dirname(entry.path);
+    if (folder !== "." && (await realpath(path.join(top, folder))) !== path.join(await realpath(top), folder)) return { gone: `a folder on its path is a symlink: ${entry.path}` };
     if (entry.mode === "120000") {
       const target = Buffer.from(await readlink(file));
       return hash.update(`blob ${target.length}\0`).update(target).digest("hex");
@@ -319,6 +324,8 @@ interface MachineSettings {
   readonly autocrlf?: string;
   /** Absolute: a relative core.attributesFile is git's from the checkout's top folder. */
   readonly attributesFile?: string;
+  /** attr.tree (git 2.43 on): the tree git reads attributes from instead of the checkout's. */
+  readonly attrTree?: string;
 }
 
 /** git's boolean words (git-config(1)): a key with no value is true, an empty value false; anything else is not a boolean. */
@@ -354,6 +361,8 @@ function machineSettings(top: string, config: GitResult, cannotTell: (what: stri
   if (attributesFile === null) throw unreadable("core.attributesFile", attributesFile);
   // Expanded by git (--type=path) when it began with ~/ or %(prefix)/; a relative one is the checkout's.
   if (attributesFile !== undefined && attributesFile !== "") settings.attributesFile = path.resolve(top, attributesFile);
+  const attrTree = values.get("attr.tree");
+  if (attrTree !== undefined) settings.attrTree = attrTree ?? "(no value)";
   return settings;
 }
 
@@ -372,6 +381,8 @@ function machineSettings(top: string, config: GitResult, cannotTell: (what: stri
  */
 async function machineConversion(top: string, tracked: readonly string[], settings: MachineSettings & { readonly infoAttributes: string }, cannotTell: (what: string, result: GitResult) => UserError): Promise<string | undefined> {
   if (settings.autocrlf !== undefined) return `this machine's git config sets core.autocrlf=${settings.autocrlf}, so git status compares files with their line endings converted, not their bytes (git config core.autocrlf false, then check out again)`;
+  // A git that reads it (2.43 on) takes every file's attributes from that tree, so another tree's conversions apply.
+  if (settings.attrTree !== undefined) return `this machine's git config sets attr.tree=${settings.attrTree}, so git takes attributes (conversions) from that tree, not the commit's (git config --unset attr.tree)`;
   const home = process.env.XDG_CONFIG_HOME !== undefined && process.env.XDG_CONFIG_HOME !== "" ? process.env.XDG_CONFIG_HOME : path.join(homedir(), ".config");
   const global = settings.attributesFile ?? path.join(home, "git/attributes");
   // No system-wide file: git is told not to read one (gitEnv's GIT_ATTR_NOSYSTEM).

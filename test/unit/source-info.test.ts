@@ -237,6 +237,32 @@ describe("source state", () => {
     expect(await sourceState(other.dir)).toMatchObject({ clean: false, difference: expect.stringContaining("b.txt") });
   });
 
+  it("is dirty with a flagged file's folder swapped for a symlink to a folder holding the same file (and more), where the commit's .gitignore names the folder", async () => {
+    const linked = makeRepo("flagged-folder");
+    mkdirSync(path.join(linked.dir, "d"));
+    mkdirSync(path.join(linked.dir, "e"));
+    writeFileSync(path.join(linked.dir, "d/b.txt"), "b\n");
+    writeFileSync(path.join(linked.dir, "e/b.txt"), "b\n");
+    writeFileSync(path.join(linked.dir, "e/run.sh"), "echo not in d\n");
+    writeFileSync(path.join(linked.dir, ".gitignore"), "d\n");
+    git(linked.dir, "add", ".gitignore", "e");
+    git(linked.dir, "add", "-f", "d/b.txt");
+    git(linked.dir, "commit", "-q", "-m", "d and e");
+    git(linked.dir, "update-index", "--skip-worktree", "d/b.txt");
+    expect((await sourceState(linked.dir)).clean).toBe(true);
+    rmSync(path.join(linked.dir, "d"), { recursive: true });
+    symlinkSync("e", path.join(linked.dir, "d"));
+    // git sees nothing: the flagged file is skipped, and the link is ignored by name.
+    expect(git(linked.dir, "status", "--porcelain")).toBe("");
+    expect(await sourceState(linked.dir)).toMatchObject({ clean: false, difference: expect.stringContaining("a folder on its path is a symlink: d/b.txt") });
+  });
+
+  it("is dirty when this machine's config sets attr.tree (git 2.43 on reads attributes from that tree)", async () => {
+    const treed = makeRepo("attr-tree");
+    git(treed.dir, "config", "attr.tree", treed.first);
+    expect(await sourceState(treed.dir)).toMatchObject({ clean: false, difference: expect.stringContaining(`attr.tree=${treed.first}`) });
+  });
+
   it("is dirty with a changed submodule, whatever diff.ignoreSubmodules says", async () => {
     const other = withSubmodule("with-submodule", "library", "lib");
     expect((await sourceState(other.dir)).clean).toBe(true);
