@@ -140,11 +140,16 @@ export function spdxPackageCount(statement: unknown): number | undefined {
   return predicate.packages.filter((entry) => !(isRecord(entry) && typeof entry.SPDXID === "string" && described.has(entry.SPDXID))).length;
 }
 
-/** The source commit and tree a provenance statement records, as far as it records them. */
-function provenanceSource(statement: unknown): { commit?: string; clean?: boolean } {
+/** A provenance statement's `predicate.buildDefinition.externalParameters`, or {} where it has none. */
+function externalParametersOf(statement: unknown): Record<string, unknown> {
   const predicate = isRecord(statement) && isRecord(statement.predicate) ? statement.predicate : {};
   const definition = isRecord(predicate.buildDefinition) ? predicate.buildDefinition : {};
-  const external = isRecord(definition.externalParameters) ? definition.externalParameters : {};
+  return isRecord(definition.externalParameters) ? definition.externalParameters : {};
+}
+
+/** The source commit and tree a provenance statement records, as far as it records them. */
+function provenanceSource(statement: unknown): { commit?: string; clean?: boolean } {
+  const external = externalParametersOf(statement);
   const source = isRecord(external.source) ? external.source : {};
   return {
     ...(typeof source.commit === "string" && /^([a-f0-9]{40}|[a-f0-9]{64})$/.test(source.commit) ? { commit: source.commit } : {}),
@@ -162,9 +167,7 @@ function provenanceSource(statement: unknown): { commit?: string; clean?: boolea
  * platform (an index's lists its platforms, and is not checked against one).
  */
 function targetProblems(statement: unknown, target: VerifyTarget, digest: string): Problem[] {
-  const predicate = isRecord(statement) && isRecord(statement.predicate) ? statement.predicate : {};
-  const definition = isRecord(predicate.buildDefinition) ? predicate.buildDefinition : {};
-  const external = isRecord(definition.externalParameters) ? definition.externalParameters : {};
+  const external = externalParametersOf(statement);
   const fix = `point the layer at its own image: the stack the promotion comes from names, for ${target.layer}, an image built as another layer, image or platform; run strata up on that stack (it declares each layer's own image), then promote again`;
   const problems: Problem[] = [];
   const layer = external.layer;

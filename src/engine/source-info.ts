@@ -180,14 +180,14 @@ function blobHash(object: string): Hash {
   return createHash(object.length === 64 ? "sha256" : "sha1");
 }
 
-/** The blob id of a tracked path's bytes as they are (a symlink's target text), or why it has none. */
-async function rawBlobId(top: string, entry: { path: string; mode: string; object: string }): Promise<string | { gone: string }> {
+/** The blob id of a tracked path's bytes as they are (a symlink's target text), or why it has none. `realTop`: the checkout's real path, resolved once by the caller. */
+async function rawBlobId(top: string, realTop: () => Promise<string>, entry: { path: string; mode: string; object: string }): Promise<string | { gone: string }> {
   const file = path.join(top, entry.path);
   const hash = blobHash(entry.object);
   try {
     // lstat, readlink and readFile follow a symlink on the way: a folder swapped for one (which status does not look into for a flagged file) is not the commit's.
     const folder = path.dirname(entry.path);
-    if (folder !== "." && (await realpath(path.join(top, folder))) !== path.join(await realpath(top), folder)) return { gone: `a folder on its path is a symlink: ${entry.path}` };
+    if (folder !== "." && (await realpath(path.join(top, folder))) !== path.join(await realTop(), folder)) return { gone: `a folder on its path is a symlink: ${entry.path}` };
     if (entry.mode === "120000") {
       const target = Buffer.from(await readlink(file));
       return hash.update(`blob ${target.length}\0`).update(target).digest("hex");
@@ -250,7 +250,10 @@ async function rawBlobIds(top: string, entries: readonly { path: string; mode: s
       if (id !== undefined && id.length === entry.object.length) ids.set(entry, id);
     });
   }
-  return mapLimited(entries, HASH_CONCURRENCY, async (entry) => ({ entry, raw: ids.get(entry) ?? await rawBlobId(top, entry) }));
+  // The checkout's own real path, resolved once for every entry hashed here (not per entry).
+  let resolvedTop: Promise<string> | undefined;
+  const realTop = (): Promise<string> => (resolvedTop ??= realpath(top));
+  return mapLimited(entries, HASH_CONCURRENCY, async (entry) => ({ entry, raw: ids.get(entry) ?? await rawBlobId(top, realTop, entry) }));
 }
 
 /**
