@@ -7,8 +7,8 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { lstat, mkdtemp, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
+import { createReadStream, type Stats } from "node:fs";
+import { lstat, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { mapLimited } from "../core/concurrency.js";
@@ -128,6 +128,8 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
  * - a conversion (a filter, line endings, an encoding) this machine sets on a tracked file, by
  *   `core.autocrlf` or its own attributes (machineConversion): git compares what it makes of a
  *   file, not its bytes;
+ * - what git never shows and a build context takes (hiddenFromGit): an empty folder, a `.git`
+ *   inside the checkout's folders, a tracked file with the setuid or setgid bit;
  * - each submodule the same way, and one not checked out (a clone without --recursive: its files
  *   are not there).
  * Returns the first difference found, or undefined when there is none; throws a UserError when git
@@ -136,11 +138,12 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
 async function treeDifference(top: string, infoAttributes: string): Promise<string | undefined> {
   const cannotTell = (what: string, result: GitResult): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (${what}: ${reasonOf(result)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
   // Read-only and independent: at once, since a signing run's program waits for them.
-  const [status, untracked, ignored, index, config] = await Promise.all([
+  const [status, untracked, folders, ignored, index, config] = await Promise.all([
     git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]),
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
-    // An empty folder is not listed (git status shows none either): it holds nothing a build takes.
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--no-empty-directory", "--exclude-per-directory=.gitignore"]),
+    // The same with the folders that hold no untracked file: empty, or holding only ignored files or a .git (hiddenFromGit).
+    git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--exclude-per-directory=.gitignore"]),
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]),
     // `<tag> <mode> <object> <stage>\t<path>`: the flags git is given, and the submodules (mode 160000).
     git(top, ["ls-files", "-z", "-v", "-s"]),
@@ -163,6 +166,9 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
     const match = /^([a-zA-Z]) (\d+) ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
     return match === null ? [] : [{ tag: match[1] as string, mode: match[2] as string, object: match[3] as string, path: match[4] as string }];
   });
+  if (folders.code !== 0) throw cannotTell("git ls-files --others --directory", folders);
+  const hidden = await hiddenFromGit(top, folders.stdout.split("\0").filter((entry) => entry !== ""), ignored.stdout.split("\0").filter((entry) => entry.endsWith("/")), entries);
+  if (hidden !== undefined) return hidden;
   const settings = machineSettings(top, config, cannotTell);
   const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), { ...settings, infoAttributes }, cannotTell);
   if (converted !== undefined) return converted;
@@ -173,6 +179,73 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
     if (difference !== undefined) return difference;
   }
   return undefined;
+}
+
+/** The mode bits a tracked file must not have: git records only the executable bit, and a build's COPY keeps these (a setuid-root program in the image). */
+const SET_ID_BITS = 0o6000;
+
+/**
+ * What a build context takes (Docker sends every file and folder not in .dockerignore, with its
+ * mode) and git never shows, so neither git status nor the listings above see it:
+ * - an empty folder (git tracks files): among `folders`, the untracked folders git lists when asked
+ *   for empty ones too. Each holds no untracked file (treeDifference found none), so what it holds
+ *   is empty folders, files the commit's .gitignore ignores (what a build makes: clean), or a
+ *   `.git`; it is walked for the first and the last, but for the folders in `ignoredFolders`
+ *   (`ls-files --ignored` lists a folder whose files are all ignored, node_modules/, as one entry);
+ * - a `.git` folder or file inside a folder that holds tracked files (git never lists the name;
+ *   it is in the layer's fingerprint, so the build took it): each such folder is looked at;
+ * - a tracked file with the setuid or setgid bit (SET_ID_BITS). Other mode bits are left: a
+ *   checkout made under umask 002 has group-writable files, as is ordinary.
+ * A submodule's own `.git` is where its entry is, not in a folder of its parent's: it is not one.
+ */
+async function hiddenFromGit(top: string, folders: readonly string[], ignoredFolders: readonly string[], entries: readonly { path: string; mode: string }[]): Promise<string | undefined> {
+  const ignored = new Set(ignoredFolders);
+  const walk = async (folder: string): Promise<string | undefined> => {
+    const names = (await readdir(path.join(top, folder), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (names.length === 0) return `an empty folder, which git does not show and a build context takes: ${folder}`;
+    for (const entry of names) {
+      const relative = `${folder}${entry.name}`;
+      if (entry.name === ".git") return `a .git inside the checkout, which git does not show and a build context takes: ${relative}`;
+      if (!entry.isDirectory() || ignored.has(`${relative}/`)) continue;
+      const inside = await walk(`${relative}/`);
+      if (inside !== undefined) return inside;
+    }
+    return undefined;
+  };
+  for (const folder of folders) {
+    // Not a folder: an untracked file come since the listing above (a race), which is dirty too.
+    if (!folder.endsWith("/")) return `untracked: ${folder}`;
+    let found: string | undefined;
+    try {
+      found = await walk(folder);
+    } catch (error) {
+      throw new UserError(`cannot tell whether the git checkout ${top} is clean (reading the folder ${folder}: ${(error as Error).message}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
+    }
+    if (found !== undefined) return found;
+  }
+  const trackedFolders = new Set<string>();
+  for (const entry of entries) {
+    for (let folder = path.posix.dirname(entry.path); folder !== "." && !trackedFolders.has(folder); folder = path.posix.dirname(folder)) trackedFolders.add(folder);
+  }
+  const gitInside = await mapLimited([...trackedFolders].sort(), HASH_CONCURRENCY, async (folder) => ((await lstatIfThere(path.join(top, folder, ".git"))) === undefined ? undefined : `${folder}/.git`));
+  const firstGit = gitInside.find((found) => found !== undefined);
+  if (firstGit !== undefined) return `a .git inside the checkout, which git does not show and a build context takes: ${firstGit}`;
+  const files = entries.filter((entry) => /^100[67][45][45]$/.test(entry.mode));
+  const setId = await mapLimited(files, HASH_CONCURRENCY, async (entry) => (((await lstatIfThere(path.join(top, entry.path)))?.mode ?? 0) & SET_ID_BITS) !== 0 ? entry.path : undefined);
+  const firstSetId = setId.find((found) => found !== undefined);
+  if (firstSetId !== undefined) return `the setuid or setgid bit, which git does not record and a build's COPY keeps, on ${firstSetId} (chmod ug-s)`;
+  return undefined;
+}
+
+/** lstat, or undefined when nothing is there (a file gone is contentDifference's to report); other errors are thrown. */
+async function lstatIfThere(file: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw error;
+  }
 }
 
 /** A git object id of `bytes` as a blob, in the repository's hash (by the length of its ids). */

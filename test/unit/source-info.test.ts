@@ -186,9 +186,6 @@ describe("source state", () => {
     git(other.dir, "commit", "-q", "-m", "ignore the rootfs");
     writeFileSync(path.join(other.dir, "rootfs.tar"), "made by a script\n");
     expect((await sourceState(other.dir)).clean).toBe(true);
-    // An empty folder holds nothing a build takes (git status shows none either).
-    mkdirSync(path.join(other.dir, "empty"));
-    expect((await sourceState(other.dir)).clean).toBe(true);
     // .git/info/exclude and core.excludesFile are this machine's, not the commit's: a build context still takes the file.
     writeFileSync(path.join(other.dir, ".git/info/exclude"), "local.txt\n");
     writeFileSync(path.join(other.dir, "local.txt"), "x\n");
@@ -208,6 +205,53 @@ describe("source state", () => {
     expect((await sourceState(other.dir)).clean).toBe(false);
     rmSync(path.join(other.dir, "sub"), { recursive: true });
     expect((await sourceState(other.dir)).clean).toBe(true);
+  });
+
+  it("is dirty with what git never shows and a build context takes: an empty folder, a .git inside the checkout's folders, a setuid or setgid file", async () => {
+    const other = makeRepo("hidden");
+    mkdirSync(path.join(other.dir, "layers/keystone"), { recursive: true });
+    writeFileSync(path.join(other.dir, "layers/keystone/Dockerfile"), "FROM scratch\n");
+    writeFileSync(path.join(other.dir, ".gitignore"), "*.o\nnode_modules/\n");
+    git(other.dir, "add", ".gitignore", "layers");
+    git(other.dir, "commit", "-q", "-m", "a layer");
+    const state = (): Promise<{ clean: boolean; difference?: string }> => sourceState(other.dir);
+    const seenByGit = (): string => git(other.dir, "status", "--porcelain", "--untracked-files=all", "--ignored=no");
+    expect(await state()).toMatchObject({ clean: true });
+    // What a build makes stays clean: ignored files in a folder of their own, an ignored folder whose own folders are empty.
+    mkdirSync(path.join(other.dir, "layers/keystone/out"));
+    writeFileSync(path.join(other.dir, "layers/keystone/out/a.o"), "made\n");
+    mkdirSync(path.join(other.dir, "layers/keystone/node_modules/pkg/empty"), { recursive: true });
+    mkdirSync(path.join(other.dir, "layers/keystone/out/node_modules/pkg/empty"), { recursive: true });
+    expect(await state()).toMatchObject({ clean: true });
+    // An empty folder: in a folder of the commit, and beside ignored files in a folder of its own.
+    for (const empty of ["layers/keystone/empty", "layers/keystone/out/empty", "empty"]) {
+      mkdirSync(path.join(other.dir, empty));
+      expect(seenByGit()).toBe("");
+      expect(await state()).toEqual(expect.objectContaining({ clean: false, difference: `an empty folder, which git does not show and a build context takes: ${empty}/` }));
+      rmSync(path.join(other.dir, empty), { recursive: true });
+    }
+    expect(await state()).toMatchObject({ clean: true });
+    // A .git folder or file inside a folder of the commit (or one of its folders' folders), and in an untracked folder of ignored files.
+    for (const [folder, kind] of [["layers/keystone", "folder"], ["layers", "file"], ["layers/keystone/out", "folder"]] as const) {
+      const planted = path.join(other.dir, folder, ".git");
+      if (kind === "folder") {
+        mkdirSync(planted);
+        writeFileSync(path.join(planted, "config"), "x\n");
+      } else writeFileSync(planted, "gitdir: /elsewhere\n");
+      expect(seenByGit()).toBe("");
+      expect((await state()).difference).toBe(`a .git inside the checkout, which git does not show and a build context takes: ${folder}/.git`);
+      rmSync(planted, { recursive: true });
+    }
+    expect(await state()).toMatchObject({ clean: true });
+    // The setuid or setgid bit, which git does not record; group-writable (umask 002) is ordinary.
+    const dockerfile = path.join(other.dir, "layers/keystone/Dockerfile");
+    for (const mode of [0o4644, 0o2644]) {
+      chmodSync(dockerfile, mode);
+      expect(seenByGit()).toBe("");
+      expect((await state()).difference).toBe("the setuid or setgid bit, which git does not record and a build's COPY keeps, on layers/keystone/Dockerfile (chmod ug-s)");
+    }
+    chmodSync(dockerfile, 0o664);
+    expect(await state()).toMatchObject({ clean: true });
   });
 
   it("is dirty with a change git is told not to look at: assume-unchanged, skip-worktree, a file gone from a sparse tree", async () => {
