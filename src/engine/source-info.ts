@@ -307,13 +307,14 @@ function checkedOutBlobId(top: string, entry: { path: string; object: string }):
 /**
  * Each entry's raw blob id: the regular files' from one `git hash-object --no-filters` (a C loop,
  * about a tenth of hashing them here), each path given as `./path` (a line that starts with a quote
- * would be unquoted); symlinks, paths with a newline, files git is told not to look at, and every
+ * would be unquoted); symlinks, paths with a newline or a carriage return (git's line reader drops
+ * one at a line's end: `run.sh\r` would be hashed as `run.sh`), files git is told not to look at, and every
  * file when that command fails (a file gone) one by one here, which says which. hash-object follows
  * a symlink where a file was: git status sees that swap (a type change) unless the file is flagged
  * assume-unchanged or skip-worktree, so those are looked at here, where lstat finds it.
  */
 async function rawBlobIds(top: string, entries: readonly { path: string; mode: string; object: string; tag: string }[]): Promise<{ entry: (typeof entries)[number]; raw: string | { gone: string } }[]> {
-  const batch = entries.filter((entry) => /^100[67][45][45]$/.test(entry.mode) && !entry.path.includes("\n") && !FLAGGED.test(entry.tag));
+  const batch = entries.filter((entry) => /^100[67][45][45]$/.test(entry.mode) && !/[\n\r]/.test(entry.path) && !FLAGGED.test(entry.tag));
   const hashes = batch.length === 0 ? undefined : await git(top, ["hash-object", "--no-filters", "--stdin-paths"], `${batch.map((entry) => `./${entry.path}`).join("\n")}\n`);
   const ids = new Map<(typeof entries)[number], string>();
   if (hashes?.code === 0) {
@@ -556,6 +557,10 @@ export async function sourceState(dir: string): Promise<SourceState & { readonly
   const located = await checkoutOf(dir);
   if ("failed" in located) throw new UserError(`cannot tell which git checkout ${dir} is (${reasonOf(located.failed)}), so its images' provenance cannot name their source: build from a git checkout (git init && git commit), or run Strata inside one`);
   const { top } = located;
+  // core.worktree in the repository's config names the work tree git answers about: elsewhere, a
+  // clean copy would be checked while the build reads this folder.
+  const real = await realpath(dir).catch(() => path.resolve(dir));
+  if (real !== top && !real.startsWith(`${top}${path.sep}`)) throw new UserError(`${dir} is not in the work tree git names for its repository (${top}: the repository's core.worktree points there), so git cannot say whether it is clean or which commit it is: build from the checkout's own work tree, or git config --unset core.worktree`);
   // At once: a signing run's program waits for them. The tree's answer is looked at after HEAD's, whose error comes first.
   const [head, tree, origin] = await Promise.all([
     git(dir, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]),

@@ -207,6 +207,34 @@ describe("source state", () => {
     expect((await sourceState(other.dir)).clean).toBe(true);
   });
 
+  it("refuses a folder outside the work tree git names for its repository (core.worktree pointing at a clean copy)", async () => {
+    const moved = makeRepo("worktree-elsewhere");
+    mkdirSync(path.join(moved.dir, "catalog"));
+    writeFileSync(path.join(moved.dir, "catalog/b.txt"), "1\n");
+    git(moved.dir, "add", "catalog");
+    git(moved.dir, "commit", "-q", "-m", "catalog");
+    const mirror = path.join(moved.dir, "mirror");
+    mkdirSync(mirror);
+    git(moved.dir, `--work-tree=${mirror}`, "checkout", "-q", "-f", "HEAD", "--", ".");
+    git(moved.dir, "config", "core.worktree", mirror);
+    writeFileSync(path.join(moved.dir, "catalog/b.txt"), "changed\n");
+    expect(git(path.join(moved.dir, "catalog"), "status", "--porcelain")).toBe("");
+    await expect(sourceState(path.join(moved.dir, "catalog"))).rejects.toThrow(/is not in the work tree git names for its repository \(.*mirror: the repository's core.worktree points there\).*git config --unset core.worktree/);
+    // Its own work tree, named by core.worktree, is answered about as any checkout.
+    expect(await sourceState(mirror)).toMatchObject({ clean: true });
+  });
+
+  it("hashes a tracked name that ends in a carriage return as itself, not as its twin without one", async () => {
+    const twins = makeRepo("carriage-return");
+    writeFileSync(path.join(twins.dir, "run.sh"), "echo 1\n");
+    writeFileSync(path.join(twins.dir, "run.sh\r"), "echo 1\n");
+    git(twins.dir, "add", "run.sh", "run.sh\r");
+    git(twins.dir, "commit", "-q", "-m", "twins");
+    expect(await sourceState(twins.dir)).toMatchObject({ clean: true });
+    expect(sameSizeEditGitMisses(twins.dir, "run.sh\r")).toBe(true);
+    expect((await sourceState(twins.dir)).difference).toBe("changed, though git status does not see it (a same-size edit its stat check missed): run.sh\r");
+  });
+
   it("is dirty with what git never shows and a build context takes: an empty folder, a .git inside the checkout's folders, a setuid or setgid file", async () => {
     const other = makeRepo("hidden");
     mkdirSync(path.join(other.dir, "layers/keystone"), { recursive: true });
