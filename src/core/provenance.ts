@@ -227,6 +227,18 @@ export interface CheckedProvenance {
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
 
+/** A provenance statement's `predicate.buildDefinition`, or {} where it has none. */
+function buildDefinitionOf(statement: unknown): Record<string, unknown> {
+  const predicate = isRecord(statement) && isRecord(statement.predicate) ? statement.predicate : {};
+  return isRecord(predicate.buildDefinition) ? predicate.buildDefinition : {};
+}
+
+/** A provenance statement's `predicate.buildDefinition.externalParameters`, or {} where it has none: what the gate and the checks here read the source and layer from. */
+export function externalParametersOf(statement: unknown): Record<string, unknown> {
+  const definition = buildDefinitionOf(statement);
+  return isRecord(definition.externalParameters) ? definition.externalParameters : {};
+}
+
 /**
  * The promotion gate's checks on the statement of an attestation cosign has verified (its DSSE
  * payload, decoded): it is SLSA provenance v1, one of its subjects is exactly the image's digest,
@@ -255,9 +267,8 @@ export function provenanceProblems(statement: unknown, imageDigestRef: string): 
     const named = subjectDigests.length === 0 ? "no subject" : `subject ${subjectDigests.join(", ")}`;
     problems.push({ file, field: "provenance: subject", message: `names ${named}, not this image's digest ${digest}: the attestation is about another image`, fix: `attest this digest (cosign attest … ${imageDigestRef}); ${rebuild}` });
   }
-  const predicate = isRecord(statement.predicate) ? statement.predicate : {};
-  const definition = isRecord(predicate.buildDefinition) ? predicate.buildDefinition : {};
-  const external = isRecord(definition.externalParameters) ? definition.externalParameters : {};
+  const definition = buildDefinitionOf(statement);
+  const external = externalParametersOf(statement);
   const source = isRecord(external.source) ? external.source : {};
   const commit = typeof source.commit === "string" && COMMIT.test(source.commit) ? source.commit : undefined;
   if (commit === undefined) {

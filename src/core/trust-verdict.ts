@@ -16,7 +16,7 @@
 import { readDsseEnvelope, readSimpleSigning, readStatementHead, SPDX_DOCUMENT } from "./cosign-format.js";
 import { catalogLayerName, platformSlug } from "./platforms.js";
 import { type Problem } from "./problems.js";
-import { provenanceProblems, SLSA_PROVENANCE_V1 } from "./provenance.js";
+import { externalParametersOf, provenanceProblems, SLSA_PROVENANCE_V1 } from "./provenance.js";
 
 /** What the verifier is asked about one image. */
 export interface VerifyTarget {
@@ -138,13 +138,6 @@ export function spdxPackageCount(statement: unknown): number | undefined {
     ? predicate.relationships.flatMap((relation) => (isRecord(relation) && relation.spdxElementId === "SPDXRef-DOCUMENT" && relation.relationshipType === "DESCRIBES" && typeof relation.relatedSpdxElement === "string" ? [relation.relatedSpdxElement] : []))
     : []);
   return predicate.packages.filter((entry) => !(isRecord(entry) && typeof entry.SPDXID === "string" && described.has(entry.SPDXID))).length;
-}
-
-/** A provenance statement's `predicate.buildDefinition.externalParameters`, or {} where it has none. */
-function externalParametersOf(statement: unknown): Record<string, unknown> {
-  const predicate = isRecord(statement) && isRecord(statement.predicate) ? statement.predicate : {};
-  const definition = isRecord(predicate.buildDefinition) ? predicate.buildDefinition : {};
-  return isRecord(definition.externalParameters) ? definition.externalParameters : {};
 }
 
 /** The source commit and tree a provenance statement records, as far as it records them. */

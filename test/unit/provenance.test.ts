@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  externalParametersOf,
   builderId,
   canonicalJson,
   provenancePredicate,
@@ -169,6 +170,18 @@ describe("provenance checks of the promotion gate", () => {
     const fields = provenanceProblems(bare, ref).problems.map((problem) => problem.field);
     expect(fields).toEqual(["provenance: predicateType", "provenance: buildDefinition.externalParameters.source.commit", "provenance: buildDefinition.externalParameters.source.tree", "provenance: buildDefinition.internalParameters"]);
     for (const problem of provenanceProblems(bare, ref).problems) expect(problem.fix).not.toBe("");
+  });
+
+  it("reads the source only where SLSA provenance v1 puts it (predicate.buildDefinition.externalParameters), for the checks here and the gate's alike", () => {
+    const moved = statement();
+    const predicate = moved.predicate as Record<string, unknown>;
+    const definition = predicate.buildDefinition as Record<string, unknown>;
+    // The same parameters one level up (where no v1 reader looks) record nothing.
+    predicate.externalParameters = definition.externalParameters;
+    delete definition.externalParameters;
+    expect(externalParametersOf(moved)).toEqual({});
+    expect(provenanceProblems(moved, ref).problems.map((problem) => problem.field)).toEqual(["provenance: buildDefinition.externalParameters.source.commit", "provenance: buildDefinition.externalParameters.source.tree"]);
+    expect(externalParametersOf(statement())).toMatchObject({ source: { commit, tree: "clean" }, layer: "keystone" });
   });
 
   it("refuses a commit that is not a full id, and a payload that is not an object", () => {
