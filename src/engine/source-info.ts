@@ -7,8 +7,8 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, type Stats } from "node:fs";
-import { lstat, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
+import { createReadStream, type Dirent, lstatSync, readdirSync, type Stats } from "node:fs";
+import { lstat, mkdtemp, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { mapLimited } from "../core/concurrency.js";
@@ -155,6 +155,9 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
   const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
   if (changed !== undefined) return `changed: ${changed.trim()}`;
   if (untracked.code !== 0) throw cannotTell("git ls-files --others", untracked);
+  // A folder git could not open is only a warning to it (exit 0): what is in it is not known.
+  const unopened = [untracked, folders, ignored].find((listing) => /could not open directory/.test(listing.stderr));
+  if (unopened !== undefined) throw cannotTell("git ls-files --others", { ...unopened, stderr: unopened.stderr.split("\n").filter((line) => /could not open directory/.test(line)).join("\n") });
   const [stray] = untracked.stdout.split("\0").filter((entry) => entry !== "");
   if (stray !== undefined) return `untracked: ${stray}`;
   if (ignored.code !== 0) throw cannotTell("git ls-files --ignored", ignored);
@@ -167,7 +170,7 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
     return match === null ? [] : [{ tag: match[1] as string, mode: match[2] as string, object: match[3] as string, path: match[4] as string }];
   });
   if (folders.code !== 0) throw cannotTell("git ls-files --others --directory", folders);
-  const hidden = await hiddenFromGit(top, folders.stdout.split("\0").filter((entry) => entry !== ""), ignored.stdout.split("\0").filter((entry) => entry.endsWith("/")), entries);
+  const hidden = hiddenFromGit(top, folders.stdout.split("\0").filter((entry) => entry !== ""), ignored.stdout.split("\0").filter((entry) => entry !== ""), entries);
   if (hidden !== undefined) return hidden;
   const settings = machineSettings(top, config, cannotTell);
   const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), { ...settings, infoAttributes }, cannotTell);
@@ -185,29 +188,48 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
 const SET_ID_BITS = 0o6000;
 
 /**
+ * The folders `git ls-files --others --ignored --directory` lists alone, with nothing under them:
+ * those ignored by their own name (node_modules/). A folder that only holds ignored files is listed
+ * too, but with each of them after it (out/, out/a.o): git looks at no `.git` name, so such a folder
+ * may hold one, and is walked.
+ */
+function ignoredAlone(ignoredListing: readonly string[]): Set<string> {
+  const sorted = [...ignoredListing].sort();
+  return new Set(sorted.filter((entry, at) => entry.endsWith("/") && !(sorted[at + 1] ?? "").startsWith(entry)));
+}
+
+/**
  * What a build context takes (Docker sends every file and folder not in .dockerignore, with its
  * mode) and git never shows, so neither git status nor the listings above see it:
  * - an empty folder (git tracks files): among `folders`, the untracked folders git lists when asked
  *   for empty ones too. Each holds no untracked file (treeDifference found none), so what it holds
  *   is empty folders, files the commit's .gitignore ignores (what a build makes: clean), or a
- *   `.git`; it is walked for the first and the last, but for the folders in `ignoredFolders`
- *   (`ls-files --ignored` lists a folder whose files are all ignored, node_modules/, as one entry);
+ *   `.git`; it is walked for the first and the last, but for the folders ignored by their own name
+ *   (ignoredAlone: node_modules/), whose insides are a build's;
  * - a `.git` folder or file inside a folder that holds tracked files (git never lists the name;
  *   it is in the layer's fingerprint, so the build took it): each such folder is looked at;
- * - a tracked file with the setuid or setgid bit (SET_ID_BITS). Other mode bits are left: a
- *   checkout made under umask 002 has group-writable files, as is ordinary.
+ * - a tracked file with the setuid or setgid bit (SET_ID_BITS). Other mode bits, and a folder's,
+ *   are left: a checkout made under umask 002, or in a setgid shared folder, is ordinary.
  * A submodule's own `.git` is where its entry is, not in a folder of its parent's: it is not one.
+ * Synchronous: one lstat a tracked file and folder, about a tenth of the same awaited one by one.
+ * What cannot be read is "cannot tell" (a UserError), never clean.
  */
-async function hiddenFromGit(top: string, folders: readonly string[], ignoredFolders: readonly string[], entries: readonly { path: string; mode: string }[]): Promise<string | undefined> {
-  const ignored = new Set(ignoredFolders);
-  const walk = async (folder: string): Promise<string | undefined> => {
-    const names = (await readdir(path.join(top, folder), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: readonly string[], entries: readonly { path: string; mode: string }[]): string | undefined {
+  const ignored = ignoredAlone(ignoredListing);
+  const cannotRead = (what: string, error: unknown): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (reading ${what}: ${(error as Error).message}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
+  const walk = (folder: string): string | undefined => {
+    let names: Dirent[];
+    try {
+      names = readdirSync(path.join(top, folder), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } catch (error) {
+      throw cannotRead(`the folder ${folder}`, error);
+    }
     if (names.length === 0) return `an empty folder, which git does not show and a build context takes: ${folder}`;
     for (const entry of names) {
       const relative = `${folder}${entry.name}`;
       if (entry.name === ".git") return `a .git inside the checkout, which git does not show and a build context takes: ${relative}`;
       if (!entry.isDirectory() || ignored.has(`${relative}/`)) continue;
-      const inside = await walk(`${relative}/`);
+      const inside = walk(`${relative}/`);
       if (inside !== undefined) return inside;
     }
     return undefined;
@@ -215,37 +237,28 @@ async function hiddenFromGit(top: string, folders: readonly string[], ignoredFol
   for (const folder of folders) {
     // Not a folder: an untracked file come since the listing above (a race), which is dirty too.
     if (!folder.endsWith("/")) return `untracked: ${folder}`;
-    let found: string | undefined;
-    try {
-      found = await walk(folder);
-    } catch (error) {
-      throw new UserError(`cannot tell whether the git checkout ${top} is clean (reading the folder ${folder}: ${(error as Error).message}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
-    }
+    const found = walk(folder);
     if (found !== undefined) return found;
   }
+  const lstatIfThere = (relative: string): Stats | undefined => {
+    try {
+      return lstatSync(path.join(top, relative));
+    } catch (error) {
+      // Nothing there: a tracked file gone is contentDifference's to report.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+      throw cannotRead(relative, error);
+    }
+  };
   const trackedFolders = new Set<string>();
   for (const entry of entries) {
     for (let folder = path.posix.dirname(entry.path); folder !== "." && !trackedFolders.has(folder); folder = path.posix.dirname(folder)) trackedFolders.add(folder);
   }
-  const gitInside = await mapLimited([...trackedFolders].sort(), HASH_CONCURRENCY, async (folder) => ((await lstatIfThere(path.join(top, folder, ".git"))) === undefined ? undefined : `${folder}/.git`));
-  const firstGit = gitInside.find((found) => found !== undefined);
-  if (firstGit !== undefined) return `a .git inside the checkout, which git does not show and a build context takes: ${firstGit}`;
-  const files = entries.filter((entry) => /^100[67][45][45]$/.test(entry.mode));
-  const setId = await mapLimited(files, HASH_CONCURRENCY, async (entry) => (((await lstatIfThere(path.join(top, entry.path)))?.mode ?? 0) & SET_ID_BITS) !== 0 ? entry.path : undefined);
-  const firstSetId = setId.find((found) => found !== undefined);
-  if (firstSetId !== undefined) return `the setuid or setgid bit, which git does not record and a build's COPY keeps, on ${firstSetId} (chmod ug-s)`;
+  const gitInside = [...trackedFolders].sort().find((folder) => lstatIfThere(`${folder}/.git`) !== undefined);
+  if (gitInside !== undefined) return `a .git inside the checkout, which git does not show and a build context takes: ${gitInside}/.git`;
+  const setId = entries.find((entry) => /^100[67][45][45]$/.test(entry.mode) && ((lstatIfThere(entry.path)?.mode ?? 0) & SET_ID_BITS) !== 0);
+  if (setId !== undefined) return `the setuid or setgid bit, which git does not record and a build's COPY keeps, on ${setId.path} (chmod ug-s)`;
   return undefined;
-}
-
-/** lstat, or undefined when nothing is there (a file gone is contentDifference's to report); other errors are thrown. */
-async function lstatIfThere(file: string): Promise<Stats | undefined> {
-  try {
-    return await lstat(file);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw error;
-  }
 }
 
 /** A git object id of `bytes` as a blob, in the repository's hash (by the length of its ids). */

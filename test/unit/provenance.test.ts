@@ -181,6 +181,9 @@ describe("provenance checks of the promotion gate", () => {
     delete definition.externalParameters;
     expect(externalParametersOf(moved)).toEqual({});
     expect(provenanceProblems(moved, ref).problems.map((problem) => problem.field)).toEqual(["provenance: buildDefinition.externalParameters.source.commit", "provenance: buildDefinition.externalParameters.source.tree"]);
+    // With no buildDefinition at all, the predicate itself is not read in its place.
+    delete predicate.buildDefinition;
+    expect(externalParametersOf(moved)).toEqual({});
     expect(externalParametersOf(statement())).toMatchObject({ source: { commit, tree: "clean" }, layer: "keystone" });
   });
 

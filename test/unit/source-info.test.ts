@@ -220,6 +220,10 @@ describe("source state", () => {
     writeFileSync(path.join(moved.dir, "catalog/b.txt"), "changed\n");
     expect(git(path.join(moved.dir, "catalog"), "status", "--porcelain")).toBe("");
     await expect(sourceState(path.join(moved.dir, "catalog"))).rejects.toThrow(/is not in the work tree git names for its repository \(.*mirror: the repository's core.worktree points there\).*git config --unset core.worktree/);
+    // A folder beside it whose name starts with the work tree's is not in it.
+    mkdirSync(path.join(moved.dir, "mirror-old"));
+    writeFileSync(path.join(moved.dir, "mirror-old/c.txt"), "x\n");
+    await expect(sourceState(path.join(moved.dir, "mirror-old"))).rejects.toThrow(/mirror-old is not in the work tree git names for its repository/);
     // Its own work tree, named by core.worktree, is answered about as any checkout.
     expect(await sourceState(mirror)).toMatchObject({ clean: true });
   });
@@ -259,8 +263,11 @@ describe("source state", () => {
       rmSync(path.join(other.dir, empty), { recursive: true });
     }
     expect(await state()).toMatchObject({ clean: true });
-    // A .git folder or file inside a folder of the commit (or one of its folders' folders), and in an untracked folder of ignored files.
-    for (const [folder, kind] of [["layers/keystone", "folder"], ["layers", "file"], ["layers/keystone/out", "folder"]] as const) {
+    // A .git folder or file inside a folder of the commit (or one of its folders' folders), in an untracked folder of ignored
+    // files, and in a folder of such a folder that holds only ignored files too (git lists it as ignored, looking at no .git).
+    mkdirSync(path.join(other.dir, "layers/keystone/out/sub"));
+    writeFileSync(path.join(other.dir, "layers/keystone/out/sub/b.o"), "made\n");
+    for (const [folder, kind] of [["layers/keystone", "folder"], ["layers", "file"], ["layers/keystone/out", "folder"], ["layers/keystone/out/sub", "file"]] as const) {
       const planted = path.join(other.dir, folder, ".git");
       if (kind === "folder") {
         mkdirSync(planted);
@@ -279,6 +286,17 @@ describe("source state", () => {
       expect((await state()).difference).toBe("the setuid or setgid bit, which git does not record and a build's COPY keeps, on layers/keystone/Dockerfile (chmod ug-s)");
     }
     chmodSync(dockerfile, 0o664);
+    expect(await state()).toMatchObject({ clean: true });
+    // A tracked executable (mode 100755) made setuid: what a setuid-root program in the image would be.
+    const entrypoint = path.join(other.dir, "layers/keystone/entrypoint.sh");
+    writeFileSync(entrypoint, "#!/bin/sh\n");
+    chmodSync(entrypoint, 0o755);
+    git(other.dir, "add", "layers/keystone/entrypoint.sh");
+    git(other.dir, "commit", "-q", "-m", "an entrypoint");
+    chmodSync(entrypoint, 0o4755);
+    expect(seenByGit()).toBe("");
+    expect((await state()).difference).toBe("the setuid or setgid bit, which git does not record and a build's COPY keeps, on layers/keystone/entrypoint.sh (chmod ug-s)");
+    chmodSync(entrypoint, 0o755);
     expect(await state()).toMatchObject({ clean: true });
   });
 
