@@ -7,7 +7,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, type Dirent, lstatSync, readdirSync, type Stats } from "node:fs";
+import { createReadStream, lstatSync, readdirSync, type Stats } from "node:fs";
 import { lstat, mkdtemp, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
@@ -74,9 +74,13 @@ const gitEnv = (): NodeJS.ProcessEnv => ({
  */
 const UNCACHED = ["-c", "core.commitGraph=false", "-c", "core.multiPackIndex=false"];
 
-function git(dir: string, args: readonly string[], input?: string): Promise<GitResult> {
+/**
+ * `git -C dir … args`. Its output is read as UTF-8, or as `bytes`: latin1, one character a byte, so
+ * a name that is not UTF-8 keeps its bytes (as UTF-8 two such names could both read as U+FFFD).
+ */
+function git(dir: string, args: readonly string[], input?: string, read: "utf8" | "bytes" = "utf8"): Promise<GitResult> {
   return new Promise((resolve) => {
-    const child = execFile("git", ["-C", dir, ...UNCACHED, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: gitEnv() }, (error, stdout, stderr) => {
+    const child = execFile("git", ["-C", dir, ...UNCACHED, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: gitEnv(), encoding: read === "bytes" ? "latin1" : "utf8" }, (error, stdout, stderr) => {
       if (error === null) return resolve({ code: 0, stdout, stderr });
       const code = (error as { code?: unknown }).code;
       if (typeof code === "number") return resolve({ code, stdout, stderr });
@@ -143,8 +147,8 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--no-empty-directory", "--exclude-per-directory=.gitignore"]),
     // The same with the folders that hold no untracked file: empty, or holding only ignored files or a .git (hiddenFromGit).
-    git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--exclude-per-directory=.gitignore"]),
-    git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"]),
+    git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--exclude-per-directory=.gitignore"], undefined, "bytes"),
+    git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"], undefined, "bytes"),
     // `<tag> <mode> <object> <stage>\t<path>`: the flags git is given, and the submodules (mode 160000).
     git(top, ["ls-files", "-z", "-v", "-s"]),
     // This machine's settings that convert files (machineSettings), in one process; --type=path
@@ -157,13 +161,16 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
   if (untracked.code !== 0) throw cannotTell("git ls-files --others", untracked);
   // A folder git could not open is only a warning to it (exit 0): what is in it is not known.
   const unopened = [untracked, folders, ignored].find((listing) => /could not open directory/.test(listing.stderr));
-  if (unopened !== undefined) throw cannotTell("git ls-files --others", { ...unopened, stderr: unopened.stderr.split("\n").filter((line) => /could not open directory/.test(line)).join("\n") });
+  if (unopened !== undefined) {
+    const warning = unopened.stderr.split("\n").filter((line) => /could not open directory/.test(line)).join("\n");
+    throw cannotTell("git ls-files --others", { ...unopened, stderr: unopened === untracked ? warning : shown(warning) });
+  }
   const [stray] = untracked.stdout.split("\0").filter((entry) => entry !== "");
   if (stray !== undefined) return `untracked: ${stray}`;
   if (ignored.code !== 0) throw cannotTell("git ls-files --ignored", ignored);
   // An ignored .gitignore hides what it names; an ignored .gitattributes converts what it names.
   const ignoreFile = ignored.stdout.split("\0").find((entry) => /(^|\/)\.git(ignore|attributes)$/.test(entry));
-  if (ignoreFile !== undefined) return `untracked: ${ignoreFile}`;
+  if (ignoreFile !== undefined) return `untracked: ${shown(ignoreFile)}`;
   if (index.code !== 0) throw cannotTell("git ls-files -v", index);
   const entries = index.stdout.split("\0").flatMap((entry) => {
     const match = /^([a-zA-Z]) (\d+) ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
@@ -183,6 +190,9 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
   }
   return undefined;
 }
+
+/** A name read as bytes (git(…, "bytes")) as the user reads it: UTF-8, where it is. */
+const shown = (bytes: string): string => Buffer.from(bytes, "latin1").toString("utf8");
 
 /** The mode bits a tracked file must not have: git records only the executable bit, and a build's COPY keeps these (a setuid-root program in the image). */
 const SET_ID_BITS = 0o6000;
@@ -217,18 +227,21 @@ function ignoredAlone(ignoredListing: readonly string[]): Set<string> {
 function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: readonly string[], entries: readonly { path: string; mode: string }[]): string | undefined {
   const ignored = ignoredAlone(ignoredListing);
   const cannotRead = (what: string, error: unknown): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (reading ${what}: ${(error as Error).message}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
+  // `folder` and the names in it are bytes (latin1, as git's listings here are read): see git().
   const walk = (folder: string): string | undefined => {
-    let names: Dirent[];
+    let names: { name: string; isDirectory: boolean }[];
     try {
-      names = readdirSync(path.join(top, folder), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      names = readdirSync(Buffer.concat([Buffer.from(`${top}/`), Buffer.from(folder, "latin1")]), { withFileTypes: true, encoding: "buffer" })
+        .map((entry) => ({ name: entry.name.toString("latin1"), isDirectory: entry.isDirectory() }))
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     } catch (error) {
-      throw cannotRead(`the folder ${folder}`, error);
+      throw cannotRead(`the folder ${shown(folder)}`, error);
     }
-    if (names.length === 0) return `an empty folder, which git does not show and a build context takes: ${folder}`;
+    if (names.length === 0) return `an empty folder, which git does not show and a build context takes: ${shown(folder)}`;
     for (const entry of names) {
       const relative = `${folder}${entry.name}`;
-      if (entry.name === ".git") return `a .git inside the checkout, which git does not show and a build context takes: ${relative}`;
-      if (!entry.isDirectory() || ignored.has(`${relative}/`)) continue;
+      if (entry.name === ".git") return `a .git inside the checkout, which git does not show and a build context takes: ${shown(relative)}`;
+      if (!entry.isDirectory || ignored.has(`${relative}/`)) continue;
       const inside = walk(`${relative}/`);
       if (inside !== undefined) return inside;
     }
@@ -236,7 +249,7 @@ function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: 
   };
   for (const folder of folders) {
     // Not a folder: an untracked file come since the listing above (a race), which is dirty too.
-    if (!folder.endsWith("/")) return `untracked: ${folder}`;
+    if (!folder.endsWith("/")) return `untracked: ${shown(folder)}`;
     const found = walk(folder);
     if (found !== undefined) return found;
   }

@@ -44,9 +44,14 @@ function checkout(name: string): string {
 }
 
 const originalPath = process.env.PATH;
+const originalLanguage = { LANGUAGE: process.env.LANGUAGE, LC_ALL: process.env.LC_ALL };
 afterEach(() => {
   unreadable.clear();
   process.env.PATH = originalPath;
+  for (const [name, value] of Object.entries(originalLanguage)) {
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
+  }
 });
 
 describe("the clean-tree check where the checkout cannot be read whole", () => {
@@ -73,11 +78,16 @@ describe("the clean-tree check where the checkout cannot be read whole", () => {
     const wrapper = path.join(root, "bin");
     mkdirSync(wrapper, { recursive: true });
     const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
-    // git as it answers for a folder it may not read: its listing, and the warning on stderr.
-    writeFileSync(path.join(wrapper, "git"), `#!/bin/sh\ncase " $* " in *" --others "*) "${realGit}" "$@"; code=$?; echo "warning: could not open directory 'layers/secret/': Permission denied" >&2; exit $code ;; esac\nexec "${realGit}" "$@"\n`);
+    // git as it answers for a folder it may not read: its listing, and the warning on stderr, in
+    // the listings git 2.39 warns in (not the one of every untracked folder), in the language of
+    // git's own messages for the locale the wrapper runs in (gettext, git's catalogue).
+    writeFileSync(path.join(wrapper, "git"), `#!/bin/sh\ncase " $* " in *" --no-empty-directory "*|*" --ignored "*) "${realGit}" "$@"; code=$?; printf "%s$(TEXTDOMAIN=git gettext "could not open directory '%s'"): %s\\n" "$(TEXTDOMAIN=git gettext "warning: ")" "layers/secret/" "Permission denied" >&2; exit $code ;; esac\nexec "${realGit}" "$@"\n`);
     chmodSync(path.join(wrapper, "git"), 0o755);
     expect(await sourceState(dir)).toMatchObject({ clean: true });
     process.env.PATH = `${wrapper}:${originalPath ?? ""}`;
+    // A caller whose messages are German: git's are still read in English (the check runs git with LC_ALL=C).
+    process.env.LANGUAGE = "de";
+    process.env.LC_ALL = "C.UTF-8";
     await expect(sourceState(dir)).rejects.toThrow(`cannot tell whether the git checkout ${dir} is clean (git ls-files --others: warning: could not open directory 'layers/secret/': Permission denied)`);
   });
 });

@@ -207,6 +207,29 @@ describe("source state", () => {
     expect((await sourceState(other.dir)).clean).toBe(true);
   });
 
+  it("tells names apart by their bytes, not as UTF-8 reads them (two names that are not UTF-8 both read as U+FFFD)", async () => {
+    const bytes = makeRepo("not-utf8");
+    const at = (...parts: (string | Buffer)[]): Buffer => Buffer.concat([Buffer.from(`${bytes.dir}/`), ...parts.map((part) => (typeof part === "string" ? Buffer.from(part) : part))]);
+    writeFileSync(at(".gitignore"), Buffer.concat([Buffer.from("*.o\n"), Buffer.from([0xff]), Buffer.from("/\n")]));
+    git(bytes.dir, "add", ".gitignore");
+    git(bytes.dir, "commit", "-q", "-m", "ignore *.o and a folder whose name is not UTF-8");
+    // Build outputs under a folder whose name is not UTF-8 (latin1 "café") stay clean, and are read, not refused.
+    mkdirSync(at("out"));
+    writeFileSync(at("out/b.o"), "made\n");
+    mkdirSync(at("out/caf", Buffer.from([0xe9])));
+    writeFileSync(at("out/caf", Buffer.from([0xe9]), "/a.o"), "made\n");
+    expect(await sourceState(bytes.dir)).toMatchObject({ clean: true });
+    // A folder ignored by its own name (\xff/) is skipped, an empty folder in it too; a .git beside it, in \xfe/, is not.
+    mkdirSync(at("out/", Buffer.from([0xff])));
+    writeFileSync(at("out/", Buffer.from([0xff]), "/x"), "made\n");
+    mkdirSync(at("out/", Buffer.from([0xff]), "/empty"));
+    mkdirSync(at("out/", Buffer.from([0xfe])));
+    writeFileSync(at("out/", Buffer.from([0xfe]), "/a.o"), "made\n");
+    expect(await sourceState(bytes.dir)).toMatchObject({ clean: true });
+    writeFileSync(at("out/", Buffer.from([0xfe]), "/.git"), "gitdir: /elsewhere\n");
+    expect((await sourceState(bytes.dir)).difference).toBe("a .git inside the checkout, which git does not show and a build context takes: out/\ufffd/.git");
+  });
+
   it("refuses a folder outside the work tree git names for its repository (core.worktree pointing at a clean copy)", async () => {
     const moved = makeRepo("worktree-elsewhere");
     mkdirSync(path.join(moved.dir, "catalog"));
