@@ -176,6 +176,10 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
     const match = /^([a-zA-Z]) (\d+) ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
     return match === null ? [] : [{ tag: match[1] as string, mode: match[2] as string, object: match[3] as string, path: match[4] as string }];
   });
+  // Read as UTF-8 (they go on to git and to node:fs as such), a name that is not UTF-8 becomes U+FFFD,
+  // and could be taken for another tracked name spelled so: every check would read that one.
+  const undecodable = entries.find((entry) => entry.path.includes("\ufffd"));
+  if (undecodable !== undefined) return `a tracked name that is not UTF-8, which Strata cannot check (rename it): ${undecodable.path}`;
   if (folders.code !== 0) throw cannotTell("git ls-files --others --directory", folders);
   const hidden = hiddenFromGit(top, folders.stdout.split("\0").filter((entry) => entry !== ""), ignored.stdout.split("\0").filter((entry) => entry !== ""), entries);
   if (hidden !== undefined) return hidden;
@@ -569,6 +573,8 @@ async function checkoutOf(dir: string): Promise<{ top: string; infoAttributes: s
   if (answer.code !== 0 || top === undefined || !path.isAbsolute(top) || infoAttributes === undefined || !path.isAbsolute(infoAttributes) || rest.length > 0) {
     return { failed: answer.code === 0 ? { ...answer, code: undefined, failure: `git rev-parse answered "${answer.stdout.trim()}", not the checkout's top folder and its info/attributes (git 2.31 or later is needed)` } : answer };
   }
+  // A path that is not UTF-8 reads as U+FFFD, which may name another folder (one spelled so).
+  if (top.includes("\ufffd") || infoAttributes.includes("\ufffd")) return { failed: { ...answer, code: undefined, failure: `the checkout's path ${top} is not UTF-8, which Strata cannot name: move the checkout to a folder whose path is` } };
   return { top, infoAttributes };
 }
 

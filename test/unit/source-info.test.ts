@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -208,7 +208,8 @@ describe("source state", () => {
   });
 
   it("tells names apart by their bytes, not as UTF-8 reads them (two names that are not UTF-8 both read as U+FFFD)", async () => {
-    const bytes = makeRepo("not-utf8");
+    // Under a folder whose name is not ASCII (UTF-8 "café"), as a checkout may be.
+    const bytes = makeRepo("café-not-utf8");
     const at = (...parts: (string | Buffer)[]): Buffer => Buffer.concat([Buffer.from(`${bytes.dir}/`), ...parts.map((part) => (typeof part === "string" ? Buffer.from(part) : part))]);
     writeFileSync(at(".gitignore"), Buffer.concat([Buffer.from("*.o\n"), Buffer.from([0xff]), Buffer.from("/\n")]));
     git(bytes.dir, "add", ".gitignore");
@@ -228,6 +229,40 @@ describe("source state", () => {
     expect(await sourceState(bytes.dir)).toMatchObject({ clean: true });
     writeFileSync(at("out/", Buffer.from([0xfe]), "/.git"), "gitdir: /elsewhere\n");
     expect((await sourceState(bytes.dir)).difference).toBe("a .git inside the checkout, which git does not show and a build context takes: out/\ufffd/.git");
+    rmSync(at("out"), { recursive: true });
+    // The same in untracked folders at the top, both named in bytes that read as U+FFFD in UTF-8.
+    for (const name of [0xe9, 0xfd]) {
+      mkdirSync(at(Buffer.from([name])));
+      writeFileSync(at(Buffer.from([name]), "/a.o"), "made\n");
+    }
+    expect(await sourceState(bytes.dir)).toMatchObject({ clean: true });
+    writeFileSync(at(Buffer.from([0xe9]), "/.git"), "gitdir: /elsewhere\n");
+    expect((await sourceState(bytes.dir)).difference).toBe("a .git inside the checkout, which git does not show and a build context takes: \ufffd/.git");
+    rmSync(at(Buffer.from([0xe9]), "/.git"));
+    mkdirSync(at(Buffer.from([0xfc])));
+    expect((await sourceState(bytes.dir)).difference).toBe("an empty folder, which git does not show and a build context takes: \ufffd/");
+  });
+
+  it("is dirty with a tracked name that is not UTF-8 (it would read as another tracked name spelled with U+FFFD), and cannot tell for a checkout whose path is not UTF-8", async () => {
+    const twins = makeRepo("tracked-not-utf8");
+    const at = (...parts: (string | Buffer)[]): Buffer => Buffer.concat([Buffer.from(`${twins.dir}/`), ...parts.map((part) => (typeof part === "string" ? Buffer.from(part) : part))]);
+    mkdirSync(at("d", Buffer.from([0xe9])));
+    writeFileSync(at("d", Buffer.from([0xe9]), "/f"), "1\n");
+    mkdirSync(at("d\ufffd"));
+    writeFileSync(at("d\ufffd/f"), "1\n");
+    git(twins.dir, "add", ".");
+    git(twins.dir, "commit", "-q", "-m", "twins");
+    chmodSync(at("d", Buffer.from([0xe9]), "/f"), 0o4644);
+    expect((await sourceState(twins.dir)).difference).toBe("a tracked name that is not UTF-8, which Strata cannot check (rename it): d\ufffd/f");
+    // A checkout whose own path is not UTF-8, beside a clean clone at the path that reads the same.
+    const latin = Buffer.concat([Buffer.from(`${root}/caf`), Buffer.from([0xe9])]);
+    // Arguments reach git as UTF-8: made under an ASCII name, then renamed by its bytes.
+    execFileSync("git", ["clone", "-q", makeRepo("latin-source").dir, path.join(root, "latin-clone")], { env });
+    renameSync(path.join(root, "latin-clone"), latin);
+    execFileSync("git", ["clone", "-q", makeRepo("latin-twin").dir, `${root}/caf\ufffd`], { env });
+    symlinkSync(latin, path.join(root, "latin-link"));
+    writeFileSync(Buffer.concat([latin, Buffer.from("/a.txt")]), "changed\n");
+    await expect(sourceState(path.join(root, "latin-link"))).rejects.toThrow(/is not UTF-8, which Strata cannot name: move the checkout/);
   });
 
   it("refuses a folder outside the work tree git names for its repository (core.worktree pointing at a clean copy)", async () => {
