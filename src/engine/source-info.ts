@@ -465,7 +465,8 @@ function machineSettings(top: string, config: GitResult, cannotTell: (what: stri
     else if (asBoolean === undefined) throw unreadable("core.autocrlf", autocrlf);
   }
   const attributesFile = values.get("core.attributesfile");
-  if (attributesFile === null) throw unreadable("core.attributesFile", attributesFile);
+  // A path that is not UTF-8 reads as U+FFFD: Strata would open another file than git reads (or none).
+  if (attributesFile === null || attributesFile?.includes("\ufffd") === true) throw unreadable("core.attributesFile", attributesFile);
   // Expanded by git (--type=path) when it began with ~/ or %(prefix)/; a relative one is the checkout's.
   if (attributesFile !== undefined && attributesFile !== "") settings.attributesFile = path.resolve(top, attributesFile);
   const attrTree = values.get("attr.tree");
@@ -574,7 +575,8 @@ async function checkoutOf(dir: string): Promise<{ top: string; infoAttributes: s
     return { failed: answer.code === 0 ? { ...answer, code: undefined, failure: `git rev-parse answered "${answer.stdout.trim()}", not the checkout's top folder and its info/attributes (git 2.31 or later is needed)` } : answer };
   }
   // A path that is not UTF-8 reads as U+FFFD, which may name another folder (one spelled so).
-  if (top.includes("\ufffd") || infoAttributes.includes("\ufffd")) return { failed: { ...answer, code: undefined, failure: `the checkout's path ${top} is not UTF-8, which Strata cannot name: move the checkout to a folder whose path is` } };
+  const undecodable = [top, infoAttributes].find((where) => where.includes("\ufffd"));
+  if (undecodable !== undefined) return { failed: { ...answer, code: undefined, failure: `${undecodable === top ? "the checkout's path" : "the path of its git folder's info/attributes"} ${undecodable} is not UTF-8, which Strata cannot name: move the checkout (or its git folder) to a folder whose path is` } };
   return { top, infoAttributes };
 }
 
@@ -637,6 +639,8 @@ export async function isReviewed(dir: string, commit: string, reviewedRef: strin
   const named = await git(dir, [...unambiguous, "rev-parse", "--symbolic-full-name", reviewedRef]);
   if (named.code !== 0) return { kind: "could not tell", detail: `git could not say which ref ${reviewedRef} is (${reasonOf(named)})` };
   const fullName = named.stdout.trim();
+  // A name that is not UTF-8 reads as U+FFFD, which may be another ref's (one spelled so, pushed by anyone).
+  if (fullName.includes("\ufffd")) return { kind: "could not tell", detail: `git names the reviewed ref ${reviewedRef} ${fullName}, which is not UTF-8, so Strata cannot ask git about it by name: name a ref whose name is UTF-8` };
   // A revision expression (main~0) or a name of two refs (a tag and a branch) has no single name.
   if (fullName === "" || fullName.includes("\n")) return { kind: "could not tell", detail: `git names no single remote-tracking ref or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name of two refs, such as a tag and a branch): name the ref itself, for example origin/main` };
   const wrongKind = reviewedRefProblem(fullName);

@@ -265,6 +265,32 @@ describe("source state", () => {
     await expect(sourceState(path.join(root, "latin-link"))).rejects.toThrow(/is not UTF-8, which Strata cannot name: move the checkout/);
   });
 
+  it("cannot tell when git reads a file by a path that is not UTF-8 (its git folder's, core.attributesFile), and is dirty with a submodule or symlink named so", async () => {
+    // A separate git folder whose path is not UTF-8 (moved there by its bytes; arguments reach git as UTF-8).
+    const separate = makeRepo("separate-git-dir");
+    const gitFolder = Buffer.concat([Buffer.from(`${root}/g`), Buffer.from([0xe9])]);
+    renameSync(path.join(separate.dir, ".git"), gitFolder);
+    writeFileSync(path.join(separate.dir, ".git"), Buffer.concat([Buffer.from("gitdir: "), gitFolder, Buffer.from("\n")]));
+    await expect(sourceState(separate.dir)).rejects.toThrow(/the path of its git folder's info\/attributes .*\ufffd.* is not UTF-8, which Strata cannot name/);
+    // core.attributesFile at a path that is not UTF-8: Strata would open another file than git reads.
+    const configured = makeRepo("attributes-not-utf8");
+    const attributes = Buffer.concat([Buffer.from(`${root}/attr`), Buffer.from([0xe9])]);
+    writeFileSync(attributes, "a.txt filter=swap\n");
+    writeFileSync(path.join(configured.dir, ".git/config"), Buffer.concat([readFileSync(path.join(configured.dir, ".git/config")), Buffer.from("[core]\n\tattributesFile = "), attributes, Buffer.from("\n")]));
+    await expect(sourceState(configured.dir)).rejects.toThrow(/git config core.attributesFile is ".*\ufffd", which Strata does not read as git would/);
+    // A submodule entry and a symlink whose names are not UTF-8 (written by their bytes through update-index).
+    for (const [mode, kind] of [["160000", "submodule"], ["120000", "symlink"]] as const) {
+      const named = makeRepo(`${kind}-not-utf8`);
+      const name = Buffer.concat([Buffer.from(`${kind}-`), Buffer.from([0xe9])]);
+      const object = kind === "submodule" ? named.first : execFileSync("git", ["-C", named.dir, "hash-object", "-w", "--stdin"], { env, input: "a.txt", encoding: "utf8" }).trim();
+      if (kind === "symlink") symlinkSync("a.txt", Buffer.concat([Buffer.from(`${named.dir}/`), name]));
+      else mkdirSync(Buffer.concat([Buffer.from(`${named.dir}/`), name]));
+      execFileSync("git", ["-C", named.dir, "update-index", "--index-info"], { env, input: Buffer.concat([Buffer.from(`${mode} ${object} 0\t`), name, Buffer.from("\n")]) });
+      git(named.dir, "commit", "-q", "-m", kind);
+      expect((await sourceState(named.dir)).difference).toBe(`a tracked name that is not UTF-8, which Strata cannot check (rename it): ${kind}-\ufffd`);
+    }
+  });
+
   it("refuses a folder outside the work tree git names for its repository (core.worktree pointing at a clean copy)", async () => {
     const moved = makeRepo("worktree-elsewhere");
     mkdirSync(path.join(moved.dir, "catalog"));
@@ -665,6 +691,17 @@ describe("reviewed commits", () => {
     git(repo.dir, "tag", "v1", repo.reviewed);
     expect(await isReviewed(repo.dir, repo.first, "v1")).toEqual({ kind: "reviewed" });
     expect(await isReviewed(repo.dir, repo.topic, "v1")).toMatchObject({ kind: "not reviewed" });
+  });
+
+  it("could not tell for a ref whose name is not UTF-8 (it would read as another ref spelled with U+FFFD)", async () => {
+    const named = makeRepo("ref-not-utf8");
+    // origin/HEAD names r\xe9viewed (at the reviewed commit); r\ufffdviewed, pushed by anyone, holds the unreviewed one.
+    const latinRef = Buffer.concat([Buffer.from("refs/remotes/origin/r"), Buffer.from([0xe9]), Buffer.from("viewed")]);
+    mkdirSync(path.join(named.dir, ".git/refs/remotes/origin"), { recursive: true });
+    writeFileSync(Buffer.concat([Buffer.from(`${named.dir}/.git/`), latinRef]), `${named.reviewed}\n`);
+    git(named.dir, "update-ref", "refs/remotes/origin/r\ufffdviewed", named.topic);
+    writeFileSync(path.join(named.dir, ".git/refs/remotes/origin/HEAD"), Buffer.concat([Buffer.from("ref: "), latinRef, Buffer.from("\n")]));
+    expect(await isReviewed(named.dir, named.topic, "origin/HEAD")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("which is not UTF-8") });
   });
 
   it("is not reviewed when the ref does not contain it", async () => {
