@@ -140,12 +140,13 @@ const NOTHING_CACHED = ["-c", "core.fsmonitor=false", "-c", "core.untrackedCache
  * cannot answer.
  */
 async function treeDifference(top: string, infoAttributes: string): Promise<string | undefined> {
-  const cannotTell = (what: string, result: GitResult): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (${what}: ${reasonOf(result)}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
+  const cannotTellWhy = (what: string, reason: string): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (${what}: ${reason}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
+  const cannotTell = (what: string, result: GitResult): UserError => cannotTellWhy(what, reasonOf(result));
   // Read-only and independent: at once, since a signing run's program waits for them.
   const [status, untracked, folders, ignored, index, config] = await Promise.all([
     git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]),
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
-    git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--no-empty-directory", "--exclude-per-directory=.gitignore"]),
+    git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--no-empty-directory", "--exclude-per-directory=.gitignore"], undefined, "bytes"),
     // The same with the folders that hold no untracked file: empty, or holding only ignored files or a .git (hiddenFromGit).
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--exclude-per-directory=.gitignore"], undefined, "bytes"),
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--ignored", "--directory", "--exclude-per-directory=.gitignore"], undefined, "bytes"),
@@ -160,13 +161,10 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
   if (changed !== undefined) return `changed: ${changed.trim()}`;
   if (untracked.code !== 0) throw cannotTell("git ls-files --others", untracked);
   // A folder git could not open is only a warning to it (exit 0): what is in it is not known.
-  const unopened = [untracked, folders, ignored].find((listing) => /could not open directory/.test(listing.stderr));
-  if (unopened !== undefined) {
-    const warning = unopened.stderr.split("\n").filter((line) => /could not open directory/.test(line)).join("\n");
-    throw cannotTell("git ls-files --others", { ...unopened, stderr: unopened === untracked ? warning : shown(warning) });
-  }
+  const unopened = [untracked, folders, ignored].map((listing) => listing.stderr.split("\n").filter((line) => line.includes("could not open directory"))).find((lines) => lines.length > 0);
+  if (unopened !== undefined) throw cannotTellWhy("git ls-files --others", shown((unopened.at(-1) as string).trim()));
   const [stray] = untracked.stdout.split("\0").filter((entry) => entry !== "");
-  if (stray !== undefined) return `untracked: ${stray}`;
+  if (stray !== undefined) return `untracked: ${shown(stray)}`;
   if (ignored.code !== 0) throw cannotTell("git ls-files --ignored", ignored);
   // An ignored .gitignore hides what it names; an ignored .gitattributes converts what it names.
   const ignoreFile = ignored.stdout.split("\0").find((entry) => /(^|\/)\.git(ignore|attributes)$/.test(entry));
@@ -176,12 +174,11 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
     const match = /^([a-zA-Z]) (\d+) ([0-9a-f]+) \d\t(.+)$/s.exec(entry);
     return match === null ? [] : [{ tag: match[1] as string, mode: match[2] as string, object: match[3] as string, path: match[4] as string }];
   });
-  // Read as UTF-8 (they go on to git and to node:fs as such), a name that is not UTF-8 becomes U+FFFD,
-  // and could be taken for another tracked name spelled so: every check would read that one.
-  const undecodable = entries.find((entry) => entry.path.includes("\ufffd"));
+  // Read as UTF-8, as they go on to git and to node:fs (notUtf8).
+  const undecodable = entries.find((entry) => notUtf8(entry.path));
   if (undecodable !== undefined) return `a tracked name that is not UTF-8, which Strata cannot check (rename it): ${undecodable.path}`;
   if (folders.code !== 0) throw cannotTell("git ls-files --others --directory", folders);
-  const hidden = hiddenFromGit(top, folders.stdout.split("\0").filter((entry) => entry !== ""), ignored.stdout.split("\0").filter((entry) => entry !== ""), entries);
+  const hidden = hiddenFromGit(top, folders.stdout.split("\0").filter((entry) => entry !== ""), ignored.stdout.split("\0").filter((entry) => entry !== ""), entries, cannotTellWhy);
   if (hidden !== undefined) return hidden;
   const settings = machineSettings(top, config, cannotTell);
   const converted = await machineConversion(top, entries.filter((entry) => entry.mode !== "160000").map((entry) => entry.path), { ...settings, infoAttributes }, cannotTell);
@@ -194,6 +191,13 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
   }
   return undefined;
 }
+
+/**
+ * Whether text read as UTF-8 (from git, or a path from node:fs) held bytes that are not UTF-8: each
+ * such sequence reads as U+FFFD, so the name read may be another one's, spelled with U+FFFD in UTF-8
+ * (a file, folder or ref beside it). Such a name is refused wherever it would be looked up again.
+ */
+const notUtf8 = (text: string): boolean => text.includes("\ufffd");
 
 /** A name read as bytes (git(…, "bytes")) as the user reads it: UTF-8, where it is. */
 const shown = (bytes: string): string => Buffer.from(bytes, "latin1").toString("utf8");
@@ -228,9 +232,9 @@ function ignoredAlone(ignoredListing: readonly string[]): Set<string> {
  * Synchronous: one lstat a tracked file and folder, about a tenth of the same awaited one by one.
  * What cannot be read is "cannot tell" (a UserError), never clean.
  */
-function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: readonly string[], entries: readonly { path: string; mode: string }[]): string | undefined {
+function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: readonly string[], entries: readonly { path: string; mode: string }[], cannotTellWhy: (what: string, reason: string) => UserError): string | undefined {
   const ignored = ignoredAlone(ignoredListing);
-  const cannotRead = (what: string, error: unknown): UserError => new UserError(`cannot tell whether the git checkout ${top} is clean (reading ${what}: ${(error as Error).message}); a tree that might be dirty is not recorded as clean: fix the checkout (git status) and run again`);
+  const cannotRead = (what: string, error: unknown): UserError => cannotTellWhy(`reading ${what}`, (error as Error).message);
   // `folder` and the names in it are bytes (latin1, as git's listings here are read): see git().
   const walk = (folder: string): string | undefined => {
     let names: { name: string; isDirectory: boolean }[];
@@ -273,7 +277,7 @@ function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: 
   }
   const gitInside = [...trackedFolders].sort().find((folder) => lstatIfThere(`${folder}/.git`) !== undefined);
   if (gitInside !== undefined) return `a .git inside the checkout, which git does not show and a build context takes: ${gitInside}/.git`;
-  const setId = entries.find((entry) => /^100[67][45][45]$/.test(entry.mode) && ((lstatIfThere(entry.path)?.mode ?? 0) & SET_ID_BITS) !== 0);
+  const setId = entries.find((entry) => REGULAR_FILE.test(entry.mode) && ((lstatIfThere(entry.path)?.mode ?? 0) & SET_ID_BITS) !== 0);
   if (setId !== undefined) return `the setuid or setgid bit, which git does not record and a build's COPY keeps, on ${setId.path} (chmod ug-s)`;
   return undefined;
 }
@@ -344,7 +348,7 @@ function checkedOutBlobId(top: string, entry: { path: string; object: string }):
  * assume-unchanged or skip-worktree, so those are looked at here, where lstat finds it.
  */
 async function rawBlobIds(top: string, entries: readonly { path: string; mode: string; object: string; tag: string }[]): Promise<{ entry: (typeof entries)[number]; raw: string | { gone: string } }[]> {
-  const batch = entries.filter((entry) => /^100[67][45][45]$/.test(entry.mode) && !/[\n\r]/.test(entry.path) && !FLAGGED.test(entry.tag));
+  const batch = entries.filter((entry) => REGULAR_FILE.test(entry.mode) && !/[\n\r]/.test(entry.path) && !FLAGGED.test(entry.tag));
   const hashes = batch.length === 0 ? undefined : await git(top, ["hash-object", "--no-filters", "--stdin-paths"], `${batch.map((entry) => `./${entry.path}`).join("\n")}\n`);
   const ids = new Map<(typeof entries)[number], string>();
   if (hashes?.code === 0) {
@@ -406,6 +410,8 @@ async function contentDifference(top: string, entries: readonly { path: string; 
   return undefined;
 }
 
+/** The modes the index records for a regular file (100644, 100755, and 100664 from early git): not a symlink (120000) or a submodule (160000). */
+const REGULAR_FILE = /^100[67][45][45]$/;
 /** `git ls-files -v` tags of the entries git status skips: assume-unchanged (lowercase) and skip-worktree (S). */
 const FLAGGED = /^[a-zS]$/;
 /** Files hashed at once: reads of the checkout, bounded so a large tree does not open thousands of files. */
@@ -465,8 +471,8 @@ function machineSettings(top: string, config: GitResult, cannotTell: (what: stri
     else if (asBoolean === undefined) throw unreadable("core.autocrlf", autocrlf);
   }
   const attributesFile = values.get("core.attributesfile");
-  // A path that is not UTF-8 reads as U+FFFD: Strata would open another file than git reads (or none).
-  if (attributesFile === null || attributesFile?.includes("\ufffd") === true) throw unreadable("core.attributesFile", attributesFile);
+  // notUtf8: Strata would open another file than git reads (or none).
+  if (attributesFile === null || (attributesFile !== undefined && notUtf8(attributesFile))) throw unreadable("core.attributesFile", attributesFile);
   // Expanded by git (--type=path) when it began with ~/ or %(prefix)/; a relative one is the checkout's.
   if (attributesFile !== undefined && attributesFile !== "") settings.attributesFile = path.resolve(top, attributesFile);
   const attrTree = values.get("attr.tree");
@@ -574,8 +580,8 @@ async function checkoutOf(dir: string): Promise<{ top: string; infoAttributes: s
   if (answer.code !== 0 || top === undefined || !path.isAbsolute(top) || infoAttributes === undefined || !path.isAbsolute(infoAttributes) || rest.length > 0) {
     return { failed: answer.code === 0 ? { ...answer, code: undefined, failure: `git rev-parse answered "${answer.stdout.trim()}", not the checkout's top folder and its info/attributes (git 2.31 or later is needed)` } : answer };
   }
-  // A path that is not UTF-8 reads as U+FFFD, which may name another folder (one spelled so).
-  const undecodable = [top, infoAttributes].find((where) => where.includes("\ufffd"));
+  // notUtf8: git would be asked about another folder.
+  const undecodable = [top, infoAttributes].find(notUtf8);
   if (undecodable !== undefined) return { failed: { ...answer, code: undefined, failure: `${undecodable === top ? "the checkout's path" : "the path of its git folder's info/attributes"} ${undecodable} is not UTF-8, which Strata cannot name: move the checkout (or its git folder) to a folder whose path is` } };
   return { top, infoAttributes };
 }
@@ -639,8 +645,8 @@ export async function isReviewed(dir: string, commit: string, reviewedRef: strin
   const named = await git(dir, [...unambiguous, "rev-parse", "--symbolic-full-name", reviewedRef]);
   if (named.code !== 0) return { kind: "could not tell", detail: `git could not say which ref ${reviewedRef} is (${reasonOf(named)})` };
   const fullName = named.stdout.trim();
-  // A name that is not UTF-8 reads as U+FFFD, which may be another ref's (one spelled so, pushed by anyone).
-  if (fullName.includes("\ufffd")) return { kind: "could not tell", detail: `git names the reviewed ref ${reviewedRef} ${fullName}, which is not UTF-8, so Strata cannot ask git about it by name: name a ref whose name is UTF-8` };
+  // notUtf8: the name looked up below may be another ref's, one anyone could push.
+  if (notUtf8(fullName)) return { kind: "could not tell", detail: `git names the reviewed ref ${reviewedRef} ${fullName}, which is not UTF-8, so Strata cannot ask git about it by name: name a ref whose name is UTF-8` };
   // A revision expression (main~0) or a name of two refs (a tag and a branch) has no single name.
   if (fullName === "" || fullName.includes("\n")) return { kind: "could not tell", detail: `git names no single remote-tracking ref or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name of two refs, such as a tag and a branch): name the ref itself, for example origin/main` };
   const wrongKind = reviewedRefProblem(fullName);
