@@ -25,6 +25,7 @@ import { gather, InputError, throwIfAny, UserError } from "./src/core/problems.j
 import { planPromotion, type PromotionTarget, refusalMessage } from "./src/core/promotion-plan.js";
 import { parseTrustPolicy, readTrustedKeys, type TrustPolicy } from "./src/core/trust-policy.js";
 import { locateCosign } from "./src/engine/cosign.js";
+import { readReviewedTip } from "./src/engine/image-verify.js";
 import { checkPromotion, type PromotedLayer, Promotion, readSourceLayers } from "./src/pulumi/promotion.js";
 import { defaultBlobCache } from "./src/registry/blob-cache.js";
 import { RegistryClient } from "./src/registry/client.js";
@@ -172,7 +173,8 @@ async function gatePromotion(targets: readonly PromotionTarget[], policy: TrustP
   // checkout the catalog is in, the one the images' provenance names (runFacts reads the same).
   const keys = readTrustedKeys(policy, process.env.STRATA_PROJECT_DIR ?? projectDir, stackFile);
   throwIfAny(keys.problems);
-  const { refusals, total, signatures } = await checkPromotion(targets, registry, { keys: keys.keys, reviewedRef: policy.reviewedRef, checkoutDir: catalogDir }, await locateCosign());
+  const reviewed = await readReviewedTip(catalogDir, policy.reviewedRef, stackFile);
+  const { refusals, total, signatures } = await checkPromotion(targets, registry, { keys: keys.keys, reviewed, checkoutDir: catalogDir }, await locateCosign());
   if (refusals.length === 0) return signatures;
   if (pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1") {
     for (const refusal of refusals) await pulumi.log.warn(`refused: ${refusal}`);

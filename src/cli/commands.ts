@@ -251,7 +251,7 @@ export function buildProgram(io: CliIo): Command {
       const { verifyFlow } = await import("../engine/verify-flow.js");
       const { renderVerify, renderVerifyJson, verifyExitCode } = await import("./verify.js");
       const outcome = await verifyFlow(options, io, io.err);
-      io.out(`${options.json ? renderVerifyJson(outcome.verdicts, options.stack, outcome.trustedBy, outcome.reviewedRef) : renderVerify(outcome.verdicts, options.stack, outcome.trustedBy)}\n`);
+      io.out(`${options.json ? renderVerifyJson(outcome.verdicts, options.stack, outcome.trustedBy, outcome.reviewed) : renderVerify(outcome.verdicts, options.stack, outcome.trustedBy, outcome.reviewed)}\n`);
       exitCode = verifyExitCode(outcome.verdicts);
     });
 

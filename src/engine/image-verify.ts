@@ -9,19 +9,20 @@
  * core/trust-verdict.ts. Anything Strata cannot know (cosign missing or timing out, the registry
  * failing, git unable to answer) is a failure of that image, never an admission.
  */
-import { type TrustedKey } from "../core/trust-policy.js";
+import { InputError } from "../core/problems.js";
+import { TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
 import { decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget } from "../core/trust-verdict.js";
 import { parseReference } from "../core/reference.js";
 import { Cosign, type AttestationType } from "./cosign.js";
-import { isReviewed } from "./source-info.js";
+import { isReviewedAt, type ReviewedTip, reviewedTip } from "./source-info.js";
 
 export type { ImageVerdict, VerifyTarget } from "../core/trust-verdict.js";
 
 export interface TrustInput {
   /** Trusted public keys (core/trust-policy.ts TrustedKey: configured path, absolute file, PEM). */
   readonly keys: readonly TrustedKey[];
-  /** A git ref: the provenance commit must be an ancestor of it. Undefined (strata verify --key without a policy): reviewed is not checked and says "not checked". */
-  readonly reviewedRef?: string;
+  /** The reviewed ref, read (readReviewedTip): the provenance commit must be an ancestor of its commit. Undefined (strata verify --key without a policy): reviewed is not checked and says "not checked". */
+  readonly reviewed?: ReviewedTip;
   /** The git checkout that answers "is this commit reviewed" (the project folder). */
   readonly checkoutDir: string;
 }
@@ -63,6 +64,24 @@ function byRegistry(refs: readonly string[]): string[][] {
   return [...groups.values()];
 }
 
+/**
+ * The trust policy's reviewed ref (`reviewedRef`, configured in `file`), read once before any image
+ * is verified: a ref git cannot name a single remote-tracking ref or tag for (unknown to the
+ * checkout, a local branch, ambiguous) is the policy's problem, the same for every image, so it is
+ * said once, as bad input, and nothing is admitted; and every image is judged against the one
+ * commit it named then, even if a fetch moves the ref meanwhile.
+ */
+export async function readReviewedTip(checkoutDir: string, reviewedRef: string, file: string): Promise<ReviewedTip> {
+  const tip = await reviewedTip(checkoutDir, reviewedRef);
+  if (!("kind" in tip)) return tip;
+  throw new InputError([{
+    file,
+    field: `strata:${TRUST_KEY}.reviewedRef`,
+    message: `cannot say which reviewed commit it names, so no image can be checked against it: ${tip.detail}`,
+    fix: "name the remote-tracking ref your review system moves (such as origin/main) or a tag, and fetch it into the catalog's git checkout (git fetch), then run again",
+  }]);
+}
+
 /** Every target's verdict, in the order given. */
 export async function verifyImages(targets: readonly VerifyTarget[], trust: TrustInput, options: VerifyOptions): Promise<ImageVerdict[]> {
   const cosign = new Cosign({ binary: options.cosignBinary, ...(options.env === undefined ? {} : { env: options.env }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
@@ -81,10 +100,10 @@ export async function verifyImages(targets: readonly VerifyTarget[], trust: Trus
   }
 
   const reviews = new Map<string, Promise<ReviewAnswer>>();
-  const reviewOf = (commit: string, reviewedRef: string): Promise<ReviewAnswer> => {
+  const reviewOf = (commit: string, reviewed: ReviewedTip): Promise<ReviewAnswer> => {
     const known = reviews.get(commit);
     if (known !== undefined) return known;
-    const asked = isReviewed(trust.checkoutDir, commit, reviewedRef);
+    const asked = isReviewedAt(trust.checkoutDir, commit, reviewed);
     reviews.set(commit, asked);
     return asked;
   };
@@ -98,8 +117,8 @@ export async function verifyImages(targets: readonly VerifyTarget[], trust: Trus
     });
     const evidence = readEvidence(target, answers);
     const commit = evidence.provenance?.commit;
-    const review = trust.reviewedRef !== undefined && commit !== undefined ? await reviewOf(commit, trust.reviewedRef) : undefined;
-    verdicts.push(decideVerdict(target, evidence, review, trust.reviewedRef));
+    const review = trust.reviewed !== undefined && commit !== undefined ? await reviewOf(commit, trust.reviewed) : undefined;
+    verdicts.push(decideVerdict(target, evidence, review, trust.reviewed?.ref));
   }
   return verdicts;
 }

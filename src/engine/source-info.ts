@@ -621,28 +621,35 @@ export async function sourceState(dir: string): Promise<SourceState & { readonly
 
 export type { ReviewAnswer } from "../core/trust-verdict.js";
 
+/** The trust policy's reviewed ref as git names it, read once for a whole verification: every image is judged against the same commit. */
+export interface ReviewedTip {
+  /** As configured (`origin/main`). */
+  readonly ref: string;
+  /** As git names it (`refs/remotes/origin/main`). */
+  readonly fullName: string;
+  /** The commit it names. */
+  readonly commit: string;
+}
+
+const FULL_COMMIT = /^([a-f0-9]{40}|[a-f0-9]{64})$/;
+// Ambiguous names refused whatever the config says.
+const UNAMBIGUOUS = ["-c", "core.warnAmbiguousRefs=true"];
+
 /**
- * Whether `commit` is reviewed: an ancestor of (or equal to) the commit `reviewedRef` names, by
- * `git merge-base --is-ancestor`. Exit 1 is its "no"; any other failure (an unknown ref or commit, a
- * shallow clone without the history, git missing) is "could not tell", which the gate refuses.
+ * Which commit the reviewed ref names, or why git cannot say: a problem of the policy or the
+ * checkout, the same for every image, so the gate and `strata verify` say it once.
  *
  * What git is asked cannot be steered by this checkout's or machine's settings: the ref must be one
  * name git expands to a single remote-tracking ref or tag (reviewedRefProblem), with
  * core.warnAmbiguousRefs on (off, a tag `origin/main` fetched from anyone who can push tags would
- * win over refs/remotes/origin/main), and the ancestry is asked of that ref's commit id; replace
- * refs, grafts and the caches git reads commits from unchecked are not read (gitEnv, UNCACHED).
- * What it trusts is the checkout's .git itself, its refs, objects, packs and their indexes, and the
- * alternates it names: whoever can write those can move refs/remotes/origin/main too.
+ * win over refs/remotes/origin/main).
  */
-export async function isReviewed(dir: string, commit: string, reviewedRef: string): Promise<ReviewAnswer> {
-  // Both were checked before (provenance.ts, trust-policy.ts); checked again so neither can reach git as an option.
-  if (!/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(commit)) return { kind: "could not tell", detail: `"${commit}" is not a full commit id` };
+export async function reviewedTip(dir: string, reviewedRef: string): Promise<ReviewedTip | { readonly kind: "could not tell"; readonly detail: string }> {
+  // Checked before (trust-policy.ts); checked again so it cannot reach git as an option.
   if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref` };
-  // Ambiguous names refused whatever the config says.
-  const unambiguous = ["-c", "core.warnAmbiguousRefs=true"];
-  const known = await git(dir, [...unambiguous, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
+  const known = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
   if (known.code !== 0) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (${known.code === 1 ? "no such ref" : reasonOf(known)}): git fetch it, or correct strata:trust.reviewedRef` };
-  const named = await git(dir, [...unambiguous, "rev-parse", "--symbolic-full-name", reviewedRef]);
+  const named = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--symbolic-full-name", reviewedRef]);
   if (named.code !== 0) return { kind: "could not tell", detail: `git could not say which ref ${reviewedRef} is (${reasonOf(named)})` };
   const fullName = named.stdout.trim();
   // notUtf8: the name looked up below may be another ref's, one anyone could push.
@@ -651,19 +658,41 @@ export async function isReviewed(dir: string, commit: string, reviewedRef: strin
   if (fullName === "" || fullName.includes("\n")) return { kind: "could not tell", detail: `git names no single remote-tracking ref or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name of two refs, such as a tag and a branch): name the ref itself, for example origin/main` };
   const wrongKind = reviewedRefProblem(fullName);
   if (wrongKind !== undefined) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef}: ${wrongKind}` };
-  const tip = await git(dir, [...unambiguous, "rev-parse", "--verify", "--quiet", `${fullName}^{commit}`]);
+  const tip = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--verify", "--quiet", `${fullName}^{commit}`]);
   const tipId = tip.stdout.trim();
-  if (tip.code !== 0 || !/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(tipId)) return { kind: "could not tell", detail: `git could not say which commit ${fullName} is (${tip.code === 0 ? `it answered "${tipId}"` : reasonOf(tip)})` };
+  if (tip.code !== 0 || !FULL_COMMIT.test(tipId)) return { kind: "could not tell", detail: `git could not say which commit ${fullName} is (${tip.code === 0 ? `it answered "${tipId}"` : reasonOf(tip)})` };
+  return { ref: reviewedRef, fullName, commit: tipId };
+}
+
+/**
+ * Whether `commit` is reviewed: an ancestor of (or equal to) the reviewed ref's commit (reviewedTip),
+ * by `git merge-base --is-ancestor`. Exit 1 is its "no"; any other failure (an unknown commit, a
+ * shallow clone without the history, git missing) is "could not tell", which the gate refuses.
+ *
+ * The ancestry is asked of the tip's commit id, not its name; replace refs, grafts and the caches
+ * git reads commits from unchecked are not read (gitEnv, UNCACHED). What it trusts is the
+ * checkout's .git itself, its refs, objects, packs and their indexes, and the alternates it names:
+ * whoever can write those can move refs/remotes/origin/main too.
+ */
+export async function isReviewedAt(dir: string, commit: string, tip: ReviewedTip): Promise<ReviewAnswer> {
+  // Checked before (provenance.ts); checked again so it cannot reach git as an option.
+  if (!FULL_COMMIT.test(commit)) return { kind: "could not tell", detail: `"${commit}" is not a full commit id` };
   const present = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);
   if (present.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${present.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
-  const answer = await git(dir, [...unambiguous, "merge-base", "--is-ancestor", commit, tipId]);
+  const answer = await git(dir, [...UNAMBIGUOUS, "merge-base", "--is-ancestor", commit, tip.commit]);
   if (answer.code === 0) return { kind: "reviewed" };
   if (answer.code === 1) {
     // In a shallow clone, git's "no" may only mean the history between the two was not fetched.
     const shallow = await git(dir, ["rev-parse", "--is-shallow-repository"]);
-    if (shallow.code !== 0) return { kind: "could not tell", detail: `git could not say whether the checkout at ${dir} is a shallow clone (${reasonOf(shallow)}), which would make its "not in ${reviewedRef}" unsure` };
-    if (shallow.stdout.trim() === "true") return { kind: "could not tell", detail: `the checkout at ${dir} is a shallow clone: git finds commit ${commit} outside ${reviewedRef}, but the history that would link them may not be fetched (git fetch --unshallow)` };
-    return { kind: "not reviewed", detail: `commit ${commit} is not in ${reviewedRef}` };
+    if (shallow.code !== 0) return { kind: "could not tell", detail: `git could not say whether the checkout at ${dir} is a shallow clone (${reasonOf(shallow)}), which would make its "not in ${tip.ref}" unsure` };
+    if (shallow.stdout.trim() === "true") return { kind: "could not tell", detail: `the checkout at ${dir} is a shallow clone: git finds commit ${commit} outside ${tip.ref}, but the history that would link them may not be fetched (git fetch --unshallow)` };
+    return { kind: "not reviewed", detail: `commit ${commit} is not in ${tip.ref}` };
   }
-  return { kind: "could not tell", detail: `git merge-base --is-ancestor ${commit} ${tipId} (${fullName}): ${reasonOf(answer)}` };
+  return { kind: "could not tell", detail: `git merge-base --is-ancestor ${commit} ${tip.commit} (${tip.fullName}): ${reasonOf(answer)}` };
+}
+
+/** reviewedTip, then isReviewedAt: one commit asked about, as the tests ask. */
+export async function isReviewed(dir: string, commit: string, reviewedRef: string): Promise<ReviewAnswer> {
+  const tip = await reviewedTip(dir, reviewedRef);
+  return "kind" in tip ? tip : isReviewedAt(dir, commit, tip);
 }

@@ -35,7 +35,8 @@ export interface VerifyRequest extends StackSelection {
 export interface VerifyOutcome {
   /** What was trusted: the stack file's `strata:trust`, or the key given. */
   readonly trustedBy: string;
-  readonly reviewedRef?: string;
+  /** The trust policy's reviewed ref and the commit it named when read (none with --key). */
+  readonly reviewed?: { readonly ref: string; readonly commit: string };
   readonly verdicts: readonly ImageVerdict[];
 }
 
@@ -264,6 +265,11 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
     reviewedRef = parsed.policy.reviewedRef;
     trustedBy = `strata:${TRUST_KEY} in ${file}`;
   }
+  const { readReviewedTip, verifyImages } = await import("./image-verify.js");
+  // The provenance's commit is the catalog checkout's (source-info.ts): that checkout answers
+  // whether it is reviewed, as in the gate; its reviewed ref read once, before anything is read.
+  const catalogDir = path.resolve(context.cwd, request.catalog ?? path.join(projectDir, "layers"));
+  const reviewed = reviewedRef === undefined ? undefined : await readReviewedTip(catalogDir, reviewedRef, file);
 
   let layers: Record<string, ExportedLayer>;
   try {
@@ -291,9 +297,6 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   const { locateCosign } = await import("./cosign.js");
   if (context.env.STRATA_COSIGN === undefined) progress("cosign: making sure the pinned cosign is available (built once per machine; scripts/cosign-tools.sh)\n");
   const cosignBinary = await locateCosign({ ...process.env, ...context.env });
-  const { verifyImages } = await import("./image-verify.js");
-  const catalogDir = path.resolve(context.cwd, request.catalog ?? path.join(projectDir, "layers"));
-  // The provenance's commit is the catalog checkout's (source-info.ts): that checkout answers whether it is reviewed, as in the gate.
-  const verdicts = await verifyImages(targets, { keys, ...(reviewedRef === undefined ? {} : { reviewedRef }), checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
-  return { trustedBy, ...(reviewedRef === undefined ? {} : { reviewedRef }), verdicts: withTagChecks(withMissingManifests(verdicts, read.missing, read.nested), layers, await heldDigests(layers, client)) };
+  const verdicts = await verifyImages(targets, { keys, ...(reviewed === undefined ? {} : { reviewed }), checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
+  return { trustedBy, ...(reviewed === undefined ? {} : { reviewed: { ref: reviewed.ref, commit: reviewed.commit } }), verdicts: withTagChecks(withMissingManifests(verdicts, read.missing, read.nested), layers, await heldDigests(layers, client)) };
 }

@@ -5,7 +5,7 @@
  * nothing. Then a gated channel refuses, copying nothing: an unsigned image, another key's, an
  * attestation about another digest, a dirty tree, an image planted under a channel's tag that the
  * channel's next runner adopted and signed, the registry failing while cosign verifies,
- * cosign missing, a commit not in the reviewed ref. Each refusal runs against a channel that would
+ * cosign missing, a reviewed ref that is a local branch (said once), a commit not in the reviewed ref. Each refusal runs against a channel that would
  * copy if the gate let it (the last test shows it does once the source is good), so a gate that
  * failed open fails these tests by the tags it would leave.
  */
@@ -261,6 +261,25 @@ describe("the promotion gate", () => {
       expect(after).toEqual({});
     } finally {
       delete gate.stack.workspace.envVars.STRATA_COSIGN;
+    }
+  });
+
+  it("refuses a reviewedRef naming a local branch once, as the trust policy's problem, and copies nothing", async () => {
+    // A local branch holding the reviewed commits: it moves without review, so it cannot say what was reviewed.
+    git("branch", "-f", "reviewed-here", "origin/main");
+    await gate.stack.setConfig("strata:trust", { value: JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "reviewed-here" }) });
+    try {
+      const { message, before, after } = await refused("staging");
+      expect(message).toContain("strata:trust.reviewedRef: cannot say which reviewed commit it names, so no image can be checked against it: the reviewed ref reviewed-here: refs/heads/reviewed-here is a local branch");
+      // Said once, not in a paragraph per image (Pulumi's output may repeat the program's error whole).
+      const said = message.match(/is a local branch/g)?.length ?? 0;
+      expect(said, message).toBeGreaterThan(0);
+      expect(said, message).toBe(message.match(/strata:trust\.reviewedRef: cannot say/g)?.length);
+      expect(message).not.toContain("is refused:");
+      expect(after).toEqual(before);
+      expect(after).toEqual({});
+    } finally {
+      await gate.stack.setConfig("strata:trust", { value: TRUST });
     }
   });
 

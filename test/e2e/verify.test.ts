@@ -20,6 +20,7 @@ const PASSPHRASE = "verify-passphrase-3c9a71";
 interface VerifyJson {
   readonly ok: boolean;
   readonly reviewedRef: string | null;
+  readonly reviewedCommit: string | null;
   readonly images: readonly { layer: string; platform: string | null; digestRef: string; admitted: boolean; signedBy: string | null; commit: string | null; clean: boolean | null; reviewed: string; packages: number | null; failures: { what: string; fix: string }[] }[];
 }
 
@@ -72,6 +73,9 @@ describe("strata verify", () => {
     const layers = (await dev.outputs()) as unknown as Record<string, SignedOutput>;
     const text = await verify("dev");
     expect(text.code, text.out).toBe(0);
+    // The commit origin/main named when it was read: every image was judged against that one.
+    const reviewedTip = catalogGit(world, "rev-parse", "origin/main");
+    expect(text.out).toContain(` (reviewed: in origin/main at ${reviewedTip.slice(0, 12)}):`);
     expect(text.out).toContain("verify stack dev against strata:trust in ");
     const rows = text.out.split("\n").filter((line) => /^(base|tools)\s/.test(line));
     expect(rows).toHaveLength(2);
@@ -83,6 +87,7 @@ describe("strata verify", () => {
     const { code, data } = await verifyJson("dev");
     expect(code).toBe(0);
     expect(data.reviewedRef).toBe("origin/main");
+    expect(data.reviewedCommit).toBe(reviewedTip);
     expect(data.images.map((image) => [image.layer, image.digestRef, image.admitted, image.signedBy, image.commit, image.clean, image.reviewed, image.packages]).sort()).toEqual(
       Object.entries(layers).map(([layer, output]) => [layer, output.digestRef, true, "keys/ci.pub", commit, true, "yes", output.packages]).sort(),
     );

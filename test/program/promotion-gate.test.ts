@@ -29,6 +29,8 @@ const target = (layer: string, char: string): PromotionTarget => ({
 const MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
 const INDEX_TYPE = "application/vnd.oci.image.index.v1+json";
 const manifestDigest = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+/** The trust policy's reviewed ref, as readReviewedTip gives it: no verification here reaches git. */
+const REVIEWED = { ref: "origin/main", fullName: "refs/remotes/origin/main", commit: "0".repeat(40) };
 /** The one image every layer of the fixtures below promotes, and its `.sig` tag. */
 const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [] }));
 const imageDigest = manifestDigest(image);
@@ -82,7 +84,7 @@ describe("the promotion gate", () => {
       if (path.includes("/g-stable/tools/manifests/1.0-p0")) return new Response("boom", { status: 503 });
       return undefined;
     });
-    const { refusals, total } = await promotion.checkPromotion([target("base", "a"), target("app", "b"), target("tools", "c")], registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
+    const { refusals, total } = await promotion.checkPromotion([target("base", "a"), target("app", "b"), target("tools", "c")], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
     expect(total).toBe(3);
     expect(refusals).toHaveLength(3);
     expect(refusals.find((paragraph) => paragraph.startsWith("tools "))).toMatch(/is refused: the registry did not say whether it is an image or an index, or what g-stable\/tools:1\.0-p0 holds.*HTTP 503/s);
@@ -103,7 +105,7 @@ describe("the promotion gate", () => {
     });
     const asked: string[] = [];
     const admitAll = admittingAll(asked);
-    const { refusals, total, signatures } = await promotion.checkPromotion([target("app", "b"), { ...target("base", "a"), digest: imageDigest }], registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    const { refusals, total, signatures } = await promotion.checkPromotion([target("app", "b"), { ...target("base", "a"), digest: imageDigest }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
     expect(goneReads).toBeGreaterThan(0);
     expect(asked).toEqual([`registry.test:5000/g-dev/base@${imageDigest}`]);
     expect(total).toBe(2);
@@ -132,7 +134,7 @@ describe("the promotion gate", () => {
     const asked: string[] = [];
     const admitAll = admittingAll(asked);
     const targets = [{ ...target("tools", "a"), digest: manifestDigest(whole) }, { ...target("app", "b"), digest: manifestDigest(whole) }];
-    const { refusals, total } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    const { refusals, total } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
     expect(asked).toEqual([`registry.test:5000/g-dev/tools@${manifestDigest(whole)}`, `registry.test:5000/g-dev/tools@${manifestDigest(amd)}`, `registry.test:5000/g-dev/tools@${manifestDigest(arm)}`]);
     expect(total).toBe(4);
     expect(refusals).toEqual([`app registry.test:5000/g-dev/app@${manifestDigest(whole)} is refused: the index names a linux/arm64 image ${manifestDigest(arm)} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor app, then strata up there), then promote it along again.`]);
@@ -148,7 +150,7 @@ describe("the promotion gate", () => {
     const registry = registryWithIndexes(served, [outer, inner]);
     const asked: string[] = [];
     const admitAll = admittingAll(asked);
-    const { refusals, total } = await promotion.checkPromotion([{ ...target("tools", "a"), digest: manifestDigest(outer) }], registry, { keys: [], reviewedRef: "origin/main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    const { refusals, total } = await promotion.checkPromotion([{ ...target("tools", "a"), digest: manifestDigest(outer) }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
     expect(asked).toEqual([]);
     expect(total).toBe(1);
     expect(refusals).toEqual([`tools registry.test:5000/g-dev/tools@${manifestDigest(outer)} is refused: the index names a linux/arm64 entry ${manifestDigest(inner)} that is an index itself, whose images Strata does not verify (it verifies the images an index names, not those of an index inside it), so they would be copied unverified; fix: publish the layer as an index whose entries are platform images (what Strata's strata:index:ImageIndex puts together), then promote or verify again.`]);
@@ -173,7 +175,7 @@ describe("the promotion gate", () => {
       return undefined;
     });
     const targets = [{ ...target("app", "b"), digest: imageDigest }, { ...target("base", "a"), digest: imageDigest }, { ...target("tools", "c"), digest: imageDigest }];
-    const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
+    const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
     // What the copies carry: the .sig each source held when the gate read it first, unless the target holds it already (base).
     const sigDigest = (note: string): string => manifestDigest(cosignManifest(note));
     expect(signatures.get("base")).toEqual({});
@@ -218,7 +220,7 @@ describe("the promotion gate", () => {
     });
     const admitAll = (async (verifyTargets: readonly { layer: string; digestRef: string }[]) => verifyTargets.map((verifyTarget) => ({ ...verifyTarget, admitted: true, reviewed: "yes" as const, failures: [] })));
     const targets = ["ok", "conflict", "moved", "held", "backfill", "flaky", "retagged"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
-    const { refusals, total, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    const { refusals, total, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
     expect(total).toBe(7);
     expect(refusals).toHaveLength(4);
     expect(refusals[3]).toMatch(/^retagged .* is refused: registry\.test:5000\/g-stable\/retagged:sha256-[0-9a-f]{64}\.sig holds /);
@@ -273,7 +275,7 @@ describe("the promotion gate", () => {
       return verifyTargets.map((verifyTarget) => ({ ...verifyTarget, admitted: true, reviewed: "yes" as const, failures: [] }));
     });
     const targets = ["appears", "samemoved", "tgtappears", "still", "heldmoved", "heldlacks"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
-    const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewedRef: "main", checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitWhileChanging);
+    const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitWhileChanging);
     expect(refusals.map((paragraph) => paragraph.split(" ")[0])).toEqual(["appears", "samemoved", "tgtappears", "heldlacks"]);
     expect(refusals[3]).toContain(`g-dev/heldlacks:${sigTag} changed while it was verified`);
     expect(signatures.get("heldmoved")).toEqual({});

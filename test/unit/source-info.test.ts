@@ -3,7 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, st
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { isReviewed, publishableRemote, sourceState } from "../../src/engine/source-info.js";
+import { InputError } from "../../src/core/problems.js";
+import { readReviewedTip } from "../../src/engine/image-verify.js";
+import { isReviewed, isReviewedAt, publishableRemote, reviewedTip, sourceState } from "../../src/engine/source-info.js";
 
 const root = mkdtempSync(path.join(tmpdir(), "strata-source-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -742,6 +744,36 @@ describe("reviewed commits", () => {
     expect(await isReviewed(local.dir, local.first, "origin/main~0")).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("names no single") });
     expect(await isReviewed(local.dir, local.first, "origin/main^0")).toMatchObject({ kind: "could not tell" });
     expect(await isReviewed(local.dir, local.first, "origin/main")).toEqual({ kind: "reviewed" });
+  });
+
+  it("reads the reviewed ref once: every commit is judged against the commit it named then, whatever moves it later", async () => {
+    const moving = makeRepo("review-once");
+    git(moving.dir, "update-ref", "refs/remotes/origin/main", moving.reviewed);
+    const tip = await reviewedTip(moving.dir, "origin/main");
+    expect(tip).toEqual({ ref: "origin/main", fullName: "refs/remotes/origin/main", commit: moving.reviewed });
+    if ("kind" in tip) throw new Error(tip.detail);
+    // A fetch moves the ref back (or on) meanwhile: the answers stay those of the tip read.
+    git(moving.dir, "update-ref", "refs/remotes/origin/main", moving.first);
+    expect(await isReviewedAt(moving.dir, moving.reviewed, tip)).toEqual({ kind: "reviewed" });
+    git(moving.dir, "update-ref", "refs/remotes/origin/main", moving.topic);
+    expect(await isReviewedAt(moving.dir, moving.topic, tip)).toEqual({ kind: "not reviewed", detail: `commit ${moving.topic} is not in origin/main` });
+  });
+
+  it("says a reviewed ref that names no remote-tracking ref or tag once, as the trust policy's problem, naming the stack file, the field and the fix", async () => {
+    const local = makeRepo("review-policy");
+    const problemOf = async (dir: string, reviewedRef: string): Promise<InputError> => {
+      const error: unknown = await readReviewedTip(dir, reviewedRef, "Pulumi.stable.yaml").then(() => undefined, (thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(InputError);
+      return error as InputError;
+    };
+    const branch = await problemOf(local.dir, "main");
+    expect(branch.problems).toHaveLength(1);
+    expect(branch.message).toContain("Pulumi.stable.yaml: strata:trust.reviewedRef: cannot say which reviewed commit it names, so no image can be checked against it: the reviewed ref main: refs/heads/main is a local branch");
+    expect(branch.message).toContain("fix: name the remote-tracking ref your review system moves (such as origin/main) or a tag");
+    expect((await problemOf(local.dir, "origin/release")).message).toContain("the reviewed ref origin/release is not known to the checkout");
+    expect((await problemOf(mkdtempSync(path.join(root, "no-git-")), "origin/main")).problems[0]?.field).toBe("strata:trust.reviewedRef");
+    git(local.dir, "update-ref", "refs/remotes/origin/main", local.reviewed);
+    expect(await readReviewedTip(local.dir, "origin/main", "Pulumi.stable.yaml")).toEqual({ ref: "origin/main", fullName: "refs/remotes/origin/main", commit: local.reviewed });
   });
 
   it("is not steered by a tag named like the reviewed ref, whatever core.warnAmbiguousRefs says", async () => {

@@ -3,6 +3,8 @@
  * layer; a multi-platform layer's index and each platform image), the table and paragraphs, the
  * data, the exit code, and the input errors that stop it before anything is verified.
  */
+import { execFileSync } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,9 +56,9 @@ describe("strata verify's output", () => {
   const verdicts = [admitted("base", "a"), refused("app", "b", failures, { platform: "linux/arm64", commit: "d".repeat(40), clean: false })];
 
   it("prints the table (layer, platform, digest, signed by, commit, reviewed, packages, verdict), then a paragraph per refused image", () => {
-    const text = renderVerify(verdicts, "stable", "strata:trust in Pulumi.stable.yaml");
+    const text = renderVerify(verdicts, "stable", "strata:trust in Pulumi.stable.yaml", { ref: "origin/main", commit: "e".repeat(40) });
     const lines = text.split("\n");
-    expect(lines[0]).toBe("verify stack stable against strata:trust in Pulumi.stable.yaml:");
+    expect(lines[0]).toBe("verify stack stable against strata:trust in Pulumi.stable.yaml (reviewed: in origin/main at eeeeeeeeeeee):");
     expect(lines[1]).toMatch(/^layer\s+platform\s+digest\s+signed by\s+commit\s+reviewed\s+packages\s+verdict$/);
     expect(lines[3]).toMatch(new RegExp(`^base\\s+-\\s+sha256:${hex("a").slice(0, 12)}\\s+keys/ci.pub\\s+c0ffee000000\\s+yes\\s+12\\s+pass$`));
     expect(lines[4]).toMatch(/^app\s+linux\/arm64\s+sha256:b{12}\s+-\s+d{12} \(dirty\)\s+could not tell\s+-\s+REFUSED \(1 failure\)$/);
@@ -72,9 +74,10 @@ describe("strata verify's output", () => {
   });
 
   it("prints data with every verdict's fields and failures", () => {
-    const data = JSON.parse(renderVerifyJson(verdicts, "stable", "strata:trust in Pulumi.stable.yaml", "origin/main")) as { ok: boolean; reviewedRef: string; images: Record<string, unknown>[] };
+    const data = JSON.parse(renderVerifyJson(verdicts, "stable", "strata:trust in Pulumi.stable.yaml", { ref: "origin/main", commit: "e".repeat(40) })) as { ok: boolean; reviewedRef: string; reviewedCommit: string; images: Record<string, unknown>[] };
     expect(data.ok).toBe(false);
     expect(data.reviewedRef).toBe("origin/main");
+    expect(data.reviewedCommit).toBe("e".repeat(40));
     expect(data.images[0]).toEqual({ layer: "base", platform: null, digestRef: ref("base", "a"), admitted: true, signedBy: "keys/ci.pub", commit: "c0ffee".padEnd(40, "0"), clean: true, reviewed: "yes", packages: 12, failures: [] });
     expect(data.images[1]).toMatchObject({ layer: "app", platform: "linux/arm64", admitted: false, signedBy: null, packages: null, failures });
   });
@@ -123,6 +126,23 @@ describe("strata verify's input errors", () => {
     const read = await strata(["verify", "--stack", "dev"], missingKey);
     expect(read.code).toBe(1);
     expect(read.err).toMatch(/Pulumi\.dev\.yaml: strata:trust\.keys\[0\]: cannot read "keys\/ci\.pub"/);
+  });
+
+  it("refuses a reviewedRef naming a local branch once, as the policy's problem, before the stack or any image is read", async () => {
+    const dir = project("config:\n  strata:channel: dev\n  strata:trust:\n    keys: [keys/ci.pub]\n    reviewedRef: main\n");
+    mkdirSync(path.join(dir, "keys"));
+    writeFileSync(path.join(dir, "keys/ci.pub"), generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }));
+    // The catalog's checkout: a repository whose main is a local branch (a name the short form passes).
+    mkdirSync(path.join(dir, "layers"));
+    const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org", GIT_CONFIG_NOSYSTEM: "1" };
+    execFileSync("git", ["init", "-q", "-b", "main", dir], { env: gitEnv });
+    execFileSync("git", ["-C", dir, "commit", "-q", "--allow-empty", "-m", "one"], { env: gitEnv });
+    const { code, err } = await strata(["verify", "--stack", "dev"], dir);
+    expect(code).toBe(1);
+    expect(err).toContain("1 problem in the Strata input");
+    expect(err).toContain("Pulumi.dev.yaml: strata:trust.reviewedRef: cannot say which reviewed commit it names, so no image can be checked against it: the reviewed ref main: refs/heads/main is a local branch");
+    // Said before the stack is opened: this project has no stack, and reading one would fail otherwise.
+    expect(err).not.toMatch(/stack dev|no stack/i);
   });
 });
 
