@@ -77,10 +77,13 @@ const UNCACHED = ["-c", "core.commitGraph=false", "-c", "core.multiPackIndex=fal
 /**
  * `git -C dir … args`. Its output is read as UTF-8, or as `bytes`: latin1, one character a byte, so
  * a name that is not UTF-8 keeps its bytes (as UTF-8 two such names could both read as U+FFFD).
+ * Its messages (stderr) are text, read as UTF-8 either way.
  */
 function git(dir: string, args: readonly string[], input?: string, read: "utf8" | "bytes" = "utf8"): Promise<GitResult> {
   return new Promise((resolve) => {
-    const child = execFile("git", ["-C", dir, ...UNCACHED, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: gitEnv(), encoding: read === "bytes" ? "latin1" : "utf8" }, (error, stdout, stderr) => {
+    const child = execFile("git", ["-C", dir, ...UNCACHED, ...args], { timeout: GIT_TIMEOUT_MS, maxBuffer: 64 << 20, env: gitEnv(), encoding: "buffer" }, (error, stdoutBytes, stderrBytes) => {
+      const stdout = stdoutBytes.toString(read === "bytes" ? "latin1" : "utf8");
+      const stderr = stderrBytes.toString("utf8");
       if (error === null) return resolve({ code: 0, stdout, stderr });
       const code = (error as { code?: unknown }).code;
       if (typeof code === "number") return resolve({ code, stdout, stderr });
@@ -144,7 +147,8 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
   const cannotTell = (what: string, result: GitResult): UserError => cannotTellWhy(what, reasonOf(result));
   // Read-only and independent: at once, since a signing run's program waits for them.
   const [status, untracked, folders, ignored, index, config] = await Promise.all([
-    git(top, [...NOTHING_CACHED, "status", "--porcelain", "--untracked-files=no", "--ignore-submodules=none"]),
+    // -z: names as they are (without it git quotes any that is not ASCII, \303\251 for é).
+    git(top, [...NOTHING_CACHED, "status", "--porcelain", "-z", "--untracked-files=no", "--ignore-submodules=none"], undefined, "bytes"),
     // Untracked, by the commit's .gitignore files alone (not --exclude-standard, which adds this machine's rules).
     git(top, [...NOTHING_CACHED, "ls-files", "-z", "--others", "--directory", "--no-empty-directory", "--exclude-per-directory=.gitignore"], undefined, "bytes"),
     // The same with the folders that hold no untracked file: empty, or holding only ignored files or a .git (hiddenFromGit).
@@ -157,12 +161,16 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
     git(top, ["config", "-z", "--type=path", "--get-regexp", "^(core\\.(autocrlf|attributesfile)|attr\\.tree)$"]),
   ]);
   if (status.code !== 0) throw cannotTell("git status", status);
-  const changed = status.stdout.split("\n").find((line) => line.trim() !== "");
-  if (changed !== undefined) return `changed: ${changed.trim()}`;
+  // `XY name` each, NUL-ended (a rename's old name follows as an entry of its own).
+  const changed = status.stdout.split("\0").find((entry) => entry.trim() !== "");
+  if (changed !== undefined) return `changed: ${shown(changed.trim())}`;
   if (untracked.code !== 0) throw cannotTell("git ls-files --others", untracked);
-  // A folder git could not open is only a warning to it (exit 0): what is in it is not known.
-  const unopened = [untracked, folders, ignored].map((listing) => listing.stderr.split("\n").filter((line) => line.includes("could not open directory"))).find((lines) => lines.length > 0);
-  if (unopened !== undefined) throw cannotTellWhy("git ls-files --others", shown((unopened.at(-1) as string).trim()));
+  // A folder git could not open is only a warning to it (exit 0): what is in it is not known. A
+  // listing git did not finish says that first.
+  for (const [what, listing] of [["git ls-files --others", untracked], ["git ls-files --others --directory", folders], ["git ls-files --ignored", ignored]] as const) {
+    const unopened = listing.stderr.split("\n").filter((line) => line.includes("could not open directory"));
+    if (unopened.length > 0) throw listing.failure !== undefined || listing.code !== 0 ? cannotTell(what, listing) : cannotTellWhy(what, (unopened.at(-1) as string).trim());
+  }
   const [stray] = untracked.stdout.split("\0").filter((entry) => entry !== "");
   if (stray !== undefined) return `untracked: ${shown(stray)}`;
   if (ignored.code !== 0) throw cannotTell("git ls-files --ignored", ignored);

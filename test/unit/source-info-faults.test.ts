@@ -90,4 +90,21 @@ describe("the clean-tree check where the checkout cannot be read whole", () => {
     process.env.LC_ALL = "C.UTF-8";
     await expect(sourceState(dir)).rejects.toThrow(`cannot tell whether the git checkout ${dir} is clean (git ls-files --others: warning: could not open directory 'layers/secret/': Permission denied)`);
   });
+
+  it("says the last folder git could not open in whichever listing warns, named as it is spelled, and that git did not finish a listing it was stopped in", async () => {
+    const dir = checkout("git-could-not-open-ignored");
+    const wrapper = path.join(root, "bin-ignored");
+    mkdirSync(wrapper, { recursive: true });
+    const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
+    // Only the listing of ignored files warns, twice; the last folder's name is not ASCII. Then the same listing is stopped by a signal after warning.
+    const warn = (folder: string): string => `printf "warning: could not open directory '%s': Permission denied\\n" "${folder}" >&2`;
+    const script = (after: string): string => `#!/bin/sh\ncase " $* " in *" --ignored "*) "${realGit}" "$@"; code=$?; ${warn("out/a/")}; ${warn("out/zé/")}; ${after} ;; esac\nexec "${realGit}" "$@"\n`;
+    writeFileSync(path.join(wrapper, "git"), script("exit $code"));
+    chmodSync(path.join(wrapper, "git"), 0o755);
+    process.env.PATH = `${wrapper}:${originalPath ?? ""}`;
+    await expect(sourceState(dir)).rejects.toThrow(`cannot tell whether the git checkout ${dir} is clean (git ls-files --ignored: warning: could not open directory 'out/zé/': Permission denied)`);
+    writeFileSync(path.join(wrapper, "git"), script("kill -KILL $$"));
+    const stopped = await sourceState(dir).then(() => "clean", (error: unknown) => String(error));
+    expect(stopped).toContain(`cannot tell whether the git checkout ${dir} is clean (git ls-files --ignored: Command failed: git -C ${dir}`);
+  });
 });

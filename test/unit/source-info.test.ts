@@ -181,6 +181,20 @@ describe("source state", () => {
     rmSync(path.join(repo.dir, "new.txt"));
   });
 
+  it("names a changed or untracked file as it is spelled, not in git's octal quoting or byte by byte", async () => {
+    const named = makeRepo("named-change");
+    writeFileSync(path.join(named.dir, "résumé.txt"), "1\n");
+    git(named.dir, "add", "résumé.txt");
+    git(named.dir, "commit", "-q", "-m", "a name that is not ASCII");
+    writeFileSync(path.join(named.dir, "résumé.txt"), "2\n");
+    expect((await sourceState(named.dir)).difference).toBe("changed: M résumé.txt");
+    git(named.dir, "add", "résumé.txt");
+    expect((await sourceState(named.dir)).difference).toBe("changed: M  résumé.txt");
+    git(named.dir, "commit", "-q", "-m", "two");
+    writeFileSync(path.join(named.dir, "café.txt"), "new\n");
+    expect((await sourceState(named.dir)).difference).toBe("untracked: café.txt");
+  });
+
   it("is clean with a file the commit's own .gitignore ignores (what a build makes), dirty with one only this machine ignores", async () => {
     const other = makeRepo("ignored");
     writeFileSync(path.join(other.dir, ".gitignore"), "rootfs.tar\n");
