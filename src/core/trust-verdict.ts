@@ -278,7 +278,7 @@ export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: 
     failures.push({ what: `its provenance names commit ${commit}, which is not in the reviewed ref ${reviewedRef} (${review.detail})`, fix: `have the commit reviewed and merged into ${reviewedRef}, rebuild from there, then promote again` });
   } else {
     reviewed = "could not tell";
-    failures.push({ what: `cannot tell whether commit ${commit} is reviewed: ${review.detail}`, fix: `correct strata:trust.reviewedRef if it names the wrong ref (the ref your review system moves, such as origin/main, not the branch being built); else fetch ${reviewedRef} and the commit into the catalog's git checkout (git fetch), then run again` });
+    failures.push({ what: `cannot tell whether commit ${commit} is reviewed: ${review.detail}`, fix: `fetch ${reviewedRef} and the commit into the catalog's git checkout (git fetch; a shallow clone: git fetch --unshallow), then run again` });
   }
   const complete = evidence.signedBy !== undefined && evidence.provenance?.passes === true && evidence.packages !== undefined && (reviewed === "yes" || reviewed === "not checked");
   if (failures.length === 0 && !complete) failures.push({ what: "the verification is incomplete (a part gave no answer)", fix: COULD_NOT_TELL_FIX });

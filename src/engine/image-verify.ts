@@ -9,7 +9,7 @@
  * core/trust-verdict.ts. Anything Strata cannot know (cosign missing or timing out, the registry
  * failing, git unable to answer) is a failure of that image, never an admission.
  */
-import { InputError } from "../core/problems.js";
+import { InputError, UserError } from "../core/problems.js";
 import { TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
 import { decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget } from "../core/trust-verdict.js";
 import { parseReference } from "../core/reference.js";
@@ -21,8 +21,12 @@ export type { ImageVerdict, VerifyTarget } from "../core/trust-verdict.js";
 export interface TrustInput {
   /** Trusted public keys (core/trust-policy.ts TrustedKey: configured path, absolute file, PEM). */
   readonly keys: readonly TrustedKey[];
-  /** The reviewed ref, read (readReviewedTip): the provenance commit must be an ancestor of its commit. Undefined (strata verify --key without a policy): reviewed is not checked and says "not checked". */
-  readonly reviewed?: ReviewedTip;
+  /**
+   * The reviewed ref, read (readReviewedTip): the provenance commit must be an ancestor of its
+   * commit. Undefined only for `strata verify --key` without a policy: reviewed is not checked and
+   * says "not checked". Never optional, so a caller cannot leave it out by mistake.
+   */
+  readonly reviewed: ReviewedTip | undefined;
   /** The git checkout that answers "is this commit reviewed" (the project folder). */
   readonly checkoutDir: string;
 }
@@ -74,6 +78,8 @@ function byRegistry(refs: readonly string[]): string[][] {
 export async function readReviewedTip(checkoutDir: string, reviewedRef: string, file: string): Promise<ReviewedTip> {
   const tip = await reviewedTip(checkoutDir, reviewedRef);
   if (!("kind" in tip)) return tip;
+  // git could not answer at all (no repository there, git missing): the checkout's problem, not the policy's.
+  if (tip.about === "checkout") throw new UserError(`cannot ask the catalog's git checkout at ${checkoutDir} which commit strata:${TRUST_KEY}.reviewedRef (${file}) names, so no image can be checked against it: ${tip.detail}; fix: run from a git checkout of the catalog (one that has fetched ${reviewedRef}) with git installed, then run again`);
   throw new InputError([{
     file,
     field: `strata:${TRUST_KEY}.reviewedRef`,

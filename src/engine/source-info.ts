@@ -207,8 +207,11 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
  */
 const notUtf8 = (text: string): boolean => text.includes("\ufffd");
 
-/** A name read as bytes (git(…, "bytes")) as the user reads it: UTF-8, where it is. */
-const shown = (bytes: string): string => Buffer.from(bytes, "latin1").toString("utf8");
+/**
+ * A name read as bytes (git(…, "bytes")) as the user reads it: UTF-8, where it is, with control
+ * characters escaped (`\n`, `\u001b`), so a name cannot add lines or terminal codes to a message.
+ */
+const shown = (bytes: string): string => Buffer.from(bytes, "latin1").toString("utf8").replace(/[\u0000-\u001f\u007f]/g, (control) => JSON.stringify(control).slice(1, -1));
 
 /** The mode bits a tracked file must not have: git records only the executable bit, and a build's COPY keeps these (a setuid-root program in the image). */
 const SET_ID_BITS = 0o6000;
@@ -652,23 +655,25 @@ const UNAMBIGUOUS = ["-c", "core.warnAmbiguousRefs=true"];
  * core.warnAmbiguousRefs on (off, a tag `origin/main` fetched from anyone who can push tags would
  * win over refs/remotes/origin/main).
  */
-export async function reviewedTip(dir: string, reviewedRef: string): Promise<ReviewedTip | { readonly kind: "could not tell"; readonly detail: string }> {
+export async function reviewedTip(dir: string, reviewedRef: string): Promise<ReviewedTip | { readonly kind: "could not tell"; readonly detail: string; readonly about: "ref" | "checkout" }> {
   // Checked before (trust-policy.ts); checked again so it cannot reach git as an option.
-  if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref` };
+  if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref`, about: "ref" };
   const known = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
-  if (known.code !== 0) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (${known.code === 1 ? "no such ref" : reasonOf(known)}): git fetch it, or correct strata:trust.reviewedRef` };
+  // Exit 1 is rev-parse's "no such ref"; anything else (no repository, git missing) is git unable to answer.
+  if (known.code === 1) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (no such ref): git fetch it, or correct strata:trust.reviewedRef`, about: "ref" };
+  if (known.code !== 0) return { kind: "could not tell", detail: `git could not look up ${reviewedRef} in ${dir} (${reasonOf(known)})`, about: "checkout" };
   const named = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--symbolic-full-name", reviewedRef]);
-  if (named.code !== 0) return { kind: "could not tell", detail: `git could not say which ref ${reviewedRef} is (${reasonOf(named)})` };
+  if (named.code !== 0) return { kind: "could not tell", detail: `git could not say which ref ${reviewedRef} is (${reasonOf(named)})`, about: "checkout" };
   const fullName = named.stdout.trim();
   // notUtf8: the name looked up below may be another ref's, one anyone could push.
-  if (notUtf8(fullName)) return { kind: "could not tell", detail: `git names the reviewed ref ${reviewedRef} ${fullName}, which is not UTF-8, so Strata cannot ask git about it by name: name a ref whose name is UTF-8` };
+  if (notUtf8(fullName)) return { kind: "could not tell", detail: `git names the reviewed ref ${reviewedRef} ${fullName}, which is not UTF-8, so Strata cannot ask git about it by name: name a ref whose name is UTF-8`, about: "ref" };
   // A revision expression (main~0) or a name of two refs (a tag and a branch) has no single name.
-  if (fullName === "" || fullName.includes("\n")) return { kind: "could not tell", detail: `git names no single remote-tracking ref or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name of two refs, such as a tag and a branch): name the ref itself, for example origin/main` };
+  if (fullName === "" || fullName.includes("\n")) return { kind: "could not tell", detail: `git names no single remote-tracking ref or tag for the reviewed ref ${reviewedRef} (a revision expression, or a name of two refs, such as a tag and a branch): name the ref itself, for example origin/main`, about: "ref" };
   const wrongKind = reviewedRefProblem(fullName);
-  if (wrongKind !== undefined) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef}: ${wrongKind}` };
+  if (wrongKind !== undefined) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef}: ${wrongKind}`, about: "ref" };
   const tip = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--verify", "--quiet", `${fullName}^{commit}`]);
   const tipId = tip.stdout.trim();
-  if (tip.code !== 0 || !FULL_COMMIT.test(tipId)) return { kind: "could not tell", detail: `git could not say which commit ${fullName} is (${tip.code === 0 ? `it answered "${tipId}"` : reasonOf(tip)})` };
+  if (tip.code !== 0 || !FULL_COMMIT.test(tipId)) return { kind: "could not tell", detail: `git could not say which commit ${fullName} is (${tip.code === 0 ? `it answered "${tipId}"` : reasonOf(tip)})`, about: "checkout" };
   return { ref: reviewedRef, fullName, commit: tipId };
 }
 
@@ -683,8 +688,9 @@ export async function reviewedTip(dir: string, reviewedRef: string): Promise<Rev
  * whoever can write those can move refs/remotes/origin/main too.
  */
 export async function isReviewedAt(dir: string, commit: string, tip: ReviewedTip): Promise<ReviewAnswer> {
-  // Checked before (provenance.ts); checked again so it cannot reach git as an option.
+  // Checked before (provenance.ts, reviewedTip); checked again so neither can reach git as an option.
   if (!FULL_COMMIT.test(commit)) return { kind: "could not tell", detail: `"${commit}" is not a full commit id` };
+  if (!FULL_COMMIT.test(tip.commit)) return { kind: "could not tell", detail: `the reviewed ref ${tip.ref} names "${tip.commit}", not a full commit id` };
   const present = await git(dir, ["cat-file", "-e", `${commit}^{commit}`]);
   if (present.code !== 0) return { kind: "could not tell", detail: `commit ${commit} is not in the checkout at ${dir} (${present.failure ?? "unknown object"}): git fetch the branch that has it (a shallow clone lacks history)` };
   const answer = await git(dir, [...UNAMBIGUOUS, "merge-base", "--is-ancestor", commit, tip.commit]);
@@ -702,5 +708,5 @@ export async function isReviewedAt(dir: string, commit: string, tip: ReviewedTip
 /** reviewedTip, then isReviewedAt: one commit asked about, as the tests ask. */
 export async function isReviewed(dir: string, commit: string, reviewedRef: string): Promise<ReviewAnswer> {
   const tip = await reviewedTip(dir, reviewedRef);
-  return "kind" in tip ? tip : isReviewedAt(dir, commit, tip);
+  return "kind" in tip ? { kind: tip.kind, detail: tip.detail } : isReviewedAt(dir, commit, tip);
 }

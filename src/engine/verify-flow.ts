@@ -297,6 +297,6 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   const { locateCosign } = await import("./cosign.js");
   if (context.env.STRATA_COSIGN === undefined) progress("cosign: making sure the pinned cosign is available (built once per machine; scripts/cosign-tools.sh)\n");
   const cosignBinary = await locateCosign({ ...process.env, ...context.env });
-  const verdicts = await verifyImages(targets, { keys, ...(reviewed === undefined ? {} : { reviewed }), checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
+  const verdicts = await verifyImages(targets, { keys, reviewed, checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
   return { trustedBy, ...(reviewed === undefined ? {} : { reviewed: { ref: reviewed.ref, commit: reviewed.commit } }), verdicts: withTagChecks(withMissingManifests(verdicts, read.missing, read.nested), layers, await heldDigests(layers, client)) };
 }

@@ -40,7 +40,7 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
 export async function checkPromotion(
   targets: readonly PromotionTarget[],
   registry: RegistryClient,
-  trust: TrustInput,
+  trust: TrustInput & { readonly reviewed: NonNullable<TrustInput["reviewed"]> },
   cosignBinary: string,
   verify: typeof verifyImages = verifyImages,
 ): Promise<{ refusals: string[]; total: number; signatures: ReadonlyMap<string, Readonly<Record<string, string>>> }> {

@@ -5,6 +5,7 @@
  * the image (could not tell, or not signed), never admit it. The real cosign's verdicts are the e2e
  * suite's (test/e2e/cosign.test.ts, promotion-gate.test.ts).
  */
+import { execFileSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -12,7 +13,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { dsseEnvelope, inTotoStatement, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
 import { provenancePredicateBytes, SLSA_PROVENANCE_V1 } from "../../src/core/provenance.js";
 import { refusalParagraph } from "../../src/core/trust-verdict.js";
-import { verifyImages } from "../../src/engine/image-verify.js";
+import { readReviewedTip, verifyImages } from "../../src/engine/image-verify.js";
 
 const root = mkdtempSync(path.join(tmpdir(), "strata-image-verify-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -22,7 +23,7 @@ const digestA = `sha256:${"a".repeat(64)}`;
 const digestB = `sha256:${"b".repeat(64)}`;
 const refA = `${repository}@${digestA}`;
 const refB = `${repository}@${digestB}`;
-const trust = { keys: [{ configured: "keys/ci.pub", file: path.join(root, "ci.pub"), pem: "" }], checkoutDir: root };
+const trust = { keys: [{ configured: "keys/ci.pub", file: path.join(root, "ci.pub"), pem: "" }], checkoutDir: root, reviewed: undefined };
 
 /** A cosign that runs `body` (bash) with its arguments; `$calls` gets a line per call. */
 function fakeCosign(name: string, body: string): { binary: string; calls: string } {
@@ -34,8 +35,8 @@ function fakeCosign(name: string, body: string): { binary: string; calls: string
 }
 
 /** What the real cosign prints for digest A only, by check: a simple-signing array, a provenance envelope, an SBOM envelope. */
-function payloadsFor(digest: string): Record<string, string> {
-  const provenance = provenancePredicateBytes({ image: repository, digest, source: { repository: "file:///catalog", commit: "0".repeat(40), clean: true }, fingerprint: "f".repeat(64), layer: "keystone", buildArgs: {}, platform: "linux/amd64", stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "run-1", engine: { name: "docker", version: "29" } });
+function payloadsFor(digest: string, commit = "0".repeat(40)): Record<string, string> {
+  const provenance = provenancePredicateBytes({ image: repository, digest, source: { repository: "file:///catalog", commit, clean: true }, fingerprint: "f".repeat(64), layer: "keystone", buildArgs: {}, platform: "linux/amd64", stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "run-1", engine: { name: "docker", version: "29" } });
   const spdx = Buffer.from(JSON.stringify({ spdxVersion: "SPDX-2.3", SPDXID: "SPDXRef-DOCUMENT", name: "keystone", packages: [{ SPDXID: "SPDXRef-a" }], relationships: [] }));
   return {
     verify: `[${simpleSigningPayload(repository, digest).toString("utf8")}]`,
@@ -79,5 +80,29 @@ esac`);
     expect(refusedB).toMatch(/signature does not verify with a trusted key .* the verified signatures name other digests/);
     expect(refusedB).toMatch(/SLSA provenance attestations by a trusted key name another subject/);
     expect(refusedB).toMatch(/SPDX SBOM attestations by a trusted key name another subject/);
+  });
+  it("asks git whether each image's commit is in the reviewed ref it is given: a commit outside it is refused, one inside admitted", async () => {
+    const checkout = path.join(root, "catalog");
+    const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org", GIT_CONFIG_NOSYSTEM: "1" };
+    const git = (...args: string[]): string => execFileSync("git", ["-C", checkout, ...args], { env: gitEnv, encoding: "utf8" }).trim();
+    execFileSync("git", ["init", "-q", "-b", "main", checkout], { env: gitEnv });
+    git("commit", "-q", "--allow-empty", "-m", "reviewed");
+    const reviewedCommit = git("rev-parse", "HEAD");
+    git("update-ref", "refs/remotes/origin/main", reviewedCommit);
+    git("commit", "-q", "--allow-empty", "-m", "not reviewed");
+    const unreviewedCommit = git("rev-parse", "HEAD");
+    const reviewed = await readReviewedTip(checkout, "origin/main", "Pulumi.stable.yaml");
+    // A cosign that verifies digest A with payloads whose provenance names the commit in `$commit.out`.
+    const verdictFor = async (commit: string): Promise<Awaited<ReturnType<typeof verifyImages>>[number] | undefined> => {
+      for (const [check, text] of Object.entries(payloadsFor(digestA, commit))) writeFileSync(path.join(root, `${commit}-${check}.out`), `${text}\n`);
+      const answers = fakeCosign(`answers-${commit}`, `
+case "$1" in
+  verify) cat '${path.join(root, `${commit}-verify.out`)}' ;;
+  verify-attestation) type=""; prev=""; for arg in "$@"; do [ "$prev" = --type ] && type="$arg"; prev="$arg"; done; cat "${root}/${commit}-$type.out" ;;
+esac`);
+      return (await verifyImages([{ layer: "keystone", digestRef: refA }], { ...trust, checkoutDir: checkout, reviewed }, { cosignBinary: answers.binary }))[0];
+    };
+    expect(await verdictFor(unreviewedCommit)).toMatchObject({ admitted: false, reviewed: "no", commit: unreviewedCommit, failures: [{ what: expect.stringContaining(`which is not in the reviewed ref origin/main`) }] });
+    expect(await verdictFor(reviewedCommit)).toMatchObject({ admitted: true, reviewed: "yes", commit: reviewedCommit, failures: [] });
   });
 });

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, st
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { InputError } from "../../src/core/problems.js";
+import { InputError, UserError } from "../../src/core/problems.js";
 import { readReviewedTip } from "../../src/engine/image-verify.js";
 import { isReviewed, isReviewedAt, publishableRemote, reviewedTip, sourceState } from "../../src/engine/source-info.js";
 
@@ -193,6 +193,14 @@ describe("source state", () => {
     git(named.dir, "commit", "-q", "-m", "two");
     writeFileSync(path.join(named.dir, "café.txt"), "new\n");
     expect((await sourceState(named.dir)).difference).toBe("untracked: café.txt");
+    rmSync(path.join(named.dir, "café.txt"));
+    // A name with a line break and an escape: said on one line, its control characters escaped.
+    writeFileSync(path.join(named.dir, "x\nclean: nothing changed\u001b[2K"), "1\n");
+    expect((await sourceState(named.dir)).difference).toBe("untracked: x\\nclean: nothing changed\\u001b[2K");
+    git(named.dir, "add", ".");
+    git(named.dir, "commit", "-q", "-m", "three");
+    writeFileSync(path.join(named.dir, "x\nclean: nothing changed\u001b[2K"), "2\n");
+    expect((await sourceState(named.dir)).difference).toBe("changed: M x\\nclean: nothing changed\\u001b[2K");
   });
 
   it("is clean with a file the commit's own .gitignore ignores (what a build makes), dirty with one only this machine ignores", async () => {
@@ -785,7 +793,13 @@ describe("reviewed commits", () => {
     expect(branch.message).toContain("Pulumi.stable.yaml: strata:trust.reviewedRef: cannot say which reviewed commit it names, so no image can be checked against it: the reviewed ref main: refs/heads/main is a local branch");
     expect(branch.message).toContain("fix: name the remote-tracking ref your review system moves (such as origin/main) or a tag");
     expect((await problemOf(local.dir, "origin/release")).message).toContain("the reviewed ref origin/release is not known to the checkout");
-    expect((await problemOf(mkdtempSync(path.join(root, "no-git-")), "origin/main")).problems[0]?.field).toBe("strata:trust.reviewedRef");
+    // No repository there: the checkout's problem, not the policy's (whose fix would be to edit a good policy).
+    const noGit = mkdtempSync(path.join(root, "no-git-"));
+    const checkoutProblem: unknown = await readReviewedTip(noGit, "origin/main", "Pulumi.stable.yaml").then(() => undefined, (thrown: unknown) => thrown);
+    expect(checkoutProblem).toBeInstanceOf(UserError);
+    expect(checkoutProblem).not.toBeInstanceOf(InputError);
+    expect(String(checkoutProblem)).toContain(`cannot ask the catalog's git checkout at ${noGit} which commit strata:trust.reviewedRef (Pulumi.stable.yaml) names`);
+    expect(String(checkoutProblem)).toContain("fix: run from a git checkout of the catalog");
     git(local.dir, "update-ref", "refs/remotes/origin/main", local.reviewed);
     expect(await readReviewedTip(local.dir, "origin/main", "Pulumi.stable.yaml")).toEqual({ ref: "origin/main", fullName: "refs/remotes/origin/main", commit: local.reviewed });
   });

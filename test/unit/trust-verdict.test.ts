@@ -161,10 +161,10 @@ describe("trust verdict", () => {
     // The three failures share their fix: the paragraph says it once.
     expect(refusalParagraph(verdict).match(/fix:/g)).toHaveLength(1);
     expect(refusalParagraph(verdict)).toMatch(/is refused: could not verify its signature: registry 503; could not verify its SLSA provenance attestation: registry 503; could not verify its SPDX SBOM attestation: registry 503; fix: make sure the registry answers/);
-    const unknownRef = decideVerdict(target, readEvidence(target, [good]), { kind: "could not tell", detail: "no such ref" }, "reviewed");
-    expect(unknownRef).toMatchObject({ admitted: false, reviewed: "could not tell" });
-    // One fix, naming both ways out: the field, or the catalog's checkout (where git is asked).
-    expect(unknownRef.failures.map((failure) => failure.fix)).toEqual([expect.stringMatching(/^correct strata:trust\.reviewedRef .*the catalog's git checkout \(git fetch\)/)]);
+    const unknownCommit = decideVerdict(target, readEvidence(target, [good]), { kind: "could not tell", detail: "commit … is not in the checkout" }, "reviewed");
+    expect(unknownCommit).toMatchObject({ admitted: false, reviewed: "could not tell" });
+    // The commit's history, fetched into the catalog's checkout (where git is asked): a problem of the ref itself is said once, before any image (readReviewedTip).
+    expect(unknownCommit.failures.map((failure) => failure.fix)).toEqual([expect.stringMatching(/^fetch reviewed and the commit into the catalog's git checkout \(git fetch; a shallow clone: git fetch --unshallow\)/)]);
     expect(decideVerdict(target, readEvidence(target, [good]), undefined, "reviewed").admitted).toBe(false);
     expect(decideVerdict(target, readEvidence(target, []), undefined, undefined).admitted).toBe(false);
     // One key could not tell, another says unsigned: Strata does not know it is unsigned.
