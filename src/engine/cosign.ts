@@ -25,6 +25,13 @@ import { parseReference } from "../core/reference.js";
 export const PRIVATE_KEY_VARIABLE = "STRATA_COSIGN_PRIVATE_KEY";
 /** Milliseconds one cosign call may take by default: one digest signs or verifies in about a second here. */
 export const COSIGN_TIMEOUT_MS = 120_000;
+/**
+ * Milliseconds more for each further digest of a call over several (a gate's batch: every image of
+ * a release, 190 layers and their platforms): each adds its reads of the registry, about 0.05 s on
+ * a local one, more over a network. A fixed limit would stop a healthy batch of a large release,
+ * and the one call per digest that follows a failed batch would take many minutes.
+ */
+export const COSIGN_PER_REFERENCE_MS = 1_000;
 
 /** A private key as a stack secret holds it: cosign's encrypted PEM and its passphrase. Never logged. */
 export interface SigningKey {
@@ -50,7 +57,10 @@ export type VerifyResult =
 export interface CosignOptions {
   /** The cosign binary; default: what `scripts/cosign-tools.sh path` prints (see locateCosign). */
   readonly binary: string;
+  /** The limit of a call about one digest (COSIGN_TIMEOUT_MS). */
   readonly timeoutMs?: number;
+  /** Added to it for each further digest of a call (COSIGN_PER_REFERENCE_MS). */
+  readonly perReferenceMs?: number;
   /** Environment for cosign on top of this process's (DOCKER_CONFIG for registry logins). */
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -145,11 +155,13 @@ function lastWords(exit: Exit): string {
 export class Cosign {
   readonly binary: string;
   private readonly timeoutMs: number;
+  private readonly perReferenceMs: number;
   private readonly env: Readonly<Record<string, string>>;
 
   constructor(options: CosignOptions) {
     this.binary = options.binary;
     this.timeoutMs = options.timeoutMs ?? COSIGN_TIMEOUT_MS;
+    this.perReferenceMs = options.perReferenceMs ?? COSIGN_PER_REFERENCE_MS;
     this.env = options.env ?? {};
   }
 
@@ -157,12 +169,17 @@ export class Cosign {
    * Runs cosign with `args` and `secretEnv` on top of a clean environment: no COSIGN_* or SIGSTORE_*
    * variable of the caller's reaches it (COSIGN_REPOSITORY alone would store signatures elsewhere).
    */
-  private run(args: readonly string[], secretEnv: Readonly<Record<string, string>> = {}, cwd?: string): Promise<Exit> {
+  /** The limit of one call about `refs`: the one-digest limit, and more for each further digest. */
+  private limitFor(refs: string | readonly string[]): number {
+    return this.timeoutMs + this.perReferenceMs * Math.max(0, (typeof refs === "string" ? 1 : refs.length) - 1);
+  }
+
+  private run(args: readonly string[], secretEnv: Readonly<Record<string, string>> = {}, cwd?: string, timeoutMs = this.timeoutMs): Promise<Exit> {
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(COSIGN_|SIGSTORE_|TUF_)/.test(name) && name !== PRIVATE_KEY_VARIABLE));
     const secrets = Object.values(secretEnv);
     const started = Date.now();
     return new Promise((resolve) => {
-      execFile(this.binary, args, { cwd, timeout: this.timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 << 20, env: { ...inherited, ...this.env, ...secretEnv } }, (error, stdout, stderr) => {
+      execFile(this.binary, args, { cwd, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 << 20, env: { ...inherited, ...this.env, ...secretEnv } }, (error, stdout, stderr) => {
         const wallMs = Date.now() - started;
         const clean = { stdout: scrub(stdout, secrets), stderr: scrub(stderr, secrets), wallMs };
         if (error === null) return resolve({ code: 0, ...clean });
@@ -172,7 +189,7 @@ export class Cosign {
         // Ended by a signal this process did not send (the OOM killer, an operator): Node's message says only "Command failed".
         const signal = (error as { signal?: unknown }).signal;
         const failure = code === "ENOENT" ? `cosign is not at ${this.binary} (scripts/cosign-tools.sh ensure builds it)`
-          : killed ? `cosign ${args[0] ?? ""} took longer than ${this.timeoutMs < 1000 ? `${this.timeoutMs} ms` : `${Math.round(this.timeoutMs / 1000)} s`} and was stopped`
+          : killed ? `cosign ${args[0] ?? ""} took longer than ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`} and was stopped`
           : typeof signal === "string" ? `cosign ${args[0] ?? ""} was ended by ${signal} before it answered${stderr.trim() === "" ? "" : ` (${scrub(stderr.trim().split("\n").pop() ?? "", secrets)})`}`
           : scrub(error.message, secrets);
         resolve({ ...clean, failure });
@@ -198,7 +215,7 @@ export class Cosign {
    * signature's payload. Signing a digest again appends a second signature: callers sign once.
    */
   async sign(refs: readonly string[], key: SigningKey, annotations?: Readonly<Record<string, string>>): Promise<{ wallMs: number }> {
-    const exit = await this.run(cosignArgs.sign(refs, annotations), Cosign.keyEnv(key));
+    const exit = await this.run(cosignArgs.sign(refs, annotations), Cosign.keyEnv(key), undefined, this.limitFor(refs));
     if (exit.code !== 0) throw new UserError(`cosign could not sign ${refs.length === 1 ? refs[0] : `${refs.length} images (${refs[0]}, …)`}: ${lastWords(exit)}. Check the registry is up and accepts pushes, and that strata:signingKey and its passphrase belong together (a wrong passphrase reads as "decryption failed" here). cosign signs in the order given and stops at the first failure: the references before it may be signed already.`);
     return { wallMs: exit.wallMs };
   }
@@ -226,12 +243,12 @@ export class Cosign {
    * to name it.
    */
   async verify(refs: string | readonly string[], publicKeyFile: string, annotations?: Readonly<Record<string, string>>): Promise<VerifyResult> {
-    return classify(await this.run(cosignArgs.verify(refs, publicKeyFile, annotations)), `signature of ${describe(refs)}`);
+    return classify(await this.run(cosignArgs.verify(refs, publicKeyFile, annotations), {}, undefined, this.limitFor(refs)), `signature of ${describe(refs)}`);
   }
 
   /** Whether an attestation of `type` signed by `publicKeyFile` covers exactly each digest; their DSSE envelopes, a line each, when it does. As verify for several references. */
   async verifyAttestation(refs: string | readonly string[], publicKeyFile: string, type: AttestationType): Promise<VerifyResult> {
-    return classify(await this.run(cosignArgs.verifyAttestation(refs, publicKeyFile, type)), `${type} attestation of ${describe(refs)}`, ATTESTATION_VERDICTS);
+    return classify(await this.run(cosignArgs.verifyAttestation(refs, publicKeyFile, type), {}, undefined, this.limitFor(refs)), `${type} attestation of ${describe(refs)}`, ATTESTATION_VERDICTS);
   }
 }
 

@@ -36,6 +36,7 @@ export interface VerifyOptions {
   /** Environment for cosign on top of this process's (DOCKER_CONFIG for registry logins). */
   readonly env?: Record<string, string>;
   readonly timeoutMs?: number;
+  readonly perReferenceMs?: number;
 }
 
 type Check = "signature" | AttestationType;
@@ -90,7 +91,7 @@ export async function readReviewedTip(checkoutDir: string, reviewedRef: string, 
 
 /** Every target's verdict, in the order given. */
 export async function verifyImages(targets: readonly VerifyTarget[], trust: TrustInput, options: VerifyOptions): Promise<ImageVerdict[]> {
-  const cosign = new Cosign({ binary: options.cosignBinary, ...(options.env === undefined ? {} : { env: options.env }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+  const cosign = new Cosign({ binary: options.cosignBinary, ...(options.env === undefined ? {} : { env: options.env }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }), ...(options.perReferenceMs === undefined ? {} : { perReferenceMs: options.perReferenceMs }) });
   // Only digest references reach cosign; the others are refused by readEvidence.
   const refs = [...new Set(targets.map((target) => target.digestRef).filter((ref) => digestOf(ref) !== undefined))];
   const checks: readonly Check[] = ["signature", "slsaprovenance1", "spdxjson"];

@@ -6,7 +6,7 @@
  * suite's (test/e2e/cosign.test.ts, promotion-gate.test.ts).
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -61,6 +61,26 @@ describe("the verifier under cosign's faults", () => {
       expect(refusalParagraph(verdict!)).toContain("nothing is admitted that could not be verified");
     }
   });
+
+  it("gives a batch more time for each further digest: a large release's batch is not stopped by the one-digest limit", async () => {
+    // A cosign that takes a second a call and verifies both digests (their payloads, a line each).
+    for (const [check, text] of Object.entries(payloadsFor(digestA))) writeFileSync(path.join(root, `both-${check}.out`), `${text}\n${payloadsFor(digestB)[check] ?? ""}\n`);
+    const slow = fakeCosign("slow", `
+sleep 1
+case "$1" in
+  verify) cat '${path.join(root, "both-verify.out")}' ;;
+  verify-attestation) type=""; prev=""; for arg in "$@"; do [ "$prev" = --type ] && type="$arg"; prev="$arg"; done; cat "${root}/both-$type.out" ;;
+esac`);
+    const targets = [{ layer: "keystone", digestRef: refA }, { layer: "keystone", digestRef: refB }];
+    // 400 ms for one digest, 3 s more for the second: each check's one call of both finishes in time.
+    const given = await verifyImages(targets, trust, { cosignBinary: slow.binary, timeoutMs: 400, perReferenceMs: 3_000 });
+    expect(given.map((verdict) => verdict.admitted)).toEqual([true, true]);
+    expect(readFileSync(slow.calls, "utf8").trim().split("\n")).toHaveLength(3);
+    // Without the allowance the same batch is stopped, and so is each digest's own call: refused, never admitted.
+    const fixed = await verifyImages(targets, trust, { cosignBinary: slow.binary, timeoutMs: 400, perReferenceMs: 0 });
+    expect(fixed.map((verdict) => verdict.admitted)).toEqual([false, false]);
+    expect(fixed[0]?.failures.map((failure) => failure.what).join("\n")).toMatch(/took longer than 400 ms and was stopped/);
+  }, 30_000);
 
   it("gives a batch's payloads to each of its digests and admits only the digest they name", async () => {
     const payloads = payloadsFor(digestA);
