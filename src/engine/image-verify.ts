@@ -80,7 +80,7 @@ export async function readReviewedTip(checkoutDir: string, reviewedRef: string, 
   const tip = await reviewedTip(checkoutDir, reviewedRef);
   if (!("kind" in tip)) return tip;
   // git could not answer at all (no repository there, git missing): the checkout's problem, not the policy's.
-  if (tip.about === "checkout") throw new UserError(`cannot ask the catalog's git checkout at ${checkoutDir} which commit strata:${TRUST_KEY}.reviewedRef (${file}) names, so no image can be checked against it: ${tip.detail}; fix: run from a git checkout of the catalog (one that has fetched ${reviewedRef}) with git installed, then run again`);
+  if (tip.about === "checkout") throw new UserError(`cannot ask the catalog's git checkout at ${checkoutDir} which commit strata:${TRUST_KEY}.reviewedRef (${file}) names, so no image can be checked against it: ${tip.detail}; fix: run from a git checkout of the catalog (one that has fetched ${reviewedRef}) with git installed, as its owner or with the checkout in git's safe.directory, then run again`);
   throw new InputError([{
     file,
     field: `strata:${TRUST_KEY}.reviewedRef`,

@@ -96,9 +96,10 @@ function git(dir: string, args: readonly string[], input?: string, read: "utf8" 
   });
 }
 
-/** The last line git wrote to stderr, or why it did not run. */
+/** Why git did not run, or the line it ended with (its `fatal:` line, before any advice after it), or its last line. */
 function reasonOf(result: GitResult): string {
-  return result.failure ?? (result.stderr.trim().split("\n").pop() || `exit ${String(result.code)}`);
+  const lines = result.stderr.trim().split("\n");
+  return result.failure ?? lines.find((line) => line.startsWith("fatal: ")) ?? (lines.pop() || `exit ${String(result.code)}`);
 }
 
 /**
@@ -207,11 +208,15 @@ async function treeDifference(top: string, infoAttributes: string): Promise<stri
  */
 const notUtf8 = (text: string): boolean => text.includes("\ufffd");
 
+/** A name read as bytes (git(…, "bytes")) as the user reads it: UTF-8, where it is. */
+const shown = (bytes: string): string => Buffer.from(bytes, "latin1").toString("utf8");
+
+const SHORT_ESCAPES: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 /**
- * A name read as bytes (git(…, "bytes")) as the user reads it: UTF-8, where it is, with control
- * characters escaped (`\n`, `\u001b`), so a name cannot add lines or terminal codes to a message.
+ * Text with its control characters (C0, DEL, C1) escaped (`\n`, `\u001b`): a file name in a
+ * message cannot add lines to it or send codes to a terminal. Applied to whatever sourceState says.
  */
-const shown = (bytes: string): string => Buffer.from(bytes, "latin1").toString("utf8").replace(/[\u0000-\u001f\u007f]/g, (control) => JSON.stringify(control).slice(1, -1));
+const escaped = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (control) => SHORT_ESCAPES[control] ?? `\\u${control.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 /** The mode bits a tracked file must not have: git records only the executable bit, and a build's COPY keeps these (a setuid-root program in the image). */
 const SET_ID_BITS = 0o6000;
@@ -605,6 +610,16 @@ async function checkoutOf(dir: string): Promise<{ top: string; infoAttributes: s
  * a source it does not know.
  */
 export async function sourceState(dir: string): Promise<SourceState & { readonly difference?: string }> {
+  try {
+    const state = await readSourceState(dir);
+    return state.difference === undefined ? state : { ...state, difference: escaped(state.difference) };
+  } catch (error) {
+    throw error instanceof UserError ? new UserError(escaped(error.message)) : error;
+  }
+}
+
+/** sourceState, before what it says is escaped. */
+async function readSourceState(dir: string): Promise<SourceState & { readonly difference?: string }> {
   const located = await checkoutOf(dir);
   if ("failed" in located) throw new UserError(`cannot tell which git checkout ${dir} is (${reasonOf(located.failed)}), so its images' provenance cannot name their source: build from a git checkout (git init && git commit), or run Strata inside one`);
   const { top } = located;
@@ -660,7 +675,8 @@ export async function reviewedTip(dir: string, reviewedRef: string): Promise<Rev
   if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref`, about: "ref" };
   const known = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
   // Exit 1 is rev-parse's "no such ref"; anything else (no repository, git missing) is git unable to answer.
-  if (known.code === 1) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} (no such ref): git fetch it, or correct strata:trust.reviewedRef`, about: "ref" };
+  // git's own words where it has some (a ref naming a tree, a broken ref).
+  if (known.code === 1) return { kind: "could not tell", detail: `the reviewed ref ${reviewedRef} is not known to the checkout at ${dir} as a commit (${known.stderr.trim() === "" ? "no such ref" : reasonOf(known)}): git fetch it, or correct strata:trust.reviewedRef`, about: "ref" };
   if (known.code !== 0) return { kind: "could not tell", detail: `git could not look up ${reviewedRef} in ${dir} (${reasonOf(known)})`, about: "checkout" };
   const named = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--symbolic-full-name", reviewedRef]);
   if (named.code !== 0) return { kind: "could not tell", detail: `git could not say which ref ${reviewedRef} is (${reasonOf(named)})`, about: "checkout" };

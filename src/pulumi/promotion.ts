@@ -44,6 +44,8 @@ export async function checkPromotion(
   cosignBinary: string,
   verify: typeof verifyImages = verifyImages,
 ): Promise<{ refusals: string[]; total: number; signatures: ReadonlyMap<string, Readonly<Record<string, string>>> }> {
+  // The type says so too; checked as it runs, since without it every image would read "not checked", admitted.
+  if (trust.reviewed === undefined) throw new Error("checkPromotion needs the trust policy's reviewed ref, read (readReviewedTip)");
   /** The opening of an image's refusal paragraph: which layer and image. */
   const refused = (target: PromotionTarget): string => `${target.source.layer} ${registry.registry}/${target.sourceRepository}@${target.digest} is refused: `;
   /** The fix for an image gone from the source: the state there still records it, so only a new version publishes it again. */

@@ -76,6 +76,12 @@ function admittingAll(asked: string[]): typeof import("../../src/engine/image-ve
 }
 
 describe("the promotion gate", () => {
+  it("will not check a promotion without the reviewed ref: every image would read \"not checked\", admitted", async () => {
+    const registry = servedRegistry(new Map(), () => undefined);
+    const withoutReviewed = { keys: [], checkoutDir: "/nonexistent" } as unknown as Parameters<typeof promotion.checkPromotion>[2];
+    await expect(promotion.checkPromotion([target("base", "a")], registry, withoutReviewed, "/nonexistent/cosign")).rejects.toThrow("checkPromotion needs the trust policy's reviewed ref");
+  });
+
   it("refuses an image whose manifest the registry fails to give, in its own paragraph, and still verifies the others", async () => {
     // base's manifest: a server error on every attempt; app's: not there (cosign is then asked, and is missing).
     const registry = servedRegistry(new Map(), (path) => {

@@ -106,5 +106,8 @@ describe("the clean-tree check where the checkout cannot be read whole", () => {
     writeFileSync(path.join(wrapper, "git"), script("kill -KILL $$"));
     const stopped = await sourceState(dir).then(() => "clean", (error: unknown) => String(error));
     expect(stopped).toContain(`cannot tell whether the git checkout ${dir} is clean (git ls-files --ignored: Command failed: git -C ${dir}`);
+    // A folder whose name holds an escape code: said escaped, on one line.
+    writeFileSync(path.join(wrapper, "git"), `#!/bin/sh\ncase " $* " in *" --ignored "*) "${realGit}" "$@"; code=$?; ${warn("$(printf 'out/\\033[2K/')")}; exit $code ;; esac\nexec "${realGit}" "$@"\n`);
+    await expect(sourceState(dir)).rejects.toThrow(`cannot tell whether the git checkout ${dir} is clean (git ls-files --ignored: warning: could not open directory 'out/\\u001b[2K/': Permission denied)`);
   });
 });

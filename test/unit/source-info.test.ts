@@ -201,6 +201,14 @@ describe("source state", () => {
     git(named.dir, "commit", "-q", "-m", "three");
     writeFileSync(path.join(named.dir, "x\nclean: nothing changed\u001b[2K"), "2\n");
     expect((await sourceState(named.dir)).difference).toBe("changed: M x\\nclean: nothing changed\\u001b[2K");
+    // Every message sourceState gives, not only the listings read as bytes: git's index names a file told not to be looked at; a C1 control too.
+    git(named.dir, "checkout", "-q", "--", ".");
+    writeFileSync(path.join(named.dir, "y\u009b2K"), "1\n");
+    git(named.dir, "add", ".");
+    git(named.dir, "commit", "-q", "-m", "four");
+    git(named.dir, "update-index", "--assume-unchanged", "y\u009b2K");
+    writeFileSync(path.join(named.dir, "y\u009b2K"), "2\n");
+    expect((await sourceState(named.dir)).difference).toBe("changed, though git is told not to look at it (assume-unchanged or skip-worktree): y\\u009b2K");
   });
 
   it("is clean with a file the commit's own .gitignore ignores (what a build makes), dirty with one only this machine ignores", async () => {
@@ -344,7 +352,7 @@ describe("source state", () => {
     git(twins.dir, "commit", "-q", "-m", "twins");
     expect(await sourceState(twins.dir)).toMatchObject({ clean: true });
     expect(sameSizeEditGitMisses(twins.dir, "run.sh\r")).toBe(true);
-    expect((await sourceState(twins.dir)).difference).toBe("changed, though git status does not see it (a same-size edit its stat check missed): run.sh\r");
+    expect((await sourceState(twins.dir)).difference).toBe("changed, though git status does not see it (a same-size edit its stat check missed): run.sh\\r");
   });
 
   it("is dirty with what git never shows and a build context takes: an empty folder, a .git inside the checkout's folders, a setuid or setgid file", async () => {
@@ -800,7 +808,20 @@ describe("reviewed commits", () => {
     expect(checkoutProblem).not.toBeInstanceOf(InputError);
     expect(String(checkoutProblem)).toContain(`cannot ask the catalog's git checkout at ${noGit} which commit strata:trust.reviewedRef (Pulumi.stable.yaml) names`);
     expect(String(checkoutProblem)).toContain("fix: run from a git checkout of the catalog");
+    // A name of two refs, and a tag of a tree: the policy's problems, with git's own words for the second.
     git(local.dir, "update-ref", "refs/remotes/origin/main", local.reviewed);
+    git(local.dir, "tag", "origin/main", local.topic);
+    expect((await problemOf(local.dir, "origin/main")).message).toContain("names no single remote-tracking ref or tag");
+    git(local.dir, "tag", "-d", "origin/main");
+    git(local.dir, "tag", "tree-tag", `${local.reviewed}^{tree}`);
+    expect((await problemOf(local.dir, "tree-tag")).message).toMatch(/the reviewed ref tree-tag is not known to the checkout at .* as a commit \(.*tree/);
+    // A checkout another user owns: git's fatal line, not the advice after it.
+    const foreign = makeRepo("review-foreign");
+    execFileSync("chown", ["-R", "nobody", foreign.dir]);
+    const dubious: unknown = await readReviewedTip(foreign.dir, "origin/main", "Pulumi.stable.yaml").then(() => undefined, (thrown: unknown) => thrown);
+    expect(dubious).not.toBeInstanceOf(InputError);
+    expect(String(dubious)).toContain("fatal: detected dubious ownership in repository");
+    expect(String(dubious)).toContain("safe.directory");
     expect(await readReviewedTip(local.dir, "origin/main", "Pulumi.stable.yaml")).toEqual({ ref: "origin/main", fullName: "refs/remotes/origin/main", commit: local.reviewed });
   });
 
