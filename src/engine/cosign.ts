@@ -51,8 +51,8 @@ export type VerifyResult =
   | { readonly kind: "no signature"; readonly detail: string }
   /** Exit 12: signed, but not by this key, or the annotations asked for differ. */
   | { readonly kind: "mismatch"; readonly detail: string }
-  /** Anything else: the registry failing, cosign missing or timing out. Refused like the others. */
-  | { readonly kind: "could not tell"; readonly detail: string };
+  /** Anything else: the registry failing, cosign missing or timing out (`timedOut`). Refused like the others. */
+  | { readonly kind: "could not tell"; readonly detail: string; readonly timedOut?: true };
 
 export interface CosignOptions {
   /** The cosign binary; default: what `scripts/cosign-tools.sh path` prints (see locateCosign). */
@@ -130,6 +130,8 @@ interface Exit {
   /** Scrubbed of the key and passphrase. */
   readonly stderr: string;
   readonly failure?: string;
+  /** Stopped for taking longer than its limit. */
+  readonly timedOut?: true;
   readonly wallMs: number;
 }
 
@@ -165,15 +167,16 @@ export class Cosign {
     this.env = options.env ?? {};
   }
 
-  /**
-   * Runs cosign with `args` and `secretEnv` on top of a clean environment: no COSIGN_* or SIGSTORE_*
-   * variable of the caller's reaches it (COSIGN_REPOSITORY alone would store signatures elsewhere).
-   */
   /** The limit of one call about `refs`: the one-digest limit, and more for each further digest. */
   private limitFor(refs: string | readonly string[]): number {
     return this.timeoutMs + this.perReferenceMs * Math.max(0, (typeof refs === "string" ? 1 : refs.length) - 1);
   }
 
+  /**
+   * Runs cosign with `args` and `secretEnv` on top of a clean environment: no COSIGN_* or SIGSTORE_*
+   * variable of the caller's reaches it (COSIGN_REPOSITORY alone would store signatures elsewhere).
+   * `timeoutMs`: this call's limit (limitFor).
+   */
   private run(args: readonly string[], secretEnv: Readonly<Record<string, string>> = {}, cwd?: string, timeoutMs = this.timeoutMs): Promise<Exit> {
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(COSIGN_|SIGSTORE_|TUF_)/.test(name) && name !== PRIVATE_KEY_VARIABLE));
     const secrets = Object.values(secretEnv);
@@ -192,7 +195,7 @@ export class Cosign {
           : killed ? `cosign ${args[0] ?? ""} took longer than ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`} and was stopped`
           : typeof signal === "string" ? `cosign ${args[0] ?? ""} was ended by ${signal} before it answered${stderr.trim() === "" ? "" : ` (${scrub(stderr.trim().split("\n").pop() ?? "", secrets)})`}`
           : scrub(error.message, secrets);
-        resolve({ ...clean, failure });
+        resolve({ ...clean, failure, ...(killed ? { timedOut: true as const } : {}) });
       });
     });
   }
@@ -289,7 +292,7 @@ function classify(exit: Exit, what: string, verdicts: typeof ATTESTATION_VERDICT
   const verdict = exit.code === 1 ? verdicts.find((known) => known.pattern.test(exit.stderr)) : undefined;
   if (verdict?.kind === "no signature") return { kind: "no signature", detail: `no ${what}: ${lastWords(exit)}` };
   if (verdict?.kind === "mismatch") return { kind: "mismatch", detail: `the ${what} is not by the trusted key: ${lastWords(exit)}` };
-  return { kind: "could not tell", detail: `cannot verify the ${what}: ${lastWords(exit)}` };
+  return { kind: "could not tell", detail: `cannot verify the ${what}: ${lastWords(exit)}`, ...(exit.timedOut === true ? { timedOut: true as const } : {}) };
 }
 
 /**

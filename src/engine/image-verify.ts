@@ -55,7 +55,18 @@ async function answersFor(cosign: Cosign, check: Check, refs: readonly string[],
     for (const ref of refs) answers.set(ref, batch);
     return answers;
   }
-  for (const ref of refs) answers.set(ref, await run(ref));
+  // A batch stopped for time, then a digest alone stopped too: the registry or cosign hangs, and
+  // asking each of the rest (up to a one-digest limit each, one after another) could take hours.
+  let hung: string | undefined;
+  for (const ref of refs) {
+    if (hung !== undefined) {
+      answers.set(ref, { kind: "could not tell", detail: `cosign was not asked about it alone: it ran out of time for the whole batch and for ${hung} alone (the registry or cosign hangs)` });
+      continue;
+    }
+    const alone = await run(ref);
+    answers.set(ref, alone);
+    if (batch.kind === "could not tell" && batch.timedOut === true && alone.kind === "could not tell" && alone.timedOut === true) hung = ref;
+  }
   return answers;
 }
 

@@ -614,14 +614,14 @@ export async function sourceState(dir: string): Promise<SourceState & { readonly
     const state = await readSourceState(dir);
     return state.difference === undefined ? state : { ...state, difference: escaped(state.difference) };
   } catch (error) {
-    throw error instanceof UserError ? new UserError(escaped(error.message)) : error;
+    throw error instanceof UserError ? new UserError(escaped(error.message), { cause: error }) : error;
   }
 }
 
 /** sourceState, before what it says is escaped. */
 async function readSourceState(dir: string): Promise<SourceState & { readonly difference?: string }> {
   const located = await checkoutOf(dir);
-  if ("failed" in located) throw new UserError(`cannot tell which git checkout ${dir} is (${reasonOf(located.failed)}), so its images' provenance cannot name their source: build from a git checkout (git init && git commit), or run Strata inside one`);
+  if ("failed" in located) throw new UserError(`cannot tell which git checkout ${dir} is (${reasonOf(located.failed)}), so its images' provenance cannot name their source: build from a git checkout (git init && git commit), or run Strata inside one, as its owner or with the checkout in git's safe.directory`);
   const { top } = located;
   // core.worktree in the repository's config names the work tree git answers about: elsewhere, a
   // clean copy would be checked while the build reads this folder.
@@ -671,6 +671,12 @@ const UNAMBIGUOUS = ["-c", "core.warnAmbiguousRefs=true"];
  * win over refs/remotes/origin/main).
  */
 export async function reviewedTip(dir: string, reviewedRef: string): Promise<ReviewedTip | { readonly kind: "could not tell"; readonly detail: string; readonly about: "ref" | "checkout" }> {
+  const tip = await lookUpReviewedTip(dir, reviewedRef);
+  return "kind" in tip ? { ...tip, detail: escaped(tip.detail) } : tip;
+}
+
+/** reviewedTip, before what it says is escaped (the checkout's path, git's words). */
+async function lookUpReviewedTip(dir: string, reviewedRef: string): Promise<ReviewedTip | { readonly kind: "could not tell"; readonly detail: string; readonly about: "ref" | "checkout" }> {
   // Checked before (trust-policy.ts); checked again so it cannot reach git as an option.
   if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref`, about: "ref" };
   const known = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);
@@ -704,6 +710,12 @@ export async function reviewedTip(dir: string, reviewedRef: string): Promise<Rev
  * whoever can write those can move refs/remotes/origin/main too.
  */
 export async function isReviewedAt(dir: string, commit: string, tip: ReviewedTip): Promise<ReviewAnswer> {
+  const answer = await askReviewed(dir, commit, tip);
+  return answer.kind === "reviewed" ? answer : { ...answer, detail: escaped(answer.detail) };
+}
+
+/** isReviewedAt, before what it says is escaped. */
+async function askReviewed(dir: string, commit: string, tip: ReviewedTip): Promise<ReviewAnswer> {
   // Checked before (provenance.ts, reviewedTip); checked again so neither can reach git as an option.
   if (!FULL_COMMIT.test(commit)) return { kind: "could not tell", detail: `"${commit}" is not a full commit id` };
   if (!FULL_COMMIT.test(tip.commit)) return { kind: "could not tell", detail: `the reviewed ref ${tip.ref} names "${tip.commit}", not a full commit id` };

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { dsseEnvelope, inTotoStatement, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
 import { provenancePredicateBytes, SLSA_PROVENANCE_V1 } from "../../src/core/provenance.js";
 import { refusalParagraph } from "../../src/core/trust-verdict.js";
+import { Cosign } from "../../src/engine/cosign.js";
 import { readReviewedTip, verifyImages } from "../../src/engine/image-verify.js";
 
 const root = mkdtempSync(path.join(tmpdir(), "strata-image-verify-"));
@@ -80,6 +81,21 @@ esac`);
     const fixed = await verifyImages(targets, trust, { cosignBinary: slow.binary, timeoutMs: 400, perReferenceMs: 0 });
     expect(fixed.map((verdict) => verdict.admitted)).toEqual([false, false]);
     expect(fixed[0]?.failures.map((failure) => failure.what).join("\n")).toMatch(/took longer than 400 ms and was stopped/);
+  }, 30_000);
+
+  it("counts a call's digests, not a digest's characters, and says the call's own limit; a batch that hangs alone too is not asked digest by digest", async () => {
+    const hangs = fakeCosign("always-slow", "sleep 2");
+    const cosign = new Cosign({ binary: hangs.binary, timeoutMs: 300, perReferenceMs: 200 });
+    // One digest, as a string: the one-digest limit, whatever its length.
+    expect(await cosign.verify(refA, path.join(root, "ci.pub"))).toMatchObject({ kind: "could not tell", timedOut: true, detail: expect.stringMatching(/took longer than 300 ms and was stopped/) });
+    expect(await cosign.verify([refA, refB], path.join(root, "ci.pub"))).toMatchObject({ kind: "could not tell", timedOut: true, detail: expect.stringMatching(/took longer than 500 ms and was stopped/) });
+    // Three digests: the batch runs out of time, then the first alone; the other two are not asked (refused all the same).
+    const refC = `${repository}@sha256:${"c".repeat(64)}`;
+    const verdicts = await verifyImages([refA, refB, refC].map((digestRef) => ({ layer: "keystone", digestRef })), trust, { cosignBinary: hangs.binary, timeoutMs: 300, perReferenceMs: 0 });
+    expect(verdicts.map((verdict) => verdict.admitted)).toEqual([false, false, false]);
+    expect(verdicts[2]?.failures.map((failure) => failure.what).join("\n")).toContain(`cosign was not asked about it alone: it ran out of time for the whole batch and for ${refA} alone`);
+    // Each of the three checks: the batch and the first digest alone.
+    expect(readFileSync(hangs.calls, "utf8").trim().split("\n").filter((line) => line !== "")).toHaveLength(2 + 6);
   }, 30_000);
 
   it("gives a batch's payloads to each of its digests and admits only the digest they name", async () => {

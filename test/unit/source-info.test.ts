@@ -822,6 +822,10 @@ describe("reviewed commits", () => {
     expect(dubious).not.toBeInstanceOf(InputError);
     expect(String(dubious)).toContain("fatal: detected dubious ownership in repository");
     expect(String(dubious)).toContain("safe.directory");
+    // The clean-tree check of the same checkout (every signing run's): git's fatal line, and safe.directory in the fix.
+    const foreignState = String(await sourceState(foreign.dir).then(() => "read", (thrown: unknown) => thrown));
+    expect(foreignState).toContain("fatal: detected dubious ownership in repository");
+    expect(foreignState).toContain("with the checkout in git's safe.directory");
     expect(await readReviewedTip(local.dir, "origin/main", "Pulumi.stable.yaml")).toEqual({ ref: "origin/main", fullName: "refs/remotes/origin/main", commit: local.reviewed });
   });
 
