@@ -14,7 +14,7 @@ import { TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
 import { decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget } from "../core/trust-verdict.js";
 import { parseReference } from "../core/reference.js";
 import { Cosign, type AttestationType } from "./cosign.js";
-import { isReviewedAt, type ReviewedTip, reviewedTip } from "./source-info.js";
+import { escaped, isReviewedAt, type ReviewedTip, reviewedTip } from "./source-info.js";
 
 export type { ImageVerdict, VerifyTarget } from "../core/trust-verdict.js";
 
@@ -60,7 +60,7 @@ async function answersFor(cosign: Cosign, check: Check, refs: readonly string[],
   let hung: string | undefined;
   for (const ref of refs) {
     if (hung !== undefined) {
-      answers.set(ref, { kind: "could not tell", detail: `cosign was not asked about it alone: it ran out of time for the whole batch and for ${hung} alone (the registry or cosign hangs)` });
+      answers.set(ref, { kind: "could not tell", detail: `cosign was not asked about it alone: it ran out of time for the whole batch and for ${hung} alone, so the registry or cosign seems to hang; run again once it answers` });
       continue;
     }
     const alone = await run(ref);
@@ -91,7 +91,7 @@ export async function readReviewedTip(checkoutDir: string, reviewedRef: string, 
   const tip = await reviewedTip(checkoutDir, reviewedRef);
   if (!("kind" in tip)) return tip;
   // git could not answer at all (no repository there, git missing): the checkout's problem, not the policy's.
-  if (tip.about === "checkout") throw new UserError(`cannot ask the catalog's git checkout at ${checkoutDir} which commit strata:${TRUST_KEY}.reviewedRef (${file}) names, so no image can be checked against it: ${tip.detail}; fix: run from a git checkout of the catalog (one that has fetched ${reviewedRef}) with git installed, as its owner or with the checkout in git's safe.directory, then run again`);
+  if (tip.about === "checkout") throw new UserError(`cannot ask the catalog's git checkout at ${escaped(checkoutDir)} which commit strata:${TRUST_KEY}.reviewedRef (${file}) names, so no image can be checked against it: ${tip.detail}; fix: run from a git checkout of the catalog (one that has fetched ${reviewedRef}) with git installed, as its owner or with the checkout in git's safe.directory, then run again`);
   throw new InputError([{
     file,
     field: `strata:${TRUST_KEY}.reviewedRef`,

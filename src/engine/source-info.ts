@@ -216,7 +216,7 @@ const SHORT_ESCAPES: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\
  * Text with its control characters (C0, DEL, C1) escaped (`\n`, `\u001b`): a file name in a
  * message cannot add lines to it or send codes to a terminal. Applied to whatever sourceState says.
  */
-const escaped = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (control) => SHORT_ESCAPES[control] ?? `\\u${control.charCodeAt(0).toString(16).padStart(4, "0")}`);
+export const escaped = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (control) => SHORT_ESCAPES[control] ?? `\\u${control.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 /** The mode bits a tracked file must not have: git records only the executable bit, and a build's COPY keeps these (a setuid-root program in the image). */
 const SET_ID_BITS = 0o6000;

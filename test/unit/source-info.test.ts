@@ -808,6 +808,14 @@ describe("reviewed commits", () => {
     expect(checkoutProblem).not.toBeInstanceOf(InputError);
     expect(String(checkoutProblem)).toContain(`cannot ask the catalog's git checkout at ${noGit} which commit strata:trust.reviewedRef (Pulumi.stable.yaml) names`);
     expect(String(checkoutProblem)).toContain("fix: run from a git checkout of the catalog");
+    // Its path, in the message and in git's words, said on one line; the original kept as the cause where sourceState rewraps.
+    const oddPath = mkdtempSync(path.join(root, "odd\nfix: all good\u001b[2K-"));
+    const oddProblem = String(await readReviewedTip(oddPath, "origin/main", "Pulumi.stable.yaml").then(() => undefined, (thrown: unknown) => thrown));
+    expect(oddProblem).not.toMatch(/[\n\u001b]/);
+    expect(oddProblem).toContain("odd\\nfix: all good\\u001b[2K-");
+    const rewrapped: unknown = await sourceState(oddPath).then(() => undefined, (thrown: unknown) => thrown);
+    expect(String(rewrapped)).not.toMatch(/[\n\u001b]/);
+    expect((rewrapped as Error).cause).toBeInstanceOf(UserError);
     // A name of two refs, and a tag of a tree: the policy's problems, with git's own words for the second.
     git(local.dir, "update-ref", "refs/remotes/origin/main", local.reviewed);
     git(local.dir, "tag", "origin/main", local.topic);
