@@ -41,7 +41,7 @@ const KEYS_FIX = "list the PEM public keys this channel trusts, relative to the 
  * holds, as fetched) or a tag: a local branch moves without review (a local merge, `git branch -f`,
  * a CI system's speculative merge of the changes under test into its local branches), and so would
  * call whatever it was moved to reviewed. Read at parse time for a full name, and by the gate
- * (engine/source-info.ts isReviewed) for a short one, which only git can expand.
+ * (engine/source-info.ts reviewedTip) for a short one, which only git can expand.
  */
 export function reviewedRefProblem(fullName: string): string | undefined {
   if (/^refs\/(remotes|tags)\/[^/]/.test(fullName)) return undefined;

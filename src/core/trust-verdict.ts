@@ -62,7 +62,7 @@ export type CosignAnswer =
   /** `timedOut`: cosign was stopped for taking longer than its limit (engine/image-verify.ts asks no more of a batch that hung alone too). */
   | { readonly kind: "could not tell"; readonly detail: string; readonly timedOut?: true };
 
-/** git's answer to "is this commit an ancestor of the reviewed ref" (engine/source-info.ts isReviewed). */
+/** git's answer to "is this commit an ancestor of the reviewed ref's commit" (engine/source-info.ts isReviewedAt). */
 export type ReviewAnswer =
   | { readonly kind: "reviewed" }
   | { readonly kind: "not reviewed"; readonly detail: string }

@@ -27,7 +27,7 @@ export interface TrustInput {
    * says "not checked". Never optional, so a caller cannot leave it out by mistake.
    */
   readonly reviewed: ReviewedTip | undefined;
-  /** The git checkout that answers "is this commit reviewed" (the project folder). */
+  /** The git checkout that answers "is this commit reviewed": the catalog's, whose commit the provenance names. */
   readonly checkoutDir: string;
 }
 

@@ -74,6 +74,9 @@ const gitEnv = (): NodeJS.ProcessEnv => ({
  */
 const UNCACHED = ["-c", "core.commitGraph=false", "-c", "core.multiPackIndex=false"];
 
+/** A full commit id (SHA-1 or SHA-256), the only form Strata hands git as a commit. */
+const FULL_COMMIT = /^([a-f0-9]{40}|[a-f0-9]{64})$/;
+
 /**
  * `git -C dir … args`. Its output is read as UTF-8, or as `bytes`: latin1, one character a byte, so
  * a name that is not UTF-8 keeps its bytes (as UTF-8 two such names could both read as U+FFFD).
@@ -214,7 +217,8 @@ const shown = (bytes: string): string => Buffer.from(bytes, "latin1").toString("
 const SHORT_ESCAPES: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 /**
  * Text with its control characters (C0, DEL, C1) escaped (`\n`, `\u001b`): a file name in a
- * message cannot add lines to it or send codes to a terminal. Applied to whatever sourceState says.
+ * message cannot add lines to it or send codes to a terminal. Applied to whatever sourceState,
+ * reviewedTip and isReviewedAt say (and readReviewedTip's checkout path).
  */
 export const escaped = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (control) => SHORT_ESCAPES[control] ?? `\\u${control.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
@@ -634,7 +638,7 @@ async function readSourceState(dir: string): Promise<SourceState & { readonly di
     git(dir, ["remote", "get-url", "origin"]),
   ]);
   const commit = head.stdout.trim();
-  if (head.code !== 0 || !/^([a-f0-9]{40}|[a-f0-9]{64})$/.test(commit)) {
+  if (head.code !== 0 || !FULL_COMMIT.test(commit)) {
     throw new UserError(`the git checkout ${top} has no commit at HEAD (${head.code === 1 ? "no commit yet" : reasonOf(head)}): commit the catalog before building, so provenance can name the commit`);
   }
   if ("error" in tree) throw tree.error;
@@ -657,7 +661,6 @@ export interface ReviewedTip {
   readonly commit: string;
 }
 
-const FULL_COMMIT = /^([a-f0-9]{40}|[a-f0-9]{64})$/;
 // Ambiguous names refused whatever the config says.
 const UNAMBIGUOUS = ["-c", "core.warnAmbiguousRefs=true"];
 

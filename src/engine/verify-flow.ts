@@ -267,7 +267,8 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   }
   const { readReviewedTip, verifyImages } = await import("./image-verify.js");
   // The provenance's commit is the catalog checkout's (source-info.ts): that checkout answers
-  // whether it is reviewed, as in the gate; its reviewed ref read once, before anything is read.
+  // whether it is reviewed, as in the gate; its reviewed ref read once, before the stack's outputs
+  // or any image are read.
   const catalogDir = path.resolve(context.cwd, request.catalog ?? path.join(projectDir, "layers"));
   const reviewed = reviewedRef === undefined ? undefined : await readReviewedTip(catalogDir, reviewedRef, file);
 

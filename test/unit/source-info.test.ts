@@ -813,6 +813,14 @@ describe("reviewed commits", () => {
     const oddProblem = String(await readReviewedTip(oddPath, "origin/main", "Pulumi.stable.yaml").then(() => undefined, (thrown: unknown) => thrown));
     expect(oddProblem).not.toMatch(/[\n\u001b]/);
     expect(oddProblem).toContain("odd\\nfix: all good\\u001b[2K-");
+    // A checkout there, asked about a commit it does not have: the answer names the path, escaped.
+    execFileSync("git", ["init", "-q", "-b", "main", oddPath], { env });
+    git(oddPath, "commit", "-q", "--allow-empty", "-m", "one");
+    git(oddPath, "update-ref", "refs/remotes/origin/main", "HEAD");
+    const missingCommit = await isReviewed(oddPath, "f".repeat(40), "origin/main");
+    expect(missingCommit).toMatchObject({ kind: "could not tell", detail: expect.stringContaining("odd\\nfix: all good\\u001b[2K-") });
+    expect(missingCommit.kind === "reviewed" ? "" : missingCommit.detail).not.toMatch(/[\n\u001b]/);
+    rmSync(path.join(oddPath, ".git"), { recursive: true, force: true });
     const rewrapped: unknown = await sourceState(oddPath).then(() => undefined, (thrown: unknown) => thrown);
     expect(String(rewrapped)).not.toMatch(/[\n\u001b]/);
     expect((rewrapped as Error).cause).toBeInstanceOf(UserError);
