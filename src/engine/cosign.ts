@@ -175,9 +175,10 @@ export class Cosign {
   /**
    * Runs cosign with `args` and `secretEnv` on top of a clean environment: no COSIGN_* or SIGSTORE_*
    * variable of the caller's reaches it (COSIGN_REPOSITORY alone would store signatures elsewhere).
-   * `timeoutMs`: this call's limit (limitFor).
+   * `refs`: the digests the call is about, which set its limit (limitFor; none: one digest's).
    */
-  private run(args: readonly string[], secretEnv: Readonly<Record<string, string>> = {}, cwd?: string, timeoutMs = this.timeoutMs): Promise<Exit> {
+  private run(args: readonly string[], { secretEnv = {}, cwd, refs = [] }: { readonly secretEnv?: Readonly<Record<string, string>>; readonly cwd?: string; readonly refs?: string | readonly string[] } = {}): Promise<Exit> {
+    const timeoutMs = this.limitFor(refs);
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(COSIGN_|SIGSTORE_|TUF_)/.test(name) && name !== PRIVATE_KEY_VARIABLE));
     const secrets = Object.values(secretEnv);
     const started = Date.now();
@@ -207,7 +208,7 @@ export class Cosign {
 
   /** A new ECDSA P-256 key pair in `dir` (cosign.key, encrypted with `password`, and cosign.pub): for tests and the README's first steps. */
   async generateKeyPair(dir: string, password: string): Promise<{ privateKeyFile: string; publicKeyFile: string; key: SigningKey }> {
-    const exit = await this.run(cosignArgs.generateKeyPair(), { COSIGN_PASSWORD: password }, dir);
+    const exit = await this.run(cosignArgs.generateKeyPair(), { secretEnv: { COSIGN_PASSWORD: password }, cwd: dir });
     if (exit.code !== 0) throw new UserError(`cosign generate-key-pair in ${dir} failed: ${lastWords(exit)}`);
     const privateKeyFile = path.join(dir, "cosign.key");
     return { privateKeyFile, publicKeyFile: path.join(dir, "cosign.pub"), key: { privateKeyPem: readFileSync(privateKeyFile, "utf8"), password } };
@@ -218,7 +219,7 @@ export class Cosign {
    * signature's payload. Signing a digest again appends a second signature: callers sign once.
    */
   async sign(refs: readonly string[], key: SigningKey, annotations?: Readonly<Record<string, string>>): Promise<{ wallMs: number }> {
-    const exit = await this.run(cosignArgs.sign(refs, annotations), Cosign.keyEnv(key), undefined, this.limitFor(refs));
+    const exit = await this.run(cosignArgs.sign(refs, annotations), { secretEnv: Cosign.keyEnv(key), refs });
     if (exit.code !== 0) throw new UserError(`cosign could not sign ${refs.length === 1 ? refs[0] : `${refs.length} images (${refs[0]}, …)`}: ${lastWords(exit)}. Check the registry is up and accepts pushes, and that strata:signingKey and its passphrase belong together (a wrong passphrase reads as "decryption failed" here). cosign signs in the order given and stops at the first failure: the references before it may be signed already.`);
     return { wallMs: exit.wallMs };
   }
@@ -230,7 +231,7 @@ export class Cosign {
     try {
       const predicateFile = path.join(dir, "predicate.json");
       writeFileSync(predicateFile, predicate, { mode: 0o600 });
-      const exit = await this.run(cosignArgs.attest(ref, type, predicateFile), Cosign.keyEnv(key));
+      const exit = await this.run(cosignArgs.attest(ref, type, predicateFile), { secretEnv: Cosign.keyEnv(key), refs: ref });
       if (exit.code !== 0) throw new UserError(`cosign could not attest ${type} for ${ref}: ${lastWords(exit)}. Check the registry is up and accepts pushes, and that strata:signingKey and its passphrase belong together.`);
       return { wallMs: exit.wallMs };
     } finally {
@@ -246,12 +247,12 @@ export class Cosign {
    * to name it.
    */
   async verify(refs: string | readonly string[], publicKeyFile: string, annotations?: Readonly<Record<string, string>>): Promise<VerifyResult> {
-    return classify(await this.run(cosignArgs.verify(refs, publicKeyFile, annotations), {}, undefined, this.limitFor(refs)), `signature of ${describe(refs)}`);
+    return classify(await this.run(cosignArgs.verify(refs, publicKeyFile, annotations), { refs }), `signature of ${describe(refs)}`);
   }
 
   /** Whether an attestation of `type` signed by `publicKeyFile` covers exactly each digest; their DSSE envelopes, a line each, when it does. As verify for several references. */
   async verifyAttestation(refs: string | readonly string[], publicKeyFile: string, type: AttestationType): Promise<VerifyResult> {
-    return classify(await this.run(cosignArgs.verifyAttestation(refs, publicKeyFile, type), {}, undefined, this.limitFor(refs)), `${type} attestation of ${describe(refs)}`, ATTESTATION_VERDICTS);
+    return classify(await this.run(cosignArgs.verifyAttestation(refs, publicKeyFile, type), { refs }), `${type} attestation of ${describe(refs)}`, ATTESTATION_VERDICTS);
   }
 }
 

@@ -661,6 +661,13 @@ export interface ReviewedTip {
   readonly commit: string;
 }
 
+/** Why git cannot say which commit the reviewed ref names: the policy's ref, or the checkout git was asked in. */
+export interface ReviewedTipUnknown {
+  readonly kind: "could not tell";
+  readonly detail: string;
+  readonly about: "ref" | "checkout";
+}
+
 // Ambiguous names refused whatever the config says.
 const UNAMBIGUOUS = ["-c", "core.warnAmbiguousRefs=true"];
 
@@ -673,13 +680,13 @@ const UNAMBIGUOUS = ["-c", "core.warnAmbiguousRefs=true"];
  * core.warnAmbiguousRefs on (off, a tag `origin/main` fetched from anyone who can push tags would
  * win over refs/remotes/origin/main).
  */
-export async function reviewedTip(dir: string, reviewedRef: string): Promise<ReviewedTip | { readonly kind: "could not tell"; readonly detail: string; readonly about: "ref" | "checkout" }> {
+export async function reviewedTip(dir: string, reviewedRef: string): Promise<ReviewedTip | ReviewedTipUnknown> {
   const tip = await lookUpReviewedTip(dir, reviewedRef);
   return "kind" in tip ? { ...tip, detail: escaped(tip.detail) } : tip;
 }
 
 /** reviewedTip, before what it says is escaped (the checkout's path, git's words). */
-async function lookUpReviewedTip(dir: string, reviewedRef: string): Promise<ReviewedTip | { readonly kind: "could not tell"; readonly detail: string; readonly about: "ref" | "checkout" }> {
+async function lookUpReviewedTip(dir: string, reviewedRef: string): Promise<ReviewedTip | ReviewedTipUnknown> {
   // Checked before (trust-policy.ts); checked again so it cannot reach git as an option.
   if (reviewedRef.startsWith("-") || reviewedRef.trim() === "") return { kind: "could not tell", detail: `"${reviewedRef}" is not a git ref`, about: "ref" };
   const known = await git(dir, [...UNAMBIGUOUS, "rev-parse", "--verify", "--quiet", `${reviewedRef}^{commit}`]);

@@ -19,6 +19,7 @@ import { type RegistryClient } from "../registry/client.js";
 import { isIndexManifest } from "../registry/copy.js";
 import { engineErrorText } from "./events.js";
 import { type ImageVerdict, type VerifyTarget } from "./image-verify.js";
+import { type ReviewedTip } from "./source-info.js";
 import { NESTED_INDEX, NESTED_INDEX_FIX, type VerifyFailure } from "../core/trust-verdict.js";
 import { engineEnv, projectDirOf, type ProjectContext, type StackSelection, stackConfigOf } from "./project.js";
 import { registryClientFor } from "./registry-access.js";
@@ -36,7 +37,7 @@ export interface VerifyOutcome {
   /** What was trusted: the stack file's `strata:trust`, or the key given. */
   readonly trustedBy: string;
   /** The trust policy's reviewed ref and the commit it named when read (none with --key). */
-  readonly reviewed?: { readonly ref: string; readonly commit: string };
+  readonly reviewed?: ReviewedTip;
   readonly verdicts: readonly ImageVerdict[];
 }
 
@@ -299,5 +300,5 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   if (context.env.STRATA_COSIGN === undefined) progress("cosign: making sure the pinned cosign is available (built once per machine; scripts/cosign-tools.sh)\n");
   const cosignBinary = await locateCosign({ ...process.env, ...context.env });
   const verdicts = await verifyImages(targets, { keys, reviewed, checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
-  return { trustedBy, ...(reviewed === undefined ? {} : { reviewed: { ref: reviewed.ref, commit: reviewed.commit } }), verdicts: withTagChecks(withMissingManifests(verdicts, read.missing, read.nested), layers, await heldDigests(layers, client)) };
+  return { trustedBy, ...(reviewed === undefined ? {} : { reviewed }), verdicts: withTagChecks(withMissingManifests(verdicts, read.missing, read.nested), layers, await heldDigests(layers, client)) };
 }

@@ -30,6 +30,13 @@ function makeRepo(name: string): { dir: string; first: string; reviewed: string;
   return { dir, first, reviewed, topic: git(dir, "rev-parse", "HEAD") };
 }
 
+/** `name` written with `text` in `dir`, added and committed. */
+function commitFile(dir: string, name: string, text: string, message: string): void {
+  writeFileSync(path.join(dir, name), text);
+  git(dir, "add", name);
+  git(dir, "commit", "-q", "-m", message);
+}
+
 /** A repository (makeRepo) with another one added as a submodule at `at`, committed. */
 function withSubmodule(name: string, libraryName: string, at: string): ReturnType<typeof makeRepo> {
   const library = makeRepo(libraryName);
@@ -183,9 +190,7 @@ describe("source state", () => {
 
   it("names a changed or untracked file as it is spelled, not in git's octal quoting or byte by byte", async () => {
     const named = makeRepo("named-change");
-    writeFileSync(path.join(named.dir, "résumé.txt"), "1\n");
-    git(named.dir, "add", "résumé.txt");
-    git(named.dir, "commit", "-q", "-m", "a name that is not ASCII");
+    commitFile(named.dir, "résumé.txt", "1\n", "a name that is not ASCII");
     writeFileSync(path.join(named.dir, "résumé.txt"), "2\n");
     expect((await sourceState(named.dir)).difference).toBe("changed: M résumé.txt");
     git(named.dir, "add", "résumé.txt");
@@ -203,9 +208,7 @@ describe("source state", () => {
     expect((await sourceState(named.dir)).difference).toBe("changed: M x\\nclean: nothing changed\\u001b[2K");
     // Every message sourceState gives, not only the listings read as bytes: git's index names a file told not to be looked at; a C1 control too.
     git(named.dir, "checkout", "-q", "--", ".");
-    writeFileSync(path.join(named.dir, "y\u009b2K"), "1\n");
-    git(named.dir, "add", ".");
-    git(named.dir, "commit", "-q", "-m", "four");
+    commitFile(named.dir, "y\u009b2K", "1\n", "four");
     git(named.dir, "update-index", "--assume-unchanged", "y\u009b2K");
     writeFileSync(path.join(named.dir, "y\u009b2K"), "2\n");
     expect((await sourceState(named.dir)).difference).toBe("changed, though git is told not to look at it (assume-unchanged or skip-worktree): y\\u009b2K");
@@ -213,9 +216,7 @@ describe("source state", () => {
 
   it("is clean with a file the commit's own .gitignore ignores (what a build makes), dirty with one only this machine ignores", async () => {
     const other = makeRepo("ignored");
-    writeFileSync(path.join(other.dir, ".gitignore"), "rootfs.tar\n");
-    git(other.dir, "add", ".gitignore");
-    git(other.dir, "commit", "-q", "-m", "ignore the rootfs");
+    commitFile(other.dir, ".gitignore", "rootfs.tar\n", "ignore the rootfs");
     writeFileSync(path.join(other.dir, "rootfs.tar"), "made by a script\n");
     expect((await sourceState(other.dir)).clean).toBe(true);
     // .git/info/exclude and core.excludesFile are this machine's, not the commit's: a build context still takes the file.
