@@ -41,34 +41,55 @@ export interface VerifyOptions {
 
 type Check = "signature" | AttestationType;
 
+/** What one check of one batch answered, and, when cosign seems to hang there, why it seems so. */
+interface BatchAnswers {
+  readonly answers: Map<string, CosignAnswer>;
+  /** Set when cosign ran out of time twice over (the batch and a digest alone, or two digests alone in a row): the calls that stopped. */
+  readonly hung?: string;
+}
+
 /**
  * One check with one key over several digest references: one cosign call; when it fails and there
  * were several, one call per reference (cosign stops at the first failure, so the batch's answer
  * says only that one of them failed). A batch that verifies gives every reference all its
  * payloads: core/trust-verdict.ts keeps only those naming each digest.
  */
-async function answersFor(cosign: Cosign, check: Check, refs: readonly string[], keyFile: string): Promise<Map<string, CosignAnswer>> {
+async function answersFor(cosign: Cosign, check: Check, refs: readonly string[], keyFile: string): Promise<BatchAnswers> {
   const run = (some: string | readonly string[]): Promise<CosignAnswer> => (check === "signature" ? cosign.verify(some, keyFile) : cosign.verifyAttestation(some, keyFile, check));
   const answers = new Map<string, CosignAnswer>();
   const batch = await run(refs);
   if (batch.kind === "verified" || refs.length === 1) {
     for (const ref of refs) answers.set(ref, batch);
-    return answers;
+    return { answers };
   }
-  // A batch stopped for time, then a digest alone stopped too: the registry or cosign hangs, and
-  // asking each of the rest (up to a one-digest limit each, one after another) could take hours.
-  let hung: string | undefined;
-  for (const ref of refs) {
-    if (hung !== undefined) {
-      answers.set(ref, { kind: "could not tell", detail: `cosign was not asked about it alone: it ran out of time for the whole batch and for ${hung} alone, so the registry or cosign seems to hang; run again once it answers` });
-      continue;
-    }
+  // Cosign out of time twice over, the batch and then a digest alone or two digests alone in a row:
+  // the registry or cosign hangs, and asking each of the rest (up to a one-digest limit each, one
+  // after another) could take hours. One call out of time alone is not enough: one image's
+  // registry read may be what hangs.
+  const outOfTime = (answer: CosignAnswer): boolean => answer.kind === "could not tell" && answer.timedOut === true;
+  let lastOutOfTime = outOfTime(batch) ? "the whole batch" : undefined;
+  for (const [index, ref] of refs.entries()) {
     const alone = await run(ref);
     answers.set(ref, alone);
-    if (batch.kind === "could not tell" && batch.timedOut === true && alone.kind === "could not tell" && alone.timedOut === true) hung = ref;
+    if (!outOfTime(alone)) {
+      lastOutOfTime = undefined;
+      continue;
+    }
+    if (lastOutOfTime === undefined) {
+      lastOutOfTime = `${ref} alone`;
+      continue;
+    }
+    const hung = `cosign ran out of time for ${lastOutOfTime} and for ${ref} alone (the ${CHECK_NAMES[check]})`;
+    for (const rest of refs.slice(index + 1)) answers.set(rest, notAsked(hung));
+    return { answers, hung };
   }
-  return answers;
+  return { answers };
 }
+
+const CHECK_NAMES: Readonly<Record<Check, string>> = { signature: "signature", slsaprovenance1: "provenance attestation", spdxjson: "SBOM attestation" };
+
+/** The answer for a digest cosign was not asked about, because it seemed to hang (`hung` says why). */
+const notAsked = (hung: string): CosignAnswer => ({ kind: "could not tell", detail: `cosign was not asked about it: ${hung}, so the registry or cosign seems to hang; run again once it answers` });
 
 /** Digest references grouped by registry: cosign's plain-HTTP flag covers a whole call, so one call never mixes loopback and remote registries. */
 function byRegistry(refs: readonly string[]): string[][] {
@@ -107,11 +128,24 @@ export async function verifyImages(targets: readonly VerifyTarget[], trust: Trus
   const refs = [...new Set(targets.map((target) => target.digestRef).filter((ref) => digestOf(ref) !== undefined))];
   const checks: readonly Check[] = ["signature", "slsaprovenance1", "spdxjson"];
   const perKey = new Map<string, Map<Check, Map<string, CosignAnswer>>>();
+  // A registry where cosign seemed to hang is not asked again in this run, by any check or key:
+  // each would cost its batch's limit and a digest's again, for the same refusal.
+  const hungAt = new Map<string, string>();
   for (const key of trust.keys) {
     const perCheck = new Map<Check, Map<string, CosignAnswer>>();
     for (const check of checks) {
       const merged = new Map<string, CosignAnswer>();
-      for (const group of byRegistry(refs)) for (const [ref, answer] of await answersFor(cosign, check, group, key.file)) merged.set(ref, answer);
+      for (const group of byRegistry(refs)) {
+        const registry = parseReference(group[0] as string).registry;
+        const hungBefore = hungAt.get(registry);
+        if (hungBefore !== undefined) {
+          for (const ref of group) merged.set(ref, notAsked(`earlier in this run ${hungBefore}`));
+          continue;
+        }
+        const { answers, hung } = await answersFor(cosign, check, group, key.file);
+        for (const [ref, answer] of answers) merged.set(ref, answer);
+        if (hung !== undefined) hungAt.set(registry, hung);
+      }
       perCheck.set(check, merged);
     }
     perKey.set(key.configured, perCheck);

@@ -100,9 +100,50 @@ esac`);
     const refC = `${repository}@sha256:${"c".repeat(64)}`;
     const verdicts = await verifyImages([refA, refB, refC].map((digestRef) => ({ layer: "keystone", digestRef })), trust, { cosignBinary: hangs.binary, timeoutMs: 300, perReferenceMs: 0 });
     expect(verdicts.map((verdict) => verdict.admitted)).toEqual([false, false, false]);
-    expect(verdicts[2]?.failures.map((failure) => failure.what).join("\n")).toContain(`cosign was not asked about it alone: it ran out of time for the whole batch and for ${refA} alone`);
-    // Each of the three checks: the batch and the first digest alone.
-    expect(readFileSync(hangs.calls, "utf8").trim().split("\n").filter((line) => line !== "")).toHaveLength(2 + 6);
+    expect(verdicts[2]?.failures.map((failure) => failure.what).join("\n")).toContain(`cosign was not asked about it: cosign ran out of time for the whole batch and for ${refA} alone (the signature), so the registry or cosign seems to hang`);
+    // The two calls above, then the signature's batch and the first digest alone; the two attestation checks are not asked at all (below).
+    expect(readFileSync(hangs.calls, "utf8").trim().split("\n").filter((line) => line !== "")).toHaveLength(2 + 2);
+  }, 30_000);
+
+  it("once cosign seems to hang at a registry, asks it nothing more there, for any check or key, and still asks the other registries", async () => {
+    const elsewhere = "127.0.0.1:5001/g/keystone";
+    const refElsewhere = `${elsewhere}@${digestA}`;
+    const elsewherePayloads = { verify: `[${simpleSigningPayload(elsewhere, digestA).toString("utf8")}]` };
+    writeFileSync(path.join(root, "elsewhere-verify.out"), `${elsewherePayloads.verify}\n`);
+    // Every call about a digest at 127.0.0.1:5000 hangs; one about 127.0.0.1:5001 answers "no signature" at once.
+    const hangsAtOne = fakeCosign("hangs-at-5000", `
+case "$*" in *127.0.0.1:5000/*) exec sleep 30 ;; esac
+echo "no signatures found" >&2; exit 10`);
+    const twoKeys = { ...trust, keys: [...trust.keys, { configured: "keys/other.pub", file: path.join(root, "other.pub"), pem: "" }] };
+    const targets = [refA, refB, refElsewhere].map((digestRef) => ({ layer: "keystone", digestRef }));
+    const verdicts = await verifyImages(targets, twoKeys, { cosignBinary: hangsAtOne.binary, timeoutMs: 300, perReferenceMs: 0 });
+    expect(verdicts.map((verdict) => verdict.admitted)).toEqual([false, false, false]);
+    const calls = readFileSync(hangsAtOne.calls, "utf8").trim().split("\n");
+    // At :5000 the signature's batch of A and B, then A alone: out of time twice over; then nothing more there.
+    expect(calls.filter((call) => call.includes("127.0.0.1:5000/"))).toHaveLength(2);
+    // At :5001 every check with every key: 3 checks × 2 keys, one digest each.
+    expect(calls.filter((call) => call.includes("127.0.0.1:5001/"))).toHaveLength(6);
+    const said = (verdict: (typeof verdicts)[number] | undefined) => verdict?.failures.map((failure) => failure.what).join("\n") ?? "";
+    expect(said(verdicts[1])).toContain(`cosign was not asked about it: cosign ran out of time for the whole batch and for ${refA} alone (the signature), so the registry or cosign seems to hang`);
+    // A's and B's attestations, with either key: not asked, the reason carried from the signature's check.
+    for (const verdict of verdicts.slice(0, 2)) expect(said(verdict)).toContain(`cosign was not asked about it: earlier in this run cosign ran out of time for the whole batch and for ${refA} alone (the signature)`);
+    expect(said(verdicts[2])).toMatch(/no signature/);
+    expect(said(verdicts[2])).not.toMatch(/seems to hang/);
+  }, 30_000);
+
+  it("after a batch refused at once, stops asking digest by digest once two digests alone in a row run out of time", async () => {
+    const refC = `${repository}@sha256:${"c".repeat(64)}`;
+    const refD = `${repository}@sha256:${"d".repeat(64)}`;
+    // The batch: "no signature" at once; each digest alone hangs.
+    const aloneHangs = fakeCosign("alone-hangs", `
+refs=0; for arg in "$@"; do case "$arg" in *@sha256:*) refs=$((refs + 1)) ;; esac; done
+[ "$refs" -gt 1 ] && { echo "no signatures found" >&2; exit 10; }
+exec sleep 30`);
+    const verdicts = await verifyImages([refA, refB, refC, refD].map((digestRef) => ({ layer: "keystone", digestRef })), trust, { cosignBinary: aloneHangs.binary, timeoutMs: 300, perReferenceMs: 0 });
+    expect(verdicts.map((verdict) => verdict.admitted)).toEqual([false, false, false, false]);
+    // The batch, A alone, B alone; C and D not asked, and no attestation check asked.
+    expect(readFileSync(aloneHangs.calls, "utf8").trim().split("\n")).toHaveLength(3);
+    expect(verdicts[3]?.failures.map((failure) => failure.what).join("\n")).toContain(`cosign was not asked about it: cosign ran out of time for ${refA} alone and for ${refB} alone (the signature)`);
   }, 30_000);
 
   it("asks the rest of a batch that ran out of time one by one while the digests alone answer, whatever they answer", async () => {
