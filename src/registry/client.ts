@@ -14,6 +14,7 @@
  * for blobStream (image layers), which streams them through `fetch`.
  */
 import { createHash } from "node:crypto";
+import LinkHeader from "http-link-header";
 import { UserError } from "../core/problems.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
 import { dockerConfigLogin, type FoundLogin, type RegistryCredentials } from "./logins.js";
@@ -256,9 +257,17 @@ export class RegistryClient {
     let next: string | undefined = first;
     for (let page = 0; next !== undefined; page++) {
       const answer = await this.request(next, { sentBy: { kind: "next page", of: what } });
-      if (answer.status === 404 && page === 0 && options.absentOnFirst404 === true) return undefined;
+      if (answer.status === 404 && page === 0 && options.absentOnFirst404 === true) {
+        if (this.isOwnOrigin(answer.url)) return undefined;
+        throw this.notFoundElsewhere(`GET ${what}`, answer);
+      }
       if (answer.status !== 200) throw this.unexpected(`GET ${what}`, answer);
-      items.push(...(parseJson<Partial<Record<typeof field, string[] | null>>>(answer.body, parsed)[field] ?? []));
+      // null is a list with nothing in it; no field at all is not a list page, whatever else it says.
+      const listed = parseJson<Partial<Record<typeof field, unknown>>>(answer.body, parsed)[field];
+      if (listed !== null && !(Array.isArray(listed) && listed.every((item) => typeof item === "string"))) {
+        throw new RegistryError(`GET ${what} at ${this.registry}: the answer has no "${field}" list of names (${listed === undefined ? "no such field" : `a ${Array.isArray(listed) ? "list holding other than names" : typeof listed}`}), so Strata cannot tell what it holds`, answer.status, `an answer without its "${field}" list`, "malformed");
+      }
+      items.push(...(listed ?? []));
       asked.add(answer.url);
       next = this.nextLink(answer.headers.get("link"), answer.url, what);
       if (next !== undefined && asked.has(next)) throw new RegistryError(`GET ${what} at ${this.registry}: page ${page + 1}'s next page is ${next}, a page already read: the list would never end (a registry, or what sits in front of it, writing its Link headers wrong)`, answer.status, "a list whose next page is one already read", "malformed");
@@ -269,7 +278,10 @@ export class RegistryClient {
   /** The manifest a tag or digest names, or undefined when there is none (404). Its bytes are checked against its digest. */
   async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
     const answer = await this.request(`/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
-    if (answer.status === 404) return undefined;
+    if (answer.status === 404) {
+      if (this.isOwnOrigin(answer.url)) return undefined;
+      throw this.notFoundElsewhere(`GET manifest ${repository}:${reference}`, answer);
+    }
     if (answer.status !== 200) throw this.unexpected(`GET manifest ${repository}:${reference}`, answer);
     const digest = this.checkedDigest(repository, reference, answer);
     const mediaType = answer.headers.get("content-type") ?? "";
@@ -515,8 +527,19 @@ export class RegistryClient {
 
   /** A list page's next page (Link rel=next), resolved against the page it came from, as a browser does (`/v2/…?last=`, `?last=`, or whole). */
   private nextLink(header: string | null, page: string, what: string): string | undefined {
-    const link = (header === null ? null : /<([^>]+)>;\s*rel="next"/.exec(header))?.[1];
-    if (!link) return undefined;
+    if (header === null) return undefined;
+    // Any spelling RFC 8288 allows (rel=next unquoted, other parameters first, "next last", any
+    // case): a reader that knew only the distribution registry's would end the list at a page
+    // without an error, and a delete trusting the list would take what a later page's tag holds.
+    let links: string[];
+    try {
+      links = LinkHeader.parse(header).rel("next").map((reference) => reference.uri);
+    } catch (error) {
+      throw new RegistryError(`GET ${what} at ${this.registry}: its Link header "${header.slice(0, 200)}" cannot be read (${(error as Error).message}), so Strata cannot tell whether the list goes on`, undefined, "a Link header that cannot be read", "malformed");
+    }
+    if (links.length > 1 && new Set(links).size > 1) throw new RegistryError(`GET ${what} at ${this.registry}: its Link header names ${links.length} next pages (${links.join(", ")}), so Strata cannot tell which holds the rest of the list`, undefined, "a Link header with several next pages", "malformed");
+    const link = links[0];
+    if (link === undefined) return undefined;
     if (!URL.canParse(link, page)) throw new RegistryError(`GET ${what} at ${this.registry}: the next page's link "${link}" is not an address`, undefined, "a next-page link that is not an address", "malformed");
     return new URL(link, page).toString();
   }
@@ -551,6 +574,16 @@ export class RegistryClient {
   }
 
   /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */
+  /**
+   * A 404 from another origin than the registry's, where a redirect took the request: only the
+   * registry can say that what it was asked for does not exist (a login page, a proxy's or a
+   * storage's 404 says nothing about it), so this is not "not found".
+   */
+  private notFoundElsewhere(what: string, answer: Answer): RegistryError {
+    const there = new URL(answer.url).origin;
+    return new RegistryError(`${what} at ${this.registry}: a redirect took it to ${there}, which answered HTTP 404; only the registry itself can say that something does not exist, so Strata cannot tell (check what redirects the registry's requests there)`, 404, `HTTP 404 from ${there}, another origin`, "elsewhere");
+  }
+
   private unexpected(what: string, answer: Answer): RegistryError {
     const tries = answer.attempts > 1 ? ` after ${answer.attempts} attempts` : "";
     const detail = answer.body.toString("utf8").trim().slice(0, 200);

@@ -343,6 +343,55 @@ describe("tag lists", () => {
   });
 });
 
+describe("a list's pages and a 404, read so that nothing is taken as absent that the registry did not say is", () => {
+  /** A registry whose first tag-list page holds "b" and "a" and names the next one with `link`; the next holds "c". */
+  const paged = (link: string) => new RegistryClient({
+    registry: "registry.test:5000", scheme: "http", dockerConfigDir: "/nonexistent",
+    fetch: (async (input: string | URL) => {
+      const url = String(input);
+      if (url.endsWith("/v2/")) return new Response("{}");
+      return url.includes("last=b") ? new Response(JSON.stringify({ name: "g/app", tags: ["c"] })) : new Response(JSON.stringify({ name: "g/app", tags: ["b", "a"] }), { headers: { link } });
+    }) as typeof fetch,
+  });
+
+  it("follows a next page in any spelling RFC 8288 allows, and stops at a Link header it cannot read", async () => {
+    const next = "</v2/g/app/tags/list?n=2&last=b>";
+    for (const link of [`${next}; rel="next"`, `${next}; rel=next`, `${next};rel=NEXT`, `${next}; title="a; b, c"; rel="next"`, `${next}; rel="next last"`, `</v2/g/app/tags/list?n=2>; rel="prev", ${next}; rel="next"`]) {
+      expect(await paged(link).tags("g/app"), link).toEqual(["a", "b", "c"]);
+    }
+    // No next page named: the list ends there.
+    expect(await paged(`${next}; rel="prev"`).tags("g/app")).toEqual(["a", "b"]);
+    await expect(paged("next page, somewhere").tags("g/app")).rejects.toMatchObject({ fault: "malformed", message: expect.stringMatching(/^GET the tag list of g\/app at registry\.test:5000: its Link header "next page, somewhere" cannot be read .*, so Strata cannot tell whether the list goes on$/) });
+    await expect(paged(`${next}; rel="next", </v2/g/app/tags/list?n=2&last=x>; rel="next"`).tags("g/app")).rejects.toMatchObject({ fault: "malformed", message: expect.stringContaining("names 2 next pages") });
+  });
+
+  it("refuses a list page without its list (no field, or not names); null is an empty list", async () => {
+    const answering = (body: unknown) => new RegistryClient({ registry: "registry.test:5000", scheme: "http", dockerConfigDir: "/nonexistent", fetch: (async (input: string | URL) => (String(input).endsWith("/v2/") ? new Response("{}") : new Response(JSON.stringify(body)))) as typeof fetch });
+    expect(await answering({ name: "g/app", tags: null }).tags("g/app")).toEqual([]);
+    await expect(answering({ name: "g/app" }).tags("g/app")).rejects.toMatchObject({ fault: "malformed", message: 'GET the tag list of g/app at registry.test:5000: the answer has no "tags" list of names (no such field), so Strata cannot tell what it holds' });
+    await expect(answering({ tags: "1.0" }).tags("g/app")).rejects.toThrow(/no "tags" list of names \(a string\)/);
+    await expect(answering({ tags: [1] }).tags("g/app")).rejects.toThrow(/no "tags" list of names \(a list holding other than names\)/);
+    await expect(answering({}).repositories()).rejects.toThrow(/GET the repository list at registry\.test:5000: the answer has no "repositories" list/);
+  });
+
+  it("takes a 404 as not found only from the registry's own origin, not from where a redirect took the request", async () => {
+    const redirected = (target: string) => new RegistryClient({
+      registry: "registry.test:5000", scheme: "http", dockerConfigDir: "/nonexistent", attempts: 1,
+      fetch: (async (input: string | URL) => {
+        const url = String(input);
+        if (url.endsWith("/v2/")) return new Response("{}");
+        // As fetch answers after following the registry's redirect: the last address's answer, with that address.
+        return Object.defineProperty(new Response("no such page", { status: 404 }), "url", { value: `${target}${new URL(url).pathname}` });
+      }) as typeof fetch,
+    });
+    await expect(redirected("https://sso.test").manifest("g/app", "1.0")).rejects.toMatchObject({ status: 404, fault: "elsewhere", message: "GET manifest g/app:1.0 at registry.test:5000: a redirect took it to https://sso.test, which answered HTTP 404; only the registry itself can say that something does not exist, so Strata cannot tell (check what redirects the registry's requests there)" });
+    await expect(redirected("https://sso.test").tags("g/app")).rejects.toMatchObject({ fault: "elsewhere", message: expect.stringMatching(/^GET the tag list of g\/app at registry\.test:5000: a redirect took it to https:\/\/sso\.test/) });
+    // Redirected within the registry's own origin, its 404 is its own answer.
+    expect(await redirected("http://registry.test:5000/moved").manifest("g/app", "1.0")).toBeUndefined();
+    expect(await redirected("http://registry.test:5000/moved").tags("g/app")).toEqual([]);
+  });
+});
+
 describe("the scheme, asked once", () => {
   /** A loopback registry that speaks plain HTTP: an HTTPS attempt fails as a TLS client's would against it. */
   function plainLoopback(failHttpProbes = 0): { client: RegistryClient; probes: string[] } {
