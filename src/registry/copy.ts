@@ -172,15 +172,28 @@ export async function confirmTag(client: RegistryClient, repository: string, tag
 /**
  * Removes a copy's tag the only way a distribution v2 registry allows, by deleting its manifest by
  * digest; unless another tag of the repository holds that manifest too, which the delete would take
- * with it (a version bumped over unchanged content). Then the tag stays
+ * with it (a version bumped over unchanged content), or holds an index that lists it (a layer made
+ * multi-platform over an unchanged image), which the delete would break. Then the tag stays
  * (`keptFor` names the other). A tag list or a manifest the registry does not answer stops it (the
- * client throws): nothing is deleted that is not shown to be this tag's alone.
+ * client throws), and so does a list that leaves out the copy's own tag while the registry still
+ * answers for it (not the whole list): nothing is deleted that is not shown to be this tag's alone.
+ * A tag already gone is left so (`gone`): with it gone, the list cannot be checked against it.
  */
-export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string }> {
+export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string; gone?: true }> {
+  const listed = await client.tags(repository);
+  if (!listed.includes(tag)) {
+    const now = await client.manifest(repository, tag);
+    if (now === undefined) return { deleted: false, gone: true };
+    throw new RegistryError(`the tag list of ${repository} at ${client.registry} leaves out ${tag}, which the registry answers for (${now.digest}): the list is not whole, so Strata cannot tell which other tags hold ${digest}, and deletes nothing; check the registry (its storage, or a proxy in front of it), then run again`, undefined, "a tag list that leaves out a tag the registry answers for", "malformed");
+  }
   // The copy's own tag is not asked: a layer that a stack moving from promoting to building adopts
   // under the same tag is the same resource, updated, never deleted (pulumi/tree.ts adopt's alias).
-  const others = (await client.tags(repository)).filter((other) => other !== tag && !isCosignTag(other));
-  const holders = await mapLimited(others, 8, async (other) => ((await client.manifest(repository, other))?.digest === digest ? other : undefined));
+  const others = listed.filter((other) => other !== tag && !isCosignTag(other));
+  const holders = await mapLimited(others, 8, async (other) => {
+    const held = await client.manifest(repository, other);
+    if (held?.digest === digest) return other;
+    return held?.manifest.manifests?.some((entry) => entry.digest === digest) === true ? `${other} (an image of its index)` : undefined;
+  });
   const keptFor = holders.find((holder) => holder !== undefined);
   if (keptFor !== undefined) return { deleted: false, keptFor };
   await client.deleteManifest(repository, digest);

@@ -171,8 +171,17 @@ export async function groupTags(client: RegistryClient, group: string): Promise<
     const found: RepositoryTag[] = [];
     for (const tag of await client.tags(repository)) {
       const manifest = await client.manifest(repository, tag);
-      const children = manifest?.manifest.manifests?.map((entry) => entry.digest);
-      if (manifest !== undefined) found.push({ repository, tag, digest: manifest.digest, ...(children === undefined ? {} : { children }) });
+      if (manifest === undefined) {
+        // Listed, then not found: deleted since the list was read, or a registry whose answers
+        // disagree. Left out only when the list, read again, no longer names it: a tag left out
+        // that still holds its manifest would no longer keep a clean-up from deleting it.
+        if ((await client.tags(repository)).includes(tag)) {
+          throw new RegistryError(`${repository}:${tag} is in the tag list of ${repository} at ${client.registry}, read twice, but its manifest answers "not found": the registry's answers disagree, so Strata cannot tell which manifest the tag holds, and stops before deleting anything; check the registry (its storage, or a proxy in front of it), then run again`, 404, "a listed tag whose manifest is not found", "malformed");
+        }
+        continue;
+      }
+      const children = manifest.manifest.manifests?.map((entry) => entry.digest);
+      found.push({ repository, tag, digest: manifest.digest, ...(children === undefined ? {} : { children }) });
     }
     return found;
   });

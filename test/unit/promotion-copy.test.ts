@@ -5,6 +5,7 @@ import { type ImageVerdict } from "../../src/core/trust-verdict.js";
 import { diffRegistryCopy, parseRegistryCopyInputs } from "../../src/pulumi/provider/registry-copy-inputs.js";
 import { type RegistryClient } from "../../src/registry/client.js";
 import { copyCosignTags, copyImage, deleteCopy, isIndexManifest } from "../../src/registry/copy.js";
+import { groupTags } from "../../src/registry/lookups.js";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
@@ -63,11 +64,13 @@ class MemoryRegistry {
 
   /** When set, the tag list fails the way a registry's 5xx makes the client throw. */
   tagListFails = false;
+  /** Tags (`repository:tag`) the tag list leaves out while their manifests still answer (a list that is not whole). */
+  readonly unlisted = new Set<string>();
   readonly deletes: string[] = [];
 
   async tags(repository: string): Promise<string[]> {
     if (this.tagListFails) throw new Error(`GET the tag list of ${repository}: 503`);
-    return [...this.tagged.keys()].filter((key) => key.startsWith(`${repository}:`)).map((key) => key.slice(repository.length + 1)).sort();
+    return [...this.tagged.keys()].filter((key) => key.startsWith(`${repository}:`) && !this.unlisted.has(key)).map((key) => key.slice(repository.length + 1)).sort();
   }
 
   /** Like distribution v2: the manifest goes, and with it every tag of the repository that named it. */
@@ -247,5 +250,55 @@ describe("deleteCopy: a copy's tag removed by deleting its manifest, never anoth
     registry.tagListFails = true;
     await expect(deleteCopy(registry.client, "dev/app", "1.0", app)).rejects.toThrow(/tag list of dev\/app: 503/);
     expect(registry.deletes).toEqual([]);
+  });
+
+  it("keeps it when another tag's index lists it (a layer made multi-platform over an unchanged image), which the delete would break", async () => {
+    const { registry, platforms } = world();
+    const amd64 = platforms[0] as string;
+    registry.tagged.set("dev/multi:0.9", amd64);
+    expect(await deleteCopy(registry.client, "dev/multi", "0.9", amd64)).toEqual({ deleted: false, keptFor: "1.0 (an image of its index)" });
+    expect(registry.deletes).toEqual([]);
+  });
+
+  it("deletes nothing when the tag list leaves out the copy's own tag while the registry answers for it (a list that is not whole); a tag already gone is left so", async () => {
+    const { registry, app } = world();
+    // A release tag on the same manifest the list also leaves out: deleting by digest would take it.
+    registry.tagged.set("dev/app:1.1", app);
+    registry.unlisted.add("dev/app:1.0");
+    registry.unlisted.add("dev/app:1.1");
+    await expect(deleteCopy(registry.client, "dev/app", "1.0", app)).rejects.toThrow(`the tag list of dev/app at 127.0.0.1:5000 leaves out 1.0, which the registry answers for (${app}): the list is not whole, so Strata cannot tell which other tags hold ${app}, and deletes nothing`);
+    expect(registry.deletes).toEqual([]);
+    // The tag gone (deleted by hand): nothing is deleted, whatever else holds the manifest.
+    registry.tagged.delete("dev/app:1.0");
+    expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: false, gone: true });
+    expect(registry.deletes).toEqual([]);
+    expect((await registry.manifest("dev/app", "1.1"))?.digest).toBe(app);
+  });
+});
+
+describe("groupTags: every tag of a group with the manifest it holds, or an error", () => {
+  /** The world's registry with a repository list, and a tag whose manifest answers "not found" while it stays listed. */
+  function listing(): { registry: MemoryRegistry; client: RegistryClient; vanishing: Set<string> } {
+    const { registry } = world();
+    const vanishing = new Set<string>();
+    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+      repositories: async () => ["dev/app", "dev/multi", "other/app"],
+      manifest: async (repository: string, reference: string) => (vanishing.has(`${repository}:${reference}`) ? undefined : registry.manifest(repository, reference)),
+    }) as unknown as RegistryClient;
+    return { registry, client, vanishing };
+  }
+
+  it("stops when a listed tag's manifest answers not found and the list, read again, still names it; leaves out one deleted meanwhile", async () => {
+    const { registry, client, vanishing } = listing();
+    expect((await groupTags(client, "dev")).map((entry) => `${entry.repository}:${entry.tag}`)).toContain("dev/app:1.0");
+    vanishing.add("dev/app:1.0");
+    await expect(groupTags(client, "dev")).rejects.toThrow(/^dev\/app:1\.0 is in the tag list of dev\/app at 127\.0\.0\.1:5000, read twice, but its manifest answers "not found": the registry's answers disagree/);
+    // Deleted between the list and the read: the second list no longer names it.
+    const tags = registry.tags.bind(registry);
+    let appLists = 0;
+    Object.assign(client, { tags: async (repository: string) => (repository === "dev/app" && (appLists += 1) > 1 ? (await tags(repository)).filter((tag) => tag !== "1.0") : tags(repository)) });
+    const found = (await groupTags(client, "dev")).map((entry) => `${entry.repository}:${entry.tag}`);
+    expect(found).not.toContain("dev/app:1.0");
+    expect(found).toContain("dev/multi:1.0");
   });
 });
