@@ -23,7 +23,7 @@ import { type PlanRow, planExitCode, planRows, type PreviousLayer, promotionRows
 import { renderSummary, summaryExitCode, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
 import { groupTags, lookUpPublished } from "../registry/lookups.js";
-import { ciStackName, planCiCleanup } from "../core/ci-build.js";
+import { ciStackName, deletionOrder, planCiCleanup } from "../core/ci-build.js";
 import { imageSet, writeImageSet } from "./image-set.js";
 import { refRows } from "./refs.js";
 import { catalogOf, engineEnv, inputsOf, projectDirOf, type ProjectContext, type ProjectOptions, stackConfigOf, stateDirOf } from "../engine/project.js";
@@ -277,9 +277,7 @@ export function buildProgram(io: CliIo): Command {
       const client = await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
       const plan = planCiCleanup(await groupTags(client, config.group), change);
       if (!options.dryRun) {
-        // Indexes first, then the per-platform manifests only they referenced.
-        for (const entry of plan.remove) await client.deleteManifest(entry.repository, entry.digest);
-        for (const child of plan.children) await client.deleteManifest(child.repository, child.digest);
+        for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
       }
       const ciStack = ciStackName(options.stack, { change });
       const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));

@@ -72,10 +72,23 @@ export interface CleanupPlan {
   readonly keep: readonly (RepositoryTag & { readonly sharedWith: readonly string[] })[];
   /**
    * Manifests only the removed indexes reference (a multi-platform layer's per-platform images,
-   * put into its repository by digest): deleted after their indexes. One that a remaining tag
-   * points at, or a remaining index references, stays.
+   * put into its repository by digest): deleted before their indexes (deletionOrder). One that a
+   * remaining tag points at, or a remaining index references, stays.
    */
   readonly children: readonly { readonly repository: string; readonly digest: string; readonly of: string }[];
+}
+
+/**
+ * The manifests a clean-up deletes, in the order it deletes them: the signatures (so none is left
+ * whose image has gone), then the per-platform images only the change's indexes referenced, then
+ * the change's tags. Stopped halfway, the change's tags are still there, so running it again finds
+ * what is left; an index deleted before its platform images would leave them untagged, where no
+ * later run looks.
+ */
+export function deletionOrder(plan: CleanupPlan): { readonly repository: string; readonly digest: string }[] {
+  const signatures = plan.remove.filter((entry) => entry.signatureOf !== undefined);
+  const tags = plan.remove.filter((entry) => entry.signatureOf === undefined);
+  return [...signatures, ...plan.children, ...tags].map(({ repository, digest }) => ({ repository, digest }));
 }
 
 /** Which of a change's CI tags `strata ci-clean` may delete, given every tag of the group's repositories. */

@@ -177,7 +177,8 @@ function shapeProblem(file: string, error: ErrorObject): Problem {
 /** A positive whole number from config, the environment or the command line (a Gerrit change or patchset). */
 export function parseCount(value: unknown): number | undefined {
   const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim() : "";
-  return /^[1-9]\d{0,17}$/.test(text) ? Number(text) : undefined;
+  // Past 2^53 a Number is rounded: two change numbers would be one.
+  return /^[1-9]\d{0,17}$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : undefined;
 }
 
 export interface ConfigSource {

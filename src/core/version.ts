@@ -52,6 +52,8 @@ export function formatCiBuild(ci: CiBuild): string {
 export function parseTag(tag: string): { version: LayerVersion; ci?: CiBuild } | undefined {
   const match = /^(0|[1-9]\d*)\.(0|[1-9]\d*)-p(0|[1-9]\d*)(?:-([1-9]\d*)(?:_([1-9]\d*))?)?$/.exec(tag);
   if (!match) return undefined;
+  // Numbers past 2^53 would be rounded to another's: such a tag is not one Strata wrote.
+  if (match.slice(1).some((part) => part !== undefined && !Number.isSafeInteger(Number(part)))) return undefined;
   const version = { major: Number(match[1]), minor: Number(match[2]), patch: Number(match[3]) };
   if (match[4] === undefined) return { version };
   const ci: CiBuild = match[5] === undefined ? { change: Number(match[4]) } : { change: Number(match[4]), patchset: Number(match[5]) };

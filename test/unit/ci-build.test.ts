@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ciStackName, copyCandidateTags, isChangeTag, planCiCleanup, type RepositoryTag } from "../../src/core/ci-build.js";
+import { parseCount } from "../../src/core/config.js";
+import { ciStackName, copyCandidateTags, deletionOrder, isChangeTag, planCiCleanup, type RepositoryTag } from "../../src/core/ci-build.js";
 import { loadCatalog } from "../../src/core/catalog.js";
 import { attestationTag, signatureTag } from "../../src/core/cosign-format.js";
 import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
@@ -42,6 +43,10 @@ describe("CI builds", () => {
   it("recognises a change's tags, any patchset, and nothing else", () => {
     expect(["1.0-p5-19026", "1.0-p5-19026_4", "2.1-p0-19026_1"].every((tag) => isChangeTag(tag, 19026))).toBe(true);
     expect(["1.0-p5", "1.0-p5-190261", "1.0-p5-1902", "19026", "1.0-p5-19026_x"].some((tag) => isChangeTag(tag, 19026))).toBe(false);
+    // Past 2^53 two numbers round to one: neither such a change number nor such a tag is taken.
+    expect(isChangeTag("1.0-p5-9007199254740993", 9007199254740992)).toBe(false);
+    expect(parseCount("9007199254740993")).toBeUndefined();
+    expect(parseCount("9007199254740991")).toBe(9007199254740991);
   });
 
   it("clean-up deletes the change's manifests no other tag shares, and keeps (and says why) the ones a release tag points at", () => {
@@ -80,7 +85,7 @@ describe("CI builds", () => {
     expect(plan.children).toEqual([]);
   });
 
-  it("clean-up deletes a removed index's per-platform manifests after it, unless a tag that stays still needs one", () => {
+  it("clean-up deletes a removed index's per-platform manifests before it (signatures first), unless a tag that stays still needs one", () => {
     const tags: RepositoryTag[] = [
       { repository: "g/a", tag: "1.0-p0", digest: "sha256:rel-index", children: ["sha256:rel-amd", "sha256:rel-arm"] },
       // The CI index shares its arm64 image with the release index (a copy without annotations would), and has its own amd64 one.
@@ -94,6 +99,11 @@ describe("CI builds", () => {
       { repository: "g/a", digest: "sha256:ci-amd", of: "1.0-p0-19026" },
       { repository: "g/a", digest: "sha256:ci2-arm", of: "1.0-p0-19026_2" },
     ]);
+    // Stopped after any delete, the change's index tags still name what is left for the next run.
+    expect(deletionOrder(plan).map((entry) => `${entry.repository}@${entry.digest}`)).toEqual(["g/a@sha256:ci-amd", "g/a@sha256:ci2-arm", "g/a@sha256:ci-index", "g/a@sha256:ci2-index", "g/a/linux-amd64@sha256:ci-amd"]);
+    // With signatures: they go first of all.
+    const signed = { remove: [{ repository: "g/a", tag: "1.0-p0-19026", digest: "sha256:ci-index" }, { repository: "g/a", tag: `sha256-${"1".repeat(64)}.sig`, digest: "sha256:sig", signatureOf: `sha256:${"1".repeat(64)}` }], keep: [], children: [{ repository: "g/a", digest: "sha256:ci-amd", of: "1.0-p0-19026" }] };
+    expect(deletionOrder(signed).map((entry) => entry.digest)).toEqual(["sha256:sig", "sha256:ci-amd", "sha256:ci-index"]);
   });
 
   describe("clean-up and cosign's .sig/.att tags", () => {
