@@ -59,7 +59,7 @@ export interface ImageVerdict extends VerifyTarget {
 export type CosignAnswer =
   | { readonly kind: "verified"; readonly payloads: readonly string[] }
   | { readonly kind: "no signature" | "mismatch"; readonly detail: string }
-  /** `timedOut`: cosign was stopped for taking longer than its limit (engine/image-verify.ts asks no more of a batch that hung alone too). */
+  /** `timedOut`: cosign was stopped for taking longer than its limit (engine/image-verify.ts stops asking a registry where two calls in a row were). */
   | { readonly kind: "could not tell"; readonly detail: string; readonly timedOut?: true };
 
 /** git's answer to "is this commit an ancestor of the reviewed ref's commit" (engine/source-info.ts isReviewedAt). */

@@ -41,64 +41,85 @@ export interface VerifyOptions {
 
 type Check = "signature" | AttestationType;
 
-/** What one check of one batch answered, and, when cosign seems to hang there, why it seems so. */
-interface BatchAnswers {
-  readonly answers: Map<string, CosignAnswer>;
-  /** Set when cosign ran out of time twice over (the batch and a digest alone, or two digests alone in a row): the calls that stopped. */
-  readonly hung?: string;
-}
+const CHECK_NAMES: Readonly<Record<Check, string>> = { signature: "signature", slsaprovenance1: "provenance attestation", spdxjson: "SBOM attestation" };
 
 /**
- * One check with one key over several digest references: one cosign call; when it fails and there
- * were several, one call per reference (cosign stops at the first failure, so the batch's answer
- * says only that one of them failed). A batch that verifies gives every reference all its
- * payloads: core/trust-verdict.ts keeps only those naming each digest.
+ * What cosign's calls at one registry have shown in this run, over every check and key: the last
+ * call, when it ran out of time, and, once two in a row did, why cosign seems to hang there. One
+ * call out of time is not enough (one image's registry read may be what hangs); two in a row, the
+ * registry or cosign hangs, and asking each of the rest (up to a one-digest limit each, one after
+ * another, for each check and key) could take hours for the same refusal.
  */
-async function answersFor(cosign: Cosign, check: Check, refs: readonly string[], keyFile: string): Promise<BatchAnswers> {
-  const run = (some: string | readonly string[]): Promise<CosignAnswer> => (check === "signature" ? cosign.verify(some, keyFile) : cosign.verifyAttestation(some, keyFile, check));
-  const answers = new Map<string, CosignAnswer>();
-  const batch = await run(refs);
-  if (batch.kind === "verified" || refs.length === 1) {
-    for (const ref of refs) answers.set(ref, batch);
-    return { answers };
-  }
-  // Cosign out of time twice over, the batch and then a digest alone or two digests alone in a row:
-  // the registry or cosign hangs, and asking each of the rest (up to a one-digest limit each, one
-  // after another) could take hours. One call out of time alone is not enough: one image's
-  // registry read may be what hangs.
-  const outOfTime = (answer: CosignAnswer): boolean => answer.kind === "could not tell" && answer.timedOut === true;
-  let lastOutOfTime = outOfTime(batch) ? "the whole batch" : undefined;
-  for (const [index, ref] of refs.entries()) {
-    const alone = await run(ref);
-    answers.set(ref, alone);
-    if (!outOfTime(alone)) {
-      lastOutOfTime = undefined;
-      continue;
-    }
-    if (lastOutOfTime === undefined) {
-      lastOutOfTime = `${ref} alone`;
-      continue;
-    }
-    const hung = `cosign ran out of time for ${lastOutOfTime} and for ${ref} alone (the ${CHECK_NAMES[check]})`;
-    for (const rest of refs.slice(index + 1)) answers.set(rest, notAsked(hung));
-    return { answers, hung };
-  }
-  return { answers };
+interface HangWatch {
+  lastOutOfTime?: string;
+  hung?: string;
 }
-
-const CHECK_NAMES: Readonly<Record<Check, string>> = { signature: "signature", slsaprovenance1: "provenance attestation", spdxjson: "SBOM attestation" };
 
 /** The answer for a digest cosign was not asked about, because it seemed to hang (`hung` says why). */
 const notAsked = (hung: string): CosignAnswer => ({ kind: "could not tell", detail: `cosign was not asked about it: ${hung}, so the registry or cosign seems to hang; run again once it answers` });
 
-/** Digest references grouped by registry: cosign's plain-HTTP flag covers a whole call, so one call never mixes loopback and remote registries. */
-function byRegistry(refs: readonly string[]): string[][] {
-  const groups = new Map<string, string[]>();
+/**
+ * One check with one key over several digest references of one registry: one cosign call; when
+ * it fails and there were several, one call per reference (cosign stops at the first failure, so
+ * the batch's answer says only that one of them failed). A batch that verifies gives every
+ * reference all its payloads: core/trust-verdict.ts keeps only those naming each digest (a batch
+ * never holds one digest twice: batchesOf). Once `watch` says cosign hangs at the registry, the
+ * references not yet asked are refused as not asked.
+ */
+async function answersFor(cosign: Cosign, check: Check, refs: readonly string[], key: { configured: string; file: string }, registry: string, watch: HangWatch): Promise<Map<string, CosignAnswer>> {
+  const run = (some: string | readonly string[]): Promise<CosignAnswer> => (check === "signature" ? cosign.verify(some, key.file) : cosign.verifyAttestation(some, key.file, check));
+  const answers = new Map<string, CosignAnswer>();
+  const refuseRest = (asked: number): Map<string, CosignAnswer> => {
+    for (const ref of refs.slice(asked)) answers.set(ref, notAsked(watch.hung as string));
+    return answers;
+  };
+  /** Notes whether a call ran out of time; true once that makes two in a row. */
+  const noted = (answer: CosignAnswer, about: string): boolean => {
+    if (answer.kind !== "could not tell" || answer.timedOut !== true) {
+      watch.lastOutOfTime = undefined;
+      return false;
+    }
+    const call = `the ${CHECK_NAMES[check]} check of ${about} with ${key.configured}`;
+    if (watch.lastOutOfTime === undefined) {
+      watch.lastOutOfTime = call;
+      return false;
+    }
+    watch.hung = `cosign ran out of time at ${registry} twice in a row, on ${watch.lastOutOfTime}, then on ${call}`;
+    return true;
+  };
+  if (watch.hung !== undefined) return refuseRest(0);
+  const batch = await run(refs);
+  // A batch that made it two in a row: its own answer (out of time) for each of its references.
+  if (noted(batch, refs.length === 1 ? `${refs[0] as string} alone` : `a batch of ${refs.length} images`) || batch.kind === "verified" || refs.length === 1) {
+    for (const ref of refs) answers.set(ref, batch);
+    return answers;
+  }
+  for (const [index, ref] of refs.entries()) {
+    const alone = await run(ref);
+    answers.set(ref, alone);
+    if (noted(alone, `${ref} alone`)) return refuseRest(index + 1);
+  }
+  return answers;
+}
+
+/**
+ * The calls' digest references: one registry a call (cosign's plain-HTTP flag covers a whole call,
+ * so one never mixes loopback and remote registries), and one digest at most once a call. cosign
+ * prints a batch's payloads without saying which reference each came from, so two repositories
+ * holding one digest (an index's platform image and the platform's own layer) in one call would
+ * each be judged on the other's attestations too: a later call asks about the second.
+ */
+function batchesOf(refs: readonly string[]): { registry: string; refs: string[] }[] {
+  const batches: { registry: string; refs: string[]; digests: Set<string> }[] = [];
   for (const ref of refs) {
     const registry = parseReference(ref).registry;
-    groups.set(registry, [...(groups.get(registry) ?? []), ref]);
+    // (Only digest references come here: verifyImages keeps those.)
+    const digest = digestOf(ref) ?? ref;
+    const batch = batches.find((candidate) => candidate.registry === registry && !candidate.digests.has(digest));
+    if (batch === undefined) batches.push({ registry, refs: [ref], digests: new Set([digest]) });
+    else batch.refs.push(ref), batch.digests.add(digest);
   }
-  return [...groups.values()];
+  return batches.map(({ registry, refs: batchRefs }) => ({ registry, refs: batchRefs }));
 }
 
 /**
@@ -128,24 +149,13 @@ export async function verifyImages(targets: readonly VerifyTarget[], trust: Trus
   const refs = [...new Set(targets.map((target) => target.digestRef).filter((ref) => digestOf(ref) !== undefined))];
   const checks: readonly Check[] = ["signature", "slsaprovenance1", "spdxjson"];
   const perKey = new Map<string, Map<Check, Map<string, CosignAnswer>>>();
-  // A registry where cosign seemed to hang is not asked again in this run, by any check or key:
-  // each would cost its batch's limit and a digest's again, for the same refusal.
-  const hungAt = new Map<string, string>();
+  const batches = batchesOf(refs);
+  const watches = new Map<string, HangWatch>(batches.map((batch) => [batch.registry, {}]));
   for (const key of trust.keys) {
     const perCheck = new Map<Check, Map<string, CosignAnswer>>();
     for (const check of checks) {
       const merged = new Map<string, CosignAnswer>();
-      for (const group of byRegistry(refs)) {
-        const registry = parseReference(group[0] as string).registry;
-        const hungBefore = hungAt.get(registry);
-        if (hungBefore !== undefined) {
-          for (const ref of group) merged.set(ref, notAsked(`earlier in this run ${hungBefore}`));
-          continue;
-        }
-        const { answers, hung } = await answersFor(cosign, check, group, key.file);
-        for (const [ref, answer] of answers) merged.set(ref, answer);
-        if (hung !== undefined) hungAt.set(registry, hung);
-      }
+      for (const batch of batches) for (const [ref, answer] of await answersFor(cosign, check, batch.refs, key, batch.registry, watches.get(batch.registry) as HangWatch)) merged.set(ref, answer);
       perCheck.set(check, merged);
     }
     perKey.set(key.configured, perCheck);
