@@ -4,7 +4,8 @@
  */
 import { CONFIG_NAMESPACE, type StackConfig } from "./config.js";
 import { type Problem } from "./problems.js";
-import { parseReference } from "./reference.js";
+import { isCosignTag } from "./cosign-format.js";
+import { isPathComponent, isTag, parseReference } from "./reference.js";
 import { refusalParagraph, type ImageVerdict, type VerifyTarget } from "./trust-verdict.js";
 
 /** One entry of a source stack's `layers` output (see LayerOutput). */
@@ -45,6 +46,13 @@ export function planPromotion(sourceLayers: Readonly<Record<string, SourceLayer>
     }
     if (parsed.registry !== config.registry) {
       problems.push({ file: stackFile, field, message: `layer "${source.layer}" lives in registry ${parsed.registry}, this channel in ${config.registry}`, fix: "promote within one registry: set strata:registry to the source's" });
+      continue;
+    }
+    // The tag and image name go into registry addresses: a "../" would be resolved to another
+    // repository's path, where the copy would land unverified (the gate verifies by repository).
+    const unusable = !isTag(source.tag) || isCosignTag(source.tag) ? `the tag "${source.tag}", which is not a version tag (letters, digits, "_", "." and "-"; not cosign's sha256-<hex>.sig/.att)` : !source.image.split("/").every(isPathComponent) ? `the image "${source.image}", which is not a repository path (lowercase components separated by "/")` : undefined;
+    if (unusable !== undefined) {
+      problems.push({ file: stackFile, field, message: `layer "${source.layer}" of the source stack's layers output names ${unusable}`, fix: "the source stack's outputs were not written by Strata, or were edited: run pulumi up on the source channel again, then promote" });
       continue;
     }
     const targetRepository = `${config.group}/${source.image}`;

@@ -16,6 +16,7 @@
 import { createHash } from "node:crypto";
 import LinkHeader from "http-link-header";
 import { UserError } from "../core/problems.js";
+import { isDigest, isPathComponent, isTag } from "../core/reference.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
 import { dockerConfigLogin, type FoundLogin, type RegistryCredentials } from "./logins.js";
 import { describeStatus, isTransientCode, isTransientStatus, REGISTRY_ATTEMPTS, requestTimeoutMs, retryDelayMs } from "./retry.js";
@@ -236,6 +237,22 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * `/<repository>/<kind>[/<reference>]`, for a request: each name as the distribution spec spells
+   * it, or an error before anything is sent. The URL parser resolves "../" and "%2e%2e" in a path,
+   * so a name holding one (a tag read from a stack's outputs) would send the request to another
+   * repository: a copy would land where nothing verified it.
+   */
+  private at(repository: string, kind: "manifests" | "blobs" | "tags/list" | "blobs/uploads/", reference?: string): string {
+    const bad = !repository.split("/").every(isPathComponent)
+      ? `"${repository}" is not a repository path (lowercase components separated by "/")`
+      : reference !== undefined && !(kind === "manifests" ? isTag(reference) || isDigest(reference) : isDigest(reference))
+        ? `"${reference}" is not a ${kind === "manifests" ? "tag or digest" : "digest"}`
+        : undefined;
+    if (bad !== undefined) throw new RegistryError(`Strata sends no request to the registry at ${this.registry} about ${repository}${reference === undefined ? "" : ` ${reference}`}: ${bad}`, undefined, "a name no registry address can hold", "malformed");
+    return `/${repository}/${kind}${reference === undefined ? "" : `/${reference}`}`;
+  }
+
   /** Every repository, following pagination. */
   async repositories(): Promise<string[]> {
     return (await this.listPages("/_catalog?n=1000", "repositories", "the repository list", `the repository list of ${this.registry}`)) ?? [];
@@ -243,7 +260,7 @@ export class RegistryClient {
 
   /** Tags of one repository, following pagination (a registry may answer a page at a time); empty when the repository does not exist. */
   async tags(repository: string): Promise<string[]> {
-    return (await this.listPages(`/${repository}/tags/list?n=1000`, "tags", `the tag list of ${repository}`, `the tag list of ${repository}`, { absentOnFirst404: true })) ?? [];
+    return (await this.listPages(`${this.at(repository, "tags/list")}?n=1000`, "tags", `the tag list of ${repository}`, `the tag list of ${repository}`, { absentOnFirst404: true })) ?? [];
   }
 
   /**
@@ -277,7 +294,7 @@ export class RegistryClient {
 
   /** The manifest a tag or digest names, or undefined when there is none (404). Its bytes are checked against its digest. */
   async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
-    const answer = await this.request(`/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
+    const answer = await this.request(this.at(repository, "manifests", reference), { headers: { accept: MANIFEST_TYPES } });
     if (answer.status === 404) {
       if (this.isOwnOrigin(answer.url)) return undefined;
       throw this.notFoundElsewhere(`GET manifest ${repository}:${reference}`, answer);
@@ -297,7 +314,7 @@ export class RegistryClient {
     // leaves it out is asked for, since the registry's Content-Type is then the only source.
     const cachedType = cached === undefined ? undefined : (JSON.parse(cached.toString("utf8")) as { mediaType?: unknown }).mediaType;
     if (cached !== undefined && typeof cachedType === "string") return { bytes: cached, mediaType: cachedType };
-    const answer = await this.request(`/${repository}/manifests/${reference}`, { headers: { accept: MANIFEST_TYPES } });
+    const answer = await this.request(this.at(repository, "manifests", reference), { headers: { accept: MANIFEST_TYPES } });
     if (answer.status !== 200) throw this.unexpected(`GET manifest ${repository}@${reference}`, answer);
     const digest = this.checkedDigest(repository, reference, answer);
     this.blobCache?.write(digest, answer.body);
@@ -326,7 +343,7 @@ export class RegistryClient {
    * the bytes' digest, for copies and indexes alike.
    */
   async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
-    const answer = await this.request(`/${repository}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: bytes });
+    const answer = await this.request(this.at(repository, "manifests", reference), { method: "PUT", headers: { "content-type": mediaType }, body: bytes });
     if (answer.status !== 201) throw this.unexpected(`PUT manifest ${repository}:${reference}`, answer);
     const sent = sha256Digest(bytes);
     const announced = answer.headers.get("docker-content-digest");
@@ -337,19 +354,21 @@ export class RegistryClient {
   }
 
   async deleteManifest(repository: string, digest: string): Promise<void> {
-    const answer = await this.request(`/${repository}/manifests/${digest}`, { method: "DELETE" });
+    const answer = await this.request(this.at(repository, "manifests", digest), { method: "DELETE" });
     if (answer.status !== 202 && answer.status !== 404) throw this.unexpected(`DELETE ${repository}@${digest}`, answer);
   }
 
   /** Makes a blob of one repository available in another: a cross-repository mount, else a copy through this process. */
   async mountBlob(source: string, target: string, digest: string): Promise<void> {
+    // The source's name goes into the query, unchecked by at() there: checked before anything is sent.
+    this.at(source, "blobs", digest);
     if (await this.blobExists(target, digest)) return;
-    const mount = await this.request(`/${target}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(source)}`, { method: "POST" });
+    const mount = await this.request(`${this.at(target, "blobs/uploads/")}?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(source)}`, { method: "POST" });
     if (mount.status === 201) return;
     if (mount.status !== 202) throw this.unexpected(`mount ${digest} into ${target}`, mount);
     // The registry opened an upload instead of mounting: the blob is read whole, then put.
     const location = this.uploadLocation(target, mount);
-    const blob = await this.request(`/${source}/blobs/${digest}`);
+    const blob = await this.request(this.at(source, "blobs", digest));
     if (blob.status !== 200) throw this.unexpected(`GET blob ${source}@${digest}`, blob);
     if (sha256Digest(blob.body) !== digest) throw new RegistryError(`GET blob ${source}@${digest} at ${this.registry}: the bytes do not match the digest`, blob.status, "a blob whose bytes do not match its digest", "integrity");
     await this.finishUpload(target, location, digest, blob.body);
@@ -384,7 +403,7 @@ export class RegistryClient {
   async putBlob(repository: string, bytes: Buffer, options: { unchecked?: boolean } = {}): Promise<string> {
     const digest = sha256Digest(bytes);
     if (options.unchecked !== true && await this.blobExists(repository, digest)) return digest;
-    const start = await this.request(`/${repository}/blobs/uploads/`, { method: "POST" });
+    const start = await this.request(this.at(repository, "blobs/uploads/"), { method: "POST" });
     if (start.status !== 202) throw this.unexpected(`start an upload into ${repository}`, start);
     await this.finishUpload(repository, this.uploadLocation(repository, start), digest, bytes);
     return digest;
@@ -392,7 +411,7 @@ export class RegistryClient {
 
   /** Whether a blob exists (HEAD: 200 yes, 404 no; anything else is an error). */
   async blobExists(repository: string, digest: string): Promise<boolean> {
-    const answer = await this.request(`/${repository}/blobs/${digest}`, { method: "HEAD" });
+    const answer = await this.request(this.at(repository, "blobs", digest), { method: "HEAD" });
     if (answer.status === 404) return false;
     if (answer.status !== 200) throw this.unexpected(`HEAD blob ${repository}@${digest}`, answer);
     return true;
@@ -410,7 +429,7 @@ export class RegistryClient {
     if (configDigest === undefined) return undefined;
     let bytes = this.blobCache?.read(configDigest);
     if (bytes === undefined) {
-      const answer = await this.request(`/${repository}/blobs/${configDigest}`);
+      const answer = await this.request(this.at(repository, "blobs", configDigest));
       if (answer.status !== 200) throw this.unexpected(`GET the config blob of ${repository}@${found.digest}`, answer);
       if (sha256Digest(answer.body) !== configDigest) {
         throw new RegistryError(`GET the config blob of ${repository}@${found.digest} at ${this.registry}: its bytes do not match its digest ${configDigest}`, answer.status, "an image config whose bytes do not match its digest", "integrity");
@@ -443,7 +462,7 @@ export class RegistryClient {
       let response: Response;
       try {
         await this.resolveScheme();
-        address = `${this.base}/${repository}/blobs/${digest}`;
+        address = `${this.base}${this.at(repository, "blobs", digest)}`;
         response = await this.fetcher(address, { headers: this.headers(), signal: abort.signal });
       } catch (error) {
         clearTimeout(timer);

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { gateTargets, promotionRefusals, refusalMessage, type PromotionTarget } from "../../src/core/promotion-plan.js";
+import { resolveStackConfig } from "../../src/core/config.js";
+import { gateTargets, planPromotion, promotionRefusals, refusalMessage, type PromotionTarget, type SourceLayer } from "../../src/core/promotion-plan.js";
 import { type ImageVerdict } from "../../src/core/trust-verdict.js";
 import { diffRegistryCopy, parseRegistryCopyInputs } from "../../src/pulumi/provider/registry-copy-inputs.js";
-import { type RegistryClient } from "../../src/registry/client.js";
+import { RegistryClient } from "../../src/registry/client.js";
 import { copyCosignTags, copyImage, deleteCopy, isIndexManifest } from "../../src/registry/copy.js";
 import { groupTags } from "../../src/registry/lookups.js";
 
@@ -300,5 +301,41 @@ describe("groupTags: every tag of a group with the manifest it holds, or an erro
     const found = (await groupTags(client, "dev")).map((entry) => `${entry.repository}:${entry.tag}`);
     expect(found).not.toContain("dev/app:1.0");
     expect(found).toContain("dev/multi:1.0");
+  });
+});
+
+describe("names from a source stack's outputs go into registry addresses only as the spec spells them", () => {
+  const { config } = resolveStackConfig({ values: { registry: "127.0.0.1:5000", osRelease: "debian12", productVersion: "mos9.0", channel: "stable", promoteFrom: "staging", immutable: true }, file: "Pulumi.stable.yaml", env: {} });
+  const layer = (image: string, tag: string): SourceLayer => ({ layer: "keystone", kind: "image", image, tag, ref: "x", digestRef: `127.0.0.1:5000/debian12-mos9.0-staging/keystone/linux-arm64@sha256:${"c".repeat(64)}`, parent: null });
+
+  it("planPromotion refuses a tag that is not a version tag (a path, cosign's) and an image that is not a repository path, naming the file and field", () => {
+    for (const [image, tag, said] of [
+      ["keystone/linux-arm64", "../../manifests/2.0", 'names the tag "../../manifests/2.0", which is not a version tag'],
+      ["keystone/linux-arm64", "%2e%2e", 'names the tag "%2e%2e"'],
+      ["keystone", `sha256-${"c".repeat(64)}.att`, "not cosign's sha256-<hex>.sig/.att"],
+      ["keystone/../other", "1.0-p0", 'names the image "keystone/../other", which is not a repository path'],
+    ] as const) {
+      const plan = planPromotion({ keystone: layer(image, tag) }, config!, "Pulumi.stable.yaml");
+      expect(plan.targets, tag).toEqual([]);
+      expect(plan.problems, tag).toEqual([expect.objectContaining({ file: "Pulumi.stable.yaml", field: "strata:promoteFrom", message: expect.stringContaining(said), fix: expect.stringContaining("run pulumi up on the source channel again") })]);
+    }
+    expect(planPromotion({ keystone: layer("keystone/linux-arm64", "1.0-p0") }, config!, "Pulumi.stable.yaml").problems).toEqual([]);
+  });
+
+  it("the registry client sends nothing about a name holding a path step, whoever asks", async () => {
+    const sent: string[] = [];
+    const client = new RegistryClient({ registry: "127.0.0.1:5999", scheme: "http", dockerConfigDir: "/nonexistent", fetch: (async (input: string | URL) => (sent.push(String(input)), new Response("{}"))) as typeof fetch });
+    const digest = `sha256:${"c".repeat(64)}`;
+    for (const attempt of [
+      () => client.putManifest("stable/keystone/linux-arm64", "../../manifests/2.0", Buffer.from("{}"), OCI_MANIFEST),
+      () => client.manifest("stable/keystone", "%2e%2e"),
+      () => client.deleteManifest("stable/keystone/..", digest),
+      () => client.tags("stable/../dev"),
+      () => client.blobExists("stable/keystone", "../x"),
+      () => client.mountBlob("dev/keystone/..", "stable/keystone", digest),
+    ]) {
+      await expect(attempt()).rejects.toMatchObject({ fault: "malformed", message: expect.stringMatching(/^Strata sends no request to the registry at 127\.0\.0\.1:5999 about .*: ".*" is not a (repository path|tag or digest|digest)/) });
+    }
+    expect(sent.filter((url) => !url.endsWith("/v2/"))).toEqual([]);
   });
 });
