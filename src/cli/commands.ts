@@ -23,7 +23,7 @@ import { type PlanRow, planExitCode, planRows, type PreviousLayer, promotionRows
 import { renderSummary, summaryExitCode, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
 import { groupTags, lookUpPublished } from "../registry/lookups.js";
-import { ciStackName, deletionOrder, planCiCleanup } from "../core/ci-build.js";
+import { ciStackName, deletionOrder, orphanedImages, orphanOwners, type OrphanProvenance, planCiCleanup } from "../core/ci-build.js";
 import { imageSet, writeImageSet } from "./image-set.js";
 import { refRows } from "./refs.js";
 import { catalogOf, engineEnv, inputsOf, projectDirOf, type ProjectContext, type ProjectOptions, stackConfigOf, stateDirOf } from "../engine/project.js";
@@ -275,24 +275,39 @@ export function buildProgram(io: CliIo): Command {
       if (change === undefined) throw new InputError([{ file: "command line", field: "--change", message: `"${options.change}" is not a positive whole number`, fix: "give the Gerrit change number, for example --change 19026" }]);
       const { config } = stackConfigOf(options, io);
       const client = await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
-      const plan = planCiCleanup(await groupTags(client, config.group), change);
-      if (!options.dryRun) {
-        for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
-      }
+      const tags = await groupTags(client, config.group);
+      const plan = planCiCleanup(tags, change);
       const ciStack = ciStackName(options.stack, { change });
+      // Images a later run of the same CI tag wrote over: their signatures, the change's when their provenance says so.
+      const orphans = orphanedImages(tags, plan);
+      const { provenanceStacks } = await import("../registry/signatures.js");
+      const provenanceOf = new Map<string, OrphanProvenance>();
+      for (const orphan of orphans) {
+        const attestations = orphan.signatures.find((entry) => entry.tag.endsWith(".att"));
+        if (attestations !== undefined) provenanceOf.set(`${orphan.repository}@${orphan.subject}`, await provenanceStacks(client, orphan.repository, attestations.digest));
+      }
+      const orphaned = orphanOwners(orphans, provenanceOf, ciStack);
+      if (!options.dryRun) {
+        for (const { repository, digest } of deletionOrder(plan, orphaned.remove)) await client.deleteManifest(repository, digest);
+      }
       const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
       if (options.json) {
-        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, indexEntriesRemoved: plan.children, stack: ciStack, stackRemoved }, null, 2)}\n`);
+        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, indexEntriesRemoved: plan.children, orphansRemoved: orphaned.remove, orphansKept: orphaned.keep, stack: ciStack, stackRemoved }, null, 2)}\n`);
         return;
       }
       const rows = [
         ...plan.remove.map((entry) => [entry.repository, entry.tag, options.dryRun ? "would delete" : "deleted", entry.digest]),
         ...plan.keep.map((entry) => [entry.repository, entry.tag, `kept: same manifest as ${entry.sharedWith.join(", ")}`, entry.digest]),
         ...plan.children.map((child) => [child.repository, `(in index ${child.of})`, options.dryRun ? "would delete" : "deleted", child.digest]),
+        ...orphaned.remove.flatMap((orphan) => [
+          ...orphan.signatures.map((entry) => [entry.repository, entry.tag, `${options.dryRun ? "would delete" : "deleted"}: its image no tag holds, attested by ${ciStack}`, entry.digest]),
+          [orphan.repository, "(no tag: written over by a later run)", options.dryRun ? "would delete" : "deleted", orphan.subject],
+        ]),
       ];
       if (rows.length === 0) io.out(`no CI tags of change ${change} in ${config.registry}/${config.group}\n`);
       else io.out(`${renderTable(["repository", "tag", "action", "digest"], rows)}\n`);
-      io.out(`${options.dryRun ? "dry run: nothing deleted" : `${plan.remove.length} tag(s) deleted`}; stack ${ciStack}: ${stackRemoved ? "removed" : options.dryRun ? "left as it is" : "not present"}\n`);
+      if (orphaned.keep.length > 0) io.out(`kept the signatures of ${orphaned.keep.length} image(s) no tag holds, not shown to be this change's (--json lists them and why)\n`);
+      io.out(`${options.dryRun ? "dry run: nothing deleted" : `${plan.remove.length + orphaned.remove.reduce((count, orphan) => count + orphan.signatures.length, 0)} tag(s) deleted`}; stack ${ciStack}: ${stackRemoved ? "removed" : options.dryRun ? "left as it is" : "not present"}\n`);
       if (!options.dryRun && plan.remove.length > 0) io.out("the layers' blobs stay on disk until the registry's garbage collection runs: scripts/services.sh gc\n");
     });
 

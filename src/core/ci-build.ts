@@ -3,7 +3,7 @@
  * layer's image from, which tags belong to a change, and the stack a CI run
  * keeps its state in. Pure: the registry is asked in registry/lookups.ts.
  */
-import { attestationTag, signatureTag } from "./cosign-format.js";
+import { attestationTag, cosignTagSubject, isCosignTag, signatureTag } from "./cosign-format.js";
 import { type CiBuild, parseTag } from "./version.js";
 
 /** The manifest annotation a CI copy carries: the tag it was copied to (it makes the copy's digest its own). */
@@ -80,15 +80,16 @@ export interface CleanupPlan {
 
 /**
  * The manifests a clean-up deletes, in the order it deletes them: the signatures (so none is left
- * whose image has gone), then the per-platform images only the change's indexes referenced, then
- * the change's tags. Stopped halfway, the change's tags are still there, so running it again finds
+ * whose image has gone), then the per-platform images only the change's indexes referenced and the
+ * change's images no tag holds any more (`orphans`), then the change's tags. Stopped halfway, the change's tags are still there, so running it again finds
  * what is left; an index deleted before its platform images would leave them untagged, where no
  * later run looks.
  */
-export function deletionOrder(plan: CleanupPlan): { readonly repository: string; readonly digest: string }[] {
-  const signatures = plan.remove.filter((entry) => entry.signatureOf !== undefined);
+export function deletionOrder(plan: CleanupPlan, orphans: readonly OrphanedImage[] = []): { readonly repository: string; readonly digest: string }[] {
+  const signatures = [...plan.remove.filter((entry) => entry.signatureOf !== undefined), ...orphans.flatMap((orphan) => orphan.signatures)];
   const tags = plan.remove.filter((entry) => entry.signatureOf === undefined);
-  return [...signatures, ...plan.children, ...tags].map(({ repository, digest }) => ({ repository, digest }));
+  const untagged = orphans.map((orphan) => ({ repository: orphan.repository, digest: orphan.subject }));
+  return [...signatures, ...plan.children, ...untagged, ...tags].map(({ repository, digest }) => ({ repository, digest }));
 }
 
 /** Which of a change's CI tags `strata ci-clean` may delete, given every tag of the group's repositories. */
@@ -163,4 +164,61 @@ function signaturesOf(
     else signatures.push({ ...entry, signatureOf: wanted.get(`${entry.repository}:${entry.tag}`) as string });
   }
   return signatures;
+}
+
+/**
+ * An image no tag holds any more, with its cosign tags: a later run of the same CI tag (a recheck
+ * whose build gave other bytes, a layer copied where one was built) wrote the tag over it, so
+ * the plan, which follows tags, never reaches its `.sig`/`.att`. Whose it is, only its provenance
+ * can say (`orphanOwners`).
+ */
+export interface OrphanedImage {
+  readonly repository: string;
+  /** The image the cosign tags are about. */
+  readonly subject: string;
+  /** Its `.sig`/`.att` (and `.sbom`) tags. */
+  readonly signatures: readonly RepositoryTag[];
+}
+
+/**
+ * The images whose cosign tags remain while no other tag of their repository holds them, nor any
+ * index there lists them; those the plan already deletes the signatures of are left out.
+ */
+export function orphanedImages(tags: readonly RepositoryTag[], plan: CleanupPlan): OrphanedImage[] {
+  const held = new Set(tags.filter((entry) => !isCosignTag(entry.tag)).flatMap((entry) => [entry.digest, ...(entry.children ?? [])].map((digest) => `${entry.repository}@${digest}`)));
+  const planned = new Set(plan.remove.map((entry) => `${entry.repository}:${entry.tag}`));
+  const orphans = new Map<string, { repository: string; subject: string; signatures: RepositoryTag[] }>();
+  for (const entry of tags) {
+    if (!isCosignTag(entry.tag) || planned.has(`${entry.repository}:${entry.tag}`)) continue;
+    const subject = cosignTagSubject(entry.tag);
+    const key = `${entry.repository}@${subject}`;
+    if (held.has(key)) continue;
+    const orphan = orphans.get(key) ?? { repository: entry.repository, subject, signatures: [] };
+    orphan.signatures.push(entry);
+    orphans.set(key, orphan);
+  }
+  return [...orphans.values()];
+}
+
+/** What an orphaned image's `.att` says of the runs that attested it: each provenance's stack, or why it cannot be read. */
+export type OrphanProvenance = { readonly stacks: readonly string[] } | { readonly unreadable: string };
+
+/**
+ * Which orphaned images are the change's: those whose every provenance statement names the
+ * change's CI stack (one run of the change attested it). Anything else is kept, and says why: no
+ * `.att`, a provenance naming another stack (a release copy a promotion deleted, another change),
+ * or one that cannot be read. A clean-up deletes only what it can show is the change's.
+ */
+export function orphanOwners(orphans: readonly OrphanedImage[], provenanceOf: ReadonlyMap<string, OrphanProvenance>, ciStack: string): { remove: OrphanedImage[]; keep: (OrphanedImage & { why: string })[] } {
+  const remove: OrphanedImage[] = [];
+  const keep: (OrphanedImage & { why: string })[] = [];
+  for (const orphan of orphans) {
+    const found = provenanceOf.get(`${orphan.repository}@${orphan.subject}`);
+    if (found === undefined) keep.push({ ...orphan, why: "no provenance attestation says which run made it" });
+    else if ("unreadable" in found) keep.push({ ...orphan, why: `its provenance cannot be read (${found.unreadable})` });
+    else if (found.stacks.length === 0) keep.push({ ...orphan, why: "its .att holds no provenance statement" });
+    else if (found.stacks.some((stack) => stack !== ciStack)) keep.push({ ...orphan, why: `its provenance names stack ${[...new Set(found.stacks.filter((stack) => stack !== ciStack))].join(", ")}` });
+    else remove.push(orphan);
+  }
+  return { remove, keep };
 }

@@ -21,6 +21,7 @@ import {
   SIMPLE_SIGNING_TYPE, simpleSigningPayload, verifiesBase64,
 } from "../core/cosign-format.js";
 import { UserError } from "../core/problems.js";
+import { externalParametersOf, SLSA_PROVENANCE_V1 } from "../core/provenance.js";
 import { parseReference } from "../core/reference.js";
 import { type RegistryClient, RegistryError } from "./client.js";
 
@@ -191,6 +192,34 @@ async function writeTag(registry: SignatureRegistry, ref: string, repository: st
     }
     // Another run wrote the tag between our read and our write: what it holds now is read again, and what is missing added to it.
   }
+}
+
+/**
+ * The stack each SLSA provenance statement in an `.att` manifest names (`externalParameters.stack`:
+ * the run that attested the image), for `strata ci-clean` to tell a change's orphaned image from
+ * anyone else's; or why they cannot be read. Not a verification: only used to choose what to keep.
+ */
+export async function provenanceStacks(registry: Pick<RegistryClient, "manifest" | "blobStream">, repository: string, attestationDigest: string): Promise<{ stacks: string[] } | { unreadable: string }> {
+  const found = await registry.manifest(repository, attestationDigest);
+  if (found === undefined) return { unreadable: `its .att manifest ${attestationDigest} is gone` };
+  const read = readCosignManifest(found.manifest as unknown);
+  if ("problem" in read) return { unreadable: `its .att manifest ${read.problem}` };
+  const stacks: string[] = [];
+  for (const layer of read.layers.filter((candidate) => candidate.annotations[PREDICATE_TYPE_ANNOTATION] === SLSA_PROVENANCE_V1)) {
+    if (layer.size > MAX_LAYER_BYTES) return { unreadable: `a provenance layer of ${layer.size} bytes` };
+    const envelope = readDsseEnvelope(await readWhole(await registry.blobStream(repository, layer.digest, layer.size)));
+    if (envelope === undefined) return { unreadable: `layer ${layer.digest} is not a DSSE envelope of an in-toto statement` };
+    let statement: unknown;
+    try {
+      statement = JSON.parse(envelope.payload.toString("utf8"));
+    } catch {
+      return { unreadable: `layer ${layer.digest}'s statement is not JSON` };
+    }
+    const stack = externalParametersOf(statement).stack;
+    if (typeof stack !== "string") return { unreadable: `layer ${layer.digest}'s provenance names no stack` };
+    stacks.push(stack);
+  }
+  return { stacks };
 }
 
 /** A small blob's bytes, whole; the stream has checked them against their digest and size. */

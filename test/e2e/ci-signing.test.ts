@@ -231,19 +231,32 @@ describe("a CI run on a signing channel, and its clean-up", () => {
     expectNoKeyMaterial([...said, ...files.map((file) => readFileSync(file, "utf8"))]);
   });
 
-  it("ci-clean deletes the change's tags with their .sig/.att tags, and every release ref still verifies", async () => {
+  it("ci-clean deletes the change's tags with their .sig/.att tags, and those of an image a later run wrote its tag over, and every release ref still verifies", async () => {
     const ciRefs = LAYERS.map((layer) => ci[layer] as SignedLayer);
+    // A later run of the same CI tag wrote other bytes over the first layer's (a recheck whose build
+    // differs): the image it held keeps its .sig/.att, which no tag of the change reaches any more.
+    const [overwritten, ...stillTagged] = ciRefs as [SignedLayer, ...SignedLayer[]];
+    const overwrittenRepository = repositoryOf(overwritten.digestRef);
+    const overwrittenDigest = digestOfRef(overwritten.digestRef);
+    const held = await registry.rawManifest(overwrittenRepository, overwrittenDigest);
+    const rewritten = JSON.parse(held.bytes.toString("utf8")) as { annotations?: Record<string, string> };
+    const rewrittenDigest = await registry.putManifest(overwrittenRepository, overwritten.tag, Buffer.from(JSON.stringify({ ...rewritten, annotations: { ...rewritten.annotations, "org.strata.e2e": "a recheck's other bytes" } })), held.mediaType);
+    expect(rewrittenDigest).not.toBe(overwrittenDigest);
     const dry = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE, "--dry-run", "--json"]);
     said.push(dry.out);
     expect(dry.code, dry.out).toBe(0);
-    const planned = JSON.parse(dry.out) as { removed: { repository: string; tag: string; digest: string }[]; kept: unknown[] };
-    const expected = ciRefs.flatMap((ref) => {
+    const planned = JSON.parse(dry.out) as { removed: { repository: string; tag: string; digest: string }[]; kept: unknown[]; orphansRemoved: { repository: string; subject: string; signatures: { tag: string }[] }[]; orphansKept: unknown[] };
+    const expected = [`${overwrittenRepository}:${overwritten.tag}`, ...stillTagged.flatMap((ref) => {
       const repository = repositoryOf(ref.digestRef);
       const digest = digestOfRef(ref.digestRef);
       return [`${repository}:${ref.tag}`, `${repository}:${signatureTag(digest)}`, `${repository}:${attestationTag(digest)}`];
-    });
+    })];
     expect(planned.removed.map((entry) => `${entry.repository}:${entry.tag}`).sort()).toEqual(expected.sort());
     expect(planned.kept).toEqual([]);
+    // The image written over: found by its signatures, the change's by its provenance (stack dev-ci-<change>).
+    expect(planned.orphansRemoved.map((orphan) => [orphan.repository, orphan.subject, orphan.signatures.map((entry) => entry.tag).sort()])).toEqual([[overwrittenRepository, overwrittenDigest, [attestationTag(overwrittenDigest), signatureTag(overwrittenDigest)].sort()]]);
+    expect(planned.orphansKept).toEqual([]);
+    expected.push(`${overwrittenRepository}:${signatureTag(overwrittenDigest)}`, `${overwrittenRepository}:${attestationTag(overwrittenDigest)}`);
 
     const clean = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE]);
     said.push(clean.out);
@@ -255,6 +268,8 @@ describe("a CI run on a signing channel, and its clean-up", () => {
       for (const tag of [ref.tag, signatureTag(digest), attestationTag(digest)]) expect(await registry.manifest(repository, tag), `${repository}:${tag}`).toBeUndefined();
       expect(cosignCli(["verify", ...verifyFlags(changePublicKeyFile), ref.digestRef]).code).not.toBe(0);
     }
+    // The image written over is gone too, and the bytes written over it.
+    for (const digest of [overwrittenDigest, rewrittenDigest]) expect(await registry.manifest(overwrittenRepository, digest), digest).toBeUndefined();
     // What is left is the channel's: each repository its release tag and that digest's .sig and .att.
     const contents = await registryContents(dev.group);
     expect(Object.values(contents).flat().filter((tag) => tag.includes(`-${CHANGE}`))).toEqual([]);

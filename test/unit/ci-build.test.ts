@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { parseCount } from "../../src/core/config.js";
-import { ciStackName, copyCandidateTags, deletionOrder, isChangeTag, planCiCleanup, type RepositoryTag } from "../../src/core/ci-build.js";
+import { ciStackName, copyCandidateTags, deletionOrder, orphanedImages, orphanOwners, isChangeTag, planCiCleanup, type RepositoryTag } from "../../src/core/ci-build.js";
 import { loadCatalog } from "../../src/core/catalog.js";
 import { attestationTag, signatureTag } from "../../src/core/cosign-format.js";
 import { resolveStackConfig, type StackConfig } from "../../src/core/config.js";
@@ -104,6 +104,55 @@ describe("CI builds", () => {
     // With signatures: they go first of all.
     const signed = { remove: [{ repository: "g/a", tag: "1.0-p0-19026", digest: "sha256:ci-index" }, { repository: "g/a", tag: `sha256-${"1".repeat(64)}.sig`, digest: "sha256:sig", signatureOf: `sha256:${"1".repeat(64)}` }], keep: [], children: [{ repository: "g/a", digest: "sha256:ci-amd", of: "1.0-p0-19026" }] };
     expect(deletionOrder(signed).map((entry) => entry.digest)).toEqual(["sha256:sig", "sha256:ci-amd", "sha256:ci-index"]);
+  });
+
+  it("finds the images a later run of a CI tag wrote over by their signatures, and deletes only those whose every provenance names the change's CI stack", () => {
+    const hexOf = (char: string): string => char.repeat(64);
+    const [overwritten, released, promotedAway, signedOnly, mixed, unreadable, indexed] = ["1", "2", "3", "4", "5", "6", "7"].map((char) => `sha256:${hexOf(char)}`) as [string, string, string, string, string, string, string];
+    const cosignTags = (repository: string, subject: string, kinds: readonly string[]): RepositoryTag[] => kinds.map((kind) => ({ repository, tag: `sha256-${subject.slice(7)}.${kind}`, digest: `sha256:${kind}-of-${subject.slice(7, 9)}` }));
+    const tags: RepositoryTag[] = [
+      // The CI tag now holds another image; the one it held before keeps its signatures.
+      { repository: "g/app", tag: "1.0-p0-19026_1", digest: "sha256:rebuilt" },
+      ...cosignTags("g/app", overwritten, ["sig", "att"]),
+      // A release image, tagged: never an orphan.
+      { repository: "g/app", tag: "1.0-p0", digest: released },
+      ...cosignTags("g/app", released, ["sig", "att"]),
+      // A platform image only an index lists: held.
+      { repository: "g/app", tag: "1.1-p0", digest: "sha256:index", children: [indexed] },
+      ...cosignTags("g/app", indexed, ["sig", "att"]),
+      // Orphans whose provenance is another stack's, none, mixed, unreadable.
+      ...cosignTags("g/app", promotedAway, ["sig", "att"]),
+      ...cosignTags("g/app", signedOnly, ["sig"]),
+      ...cosignTags("g/app", mixed, ["sig", "att"]),
+      ...cosignTags("g/app", unreadable, ["sig", "att"]),
+      // The same subject held in another repository does not hold it here.
+      { repository: "g/other", tag: "1.0-p0", digest: overwritten },
+    ];
+    const plan = planCiCleanup(tags, 19026);
+    const orphans = orphanedImages(tags, plan);
+    expect(orphans.map((orphan) => orphan.subject).sort()).toEqual([overwritten, promotedAway, signedOnly, mixed, unreadable].sort());
+    const provenanceOf = new Map([
+      [`g/app@${overwritten}`, { stacks: ["dev-ci-19026", "dev-ci-19026"] }],
+      [`g/app@${promotedAway}`, { stacks: ["dev"] }],
+      [`g/app@${mixed}`, { stacks: ["dev-ci-19026", "dev-ci-4242"] }],
+      [`g/app@${unreadable}`, { unreadable: "layer x is not a DSSE envelope" }],
+    ]);
+    const owners = orphanOwners(orphans, provenanceOf, "dev-ci-19026");
+    expect(owners.remove.map((orphan) => orphan.subject)).toEqual([overwritten]);
+    expect(Object.fromEntries(owners.keep.map((orphan) => [orphan.subject, orphan.why]))).toEqual({
+      [promotedAway]: "its provenance names stack dev",
+      [signedOnly]: "no provenance attestation says which run made it",
+      [mixed]: "its provenance names stack dev-ci-4242",
+      [unreadable]: "its provenance cannot be read (layer x is not a DSSE envelope)",
+    });
+    // Its signatures with the plan's, then the image itself, then the change's tags.
+    expect(deletionOrder(plan, owners.remove).map((entry) => entry.digest)).toEqual([...plan.remove.filter((entry) => entry.signatureOf !== undefined).map((entry) => entry.digest), "sha256:sig-of-11", "sha256:att-of-11", overwritten, "sha256:rebuilt"]);
+    // A change tag's image's signatures go with the plan, not as an orphan's.
+    const built = `sha256:${hexOf("8")}`;
+    const withBuilt = [...tags, { repository: "g/app", tag: "1.0-p0-19026_2", digest: built }, ...cosignTags("g/app", built, ["sig"])];
+    const planWithBuilt = planCiCleanup(withBuilt, 19026);
+    expect(planWithBuilt.remove.map((entry) => entry.tag)).toContain(`sha256-${hexOf("8")}.sig`);
+    expect(orphanedImages(withBuilt, planWithBuilt).map((orphan) => orphan.subject)).not.toContain(built);
   });
 
   describe("clean-up and cosign's .sig/.att tags", () => {

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { attestationTag, type CosignKey, cosignManifest, PREDICATE_TYPES, readCosignManifest, signatureLayer, signatureTag, simpleSigningPayload, unlockCosignKey } from "../../src/core/cosign-format.js";
 import { type ManifestResult } from "../../src/registry/client.js";
-import { attestImage, type SignatureRegistry, signImages } from "../../src/registry/signatures.js";
+import { attestImage, provenanceStacks, type SignatureRegistry, signImages } from "../../src/registry/signatures.js";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/cosign");
 const HOST = "registry.test:5000";
@@ -178,5 +178,26 @@ describe("attestImage", () => {
     await expect(attestImage(registry, REF, [sbom, sbom], key)).rejects.toThrow(/each predicate type once/);
     await expect(attestImage(registry, REF, [{ ...sbom, predicate: Buffer.from("[]") }], key)).rejects.toThrow(/not a JSON object/);
     expect(registry.puts).toBe(0);
+  });
+});
+
+describe("provenanceStacks: which runs attested an image, for ci-clean's orphans", () => {
+  const provenanceOf = (stack: unknown) => ({ predicateType: PREDICATE_TYPES.slsaprovenance1, predicate: Buffer.from(JSON.stringify({ buildDefinition: { externalParameters: { stack } }, runDetails: {} })) });
+  const sbom = { predicateType: PREDICATE_TYPES.spdxjson, predicate: Buffer.from('{"spdxVersion":"SPDX-2.3"}\n') };
+
+  it("reads each provenance statement's stack (an SBOM is not one); a statement naming none, or an .att that is gone or no cosign manifest, is unreadable", async () => {
+    const registry = new MemoryRegistry();
+    const written = await attestImage(registry, REF, [sbom, provenanceOf("dev-ci-19026")], key);
+    expect(await provenanceStacks(registry, "g/app", written.manifestDigest)).toEqual({ stacks: ["dev-ci-19026"] });
+    // Another key's run appends its own provenance: both stacks.
+    const both = await attestImage(registry, REF, [provenanceOf("dev")], other);
+    expect(await provenanceStacks(registry, "g/app", both.manifestDigest)).toEqual({ stacks: ["dev-ci-19026", "dev"] });
+    const nameless = new MemoryRegistry();
+    const noStack = await attestImage(nameless, REF, [provenanceOf(42)], key);
+    expect(await provenanceStacks(nameless, "g/app", noStack.manifestDigest)).toMatchObject({ unreadable: expect.stringMatching(/provenance names no stack/) });
+    expect(await provenanceStacks(registry, "g/app", `sha256:${"0".repeat(64)}`)).toMatchObject({ unreadable: expect.stringMatching(/is gone/) });
+    const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] }));
+    registry.manifests.set(`g/app@${sha256(image)}`, image);
+    expect(await provenanceStacks(registry, "g/app", sha256(image))).toMatchObject({ unreadable: expect.stringMatching(/^its \.att manifest is a/) });
   });
 });
