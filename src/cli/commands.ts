@@ -279,16 +279,23 @@ export function buildProgram(io: CliIo): Command {
       const plan = planCiCleanup(tags, change);
       const ciStack = ciStackName(options.stack, { change });
       // Images a later run of the same CI tag wrote over: their signatures, the change's when their provenance says so.
-      const orphans = orphanedImages(tags, plan);
+      const orphans = orphanedImages(tags);
       const { provenanceStacks } = await import("../registry/signatures.js");
       const provenanceOf = new Map<string, OrphanProvenance>();
       for (const orphan of orphans) {
         const attestations = orphan.signatures.find((entry) => entry.tag.endsWith(".att"));
         if (attestations !== undefined) provenanceOf.set(`${orphan.repository}@${orphan.subject}`, await provenanceStacks(client, orphan.repository, attestations.digest));
       }
-      const orphaned = orphanOwners(orphans, provenanceOf, ciStack);
+      const owners = orphanOwners(orphans, provenanceOf, ciStack);
+      const orphaned = { remove: [...owners.remove], keep: [...owners.keep] };
       if (!options.dryRun) {
-        for (const { repository, digest } of deletionOrder(plan, orphaned.remove)) await client.deleteManifest(repository, digest);
+        for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
+        const { deleteOrphan } = await import("../registry/copy.js");
+        for (const orphan of owners.remove) {
+          const done = await deleteOrphan(client, orphan);
+          // A run pushed the same bytes since the listing: a tag holds it again, not the change's to delete.
+          if ("keptFor" in done) orphaned.remove.splice(orphaned.remove.indexOf(orphan), 1), orphaned.keep.push({ ...orphan, why: `a tag holds it again: ${done.keptFor}` });
+        }
       }
       const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
       if (options.json) {
@@ -308,7 +315,7 @@ export function buildProgram(io: CliIo): Command {
       else io.out(`${renderTable(["repository", "tag", "action", "digest"], rows)}\n`);
       if (orphaned.keep.length > 0) io.out(`kept the signatures of ${orphaned.keep.length} image(s) no tag holds, not shown to be this change's (--json lists them and why)\n`);
       io.out(`${options.dryRun ? "dry run: nothing deleted" : `${plan.remove.length + orphaned.remove.reduce((count, orphan) => count + orphan.signatures.length, 0)} tag(s) deleted`}; stack ${ciStack}: ${stackRemoved ? "removed" : options.dryRun ? "left as it is" : "not present"}\n`);
-      if (!options.dryRun && plan.remove.length > 0) io.out("the layers' blobs stay on disk until the registry's garbage collection runs: scripts/services.sh gc\n");
+      if (!options.dryRun && plan.remove.length + orphaned.remove.length > 0) io.out("the layers' blobs stay on disk until the registry's garbage collection runs: scripts/services.sh gc\n");
     });
 
   withCommon(program.command("recover"))

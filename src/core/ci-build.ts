@@ -80,16 +80,15 @@ export interface CleanupPlan {
 
 /**
  * The manifests a clean-up deletes, in the order it deletes them: the signatures (so none is left
- * whose image has gone), then the per-platform images only the change's indexes referenced and the
- * change's images no tag holds any more (`orphans`), then the change's tags. Stopped halfway, the change's tags are still there, so running it again finds
+ * whose image has gone), then the per-platform images only the change's indexes referenced, then
+ * the change's tags (the images no tag holds go their own way: registry/copy.ts deleteOrphan). Stopped halfway, the change's tags are still there, so running it again finds
  * what is left; an index deleted before its platform images would leave them untagged, where no
  * later run looks.
  */
-export function deletionOrder(plan: CleanupPlan, orphans: readonly OrphanedImage[] = []): { readonly repository: string; readonly digest: string }[] {
-  const signatures = [...plan.remove.filter((entry) => entry.signatureOf !== undefined), ...orphans.flatMap((orphan) => orphan.signatures)];
+export function deletionOrder(plan: CleanupPlan): { readonly repository: string; readonly digest: string }[] {
+  const signatures = plan.remove.filter((entry) => entry.signatureOf !== undefined);
   const tags = plan.remove.filter((entry) => entry.signatureOf === undefined);
-  const untagged = orphans.map((orphan) => ({ repository: orphan.repository, digest: orphan.subject }));
-  return [...signatures, ...plan.children, ...untagged, ...tags].map(({ repository, digest }) => ({ repository, digest }));
+  return [...signatures, ...plan.children, ...tags].map(({ repository, digest }) => ({ repository, digest }));
 }
 
 /** Which of a change's CI tags `strata ci-clean` may delete, given every tag of the group's repositories. */
@@ -178,18 +177,19 @@ export interface OrphanedImage {
   readonly subject: string;
   /** Its `.sig`/`.att` (and `.sbom`) tags. */
   readonly signatures: readonly RepositoryTag[];
+  /** Other tags holding one of those signature manifests (deleting it would take them): then it is kept. */
+  readonly sharedWith?: readonly string[];
 }
 
 /**
  * The images whose cosign tags remain while no other tag of their repository holds them, nor any
- * index there lists them; those the plan already deletes the signatures of are left out.
+ * index there lists them (the plan's own signatures are about images a change tag holds).
  */
-export function orphanedImages(tags: readonly RepositoryTag[], plan: CleanupPlan): OrphanedImage[] {
+export function orphanedImages(tags: readonly RepositoryTag[]): OrphanedImage[] {
   const held = new Set(tags.filter((entry) => !isCosignTag(entry.tag)).flatMap((entry) => [entry.digest, ...(entry.children ?? [])].map((digest) => `${entry.repository}@${digest}`)));
-  const planned = new Set(plan.remove.map((entry) => `${entry.repository}:${entry.tag}`));
   const orphans = new Map<string, { repository: string; subject: string; signatures: RepositoryTag[] }>();
   for (const entry of tags) {
-    if (!isCosignTag(entry.tag) || planned.has(`${entry.repository}:${entry.tag}`)) continue;
+    if (!isCosignTag(entry.tag)) continue;
     const subject = cosignTagSubject(entry.tag);
     const key = `${entry.repository}@${subject}`;
     if (held.has(key)) continue;
@@ -197,7 +197,10 @@ export function orphanedImages(tags: readonly RepositoryTag[], plan: CleanupPlan
     orphan.signatures.push(entry);
     orphans.set(key, orphan);
   }
-  return [...orphans.values()];
+  return [...orphans.values()].map((orphan) => {
+    const sharedWith = tags.filter((other) => !orphan.signatures.includes(other) && orphan.signatures.some((signature) => signature.repository === other.repository && signature.digest === other.digest)).map((other) => other.tag);
+    return sharedWith.length === 0 ? orphan : { ...orphan, sharedWith };
+  });
 }
 
 /** What an orphaned image's `.att` says of the runs that attested it: each provenance's stack, or why it cannot be read. */
@@ -214,7 +217,8 @@ export function orphanOwners(orphans: readonly OrphanedImage[], provenanceOf: Re
   const keep: (OrphanedImage & { why: string })[] = [];
   for (const orphan of orphans) {
     const found = provenanceOf.get(`${orphan.repository}@${orphan.subject}`);
-    if (found === undefined) keep.push({ ...orphan, why: "no provenance attestation says which run made it" });
+    if (orphan.sharedWith !== undefined) keep.push({ ...orphan, why: `its signature manifests are also under ${orphan.sharedWith.join(", ")}` });
+    else if (found === undefined) keep.push({ ...orphan, why: "no provenance attestation says which run made it" });
     else if ("unreadable" in found) keep.push({ ...orphan, why: `its provenance cannot be read (${found.unreadable})` });
     else if (found.stacks.length === 0) keep.push({ ...orphan, why: "its .att holds no provenance statement" });
     else if (found.stacks.some((stack) => stack !== ciStack)) keep.push({ ...orphan, why: `its provenance names stack ${[...new Set(found.stacks.filter((stack) => stack !== ciStack))].join(", ")}` });

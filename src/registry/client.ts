@@ -355,6 +355,8 @@ export class RegistryClient {
 
   async deleteManifest(repository: string, digest: string): Promise<void> {
     const answer = await this.request(this.at(repository, "manifests", digest), { method: "DELETE" });
+    // Gone already: only the registry itself can say so.
+    if (answer.status === 404 && !this.isOwnOrigin(answer.url)) throw this.notFoundElsewhere(`DELETE ${repository}@${digest}`, answer);
     if (answer.status !== 202 && answer.status !== 404) throw this.unexpected(`DELETE ${repository}@${digest}`, answer);
   }
 
@@ -412,6 +414,7 @@ export class RegistryClient {
   /** Whether a blob exists (HEAD: 200 yes, 404 no; anything else is an error). */
   async blobExists(repository: string, digest: string): Promise<boolean> {
     const answer = await this.request(this.at(repository, "blobs", digest), { method: "HEAD" });
+    if (answer.status === 404 && !this.isOwnOrigin(answer.url)) throw this.notFoundElsewhere(`HEAD blob ${repository}@${digest}`, answer);
     if (answer.status === 404) return false;
     if (answer.status !== 200) throw this.unexpected(`HEAD blob ${repository}@${digest}`, answer);
     return true;

@@ -6,7 +6,7 @@
 import { mapLimited } from "../core/concurrency.js";
 import { attestationTag, cosignTagSubject, isCosignTag, signatureTag } from "../core/cosign-format.js";
 import { sha256Digest } from "./blob-cache.js";
-import { type RegistryClient, RegistryError } from "./client.js";
+import { type ManifestResult, type RegistryClient, RegistryError } from "./client.js";
 
 export interface CopyRequest {
   readonly sourceRepository: string;
@@ -170,14 +170,44 @@ export async function confirmTag(client: RegistryClient, repository: string, tag
 }
 
 /**
+ * The manifest a listed tag holds; undefined when the tag was deleted since the list was read. A
+ * tag the list, read again, still names while its manifest answers "not found" is an error: the
+ * registry's answers disagree, and a delete that took the tag for empty could take what it holds.
+ */
+export async function listedTagManifest(client: Pick<RegistryClient, "registry" | "tags" | "manifest">, repository: string, tag: string): Promise<ManifestResult | undefined> {
+  const found = await client.manifest(repository, tag);
+  if (found !== undefined) return found;
+  if ((await client.tags(repository)).includes(tag)) {
+    throw new RegistryError(`${repository}:${tag} is in the tag list of ${repository} at ${client.registry}, read twice, but its manifest answers "not found": the registry's answers disagree, so Strata cannot tell which manifest the tag holds, and deletes nothing; check the registry (its storage, or a proxy in front of it), then run again`, 404, "a listed tag whose manifest is not found", "malformed");
+  }
+  return undefined;
+}
+
+/**
+ * The first of `listed` (a repository's tags; not `except`, nor cosign's) that holds `digest`, or
+ * holds an index listing it, as a message names it; undefined when none does. A delete by digest
+ * would take such a tag with it, or break its index.
+ */
+export async function holderOf(client: Pick<RegistryClient, "registry" | "tags" | "manifest">, repository: string, digest: string, listed: readonly string[], except?: string): Promise<string | undefined> {
+  const others = listed.filter((other) => other !== except && !isCosignTag(other));
+  const holders = await mapLimited(others, 8, async (other) => {
+    const held = await listedTagManifest(client, repository, other);
+    if (held?.digest === digest) return other;
+    return held?.manifest.manifests?.some((entry) => entry.digest === digest) === true ? `${other} (an image of its index)` : undefined;
+  });
+  return holders.find((holder) => holder !== undefined);
+}
+
+/**
  * Removes a copy's tag the only way a distribution v2 registry allows, by deleting its manifest by
  * digest; unless another tag of the repository holds that manifest too, which the delete would take
  * with it (a version bumped over unchanged content), or holds an index that lists it (a layer made
  * multi-platform over an unchanged image), which the delete would break. Then the tag stays
  * (`keptFor` names the other). A tag list or a manifest the registry does not answer stops it (the
  * client throws), and so does a list that leaves out the copy's own tag while the registry still
- * answers for it (not the whole list): nothing is deleted that is not shown to be this tag's alone.
- * A tag already gone is left so (`gone`): with it gone, the list cannot be checked against it.
+ * answers for it (not the whole list), or names a tag whose manifest is "not found" (listedTagManifest):
+ * nothing is deleted that is not shown to be this tag's alone. A tag already gone is left so
+ * (`gone`): with it gone, the list cannot be checked against it.
  */
 export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string; gone?: true }> {
   const listed = await client.tags(repository);
@@ -188,14 +218,25 @@ export async function deleteCopy(client: RegistryClient, repository: string, tag
   }
   // The copy's own tag is not asked: a layer that a stack moving from promoting to building adopts
   // under the same tag is the same resource, updated, never deleted (pulumi/tree.ts adopt's alias).
-  const others = listed.filter((other) => other !== tag && !isCosignTag(other));
-  const holders = await mapLimited(others, 8, async (other) => {
-    const held = await client.manifest(repository, other);
-    if (held?.digest === digest) return other;
-    return held?.manifest.manifests?.some((entry) => entry.digest === digest) === true ? `${other} (an image of its index)` : undefined;
-  });
-  const keptFor = holders.find((holder) => holder !== undefined);
+  const keptFor = await holderOf(client, repository, digest, listed, tag);
   if (keptFor !== undefined) return { deleted: false, keptFor };
   await client.deleteManifest(repository, digest);
+  return { deleted: true };
+}
+
+/**
+ * Deletes an image `strata ci-clean` found with no tag (a later run of its CI tag wrote over it)
+ * and showed to be the change's, then its cosign tags; unless a tag or an index of its repository
+ * holds it now (a run pushed the same bytes since the clean-up listed the group), when nothing is
+ * deleted and the holder is returned. The image goes first and its provenance last (`.sig`, then
+ * `.att`): the signatures are what finds it, and the provenance what shows it is the change's, so
+ * a clean-up stopped on the way finds the rest when run again.
+ */
+export async function deleteOrphan(client: RegistryClient, orphan: { readonly repository: string; readonly subject: string; readonly signatures: readonly { readonly tag: string; readonly digest: string }[] }): Promise<{ deleted: true } | { keptFor: string }> {
+  const keptFor = await holderOf(client, orphan.repository, orphan.subject, await client.tags(orphan.repository));
+  if (keptFor !== undefined) return { keptFor };
+  await client.deleteManifest(orphan.repository, orphan.subject);
+  const last = (tag: string): number => (tag.endsWith(".att") ? 1 : 0);
+  for (const signature of [...orphan.signatures].sort((a, b) => last(a.tag) - last(b.tag))) await client.deleteManifest(orphan.repository, signature.digest);
   return { deleted: true };
 }

@@ -14,6 +14,7 @@ import { type LayerTarget } from "../core/plan.js";
 import { type Problem, UserError } from "../core/problems.js";
 import { type PromotionTarget } from "../core/promotion-plan.js";
 import { type RegistryClient, RegistryError } from "./client.js";
+import { listedTagManifest } from "./copy.js";
 
 /** Requests in flight at once: hundreds at once only queue up in the registry. */
 const LOOKUP_CONCURRENCY = 16;
@@ -170,16 +171,10 @@ export async function groupTags(client: RegistryClient, group: string): Promise<
   const perRepository = await mapLimited(repositories, LOOKUP_CONCURRENCY, async (repository) => {
     const found: RepositoryTag[] = [];
     for (const tag of await client.tags(repository)) {
-      const manifest = await client.manifest(repository, tag);
-      if (manifest === undefined) {
-        // Listed, then not found: deleted since the list was read, or a registry whose answers
-        // disagree. Left out only when the list, read again, no longer names it: a tag left out
-        // that still holds its manifest would no longer keep a clean-up from deleting it.
-        if ((await client.tags(repository)).includes(tag)) {
-          throw new RegistryError(`${repository}:${tag} is in the tag list of ${repository} at ${client.registry}, read twice, but its manifest answers "not found": the registry's answers disagree, so Strata cannot tell which manifest the tag holds, and stops before deleting anything; check the registry (its storage, or a proxy in front of it), then run again`, 404, "a listed tag whose manifest is not found", "malformed");
-        }
-        continue;
-      }
+      // A tag deleted since the list was read is left out; one whose answers disagree stops the
+      // clean-up: left out, it would no longer keep it from deleting what the tag holds.
+      const manifest = await listedTagManifest(client, repository, tag);
+      if (manifest === undefined) continue;
       const children = manifest.manifest.manifests?.map((entry) => entry.digest);
       found.push({ repository, tag, digest: manifest.digest, ...(children === undefined ? {} : { children }) });
     }

@@ -108,7 +108,7 @@ describe("CI builds", () => {
 
   it("finds the images a later run of a CI tag wrote over by their signatures, and deletes only those whose every provenance names the change's CI stack", () => {
     const hexOf = (char: string): string => char.repeat(64);
-    const [overwritten, released, promotedAway, signedOnly, mixed, unreadable, indexed] = ["1", "2", "3", "4", "5", "6", "7"].map((char) => `sha256:${hexOf(char)}`) as [string, string, string, string, string, string, string];
+    const [overwritten, released, promotedAway, signedOnly, mixed, unreadable, indexed, sbomOnly, sharing] = ["1", "2", "3", "4", "5", "6", "7", "9", "a"].map((char) => `sha256:${hexOf(char)}`) as [string, string, string, string, string, string, string, string, string];
     const cosignTags = (repository: string, subject: string, kinds: readonly string[]): RepositoryTag[] => kinds.map((kind) => ({ repository, tag: `sha256-${subject.slice(7)}.${kind}`, digest: `sha256:${kind}-of-${subject.slice(7, 9)}` }));
     const tags: RepositoryTag[] = [
       // The CI tag now holds another image; the one it held before keeps its signatures.
@@ -125,17 +125,23 @@ describe("CI builds", () => {
       ...cosignTags("g/app", signedOnly, ["sig"]),
       ...cosignTags("g/app", mixed, ["sig", "att"]),
       ...cosignTags("g/app", unreadable, ["sig", "att"]),
+      ...cosignTags("g/app", sbomOnly, ["sig", "att"]),
+      // An orphan whose .sig manifest another tag also points at: deleting it would take that tag.
+      ...cosignTags("g/app", sharing, ["sig", "att"]),
+      { repository: "g/app", tag: "kept-by-hand", digest: "sha256:sig-of-aa" },
       // The same subject held in another repository does not hold it here.
       { repository: "g/other", tag: "1.0-p0", digest: overwritten },
     ];
     const plan = planCiCleanup(tags, 19026);
-    const orphans = orphanedImages(tags, plan);
-    expect(orphans.map((orphan) => orphan.subject).sort()).toEqual([overwritten, promotedAway, signedOnly, mixed, unreadable].sort());
+    const orphans = orphanedImages(tags);
+    expect(orphans.map((orphan) => orphan.subject).sort()).toEqual([overwritten, promotedAway, signedOnly, mixed, unreadable, sbomOnly, sharing].sort());
     const provenanceOf = new Map([
       [`g/app@${overwritten}`, { stacks: ["dev-ci-19026", "dev-ci-19026"] }],
       [`g/app@${promotedAway}`, { stacks: ["dev"] }],
       [`g/app@${mixed}`, { stacks: ["dev-ci-19026", "dev-ci-4242"] }],
       [`g/app@${unreadable}`, { unreadable: "layer x is not a DSSE envelope" }],
+      [`g/app@${sbomOnly}`, { stacks: [] }],
+      [`g/app@${sharing}`, { stacks: ["dev-ci-19026"] }],
     ]);
     const owners = orphanOwners(orphans, provenanceOf, "dev-ci-19026");
     expect(owners.remove.map((orphan) => orphan.subject)).toEqual([overwritten]);
@@ -144,15 +150,17 @@ describe("CI builds", () => {
       [signedOnly]: "no provenance attestation says which run made it",
       [mixed]: "its provenance names stack dev-ci-4242",
       [unreadable]: "its provenance cannot be read (layer x is not a DSSE envelope)",
+      [sbomOnly]: "its .att holds no provenance statement",
+      [sharing]: "its signature manifests are also under kept-by-hand",
     });
-    // Its signatures with the plan's, then the image itself, then the change's tags.
-    expect(deletionOrder(plan, owners.remove).map((entry) => entry.digest)).toEqual([...plan.remove.filter((entry) => entry.signatureOf !== undefined).map((entry) => entry.digest), "sha256:sig-of-11", "sha256:att-of-11", overwritten, "sha256:rebuilt"]);
+    // The plan deletes the change's tag alone; the orphan goes its own way (registry/copy.ts deleteOrphan).
+    expect(deletionOrder(plan).map((entry) => entry.digest)).toEqual(["sha256:rebuilt"]);
     // A change tag's image's signatures go with the plan, not as an orphan's.
     const built = `sha256:${hexOf("8")}`;
     const withBuilt = [...tags, { repository: "g/app", tag: "1.0-p0-19026_2", digest: built }, ...cosignTags("g/app", built, ["sig"])];
     const planWithBuilt = planCiCleanup(withBuilt, 19026);
     expect(planWithBuilt.remove.map((entry) => entry.tag)).toContain(`sha256-${hexOf("8")}.sig`);
-    expect(orphanedImages(withBuilt, planWithBuilt).map((orphan) => orphan.subject)).not.toContain(built);
+    expect(orphanedImages(withBuilt).map((orphan) => orphan.subject)).not.toContain(built);
   });
 
   describe("clean-up and cosign's .sig/.att tags", () => {

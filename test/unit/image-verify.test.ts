@@ -179,6 +179,21 @@ echo "no signatures found" >&2; exit 10`);
     expect(callsOf(failedThenOut).filter((call) => call.startsWith("verify "))).toHaveLength(4);
   }, 60_000);
 
+  it("a batch's answer between two calls out of time starts the count again too", async () => {
+    // Signature and SBOM checks: the batch runs out of time, A alone says "no signature", B alone runs out of time.
+    // The provenance check's batch verifies both (prints both payloads).
+    for (const [name, digest] of [["a", digestA], ["b", digestB]] as const) writeFileSync(path.join(root, `reset-${name}.out`), `${payloadsFor(digest).slsaprovenance1 ?? ""}\n`);
+    const batchBetween = fakeCosign("batch-between", `
+refs=0; for arg in "$@"; do case "$arg" in *@sha256:*) refs=$((refs + 1)); last="$arg" ;; esac; done
+case "$*" in *slsaprovenance1*) [ "$refs" -gt 1 ] && { cat "${root}/reset-a.out" "${root}/reset-b.out"; exit 0; } ;; esac
+[ "$refs" -gt 1 ] && exec sleep 30
+case "$last" in *@sha256:bbbb*) exec sleep 30 ;; esac
+echo "no signatures found" >&2; exit 10`);
+    await verifyImages([refA, refB].map((digestRef) => ({ layer: "keystone", digestRef })), trust, { cosignBinary: batchBetween.binary, timeoutMs: 2_000, perReferenceMs: 0 });
+    // B alone out of time, then the provenance batch verified: the SBOM check's batch out of time is the first again, so A and B are asked alone.
+    expect(callsOf(batchBetween)).toHaveLength(3 + 1 + 3);
+  }, 60_000);
+
   it("counts across checks: a registry holding one image is not asked a third time after two calls about it ran out of time", async () => {
     const hangs = fakeCosign("one-image-hangs", "exec sleep 30");
     const [verdict] = await verifyImages([{ layer: "keystone", digestRef: refA }], { ...trust, keys: [...trust.keys, { configured: "keys/other.pub", file: path.join(root, "other.pub"), pem: "" }] }, { cosignBinary: hangs.binary, timeoutMs: 300, perReferenceMs: 0 });

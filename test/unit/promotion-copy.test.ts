@@ -5,7 +5,7 @@ import { gateTargets, planPromotion, promotionRefusals, refusalMessage, type Pro
 import { type ImageVerdict } from "../../src/core/trust-verdict.js";
 import { diffRegistryCopy, parseRegistryCopyInputs } from "../../src/pulumi/provider/registry-copy-inputs.js";
 import { RegistryClient } from "../../src/registry/client.js";
-import { copyCosignTags, copyImage, deleteCopy, isIndexManifest } from "../../src/registry/copy.js";
+import { copyCosignTags, copyImage, deleteCopy, deleteOrphan, isIndexManifest } from "../../src/registry/copy.js";
 import { groupTags } from "../../src/registry/lookups.js";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -274,6 +274,36 @@ describe("deleteCopy: a copy's tag removed by deleting its manifest, never anoth
     expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: false, gone: true });
     expect(registry.deletes).toEqual([]);
     expect((await registry.manifest("dev/app", "1.1"))?.digest).toBe(app);
+  });
+});
+
+describe("deleteCopy and deleteOrphan read a listed tag whose manifest is not found as a disagreement, never as holding nothing", () => {
+  it("deleteCopy deletes nothing when another listed tag's manifest answers not found and the list, read again, still names it", async () => {
+    const { registry, app } = world();
+    registry.tagged.set("dev/app:2.0", app);
+    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+      manifest: async (repository: string, reference: string) => (reference === "2.0" ? undefined : registry.manifest(repository, reference)),
+    }) as unknown as RegistryClient;
+    await expect(deleteCopy(client, "dev/app", "1.0", app)).rejects.toThrow(/^dev\/app:2\.0 is in the tag list of dev\/app at 127\.0\.0\.1:5000, read twice, but its manifest answers "not found"/);
+    expect(registry.deletes).toEqual([]);
+  });
+
+  it("deleteOrphan deletes the image, then its .sig, then its .att; and nothing when a tag holds it again", async () => {
+    const { registry, app } = world();
+    const orphanOf = (subject: string) => ({ repository: "dev/app", subject, signatures: [`sha256-${hex(subject)}.att`, `sha256-${hex(subject)}.sig`].map((tag) => ({ tag, digest: registry.tagged.get(`dev/app:${tag}`) as string })) });
+    // Tagged again (a run pushed the same bytes since the listing): kept, nothing deleted.
+    expect(await deleteOrphan(registry.client, orphanOf(app))).toEqual({ keptFor: "1.0" });
+    expect(registry.deletes).toEqual([]);
+    // Held by an index only: kept too.
+    registry.tagged.delete("dev/app:1.0");
+    registry.add("dev/app", "2.0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: app }] }, OCI_INDEX);
+    expect(await deleteOrphan(registry.client, orphanOf(app))).toEqual({ keptFor: "2.0 (an image of its index)" });
+    expect(registry.deletes).toEqual([]);
+    // No tag holds it: the image, then the .sig, the .att last.
+    registry.tagged.delete("dev/app:2.0");
+    const orphan = orphanOf(app);
+    expect(await deleteOrphan(registry.client, orphan)).toEqual({ deleted: true });
+    expect(registry.deletes).toEqual([`dev/app@${app}`, `dev/app@${orphan.signatures[1]?.digest}`, `dev/app@${orphan.signatures[0]?.digest}`]);
   });
 });
 

@@ -386,9 +386,13 @@ describe("a list's pages and a 404, read so that nothing is taken as absent that
     });
     await expect(redirected("https://sso.test").manifest("g/app", "1.0")).rejects.toMatchObject({ status: 404, fault: "elsewhere", message: "GET manifest g/app:1.0 at registry.test:5000: a redirect took it to https://sso.test, which answered HTTP 404; only the registry itself can say that something does not exist, so Strata cannot tell (check what redirects the registry's requests there)" });
     await expect(redirected("https://sso.test").tags("g/app")).rejects.toMatchObject({ fault: "elsewhere", message: expect.stringMatching(/^GET the tag list of g\/app at registry\.test:5000: a redirect took it to https:\/\/sso\.test/) });
+    await expect(redirected("https://sso.test").deleteManifest("g/app", `sha256:${"a".repeat(64)}`)).rejects.toMatchObject({ fault: "elsewhere", message: expect.stringMatching(/^DELETE g\/app@sha256:a+ at registry\.test:5000: a redirect took it to https:\/\/sso\.test/) });
+    await expect(redirected("https://sso.test").blobExists("g/app", `sha256:${"a".repeat(64)}`)).rejects.toMatchObject({ fault: "elsewhere" });
     // Redirected within the registry's own origin, its 404 is its own answer.
     expect(await redirected("http://registry.test:5000/moved").manifest("g/app", "1.0")).toBeUndefined();
     expect(await redirected("http://registry.test:5000/moved").tags("g/app")).toEqual([]);
+    await redirected("http://registry.test:5000/moved").deleteManifest("g/app", `sha256:${"a".repeat(64)}`);
+    expect(await redirected("http://registry.test:5000/moved").blobExists("g/app", `sha256:${"a".repeat(64)}`)).toBe(false);
   });
 });
 
