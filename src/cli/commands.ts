@@ -288,28 +288,33 @@ export function buildProgram(io: CliIo): Command {
       }
       const owners = orphanOwners(orphans, provenanceOf, ciStack);
       const orphaned = { remove: [...owners.remove], keep: [...owners.keep] };
+      /** Orphans a tag holds again (a run pushed the same bytes since the listing): not the change's to delete. */
+      const heldAgain: { repository: string; subject: string; holder: string }[] = [];
       if (!options.dryRun) {
         for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
         const { deleteOrphan } = await import("../registry/copy.js");
         for (const orphan of owners.remove) {
           const done = await deleteOrphan(client, orphan);
-          // A run pushed the same bytes since the listing: a tag holds it again, not the change's to delete.
-          if ("keptFor" in done) orphaned.remove.splice(orphaned.remove.indexOf(orphan), 1), orphaned.keep.push({ ...orphan, why: `a tag holds it again: ${done.keptFor}` });
+          if ("deleted" in done) continue;
+          orphaned.remove.splice(orphaned.remove.indexOf(orphan), 1);
+          if ("keptFor" in done) heldAgain.push({ repository: orphan.repository, subject: orphan.subject, holder: done.keptFor });
         }
       }
       const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
       if (options.json) {
-        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, indexEntriesRemoved: plan.children, orphansRemoved: orphaned.remove, orphansKept: orphaned.keep, stack: ciStack, stackRemoved }, null, 2)}\n`);
+        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, indexEntriesRemoved: plan.children, orphansRemoved: orphaned.remove, orphansKept: orphaned.keep, orphansHeldAgain: heldAgain, stack: ciStack, stackRemoved }, null, 2)}\n`);
         return;
       }
       const rows = [
         ...plan.remove.map((entry) => [entry.repository, entry.tag, options.dryRun ? "would delete" : "deleted", entry.digest]),
         ...plan.keep.map((entry) => [entry.repository, entry.tag, `kept: same manifest as ${entry.sharedWith.join(", ")}`, entry.digest]),
         ...plan.children.map((child) => [child.repository, `(in index ${child.of})`, options.dryRun ? "would delete" : "deleted", child.digest]),
+        // As deleteOrphan deletes them: the image, then its signatures, the provenance last.
         ...orphaned.remove.flatMap((orphan) => [
-          ...orphan.signatures.map((entry) => [entry.repository, entry.tag, `${options.dryRun ? "would delete" : "deleted"}: its image no tag holds, attested by ${ciStack}`, entry.digest]),
           [orphan.repository, "(no tag: written over by a later run)", options.dryRun ? "would delete" : "deleted", orphan.subject],
+          ...[...orphan.signatures].sort((a, b) => Number(a.tag.endsWith(".att")) - Number(b.tag.endsWith(".att"))).map((entry) => [entry.repository, entry.tag, `${options.dryRun ? "would delete" : "deleted"}: its image no tag holds, attested by ${ciStack}`, entry.digest]),
         ]),
+        ...heldAgain.map((held) => [held.repository, "(no tag when listed)", `kept: ${held.holder} holds it again`, held.subject]),
       ];
       if (rows.length === 0) io.out(`no CI tags of change ${change} in ${config.registry}/${config.group}\n`);
       else io.out(`${renderTable(["repository", "tag", "action", "digest"], rows)}\n`);

@@ -178,7 +178,7 @@ export async function listedTagManifest(client: Pick<RegistryClient, "registry" 
   const found = await client.manifest(repository, tag);
   if (found !== undefined) return found;
   if ((await client.tags(repository)).includes(tag)) {
-    throw new RegistryError(`${repository}:${tag} is in the tag list of ${repository} at ${client.registry}, read twice, but its manifest answers "not found": the registry's answers disagree, so Strata cannot tell which manifest the tag holds, and deletes nothing; check the registry (its storage, or a proxy in front of it), then run again`, 404, "a listed tag whose manifest is not found", "malformed");
+    throw new RegistryError(`${repository}:${tag} is in the tag list of ${repository} at ${client.registry}, read twice, but its manifest answers "not found": the registry's answers disagree, so Strata cannot tell which manifest the tag holds, and deletes nothing more; check the registry (its storage, or a proxy in front of it), then run again`, 404, "a listed tag whose manifest is not found", "malformed");
   }
   return undefined;
 }
@@ -232,8 +232,18 @@ export async function deleteCopy(client: RegistryClient, repository: string, tag
  * `.att`): the signatures are what finds it, and the provenance what shows it is the change's, so
  * a clean-up stopped on the way finds the rest when run again.
  */
-export async function deleteOrphan(client: RegistryClient, orphan: { readonly repository: string; readonly subject: string; readonly signatures: readonly { readonly tag: string; readonly digest: string }[] }): Promise<{ deleted: true } | { keptFor: string }> {
-  const keptFor = await holderOf(client, orphan.repository, orphan.subject, await client.tags(orphan.repository));
+export async function deleteOrphan(client: RegistryClient, orphan: { readonly repository: string; readonly subject: string; readonly signatures: readonly { readonly tag: string; readonly digest: string }[] }): Promise<{ deleted: true } | { keptFor: string } | { gone: true }> {
+  const listed = await client.tags(orphan.repository);
+  // The list read again must name the orphan's own cosign tags while the registry answers for
+  // them: a list that is not whole (or a 404 read as no repository) would hide a tag holding it now.
+  const unlisted = orphan.signatures.filter((signature) => !listed.includes(signature.tag));
+  for (const signature of unlisted) {
+    const now = await client.manifest(orphan.repository, signature.tag);
+    if (now !== undefined) throw new RegistryError(`the tag list of ${orphan.repository} at ${client.registry} leaves out ${signature.tag}, which the registry answers for (${now.digest}): the list is not whole, so Strata cannot tell whether a tag holds ${orphan.subject} again, and deletes nothing more; check the registry (its storage, or a proxy in front of it), then run again`, undefined, "a tag list that leaves out a tag the registry answers for", "malformed");
+  }
+  // Its signatures deleted since the listing (another clean-up): not this one's to finish.
+  if (unlisted.length === orphan.signatures.length) return { gone: true };
+  const keptFor = await holderOf(client, orphan.repository, orphan.subject, listed);
   if (keptFor !== undefined) return { keptFor };
   await client.deleteManifest(orphan.repository, orphan.subject);
   const last = (tag: string): number => (tag.endsWith(".att") ? 1 : 0);

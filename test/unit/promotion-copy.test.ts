@@ -305,6 +305,29 @@ describe("deleteCopy and deleteOrphan read a listed tag whose manifest is not fo
     expect(await deleteOrphan(registry.client, orphan)).toEqual({ deleted: true });
     expect(registry.deletes).toEqual([`dev/app@${app}`, `dev/app@${orphan.signatures[1]?.digest}`, `dev/app@${orphan.signatures[0]?.digest}`]);
   });
+
+  it("deleteOrphan deletes nothing when its second read of the tags is not whole, or names a tag whose manifest is not found; nothing when another clean-up took it", async () => {
+    const { registry, app } = world();
+    registry.tagged.delete("dev/app:1.0");
+    const orphan = { repository: "dev/app", subject: app, signatures: [`sha256-${hex(app)}.sig`, `sha256-${hex(app)}.att`].map((tag) => ({ tag, digest: registry.tagged.get(`dev/app:${tag}`) as string })) };
+    // A run pushed the same bytes under 1.1 since the listing, and the list read again leaves out the orphan's own tags (and 1.1).
+    registry.tagged.set("dev/app:1.1", app);
+    for (const tag of ["1.1", ...orphan.signatures.map((signature) => signature.tag)]) registry.unlisted.add(`dev/app:${tag}`);
+    await expect(deleteOrphan(registry.client, orphan)).rejects.toThrow(`the tag list of dev/app at 127.0.0.1:5000 leaves out sha256-${hex(app)}.sig, which the registry answers for`);
+    expect(registry.deletes).toEqual([]);
+    registry.unlisted.clear();
+    // 1.1 listed, its manifest "not found": the answers disagree, nothing deleted.
+    const disagreeing = Object.assign(Object.create(registry) as MemoryRegistry, {
+      manifest: async (repository: string, reference: string) => (reference === "1.1" ? undefined : registry.manifest(repository, reference)),
+    }) as unknown as RegistryClient;
+    await expect(deleteOrphan(disagreeing, orphan)).rejects.toThrow(/^dev\/app:1\.1 is in the tag list of dev\/app at 127\.0\.0\.1:5000, read twice, but its manifest answers "not found".*deletes nothing more/);
+    expect(registry.deletes).toEqual([]);
+    // Its signatures gone since the listing (another clean-up): left so.
+    registry.tagged.delete("dev/app:1.1");
+    for (const signature of orphan.signatures) registry.tagged.delete(`dev/app:${signature.tag}`);
+    expect(await deleteOrphan(registry.client, orphan)).toEqual({ gone: true });
+    expect(registry.deletes).toEqual([]);
+  });
 });
 
 describe("groupTags: every tag of a group with the manifest it holds, or an error", () => {
