@@ -182,7 +182,14 @@ install_project() {
   local stamp="node_modules/.strata-lock-stamp"
   if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
     strata_log "installing npm dependencies"
-    npm ci --no-audit --no-fund >/dev/null
+    # Node trusts only the CAs it was built with; this machine's store (the one curl, git and apt
+    # read: a TLS-inspecting proxy's CA is often only there) is added unless the caller named its own.
+    local machine_cas=/etc/ssl/certs/ca-certificates.crt
+    if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r "$machine_cas" ]; then
+      NODE_EXTRA_CA_CERTS="$machine_cas" npm ci --no-audit --no-fund >/dev/null
+    else
+      npm ci --no-audit --no-fund >/dev/null
+    fi
     cp package-lock.json "$stamp"
   fi
   npm run --silent build
