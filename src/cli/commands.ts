@@ -290,19 +290,22 @@ export function buildProgram(io: CliIo): Command {
       const orphaned = { remove: [...owners.remove], keep: [...owners.keep] };
       /** Orphans a tag holds again (a run pushed the same bytes since the listing): not the change's to delete. */
       const heldAgain: { repository: string; subject: string; holder: string }[] = [];
+      /** Orphans whose signatures another clean-up deleted since the listing. */
+      const gone: { repository: string; subject: string }[] = [];
       if (!options.dryRun) {
         for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
         const { deleteOrphan } = await import("../registry/copy.js");
         for (const orphan of owners.remove) {
-          const done = await deleteOrphan(client, orphan);
+          const done = await deleteOrphan(client, orphan, tags.filter((entry) => entry.repository === orphan.repository).map((entry) => entry.tag));
           if ("deleted" in done) continue;
           orphaned.remove.splice(orphaned.remove.indexOf(orphan), 1);
           if ("keptFor" in done) heldAgain.push({ repository: orphan.repository, subject: orphan.subject, holder: done.keptFor });
+          else gone.push({ repository: orphan.repository, subject: orphan.subject });
         }
       }
       const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
       if (options.json) {
-        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, indexEntriesRemoved: plan.children, orphansRemoved: orphaned.remove, orphansKept: orphaned.keep, orphansHeldAgain: heldAgain, stack: ciStack, stackRemoved }, null, 2)}\n`);
+        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, indexEntriesRemoved: plan.children, orphansRemoved: orphaned.remove, orphansKept: orphaned.keep, orphansHeldAgain: heldAgain, orphansGone: gone, stack: ciStack, stackRemoved }, null, 2)}\n`);
         return;
       }
       const rows = [
@@ -315,6 +318,7 @@ export function buildProgram(io: CliIo): Command {
           ...[...orphan.signatures].sort((a, b) => Number(a.tag.endsWith(".att")) - Number(b.tag.endsWith(".att"))).map((entry) => [entry.repository, entry.tag, `${options.dryRun ? "would delete" : "deleted"}: its image no tag holds, attested by ${ciStack}`, entry.digest]),
         ]),
         ...heldAgain.map((held) => [held.repository, "(no tag when listed)", `kept: ${held.holder} holds it again`, held.subject]),
+        ...gone.map((orphan) => [orphan.repository, "(no tag when listed)", "gone: another clean-up deleted its signatures", orphan.subject]),
       ];
       if (rows.length === 0) io.out(`no CI tags of change ${change} in ${config.registry}/${config.group}\n`);
       else io.out(`${renderTable(["repository", "tag", "action", "digest"], rows)}\n`);

@@ -228,21 +228,25 @@ export async function deleteCopy(client: RegistryClient, repository: string, tag
  * Deletes an image `strata ci-clean` found with no tag (a later run of its CI tag wrote over it)
  * and showed to be the change's, then its cosign tags; unless a tag or an index of its repository
  * holds it now (a run pushed the same bytes since the clean-up listed the group), when nothing is
- * deleted and the holder is returned. The image goes first and its provenance last (`.sig`, then
- * `.att`): the signatures are what finds it, and the provenance what shows it is the change's, so
- * a clean-up stopped on the way finds the rest when run again.
+ * deleted and the holder is returned. `firstListed`: the repository's tags when the group was
+ * listed; each the list read now leaves out must be gone (404), or the list is not whole and a tag
+ * holding the image could hide in what it left out. When its cosign tags are all gone (another
+ * clean-up took them), nothing is deleted. The image goes first and its provenance last (`.sig`,
+ * then `.att`): the signatures are what finds it, and the provenance what shows it is the
+ * change's, so a clean-up stopped on the way finds the rest when run again.
  */
-export async function deleteOrphan(client: RegistryClient, orphan: { readonly repository: string; readonly subject: string; readonly signatures: readonly { readonly tag: string; readonly digest: string }[] }): Promise<{ deleted: true } | { keptFor: string } | { gone: true }> {
+export async function deleteOrphan(
+  client: RegistryClient,
+  orphan: { readonly repository: string; readonly subject: string; readonly signatures: readonly { readonly tag: string; readonly digest: string }[] },
+  firstListed: readonly string[],
+): Promise<{ deleted: true } | { keptFor: string } | { gone: true }> {
   const listed = await client.tags(orphan.repository);
-  // The list read again must name the orphan's own cosign tags while the registry answers for
-  // them: a list that is not whole (or a 404 read as no repository) would hide a tag holding it now.
-  const unlisted = orphan.signatures.filter((signature) => !listed.includes(signature.tag));
-  for (const signature of unlisted) {
-    const now = await client.manifest(orphan.repository, signature.tag);
-    if (now !== undefined) throw new RegistryError(`the tag list of ${orphan.repository} at ${client.registry} leaves out ${signature.tag}, which the registry answers for (${now.digest}): the list is not whole, so Strata cannot tell whether a tag holds ${orphan.subject} again, and deletes nothing more; check the registry (its storage, or a proxy in front of it), then run again`, undefined, "a tag list that leaves out a tag the registry answers for", "malformed");
+  const unlisted = [...new Set([...firstListed, ...orphan.signatures.map((signature) => signature.tag)])].filter((tag) => !listed.includes(tag));
+  for (const tag of unlisted) {
+    const now = await client.manifest(orphan.repository, tag);
+    if (now !== undefined) throw new RegistryError(`the tag list of ${orphan.repository} at ${client.registry} leaves out ${tag}, which the registry answers for (${now.digest}): the list is not whole, so Strata cannot tell whether a tag holds ${orphan.subject} again, and deletes nothing more; check the registry (its storage, or a proxy in front of it), then run again`, undefined, "a tag list that leaves out a tag the registry answers for", "malformed");
   }
-  // Its signatures deleted since the listing (another clean-up): not this one's to finish.
-  if (unlisted.length === orphan.signatures.length) return { gone: true };
+  if (orphan.signatures.every((signature) => unlisted.includes(signature.tag))) return { gone: true };
   const keptFor = await holderOf(client, orphan.repository, orphan.subject, listed);
   if (keptFor !== undefined) return { keptFor };
   await client.deleteManifest(orphan.repository, orphan.subject);

@@ -292,40 +292,48 @@ describe("deleteCopy and deleteOrphan read a listed tag whose manifest is not fo
     const { registry, app } = world();
     const orphanOf = (subject: string) => ({ repository: "dev/app", subject, signatures: [`sha256-${hex(subject)}.att`, `sha256-${hex(subject)}.sig`].map((tag) => ({ tag, digest: registry.tagged.get(`dev/app:${tag}`) as string })) });
     // Tagged again (a run pushed the same bytes since the listing): kept, nothing deleted.
-    expect(await deleteOrphan(registry.client, orphanOf(app))).toEqual({ keptFor: "1.0" });
+    expect(await deleteOrphan(registry.client, orphanOf(app), await registry.tags("dev/app"))).toEqual({ keptFor: "1.0" });
     expect(registry.deletes).toEqual([]);
     // Held by an index only: kept too.
     registry.tagged.delete("dev/app:1.0");
     registry.add("dev/app", "2.0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: app }] }, OCI_INDEX);
-    expect(await deleteOrphan(registry.client, orphanOf(app))).toEqual({ keptFor: "2.0 (an image of its index)" });
+    expect(await deleteOrphan(registry.client, orphanOf(app), await registry.tags("dev/app"))).toEqual({ keptFor: "2.0 (an image of its index)" });
     expect(registry.deletes).toEqual([]);
     // No tag holds it: the image, then the .sig, the .att last.
     registry.tagged.delete("dev/app:2.0");
     const orphan = orphanOf(app);
-    expect(await deleteOrphan(registry.client, orphan)).toEqual({ deleted: true });
+    expect(await deleteOrphan(registry.client, orphan, await registry.tags("dev/app"))).toEqual({ deleted: true });
     expect(registry.deletes).toEqual([`dev/app@${app}`, `dev/app@${orphan.signatures[1]?.digest}`, `dev/app@${orphan.signatures[0]?.digest}`]);
   });
 
   it("deleteOrphan deletes nothing when its second read of the tags is not whole, or names a tag whose manifest is not found; nothing when another clean-up took it", async () => {
     const { registry, app } = world();
     registry.tagged.delete("dev/app:1.0");
+    registry.tagged.set("dev/app:0.9", registry.add("dev/app", undefined, image("older")));
     const orphan = { repository: "dev/app", subject: app, signatures: [`sha256-${hex(app)}.sig`, `sha256-${hex(app)}.att`].map((tag) => ({ tag, digest: registry.tagged.get(`dev/app:${tag}`) as string })) };
-    // A run pushed the same bytes under 1.1 since the listing, and the list read again leaves out the orphan's own tags (and 1.1).
+    const listedFirst = await registry.tags("dev/app");
+    // A run pushed the same bytes under 1.1 since the listing, and the list read now drops a page:
+    // 0.9, listed first and still answered for, and 1.1. Its own cosign tags are named.
     registry.tagged.set("dev/app:1.1", app);
+    for (const tag of ["0.9", "1.1"]) registry.unlisted.add(`dev/app:${tag}`);
+    await expect(deleteOrphan(registry.client, orphan, listedFirst)).rejects.toThrow("the tag list of dev/app at 127.0.0.1:5000 leaves out 0.9, which the registry answers for");
+    expect(registry.deletes).toEqual([]);
+    // The list read now leaves out the orphan's own tags (a 404 read as no repository would leave out all).
+    registry.unlisted.clear();
     for (const tag of ["1.1", ...orphan.signatures.map((signature) => signature.tag)]) registry.unlisted.add(`dev/app:${tag}`);
-    await expect(deleteOrphan(registry.client, orphan)).rejects.toThrow(`the tag list of dev/app at 127.0.0.1:5000 leaves out sha256-${hex(app)}.sig, which the registry answers for`);
+    await expect(deleteOrphan(registry.client, orphan, listedFirst)).rejects.toThrow(`the tag list of dev/app at 127.0.0.1:5000 leaves out sha256-${hex(app)}.att, which the registry answers for`);
     expect(registry.deletes).toEqual([]);
     registry.unlisted.clear();
     // 1.1 listed, its manifest "not found": the answers disagree, nothing deleted.
     const disagreeing = Object.assign(Object.create(registry) as MemoryRegistry, {
       manifest: async (repository: string, reference: string) => (reference === "1.1" ? undefined : registry.manifest(repository, reference)),
     }) as unknown as RegistryClient;
-    await expect(deleteOrphan(disagreeing, orphan)).rejects.toThrow(/^dev\/app:1\.1 is in the tag list of dev\/app at 127\.0\.0\.1:5000, read twice, but its manifest answers "not found".*deletes nothing more/);
+    await expect(deleteOrphan(disagreeing, orphan, listedFirst)).rejects.toThrow(/^dev\/app:1\.1 is in the tag list of dev\/app at 127\.0\.0\.1:5000, read twice, but its manifest answers "not found".*deletes nothing more/);
     expect(registry.deletes).toEqual([]);
     // Its signatures gone since the listing (another clean-up): left so.
     registry.tagged.delete("dev/app:1.1");
     for (const signature of orphan.signatures) registry.tagged.delete(`dev/app:${signature.tag}`);
-    expect(await deleteOrphan(registry.client, orphan)).toEqual({ gone: true });
+    expect(await deleteOrphan(registry.client, orphan, listedFirst)).toEqual({ gone: true });
     expect(registry.deletes).toEqual([]);
   });
 });
