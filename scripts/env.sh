@@ -232,6 +232,23 @@ strata_go_build_whole() { # <output> <log> <go build arguments, without -o>...
   fi
 }
 
+# Runs a command (npm) with this machine's CA store added to the CAs Node was built with, unless the
+# caller named its own (NODE_EXTRA_CA_CERTS): behind a TLS-inspecting proxy whose CA only the
+# machine's store holds (the one curl, git and apt read), npm could not reach the registry. Debian's
+# bundle, or Red Hat's; neither there, the command runs as it is.
+strata_with_machine_cas() { # <command...>
+  local bundle
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ]; then
+    for bundle in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+      if [ -r "$bundle" ]; then
+        NODE_EXTRA_CA_CERTS="$bundle" "$@"
+        return
+      fi
+    done
+  fi
+  "$@"
+}
+
 # Waits up to 60 s for a service's check to pass; otherwise stops, naming the service and its log.
 strata_wait_for() { # <what> <log> <check command...>
   local what="$1" log="$2"; shift 2

@@ -341,3 +341,25 @@ describe("strata_go_build_whole (scripts/env.sh)", () => {
     expect(spawnSync(output, { encoding: "utf8" }).stdout).toBe("built\n");
   });
 });
+
+describe("strata_with_machine_cas (scripts/env.sh)", () => {
+  it("adds this machine's CA store for the command alone when the caller names none (unset or empty), and keeps the caller's own", () => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "strata-cas-"));
+    folders.push(scratch);
+    writeFileSync(path.join(scratch, "npm"), '#!/bin/sh\necho "npm saw ${NODE_EXTRA_CA_CERTS-unset}"\n');
+    chmodSync(path.join(scratch, "npm"), 0o755);
+    const run = (given: string | undefined) => {
+      const { NODE_EXTRA_CA_CERTS: _inherited, ...env } = process.env;
+      return spawnSync("bash", ["-c", 'set -euo pipefail; source "$0"; strata_with_machine_cas npm; echo "after ${NODE_EXTRA_CA_CERTS-unset}"', path.join(scripts, "env.sh")], { encoding: "utf8", env: { ...env, PATH: `${scratch}:${process.env.PATH ?? ""}`, ...(given === undefined ? {} : { NODE_EXTRA_CA_CERTS: given }) } });
+    };
+    const store = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"].find((bundle) => existsSync(bundle));
+    expect(store, "this machine has neither Debian's nor Red Hat's CA bundle: the test cannot tell the store is added").toBeDefined();
+    for (const [given, after] of [[undefined, "unset"], ["", ""]] as const) {
+      const unnamed = run(given);
+      expect(unnamed.status, unnamed.stderr).toBe(0);
+      expect(unnamed.stdout).toBe(`npm saw ${store}\nafter ${after}\n`);
+    }
+    const own = run("/etc/company-ca.pem");
+    expect(own.stdout).toBe("npm saw /etc/company-ca.pem\nafter /etc/company-ca.pem\n");
+  });
+});
