@@ -297,7 +297,11 @@ export function buildProgram(io: CliIo): Command {
         const { deleteOrphan } = await import("../registry/copy.js");
         for (const orphan of owners.remove) {
           const done = await deleteOrphan(client, orphan, tags.filter((entry) => entry.repository === orphan.repository).map((entry) => entry.tag));
-          if ("deleted" in done) continue;
+          if ("deleted" in done) {
+            // Said as deleted: the signatures it deleted, not those another clean-up took meanwhile.
+            orphaned.remove[orphaned.remove.indexOf(orphan)] = { ...orphan, signatures: orphan.signatures.filter((signature) => done.deleted.includes(signature.tag)) };
+            continue;
+          }
           orphaned.remove.splice(orphaned.remove.indexOf(orphan), 1);
           if ("keptFor" in done) heldAgain.push({ repository: orphan.repository, subject: orphan.subject, holder: done.keptFor });
           else gone.push({ repository: orphan.repository, subject: orphan.subject });

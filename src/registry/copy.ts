@@ -228,7 +228,7 @@ export async function deleteCopy(client: RegistryClient, repository: string, tag
  * Deletes an image `strata ci-clean` found with no tag (a later run of its CI tag wrote over it)
  * and showed to be the change's, then its cosign tags; unless a tag or an index of its repository
  * holds it now (a run pushed the same bytes since the clean-up listed the group), when nothing is
- * deleted and the holder is returned. `firstListed`: the repository's tags when the group was
+ * deleted and the holder is returned; else the cosign tags it deleted. `firstListed`: the repository's tags when the group was
  * listed; each the list read now leaves out must be gone (404), or the list is not whole and a tag
  * holding the image could hide in what it left out. When its cosign tags are all gone (another
  * clean-up took them), nothing is deleted. The image goes first and its provenance last (`.sig`,
@@ -239,7 +239,7 @@ export async function deleteOrphan(
   client: RegistryClient,
   orphan: { readonly repository: string; readonly subject: string; readonly signatures: readonly { readonly tag: string; readonly digest: string }[] },
   firstListed: readonly string[],
-): Promise<{ deleted: true } | { keptFor: string } | { gone: true }> {
+): Promise<{ deleted: readonly string[] } | { keptFor: string } | { gone: true }> {
   const listed = await client.tags(orphan.repository);
   const unlisted = [...new Set([...firstListed, ...orphan.signatures.map((signature) => signature.tag)])].filter((tag) => !listed.includes(tag));
   for (const tag of unlisted) {
@@ -250,7 +250,9 @@ export async function deleteOrphan(
   const keptFor = await holderOf(client, orphan.repository, orphan.subject, listed);
   if (keptFor !== undefined) return { keptFor };
   await client.deleteManifest(orphan.repository, orphan.subject);
+  // Those another clean-up took already (not found above) are not deleted again, nor said deleted.
   const last = (tag: string): number => (tag.endsWith(".att") ? 1 : 0);
-  for (const signature of [...orphan.signatures].sort((a, b) => last(a.tag) - last(b.tag))) await client.deleteManifest(orphan.repository, signature.digest);
-  return { deleted: true };
+  const signatures = orphan.signatures.filter((signature) => !unlisted.includes(signature.tag)).sort((a, b) => last(a.tag) - last(b.tag));
+  for (const signature of signatures) await client.deleteManifest(orphan.repository, signature.digest);
+  return { deleted: signatures.map((signature) => signature.tag) };
 }

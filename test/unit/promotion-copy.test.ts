@@ -302,8 +302,19 @@ describe("deleteCopy and deleteOrphan read a listed tag whose manifest is not fo
     // No tag holds it: the image, then the .sig, the .att last.
     registry.tagged.delete("dev/app:2.0");
     const orphan = orphanOf(app);
-    expect(await deleteOrphan(registry.client, orphan, await registry.tags("dev/app"))).toEqual({ deleted: true });
+    expect(await deleteOrphan(registry.client, orphan, await registry.tags("dev/app"))).toEqual({ deleted: [`sha256-${hex(app)}.sig`, `sha256-${hex(app)}.att`] });
     expect(registry.deletes).toEqual([`dev/app@${app}`, `dev/app@${orphan.signatures[1]?.digest}`, `dev/app@${orphan.signatures[0]?.digest}`]);
+  });
+
+  it("deleteOrphan neither deletes again nor says deleted a signature another clean-up took since the listing", async () => {
+    const { registry, app } = world();
+    registry.tagged.delete("dev/app:1.0");
+    const orphan = { repository: "dev/app", subject: app, signatures: [`sha256-${hex(app)}.att`, `sha256-${hex(app)}.sig`].map((tag) => ({ tag, digest: registry.tagged.get(`dev/app:${tag}`) as string })) };
+    const listedFirst = await registry.tags("dev/app");
+    // Another clean-up deleted the .sig, then stopped.
+    registry.tagged.delete(`dev/app:sha256-${hex(app)}.sig`);
+    expect(await deleteOrphan(registry.client, orphan, listedFirst)).toEqual({ deleted: [`sha256-${hex(app)}.att`] });
+    expect(registry.deletes).toEqual([`dev/app@${app}`, `dev/app@${orphan.signatures[0]?.digest}`]);
   });
 
   it("deleteOrphan deletes nothing when its second read of the tags is not whole, or names a tag whose manifest is not found; nothing when another clean-up took it", async () => {
