@@ -23,6 +23,7 @@ import { type PlanRow, planExitCode, planRows, type PreviousLayer, promotionRows
 import { renderSummary, summaryExitCode, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
 import { groupTags, lookUpPublished } from "../registry/lookups.js";
+import { deleteOrphan, provenanceLast } from "../registry/copy.js";
 import { ciStackName, deletionOrder, orphanedImages, orphanOwners, type OrphanProvenance, planCiCleanup } from "../core/ci-build.js";
 import { imageSet, writeImageSet } from "./image-set.js";
 import { refRows } from "./refs.js";
@@ -294,7 +295,6 @@ export function buildProgram(io: CliIo): Command {
       const gone: { repository: string; subject: string }[] = [];
       if (!options.dryRun) {
         for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
-        const { deleteOrphan } = await import("../registry/copy.js");
         for (const orphan of owners.remove) {
           const done = await deleteOrphan(client, orphan, tags.filter((entry) => entry.repository === orphan.repository).map((entry) => entry.tag));
           if ("deleted" in done) {
@@ -319,7 +319,7 @@ export function buildProgram(io: CliIo): Command {
         // As deleteOrphan deletes them: the image, then its signatures, the provenance last.
         ...orphaned.remove.flatMap((orphan) => [
           [orphan.repository, "(no tag: written over by a later run)", options.dryRun ? "would delete" : "deleted", orphan.subject],
-          ...[...orphan.signatures].sort((a, b) => Number(a.tag.endsWith(".att")) - Number(b.tag.endsWith(".att"))).map((entry) => [entry.repository, entry.tag, `${options.dryRun ? "would delete" : "deleted"}: its image no tag holds, attested by ${ciStack}`, entry.digest]),
+          ...provenanceLast(orphan.signatures).map((entry) => [entry.repository, entry.tag, `${options.dryRun ? "would delete" : "deleted"}: its image no tag holds, attested by ${ciStack}`, entry.digest]),
         ]),
         ...heldAgain.map((held) => [held.repository, "(no tag when listed)", `kept: ${held.holder} holds it again`, held.subject]),
         ...gone.map((orphan) => [orphan.repository, "(no tag when listed)", "gone: another clean-up deleted its signatures", orphan.subject]),

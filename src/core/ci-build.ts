@@ -81,9 +81,9 @@ export interface CleanupPlan {
 /**
  * The manifests a clean-up deletes, in the order it deletes them: the signatures (so none is left
  * whose image has gone), then the per-platform images only the change's indexes referenced, then
- * the change's tags (the images no tag holds go their own way: registry/copy.ts deleteOrphan). Stopped halfway, the change's tags are still there, so running it again finds
- * what is left; an index deleted before its platform images would leave them untagged, where no
- * later run looks.
+ * the change's tags (the images no tag holds go their own way: registry/copy.ts deleteOrphan).
+ * Stopped halfway, the change's tags are still there, so running it again finds what is left; an
+ * index deleted before its platform images would leave them untagged, where no later run looks.
  */
 export function deletionOrder(plan: CleanupPlan): { readonly repository: string; readonly digest: string }[] {
   const signatures = plan.remove.filter((entry) => entry.signatureOf !== undefined);

@@ -274,10 +274,7 @@ export class RegistryClient {
     let next: string | undefined = first;
     for (let page = 0; next !== undefined; page++) {
       const answer = await this.request(next, { sentBy: { kind: "next page", of: what } });
-      if (answer.status === 404 && page === 0 && options.absentOnFirst404 === true) {
-        if (this.isOwnOrigin(answer.url)) return undefined;
-        throw this.notFoundElsewhere(`GET ${what}`, answer);
-      }
+      if (page === 0 && options.absentOnFirst404 === true && this.isNotFound(`GET ${what}`, answer)) return undefined;
       if (answer.status !== 200) throw this.unexpected(`GET ${what}`, answer);
       // null is a list with nothing in it; no field at all is not a list page, whatever else it says.
       const listed = parseJson<Partial<Record<typeof field, unknown>>>(answer.body, parsed)[field];
@@ -295,10 +292,7 @@ export class RegistryClient {
   /** The manifest a tag or digest names, or undefined when there is none (404). Its bytes are checked against its digest. */
   async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
     const answer = await this.request(this.at(repository, "manifests", reference), { headers: { accept: MANIFEST_TYPES } });
-    if (answer.status === 404) {
-      if (this.isOwnOrigin(answer.url)) return undefined;
-      throw this.notFoundElsewhere(`GET manifest ${repository}:${reference}`, answer);
-    }
+    if (this.isNotFound(`GET manifest ${repository}:${reference}`, answer)) return undefined;
     if (answer.status !== 200) throw this.unexpected(`GET manifest ${repository}:${reference}`, answer);
     const digest = this.checkedDigest(repository, reference, answer);
     const mediaType = answer.headers.get("content-type") ?? "";
@@ -355,9 +349,8 @@ export class RegistryClient {
 
   async deleteManifest(repository: string, digest: string): Promise<void> {
     const answer = await this.request(this.at(repository, "manifests", digest), { method: "DELETE" });
-    // Gone already: only the registry itself can say so.
-    if (answer.status === 404 && !this.isOwnOrigin(answer.url)) throw this.notFoundElsewhere(`DELETE ${repository}@${digest}`, answer);
-    if (answer.status !== 202 && answer.status !== 404) throw this.unexpected(`DELETE ${repository}@${digest}`, answer);
+    // Gone already (only the registry itself can say so) is done.
+    if (answer.status !== 202 && !this.isNotFound(`DELETE ${repository}@${digest}`, answer)) throw this.unexpected(`DELETE ${repository}@${digest}`, answer);
   }
 
   /** Makes a blob of one repository available in another: a cross-repository mount, else a copy through this process. */
@@ -414,8 +407,7 @@ export class RegistryClient {
   /** Whether a blob exists (HEAD: 200 yes, 404 no; anything else is an error). */
   async blobExists(repository: string, digest: string): Promise<boolean> {
     const answer = await this.request(this.at(repository, "blobs", digest), { method: "HEAD" });
-    if (answer.status === 404 && !this.isOwnOrigin(answer.url)) throw this.notFoundElsewhere(`HEAD blob ${repository}@${digest}`, answer);
-    if (answer.status === 404) return false;
+    if (this.isNotFound(`HEAD blob ${repository}@${digest}`, answer)) return false;
     if (answer.status !== 200) throw this.unexpected(`HEAD blob ${repository}@${digest}`, answer);
     return true;
   }
@@ -596,6 +588,16 @@ export class RegistryClient {
   }
 
   /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */
+  /**
+   * Whether an answer says "not found": a 404 from the registry's own origin. A 404 from wherever a
+   * redirect took the request is an error (notFoundElsewhere); any other status is not "not found".
+   */
+  private isNotFound(what: string, answer: Answer): boolean {
+    if (answer.status !== 404) return false;
+    if (this.isOwnOrigin(answer.url)) return true;
+    throw this.notFoundElsewhere(what, answer);
+  }
+
   /**
    * A 404 from another origin than the registry's, where a redirect took the request: only the
    * registry can say that what it was asked for does not exist (a login page, a proxy's or a

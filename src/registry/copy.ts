@@ -184,6 +184,26 @@ export async function listedTagManifest(client: Pick<RegistryClient, "registry" 
 }
 
 /**
+ * Of `expected` (tags a delete relies on), those a list just read leaves out because they are
+ * gone (404). One the registry still answers for means the list is not whole: an error, whose
+ * message ends with what the caller then cannot tell (`cannotTell`).
+ */
+async function goneFromList(client: Pick<RegistryClient, "registry" | "manifest">, repository: string, listed: readonly string[], expected: readonly string[], cannotTell: string): Promise<string[]> {
+  const unlisted = [...new Set(expected)].filter((tag) => !listed.includes(tag));
+  for (const tag of unlisted) {
+    const now = await client.manifest(repository, tag);
+    if (now !== undefined) throw new RegistryError(`the tag list of ${repository} at ${client.registry} leaves out ${tag}, which the registry answers for (${now.digest}): the list is not whole, so Strata cannot tell ${cannotTell}; check the registry (its storage, or a proxy in front of it), then run again`, undefined, "a tag list that leaves out a tag the registry answers for", "malformed");
+  }
+  return unlisted;
+}
+
+/** Cosign tags in the order a delete takes them: the `.att` (the provenance, what shows whose an image is) last. */
+export function provenanceLast<T extends { readonly tag: string }>(signatures: readonly T[]): T[] {
+  const last = (tag: string): number => (tag.endsWith(".att") ? 1 : 0);
+  return [...signatures].sort((a, b) => last(a.tag) - last(b.tag));
+}
+
+/**
  * The first of `listed` (a repository's tags; not `except`, nor cosign's) that holds `digest`, or
  * holds an index listing it, as a message names it; undefined when none does. A delete by digest
  * would take such a tag with it, or break its index.
@@ -211,11 +231,7 @@ export async function holderOf(client: Pick<RegistryClient, "registry" | "tags" 
  */
 export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string; gone?: true }> {
   const listed = await client.tags(repository);
-  if (!listed.includes(tag)) {
-    const now = await client.manifest(repository, tag);
-    if (now === undefined) return { deleted: false, gone: true };
-    throw new RegistryError(`the tag list of ${repository} at ${client.registry} leaves out ${tag}, which the registry answers for (${now.digest}): the list is not whole, so Strata cannot tell which other tags hold ${digest}, and deletes nothing; check the registry (its storage, or a proxy in front of it), then run again`, undefined, "a tag list that leaves out a tag the registry answers for", "malformed");
-  }
+  if ((await goneFromList(client, repository, listed, [tag], `which other tags hold ${digest}, and deletes nothing`)).length > 0) return { deleted: false, gone: true };
   // The copy's own tag is not asked: a layer that a stack moving from promoting to building adopts
   // under the same tag is the same resource, updated, never deleted (pulumi/tree.ts adopt's alias).
   const keptFor = await holderOf(client, repository, digest, listed, tag);
@@ -241,18 +257,13 @@ export async function deleteOrphan(
   firstListed: readonly string[],
 ): Promise<{ deleted: readonly string[] } | { keptFor: string } | { gone: true }> {
   const listed = await client.tags(orphan.repository);
-  const unlisted = [...new Set([...firstListed, ...orphan.signatures.map((signature) => signature.tag)])].filter((tag) => !listed.includes(tag));
-  for (const tag of unlisted) {
-    const now = await client.manifest(orphan.repository, tag);
-    if (now !== undefined) throw new RegistryError(`the tag list of ${orphan.repository} at ${client.registry} leaves out ${tag}, which the registry answers for (${now.digest}): the list is not whole, so Strata cannot tell whether a tag holds ${orphan.subject} again, and deletes nothing more; check the registry (its storage, or a proxy in front of it), then run again`, undefined, "a tag list that leaves out a tag the registry answers for", "malformed");
-  }
+  const unlisted = await goneFromList(client, orphan.repository, listed, [...firstListed, ...orphan.signatures.map((signature) => signature.tag)], `whether a tag holds ${orphan.subject} again, and deletes nothing more`);
   if (orphan.signatures.every((signature) => unlisted.includes(signature.tag))) return { gone: true };
   const keptFor = await holderOf(client, orphan.repository, orphan.subject, listed);
   if (keptFor !== undefined) return { keptFor };
   await client.deleteManifest(orphan.repository, orphan.subject);
   // Those another clean-up took already (not found above) are not deleted again, nor said deleted.
-  const last = (tag: string): number => (tag.endsWith(".att") ? 1 : 0);
-  const signatures = orphan.signatures.filter((signature) => !unlisted.includes(signature.tag)).sort((a, b) => last(a.tag) - last(b.tag));
+  const signatures = provenanceLast(orphan.signatures.filter((signature) => !unlisted.includes(signature.tag)));
   for (const signature of signatures) await client.deleteManifest(orphan.repository, signature.digest);
   return { deleted: signatures.map((signature) => signature.tag) };
 }
