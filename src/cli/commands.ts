@@ -276,37 +276,46 @@ export function buildProgram(io: CliIo): Command {
       if (change === undefined) throw new InputError([{ file: "command line", field: "--change", message: `"${options.change}" is not a positive whole number`, fix: "give the Gerrit change number, for example --change 19026" }]);
       const { config } = stackConfigOf(options, io);
       const client = await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
-      const tags = await groupTags(client, config.group);
-      const plan = planCiCleanup(tags, change);
       const ciStack = ciStackName(options.stack, { change });
-      // Images a later run of the same CI tag wrote over: their signatures, the change's when their provenance says so.
-      const orphans = orphanedImages(tags);
-      const { provenanceStacks } = await import("../registry/signatures.js");
-      const provenanceOf = new Map<string, OrphanProvenance>();
-      for (const orphan of orphans) {
-        const attestations = orphan.signatures.find((entry) => entry.tag.endsWith(".att"));
-        if (attestations !== undefined) provenanceOf.set(`${orphan.repository}@${orphan.subject}`, await provenanceStacks(client, orphan.repository, attestations.digest));
-      }
-      const owners = orphanOwners(orphans, provenanceOf, ciStack);
-      const orphaned = { remove: [...owners.remove], keep: [...owners.keep] };
-      /** Orphans a tag holds again (a run pushed the same bytes since the listing): not the change's to delete. */
-      const heldAgain: { repository: string; subject: string; holder: string }[] = [];
-      /** Orphans whose signatures another clean-up deleted since the listing. */
-      const gone: { repository: string; subject: string }[] = [];
-      if (!options.dryRun) {
-        for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
-        for (const orphan of owners.remove) {
-          const done = await deleteOrphan(client, orphan, tags.filter((entry) => entry.repository === orphan.repository).map((entry) => entry.tag));
-          if ("deleted" in done) {
-            // Said as deleted: the signatures it deleted, not those another clean-up took meanwhile.
-            orphaned.remove[orphaned.remove.indexOf(orphan)] = { ...orphan, signatures: orphan.signatures.filter((signature) => done.deleted.includes(signature.tag)) };
-            continue;
-          }
-          orphaned.remove.splice(orphaned.remove.indexOf(orphan), 1);
-          if ("keptFor" in done) heldAgain.push({ repository: orphan.repository, subject: orphan.subject, holder: done.keptFor });
-          else gone.push({ repository: orphan.repository, subject: orphan.subject });
+      /** Reads the group's tags and deletes what is the change's: from the first read to the last delete under the channel's lock. */
+      const clean = async () => {
+        const tags = await groupTags(client, config.group);
+        const plan = planCiCleanup(tags, change);
+        // Images a later run of the same CI tag wrote over: their signatures, the change's when their provenance says so.
+        const orphans = orphanedImages(tags);
+        const { provenanceStacks } = await import("../registry/signatures.js");
+        const provenanceOf = new Map<string, OrphanProvenance>();
+        for (const orphan of orphans) {
+          const attestations = orphan.signatures.find((entry) => entry.tag.endsWith(".att"));
+          if (attestations !== undefined) provenanceOf.set(`${orphan.repository}@${orphan.subject}`, await provenanceStacks(client, orphan.repository, attestations.digest));
         }
-      }
+        const owners = orphanOwners(orphans, provenanceOf, ciStack);
+        const orphaned = { remove: [...owners.remove], keep: [...owners.keep] };
+        /** Orphans a tag holds again (a run pushed the same bytes since the listing): not the change's to delete. */
+        const heldAgain: { repository: string; subject: string; holder: string }[] = [];
+        /** Orphans whose signatures another clean-up deleted since the listing. */
+        const gone: { repository: string; subject: string }[] = [];
+        if (!options.dryRun) {
+          for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
+          for (const orphan of owners.remove) {
+            const done = await deleteOrphan(client, orphan, tags.filter((entry) => entry.repository === orphan.repository).map((entry) => entry.tag));
+            if ("deleted" in done) {
+              // Said as deleted: the signatures it deleted, not those another clean-up took meanwhile.
+              orphaned.remove[orphaned.remove.indexOf(orphan)] = { ...orphan, signatures: orphan.signatures.filter((signature) => done.deleted.includes(signature.tag)) };
+              continue;
+            }
+            orphaned.remove.splice(orphaned.remove.indexOf(orphan), 1);
+            if ("keptFor" in done) heldAgain.push({ repository: orphan.repository, subject: orphan.subject, holder: done.keptFor });
+            else gone.push({ repository: orphan.repository, subject: orphan.subject });
+          }
+        }
+        return { plan, orphaned, heldAgain, gone };
+      };
+      // A channel run pushing the bytes of this change's build between the last read and a delete would lose its
+      // tag with the deleted digest (README, CI builds): so the deletes run only while the channel's lock is Strata's.
+      const { plan, orphaned, heldAgain, gone } = options.dryRun ? await clean() : await (await import("../engine/stack-lock.js")).withStackLock(
+        { backendUrl: engineEnv(io).PULUMI_BACKEND_URL, project: (await import("../engine/lock-owner.js")).projectName(projectDirOf(options, io)), stack: options.stack, env: engineEnv(io), purpose: "strata ci-clean" },
+        clean, io.err);
       const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
       if (options.json) {
         io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, indexEntriesRemoved: plan.children, orphansRemoved: orphaned.remove, orphansKept: orphaned.keep, orphansHeldAgain: heldAgain, orphansGone: gone, stack: ciStack, stackRemoved }, null, 2)}\n`);

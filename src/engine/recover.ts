@@ -18,7 +18,10 @@ import path from "node:path";
 import { UserError } from "../core/problems.js";
 import { fileBackendDir } from "./file-backend.js";
 import { endLeftoverPlugins } from "./leftover-plugins.js";
-import { type LockOwner, type OwnerStore, ownerStore, psql, startTicksOf, thisMachine, type Whereabouts } from "./lock-owner.js";
+import { type LockOwner, type OwnerStore, ownerStore, startTicksOf, thisMachine, type Whereabouts } from "./lock-owner.js";
+import { fileLocks, postgresLocks, stackLockDir, type StackLock } from "./stack-lock.js";
+
+export type { StackLock } from "./stack-lock.js";
 
 export interface RecoveryStep {
   readonly action: "removed sidecar" | "removed temp file" | "restored checkpoint" | "released lock" | "cleared pending operations" | "ended leftover plugin";
@@ -65,19 +68,6 @@ function pulumi(args: readonly string[], options: RecoverOptions): Promise<{ cod
       resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr });
     });
   });
-}
-
-/** A stack lock as Pulumi's DIY backends write it (file and PostgreSQL alike). */
-export interface StackLock {
-  /** Where it is: a file, or a key of the state table. */
-  readonly where: string;
-  readonly pid?: number;
-  readonly hostname?: string;
-  readonly username?: string;
-  /** When the update took it (RFC 3339). */
-  readonly timestamp?: string;
-  /** A lock file still being written (`<lock>.json.<hex>.tmp`): its age in ms, from its mtime. */
-  readonly tempAgeMs?: number;
 }
 
 /** Why a lock may or may not be released. Pure. */
@@ -280,62 +270,12 @@ async function settledSighting(pid: number): Promise<Sighting> {
 /** Refused recovery: a lock whose owner may still be running. */
 export class RecoveryRefused extends UserError {}
 
-function parseLock(where: string, text: string, tempAgeMs?: number): StackLock {
-  let lock: { pid?: unknown; hostname?: unknown; username?: unknown; timestamp?: unknown } = {};
-  try {
-    lock = JSON.parse(text) as typeof lock;
-  } catch {
-    // A lock cut short by the kill: its owner is unknown, so it only refuses (without --force).
-  }
-  return {
-    where,
-    ...(typeof lock.pid === "number" ? { pid: lock.pid } : {}),
-    ...(typeof lock.hostname === "string" ? { hostname: lock.hostname } : {}),
-    ...(typeof lock.username === "string" ? { username: lock.username } : {}),
-    ...(typeof lock.timestamp === "string" ? { timestamp: lock.timestamp } : {}),
-    ...(tempAgeMs === undefined ? {} : { tempAgeMs }),
-  };
-}
-
-/**
- * The locks of a stack on a file backend, and the lock files still being written
- * (`<id>.json.<hex>.tmp`): Pulumi counts those as locks too, and one may be a run starting now.
- */
-function fileLocks(lockDir: string): StackLock[] {
-  if (!existsSync(lockDir)) return [];
-  return readdirSync(lockDir).filter((entry) => entry.endsWith(".json") || /\.json\.[0-9a-f]+\.tmp$/.test(entry)).flatMap((name) => {
-    const file = path.join(lockDir, name);
-    let text = "";
-    let tempAgeMs: number | undefined;
-    try {
-      if (name.endsWith(".tmp")) tempAgeMs = Math.max(0, Date.now() - statSync(file).mtimeMs);
-      text = readFileSync(file, "utf8");
-    } catch {
-      // Gone since the listing: a temp file renamed into place is read under its own name next time;
-      // a lock gone is parsed as unknown, which only refuses.
-      if (name.endsWith(".tmp")) return [];
-    }
-    return [parseLock(file, text, tempAgeMs)];
-  });
-}
-
-/**
- * The locks of a stack on Pulumi's PostgreSQL backend: rows of its state table (default
- * pulumi_state) under `<database>/.pulumi/locks/…/<project>/<stack>/`, each `{"data": base64 of the lock}`.
- * Read with psql (Debian's postgresql-client) and the same PGPASSFILE as the engine.
- */
-async function postgresLocks(backendUrl: string, project: string, stack: string, env: Readonly<Record<string, string | undefined>>): Promise<StackLock[]> {
-  const table = new URL(backendUrl).searchParams.get("table") ?? "pulumi_state";
-  if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(table)) throw new RecoveryRefused(`the backend URL names the table "${table}", which strata recover cannot read safely; fix: release the lock with pulumi cancel --stack ${stack} after checking its owner`);
-  // Keys start with the database's name as the bucket's prefix: `<db>/.pulumi/locks/organization/<project>/<stack>/<id>.json`.
-  const query = `SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key LIKE '%.pulumi/locks/%/' || :'project' || '/' || :'stack' || '/%.json';\n`;
-  const answer = await psql(backendUrl, query, { project, stack }, env);
-  if (answer.missing) throw new RecoveryRefused(`strata recover reads the PostgreSQL backend's locks with psql, which is not installed, so it cannot see who holds the lock; fix: apt-get install postgresql-client, or check the lock's owner yourself and use --force`);
-  if (answer.code !== 0) throw new RecoveryRefused(`cannot read the stack's locks from the PostgreSQL backend (${answer.stderr.trim().split("\n")[0] ?? "psql failed"}); fix: check that the database runs (STRATA_BACKEND=postgres scripts/services.sh status) and PGPASSFILE, then run strata recover again`);
-  return answer.stdout.split("\n").filter((line) => line.includes("\t")).map((line) => {
-    const [key, text] = line.split("\t") as [string, string];
-    return parseLock(`${key} (PostgreSQL table ${table})`, text);
-  });
+/** strata recover's words when a PostgreSQL backend's locks cannot be read. */
+function recoverRefusal(stack: string): (why: "table" | "psql missing" | "read failed", detail: string) => RecoveryRefused {
+  return (why, detail) => new RecoveryRefused(
+    why === "table" ? `the backend URL names the table "${detail}", which strata recover cannot read safely; fix: release the lock with pulumi cancel --stack ${stack} after checking its owner`
+    : why === "psql missing" ? "strata recover reads the PostgreSQL backend's locks with psql, which is not installed, so it cannot see who holds the lock; fix: apt-get install postgresql-client, or check the lock's owner yourself and use --force"
+    : `cannot read the stack's locks from the PostgreSQL backend (${detail}); fix: check that the database runs (STRATA_BACKEND=postgres scripts/services.sh status) and PGPASSFILE, then run strata recover again`);
 }
 
 /** Every owner record of the stack, or why they could not be read (which leaves locks "cannot tell"). */
@@ -388,11 +328,11 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   const backendDir = fileBackendDir(options.env.PULUMI_BACKEND_URL);
   const stacksDir = backendDir === undefined ? undefined : [path.join(backendDir, ".pulumi", "stacks", options.project), path.join(backendDir, ".pulumi", "stacks")]
     .find((dir) => existsSync(path.join(dir, `${options.stack}.json`)) || existsSync(path.join(dir, `${options.stack}.json.gz`)));
-  const lockDir = backendDir === undefined ? undefined : path.join(backendDir, ".pulumi", "locks", "organization", options.project, options.stack);
+  const lockDir = backendDir === undefined ? undefined : path.join(backendDir, stackLockDir(options.project, options.stack));
   const backendUrl = options.env.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL;
   // Who holds the lock is settled before anything is touched: a lock whose owner may be running stops recovery.
   const locks = lockDir !== undefined ? fileLocks(lockDir)
-    : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env)
+    : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env, recoverRefusal(options.stack))
     : undefined;
   const store = ownerStore(backendUrl, options.env);
   const records = locks === undefined || locks.length === 0 ? { owners: [] } : await ownerRecordsOf(store, options.project, options.stack);
@@ -448,7 +388,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
     // locks were judged would lose it. Asked again right before; a lock not judged stops recovery.
     if (released !== undefined) {
       const judged = new Set((locks ?? []).map((lock) => lock.where));
-      const now = lockDir !== undefined ? fileLocks(lockDir) : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env) : [];
+      const now = lockDir !== undefined ? fileLocks(lockDir) : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env, recoverRefusal(options.stack)) : [];
       const taken = now.filter((lock) => !judged.has(lock.where));
       if (taken.length > 0) throw new RecoveryRefused(`stack ${options.stack}: a run took the stack's lock while strata recover was working (${taken.map((lock) => lock.where).join(", ")}); the lock was left to it. fix: let that run finish, then strata recover --stack ${options.stack} again if it is needed`);
     }

@@ -6,12 +6,14 @@
  * never a release tag, and garbage collection after it leaves the channel whole.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { emptyEngine } from "../../bench/docker-images.js";
+import { projectName } from "../../src/engine/lock-owner.js";
+import { holdStackLock } from "../../src/engine/stack-lock.js";
 import { engineGet } from "../../src/pulumi/docker-engine.js";
-import { brokenTags, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, upWithSummary } from "./harness.js";
+import { brokenTags, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 
 let world: E2eWorld;
 let dev: E2eStack;
@@ -48,9 +50,12 @@ async function imageEvents<T>(task: () => Promise<T>): Promise<{ result: T; even
 const LAYERS = ["base", "tools", "db", "libs", "app-base", "app"];
 const REPOSITORIES = { base: "base", tools: "base-tools", db: "base-tools-db", libs: "base-tools-libs", "app-base": "base-tools-libs-app-base", app: "base-tools-libs-app" } as const;
 let releaseDigests: Record<string, string | undefined>;
+/** The leaf's file as the channel built it, before the change's edits. */
+let releaseAppText: string;
 
 beforeAll(async () => {
   world = createWorld("cibuilds");
+  releaseAppText = readFileSync(path.join(world.catalogDir, "app/app.txt"), "utf8");
   dev = await world.stack("dev");
   const { results } = await up({}, "dev");
   expect(Object.values(results)).toEqual(LAYERS.map(() => "built"));
@@ -132,6 +137,56 @@ describe("CI builds end to end", () => {
     // The engine keeps the parent as an image of its own only when it pulled it.
     const parentImage = pulledByEngine.length > 0 ? [`${registryAddress}/${dev.group}/${REPOSITORIES["app-base"]}`] : [];
     expect([...new Set(local)].sort()).toEqual([...parentImage, `${registryAddress}/${dev.group}/${REPOSITORIES.app}`].sort());
+  });
+
+  it("ci-clean and the channel's runs never overlap: refused while an up of the channel holds its lock, nothing deleted; an up refused while ci-clean's lock is held; a killed holder's lock released by strata recover", async () => {
+    const before = await registryContents(dev.group);
+    expect(Object.values(before).flat().filter((tag) => tag.includes("-4242")).length).toBeGreaterThan(0);
+    // The channel's own catalog (the change's edit set aside meanwhile): this up of dev is a no-op that takes the stack's lock.
+    const appFile = path.join(world.catalogDir, "app/app.txt");
+    const changedAppText = readFileSync(appFile, "utf8");
+    writeFileSync(appFile, releaseAppText);
+    const lockDir = path.join(world.root, "state/.pulumi/locks/organization", projectName(world.projectDir), "dev");
+    const lockFiles = (): string[] => (existsSync(lockDir) ? readdirSync(lockDir).filter((name) => name.endsWith(".json")) : []);
+    const run = startGroupUp(world, "dev");
+    expect(await waitFor(() => lockFiles().length > 0, 120_000), run.output()).toBe(true);
+    // Frozen while it holds the lock (the engine, its plugins and strata alike), so ci-clean surely meets it.
+    run.killGroup("SIGSTOP");
+    const refused = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE]);
+    run.killGroup("SIGCONT");
+    expect(refused.code, refused.out).not.toBe(0);
+    expect(refused.out).toMatch(/strata ci-clean: stack dev is locked by another run, so nothing was changed: .*\(pid \d+\) at .*fix: wait for that run to end/s);
+    expect(await registryContents(dev.group)).toEqual(before);
+    expect(await run.exited, run.output()).toBe(0);
+    expect(run.output()).toMatch(/6 unchanged/);
+
+    // The other way: while Strata holds the channel's lock (as ci-clean does), Pulumi refuses the channel's update.
+    const held = await holdStackLock({ backendUrl: world.env.PULUMI_BACKEND_URL, project: projectName(world.projectDir), stack: "dev", env: world.env, purpose: "strata ci-clean" });
+    const locked = await runStrata(world, ["up", "--stack", "dev", "--catalog", world.catalogDir]);
+    await held.release();
+    writeFileSync(appFile, changedAppText);
+    expect(locked.code, locked.out).not.toBe(0);
+    expect(locked.out).toMatch(/stack dev is being updated by another run \(its lock is held\)/);
+    expect(lockFiles()).toEqual([]);
+
+    // A holder killed with SIGKILL leaves its lock; its owner record lets strata recover prove it gone and release it.
+    const holder = spawn(process.execPath, ["--input-type=module", "-e", `
+      const { holdStackLock } = await import(${JSON.stringify(path.join(repoRoot, "dist/src/engine/stack-lock.js"))});
+      await holdStackLock({ backendUrl: process.env.PULUMI_BACKEND_URL, project: ${JSON.stringify(projectName(world.projectDir))}, stack: "dev", env: process.env, purpose: "strata ci-clean" });
+      console.log("held");
+      setInterval(() => undefined, 1000);`], { env: { ...process.env, ...world.env }, stdio: ["ignore", "pipe", "inherit"] });
+    let said = "";
+    holder.stdout.on("data", (chunk: Buffer) => (said += chunk.toString()));
+    expect(await waitFor(() => said.includes("held"), 30_000), said).toBe(true);
+    holder.kill("SIGKILL");
+    await new Promise((resolve) => holder.on("exit", resolve));
+    expect(lockFiles()).toHaveLength(1);
+    expect((await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE])).out).toMatch(/stack dev is locked by another run/);
+    const recovered = await runStrata(world, ["recover", "--stack", "dev"]);
+    expect(recovered.code, recovered.out).toBe(0);
+    expect(recovered.out).toMatch(new RegExp(`released lock.*pid ${holder.pid} on host .*is not running any more`, "s"));
+    expect(lockFiles()).toEqual([]);
+    expect(await registryContents(dev.group)).toEqual(before);
   });
 
   it("ci-clean deletes every tag of the change and its stack, never a release tag; garbage collection leaves the channel whole", async () => {

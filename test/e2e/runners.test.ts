@@ -12,6 +12,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { projectName } from "../../src/engine/lock-owner.js";
+import { holdStackLock, postgresLocks } from "../../src/engine/stack-lock.js";
 import { freePort } from "../helpers/net.js";
 import { createWorld, type E2eWorld, repoRoot, runStrata, secondRunner, startGroupUp, waitFor } from "./harness.js";
 
@@ -87,6 +89,35 @@ describe("two runners, one PostgreSQL backend", () => {
     const retry = await up(runnerB, "shared");
     expect(retry.code, retry.out).toBe(0);
     expect(retry.out).toMatch(/6 unchanged/);
+  });
+
+  it("Strata's hold of a stack's lock (strata ci-clean's) is Pulumi's lock in the database: an up is refused while Strata holds it, and Strata is refused while an up holds it", async () => {
+    const project = projectName(world.projectDir);
+    const hold = () => holdStackLock({ backendUrl: world.env.PULUMI_BACKEND_URL, project, stack: "shared", env: world.env, purpose: "strata ci-clean" });
+    const held = await hold();
+    expect(held.where).toMatch(new RegExp(`^strata/\\.pulumi/locks/organization/${project}/shared/[0-9a-f-]{36}\\.json \\(PostgreSQL table pulumi_state\\)$`));
+    const refused = await up(runnerB, "shared");
+    await held.release();
+    expect(refused.code, refused.out).not.toBe(0);
+    expect(refused.out).toMatch(/stack shared is being updated by another run \(its lock is held\)/);
+
+    const run = startGroupUp(runnerA, "shared");
+    const locks = () => postgresLocks(world.env.PULUMI_BACKEND_URL as string, project, "shared", world.env, (why, detail) => new Error(`${why}: ${detail}`));
+    let seen = false;
+    for (let waited = 0; waited < 120_000 && !seen; waited += 50) {
+      seen = (await locks()).length > 0;
+      if (!seen) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(seen, run.output()).toBe(true);
+    // Frozen while it holds the lock, so Strata surely meets it.
+    run.killGroup("SIGSTOP");
+    const meeting = await hold().then((lock) => lock.release().then(() => "taken"), (error: unknown) => String(error));
+    run.killGroup("SIGCONT");
+    expect(meeting).toMatch(new RegExp(`stack shared is locked by another run, so nothing was changed: strata/\\.pulumi/locks/organization/${project}/shared/[0-9a-f-]{36}\\.json \\(PostgreSQL table pulumi_state\\): \\S+@${hostname()} \\(pid \\d+\\)`));
+    expect(await run.exited, run.output()).toBe(0);
+    // Its lock gone with it, Strata's is taken and released again.
+    await (await hold()).release();
+    expect(await locks()).toEqual([]);
   });
 
   it("a runner killed with SIGKILL mid-run: the other recovers the stack and brings it up", async () => {

@@ -1,0 +1,300 @@
+/**
+ * A stack's lock as Pulumi's DIY backends keep it (file and PostgreSQL alike): read for
+ * `strata recover`, and taken for work that is not an update but must not run beside one.
+ *
+ * Why Strata takes it at all: `strata ci-clean` deletes manifests by digest, and a registry deletes
+ * every tag of that digest with it. A channel run that pushes the same bytes as a change's CI build
+ * (the merged change, built again) between ci-clean's last read and its delete would lose its
+ * release tag. Holding the channel stack's lock, ci-clean and the channel's runs never overlap.
+ *
+ * How: as the engine does (pkg/backend/diy/lock.go): look for another lock, write `<id>.json` (pid,
+ * user, host, time) in the stack's lock folder, look again, and give up when another is there. So a
+ * `pulumi up` refuses while Strata holds it ("currently locked"), and Strata refuses while an
+ * update runs. An owner record is written first (lock-owner.ts), so that `strata recover` can tell
+ * a killed holder from a live one, as for a killed `strata up`.
+ */
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { hostname, userInfo } from "node:os";
+import path from "node:path";
+import { UserError } from "../core/problems.js";
+import { writeFileWhole } from "../core/files.js";
+import { fileBackendDir } from "./file-backend.js";
+import { ownerStore, psql, recordOwner } from "./lock-owner.js";
+
+/** A stack lock as Pulumi's DIY backends write it. */
+export interface StackLock {
+  /** Where it is: a file, or a key of the state table. */
+  readonly where: string;
+  readonly pid?: number;
+  readonly hostname?: string;
+  readonly username?: string;
+  /** When the update took it (RFC 3339). */
+  readonly timestamp?: string;
+  /** A lock file still being written (`<lock>.json.<hex>.tmp`): its age in ms, from its mtime. */
+  readonly tempAgeMs?: number;
+}
+
+/** A lock's text as read; one that is not JSON (cut short) names no owner. Pure. */
+export function parseLock(where: string, text: string, tempAgeMs?: number): StackLock {
+  let lock: { pid?: unknown; hostname?: unknown; username?: unknown; timestamp?: unknown } = {};
+  try {
+    lock = JSON.parse(text) as typeof lock;
+  } catch {
+    // A lock cut short by a kill: its owner is unknown, so it only refuses (without --force).
+  }
+  return {
+    where,
+    ...(typeof lock.pid === "number" ? { pid: lock.pid } : {}),
+    ...(typeof lock.hostname === "string" ? { hostname: lock.hostname } : {}),
+    ...(typeof lock.username === "string" ? { username: lock.username } : {}),
+    ...(typeof lock.timestamp === "string" ? { timestamp: lock.timestamp } : {}),
+    ...(tempAgeMs === undefined ? {} : { tempAgeMs }),
+  };
+}
+
+/** The stack's lock folder under a backend's root, in the project-scoped layout (meta.yaml version 1). */
+export function stackLockDir(project: string, stack: string): string {
+  return path.posix.join(".pulumi", "locks", "organization", project, stack);
+}
+
+/**
+ * The locks of a stack on a file backend, and the lock files still being written
+ * (`<id>.json.<hex>.tmp`): Pulumi counts those as locks too, and one may be a run starting now.
+ */
+export function fileLocks(lockDir: string): StackLock[] {
+  if (!existsSync(lockDir)) return [];
+  return readdirSync(lockDir).filter((entry) => entry.endsWith(".json") || /\.json\.[0-9a-f]+\.tmp$/.test(entry)).flatMap((name) => {
+    const file = path.join(lockDir, name);
+    let text = "";
+    let tempAgeMs: number | undefined;
+    try {
+      if (name.endsWith(".tmp")) tempAgeMs = Math.max(0, Date.now() - statSync(file).mtimeMs);
+      text = readFileSync(file, "utf8");
+    } catch {
+      // Gone since the listing: a temp file renamed into place is read under its own name next time;
+      // a lock gone is parsed as unknown, which only refuses.
+      if (name.endsWith(".tmp")) return [];
+    }
+    return [parseLock(file, text, tempAgeMs)];
+  });
+}
+
+/** The state table a PostgreSQL backend URL names (`?table=`, default pulumi_state), or undefined when it is no plain identifier. Pure. */
+export function postgresTable(backendUrl: string): string | undefined {
+  const table = new URL(backendUrl).searchParams.get("table") ?? "pulumi_state";
+  return /^[A-Za-z_][A-Za-z0-9_.]*$/.test(table) ? table : undefined;
+}
+
+/** The prefix of every key Pulumi writes in a PostgreSQL backend: the URL's path (the database's name) and "/". Pure. */
+export function postgresKeyPrefix(backendUrl: string): string {
+  const subDir = new URL(backendUrl).pathname.replace(/^\/+/, "");
+  return subDir === "" || subDir.endsWith("/") ? subDir : `${subDir}/`;
+}
+
+/**
+ * The locks of a stack on Pulumi's PostgreSQL backend: rows of its state table under
+ * `<database>/.pulumi/locks/…/<project>/<stack>/`, each `{"data": base64 of the lock}`. Read with
+ * psql (Debian's postgresql-client) and the same PGPASSFILE as the engine. `refuse` makes the
+ * error for a table that cannot be named safely, a missing psql or a failed read: the caller's words.
+ */
+export async function postgresLocks(backendUrl: string, project: string, stack: string, env: Readonly<Record<string, string | undefined>>, refuse: (why: "table" | "psql missing" | "read failed", detail: string) => Error): Promise<StackLock[]> {
+  const table = postgresTable(backendUrl);
+  if (table === undefined) throw refuse("table", new URL(backendUrl).searchParams.get("table") ?? "");
+  // Keys start with the database's name as the bucket's prefix: `<db>/.pulumi/locks/organization/<project>/<stack>/<id>.json`.
+  const query = `SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key LIKE '%.pulumi/locks/%/' || :'project' || '/' || :'stack' || '/%.json';\n`;
+  const answer = await psql(backendUrl, query, { project, stack }, env);
+  if (answer.missing) throw refuse("psql missing", "");
+  if (answer.code !== 0) throw refuse("read failed", answer.stderr.trim().split("\n")[0] ?? "psql failed");
+  return answer.stdout.split("\n").filter((line) => line.includes("\t")).map((line) => {
+    const [key, text] = line.split("\t") as [string, string];
+    return parseLock(`${key} (PostgreSQL table ${table})`, text);
+  });
+}
+
+/** Refused: the stack is locked by another, or its locks cannot be seen or taken. Nothing was changed. */
+export class StackLockRefused extends UserError {}
+
+/** A lock Strata holds; `release` removes it and its owner record (once; later calls do nothing). */
+export interface HeldStackLock {
+  readonly where: string;
+  /** Why no owner record could be written: a kill of this holder then leaves a lock strata recover releases only with --force. */
+  readonly recordFailed?: string;
+  release(): Promise<void>;
+}
+
+/** Where a backend keeps a stack's locks, and how Strata lists, writes and deletes one there. */
+export interface LockPlace {
+  readonly describe: string;
+  list(): Promise<StackLock[]>;
+  write(id: string, content: string): Promise<string>;
+  remove(id: string): Promise<void>;
+}
+
+/** A backend's layout version from its meta.yaml text (none: the layout before versions, 0). Pure. */
+export function layoutVersion(metaYaml: string | undefined): string {
+  if (metaYaml === undefined) return "0";
+  return /^version:\s*(\d+)\s*$/m.exec(metaYaml)?.[1] ?? "unknown";
+}
+
+function layoutRefusal(version: string, backend: string, stack: string, purpose: string): StackLockRefused {
+  return new StackLockRefused(`${purpose}: cannot take stack ${stack}'s lock: the backend ${backend} has layout version ${version} (.pulumi/meta.yaml), and Strata knows where Pulumi keeps locks only in version 1 (project-scoped stacks); nothing was changed. fix: upgrade the backend (pulumi state upgrade), or make sure no update of ${stack} runs and use --dry-run to see what would go`);
+}
+
+function filePlace(backendDir: string, project: string, stack: string, purpose: string): LockPlace {
+  let metaYaml: string | undefined;
+  try {
+    metaYaml = readFileSync(path.join(backendDir, ".pulumi", "meta.yaml"), "utf8");
+  } catch {
+    metaYaml = undefined;
+  }
+  const version = layoutVersion(metaYaml);
+  if (version !== "1") throw layoutRefusal(version, backendDir, stack, purpose);
+  const dir = path.join(backendDir, stackLockDir(project, stack));
+  return {
+    describe: dir,
+    list: async () => fileLocks(dir),
+    write: async (id, content) => {
+      mkdirSync(dir, { recursive: true });
+      const file = path.join(dir, `${id}.json`);
+      // Renamed into place whole: Pulumi never reads half a lock.
+      writeFileWhole(file, content);
+      return file;
+    },
+    remove: async (id) => rmSync(path.join(dir, `${id}.json`), { force: true }),
+  };
+}
+
+async function postgresPlace(backendUrl: string, project: string, stack: string, env: Readonly<Record<string, string | undefined>>, purpose: string): Promise<LockPlace> {
+  const table = postgresTable(backendUrl);
+  if (table === undefined) throw new StackLockRefused(`${purpose}: the backend URL names the state table "${new URL(backendUrl).searchParams.get("table") ?? ""}", which Strata cannot name safely in SQL; nothing was changed. fix: use a table name of letters, digits and underscores`);
+  const run = async (sql: string, variables: Record<string, string>): Promise<string> => {
+    const answer = await psql(backendUrl, sql, variables, env);
+    if (answer.missing) throw new StackLockRefused(`${purpose}: Strata takes a PostgreSQL backend's stack lock with psql, which is not installed. fix: apt-get install postgresql-client`);
+    if (answer.code !== 0) throw new StackLockRefused(`${purpose}: cannot read or write stack ${stack}'s lock in the PostgreSQL backend (${answer.stderr.trim().split("\n")[0] ?? "psql failed"}). fix: check that the database runs (STRATA_BACKEND=postgres scripts/services.sh status) and PGPASSFILE, then run it again`);
+    return answer.stdout;
+  };
+  const prefix = postgresKeyPrefix(backendUrl);
+  const meta = await run(`SELECT convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key = :'key';\n`, { key: `${prefix}.pulumi/meta.yaml` });
+  const version = layoutVersion(meta.trim() === "" ? undefined : meta);
+  if (version !== "1") throw layoutRefusal(version, `PostgreSQL table ${table}`, stack, purpose);
+  // Exactly the stack's folder, as Pulumi lists it (one level, "/" as the delimiter).
+  const dir = `${prefix}${stackLockDir(project, stack)}/`;
+  const keyOf = (id: string): string => `${dir}${id}.json`;
+  return {
+    describe: `${dir} (PostgreSQL table ${table})`,
+    list: async () => {
+      const stdout = await run(`SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE starts_with(key, :'dir') AND position('/' in substr(key, length(:'dir') + 1)) = 0;\n`, { dir });
+      return stdout.split("\n").filter((line) => line.includes("\t")).map((line) => {
+        const [key, text] = line.split("\t") as [string, string];
+        return parseLock(`${key} (PostgreSQL table ${table})`, text);
+      });
+    },
+    write: async (id, content) => {
+      // The row as Pulumi's own writer puts it: {"data": base64 of the bytes}.
+      await run(`INSERT INTO ${table} (key, data) VALUES (:'key', :'data'::json) ON CONFLICT (key) DO UPDATE SET data = EXCLUDED.data, updated_at = now();\n`,
+        { key: keyOf(id), data: JSON.stringify({ data: Buffer.from(content).toString("base64") }) });
+      return `${keyOf(id)} (PostgreSQL table ${table})`;
+    },
+    remove: async (id) => {
+      await run(`DELETE FROM ${table} WHERE key = :'key';\n`, { key: keyOf(id) });
+    },
+  };
+}
+
+/** Who holds a lock, for a message. Pure. */
+export function lockHolder(lock: StackLock): string {
+  if (lock.pid === undefined || lock.hostname === undefined) return `${lock.where} (it names no owner: a lock being written, or one cut short)`;
+  return `${lock.where}: ${lock.username ?? "?"}@${lock.hostname} (pid ${lock.pid}) at ${lock.timestamp ?? "an unknown time"}`;
+}
+
+export interface HoldOptions {
+  readonly backendUrl: string | undefined;
+  readonly project: string;
+  readonly stack: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The command taking it, for messages (`strata ci-clean`). */
+  readonly purpose: string;
+}
+
+/**
+ * Takes the stack's lock as Pulumi does, or refuses (StackLockRefused) when another holds it, when
+ * the backend is neither a file nor a PostgreSQL backend, or when its locks cannot be read: Strata
+ * cannot see who holds a lock there, so it does not go on as if nobody did.
+ */
+export async function holdStackLock(options: HoldOptions): Promise<HeldStackLock> {
+  const { backendUrl, project, stack, purpose } = options;
+  const backendDir = fileBackendDir(backendUrl);
+  const place = backendDir !== undefined ? filePlace(backendDir, project, stack, purpose)
+    : backendUrl?.startsWith("postgres://") === true || backendUrl?.startsWith("postgresql://") === true ? await postgresPlace(backendUrl, project, stack, options.env, purpose)
+    : undefined;
+  if (place === undefined) throw new StackLockRefused(`${purpose}: cannot take stack ${stack}'s lock on the backend ${backendUrl ?? "(none set)"}: Strata takes locks on file and PostgreSQL backends only; nothing was changed. fix: run it where PULUMI_BACKEND_URL names the channel's file or PostgreSQL backend`);
+  return takeLock(place, options);
+}
+
+/**
+ * The engine's protocol on one place: no other lock, the owner record, our lock, and no other lock
+ * still (two takers at once each see the other's, and both give up: never both go on).
+ */
+export async function takeLock(place: LockPlace, options: HoldOptions): Promise<HeldStackLock> {
+  const { backendUrl, project, stack, purpose } = options;
+  const lockedBy = (locks: readonly StackLock[]): StackLockRefused => new StackLockRefused(`${purpose}: stack ${stack} is locked by another run, so nothing was changed: ${locks.map(lockHolder).join("; ")}. fix: wait for that run to end and run it again; if it was killed, scripts/strata recover --stack ${stack} releases its lock`);
+  const before = await place.list();
+  if (before.length > 0) throw lockedBy(before);
+  // The owner record first: recover matches a lock to a record written just before it.
+  const recorded = await recordOwner(ownerStore(backendUrl, options.env), project, stack, process.pid);
+  const id = randomUUID();
+  const removeRecord = async (): Promise<void> => {
+    if ("remove" in recorded) await recorded.remove().catch(() => undefined);
+  };
+  let where: string;
+  try {
+    where = await place.write(id, JSON.stringify({ pid: process.pid, username: userInfo().username, hostname: hostname(), timestamp: new Date().toISOString() }));
+  } catch (error) {
+    await place.remove(id).catch(() => undefined);
+    await removeRecord();
+    throw error;
+  }
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    try {
+      await place.remove(id);
+    } catch (error) {
+      throw new StackLockRefused(`${purpose}: could not release stack ${stack}'s lock ${where} (${error instanceof Error ? error.message : String(error)}). fix: scripts/strata recover --stack ${stack} releases it once this command has ended`);
+    }
+    await removeRecord();
+  };
+  try {
+    const others = (await place.list()).filter((lock) => lock.where !== where);
+    if (others.length > 0) throw lockedBy(others);
+  } catch (error) {
+    await release().catch(() => undefined);
+    throw error;
+  }
+  return { where, release, ...("failed" in recorded ? { recordFailed: recorded.failed } : {}) };
+}
+
+/**
+ * Runs `work` holding the stack's lock, and releases it however `work` ends; a SIGINT or SIGTERM
+ * while it runs releases the lock first, then ends the process as that signal would have.
+ */
+export async function withStackLock<T>(options: HoldOptions, work: () => Promise<T>, note: (text: string) => void = () => undefined): Promise<T> {
+  const held = await holdStackLock(options);
+  if (held.recordFailed !== undefined) note(`note: strata could not record who holds stack ${options.stack}'s lock (${held.recordFailed}); if this command is killed, strata recover will need --force\n`);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    void held.release().catch(() => undefined).finally(() => process.kill(process.pid, signal));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    return await work();
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await held.release();
+  }
+}
