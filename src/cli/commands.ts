@@ -22,9 +22,8 @@ import { fingerprintTargets } from "../core/fingerprint.js";
 import { type PlanRow, planExitCode, planRows, type PreviousLayer, promotionRows, registryBlockedRows, renderPlanJson, renderPlanMarkdown, renderPlanText } from "./plan-status.js";
 import { renderSummary, summaryExitCode, summaryRows } from "./summary.js";
 import { graphNodes, renderDot, renderMermaid } from "./graph-render.js";
-import { groupTags, lookUpPublished } from "../registry/lookups.js";
-import { deleteOrphan, provenanceLast } from "../registry/copy.js";
-import { ciStackName, deletionOrder, orphanedImages, orphanOwners, type OrphanProvenance, planCiCleanup } from "../core/ci-build.js";
+import { lookUpPublished } from "../registry/lookups.js";
+import { ciStackName } from "../core/ci-build.js";
 import { imageSet, writeImageSet } from "./image-set.js";
 import { refRows } from "./refs.js";
 import { catalogOf, engineEnv, inputsOf, projectDirOf, type ProjectContext, type ProjectOptions, stackConfigOf, stateDirOf } from "../engine/project.js";
@@ -277,67 +276,17 @@ export function buildProgram(io: CliIo): Command {
       const { config } = stackConfigOf(options, io);
       const client = await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
       const ciStack = ciStackName(options.stack, { change });
-      /** Reads the group's tags and deletes what is the change's: from the first read to the last delete under the channel's lock. */
-      const clean = async () => {
-        const tags = await groupTags(client, config.group);
-        const plan = planCiCleanup(tags, change);
-        // Images a later run of the same CI tag wrote over: their signatures, the change's when their provenance says so.
-        const orphans = orphanedImages(tags);
-        const { provenanceStacks } = await import("../registry/signatures.js");
-        const provenanceOf = new Map<string, OrphanProvenance>();
-        for (const orphan of orphans) {
-          const attestations = orphan.signatures.find((entry) => entry.tag.endsWith(".att"));
-          if (attestations !== undefined) provenanceOf.set(`${orphan.repository}@${orphan.subject}`, await provenanceStacks(client, orphan.repository, attestations.digest));
-        }
-        const owners = orphanOwners(orphans, provenanceOf, ciStack);
-        const orphaned = { remove: [...owners.remove], keep: [...owners.keep] };
-        /** Orphans a tag holds again (a run pushed the same bytes since the listing): not the change's to delete. */
-        const heldAgain: { repository: string; subject: string; holder: string }[] = [];
-        /** Orphans whose signatures another clean-up deleted since the listing. */
-        const gone: { repository: string; subject: string }[] = [];
-        if (!options.dryRun) {
-          for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
-          for (const orphan of owners.remove) {
-            const done = await deleteOrphan(client, orphan, tags.filter((entry) => entry.repository === orphan.repository).map((entry) => entry.tag));
-            if ("deleted" in done) {
-              // Said as deleted: the signatures it deleted, not those another clean-up took meanwhile.
-              orphaned.remove[orphaned.remove.indexOf(orphan)] = { ...orphan, signatures: orphan.signatures.filter((signature) => done.deleted.includes(signature.tag)) };
-              continue;
-            }
-            orphaned.remove.splice(orphaned.remove.indexOf(orphan), 1);
-            if ("keptFor" in done) heldAgain.push({ repository: orphan.repository, subject: orphan.subject, holder: done.keptFor });
-            else gone.push({ repository: orphan.repository, subject: orphan.subject });
-          }
-        }
-        return { plan, orphaned, heldAgain, gone };
-      };
-      // A channel run pushing the bytes of this change's build between the last read and a delete would lose its
-      // tag with the deleted digest (README, CI builds): so the deletes run only while the channel's lock is Strata's.
-      const { plan, orphaned, heldAgain, gone } = options.dryRun ? await clean() : await (await import("../engine/stack-lock.js")).withStackLock(
+      const { cleanChange } = await import("../registry/ci-clean.js");
+      const request = { group: config.group, change, ciStack, dryRun: options.dryRun === true };
+      // A channel run pushing the bytes of this change's build between a read and a delete would lose its
+      // tag with the deleted digest (README, CI builds): from the first read to the last delete the lock is Strata's.
+      const outcome = options.dryRun ? await cleanChange(client, request) : await (await import("../engine/stack-lock.js")).withStackLock(
         { backendUrl: engineEnv(io).PULUMI_BACKEND_URL, project: (await import("../engine/lock-owner.js")).projectName(projectDirOf(options, io)), stack: options.stack, env: engineEnv(io), purpose: "strata ci-clean" },
-        clean, io.err);
+        () => cleanChange(client, request), io.err);
       const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
-      if (options.json) {
-        io.out(`${JSON.stringify({ change, group: config.group, dryRun: options.dryRun === true, removed: plan.remove, kept: plan.keep, indexEntriesRemoved: plan.children, orphansRemoved: orphaned.remove, orphansKept: orphaned.keep, orphansHeldAgain: heldAgain, orphansGone: gone, stack: ciStack, stackRemoved }, null, 2)}\n`);
-        return;
-      }
-      const rows = [
-        ...plan.remove.map((entry) => [entry.repository, entry.tag, options.dryRun ? "would delete" : "deleted", entry.digest]),
-        ...plan.keep.map((entry) => [entry.repository, entry.tag, `kept: same manifest as ${entry.sharedWith.join(", ")}`, entry.digest]),
-        ...plan.children.map((child) => [child.repository, `(in index ${child.of})`, options.dryRun ? "would delete" : "deleted", child.digest]),
-        // As deleteOrphan deletes them: the image, then its signatures, the provenance last.
-        ...orphaned.remove.flatMap((orphan) => [
-          [orphan.repository, "(no tag: written over by a later run)", options.dryRun ? "would delete" : "deleted", orphan.subject],
-          ...provenanceLast(orphan.signatures).map((entry) => [entry.repository, entry.tag, `${options.dryRun ? "would delete" : "deleted"}: its image no tag holds, attested by ${ciStack}`, entry.digest]),
-        ]),
-        ...heldAgain.map((held) => [held.repository, "(no tag when listed)", `kept: ${held.holder} holds it again`, held.subject]),
-        ...gone.map((orphan) => [orphan.repository, "(no tag when listed)", "gone: another clean-up deleted its signatures", orphan.subject]),
-      ];
-      if (rows.length === 0) io.out(`no CI tags of change ${change} in ${config.registry}/${config.group}\n`);
-      else io.out(`${renderTable(["repository", "tag", "action", "digest"], rows)}\n`);
-      if (orphaned.keep.length > 0) io.out(`kept the signatures of ${orphaned.keep.length} image(s) no tag holds, not shown to be this change's (--json lists them and why)\n`);
-      io.out(`${options.dryRun ? "dry run: nothing deleted" : `${plan.remove.length + orphaned.remove.reduce((count, orphan) => count + orphan.signatures.length, 0)} tag(s) deleted`}; stack ${ciStack}: ${stackRemoved ? "removed" : options.dryRun ? "left as it is" : "not present"}\n`);
-      if (!options.dryRun && plan.remove.length + orphaned.remove.length > 0) io.out("the layers' blobs stay on disk until the registry's garbage collection runs: scripts/services.sh gc\n");
+      const { renderCiCleanJson, renderCiCleanText } = await import("./ci-clean.js");
+      const run = { change, group: config.group, registry: config.registry, ciStack, dryRun: options.dryRun === true, stackRemoved };
+      io.out(options.json ? `${renderCiCleanJson(outcome, run)}\n` : renderCiCleanText(outcome, run));
     });
 
   withCommon(program.command("recover"))

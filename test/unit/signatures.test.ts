@@ -4,77 +4,18 @@
  * write, a tag gone right after it was written). The e2e test (cosign-native) holds the same code
  * against a real registry and plain cosign.
  */
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { attestationTag, type CosignKey, cosignManifest, PREDICATE_TYPES, readCosignManifest, signatureLayer, signatureTag, simpleSigningPayload, unlockCosignKey } from "../../src/core/cosign-format.js";
-import { type ManifestResult } from "../../src/registry/client.js";
-import { attestImage, provenanceStacks, type SignatureRegistry, signImages } from "../../src/registry/signatures.js";
+import { attestationTag, type CosignKey, cosignManifest, PREDICATE_TYPES, signatureLayer, signatureTag, simpleSigningPayload, unlockCosignKey } from "../../src/core/cosign-format.js";
+import { attestImage, provenanceStacks, signImages } from "../../src/registry/signatures.js";
+import { MemoryRegistry, sha256 } from "../helpers/memory-registry.js";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/cosign");
 const HOST = "registry.test:5000";
 const DIGEST = `sha256:${"ab".repeat(32)}`;
 const REF = `${HOST}/g/app@${DIGEST}`;
-const sha256 = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-
-/** A registry in memory: blobs and manifests by repository, tags pointing at manifests; hooks for the odd answer. */
-class MemoryRegistry implements SignatureRegistry {
-  readonly registry = HOST;
-  readonly blobs = new Map<string, Buffer>();
-  readonly manifests = new Map<string, Buffer>();
-  readonly tags = new Map<string, string>();
-  puts = 0;
-  /** Runs after each manifest put, before the put returns (another writer, a registry losing a tag). */
-  afterPut?: (repository: string, tag: string) => void;
-
-  async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
-    const digest = reference.startsWith("sha256:") ? reference : this.tags.get(`${repository}:${reference}`);
-    const bytes = digest === undefined ? undefined : this.manifests.get(`${repository}@${digest}`);
-    if (digest === undefined || bytes === undefined) return undefined;
-    const manifest = JSON.parse(bytes.toString("utf8")) as ManifestResult["manifest"];
-    return { digest, mediaType: manifest.mediaType ?? "", manifest };
-  }
-
-  async putManifest(repository: string, reference: string, bytes: Buffer): Promise<string> {
-    const manifest = JSON.parse(bytes.toString("utf8")) as { config?: { digest: string }; layers?: { digest: string }[] };
-    for (const blob of [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)]) {
-      if (blob !== undefined && !this.blobs.has(`${repository}@${blob}`)) throw new Error(`test registry: blob ${blob} unknown in ${repository}`);
-    }
-    const digest = sha256(bytes);
-    this.manifests.set(`${repository}@${digest}`, bytes);
-    this.tags.set(`${repository}:${reference}`, digest);
-    this.puts++;
-    this.afterPut?.(repository, reference);
-    return digest;
-  }
-
-  async blobStream(repository: string, digest: string): Promise<ReadableStream<Uint8Array>> {
-    const bytes = this.blobs.get(`${repository}@${digest}`);
-    if (bytes === undefined) throw new Error(`test registry: no blob ${digest}`);
-    return new ReadableStream({ start: (controller) => { controller.enqueue(new Uint8Array(bytes)); controller.close(); } });
-  }
-
-  /** How each blob upload was asked for: `unchecked` (no HEAD first) or not. */
-  readonly uploads: boolean[] = [];
-  /** An upload lands this many ms after it is asked for (the blobs of one write go up at once). */
-  blobDelayMs = 0;
-
-  async putBlob(repository: string, bytes: Buffer, options: { unchecked?: boolean } = {}): Promise<string> {
-    this.uploads.push(options.unchecked === true);
-    if (this.blobDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.blobDelayMs));
-    this.blobs.set(`${repository}@${sha256(bytes)}`, bytes);
-    return sha256(bytes);
-  }
-
-  layersOf(repository: string, tag: string): { mediaType: string; digest: string; annotations: Readonly<Record<string, string>> }[] {
-    const digest = this.tags.get(`${repository}:${tag}`);
-    const read = readCosignManifest(JSON.parse(this.manifests.get(`${repository}@${digest ?? ""}`)?.toString("utf8") ?? "null"));
-    if ("problem" in read) throw new Error(`test registry: ${repository}:${tag} ${read.problem}`);
-    return read.layers;
-  }
-}
 
 let key: CosignKey;
 let other: CosignKey;
@@ -131,7 +72,7 @@ describe("signImages", () => {
       const next = cosignManifest([theirs.layer]);
       registry.blobs.set(`${repository}@${sha256(next.config)}`, next.config);
       registry.manifests.set(`${repository}@${sha256(next.manifest)}`, next.manifest);
-      registry.tags.set(`${repository}:${tag}`, sha256(next.manifest));
+      registry.tagged.set(`${repository}:${tag}`, sha256(next.manifest));
     };
     const [write] = await signImages(registry, [REF], key);
     expect(write?.written).toBe(true);
@@ -140,7 +81,7 @@ describe("signImages", () => {
 
   it("says a tag the registry lost right after accepting it, and refuses references it cannot sign", async () => {
     const registry = new MemoryRegistry();
-    registry.afterPut = (repository, tag) => registry.tags.delete(`${repository}:${tag}`);
+    registry.afterPut = (repository, tag) => registry.tagged.delete(`${repository}:${tag}`);
     await expect(signImages(registry, [REF], key)).rejects.toThrow(/now answers that the tag does not exist/);
     await expect(signImages(registry, [`${HOST}/g/app:1.0`], key)).rejects.toThrow(/not a digest reference/);
     await expect(signImages(registry, [`elsewhere.test/g/app@${DIGEST}`], key)).rejects.toThrow(/is in elsewhere\.test, not in registry\.test:5000/);

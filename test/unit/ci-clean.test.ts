@@ -1,0 +1,165 @@
+/**
+ * `strata ci-clean`'s reads, deletes and output on a registry in memory: the change's tags and
+ * signatures, a tag sharing a release manifest, the change's images written over (orphans) and
+ * another stack's orphan, in the order a stopped clean-up can resume from.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type CosignKey, PREDICATE_TYPES, unlockCosignKey } from "../../src/core/cosign-format.js";
+import { renderCiCleanJson, renderCiCleanText } from "../../src/cli/ci-clean.js";
+import { cleanChange } from "../../src/registry/ci-clean.js";
+import { attestImage, signImages } from "../../src/registry/signatures.js";
+import { MemoryRegistry, sha256 } from "../helpers/memory-registry.js";
+
+const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/cosign");
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const REPO = "dev/app";
+const CI_STACK = "dev-ci-4242";
+const hex = (digest: string): string => digest.slice("sha256:".length);
+
+let key: CosignKey;
+beforeAll(async () => {
+  key = await unlockCosignKey(readFileSync(path.join(fixtures, "cosign.key"), "utf8"), "test-only-passphrase");
+});
+
+/** An image (config and one layer) in REPO, under `tag` or under no tag; its digest. */
+async function putImage(registry: MemoryRegistry, name: string, tag?: string): Promise<string> {
+  const config = await registry.putBlob(REPO, Buffer.from(`{"name":"${name}"}`));
+  const layer = await registry.putBlob(REPO, Buffer.from(`layer of ${name}`));
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: config, size: 1 }, layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layer, size: 1 }] }));
+  return registry.putManifest(REPO, tag ?? sha256(bytes), bytes);
+}
+
+/** Signs and attests an image as a run on `stack` does: its .sig, and an .att with its provenance. */
+async function signAndAttest(registry: MemoryRegistry, digest: string, stack: string): Promise<void> {
+  const ref = `${registry.registry}/${REPO}@${digest}`;
+  await signImages(registry, [ref], key);
+  await attestImage(registry, ref, [{ predicateType: PREDICATE_TYPES.slsaprovenance1, predicate: Buffer.from(JSON.stringify({ buildDefinition: { externalParameters: { stack } }, runDetails: {} })) }], key);
+}
+
+/**
+ * dev/app: the release 1.0 (signed by dev); the change's CI tag 1.0-p0-4242_2 on an image of its own
+ * (signed by the CI stack); its 1.0-p0-4242_1 on the release's very manifest (a rebuild of the same
+ * bytes); an image patchset 1 wrote and patchset 2 wrote over (no tag, its signatures the CI
+ * stack's: the change's orphan); and an untagged image signed by dev (not the change's).
+ */
+async function world(): Promise<{ registry: MemoryRegistry; release: string; ci: string; orphan: string; foreign: string }> {
+  const registry = new MemoryRegistry();
+  const release = await putImage(registry, "release", "1.0-p0");
+  await signAndAttest(registry, release, "dev");
+  registry.tagged.set(`${REPO}:1.0-p0-4242_1`, release);
+  const ci = await putImage(registry, "ci", "1.0-p0-4242_2");
+  await signAndAttest(registry, ci, CI_STACK);
+  const orphan = await putImage(registry, "written-over");
+  await signAndAttest(registry, orphan, CI_STACK);
+  const foreign = await putImage(registry, "foreign");
+  await signAndAttest(registry, foreign, "dev");
+  return { registry, release, ci, orphan, foreign };
+}
+
+const request = { group: "dev", change: 4242, ciStack: CI_STACK, dryRun: false };
+const run = { change: 4242, group: "dev", registry: "registry.test:5000", ciStack: CI_STACK, dryRun: false, stackRemoved: true };
+const manifestOf = (registry: MemoryRegistry, tag: string): string => registry.tagged.get(`${REPO}:${tag}`) as string;
+
+describe("ci-clean in a registry", () => {
+  it("a dry run reads and plans, deletes nothing, and says what it would delete and keep", async () => {
+    const { registry, ci, orphan, foreign } = await world();
+    const before = new Map(registry.tagged);
+    const outcome = await cleanChange(registry.client, { ...request, dryRun: true });
+    expect(registry.deletes).toEqual([]);
+    expect(registry.tagged).toEqual(before);
+    expect(outcome.plan.remove.map((entry) => entry.tag).sort()).toEqual(["1.0-p0-4242_2", `sha256-${hex(ci)}.att`, `sha256-${hex(ci)}.sig`].sort());
+    expect(outcome.plan.keep).toEqual([expect.objectContaining({ tag: "1.0-p0-4242_1", sharedWith: ["1.0-p0"] })]);
+    expect(outcome.orphans.remove.map((entry) => entry.subject)).toEqual([orphan]);
+    expect(outcome.orphans.keep).toEqual([expect.objectContaining({ subject: foreign, why: "its provenance names stack dev" })]);
+    const text = renderCiCleanText(outcome, { ...run, dryRun: true, stackRemoved: false });
+    expect(text).toMatch(new RegExp(`dev/app +1\\.0-p0-4242_2 +would delete +${ci}`));
+    expect(text).toMatch(/dev\/app +1\.0-p0-4242_1 +kept: same manifest as 1\.0-p0 /);
+    expect(text).toMatch(new RegExp(`dev/app +\\(no tag: written over by a later run\\) +would delete +${orphan}`));
+    expect(text).toMatch(/kept the signatures of 1 image\(s\) no tag holds, not shown to be this change's/);
+    expect(text).toMatch(/dry run: nothing deleted; stack dev-ci-4242: left as it is\n$/);
+    expect(text).not.toMatch(/garbage collection/);
+  });
+
+  it("deletes the change's signatures, then its tags, then its orphan image and the orphan's .sig and .att last; every release and other stack's manifest stays", async () => {
+    const { registry, release, ci, orphan, foreign } = await world();
+    const signatures = (digest: string): string[] => [`sha256-${hex(digest)}.sig`, `sha256-${hex(digest)}.att`].map((tag) => manifestOf(registry, tag));
+    const [ciSig, ciAtt] = signatures(ci);
+    const [orphanSig, orphanAtt] = signatures(orphan);
+    const outcome = await cleanChange(registry.client, request);
+    const deleted = registry.deletes.map((entry) => entry.slice(REPO.length + 1));
+    expect(deleted.slice(0, 2).sort()).toEqual([ciSig, ciAtt].sort());
+    expect(deleted.slice(2)).toEqual([ci, orphan, orphanSig, orphanAtt]);
+    // What stays: the release and its signatures, the tag on the release's manifest, the other stack's orphan.
+    expect(await registry.tags(REPO)).toEqual(["1.0-p0", "1.0-p0-4242_1", ...[release, foreign].flatMap((digest) => [`sha256-${hex(digest)}.att`, `sha256-${hex(digest)}.sig`])].sort());
+    expect(manifestOf(registry, "1.0-p0")).toBe(release);
+    expect(outcome.orphans.remove).toEqual([expect.objectContaining({ subject: orphan, signatures: [expect.objectContaining({ tag: `sha256-${hex(orphan)}.att` }), expect.objectContaining({ tag: `sha256-${hex(orphan)}.sig` })] })]);
+    const text = renderCiCleanText(outcome, run);
+    expect(text).toMatch(/5 tag\(s\) deleted; stack dev-ci-4242: removed\n/);
+    expect(text).toMatch(/scripts\/services\.sh gc\n$/);
+    // The orphan's rows in the order it was deleted: the image, its .sig, its .att.
+    const rows = text.split("\n").filter((line) => line.includes(hex(orphan)) || line.includes(orphan));
+    expect(rows.map((line) => line.split(/ {2,}/)[1])).toEqual(["(no tag: written over by a later run)", `sha256-${hex(orphan)}.sig`, `sha256-${hex(orphan)}.att`]);
+    const json = JSON.parse(renderCiCleanJson(outcome, run)) as Record<string, unknown>;
+    expect(json).toMatchObject({ change: 4242, group: "dev", dryRun: false, stack: CI_STACK, stackRemoved: true, orphansHeldAgain: [], orphansGone: [] });
+    expect((json.removed as unknown[]).length).toBe(3);
+    expect((json.orphansKept as { subject: string }[]).map((entry) => entry.subject)).toEqual([foreign]);
+  });
+
+  it("an orphan a run tagged again after the listing is kept and said so; one whose signatures another clean-up took is said gone; of one half taken, only what this one deleted is said deleted", async () => {
+    const held = await world();
+    const deleteManifest = held.registry.deleteManifest.bind(held.registry);
+    // While the change's own tags go, a run pushes the orphan's bytes again under 1.1-p0.
+    held.registry.deleteManifest = async (repository, digest) => {
+      await deleteManifest(repository, digest);
+      held.registry.tagged.set(`${REPO}:1.1-p0`, held.orphan);
+    };
+    const outcome = await cleanChange(held.registry.client, request);
+    expect(held.registry.deletes).not.toContain(`${REPO}@${held.orphan}`);
+    expect(outcome.orphans.remove).toEqual([]);
+    expect(outcome.heldAgain).toEqual([{ repository: REPO, subject: held.orphan, holder: "1.1-p0" }]);
+    expect(renderCiCleanText(outcome, run)).toMatch(new RegExp(`dev/app +\\(no tag when listed\\) +kept: 1\\.1-p0 holds it again +${held.orphan}`));
+
+    const taken = await world();
+    const takenDelete = taken.registry.deleteManifest.bind(taken.registry);
+    let once = false;
+    taken.registry.deleteManifest = async (repository, digest) => {
+      await takenDelete(repository, digest);
+      if (once) return;
+      once = true;
+      // Another clean-up deleted the orphan and its signatures meanwhile.
+      for (const tag of [`sha256-${hex(taken.orphan)}.sig`, `sha256-${hex(taken.orphan)}.att`]) await takenDelete(REPO, manifestOf(taken.registry, tag));
+      await takenDelete(REPO, taken.orphan);
+    };
+    const after = await cleanChange(taken.registry.client, request);
+    expect(after.gone).toEqual([{ repository: REPO, subject: taken.orphan }]);
+    expect(after.orphans.remove).toEqual([]);
+    expect(renderCiCleanText(after, run)).toMatch(/\(no tag when listed\) +gone: another clean-up deleted its signatures/);
+
+    // Another clean-up took only the orphan's .sig, then stopped: the .att and the image are this one's, and only they are said deleted.
+    const half = await world();
+    const halfDelete = half.registry.deleteManifest.bind(half.registry);
+    let first = true;
+    half.registry.deleteManifest = async (repository, digest) => {
+      await halfDelete(repository, digest);
+      if (!first) return;
+      first = false;
+      await halfDelete(REPO, manifestOf(half.registry, `sha256-${hex(half.orphan)}.sig`));
+    };
+    const halfway = await cleanChange(half.registry.client, request);
+    expect(halfway.orphans.remove).toEqual([expect.objectContaining({ subject: half.orphan, signatures: [expect.objectContaining({ tag: `sha256-${hex(half.orphan)}.att` })] })]);
+    const text = renderCiCleanText(halfway, run);
+    expect(text).not.toMatch(new RegExp(`sha256-${hex(half.orphan)}\\.sig`));
+    expect(text).toMatch(/4 tag\(s\) deleted/);
+  });
+
+  it("says so when the change has nothing in the group", async () => {
+    const registry = new MemoryRegistry();
+    await putImage(registry, "release", "1.0-p0");
+    const outcome = await cleanChange(registry.client, request);
+    expect(registry.deletes).toEqual([]);
+    expect(renderCiCleanText(outcome, { ...run, stackRemoved: false })).toBe("no CI tags of change 4242 in registry.test:5000/dev\n0 tag(s) deleted; stack dev-ci-4242: not present\n");
+  });
+});
