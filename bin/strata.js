@@ -2,7 +2,7 @@
 // The npm bin: runs the compiled CLI (npm run build, or scripts/bootstrap.sh, compiles it).
 import { constants } from "node:os";
 import { runCli } from "../dist/src/cli/commands.js";
-import { interruptedBy } from "../dist/src/engine/cli-run.js";
+import { interruptedBy } from "../dist/src/engine/interruption.js";
 
 // A reader of the output that went away (`strata up | tee log`, ended by the Ctrl-C that also
 // reached strata) must not end strata while its engine closes: a write to it fails with EPIPE, and
@@ -33,7 +33,7 @@ try {
 }
 process.exitCode = code;
 // Interrupted (Ctrl-C, SIGTERM) while its engine ran, strata waited for the engine to close (cli-run.ts
-// passSignalsOn) and ends now by the same signal, its listeners gone, as a shell expects of a command
+// passSignalsOn), or while ci-clean deleted, for the delete in flight (stack-lock.ts withStackLock), and ends now by the same signal, its listeners gone, as a shell expects of a command
 // it interrupted (exit status 130 or 143; a `for` loop stops), its output written (synchronous on Linux).
 const signal = interruptedBy();
 if (signal !== undefined) {

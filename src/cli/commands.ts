@@ -270,23 +270,26 @@ export function buildProgram(io: CliIo): Command {
     .requiredOption("--change <number>", "the Gerrit change number")
     .option("--dry-run", "print what would be deleted, delete nothing")
     .option("--json", "print data instead of a table")
-    .action(async (options: CommonOptions & { stack: string; change: string; dryRun?: boolean; json?: boolean }) => {
+    .option("--wait <seconds>", "while a run of the channel holds its lock, keep trying this long (default: refuse at once)")
+    .action(async (options: CommonOptions & { stack: string; change: string; dryRun?: boolean; json?: boolean; wait?: string }) => {
       const change = parseCount(options.change);
       if (change === undefined) throw new InputError([{ file: "command line", field: "--change", message: `"${options.change}" is not a positive whole number`, fix: "give the Gerrit change number, for example --change 19026" }]);
+      const waitSeconds = options.wait === undefined ? 0 : options.wait === "0" ? 0 : parseCount(options.wait);
+      if (waitSeconds === undefined) throw new InputError([{ file: "command line", field: "--wait", message: `"${options.wait}" is not a whole number of seconds`, fix: "give the seconds to keep trying while the channel is being built, for example --wait 1800" }]);
       const { config } = stackConfigOf(options, io);
       const client = await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });
       const ciStack = ciStackName(options.stack, { change });
-      const { cleanChange } = await import("../registry/ci-clean.js");
-      const request = { group: config.group, change, ciStack, dryRun: options.dryRun === true };
-      // A channel run pushing the bytes of this change's build between a read and a delete would lose its
-      // tag with the deleted digest (README, CI builds): from the first read to the last delete the lock is Strata's.
-      const outcome = options.dryRun ? await cleanChange(client, request) : await (await import("../engine/stack-lock.js")).withStackLock(
-        { backendUrl: engineEnv(io).PULUMI_BACKEND_URL, project: (await import("../engine/lock-owner.js")).projectName(projectDirOf(options, io)), stack: options.stack, env: engineEnv(io), purpose: "strata ci-clean" },
-        () => cleanChange(client, request), io.err);
+      const { ciCleanFlow } = await import("../engine/ci-clean-flow.js");
+      const lock = { backendUrl: engineEnv(io).PULUMI_BACKEND_URL, project: (await import("../engine/lock-owner.js")).projectName(projectDirOf(options, io)), stack: options.stack, env: engineEnv(io), purpose: "strata ci-clean", waitMs: waitSeconds * 1000 };
+      const { value: outcome, releaseFailed } = await ciCleanFlow(client, { group: config.group, change, ciStack, dryRun: options.dryRun === true }, lock, io.err);
       const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
       const { renderCiCleanJson, renderCiCleanText } = await import("./ci-clean.js");
       const run = { change, group: config.group, registry: config.registry, ciStack, dryRun: options.dryRun === true, stackRemoved };
       io.out(options.json ? `${renderCiCleanJson(outcome, run)}\n` : renderCiCleanText(outcome, run));
+      if (releaseFailed !== undefined) {
+        io.err(`${releaseFailed}\n`);
+        exitCode = 1;
+      }
     });
 
   withCommon(program.command("recover"))

@@ -13,6 +13,7 @@ import path from "node:path";
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { type EngineRun, eventCollector } from "./events.js";
 import { RUN_STACK_VARIABLE } from "./leftover-plugins.js";
+import { interruptedBy, noteInterruption } from "./interruption.js";
 import { ownerStore, recordOwner } from "./lock-owner.js";
 import { checkpointFile } from "./file-backend.js";
 import { logTail } from "./log-tail.js";
@@ -59,17 +60,6 @@ function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (t
   });
 }
 
-let firstInterruption: NodeJS.Signals | undefined;
-
-/**
- * The first SIGINT or SIGTERM that came while an engine ran (passSignalsOn), if any. bin/strata.js
- * ends with it once the run is over, so a shell's loop or a CI job sees an interrupted command, not
- * one that failed (exit 1), and stops.
- */
-export function interruptedBy(): NodeJS.Signals | undefined {
-  return firstInterruption;
-}
-
 /** What the engine prints for each SIGINT or SIGTERM that reached it (Pulumi's cancellation scope). */
 const ENGINE_ACKNOWLEDGED = /^(?:\x1b\[[0-9;]*m)*(\^C|SIGTERM) received; (cancelling|terminating)/gm;
 
@@ -96,7 +86,7 @@ export function passSignalsOn(child: ChildProcess, output: () => string): () => 
   const missing = (): boolean => child.exitCode === null && child.signalCode === null && received > (output().match(ENGINE_ACKNOWLEDGED) ?? []).length;
   const onSignal = (signal: NodeJS.Signals): void => {
     received += 1;
-    firstInterruption ??= signal;
+    noteInterruption(signal);
     if (passOn) {
       child.kill(signal);
       return;

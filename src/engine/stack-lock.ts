@@ -13,13 +13,13 @@
  * update runs. An owner record is written first (lock-owner.ts), so that `strata recover` can tell
  * a killed holder from a live one, as for a killed `strata up`.
  */
-import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname, userInfo } from "node:os";
 import path from "node:path";
 import { UserError } from "../core/problems.js";
-import { writeFileWhole } from "../core/files.js";
 import { fileBackendDir } from "./file-backend.js";
+import { noteInterruption } from "./interruption.js";
 import { ownerStore, psql, recordOwner } from "./lock-owner.js";
 
 /** A stack lock as Pulumi's DIY backends write it. */
@@ -61,10 +61,13 @@ export function stackLockDir(project: string, stack: string): string {
 /**
  * The locks of a stack on a file backend, and the lock files still being written
  * (`<id>.json.<hex>.tmp`): Pulumi counts those as locks too, and one may be a run starting now.
+ * `everyFile`: also any other file but a metadata sidecar (`.attrs`), as Pulumi's listing counts
+ * them, each a lock that names no owner (for taking the lock: anything Pulumi would see refuses).
  */
-export function fileLocks(lockDir: string): StackLock[] {
+export function fileLocks(lockDir: string, options: { readonly everyFile?: boolean } = {}): StackLock[] {
   if (!existsSync(lockDir)) return [];
-  return readdirSync(lockDir).filter((entry) => entry.endsWith(".json") || /\.json\.[0-9a-f]+\.tmp$/.test(entry)).flatMap((name) => {
+  const counted = (entry: string): boolean => entry.endsWith(".json") || /\.json\.[0-9a-f]+\.tmp$/.test(entry) || (options.everyFile === true && !entry.endsWith(".attrs"));
+  return readdirSync(lockDir).filter(counted).flatMap((name) => {
     const file = path.join(lockDir, name);
     let text = "";
     let tempAgeMs: number | undefined;
@@ -78,6 +81,11 @@ export function fileLocks(lockDir: string): StackLock[] {
     }
     return [parseLock(file, text, tempAgeMs)];
   });
+}
+
+/** A lock file's name while it is written: Pulumi's own form (`<id>.json.<hex>.tmp`), what fileLocks reports as a lock being written. */
+export function lockTempName(file: string): string {
+  return `${file}.${randomBytes(8).toString("hex")}.tmp`;
 }
 
 /** The state table a PostgreSQL backend URL names (`?table=`, default pulumi_state), or undefined when it is no plain identifier. Pure. */
@@ -115,6 +123,9 @@ export async function postgresLocks(backendUrl: string, project: string, stack: 
 /** Refused: the stack is locked by another, or its locks cannot be seen or taken. Nothing was changed. */
 export class StackLockRefused extends UserError {}
 
+/** Refused because another holds the lock now (the one refusal that waiting may end). */
+export class StackLockHeld extends StackLockRefused {}
+
 /** A lock Strata holds; `release` removes it and its owner record (once; later calls do nothing). */
 export interface HeldStackLock {
   readonly where: string;
@@ -138,7 +149,8 @@ export function layoutVersion(metaYaml: string | undefined): string {
 }
 
 function layoutRefusal(version: string, backend: string, stack: string, purpose: string): StackLockRefused {
-  return new StackLockRefused(`${purpose}: cannot take stack ${stack}'s lock: the backend ${backend} has layout version ${version} (.pulumi/meta.yaml), and Strata knows where Pulumi keeps locks only in version 1 (project-scoped stacks); nothing was changed. fix: upgrade the backend (pulumi state upgrade), or make sure no update of ${stack} runs and use --dry-run to see what would go`);
+  const layout = version === "0" ? "the layout before project-scoped stacks (no .pulumi/meta.yaml, or version 0)" : `layout version ${version} (.pulumi/meta.yaml)`;
+  return new StackLockRefused(`${purpose}: cannot take stack ${stack}'s lock: the backend ${backend} has ${layout}, and Strata knows where Pulumi keeps locks only in version 1 (project-scoped stacks, what a new backend gets); nothing was changed. fix: move the project's stacks to a backend in that layout (pulumi stack export, then import into a new backend), or clean the change's tags by hand while no update of ${stack} runs (--dry-run lists them)`);
 }
 
 function filePlace(backendDir: string, project: string, stack: string, purpose: string): LockPlace {
@@ -153,12 +165,21 @@ function filePlace(backendDir: string, project: string, stack: string, purpose: 
   const dir = path.join(backendDir, stackLockDir(project, stack));
   return {
     describe: dir,
-    list: async () => fileLocks(dir),
+    list: async () => fileLocks(dir, { everyFile: true }),
     write: async (id, content) => {
       mkdirSync(dir, { recursive: true });
       const file = path.join(dir, `${id}.json`);
-      // Renamed into place whole: Pulumi never reads half a lock.
-      writeFileWhole(file, content);
+      // Renamed into place whole, so Pulumi never reads half a lock; the temp file is named as
+      // Pulumi's own (`<id>.json.<hex>.tmp`), which strata recover knows: one a kill left behind
+      // blocks an up as Pulumi's would, and recover removes it the same way.
+      const temporary = lockTempName(file);
+      try {
+        writeFileSync(temporary, content);
+        renameSync(temporary, file);
+      } catch (error) {
+        rmSync(temporary, { force: true });
+        throw error;
+      }
       return file;
     },
     remove: async (id) => rmSync(path.join(dir, `${id}.json`), { force: true }),
@@ -215,6 +236,10 @@ export interface HoldOptions {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The command taking it, for messages (`strata ci-clean`). */
   readonly purpose: string;
+  /** How long to keep trying while another holds it (ms; default 0: refuse at once). */
+  readonly waitMs?: number;
+  /** How long between two tries (ms; default 2000). */
+  readonly retryMs?: number;
 }
 
 /**
@@ -229,7 +254,19 @@ export async function holdStackLock(options: HoldOptions): Promise<HeldStackLock
     : backendUrl?.startsWith("postgres://") === true || backendUrl?.startsWith("postgresql://") === true ? await postgresPlace(backendUrl, project, stack, options.env, purpose)
     : undefined;
   if (place === undefined) throw new StackLockRefused(`${purpose}: cannot take stack ${stack}'s lock on the backend ${backendUrl ?? "(none set)"}: Strata takes locks on file and PostgreSQL backends only; nothing was changed. fix: run it where PULUMI_BACKEND_URL names the channel's file or PostgreSQL backend`);
-  return takeLock(place, options);
+  // While another holds it (a channel run), tried again until waitMs is spent; any other refusal ends at once.
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  for (;;) {
+    try {
+      return await takeLock(place, options);
+    } catch (error) {
+      if (!(error instanceof StackLockHeld) || Date.now() >= deadline) {
+        if (error instanceof StackLockHeld && (options.waitMs ?? 0) > 0) throw new StackLockHeld(`${error.message} (waited ${Math.round((options.waitMs ?? 0) / 1000)} s)`);
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(options.retryMs ?? 2000, Math.max(0, deadline - Date.now()))));
+    }
+  }
 }
 
 /**
@@ -238,7 +275,7 @@ export async function holdStackLock(options: HoldOptions): Promise<HeldStackLock
  */
 export async function takeLock(place: LockPlace, options: HoldOptions): Promise<HeldStackLock> {
   const { backendUrl, project, stack, purpose } = options;
-  const lockedBy = (locks: readonly StackLock[]): StackLockRefused => new StackLockRefused(`${purpose}: stack ${stack} is locked by another run, so nothing was changed: ${locks.map(lockHolder).join("; ")}. fix: wait for that run to end and run it again; if it was killed, scripts/strata recover --stack ${stack} releases its lock`);
+  const lockedBy = (locks: readonly StackLock[]): StackLockHeld => new StackLockHeld(`${purpose}: stack ${stack} is locked by another run, so nothing was changed: ${locks.map(lockHolder).join("; ")}. fix: wait for that run to end and run it again (--wait <seconds> keeps trying); if it was killed, scripts/strata recover --stack ${stack} releases its lock`);
   const before = await place.list();
   if (before.length > 0) throw lockedBy(before);
   // The owner record first: recover matches a lock to a record written just before it.
@@ -270,31 +307,68 @@ export async function takeLock(place: LockPlace, options: HoldOptions): Promise<
     const others = (await place.list()).filter((lock) => lock.where !== where);
     if (others.length > 0) throw lockedBy(others);
   } catch (error) {
-    await release().catch(() => undefined);
+    try {
+      await release();
+    } catch (releaseError) {
+      // Not "nothing was changed": this command's own lock stays, and blocks the stack.
+      throw new StackLockRefused(`${error instanceof Error ? error.message : String(error)}; but this command's own lock stays: ${releaseError instanceof Error ? releaseError.message : String(releaseError)}`);
+    }
     throw error;
   }
   return { where, release, ...("failed" in recorded ? { recordFailed: recorded.failed } : {}) };
 }
 
+/** What `work` returned, and why the lock could not be released after it, if it could not (it then stays). */
+export interface LockedResult<T> {
+  readonly value: T;
+  readonly releaseFailed?: string;
+}
+
 /**
- * Runs `work` holding the stack's lock, and releases it however `work` ends; a SIGINT or SIGTERM
- * while it runs releases the lock first, then ends the process as that signal would have.
+ * Runs `work` holding the stack's lock, and releases it once `work` has ended, however it ends.
+ * A SIGINT or SIGTERM while it runs aborts `stop`: the work sends nothing more (each step checks it
+ * before a write) and ends with the abort's reason; only then is the lock released, so no write
+ * lands after the release. bin/strata.js then ends by that signal (interruption.ts). A second
+ * signal ends the process at once, the lock left for strata recover (the owner record proves this
+ * process gone). A release that fails after the work succeeded is returned, not thrown: what the
+ * work did is still reported.
  */
-export async function withStackLock<T>(options: HoldOptions, work: () => Promise<T>, note: (text: string) => void = () => undefined): Promise<T> {
-  const held = await holdStackLock(options);
+export async function withStackLock<T>(options: HoldOptions, work: (stop: AbortSignal) => Promise<T>, note: (text: string) => void = () => undefined, hold: (options: HoldOptions) => Promise<HeldStackLock> = holdStackLock): Promise<LockedResult<T>> {
+  const held = await hold(options);
   if (held.recordFailed !== undefined) note(`note: strata could not record who holds stack ${options.stack}'s lock (${held.recordFailed}); if this command is killed, strata recover will need --force\n`);
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const controller = new AbortController();
+  const stopListening = (): void => {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    void held.release().catch(() => undefined).finally(() => process.kill(process.pid, signal));
   };
+  function onSignal(signal: NodeJS.Signals): void {
+    if (controller.signal.aborted) {
+      stopListening();
+      process.kill(process.pid, signal);
+      return;
+    }
+    noteInterruption(signal);
+    controller.abort(new StackLockRefused(`${options.purpose}: stopped by ${signal}: nothing more was sent after the step in flight; what was deleted stays deleted, and running it again finishes the rest`));
+  }
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  let value: T;
   try {
-    return await work();
-  } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    await held.release();
+    value = await work(controller.signal);
+  } catch (error) {
+    stopListening();
+    try {
+      await held.release();
+    } catch (releaseError) {
+      note(`${releaseError instanceof Error ? releaseError.message : String(releaseError)}\n`);
+    }
+    throw error;
   }
+  stopListening();
+  try {
+    await held.release();
+  } catch (releaseError) {
+    return { value, releaseFailed: releaseError instanceof Error ? releaseError.message : String(releaseError) };
+  }
+  return { value };
 }

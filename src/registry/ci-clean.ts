@@ -28,23 +28,32 @@ export interface CiCleanOutcome {
   readonly gone: readonly { readonly repository: string; readonly subject: string }[];
 }
 
-/** Reads every tag of the group, plans, and (unless a dry run) deletes: signatures, platform images, tags, then the change's orphans. */
-export async function cleanChange(client: RegistryClient, request: CiCleanRequest): Promise<CiCleanOutcome> {
+/**
+ * Reads every tag of the group, plans, and (unless a dry run) deletes: signatures, platform images,
+ * tags, then the change's orphans. `stop`, once aborted, ends it before its next request is sent
+ * (with the abort's reason): a caller giving up the channel's lock knows that nothing lands after.
+ */
+export async function cleanChange(client: RegistryClient, request: CiCleanRequest, stop?: AbortSignal): Promise<CiCleanOutcome> {
   const tags = await groupTags(client, request.group);
   const plan = planCiCleanup(tags, request.change);
   const orphans = orphanedImages(tags);
   const provenanceOf = new Map<string, OrphanProvenance>();
   for (const orphan of orphans) {
+    stop?.throwIfAborted();
     const attestations = orphan.signatures.find((entry) => entry.tag.endsWith(".att"));
     if (attestations !== undefined) provenanceOf.set(`${orphan.repository}@${orphan.subject}`, await provenanceStacks(client, orphan.repository, attestations.digest));
   }
   const owners = orphanOwners(orphans, provenanceOf, request.ciStack);
   if (request.dryRun) return { plan, orphans: owners, heldAgain: [], gone: [] };
-  for (const { repository, digest } of deletionOrder(plan)) await client.deleteManifest(repository, digest);
+  for (const { repository, digest } of deletionOrder(plan)) {
+    stop?.throwIfAborted();
+    await client.deleteManifest(repository, digest);
+  }
   const removed: OrphanedImage[] = [];
   const heldAgain: { repository: string; subject: string; holder: string }[] = [];
   const gone: { repository: string; subject: string }[] = [];
   for (const orphan of owners.remove) {
+    stop?.throwIfAborted();
     const done = await deleteOrphan(client, orphan, tags.filter((entry) => entry.repository === orphan.repository).map((entry) => entry.tag));
     // Said as deleted: the signatures it deleted, not those another clean-up took meanwhile.
     if ("deleted" in done) removed.push({ ...orphan, signatures: orphan.signatures.filter((signature) => done.deleted.includes(signature.tag)) });

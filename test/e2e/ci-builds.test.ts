@@ -139,32 +139,55 @@ describe("CI builds end to end", () => {
     expect([...new Set(local)].sort()).toEqual([...parentImage, `${registryAddress}/${dev.group}/${REPOSITORIES.app}`].sort());
   });
 
-  it("ci-clean and the channel's runs never overlap: refused while an up of the channel holds its lock, nothing deleted; an up refused while ci-clean's lock is held; a killed holder's lock released by strata recover", async () => {
-    const before = await registryContents(dev.group);
-    expect(Object.values(before).flat().filter((tag) => tag.includes("-4242")).length).toBeGreaterThan(0);
-    // The channel's own catalog (the change's edit set aside meanwhile): this up of dev is a no-op that takes the stack's lock.
+  /** The channel's lock files (Pulumi's and Strata's, as Pulumi writes them). */
+  const lockFiles = (): string[] => {
+    const lockDir = path.join(world.root, "state/.pulumi/locks/organization", projectName(world.projectDir), "dev");
+    return existsSync(lockDir) ? readdirSync(lockDir).filter((name) => name.endsWith(".json")) : [];
+  };
+  /** Runs `task` with the channel's own catalog (the change's edit set aside meanwhile), so an up of dev is a no-op; the edit comes back however it ends. */
+  async function withReleaseCatalog<T>(task: () => Promise<T>): Promise<T> {
     const appFile = path.join(world.catalogDir, "app/app.txt");
     const changedAppText = readFileSync(appFile, "utf8");
     writeFileSync(appFile, releaseAppText);
-    const lockDir = path.join(world.root, "state/.pulumi/locks/organization", projectName(world.projectDir), "dev");
-    const lockFiles = (): string[] => (existsSync(lockDir) ? readdirSync(lockDir).filter((name) => name.endsWith(".json")) : []);
+    try {
+      return await task();
+    } finally {
+      writeFileSync(appFile, changedAppText);
+    }
+  }
+  /** An up of dev started and frozen (SIGSTOP: the engine, its plugins and strata alike) while it holds the stack's lock, so ci-clean surely meets it. */
+  async function frozenChannelUp(): Promise<ReturnType<typeof startGroupUp>> {
     const run = startGroupUp(world, "dev");
     expect(await waitFor(() => lockFiles().length > 0, 120_000), run.output()).toBe(true);
-    // Frozen while it holds the lock (the engine, its plugins and strata alike), so ci-clean surely meets it.
     run.killGroup("SIGSTOP");
-    const refused = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE]);
-    run.killGroup("SIGCONT");
-    expect(refused.code, refused.out).not.toBe(0);
-    expect(refused.out).toMatch(/strata ci-clean: stack dev is locked by another run, so nothing was changed: .*\(pid \d+\) at .*fix: wait for that run to end/s);
-    expect(await registryContents(dev.group)).toEqual(before);
-    expect(await run.exited, run.output()).toBe(0);
-    expect(run.output()).toMatch(/6 unchanged/);
+    return run;
+  }
 
-    // The other way: while Strata holds the channel's lock (as ci-clean does), Pulumi refuses the channel's update.
-    const held = await holdStackLock({ backendUrl: world.env.PULUMI_BACKEND_URL, project: projectName(world.projectDir), stack: "dev", env: world.env, purpose: "strata ci-clean" });
-    const locked = await runStrata(world, ["up", "--stack", "dev", "--catalog", world.catalogDir]);
-    await held.release();
-    writeFileSync(appFile, changedAppText);
+  it("ci-clean and the channel's runs never overlap: refused while an up of the channel holds its lock, nothing deleted; an up refused while ci-clean's lock is held; a killed holder's lock released by strata recover", async () => {
+    const before = await registryContents(dev.group);
+    expect(Object.values(before).flat().filter((tag) => tag.includes("-4242")).length).toBeGreaterThan(0);
+    const { run, locked } = await withReleaseCatalog(async () => {
+      const run = await frozenChannelUp();
+      let refused: Awaited<ReturnType<typeof runStrata>>;
+      try {
+        refused = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE]);
+      } finally {
+        run.killGroup("SIGCONT");
+      }
+      expect(refused.code, refused.out).not.toBe(0);
+      expect(refused.out).toMatch(/strata ci-clean: stack dev is locked by another run, so nothing was changed: .*\(pid \d+\) at .*fix: wait for that run to end/s);
+      expect(await registryContents(dev.group)).toEqual(before);
+      expect(await run.exited, run.output()).toBe(0);
+
+      // The other way: while Strata holds the channel's lock (as ci-clean does), Pulumi refuses the channel's update.
+      const held = await holdStackLock({ backendUrl: world.env.PULUMI_BACKEND_URL, project: projectName(world.projectDir), stack: "dev", env: world.env, purpose: "strata ci-clean" });
+      try {
+        return { run, locked: await runStrata(world, ["up", "--stack", "dev", "--catalog", world.catalogDir]) };
+      } finally {
+        await held.release();
+      }
+    });
+    expect(run.output()).toMatch(/6 unchanged/);
     expect(locked.code, locked.out).not.toBe(0);
     expect(locked.out).toMatch(/stack dev is being updated by another run \(its lock is held\)/);
     expect(lockFiles()).toEqual([]);
@@ -195,8 +218,27 @@ describe("CI builds end to end", () => {
     const planned = JSON.parse(dry.out) as { removed: { tag: string }[]; kept: unknown[] };
     expect(planned.removed).toHaveLength(18);
     expect(planned.kept).toEqual([]);
-    const clean = await runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE]);
+    // Started while an up of the channel holds its lock, with --wait: it deletes nothing while that run
+    // is frozen, and deletes once it has ended.
+    const before = await registryContents(dev.group);
+    const { clean, upEndedAt, cleanEndedAt } = await withReleaseCatalog(async () => {
+      const run = await frozenChannelUp();
+      let upEnded = 0;
+      void run.exited.then(() => (upEnded = Date.now()));
+      const cleaning = runStrata(world, ["ci-clean", "--stack", "dev", "--change", CHANGE, "--wait", "300"]).then((result) => ({ result, at: Date.now() }));
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 5_000));
+        expect(await registryContents(dev.group)).toEqual(before);
+      } finally {
+        run.killGroup("SIGCONT");
+      }
+      expect(await run.exited, run.output()).toBe(0);
+      const { result, at } = await cleaning;
+      return { clean: result, upEndedAt: upEnded, cleanEndedAt: at };
+    });
     expect(clean.code, clean.out).toBe(0);
+    expect(upEndedAt).toBeGreaterThan(0);
+    expect(upEndedAt).toBeLessThanOrEqual(cleanEndedAt);
     expect(clean.out).toMatch(/18 tag\(s\) deleted; stack dev-ci-4242: removed/);
     const contents = await registryContents(dev.group);
     expect(Object.values(contents).flat().filter((tag) => tag.includes("-4242"))).toEqual([]);

@@ -3,12 +3,14 @@
  * signatures, a tag sharing a release manifest, the change's images written over (orphans) and
  * another stack's orphan, in the order a stopped clean-up can resume from.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type CosignKey, PREDICATE_TYPES, unlockCosignKey } from "../../src/core/cosign-format.js";
 import { renderCiCleanJson, renderCiCleanText } from "../../src/cli/ci-clean.js";
+import { ciCleanFlow } from "../../src/engine/ci-clean-flow.js";
 import { cleanChange } from "../../src/registry/ci-clean.js";
 import { attestImage, signImages } from "../../src/registry/signatures.js";
 import { MemoryRegistry, sha256 } from "../helpers/memory-registry.js";
@@ -161,5 +163,57 @@ describe("ci-clean in a registry", () => {
     const outcome = await cleanChange(registry.client, request);
     expect(registry.deletes).toEqual([]);
     expect(renderCiCleanText(outcome, { ...run, stackRemoved: false })).toBe("no CI tags of change 4242 in registry.test:5000/dev\n0 tag(s) deleted; stack dev-ci-4242: not present\n");
+  });
+});
+
+describe("ci-clean holds the channel's lock from its first read to its last delete", () => {
+  /** A file backend with the channel's lock folder, and the registry's every call checked against it. */
+  async function lockedWorld(): Promise<{ registry: MemoryRegistry; backendDir: string; lockFiles: () => string[]; locksAtCalls: number[] }> {
+    const backendDir = mkdtempSync(path.join(tmpdir(), "strata-ci-clean-lock-"));
+    mkdirSync(path.join(backendDir, ".pulumi"), { recursive: true });
+    writeFileSync(path.join(backendDir, ".pulumi/meta.yaml"), "version: 1\n");
+    const lockDir = path.join(backendDir, ".pulumi/locks/organization/strata/dev");
+    const lockFiles = (): string[] => (existsSync(lockDir) ? readdirSync(lockDir) : []);
+    const { registry } = await world();
+    const locksAtCalls: number[] = [];
+    for (const method of ["repositories", "tags", "manifest", "blobStream", "deleteManifest"] as const) {
+      const original = (registry[method] as (...args: unknown[]) => Promise<unknown>).bind(registry);
+      (registry as unknown as Record<string, unknown>)[method] = async (...args: unknown[]) => {
+        locksAtCalls.push(lockFiles().length);
+        return original(...args);
+      };
+    }
+    return { registry, backendDir, lockFiles, locksAtCalls };
+  }
+  const lockOf = (backendDir: string) => ({ backendUrl: `file://${backendDir}`, project: "strata", stack: "dev", env: {}, purpose: "strata ci-clean" });
+
+  it("every registry request of a clean-up is made while the lock is there, and the lock is gone after", async () => {
+    const { registry, backendDir, lockFiles, locksAtCalls } = await lockedWorld();
+    try {
+      const { value } = await ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined);
+      expect(registry.deletes.length).toBe(value.plan.remove.length + 3);
+      expect(locksAtCalls.length).toBeGreaterThan(10);
+      expect(locksAtCalls.every((count) => count === 1)).toBe(true);
+      expect(lockFiles()).toEqual([]);
+    } finally {
+      rmSync(backendDir, { recursive: true, force: true });
+    }
+  });
+
+  it("while another holds it, nothing is read or deleted; a dry run reads without taking it", async () => {
+    const { registry, backendDir, lockFiles, locksAtCalls } = await lockedWorld();
+    try {
+      const lockDir = path.join(backendDir, ".pulumi/locks/organization/strata/dev");
+      mkdirSync(lockDir, { recursive: true });
+      writeFileSync(path.join(lockDir, "0b3c5a1e-7f5e-4a8e-9d7e-3c1f2b4a5d6e.json"), JSON.stringify({ pid: 1, username: "ci", hostname: "runner-1", timestamp: "2026-12-06T10:00:00Z" }));
+      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/stack dev is locked by another run, so nothing was changed/);
+      expect(locksAtCalls).toEqual([]);
+      const { value } = await ciCleanFlow(registry.client, { ...request, dryRun: true }, lockOf(backendDir), () => undefined);
+      expect(value.plan.remove.length).toBe(3);
+      expect(registry.deletes).toEqual([]);
+      expect(lockFiles()).toEqual(["0b3c5a1e-7f5e-4a8e-9d7e-3c1f2b4a5d6e.json"]);
+    } finally {
+      rmSync(backendDir, { recursive: true, force: true });
+    }
   });
 });

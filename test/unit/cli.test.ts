@@ -93,3 +93,13 @@ describe("strata validate and tree", () => {
     expect((await strata(["frobnicate"])).code).toBe(2);
   });
 });
+
+describe("strata ci-clean's options", () => {
+  it("refuses a --wait that is not whole seconds, before anything is read, naming the option and the fix", async () => {
+    for (const wait of ["soon", "-5", "1.5"]) {
+      const { code, err } = await strata(["ci-clean", "--stack", "dev", "--change", "19026", "--wait", wait]);
+      expect(code, wait).toBe(1);
+      expect(err).toMatch(new RegExp(`command line: --wait: "${wait.replace(".", "\\.")}" is not a whole number of seconds.*--wait 1800`, "s"));
+    }
+  });
+});

@@ -53,12 +53,13 @@ describe("passSignalsOn: strata up outlives Ctrl-C and SIGTERM while its engine 
   it("remembers the first signal that came while an engine ran, which bin/strata.js ends with", async () => {
     vi.resetModules();
     const fresh = await import("../../src/engine/cli-run.js");
-    expect(fresh.interruptedBy()).toBeUndefined();
+    const interruption = await import("../../src/engine/interruption.js");
+    expect(interruption.interruptedBy()).toBeUndefined();
     const stop = fresh.passSignalsOn(fakeChild().child, () => "");
     process.emit("SIGTERM", "SIGTERM");
     process.emit("SIGINT", "SIGINT");
     stop();
-    expect(fresh.interruptedBy()).toBe("SIGTERM");
+    expect(interruption.interruptedBy()).toBe("SIGTERM");
   });
 
   it("starts no later engine call once a signal came during an earlier one (a `stack select` that ended before it was passed on)", async () => {

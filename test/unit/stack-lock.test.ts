@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ownerStore } from "../../src/engine/lock-owner.js";
-import { holdStackLock, layoutVersion, type LockPlace, postgresKeyPrefix, postgresTable, type StackLock, StackLockRefused, stackLockDir, takeLock, withStackLock } from "../../src/engine/stack-lock.js";
+import { fileLocks, type HeldStackLock, holdStackLock, layoutVersion, lockTempName, type LockPlace, postgresKeyPrefix, postgresTable, type StackLock, StackLockRefused, stackLockDir, takeLock, withStackLock } from "../../src/engine/stack-lock.js";
 
 let backendDir: string;
 let backendUrl: string;
@@ -78,9 +78,9 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
 
   it("refuses on a backend whose lock folder it does not know: an older layout, none written, or neither file nor PostgreSQL", async () => {
     writeFileSync(path.join(backendDir, ".pulumi/meta.yaml"), "version: 0\n");
-    await expect(holdStackLock(options())).rejects.toThrow(/layout version 0 \(\.pulumi\/meta\.yaml\), and Strata knows where Pulumi keeps locks only in version 1.*nothing was changed/);
+    await expect(holdStackLock(options())).rejects.toThrow(/has the layout before project-scoped stacks \(no \.pulumi\/meta\.yaml, or version 0\), and Strata knows where Pulumi keeps locks only in version 1.*nothing was changed/);
     rmSync(path.join(backendDir, ".pulumi/meta.yaml"));
-    await expect(holdStackLock(options())).rejects.toThrow(/layout version 0/);
+    await expect(holdStackLock(options())).rejects.toThrow(/the layout before project-scoped stacks/);
     writeFileSync(path.join(backendDir, ".pulumi/meta.yaml"), "version: 2\n");
     await expect(holdStackLock(options())).rejects.toThrow(/layout version 2/);
     expect(existsSync(path.join(backendDir, ".pulumi/locks"))).toBe(false);
@@ -90,7 +90,7 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
 
   it("withStackLock holds it while the work runs and releases it when the work fails", async () => {
     const seen = await withStackLock(options(), async () => locksOnDisk().length);
-    expect(seen).toBe(1);
+    expect(seen).toEqual({ value: 1 });
     expect(locksOnDisk()).toEqual([]);
     await expect(withStackLock(options(), async () => {
       expect(locksOnDisk()).toHaveLength(1);
@@ -98,6 +98,121 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
     })).rejects.toThrow("registry answered 503");
     expect(locksOnDisk()).toEqual([]);
     expect(await ownerRecords()).toEqual([]);
+  });
+
+  it("looks before it writes: a held lock means no owner record and no lock of its own, not even for a moment", async () => {
+    const other: StackLock = { where: "other.json", pid: 7, hostname: "runner-2" };
+    const calls: string[] = [];
+    const place: LockPlace = {
+      describe: "a place in memory",
+      list: async () => (calls.push("list"), [other]),
+      write: async (id) => (calls.push("write"), `${id}.json`),
+      remove: async () => void calls.push("remove"),
+    };
+    await expect(takeLock(place, options())).rejects.toThrow(/locked by another run/);
+    expect(calls).toEqual(["list"]);
+    expect(await ownerRecords()).toEqual([]);
+  });
+
+  it("writes the owner record before the lock, so recover never meets the lock without it", async () => {
+    let recordsAtWrite: unknown[] | undefined;
+    const place: LockPlace = {
+      describe: "a place in memory",
+      list: async () => [],
+      write: async (id) => {
+        recordsAtWrite = await ownerRecords();
+        return `${id}.json`;
+      },
+      remove: async () => undefined,
+    };
+    const held = await takeLock(place, options());
+    expect(recordsAtWrite).toEqual([expect.objectContaining({ pid: process.pid })]);
+    await held.release();
+  });
+
+  it("says so when its own lock cannot be removed: after giving up (never 'nothing was changed' alone), and after the work (the work's result kept)", async () => {
+    const other: StackLock = { where: "other.json", pid: 7, hostname: "runner-2" };
+    let looks = 0;
+    const stuck: LockPlace = {
+      describe: "a place in memory",
+      list: async () => (looks++ === 0 ? [] : [other]),
+      write: async (id) => `${id}.json`,
+      remove: async () => {
+        throw new Error("psql: connection refused");
+      },
+    };
+    await expect(takeLock(stuck, options())).rejects.toThrow(/locked by another run.*; but this command's own lock stays: strata ci-clean: could not release stack dev's lock .*\(psql: connection refused\)\. fix: scripts\/strata recover --stack dev/s);
+
+    // After the work: its value comes back with why the lock stays; a failed work's own error is what is thrown, the release's told.
+    const stuckLock = async (): Promise<HeldStackLock> => ({ where: "dev/lock.json", release: async () => {
+      throw new StackLockRefused("strata ci-clean: could not release stack dev's lock dev/lock.json (psql: connection refused)");
+    } });
+    expect(await withStackLock(options(), async () => "deleted 3", () => undefined, stuckLock)).toEqual({ value: "deleted 3", releaseFailed: "strata ci-clean: could not release stack dev's lock dev/lock.json (psql: connection refused)" });
+    const notes: string[] = [];
+    await expect(withStackLock(options(), async () => {
+      throw new Error("registry answered 503");
+    }, (text) => notes.push(text), stuckLock)).rejects.toThrow("registry answered 503");
+    expect(notes).toEqual(["strata ci-clean: could not release stack dev's lock dev/lock.json (psql: connection refused)\n"]);
+  });
+
+  it("a SIGTERM while the work runs: the work stops before its next request, the lock goes only after it has ended, and the signal is remembered", async () => {
+    vi.resetModules();
+    const fresh = await import("../../src/engine/stack-lock.js");
+    const interruption = await import("../../src/engine/interruption.js");
+    const sent: string[] = [];
+    let locksWhenEnded = -1;
+    await expect(fresh.withStackLock(options(), async (stop) => {
+      try {
+        for (const request of ["delete 1", "delete 2", "delete 3"]) {
+          stop.throwIfAborted();
+          sent.push(request);
+          if (request === "delete 1") process.emit("SIGTERM", "SIGTERM");
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      } finally {
+        locksWhenEnded = locksOnDisk().length;
+      }
+    })).rejects.toThrow(/^strata ci-clean: stopped by SIGTERM: nothing more was sent after the step in flight/);
+    expect(sent).toEqual(["delete 1"]);
+    expect(locksWhenEnded).toBe(1);
+    expect(locksOnDisk()).toEqual([]);
+    expect(interruption.interruptedBy()).toBe("SIGTERM");
+    expect(process.listenerCount("SIGTERM")).toBe(0);
+  });
+
+  it("--wait: tries again while another holds it, and takes it once that run has ended; refuses after the wait, saying so", async () => {
+    mkdirSync(lockDir(), { recursive: true });
+    const otherLock = path.join(lockDir(), "1b4e28ba-2fa1-11d2-883f-0016d3cca427.json");
+    writeFileSync(otherLock, JSON.stringify({ pid: 4242, username: "ci", hostname: "runner-7", timestamp: "2026-12-06T10:00:00Z" }));
+    setTimeout(() => rmSync(otherLock), 300);
+    const held = await holdStackLock({ ...options(), waitMs: 10_000, retryMs: 50 });
+    expect(locksOnDisk()).toHaveLength(1);
+    await held.release();
+    writeFileSync(otherLock, "{}");
+    const started = Date.now();
+    await expect(holdStackLock({ ...options(), waitMs: 400, retryMs: 50 })).rejects.toThrow(/stack dev is locked by another run.*\(waited 0 s\)$/s);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    // Any other refusal is not waited out.
+    writeFileSync(path.join(backendDir, ".pulumi/meta.yaml"), "version: 0\n");
+    const refusedAt = Date.now();
+    await expect(holdStackLock({ ...options(), waitMs: 10_000, retryMs: 50 })).rejects.toThrow(/layout/);
+    expect(Date.now() - refusedAt).toBeLessThan(5_000);
+  });
+
+  it("counts what Pulumi's listing counts: any file but a metadata sidecar; its own lock's temp file is named as Pulumi's, which recover knows", async () => {
+    mkdirSync(lockDir(), { recursive: true });
+    writeFileSync(path.join(lockDir(), "stray"), "");
+    await expect(holdStackLock(options())).rejects.toThrow(/stray \(it names no owner/);
+    rmSync(path.join(lockDir(), "stray"));
+    writeFileSync(path.join(lockDir(), "x.json.attrs"), "{}");
+    const held = await holdStackLock(options());
+    expect(locksOnDisk().sort()).toEqual([path.basename(held.where), "x.json.attrs"].sort());
+    await held.release();
+    // The temp file: a write cut short leaves one, which recover's reader reports as a lock being written (recover removes such a one once settled).
+    rmSync(path.join(lockDir(), "x.json.attrs"));
+    const cutShort = lockTempName(path.join(lockDir(), "5f0b6b1e-1d2c-4c39-9a4b-0a3f3e2a1b7c.json"));
+    writeFileSync(cutShort, '{"pid":');
+    expect(fileLocks(lockDir())).toEqual([expect.objectContaining({ where: cutShort, tempAgeMs: expect.any(Number) })]);
   });
 
   it("reads a backend's layout version, and a PostgreSQL URL's key prefix and table", () => {
