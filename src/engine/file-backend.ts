@@ -5,14 +5,18 @@
  * asks the Pulumi CLI as before.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 
-/** The folder of a `file://` backend URL; undefined for other backends. */
+/** The folder of a `file://` backend URL (`file://~` as Pulumi reads it: the home folder); undefined for other backends. */
 export function fileBackendDir(backendUrl: string | undefined): string | undefined {
   if (backendUrl === undefined || !backendUrl.startsWith("file://")) return undefined;
-  return fileURLToPath(backendUrl.replace(/\?.*$/, ""));
+  const withoutOptions = backendUrl.replace(/\?.*$/, "");
+  const home = /^file:\/\/~(\/.*)?$/.exec(withoutOptions);
+  if (home !== null) return path.join(homedir(), decodeURIComponent(home[1] ?? ""));
+  return fileURLToPath(withoutOptions);
 }
 
 /**

@@ -146,7 +146,7 @@ export function judgeOwner(owner: LockOwner, here: RecoverHere): Judgement {
  */
 export function lockVerdict(lock: StackLock, records: OwnerRecords, here: RecoverHere, force: boolean): LockVerdict {
   const owner = `pid ${lock.pid ?? "?"} on host ${lock.hostname ?? "?"}${lock.username === undefined ? "" : ` (user ${lock.username})`}, ${lock.tempAgeMs === undefined ? lockAge(lock.timestamp, here.now) : `a lock file still being written ${Math.round(lock.tempAgeMs / 1000)} s ago`}`;
-  const stillRunning: LockVerdict = { release: false, why: `an update of this stack is still running here: ${owner}`, fix: "let it finish, or stop it (kill its process group), then run strata recover again" };
+  const stillRunning: LockVerdict = { release: false, why: `the run holding this stack's lock (an update, or strata ci-clean) is still running here: ${owner}`, fix: "let it finish, or stop it (kill its process group), then run strata recover again" };
   const forced: LockVerdict = { release: true, why: `--force: the owner (${owner}) cannot be proved gone from here; you said it is gone` };
   if (lock.pid === undefined || lock.hostname === undefined) {
     // A temp lock file cut short long ago: no run is about to rename it into place.

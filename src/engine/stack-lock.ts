@@ -153,7 +153,18 @@ function layoutRefusal(version: string, backend: string, stack: string, purpose:
   return new StackLockRefused(`${purpose}: cannot take stack ${stack}'s lock: the backend ${backend} has ${layout}, and Strata knows where Pulumi keeps locks only in version 1 (project-scoped stacks, what a new backend gets); nothing was changed. fix: move the project's stacks to a backend in that layout (pulumi stack export, then import into a new backend), or clean the change's tags by hand while no update of ${stack} runs (--dry-run lists them)`);
 }
 
+/** The stack's checkpoint keys under a backend's root (project-scoped layout): Pulumi writes one of them. */
+function checkpointKeys(project: string, stack: string): string[] {
+  return [".json", ".json.gz"].map((suffix) => path.posix.join(".pulumi", "stacks", project, `${stack}${suffix}`));
+}
+
+/** A lock in a backend the channel's runs do not use guards nothing: refused, naming the backend. */
+function notThereRefusal(backend: string, project: string, stack: string, purpose: string): StackLockRefused {
+  return new StackLockRefused(`${purpose}: stack ${stack} (project ${project}) is not in the backend ${backend}, so a lock taken there would hold off no run of the channel; nothing was changed. fix: run it with PULUMI_BACKEND_URL naming the backend the channel's runs use (scripts/env.sh sets this clone's; a shared one for many runners: STRATA_BACKEND=postgres)`);
+}
+
 function filePlace(backendDir: string, project: string, stack: string, purpose: string): LockPlace {
+  if (!existsSync(backendDir)) throw new StackLockRefused(`${purpose}: the backend folder ${backendDir} does not exist; nothing was changed. fix: run it with PULUMI_BACKEND_URL naming the backend the channel's runs use`);
   let metaYaml: string | undefined;
   try {
     metaYaml = readFileSync(path.join(backendDir, ".pulumi", "meta.yaml"), "utf8");
@@ -162,6 +173,7 @@ function filePlace(backendDir: string, project: string, stack: string, purpose: 
   }
   const version = layoutVersion(metaYaml);
   if (version !== "1") throw layoutRefusal(version, backendDir, stack, purpose);
+  if (!checkpointKeys(project, stack).some((key) => existsSync(path.join(backendDir, key)))) throw notThereRefusal(backendDir, project, stack, purpose);
   const dir = path.join(backendDir, stackLockDir(project, stack));
   return {
     describe: dir,
@@ -199,6 +211,9 @@ async function postgresPlace(backendUrl: string, project: string, stack: string,
   const meta = await run(`SELECT convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key = :'key';\n`, { key: `${prefix}.pulumi/meta.yaml` });
   const version = layoutVersion(meta.trim() === "" ? undefined : meta);
   if (version !== "1") throw layoutRefusal(version, `PostgreSQL table ${table}`, stack, purpose);
+  const [json, gzipped] = checkpointKeys(project, stack).map((key) => `${prefix}${key}`) as [string, string];
+  const found = await run(`SELECT count(*) FROM ${table} WHERE key IN (:'json', :'gzipped');\n`, { json, gzipped });
+  if (found.trim() === "0") throw notThereRefusal(`PostgreSQL table ${table}`, project, stack, purpose);
   // Exactly the stack's folder, as Pulumi lists it (one level, "/" as the delimiter).
   const dir = `${prefix}${stackLockDir(project, stack)}/`;
   const keyOf = (id: string): string => `${dir}${id}.json`;
@@ -249,12 +264,21 @@ export interface HoldOptions {
  */
 export async function holdStackLock(options: HoldOptions): Promise<HeldStackLock> {
   const { backendUrl, project, stack, purpose } = options;
-  const backendDir = fileBackendDir(backendUrl);
+  let backendDir: string | undefined;
+  try {
+    backendDir = fileBackendDir(backendUrl);
+  } catch (error) {
+    throw new StackLockRefused(`${purpose}: PULUMI_BACKEND_URL ${backendUrl ?? ""} is not a file URL Strata can read (${error instanceof Error ? error.message : String(error)}); nothing was changed. fix: name the backend folder by its absolute path, file:///path/to/state`);
+  }
   const place = backendDir !== undefined ? filePlace(backendDir, project, stack, purpose)
     : backendUrl?.startsWith("postgres://") === true || backendUrl?.startsWith("postgresql://") === true ? await postgresPlace(backendUrl, project, stack, options.env, purpose)
     : undefined;
   if (place === undefined) throw new StackLockRefused(`${purpose}: cannot take stack ${stack}'s lock on the backend ${backendUrl ?? "(none set)"}: Strata takes locks on file and PostgreSQL backends only; nothing was changed. fix: run it where PULUMI_BACKEND_URL names the channel's file or PostgreSQL backend`);
-  // While another holds it (a channel run), tried again until waitMs is spent; any other refusal ends at once.
+  return takeLockWaiting(place, options);
+}
+
+/** takeLock, tried again while another holds it (a channel run) until waitMs is spent; any other refusal ends at once. */
+export async function takeLockWaiting(place: LockPlace, options: HoldOptions): Promise<HeldStackLock> {
   const deadline = Date.now() + (options.waitMs ?? 0);
   for (;;) {
     try {
@@ -293,6 +317,14 @@ export async function takeLock(place: LockPlace, options: HoldOptions): Promise<
     throw error;
   }
   let released = false;
+  /** Gives up our lock after a refusal; when it cannot, says that it stays (never "nothing was changed"). */
+  const releaseOrSay = async (refusal: string): Promise<void> => {
+    try {
+      await release();
+    } catch (releaseError) {
+      throw new StackLockRefused(`${refusal}; and this command's own lock stays: ${releaseError instanceof Error ? releaseError.message : String(releaseError)}`);
+    }
+  };
   const release = async (): Promise<void> => {
     if (released) return;
     released = true;
@@ -303,17 +335,17 @@ export async function takeLock(place: LockPlace, options: HoldOptions): Promise<
     }
     await removeRecord();
   };
+  let others: StackLock[];
   try {
-    const others = (await place.list()).filter((lock) => lock.where !== where);
-    if (others.length > 0) throw lockedBy(others);
+    others = (await place.list()).filter((lock) => lock.where !== where);
   } catch (error) {
-    try {
-      await release();
-    } catch (releaseError) {
-      // Not "nothing was changed": this command's own lock stays, and blocks the stack.
-      throw new StackLockRefused(`${error instanceof Error ? error.message : String(error)}; but this command's own lock stays: ${releaseError instanceof Error ? releaseError.message : String(releaseError)}`);
-    }
+    others = [];
+    await releaseOrSay(error instanceof Error ? error.message : String(error));
     throw error;
+  }
+  if (others.length > 0) {
+    await releaseOrSay(`${purpose}: stack ${stack} is locked by another run: ${others.map(lockHolder).join("; ")}`);
+    throw lockedBy(others);
   }
   return { where, release, ...("failed" in recorded ? { recordFailed: recorded.failed } : {}) };
 }
@@ -324,17 +356,29 @@ export interface LockedResult<T> {
   readonly releaseFailed?: string;
 }
 
+/** What withStackLock may be given besides the lock and the work. */
+export interface LockedWork {
+  /** Where notes go (standard error). */
+  readonly note?: (text: string) => void;
+  /** A failure after which the lock must stay (a write that got no answer may still land): the error says so and names recover. */
+  readonly keepLockOn?: (error: unknown) => boolean;
+  /** Test seams: how the lock is taken, and how a second signal ends the process. */
+  readonly hold?: (options: HoldOptions) => Promise<HeldStackLock>;
+  readonly kill?: (signal: NodeJS.Signals) => void;
+}
+
 /**
  * Runs `work` holding the stack's lock, and releases it once `work` has ended, however it ends.
  * A SIGINT or SIGTERM while it runs aborts `stop`: the work sends nothing more (each step checks it
- * before a write) and ends with the abort's reason; only then is the lock released, so no write
+ * before a delete) and ends with the abort's reason; only then is the lock released, so no delete
  * lands after the release. bin/strata.js then ends by that signal (interruption.ts). A second
  * signal ends the process at once, the lock left for strata recover (the owner record proves this
- * process gone). A release that fails after the work succeeded is returned, not thrown: what the
- * work did is still reported.
+ * process gone). A failure `keepLockOn` names keeps the lock (said, with the fix). A release that
+ * fails after the work succeeded is returned, not thrown: what the work did is still reported.
  */
-export async function withStackLock<T>(options: HoldOptions, work: (stop: AbortSignal) => Promise<T>, note: (text: string) => void = () => undefined, hold: (options: HoldOptions) => Promise<HeldStackLock> = holdStackLock): Promise<LockedResult<T>> {
-  const held = await hold(options);
+export async function withStackLock<T>(options: HoldOptions, work: (stop: AbortSignal) => Promise<T>, extra: LockedWork = {}): Promise<LockedResult<T>> {
+  const note = extra.note ?? (() => undefined);
+  const held = await (extra.hold ?? holdStackLock)(options);
   if (held.recordFailed !== undefined) note(`note: strata could not record who holds stack ${options.stack}'s lock (${held.recordFailed}); if this command is killed, strata recover will need --force\n`);
   const controller = new AbortController();
   const stopListening = (): void => {
@@ -344,11 +388,12 @@ export async function withStackLock<T>(options: HoldOptions, work: (stop: AbortS
   function onSignal(signal: NodeJS.Signals): void {
     if (controller.signal.aborted) {
       stopListening();
-      process.kill(process.pid, signal);
+      (extra.kill ?? ((again: NodeJS.Signals) => process.kill(process.pid, again)))(signal);
       return;
     }
     noteInterruption(signal);
-    controller.abort(new StackLockRefused(`${options.purpose}: stopped by ${signal}: nothing more was sent after the step in flight; what was deleted stays deleted, and running it again finishes the rest`));
+    note(`${options.purpose}: ${signal}: stopping once the request in flight has ended, then giving up stack ${options.stack}'s lock (again to end now: the lock then stays for strata recover)\n`);
+    controller.abort(new StackLockRefused(`${options.purpose}: stopped by ${signal}: no delete was sent after the one in flight; what was deleted stays deleted, and running it again finishes the rest`));
   }
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -357,6 +402,9 @@ export async function withStackLock<T>(options: HoldOptions, work: (stop: AbortS
     value = await work(controller.signal);
   } catch (error) {
     stopListening();
+    if (extra.keepLockOn?.(error) === true) {
+      throw new StackLockRefused(`${error instanceof Error ? error.message : String(error)}; so stack ${options.stack}'s lock stays (${held.where}), and no run of the channel starts while that delete may still land. fix: once the registry answers again, scripts/strata recover --stack ${options.stack} releases it (this command has ended), then run this again`);
+    }
     try {
       await held.release();
     } catch (releaseError) {

@@ -255,15 +255,21 @@ export async function deleteOrphan(
   client: RegistryClient,
   orphan: { readonly repository: string; readonly subject: string; readonly signatures: readonly { readonly tag: string; readonly digest: string }[] },
   firstListed: readonly string[],
+  stop?: AbortSignal,
 ): Promise<{ deleted: readonly string[] } | { keptFor: string } | { gone: true }> {
   const listed = await client.tags(orphan.repository);
   const unlisted = await goneFromList(client, orphan.repository, listed, [...firstListed, ...orphan.signatures.map((signature) => signature.tag)], `whether a tag holds ${orphan.subject} again, and deletes nothing more`);
   if (orphan.signatures.every((signature) => unlisted.includes(signature.tag))) return { gone: true };
   const keptFor = await holderOf(client, orphan.repository, orphan.subject, listed);
   if (keptFor !== undefined) return { keptFor };
+  stop?.throwIfAborted();
   await client.deleteManifest(orphan.repository, orphan.subject);
   // Those another clean-up took already (not found above) are not deleted again, nor said deleted.
+  // A stop between them leaves the signatures, which find the rest next time (they go last for that).
   const signatures = provenanceLast(orphan.signatures.filter((signature) => !unlisted.includes(signature.tag)));
-  for (const signature of signatures) await client.deleteManifest(orphan.repository, signature.digest);
+  for (const signature of signatures) {
+    stop?.throwIfAborted();
+    await client.deleteManifest(orphan.repository, signature.digest);
+  }
   return { deleted: signatures.map((signature) => signature.tag) };
 }

@@ -11,7 +11,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { type CosignKey, PREDICATE_TYPES, unlockCosignKey } from "../../src/core/cosign-format.js";
 import { renderCiCleanJson, renderCiCleanText } from "../../src/cli/ci-clean.js";
 import { ciCleanFlow } from "../../src/engine/ci-clean-flow.js";
-import { cleanChange } from "../../src/registry/ci-clean.js";
+import { cleanChange, UnsettledDelete } from "../../src/registry/ci-clean.js";
+import { RegistryError } from "../../src/registry/client.js";
 import { attestImage, signImages } from "../../src/registry/signatures.js";
 import { MemoryRegistry, sha256 } from "../helpers/memory-registry.js";
 
@@ -157,6 +158,59 @@ describe("ci-clean in a registry", () => {
     expect(text).toMatch(/4 tag\(s\) deleted/);
   });
 
+  it("prints its rows in the order it deletes, and its JSON with the keys scripts read", async () => {
+    const { registry, ci, orphan } = await world();
+    const outcome = await cleanChange(registry.client, { ...request, dryRun: true });
+    const tagColumn = renderCiCleanText(outcome, { ...run, dryRun: true, stackRemoved: false }).split("\n").slice(2).map((line) => line.split(/ {2,}/)[1]).filter((tag) => tag !== undefined);
+    expect(tagColumn).toEqual([
+      ...outcome.plan.remove.map((entry) => entry.tag),
+      "1.0-p0-4242_1",
+      "(no tag: written over by a later run)", `sha256-${hex(orphan)}.sig`, `sha256-${hex(orphan)}.att`,
+    ]);
+    // The change's signatures listed before its tag, as they are deleted.
+    expect(outcome.plan.remove.map((entry) => entry.tag).indexOf("1.0-p0-4242_2")).toBe(2);
+    expect(outcome.plan.remove.map((entry) => entry.tag).slice(0, 2).sort()).toEqual([`sha256-${hex(ci)}.att`, `sha256-${hex(ci)}.sig`]);
+    expect(Object.keys(JSON.parse(renderCiCleanJson(outcome, run)) as object)).toEqual(["change", "group", "dryRun", "removed", "kept", "indexEntriesRemoved", "orphansRemoved", "orphansKept", "orphansHeldAgain", "orphansGone", "stack", "stackRemoved"]);
+  });
+
+  it("stops before its next delete once told to stop; a delete that got no answer is said to be unsettled, one the registry refused is not", async () => {
+    const { registry } = await world();
+    const stop = new AbortController();
+    const deleteManifest = registry.deleteManifest.bind(registry);
+    registry.deleteManifest = async (repository, digest) => {
+      await deleteManifest(repository, digest);
+      stop.abort(new Error("stopped by SIGTERM"));
+    };
+    await expect(cleanChange(registry.client, request, stop.signal)).rejects.toThrow("stopped by SIGTERM");
+    expect(registry.deletes).toHaveLength(1);
+    // Stopped once the orphan's image is gone: its signatures stay, which find it next time.
+    const orphaned = await world();
+    const stopAtOrphan = new AbortController();
+    const orphanDelete = orphaned.registry.deleteManifest.bind(orphaned.registry);
+    orphaned.registry.deleteManifest = async (repository, digest) => {
+      await orphanDelete(repository, digest);
+      if (digest === orphaned.orphan) stopAtOrphan.abort(new Error("stopped by SIGINT"));
+    };
+    await expect(cleanChange(orphaned.registry.client, request, stopAtOrphan.signal)).rejects.toThrow("stopped by SIGINT");
+    expect(orphaned.registry.deletes.at(-1)).toBe(`${REPO}@${orphaned.orphan}`);
+    expect(await orphaned.registry.tags(REPO)).toContain(`sha256-${hex(orphaned.orphan)}.sig`);
+
+    const timedOut = await world();
+    timedOut.registry.deleteManifest = async (repository, digest) => {
+      throw new RegistryError(`DELETE ${repository}@${digest} at registry.test:5000 (3 attempts): no answer within 20 s`, undefined, "no answer within 20 s");
+    };
+    await expect(cleanChange(timedOut.registry.client, request)).rejects.toThrow(UnsettledDelete);
+    await expect(cleanChange(timedOut.registry.client, request)).rejects.toThrow(/no answer within 20 s: the registry may still carry out that delete$/);
+    for (const settled of [new RegistryError("DELETE at registry.test:5000: 500", 500, "500"), new RegistryError("DELETE at registry.test:5000: connection refused (nothing listening)", undefined, "connection refused (nothing listening)")]) {
+      const refused = await world();
+      refused.registry.deleteManifest = async () => {
+        throw settled;
+      };
+      const thrown = await cleanChange(refused.registry.client, request).catch((error: unknown) => error);
+      expect(thrown).toBe(settled);
+    }
+  });
+
   it("says so when the change has nothing in the group", async () => {
     const registry = new MemoryRegistry();
     await putImage(registry, "release", "1.0-p0");
@@ -172,6 +226,8 @@ describe("ci-clean holds the channel's lock from its first read to its last dele
     const backendDir = mkdtempSync(path.join(tmpdir(), "strata-ci-clean-lock-"));
     mkdirSync(path.join(backendDir, ".pulumi"), { recursive: true });
     writeFileSync(path.join(backendDir, ".pulumi/meta.yaml"), "version: 1\n");
+    mkdirSync(path.join(backendDir, ".pulumi/stacks/strata"), { recursive: true });
+    writeFileSync(path.join(backendDir, ".pulumi/stacks/strata/dev.json"), "{}");
     const lockDir = path.join(backendDir, ".pulumi/locks/organization/strata/dev");
     const lockFiles = (): string[] => (existsSync(lockDir) ? readdirSync(lockDir) : []);
     const { registry } = await world();
@@ -194,6 +250,27 @@ describe("ci-clean holds the channel's lock from its first read to its last dele
       expect(registry.deletes.length).toBe(value.plan.remove.length + 3);
       expect(locksAtCalls.length).toBeGreaterThan(10);
       expect(locksAtCalls.every((count) => count === 1)).toBe(true);
+      expect(lockFiles()).toEqual([]);
+    } finally {
+      rmSync(backendDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a delete that got no answer keeps the lock (recover releases it later); one the registry refused gives it up", async () => {
+    const { registry, backendDir, lockFiles } = await lockedWorld();
+    try {
+      const deleteManifest = registry.deleteManifest.bind(registry);
+      registry.deleteManifest = async () => {
+        throw new RegistryError("DELETE at registry.test:5000: connection reset (ECONNRESET)", undefined, "connection reset (ECONNRESET)");
+      };
+      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/connection reset \(ECONNRESET\): the registry may still carry out that delete; so stack dev's lock stays/);
+      expect(lockFiles()).toHaveLength(1);
+      rmSync(path.join(backendDir, ".pulumi/locks"), { recursive: true });
+      registry.deleteManifest = async (repository, digest) => {
+        if (digest !== "") throw new RegistryError("DELETE at registry.test:5000: 500", 500, "500");
+        await deleteManifest(repository, digest);
+      };
+      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/: 500$/);
       expect(lockFiles()).toEqual([]);
     } finally {
       rmSync(backendDir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import path from "node:path";
 import { fileBackendDir } from "../../src/engine/file-backend.js";
 import { describe, expect, it } from "vitest";
@@ -35,6 +35,9 @@ describe("recovery after a killed run", () => {
     expect(fileBackendDir("file:///srv/state?metadata=skip")).toBe("/srv/state");
     expect(fileBackendDir("postgres://u:p@127.0.0.1:5432/pulumi")).toBeUndefined();
     expect(fileBackendDir(undefined)).toBeUndefined();
+    // What `pulumi login --local` writes, and a folder under the home folder.
+    expect(fileBackendDir("file://~")).toBe(homedir());
+    expect(fileBackendDir("file://~/state%20dir?no_tmp_dir=true")).toBe(path.join(homedir(), "state dir"));
   });
 
   it("reads a process's state after its command, which may hold spaces and parentheses", () => {

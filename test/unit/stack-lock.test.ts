@@ -3,7 +3,7 @@ import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ownerStore } from "../../src/engine/lock-owner.js";
-import { fileLocks, type HeldStackLock, holdStackLock, layoutVersion, lockTempName, type LockPlace, postgresKeyPrefix, postgresTable, type StackLock, StackLockRefused, stackLockDir, takeLock, withStackLock } from "../../src/engine/stack-lock.js";
+import { fileLocks, type HeldStackLock, holdStackLock, layoutVersion, lockTempName, type LockPlace, postgresKeyPrefix, postgresTable, type StackLock, StackLockRefused, stackLockDir, takeLock, takeLockWaiting, withStackLock } from "../../src/engine/stack-lock.js";
 
 let backendDir: string;
 let backendUrl: string;
@@ -19,6 +19,9 @@ beforeEach(() => {
   backendUrl = `file://${backendDir}`;
   mkdirSync(path.join(backendDir, ".pulumi"), { recursive: true });
   writeFileSync(path.join(backendDir, ".pulumi/meta.yaml"), "version: 1\n");
+  // The channel's checkpoint: a lock is taken only in the backend the stack is in.
+  mkdirSync(path.join(backendDir, ".pulumi/stacks", project), { recursive: true });
+  writeFileSync(path.join(backendDir, ".pulumi/stacks", project, `${stack}.json`), "{}");
 });
 afterEach(() => rmSync(backendDir, { recursive: true, force: true }));
 
@@ -141,17 +144,17 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
         throw new Error("psql: connection refused");
       },
     };
-    await expect(takeLock(stuck, options())).rejects.toThrow(/locked by another run.*; but this command's own lock stays: strata ci-clean: could not release stack dev's lock .*\(psql: connection refused\)\. fix: scripts\/strata recover --stack dev/s);
+    await expect(takeLock(stuck, options())).rejects.toThrow(/^strata ci-clean: stack dev is locked by another run: other\.json: \?@runner-2 \(pid 7\) at an unknown time; and this command's own lock stays: strata ci-clean: could not release stack dev's lock .*\(psql: connection refused\)\. fix: scripts\/strata recover --stack dev/s);
 
     // After the work: its value comes back with why the lock stays; a failed work's own error is what is thrown, the release's told.
     const stuckLock = async (): Promise<HeldStackLock> => ({ where: "dev/lock.json", release: async () => {
       throw new StackLockRefused("strata ci-clean: could not release stack dev's lock dev/lock.json (psql: connection refused)");
     } });
-    expect(await withStackLock(options(), async () => "deleted 3", () => undefined, stuckLock)).toEqual({ value: "deleted 3", releaseFailed: "strata ci-clean: could not release stack dev's lock dev/lock.json (psql: connection refused)" });
+    expect(await withStackLock(options(), async () => "deleted 3", { hold: stuckLock })).toEqual({ value: "deleted 3", releaseFailed: "strata ci-clean: could not release stack dev's lock dev/lock.json (psql: connection refused)" });
     const notes: string[] = [];
     await expect(withStackLock(options(), async () => {
       throw new Error("registry answered 503");
-    }, (text) => notes.push(text), stuckLock)).rejects.toThrow("registry answered 503");
+    }, { note: (text) => notes.push(text), hold: stuckLock })).rejects.toThrow("registry answered 503");
     expect(notes).toEqual(["strata ci-clean: could not release stack dev's lock dev/lock.json (psql: connection refused)\n"]);
   });
 
@@ -160,6 +163,7 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
     const fresh = await import("../../src/engine/stack-lock.js");
     const interruption = await import("../../src/engine/interruption.js");
     const sent: string[] = [];
+    const notes: string[] = [];
     let locksWhenEnded = -1;
     await expect(fresh.withStackLock(options(), async (stop) => {
       try {
@@ -172,7 +176,8 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
       } finally {
         locksWhenEnded = locksOnDisk().length;
       }
-    })).rejects.toThrow(/^strata ci-clean: stopped by SIGTERM: nothing more was sent after the step in flight/);
+    }, { note: (text) => notes.push(text) })).rejects.toThrow(/^strata ci-clean: stopped by SIGTERM: no delete was sent after the one in flight/);
+    expect(notes).toEqual([expect.stringMatching(/^strata ci-clean: SIGTERM: stopping once the request in flight has ended, then giving up stack dev's lock \(again to end now/)]);
     expect(sent).toEqual(["delete 1"]);
     expect(locksWhenEnded).toBe(1);
     expect(locksOnDisk()).toEqual([]);
@@ -192,11 +197,69 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
     const started = Date.now();
     await expect(holdStackLock({ ...options(), waitMs: 400, retryMs: 50 })).rejects.toThrow(/stack dev is locked by another run.*\(waited 0 s\)$/s);
     expect(Date.now() - started).toBeGreaterThanOrEqual(400);
-    // Any other refusal is not waited out.
-    writeFileSync(path.join(backendDir, ".pulumi/meta.yaml"), "version: 0\n");
-    const refusedAt = Date.now();
-    await expect(holdStackLock({ ...options(), waitMs: 10_000, retryMs: 50 })).rejects.toThrow(/layout/);
-    expect(Date.now() - refusedAt).toBeLessThan(5_000);
+    // Any other refusal (here the database failing in the first look) is not waited out.
+    let looks = 0;
+    const failing: LockPlace = {
+      describe: "a place in memory",
+      list: async () => {
+        looks++;
+        throw new StackLockRefused("strata ci-clean: cannot read or write stack dev's lock in the PostgreSQL backend (connection refused)");
+      },
+      write: async (id) => `${id}.json`,
+      remove: async () => undefined,
+    };
+    await expect(takeLockWaiting(failing, { ...options(), waitMs: 10_000, retryMs: 50 })).rejects.toThrow(/connection refused\)$/);
+    expect(looks).toBe(1);
+  });
+
+  it("a second signal ends the process at once, the lock left for strata recover", async () => {
+    const killed: string[] = [];
+    let release: () => void = () => undefined;
+    const work = withStackLock(options(), async (stop) => {
+      process.emit("SIGINT", "SIGINT");
+      expect(stop.aborted).toBe(true);
+      process.emit("SIGINT", "SIGINT");
+      await new Promise<void>((resolve) => (release = resolve));
+      stop.throwIfAborted();
+    }, { kill: (signal) => killed.push(signal) });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(killed).toEqual(["SIGINT"]);
+    expect(process.listenerCount("SIGINT")).toBe(0);
+    // (Here the process lives on, as a test's; what is left of the work ends and releases.)
+    release();
+    await expect(work).rejects.toThrow(/stopped by SIGINT/);
+  });
+
+  it("a failure after which the lock must stay (a delete that may still land) keeps it, saying why and naming recover", async () => {
+    await expect(withStackLock(options(), async () => {
+      throw new Error("DELETE dev/app@sha256:ab at 127.0.0.1:5000: no answer within 20 s");
+    }, { keepLockOn: () => true })).rejects.toThrow(/no answer within 20 s; so stack dev's lock stays \(.*\.json\), and no run of the channel starts while that delete may still land\. fix: once the registry answers again, scripts\/strata recover --stack dev releases it/);
+    expect(locksOnDisk()).toHaveLength(1);
+    expect(await ownerRecords()).toEqual([expect.objectContaining({ pid: process.pid })]);
+  });
+
+  it("a lock write that fails leaves neither a lock nor an owner record", async () => {
+    const removed: string[] = [];
+    const place: LockPlace = {
+      describe: "a place in memory",
+      list: async () => [],
+      write: async () => {
+        throw new Error("ENOSPC: no space left on device");
+      },
+      remove: async (id) => void removed.push(id),
+    };
+    await expect(takeLock(place, options())).rejects.toThrow("ENOSPC");
+    expect(removed).toHaveLength(1);
+    expect(await ownerRecords()).toEqual([]);
+  });
+
+  it("refuses a backend the channel's stack is not in (a lock there holds off no run), and a backend folder that is not there", async () => {
+    rmSync(path.join(backendDir, ".pulumi/stacks", project, `${stack}.json`));
+    await expect(holdStackLock(options())).rejects.toThrow(/stack dev \(project strata\) is not in the backend .*, so a lock taken there would hold off no run of the channel; nothing was changed\. fix: run it with PULUMI_BACKEND_URL naming the backend the channel's runs use/);
+    writeFileSync(path.join(backendDir, ".pulumi/stacks", project, `${stack}.json.gz`), "");
+    await (await holdStackLock(options())).release();
+    await expect(holdStackLock({ ...options(), backendUrl: `file://${backendDir}/missing` })).rejects.toThrow(/the backend folder .*\/missing does not exist; nothing was changed/);
+    expect(locksOnDisk()).toEqual([]);
   });
 
   it("counts what Pulumi's listing counts: any file but a metadata sidecar; its own lock's temp file is named as Pulumi's, which recover knows", async () => {
