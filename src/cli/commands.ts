@@ -9,7 +9,7 @@ import path from "node:path";
 import { Command, Option } from "commander";
 import { parse } from "yaml";
 import { type Catalog } from "../core/catalog.js";
-import { parseCount } from "../core/config.js";
+import { parseCount, parseSeconds } from "../core/config.js";
 import { type LayerTarget, planTargets } from "../core/plan.js";
 import { buildTargets } from "../core/platform-targets.js";
 import { gather, InputError, type Problem, UserError } from "../core/problems.js";
@@ -274,7 +274,7 @@ export function buildProgram(io: CliIo): Command {
     .action(async (options: CommonOptions & { stack: string; change: string; dryRun?: boolean; json?: boolean; wait?: string }) => {
       const change = parseCount(options.change);
       if (change === undefined) throw new InputError([{ file: "command line", field: "--change", message: `"${options.change}" is not a positive whole number`, fix: "give the Gerrit change number, for example --change 19026" }]);
-      const waitSeconds = options.wait === undefined ? 0 : /^\d+$/.test(options.wait) && Number.isSafeInteger(Number(options.wait)) ? Number(options.wait) : undefined;
+      const waitSeconds = options.wait === undefined ? 0 : parseSeconds(options.wait);
       if (waitSeconds === undefined) throw new InputError([{ file: "command line", field: "--wait", message: `"${options.wait}" is not a whole number of seconds`, fix: "give the seconds to keep trying while the channel is being built, for example --wait 1800" }]);
       const { config } = stackConfigOf(options, io);
       const client = await registryClientFor(config, { projectDir: projectDirOf(options, io), stack: options.stack, env: engineEnv(io) });

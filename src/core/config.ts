@@ -181,6 +181,12 @@ export function parseCount(value: unknown): number | undefined {
   return /^[1-9]\d{0,17}$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : undefined;
 }
 
+/** Whole seconds, zero included (`0`, `00`, `1800`; spaces around allowed), or undefined. Pure. */
+export function parseSeconds(text: string): number | undefined {
+  const trimmed = text.trim();
+  return /^\d{1,15}$/.test(trimmed) ? Number(trimmed) : undefined;
+}
+
 export interface ConfigSource {
   /** Merged values by key without namespace (defaults already applied). */
   readonly values: Readonly<Record<string, unknown>>;

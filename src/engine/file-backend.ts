@@ -5,7 +5,7 @@
  * asks the Pulumi CLI as before.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
+import { userInfo } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
@@ -15,7 +15,8 @@ export function fileBackendDir(backendUrl: string | undefined): string | undefin
   if (backendUrl === undefined || !backendUrl.startsWith("file://")) return undefined;
   const withoutOptions = backendUrl.replace(/\?.*$/, "");
   const home = /^file:\/\/~(\/.*)?$/.exec(withoutOptions);
-  if (home !== null) return path.join(homedir(), decodeURIComponent(home[1] ?? ""));
+  // The account's home, as Pulumi's user.Current() reads it (not $HOME).
+  if (home !== null) return path.join(userInfo().homedir, decodeURIComponent(home[1] ?? ""));
   return fileURLToPath(withoutOptions);
 }
 

@@ -96,7 +96,8 @@ export function postgresTable(backendUrl: string): string | undefined {
 
 /** The prefix of every key Pulumi writes in a PostgreSQL backend: the URL's path (the database's name) and "/". Pure. */
 export function postgresKeyPrefix(backendUrl: string): string {
-  const subDir = new URL(backendUrl).pathname.replace(/^\/+/, "");
+  // Decoded, as Go's url.Path is.
+  const subDir = decodeURIComponent(new URL(backendUrl).pathname).replace(/^\/+/, "");
   return subDir === "" || subDir.endsWith("/") ? subDir : `${subDir}/`;
 }
 
@@ -155,7 +156,8 @@ function layoutRefusal(version: string, backend: string, stack: string, purpose:
 
 /** The stack's checkpoint keys under a backend's root (project-scoped layout): Pulumi writes one of them. */
 function checkpointKeys(project: string, stack: string): string[] {
-  return [".json", ".json.gz"].map((suffix) => path.posix.join(".pulumi", "stacks", project, `${stack}${suffix}`));
+  // Plain, gzip (PULUMI_DIY_BACKEND_GZIP) or zstd (PULUMI_DIY_BACKEND_ZSTD), as Pulumi 3.276 writes it.
+  return [".json", ".json.gz", ".json.zst"].map((suffix) => path.posix.join(".pulumi", "stacks", project, `${stack}${suffix}`));
 }
 
 /** A lock in a backend the channel's runs do not use guards nothing: refused, naming the backend. */
@@ -211,8 +213,8 @@ async function postgresPlace(backendUrl: string, project: string, stack: string,
   const meta = await run(`SELECT convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key = :'key';\n`, { key: `${prefix}.pulumi/meta.yaml` });
   const version = layoutVersion(meta.trim() === "" ? undefined : meta);
   if (version !== "1") throw layoutRefusal(version, `PostgreSQL table ${table}`, stack, purpose);
-  const [json, gzipped] = checkpointKeys(project, stack).map((key) => `${prefix}${key}`) as [string, string];
-  const found = await run(`SELECT count(*) FROM ${table} WHERE key IN (:'json', :'gzipped');\n`, { json, gzipped });
+  const [json, gzipped, zstd] = checkpointKeys(project, stack).map((key) => `${prefix}${key}`) as [string, string, string];
+  const found = await run(`SELECT count(*) FROM ${table} WHERE key IN (:'json', :'gzipped', :'zstd');\n`, { json, gzipped, zstd });
   if (found.trim() === "0") throw notThereRefusal(`PostgreSQL table ${table}`, project, stack, purpose);
   // Exactly the stack's folder, as Pulumi lists it (one level, "/" as the delimiter).
   const dir = `${prefix}${stackLockDir(project, stack)}/`;
@@ -403,7 +405,7 @@ export async function withStackLock<T>(options: HoldOptions, work: (stop: AbortS
   } catch (error) {
     stopListening();
     if (extra.keepLockOn?.(error) === true) {
-      throw new StackLockRefused(`${error instanceof Error ? error.message : String(error)}; so stack ${options.stack}'s lock stays (${held.where}), and no run of the channel starts while that delete may still land. fix: once the registry answers again, scripts/strata recover --stack ${options.stack} releases it (this command has ended), then run this again`);
+      throw new StackLockRefused(`${error instanceof Error ? error.message : String(error)}; the registry may still carry it out, so stack ${options.stack}'s lock stays (${held.where}) and no run of the channel starts meanwhile. fix: once the registry answers again (${options.purpose} --dry-run reads it), scripts/strata recover --stack ${options.stack} releases the lock (this command has ended); then run this again`);
     }
     try {
       await held.release();

@@ -5,8 +5,7 @@
  * channel stack's lock around it when it deletes (engine/stack-lock.ts).
  */
 import { type CleanupPlan, deletionOrder, type OrphanedImage, orphanedImages, orphanOwners, type OrphanProvenance, planCiCleanup } from "../core/ci-build.js";
-import { UserError } from "../core/problems.js";
-import { type RegistryClient, RegistryError } from "./client.js";
+import { type RegistryClient } from "./client.js";
 import { deleteOrphan } from "./copy.js";
 import { groupTags } from "./lookups.js";
 import { provenanceStacks } from "./signatures.js";
@@ -29,36 +28,13 @@ export interface CiCleanOutcome {
   readonly gone: readonly { readonly repository: string; readonly subject: string }[];
 }
 
-/** A DELETE that got no answer (no answer in time, a connection reset after sending): the registry may still carry it out. */
-export class UnsettledDelete extends UserError {}
-
-/** Whether a failed request may have reached the registry and been carried out: no answer came, and it was sent. */
-export function mayHaveLanded(error: unknown): boolean {
-  return error instanceof RegistryError && error.status === undefined && error.fault !== "tls" && !/connection refused/.test(error.answer);
-}
-
-/** The client, its deletes turned into UnsettledDelete when they may have landed (for the caller's lock). */
-function settlingDeletes(client: RegistryClient): RegistryClient {
-  // Object.create: the same client (login, scheme, connections) under a delete that says so.
-  return Object.assign(Object.create(client) as RegistryClient, {
-    async deleteManifest(repository: string, digest: string): Promise<void> {
-      try {
-        await client.deleteManifest(repository, digest);
-      } catch (error) {
-        if (mayHaveLanded(error)) throw new UnsettledDelete(`${(error as Error).message}: the registry may still carry out that delete`);
-        throw error;
-      }
-    },
-  });
-}
-
 /**
  * Reads every tag of the group, plans, and (unless a dry run) deletes: signatures, platform images,
  * tags, then the change's orphans. `stop`, once aborted, ends it before its next request is sent
  * (with the abort's reason): a caller giving up the channel's lock knows that nothing lands after.
+ * A delete that failed says whether it may still land (RegistryError.unsettled).
  */
-export async function cleanChange(registryClient: RegistryClient, request: CiCleanRequest, stop?: AbortSignal): Promise<CiCleanOutcome> {
-  const client = settlingDeletes(registryClient);
+export async function cleanChange(client: RegistryClient, request: CiCleanRequest, stop?: AbortSignal): Promise<CiCleanOutcome> {
   const tags = await groupTags(client, request.group);
   const plan = planCiCleanup(tags, request.change);
   const orphans = orphanedImages(tags);

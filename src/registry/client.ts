@@ -85,10 +85,26 @@ export type RegistryFault = "integrity" | "malformed" | "tls" | "elsewhere";
  * what the registry did, in a user's words (`HTTP 500 (a server error)`, `connection reset`).
  */
 export class RegistryError extends UserError {
+  /**
+   * Whether the request may have been carried out though no success came back: an attempt was
+   * sent and no answer came (a timeout, a reset), or a 5xx answered it (a proxy's 502/504 may
+   * stand for a registry that went on). Set by the client for what it sends; a caller that must
+   * know whether a write landed (a delete under a lock) reads it.
+   */
+  unsettled = false;
+
   constructor(message: string, readonly status?: number, readonly answer: string = message, readonly fault?: RegistryFault) {
     super(message);
     this.name = "RegistryError";
   }
+}
+
+/** Failures of an attempt that was never sent: no connection, no name, a TLS handshake refused. */
+const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
+
+function withUnsettled(error: RegistryError, unsettled: boolean): RegistryError {
+  if (unsettled) error.unsettled = true;
+  return error;
 }
 
 /** An address the registry answered with, as a 401 from it tells the fix: an upload's location, or a list's next page. */
@@ -103,6 +119,8 @@ interface Answer {
   readonly body: Buffer;
   /** Requests sent for it: more than one when transient failures were tried again. */
   readonly attempts: number;
+  /** Whether an earlier attempt may have been carried out without its answer (RegistryError.unsettled). */
+  readonly unsettled?: boolean;
 }
 
 const sleepFor = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -203,9 +221,13 @@ export class RegistryClient {
     const absolute = /^https?:\/\//.test(path);
     const what = `${method} ${(absolute ? new URL(path).pathname.replace(/^\/v2(?=\/)/, "") : path).replace(/\?.*$/, "")}`;
     let address = path;
+    /** An attempt may have been carried out without its answer reaching us (RegistryError.unsettled). */
+    let unsettled = false;
     for (let attempt = 1; ; attempt++) {
       const last = !repeatable || attempt >= this.attempts;
       let answer: Answer;
+      /** Whether this attempt got as far as sending (the scheme probe before it sends nothing of it). */
+      let sending = false;
       try {
         await this.resolveScheme();
         address = absolute ? path : `${this.base}${path}`;
@@ -213,20 +235,26 @@ export class RegistryClient {
         // logged in to: an answer must not be able to send the password to another host, or over
         // plain HTTP. (The transport keeps it from where a redirect goes, transport.ts.)
         const login = this.isOwnOrigin(address) ? this.headers(init.headers) : init.headers ?? {};
+        sending = true;
         const response = await this.send(address, { method, headers: login, ...(init.body === undefined ? {} : { body: init.body }), timeoutMs: this.timeoutMs });
-        answer = { ...response, attempts: attempt };
+        answer = { ...response, attempts: attempt, unsettled };
       } catch (error) {
+        const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
+        if (sending && !(code !== undefined && (NOT_SENT_CODES.has(code) || tlsRefusal(code)))) unsettled = true;
         // A request of any method whose kept-alive connection broke before any answer is tried
         // again (transport.ts), counted: a POST is then not lost to a connection the registry
         // dropped while idle, and a PUT that landed anyway is found as the retried one's is.
         if (attempt < this.attempts && isStaleConnection(error)) continue;
-        const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
         if (!last && isTransientCode(code)) {
           await this.sleep(retryDelayMs(attempt));
           continue;
         }
-        if (error instanceof RegistryError) throw error;
-        throw networkError(`${what} at ${this.registry}${attempt > 1 ? ` (${attempt} attempts)` : ""}`, error, this.timeoutMs);
+        if (error instanceof RegistryError) throw withUnsettled(error, unsettled);
+        throw withUnsettled(networkError(`${what} at ${this.registry}${attempt > 1 ? ` (${attempt} attempts)` : ""}`, error, this.timeoutMs), unsettled);
+      }
+      if (answer.status >= 500) {
+        unsettled = true;
+        answer = { ...answer, unsettled };
       }
       if (!last && isTransientStatus(answer.status)) {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
@@ -349,8 +377,9 @@ export class RegistryClient {
 
   async deleteManifest(repository: string, digest: string): Promise<void> {
     const answer = await this.request(this.at(repository, "manifests", digest), { method: "DELETE" });
-    // Gone already (only the registry itself can say so) is done.
-    if (answer.status !== 202 && !this.isNotFound(`DELETE ${repository}@${digest}`, answer)) throw this.unexpected(`DELETE ${repository}@${digest}`, answer);
+    // Gone already (only the registry itself can say so) is done. Any other failure says whether an
+    // attempt may still have been carried out (RegistryError.unsettled): a caller's lock must outlive it.
+    if (answer.status !== 202 && !this.isNotFound(`DELETE ${repository}@${digest}`, answer)) throw withUnsettled(this.unexpected(`DELETE ${repository}@${digest}`, answer), answer.unsettled === true);
   }
 
   /** Makes a blob of one repository available in another: a cross-repository mount, else a copy through this process. */

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { parseCount } from "../../src/core/config.js";
+import { parseCount, parseSeconds } from "../../src/core/config.js";
 import { ciStackName, copyCandidateTags, deletionOrder, orphanedImages, orphanOwners, isChangeTag, planCiCleanup, type RepositoryTag } from "../../src/core/ci-build.js";
 import { loadCatalog } from "../../src/core/catalog.js";
 import { attestationTag, signatureTag } from "../../src/core/cosign-format.js";
@@ -47,6 +47,9 @@ describe("CI builds", () => {
     expect(isChangeTag("1.0-p5-9007199254740993", 9007199254740992)).toBe(false);
     expect(parseCount("9007199254740993")).toBeUndefined();
     expect(parseCount("9007199254740991")).toBe(9007199254740991);
+    // ci-clean's --wait: whole seconds, zero included however written.
+    expect(["0", "00", " 0", "1800"].map(parseSeconds)).toEqual([0, 0, 0, 1800]);
+    expect(["", "soon", "-5", "1.5", "1e3", "9".repeat(16)].map(parseSeconds)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
   });
 
   it("clean-up deletes the change's manifests no other tag shares, and keeps (and says why) the ones a release tag points at", () => {

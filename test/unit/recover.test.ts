@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { fileBackendDir } from "../../src/engine/file-backend.js";
 import { describe, expect, it } from "vitest";
@@ -36,8 +36,8 @@ describe("recovery after a killed run", () => {
     expect(fileBackendDir("postgres://u:p@127.0.0.1:5432/pulumi")).toBeUndefined();
     expect(fileBackendDir(undefined)).toBeUndefined();
     // What `pulumi login --local` writes, and a folder under the home folder.
-    expect(fileBackendDir("file://~")).toBe(homedir());
-    expect(fileBackendDir("file://~/state%20dir?no_tmp_dir=true")).toBe(path.join(homedir(), "state dir"));
+    expect(fileBackendDir("file://~")).toBe(userInfo().homedir);
+    expect(fileBackendDir("file://~/state%20dir?no_tmp_dir=true")).toBe(path.join(userInfo().homedir, "state dir"));
   });
 
   it("reads a process's state after its command, which may hold spaces and parentheses", () => {
@@ -81,7 +81,7 @@ describe("recovery after a killed run", () => {
     expect(lockVerdict(lock(200, "runner-a"), records, here, false)).toEqual({ release: true, why: "its update (pid 200 on host runner-a (user root), 1 min 30 s old) is not running any more (its pid is gone in this boot and PID namespace)" });
     const live = lockVerdict(lock(100, "runner-a"), records, here, true);
     expect(live.release).toBe(false);
-    expect(live.why).toMatch(/still running here: pid 100 on host runner-a/);
+    expect(live.why).toMatch(/^the run holding this stack's lock \(an update, or strata ci-clean\) is still running here: pid 100 on host runner-a/);
     const foreign = lockVerdict(lock(200, "runner-b"), records, here, false);
     expect(foreign).toMatchObject({ release: false, why: "the stack's lock belongs to pid 200 on host runner-b (user root), 1 min 30 s old, which this machine cannot check (it may still be running there)" });
     expect(lockVerdict(lock(200, "runner-b"), records, here, true).release).toBe(true);

@@ -467,3 +467,49 @@ describe("the scheme, asked once", () => {
     expect(probes).toEqual(["https://127.0.0.1:5999/v2/", "http://127.0.0.1:5999/v2/", "https://127.0.0.1:5999/v2/", "http://127.0.0.1:5999/v2/"]);
   });
 });
+
+describe("a failed delete says whether it may still have been carried out (for ci-clean's lock)", () => {
+  const timeout = (): never => {
+    throw Object.assign(new Error("The operation was aborted due to timeout"), { name: "TimeoutError" });
+  };
+  const refused = (): never => {
+    throw Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNREFUSED" } });
+  };
+  const status = (code: number) => (): Response => new Response("{}", { status: code });
+  const DIGEST = `sha256:${"ab".repeat(32)}`;
+  const failure = async (answers: (() => Response)[]): Promise<RegistryError> => {
+    const error = await scripted(answers).client.deleteManifest("g/app", DIGEST).then(() => undefined, (thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(RegistryError);
+    return error as RegistryError;
+  };
+
+  it("unsettled: an attempt sent without an answer, even when later attempts were answered; a 5xx (a proxy's 504 too)", async () => {
+    expect(await failure([timeout, status(503), status(503)])).toMatchObject({ status: 503, unsettled: true });
+    expect(await failure([status(504)])).toMatchObject({ status: 504, unsettled: true });
+    expect(await failure([timeout])).toMatchObject({ status: undefined, unsettled: true });
+    expect(await failure([timeout, refused, refused])).toMatchObject({ status: undefined, unsettled: true });
+  });
+
+  it("settled: refused before sending, or an answer that is not a 5xx; and a delete that succeeds after a lost attempt throws nothing", async () => {
+    expect(await failure([refused])).toMatchObject({ unsettled: false });
+    const certificateRefused = (): never => {
+      throw Object.assign(new TypeError("fetch failed"), { cause: { code: "CERT_HAS_EXPIRED" } });
+    };
+    expect(await failure([certificateRefused])).toMatchObject({ unsettled: false });
+    expect(await failure([status(400)])).toMatchObject({ status: 400, unsettled: false });
+    expect(await failure([status(429), status(405)])).toMatchObject({ status: 405, unsettled: false });
+    await expect(scripted([timeout, status(202)]).client.deleteManifest("g/app", DIGEST)).resolves.toBeUndefined();
+  });
+
+  it("settled: the scheme probe failing sends no delete at all", async () => {
+    const probeFails = (async (input: string | URL) => {
+      if (String(input).endsWith("/v2/")) timeout();
+      throw new Error(`the delete was sent: ${String(input)}`);
+    }) as typeof fetch;
+    const client = new RegistryClient({ registry: "registry.test:5000", fetch: probeFails, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
+    const error = await client.deleteManifest("g/app", DIGEST).then(() => undefined, (thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(RegistryError);
+    expect(error).toMatchObject({ unsettled: false });
+    expect(String((error as Error).message)).toMatch(/cannot reach the registry at https:\/\/registry\.test:5000\/v2/);
+  });
+});

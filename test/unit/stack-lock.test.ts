@@ -89,6 +89,8 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
     expect(existsSync(path.join(backendDir, ".pulumi/locks"))).toBe(false);
     await expect(holdStackLock({ ...options(), backendUrl: "s3://bucket/state" })).rejects.toThrow(/on the backend s3:\/\/bucket\/state: Strata takes locks on file and PostgreSQL backends only; nothing was changed/);
     await expect(holdStackLock({ ...options(), backendUrl: undefined })).rejects.toThrow(/on the backend \(none set\)/);
+    // A file URL with a host (a relative path written as one) is no folder Strata can read: said, not a crash.
+    await expect(holdStackLock({ ...options(), backendUrl: "file://state/dir" })).rejects.toThrow(/PULUMI_BACKEND_URL file:\/\/state\/dir is not a file URL Strata can read .*fix: name the backend folder by its absolute path/);
   });
 
   it("withStackLock holds it while the work runs and releases it when the work fails", async () => {
@@ -233,7 +235,7 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
   it("a failure after which the lock must stay (a delete that may still land) keeps it, saying why and naming recover", async () => {
     await expect(withStackLock(options(), async () => {
       throw new Error("DELETE dev/app@sha256:ab at 127.0.0.1:5000: no answer within 20 s");
-    }, { keepLockOn: () => true })).rejects.toThrow(/no answer within 20 s; so stack dev's lock stays \(.*\.json\), and no run of the channel starts while that delete may still land\. fix: once the registry answers again, scripts\/strata recover --stack dev releases it/);
+    }, { keepLockOn: () => true })).rejects.toThrow(/no answer within 20 s; the registry may still carry it out, so stack dev's lock stays \(.*\.json\) and no run of the channel starts meanwhile\. fix: once the registry answers again \(strata ci-clean --dry-run reads it\), scripts\/strata recover --stack dev releases the lock/);
     expect(locksOnDisk()).toHaveLength(1);
     expect(await ownerRecords()).toEqual([expect.objectContaining({ pid: process.pid })]);
   });
