@@ -5,18 +5,27 @@
  * asks the Pulumi CLI as before.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { userInfo } from "node:os";
+import { homedir, userInfo } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
+
+function accountHome(): string {
+  try {
+    return userInfo().homedir;
+  } catch {
+    return homedir();
+  }
+}
 
 /** The folder of a `file://` backend URL (`file://~` as Pulumi reads it: the home folder); undefined for other backends. */
 export function fileBackendDir(backendUrl: string | undefined): string | undefined {
   if (backendUrl === undefined || !backendUrl.startsWith("file://")) return undefined;
   const withoutOptions = backendUrl.replace(/\?.*$/, "");
   const home = /^file:\/\/~(\/.*)?$/.exec(withoutOptions);
-  // The account's home, as Pulumi's user.Current() reads it (not $HOME).
-  if (home !== null) return path.join(userInfo().homedir, decodeURIComponent(home[1] ?? ""));
+  // The account's home, as Pulumi's user.Current() reads it (not $HOME), or, for a uid that
+  // /etc/passwd does not name (a container's), $HOME, as user.Current() falls back to.
+  if (home !== null) return path.join(accountHome(), decodeURIComponent(home[1] ?? ""));
   return fileURLToPath(withoutOptions);
 }
 

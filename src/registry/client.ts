@@ -86,10 +86,11 @@ export type RegistryFault = "integrity" | "malformed" | "tls" | "elsewhere";
  */
 export class RegistryError extends UserError {
   /**
-   * Whether the request may have been carried out though no success came back: an attempt was
-   * sent and no answer came (a timeout, a reset), or a 5xx answered it (a proxy's 502/504 may
-   * stand for a registry that went on). Set by the client for what it sends; a caller that must
-   * know whether a write landed (a delete under a lock) reads it.
+   * Whether a write (a DELETE, PUT, POST, PATCH; never a GET or HEAD) may have been carried out
+   * though no success came back: an attempt was sent and no answer came (a timeout, a reset; a
+   * timeout while connecting counts, as it cannot be told apart), or a 5xx answered it (a proxy's
+   * 502/504 may stand for a registry that went on). Set by the client for what it sends; a caller
+   * that must know whether a write landed (a delete under a lock) reads it.
    */
   unsettled = false;
 
@@ -221,8 +222,9 @@ export class RegistryClient {
     const absolute = /^https?:\/\//.test(path);
     const what = `${method} ${(absolute ? new URL(path).pathname.replace(/^\/v2(?=\/)/, "") : path).replace(/\?.*$/, "")}`;
     let address = path;
-    /** An attempt may have been carried out without its answer reaching us (RegistryError.unsettled). */
+    /** A write (not a GET or HEAD) may have been carried out without its answer reaching us (RegistryError.unsettled). */
     let unsettled = false;
+    const writes = method !== "GET" && method !== "HEAD";
     for (let attempt = 1; ; attempt++) {
       const last = !repeatable || attempt >= this.attempts;
       let answer: Answer;
@@ -240,7 +242,10 @@ export class RegistryClient {
         answer = { ...response, attempts: attempt, unsettled };
       } catch (error) {
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
-        if (sending && !(code !== undefined && (NOT_SENT_CODES.has(code) || tlsRefusal(code)))) unsettled = true;
+        // Not sent: no connection, or a TLS handshake refused; a TLS failure on a connection already
+        // established (transport.ts marks it) may come after the request was written.
+        const neverSent = code !== undefined && (NOT_SENT_CODES.has(code) || (tlsRefusal(code) && (error as { tlsEstablished?: unknown }).tlsEstablished !== true));
+        if (writes && sending && !neverSent) unsettled = true;
         // A request of any method whose kept-alive connection broke before any answer is tried
         // again (transport.ts), counted: a POST is then not lost to a connection the registry
         // dropped while idle, and a PUT that landed anyway is found as the retried one's is.
@@ -252,7 +257,7 @@ export class RegistryClient {
         if (error instanceof RegistryError) throw withUnsettled(error, unsettled);
         throw withUnsettled(networkError(`${what} at ${this.registry}${attempt > 1 ? ` (${attempt} attempts)` : ""}`, error, this.timeoutMs), unsettled);
       }
-      if (answer.status >= 500) {
+      if (writes && answer.status >= 500) {
         unsettled = true;
         answer = { ...answer, unsettled };
       }
@@ -260,7 +265,7 @@ export class RegistryClient {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
-      if (answer.status === 401) throw this.refused(address, answer.url, init.sentBy);
+      if (answer.status === 401) throw withUnsettled(this.refused(address, answer.url, init.sentBy), unsettled);
       return answer;
     }
   }

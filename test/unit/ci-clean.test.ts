@@ -271,6 +271,13 @@ describe("ci-clean holds the channel's lock from its first read to its last dele
       await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/connection reset \(ECONNRESET\); the registry may still carry it out, so stack dev's lock stays/);
       expect(lockFiles()).toHaveLength(1);
       rmSync(path.join(backendDir, ".pulumi/locks"), { recursive: true });
+      // A 5xx the client marked so (a proxy's 504): the same.
+      registry.deleteManifest = async () => {
+        throw Object.assign(new RegistryError("DELETE at registry.test:5000 after 3 attempts: 504", 504, "504"), { unsettled: true });
+      };
+      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/504; the registry may still carry it out/);
+      expect(lockFiles()).toHaveLength(1);
+      rmSync(path.join(backendDir, ".pulumi/locks"), { recursive: true });
       registry.deleteManifest = async (repository, digest) => {
         if (digest !== "") throw new RegistryError("DELETE at registry.test:5000: 400", 400, "400");
         await deleteManifest(repository, digest);

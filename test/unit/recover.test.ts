@@ -36,7 +36,14 @@ describe("recovery after a killed run", () => {
     expect(fileBackendDir("postgres://u:p@127.0.0.1:5432/pulumi")).toBeUndefined();
     expect(fileBackendDir(undefined)).toBeUndefined();
     // What `pulumi login --local` writes, and a folder under the home folder.
-    expect(fileBackendDir("file://~")).toBe(userInfo().homedir);
+    const home = process.env.HOME;
+    process.env.HOME = "/nonexistent-home";
+    try {
+      // The account's home, not $HOME (as Pulumi's user.Current()).
+      expect(fileBackendDir("file://~")).toBe(userInfo().homedir);
+    } finally {
+      process.env.HOME = home;
+    }
     expect(fileBackendDir("file://~/state%20dir?no_tmp_dir=true")).toBe(path.join(userInfo().homedir, "state dir"));
   });
 

@@ -488,6 +488,25 @@ describe("a failed delete says whether it may still have been carried out (for c
     expect(await failure([status(504)])).toMatchObject({ status: 504, unsettled: true });
     expect(await failure([timeout])).toMatchObject({ status: undefined, unsettled: true });
     expect(await failure([timeout, refused, refused])).toMatchObject({ status: undefined, unsettled: true });
+    expect(await failure([status(500)])).toMatchObject({ status: 500, unsettled: true });
+    // An earlier attempt lost, whatever the last answer: a 4xx, a 401.
+    expect(await failure([timeout, status(400)])).toMatchObject({ status: 400, unsettled: true });
+    expect(await failure([status(503), status(401)])).toMatchObject({ status: 401, unsettled: true });
+    // A kept-alive connection that broke: the request may have been written; a TLS failure on an established connection too.
+    const stale = (): never => {
+      throw Object.assign(new Error("socket hang up"), { stale: true, code: "ECONNRESET" });
+    };
+    expect(await failure([stale, status(400)])).toMatchObject({ status: 400, unsettled: true });
+    const badRecord = (): never => {
+      throw Object.assign(new TypeError("fetch failed"), { cause: { code: "ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC" }, tlsEstablished: true });
+    };
+    expect(await failure([badRecord])).toMatchObject({ unsettled: true });
+  });
+
+  it("a read is never unsettled: nothing it sends changes the registry", async () => {
+    const read = await scripted([timeout, status(503), status(503)]).client.manifest("g/app", DIGEST).then(() => undefined, (thrown: unknown) => thrown);
+    expect(read).toBeInstanceOf(RegistryError);
+    expect(read).toMatchObject({ unsettled: false });
   });
 
   it("settled: refused before sending, or an answer that is not a 5xx; and a delete that succeeds after a lost attempt throws nothing", async () => {

@@ -258,8 +258,11 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
   it("refuses a backend the channel's stack is not in (a lock there holds off no run), and a backend folder that is not there", async () => {
     rmSync(path.join(backendDir, ".pulumi/stacks", project, `${stack}.json`));
     await expect(holdStackLock(options())).rejects.toThrow(/stack dev \(project strata\) is not in the backend .*, so a lock taken there would hold off no run of the channel; nothing was changed\. fix: run it with PULUMI_BACKEND_URL naming the backend the channel's runs use/);
-    writeFileSync(path.join(backendDir, ".pulumi/stacks", project, `${stack}.json.gz`), "");
-    await (await holdStackLock(options())).release();
+    for (const suffix of [".json.gz", ".json.zst"]) {
+      writeFileSync(path.join(backendDir, ".pulumi/stacks", project, `${stack}${suffix}`), "");
+      await (await holdStackLock(options())).release();
+      rmSync(path.join(backendDir, ".pulumi/stacks", project, `${stack}${suffix}`));
+    }
     await expect(holdStackLock({ ...options(), backendUrl: `file://${backendDir}/missing` })).rejects.toThrow(/the backend folder .*\/missing does not exist; nothing was changed/);
     expect(locksOnDisk()).toEqual([]);
   });
@@ -286,6 +289,7 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
     expect(layoutVersion("versions: 1\n")).toBe("unknown");
     expect(postgresKeyPrefix("postgres://strata@127.0.0.1:5432/strata?sslmode=disable")).toBe("strata/");
     expect(postgresKeyPrefix("postgres://127.0.0.1:5432")).toBe("");
+    expect(postgresKeyPrefix("postgres://h/state%20db")).toBe("state db/");
     expect(postgresTable("postgres://h/db")).toBe("pulumi_state");
     expect(postgresTable("postgres://h/db?table=state_v2")).toBe("state_v2");
     expect(postgresTable("postgres://h/db?table=x;drop")).toBeUndefined();
