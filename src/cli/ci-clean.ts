@@ -14,6 +14,8 @@ export interface CiCleanRun {
   readonly dryRun: boolean;
   /** Whether the change's CI stack was removed (always false on a dry run). */
   readonly stackRemoved: boolean;
+  /** Why it was not removed, when it is there and was not (the channel's lock could not be released). */
+  readonly stackKept?: string;
 }
 
 export function renderCiCleanJson(outcome: CiCleanOutcome, run: CiCleanRun): string {
@@ -42,7 +44,7 @@ export function renderCiCleanText(outcome: CiCleanOutcome, run: CiCleanRun): str
   const lines = [rows.length === 0 ? `no CI tags of change ${run.change} in ${run.registry}/${run.group}` : renderTable(["repository", "tag", "action", "digest"], rows)];
   if (orphans.keep.length > 0) lines.push(`kept the signatures of ${orphans.keep.length} image(s) no tag holds, not shown to be this change's (--json lists them and why)`);
   const tagsDeleted = plan.remove.length + orphans.remove.reduce((count, orphan) => count + orphan.signatures.length, 0);
-  lines.push(`${run.dryRun ? "dry run: nothing deleted" : `${tagsDeleted} tag(s) deleted`}; stack ${run.ciStack}: ${run.stackRemoved ? "removed" : run.dryRun ? "left as it is" : "not present"}`);
+  lines.push(`${run.dryRun ? "dry run: nothing deleted" : `${tagsDeleted} tag(s) deleted`}; stack ${run.ciStack}: ${run.stackRemoved ? "removed" : run.dryRun ? "left as it is" : run.stackKept ?? "not present"}`);
   if (!run.dryRun && plan.remove.length + orphans.remove.length > 0) lines.push("the layers' blobs stay on disk until the registry's garbage collection runs: scripts/services.sh gc");
   return `${lines.join("\n")}\n`;
 }

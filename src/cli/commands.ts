@@ -282,9 +282,10 @@ export function buildProgram(io: CliIo): Command {
       const { ciCleanFlow } = await import("../engine/ci-clean-flow.js");
       const lock = { backendUrl: engineEnv(io).PULUMI_BACKEND_URL, project: (await import("../engine/lock-owner.js")).projectName(projectDirOf(options, io)), stack: options.stack, env: engineEnv(io), purpose: "strata ci-clean", waitMs: waitSeconds * 1000 };
       const { value: outcome, releaseFailed } = await ciCleanFlow(client, { group: config.group, change, ciStack, dryRun: options.dryRun === true }, lock, io.err);
-      const stackRemoved = options.dryRun ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
+      // With the channel's lock left behind, the CI stack is left too: what was deleted, and why the lock stays, come first.
+      const stackRemoved = options.dryRun || releaseFailed !== undefined ? false : await (await import("../engine/ci-stack.js")).removeCiStack(projectDirOf(options, io), ciStack, engineEnv(io));
       const { renderCiCleanJson, renderCiCleanText } = await import("./ci-clean.js");
-      const run = { change, group: config.group, registry: config.registry, ciStack, dryRun: options.dryRun === true, stackRemoved };
+      const run = { change, group: config.group, registry: config.registry, ciStack, dryRun: options.dryRun === true, stackRemoved, ...(releaseFailed === undefined ? {} : { stackKept: "not removed (the channel's lock could not be released; run ci-clean again after strata recover)" }) };
       io.out(options.json ? `${renderCiCleanJson(outcome, run)}\n` : renderCiCleanText(outcome, run));
       if (releaseFailed !== undefined) {
         io.err(`${releaseFailed}\n`);

@@ -16,9 +16,9 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { writeFileWhole } from "../core/files.js";
+import { fileBackendDir } from "./file-backend.js";
 
 /** The record `strata up` writes when it starts the engine. */
 export interface LockOwner {
@@ -200,7 +200,7 @@ function postgresStore(backendUrl: string, env: Readonly<Record<string, string |
 
 /** The owner records of a backend: file and PostgreSQL; undefined for a backend Strata cannot write to. */
 export function ownerStore(backendUrl: string | undefined, env: Readonly<Record<string, string | undefined>>): OwnerStore | undefined {
-  if (backendUrl?.startsWith("file://") === true) return fileStore(fileURLToPath(backendUrl.replace(/\?.*$/, "")));
+  if (backendUrl?.startsWith("file://") === true) return fileStore(fileBackendDir(backendUrl) as string);
   if (backendUrl?.startsWith("postgres://") === true || backendUrl?.startsWith("postgresql://") === true) return postgresStore(backendUrl, env);
   return undefined;
 }

@@ -405,7 +405,7 @@ export async function withStackLock<T>(options: HoldOptions, work: (stop: AbortS
   } catch (error) {
     stopListening();
     if (extra.keepLockOn?.(error) === true) {
-      throw new StackLockRefused(`${error instanceof Error ? error.message : String(error)}; the registry may still carry it out, so stack ${options.stack}'s lock stays (${held.where}) and no run of the channel starts meanwhile. fix: once the registry answers again (${options.purpose} --dry-run reads it), scripts/strata recover --stack ${options.stack} releases the lock (this command has ended); then run this again`);
+      throw new StackLockRefused(`${error instanceof Error ? error.message : String(error)}; the registry may still carry it out, so stack ${options.stack}'s lock stays (${held.where}) and no run of the channel starts meanwhile. fix: once the registry answers again (${options.purpose} --dry-run reads it), scripts/strata recover --stack ${options.stack}${held.recordFailed === undefined ? "" : " --force (no owner record was written)"} releases the lock (this command has ended); then run this again`);
     }
     try {
       await held.release();

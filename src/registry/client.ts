@@ -385,6 +385,11 @@ export class RegistryClient {
     // Gone already (only the registry itself can say so) is done. Any other failure says whether an
     // attempt may still have been carried out (RegistryError.unsettled): a caller's lock must outlive it.
     if (answer.status !== 202 && !this.isNotFound(`DELETE ${repository}@${digest}`, answer)) throw withUnsettled(this.unexpected(`DELETE ${repository}@${digest}`, answer), answer.unsettled === true);
+    // Done, but after an attempt that got no answer (or a 5xx): that one may still be carried out
+    // later, on whatever the digest holds then (the same bytes pushed again). Said as unsettled.
+    if (answer.unsettled === true) {
+      throw withUnsettled(new RegistryError(`DELETE ${repository}@${digest} at ${this.registry}: answered ${answer.status} on attempt ${answer.attempts}, after an earlier attempt that got no answer or a 5xx; that one may still be carried out`, answer.status, "an earlier attempt may still be carried out"), true);
+    }
   }
 
   /** Makes a blob of one repository available in another: a cross-repository mount, else a copy through this process. */

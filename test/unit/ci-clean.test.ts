@@ -289,6 +289,28 @@ describe("ci-clean holds the channel's lock from its first read to its last dele
     }
   });
 
+  it("a SIGTERM during the clean-up stops it before its next delete; the lock goes after the delete in flight", async () => {
+    const { registry, backendDir, lockFiles } = await lockedWorld();
+    try {
+      const deleteManifest = registry.deleteManifest.bind(registry);
+      let locksAtSecond = -1;
+      registry.deleteManifest = async (repository, digest) => {
+        if (registry.deletes.length === 0) process.emit("SIGTERM", "SIGTERM");
+        else locksAtSecond = lockFiles().length;
+        await deleteManifest(repository, digest);
+      };
+      const notes: string[] = [];
+      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), (text) => notes.push(text))).rejects.toThrow(/^strata ci-clean: stopped by SIGTERM: no delete was sent after the one in flight/);
+      expect(registry.deletes).toHaveLength(1);
+      expect(locksAtSecond).toBe(-1);
+      expect(lockFiles()).toEqual([]);
+      expect(notes.join("")).toMatch(/SIGTERM: stopping once the request in flight has ended/);
+      expect(process.listenerCount("SIGTERM")).toBe(0);
+    } finally {
+      rmSync(backendDir, { recursive: true, force: true });
+    }
+  });
+
   it("while another holds it, nothing is read or deleted; a dry run reads without taking it", async () => {
     const { registry, backendDir, lockFiles, locksAtCalls } = await lockedWorld();
     try {

@@ -45,6 +45,8 @@ describe("recovery after a killed run", () => {
       process.env.HOME = home;
     }
     expect(fileBackendDir("file://~/state%20dir?no_tmp_dir=true")).toBe(path.join(userInfo().homedir, "state dir"));
+    // The owner records of such a backend are beside it, not a crash.
+    expect(ownerStore("file://~/state", {})?.where).toBe(path.join(userInfo().homedir, "state", ".strata", "lock-owners"));
   });
 
   it("reads a process's state after its command, which may hold spaces and parentheses", () => {

@@ -504,9 +504,11 @@ describe("a failed delete says whether it may still have been carried out (for c
   });
 
   it("a read is never unsettled: nothing it sends changes the registry", async () => {
-    const read = await scripted([timeout, status(503), status(503)]).client.manifest("g/app", DIGEST).then(() => undefined, (thrown: unknown) => thrown);
-    expect(read).toBeInstanceOf(RegistryError);
-    expect(read).toMatchObject({ unsettled: false });
+    for (const answers of [[timeout, status(503), status(503)], [timeout], [timeout, status(401)]]) {
+      const read = await scripted(answers).client.manifest("g/app", DIGEST).then(() => undefined, (thrown: unknown) => thrown);
+      expect(read).toBeInstanceOf(RegistryError);
+      expect(read).toMatchObject({ unsettled: false });
+    }
   });
 
   it("settled: refused before sending, or an answer that is not a 5xx; and a delete that succeeds after a lost attempt throws nothing", async () => {
@@ -517,7 +519,17 @@ describe("a failed delete says whether it may still have been carried out (for c
     expect(await failure([certificateRefused])).toMatchObject({ unsettled: false });
     expect(await failure([status(400)])).toMatchObject({ status: 400, unsettled: false });
     expect(await failure([status(429), status(405)])).toMatchObject({ status: 405, unsettled: false });
-    await expect(scripted([timeout, status(202)]).client.deleteManifest("g/app", DIGEST)).resolves.toBeUndefined();
+    await expect(scripted([status(202)]).client.deleteManifest("g/app", DIGEST)).resolves.toBeUndefined();
+    await expect(scripted([refused, status(202)]).client.deleteManifest("g/app", DIGEST)).resolves.toBeUndefined();
+  });
+
+  it("done on a retry after a lost attempt is unsettled too: the lost one may still be carried out later", async () => {
+    for (const last of [202, 404]) {
+      const error = await failure([timeout, status(last)]);
+      expect(error).toMatchObject({ status: last, unsettled: true });
+      expect(error.message).toMatch(new RegExp(`answered ${last} on attempt 2, after an earlier attempt that got no answer or a 5xx; that one may still be carried out`));
+    }
+    expect(await failure([status(504), status(202)])).toMatchObject({ unsettled: true });
   });
 
   it("settled: the scheme probe failing sends no delete at all", async () => {

@@ -238,6 +238,11 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
     }, { keepLockOn: () => true })).rejects.toThrow(/no answer within 20 s; the registry may still carry it out, so stack dev's lock stays \(.*\.json\) and no run of the channel starts meanwhile\. fix: once the registry answers again \(strata ci-clean --dry-run reads it\), scripts\/strata recover --stack dev releases the lock/);
     expect(locksOnDisk()).toHaveLength(1);
     expect(await ownerRecords()).toEqual([expect.objectContaining({ pid: process.pid })]);
+    // Without an owner record, recover needs --force, and the message says so.
+    const unrecorded = async (): Promise<HeldStackLock> => ({ where: "dev/lock.json", recordFailed: "read-only", release: async () => undefined });
+    await expect(withStackLock(options(), async () => {
+      throw new Error("no answer within 20 s");
+    }, { keepLockOn: () => true, hold: unrecorded })).rejects.toThrow(/scripts\/strata recover --stack dev --force \(no owner record was written\) releases the lock/);
   });
 
   it("a lock write that fails leaves neither a lock nor an owner record", async () => {
