@@ -158,7 +158,7 @@ export function psql(backendUrl: string, sql: string, variables: Readonly<Record
 }
 
 /** The first line of what psql said, for a message. */
-function psqlFailure(answer: { stderr: string; missing: boolean }): string {
+export function psqlFailure(answer: { stderr: string; missing: boolean }): string {
   return answer.missing ? "psql is not installed (apt-get install postgresql-client)" : answer.stderr.trim().split("\n")[0] ?? "psql failed";
 }
 

@@ -21,8 +21,6 @@ import { endLeftoverPlugins } from "./leftover-plugins.js";
 import { type LockOwner, type OwnerStore, ownerStore, startTicksOf, thisMachine, type Whereabouts } from "./lock-owner.js";
 import { fileLocks, postgresLocks, stackLockDir, type StackLock } from "./stack-lock.js";
 
-export type { StackLock } from "./stack-lock.js";
-
 export interface RecoveryStep {
   readonly action: "removed sidecar" | "removed temp file" | "restored checkpoint" | "released lock" | "cleared pending operations" | "ended leftover plugin";
   readonly detail: string;

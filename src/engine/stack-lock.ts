@@ -20,7 +20,7 @@ import path from "node:path";
 import { UserError } from "../core/problems.js";
 import { fileBackendDir } from "./file-backend.js";
 import { noteInterruption } from "./interruption.js";
-import { ownerStore, psql, recordOwner } from "./lock-owner.js";
+import { ownerStore, psql, psqlFailure, recordOwner } from "./lock-owner.js";
 
 /** A stack lock as Pulumi's DIY backends write it. */
 export interface StackLock {
@@ -114,8 +114,13 @@ export async function postgresLocks(backendUrl: string, project: string, stack: 
   const query = `SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE key LIKE '%.pulumi/locks/%/' || :'project' || '/' || :'stack' || '/%.json';\n`;
   const answer = await psql(backendUrl, query, { project, stack }, env);
   if (answer.missing) throw refuse("psql missing", "");
-  if (answer.code !== 0) throw refuse("read failed", answer.stderr.trim().split("\n")[0] ?? "psql failed");
-  return answer.stdout.split("\n").filter((line) => line.includes("\t")).map((line) => {
+  if (answer.code !== 0) throw refuse("read failed", psqlFailure(answer));
+  return lockRows(answer.stdout, table);
+}
+
+/** The locks in psql's rows of `key<TAB>lock text`. Pure. */
+function lockRows(stdout: string, table: string): StackLock[] {
+  return stdout.split("\n").filter((line) => line.includes("\t")).map((line) => {
     const [key, text] = line.split("\t") as [string, string];
     return parseLock(`${key} (PostgreSQL table ${table})`, text);
   });
@@ -206,7 +211,7 @@ async function postgresPlace(backendUrl: string, project: string, stack: string,
   const run = async (sql: string, variables: Record<string, string>): Promise<string> => {
     const answer = await psql(backendUrl, sql, variables, env);
     if (answer.missing) throw new StackLockRefused(`${purpose}: Strata takes a PostgreSQL backend's stack lock with psql, which is not installed. fix: apt-get install postgresql-client`);
-    if (answer.code !== 0) throw new StackLockRefused(`${purpose}: cannot read or write stack ${stack}'s lock in the PostgreSQL backend (${answer.stderr.trim().split("\n")[0] ?? "psql failed"}). fix: check that the database runs (STRATA_BACKEND=postgres scripts/services.sh status) and PGPASSFILE, then run it again`);
+    if (answer.code !== 0) throw new StackLockRefused(`${purpose}: cannot read or write stack ${stack}'s lock in the PostgreSQL backend (${psqlFailure(answer)}). fix: check that the database runs (STRATA_BACKEND=postgres scripts/services.sh status) and PGPASSFILE, then run it again`);
     return answer.stdout;
   };
   const prefix = postgresKeyPrefix(backendUrl);
@@ -222,11 +227,7 @@ async function postgresPlace(backendUrl: string, project: string, stack: string,
   return {
     describe: `${dir} (PostgreSQL table ${table})`,
     list: async () => {
-      const stdout = await run(`SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE starts_with(key, :'dir') AND position('/' in substr(key, length(:'dir') + 1)) = 0;\n`, { dir });
-      return stdout.split("\n").filter((line) => line.includes("\t")).map((line) => {
-        const [key, text] = line.split("\t") as [string, string];
-        return parseLock(`${key} (PostgreSQL table ${table})`, text);
-      });
+      return lockRows(await run(`SELECT key, convert_from(decode(data->>'data', 'base64'), 'UTF8') FROM ${table} WHERE starts_with(key, :'dir') AND position('/' in substr(key, length(:'dir') + 1)) = 0;\n`, { dir }), table);
     },
     write: async (id, content) => {
       // The row as Pulumi's own writer puts it: {"data": base64 of the bytes}.
@@ -341,7 +342,6 @@ export async function takeLock(place: LockPlace, options: HoldOptions): Promise<
   try {
     others = (await place.list()).filter((lock) => lock.where !== where);
   } catch (error) {
-    others = [];
     await releaseOrSay(error instanceof Error ? error.message : String(error));
     throw error;
   }

@@ -626,7 +626,6 @@ export class RegistryClient {
     return new RegistryError(`the registry at ${this.registry} sent ${how} to ${there.origin}, not its own address ${own.origin}, and ${there.origin} asked for a login (HTTP 401): Strata sends a registry's login only to the registry itself, as Docker does. fix: ${fix}`, 401, `HTTP 401 from ${there.origin}, another origin, where the login is not sent`, "elsewhere");
   }
 
-  /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */
   /**
    * Whether an answer says "not found": a 404 from the registry's own origin. A 404 from wherever a
    * redirect took the request is an error (notFoundElsewhere); any other status is not "not found".
@@ -647,6 +646,7 @@ export class RegistryClient {
     return new RegistryError(`${what} at ${this.registry}: a redirect took it to ${there}, which answered HTTP 404; only the registry itself can say that something does not exist, so Strata cannot tell (check what redirects the registry's requests there)`, 404, `HTTP 404 from ${there}, another origin`, "elsewhere");
   }
 
+  /** The error for an answer that is neither found nor not found: what was asked, where, what came back. */
   private unexpected(what: string, answer: Answer): RegistryError {
     const tries = answer.attempts > 1 ? ` after ${answer.attempts} attempts` : "";
     const detail = answer.body.toString("utf8").trim().slice(0, 200);

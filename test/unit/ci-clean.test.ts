@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type CosignKey, PREDICATE_TYPES, unlockCosignKey } from "../../src/core/cosign-format.js";
 import { renderCiCleanJson, renderCiCleanText } from "../../src/cli/ci-clean.js";
 import { ciCleanFlow } from "../../src/engine/ci-clean-flow.js";
@@ -226,9 +226,16 @@ describe("ci-clean in a registry", () => {
 });
 
 describe("ci-clean holds the channel's lock from its first read to its last delete", () => {
+  /** The backends lockedWorld made, removed after each test. */
+  const backends: string[] = [];
+  afterEach(() => {
+    for (const dir of backends.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
   /** A file backend with the channel's lock folder, and the registry's every call checked against it. */
   async function lockedWorld(): Promise<{ registry: MemoryRegistry; backendDir: string; lockFiles: () => string[]; locksAtCalls: number[] }> {
     const backendDir = mkdtempSync(path.join(tmpdir(), "strata-ci-clean-lock-"));
+    backends.push(backendDir);
     mkdirSync(path.join(backendDir, ".pulumi"), { recursive: true });
     writeFileSync(path.join(backendDir, ".pulumi/meta.yaml"), "version: 1\n");
     mkdirSync(path.join(backendDir, ".pulumi/stacks/strata"), { recursive: true });
@@ -250,81 +257,63 @@ describe("ci-clean holds the channel's lock from its first read to its last dele
 
   it("every registry request of a clean-up is made while the lock is there, and the lock is gone after", async () => {
     const { registry, backendDir, lockFiles, locksAtCalls } = await lockedWorld();
-    try {
-      const { value } = await ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined);
-      expect(registry.deletes.length).toBe(value.plan.remove.length + 3);
-      expect(locksAtCalls.length).toBeGreaterThan(10);
-      expect(locksAtCalls.every((count) => count === 1)).toBe(true);
-      expect(lockFiles()).toEqual([]);
-    } finally {
-      rmSync(backendDir, { recursive: true, force: true });
-    }
+    const { value } = await ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined);
+    expect(registry.deletes.length).toBe(value.plan.remove.length + 3);
+    expect(locksAtCalls.length).toBeGreaterThan(10);
+    expect(locksAtCalls.every((count) => count === 1)).toBe(true);
+    expect(lockFiles()).toEqual([]);
   });
 
   it("a delete that may have landed (RegistryError.unsettled) keeps the lock (recover releases it later); one the registry refused gives it up", async () => {
     const { registry, backendDir, lockFiles } = await lockedWorld();
-    try {
-      const deleteManifest = registry.deleteManifest.bind(registry);
-      registry.deleteManifest = async () => {
-        throw Object.assign(new RegistryError("DELETE at registry.test:5000: connection reset (ECONNRESET)", undefined, "connection reset (ECONNRESET)"), { unsettled: true });
-      };
-      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/connection reset \(ECONNRESET\); the registry may still carry it out, so stack dev's lock stays/);
-      expect(lockFiles()).toHaveLength(1);
-      rmSync(path.join(backendDir, ".pulumi/locks"), { recursive: true });
-      // A 5xx the client marked so (a proxy's 504): the same.
-      registry.deleteManifest = async () => {
-        throw Object.assign(new RegistryError("DELETE at registry.test:5000 after 3 attempts: 504", 504, "504"), { unsettled: true });
-      };
-      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/504; the registry may still carry it out/);
-      expect(lockFiles()).toHaveLength(1);
-      rmSync(path.join(backendDir, ".pulumi/locks"), { recursive: true });
-      registry.deleteManifest = async (repository, digest) => {
-        if (digest !== "") throw new RegistryError("DELETE at registry.test:5000: 400", 400, "400");
-        await deleteManifest(repository, digest);
-      };
-      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/: 400$/);
-      expect(lockFiles()).toEqual([]);
-    } finally {
-      rmSync(backendDir, { recursive: true, force: true });
-    }
+    registry.deleteManifest = async () => {
+      throw Object.assign(new RegistryError("DELETE at registry.test:5000: connection reset (ECONNRESET)", undefined, "connection reset (ECONNRESET)"), { unsettled: true });
+    };
+    await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/connection reset \(ECONNRESET\); the registry may still carry it out, so stack dev's lock stays/);
+    expect(lockFiles()).toHaveLength(1);
+    rmSync(path.join(backendDir, ".pulumi/locks"), { recursive: true });
+    // A 5xx the client marked so (a proxy's 504): the same.
+    registry.deleteManifest = async () => {
+      throw Object.assign(new RegistryError("DELETE at registry.test:5000 after 3 attempts: 504", 504, "504"), { unsettled: true });
+    };
+    await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/504; the registry may still carry it out/);
+    expect(lockFiles()).toHaveLength(1);
+    rmSync(path.join(backendDir, ".pulumi/locks"), { recursive: true });
+    registry.deleteManifest = async () => {
+      throw new RegistryError("DELETE at registry.test:5000: 400", 400, "400");
+    };
+    await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/: 400$/);
+    expect(lockFiles()).toEqual([]);
   });
 
   it("a SIGTERM during the clean-up stops it before its next delete; the lock goes after the delete in flight", async () => {
     const { registry, backendDir, lockFiles } = await lockedWorld();
-    try {
-      const deleteManifest = registry.deleteManifest.bind(registry);
-      let locksAtSecond = -1;
-      registry.deleteManifest = async (repository, digest) => {
-        if (registry.deletes.length === 0) process.emit("SIGTERM", "SIGTERM");
-        else locksAtSecond = lockFiles().length;
-        await deleteManifest(repository, digest);
-      };
-      const notes: string[] = [];
-      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), (text) => notes.push(text))).rejects.toThrow(/^strata ci-clean: stopped by SIGTERM: no delete was sent after the one in flight/);
-      expect(registry.deletes).toHaveLength(1);
-      expect(locksAtSecond).toBe(-1);
-      expect(lockFiles()).toEqual([]);
-      expect(notes.join("")).toMatch(/SIGTERM: stopping once the request in flight has ended/);
-      expect(process.listenerCount("SIGTERM")).toBe(0);
-    } finally {
-      rmSync(backendDir, { recursive: true, force: true });
-    }
+    const deleteManifest = registry.deleteManifest.bind(registry);
+    let locksAtSecond = -1;
+    registry.deleteManifest = async (repository, digest) => {
+      if (registry.deletes.length === 0) process.emit("SIGTERM", "SIGTERM");
+      else locksAtSecond = lockFiles().length;
+      await deleteManifest(repository, digest);
+    };
+    const notes: string[] = [];
+    await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), (text) => notes.push(text))).rejects.toThrow(/^strata ci-clean: stopped by SIGTERM: no delete was sent after the one in flight/);
+    expect(registry.deletes).toHaveLength(1);
+    expect(locksAtSecond).toBe(-1);
+    expect(lockFiles()).toEqual([]);
+    expect(notes.join("")).toMatch(/SIGTERM: stopping once the request in flight has ended/);
+    expect(process.listenerCount("SIGTERM")).toBe(0);
   });
 
   it("while another holds it, nothing is read or deleted; a dry run reads without taking it", async () => {
     const { registry, backendDir, lockFiles, locksAtCalls } = await lockedWorld();
-    try {
-      const lockDir = path.join(backendDir, ".pulumi/locks/organization/strata/dev");
-      mkdirSync(lockDir, { recursive: true });
-      writeFileSync(path.join(lockDir, "0b3c5a1e-7f5e-4a8e-9d7e-3c1f2b4a5d6e.json"), JSON.stringify({ pid: 1, username: "ci", hostname: "runner-1", timestamp: "2026-12-06T10:00:00Z" }));
-      await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/stack dev is locked by another run, so nothing was changed/);
-      expect(locksAtCalls).toEqual([]);
-      const { value } = await ciCleanFlow(registry.client, { ...request, dryRun: true }, lockOf(backendDir), () => undefined);
-      expect(value.plan.remove.length).toBe(3);
-      expect(registry.deletes).toEqual([]);
-      expect(lockFiles()).toEqual(["0b3c5a1e-7f5e-4a8e-9d7e-3c1f2b4a5d6e.json"]);
-    } finally {
-      rmSync(backendDir, { recursive: true, force: true });
-    }
+    const lockDir = path.join(backendDir, ".pulumi/locks/organization/strata/dev");
+    mkdirSync(lockDir, { recursive: true });
+    writeFileSync(path.join(lockDir, "0b3c5a1e-7f5e-4a8e-9d7e-3c1f2b4a5d6e.json"), JSON.stringify({ pid: 1, username: "ci", hostname: "runner-1", timestamp: "2026-12-06T10:00:00Z" }));
+    await expect(ciCleanFlow(registry.client, request, lockOf(backendDir), () => undefined)).rejects.toThrow(/stack dev is locked by another run, so nothing was changed/);
+    expect(locksAtCalls).toEqual([]);
+    const { value } = await ciCleanFlow(registry.client, { ...request, dryRun: true }, lockOf(backendDir), () => undefined);
+    expect(value.plan.remove.length).toBe(3);
+    expect(registry.deletes).toEqual([]);
+    expect(lockFiles()).toEqual(["0b3c5a1e-7f5e-4a8e-9d7e-3c1f2b4a5d6e.json"]);
   });
 });
