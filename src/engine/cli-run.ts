@@ -64,7 +64,7 @@ function runPulumi(args: readonly string[], options: StackOptions, onOutput?: (t
 const ENGINE_ACKNOWLEDGED = /^(?:\x1b\[[0-9;]*m)*(\^C|SIGTERM) received; (cancelling|terminating)/gm;
 
 /** How long the engine has to say a signal reached it before `strata up` passes it on. */
-const ACKNOWLEDGE_MS = 5000;
+export const ACKNOWLEDGE_MS = 5000;
 
 /**
  * While the engine runs, Ctrl-C and SIGTERM do not end this process. Left to Node's default, they

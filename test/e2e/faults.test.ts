@@ -18,6 +18,7 @@ import { type LockOwner, parseOwner } from "../../src/engine/lock-owner.js";
 import { removeImages } from "../../bench/docker-images.js";
 import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, interruptUp, registry as sharedRegistry, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 import { freePort } from "../helpers/net.js";
+import { ACKNOWLEDGE_MS } from "../../src/engine/cli-run.js";
 
 let world: E2eWorld;
 beforeAll(() => {
@@ -198,15 +199,18 @@ describe("faults end to end", () => {
   // strata up has the engine write the state only as the run ends on a mutable channel (cli-run.ts
   // checkpointEnv): a stop that let strata up die first (its engine then died of SIGPIPE before that
   // write) would leave base unrecorded and the lock held.
-  const stops: [string, NodeJS.Signals, (run: ReturnType<typeof startGroupUp>) => void][] = [
-    ["Ctrl-C to its whole process group (a terminal)", "SIGINT", (run) => run.killGroup("SIGINT")],
-    ["SIGTERM to strata up alone (kill <pid>), which passes it on", "SIGTERM", (run) => process.kill(run.pid, "SIGTERM")],
+  // The build must outlast the signal's way to the engine: at once for the group, ACKNOWLEDGE_MS
+  // later for strata up alone. A tools build of 4 s ended the whole run before that pass-on once
+  // (CI, 2026-12-06): the run was never interrupted, so there was nothing to test.
+  const stops: [string, NodeJS.Signals, (run: ReturnType<typeof startGroupUp>) => void, number][] = [
+    ["Ctrl-C to its whole process group (a terminal)", "SIGINT", (run) => run.killGroup("SIGINT"), 4],
+    ["SIGTERM to strata up alone (kill <pid>), which passes it on", "SIGTERM", (run) => process.kill(run.pid, "SIGTERM"), ACKNOWLEDGE_MS / 1000 + 10],
   ];
-  for (const [how, signal, stop] of stops) {
+  for (const [how, signal, stop, toolsSeconds] of stops) {
     it(`strata up stopped by ${how}: the engine cancels, writes the state and releases the lock; the next up needs no recover`, async () => {
       const name = `stop-${how.startsWith("Ctrl-C") ? "int" : "term"}`;
       const stack: E2eStack = await world.stack(name, { channel: name });
-      const restore = slowDown("tools", 4);
+      const restore = slowDown("tools", toolsSeconds);
       try {
         const run = startGroupUp(world, name);
         expect(await waitFor(() => /tools.*(creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
@@ -217,6 +221,8 @@ describe("faults end to end", () => {
         expect(run.output()).toMatch(/^report: /m);
         expect(run.output()).toMatch(/(\^C|SIGTERM) received; cancelling/);
         expect(run.output()).not.toMatch(/received; terminating/);
+        // Cancelled, not finished: the engine let tools' build end and started none of its children.
+        expect(run.output()).not.toMatch(/^(libs|db|app-base|app)\s+built\b/m);
       } finally {
         restore();
       }
