@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, zstdDecompressSync } from "node:zlib";
 
 function accountHome(): string {
   try {
@@ -30,10 +30,29 @@ export function fileBackendDir(backendUrl: string | undefined): string | undefin
 }
 
 /**
+ * The names a stack's checkpoint has in a DIY backend, as Pulumi 3.276 writes and reads them
+ * (pkg/backend/diy/store.go, stackPath): plain, gzip (PULUMI_DIY_BACKEND_GZIP) or zstd
+ * (PULUMI_DIY_BACKEND_ZSTD). When several are there, Pulumi reads the one written last.
+ */
+export function checkpointNames(stack: string): string[] {
+  return [".json", ".json.gz", ".json.zst"].map((suffix) => `${stack}${suffix}`);
+}
+
+/**
+ * The folder holding the stack's checkpoint, in either layout: `.pulumi/stacks/<project>` (project-scoped)
+ * or `.pulumi/stacks` (before project-scoped stacks); undefined when neither holds one.
+ */
+export function checkpointDir(backendDir: string, project: string, stack: string): string | undefined {
+  return [path.join(backendDir, ".pulumi", "stacks", project), path.join(backendDir, ".pulumi", "stacks")]
+    .find((dir) => checkpointNames(stack).some((name) => existsSync(path.join(dir, name))));
+}
+
+/**
  * The stack's checkpoint file, when a file backend has exactly one: `.pulumi/stacks/<project>/<stack>.json`
- * (or `.json.gz`), or, in the layout before project-scoped stacks (meta.yaml version 0 or none),
- * `.pulumi/stacks/<stack>.json`. Undefined when it is not there, when both forms are (which one is
- * current is the CLI's to say), for a qualified stack name, or for a layout version not known here.
+ * (or `.json.gz`, `.json.zst`), or, in the layout before project-scoped stacks (meta.yaml version 0
+ * or none), `.pulumi/stacks/<stack>.json`. Undefined when it is not there, when several forms are
+ * (which one is current is the CLI's to say), for a qualified stack name, or for a layout version
+ * not known here.
  */
 export function checkpointFile(backendUrl: string | undefined, project: string, stack: string): string | undefined {
   const backendDir = fileBackendDir(backendUrl);
@@ -47,7 +66,7 @@ export function checkpointFile(backendUrl: string | undefined, project: string, 
   }
   const stacksDir = version === "1" ? path.join(pulumiDir, "stacks", project) : version === undefined || version === "0" ? path.join(pulumiDir, "stacks") : undefined;
   if (stacksDir === undefined) return undefined;
-  const found = [`${stack}.json`, `${stack}.json.gz`].map((name) => path.join(stacksDir, name)).filter((file) => existsSync(file));
+  const found = checkpointNames(stack).map((name) => path.join(stacksDir, name)).filter((file) => existsSync(file));
   return found.length === 1 ? found[0] : undefined;
 }
 
@@ -60,7 +79,7 @@ export function readCheckpointDeployment(file: string): unknown {
   let checkpoint: unknown;
   try {
     const bytes = readFileSync(file);
-    checkpoint = JSON.parse((file.endsWith(".gz") ? gunzipSync(bytes) : bytes).toString("utf8"));
+    checkpoint = JSON.parse((file.endsWith(".gz") ? gunzipSync(bytes) : file.endsWith(".zst") ? zstdDecompressSync(bytes) : bytes).toString("utf8"));
   } catch {
     return undefined;
   }

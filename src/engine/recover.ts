@@ -16,7 +16,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { UserError } from "../core/problems.js";
-import { fileBackendDir } from "./file-backend.js";
+import { checkpointDir, fileBackendDir } from "./file-backend.js";
 import { endLeftoverPlugins } from "./leftover-plugins.js";
 import { type LockOwner, type OwnerStore, ownerStore, startTicksOf, thisMachine, type Whereabouts } from "./lock-owner.js";
 import { fileLocks, postgresLocks, stackLockDir, type StackLock } from "./stack-lock.js";
@@ -324,8 +324,7 @@ function checkpointCandidates(backendDir: string, project: string, stack: string
 export async function recoverStack(options: RecoverOptions): Promise<RecoveryStep[]> {
   const steps: RecoveryStep[] = [];
   const backendDir = fileBackendDir(options.env.PULUMI_BACKEND_URL);
-  const stacksDir = backendDir === undefined ? undefined : [path.join(backendDir, ".pulumi", "stacks", options.project), path.join(backendDir, ".pulumi", "stacks")]
-    .find((dir) => existsSync(path.join(dir, `${options.stack}.json`)) || existsSync(path.join(dir, `${options.stack}.json.gz`)));
+  const stacksDir = backendDir === undefined ? undefined : checkpointDir(backendDir, options.project, options.stack);
   const lockDir = backendDir === undefined ? undefined : path.join(backendDir, stackLockDir(options.project, options.stack));
   const backendUrl = options.env.PULUMI_BACKEND_URL ?? process.env.PULUMI_BACKEND_URL;
   // Who holds the lock is settled before anything is touched: a lock whose owner may be running stops recovery.

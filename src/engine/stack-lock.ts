@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { hostname, userInfo } from "node:os";
 import path from "node:path";
 import { UserError } from "../core/problems.js";
-import { fileBackendDir } from "./file-backend.js";
+import { checkpointNames, fileBackendDir } from "./file-backend.js";
 import { noteInterruption } from "./interruption.js";
 import { ownerStore, psql, psqlFailure, recordOwner } from "./lock-owner.js";
 
@@ -161,8 +161,7 @@ function layoutRefusal(version: string, backend: string, stack: string, purpose:
 
 /** The stack's checkpoint keys under a backend's root (project-scoped layout): Pulumi writes one of them. */
 function checkpointKeys(project: string, stack: string): string[] {
-  // Plain, gzip (PULUMI_DIY_BACKEND_GZIP) or zstd (PULUMI_DIY_BACKEND_ZSTD), as Pulumi 3.276 writes it.
-  return [".json", ".json.gz", ".json.zst"].map((suffix) => path.posix.join(".pulumi", "stacks", project, `${stack}${suffix}`));
+  return checkpointNames(stack).map((name) => path.posix.join(".pulumi", "stacks", project, name));
 }
 
 /** A lock in a backend the channel's runs do not use guards nothing: refused, naming the backend. */

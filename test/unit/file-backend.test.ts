@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
-import { gzipSync } from "node:zlib";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { gzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { checkpointFile, readCheckpointDeployment } from "../../src/engine/file-backend.js";
+import { checkpointDir, checkpointFile, readCheckpointDeployment } from "../../src/engine/file-backend.js";
 import { builtLayers, readBuiltLayers, witnessedTags } from "../../src/engine/stack-state.js";
 import { DOCKER_IMAGE_TYPE } from "../../src/core/image-types.js";
 import { scratchDir } from "../helpers/catalog.js";
@@ -22,9 +22,10 @@ function backend(version: string | undefined, files: readonly string[]): string 
 }
 
 describe("checkpointFile: a stack's checkpoint only when there is exactly one", () => {
-  it("finds a project-scoped checkpoint, plain or gzipped, with URL parameters", () => {
+  it("finds a project-scoped checkpoint, plain, gzipped or zstd, with URL parameters", () => {
     expect(checkpointFile(backend("1", ["strata/dev.json"]), "strata", "dev")).toMatch(/stacks\/strata\/dev\.json$/);
     expect(checkpointFile(backend("1", ["strata/dev.json.gz"]), "strata", "dev")).toMatch(/dev\.json\.gz$/);
+    expect(checkpointFile(backend("1", ["strata/dev.json.zst"]), "strata", "dev")).toMatch(/dev\.json\.zst$/);
     expect(checkpointFile(`${backend("1", ["strata/dev.json"])}?no_tmp=1`, "strata", "dev")).toMatch(/dev\.json$/);
   });
   it("none for another stack, another project, only a backup, or both forms at once", () => {
@@ -32,6 +33,7 @@ describe("checkpointFile: a stack's checkpoint only when there is exactly one", 
     expect(checkpointFile(backend("1", ["other/dev.json"]), "strata", "dev")).toBeUndefined();
     expect(checkpointFile(backend("1", ["strata/dev.json.bak"]), "strata", "dev")).toBeUndefined();
     expect(checkpointFile(backend("1", ["strata/dev.json", "strata/dev.json.gz"]), "strata", "dev")).toBeUndefined();
+    expect(checkpointFile(backend("1", ["strata/dev.json", "strata/dev.json.zst"]), "strata", "dev")).toBeUndefined();
     // A project-scoped backend does not look at the legacy place.
     expect(checkpointFile(backend("1", ["dev.json"]), "strata", "dev")).toBeUndefined();
   });
@@ -47,35 +49,56 @@ describe("checkpointFile: a stack's checkpoint only when there is exactly one", 
   });
 });
 
+describe("checkpointDir: the folder holding a stack's checkpoint, in either layout", () => {
+  const dirOf = (files: readonly string[]): string | undefined => {
+    const dir = fileURLToPath(backend("1", files));
+    const found = checkpointDir(dir, "strata", "dev");
+    return found === undefined ? undefined : path.relative(path.join(dir, ".pulumi", "stacks"), found) || ".";
+  };
+  it("finds each form, project-scoped first, then the legacy place; none for a backup or another stack", () => {
+    for (const name of ["dev.json", "dev.json.gz", "dev.json.zst"]) expect(dirOf([`strata/${name}`])).toBe("strata");
+    expect(dirOf(["dev.json.zst"])).toBe(".");
+    expect(dirOf(["strata/dev.json.zst", "dev.json"])).toBe("strata");
+    expect(dirOf(["strata/dev.json.bak", "strata/staging.json"])).toBeUndefined();
+  });
+});
+
 describe("readCheckpointDeployment: what pulumi stack export prints, or undefined", () => {
   const write = (content: string | Buffer, name = "dev.json"): string => {
     const file = path.join(scratchDir("checkpoint"), name);
     writeFileSync(file, content);
     return file;
   };
-  it("reads latest of a version 3 checkpoint, plain or gzipped; a stack never deployed is empty", () => {
+  it("reads latest of a version 3 checkpoint, plain, gzipped or zstd; a stack never deployed is empty", () => {
     const checkpoint = JSON.stringify({ version: 3, checkpoint: { stack: "organization/strata/dev", latest: { manifest: {}, resources: [{ urn: "u", type: "t" }] } } });
     expect(readCheckpointDeployment(write(checkpoint))).toEqual({ manifest: {}, resources: [{ urn: "u", type: "t" }] });
     expect(readCheckpointDeployment(write(gzipSync(checkpoint), "dev.json.gz"))).toEqual({ manifest: {}, resources: [{ urn: "u", type: "t" }] });
+    expect(readCheckpointDeployment(write(zstdCompressSync(checkpoint), "dev.json.zst"))).toEqual({ manifest: {}, resources: [{ urn: "u", type: "t" }] });
     expect(readCheckpointDeployment(write(JSON.stringify({ version: 3, checkpoint: { stack: "s" } })))).toEqual({ resources: [] });
   });
-  it("anything else is undefined, so the CLI is asked: another version, no checkpoint, bad JSON, bad gzip", () => {
+  it("anything else is undefined, so the CLI is asked: another version, no checkpoint, bad JSON, bad gzip or zstd", () => {
     expect(readCheckpointDeployment(write(JSON.stringify({ version: 4, checkpoint: { latest: { resources: [] } } })))).toBeUndefined();
     expect(readCheckpointDeployment(write(JSON.stringify({ version: 3 })))).toBeUndefined();
     expect(readCheckpointDeployment(write("{ half"))).toBeUndefined();
     expect(readCheckpointDeployment(write("not gzip", "dev.json.gz"))).toBeUndefined();
+    expect(readCheckpointDeployment(write("not zstd", "dev.json.zst"))).toBeUndefined();
     expect(readCheckpointDeployment("/nonexistent/dev.json")).toBeUndefined();
   });
 });
 
 describe("readBuiltLayers reads the file as pulumi stack export reads it (the real Pulumi CLI)", () => {
-  it("the same layers and witness either way, and the CLI's answer when the file cannot be read", async () => {
+  // What the CLI writes when asked to compress (PULUMI_DIY_BACKEND_ZSTD) is read directly too.
+  const forms: { form: string; compression: Record<string, string>; fileName: RegExp; encode: (bytes: Buffer) => Buffer; decode: (bytes: Buffer) => Buffer }[] = [
+    { form: "plain", compression: {}, fileName: /strata\/dev\.json$/, encode: (bytes: Buffer) => bytes, decode: (bytes: Buffer) => bytes },
+    { form: "zstd", compression: { PULUMI_DIY_BACKEND_ZSTD: "true" }, fileName: /strata\/dev\.json\.zst$/, encode: (bytes: Buffer) => zstdCompressSync(bytes), decode: (bytes: Buffer) => zstdDecompressSync(bytes) },
+  ];
+  it.each(forms)("$form: the same layers and witness either way, and the CLI's answer when the file cannot be read", async ({ compression, fileName, encode, decode }) => {
     const root = scratchDir("state");
     const project = path.join(root, "project");
     mkdirSync(path.join(root, "state"));
     mkdirSync(project);
     writeFileSync(path.join(project, "Pulumi.yaml"), "name: strata\nruntime: nodejs\n");
-    const env = { PULUMI_BACKEND_URL: pathToFileURL(path.join(root, "state")).href, PULUMI_CONFIG_PASSPHRASE: "test", PULUMI_SKIP_UPDATE_CHECK: "true" };
+    const env = { PULUMI_BACKEND_URL: pathToFileURL(path.join(root, "state")).href, PULUMI_CONFIG_PASSPHRASE: "test", PULUMI_SKIP_UPDATE_CHECK: "true", ...compression };
     const pulumi = (...args: string[]): string => execFileSync("pulumi", args, { cwd: project, env: { ...process.env, ...env }, encoding: "utf8" });
     pulumi("stack", "init", "dev", "--non-interactive");
     const stackUrn = "urn:pulumi:dev::strata::pulumi:pulumi:Stack::strata-dev";
@@ -92,7 +115,7 @@ describe("readBuiltLayers reads the file as pulumi stack export reads it (the re
     pulumi("stack", "import", "--stack", "dev", "--file", path.join(root, "import.json"));
     const exported = (JSON.parse(pulumi("stack", "export", "--stack", "dev")) as { deployment: unknown }).deployment;
     const file = checkpointFile(env.PULUMI_BACKEND_URL, "strata", "dev");
-    expect(file).toBeDefined();
+    expect(file).toMatch(fileName);
     const direct = await readBuiltLayers("dev", DOCKER_IMAGE_TYPE, { project: "strata", cwd: project, env });
     expect(direct.unreadable).toBeUndefined();
     expect(direct.built).toEqual(builtLayers(exported, DOCKER_IMAGE_TYPE));
@@ -104,9 +127,11 @@ describe("readBuiltLayers reads the file as pulumi stack export reads it (the re
     const viaCli = await readBuiltLayers("dev", DOCKER_IMAGE_TYPE, { project: "strata", cwd: project, env });
     expect(viaCli.unreadable).toMatch(/pulumi stack export failed/);
     // A checkpoint this cannot read is not taken for an empty state either: the CLI decides.
-    const moved = JSON.parse(readFileSync(`${file as string}.moved`, "utf8")) as { version: number };
+    const moved = JSON.parse(decode(readFileSync(`${file as string}.moved`)).toString("utf8")) as { version: number };
     expect(moved.version).toBe(3);
-    writeFileSync(file as string, JSON.stringify({ ...moved, version: 9 }));
+    writeFileSync(file as string, encode(Buffer.from(JSON.stringify(moved))));
+    expect(readCheckpointDeployment(file as string)).toBeDefined();
+    writeFileSync(file as string, encode(Buffer.from(JSON.stringify({ ...moved, version: 9 }))));
     expect(readCheckpointDeployment(file as string)).toBeUndefined();
   }, 30_000);
 });
