@@ -30,6 +30,20 @@ export function fileBackendDir(backendUrl: string | undefined): string | undefin
 }
 
 /**
+ * A `file://` backend URL whose folder is relative (`file://state`, `file://./state`: Pulumi reads
+ * what follows `file://` as a path and resolves it against its working folder, massageBlobPath in
+ * pkg/backend/diy/backend.go) made absolute against `cwd`, where the command was typed. Strata
+ * passes this one URL to every Pulumi run and reads the same folder itself, whichever folder the
+ * engine runs in. Absolute and `~` URLs, and other backends, are returned as they are.
+ */
+export function absoluteFileBackendUrl(backendUrl: string, cwd: string): string {
+  if (!backendUrl.startsWith("file://")) return backendUrl;
+  const [location = "", ...query] = backendUrl.slice("file://".length).split("?");
+  if (location.startsWith("/") || location.startsWith("~")) return backendUrl;
+  return `file://${path.resolve(cwd, location)}${query.length > 0 ? `?${query.join("?")}` : ""}`;
+}
+
+/**
  * The names a stack's checkpoint has in a DIY backend, as Pulumi 3.276 writes and reads them
  * (pkg/backend/diy/store.go, stackPath): plain, gzip (PULUMI_DIY_BACKEND_GZIP) or zstd
  * (PULUMI_DIY_BACKEND_ZSTD). When several are there, Pulumi reads the one written last.

@@ -10,6 +10,7 @@ import { ciStackName } from "../core/ci-build.js";
 import { PULL_PARENT_FIRST_ENV } from "../core/parent-pull.js";
 import { gather, InputError, throwIfAny } from "../core/problems.js";
 import { stackConfigSource } from "../core/stack-files.js";
+import { absoluteFileBackendUrl } from "./file-backend.js";
 
 /** Where a command stands: its working folder and environment. */
 export interface ProjectContext {
@@ -46,9 +47,10 @@ export function engineEnv(context: ProjectContext): Record<string, string> {
   // on; DOCKER_CONFIG: where docker login left the registry login; STRATA_REGISTRY_TIMEOUT: seconds a registry request may take;
   // STRATA_BINFMT_DIR: where binfmt_misc is mounted, if not at /proc/sys/fs/binfmt_misc (foreign platforms' emulation);
   // STRATA_PULL_PARENT_FIRST: whether docker.Image pulls each parent through the engine first (core/parent-pull.ts).
+  // PULUMI_BACKEND_URL: a relative file:// folder made absolute here, once, so the engine and Strata read one folder.
   for (const name of ["PULUMI_BACKEND_URL", "PGPASSFILE", "PULUMI_CONFIG_PASSPHRASE", "STRATA_SOURCE_REVISION", "DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "DOCKER_CONFIG", "STRATA_REGISTRY_TIMEOUT", "STRATA_BINFMT_DIR", PULL_PARENT_FIRST_ENV, ...ciNames]) {
     const value = context.env[name];
-    if (value !== undefined) env[name] = value;
+    if (value !== undefined) env[name] = name === "PULUMI_BACKEND_URL" ? absoluteFileBackendUrl(value, context.cwd) : value;
   }
   return env;
 }

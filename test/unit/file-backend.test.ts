@@ -4,7 +4,8 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { checkpointDir, checkpointFile, readCheckpointDeployment } from "../../src/engine/file-backend.js";
+import { absoluteFileBackendUrl, checkpointDir, checkpointFile, readCheckpointDeployment } from "../../src/engine/file-backend.js";
+import { engineEnv } from "../../src/engine/project.js";
 import { builtLayers, readBuiltLayers, witnessedTags } from "../../src/engine/stack-state.js";
 import { DOCKER_IMAGE_TYPE } from "../../src/core/image-types.js";
 import { scratchDir } from "../helpers/catalog.js";
@@ -47,6 +48,28 @@ describe("checkpointFile: a stack's checkpoint only when there is exactly one", 
     expect(checkpointFile(backend("1", ["strata/dev.json"]), "strata", "organization/strata/dev")).toBeUndefined();
     expect(checkpointFile(backend("7", ["strata/dev.json", "dev.json"]), "strata", "dev")).toBeUndefined();
   });
+});
+
+describe("absoluteFileBackendUrl: a relative file:// folder made absolute as Pulumi makes it", () => {
+  it("resolves what follows file:// against the folder given, keeping the query; leaves absolute, ~ and other backends", () => {
+    expect(absoluteFileBackendUrl("file://state", "/work/clone")).toBe("file:///work/clone/state");
+    expect(absoluteFileBackendUrl("file://./state/../pulumi?no_tmp_dir=false", "/work/clone")).toBe("file:///work/clone/pulumi?no_tmp_dir=false");
+    // Pulumi takes no host: "localhost" is the first folder of a relative path, as in massageBlobPath.
+    expect(absoluteFileBackendUrl("file://localhost/state", "/w")).toBe("file:///w/localhost/state");
+    expect(absoluteFileBackendUrl("file://", "/w")).toBe("file:///w");
+    for (const url of ["file:///srv/state", "file://~", "file://~/state", "postgres://db/pulumi", "s3://bucket"]) expect(absoluteFileBackendUrl(url, "/w")).toBe(url);
+  });
+  it("engineEnv passes it so, once, to every engine run and every reader; the other settings as they are", () => {
+    const env = engineEnv({ cwd: "/work/clone", env: { PULUMI_BACKEND_URL: "file://state", PULUMI_CONFIG_PASSPHRASE: "file://state" } });
+    expect(env).toEqual({ PULUMI_BACKEND_URL: "file:///work/clone/state", PULUMI_CONFIG_PASSPHRASE: "file://state" });
+  });
+  it("names the folder the real Pulumi CLI keeps the stack in when it runs there", () => {
+    const root = scratchDir("relative");
+    writeFileSync(path.join(root, "Pulumi.yaml"), "name: strata\nruntime: nodejs\n");
+    mkdirSync(path.join(root, "state"));
+    execFileSync("pulumi", ["stack", "init", "dev", "--non-interactive"], { cwd: root, env: { ...process.env, PULUMI_BACKEND_URL: "file://state", PULUMI_CONFIG_PASSPHRASE: "test", PULUMI_SKIP_UPDATE_CHECK: "true" }, encoding: "utf8" });
+    expect(checkpointFile(absoluteFileBackendUrl("file://state", root), "strata", "dev")).toBe(path.join(root, "state/.pulumi/stacks/strata/dev.json"));
+  }, 30_000);
 });
 
 describe("checkpointDir: the folder holding a stack's checkpoint, in either layout", () => {
