@@ -7,84 +7,12 @@ import { diffRegistryCopy, parseRegistryCopyInputs } from "../../src/pulumi/prov
 import { RegistryClient } from "../../src/registry/client.js";
 import { copyCosignTags, copyImage, deleteCopy, deleteOrphan, isIndexManifest } from "../../src/registry/copy.js";
 import { groupTags } from "../../src/registry/lookups.js";
+import { MemoryRegistry } from "../helpers/memory-registry.js";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 const digestOf = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 const hex = (digest: string): string => digest.slice("sha256:".length);
-
-/** A registry in memory: manifests by digest, tags and blobs per repository, every write recorded. */
-class MemoryRegistry {
-  readonly registry = "127.0.0.1:5000";
-  readonly manifests = new Map<string, { bytes: Buffer; mediaType: string }>();
-  readonly tagged = new Map<string, string>();
-  readonly blobs = new Set<string>();
-  readonly writes: string[] = [];
-
-  add(repository: string, tag: string | undefined, content: unknown, mediaType = OCI_MANIFEST): string {
-    const bytes = Buffer.from(JSON.stringify(content));
-    const digest = digestOf(bytes);
-    this.manifests.set(`${repository}@${digest}`, { bytes, mediaType });
-    if (tag !== undefined) this.tagged.set(`${repository}:${tag}`, digest);
-    for (const blob of [(content as { config?: { digest: string } }).config?.digest, ...((content as { layers?: { digest: string }[] }).layers ?? []).map((layer) => layer.digest)]) {
-      if (blob !== undefined) this.blobs.add(`${repository}@${blob}`);
-    }
-    return digest;
-  }
-
-  private resolve(repository: string, reference: string): string | undefined {
-    return reference.startsWith("sha256:") ? (this.manifests.has(`${repository}@${reference}`) ? reference : undefined) : this.tagged.get(`${repository}:${reference}`);
-  }
-
-  async manifest(repository: string, reference: string): Promise<{ digest: string; mediaType: string; manifest: unknown } | undefined> {
-    const digest = this.resolve(repository, reference);
-    if (digest === undefined) return undefined;
-    const stored = this.manifests.get(`${repository}@${digest}`) as { bytes: Buffer; mediaType: string };
-    return { digest, mediaType: stored.mediaType, manifest: JSON.parse(stored.bytes.toString("utf8")) };
-  }
-
-  async rawManifest(repository: string, reference: string): Promise<{ bytes: Buffer; mediaType: string }> {
-    const digest = this.resolve(repository, reference);
-    const stored = digest === undefined ? undefined : this.manifests.get(`${repository}@${digest}`);
-    if (stored === undefined) throw new Error(`no manifest ${repository}@${reference}`);
-    return stored;
-  }
-
-  async mountBlob(source: string, target: string, digest: string): Promise<void> {
-    if (!this.blobs.has(`${source}@${digest}`)) throw new Error(`no blob ${source}@${digest}`);
-    this.blobs.add(`${target}@${digest}`);
-  }
-
-  async putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string): Promise<string> {
-    const digest = digestOf(bytes);
-    this.manifests.set(`${repository}@${digest}`, { bytes, mediaType });
-    if (!reference.startsWith("sha256:")) this.tagged.set(`${repository}:${reference}`, digest);
-    this.writes.push(`${repository}:${reference}`);
-    return digest;
-  }
-
-  /** When set, the tag list fails the way a registry's 5xx makes the client throw. */
-  tagListFails = false;
-  /** Tags (`repository:tag`) the tag list leaves out while their manifests still answer (a list that is not whole). */
-  readonly unlisted = new Set<string>();
-  readonly deletes: string[] = [];
-
-  async tags(repository: string): Promise<string[]> {
-    if (this.tagListFails) throw new Error(`GET the tag list of ${repository}: 503`);
-    return [...this.tagged.keys()].filter((key) => key.startsWith(`${repository}:`) && !this.unlisted.has(key)).map((key) => key.slice(repository.length + 1)).sort();
-  }
-
-  /** Like distribution v2: the manifest goes, and with it every tag of the repository that named it. */
-  async deleteManifest(repository: string, digest: string): Promise<void> {
-    this.deletes.push(`${repository}@${digest}`);
-    this.manifests.delete(`${repository}@${digest}`);
-    for (const [key, held] of this.tagged) if (key.startsWith(`${repository}:`) && held === digest) this.tagged.delete(key);
-  }
-
-  get client(): RegistryClient {
-    return this as unknown as RegistryClient;
-  }
-}
 
 const blob = (name: string): { digest: string } => ({ digest: digestOf(Buffer.from(name)) });
 const image = (name: string): unknown => ({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: blob(`${name}-config`), layers: [blob(`${name}-layer`)] });
@@ -92,7 +20,7 @@ const cosignManifest = (name: string): unknown => ({ schemaVersion: 2, mediaType
 
 /** dev/app: an image with .sig and .att; dev/multi: an index of two platform images, each signed, the index signed. */
 function world(): { registry: MemoryRegistry; app: string; index: string; platforms: string[] } {
-  const registry = new MemoryRegistry();
+  const registry = new MemoryRegistry("127.0.0.1:5000");
   const app = registry.add("dev/app", "1.0", image("app"));
   registry.add("dev/app", `sha256-${hex(app)}.sig`, cosignManifest("app-sig"));
   registry.add("dev/app", `sha256-${hex(app)}.att`, cosignManifest("app-att"));
@@ -144,7 +72,7 @@ describe("promotion copies cosign's signature tags with the image", () => {
   });
 
   it("an unsigned source promotes as before (no cosign tags, no error)", async () => {
-    const registry = new MemoryRegistry();
+    const registry = new MemoryRegistry("127.0.0.1:5000");
     const digest = registry.add("dev/bare", "1.0", image("bare"));
     expect(await copyImage(registry.client, { sourceRepository: "dev/bare", digest, targetRepository: "stable/bare", tag: "1.0", immutable: true, copySignatures: true })).toEqual({ created: true, digest });
     expect(registry.writes).toEqual(["stable/bare:1.0"]);

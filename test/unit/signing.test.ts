@@ -22,6 +22,7 @@ import { type ImageConfig, type ManifestResult } from "../../src/registry/client
 import { LayerChangesets } from "../../src/registry/image-files.js";
 import { lastingFacts } from "../../src/pulumi/image-attestations.js";
 import { attestImage as writeAttestations, signImages } from "../../src/registry/signatures.js";
+import { MemoryRegistry } from "../helpers/memory-registry.js";
 
 const PEM_BODY = "eyJrZGYiOnsibmFtZSI6InNjcnlwdCIsInBhcmFtcyI6eyJOIjo2NTUzNiwiciI6OCwicCI6MX0sInNhbHQiOiJzZWNyZXQtbGluZSJ9";
 const PEM = `-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n${PEM_BODY}\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n`;
@@ -115,75 +116,20 @@ describe("ImageAttestationsSet inputs", () => {
 });
 
 /**
- * A registry in memory holding one image (one layer with a dpkg status of `packages` packages)
- * under g/app, answering what attesting it reads and writes; counts manifest puts and blob reads.
+ * The registry in memory holding one image (one layer with a dpkg status of `packages` packages)
+ * under g/app, answering what attesting it reads and writes.
  */
-class MemoryRegistry implements AttestationRegistry {
-  readonly registry = "127.0.0.1:5000";
-  readonly blobs = new Map<string, Buffer>();
-  readonly manifests = new Map<string, Buffer>();
-  readonly tags = new Map<string, string>();
-  puts = 0;
-  blobReads = 0;
-  /** Reads of a manifest by digest (the image's), not of the cosign tags. */
-  digestReads = 0;
+class AppRegistry extends MemoryRegistry implements AttestationRegistry {
   readonly image: string;
 
   constructor(layer: Buffer) {
+    super("127.0.0.1:5000");
     this.image = this.addImage("g/app", [layer]);
-  }
-
-  /** Puts an image of these layers (bottom first) under `repository`; its digest. */
-  addImage(repository: string, layers: readonly Buffer[]): string {
-    const config = Buffer.from(JSON.stringify({ created: "2026-12-02T18:00:00Z", architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: layers.map(sha256) } }));
-    for (const layer of layers) this.blobs.set(`${repository}@${sha256(layer)}`, layer);
-    this.blobs.set(`${repository}@${sha256(config)}`, config);
-    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST_TYPE, config: { mediaType: "application/vnd.oci.image.config.v1+json", size: config.length, digest: sha256(config) }, layers: layers.map((layer) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", size: layer.length, digest: sha256(layer) })) }));
-    const digest = sha256(manifest);
-    this.manifests.set(`${repository}@${digest}`, manifest);
-    return digest;
-  }
-
-  async manifest(repository: string, reference: string): Promise<ManifestResult | undefined> {
-    if (reference.startsWith("sha256:")) this.digestReads++;
-    const digest = reference.startsWith("sha256:") ? reference : this.tags.get(`${repository}:${reference}`);
-    const bytes = digest === undefined ? undefined : this.manifests.get(`${repository}@${digest}`);
-    if (digest === undefined || bytes === undefined) return undefined;
-    const manifest = JSON.parse(bytes.toString("utf8")) as ManifestResult["manifest"];
-    return { digest, mediaType: manifest.mediaType ?? "", manifest };
-  }
-
-  async configOf(repository: string, found: ManifestResult): Promise<ImageConfig | undefined> {
-    const bytes = this.blobs.get(`${repository}@${found.manifest.config?.digest ?? ""}`);
-    return bytes === undefined ? undefined : JSON.parse(bytes.toString("utf8")) as ImageConfig;
-  }
-
-  async putManifest(repository: string, reference: string, bytes: Buffer): Promise<string> {
-    const digest = sha256(bytes);
-    this.manifests.set(`${repository}@${digest}`, bytes);
-    this.tags.set(`${repository}:${reference}`, digest);
-    this.puts++;
-    return digest;
-  }
-
-  async blobStream(repository: string, digest: string): Promise<ReadableStream<Uint8Array>> {
-    const bytes = this.blobs.get(`${repository}@${digest}`);
-    if (bytes === undefined) throw new Error(`test registry: no blob ${digest}`);
-    this.blobReads++;
-    return new Blob([new Uint8Array(bytes)]).stream();
-  }
-
-  async putBlob(repository: string, bytes: Buffer): Promise<string> {
-    this.blobs.set(`${repository}@${sha256(bytes)}`, bytes);
-    return sha256(bytes);
   }
 
   /** The layers of a cosign tag of the image, and each layer's blob. */
   tagLayers(suffix: "sig" | "att"): { digest: string; annotations: Readonly<Record<string, string>>; blob: Buffer }[] {
-    const digest = this.tags.get(`g/app:${(suffix === "sig" ? signatureTag : attestationTag)(this.image)}`);
-    const read = readCosignManifest(JSON.parse(this.manifests.get(`g/app@${digest ?? ""}`)?.toString("utf8") ?? "null"));
-    if ("problem" in read) throw new Error(`test registry: .${suffix} ${read.problem}`);
-    return read.layers.map((layer) => ({ digest: layer.digest, annotations: layer.annotations, blob: this.blobs.get(`g/app@${layer.digest}`) ?? Buffer.alloc(0) }));
+    return this.layersOf("g/app", (suffix === "sig" ? signatureTag : attestationTag)(this.image));
   }
 }
 
@@ -194,16 +140,16 @@ const FIXTURE_PEM = readFileSync(path.join(fixtures, "cosign.key"), "utf8");
 const FIXTURE_PASSPHRASE = "test-only-passphrase";
 const RUN_ID = "2026-12-03T00-30-00-000Z";
 
-async function imageRegistry(): Promise<MemoryRegistry> {
+async function imageRegistry(): Promise<AppRegistry> {
   const status = ["Package: base-files", "Status: install ok installed", "Architecture: amd64", "Version: 12.4", "", "Package: bash", "Status: install ok installed", "Architecture: amd64", "Version: 5.2.15-2", ""].join("\n");
-  return new MemoryRegistry(Buffer.from(await packTar([{ header: { name: "var/lib/dpkg/status", type: "file", size: Buffer.byteLength(status), mtime: new Date(0) }, body: status }])));
+  return new AppRegistry(Buffer.from(await packTar([{ header: { name: "var/lib/dpkg/status", type: "file", size: Buffer.byteLength(status), mtime: new Date(0) }, body: status }])));
 }
 
 /** The inputs for the registry's image, signed with the fixture key (or `passphrase`). */
-const imageInputs = (registry: MemoryRegistry, passphrase = FIXTURE_PASSPHRASE): ImageAttestationsInputs => parseApp(setInputs(registry, passphrase));
+const imageInputs = (registry: AppRegistry, passphrase = FIXTURE_PASSPHRASE): ImageAttestationsInputs => parseApp(setInputs(registry, passphrase));
 
 /** The set's raw inputs for the registry's image, with a login. */
-const setInputs = (registry: MemoryRegistry, passphrase = FIXTURE_PASSPHRASE): Record<string, unknown> =>
+const setInputs = (registry: AppRegistry, passphrase = FIXTURE_PASSPHRASE): Record<string, unknown> =>
   inputs({ digestRef: `127.0.0.1:5000/g/app@${registry.image}`, signingKey: secret({ privateKeyPem: secret(FIXTURE_PEM), password: secret(passphrase) }), registryAuth: secret({ username: "u", password: "login-password-5e2a" }) });
 
 describe("signing an image, in this process", () => {
@@ -245,7 +191,7 @@ describe("signing an image, in this process", () => {
     const baseLayer = await layerOf(statusOf("base-files", "libc6"));
     // The child's layer replaces the status: one package kept, one upgraded away (libc6 gone), two new.
     const childLayer = await layerOf(statusOf("base-files", "bash", "curl"));
-    const registry = new MemoryRegistry(baseLayer);
+    const registry = new AppRegistry(baseLayer);
     const base = registry.image;
     const child = registry.addImage("g/child", [baseLayer, childLayer]);
     const context = { runId: RUN_ID, keys: new KeyUnlocker(), changesets: new LayerChangesets(), purls: new Map<string, Promise<ReadonlySet<string> | undefined>>() };
@@ -264,9 +210,9 @@ describe("signing an image, in this process", () => {
     expect(registry.digestReads - readsBefore).toBe(1);
     // A process that did not sign the parent reads its SBOM (the same count), and a parent in another registry is not known.
     const fresh = { runId: RUN_ID, keys: context.keys, changesets: new LayerChangesets(), purls: new Map<string, Promise<ReadonlySet<string> | undefined>>() };
-    registry.tags.clear();
+    registry.tagged.clear();
     expect(await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `127.0.0.1:5000/g/app@${base}` } }, fresh)).toMatchObject({ packagesAdded: 2 });
-    registry.tags.clear();
+    registry.tagged.clear();
     const elsewhere = await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `other.example:5000/g/app@${base}` } }, { ...fresh, purls: new Map() });
     expect(elsewhere.packages).toBe(3);
     expect(elsewhere.packagesAdded).toBeUndefined();
@@ -311,7 +257,7 @@ describe("signing an image, in this process", () => {
     const earlier = [PREDICATE_TYPES.spdxjson, PREDICATE_TYPES.slsaprovenance1].map((predicateType) => ({ predicateType, predicate: Buffer.from(`{"buildDefinition":{},"runDetails":{},"earlier":"${predicateType}"}`) }));
     await writeAttestations(registry, image.digestRef, earlier, key);
     const attestations = registry.tagLayers("att");
-    expect(registry.tags.has(`g/app:${signatureTag(registry.image)}`)).toBe(false);
+    expect(registry.tagged.has(`g/app:${signatureTag(registry.image)}`)).toBe(false);
     const outputs = await attestImage(registry, image, context);
     expect(outputs.signedBefore).toBe(false);
     expect(registry.tagLayers("sig")).toHaveLength(1);
