@@ -65,6 +65,8 @@ const ENGINE_ACKNOWLEDGED = /^(?:\x1b\[[0-9;]*m)*(\^C|SIGTERM) received; (cancel
 
 /** How long the engine has to say a signal reached it before `strata up` passes it on. */
 export const ACKNOWLEDGE_MS = 5000;
+/** How often `strata up` looks for the engine's "received" line while it waits for one. */
+const ACKNOWLEDGE_POLL_MS = 100;
 
 /**
  * While the engine runs, Ctrl-C and SIGTERM do not end this process. Left to Node's default, they
@@ -73,8 +75,8 @@ export const ACKNOWLEDGE_MS = 5000;
  * and died of SIGPIPE before it could write the state and release its lock. Now the engine closes
  * in its own time and `strata up` ends when it has, by that signal (interruptedBy). A signal sent to
  * this process alone (`kill <pid>`) never reached the engine: when, five seconds after a signal,
- * the engine has said fewer "received" lines than signals came, the missing ones are passed on,
- * and every later one at once (a second one makes Pulumi terminate without waiting, as it does in
+ * the engine has said fewer "received" lines than signals came, the missing ones are passed on
+ * (one at a time), and every later one at once (a second one makes Pulumi terminate without waiting, as it does in
  * a terminal). A reader of this process's output that went away with the signal (`| tee` in the
  * terminal) must not end it either: bin/strata.js ignores EPIPE on its output.
  */
@@ -82,8 +84,9 @@ export function passSignalsOn(child: ChildProcess, output: () => string): () => 
   let received = 0;
   let passOn = false;
   const timers: NodeJS.Timeout[] = [];
+  const acknowledged = (): number => (output().match(ENGINE_ACKNOWLEDGED) ?? []).length;
   /** Signals that came while the engine runs and that it has not said it received. */
-  const missing = (): boolean => child.exitCode === null && child.signalCode === null && received > (output().match(ENGINE_ACKNOWLEDGED) ?? []).length;
+  const missing = (): boolean => child.exitCode === null && child.signalCode === null && received > acknowledged();
   const onSignal = (signal: NodeJS.Signals): void => {
     received += 1;
     noteInterruption(signal);
@@ -91,11 +94,20 @@ export function passSignalsOn(child: ChildProcess, output: () => string): () => 
       child.kill(signal);
       return;
     }
-    // One at a time: two signals sent together may arrive as one (a pending signal is not queued twice).
+    // One at a time: two signals sent together may arrive as one (a pending signal is not queued
+    // twice). The next goes once the engine has said it received the last, or has been silent for
+    // ACKNOWLEDGE_MS: never sooner, or a loaded machine's slow "cancelling" line would turn one
+    // signal into two, and Pulumi would terminate without writing its state.
     const sendMissing = (): void => {
       if (!missing()) return;
       child.kill(signal);
-      timers.push(setTimeout(sendMissing, 1000));
+      const before = acknowledged();
+      const sentAt = Date.now();
+      const awaitAcknowledgement = (): void => {
+        if (acknowledged() > before || Date.now() - sentAt >= ACKNOWLEDGE_MS) sendMissing();
+        else timers.push(setTimeout(awaitAcknowledgement, ACKNOWLEDGE_POLL_MS));
+      };
+      timers.push(setTimeout(awaitAcknowledgement, ACKNOWLEDGE_POLL_MS));
     };
     timers.push(setTimeout(() => {
       if (passOn || !missing()) return;

@@ -38,16 +38,47 @@ describe("passSignalsOn: strata up outlives Ctrl-C and SIGTERM while its engine 
     stop();
   });
 
-  it("two signals to strata alone within the window reach the engine one second apart, not together", () => {
+  it("two signals to strata alone within the window reach the engine one at a time: the second once the engine said it received the first", () => {
     const { child, sent } = fakeChild();
-    const stop = passSignalsOn(child, () => "");
+    let output = "";
+    const stop = passSignalsOn(child, () => output);
     process.emit("SIGINT", "SIGINT");
     process.emit("SIGINT", "SIGINT");
     vi.advanceTimersByTime(5_000);
     expect(sent).toEqual(["SIGINT"]);
-    vi.advanceTimersByTime(1_000);
+    vi.advanceTimersByTime(3_000);
+    expect(sent, "not while the engine has not said it got the first").toEqual(["SIGINT"]);
+    output += "^C received; cancelling. If you would like to terminate immediately, press ^C again.\n";
+    vi.advanceTimersByTime(100);
     expect(sent).toEqual(["SIGINT", "SIGINT"]);
+    output += "^C received; terminating\n";
+    vi.advanceTimersByTime(10_000);
+    expect(sent).toHaveLength(2);
     stop();
+  });
+
+  it("one signal passed on is not sent again while a loaded engine is slow to say it got it; again only after five silent seconds", () => {
+    const { child, sent } = fakeChild();
+    let output = "";
+    const stop = passSignalsOn(child, () => output);
+    process.emit("SIGTERM", "SIGTERM");
+    vi.advanceTimersByTime(5_000);
+    expect(sent).toEqual(["SIGTERM"]);
+    vi.advanceTimersByTime(4_900);
+    expect(sent).toEqual(["SIGTERM"]);
+    output += "SIGTERM received; cancelling\n";
+    vi.advanceTimersByTime(20_000);
+    expect(sent, "a slow acknowledgement is not a lost signal: Pulumi would terminate on a second").toEqual(["SIGTERM"]);
+    stop();
+    // An engine that stays silent is sent the signal again, five seconds after the last.
+    const silent = fakeChild();
+    const stopSilent = passSignalsOn(silent.child, () => "");
+    process.emit("SIGTERM", "SIGTERM");
+    vi.advanceTimersByTime(5_000 + 4_900);
+    expect(silent.sent).toEqual(["SIGTERM"]);
+    vi.advanceTimersByTime(200);
+    expect(silent.sent).toEqual(["SIGTERM", "SIGTERM"]);
+    stopSilent();
   });
 
   it("remembers the first signal that came while an engine ran, which bin/strata.js ends with", async () => {
