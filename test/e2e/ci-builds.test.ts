@@ -13,7 +13,7 @@ import { emptyEngine } from "../../bench/docker-images.js";
 import { projectName } from "../../src/engine/lock-owner.js";
 import { holdStackLock } from "../../src/engine/stack-lock.js";
 import { engineGet } from "../../src/pulumi/docker-engine.js";
-import { brokenTags, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, repoRoot, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
+import { brokenTags, createWorld, type E2eStack, type E2eWorld, imageEventsSince, registry, registryAddress, registryContents, repoRoot, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 
 let world: E2eWorld;
 let dev: E2eStack;
@@ -32,19 +32,11 @@ async function imageOf(repository: string, tag: string): Promise<{ digest: strin
   return manifest === undefined ? undefined : { digest: manifest.digest, config: manifest.manifest.config?.digest ?? "" };
 }
 
-/** Image events (pull, tag, push…) the engine reports while `task` runs. */
+/** Image events (pull, tag, push…) the engine logged while `task` ran. */
 async function imageEvents<T>(task: () => Promise<T>): Promise<{ result: T; events: string[] }> {
-  const watcher = spawn("docker", ["events", "--filter", "type=image", "--format", "{{.Action}} {{.Actor.ID}}"], { stdio: ["ignore", "pipe", "ignore"] });
-  let text = "";
-  watcher.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  try {
-    const result = await task();
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    return { result, events: text.split("\n").filter((line) => line.trim() !== "") };
-  } finally {
-    watcher.kill();
-  }
+  const since = Date.now();
+  const result = await task();
+  return { result, events: imageEventsSince(since) };
 }
 
 const LAYERS = ["base", "tools", "db", "libs", "app-base", "app"];

@@ -324,6 +324,20 @@ export async function interruptUp(world: E2eWorld, stack: string, killWhen: (out
   return { output, killed, pid: child.pid as number };
 }
 
+/**
+ * The image events (`<action> <image>`) a Docker engine logged from `sinceMs` (ms since the epoch)
+ * until now, read from its event log after the fact: no watcher that must be listening before the
+ * work starts and still reading after it ends. Fractional seconds: a whole second rounded down
+ * would let in the last events of the step before.
+ */
+export function imageEventsSince(sinceMs: number, options: { dockerHost?: string; action?: string } = {}): string[] {
+  const until = Math.floor(Date.now() / 1000) + 1;
+  const filters = ["--filter", "type=image", ...(options.action === undefined ? [] : ["--filter", `event=${options.action}`])];
+  const env = options.dockerHost === undefined ? process.env : { ...process.env, DOCKER_HOST: options.dockerHost };
+  const output = execFileSync("docker", ["events", "--since", (sinceMs / 1000).toFixed(3), "--until", String(until), ...filters, "--format", "{{.Action}} {{.Actor.ID}}"], { encoding: "utf8", env });
+  return output.split("\n").filter((line) => line.trim() !== "");
+}
+
 /** Tags of a group whose manifest, config or layer blobs are missing in the registry. */
 export async function brokenTags(group: string, client: RegistryClient = registry): Promise<string[]> {
   const broken: string[] = [];

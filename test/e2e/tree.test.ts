@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { changed, createWorld, type E2eStack, type E2eWorld, registry, registryContents, runStrata } from "./harness.js";
+import { changed, createWorld, type E2eStack, type E2eWorld, imageEventsSince, registry, registryContents, runStrata } from "./harness.js";
 
 const ALL = ["app", "app-base", "base", "db", "libs", "tools"];
 let world: E2eWorld;
@@ -26,12 +26,6 @@ async function baseDigestLabel(repository: string, tag: string): Promise<string 
 }
 
 /** Image events of the Docker engine (build, tag, push, …) since a Unix time, as `docker events` reports them. */
-function imageEventsSince(since: number): string[] {
-  const until = Math.floor(Date.now() / 1000) + 1;
-  const output = execFileSync("docker", ["events", "--since", String(since), "--until", String(until), "--filter", "type=image", "--format", "{{.Action}} {{.Actor.ID}}"], { encoding: "utf8" });
-  return output.split("\n").filter((line) => line.trim() !== "");
-}
-
 describe("layer tree end to end", () => {
   it("up pushes every layer under the policy's names and tags, each a docker.Image labelled with its fingerprint", async () => {
     const { operations } = await e2e.up();
@@ -78,7 +72,7 @@ describe("layer tree end to end", () => {
     const plan = await runStrata(world, ["plan", "--stack", "tree-twin", "--json", "--catalog", world.catalogDir]);
     expect(plan.code, plan.out).toBe(0);
     expect((JSON.parse(plan.out.slice(plan.out.indexOf("["))) as { status: string }[]).map((row) => row.status)).toEqual(ALL.map(() => "adopt"));
-    const since = Math.floor(Date.now() / 1000);
+    const since = Date.now();
     const { operations } = await twin.up();
     expect([...operations.values()].every((op) => op === "create")).toBe(true);
     // The Docker engine saw no build, tag or push while the twin ran.
@@ -100,7 +94,7 @@ describe("layer tree end to end", () => {
     expect([...(await switching.up()).operations.values()].every((op) => op === "create")).toBe(true);
     const built = await switching.outputs();
     await switching.stack.setConfig("strata:builder", { value: "strata" });
-    const since = Math.floor(Date.now() / 1000);
+    const since = Date.now();
     const { operations } = await switching.up();
     expect([...operations.values()].every((op) => op === "create")).toBe(true);
     expect(imageEventsSince(since)).toEqual([]);
