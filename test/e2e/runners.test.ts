@@ -136,7 +136,8 @@ describe("two runners, one PostgreSQL backend", () => {
   it("a runner killed with SIGKILL mid-run: the other recovers the stack and brings it up", async () => {
     // strata up's whole process group (a CI job's timeout); its owner record is in the database, beside the lock.
     const run = startGroupUp(runnerA, "killed");
-    expect(await waitFor(() => /creating/.test(run.output()), 120_000), run.output()).toBe(true);
+    // An image step under way: the engine has long started, and strata up has written its owner record.
+    expect(await waitFor(() => /Image \S+ (creating|updating)/.test(run.output()), 120_000), run.output()).toBe(true);
     run.killGroup("SIGKILL");
     expect(await run.exited).toBe("SIGKILL");
     const locked = await up(runnerB, "killed");
