@@ -72,8 +72,10 @@ export function parseMachineStat(text: string): { busy: number; total: number } 
   if (line === undefined) throw new Error("/proc/stat has no `cpu` line");
   // user nice system idle iowait irq softirq steal (guest and guest_nice are already in user and nice).
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
-  const busy = user + nice + system + irq + softirq + steal;
-  return { busy, total: busy + idle + iowait };
+  // Steal is time the hypervisor gave another guest: no process here ran in it, so it is not busy
+  // time the components could account for (a busy host would open a gap no sampler can close).
+  const busy = user + nice + system + irq + softirq;
+  return { busy, total: busy + idle + iowait + steal };
 }
 
 /** The components, in the order tables show them. */

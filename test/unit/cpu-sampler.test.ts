@@ -29,8 +29,8 @@ describe("parsing /proc", () => {
   it("refuses what is not a stat line", () => {
     expect(() => parseStat("garbage")).toThrow(/not a \/proc\/<pid>\/stat line/);
   });
-  it("the machine's busy time leaves out idle and iowait, and counts guest time once", () => {
-    expect(parseMachineStat("cpu  100 5 50 1000 20 3 2 1 40 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")).toEqual({ busy: 161, total: 1181 });
+  it("the machine's busy time leaves out idle, iowait and steal (another guest's time), and counts guest time once", () => {
+    expect(parseMachineStat("cpu  100 5 50 1000 20 3 2 1 40 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")).toEqual({ busy: 160, total: 1181 });
   });
 });
 
