@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync, zstdDecompressSync } from "node:zlib";
+import zlib from "node:zlib";
 
 function accountHome(): string {
   try {
@@ -84,6 +84,13 @@ export function checkpointFile(backendUrl: string | undefined, project: string, 
   return found.length === 1 ? found[0] : undefined;
 }
 
+/** zstd as Node.js 22.15 and later decompress it; an older Node has none (looked up when used, so it still starts), and the CLI is asked instead. */
+function zstdDecompress(bytes: Buffer): Buffer {
+  const decompress = (zlib as { zstdDecompressSync?: (input: Buffer) => Buffer }).zstdDecompressSync;
+  if (decompress === undefined) throw new Error(`zstd needs Node.js 22.15 or later (this is ${process.version})`);
+  return decompress(bytes);
+}
+
 /**
  * The deployment a checkpoint file holds, in the shape `pulumi stack export` prints under
  * `deployment` (the checkpoint's `latest`; a stack never deployed has none: an empty one).
@@ -93,7 +100,7 @@ export function readCheckpointDeployment(file: string): unknown {
   let checkpoint: unknown;
   try {
     const bytes = readFileSync(file);
-    checkpoint = JSON.parse((file.endsWith(".gz") ? gunzipSync(bytes) : file.endsWith(".zst") ? zstdDecompressSync(bytes) : bytes).toString("utf8"));
+    checkpoint = JSON.parse((file.endsWith(".gz") ? zlib.gunzipSync(bytes) : file.endsWith(".zst") ? zstdDecompress(bytes) : bytes).toString("utf8"));
   } catch {
     return undefined;
   }

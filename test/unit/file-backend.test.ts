@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { gzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
+import zlib, { gzipSync, zstdCompressSync, zstdDecompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { absoluteFileBackendUrl, checkpointDir, checkpointFile, readCheckpointDeployment } from "../../src/engine/file-backend.js";
 import { engineEnv } from "../../src/engine/project.js";
@@ -105,6 +105,14 @@ describe("readCheckpointDeployment: what pulumi stack export prints, or undefine
     expect(readCheckpointDeployment(write("{ half"))).toBeUndefined();
     expect(readCheckpointDeployment(write("not gzip", "dev.json.gz"))).toBeUndefined();
     expect(readCheckpointDeployment(write("not zstd", "dev.json.zst"))).toBeUndefined();
+    // A Node.js before 22.15 has no zstd: the CLI is asked (and the module still loads: looked up when used).
+    const zstd = Object.getOwnPropertyDescriptor(zlib, "zstdDecompressSync") as PropertyDescriptor;
+    Object.defineProperty(zlib, "zstdDecompressSync", { value: undefined, configurable: true });
+    try {
+      expect(readCheckpointDeployment(write(zstdCompressSync(JSON.stringify({ version: 3, checkpoint: { latest: { resources: [] } } })), "dev.json.zst"))).toBeUndefined();
+    } finally {
+      Object.defineProperty(zlib, "zstdDecompressSync", zstd);
+    }
     expect(readCheckpointDeployment("/nonexistent/dev.json")).toBeUndefined();
   });
 });
