@@ -16,7 +16,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { UserError } from "../core/problems.js";
-import { checkpointDir, fileBackendDir } from "./file-backend.js";
+import { checkpointDir, checkpointNames, fileBackendDir } from "./file-backend.js";
 import { endLeftoverPlugins } from "./leftover-plugins.js";
 import { type LockOwner, type OwnerStore, ownerStore, startTicksOf, thisMachine, type Whereabouts } from "./lock-owner.js";
 import { fileLocks, postgresLocks, stackLockDir, type StackLock } from "./stack-lock.js";
@@ -356,7 +356,11 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
       steps.push({ action: "removed temp file", detail: `${lock.where}, a lock never renamed into place (${released?.find((line) => line.startsWith(lock.where))?.slice(lock.where.length + 2) ?? "its owner has ended"})` });
     }
   }
-  if ((await pulumi(["stack", "export"], options)).code !== 0 && backendDir !== undefined && stacksDir !== undefined) {
+  // Only a stack kept as plain JSON alone: the backups known here are plain, and one written over a
+  // compressed checkpoint would be read in its place (Pulumi reads the form written last), though it
+  // may be the state from before the stack was compressed. A compressed stack stays unreadable: said below.
+  const plainOnly = stacksDir !== undefined && checkpointNames(options.stack).filter((name) => existsSync(path.join(stacksDir, name))).join() === `${options.stack}.json`;
+  if ((await pulumi(["stack", "export"], options)).code !== 0 && backendDir !== undefined && stacksDir !== undefined && plainOnly) {
     const current = path.join(stacksDir, `${options.stack}.json`);
     for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
       try {
@@ -395,7 +399,10 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   }
   await pruneOwnerRecords(store, records);
   const exported = await pulumi(["stack", "export"], options);
-  if (exported.code !== 0) throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}`);
+  if (exported.code !== 0) {
+    const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: put back the newest readable copy from ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)} by hand, under the name Pulumi reads (the form written last, in ${stacksDir})` : "";
+    throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}`);
+  }
   const { exported: cleared, dropped } = withoutPendingOperations(JSON.parse(exported.stdout) as { deployment?: Record<string, unknown> });
   if (dropped.length > 0) {
     const file = path.join(tmpdir(), `strata-recover-${process.pid}-${options.stack}.json`);

@@ -1,12 +1,14 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { fileBackendDir } from "../../src/engine/file-backend.js";
 import { describe, expect, it } from "vitest";
 import { leftoverPlugins, type ProcessEntry } from "../../src/engine/leftover-plugins.js";
 import { type LockOwner, ownerStore, parseOwner, recordOwner, startTicksOf, thisMachine } from "../../src/engine/lock-owner.js";
-import { endingProcess, isReadableSidecar, lockAge, lockVerdict, type ProcessProbe, processRunning, processState, recordOfLock, type Sighting, sightProcess, withoutPendingOperations } from "../../src/engine/recover.js";
+import { endingProcess, isReadableSidecar, lockAge, lockVerdict, type ProcessProbe, processRunning, processState, type RecoverOptions, recordOfLock, recoverStack, type Sighting, sightProcess, withoutPendingOperations } from "../../src/engine/recover.js";
+import { pathToFileURL } from "node:url";
+import { scratchDir } from "../helpers/catalog.js";
 
 describe("recovery after a killed run", () => {
   it("tells a metadata sidecar cut short (empty or half-written) from a readable one", () => {
@@ -234,4 +236,41 @@ describe("plugins a killed engine left running", () => {
     ];
     expect(leftoverPlugins(processes, { stack: "dev", backendUrl }).map(({ plugin, under }) => [plugin.pid, under])).toEqual([[10, []], [11, [12]], [40, []]]);
   });
+});
+
+describe("recoverStack restores an unreadable checkpoint only from what it can read (the real Pulumi CLI)", () => {
+  /** A project and file backend with stack dev initialised plain, then written again in `form`; the state folder. */
+  function stackWritten(form: "plain" | "zstd"): { options: RecoverOptions; stacks: string } {
+    const root = scratchDir("recover-restore");
+    const project = path.join(root, "project");
+    mkdirSync(project);
+    mkdirSync(path.join(root, "state"));
+    writeFileSync(path.join(project, "Pulumi.yaml"), "name: strata\nruntime: nodejs\n");
+    const env = { PULUMI_BACKEND_URL: pathToFileURL(path.join(root, "state")).href, PULUMI_CONFIG_PASSPHRASE: "test", PULUMI_SKIP_UPDATE_CHECK: "true" };
+    const run = (extra: Record<string, string>, ...args: string[]): string => execFileSync("pulumi", args, { cwd: project, env: { ...process.env, ...env, ...extra }, encoding: "utf8" });
+    run({}, "stack", "init", "dev", "--non-interactive");
+    const exported = path.join(root, "dev-export.json");
+    writeFileSync(exported, run({}, "stack", "export", "--stack", "dev"));
+    // Written twice in that form: the backend keeps the one before as <checkpoint>.bak.
+    const compression: Record<string, string> = form === "zstd" ? { PULUMI_DIY_BACKEND_ZSTD: "true" } : {};
+    for (let time = 0; time < 2; time++) run(compression, "stack", "import", "--stack", "dev", "--file", exported);
+    return { options: { projectDir: project, project: "strata", stack: "dev", env }, stacks: path.join(root, "state/.pulumi/stacks/strata") };
+  }
+
+  it("plain: a cut-off dev.json is restored from dev.json.bak", async () => {
+    const { options, stacks } = stackWritten("plain");
+    writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
+    const steps = await recoverStack(options);
+    expect(steps.map((step) => step.action)).toContain("restored checkpoint");
+    expect(JSON.parse(readFileSync(path.join(stacks, "dev.json"), "utf8"))).toMatchObject({ version: 3 });
+  }, 30_000);
+
+  it("zstd: no plain backup is written over it (Pulumi would read that one, maybe from before the switch): it stops, the stack left as it was", async () => {
+    const { options, stacks } = stackWritten("zstd");
+    expect(readdirSync(stacks).sort()).toEqual(expect.arrayContaining(["dev.json.bak", "dev.json.zst"]));
+    writeFileSync(path.join(stacks, "dev.json.zst"), "not zstd");
+    const before = readdirSync(stacks).sort();
+    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*restores a checkpoint kept as plain JSON only; this one is compressed[\s\S]*fix: put back the newest readable copy from \S*\.pulumi\/backups\/strata\/dev by hand/);
+    expect(readdirSync(stacks).sort()).toEqual(before);
+  }, 30_000);
 });
