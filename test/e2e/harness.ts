@@ -332,11 +332,17 @@ export async function interruptUp(world: E2eWorld, stack: string, killWhen: (out
  */
 export function imageEventsSince(sinceMs: number, options: { dockerHost?: string; action?: string } = {}): string[] {
   const until = Math.floor(Date.now() / 1000) + 1;
-  const filters = ["--filter", "type=image", ...(options.action === undefined ? [] : ["--filter", `event=${options.action}`])];
   const env = options.dockerHost === undefined ? process.env : { ...process.env, DOCKER_HOST: options.dockerHost };
-  const output = execFileSync("docker", ["events", "--since", (sinceMs / 1000).toFixed(3), "--until", String(until), ...filters, "--format", "{{.Action}} {{.Actor.ID}}"], { encoding: "utf8", env });
-  return output.split("\n").filter((line) => line.trim() !== "");
+  // Every event, filtered here: the engine keeps only its last DOCKER_EVENTS_KEPT events of all kinds
+  // (moby daemon/events eventsLimit), and a log that full may have lost the first ones of the window.
+  const output = execFileSync("docker", ["events", "--since", (sinceMs / 1000).toFixed(3), "--until", String(until), "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}"], { encoding: "utf8", env });
+  const events = output.split("\n").filter((line) => line.trim() !== "");
+  if (events.length >= DOCKER_EVENTS_KEPT) throw new Error(`the Docker engine logged ${events.length} events since ${new Date(sinceMs).toISOString()}: its log keeps ${DOCKER_EVENTS_KEPT}, so the first ones may be gone; read a shorter window`);
+  return events.filter((line) => line.startsWith("image ") && (options.action === undefined || line.split(" ")[1] === options.action)).map((line) => line.slice("image ".length));
 }
+
+/** How many events a Docker engine keeps for `docker events --since` (moby daemon/events eventsLimit). */
+const DOCKER_EVENTS_KEPT = 256;
 
 /** Tags of a group whose manifest, config or layer blobs are missing in the registry. */
 export async function brokenTags(group: string, client: RegistryClient = registry): Promise<string[]> {

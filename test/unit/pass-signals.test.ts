@@ -107,6 +107,23 @@ describe("passSignalsOn: strata up outlives Ctrl-C and SIGTERM while its engine 
     await expect(refused).rejects.toSatisfy((error: unknown) => error instanceof Error && error.constructor.name === "UserError");
   });
 
+  it("sends nothing once stopped (the engine has ended), though a pass-on or a resend was due", () => {
+    const { child, sent } = fakeChild();
+    const stop = passSignalsOn(child, () => "");
+    process.emit("SIGTERM", "SIGTERM");
+    stop();
+    vi.advanceTimersByTime(30_000);
+    expect(sent).toEqual([]);
+    const resending = fakeChild();
+    const stopResending = passSignalsOn(resending.child, () => "");
+    process.emit("SIGTERM", "SIGTERM");
+    vi.advanceTimersByTime(5_000);
+    expect(resending.sent).toEqual(["SIGTERM"]);
+    stopResending();
+    vi.advanceTimersByTime(30_000);
+    expect(resending.sent).toEqual(["SIGTERM"]);
+  });
+
   it("leaves no listener behind once stopped", () => {
     const before = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
     const stop = passSignalsOn(fakeChild().child, () => "");
