@@ -82,24 +82,28 @@ const ACKNOWLEDGE_POLL_MS = 100;
  */
 export function passSignalsOn(child: ChildProcess, output: () => string): () => void {
   let received = 0;
+  /** Signals this process sent the engine: each one reaches it (only a pending one can absorb another), said or not. */
+  let passed = 0;
   let passOn = false;
   const timers: NodeJS.Timeout[] = [];
   const acknowledged = (): number => (output().match(ENGINE_ACKNOWLEDGED) ?? []).length;
-  /** Signals that came while the engine runs and that it has not said it received. */
-  const missing = (): boolean => child.exitCode === null && child.signalCode === null && received > acknowledged();
+  /** Signals that came while the engine runs, that it has not said it received, and that were not passed on. */
+  const missing = (): boolean => child.exitCode === null && child.signalCode === null && received > Math.max(acknowledged(), passed);
   const onSignal = (signal: NodeJS.Signals): void => {
     received += 1;
     noteInterruption(signal);
     if (passOn) {
+      passed += 1;
       child.kill(signal);
       return;
     }
     // One at a time: two signals sent together may arrive as one (a pending signal is not queued
     // twice). The next goes once the engine has said it received the last, or has been silent for
-    // ACKNOWLEDGE_MS: never sooner, or a loaded machine's slow "cancelling" line would turn one
-    // signal into two, and Pulumi would terminate without writing its state.
+    // ACKNOWLEDGE_MS. A signal passed on is never sent again: a loaded machine's slow "cancelling"
+    // line would make it two, and Pulumi would terminate without writing its state.
     const sendMissing = (): void => {
       if (!missing()) return;
+      passed += 1;
       child.kill(signal);
       const before = acknowledged();
       const sentAt = Date.now();
