@@ -400,7 +400,8 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   await pruneOwnerRecords(store, records);
   const exported = await pulumi(["stack", "export"], options);
   if (exported.code !== 0) {
-    const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: put back the newest readable copy from ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)} by hand, under the name Pulumi reads (the form written last, in ${stacksDir})` : "";
+    const kept = stacksDir === undefined ? [] : checkpointNames(options.stack).map((name) => path.join(stacksDir, `${name}.bak`)).filter((file) => existsSync(file));
+    const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: by hand, put back the copy Pulumi kept before its last write (${kept.length > 0 ? kept.join(", ") : "none here"}), or the newest readable one in ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)}, under the name of the form Pulumi wrote last, in ${stacksDir}` : "";
     throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}`);
   }
   const { exported: cleared, dropped } = withoutPendingOperations(JSON.parse(exported.stdout) as { deployment?: Record<string, unknown> });

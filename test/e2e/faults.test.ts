@@ -391,11 +391,11 @@ describe("faults end to end", () => {
     let server = await startRegistry(port, storage);
     const stack = await world.stack("regstop", { channel: "regstop", registry: address });
     // 32 MB that does not compress, in tools' image: its push takes long enough to stop the registry under it.
-    const big = path.join(world.catalogDir, "tools/big.bin");
-    writeFileSync(big, randomBytes(32 << 20));
     const dockerfile = path.join(world.catalogDir, "tools/Dockerfile");
     const original = readFileSync(dockerfile, "utf8");
     expect(original, "the fixture's tools Dockerfile copies tools.txt").toContain("COPY tools.txt");
+    const big = path.join(world.catalogDir, "tools/big.bin");
+    writeFileSync(big, randomBytes(32 << 20));
     writeFileSync(dockerfile, original.replace("COPY tools.txt", "COPY big.bin /big.bin\nCOPY tools.txt"));
     try {
       const run = stack.up();

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { fileBackendDir } from "../../src/engine/file-backend.js";
@@ -8,6 +8,7 @@ import { leftoverPlugins, type ProcessEntry } from "../../src/engine/leftover-pl
 import { type LockOwner, ownerStore, parseOwner, recordOwner, startTicksOf, thisMachine } from "../../src/engine/lock-owner.js";
 import { endingProcess, isReadableSidecar, lockAge, lockVerdict, type ProcessProbe, processRunning, processState, type RecoverOptions, recordOfLock, recoverStack, type Sighting, sightProcess, withoutPendingOperations } from "../../src/engine/recover.js";
 import { pathToFileURL } from "node:url";
+import { gzipSync } from "node:zlib";
 import { scratchDir } from "../helpers/catalog.js";
 
 describe("recovery after a killed run", () => {
@@ -247,7 +248,8 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     mkdirSync(path.join(root, "state"));
     writeFileSync(path.join(project, "Pulumi.yaml"), "name: strata\nruntime: nodejs\n");
     const env = { PULUMI_BACKEND_URL: pathToFileURL(path.join(root, "state")).href, PULUMI_CONFIG_PASSPHRASE: "test", PULUMI_SKIP_UPDATE_CHECK: "true" };
-    const run = (extra: Record<string, string>, ...args: string[]): string => execFileSync("pulumi", args, { cwd: project, env: { ...process.env, ...env, ...extra }, encoding: "utf8" });
+    // The form each write takes is the test's to say, not the runner's environment's.
+    const run = (extra: Record<string, string>, ...args: string[]): string => execFileSync("pulumi", args, { cwd: project, env: { ...process.env, ...env, PULUMI_DIY_BACKEND_GZIP: "false", PULUMI_DIY_BACKEND_ZSTD: "false", ...extra }, encoding: "utf8" });
     run({}, "stack", "init", "dev", "--non-interactive");
     const exported = path.join(root, "dev-export.json");
     writeFileSync(exported, run({}, "stack", "export", "--stack", "dev"));
@@ -270,7 +272,21 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     expect(readdirSync(stacks).sort()).toEqual(expect.arrayContaining(["dev.json.bak", "dev.json.zst"]));
     writeFileSync(path.join(stacks, "dev.json.zst"), "not zstd");
     const before = readdirSync(stacks).sort();
-    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*restores a checkpoint kept as plain JSON only; this one is compressed[\s\S]*fix: put back the newest readable copy from \S*\.pulumi\/backups\/strata\/dev by hand/);
+    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*restores a checkpoint kept as plain JSON only; this one is compressed[\s\S]*fix: by hand, put back the copy Pulumi kept before its last write \(\S*\/dev\.json\.bak, \S*\/dev\.json\.zst\.bak\), or the newest readable one in \S*\.pulumi\/backups\/strata\/dev/);
     expect(readdirSync(stacks).sort()).toEqual(before);
+  }, 30_000);
+
+  it("plain, with an older compressed form beside it: no restore either (which form Pulumi reads is its own to say)", async () => {
+    const { options, stacks } = stackWritten("plain");
+    // Older than dev.json, so Pulumi reads dev.json, which is cut off.
+    writeFileSync(path.join(stacks, "dev.json.gz"), gzipSync("{}"));
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(path.join(stacks, "dev.json.gz"), hourAgo, hourAgo);
+    writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
+    const before = readdirSync(stacks).sort();
+    const refused = recoverStack(options);
+    await expect(refused).rejects.toThrow(/still cannot be read/);
+    expect(readdirSync(stacks).sort()).toEqual(before);
+    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ cut off");
   }, 30_000);
 });
