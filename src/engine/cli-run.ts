@@ -84,11 +84,13 @@ export function passSignalsOn(child: ChildProcess, output: () => string): () => 
   let received = 0;
   /** Signals this process sent the engine: each one reaches it (only a pending one can absorb another), said or not. */
   let passed = 0;
+  /** What the engine had said it received when passing on began: those and the ones passed on since are delivered. */
+  let acknowledgedAtPassOn = 0;
   let passOn = false;
   const timers: NodeJS.Timeout[] = [];
   const acknowledged = (): number => (output().match(ENGINE_ACKNOWLEDGED) ?? []).length;
   /** Signals that came while the engine runs, that it has not said it received, and that were not passed on. */
-  const missing = (): boolean => child.exitCode === null && child.signalCode === null && received > Math.max(acknowledged(), passed);
+  const missing = (): boolean => child.exitCode === null && child.signalCode === null && received > Math.max(acknowledged(), acknowledgedAtPassOn + passed);
   const onSignal = (signal: NodeJS.Signals): void => {
     received += 1;
     noteInterruption(signal);
@@ -116,6 +118,7 @@ export function passSignalsOn(child: ChildProcess, output: () => string): () => 
     timers.push(setTimeout(() => {
       if (passOn || !missing()) return;
       passOn = true;
+      acknowledgedAtPassOn = acknowledged();
       sendMissing();
     }, ACKNOWLEDGE_MS));
   };

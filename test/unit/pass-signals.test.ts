@@ -122,6 +122,25 @@ describe("passSignalsOn: strata up outlives Ctrl-C and SIGTERM while its engine 
     await expect(refused).rejects.toSatisfy((error: unknown) => error instanceof Error && error.constructor.name === "UserError");
   });
 
+  it("a Ctrl-C the engine said it got, then a kill of strata alone: that one is passed on five seconds later, once", () => {
+    const { child, sent } = fakeChild();
+    let output = "";
+    const stop = passSignalsOn(child, () => output);
+    process.emit("SIGINT", "SIGINT");
+    output += "^C received; cancelling. If you would like to terminate immediately, press ^C again.\n";
+    vi.advanceTimersByTime(10_000);
+    expect(sent).toEqual([]);
+    process.emit("SIGTERM", "SIGTERM");
+    vi.advanceTimersByTime(4_900);
+    expect(sent).toEqual([]);
+    vi.advanceTimersByTime(200);
+    expect(sent).toEqual(["SIGTERM"]);
+    // The engine slow to say it got this second one: still sent once (the group's was said, this one was passed).
+    vi.advanceTimersByTime(60_000);
+    expect(sent).toEqual(["SIGTERM"]);
+    stop();
+  });
+
   it("sends nothing once stopped (the engine has ended), though a pass-on or the next signal was due", () => {
     const { child, sent } = fakeChild();
     const stop = passSignalsOn(child, () => "");
