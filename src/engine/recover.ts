@@ -400,8 +400,11 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   await pruneOwnerRecords(store, records);
   const exported = await pulumi(["stack", "export"], options);
   if (exported.code !== 0) {
-    const kept = stacksDir === undefined ? [] : checkpointNames(options.stack).map((name) => path.join(stacksDir, `${name}.bak`)).filter((file) => existsSync(file));
-    const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: by hand, put back the copy Pulumi kept before its last write (${kept.length > 0 ? kept.join(", ") : "none here"}), or the newest readable one in ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)}, under the name of the form Pulumi wrote last, in ${stacksDir}` : "";
+    // The newest .bak only: Pulumi refreshes the one of the form it writes, and one of a form it left
+    // (a plain .bak after a switch to zstd) holds the state from before the switch.
+    const kept = stacksDir === undefined ? [] : checkpointNames(options.stack).map((name) => path.join(stacksDir, `${name}.bak`)).filter((file) => existsSync(file))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: by hand, put back the copy Pulumi kept before its last write (${kept[0] ?? "none here"}), or the newest readable one in ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)}, under the name of the form Pulumi wrote last, in ${stacksDir}` : "";
     throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}`);
   }
   const { exported: cleared, dropped } = withoutPendingOperations(JSON.parse(exported.stdout) as { deployment?: Record<string, unknown> });

@@ -8,7 +8,7 @@ import { leftoverPlugins, type ProcessEntry } from "../../src/engine/leftover-pl
 import { type LockOwner, ownerStore, parseOwner, recordOwner, startTicksOf, thisMachine } from "../../src/engine/lock-owner.js";
 import { endingProcess, isReadableSidecar, lockAge, lockVerdict, type ProcessProbe, processRunning, processState, type RecoverOptions, recordOfLock, recoverStack, type Sighting, sightProcess, withoutPendingOperations } from "../../src/engine/recover.js";
 import { pathToFileURL } from "node:url";
-import { gzipSync } from "node:zlib";
+import { gzipSync, zstdCompressSync } from "node:zlib";
 import { scratchDir } from "../helpers/catalog.js";
 
 describe("recovery after a killed run", () => {
@@ -272,16 +272,16 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     expect(readdirSync(stacks).sort()).toEqual(expect.arrayContaining(["dev.json.bak", "dev.json.zst"]));
     writeFileSync(path.join(stacks, "dev.json.zst"), "not zstd");
     const before = readdirSync(stacks).sort();
-    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*restores a checkpoint kept as plain JSON only; this one is compressed[\s\S]*fix: by hand, put back the copy Pulumi kept before its last write \(\S*\/dev\.json\.bak, \S*\/dev\.json\.zst\.bak\), or the newest readable one in \S*\.pulumi\/backups\/strata\/dev/);
+    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*restores a checkpoint kept as plain JSON only; this one is compressed[\s\S]*fix: by hand, put back the copy Pulumi kept before its last write \(\S*\/dev\.json\.zst\.bak\), or the newest readable one in \S*\.pulumi\/backups\/strata\/dev/);
     expect(readdirSync(stacks).sort()).toEqual(before);
   }, 30_000);
 
-  it("plain, with an older compressed form beside it: no restore either (which form Pulumi reads is its own to say)", async () => {
+  it.each([["dev.json.gz", gzipSync("{}")], ["dev.json.zst", zstdCompressSync("{}")]])("plain, with an older %s beside it: no restore either (which form Pulumi reads is its own to say)", async (older, bytes) => {
     const { options, stacks } = stackWritten("plain");
     // Older than dev.json, so Pulumi reads dev.json, which is cut off.
-    writeFileSync(path.join(stacks, "dev.json.gz"), gzipSync("{}"));
+    writeFileSync(path.join(stacks, older), bytes);
     const hourAgo = new Date(Date.now() - 3_600_000);
-    utimesSync(path.join(stacks, "dev.json.gz"), hourAgo, hourAgo);
+    utimesSync(path.join(stacks, older), hourAgo, hourAgo);
     writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
     const before = readdirSync(stacks).sort();
     const refused = recoverStack(options);
