@@ -52,13 +52,18 @@ export function checkpointNames(stack: string): string[] {
   return [".json", ".json.gz", ".json.zst"].map((suffix) => `${stack}${suffix}`);
 }
 
+/** The stack's checkpoint names a folder holds, in checkpointNames' order. */
+export function checkpointsIn(dir: string, stack: string): string[] {
+  return checkpointNames(stack).filter((name) => existsSync(path.join(dir, name)));
+}
+
 /**
  * The folder holding the stack's checkpoint, in either layout: `.pulumi/stacks/<project>` (project-scoped)
  * or `.pulumi/stacks` (before project-scoped stacks); undefined when neither holds one.
  */
 export function checkpointDir(backendDir: string, project: string, stack: string): string | undefined {
   return [path.join(backendDir, ".pulumi", "stacks", project), path.join(backendDir, ".pulumi", "stacks")]
-    .find((dir) => checkpointNames(stack).some((name) => existsSync(path.join(dir, name))));
+    .find((dir) => checkpointsIn(dir, stack).length > 0);
 }
 
 /**
@@ -80,8 +85,8 @@ export function checkpointFile(backendUrl: string | undefined, project: string, 
   }
   const stacksDir = version === "1" ? path.join(pulumiDir, "stacks", project) : version === undefined || version === "0" ? path.join(pulumiDir, "stacks") : undefined;
   if (stacksDir === undefined) return undefined;
-  const found = checkpointNames(stack).map((name) => path.join(stacksDir, name)).filter((file) => existsSync(file));
-  return found.length === 1 ? found[0] : undefined;
+  const found = checkpointsIn(stacksDir, stack);
+  return found.length === 1 ? path.join(stacksDir, found[0] as string) : undefined;
 }
 
 /** zstd as Node.js 22.15 and later decompress it; an older Node has none (looked up when used, so it still starts), and the CLI is asked instead. */

@@ -16,7 +16,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { UserError } from "../core/problems.js";
-import { checkpointDir, checkpointNames, fileBackendDir } from "./file-backend.js";
+import { checkpointDir, checkpointNames, checkpointsIn, fileBackendDir } from "./file-backend.js";
 import { endLeftoverPlugins } from "./leftover-plugins.js";
 import { type LockOwner, type OwnerStore, ownerStore, startTicksOf, thisMachine, type Whereabouts } from "./lock-owner.js";
 import { fileLocks, postgresLocks, stackLockDir, type StackLock } from "./stack-lock.js";
@@ -317,8 +317,12 @@ function checkpointCandidates(backendDir: string, project: string, stack: string
   for (const [dir, suffix] of [[path.join(backendDir, ".pulumi", "history", project, stack), ".checkpoint.json"], [path.join(backendDir, ".pulumi", "backups", project, stack), ".json"]] as const) {
     if (existsSync(dir)) kept.push(...readdirSync(dir).filter((name) => name.endsWith(suffix)).map((name) => path.join(dir, name)));
   }
-  kept.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return [path.join(stacksDir, `${stack}.json.bak`), ...kept].filter((file) => existsSync(file));
+  return [path.join(stacksDir, `${stack}.json.bak`), ...newestFirst(kept)].filter((file) => existsSync(file));
+}
+
+/** Files, the one written last first. */
+function newestFirst(files: readonly string[]): string[] {
+  return [...files].sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
 }
 
 export async function recoverStack(options: RecoverOptions): Promise<RecoveryStep[]> {
@@ -359,7 +363,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   // Only a stack kept as plain JSON alone: the backups known here are plain, and one written over a
   // compressed checkpoint would be read in its place (Pulumi reads the form written last), though it
   // may be the state from before the stack was compressed. A compressed stack stays unreadable: said below.
-  const plainOnly = stacksDir !== undefined && checkpointNames(options.stack).filter((name) => existsSync(path.join(stacksDir, name))).join() === `${options.stack}.json`;
+  const plainOnly = stacksDir !== undefined && checkpointsIn(stacksDir, options.stack).join() === `${options.stack}.json`;
   if ((await pulumi(["stack", "export"], options)).code !== 0 && backendDir !== undefined && stacksDir !== undefined && plainOnly) {
     const current = path.join(stacksDir, `${options.stack}.json`);
     for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
@@ -402,8 +406,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   if (exported.code !== 0) {
     // The newest .bak only: Pulumi refreshes the one of the form it writes, and one of a form it left
     // (a plain .bak after a switch to zstd) holds the state from before the switch.
-    const kept = stacksDir === undefined ? [] : checkpointNames(options.stack).map((name) => path.join(stacksDir, `${name}.bak`)).filter((file) => existsSync(file))
-      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    const kept = stacksDir === undefined ? [] : newestFirst(checkpointNames(options.stack).map((name) => path.join(stacksDir, `${name}.bak`)).filter((file) => existsSync(file)));
     const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: by hand, put back the copy Pulumi kept before its last write (${kept[0] ?? "none here"}), or the newest readable one in ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)}, under the name of the form Pulumi wrote last, in ${stacksDir}` : "";
     throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}`);
   }
