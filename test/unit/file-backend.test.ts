@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -9,6 +8,7 @@ import { engineEnv } from "../../src/engine/project.js";
 import { builtLayers, readBuiltLayers, witnessedTags } from "../../src/engine/stack-state.js";
 import { DOCKER_IMAGE_TYPE } from "../../src/core/image-types.js";
 import { scratchDir } from "../helpers/catalog.js";
+import { pulumiProject } from "../helpers/pulumi-project.js";
 
 /** A file backend folder with meta.yaml `version` (none: no meta.yaml) and the given files under .pulumi/stacks. */
 function backend(version: string | undefined, files: readonly string[]): string {
@@ -64,11 +64,10 @@ describe("absoluteFileBackendUrl: a relative file:// folder made absolute as Pul
     expect(env).toEqual({ PULUMI_BACKEND_URL: "file:///work/clone/state", PULUMI_CONFIG_PASSPHRASE: "file://state" });
   });
   it("names the folder the real Pulumi CLI keeps the stack in when it runs there", () => {
-    const root = scratchDir("relative");
-    writeFileSync(path.join(root, "Pulumi.yaml"), "name: strata\nruntime: nodejs\n");
-    mkdirSync(path.join(root, "state"));
-    execFileSync("pulumi", ["stack", "init", "dev", "--non-interactive"], { cwd: root, env: { ...process.env, PULUMI_BACKEND_URL: "file://state", PULUMI_CONFIG_PASSPHRASE: "test", PULUMI_SKIP_UPDATE_CHECK: "true" }, encoding: "utf8" });
-    expect(checkpointFile(absoluteFileBackendUrl("file://state", root), "strata", "dev")).toBe(path.join(root, "state/.pulumi/stacks/strata/dev.json"));
+    // The state folder beside the project's, named from the project as a relative file:// URL.
+    const { root, project, pulumi } = pulumiProject("relative", { PULUMI_BACKEND_URL: "file://../state" });
+    pulumi(["stack", "init", "dev", "--non-interactive"]);
+    expect(checkpointFile(absoluteFileBackendUrl("file://../state", project), "strata", "dev")).toBe(path.join(root, "state/.pulumi/stacks/strata/dev.json"));
   }, 30_000);
 });
 
@@ -124,14 +123,8 @@ describe("readBuiltLayers reads the file as pulumi stack export reads it (the re
     { form: "zstd", compression: { PULUMI_DIY_BACKEND_ZSTD: "true" }, fileName: /strata\/dev\.json\.zst$/, encode: (bytes: Buffer) => zstdCompressSync(bytes), decode: (bytes: Buffer) => zstdDecompressSync(bytes) },
   ];
   it.each(forms)("$form: the same layers and witness either way, and the CLI's answer when the file cannot be read", async ({ compression, fileName, encode, decode }) => {
-    const root = scratchDir("state");
-    const project = path.join(root, "project");
-    mkdirSync(path.join(root, "state"));
-    mkdirSync(project);
-    writeFileSync(path.join(project, "Pulumi.yaml"), "name: strata\nruntime: nodejs\n");
-    const env = { PULUMI_BACKEND_URL: pathToFileURL(path.join(root, "state")).href, PULUMI_CONFIG_PASSPHRASE: "test", PULUMI_SKIP_UPDATE_CHECK: "true", ...compression };
-    const pulumi = (...args: string[]): string => execFileSync("pulumi", args, { cwd: project, env: { ...process.env, ...env }, encoding: "utf8" });
-    pulumi("stack", "init", "dev", "--non-interactive");
+    const { root, project, env, pulumi } = pulumiProject("state", compression);
+    pulumi(["stack", "init", "dev", "--non-interactive"]);
     const stackUrn = "urn:pulumi:dev::strata::pulumi:pulumi:Stack::strata-dev";
     const image = (layer: string, fingerprint: string) => ({
       urn: `urn:pulumi:dev::strata::strata:index:LayerTree$${DOCKER_IMAGE_TYPE}::${layer}`, custom: true, type: DOCKER_IMAGE_TYPE, parent: stackUrn,
@@ -143,8 +136,8 @@ describe("readBuiltLayers reads the file as pulumi stack export reads it (the re
       image("base", "f1"), image("tools", "f2"),
     ] } };
     writeFileSync(path.join(root, "import.json"), JSON.stringify(deployment));
-    pulumi("stack", "import", "--stack", "dev", "--file", path.join(root, "import.json"));
-    const exported = (JSON.parse(pulumi("stack", "export", "--stack", "dev")) as { deployment: unknown }).deployment;
+    pulumi(["stack", "import", "--stack", "dev", "--file", path.join(root, "import.json")]);
+    const exported = (JSON.parse(pulumi(["stack", "export", "--stack", "dev"])) as { deployment: unknown }).deployment;
     const file = checkpointFile(env.PULUMI_BACKEND_URL, "strata", "dev");
     expect(file).toMatch(fileName);
     const direct = await readBuiltLayers("dev", DOCKER_IMAGE_TYPE, { project: "strata", cwd: project, env });

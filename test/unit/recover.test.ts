@@ -1,5 +1,5 @@
-import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { fileBackendDir } from "../../src/engine/file-backend.js";
@@ -7,9 +7,8 @@ import { describe, expect, it } from "vitest";
 import { leftoverPlugins, type ProcessEntry } from "../../src/engine/leftover-plugins.js";
 import { type LockOwner, ownerStore, parseOwner, recordOwner, startTicksOf, thisMachine } from "../../src/engine/lock-owner.js";
 import { endingProcess, isReadableSidecar, lockAge, lockVerdict, type ProcessProbe, processRunning, processState, type RecoverOptions, recordOfLock, recoverStack, type Sighting, sightProcess, withoutPendingOperations } from "../../src/engine/recover.js";
-import { pathToFileURL } from "node:url";
 import { gzipSync, zstdCompressSync } from "node:zlib";
-import { scratchDir } from "../helpers/catalog.js";
+import { pulumiProject } from "../helpers/pulumi-project.js";
 
 describe("recovery after a killed run", () => {
   it("tells a metadata sidecar cut short (empty or half-written) from a readable one", () => {
@@ -242,20 +241,14 @@ describe("plugins a killed engine left running", () => {
 describe("recoverStack restores an unreadable checkpoint only from what it can read (the real Pulumi CLI)", () => {
   /** A project and file backend with stack dev initialised plain, then written again in `form`; the state folder. */
   function stackWritten(form: "plain" | "zstd"): { options: RecoverOptions; stacks: string } {
-    const root = scratchDir("recover-restore");
-    const project = path.join(root, "project");
-    mkdirSync(project);
-    mkdirSync(path.join(root, "state"));
-    writeFileSync(path.join(project, "Pulumi.yaml"), "name: strata\nruntime: nodejs\n");
-    const env = { PULUMI_BACKEND_URL: pathToFileURL(path.join(root, "state")).href, PULUMI_CONFIG_PASSPHRASE: "test", PULUMI_SKIP_UPDATE_CHECK: "true" };
     // The form each write takes is the test's to say, not the runner's environment's.
-    const run = (extra: Record<string, string>, ...args: string[]): string => execFileSync("pulumi", args, { cwd: project, env: { ...process.env, ...env, PULUMI_DIY_BACKEND_GZIP: "false", PULUMI_DIY_BACKEND_ZSTD: "false", ...extra }, encoding: "utf8" });
-    run({}, "stack", "init", "dev", "--non-interactive");
+    const { root, project, env, pulumi } = pulumiProject("recover-restore", { PULUMI_DIY_BACKEND_GZIP: "false", PULUMI_DIY_BACKEND_ZSTD: "false" });
+    pulumi(["stack", "init", "dev", "--non-interactive"]);
     const exported = path.join(root, "dev-export.json");
-    writeFileSync(exported, run({}, "stack", "export", "--stack", "dev"));
+    writeFileSync(exported, pulumi(["stack", "export", "--stack", "dev"]));
     // Written twice in that form: the backend keeps the one before as <checkpoint>.bak.
     const compression: Record<string, string> = form === "zstd" ? { PULUMI_DIY_BACKEND_ZSTD: "true" } : {};
-    for (let time = 0; time < 2; time++) run(compression, "stack", "import", "--stack", "dev", "--file", exported);
+    for (let time = 0; time < 2; time++) pulumi(["stack", "import", "--stack", "dev", "--file", exported], compression);
     return { options: { projectDir: project, project: "strata", stack: "dev", env }, stacks: path.join(root, "state/.pulumi/stacks/strata") };
   }
 
