@@ -204,18 +204,29 @@ export function provenanceLast<T extends { readonly tag: string }>(signatures: r
 }
 
 /**
+ * What `listed` (a repository's tags; not `except`, nor cosign's) hold: each manifest a tag holds,
+ * and each image an index under a tag lists, with the first such tag as a message names it. A delete
+ * by digest would take such a tag with it, or break its index.
+ */
+async function holdings(client: Pick<RegistryClient, "registry" | "tags" | "manifest">, repository: string, listed: readonly string[], except?: string): Promise<Map<string, string>> {
+  const others = listed.filter((other) => other !== except && !isCosignTag(other));
+  const held = await mapLimited(others, 8, (other) => listedTagManifest(client, repository, other));
+  const holders = new Map<string, string>();
+  others.forEach((other, at) => {
+    const manifest = held[at];
+    if (manifest === undefined) return;
+    if (!holders.has(manifest.digest)) holders.set(manifest.digest, other);
+    for (const entry of manifest.manifest.manifests ?? []) if (!holders.has(entry.digest)) holders.set(entry.digest, `${other} (an image of its index)`);
+  });
+  return holders;
+}
+
+/**
  * The first of `listed` (a repository's tags; not `except`, nor cosign's) that holds `digest`, or
- * holds an index listing it, as a message names it; undefined when none does. A delete by digest
- * would take such a tag with it, or break its index.
+ * holds an index listing it, as a message names it; undefined when none does.
  */
 export async function holderOf(client: Pick<RegistryClient, "registry" | "tags" | "manifest">, repository: string, digest: string, listed: readonly string[], except?: string): Promise<string | undefined> {
-  const others = listed.filter((other) => other !== except && !isCosignTag(other));
-  const holders = await mapLimited(others, 8, async (other) => {
-    const held = await listedTagManifest(client, repository, other);
-    if (held?.digest === digest) return other;
-    return held?.manifest.manifests?.some((entry) => entry.digest === digest) === true ? `${other} (an image of its index)` : undefined;
-  });
-  return holders.find((holder) => holder !== undefined);
+  return (await holdings(client, repository, listed, except)).get(digest);
 }
 
 /**
@@ -228,16 +239,39 @@ export async function holderOf(client: Pick<RegistryClient, "registry" | "tags" 
  * answers for it (not the whole list), or names a tag whose manifest is "not found" (listedTagManifest):
  * nothing is deleted that is not shown to be this tag's alone. A tag already gone is left so
  * (`gone`): with it gone, the list cannot be checked against it.
+ *
+ * What the manifest leaves behind goes with it, as `strata ci-clean` takes a change's: an index's
+ * platform images that no other tag or index holds, and the cosign tags (`.sig`, `.att`) of each
+ * manifest deleted, which would be about an image the repository no longer holds. Signatures
+ * first (each `.att` after its `.sig`), then platform images, the copy last: a delete stopped on the
+ * way leaves the tag, so the engine, which keeps the resource until its delete succeeds, finds the
+ * rest on its next try.
  */
-export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string; gone?: true }> {
+export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string; gone?: true; platformImages?: readonly string[]; signatures?: readonly string[] }> {
   const listed = await client.tags(repository);
   if ((await goneFromList(client, repository, listed, [tag], `which other tags hold ${digest}, and deletes nothing`)).length > 0) return { deleted: false, gone: true };
-  // The copy's own tag is not asked: a layer that a stack moving from promoting to building adopts
-  // under the same tag is the same resource, updated, never deleted (pulumi/tree.ts adopt's alias).
-  const keptFor = await holderOf(client, repository, digest, listed, tag);
+  const own = await listedTagManifest(client, repository, tag);
+  if (own === undefined) return { deleted: false, gone: true };
+  // The copy's own tag is not asked while it holds the copy: a layer that a stack moving from
+  // promoting to building adopts under the same tag is the same resource, updated, never deleted
+  // (pulumi/tree.ts adopt's alias). A tag another run has since moved holds what it holds now.
+  const holders = await holdings(client, repository, listed, own.digest === digest ? tag : undefined);
+  const keptFor = holders.get(digest);
   if (keptFor !== undefined) return { deleted: false, keptFor };
+  const copy = own.digest === digest ? own : await client.manifest(repository, digest);
+  const platformImages = (copy?.manifest.manifests ?? []).map((entry) => entry.digest).filter((child) => !holders.has(child));
+  const signatures: { tag: string; digest: string }[] = [];
+  for (const subject of [digest, ...platformImages]) {
+    for (const cosignTag of [signatureTag(subject), attestationTag(subject)]) {
+      if (!listed.includes(cosignTag)) continue;
+      const found = await listedTagManifest(client, repository, cosignTag);
+      if (found !== undefined) signatures.push({ tag: cosignTag, digest: found.digest });
+    }
+  }
+  for (const signature of provenanceLast(signatures)) await client.deleteManifest(repository, signature.digest);
+  for (const platformImage of platformImages) await client.deleteManifest(repository, platformImage);
   await client.deleteManifest(repository, digest);
-  return { deleted: true };
+  return { deleted: true, platformImages, signatures: provenanceLast(signatures).map((signature) => signature.tag) };
 }
 
 /**

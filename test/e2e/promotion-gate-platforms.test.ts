@@ -118,4 +118,18 @@ describe("the promotion gate on a multi-platform layer", () => {
     expect(message).toContain(`${digest} is refused: it has no signature by a trusted key (keys/ci.pub)`);
     expect(await registryContents(gated.group)).toEqual({});
   });
+
+  it("destroy of the stable channel removes what its promotion wrote: each tag, the index's platform images, every signature", async () => {
+    const stableTools = (await stable.outputs()).tools?.digestRef ?? "";
+    const children = await platformRefs(stableTools);
+    expect(children.length).toBe(PLATFORMS.length);
+    const before = Object.values(await registryContents(stable.group)).flat();
+    expect(before.filter((tag) => tag.endsWith(".sig")).length, before.join(" ")).toBeGreaterThanOrEqual(1 + PLATFORMS.length);
+    await stable.destroy();
+    expect(Object.values(await registryContents(stable.group)).flat()).toEqual([]);
+    for (const ref of [stableTools, ...children]) {
+      const [repository, digest] = splitRef(ref);
+      expect(await registry.manifest(repository, digest), ref).toBeUndefined();
+    }
+  });
 });

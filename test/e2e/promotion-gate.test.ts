@@ -298,4 +298,10 @@ describe("the promotion gate", () => {
     await gate.up();
     expect(Object.keys(await tagsWithDigests(gate.group)).length).toBe(LAYERS.length * 3);
   });
+
+  it("destroy of the stable channel removes the tags it created and their signatures", async () => {
+    expect(Object.keys(await tagsWithDigests(stable.group)).length).toBe(LAYERS.length * 3);
+    await stable.destroy();
+    expect(await tagsWithDigests(stable.group)).toEqual({});
+  });
 });

@@ -159,11 +159,45 @@ describe("isIndexManifest: an index is known by its bytes, not only by the regis
 });
 
 describe("deleteCopy: a copy's tag removed by deleting its manifest, never another tag with it", () => {
-  it("deletes the manifest when no other tag holds it (its cosign tags do not count)", async () => {
+  it("deletes the manifest when no other tag holds it (its cosign tags do not count), its .sig and then its .att first", async () => {
     const { registry, app } = world();
-    expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: true });
-    expect(registry.deletes).toEqual([`dev/app@${app}`]);
-    expect(await registry.manifest("dev/app", "1.0")).toBeUndefined();
+    const sig = registry.tagged.get(`dev/app:sha256-${hex(app)}.sig`);
+    const att = registry.tagged.get(`dev/app:sha256-${hex(app)}.att`);
+    expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: true, platformImages: [], signatures: [`sha256-${hex(app)}.sig`, `sha256-${hex(app)}.att`] });
+    expect(registry.deletes).toEqual([`dev/app@${sig}`, `dev/app@${att}`, `dev/app@${app}`]);
+    expect(await registry.tags("dev/app")).toEqual([]);
+  });
+
+  it("deletes an index copy with the platform images only it held and every deleted manifest's signatures: signatures, then platform images, the index last", async () => {
+    const { registry, index, platforms } = world();
+    const signatures = [index, ...platforms].map((digest) => registry.tagged.get(`dev/multi:sha256-${hex(digest)}.sig`) as string);
+    expect(await deleteCopy(registry.client, "dev/multi", "1.0", index)).toEqual({ deleted: true, platformImages: platforms, signatures: [index, ...platforms].map((digest) => `sha256-${hex(digest)}.sig`) });
+    expect(registry.deletes).toEqual([...signatures, ...platforms, index].map((digest) => `dev/multi@${digest}`));
+    expect(await registry.tags("dev/multi")).toEqual([]);
+    for (const digest of [index, ...platforms]) expect(await registry.manifest("dev/multi", digest)).toBeUndefined();
+  });
+
+  it("keeps a platform image, and its signatures, that another tag holds; deletes the rest of the index copy", async () => {
+    const { registry, index, platforms } = world();
+    const [amd64, arm64] = platforms as [string, string];
+    registry.tagged.set("dev/multi:0.9", amd64);
+    expect(await deleteCopy(registry.client, "dev/multi", "1.0", index)).toEqual({ deleted: true, platformImages: [arm64], signatures: [index, arm64].map((digest) => `sha256-${hex(digest)}.sig`) });
+    expect(await registry.tags("dev/multi")).toEqual(["0.9", `sha256-${hex(amd64)}.sig`]);
+    expect((await registry.manifest("dev/multi", amd64))?.digest).toBe(amd64);
+  });
+
+  it("a tag another run moved since holds what it holds now: kept when its index lists the copy, else only the copy's old manifest goes", async () => {
+    const { registry, app } = world();
+    // The tag now holds an index over the copy (a layer made multi-platform over it): deleting the copy would break it.
+    const over = registry.add("dev/app", "1.0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: app }] }, OCI_INDEX);
+    expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: false, keptFor: "1.0 (an image of its index)" });
+    expect(registry.deletes).toEqual([]);
+    // The tag now holds another image: the copy's own manifest and signatures go, the tag stays.
+    const other = registry.add("dev/app", "1.0", image("other"));
+    expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: true, platformImages: [], signatures: [`sha256-${hex(app)}.sig`, `sha256-${hex(app)}.att`] });
+    expect((await registry.manifest("dev/app", "1.0"))?.digest).toBe(other);
+    expect(await registry.manifest("dev/app", app)).toBeUndefined();
+    expect(over).not.toBe(other);
   });
 
   it("keeps it when another tag holds the same manifest (an adoption of the promoted tag, a bump over unchanged content)", async () => {
