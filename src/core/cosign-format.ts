@@ -221,7 +221,7 @@ export function signBase64(key: CosignKey, data: Buffer): string {
 }
 
 /** Whether `signature` (base64 DER) is `key`'s over `data`. A malformed signature is a no, never an exception. */
-export function verifiesBase64(key: CosignKey, data: Buffer, signature: string): boolean {
+export function verifiesBase64(key: Pick<CosignKey, "publicKey">, data: Buffer, signature: string): boolean {
   if (signature === "" || !/^[A-Za-z0-9+/]+=*$/.test(signature)) return false;
   try {
     return verify("sha256", data, { key: key.publicKey, dsaEncoding: "der" }, Buffer.from(signature, "base64"));
@@ -265,7 +265,18 @@ export function dsseEnvelope(payload: Buffer, signature: string): Buffer {
   return Buffer.from(`{"payloadType":${goJsonString(IN_TOTO_PAYLOAD_TYPE)},"payload":"${payload.toString("base64")}","signatures":[{"keyid":"","sig":${goJsonString(signature)}}]}`, "utf8");
 }
 
-/** A DSSE envelope's payload and signatures, when `bytes` is one of in-toto statements; undefined otherwise. */
+/**
+ * The fields of a DSSE envelope as cosign writes it, and the only ones an envelope read here may
+ * have. Go's decoder, which cosign verifies with, takes a field whatever its case, the last one
+ * named winning: `{"payload": A, …, "Payload": B}` is B to cosign and A to JSON.parse. One payload
+ * verified and the other read is what this shuts out (trustedStatements also checks the signature).
+ */
+const DSSE_FIELDS = ["payload", "payloadType", "signatures"].join();
+
+/**
+ * A DSSE envelope's payload and signatures, when `bytes` is one of in-toto statements with exactly
+ * cosign's fields (DSSE_FIELDS); undefined otherwise.
+ */
 export function readDsseEnvelope(bytes: Buffer): { payload: Buffer; signatures: readonly string[] } | undefined {
   let parsed: unknown;
   try {
@@ -273,9 +284,16 @@ export function readDsseEnvelope(bytes: Buffer): { payload: Buffer; signatures: 
   } catch {
     return undefined;
   }
-  if (!isRecord(parsed) || parsed.payloadType !== IN_TOTO_PAYLOAD_TYPE || typeof parsed.payload !== "string" || !Array.isArray(parsed.signatures)) return undefined;
+  if (!isRecord(parsed) || Object.keys(parsed).sort().join() !== DSSE_FIELDS) return undefined;
+  if (parsed.payloadType !== IN_TOTO_PAYLOAD_TYPE || typeof parsed.payload !== "string" || !Array.isArray(parsed.signatures)) return undefined;
   const signatures = parsed.signatures.map((entry) => (isRecord(entry) && typeof entry.sig === "string" ? entry.sig : "")).filter((sig) => sig !== "");
   return { payload: Buffer.from(parsed.payload, "base64"), signatures };
+}
+
+/** Whether one of an envelope's signatures is `key`'s over its payload (DSSE's PAE of the in-toto type and the payload's bytes). */
+export function dsseSignedBy(envelope: { readonly payload: Buffer; readonly signatures: readonly string[] }, key: Pick<CosignKey, "publicKey">): boolean {
+  const signed = pae(IN_TOTO_PAYLOAD_TYPE, envelope.payload);
+  return envelope.signatures.some((signature) => verifiesBase64(key, signed, signature));
 }
 
 /** The subjects' sha256 digests and the predicate type of a statement's bytes; undefined when it is none. */

@@ -8,12 +8,16 @@
  * cosign checks that a key signed a payload; it does not check what the payload says. So Strata
  * reads each verified payload itself: a signature counts only if its payload names exactly this
  * digest, an attestation only if its in-toto subject is exactly this digest (an attestation moved
- * under another image's `.att` tag verifies with cosign, and says nothing about that image).
+ * under another image's `.att` tag verifies with cosign, and says nothing about that image). And an
+ * attestation counts only if Strata itself finds the key's signature over the payload it reads:
+ * cosign prints the envelope as stored, and its Go decoder may have verified another payload in the
+ * same bytes than the one JSON.parse reads (cosign-format.ts DSSE_FIELDS).
  *
  * Fails closed: an answer Strata cannot read, or "could not tell" from cosign or git, is a failure,
  * never an admission and never "unsigned but fine".
  */
-import { readDsseEnvelope, readSimpleSigning, readStatementHead, SPDX_DOCUMENT } from "./cosign-format.js";
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { dsseSignedBy, readDsseEnvelope, readSimpleSigning, readStatementHead, SPDX_DOCUMENT } from "./cosign-format.js";
 import { catalogLayerName, platformSlug } from "./platforms.js";
 import { type Problem } from "./problems.js";
 import { externalParametersOf, provenanceProblems, SLSA_PROVENANCE_V1 } from "./provenance.js";
@@ -72,6 +76,8 @@ export type ReviewAnswer =
 export interface KeyAnswers {
   /** The key's path as configured (`keys/ci.pub`). */
   readonly key: string;
+  /** The key's PEM public half: each attestation's payload is held to it here too, not to cosign's word alone. */
+  readonly pem: string;
   readonly signature: CosignAnswer;
   readonly provenance: CosignAnswer;
   readonly sbom: CosignAnswer;
@@ -112,11 +118,20 @@ export function signatureNames(payloads: readonly string[], digest: string): boo
   return documentsOf(payloads).some((document) => readSimpleSigning(Buffer.from(JSON.stringify(document), "utf8"))?.digest === digest);
 }
 
-/** The statements of the verified DSSE envelopes whose predicate type is `predicateType` and whose subject includes exactly `digest`. */
-export function statementsAbout(payloads: readonly string[], digest: string, predicateType: string): unknown[] {
-  return documentsOf(payloads).flatMap((document) => {
+/**
+ * The statements of the verified DSSE envelopes whose payload `publicKey` signed, whose predicate
+ * type is `predicateType` and whose subject includes exactly `digest`; and how many envelopes were
+ * left unread for not being signed by it (or not having exactly cosign's fields), which cosign
+ * nevertheless said it verified.
+ */
+export function statementsAbout(payloads: readonly string[], digest: string, predicateType: string, publicKey: KeyObject | undefined): { statements: unknown[]; unsigned: number } {
+  let unsigned = 0;
+  const statements = documentsOf(payloads).flatMap((document) => {
     const envelope = readDsseEnvelope(Buffer.from(JSON.stringify(document), "utf8"));
-    if (envelope === undefined) return [];
+    if (envelope === undefined || publicKey === undefined || !dsseSignedBy(envelope, { publicKey })) {
+      unsigned++;
+      return [];
+    }
     const head = readStatementHead(envelope.payload);
     if (head === undefined || head.predicateType !== predicateType || !head.subjectDigests.includes(digest)) return [];
     try {
@@ -125,6 +140,16 @@ export function statementsAbout(payloads: readonly string[], digest: string, pre
       return [];
     }
   });
+  return { statements, unsigned };
+}
+
+/** A trusted key's PEM as a key object; undefined when it is none (the trust policy refuses such a file before anything is verified). */
+function publicKeyOf(pem: string): KeyObject | undefined {
+  try {
+    return createPublicKey(pem);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -236,28 +261,40 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
     failures.push(unverified(signatureAnswers, "signature", keys));
   }
 
+  // Attestations: the statements of each key's verified envelopes whose payload that key signed (statementsAbout).
+  const publicKeys = new Map(answers.map((answer) => [answer.key, publicKeyOf(answer.pem)]));
+  const trusted = (answer: KeyAnswers, check: "provenance" | "sbom", predicateType: string): { statements: unknown[]; unsigned: number } => {
+    const cosignAnswer = answer[check];
+    return cosignAnswer.kind === "verified" ? statementsAbout(cosignAnswer.payloads, digest, predicateType, publicKeys.get(answer.key)) : { statements: [], unsigned: 0 };
+  };
+  /** When no statement about this digest was read though cosign verified some: why, as a failure. */
+  const unread = (read: readonly { unsigned: number }[], what: string): VerifyFailure =>
+    read.some((entry) => entry.unsigned > 0)
+      ? { what: `its ${what} holds a payload that the trusted key cosign verified it with did not sign (an envelope with fields besides payloadType, payload and signatures, as cosign writes it, or another payload in place of the signed one): what it says is not read`, fix: `find out who wrote this digest's .att tag (cosign tree <image>); attest this digest anew; ${REBUILD}` }
+      : { what: `its ${what}s by a trusted key name another subject, not this digest ${digest}: the attestation is about another image`, fix: `attest this digest; ${REBUILD}` };
+
   // Provenance: verified statements about exactly this digest; the first that passes every check, else the first read.
-  const candidates = answers.flatMap(({ key, provenance }) => (provenance.kind === "verified" ? statementsAbout(provenance.payloads, digest, SLSA_PROVENANCE_V1).map((statement) => ({ key, statement, checked: { problems: [...provenanceProblems(statement, target.digestRef).problems, ...targetProblems(statement, target, digest)] } })) : []));
+  const provenanceRead = answers.map((answer) => ({ key: answer.key, ...trusted(answer, "provenance", SLSA_PROVENANCE_V1) }));
+  const candidates = provenanceRead.flatMap(({ key, statements }) => statements.map((statement) => ({ key, statement, checked: { problems: [...provenanceProblems(statement, target.digestRef).problems, ...targetProblems(statement, target, digest)] } })));
   const chosen = candidates.find((candidate) => candidate.checked.problems.length === 0) ?? candidates[0];
   let provenance: Evidence["provenance"];
   if (chosen === undefined) {
-    const wrongSubject = answers.some(({ provenance: answer }) => answer.kind === "verified");
-    failures.push(wrongSubject
-      ? { what: `its SLSA provenance attestations by a trusted key name another subject, not this digest ${digest}: the attestation is about another image`, fix: `attest this digest; ${REBUILD}` }
-      : unverified(answers.map(({ key, provenance: answer }) => ({ key, answer })), "SLSA provenance attestation", keys));
+    const someVerified = answers.some(({ provenance: answer }) => answer.kind === "verified");
+    failures.push(someVerified ? unread(provenanceRead, "SLSA provenance attestation") : unverified(answers.map(({ key, provenance: answer }) => ({ key, answer })), "SLSA provenance attestation", keys));
   } else {
     provenance = { signedBy: chosen.key, ...provenanceSource(chosen.statement), passes: chosen.checked.problems.length === 0 };
     for (const problem of chosen.checked.problems) failures.push({ what: `its provenance ${problem.field?.replace(/^provenance: ?/, "") ?? ""} ${problem.message}`.replace(/\s+/g, " "), fix: problem.fix });
   }
 
   // SBOM: a verified SPDX statement about exactly this digest.
-  const counts = answers.flatMap(({ sbom }) => (sbom.kind === "verified" ? statementsAbout(sbom.payloads, digest, SPDX_DOCUMENT).map(spdxPackageCount) : []));
+  const sbomRead = answers.map((answer) => trusted(answer, "sbom", SPDX_DOCUMENT));
+  const counts = sbomRead.flatMap(({ statements }) => statements.map(spdxPackageCount));
   const packages = counts.find((count) => count !== undefined);
   if (packages === undefined) {
     const verified = answers.some(({ sbom }) => sbom.kind === "verified");
-    failures.push(verified
-      ? { what: counts.length === 0 ? `its SPDX SBOM attestations by a trusted key name another subject, not this digest ${digest}` : "its SPDX SBOM attestation holds no SPDX document", fix: `attest this digest's SBOM; ${REBUILD}` }
-      : unverified(answers.map(({ key, sbom: answer }) => ({ key, answer })), "SPDX SBOM attestation", keys));
+    if (!verified) failures.push(unverified(answers.map(({ key, sbom: answer }) => ({ key, answer })), "SPDX SBOM attestation", keys));
+    else if (counts.length > 0) failures.push({ what: "its SPDX SBOM attestation holds no SPDX document", fix: `attest this digest's SBOM; ${REBUILD}` });
+    else failures.push(unread(sbomRead, "SPDX SBOM attestation"));
   }
 
   return { ...(signer === undefined ? {} : { signedBy: signer.key }), ...(provenance === undefined ? {} : { provenance }), ...(packages === undefined ? {} : { packages }), failures };

@@ -175,7 +175,7 @@ export async function verifyImages(targets: readonly VerifyTarget[], trust: Trus
   for (const target of targets) {
     const answers: KeyAnswers[] = trust.keys.map((key) => {
       const answer = (check: Check): CosignAnswer => perKey.get(key.configured)?.get(check)?.get(target.digestRef) ?? missing;
-      return { key: key.configured, signature: answer("signature"), provenance: answer("slsaprovenance1"), sbom: answer("spdxjson") };
+      return { key: key.configured, pem: key.pem, signature: answer("signature"), provenance: answer("slsaprovenance1"), sbom: answer("spdxjson") };
     });
     const evidence = readEvidence(target, answers);
     const commit = evidence.provenance?.commit;

@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { mapLimited } from "../core/concurrency.js";
 import {
-  attestationLayer, attestationTag, type CosignKey, type CosignLayer, cosignManifest, cosignRepositoryName, DSSE_ENVELOPE_TYPE, IN_TOTO_PAYLOAD_TYPE, pae,
+  attestationLayer, attestationTag, type CosignKey, type CosignLayer, cosignManifest, cosignRepositoryName, DSSE_ENVELOPE_TYPE, dsseSignedBy,
   PREDICATE_TYPE_ANNOTATION, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION, signatureLayer, signatureTag,
   SIMPLE_SIGNING_TYPE, simpleSigningPayload, verifiesBase64,
 } from "../core/cosign-format.js";
@@ -117,7 +117,7 @@ export async function attestImage(registry: SignatureRegistry, ref: string, atte
     satisfiedBy: async (layer, blob) => {
       if (layer.mediaType !== DSSE_ENVELOPE_TYPE || layer.annotations[PREDICATE_TYPE_ANNOTATION] !== attestation.predicateType) return false;
       const envelope = readDsseEnvelope(await blob(layer));
-      if (envelope === undefined || !envelope.signatures.some((signature) => verifiesBase64(key, pae(IN_TOTO_PAYLOAD_TYPE, envelope.payload), signature))) return false;
+      if (envelope === undefined || !dsseSignedBy(envelope, key)) return false;
       const head = readStatementHead(envelope.payload);
       return head?.predicateType === attestation.predicateType && head.subjectDigests.includes(digest);
     },

@@ -197,6 +197,41 @@ describe("the promotion gate", () => {
     expect(after).toEqual({});
   });
 
+  it("refuses a provenance re-wrapped around a payload nobody signed, which plain cosign verifies (its Go decoder reads the signed one, under \"Payload\")", async () => {
+    const stray = path.join(world.catalogDir, "uncommitted-too.txt");
+    writeFileSync(stray, "not in any commit\n");
+    let rewrapped: E2eStack;
+    try {
+      rewrapped = await source("rewrapped", key);
+      await rewrapped.up();
+    } finally {
+      rmSync(stray);
+    }
+    const base = (await rewrapped.outputs()).base?.digestRef ?? "";
+    const repository = base.slice(registryAddress.length + 1, base.indexOf("@"));
+    const attTag = `sha256-${base.slice(base.indexOf("@") + "@sha256:".length)}.att`;
+    const att = await registry.rawManifest(repository, attTag);
+    const manifest = JSON.parse(att.bytes.toString("utf8")) as { layers: { digest: string; size: number; annotations: Record<string, string> }[] };
+    const layer = manifest.layers.find((entry) => entry.annotations.predicateType === PREDICATE_TYPES.slsaprovenance1);
+    expect(layer, att.bytes.toString("utf8")).toBeDefined();
+    const signed = JSON.parse(Buffer.from(await new Response(await registry.blobStream(repository, layer!.digest, layer!.size)).arrayBuffer()).toString("utf8")) as { payloadType: string; payload: string; signatures: unknown[] };
+    // What the trusted key signed says dirty (refused); the payload put in front of it says clean.
+    const signedStatement = Buffer.from(signed.payload, "base64").toString("utf8");
+    expect(signedStatement).toContain('"tree":"dirty"');
+    const clean = Buffer.from(signedStatement.replace('"tree":"dirty"', '"tree":"clean"')).toString("base64");
+    const forged = Buffer.from(JSON.stringify({ payloadType: signed.payloadType, payload: clean, signatures: signed.signatures, Payload: signed.payload }));
+    const forgedDigest = await registry.putBlob(repository, forged);
+    manifest.layers = manifest.layers.map((entry) => (entry === layer ? { ...entry, digest: forgedDigest, size: forged.length } : entry));
+    await registry.putManifest(repository, attTag, Buffer.from(JSON.stringify(manifest)), att.mediaType);
+    // Plain cosign verifies it: the premise of the test (and why Strata checks the payload it reads itself).
+    const plain = cosignCli(cosign, ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", "--type", "slsaprovenance1", base]);
+    expect(plain.code, plain.out).toBe(0);
+    const { message, before, after } = await refused("rewrapped");
+    expect(message).toMatch(/its SLSA provenance attestation holds a payload that the trusted key cosign verified it with did not sign .*: what it says is not read; fix: find out who wrote this digest's \.att tag/);
+    expect(after).toEqual(before);
+    expect(after).toEqual({});
+  });
+
   it("refuses an image planted under a channel's tag: the run that adopts it signs it as adopted, and the gate refuses what no trusted run built", async () => {
     // The channel publishes base; then someone with push access (no key) puts other bytes under the
     // tag, carrying base's labels (a child image inherits them): its fingerprint, which anyone who

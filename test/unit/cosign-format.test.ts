@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import {
   attestationLayer, attestationTag, cosignConfig, cosignManifest, type CosignKey, cosignRepositoryName, DSSE_ENVELOPE_TYPE, goJsonString, IN_TOTO_PAYLOAD_TYPE,
-  inTotoStatement, pae, PREDICATE_TYPES, publicKeyPem, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION,
+  dsseSignedBy, inTotoStatement, pae, PREDICATE_TYPES, publicKeyPem, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION,
   signatureLayer, signatureTag, simpleSigningPayload, unlockCosignKey, verifiesBase64,
 } from "../../src/core/cosign-format.js";
 
@@ -116,6 +116,21 @@ describe("attestations and the .att manifest", () => {
       expect(envelope?.signatures).toHaveLength(1);
       expect(verifiesBase64(key, pae(IN_TOTO_PAYLOAD_TYPE, envelope?.payload ?? Buffer.alloc(0)), envelope?.signatures[0] ?? "")).toBe(true);
     }
+  });
+
+  it("reads an envelope only with exactly cosign's fields: a second payload under another case (Go's decoder folds case) or any other field is not read", async () => {
+    const key = await fixtureKey();
+    const envelope = readDsseEnvelope(fixture("att-layer-slsaprovenance1.json"));
+    expect(envelope).toBeDefined();
+    expect(dsseSignedBy(envelope!, key)).toBe(true);
+    const fields = JSON.parse(fixture("att-layer-slsaprovenance1.json").toString("utf8")) as Record<string, unknown>;
+    for (const extra of [{ Payload: fields.payload }, { PAYLOADTYPE: fields.payloadType }, { signatures: fields.signatures, Signatures: [] }, { note: "x" }]) {
+      expect(readDsseEnvelope(Buffer.from(JSON.stringify({ ...fields, ...extra }))), JSON.stringify(Object.keys(extra))).toBeUndefined();
+    }
+    const { payload: _payload, ...withoutPayload } = fields;
+    expect(readDsseEnvelope(Buffer.from(JSON.stringify(withoutPayload)))).toBeUndefined();
+    // Signed over another payload than the one it holds: read, but not signed by the key.
+    expect(dsseSignedBy({ ...envelope!, payload: Buffer.concat([envelope!.payload, Buffer.from(" ")]) }, key)).toBe(false);
   });
 
   it("writes the statement header cosign writes, around the predicate's own bytes", () => {

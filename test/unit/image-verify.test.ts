@@ -10,7 +10,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { dsseEnvelope, inTotoStatement, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
+import { generateKeyPairSync } from "node:crypto";
+import { type CosignKey, dsseEnvelope, inTotoStatement, IN_TOTO_PAYLOAD_TYPE, pae, publicKeyPem, signBase64, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
 import { provenancePredicateBytes, SLSA_PROVENANCE_V1 } from "../../src/core/provenance.js";
 import { refusalParagraph } from "../../src/core/trust-verdict.js";
 import { Cosign } from "../../src/engine/cosign.js";
@@ -24,7 +25,11 @@ const digestA = `sha256:${"a".repeat(64)}`;
 const digestB = `sha256:${"b".repeat(64)}`;
 const refA = `${repository}@${digestA}`;
 const refB = `${repository}@${digestB}`;
-const trust = { keys: [{ configured: "keys/ci.pub", file: path.join(root, "ci.pub"), pem: "" }], checkoutDir: root, reviewed: undefined };
+/** The trusted key: the fake cosigns print envelopes it signed, since Strata checks each payload's signature too. */
+const ciKey: CosignKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
+const otherPem = publicKeyPem(generateKeyPairSync("ec", { namedCurve: "P-256" }));
+const trust = { keys: [{ configured: "keys/ci.pub", file: path.join(root, "ci.pub"), pem: publicKeyPem(ciKey) }], checkoutDir: root, reviewed: undefined };
+const signedEnvelope = (statement: Buffer): string => dsseEnvelope(statement, signBase64(ciKey, pae(IN_TOTO_PAYLOAD_TYPE, statement))).toString("utf8");
 
 /** A cosign that runs `body` (bash) with its arguments; `$calls` gets a line per call. */
 function fakeCosign(name: string, body: string): { binary: string; calls: string } {
@@ -47,8 +52,8 @@ function payloadsFor(digest: string, commit = "0".repeat(40)): Record<string, st
   const spdx = Buffer.from(JSON.stringify({ spdxVersion: "SPDX-2.3", SPDXID: "SPDXRef-DOCUMENT", name: "keystone", packages: [{ SPDXID: "SPDXRef-a" }], relationships: [] }));
   return {
     verify: `[${simpleSigningPayload(repository, digest).toString("utf8")}]`,
-    slsaprovenance1: dsseEnvelope(inTotoStatement(repository, digest, SLSA_PROVENANCE_V1, provenance), "MEUCIQ==").toString("utf8"),
-    spdxjson: dsseEnvelope(inTotoStatement(repository, digest, SPDX_DOCUMENT, spdx), "MEUCIQ==").toString("utf8"),
+    slsaprovenance1: signedEnvelope(inTotoStatement(repository, digest, SLSA_PROVENANCE_V1, provenance)),
+    spdxjson: signedEnvelope(inTotoStatement(repository, digest, SPDX_DOCUMENT, spdx)),
   };
 }
 
@@ -121,7 +126,7 @@ esac`);
     const hangsAtOne = fakeCosign("hangs-at-5000", `
 case "$*" in *127.0.0.1:5000/*) exec sleep 30 ;; esac
 echo "no signatures found" >&2; exit 10`);
-    const twoKeys = { ...trust, keys: [...trust.keys, { configured: "keys/other.pub", file: path.join(root, "other.pub"), pem: "" }] };
+    const twoKeys = { ...trust, keys: [...trust.keys, { configured: "keys/other.pub", file: path.join(root, "other.pub"), pem: otherPem }] };
     const targets = [refA, refB, refElsewhere].map((digestRef) => ({ layer: "keystone", digestRef }));
     // A limit a busy machine's bash start stays well inside, for the calls that answer.
     const verdicts = await verifyImages(targets, twoKeys, { cosignBinary: hangsAtOne.binary, timeoutMs: 2_000, perReferenceMs: 0 });
@@ -196,7 +201,7 @@ echo "no signatures found" >&2; exit 10`);
 
   it("counts across checks: a registry holding one image is not asked a third time after two calls about it ran out of time", async () => {
     const hangs = fakeCosign("one-image-hangs", "exec sleep 30");
-    const [verdict] = await verifyImages([{ layer: "keystone", digestRef: refA }], { ...trust, keys: [...trust.keys, { configured: "keys/other.pub", file: path.join(root, "other.pub"), pem: "" }] }, { cosignBinary: hangs.binary, timeoutMs: 300, perReferenceMs: 0 });
+    const [verdict] = await verifyImages([{ layer: "keystone", digestRef: refA }], { ...trust, keys: [...trust.keys, { configured: "keys/other.pub", file: path.join(root, "other.pub"), pem: otherPem }] }, { cosignBinary: hangs.binary, timeoutMs: 300, perReferenceMs: 0 });
     expect(verdict?.admitted).toBe(false);
     // The signature and the provenance checks with the first key; then nothing, for either key.
     expect(callsOf(hangs)).toHaveLength(2);

@@ -1,5 +1,6 @@
+import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { dsseEnvelope, inTotoStatement, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
+import { type CosignKey, dsseEnvelope, inTotoStatement, IN_TOTO_PAYLOAD_TYPE, pae, publicKeyPem, signBase64, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
 import { provenancePredicateBytes, SLSA_PROVENANCE_V1, type ProvenanceInput } from "../../src/core/provenance.js";
 import { decideVerdict, readEvidence, refusalParagraph, spdxPackageCount, type CosignAnswer, type KeyAnswers, type VerifyTarget } from "../../src/core/trust-verdict.js";
 
@@ -26,8 +27,12 @@ const provenanceInput = (about: string, clean = true): ProvenanceInput => ({
 
 /** A line of `cosign verify --output json`: the array of verified payloads. */
 const signatureLine = (about: string): string => `[${simpleSigningPayload(repository, about).toString("utf8")}]`;
-/** A line of `cosign verify-attestation --output json`: one DSSE envelope (the signature is cosign's business, already checked). */
-const envelope = (about: string, predicateType: string, predicate: Buffer): string => dsseEnvelope(inTotoStatement(repository, about, predicateType, predicate), "MEUCIQ==").toString("utf8");
+/** The trusted key (keys/ci.pub): each envelope's payload must carry its signature, which Strata checks too. */
+const ciKey: CosignKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
+/** A DSSE envelope of `statement`, signed by `key`, as one line of `cosign verify-attestation`'s output. */
+const signedEnvelope = (statement: Buffer, key: CosignKey = ciKey): string => dsseEnvelope(statement, signBase64(key, pae(IN_TOTO_PAYLOAD_TYPE, statement))).toString("utf8");
+/** A line of `cosign verify-attestation --output json`: one DSSE envelope, by the trusted key. */
+const envelope = (about: string, predicateType: string, predicate: Buffer): string => signedEnvelope(inTotoStatement(repository, about, predicateType, predicate));
 const spdx = Buffer.from(JSON.stringify({
   spdxVersion: "SPDX-2.3",
   SPDXID: "SPDXRef-DOCUMENT",
@@ -39,6 +44,7 @@ const verified = (...payloads: string[]): CosignAnswer => ({ kind: "verified", p
 
 const good: KeyAnswers = {
   key: "keys/ci.pub",
+  pem: publicKeyPem(ciKey),
   signature: verified(signatureLine(digest)),
   provenance: verified(envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest)))),
   sbom: verified(envelope(digest, SPDX_DOCUMENT, spdx)),
@@ -74,21 +80,21 @@ describe("trust verdict", () => {
   it("refuses a provenance whose subject names another image than the one it is promoted to or published as: the layer name and the repository come from the same stack outputs", () => {
     // A source output for nova's image (layer nova, as its provenance says) with image keystone: the copy would go to g-stable/keystone.
     const nova = { ...target, layer: "nova", digestRef: `127.0.0.1:5000/g/nova@${digest}` };
-    const novaProvenance = (subjectRepository: string): KeyAnswers => ({ ...good, provenance: verified(dsseEnvelope(inTotoStatement(subjectRepository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "nova" })), "MEUCIQ==").toString("utf8")) });
+    const novaProvenance = (subjectRepository: string): KeyAnswers => ({ ...good, provenance: verified(signedEnvelope(inTotoStatement(subjectRepository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "nova" })))) });
     const asKeystone = readEvidence({ ...nova, publishedAs: "g-stable/keystone" }, [novaProvenance("127.0.0.1:5000/g/nova")]);
     expect(asKeystone.failures).toMatchObject([{ what: expect.stringContaining("subject names the image 127.0.0.1:5000/g/nova, not keystone (g-stable/keystone), which this image is promoted to") }]);
     // Its own: promoted to its own image in another group, and, without publishedAs, its own repository.
     expect(readEvidence({ ...nova, publishedAs: "g-stable/nova" }, [novaProvenance("127.0.0.1:5000/g/nova")]).failures).toEqual([]);
     expect(readEvidence(nova, [novaProvenance("127.0.0.1:5000/g/nova")]).failures).toEqual([]);
     // A platform's image in its own repository (strata verify) and in the index's (the gate).
-    const arm64Provenance = (subjectRepository: string): KeyAnswers => ({ ...good, provenance: verified(dsseEnvelope(inTotoStatement(subjectRepository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "keystone@linux-arm64", platform: "linux/arm64" })), "MEUCIQ==").toString("utf8")) });
+    const arm64Provenance = (subjectRepository: string): KeyAnswers => ({ ...good, provenance: verified(signedEnvelope(inTotoStatement(subjectRepository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "keystone@linux-arm64", platform: "linux/arm64" })))) });
     expect(readEvidence({ layer: "keystone@linux-arm64", platform: "linux/arm64", digestRef: `127.0.0.1:5000/g/keystone/linux-arm64@${digest}` }, [arm64Provenance("127.0.0.1:5000/g/keystone/linux-arm64")]).failures).toEqual([]);
     expect(readEvidence({ layer: "keystone", platform: "linux/arm64", digestRef: `127.0.0.1:5000/g/keystone@${digest}`, publishedAs: "g-stable/keystone" }, [arm64Provenance("127.0.0.1:5000/g/keystone")]).failures).toEqual([]);
     expect(readEvidence({ layer: "keystone", platform: "linux/arm64", digestRef: `127.0.0.1:5000/g/keystone@${digest}`, publishedAs: "g-stable/keystone" }, [arm64Provenance("127.0.0.1:5000/g/keystone/linux-arm64")]).failures).toMatchObject([{ what: expect.stringContaining("not keystone (g-stable/keystone)") }]);
   });
 
   it("refuses a platform's image named as a layer of its own (keystone@linux-arm64) but published where the layer's index goes; admits it in its own repository", () => {
-    const arm64 = (subjectRepository: string): KeyAnswers => ({ ...good, provenance: verified(dsseEnvelope(inTotoStatement(subjectRepository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "keystone@linux-arm64", platform: "linux/arm64" })), "MEUCIQ==").toString("utf8")) });
+    const arm64 = (subjectRepository: string): KeyAnswers => ({ ...good, provenance: verified(signedEnvelope(inTotoStatement(subjectRepository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), layer: "keystone@linux-arm64", platform: "linux/arm64" })))) });
     // A source output {layer: keystone@linux-arm64, image: keystone} pointing at the arm64 image in the index's repository (signed there too).
     expect(readEvidence({ layer: "keystone@linux-arm64", digestRef: `127.0.0.1:5000/g/keystone@${digest}`, publishedAs: "g-stable/keystone" }, [arm64("127.0.0.1:5000/g/keystone")]).failures).toMatchObject([{ what: expect.stringContaining("the linux/arm64 image of keystone, not an image for g-stable/keystone") }]);
     // A promoted stack's per-platform entry, which strata verify finds without its platform: its own repository.
@@ -98,15 +104,15 @@ describe("trust verdict", () => {
   it("matches the subject of this digest only, and refuses names with no group and image to compare", () => {
     // Two subjects: this layer's name on another digest, another image's name on this one.
     const twoSubjects = `{"_type":"https://in-toto.io/Statement/v0.1","predicateType":${JSON.stringify(SLSA_PROVENANCE_V1)},"subject":[{"name":"127.0.0.1:5000/g/keystone","digest":{"sha256":"${other.slice(7)}"}},{"name":"127.0.0.1:5000/g/nova","digest":{"sha256":"${digest.slice(7)}"}}],"predicate":${provenancePredicateBytes(provenanceInput(digest)).toString("utf8").trim()}}`;
-    const answers: KeyAnswers = { ...good, provenance: verified(dsseEnvelope(Buffer.from(twoSubjects), "MEUCIQ==").toString("utf8")) };
+    const answers: KeyAnswers = { ...good, provenance: verified(signedEnvelope(Buffer.from(twoSubjects))) };
     expect(readEvidence(target, [answers]).failures).toMatchObject([{ what: expect.stringContaining("subject names the image 127.0.0.1:5000/g/nova, not keystone") }]);
     // A reference with no group (hand-edited outputs) against a subject with none either: nothing to compare, refused.
     const bare = { layer: "keystone", digestRef: `keystone@${digest}` };
-    const bareAnswers: KeyAnswers = { ...good, provenance: verified(dsseEnvelope(inTotoStatement("nova", digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))), "MEUCIQ==").toString("utf8")) };
+    const bareAnswers: KeyAnswers = { ...good, provenance: verified(signedEnvelope(inTotoStatement("nova", digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))))) };
     expect(readEvidence(bare, [bareAnswers]).failures).toMatchObject([{ what: expect.stringContaining("subject names the image nova, not (none)") }]);
     // A path with an empty part (`g/` and nothing after it) names no image either.
     const emptyPart = { layer: "keystone", digestRef: `127.0.0.1:5000/g/@${digest}` };
-    const emptyAnswers: KeyAnswers = { ...good, provenance: verified(dsseEnvelope(inTotoStatement("127.0.0.1:5000/h/", digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))), "MEUCIQ==").toString("utf8")) };
+    const emptyAnswers: KeyAnswers = { ...good, provenance: verified(signedEnvelope(inTotoStatement("127.0.0.1:5000/h/", digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))))) };
     expect(readEvidence(emptyPart, [emptyAnswers]).failures).toMatchObject([{ what: expect.stringContaining("not (none) (g/)") }]);
   });
 
@@ -123,7 +129,7 @@ describe("trust verdict", () => {
   it("refuses an unsigned image, and one signed by another key, saying which", () => {
     const unsigned = decideVerdict(target, readEvidence(target, [{ ...good, signature: { kind: "no signature", detail: "none" } }]), { kind: "reviewed" }, "reviewed");
     const bare = { kind: "no signature" as const, detail: "none" };
-    const nothing = decideVerdict(target, readEvidence(target, [{ key: "keys/ci.pub", signature: bare, provenance: bare, sbom: bare }]), undefined, "reviewed");
+    const nothing = decideVerdict(target, readEvidence(target, [{ key: "keys/ci.pub", pem: good.pem, signature: bare, provenance: bare, sbom: bare }]), undefined, "reviewed");
     expect(refusalParagraph(nothing)).toMatch(/^keystone 127\.0\.0\.1:5000\/g\/keystone@sha256:a{64} is refused: it has no signature by a trusted key \(keys\/ci\.pub\); it has no SLSA provenance attestation by a trusted key \(keys\/ci\.pub\); it has no SPDX SBOM attestation by a trusted key \(keys\/ci\.pub\); fix: sign and attest it/);
     // A source stack signs a digest once: the way to sign again one whose tags were removed is named.
     expect(refusalParagraph(nothing)).toContain("is signed again when its strata:index:ImageAttestationsSet is replaced: pulumi up --stack <that stack> --replace");
@@ -142,6 +148,38 @@ describe("trust verdict", () => {
     expect(decideVerdict(target, moved, undefined, "reviewed").admitted).toBe(false);
   });
 
+  it("reads an attestation only where the trusted key signed the payload read: an envelope re-wrapped around an unsigned payload is refused, not read", () => {
+    // What the trusted key signed: a provenance from a dirty tree (refused), and the image's SBOM.
+    const signedStatement = inTotoStatement(repository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest, false)));
+    const signature = signBase64(ciKey, pae(IN_TOTO_PAYLOAD_TYPE, signedStatement));
+    // What someone who can write the .att tag puts in its place: a clean one, unsigned, beside the
+    // signed one under "Payload", which cosign's Go decoder verifies (case folded, the last wins).
+    const forgedStatement = inTotoStatement(repository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest)));
+    const rewrapped = `{"payloadType":"${IN_TOTO_PAYLOAD_TYPE}","payload":"${forgedStatement.toString("base64")}","signatures":[{"keyid":"","sig":"${signature}"}],"Payload":"${signedStatement.toString("base64")}"}`;
+    // The same without the second field: the signature is over another payload than the one read.
+    const swapped = dsseEnvelope(forgedStatement, signature).toString("utf8");
+    // Signed, but by another key than the one cosign says it verified with.
+    const otherKeys = signedEnvelope(forgedStatement, generateKeyPairSync("ec", { namedCurve: "P-256" }));
+    const pattern = /^its SLSA provenance attestation holds a payload that the trusted key cosign verified it with did not sign .*: what it says is not read$/;
+    for (const [name, line] of Object.entries({ rewrapped, swapped, otherKeys })) {
+      const evidence = readEvidence(target, [{ ...good, provenance: verified(line) }]);
+      expect(evidence.provenance, name).toBeUndefined();
+      expect(evidence.failures.map((failure) => failure.what), name).toEqual([expect.stringMatching(pattern)]);
+      const verdict = decideVerdict(target, evidence, { kind: "reviewed" }, "reviewed");
+      expect(verdict.admitted, name).toBe(false);
+      expect(refusalParagraph(verdict), name).toContain("fix: find out who wrote this digest's .att tag");
+    }
+    // Beside the signed provenance, the forged one is not read: the verdict rests on what was signed (dirty).
+    const beside = decideVerdict(target, readEvidence(target, [{ ...good, provenance: verified(rewrapped, signedEnvelope(signedStatement)) }]), { kind: "reviewed" }, "reviewed");
+    expect(beside).toMatchObject({ admitted: false, clean: false });
+    // The SBOM the same way: its package count is never read from an unsigned payload.
+    const sbom = readEvidence(target, [{ ...good, sbom: verified(dsseEnvelope(inTotoStatement(repository, digest, SPDX_DOCUMENT, spdx), signature).toString("utf8")) }]);
+    expect(sbom.packages).toBeUndefined();
+    expect(sbom.failures.map((failure) => failure.what)).toEqual([expect.stringMatching(/^its SPDX SBOM attestation holds a payload that the trusted key cosign verified it with did not sign/)]);
+    // A trusted key whose PEM cannot be read reads nothing either.
+    expect(readEvidence(target, [{ ...good, pem: "not a key" }]).failures.map((failure) => failure.what)).toEqual([expect.stringMatching(/^its SLSA provenance attestation holds a payload/), expect.stringMatching(/^its SPDX SBOM attestation holds a payload/)]);
+  });
+
   it("refuses a dirty tree and an unreviewed commit, reporting commit and cleanliness", () => {
     const dirty = readEvidence(target, [{ ...good, provenance: verified(envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest, false)))) }]);
     const verdict = decideVerdict(target, dirty, { kind: "reviewed" }, "reviewed");
@@ -153,7 +191,7 @@ describe("trust verdict", () => {
   });
 
   it("never admits what could not be told: cosign or the registry failing, git unable to answer, no answer at all", () => {
-    const failing = readEvidence(target, [{ key: "keys/ci.pub", signature: { kind: "could not tell", detail: "registry 503" }, provenance: { kind: "could not tell", detail: "registry 503" }, sbom: { kind: "could not tell", detail: "registry 503" } }]);
+    const failing = readEvidence(target, [{ key: "keys/ci.pub", pem: good.pem, signature: { kind: "could not tell", detail: "registry 503" }, provenance: { kind: "could not tell", detail: "registry 503" }, sbom: { kind: "could not tell", detail: "registry 503" } }]);
     expect(failing.failures).toHaveLength(3);
     expect(failing.failures.every((failure) => failure.what.startsWith("could not verify"))).toBe(true);
     const verdict = decideVerdict(target, failing, undefined, "reviewed");
