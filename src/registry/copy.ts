@@ -240,12 +240,13 @@ export async function holderOf(client: Pick<RegistryClient, "registry" | "tags" 
  * nothing is deleted that is not shown to be this tag's alone. A tag already gone is left so
  * (`gone`): with it gone, the list cannot be checked against it.
  *
- * What the manifest leaves behind goes with it, as `strata ci-clean` takes a change's: an index's
- * platform images that no other tag or index holds, and the cosign tags (`.sig`, `.att`) of each
- * manifest deleted, which would be about an image the repository no longer holds. Signatures
- * first (each `.att` after its `.sig`), then platform images, the copy last: a delete stopped on the
- * way leaves the tag, so the engine, which keeps the resource until its delete succeeds, finds the
- * rest on its next try.
+ * What the manifest leaves behind goes after it, as `strata ci-clean` takes a change's: an index's
+ * platform images and the cosign tags (`.sig`, `.att`) of each manifest deleted, which would be
+ * about an image the repository no longer holds; each only when no tag or index holds it once the
+ * copy is gone (the tags are read again then: another run may have written one meanwhile). The copy
+ * goes first, so a tag users pull never holds an index whose images, or an image whose signatures,
+ * are gone. A delete stopped after the copy leaves the rest as garbage, never a broken tag: its next
+ * try finds the tag gone and deletes nothing more.
  */
 export async function deleteCopy(client: RegistryClient, repository: string, tag: string, digest: string): Promise<{ deleted: boolean; keptFor?: string; gone?: true; platformImages?: readonly string[]; signatures?: readonly string[] }> {
   const listed = await client.tags(repository);
@@ -255,22 +256,26 @@ export async function deleteCopy(client: RegistryClient, repository: string, tag
   // The copy's own tag is not asked while it holds the copy: a layer that a stack moving from
   // promoting to building adopts under the same tag is the same resource, updated, never deleted
   // (pulumi/tree.ts adopt's alias). A tag another run has since moved holds what it holds now.
-  const holders = await holdings(client, repository, listed, own.digest === digest ? tag : undefined);
-  const keptFor = holders.get(digest);
+  const keptFor = (await holdings(client, repository, listed, own.digest === digest ? tag : undefined)).get(digest);
   if (keptFor !== undefined) return { deleted: false, keptFor };
   const copy = own.digest === digest ? own : await client.manifest(repository, digest);
+  await client.deleteManifest(repository, digest);
+
+  // What it alone held, asked again with the copy gone; a list that is not whole deletes nothing more.
+  const listedAfter = await client.tags(repository);
+  await goneFromList(client, repository, listedAfter, listed.filter((other) => other !== tag && !isCosignTag(other)), `whether a tag holds what ${digest} held, and deletes nothing more`);
+  const holders = await holdings(client, repository, listedAfter);
   const platformImages = (copy?.manifest.manifests ?? []).map((entry) => entry.digest).filter((child) => !holders.has(child));
+  for (const platformImage of platformImages) await client.deleteManifest(repository, platformImage);
   const signatures: { tag: string; digest: string }[] = [];
-  for (const subject of [digest, ...platformImages]) {
+  for (const subject of [...(holders.has(digest) ? [] : [digest]), ...platformImages]) {
     for (const cosignTag of [signatureTag(subject), attestationTag(subject)]) {
-      if (!listed.includes(cosignTag)) continue;
-      const found = await listedTagManifest(client, repository, cosignTag);
+      // Asked by name, not looked for in the list: one the list leaves out is not left behind.
+      const found = await client.manifest(repository, cosignTag);
       if (found !== undefined) signatures.push({ tag: cosignTag, digest: found.digest });
     }
   }
   for (const signature of provenanceLast(signatures)) await client.deleteManifest(repository, signature.digest);
-  for (const platformImage of platformImages) await client.deleteManifest(repository, platformImage);
-  await client.deleteManifest(repository, digest);
   return { deleted: true, platformImages, signatures: provenanceLast(signatures).map((signature) => signature.tag) };
 }
 

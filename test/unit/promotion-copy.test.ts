@@ -159,20 +159,20 @@ describe("isIndexManifest: an index is known by its bytes, not only by the regis
 });
 
 describe("deleteCopy: a copy's tag removed by deleting its manifest, never another tag with it", () => {
-  it("deletes the manifest when no other tag holds it (its cosign tags do not count), its .sig and then its .att first", async () => {
+  it("deletes the manifest when no other tag holds it (its cosign tags do not count), then its .sig, its .att last", async () => {
     const { registry, app } = world();
     const sig = registry.tagged.get(`dev/app:sha256-${hex(app)}.sig`);
     const att = registry.tagged.get(`dev/app:sha256-${hex(app)}.att`);
     expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: true, platformImages: [], signatures: [`sha256-${hex(app)}.sig`, `sha256-${hex(app)}.att`] });
-    expect(registry.deletes).toEqual([`dev/app@${sig}`, `dev/app@${att}`, `dev/app@${app}`]);
+    expect(registry.deletes).toEqual([`dev/app@${app}`, `dev/app@${sig}`, `dev/app@${att}`]);
     expect(await registry.tags("dev/app")).toEqual([]);
   });
 
-  it("deletes an index copy with the platform images only it held and every deleted manifest's signatures: signatures, then platform images, the index last", async () => {
+  it("deletes an index copy first, then the platform images only it held, then every deleted manifest's signatures", async () => {
     const { registry, index, platforms } = world();
     const signatures = [index, ...platforms].map((digest) => registry.tagged.get(`dev/multi:sha256-${hex(digest)}.sig`) as string);
     expect(await deleteCopy(registry.client, "dev/multi", "1.0", index)).toEqual({ deleted: true, platformImages: platforms, signatures: [index, ...platforms].map((digest) => `sha256-${hex(digest)}.sig`) });
-    expect(registry.deletes).toEqual([...signatures, ...platforms, index].map((digest) => `dev/multi@${digest}`));
+    expect(registry.deletes).toEqual([index, ...platforms, ...signatures].map((digest) => `dev/multi@${digest}`));
     expect(await registry.tags("dev/multi")).toEqual([]);
     for (const digest of [index, ...platforms]) expect(await registry.manifest("dev/multi", digest)).toBeUndefined();
   });
@@ -186,18 +186,69 @@ describe("deleteCopy: a copy's tag removed by deleting its manifest, never anoth
     expect((await registry.manifest("dev/multi", amd64))?.digest).toBe(amd64);
   });
 
+  it("keeps what a tag written while the copy was deleted holds: the tags are read again before the rest goes", async () => {
+    const { registry, index, platforms } = world();
+    const [amd64, arm64] = platforms as [string, string];
+    // Another run promotes an index over the same amd64 image under 2.0 just as the copy is deleted.
+    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+      deleteManifest: async (repository: string, digest: string) => {
+        await registry.deleteManifest(repository, digest);
+        if (digest === index) registry.add("dev/multi", "2.0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: amd64 }] }, OCI_INDEX);
+      },
+    }) as unknown as RegistryClient;
+    expect(await deleteCopy(client, "dev/multi", "1.0", index)).toEqual({ deleted: true, platformImages: [arm64], signatures: [index, arm64].map((digest) => `sha256-${hex(digest)}.sig`) });
+    expect((await registry.manifest("dev/multi", amd64))?.digest).toBe(amd64);
+    expect(await registry.manifest("dev/multi", `sha256-${hex(amd64)}.sig`)).toBeDefined();
+  });
+
+  it("a delete stopped after the copy leaves garbage, never a tag over a broken index; its next try deletes nothing more", async () => {
+    const { registry, index, platforms } = world();
+    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+      deleteManifest: async (repository: string, digest: string) => {
+        if (digest !== index) throw new Error("DELETE: 503");
+        await registry.deleteManifest(repository, digest);
+      },
+    }) as unknown as RegistryClient;
+    await expect(deleteCopy(client, "dev/multi", "1.0", index)).rejects.toThrow(/503/);
+    expect(await registry.manifest("dev/multi", "1.0")).toBeUndefined();
+    for (const digest of platforms) expect((await registry.manifest("dev/multi", digest))?.digest).toBe(digest);
+    expect(await deleteCopy(registry.client, "dev/multi", "1.0", index)).toEqual({ deleted: false, gone: true });
+  });
+
+  it("deletes nothing more when the tags read after the copy went leave out one the registry answers for", async () => {
+    const { registry, index, platforms } = world();
+    registry.tagged.set("dev/multi:0.9", platforms[0] as string);
+    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+      deleteManifest: async (repository: string, digest: string) => {
+        await registry.deleteManifest(repository, digest);
+        registry.unlisted.add("dev/multi:0.9");
+      },
+    }) as unknown as RegistryClient;
+    await expect(deleteCopy(client, "dev/multi", "1.0", index)).rejects.toThrow(/leaves out 0\.9, which the registry answers for .*whether a tag holds what sha256:[0-9a-f]{64} held, and deletes nothing more/);
+    expect(registry.deletes).toEqual([`dev/multi@${index}`]);
+  });
+
   it("a tag another run moved since holds what it holds now: kept when its index lists the copy, else only the copy's old manifest goes", async () => {
     const { registry, app } = world();
     // The tag now holds an index over the copy (a layer made multi-platform over it): deleting the copy would break it.
     const over = registry.add("dev/app", "1.0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: app }] }, OCI_INDEX);
     expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: false, keptFor: "1.0 (an image of its index)" });
     expect(registry.deletes).toEqual([]);
+    expect((await registry.manifest("dev/app", "1.0"))?.digest).toBe(over);
     // The tag now holds another image: the copy's own manifest and signatures go, the tag stays.
     const other = registry.add("dev/app", "1.0", image("other"));
     expect(await deleteCopy(registry.client, "dev/app", "1.0", app)).toEqual({ deleted: true, platformImages: [], signatures: [`sha256-${hex(app)}.sig`, `sha256-${hex(app)}.att`] });
     expect((await registry.manifest("dev/app", "1.0"))?.digest).toBe(other);
     expect(await registry.manifest("dev/app", app)).toBeUndefined();
-    expect(over).not.toBe(other);
+  });
+
+  it("a tag moved to another index over one of the copy's platform images keeps that image; the copy and the rest go", async () => {
+    const { registry, index, platforms } = world();
+    const [amd64, arm64] = platforms as [string, string];
+    registry.add("dev/multi", "1.0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: amd64 }] }, OCI_INDEX);
+    expect(await deleteCopy(registry.client, "dev/multi", "1.0", index)).toEqual({ deleted: true, platformImages: [arm64], signatures: [index, arm64].map((digest) => `sha256-${hex(digest)}.sig`) });
+    expect((await registry.manifest("dev/multi", amd64))?.digest).toBe(amd64);
+    expect(await registry.manifest("dev/multi", index)).toBeUndefined();
   });
 
   it("keeps it when another tag holds the same manifest (an adoption of the promoted tag, a bump over unchanged content)", async () => {
