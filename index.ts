@@ -34,9 +34,13 @@ import { forUser } from "./src/pulumi/user-errors.js";
 import { declareIndexes } from "./src/pulumi/image-index.js";
 import { type LayerOutput, LayerTree } from "./src/pulumi/tree.js";
 import { usePlainStackTraces } from "./src/pulumi/stack-traces.js";
+import { keepSecretsFromChildren } from "./src/pulumi/secret-env.js";
 import { lookUpIndexes, lookUpPublished, promotionConflicts } from "./src/registry/lookups.js";
 
 usePlainStackTraces();
+// The SDK's store holds the config from here on (allConfig reads it in); no child gets it decrypted.
+pulumi.runtime.allConfig();
+keepSecretsFromChildren();
 
 // Compiled to dist/index.js; the project root is one level up from it.
 const projectDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

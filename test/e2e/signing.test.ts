@@ -285,6 +285,27 @@ describe("signed and attested layers", () => {
   });
 
   // After the leak check above: these put key material where it must not be, on purpose.
+  it("starts no child with the stack's config decrypted: git, run by the signing program, gets neither the key, its passphrase nor the state's passphrase", async () => {
+    // A git that writes its environment down, then runs the real one (the program asks git for the catalog's commit and tree).
+    const bin = mkdtempSync(path.join(tmpdir(), "strata-git-env-"));
+    try {
+      const seen = path.join(bin, "environments.txt");
+      const realGit = execFileSync("bash", ["-c", "command -v git"], { encoding: "utf8" }).trim();
+      writeFileSync(path.join(bin, "git"), `#!/bin/bash\nenv >> '${seen}'\necho '--- end of one git' >> '${seen}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
+      const watched = await world.stack("envwatch", { channel: "envwatch", layers: JSON.stringify(["base"]) }, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: PASSPHRASE }, env: { PATH: `${bin}:${process.env.PATH ?? ""}` } });
+      await watched.up();
+      const environments = readFileSync(seen, "utf8");
+      // The program did run git, and this is its environment (the stack's own variables are there).
+      expect(environments).toContain("--- end of one git");
+      expect(environments).toMatch(/^PULUMI_BACKEND_URL=/m);
+      expect(environments).not.toMatch(/^PULUMI_CONFIG(_SECRET_KEYS|_PASSPHRASE|_PASSPHRASE_FILE)?=/m);
+      expect(environments).not.toContain(PASSPHRASE);
+      for (const line of key.privateKeyPem.split("\n").filter((part) => part.length >= 16 && !part.startsWith("-----"))) expect(environments).not.toContain(line);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
   it("fails a run whose passphrase does not open the key, saying so without the key, and claims no signature", async () => {
     await world.stack("wrongpass", { channel: "wrongpass" }, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: "wrong-passphrase-77" } });
     const run = await upWithSummary(world, "wrongpass", "wrongpass");

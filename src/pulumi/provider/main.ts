@@ -20,6 +20,7 @@
  * `plugins.providers`), so previews, diffs and ordering are the engine's own.
  */
 import { main, type Provider } from "@pulumi/pulumi/provider/index.js";
+import { keepSecretsFromChildren } from "../secret-env.js";
 import { mapLimited } from "../../core/concurrency.js";
 import { digestOf } from "../../core/reference.js";
 import { CI_COPY_SET_TYPE, IMAGE_ATTESTATIONS_SET_TYPE, IMAGE_ATTESTATIONS_TYPE, IMAGE_INDEX_TYPE, REGISTRY_COPY_TYPES } from "../../core/image-types.js";
@@ -184,4 +185,6 @@ const provider: Provider = {
   },
 };
 
+// Its config comes over Configure (and the key as a secret input): the engine's copy in the environment is dropped before any child starts.
+keepSecretsFromChildren();
 await main(provider, process.argv.slice(2));
