@@ -158,11 +158,23 @@ function signaturesOf(
   const going = new Set<RepositoryTag>([...removed, ...found]);
   const signatures: RemovedTag[] = [];
   for (const entry of found) {
-    const sharedWith = tags.filter((other) => !going.has(other) && other.repository === entry.repository && other.digest === entry.digest).map((other) => other.tag);
+    const sharedWith = holdersOf(entry, tags.filter((other) => !going.has(other)));
     if (sharedWith.length > 0) keep.push({ ...entry, sharedWith });
     else signatures.push({ ...entry, signatureOf: wanted.get(`${entry.repository}:${entry.tag}`) as string });
   }
   return signatures;
+}
+
+/**
+ * The tags of `others` that hold `entry`'s manifest in its repository, or hold an index that lists
+ * it (as a message names them): a cosign tag made to point at a release's platform image is not
+ * the change's to delete.
+ */
+function holdersOf(entry: RepositoryTag, others: readonly RepositoryTag[]): string[] {
+  return others.filter((other) => other !== entry && other.repository === entry.repository).flatMap((other) => [
+    ...(other.digest === entry.digest ? [other.tag] : []),
+    ...((other.children ?? []).includes(entry.digest) ? [`${other.tag} (an image of its index)`] : []),
+  ]);
 }
 
 /**
@@ -186,7 +198,9 @@ export interface OrphanedImage {
  * index there lists them (the plan's own signatures are about images a change tag holds).
  */
 export function orphanedImages(tags: readonly RepositoryTag[]): OrphanedImage[] {
-  const held = new Set(tags.filter((entry) => !isCosignTag(entry.tag)).flatMap((entry) => [entry.digest, ...(entry.children ?? [])].map((digest) => `${entry.repository}@${digest}`)));
+  // Held by any tag, cosign's too: a signature manifest is its tag's, never an orphan of its own
+  // (an `.att` written about a release's `.sig` manifest must not make that manifest deletable).
+  const held = new Set(tags.flatMap((entry) => [entry.digest, ...(entry.children ?? [])].map((digest) => `${entry.repository}@${digest}`)));
   const orphans = new Map<string, { repository: string; subject: string; signatures: RepositoryTag[] }>();
   for (const entry of tags) {
     if (!isCosignTag(entry.tag)) continue;
@@ -198,7 +212,7 @@ export function orphanedImages(tags: readonly RepositoryTag[]): OrphanedImage[] 
     orphans.set(key, orphan);
   }
   return [...orphans.values()].map((orphan) => {
-    const sharedWith = tags.filter((other) => !orphan.signatures.includes(other) && orphan.signatures.some((signature) => signature.repository === other.repository && signature.digest === other.digest)).map((other) => other.tag);
+    const sharedWith = [...new Set(orphan.signatures.flatMap((signature) => holdersOf(signature, tags.filter((other) => !orphan.signatures.includes(other)))))];
     return sharedWith.length === 0 ? orphan : { ...orphan, sharedWith };
   });
 }

@@ -4,7 +4,7 @@
  * digest of its own. The requests themselves are the client's (client.ts).
  */
 import { mapLimited } from "../core/concurrency.js";
-import { attestationTag, cosignTagSubject, isCosignTag, signatureTag } from "../core/cosign-format.js";
+import { attestationTag, cosignTagSubject, signatureTag } from "../core/cosign-format.js";
 import { sha256Digest } from "./blob-cache.js";
 import { type ManifestResult, type RegistryClient, RegistryError } from "./client.js";
 
@@ -204,29 +204,34 @@ export function provenanceLast<T extends { readonly tag: string }>(signatures: r
 }
 
 /**
- * What `listed` (a repository's tags; not `except`, nor cosign's) hold: each manifest a tag holds,
- * and each image an index under a tag lists, with the first such tag as a message names it. A delete
- * by digest would take such a tag with it, or break its index.
+ * What `listed` (a repository's tags but `except`) hold: each manifest a tag holds, and each image
+ * an index under a tag lists, with every such tag as a message names it. Cosign's tags count
+ * too: a signature manifest is held by its tag, and one that names another digest's `sha256-…`
+ * is not thereby shown to be garbage. A delete by digest would take a holder's tag with it, or
+ * break its index.
  */
-async function holdings(client: Pick<RegistryClient, "registry" | "tags" | "manifest">, repository: string, listed: readonly string[], except?: string): Promise<Map<string, string>> {
-  const others = listed.filter((other) => other !== except && !isCosignTag(other));
+async function holdings(client: Pick<RegistryClient, "registry" | "tags" | "manifest">, repository: string, listed: readonly string[], except?: string): Promise<Map<string, string[]>> {
+  const others = listed.filter((other) => other !== except);
   const held = await mapLimited(others, 8, (other) => listedTagManifest(client, repository, other));
-  const holders = new Map<string, string>();
+  const holders = new Map<string, string[]>();
+  const holds = (digest: string, holder: string): void => {
+    holders.set(digest, [...(holders.get(digest) ?? []), holder]);
+  };
   others.forEach((other, at) => {
     const manifest = held[at];
     if (manifest === undefined) return;
-    if (!holders.has(manifest.digest)) holders.set(manifest.digest, other);
-    for (const entry of manifest.manifest.manifests ?? []) if (!holders.has(entry.digest)) holders.set(entry.digest, `${other} (an image of its index)`);
+    holds(manifest.digest, other);
+    for (const entry of manifest.manifest.manifests ?? []) holds(entry.digest, `${other} (an image of its index)`);
   });
   return holders;
 }
 
 /**
- * The first of `listed` (a repository's tags; not `except`, nor cosign's) that holds `digest`, or
- * holds an index listing it, as a message names it; undefined when none does.
+ * The first of `listed` (a repository's tags; not `except`) that holds `digest`, or holds an index
+ * listing it, as a message names it; undefined when none does.
  */
 export async function holderOf(client: Pick<RegistryClient, "registry" | "tags" | "manifest">, repository: string, digest: string, listed: readonly string[], except?: string): Promise<string | undefined> {
-  return (await holdings(client, repository, listed, except)).get(digest);
+  return (await holdings(client, repository, listed, except)).get(digest)?.[0];
 }
 
 /**
@@ -256,14 +261,14 @@ export async function deleteCopy(client: RegistryClient, repository: string, tag
   // The copy's own tag is not asked while it holds the copy: a layer that a stack moving from
   // promoting to building adopts under the same tag is the same resource, updated, never deleted
   // (pulumi/tree.ts adopt's alias). A tag another run has since moved holds what it holds now.
-  const keptFor = (await holdings(client, repository, listed, own.digest === digest ? tag : undefined)).get(digest);
+  const keptFor = (await holdings(client, repository, listed, own.digest === digest ? tag : undefined)).get(digest)?.[0];
   if (keptFor !== undefined) return { deleted: false, keptFor };
   const copy = own.digest === digest ? own : await client.manifest(repository, digest);
   await client.deleteManifest(repository, digest);
 
   // What it alone held, asked again with the copy gone; a list that is not whole deletes nothing more.
   const listedAfter = await client.tags(repository);
-  await goneFromList(client, repository, listedAfter, listed.filter((other) => other !== tag && !isCosignTag(other)), `whether a tag holds what ${digest} held, and deletes nothing more`);
+  await goneFromList(client, repository, listedAfter, listed.filter((other) => other !== tag), `whether a tag holds what ${digest} held, and deletes nothing more`);
   const holders = await holdings(client, repository, listedAfter);
   const platformImages = (copy?.manifest.manifests ?? []).map((entry) => entry.digest).filter((child) => !holders.has(child));
   for (const platformImage of platformImages) await client.deleteManifest(repository, platformImage);
@@ -299,7 +304,11 @@ export async function deleteOrphan(
   const listed = await client.tags(orphan.repository);
   const unlisted = await goneFromList(client, orphan.repository, listed, [...firstListed, ...orphan.signatures.map((signature) => signature.tag)], `whether a tag holds ${orphan.subject} again, and deletes nothing more`);
   if (orphan.signatures.every((signature) => unlisted.includes(signature.tag))) return { gone: true };
-  const keptFor = await holderOf(client, orphan.repository, orphan.subject, listed);
+  const holders = await holdings(client, orphan.repository, listed);
+  // Held itself, or one of its signature manifests held by another tag or listed by an index (a
+  // `.sig` tag made to point at a release's image): deleting by digest would take that too.
+  const keptFor = holders.get(orphan.subject)?.[0]
+    ?? orphan.signatures.flatMap((signature) => (holders.get(signature.digest) ?? []).filter((holder) => holder !== signature.tag).map((holder) => `${holder} (it holds the manifest of ${signature.tag})`))[0];
   if (keptFor !== undefined) return { keptFor };
   stop?.throwIfAborted();
   await client.deleteManifest(orphan.repository, orphan.subject);

@@ -3,6 +3,7 @@
  * signatures, a tag sharing a release manifest, the change's images written over (orphans) and
  * another stack's orphan, in the order a stopped clean-up can resume from.
  */
+import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,6 +14,7 @@ import { renderCiCleanJson, renderCiCleanText } from "../../src/cli/ci-clean.js"
 import { ciCleanFlow } from "../../src/engine/ci-clean-flow.js";
 import { cleanChange } from "../../src/registry/ci-clean.js";
 import { RegistryError } from "../../src/registry/client.js";
+import { deleteOrphan } from "../../src/registry/copy.js";
 import { attestImage, signImages } from "../../src/registry/signatures.js";
 import { MemoryRegistry, sha256 } from "../helpers/memory-registry.js";
 
@@ -315,5 +317,65 @@ describe("ci-clean holds the channel's lock from its first read to its last dele
     expect(value.plan.remove.length).toBe(3);
     expect(registry.deletes).toEqual([]);
     expect(lockFiles()).toEqual(["0b3c5a1e-7f5e-4a8e-9d7e-3c1f2b4a5d6e.json"]);
+  });
+});
+
+describe("ci-clean and cosign tags someone without the key wrote (a pusher's forgeries)", () => {
+  const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+  const attackerKey: CosignKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const provenance = (stack: string) => [{ predicateType: PREDICATE_TYPES.slsaprovenance1, predicate: Buffer.from(JSON.stringify({ buildDefinition: { externalParameters: { stack } }, runDetails: {} })) }];
+  /** A release index 1.1-p0 over an untagged platform image: what the forgeries aim at. */
+  async function releaseIndex(registry: MemoryRegistry): Promise<{ platform: string; index: string }> {
+    const platform = await putImage(registry, "amd64");
+    const index = registry.add(REPO, "1.1-p0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: platform, size: 1, platform: { os: "linux", architecture: "amd64" } }] }, OCI_INDEX);
+    return { platform, index };
+  }
+
+  it("keeps a release's .sig manifest that a forged .att names as its subject, naming the tag that holds it", async () => {
+    const registry = new MemoryRegistry();
+    const release = await putImage(registry, "release", "1.0-p0");
+    await signAndAttest(registry, release, "dev");
+    const releaseSig = manifestOf(registry, `sha256-${hex(release)}.sig`);
+    await attestImage(registry, `${registry.registry}/${REPO}@${releaseSig}`, provenance(CI_STACK), attackerKey);
+    const outcome = await cleanChange(registry.client, request);
+    expect(outcome.orphans.remove).toEqual([]);
+    expect(registry.deletes).toEqual([]);
+    expect(manifestOf(registry, `sha256-${hex(release)}.sig`)).toBe(releaseSig);
+  });
+
+  it("keeps a release index's platform image that a forged orphan's .sig tag points at, saying which tag's index lists it", async () => {
+    const registry = new MemoryRegistry();
+    const { platform } = await releaseIndex(registry);
+    const madeUp = `sha256:${"ab".repeat(32)}`;
+    registry.tagged.set(`${REPO}:sha256-${hex(madeUp)}.sig`, platform);
+    await attestImage(registry, `${registry.registry}/${REPO}@${madeUp}`, provenance(CI_STACK), attackerKey);
+    const outcome = await cleanChange(registry.client, request);
+    expect(outcome.orphans.remove).toEqual([]);
+    expect(outcome.orphans.keep).toMatchObject([{ subject: madeUp, why: expect.stringContaining("1.1-p0 (an image of its index)") }]);
+    expect(registry.deletes).toEqual([]);
+    expect(registry.manifests.has(`${REPO}@${platform}`)).toBe(true);
+  });
+
+  it("keeps a release index's platform image that a change tag's .sig points at, and deletes the change's own tag", async () => {
+    const registry = new MemoryRegistry();
+    const { platform } = await releaseIndex(registry);
+    const junk = await putImage(registry, "junk", "9.9-p9-4242");
+    registry.tagged.set(`${REPO}:sha256-${hex(junk)}.sig`, platform);
+    const outcome = await cleanChange(registry.client, request);
+    expect(outcome.plan.remove.map((entry) => entry.digest)).toEqual([junk]);
+    expect(outcome.plan.keep).toMatchObject([{ tag: `sha256-${hex(junk)}.sig`, sharedWith: ["1.1-p0 (an image of its index)"] }]);
+    expect(registry.deletes).toEqual([`${REPO}@${junk}`]);
+    expect(registry.manifests.has(`${REPO}@${platform}`)).toBe(true);
+  });
+
+  it("deleteOrphan, asked again before it deletes, keeps an orphan one of whose signature manifests an index now lists", async () => {
+    const registry = new MemoryRegistry();
+    const orphan = await putImage(registry, "written-over");
+    await signAndAttest(registry, orphan, CI_STACK);
+    const signatures = [`sha256-${hex(orphan)}.sig`, `sha256-${hex(orphan)}.att`].map((tag) => ({ repository: REPO, tag, digest: manifestOf(registry, tag) }));
+    const listedFirst = await registry.tags(REPO);
+    registry.add(REPO, "2.0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: signatures[0]?.digest, size: 1 }] }, OCI_INDEX);
+    expect(await deleteOrphan(registry.client, { repository: REPO, subject: orphan, signatures }, listedFirst)).toEqual({ keptFor: `2.0 (an image of its index) (it holds the manifest of sha256-${hex(orphan)}.sig)` });
+    expect(registry.deletes).toEqual([]);
   });
 });
