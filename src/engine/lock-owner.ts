@@ -146,10 +146,14 @@ function fileStore(backendDir: string): OwnerStore {
 export function psql(backendUrl: string, sql: string, variables: Readonly<Record<string, string>>, env: Readonly<Record<string, string | undefined>>): Promise<{ code: number; stdout: string; stderr: string; missing: boolean }> {
   const url = new URL(backendUrl);
   url.searchParams.delete("table");
+  // A password in the URL goes to psql in its environment, not on its command line, which any
+  // user of the machine can read (/proc/<pid>/cmdline).
+  const password = url.password === "" ? undefined : decodeURIComponent(url.password);
+  url.password = "";
   const binary = ["psql", "/usr/lib/postgresql/15/bin/psql"].find((candidate) => candidate === "psql" || existsSync(candidate)) ?? "psql";
   const args = ["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", ...Object.entries(variables).flatMap(([name, value]) => ["-v", `${name}=${value}`]), url.toString(), "-f", "-"];
   return new Promise((resolve) => {
-    const child = execFile(binary, args, { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+    const child = execFile(binary, args, { env: { ...process.env, ...env, ...(password === undefined ? {} : { PGPASSWORD: password }) } }, (error, stdout, stderr) => {
       resolve({ code: error === null ? 0 : 1, stdout, stderr, missing: (error as { code?: string } | null)?.code === "ENOENT" });
     });
     child.stdin?.on("error", () => undefined);

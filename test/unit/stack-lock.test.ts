@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ownerStore } from "../../src/engine/lock-owner.js";
+import { ownerStore, psql } from "../../src/engine/lock-owner.js";
 import { fileLocks, type HeldStackLock, holdStackLock, layoutVersion, lockTempName, type LockPlace, postgresKeyPrefix, postgresTable, type StackLock, StackLockRefused, stackLockDir, takeLock, takeLockWaiting, withStackLock } from "../../src/engine/stack-lock.js";
 
 let backendDir: string;
@@ -299,5 +299,25 @@ describe("a stack's lock, taken as Pulumi's DIY backend takes it", () => {
     expect(postgresTable("postgres://h/db?table=state_v2")).toBe("state_v2");
     expect(postgresTable("postgres://h/db?table=x;drop")).toBeUndefined();
     expect(stackLockDir("strata", "dev")).toBe(".pulumi/locks/organization/strata/dev");
+  });
+});
+
+describe("psql gets a backend URL's password in its environment, never on its command line", () => {
+  it("moves the password (decoded) to PGPASSWORD and leaves the rest of the URL as given, but the table", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "strata-psql-args-"));
+    try {
+      const seen = path.join(dir, "seen");
+      writeFileSync(path.join(dir, "psql"), `#!/bin/bash\nprintf '%s\\n' "$@" > '${seen}'\necho "PGPASSWORD=$PGPASSWORD" >> '${seen}'\ncat > /dev/null\n`, { mode: 0o755 });
+      const result = await psql("postgres://strata:s3cr%2Ft@127.0.0.1:5432/pulumi?sslmode=disable&table=pulumi_state", "select 1", { stack: "dev" }, { PATH: `${dir}:${process.env.PATH ?? ""}` });
+      expect(result.code).toBe(0);
+      const lines = readFileSync(seen, "utf8").split("\n");
+      expect(lines).toContain("postgres://strata@127.0.0.1:5432/pulumi?sslmode=disable");
+      expect(lines.filter((line) => line.includes("s3cr"))).toEqual(["PGPASSWORD=s3cr/t"]);
+      // Without a password, none is set.
+      await psql("postgres://strata@127.0.0.1:5432/pulumi", "select 1", {}, { PATH: `${dir}:${process.env.PATH ?? ""}`, PGPASSWORD: "" });
+      expect(readFileSync(seen, "utf8")).toMatch(/^PGPASSWORD=$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
