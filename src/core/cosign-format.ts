@@ -220,11 +220,15 @@ export function signBase64(key: CosignKey, data: Buffer): string {
   return sign("sha256", data, { key: key.privateKey, dsaEncoding: "der" }).toString("base64");
 }
 
-/** Whether `signature` (base64 DER) is `key`'s over `data`. A malformed signature is a no, never an exception. */
+/**
+ * Whether `signature` (base64; ASN.1 DER for ECDSA) is `key`'s over `data`, as cosign checks it:
+ * SHA-256 for ECDSA and RSA (PKCS #1 v1.5), the message itself for Ed25519. A malformed signature
+ * is a no, never an exception.
+ */
 export function verifiesBase64(key: Pick<CosignKey, "publicKey">, data: Buffer, signature: string): boolean {
   if (signature === "" || !/^[A-Za-z0-9+/]+=*$/.test(signature)) return false;
   try {
-    return verify("sha256", data, { key: key.publicKey, dsaEncoding: "der" }, Buffer.from(signature, "base64"));
+    return verify(key.publicKey.asymmetricKeyType === "ed25519" ? null : "sha256", data, { key: key.publicKey, dsaEncoding: "der" }, Buffer.from(signature, "base64"));
   } catch {
     return false;
   }

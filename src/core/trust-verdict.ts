@@ -122,14 +122,16 @@ export function signatureNames(payloads: readonly string[], digest: string): boo
  * The statements of the verified DSSE envelopes whose payload `publicKey` signed, whose predicate
  * type is `predicateType` and whose subject includes exactly `digest`; and how many envelopes were
  * left unread for not being signed by it (or not having exactly cosign's fields), which cosign
- * nevertheless said it verified.
+ * nevertheless said it verified, of those that claim this digest or whose claim cannot be read.
  */
 export function statementsAbout(payloads: readonly string[], digest: string, predicateType: string, publicKey: KeyObject | undefined): { statements: unknown[]; unsigned: number } {
   let unsigned = 0;
   const statements = documentsOf(payloads).flatMap((document) => {
     const envelope = readDsseEnvelope(Buffer.from(JSON.stringify(document), "utf8"));
     if (envelope === undefined || publicKey === undefined || !dsseSignedBy(envelope, { publicKey })) {
-      unsigned++;
+      // Counted against this digest unless it names another (a batch's payloads go to each of its digests).
+      const claimed = envelope === undefined ? undefined : readStatementHead(envelope.payload);
+      if (claimed === undefined || claimed.subjectDigests.includes(digest)) unsigned++;
       return [];
     }
     const head = readStatementHead(envelope.payload);

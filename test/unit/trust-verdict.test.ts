@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, sign } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { type CosignKey, dsseEnvelope, inTotoStatement, IN_TOTO_PAYLOAD_TYPE, pae, publicKeyPem, signBase64, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
 import { provenancePredicateBytes, SLSA_PROVENANCE_V1, type ProvenanceInput } from "../../src/core/provenance.js";
@@ -178,6 +178,32 @@ describe("trust verdict", () => {
     expect(sbom.failures.map((failure) => failure.what)).toEqual([expect.stringMatching(/^its SPDX SBOM attestation holds a payload that the trusted key cosign verified it with did not sign/)]);
     // A trusted key whose PEM cannot be read reads nothing either.
     expect(readEvidence(target, [{ ...good, pem: "not a key" }]).failures.map((failure) => failure.what)).toEqual([expect.stringMatching(/^its SLSA provenance attestation holds a payload/), expect.stringMatching(/^its SPDX SBOM attestation holds a payload/)]);
+  });
+
+  it("reads attestations a trusted Ed25519 or RSA key signed, as cosign verifies them (Ed25519 over the message, RSA over its SHA-256)", () => {
+    for (const type of ["ed25519", "rsa"] as const) {
+      const pair = type === "ed25519" ? generateKeyPairSync("ed25519") : generateKeyPairSync("rsa", { modulusLength: 2048 });
+      const signedBy = (statement: Buffer): string => dsseEnvelope(statement, sign(type === "ed25519" ? null : "sha256", pae(IN_TOTO_PAYLOAD_TYPE, statement), pair.privateKey).toString("base64")).toString("utf8");
+      const answers: KeyAnswers = {
+        ...good,
+        pem: pair.publicKey.export({ type: "spki", format: "pem" }).toString(),
+        provenance: verified(signedBy(inTotoStatement(repository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))))),
+        sbom: verified(signedBy(inTotoStatement(repository, digest, SPDX_DOCUMENT, spdx))),
+      };
+      const evidence = readEvidence(target, [answers]);
+      expect(evidence.failures, type).toEqual([]);
+      expect(evidence, type).toMatchObject({ provenance: { commit, clean: true }, packages: 2 });
+      // And the ci key's envelopes do not pass for it.
+      expect(readEvidence(target, [{ ...good, pem: answers.pem }]).failures.length, type).toBe(2);
+    }
+  });
+
+  it("blames an unsigned envelope only on the digest it claims: a batch's payloads go to each of its digests", () => {
+    const forged = dsseEnvelope(inTotoStatement(repository, other, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(other))), "MEUCIQ==").toString("utf8");
+    const evidence = readEvidence(target, [{ ...good, provenance: verified(forged) }]);
+    expect(evidence.failures.map((failure) => failure.what)).toEqual([expect.stringMatching(/^its SLSA provenance attestations by a trusted key name another subject, not this digest/)]);
+    const aboutThis = dsseEnvelope(inTotoStatement(repository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))), "MEUCIQ==").toString("utf8");
+    expect(readEvidence(target, [{ ...good, provenance: verified(forged, aboutThis) }]).failures.map((failure) => failure.what)).toEqual([expect.stringMatching(/^its SLSA provenance attestation holds a payload that the trusted key/)]);
   });
 
   it("refuses a dirty tree and an unreviewed commit, reporting commit and cleanliness", () => {
