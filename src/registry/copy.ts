@@ -227,14 +227,6 @@ async function holdings(client: Pick<RegistryClient, "registry" | "tags" | "mani
 }
 
 /**
- * The first of `listed` (a repository's tags; not `except`) that holds `digest`, or holds an index
- * listing it, as a message names it; undefined when none does.
- */
-export async function holderOf(client: Pick<RegistryClient, "registry" | "tags" | "manifest">, repository: string, digest: string, listed: readonly string[], except?: string): Promise<string | undefined> {
-  return (await holdings(client, repository, listed, except)).get(digest)?.[0];
-}
-
-/**
  * Removes a copy's tag the only way a distribution v2 registry allows, by deleting its manifest by
  * digest; unless another tag of the repository holds that manifest too, which the delete would take
  * with it (a version bumped over unchanged content), or holds an index that lists it (a layer made
@@ -275,9 +267,11 @@ export async function deleteCopy(client: RegistryClient, repository: string, tag
   const signatures: { tag: string; digest: string }[] = [];
   for (const subject of [...(holders.has(digest) ? [] : [digest]), ...platformImages]) {
     for (const cosignTag of [signatureTag(subject), attestationTag(subject)]) {
-      // Asked by name, not looked for in the list: one the list leaves out is not left behind.
+      // Asked by name, not looked for in the list: one the list leaves out is not left behind. A
+      // manifest another tag holds, or an index lists, is not the copy's (a tag of its name pointed
+      // at a release's image or signatures would take them).
       const found = await client.manifest(repository, cosignTag);
-      if (found !== undefined) signatures.push({ tag: cosignTag, digest: found.digest });
+      if (found !== undefined && (holders.get(found.digest) ?? []).every((holder) => holder === cosignTag)) signatures.push({ tag: cosignTag, digest: found.digest });
     }
   }
   for (const signature of provenanceLast(signatures)) await client.deleteManifest(repository, signature.digest);

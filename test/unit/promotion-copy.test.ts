@@ -159,7 +159,7 @@ describe("isIndexManifest: an index is known by its bytes, not only by the regis
 });
 
 describe("deleteCopy: a copy's tag removed by deleting its manifest, never another tag with it", () => {
-  it("deletes the manifest when no other tag holds it (its cosign tags do not count), then its .sig, its .att last", async () => {
+  it("deletes the manifest when no other tag holds it, then its .sig, its .att last", async () => {
     const { registry, app } = world();
     const sig = registry.tagged.get(`dev/app:sha256-${hex(app)}.sig`);
     const att = registry.tagged.get(`dev/app:sha256-${hex(app)}.att`);
@@ -199,6 +199,24 @@ describe("deleteCopy: a copy's tag removed by deleting its manifest, never anoth
     expect(await deleteCopy(client, "dev/multi", "1.0", index)).toEqual({ deleted: true, platformImages: [arm64], signatures: [index, arm64].map((digest) => `sha256-${hex(digest)}.sig`) });
     expect((await registry.manifest("dev/multi", amd64))?.digest).toBe(amd64);
     expect(await registry.manifest("dev/multi", `sha256-${hex(amd64)}.sig`)).toBeDefined();
+  });
+
+  it("keeps what a .sig or .att tag named after the copy points at when another tag holds it or an index lists it (a pusher's forgery)", async () => {
+    const { registry, app, index, platforms } = world();
+    const amd64 = platforms[0] as string;
+    // In dev/multi: the copy 2.0's .sig tag pointed at release 1.0's platform image.
+    const copy = registry.add("dev/multi", "2.0", image("copy"));
+    registry.tagged.set(`dev/multi:sha256-${hex(copy)}.sig`, amd64);
+    expect(await deleteCopy(registry.client, "dev/multi", "2.0", copy)).toEqual({ deleted: true, platformImages: [], signatures: [] });
+    expect(registry.deletes).toEqual([`dev/multi@${copy}`]);
+    expect((await registry.manifest("dev/multi", amd64))?.digest).toBe(amd64);
+    expect((await registry.manifest("dev/multi", "1.0"))?.digest).toBe(index);
+    // In dev/app: the copy 2.0's .att tag pointed at release 1.0's own .sig manifest.
+    const releaseSig = registry.tagged.get(`dev/app:sha256-${hex(app)}.sig`) as string;
+    const other = registry.add("dev/app", "2.0", image("other-copy"));
+    registry.tagged.set(`dev/app:sha256-${hex(other)}.att`, releaseSig);
+    expect(await deleteCopy(registry.client, "dev/app", "2.0", other)).toEqual({ deleted: true, platformImages: [], signatures: [] });
+    expect(registry.tagged.get(`dev/app:sha256-${hex(app)}.sig`)).toBe(releaseSig);
   });
 
   it("a delete stopped after the copy leaves garbage, never a tag over a broken index; its next try deletes nothing more", async () => {
