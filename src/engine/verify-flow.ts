@@ -92,7 +92,17 @@ export function exportedTargets(layers: Readonly<Record<string, ExportedLayer>>)
  * verify an image that is gone; withMissingManifests refuses those. A registry that cannot answer
  * stops the run: an index whose platforms are unknown would leave images unverified.
  */
-export async function withIndexEntries(targets: readonly VerifyTarget[], client: Pick<RegistryClient, "manifest">): Promise<{ targets: VerifyTarget[]; missing: ReadonlySet<string>; nested: ReadonlySet<string> }> {
+/**
+ * Strata reads tags and manifests at the stack's `strata:registry` only, while cosign verifies at
+ * the registry a reference names: an output naming another registry (the setting changed since the
+ * last up) would be verified at one and read at the other. Stops there, naming both.
+ */
+function sameRegistry(ref: string, named: string, configured: string): void {
+  if (named === configured) return;
+  throw new UserError(`${ref} is at registry ${named}, but the stack's strata:registry is ${configured}, where Strata reads tags and manifests: what cosign verified there and what Strata read here would be two registries' answers, so nothing is verified; fix: run scripts/strata up on the stack (its outputs then name ${configured}), or set strata:registry back to ${named}`);
+}
+
+export async function withIndexEntries(targets: readonly VerifyTarget[], client: Pick<RegistryClient, "manifest" | "registry">): Promise<{ targets: VerifyTarget[]; missing: ReadonlySet<string>; nested: ReadonlySet<string> }> {
   const missing = new Set<string>();
   const nested = new Set<string>();
   const read = new Set<string>();
@@ -104,6 +114,7 @@ export async function withIndexEntries(targets: readonly VerifyTarget[], client:
       return "not read"; // Not a reference: the verifier refuses it.
     }
     if (reference.digest === undefined) return "not read";
+    sameRegistry(target.digestRef, reference.registry, client.registry);
     read.add(target.digestRef);
     let found;
     try {
@@ -117,6 +128,11 @@ export async function withIndexEntries(targets: readonly VerifyTarget[], client:
   const expanded = await mapLimited(targets, REGISTRY_CONCURRENCY, async (target): Promise<VerifyTarget[]> => {
     const found = await readOne(target);
     if (found === "not read" || found === undefined) return [target];
+    // A platform's image that is itself an index (its images would go unverified): refused, not looked into.
+    if (target.platform !== undefined && isIndexManifest(found.mediaType, found.manifest)) {
+      nested.add(target.digestRef);
+      return [target];
+    }
     const { registry, path: repository } = parseReference(target.digestRef);
     return [target, ...(found.manifest.manifests ?? []).map((entry) => ({ layer: target.layer, platform: entry.platform === undefined ? "unknown" : formatPlatform(entry.platform), digestRef: `${registry}/${repository}@${entry.digest}` }))];
   });
@@ -177,7 +193,7 @@ export function withTagChecks(verdicts: readonly ImageVerdict[], layers: Readonl
 }
 
 /** What each exported tag holds now; a registry that cannot answer stops the run (an unknown is no pass). */
-export async function heldDigests(layers: Readonly<Record<string, ExportedLayer>>, client: Pick<RegistryClient, "manifest">): Promise<Map<string, string | undefined>> {
+export async function heldDigests(layers: Readonly<Record<string, ExportedLayer>>, client: Pick<RegistryClient, "manifest" | "registry">): Promise<Map<string, string | undefined>> {
   const tags = new Map<string, { path: string; tag: string; registry: string }>();
   for (const entry of Object.values(layers)) {
     if (typeof entry?.ref !== "string" || tags.has(entry.ref)) continue;
@@ -187,7 +203,9 @@ export async function heldDigests(layers: Readonly<Record<string, ExportedLayer>
     } catch {
       continue; // Not a reference: the digest's own verdict stands.
     }
-    if (reference.tag !== undefined) tags.set(entry.ref, { path: reference.path, tag: reference.tag, registry: reference.registry });
+    if (reference.tag === undefined) continue;
+    sameRegistry(entry.ref, reference.registry, client.registry);
+    tags.set(entry.ref, { path: reference.path, tag: reference.tag, registry: reference.registry });
   }
   const held = await mapLimited([...tags], REGISTRY_CONCURRENCY, async ([ref, reference]) => {
     try {
@@ -251,6 +269,7 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   if (request.key !== undefined) {
     keys = givenKey(request.key, context);
     trustedBy = `the key ${request.key} (--key)`;
+    if (values[TRUST_KEY] !== undefined) progress(`--key: the images are checked against ${request.key} alone; the stack's strata:${TRUST_KEY} (its keys and reviewed ref) is not read, so reviewed is not checked\n`);
   } else {
     // A policy stored as a secret, whole or in some of its fields, is read through the engine, which
     // decrypts it, as the promotion gate's program gets it; the stack file holds ciphertext there.

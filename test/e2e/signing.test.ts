@@ -285,22 +285,26 @@ describe("signed and attested layers", () => {
   });
 
   // After the leak check above: these put key material where it must not be, on purpose.
-  it("starts no child with the stack's config decrypted: git, run by the signing program, gets neither the key, its passphrase nor the state's passphrase", async () => {
-    // A git that writes its environment down, then runs the real one (the program asks git for the catalog's commit and tree).
-    const bin = mkdtempSync(path.join(tmpdir(), "strata-git-env-"));
+  it("starts no child with the stack's config decrypted: git run by the program, tar run by Strata's provider, get neither the key, its passphrase nor the state's passphrase", async () => {
+    // A git and a tar that write their environment down, then run the real ones: the program asks
+    // git for the catalog's commit and tree; Strata's provider (builder strata) tars each build context.
+    const bin = mkdtempSync(path.join(tmpdir(), "strata-child-env-"));
     try {
-      const seen = path.join(bin, "environments.txt");
-      const realGit = execFileSync("bash", ["-c", "command -v git"], { encoding: "utf8" }).trim();
-      writeFileSync(path.join(bin, "git"), `#!/bin/bash\nenv >> '${seen}'\necho '--- end of one git' >> '${seen}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
-      const watched = await world.stack("envwatch", { channel: "envwatch", layers: JSON.stringify(["base"]) }, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: PASSPHRASE }, env: { PATH: `${bin}:${process.env.PATH ?? ""}` } });
+      for (const tool of ["git", "tar"]) {
+        const real = execFileSync("bash", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim();
+        writeFileSync(path.join(bin, tool), `#!/bin/bash\nenv >> '${path.join(bin, `${tool}.env`)}'\necho '--- end of one ${tool}' >> '${path.join(bin, `${tool}.env`)}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+      }
+      const watched = await world.stack("envwatch", { channel: "envwatch", layers: JSON.stringify(["base"]), builder: "strata" }, { secrets: { signingKey: key.privateKeyPem, signingKeyPassphrase: PASSPHRASE }, env: { PATH: `${bin}:${process.env.PATH ?? ""}` } });
       await watched.up();
-      const environments = readFileSync(seen, "utf8");
-      // The program did run git, and this is its environment (the stack's own variables are there).
-      expect(environments).toContain("--- end of one git");
-      expect(environments).toMatch(/^PULUMI_BACKEND_URL=/m);
-      expect(environments).not.toMatch(/^PULUMI_CONFIG(_SECRET_KEYS|_PASSPHRASE|_PASSPHRASE_FILE)?=/m);
-      expect(environments).not.toContain(PASSPHRASE);
-      for (const line of key.privateKeyPem.split("\n").filter((part) => part.length >= 16 && !part.startsWith("-----"))) expect(environments).not.toContain(line);
+      for (const tool of ["git", "tar"]) {
+        const environments = readFileSync(path.join(bin, `${tool}.env`), "utf8");
+        // It did run, and this is its environment (the stack's own variables are there).
+        expect(environments).toContain(`--- end of one ${tool}`);
+        expect(environments, tool).toMatch(/^PULUMI_BACKEND_URL=/m);
+        expect(environments, tool).not.toMatch(/^PULUMI_CONFIG(_SECRET_KEYS|_PASSPHRASE|_PASSPHRASE_FILE)?=/m);
+        expect(environments, tool).not.toContain(PASSPHRASE);
+        for (const line of key.privateKeyPem.split("\n").filter((part) => part.length >= 16 && !part.startsWith("-----"))) expect(environments, tool).not.toContain(line);
+      }
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }

@@ -182,9 +182,10 @@ describe("strata verify checks what each exported tag holds now", () => {
 describe("what verify reads of the registry", () => {
   type Found = Awaited<ReturnType<RegistryClient["manifest"]>>;
   /** A registry answering manifests from a table after a delay per reference (so reads overlap and end out of order); a reference in `failing` throws. */
-  const registryOf = (answers: Readonly<Record<string, Found>>, failing: ReadonlySet<string> = new Set()): Pick<RegistryClient, "manifest"> & { reads: string[]; most: number } => {
+  const registryOf = (answers: Readonly<Record<string, Found>>, failing: ReadonlySet<string> = new Set()): Pick<RegistryClient, "manifest" | "registry"> & { reads: string[]; most: number } => {
     let running = 0;
     const client = {
+      registry: "127.0.0.1:5000",
       reads: [] as string[],
       most: 0,
       async manifest(repository: string, reference: string): Promise<Found> {
@@ -244,6 +245,23 @@ describe("what verify reads of the registry", () => {
     const verdicts = withMissingManifests(read.targets.map((target) => admitted(target.layer, target.digestRef)), read.missing, read.nested);
     expect(verdicts.map((verdict) => verdict.admitted)).toEqual([true, true, false]);
     expect(verdicts[2]?.failures.at(-1)?.what).toMatch(/^it is an image index that another index names/);
+  });
+
+  it("refuses a platform image the stack's outputs name that is itself an index, without looking into it", async () => {
+    // The outputs list tools' platforms: c (an image) and e (an index over d).
+    const inner = { ...index(`sha256:${hex("d")}`), digest: `sha256:${hex("e")}` } as Found;
+    const client = registryOf({ [`sha256:${hex("a")}`]: index(`sha256:${hex("c")}`, `sha256:${hex("e")}`), [`sha256:${hex("c")}`]: image("c"), [`sha256:${hex("e")}`]: inner, [`sha256:${hex("d")}`]: image("d") });
+    const targets = [{ layer: "tools", digestRef: ref("tools", "a") }, { layer: "tools", platform: "linux/amd64", digestRef: ref("tools", "c") }, { layer: "tools", platform: "linux/arm64", digestRef: ref("tools", "e") }];
+    const read = await withIndexEntries(targets, client);
+    expect([...read.nested]).toEqual([ref("tools", "e")]);
+    expect(read.targets.map((target) => target.digestRef)).not.toContain(ref("tools", "d"));
+  });
+
+  it("stops, naming both, when an output names another registry than the stack's strata:registry (cosign would verify at one, Strata read at the other)", async () => {
+    const client = registryOf({ [`sha256:${hex("b")}`]: image("b") });
+    await expect(withIndexEntries([{ layer: "base", digestRef: `old.example:5000/g/base@sha256:${hex("b")}` }], client)).rejects.toThrow(/^old\.example:5000\/g\/base@sha256:b{64} is at registry old\.example:5000, but the stack's strata:registry is 127\.0\.0\.1:5000, .*fix: run scripts\/strata up on the stack/);
+    await expect(heldDigests({ base: { layer: "base", ref: "old.example:5000/g/base:1.0" } }, client)).rejects.toThrow(/is at registry old\.example:5000, but the stack's strata:registry is 127\.0\.0\.1:5000/);
+    expect(client.reads).toEqual([]);
   });
 
   it("stops with what it cannot tell when the registry fails, and starts no more reads", async () => {
