@@ -125,6 +125,8 @@ describe("strata verify", () => {
     expect(code, out).toBe(0);
     expect(data.images).toHaveLength(2);
     for (const image of data.images) expect([image.admitted, image.signedBy, image.reviewed]).toEqual([true, publicKeyFile, "not checked"]);
+    // dev has a trust policy: --key says it does not read it.
+    expect(out).toMatch(/--key: the images are checked against \S+ alone; the stack's strata:trust \(its keys and reviewed ref\) is not read, so reviewed is not checked/);
   });
 
   it("refuses a stack signed by another key: exit 1 and a paragraph per image", async () => {
