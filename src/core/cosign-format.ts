@@ -273,7 +273,7 @@ export function dsseEnvelope(payload: Buffer, signature: string): Buffer {
  * The fields of a DSSE envelope as cosign writes it, and the only ones an envelope read here may
  * have. Go's decoder, which cosign verifies with, takes a field whatever its case, the last one
  * named winning: `{"payload": A, …, "Payload": B}` is B to cosign and A to JSON.parse. One payload
- * verified and the other read is what this shuts out (trustedStatements also checks the signature).
+ * verified and the other read is what this shuts out (trust-verdict.ts statementsAbout also checks the signature).
  */
 const DSSE_FIELDS = ["payload", "payloadType", "signatures"].join();
 

@@ -18,6 +18,9 @@ const blob = (name: string): { digest: string } => ({ digest: digestOf(Buffer.fr
 const image = (name: string): unknown => ({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: blob(`${name}-config`), layers: [blob(`${name}-layer`)] });
 const cosignManifest = (name: string): unknown => ({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: blob(`${name}-cosign-config`), layers: [{ ...blob(`${name}-signature`), annotations: { "dev.cosignproject.cosign/signature": "MEUC" } }] });
 
+/** The registry's client with some of its methods replaced: a fault, or another run's write at a chosen moment. */
+const clientWith = (registry: MemoryRegistry, replaced: Partial<Pick<MemoryRegistry, "manifest" | "deleteManifest" | "repositories">>): RegistryClient => Object.assign(Object.create(registry) as MemoryRegistry, replaced) as unknown as RegistryClient;
+
 /** dev/app: an image with .sig and .att; dev/multi: an index of two platform images, each signed, the index signed. */
 function world(): { registry: MemoryRegistry; app: string; index: string; platforms: string[] } {
   const registry = new MemoryRegistry("127.0.0.1:5000");
@@ -190,12 +193,12 @@ describe("deleteCopy: a copy's tag removed by deleting its manifest, never anoth
     const { registry, index, platforms } = world();
     const [amd64, arm64] = platforms as [string, string];
     // Another run promotes an index over the same amd64 image under 2.0 just as the copy is deleted.
-    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+    const client = clientWith(registry, {
       deleteManifest: async (repository: string, digest: string) => {
         await registry.deleteManifest(repository, digest);
         if (digest === index) registry.add("dev/multi", "2.0", { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: amd64 }] }, OCI_INDEX);
       },
-    }) as unknown as RegistryClient;
+    });
     expect(await deleteCopy(client, "dev/multi", "1.0", index)).toEqual({ deleted: true, platformImages: [arm64], signatures: [index, arm64].map((digest) => `sha256-${hex(digest)}.sig`) });
     expect((await registry.manifest("dev/multi", amd64))?.digest).toBe(amd64);
     expect(await registry.manifest("dev/multi", `sha256-${hex(amd64)}.sig`)).toBeDefined();
@@ -221,12 +224,12 @@ describe("deleteCopy: a copy's tag removed by deleting its manifest, never anoth
 
   it("a delete stopped after the copy leaves garbage, never a tag over a broken index; its next try deletes nothing more", async () => {
     const { registry, index, platforms } = world();
-    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+    const client = clientWith(registry, {
       deleteManifest: async (repository: string, digest: string) => {
         if (digest !== index) throw new Error("DELETE: 503");
         await registry.deleteManifest(repository, digest);
       },
-    }) as unknown as RegistryClient;
+    });
     await expect(deleteCopy(client, "dev/multi", "1.0", index)).rejects.toThrow(/503/);
     expect(await registry.manifest("dev/multi", "1.0")).toBeUndefined();
     for (const digest of platforms) expect((await registry.manifest("dev/multi", digest))?.digest).toBe(digest);
@@ -236,12 +239,12 @@ describe("deleteCopy: a copy's tag removed by deleting its manifest, never anoth
   it("deletes nothing more when the tags read after the copy went leave out one the registry answers for", async () => {
     const { registry, index, platforms } = world();
     registry.tagged.set("dev/multi:0.9", platforms[0] as string);
-    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+    const client = clientWith(registry, {
       deleteManifest: async (repository: string, digest: string) => {
         await registry.deleteManifest(repository, digest);
         registry.unlisted.add("dev/multi:0.9");
       },
-    }) as unknown as RegistryClient;
+    });
     await expect(deleteCopy(client, "dev/multi", "1.0", index)).rejects.toThrow(/leaves out 0\.9, which the registry answers for .*whether a tag holds what sha256:[0-9a-f]{64} held, and deletes nothing more/);
     expect(registry.deletes).toEqual([`dev/multi@${index}`]);
   });
@@ -312,9 +315,9 @@ describe("deleteCopy and deleteOrphan read a listed tag whose manifest is not fo
   it("deleteCopy deletes nothing when another listed tag's manifest answers not found and the list, read again, still names it", async () => {
     const { registry, app } = world();
     registry.tagged.set("dev/app:2.0", app);
-    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+    const client = clientWith(registry, {
       manifest: async (repository: string, reference: string) => (reference === "2.0" ? undefined : registry.manifest(repository, reference)),
-    }) as unknown as RegistryClient;
+    });
     await expect(deleteCopy(client, "dev/app", "1.0", app)).rejects.toThrow(/^dev\/app:2\.0 is in the tag list of dev\/app at 127\.0\.0\.1:5000, read twice, but its manifest answers "not found"/);
     expect(registry.deletes).toEqual([]);
   });
@@ -367,9 +370,9 @@ describe("deleteCopy and deleteOrphan read a listed tag whose manifest is not fo
     expect(registry.deletes).toEqual([]);
     registry.unlisted.clear();
     // 1.1 listed, its manifest "not found": the answers disagree, nothing deleted.
-    const disagreeing = Object.assign(Object.create(registry) as MemoryRegistry, {
+    const disagreeing = clientWith(registry, {
       manifest: async (repository: string, reference: string) => (reference === "1.1" ? undefined : registry.manifest(repository, reference)),
-    }) as unknown as RegistryClient;
+    });
     await expect(deleteOrphan(disagreeing, orphan, listedFirst)).rejects.toThrow(/^dev\/app:1\.1 is in the tag list of dev\/app at 127\.0\.0\.1:5000, read twice, but its manifest answers "not found".*deletes nothing more/);
     expect(registry.deletes).toEqual([]);
     // Its signatures gone since the listing (another clean-up): left so.
@@ -385,10 +388,10 @@ describe("groupTags: every tag of a group with the manifest it holds, or an erro
   function listing(): { registry: MemoryRegistry; client: RegistryClient; vanishing: Set<string> } {
     const { registry } = world();
     const vanishing = new Set<string>();
-    const client = Object.assign(Object.create(registry) as MemoryRegistry, {
+    const client = clientWith(registry, {
       repositories: async () => ["dev/app", "dev/multi", "other/app"],
       manifest: async (repository: string, reference: string) => (vanishing.has(`${repository}:${reference}`) ? undefined : registry.manifest(repository, reference)),
-    }) as unknown as RegistryClient;
+    });
     return { registry, client, vanishing };
   }
 
