@@ -97,19 +97,8 @@ export function planCiCleanup(tags: readonly RepositoryTag[], change: number): C
   // indexes outside the change by the per-platform manifests they reference: a change's tag on a
   // release index's platform image (a single-platform rebuild of the same bytes) is not the
   // change's to delete, nor are that image's `.sig`/`.att`.
-  const othersOn = new Map<string, string[]>();
-  const changeTags: RepositoryTag[] = [];
-  const holds = (key: string, holder: string): void => {
-    othersOn.set(key, [...(othersOn.get(key) ?? []), holder]);
-  };
-  for (const entry of tags) {
-    if (isChangeTag(entry.tag, change)) {
-      changeTags.push(entry);
-      continue;
-    }
-    holds(`${entry.repository}@${entry.digest}`, entry.tag);
-    for (const child of entry.children ?? []) holds(`${entry.repository}@${child}`, `${entry.tag} (an image of its index)`);
-  }
+  const changeTags = tags.filter((entry) => isChangeTag(entry.tag, change));
+  const othersOn = holdersIn(tags.filter((entry) => !isChangeTag(entry.tag, change)));
   const remove: RemovedTag[] = [];
   const keep: (RepositoryTag & { sharedWith: string[] })[] = [];
   for (const entry of changeTags) {
@@ -166,15 +155,28 @@ function signaturesOf(
 }
 
 /**
+ * Who holds each manifest (`repository@digest`): the tags pointing at it, and the tags whose index
+ * lists it (as a message names them). A delete by digest would take such a tag with it, or break
+ * its index. One table for the plan, the orphans and the registry's reads again before a delete.
+ */
+export function holdersIn(tags: readonly RepositoryTag[]): Map<string, string[]> {
+  const holders = new Map<string, string[]>();
+  const holds = (key: string, holder: string): void => {
+    holders.set(key, [...(holders.get(key) ?? []), holder]);
+  };
+  for (const entry of tags) {
+    holds(`${entry.repository}@${entry.digest}`, entry.tag);
+    for (const child of entry.children ?? []) holds(`${entry.repository}@${child}`, `${entry.tag} (an image of its index)`);
+  }
+  return holders;
+}
+
+/**
  * The tags of `others` that hold `entry`'s manifest in its repository, or hold an index that lists
- * it (as a message names them): a cosign tag made to point at a release's platform image is not
- * the change's to delete.
+ * it: a cosign tag made to point at a release's platform image is not the change's to delete.
  */
 function holdersOf(entry: RepositoryTag, others: readonly RepositoryTag[]): string[] {
-  return others.filter((other) => other !== entry && other.repository === entry.repository).flatMap((other) => [
-    ...(other.digest === entry.digest ? [other.tag] : []),
-    ...((other.children ?? []).includes(entry.digest) ? [`${other.tag} (an image of its index)`] : []),
-  ]);
+  return holdersIn(others.filter((other) => other !== entry)).get(`${entry.repository}@${entry.digest}`) ?? [];
 }
 
 /**

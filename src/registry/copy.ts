@@ -4,6 +4,7 @@
  * digest of its own. The requests themselves are the client's (client.ts).
  */
 import { mapLimited } from "../core/concurrency.js";
+import { holdersIn } from "../core/ci-build.js";
 import { attestationTag, cosignTagSubject, signatureTag } from "../core/cosign-format.js";
 import { sha256Digest } from "./blob-cache.js";
 import { type ManifestResult, type RegistryClient, RegistryError } from "./client.js";
@@ -213,17 +214,12 @@ export function provenanceLast<T extends { readonly tag: string }>(signatures: r
 async function holdings(client: Pick<RegistryClient, "registry" | "tags" | "manifest">, repository: string, listed: readonly string[], except?: string): Promise<Map<string, string[]>> {
   const others = listed.filter((other) => other !== except);
   const held = await mapLimited(others, 8, (other) => listedTagManifest(client, repository, other));
-  const holders = new Map<string, string[]>();
-  const holds = (digest: string, holder: string): void => {
-    holders.set(digest, [...(holders.get(digest) ?? []), holder]);
-  };
-  others.forEach((other, at) => {
+  const tags = others.flatMap((tag, at) => {
     const manifest = held[at];
-    if (manifest === undefined) return;
-    holds(manifest.digest, other);
-    for (const entry of manifest.manifest.manifests ?? []) holds(entry.digest, `${other} (an image of its index)`);
+    return manifest === undefined ? [] : [{ repository, tag, digest: manifest.digest, children: (manifest.manifest.manifests ?? []).map((entry) => entry.digest) }];
   });
-  return holders;
+  // Keyed by digest alone: every tag here is of this one repository.
+  return new Map([...holdersIn(tags)].map(([key, holders]) => [key.slice(repository.length + 1), holders]));
 }
 
 /**
