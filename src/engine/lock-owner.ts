@@ -146,9 +146,11 @@ function fileStore(backendDir: string): OwnerStore {
 export function psql(backendUrl: string, sql: string, variables: Readonly<Record<string, string>>, env: Readonly<Record<string, string | undefined>>): Promise<{ code: number; stdout: string; stderr: string; missing: boolean }> {
   const url = new URL(backendUrl);
   url.searchParams.delete("table");
-  // A password in the URL goes to psql in its environment, not on its command line, which any
-  // user of the machine can read (/proc/<pid>/cmdline).
-  const password = url.password === "" ? undefined : decodeURIComponent(url.password);
+  // A password in the URL (its user part, or libpq's `password` parameter, which libpq reads after
+  // the user part) goes to psql in its environment, not on its command line, which any user of the
+  // machine can read (/proc/<pid>/cmdline).
+  const password = url.searchParams.get("password") ?? (url.password === "" ? undefined : decodeURIComponent(url.password));
+  url.searchParams.delete("password");
   url.password = "";
   const binary = ["psql", "/usr/lib/postgresql/15/bin/psql"].find((candidate) => candidate === "psql" || existsSync(candidate)) ?? "psql";
   const args = ["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", ...Object.entries(variables).flatMap(([name, value]) => ["-v", `${name}=${value}`]), url.toString(), "-f", "-"];

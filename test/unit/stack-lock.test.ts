@@ -313,6 +313,11 @@ describe("psql gets a backend URL's password in its environment, never on its co
       const lines = readFileSync(seen, "utf8").split("\n");
       expect(lines).toContain("postgres://strata@127.0.0.1:5432/pulumi?sslmode=disable");
       expect(lines.filter((line) => line.includes("s3cr"))).toEqual(["PGPASSWORD=s3cr/t"]);
+      // libpq's `password` parameter leaves the command line too.
+      await psql("postgres://strata@127.0.0.1:5432/pulumi?password=qu%26ery&sslmode=disable", "select 1", {}, { PATH: `${dir}:${process.env.PATH ?? ""}` });
+      const queryLines = readFileSync(seen, "utf8").split("\n");
+      expect(queryLines).toContain("postgres://strata@127.0.0.1:5432/pulumi?sslmode=disable");
+      expect(queryLines.filter((line) => line.includes("qu"))).toEqual(["PGPASSWORD=qu&ery"]);
       // Without a password, none is set.
       await psql("postgres://strata@127.0.0.1:5432/pulumi", "select 1", {}, { PATH: `${dir}:${process.env.PATH ?? ""}`, PGPASSWORD: "" });
       expect(readFileSync(seen, "utf8")).toMatch(/^PGPASSWORD=$/m);
