@@ -75,6 +75,12 @@ export interface ProvenanceInput {
    */
   readonly adopted?: true;
   /**
+   * The nearest ancestor (`repository@sha256:…`) this run adopted rather than built, when the image
+   * was built on it, directly or through its parents: the image's bytes hold that one's, which no
+   * trusted run says which source built. Absent when every ancestor was built (or copied).
+   */
+  readonly adoptedAncestor?: string;
+  /**
    * The layer's own build arguments (plan.ts ownBuildArgs: its release version and source). The
    * build gets more (pulumi/tree.ts): the parent's reference and digest, which are `parent` here,
    * and the layer's fingerprint and inputs digest, which are `fingerprint`; not repeated.
@@ -125,9 +131,10 @@ export interface ProvenancePredicate {
      * `copiedFrom`: the image was copied from this `repository@sha256:…`, not built by this run
      * (Strata decided to copy, so it is Strata's parameter, not the user's). `adopted`: it was in
      * the registry already, under its own tag with its fingerprint, built by another run; the engine
-     * named is the one of the run that recorded and signed it.
+     * named is the one of the run that recorded and signed it. `adoptedAncestor`: the image was built
+     * on that adopted image (directly or through its parents), so its bytes hold that one's.
      */
-    readonly internalParameters: { readonly engine: BuildEngine; readonly copiedFrom?: string; readonly adopted?: true };
+    readonly internalParameters: { readonly engine: BuildEngine; readonly copiedFrom?: string; readonly adopted?: true; readonly adoptedAncestor?: string };
     readonly resolvedDependencies: readonly ResourceDescriptor[];
   };
   readonly runDetails: {
@@ -181,7 +188,7 @@ export function provenancePredicate(input: ProvenanceInput): ProvenancePredicate
         channel: input.channel,
       },
       // The network too: a step on the host's network could reach the host's own services.
-      internalParameters: { engine: { name: input.engine.name, version: input.engine.version, ...(input.engine.network === undefined ? {} : { network: input.engine.network }) }, ...(input.copiedFrom === undefined ? {} : { copiedFrom: input.copiedFrom }), ...(input.adopted === true ? { adopted: true as const } : {}) },
+      internalParameters: { engine: { name: input.engine.name, version: input.engine.version, ...(input.engine.network === undefined ? {} : { network: input.engine.network }) }, ...(input.copiedFrom === undefined ? {} : { copiedFrom: input.copiedFrom }), ...(input.adopted === true ? { adopted: true as const } : {}), ...(input.adoptedAncestor === undefined ? {} : { adoptedAncestor: input.adoptedAncestor }) },
       resolvedDependencies: dependencies,
     },
     runDetails: {
@@ -295,6 +302,13 @@ export function provenanceProblems(statement: unknown, imageDigestRef: string): 
   const internal = isRecord(definition.internalParameters) ? definition.internalParameters : {};
   if (internal.adopted !== undefined && internal.adopted !== false) {
     problems.push({ file, field: "provenance: buildDefinition.internalParameters.adopted", message: "says the run that signed it did not build it: it adopted what the image's tag already held (pushed by another runner, a killed run, or anyone who can push), so no trusted run says which source built these bytes", fix: newImage });
+  }
+  // Its run built it, but on an image it adopted: the bytes of that image are in this one, and no
+  // trusted run says which source built them. A new version of the adopted layer rebuilds it and
+  // every layer on it (its descendants' fingerprints name their parent's).
+  if (internal.adoptedAncestor !== undefined) {
+    const ancestor = typeof internal.adoptedAncestor === "string" ? internal.adoptedAncestor : JSON.stringify(internal.adoptedAncestor);
+    problems.push({ file, field: "provenance: buildDefinition.internalParameters.adoptedAncestor", message: `says the image was built on ${ancestor}, which its run adopted rather than built (found under its own tag, pushed by another runner, a killed run, or anyone who can push): its bytes are in this image, and no trusted run says which source built them`, fix: "publish that ancestor's layer as a new version on the channel that builds it: strata bump --stack <that channel> --minor <its layer> (its descendants follow), then strata up there, then promote it along again" });
   }
   if (internal.copiedFrom !== undefined) {
     problems.push({ file, field: "provenance: buildDefinition.internalParameters.copiedFrom", message: `says the image was copied from ${typeof internal.copiedFrom === "string" ? internal.copiedFrom : JSON.stringify(internal.copiedFrom)} (a CI run's unchanged layer), not built by the run that signed it`, fix: "promote from the channel that built it, whose provenance names its build" });

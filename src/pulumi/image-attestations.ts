@@ -131,6 +131,20 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
   const targets = new Map(args.targets.map((target) => [target.layer.name, target] as const));
   const indexes = new Map(args.indexes.map((index) => [index.layer, index] as const));
   const copiedFrom = args.copiedFrom ?? new Map<string, string>();
+  // The nearest ancestor this run adopted that the layer's image holds: up its parents, stopping at
+  // a copied one, whose bytes are the image it was copied from, built and signed by its own run.
+  // Only for an image this run built: a copy's or an adopted image's bytes are not its build's, and
+  // its provenance says so already.
+  const adoptedAncestorOf = (layer: LayerOutput): LayerOutput | undefined => {
+    if (copiedFrom.has(layer.layer) || args.adopted?.has(layer.layer) === true) return undefined;
+    const seen = new Set<string>();
+    for (let name = layer.parent; name !== null && !seen.has(name) && !copiedFrom.has(name); name = byName.get(name)?.parent ?? null) {
+      seen.add(name);
+      const ancestor = byName.get(name);
+      if (ancestor !== undefined && args.adopted?.has(name) === true) return ancestor;
+    }
+    return undefined;
+  };
   const factsOf = (layer: LayerOutput, platform: string, buildArgs: Readonly<Record<string, string>>): pulumi.Output<ProvenanceFacts> => {
     // The parent as the image was made on it: a copied parent's children build on the image the
     // copy is made from (its BASE_IMAGE, pulumi/tree.ts), not on the copy's own annotated digest;
@@ -138,7 +152,8 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
     // parent's fingerprint). Both are known before the run starts, so the input is the same on a rerun.
     const parentRef = layer.parent === null ? undefined : copiedFrom.get(layer.parent) ?? byName.get(layer.parent)?.digestRef;
     const source = copiedFrom.get(layer.layer);
-    return pulumi.output(parentRef ?? null).apply((parentDigestRef) => ({
+    const ancestor = adoptedAncestorOf(layer);
+    return pulumi.all([parentRef ?? null, ancestor === undefined ? null : ancestor.digestRef]).apply(([parentDigestRef, adoptedAncestor]) => ({
       ...lastingFacts(args.facts),
       layer: layer.layer,
       fingerprint: layer.fingerprint,
@@ -146,6 +161,8 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
       // Only on a copy: a built image's inputs stay as they were.
       ...(source === undefined ? {} : { copiedFrom: source }),
       ...(args.adopted?.has(layer.layer) === true ? { adopted: true as const } : {}),
+      // Built (or adopted) on an adopted image: its bytes are in this one, so the provenance says so.
+      ...(adoptedAncestor === null ? {} : { adoptedAncestor }),
       buildArgs,
       platform,
     }));

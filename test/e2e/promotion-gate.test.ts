@@ -250,19 +250,23 @@ describe("the promotion gate", () => {
       rmSync(context, { recursive: true, force: true });
       execFileSync("docker", ["image", "rm", "--force", tag], { stdio: "ignore" });
     }
-    // Another runner on that channel (a fresh state) adopts what the tag holds, and signs it with the channel's key.
-    const twin = await source("planted-twin", key, { channel: "planted" });
+    // Another runner on that channel (a fresh state) adopts what the tag holds, and signs it with the
+    // channel's key; it builds tools, which the planted channel did not publish, on that image.
+    const twin = await source("planted-twin", key, { channel: "planted", layers: JSON.stringify(["base", "tools"]) });
     expect(twin.group).toBe(planted.group);
     await twin.up();
     const adopted = (await twin.outputs()).base;
     expect(adopted?.origin).toBe("adopted");
+    expect((await twin.outputs()).tools?.origin).toBe("built");
     expect(adopted?.digestRef).not.toBe(built?.digestRef);
     // Its signature verifies with the trusted key: only the provenance says it was not built.
     const verified = cosignCli(cosign, ["verify", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--allow-insecure-registry", adopted?.digestRef ?? ""]);
     expect(verified.code, verified.out).toBe(0);
     const { message, before, after } = await refused("planted-twin");
-    expect(message).toMatch(/the promotion is refused: 1 of 1 images did not pass strata:trust/);
+    expect(message).toMatch(/the promotion is refused: 2 of 2 images did not pass strata:trust/);
     expect(message).toMatch(/its provenance buildDefinition\.internalParameters\.adopted says the run that signed it did not build it: it adopted what the image's tag already held/);
+    // tools was built by the trusted run, but on the planted bytes, which it holds (review 119).
+    expect(message).toContain(`its provenance buildDefinition.internalParameters.adoptedAncestor says the image was built on ${adopted?.digestRef ?? ""}, which its run adopted rather than built`);
     expect(after).toEqual(before);
     expect(after).toEqual({});
   });

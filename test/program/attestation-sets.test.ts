@@ -4,7 +4,7 @@
  * and the leaves under it) together, cut where a head's name ends a set (core/attestation-sets.ts),
  * and each layer's stack outputs read from its own set's entry.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
 import { endsSet } from "../../src/core/attestation-sets.js";
 import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/core/image-types.js";
 import { fakeDigest, installMocks, type RecordedResource, resolved } from "../helpers/mocks.js";
@@ -59,6 +59,29 @@ describe("attestation sets in the program", () => {
     // Only the adopted image says so; a built one's inputs carry no such field.
     expect(images.svc3?.provenanceFacts.adopted).toBe(true);
     expect("adopted" in (images.svc2?.provenanceFacts ?? {})).toBe(false);
+    expect("adoptedAncestor" in (images.svc3?.provenanceFacts ?? {})).toBe(false);
+  });
+
+  it("names in each image built on an adopted image, directly or through its parents, the nearest such ancestor; a copied parent's bytes are its source's", async () => {
+    // A copy's and an adopted image's own provenance says already that this run did not build them.
+    const before = recorded.length;
+    // base (adopted) → mid (built) → app (built); base → cp (copied, CI) → leaf (built); top (adopted) → over (adopted) → under (built).
+    const edges: [string, string | null][] = [["a-base", null], ["a-mid", "a-base"], ["a-app", "a-mid"], ["a-cp", "a-base"], ["a-leaf", "a-cp"], ["a-top", null], ["a-over", "a-top"], ["a-under", "a-over"]];
+    const layers = edges.map(([layer, parentLayer]) => ({
+      layer, kind: "service", image: layer, tag: "1.0-p0", ref: `${REGISTRY}/g/${layer}:1.0-p0`, digestRef: pulumi.output(digestRefOf(layer)),
+      parent: parentLayer, origin: "built" as const, fingerprint: `f-${layer}`, inputsDigest: `i-${layer}`, contextDigest: `c-${layer}`,
+    }));
+    const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "r", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
+    const copiedFrom = new Map([["a-cp", `${REGISTRY}/g/a-cp@${fakeDigest("release-a-cp")}`]]);
+    attestations.declareAttestations(layers, { registry: REGISTRY, targets: [], indexes: [], platform: "linux/amd64", facts, signingKey: pulumi.secret({ privateKeyPem: "pem", password: "pw" }), copiedFrom, adopted: new Set(["a-base", "a-top", "a-over"]) }, new pulumi.ComponentResource("test:index:Parent", "adopted-ancestors"));
+    const images = (): Record<string, { provenanceFacts: { adoptedAncestor?: string; adopted?: boolean } }> => Object.assign({}, ...recorded.slice(before).filter((resource) => resource.type === IMAGE_ATTESTATIONS_SET_TYPE).map((set) => set.inputs.images)) as Record<string, { provenanceFacts: { adoptedAncestor?: string; adopted?: boolean } }>;
+    await vi.waitFor(() => expect(Object.keys(images()).sort()).toEqual(edges.map(([layer]) => layer).sort()));
+    const ancestors = Object.fromEntries(Object.entries(images()).map(([name, image]) => [name, image.provenanceFacts.adoptedAncestor ?? null]));
+    expect(ancestors).toEqual({
+      "a-base": null, "a-mid": digestRefOf("a-base"), "a-app": digestRefOf("a-base"),
+      "a-cp": null, "a-leaf": null,
+      "a-top": null, "a-over": null, "a-under": digestRefOf("a-over"),
+    });
   });
 
   it("puts a multi-platform layer's index, its platforms' images in the index's repository, and each per-platform image in sets, none twice", async () => {

@@ -112,6 +112,12 @@ describe("provenance statement", () => {
     expect(provenancePredicateBytes(input).toString("utf8")).not.toContain("adopted");
   });
 
+  it("says an image built on an adopted ancestor was, naming it", () => {
+    const ancestor = `127.0.0.1:5000/g/debian@sha256:${"e".repeat(64)}`;
+    expect(provenancePredicate({ ...input, adoptedAncestor: ancestor }).buildDefinition.internalParameters).toEqual({ engine: input.engine, adoptedAncestor: ancestor });
+    expect(provenancePredicateBytes(input).toString("utf8")).not.toContain("adoptedAncestor");
+  });
+
   it("puts the Strata version in the builder id", () => {
     expect(builderId("0.2.0")).toBe("https://github.com/strata/strata@v0.2.0");
     expect(builderId("v0.2.0")).toBe("https://github.com/strata/strata@v0.2.0");
@@ -159,6 +165,11 @@ describe("provenance checks of the promotion gate", () => {
       ((other.predicate as Record<string, unknown>).buildDefinition as Record<string, unknown>).internalParameters = shape;
       expect(provenanceProblems(other, ref).problems.map((problem) => problem.field)).toEqual(["provenance: buildDefinition.internalParameters"]);
     }
+    // Built by its run, but on an adopted image (review 119): that image's bytes are in this one.
+    const ancestor = `127.0.0.1:5000/g/debian@sha256:${"e".repeat(64)}`;
+    const onAdopted = provenanceProblems(provenanceStatement({ ...input, adoptedAncestor: ancestor }), ref);
+    expect(onAdopted.provenance).toBeUndefined();
+    expect(onAdopted.problems).toMatchObject([{ field: "provenance: buildDefinition.internalParameters.adoptedAncestor", message: expect.stringContaining(`built on ${ancestor}, which its run adopted`), fix: expect.stringContaining("strata bump") }]);
     // false says it was built.
     const built = statement();
     ((built.predicate as Record<string, unknown>).buildDefinition as Record<string, unknown>).internalParameters = { engine: input.engine, adopted: false };

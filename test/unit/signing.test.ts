@@ -97,6 +97,9 @@ describe("ImageAttestationsSet inputs", () => {
     expect(parsed.provenanceFacts.source.clean).toBe(true);
     expect(parsed.provenanceFacts.adopted).toBeUndefined();
     expect(parseApp(inputs({ provenanceFacts: { ...FACTS, adopted: true } })).provenanceFacts.adopted).toBe(true);
+    expect(parsed.provenanceFacts.adoptedAncestor).toBeUndefined();
+    expect(parseApp(inputs({ provenanceFacts: { ...FACTS, adoptedAncestor: PARENT } })).provenanceFacts.adoptedAncestor).toBe(PARENT);
+    expect(() => parseApp(inputs({ provenanceFacts: { ...FACTS, adoptedAncestor: 7 } }))).toThrow(/provenanceFacts.adoptedAncestor must be a non-empty string/);
   });
 
   it("refuses a tag instead of a digest, another registry, a missing key, and a tree not known to be clean, naming the image", () => {
@@ -183,6 +186,15 @@ describe("signing an image, in this process", () => {
     // image is signed all the same.
     expect(registry.digestReads).toBe(2);
     expect(outputs.packagesAdded).toBeUndefined();
+  });
+
+  it("writes an adopted ancestor the facts name into the provenance, where the gate refuses it", async () => {
+    const registry = await imageRegistry();
+    const facts = { ...imageInputs(registry).provenanceFacts, adoptedAncestor: PARENT };
+    await attestImage(registry, { ...imageInputs(registry), provenanceFacts: facts }, { runId: RUN_ID, keys: new KeyUnlocker() });
+    const provenance = registry.tagLayers("att").find((layer) => layer.annotations.predicateType === PREDICATE_TYPES.slsaprovenance1);
+    const statement = JSON.parse(readDsseEnvelope(provenance?.blob ?? Buffer.alloc(0))?.payload.toString("utf8") ?? "{}") as { predicate: { buildDefinition: { internalParameters: Record<string, unknown> } } };
+    expect(statement.predicate.buildDefinition.internalParameters.adoptedAncestor).toBe(PARENT);
   });
 
   it("counts the packages a layer added over its parent, reading a parent this process signed no second time; a root layer added all", async () => {

@@ -135,6 +135,7 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
     ...(facts.parent === null ? {} : { parent: facts.parent }),
     ...(facts.copiedFrom === undefined ? {} : { copiedFrom: facts.copiedFrom }),
     ...(facts.adopted === true ? { adopted: true as const } : {}),
+    ...(facts.adoptedAncestor === undefined ? {} : { adoptedAncestor: facts.adoptedAncestor }),
     buildArgs: facts.buildArgs,
     platform: facts.platform,
     stack: facts.stack,

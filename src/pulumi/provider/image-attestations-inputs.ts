@@ -41,6 +41,8 @@ export interface ProvenanceFacts {
    * for an image this run built, as copiedFrom is.
    */
   readonly adopted?: true;
+  /** The nearest ancestor this run adopted, which the image was built on (core/provenance.ts); absent when there is none. */
+  readonly adoptedAncestor?: string;
   readonly buildArgs: Readonly<Record<string, string>>;
   /** `os/arch`; an index's platforms joined by commas. */
   readonly platform: string;
@@ -131,6 +133,7 @@ function parseProvenance(value: unknown, image: string): ProvenanceFacts {
     parent: facts.parent === null || facts.parent === undefined ? null : text(facts.parent, `${image}.provenanceFacts.parent`),
     ...(facts.copiedFrom === null || facts.copiedFrom === undefined ? {} : { copiedFrom: text(facts.copiedFrom, `${image}.provenanceFacts.copiedFrom`) }),
     ...(facts.adopted === true ? { adopted: true as const } : {}),
+    ...(facts.adoptedAncestor === null || facts.adoptedAncestor === undefined ? {} : { adoptedAncestor: text(facts.adoptedAncestor, `${image}.provenanceFacts.adoptedAncestor`) }),
     buildArgs: Object.fromEntries(Object.entries(buildArgs).map(([key, item]) => [key, String(item)])),
     platform: text(facts.platform, `${image}.provenanceFacts.platform`),
     stack: text(facts.stack, `${image}.provenanceFacts.stack`),
