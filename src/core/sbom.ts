@@ -463,32 +463,36 @@ export function imageSbom(subject: SbomSubject, files: ReadonlyMap<string, Uint8
 // ---------------------------------------------------------------------------------------------
 // What a layer added
 
-/** The purls of the packages an SBOM lists (the image itself left out). */
-export function sbomPurls(document: SpdxDocument): Set<string> {
+/**
+ * One key per package an SBOM lists (the image itself left out): its purl and where it was read
+ * (`sourceInfo`), so a second copy of a package elsewhere in the image (a virtualenv's beside the
+ * system's) counts as one more, as it does in the SBOM's own count of packages.
+ */
+export function sbomPackageKeys(document: SpdxDocument): Set<string> {
   const described = new Set(document.relationships.filter((relation) => relation.relationshipType === "DESCRIBES").map((relation) => relation.relatedSpdxElement));
-  const purls = new Set<string>();
+  const keys = new Set<string>();
   for (const entry of document.packages) {
     if (described.has(entry.SPDXID)) continue;
-    for (const ref of entry.externalRefs) if (ref.referenceType === "purl") purls.add(ref.referenceLocator);
+    for (const ref of entry.externalRefs) if (ref.referenceType === "purl") keys.add(`${ref.referenceLocator}\n${entry.sourceInfo ?? ""}`);
   }
-  return purls;
+  return keys;
 }
 
 export interface PackageDelta {
   /** Packages in the layer's image. */
   readonly total: number;
-  /** Purls the layer's image has and its parent's has not (a new version counts here, and its old one in `removed`). */
+  /** Packages the layer's image has and its parent's has not, by purl and place (a new version counts here, and its old one in `removed`). */
   readonly added: number;
   readonly removed: number;
 }
 
-/** How many packages a layer added over its parent (by purl); a layer without a parent added every one. */
+/** How many packages a layer added over its parent (by purl and place); a layer without a parent added every one. */
 export function packageDelta(parent: SpdxDocument | undefined, layer: SpdxDocument): PackageDelta {
-  return purlDelta(parent === undefined ? undefined : sbomPurls(parent), sbomPurls(layer));
+  return packageKeyDelta(parent === undefined ? undefined : sbomPackageKeys(parent), sbomPackageKeys(layer));
 }
 
-/** packageDelta over the purls of the two SBOMs (what a process that keeps purls, not documents, compares). */
-export function purlDelta(parent: ReadonlySet<string> | undefined, mine: ReadonlySet<string>): PackageDelta {
+/** packageDelta over the package keys of the two SBOMs (what a process that keeps keys, not documents, compares). */
+export function packageKeyDelta(parent: ReadonlySet<string> | undefined, mine: ReadonlySet<string>): PackageDelta {
   const theirs = parent ?? new Set<string>();
   let added = 0;
   for (const found of mine) if (!theirs.has(found)) added++;

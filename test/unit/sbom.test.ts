@@ -182,6 +182,18 @@ describe("what a layer added", () => {
     expect(packageDelta(undefined, parent)).toEqual({ total: 5, added: 5, removed: 0 });
     expect(packageDelta(parent, parent)).toEqual({ total: 5, added: 0, removed: 0 });
   });
+
+  it("counts a second copy of a package in another place as one added, as the SBOM's own count does (review 118)", () => {
+    const system = new Map<string, string>([["usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA", "Name: six\nVersion: 1.16.0\n"]]);
+    const withVenv = new Map<string, string>([...system, ["opt/venv/lib/python3.11/site-packages/six-1.16.0.dist-info/METADATA", "Name: six\nVersion: 1.16.0\n"]]);
+    const before = imageSbom(subject(), system).document;
+    const after = imageSbom(subject({ digest: digestB }), withVenv).document;
+    expect(after.packages.length - 1).toBe(2);
+    expect(packageDelta(before, after)).toEqual({ total: 2, added: 1, removed: 0 });
+    expect(packageDelta(after, before)).toEqual({ total: 1, added: 0, removed: 1 });
+    // A root layer: every package, as many as the SBOM lists.
+    expect(packageDelta(undefined, after)).toEqual({ total: 2, added: 2, removed: 0 });
+  });
 });
 
 describe("the real Debian base (layers/debian/rootfs.tar from scripts/make-rootfs.sh)", () => {

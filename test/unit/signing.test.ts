@@ -206,7 +206,7 @@ describe("signing an image, in this process", () => {
     const registry = new AppRegistry(baseLayer);
     const base = registry.image;
     const child = registry.addImage("g/child", [baseLayer, childLayer]);
-    const context = { runId: RUN_ID, keys: new KeyUnlocker(), changesets: new LayerChangesets(), purls: new Map<string, Promise<ReadonlySet<string> | undefined>>() };
+    const context = { runId: RUN_ID, keys: new KeyUnlocker(), changesets: new LayerChangesets(), packageKeys: new Map<string, Promise<ReadonlySet<string> | undefined>>() };
     const root = await attestImage(registry, { ...imageInputs(registry), provenanceFacts: { ...imageInputs(registry).provenanceFacts, parent: null } }, context);
     expect(root).toMatchObject({ packages: 2, packagesAdded: 2 });
     // A root layer added every package it lists, as packages counts them: one Python distribution in two places is two.
@@ -218,14 +218,14 @@ describe("signing an image, in this process", () => {
     const childInputs = imageInputs(registry);
     const added = await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `127.0.0.1:5000/g/app@${base}` } }, context);
     expect(added).toMatchObject({ packages: 3, packagesAdded: 2 });
-    // Its own manifest only: the parent's purls were kept from its own signing.
+    // Its own manifest only: the parent's package keys were kept from its own signing.
     expect(registry.digestReads - readsBefore).toBe(1);
     // A process that did not sign the parent reads its SBOM (the same count), and a parent in another registry is not known.
-    const fresh = { runId: RUN_ID, keys: context.keys, changesets: new LayerChangesets(), purls: new Map<string, Promise<ReadonlySet<string> | undefined>>() };
+    const fresh = { runId: RUN_ID, keys: context.keys, changesets: new LayerChangesets(), packageKeys: new Map<string, Promise<ReadonlySet<string> | undefined>>() };
     registry.tagged.clear();
     expect(await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `127.0.0.1:5000/g/app@${base}` } }, fresh)).toMatchObject({ packagesAdded: 2 });
     registry.tagged.clear();
-    const elsewhere = await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `other.example:5000/g/app@${base}` } }, { ...fresh, purls: new Map() });
+    const elsewhere = await attestImage(registry, { ...childInputs, repository: "g/child", digest: child, digestRef: `127.0.0.1:5000/g/child@${child}`, provenanceFacts: { ...childInputs.provenanceFacts, parent: `other.example:5000/g/app@${base}` } }, { ...fresh, packageKeys: new Map() });
     expect(elsewhere.packages).toBe(3);
     expect(elsewhere.packagesAdded).toBeUndefined();
   });

@@ -17,7 +17,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { attestationTag, CHANGE_KEY, type CosignKey, type KeySource, PREDICATE_TYPES, signatureTag, unlockCosignKey } from "../../core/cosign-format.js";
 import { provenancePredicateBytes } from "../../core/provenance.js";
 import { parseReference, referenceProblems } from "../../core/reference.js";
-import { type ImagePackage, imagePackages, purlDelta, sbomPurls, serializeSpdx, spdxDocument } from "../../core/sbom.js";
+import { type ImagePackage, imagePackages, packageKeyDelta, sbomPackageKeys, serializeSpdx, spdxDocument } from "../../core/sbom.js";
 import { type SigningKey } from "../../engine/cosign.js";
 import { RegistryError } from "../../registry/client.js";
 import { type ImageFilesRegistry, imageFiles, type LayerChangesets } from "../../registry/image-files.js";
@@ -57,7 +57,7 @@ export class KeyUnlocker {
 }
 
 /** The SBOM of one image, or of an index: the packages of every platform image, each listed once. */
-export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttestationsInputs, "registry" | "repository" | "digest" | "tag">, tool: string, changesets?: LayerChangesets): Promise<{ bytes: string; packages: number; purls: ReadonlySet<string> }> {
+export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttestationsInputs, "registry" | "repository" | "digest" | "tag">, tool: string, changesets?: LayerChangesets): Promise<{ bytes: string; packages: number; packageKeys: ReadonlySet<string> }> {
   const image = `${inputs.registry}/${inputs.repository}@${inputs.digest}`;
   const found = await client.manifest(inputs.repository, inputs.digest);
   if (found === undefined) throw new RegistryError(`${image}: the registry has no such manifest (HTTP 404), so its SBOM cannot be read and it is not signed; push it again (strata up)`, 404, "no such manifest");
@@ -67,7 +67,7 @@ export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttes
     const read = await imageFiles(client, inputs.repository, inputs.digest, undefined, changesets, found);
     const architecture = read.config.architecture === undefined ? undefined : `${read.config.architecture}${read.config.variant === undefined ? "" : `/${read.config.variant}`}`;
     const document = spdxDocument({ ...subject, ...(architecture === undefined ? {} : { architecture }), ...(read.config.created === undefined ? {} : { created: read.config.created }) }, imagePackages(read.files));
-    return { bytes: serializeSpdx(document), packages: document.packages.length - 1, purls: sbomPurls(document) };
+    return { bytes: serializeSpdx(document), packages: document.packages.length - 1, packageKeys: sbomPackageKeys(document) };
   }
   // An index: what a pull of any platform can bring. A package the same in two platforms (same purl,
   // same file: `all` packages) is listed once; the time is the newest platform image's.
@@ -80,7 +80,7 @@ export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttes
     if (time !== undefined && (created === undefined || Date.parse(time) > Date.parse(created))) created = time;
   }
   const document = spdxDocument({ ...subject, ...(created === undefined ? {} : { created }) }, [...union.values()]);
-  return { bytes: serializeSpdx(document), packages: document.packages.length - 1, purls: sbomPurls(document) };
+  return { bytes: serializeSpdx(document), packages: document.packages.length - 1, packageKeys: sbomPackageKeys(document) };
 }
 
 /** What a provider process keeps across the images it attests: the run, the unlocked key, the layers it read. */
@@ -90,28 +90,28 @@ export interface AttestationContext {
   readonly keys: KeyUnlocker;
   readonly changesets?: LayerChangesets;
   /**
-   * The purls of the images this process read an SBOM of, by `repository@digest`: what a child's
+   * The package keys (core/sbom.ts sbomPackageKeys) of the images this process read an SBOM of, by `repository@digest`: what a child's
    * "packages added" is counted against, its parent usually signed by the same process before it.
    */
-  readonly purls?: Map<string, Promise<ReadonlySet<string> | undefined>>;
+  readonly packageKeys?: Map<string, Promise<ReadonlySet<string> | undefined>>;
 }
 
 /**
- * The purls of the image a layer was made on (`registry/repository@sha256:…`), to count what the
+ * The package keys of the image a layer was made on (`registry/repository@sha256:…`), to count what the
  * layer added: from the context when this process read it already, else its SBOM read again (its
  * layers' files are in the context's changesets). Undefined when it cannot be read (another
  * registry, a registry that fails): the count is only shown, so it is then shown as not known, and
  * the signing goes on; what is signed does not depend on it.
  */
-function parentPurls(client: ImageFilesRegistry, registry: string, parent: string, tool: string, context: AttestationContext): Promise<ReadonlySet<string> | undefined> {
+function parentPackageKeys(client: ImageFilesRegistry, registry: string, parent: string, tool: string, context: AttestationContext): Promise<ReadonlySet<string> | undefined> {
   const reference = referenceProblems(parent).length === 0 ? parseReference(parent) : undefined;
   if (reference?.digest === undefined || reference.registry !== registry) return Promise.resolve(undefined);
   const { path: repository, digest } = reference;
   const key = `${repository}@${digest}`;
-  let found = context.purls?.get(key);
+  let found = context.packageKeys?.get(key);
   if (found === undefined) {
-    found = sbomOf(client, { registry, repository, digest, tag: "parent" }, tool, context.changesets).then((sbom) => sbom.purls, () => undefined);
-    context.purls?.set(key, found);
+    found = sbomOf(client, { registry, repository, digest, tag: "parent" }, tool, context.changesets).then((sbom) => sbom.packageKeys, () => undefined);
+    context.packageKeys?.set(key, found);
   }
   return found;
 }
@@ -122,10 +122,10 @@ export async function attestImage(client: AttestationRegistry, inputs: ImageAtte
   const key = await context.keys.key(inputs.signingKey);
   const tool = `Strata-${facts.strataVersion}`;
   const sbom = await sbomOf(client, inputs, tool, context.changesets);
-  context.purls?.set(`${inputs.repository}@${inputs.digest}`, Promise.resolve(sbom.purls));
-  const parent = facts.parent === null ? undefined : await parentPurls(client, inputs.registry, facts.parent, tool, context);
-  // A root layer added every package its SBOM lists (counted as `packages` is, not by distinct purl).
-  const packagesAdded = facts.parent === null ? sbom.packages : parent === undefined ? undefined : purlDelta(parent, sbom.purls).added;
+  context.packageKeys?.set(`${inputs.repository}@${inputs.digest}`, Promise.resolve(sbom.packageKeys));
+  const parent = facts.parent === null ? undefined : await parentPackageKeys(client, inputs.registry, facts.parent, tool, context);
+  // A root layer added every package its SBOM lists; a child, those its parent's does not (by purl and place, as `packages` counts them).
+  const packagesAdded = facts.parent === null ? sbom.packages : parent === undefined ? undefined : packageKeyDelta(parent, sbom.packageKeys).added;
   const predicate = provenancePredicateBytes({
     image: `${inputs.registry}/${inputs.repository}`,
     digest: inputs.digest,

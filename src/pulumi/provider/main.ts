@@ -108,7 +108,7 @@ async function copyAll(inputs: CiCopySetInputs): Promise<{ repoDigests: Record<s
 /**
  * What this process keeps across the images it attests: the key, unlocked once (its scrypt is
  * ~0.5 CPU-s), and each layer blob's files, read once (a tree's images share their parents' layers),
- * and each image's purls, which its children's "packages added" are counted against.
+ * and each image's package keys, which its children's "packages added" are counted against.
  * Made by the first set that signs, as a promise, so sets that start together share it.
  */
 let attestations: Promise<AttestationContext> | undefined;
@@ -118,7 +118,7 @@ const runId = process.env.STRATA_RUN_ID ?? runIdOf(new Date());
 /** Signs and attests the set's images whose digests its state has not signed (attest-image.ts attestImageSet). */
 async function attestSet(state: Props, news: Props): Promise<Props> {
   const parsed = parseImageAttestationsSetInputs(news);
-  attestations ??= (async () => ({ runId, keys: new (await load.attest()).KeyUnlocker(), changesets: new (await load.registry()).LayerChangesets(), purls: new Map() }))();
+  attestations ??= (async () => ({ runId, keys: new (await load.attest()).KeyUnlocker(), changesets: new (await load.registry()).LayerChangesets(), packageKeys: new Map() }))();
   const { attestImageSet } = await load.attest();
   return attestImageSet(await clientFor(parsed), parsed, imagesToSign(state, news), keptAttestations(state, news), await attestations);
 }
