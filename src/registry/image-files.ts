@@ -31,6 +31,7 @@ import { createTarDecoder, type ParsedTarEntry } from "modern-tar";
 import { isSbomSource, SBOM_FIXED_FOLDERS } from "../core/sbom.js";
 import { type ImageConfig, type ManifestResult, type RegistryClient, RegistryError } from "./client.js";
 import { isIndexManifest } from "./copy.js";
+import { nodeZstd, zstdFramesDecompressor } from "./zstd-frames.js";
 
 /** What reading an image's files needs of a registry client. */
 export type ImageFilesRegistry = Pick<RegistryClient, "registry" | "manifest" | "configOf" | "blobStream">;
@@ -42,6 +43,8 @@ const LAYER_COMPRESSION: Readonly<Record<string, "gzip" | "zstd" | "none">> = {
   "application/vnd.oci.image.layer.v1.tar+zstd": "zstd",
   "application/vnd.docker.image.rootfs.diff.tar.gzip": "gzip",
   "application/vnd.docker.image.rootfs.diff.tar": "none",
+  // BuildKit's zstd layer with Docker's media types (compression=zstd, oci-mediatypes=false).
+  "application/vnd.docker.image.rootfs.diff.tar.zstd": "zstd",
 };
 
 const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.image.manifest.v1+json", "application/vnd.docker.distribution.manifest.v2+json"]);
@@ -173,9 +176,10 @@ async function readLayer(where: string, layer: LayerSource, wanted: (path: strin
 function decompressor(compression: "gzip" | "zstd" | "none"): ReadableWritablePair<Uint8Array, Uint8Array> {
   if (compression === "none") return new TransformStream<Uint8Array, Uint8Array>();
   if (compression === "gzip") return Duplex.toWeb(zlib.createGunzip()) as ReadableWritablePair<Uint8Array, Uint8Array>;
-  const zstd = (zlib as { createZstdDecompress?: () => Duplex }).createZstdDecompress;
+  const zstd = nodeZstd();
   if (zstd === undefined) throw new RegistryError(`a zstd-compressed layer needs Node.js 22.15 or later (this is ${process.version})`, undefined, "a zstd layer this Node.js cannot read", "malformed");
-  return Duplex.toWeb(zstd()) as ReadableWritablePair<Uint8Array, Uint8Array>;
+  // Every frame: a layer may be written as many (zstd:chunked), and Node's decompressor reads one.
+  return Duplex.toWeb(zstdFramesDecompressor(zstd)) as ReadableWritablePair<Uint8Array, Uint8Array>;
 }
 
 /** An error while reading a layer, as a RegistryError whose message names the image and the layer. */

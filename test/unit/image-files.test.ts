@@ -370,3 +370,16 @@ describe("layers read once per process (LayerChangesets)", () => {
     expect(blobReads(registry, digestOf(good))).toBe(2);
   });
 });
+
+describe("a zstd layer of many frames (zstd:chunked: a frame per file and skippable frames for its table of contents)", () => {
+  it("reads every frame's files (review 118: Node's decompressor alone read the first frame's)", async () => {
+    const compress = (zlib as unknown as { zstdCompressSync: (bytes: Buffer) => Buffer }).zstdCompressSync;
+    const layer = await tar([{ name: "var/lib/dpkg/status", body: "Package: bash\n" }, { name: "etc/os-release", body: "ID=debian\n" }]);
+    const toc = Buffer.concat([Buffer.from([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0]), Buffer.from("TOC!")]);
+    const bytes = Buffer.concat([compress(layer.subarray(0, 1024)), compress(layer.subarray(1024)), toc]);
+    for (const mediaType of ["application/vnd.oci.image.layer.v1.tar+zstd", "application/vnd.docker.image.rootfs.diff.tar.zstd"]) {
+      const files = await filesOfLayers("img", [{ name: "layer 1 of 1", mediaType, open: async () => layerStream(bytes) }]);
+      expect(text(files), mediaType).toEqual({ "etc/os-release": "ID=debian\n", "var/lib/dpkg/status": "Package: bash\n" });
+    }
+  });
+});
