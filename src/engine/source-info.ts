@@ -7,7 +7,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream, lstatSync, readdirSync, type Stats } from "node:fs";
+import { createReadStream, type Dirent, lstatSync, readdirSync, type Stats } from "node:fs";
 import { lstat, mkdtemp, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import path from "node:path";
@@ -247,7 +247,9 @@ function ignoredAlone(ignoredListing: readonly string[]): Set<string> {
  * - a `.git` folder or file inside a folder that holds tracked files (git never lists the name;
  *   it is in the layer's fingerprint, so the build took it): each such folder is looked at;
  * - a tracked file with the setuid or setgid bit (SET_ID_BITS). Other mode bits, and a folder's,
- *   are left: a checkout made under umask 002, or in a setgid shared folder, is ordinary.
+ *   are left: a checkout made under umask 002, or in a setgid shared folder, is ordinary;
+ * - a FIFO, socket or device node (git lists none of them, ignored or not; Docker's context takes
+ *   FIFOs and devices), in the checkout's top, a folder that holds tracked files or one walked.
  * A submodule's own `.git` is where its entry is, not in a folder of its parent's: it is not one.
  * Synchronous: one lstat a tracked file and folder, about a tenth of the same awaited one by one.
  * What cannot be read is "cannot tell" (a UserError), never clean.
@@ -256,12 +258,16 @@ function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: 
   const ignored = ignoredAlone(ignoredListing);
   const cannotRead = (what: string, error: unknown): UserError => cannotTellWhy(`reading ${what}`, (error as Error).message);
   // `folder` and the names in it are bytes (latin1, as git's listings here are read): see git().
+  // `folder`: "" for the top, else ending in "/".
+  const namesIn = (folder: string): { name: string; isDirectory: boolean; special: boolean }[] =>
+    readdirSync(Buffer.concat([Buffer.from(`${top}/`), Buffer.from(folder, "latin1")]), { withFileTypes: true, encoding: "buffer" })
+      .map((entry) => ({ name: entry.name.toString("latin1"), isDirectory: entry.isDirectory(), special: isSpecial(entry) }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const specialFile = (relative: string): string => `a FIFO, socket or device node, which git does not show and a build context can take: ${shown(relative)}`;
   const walk = (folder: string): string | undefined => {
-    let names: { name: string; isDirectory: boolean }[];
+    let names: { name: string; isDirectory: boolean; special: boolean }[];
     try {
-      names = readdirSync(Buffer.concat([Buffer.from(`${top}/`), Buffer.from(folder, "latin1")]), { withFileTypes: true, encoding: "buffer" })
-        .map((entry) => ({ name: entry.name.toString("latin1"), isDirectory: entry.isDirectory() }))
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      names = namesIn(folder);
     } catch (error) {
       throw cannotRead(`the folder ${shown(folder)}`, error);
     }
@@ -269,6 +275,7 @@ function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: 
     for (const entry of names) {
       const relative = `${folder}${entry.name}`;
       if (entry.name === ".git") return `a .git inside the checkout, which git does not show and a build context takes: ${shown(relative)}`;
+      if (entry.special) return specialFile(relative);
       if (!entry.isDirectory || ignored.has(`${relative}/`)) continue;
       const inside = walk(`${relative}/`);
       if (inside !== undefined) return inside;
@@ -297,9 +304,27 @@ function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: 
   }
   const gitInside = [...trackedFolders].sort().find((folder) => lstatIfThere(`${folder}/.git`) !== undefined);
   if (gitInside !== undefined) return `a .git inside the checkout, which git does not show and a build context takes: ${gitInside}/.git`;
+  for (const folder of ["", ...[...trackedFolders].sort().map((name) => `${name}/`)]) {
+    let names: { name: string; special: boolean }[];
+    try {
+      names = namesIn(folder);
+    } catch (error) {
+      // Gone, or no longer a folder: a tracked file gone is contentDifference's to report.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "ENOENT" || code === "ENOTDIR") continue;
+      throw cannotRead(`the folder ${shown(folder === "" ? "." : folder)}`, error);
+    }
+    const special = names.find((entry) => entry.special);
+    if (special !== undefined) return specialFile(`${folder}${special.name}`);
+  }
   const setId = entries.find((entry) => REGULAR_FILE.test(entry.mode) && ((lstatIfThere(entry.path)?.mode ?? 0) & SET_ID_BITS) !== 0);
   if (setId !== undefined) return `the setuid or setgid bit, which git does not record and a build's COPY keeps, on ${setId.path} (chmod ug-s)`;
   return undefined;
+}
+
+/** Neither a file, a folder nor a symlink: what git never lists. */
+function isSpecial(entry: Dirent<Buffer>): boolean {
+  return entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice();
 }
 
 /** A git object id of `bytes` as a blob, in the repository's hash (by the length of its ids). */
