@@ -4,13 +4,15 @@
  * verifies (exit 0, the table naming the key, the commit and the package count); the same with
  * `--key`; a stack signed by another key, and an image whose `.sig` tag was deleted from the
  * registry, are refused (exit 1, a paragraph naming the image), so a verify that failed open fails
- * these tests. `strata plan` on a channel promoting from each (with the same trust policy): the
+ * these tests; replacing the image's set (`--replace`, as the README says for a lost signature)
+ * signs it again. `strata plan` on a channel promoting from each (with the same trust policy): the
  * first would promote every layer, the second shows every image refused and why, and exits 1.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/core/image-types.js";
 import { Cosign } from "../../src/engine/cosign.js";
 import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
 import { cosignBinary } from "./cosign-cli.js";
@@ -200,6 +202,26 @@ describe("strata verify", () => {
     const keyed = await verifyJson("dev", "--key", publicKeyFile);
     expect(keyed.code).toBe(1);
     expect(keyed.data.images.find((image) => image.layer === "tools")?.admitted).toBe(false);
+
+    // What the README says to do when a signature was lost (two writers of one .sig): replace the
+    // set, which signs again what its images miss and writes nothing else.
+    const attTag = sigTag.replace(/\.sig$/, ".att");
+    const attBefore = (await registry.manifest(repository, attTag))?.digest;
+    const baseRepository = (layers.base as SignedOutput).digestRef.slice(registryAddress.length + 1, (layers.base as SignedOutput).digestRef.indexOf("@"));
+    const baseSigTag = `sha256-${(layers.base as SignedOutput).digestRef.slice((layers.base as SignedOutput).digestRef.indexOf("@sha256:") + "@sha256:".length)}.sig`;
+    const baseSigBefore = (await registry.manifest(baseRepository, baseSigTag))?.digest;
+    const state = (await dev.stack.exportStack()) as { deployment: { resources?: { urn: string; type: string; inputs?: { images?: Record<string, unknown> } }[] } };
+    const sets = (state.deployment.resources ?? []).filter((resource) => resource.type === IMAGE_ATTESTATIONS_SET_TYPE && resource.inputs?.images?.tools !== undefined);
+    expect(sets.map((set) => set.urn)).toHaveLength(1);
+    // A plain run does not: the state says the digest is signed.
+    await dev.stack.up({ parallel: 4 });
+    expect(await registry.manifest(repository, sigTag)).toBeUndefined();
+    await dev.stack.up({ replace: sets.map((set) => set.urn), parallel: 4 });
+    expect(await registry.manifest(repository, sigTag), `${repository}:${sigTag} signed again`).toBeDefined();
+    expect((await registry.manifest(repository, attTag))?.digest).toBe(attBefore);
+    expect((await registry.manifest(baseRepository, baseSigTag))?.digest).toBe(baseSigBefore);
+    const again = await verify("dev");
+    expect(again.code, again.out).toBe(0);
   });
 
   it("refuses an image whose manifest is gone while its .sig and .att remain (cosign reads only those tags)", async () => {
