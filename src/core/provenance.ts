@@ -303,13 +303,9 @@ export function provenanceProblems(statement: unknown, imageDigestRef: string): 
   if (internal.adopted !== undefined && internal.adopted !== false) {
     problems.push({ file, field: "provenance: buildDefinition.internalParameters.adopted", message: "says the run that signed it did not build it: it adopted what the image's tag already held (pushed by another runner, a killed run, or anyone who can push), so no trusted run says which source built these bytes", fix: newImage });
   }
-  // Its run built it, but on an image it adopted: the bytes of that image are in this one, and no
-  // trusted run says which source built them. A new version of the adopted layer rebuilds it and
-  // every layer on it (its descendants' fingerprints name their parent's).
-  if (internal.adoptedAncestor !== undefined) {
-    const ancestor = typeof internal.adoptedAncestor === "string" ? internal.adoptedAncestor : JSON.stringify(internal.adoptedAncestor);
-    problems.push({ file, field: "provenance: buildDefinition.internalParameters.adoptedAncestor", message: `says the image was built on ${ancestor}, which its run adopted rather than built (found under its own tag, pushed by another runner, a killed run, or anyone who can push): its bytes are in this image, and no trusted run says which source built them`, fix: "publish that ancestor's layer as a new version on the channel that builds it: strata bump --stack <that channel> --minor <its layer> (its descendants follow), then strata up there, then promote it along again" });
-  }
+  // `adoptedAncestor` is not judged here: an image is admitted only with its parent (trust-verdict.ts
+  // admitParentsFirst), so one built on an adopted image passes exactly when that image does (a
+  // killed run's, which it signed itself, does; one planted under its tag does not).
   if (internal.copiedFrom !== undefined) {
     problems.push({ file, field: "provenance: buildDefinition.internalParameters.copiedFrom", message: `says the image was copied from ${typeof internal.copiedFrom === "string" ? internal.copiedFrom : JSON.stringify(internal.copiedFrom)} (a CI run's unchanged layer), not built by the run that signed it`, fix: "promote from the channel that built it, whose provenance names its build" });
   }

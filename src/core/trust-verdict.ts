@@ -52,6 +52,8 @@ export interface ImageVerdict extends VerifyTarget {
   readonly reviewed: "yes" | "no" | "could not tell" | "not checked";
   /** Packages in the verified SPDX SBOM (without the image's own document package), when it verified. */
   readonly packages?: number;
+  /** The image it was built on (`repository@sha256:…`), as its provenance names it; absent for a root layer's. */
+  readonly parentDigestRef?: string;
   /** Every reason it is refused, each a sentence and a fix; empty when admitted. */
   readonly failures: readonly VerifyFailure[];
 }
@@ -87,7 +89,7 @@ export interface KeyAnswers {
 export interface Evidence {
   readonly signedBy?: string;
   /** The provenance (by a trusted key, about this digest) the verdict rests on: the first that passes every check, else the first read. */
-  readonly provenance?: { readonly signedBy: string; readonly commit?: string; readonly clean?: boolean; readonly passes: boolean };
+  readonly provenance?: { readonly signedBy: string; readonly commit?: string; readonly clean?: boolean; readonly parentDigestRef?: string; readonly passes: boolean };
   readonly packages?: number;
   readonly failures: readonly VerifyFailure[];
 }
@@ -170,12 +172,13 @@ export function spdxPackageCount(statement: unknown): number | undefined {
 }
 
 /** The source commit and tree a provenance statement records, as far as it records them. */
-function provenanceSource(statement: unknown): { commit?: string; clean?: boolean } {
+function provenanceSource(statement: unknown): { commit?: string; clean?: boolean; parentDigestRef?: string } {
   const external = externalParametersOf(statement);
   const source = isRecord(external.source) ? external.source : {};
   return {
     ...(typeof source.commit === "string" && /^([a-f0-9]{40}|[a-f0-9]{64})$/.test(source.commit) ? { commit: source.commit } : {}),
     ...(source.tree === "clean" ? { clean: true } : source.tree === "dirty" ? { clean: false } : {}),
+    ...(typeof external.parent === "string" ? { parentDigestRef: external.parent } : {}),
   };
 }
 
@@ -331,8 +334,37 @@ export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: 
     ...(evidence.provenance?.clean === undefined ? {} : { clean: evidence.provenance.clean }),
     reviewed,
     ...(evidence.packages === undefined ? {} : { packages: evidence.packages }),
+    ...(evidence.provenance?.parentDigestRef === undefined ? {} : { parentDigestRef: evidence.provenance.parentDigestRef }),
     failures,
   };
+}
+
+/**
+ * An image is admitted only with the image it was built on: that image's bytes are in it, so it
+ * can be trusted no more than they are. Each admitted verdict whose provenance names a parent is
+ * refused unless an admitted verdict of the same set has that parent's digest (a promotion and
+ * `strata verify` verify a layer's ancestors with it): a parent refused here (one its run adopted,
+ * planted under its tag; unsigned; dirty), or not among them (its layer's image is now another).
+ * Repeated to the leaves, so a grandchild of a refused image is refused too. Pure.
+ */
+export function admitParentsFirst(verdicts: readonly ImageVerdict[]): ImageVerdict[] {
+  let judged = [...verdicts];
+  for (let changed = true; changed;) {
+    changed = false;
+    const admittedDigests = new Set(judged.filter((verdict) => verdict.admitted).map((verdict) => digestOf(verdict.digestRef)));
+    const knownDigests = new Set(judged.map((verdict) => digestOf(verdict.digestRef)));
+    judged = judged.map((verdict) => {
+      if (!verdict.admitted || verdict.parentDigestRef === undefined) return verdict;
+      const parent = digestOf(verdict.parentDigestRef);
+      if (parent !== undefined && admittedDigests.has(parent)) return verdict;
+      changed = true;
+      const failure: VerifyFailure = parent !== undefined && knownDigests.has(parent)
+        ? { what: `it was built on ${verdict.parentDigestRef}, which is refused here: that image's bytes are in this one, so it is not trusted either`, fix: `fix what refuses ${verdict.parentDigestRef} (its own paragraph), then promote or verify again` }
+        : { what: `it was built on ${verdict.parentDigestRef}, which is not among the images verified with it (its parent layer's image is now another): nothing here says that image is trusted, and its bytes are in this one`, fix: `publish the layer as a new version built on its parent's current image (strata bump --stack <the channel that builds it> --minor ${verdict.layer}, then strata up there), then promote it along again` };
+      return { ...verdict, admitted: false, failures: [...verdict.failures, failure] };
+    });
+  }
+  return judged;
 }
 
 /**

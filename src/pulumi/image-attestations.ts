@@ -161,7 +161,8 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
       // Only on a copy: a built image's inputs stay as they were.
       ...(source === undefined ? {} : { copiedFrom: source }),
       ...(args.adopted?.has(layer.layer) === true ? { adopted: true as const } : {}),
-      // Built (or adopted) on an adopted image: its bytes are in this one, so the provenance says so.
+      // Built on an adopted image, whose bytes are in this one: the provenance says so (the gate
+      // judges each image with its parent, core/trust-verdict.ts admitParentsFirst).
       ...(adoptedAncestor === null ? {} : { adoptedAncestor }),
       buildArgs,
       platform,

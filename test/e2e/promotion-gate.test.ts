@@ -265,8 +265,9 @@ describe("the promotion gate", () => {
     const { message, before, after } = await refused("planted-twin");
     expect(message).toMatch(/the promotion is refused: 2 of 2 images did not pass strata:trust/);
     expect(message).toMatch(/its provenance buildDefinition\.internalParameters\.adopted says the run that signed it did not build it: it adopted what the image's tag already held/);
-    // tools was built by the trusted run, but on the planted bytes, which it holds (review 119).
-    expect(message).toContain(`its provenance buildDefinition.internalParameters.adoptedAncestor says the image was built on ${adopted?.digestRef ?? ""}, which its run adopted rather than built`);
+    // tools was built by the trusted run, but on the planted bytes, which it holds (review 119): an
+    // image is admitted only with its parent.
+    expect(message).toContain(`it was built on ${adopted?.digestRef ?? ""}, which is refused here: that image's bytes are in this one, so it is not trusted either`);
     expect(after).toEqual(before);
     expect(after).toEqual({});
   });

@@ -2,7 +2,7 @@ import { generateKeyPairSync, sign } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { type CosignKey, dsseEnvelope, inTotoStatement, IN_TOTO_PAYLOAD_TYPE, pae, publicKeyPem, signBase64, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
 import { provenancePredicateBytes, SLSA_PROVENANCE_V1, type ProvenanceInput } from "../../src/core/provenance.js";
-import { decideVerdict, readEvidence, refusalParagraph, spdxPackageCount, type CosignAnswer, type KeyAnswers, type VerifyTarget } from "../../src/core/trust-verdict.js";
+import { admitParentsFirst, decideVerdict, type ImageVerdict, readEvidence, refusalParagraph, spdxPackageCount, type CosignAnswer, type KeyAnswers, type VerifyTarget } from "../../src/core/trust-verdict.js";
 
 const repository = "127.0.0.1:5000/g/keystone";
 const digest = `sha256:${"a".repeat(64)}`;
@@ -249,5 +249,42 @@ describe("trust verdict", () => {
     expect(spdxPackageCount({ predicate: { SPDXID: "SPDXRef-DOCUMENT", packages: [] } })).toBeUndefined();
     expect(spdxPackageCount({ predicate: { ...JSON.parse(spdx.toString()), spdxVersion: "SPDX-3.0" } })).toBeUndefined();
     expect(spdxPackageCount({ predicate: { ...JSON.parse(spdx.toString()), name: "" } })).toBeUndefined();
+  });
+});
+
+describe("an image is admitted only with the image it was built on", () => {
+  const ref = (layer: string, hex: string): string => `127.0.0.1:5000/g/${layer}@sha256:${hex.repeat(64)}`;
+  const verdict = (layer: string, hex: string, parent?: string, admitted = true): ImageVerdict => ({
+    layer, digestRef: ref(layer, hex), admitted, reviewed: "yes", ...(parent === undefined ? {} : { parentDigestRef: parent }),
+    failures: admitted ? [] : [{ what: "it has no signature by a trusted key (keys/ci.pub)", fix: "sign it" }],
+  });
+
+  it("reads the parent from the provenance the verdict rests on", () => {
+    const parent = ref("base", "e");
+    const answers: KeyAnswers = { ...good, provenance: verified(envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), parent }))) };
+    expect(decideVerdict(target, readEvidence(target, [answers]), { kind: "reviewed" }, "origin/main")).toMatchObject({ admitted: true, parentDigestRef: parent });
+    expect("parentDigestRef" in decideVerdict(target, readEvidence(target, [good]), { kind: "reviewed" }, "origin/main")).toBe(false);
+  });
+
+  it("admits a tree whose every parent is admitted, the parent found by digest in another repository (a promotion's source, an index's platform images)", () => {
+    const tree = [verdict("base", "1"), verdict("tools", "2", ref("base", "1")), verdict("app", "3", `127.0.0.1:5000/other-group/tools@sha256:${"2".repeat(64)}`)];
+    expect(admitParentsFirst(tree)).toEqual(tree);
+  });
+
+  it("refuses each descendant of a refused image (review 121: one built on an image its run adopted, planted under its tag), to the leaves, whatever the order", () => {
+    const judged = admitParentsFirst([verdict("app", "3", ref("tools", "2")), verdict("tools", "2", ref("base", "1")), verdict("base", "1", undefined, false), verdict("db", "4", ref("base", "1")), verdict("other", "5")]);
+    expect(judged.map((entry) => [entry.layer, entry.admitted])).toEqual([["app", false], ["tools", false], ["base", false], ["db", false], ["other", true]]);
+    expect(judged[1]?.failures).toEqual([{ what: `it was built on ${ref("base", "1")}, which is refused here: that image's bytes are in this one, so it is not trusted either`, fix: `fix what refuses ${ref("base", "1")} (its own paragraph), then promote or verify again` }]);
+    expect(refusalParagraph(judged[0] as ImageVerdict)).toContain(`it was built on ${ref("tools", "2")}, which is refused here`);
+    // The refused parent's own paragraph is unchanged.
+    expect(judged[2]?.failures).toHaveLength(1);
+  });
+
+  it("refuses an image whose parent is not among those verified with it", () => {
+    const [child] = admitParentsFirst([verdict("tools", "2", ref("base", "9")), verdict("base", "1")]);
+    expect(child?.admitted).toBe(false);
+    expect(child?.failures).toMatchObject([{ what: expect.stringContaining(`built on ${ref("base", "9")}, which is not among the images verified with it`), fix: expect.stringContaining("strata bump --stack <the channel that builds it> --minor tools") }]);
+    // A parent that names no digest is not one.
+    expect(admitParentsFirst([verdict("tools", "2", "127.0.0.1:5000/g/base:1.0-p0"), verdict("base", "1")])[0]?.admitted).toBe(false);
   });
 });
