@@ -304,7 +304,8 @@ function hiddenFromGit(top: string, folders: readonly string[], ignoredListing: 
   }
   const gitInside = [...trackedFolders].sort().find((folder) => lstatIfThere(`${folder}/.git`) !== undefined);
   if (gitInside !== undefined) return `a .git inside the checkout, which git does not show and a build context takes: ${gitInside}/.git`;
-  for (const folder of ["", ...[...trackedFolders].sort().map((name) => `${name}/`)]) {
+  // The tracked names are read as UTF-8 (entries), the walk's as bytes (latin1): each folder turned into the walk's form.
+  for (const folder of ["", ...[...trackedFolders].sort().map((name) => `${Buffer.from(name, "utf8").toString("latin1")}/`)]) {
     let names: { name: string; special: boolean }[];
     try {
       names = namesIn(folder);

@@ -418,7 +418,12 @@ describe("source state", () => {
     expect(await state()).toMatchObject({ clean: true });
     // A FIFO (which Docker's context takes) or a socket, ignored by a pattern or not: in a folder of the commit, in the
     // checkout's top, in an untracked folder of ignored files (review 119: git lists none of them).
-    for (const fifo of ["layers/keystone/pipe", "pipe.o", "layers/keystone/out/pipe"]) {
+    mkdirSync(path.join(other.dir, "layers/café"));
+    writeFileSync(path.join(other.dir, "layers/café/Dockerfile"), "FROM scratch\n");
+    git(other.dir, "add", "layers/café");
+    git(other.dir, "commit", "-q", "-m", "a layer whose name is not ASCII");
+    expect(await state()).toMatchObject({ clean: true });
+    for (const fifo of ["layers/keystone/pipe", "pipe.o", "layers/keystone/out/pipe", "layers/café/pipe"]) {
       execFileSync("mkfifo", [path.join(other.dir, fifo)]);
       expect(seenByGit()).toBe("");
       expect((await state()).difference).toBe(`a FIFO, socket or device node, which git does not show and a build context can take: ${fifo}`);
