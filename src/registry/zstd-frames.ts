@@ -1,7 +1,8 @@
 /**
  * A zstd stream as RFC 8878 defines it: one or more frames, each a zstd frame or a skippable one,
- * one after another. Node's zstd decompressor (22.15+) stops after the first frame and drops the
- * rest without an error, so a layer written as several frames (`zstd:chunked`, one frame per file
+ * one after another. Node's zstd decompressor (22.15+, up to 22.23 at least) ends a write's output
+ * with the end of its first frame and drops the rest of that write without an error (a frame that
+ * starts a later write is read), so a layer written as several frames (`zstd:chunked`, one frame per file
  * and skippable frames for its table of contents; pzstd's output) would be read as its first file.
  * This finds where each frame ends from its headers (frame header, then each block's size, then the
  * checksum) and gives each zstd frame a decompressor of its own, in order; skippable frames are
@@ -38,6 +39,8 @@ class ZstdFrames extends Transform {
   #frame: Duplex | undefined;
   /** What the current frame's decompressor failed with (it says so once, perhaps between two writes). */
   #frameError: Error | undefined;
+  /** A decompressor paused because this stream's reader has not taken what it made (the current frame's, or one ending). */
+  #paused: Duplex | undefined;
 
   constructor(private readonly makeDecompressor: () => Duplex) {
     super();
@@ -45,6 +48,21 @@ class ZstdFrames extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#feed(chunk).then(() => callback(), (error: unknown) => callback(error as Error));
+  }
+
+  // The reader wants more: a decompressor paused for it goes on (its writes wait while it is paused,
+  // and so does the next chunk of the blob: a frame of a few KiB can make GiBs).
+  override _read(size: number): void {
+    const paused = this.#paused;
+    this.#paused = undefined;
+    paused?.resume();
+    super._read(size);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#frame?.destroy();
+    this.#paused?.destroy();
+    callback(error);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -132,7 +150,12 @@ class ZstdFrames extends Transform {
   #write(bytes: Buffer): Promise<void> {
     if (this.#frame === undefined) {
       const frame = this.makeDecompressor();
-      frame.on("data", (data: Buffer) => this.push(data));
+      frame.on("data", (data: Buffer) => {
+        if (!this.push(data)) {
+          frame.pause();
+          this.#paused = frame;
+        }
+      });
       frame.on("error", (error: Error) => {
         this.#frameError ??= error;
       });
