@@ -145,12 +145,18 @@ function fileStore(backendDir: string): OwnerStore {
 /** Runs SQL through psql on the backend's database, `:'name'` variables quoted by psql itself. */
 export function psql(backendUrl: string, sql: string, variables: Readonly<Record<string, string>>, env: Readonly<Record<string, string | undefined>>): Promise<{ code: number; stdout: string; stderr: string; missing: boolean }> {
   const url = new URL(backendUrl);
-  url.searchParams.delete("table");
+  // The query as libpq reads it, not as URLSearchParams would write it again: %XX decoded, a `+`
+  // itself, the last of a name that comes twice. Pulumi's `table` is not libpq's.
+  const parameters = url.search.replace(/^\?/, "").split("&").filter((pair) => pair !== "").map((pair) => {
+    const at = pair.indexOf("=");
+    return { name: decodeURIComponent(at < 0 ? pair : pair.slice(0, at)), value: at < 0 ? "" : decodeURIComponent(pair.slice(at + 1)), raw: pair };
+  });
   // A password in the URL (its user part, or libpq's `password` parameter, which libpq reads after
   // the user part) goes to psql in its environment, not on its command line, which any user of the
   // machine can read (/proc/<pid>/cmdline).
-  const password = url.searchParams.get("password") ?? (url.password === "" ? undefined : decodeURIComponent(url.password));
-  url.searchParams.delete("password");
+  const password = parameters.filter((parameter) => parameter.name === "password").at(-1)?.value ?? (url.password === "" ? undefined : decodeURIComponent(url.password));
+  const kept = parameters.filter((parameter) => parameter.name !== "password" && parameter.name !== "table").map((parameter) => parameter.raw);
+  url.search = kept.length === 0 ? "" : `?${kept.join("&")}`;
   url.password = "";
   const binary = ["psql", "/usr/lib/postgresql/15/bin/psql"].find((candidate) => candidate === "psql" || existsSync(candidate)) ?? "psql";
   const args = ["-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", ...Object.entries(variables).flatMap(([name, value]) => ["-v", `${name}=${value}`]), url.toString(), "-f", "-"];

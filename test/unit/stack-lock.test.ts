@@ -318,6 +318,11 @@ describe("psql gets a backend URL's password in its environment, never on its co
       const queryLines = readFileSync(seen, "utf8").split("\n");
       expect(queryLines).toContain("postgres://strata@127.0.0.1:5432/pulumi?sslmode=disable");
       expect(queryLines.filter((line) => line.includes("qu"))).toEqual(["PGPASSWORD=qu&ery"]);
+      // As libpq reads it: a `+` is itself, the last of two, and the other parameters as they were written.
+      await psql("postgres://strata@127.0.0.1:5432/pulumi?password=first&options=-c%20x&password=a+b%20c&table=t", "select 1", {}, { PATH: `${dir}:${process.env.PATH ?? ""}` });
+      const libpqLines = readFileSync(seen, "utf8").split("\n");
+      expect(libpqLines).toContain("postgres://strata@127.0.0.1:5432/pulumi?options=-c%20x");
+      expect(libpqLines.filter((line) => line.startsWith("PGPASSWORD="))).toEqual(["PGPASSWORD=a+b c"]);
       // Without a password, none is set.
       await psql("postgres://strata@127.0.0.1:5432/pulumi", "select 1", {}, { PATH: `${dir}:${process.env.PATH ?? ""}`, PGPASSWORD: "" });
       expect(readFileSync(seen, "utf8")).toMatch(/^PGPASSWORD=$/m);
