@@ -132,7 +132,8 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
   const indexes = new Map(args.indexes.map((index) => [index.layer, index] as const));
   const copiedFrom = args.copiedFrom ?? new Map<string, string>();
   // The nearest ancestor this run adopted that the layer's image holds: up its parents, stopping at
-  // a copied one, whose bytes are the image it was copied from, built and signed by its own run.
+  // a copied one, whose bytes are the image it was copied from (what that image was built on is its
+  // own provenance's to say, not this run's).
   // Only for an image this run built: a copy's or an adopted image's bytes are not its build's, and
   // its provenance says so already.
   const adoptedAncestorOf = (layer: LayerOutput): LayerOutput | undefined => {
