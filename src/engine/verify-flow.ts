@@ -192,6 +192,16 @@ export function withTagChecks(verdicts: readonly ImageVerdict[], layers: Readonl
   });
 }
 
+/**
+ * The verdicts verify reports: cosign's and git's (verifyImages), each refused too when the registry
+ * no longer holds its manifest or it is an index inside an index (withMissingManifests), and when its
+ * layer's tag holds another digest or none (withTagChecks). Pure; one place, so a test of it is a test
+ * of what verify says.
+ */
+export function reportedVerdicts(verdicts: readonly ImageVerdict[], read: { readonly missing: ReadonlySet<string>; readonly nested: ReadonlySet<string> }, layers: Readonly<Record<string, ExportedLayer>>, held: ReadonlyMap<string, string | undefined>): ImageVerdict[] {
+  return withTagChecks(withMissingManifests(verdicts, read.missing, read.nested), layers, held);
+}
+
 /** What each exported tag holds now; a registry that cannot answer stops the run (an unknown is no pass). */
 export async function heldDigests(layers: Readonly<Record<string, ExportedLayer>>, client: Pick<RegistryClient, "manifest" | "registry">): Promise<Map<string, string | undefined>> {
   const tags = new Map<string, { path: string; tag: string; registry: string }>();
@@ -319,5 +329,5 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   if (context.env.STRATA_COSIGN === undefined) progress("cosign: making sure the pinned cosign is available (built once per machine; scripts/cosign-tools.sh)\n");
   const cosignBinary = await locateCosign({ ...process.env, ...context.env });
   const verdicts = await verifyImages(targets, { keys, reviewed, checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
-  return { trustedBy, ...(reviewed === undefined ? {} : { reviewed }), verdicts: withTagChecks(withMissingManifests(verdicts, read.missing, read.nested), layers, await heldDigests(layers, client)) };
+  return { trustedBy, ...(reviewed === undefined ? {} : { reviewed }), verdicts: reportedVerdicts(verdicts, read, layers, await heldDigests(layers, client)) };
 }

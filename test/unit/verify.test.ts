@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest";
 import { runCli } from "../../src/cli/commands.js";
 import { renderVerify, renderVerifyJson, verifyExitCode } from "../../src/cli/verify.js";
 import { type ImageVerdict } from "../../src/core/trust-verdict.js";
-import { exportedTargets, heldDigests, withIndexEntries, withMissingManifests, withTagChecks } from "../../src/engine/verify-flow.js";
+import { exportedTargets, heldDigests, reportedVerdicts, withIndexEntries, withMissingManifests, withTagChecks } from "../../src/engine/verify-flow.js";
 import { type RegistryClient } from "../../src/registry/client.js";
 import { scratchDir } from "../helpers/catalog.js";
 
@@ -245,6 +245,29 @@ describe("what verify reads of the registry", () => {
     const verdicts = withMissingManifests(read.targets.map((target) => admitted(target.layer, target.digestRef)), read.missing, read.nested);
     expect(verdicts.map((verdict) => verdict.admitted)).toEqual([true, true, false]);
     expect(verdicts[2]?.failures.at(-1)?.what).toMatch(/^it is an image index that another index names/);
+  });
+
+  it("reports each refusal at once, as verify does (review 122: each step of the composition is checked, not rebuilt by the test)", async () => {
+    // tools' index (a) names an image (c) and an index (e); base (b) is gone; db's tag (f) moved.
+    const inner = { ...index(`sha256:${hex("d")}`), digest: `sha256:${hex("e")}` } as Found;
+    const client = registryOf({ [`sha256:${hex("a")}`]: index(`sha256:${hex("c")}`, `sha256:${hex("e")}`), [`sha256:${hex("c")}`]: image("c"), [`sha256:${hex("e")}`]: inner, [`sha256:${hex("f")}`]: image("f") });
+    const targets = [{ layer: "tools", digestRef: ref("tools", "a") }, { layer: "base", digestRef: ref("base", "b") }, { layer: "db", digestRef: ref("db", "f") }];
+    const read = await withIndexEntries(targets, client);
+    const admitted = (layer: string, digestRef: string): ImageVerdict => ({ layer, digestRef, admitted: true, signedBy: "keys/ci.pub", commit: "c".repeat(40), clean: true, reviewed: "yes", packages: 3, failures: [] });
+    const layers = {
+      tools: { layer: "tools", ref: "127.0.0.1:5000/g/tools:1.0-p0", digestRef: ref("tools", "a") },
+      base: { layer: "base", ref: "127.0.0.1:5000/g/base:1.0-p0", digestRef: ref("base", "b") },
+      db: { layer: "db", ref: "127.0.0.1:5000/g/db:1.0-p0", digestRef: ref("db", "f") },
+    };
+    const held = new Map([["127.0.0.1:5000/g/tools:1.0-p0", `sha256:${hex("a")}`], ["127.0.0.1:5000/g/base:1.0-p0", `sha256:${hex("b")}`], ["127.0.0.1:5000/g/db:1.0-p0", `sha256:${hex("9")}`]]);
+    const reported = reportedVerdicts(read.targets.map((target) => admitted(target.layer, target.digestRef)), read, layers, held);
+    expect(reported.map((verdict) => [verdict.digestRef, verdict.admitted, verdict.failures.map((failure) => failure.what.slice(0, 40))])).toEqual([
+      [ref("tools", "a"), true, []],
+      [ref("tools", "c"), true, []],
+      [ref("tools", "e"), false, ["it is an image index that another index "]],
+      [ref("base", "b"), false, ["the registry holds no manifest for it (H"]],
+      [ref("db", "f"), false, ["its tag 127.0.0.1:5000/g/db:1.0-p0 now h"]],
+    ]);
   });
 
   it("refuses a platform image the stack's outputs name that is itself an index, without looking into it", async () => {
