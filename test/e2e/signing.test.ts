@@ -318,6 +318,10 @@ describe("signed and attested layers", () => {
     expect(run.out).toContain("not signed (the run did not finish: its signatures are not known)");
     expect(run.out).not.toContain("wrong-passphrase-77");
     for (const line of key.privateKeyPem.split("\n").filter((part) => part.length >= 16 && !part.startsWith("-----"))) expect(run.out).not.toContain(line);
+    // The images were pushed; no signature or attestation was (review 122).
+    const tags = Object.values(await registryContents(`${world.osRelease}-mos9.0-wrongpass`)).flat();
+    expect(tags.length).toBeGreaterThan(0);
+    expect(tags.filter((tag) => /\.(sig|att)$/.test(tag))).toEqual([]);
   });
 
   it("refuses a key kept in plain text in the stack file before anything runs, without quoting it", async () => {

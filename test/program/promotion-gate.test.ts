@@ -55,11 +55,12 @@ function servedRegistry(served: Map<string, Buffer>, first: (path: string) => Re
   return new RegistryClient({ registry: "registry.test:5000", scheme: "http", fetch: fetcher, sleep: async () => undefined, dockerConfigDir: "/nonexistent" });
 }
 
-/** A registry answering manifests from `served` (URL path → bytes), each of `indexes` with an index's content type; 404 for the rest. */
-function registryWithIndexes(served: ReadonlyMap<string, Buffer>, indexes: readonly Buffer[]): RegistryClient {
+/** A registry answering manifests from `served` (URL path → bytes), each of `indexes` with an index's content type; 404 for the rest, 500 for the paths in `failing`. */
+function registryWithIndexes(served: ReadonlyMap<string, Buffer>, indexes: readonly Buffer[], failing: ReadonlySet<string> = new Set()): RegistryClient {
   const fetcher = (async (input: string | URL | Request) => {
     const { pathname } = new URL(String(input));
     if (pathname === "/v2/") return new Response("{}", { status: 200 });
+    if (failing.has(pathname)) return new Response("{}", { status: 500 });
     const bytes = served.get(pathname);
     if (bytes === undefined) return new Response("{}", { status: 404 });
     return new Response(new Uint8Array(bytes), { status: 200, headers: { "content-type": indexes.includes(bytes) ? INDEX_TYPE : MANIFEST_TYPE, "docker-content-digest": manifestDigest(bytes) } });
@@ -144,6 +145,22 @@ describe("the promotion gate", () => {
     expect(asked).toEqual([`registry.test:5000/g-dev/tools@${manifestDigest(whole)}`, `registry.test:5000/g-dev/tools@${manifestDigest(amd)}`, `registry.test:5000/g-dev/tools@${manifestDigest(arm)}`]);
     expect(total).toBe(4);
     expect(refusals).toEqual([`app registry.test:5000/g-dev/app@${manifestDigest(whole)} is refused: the index names a linux/arm64 image ${manifestDigest(arm)} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor app, then strata up there), then promote it along again.`]);
+  });
+
+  it("refuses an index whose platform images the registry does not answer for (500), and never hands it to the verifier (review 122)", async () => {
+    const platformImage = (arch: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [], annotations: { arch } }));
+    const amd = platformImage("amd64");
+    const arm = platformImage("arm64");
+    const whole = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [amd, arm].map((bytes, at) => ({ mediaType: MANIFEST_TYPE, digest: manifestDigest(bytes), size: bytes.length, platform: { os: "linux", architecture: at === 0 ? "amd64" : "arm64" } })) }));
+    const served = new Map<string, Buffer>([whole, amd, arm].map((bytes) => [`/v2/g-dev/tools/manifests/${manifestDigest(bytes)}`, bytes]));
+    const registry = registryWithIndexes(served, [whole], new Set([`/v2/g-dev/tools/manifests/${manifestDigest(arm)}`]));
+    const asked: string[] = [];
+    const { refusals, total, signatures } = await promotion.checkPromotion([{ ...target("tools", "a"), digest: manifestDigest(whole) }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admittingAll(asked));
+    expect(asked).toEqual([]);
+    expect(total).toBe(1);
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatch(new RegExp(`^tools registry\\.test:5000/g-dev/tools@${manifestDigest(whole)} is refused: the registry did not say whether it holds the platform images this index names`));
+    expect(signatures.has("tools")).toBe(false);
   });
 
   it("refuses an index one of whose entries is an index itself (its images would be copied unverified), and never hands it to the verifier", async () => {

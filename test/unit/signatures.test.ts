@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { attestationTag, type CosignKey, cosignManifest, PREDICATE_TYPES, signatureLayer, signatureTag, simpleSigningPayload, unlockCosignKey } from "../../src/core/cosign-format.js";
+import { attestationLayer, attestationTag, type CosignKey, cosignManifest, PREDICATE_TYPES, signatureLayer, signatureTag, simpleSigningPayload, unlockCosignKey } from "../../src/core/cosign-format.js";
 import { attestImage, provenanceStacks, signImages } from "../../src/registry/signatures.js";
 import { MemoryRegistry, sha256 } from "../helpers/memory-registry.js";
 
@@ -111,6 +111,17 @@ describe("attestImage", () => {
     expect(registry.puts).toBe(3);
     // Each write uploaded its new layer and the config, without asking whether they were there (a HEAD each).
     expect(registry.uploads).toEqual([true, true, true, true, true, true]);
+  });
+
+  it("does not take an attestation of this key about another digest, copied under this tag, for one about this digest (review 122)", async () => {
+    const registry = new MemoryRegistry();
+    const elsewhere = attestationLayer(key, `${HOST}/g/app`, `sha256:${"cd".repeat(32)}`, sbom.predicateType, sbom.predicate);
+    await registry.putBlob("g/app", elsewhere.blob);
+    const moved = cosignManifest([elsewhere.layer]);
+    await registry.putBlob("g/app", moved.config);
+    await registry.putManifest("g/app", attestationTag(DIGEST), moved.manifest);
+    expect(await attestImage(registry, REF, [sbom], key)).toMatchObject({ written: true });
+    expect(registry.layersOf("g/app", attestationTag(DIGEST))).toHaveLength(2);
   });
 
   it("refuses an empty or repeated list, and a predicate that is not a JSON object", async () => {
