@@ -52,8 +52,11 @@ export interface ImageVerdict extends VerifyTarget {
   readonly reviewed: "yes" | "no" | "could not tell" | "not checked";
   /** Packages in the verified SPDX SBOM (without the image's own document package), when it verified. */
   readonly packages?: number;
-  /** The image it was built on (`repository@sha256:…`), as its provenance names it; absent for a root layer's. */
-  readonly parentDigestRef?: string;
+  /**
+   * The images it was built on (`repository@sha256:…`), as its provenances that pass name them
+   * (one, but for a digest attested twice); absent when one of them names none (a root layer's).
+   */
+  readonly parentDigestRefs?: readonly string[];
   /** Every reason it is refused, each a sentence and a fix; empty when admitted. */
   readonly failures: readonly VerifyFailure[];
 }
@@ -89,7 +92,9 @@ export interface KeyAnswers {
 export interface Evidence {
   readonly signedBy?: string;
   /** The provenance (by a trusted key, about this digest) the verdict rests on: the first that passes every check, else the first read. */
-  readonly provenance?: { readonly signedBy: string; readonly commit?: string; readonly clean?: boolean; readonly parentDigestRef?: string; readonly passes: boolean };
+  readonly provenance?: { readonly signedBy: string; readonly commit?: string; readonly clean?: boolean; readonly passes: boolean };
+  /** What every provenance that passes says the image was built on: undefined when one names no parent (a root layer). */
+  readonly parentDigestRefs?: readonly string[];
   readonly packages?: number;
   readonly failures: readonly VerifyFailure[];
 }
@@ -172,13 +177,12 @@ export function spdxPackageCount(statement: unknown): number | undefined {
 }
 
 /** The source commit and tree a provenance statement records, as far as it records them. */
-function provenanceSource(statement: unknown): { commit?: string; clean?: boolean; parentDigestRef?: string } {
+function provenanceSource(statement: unknown): { commit?: string; clean?: boolean } {
   const external = externalParametersOf(statement);
   const source = isRecord(external.source) ? external.source : {};
   return {
     ...(typeof source.commit === "string" && /^([a-f0-9]{40}|[a-f0-9]{64})$/.test(source.commit) ? { commit: source.commit } : {}),
     ...(source.tree === "clean" ? { clean: true } : source.tree === "dirty" ? { clean: false } : {}),
-    ...(typeof external.parent === "string" ? { parentDigestRef: external.parent } : {}),
   };
 }
 
@@ -283,11 +287,16 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
   const candidates = provenanceRead.flatMap(({ key, statements }) => statements.map((statement) => ({ key, statement, checked: { problems: [...provenanceProblems(statement, target.digestRef).problems, ...targetProblems(statement, target, digest)] } })));
   const chosen = candidates.find((candidate) => candidate.checked.problems.length === 0) ?? candidates[0];
   let provenance: Evidence["provenance"];
+  let parentDigestRefs: string[] | undefined;
   if (chosen === undefined) {
     const someVerified = answers.some(({ provenance: answer }) => answer.kind === "verified");
     failures.push(someVerified ? unread(provenanceRead, "SLSA provenance attestation") : unverified(answers.map(({ key, provenance: answer }) => ({ key, answer })), "SLSA provenance attestation", keys));
   } else {
     provenance = { signedBy: chosen.key, ...provenanceSource(chosen.statement), passes: chosen.checked.problems.length === 0 };
+    // Every passing provenance's parent: the image is judged with any of them (admitParentsFirst),
+    // not with whichever a key's or the .att's order put first.
+    const parents = candidates.filter((candidate) => candidate.checked.problems.length === 0).map((candidate) => externalParametersOf(candidate.statement).parent);
+    if (parents.length > 0 && parents.every((parent): parent is string => typeof parent === "string")) parentDigestRefs = [...new Set(parents)];
     for (const problem of chosen.checked.problems) failures.push({ what: `its provenance ${problem.field?.replace(/^provenance: ?/, "") ?? ""} ${problem.message}`.replace(/\s+/g, " "), fix: problem.fix });
   }
 
@@ -302,7 +311,7 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
     else failures.push(unread(sbomRead, "SPDX SBOM attestation"));
   }
 
-  return { ...(signer === undefined ? {} : { signedBy: signer.key }), ...(provenance === undefined ? {} : { provenance }), ...(packages === undefined ? {} : { packages }), failures };
+  return { ...(signer === undefined ? {} : { signedBy: signer.key }), ...(provenance === undefined ? {} : { provenance }), ...(parentDigestRefs === undefined ? {} : { parentDigestRefs }), ...(packages === undefined ? {} : { packages }), failures };
 }
 
 /**
@@ -334,33 +343,40 @@ export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: 
     ...(evidence.provenance?.clean === undefined ? {} : { clean: evidence.provenance.clean }),
     reviewed,
     ...(evidence.packages === undefined ? {} : { packages: evidence.packages }),
-    ...(evidence.provenance?.parentDigestRef === undefined ? {} : { parentDigestRef: evidence.provenance.parentDigestRef }),
+    ...(evidence.parentDigestRefs === undefined ? {} : { parentDigestRefs: evidence.parentDigestRefs }),
     failures,
   };
 }
 
 /**
  * An image is admitted only with the image it was built on: that image's bytes are in it, so it
- * can be trusted no more than they are. Each admitted verdict whose provenance names a parent is
- * refused unless an admitted verdict of the same set has that parent's digest (a promotion and
- * `strata verify` verify a layer's ancestors with it): a parent refused here (one its run adopted,
- * planted under its tag; unsigned; dirty), or not among them (its layer's image is now another).
- * Repeated to the leaves, so a grandchild of a refused image is refused too. Pure.
+ * can be trusted no more than they are. Each admitted verdict whose provenance names parents is
+ * refused unless an admitted verdict of the same set has one of their digests (a promotion and
+ * `strata verify` verify a layer's ancestors with it): a parent whose signature, provenance or
+ * SBOM is refused here (one its run adopted, planted under its tag; unsigned; dirty), one in
+ * `unverified` (digests the caller could not hand to the verifier: a manifest it could not read),
+ * or one not among them (its layer's image is now another; a CI copy's source). Repeated to the
+ * leaves, so a grandchild of a refused image is refused too. What the caller checks beside the
+ * trust evidence (a tag moved, a manifest gone while its signatures stay) does not pass on: the
+ * child's bytes are what was verified. Pure.
  */
-export function admitParentsFirst(verdicts: readonly ImageVerdict[]): ImageVerdict[] {
+export function admitParentsFirst(verdicts: readonly ImageVerdict[], unverified: ReadonlySet<string> = new Set()): ImageVerdict[] {
   let judged = [...verdicts];
   for (let changed = true; changed;) {
     changed = false;
     const admittedDigests = new Set(judged.filter((verdict) => verdict.admitted).map((verdict) => digestOf(verdict.digestRef)));
     const knownDigests = new Set(judged.map((verdict) => digestOf(verdict.digestRef)));
     judged = judged.map((verdict) => {
-      if (!verdict.admitted || verdict.parentDigestRef === undefined) return verdict;
-      const parent = digestOf(verdict.parentDigestRef);
-      if (parent !== undefined && admittedDigests.has(parent)) return verdict;
+      const parents = verdict.parentDigestRefs;
+      if (!verdict.admitted || parents === undefined || parents.some((parent) => admittedDigests.has(digestOf(parent)))) return verdict;
       changed = true;
-      const failure: VerifyFailure = parent !== undefined && knownDigests.has(parent)
-        ? { what: `it was built on ${verdict.parentDigestRef}, which is refused here: that image's bytes are in this one, so it is not trusted either`, fix: `fix what refuses ${verdict.parentDigestRef} (its own paragraph), then promote or verify again` }
-        : { what: `it was built on ${verdict.parentDigestRef}, which is not among the images verified with it (its parent layer's image is now another): nothing here says that image is trusted, and its bytes are in this one`, fix: `publish the layer as a new version built on its parent's current image (strata bump --stack <the channel that builds it> --minor ${verdict.layer}, then strata up there), then promote it along again` };
+      const named = parents.join(" or ");
+      const digests = parents.map(digestOf);
+      const failure: VerifyFailure = digests.some((digest) => digest !== undefined && knownDigests.has(digest))
+        ? { what: `it was built on ${named}, which is refused here: that image's bytes are in this one, so it is not trusted either`, fix: `fix what refuses ${named} (its own paragraph), then promote or verify again` }
+        : digests.some((digest) => digest !== undefined && unverified.has(digest))
+          ? { what: `it was built on ${named}, which could not be verified here (its own paragraph says why): that image's bytes are in this one`, fix: `fix what kept ${named} from being verified (its own paragraph), then promote or verify again` }
+          : { what: `it was built on ${named}, which is not among the images verified with it (its parent layer's image is now another, or, in a CI run, the release image its parent was copied from): nothing here says that image is trusted, and its bytes are in this one`, fix: `publish the layer as a new version built on its parent's current image (strata bump --stack <the channel that builds it> --minor ${verdict.layer}, then strata up there), then promote it along again` };
       return { ...verdict, admitted: false, failures: [...verdict.failures, failure] };
     });
   }

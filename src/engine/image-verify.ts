@@ -11,7 +11,7 @@
  */
 import { InputError, UserError } from "../core/problems.js";
 import { TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
-import { admitParentsFirst, decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget } from "../core/trust-verdict.js";
+import { decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget } from "../core/trust-verdict.js";
 import { parseReference } from "../core/reference.js";
 import { Cosign, type AttestationType } from "./cosign.js";
 import { escaped, isReviewedAt, type ReviewedTip, reviewedTip } from "./source-info.js";
@@ -182,5 +182,5 @@ export async function verifyImages(targets: readonly VerifyTarget[], trust: Trus
     const review = trust.reviewed !== undefined && commit !== undefined ? await reviewOf(commit, trust.reviewed) : undefined;
     verdicts.push(decideVerdict(target, evidence, review, trust.reviewed?.ref));
   }
-  return admitParentsFirst(verdicts);
+  return verdicts;
 }

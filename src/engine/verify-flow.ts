@@ -20,7 +20,7 @@ import { isIndexManifest } from "../registry/copy.js";
 import { engineErrorText } from "./events.js";
 import { type ImageVerdict, type VerifyTarget } from "./image-verify.js";
 import { type ReviewedTip } from "./source-info.js";
-import { NESTED_INDEX, NESTED_INDEX_FIX, type VerifyFailure } from "../core/trust-verdict.js";
+import { admitParentsFirst, NESTED_INDEX, NESTED_INDEX_FIX, type VerifyFailure } from "../core/trust-verdict.js";
 import { engineEnv, projectDirOf, type ProjectContext, type StackSelection, stackConfigOf } from "./project.js";
 import { registryClientFor } from "./registry-access.js";
 
@@ -193,13 +193,13 @@ export function withTagChecks(verdicts: readonly ImageVerdict[], layers: Readonl
 }
 
 /**
- * The verdicts verify reports: cosign's and git's (verifyImages), each refused too when the registry
- * no longer holds its manifest or it is an index inside an index (withMissingManifests), and when its
- * layer's tag holds another digest or none (withTagChecks). Pure; one place, so a test of it is a test
- * of what verify says.
+ * The verdicts verify reports: cosign's and git's (verifyImages), each refused too when the image
+ * it was built on is (admitParentsFirst), when the registry no longer holds its manifest or it is
+ * an index inside an index (withMissingManifests), and when its layer's tag holds another digest or
+ * none (withTagChecks). Pure; one place, so a test of it is a test of what verify says.
  */
 export function reportedVerdicts(verdicts: readonly ImageVerdict[], read: { readonly missing: ReadonlySet<string>; readonly nested: ReadonlySet<string> }, layers: Readonly<Record<string, ExportedLayer>>, held: ReadonlyMap<string, string | undefined>): ImageVerdict[] {
-  return withTagChecks(withMissingManifests(verdicts, read.missing, read.nested), layers, held);
+  return withTagChecks(withMissingManifests(admitParentsFirst(verdicts), read.missing, read.nested), layers, held);
 }
 
 /** What each exported tag holds now; a registry that cannot answer stops the run (an unknown is no pass). */

@@ -10,7 +10,7 @@ import { type TrustInput, verifyImages } from "../engine/image-verify.js";
 import { type RegistryClient } from "../registry/client.js";
 import { isIndexManifest } from "../registry/copy.js";
 import { attestationTag, cosignTagSubject, signatureTag } from "../core/cosign-format.js";
-import { NESTED_INDEX_FIX } from "../core/trust-verdict.js";
+import { admitParentsFirst, NESTED_INDEX_FIX } from "../core/trust-verdict.js";
 import { mapLimited } from "../core/concurrency.js";
 import { type PublishedLayer } from "./tree.js";
 
@@ -103,7 +103,8 @@ export async function checkPromotion(
   const readable = targets.filter((target) => !unread.has(target));
   const tagsOf = (target: PromotionTarget): string[] => [target.digest, ...(children.get(target.digest) ?? []).map((child) => child.digest)].flatMap((about) => [signatureTag(about), attestationTag(about)]);
   const before = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
-  const verdicts = await verify(gateTargets(readable, registry.registry, children), trust, { cosignBinary });
+  // Each image with the image it was built on: one the gate could not read is not verified either.
+  const verdicts = admitParentsFirst(await verify(gateTargets(readable, registry.registry, children), trust, { cosignBinary }), new Set([...unread.keys()].map((target) => target.digest)));
   // Read again: what cosign verified is what the source's tags held both before and after it ran,
   // and that, by digest, is what the copy carries (copyCosignTags). A tag that moved meanwhile
   // cannot be told apart from a swap, so the image is refused.

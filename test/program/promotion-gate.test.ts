@@ -147,6 +147,27 @@ describe("the promotion gate", () => {
     expect(refusals).toEqual([`app registry.test:5000/g-dev/app@${manifestDigest(whole)} is refused: the index names a linux/arm64 image ${manifestDigest(arm)} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor app, then strata up there), then promote it along again.`]);
   });
 
+  it("refuses an image the verifier admits when the image it was built on is refused, or could not be read (review 123)", async () => {
+    const imageOf = (name: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [], annotations: { name } }));
+    const base = imageOf("base");
+    const tools = imageOf("tools");
+    const targets = [{ ...target("base", "a"), digest: manifestDigest(base) }, { ...target("tools", "b"), digest: manifestDigest(tools) }];
+    const baseRef = `registry.test:5000/g-dev/base@${manifestDigest(base)}`;
+    // cosign's word: base unsigned, tools signed and built on base.
+    const verifier = (async (asked: readonly { layer: string; digestRef: string }[]) => asked.map((each) => (each.layer === "base"
+      ? { ...each, admitted: false, reviewed: "could not tell" as const, failures: [{ what: "it has no signature by a trusted key (keys/ci.pub)", fix: "sign it" }] }
+      : { ...each, admitted: true, reviewed: "yes" as const, parentDigestRefs: [baseRef], failures: [] }))) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
+    const served = new Map<string, Buffer>([[`/v2/g-dev/base/manifests/${manifestDigest(base)}`, base], [`/v2/g-dev/tools/manifests/${manifestDigest(tools)}`, tools]]);
+    const refused = await promotion.checkPromotion(targets, servedRegistry(served), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", verifier);
+    expect(refused.refusals).toHaveLength(2);
+    expect(refused.refusals[1]).toContain(`tools registry.test:5000/g-dev/tools@${manifestDigest(tools)} is refused: it was built on ${baseRef}, which is refused here`);
+    // base gone from the source: the gate never hands it to the verifier, and says so of tools too.
+    served.delete(`/v2/g-dev/base/manifests/${manifestDigest(base)}`);
+    const unread = await promotion.checkPromotion(targets, servedRegistry(served), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", verifier);
+    expect(unread.refusals).toHaveLength(2);
+    expect(unread.refusals[1]).toContain(`it was built on ${baseRef}, which could not be verified here (its own paragraph says why)`);
+  });
+
   it("refuses an index whose platform images the registry does not answer for (500), and never hands it to the verifier (review 122)", async () => {
     const platformImage = (arch: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [], annotations: { arch } }));
     const amd = platformImage("amd64");

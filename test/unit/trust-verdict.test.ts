@@ -255,15 +255,26 @@ describe("trust verdict", () => {
 describe("an image is admitted only with the image it was built on", () => {
   const ref = (layer: string, hex: string): string => `127.0.0.1:5000/g/${layer}@sha256:${hex.repeat(64)}`;
   const verdict = (layer: string, hex: string, parent?: string, admitted = true): ImageVerdict => ({
-    layer, digestRef: ref(layer, hex), admitted, reviewed: "yes", ...(parent === undefined ? {} : { parentDigestRef: parent }),
+    layer, digestRef: ref(layer, hex), admitted, reviewed: "yes", ...(parent === undefined ? {} : { parentDigestRefs: [parent] }),
     failures: admitted ? [] : [{ what: "it has no signature by a trusted key (keys/ci.pub)", fix: "sign it" }],
   });
 
-  it("reads the parent from the provenance the verdict rests on", () => {
-    const parent = ref("base", "e");
-    const answers: KeyAnswers = { ...good, provenance: verified(envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), parent }))) };
-    expect(decideVerdict(target, readEvidence(target, [answers]), { kind: "reviewed" }, "origin/main")).toMatchObject({ admitted: true, parentDigestRef: parent });
-    expect("parentDigestRef" in decideVerdict(target, readEvidence(target, [good]), { kind: "reviewed" }, "origin/main")).toBe(false);
+  it("reads the parents from every provenance that passes, none from one that fails; one that names none makes it a root", () => {
+    const provenanceOn = (parent: string | undefined, clean = true): string => envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest, clean), ...(parent === undefined ? {} : { parent }) }));
+    const judge = (...lines: string[]): ImageVerdict => decideVerdict(target, readEvidence(target, [{ ...good, provenance: verified(...lines) }]), { kind: "reviewed" }, "origin/main");
+    expect(judge(provenanceOn(ref("base", "e")))).toMatchObject({ admitted: true, parentDigestRefs: [ref("base", "e")] });
+    // Two runs attested the digest (review 123): both parents, whatever their order.
+    expect(judge(provenanceOn(ref("base", "e")), provenanceOn(ref("base", "f"))).parentDigestRefs).toEqual([ref("base", "e"), ref("base", "f")]);
+    // A dirty provenance's parent is not one the image is judged with.
+    expect(judge(provenanceOn(ref("base", "9"), false), provenanceOn(ref("base", "e"))).parentDigestRefs).toEqual([ref("base", "e")]);
+    expect("parentDigestRefs" in judge(provenanceOn(undefined))).toBe(false);
+    expect("parentDigestRefs" in judge(provenanceOn(ref("base", "e")), provenanceOn(undefined))).toBe(false);
+  });
+
+  it("admits an image one of whose parents is admitted", () => {
+    const twice: ImageVerdict = { ...verdict("tools", "2"), parentDigestRefs: [ref("base", "9"), ref("base", "1")] };
+    expect(admitParentsFirst([twice, verdict("base", "1")])[0]?.admitted).toBe(true);
+    expect(admitParentsFirst([{ ...twice, parentDigestRefs: [ref("base", "1"), ref("base", "9")] }, verdict("base", "1")])[0]?.admitted).toBe(true);
   });
 
   it("admits a tree whose every parent is admitted, the parent found by digest in another repository (a promotion's source, an index's platform images)", () => {
@@ -278,6 +289,11 @@ describe("an image is admitted only with the image it was built on", () => {
     expect(refusalParagraph(judged[0] as ImageVerdict)).toContain(`it was built on ${ref("tools", "2")}, which is refused here`);
     // The refused parent's own paragraph is unchanged.
     expect(judged[2]?.failures).toHaveLength(1);
+  });
+
+  it("refuses an image whose parent the caller could not verify, saying so", () => {
+    const [child] = admitParentsFirst([verdict("tools", "2", ref("base", "1"))], new Set([`sha256:${"1".repeat(64)}`]));
+    expect(child?.failures).toEqual([{ what: `it was built on ${ref("base", "1")}, which could not be verified here (its own paragraph says why): that image's bytes are in this one`, fix: `fix what kept ${ref("base", "1")} from being verified (its own paragraph), then promote or verify again` }]);
   });
 
   it("refuses an image whose parent is not among those verified with it", () => {

@@ -270,6 +270,22 @@ describe("what verify reads of the registry", () => {
     ]);
   });
 
+  it("reports an image whose parent is refused as refused with it; a parent refused only for what its tag or manifest shows now does not pass on", () => {
+    const judged = (layer: string, char: string, admitted: boolean, parent?: string): ImageVerdict => ({ layer, digestRef: ref(layer, char), admitted, reviewed: "yes", ...(parent === undefined ? {} : { parentDigestRefs: [parent] }), failures: admitted ? [] : [{ what: "it has no signature by a trusted key (keys/ci.pub)", fix: "sign it" }] });
+    const layers = {
+      base: { layer: "base", ref: "127.0.0.1:5000/g/base:1.0-p0", digestRef: ref("base", "a") },
+      tools: { layer: "tools", ref: "127.0.0.1:5000/g/tools:1.0-p0", digestRef: ref("tools", "b") },
+    };
+    const held = new Map([["127.0.0.1:5000/g/base:1.0-p0", `sha256:${hex("a")}`], ["127.0.0.1:5000/g/tools:1.0-p0", `sha256:${hex("b")}`]]);
+    const none = { missing: new Set<string>(), nested: new Set<string>() };
+    const refusedParent = reportedVerdicts([judged("base", "a", false), judged("tools", "b", true, ref("base", "a"))], none, layers, held);
+    expect(refusedParent.map((verdict) => verdict.admitted)).toEqual([false, false]);
+    expect(refusedParent[1]?.failures[0]?.what).toBe(`it was built on ${ref("base", "a")}, which is refused here: that image's bytes are in this one, so it is not trusted either`);
+    // base's tag moved since: base is refused, tools (its bytes verified with base's) is not.
+    const moved = reportedVerdicts([judged("base", "a", true), judged("tools", "b", true, ref("base", "a"))], none, layers, new Map([...held, ["127.0.0.1:5000/g/base:1.0-p0", `sha256:${hex("9")}`]]));
+    expect(moved.map((verdict) => verdict.admitted)).toEqual([false, true]);
+  });
+
   it("refuses a platform image the stack's outputs name that is itself an index, without looking into it", async () => {
     // The outputs list tools' platforms: c (an image) and e (an index over d).
     const inner = { ...index(`sha256:${hex("d")}`), digest: `sha256:${hex("e")}` } as Found;
