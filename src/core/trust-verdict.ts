@@ -54,7 +54,7 @@ export interface ImageVerdict extends VerifyTarget {
   readonly packages?: number;
   /**
    * The images it was built on (`repository@sha256:…`), as its provenances that pass name them
-   * (one, but for a digest attested twice); absent when one of them names none (a root layer's).
+   * (one, but for a digest attested twice); absent when none names one (a root layer's).
    */
   readonly parentDigestRefs?: readonly string[];
   /** Every reason it is refused, each a sentence and a fix; empty when admitted. */
@@ -93,7 +93,7 @@ export interface Evidence {
   readonly signedBy?: string;
   /** The provenance (by a trusted key, about this digest) the verdict rests on: the first that passes every check, else the first read. */
   readonly provenance?: { readonly signedBy: string; readonly commit?: string; readonly clean?: boolean; readonly passes: boolean };
-  /** What every provenance that passes says the image was built on: undefined when one names no parent (a root layer). */
+  /** What every provenance that passes says the image was built on: undefined when none names a parent (a root layer). */
   readonly parentDigestRefs?: readonly string[];
   readonly packages?: number;
   readonly failures: readonly VerifyFailure[];
@@ -293,10 +293,15 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
     failures.push(someVerified ? unread(provenanceRead, "SLSA provenance attestation") : unverified(answers.map(({ key, provenance: answer }) => ({ key, answer })), "SLSA provenance attestation", keys));
   } else {
     provenance = { signedBy: chosen.key, ...provenanceSource(chosen.statement), passes: chosen.checked.problems.length === 0 };
-    // Every passing provenance's parent: the image is judged with any of them (admitParentsFirst),
-    // not with whichever a key's or the .att's order put first.
-    const parents = candidates.filter((candidate) => candidate.checked.problems.length === 0).map((candidate) => externalParametersOf(candidate.statement).parent);
-    if (parents.length > 0 && parents.every((parent): parent is string => typeof parent === "string")) parentDigestRefs = [...new Set(parents)];
+    // Every parent any passing provenance names: the image is judged with all of them
+    // (admitParentsFirst), not with whichever a key's or the .att's order put first; it is a root
+    // only when none names one. One that is not a string is kept as written, and matches no image.
+    const named = candidates
+      .filter((candidate) => candidate.checked.problems.length === 0)
+      .map((candidate) => externalParametersOf(candidate.statement).parent)
+      .filter((parent) => parent !== null && parent !== undefined)
+      .map((parent) => (typeof parent === "string" ? parent : JSON.stringify(parent)));
+    if (named.length > 0) parentDigestRefs = [...new Set(named)];
     for (const problem of chosen.checked.problems) failures.push({ what: `its provenance ${problem.field?.replace(/^provenance: ?/, "") ?? ""} ${problem.message}`.replace(/\s+/g, " "), fix: problem.fix });
   }
 
@@ -349,38 +354,53 @@ export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: 
 }
 
 /**
- * An image is admitted only with the image it was built on: that image's bytes are in it, so it
- * can be trusted no more than they are. Each admitted verdict whose provenance names parents is
- * refused unless an admitted verdict of the same set has one of their digests (a promotion and
- * `strata verify` verify a layer's ancestors with it): a parent whose signature, provenance or
- * SBOM is refused here (one its run adopted, planted under its tag; unsigned; dirty), one in
- * `unverified` (digests the caller could not hand to the verifier: a manifest it could not read),
- * or one not among them (its layer's image is now another; a CI copy's source). Repeated to the
- * leaves, so a grandchild of a refused image is refused too. What the caller checks beside the
- * trust evidence (a tag moved, a manifest gone while its signatures stay) does not pass on: the
- * child's bytes are what was verified. Pure.
+ * An image is admitted only with the images it was built on: their bytes are in it, so it can be
+ * trusted no more than they are. An admitted verdict stays admitted when its provenances name no
+ * parent (a root layer), or when every parent they name is itself admitted so, by digest, in the
+ * same set (a promotion and `strata verify` verify a layer's ancestors with it), down from the
+ * roots: a parent whose signature, provenance or SBOM is refused here (one its run adopted, planted
+ * under its tag; unsigned; dirty; an index inside an index, whose images nothing verified), one
+ * not among them — in `unverified` (digests the caller could not hand to the verifier: an image or
+ * index the gate could not read, and the images such an index names), or not (its layer's image is
+ * now another; a CI copy's source) — or a chain that leads back to the image itself refuses it,
+ * and so each image built on it; `unverified` only chooses what the refusal says. What the caller
+ * checks beside the trust evidence (a tag moved, a manifest gone while its signatures stay) does
+ * not pass on: the child's bytes are what was verified. Pure.
  */
 export function admitParentsFirst(verdicts: readonly ImageVerdict[], unverified: ReadonlySet<string> = new Set()): ImageVerdict[] {
-  let judged = [...verdicts];
+  // Trusted from the roots up: an image joins once every parent it names has.
+  const grounded = new Set<string>();
   for (let changed = true; changed;) {
     changed = false;
-    const admittedDigests = new Set(judged.filter((verdict) => verdict.admitted).map((verdict) => digestOf(verdict.digestRef)));
-    const knownDigests = new Set(judged.map((verdict) => digestOf(verdict.digestRef)));
-    judged = judged.map((verdict) => {
+    for (const verdict of verdicts) {
+      const own = digestOf(verdict.digestRef);
+      if (!verdict.admitted || own === undefined || grounded.has(own)) continue;
       const parents = verdict.parentDigestRefs;
-      if (!verdict.admitted || parents === undefined || parents.some((parent) => admittedDigests.has(digestOf(parent)))) return verdict;
-      changed = true;
-      const named = parents.join(" or ");
-      const digests = parents.map(digestOf);
-      const failure: VerifyFailure = digests.some((digest) => digest !== undefined && knownDigests.has(digest))
-        ? { what: `it was built on ${named}, which is refused here: that image's bytes are in this one, so it is not trusted either`, fix: `fix what refuses ${named} (its own paragraph), then promote or verify again` }
-        : digests.some((digest) => digest !== undefined && unverified.has(digest))
-          ? { what: `it was built on ${named}, which could not be verified here (its own paragraph says why): that image's bytes are in this one`, fix: `fix what kept ${named} from being verified (its own paragraph), then promote or verify again` }
-          : { what: `it was built on ${named}, which is not among the images verified with it (its parent layer's image is now another, or, in a CI run, the release image its parent was copied from): nothing here says that image is trusted, and its bytes are in this one`, fix: `publish the layer as a new version built on its parent's current image (strata bump --stack <the channel that builds it> --minor ${verdict.layer}, then strata up there), then promote it along again` };
-      return { ...verdict, admitted: false, failures: [...verdict.failures, failure] };
-    });
+      const parentsGrounded = parents === undefined || (parents.length > 0 && parents.every((parent) => {
+        const digest = digestOf(parent);
+        return digest !== undefined && digest !== own && grounded.has(digest);
+      }));
+      if (parentsGrounded) {
+        grounded.add(own);
+        changed = true;
+      }
+    }
   }
-  return judged;
+  const knownDigests = new Set(verdicts.map((verdict) => digestOf(verdict.digestRef)));
+  return verdicts.map((verdict) => {
+    const own = digestOf(verdict.digestRef);
+    if (!verdict.admitted || (own !== undefined && grounded.has(own))) return verdict;
+    const parents = verdict.parentDigestRefs ?? [];
+    const untrusted = parents.filter((parent) => !grounded.has(digestOf(parent) ?? "") || digestOf(parent) === own);
+    const named = untrusted.length === 0 ? "an image its provenance does not name" : untrusted.join(" and ");
+    const digests = untrusted.map(digestOf);
+    const failure: VerifyFailure = digests.some((digest) => digest !== undefined && knownDigests.has(digest))
+      ? { what: `it was built on ${named}, which is refused here: that image's bytes are in this one, so it is not trusted either`, fix: `fix what refuses ${named} (its own paragraph), then promote or verify again` }
+      : digests.some((digest) => digest !== undefined && unverified.has(digest))
+        ? { what: `it was built on ${named}, which could not be verified here (its own paragraph says why): that image's bytes are in this one`, fix: `fix what kept ${named} from being verified (its own paragraph), then promote or verify again` }
+        : { what: `it was built on ${named}, which is not among the images verified with it (its parent layer's image is now another, or, in a CI run, the release image its parent was copied from): nothing here says that image is trusted, and its bytes are in this one`, fix: `publish the layer as a new version built on its parent's current image (strata bump --stack <the channel that builds it> --minor ${verdict.layer}, then strata up there), then promote it along again` };
+    return { ...verdict, admitted: false, failures: [...verdict.failures, failure] };
+  });
 }
 
 /**

@@ -199,7 +199,10 @@ export function withTagChecks(verdicts: readonly ImageVerdict[], layers: Readonl
  * none (withTagChecks). Pure; one place, so a test of it is a test of what verify says.
  */
 export function reportedVerdicts(verdicts: readonly ImageVerdict[], read: { readonly missing: ReadonlySet<string>; readonly nested: ReadonlySet<string> }, layers: Readonly<Record<string, ExportedLayer>>, held: ReadonlyMap<string, string | undefined>): ImageVerdict[] {
-  return withTagChecks(withMissingManifests(admitParentsFirst(verdicts), read.missing, read.nested), layers, held);
+  // An index inside an index is refused for the images under it, which nothing verified: that
+  // passes on to what was built on it. A manifest gone or a tag moved says nothing of the bytes.
+  const trusted = admitParentsFirst(withMissingManifests(verdicts, new Set(), read.nested));
+  return withTagChecks(withMissingManifests(trusted, read.missing), layers, held);
 }
 
 /** What each exported tag holds now; a registry that cannot answer stops the run (an unknown is no pass). */

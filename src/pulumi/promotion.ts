@@ -55,6 +55,8 @@ export async function checkPromotion(
   // paragraph, and the others are still verified: every refusal is said at once.
   const unread = new Map<PromotionTarget, string>();
   const promoted = new Set<PromotionTarget>();
+  /** The platform images each unread index names: not verified either (what a refusal of an image built on one says). */
+  const unreadEntries = new Set<string>();
   for (const target of targets) {
     let found: Awaited<ReturnType<RegistryClient["manifest"]>>;
     let held: Awaited<ReturnType<RegistryClient["manifest"]>>;
@@ -87,14 +89,17 @@ export async function checkPromotion(
       gone = read.flatMap(({ entry, found: child }) => (child === undefined ? [entry] : []));
       nested = read.flatMap(({ entry, found: child }) => (child !== undefined && isIndexManifest(child.mediaType, child.manifest) ? [entry] : []));
     } catch (error) {
+      for (const entry of entries) unreadEntries.add(entry.digest);
       unread.set(target, `${refused(target)}the registry did not say whether it holds the platform images this index names, so what would be copied could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
       continue;
     }
     if (gone.length > 0) {
+      for (const entry of entries) unreadEntries.add(entry.digest);
       unread.set(target, `${refused(target)}the index names ${gone.map((entry) => `a ${entry.platform} image ${entry.digest}`).join(" and ")} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), ${republish(target)}`);
       continue;
     }
     if (nested.length > 0) {
+      for (const entry of entries) unreadEntries.add(entry.digest);
       unread.set(target, `${refused(target)}the index names ${nested.map((entry) => `a ${entry.platform} entry ${entry.digest}`).join(" and ")} that is an index itself, whose images Strata does not verify (it verifies the images an index names, not those of an index inside it), so they would be copied unverified; fix: ${NESTED_INDEX_FIX}.`);
       continue;
     }
@@ -104,7 +109,7 @@ export async function checkPromotion(
   const tagsOf = (target: PromotionTarget): string[] => [target.digest, ...(children.get(target.digest) ?? []).map((child) => child.digest)].flatMap((about) => [signatureTag(about), attestationTag(about)]);
   const before = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
   // Each image with the image it was built on: one the gate could not read is not verified either.
-  const verdicts = admitParentsFirst(await verify(gateTargets(readable, registry.registry, children), trust, { cosignBinary }), new Set([...unread.keys()].map((target) => target.digest)));
+  const verdicts = admitParentsFirst(await verify(gateTargets(readable, registry.registry, children), trust, { cosignBinary }), new Set([...[...unread.keys()].map((target) => target.digest), ...unreadEntries]));
   // Read again: what cosign verified is what the source's tags held both before and after it ran,
   // and that, by digest, is what the copy carries (copyCosignTags). A tag that moved meanwhile
   // cannot be told apart from a swap, so the image is refused.

@@ -166,6 +166,17 @@ describe("the promotion gate", () => {
     const unread = await promotion.checkPromotion(targets, servedRegistry(served), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", verifier);
     expect(unread.refusals).toHaveLength(2);
     expect(unread.refusals[1]).toContain(`it was built on ${baseRef}, which could not be verified here (its own paragraph says why)`);
+
+    // base an index whose arm64 image the registry does not answer for; tools' arm64 image names that image (review 124).
+    const amd = imageOf("base-amd64");
+    const arm = imageOf("base-arm64");
+    const baseIndex = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [amd, arm].map((bytes, at) => ({ mediaType: MANIFEST_TYPE, digest: manifestDigest(bytes), size: bytes.length, platform: { os: "linux", architecture: at === 0 ? "amd64" : "arm64" } })) }));
+    const indexed = new Map<string, Buffer>([[`/v2/g-dev/base/manifests/${manifestDigest(baseIndex)}`, baseIndex], [`/v2/g-dev/base/manifests/${manifestDigest(amd)}`, amd], [`/v2/g-dev/tools/manifests/${manifestDigest(tools)}`, tools]]);
+    const armRef = `registry.test:5000/g-dev/base/linux-arm64@${manifestDigest(arm)}`;
+    const onArm = (async (asked: readonly { layer: string; digestRef: string }[]) => asked.map((each) => ({ ...each, admitted: true, reviewed: "yes" as const, parentDigestRefs: [armRef], failures: [] }))) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
+    const platformUnread = await promotion.checkPromotion([{ ...target("base", "a"), digest: manifestDigest(baseIndex) }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registryWithIndexes(indexed, [baseIndex], new Set([`/v2/g-dev/base/manifests/${manifestDigest(arm)}`])), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", onArm);
+    expect(platformUnread.refusals).toHaveLength(2);
+    expect(platformUnread.refusals[1]).toContain(`it was built on ${armRef}, which could not be verified here`);
   });
 
   it("refuses an index whose platform images the registry does not answer for (500), and never hands it to the verifier (review 122)", async () => {

@@ -259,7 +259,7 @@ describe("an image is admitted only with the image it was built on", () => {
     failures: admitted ? [] : [{ what: "it has no signature by a trusted key (keys/ci.pub)", fix: "sign it" }],
   });
 
-  it("reads the parents from every provenance that passes, none from one that fails; one that names none makes it a root", () => {
+  it("reads the parents from every provenance that passes, none from one that fails; a root only when none names one", () => {
     const provenanceOn = (parent: string | undefined, clean = true): string => envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest, clean), ...(parent === undefined ? {} : { parent }) }));
     const judge = (...lines: string[]): ImageVerdict => decideVerdict(target, readEvidence(target, [{ ...good, provenance: verified(...lines) }]), { kind: "reviewed" }, "origin/main");
     expect(judge(provenanceOn(ref("base", "e")))).toMatchObject({ admitted: true, parentDigestRefs: [ref("base", "e")] });
@@ -268,13 +268,27 @@ describe("an image is admitted only with the image it was built on", () => {
     // A dirty provenance's parent is not one the image is judged with.
     expect(judge(provenanceOn(ref("base", "9"), false), provenanceOn(ref("base", "e"))).parentDigestRefs).toEqual([ref("base", "e")]);
     expect("parentDigestRefs" in judge(provenanceOn(undefined))).toBe(false);
-    expect("parentDigestRefs" in judge(provenanceOn(ref("base", "e")), provenanceOn(undefined))).toBe(false);
+    // A second provenance that names none does not make it a root (review 124).
+    expect(judge(provenanceOn(ref("base", "e")), provenanceOn(undefined)).parentDigestRefs).toEqual([ref("base", "e")]);
+    expect(judge(provenanceOn(undefined), provenanceOn(ref("base", "e"))).parentDigestRefs).toEqual([ref("base", "e")]);
   });
 
-  it("admits an image one of whose parents is admitted", () => {
-    const twice: ImageVerdict = { ...verdict("tools", "2"), parentDigestRefs: [ref("base", "9"), ref("base", "1")] };
-    expect(admitParentsFirst([twice, verdict("base", "1")])[0]?.admitted).toBe(true);
-    expect(admitParentsFirst([{ ...twice, parentDigestRefs: [ref("base", "1"), ref("base", "9")] }, verdict("base", "1")])[0]?.admitted).toBe(true);
+  it("admits an image only when every parent its provenances name is admitted (review 124: another provenance cannot name its way past a refused one)", () => {
+    const twice: ImageVerdict = { ...verdict("tools", "2"), parentDigestRefs: [ref("base", "1"), ref("base", "9")] };
+    expect(admitParentsFirst([twice, verdict("base", "1"), verdict("base", "9")])[0]?.admitted).toBe(true);
+    const [refused] = admitParentsFirst([twice, verdict("base", "1"), verdict("base", "9", undefined, false)]);
+    expect(refused?.admitted).toBe(false);
+    expect(refused?.failures[0]?.what).toContain(`it was built on ${ref("base", "9")}, which is refused here`);
+    expect(admitParentsFirst([{ ...twice, parentDigestRefs: [ref("base", "1"), ref("base", "7")] }, verdict("base", "1")])[0]?.admitted).toBe(false);
+  });
+
+  it("refuses an image that names itself, or a chain that leads back to it, as what it was built on; and one whose provenance names no image there", () => {
+    expect(admitParentsFirst([verdict("tools", "2", ref("tools", "2"))])[0]?.admitted).toBe(false);
+    const cycle = admitParentsFirst([verdict("a", "3", ref("b", "4")), verdict("b", "4", ref("a", "3")), verdict("base", "1")]);
+    expect(cycle.map((entry) => entry.admitted)).toEqual([false, false, true]);
+    const [unnamed] = admitParentsFirst([{ ...verdict("tools", "2"), parentDigestRefs: [] }]);
+    expect(unnamed?.admitted).toBe(false);
+    expect(unnamed?.failures[0]?.what).toContain("it was built on an image its provenance does not name");
   });
 
   it("admits a tree whose every parent is admitted, the parent found by digest in another repository (a promotion's source, an index's platform images)", () => {

@@ -281,6 +281,12 @@ describe("what verify reads of the registry", () => {
     const refusedParent = reportedVerdicts([judged("base", "a", false), judged("tools", "b", true, ref("base", "a"))], none, layers, held);
     expect(refusedParent.map((verdict) => verdict.admitted)).toEqual([false, false]);
     expect(refusedParent[1]?.failures[0]?.what).toBe(`it was built on ${ref("base", "a")}, which is refused here: that image's bytes are in this one, so it is not trusted either`);
+    // base is an index inside an index (read.nested): the images under it were never verified, and that passes on (review 124).
+    const nested = reportedVerdicts([judged("base", "a", true), judged("tools", "b", true, ref("base", "a"))], { missing: new Set(), nested: new Set([ref("base", "a")]) }, layers, held);
+    expect(nested.map((verdict) => verdict.admitted)).toEqual([false, false]);
+    expect(nested[1]?.failures[0]?.what).toContain("which is refused here");
+    // Its manifest gone while its signatures stay (read.missing): that says nothing of tools' bytes.
+    expect(reportedVerdicts([judged("base", "a", true), judged("tools", "b", true, ref("base", "a"))], { missing: new Set([ref("base", "a")]), nested: new Set() }, layers, held).map((verdict) => verdict.admitted)).toEqual([false, true]);
     // base's tag moved since: base is refused, tools (its bytes verified with base's) is not.
     const moved = reportedVerdicts([judged("base", "a", true), judged("tools", "b", true, ref("base", "a"))], none, layers, new Map([...held, ["127.0.0.1:5000/g/base:1.0-p0", `sha256:${hex("9")}`]]));
     expect(moved.map((verdict) => verdict.admitted)).toEqual([false, true]);
