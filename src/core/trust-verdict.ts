@@ -356,50 +356,68 @@ export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: 
 /**
  * An image is admitted only with the images it was built on: their bytes are in it, so it can be
  * trusted no more than they are. An admitted verdict stays admitted when its provenances name no
- * parent (a root layer), or when every parent they name is itself admitted so, by digest, in the
- * same set (a promotion and `strata verify` verify a layer's ancestors with it), down from the
- * roots: a parent whose signature, provenance or SBOM is refused here (one its run adopted, planted
- * under its tag; unsigned; dirty; an index inside an index, whose images nothing verified), one
- * not among them — in `unverified` (digests the caller could not hand to the verifier: an image or
- * index the gate could not read, and the images such an index names), or not (its layer's image is
- * now another; a CI copy's source) — or a chain that leads back to the image itself refuses it,
- * and so each image built on it; `unverified` only chooses what the refusal says. What the caller
- * checks beside the trust evidence (a tag moved, a manifest gone while its signatures stay) does
- * not pass on: the child's bytes are what was verified. Pure.
+ * parent (a root layer), or when every parent they name is a trusted digest: one with a verdict of
+ * the same set that stays admitted so (a promotion and `strata verify` verify a layer's ancestors
+ * with it), from the roots up. Each verdict is judged with its own provenances' parents, though
+ * the same digest is verified twice (a platform's image in its own repository and in its index's).
+ * A parent whose signature, provenance or SBOM is refused here (one its run adopted, planted under
+ * its tag; unsigned; dirty; an index inside an index, whose images nothing verified), one not among
+ * them — in `unverified` (digests the caller could not hand to the verifier: an image or index the
+ * gate could not read, and the images such an index names), or not — the image itself, or a chain
+ * that leads back to it, refuses it, and so each image built on it; one failure for each reason,
+ * naming its parents. `unverified` only chooses what a refusal says. What the caller checks beside
+ * the trust evidence (a tag moved, a manifest gone while its signatures stay) does not pass on: the
+ * child's bytes are what was verified. Pure; linear in the verdicts and their parents.
  */
 export function admitParentsFirst(verdicts: readonly ImageVerdict[], unverified: ReadonlySet<string> = new Set()): ImageVerdict[] {
-  // Trusted from the roots up: an image joins once every parent it names has.
-  const grounded = new Set<string>();
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const verdict of verdicts) {
-      const own = digestOf(verdict.digestRef);
-      if (!verdict.admitted || own === undefined || grounded.has(own)) continue;
-      const parents = verdict.parentDigestRefs;
-      const parentsGrounded = parents === undefined || (parents.length > 0 && parents.every((parent) => {
-        const digest = digestOf(parent);
-        return digest !== undefined && digest !== own && grounded.has(digest);
-      }));
-      if (parentsGrounded) {
-        grounded.add(own);
-        changed = true;
-      }
-    }
+  const digests = verdicts.map((verdict) => digestOf(verdict.digestRef));
+  const parentsOf = verdicts.map((verdict) => verdict.parentDigestRefs?.map((parent) => ({ parent, digest: digestOf(parent) })));
+  // Trusted from the roots up: a verdict is grounded once each parent it names is a trusted digest,
+  // and its digest is then trusted. `waiting`: digest → the verdicts that name it and wait for it.
+  const trusted = new Set<string>();
+  const waiting = new Map<string, number[]>();
+  const untrustedParents = verdicts.map(() => 0);
+  const ready: number[] = [];
+  verdicts.forEach((verdict, at) => {
+    const own = digests[at];
+    const parents = parentsOf[at];
+    if (!verdict.admitted || own === undefined) return;
+    if (parents === undefined) return void ready.push(at);
+    // None named, one that is no digest, or the image itself: never grounded.
+    if (parents.length === 0 || parents.some(({ digest }) => digest === undefined || digest === own)) return;
+    const distinct = new Set(parents.map(({ digest }) => digest as string));
+    untrustedParents[at] = distinct.size;
+    for (const digest of distinct) waiting.set(digest, [...(waiting.get(digest) ?? []), at]);
+  });
+  const grounded = new Set<number>();
+  for (let at = ready.pop(); at !== undefined; at = ready.pop()) {
+    grounded.add(at);
+    const own = digests[at] as string;
+    if (trusted.has(own)) continue;
+    trusted.add(own);
+    for (const child of waiting.get(own) ?? []) if (--(untrustedParents[child] as number) === 0) ready.push(child);
   }
-  const knownDigests = new Set(verdicts.map((verdict) => digestOf(verdict.digestRef)));
-  return verdicts.map((verdict) => {
-    const own = digestOf(verdict.digestRef);
-    if (!verdict.admitted || (own !== undefined && grounded.has(own))) return verdict;
-    const parents = verdict.parentDigestRefs ?? [];
-    const untrusted = parents.filter((parent) => !grounded.has(digestOf(parent) ?? "") || digestOf(parent) === own);
-    const named = untrusted.length === 0 ? "an image its provenance does not name" : untrusted.join(" and ");
-    const digests = untrusted.map(digestOf);
-    const failure: VerifyFailure = digests.some((digest) => digest !== undefined && knownDigests.has(digest))
-      ? { what: `it was built on ${named}, which is refused here: that image's bytes are in this one, so it is not trusted either`, fix: `fix what refuses ${named} (its own paragraph), then promote or verify again` }
-      : digests.some((digest) => digest !== undefined && unverified.has(digest))
-        ? { what: `it was built on ${named}, which could not be verified here (its own paragraph says why): that image's bytes are in this one`, fix: `fix what kept ${named} from being verified (its own paragraph), then promote or verify again` }
-        : { what: `it was built on ${named}, which is not among the images verified with it (its parent layer's image is now another, or, in a CI run, the release image its parent was copied from): nothing here says that image is trusted, and its bytes are in this one`, fix: `publish the layer as a new version built on its parent's current image (strata bump --stack <the channel that builds it> --minor ${verdict.layer}, then strata up there), then promote it along again` };
-    return { ...verdict, admitted: false, failures: [...verdict.failures, failure] };
+
+  const verifiedHere = new Set(digests.filter((digest): digest is string => digest !== undefined));
+  return verdicts.map((verdict, at) => {
+    if (!verdict.admitted || grounded.has(at)) return verdict;
+    const own = digests[at];
+    const parents = parentsOf[at] ?? [];
+    if (parents.length === 0) {
+      return { ...verdict, admitted: false, failures: [...verdict.failures, { what: "its provenance names the image it was built on as nothing (an empty list): nothing says that image is trusted", fix: "attest the image anew with Strata, whose provenance names its parent, then promote or verify again" }] };
+    }
+    const untrusted = parents.filter(({ digest }) => digest === undefined || digest === own || !trusted.has(digest));
+    const reason = ({ digest }: { digest: string | undefined }): "itself" | "refused" | "unverified" | "absent" =>
+      digest !== undefined && digest === own ? "itself" : digest !== undefined && verifiedHere.has(digest) ? "refused" : digest !== undefined && unverified.has(digest) ? "unverified" : "absent";
+    const failures: VerifyFailure[] = (["itself", "refused", "unverified", "absent"] as const).flatMap((kind) => {
+      const named = untrusted.filter((entry) => reason(entry) === kind).map(({ parent }) => parent).join(" and ");
+      if (named === "") return [];
+      if (kind === "itself") return [{ what: `its provenance says it was built on ${named}, itself: a provenance no build writes`, fix: "attest the image anew with Strata, then promote or verify again" }];
+      if (kind === "refused") return [{ what: `it was built on ${named}, which is refused here: that image's bytes are in this one, so it is not trusted either`, fix: `fix what refuses ${named} (its own paragraph), then promote or verify again` }];
+      if (kind === "unverified") return [{ what: `it was built on ${named}, which could not be verified here (its own paragraph says why): that image's bytes are in this one`, fix: `fix what kept ${named} from being verified (its own paragraph), then promote or verify again` }];
+      return [{ what: `it was built on ${named}, which is not among the images verified with it (its parent layer's image is now another; in a CI run, the release image its parent was copied from; or an image that could not be read names it): nothing here says that image is trusted, and its bytes are in this one`, fix: `when no other paragraph says an image could not be read, publish the layer as a new version built on its parent's current image (strata bump --stack <the channel that builds it> --minor ${verdict.layer}, then strata up there), then promote it along again` }];
+    });
+    return { ...verdict, admitted: false, failures: [...verdict.failures, ...failures] };
   });
 }
 

@@ -177,6 +177,19 @@ describe("the promotion gate", () => {
     const platformUnread = await promotion.checkPromotion([{ ...target("base", "a"), digest: manifestDigest(baseIndex) }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registryWithIndexes(indexed, [baseIndex], new Set([`/v2/g-dev/base/manifests/${manifestDigest(arm)}`])), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", onArm);
     expect(platformUnread.refusals).toHaveLength(2);
     expect(platformUnread.refusals[1]).toContain(`it was built on ${armRef}, which could not be verified here`);
+    // The arm64 entry gone (404), or an index itself: the same (review 125).
+    const gone = new Map(indexed);
+    const goneRun = await promotion.checkPromotion([{ ...target("base", "a"), digest: manifestDigest(baseIndex) }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registryWithIndexes(gone, [baseIndex]), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", onArm);
+    expect(goneRun.refusals[0]).toContain("that the registry does not hold (HTTP 404)");
+    expect(goneRun.refusals[1]).toContain(`it was built on ${armRef}, which could not be verified here`);
+    const innerIndex = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [] }));
+    const nestedBase = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [{ mediaType: MANIFEST_TYPE, digest: manifestDigest(amd), size: amd.length, platform: { os: "linux", architecture: "amd64" } }, { mediaType: INDEX_TYPE, digest: manifestDigest(innerIndex), size: innerIndex.length, platform: { os: "linux", architecture: "arm64" } }] }));
+    const innerRef = `registry.test:5000/g-dev/base@${manifestDigest(innerIndex)}`;
+    const onInner = (async (asked: readonly { layer: string; digestRef: string }[]) => asked.map((each) => ({ ...each, admitted: true, reviewed: "yes" as const, parentDigestRefs: [innerRef], failures: [] }))) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
+    const nestedServed = new Map<string, Buffer>([[`/v2/g-dev/base/manifests/${manifestDigest(nestedBase)}`, nestedBase], [`/v2/g-dev/base/manifests/${manifestDigest(amd)}`, amd], [`/v2/g-dev/base/manifests/${manifestDigest(innerIndex)}`, innerIndex], [`/v2/g-dev/tools/manifests/${manifestDigest(tools)}`, tools]]);
+    const nestedRun = await promotion.checkPromotion([{ ...target("base", "a"), digest: manifestDigest(nestedBase) }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registryWithIndexes(nestedServed, [nestedBase, innerIndex]), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", onInner);
+    expect(nestedRun.refusals[0]).toContain("that is an index itself");
+    expect(nestedRun.refusals[1]).toContain(`it was built on ${innerRef}, which could not be verified here`);
   });
 
   it("refuses an index whose platform images the registry does not answer for (500), and never hands it to the verifier (review 122)", async () => {

@@ -282,13 +282,45 @@ describe("an image is admitted only with the image it was built on", () => {
     expect(admitParentsFirst([{ ...twice, parentDigestRefs: [ref("base", "1"), ref("base", "7")] }, verdict("base", "1")])[0]?.admitted).toBe(false);
   });
 
-  it("refuses an image that names itself, or a chain that leads back to it, as what it was built on; and one whose provenance names no image there", () => {
+  it("refuses an image that names itself, or a chain that leads back to it, as what it was built on; and one whose provenance names an empty list", () => {
     expect(admitParentsFirst([verdict("tools", "2", ref("tools", "2"))])[0]?.admitted).toBe(false);
+    // Though the same digest is trusted through another verdict of it: no build is its own parent.
+    const [self] = admitParentsFirst([verdict("tools", "2", ref("tools", "2")), { ...verdict("tools", "2", ref("base", "1")), layer: "tools-again" }, verdict("base", "1")]);
+    expect(self?.admitted).toBe(false);
+    expect(self?.failures[0]?.what).toBe(`its provenance says it was built on ${ref("tools", "2")}, itself: a provenance no build writes`);
     const cycle = admitParentsFirst([verdict("a", "3", ref("b", "4")), verdict("b", "4", ref("a", "3")), verdict("base", "1")]);
     expect(cycle.map((entry) => entry.admitted)).toEqual([false, false, true]);
     const [unnamed] = admitParentsFirst([{ ...verdict("tools", "2"), parentDigestRefs: [] }]);
     expect(unnamed?.admitted).toBe(false);
-    expect(unnamed?.failures[0]?.what).toContain("it was built on an image its provenance does not name");
+    expect(unnamed?.failures[0]?.what).toContain("names the image it was built on as nothing");
+  });
+
+  it("judges each verdict with its own provenances' parents, though another verdict of the same digest is trusted (review 125)", () => {
+    // A platform's image verified twice: in its own repository (naming a refused parent) and in its index's (naming an admitted one).
+    const judged = admitParentsFirst([
+      { ...verdict("tools@linux-arm64", "2", ref("base", "9")), digestRef: `127.0.0.1:5000/g/tools/linux-arm64@sha256:${"2".repeat(64)}` },
+      verdict("tools", "2", ref("base", "1")),
+      verdict("base", "1"),
+      verdict("base", "9", undefined, false),
+    ]);
+    expect(judged.map((entry) => entry.admitted)).toEqual([false, true, true, false]);
+  });
+
+  it("gives each untrusted parent its own reason (review 125)", () => {
+    const [child] = admitParentsFirst([{ ...verdict("tools", "2"), parentDigestRefs: [ref("base", "7"), ref("base", "9"), ref("base", "8")] }, verdict("base", "9", undefined, false)], new Set([`sha256:${"8".repeat(64)}`]));
+    expect(child?.failures.map((failure) => failure.what.slice(0, 120))).toEqual([
+      `it was built on ${ref("base", "9")}, which is refused here`.slice(0, 120),
+      `it was built on ${ref("base", "8")}, which could not be verified here`.slice(0, 120),
+      `it was built on ${ref("base", "7")}, which is not among the images verified with it`.slice(0, 120),
+    ]);
+  });
+
+  it("grounds a long chain given leaves first", () => {
+    const hexOf = (at: number): string => at.toString(16).padStart(64, "0");
+    const chain = Array.from({ length: 3000 }, (_, at) => ({ layer: `l${at}`, digestRef: `127.0.0.1:5000/g/l${at}@sha256:${hexOf(at + 1)}`, admitted: true, reviewed: "yes" as const, ...(at === 0 ? {} : { parentDigestRefs: [`127.0.0.1:5000/g/l${at - 1}@sha256:${hexOf(at)}`] }), failures: [] })).reverse();
+    expect(admitParentsFirst(chain).every((entry) => entry.admitted)).toBe(true);
+    const broken = chain.map((entry) => (entry.layer === "l1500" ? { ...entry, admitted: false } : entry));
+    expect(admitParentsFirst(broken).filter((entry) => entry.admitted)).toHaveLength(1500);
   });
 
   it("admits a tree whose every parent is admitted, the parent found by digest in another repository (a promotion's source, an index's platform images)", () => {
