@@ -145,9 +145,11 @@ function signaturesOf(
   }
   const found = tags.filter((entry) => wanted.has(`${entry.repository}:${entry.tag}`));
   const going = new Set<RepositoryTag>([...removed, ...found]);
+  // Who else holds each manifest: the tags that stay (none of them a signature tag found here).
+  const staying = holdersIn(tags.filter((other) => !going.has(other)));
   const signatures: RemovedTag[] = [];
   for (const entry of found) {
-    const sharedWith = holdersOf(entry, tags.filter((other) => !going.has(other)));
+    const sharedWith = staying.get(`${entry.repository}@${entry.digest}`) ?? [];
     if (sharedWith.length > 0) keep.push({ ...entry, sharedWith });
     else signatures.push({ ...entry, signatureOf: wanted.get(`${entry.repository}:${entry.tag}`) as string });
   }
