@@ -387,7 +387,11 @@ export function admitParentsFirst(verdicts: readonly ImageVerdict[], unverified:
     if (parents.length === 0 || parents.some(({ digest }) => digest === undefined || digest === own)) return;
     const distinct = new Set(parents.map(({ digest }) => digest as string));
     untrustedParents[at] = distinct.size;
-    for (const digest of distinct) waiting.set(digest, [...(waiting.get(digest) ?? []), at]);
+    for (const digest of distinct) {
+      const children = waiting.get(digest);
+      if (children === undefined) waiting.set(digest, [at]);
+      else children.push(at);
+    }
   });
   const grounded = new Set<number>();
   for (let at = ready.pop(); at !== undefined; at = ready.pop()) {

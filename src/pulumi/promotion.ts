@@ -57,6 +57,10 @@ export async function checkPromotion(
   const promoted = new Set<PromotionTarget>();
   /** The platform images each unread index names: not verified either (what a refusal of an image built on one says). */
   const unreadEntries = new Set<string>();
+  const unreadIndex = (target: PromotionTarget, entries: readonly IndexChild[], paragraph: string): void => {
+    for (const entry of entries) unreadEntries.add(entry.digest);
+    unread.set(target, paragraph);
+  };
   for (const target of targets) {
     let found: Awaited<ReturnType<RegistryClient["manifest"]>>;
     let held: Awaited<ReturnType<RegistryClient["manifest"]>>;
@@ -89,18 +93,15 @@ export async function checkPromotion(
       gone = read.flatMap(({ entry, found: child }) => (child === undefined ? [entry] : []));
       nested = read.flatMap(({ entry, found: child }) => (child !== undefined && isIndexManifest(child.mediaType, child.manifest) ? [entry] : []));
     } catch (error) {
-      for (const entry of entries) unreadEntries.add(entry.digest);
-      unread.set(target, `${refused(target)}the registry did not say whether it holds the platform images this index names, so what would be copied could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
+      unreadIndex(target, entries, `${refused(target)}the registry did not say whether it holds the platform images this index names, so what would be copied could not be checked (${(error as Error).message}); fix: make sure the registry answers, then promote again.`);
       continue;
     }
     if (gone.length > 0) {
-      for (const entry of entries) unreadEntries.add(entry.digest);
-      unread.set(target, `${refused(target)}the index names ${gone.map((entry) => `a ${entry.platform} image ${entry.digest}`).join(" and ")} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), ${republish(target)}`);
+      unreadIndex(target, entries, `${refused(target)}the index names ${gone.map((entry) => `a ${entry.platform} image ${entry.digest}`).join(" and ")} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), ${republish(target)}`);
       continue;
     }
     if (nested.length > 0) {
-      for (const entry of entries) unreadEntries.add(entry.digest);
-      unread.set(target, `${refused(target)}the index names ${nested.map((entry) => `a ${entry.platform} entry ${entry.digest}`).join(" and ")} that is an index itself, whose images Strata does not verify (it verifies the images an index names, not those of an index inside it), so they would be copied unverified; fix: ${NESTED_INDEX_FIX}.`);
+      unreadIndex(target, entries, `${refused(target)}the index names ${nested.map((entry) => `a ${entry.platform} entry ${entry.digest}`).join(" and ")} that is an index itself, whose images Strata does not verify (it verifies the images an index names, not those of an index inside it), so they would be copied unverified; fix: ${NESTED_INDEX_FIX}.`);
       continue;
     }
     children.set(target.digest, entries);
