@@ -28,8 +28,8 @@ type Step =
   | { readonly kind: "block"; remaining: number; readonly last: boolean; readonly checksum: boolean }
   | { readonly kind: "checksum"; remaining: number };
 
-/** Bytes of a header field that is read whole before it is understood (a magic number, a size, a block header). */
-const FIELD_BYTES: Partial<Record<Step["kind"], number>> = { "magic": 4, "skippable size": 4, "frame header descriptor": 1, "block header": 3 };
+/** Bytes of each header field that is read whole before it is understood (a magic number, a size, a block header): the steps without a `remaining` count. */
+const FIELD_BYTES: Readonly<Record<Exclude<Step, { remaining: number }>["kind"], number>> = { "magic": 4, "skippable size": 4, "frame header descriptor": 1, "block header": 3 };
 
 class ZstdFrames extends Transform {
   #step: Step = { kind: "magic" };
@@ -74,18 +74,16 @@ class ZstdFrames extends Transform {
     let at = 0;
     while (at < chunk.length) {
       const step = this.#step;
-      const fieldBytes = FIELD_BYTES[step.kind];
-      if (fieldBytes !== undefined) {
+      if (!("remaining" in step)) {
         this.#field.push(chunk[at] as number);
         at++;
-        if (this.#field.length === fieldBytes) {
+        if (this.#field.length === FIELD_BYTES[step.kind]) {
           const field = Buffer.from(this.#field);
           this.#field = [];
           await this.#fieldRead(step, field);
         }
         continue;
       }
-      if (step.kind === "magic" || step.kind === "skippable size" || step.kind === "frame header descriptor" || step.kind === "block header") throw new Error(`zstd: no field size for ${step.kind}`);
       const take = Math.min(step.remaining, chunk.length - at);
       if (step.kind !== "skip") await this.#write(chunk.subarray(at, at + take));
       at += take;
