@@ -76,6 +76,13 @@ function admittingAll(asked: string[]): typeof import("../../src/engine/image-ve
   })) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
 }
 
+/** A verifier admitting every image but `refusedLayer`'s (unsigned), each one it admits built on `parentDigestRefs`, as its provenance would say. */
+function admittingBuiltOn(parentDigestRefs: readonly string[], refusedLayer?: string): typeof import("../../src/engine/image-verify.js").verifyImages {
+  return (async (targets: readonly { layer: string; digestRef: string }[]) => targets.map((each) => (each.layer === refusedLayer
+    ? { ...each, admitted: false, reviewed: "could not tell" as const, failures: [{ what: "it has no signature by a trusted key (keys/ci.pub)", fix: "sign it" }] }
+    : { ...each, admitted: true, reviewed: "yes" as const, parentDigestRefs, failures: [] }))) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
+}
+
 describe("the promotion gate", () => {
   it("will not check a promotion without the reviewed ref: every image would read \"not checked\", admitted", async () => {
     const registry = servedRegistry(new Map(), () => undefined);
@@ -151,43 +158,41 @@ describe("the promotion gate", () => {
     const imageOf = (name: string): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config: { digest: digest("c") }, layers: [], annotations: { name } }));
     const base = imageOf("base");
     const tools = imageOf("tools");
-    const targets = [{ ...target("base", "a"), digest: manifestDigest(base) }, { ...target("tools", "b"), digest: manifestDigest(tools) }];
+    const servedAt = (repository: string, ...manifests: Buffer[]): [string, Buffer][] => manifests.map((bytes) => [`/v2/g-dev/${repository}/manifests/${manifestDigest(bytes)}`, bytes]);
+    /** The gate over base (`baseDigest`, an image or an index) and tools. */
+    const gate = (baseDigest: string, registry: RegistryClient, verifier: typeof import("../../src/engine/image-verify.js").verifyImages) =>
+      promotion.checkPromotion([{ ...target("base", "a"), digest: baseDigest }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", verifier);
     const baseRef = `registry.test:5000/g-dev/base@${manifestDigest(base)}`;
     // cosign's word: base unsigned, tools signed and built on base.
-    const verifier = (async (asked: readonly { layer: string; digestRef: string }[]) => asked.map((each) => (each.layer === "base"
-      ? { ...each, admitted: false, reviewed: "could not tell" as const, failures: [{ what: "it has no signature by a trusted key (keys/ci.pub)", fix: "sign it" }] }
-      : { ...each, admitted: true, reviewed: "yes" as const, parentDigestRefs: [baseRef], failures: [] }))) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
-    const served = new Map<string, Buffer>([[`/v2/g-dev/base/manifests/${manifestDigest(base)}`, base], [`/v2/g-dev/tools/manifests/${manifestDigest(tools)}`, tools]]);
-    const refused = await promotion.checkPromotion(targets, servedRegistry(served), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", verifier);
+    const served = new Map<string, Buffer>([...servedAt("base", base), ...servedAt("tools", tools)]);
+    const refused = await gate(manifestDigest(base), servedRegistry(served), admittingBuiltOn([baseRef], "base"));
     expect(refused.refusals).toHaveLength(2);
     expect(refused.refusals[1]).toContain(`tools registry.test:5000/g-dev/tools@${manifestDigest(tools)} is refused: it was built on ${baseRef}, which is refused here`);
     // base gone from the source: the gate never hands it to the verifier, and says so of tools too.
     served.delete(`/v2/g-dev/base/manifests/${manifestDigest(base)}`);
-    const unread = await promotion.checkPromotion(targets, servedRegistry(served), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", verifier);
+    const unread = await gate(manifestDigest(base), servedRegistry(served), admittingBuiltOn([baseRef], "base"));
     expect(unread.refusals).toHaveLength(2);
     expect(unread.refusals[1]).toContain(`it was built on ${baseRef}, which could not be verified here (its own paragraph says why)`);
 
     // base an index whose arm64 image the registry does not answer for; tools' arm64 image names that image (review 124).
     const amd = imageOf("base-amd64");
     const arm = imageOf("base-arm64");
-    const baseIndex = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [amd, arm].map((bytes, at) => ({ mediaType: MANIFEST_TYPE, digest: manifestDigest(bytes), size: bytes.length, platform: { os: "linux", architecture: at === 0 ? "amd64" : "arm64" } })) }));
-    const indexed = new Map<string, Buffer>([[`/v2/g-dev/base/manifests/${manifestDigest(baseIndex)}`, baseIndex], [`/v2/g-dev/base/manifests/${manifestDigest(amd)}`, amd], [`/v2/g-dev/tools/manifests/${manifestDigest(tools)}`, tools]]);
+    const entry = (bytes: Buffer, mediaType: string, architecture: string) => ({ mediaType, digest: manifestDigest(bytes), size: bytes.length, platform: { os: "linux", architecture } });
+    const baseIndex = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [entry(amd, MANIFEST_TYPE, "amd64"), entry(arm, MANIFEST_TYPE, "arm64")] }));
+    const indexed = new Map<string, Buffer>([...servedAt("base", baseIndex, amd), ...servedAt("tools", tools)]);
     const armRef = `registry.test:5000/g-dev/base/linux-arm64@${manifestDigest(arm)}`;
-    const onArm = (async (asked: readonly { layer: string; digestRef: string }[]) => asked.map((each) => ({ ...each, admitted: true, reviewed: "yes" as const, parentDigestRefs: [armRef], failures: [] }))) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
-    const platformUnread = await promotion.checkPromotion([{ ...target("base", "a"), digest: manifestDigest(baseIndex) }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registryWithIndexes(indexed, [baseIndex], new Set([`/v2/g-dev/base/manifests/${manifestDigest(arm)}`])), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", onArm);
+    const platformUnread = await gate(manifestDigest(baseIndex), registryWithIndexes(indexed, [baseIndex], new Set([`/v2/g-dev/base/manifests/${manifestDigest(arm)}`])), admittingBuiltOn([armRef]));
     expect(platformUnread.refusals).toHaveLength(2);
     expect(platformUnread.refusals[1]).toContain(`it was built on ${armRef}, which could not be verified here`);
     // The arm64 entry gone (404), or an index itself: the same (review 125).
-    const gone = new Map(indexed);
-    const goneRun = await promotion.checkPromotion([{ ...target("base", "a"), digest: manifestDigest(baseIndex) }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registryWithIndexes(gone, [baseIndex]), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", onArm);
+    const goneRun = await gate(manifestDigest(baseIndex), registryWithIndexes(indexed, [baseIndex]), admittingBuiltOn([armRef]));
     expect(goneRun.refusals[0]).toContain("that the registry does not hold (HTTP 404)");
     expect(goneRun.refusals[1]).toContain(`it was built on ${armRef}, which could not be verified here`);
     const innerIndex = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [] }));
-    const nestedBase = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [{ mediaType: MANIFEST_TYPE, digest: manifestDigest(amd), size: amd.length, platform: { os: "linux", architecture: "amd64" } }, { mediaType: INDEX_TYPE, digest: manifestDigest(innerIndex), size: innerIndex.length, platform: { os: "linux", architecture: "arm64" } }] }));
+    const nestedBase = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: INDEX_TYPE, manifests: [entry(amd, MANIFEST_TYPE, "amd64"), entry(innerIndex, INDEX_TYPE, "arm64")] }));
     const innerRef = `registry.test:5000/g-dev/base@${manifestDigest(innerIndex)}`;
-    const onInner = (async (asked: readonly { layer: string; digestRef: string }[]) => asked.map((each) => ({ ...each, admitted: true, reviewed: "yes" as const, parentDigestRefs: [innerRef], failures: [] }))) as unknown as typeof import("../../src/engine/image-verify.js").verifyImages;
-    const nestedServed = new Map<string, Buffer>([[`/v2/g-dev/base/manifests/${manifestDigest(nestedBase)}`, nestedBase], [`/v2/g-dev/base/manifests/${manifestDigest(amd)}`, amd], [`/v2/g-dev/base/manifests/${manifestDigest(innerIndex)}`, innerIndex], [`/v2/g-dev/tools/manifests/${manifestDigest(tools)}`, tools]]);
-    const nestedRun = await promotion.checkPromotion([{ ...target("base", "a"), digest: manifestDigest(nestedBase) }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registryWithIndexes(nestedServed, [nestedBase, innerIndex]), { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", onInner);
+    const nestedServed = new Map<string, Buffer>([...servedAt("base", nestedBase, amd, innerIndex), ...servedAt("tools", tools)]);
+    const nestedRun = await gate(manifestDigest(nestedBase), registryWithIndexes(nestedServed, [nestedBase, innerIndex]), admittingBuiltOn([innerRef]));
     expect(nestedRun.refusals[0]).toContain("that is an index itself");
     expect(nestedRun.refusals[1]).toContain(`it was built on ${innerRef}, which could not be verified here`);
   });
