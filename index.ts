@@ -178,7 +178,7 @@ async function gatePromotion(targets: readonly PromotionTarget[], policy: TrustP
   const keys = readTrustedKeys(policy, process.env.STRATA_PROJECT_DIR ?? projectDir, stackFile);
   throwIfAny(keys.problems);
   const reviewed = await readReviewedTip(catalogDir, policy.reviewedRef, stackFile);
-  const { refusals, total, signatures } = await checkPromotion(targets, registry, { keys: keys.keys, reviewed, checkoutDir: catalogDir }, await locateCosign());
+  const { refusals, total, signatures } = await checkPromotion(targets, registry, { keys: keys.keys, reviewed, checkoutDir: catalogDir }, { cosignBinary: await locateCosign(), ...(credentials === undefined ? {} : { registryLogin: { registry: config.registry, ...credentials } }) });
   if (refusals.length === 0) return signatures;
   if (pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1") {
     for (const refusal of refusals) await pulumi.log.warn(`refused: ${refusal}`);

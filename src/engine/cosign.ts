@@ -14,12 +14,13 @@
  * like the others and never takes for "unsigned but fine".
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { checkoutFile } from "../core/checkout.js";
 import { UserError } from "../core/problems.js";
 import { parseReference } from "../core/reference.js";
+import { type RegistryCredentials } from "../registry/logins.js";
 
 /** The environment variable cosign reads the private key from (`--key env://…`). */
 export const PRIVATE_KEY_VARIABLE = "STRATA_COSIGN_PRIVATE_KEY";
@@ -63,6 +64,78 @@ export interface CosignOptions {
   readonly perReferenceMs?: number;
   /** Environment for cosign on top of this process's (DOCKER_CONFIG for registry logins). */
   readonly env?: Readonly<Record<string, string>>;
+  /** The stack's own registry login (strata:registryUsername and its secret password), for the registry it names (cosignAccess). */
+  readonly registryLogin?: RegistryLogin;
+}
+
+/** A registry login for one registry (`host[:port]`), as the stack's config gives it. */
+export interface RegistryLogin extends RegistryCredentials {
+  readonly registry: string;
+}
+
+/** Where Go looks for CA certificates on Linux when SSL_CERT_DIR is not set (crypto/x509's root_linux.go). */
+const GO_CERT_DIRECTORIES = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
+
+/**
+ * The environment that lets cosign reach the registry as Strata's own client does, and the folder
+ * (made here, 0700; the caller removes it when cosign has run) that holds what it needs, if anything:
+ * - the stack's login (`login`), which otherwise only Strata's client and docker.Image have: a
+ *   Docker config file of its own (0600) with that registry's auth, pointed at by DOCKER_CONFIG.
+ *   Never argv: cosign's --registry-password would be on its command line, which any user of the
+ *   machine can read. Without a login, the caller's DOCKER_CONFIG (a docker login, a credential
+ *   helper) stays what cosign reads, as before.
+ * - the CA the registry's certificate needs (NODE_EXTRA_CA_CERTS, which Strata's messages ask for):
+ *   Go does not read Node's variable, so the file is copied into a folder of its own that
+ *   SSL_CERT_DIR adds to the folders Go reads anyway (the system's, or the caller's SSL_CERT_DIR;
+ *   the system's bundle file, or SSL_CERT_FILE, is read as before).
+ * - the same route: Strata's client (node:http) never goes through an HTTP proxy, and Go's does
+ *   when HTTPS_PROXY/HTTP_PROXY is set (a CI runner's), so the registries a call reads
+ *   (`registries`) are added to NO_PROXY: cosign reaches the registry Strata's client reached, not a
+ *   proxy that may not reach it (and a refusal would then blame the registry).
+ * `secrets`: what cosign's output is scrubbed of (the password, and the auth it is encoded in).
+ */
+export function cosignAccess(login: RegistryLogin | undefined, env: Readonly<Record<string, string | undefined>>, registries: readonly string[] = []): { env: Record<string, string>; folder?: string; secrets: string[] } {
+  const proxied = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"].some((name) => (env[name] ?? "") !== "");
+  const direct: Record<string, string> = {};
+  if (proxied && registries.length > 0) {
+    // Go reads NO_PROXY, else no_proxy: both are set, to what the caller had and these registries.
+    const given = [env.NO_PROXY, env.no_proxy].find((value) => value !== undefined && value !== "");
+    direct.NO_PROXY = direct.no_proxy = [...(given === undefined ? [] : [given]), ...new Set(registries)].join(",");
+  }
+  const extraCa = env.NODE_EXTRA_CA_CERTS;
+  if (login === undefined && (extraCa === undefined || extraCa === "")) return { env: direct, secrets: [] };
+  const folder = mkdtempSync(path.join(tmpdir(), "strata-cosign-access-"));
+  const access: Record<string, string> = { ...direct };
+  const secrets: string[] = [];
+  try {
+    if (login !== undefined) {
+      const auth = Buffer.from(`${login.username}:${login.password}`).toString("base64");
+      const configDir = path.join(folder, "docker");
+      mkdirSync(configDir, { mode: 0o700 });
+      writeFileSync(path.join(configDir, "config.json"), `${JSON.stringify({ auths: { [login.registry]: { auth } } })}\n`, { mode: 0o600 });
+      access.DOCKER_CONFIG = configDir;
+      secrets.push(login.password, auth);
+    }
+    if (extraCa !== undefined && extraCa !== "") {
+      const certs = path.join(folder, "certs");
+      mkdirSync(certs, { mode: 0o700 });
+      // A file that cannot be read is passed over, as Node passes over it (with a warning at every
+      // start of Strata's processes): what the registry's certificate needs then fails in cosign's
+      // own words, as it does in Strata's client.
+      let copied = true;
+      try {
+        copyFileSync(extraCa, path.join(certs, "node-extra-ca-certs.pem"));
+      } catch {
+        copied = false;
+      }
+      const given = env.SSL_CERT_DIR;
+      if (copied) access.SSL_CERT_DIR = [...(given === undefined || given === "" ? GO_CERT_DIRECTORIES : [given]), certs].join(":");
+    }
+  } catch (error) {
+    rmSync(folder, { recursive: true, force: true });
+    throw error;
+  }
+  return { env: access, folder, secrets };
 }
 
 /** Whether a registry host is loopback, the only kind cosign is allowed to reach over plain HTTP. */
@@ -159,12 +232,14 @@ export class Cosign {
   private readonly timeoutMs: number;
   private readonly perReferenceMs: number;
   private readonly env: Readonly<Record<string, string>>;
+  private readonly registryLogin: RegistryLogin | undefined;
 
   constructor(options: CosignOptions) {
     this.binary = options.binary;
     this.timeoutMs = options.timeoutMs ?? COSIGN_TIMEOUT_MS;
     this.perReferenceMs = options.perReferenceMs ?? COSIGN_PER_REFERENCE_MS;
     this.env = options.env ?? {};
+    this.registryLogin = options.registryLogin;
   }
 
   /** The limit of one call about `refs`: the one-digest limit, and more for each further digest. */
@@ -180,10 +255,17 @@ export class Cosign {
   private run(args: readonly string[], { secretEnv = {}, cwd, refs = [] }: { readonly secretEnv?: Readonly<Record<string, string>>; readonly cwd?: string; readonly refs?: string | readonly string[] } = {}): Promise<Exit> {
     const timeoutMs = this.limitFor(refs);
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(COSIGN_|SIGSTORE_|TUF_)/.test(name) && name !== PRIVATE_KEY_VARIABLE));
-    const secrets = Object.values(secretEnv);
+    // Made for each call and removed when it ends: the login is on disk only while cosign runs.
+    let access: ReturnType<typeof cosignAccess>;
+    try {
+      access = cosignAccess(this.registryLogin, { ...inherited, ...this.env }, (typeof refs === "string" ? [refs] : refs).map((ref) => parseReference(ref).registry));
+    } catch (error) {
+      return Promise.resolve({ stdout: "", stderr: "", failure: (error as Error).message, wallMs: 0 });
+    }
+    const secrets = [...Object.values(secretEnv), ...access.secrets];
     const started = Date.now();
-    return new Promise((resolve) => {
-      execFile(this.binary, args, { cwd, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 << 20, env: { ...inherited, ...this.env, ...secretEnv } }, (error, stdout, stderr) => {
+    return new Promise<Exit>((resolve) => {
+      execFile(this.binary, args, { cwd, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 << 20, env: { ...inherited, ...this.env, ...access.env, ...secretEnv } }, (error, stdout, stderr) => {
         const wallMs = Date.now() - started;
         const clean = { stdout: scrub(stdout, secrets), stderr: scrub(stderr, secrets), wallMs };
         if (error === null) return resolve({ code: 0, ...clean });
@@ -198,6 +280,8 @@ export class Cosign {
           : scrub(error.message, secrets);
         resolve({ ...clean, failure, ...(killed ? { timedOut: true as const } : {}) });
       });
+    }).finally(() => {
+      if (access.folder !== undefined) rmSync(access.folder, { recursive: true, force: true });
     });
   }
 

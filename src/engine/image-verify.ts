@@ -13,7 +13,7 @@ import { InputError, UserError } from "../core/problems.js";
 import { TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
 import { decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget } from "../core/trust-verdict.js";
 import { parseReference } from "../core/reference.js";
-import { Cosign, type AttestationType } from "./cosign.js";
+import { Cosign, type AttestationType, type RegistryLogin } from "./cosign.js";
 import { escaped, isReviewedAt, type ReviewedTip, reviewedTip } from "./source-info.js";
 
 export type { ImageVerdict, VerifyTarget } from "../core/trust-verdict.js";
@@ -35,6 +35,8 @@ export interface VerifyOptions {
   readonly cosignBinary: string;
   /** Environment for cosign on top of this process's (DOCKER_CONFIG for registry logins). */
   readonly env?: Record<string, string>;
+  /** The stack's own registry login, when it has one (strata:registryUsername): cosign reads with it. */
+  readonly registryLogin?: RegistryLogin;
   readonly timeoutMs?: number;
   readonly perReferenceMs?: number;
 }
@@ -144,7 +146,7 @@ export async function readReviewedTip(checkoutDir: string, reviewedRef: string, 
 
 /** Every target's verdict, in the order given. */
 export async function verifyImages(targets: readonly VerifyTarget[], trust: TrustInput, options: VerifyOptions): Promise<ImageVerdict[]> {
-  const cosign = new Cosign({ binary: options.cosignBinary, ...(options.env === undefined ? {} : { env: options.env }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }), ...(options.perReferenceMs === undefined ? {} : { perReferenceMs: options.perReferenceMs }) });
+  const cosign = new Cosign({ binary: options.cosignBinary, ...(options.env === undefined ? {} : { env: options.env }), ...(options.registryLogin === undefined ? {} : { registryLogin: options.registryLogin }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }), ...(options.perReferenceMs === undefined ? {} : { perReferenceMs: options.perReferenceMs }) });
   // Only digest references reach cosign; the others are refused by readEvidence.
   const refs = [...new Set(targets.map((target) => target.digestRef).filter((ref) => digestOf(ref) !== undefined))];
   const checks: readonly Check[] = ["signature", "slsaprovenance1", "spdxjson"];

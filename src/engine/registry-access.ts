@@ -8,6 +8,7 @@
 import { REGISTRY_PASSWORD_KEY, type StackConfig } from "../core/config.js";
 import { InputError, UserError } from "../core/problems.js";
 import { RegistryClient } from "../registry/client.js";
+import { type RegistryCredentials } from "../registry/logins.js";
 
 /**
  * What the Pulumi CLI said when a command failed: its last `error:` line (the Automation API's
@@ -19,8 +20,26 @@ export function pulumiFailure(error: unknown): string {
   return (said ?? message.split("\n").find((line) => line.trim() !== "") ?? "no message").trim();
 }
 
-export async function registryClientFor(config: StackConfig, stack: { readonly projectDir: string; readonly stack: string; readonly env: Record<string, string> }): Promise<RegistryClient> {
-  if (config.registryUsername === undefined) return new RegistryClient({ registry: config.registry });
+export async function registryClientFor(config: StackConfig, stack: StackAt): Promise<RegistryClient> {
+  return (await registryAccessFor(config, stack)).client;
+}
+
+/** The client, and the stack's own login it was given (none: the Docker config's), for what else must read the registry as it does (cosign). */
+export async function registryAccessFor(config: StackConfig, stack: StackAt): Promise<{ client: RegistryClient; credentials?: RegistryCredentials }> {
+  const credentials = await registryCredentialsFor(config, stack);
+  if (credentials === undefined) return { client: new RegistryClient({ registry: config.registry }) };
+  return { client: new RegistryClient({ registry: config.registry, credentials }), credentials };
+}
+
+interface StackAt {
+  readonly projectDir: string;
+  readonly stack: string;
+  readonly env: Record<string, string>;
+}
+
+/** The stack's own registry login (strata:registryUsername and its secret password), or undefined when it has none (the Docker config's login is then used). */
+async function registryCredentialsFor(config: StackConfig, stack: StackAt): Promise<RegistryCredentials | undefined> {
+  if (config.registryUsername === undefined) return undefined;
   const key = `strata:${REGISTRY_PASSWORD_KEY}`;
   const automation = await import("./automation.js");
   let values: Record<string, { readonly value: string } | undefined>;
@@ -33,5 +52,5 @@ export async function registryClientFor(config: StackConfig, stack: { readonly p
   if (password === undefined) {
     throw new InputError([{ file: `Pulumi.${stack.stack}.yaml`, field: key, message: "strata:registryUsername is set but the password is not", fix: `pulumi config set --secret ${key} --stack ${stack.stack}` }]);
   }
-  return new RegistryClient({ registry: config.registry, credentials: { username: config.registryUsername, password } });
+  return { username: config.registryUsername, password };
 }

@@ -22,7 +22,7 @@ import { type ImageVerdict, type VerifyTarget } from "./image-verify.js";
 import { type ReviewedTip } from "./source-info.js";
 import { admitParentsFirst, NESTED_INDEX, NESTED_INDEX_FIX, type VerifyFailure } from "../core/trust-verdict.js";
 import { engineEnv, projectDirOf, type ProjectContext, type StackSelection, stackConfigOf } from "./project.js";
-import { registryClientFor } from "./registry-access.js";
+import { registryAccessFor } from "./registry-access.js";
 
 /** Registry reads at once (an index's platforms, what each exported tag holds): one each, about 400 at N=200, where a registry far away makes each a round trip. */
 const REGISTRY_CONCURRENCY = 16;
@@ -315,7 +315,7 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   if (exported.targets.length + exported.unexpanded.length === 0) {
     throw new UserError(`stack ${request.stack} exports no images (its layers output is empty): there is nothing to verify, which is not a pass; fix: run scripts/strata up --stack ${request.stack} first`);
   }
-  const client = await registryClientFor(config, { projectDir, stack: request.stack, env });
+  const { client, credentials } = await registryAccessFor(config, { projectDir, stack: request.stack, env });
   // Every index is expanded through the registry too, not only through the stack's `platforms`
   // output: an index entry that output does not list would otherwise go unverified.
   const read = await withIndexEntries([...exported.targets, ...exported.unexpanded], client);
@@ -331,6 +331,11 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
   const { locateCosign } = await import("./cosign.js");
   if (context.env.STRATA_COSIGN === undefined) progress("cosign: making sure the pinned cosign is available (built once per machine; scripts/cosign-tools.sh)\n");
   const cosignBinary = await locateCosign({ ...process.env, ...context.env });
-  const verdicts = await verifyImages(targets, { keys, reviewed, checkoutDir: catalogDir }, { cosignBinary, ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }) });
+  const verdicts = await verifyImages(targets, { keys, reviewed, checkoutDir: catalogDir }, {
+    cosignBinary,
+    ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }),
+    // cosign reads the registry as the client above does: with the stack's login, when it has one.
+    ...(credentials === undefined ? {} : { registryLogin: { registry: config.registry, ...credentials } }),
+  });
   return { trustedBy, ...(reviewed === undefined ? {} : { reviewed }), verdicts: reportedVerdicts(verdicts, read, layers, await heldDigests(layers, client)) };
 }

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PromotedImage } from "./copied-image.js";
 import { PROMOTION_TYPE } from "../core/image-types.js";
 import { gateTargets, type IndexChild, promotionRefusals, type PromotionTarget, type SourceLayer } from "../core/promotion-plan.js";
-import { type TrustInput, verifyImages } from "../engine/image-verify.js";
+import { type TrustInput, type VerifyOptions, verifyImages } from "../engine/image-verify.js";
 import { type RegistryClient } from "../registry/client.js";
 import { isIndexManifest } from "../registry/copy.js";
 import { attestationTag, cosignTagSubject, signatureTag } from "../core/cosign-format.js";
@@ -35,13 +35,14 @@ export async function readSourceLayers(stack: string): Promise<Record<string, So
  * tags itself. An image the target holds under its tag already is verified again, and its copy
  * carries only the cosign tags the target lacks: a signature added on the source since it was
  * promoted neither reaches the channel nor refuses the promotion. `verify` is cosign's
- * verification (image-verify.ts); tests give their own.
+ * verification (image-verify.ts; `cosign`: its binary, and the stack's registry login when it has
+ * one, which cosign needs as Strata's client does); tests give their own.
  */
 export async function checkPromotion(
   targets: readonly PromotionTarget[],
   registry: RegistryClient,
   trust: TrustInput & { readonly reviewed: NonNullable<TrustInput["reviewed"]> },
-  cosignBinary: string,
+  cosign: Pick<VerifyOptions, "cosignBinary" | "registryLogin">,
   verify: typeof verifyImages = verifyImages,
 ): Promise<{ refusals: string[]; total: number; signatures: ReadonlyMap<string, Readonly<Record<string, string>>> }> {
   // The type says so too; checked as it runs, since without it every image would read "not checked", admitted.
@@ -110,7 +111,7 @@ export async function checkPromotion(
   const tagsOf = (target: PromotionTarget): string[] => [target.digest, ...(children.get(target.digest) ?? []).map((child) => child.digest)].flatMap((about) => [signatureTag(about), attestationTag(about)]);
   const before = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
   // Each image with the image it was built on: one the gate could not read is not verified either.
-  const verdicts = admitParentsFirst(await verify(gateTargets(readable, registry.registry, children), trust, { cosignBinary }), new Set([...[...unread.keys()].map((target) => target.digest), ...unreadEntries]));
+  const verdicts = admitParentsFirst(await verify(gateTargets(readable, registry.registry, children), trust, cosign), new Set([...[...unread.keys()].map((target) => target.digest), ...unreadEntries]));
   // Read again: what cosign verified is what the source's tags held both before and after it ran,
   // and that, by digest, is what the copy carries (copyCosignTags). A tag that moved meanwhile
   // cannot be told apart from a swap, so the image is refused.

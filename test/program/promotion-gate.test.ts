@@ -87,7 +87,7 @@ describe("the promotion gate", () => {
   it("will not check a promotion without the reviewed ref: every image would read \"not checked\", admitted", async () => {
     const registry = servedRegistry(new Map(), () => undefined);
     const withoutReviewed = { keys: [], checkoutDir: "/nonexistent" } as unknown as Parameters<typeof promotion.checkPromotion>[2];
-    await expect(promotion.checkPromotion([target("base", "a")], registry, withoutReviewed, "/nonexistent/cosign")).rejects.toThrow("checkPromotion needs the trust policy's reviewed ref");
+    await expect(promotion.checkPromotion([target("base", "a")], registry, withoutReviewed, { cosignBinary: "/nonexistent/cosign" })).rejects.toThrow("checkPromotion needs the trust policy's reviewed ref");
   });
 
   it("refuses an image whose manifest the registry fails to give, in its own paragraph, and still verifies the others", async () => {
@@ -98,7 +98,7 @@ describe("the promotion gate", () => {
       if (path.includes("/g-stable/tools/manifests/1.0-p0")) return new Response("boom", { status: 503 });
       return undefined;
     });
-    const { refusals, total } = await promotion.checkPromotion([target("base", "a"), target("app", "b"), target("tools", "c")], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
+    const { refusals, total } = await promotion.checkPromotion([target("base", "a"), target("app", "b"), target("tools", "c")], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" });
     expect(total).toBe(3);
     expect(refusals).toHaveLength(3);
     expect(refusals.find((paragraph) => paragraph.startsWith("tools "))).toMatch(/is refused: the registry did not say whether it is an image or an index, or what g-stable\/tools:1\.0-p0 holds.*HTTP 503/s);
@@ -119,7 +119,7 @@ describe("the promotion gate", () => {
     });
     const asked: string[] = [];
     const admitAll = admittingAll(asked);
-    const { refusals, total, signatures } = await promotion.checkPromotion([target("app", "b"), { ...target("base", "a"), digest: imageDigest }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    const { refusals, total, signatures } = await promotion.checkPromotion([target("app", "b"), { ...target("base", "a"), digest: imageDigest }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" }, admitAll);
     expect(goneReads).toBeGreaterThan(0);
     expect(asked).toEqual([`registry.test:5000/g-dev/base@${imageDigest}`]);
     expect(total).toBe(2);
@@ -148,7 +148,7 @@ describe("the promotion gate", () => {
     const asked: string[] = [];
     const admitAll = admittingAll(asked);
     const targets = [{ ...target("tools", "a"), digest: manifestDigest(whole) }, { ...target("app", "b"), digest: manifestDigest(whole) }];
-    const { refusals, total } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    const { refusals, total } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" }, admitAll);
     expect(asked).toEqual([`registry.test:5000/g-dev/tools@${manifestDigest(whole)}`, `registry.test:5000/g-dev/tools@${manifestDigest(amd)}`, `registry.test:5000/g-dev/tools@${manifestDigest(arm)}`]);
     expect(total).toBe(4);
     expect(refusals).toEqual([`app registry.test:5000/g-dev/app@${manifestDigest(whole)} is refused: the index names a linux/arm64 image ${manifestDigest(arm)} that the registry does not hold (HTTP 404), so it cannot be verified or copied; fix: find out what deleted it (the registry's log), publish the layer again as a new version on the channel that builds it (strata bump --stack <that channel> --minor app, then strata up there), then promote it along again.`]);
@@ -161,7 +161,7 @@ describe("the promotion gate", () => {
     const servedAt = (repository: string, ...manifests: Buffer[]): [string, Buffer][] => manifests.map((bytes) => [`/v2/g-dev/${repository}/manifests/${manifestDigest(bytes)}`, bytes]);
     /** The gate over base (`baseDigest`, an image or an index) and tools. */
     const gate = (baseDigest: string, registry: RegistryClient, verifier: typeof import("../../src/engine/image-verify.js").verifyImages) =>
-      promotion.checkPromotion([{ ...target("base", "a"), digest: baseDigest }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", verifier);
+      promotion.checkPromotion([{ ...target("base", "a"), digest: baseDigest }, { ...target("tools", "b"), digest: manifestDigest(tools) }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" }, verifier);
     const baseRef = `registry.test:5000/g-dev/base@${manifestDigest(base)}`;
     // cosign's word: base unsigned, tools signed and built on base.
     const served = new Map<string, Buffer>([...servedAt("base", base), ...servedAt("tools", tools)]);
@@ -205,7 +205,7 @@ describe("the promotion gate", () => {
     const served = new Map<string, Buffer>([whole, amd, arm].map((bytes) => [`/v2/g-dev/tools/manifests/${manifestDigest(bytes)}`, bytes]));
     const registry = registryWithIndexes(served, [whole], new Set([`/v2/g-dev/tools/manifests/${manifestDigest(arm)}`]));
     const asked: string[] = [];
-    const { refusals, total, signatures } = await promotion.checkPromotion([{ ...target("tools", "a"), digest: manifestDigest(whole) }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admittingAll(asked));
+    const { refusals, total, signatures } = await promotion.checkPromotion([{ ...target("tools", "a"), digest: manifestDigest(whole) }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" }, admittingAll(asked));
     expect(asked).toEqual([]);
     expect(total).toBe(1);
     expect(refusals).toHaveLength(1);
@@ -223,7 +223,7 @@ describe("the promotion gate", () => {
     const registry = registryWithIndexes(served, [outer, inner]);
     const asked: string[] = [];
     const admitAll = admittingAll(asked);
-    const { refusals, total } = await promotion.checkPromotion([{ ...target("tools", "a"), digest: manifestDigest(outer) }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    const { refusals, total } = await promotion.checkPromotion([{ ...target("tools", "a"), digest: manifestDigest(outer) }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" }, admitAll);
     expect(asked).toEqual([]);
     expect(total).toBe(1);
     expect(refusals).toEqual([`tools registry.test:5000/g-dev/tools@${manifestDigest(outer)} is refused: the index names a linux/arm64 entry ${manifestDigest(inner)} that is an index itself, whose images Strata does not verify (it verifies the images an index names, not those of an index inside it), so they would be copied unverified; fix: publish the layer as an index whose entries are platform images (what Strata's strata:index:ImageIndex puts together), then promote or verify again.`]);
@@ -248,7 +248,7 @@ describe("the promotion gate", () => {
       return undefined;
     });
     const targets = [{ ...target("app", "b"), digest: imageDigest }, { ...target("base", "a"), digest: imageDigest }, { ...target("tools", "c"), digest: imageDigest }];
-    const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign");
+    const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" });
     // What the copies carry: the .sig each source held when the gate read it first, unless the target holds it already (base).
     const sigDigest = (note: string): string => manifestDigest(cosignManifest(note));
     expect(signatures.get("base")).toEqual({});
@@ -293,7 +293,7 @@ describe("the promotion gate", () => {
     });
     const admitAll = (async (verifyTargets: readonly { layer: string; digestRef: string }[]) => verifyTargets.map((verifyTarget) => ({ ...verifyTarget, admitted: true, reviewed: "yes" as const, failures: [] })));
     const targets = ["ok", "conflict", "moved", "held", "backfill", "flaky", "retagged"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
-    const { refusals, total, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitAll);
+    const { refusals, total, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" }, admitAll);
     expect(total).toBe(7);
     expect(refusals).toHaveLength(4);
     expect(refusals[3]).toMatch(/^retagged .* is refused: registry\.test:5000\/g-stable\/retagged:sha256-[0-9a-f]{64}\.sig holds /);
@@ -348,7 +348,7 @@ describe("the promotion gate", () => {
       return verifyTargets.map((verifyTarget) => ({ ...verifyTarget, admitted: true, reviewed: "yes" as const, failures: [] }));
     });
     const targets = ["appears", "samemoved", "tgtappears", "still", "heldmoved", "heldlacks"].map((layer, at) => ({ ...target(layer, String(at)), digest: imageDigest }));
-    const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, "/nonexistent/cosign", admitWhileChanging);
+    const { refusals, signatures } = await promotion.checkPromotion(targets, registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" }, admitWhileChanging);
     expect(refusals.map((paragraph) => paragraph.split(" ")[0])).toEqual(["appears", "samemoved", "tgtappears", "heldlacks"]);
     expect(refusals[3]).toContain(`g-dev/heldlacks:${sigTag} changed while it was verified`);
     expect(signatures.get("heldmoved")).toEqual({});

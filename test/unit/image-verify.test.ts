@@ -6,7 +6,7 @@
  * suite's (test/e2e/cosign.test.ts, promotion-gate.test.ts).
  */
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -288,5 +288,78 @@ esac`);
     };
     expect(await verdictFor(unreviewedCommit)).toMatchObject({ admitted: false, reviewed: "no", commit: unreviewedCommit, failures: [{ what: expect.stringContaining(`which is not in the reviewed ref origin/main`) }] });
     expect(await verdictFor(reviewedCommit)).toMatchObject({ admitted: true, reviewed: "yes", commit: reviewedCommit, failures: [] });
+  });
+});
+
+describe("cosign reads the registry as Strata's client does", () => {
+  /** A cosign that writes down, on its first call, the login and CAs it was given, then fails saying the login (as a registry's error might). */
+  function recordingCosign(name: string): { binary: string; calls: string; record: string } {
+    const record = path.join(root, `${name}.record`);
+    const fake = fakeCosign(name, [
+      `if [ ! -f '${record}' ]; then {`,
+      '  echo "DOCKER_CONFIG=${DOCKER_CONFIG-unset}"',
+      '  echo "SSL_CERT_DIR=${SSL_CERT_DIR-unset}"',
+      '  echo "NO_PROXY=${NO_PROXY-unset}"; echo "no_proxy=${no_proxy-unset}"',
+      '  if [ -f "${DOCKER_CONFIG-}/config.json" ]; then echo "config=$(cat "$DOCKER_CONFIG/config.json")"; echo "modes=$(stat -c %a "$(dirname "$DOCKER_CONFIG")" "$DOCKER_CONFIG" "$DOCKER_CONFIG/config.json" | tr "\\n" " ")"; fi',
+      '  last="${SSL_CERT_DIR##*:}"; if [ -n "$last" ] && [ -d "$last" ]; then echo "ca=$(cat "$last"/* | base64 -w0)"; fi',
+      `} > '${record}'; fi`,
+      'if [ -f "${DOCKER_CONFIG-}/config.json" ]; then cat "$DOCKER_CONFIG/config.json" >&2; echo "Error: UNAUTHORIZED as $(sed -n \'s/.*"auth":"\\([^"]*\\)".*/\\1/p\' "$DOCKER_CONFIG/config.json" | base64 -d)" >&2; fi',
+      "exit 1",
+    ].join("\n"));
+    return { ...fake, record };
+  }
+  const recorded = (fake: { record: string }): Record<string, string> => Object.fromEntries(readFileSync(fake.record, "utf8").split("\n").filter((line) => line.includes("=")).map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]));
+  const login = { registry: "127.0.0.1:5000", username: "strata-ci", password: "pw-9f3c2a71e4" };
+
+  it("hands the stack's login to cosign in a Docker config of its own (0600 in 0700), never argv; the CA Strata was given through SSL_CERT_DIR; both gone after the call, and neither the password nor its encoding in a refusal", async () => {
+    const fake = recordingCosign("logs-in");
+    const ca = path.join(root, "registry-ca.pem");
+    writeFileSync(ca, "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n");
+    const [verdict] = await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: fake.binary, registryLogin: login, env: { DOCKER_CONFIG: "/home/someone/.docker", NODE_EXTRA_CA_CERTS: ca, SSL_CERT_DIR: "" } });
+    const seen = recorded(fake);
+    const auth = Buffer.from(`${login.username}:${login.password}`).toString("base64");
+    // The stack's login wins over the caller's Docker config, as it does in Strata's own client.
+    expect(seen.DOCKER_CONFIG).not.toBe("/home/someone/.docker");
+    expect(JSON.parse(seen.config ?? "")).toEqual({ auths: { "127.0.0.1:5000": { auth } } });
+    expect(seen.modes?.trim()).toBe("700 700 600");
+    const certs = (seen.SSL_CERT_DIR ?? "").split(":");
+    // Go's own folders are still read (the system's CAs), the given CA beside them.
+    expect(certs.slice(0, -1)).toEqual(["/etc/ssl/certs", "/etc/pki/tls/certs"]);
+    expect(Buffer.from(seen.ca ?? "", "base64").toString("utf8")).toBe(readFileSync(ca, "utf8"));
+    expect(path.dirname(certs.at(-1) ?? "")).toBe(path.dirname(seen.DOCKER_CONFIG ?? ""));
+    expect(() => readFileSync(path.join(seen.DOCKER_CONFIG ?? "", "config.json"))).toThrow(/ENOENT/);
+    expect(() => readdirSync(path.dirname(seen.DOCKER_CONFIG ?? ""))).toThrow(/ENOENT/);
+    const calls = readFileSync(fake.calls, "utf8");
+    expect(calls).not.toContain(login.password);
+    expect(calls).not.toContain(auth);
+    // The refusal says what cosign said, scrubbed: it was read (the error reached it), the secrets were not.
+    expect(verdict?.admitted).toBe(false);
+    expect(said(verdict)).toContain("UNAUTHORIZED as strata-ci:[redacted]");
+    expect(said(verdict)).not.toContain(login.password);
+    expect(said(verdict)).not.toContain(auth);
+  });
+
+  it("without a login of the stack's, cosign keeps the caller's Docker config; a caller's SSL_CERT_DIR comes first; an unreadable CA file is passed over, as Node passes it over", async () => {
+    const kept = recordingCosign("keeps-config");
+    const ca = path.join(root, "other-ca.pem");
+    writeFileSync(ca, "-----BEGIN CERTIFICATE-----\nMIIBother\n-----END CERTIFICATE-----\n");
+    await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: kept.binary, env: { DOCKER_CONFIG: "/home/someone/.docker", NODE_EXTRA_CA_CERTS: ca, SSL_CERT_DIR: "/opt/certs" } });
+    const seen = recorded(kept);
+    expect(seen.DOCKER_CONFIG).toBe("/home/someone/.docker");
+    expect((seen.SSL_CERT_DIR ?? "").split(":")[0]).toBe("/opt/certs");
+    expect(Buffer.from(seen.ca ?? "", "base64").toString("utf8")).toBe(readFileSync(ca, "utf8"));
+
+    const unreadable = recordingCosign("no-ca");
+    await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: unreadable.binary, env: { NODE_EXTRA_CA_CERTS: path.join(root, "missing-ca.pem"), SSL_CERT_DIR: "/opt/certs" } });
+    expect(recorded(unreadable).SSL_CERT_DIR).toBe("/opt/certs");
+  });
+
+  it("sends cosign to the registry directly, as Strata's client goes, when a proxy is set for this process (a CI runner's HTTPS_PROXY)", async () => {
+    const proxied = recordingCosign("proxied");
+    await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: proxied.binary, env: { HTTPS_PROXY: "http://proxy.example:3128", NO_PROXY: "", no_proxy: "internal.example" } });
+    expect(recorded(proxied)).toMatchObject({ NO_PROXY: "internal.example,127.0.0.1:5000", no_proxy: "internal.example,127.0.0.1:5000" });
+    const unproxied = recordingCosign("unproxied");
+    await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: unproxied.binary, env: { HTTPS_PROXY: "", HTTP_PROXY: "", https_proxy: "", http_proxy: "", NO_PROXY: "kept.example" } });
+    expect(recorded(unproxied).NO_PROXY).toBe("kept.example");
   });
 });
