@@ -105,11 +105,21 @@ async function answersFor(cosign: Cosign, check: Check, refs: readonly string[],
 }
 
 /**
- * The calls' digest references: one registry a call (cosign's plain-HTTP flag covers a whole call,
- * so one never mixes loopback and remote registries), and one digest at most once a call. cosign
- * prints a batch's payloads without saying which reference each came from, so two repositories
- * holding one digest (an index's platform image and the platform's own layer) in one call would
- * each be judged on the other's attestations too: a later call asks about the second.
+ * The most digest references one cosign call is asked about. cosign prints every envelope of a
+ * batch that verifies, and an SBOM's is about 1 KB a package (an image of 500 packages: about
+ * 530 KB), so a release's 190 such images in one call would pass the 64 MiB Strata reads of a
+ * call's output, and the batch would fall back to a call per image. 32 images stay under it up to
+ * about 2 MiB of SBOM each, for one cosign start (about 0.15 CPU-s) more per 32 images.
+ */
+export const COSIGN_BATCH_LIMIT = 32;
+
+/**
+ * The calls' digest references, at most COSIGN_BATCH_LIMIT a call: one registry a call (cosign's
+ * plain-HTTP flag covers a whole call, so one never mixes loopback and remote registries), and one
+ * digest at most once a call. cosign prints a batch's payloads without saying which reference each
+ * came from, so two repositories holding one digest (an index's platform image and the platform's
+ * own layer) in one call would each be judged on the other's attestations too: a later call asks
+ * about the second.
  */
 function batchesOf(refs: readonly string[]): { registry: string; refs: string[] }[] {
   const batches: { registry: string; refs: string[]; digests: Set<string> }[] = [];
@@ -117,7 +127,7 @@ function batchesOf(refs: readonly string[]): { registry: string; refs: string[] 
     const registry = parseReference(ref).registry;
     // (Only digest references come here: verifyImages keeps those.)
     const digest = digestOf(ref) ?? ref;
-    const batch = batches.find((candidate) => candidate.registry === registry && !candidate.digests.has(digest));
+    const batch = batches.find((candidate) => candidate.registry === registry && !candidate.digests.has(digest) && candidate.refs.length < COSIGN_BATCH_LIMIT);
     if (batch === undefined) batches.push({ registry, refs: [ref], digests: new Set([digest]) });
     else batch.refs.push(ref), batch.digests.add(digest);
   }

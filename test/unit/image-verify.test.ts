@@ -15,7 +15,7 @@ import { type CosignKey, dsseEnvelope, inTotoStatement, IN_TOTO_PAYLOAD_TYPE, pa
 import { provenancePredicateBytes, SLSA_PROVENANCE_V1 } from "../../src/core/provenance.js";
 import { refusalParagraph } from "../../src/core/trust-verdict.js";
 import { Cosign } from "../../src/engine/cosign.js";
-import { readReviewedTip, verifyImages } from "../../src/engine/image-verify.js";
+import { COSIGN_BATCH_LIMIT, readReviewedTip, verifyImages } from "../../src/engine/image-verify.js";
 
 const root = mkdtempSync(path.join(tmpdir(), "strata-image-verify-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -361,5 +361,17 @@ describe("cosign reads the registry as Strata's client does", () => {
     const unproxied = recordingCosign("unproxied");
     await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: unproxied.binary, env: { HTTPS_PROXY: "", HTTP_PROXY: "", https_proxy: "", http_proxy: "", NO_PROXY: "kept.example" } });
     expect(recorded(unproxied).NO_PROXY).toBe("kept.example");
+  });
+
+  it("asks cosign about at most COSIGN_BATCH_LIMIT images a call, so a release's SBOMs never outgrow what a call's output may hold", async () => {
+    // Each call "verifies" (prints a line), so none falls back to a call per image: the batches alone are counted.
+    const counted = fakeCosign("counted", "echo '{}'");
+    const refs = Array.from({ length: 2 * COSIGN_BATCH_LIMIT + 6 }, (_, index) => `${repository}@sha256:${index.toString(16).padStart(64, "0")}`);
+    await verifyImages(refs.map((digestRef) => ({ layer: "keystone", digestRef })), trust, { cosignBinary: counted.binary });
+    const calls = callsOf(counted);
+    expect(calls).toHaveLength(3 * 3);
+    const sizes = calls.map((call) => call.split(" ").filter((word) => word.startsWith(`${repository}@`)).length);
+    expect(sizes.sort((a, b) => a - b)).toEqual([6, 6, 6, 32, 32, 32, 32, 32, 32]);
+    expect(new Set(calls.flatMap((call) => call.split(" ").filter((word) => word.startsWith(`${repository}@`))))).toEqual(new Set(refs));
   });
 });
