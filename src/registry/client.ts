@@ -17,6 +17,7 @@ import { createHash } from "node:crypto";
 import LinkHeader from "http-link-header";
 import { UserError } from "../core/problems.js";
 import { isDigest, isPathComponent, isTag } from "../core/reference.js";
+import { bearerChallenge, type BearerChallenge, type BearerToken, scopeKey, tokenAddress, tokenOf } from "./bearer.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
 import { dockerConfigLogin, type FoundLogin, type RegistryCredentials } from "./logins.js";
 import { describeStatus, isTransientCode, isTransientStatus, REGISTRY_ATTEMPTS, requestTimeoutMs, retryDelayMs } from "./retry.js";
@@ -142,11 +143,12 @@ export class RegistryClient {
   private readonly loginSource: string;
   private scheme?: "http" | "https";
   private schemeProbe?: Promise<void> | undefined;
+  /** Tokens a token server gave (bearer.ts), by what they are for (scopeKey): a registry that wants them gets one on each request that needs it. */
+  private readonly tokens = new Map<string, BearerToken>();
 
   constructor(options: RegistryOptions) {
     this.registry = options.registry;
-    const host = options.registry.replace(/:\d+$/, "");
-    this.loopback = host === "localhost" || host.startsWith("127.") || host === "[::1]";
+    this.loopback = isLoopbackHost(options.registry.replace(/:\d+$/, ""));
     this.fetcher = options.fetch ?? fetch;
     this.send = options.fetch === undefined ? httpTransport : fetchTransport(options.fetch);
     if (options.scheme !== undefined) this.scheme = options.scheme;
@@ -170,6 +172,53 @@ export class RegistryClient {
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return this.authorization === undefined ? extra : { ...extra, authorization: this.authorization };
+  }
+
+  /**
+   * The login a request to the registry's own origin carries: a token given for what it does, while
+   * it lasts (`token`: one just given for this request), else the Basic login, if any.
+   */
+  private loginFor(address: string, method: string, extra: Record<string, string> = {}, token?: string): Record<string, string> {
+    const key = scopeKey(address, method)?.key;
+    const known = key === undefined ? undefined : this.tokens.get(key);
+    const bearer = token ?? (known !== undefined && known.expiresAt > Date.now() ? known.token : undefined);
+    return bearer === undefined ? this.headers(extra) : { ...extra, authorization: `Bearer ${bearer}` };
+  }
+
+  /**
+   * Asks the token server a 401's Bearer challenge names for a token for the request to `address`
+   * (its scope, and a mount's source too), with the login if there is one, and keeps it for the
+   * requests that need the same. The login goes to the token server as Docker sends it there: over
+   * TLS, or over plain HTTP to a loopback server only.
+   */
+  private async askToken(challenge: BearerChallenge, address: string, method: string): Promise<string> {
+    const scope = scopeKey(address, method);
+    let server: URL;
+    try {
+      server = tokenAddress(challenge, scope?.extraScopes);
+    } catch {
+      throw new RegistryError(`the registry at ${this.registry} asked for a token login from "${challenge.realm}", which is not an address`, 401, "a token server that is no address", "malformed");
+    }
+    const asking = `${method} ${new URL(address).pathname} at ${this.registry}: its token server ${server.origin}${server.pathname}`;
+    if (this.authorization !== undefined && server.protocol !== "https:" && !(server.protocol === "http:" && isLoopbackHost(server.hostname))) {
+      throw new RegistryError(`${asking} is not reached over TLS, and Strata sends no login over plain HTTP to another machine; fix: serve the token server over HTTPS (its realm in the registry's auth.token config)`, 401, "a token server over plain HTTP", "elsewhere");
+    }
+    let answer: TransportAnswer;
+    try {
+      answer = await this.send(server.toString(), { method: "GET", headers: this.authorization === undefined ? {} : { authorization: this.authorization }, timeoutMs: this.timeoutMs });
+    } catch (error) {
+      if (error instanceof RegistryError) throw error;
+      throw networkError(asking, error, this.timeoutMs);
+    }
+    if (answer.status === 401 || answer.status === 403) {
+      const login = this.authorization === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
+      throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, answer.status, describeStatus(answer.status));
+    }
+    if (answer.status !== 200) throw new RegistryError(`${asking} answered HTTP ${answer.status} where a token was asked for${answer.body.length === 0 ? "" : ` (${answer.body.toString("utf8").slice(0, 200)})`}`, answer.status, describeStatus(answer.status));
+    const token = tokenOf(answer.body.toString("utf8"), Date.now());
+    if (token === undefined) throw new RegistryError(`${asking} answered without a token (no "token" or "access_token" field), so Strata cannot log in`, answer.status, "a token answer without a token", "malformed");
+    if (scope !== undefined) this.tokens.set(scope.key, token);
+    return token.token;
   }
 
   /**
@@ -225,6 +274,8 @@ export class RegistryClient {
     /** A write (not a GET or HEAD) may have been carried out without its answer reaching us (RegistryError.unsettled). */
     let unsettled = false;
     const writes = method !== "GET" && method !== "HEAD";
+    /** A token a token server gave for this request after a 401 asked for one: asked once a request. */
+    let token: string | undefined;
     for (let attempt = 1; ; attempt++) {
       const last = !repeatable || attempt >= this.attempts;
       let answer: Answer;
@@ -236,7 +287,7 @@ export class RegistryClient {
         // A URL on another origin gets no login, as Docker sends its login only to the registry it
         // logged in to: an answer must not be able to send the password to another host, or over
         // plain HTTP. (The transport keeps it from where a redirect goes, transport.ts.)
-        const login = this.isOwnOrigin(address) ? this.headers(init.headers) : init.headers ?? {};
+        const login = this.isOwnOrigin(address) ? this.loginFor(address, method, init.headers, token) : init.headers ?? {};
         sending = true;
         const response = await this.send(address, { method, headers: login, ...(init.body === undefined ? {} : { body: init.body }), timeoutMs: this.timeoutMs });
         answer = { ...response, attempts: attempt, unsettled };
@@ -265,7 +316,20 @@ export class RegistryClient {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
-      if (answer.status === 401) throw withUnsettled(this.refused(address, answer.url, init.sentBy), unsettled);
+      if (answer.status === 401) {
+        const challenge = this.isOwnOrigin(answer.url) ? bearerChallenge(answer.headers.get("www-authenticate")) : undefined;
+        // A registry that logs in with tokens: ask its token server, then send the request again
+        // (not counted as an attempt; a 401 is an answer, so nothing it asked for was done).
+        if (challenge !== undefined && token === undefined) {
+          token = await this.askToken(challenge, address, method).catch((error: unknown) => {
+            throw withUnsettled(error as RegistryError, unsettled);
+          });
+          attempt--;
+          continue;
+        }
+        if (challenge !== undefined) throw withUnsettled(this.refusedToken(address, method, challenge), unsettled);
+        throw withUnsettled(this.refused(address, answer.url, init.sentBy), unsettled);
+      }
       return answer;
     }
   }
@@ -487,6 +551,8 @@ export class RegistryClient {
     const what = `GET blob ${repository}@${digest}`;
     if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new RegistryError(`${what} at ${this.registry}: "${digest}" is not a sha256 digest, so its bytes cannot be checked`, undefined, "a digest that is not sha256", "malformed");
     let address = "";
+    /** As request(): a token asked for after a 401, once. */
+    let token: string | undefined;
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.attempts;
       // The request timeout bounds the wait for an answer, then each wait for more bytes: a large
@@ -497,7 +563,7 @@ export class RegistryClient {
       try {
         await this.resolveScheme();
         address = `${this.base}${this.at(repository, "blobs", digest)}`;
-        response = await this.fetcher(address, { headers: this.headers(), signal: abort.signal });
+        response = await this.fetcher(address, { headers: this.loginFor(address, "GET", {}, token), signal: abort.signal });
       } catch (error) {
         clearTimeout(timer);
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
@@ -522,7 +588,16 @@ export class RegistryClient {
           await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
           continue;
         }
-        if (answer.status === 401) throw this.refused(address, answer.url);
+        if (answer.status === 401) {
+          const challenge = this.isOwnOrigin(answer.url) ? bearerChallenge(answer.headers.get("www-authenticate")) : undefined;
+          if (challenge !== undefined && token === undefined) {
+            token = await this.askToken(challenge, address, "GET");
+            attempt--;
+            continue;
+          }
+          if (challenge !== undefined) throw this.refusedToken(address, "GET", challenge);
+          throw this.refused(address, answer.url);
+        }
         throw this.unexpected(what, answer);
       }
       const reader = response.body.getReader();
@@ -570,6 +645,13 @@ export class RegistryClient {
         },
       });
     }
+  }
+
+  /** A 401 to a request that carried the token just given for it: the login lacks that right. */
+  private refusedToken(address: string, method: string, challenge: BearerChallenge): RegistryError {
+    const wanted = challenge.scope ?? scopeKey(address, method)?.key ?? "this request";
+    const login = this.authorization === undefined ? "no login was found, so the token is an anonymous one" : `the login from ${this.loginSource}`;
+    return new RegistryError(`the registry at ${this.registry} refused the token its token server gave for ${method} ${new URL(address).pathname} (HTTP 401, asking for ${wanted}; ${login}): that login may not have this right; fix: give the login ${wanted.split(":").pop() ?? "the"} rights on the repository in the registry, or log in as one that has them`, 401, describeStatus(401));
   }
 
   /** A 401: the login was refused, or there is none; names where the login came from, never the secret. */
@@ -665,6 +747,11 @@ export function parseJson<T>(bytes: Buffer, what: string): T {
 }
 
 /** The code of a network failure: node:http's (ECONNRESET, …), fetch's cause's (UND_ERR_SOCKET, …), or TIMEOUT for our own. */
+/** Whether a host name (no port; IPv6 in brackets, as URL.hostname gives it) is this machine's loopback. */
+function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host.startsWith("127.") || host === "[::1]";
+}
+
 function causeCode(error: unknown): string | undefined {
   const failure = error as { name?: string; code?: string; cause?: { code?: string; name?: string } } | undefined;
   if (failure?.name === "TimeoutError" || failure?.cause?.name === "TimeoutError") return "TIMEOUT";

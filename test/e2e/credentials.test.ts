@@ -6,21 +6,19 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import bcrypt from "bcryptjs";
 import { Agent, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Cosign } from "../../src/engine/cosign.js";
 import { RegistryClient } from "../../src/registry/client.js";
 import { emptyEngine, removeImages } from "../../bench/docker-images.js";
-import { catalogGit, changed, commitCatalog, createWorld, type E2eWorld, repoRoot } from "./harness.js";
-import { cosignBinary } from "./cosign-cli.js";
+import { changed, createWorld, type E2eWorld, repoRoot } from "./harness.js";
+import { signedRelease } from "./signed-release.js";
 import { freePort } from "../helpers/net.js";
 
 const USER = "strata-ci";
 const PASSWORD = `pw-${randomBytes(12).toString("hex")}`;
-const SIGNING_PASSPHRASE = "credentials-signing-7d41";
 let world: E2eWorld;
 let dir: string;
 let port: number;
@@ -247,38 +245,14 @@ describe("registry credentials end to end (htpasswd + TLS on loopback)", () => {
   it("signs with the stack's login over TLS; the promotion gate and strata verify read the signatures with that login and the CA Strata was given, and the password appears nowhere", async () => {
     // cosign (Go) reads neither the stack's config secret nor NODE_EXTRA_CA_CERTS: without Strata
     // handing both on, every image here is refused as "could not tell" (401, or x509).
-    const cosign = cosignBinary();
-    const keysDir = path.join(world.root, "signing-keys");
-    mkdirSync(keysDir);
-    const pair = await new Cosign({ binary: cosign }).generateKeyPair(keysDir, SIGNING_PASSPHRASE);
-    mkdirSync(path.join(world.projectDir, "keys"), { recursive: true });
-    copyFileSync(pair.publicKeyFile, path.join(world.projectDir, "keys/ci.pub"));
-    // Provenance names the catalog's commit, which the trust policy's reviewed ref holds.
-    commitCatalog(world);
-    catalogGit(world, "update-ref", "refs/remotes/origin/main", "HEAD");
     const tls = { NODE_EXTRA_CA_CERTS: path.join(dir, "cert.pem") };
-    const login = { registry: address, registryUsername: USER };
-    const signed = await world.stack("signed", { ...login, channel: "signed", layers: JSON.stringify(["tools"]) }, { secrets: { registryPassword: PASSWORD, signingKey: pair.key.privateKeyPem, signingKeyPassphrase: SIGNING_PASSPHRASE }, env: tls });
-    const built = await signed.up();
-    const builtLayers = await signed.outputs();
-    expect(Object.keys(builtLayers).sort()).toEqual(["base", "tools"]);
-    const trust = JSON.stringify({ keys: ["keys/ci.pub"], reviewedRef: "origin/main" });
-    const gated = await world.stack("gated", { ...login, channel: "gated", immutable: "true", promoteFrom: "signed", trust }, { secrets: { registryPassword: PASSWORD }, env: { ...tls, STRATA_PROJECT_DIR: world.projectDir } });
-    const promoted = await gated.up();
-    // Admitted and copied: each image under the gated channel's tag, its digest unchanged.
-    const gatedLayers = await gated.outputs();
-    expect(Object.keys(gatedLayers).sort()).toEqual(["base", "tools"]);
-    for (const [layer, output] of Object.entries(gatedLayers)) {
-      const image = (builtLayers[layer]?.digestRef ?? "").split("/").pop() ?? "";
-      expect(output.digestRef, layer).toBe(`${address}/${gated.group}/${image}`);
-      expect((await client.manifest(`${gated.group}/${image.slice(0, image.indexOf("@"))}`, output.tag))?.digest, layer).toBe(image.slice(image.indexOf("@") + 1));
-    }
-    // An auditor's check reads the registry the same way (a process of its own: Node reads NODE_EXTRA_CA_CERTS as it starts).
-    const verify = spawnSync("node", [path.join(repoRoot, "bin/strata.js"), "verify", "--stack", "gated", "--project", world.projectDir, "--catalog", world.catalogDir],
-      { cwd: world.projectDir, env: { ...process.env, ...world.env, ...tls, STRATA_COSIGN: cosign }, encoding: "utf8" });
-    expect(verify.status, `${verify.stdout}${verify.stderr}`).toBe(0);
-    expect(verify.stdout).toContain("2 images verified");
-    for (const text of [built.log, promoted.log, verify.stdout, verify.stderr, JSON.stringify(await gated.stack.outputs())]) expect(text).not.toContain(PASSWORD);
+    const release = await signedRelease(world, { address, username: USER, password: PASSWORD, env: tls, client }, async (stack, cosign) => {
+      // A process of its own: Node reads NODE_EXTRA_CA_CERTS as it starts.
+      const run = spawnSync("node", [path.join(repoRoot, "bin/strata.js"), "verify", "--stack", stack, "--project", world.projectDir, "--catalog", world.catalogDir],
+        { cwd: world.projectDir, env: { ...process.env, ...world.env, ...tls, STRATA_COSIGN: cosign }, encoding: "utf8" });
+      return { code: run.status ?? 1, out: `${run.stdout}${run.stderr}` };
+    });
+    for (const text of release.texts) expect(text).not.toContain(PASSWORD);
     expect(allText(path.join(world.root, "state"))).not.toContain(PASSWORD);
   });
 });

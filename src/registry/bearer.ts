@@ -1,0 +1,91 @@
+/**
+ * Token logins (the distribution token spec, RFC 6750's Bearer scheme): a registry that answers 401
+ * with `WWW-Authenticate: Bearer realm=…,service=…,scope=…` wants each request to carry a token
+ * that its token server (the realm) gives for that scope, in exchange for the login (Basic) or for
+ * nothing (anonymous pulls). Harbor, GitLab, Quay and a distribution registry with `auth: token`
+ * work this way; Docker, BuildKit and cosign do the exchange themselves, so Strata's client must too.
+ * This file reads challenges and answers and names the scope a request needs; client.ts asks.
+ */
+
+/** What a Bearer challenge asks for: where the token server is, for which service and scope. */
+export interface BearerChallenge {
+  readonly realm: string;
+  readonly service?: string;
+  readonly scope?: string;
+}
+
+/** A token and when to stop using it (milliseconds since the epoch). */
+export interface BearerToken {
+  readonly token: string;
+  readonly expiresAt: number;
+}
+
+/** The spec's default lifetime when the token server gives none. */
+const DEFAULT_EXPIRES_IN_S = 60;
+/** Asked for anew this long before it runs out, so a request in flight never carries a dead one. */
+const EXPIRY_MARGIN_MS = 10_000;
+
+/**
+ * The Bearer challenge of a `WWW-Authenticate` header, or undefined when it has none (a Basic
+ * registry, or no header). Parameters are `name="quoted"` (a scope holds commas) or `name=token`.
+ */
+export function bearerChallenge(header: string | null): BearerChallenge | undefined {
+  if (header === null) return undefined;
+  const start = /(?:^|,\s*)bearer\s+/i.exec(header);
+  if (start === null) return undefined;
+  const params: Record<string, string> = {};
+  const pattern = /\s*([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)/y;
+  pattern.lastIndex = start.index + start[0].length;
+  for (let match = pattern.exec(header); match !== null; match = pattern.exec(header)) {
+    params[(match[1] as string).toLowerCase()] = match[2] !== undefined ? match[2].replace(/\\(.)/g, "$1") : (match[3] ?? "");
+    if (pattern.lastIndex >= header.length) break;
+  }
+  const realm = params.realm;
+  if (realm === undefined || realm === "") return undefined;
+  return { realm, ...(params.service === undefined ? {} : { service: params.service }), ...(params.scope === undefined ? {} : { scope: params.scope }) };
+}
+
+/**
+ * The token server's address for a challenge, with `extraScopes` asked beside the challenge's own
+ * (a mount also reads the repository it mounts from).
+ */
+export function tokenAddress(challenge: BearerChallenge, extraScopes: readonly string[] = []): URL {
+  const address = new URL(challenge.realm);
+  if (challenge.service !== undefined) address.searchParams.append("service", challenge.service);
+  for (const scope of [...new Set([...(challenge.scope === undefined ? [] : challenge.scope.split(" ")), ...extraScopes])]) {
+    if (scope !== "") address.searchParams.append("scope", scope);
+  }
+  return address;
+}
+
+/** The token of a token server's answer (`token`, or OAuth's `access_token`), and when it runs out; undefined when it holds none. */
+export function tokenOf(body: string, now: number): BearerToken | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null) return undefined;
+  const fields = parsed as Record<string, unknown>;
+  const token = typeof fields.token === "string" && fields.token !== "" ? fields.token : typeof fields.access_token === "string" && fields.access_token !== "" ? fields.access_token : undefined;
+  if (token === undefined) return undefined;
+  const expiresIn = typeof fields.expires_in === "number" && fields.expires_in > 0 ? fields.expires_in : DEFAULT_EXPIRES_IN_S;
+  return { token, expiresAt: now + Math.max(expiresIn * 1000 - EXPIRY_MARGIN_MS, expiresIn * 500) };
+}
+
+/**
+ * What a request needs a token for, as a key of the tokens already given: the repository its path
+ * names (or the catalog) and whether it reads, writes or deletes; a mount's source repository too.
+ * Undefined for a path that names neither (the `/v2/` ping): its challenge's token is not kept.
+ */
+export function scopeKey(address: string, method: string): { key: string; extraScopes: string[] } | undefined {
+  const url = new URL(address);
+  const action = method === "GET" || method === "HEAD" ? "pull" : method === "DELETE" ? "delete" : "push";
+  if (/^\/v2\/_catalog\/?$/.test(url.pathname)) return { key: "registry:catalog:*", extraScopes: [] };
+  const repository = /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(url.pathname)?.[1];
+  if (repository === undefined) return undefined;
+  const from = action === "push" ? url.searchParams.get("from") : null;
+  const extraScopes = from === null || from === "" ? [] : [`repository:${from}:pull`];
+  return { key: [`repository:${repository}:${action}`, ...extraScopes].join(" "), extraScopes };
+}
