@@ -7,8 +7,7 @@
  * readable. `reportData` is pure (a unit test pins it); `renderReport` turns it into the page.
  */
 import { criticalChain } from "../core/graph.js";
-import { parseReference } from "../core/reference.js";
-import { isLoopbackRegistry } from "../engine/cosign.js";
+import { isLoopbackRegistry, parseReference } from "../core/reference.js";
 import { type LayerEvent, type StackLayerOutput } from "../engine/events.js";
 import { type ImageSet } from "./image-set.js";
 import { packageCell, RESULTS, type LayerResult, type SignatureState, signingLine, type SummaryRow } from "./summary.js";

@@ -39,6 +39,20 @@ export function isDigest(value: string): boolean {
 }
 
 /** A registry address `host[:port]`; the port, when present, must be 1..65535. */
+/**
+ * Whether a host (no port; IPv6 in brackets, as URL.hostname gives it) is this machine's loopback:
+ * `localhost`, an IPv4 address in 127.0.0.0/8, or `[::1]`. Exact, never a prefix: `127.example.org`
+ * is another machine. What may be spoken to over plain HTTP (a registry, its token server) rests on it.
+ */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "[::1]";
+}
+
+/** Whether a registry (`host[:port]`) is on this machine's loopback (isLoopbackHost). */
+export function isLoopbackRegistry(registry: string): boolean {
+  return isLoopbackHost(registry.replace(/:\d+$/, ""));
+}
+
 export function isRegistry(value: string): boolean {
   if (!REGISTRY.test(value)) return false;
   const portMatch = /:(\d+)$/.exec(value);

@@ -14,12 +14,12 @@
  * like the others and never takes for "unsigned but fine".
  */
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { checkoutFile } from "../core/checkout.js";
 import { UserError } from "../core/problems.js";
-import { parseReference } from "../core/reference.js";
+import { isLoopbackRegistry, parseReference } from "../core/reference.js";
 import { type RegistryCredentials } from "../registry/logins.js";
 
 /** The environment variable cosign reads the private key from (`--key env://…`). */
@@ -76,6 +76,45 @@ export interface RegistryLogin extends RegistryCredentials {
 /** Where Go looks for CA certificates on Linux when SSL_CERT_DIR is not set (crypto/x509's root_linux.go). */
 const GO_CERT_DIRECTORIES = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
 
+/** The folders cosignAccess makes: `<prefix><pid of the process that made it>-<random>`. */
+const ACCESS_PREFIX = "strata-cosign-access-";
+
+/** An access folder this old is past any cosign call (a batch's limit is minutes): one whose process is gone is left over. */
+const LEFT_ACCESS_AGE_MS = 60 * 60_000;
+
+/**
+ * Removes the access folders of processes that are gone: one killed while cosign ran (SIGKILL, a
+ * Ctrl-C the CLI does not catch) never removed its own, and a login would stay on disk (0600, its
+ * user's alone) until a later call on this machine. Only a folder older than any call: a process
+ * this one cannot see (another container's, sharing /tmp) may still be using a younger one. A
+ * process that lives, or that this user cannot signal, keeps its folder, and so does one this user
+ * cannot remove.
+ */
+function removeLeftAccess(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const owner = new RegExp(`^${ACCESS_PREFIX}(\\d+)-`).exec(name)?.[1];
+    if (owner === undefined || Number(owner) === process.pid) continue;
+    const folder = path.join(tmpdir(), name);
+    try {
+      if (statSync(folder).mtimeMs > Date.now() - LEFT_ACCESS_AGE_MS) continue;
+      process.kill(Number(owner), 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") continue;
+      try {
+        rmSync(folder, { recursive: true, force: true });
+      } catch {
+        // Another user's, or going as this runs: not this call's to remove.
+      }
+    }
+  }
+}
+
 /**
  * The environment that lets cosign reach the registry as Strata's own client does, and the folder
  * (made here, 0700; the caller removes it when cosign has run) that holds what it needs, if anything:
@@ -104,7 +143,8 @@ export function cosignAccess(login: RegistryLogin | undefined, env: Readonly<Rec
   }
   const extraCa = env.NODE_EXTRA_CA_CERTS;
   if (login === undefined && (extraCa === undefined || extraCa === "")) return { env: direct, secrets: [] };
-  const folder = mkdtempSync(path.join(tmpdir(), "strata-cosign-access-"));
+  removeLeftAccess();
+  const folder = mkdtempSync(path.join(tmpdir(), `${ACCESS_PREFIX}${process.pid}-`));
   const access: Record<string, string> = { ...direct };
   const secrets: string[] = [];
   try {
@@ -138,13 +178,7 @@ export function cosignAccess(login: RegistryLogin | undefined, env: Readonly<Rec
   return { env: access, folder, secrets };
 }
 
-/** Whether a registry host is loopback, the only kind cosign is allowed to reach over plain HTTP. */
-export function isLoopbackRegistry(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, "");
-  return host === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(host) || host === "[::1]";
-}
-
-/** The flags every registry-touching call shares: plain HTTP for loopback registries only. */
+/** The flags every registry-touching call shares: plain HTTP for loopback registries only (the only kind cosign is allowed to reach so). */
 function registryFlags(refs: readonly string[]): string[] {
   const registries = [...new Set(refs.map((ref) => parseReference(ref).registry))];
   const loopback = registries.filter(isLoopbackRegistry);

@@ -76,16 +76,28 @@ export function tokenOf(body: string, now: number): BearerToken | undefined {
 
 /**
  * What a request needs a token for, as a key of the tokens already given: the repository its path
- * names (or the catalog) and whether it reads, writes or deletes; a mount's source repository too.
- * Undefined for a path that names neither (the `/v2/` ping): its challenge's token is not kept.
+ * names (or the catalog) and whether it reads, writes or deletes; a mount's source too (`key`), and
+ * the same without it (`baseKey`: a mount's token serves the upload that follows when the registry
+ * copies instead). Undefined for a path that names neither (the `/v2/` ping): its token is not kept.
+ * The repository is what comes before a known ending, matched whole: a name may hold `blobs`,
+ * `manifests` or `tags` as a component.
  */
-export function scopeKey(address: string, method: string): { key: string; extraScopes: string[] } | undefined {
+export function scopeKey(address: string, method: string): { key: string; baseKey: string; extraScopes: string[] } | undefined {
   const url = new URL(address);
   const action = method === "GET" || method === "HEAD" ? "pull" : method === "DELETE" ? "delete" : "push";
-  if (/^\/v2\/_catalog\/?$/.test(url.pathname)) return { key: "registry:catalog:*", extraScopes: [] };
-  const repository = /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(url.pathname)?.[1];
+  if (/^\/v2\/_catalog\/?$/.test(url.pathname)) return { key: "registry:catalog:*", baseKey: "registry:catalog:*", extraScopes: [] };
+  const repository = ENDINGS.map((ending) => ending.exec(url.pathname)?.[1]).find((name) => name !== undefined);
   if (repository === undefined) return undefined;
+  const baseKey = `repository:${repository}:${action}`;
   const from = action === "push" ? url.searchParams.get("from") : null;
   const extraScopes = from === null || from === "" ? [] : [`repository:${from}:pull`];
-  return { key: [`repository:${repository}:${action}`, ...extraScopes].join(" "), extraScopes };
+  return { key: [baseKey, ...extraScopes].join(" "), baseKey, extraScopes };
 }
+
+/** The distribution API's paths under a repository: an upload (opened, or its location), a blob, a manifest, the tag list. */
+const ENDINGS: readonly RegExp[] = [
+  /^\/v2\/(.+)\/blobs\/uploads\/[^/]*$/,
+  /^\/v2\/(.+)\/blobs\/[^/]+$/,
+  /^\/v2\/(.+)\/manifests\/[^/]+$/,
+  /^\/v2\/(.+)\/tags\/list$/,
+];

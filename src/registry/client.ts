@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import LinkHeader from "http-link-header";
 import { UserError } from "../core/problems.js";
-import { isDigest, isPathComponent, isTag } from "../core/reference.js";
+import { isDigest, isLoopbackHost, isPathComponent, isTag } from "../core/reference.js";
 import { bearerChallenge, type BearerChallenge, type BearerToken, scopeKey, tokenAddress, tokenOf } from "./bearer.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
 import { dockerConfigLogin, type FoundLogin, type RegistryCredentials } from "./logins.js";
@@ -145,6 +145,8 @@ export class RegistryClient {
   private schemeProbe?: Promise<void> | undefined;
   /** Tokens a token server gave (bearer.ts), by what they are for (scopeKey): a registry that wants them gets one on each request that needs it. */
   private readonly tokens = new Map<string, BearerToken>();
+  /** Asks in flight, by the same key: requests that need one scope at once wait for one answer. */
+  private readonly tokenAsks = new Map<string, Promise<string>>();
 
   constructor(options: RegistryOptions) {
     this.registry = options.registry;
@@ -189,10 +191,29 @@ export class RegistryClient {
    * Asks the token server a 401's Bearer challenge names for a token for the request to `address`
    * (its scope, and a mount's source too), with the login if there is one, and keeps it for the
    * requests that need the same. The login goes to the token server as Docker sends it there: over
-   * TLS, or over plain HTTP to a loopback server only.
+   * TLS, or over plain HTTP to a loopback server only. Requests that ask at once for one scope share
+   * one ask (the gate reads sixteen at a time); a transient failure is tried again as a registry
+   * request is (retry.ts).
    */
-  private async askToken(challenge: BearerChallenge, address: string, method: string): Promise<string> {
+  private askToken(challenge: BearerChallenge, address: string, method: string): Promise<string> {
     const scope = scopeKey(address, method);
+    const inFlight = scope === undefined ? undefined : this.tokenAsks.get(scope.key);
+    if (inFlight !== undefined) return inFlight;
+    const asking = this.fetchToken(challenge, address, method, scope).then((token) => {
+      if (scope !== undefined) {
+        this.tokens.set(scope.key, token);
+        // A mount's token may write the target too: the upload that follows a copied mount uses it.
+        if (scope.baseKey !== scope.key) this.tokens.set(scope.baseKey, token);
+      }
+      return token.token;
+    }).finally(() => {
+      if (scope !== undefined) this.tokenAsks.delete(scope.key);
+    });
+    if (scope !== undefined) this.tokenAsks.set(scope.key, asking);
+    return asking;
+  }
+
+  private async fetchToken(challenge: BearerChallenge, address: string, method: string, scope: ReturnType<typeof scopeKey>): Promise<BearerToken> {
     let server: URL;
     try {
       server = tokenAddress(challenge, scope?.extraScopes);
@@ -203,22 +224,33 @@ export class RegistryClient {
     if (this.authorization !== undefined && server.protocol !== "https:" && !(server.protocol === "http:" && isLoopbackHost(server.hostname))) {
       throw new RegistryError(`${asking} is not reached over TLS, and Strata sends no login over plain HTTP to another machine; fix: serve the token server over HTTPS (its realm in the registry's auth.token config)`, 401, "a token server over plain HTTP", "elsewhere");
     }
-    let answer: TransportAnswer;
-    try {
-      answer = await this.send(server.toString(), { method: "GET", headers: this.authorization === undefined ? {} : { authorization: this.authorization }, timeoutMs: this.timeoutMs });
-    } catch (error) {
-      if (error instanceof RegistryError) throw error;
-      throw networkError(asking, error, this.timeoutMs);
+    for (let attempt = 1; ; attempt++) {
+      const last = attempt >= this.attempts;
+      let answer: TransportAnswer;
+      try {
+        answer = await this.send(server.toString(), { method: "GET", headers: this.authorization === undefined ? {} : { authorization: this.authorization }, timeoutMs: this.timeoutMs });
+      } catch (error) {
+        const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
+        if (!last && (isStaleConnection(error) || isTransientCode(code))) {
+          await this.sleep(retryDelayMs(attempt));
+          continue;
+        }
+        if (error instanceof RegistryError) throw error;
+        throw networkError(`${asking}${attempt > 1 ? ` (${attempt} attempts)` : ""}`, error, this.timeoutMs);
+      }
+      if (!last && isTransientStatus(answer.status)) {
+        await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
+        continue;
+      }
+      if (answer.status === 401 || answer.status === 403) {
+        const login = this.authorization === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
+        throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, answer.status, describeStatus(answer.status));
+      }
+      if (answer.status !== 200) throw new RegistryError(`${asking} answered HTTP ${answer.status} where a token was asked for${attempt > 1 ? ` (${attempt} attempts)` : ""}${answer.body.length === 0 ? "" : ` (${answer.body.toString("utf8").slice(0, 200)})`}`, answer.status, describeStatus(answer.status));
+      const token = tokenOf(answer.body.toString("utf8"), Date.now());
+      if (token === undefined) throw new RegistryError(`${asking} answered without a token (no "token" or "access_token" field), so Strata cannot log in`, answer.status, "a token answer without a token", "malformed");
+      return token;
     }
-    if (answer.status === 401 || answer.status === 403) {
-      const login = this.authorization === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
-      throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, answer.status, describeStatus(answer.status));
-    }
-    if (answer.status !== 200) throw new RegistryError(`${asking} answered HTTP ${answer.status} where a token was asked for${answer.body.length === 0 ? "" : ` (${answer.body.toString("utf8").slice(0, 200)})`}`, answer.status, describeStatus(answer.status));
-    const token = tokenOf(answer.body.toString("utf8"), Date.now());
-    if (token === undefined) throw new RegistryError(`${asking} answered without a token (no "token" or "access_token" field), so Strata cannot log in`, answer.status, "a token answer without a token", "malformed");
-    if (scope !== undefined) this.tokens.set(scope.key, token);
-    return token.token;
   }
 
   /**
@@ -647,11 +679,14 @@ export class RegistryClient {
     }
   }
 
-  /** A 401 to a request that carried the token just given for it: the login lacks that right. */
+  /**
+   * A 401 to a request that carried the token just given for it: the login lacks what it asked for,
+   * or the registry does not take its token server's tokens at all.
+   */
   private refusedToken(address: string, method: string, challenge: BearerChallenge): RegistryError {
-    const wanted = challenge.scope ?? scopeKey(address, method)?.key ?? "this request";
+    const wanted = challenge.scope ?? scopeKey(address, method)?.key ?? "what this request does";
     const login = this.authorization === undefined ? "no login was found, so the token is an anonymous one" : `the login from ${this.loginSource}`;
-    return new RegistryError(`the registry at ${this.registry} refused the token its token server gave for ${method} ${new URL(address).pathname} (HTTP 401, asking for ${wanted}; ${login}): that login may not have this right; fix: give the login ${wanted.split(":").pop() ?? "the"} rights on the repository in the registry, or log in as one that has them`, 401, describeStatus(401));
+    return new RegistryError(`the registry at ${this.registry} refused the token its token server gave for ${method} ${new URL(address).pathname} (HTTP 401, asking for ${wanted}; ${login}): the login may not have those rights, or the registry may not trust the tokens its token server signs; fix: give the login what ${wanted} names (type:name:actions) in the registry, or log in as one that has it; if it has, check that the registry's auth.token settings (issuer, service, rootcertbundle) are its token server's`, 401, describeStatus(401));
   }
 
   /** A 401: the login was refused, or there is none; names where the login came from, never the secret. */
@@ -747,11 +782,6 @@ export function parseJson<T>(bytes: Buffer, what: string): T {
 }
 
 /** The code of a network failure: node:http's (ECONNRESET, …), fetch's cause's (UND_ERR_SOCKET, …), or TIMEOUT for our own. */
-/** Whether a host name (no port; IPv6 in brackets, as URL.hostname gives it) is this machine's loopback. */
-function isLoopbackHost(host: string): boolean {
-  return host === "localhost" || host.startsWith("127.") || host === "[::1]";
-}
-
 function causeCode(error: unknown): string | undefined {
   const failure = error as { name?: string; code?: string; cause?: { code?: string; name?: string } } | undefined;
   if (failure?.name === "TimeoutError" || failure?.cause?.name === "TimeoutError") return "TIMEOUT";

@@ -1,5 +1,10 @@
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { cosignArgs, isLoopbackRegistry, PRIVATE_KEY_VARIABLE, scrub } from "../../src/engine/cosign.js";
+import { isLoopbackRegistry } from "../../src/core/reference.js";
+import { cosignAccess, cosignArgs, PRIVATE_KEY_VARIABLE, scrub } from "../../src/engine/cosign.js";
 
 const digest = `sha256:${"a".repeat(64)}`;
 
@@ -20,7 +25,7 @@ describe("cosign arguments", () => {
 
   it("knows loopback registries", () => {
     for (const registry of ["127.0.0.1:5000", "127.1.2.3", "localhost:5000", "[::1]:5000"]) expect(isLoopbackRegistry(registry), registry).toBe(true);
-    for (const registry of ["registry.example.org", "10.0.0.1:5000", "127.0.0.1.example.org:5000", "localhost.example.org"]) expect(isLoopbackRegistry(registry), registry).toBe(false);
+    for (const registry of ["registry.example.org", "10.0.0.1:5000", "127.0.0.1.example.org:5000", "127.example.org:5000", "127.0.0.1.nip.io", "localhost.example.org"]) expect(isLoopbackRegistry(registry), registry).toBe(false);
   });
 });
 
@@ -33,5 +38,37 @@ describe("scrubbing cosign's output", () => {
     expect(scrubbed).not.toContain("eyJrZGYi");
     expect(scrubbed).not.toContain("InNhbHQi");
     expect(scrubbed).toContain("Error: reading key with pass [redacted]");
+  });
+});
+
+describe("the folders that hand cosign a login", () => {
+  it("removes one left by a process that is gone once it is older than any call, and keeps a young one, a live process's and others", () => {
+    const scratch = mkdtempSync(path.join(tmpdir(), "strata-cosign-access-test-"));
+    const savedTmpdir = process.env.TMPDIR;
+    process.env.TMPDIR = scratch;
+    const live = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      const gone = spawnSync("true").pid;
+      const made = (name: string, ageMs: number): void => {
+        mkdirSync(path.join(scratch, name));
+        writeFileSync(path.join(scratch, name, "config.json"), "{}");
+        const at = (Date.now() - ageMs) / 1000;
+        utimesSync(path.join(scratch, name), at, at);
+      };
+      made(`strata-cosign-access-${gone}-old`, 2 * 3600_000);
+      made(`strata-cosign-access-${gone}-young`, 60_000);
+      made(`strata-cosign-access-${String(live.pid)}-old`, 2 * 3600_000);
+      made(`unrelated-${gone}-old`, 2 * 3600_000);
+      const access = cosignAccess({ registry: "127.0.0.1:5000", username: "u", password: "pw-12345" }, {});
+      expect(access.folder?.startsWith(path.join(scratch, `strata-cosign-access-${process.pid}-`))).toBe(true);
+      expect(readdirSync(scratch).filter((name) => name !== path.basename(access.folder ?? "")).sort()).toEqual([
+        `strata-cosign-access-${gone}-young`, `strata-cosign-access-${String(live.pid)}-old`, `unrelated-${gone}-old`,
+      ].sort());
+    } finally {
+      live.kill();
+      if (savedTmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = savedTmpdir;
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });

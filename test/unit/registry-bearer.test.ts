@@ -1,10 +1,14 @@
 /**
- * Token logins' pure parts (registry/bearer.ts): reading a Bearer challenge, the token server's
- * address and answer, and what a request needs a token for. The exchange itself runs against a
- * real registry with `auth: token` in test/e2e/token-registry.test.ts.
+ * Token logins (registry/bearer.ts): reading a Bearer challenge, the token server's address and
+ * answer, and what a request needs a token for; then the client's exchange against a fake registry,
+ * for the branches a real one does not show (a token server failing once, many asks at once, a plain
+ * HTTP token server elsewhere, a challenge from where a redirect went, a layer's stream). The whole
+ * exchange runs against a real registry with `auth: token` in test/e2e/token-registry.test.ts.
  */
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { bearerChallenge, scopeKey, tokenAddress, tokenOf } from "../../src/registry/bearer.js";
+import { RegistryClient } from "../../src/registry/client.js";
 
 describe("Bearer challenges", () => {
   it("reads the distribution registry's challenge, a scope's commas inside its quotes", () => {
@@ -43,15 +47,96 @@ describe("the token server's address and answer", () => {
 
 describe("what a request needs a token for", () => {
   it("names the repository and whether it reads, writes or deletes; a mount's source too; the catalog; nothing for the ping", () => {
-    expect(scopeKey("https://r.example/v2/g/app/manifests/1.0-p1", "GET")).toEqual({ key: "repository:g/app:pull", extraScopes: [] });
+    expect(scopeKey("https://r.example/v2/g/app/manifests/1.0-p1", "GET")).toEqual({ key: "repository:g/app:pull", baseKey: "repository:g/app:pull", extraScopes: [] });
     expect(scopeKey("https://r.example/v2/g/app/blobs/sha256:ab", "HEAD")?.key).toBe("repository:g/app:pull");
     expect(scopeKey("https://r.example/v2/g/app/manifests/1.0-p1", "PUT")?.key).toBe("repository:g/app:push");
     expect(scopeKey("https://r.example/v2/g/app/manifests/sha256:ab", "DELETE")?.key).toBe("repository:g/app:delete");
-    expect(scopeKey("https://r.example/v2/g/app/blobs/uploads/?mount=sha256%3Aab&from=g%2Fbase", "POST")).toEqual({ key: "repository:g/app:push repository:g/base:pull", extraScopes: ["repository:g/base:pull"] });
+    expect(scopeKey("https://r.example/v2/g/app/blobs/uploads/?mount=sha256%3Aab&from=g%2Fbase", "POST")).toEqual({ key: "repository:g/app:push repository:g/base:pull", baseKey: "repository:g/app:push", extraScopes: ["repository:g/base:pull"] });
     // An upload's location the registry answered with is the same repository's.
     expect(scopeKey("https://r.example/v2/g/app/blobs/uploads/5f1e?_state=x&digest=sha256%3Aab", "PUT")?.key).toBe("repository:g/app:push");
     expect(scopeKey("https://r.example/v2/g/app/tags/list?n=1000", "GET")?.key).toBe("repository:g/app:pull");
     expect(scopeKey("https://r.example/v2/_catalog?n=1000", "GET")?.key).toBe("registry:catalog:*");
     expect(scopeKey("https://r.example/v2/", "GET")).toBeUndefined();
+  });
+
+  it("takes the repository whole when a component of its name is blobs, manifests or tags", () => {
+    expect(scopeKey("https://r.example/v2/team/blobs/app/manifests/1", "GET")?.key).toBe("repository:team/blobs/app:pull");
+    expect(scopeKey("https://r.example/v2/team/manifests/blobs/sha256:ab", "HEAD")?.key).toBe("repository:team/manifests:pull");
+    expect(scopeKey("https://r.example/v2/tags/tags/list", "GET")?.key).toBe("repository:tags:pull");
+    expect(scopeKey("https://r.example/v2/team/blobs/app/blobs/uploads/", "POST")?.key).toBe("repository:team/blobs/app:push");
+  });
+});
+
+describe("the client's token logins, against a fake registry", () => {
+  const REALM = "https://auth.test/token";
+  const LAYER = Buffer.from("a layer's bytes");
+  const LAYER_DIGEST = `sha256:${createHash("sha256").update(LAYER).digest("hex")}`;
+  /** A registry that wants `Bearer tok-1` on everything but its ping, its token server at `realm`, and what each side was sent. */
+  function tokenRegistry(options: { realm?: string; tokenAnswers?: (() => Response)[]; answer?: (url: string) => Response | undefined } = {}) {
+    const realm = options.realm ?? REALM;
+    const seen: { url: string; authorization: string | null }[] = [];
+    const challenge = (scope?: string): Response => new Response("", { status: 401, headers: { "www-authenticate": `Bearer realm="${realm}",service="reg"${scope === undefined ? "" : `,scope="${scope}"`}` } });
+    const fetcher = (async (input: string | URL, init?: RequestInit) => {
+      const url = String(input);
+      const authorization = new Headers(init?.headers).get("authorization");
+      seen.push({ url, authorization });
+      if (url.startsWith(realm)) return options.tokenAnswers?.shift()?.() ?? Response.json({ token: "tok-1", expires_in: 300 });
+      const special = options.answer?.(url);
+      if (special !== undefined) return special;
+      const { pathname } = new URL(url);
+      if (authorization !== "Bearer tok-1") return challenge(pathname === "/v2/" ? undefined : "repository:g/app:pull");
+      if (pathname === "/v2/g/app/tags/list") return Response.json({ name: "g/app", tags: ["1.0"] });
+      if (pathname === `/v2/g/app/blobs/${LAYER_DIGEST}`) return new Response(LAYER, { status: 200 });
+      return new Response("", { status: 404 });
+    }) as typeof fetch;
+    const client = new RegistryClient({ registry: "registry.test:5000", scheme: "https", fetch: fetcher, credentials: { username: "u", password: "p" }, sleep: async () => undefined });
+    return { client, seen, asks: () => seen.filter((request) => request.url.startsWith(realm)) };
+  }
+
+  it("asks once for requests that need one scope at once, tries a token server's 503 again, and sends the login only to it", async () => {
+    const registry = tokenRegistry({ tokenAnswers: [() => new Response("busy", { status: 503 })] });
+    const lists = await Promise.all(Array.from({ length: 8 }, () => registry.client.tags("g/app")));
+    expect(lists).toEqual(Array.from({ length: 8 }, () => ["1.0"]));
+    // One ask failed (503) and was asked again; the eight requests shared it.
+    expect(registry.asks()).toHaveLength(2);
+    expect(registry.asks().every((ask) => ask.authorization === `Basic ${Buffer.from("u:p").toString("base64")}`)).toBe(true);
+    expect(new URL(registry.asks()[0]?.url ?? "").searchParams.getAll("scope")).toEqual(["repository:g/app:pull"]);
+    // Later requests carry the kept token without a 401 first.
+    const before = registry.seen.length;
+    await registry.client.tags("g/app");
+    expect(registry.seen.slice(before)).toEqual([{ url: "https://registry.test:5000/v2/g/app/tags/list?n=1000", authorization: "Bearer tok-1" }]);
+  });
+
+  it("sends no login to a token server over plain HTTP on another machine (127.example.org is one), and asks one on loopback", async () => {
+    for (const realm of ["http://auth.test/token", "http://127.example.org/token"]) {
+      const registry = tokenRegistry({ realm });
+      await expect(registry.client.tags("g/app")).rejects.toThrow(/its token server http:\/\/[^ ]+\/token is not reached over TLS, and Strata sends no login over plain HTTP to another machine/);
+      expect(registry.asks()).toEqual([]);
+    }
+    const loopback = tokenRegistry({ realm: "http://127.0.0.1:5001/token" });
+    expect(await loopback.client.tags("g/app")).toEqual(["1.0"]);
+    expect(loopback.asks()).toHaveLength(1);
+  });
+
+  it("asks no token for a challenge from another origin (where a redirect went): the login is never sent where the registry did not answer", async () => {
+    const registry = tokenRegistry({
+      answer: (url) => {
+        if (!url.includes("/tags/list")) return undefined;
+        const elsewhere = new Response("", { status: 401, headers: { "www-authenticate": 'Bearer realm="https://evil.test/token",service="x"' } });
+        Object.defineProperty(elsewhere, "url", { value: "https://storage.test/listing" });
+        return elsewhere;
+      },
+    });
+    await expect(registry.client.tags("g/app")).rejects.toThrow(/https:\/\/storage\.test, not its own address .* asked for a login \(HTTP 401\)/);
+    expect(registry.seen.some((request) => request.url.includes("evil.test"))).toBe(false);
+  });
+
+  it("a layer's stream asks for its own token and sends it", async () => {
+    const registry = tokenRegistry();
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of await registry.client.blobStream("g/app", LAYER_DIGEST, LAYER.length)) chunks.push(chunk);
+    expect(Buffer.concat(chunks).equals(LAYER)).toBe(true);
+    expect(registry.asks()).toHaveLength(1);
+    expect(registry.seen.at(-1)).toEqual({ url: `https://registry.test:5000/v2/g/app/blobs/${LAYER_DIGEST}`, authorization: "Bearer tok-1" });
   });
 });
