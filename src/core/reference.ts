@@ -38,7 +38,6 @@ export function isDigest(value: string): boolean {
   return DIGEST.test(value);
 }
 
-/** A registry address `host[:port]`; the port, when present, must be 1..65535. */
 /**
  * Whether a host (no port; IPv6 in brackets, as URL.hostname gives it) is this machine's loopback:
  * `localhost`, an IPv4 address in 127.0.0.0/8, or `[::1]`. Exact, never a prefix: `127.example.org`
@@ -53,6 +52,7 @@ export function isLoopbackRegistry(registry: string): boolean {
   return isLoopbackHost(registry.replace(/:\d+$/, ""));
 }
 
+/** A registry address `host[:port]`; the port, when present, must be 1..65535. */
 export function isRegistry(value: string): boolean {
   if (!REGISTRY.test(value)) return false;
   const portMatch = /:(\d+)$/.exec(value);

@@ -14,7 +14,7 @@
  * like the others and never takes for "unsigned but fine".
  */
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { checkoutFile } from "../core/checkout.js";
@@ -86,9 +86,9 @@ const LEFT_ACCESS_AGE_MS = 60 * 60_000;
  * Removes the access folders of processes that are gone: one killed while cosign ran (SIGKILL, a
  * Ctrl-C the CLI does not catch) never removed its own, and a login would stay on disk (0600, its
  * user's alone) until a later call on this machine. Only a folder older than any call: a process
- * this one cannot see (another container's, sharing /tmp) may still be using a younger one. A
- * process that lives, or that this user cannot signal, keeps its folder, and so does one this user
- * cannot remove.
+ * this one cannot see (another container's, sharing /tmp) may still be using a younger one. Only
+ * this user's own folders (a name, a time and a pid anyone can fake): a process that lives, or that
+ * this user cannot signal, keeps its folder, and so does one this user cannot remove.
  */
 function removeLeftAccess(): void {
   let names: string[];
@@ -97,12 +97,15 @@ function removeLeftAccess(): void {
   } catch {
     return;
   }
+  const named = new RegExp(`^${ACCESS_PREFIX}(\\d+)-`);
   for (const name of names) {
-    const owner = new RegExp(`^${ACCESS_PREFIX}(\\d+)-`).exec(name)?.[1];
+    const owner = named.exec(name)?.[1];
     if (owner === undefined || Number(owner) === process.pid) continue;
     const folder = path.join(tmpdir(), name);
     try {
-      if (statSync(folder).mtimeMs > Date.now() - LEFT_ACCESS_AGE_MS) continue;
+      // This user's own folders only, never what a link points at: /tmp is everyone's, and root may remove anything.
+      const found = lstatSync(folder);
+      if (!found.isDirectory() || found.uid !== process.getuid?.() || found.mtimeMs > Date.now() - LEFT_ACCESS_AGE_MS) continue;
       process.kill(Number(owner), 0);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ESRCH") continue;

@@ -104,6 +104,17 @@ export class RegistryError extends UserError {
 /** Failures of an attempt that was never sent: no connection, no name, a TLS handshake refused. */
 const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
 
+/**
+ * A request's own copy of an error from a token ask it shared with others (askToken): what one
+ * request adds to it (unsettled) must not reach the others.
+ */
+function ownCopy(error: unknown): RegistryError {
+  if (!(error instanceof RegistryError)) return networkError("a token ask", error, 0);
+  const copy = new RegistryError(error.message, error.status, error.answer, error.fault);
+  copy.stack = error.stack;
+  return copy;
+}
+
 function withUnsettled(error: RegistryError, unsettled: boolean): RegistryError {
   if (unsettled) error.unsettled = true;
   return error;
@@ -220,7 +231,8 @@ export class RegistryClient {
     } catch {
       throw new RegistryError(`the registry at ${this.registry} asked for a token login from "${challenge.realm}", which is not an address`, 401, "a token server that is no address", "malformed");
     }
-    const asking = `${method} ${new URL(address).pathname} at ${this.registry}: its token server ${server.origin}${server.pathname}`;
+    // Named by what the token is for, not by the request that asked first: others may share the ask.
+    const asking = `the registry at ${this.registry} asked for a token for ${scope?.key ?? "its API"}, and its token server ${server.origin}${server.pathname}`;
     if (this.authorization !== undefined && server.protocol !== "https:" && !(server.protocol === "http:" && isLoopbackHost(server.hostname))) {
       throw new RegistryError(`${asking} is not reached over TLS, and Strata sends no login over plain HTTP to another machine; fix: serve the token server over HTTPS (its realm in the registry's auth.token config)`, 401, "a token server over plain HTTP", "elsewhere");
     }
@@ -354,7 +366,7 @@ export class RegistryClient {
         // (not counted as an attempt; a 401 is an answer, so nothing it asked for was done).
         if (challenge !== undefined && token === undefined) {
           token = await this.askToken(challenge, address, method).catch((error: unknown) => {
-            throw withUnsettled(error as RegistryError, unsettled);
+            throw withUnsettled(ownCopy(error), unsettled);
           });
           attempt--;
           continue;
@@ -623,7 +635,9 @@ export class RegistryClient {
         if (answer.status === 401) {
           const challenge = this.isOwnOrigin(answer.url) ? bearerChallenge(answer.headers.get("www-authenticate")) : undefined;
           if (challenge !== undefined && token === undefined) {
-            token = await this.askToken(challenge, address, "GET");
+            token = await this.askToken(challenge, address, "GET").catch((error: unknown) => {
+              throw ownCopy(error);
+            });
             attempt--;
             continue;
           }

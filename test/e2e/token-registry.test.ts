@@ -136,7 +136,7 @@ describe("a registry that logs in with tokens", () => {
   it("a wrong password: the token server's refusal, named as such, with the fix and without the password; an anonymous token that grants nothing: the right it lacks", async () => {
     const wrong = `wrong-${randomBytes(8).toString("hex")}`;
     const refused = await new RegistryClient({ registry: address, credentials: { username: USER, password: wrong } }).manifest("t/app", "1.0-p0").then(() => "read", (error: Error) => error.message);
-    expect(refused).toMatch(new RegExp(`GET /v2/t/app/manifests/1\\.0-p0 at ${address.replace(/\./g, "\\.")}: its token server http://127\\.0\\.0\\.1:\\d+/token refused the credentials \\(HTTP 401; the login from the stack config .*\\): set strata:registryUsername and strata:registryPassword`));
+    expect(refused).toMatch(new RegExp(`the registry at ${address.replace(/\./g, "\\.")} asked for a token for repository:t/app:pull, and its token server http://127\\.0\\.0\\.1:\\d+/token refused the credentials \\(HTTP 401; the login from the stack config .*\\): set strata:registryUsername and strata:registryPassword`));
     expect(refused).not.toContain(wrong);
     const anonymous = await new RegistryClient({ registry: address, dockerLogin: null }).tags("t/app").then(() => "listed", (error: Error) => error.message);
     expect(anonymous).toMatch(/refused the token its token server gave for GET \/v2\/t\/app\/tags\/list \(HTTP 401, asking for repository:t\/app:pull; no login was found, so the token is an anonymous one\)/);

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -59,11 +59,18 @@ describe("the folders that hand cosign a login", () => {
       made(`strata-cosign-access-${gone}-young`, 60_000);
       made(`strata-cosign-access-${String(live.pid)}-old`, 2 * 3600_000);
       made(`unrelated-${gone}-old`, 2 * 3600_000);
+      // Names, times and pids anyone can fake: another user's folder, and a link, are never removed (nor what it points at).
+      made(`strata-cosign-access-${gone}-theirs`, 2 * 3600_000);
+      chownSync(path.join(scratch, `strata-cosign-access-${gone}-theirs`), 65534, 65534);
+      made("target", 2 * 3600_000);
+      symlinkSync(path.join(scratch, "target"), path.join(scratch, `strata-cosign-access-${gone}-link`));
       const access = cosignAccess({ registry: "127.0.0.1:5000", username: "u", password: "pw-12345" }, {});
       expect(access.folder?.startsWith(path.join(scratch, `strata-cosign-access-${process.pid}-`))).toBe(true);
       expect(readdirSync(scratch).filter((name) => name !== path.basename(access.folder ?? "")).sort()).toEqual([
         `strata-cosign-access-${gone}-young`, `strata-cosign-access-${String(live.pid)}-old`, `unrelated-${gone}-old`,
+        `strata-cosign-access-${gone}-theirs`, "target", `strata-cosign-access-${gone}-link`,
       ].sort());
+      expect(readdirSync(path.join(scratch, "target"))).toEqual(["config.json"]);
     } finally {
       live.kill();
       if (savedTmpdir === undefined) delete process.env.TMPDIR;

@@ -74,12 +74,12 @@ describe("the client's token logins, against a fake registry", () => {
   /** A registry that wants `Bearer tok-1` on everything but its ping, its token server at `realm`, and what each side was sent. */
   function tokenRegistry(options: { realm?: string; tokenAnswers?: (() => Response)[]; answer?: (url: string) => Response | undefined } = {}) {
     const realm = options.realm ?? REALM;
-    const seen: { url: string; authorization: string | null }[] = [];
+    const seen: { url: string; authorization: string | null; method?: string }[] = [];
     const challenge = (scope?: string): Response => new Response("", { status: 401, headers: { "www-authenticate": `Bearer realm="${realm}",service="reg"${scope === undefined ? "" : `,scope="${scope}"`}` } });
     const fetcher = (async (input: string | URL, init?: RequestInit) => {
       const url = String(input);
       const authorization = new Headers(init?.headers).get("authorization");
-      seen.push({ url, authorization });
+      seen.push({ url, authorization, ...(init?.method === undefined || init.method === "GET" ? {} : { method: init.method }) });
       if (url.startsWith(realm)) return options.tokenAnswers?.shift()?.() ?? Response.json({ token: "tok-1", expires_in: 300 });
       const special = options.answer?.(url);
       if (special !== undefined) return special;
@@ -87,6 +87,9 @@ describe("the client's token logins, against a fake registry", () => {
       if (authorization !== "Bearer tok-1") return challenge(pathname === "/v2/" ? undefined : "repository:g/app:pull");
       if (pathname === "/v2/g/app/tags/list") return Response.json({ name: "g/app", tags: ["1.0"] });
       if (pathname === `/v2/g/app/blobs/${LAYER_DIGEST}`) return new Response(LAYER, { status: 200 });
+      // A mount the registry turns into a copy (202, as Harbor does across projects), then the copy's upload.
+      if (pathname === "/v2/g/copy/blobs/uploads/") return new Response("", { status: 202, headers: { location: "/v2/g/copy/blobs/uploads/u1" } });
+      if (pathname === "/v2/g/copy/blobs/uploads/u1") return new Response("", { status: 201 });
       return new Response("", { status: 404 });
     }) as typeof fetch;
     const client = new RegistryClient({ registry: "registry.test:5000", scheme: "https", fetch: fetcher, credentials: { username: "u", password: "p" }, sleep: async () => undefined });
@@ -138,5 +141,23 @@ describe("the client's token logins, against a fake registry", () => {
     expect(Buffer.concat(chunks).equals(LAYER)).toBe(true);
     expect(registry.asks()).toHaveLength(1);
     expect(registry.seen.at(-1)).toEqual({ url: `https://registry.test:5000/v2/g/app/blobs/${LAYER_DIGEST}`, authorization: "Bearer tok-1" });
+  });
+  it("a mount the registry copies instead: the upload that follows carries the mount's token at once, not after a 401 (the blob is sent once)", async () => {
+    const registry = tokenRegistry();
+    await registry.client.mountBlob("g/app", "g/copy", LAYER_DIGEST);
+    const puts = registry.seen.filter((request) => request.method === "PUT");
+    expect(puts).toEqual([{ url: `https://registry.test:5000/v2/g/copy/blobs/uploads/u1?digest=${encodeURIComponent(LAYER_DIGEST)}`, authorization: "Bearer tok-1", method: "PUT" }]);
+    // The mount's ask named the source too.
+    expect(registry.asks().some((ask) => new URL(ask.url).searchParams.getAll("scope").includes("repository:g/app:pull"))).toBe(true);
+  });
+  it("a shared ask the token server refuses: each request its own error, naming what the token was for, with the fix", async () => {
+    const registry = tokenRegistry({ tokenAnswers: [() => new Response("", { status: 401 })] });
+    const [first, second] = await Promise.allSettled([registry.client.tags("g/app"), registry.client.tags("g/app")]);
+    expect(registry.asks()).toHaveLength(1);
+    const errors = [first, second].map((outcome) => (outcome?.status === "rejected" ? (outcome.reason as Error) : undefined));
+    expect(errors[0]).toBeInstanceOf(Error);
+    expect(errors[1]).toBeInstanceOf(Error);
+    expect(errors[0]).not.toBe(errors[1]);
+    for (const error of errors) expect(error?.message).toMatch(/^the registry at registry\.test:5000 asked for a token for repository:g\/app:pull, and its token server https:\/\/auth\.test\/token refused the credentials \(HTTP 401; the login from the stack config .*\): set strata:registryUsername and strata:registryPassword/);
   });
 });
