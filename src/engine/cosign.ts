@@ -33,6 +33,8 @@ export const COSIGN_TIMEOUT_MS = 120_000;
  * and the one call per digest that follows a failed batch would take many minutes.
  */
 export const COSIGN_PER_REFERENCE_MS = 1_000;
+/** Bytes of a call's output Strata reads (image-verify.ts sizes its batches to stay under it). */
+export const COSIGN_OUTPUT_BYTES = 64 << 20;
 
 /** A private key as a stack secret holds it: cosign's encrypted PEM and its passphrase. Never logged. */
 export interface SigningKey {
@@ -82,8 +84,11 @@ const ACCESS_PREFIX = "strata-cosign-access-";
 /** An access folder this old is past any cosign call (a batch's limit is minutes): one whose process is gone is left over. */
 const LEFT_ACCESS_AGE_MS = 60 * 60_000;
 
+/** Whether this process has looked for left folders: those of processes gone before it started; a later process finds any left meanwhile. */
+let leftAccessSwept = false;
+
 /**
- * Removes the access folders of processes that are gone: one killed while cosign ran (SIGKILL, a
+ * Removes the access folders of processes that are gone, once a process: one killed while cosign ran (SIGKILL, a
  * Ctrl-C the CLI does not catch) never removed its own, and a login would stay on disk (0600, its
  * user's alone) until a later call on this machine. Only a folder older than any call: a process
  * this one cannot see (another container's, sharing /tmp) may still be using a younger one. Only
@@ -91,6 +96,8 @@ const LEFT_ACCESS_AGE_MS = 60 * 60_000;
  * this user cannot signal, keeps its folder, and so does one this user cannot remove.
  */
 function removeLeftAccess(): void {
+  if (leftAccessSwept) return;
+  leftAccessSwept = true;
   let names: string[];
   try {
     names = readdirSync(tmpdir());
@@ -302,7 +309,7 @@ export class Cosign {
     const secrets = [...Object.values(secretEnv), ...access.secrets];
     const started = Date.now();
     return new Promise<Exit>((resolve) => {
-      execFile(this.binary, args, { cwd, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 << 20, env: { ...inherited, ...this.env, ...access.env, ...secretEnv } }, (error, stdout, stderr) => {
+      execFile(this.binary, args, { cwd, timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: COSIGN_OUTPUT_BYTES, env: { ...inherited, ...this.env, ...access.env, ...secretEnv } }, (error, stdout, stderr) => {
         const wallMs = Date.now() - started;
         const clean = { stdout: scrub(stdout, secrets), stderr: scrub(stderr, secrets), wallMs };
         if (error === null) return resolve({ code: 0, ...clean });

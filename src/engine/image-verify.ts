@@ -107,9 +107,10 @@ async function answersFor(cosign: Cosign, check: Check, refs: readonly string[],
 /**
  * The most digest references one cosign call is asked about. cosign prints every envelope of a
  * batch that verifies, and an SBOM's is about 1 KB a package (an image of 500 packages: about
- * 530 KB), so a release's 190 such images in one call would pass the 64 MiB Strata reads of a
- * call's output, and the batch would fall back to a call per image. 32 images stay under it up to
- * about 2 MiB of SBOM each, for one cosign start (about 0.15 CPU-s) more per 32 images.
+ * 530 KB), so a release's 190 such images in one call would pass the 64 MiB of a call's output
+ * Strata reads (COSIGN_OUTPUT_BYTES), and the batch would fall back to a call per image. 32 images
+ * stay under it up to about 2 MiB of SBOM each, for one cosign start (about 0.15 CPU-s) more per 32
+ * images.
  */
 export const COSIGN_BATCH_LIMIT = 32;
 

@@ -361,18 +361,12 @@ export class RegistryClient {
         continue;
       }
       if (answer.status === 401) {
-        const challenge = this.isOwnOrigin(answer.url) ? bearerChallenge(answer.headers.get("www-authenticate")) : undefined;
-        // A registry that logs in with tokens: ask its token server, then send the request again
-        // (not counted as an attempt; a 401 is an answer, so nothing it asked for was done).
-        if (challenge !== undefined && token === undefined) {
-          token = await this.askToken(challenge, address, method).catch((error: unknown) => {
-            throw withUnsettled(ownCopy(error), unsettled);
-          });
-          attempt--;
-          continue;
-        }
-        if (challenge !== undefined) throw withUnsettled(this.refusedToken(address, method, challenge), unsettled);
-        throw withUnsettled(this.refused(address, answer.url, init.sentBy), unsettled);
+        const next = await this.afterRefusal(answer, address, method, token, init.sentBy);
+        if ("error" in next) throw withUnsettled(next.error, unsettled);
+        // Sent again with the token: not counted as an attempt (a 401 is an answer, so nothing it asked for was done).
+        token = next.token;
+        attempt--;
+        continue;
       }
       return answer;
     }
@@ -633,16 +627,11 @@ export class RegistryClient {
           continue;
         }
         if (answer.status === 401) {
-          const challenge = this.isOwnOrigin(answer.url) ? bearerChallenge(answer.headers.get("www-authenticate")) : undefined;
-          if (challenge !== undefined && token === undefined) {
-            token = await this.askToken(challenge, address, "GET").catch((error: unknown) => {
-              throw ownCopy(error);
-            });
-            attempt--;
-            continue;
-          }
-          if (challenge !== undefined) throw this.refusedToken(address, "GET", challenge);
-          throw this.refused(address, answer.url);
+          const next = await this.afterRefusal(answer, address, "GET", token);
+          if ("error" in next) throw next.error;
+          token = next.token;
+          attempt--;
+          continue;
         }
         throw this.unexpected(what, answer);
       }
@@ -690,6 +679,24 @@ export class RegistryClient {
           await reader.cancel(reason).catch(() => undefined);
         },
       });
+    }
+  }
+
+  /**
+   * What follows a 401 to a request sent to `address` (`sentToken`: the token it carried, if one was
+   * just asked for it): a registry that logs in with tokens, answering from its own origin, gets
+   * the token its Bearer challenge's token server gives (once a request), for the request to be
+   * sent again; anything else is the error to stop with. A token ask shared with other requests
+   * fails with an error of this request's own (ownCopy).
+   */
+  private async afterRefusal(answer: { readonly url: string; readonly headers: { get(name: string): string | null } }, address: string, method: string, sentToken: string | undefined, sentBy?: SentBy): Promise<{ token: string } | { error: RegistryError }> {
+    const challenge = this.isOwnOrigin(answer.url) ? bearerChallenge(answer.headers.get("www-authenticate")) : undefined;
+    if (challenge === undefined) return { error: this.refused(address, answer.url, sentBy) };
+    if (sentToken !== undefined) return { error: this.refusedToken(address, method, challenge) };
+    try {
+      return { token: await this.askToken(challenge, address, method) };
+    } catch (error) {
+      return { error: ownCopy(error) };
     }
   }
 
