@@ -58,6 +58,25 @@ export function tokenAddress(challenge: BearerChallenge, extraScopes: readonly s
   return address;
 }
 
+/**
+ * The exchange of an identity token (an OAuth2 refresh token) for a token, as the docker client
+ * makes it (distribution's fetchTokenWithOAuth): a form POSTed to the realm, naming the service,
+ * the scopes (space-separated, as tokenAddress lists them) and the refresh_token grant. The token
+ * is in the body, never in the address (which error messages and proxies' logs may show).
+ */
+export function refreshTokenRequest(challenge: BearerChallenge, identityToken: string, extraScopes: readonly string[] = []): { url: string; method: "POST"; headers: Record<string, string>; body: Uint8Array } {
+  const asked = tokenAddress(challenge, extraScopes);
+  const form = new URLSearchParams();
+  form.set("grant_type", "refresh_token");
+  form.set("refresh_token", identityToken);
+  const service = asked.searchParams.get("service");
+  if (service !== null) form.set("service", service);
+  const scopes = asked.searchParams.getAll("scope");
+  if (scopes.length > 0) form.set("scope", scopes.join(" "));
+  form.set("client_id", "strata");
+  return { url: new URL(challenge.realm).toString(), method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: Buffer.from(form.toString(), "utf8") };
+}
+
 /** The token of a token server's answer (`token`, or OAuth's `access_token`), and when it runs out; undefined when it holds none. */
 export function tokenOf(body: string, now: number): BearerToken | undefined {
   let parsed: unknown;

@@ -46,10 +46,11 @@ export class RegistryClients {
   async clientFor(request: ClientRequest): Promise<RegistryClient> {
     const maker = await this.maker();
     const dockerLogin = request.registryAuth === undefined ? maker.dockerLogin(request.registry) ?? null : null;
-    const credentials = request.registryAuth ?? dockerLogin?.credentials;
+    const credentials = request.registryAuth ?? (dockerLogin !== null && "credentials" in dockerLogin ? dockerLogin.credentials : undefined);
+    const identityToken = request.registryAuth === undefined && dockerLogin !== null && "identityToken" in dockerLogin ? dockerLogin.identityToken : null;
     // The source apart from the login: a stack login and a Docker config login with the same password keep their own clients, whose 401 names where the login came from.
     const source = JSON.stringify([request.registry, request.registryAuth === undefined ? dockerLogin?.source ?? null : "stack"]);
-    const login = JSON.stringify([credentials?.username ?? null, credentials?.password ?? null]);
+    const login = JSON.stringify([credentials?.username ?? null, credentials?.password ?? null, identityToken]);
     const kept = this.clients.get(source);
     if (kept !== undefined && kept.login === login) return kept.client;
     const client = maker.make(request, dockerLogin);

@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import LinkHeader from "http-link-header";
 import { UserError } from "../core/problems.js";
 import { isDigest, isLoopbackHost, isPathComponent, isTag } from "../core/reference.js";
-import { bearerChallenge, type BearerChallenge, type BearerToken, scopeKey, tokenAddress, tokenOf } from "./bearer.js";
+import { bearerChallenge, type BearerChallenge, type BearerToken, refreshTokenRequest, scopeKey, tokenAddress, tokenOf } from "./bearer.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
 import { dockerConfigLogin, type FoundLogin, type RegistryCredentials } from "./logins.js";
 import { describeStatus, isTransientCode, isTransientStatus, REGISTRY_ATTEMPTS, requestTimeoutMs, retryDelayMs } from "./retry.js";
@@ -146,6 +146,8 @@ export class RegistryClient {
   /** Every request whose answer is read whole. */
   private readonly send: Transport;
   private readonly authorization?: string;
+  /** The Docker config's identity token (logins.ts), exchanged at a token server for tokens; never sent to the registry itself. */
+  private readonly identityToken?: string;
   private readonly blobCache?: BlobCache;
   private readonly timeoutMs: number;
   private readonly attempts: number;
@@ -169,7 +171,8 @@ export class RegistryClient {
     this.loginSource = "the stack config (strata:registryUsername, strata:registryPassword)";
     if (credentials === undefined) {
       const found = options.dockerLogin !== undefined ? options.dockerLogin ?? undefined : dockerConfigLogin(options.registry, options.dockerConfigDir);
-      credentials = found?.credentials;
+      if (found !== undefined && "identityToken" in found) this.identityToken = found.identityToken;
+      else credentials = found?.credentials;
       this.loginSource = found?.source ?? "no login";
     }
     if (credentials !== undefined) this.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString("base64")}`;
@@ -233,14 +236,19 @@ export class RegistryClient {
     }
     // Named by what the token is for, not by the request that asked first: others may share the ask.
     const asking = `the registry at ${this.registry} asked for a token for ${scope?.key ?? "its API"}, and its token server ${server.origin}${server.pathname}`;
-    if (this.authorization !== undefined && server.protocol !== "https:" && !(server.protocol === "http:" && isLoopbackHost(server.hostname))) {
+    if ((this.authorization !== undefined || this.identityToken !== undefined) && server.protocol !== "https:" && !(server.protocol === "http:" && isLoopbackHost(server.hostname))) {
       throw new RegistryError(`${asking} is not reached over TLS, and Strata sends no login over plain HTTP to another machine; fix: serve the token server over HTTPS (its realm in the registry's auth.token config)`, 401, "a token server over plain HTTP", "elsewhere");
     }
+    // An identity token is exchanged as the docker client does (OAuth2's refresh_token grant, a
+    // POST of a form to the realm); a user name and password, or none, go with a GET (Basic).
+    const exchange = this.identityToken === undefined
+      ? { url: server.toString(), method: "GET", headers: (this.authorization === undefined ? {} : { authorization: this.authorization }) as Record<string, string> }
+      : refreshTokenRequest(challenge, this.identityToken, scope?.extraScopes);
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.attempts;
       let answer: TransportAnswer;
       try {
-        answer = await this.send(server.toString(), { method: "GET", headers: this.authorization === undefined ? {} : { authorization: this.authorization }, timeoutMs: this.timeoutMs });
+        answer = await this.send(exchange.url, { method: exchange.method, headers: exchange.headers, ...("body" in exchange ? { body: exchange.body } : {}), timeoutMs: this.timeoutMs });
       } catch (error) {
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
         if (!last && (isStaleConnection(error) || isTransientCode(code))) {
@@ -254,9 +262,8 @@ export class RegistryClient {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
-      if (answer.status === 401 || answer.status === 403) {
-        const login = this.authorization === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
-        throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, answer.status, describeStatus(answer.status));
+      if (answer.status === 401 || answer.status === 403 || (this.identityToken !== undefined && answer.status === 400 && /invalid_grant/.test(answer.body.toString("utf8")))) {
+        throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}; ${this.loginSaid()}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)${this.identityToken === undefined ? "" : "; an identity token runs out: log in again the way it was made (az acr login, say)"}`, answer.status, describeStatus(answer.status));
       }
       if (answer.status !== 200) throw new RegistryError(`${asking} answered HTTP ${answer.status} where a token was asked for${attempt > 1 ? ` (${attempt} attempts)` : ""}${answer.body.length === 0 ? "" : ` (${answer.body.toString("utf8").slice(0, 200)})`}`, answer.status, describeStatus(answer.status));
       const token = tokenOf(answer.body.toString("utf8"), Date.now());
@@ -706,13 +713,19 @@ export class RegistryClient {
    */
   private refusedToken(address: string, method: string, challenge: BearerChallenge): RegistryError {
     const wanted = challenge.scope ?? scopeKey(address, method)?.key ?? "what this request does";
-    const login = this.authorization === undefined ? "no login was found, so the token is an anonymous one" : `the login from ${this.loginSource}`;
+    const login = this.authorization === undefined && this.identityToken === undefined ? "no login was found, so the token is an anonymous one" : `the login from ${this.loginSource}`;
     return new RegistryError(`the registry at ${this.registry} refused the token its token server gave for ${method} ${new URL(address).pathname} (HTTP 401, asking for ${wanted}; ${login}): the login may not have those rights, or the registry may not trust the tokens its token server signs; fix: give the login what ${wanted} names (type:name:actions) in the registry, or log in as one that has it; if it has, check that the registry's auth.token settings (issuer, service, rootcertbundle) are its token server's`, 401, describeStatus(401));
+  }
+
+  /** What a refusal says of the login: none found, or where the refused one came from (never the secret). */
+  private loginSaid(): string {
+    return this.authorization === undefined && this.identityToken === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
   }
 
   /** A 401: the login was refused, or there is none; names where the login came from, never the secret. */
   private refusedLogin(): RegistryError {
-    const login = this.authorization === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
+    // An identity token is never sent to the registry itself: only a Bearer challenge's token server takes it.
+    const login = this.identityToken === undefined ? this.loginSaid() : `the login from ${this.loginSource} is an identity token, which only a registry that logs in with tokens (a Bearer challenge) takes, and this one did not ask for a token`;
     return new RegistryError(`the registry at ${this.registry} refused the credentials (HTTP 401; ${login}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)`, 401, describeStatus(401));
   }
 

@@ -17,11 +17,14 @@ export interface RegistryCredentials {
   readonly password: string;
 }
 
-/** A login and where it came from (for messages: never the secret itself). */
-export interface FoundLogin {
-  readonly credentials: RegistryCredentials;
-  readonly source: string;
-}
+/**
+ * A login and where it came from (for messages: never the secret itself): a user name and password,
+ * or an identity token (an OAuth2 refresh token: what `az acr login` and some credential helpers
+ * keep), which only a registry that logs in with tokens takes, exchanged at its token server.
+ */
+export type FoundLogin =
+  | { readonly credentials: RegistryCredentials; readonly source: string }
+  | { readonly identityToken: string; readonly source: string };
 
 /** A login source that exists but could not be read: never treated as "no login". */
 export class LoginError extends UserError {
@@ -32,7 +35,7 @@ export class LoginError extends UserError {
 }
 
 interface DockerConfigFile {
-  readonly auths?: Record<string, { auth?: string; username?: string; password?: string }>;
+  readonly auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>;
   readonly credsStore?: string;
   readonly credHelpers?: Record<string, string>;
 }
@@ -69,9 +72,8 @@ export function helperLogin(helper: string, registry: string, env: NodeJS.Proces
       throw new LoginError(`the credential helper ${program} answered something that is not JSON for ${server}: fix the helper, or log in again with docker login ${registry}`);
     }
     if (typeof parsed.Username !== "string" || typeof parsed.Secret !== "string" || parsed.Secret === "") continue;
-    if (parsed.Username === "<token>") {
-      throw new LoginError(`the credential helper ${program} holds an identity token for ${server}; Strata logs in to registries with a user name and password: docker login ${registry} with those`);
-    }
+    // The docker client's convention for a helper's identity token (docker/cli's tokenUsername).
+    if (parsed.Username === "<token>") return { identityToken: parsed.Secret, source: `credential helper ${program} (an identity token)` };
     return { credentials: { username: parsed.Username, password: parsed.Secret }, source: `credential helper ${program}` };
   }
   return undefined;
@@ -115,7 +117,11 @@ export function dockerConfigLogin(registry: string, configDir: string = dockerCo
   }
   for (const key of serverKeys(registry)) {
     const entry = config.auths?.[key];
-    const credentials = entry === undefined ? undefined : inlineLogin(entry);
+    if (entry === undefined) continue;
+    // An identity token goes before the entry's user name and password, as in the docker client
+    // (`az acr login` writes a placeholder user with no password beside it).
+    if (typeof entry.identitytoken === "string" && entry.identitytoken !== "") return { identityToken: entry.identitytoken, source: `${file} (auths, an identity token)` };
+    const credentials = inlineLogin(entry);
     if (credentials !== undefined) return { credentials, source: `${file} (auths)` };
   }
   return undefined;

@@ -21,14 +21,17 @@ import { signedRelease } from "./signed-release.js";
 
 const USER = "strata-ci";
 const PASSWORD = `pw-${randomBytes(12).toString("hex")}`;
+/** An identity token (an OAuth2 refresh token, as `az acr login` keeps in the Docker config) the token server takes for USER. */
+const IDENTITY_TOKEN = `rt-${randomBytes(12).toString("hex")}`;
 const SERVICE = "strata-token-test";
 const ISSUER = "strata-token-issuer";
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
-/** What the token server was asked: the login it was given (user, or anonymous) and the scopes. */
+/** What the token server was asked: the login it was given (user, or anonymous) and the scopes; `grant`: a POSTed refresh_token exchange. */
 interface TokenAsk {
   readonly user: string | "anonymous" | "refused";
   readonly scopes: readonly string[];
+  readonly grant?: "refresh_token";
 }
 
 let world: E2eWorld;
@@ -59,6 +62,23 @@ beforeAll(async () => {
   const tokenPort = await freePort();
   tokenServer = createServer((request, response) => {
     const url = new URL(request.url ?? "/", `http://127.0.0.1:${tokenPort}`);
+    if (request.method === "POST") {
+      // OAuth2's refresh_token grant, as the docker client exchanges an identity token: a form in the body.
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
+        const scopes = (form.get("scope") ?? "").split(" ").filter((scope) => scope !== "");
+        const granted = form.get("grant_type") === "refresh_token" && form.get("refresh_token") === IDENTITY_TOKEN && form.get("service") === SERVICE && request.headers.authorization === undefined;
+        asked.push({ user: granted ? USER : "refused", scopes, grant: "refresh_token" });
+        if (url.pathname !== "/token" || !granted) {
+          response.writeHead(400, { "content-type": "application/json" }).end('{"error":"invalid_grant"}');
+          return;
+        }
+        response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ access_token: jwtFor(USER, scopes, keyPem, certDer), expires_in: 300, refresh_token: IDENTITY_TOKEN }));
+      });
+      return;
+    }
     const scopes = url.searchParams.getAll("scope").flatMap((scope) => scope.split(" ")).filter((scope) => scope !== "");
     const header = request.headers.authorization;
     let user: TokenAsk["user"] = "anonymous";
@@ -140,6 +160,32 @@ describe("a registry that logs in with tokens", () => {
     expect(refused).not.toContain(wrong);
     const anonymous = await new RegistryClient({ registry: address, dockerLogin: null }).tags("t/app").then(() => "listed", (error: Error) => error.message);
     expect(anonymous).toMatch(/refused the token its token server gave for GET \/v2\/t\/app\/tags\/list \(HTTP 401, asking for repository:t\/app:pull; no login was found, so the token is an anonymous one\)/);
+  });
+
+  it("an identity token in the Docker config (auths.identitytoken, as az acr login writes it): exchanged with a POST for each scope's token; a stale one refused, saying to log in again", async () => {
+    const configDir = path.join(world.root, "docker-config-identity");
+    mkdirSync(configDir, { recursive: true });
+    const writeConfig = (identitytoken: string): void => {
+      writeFileSync(path.join(configDir, "config.json"), JSON.stringify({ auths: { [address]: { auth: Buffer.from("00000000-0000-0000-0000-000000000000:").toString("base64"), identitytoken } } }), { mode: 0o600 });
+    };
+    writeConfig(IDENTITY_TOKEN);
+    const before = asked.length;
+    const client = new RegistryClient({ registry: address, dockerConfigDir: configDir });
+    const config = Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}');
+    const configDigest = await client.putBlob("t/identity", config);
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length }, layers: [] }));
+    const digest = await client.putManifest("t/identity", "1.0-p0", manifest, OCI_MANIFEST);
+    expect((await client.manifest("t/identity", "1.0-p0"))?.digest).toBe(digest);
+    expect(await client.tags("t/identity")).toEqual(["1.0-p0"]);
+    const mine = asked.slice(before);
+    expect(mine.length).toBeGreaterThan(0);
+    expect(mine.every((ask) => ask.grant === "refresh_token" && ask.user === USER)).toBe(true);
+    expect(mine.some((ask) => ask.scopes.some((scope) => scope.startsWith("repository:t/identity:") && scope.includes("push")))).toBe(true);
+
+    writeConfig(`stale-${randomBytes(6).toString("hex")}`);
+    const stale = await new RegistryClient({ registry: address, dockerConfigDir: configDir }).tags("t/identity").then(() => "listed", (error: Error) => error.message);
+    expect(stale).toMatch(new RegExp(`its token server http://127\\.0\\.0\\.1:\\d+/token refused the credentials \\(HTTP 400; the login from ${configDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/config\\.json \\(auths, an identity token\\) was refused\\): .*an identity token runs out: log in again the way it was made`));
+    expect(stale).not.toContain("stale-");
   });
 
   it("a signed release: built and pushed with the stack's login, signed by Strata's provider, admitted by the gate (cosign logs in too), verified by strata verify", async () => {

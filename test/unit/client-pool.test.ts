@@ -42,9 +42,17 @@ describe("RegistryClients", () => {
     helper.login = { credentials: { username: "u", password: "second" }, source: "the credential helper \"test\"" };
     const second = await clients.clientFor({ registry: "r" });
     expect(second).not.toBe(first);
+    // A helper's identity token renewed (az acr login again): a client of its own too, and the same one while it stays.
+    helper.login = { identityToken: "refresh-1", source: "the credential helper \"test\" (an identity token)" };
+    const byToken = await clients.clientFor({ registry: "r" });
+    expect(byToken).not.toBe(second);
+    expect(await clients.clientFor({ registry: "r" })).toBe(byToken);
+    helper.login = { identityToken: "refresh-2", source: "the credential helper \"test\" (an identity token)" };
+    const renewed = await clients.clientFor({ registry: "r" });
+    expect(renewed).not.toBe(byToken);
     helper.login = undefined;
-    expect(await clients.clientFor({ registry: "r" })).not.toBe(second);
-    expect(made).toHaveLength(3);
+    expect(await clients.clientFor({ registry: "r" })).not.toBe(renewed);
+    expect(made).toHaveLength(5);
   });
 
   it("keeps one client per login source: a new password replaces the old client; a stack login and a Docker config login with the same password stay apart", async () => {

@@ -37,7 +37,16 @@ describe("Docker config logins", () => {
   });
   it("credHelpers[host] wins over credsStore", () => {
     const { dir, env } = setup({ credsStore: "store", credHelpers: { [REGISTRY]: "special" } }, { store: { [REGISTRY]: ["store-user", "a"] }, special: { [REGISTRY]: ["special-user", "b"] } });
-    expect(dockerConfigLogin(REGISTRY, dir, env)?.credentials.username).toBe("special-user");
+    expect(dockerConfigLogin(REGISTRY, dir, env)).toEqual({ credentials: { username: "special-user", password: "b" }, source: "credential helper docker-credential-special" });
+  });
+  it("an identity token: a helper's <token> user, or an inline identitytoken, which goes before the entry's user and password (az acr login writes both)", () => {
+    const helper = setup({ credsStore: "store" }, { store: { [REGISTRY]: ["<token>", "refresh-from-helper"] } });
+    expect(dockerConfigLogin(REGISTRY, helper.dir, helper.env)).toEqual({ identityToken: "refresh-from-helper", source: "credential helper docker-credential-store (an identity token)" });
+    const written = setup({ auths: { [REGISTRY]: { ...inline("00000000-0000-0000-0000-000000000000", ""), identitytoken: "refresh-inline" } } });
+    expect(dockerConfigLogin(REGISTRY, written.dir, written.env)).toEqual({ identityToken: "refresh-inline", source: `${written.dir}/config.json (auths, an identity token)` });
+    // An empty identitytoken is no login of that kind: the entry's user and password are.
+    const empty = setup({ auths: { [REGISTRY]: { ...inline("u", "p"), identitytoken: "" } } });
+    expect(dockerConfigLogin(REGISTRY, empty.dir, empty.env)).toEqual({ credentials: { username: "u", password: "p" }, source: `${empty.dir}/config.json (auths)` });
   });
   it("a helper named but not installed, a helper that fails, a config that is not JSON: errors that name the fix", () => {
     const missing = setup({ credsStore: "absent" });

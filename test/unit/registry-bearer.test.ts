@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { bearerChallenge, scopeKey, tokenAddress, tokenOf } from "../../src/registry/bearer.js";
+import { bearerChallenge, refreshTokenRequest, scopeKey, tokenAddress, tokenOf } from "../../src/registry/bearer.js";
 import { RegistryClient } from "../../src/registry/client.js";
 
 describe("Bearer challenges", () => {
@@ -34,6 +34,18 @@ describe("the token server's address and answer", () => {
     expect(address.searchParams.get("account")).toBe("ci");
     expect(address.searchParams.getAll("service")).toEqual(["reg"]);
     expect(address.searchParams.getAll("scope")).toEqual(["repository:g/app:pull,push", "repository:g/base:pull"]);
+  });
+
+  it("exchanges an identity token with a form POSTed to the realm (its query kept), the token in the body only", () => {
+    const request = refreshTokenRequest({ realm: "https://auth.example.org/oauth2/token?tenant=t", service: "reg", scope: "repository:g/app:pull,push" }, "refresh-secret", ["repository:g/base:pull"]);
+    expect(request.url).toBe("https://auth.example.org/oauth2/token?tenant=t");
+    expect(request.method).toBe("POST");
+    expect(request.headers).toEqual({ "content-type": "application/x-www-form-urlencoded" });
+    const form = new URLSearchParams(Buffer.from(request.body).toString("utf8"));
+    expect(Object.fromEntries(form)).toEqual({ grant_type: "refresh_token", refresh_token: "refresh-secret", service: "reg", scope: "repository:g/app:pull,push repository:g/base:pull", client_id: "strata" });
+    expect(request.url).not.toContain("refresh-secret");
+    // No service, no scope (the ping's challenge): neither field.
+    expect([...new URLSearchParams(Buffer.from(refreshTokenRequest({ realm: "https://auth.example.org/t" }, "r").body).toString("utf8")).keys()]).toEqual(["grant_type", "refresh_token", "client_id"]);
   });
 
   it("takes token or access_token, with the given lifetime less a margin (60 s when none is given), and nothing else", () => {
@@ -72,18 +84,19 @@ describe("the client's token logins, against a fake registry", () => {
   const LAYER = Buffer.from("a layer's bytes");
   const LAYER_DIGEST = `sha256:${createHash("sha256").update(LAYER).digest("hex")}`;
   /** A registry that wants `Bearer tok-1` on everything but its ping, its token server at `realm`, and what each side was sent. */
-  function tokenRegistry(options: { realm?: string; tokenAnswers?: (() => Response)[]; answer?: (url: string) => Response | undefined } = {}) {
+  function tokenRegistry(options: { realm?: string; tokenAnswers?: (() => Response)[]; answer?: (url: string) => Response | undefined; identityToken?: string; basic?: boolean } = {}) {
     const realm = options.realm ?? REALM;
-    const seen: { url: string; authorization: string | null; method?: string }[] = [];
+    const seen: { url: string; authorization: string | null; method?: string; body?: string }[] = [];
     const challenge = (scope?: string): Response => new Response("", { status: 401, headers: { "www-authenticate": `Bearer realm="${realm}",service="reg"${scope === undefined ? "" : `,scope="${scope}"`}` } });
     const fetcher = (async (input: string | URL, init?: RequestInit) => {
       const url = String(input);
       const authorization = new Headers(init?.headers).get("authorization");
-      seen.push({ url, authorization, ...(init?.method === undefined || init.method === "GET" ? {} : { method: init.method }) });
+      seen.push({ url, authorization, ...(init?.method === undefined || init.method === "GET" ? {} : { method: init.method }), ...(init?.body instanceof Uint8Array && url.startsWith(realm) ? { body: Buffer.from(init.body).toString("utf8") } : {}) });
       if (url.startsWith(realm)) return options.tokenAnswers?.shift()?.() ?? Response.json({ token: "tok-1", expires_in: 300 });
       const special = options.answer?.(url);
       if (special !== undefined) return special;
       const { pathname } = new URL(url);
+      if (options.basic === true) return new Response("", { status: 401, headers: { "www-authenticate": 'Basic realm="reg"' } });
       if (authorization !== "Bearer tok-1") return challenge(pathname === "/v2/" ? undefined : "repository:g/app:pull");
       if (pathname === "/v2/g/app/tags/list") return Response.json({ name: "g/app", tags: ["1.0"] });
       if (pathname === `/v2/g/app/blobs/${LAYER_DIGEST}`) return new Response(LAYER, { status: 200 });
@@ -92,7 +105,8 @@ describe("the client's token logins, against a fake registry", () => {
       if (pathname === "/v2/g/copy/blobs/uploads/u1") return new Response("", { status: 201 });
       return new Response("", { status: 404 });
     }) as typeof fetch;
-    const client = new RegistryClient({ registry: "registry.test:5000", scheme: "https", fetch: fetcher, credentials: { username: "u", password: "p" }, sleep: async () => undefined });
+    const login = options.identityToken === undefined ? { credentials: { username: "u", password: "p" } } : { dockerLogin: { identityToken: options.identityToken, source: "credential helper docker-credential-acr (an identity token)" } };
+    const client = new RegistryClient({ registry: "registry.test:5000", scheme: "https", fetch: fetcher, ...login, sleep: async () => undefined });
     return { client, seen, asks: () => seen.filter((request) => request.url.startsWith(realm)) };
   }
 
@@ -159,5 +173,35 @@ describe("the client's token logins, against a fake registry", () => {
     expect(errors[1]).toBeInstanceOf(Error);
     expect(errors[0]).not.toBe(errors[1]);
     for (const error of errors) expect(error?.message).toMatch(/^the registry at registry\.test:5000 asked for a token for repository:g\/app:pull, and its token server https:\/\/auth\.test\/token refused the credentials \(HTTP 401; the login from the stack config .*\): set strata:registryUsername and strata:registryPassword/);
+  });
+
+  it("an identity token: exchanged at the token server with a POST, never sent to the registry; refused or run out, the message says to log in again", async () => {
+    const registry = tokenRegistry({ identityToken: "refresh-secret" });
+    expect(await registry.client.tags("g/app")).toEqual(["1.0"]);
+    expect(registry.asks()).toHaveLength(1);
+    const ask = registry.asks()[0];
+    expect(ask?.method).toBe("POST");
+    expect(ask?.authorization).toBeNull();
+    expect(Object.fromEntries(new URLSearchParams(ask?.body ?? ""))).toEqual({ grant_type: "refresh_token", refresh_token: "refresh-secret", service: "reg", scope: "repository:g/app:pull", client_id: "strata" });
+    // The registry itself saw no login but the token its token server gave.
+    const toRegistry = registry.seen.filter((request) => !request.url.startsWith(REALM));
+    expect(toRegistry.every((request) => request.authorization === null || request.authorization === "Bearer tok-1")).toBe(true);
+    expect(JSON.stringify(toRegistry)).not.toContain("refresh-secret");
+
+    for (const refusal of [() => new Response('{"error":"invalid_grant"}', { status: 400 }), () => new Response("", { status: 401 })]) {
+      const refused = tokenRegistry({ identityToken: "refresh-secret", tokenAnswers: [refusal] });
+      const error = await refused.client.tags("g/app").then(() => undefined, (reason: unknown) => reason as Error);
+      expect(error?.message).toMatch(/its token server https:\/\/auth\.test\/token refused the credentials \(HTTP 40[01]; the login from credential helper docker-credential-acr \(an identity token\) was refused\): .*an identity token runs out: log in again the way it was made/);
+      expect(error?.message).not.toContain("refresh-secret");
+    }
+  });
+
+  it("an identity token goes to no token server over plain HTTP on another machine, and a registry that asks for Basic is told it is one", async () => {
+    const plain = tokenRegistry({ identityToken: "refresh-secret", realm: "http://auth.test/token" });
+    await expect(plain.client.tags("g/app")).rejects.toThrow(/is not reached over TLS, and Strata sends no login over plain HTTP to another machine/);
+    expect(plain.asks()).toEqual([]);
+    const basic = tokenRegistry({ identityToken: "refresh-secret", basic: true });
+    await expect(basic.client.tags("g/app")).rejects.toThrow(/refused the credentials \(HTTP 401; the login from credential helper docker-credential-acr \(an identity token\) is an identity token, which only a registry that logs in with tokens \(a Bearer challenge\) takes/);
+    expect(JSON.stringify(basic.seen)).not.toContain("refresh-secret");
   });
 });
