@@ -60,21 +60,31 @@ export function tokenAddress(challenge: BearerChallenge, extraScopes: readonly s
 
 /**
  * The exchange of an identity token (an OAuth2 refresh token) for a token, as the docker client
- * makes it (distribution's fetchTokenWithOAuth): a form POSTed to the realm, naming the service,
- * the scopes (space-separated, as tokenAddress lists them) and the refresh_token grant. The token
- * is in the body, never in the address (which error messages and proxies' logs may show).
+ * makes it (distribution's fetchTokenWithOAuth): a form POSTed to the realm as the challenge names
+ * it, with the challenge's service and scopes (and a mount's source: space-separated, each once)
+ * and the refresh_token grant. The token is in the body, never in the address (which error
+ * messages and proxies' logs may show).
  */
 export function refreshTokenRequest(challenge: BearerChallenge, identityToken: string, extraScopes: readonly string[] = []): { url: string; method: "POST"; headers: Record<string, string>; body: Uint8Array } {
-  const asked = tokenAddress(challenge, extraScopes);
   const form = new URLSearchParams();
   form.set("grant_type", "refresh_token");
   form.set("refresh_token", identityToken);
-  const service = asked.searchParams.get("service");
-  if (service !== null) form.set("service", service);
-  const scopes = asked.searchParams.getAll("scope");
+  if (challenge.service !== undefined) form.set("service", challenge.service);
+  const scopes = [...new Set([...(challenge.scope === undefined ? [] : challenge.scope.split(" ")), ...extraScopes])].filter((scope) => scope !== "");
   if (scopes.length > 0) form.set("scope", scopes.join(" "));
   form.set("client_id", "strata");
   return { url: new URL(challenge.realm).toString(), method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: Buffer.from(form.toString(), "utf8") };
+}
+
+/** The refresh token a token server's answer to an identity token's exchange gives for the next one (OAuth2 servers that rotate them), if any. */
+export function rotatedRefreshToken(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as unknown;
+    const value = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>).refresh_token : undefined;
+    return typeof value === "string" && value !== "" ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The token of a token server's answer (`token`, or OAuth's `access_token`), and when it runs out; undefined when it holds none. */

@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import LinkHeader from "http-link-header";
 import { UserError } from "../core/problems.js";
 import { isDigest, isLoopbackHost, isPathComponent, isTag } from "../core/reference.js";
-import { bearerChallenge, type BearerChallenge, type BearerToken, refreshTokenRequest, scopeKey, tokenAddress, tokenOf } from "./bearer.js";
+import { bearerChallenge, type BearerChallenge, type BearerToken, refreshTokenRequest, rotatedRefreshToken, scopeKey, tokenAddress, tokenOf } from "./bearer.js";
 import { type BlobCache, sha256Digest } from "./blob-cache.js";
 import { dockerConfigLogin, type FoundLogin, type RegistryCredentials } from "./logins.js";
 import { describeStatus, isTransientCode, isTransientStatus, REGISTRY_ATTEMPTS, requestTimeoutMs, retryDelayMs } from "./retry.js";
@@ -146,8 +146,13 @@ export class RegistryClient {
   /** Every request whose answer is read whole. */
   private readonly send: Transport;
   private readonly authorization?: string;
-  /** The Docker config's identity token (logins.ts), exchanged at a token server for tokens; never sent to the registry itself. */
-  private readonly identityToken?: string;
+  /**
+   * The Docker config's identity token (logins.ts), exchanged at a token server for tokens; never
+   * sent to the registry itself. Replaced by the one a token server answers with, when it rotates them.
+   */
+  private identityToken?: string;
+  /** The identity token's exchanges, one at a time: a token server that rotates refresh tokens takes each once. */
+  private identityExchanges: Promise<unknown> = Promise.resolve();
   private readonly blobCache?: BlobCache;
   private readonly timeoutMs: number;
   private readonly attempts: number;
@@ -239,11 +244,24 @@ export class RegistryClient {
     if ((this.authorization !== undefined || this.identityToken !== undefined) && server.protocol !== "https:" && !(server.protocol === "http:" && isLoopbackHost(server.hostname))) {
       throw new RegistryError(`${asking} is not reached over TLS, and Strata sends no login over plain HTTP to another machine; fix: serve the token server over HTTPS (its realm in the registry's auth.token config)`, 401, "a token server over plain HTTP", "elsewhere");
     }
-    // An identity token is exchanged as the docker client does (OAuth2's refresh_token grant, a
-    // POST of a form to the realm); a user name and password, or none, go with a GET (Basic).
-    const exchange = this.identityToken === undefined
+    if (this.identityToken === undefined) return this.askTokenServer(challenge, server, scope, asking);
+    // One at a time, as the docker client's token handler does (it holds a lock across the exchange).
+    const turn = this.identityExchanges.then(() => this.askTokenServer(challenge, server, scope, asking));
+    this.identityExchanges = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /**
+   * One token asked of the token server at `server`, tried again on a transient failure. An identity
+   * token is exchanged as the docker client does (OAuth2's refresh_token grant, a POST of a form to
+   * the realm; the token server's new refresh token, when it gives one, is kept for the next); a user
+   * name and password, or none, go with a GET (Basic).
+   */
+  private async askTokenServer(challenge: BearerChallenge, server: URL, scope: ReturnType<typeof scopeKey>, asking: string): Promise<BearerToken> {
+    const identityToken = this.identityToken;
+    const exchange = identityToken === undefined
       ? { url: server.toString(), method: "GET", headers: (this.authorization === undefined ? {} : { authorization: this.authorization }) as Record<string, string> }
-      : refreshTokenRequest(challenge, this.identityToken, scope?.extraScopes);
+      : refreshTokenRequest(challenge, identityToken, scope?.extraScopes);
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.attempts;
       let answer: TransportAnswer;
@@ -262,12 +280,16 @@ export class RegistryClient {
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
-      if (answer.status === 401 || answer.status === 403 || (this.identityToken !== undefined && answer.status === 400 && /invalid_grant/.test(answer.body.toString("utf8")))) {
-        throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}; ${this.loginSaid()}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)${this.identityToken === undefined ? "" : "; an identity token runs out: log in again the way it was made (az acr login, say)"}`, answer.status, describeStatus(answer.status));
+      if (answer.status === 401 || answer.status === 403 || (identityToken !== undefined && answer.status === 400 && /invalid_grant/.test(answer.body.toString("utf8")))) {
+        throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}; ${this.loginSaid()}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)${identityToken === undefined ? "" : "; an identity token runs out: log in again the way it was made (az acr login, say)"}`, answer.status, describeStatus(answer.status));
       }
-      if (answer.status !== 200) throw new RegistryError(`${asking} answered HTTP ${answer.status} where a token was asked for${attempt > 1 ? ` (${attempt} attempts)` : ""}${answer.body.length === 0 ? "" : ` (${answer.body.toString("utf8").slice(0, 200)})`}`, answer.status, describeStatus(answer.status));
-      const token = tokenOf(answer.body.toString("utf8"), Date.now());
+      // Not the body of an answer to an identity token's exchange: a server that echoes the form would show the token.
+      const said = answer.body.length === 0 || identityToken !== undefined ? "" : ` (${answer.body.toString("utf8").slice(0, 200)})`;
+      if (answer.status !== 200) throw new RegistryError(`${asking} answered HTTP ${answer.status} where a token was asked for${attempt > 1 ? ` (${attempt} attempts)` : ""}${said}`, answer.status, describeStatus(answer.status));
+      const body = answer.body.toString("utf8");
+      const token = tokenOf(body, Date.now());
       if (token === undefined) throw new RegistryError(`${asking} answered without a token (no "token" or "access_token" field), so Strata cannot log in`, answer.status, "a token answer without a token", "malformed");
+      if (identityToken !== undefined) this.identityToken = rotatedRefreshToken(body) ?? identityToken;
       return token;
     }
   }
