@@ -14,6 +14,9 @@ import { TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
 import { decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget } from "../core/trust-verdict.js";
 import { parseReference } from "../core/reference.js";
 import { Cosign, type AttestationType, type RegistryLogin } from "./cosign.js";
+import { createPublicKey } from "node:crypto";
+import { type RegistryClient } from "../registry/client.js";
+import { cosignSigners } from "../registry/signatures.js";
 import { escaped, isReviewedAt, type ReviewedTip, reviewedTip } from "./source-info.js";
 
 export type { ImageVerdict, VerifyTarget } from "../core/trust-verdict.js";
@@ -39,7 +42,16 @@ export interface VerifyOptions {
   readonly registryLogin?: RegistryLogin;
   readonly timeoutMs?: number;
   readonly perReferenceMs?: number;
+  /**
+   * The registry the images are in, read by Strata itself when a batch fails for a key: an image
+   * whose `.sig` and `.att` signatures all verify with other trusted keys is not asked about alone
+   * with that key (cosignSigners). Without it every image of a failed batch is asked alone.
+   */
+  readonly signatureReader?: Pick<RegistryClient, "registry" | "manifest" | "blobStream">;
 }
+
+/** Whether an image's signatures, as Strata reads them, leave out a key: `signers` when every signature there is a trusted key's. */
+type SignersOf = (ref: string) => Promise<{ signers: ReadonlySet<string> } | { unaccounted: string }>;
 
 type Check = "signature" | AttestationType;
 
@@ -68,7 +80,7 @@ const notAsked = (hung: string): CosignAnswer => ({ kind: "could not tell", deta
  * never holds one digest twice: batchesOf). Once `watch` says cosign hangs at the registry, the
  * references not yet asked are refused as not asked.
  */
-async function answersFor(cosign: Cosign, check: Check, refs: readonly string[], key: { configured: string; file: string }, registry: string, watch: HangWatch): Promise<Map<string, CosignAnswer>> {
+async function answersFor(cosign: Cosign, check: Check, refs: readonly string[], key: { configured: string; file: string; id: string }, registry: string, watch: HangWatch, signersOf?: SignersOf): Promise<Map<string, CosignAnswer>> {
   const run = (some: string | readonly string[]): Promise<CosignAnswer> => (check === "signature" ? cosign.verify(some, key.file) : cosign.verifyAttestation(some, key.file, check));
   const answers = new Map<string, CosignAnswer>();
   const refuseRest = (asked: number): Map<string, CosignAnswer> => {
@@ -97,6 +109,14 @@ async function answersFor(cosign: Cosign, check: Check, refs: readonly string[],
     return answers;
   }
   for (const [index, ref] of refs.entries()) {
+    // A key that made none of the image's signatures (a key rotation: the new key has signed nothing
+    // yet): cosign could only refuse it, so it is not asked. Only when Strata accounts for every
+    // signature there with another trusted key; anything else is cosign's to answer.
+    const signers = signersOf === undefined ? undefined : await signersOf(ref);
+    if (signers !== undefined && "signers" in signers && !signers.signers.has(key.id)) {
+      answers.set(ref, { kind: "mismatch", detail: `the ${CHECK_NAMES[check]} is not by this key: every signature its .sig and .att hold verifies with another trusted key (${signers.signers.size === 0 ? "there are none" : "checked by Strata"}), so cosign was not asked` });
+      continue;
+    }
     const alone = await run(ref);
     answers.set(ref, alone);
     if (noted(alone, `${ref} alone`)) return refuseRest(index + 1);
@@ -155,6 +175,36 @@ export async function readReviewedTip(checkoutDir: string, reviewedRef: string, 
   }]);
 }
 
+/** A public key's identity: its SubjectPublicKeyInfo, the same for one key however its PEM is written. */
+function keyId(pem: string): string {
+  return createPublicKey(pem).export({ type: "spki", format: "der" }).toString("hex");
+}
+
+/**
+ * Whether cosign reads an image's signatures where Strata does, beside the image: not when the
+ * environment it is given names COSIGN_REPOSITORY (this process's own COSIGN_* never reach it: cosign.ts).
+ */
+function signaturesWhereStrataReads(env: Readonly<Record<string, string>> | undefined): boolean {
+  return (env?.COSIGN_REPOSITORY ?? "") === "";
+}
+
+/** cosignSigners for each digest reference, read once whatever the key and check; a failed read or another registry is unaccounted. */
+function signersReader(reader: NonNullable<VerifyOptions["signatureReader"]>, keys: readonly { readonly id: string; readonly pem: string }[]): SignersOf {
+  const signerKeys = keys.map((key) => ({ id: key.id, publicKey: createPublicKey(key.pem) }));
+  const known = new Map<string, ReturnType<SignersOf>>();
+  return (ref) => {
+    let asked = known.get(ref);
+    if (asked === undefined) {
+      const parsed = parseReference(ref);
+      asked = parsed.registry !== reader.registry || parsed.digest === undefined
+        ? Promise.resolve({ unaccounted: `${ref} is not in ${reader.registry}` })
+        : cosignSigners(reader, parsed.path, parsed.digest, signerKeys).catch((error: unknown) => ({ unaccounted: `its cosign tags could not be read (${(error as Error).message})` }));
+      known.set(ref, asked);
+    }
+    return asked;
+  };
+}
+
 /** Every target's verdict, in the order given. */
 export async function verifyImages(targets: readonly VerifyTarget[], trust: TrustInput, options: VerifyOptions): Promise<ImageVerdict[]> {
   const cosign = new Cosign({ binary: options.cosignBinary, ...(options.env === undefined ? {} : { env: options.env }), ...(options.registryLogin === undefined ? {} : { registryLogin: options.registryLogin }), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }), ...(options.perReferenceMs === undefined ? {} : { perReferenceMs: options.perReferenceMs }) });
@@ -164,11 +214,13 @@ export async function verifyImages(targets: readonly VerifyTarget[], trust: Trus
   const perKey = new Map<string, Map<Check, Map<string, CosignAnswer>>>();
   const batches = batchesOf(refs);
   const watches = new Map<string, HangWatch>(batches.map((batch) => [batch.registry, {}]));
-  for (const key of trust.keys) {
+  const keys = trust.keys.map((key) => ({ ...key, id: keyId(key.pem) }));
+  const signersOf = options.signatureReader === undefined || !signaturesWhereStrataReads(options.env) ? undefined : signersReader(options.signatureReader, keys);
+  for (const key of keys) {
     const perCheck = new Map<Check, Map<string, CosignAnswer>>();
     for (const check of checks) {
       const merged = new Map<string, CosignAnswer>();
-      for (const batch of batches) for (const [ref, answer] of await answersFor(cosign, check, batch.refs, key, batch.registry, watches.get(batch.registry) as HangWatch)) merged.set(ref, answer);
+      for (const batch of batches) for (const [ref, answer] of await answersFor(cosign, check, batch.refs, key, batch.registry, watches.get(batch.registry) as HangWatch, signersOf)) merged.set(ref, answer);
       perCheck.set(check, merged);
     }
     perKey.set(key.configured, perCheck);

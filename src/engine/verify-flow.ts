@@ -336,6 +336,8 @@ export async function verifyFlow(request: VerifyRequest, context: ProjectContext
     ...(env.DOCKER_CONFIG === undefined ? {} : { env: { DOCKER_CONFIG: env.DOCKER_CONFIG } }),
     // cosign reads the registry as the client above does: with the stack's login, when it has one.
     ...(credentials === undefined ? {} : { registryLogin: { registry: config.registry, ...credentials } }),
+    // The same client reads the signatures itself when a key's batch fails (a key that made none is not asked image by image).
+    signatureReader: client,
   });
   return { trustedBy, ...(reviewed === undefined ? {} : { reviewed }), verdicts: reportedVerdicts(verdicts, read, layers, await heldDigests(layers, client)) };
 }

@@ -111,7 +111,7 @@ export async function checkPromotion(
   const tagsOf = (target: PromotionTarget): string[] => [target.digest, ...(children.get(target.digest) ?? []).map((child) => child.digest)].flatMap((about) => [signatureTag(about), attestationTag(about)]);
   const before = await mapLimited(readable, CHECK_CONCURRENCY, (target) => readCosignTags(registry, target, tagsOf(target)));
   // Each image with the image it was built on: one the gate could not read is not verified either.
-  const verdicts = admitParentsFirst(await verify(gateTargets(readable, registry.registry, children), trust, cosign), new Set([...[...unread.keys()].map((target) => target.digest), ...unreadEntries]));
+  const verdicts = admitParentsFirst(await verify(gateTargets(readable, registry.registry, children), trust, { ...cosign, signatureReader: registry }), new Set([...[...unread.keys()].map((target) => target.digest), ...unreadEntries]));
   // Read again: what cosign verified is what the source's tags held both before and after it ran,
   // and that, by digest, is what the copy carries (copyCosignTags). A tag that moved meanwhile
   // cannot be told apart from a swap, so the image is refused.

@@ -13,10 +13,10 @@
  * is an error (the client's), and a tag holding something Strata could not rewrite faithfully is
  * refused, not overwritten.
  */
-import { createHash } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { mapLimited } from "../core/concurrency.js";
 import {
-  attestationLayer, attestationTag, type CosignKey, type CosignLayer, cosignManifest, cosignRepositoryName, DSSE_ENVELOPE_TYPE, dsseSignedBy,
+  attestationLayer, attestationTag, IN_TOTO_PAYLOAD_TYPE, pae, type CosignKey, type CosignLayer, cosignManifest, cosignRepositoryName, DSSE_ENVELOPE_TYPE, dsseSignedBy,
   PREDICATE_TYPE_ANNOTATION, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION, signatureLayer, signatureTag,
   SIMPLE_SIGNING_TYPE, simpleSigningPayload, verifiesBase64,
 } from "../core/cosign-format.js";
@@ -220,6 +220,53 @@ export async function provenanceStacks(registry: Pick<RegistryClient, "manifest"
     stacks.push(stack);
   }
   return { stacks };
+}
+
+/** A trusted public key as cosignSigners takes it: `id` the same for the same key however its PEM is written. */
+export interface SignerKey {
+  readonly id: string;
+  readonly publicKey: KeyObject;
+}
+
+/**
+ * Which of `keys` made the signatures a digest's `.sig` and `.att` tags hold, by Strata's own check
+ * of each one: a `.sig` layer's signature annotation over its payload, and every signature of each
+ * `.att` layer's DSSE envelope over its statement. `{ signers }` only when every signature there
+ * verifies with one of `keys` (no tag: no signature, none); `{ unaccounted }` when one does not,
+ * or a tag or layer is not one Strata reads whole (a keyless signature, another shape, a layer too
+ * large), so only cosign can say what another key finds there. A read the registry fails is the
+ * caller's to catch. Not a verification: the verifier (engine/image-verify.ts) uses it only to leave
+ * out the calls of a key that made none of these signatures, which cosign could only refuse.
+ */
+export async function cosignSigners(registry: Pick<RegistryClient, "manifest" | "blobStream">, repository: string, digest: string, keys: readonly SignerKey[]): Promise<{ signers: ReadonlySet<string> } | { unaccounted: string }> {
+  const signers = new Set<string>();
+  /** The keys a signature verifies with; none: unaccounted. */
+  const account = (data: Buffer, signature: string): boolean => {
+    const by = keys.filter((key) => verifiesBase64(key, data, signature));
+    for (const key of by) signers.add(key.id);
+    return by.length > 0;
+  };
+  for (const [tag, envelopes] of [[signatureTag(digest), false], [attestationTag(digest), true]] as const) {
+    const found = await registry.manifest(repository, tag);
+    if (found === undefined) continue;
+    const read = readCosignManifest(found.manifest as unknown);
+    if ("problem" in read) return { unaccounted: `${tag} ${read.problem}` };
+    for (const layer of read.layers) {
+      if (layer.size > MAX_LAYER_BYTES) return { unaccounted: `${tag} has a layer of ${layer.size} bytes` };
+      const bytes = await readWhole(await registry.blobStream(repository, layer.digest, layer.size));
+      if (!envelopes) {
+        if (!account(bytes, layer.annotations[SIGNATURE_ANNOTATION] ?? "")) return { unaccounted: `a signature in ${tag} (layer ${layer.digest}) verifies with none of the trusted keys` };
+        continue;
+      }
+      const envelope = readDsseEnvelope(bytes);
+      if (envelope === undefined || envelope.signatures.length === 0) return { unaccounted: `${tag}'s layer ${layer.digest} is not a signed DSSE envelope Strata reads` };
+      const signed = pae(IN_TOTO_PAYLOAD_TYPE, envelope.payload);
+      for (const signature of envelope.signatures) {
+        if (!account(signed, signature)) return { unaccounted: `a signature in ${tag} (layer ${layer.digest}) verifies with none of the trusted keys` };
+      }
+    }
+  }
+  return { signers };
 }
 
 /** A small blob's bytes, whole; the stream has checked them against their digest and size. */

@@ -8,7 +8,7 @@
  * signs it again. `strata plan` on a channel promoting from each (with the same trust policy): the
  * first would promote every layer, the second shows every image refused and why, and exits 1.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -119,6 +119,32 @@ describe("strata verify", () => {
       expect(leaf.data.reviewedRef).toBe("origin/main");
     } finally {
       await dev.stack.setConfig("strata:trust", { value: trust });
+    }
+  });
+
+  it("a key rotation: a second trusted key that has signed nothing yet is asked once a check for the batch, not image by image; the images pass by the first", async () => {
+    const newDir = mkdtempSync(path.join(tmpdir(), "strata-verify-new-"));
+    const rotated = JSON.stringify({ keys: ["keys/ci.pub", "keys/new.pub"], reviewedRef: "origin/main" });
+    try {
+      const newKey = await new Cosign({ binary: cosign }).generateKeyPair(newDir, "new-passphrase");
+      copyFileSync(newKey.publicKeyFile, path.join(world.projectDir, "keys/new.pub"));
+      // The real cosign, each call's arguments noted.
+      const calls = path.join(newDir, "calls");
+      const recording = path.join(newDir, "cosign");
+      writeFileSync(recording, `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${cosign}' "$@"\n`, { mode: 0o755 });
+      await dev.stack.setConfig("strata:trust", { value: rotated });
+      const run = await runStrata(world, ["verify", "--stack", "dev", "--catalog", world.catalogDir, "--json"], { STRATA_COSIGN: recording });
+      expect(run.code, run.out).toBe(0);
+      const data = JSON.parse(run.out.slice(run.out.indexOf("{"))) as VerifyJson;
+      expect(data.images.map((image) => [image.layer, image.admitted, image.signedBy])).toEqual(expect.arrayContaining([["base", true, "keys/ci.pub"], ["tools", true, "keys/ci.pub"]]));
+      const byNewKey = readFileSync(calls, "utf8").split("\n").filter((line) => line.includes("new.pub"));
+      // One call a check (the signature, the provenance and the SBOM), each about both images: none about one image alone.
+      expect(byNewKey).toHaveLength(3);
+      for (const call of byNewKey) expect(call.match(/@sha256:[0-9a-f]{64}/g)).toHaveLength(2);
+    } finally {
+      await dev.stack.setConfig("strata:trust", { value: trust });
+      rmSync(path.join(world.projectDir, "keys/new.pub"), { force: true });
+      rmSync(newDir, { recursive: true, force: true });
     }
   });
 

@@ -119,7 +119,15 @@ describe("the promotion gate", () => {
     });
     const asked: string[] = [];
     const admitAll = admittingAll(asked);
-    const { refusals, total, signatures } = await promotion.checkPromotion([target("app", "b"), { ...target("base", "a"), digest: imageDigest }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" }, admitAll);
+    let options: Parameters<typeof admitAll>[2] | undefined;
+    const recordingOptions = (async (...args: Parameters<typeof admitAll>) => {
+      options = args[2];
+      return admitAll(...args);
+    }) as typeof admitAll;
+    const { refusals, total, signatures } = await promotion.checkPromotion([target("app", "b"), { ...target("base", "a"), digest: imageDigest }], registry, { keys: [], reviewed: REVIEWED, checkoutDir: "/nonexistent" }, { cosignBinary: "/nonexistent/cosign" }, recordingOptions);
+    // The verifier gets cosign's options and the gate's own client, to read the signatures itself when a key's batch fails.
+    expect(options?.cosignBinary).toBe("/nonexistent/cosign");
+    expect(options?.signatureReader).toBe(registry);
     expect(goneReads).toBeGreaterThan(0);
     expect(asked).toEqual([`registry.test:5000/g-dev/base@${imageDigest}`]);
     expect(total).toBe(2);

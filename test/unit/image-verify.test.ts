@@ -16,6 +16,8 @@ import { provenancePredicateBytes, SLSA_PROVENANCE_V1 } from "../../src/core/pro
 import { refusalParagraph } from "../../src/core/trust-verdict.js";
 import { Cosign } from "../../src/engine/cosign.js";
 import { COSIGN_BATCH_LIMIT, readReviewedTip, verifyImages } from "../../src/engine/image-verify.js";
+import { attestImage, signImages } from "../../src/registry/signatures.js";
+import { MemoryRegistry } from "../helpers/memory-registry.js";
 
 const root = mkdtempSync(path.join(tmpdir(), "strata-image-verify-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -197,6 +199,58 @@ echo "no signatures found" >&2; exit 10`);
     await verifyImages([refA, refB].map((digestRef) => ({ layer: "keystone", digestRef })), trust, { cosignBinary: batchBetween.binary, timeoutMs: 2_000, perReferenceMs: 0 });
     // B alone out of time, then the provenance batch verified: the SBOM check's batch out of time is the first again, so A and B are asked alone.
     expect(callsOf(batchBetween)).toHaveLength(3 + 1 + 3);
+  }, 60_000);
+
+  it("a key rotation: a trusted key that made none of the images' signatures is asked once a batch, not image by image, when Strata accounts for every signature with another trusted key", async () => {
+    // cosign: the CI key verifies both digests (their payloads, a line each); the new key finds nothing anywhere.
+    for (const [check, text] of Object.entries(payloadsFor(digestA))) writeFileSync(path.join(root, `rotation-${check}.out`), `${text}\n${payloadsFor(digestB)[check] ?? ""}\n`);
+    const rotation = fakeCosign("rotation", `
+case "$*" in *new.pub*) echo "Error: no matching signatures: none of the signatures matched" >&2; exit 12 ;; esac
+case "$1" in
+  verify) cat '${path.join(root, "rotation-verify.out")}' ;;
+  verify-attestation) type=""; prev=""; for arg in "$@"; do [ "$prev" = --type ] && type="$arg"; prev="$arg"; done; cat "${root}/rotation-$type.out" ;;
+esac`);
+    const newKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const rotating = { ...trust, keys: [...trust.keys, { configured: "keys/new.pub", file: path.join(root, "new.pub"), pem: publicKeyPem(newKey) }] };
+    const targets = [refA, refB].map((digestRef) => ({ layer: "keystone", digestRef }));
+    /** The registry's .sig and .att of both digests, signed by `signer` (B's .sig by `bSigner` too, when given). */
+    const registryOf = async (bSigner?: CosignKey): Promise<MemoryRegistry> => {
+      const registry = new MemoryRegistry("127.0.0.1:5000");
+      await signImages(registry, [refA, refB], ciKey);
+      if (bSigner !== undefined) await signImages(registry, [refB], bSigner);
+      for (const ref of [refA, refB]) await attestImage(registry, ref, [{ predicateType: SLSA_PROVENANCE_V1, predicate: Buffer.from('{"buildDefinition":{},"runDetails":{}}') }], ciKey);
+      return registry;
+    };
+    writeFileSync(rotation.calls, "");
+    const newKeyCalls = (): number => callsOf(rotation).filter((call) => call.includes("new.pub")).length;
+    const run = async (options: Partial<Parameters<typeof verifyImages>[2]>): Promise<{ admitted: boolean[]; calls: number; said: string[] }> => {
+      const before = newKeyCalls();
+      const verdicts = await verifyImages(targets, rotating, { cosignBinary: rotation.binary, ...options });
+      return { admitted: verdicts.map((verdict) => verdict.admitted), calls: newKeyCalls() - before, said: verdicts.map(said) };
+    };
+    // Every signature there the CI key's: the new key's three batch calls, and nothing alone; admitted by the CI key as before.
+    const read = await run({ signatureReader: await registryOf() });
+    expect(read.admitted).toEqual([true, true]);
+    expect(read.calls).toBe(3);
+    // Without the reader, or with cosign sent elsewhere for signatures (COSIGN_REPOSITORY): each image alone too.
+    for (const options of [{}, { signatureReader: await registryOf(), env: { COSIGN_REPOSITORY: "127.0.0.1:5000/elsewhere" } }]) {
+      const asked = await run(options);
+      expect(asked.admitted).toEqual([true, true]);
+      expect(asked.calls).toBe(3 + 3 * 2);
+    }
+    // B's .sig holds a signature by a key that is not trusted: only cosign can say what the new key finds there, so B is asked alone.
+    const unaccounted = await run({ signatureReader: await registryOf(generateKeyPairSync("ec", { namedCurve: "P-256" })) });
+    expect(unaccounted.calls).toBe(3 + 3);
+    expect(callsOf(rotation).slice(-9).filter((call) => call.includes("new.pub") && !call.includes(digestA) && call.includes(digestB))).toHaveLength(3);
+    // The new key signed B: the reader names it among B's signers, so B is asked alone with it (and A, which it did not sign, is not).
+    const signedByNew = await run({ signatureReader: await registryOf(newKey) });
+    expect(signedByNew.calls).toBe(3 + 3);
+    // A registry that fails the read: asked alone, never left out.
+    const failing = await registryOf();
+    failing.manifest = async () => {
+      throw new Error("HTTP 500");
+    };
+    expect((await run({ signatureReader: failing })).calls).toBe(3 + 3 * 2);
   }, 60_000);
 
   it("counts across checks: a registry holding one image is not asked a third time after two calls about it ran out of time", async () => {

@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { attestationLayer, attestationTag, type CosignKey, cosignManifest, PREDICATE_TYPES, signatureLayer, signatureTag, simpleSigningPayload, unlockCosignKey } from "../../src/core/cosign-format.js";
-import { attestImage, provenanceStacks, signImages } from "../../src/registry/signatures.js";
+import { attestImage, cosignSigners, provenanceStacks, signImages } from "../../src/registry/signatures.js";
 import { MemoryRegistry, sha256 } from "../helpers/memory-registry.js";
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/cosign");
@@ -151,5 +151,46 @@ describe("provenanceStacks: which runs attested an image, for ci-clean's orphans
     const image = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] }));
     registry.manifests.set(`g/app@${sha256(image)}`, image);
     expect(await provenanceStacks(registry, "g/app", sha256(image))).toMatchObject({ unreadable: expect.stringMatching(/^its \.att manifest is a/) });
+  });
+});
+
+describe("cosignSigners: which trusted keys made an image's signatures, for the verifier to leave out a key that made none", () => {
+  const sbom = { predicateType: PREDICATE_TYPES.spdxjson, predicate: Buffer.from('{"spdxVersion":"SPDX-2.3"}\n') };
+  const keysOf = (...pairs: [string, CosignKey][]) => pairs.map(([id, pair]) => ({ id, publicKey: pair.publicKey }));
+
+  it("names the keys whose signatures the .sig and .att hold, when every signature there is one of theirs; no tags, no signers", async () => {
+    const registry = new MemoryRegistry();
+    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toEqual({ signers: new Set() });
+    await signImages(registry, [REF], key);
+    await attestImage(registry, REF, [sbom], key);
+    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toEqual({ signers: new Set(["ci"]) });
+    // The other key attests too: both, from the .att alone.
+    await attestImage(registry, REF, [sbom], other);
+    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toEqual({ signers: new Set(["ci", "new"]) });
+  });
+
+  it("is unaccounted when a signature verifies with none of the keys given (a key not trusted, a tampered payload, an envelope it cannot read)", async () => {
+    const registry = new MemoryRegistry();
+    await signImages(registry, [REF], other);
+    // Only "ci" given: the other key's signature is nobody's the verifier knows, so cosign must be asked.
+    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key]))).toMatchObject({ unaccounted: expect.stringMatching(/a signature in sha256-.*\.sig .* verifies with none of the trusted keys/) });
+    // A .sig layer whose payload is not what its signature was made over.
+    const tampered = new MemoryRegistry();
+    const made = signatureLayer(key, simpleSigningPayload(`${HOST}/g/app`, DIGEST));
+    const changed = Buffer.from(made.blob.toString("utf8").replace("cosign container image signature", "cosign container image signaturE"));
+    await tampered.putBlob("g/app", changed);
+    const manifest = cosignManifest([{ ...made.layer, digest: sha256(changed), size: changed.length }]);
+    await tampered.putBlob("g/app", manifest.config);
+    await tampered.putManifest("g/app", signatureTag(DIGEST), manifest.manifest);
+    expect(await cosignSigners(tampered, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toMatchObject({ unaccounted: expect.stringMatching(/verifies with none of the trusted keys/) });
+    // An .att layer that is no DSSE envelope Strata reads.
+    const odd = new MemoryRegistry();
+    const notEnvelope = Buffer.from('{"payloadType":"text/plain","payload":"","signatures":[]}');
+    await odd.putBlob("g/app", notEnvelope);
+    const attestation = attestationLayer(key, `${HOST}/g/app`, DIGEST, PREDICATE_TYPES.spdxjson, sbom.predicate);
+    const oddManifest = cosignManifest([{ ...attestation.layer, digest: sha256(notEnvelope), size: notEnvelope.length }]);
+    await odd.putBlob("g/app", oddManifest.config);
+    await odd.putManifest("g/app", attestationTag(DIGEST), oddManifest.manifest);
+    expect(await cosignSigners(odd, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toMatchObject({ unaccounted: expect.stringMatching(/is not a signed DSSE envelope Strata reads/) });
   });
 });
