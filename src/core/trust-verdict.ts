@@ -303,6 +303,13 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
       .map((parent) => (typeof parent === "string" ? parent : JSON.stringify(parent)));
     if (named.length > 0) parentDigestRefs = [...new Set(named)];
     for (const problem of chosen.checked.problems) failures.push({ what: `its provenance ${problem.field?.replace(/^provenance: ?/, "") ?? ""} ${problem.message}`.replace(/\s+/g, " "), fix: problem.fix });
+    // A trusted key whose provenance check could not be made may hold a provenance naming another
+    // parent, which the image would be judged with (admitParentsFirst): not knowing it, the image is
+    // not admitted on the others' alone.
+    for (const { key, provenance: answer } of answers) {
+      if (answer.kind !== "could not tell") continue;
+      failures.push({ what: `could not check its SLSA provenance attestations with ${key} (${answer.detail}), and one by that key could name an image it was built on that is not verified`, fix: "make sure the registry and cosign answer, then run again" });
+    }
   }
 
   // SBOM: a verified SPDX statement about exactly this digest.

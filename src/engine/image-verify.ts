@@ -16,7 +16,7 @@ import { parseReference } from "../core/reference.js";
 import { Cosign, type AttestationType, type RegistryLogin } from "./cosign.js";
 import { createPublicKey } from "node:crypto";
 import { type RegistryClient } from "../registry/client.js";
-import { cosignSigners } from "../registry/signatures.js";
+import { cosignSigners, cosignTagDigests } from "../registry/signatures.js";
 import { escaped, isReviewedAt, type ReviewedTip, reviewedTip } from "./source-info.js";
 
 export type { ImageVerdict, VerifyTarget } from "../core/trust-verdict.js";
@@ -50,8 +50,15 @@ export interface VerifyOptions {
   readonly signatureReader?: Pick<RegistryClient, "registry" | "manifest" | "blobStream">;
 }
 
-/** Whether an image's signatures, as Strata reads them, leave out a key: `signers` when every signature there is a trusted key's. */
-type SignersOf = (ref: string) => Promise<{ signers: ReadonlySet<string> } | { unaccounted: string }>;
+/** Whether an image's signatures, as Strata reads them, leave out a key: `signers` when every signature there is a trusted key's (and the tags' manifests then). */
+type SignersOf = (ref: string) => Promise<{ signers: ReadonlySet<string>; tags: Readonly<Record<string, string | null>> } | { unaccounted: string }>;
+
+/** An answer given without cosign (a key that made none of the image's signatures), to be confirmed once cosign is done. */
+interface LeftOut {
+  readonly key: string;
+  readonly check: Check;
+  readonly ref: string;
+}
 
 type Check = "signature" | AttestationType;
 
@@ -80,7 +87,7 @@ const notAsked = (hung: string): CosignAnswer => ({ kind: "could not tell", deta
  * never holds one digest twice: batchesOf). Once `watch` says cosign hangs at the registry, the
  * references not yet asked are refused as not asked.
  */
-async function answersFor(cosign: Cosign, check: Check, refs: readonly string[], key: { configured: string; file: string; id: string }, registry: string, watch: HangWatch, signersOf?: SignersOf): Promise<Map<string, CosignAnswer>> {
+async function answersFor(cosign: Cosign, check: Check, refs: readonly string[], key: { configured: string; file: string; id: string }, registry: string, watch: HangWatch, signersOf?: SignersOf, leftOut: LeftOut[] = []): Promise<Map<string, CosignAnswer>> {
   const run = (some: string | readonly string[]): Promise<CosignAnswer> => (check === "signature" ? cosign.verify(some, key.file) : cosign.verifyAttestation(some, key.file, check));
   const answers = new Map<string, CosignAnswer>();
   const refuseRest = (asked: number): Map<string, CosignAnswer> => {
@@ -115,6 +122,7 @@ async function answersFor(cosign: Cosign, check: Check, refs: readonly string[],
     const signers = signersOf === undefined ? undefined : await signersOf(ref);
     if (signers !== undefined && "signers" in signers && !signers.signers.has(key.id)) {
       answers.set(ref, { kind: "mismatch", detail: `the ${CHECK_NAMES[check]} is not by this key: every signature its .sig and .att hold verifies with another trusted key (${signers.signers.size === 0 ? "there are none" : "checked by Strata"}), so cosign was not asked` });
+      leftOut.push({ key: key.configured, check, ref });
       continue;
     }
     const alone = await run(ref);
@@ -175,17 +183,22 @@ export async function readReviewedTip(checkoutDir: string, reviewedRef: string, 
   }]);
 }
 
-/** A public key's identity: its SubjectPublicKeyInfo, the same for one key however its PEM is written. */
-function keyId(pem: string): string {
-  return createPublicKey(pem).export({ type: "spki", format: "der" }).toString("hex");
-}
-
 /**
  * Whether cosign reads an image's signatures where Strata does, beside the image: not when the
  * environment it is given names COSIGN_REPOSITORY (this process's own COSIGN_* never reach it: cosign.ts).
  */
 function signaturesWhereStrataReads(env: Readonly<Record<string, string>> | undefined): boolean {
   return (env?.COSIGN_REPOSITORY ?? "") === "";
+}
+
+/**
+ * Whether cosign (go-containerregistry's name parsing) reads a reference in this registry at the
+ * address Strata does: not for Docker Hub's names, nor for a first component that is no host to it
+ * (no dot or port, not localhost), which it takes for a Docker Hub repository.
+ */
+function cosignReadsAsNamed(registry: string): boolean {
+  if (["docker.io", "index.docker.io", "registry-1.docker.io"].includes(registry)) return false;
+  return registry === "localhost" || registry.includes(".") || registry.includes(":");
 }
 
 /** cosignSigners for each digest reference, read once whatever the key and check; a failed read or another registry is unaccounted. */
@@ -196,8 +209,8 @@ function signersReader(reader: NonNullable<VerifyOptions["signatureReader"]>, ke
     let asked = known.get(ref);
     if (asked === undefined) {
       const parsed = parseReference(ref);
-      asked = parsed.registry !== reader.registry || parsed.digest === undefined
-        ? Promise.resolve({ unaccounted: `${ref} is not in ${reader.registry}` })
+      asked = parsed.registry !== reader.registry || parsed.digest === undefined || !cosignReadsAsNamed(parsed.registry)
+        ? Promise.resolve({ unaccounted: `${ref} is not in ${reader.registry}, or cosign may read it elsewhere` })
         : cosignSigners(reader, parsed.path, parsed.digest, signerKeys).catch((error: unknown) => ({ unaccounted: `its cosign tags could not be read (${(error as Error).message})` }));
       known.set(ref, asked);
     }
@@ -214,16 +227,33 @@ export async function verifyImages(targets: readonly VerifyTarget[], trust: Trus
   const perKey = new Map<string, Map<Check, Map<string, CosignAnswer>>>();
   const batches = batchesOf(refs);
   const watches = new Map<string, HangWatch>(batches.map((batch) => [batch.registry, {}]));
-  const keys = trust.keys.map((key) => ({ ...key, id: keyId(key.pem) }));
-  const signersOf = options.signatureReader === undefined || !signaturesWhereStrataReads(options.env) ? undefined : signersReader(options.signatureReader, keys);
+  // Each key by its configured name: one key listed twice is checked twice, and found twice among the signers.
+  const keys = trust.keys.map((key) => ({ ...key, id: key.configured }));
+  const reader = options.signatureReader;
+  const signersOf = reader === undefined || !signaturesWhereStrataReads(options.env) ? undefined : signersReader(reader, keys);
+  const leftOut: LeftOut[] = [];
   for (const key of keys) {
     const perCheck = new Map<Check, Map<string, CosignAnswer>>();
     for (const check of checks) {
       const merged = new Map<string, CosignAnswer>();
-      for (const batch of batches) for (const [ref, answer] of await answersFor(cosign, check, batch.refs, key, batch.registry, watches.get(batch.registry) as HangWatch, signersOf)) merged.set(ref, answer);
+      for (const batch of batches) for (const [ref, answer] of await answersFor(cosign, check, batch.refs, key, batch.registry, watches.get(batch.registry) as HangWatch, signersOf, leftOut)) merged.set(ref, answer);
       perCheck.set(check, merged);
     }
     perKey.set(key.configured, perCheck);
+  }
+  // What a key was left out on holds only if the image's .sig and .att still hold what was read:
+  // a signature added meanwhile (another run) may be that key's. Read again, or unknown.
+  if (reader !== undefined && signersOf !== undefined) {
+    for (const ref of new Set(leftOut.map((entry) => entry.ref))) {
+      const read = await signersOf(ref);
+      const { path: repository, digest } = parseReference(ref);
+      const now = await cosignTagDigests(reader, repository, digest as string).catch((error: unknown) => `could not be read again (${(error as Error).message})`);
+      const moved = !("tags" in read) ? "was not read" : typeof now === "string" ? now : Object.entries(read.tags).some(([tag, held]) => now[tag] !== held) ? "changed while cosign was asked about the others" : undefined;
+      if (moved === undefined) continue;
+      for (const entry of leftOut.filter((candidate) => candidate.ref === ref)) {
+        perKey.get(entry.key)?.get(entry.check)?.set(ref, { kind: "could not tell", detail: `its .sig or .att ${moved}, so whether ${entry.key} signed it is not known; run again` });
+      }
+    }
   }
 
   const reviews = new Map<string, Promise<ReviewAnswer>>();

@@ -236,10 +236,13 @@ export interface SignerKey {
  * or a tag or layer is not one Strata reads whole (a keyless signature, another shape, a layer too
  * large), so only cosign can say what another key finds there. A read the registry fails is the
  * caller's to catch. Not a verification: the verifier (engine/image-verify.ts) uses it only to leave
- * out the calls of a key that made none of these signatures, which cosign could only refuse.
+ * out the calls of a key that made none of these signatures, which cosign could only refuse. `tags`:
+ * the manifest digest each tag held when read (null: none), for the caller to read again
+ * (cosignTagDigests) once cosign has answered about the others.
  */
-export async function cosignSigners(registry: Pick<RegistryClient, "manifest" | "blobStream">, repository: string, digest: string, keys: readonly SignerKey[]): Promise<{ signers: ReadonlySet<string> } | { unaccounted: string }> {
+export async function cosignSigners(registry: Pick<RegistryClient, "manifest" | "blobStream">, repository: string, digest: string, keys: readonly SignerKey[]): Promise<{ signers: ReadonlySet<string>; tags: Readonly<Record<string, string | null>> } | { unaccounted: string }> {
   const signers = new Set<string>();
+  const tags: Record<string, string | null> = {};
   /** The keys a signature verifies with; none: unaccounted. */
   const account = (data: Buffer, signature: string): boolean => {
     const by = keys.filter((key) => verifiesBase64(key, data, signature));
@@ -248,6 +251,7 @@ export async function cosignSigners(registry: Pick<RegistryClient, "manifest" | 
   };
   for (const [tag, envelopes] of [[signatureTag(digest), false], [attestationTag(digest), true]] as const) {
     const found = await registry.manifest(repository, tag);
+    tags[tag] = found?.digest ?? null;
     if (found === undefined) continue;
     const read = readCosignManifest(found.manifest as unknown);
     if ("problem" in read) return { unaccounted: `${tag} ${read.problem}` };
@@ -266,7 +270,14 @@ export async function cosignSigners(registry: Pick<RegistryClient, "manifest" | 
       }
     }
   }
-  return { signers };
+  return { signers, tags };
+}
+
+/** The manifest digest a digest's `.sig` and `.att` tags hold now (null: none), as cosignSigners records them. */
+export async function cosignTagDigests(registry: Pick<RegistryClient, "manifest">, repository: string, digest: string): Promise<Record<string, string | null>> {
+  const tags: Record<string, string | null> = {};
+  for (const tag of [signatureTag(digest), attestationTag(digest)]) tags[tag] = (await registry.manifest(repository, tag))?.digest ?? null;
+  return tags;
 }
 
 /** A small blob's bytes, whole; the stream has checked them against their digest and size. */

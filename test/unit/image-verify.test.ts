@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { generateKeyPairSync } from "node:crypto";
-import { type CosignKey, dsseEnvelope, inTotoStatement, IN_TOTO_PAYLOAD_TYPE, pae, publicKeyPem, signBase64, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
+import { attestationTag, type CosignKey, dsseEnvelope, inTotoStatement, IN_TOTO_PAYLOAD_TYPE, pae, publicKeyPem, signBase64, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
 import { provenancePredicateBytes, SLSA_PROVENANCE_V1 } from "../../src/core/provenance.js";
 import { refusalParagraph } from "../../src/core/trust-verdict.js";
 import { Cosign } from "../../src/engine/cosign.js";
@@ -251,7 +251,53 @@ esac`);
       throw new Error("HTTP 500");
     };
     expect((await run({ signatureReader: failing })).calls).toBe(3 + 3 * 2);
+
+    // Each image's tags read once for every key and check, and once more after cosign: then they must be unchanged.
+    const counted = await registryOf();
+    const reads = new Map<string, number>();
+    const countingManifest = counted.manifest.bind(counted);
+    counted.manifest = async (repositoryName: string, reference: string) => {
+      reads.set(reference, (reads.get(reference) ?? 0) + 1);
+      return countingManifest(repositoryName, reference);
+    };
+    expect((await run({ signatureReader: counted })).calls).toBe(3);
+    expect([...reads.values()]).toEqual([2, 2, 2, 2]);
+    // B's .att changed between the read and the read again (another run attested it meanwhile): the new key's answers about B are not known, so B is refused.
+    const moving = await registryOf();
+    const movingManifest = moving.manifest.bind(moving);
+    let attReads = 0;
+    moving.manifest = async (repositoryName: string, reference: string) => {
+      const found = await movingManifest(repositoryName, reference);
+      if (reference !== attestationTag(digestB) || found === undefined || ++attReads === 1) return found;
+      return { ...found, digest: `sha256:${"9".repeat(64)}` };
+    };
+    const moved = await run({ signatureReader: moving });
+    expect(moved.calls).toBe(3);
+    expect(moved.admitted).toEqual([true, false]);
+    expect(moved.said[1]).toContain(`its .sig or .att changed while cosign was asked about the others, so whether keys/new.pub signed it is not known; run again`);
+    // Another registry than the reader's: asked alone.
+    const elsewhere = await registryOf();
+    expect((await run({ signatureReader: { registry: "127.0.0.1:5001", manifest: elsewhere.manifest.bind(elsewhere), blobStream: elsewhere.blobStream.bind(elsewhere) } })).calls).toBe(3 + 3 * 2);
+    // The same key listed twice, its PEM written otherwise (and cosign, here, failing with that file): it made the
+    // signatures, so it is asked image by image as before, never left out.
+    const again = { ...rotating, keys: [...trust.keys, { configured: "keys/again.pub", file: path.join(root, "again.pub"), pem: publicKeyPem(ciKey).replace(/\n/g, "\r\n") }] };
+    const failsAgain = fakeCosign("fails-again", `case "$*" in *again.pub*) echo "Error: no matching signatures" >&2; exit 12 ;; esac; exec '${rotation.binary}' "$@"`);
+    const twice = await verifyImages(targets, again, { cosignBinary: failsAgain.binary, signatureReader: await registryOf() });
+    expect(twice.map((verdict) => verdict.admitted)).toEqual([true, true]);
+    expect(callsOf(failsAgain).filter((call) => call.includes("again.pub"))).toHaveLength(3 + 3 * 2);
   }, 60_000);
+
+  it("leaves no key out on a registry name cosign reads elsewhere (no dot, port or localhost: a Docker Hub repository to it)", async () => {
+    const hubLike = fakeCosign("hub-like", `case "$*" in *new.pub*) echo "Error: no matching signatures" >&2; exit 12 ;; esac; echo "Error: no matching signatures" >&2; exit 12`);
+    const registry = new MemoryRegistry("myreg");
+    const refs = [digestA, digestB].map((digest) => `myreg/g/keystone@${digest}`);
+    await signImages(registry, refs, ciKey);
+    const newKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const twoKeys = { ...trust, keys: [...trust.keys, { configured: "keys/new.pub", file: path.join(root, "new.pub"), pem: publicKeyPem(newKey) }] };
+    await verifyImages(refs.map((digestRef) => ({ layer: "keystone", digestRef })), twoKeys, { cosignBinary: hubLike.binary, signatureReader: registry });
+    // Each key: a batch and each image alone, for each check.
+    expect(callsOf(hubLike).filter((call) => call.includes("new.pub"))).toHaveLength(3 + 3 * 2);
+  }, 30_000);
 
   it("counts across checks: a registry holding one image is not asked a third time after two calls about it ran out of time", async () => {
     const hangs = fakeCosign("one-image-hangs", "exec sleep 30");

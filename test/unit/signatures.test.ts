@@ -160,13 +160,13 @@ describe("cosignSigners: which trusted keys made an image's signatures, for the 
 
   it("names the keys whose signatures the .sig and .att hold, when every signature there is one of theirs; no tags, no signers", async () => {
     const registry = new MemoryRegistry();
-    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toEqual({ signers: new Set() });
+    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toEqual({ signers: new Set(), tags: { [signatureTag(DIGEST)]: null, [attestationTag(DIGEST)]: null } });
     await signImages(registry, [REF], key);
     await attestImage(registry, REF, [sbom], key);
-    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toEqual({ signers: new Set(["ci"]) });
+    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toMatchObject({ signers: new Set(["ci"]) });
     // The other key attests too: both, from the .att alone.
     await attestImage(registry, REF, [sbom], other);
-    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toEqual({ signers: new Set(["ci", "new"]) });
+    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toMatchObject({ signers: new Set(["ci", "new"]) });
   });
 
   it("is unaccounted when a signature verifies with none of the keys given (a key not trusted, a tampered payload, an envelope it cannot read)", async () => {
@@ -192,5 +192,33 @@ describe("cosignSigners: which trusted keys made an image's signatures, for the 
     await odd.putBlob("g/app", oddManifest.config);
     await odd.putManifest("g/app", attestationTag(DIGEST), oddManifest.manifest);
     expect(await cosignSigners(odd, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toMatchObject({ unaccounted: expect.stringMatching(/is not a signed DSSE envelope Strata reads/) });
+    // An .att tag that is an index (cosign would read a platform's manifest in it): no cosign manifest, so unaccounted, never "no signatures".
+    const indexed = new MemoryRegistry();
+    await signImages(indexed, [REF], key);
+    indexed.add("g/app", attestationTag(DIGEST), { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] }, "application/vnd.oci.image.index.v1+json");
+    expect(await cosignSigners(indexed, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toMatchObject({ unaccounted: expect.stringMatching(/^sha256-.*\.att /) });
+    // A layer larger than Strata reads: unaccounted.
+    const large = new MemoryRegistry();
+    await signImages(large, [REF], key);
+    const held = JSON.parse((await large.rawManifest("g/app", signatureTag(DIGEST))).bytes.toString("utf8")) as { layers: object[] };
+    large.add("g/app", signatureTag(DIGEST), { ...held, layers: [{ ...held.layers[0], size: (64 << 20) + 1 }] });
+    expect(await cosignSigners(large, "g/app", DIGEST, keysOf(["ci", key]))).toMatchObject({ unaccounted: expect.stringMatching(/has a layer of 67108865 bytes/) });
+  });
+
+  it("is unaccounted when one of an envelope's signatures is no trusted key's, though another is", async () => {
+    const registry = new MemoryRegistry();
+    const attestation = attestationLayer(key, `${HOST}/g/app`, DIGEST, PREDICATE_TYPES.spdxjson, sbom.predicate);
+    // The same statement signed by the trusted key and by another: an envelope of two signatures.
+    const parsed = JSON.parse(attestation.blob.toString("utf8")) as { signatures: { keyid: string; sig: string }[] };
+    const statement = Buffer.from((JSON.parse(attestation.blob.toString("utf8")) as { payload: string }).payload, "base64");
+    const { signBase64, pae, IN_TOTO_PAYLOAD_TYPE } = await import("../../src/core/cosign-format.js");
+    parsed.signatures.push({ keyid: "", sig: signBase64(other, pae(IN_TOTO_PAYLOAD_TYPE, statement)) });
+    const twoSignatures = Buffer.from(JSON.stringify(parsed));
+    await registry.putBlob("g/app", twoSignatures);
+    const manifest = cosignManifest([{ ...attestation.layer, digest: sha256(twoSignatures), size: twoSignatures.length }]);
+    await registry.putBlob("g/app", manifest.config);
+    await registry.putManifest("g/app", attestationTag(DIGEST), manifest.manifest);
+    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key]))).toMatchObject({ unaccounted: expect.stringMatching(/a signature in sha256-.*\.att .* verifies with none of the trusted keys/) });
+    expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toEqual({ signers: new Set(["ci", "new"]), tags: { [signatureTag(DIGEST)]: null, [attestationTag(DIGEST)]: expect.stringMatching(/^sha256:/) } });
   });
 });

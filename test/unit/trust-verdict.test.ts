@@ -236,6 +236,18 @@ describe("trust verdict", () => {
     expect(mixed.failures[0]?.what).toMatch(/^could not verify its signature: timeout/);
   });
 
+  it("does not admit on one key's provenance while another trusted key's provenance check could not be made (review 131: that one could name another parent)", () => {
+    const newKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const unsigned = { key: "keys/new.pub", pem: publicKeyPem(newKey), signature: { kind: "mismatch" as const, detail: "not by this key" }, sbom: { kind: "mismatch" as const, detail: "not by this key" } };
+    // The new key signed nothing: admitted by the CI key.
+    expect(decideVerdict(target, readEvidence(target, [good, { ...unsigned, provenance: { kind: "mismatch", detail: "not by this key" } }]), undefined, undefined).admitted).toBe(true);
+    expect(decideVerdict(target, readEvidence(target, [good, { ...unsigned, provenance: { kind: "no signature", detail: "none" } }]), undefined, undefined).admitted).toBe(true);
+    // Its provenance check could not be made: refused, saying which key and why.
+    const unknown = decideVerdict(target, readEvidence(target, [good, { ...unsigned, provenance: { kind: "could not tell", detail: "cosign verify-attestation took longer than 120 s" } }]), undefined, undefined);
+    expect(unknown.admitted).toBe(false);
+    expect(unknown.failures.map((failure) => failure.what)).toEqual(["could not check its SLSA provenance attestations with keys/new.pub (cosign verify-attestation took longer than 120 s), and one by that key could name an image it was built on that is not verified"]);
+  });
+
   it("refuses a tag reference and admits by any one of several trusted keys", () => {
     expect(readEvidence({ layer: "x", digestRef: `${repository}:latest` }, [good]).failures[0]?.what).toMatch(/not a digest reference/);
     const second = readEvidence(target, [{ ...good, key: "keys/a.pub", signature: { kind: "mismatch", detail: "x" } }, { ...good, key: "keys/b.pub" }]);
