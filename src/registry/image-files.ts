@@ -53,6 +53,12 @@ const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.im
 /** Symlinks followed to read one wanted path, at most (Linux's own limit, ELOOP). */
 const MAX_SYMLINKS = 40;
 
+/**
+ * How long a layer's read may go without a byte coming in before it is given up, as an error
+ * naming the layer: a read that stalls (the registry, or the parser) must not hang the run.
+ */
+export const LAYER_STALL_MS = 120_000;
+
 /** One layer to apply. */
 export interface LayerSource {
   /** Names the layer in messages: `layer 2 of 5 (sha256:…)`. */
@@ -62,6 +68,8 @@ export interface LayerSource {
   readonly digest?: string;
   /** Its bytes as stored (compressed as `mediaType` says), already checked against its digest as they pass. */
   open(): Promise<ReadableStream<Uint8Array>>;
+  /** LAYER_STALL_MS, unless tests say otherwise. */
+  readonly stallMs?: number;
 }
 
 /** What a path holds after some layers, for the paths this reader keeps. */
@@ -163,12 +171,32 @@ async function readLayer(where: string, layer: LayerSource, wanted: (path: strin
   } catch (error) {
     throw layerError(where, error);
   }
-  const entries = bytes.pipeThrough(decompressor(compression)).pipeThrough(createTarDecoder({ strict: true }));
+  const stallMs = layer.stallMs ?? LAYER_STALL_MS;
+  let lastByte = Date.now();
+  const watched = bytes.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      lastByte = Date.now();
+      controller.enqueue(chunk);
+    },
+  }));
+  const entries = watched.pipeThrough(decompressor(compression)).pipeThrough(createTarDecoder({ strict: true }));
+  let watchdog: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    watchdog = setInterval(() => {
+      if (Date.now() - lastByte < stallMs) return;
+      // layerError puts the layer's name in front.
+      reject(new RegistryError(`no byte of the layer came in for ${Math.round(stallMs / 1000)} s, so its files cannot be read (nothing is made of them); check that the registry answers, then run again`, undefined, "a layer read that stalled"));
+    }, Math.min(1000, stallMs));
+  });
   try {
     // The loop ends when the decoder's input has ended: after the blob's last byte and its digest check.
-    for await (const entry of entries) await applyEntry(where, entry, wanted, changes);
+    await Promise.race([(async () => {
+      for await (const entry of entries) await applyEntry(where, entry, wanted, changes);
+    })(), stalled]);
   } catch (error) {
     throw layerError(where, error);
+  } finally {
+    clearInterval(watchdog);
   }
   return changes;
 }
@@ -211,8 +239,13 @@ async function applyEntry(where: string, entry: ParsedTarEntry, wanted: (path: s
   const entryPath = imagePath(where, header.name);
   const type = header.type ?? "file";
   const keep = type === "file" && wanted(entryPath);
-  // Every body is read to its end or cancelled: the decoder waits for it before the next entry.
-  const content = keep ? Buffer.from(await new Response(entry.body).arrayBuffer()) : (await entry.body.cancel(), undefined);
+  // Every body is read to its end, a body not kept too (its bytes dropped as they come): the decoder
+  // waits for it before the next entry. Never cancelled: modern-tar 0.8's decoder, a body cancelled
+  // and a later one read, stalls for good on some chunkings (the sample's Python layer; a fuzz of
+  // random archives: about one in five), where reading every body to its end never did.
+  let content: Buffer | undefined;
+  if (keep) content = Buffer.from(await new Response(entry.body).arrayBuffer());
+  else for await (const _chunk of entry.body) void _chunk;
   if (entryPath === "") return;
   const base = path.posix.basename(entryPath);
   const directory = path.posix.dirname(entryPath) === "." ? "" : path.posix.dirname(entryPath);

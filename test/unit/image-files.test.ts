@@ -198,6 +198,52 @@ describe("layers applied in order", () => {
   });
 });
 
+describe("the tar parser's stalls (review 129: the sample's Python layer hung its signing)", () => {
+  /** A layer of `bytes` given in chunks of `chunk` bytes, plain tar. */
+  const chunked = (bytes: Buffer, chunk: number) => ({ name: "layer 1 of 1", mediaType: TAR, open: async () => new ReadableStream<Uint8Array>({ start(controller) {
+    for (let at = 0; at < bytes.length; at += chunk) controller.enqueue(bytes.subarray(at, at + chunk));
+    controller.close();
+  } }) });
+
+  it("reads the wanted files however the layer is chunked, bodies not kept read to their end (modern-tar stalled on one cancelled, then one read)", async () => {
+    // The shape that stalled for good with each body not kept cancelled: a small file skipped, then a kept one, in chunks of 4 KiB.
+    const stalledShape = await tar([
+      { name: "usr/bin/tool", body: "x".repeat(100) },
+      { name: "usr/lib/python3/dist-packages/A-1.0.egg-info/", type: "directory" },
+      { name: "usr/lib/python3/dist-packages/A-1.0.egg-info/PKG-INFO", body: "Name: A\nVersion: 1.0\n".padEnd(3438, "#") },
+      ...["dependency_links.txt", "entry_points.txt", "requires.txt", "top_level.txt"].map((file) => ({ name: `usr/lib/python3/dist-packages/A-1.0.egg-info/${file}`, body: "y".repeat(7) })),
+      { name: "usr/lib/python3/dist-packages/B-2.0.egg-info/PKG-INFO", body: "Name: B\nVersion: 2.0\n".padEnd(3222, "#") },
+    ]);
+    const files = await filesOfLayers("g/app@sha256:x", [chunked(stalledShape, 4096)]);
+    expect([...files.keys()].sort()).toEqual(["usr/lib/python3/dist-packages/A-1.0.egg-info/PKG-INFO", "usr/lib/python3/dist-packages/B-2.0.egg-info/PKG-INFO"]);
+    // And random archives (a fifth of which stalled with cancelled bodies), each in one of several chunk sizes.
+    let seed = 12345;
+    const random = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
+    const sizes = [0, 1, 7, 59, 100, 511, 512, 513, 2048, 3222, 3438, 20000, 70000];
+    for (let round = 0; round < 60; round++) {
+      const specs: Spec[] = [];
+      const kept: string[] = [];
+      for (let index = 0, count = 3 + random(15); index < count; index++) {
+        const wantedFile = random(3) === 0;
+        const name = wantedFile ? `usr/lib/python3/dist-packages/p${index}-1.0.dist-info/METADATA` : `opt/f${index}`;
+        if (wantedFile) kept.push(name);
+        specs.push(random(6) === 0 ? { name: `opt/d${index}/`, type: "directory" } : { name, body: "z".repeat(sizes[random(sizes.length)] as number) });
+      }
+      const read = await filesOfLayers("g/app@sha256:x", [chunked(await tar(specs), [1000, 3000, 4096, 16384, 65536][random(5)] as number)]);
+      const expected = specs.filter((spec) => spec.type === undefined && kept.includes(spec.name)).map((spec) => spec.name);
+      expect([...read.keys()].sort(), `round ${round}`).toEqual([...new Set(expected)].sort());
+    }
+  }, 30_000);
+
+  it("gives up a layer no byte of which came in for the stall limit, naming it (never a hang)", async () => {
+    const half = (await tar([{ name: "etc/os-release", body: "ID=debian\n".padEnd(9000, "#") }])).subarray(0, 4096);
+    const stalls = { name: "layer 1 of 1", mediaType: TAR, stallMs: 300, open: async () => new ReadableStream<Uint8Array>({ start(controller) {
+      controller.enqueue(half);
+    } }) };
+    await expect(filesOfLayers("g/app@sha256:x", [stalls])).rejects.toThrow(/^g\/app@sha256:x, layer 1 of 1: no byte of the layer came in for 0 s, so its files cannot be read/);
+  });
+});
+
 describe("layers that cannot be trusted or read are refused, naming the image and the layer", () => {
   const status = (body: string): Promise<Buffer> => tar([{ name: "var/lib/dpkg/status", body }]);
 
