@@ -54,8 +54,10 @@ const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set(["application/vnd.oci.im
 const MAX_SYMLINKS = 40;
 
 /**
- * How long a layer's read may go without a byte coming in before it is given up, as an error
- * naming the layer: a read that stalls (the registry, or the parser) must not hang the run.
+ * How long a layer's read may go without progress (a byte taken from the blob, or a tar entry read)
+ * before it is given up, as an error naming the layer: a read that stalls must not hang the run.
+ * The blob's own stream gives up a download after the registry's request timeout without a byte
+ * (client.ts), so what this catches is a parser that stopped taking the bytes.
  */
 export const LAYER_STALL_MS = 120_000;
 
@@ -172,26 +174,33 @@ async function readLayer(where: string, layer: LayerSource, wanted: (path: strin
     throw layerError(where, error);
   }
   const stallMs = layer.stallMs ?? LAYER_STALL_MS;
-  let lastByte = Date.now();
+  let progress = Date.now();
+  // Aborted when the read stalls: the blob's stream is cancelled (its download closed), not left open.
+  const abort = new AbortController();
   const watched = bytes.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
-      lastByte = Date.now();
+      progress = Date.now();
       controller.enqueue(chunk);
     },
-  }));
+  }), { signal: abort.signal });
   const entries = watched.pipeThrough(decompressor(compression)).pipeThrough(createTarDecoder({ strict: true }));
   let watchdog: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
     watchdog = setInterval(() => {
-      if (Date.now() - lastByte < stallMs) return;
+      if (Date.now() - progress < stallMs) return;
       // layerError puts the layer's name in front.
-      reject(new RegistryError(`no byte of the layer came in for ${Math.round(stallMs / 1000)} s, so its files cannot be read (nothing is made of them); check that the registry answers, then run again`, undefined, "a layer read that stalled"));
+      const stall = new RegistryError(`reading the layer made no progress for ${stallMs < 1000 ? `${stallMs} ms` : `${Math.round(stallMs / 1000)} s`} (no byte taken from the blob, no tar entry read), so its files cannot be read and nothing is made of them; run again, and if it stalls again at the same layer, report it with the image`, undefined, "a layer read that stalled");
+      abort.abort(stall);
+      reject(stall);
     }, Math.min(1000, stallMs));
   });
   try {
     // The loop ends when the decoder's input has ended: after the blob's last byte and its digest check.
     await Promise.race([(async () => {
-      for await (const entry of entries) await applyEntry(where, entry, wanted, changes);
+      for await (const entry of entries) {
+        progress = Date.now();
+        await applyEntry(where, entry, wanted, changes);
+      }
     })(), stalled]);
   } catch (error) {
     throw layerError(where, error);
