@@ -45,16 +45,16 @@ export function bearerChallenge(header: string | null): BearerChallenge | undefi
   return { realm, ...(params.service === undefined ? {} : { service: params.service }), ...(params.scope === undefined ? {} : { scope: params.scope }) };
 }
 
-/**
- * The token server's address for a challenge, with `extraScopes` asked beside the challenge's own
- * (a mount also reads the repository it mounts from).
- */
+/** The scopes a token is asked for: the challenge's own and `extraScopes` (a mount also reads the repository it mounts from), each once. */
+function scopesOf(challenge: BearerChallenge, extraScopes: readonly string[]): string[] {
+  return [...new Set([...(challenge.scope === undefined ? [] : challenge.scope.split(" ")), ...extraScopes])].filter((scope) => scope !== "");
+}
+
+/** The token server's address for a challenge, with its service and scopes (scopesOf) asked. */
 export function tokenAddress(challenge: BearerChallenge, extraScopes: readonly string[] = []): URL {
   const address = new URL(challenge.realm);
   if (challenge.service !== undefined) address.searchParams.append("service", challenge.service);
-  for (const scope of [...new Set([...(challenge.scope === undefined ? [] : challenge.scope.split(" ")), ...extraScopes])]) {
-    if (scope !== "") address.searchParams.append("scope", scope);
-  }
+  for (const scope of scopesOf(challenge, extraScopes)) address.searchParams.append("scope", scope);
   return address;
 }
 
@@ -70,7 +70,7 @@ export function refreshTokenRequest(challenge: BearerChallenge, identityToken: s
   form.set("grant_type", "refresh_token");
   form.set("refresh_token", identityToken);
   if (challenge.service !== undefined) form.set("service", challenge.service);
-  const scopes = [...new Set([...(challenge.scope === undefined ? [] : challenge.scope.split(" ")), ...extraScopes])].filter((scope) => scope !== "");
+  const scopes = scopesOf(challenge, extraScopes);
   if (scopes.length > 0) form.set("scope", scopes.join(" "));
   form.set("client_id", "strata");
   return { url: new URL(challenge.realm).toString(), method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: Buffer.from(form.toString(), "utf8") };

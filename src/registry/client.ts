@@ -241,7 +241,7 @@ export class RegistryClient {
     }
     // Named by what the token is for, not by the request that asked first: others may share the ask.
     const asking = `the registry at ${this.registry} asked for a token for ${scope?.key ?? "its API"}, and its token server ${server.origin}${server.pathname}`;
-    if ((this.authorization !== undefined || this.identityToken !== undefined) && server.protocol !== "https:" && !(server.protocol === "http:" && isLoopbackHost(server.hostname))) {
+    if (this.hasLogin && server.protocol !== "https:" && !(server.protocol === "http:" && isLoopbackHost(server.hostname))) {
       throw new RegistryError(`${asking} is not reached over TLS, and Strata sends no login over plain HTTP to another machine; fix: serve the token server over HTTPS (its realm in the registry's auth.token config)`, 401, "a token server over plain HTTP", "elsewhere");
     }
     if (this.identityToken === undefined) return this.askTokenServer(challenge, server, scope, asking);
@@ -260,7 +260,7 @@ export class RegistryClient {
   private async askTokenServer(challenge: BearerChallenge, server: URL, scope: ReturnType<typeof scopeKey>, asking: string): Promise<BearerToken> {
     const identityToken = this.identityToken;
     const exchange = identityToken === undefined
-      ? { url: server.toString(), method: "GET", headers: (this.authorization === undefined ? {} : { authorization: this.authorization }) as Record<string, string> }
+      ? { url: server.toString(), method: "GET", headers: this.headers() }
       : refreshTokenRequest(challenge, identityToken, scope?.extraScopes);
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.attempts;
@@ -735,13 +735,18 @@ export class RegistryClient {
    */
   private refusedToken(address: string, method: string, challenge: BearerChallenge): RegistryError {
     const wanted = challenge.scope ?? scopeKey(address, method)?.key ?? "what this request does";
-    const login = this.authorization === undefined && this.identityToken === undefined ? "no login was found, so the token is an anonymous one" : `the login from ${this.loginSource}`;
+    const login = this.hasLogin ? `the login from ${this.loginSource}` : "no login was found, so the token is an anonymous one";
     return new RegistryError(`the registry at ${this.registry} refused the token its token server gave for ${method} ${new URL(address).pathname} (HTTP 401, asking for ${wanted}; ${login}): the login may not have those rights, or the registry may not trust the tokens its token server signs; fix: give the login what ${wanted} names (type:name:actions) in the registry, or log in as one that has it; if it has, check that the registry's auth.token settings (issuer, service, rootcertbundle) are its token server's`, 401, describeStatus(401));
+  }
+
+  /** Whether a login was found: a user name and password, or an identity token. */
+  private get hasLogin(): boolean {
+    return this.authorization !== undefined || this.identityToken !== undefined;
   }
 
   /** What a refusal says of the login: none found, or where the refused one came from (never the secret). */
   private loginSaid(): string {
-    return this.authorization === undefined && this.identityToken === undefined ? "no login was found" : `the login from ${this.loginSource} was refused`;
+    return this.hasLogin ? `the login from ${this.loginSource} was refused` : "no login was found";
   }
 
   /** A 401: the login was refused, or there is none; names where the login came from, never the secret. */

@@ -222,7 +222,7 @@ export async function provenanceStacks(registry: Pick<RegistryClient, "manifest"
   return { stacks };
 }
 
-/** A trusted public key as cosignSigners takes it: `id` the same for the same key however its PEM is written. */
+/** A trusted public key as cosignSigners takes it: `id` names it among the signers (the verifier gives its configured path). */
 export interface SignerKey {
   readonly id: string;
   readonly publicKey: KeyObject;
