@@ -87,6 +87,8 @@ export interface E2eWorld {
 export interface WorldOptions {
   /** Overrides of the world's environment: another backend (PULUMI_BACKEND_URL, PGPASSFILE), DOCKER_HOST. */
   readonly env?: Record<string, string>;
+  /** A catalog folder copied in place of the fixture's busybox tree, its base rootfs with it (the sample's, `layers/`). */
+  readonly catalog?: string;
 }
 
 export function createWorld(name: string, options: WorldOptions = {}): E2eWorld {
@@ -96,8 +98,8 @@ export function createWorld(name: string, options: WorldOptions = {}): E2eWorld 
   const stateDir = path.join(root, "state");
   mkdirSync(projectDir);
   mkdirSync(stateDir);
-  cpSync(path.join(repoRoot, "test/fixtures/catalog"), catalogDir, { recursive: true });
-  execFileSync(path.join(repoRoot, "scripts/make-rootfs.sh"), ["busybox", path.join(catalogDir, "base/rootfs.tar")], { stdio: "inherit" });
+  cpSync(options.catalog ?? path.join(repoRoot, "test/fixtures/catalog"), catalogDir, { recursive: true });
+  if (options.catalog === undefined) execFileSync(path.join(repoRoot, "scripts/make-rootfs.sh"), ["busybox", path.join(catalogDir, "base/rootfs.tar")], { stdio: "inherit" });
   writeProject(projectDir);
   const osRelease = `e2e-${name}-${Math.random().toString(36).slice(2, 8)}`;
   const stacks: E2eStack[] = [];

@@ -6,7 +6,7 @@
  * rerun signs nothing again, a changed leaf is signed anew alone, a stack without a key publishes
  * unsigned and says so, and no key material reaches logs, outputs or the state.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,7 +15,7 @@ import { unlockCosignKey } from "../../src/core/cosign-format.js";
 import { Cosign, type SigningKey } from "../../src/engine/cosign.js";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
 import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, makeMultiPlatform, registry, registryAddress, registryContents, runStrata, type UpSummary, upWithSummary } from "./harness.js";
-import { cosignBinary } from "./cosign-cli.js";
+import { cosignBinary, cosignCli } from "./cosign-cli.js";
 
 const PASSPHRASE = "signing-passphrase-5d81e0";
 /** A cosign that is not there: what a run that signs is given, to show that signing never runs cosign. */
@@ -31,11 +31,6 @@ interface SignedLayerOutput {
   readonly packages?: number;
 }
 
-/** Plain cosign, as a user runs it by hand (no Strata code in between); its exit code and output. */
-function cosignCli(binary: string, args: readonly string[]): { code: number; out: string } {
-  const result = spawnSync(binary, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, timeout: 120_000 });
-  return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
-}
 
 const digestHex = (digestRef: string): string => digestRef.slice(digestRef.indexOf("@sha256:") + "@sha256:".length);
 const repositoryOf = (digestRef: string): string => digestRef.slice(registryAddress.length + 1, digestRef.indexOf("@"));
