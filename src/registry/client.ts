@@ -262,6 +262,9 @@ export class RegistryClient {
     const exchange = identityToken === undefined
       ? { url: server.toString(), method: "GET", headers: this.headers() }
       : refreshTokenRequest(challenge, identityToken, scope?.extraScopes);
+    // An attempt tried again after no answer or a 5xx may have reached the token server all the same:
+    // one that takes each refresh token once has then spent the identity token this process holds.
+    let retriedUnsettled = false;
     for (let attempt = 1; ; attempt++) {
       const last = attempt >= this.attempts;
       let answer: TransportAnswer;
@@ -270,6 +273,7 @@ export class RegistryClient {
       } catch (error) {
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
         if (!last && (isStaleConnection(error) || isTransientCode(code))) {
+          retriedUnsettled = true;
           await this.sleep(retryDelayMs(attempt));
           continue;
         }
@@ -277,11 +281,13 @@ export class RegistryClient {
         throw networkError(`${asking}${attempt > 1 ? ` (${attempt} attempts)` : ""}`, error, this.timeoutMs);
       }
       if (!last && isTransientStatus(answer.status)) {
+        retriedUnsettled = true;
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
       if (answer.status === 401 || answer.status === 403 || (identityToken !== undefined && answer.status === 400 && /invalid_grant/.test(answer.body.toString("utf8")))) {
-        throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}; ${this.loginSaid()}): set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)${identityToken === undefined ? "" : "; an identity token runs out: log in again the way it was made (az acr login, say)"}`, answer.status, describeStatus(answer.status));
+        const spent = identityToken !== undefined && retriedUnsettled ? ` (an earlier attempt of this exchange got no answer or a 5xx and was sent again: a token server that takes each refresh token once may have spent it then, and its answer with the next one was lost)` : "";
+        throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}${attempt > 1 ? `, attempt ${attempt}` : ""}; ${this.loginSaid()})${spent}: set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)${identityToken === undefined ? "" : "; an identity token runs out: log in again the way it was made (az acr login, say)"}`, answer.status, describeStatus(answer.status));
       }
       // Not the body of an answer to an identity token's exchange: a server that echoes the form would show the token.
       const said = answer.body.length === 0 || identityToken !== undefined ? "" : ` (${answer.body.toString("utf8").slice(0, 200)})`;

@@ -230,6 +230,28 @@ describe("the client's token logins, against a fake registry", () => {
     expect(registry.asks().map((ask) => new URLSearchParams(ask.body ?? "").get("refresh_token"))).toEqual(["rt-0", "rt-1"]);
   });
 
+  it("an identity token refused after an attempt that got no answer: the message says the lost attempt may have spent it", async () => {
+    let asked = 0;
+    const registry = tokenRegistry({
+      identityToken: "rt-0",
+      tokenServer: async () => {
+        asked++;
+        // The first exchange reaches a server that rotates tokens, and its answer is lost; the retry presents the spent one.
+        if (asked === 1) throw new TypeError("fetch failed", { cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }) });
+        return new Response('{"error":"invalid_grant"}', { status: 400 });
+      },
+    });
+    const error = await registry.client.tags("g/app").then(() => undefined, (reason: unknown) => reason as Error);
+    expect(asked).toBe(2);
+    expect(error?.message).toMatch(/refused the credentials \(HTTP 400, attempt 2; the login from credential helper docker-credential-acr \(an identity token\) was refused\) \(an earlier attempt of this exchange got no answer or a 5xx and was sent again: a token server that takes each refresh token once may have spent it then, .*\): .*log in again the way it was made/);
+    expect(error?.message).not.toContain("rt-0");
+    // Refused at once, nothing lost before: no such guess.
+    const refused = tokenRegistry({ identityToken: "rt-0", tokenAnswers: [() => new Response('{"error":"invalid_grant"}', { status: 400 })] });
+    const plain = await refused.client.tags("g/app").then(() => undefined, (reason: unknown) => reason as Error);
+    expect(plain?.message).toMatch(/refused the credentials \(HTTP 400; /);
+    expect(plain?.message).not.toContain("earlier attempt");
+  });
+
   it("an identity token goes to no token server over plain HTTP on another machine, and a registry that asks for Basic is told it is one", async () => {
     const plain = tokenRegistry({ identityToken: "refresh-secret", realm: "http://auth.test/token" });
     await expect(plain.client.tags("g/app")).rejects.toThrow(/is not reached over TLS, and Strata sends no login over plain HTTP to another machine/);
