@@ -40,8 +40,9 @@ export const SBOM_FORMAT = 1;
 /**
  * Whether a file (path inside the image, no leading `/`) is one an SBOM reads: the dpkg database,
  * os-release, and Python distributions' metadata (`*.dist-info/METADATA` of wheels and pip,
- * `*.egg-info/PKG-INFO` of setuptools, and `*.egg-info` written as one file by distutils, as
- * Debian's python3 packages still do).
+ * `*.egg-info/PKG-INFO` of setuptools, `*.egg-info` written as one file by distutils, as
+ * Debian's python3 packages still do, and `*.egg/EGG-INFO/PKG-INFO` of an egg installed unzipped by
+ * easy_install or `setup.py install`).
  */
 export function isSbomSource(path: string): boolean {
   if (path === DPKG_STATUS || isDpkgStatusPart(path) || (OS_RELEASE_FILES as readonly string[]).includes(path)) return true;
@@ -57,9 +58,10 @@ function isDpkgStatusPart(path: string): boolean {
   return /^var\/lib\/dpkg\/status\.d\/[^/]+$/.test(path) && !path.endsWith(".md5sums");
 }
 
-function pythonMetadataKind(path: string): "dist-info" | "egg-info" | undefined {
+function pythonMetadataKind(path: string): "dist-info" | "egg-info" | "egg" | undefined {
   if (/(^|\/)[^/]+\.dist-info\/METADATA$/.test(path)) return "dist-info";
   if (/(^|\/)[^/]+\.egg-info(\/PKG-INFO)?$/.test(path)) return "egg-info";
+  if (/(^|\/)[^/]+\.egg\/EGG-INFO\/PKG-INFO$/.test(path)) return "egg";
   return undefined;
 }
 
@@ -205,7 +207,9 @@ export function parseDpkgStatus(text: string, osRelease: OsRelease = {}, file: s
       throw new UserError(`${where} (${name}): no ${version ? "Architecture" : "Version"} field for a package in state ${state}; the dpkg database is damaged (dpkg --audit says more), so the SBOM cannot list the image's packages`);
     }
     // `Source: glibc` or `Source: glibc (2.36-9)`; without the field the source is the package itself.
-    const sourceField = /^(\S+)(?:\s+\((\S+)\))?$/.exec(fields.get("source") ?? "");
+    const sourceText = fields.get("source");
+    const sourceField = sourceText === undefined ? null : /^(\S+)(?:\s+\((\S+)\))?$/.exec(sourceText);
+    if (sourceText !== undefined && sourceField === null) throw new UserError(`${where} (${name}): Source "${sourceText}" is not "<package>" or "<package> (<version>)"; the dpkg database is damaged, so the SBOM cannot list the image's packages`);
     const source = sourceField === null ? undefined : { name: sourceField[1] as string, version: sourceField[2] ?? version };
     const supplier = supplierOf(fields.get("maintainer"));
     packages.push({
@@ -347,9 +351,18 @@ const ROOT_ID = "SPDXRef-Image";
 export function spdxCreated(created: string | undefined, ref: string): string {
   if (created === undefined || created === "") return "1970-01-01T00:00:00Z";
   const match = SPDX_TIME.exec(created);
-  const time = match === null ? Number.NaN : Date.parse(`${match[1]}${match[2]}`);
+  const time = match === null || !realTime(match[1] as string, match[2] as string) ? Number.NaN : Date.parse(`${match[1]}${match[2]}`);
   if (Number.isNaN(time)) throw new UserError(`the image config of ${ref} has created "${created}", which is not an RFC 3339 time; the SBOM takes its creation time from it (so the same image gives the same bytes) and cannot make one up: rebuild the image, or fix the tool that wrote its config`);
   return `${new Date(time).toISOString().slice(0, 19)}Z`;
+}
+
+/** Whether a date, time and offset name a moment as written: Date.parse rolls 02-30 over to 03-01 and 24:00 to the next day. */
+function realTime(dateTime: string, offset: string): boolean {
+  const [year, month, day, hour, minute, second] = dateTime.split(/[-T:]/).map(Number) as [number, number, number, number, number, number];
+  const written = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  const sameFields = written.getUTCFullYear() === year && written.getUTCMonth() === month - 1 && written.getUTCDate() === day && written.getUTCHours() === hour && written.getUTCMinutes() === minute && written.getUTCSeconds() === second;
+  const [offsetHours, offsetMinutes] = offset === "Z" ? [0, 0] : offset.slice(1).split(":").map(Number) as [number, number];
+  return sameFields && offsetHours <= 23 && offsetMinutes <= 59;
 }
 
 /**

@@ -160,13 +160,30 @@ function refuseHiddenFolders(image: string, state: ReadonlyMap<string, Node>, fi
   }
 }
 
-/** Reads one layer's changes; every failure is a RegistryError naming the image and the layer. */
+/**
+ * Reads one layer's changes; every failure is a RegistryError naming the image and the layer. A
+ * wanted hard link whose file came earlier in the layer at a path not kept (a tar carries a
+ * hard-linked file's bytes at its first path only, whichever order the builder wrote them in) has
+ * the layer read once more, keeping those files too: rare, and one more read of the blob.
+ */
 async function readLayer(where: string, layer: LayerSource, wanted: (path: string) => boolean): Promise<Changeset> {
+  const first = await readLayerOnce(where, layer, wanted);
+  if (first.linkedDropped.size === 0) return first.changes;
+  const targets = new Set(first.linkedDropped.values());
+  const again = await readLayerOnce(where, layer, (entryPath) => wanted(entryPath) || targets.has(entryPath));
+  const [missing] = again.linkedDropped;
+  if (missing !== undefined) throw hardLinkError(where, missing[0], missing[1], wanted);
+  return again.changes;
+}
+
+/** One read of a layer: its changes, and the wanted hard links (path → target) to a file of it that was not kept. */
+async function readLayerOnce(where: string, layer: LayerSource, wanted: (path: string) => boolean): Promise<{ changes: Changeset; linkedDropped: ReadonlyMap<string, string> }> {
   const compression = LAYER_COMPRESSION[layer.mediaType];
   if (compression === undefined) {
     throw new RegistryError(`${where}: media type "${layer.mediaType}" is not a layer Strata can read (a tar, gzip- or zstd-compressed: ${Object.keys(LAYER_COMPRESSION).join(", ")}), so the image's files cannot be listed; push the image with one of those layer types`, undefined, "an unknown layer media type", "malformed");
   }
   const changes: Changeset = { replaced: new Set(), hidesBelow: new Set(), whiteouts: new Set(), nodes: new Map(), linksBelow: new Map() };
+  const dropped: Dropped = { files: new Set(), linkedTo: new Map() };
   let bytes: ReadableStream<Uint8Array>;
   try {
     bytes = await layer.open();
@@ -199,7 +216,7 @@ async function readLayer(where: string, layer: LayerSource, wanted: (path: strin
     await Promise.race([(async () => {
       for await (const entry of entries) {
         progress = Date.now();
-        await applyEntry(where, entry, wanted, changes);
+        await applyEntry(where, entry, wanted, changes, dropped);
       }
     })(), stalled]);
   } catch (error) {
@@ -207,7 +224,13 @@ async function readLayer(where: string, layer: LayerSource, wanted: (path: strin
   } finally {
     clearInterval(watchdog);
   }
-  return changes;
+  return { changes, linkedDropped: dropped.linkedTo };
+}
+
+/** A layer's files whose bytes were dropped (not wanted), and the wanted hard links to one of them (path → target). */
+interface Dropped {
+  readonly files: Set<string>;
+  readonly linkedTo: Map<string, string>;
 }
 
 function decompressor(compression: "gzip" | "zstd" | "none"): ReadableWritablePair<Uint8Array, Uint8Array> {
@@ -219,8 +242,9 @@ function decompressor(compression: "gzip" | "zstd" | "none"): ReadableWritablePa
   return Duplex.toWeb(zstdFramesDecompressor(zstd)) as ReadableWritablePair<Uint8Array, Uint8Array>;
 }
 
-/** An error while reading a layer, as a RegistryError whose message names the image and the layer. */
+/** An error while reading a layer, as a RegistryError whose message names the image and the layer (once). */
 function layerError(where: string, error: unknown): RegistryError {
+  if (error instanceof RegistryError && error.message.startsWith(`${where}: `)) return error;
   if (error instanceof RegistryError) {
     const wrapped = new RegistryError(`${where}: ${error.message}`, error.status, error.answer, error.fault);
     (wrapped as { cause?: unknown }).cause = error;
@@ -243,7 +267,7 @@ function imagePath(where: string, name: string): string {
   return normalized.slice(1);
 }
 
-async function applyEntry(where: string, entry: ParsedTarEntry, wanted: (path: string) => boolean, changes: Changeset): Promise<void> {
+async function applyEntry(where: string, entry: ParsedTarEntry, wanted: (path: string) => boolean, changes: Changeset, dropped: Dropped): Promise<void> {
   const { header } = entry;
   const entryPath = imagePath(where, header.name);
   const type = header.type ?? "file";
@@ -256,6 +280,8 @@ async function applyEntry(where: string, entry: ParsedTarEntry, wanted: (path: s
   if (keep) content = Buffer.from(await new Response(entry.body).arrayBuffer());
   else for await (const _chunk of entry.body) void _chunk;
   if (entryPath === "") return;
+  if (type === "file" && !keep) dropped.files.add(entryPath);
+  else dropped.files.delete(entryPath);
   const base = path.posix.basename(entryPath);
   const directory = path.posix.dirname(entryPath) === "." ? "" : path.posix.dirname(entryPath);
   if (base.startsWith(".wh.")) {
@@ -283,6 +309,8 @@ async function applyEntry(where: string, entry: ParsedTarEntry, wanted: (path: s
     const linked = changes.nodes.get(target);
     // A target this layer has not put (yet) is one of the layers below: looked up when the layer is applied over them.
     if (linked === undefined && !changes.replaced.has(target)) changes.linksBelow.set(entryPath, target);
+    // A file of this layer whose bytes were dropped: readLayer reads the layer again, keeping them.
+    else if (linked === undefined && dropped.files.has(target)) dropped.linkedTo.set(entryPath, target);
     else if (linked?.kind !== "file") throw hardLinkError(where, entryPath, target, wanted);
     else changes.nodes.set(entryPath, linked);
   }

@@ -196,6 +196,25 @@ describe("layers applied in order", () => {
     const files = await filesOfLayers("test", [{ name: "layer 1", mediaType: TAR, open: async () => layerStream(layer) }]);
     expect(text(files)).toEqual({ "a/x-1.dist-info/METADATA": "x", "b/x-1.dist-info/METADATA": "x" });
   });
+
+  it("a wanted hard link to a file the layer put first at a path not read: the layer is read again, keeping it (review 134)", async () => {
+    // As tar writes a folder in the order it lists, not sorted: the bytes at status-hl, status a link to it.
+    const status = "Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n";
+    const layer = await tar([{ name: "var/lib/dpkg/status-hl", body: status }, { name: "var/lib/dpkg/status", type: "link", linkname: "var/lib/dpkg/status-hl" }, { name: "var/lib/dpkg/info/a.list", body: "/x\n" }]);
+    let opened = 0;
+    const files = await filesOfLayers("test", [{ name: "layer 1", mediaType: TAR, open: async () => (opened++, layerStream(layer)) }]);
+    expect(text(files)).toEqual({ "var/lib/dpkg/status": status });
+    expect(opened).toBe(2);
+    // A layer without such a link is read once.
+    const plain = await tar([{ name: "var/lib/dpkg/status", body: status }]);
+    opened = 0;
+    await filesOfLayers("test", [{ name: "layer 1", mediaType: TAR, open: async () => (opened++, layerStream(plain)) }]);
+    expect(opened).toBe(1);
+    // A link to a symlink the layer holds is still no file: refused, naming the image and layer once.
+    const toSymlink = await tar([{ name: "etc/other", type: "symlink", linkname: "nowhere" }, { name: "var/lib/dpkg/status", type: "link", linkname: "etc/other" }]);
+    const refused = await filesOfLayers("img", [{ name: "layer 1", mediaType: TAR, open: async () => layerStream(toSymlink) }]).then(() => undefined, (error: unknown) => error as Error);
+    expect(refused?.message).toBe("img, layer 1: var/lib/dpkg/status is a hard link to etc/other, which is not a file Strata reads, so its contents cannot be known; the SBOM is not made without them");
+  });
 });
 
 describe("the tar parser's stalls (review 129: the sample's Python layer hung its signing)", () => {

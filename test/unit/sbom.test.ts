@@ -29,9 +29,9 @@ describe("which files an SBOM reads", () => {
   it("the dpkg database, os-release and Python distributions' metadata, nothing else", () => {
     for (const yes of ["var/lib/dpkg/status", "etc/os-release", "usr/lib/os-release", "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
       "opt/venv/lib/python3.11/site-packages/pip-23.0.1.dist-info/METADATA", "usr/lib/python3/dist-packages/python_apt-2.6.0.egg-info",
-      "usr/lib/python3/dist-packages/foo.egg-info/PKG-INFO"]) expect(isSbomSource(yes), yes).toBe(true);
+      "usr/lib/python3/dist-packages/foo.egg-info/PKG-INFO", "usr/local/lib/python3.11/site-packages/foo-1.0-py3.11.egg/EGG-INFO/PKG-INFO"]) expect(isSbomSource(yes), yes).toBe(true);
     for (const no of ["var/lib/dpkg/status-old", "var/lib/dpkg/available", "etc/os-release.d/x", "srv/os-release", "usr/lib/python3/six.dist-info/RECORD",
-      "usr/lib/python3/METADATA", "foo.egg-info/SOURCES.txt", "/var/lib/dpkg/status"]) expect(isSbomSource(no), no).toBe(false);
+      "usr/lib/python3/METADATA", "foo.egg-info/SOURCES.txt", "/var/lib/dpkg/status", "x/foo-1.0.egg/EGG-INFO/SOURCES.txt", "x/foo-1.0.egg/PKG-INFO"]) expect(isSbomSource(no), no).toBe(false);
   });
 });
 
@@ -68,6 +68,9 @@ describe("Debian packages (var/lib/dpkg/status)", () => {
     expect(() => parseDpkgStatus("Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\n\nPackage: b\nStatus: install ok weird\n")).toThrow(/line 6 \(b\): Status "install ok weird"/);
     expect(() => parseDpkgStatus("Package: a\nthis is not a field\n")).toThrow(UserError);
     expect(() => parseDpkgStatus("Version: 1\nStatus: install ok installed\n")).toThrow(/no Package field/);
+    // A Source field that is neither "<package>" nor "<package> (<version>)" is damage too, not a package without its source (review 134).
+    expect(() => parseDpkgStatus("Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\nSource: glibc (2.36-9) extra\n")).toThrow(/\(a\): Source "glibc \(2\.36-9\) extra" is not "<package>" or "<package> \(<version>\)"/);
+    expect(parseDpkgStatus("Package: a\nStatus: install ok installed\nVersion: 1\nArchitecture: amd64\nSource: glibc (2.36-9)\n")[0]?.source).toEqual({ name: "glibc", version: "2.36-9" });
   });
 });
 
@@ -101,6 +104,9 @@ describe("an image's packages", () => {
     expect(packages.find((found) => found.name === "libc6")?.purl).toContain("distro=debian-12");
     files.set("etc/os-release", "ID=debian\nVERSION_ID=13\n");
     expect(imagePackages(files).find((found) => found.name === "libc6")?.purl).toContain("distro=debian-13");
+    // An egg installed unzipped (easy_install, setup.py install): its EGG-INFO/PKG-INFO (review 134).
+    files.set("usr/local/lib/python3.11/site-packages/Old_Thing-0.3-py3.11.egg/EGG-INFO/PKG-INFO", "Metadata-Version: 1.1\nName: Old_Thing\nVersion: 0.3\n");
+    expect(imagePackages(files).find((found) => found.name === "Old_Thing")).toMatchObject({ type: "pypi", purl: "pkg:pypi/old-thing@0.3", foundIn: "usr/local/lib/python3.11/site-packages/Old_Thing-0.3-py3.11.egg/EGG-INFO/PKG-INFO" });
   });
 
   it("reads a distroless image's var/lib/dpkg/status.d (one file a package, no status), not the .md5sums beside them", () => {
@@ -145,6 +151,11 @@ describe("the SPDX document", () => {
     expect(imageSbom(subject(), files).document.creationInfo).toEqual({ created: "2026-12-02T15:17:03Z", creators: ["Tool: Strata-0.1.0"] });
     expect(spdxCreated("2026-12-02T16:17:03+01:00", "r")).toBe("2026-12-02T15:17:03Z");
     expect(spdxCreated(undefined, "r")).toBe("1970-01-01T00:00:00Z");
+    // A time that is no moment as written is refused, not rolled over to another (review 134); a leap day is one.
+    for (const impossible of ["2024-02-30T00:00:00Z", "2023-02-29T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T10:60:00Z", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00+24:00"]) {
+      expect(() => spdxCreated(impossible, "r"), impossible).toThrow(/which is not an RFC 3339 time/);
+    }
+    expect(spdxCreated("2024-02-29T23:59:59.5-00:30", "r")).toBe("2024-03-01T00:29:59Z");
     expect(() => spdxCreated("yesterday", "127.0.0.1:5000/g/debian:1")).toThrow(/the image config of 127.0.0.1:5000\/g\/debian:1 has created "yesterday"/);
   });
   it("the image is the root package (digest as checksum, pkg:oci purl) the document DESCRIBES and which CONTAINS every package", () => {
