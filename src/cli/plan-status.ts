@@ -123,17 +123,24 @@ export interface PromotionStatusInput {
   readonly refusals: readonly string[];
 }
 
-const hexOf = (digest: string): string => digest.slice(digest.indexOf(":") + 1);
+/** The hex of a digest, or of a digest reference (`registry:port/repo@sha256:<hex>`). */
+const hexOf = (digest: string): string => digest.slice(digest.lastIndexOf(":") + 1);
+
+/** The digest (hex) of the image a gate paragraph is about: the one before its "is refused:" (core/trust-verdict.ts refusalParagraph), not another it names (a parent). */
+const refusedHexOf = (paragraph: string): string | undefined => /@sha256:([0-9a-f]{64}) is refused:/.exec(paragraph)?.[1];
 
 /**
- * A promoting channel's rows. An image the gate refuses is `refused`, its paragraphs (each names the
- * image's digest) the reason; a refusal refuses the whole promotion, so every other layer is
+ * A promoting channel's rows. An image the gate refuses is `refused`, its paragraphs (each about
+ * the image's digest) the reason; a refusal refuses the whole promotion, so every other layer is
  * `blocked`: nothing would be copied. A refusal that names no digest of the plan is still a
  * refusal (the rows it cannot be placed on are blocked, and the exit code says so).
  */
 export function promotionRows(input: PromotionStatusInput): PlanRow[] {
   const digestsOf = (target: PromotionTarget): string[] => [target.digest, ...(input.platformDigests.get(target.source.layer) ?? [])].map(hexOf);
-  const refusedFor = (target: PromotionTarget): string[] => input.refusals.filter((paragraph) => digestsOf(target).some((hex) => paragraph.includes(hex)));
+  const refusedFor = (target: PromotionTarget): string[] => input.refusals.filter((paragraph) => {
+    const hex = refusedHexOf(paragraph);
+    return hex !== undefined && digestsOf(target).includes(hex);
+  });
   const refusedImages = input.refusals.length;
   const placed = new Set(input.targets.flatMap(refusedFor));
   const unplaced = input.refusals.filter((paragraph) => !placed.has(paragraph));

@@ -131,14 +131,30 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
   return { policy: { keys, reviewedRef }, problems: [] };
 }
 
-/** Why a PEM public key block cannot be read as a key, or undefined when it can (ECDSA, RSA or Ed25519, what cosign verifies with). */
-function unreadableKey(pem: string): string | undefined {
+/** The curves of the ECDSA keys cosign verifies with (Node's names): P-256, P-384, P-521. */
+const COSIGN_CURVES: Readonly<Record<string, string>> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
+
+/**
+ * Why a PEM file cannot be a key cosign verifies with, or undefined when it can: one PUBLIC KEY
+ * block (cosign reads a file's first block only, where Node would find a key after a certificate,
+ * and a second key in the file would be trusted by neither), whose bytes are an ECDSA P-256/384/521,
+ * RSA or Ed25519 key (cosign refuses DSA, X25519, secp256k1: every image would then be refused for
+ * the registry or cosign, or the key silently left out of a batch).
+ */
+function keyProblem(pem: string): string | undefined {
+  const blocks = [...pem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((match) => match[1] as string);
+  if (blocks[0] !== "PUBLIC KEY") return `its first PEM block is ${blocks[0] === undefined ? "missing" : `a ${blocks[0]}`}, which cosign reads in place of the key`;
+  if (blocks.length > 1) return `it holds ${blocks.length} PEM blocks (${blocks.join(", ")}), of which cosign reads only the first: one key a file`;
+  let key: ReturnType<typeof createPublicKey>;
   try {
-    createPublicKey(pem);
-    return undefined;
+    key = createPublicKey(pem);
   } catch (error) {
-    return (error as Error).message.split("\n")[0];
+    return `its BEGIN PUBLIC KEY block is no public key (${(error as Error).message.split("\n")[0]})`;
   }
+  const type = key.asymmetricKeyType ?? "unknown";
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (type === "rsa" || type === "ed25519" || (type === "ec" && curve !== undefined && curve in COSIGN_CURVES)) return undefined;
+  return `it is ${type === "ec" ? `an ECDSA key on the curve ${curve ?? "unknown"}` : `a ${type} key`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`;
 }
 
 /**
@@ -175,10 +191,10 @@ export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFi
     } else if (!/-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(pem)) {
       problems.push({ file: stackFile, field, message: `"${configured}" is not a PEM public key (no BEGIN PUBLIC KEY block)`, fix: "name the .pub file cosign generate-key-pair wrote" });
     } else {
-      // A block whose bytes are no key (cut short, edited) would make every verification "could not
-      // tell", each image refused for the registry or cosign: said here, as the config error it is.
-      const broken = unreadableKey(pem);
-      if (broken !== undefined) problems.push({ file: stackFile, field, message: `"${configured}" has a BEGIN PUBLIC KEY block that is no public key (${broken})`, fix: "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" });
+      // A key cosign cannot use (cut short, edited, of a type it does not take) would make every
+      // verification "could not tell", each image refused for the registry or cosign: said here, as the config error it is.
+      const wrong = keyProblem(pem);
+      if (wrong !== undefined) problems.push({ file: stackFile, field, message: `"${configured}" is not a key cosign verifies with: ${wrong}`, fix: "put back the whole cosign.pub that cosign generate-key-pair wrote (an ECDSA P-256 key), one key a file" });
       else keys.push({ configured, file, pem });
     }
   });

@@ -91,8 +91,17 @@ export interface KeyAnswers {
 /** What the attestations say, before git is asked about the commit. */
 export interface Evidence {
   readonly signedBy?: string;
-  /** The provenance (by a trusted key, about this digest) the verdict rests on: the first that passes every check, else the first read. */
+  /**
+   * The provenance (by a trusted key, about this digest) the verdict rests on: of those that pass
+   * every check, the one with the least commit (then key), so the order of keys and of the .att's
+   * layers never picks it; else the first read.
+   */
   readonly provenance?: { readonly signedBy: string; readonly commit?: string; readonly clean?: boolean; readonly passes: boolean };
+  /**
+   * The other commits that passing provenances name (least first), each with a key that signed one:
+   * the image was built from each, so it is reviewed when any of them is (withReviewedProvenance).
+   */
+  readonly otherProvenanceCommits?: readonly { readonly signedBy: string; readonly commit: string }[];
   /** What every provenance that passes says the image was built on: undefined when none names a parent (a root layer). */
   readonly parentDigestRefs?: readonly string[];
   readonly packages?: number;
@@ -150,6 +159,20 @@ export function statementsAbout(payloads: readonly string[], digest: string, pre
     }
   });
   return { statements, unsigned };
+}
+
+/**
+ * Whether one of the envelopes cosign printed holds a statement about several subjects: in a batch
+ * its answer cannot say which image's .att it came from, and it would be read for each digest it
+ * names (another image's attestation deciding this one's verdict), so the batch is asked image by
+ * image. Strata writes one subject a statement; BuildKit and cosign attest do too.
+ */
+export function namesSeveralSubjects(payloads: readonly string[]): boolean {
+  return documentsOf(payloads).some((document) => {
+    const envelope = readDsseEnvelope(Buffer.from(JSON.stringify(document), "utf8"));
+    const head = envelope === undefined ? undefined : readStatementHead(envelope.payload);
+    return head !== undefined && head.subjectDigests.length > 1;
+  });
 }
 
 /** A trusted key's PEM as a key object; undefined when it is none (the trust policy refuses such a file before anything is verified). */
@@ -282,10 +305,17 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
       ? { what: `its ${what} holds a payload that the trusted key cosign verified it with did not sign (an envelope with fields besides payloadType, payload and signatures, as cosign writes it, or another payload in place of the signed one): what it says is not read`, fix: `find out who wrote this digest's .att tag (cosign tree <image>); attest this digest anew; ${REBUILD}` }
       : { what: `its ${what}s by a trusted key name another subject, not this digest ${digest}: the attestation is about another image`, fix: `attest this digest; ${REBUILD}` };
 
-  // Provenance: verified statements about exactly this digest; the first that passes every check, else the first read.
+  // Provenance: verified statements about exactly this digest; of those that pass every check the
+  // least by commit and key (whatever order cosign printed them in), else the first read.
   const provenanceRead = answers.map((answer) => ({ key: answer.key, ...trusted(answer, "provenance", SLSA_PROVENANCE_V1) }));
   const candidates = provenanceRead.flatMap(({ key, statements }) => statements.map((statement) => ({ key, statement, checked: { problems: [...provenanceProblems(statement, target.digestRef).problems, ...targetProblems(statement, target, digest)] } })));
-  const chosen = candidates.find((candidate) => candidate.checked.problems.length === 0) ?? candidates[0];
+  const passing = candidates
+    .filter((candidate) => candidate.checked.problems.length === 0)
+    .map((candidate) => ({ ...candidate, commit: provenanceSource(candidate.statement).commit ?? "" }))
+    .sort((a, b) => compareText(a.commit, b.commit) || compareText(a.key, b.key));
+  const chosen = passing[0] ?? candidates[0];
+  const otherCommits = passing.filter((candidate, index) => candidate.commit !== "" && candidate.commit !== passing[0]?.commit && passing.findIndex((earlier) => earlier.commit === candidate.commit) === index);
+  const otherProvenanceCommits = otherCommits.length === 0 ? undefined : otherCommits.map((candidate) => ({ signedBy: candidate.key, commit: candidate.commit }));
   let provenance: Evidence["provenance"];
   let parentDigestRefs: string[] | undefined;
   if (chosen === undefined) {
@@ -323,7 +353,30 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
     else failures.push(unread(sbomRead, "SPDX SBOM attestation"));
   }
 
-  return { ...(signer === undefined ? {} : { signedBy: signer.key }), ...(provenance === undefined ? {} : { provenance }), ...(parentDigestRefs === undefined ? {} : { parentDigestRefs }), ...(packages === undefined ? {} : { packages }), failures };
+  return { ...(signer === undefined ? {} : { signedBy: signer.key }), ...(provenance === undefined ? {} : { provenance }), ...(otherProvenanceCommits === undefined ? {} : { otherProvenanceCommits }), ...(parentDigestRefs === undefined ? {} : { parentDigestRefs }), ...(packages === undefined ? {} : { packages }), failures };
+}
+
+/** Code-unit order, the same on every machine. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The evidence resting on the provenance whose commit is reviewed, when the one it rests on is not
+ * and another passing provenance's commit is (the same bytes built from two commits, each attested
+ * by a trusted key): "a provenance whose commit is reviewed" is there. `reviewOf` answers for a
+ * commit (git, cached by the caller). Returns the evidence and the review answer to decide with.
+ */
+export async function withReviewedProvenance(evidence: Evidence, reviewOf: (commit: string) => Promise<ReviewAnswer>): Promise<{ evidence: Evidence; review: ReviewAnswer | undefined }> {
+  const commit = evidence.provenance?.commit;
+  if (commit === undefined || evidence.provenance === undefined) return { evidence, review: undefined };
+  const review = await reviewOf(commit);
+  if (review.kind === "reviewed" || evidence.otherProvenanceCommits === undefined) return { evidence, review };
+  for (const other of evidence.otherProvenanceCommits) {
+    const otherReview = await reviewOf(other.commit);
+    if (otherReview.kind === "reviewed") return { evidence: { ...evidence, provenance: { ...evidence.provenance, signedBy: other.signedBy, commit: other.commit } }, review: otherReview };
+  }
+  return { evidence, review };
 }
 
 /**

@@ -405,6 +405,15 @@ const ATTESTATION_VERDICTS: readonly { readonly pattern: RegExp; readonly kind: 
   { pattern: /none of the attestations matched the predicate type/, kind: "no signature" },
 ];
 
+function isJson(line: string): boolean {
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * cosign's exit codes (cmd/cosign/errors/exit_codes.go), and for exit 1 the messages `verdicts`
  * lists, as a verdict; every other answer is "could not tell".
@@ -414,6 +423,10 @@ function classify(exit: Exit, what: string, verdicts: typeof ATTESTATION_VERDICT
     const payloads = exit.stdout.split("\n").map((line) => line.trim()).filter((line) => line !== "");
     // cosign said yes but printed nothing to check: not a yes Strata can act on.
     if (payloads.length === 0) return { kind: "could not tell", detail: `cosign verified the ${what} but printed no payload` };
+    // Every line it prints on stdout is a JSON document: anything else is output Strata cannot read,
+    // not a "verified" whose payloads would then be read as naming no digest (another key's, another image's).
+    const unreadable = payloads.find((line) => !isJson(line));
+    if (unreadable !== undefined) return { kind: "could not tell", detail: `cosign verified the ${what} but printed a line that is not JSON (${JSON.stringify(unreadable.slice(0, 80))}), so what it verified cannot be read` };
     return { kind: "verified", payloads };
   }
   if (exit.code === 10) return { kind: "no signature", detail: `no ${what}: ${lastWords(exit)}` };

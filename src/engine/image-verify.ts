@@ -11,7 +11,7 @@
  */
 import { InputError, UserError } from "../core/problems.js";
 import { TRUST_KEY, type TrustedKey } from "../core/trust-policy.js";
-import { decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget } from "../core/trust-verdict.js";
+import { decideVerdict, digestOf, readEvidence, type CosignAnswer, type ImageVerdict, type KeyAnswers, type ReviewAnswer, type VerifyTarget, namesSeveralSubjects, withReviewedProvenance } from "../core/trust-verdict.js";
 import { parseReference } from "../core/reference.js";
 import { Cosign, type AttestationType, type RegistryLogin } from "./cosign.js";
 import { createPublicKey } from "node:crypto";
@@ -82,7 +82,8 @@ const notAsked = (hung: string): CosignAnswer => ({ kind: "could not tell", deta
 /**
  * One check with one key over several digest references of one registry: one cosign call; when
  * it fails and there were several, one call per reference (cosign stops at the first failure, so
- * the batch's answer says only that one of them failed). A batch that verifies gives every
+ * the batch's answer says only that one of them failed), and so too when it verified statements
+ * that name several subjects (namesSeveralSubjects). A batch that verifies gives every
  * reference all its payloads: core/trust-verdict.ts keeps only those naming each digest (a batch
  * never holds one digest twice: batchesOf). Once `watch` says cosign hangs at the registry, the
  * references not yet asked are refused as not asked.
@@ -110,8 +111,10 @@ async function answersFor(cosign: Cosign, check: Check, refs: readonly string[],
   };
   if (watch.hung !== undefined) return refuseRest(0);
   const batch = await run(refs);
+  // A batch whose statements name several subjects cannot be shared out by digest: each image is asked alone.
+  const sharable = batch.kind === "verified" && !(refs.length > 1 && namesSeveralSubjects(batch.payloads));
   // A batch that made it two in a row: its own answer (out of time) for each of its references.
-  if (noted(batch, refs.length === 1 ? `${refs[0] as string} alone` : `a batch of ${refs.length} images`) || batch.kind === "verified" || refs.length === 1) {
+  if (noted(batch, refs.length === 1 ? `${refs[0] as string} alone` : `a batch of ${refs.length} images`) || sharable || refs.length === 1) {
     for (const ref of refs) answers.set(ref, batch);
     return answers;
   }
@@ -272,9 +275,9 @@ export async function verifyImages(targets: readonly VerifyTarget[], trust: Trus
       const answer = (check: Check): CosignAnswer => perKey.get(key.configured)?.get(check)?.get(target.digestRef) ?? missing;
       return { key: key.configured, pem: key.pem, signature: answer("signature"), provenance: answer("slsaprovenance1"), sbom: answer("spdxjson") };
     });
-    const evidence = readEvidence(target, answers);
-    const commit = evidence.provenance?.commit;
-    const review = trust.reviewed !== undefined && commit !== undefined ? await reviewOf(commit, trust.reviewed) : undefined;
+    const read = readEvidence(target, answers);
+    const reviewed = trust.reviewed;
+    const { evidence, review } = reviewed === undefined ? { evidence: read, review: undefined } : await withReviewedProvenance(read, (commit) => reviewOf(commit, reviewed));
     verdicts.push(decideVerdict(target, evidence, review, trust.reviewed?.ref));
   }
   return verdicts;

@@ -60,12 +60,14 @@ function payloadsFor(digest: string, commit = "0".repeat(40)): Record<string, st
 }
 
 describe("the verifier under cosign's faults", () => {
-  it("refuses, as could not tell, a cosign that runs past its time, one killed by a signal, and one that exits 0 printing nothing", async () => {
+  it("refuses, as could not tell, a cosign that runs past its time, one killed by a signal, one that exits 0 printing nothing, and one that exits 0 printing what is not JSON", async () => {
     const hangs = fakeCosign("hangs", "exec sleep 30");
     const killed = fakeCosign("killed", "kill -KILL $$");
     const silent = fakeCosign("silent", "exit 0");
+    // Not read as verified payloads naming other digests (another key's, another image's): review 133.
+    const prose = fakeCosign("prose", "echo 'Verification for the image -- The following checks were performed'; exit 0");
     // The short limit only where the fake hangs: a busy machine may take longer than that to start bash.
-    for (const [fake, said, timeoutMs] of [[hangs, /took longer than 300 ms and was stopped/, 300], [killed, /cannot verify the signature of .*: cosign verify was ended by SIGKILL before it answered/, 30_000], [silent, /verified the signature of .* but printed no payload/, 30_000]] as const) {
+    for (const [fake, said, timeoutMs] of [[hangs, /took longer than 300 ms and was stopped/, 300], [killed, /cannot verify the signature of .*: cosign verify was ended by SIGKILL before it answered/, 30_000], [silent, /verified the signature of .* but printed no payload/, 30_000], [prose, /verified the signature of .* but printed a line that is not JSON \("Verification for the image/, 30_000]] as const) {
       const started = Date.now();
       const [verdict] = await verifyImages([{ layer: "keystone", digestRef: refA }], trust, { cosignBinary: fake.binary, timeoutMs });
       expect(Date.now() - started).toBeLessThan(20_000);
@@ -365,6 +367,35 @@ esac`);
     expect(refusedB).toMatch(/SLSA provenance attestations by a trusted key name another subject/);
     expect(refusedB).toMatch(/SPDX SBOM attestations by a trusted key name another subject/);
   });
+  it("asks each image alone when a batch's statements name several subjects: another image's .att never decides this one's verdict (review 133)", async () => {
+    const provenance = (about: string, clean: boolean): Buffer => provenancePredicateBytes({ image: repository, digest: about, source: { repository: "file:///catalog", commit: "0".repeat(40), clean }, fingerprint: "f".repeat(64), layer: "keystone", buildArgs: {}, platform: "linux/amd64", stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "run-1", engine: { name: "docker", version: "29" } });
+    // A's own provenance records a dirty tree; B's .att holds a clean one whose subjects are B and A.
+    const dirtyA = signedEnvelope(inTotoStatement(repository, digestA, SLSA_PROVENANCE_V1, provenance(digestA, false)));
+    const both = JSON.parse(inTotoStatement(repository, digestB, SLSA_PROVENANCE_V1, provenance(digestB, true)).toString("utf8")) as { subject: unknown[] };
+    both.subject.push({ name: repository, digest: { sha256: digestA.slice("sha256:".length) } });
+    const aboutBoth = signedEnvelope(Buffer.from(JSON.stringify(both)));
+    const files = { verify: `${payloadsFor(digestA).verify}\n${payloadsFor(digestB).verify}`, spdxjson: `${payloadsFor(digestA).spdxjson}\n${payloadsFor(digestB).spdxjson}` };
+    for (const [name, text] of Object.entries({ ...files, "slsa-a": dirtyA, "slsa-b": aboutBoth, "slsa-ab": `${dirtyA}\n${aboutBoth}` })) writeFileSync(path.join(root, `several-${name}.out`), `${text}\n`);
+    const several = fakeCosign("several-subjects", `
+type=""; prev=""; for arg in "$@"; do [ "$prev" = --type ] && type="$arg"; prev="$arg"; done
+case "$1" in
+  verify) cat '${path.join(root, "several-verify.out")}' ;;
+  verify-attestation)
+    [ "$type" = spdxjson ] && { cat '${path.join(root, "several-spdxjson.out")}'; exit 0; }
+    case "$*" in
+      *'${refA}'*'${refB}'*) cat '${path.join(root, "several-slsa-ab.out")}' ;;
+      *'${refA}'*) cat '${path.join(root, "several-slsa-a.out")}' ;;
+      *) cat '${path.join(root, "several-slsa-b.out")}' ;;
+    esac ;;
+esac`);
+    const verdicts = await verifyImages([{ layer: "keystone", digestRef: refA }, { layer: "keystone", digestRef: refB }], trust, { cosignBinary: several.binary });
+    expect(verdicts.map((verdict) => verdict.admitted)).toEqual([false, true]);
+    expect(said(verdicts[0])).toMatch(/dirty tree/);
+    // The provenance batch was asked, then each image alone; the signature and SBOM batches were not split.
+    expect(callsOf(several).filter((call) => call.includes("slsaprovenance1")).map((call) => [call.includes(refA), call.includes(refB)])).toEqual([[true, true], [true, false], [false, true]]);
+    expect(callsOf(several).filter((call) => !call.includes("slsaprovenance1"))).toHaveLength(2);
+  });
+
   it("asks git whether each image's commit is in the reviewed ref it is given: a commit outside it is refused, one inside admitted", async () => {
     const checkout = path.join(root, "catalog");
     const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.org", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.org", GIT_CONFIG_NOSYSTEM: "1" };

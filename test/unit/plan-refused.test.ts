@@ -58,6 +58,13 @@ describe("a promoting channel's plan", () => {
     expect(planExitCode(strayRows)).toBe(1);
   });
 
+  it("places a child's refusal that names its refused parent on the child's row only (review 133)", () => {
+    const base = refusal("base", "a", "it has no signature");
+    const app = refusal("app", "b", `it was built on 127.0.0.1:5000/debian12-mos9.0-dev/img-base@sha256:${hex("a")}, which is refused here`);
+    const rows = promotionRows({ targets, platformDigests: new Map(), previous: {}, operations: new Map(), refusals: [base, app] });
+    expect(rows.map((row) => [row.layer, row.status, row.reason])).toEqual([["app", "refused", app], ["base", "refused", base], ["tools", "blocked", "the promotion is refused as a whole (2 images refused): nothing would be copied"]]);
+  });
+
   it("reads the program's refused: warnings from the preview's events, not a layer's own warnings", () => {
     const { programWarnings, onEvent } = eventCollector();
     const warn = (urn: string | undefined, message: string): EngineEvent => ({ sequence: 0, timestamp: 0, diagnosticEvent: { ...(urn === undefined ? {} : { urn }), severity: "warning", message, color: "never" } } as unknown as EngineEvent);

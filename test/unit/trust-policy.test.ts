@@ -1,3 +1,4 @@
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -96,6 +97,33 @@ describe("trusted keys", () => {
     // The private key's content is never repeated in a message.
     // (A body no temporary folder's name can hold: "xx" was, now and then, in the project's path.)
     expect(JSON.stringify(problems)).not.toContain("secret-key-body-4711");
+  });
+
+  it("refuses a key cosign cannot verify with, and a file cosign would read another way than Node (review 133); takes the types cosign takes", () => {
+    const spki = (key: KeyObject): string => key.export({ type: "spki", format: "pem" }).toString();
+    const refused: Record<string, [string, RegExp]> = {
+      "dsa.pub": [spki(generateKeyPairSync("dsa", { modulusLength: 2048, divisorLength: 256 }).publicKey), /it is a dsa key, which cosign does not verify with/],
+      "x25519.pub": [spki(generateKeyPairSync("x25519").publicKey), /it is a x25519 key, which cosign does not verify with/],
+      "k1.pub": [spki(generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey), /an ECDSA key on the curve secp256k1, which cosign does not verify with/],
+      "two.pub": [publicPem + spki(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey), /it holds 2 PEM blocks \(PUBLIC KEY, PUBLIC KEY\), of which cosign reads only the first/],
+      "cert-first.pub": ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" + publicPem, /its first PEM block is a CERTIFICATE, which cosign reads in place of the key/],
+    };
+    const accepted: Record<string, string> = {
+      "p384.pub": spki(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey),
+      "p521.pub": spki(generateKeyPairSync("ec", { namedCurve: "P-521" }).publicKey),
+      "rsa.pub": spki(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey),
+      "ed25519.pub": spki(generateKeyPairSync("ed25519").publicKey),
+    };
+    for (const [name, [pem]] of Object.entries(refused)) writeFileSync(path.join(project, "keys", name), pem);
+    for (const [name, pem] of Object.entries(accepted)) writeFileSync(path.join(project, "keys", name), pem);
+    const names = [...Object.keys(refused), ...Object.keys(accepted)];
+    const { keys, problems } = readTrustedKeys({ keys: names.map((name) => `keys/${name}`), reviewedRef: "origin/main" }, project, file);
+    expect(keys.map((key) => key.configured)).toEqual(Object.keys(accepted).map((name) => `keys/${name}`));
+    expect(problems.map((found) => found.field)).toEqual(Object.keys(refused).map((_, index) => `strata:trust.keys[${index}]`));
+    Object.values(refused).forEach(([, said], index) => {
+      expect(problems[index]?.message).toMatch(said);
+      expect(problems[index]?.message).toContain("is not a key cosign verifies with");
+    });
   });
 
   it("refuses a key that is a link leading out of the project; a link within it is read", () => {

@@ -2,7 +2,7 @@ import { generateKeyPairSync, sign } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { type CosignKey, dsseEnvelope, inTotoStatement, IN_TOTO_PAYLOAD_TYPE, pae, publicKeyPem, signBase64, simpleSigningPayload, SPDX_DOCUMENT } from "../../src/core/cosign-format.js";
 import { provenancePredicateBytes, SLSA_PROVENANCE_V1, type ProvenanceInput } from "../../src/core/provenance.js";
-import { admitParentsFirst, decideVerdict, type ImageVerdict, readEvidence, refusalParagraph, spdxPackageCount, type CosignAnswer, type KeyAnswers, type VerifyTarget } from "../../src/core/trust-verdict.js";
+import { admitParentsFirst, decideVerdict, type ImageVerdict, readEvidence, refusalParagraph, type ReviewAnswer, spdxPackageCount, type CosignAnswer, type KeyAnswers, type VerifyTarget, withReviewedProvenance } from "../../src/core/trust-verdict.js";
 
 const repository = "127.0.0.1:5000/g/keystone";
 const digest = `sha256:${"a".repeat(64)}`;
@@ -214,6 +214,33 @@ describe("trust verdict", () => {
     const unreviewed = decideVerdict(target, readEvidence(target, [good]), { kind: "not reviewed", detail: `commit ${commit} is not in reviewed` }, "reviewed");
     expect(unreviewed).toMatchObject({ admitted: false, reviewed: "no" });
     expect(unreviewed.failures[0]?.what).toMatch(/not in the reviewed ref reviewed/);
+  });
+
+  it("rests on the same provenance whatever order the keys and the .att put them in, and admits when any passing provenance's commit is reviewed (review 133)", async () => {
+    const [c1, c2] = ["1".repeat(40), "2".repeat(40)];
+    const built = (from: string): string => envelope(digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), source: { repository: "file:///catalog", commit: from, clean: true } }));
+    const inOrder = readEvidence(target, [{ ...good, provenance: verified(built(c1), built(c2)) }]);
+    const reversed = readEvidence(target, [{ ...good, provenance: verified(built(c2), built(c1)) }]);
+    expect(reversed).toEqual(inOrder);
+    expect(inOrder.provenance?.commit).toBe(c1);
+    expect(inOrder.otherProvenanceCommits).toEqual([{ signedBy: "keys/ci.pub", commit: c2 }]);
+    const asked: string[] = [];
+    const reviewOf = (reviewedCommit: string) => async (asking: string): Promise<ReviewAnswer> => {
+      asked.push(asking);
+      return asking === reviewedCommit ? { kind: "reviewed" } : { kind: "not reviewed", detail: `${asking} is not in origin/main` };
+    };
+    // Only c2 reviewed: admitted on c2's provenance, in either order.
+    for (const evidence of [inOrder, reversed]) {
+      const chosen = await withReviewedProvenance(evidence, reviewOf(c2));
+      expect(decideVerdict(target, chosen.evidence, chosen.review, "origin/main")).toMatchObject({ admitted: true, commit: c2, reviewed: "yes" });
+    }
+    // Neither reviewed: refused, naming the least commit; c1 reviewed: c2 is never asked about.
+    const neither = await withReviewedProvenance(inOrder, reviewOf("none"));
+    expect(decideVerdict(target, neither.evidence, neither.review, "origin/main")).toMatchObject({ admitted: false, commit: c1, reviewed: "no" });
+    asked.length = 0;
+    const first = await withReviewedProvenance(reversed, reviewOf(c1));
+    expect(decideVerdict(target, first.evidence, first.review, "origin/main")).toMatchObject({ admitted: true, commit: c1 });
+    expect(asked).toEqual([c1]);
   });
 
   it("never admits what could not be told: cosign or the registry failing, git unable to answer, no answer at all", () => {
