@@ -359,7 +359,10 @@ export function spdxCreated(created: string | undefined, ref: string): string {
 /** Whether a date, time and offset name a moment as written: Date.parse rolls 02-30 over to 03-01 and 24:00 to the next day. */
 function realTime(dateTime: string, offset: string): boolean {
   const [year, month, day, hour, minute, second] = dateTime.split(/[-T:]/).map(Number) as [number, number, number, number, number, number];
-  const written = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Not Date.UTC, which reads the years 0–99 as 1900–1999: Go's zero time, 0001-01-01, is a created that tools write.
+  const written = new Date(0);
+  written.setUTCFullYear(year, month - 1, day);
+  written.setUTCHours(hour, minute, second, 0);
   const sameFields = written.getUTCFullYear() === year && written.getUTCMonth() === month - 1 && written.getUTCDate() === day && written.getUTCHours() === hour && written.getUTCMinutes() === minute && written.getUTCSeconds() === second;
   const [offsetHours, offsetMinutes] = offset === "Z" ? [0, 0] : offset.slice(1).split(":").map(Number) as [number, number];
   return sameFields && offsetHours <= 23 && offsetMinutes <= 59;

@@ -135,26 +135,31 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
 const COSIGN_CURVES: Readonly<Record<string, string>> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
 
 /**
- * Why a PEM file cannot be a key cosign verifies with, or undefined when it can: one PUBLIC KEY
- * block (cosign reads a file's first block only, where Node would find a key after a certificate,
- * and a second key in the file would be trusted by neither), whose bytes are an ECDSA P-256/384/521,
- * RSA or Ed25519 key (cosign refuses DSA, X25519, secp256k1: every image would then be refused for
- * the registry or cosign, or the key silently left out of a batch).
+ * Why a PEM file cannot be a key cosign verifies with, and the fix; undefined when it can: its first
+ * block a PUBLIC KEY (cosign reads a file's first block only, where Node would find a key after a
+ * certificate), no second PUBLIC KEY (it would be trusted by neither), and its bytes an ECDSA
+ * P-256/384/521, RSA or Ed25519 key (cosign refuses DSA, X25519, secp256k1: every image would then
+ * be refused for "the registry or cosign", or the key silently left out of a batch).
  */
-function keyProblem(pem: string): string | undefined {
+function keyProblem(pem: string): { message: string; fix: string } | undefined {
   const blocks = [...pem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----/g)].map((match) => match[1] as string);
-  if (blocks[0] !== "PUBLIC KEY") return `its first PEM block is ${blocks[0] === undefined ? "missing" : `a ${blocks[0]}`}, which cosign reads in place of the key`;
-  if (blocks.length > 1) return `it holds ${blocks.length} PEM blocks (${blocks.join(", ")}), of which cosign reads only the first: one key a file`;
+  const oneKeyAFile = "put each public key in a file of its own, its PUBLIC KEY block first, and list each file in strata:trust.keys";
+  if (blocks[0] !== "PUBLIC KEY") return { message: `its first PEM block is ${blocks[0] === undefined ? "missing" : `a ${blocks[0]}`}, which cosign reads in place of the key`, fix: oneKeyAFile };
+  const keys = blocks.filter((block) => block === "PUBLIC KEY").length;
+  if (keys > 1) return { message: `it holds ${keys} PUBLIC KEY blocks, of which cosign reads only the first (the others would be trusted by nothing)`, fix: oneKeyAFile };
   let key: ReturnType<typeof createPublicKey>;
   try {
     key = createPublicKey(pem);
   } catch (error) {
-    return `its BEGIN PUBLIC KEY block is no public key (${(error as Error).message.split("\n")[0]})`;
+    return { message: `its BEGIN PUBLIC KEY block is no public key (${(error as Error).message.split("\n")[0]})`, fix: "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" };
   }
   const type = key.asymmetricKeyType ?? "unknown";
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (type === "rsa" || type === "ed25519" || (type === "ec" && curve !== undefined && curve in COSIGN_CURVES)) return undefined;
-  return `it is ${type === "ec" ? `an ECDSA key on the curve ${curve ?? "unknown"}` : `a ${type} key`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`;
+  return {
+    message: `it is ${type === "ec" ? `an ECDSA key on the curve ${curve ?? "unknown"}` : `a ${type} key`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`,
+    fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair) and trust its .pub",
+  };
 }
 
 /**
@@ -194,7 +199,7 @@ export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFi
       // A key cosign cannot use (cut short, edited, of a type it does not take) would make every
       // verification "could not tell", each image refused for the registry or cosign: said here, as the config error it is.
       const wrong = keyProblem(pem);
-      if (wrong !== undefined) problems.push({ file: stackFile, field, message: `"${configured}" is not a key cosign verifies with: ${wrong}`, fix: "put back the whole cosign.pub that cosign generate-key-pair wrote (an ECDSA P-256 key), one key a file" });
+      if (wrong !== undefined) problems.push({ file: stackFile, field, message: `"${configured}" is not a key cosign verifies with: ${wrong.message}`, fix: wrong.fix });
       else keys.push({ configured, file, pem });
     }
   });

@@ -372,11 +372,16 @@ export async function withReviewedProvenance(evidence: Evidence, reviewOf: (comm
   if (commit === undefined || evidence.provenance === undefined) return { evidence, review: undefined };
   const review = await reviewOf(commit);
   if (review.kind === "reviewed" || evidence.otherProvenanceCommits === undefined) return { evidence, review };
+  const resting = (other: { signedBy: string; commit: string }): Evidence => ({ ...evidence, provenance: { ...(evidence.provenance as NonNullable<Evidence["provenance"]>), signedBy: other.signedBy, commit: other.commit } });
+  // None reviewed: refused, on a commit git could not answer for when there is one (its fix, a fetch,
+  // may admit the image), else on the least commit.
+  let refused = { evidence, review };
   for (const other of evidence.otherProvenanceCommits) {
     const otherReview = await reviewOf(other.commit);
-    if (otherReview.kind === "reviewed") return { evidence: { ...evidence, provenance: { ...evidence.provenance, signedBy: other.signedBy, commit: other.commit } }, review: otherReview };
+    if (otherReview.kind === "reviewed") return { evidence: resting(other), review: otherReview };
+    if (otherReview.kind === "could not tell" && refused.review.kind === "not reviewed") refused = { evidence: resting(other), review: otherReview };
   }
-  return { evidence, review };
+  return refused;
 }
 
 /**

@@ -108,6 +108,9 @@ const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOST
  * A request's own copy of an error from a token ask it shared with others (askToken): what one
  * request adds to it (unsettled) must not reach the others.
  */
+/** Connection failures before anything was sent: a request they stopped never reached the server. */
+const NEVER_SENT_CODES: ReadonlySet<string> = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
 function ownCopy(error: unknown): RegistryError {
   if (!(error instanceof RegistryError)) return networkError("a token ask", error, 0);
   const copy = new RegistryError(error.message, error.status, error.answer, error.fault);
@@ -273,7 +276,8 @@ export class RegistryClient {
       } catch (error) {
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
         if (!last && (isStaleConnection(error) || isTransientCode(code))) {
-          retriedUnsettled = true;
+          // A connection never made carried no form; one that failed later may have.
+          if (code === undefined || !NEVER_SENT_CODES.has(code)) retriedUnsettled = true;
           await this.sleep(retryDelayMs(attempt));
           continue;
         }
@@ -281,12 +285,13 @@ export class RegistryClient {
         throw networkError(`${asking}${attempt > 1 ? ` (${attempt} attempts)` : ""}`, error, this.timeoutMs);
       }
       if (!last && isTransientStatus(answer.status)) {
-        retriedUnsettled = true;
+        // A 5xx may come after the work was done; a 429 or 408 says it was not.
+        if (answer.status >= 500) retriedUnsettled = true;
         await this.sleep(retryDelayMs(attempt, answer.headers.get("retry-after")));
         continue;
       }
       if (answer.status === 401 || answer.status === 403 || (identityToken !== undefined && answer.status === 400 && /invalid_grant/.test(answer.body.toString("utf8")))) {
-        const spent = identityToken !== undefined && retriedUnsettled ? ` (an earlier attempt of this exchange got no answer or a 5xx and was sent again: a token server that takes each refresh token once may have spent it then, and its answer with the next one was lost)` : "";
+        const spent = identityToken !== undefined && retriedUnsettled ? ` (an earlier attempt of this exchange lost its connection after it was made, or got a 5xx, and was sent again: a token server that takes each refresh token once may have spent it then, and its answer with the next one was lost)` : "";
         throw new RegistryError(`${asking} refused the credentials (HTTP ${answer.status}${attempt > 1 ? `, attempt ${attempt}` : ""}; ${this.loginSaid()})${spent}: set strata:registryUsername and strata:registryPassword (pulumi config set --secret), or docker login ${this.registry} (a credential helper's login counts)${identityToken === undefined ? "" : "; an identity token runs out: log in again the way it was made (az acr login, say)"}`, answer.status, describeStatus(answer.status));
       }
       // Not the body of an answer to an identity token's exchange: a server that echoes the form would show the token.

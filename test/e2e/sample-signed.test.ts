@@ -7,7 +7,7 @@
  * the run must end, every image verify with plain cosign, the Debian base's SBOM list exactly the
  * packages make-rootfs.sh wrote beside its rootfs, and `strata verify` pass every image.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,6 +51,9 @@ describe("the sample tree, signed as the README's walkthrough signs it", () => {
 
   beforeAll(async () => {
     cosign = cosignBinary();
+    // The sample's base is made by debootstrap, not here: scripts/test.sh makes it before the suites.
+    const rootfs = path.join(repoRoot, "layers/debian/rootfs.tar");
+    if (!existsSync(rootfs) || !existsSync(`${rootfs}.packages`)) throw new Error(`${rootfs} (and its .packages list) is missing: make it with scripts/make-rootfs.sh debian layers/debian/rootfs.tar (scripts/test.sh does)`);
     world = createWorld("sample", { catalog: path.join(repoRoot, "layers") });
     // The rootfs is generated, never committed (as in the project's own .gitignore): the tree is clean without it.
     writeFileSync(path.join(world.catalogDir, ".gitignore"), "*/rootfs.tar\n*/rootfs.tar.packages\n");

@@ -57,9 +57,9 @@ export class MemoryRegistry implements SignatureRegistry {
     return digest;
   }
 
-  /** Puts an image of these layers (bottom first) and its config under `repository`, untagged; its digest. */
-  addImage(repository: string, layers: readonly Buffer[]): string {
-    const config = Buffer.from(JSON.stringify({ created: "2026-12-02T18:00:00Z", architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: layers.map(sha256) } }));
+  /** Puts an image of these layers (bottom first) and its config (made at `created`) under `repository`, untagged; its digest. */
+  addImage(repository: string, layers: readonly Buffer[], created = "2026-12-02T18:00:00Z"): string {
+    const config = Buffer.from(JSON.stringify({ created, architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: layers.map(sha256) } }));
     for (const layer of layers) this.blobs.set(`${repository}@${sha256(layer)}`, layer);
     this.blobs.set(`${repository}@${sha256(config)}`, config);
     return this.add(repository, undefined, { schemaVersion: 2, mediaType: OCI_MANIFEST, config: { mediaType: "application/vnd.oci.image.config.v1+json", size: config.length, digest: sha256(config) }, layers: layers.map((layer) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", size: layer.length, digest: sha256(layer) })) });

@@ -419,6 +419,25 @@ esac`);
     };
     expect(await verdictFor(unreviewedCommit)).toMatchObject({ admitted: false, reviewed: "no", commit: unreviewedCommit, failures: [{ what: expect.stringContaining(`which is not in the reviewed ref origin/main`) }] });
     expect(await verdictFor(reviewedCommit)).toMatchObject({ admitted: true, reviewed: "yes", commit: reviewedCommit, failures: [] });
+
+    // The same bytes attested as built from two commits (review 133/135): admitted on the reviewed
+    // one, though the verdict rests first on the least commit, an unreviewed one (made so here).
+    let lesser = unreviewedCommit;
+    for (let tries = 0; lesser > reviewedCommit; tries++) {
+      if (tries > 64) throw new Error("no commit sorted before the reviewed one in 64 tries");
+      git("commit", "-q", "--allow-empty", "-m", `not reviewed ${tries}`);
+      lesser = git("rev-parse", "HEAD");
+    }
+    const twice = payloadsFor(digestA, reviewedCommit);
+    const both = { ...twice, slsaprovenance1: `${payloadsFor(digestA, lesser).slsaprovenance1}\n${twice.slsaprovenance1}` };
+    for (const [check, text] of Object.entries(both)) writeFileSync(path.join(root, `both-${check}.out`), `${text}\n`);
+    const bothAnswers = fakeCosign("answers-both", `
+case "$1" in
+  verify) cat '${path.join(root, "both-verify.out")}' ;;
+  verify-attestation) type=""; prev=""; for arg in "$@"; do [ "$prev" = --type ] && type="$arg"; prev="$arg"; done; cat "${root}/both-$type.out" ;;
+esac`);
+    const [builtTwice] = await verifyImages([{ layer: "keystone", digestRef: refA }], { ...trust, checkoutDir: checkout, reviewed }, { cosignBinary: bothAnswers.binary });
+    expect(builtTwice).toMatchObject({ admitted: true, reviewed: "yes", commit: reviewedCommit, failures: [] });
   });
 });
 

@@ -243,8 +243,20 @@ describe("the client's token logins, against a fake registry", () => {
     });
     const error = await registry.client.tags("g/app").then(() => undefined, (reason: unknown) => reason as Error);
     expect(asked).toBe(2);
-    expect(error?.message).toMatch(/refused the credentials \(HTTP 400, attempt 2; the login from credential helper docker-credential-acr \(an identity token\) was refused\) \(an earlier attempt of this exchange got no answer or a 5xx and was sent again: a token server that takes each refresh token once may have spent it then, .*\): .*log in again the way it was made/);
+    expect(error?.message).toMatch(/refused the credentials \(HTTP 400, attempt 2; the login from credential helper docker-credential-acr \(an identity token\) was refused\) \(an earlier attempt of this exchange lost its connection after it was made, or got a 5xx, and was sent again: a token server that takes each refresh token once may have spent it then, .*\): .*log in again the way it was made/);
     expect(error?.message).not.toContain("rt-0");
+    // A 503 first may have come after the work was done too; a 429, or a connection refused, says it was not.
+    const refusedAfter = async (first: () => Response | never): Promise<string | undefined> => {
+      let calls = 0;
+      const server = tokenRegistry({ identityToken: "rt-0", tokenServer: async () => (++calls === 1 ? first() : new Response('{"error":"invalid_grant"}', { status: 400 })) });
+      return server.client.tags("g/app").then(() => undefined, (reason: unknown) => (reason as Error).message);
+    };
+    expect(await refusedAfter(() => new Response("", { status: 503 }))).toContain("an earlier attempt of this exchange lost its connection after it was made, or got a 5xx");
+    for (const notReached of [() => new Response("", { status: 429 }), () => { throw new TypeError("fetch failed", { cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) }); }]) {
+      const said = await refusedAfter(notReached);
+      expect(said).toMatch(/refused the credentials \(HTTP 400, attempt 2; /);
+      expect(said).not.toContain("earlier attempt");
+    }
     // Refused at once, nothing lost before: no such guess.
     const refused = tokenRegistry({ identityToken: "rt-0", tokenAnswers: [() => new Response('{"error":"invalid_grant"}', { status: 400 })] });
     const plain = await refused.client.tags("g/app").then(() => undefined, (reason: unknown) => reason as Error);

@@ -156,6 +156,9 @@ describe("the SPDX document", () => {
       expect(() => spdxCreated(impossible, "r"), impossible).toThrow(/which is not an RFC 3339 time/);
     }
     expect(spdxCreated("2024-02-29T23:59:59.5-00:30", "r")).toBe("2024-03-01T00:29:59Z");
+    // Years before 100 are years (review 135): Go's zero time is what go-containerregistry, ko and crane write.
+    expect(spdxCreated("0001-01-01T00:00:00Z", "r")).toBe("0001-01-01T00:00:00Z");
+    expect(spdxCreated("0099-06-01T12:00:00+01:00", "r")).toBe("0099-06-01T11:00:00Z");
     expect(() => spdxCreated("yesterday", "127.0.0.1:5000/g/debian:1")).toThrow(/the image config of 127.0.0.1:5000\/g\/debian:1 has created "yesterday"/);
   });
   it("the image is the root package (digest as checksum, pkg:oci purl) the document DESCRIBES and which CONTAINS every package", () => {

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { packTar } from "modern-tar";
 import { attestationTag, type CosignKey, IN_TOTO_PAYLOAD_TYPE, OCI_MANIFEST_TYPE, pae, PREDICATE_TYPES, readCosignManifest, readDsseEnvelope, readSimpleSigning, readStatementHead, SIGNATURE_ANNOTATION, signatureTag, unlockCosignKey, verifiesBase64 } from "../../src/core/cosign-format.js";
 import { serializeSpdx } from "../../src/core/sbom.js";
-import { type AttestationRegistry, attestImage, attestImageSet, KeyUnlocker } from "../../src/pulumi/provider/attest-image.js";
+import { type AttestationRegistry, attestImage, attestImageSet, KeyUnlocker, sbomOf } from "../../src/pulumi/provider/attest-image.js";
 import { diffImageAttestationsSet, type ImageAttestationsInputs, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "../../src/pulumi/provider/image-attestations-inputs.js";
 import { SECRET_SIGNATURE } from "../../src/pulumi/provider/layer-image-inputs.js";
 import { type ImageConfig, type ManifestResult } from "../../src/registry/client.js";
@@ -372,6 +372,19 @@ describe("signing an image, in this process", () => {
     const document = (JSON.parse(first.toString("utf8")) as { predicate: Parameters<typeof serializeSpdx>[0] }).predicate;
     expect(serializeSpdx(document)).toContain("bash");
     expect((await sbomOfRegistry()).equals(first)).toBe(true);
+  });
+
+  it("dates an index's SBOM by its newest platform image, and refuses a platform's created that is no moment, newest or not (review 135)", async () => {
+    const registry = await imageRegistry();
+    const layer = registry.blobs.get(`g/app@${(JSON.parse((registry.manifests.get(`g/app@${registry.image}`) as Buffer).toString("utf8")) as { layers: { digest: string }[] }).layers[0]?.digest}`) as Buffer;
+    const index = (times: readonly string[]): string => registry.add("g/app", undefined, {
+      schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: times.map((time, at) => ({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: registry.addImage("g/app", [layer], time), size: 1, platform: { architecture: ["amd64", "arm64"][at], os: "linux" } })),
+    }, "application/vnd.oci.image.index.v1+json");
+    const created = async (digest: string): Promise<string> => (JSON.parse((await sbomOf(registry, { registry: "127.0.0.1:5000", repository: "g/app", digest, tag: "1.0-p0" }, "Strata-0.1.0")).bytes) as { creationInfo: { created: string } }).creationInfo.created;
+    expect(await created(index(["2026-12-01T10:00:00Z", "2026-12-02T09:30:00+01:00"]))).toBe("2026-12-02T08:30:00Z");
+    expect(await created(index(["0001-01-01T00:00:00Z", "2026-12-01T10:00:00Z"]))).toBe("2026-12-01T10:00:00Z");
+    await expect(created(index(["2024-02-30T00:00:00Z", "2026-12-01T10:00:00Z"]))).rejects.toThrow(/g\/app@sha256:[0-9a-f]{64} has created "2024-02-30T00:00:00Z", which is not an RFC 3339 time/);
   });
 
   it("names the attestations the registry holds when an earlier run attested the image, not the ones this run would have written", async () => {

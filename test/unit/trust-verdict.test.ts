@@ -237,6 +237,9 @@ describe("trust verdict", () => {
     // Neither reviewed: refused, naming the least commit; c1 reviewed: c2 is never asked about.
     const neither = await withReviewedProvenance(inOrder, reviewOf("none"));
     expect(decideVerdict(target, neither.evidence, neither.review, "origin/main")).toMatchObject({ admitted: false, commit: c1, reviewed: "no" });
+    // Neither reviewed, c2's answer not known (a shallow clone): refused on c2, saying git could not tell, not that c1 is unreviewed.
+    const unknown = await withReviewedProvenance(inOrder, async (asking) => (asking === c2 ? { kind: "could not tell", detail: `${c2} is not in this clone` } : { kind: "not reviewed", detail: `${asking} is not in origin/main` }));
+    expect(decideVerdict(target, unknown.evidence, unknown.review, "origin/main")).toMatchObject({ admitted: false, commit: c2, reviewed: "could not tell" });
     asked.length = 0;
     const first = await withReviewedProvenance(reversed, reviewOf(c1));
     expect(decideVerdict(target, first.evidence, first.review, "origin/main")).toMatchObject({ admitted: true, commit: c1 });

@@ -17,7 +17,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { attestationTag, CHANGE_KEY, type CosignKey, type KeySource, PREDICATE_TYPES, signatureTag, unlockCosignKey } from "../../core/cosign-format.js";
 import { provenancePredicateBytes } from "../../core/provenance.js";
 import { parseReference, referenceProblems } from "../../core/reference.js";
-import { type ImagePackage, imagePackages, packageKeyDelta, sbomPackageKeys, serializeSpdx, spdxDocument } from "../../core/sbom.js";
+import { type ImagePackage, imagePackages, packageKeyDelta, sbomPackageKeys, serializeSpdx, spdxCreated, spdxDocument } from "../../core/sbom.js";
 import { type SigningKey } from "../../engine/cosign.js";
 import { RegistryError } from "../../registry/client.js";
 import { type ImageFilesRegistry, imageFiles, type LayerChangesets } from "../../registry/image-files.js";
@@ -76,8 +76,11 @@ export async function sbomOf(client: ImageFilesRegistry, inputs: Pick<ImageAttes
   for (const child of children) {
     const read = await imageFiles(client, inputs.repository, child.digest, undefined, changesets);
     for (const found of imagePackages(read.files)) union.set(`${found.purl}\0${found.foundIn}`, found);
+    // Each platform's time read as the SBOM reads one (a time that is no moment refused, whichever platform's it is), in UTC: compared as text.
     const time = read.config.created;
-    if (time !== undefined && (created === undefined || Date.parse(time) > Date.parse(created))) created = time;
+    if (time === undefined || time === "") continue;
+    const utc = spdxCreated(time, `${inputs.registry}/${inputs.repository}@${child.digest}`);
+    if (created === undefined || utc > created) created = utc;
   }
   const document = spdxDocument({ ...subject, ...(created === undefined ? {} : { created }) }, [...union.values()]);
   return { bytes: serializeSpdx(document), packages: document.packages.length - 1, packageKeys: sbomPackageKeys(document) };
