@@ -352,8 +352,10 @@ export function spdxCreated(created: string | undefined, ref: string): string {
   if (created === undefined || created === "") return "1970-01-01T00:00:00Z";
   const match = SPDX_TIME.exec(created);
   const time = match === null || !realTime(match[1] as string, match[2] as string) ? Number.NaN : Date.parse(`${match[1]}${match[2]}`);
-  if (Number.isNaN(time)) throw new UserError(`the image config of ${ref} has created "${created}", which is not an RFC 3339 time; the SBOM takes its creation time from it (so the same image gives the same bytes) and cannot make one up: rebuild the image, or fix the tool that wrote its config`);
-  return `${new Date(time).toISOString().slice(0, 19)}Z`;
+  // In UTC the year may leave 0000–9999 (0000-01-01T00:30+01:00), which SPDX's time cannot say.
+  const utc = Number.isNaN(time) ? undefined : `${new Date(time).toISOString().slice(0, 19)}Z`;
+  if (utc === undefined || !/^\d{4}-/.test(utc)) throw new UserError(`the image config of ${ref} has created "${created}", which is not an RFC 3339 time${utc === undefined ? "" : " in the years 0000–9999 once in UTC"}; the SBOM takes its creation time from it (so the same image gives the same bytes) and cannot make one up: rebuild the image, or fix the tool that wrote its config`);
+  return utc;
 }
 
 /** Whether a date, time and offset name a moment as written: Date.parse rolls 02-30 over to 03-01 and 24:00 to the next day. */

@@ -105,12 +105,18 @@ export class RegistryError extends UserError {
 const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
 
 /**
+ * Whether a failed attempt was never sent: no connection, or a TLS handshake refused; a TLS failure
+ * on a connection already established (transport.ts marks it) may come after the request was written.
+ */
+function neverSent(error: unknown): boolean {
+  const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
+  return code !== undefined && (NOT_SENT_CODES.has(code) || (tlsRefusal(code) && (error as { tlsEstablished?: unknown }).tlsEstablished !== true));
+}
+
+/**
  * A request's own copy of an error from a token ask it shared with others (askToken): what one
  * request adds to it (unsettled) must not reach the others.
  */
-/** Connection failures before anything was sent: a request they stopped never reached the server. */
-const NEVER_SENT_CODES: ReadonlySet<string> = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
-
 function ownCopy(error: unknown): RegistryError {
   if (!(error instanceof RegistryError)) return networkError("a token ask", error, 0);
   const copy = new RegistryError(error.message, error.status, error.answer, error.fault);
@@ -277,7 +283,7 @@ export class RegistryClient {
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
         if (!last && (isStaleConnection(error) || isTransientCode(code))) {
           // A connection never made carried no form; one that failed later may have.
-          if (code === undefined || !NEVER_SENT_CODES.has(code)) retriedUnsettled = true;
+          if (!neverSent(error)) retriedUnsettled = true;
           await this.sleep(retryDelayMs(attempt));
           continue;
         }
@@ -377,10 +383,7 @@ export class RegistryClient {
         answer = { ...response, attempts: attempt, unsettled };
       } catch (error) {
         const code = error instanceof RegistryError ? causeCode((error as { cause?: unknown }).cause) : causeCode(error);
-        // Not sent: no connection, or a TLS handshake refused; a TLS failure on a connection already
-        // established (transport.ts marks it) may come after the request was written.
-        const neverSent = code !== undefined && (NOT_SENT_CODES.has(code) || (tlsRefusal(code) && (error as { tlsEstablished?: unknown }).tlsEstablished !== true));
-        if (writes && sending && !neverSent) unsettled = true;
+        if (writes && sending && !neverSent(error)) unsettled = true;
         // A request of any method whose kept-alive connection broke before any answer is tried
         // again (transport.ts), counted: a POST is then not lost to a connection the registry
         // dropped while idle, and a PUT that landed anyway is found as the retried one's is.

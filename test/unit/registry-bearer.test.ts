@@ -252,7 +252,10 @@ describe("the client's token logins, against a fake registry", () => {
       return server.client.tags("g/app").then(() => undefined, (reason: unknown) => (reason as Error).message);
     };
     expect(await refusedAfter(() => new Response("", { status: 503 }))).toContain("an earlier attempt of this exchange lost its connection after it was made, or got a 5xx");
-    for (const notReached of [() => new Response("", { status: 429 }), () => { throw new TypeError("fetch failed", { cause: Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }) }); }]) {
+    const notConnected = (code: string) => (): never => {
+      throw new TypeError("fetch failed", { cause: Object.assign(new Error(`connect ${code}`), { code }) });
+    };
+    for (const notReached of [() => new Response("", { status: 429 }), notConnected("ECONNREFUSED"), notConnected("UND_ERR_CONNECT_TIMEOUT")]) {
       const said = await refusedAfter(notReached);
       expect(said).toMatch(/refused the credentials \(HTTP 400, attempt 2; /);
       expect(said).not.toContain("earlier attempt");

@@ -159,6 +159,9 @@ describe("the SPDX document", () => {
     // Years before 100 are years (review 135): Go's zero time is what go-containerregistry, ko and crane write.
     expect(spdxCreated("0001-01-01T00:00:00Z", "r")).toBe("0001-01-01T00:00:00Z");
     expect(spdxCreated("0099-06-01T12:00:00+01:00", "r")).toBe("0099-06-01T11:00:00Z");
+    // One that leaves the years 0000–9999 once in UTC is refused, not written as "-000001-…" (review 136).
+    for (const outside of ["0000-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"]) expect(() => spdxCreated(outside, "r"), outside).toThrow(/not an RFC 3339 time in the years 0000–9999 once in UTC/);
+    expect(spdxCreated("0000-01-01T00:30:00Z", "r")).toBe("0000-01-01T00:30:00Z");
     expect(() => spdxCreated("yesterday", "127.0.0.1:5000/g/debian:1")).toThrow(/the image config of 127.0.0.1:5000\/g\/debian:1 has created "yesterday"/);
   });
   it("the image is the root package (digest as checksum, pkg:oci purl) the document DESCRIBES and which CONTAINS every package", () => {

@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatProblem } from "../../src/core/problems.js";
-import { parseTrustPolicy, readTrustedKeys } from "../../src/core/trust-policy.js";
+import { parseTrustPolicy, pemBlocks, readTrustedKeys } from "../../src/core/trust-policy.js";
 
 const file = "Pulumi.stable.yaml";
 const parse = (value: unknown) => parseTrustPolicy(value, file);
@@ -99,6 +99,17 @@ describe("trusted keys", () => {
     expect(JSON.stringify(problems)).not.toContain("secret-key-body-4711");
   });
 
+  it("finds PEM blocks as Go's encoding/pem does", () => {
+    const key = "-----BEGIN PUBLIC KEY-----\nQUJD\n-----END PUBLIC KEY-----\n";
+    const pemBlockTypes = (text: string): string[] => pemBlocks(text).map((block) => block.type);
+    expect(pemBlocks(key)).toEqual([{ type: "PUBLIC KEY", text: key }]);
+    expect(pemBlocks(`junk\r\n-----BEGIN A-----  \r\nQUJD\r\n-----END A-----\t\r\n${key}`)).toEqual([{ type: "A", text: "-----BEGIN A-----  \r\nQUJD\r\n-----END A-----\t\r\n" }, { type: "PUBLIC KEY", text: key }]);
+    // Not a block: indented, no END, an END of another type, text after the END, a body that is not base64.
+    for (const passedOver of [" -----BEGIN A-----\nQUJD\n-----END A-----\n", "-----BEGIN A-----\nQUJD\n", "-----BEGIN A-----\nQUJD\n-----END B-----\n", "-----BEGIN A-----\nQUJD\n-----END A----- x\n", "-----BEGIN A-----\nQ?JD\n-----END A-----\n"]) {
+      expect(pemBlockTypes(`${passedOver}${key}`), passedOver).toEqual(["PUBLIC KEY"]);
+    }
+  });
+
   it("refuses a key cosign cannot verify with, and a file cosign would read another way than Node (review 133); takes the types cosign takes", () => {
     const spki = (key: KeyObject): string => key.export({ type: "spki", format: "pem" }).toString();
     const refused: Record<string, [string, RegExp]> = {
@@ -107,6 +118,8 @@ describe("trusted keys", () => {
       "k1.pub": [spki(generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey), /an ECDSA key on the curve secp256k1, which cosign does not verify with/],
       "two.pub": [publicPem + spki(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey), /it holds 2 PUBLIC KEY blocks, of which cosign reads only the first/],
       "cert-first.pub": ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" + publicPem, /its first PEM block is a CERTIFICATE, which cosign reads in place of the key/],
+      // Any type Go's decoder reads, lowercase or with a hyphen too (review 136).
+      "lower-first.pub": ["-----BEGIN x509-cert-----\nMIIB\n-----END x509-cert-----\n" + publicPem, /its first PEM block is a x509-cert, which cosign reads in place of the key/],
     };
     const accepted: Record<string, string> = {
       "p384.pub": spki(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey),
@@ -115,12 +128,16 @@ describe("trusted keys", () => {
       "ed25519.pub": spki(generateKeyPairSync("ed25519").publicKey),
       // Another kind of block after the key: cosign reads the key, first (review 135).
       "with-comment.pub": `${publicPem}-----BEGIN COMMENT-----\nbWFkZSBieSBDSQ==\n-----END COMMENT-----\n`,
+      // Before the key, what Go's decoder passes over: an indented BEGIN, a BEGIN with no END (review 136).
+      "skipped-before.pub": `  -----BEGIN CERTIFICATE-----\nMIIB\n-----BEGIN CERTIFICATE-----\nnot ended\n${publicPem}`,
     };
     for (const [name, [pem]] of Object.entries(refused)) writeFileSync(path.join(project, "keys", name), pem);
     for (const [name, pem] of Object.entries(accepted)) writeFileSync(path.join(project, "keys", name), pem);
     const names = [...Object.keys(refused), ...Object.keys(accepted)];
     const { keys, problems } = readTrustedKeys({ keys: names.map((name) => `keys/${name}`), reviewedRef: "origin/main" }, project, file);
     expect(keys.map((key) => key.configured)).toEqual(Object.keys(accepted).map((name) => `keys/${name}`));
+    // Each key as cosign reads it, the file's first block, whatever is around it.
+    expect(keys.find((key) => key.configured === "keys/skipped-before.pub")?.pem).toBe(publicPem);
     expect(problems.map((found) => found.field)).toEqual(Object.keys(refused).map((_, index) => `strata:trust.keys[${index}]`));
     Object.values(refused).forEach(([, said], index) => {
       expect(problems[index]?.message).toMatch(said);
