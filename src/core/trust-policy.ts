@@ -132,64 +132,39 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
 }
 
 /**
- * A text's PEM blocks (type, and the block's own text from its BEGIN to its END line), found as Go's
- * encoding/pem Decode finds them (what cosign loads a key with, reading the first): a BEGIN line at a
- * line's start ending in five dashes, an END line of the same type with nothing after it but spaces,
- * a base64 body; anything else is passed over.
+ * The one PUBLIC KEY block of a key file, as its own text; undefined unless the file holds exactly
+ * one BEGIN and one END line and they frame a base64 body. cosign reads a file's first block with
+ * Go's PEM decoder, whose rules changed between Go releases (CVE-2025-61723: which BEGIN an END
+ * closes, header lines, a lone `\r`), so a file with anything more could be read as another key
+ * by the cosign at hand than by Strata, which checks signatures with this block too: such a file is
+ * the policy's problem, whichever Go built cosign.
  */
-export function pemBlocks(text: string): { type: string; text: string }[] {
-  const blocks: { type: string; text: string }[] = [];
-  let at = 0;
-  for (;;) {
-    const begin = text.startsWith("-----BEGIN ", at) ? at : text.indexOf("\n-----BEGIN ", at);
-    if (begin < 0) return blocks;
-    const blockStart = begin === at && text.startsWith("-----BEGIN ", at) ? at : begin + 1;
-    const typeStart = blockStart + "-----BEGIN ".length;
-    const lineEnd = text.indexOf("\n", typeStart);
-    const typeLine = text.slice(typeStart, lineEnd < 0 ? text.length : lineEnd).replace(/[ \t\r]+$/, "");
-    at = lineEnd < 0 ? text.length : lineEnd + 1;
-    if (!typeLine.endsWith("-----")) continue;
-    const type = typeLine.slice(0, -"-----".length);
-    const end = text.startsWith("-----END ", at) ? at : text.indexOf("\n-----END ", at);
-    if (end < 0) continue;
-    const body = text.slice(at, end);
-    const trailerStart = (end === at && text.startsWith("-----END ", at) ? end : end + 1) + "-----END ".length;
-    const trailerEnd = text.indexOf("\n", trailerStart);
-    const trailerLine = text.slice(trailerStart, trailerEnd < 0 ? text.length : trailerEnd);
-    if (!trailerLine.startsWith(`${type}-----`) || trailerLine.slice(type.length + 5).replace(/[ \t\r]+$/, "") !== "") continue;
-    // Headers (Proc-Type: …) are not base64: a block that has them is taken as it is, not checked further.
-    const base64 = body.includes(":") ? "" : body.replace(/[\r\n \t]/g, "");
-    if (base64.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(base64)) continue;
-    const after = trailerEnd < 0 ? text.length : trailerEnd + 1;
-    blocks.push({ type, text: text.slice(blockStart, after) });
-    at = after;
-  }
-}
-
-/** A PEM text's first block, as cosign reads it (the whole text when no block is found). */
-function firstPem(text: string): string {
-  return pemBlocks(text)[0]?.text ?? text;
+export function soleKeyBlock(text: string): string | undefined {
+  if (text.split("-----BEGIN").length !== 2 || text.split("-----END").length !== 2) return undefined;
+  return /(?:^|\n)(-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+?\r?\n-----END PUBLIC KEY-----[ \t]*(?:\r?\n|$))/.exec(text)?.[1];
 }
 
 /** The curves of the ECDSA keys cosign verifies with (Node's names): P-256, P-384, P-521. */
 const COSIGN_CURVES: Readonly<Record<string, string>> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
 
 /**
- * Why a PEM file cannot be a key cosign verifies with, and the fix; undefined when it can: its first
- * block a PUBLIC KEY (cosign reads a file's first block only, where Node would find a key after a
- * certificate), no second PUBLIC KEY (it would be trusted by neither), and its bytes an ECDSA
+ * Why a key file cannot be a key cosign verifies with, and the fix; undefined when it can: one
+ * PUBLIC KEY block and nothing else that looks like one (soleKeyBlock), whose bytes are an ECDSA
  * P-256/384/521, RSA or Ed25519 key (cosign refuses DSA, X25519, secp256k1: every image would then
  * be refused for "the registry or cosign", or the key silently left out of a batch).
  */
 function keyProblem(pem: string): { message: string; fix: string } | undefined {
-  const blocks = pemBlocks(pem).map((block) => block.type);
-  const oneKeyAFile = "put each public key in a file of its own, its PUBLIC KEY block first, and list each file in strata:trust.keys";
-  if (blocks[0] !== "PUBLIC KEY") return { message: `its first PEM block is ${blocks[0] === undefined ? "missing" : `a ${blocks[0]}`}, which cosign reads in place of the key`, fix: oneKeyAFile };
-  const keys = blocks.filter((block) => block === "PUBLIC KEY").length;
-  if (keys > 1) return { message: `it holds ${keys} PUBLIC KEY blocks, of which cosign reads only the first (the others would be trusted by nothing)`, fix: oneKeyAFile };
+  const block = soleKeyBlock(pem);
+  if (block === undefined) {
+    const begins = pem.split("-----BEGIN").length - 1;
+    return {
+      message: `it is not one PUBLIC KEY block alone (${begins} BEGIN line${begins === 1 ? ", not framing a PUBLIC KEY's base64 as cosign writes it" : "s"}): cosign reads a file's first PEM block, and which one that is in a file of several depends on the Go it was built with, so Strata and cosign could trust different keys`,
+      fix: "keep each public key in a file of its own, exactly as cosign generate-key-pair wrote cosign.pub (one BEGIN PUBLIC KEY block, nothing else), and list each file in strata:trust.keys",
+    };
+  }
   let key: ReturnType<typeof createPublicKey>;
   try {
-    key = createPublicKey(firstPem(pem));
+    key = createPublicKey(block);
   } catch (error) {
     return { message: `its BEGIN PUBLIC KEY block is no public key (${(error as Error).message.split("\n")[0]})`, fix: "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" };
   }
@@ -240,8 +215,8 @@ export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFi
       // verification "could not tell", each image refused for the registry or cosign: said here, as the config error it is.
       const wrong = keyProblem(pem);
       if (wrong !== undefined) problems.push({ file: stackFile, field, message: `"${configured}" is not a key cosign verifies with: ${wrong.message}`, fix: wrong.fix });
-      // The key as cosign reads it: the file's first block (Strata checks signatures with it too).
-      else keys.push({ configured, file, pem: firstPem(pem) });
+      // The key as cosign reads it, the file's one block (Strata checks signatures with it too).
+      else keys.push({ configured, file, pem: soleKeyBlock(pem) as string });
     }
   });
   return { keys, problems };

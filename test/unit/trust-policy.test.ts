@@ -5,7 +5,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { formatProblem } from "../../src/core/problems.js";
-import { parseTrustPolicy, pemBlocks, readTrustedKeys } from "../../src/core/trust-policy.js";
+import { parseTrustPolicy, readTrustedKeys } from "../../src/core/trust-policy.js";
 
 const file = "Pulumi.stable.yaml";
 const parse = (value: unknown) => parseTrustPolicy(value, file);
@@ -99,45 +99,41 @@ describe("trusted keys", () => {
     expect(JSON.stringify(problems)).not.toContain("secret-key-body-4711");
   });
 
-  it("finds PEM blocks as Go's encoding/pem does", () => {
-    const key = "-----BEGIN PUBLIC KEY-----\nQUJD\n-----END PUBLIC KEY-----\n";
-    const pemBlockTypes = (text: string): string[] => pemBlocks(text).map((block) => block.type);
-    expect(pemBlocks(key)).toEqual([{ type: "PUBLIC KEY", text: key }]);
-    expect(pemBlocks(`junk\r\n-----BEGIN A-----  \r\nQUJD\r\n-----END A-----\t\r\n${key}`)).toEqual([{ type: "A", text: "-----BEGIN A-----  \r\nQUJD\r\n-----END A-----\t\r\n" }, { type: "PUBLIC KEY", text: key }]);
-    // Not a block: indented, no END, an END of another type, text after the END, a body that is not base64.
-    for (const passedOver of [" -----BEGIN A-----\nQUJD\n-----END A-----\n", "-----BEGIN A-----\nQUJD\n", "-----BEGIN A-----\nQUJD\n-----END B-----\n", "-----BEGIN A-----\nQUJD\n-----END A----- x\n", "-----BEGIN A-----\nQ?JD\n-----END A-----\n"]) {
-      expect(pemBlockTypes(`${passedOver}${key}`), passedOver).toEqual(["PUBLIC KEY"]);
-    }
-  });
-
   it("refuses a key cosign cannot verify with, and a file cosign would read another way than Node (review 133); takes the types cosign takes", () => {
     const spki = (key: KeyObject): string => key.export({ type: "spki", format: "pem" }).toString();
     const refused: Record<string, [string, RegExp]> = {
       "dsa.pub": [spki(generateKeyPairSync("dsa", { modulusLength: 2048, divisorLength: 256 }).publicKey), /it is a dsa key, which cosign does not verify with/],
       "x25519.pub": [spki(generateKeyPairSync("x25519").publicKey), /it is a x25519 key, which cosign does not verify with/],
       "k1.pub": [spki(generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey), /an ECDSA key on the curve secp256k1, which cosign does not verify with/],
-      "two.pub": [publicPem + spki(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey), /it holds 2 PUBLIC KEY blocks, of which cosign reads only the first/],
-      "cert-first.pub": ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" + publicPem, /its first PEM block is a CERTIFICATE, which cosign reads in place of the key/],
-      // Any type Go's decoder reads, lowercase or with a hyphen too (review 136).
-      "lower-first.pub": ["-----BEGIN x509-cert-----\nMIIB\n-----END x509-cert-----\n" + publicPem, /its first PEM block is a x509-cert, which cosign reads in place of the key/],
+      // cosign reads a file's first block, and which that is depends on the Go that built it: one block alone (reviews 133, 136, 137).
+      "two.pub": [publicPem + spki(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey), /it is not one PUBLIC KEY block alone \(2 BEGIN lines\)/],
+      "cert-first.pub": ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" + publicPem, /it is not one PUBLIC KEY block alone \(2 BEGIN lines\)/],
+      "lower-first.pub": ["-----BEGIN x509-cert-----\nMIIB\n-----END x509-cert-----\n" + publicPem, /it is not one PUBLIC KEY block alone/],
+      "with-comment.pub": [`${publicPem}-----BEGIN COMMENT-----\nbWFkZSBieSBDSQ==\n-----END COMMENT-----\n`, /it is not one PUBLIC KEY block alone/],
+      "unended-before.pub": [`  -----BEGIN CERTIFICATE-----\nMIIB\n${publicPem}`, /it is not one PUBLIC KEY block alone/],
+      // Go before 1.24.8 reads the second line as a header and key B; Strata would have read key A (review 137).
+      "header-trick.pub": [`-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----:\n${spki(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey).split("\n").slice(1).join("\n")}${publicPem}`, /it is not one PUBLIC KEY block alone/],
+      // An END line with a lone carriage return and no newline: no Go decoder reads it.
+      "lone-cr.pub": [publicPem.replace(/\n$/, "\r"), /it is not one PUBLIC KEY block alone \(1 BEGIN line, not framing a PUBLIC KEY's base64 as cosign writes it\)/],
     };
     const accepted: Record<string, string> = {
       "p384.pub": spki(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey),
       "p521.pub": spki(generateKeyPairSync("ec", { namedCurve: "P-521" }).publicKey),
       "rsa.pub": spki(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey),
       "ed25519.pub": spki(generateKeyPairSync("ed25519").publicKey),
-      // Another kind of block after the key: cosign reads the key, first (review 135).
-      "with-comment.pub": `${publicPem}-----BEGIN COMMENT-----\nbWFkZSBieSBDSQ==\n-----END COMMENT-----\n`,
-      // Before the key, what Go's decoder passes over: an indented BEGIN, a BEGIN with no END (review 136).
-      "skipped-before.pub": `  -----BEGIN CERTIFICATE-----\nMIIB\n-----BEGIN CERTIFICATE-----\nnot ended\n${publicPem}`,
+      // cosign.pub with CRLF line ends, without its last newline, with a note around it.
+      "crlf.pub": publicPem.replace(/\n/g, "\r\n"),
+      "no-last-newline.pub": publicPem.replace(/\n$/, ""),
+      "noted.pub": `CI's key, 2026\n${publicPem}rotated yearly\n`,
     };
     for (const [name, [pem]] of Object.entries(refused)) writeFileSync(path.join(project, "keys", name), pem);
     for (const [name, pem] of Object.entries(accepted)) writeFileSync(path.join(project, "keys", name), pem);
     const names = [...Object.keys(refused), ...Object.keys(accepted)];
     const { keys, problems } = readTrustedKeys({ keys: names.map((name) => `keys/${name}`), reviewedRef: "origin/main" }, project, file);
     expect(keys.map((key) => key.configured)).toEqual(Object.keys(accepted).map((name) => `keys/${name}`));
-    // Each key as cosign reads it, the file's first block, whatever is around it.
-    expect(keys.find((key) => key.configured === "keys/skipped-before.pub")?.pem).toBe(publicPem);
+    // Each key as cosign reads it: the block alone, whatever is around it.
+    expect(keys.find((key) => key.configured === "keys/noted.pub")?.pem).toBe(publicPem);
+    expect(keys.find((key) => key.configured === "keys/crlf.pub")?.pem).toBe(publicPem.replace(/\n/g, "\r\n"));
     expect(problems.map((found) => found.field)).toEqual(Object.keys(refused).map((_, index) => `strata:trust.keys[${index}]`));
     Object.values(refused).forEach(([, said], index) => {
       expect(problems[index]?.message).toMatch(said);
