@@ -144,16 +144,16 @@ export function soleKeyBlock(text: string): string | undefined {
   return /(?:^|\n)(-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+?\r?\n-----END PUBLIC KEY-----[ \t]*(?:\r?\n|$))/.exec(text)?.[1];
 }
 
-/** The curves of the ECDSA keys cosign verifies with (Node's names): P-256, P-384, P-521. */
-const COSIGN_CURVES: Readonly<Record<string, string>> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
+/** The curves of the ECDSA keys cosign verifies with, by Node's names: P-256, P-384, P-521. */
+const COSIGN_CURVES: ReadonlySet<string> = new Set(["prime256v1", "secp384r1", "secp521r1"]);
 
 /**
- * Why a key file cannot be a key cosign verifies with, and the fix; undefined when it can: one
- * PUBLIC KEY block and nothing else that looks like one (soleKeyBlock), whose bytes are an ECDSA
- * P-256/384/521, RSA or Ed25519 key (cosign refuses DSA, X25519, secp256k1: every image would then
- * be refused for "the registry or cosign", or the key silently left out of a batch).
+ * A key file's key as cosign reads it (its one block), or why it cannot be a key cosign verifies
+ * with, and the fix: one PUBLIC KEY block and nothing else that looks like one (soleKeyBlock), whose
+ * bytes are an ECDSA P-256/384/521, RSA or Ed25519 key (cosign refuses DSA, X25519, secp256k1: every
+ * image would then be refused for "the registry or cosign", or the key silently left out of a batch).
  */
-function keyProblem(pem: string): { message: string; fix: string } | undefined {
+function cosignKey(pem: string): { block: string } | { message: string; fix: string } {
   const block = soleKeyBlock(pem);
   if (block === undefined) {
     const begins = pem.split("-----BEGIN").length - 1;
@@ -170,7 +170,7 @@ function keyProblem(pem: string): { message: string; fix: string } | undefined {
   }
   const type = key.asymmetricKeyType ?? "unknown";
   const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (type === "rsa" || type === "ed25519" || (type === "ec" && curve !== undefined && curve in COSIGN_CURVES)) return undefined;
+  if (type === "rsa" || type === "ed25519" || (type === "ec" && curve !== undefined && COSIGN_CURVES.has(curve))) return { block };
   return {
     message: `it is ${type === "ec" ? `an ECDSA key on the curve ${curve ?? "unknown"}` : `a ${type} key`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`,
     fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair) and trust its .pub",
@@ -213,10 +213,10 @@ export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFi
     } else {
       // A key cosign cannot use (cut short, edited, of a type it does not take) would make every
       // verification "could not tell", each image refused for the registry or cosign: said here, as the config error it is.
-      const wrong = keyProblem(pem);
-      if (wrong !== undefined) problems.push({ file: stackFile, field, message: `"${configured}" is not a key cosign verifies with: ${wrong.message}`, fix: wrong.fix });
+      const read = cosignKey(pem);
+      if ("message" in read) problems.push({ file: stackFile, field, message: `"${configured}" is not a key cosign verifies with: ${read.message}`, fix: read.fix });
       // The key as cosign reads it, the file's one block (Strata checks signatures with it too).
-      else keys.push({ configured, file, pem: soleKeyBlock(pem) as string });
+      else keys.push({ configured, file, pem: read.block });
     }
   });
   return { keys, problems };

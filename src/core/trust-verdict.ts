@@ -314,8 +314,11 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
     .map((candidate) => ({ ...candidate, commit: provenanceSource(candidate.statement).commit ?? "" }))
     .sort((a, b) => compareText(a.commit, b.commit) || compareText(a.key, b.key));
   const chosen = passing[0] ?? candidates[0];
-  const otherCommits = passing.filter((candidate, index) => candidate.commit !== "" && candidate.commit !== passing[0]?.commit && passing.findIndex((earlier) => earlier.commit === candidate.commit) === index);
-  const otherProvenanceCommits = otherCommits.length === 0 ? undefined : otherCommits.map((candidate) => ({ signedBy: candidate.key, commit: candidate.commit }));
+  // Every other commit the passing provenances name, once, with the first key (in that order) that attested it.
+  const keyByCommit = new Map<string, string>();
+  for (const candidate of passing) if (candidate.commit !== "" && !keyByCommit.has(candidate.commit)) keyByCommit.set(candidate.commit, candidate.key);
+  keyByCommit.delete(passing[0]?.commit ?? "");
+  const otherProvenanceCommits = keyByCommit.size === 0 ? undefined : [...keyByCommit].map(([commit, signedBy]) => ({ signedBy, commit }));
   let provenance: Evidence["provenance"];
   let parentDigestRefs: string[] | undefined;
   if (chosen === undefined) {
