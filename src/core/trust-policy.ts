@@ -132,8 +132,9 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
 }
 
 /**
- * The one PUBLIC KEY block of a key file, as its own text; undefined unless the file holds exactly
- * one BEGIN and one END line and they frame a base64 body. cosign reads a file's first block with
+ * The one public key block of a key file (PUBLIC KEY, or RSA PUBLIC KEY: PKCS#1, which cosign
+ * takes too), as its own text; undefined unless the file holds exactly one BEGIN and one END line
+ * and they frame a base64 body of the same type. cosign reads a file's first block with
  * Go's PEM decoder, whose rules changed between Go releases (CVE-2025-61723: which BEGIN an END
  * closes, header lines, a lone `\r`), so a file with anything more could be read as another key
  * by the cosign at hand than by Strata, which checks signatures with this block too: such a file is
@@ -141,7 +142,7 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
  */
 export function soleKeyBlock(text: string): string | undefined {
   if (text.split("-----BEGIN").length !== 2 || text.split("-----END").length !== 2) return undefined;
-  return /(?:^|\n)(-----BEGIN PUBLIC KEY-----\r?\n[A-Za-z0-9+/=\r\n]+?\r?\n-----END PUBLIC KEY-----[ \t]*(?:\r?\n|$))/.exec(text)?.[1];
+  return /(?:^|\n)(-----BEGIN ((?:RSA )?PUBLIC KEY)-----\r?\n[A-Za-z0-9+/=\r\n]+?\r?\n-----END \2-----[ \t]*(?:\r?\n|$))/.exec(text)?.[1];
 }
 
 /** The curves of the ECDSA keys cosign verifies with, by Node's names: P-256, P-384, P-521. */
@@ -149,8 +150,8 @@ const COSIGN_CURVES: ReadonlySet<string> = new Set(["prime256v1", "secp384r1", "
 
 /**
  * A key file's key as cosign reads it (its one block), or why it cannot be a key cosign verifies
- * with, and the fix: one PUBLIC KEY block and nothing else that looks like one (soleKeyBlock), whose
- * bytes are an ECDSA P-256/384/521, RSA or Ed25519 key (cosign refuses DSA, X25519, secp256k1: every
+ * with, and the fix: one public key block and nothing else that looks like one (soleKeyBlock), whose
+ * bytes are an ECDSA P-256/384/521, RSA (SPKI or PKCS#1) or Ed25519 key (cosign refuses DSA, X25519, secp256k1: every
  * image would then be refused for "the registry or cosign", or the key silently left out of a batch).
  */
 function cosignKey(pem: string): { block: string } | { message: string; fix: string } {
@@ -208,7 +209,7 @@ export function readTrustedKeys(policy: TrustPolicy, projectDir: string, stackFi
     }
     if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
       problems.push({ file: stackFile, field, message: `"${configured}" is a private key`, fix: "name the public half (cosign.pub) instead, and remove the private key from the project: it belongs in a stack secret (strata:signingKey)" });
-    } else if (!/-----BEGIN PUBLIC KEY-----[\s\S]+-----END PUBLIC KEY-----/.test(pem)) {
+    } else if (!/-----BEGIN (?:RSA )?PUBLIC KEY-----[\s\S]+-----END (?:RSA )?PUBLIC KEY-----/.test(pem)) {
       problems.push({ file: stackFile, field, message: `"${configured}" is not a PEM public key (no BEGIN PUBLIC KEY block)`, fix: "name the .pub file cosign generate-key-pair wrote" });
     } else {
       // A key cosign cannot use (cut short, edited, of a type it does not take) would make every

@@ -15,8 +15,8 @@ export const cosignBinary = (): string => {
   }
 };
 
-/** Plain cosign, as a user runs it by hand. */
-export function cosignCli(binary: string, args: readonly string[]): { code: number; out: string } {
-  const result = spawnSync(binary, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root" }, timeout: 120_000 });
+/** Plain cosign, as a user runs it by hand (`env`: what the user would export, as COSIGN_PASSWORD). */
+export function cosignCli(binary: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): { code: number; out: string } {
+  const result = spawnSync(binary, args, { encoding: "utf8", env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env }, timeout: 120_000 });
   return { code: result.status ?? -1, out: `${result.stdout}${result.stderr}` };
 }

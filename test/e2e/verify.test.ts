@@ -2,12 +2,14 @@
  * `strata verify` (issue 29, item 7) with the real engine, the real registry and the real pinned
  * cosign, on the busybox fixture catalog: a dev stack signed by the key its trust policy names
  * verifies (exit 0, the table naming the key, the commit and the package count); the same with
- * `--key`; a stack signed by another key, and an image whose `.sig` tag was deleted from the
+ * `--key`, and with `--key` naming an RSA key kept as PKCS#1 (`BEGIN RSA PUBLIC KEY`) whose pair
+ * signed and attested the same images by plain cosign; a stack signed by another key, and an image whose `.sig` tag was deleted from the
  * registry, are refused (exit 1, a paragraph naming the image), so a verify that failed open fails
  * these tests; replacing the image's set (`--replace`, as the README says for a lost signature)
  * signs it again. `strata plan` on a channel promoting from each (with the same trust policy): the
  * first would promote every layer, the second shows every image refused and why, and exits 1.
  */
+import { generateKeyPairSync } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IMAGE_ATTESTATIONS_SET_TYPE } from "../../src/core/image-types.js";
 import { Cosign } from "../../src/engine/cosign.js";
 import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, registryContents, runStrata, upWithSummary } from "./harness.js";
-import { cosignBinary } from "./cosign-cli.js";
+import { cosignBinary, cosignCli } from "./cosign-cli.js";
 
 const PASSPHRASE = "verify-passphrase-3c9a71";
 
@@ -155,6 +157,50 @@ describe("strata verify", () => {
     for (const image of data.images) expect([image.admitted, image.signedBy, image.reviewed]).toEqual([true, publicKeyFile, "not checked"]);
     // dev has a trust policy: --key says it does not read it.
     expect(out).toMatch(/--key: the images are checked against \S+ alone; the stack's strata:trust \(its keys and reviewed ref\) is not read, so reviewed is not checked/);
+  });
+
+  it("takes an RSA key kept as PKCS#1 (BEGIN RSA PUBLIC KEY), as cosign does: images signed and attested with its pair by plain cosign pass --key with that file", async () => {
+    const rsaDir = mkdtempSync(path.join(tmpdir(), "strata-verify-rsa-"));
+    try {
+      // An RSA pair made elsewhere and imported, as cosign import-key-pair is meant for; its public
+      // half kept in the older PKCS#1 form (openssl rsa -RSAPublicKey_out writes it).
+      const pair = generateKeyPairSync("rsa", { modulusLength: 2048 });
+      writeFileSync(path.join(rsaDir, "rsa.pem"), pair.privateKey.export({ type: "pkcs8", format: "pem" }));
+      const password = { COSIGN_PASSWORD: "rsa-passphrase-52e0" };
+      const imported = cosignCli(cosign, ["import-key-pair", "--key", path.join(rsaDir, "rsa.pem"), "--output-key-prefix", path.join(rsaDir, "rsa")], password);
+      expect(imported.code, imported.out).toBe(0);
+      const pkcs1File = path.join(rsaDir, "rsa-pkcs1.pub");
+      writeFileSync(pkcs1File, pair.publicKey.export({ type: "pkcs1", format: "pem" }));
+      expect(readFileSync(pkcs1File, "utf8")).toMatch(/^-----BEGIN RSA PUBLIC KEY-----\n/);
+      const layers = (await dev.outputs()) as unknown as Record<string, SignedOutput>;
+      for (const output of Object.values(layers)) {
+        // Each image's own provenance and SBOM, attested again by the RSA key.
+        for (const type of ["slsaprovenance1", "spdxjson"]) {
+          const read = cosignCli(cosign, ["verify-attestation", "--key", publicKeyFile, "--insecure-ignore-tlog=true", "--type", type, output.digestRef]);
+          expect(read.code, read.out).toBe(0);
+          const envelope = JSON.parse(read.out.split("\n").find((line) => line.startsWith("{")) ?? "null") as { payload: string };
+          const statement = JSON.parse(Buffer.from(envelope.payload, "base64").toString("utf8")) as { predicate: unknown };
+          const predicateFile = path.join(rsaDir, `${type}.json`);
+          writeFileSync(predicateFile, JSON.stringify(statement.predicate));
+          const attest = cosignCli(cosign, ["attest", "--key", path.join(rsaDir, "rsa.key"), "--tlog-upload=false", "--yes", "--type", type, "--predicate", predicateFile, output.digestRef], password);
+          expect(attest.code, attest.out).toBe(0);
+        }
+        const sign = cosignCli(cosign, ["sign", "--key", path.join(rsaDir, "rsa.key"), "--tlog-upload=false", "--yes", output.digestRef], password);
+        expect(sign.code, sign.out).toBe(0);
+        // Plain cosign takes the PKCS#1 file.
+        const plain = cosignCli(cosign, ["verify", "--key", pkcs1File, "--insecure-ignore-tlog=true", output.digestRef]);
+        expect(plain.code, plain.out).toBe(0);
+      }
+      const { code, data, out } = await verifyJson("dev", "--key", pkcs1File);
+      expect(code, out).toBe(0);
+      expect(data.images.map((image) => [image.layer, image.admitted, image.signedBy, image.commit, image.packages]).sort()).toEqual(
+        Object.entries(layers).map(([layer, output]) => [layer, true, pkcs1File, commit, output.packages]).sort(),
+      );
+      // The ECDSA key's signatures are still there beside the RSA key's.
+      expect((await verifyJson("dev", "--key", publicKeyFile)).code).toBe(0);
+    } finally {
+      rmSync(rsaDir, { recursive: true, force: true });
+    }
   });
 
   it("refuses a stack signed by another key: exit 1 and a paragraph per image", async () => {

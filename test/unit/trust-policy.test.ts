@@ -99,8 +99,16 @@ describe("trusted keys", () => {
     expect(JSON.stringify(problems)).not.toContain("secret-key-body-4711");
   });
 
+  it("refuses a PKCS#1 block that is no key, as damage (what Node cannot read, cosign cannot either)", () => {
+    writeFileSync(path.join(project, "keys/rsa-cut.pub"), "-----BEGIN RSA PUBLIC KEY-----\nMIIBCgKCAQEA\n-----END RSA PUBLIC KEY-----\n");
+    const { keys, problems } = readTrustedKeys({ keys: ["keys/rsa-cut.pub"], reviewedRef: "origin/main" }, project, file);
+    expect(keys).toEqual([]);
+    expect(problems).toMatchObject([{ field: "strata:trust.keys[0]", message: expect.stringContaining("is no public key"), fix: expect.stringContaining("put back the whole cosign.pub") }]);
+  });
+
   it("refuses a key cosign cannot verify with, and a file cosign would read another way than Node (review 133); takes the types cosign takes", () => {
     const spki = (key: KeyObject): string => key.export({ type: "spki", format: "pem" }).toString();
+    const pkcs1 = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "pkcs1", format: "pem" }).toString();
     const refused: Record<string, [string, RegExp]> = {
       "dsa.pub": [spki(generateKeyPairSync("dsa", { modulusLength: 2048, divisorLength: 256 }).publicKey), /it is a dsa key, which cosign does not verify with/],
       "x25519.pub": [spki(generateKeyPairSync("x25519").publicKey), /it is a x25519 key, which cosign does not verify with/],
@@ -115,12 +123,16 @@ describe("trusted keys", () => {
       "header-trick.pub": [`-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----:\n${spki(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey).split("\n").slice(1).join("\n")}${publicPem}`, /it is not one PUBLIC KEY block alone/],
       // An END line with a lone carriage return and no newline: no Go decoder reads it.
       "lone-cr.pub": [publicPem.replace(/\n$/, "\r"), /it is not one PUBLIC KEY block alone \(1 BEGIN line, not framing a PUBLIC KEY's base64 as cosign writes it\)/],
+      // A PKCS#1 body whose END line names the other type: no Go decoder ends the block there.
+      "rsa-mixed.pub": [pkcs1.replace("-----END RSA PUBLIC KEY-----", "-----END PUBLIC KEY-----"), /it is not one PUBLIC KEY block alone \(1 BEGIN line/],
     };
     const accepted: Record<string, string> = {
       "p384.pub": spki(generateKeyPairSync("ec", { namedCurve: "P-384" }).publicKey),
       "p521.pub": spki(generateKeyPairSync("ec", { namedCurve: "P-521" }).publicKey),
       "rsa.pub": spki(generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey),
       "ed25519.pub": spki(generateKeyPairSync("ed25519").publicKey),
+      // PKCS#1 (BEGIN RSA PUBLIC KEY), as openssl rsa -RSAPublicKey_out writes it: cosign takes it too.
+      "rsa-pkcs1.pub": pkcs1,
       // cosign.pub with CRLF line ends, without its last newline, with a note around it.
       "crlf.pub": publicPem.replace(/\n/g, "\r\n"),
       "no-last-newline.pub": publicPem.replace(/\n$/, ""),
@@ -133,6 +145,7 @@ describe("trusted keys", () => {
     expect(keys.map((key) => key.configured)).toEqual(Object.keys(accepted).map((name) => `keys/${name}`));
     // Each key as cosign reads it: the block alone, whatever is around it.
     expect(keys.find((key) => key.configured === "keys/noted.pub")?.pem).toBe(publicPem);
+    expect(keys.find((key) => key.configured === "keys/rsa-pkcs1.pub")?.pem).toBe(pkcs1);
     expect(keys.find((key) => key.configured === "keys/crlf.pub")?.pem).toBe(publicPem.replace(/\n/g, "\r\n"));
     expect(problems.map((found) => found.field)).toEqual(Object.keys(refused).map((_, index) => `strata:trust.keys[${index}]`));
     Object.values(refused).forEach(([, said], index) => {
