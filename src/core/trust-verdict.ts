@@ -44,7 +44,7 @@ export interface VerifyFailure {
 
 export interface ImageVerdict extends VerifyTarget {
   readonly admitted: boolean;
-  /** The configured path of the trusted key whose signature verified, if any. */
+  /** The configured path of a trusted key whose signature verified, if any: the key of the provenance the commit is read from when it signed too, else the first in the policy's order. */
   readonly signedBy?: string;
   /** The provenance's commit and whether the tree was clean, when the provenance verified. */
   readonly commit?: string;
@@ -90,7 +90,10 @@ export interface KeyAnswers {
 
 /** What the attestations say, before git is asked about the commit. */
 export interface Evidence {
+  /** The first trusted key (in the policy's order) whose signature over this digest verified. */
   readonly signedBy?: string;
+  /** Every trusted key whose signature over this digest verified, in the policy's order. */
+  readonly signers?: readonly string[];
   /**
    * The provenance (by a trusted key, about this digest) the verdict rests on: of those that pass
    * every check, the one with the least commit (then key), so the order of keys and of the .att's
@@ -283,7 +286,8 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
   const failures: VerifyFailure[] = [];
 
   // Signature: a trusted key's verified payload naming exactly this digest.
-  const signer = answers.find((answer) => answer.signature.kind === "verified" && signatureNames(answer.signature.payloads, digest));
+  const signers = answers.filter((answer) => answer.signature.kind === "verified" && signatureNames(answer.signature.payloads, digest)).map((answer) => answer.key);
+  const signer = signers[0];
   if (signer === undefined) {
     const signatureAnswers = answers.map(({ key, signature }) => ({
       key,
@@ -356,7 +360,7 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
     else failures.push(unread(sbomRead, "SPDX SBOM attestation"));
   }
 
-  return { ...(signer === undefined ? {} : { signedBy: signer.key }), ...(provenance === undefined ? {} : { provenance }), ...(otherProvenanceCommits === undefined ? {} : { otherProvenanceCommits }), ...(parentDigestRefs === undefined ? {} : { parentDigestRefs }), ...(packages === undefined ? {} : { packages }), failures };
+  return { ...(signer === undefined ? {} : { signedBy: signer, signers }), ...(provenance === undefined ? {} : { provenance }), ...(otherProvenanceCommits === undefined ? {} : { otherProvenanceCommits }), ...(parentDigestRefs === undefined ? {} : { parentDigestRefs }), ...(packages === undefined ? {} : { packages }), failures };
 }
 
 /** Code-unit order, the same on every machine. */
@@ -406,12 +410,16 @@ export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: 
     reviewed = "could not tell";
     failures.push({ what: `cannot tell whether commit ${commit} is reviewed: ${review.detail}`, fix: `fetch ${reviewedRef} and the commit into the catalog's git checkout (git fetch; a shallow clone: git fetch --unshallow), then run again` });
   }
-  const complete = evidence.signedBy !== undefined && evidence.provenance?.passes === true && evidence.packages !== undefined && (reviewed === "yes" || reviewed === "not checked");
+  // The key shown as the signer is the one whose provenance the commit is read from, when that key
+  // signed the digest too: a row's "signed by" and "commit" then speak for one key.
+  const provenanceKey = evidence.provenance?.signedBy;
+  const signedBy = provenanceKey !== undefined && evidence.signers?.includes(provenanceKey) === true ? provenanceKey : evidence.signedBy;
+  const complete = signedBy !== undefined && evidence.provenance?.passes === true && evidence.packages !== undefined && (reviewed === "yes" || reviewed === "not checked");
   if (failures.length === 0 && !complete) failures.push({ what: "the verification is incomplete (a part gave no answer)", fix: COULD_NOT_TELL_FIX });
   return {
     ...target,
     admitted: failures.length === 0,
-    ...(evidence.signedBy === undefined ? {} : { signedBy: evidence.signedBy }),
+    ...(signedBy === undefined ? {} : { signedBy }),
     ...(commit === undefined ? {} : { commit }),
     ...(evidence.provenance?.clean === undefined ? {} : { clean: evidence.provenance.clean }),
     reviewed,

@@ -246,6 +246,27 @@ describe("trust verdict", () => {
     expect(asked).toEqual([c1]);
   });
 
+  it("shows as the signer the key whose provenance the commit is read from, when that key signed the digest too: a row's key and commit speak for one key", async () => {
+    const [c1, c2] = ["1".repeat(40), "2".repeat(40)];
+    const rotatedKey: CosignKey = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const builtBy = (key: CosignKey, from: string): string => signedEnvelope(inTotoStatement(repository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes({ ...provenanceInput(digest), source: { repository: "file:///catalog", commit: from, clean: true } })), key);
+    // keys/ci.pub (first in the policy) attested c2, keys/rotated.pub c1; both signed the digest.
+    const ci: KeyAnswers = { ...good, provenance: verified(builtBy(ciKey, c2)) };
+    const rotated: KeyAnswers = { ...good, key: "keys/rotated.pub", pem: publicKeyPem(rotatedKey), provenance: verified(builtBy(rotatedKey, c1)), sbom: verified(signedEnvelope(inTotoStatement(repository, digest, SPDX_DOCUMENT, spdx), rotatedKey)) };
+    const reviewOnly = (reviewedCommit: string) => async (asking: string): Promise<ReviewAnswer> => (asking === reviewedCommit ? { kind: "reviewed" } : { kind: "not reviewed", detail: `${asking} is not in origin/main` });
+    const decide = async (answers: KeyAnswers[], reviewedCommit: string): Promise<ImageVerdict> => {
+      const chosen = await withReviewedProvenance(readEvidence(target, answers), reviewOnly(reviewedCommit));
+      return decideVerdict(target, chosen.evidence, chosen.review, "origin/main");
+    };
+    // c1 reviewed: the verdict rests on rotated's provenance, so rotated is the signer shown, not ci.
+    expect(await decide([ci, rotated], c1)).toMatchObject({ admitted: true, signedBy: "keys/rotated.pub", commit: c1 });
+    // c2 reviewed: on ci's.
+    expect(await decide([ci, rotated], c2)).toMatchObject({ admitted: true, signedBy: "keys/ci.pub", commit: c2 });
+    // rotated attested but did not sign this digest: the signer is the key that did.
+    const unsignedByRotated: KeyAnswers = { ...rotated, signature: verified(signatureLine(other)) };
+    expect(await decide([ci, unsignedByRotated], c1)).toMatchObject({ admitted: true, signedBy: "keys/ci.pub", commit: c1 });
+  });
+
   it("never admits what could not be told: cosign or the registry failing, git unable to answer, no answer at all", () => {
     const failing = readEvidence(target, [{ key: "keys/ci.pub", pem: good.pem, signature: { kind: "could not tell", detail: "registry 503" }, provenance: { kind: "could not tell", detail: "registry 503" }, sbom: { kind: "could not tell", detail: "registry 503" } }]);
     expect(failing.failures).toHaveLength(3);
