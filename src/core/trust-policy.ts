@@ -151,8 +151,10 @@ const COSIGN_CURVES: ReadonlySet<string> = new Set(["prime256v1", "secp384r1", "
 /**
  * A key file's key as cosign reads it (its one block), or why it cannot be a key cosign verifies
  * with, and the fix: one public key block and nothing else that looks like one (soleKeyBlock), whose
- * bytes are an ECDSA P-256/384/521, RSA (SPKI or PKCS#1) or Ed25519 key (cosign refuses DSA, X25519, secp256k1: every
- * image would then be refused for "the registry or cosign", or the key silently left out of a batch).
+ * bytes are an ECDSA P-256/384/521, RSA (SPKI or PKCS#1) or Ed25519 key (cosign refuses DSA, X25519,
+ * secp256k1), in the one DER encoding Go's x509 parser takes, and for RSA a key Go's crypto/rsa
+ * verifies with. Node (OpenSSL) reads more than Go does; each of these would otherwise refuse every
+ * image for "the registry or cosign" or "another key", or leave the key silently out of a batch.
  */
 function cosignKey(pem: string): { block: string } | { message: string; fix: string } {
   const block = soleKeyBlock(pem);
@@ -163,19 +165,52 @@ function cosignKey(pem: string): { block: string } | { message: string; fix: str
       fix: "keep each public key in a file of its own, exactly as cosign generate-key-pair wrote cosign.pub (one BEGIN PUBLIC KEY block, nothing else), and list each file in strata:trust.keys",
     };
   }
+  const label = block.includes("-----BEGIN RSA PUBLIC KEY-----") ? "RSA PUBLIC KEY" : "PUBLIC KEY";
+  const rewrite = label === "RSA PUBLIC KEY"
+    ? "write the public key out again from its private key (openssl rsa -in key.pem -RSAPublicKey_out, or -pubout for the PUBLIC KEY form cosign writes)"
+    : "write the public key out again from its private key (cosign public-key --key cosign.key, or openssl pkey -in key.pem -pubout)";
   let key: ReturnType<typeof createPublicKey>;
   try {
     key = createPublicKey(block);
   } catch (error) {
-    return { message: `its BEGIN PUBLIC KEY block is no public key (${(error as Error).message.split("\n")[0]})`, fix: "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" };
+    return { message: `its BEGIN ${label} block is no public key (${(error as Error).message.split("\n")[0]})`, fix: label === "RSA PUBLIC KEY" ? `put back the whole key file (this one is cut short or damaged), or ${rewrite}` : "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" };
   }
   const type = key.asymmetricKeyType ?? "unknown";
   const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (type === "rsa" || type === "ed25519" || (type === "ec" && curve !== undefined && COSIGN_CURVES.has(curve))) return { block };
-  return {
-    message: `it is ${type === "ec" ? `an ECDSA key on the curve ${curve ?? "unknown"}` : `a ${type} key`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`,
-    fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair) and trust its .pub",
-  };
+  if (!(type === "rsa" || type === "ed25519" || (type === "ec" && curve !== undefined && COSIGN_CURVES.has(curve)))) {
+    return {
+      message: `it is ${type === "ec" ? `an ECDSA key on the curve ${curve ?? "unknown"}` : `a ${type} key`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`,
+      fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair) and trust its .pub",
+    };
+  }
+  // Go parses DER strictly (no bytes after the key, minimal lengths and numbers, an RSA key's NULL
+  // parameters, an uncompressed EC point); OpenSSL takes each of those. The key written out again
+  // from its numbers is the one encoding both read alike.
+  const jwk = key.export({ format: "jwk" });
+  const canonical = createPublicKey({ key: jwk, format: "jwk" }).export({ type: label === "RSA PUBLIC KEY" ? "pkcs1" : "spki", format: "der" });
+  const body = Buffer.from(block.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
+  if (!body.equals(canonical)) {
+    return {
+      message: `its BEGIN ${label} block is not in the DER encoding Go's x509 parser (cosign's) takes (bytes after the key, a non-minimal length or number, an RSA key without its NULL parameters, or a compressed EC point), though OpenSSL reads it: cosign would refuse it`,
+      fix: rewrite,
+    };
+  }
+  if (type === "rsa") {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    const exponent = key.asymmetricKeyDetails?.publicExponent ?? 0n;
+    const modulusOdd = (Buffer.from(jwk.n ?? "", "base64url").at(-1) ?? 0) % 2 === 1;
+    // Go's crypto/rsa verifies with no key under 1024 bits, an even modulus, or an exponent that is
+    // even or under 3; its x509 parser takes no exponent over 2^31-1.
+    const wrong = bits < 1024
+      ? `${bits} bits, under the 1024 Go's crypto/rsa verifies with`
+      : !modulusOdd
+        ? "an even modulus, which Go's crypto/rsa refuses"
+        : exponent < 3n || exponent % 2n === 0n || exponent > 2n ** 31n - 1n
+          ? `the public exponent ${exponent}, where Go (cosign) takes only an odd one from 3 to 2^31-1`
+          : undefined;
+    if (wrong !== undefined) return { message: `it is an RSA key with ${wrong}`, fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair; an RSA pair of 2048 bits or more with exponent 65537, as cosign import-key-pair asks) and trust its .pub" };
+  }
+  return { block };
 }
 
 /**

@@ -90,21 +90,20 @@ export interface KeyAnswers {
 
 /** What the attestations say, before git is asked about the commit. */
 export interface Evidence {
-  /** The first trusted key (in the policy's order) whose signature over this digest verified. */
-  readonly signedBy?: string;
-  /** Every trusted key whose signature over this digest verified, in the policy's order. */
+  /** Every trusted key whose signature over this digest verified, in the policy's order (absent when none). */
   readonly signers?: readonly string[];
   /**
    * The provenance (by a trusted key, about this digest) the verdict rests on: of those that pass
-   * every check, the one with the least commit (then key), so the order of keys and of the .att's
-   * layers never picks it; else the first read.
+   * every check, the one with the least commit, then by a key that signed the digest too, then by
+   * key, so the order of keys and of the .att's layers never picks it; else the first read.
    */
-  readonly provenance?: { readonly signedBy: string; readonly commit?: string; readonly clean?: boolean; readonly passes: boolean };
+  readonly provenance?: { readonly attestedBy: string; readonly commit?: string; readonly clean?: boolean; readonly passes: boolean };
   /**
-   * The other commits that passing provenances name (least first), each with a key that signed one:
+   * The other commits that passing provenances name (least first), each with a key that attested one
+   * (one that signed the digest too, when there is one):
    * the image was built from each, so it is reviewed when any of them is (withReviewedProvenance).
    */
-  readonly otherProvenanceCommits?: readonly { readonly signedBy: string; readonly commit: string }[];
+  readonly otherProvenanceCommits?: readonly { readonly attestedBy: string; readonly commit: string }[];
   /** What every provenance that passes says the image was built on: undefined when none names a parent (a root layer). */
   readonly parentDigestRefs?: readonly string[];
   readonly packages?: number;
@@ -287,8 +286,7 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
 
   // Signature: a trusted key's verified payload naming exactly this digest.
   const signers = answers.filter((answer) => answer.signature.kind === "verified" && signatureNames(answer.signature.payloads, digest)).map((answer) => answer.key);
-  const signer = signers[0];
-  if (signer === undefined) {
+  if (signers.length === 0) {
     const signatureAnswers = answers.map(({ key, signature }) => ({
       key,
       // Verified, but no payload names this digest: a signature about another image.
@@ -310,26 +308,28 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
       : { what: `its ${what}s by a trusted key name another subject, not this digest ${digest}: the attestation is about another image`, fix: `attest this digest; ${REBUILD}` };
 
   // Provenance: verified statements about exactly this digest; of those that pass every check the
-  // least by commit and key (whatever order cosign printed them in), else the first read.
+  // least by commit, then one by a key that signed the digest (so the signer shown with the commit
+  // attested it, decideVerdict), then by key (whatever order cosign printed them in), else the first read.
   const provenanceRead = answers.map((answer) => ({ key: answer.key, ...trusted(answer, "provenance", SLSA_PROVENANCE_V1) }));
   const candidates = provenanceRead.flatMap(({ key, statements }) => statements.map((statement) => ({ key, statement, checked: { problems: [...provenanceProblems(statement, target.digestRef).problems, ...targetProblems(statement, target, digest)] } })));
   const passing = candidates
     .filter((candidate) => candidate.checked.problems.length === 0)
     .map((candidate) => ({ ...candidate, commit: provenanceSource(candidate.statement).commit ?? "" }))
-    .sort((a, b) => compareText(a.commit, b.commit) || compareText(a.key, b.key));
+    .map((candidate) => ({ ...candidate, unsigned: signers.includes(candidate.key) ? 0 : 1 }))
+    .sort((a, b) => compareText(a.commit, b.commit) || a.unsigned - b.unsigned || compareText(a.key, b.key));
   const chosen = passing[0] ?? candidates[0];
-  // Every other commit the passing provenances name, once, with the first key (in that order) that attested it.
+  // Every other commit the passing provenances name, once, with the first key (in that order: one that signed the digest first) that attested it.
   const keyByCommit = new Map<string, string>();
   for (const candidate of passing) if (candidate.commit !== "" && !keyByCommit.has(candidate.commit)) keyByCommit.set(candidate.commit, candidate.key);
   keyByCommit.delete(passing[0]?.commit ?? "");
-  const otherProvenanceCommits = keyByCommit.size === 0 ? undefined : [...keyByCommit].map(([commit, signedBy]) => ({ signedBy, commit }));
+  const otherProvenanceCommits = keyByCommit.size === 0 ? undefined : [...keyByCommit].map(([commit, attestedBy]) => ({ attestedBy, commit }));
   let provenance: Evidence["provenance"];
   let parentDigestRefs: string[] | undefined;
   if (chosen === undefined) {
     const someVerified = answers.some(({ provenance: answer }) => answer.kind === "verified");
     failures.push(someVerified ? unread(provenanceRead, "SLSA provenance attestation") : unverified(answers.map(({ key, provenance: answer }) => ({ key, answer })), "SLSA provenance attestation", keys));
   } else {
-    provenance = { signedBy: chosen.key, ...provenanceSource(chosen.statement), passes: chosen.checked.problems.length === 0 };
+    provenance = { attestedBy: chosen.key, ...provenanceSource(chosen.statement), passes: chosen.checked.problems.length === 0 };
     // Every parent any passing provenance names: the image is judged with all of them
     // (admitParentsFirst), not with whichever a key's or the .att's order put first; it is a root
     // only when none names one. One that is not a string is kept as written, and matches no image.
@@ -360,7 +360,7 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
     else failures.push(unread(sbomRead, "SPDX SBOM attestation"));
   }
 
-  return { ...(signer === undefined ? {} : { signedBy: signer, signers }), ...(provenance === undefined ? {} : { provenance }), ...(otherProvenanceCommits === undefined ? {} : { otherProvenanceCommits }), ...(parentDigestRefs === undefined ? {} : { parentDigestRefs }), ...(packages === undefined ? {} : { packages }), failures };
+  return { ...(signers.length === 0 ? {} : { signers }), ...(provenance === undefined ? {} : { provenance }), ...(otherProvenanceCommits === undefined ? {} : { otherProvenanceCommits }), ...(parentDigestRefs === undefined ? {} : { parentDigestRefs }), ...(packages === undefined ? {} : { packages }), failures };
 }
 
 /** Code-unit order, the same on every machine. */
@@ -379,7 +379,7 @@ export async function withReviewedProvenance(evidence: Evidence, reviewOf: (comm
   if (commit === undefined || evidence.provenance === undefined) return { evidence, review: undefined };
   const review = await reviewOf(commit);
   if (review.kind === "reviewed" || evidence.otherProvenanceCommits === undefined) return { evidence, review };
-  const resting = (other: { signedBy: string; commit: string }): Evidence => ({ ...evidence, provenance: { ...(evidence.provenance as NonNullable<Evidence["provenance"]>), signedBy: other.signedBy, commit: other.commit } });
+  const resting = (other: { attestedBy: string; commit: string }): Evidence => ({ ...evidence, provenance: { ...(evidence.provenance as NonNullable<Evidence["provenance"]>), attestedBy: other.attestedBy, commit: other.commit } });
   // None reviewed: refused, on a commit git could not answer for when there is one (its fix, a fetch,
   // may admit the image), else on the least commit.
   let refused = { evidence, review };
@@ -410,10 +410,11 @@ export function decideVerdict(target: VerifyTarget, evidence: Evidence, review: 
     reviewed = "could not tell";
     failures.push({ what: `cannot tell whether commit ${commit} is reviewed: ${review.detail}`, fix: `fetch ${reviewedRef} and the commit into the catalog's git checkout (git fetch; a shallow clone: git fetch --unshallow), then run again` });
   }
-  // The key shown as the signer is the one whose provenance the commit is read from, when that key
-  // signed the digest too: a row's "signed by" and "commit" then speak for one key.
-  const provenanceKey = evidence.provenance?.signedBy;
-  const signedBy = provenanceKey !== undefined && evidence.signers?.includes(provenanceKey) === true ? provenanceKey : evidence.signedBy;
+  // The key shown as the signer is the one whose provenance the commit is read from when that key
+  // signed the digest too (readEvidence prefers such a provenance), so a row's "signed by" and
+  // "commit" speak for one key; else the first signer in the policy's order.
+  const provenanceKey = evidence.provenance?.attestedBy;
+  const signedBy = provenanceKey !== undefined && evidence.signers?.includes(provenanceKey) === true ? provenanceKey : evidence.signers?.[0];
   const complete = signedBy !== undefined && evidence.provenance?.passes === true && evidence.packages !== undefined && (reviewed === "yes" || reviewed === "not checked");
   if (failures.length === 0 && !complete) failures.push({ what: "the verification is incomplete (a part gave no answer)", fix: COULD_NOT_TELL_FIX });
   return {

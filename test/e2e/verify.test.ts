@@ -173,6 +173,8 @@ describe("strata verify", () => {
       writeFileSync(pkcs1File, pair.publicKey.export({ type: "pkcs1", format: "pem" }));
       expect(readFileSync(pkcs1File, "utf8")).toMatch(/^-----BEGIN RSA PUBLIC KEY-----\n/);
       const layers = (await dev.outputs()) as unknown as Record<string, SignedOutput>;
+      // The RSA key's signatures stay in dev's .sig and .att: the tests after this one read them
+      // beside the ECDSA key's, as a key rotation leaves them.
       for (const output of Object.values(layers)) {
         // Each image's own provenance and SBOM, attested again by the RSA key.
         for (const type of ["slsaprovenance1", "spdxjson"]) {

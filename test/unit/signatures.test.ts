@@ -4,6 +4,7 @@
  * write, a tag gone right after it was written). The e2e test (cosign-native) holds the same code
  * against a real registry and plain cosign.
  */
+import { createPublicKey, generateKeyPairSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -167,6 +168,17 @@ describe("cosignSigners: which trusted keys made an image's signatures, for the 
     // The other key attests too: both, from the .att alone.
     await attestImage(registry, REF, [sbom], other);
     expect(await cosignSigners(registry, "g/app", DIGEST, keysOf(["ci", key], ["new", other]))).toMatchObject({ signers: new Set(["ci", "new"]) });
+  });
+
+  it("finds an RSA key's signatures by the key as a policy holds it, PKCS#1 (BEGIN RSA PUBLIC KEY) or SPKI", async () => {
+    const registry = new MemoryRegistry();
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    await signImages(registry, [REF], rsa);
+    await attestImage(registry, REF, [sbom], rsa);
+    for (const type of ["pkcs1", "spki"] as const) {
+      const publicKey = createPublicKey(rsa.publicKey.export({ type, format: "pem" }).toString());
+      expect(await cosignSigners(registry, "g/app", DIGEST, [{ id: "ci", publicKey: key.publicKey }, { id: "rsa", publicKey }]), type).toMatchObject({ signers: new Set(["rsa"]) });
+    }
   });
 
   it("is unaccounted when a signature verifies with none of the keys given (a key not trusted, a tampered payload, an envelope it cannot read)", async () => {

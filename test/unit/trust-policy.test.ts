@@ -103,7 +103,57 @@ describe("trusted keys", () => {
     writeFileSync(path.join(project, "keys/rsa-cut.pub"), "-----BEGIN RSA PUBLIC KEY-----\nMIIBCgKCAQEA\n-----END RSA PUBLIC KEY-----\n");
     const { keys, problems } = readTrustedKeys({ keys: ["keys/rsa-cut.pub"], reviewedRef: "origin/main" }, project, file);
     expect(keys).toEqual([]);
-    expect(problems).toMatchObject([{ field: "strata:trust.keys[0]", message: expect.stringContaining("is no public key"), fix: expect.stringContaining("put back the whole cosign.pub") }]);
+    expect(problems).toMatchObject([{ field: "strata:trust.keys[0]", message: expect.stringContaining("its BEGIN RSA PUBLIC KEY block is no public key"), fix: expect.stringContaining("-RSAPublicKey_out") }]);
+  });
+
+  it("refuses a key OpenSSL reads but Go's x509 or crypto/rsa (cosign's) does not, each by what is wrong (review 138)", () => {
+    // DER by hand: lengths, INTEGERs (minimal, positive), a SEQUENCE; a PEM block of 64-character lines.
+    const length = (n: number): Buffer => (n < 128 ? Buffer.from([n]) : n < 256 ? Buffer.from([0x81, n]) : Buffer.from([0x82, n >> 8, n & 0xff]));
+    const tlv = (tag: number, body: Buffer): Buffer => Buffer.concat([Buffer.from([tag]), length(body.length), body]);
+    const integer = (bytes: Buffer): Buffer => {
+      let start = 0;
+      while (start < bytes.length - 1 && bytes[start] === 0) start++;
+      const value = bytes.subarray(start);
+      return tlv(0x02, (value[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), value]) : value);
+    };
+    const sequence = (...parts: Buffer[]): Buffer => tlv(0x30, Buffer.concat(parts));
+    const pemOf = (label: string, der: Buffer): string => `-----BEGIN ${label}-----\n${der.toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "")}\n-----END ${label}-----\n`;
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey;
+    const modulus = Buffer.from(rsa.export({ format: "jwk" }).n as string, "base64url");
+    const pkcs1Of = (n: Buffer, e: bigint): Buffer => sequence(integer(n), integer(Buffer.from(e.toString(16).padStart(e.toString(16).length + (e.toString(16).length % 2), "0"), "hex")));
+    const pkcs1 = rsa.export({ type: "pkcs1", format: "der" });
+    const spkiRsa = rsa.export({ type: "spki", format: "der" });
+    const rsaEncryption = Buffer.from("06092a864886f70d010101", "hex");
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "der" });
+    const point = ec.subarray(-65);
+    const compressed = Buffer.concat([Buffer.from("3039301306072a8648ce3d020106082a8648ce3d030107032200", "hex"), Buffer.from([0x02 + ((point[64] ?? 0) & 1)]), point.subarray(1, 33)]);
+    const evenModulus = Buffer.from(modulus);
+    evenModulus[evenModulus.length - 1] = (evenModulus[evenModulus.length - 1] ?? 0) & 0xfe;
+    const refused: Record<string, [string, RegExp]> = {
+      // Go: "asn1: syntax error: trailing data", "x509: trailing data after ASN.1 of public-key".
+      "pkcs1-trailing.pub": [pemOf("RSA PUBLIC KEY", Buffer.concat([pkcs1, Buffer.from([0, 0])])), /not in the DER encoding Go's x509 parser/],
+      "spki-trailing.pub": [pemOf("PUBLIC KEY", Buffer.concat([spkiRsa, Buffer.from([0, 0])])), /not in the DER encoding Go's x509 parser/],
+      // Go: "x509: RSA key missing NULL parameters".
+      "spki-no-null.pub": [pemOf("PUBLIC KEY", sequence(sequence(rsaEncryption), tlv(0x03, Buffer.concat([Buffer.from([0]), pkcs1])))), /not in the DER encoding Go's x509 parser/],
+      // Go: "ecdsa: invalid uncompressed public key".
+      "ec-compressed.pub": [pemOf("PUBLIC KEY", compressed), /not in the DER encoding Go's x509 parser/],
+      // Go's crypto/rsa: "public exponent is even", "public modulus is even"; x509: "large public exponent".
+      "e-even.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 65538n)), /an RSA key with the public exponent 65538, where Go \(cosign\) takes only an odd one from 3 to 2\^31-1/],
+      "e-one.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 1n)), /the public exponent 1,/],
+      "e-large.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 2n ** 32n + 1n)), /the public exponent 4294967297,/],
+      "n-even.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(evenModulus, 65537n)), /an RSA key with an even modulus/],
+      // Go's crypto/rsa: "512-bit keys are insecure".
+      "rsa512.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus.subarray(0, 64), 65537n)), /an RSA key with 512 bits, under the 1024/],
+    };
+    for (const [name, [pem]] of Object.entries(refused)) writeFileSync(path.join(project, "keys", name), pem);
+    // The same numbers written canonically are taken (the checks are of the encoding and the key, nothing else).
+    writeFileSync(path.join(project, "keys/pkcs1-canonical.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 65537n)));
+    writeFileSync(path.join(project, "keys/e3.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 3n)));
+    const names = [...Object.keys(refused), "pkcs1-canonical.pub", "e3.pub"];
+    const { keys, problems } = readTrustedKeys({ keys: names.map((name) => `keys/${name}`), reviewedRef: "origin/main" }, project, file);
+    expect(keys.map((key) => key.configured)).toEqual(["keys/pkcs1-canonical.pub", "keys/e3.pub"]);
+    expect(problems.map((found) => found.field)).toEqual(Object.keys(refused).map((_, index) => `strata:trust.keys[${index}]`));
+    Object.values(refused).forEach(([, said], index) => expect(problems[index]?.message, Object.keys(refused)[index]).toMatch(said));
   });
 
   it("refuses a key cosign cannot verify with, and a file cosign would read another way than Node (review 133); takes the types cosign takes", () => {

@@ -142,7 +142,7 @@ describe("trust verdict", () => {
 
   it("refuses a verified signature or attestation that names another digest (cosign does not read the payload)", () => {
     const moved = readEvidence(target, [{ ...good, signature: verified(signatureLine(other)), provenance: verified(envelope(other, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(other)))) }]);
-    expect(moved.signedBy).toBeUndefined();
+    expect(moved.signers).toBeUndefined();
     expect(moved.provenance).toBeUndefined();
     expect(moved.failures.map((failure) => failure.what).join("\n")).toMatch(/signatures name other digests[\s\S]*provenance attestations by a trusted key name another subject/);
     expect(decideVerdict(target, moved, undefined, "reviewed").admitted).toBe(false);
@@ -180,21 +180,21 @@ describe("trust verdict", () => {
     expect(readEvidence(target, [{ ...good, pem: "not a key" }]).failures.map((failure) => failure.what)).toEqual([expect.stringMatching(/^its SLSA provenance attestation holds a payload/), expect.stringMatching(/^its SPDX SBOM attestation holds a payload/)]);
   });
 
-  it("reads attestations a trusted Ed25519 or RSA key signed, as cosign verifies them (Ed25519 over the message, RSA over its SHA-256)", () => {
-    for (const type of ["ed25519", "rsa"] as const) {
+  it("reads attestations a trusted Ed25519 or RSA key signed, as cosign verifies them (Ed25519 over the message, RSA over its SHA-256; an RSA key in either PEM form)", () => {
+    for (const [type, form] of [["ed25519", "spki"], ["rsa", "spki"], ["rsa", "pkcs1"]] as const) {
       const pair = type === "ed25519" ? generateKeyPairSync("ed25519") : generateKeyPairSync("rsa", { modulusLength: 2048 });
       const signedBy = (statement: Buffer): string => dsseEnvelope(statement, sign(type === "ed25519" ? null : "sha256", pae(IN_TOTO_PAYLOAD_TYPE, statement), pair.privateKey).toString("base64")).toString("utf8");
       const answers: KeyAnswers = {
         ...good,
-        pem: pair.publicKey.export({ type: "spki", format: "pem" }).toString(),
+        pem: pair.publicKey.export({ type: form, format: "pem" }).toString(),
         provenance: verified(signedBy(inTotoStatement(repository, digest, SLSA_PROVENANCE_V1, provenancePredicateBytes(provenanceInput(digest))))),
         sbom: verified(signedBy(inTotoStatement(repository, digest, SPDX_DOCUMENT, spdx))),
       };
       const evidence = readEvidence(target, [answers]);
-      expect(evidence.failures, type).toEqual([]);
-      expect(evidence, type).toMatchObject({ provenance: { commit, clean: true }, packages: 2 });
+      expect(evidence.failures, `${type} ${form}`).toEqual([]);
+      expect(evidence, `${type} ${form}`).toMatchObject({ provenance: { commit, clean: true }, packages: 2 });
       // And the ci key's envelopes do not pass for it.
-      expect(readEvidence(target, [{ ...good, pem: answers.pem }]).failures.length, type).toBe(2);
+      expect(readEvidence(target, [{ ...good, pem: answers.pem }]).failures.length, `${type} ${form}`).toBe(2);
     }
   });
 
@@ -223,7 +223,7 @@ describe("trust verdict", () => {
     const reversed = readEvidence(target, [{ ...good, provenance: verified(built(c2), built(c1)) }]);
     expect(reversed).toEqual(inOrder);
     expect(inOrder.provenance?.commit).toBe(c1);
-    expect(inOrder.otherProvenanceCommits).toEqual([{ signedBy: "keys/ci.pub", commit: c2 }]);
+    expect(inOrder.otherProvenanceCommits).toEqual([{ attestedBy: "keys/ci.pub", commit: c2 }]);
     const asked: string[] = [];
     const reviewOf = (reviewedCommit: string) => async (asking: string): Promise<ReviewAnswer> => {
       asked.push(asking);
@@ -265,6 +265,19 @@ describe("trust verdict", () => {
     // rotated attested but did not sign this digest: the signer is the key that did.
     const unsignedByRotated: KeyAnswers = { ...rotated, signature: verified(signatureLine(other)) };
     expect(await decide([ci, unsignedByRotated], c1)).toMatchObject({ admitted: true, signedBy: "keys/ci.pub", commit: c1 });
+    // Two keys attested c1, the least by name (keys/a.pub) without signing: the provenance of the one
+    // that signed (keys/b.pub) is the one the row rests on, not keys/ci.pub, which said c2 (review 138).
+    const [aKey, bKey] = [generateKeyPairSync("ec", { namedCurve: "P-256" }), generateKeyPairSync("ec", { namedCurve: "P-256" })];
+    const attesting = (key: string, pair: CosignKey, from: string, signs: boolean): KeyAnswers => ({
+      ...good, key, pem: publicKeyPem(pair), signature: verified(signatureLine(signs ? digest : other)), provenance: verified(builtBy(pair, from)), sbom: verified(signedEnvelope(inTotoStatement(repository, digest, SPDX_DOCUMENT, spdx), pair)),
+    });
+    const [a1, b1] = [attesting("keys/a.pub", aKey, c1, false), attesting("keys/b.pub", bKey, c1, true)];
+    expect(await decide([ci, b1, a1], c1)).toMatchObject({ admitted: true, signedBy: "keys/b.pub", commit: c1 });
+    // The same when the verdict moves to the other commit, the reviewed one (withReviewedProvenance).
+    const c0 = "0".repeat(40);
+    const ciAtC0: KeyAnswers = { ...good, provenance: verified(builtBy(ciKey, c0)) };
+    const [a2, b2] = [attesting("keys/a.pub", aKey, c2, false), attesting("keys/b.pub", bKey, c2, true)];
+    expect(await decide([ciAtC0, b2, a2], c2)).toMatchObject({ admitted: true, signedBy: "keys/b.pub", commit: c2 });
   });
 
   it("never admits what could not be told: cosign or the registry failing, git unable to answer, no answer at all", () => {
@@ -302,7 +315,7 @@ describe("trust verdict", () => {
   it("refuses a tag reference and admits by any one of several trusted keys", () => {
     expect(readEvidence({ layer: "x", digestRef: `${repository}:latest` }, [good]).failures[0]?.what).toMatch(/not a digest reference/);
     const second = readEvidence(target, [{ ...good, key: "keys/a.pub", signature: { kind: "mismatch", detail: "x" } }, { ...good, key: "keys/b.pub" }]);
-    expect(second.signedBy).toBe("keys/b.pub");
+    expect(second.signers).toEqual(["keys/b.pub"]);
   });
 
   it("counts SBOM packages without the image's own package", () => {
