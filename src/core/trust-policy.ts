@@ -167,31 +167,39 @@ function cosignKey(pem: string): { block: string } | { message: string; fix: str
   }
   const label = block.includes("-----BEGIN RSA PUBLIC KEY-----") ? "RSA PUBLIC KEY" : "PUBLIC KEY";
   const rewrite = label === "RSA PUBLIC KEY"
-    ? "write the public key out again from its private key (openssl rsa -in key.pem -RSAPublicKey_out, or -pubout for the PUBLIC KEY form cosign writes)"
-    : "write the public key out again from its private key (cosign public-key --key cosign.key, or openssl pkey -in key.pem -pubout)";
+    ? "write the key out again canonically: openssl rsa -RSAPublicKey_in -in key.pub -RSAPublicKey_out (or -pubout for the PUBLIC KEY form cosign writes)"
+    : "write the key out again canonically: openssl pkey -pubin -in key.pub -pubout (an EC key: add -ec_conv_form uncompressed -ec_param_enc named_curve), or cosign public-key --key cosign.key";
   let key: ReturnType<typeof createPublicKey>;
   try {
     key = createPublicKey(block);
   } catch (error) {
-    return { message: `its BEGIN ${label} block is no public key (${(error as Error).message.split("\n")[0]})`, fix: label === "RSA PUBLIC KEY" ? `put back the whole key file (this one is cut short or damaged), or ${rewrite}` : "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" };
+    return { message: `its BEGIN ${label} block is no public key Strata reads (${(error as Error).message.split("\n")[0]})`, fix: label === "RSA PUBLIC KEY" ? `put back the whole key file (this one is cut short or damaged), or ${rewrite}` : "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" };
+  }
+  // A key OpenSSL takes but cannot write out (an EC point at infinity) aborts Node when its details
+  // are read: asked first, where it is an error (Go refuses such a key too).
+  try {
+    key.export({ type: "spki", format: "der" });
+  } catch (error) {
+    return { message: `its BEGIN ${label} block holds no usable key (${(error as Error).message.split("\n")[0]})`, fix: "trust the public key cosign generate-key-pair wrote (cosign.pub), or write it out again from its private key (cosign public-key --key cosign.key)" };
   }
   const type = key.asymmetricKeyType ?? "unknown";
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (!(type === "rsa" || type === "ed25519" || (type === "ec" && curve !== undefined && COSIGN_CURVES.has(curve)))) {
     return {
-      message: `it is ${type === "ec" ? `an ECDSA key on the curve ${curve ?? "unknown"}` : `a ${type} key`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`,
+      message: `it is ${type === "ec" ? `an ECDSA key on the curve ${curve ?? "unknown"}` : `${/^[aeiou]/.test(type) ? "an" : "a"} ${type} key`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`,
       fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair) and trust its .pub",
     };
   }
-  // Go parses DER strictly (no bytes after the key, minimal lengths and numbers, an RSA key's NULL
-  // parameters, an uncompressed EC point); OpenSSL takes each of those. The key written out again
-  // from its numbers is the one encoding both read alike.
+  // OpenSSL reads encodings Go's x509 refuses (bytes after the key, non-minimal lengths and numbers,
+  // an RSA key without its NULL parameters, a compressed EC point), and Go some that OpenSSL does
+  // not. The canonical one, the key written out again from its numbers (what cosign and openssl
+  // write), both read alike: the only one Strata takes.
   const jwk = key.export({ format: "jwk" });
   const canonical = createPublicKey({ key: jwk, format: "jwk" }).export({ type: label === "RSA PUBLIC KEY" ? "pkcs1" : "spki", format: "der" });
   const body = Buffer.from(block.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
   if (!body.equals(canonical)) {
     return {
-      message: `its BEGIN ${label} block is not in the DER encoding Go's x509 parser (cosign's) takes (bytes after the key, a non-minimal length or number, an RSA key without its NULL parameters, or a compressed EC point), though OpenSSL reads it: cosign would refuse it`,
+      message: `its BEGIN ${label} block is not in the canonical DER encoding that cosign and openssl write, the only one Strata takes (it holds bytes after the key, a non-minimal length or number, an RSA key without its NULL parameters, explicit curve parameters or a compressed EC point; Go refuses most of these, and Strata and cosign could read such a key apart)`,
       fix: rewrite,
     };
   }
@@ -199,16 +207,20 @@ function cosignKey(pem: string): { block: string } | { message: string; fix: str
     const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
     const exponent = key.asymmetricKeyDetails?.publicExponent ?? 0n;
     const modulusOdd = (Buffer.from(jwk.n ?? "", "base64url").at(-1) ?? 0) % 2 === 1;
-    // Go's crypto/rsa verifies with no key under 1024 bits, an even modulus, or an exponent that is
-    // even or under 3; its x509 parser takes no exponent over 2^31-1.
+    // Go's crypto/rsa verifies with no key under 1024 bits (unless GODEBUG=rsa1024min=0, which the
+    // pinned cosign is not built with), an even modulus, or an exponent that is even, under 3 or over
+    // 2^31-1 (its PKCS#1 parser takes none over that either); OpenSSL, which checks Strata's own
+    // signatures, none over 16384 bits.
     const wrong = bits < 1024
       ? `${bits} bits, under the 1024 Go's crypto/rsa verifies with`
-      : !modulusOdd
+      : bits > 16384
+        ? `${bits} bits, over the 16384 OpenSSL (which checks Strata's signatures) verifies with`
+        : !modulusOdd
         ? "an even modulus, which Go's crypto/rsa refuses"
         : exponent < 3n || exponent % 2n === 0n || exponent > 2n ** 31n - 1n
           ? `the public exponent ${exponent}, where Go (cosign) takes only an odd one from 3 to 2^31-1`
           : undefined;
-    if (wrong !== undefined) return { message: `it is an RSA key with ${wrong}`, fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair; an RSA pair of 2048 bits or more with exponent 65537, as cosign import-key-pair asks) and trust its .pub" };
+    if (wrong !== undefined) return { message: `it is an RSA key with ${wrong}`, fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair; an RSA pair of 2048, 3072 or 4096 bits with exponent 65537, as cosign import-key-pair takes) and trust its .pub" };
   }
   return { block };
 }

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, type KeyObject, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -122,6 +122,14 @@ describe("trusted keys", () => {
     const modulus = Buffer.from(rsa.export({ format: "jwk" }).n as string, "base64url");
     const pkcs1Of = (n: Buffer, e: bigint): Buffer => sequence(integer(n), integer(Buffer.from(e.toString(16).padStart(e.toString(16).length + (e.toString(16).length % 2), "0"), "hex")));
     const pkcs1 = rsa.export({ type: "pkcs1", format: "der" });
+    /** An odd number of exactly `bits` bits: the modulus of a key whose size alone is under test. */
+    const oddNumber = (bits: number): Buffer => {
+      const bytes = randomBytes(Math.ceil(bits / 8));
+      const top = (bits - 1) % 8;
+      bytes[0] = ((bytes[0] ?? 0) & ((1 << top) - 1)) | (1 << top);
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) | 1;
+      return bytes;
+    };
     const spkiRsa = rsa.export({ type: "spki", format: "der" });
     const rsaEncryption = Buffer.from("06092a864886f70d010101", "hex");
     const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "der" });
@@ -131,27 +139,43 @@ describe("trusted keys", () => {
     evenModulus[evenModulus.length - 1] = (evenModulus[evenModulus.length - 1] ?? 0) & 0xfe;
     const refused: Record<string, [string, RegExp]> = {
       // Go: "asn1: syntax error: trailing data", "x509: trailing data after ASN.1 of public-key".
-      "pkcs1-trailing.pub": [pemOf("RSA PUBLIC KEY", Buffer.concat([pkcs1, Buffer.from([0, 0])])), /not in the DER encoding Go's x509 parser/],
-      "spki-trailing.pub": [pemOf("PUBLIC KEY", Buffer.concat([spkiRsa, Buffer.from([0, 0])])), /not in the DER encoding Go's x509 parser/],
+      "pkcs1-trailing.pub": [pemOf("RSA PUBLIC KEY", Buffer.concat([pkcs1, Buffer.from([0, 0])])), /not in the canonical DER encoding that cosign and openssl write/],
+      "spki-trailing.pub": [pemOf("PUBLIC KEY", Buffer.concat([spkiRsa, Buffer.from([0, 0])])), /not in the canonical DER encoding that cosign and openssl write/],
       // Go: "x509: RSA key missing NULL parameters".
-      "spki-no-null.pub": [pemOf("PUBLIC KEY", sequence(sequence(rsaEncryption), tlv(0x03, Buffer.concat([Buffer.from([0]), pkcs1])))), /not in the DER encoding Go's x509 parser/],
+      "spki-no-null.pub": [pemOf("PUBLIC KEY", sequence(sequence(rsaEncryption), tlv(0x03, Buffer.concat([Buffer.from([0]), pkcs1])))), /not in the canonical DER encoding that cosign and openssl write/],
       // Go: "ecdsa: invalid uncompressed public key".
-      "ec-compressed.pub": [pemOf("PUBLIC KEY", compressed), /not in the DER encoding Go's x509 parser/],
+      "ec-compressed.pub": [pemOf("PUBLIC KEY", compressed), /not in the canonical DER encoding that cosign and openssl write/],
       // Go's crypto/rsa: "public exponent is even", "public modulus is even"; x509: "large public exponent".
       "e-even.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 65538n)), /an RSA key with the public exponent 65538, where Go \(cosign\) takes only an odd one from 3 to 2\^31-1/],
       "e-one.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 1n)), /the public exponent 1,/],
       "e-large.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 2n ** 32n + 1n)), /the public exponent 4294967297,/],
       "n-even.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(evenModulus, 65537n)), /an RSA key with an even modulus/],
-      // Go's crypto/rsa: "512-bit keys are insecure".
-      "rsa512.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus.subarray(0, 64), 65537n)), /an RSA key with 512 bits, under the 1024/],
+      // Go's crypto/rsa: "512-bit keys are insecure"; 1023 bits too.
+      "rsa512.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(oddNumber(512), 65537n)), /an RSA key with 512 bits, under the 1024/],
+      "rsa1023.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(oddNumber(1023), 65537n)), /an RSA key with 1023 bits, under the 1024/],
+      // Go's crypto/rsa: "public exponent too large" (and no PKCS#1 key with one over 2^31-1).
+      "e-over-int32.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 2n ** 31n + 1n)), /the public exponent 2147483649,/],
+      // Go verifies with it; OpenSSL, which checks Strata's own signatures, does not (review 139).
+      "rsa16392.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(oddNumber(16392), 65537n)), /an RSA key with 16392 bits, over the 16384 OpenSSL/],
+      // An EC point at infinity (the byte 00), on each curve: OpenSSL takes it, and reading its details
+      // would abort Node; Go refuses it (review 139).
+      "ec-infinity-p256.pub": ["-----BEGIN PUBLIC KEY-----\nMBkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDAgAA\n-----END PUBLIC KEY-----\n", /holds no usable key/],
+      "ec-infinity-p384.pub": ["-----BEGIN PUBLIC KEY-----\nMBYwEAYHKoZIzj0CAQYFK4EEACIDAgAA\n-----END PUBLIC KEY-----\n", /holds no usable key/],
+      "ec-infinity-p521.pub": ["-----BEGIN PUBLIC KEY-----\nMBYwEAYHKoZIzj0CAQYFK4EEACMDAgAA\n-----END PUBLIC KEY-----\n", /holds no usable key/],
     };
     for (const [name, [pem]] of Object.entries(refused)) writeFileSync(path.join(project, "keys", name), pem);
     // The same numbers written canonically are taken (the checks are of the encoding and the key, nothing else).
     writeFileSync(path.join(project, "keys/pkcs1-canonical.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 65537n)));
     writeFileSync(path.join(project, "keys/e3.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 3n)));
-    const names = [...Object.keys(refused), "pkcs1-canonical.pub", "e3.pub"];
+    writeFileSync(path.join(project, "keys/e-int32.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 2n ** 31n - 1n)));
+    writeFileSync(path.join(project, "keys/rsa1024.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(oddNumber(1024), 65537n)));
+    const taken = ["pkcs1-canonical.pub", "e3.pub", "e-int32.pub", "rsa1024.pub"];
+    const names = [...Object.keys(refused), ...taken];
     const { keys, problems } = readTrustedKeys({ keys: names.map((name) => `keys/${name}`), reviewedRef: "origin/main" }, project, file);
-    expect(keys.map((key) => key.configured)).toEqual(["keys/pkcs1-canonical.pub", "keys/e3.pub"]);
+    expect(keys.map((key) => key.configured)).toEqual(taken.map((name) => `keys/${name}`));
+    // Each fix says how to write such a key out again, by its own form.
+    expect(problems[0]?.fix).toContain("openssl rsa -RSAPublicKey_in -in key.pub -RSAPublicKey_out");
+    expect(problems[3]?.fix).toContain("openssl pkey -pubin -in key.pub -pubout (an EC key: add -ec_conv_form uncompressed");
     expect(problems.map((found) => found.field)).toEqual(Object.keys(refused).map((_, index) => `strata:trust.keys[${index}]`));
     Object.values(refused).forEach(([, said], index) => expect(problems[index]?.message, Object.keys(refused)[index]).toMatch(said));
   });

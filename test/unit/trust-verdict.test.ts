@@ -278,6 +278,11 @@ describe("trust verdict", () => {
     const ciAtC0: KeyAnswers = { ...good, provenance: verified(builtBy(ciKey, c0)) };
     const [a2, b2] = [attesting("keys/a.pub", aKey, c2, false), attesting("keys/b.pub", bKey, c2, true)];
     expect(await decide([ciAtC0, b2, a2], c2)).toMatchObject({ admitted: true, signedBy: "keys/b.pub", commit: c2 });
+    // The commit comes first, the signer only breaks a tie: a key that did not sign, attesting the
+    // least commit, is still the one a refusal names (review 139).
+    const [aLeast, bMore] = [attesting("keys/a.pub", aKey, c1, false), attesting("keys/b.pub", bKey, c2, true)];
+    expect(await decide([bMore, aLeast], "none")).toMatchObject({ admitted: false, commit: c1, reviewed: "no" });
+    expect(await decide([bMore, aLeast], c1)).toMatchObject({ admitted: true, signedBy: "keys/b.pub", commit: c1 });
   });
 
   it("never admits what could not be told: cosign or the registry failing, git unable to answer, no answer at all", () => {
