@@ -145,7 +145,11 @@ export function soleKeyBlock(text: string): string | undefined {
   return /(?:^|\n)(-----BEGIN ((?:RSA )?PUBLIC KEY)-----\r?\n[A-Za-z0-9+/=\r\n]+?\r?\n-----END \2-----[ \t]*(?:\r?\n|$))/.exec(text)?.[1];
 }
 
-/** The curves of the ECDSA keys cosign verifies with, by Node's names: P-256, P-384, P-521. */
+/**
+ * The curves of the ECDSA keys Strata takes, by Node's names: P-256, P-384, P-521. cosign (Go)
+ * verifies with P-224 keys too, but Node cannot write one out as JWK, which the canonical-encoding
+ * check below needs: such a key is refused, saying it is Strata that refuses it.
+ */
 const COSIGN_CURVES: ReadonlySet<string> = new Set(["prime256v1", "secp384r1", "secp521r1"]);
 
 /**
@@ -173,7 +177,7 @@ function cosignKey(pem: string): { block: string } | { message: string; fix: str
   try {
     key = createPublicKey(block);
   } catch (error) {
-    return { message: `its BEGIN ${label} block is no public key Strata reads (${(error as Error).message.split("\n")[0]})`, fix: label === "RSA PUBLIC KEY" ? `put back the whole key file (this one is cut short or damaged), or ${rewrite}` : "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" };
+    return { message: `its BEGIN ${label} block is no public key Strata reads (${(error as Error).message.split("\n")[0]})`, fix: label === "RSA PUBLIC KEY" ? "put back the whole key file (this one is cut short or damaged), or write it out again from its private key (openssl rsa -in key.pem -RSAPublicKey_out, or -pubout for the PUBLIC KEY form cosign writes)" : "put back the whole cosign.pub that cosign generate-key-pair wrote (this one is cut short or damaged)" };
   }
   // A key OpenSSL takes but cannot write out (an EC point at infinity) aborts Node when its details
   // are read: asked first, where it is an error (Go refuses such a key too).
@@ -186,7 +190,9 @@ function cosignKey(pem: string): { block: string } | { message: string; fix: str
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (!(type === "rsa" || type === "ed25519" || (type === "ec" && curve !== undefined && COSIGN_CURVES.has(curve)))) {
     return {
-      message: `it is ${type === "ec" ? `an ECDSA key on the curve ${curve ?? "unknown"}` : `${/^[aeiou]/.test(type) ? "an" : "a"} ${type} key`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`,
+      message: curve === "secp224r1"
+        ? "it is an ECDSA key on the curve secp224r1 (P-224), which cosign verifies with but Strata does not take (ECDSA P-256, P-384 or P-521, RSA or Ed25519)"
+        : `it is ${type === "ec" ? `an ECDSA key on ${curve === undefined || curve === "UNDEF" ? "a curve given by explicit parameters, not by name" : `the curve ${curve}`}` : `a key of type ${type}`}, which cosign does not verify with (ECDSA P-256, P-384 or P-521, RSA or Ed25519)`,
       fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair) and trust its .pub",
     };
   }
@@ -218,7 +224,7 @@ function cosignKey(pem: string): { block: string } | { message: string; fix: str
         : !modulusOdd
         ? "an even modulus, which Go's crypto/rsa refuses"
         : exponent < 3n || exponent % 2n === 0n || exponent > 2n ** 31n - 1n
-          ? `the public exponent ${exponent}, where Go (cosign) takes only an odd one from 3 to 2^31-1`
+          ? `the public exponent ${exponent > 2n ** 64n ? `of ${exponent.toString(2).length} bits` : exponent}, where Go (cosign) takes only an odd one from 3 to 2^31-1`
           : undefined;
     if (wrong !== undefined) return { message: `it is an RSA key with ${wrong}`, fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair; an RSA pair of 2048, 3072 or 4096 bits with exponent 65537, as cosign import-key-pair takes) and trust its .pub" };
   }

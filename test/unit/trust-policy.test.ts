@@ -156,7 +156,9 @@ describe("trusted keys", () => {
       // Go's crypto/rsa: "public exponent too large" (and no PKCS#1 key with one over 2^31-1).
       "e-over-int32.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 2n ** 31n + 1n)), /the public exponent 2147483649,/],
       // Go verifies with it; OpenSSL, which checks Strata's own signatures, does not (review 139).
-      "rsa16392.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(oddNumber(16392), 65537n)), /an RSA key with 16392 bits, over the 16384 OpenSSL/],
+      "rsa16385.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(oddNumber(16385), 65537n)), /an RSA key with 16385 bits, over the 16384 OpenSSL/],
+      // An exponent far over the bound is said by its size, not printed whole.
+      "e-huge.pub": [pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 2n ** 4095n + 1n)), /the public exponent of 4096 bits,/],
       // An EC point at infinity (the byte 00), on each curve: OpenSSL takes it, and reading its details
       // would abort Node; Go refuses it (review 139).
       "ec-infinity-p256.pub": ["-----BEGIN PUBLIC KEY-----\nMBkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDAgAA\n-----END PUBLIC KEY-----\n", /holds no usable key/],
@@ -169,7 +171,8 @@ describe("trusted keys", () => {
     writeFileSync(path.join(project, "keys/e3.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 3n)));
     writeFileSync(path.join(project, "keys/e-int32.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(modulus, 2n ** 31n - 1n)));
     writeFileSync(path.join(project, "keys/rsa1024.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(oddNumber(1024), 65537n)));
-    const taken = ["pkcs1-canonical.pub", "e3.pub", "e-int32.pub", "rsa1024.pub"];
+    writeFileSync(path.join(project, "keys/rsa16384.pub"), pemOf("RSA PUBLIC KEY", pkcs1Of(oddNumber(16384), 65537n)));
+    const taken = ["pkcs1-canonical.pub", "e3.pub", "e-int32.pub", "rsa1024.pub", "rsa16384.pub"];
     const names = [...Object.keys(refused), ...taken];
     const { keys, problems } = readTrustedKeys({ keys: names.map((name) => `keys/${name}`), reviewedRef: "origin/main" }, project, file);
     expect(keys.map((key) => key.configured)).toEqual(taken.map((name) => `keys/${name}`));
@@ -184,8 +187,10 @@ describe("trusted keys", () => {
     const spki = (key: KeyObject): string => key.export({ type: "spki", format: "pem" }).toString();
     const pkcs1 = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "pkcs1", format: "pem" }).toString();
     const refused: Record<string, [string, RegExp]> = {
-      "dsa.pub": [spki(generateKeyPairSync("dsa", { modulusLength: 2048, divisorLength: 256 }).publicKey), /it is a dsa key, which cosign does not verify with/],
-      "x25519.pub": [spki(generateKeyPairSync("x25519").publicKey), /it is a x25519 key, which cosign does not verify with/],
+      "dsa.pub": [spki(generateKeyPairSync("dsa", { modulusLength: 2048, divisorLength: 256 }).publicKey), /it is a key of type dsa, which cosign does not verify with/],
+      "x25519.pub": [spki(generateKeyPairSync("x25519").publicKey), /it is a key of type x25519, which cosign does not verify with/],
+      // cosign takes P-224; Strata does not, and says it is Strata (review 140).
+      "p224.pub": [spki(generateKeyPairSync("ec", { namedCurve: "P-224" }).publicKey), /an ECDSA key on the curve secp224r1 \(P-224\), which cosign verifies with but Strata does not take/],
       "k1.pub": [spki(generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey), /an ECDSA key on the curve secp256k1, which cosign does not verify with/],
       // cosign reads a file's first block, and which that is depends on the Go that built it: one block alone (reviews 133, 136, 137).
       "two.pub": [publicPem + spki(generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey), /it is not one PUBLIC KEY block alone \(2 BEGIN lines\)/],
