@@ -133,16 +133,17 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
 
 /**
  * The one public key block of a key file (PUBLIC KEY, or RSA PUBLIC KEY: PKCS#1, which cosign
- * takes too), as its own text; undefined unless the file holds exactly one BEGIN and one END line
+ * takes too), as its own text, and its type; undefined unless the file holds exactly one BEGIN and one END line
  * and they frame a base64 body of the same type. cosign reads a file's first block with
  * Go's PEM decoder, whose rules changed between Go releases (CVE-2025-61723: which BEGIN an END
  * closes, header lines, a lone `\r`), so a file with anything more could be read as another key
  * by the cosign at hand than by Strata, which checks signatures with this block too: such a file is
  * the policy's problem, whichever Go built cosign.
  */
-export function soleKeyBlock(text: string): string | undefined {
+export function soleKeyBlock(text: string): { block: string; label: "PUBLIC KEY" | "RSA PUBLIC KEY" } | undefined {
   if (text.split("-----BEGIN").length !== 2 || text.split("-----END").length !== 2) return undefined;
-  return /(?:^|\n)(-----BEGIN ((?:RSA )?PUBLIC KEY)-----\r?\n[A-Za-z0-9+/=\r\n]+?\r?\n-----END \2-----[ \t]*(?:\r?\n|$))/.exec(text)?.[1];
+  const found = /(?:^|\n)(-----BEGIN ((?:RSA )?PUBLIC KEY)-----\r?\n[A-Za-z0-9+/=\r\n]+?\r?\n-----END \2-----[ \t]*(?:\r?\n|$))/.exec(text);
+  return found === null ? undefined : { block: found[1] as string, label: found[2] as "PUBLIC KEY" | "RSA PUBLIC KEY" };
 }
 
 /**
@@ -161,15 +162,15 @@ const COSIGN_CURVES: ReadonlySet<string> = new Set(["prime256v1", "secp384r1", "
  * image for "the registry or cosign" or "another key", or leave the key silently out of a batch.
  */
 function cosignKey(pem: string): { block: string } | { message: string; fix: string } {
-  const block = soleKeyBlock(pem);
-  if (block === undefined) {
+  const sole = soleKeyBlock(pem);
+  if (sole === undefined) {
     const begins = pem.split("-----BEGIN").length - 1;
     return {
       message: `it is not one PUBLIC KEY block alone (${begins} BEGIN line${begins === 1 ? ", not framing a PUBLIC KEY's base64 as cosign writes it" : "s"}): cosign reads a file's first PEM block, and which one that is in a file of several depends on the Go it was built with, so Strata and cosign could trust different keys`,
       fix: "keep each public key in a file of its own, exactly as cosign generate-key-pair wrote cosign.pub (one BEGIN PUBLIC KEY block, nothing else), and list each file in strata:trust.keys",
     };
   }
-  const label = block.includes("-----BEGIN RSA PUBLIC KEY-----") ? "RSA PUBLIC KEY" : "PUBLIC KEY";
+  const { block, label } = sole;
   const rewrite = label === "RSA PUBLIC KEY"
     ? "write the key out again canonically: openssl rsa -RSAPublicKey_in -in key.pub -RSAPublicKey_out (or -pubout for the PUBLIC KEY form cosign writes)"
     : "write the key out again canonically: openssl pkey -pubin -in key.pub -pubout (an EC key: add -ec_conv_form uncompressed -ec_param_enc named_curve), or cosign public-key --key cosign.key";
@@ -217,15 +218,12 @@ function cosignKey(pem: string): { block: string } | { message: string; fix: str
     // pinned cosign is not built with), an even modulus, or an exponent that is even, under 3 or over
     // 2^31-1 (its PKCS#1 parser takes none over that either); OpenSSL, which checks Strata's own
     // signatures, none over 16384 bits.
-    const wrong = bits < 1024
-      ? `${bits} bits, under the 1024 Go's crypto/rsa verifies with`
-      : bits > 16384
-        ? `${bits} bits, over the 16384 OpenSSL (which checks Strata's signatures) verifies with`
-        : !modulusOdd
-        ? "an even modulus, which Go's crypto/rsa refuses"
-        : exponent < 3n || exponent % 2n === 0n || exponent > 2n ** 31n - 1n
-          ? `the public exponent ${exponent > 2n ** 64n ? `of ${exponent.toString(2).length} bits` : exponent}, where Go (cosign) takes only an odd one from 3 to 2^31-1`
-          : undefined;
+    const wrong =
+      bits < 1024 ? `${bits} bits, under the 1024 Go's crypto/rsa verifies with`
+      : bits > 16384 ? `${bits} bits, over the 16384 OpenSSL (which checks Strata's signatures) verifies with`
+      : !modulusOdd ? "an even modulus, which Go's crypto/rsa refuses"
+      : exponent < 3n || exponent % 2n === 0n || exponent > 2n ** 31n - 1n ? `the public exponent ${exponent > 2n ** 64n ? `of ${exponent.toString(2).length} bits` : exponent}, where Go (cosign) takes only an odd one from 3 to 2^31-1`
+      : undefined;
     if (wrong !== undefined) return { message: `it is an RSA key with ${wrong}`, fix: "sign with a key cosign takes (cosign generate-key-pair makes an ECDSA P-256 pair; an RSA pair of 2048, 3072 or 4096 bits with exponent 65537, as cosign import-key-pair takes) and trust its .pub" };
   }
   return { block };

@@ -314,8 +314,7 @@ export function readEvidence(target: VerifyTarget, answers: readonly KeyAnswers[
   const candidates = provenanceRead.flatMap(({ key, statements }) => statements.map((statement) => ({ key, statement, checked: { problems: [...provenanceProblems(statement, target.digestRef).problems, ...targetProblems(statement, target, digest)] } })));
   const passing = candidates
     .filter((candidate) => candidate.checked.problems.length === 0)
-    .map((candidate) => ({ ...candidate, commit: provenanceSource(candidate.statement).commit ?? "" }))
-    .map((candidate) => ({ ...candidate, unsigned: signers.includes(candidate.key) ? 0 : 1 }))
+    .map((candidate) => ({ ...candidate, commit: provenanceSource(candidate.statement).commit ?? "", unsigned: signers.includes(candidate.key) ? 0 : 1 }))
     .sort((a, b) => compareText(a.commit, b.commit) || a.unsigned - b.unsigned || compareText(a.key, b.key));
   const chosen = passing[0] ?? candidates[0];
   // Every other commit the passing provenances name, once, with the first key (in that order: one that signed the digest first) that attested it.
