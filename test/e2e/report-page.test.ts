@@ -5,15 +5,16 @@
  * critical chain unmarked, the log link in a last column at 1400 px. No Pulumi run: the data is
  * made here, so this is quick; report.test.ts runs the same checks on a real run's report.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer } from "node:net";
 import path from "node:path";
-import puppeteer, { type Browser } from "puppeteer-core";
+import { type Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportData, renderReport } from "../../src/cli/report.js";
 import { type SummaryRow } from "../../src/cli/summary.js";
 import { type LayerEvent } from "../../src/engine/events.js";
-import { reportPageProblems } from "./report-page.js";
+import { launchChromium, reportPageProblems } from "./report-page.js";
 
 const T0 = Date.parse("2026-11-30T12:00:00Z");
 const GROUP = "127.0.0.1:5000/e2e-report-k3x9q2-mos9.0-seen";
@@ -44,9 +45,7 @@ let browser: Browser;
 let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "strata-report-page-"));
-  const executablePath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((candidate) => existsSync(candidate));
-  expect(executablePath, "Debian's chromium is installed by scripts/bootstrap.sh --test-tools").toBeDefined();
-  browser = await puppeteer.launch({ executablePath: executablePath as string, headless: true, args: ["--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"] });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -114,5 +113,36 @@ describe("the report page's checks see what a person sees", () => {
     const script = 'document.querySelector("thead tr").insertAdjacentHTML("beforeend", "<th>log</th>"); document.querySelectorAll("tr.layer").forEach(function (row) { var cell = row.insertCell(-1); var link = row.querySelector("a.log"); if (link) cell.appendChild(link); });';
     const problems = await problemsOf("log-last", { script });
     expect(problems).toContainEqual(expect.stringMatching(/^libs: its log link is out of view at 1400 px \(\d+-\d+; the page is \d+ px wide\)$/));
+  });
+});
+
+describe("the tests' browser", () => {
+  it("starts when the environment's D-Bus sockets accept and never answer (what once held a CI run's launch past 30 s)", async () => {
+    // A bus that takes the connection and says nothing: Chromium, left to it, waits on its
+    // handshake and puppeteer's launch fails. launchChromium turns the buses off for the browser.
+    let busConnections = 0;
+    const deadBus = createServer(() => {
+      busConnections += 1;
+    });
+    const socketPath = path.join(dir, "dead-bus.sock");
+    await new Promise<void>((resolve) => deadBus.listen(socketPath, resolve));
+    const saved = { session: process.env.DBUS_SESSION_BUS_ADDRESS, system: process.env.DBUS_SYSTEM_BUS_ADDRESS };
+    process.env.DBUS_SESSION_BUS_ADDRESS = `unix:path=${socketPath}`;
+    process.env.DBUS_SYSTEM_BUS_ADDRESS = `unix:path=${socketPath}`;
+    let second: Browser | undefined;
+    try {
+      second = await launchChromium();
+      const page = await second.newPage();
+      await page.goto("data:text/html,<p id=seen>opened</p>");
+      expect(await page.$eval("#seen", (element) => element.textContent)).toBe("opened");
+    } finally {
+      await second?.close();
+      for (const [name, value] of [["DBUS_SESSION_BUS_ADDRESS", saved.session], ["DBUS_SYSTEM_BUS_ADDRESS", saved.system]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      deadBus.close();
+    }
+    expect(busConnections, "the browser never opened the bus").toBe(0);
   });
 });

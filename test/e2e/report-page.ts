@@ -7,10 +7,33 @@
  * and the build segments' colour on it. `reportPageProblems` lists what fails, so a test can also
  * show it catches a blank page (report-page.test.ts).
  */
-import { type Browser, type Page } from "puppeteer-core";
+import { existsSync } from "node:fs";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
 
 /** The viewport the report must work at: a laptop's screen. */
 export const LAPTOP = { width: 1400, height: 900 } as const;
+
+/**
+ * Debian's chromium (installed by scripts/bootstrap.sh --test-tools), headless, for the report's tests.
+ * Its start must not hang on the machine's D-Bus: Chromium asks the session and system buses for
+ * power and accessibility services, and a bus socket that accepts but never answers makes the
+ * launch fail (report-page.test.ts shows it); a CI run once timed out at this launch after 30 s
+ * with no DevTools URL on stderr. So the buses are off for the browser ("disabled:" is an address libdbus refuses at
+ * once), puppeteer speaks to it over a pipe instead of reading that URL from stderr, and the
+ * launch may take two minutes on a loaded machine before the test says it failed.
+ */
+export async function launchChromium(): Promise<Browser> {
+  const executablePath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((candidate) => existsSync(candidate));
+  if (executablePath === undefined) throw new Error("no /usr/bin/chromium: Debian's chromium is installed by scripts/bootstrap.sh --test-tools");
+  return puppeteer.launch({
+    executablePath,
+    headless: true,
+    pipe: true,
+    timeout: 120_000,
+    env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: "disabled:", DBUS_SYSTEM_BUS_ADDRESS: "disabled:" },
+    args: ["--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"],
+  });
+}
 
 interface Seen {
   readonly viewportWidth: number;

@@ -6,13 +6,13 @@
  * 1400 px checked from computed styles and the screenshot's pixels (report-page.ts), the
  * screenshot kept in the test output. The per-layer logs: one per built layer, none for the others.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import puppeteer, { type Browser } from "puppeteer-core";
+import { type Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWorld, type E2eWorld, runStrata, upWithSummary } from "./harness.js";
-import { LAPTOP, reportPageProblems } from "./report-page.js";
+import { LAPTOP, launchChromium, reportPageProblems } from "./report-page.js";
 
 let world: E2eWorld;
 let browser: Browser | undefined;
@@ -49,9 +49,7 @@ describe("the run report and per-layer logs", () => {
     expect(readFileSync(`${runDir}/tools.log`, "utf8")).toMatch(/RUN (sleep \d+ && )?cat/);
 
     // The page, as a person opens it: a file, offline.
-    const executablePath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((candidate) => existsSync(candidate));
-    expect(executablePath, "Debian's chromium is installed by scripts/bootstrap.sh --test-tools").toBeDefined();
-    browser = await puppeteer.launch({ executablePath: executablePath as string, headless: true, args: ["--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"] });
+    browser = await launchChromium();
     const page = await browser.newPage();
     await page.setViewport(LAPTOP);
     const problems: string[] = [];
