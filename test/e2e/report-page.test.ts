@@ -117,9 +117,9 @@ describe("the report page's checks see what a person sees", () => {
 });
 
 describe("the tests' browser", () => {
-  it("starts when the environment's D-Bus sockets accept and never answer (what once held a CI run's launch past 30 s)", async () => {
-    // A bus that takes the connection and says nothing: Chromium, left to it, waits on its
-    // handshake and puppeteer's launch fails. launchChromium turns the buses off for the browser.
+  it("starts when the environment's D-Bus sockets accept and never answer, and never opens them", async () => {
+    // A bus that takes the connection and says nothing: Chromium, left to it, connects to each and
+    // its start hangs (puppeteer's first protocol call times out). launchChromium turns the buses off.
     let busConnections = 0;
     const deadBus = createServer(() => {
       busConnections += 1;
@@ -144,5 +144,12 @@ describe("the tests' browser", () => {
       deadBus.close();
     }
     expect(busConnections, "the browser never opened the bus").toBe(0);
+  });
+
+  it("a browser that cannot start: the error gives its exit and the end of its stderr, not only puppeteer's \"Target closed\"", async () => {
+    const broken = path.join(dir, "broken-chromium");
+    writeFileSync(broken, "#!/bin/sh\necho 'chromium: error while loading shared libraries: libstrata-missing.so.1: cannot open shared object file' >&2\nexit 127\n", { mode: 0o755 });
+    const failure = await launchChromium(broken).then(() => "started", (error: unknown) => String(error));
+    expect(failure).toMatch(/^Error: Chromium did not start for puppeteer \(.+\)\. Started alone with --dump-dom about:blank: exit 127; its stderr, D-Bus lines left out, ends:\nchromium: error while loading shared libraries: libstrata-missing\.so\.1/s);
   });
 });

@@ -7,32 +7,78 @@
  * and the build segments' colour on it. `reportPageProblems` lists what fails, so a test can also
  * show it catches a blank page (report-page.test.ts).
  */
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 
 /** The viewport the report must work at: a laptop's screen. */
 export const LAPTOP = { width: 1400, height: 900 } as const;
 
+/** Debian's chromium binary itself (installed by scripts/bootstrap.sh --test-tools), not its shell wrapper. */
+export const CHROMIUM = "/usr/lib/chromium/chromium";
+const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--allow-file-access-from-files"];
+/** Chromium never opens a D-Bus whose address is "disabled:": libdbus refuses the address at once. */
+const NO_BUS = { DBUS_SESSION_BUS_ADDRESS: "disabled:", DBUS_SYSTEM_BUS_ADDRESS: "disabled:" };
+const LAUNCH_MS = 120_000;
+
 /**
- * Debian's chromium (installed by scripts/bootstrap.sh --test-tools), headless, for the report's tests.
- * Its start must not hang on the machine's D-Bus: Chromium asks the session and system buses for
- * power and accessibility services, and a bus socket that accepts but never answers makes the
- * launch fail (report-page.test.ts shows it); a CI run once timed out at this launch after 30 s
- * with no DevTools URL on stderr. So the buses are off for the browser ("disabled:" is an address libdbus refuses at
- * once), puppeteer speaks to it over a pipe instead of reading that URL from stderr, and the
- * launch may take two minutes on a loaded machine before the test says it failed.
+ * Chromium run once on its own, for the error: how it ended and its stderr's last lines. In its
+ * own process group, killed whole when it ends or after 30 s: a hung Chromium's helpers hold its
+ * stderr open, so waiting for that pipe alone (or a synchronous spawn's timeout) would hang too.
  */
-export async function launchChromium(): Promise<Browser> {
-  const executablePath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((candidate) => existsSync(candidate));
-  if (executablePath === undefined) throw new Error("no /usr/bin/chromium: Debian's chromium is installed by scripts/bootstrap.sh --test-tools");
-  return puppeteer.launch({
-    executablePath,
-    headless: true,
-    pipe: true,
-    timeout: 120_000,
-    env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: "disabled:", DBUS_SYSTEM_BUS_ADDRESS: "disabled:" },
-    args: ["--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"],
+async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promise<{ ended: string; stderrEnd: string }> {
+  const child = spawn(executablePath, ["--headless", ...CHROMIUM_ARGS, "--dump-dom", "about:blank"], { env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // The group has ended already.
+    }
+  };
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString("utf8")).slice(-64_000);
   });
+  const closed = new Promise<void>((resolve) => child.stderr.on("close", () => resolve()));
+  const ended = await new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve("no end within 30 s (killed)"), 30_000);
+    child.on("error", (spawnError) => {
+      clearTimeout(timer);
+      resolve(String(spawnError));
+    });
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      resolve(signal !== null ? `killed by ${signal}` : `exit ${String(code)}`);
+    });
+  });
+  killGroup();
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+  const stderrEnd = stderr.split("\n").filter((line) => line.trim() !== "" && !line.includes("dbus/")).slice(-12).join("\n");
+  return { ended, stderrEnd };
+}
+
+/**
+ * Headless Chromium for the report's tests. A CI run once failed here: no DevTools URL on stderr
+ * within puppeteer's 30 s, for a reason that run did not record. So the launch leaves out what
+ * could hold it and says why when it fails:
+ * - the binary itself, not Debian's /usr/bin/chromium wrapper (which on this machine errs on its
+ *   /dev/shm test and so never adds --disable-dev-shm-usage; it is passed here);
+ * - the D-Bus buses off: a bus socket that accepts and never answers holds Chromium's start
+ *   (report-page.test.ts starts it beside one);
+ * - puppeteer on a pipe, not reading the DevTools URL from stderr, with two minutes both to start
+ *   and for each protocol call (`protocolTimeout` bounds the handshake on a pipe);
+ * - on failure, Chromium started once alone, its exit and the end of its stderr in the error (a
+ *   pipe launch that fails reports only "Target closed").
+ */
+export async function launchChromium(executablePath = CHROMIUM): Promise<Browser> {
+  if (!existsSync(executablePath)) throw new Error(`no ${executablePath}: Debian's chromium is installed by scripts/bootstrap.sh --test-tools`);
+  const env = { ...process.env, ...NO_BUS };
+  try {
+    return await puppeteer.launch({ executablePath, headless: true, pipe: true, timeout: LAUNCH_MS, protocolTimeout: LAUNCH_MS, env, args: CHROMIUM_ARGS });
+  } catch (error) {
+    const alone = await startAlone(executablePath, env);
+    throw new Error(`Chromium did not start for puppeteer (${String(error)}). Started alone with --dump-dom about:blank: ${alone.ended}; its stderr, D-Bus lines left out, ends:\n${alone.stderrEnd}`, { cause: error });
+  }
 }
 
 interface Seen {
