@@ -5,7 +5,7 @@
  * critical chain unmarked, the log link in a last column at 1400 px. No Pulumi run: the data is
  * made here, so this is quick; report.test.ts runs the same checks on a real run's report.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reportData, renderReport } from "../../src/cli/report.js";
 import { type SummaryRow } from "../../src/cli/summary.js";
 import { type LayerEvent } from "../../src/engine/events.js";
-import { launchChromium, reportPageProblems } from "./report-page.js";
+import { closeChromium, launchChromium, reportPageProblems } from "./report-page.js";
 
 const T0 = Date.parse("2026-11-30T12:00:00Z");
 const GROUP = "127.0.0.1:5000/e2e-report-k3x9q2-mos9.0-seen";
@@ -118,8 +118,8 @@ describe("the report page's checks see what a person sees", () => {
 
 describe("the tests' browser", () => {
   it("starts when the environment's D-Bus sockets accept and never answer, and never opens them", async () => {
-    // A bus that takes the connection and says nothing: Chromium, left to it, connects to each and
-    // its start hangs (puppeteer's first protocol call times out). launchChromium turns the buses off.
+    // A bus that takes the connection and says nothing: Chromium, left to it, connects to it, and
+    // its start (the session bus) or its shutdown (the system bus) hangs. launchChromium turns both off.
     let busConnections = 0;
     const deadBus = createServer(() => {
       busConnections += 1;
@@ -136,7 +136,7 @@ describe("the tests' browser", () => {
       await page.goto("data:text/html,<p id=seen>opened</p>");
       expect(await page.$eval("#seen", (element) => element.textContent)).toBe("opened");
     } finally {
-      await second?.close();
+      if (second !== undefined) await closeChromium(second);
       for (const [name, value] of [["DBUS_SESSION_BUS_ADDRESS", saved.session], ["DBUS_SYSTEM_BUS_ADDRESS", saved.system]] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
@@ -146,10 +146,47 @@ describe("the tests' browser", () => {
     expect(busConnections, "the browser never opened the bus").toBe(0);
   });
 
-  it("a browser that cannot start: the error gives its exit and the end of its stderr, not only puppeteer's \"Target closed\"", async () => {
-    const broken = path.join(dir, "broken-chromium");
-    writeFileSync(broken, "#!/bin/sh\necho 'chromium: error while loading shared libraries: libstrata-missing.so.1: cannot open shared object file' >&2\nexit 127\n", { mode: 0o755 });
-    const failure = await launchChromium(broken).then(() => "started", (error: unknown) => String(error));
-    expect(failure).toMatch(/^Error: Chromium did not start for puppeteer \(.+\)\. Started alone with --dump-dom about:blank: exit 127; its stderr, D-Bus lines left out, ends:\nchromium: error while loading shared libraries: libstrata-missing\.so\.1/s);
+  /** A stand-in browser: fails puppeteer's pipe launch at once; run alone, does what `alone` says after writing its arguments and group. */
+  function fakeBrowser(name: string, alone: string): { file: string; seen: string } {
+    const file = path.join(dir, name);
+    const seen = path.join(dir, `${name}.seen`);
+    writeFileSync(file, `#!/bin/sh
+case "$*" in *--remote-debugging-pipe*) echo 'puppeteer launch refused' >&2; exit 1;; esac
+echo "$* pgid=$(ps -o pgid= $$ | tr -d ' ')" > ${seen}
+${alone}
+`, { mode: 0o755 });
+    return { file, seen };
+  }
+
+  it("a browser that cannot start: the error gives how it ends run alone and its stderr's end (D-Bus lines left out), not only puppeteer's \"Target closed\"", async () => {
+    const broken = fakeBrowser("broken-chromium", `echo '[1:2:ERROR:dbus/bus.cc:405] Failed to connect to the bus' >&2
+echo 'chromium: error while loading shared libraries: libstrata-missing.so.1: cannot open shared object file' >&2
+exit 127`);
+    const failure = await launchChromium(broken.file).then(() => "started", (error: unknown) => String(error));
+    expect(failure).toMatch(/^Error: Chromium did not start for puppeteer \(.+\)\. Started alone with --dump-dom about:blank: exit 127; its stderr, D-Bus lines left out, ends:\nchromium: error while loading shared libraries: libstrata-missing\.so\.1[^\n]*$/s);
+    expect(readFileSync(broken.seen, "utf8")).toMatch(/^--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --allow-file-access-from-files --dump-dom about:blank pgid=\d+\n$/);
+  });
+
+  it("a browser that hangs when run alone, a helper holding its stderr: killed after 30 s with its group, and the launch still fails with what it wrote", async () => {
+    const hanging = fakeBrowser("hanging-chromium", `echo 'chromium: stuck before DevTools' >&2
+sleep 300 &
+echo $! > ${path.join(dir, "hanging-helper.pid")}
+sleep 300`);
+    const failure = await launchChromium(hanging.file).then(() => "started", (error: unknown) => String(error));
+    expect(failure).toMatch(/Started alone with --dump-dom about:blank: no end within 30 s \(killed\); its stderr, D-Bus lines left out, ends:\nchromium: stuck before DevTools$/);
+    const group = /pgid=(\d+)/.exec(readFileSync(hanging.seen, "utf8"))?.[1];
+    const helper = readFileSync(path.join(dir, "hanging-helper.pid"), "utf8").trim();
+    expect(group, "the browser run alone leads a process group of its own").not.toBe(String(process.pid));
+    // Killed, it is gone or a zombie until its new parent reaps it.
+    const state = existsSync(`/proc/${helper}/stat`) ? (/\) (\S)/.exec(readFileSync(`/proc/${helper}/stat`, "utf8"))?.[1] ?? "?") : "gone";
+    expect(state, "the helper holding the browser's stderr was killed with its group").toMatch(/^(gone|Z)$/);
+  });
+
+  it("a path that is not an executable file is named, before anything is spawned", async () => {
+    const notExecutable = path.join(dir, "not-executable");
+    writeFileSync(notExecutable, "", { mode: 0o644 });
+    for (const file of [notExecutable, dir, path.join(dir, "missing")]) {
+      await expect(launchChromium(file)).rejects.toThrow(`no executable ${file}: Debian's chromium is installed by scripts/bootstrap.sh --test-tools`);
+    }
   });
 });

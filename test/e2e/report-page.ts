@@ -8,7 +8,7 @@
  * show it catches a blank page (report-page.test.ts).
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { accessSync, constants, statSync } from "node:fs";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 
 /** The viewport the report must work at: a laptop's screen. */
@@ -21,10 +21,21 @@ const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
 const NO_BUS = { DBUS_SESSION_BUS_ADDRESS: "disabled:", DBUS_SYSTEM_BUS_ADDRESS: "disabled:" };
 const LAUNCH_MS = 120_000;
 
+/** A file this process may run (a path that exists is not enough: puppeteer's spawn error would go uncaught). */
+function isExecutableFile(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Chromium run once on its own, for the error: how it ended and its stderr's last lines. In its
- * own process group, killed whole when it ends or after 30 s: a hung Chromium's helpers hold its
- * stderr open, so waiting for that pipe alone (or a synchronous spawn's timeout) would hang too.
+ * own process group, the group killed when it ends or after 30 s, and its stderr then let go: a
+ * hung Chromium's helpers hold that pipe open (one in a session of its own, as crashpad's handler
+ * is, outlives the group), so waiting for it to close (or a synchronous spawn's timeout) would hang.
  */
 async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promise<{ ended: string; stderrEnd: string }> {
   const child = spawn(executablePath, ["--headless", ...CHROMIUM_ARGS, "--dump-dom", "about:blank"], { env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
@@ -53,6 +64,7 @@ async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promi
   });
   killGroup();
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+  child.stderr.destroy();
   const stderrEnd = stderr.split("\n").filter((line) => line.trim() !== "" && !line.includes("dbus/")).slice(-12).join("\n");
   return { ended, stderrEnd };
 }
@@ -63,21 +75,42 @@ async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promi
  * could hold it and says why when it fails:
  * - the binary itself, not Debian's /usr/bin/chromium wrapper (which on this machine errs on its
  *   /dev/shm test and so never adds --disable-dev-shm-usage; it is passed here);
- * - the D-Bus buses off: a bus socket that accepts and never answers holds Chromium's start
- *   (report-page.test.ts starts it beside one);
+ * - the D-Bus buses off: a session bus socket that accepts and never answers holds Chromium's
+ *   start, a system bus one its shutdown (report-page.test.ts starts it beside such sockets);
  * - puppeteer on a pipe, not reading the DevTools URL from stderr, with two minutes both to start
  *   and for each protocol call (`protocolTimeout` bounds the handshake on a pipe);
  * - on failure, Chromium started once alone, its exit and the end of its stderr in the error (a
  *   pipe launch that fails reports only "Target closed").
  */
 export async function launchChromium(executablePath = CHROMIUM): Promise<Browser> {
-  if (!existsSync(executablePath)) throw new Error(`no ${executablePath}: Debian's chromium is installed by scripts/bootstrap.sh --test-tools`);
+  if (!isExecutableFile(executablePath)) throw new Error(`no executable ${executablePath}: Debian's chromium is installed by scripts/bootstrap.sh --test-tools`);
   const env = { ...process.env, ...NO_BUS };
+  // Aborting kills the browser's process group: puppeteer, when a launch fails, asks the browser to
+  // close and waits a protocolTimeout more before it kills it, which would overlap the run alone.
+  const launch = new AbortController();
   try {
-    return await puppeteer.launch({ executablePath, headless: true, pipe: true, timeout: LAUNCH_MS, protocolTimeout: LAUNCH_MS, env, args: CHROMIUM_ARGS });
+    return await puppeteer.launch({ executablePath, headless: true, pipe: true, timeout: LAUNCH_MS, protocolTimeout: LAUNCH_MS, env, args: CHROMIUM_ARGS, signal: launch.signal });
   } catch (error) {
+    launch.abort();
     const alone = await startAlone(executablePath, env);
     throw new Error(`Chromium did not start for puppeteer (${String(error)}). Started alone with --dump-dom about:blank: ${alone.ended}; its stderr, D-Bus lines left out, ends:\n${alone.stderrEnd}`, { cause: error });
+  }
+}
+
+/**
+ * Closes a browser launchChromium started, killing its process group when it has not closed within
+ * 15 s: a Chromium that reached a D-Bus that never answers hangs at shutdown, and puppeteer's
+ * close waits for it without a limit.
+ */
+export async function closeChromium(browser: Browser): Promise<void> {
+  const closed = await Promise.race([browser.close().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000))]);
+  const pid = browser.process()?.pid;
+  if (!closed && pid !== undefined) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // It ended meanwhile.
+    }
   }
 }
 
