@@ -48,7 +48,7 @@ beforeAll(async () => {
   browser = await launchChromium();
 });
 afterAll(async () => {
-  await browser?.close();
+  if (browser !== undefined) await closeChromium(browser);
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 

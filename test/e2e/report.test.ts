@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { type Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createWorld, type E2eWorld, runStrata, upWithSummary } from "./harness.js";
-import { LAPTOP, launchChromium, reportPageProblems } from "./report-page.js";
+import { closeChromium, LAPTOP, launchChromium, reportPageProblems } from "./report-page.js";
 
 let world: E2eWorld;
 let browser: Browser | undefined;
@@ -20,7 +20,7 @@ beforeAll(() => {
   world = createWorld("report");
 });
 afterAll(async () => {
-  await browser?.close();
+  if (browser !== undefined) await closeChromium(browser);
   await world?.cleanup();
 });
 
