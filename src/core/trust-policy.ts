@@ -131,6 +131,9 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
   return { policy: { keys, reviewedRef }, problems: [] };
 }
 
+/** The PEM types a trust key file may hold: SPKI, or PKCS#1 (RSA). */
+type KeyBlockLabel = "PUBLIC KEY" | "RSA PUBLIC KEY";
+
 /**
  * The one public key block of a key file (PUBLIC KEY, or RSA PUBLIC KEY: PKCS#1, which cosign
  * takes too), as its own text, and its type; undefined unless the file holds exactly one BEGIN and one END line
@@ -140,10 +143,10 @@ export function parseTrustPolicy(value: unknown, stackFile: string): { policy?: 
  * by the cosign at hand than by Strata, which checks signatures with this block too: such a file is
  * the policy's problem, whichever Go built cosign.
  */
-export function soleKeyBlock(text: string): { block: string; label: "PUBLIC KEY" | "RSA PUBLIC KEY" } | undefined {
+export function soleKeyBlock(text: string): { block: string; label: KeyBlockLabel } | undefined {
   if (text.split("-----BEGIN").length !== 2 || text.split("-----END").length !== 2) return undefined;
   const found = /(?:^|\n)(-----BEGIN ((?:RSA )?PUBLIC KEY)-----\r?\n[A-Za-z0-9+/=\r\n]+?\r?\n-----END \2-----[ \t]*(?:\r?\n|$))/.exec(text);
-  return found === null ? undefined : { block: found[1] as string, label: found[2] as "PUBLIC KEY" | "RSA PUBLIC KEY" };
+  return found === null ? undefined : { block: found[1] as string, label: found[2] as KeyBlockLabel };
 }
 
 /**

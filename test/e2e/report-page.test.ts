@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import path from "node:path";
 import { type Browser } from "puppeteer-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { reportData, renderReport } from "../../src/cli/report.js";
 import { type SummaryRow } from "../../src/cli/summary.js";
 import { type LayerEvent } from "../../src/engine/events.js";
@@ -126,9 +126,8 @@ describe("the tests' browser", () => {
     });
     const socketPath = path.join(dir, "dead-bus.sock");
     await new Promise<void>((resolve) => deadBus.listen(socketPath, resolve));
-    const saved = { session: process.env.DBUS_SESSION_BUS_ADDRESS, system: process.env.DBUS_SYSTEM_BUS_ADDRESS };
-    process.env.DBUS_SESSION_BUS_ADDRESS = `unix:path=${socketPath}`;
-    process.env.DBUS_SYSTEM_BUS_ADDRESS = `unix:path=${socketPath}`;
+    vi.stubEnv("DBUS_SESSION_BUS_ADDRESS", `unix:path=${socketPath}`);
+    vi.stubEnv("DBUS_SYSTEM_BUS_ADDRESS", `unix:path=${socketPath}`);
     let second: Browser | undefined;
     try {
       second = await launchChromium();
@@ -137,10 +136,7 @@ describe("the tests' browser", () => {
       expect(await page.$eval("#seen", (element) => element.textContent)).toBe("opened");
     } finally {
       if (second !== undefined) await closeChromium(second);
-      for (const [name, value] of [["DBUS_SESSION_BUS_ADDRESS", saved.session], ["DBUS_SYSTEM_BUS_ADDRESS", saved.system]] as const) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
+      vi.unstubAllEnvs();
       deadBus.close();
     }
     expect(busConnections, "the browser never opened the bus").toBe(0);

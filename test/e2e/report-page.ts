@@ -31,6 +31,15 @@ function isExecutableFile(file: string): boolean {
   }
 }
 
+/** SIGKILL to a process group; one that has ended already is left be. */
+function killGroup(leader: number | undefined): void {
+  try {
+    if (leader !== undefined) process.kill(-leader, "SIGKILL");
+  } catch {
+    // The group has ended already.
+  }
+}
+
 /**
  * Chromium run once on its own, for the error: how it ended and its stderr's last lines. In its
  * own process group, the group killed when it ends or after 30 s, and its stderr then let go: a
@@ -39,13 +48,6 @@ function isExecutableFile(file: string): boolean {
  */
 async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promise<{ ended: string; stderrEnd: string }> {
   const child = spawn(executablePath, ["--headless", ...CHROMIUM_ARGS, "--dump-dom", "about:blank"], { env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
-  const killGroup = () => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // The group has ended already.
-    }
-  };
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => {
     stderr = (stderr + chunk.toString("utf8")).slice(-64_000);
@@ -62,7 +64,7 @@ async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promi
       resolve(signal !== null ? `killed by ${signal}` : `exit ${String(code)}`);
     });
   });
-  killGroup();
+  killGroup(child.pid);
   await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2_000))]);
   child.stderr.destroy();
   const stderrEnd = stderr.split("\n").filter((line) => line.trim() !== "" && !line.includes("dbus/")).slice(-12).join("\n");
@@ -104,14 +106,7 @@ export async function launchChromium(executablePath = CHROMIUM): Promise<Browser
  */
 export async function closeChromium(browser: Browser): Promise<void> {
   const closed = await Promise.race([browser.close().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000))]);
-  const pid = browser.process()?.pid;
-  if (!closed && pid !== undefined) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // It ended meanwhile.
-    }
-  }
+  if (!closed) killGroup(browser.process()?.pid);
 }
 
 interface Seen {
