@@ -7,12 +7,26 @@
  * installed here for it (the program asks that engine what it builds natively).
  */
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { machine } from "node:os";
 import { checkoutFile } from "../core/checkout.js";
 import { type PoolEngine, type StackConfig } from "../core/config.js";
-import { enginePlatform, isLocalEngine } from "../core/platforms.js";
+import { enginePlatform, isLocalEngine, qemuBinfmtName } from "../core/platforms.js";
 import { UserError } from "../core/problems.js";
-import { emulationRegistered } from "../pulumi/docker-engine.js";
+
+/** Where binfmt_misc lists the interpreters the kernel runs foreign binaries with. */
+export const BINFMT_DIR = process.env.STRATA_BINFMT_DIR ?? "/proc/sys/fs/binfmt_misc";
+
+/** Whether this machine's kernel runs binaries of a platform's architecture through qemu-user-static (binfmt_misc). */
+export function emulationRegistered(platform: string, binfmtDir: string = BINFMT_DIR): boolean {
+  const name = qemuBinfmtName(platform);
+  if (name === undefined) return false;
+  try {
+    return readFileSync(`${binfmtDir}/${name}`, "utf8").split("\n")[0] === "enabled";
+  } catch {
+    return false;
+  }
+}
 
 /** This machine's own platform, as Docker names it (from the kernel's machine name, through scripts/platforms.tsv). */
 export function hostPlatform(): string {

@@ -5,12 +5,12 @@
  * engine is one clear line instead of an error per layer.
  */
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import http from "node:http";
 import { type Builder, type PoolEngine } from "../core/config.js";
 import { enginePlatform, isLocalEngine, qemuBinfmtName } from "../core/platforms.js";
 import { UserError } from "../core/problems.js";
 import { credentialStoreProblem, dockerConfigDir } from "../registry/logins.js";
+import { BINFMT_DIR, emulationRegistered } from "../engine/emulation.js";
 
 /** Where the engine listens, from DOCKER_HOST as the docker CLI reads it. */
 export type EngineEndpoint = { readonly socketPath: string } | { readonly host: string; readonly port: number };
@@ -121,20 +121,6 @@ async function engineArchitecture(engine: PoolEngine): Promise<string | undefine
     });
   }
   return info?.Architecture === undefined ? undefined : enginePlatform(info.OSType ?? "linux", info.Architecture);
-}
-
-/** Where binfmt_misc lists the interpreters the kernel runs foreign binaries with. */
-const BINFMT_DIR = process.env.STRATA_BINFMT_DIR ?? "/proc/sys/fs/binfmt_misc";
-
-/** Whether this machine's kernel runs binaries of a platform's architecture through qemu-user-static (binfmt_misc). */
-export function emulationRegistered(platform: string, binfmtDir: string = BINFMT_DIR): boolean {
-  const name = qemuBinfmtName(platform);
-  if (name === undefined) return false;
-  try {
-    return readFileSync(`${binfmtDir}/${name}`, "utf8").split("\n")[0] === "enabled";
-  } catch {
-    return false;
-  }
 }
 
 /**

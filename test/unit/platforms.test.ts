@@ -11,8 +11,7 @@ import { planTargets } from "../../src/core/plan.js";
 import { placeByPlatform } from "../../src/core/placement.js";
 import { buildTargets, indexFingerprint } from "../../src/core/platform-targets.js";
 import { catalogLayerName, enginePlatform, parsePlatform, qemuBinfmtName } from "../../src/core/platforms.js";
-import { emulationRegistered } from "../../src/pulumi/docker-engine.js";
-import { hostPlatform, platformsToEmulate } from "../../src/engine/emulation.js";
+import { emulationRegistered, hostPlatform, platformsToEmulate } from "../../src/engine/emulation.js";
 import { indexBytes } from "../../src/registry/image-index.js";
 import { noteCatalog, scratchDir } from "../helpers/catalog.js";
 
