@@ -4,7 +4,7 @@
  */
 import type { EngineEvent } from "@pulumi/pulumi/automation/index.js";
 import { CI_COPY_SET_TYPE, IMAGE_ATTESTATIONS_SET_TYPE, IMAGE_INDEX_TYPE, IMAGE_TYPES } from "../core/image-types.js";
-import { imagesToSign } from "../pulumi/provider/image-attestations-inputs.js";
+import { imagesToSign } from "../core/attestation-steps.js";
 
 /** What the engine did to one layer's image resource. */
 export interface LayerEvent {
@@ -176,7 +176,7 @@ export function eventCollector(): { events: Map<string, LayerEvent>; stackLayers
       if (previous === undefined && change.startedAt === undefined) return {};
       return { timing: { ...(previous as LayerTiming), ...change } };
     };
-    // A set's step: each image is signed in it when its digest is new to the set (provider/image-attestations-inputs.ts).
+    // A set's step: each image is signed in it when its digest is new to the set (core/attestation-steps.ts).
     const pre = event.resourcePreEvent?.metadata;
     if (pre?.type === IMAGE_ATTESTATIONS_SET_TYPE) {
       const inputs = pre.new?.inputs ?? {};

@@ -1,12 +1,12 @@
 /**
- * ImageAttestationsSet's check, diff and kept outputs (provider/image-attestations-inputs.ts): on
+ * ImageAttestationsSet's check, diff and kept outputs (core/attestation-steps.ts): on
  * the same digest an image keeps the provenance facts and tag its attestations were made with, so a
  * run on a new commit leaves the set's inputs equal to its state's (the engine writes nothing); an
  * image is signed only when its digest is new to the set; an image gone from the set is a change
  * (its entry leaves the outputs) but signs nothing.
  */
 import { describe, expect, it } from "vitest";
-import { checkImageAttestationsSet, diffImageAttestationsSet, imagesToSign, keptAttestations } from "../../src/pulumi/provider/image-attestations-inputs.js";
+import { checkImageAttestationsSet, diffImageAttestationsSet, imagesToSign, keptAttestations } from "../../src/core/attestation-steps.js";
 
 const digestRef = (image: string, char: string): string => `127.0.0.1:5000/g/${image}@sha256:${char.repeat(64)}`;
 

@@ -32,7 +32,8 @@ import { diffLayerImage, parseLayerImageInputs, withoutCredentials } from "./lay
 import { diffRegistryCopy, parseRegistryCopyInputs, type RegistryCopyInputs } from "./registry-copy-inputs.js";
 import { runIdOf } from "../../engine/run-logs.js";
 import { type AttestationContext } from "./attest-image.js";
-import { checkImageAttestationsSet, diffImageAttestationsSet, imagesToSign, keptAttestations, parseImageAttestationsSetInputs } from "./image-attestations-inputs.js";
+import { parseImageAttestationsSetInputs } from "./image-attestations-inputs.js";
+import { checkImageAttestationsSet, diffImageAttestationsSet, imagesToSign, keptAttestations } from "../../core/attestation-steps.js";
 
 /**
  * What only a step that writes needs — the registry client, the Engine API build, signing — is
