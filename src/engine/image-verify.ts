@@ -1,7 +1,7 @@
 /**
  * The shared verifier (issue 29, items 5 and 7): is each image signed by a trusted key, attested
  * with SLSA provenance naming a reviewed commit built from a clean tree, and with an SPDX SBOM?
- * The promotion gate (index.ts, before any copy is declared) and `strata verify` both ask it.
+ * The promotion gate (pulumi/channel-run.ts, before any copy is declared) and `strata verify` both ask it.
  *
  * The verifier is the real cosign CLI (engine/cosign.ts), several digests per call (a call costs
  * about what one digest does), then each digest alone when a call fails, to say which one; git
