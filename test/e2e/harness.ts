@@ -18,6 +18,7 @@ import { eventCollector, type LayerEvent } from "../../src/engine/events.js";
 import { runCli } from "../../src/cli/commands.js";
 import { type SummaryRow } from "../../src/cli/summary.js";
 import { RegistryClient } from "../../src/registry/client.js";
+import { startInGroup } from "../helpers/process-group.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const registryAddress = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
@@ -242,7 +243,7 @@ export interface GroupRun {
   output(): string;
   /** Signals every process of the group, the leader's children (pulumi, its plugins) included. */
   killGroup(signal: NodeJS.Signals): void;
-  /** Resolves with the exit code (or the signal) once the leader is gone. */
+  /** Resolves with the exit code (or the signal) once the leader is gone and its output read (helpers/process-group.ts). */
   readonly exited: Promise<number | NodeJS.Signals>;
 }
 
@@ -259,31 +260,16 @@ export function startGroupUp(world: E2eWorld, stack: string, options: { hostname
     : ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', options.hostname, ...strata];
   // The engine's state writes as strata up chooses them (cli-run.ts checkpointEnv), unless a test says otherwise.
   const { PULUMI_SKIP_CHECKPOINTS: _chosenByCaller, ...inherited } = process.env;
-  const child = spawn(command as string, args, { cwd: world.projectDir, env: { ...inherited, ...world.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  // Resolved once the output is read to its end ("close"), so a test reads what strata wrote last;
-  // at most two seconds after the exit, though: a leftover plugin of a killed run may hold the pipes.
-  const exited = new Promise<number | NodeJS.Signals>((resolve) => child.on("exit", (code, signal) => {
-    const status = code ?? (signal as NodeJS.Signals);
-    const late = setTimeout(() => resolve(status), 2000);
-    child.on("close", () => {
-      clearTimeout(late);
-      resolve(status);
-    });
-  }));
+  const run = startInGroup(command as string, args, { cwd: world.projectDir, env: { ...inherited, ...world.env, ...options.env } });
   return {
-    pid: child.pid as number,
-    output: () => output,
-    killGroup(signal) {
-      try {
-        process.kill(-(child.pid as number), signal);
-      } catch {
-        // The group is gone already.
-      }
-    },
-    exited,
+    pid: run.pid as number,
+    output: run.output,
+    killGroup: (signal) => run.killGroup(signal),
+    // node and unshare are there: a spawn that fails is this machine's fault, not an answer of strata's.
+    exited: run.exited.then((status) => {
+      if (status instanceof Error) throw status;
+      return status;
+    }),
   };
 }
 

@@ -7,9 +7,9 @@
  * and the build segments' colour on it. `reportPageProblems` lists what fails, so a test can also
  * show it catches a blank page (report-page.test.ts).
  */
-import { spawn } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { killGroup, startInGroup } from "../helpers/process-group.js";
 
 /** The viewport the report must work at: a laptop's screen. */
 export const LAPTOP = { width: 1400, height: 900 } as const;
@@ -31,15 +31,6 @@ function isExecutableFile(file: string): boolean {
   }
 }
 
-/** SIGKILL to a process group; one that has ended already is left be. */
-function killGroup(leader: number | undefined): void {
-  try {
-    if (leader !== undefined) process.kill(-leader, "SIGKILL");
-  } catch {
-    // The group has ended already.
-  }
-}
-
 /**
  * Chromium run once on its own, for the error: how it ended and its stderr's last lines. In its
  * own process group, the group killed when it ends or after 30 s, and its stderr then let go: a
@@ -47,27 +38,16 @@ function killGroup(leader: number | undefined): void {
  * is, outlives the group), so waiting for it to close (or a synchronous spawn's timeout) would hang.
  */
 async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promise<{ ended: string; stderrEnd: string }> {
-  const child = spawn(executablePath, ["--headless", ...CHROMIUM_ARGS, "--dump-dom", "about:blank"], { env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString("utf8")).slice(-64_000);
-  });
-  const closed = new Promise<void>((resolve) => child.stderr.on("close", () => resolve()));
-  const ended = await new Promise<string>((resolve) => {
-    const timer = setTimeout(() => resolve("no end within 30 s (killed)"), 30_000);
-    child.on("error", (spawnError) => {
-      clearTimeout(timer);
-      resolve(String(spawnError));
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve(signal !== null ? `killed by ${signal}` : `exit ${String(code)}`);
-    });
-  });
-  killGroup(child.pid);
-  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 2_000))]);
-  child.stderr.destroy();
-  const stderrEnd = stderr.split("\n").filter((line) => line.trim() !== "" && !line.includes("dbus/")).slice(-12).join("\n");
+  const run = startInGroup(executablePath, ["--headless", ...CHROMIUM_ARGS, "--dump-dom", "about:blank"], { env, read: "stderr", keepChars: 64_000 });
+  let timer: NodeJS.Timeout | undefined;
+  const status = await Promise.race([run.exited, new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), 30_000)))]);
+  clearTimeout(timer);
+  run.killGroup("SIGKILL");
+  // Killed: what it printed as it went down is read for up to two seconds.
+  if (status === "hung") await Promise.race([run.exited, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+  run.release();
+  const ended = status === "hung" ? "no end within 30 s (killed)" : status instanceof Error ? String(status) : typeof status === "number" ? `exit ${status}` : `killed by ${status}`;
+  const stderrEnd = run.output().split("\n").filter((line) => line.trim() !== "" && !line.includes("dbus/")).slice(-12).join("\n");
   return { ended, stderrEnd };
 }
 

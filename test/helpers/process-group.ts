@@ -1,0 +1,73 @@
+/**
+ * A process started as the leader of a process group of its own, so a test can signal everything
+ * it started (`strata up`'s pulumi and plugins, Chromium's helpers) and read what it printed.
+ */
+import { spawn } from "node:child_process";
+
+export interface GroupRun {
+  /** The group leader's pid (= the process group id); undefined when the spawn itself failed. */
+  readonly pid: number | undefined;
+  /** What it has printed so far (its last `keepChars` characters). */
+  output(): string;
+  /** Signals every process of the group, the leader's children included; a group that has ended is left be. */
+  killGroup(signal?: NodeJS.Signals): void;
+  /**
+   * The exit code or signal once the leader is gone and its output read to the end ("close"), so a
+   * test reads what it wrote last; at most two seconds after the exit, though: a child left in the
+   * group (a killed run's plugin, a Chromium helper) may hold the pipes. A spawn that failed gives its error.
+   */
+  readonly exited: Promise<number | NodeJS.Signals | Error>;
+  /** Stops reading its output: a pipe a helper outside the group holds open would keep this process waiting. */
+  release(): void;
+}
+
+export interface GroupOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Which of its streams to read: both (the default, interleaved as they come) or stderr alone. */
+  readonly read?: "both" | "stderr";
+  /** How much of the output to keep, its end (default: all). */
+  readonly keepChars?: number;
+}
+
+/** Signals a process group by its leader's pid; a group that has ended already is left be. */
+export function killGroup(leader: number | undefined, signal: NodeJS.Signals = "SIGKILL"): void {
+  try {
+    if (leader !== undefined) process.kill(-leader, signal);
+  } catch {
+    // The group has ended already.
+  }
+}
+
+export function startInGroup(command: string, args: readonly string[], options: GroupOptions = {}): GroupRun {
+  const read = options.read ?? "both";
+  const child = spawn(command, args, { ...(options.cwd === undefined ? {} : { cwd: options.cwd }), env: options.env ?? process.env, stdio: ["ignore", read === "both" ? "pipe" : "ignore", "pipe"], detached: true });
+  let output = "";
+  const keep = (chunk: Buffer): void => {
+    output += chunk.toString("utf8");
+    if (options.keepChars !== undefined && output.length > options.keepChars) output = output.slice(-options.keepChars);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const exited = new Promise<number | NodeJS.Signals | Error>((resolve) => {
+    child.on("error", resolve);
+    child.on("exit", (code, signal) => {
+      const status = code ?? (signal as NodeJS.Signals);
+      const late = setTimeout(() => resolve(status), 2000);
+      child.on("close", () => {
+        clearTimeout(late);
+        resolve(status);
+      });
+    });
+  });
+  return {
+    pid: child.pid,
+    output: () => output,
+    killGroup: (signal?: NodeJS.Signals) => killGroup(child.pid, signal),
+    exited,
+    release() {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    },
+  };
+}
