@@ -6,16 +6,17 @@ import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
-import { type Catalog, loadCatalog } from "./src/core/catalog.js";
+import { loadCatalog } from "./src/core/catalog.js";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
 import { signingDecision, signingKeyFields, signingKeyProblems } from "./src/core/signing-config.js";
 import { type SigningKey } from "./src/engine/cosign.js";
+import { runIdOf } from "./src/engine/run-logs.js";
 import { parentPullMode } from "./src/core/parent-pull.js";
 import { gather, throwIfAny } from "./src/core/problems.js";
 import { parseTrustPolicy } from "./src/core/trust-policy.js";
 import { defaultBlobCache } from "./src/registry/blob-cache.js";
 import { RegistryClient } from "./src/registry/client.js";
-import { type ChannelRun, declareBuild, declarePromotion, publishedLedger } from "./src/pulumi/channel-run.js";
+import { declareBuild, declarePromotion, publishedLedger, type RunContext } from "./src/pulumi/channel-run.js";
 import { forUser } from "./src/pulumi/user-errors.js";
 import { usePlainStackTraces } from "./src/pulumi/stack-traces.js";
 import { keepSecretsFromChildren } from "./src/pulumi/secret-env.js";
@@ -78,11 +79,25 @@ const signing = signingDecision(config, signingKey !== undefined, config.ci !== 
 const blobCache = defaultBlobCache();
 const registry = await forUser(async () => new RegistryClient({ registry: config.registry, ...(credentials === undefined ? {} : { credentials }), ...(blobCache === undefined ? {} : { blobCache }) }));
 
-// What the run declares, and every policy it follows: src/pulumi/channel-run.ts.
-const run: ChannelRun = { stack, stackFile, config, catalogDir, projectDir, registry, ...(registryAuth === undefined ? {} : { registryAuth }), ...(credentials === undefined ? {} : { credentials }) };
-const declared = await forUser(() => (config.promoteFrom === undefined
-  ? declareBuild(run, catalogRead?.value as Catalog, parentPull.mode, signing.sign ? signingKey : undefined)
-  : declarePromotion(run, config.promoteFrom, trustRead.policy)));
+// What the run declares: src/pulumi/channel-run.ts.
+const context: RunContext = {
+  stack, stackFile, config, catalogDir, registry,
+  // A trust policy's keys are relative to the project folder (where Pulumi.yaml is), the one
+  // `strata verify` reads them from: strata up names it (STRATA_PROJECT_DIR), since the engine runs
+  // the program in dist/ and this language host does not say; run directly, this program's checkout.
+  trustKeysDir: process.env.STRATA_PROJECT_DIR ?? projectDir,
+  planPreview: pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1",
+  runId: process.env.STRATA_RUN_ID ?? runIdOf(new Date()),
+  ...(registryAuth === undefined ? {} : { registryAuth }),
+  ...(credentials === undefined ? {} : { credentials }),
+};
+const catalog = catalogRead?.value;
+const declared = await forUser(() => {
+  if (config.promoteFrom !== undefined) return declarePromotion(context, config.promoteFrom, trustRead.policy);
+  // A building channel's catalog was read above, its problems thrown with the config's.
+  if (catalog === undefined) throw new Error(`the catalog in ${catalogDir} was not read for a building channel`);
+  return declareBuild(context, catalog, parentPull.mode, signing.sign ? signingKey : undefined);
+});
 
 export const group = config.group;
 export const registryAddress = config.registry;

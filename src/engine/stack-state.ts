@@ -23,7 +23,7 @@ interface StateResource {
   readonly outputs?: Record<string, unknown>;
 }
 
-/** The stack output that carries the witness's ledger from run to run (index.ts writes it). */
+/** The stack output that carries the witness's ledger from run to run (pulumi/channel-run.ts publishedLedger makes it, index.ts exports it). */
 export const LEDGER_OUTPUT = "published";
 
 /**

@@ -1,8 +1,9 @@
 /**
  * What one run of the program declares on its channel: a build of the catalog's layers (with their
  * indexes and, on a signing stack, their signature sets), or a promotion of another channel's
- * images. index.ts reads the stack's config and secrets and hands them here; each step's policy
- * lives in core/ (channel, layer-origin, promotion-plan, trust-policy) and is only called here.
+ * images. index.ts reads the stack's config, its secrets and the run's environment and hands them
+ * here (RunContext); each step's policy lives in core/ (channel, layer-origin, promotion-plan,
+ * trust-policy) and is called here.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { type Catalog } from "../core/catalog.js";
@@ -20,7 +21,6 @@ import { planPromotion, type PromotionTarget, refusalMessage } from "../core/pro
 import { readTrustedKeys, type TrustPolicy } from "../core/trust-policy.js";
 import { locateCosign, type SigningKey } from "../engine/cosign.js";
 import { readReviewedTip } from "../engine/image-verify.js";
-import { runIdOf } from "../engine/run-logs.js";
 import { readBuiltLayers, type StateRead } from "../engine/stack-state.js";
 import { type RegistryClient, type RegistryCredentials } from "../registry/client.js";
 import { lookUpIndexes, lookUpPublished, promotionConflicts } from "../registry/lookups.js";
@@ -30,16 +30,20 @@ import { declareIndexes } from "./image-index.js";
 import { checkPromotion, type PromotedLayer, Promotion, readSourceLayers } from "./promotion.js";
 import { type LayerOutput, LayerTree } from "./tree.js";
 
-/** What both a build and a promotion are run with: the stack, its config and its registry. */
-export interface ChannelRun {
+/** What a build and a promotion are given: the stack, its config, its registry and the run's settings. */
+export interface RunContext {
   readonly stack: string;
   /** The stack file problems name (a CI run's channel file, not its per-change stack's). */
   readonly stackFile: string;
   readonly config: StackConfig;
   /** The folder the catalog is read from, the checkout the images' provenance names. */
   readonly catalogDir: string;
-  /** The folder Pulumi.yaml is in, which trust policies' key paths are relative to. */
-  readonly projectDir: string;
+  /** The folder a trust policy's key paths are relative to: the project's (where Pulumi.yaml is). */
+  readonly trustKeysDir: string;
+  /** A `strata plan` preview: a blocked channel's conflicts and the gate's refusals are warnings, to report them all. */
+  readonly planPreview: boolean;
+  /** The run's id, which provenance records. */
+  readonly runId: string;
   /** The client the program's own lookups use, with the stack's login. */
   readonly registry: RegistryClient;
   /** The stack's registry login as a secret Output, for the resources (encrypted in the state, never in outputs). */
@@ -56,20 +60,17 @@ export interface Declared {
   readonly attested?: ReadonlyMap<string, AttestedLayer>;
 }
 
-/** `strata plan` previews with STRATA_PLAN=1, to report every layer and image; a preview pushes nothing. */
-const planPreview = (): boolean => pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1";
-
 /**
  * Build every selected layer; adopt tags the channel already holds with the same content, and copy
  * them to CI tags. With several platforms, every layer is built per platform and its tag holds an
  * index over them (core/platform-targets.ts). `signingKey` is given when the stack signs
  * (core/signing-config.ts signingDecision).
  */
-export async function declareBuild(run: ChannelRun, catalog: Catalog, parentPull: ParentPullMode, signingKey?: pulumi.Output<SigningKey>): Promise<Declared> {
-  const { config, stack, stackFile, registry, registryAuth } = run;
+export async function declareBuild(context: RunContext, catalog: Catalog, parentPull: ParentPullMode, signingKey?: pulumi.Output<SigningKey>): Promise<Declared> {
+  const { config, stack, stackFile, registry, registryAuth } = context;
   const { builds: targets, indexes } = buildTargets(planTargets(catalog, config, stackFile), config);
   // What this stack's state holds as built (a `pulumi stack export`), read while the rest goes on.
-  // Read on every run, pushing or not: the ledger of published tags is carried forward by each run (index.ts).
+  // Read on every run, pushing or not: the ledger of published tags is carried forward by each run (publishedLedger).
   const builtHereRead: Promise<StateRead> = readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]);
   const apiVersions = await checkEngines(config.engines, config.platforms, config.builder);
   const fingerprints = await fingerprintTargets(targets, config.platform);
@@ -83,8 +84,8 @@ export async function declareBuild(run: ChannelRun, catalog: Catalog, parentPull
   // Every tag this stack ever published is witnessed by its state, whatever the registry answers.
   const decision = decideChannel(targets, fingerprints, view, config, state.witness);
   const conflicts = [...conflictProblems(decision.conflicts, stackFile, stack), ...indexConflicts(indexes, config, publishedIndexes, view, stackFile, stack, { tags: state.witness, fingerprints })];
-  // `strata plan` previews a blocked channel to report every layer's status.
-  if (conflicts.length > 0 && planPreview()) {
+  // `strata plan` previews a blocked channel to report every layer's status; a preview pushes nothing.
+  if (conflicts.length > 0 && context.planPreview) {
     for (const conflict of conflicts) await pulumi.log.warn(`blocked: ${conflict.message}`);
   } else {
     throwIfAny(conflicts);
@@ -110,14 +111,14 @@ export async function declareBuild(run: ChannelRun, catalog: Catalog, parentPull
     : [...tree.layers, ...declareIndexes(indexes, perPlatform, { registry: config.registry, immutable: immutableTags(config), ...(registryAuth === undefined ? {} : { registryAuth }) }, tree)];
   if (signingKey === undefined) return { layers, witness: state.witness };
   // Every published image signed and attested, keyed on its digest (image-attestations.ts).
-  const facts = await runFacts({ catalogDir: run.catalogDir, stack, config, runId: process.env.STRATA_RUN_ID ?? runIdOf(new Date()) });
+  const facts = await runFacts({ catalogDir: context.catalogDir, stack, config, runId: context.runId });
   const attested = declareAttestations(layers, { registry: config.registry, targets, indexes, platform: config.platform, facts, copiedFrom: copiedFromOf(sources), adopted: adoptedOf(sources), signingKey, ...(registryAuth === undefined ? {} : { registryAuth }) }, tree);
   return { layers, witness: state.witness, attested };
 }
 
 /** Copy another channel's images by digest, refusing to move an immutable tag; with a trust policy, only what it admits. */
-export async function declarePromotion(run: ChannelRun, source: string, trust: TrustPolicy | undefined): Promise<Declared> {
-  const { config, stack, stackFile, registry, registryAuth } = run;
+export async function declarePromotion(context: RunContext, source: string, trust: TrustPolicy | undefined): Promise<Declared> {
+  const { config, stack, stackFile, registry, registryAuth } = context;
   const stateRead = readBuiltLayers(stack, BUILD_RESOURCE_TYPES[config.builder]);
   const plan = planPromotion(await readSourceLayers(source), config, stackFile);
   throwIfAny(plan.problems);
@@ -128,7 +129,7 @@ export async function declarePromotion(run: ChannelRun, source: string, trust: T
   }
   // Before any copy is declared, so a direct `pulumi up` is gated too and a preview shows the refusal.
   // The copies carry the .sig/.att manifests the gate verified, by digest.
-  const signatures = trust === undefined ? undefined : await gatePromotion(run, plan.targets, trust);
+  const signatures = trust === undefined ? undefined : await gatePromotion(context, plan.targets, trust);
   return { layers: new Promotion("layers", { targets: plan.targets, registry: config.registry, immutable: config.immutable, ...(signatures === undefined ? {} : { signatures }), ...(registryAuth === undefined ? {} : { registryAuth }) }).layers, witness: state.witness };
 }
 
@@ -137,22 +138,20 @@ export async function declarePromotion(run: ChannelRun, source: string, trust: T
  * must pass it, or nothing is copied. There is no switch to skip it. `strata plan` gets each
  * refusal as a `refused:` warning instead, to show them all.
  */
-async function gatePromotion(run: ChannelRun, targets: readonly PromotionTarget[], policy: TrustPolicy): Promise<ReadonlyMap<string, Readonly<Record<string, string>>>> {
-  // Keys are relative to the project folder (where Pulumi.yaml is), the one `strata verify` reads
-  // them from: strata up names it (STRATA_PROJECT_DIR), since the engine runs the program in dist/
-  // and this language host does not say; run directly, the checkout this program is in. Reviewed-ness is asked of the
-  // checkout the catalog is in, the one the images' provenance names (runFacts reads the same).
-  const keys = readTrustedKeys(policy, process.env.STRATA_PROJECT_DIR ?? run.projectDir, run.stackFile);
+async function gatePromotion(context: RunContext, targets: readonly PromotionTarget[], policy: TrustPolicy): Promise<ReadonlyMap<string, Readonly<Record<string, string>>>> {
+  // Reviewed-ness is asked of the checkout the catalog is in, the one the images' provenance names
+  // (runFacts reads the same).
+  const keys = readTrustedKeys(policy, context.trustKeysDir, context.stackFile);
   throwIfAny(keys.problems);
-  const reviewed = await readReviewedTip(run.catalogDir, policy.reviewedRef, run.stackFile);
-  const registryLogin = run.credentials === undefined ? undefined : { registry: run.config.registry, ...run.credentials };
-  const { refusals, total, signatures } = await checkPromotion(targets, run.registry, { keys: keys.keys, reviewed, checkoutDir: run.catalogDir }, { cosignBinary: await locateCosign(), ...(registryLogin === undefined ? {} : { registryLogin }) });
+  const reviewed = await readReviewedTip(context.catalogDir, policy.reviewedRef, context.stackFile);
+  const registryLogin = context.credentials === undefined ? undefined : { registry: context.config.registry, ...context.credentials };
+  const { refusals, total, signatures } = await checkPromotion(targets, context.registry, { keys: keys.keys, reviewed, checkoutDir: context.catalogDir }, { cosignBinary: await locateCosign(), ...(registryLogin === undefined ? {} : { registryLogin }) });
   if (refusals.length === 0) return signatures;
-  if (planPreview()) {
+  if (context.planPreview) {
     for (const refusal of refusals) await pulumi.log.warn(`refused: ${refusal}`);
     return signatures;
   }
-  throw new UserError(refusalMessage(refusals, total, run.stackFile));
+  throw new UserError(refusalMessage(refusals, total, context.stackFile));
 }
 
 /**

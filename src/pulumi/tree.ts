@@ -91,8 +91,8 @@ export class LayerTree extends pulumi.ComponentResource {
   readonly images: ReadonlyMap<string, LayerResource>;
   readonly layers: readonly LayerOutput[];
   /**
-   * The resource a layer's image had under a Promotion of this tree's name (index.ts names both
-   * "layers"): a stack that promoted the layer before and builds now adopts the very tag its
+   * The resource a layer's image had under a Promotion of this tree's name (pulumi/channel-run.ts names
+   * both "layers"): a stack that promoted the layer before and builds now adopts the very tag its
    * PromotedImage wrote (a CopiedImage; a multi-platform layer's ImageIndex puts the same index
    * again), and as the same resource, updated, the engine never deletes the promotion at the end
    * of the run, whose delete by digest would take the tag just adopted.
