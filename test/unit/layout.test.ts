@@ -1,18 +1,24 @@
 /**
  * The folders of src/ depend one way, down (README *Layout*): index.ts; pulumi and cli; engine;
- * registry; core. A folder imports only folders below it, and core imports none of them and no
- * Pulumi package. Read from the sources' import lines, static and dynamic.
+ * registry; core. A folder imports only folders below it, and core imports none of them, no
+ * Pulumi package and no network module. Read by TypeScript's own pre-processor: static imports
+ * and exports (type-only and side-effect ones too) and dynamic `import()`, never comments or strings.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import ts from "typescript";
 import { describe, expect, it } from "vitest";
 import { scratchDir } from "../helpers/catalog.js";
 
 /** Each folder's floor: an import may go to its own floor's folder only when it is its own folder. */
 const FLOORS: Readonly<Record<string, number>> = { core: 0, registry: 1, engine: 2, pulumi: 3, cli: 3 };
 
+/** Node's modules that reach the network: core has none of them (it decides; others ask). */
+const NETWORK_MODULES = new Set(["node:http", "node:https", "node:http2", "node:net", "node:tls", "node:dgram", "undici"]);
+
 interface Import { readonly file: string; readonly specifier: string }
-interface Upward extends Import { readonly from: string; readonly to: string }
+/** An import against the layout: up a floor, across (cli ↔ pulumi), or Pulumi or the network in core. */
+interface Violation extends Import { readonly from: string; readonly to: string }
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -22,11 +28,9 @@ function sources(dir: string): string[] {
   });
 }
 
-/** Every module a file names in an import or export line, or in `import("…")`. */
+/** Every module a file imports or exports from, or names in `import("…")`. */
 function importsOf(file: string): Import[] {
-  const text = readFileSync(file, "utf8");
-  const specifiers = [...text.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+"([^"]+)"/gms), ...text.matchAll(/\bimport\(\s*"([^"]+)"\s*\)/g)].map((match) => match[1] as string);
-  return specifiers.map((specifier) => ({ file, specifier }));
+  return ts.preProcessFile(readFileSync(file, "utf8"), true, true).importedFiles.map((imported) => ({ file, specifier: imported.fileName }));
 }
 
 /** src/<folder>/… → folder. */
@@ -35,19 +39,19 @@ function folderOf(srcDir: string, file: string): string {
 }
 
 /** The imports of src/ that go against the floors, and every import read. */
-function layoutOf(srcDir: string): { imports: Import[]; upward: Upward[] } {
+function layoutOf(srcDir: string): { imports: Import[]; violations: Violation[] } {
   const imports = sources(srcDir).flatMap(importsOf);
-  const upward: Upward[] = [];
+  const violations: Violation[] = [];
   for (const entry of imports) {
     const from = folderOf(srcDir, entry.file);
     if (entry.specifier.startsWith(".")) {
       const to = folderOf(srcDir, path.resolve(path.dirname(entry.file), entry.specifier));
-      if (to !== from && !((FLOORS[to] ?? Infinity) < (FLOORS[from] ?? -Infinity))) upward.push({ ...entry, from, to });
-    } else if (from === "core" && entry.specifier.startsWith("@pulumi/")) {
-      upward.push({ ...entry, from, to: entry.specifier });
+      if (to !== from && !((FLOORS[to] ?? Infinity) < (FLOORS[from] ?? -Infinity))) violations.push({ ...entry, from, to });
+    } else if (from === "core" && (entry.specifier.startsWith("@pulumi/") || NETWORK_MODULES.has(entry.specifier))) {
+      violations.push({ ...entry, from, to: entry.specifier });
     }
   }
-  return { imports, upward };
+  return { imports, violations };
 }
 
 describe("src/'s folders", () => {
@@ -58,29 +62,35 @@ describe("src/'s folders", () => {
     expect(folders).toEqual(Object.keys(FLOORS).sort());
   });
 
-  it("import only folders below them, and core no Pulumi package", () => {
-    const { imports, upward } = layoutOf(srcDir);
-    // Read, not vacuous: every folder's files import something of another folder.
-    for (const folder of ["registry", "engine", "pulumi", "cli"]) {
-      expect(imports.some((entry) => folderOf(srcDir, entry.file) === folder && entry.specifier.startsWith("../"))).toBe(true);
+  it("import only folders below them; core no Pulumi package and no network module", () => {
+    const { imports, violations } = layoutOf(srcDir);
+    // Read, not vacuous: every folder's files import others of their own folder, and each folder
+    // above core imports another folder.
+    for (const folder of Object.keys(FLOORS)) {
+      expect(imports.some((entry) => folderOf(srcDir, entry.file) === folder && entry.specifier.startsWith("./")), folder).toBe(true);
+      if (folder !== "core") expect(imports.some((entry) => folderOf(srcDir, entry.file) === folder && entry.specifier.startsWith("../")), folder).toBe(true);
     }
-    expect(upward.map((entry) => `${path.relative(srcDir, entry.file)} imports ${entry.specifier}`)).toEqual([]);
+    expect(violations.map((entry) => `${path.relative(srcDir, entry.file)} imports ${entry.specifier}`)).toEqual([]);
   });
 
-  it("finds an import up a floor, a dynamic one, one across (cli and pulumi), and Pulumi in core", () => {
+  it("finds each kind of import against the layout, and none in comments or strings", () => {
     const root = path.join(scratchDir("layout"), "src");
     const files: Record<string, string> = {
-      "core/pure.ts": `import * as pulumi from "@pulumi/pulumi";\nexport const x = 1;\n`,
-      "registry/client.ts": `import { x } from "../core/pure.js";\nexport const y = x;\n`,
-      "engine/flow.ts": `import {\n  y,\n} from "../registry/client.js";\nexport const z = y;\nconst later = () => import("../pulumi/tree.js");\n`,
-      "pulumi/tree.ts": `import { z } from "../engine/flow.js";\nexport { w } from "../cli/table.js";\n`,
+      "core/pure.ts": `import * as pulumi from "@pulumi/pulumi";\nimport { request } from 'node:http';\nexport const x = 1;\nconst text = \`import { y } from "../engine/flow.js"\`;\n// import("../cli/table.js")\n`,
+      "core/lazy.ts": "export const later = () => import(`../registry/client.js`);\n",
+      "registry/client.ts": `import { x } from "../core/pure.js";\nimport "../engine/flow.js";\nexport const y = x;\n`,
+      "engine/flow.ts": `import {\n  y,\n} from "../registry/client.js";\nimport type { W } from "../cli/table.js";\nexport const z = y;\nconst later = () => import("../pulumi/tree.js");\n`,
+      "pulumi/tree.ts": `import { z } from "../engine/flow.js";\nexport * from "../cli/table.js";\n`,
       "cli/table.ts": `import { z } from "../engine/flow.js";\nexport const w = z;\n`,
     };
     for (const [name, text] of Object.entries(files)) {
       mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
       writeFileSync(path.join(root, name), text);
     }
-    const found = layoutOf(root).upward.map((entry) => `${path.relative(root, entry.file)} → ${entry.to}`).sort();
-    expect(found).toEqual(["core/pure.ts → @pulumi/pulumi", "engine/flow.ts → pulumi", "pulumi/tree.ts → cli"]);
+    const found = layoutOf(root).violations.map((entry) => `${path.relative(root, entry.file)} → ${entry.to}`).sort();
+    expect(found).toEqual([
+      "core/lazy.ts → registry", "core/pure.ts → @pulumi/pulumi", "core/pure.ts → node:http",
+      "engine/flow.ts → cli", "engine/flow.ts → pulumi", "pulumi/tree.ts → cli", "registry/client.ts → engine",
+    ]);
   });
 });
