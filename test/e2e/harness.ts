@@ -237,7 +237,7 @@ export async function upWithSummary(world: E2eWorld, stack: string, name: string
 }
 
 /** A `strata up` running in a process group of its own (what a CI job is), to watch and kill whole. */
-export interface GroupRun {
+export interface UpInGroup {
   /** The group leader's pid (= the process group id). */
   readonly pid: number;
   output(): string;
@@ -253,7 +253,7 @@ export interface GroupRun {
  * `pidNamespace`: in a PID namespace of its own (unshare -p -f --mount-proc), host name unchanged:
  * what a second CI container with the same fixed host name is to this one.
  */
-export function startGroupUp(world: E2eWorld, stack: string, options: { hostname?: string; pidNamespace?: boolean; env?: Record<string, string> } = {}): GroupRun {
+export function startGroupUp(world: E2eWorld, stack: string, options: { hostname?: string; pidNamespace?: boolean; env?: Record<string, string> } = {}): UpInGroup {
   const strata = [process.execPath, path.join(repoRoot, "bin/strata.js"), "up", "--stack", stack, "--project", world.projectDir, "--catalog", world.catalogDir];
   const [command, ...args] = options.pidNamespace === true ? ["unshare", "-p", "-f", "--mount-proc", ...strata]
     : options.hostname === undefined ? strata

@@ -33,18 +33,18 @@ function isExecutableFile(file: string): boolean {
 
 /**
  * Chromium run once on its own, for the error: how it ended and its stderr's last lines. In its
- * own process group, the group killed when it ends or after 30 s, and its stderr then let go: a
- * hung Chromium's helpers hold that pipe open (one in a session of its own, as crashpad's handler
- * is, outlives the group), so waiting for it to close (or a synchronous spawn's timeout) would hang.
+ * own process group, the group killed when Chromium ends or after 30 s, then its stderr read for
+ * up to 2 s more and let go: a hung Chromium's helpers hold that pipe open (one in a session of its
+ * own, as crashpad's handler is, outlives the group), so waiting for it to close (or a synchronous
+ * spawn's timeout) would hang.
  */
 async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promise<{ ended: string; stderrEnd: string }> {
   const run = startInGroup(executablePath, ["--headless", ...CHROMIUM_ARGS, "--dump-dom", "about:blank"], { env, read: "stderr", keepChars: 64_000 });
   let timer: NodeJS.Timeout | undefined;
-  const status = await Promise.race([run.exited, new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), 30_000)))]);
+  const status = await Promise.race([run.ended, new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), 30_000)))]);
   clearTimeout(timer);
   run.killGroup("SIGKILL");
-  // Killed: what it printed as it went down is read for up to two seconds.
-  if (status === "hung") await Promise.race([run.exited, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+  await run.exited;
   run.release();
   const ended = status === "hung" ? "no end within 30 s (killed)" : status instanceof Error ? String(status) : typeof status === "number" ? `exit ${status}` : `killed by ${status}`;
   const stderrEnd = run.output().split("\n").filter((line) => line.trim() !== "" && !line.includes("dbus/")).slice(-12).join("\n");

@@ -11,6 +11,8 @@ export interface GroupRun {
   output(): string;
   /** Signals every process of the group, the leader's children included; a group that has ended is left be. */
   killGroup(signal?: NodeJS.Signals): void;
+  /** The exit code or signal as the leader ends (its output may still be coming); a spawn that failed gives its error. */
+  readonly ended: Promise<number | NodeJS.Signals | Error>;
   /**
    * The exit code or signal once the leader is gone and its output read to the end ("close"), so a
    * test reads what it wrote last; at most two seconds after the exit, though: a child left in the
@@ -39,6 +41,10 @@ export function killGroup(leader: number | undefined, signal: NodeJS.Signals = "
   }
 }
 
+/**
+ * Starts `command` detached, the leader of a new process group, reading its output (stdin closed).
+ * Nothing waits on it: a caller kills it with killGroup, or awaits `ended` or `exited`.
+ */
 export function startInGroup(command: string, args: readonly string[], options: GroupOptions = {}): GroupRun {
   const read = options.read ?? "both";
   const child = spawn(command, args, { ...(options.cwd === undefined ? {} : { cwd: options.cwd }), env: options.env ?? process.env, stdio: ["ignore", read === "both" ? "pipe" : "ignore", "pipe"], detached: true });
@@ -49,21 +55,23 @@ export function startInGroup(command: string, args: readonly string[], options: 
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
-  const exited = new Promise<number | NodeJS.Signals | Error>((resolve) => {
+  const ended = new Promise<number | NodeJS.Signals | Error>((resolve) => {
     child.on("error", resolve);
-    child.on("exit", (code, signal) => {
-      const status = code ?? (signal as NodeJS.Signals);
-      const late = setTimeout(() => resolve(status), 2000);
-      child.on("close", () => {
-        clearTimeout(late);
-        resolve(status);
-      });
-    });
+    child.on("exit", (code, signal) => resolve(code ?? (signal as NodeJS.Signals)));
   });
+  const closed = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  const exited = ended.then((status) => (status instanceof Error ? status : new Promise<number | NodeJS.Signals | Error>((resolve) => {
+    const late = setTimeout(() => resolve(status), 2000);
+    void closed.then(() => {
+      clearTimeout(late);
+      resolve(status);
+    });
+  })));
   return {
     pid: child.pid,
     output: () => output,
     killGroup: (signal?: NodeJS.Signals) => killGroup(child.pid, signal),
+    ended,
     exited,
     release() {
       child.stdout?.destroy();
