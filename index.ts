@@ -10,7 +10,6 @@ import { loadCatalog } from "./src/core/catalog.js";
 import { CONFIG_KEYS, CONFIG_NAMESPACE, REGISTRY_PASSWORD_KEY, resolveStackConfig, type StackConfig } from "./src/core/config.js";
 import { signingDecision, signingKeyFields, signingKeyProblems } from "./src/core/signing-config.js";
 import { type SigningKey } from "./src/engine/cosign.js";
-import { runIdOf } from "./src/engine/run-logs.js";
 import { parentPullMode } from "./src/core/parent-pull.js";
 import { gather, throwIfAny } from "./src/core/problems.js";
 import { parseTrustPolicy } from "./src/core/trust-policy.js";
@@ -87,7 +86,6 @@ const context: RunContext = {
   // the program in dist/ and this language host does not say; run directly, this program's checkout.
   trustKeysDir: process.env.STRATA_PROJECT_DIR ?? projectDir,
   planPreview: pulumi.runtime.isDryRun() && process.env.STRATA_PLAN === "1",
-  runId: process.env.STRATA_RUN_ID ?? runIdOf(new Date()),
   ...(registryAuth === undefined ? {} : { registryAuth }),
   ...(credentials === undefined ? {} : { credentials }),
 };

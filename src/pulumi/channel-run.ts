@@ -42,8 +42,6 @@ export interface RunContext {
   readonly trustKeysDir: string;
   /** A `strata plan` preview: a blocked channel's conflicts and the gate's refusals are warnings, to report them all. */
   readonly planPreview: boolean;
-  /** The run's id, which provenance records. */
-  readonly runId: string;
   /** The client the program's own lookups use, with the stack's login. */
   readonly registry: RegistryClient;
   /** The stack's registry login as a secret Output, for the resources (encrypted in the state, never in outputs). */
@@ -111,7 +109,7 @@ export async function declareBuild(context: RunContext, catalog: Catalog, parent
     : [...tree.layers, ...declareIndexes(indexes, perPlatform, { registry: config.registry, immutable: immutableTags(config), ...(registryAuth === undefined ? {} : { registryAuth }) }, tree)];
   if (signingKey === undefined) return { layers, witness: state.witness };
   // Every published image signed and attested, keyed on its digest (image-attestations.ts).
-  const facts = await runFacts({ catalogDir: context.catalogDir, stack, config, runId: context.runId });
+  const facts = await runFacts({ catalogDir: context.catalogDir, stack, config });
   const attested = declareAttestations(layers, { registry: config.registry, targets, indexes, platform: config.platform, facts, copiedFrom: copiedFromOf(sources), adopted: adoptedOf(sources), signingKey, ...(registryAuth === undefined ? {} : { registryAuth }) }, tree);
   return { layers, witness: state.witness, attested };
 }

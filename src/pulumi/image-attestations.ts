@@ -42,12 +42,17 @@ export class ImageAttestationsSet extends pulumi.CustomResource {
   }
 }
 
-/** What one run's provenance says of every image it attests: where it came from, and who built it. */
+/**
+ * What one run's provenance says of every image it attests: where it came from, and who built it.
+ * Not the run id, which differs on every run: a set whose inputs differ is written to the state
+ * again on a run that signs nothing. The provider takes the run id from the run when it signs
+ * (STRATA_RUN_ID). The commit in `source` differs on a new commit too: the provider's check keeps
+ * the facts each image was signed with while its digest stays (checkImageAttestationsSet).
+ */
 export interface RunFacts {
   readonly stack: string;
   readonly channel: string;
   readonly strataVersion: string;
-  readonly runId: string;
   readonly engine: BuildEngine;
   readonly source: SourceState;
 }
@@ -57,7 +62,7 @@ export interface RunFacts {
  * provenance cannot name a source it does not know), Strata's version, the engine's version as it
  * answers (or "unknown" when it is behind TLS or SSH, said as such).
  */
-export async function runFacts(args: { catalogDir: string; stack: string; config: StackConfig; runId: string }): Promise<RunFacts> {
+export async function runFacts(args: { catalogDir: string; stack: string; config: StackConfig }): Promise<RunFacts> {
   const packageFile = checkoutFile("package.json");
   const strataVersion = packageFile === undefined ? "unknown" : String((JSON.parse(readFileSync(packageFile, "utf8")) as { version?: unknown }).version ?? "unknown");
   let engineVersion = "unknown (the engine did not say)";
@@ -72,7 +77,6 @@ export async function runFacts(args: { catalogDir: string; stack: string; config
     stack: args.stack,
     channel: args.config.channel,
     strataVersion,
-    runId: args.runId,
     engine: { name: args.config.builder === "strata" ? "strata LayerImage (Docker Engine API)" : "docker.Image (@pulumi/docker)", version: engineVersion, network: args.config.buildNetwork },
     source: await checkedSource(args.catalogDir),
   };
@@ -89,18 +93,6 @@ async function checkedSource(catalogDir: string): Promise<SourceState> {
     await pulumi.log.warn(`the catalog's git checkout is not its commit ${source.commit.slice(0, 12)} (${difference}): the images this run signs record a dirty tree, which a channel with strata:trust refuses; fix: commit or remove the difference before building what you will promote`);
   }
   return source;
-}
-
-/**
- * The run's facts as the set's inputs hold them: all but the run id, which differs on every run:
- * a set whose inputs differ is written to the state again on a run that signs nothing. The
- * provider takes the run id from the run when it signs (STRATA_RUN_ID). The commit in `source`
- * differs on a new commit too: the provider's check keeps the facts each image was signed with
- * while its digest stays (checkImageAttestationsSet).
- */
-export function lastingFacts(facts: RunFacts): Omit<RunFacts, "runId"> {
-  const { runId: _runId, ...lasting } = facts;
-  return lasting;
 }
 
 /** A layer's entry in the `layers` stack output gains these. */
@@ -155,7 +147,7 @@ export function declareAttestations(layers: readonly (LayerOutput | IndexedLayer
     const source = copiedFrom.get(layer.layer);
     const ancestor = adoptedAncestorOf(layer);
     return pulumi.all([parentRef ?? null, ancestor === undefined ? null : ancestor.digestRef]).apply(([parentDigestRef, adoptedAncestor]) => ({
-      ...lastingFacts(args.facts),
+      ...args.facts,
       layer: layer.layer,
       fingerprint: layer.fingerprint,
       parent: parentDigestRef,

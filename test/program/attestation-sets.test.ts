@@ -34,7 +34,7 @@ describe("attestation sets in the program", () => {
       parent: parentLayer, origin: "built" as const, fingerprint: `f-${layer}`, inputsDigest: `i-${layer}`, contextDigest: `c-${layer}`,
     }));
     const parent = new pulumi.ComponentResource("test:index:Parent", "attestation-sets");
-    const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "r", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
+    const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
     const signingKey = pulumi.secret({ privateKeyPem: "pem", password: "pw" });
     // svc3 was adopted (in the registry under its tag with its fingerprint, built by another run).
     const attested = attestations.declareAttestations(layers, { registry: REGISTRY, targets: [], indexes: [], platform: "linux/amd64", facts, signingKey, adopted: new Set(["svc3"]) }, parent);
@@ -71,7 +71,7 @@ describe("attestation sets in the program", () => {
       layer, kind: "service", image: layer, tag: "1.0-p0", ref: `${REGISTRY}/g/${layer}:1.0-p0`, digestRef: pulumi.output(digestRefOf(layer)),
       parent: parentLayer, origin: "built" as const, fingerprint: `f-${layer}`, inputsDigest: `i-${layer}`, contextDigest: `c-${layer}`,
     }));
-    const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "r", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
+    const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
     const copiedFrom = new Map([["a-cp", `${REGISTRY}/g/a-cp@${fakeDigest("release-a-cp")}`]]);
     attestations.declareAttestations(layers, { registry: REGISTRY, targets: [], indexes: [], platform: "linux/amd64", facts, signingKey: pulumi.secret({ privateKeyPem: "pem", password: "pw" }), copiedFrom, adopted: new Set(["a-base", "a-top", "a-over"]) }, new pulumi.ComponentResource("test:index:Parent", "adopted-ancestors"));
     const images = (): Record<string, { provenanceFacts: { adoptedAncestor?: string; adopted?: boolean } }> => Object.assign({}, ...recorded.slice(before).filter((resource) => resource.type === IMAGE_ATTESTATIONS_SET_TYPE).map((set) => set.inputs.images)) as Record<string, { provenanceFacts: { adoptedAncestor?: string; adopted?: boolean } }>;
@@ -103,7 +103,7 @@ describe("attestation sets in the program", () => {
       entries: platforms.map((platform) => ({ platform, name: platformLayerName(layer, platform), repositoryPath: `g/${layer}/${platform.replace("/", "-")}` })),
     }));
     const parent = new pulumi.ComponentResource("test:index:Parent", "attestation-sets-mp");
-    const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", runId: "r", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
+    const facts = { stack: "dev", channel: "dev", strataVersion: "0.1.0", engine: { name: "docker.Image (@pulumi/docker)", version: "29" }, source: { repository: "file:///src", commit: "c".repeat(40), clean: true } };
     const attested = attestations.declareAttestations([...perPlatform, ...indexed], { registry: REGISTRY, targets: [], indexes, platform: "linux/amd64", facts, signingKey: pulumi.secret({ privateKeyPem: "pem", password: "pw" }) }, parent);
     expect(await resolved((attested.get("mp-app") as { signature: import("@pulumi/pulumi").Output<string> }).signature)).toBe(`${digestRefOf("mp-app")}.sig`);
     await resolved((attested.get(platformLayerName("mp-app", "linux/arm64")) as { signature: import("@pulumi/pulumi").Output<string> }).signature);
