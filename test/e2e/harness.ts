@@ -243,7 +243,10 @@ export interface UpInGroup {
   output(): string;
   /** Signals every process of the group, the leader's children (pulumi, its plugins) included. */
   killGroup(signal: NodeJS.Signals): void;
-  /** Resolves with the exit code (or the signal) once the leader is gone and its output read (helpers/process-group.ts). */
+  /**
+   * Resolves with the exit code (or the signal) once the leader is gone and its output read
+   * (helpers/process-group.ts); rejects when the spawn itself failed.
+   */
   readonly exited: Promise<number | NodeJS.Signals>;
 }
 
@@ -261,16 +264,14 @@ export function startGroupUp(world: E2eWorld, stack: string, options: { hostname
   // The engine's state writes as strata up chooses them (cli-run.ts checkpointEnv), unless a test says otherwise.
   const { PULUMI_SKIP_CHECKPOINTS: _chosenByCaller, ...inherited } = process.env;
   const run = startInGroup(command as string, args, { cwd: world.projectDir, env: { ...inherited, ...world.env, ...options.env } });
-  return {
-    pid: run.pid as number,
-    output: run.output,
-    killGroup: (signal) => run.killGroup(signal),
-    // node and unshare are there: a spawn that fails is this machine's fault, not an answer of strata's.
-    exited: run.exited.then((status) => {
-      if (status instanceof Error) throw status;
-      return status;
-    }),
-  };
+  // node and unshare are there: a spawn that fails is this machine's fault, not an answer of strata's.
+  const exited = run.exited.then((status) => {
+    if (status instanceof Error) throw status;
+    return status;
+  });
+  // Awaited later, if at all (a test may still be waiting for output): not an unhandled rejection meanwhile.
+  exited.catch(() => undefined);
+  return { pid: run.pid as number, output: run.output, killGroup: (signal) => run.killGroup(signal), exited };
 }
 
 /** Waits (up to `ms`) until `test` holds, checking every 50 ms; false if it never did. */

@@ -44,7 +44,8 @@ async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promi
   const status = await Promise.race([run.ended, new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), 30_000)))]);
   clearTimeout(timer);
   run.killGroup("SIGKILL");
-  await run.exited;
+  // A leader SIGKILL cannot end (stuck in the kernel) must not hold the error back.
+  await Promise.race([run.exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
   run.release();
   const ended = status === "hung" ? "no end within 30 s (killed)" : status instanceof Error ? String(status) : typeof status === "number" ? `exit ${status}` : `killed by ${status}`;
   const stderrEnd = run.output().split("\n").filter((line) => line.trim() !== "" && !line.includes("dbus/")).slice(-12).join("\n");
