@@ -15,13 +15,13 @@ import { type StackConfig } from "../core/config.js";
 import { type LayerTarget } from "../core/plan.js";
 import { type IndexTarget } from "../core/platform-targets.js";
 import { platformSlug } from "../core/platforms.js";
-import { type BuildEngine, type SourceState } from "../core/provenance.js";
+import { type SourceState } from "../core/provenance.js";
 import { type SigningKey } from "../engine/cosign.js";
 import { sourceState } from "../engine/source-info.js";
 import { engineEndpoint, engineGet } from "./docker-engine.js";
 import { type IndexedLayerOutput } from "./image-index.js";
 import { IMAGE_ATTESTATIONS_SET_TYPE } from "../core/image-types.js";
-import { type ImageAttestationsOutputs, type ProvenanceFacts } from "./provider/image-attestations-inputs.js";
+import { type ImageAttestationsOutputs, type ProvenanceFacts, type RunFacts } from "./provider/image-attestations-inputs.js";
 import { type LayerOutput } from "./tree.js";
 
 export interface ImageAttestationsSetArgs {
@@ -40,21 +40,6 @@ export class ImageAttestationsSet extends pulumi.CustomResource {
   constructor(name: string, args: ImageAttestationsSetArgs, options?: pulumi.CustomResourceOptions) {
     super(IMAGE_ATTESTATIONS_SET_TYPE, name, { ...args, attested: undefined }, options);
   }
-}
-
-/**
- * What one run's provenance says of every image it attests: where it came from, and who built it.
- * Not the run id, which differs on every run: a set whose inputs differ is written to the state
- * again on a run that signs nothing. The provider takes the run id from the run when it signs
- * (STRATA_RUN_ID). The commit in `source` differs on a new commit too: the provider's check keeps
- * the facts each image was signed with while its digest stays (checkImageAttestationsSet).
- */
-export interface RunFacts {
-  readonly stack: string;
-  readonly channel: string;
-  readonly strataVersion: string;
-  readonly engine: BuildEngine;
-  readonly source: SourceState;
 }
 
 /**

@@ -13,12 +13,22 @@ import { type RegistryCredentials } from "../../registry/client.js";
 import { parseCredentials, unwrapSecret } from "./layer-image-inputs.js";
 
 /**
- * What the provenance of one image records beyond its digest (core/provenance.ts ProvenanceInput),
- * but the run id: that differs on every run, and a resource whose inputs differ is written to the
- * state again on a run that signs nothing; the provider takes it from the run (STRATA_RUN_ID) when
- * it signs.
+ * What one run's provenance says of every image it attests: where it came from, and who built it.
+ * Not the run id, which differs on every run: a set whose inputs differ is written to the state
+ * again on a run that signs nothing. The provider takes the run id from the run when it signs
+ * (STRATA_RUN_ID). The commit in `source` differs on a new commit too: the provider's check keeps
+ * the facts each image was signed with while its digest stays (core/attestation-steps.ts).
  */
-export interface ProvenanceFacts {
+export interface RunFacts {
+  readonly stack: string;
+  readonly channel: string;
+  readonly strataVersion: string;
+  readonly engine: BuildEngine;
+  readonly source: SourceState;
+}
+
+/** What the provenance of one image records beyond its digest (core/provenance.ts ProvenanceInput): the run's facts and the image's own. */
+export interface ProvenanceFacts extends RunFacts {
   readonly layer: string;
   readonly fingerprint: string;
   /** The parent image's `registry/repo@sha256:…` the image was made on, null for a root layer. */
@@ -40,11 +50,6 @@ export interface ProvenanceFacts {
   readonly buildArgs: Readonly<Record<string, string>>;
   /** `os/arch`; an index's platforms joined by commas. */
   readonly platform: string;
-  readonly stack: string;
-  readonly channel: string;
-  readonly strataVersion: string;
-  readonly engine: BuildEngine;
-  readonly source: SourceState;
 }
 
 /** One image to sign and attest, with the set's key and login: what attest-image.ts takes. */
