@@ -3,6 +3,7 @@
  * registry; core. A folder imports only folders below it, and core imports none of them, no
  * Pulumi package and no network module. Read by TypeScript's own pre-processor: static imports
  * and exports (type-only and side-effect ones too) and dynamic `import()`, never comments or strings.
+ * Node's network globals need no import; core's uses of them are found by TypeScript's checker.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -13,11 +14,11 @@ import { scratchDir } from "../helpers/catalog.js";
 /** Each folder's floor: an import may go to its own floor's folder only when it is its own folder. */
 const FLOORS: Readonly<Record<string, number>> = { core: 0, registry: 1, engine: 2, pulumi: 3, cli: 3 };
 
-/**
- * Node's modules that reach the network, named with or without `node:`: core imports none of them
- * (it decides; others ask). The global fetch needs no import, so this cannot see it.
- */
+/** Node's modules that reach the network, named with or without `node:`: core imports none of them (it decides; others ask). */
 const NETWORK_MODULES = new Set(["http", "https", "http2", "net", "tls", "dgram", "dns", "undici"]);
+
+/** The globals that reach the network with no import: core uses none of them either. */
+const NETWORK_GLOBALS = new Set(["fetch", "WebSocket", "EventSource", "XMLHttpRequest"]);
 
 interface Import { readonly file: string; readonly specifier: string }
 /** An import against the layout: up a floor, across (cli ↔ pulumi), or Pulumi or the network in core. */
@@ -47,6 +48,36 @@ function importsOf(file: string): Import[] {
   return [...named, ...computed];
 }
 
+/**
+ * Where core's files use a network global: a name that resolves to the global's declaration (in
+ * TypeScript's libraries or Node's types), bare or as a property of `globalThis`, never a local
+ * binding of the same name, a method of another object, a comment or a string.
+ */
+function networkGlobalsIn(files: readonly string[]): Import[] {
+  const program = ts.createProgram([...files], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, lib: ["lib.es2023.d.ts"], types: ["node"], typeRoots: [path.resolve(import.meta.dirname, "../../node_modules/@types")], noEmit: true, skipLibCheck: true });
+  const checker = program.getTypeChecker();
+  /** Declared only outside the program's own files: in a library or in Node's types. */
+  const isGlobal = (node: ts.Node): boolean => {
+    const declarations = checker.getSymbolAtLocation(node)?.declarations ?? [];
+    return declarations.length > 0 && declarations.every((declaration) => {
+      const file = declaration.getSourceFile();
+      return program.isSourceFileDefaultLibrary(file) || program.isSourceFileFromExternalLibrary(file) || file.fileName.includes("/node_modules/");
+    });
+  };
+  const found: Import[] = [];
+  for (const file of files) {
+    const source = program.getSourceFile(file);
+    if (source === undefined) throw new Error(`${file}: TypeScript did not read it`);
+    const visit = (node: ts.Node): void => {
+      if (ts.isIdentifier(node) && NETWORK_GLOBALS.has(node.text) && isGlobal(node)) found.push({ file, specifier: node.text });
+      if (ts.isElementAccessExpression(node) && ts.isStringLiteralLike(node.argumentExpression) && NETWORK_GLOBALS.has(node.argumentExpression.text) && node.expression.getText(source) === "globalThis") found.push({ file, specifier: node.argumentExpression.text });
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  return found;
+}
+
 /** src/<folder>/… → folder. */
 function folderOf(srcDir: string, file: string): string {
   return path.relative(srcDir, file).split(path.sep)[0] as string;
@@ -54,7 +85,8 @@ function folderOf(srcDir: string, file: string): string {
 
 /** The imports of src/ that go against the floors, and every import read. */
 function layoutOf(srcDir: string): { imports: Import[]; violations: Violation[] } {
-  const imports = sources(srcDir).flatMap(importsOf);
+  const files = sources(srcDir);
+  const imports = files.flatMap(importsOf);
   const violations: Violation[] = [];
   for (const entry of imports) {
     const from = folderOf(srcDir, entry.file);
@@ -67,6 +99,7 @@ function layoutOf(srcDir: string): { imports: Import[]; violations: Violation[] 
       violations.push({ ...entry, from, to: entry.specifier });
     }
   }
+  for (const use of networkGlobalsIn(files.filter((file) => folderOf(srcDir, file) === "core"))) violations.push({ ...use, from: "core", to: `the global ${use.specifier}` });
   return { imports, violations };
 }
 
@@ -78,7 +111,7 @@ describe("src/'s folders", () => {
     expect(folders).toEqual(Object.keys(FLOORS).sort());
   });
 
-  it("import only folders below them; core no Pulumi package and no network module", () => {
+  it("import only folders below them; core no Pulumi package, no network module and no network global", () => {
     const { imports, violations } = layoutOf(srcDir);
     // Read, not vacuous: every folder's files import others of their own folder, and each folder
     // above core imports another folder.
@@ -86,7 +119,7 @@ describe("src/'s folders", () => {
       expect(imports.some((entry) => folderOf(srcDir, entry.file) === folder && entry.specifier.startsWith("./")), folder).toBe(true);
       if (folder !== "core") expect(imports.some((entry) => folderOf(srcDir, entry.file) === folder && entry.specifier.startsWith("../")), folder).toBe(true);
     }
-    expect(violations.map((entry) => `${path.relative(srcDir, entry.file)} imports ${entry.specifier}`)).toEqual([]);
+    expect(violations.map((entry) => `${path.relative(srcDir, entry.file)} → ${entry.to} (${entry.specifier})`)).toEqual([]);
   });
 
   it("finds each kind of import against the layout, and none in comments or strings", () => {
@@ -94,6 +127,22 @@ describe("src/'s folders", () => {
     const files: Record<string, string> = {
       "core/pure.ts": `import * as pulumi from "@pulumi/pulumi";\nimport { request } from 'node:http';\nexport const x = 1;\nconst text = \`import { y } from "../engine/flow.js"\`;\n// import("../cli/table.js")\n`,
       "core/lazy.ts": "import dns from \"dns\";\nexport const later = () => import(`../registry/client.js`);\n",
+      "core/online.ts": [
+        "export const get = (url: string) => fetch(url);",
+        "export const open = () => new WebSocket(\"ws://127.0.0.1\");",
+        "export const viaGlobal = globalThis.fetch;",
+        "export const byName = globalThis[\"EventSource\"];",
+        "",
+      ].join("\n"),
+      "core/offline.ts": [
+        "// fetch(url) in a comment, and in a string:",
+        "export const said = \"new WebSocket(url)\";",
+        "export function read(fetch: (name: string) => string): string { return fetch(\"a\"); }",
+        "const client = { fetch: (name: string) => name };",
+        "export const asked = client.fetch(\"b\");",
+        "export interface Fetcher { fetch(): void }",
+        "",
+      ].join("\n"),
       "registry/client.ts": `import { x } from "../core/pure.js";\nimport "../engine/flow.js";\nexport const y = x;\n`,
       "engine/flow.ts": `import {\n  y,\n} from "../registry/client.js";\nimport type { W } from "../cli/table.js";\nexport const z = y;\nconst later = () => import("../pulumi/tree.js");\n`,
       "pulumi/tree.ts": `import { z } from "../engine/flow.js";\nexport * from "../cli/table.js";\n`,
@@ -105,7 +154,9 @@ describe("src/'s folders", () => {
     }
     const found = layoutOf(root).violations.map((entry) => `${path.relative(root, entry.file)} → ${entry.to}`).sort();
     expect(found).toEqual([
-      "cli/table.ts → a computed module", "core/lazy.ts → dns", "core/lazy.ts → registry", "core/pure.ts → @pulumi/pulumi", "core/pure.ts → node:http",
+      "cli/table.ts → a computed module", "core/lazy.ts → dns", "core/lazy.ts → registry",
+      "core/online.ts → the global EventSource", "core/online.ts → the global WebSocket", "core/online.ts → the global fetch", "core/online.ts → the global fetch",
+      "core/pure.ts → @pulumi/pulumi", "core/pure.ts → node:http",
       "engine/flow.ts → cli", "engine/flow.ts → pulumi", "pulumi/tree.ts → cli", "registry/client.ts → engine",
     ]);
   });
