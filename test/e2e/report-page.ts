@@ -31,6 +31,16 @@ function isExecutableFile(file: string): boolean {
   }
 }
 
+/** What `promise` gives, or `otherwise` after `ms`; the timer is cleared either way, so none keeps the test process waiting. */
+async function within<T, U>(promise: Promise<T>, ms: number, otherwise: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<U>((resolve) => (timer = setTimeout(() => resolve(otherwise), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Chromium run once on its own, for the error: how it ended and its stderr's last lines. In its
  * own process group, the group killed when Chromium ends or after 30 s, then its stderr read for
@@ -40,12 +50,10 @@ function isExecutableFile(file: string): boolean {
  */
 async function startAlone(executablePath: string, env: NodeJS.ProcessEnv): Promise<{ ended: string; stderrEnd: string }> {
   const run = startInGroup(executablePath, ["--headless", ...CHROMIUM_ARGS, "--dump-dom", "about:blank"], { env, read: "stderr", keepChars: 64_000 });
-  let timer: NodeJS.Timeout | undefined;
-  const status = await Promise.race([run.ended, new Promise<"hung">((resolve) => (timer = setTimeout(() => resolve("hung"), 30_000)))]);
-  clearTimeout(timer);
+  const status = await within(run.ended, 30_000, "hung" as const);
   run.killGroup("SIGKILL");
   // A leader SIGKILL cannot end (stuck in the kernel) must not hold the error back.
-  await Promise.race([run.exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  await within(run.exited, 5_000, undefined);
   run.release();
   const ended = status === "hung" ? "no end within 30 s (killed)" : status instanceof Error ? String(status) : typeof status === "number" ? `exit ${status}` : `killed by ${status}`;
   const stderrEnd = run.output().split("\n").filter((line) => line.trim() !== "" && !line.includes("dbus/")).slice(-12).join("\n");
@@ -86,7 +94,7 @@ export async function launchChromium(executablePath = CHROMIUM): Promise<Browser
  * close waits for it without a limit.
  */
 export async function closeChromium(browser: Browser): Promise<void> {
-  const closed = await Promise.race([browser.close().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000))]);
+  const closed = await within(browser.close().then(() => true), 15_000, false);
   if (!closed) killGroup(browser.process()?.pid);
 }
 
