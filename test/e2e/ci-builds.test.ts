@@ -8,12 +8,12 @@
 import { execFileSync, spawn } from "node:child_process";
 import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { emptyEngine } from "../../bench/docker-images.js";
 import { projectName } from "../../src/engine/lock-owner.js";
 import { holdStackLock } from "../../src/engine/stack-lock.js";
 import { engineGet } from "../../src/pulumi/docker-engine.js";
-import { brokenTags, createWorld, type E2eStack, type E2eWorld, imageEventsSince, registry, registryAddress, registryContents, repoRoot, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
+import { brokenTags, createWorld, type E2eStack, type E2eWorld, endRunningUps, imageEventsSince, registry, registryAddress, registryContents, repoRoot, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 
 let world: E2eWorld;
 let dev: E2eStack;
@@ -56,6 +56,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await world?.cleanup();
 });
+
+// A run a failed test did not wait for is killed before the next test starts.
+afterEach(endRunningUps);
 
 describe("CI builds end to end", () => {
   it("a change to the leaf: the plan says copy for the rest; the run builds the leaf, copies 5, on its own stack, and writes the image set", async () => {

@@ -11,12 +11,12 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RegistryClient } from "../../src/registry/client.js";
 import { leftoverPlugins, processTable } from "../../src/engine/leftover-plugins.js";
 import { type LockOwner, parseOwner } from "../../src/engine/lock-owner.js";
 import { removeImages } from "../../bench/docker-images.js";
-import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, interruptUp, registry as sharedRegistry, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
+import { brokenTags, changed, createWorld, type E2eStack, type E2eWorld, endRunningUps, interruptUp, registry as sharedRegistry, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 import { freePort } from "../helpers/net.js";
 import { ACKNOWLEDGE_MS } from "../../src/engine/cli-run.js";
 
@@ -87,6 +87,9 @@ function uploadStarted(storage: string): boolean {
 }
 
 
+
+// A run a failed test did not wait for is killed before the next test starts.
+afterEach(endRunningUps);
 
 describe("faults end to end", () => {
   it("a failing layer: its descendants are skipped, the other branch builds, exit 1; after the fix only the rest builds", async () => {

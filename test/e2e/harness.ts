@@ -271,7 +271,26 @@ export function startGroupUp(world: E2eWorld, stack: string, options: { hostname
   });
   // Awaited later, if at all (a test may still be waiting for output): not an unhandled rejection meanwhile.
   exited.catch(() => undefined);
-  return { pid: run.pid as number, output: run.output, killGroup: (signal) => run.killGroup(signal), exited };
+  const up: UpInGroup = { pid: run.pid as number, output: run.output, killGroup: (signal) => run.killGroup(signal), exited };
+  runningUps.add(up);
+  void run.ended.then(() => runningUps.delete(up));
+  return up;
+}
+
+/** The runs startGroupUp started whose leader has not ended yet. */
+const runningUps = new Set<UpInGroup>();
+
+/**
+ * After each test that starts runs with startGroupUp: a run whose leader is still there (a test
+ * that failed before it awaited the run, one stopped with SIGSTOP) is killed with its group and
+ * waited for, so it cannot hold a lock or write to the registry into the next test; and the test
+ * fails for having left it, since every test awaits the end of the runs it starts.
+ */
+export async function endRunningUps(): Promise<void> {
+  const left = [...runningUps];
+  for (const up of left) up.killGroup("SIGKILL");
+  await Promise.all(left.map((up) => up.exited.catch(() => undefined)));
+  if (left.length > 0) throw new Error(`the test left ${left.length} strata up running (process group ${left.map((up) => up.pid).join(", ")}): killed with its group`);
 }
 
 /** Waits (up to `ms`) until `test` holds, checking every 50 ms; false if it never did. */

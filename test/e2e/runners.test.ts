@@ -11,11 +11,11 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { projectName } from "../../src/engine/lock-owner.js";
 import { holdStackLock, postgresLocks } from "../../src/engine/stack-lock.js";
 import { freePort } from "../helpers/net.js";
-import { createWorld, type E2eWorld, repoRoot, runStrata, secondRunner, startGroupUp, waitFor } from "./harness.js";
+import { createWorld, type E2eWorld, endRunningUps, repoRoot, runStrata, secondRunner, startGroupUp, waitFor } from "./harness.js";
 
 let state: string;
 let serviceEnv: NodeJS.ProcessEnv;
@@ -64,6 +64,9 @@ afterAll(async () => {
 });
 
 const up = (runner: E2eWorld, stack: string) => runStrata(runner, ["up", "--stack", stack, "--catalog", runner.catalogDir]);
+
+// A run a failed test did not wait for is killed before the next test starts.
+afterEach(endRunningUps);
 
 describe("two runners, one PostgreSQL backend", () => {
   it("different stacks at the same time: both succeed", async () => {

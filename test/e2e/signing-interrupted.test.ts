@@ -14,13 +14,13 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:f
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { removeImages } from "../../bench/docker-images.js";
 import { endsSet } from "../../src/core/attestation-sets.js";
 import { Cosign } from "../../src/engine/cosign.js";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
 import { cosignBinary } from "./cosign-cli.js";
-import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, registry, registryAddress, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
+import { catalogGit, commitCatalog, createWorld, type E2eStack, type E2eWorld, endRunningUps, registry, registryAddress, runStrata, startGroupUp, upWithSummary, waitFor } from "./harness.js";
 
 const PASSPHRASE = "interrupted-passphrase-9c41";
 const NEW_HEAD = "aaa-base";
@@ -33,6 +33,9 @@ function setsOf(exported: ExportedState): Record<string, string[]> {
   return Object.fromEntries((exported.deployment.resources ?? []).filter((resource) => resource.type === "strata:index:ImageAttestationsSet")
     .map((resource) => [resource.urn.split("::").pop() as string, Object.keys(resource.inputs?.images ?? {}).sort()]));
 }
+
+// A run a failed test did not wait for is killed before the next test starts.
+afterEach(endRunningUps);
 
 describe("a signing run killed while its attestation sets move", () => {
   let world: E2eWorld;
