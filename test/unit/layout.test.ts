@@ -17,8 +17,10 @@ const FLOORS: Readonly<Record<string, number>> = { core: 0, registry: 1, engine:
 /** Node's modules that reach the network, named with or without `node:`: core imports none of them (it decides; others ask). */
 const NETWORK_MODULES = new Set(["http", "https", "http2", "net", "tls", "dgram", "dns", "undici"]);
 
-/** The globals that reach the network with no import: core uses none of them either. */
-const NETWORK_GLOBALS = new Set(["fetch", "WebSocket", "EventSource", "XMLHttpRequest"]);
+/** The globals that reach the network with no import (Node's types declare them): core uses none of them either. */
+const NETWORK_GLOBALS = new Set(["fetch", "WebSocket", "EventSource"]);
+/** The names of the global object, off which a global can be read by name. */
+const GLOBAL_OBJECTS = new Set(["globalThis", "global"]);
 
 interface Import { readonly file: string; readonly specifier: string }
 /** An import against the layout: up a floor, across (cli ↔ pulumi), or Pulumi or the network in core. */
@@ -49,28 +51,47 @@ function importsOf(file: string): Import[] {
 }
 
 /**
- * Where core's files use a network global: a name that resolves to the global's declaration (in
- * TypeScript's libraries or Node's types), bare or as a property of `globalThis`, never a local
- * binding of the same name, a method of another object, a comment or a string.
+ * Where core's files use a network global, by TypeScript's checker on the project's own compiler
+ * options: a name that resolves to the global itself (bare, in `{ fetch }`, as a property of
+ * `globalThis`/`global` by name or by string, destructured from them), or one read by name off
+ * `globalThis`/`global` whatever their type (`(globalThis as any).fetch`). Not a local binding or a
+ * method of the same name, a type (`typeof fetch`: no request is made), a comment or a string.
  */
 function networkGlobalsIn(files: readonly string[]): Import[] {
-  const program = ts.createProgram([...files], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, lib: ["lib.es2023.d.ts"], types: ["node"], typeRoots: [path.resolve(import.meta.dirname, "../../node_modules/@types")], noEmit: true, skipLibCheck: true });
+  const tsconfig = path.resolve(import.meta.dirname, "../../tsconfig.json");
+  const { options } = ts.parseJsonConfigFileContent(ts.readConfigFile(tsconfig, ts.sys.readFile).config, ts.sys, path.dirname(tsconfig), undefined, tsconfig);
+  const program = ts.createProgram([...files], { ...options, noEmit: true });
   const checker = program.getTypeChecker();
-  /** Declared only outside the program's own files: in a library or in Node's types. */
-  const isGlobal = (node: ts.Node): boolean => {
-    const declarations = checker.getSymbolAtLocation(node)?.declarations ?? [];
-    return declarations.length > 0 && declarations.every((declaration) => {
-      const file = declaration.getSourceFile();
-      return program.isSourceFileDefaultLibrary(file) || program.isSourceFileFromExternalLibrary(file) || file.fileName.includes("/node_modules/");
-    });
+  // By identity: a `declare global` of the same name merges into this symbol, a local one does not.
+  const globals = new Set([...NETWORK_GLOBALS].flatMap((name) => checker.resolveName(name, undefined, ts.SymbolFlags.Value, false) ?? []));
+  const isNetworkGlobal = (symbol: ts.Symbol | undefined): boolean => symbol !== undefined && globals.has(symbol);
+  const offGlobalObject = (receiver: ts.Expression): boolean => {
+    let inner = receiver;
+    while (ts.isParenthesizedExpression(inner) || ts.isAsExpression(inner) || ts.isSatisfiesExpression(inner) || ts.isNonNullExpression(inner) || ts.isTypeAssertionExpression(inner)) inner = inner.expression;
+    return ts.isIdentifier(inner) && GLOBAL_OBJECTS.has(inner.text);
   };
   const found: Import[] = [];
   for (const file of files) {
     const source = program.getSourceFile(file);
     if (source === undefined) throw new Error(`${file}: TypeScript did not read it`);
     const visit = (node: ts.Node): void => {
-      if (ts.isIdentifier(node) && NETWORK_GLOBALS.has(node.text) && isGlobal(node)) found.push({ file, specifier: node.text });
-      if (ts.isElementAccessExpression(node) && ts.isStringLiteralLike(node.argumentExpression) && NETWORK_GLOBALS.has(node.argumentExpression.text) && node.expression.getText(source) === "globalThis") found.push({ file, specifier: node.argumentExpression.text });
+      if (ts.isTypeNode(node)) return;
+      /** The global's name, where this node reads one. */
+      let name: string | undefined;
+      if (ts.isPropertyAccessExpression(node)) {
+        if (NETWORK_GLOBALS.has(node.name.text) && (offGlobalObject(node.expression) || isNetworkGlobal(checker.getSymbolAtLocation(node.name)))) name = node.name.text;
+      } else if (ts.isElementAccessExpression(node) && ts.isStringLiteralLike(node.argumentExpression)) {
+        const key = node.argumentExpression;
+        if (NETWORK_GLOBALS.has(key.text) && (offGlobalObject(node.expression) || isNetworkGlobal(checker.getSymbolAtLocation(key)))) name = key.text;
+      } else if (ts.isBindingElement(node) && ts.isObjectBindingPattern(node.parent)) {
+        const key = node.propertyName ?? node.name;
+        if (ts.isIdentifier(key) && NETWORK_GLOBALS.has(key.text) && isNetworkGlobal(checker.getTypeAtLocation(node.parent).getProperty(key.text))) name = key.text;
+      } else if (ts.isShorthandPropertyAssignment(node)) {
+        if (isNetworkGlobal(checker.getShorthandAssignmentValueSymbol(node))) name = node.name.text;
+      } else if (ts.isIdentifier(node) && !ts.isPropertyAccessExpression(node.parent) && !ts.isShorthandPropertyAssignment(node.parent) && !ts.isBindingElement(node.parent)) {
+        if (isNetworkGlobal(checker.getSymbolAtLocation(node))) name = node.text;
+      }
+      if (name !== undefined) found.push({ file, specifier: name });
       ts.forEachChild(node, visit);
     };
     visit(source);
@@ -132,6 +153,11 @@ describe("src/'s folders", () => {
         "export const open = () => new WebSocket(\"ws://127.0.0.1\");",
         "export const viaGlobal = globalThis.fetch;",
         "export const byName = globalThis[\"EventSource\"];",
+        "const { fetch: taken } = globalThis;",
+        "export const viaTaken = taken;",
+        "export const untyped = (globalThis as any).fetch;",
+        "export const fromGlobal = (global)[\"WebSocket\"];",
+        "export const api = { fetch };",
         "",
       ].join("\n"),
       "core/offline.ts": [
@@ -141,6 +167,9 @@ describe("src/'s folders", () => {
         "const client = { fetch: (name: string) => name };",
         "export const asked = client.fetch(\"b\");",
         "export interface Fetcher { fetch(): void }",
+        "export type Init = Parameters<typeof fetch>[1];",
+        "export function on(socket: WebSocket): WebSocket { return socket; }",
+        "export const named = { fetch: read };",
         "",
       ].join("\n"),
       "registry/client.ts": `import { x } from "../core/pure.js";\nimport "../engine/flow.js";\nexport const y = x;\n`,
@@ -155,7 +184,8 @@ describe("src/'s folders", () => {
     const found = layoutOf(root).violations.map((entry) => `${path.relative(root, entry.file)} → ${entry.to}`).sort();
     expect(found).toEqual([
       "cli/table.ts → a computed module", "core/lazy.ts → dns", "core/lazy.ts → registry",
-      "core/online.ts → the global EventSource", "core/online.ts → the global WebSocket", "core/online.ts → the global fetch", "core/online.ts → the global fetch",
+      "core/online.ts → the global EventSource", "core/online.ts → the global WebSocket", "core/online.ts → the global WebSocket",
+      "core/online.ts → the global fetch", "core/online.ts → the global fetch", "core/online.ts → the global fetch", "core/online.ts → the global fetch", "core/online.ts → the global fetch",
       "core/pure.ts → @pulumi/pulumi", "core/pure.ts → node:http",
       "engine/flow.ts → cli", "engine/flow.ts → pulumi", "pulumi/tree.ts → cli", "registry/client.ts → engine",
     ]);
