@@ -150,7 +150,7 @@ describe("CI builds end to end", () => {
       writeFileSync(appFile, changedAppText);
     }
   }
-  /** An up of dev started and frozen (SIGSTOP: the engine, its plugins and strata alike) while it holds the stack's lock, so ci-clean surely meets it. */
+  /** An up of dev started and frozen (SIGSTOP to its process group: strata and the engine, which holds the lock; its plugins run in groups of their own) while it holds the stack's lock, so ci-clean surely meets it. */
   async function frozenChannelUp(): Promise<ReturnType<typeof startGroupUp>> {
     const run = startGroupUp(world, "dev");
     expect(await waitFor(() => lockFiles().length > 0, 120_000), run.output()).toBe(true);

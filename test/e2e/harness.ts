@@ -18,7 +18,8 @@ import { eventCollector, type LayerEvent } from "../../src/engine/events.js";
 import { runCli } from "../../src/cli/commands.js";
 import { type SummaryRow } from "../../src/cli/summary.js";
 import { RegistryClient } from "../../src/registry/client.js";
-import { startInGroup } from "../helpers/process-group.js";
+import { groupMembers, startInGroup } from "../helpers/process-group.js";
+import { within } from "../helpers/within.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const registryAddress = `127.0.0.1:${process.env.STRATA_REGISTRY_PORT ?? "5000"}`;
@@ -272,25 +273,63 @@ export function startGroupUp(world: E2eWorld, stack: string, options: { hostname
   // Awaited later, if at all (a test may still be waiting for output): not an unhandled rejection meanwhile.
   exited.catch(() => undefined);
   const up: UpInGroup = { pid: run.pid as number, output: run.output, killGroup: (signal) => run.killGroup(signal), exited };
-  runningUps.add(up);
-  void run.ended.then(() => runningUps.delete(up));
+  trackRun(run.ended, up, async () => {
+    const recovered = await runStrata(world, ["recover", "--stack", stack, "--force"]);
+    return recovered.code === 0 ? undefined : `strata recover --stack ${stack} --force failed (exit ${recovered.code}): ${recovered.out}`;
+  });
   return up;
 }
 
-/** The runs startGroupUp started whose leader has not ended yet. */
-const runningUps = new Set<UpInGroup>();
+/** A run in a process group of its own that a test started: what endRunningUps needs of it. */
+interface TrackedRun {
+  readonly pid: number;
+  killGroup(signal: NodeJS.Signals): void;
+  readonly exited: Promise<unknown>;
+  /** Once it is gone: what its kill left (a stack's lock, plugins in process groups of their own) cleared; why not, when it could not be. */
+  readonly recover?: () => Promise<string | undefined>;
+}
+
+/** The tracked runs whose leader has not ended yet. */
+const runningUps = new Set<TrackedRun>();
+
+/** Tracks `run` (startGroupUp's runs are) until its leader ends (`ended`), for endRunningUps. */
+export function trackRun(ended: Promise<unknown>, run: Omit<TrackedRun, "recover">, recover?: TrackedRun["recover"]): void {
+  const tracked: TrackedRun = { ...run, ...(recover === undefined ? {} : { recover }) };
+  runningUps.add(tracked);
+  void ended.then(() => runningUps.delete(tracked), () => runningUps.delete(tracked));
+}
+
+/** How long endRunningUps waits for a killed group's leader to be gone. */
+const KILLED_WAIT_MS = 30_000;
 
 /**
  * After each test that starts runs with startGroupUp: a run whose leader is still there (a test
  * that failed before it awaited the run, one stopped with SIGSTOP) is killed with its group and
- * waited for, so it cannot hold a lock or write to the registry into the next test; and the test
+ * waited for until no process of the group is left (at most 30 s: one SIGKILL cannot end is named,
+ * not waited out), then
+ * `strata recover --force` on its stack releases the lock it held and ends its plugins, which run
+ * in process groups of their own (engine/leftover-plugins.ts): the next test meets neither. The test
  * fails for having left it, since every test awaits the end of the runs it starts.
  */
 export async function endRunningUps(): Promise<void> {
   const left = [...runningUps];
-  for (const up of left) up.killGroup("SIGKILL");
-  await Promise.all(left.map((up) => up.exited.catch(() => undefined)));
-  if (left.length > 0) throw new Error(`the test left ${left.length} strata up running (process group ${left.map((up) => up.pid).join(", ")}): killed with its group`);
+  runningUps.clear();
+  if (left.length === 0) return;
+  for (const run of left) run.killGroup("SIGKILL");
+  const problems: string[] = [];
+  for (const run of left) {
+    const exited = await within(run.exited.then(() => true, () => true), KILLED_WAIT_MS, false);
+    // Its leader gone is not enough: the group's other processes (the engine) take the kill apart.
+    let waited = 0;
+    for (; exited && groupMembers(run.pid).length > 0 && waited < KILLED_WAIT_MS; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (!exited || waited >= KILLED_WAIT_MS) {
+      problems.push(`process group ${run.pid} was still there ${KILLED_WAIT_MS / 1000} s after SIGKILL, so nothing it left was recovered`);
+      continue;
+    }
+    const unrecovered = await run.recover?.();
+    if (unrecovered !== undefined) problems.push(`process group ${run.pid}: ${unrecovered}`);
+  }
+  throw new Error(`the test left ${left.length} strata up running (process group ${left.map((run) => run.pid).join(", ")}): killed with its group${problems.length === 0 ? " and recovered" : `; ${problems.join("; ")}`}`);
 }
 
 /** Waits (up to `ms`) until `test` holds, checking every 50 ms; false if it never did. */

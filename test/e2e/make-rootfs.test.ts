@@ -13,31 +13,12 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { processState } from "../../src/engine/recover.js";
 import { tempOnAnotherFileSystem, writeCutShortMove } from "../helpers/cut-move.js";
 import { mountsUnder, removeScratch } from "../helpers/mounts.js";
+import { groupMembers, processStat } from "../helpers/process-group.js";
 import { repoRoot } from "./harness.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A process's state letter and process group, from /proc/<pid>/stat; undefined once gone. */
-function processStat(pid: number): { state: string; group: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // After the state come the parent and the process group (the name before them, in parentheses, may hold spaces).
-    return { state: processState(stat), group: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The live processes of one process group (zombies are done). */
-function groupMembers(group: number): number[] {
-  return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
-    const stat = processStat(pid);
-    return stat !== undefined && stat.group === group && stat.state !== "Z";
-  });
-}
 
 /** Kills a process group and waits until none of it is left. */
 async function killGroup(group: number): Promise<void> {

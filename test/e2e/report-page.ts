@@ -10,6 +10,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { killGroup, startInGroup } from "../helpers/process-group.js";
+import { within } from "../helpers/within.js";
 
 /** The viewport the report must work at: a laptop's screen. */
 export const LAPTOP = { width: 1400, height: 900 } as const;
@@ -28,16 +29,6 @@ function isExecutableFile(file: string): boolean {
     return statSync(file).isFile();
   } catch {
     return false;
-  }
-}
-
-/** What `promise` gives, or `otherwise` after `ms`; the timer is cleared either way, so none keeps the test process waiting. */
-async function within<T, U>(promise: Promise<T>, ms: number, otherwise: U): Promise<T | U> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise, new Promise<U>((resolve) => (timer = setTimeout(() => resolve(otherwise), ms)))]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

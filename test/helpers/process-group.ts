@@ -3,6 +3,8 @@
  * it started (`strata up`'s pulumi and plugins, Chromium's helpers) and read what it printed.
  */
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { processState } from "../../src/engine/recover.js";
 
 export interface GroupRun {
   /** The group leader's pid (= the process group id); undefined when the spawn itself failed. */
@@ -78,4 +80,23 @@ export function startInGroup(command: string, args: readonly string[], options: 
       child.stderr?.destroy();
     },
   };
+}
+
+/** A process's state letter and process group, from /proc/<pid>/stat; undefined once gone. */
+export function processStat(pid: number): { state: string; group: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // After the state come the parent and the process group (the name before them, in parentheses, may hold spaces).
+    return { state: processState(stat), group: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The live processes of one process group (zombies are done). */
+export function groupMembers(group: number): number[] {
+  return readdirSync("/proc").filter((entry) => /^\d+$/.test(entry)).map(Number).filter((pid) => {
+    const stat = processStat(pid);
+    return stat !== undefined && stat.group === group && stat.state !== "Z";
+  });
 }
