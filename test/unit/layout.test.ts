@@ -22,7 +22,12 @@ const NETWORK_GLOBALS = new Set(["fetch", "WebSocket", "EventSource"]);
 /** The names of the global object, off which a global can be read by name. */
 const GLOBAL_OBJECTS = new Set(["globalThis", "global"]);
 
-interface Import { readonly file: string; readonly specifier: string }
+interface Import {
+  readonly file: string;
+  readonly specifier: string;
+  /** Where a network global is used (1-based); imports are named by file. */
+  readonly line?: number;
+}
 /** An import against the layout: up a floor, across (cli ↔ pulumi), or Pulumi or the network in core. */
 interface Violation extends Import { readonly from: string; readonly to: string }
 
@@ -52,10 +57,11 @@ function importsOf(file: string): Import[] {
 
 /**
  * Where core's files use a network global, by TypeScript's checker on the project's own compiler
- * options: a name that resolves to the global itself (bare, in `{ fetch }`, as a property of
- * `globalThis`/`global` by name or by string, destructured from them), or one read by name off
- * `globalThis`/`global` whatever their type (`(globalThis as any).fetch`). Not a local binding or a
- * method of the same name, a type (`typeof fetch`: no request is made), a comment or a string.
+ * options: a name that resolves to the global itself (bare, in `{ fetch }`, a default, a class's
+ * `extends`, as a property of `globalThis`/`global` by name or by string, destructured from them),
+ * or one read by name off `globalThis`/`global` whatever their type (`(globalThis as any).fetch`).
+ * Not a local binding or a method of the same name, a type (`typeof fetch`: no request is made), a
+ * comment or a string. A `declare global` of one in core counts too (its own name is one).
  */
 function networkGlobalsIn(files: readonly string[]): Import[] {
   const tsconfig = path.resolve(import.meta.dirname, "../../tsconfig.json");
@@ -65,17 +71,28 @@ function networkGlobalsIn(files: readonly string[]): Import[] {
   // By identity: a `declare global` of the same name merges into this symbol, a local one does not.
   const globals = new Set([...NETWORK_GLOBALS].flatMap((name) => checker.resolveName(name, undefined, ts.SymbolFlags.Value, false) ?? []));
   const isNetworkGlobal = (symbol: ts.Symbol | undefined): boolean => symbol !== undefined && globals.has(symbol);
+  const globalObjects = new Set([...GLOBAL_OBJECTS].flatMap((name) => checker.resolveName(name, undefined, ts.SymbolFlags.Value, false) ?? []));
+  /** The global object itself, whatever type it is given (`(globalThis as any)`); not a local of its name. */
   const offGlobalObject = (receiver: ts.Expression): boolean => {
     let inner = receiver;
     while (ts.isParenthesizedExpression(inner) || ts.isAsExpression(inner) || ts.isSatisfiesExpression(inner) || ts.isNonNullExpression(inner) || ts.isTypeAssertionExpression(inner)) inner = inner.expression;
-    return ts.isIdentifier(inner) && GLOBAL_OBJECTS.has(inner.text);
+    const symbol = ts.isIdentifier(inner) ? checker.getSymbolAtLocation(inner) : undefined;
+    return symbol !== undefined && globalObjects.has(symbol);
   };
+  /** Where an identifier is a name, not a read of its value: a property's after the dot, a shorthand's or a binding's (the other branches look at those). */
+  const namesOnly = (node: ts.Identifier): boolean => {
+    const parent = node.parent;
+    return (ts.isPropertyAccessExpression(parent) && parent.name === node) || (ts.isShorthandPropertyAssignment(parent) && parent.name === node)
+      || (ts.isBindingElement(parent) && (parent.name === node || parent.propertyName === node));
+  };
+  /** A class's `extends` clause is an expression that is read (`class S extends WebSocket`); `implements` and an interface's `extends` are types. */
+  const isClassExtends = (node: ts.Node): boolean => ts.isExpressionWithTypeArguments(node) && ts.isHeritageClause(node.parent) && node.parent.token === ts.SyntaxKind.ExtendsKeyword && ts.isClassLike(node.parent.parent);
   const found: Import[] = [];
   for (const file of files) {
     const source = program.getSourceFile(file);
     if (source === undefined) throw new Error(`${file}: TypeScript did not read it`);
     const visit = (node: ts.Node): void => {
-      if (ts.isTypeNode(node)) return;
+      if (ts.isTypeNode(node) && !isClassExtends(node)) return;
       /** The global's name, where this node reads one. */
       let name: string | undefined;
       if (ts.isPropertyAccessExpression(node)) {
@@ -88,10 +105,10 @@ function networkGlobalsIn(files: readonly string[]): Import[] {
         if (ts.isIdentifier(key) && NETWORK_GLOBALS.has(key.text) && isNetworkGlobal(checker.getTypeAtLocation(node.parent).getProperty(key.text))) name = key.text;
       } else if (ts.isShorthandPropertyAssignment(node)) {
         if (isNetworkGlobal(checker.getShorthandAssignmentValueSymbol(node))) name = node.name.text;
-      } else if (ts.isIdentifier(node) && !ts.isPropertyAccessExpression(node.parent) && !ts.isShorthandPropertyAssignment(node.parent) && !ts.isBindingElement(node.parent)) {
+      } else if (ts.isIdentifier(node) && !namesOnly(node)) {
         if (isNetworkGlobal(checker.getSymbolAtLocation(node))) name = node.text;
       }
-      if (name !== undefined) found.push({ file, specifier: name });
+      if (name !== undefined) found.push({ file, specifier: name, line: source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1 });
       ts.forEachChild(node, visit);
     };
     visit(source);
@@ -140,7 +157,7 @@ describe("src/'s folders", () => {
       expect(imports.some((entry) => folderOf(srcDir, entry.file) === folder && entry.specifier.startsWith("./")), folder).toBe(true);
       if (folder !== "core") expect(imports.some((entry) => folderOf(srcDir, entry.file) === folder && entry.specifier.startsWith("../")), folder).toBe(true);
     }
-    expect(violations.map((entry) => `${path.relative(srcDir, entry.file)} → ${entry.to} (${entry.specifier})`)).toEqual([]);
+    expect(violations.map((entry) => `${path.relative(srcDir, entry.file)}${entry.line === undefined ? "" : `:${entry.line}`} → ${entry.to} (${entry.specifier})`)).toEqual([]);
   });
 
   it("finds each kind of import against the layout, and none in comments or strings", () => {
@@ -158,6 +175,10 @@ describe("src/'s folders", () => {
         "export const untyped = (globalThis as any).fetch;",
         "export const fromGlobal = (global)[\"WebSocket\"];",
         "export const api = { fetch };",
+        "export const untypedByName = (globalThis as any)[\"fetch\"];",
+        "export class Socket extends WebSocket {}",
+        "export const bound = fetch.bind(globalThis);",
+        "export function ask({ with: asker = fetch } = {}) { return asker; }",
         "",
       ].join("\n"),
       "core/offline.ts": [
@@ -170,6 +191,11 @@ describe("src/'s folders", () => {
         "export type Init = Parameters<typeof fetch>[1];",
         "export function on(socket: WebSocket): WebSocket { return socket; }",
         "export const named = { fetch: read };",
+        "const { fetch: own } = client;",
+        "export const ownRead = own(\"c\");",
+        "const global = { fetch: (name: string) => name };",
+        "export const local = global.fetch(\"d\");",
+        "export class Listener implements Fetcher { fetch(): void {} }",
         "",
       ].join("\n"),
       "registry/client.ts": `import { x } from "../core/pure.js";\nimport "../engine/flow.js";\nexport const y = x;\n`,
@@ -181,13 +207,14 @@ describe("src/'s folders", () => {
       mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
       writeFileSync(path.join(root, name), text);
     }
-    const found = layoutOf(root).violations.map((entry) => `${path.relative(root, entry.file)} → ${entry.to}`).sort();
+    const found = layoutOf(root).violations.map((entry) => `${path.relative(root, entry.file)}${entry.line === undefined ? "" : `:${entry.line}`} → ${entry.to}`).sort();
     expect(found).toEqual([
       "cli/table.ts → a computed module", "core/lazy.ts → dns", "core/lazy.ts → registry",
-      "core/online.ts → the global EventSource", "core/online.ts → the global WebSocket", "core/online.ts → the global WebSocket",
-      "core/online.ts → the global fetch", "core/online.ts → the global fetch", "core/online.ts → the global fetch", "core/online.ts → the global fetch", "core/online.ts → the global fetch",
+      "core/online.ts:1 → the global fetch", "core/online.ts:2 → the global WebSocket", "core/online.ts:3 → the global fetch", "core/online.ts:4 → the global EventSource",
+      "core/online.ts:5 → the global fetch", "core/online.ts:7 → the global fetch", "core/online.ts:8 → the global WebSocket", "core/online.ts:9 → the global fetch",
+      "core/online.ts:10 → the global fetch", "core/online.ts:11 → the global WebSocket", "core/online.ts:12 → the global fetch", "core/online.ts:13 → the global fetch",
       "core/pure.ts → @pulumi/pulumi", "core/pure.ts → node:http",
       "engine/flow.ts → cli", "engine/flow.ts → pulumi", "pulumi/tree.ts → cli", "registry/client.ts → engine",
-    ]);
+    ].sort());
   });
 });
