@@ -273,9 +273,13 @@ export function startGroupUp(world: E2eWorld, stack: string, options: { hostname
   // Awaited later, if at all (a test may still be waiting for output): not an unhandled rejection meanwhile.
   exited.catch(() => undefined);
   const up: UpInGroup = { pid: run.pid as number, output: run.output, killGroup: (signal) => run.killGroup(signal), exited };
+  // A run under another host name or in another PID namespace cannot be proved gone from here
+  // (engine/recover.ts lockVerdict): --force, since it was killed and waited for. Here it can, so a
+  // recover that fails here is a fault to see.
+  const recoverArgs = ["recover", "--stack", stack, ...(options.hostname !== undefined || options.pidNamespace === true ? ["--force"] : [])];
   trackRun(run.ended, up, async () => {
-    const recovered = await runStrata(world, ["recover", "--stack", stack, "--force"]);
-    return recovered.code === 0 ? undefined : `strata recover --stack ${stack} --force failed (exit ${recovered.code}): ${recovered.out}`;
+    const recovered = await runStrata(world, recoverArgs);
+    return recovered.code === 0 ? undefined : `strata ${recoverArgs.join(" ")} failed (exit ${recovered.code}): ${recovered.out}`;
   });
   return up;
 }
@@ -289,40 +293,62 @@ interface TrackedRun {
   readonly recover?: () => Promise<string | undefined>;
 }
 
-/** The tracked runs whose leader has not ended yet. */
-const runningUps = new Set<TrackedRun>();
+/**
+ * The runs started since the last endRunningUps (one test's), each with whether its leader has
+ * ended. Cleared after each test, so a group id is not held long enough for the system to reuse it.
+ */
+const startedRuns = new Map<TrackedRun, { leaderEnded: boolean }>();
 
-/** Tracks `run` (startGroupUp's runs are) until its leader ends (`ended`), for endRunningUps. */
+/** Tracks `run` (startGroupUp's runs are) for endRunningUps after the test; `ended`: its leader's end. */
 export function trackRun(ended: Promise<unknown>, run: Omit<TrackedRun, "recover">, recover?: TrackedRun["recover"]): void {
   const tracked: TrackedRun = { ...run, ...(recover === undefined ? {} : { recover }) };
-  runningUps.add(tracked);
-  void ended.then(() => runningUps.delete(tracked), () => runningUps.delete(tracked));
+  const state = { leaderEnded: false };
+  startedRuns.set(tracked, state);
+  const mark = (): void => {
+    state.leaderEnded = true;
+  };
+  void ended.then(mark, mark);
 }
 
-/** How long endRunningUps waits for a killed group's leader to be gone. */
+/** How long endRunningUps gives the processes a run left after its leader ended, to end on their own. */
+const LEFT_GRACE_MS = 5_000;
+/** How long endRunningUps waits, in all, for the groups it killed to be gone. */
 const KILLED_WAIT_MS = 30_000;
 
+/** Whether no live process of the group is left, waiting for it until `deadline` (Date.now() ms). */
+async function groupGone(pid: number, deadline: number): Promise<boolean> {
+  while (groupMembers(pid).length > 0) {
+    if (Date.now() >= deadline) return groupMembers(pid).length === 0;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
+}
+
 /**
- * After each test that starts runs with startGroupUp: a run whose leader is still there (a test
- * that failed before it awaited the run, one stopped with SIGSTOP) is killed with its group and
- * waited for until no process of the group is left (at most 30 s: one SIGKILL cannot end is named,
- * not waited out), then
- * `strata recover --force` on its stack releases the lock it held and ends its plugins, which run
- * in process groups of their own (engine/leftover-plugins.ts): the next test meets neither. The test
- * fails for having left it, since every test awaits the end of the runs it starts.
+ * After each test that starts runs with startGroupUp. A run is left when its leader is still there
+ * (a test that failed before it awaited the run, one stopped with SIGSTOP), or when its leader ended
+ * but processes of its group are still alive 5 s later (strata killed alone while its engine ran
+ * on). Left runs are killed with their groups and waited for until no process of them is alive
+ * (30 s in all: one SIGKILL cannot end is named, not waited out); then each run's recover
+ * (`strata recover` on its stack) releases the lock it held and ends its plugins, which run in
+ * process groups of their own (engine/leftover-plugins.ts), so the next test meets neither. The
+ * test fails for having left them, since every test awaits the end of the runs it starts.
  */
 export async function endRunningUps(): Promise<void> {
-  const left = [...runningUps];
-  runningUps.clear();
+  const started = [...startedRuns];
+  startedRuns.clear();
+  const left: TrackedRun[] = [];
+  for (const [run, { leaderEnded }] of started) {
+    if (!leaderEnded || !(await groupGone(run.pid, Date.now() + LEFT_GRACE_MS))) left.push(run);
+  }
   if (left.length === 0) return;
   for (const run of left) run.killGroup("SIGKILL");
+  const deadline = Date.now() + KILLED_WAIT_MS;
   const problems: string[] = [];
   for (const run of left) {
-    const exited = await within(run.exited.then(() => true, () => true), KILLED_WAIT_MS, false);
-    // Its leader gone is not enough: the group's other processes (the engine) take the kill apart.
-    let waited = 0;
-    for (; exited && groupMembers(run.pid).length > 0 && waited < KILLED_WAIT_MS; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
-    if (!exited || waited >= KILLED_WAIT_MS) {
+    const exited = await within(run.exited.then(() => true, () => true), Math.max(0, deadline - Date.now()), false);
+    // Its leader gone is not enough: the other processes of its group (the engine) may take a moment to die.
+    if (!exited || !(await groupGone(run.pid, deadline))) {
       problems.push(`process group ${run.pid} was still there ${KILLED_WAIT_MS / 1000} s after SIGKILL, so nothing it left was recovered`);
       continue;
     }

@@ -35,6 +35,32 @@ describe("endRunningUps", () => {
     await expect(endRunningUps(), "it is not counted again").resolves.toBeUndefined();
   });
 
+  it("recovers only once no process of the group is alive, though its leader is gone at once", async () => {
+    // The stand-in kills the leader alone: its child, out of the pipes, lives on for a second.
+    const run = startInGroup("sh", ["-c", "sleep 1 >/dev/null 2>&1 & wait"]);
+    const pid = run.pid as number;
+    const started = Date.now();
+    const recoveries: { alive: boolean; after: number }[] = [];
+    trackRun(run.ended, { pid, killGroup: (signal) => process.kill(pid, signal), exited: run.exited }, async () => {
+      recoveries.push({ alive: groupAlive(pid), after: Date.now() - started });
+      return undefined;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await expect(endRunningUps()).rejects.toThrow(`(process group ${pid}): killed with its group and recovered`);
+    expect(recoveries.map((recovery) => recovery.alive)).toEqual([false]);
+    expect(recoveries[0]?.after, "it waited for the child").toBeGreaterThanOrEqual(800);
+  });
+
+  it("counts a run whose leader ended while its group lives on (strata killed alone, its engine running) as left", async () => {
+    const run = startInGroup("sh", ["-c", "sleep 30 >/dev/null 2>&1 & exit 0"]);
+    const pid = run.pid as number;
+    trackRun(run.ended, { pid, killGroup: (signal) => run.killGroup(signal), exited: run.exited });
+    expect(await run.exited).toBe(0);
+    expect(groupAlive(pid)).toBe(true);
+    await expect(endRunningUps()).rejects.toThrow(`the test left 1 strata up running (process group ${pid}): killed with its group and recovered`);
+    expect(groupAlive(pid)).toBe(false);
+  }, 20_000);
+
   it("says what it could not recover", async () => {
     const run = startInGroup("sleep", ["60"]);
     trackRun(run.ended, { pid: run.pid as number, killGroup: (signal) => run.killGroup(signal), exited: run.exited }, async () => "strata recover failed (exit 1): locked");
