@@ -320,6 +320,16 @@ function checkpointCandidates(backendDir: string, project: string, stack: string
   return [path.join(stacksDir, `${stack}.json.bak`), ...newestFirst(kept)].filter((file) => existsSync(file));
 }
 
+/** Whether a file holds JSON (a checkpoint a kill cut short does not). */
+function isJsonFile(file: string): boolean {
+  try {
+    JSON.parse(readFileSync(file, "utf8"));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Files, the one written last first. */
 function newestFirst(files: readonly string[]): string[] {
   return [...files].sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
@@ -364,21 +374,25 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   // compressed checkpoint would be read in its place (Pulumi reads the form written last), though it
   // may be the state from before the stack was compressed. A compressed stack stays unreadable: said below.
   const plainOnly = stacksDir !== undefined && checkpointsIn(stacksDir, options.stack).join() === `${options.stack}.json`;
-  if ((await pulumi(["stack", "export"], options)).code !== 0 && backendDir !== undefined && stacksDir !== undefined && plainOnly) {
-    const current = path.join(stacksDir, `${options.stack}.json`);
+  const current = stacksDir === undefined ? undefined : path.join(stacksDir, `${options.stack}.json`);
+  // Only a checkpoint a kill cut short (not JSON) is replaced: one that is JSON and that Pulumi still
+  // cannot read (written by a newer CLI, an export failing for another reason) is the stack's true
+  // state, and an older copy put in its place would roll the stack back; the error below says so.
+  if (backendDir !== undefined && stacksDir !== undefined && current !== undefined && plainOnly && !isJsonFile(current) && (await pulumi(["stack", "export"], options)).code !== 0) {
+    const original = readFileSync(current);
+    let restored = false;
     for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
-      try {
-        JSON.parse(readFileSync(candidate, "utf8"));
-      } catch {
-        continue;
-      }
+      if (!isJsonFile(candidate)) continue;
       copyFileSync(candidate, current);
       rmSync(`${current}.attrs`, { force: true });
       if ((await pulumi(["stack", "export"], options)).code === 0) {
         steps.push({ action: "restored checkpoint", detail: `${current} from ${candidate}` });
+        restored = true;
         break;
       }
     }
+    // None could be read either: the stack is left as the kill left it, for the error below.
+    if (!restored) writeFileSync(current, original);
   }
   // `pulumi cancel` succeeds with or without a lock: the locks were read first, so the report is true.
   // A backend whose locks Strata cannot read (neither file nor PostgreSQL) is asked to cancel only with --force.
@@ -408,7 +422,8 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
     // (a plain .bak after a switch to zstd) holds the state from before the switch.
     const kept = stacksDir === undefined ? [] : newestFirst(checkpointNames(options.stack).map((name) => path.join(stacksDir, `${name}.bak`)).filter((file) => existsSync(file)));
     const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: by hand, put back the copy Pulumi kept before its last write (${kept[0] ?? "none here"}), or the newest readable one in ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)}, under the name of the form Pulumi wrote last, in ${stacksDir}` : "";
-    throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}`);
+    const notCutShort = plainOnly && current !== undefined && isJsonFile(current) ? `\nstrata recover replaces only a checkpoint a kill cut short, which is not JSON; ${current} is JSON, so it is the stack's state as last written and was left as it is. fix: read Pulumi's error above (a checkpoint written by a newer Pulumi CLI is read by that CLI); an older copy, from before the last write, is ${current}.bak` : "";
+    throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}${notCutShort}`);
   }
   const { exported: cleared, dropped } = withoutPendingOperations(JSON.parse(exported.stdout) as { deployment?: Record<string, unknown> });
   if (dropped.length > 0) {

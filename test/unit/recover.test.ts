@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { fileBackendDir } from "../../src/engine/file-backend.js";
@@ -258,6 +258,29 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     const steps = await recoverStack(options);
     expect(steps.map((step) => step.action)).toContain("restored checkpoint");
     expect(JSON.parse(readFileSync(path.join(stacks, "dev.json"), "utf8"))).toMatchObject({ version: 3 });
+  }, 30_000);
+
+  it("plain: a dev.json that is JSON but that Pulumi cannot read is the stack's state, never replaced by an older copy; the error says why", async () => {
+    const { options, stacks } = stackWritten("plain");
+    const unreadable = JSON.stringify({ version: 99, checkpoint: {} });
+    writeFileSync(path.join(stacks, "dev.json"), unreadable);
+    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*replaces only a checkpoint a kill cut short, which is not JSON; \S*\/dev\.json is JSON, so it is the stack's state as last written and was left as it is/);
+    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe(unreadable);
+  }, 30_000);
+
+  it("plain: a cut-off dev.json none of whose copies Pulumi can read either is put back as the kill left it", async () => {
+    const { options, stacks } = stackWritten("plain");
+    // Every copy recover could take: JSON, but of a checkpoint version Pulumi does not read.
+    const backend = path.dirname(path.dirname(path.dirname(stacks)));
+    const copies = [path.join(stacks, "dev.json.bak"), ...["history", "backups"].flatMap((kind) => {
+      const dir = path.join(backend, ".pulumi", kind, "strata", "dev");
+      return existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith(".json")).map((name) => path.join(dir, name)) : [];
+    })];
+    expect(existsSync(copies[0] as string), "the backend kept a copy to try").toBe(true);
+    for (const copy of copies) writeFileSync(copy, JSON.stringify({ version: 99, checkpoint: {} }));
+    writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
+    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read/);
+    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ cut off");
   }, 30_000);
 
   it("zstd: no plain backup is written over it (Pulumi would read that one, maybe from before the switch): it stops, the stack left as it was", async () => {
