@@ -320,13 +320,19 @@ function checkpointCandidates(backendDir: string, project: string, stack: string
   return [path.join(stacksDir, `${stack}.json.bak`), ...newestFirst(kept)].filter((file) => existsSync(file));
 }
 
-/** Whether a file holds JSON (a checkpoint a kill cut short does not). */
-function isJsonFile(file: string): boolean {
+/** Whether a file holds JSON (a checkpoint cut short does not); "unreadable" when it cannot be read to tell (too large, no permission). */
+function jsonForm(file: string): "JSON" | "not JSON" | "unreadable" {
+  let text: string;
   try {
-    JSON.parse(readFileSync(file, "utf8"));
-    return true;
+    text = readFileSync(file, "utf8");
   } catch {
-    return false;
+    return "unreadable";
+  }
+  try {
+    JSON.parse(text);
+    return "JSON";
+  } catch {
+    return "not JSON";
   }
 }
 
@@ -375,24 +381,36 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   // may be the state from before the stack was compressed. A compressed stack stays unreadable: said below.
   const plainOnly = stacksDir !== undefined && checkpointsIn(stacksDir, options.stack).join() === `${options.stack}.json`;
   const current = stacksDir === undefined ? undefined : path.join(stacksDir, `${options.stack}.json`);
-  // Only a checkpoint a kill cut short (not JSON) is replaced: one that is JSON and that Pulumi still
-  // cannot read (written by a newer CLI, an export failing for another reason) is the stack's true
-  // state, and an older copy put in its place would roll the stack back; the error below says so.
-  if (backendDir !== undefined && stacksDir !== undefined && current !== undefined && plainOnly && !isJsonFile(current) && (await pulumi(["stack", "export"], options)).code !== 0) {
-    const original = readFileSync(current);
-    let restored = false;
-    for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
-      if (!isJsonFile(candidate)) continue;
-      copyFileSync(candidate, current);
-      rmSync(`${current}.attrs`, { force: true });
-      if ((await pulumi(["stack", "export"], options)).code === 0) {
-        steps.push({ action: "restored checkpoint", detail: `${current} from ${candidate}` });
-        restored = true;
-        break;
+  // Only a checkpoint cut short (not JSON: a write the machine lost before it reached the disk) is
+  // replaced. One that is JSON and that Pulumi still cannot read (written by a newer CLI, an export
+  // failing for another reason) is the stack's true state, and an older copy put in its place would
+  // roll the stack back; one that cannot be read at all is not judged. The errors below say which.
+  const currentForm = plainOnly && current !== undefined ? jsonForm(current) : undefined;
+  /** The copies tried when none could be read, with why Pulumi refused each. */
+  const triedCopies: string[] = [];
+  let restored = false;
+  if (backendDir !== undefined && stacksDir !== undefined && current !== undefined && currentForm === "not JSON" && (await pulumi(["stack", "export"], options)).code !== 0) {
+    // Kept aside first, so that whatever stops recover while it tries copies (a full disk, a kill),
+    // the checkpoint as it was is still on disk; put back unless a copy is read.
+    const aside = `${current}.cut-short`;
+    copyFileSync(current, aside);
+    try {
+      for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
+        if (jsonForm(candidate) !== "JSON") continue;
+        copyFileSync(candidate, current);
+        rmSync(`${current}.attrs`, { force: true });
+        const exported = await pulumi(["stack", "export"], options);
+        if (exported.code === 0) {
+          steps.push({ action: "restored checkpoint", detail: `${current} from ${candidate}` });
+          restored = true;
+          break;
+        }
+        triedCopies.push(`${candidate}: ${exported.stderr.trim().split("\n")[0] ?? ""}`);
       }
+    } finally {
+      if (!restored) copyFileSync(aside, current);
+      rmSync(aside);
     }
-    // None could be read either: the stack is left as the kill left it, for the error below.
-    if (!restored) writeFileSync(current, original);
   }
   // `pulumi cancel` succeeds with or without a lock: the locks were read first, so the report is true.
   // A backend whose locks Strata cannot read (neither file nor PostgreSQL) is asked to cancel only with --force.
@@ -422,8 +440,13 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
     // (a plain .bak after a switch to zstd) holds the state from before the switch.
     const kept = stacksDir === undefined ? [] : newestFirst(checkpointNames(options.stack).map((name) => path.join(stacksDir, `${name}.bak`)).filter((file) => existsSync(file)));
     const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: by hand, put back the copy Pulumi kept before its last write (${kept[0] ?? "none here"}), or the newest readable one in ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)}, under the name of the form Pulumi wrote last, in ${stacksDir}` : "";
-    const notCutShort = plainOnly && current !== undefined && isJsonFile(current) ? `\nstrata recover replaces only a checkpoint a kill cut short, which is not JSON; ${current} is JSON, so it is the stack's state as last written and was left as it is. fix: read Pulumi's error above (a checkpoint written by a newer Pulumi CLI is read by that CLI); an older copy, from before the last write, is ${current}.bak` : "";
-    throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}${notCutShort}`);
+    const olderCopy = current !== undefined && existsSync(`${current}.bak`) ? `${current}.bak` : undefined;
+    const why = restored ? `\nstrata recover restored ${current} from a copy (${steps.filter((step) => step.action === "restored checkpoint").map((step) => step.detail).join("; ")}), which Pulumi read then and cannot now. fix: read Pulumi's error above`
+      : currentForm === "JSON" ? `\nstrata recover replaces only a checkpoint cut short, which is not JSON; ${current} is JSON, so it is the stack's state as last written and was left as it is. fix: read Pulumi's error above (a checkpoint written by a newer Pulumi CLI is read by that CLI)${olderCopy === undefined ? "" : `; an older copy, from before the last write, is ${olderCopy}`}`
+      : currentForm === "unreadable" ? `\nstrata recover could not read ${current} itself, so it did not judge whether a copy should replace it, and left it as it is. fix: read Pulumi's error above and the file's permissions and size`
+      : currentForm === "not JSON" ? `\n${current} was cut short (it is not JSON) and ${triedCopies.length === 0 ? "no readable copy of it is kept here (its .bak, .pulumi/history, .pulumi/backups)" : `no copy of it could be read either, so it was put back as it was; tried: ${triedCopies.join("; ")}`}. fix: put back a copy of the stack's state by hand, or, if none is left, pulumi stack import one you export from elsewhere`
+      : "";
+    throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}${why}`);
   }
   const { exported: cleared, dropped } = withoutPendingOperations(JSON.parse(exported.stdout) as { deployment?: Record<string, unknown> });
   if (dropped.length > 0) {

@@ -258,13 +258,14 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     const steps = await recoverStack(options);
     expect(steps.map((step) => step.action)).toContain("restored checkpoint");
     expect(JSON.parse(readFileSync(path.join(stacks, "dev.json"), "utf8"))).toMatchObject({ version: 3 });
+    expect(readdirSync(stacks).filter((name) => name.includes("cut-short")), "nothing left aside").toEqual([]);
   }, 30_000);
 
   it("plain: a dev.json that is JSON but that Pulumi cannot read is the stack's state, never replaced by an older copy; the error says why", async () => {
     const { options, stacks } = stackWritten("plain");
     const unreadable = JSON.stringify({ version: 99, checkpoint: {} });
     writeFileSync(path.join(stacks, "dev.json"), unreadable);
-    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*replaces only a checkpoint a kill cut short, which is not JSON; \S*\/dev\.json is JSON, so it is the stack's state as last written and was left as it is/);
+    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*replaces only a checkpoint cut short, which is not JSON; \S*\/dev\.json is JSON, so it is the stack's state as last written and was left as it is[\s\S]*an older copy, from before the last write, is \S*\/dev\.json\.bak$/);
     expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe(unreadable);
   }, 30_000);
 
@@ -279,7 +280,20 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     expect(existsSync(copies[0] as string), "the backend kept a copy to try").toBe(true);
     for (const copy of copies) writeFileSync(copy, JSON.stringify({ version: 99, checkpoint: {} }));
     writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
-    await expect(recoverStack(options)).rejects.toThrow(/the stack dev still cannot be read/);
+    const refused = recoverStack(options);
+    await expect(refused).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*\/dev\.json was cut short \(it is not JSON\) and no copy of it could be read either, so it was put back as it was; tried: \S*\/dev\.json\.bak: /);
+    await expect(refused).rejects.not.toThrow(/is JSON/);
+    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ cut off");
+    expect(readdirSync(stacks).filter((name) => name.includes("cut-short")), "nothing left aside").toEqual([]);
+  }, 30_000);
+
+  it("plain: a cut-off dev.json with no copy kept says so, and is left as it is", async () => {
+    const { options, stacks } = stackWritten("plain");
+    rmSync(path.join(stacks, "dev.json.bak"));
+    const backend = path.dirname(path.dirname(path.dirname(stacks)));
+    for (const kind of ["history", "backups"]) rmSync(path.join(backend, ".pulumi", kind), { recursive: true, force: true });
+    writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
+    await expect(recoverStack(options)).rejects.toThrow(/\/dev\.json was cut short \(it is not JSON\) and no readable copy of it is kept here/);
     expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ cut off");
   }, 30_000);
 
