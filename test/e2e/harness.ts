@@ -274,12 +274,18 @@ export function startGroupUp(world: E2eWorld, stack: string, options: { hostname
   exited.catch(() => undefined);
   const up: UpInGroup = { pid: run.pid as number, output: run.output, killGroup: (signal) => run.killGroup(signal), exited };
   // A run under another host name or in another PID namespace cannot be proved gone from here
-  // (engine/recover.ts lockVerdict): --force, since it was killed and waited for. Here it can, so a
-  // recover that fails here is a fault to see.
-  const recoverArgs = ["recover", "--stack", stack, ...(options.hostname !== undefined || options.pidNamespace === true ? ["--force"] : [])];
+  // (engine/recover.ts lockVerdict): --force at once, since it was killed and waited for. Here it
+  // can, so a recover that fails is said; then --force all the same, so the next test starts clean.
+  const elsewhere = options.hostname !== undefined || options.pidNamespace === true;
   trackRun(run.ended, up, async () => {
-    const recovered = await runStrata(world, recoverArgs);
-    return recovered.code === 0 ? undefined : `strata ${recoverArgs.join(" ")} failed (exit ${recovered.code}): ${recovered.out}`;
+    if (!elsewhere) {
+      const recovered = await runStrata(world, ["recover", "--stack", stack]);
+      if (recovered.code === 0) return undefined;
+      const forced = await runStrata(world, ["recover", "--stack", stack, "--force"]);
+      return `strata recover --stack ${stack} failed (exit ${recovered.code}): ${recovered.out}; with --force: ${forced.code === 0 ? "recovered" : `failed too (exit ${forced.code}): ${forced.out}`}`;
+    }
+    const forced = await runStrata(world, ["recover", "--stack", stack, "--force"]);
+    return forced.code === 0 ? undefined : `strata recover --stack ${stack} --force failed (exit ${forced.code}): ${forced.out}`;
   });
   return up;
 }
@@ -339,7 +345,9 @@ export async function endRunningUps(): Promise<void> {
   startedRuns.clear();
   const left: TrackedRun[] = [];
   for (const [run, { leaderEnded }] of started) {
-    if (!leaderEnded || !(await groupGone(run.pid, Date.now() + LEFT_GRACE_MS))) left.push(run);
+    // Its leader reaped, a live process whose pid is the group's id leads a new group that took the
+    // number: not this run's.
+    if (!leaderEnded || (!(await groupGone(run.pid, Date.now() + LEFT_GRACE_MS)) && !groupMembers(run.pid).includes(run.pid))) left.push(run);
   }
   if (left.length === 0) return;
   for (const run of left) run.killGroup("SIGKILL");
