@@ -12,7 +12,7 @@
  * defaults, so removing the broken one is the whole repair.
  */
 import { execFile } from "node:child_process";
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, linkSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { UserError } from "../core/problems.js";
@@ -22,7 +22,7 @@ import { type LockOwner, type OwnerStore, ownerStore, startTicksOf, thisMachine,
 import { fileLocks, postgresLocks, stackLockDir, type StackLock } from "./stack-lock.js";
 
 export interface RecoveryStep {
-  readonly action: "removed sidecar" | "removed temp file" | "restored checkpoint" | "released lock" | "cleared pending operations" | "ended leftover plugin";
+  readonly action: "removed sidecar" | "removed temp file" | "restored checkpoint" | "put back checkpoint" | "released lock" | "cleared pending operations" | "ended leftover plugin";
   readonly detail: string;
 }
 
@@ -320,6 +320,29 @@ function checkpointCandidates(backendDir: string, project: string, stack: string
   return [path.join(stacksDir, `${stack}.json.bak`), ...newestFirst(kept)].filter((file) => existsSync(file));
 }
 
+/** The name a cut-short checkpoint keeps while recover tries copies in its place. */
+function asideOf(current: string): string {
+  return `${current}.cut-short`;
+}
+
+/**
+ * A checkpoint an earlier recover kept aside (asideOf) and was stopped before it put back or let go
+ * (a kill, a full disk): put back over what that recover left in its place (a copy, maybe one it
+ * was writing), so it is judged again from the start; that copy's temp file is removed.
+ */
+function putBackAside(current: string): RecoveryStep[] {
+  const steps: RecoveryStep[] = [];
+  if (existsSync(`${current}.restoring`)) {
+    rmSync(`${current}.restoring`);
+    steps.push({ action: "removed temp file", detail: `${current}.restoring, a copy a stopped strata recover was putting in place` });
+  }
+  if (existsSync(asideOf(current))) {
+    renameSync(asideOf(current), current);
+    steps.push({ action: "put back checkpoint", detail: `${current} from ${asideOf(current)}, where a strata recover that was stopped before it ended had kept it` });
+  }
+  return steps;
+}
+
 /** Whether a file holds JSON (a checkpoint cut short does not); "unreadable" when it cannot be read to tell (too large, no permission). */
 function jsonForm(file: string): "JSON" | "not JSON" | "unreadable" {
   let text: string;
@@ -381,84 +404,102 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   // may be the state from before the stack was compressed. A compressed stack stays unreadable: said below.
   const plainOnly = stacksDir !== undefined && checkpointsIn(stacksDir, options.stack).join() === `${options.stack}.json`;
   const current = stacksDir === undefined ? undefined : path.join(stacksDir, `${options.stack}.json`);
+  if (current !== undefined && plainOnly) steps.push(...putBackAside(current));
   // Only a checkpoint cut short (not JSON: a write the machine lost before it reached the disk) is
   // replaced. One that is JSON and that Pulumi still cannot read (written by a newer CLI, an export
   // failing for another reason) is the stack's true state, and an older copy put in its place would
   // roll the stack back; one that cannot be read at all is not judged. The errors below say which.
   const currentForm = plainOnly && current !== undefined ? jsonForm(current) : undefined;
-  /** The copies tried when none could be read, with why Pulumi refused each. */
+  /** Whether copies were looked for, and those tried when none could be read, with why Pulumi refused each. */
+  let copiesSought = false;
   const triedCopies: string[] = [];
-  let restored = false;
+  let restored: string | undefined;
   if (backendDir !== undefined && stacksDir !== undefined && current !== undefined && currentForm === "not JSON" && (await pulumi(["stack", "export"], options)).code !== 0) {
-    // Kept aside first, so that whatever stops recover while it tries copies (a full disk, a kill),
-    // the checkpoint as it was is still on disk; put back unless a copy is read.
-    const aside = `${current}.cut-short`;
-    copyFileSync(current, aside);
-    try {
-      for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
-        if (jsonForm(candidate) !== "JSON") continue;
-        copyFileSync(candidate, current);
-        rmSync(`${current}.attrs`, { force: true });
-        const exported = await pulumi(["stack", "export"], options);
-        if (exported.code === 0) {
-          steps.push({ action: "restored checkpoint", detail: `${current} from ${candidate}` });
-          restored = true;
-          break;
-        }
-        triedCopies.push(`${candidate}: ${exported.stderr.trim().split("\n")[0] ?? ""}`);
+    copiesSought = true;
+    // The checkpoint as it is keeps a second name first, and each copy takes its place by a rename:
+    // whatever stops recover midway (a full disk, a kill), the original is on disk under that name,
+    // and the next recover puts it back before anything else (putBackAside).
+    const aside = asideOf(current);
+    linkSync(current, aside);
+    for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
+      if (jsonForm(candidate) !== "JSON") continue;
+      copyFileSync(candidate, `${current}.restoring`);
+      renameSync(`${current}.restoring`, current);
+      rmSync(`${current}.attrs`, { force: true });
+      const exported = await pulumi(["stack", "export"], options);
+      if (exported.code === 0) {
+        restored = `${current} from ${candidate}`;
+        break;
       }
-    } finally {
-      if (!restored) copyFileSync(aside, current);
-      rmSync(aside);
+      triedCopies.push(`${candidate}: ${exported.stderr.trim().split("\n")[0] ?? ""}`);
     }
-  }
-  // `pulumi cancel` succeeds with or without a lock: the locks were read first, so the report is true.
-  // A backend whose locks Strata cannot read (neither file nor PostgreSQL) is asked to cancel only with --force.
-  if (released === undefined && options.force !== true) {
-    throw new RecoveryRefused(`stack ${options.stack}: strata recover cannot see who holds locks on this backend (${backendUrl ?? "unknown"}); nothing was changed. fix: make sure no update of the stack is running, then strata recover --stack ${options.stack} --force`);
-  }
-  // Plugins a killed engine left running hold no lock, but they hold memory and, the docker
-  // provider, build sessions: those of this stack's runs whose engine is gone are ended.
-  if (backendUrl !== undefined) for (const plugin of endLeftoverPlugins({ stack: options.stack, backendUrl })) steps.push({ action: "ended leftover plugin", detail: plugin });
-  if (released === undefined || released.length > 0) {
-    // `pulumi cancel` releases whatever lock the stack holds then: a run that took the lock since the
-    // locks were judged would lose it. Asked again right before; a lock not judged stops recovery.
-    if (released !== undefined) {
-      const judged = new Set((locks ?? []).map((lock) => lock.where));
-      const now = lockDir !== undefined ? fileLocks(lockDir) : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env, recoverRefusal(options.stack)) : [];
-      const taken = now.filter((lock) => !judged.has(lock.where));
-      if (taken.length > 0) throw new RecoveryRefused(`stack ${options.stack}: a run took the stack's lock while strata recover was working (${taken.map((lock) => lock.where).join(", ")}); the lock was left to it. fix: let that run finish, then strata recover --stack ${options.stack} again if it is needed`);
-    }
-    const cancel = await pulumi(["cancel", "--yes"], options);
-    if (cancel.code !== 0) throw new Error(`pulumi cancel failed:\n${cancel.stderr.trim()}`);
-    steps.push({ action: "released lock", detail: released === undefined ? "--force: asked the backend to release the stack's lock" : released.join("; ") });
-  }
-  await pruneOwnerRecords(store, records);
-  const exported = await pulumi(["stack", "export"], options);
-  if (exported.code !== 0) {
-    // The newest .bak only: Pulumi refreshes the one of the form it writes, and one of a form it left
-    // (a plain .bak after a switch to zstd) holds the state from before the switch.
-    const kept = stacksDir === undefined ? [] : newestFirst(checkpointNames(options.stack).map((name) => path.join(stacksDir, `${name}.bak`)).filter((file) => existsSync(file)));
-    const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: by hand, put back the copy Pulumi kept before its last write (${kept[0] ?? "none here"}), or the newest readable one in ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)}, under the name of the form Pulumi wrote last, in ${stacksDir}` : "";
-    const olderCopy = current !== undefined && existsSync(`${current}.bak`) ? `${current}.bak` : undefined;
-    const why = restored ? `\nstrata recover restored ${current} from a copy (${steps.filter((step) => step.action === "restored checkpoint").map((step) => step.detail).join("; ")}), which Pulumi read then and cannot now. fix: read Pulumi's error above`
-      : currentForm === "JSON" ? `\nstrata recover replaces only a checkpoint cut short, which is not JSON; ${current} is JSON, so it is the stack's state as last written and was left as it is. fix: read Pulumi's error above (a checkpoint written by a newer Pulumi CLI is read by that CLI)${olderCopy === undefined ? "" : `; an older copy, from before the last write, is ${olderCopy}`}`
-      : currentForm === "unreadable" ? `\nstrata recover could not read ${current} itself, so it did not judge whether a copy should replace it, and left it as it is. fix: read Pulumi's error above and the file's permissions and size`
-      : currentForm === "not JSON" ? `\n${current} was cut short (it is not JSON) and ${triedCopies.length === 0 ? "no readable copy of it is kept here (its .bak, .pulumi/history, .pulumi/backups)" : `no copy of it could be read either, so it was put back as it was; tried: ${triedCopies.join("; ")}`}. fix: put back a copy of the stack's state by hand, or, if none is left, pulumi stack import one you export from elsewhere`
-      : "";
-    throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}${why}`);
-  }
-  const { exported: cleared, dropped } = withoutPendingOperations(JSON.parse(exported.stdout) as { deployment?: Record<string, unknown> });
-  if (dropped.length > 0) {
-    const file = path.join(tmpdir(), `strata-recover-${process.pid}-${options.stack}.json`);
-    writeFileSync(file, JSON.stringify(cleared));
     try {
-      const imported = await pulumi(["stack", "import", "--file", file], options);
-      if (imported.code !== 0) throw new Error(`pulumi stack import failed:\n${imported.stderr.trim()}`);
-    } finally {
-      rmSync(file, { force: true });
+      if (restored === undefined) renameSync(aside, current);
+      else rmSync(aside);
+    } catch (error) {
+      throw new Error(`strata recover could not ${restored === undefined ? `put ${current} back as it was` : `remove ${aside}`}: ${String(error)}. The checkpoint as the write left it is ${aside}: ${restored === undefined ? `put it back as ${current} by hand (mv)` : `remove it by hand once ${current} reads, or the next strata recover puts it back and restores again`}`, { cause: error });
     }
-    steps.push({ action: "cleared pending operations", detail: dropped.join("; ") });
+    if (restored !== undefined) steps.push({ action: "restored checkpoint", detail: restored });
+  }
+  try {
+    await releaseAndClear();
+  } catch (error) {
+    // What was done before a later step failed is said with its error: the stack holds an older state now.
+    if (restored !== undefined && error instanceof Error) error.message += `\n(strata recover had restored ${restored} before this: the stack now holds that older state)`;
+    throw error;
   }
   return steps;
+
+  /** The rest of recovery: the lock released, plugins ended, pending operations cleared. */
+  async function releaseAndClear(): Promise<void> {
+    // `pulumi cancel` succeeds with or without a lock: the locks were read first, so the report is true.
+    // A backend whose locks Strata cannot read (neither file nor PostgreSQL) is asked to cancel only with --force.
+    if (released === undefined && options.force !== true) {
+      throw new RecoveryRefused(`stack ${options.stack}: strata recover cannot see who holds locks on this backend (${backendUrl ?? "unknown"}); nothing was changed. fix: make sure no update of the stack is running, then strata recover --stack ${options.stack} --force`);
+    }
+    // Plugins a killed engine left running hold no lock, but they hold memory and, the docker
+    // provider, build sessions: those of this stack's runs whose engine is gone are ended.
+    if (backendUrl !== undefined) for (const plugin of endLeftoverPlugins({ stack: options.stack, backendUrl })) steps.push({ action: "ended leftover plugin", detail: plugin });
+    if (released === undefined || released.length > 0) {
+      // `pulumi cancel` releases whatever lock the stack holds then: a run that took the lock since the
+      // locks were judged would lose it. Asked again right before; a lock not judged stops recovery.
+      if (released !== undefined) {
+        const judged = new Set((locks ?? []).map((lock) => lock.where));
+        const now = lockDir !== undefined ? fileLocks(lockDir) : backendUrl?.startsWith("postgres://") === true ? await postgresLocks(backendUrl, options.project, options.stack, options.env, recoverRefusal(options.stack)) : [];
+        const taken = now.filter((lock) => !judged.has(lock.where));
+        if (taken.length > 0) throw new RecoveryRefused(`stack ${options.stack}: a run took the stack's lock while strata recover was working (${taken.map((lock) => lock.where).join(", ")}); the lock was left to it. fix: let that run finish, then strata recover --stack ${options.stack} again if it is needed`);
+      }
+      const cancel = await pulumi(["cancel", "--yes"], options);
+      if (cancel.code !== 0) throw new Error(`pulumi cancel failed:\n${cancel.stderr.trim()}`);
+      steps.push({ action: "released lock", detail: released === undefined ? "--force: asked the backend to release the stack's lock" : released.join("; ") });
+    }
+    await pruneOwnerRecords(store, records);
+    const exported = await pulumi(["stack", "export"], options);
+    if (exported.code !== 0) {
+      // The newest .bak only: Pulumi refreshes the one of the form it writes, and one of a form it left
+      // (a plain .bak after a switch to zstd) holds the state from before the switch.
+      const kept = stacksDir === undefined ? [] : newestFirst(checkpointNames(options.stack).map((name) => path.join(stacksDir, `${name}.bak`)).filter((file) => existsSync(file)));
+      const byHand = stacksDir !== undefined && !plainOnly ? `\nstrata recover restores a checkpoint kept as plain JSON only; this one is compressed (or kept in more than one form). fix: by hand, put back the copy Pulumi kept before its last write (${kept[0] ?? "none here"}), or the newest readable one in ${path.join(backendDir ?? "", ".pulumi", "backups", options.project, options.stack)}, under the name of the form Pulumi wrote last, in ${stacksDir}` : "";
+      const olderCopy = current !== undefined && existsSync(`${current}.bak`) ? `${current}.bak` : undefined;
+      const why = restored !== undefined ? "\nPulumi read the copy strata recover put in place a moment ago, and cannot now. fix: read Pulumi's error above"
+        : currentForm === "JSON" ? `\nstrata recover replaces only a checkpoint cut short, which is not JSON; ${current} is JSON, so it is the stack's state as last written and was left as it is. fix: read Pulumi's error above (a checkpoint written by a newer Pulumi CLI is read by that CLI)${olderCopy === undefined ? "" : `; an older copy, from before the last write, is ${olderCopy}`}`
+        : currentForm === "unreadable" ? `\nstrata recover could not read ${current} itself, so it did not judge whether a copy should replace it, and left it as it is. fix: read Pulumi's error above and the file's permissions and size`
+        : currentForm === "not JSON" && !copiesSought ? `\n${current} is not JSON, though Pulumi read the stack a moment before, so strata recover sought no copy: it changed meanwhile (a run writing it?). fix: make sure no run of the stack is going on, then strata recover again`
+        : currentForm === "not JSON" ? `\n${current} was cut short (it is not JSON) and ${triedCopies.length === 0 ? "no readable copy of it is kept here (its .bak, .pulumi/history, .pulumi/backups)" : `no copy of it could be read either, so it was put back as it was; tried: ${triedCopies.join("; ")}`}. fix: put back a copy of the stack's state by hand, or, if none is left, pulumi stack import one you export from elsewhere`
+        : "";
+      throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}${why}`);
+    }
+    const { exported: cleared, dropped } = withoutPendingOperations(JSON.parse(exported.stdout) as { deployment?: Record<string, unknown> });
+    if (dropped.length > 0) {
+      const file = path.join(tmpdir(), `strata-recover-${process.pid}-${options.stack}.json`);
+      writeFileSync(file, JSON.stringify(cleared));
+      try {
+        const imported = await pulumi(["stack", "import", "--file", file], options);
+        if (imported.code !== 0) throw new Error(`pulumi stack import failed:\n${imported.stderr.trim()}`);
+      } finally {
+        rmSync(file, { force: true });
+      }
+      steps.push({ action: "cleared pending operations", detail: dropped.join("; ") });
+    }
+  }
 }

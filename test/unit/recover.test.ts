@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { fileBackendDir } from "../../src/engine/file-backend.js";
@@ -295,6 +295,30 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
     await expect(recoverStack(options)).rejects.toThrow(/\/dev\.json was cut short \(it is not JSON\) and no readable copy of it is kept here/);
     expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ cut off");
+  }, 30_000);
+
+  it("plain: a checkpoint an earlier recover kept aside and was stopped before putting back is put back first, then judged again", async () => {
+    const { options, stacks } = stackWritten("plain");
+    // The earlier recover was stopped while it put a copy in place: the original aside, half a copy
+    // where it was, and the copy's temp file.
+    const backup = readFileSync(path.join(stacks, "dev.json.bak"), "utf8");
+    writeFileSync(path.join(stacks, "dev.json.cut-short"), "{ cut off");
+    writeFileSync(path.join(stacks, "dev.json"), backup.slice(0, backup.length >> 1));
+    writeFileSync(path.join(stacks, "dev.json.restoring"), backup.slice(0, 10));
+    const steps = await recoverStack(options);
+    expect(steps.map((step) => step.action).filter((action) => action !== "released lock")).toEqual(["removed temp file", "put back checkpoint", "restored checkpoint"]);
+    expect(steps.find((step) => step.action === "put back checkpoint")?.detail).toMatch(/\/dev\.json from \S*\/dev\.json\.cut-short, where a strata recover that was stopped before it ended had kept it/);
+    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe(backup);
+    expect(readdirSync(stacks).filter((name) => /cut-short|restoring/.test(name))).toEqual([]);
+  }, 30_000);
+
+  it("a checkpoint recover cannot read at all (here a folder) is not judged, and left as it is", async () => {
+    const { options, stacks } = stackWritten("plain");
+    rmSync(path.join(stacks, "dev.json"));
+    mkdirSync(path.join(stacks, "dev.json"));
+    await expect(recoverStack(options)).rejects.toThrow(/strata recover could not read \S*\/dev\.json itself, so it did not judge whether a copy should replace it, and left it as it is/);
+    expect(readdirSync(path.join(stacks, "dev.json"))).toEqual([]);
+    expect(readdirSync(stacks).filter((name) => /cut-short|restoring/.test(name))).toEqual([]);
   }, 30_000);
 
   it("zstd: no plain backup is written over it (Pulumi would read that one, maybe from before the switch): it stops, the stack left as it was", async () => {
