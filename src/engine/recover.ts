@@ -22,7 +22,7 @@ import { type LockOwner, type OwnerStore, ownerStore, startTicksOf, thisMachine,
 import { fileLocks, postgresLocks, stackLockDir, type StackLock } from "./stack-lock.js";
 
 export interface RecoveryStep {
-  readonly action: "removed sidecar" | "removed temp file" | "restored checkpoint" | "put back checkpoint" | "released lock" | "cleared pending operations" | "ended leftover plugin";
+  readonly action: "removed sidecar" | "removed temp file" | "restored checkpoint" | "put back checkpoint" | "kept checkpoint" | "released lock" | "cleared pending operations" | "ended leftover plugin";
   readonly detail: string;
 }
 
@@ -327,19 +327,29 @@ function asideOf(current: string): string {
 
 /**
  * A checkpoint an earlier recover kept aside (asideOf) and was stopped before it put back or let go
- * (a kill, a full disk): put back over what that recover left in its place (a copy, maybe one it
- * was writing), so it is judged again from the start; that copy's temp file is removed.
+ * (a kill, a full disk). Put back over what is in its place only when Pulumi cannot read that (a
+ * copy half written, one it cannot read): then nothing readable is lost, and the original is
+ * judged again from the start. When Pulumi reads it, it is a copy that recover restored, or the
+ * state a run wrote since, newer than anything kept aside: left as it is, and the aside file
+ * renamed out of the way with a step that says where, since the restore it came from was never
+ * reported. A copy's temp file is removed either way.
  */
-function putBackAside(current: string): RecoveryStep[] {
+async function putBackAside(current: string, options: RecoverOptions): Promise<RecoveryStep[]> {
   const steps: RecoveryStep[] = [];
   if (existsSync(`${current}.restoring`)) {
     rmSync(`${current}.restoring`);
     steps.push({ action: "removed temp file", detail: `${current}.restoring, a copy a stopped strata recover was putting in place` });
   }
-  if (existsSync(asideOf(current))) {
-    renameSync(asideOf(current), current);
-    steps.push({ action: "put back checkpoint", detail: `${current} from ${asideOf(current)}, where a strata recover that was stopped before it ended had kept it` });
+  const aside = asideOf(current);
+  if (!existsSync(aside)) return steps;
+  if ((await pulumi(["stack", "export"], options)).code !== 0) {
+    renameSync(aside, current);
+    steps.push({ action: "put back checkpoint", detail: `${current} from ${aside}, where a strata recover that was stopped before it ended had kept it` });
+    return steps;
   }
+  const kept = `${aside}.${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  renameSync(aside, kept);
+  steps.push({ action: "kept checkpoint", detail: `${aside}, a checkpoint cut short that a strata recover stopped before it ended had kept aside, is now ${kept}: ${current} reads (a copy that recover restored, or a run's state since), so it was left as it is; if the stack seems older than it should be, compare ${current} with it and with ${current}.bak` });
   return steps;
 }
 
@@ -404,7 +414,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   // may be the state from before the stack was compressed. A compressed stack stays unreadable: said below.
   const plainOnly = stacksDir !== undefined && checkpointsIn(stacksDir, options.stack).join() === `${options.stack}.json`;
   const current = stacksDir === undefined ? undefined : path.join(stacksDir, `${options.stack}.json`);
-  if (current !== undefined && plainOnly) steps.push(...putBackAside(current));
+  if (current !== undefined && plainOnly) steps.push(...await putBackAside(current, options));
   // Only a checkpoint cut short (not JSON: a write the machine lost before it reached the disk) is
   // replaced. One that is JSON and that Pulumi still cannot read (written by a newer CLI, an export
   // failing for another reason) is the stack's true state, and an older copy put in its place would

@@ -119,7 +119,7 @@ it("kills up at 20 seeded points: every stack is recovered and converges, no tag
     const broken = await brokenTags(stack.group);
     if (settled) converged += 1;
     lostTags += lost.length + broken.length;
-    const repairs = recovered.out.split("\n").filter((line) => /^(removed sidecar|removed temp file|restored checkpoint|put back checkpoint|released lock|cleared pending operations)/.test(line)).map((line) => line.split(/\s{2,}/)[0]).join(", ");
+    const repairs = recovered.out.split("\n").filter((line) => /^(removed sidecar|removed temp file|restored checkpoint|put back checkpoint|kept checkpoint|released lock|cleared pending operations)/.test(line)).map((line) => line.split(/\s{2,}/)[0]).join(", ");
     rows.push([String(index + 1), point.name, killed ? "killed" : "ended first", changedLayer, repairs || "-", settled ? "yes" : "NO", String(lost.length + broken.length)]);
     if (!settled) process.stderr.write(`point ${index + 1} did not converge:\n${recovered.out}\n${up.out.slice(-3000)}\n${again.out.slice(-2000)}\n`);
   }

@@ -312,6 +312,20 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     expect(readdirSync(stacks).filter((name) => /cut-short|restoring/.test(name))).toEqual([]);
   }, 30_000);
 
+  it("plain: a checkpoint kept aside by a stopped recover is not put back over a checkpoint Pulumi reads (a restored copy, or a run's newer state): renamed out of the way, and said", async () => {
+    const { options, stacks } = stackWritten("plain");
+    const good = readFileSync(path.join(stacks, "dev.json"), "utf8");
+    writeFileSync(path.join(stacks, "dev.json.cut-short"), "{ cut off");
+    const steps = await recoverStack(options);
+    const kept = steps.find((step) => step.action === "kept checkpoint");
+    expect(kept?.detail).toMatch(/\/dev\.json\.cut-short, a checkpoint cut short that a strata recover stopped before it ended had kept aside, is now \S*\/dev\.json\.cut-short\.\d{4}-\d\d-\d\dT[\d-]+Z: \S*\/dev\.json reads/);
+    expect(steps.map((step) => step.action)).not.toContain("restored checkpoint");
+    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe(good);
+    const aside = readdirSync(stacks).filter((name) => name.includes("cut-short"));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(path.join(stacks, aside[0] as string), "utf8")).toBe("{ cut off");
+  }, 30_000);
+
   it("a checkpoint recover cannot read at all (here a folder) is not judged, and left as it is", async () => {
     const { options, stacks } = stackWritten("plain");
     rmSync(path.join(stacks, "dev.json"));
