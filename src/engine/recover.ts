@@ -342,6 +342,13 @@ async function putBackAside(current: string, options: RecoverOptions): Promise<R
   }
   const aside = asideOf(current);
   if (!existsSync(aside)) return steps;
+  // Still one file under both names (stopped before it placed a copy): the second name goes.
+  const [asideStat, currentStat] = [statSync(aside), existsSync(current) ? statSync(current) : undefined];
+  if (currentStat !== undefined && asideStat.dev === currentStat.dev && asideStat.ino === currentStat.ino) {
+    rmSync(aside);
+    steps.push({ action: "removed temp file", detail: `${aside}, a second name of ${current} that a stopped strata recover had given it` });
+    return steps;
+  }
   if ((await pulumi(["stack", "export"], options)).code !== 0) {
     renameSync(aside, current);
     steps.push({ action: "put back checkpoint", detail: `${current} from ${aside}, where a strata recover that was stopped before it ended had kept it` });
@@ -351,6 +358,20 @@ async function putBackAside(current: string, options: RecoverOptions): Promise<R
   renameSync(aside, kept);
   steps.push({ action: "kept checkpoint", detail: `${aside}, a checkpoint cut short that a strata recover stopped before it ended had kept aside, is now ${kept}: ${current} reads (a copy that recover restored, or a run's state since), so it was left as it is; if the stack seems older than it should be, compare ${current} with it and with ${current}.bak` });
   return steps;
+}
+
+/**
+ * Gives `current` the second name `aside`: a hard link, or where the file system has none, a copy
+ * written under a temp name and renamed, so a half-written aside file never bears the name.
+ */
+function keepAside(current: string, aside: string): void {
+  try {
+    linkSync(current, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") throw error;
+    copyFileSync(current, `${aside}.tmp`);
+    renameSync(`${aside}.tmp`, aside);
+  }
 }
 
 /** Whether a file holds JSON (a checkpoint cut short does not); "unreadable" when it cannot be read to tell (too large, no permission). */
@@ -428,13 +449,15 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
     copiesSought = true;
     // The checkpoint as it is keeps a second name first, and each copy takes its place by a rename:
     // whatever stops recover midway (a full disk, a kill), the original is on disk under that name,
-    // and the next recover puts it back before anything else (putBackAside).
+    // and the next recover finds it there (putBackAside).
     const aside = asideOf(current);
-    linkSync(current, aside);
+    keepAside(current, aside);
+    let copyPlaced = false;
     for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
       if (jsonForm(candidate) !== "JSON") continue;
       copyFileSync(candidate, `${current}.restoring`);
       renameSync(`${current}.restoring`, current);
+      copyPlaced = true;
       rmSync(`${current}.attrs`, { force: true });
       const exported = await pulumi(["stack", "export"], options);
       if (exported.code === 0) {
@@ -444,18 +467,21 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
       triedCopies.push(`${candidate}: ${exported.stderr.trim().split("\n")[0] ?? ""}`);
     }
     try {
-      if (restored === undefined) renameSync(aside, current);
+      // With no copy placed, both names are one file still (a rename between them would do nothing).
+      if (restored === undefined && copyPlaced) renameSync(aside, current);
       else rmSync(aside);
     } catch (error) {
-      throw new Error(`strata recover could not ${restored === undefined ? `put ${current} back as it was` : `remove ${aside}`}: ${String(error)}. The checkpoint as the write left it is ${aside}: ${restored === undefined ? `put it back as ${current} by hand (mv)` : `remove it by hand once ${current} reads, or the next strata recover puts it back and restores again`}`, { cause: error });
+      throw new Error(`strata recover could not ${restored === undefined ? `put ${current} back as it was` : `remove ${aside}`}: ${String(error)}. The checkpoint as the write left it is ${aside}: ${restored === undefined ? `put it back as ${current} by hand (mv)` : `remove it by hand (${current} reads, and the next strata recover leaves it as it is)`}`, { cause: error });
     }
     if (restored !== undefined) steps.push({ action: "restored checkpoint", detail: restored });
   }
   try {
     await releaseAndClear();
   } catch (error) {
-    // What was done before a later step failed is said with its error: the stack holds an older state now.
-    if (restored !== undefined && error instanceof Error) error.message += `\n(strata recover had restored ${restored} before this: the stack now holds that older state)`;
+    // What was done to the checkpoint before a later step failed is said with its error (the CLI
+    // prints the steps only of a recovery that ends well): after a restore, the stack holds an older state.
+    const done = steps.filter((step) => ["restored checkpoint", "put back checkpoint", "kept checkpoint"].includes(step.action));
+    if (done.length > 0 && error instanceof Error) error.message += `\n(strata recover had done this before: ${done.map((step) => `${step.action}: ${step.detail}`).join("; ")}${restored === undefined ? "" : "; the stack now holds that older state"})`;
     throw error;
   }
   return steps;

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import path from "node:path";
 import { fileBackendDir } from "../../src/engine/file-backend.js";
@@ -293,17 +293,33 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     const backend = path.dirname(path.dirname(path.dirname(stacks)));
     for (const kind of ["history", "backups"]) rmSync(path.join(backend, ".pulumi", kind), { recursive: true, force: true });
     writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
-    await expect(recoverStack(options)).rejects.toThrow(/\/dev\.json was cut short \(it is not JSON\) and no readable copy of it is kept here/);
-    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ cut off");
+    // Twice: the first leaves nothing aside that would stop the second.
+    for (let run = 0; run < 2; run++) {
+      await expect(recoverStack(options)).rejects.toThrow(/\/dev\.json was cut short \(it is not JSON\) and no readable copy of it is kept here/);
+      expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ cut off");
+      expect(readdirSync(stacks).filter((name) => /cut-short|restoring/.test(name))).toEqual([]);
+    }
+  }, 30_000);
+
+  it("plain: a recover stopped right after it gave the checkpoint its second name: the name goes, and the checkpoint is restored", async () => {
+    const { options, stacks } = stackWritten("plain");
+    writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
+    linkSync(path.join(stacks, "dev.json"), path.join(stacks, "dev.json.cut-short"));
+    const steps = await recoverStack(options);
+    expect(steps.find((step) => step.action === "removed temp file")?.detail).toMatch(/\/dev\.json\.cut-short, a second name of \S*\/dev\.json that a stopped strata recover had given it/);
+    expect(steps.map((step) => step.action)).toContain("restored checkpoint");
+    expect(JSON.parse(readFileSync(path.join(stacks, "dev.json"), "utf8"))).toMatchObject({ version: 3 });
+    expect(readdirSync(stacks).filter((name) => /cut-short|restoring/.test(name))).toEqual([]);
   }, 30_000);
 
   it("plain: a checkpoint an earlier recover kept aside and was stopped before putting back is put back first, then judged again", async () => {
     const { options, stacks } = stackWritten("plain");
-    // The earlier recover was stopped while it put a copy in place: the original aside, half a copy
-    // where it was, and the copy's temp file.
+    // The earlier recover was stopped while it tried copies: the original aside, a copy Pulumi does
+    // not read where it was (JSON: were it not put back, it would be left as the stack's state), and
+    // the next copy's temp file.
     const backup = readFileSync(path.join(stacks, "dev.json.bak"), "utf8");
     writeFileSync(path.join(stacks, "dev.json.cut-short"), "{ cut off");
-    writeFileSync(path.join(stacks, "dev.json"), backup.slice(0, backup.length >> 1));
+    writeFileSync(path.join(stacks, "dev.json"), JSON.stringify({ version: 99, checkpoint: {} }));
     writeFileSync(path.join(stacks, "dev.json.restoring"), backup.slice(0, 10));
     const steps = await recoverStack(options);
     expect(steps.map((step) => step.action).filter((action) => action !== "released lock")).toEqual(["removed temp file", "put back checkpoint", "restored checkpoint"]);
