@@ -327,20 +327,20 @@ function asideOf(current: string): string {
 
 /**
  * A checkpoint an earlier recover kept aside (asideOf) and was stopped before it put back or let go
- * (a kill, a full disk). Put back over what is in its place only when Pulumi cannot read that (a
- * copy half written, one it cannot read): then nothing readable is lost, and the original is
- * judged again from the start. When Pulumi reads it, it is a copy that recover restored, or the
- * state a run wrote since, newer than anything kept aside: left as it is, and the aside file
- * renamed out of the way with a step that says where, since the restore it came from was never
- * reported. A copy's temp file is removed either way.
+ * (a kill, a full disk). Put back over what is in its place only when that is what the stopped
+ * recover left there and Pulumi does not read it: a file cut short itself, or a byte copy of one of
+ * the copies recover tries (`isTriedCopy`). Anything else in its place (a copy recover restored, the
+ * state a run wrote since, JSON a newer CLI wrote) is left as it is, and the aside file renamed out
+ * of the way with a step that says where. Temp files of the stopped recover are removed.
  */
-async function putBackAside(current: string, options: RecoverOptions): Promise<RecoveryStep[]> {
+async function putBackAside(current: string, options: RecoverOptions, isTriedCopy: (file: string) => boolean): Promise<RecoveryStep[]> {
   const steps: RecoveryStep[] = [];
-  if (existsSync(`${current}.restoring`)) {
-    rmSync(`${current}.restoring`);
-    steps.push({ action: "removed temp file", detail: `${current}.restoring, a copy a stopped strata recover was putting in place` });
-  }
   const aside = asideOf(current);
+  for (const [temp, what] of [[`${current}.restoring`, "a copy a stopped strata recover was putting in place"], [`${aside}.tmp`, "a second copy of a checkpoint a stopped strata recover was making"]] as const) {
+    if (!existsSync(temp)) continue;
+    rmSync(temp);
+    steps.push({ action: "removed temp file", detail: `${temp}, ${what}` });
+  }
   if (!existsSync(aside)) return steps;
   // Still one file under both names (stopped before it placed a copy): the second name goes.
   const [asideStat, currentStat] = [statSync(aside), existsSync(current) ? statSync(current) : undefined];
@@ -349,14 +349,16 @@ async function putBackAside(current: string, options: RecoverOptions): Promise<R
     steps.push({ action: "removed temp file", detail: `${aside}, a second name of ${current} that a stopped strata recover had given it` });
     return steps;
   }
-  if ((await pulumi(["stack", "export"], options)).code !== 0) {
+  const reads = (await pulumi(["stack", "export"], options)).code === 0;
+  if (!reads && (!existsSync(current) || jsonForm(current) === "not JSON" || isTriedCopy(current))) {
     renameSync(aside, current);
     steps.push({ action: "put back checkpoint", detail: `${current} from ${aside}, where a strata recover that was stopped before it ended had kept it` });
     return steps;
   }
   const kept = `${aside}.${new Date().toISOString().replace(/[:.]/g, "-")}`;
   renameSync(aside, kept);
-  steps.push({ action: "kept checkpoint", detail: `${aside}, a checkpoint cut short that a strata recover stopped before it ended had kept aside, is now ${kept}: ${current} reads (a copy that recover restored, or a run's state since), so it was left as it is; if the stack seems older than it should be, compare ${current} with it and with ${current}.bak` });
+  const why = reads ? `${current} reads (a copy that recover restored, or a run's state since)` : `${current} is not what that recover left there (JSON Pulumi cannot read, say from a newer CLI, or a file strata recover cannot read)`;
+  steps.push({ action: "kept checkpoint", detail: `${aside}, a checkpoint cut short that a strata recover stopped before it ended had kept aside, is now ${kept}: ${why}, so it was left as it is; if the stack seems older than it should be, compare ${current} with it and with ${current}.bak` });
   return steps;
 }
 
@@ -435,7 +437,14 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   // may be the state from before the stack was compressed. A compressed stack stays unreadable: said below.
   const plainOnly = stacksDir !== undefined && checkpointsIn(stacksDir, options.stack).join() === `${options.stack}.json`;
   const current = stacksDir === undefined ? undefined : path.join(stacksDir, `${options.stack}.json`);
-  if (current !== undefined && plainOnly) steps.push(...await putBackAside(current, options));
+  if (current !== undefined && plainOnly && backendDir !== undefined && stacksDir !== undefined) {
+    // A file the stopped recover placed is a byte copy of one of those it tries.
+    const isTriedCopy = (file: string): boolean => {
+      const bytes = readFileSync(file);
+      return checkpointCandidates(backendDir, options.project, options.stack, stacksDir).some((candidate) => readFileSync(candidate).equals(bytes));
+    };
+    steps.push(...await putBackAside(current, options, isTriedCopy));
+  }
   // Only a checkpoint cut short (not JSON: a write the machine lost before it reached the disk) is
   // replaced. One that is JSON and that Pulumi still cannot read (written by a newer CLI, an export
   // failing for another reason) is the stack's true state, and an older copy put in its place would
@@ -453,25 +462,43 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
     const aside = asideOf(current);
     keepAside(current, aside);
     let copyPlaced = false;
-    for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
-      if (jsonForm(candidate) !== "JSON") continue;
-      copyFileSync(candidate, `${current}.restoring`);
-      renameSync(`${current}.restoring`, current);
-      copyPlaced = true;
-      rmSync(`${current}.attrs`, { force: true });
-      const exported = await pulumi(["stack", "export"], options);
-      if (exported.code === 0) {
-        restored = `${current} from ${candidate}`;
-        break;
-      }
-      triedCopies.push(`${candidate}: ${exported.stderr.trim().split("\n")[0] ?? ""}`);
-    }
-    try {
-      // With no copy placed, both names are one file still (a rename between them would do nothing).
+    /** Where the checkpoint is left: put back (or its second name let go, no copy placed) unless a copy was read. */
+    const settle = (): void => {
       if (restored === undefined && copyPlaced) renameSync(aside, current);
       else rmSync(aside);
+    };
+    try {
+      for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
+        if (jsonForm(candidate) !== "JSON") continue;
+        copyFileSync(candidate, `${current}.restoring`);
+        renameSync(`${current}.restoring`, current);
+        copyPlaced = true;
+        rmSync(`${current}.attrs`, { force: true });
+        const exported = await pulumi(["stack", "export"], options);
+        if (exported.code === 0) {
+          restored = `${current} from ${candidate}`;
+          break;
+        }
+        triedCopies.push(`${candidate}: ${exported.stderr.trim().split("\n")[0] ?? ""}`);
+      }
     } catch (error) {
-      throw new Error(`strata recover could not ${restored === undefined ? `put ${current} back as it was` : `remove ${aside}`}: ${String(error)}. The checkpoint as the write left it is ${aside}: ${restored === undefined ? `put it back as ${current} by hand (mv)` : `remove it by hand (${current} reads, and the next strata recover leaves it as it is)`}`, { cause: error });
+      // Stopped while trying copies (a full disk): the checkpoint put back as it was, where it can be.
+      restored = undefined;
+      let where = `${current} is as it was`;
+      try {
+        settle();
+      } catch {
+        where = `the checkpoint as the write left it is ${aside}; the next strata recover puts it back`;
+      }
+      throw new Error(`strata recover stopped while it tried older copies of ${current}: ${String(error)}. ${where}. fix: free what the error names, then strata recover again`, { cause: error });
+    }
+    try {
+      settle();
+    } catch (error) {
+      const where = restored !== undefined ? `${current} was restored (${restored}), an older state; ${aside} is the checkpoint as the write left it: remove it by hand, or the next strata recover renames it out of the way`
+        : copyPlaced ? `the checkpoint as the write left it is ${aside}: put it back as ${current} by hand (mv), or the next strata recover does`
+        : `${current} is as it was; ${aside} is a second name of it: remove it by hand, or the next strata recover does`;
+      throw new Error(`strata recover could not ${restored === undefined && copyPlaced ? `put ${current} back as it was` : `remove ${aside}`}: ${String(error)}. ${where}`, { cause: error });
     }
     if (restored !== undefined) steps.push({ action: "restored checkpoint", detail: restored });
   }

@@ -318,8 +318,12 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     // not read where it was (JSON: were it not put back, it would be left as the stack's state), and
     // the next copy's temp file.
     const backup = readFileSync(path.join(stacks, "dev.json.bak"), "utf8");
+    const refused = JSON.stringify({ version: 99, checkpoint: {} });
+    const backups = path.join(path.dirname(path.dirname(path.dirname(stacks))), ".pulumi", "backups", "strata", "dev");
+    mkdirSync(backups, { recursive: true });
+    writeFileSync(path.join(backups, "dev.1.json"), refused);
     writeFileSync(path.join(stacks, "dev.json.cut-short"), "{ cut off");
-    writeFileSync(path.join(stacks, "dev.json"), JSON.stringify({ version: 99, checkpoint: {} }));
+    writeFileSync(path.join(stacks, "dev.json"), refused);
     writeFileSync(path.join(stacks, "dev.json.restoring"), backup.slice(0, 10));
     const steps = await recoverStack(options);
     expect(steps.map((step) => step.action).filter((action) => action !== "released lock")).toEqual(["removed temp file", "put back checkpoint", "restored checkpoint"]);
@@ -340,6 +344,15 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     const aside = readdirSync(stacks).filter((name) => name.includes("cut-short"));
     expect(aside).toHaveLength(1);
     expect(readFileSync(path.join(stacks, aside[0] as string), "utf8")).toBe("{ cut off");
+  }, 30_000);
+
+  it("plain: a checkpoint kept aside by a stopped recover is not put back over JSON Pulumi cannot read that is no copy recover tries (a newer CLI's state, say)", async () => {
+    const { options, stacks } = stackWritten("plain");
+    const newer = JSON.stringify({ version: 99, checkpoint: { note: "a newer CLI wrote this" } });
+    writeFileSync(path.join(stacks, "dev.json.cut-short"), "{ cut off");
+    writeFileSync(path.join(stacks, "dev.json"), newer);
+    await expect(recoverStack(options)).rejects.toThrow(/still cannot be read[\s\S]*\(strata recover had done this before: kept checkpoint: \S*\/dev\.json\.cut-short, .* is now \S*\/dev\.json\.cut-short\.[\dT-]+Z: \S*\/dev\.json is not what that recover left there/);
+    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe(newer);
   }, 30_000);
 
   it("a checkpoint recover cannot read at all (here a folder) is not judged, and left as it is", async () => {
