@@ -327,13 +327,14 @@ function asideOf(current: string): string {
 
 /**
  * A checkpoint an earlier recover kept aside (asideOf) and was stopped before it put back or let go
- * (a kill, a full disk). Put back over what is in its place only when that is what the stopped
- * recover left there and Pulumi does not read it: a file cut short itself, or a byte copy of one of
- * the copies recover tries (`isTriedCopy`). Anything else in its place (a copy recover restored, the
- * state a run wrote since, JSON a newer CLI wrote) is left as it is, and the aside file renamed out
- * of the way with a step that says where. Temp files of the stopped recover are removed.
+ * (a kill, a full disk). Put back over what is in its place only when that is cut short too (not
+ * JSON) and Pulumi does not read it: nothing readable is lost. Anything else in its place (a copy
+ * recover restored or was trying, the state a run wrote since, JSON a newer CLI wrote: they cannot be
+ * told apart, as Pulumi keeps byte copies of its checkpoints among those recover tries) is left as it
+ * is, and the aside file renamed out of the way with a step that says where, for the user to judge.
+ * Temp files of the stopped recover are removed.
  */
-async function putBackAside(current: string, options: RecoverOptions, isTriedCopy: (file: string) => boolean): Promise<RecoveryStep[]> {
+async function putBackAside(current: string, options: RecoverOptions): Promise<RecoveryStep[]> {
   const steps: RecoveryStep[] = [];
   const aside = asideOf(current);
   for (const [temp, what] of [[`${current}.restoring`, "a copy a stopped strata recover was putting in place"], [`${aside}.tmp`, "a second copy of a checkpoint a stopped strata recover was making"]] as const) {
@@ -350,14 +351,14 @@ async function putBackAside(current: string, options: RecoverOptions, isTriedCop
     return steps;
   }
   const reads = (await pulumi(["stack", "export"], options)).code === 0;
-  if (!reads && (!existsSync(current) || jsonForm(current) === "not JSON" || isTriedCopy(current))) {
+  if (!reads && (!existsSync(current) || jsonForm(current) === "not JSON")) {
     renameSync(aside, current);
     steps.push({ action: "put back checkpoint", detail: `${current} from ${aside}, where a strata recover that was stopped before it ended had kept it` });
     return steps;
   }
   const kept = `${aside}.${new Date().toISOString().replace(/[:.]/g, "-")}`;
   renameSync(aside, kept);
-  const why = reads ? `${current} reads (a copy that recover restored, or a run's state since)` : `${current} is not what that recover left there (JSON Pulumi cannot read, say from a newer CLI, or a file strata recover cannot read)`;
+  const why = reads ? `${current} reads (a copy that recover restored, or a run's state since)` : `${current} is not cut short (JSON Pulumi cannot read: a copy that recover was trying, or a newer CLI's state; or a file strata recover cannot read), and which it is cannot be told here`;
   steps.push({ action: "kept checkpoint", detail: `${aside}, a checkpoint cut short that a strata recover stopped before it ended had kept aside, is now ${kept}: ${why}, so it was left as it is; if the stack seems older than it should be, compare ${current} with it and with ${current}.bak` });
   return steps;
 }
@@ -437,14 +438,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   // may be the state from before the stack was compressed. A compressed stack stays unreadable: said below.
   const plainOnly = stacksDir !== undefined && checkpointsIn(stacksDir, options.stack).join() === `${options.stack}.json`;
   const current = stacksDir === undefined ? undefined : path.join(stacksDir, `${options.stack}.json`);
-  if (current !== undefined && plainOnly && backendDir !== undefined && stacksDir !== undefined) {
-    // A file the stopped recover placed is a byte copy of one of those it tries.
-    const isTriedCopy = (file: string): boolean => {
-      const bytes = readFileSync(file);
-      return checkpointCandidates(backendDir, options.project, options.stack, stacksDir).some((candidate) => readFileSync(candidate).equals(bytes));
-    };
-    steps.push(...await putBackAside(current, options, isTriedCopy));
-  }
+  if (current !== undefined && plainOnly) steps.push(...await putBackAside(current, options));
   // Only a checkpoint cut short (not JSON: a write the machine lost before it reached the disk) is
   // replaced. One that is JSON and that Pulumi still cannot read (written by a newer CLI, an export
   // failing for another reason) is the stack's true state, and an older copy put in its place would
@@ -462,6 +456,8 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
     const aside = asideOf(current);
     keepAside(current, aside);
     let copyPlaced = false;
+    /** The copy in place, when one is. */
+    let placed: string | undefined;
     /** Where the checkpoint is left: put back (or its second name let go, no copy placed) unless a copy was read. */
     const settle = (): void => {
       if (restored === undefined && copyPlaced) renameSync(aside, current);
@@ -473,6 +469,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
         copyFileSync(candidate, `${current}.restoring`);
         renameSync(`${current}.restoring`, current);
         copyPlaced = true;
+        placed = candidate;
         rmSync(`${current}.attrs`, { force: true });
         const exported = await pulumi(["stack", "export"], options);
         if (exported.code === 0) {
@@ -483,12 +480,12 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
       }
     } catch (error) {
       // Stopped while trying copies (a full disk): the checkpoint put back as it was, where it can be.
-      restored = undefined;
+      rmSync(`${current}.restoring`, { force: true });
       let where = `${current} is as it was`;
       try {
         settle();
       } catch {
-        where = `the checkpoint as the write left it is ${aside}; the next strata recover puts it back`;
+        where = copyPlaced ? `${current} holds a copy of ${placed} (an older state), and the checkpoint as the write left it is ${aside}: put it back as ${current} by hand (mv)` : `${current} is as it was; ${aside} is a second name of it, which the next strata recover removes`;
       }
       throw new Error(`strata recover stopped while it tried older copies of ${current}: ${String(error)}. ${where}. fix: free what the error names, then strata recover again`, { cause: error });
     }
@@ -496,7 +493,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
       settle();
     } catch (error) {
       const where = restored !== undefined ? `${current} was restored (${restored}), an older state; ${aside} is the checkpoint as the write left it: remove it by hand, or the next strata recover renames it out of the way`
-        : copyPlaced ? `the checkpoint as the write left it is ${aside}: put it back as ${current} by hand (mv), or the next strata recover does`
+        : copyPlaced ? `${current} holds a copy of ${placed} that Pulumi did not read, and the checkpoint as the write left it is ${aside}: put it back as ${current} by hand (mv)`
         : `${current} is as it was; ${aside} is a second name of it: remove it by hand, or the next strata recover does`;
       throw new Error(`strata recover could not ${restored === undefined && copyPlaced ? `put ${current} back as it was` : `remove ${aside}`}: ${String(error)}. ${where}`, { cause: error });
     }

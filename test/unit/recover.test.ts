@@ -314,16 +314,11 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
 
   it("plain: a checkpoint an earlier recover kept aside and was stopped before putting back is put back first, then judged again", async () => {
     const { options, stacks } = stackWritten("plain");
-    // The earlier recover was stopped while it tried copies: the original aside, a copy Pulumi does
-    // not read where it was (JSON: were it not put back, it would be left as the stack's state), and
-    // the next copy's temp file.
+    // The earlier recover was stopped while it tried copies, on a file system without hard links:
+    // the original's second copy aside, the original (not JSON) where it was, the next copy's temp file.
     const backup = readFileSync(path.join(stacks, "dev.json.bak"), "utf8");
-    const refused = JSON.stringify({ version: 99, checkpoint: {} });
-    const backups = path.join(path.dirname(path.dirname(path.dirname(stacks))), ".pulumi", "backups", "strata", "dev");
-    mkdirSync(backups, { recursive: true });
-    writeFileSync(path.join(backups, "dev.1.json"), refused);
     writeFileSync(path.join(stacks, "dev.json.cut-short"), "{ cut off");
-    writeFileSync(path.join(stacks, "dev.json"), refused);
+    writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
     writeFileSync(path.join(stacks, "dev.json.restoring"), backup.slice(0, 10));
     const steps = await recoverStack(options);
     expect(steps.map((step) => step.action).filter((action) => action !== "released lock")).toEqual(["removed temp file", "put back checkpoint", "restored checkpoint"]);
@@ -346,12 +341,15 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     expect(readFileSync(path.join(stacks, aside[0] as string), "utf8")).toBe("{ cut off");
   }, 30_000);
 
-  it("plain: a checkpoint kept aside by a stopped recover is not put back over JSON Pulumi cannot read that is no copy recover tries (a newer CLI's state, say)", async () => {
+  it("plain: a checkpoint kept aside by a stopped recover is not put back over JSON Pulumi cannot read (a newer CLI's state, with its byte copy among those recover tries, as Pulumi keeps them; or a copy recover was trying)", async () => {
     const { options, stacks } = stackWritten("plain");
     const newer = JSON.stringify({ version: 99, checkpoint: { note: "a newer CLI wrote this" } });
+    const history = path.join(path.dirname(path.dirname(path.dirname(stacks))), ".pulumi", "history", "strata", "dev");
+    mkdirSync(history, { recursive: true });
+    writeFileSync(path.join(history, "dev-1.checkpoint.json"), newer);
     writeFileSync(path.join(stacks, "dev.json.cut-short"), "{ cut off");
     writeFileSync(path.join(stacks, "dev.json"), newer);
-    await expect(recoverStack(options)).rejects.toThrow(/still cannot be read[\s\S]*\(strata recover had done this before: kept checkpoint: \S*\/dev\.json\.cut-short, .* is now \S*\/dev\.json\.cut-short\.[\dT-]+Z: \S*\/dev\.json is not what that recover left there/);
+    await expect(recoverStack(options)).rejects.toThrow(/still cannot be read[\s\S]*\(strata recover had done this before: kept checkpoint: \S*\/dev\.json\.cut-short, .* is now \S*\/dev\.json\.cut-short\.[\dT-]+Z: \S*\/dev\.json is not cut short/);
     expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe(newer);
   }, 30_000);
 
