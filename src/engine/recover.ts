@@ -327,8 +327,8 @@ function asideOf(current: string): string {
 
 /**
  * A checkpoint an earlier recover kept aside (asideOf) and was stopped before it put back or let go
- * (a kill, a full disk). Put back over what is in its place only when that is cut short too (not
- * JSON) and Pulumi does not read it: nothing readable is lost. Anything else in its place (a copy
+ * (a kill, a full disk). Put back over what is in its place only when that is the same bytes (the
+ * second copy where the file system has no hard links): nothing is lost. Anything else in its place (a copy
  * recover restored or was trying, the state a run wrote since, JSON a newer CLI wrote: they cannot be
  * told apart, as Pulumi keeps byte copies of its checkpoints among those recover tries) is left as it
  * is, and the aside file renamed out of the way with a step that says where, for the user to judge.
@@ -351,14 +351,19 @@ async function putBackAside(current: string, options: RecoverOptions): Promise<R
     return steps;
   }
   const reads = (await pulumi(["stack", "export"], options)).code === 0;
-  if (!reads && (!existsSync(current) || jsonForm(current) === "not JSON")) {
+  // The same bytes cut short (the second copy made where there are no hard links): put back. A
+  // different file cut short was written since, newer than the aside one: left, as anything else.
+  const sameCutShort = existsSync(current) && jsonForm(current) === "not JSON" && readFileSync(current).equals(readFileSync(aside));
+  if (!reads && (!existsSync(current) || sameCutShort)) {
     renameSync(aside, current);
     steps.push({ action: "put back checkpoint", detail: `${current} from ${aside}, where a strata recover that was stopped before it ended had kept it` });
     return steps;
   }
   const kept = `${aside}.${new Date().toISOString().replace(/[:.]/g, "-")}`;
   renameSync(aside, kept);
-  const why = reads ? `${current} reads (a copy that recover restored, or a run's state since)` : `${current} is not cut short (JSON Pulumi cannot read: a copy that recover was trying, or a newer CLI's state; or a file strata recover cannot read), and which it is cannot be told here`;
+  const why = reads ? `${current} reads (a copy that recover restored, or a run's state since)`
+    : jsonForm(current) === "not JSON" ? `${current} is another file cut short, written since`
+    : `${current} is not cut short (JSON Pulumi cannot read: a copy that recover was trying, or a newer CLI's state; or a file strata recover cannot read), and which it is cannot be told here`;
   steps.push({ action: "kept checkpoint", detail: `${aside}, a checkpoint cut short that a strata recover stopped before it ended had kept aside, is now ${kept}: ${why}, so it was left as it is; if the stack seems older than it should be, compare ${current} with it and with ${current}.bak` });
   return steps;
 }
@@ -477,6 +482,9 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
           break;
         }
         triedCopies.push(`${candidate}: ${exported.stderr.trim().split("\n")[0] ?? ""}`);
+        // JSON Pulumi refuses (a newer CLI's) is newer than the copies after it: restoring one of
+        // those would go back past it unseen. Stopped here; the error names it.
+        break;
       }
     } catch (error) {
       // Stopped while trying copies (a full disk): the checkpoint put back as it was, where it can be.
@@ -545,7 +553,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
         : currentForm === "JSON" ? `\nstrata recover replaces only a checkpoint cut short, which is not JSON; ${current} is JSON, so it is the stack's state as last written and was left as it is. fix: read Pulumi's error above (a checkpoint written by a newer Pulumi CLI is read by that CLI)${olderCopy === undefined ? "" : `; an older copy, from before the last write, is ${olderCopy}`}`
         : currentForm === "unreadable" ? `\nstrata recover could not read ${current} itself, so it did not judge whether a copy should replace it, and left it as it is. fix: read Pulumi's error above and the file's permissions and size`
         : currentForm === "not JSON" && !copiesSought ? `\n${current} is not JSON, though Pulumi read the stack a moment before, so strata recover sought no copy: it changed meanwhile (a run writing it?). fix: make sure no run of the stack is going on, then strata recover again`
-        : currentForm === "not JSON" ? `\n${current} was cut short (it is not JSON) and ${triedCopies.length === 0 ? "no readable copy of it is kept here (its .bak, .pulumi/history, .pulumi/backups)" : `no copy of it could be read either, so it was put back as it was; tried: ${triedCopies.join("; ")}`}. fix: put back a copy of the stack's state by hand, or, if none is left, pulumi stack import one you export from elsewhere`
+        : currentForm === "not JSON" ? `\n${current} was cut short (it is not JSON) and ${triedCopies.length === 0 ? "no readable copy of it is kept here (its .bak, .pulumi/history, .pulumi/backups)" : `its newest JSON copy is one Pulumi refuses too (${triedCopies.join("; ")}); the older copies after it were not tried, since restoring one would go back past that one unseen, and it was put back as it was`}. fix: put back a copy of the stack's state by hand, or, if none is left, pulumi stack import one you export from elsewhere`
         : "";
       throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}${why}`);
     }

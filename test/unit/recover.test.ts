@@ -281,10 +281,32 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     for (const copy of copies) writeFileSync(copy, JSON.stringify({ version: 99, checkpoint: {} }));
     writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
     const refused = recoverStack(options);
-    await expect(refused).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*\/dev\.json was cut short \(it is not JSON\) and no copy of it could be read either, so it was put back as it was; tried: \S*\/dev\.json\.bak: /);
+    await expect(refused).rejects.toThrow(/the stack dev still cannot be read:[\s\S]*\/dev\.json was cut short \(it is not JSON\) and its newest JSON copy is one Pulumi refuses too \(\S*\/dev\.json\.bak: [^)]*\); the older copies after it were not tried, since restoring one would go back past that one unseen, and it was put back as it was/);
     await expect(refused).rejects.not.toThrow(/is JSON/);
     expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ cut off");
     expect(readdirSync(stacks).filter((name) => name.includes("cut-short")), "nothing left aside").toEqual([]);
+  }, 30_000);
+
+  it("plain: a cut-off dev.json whose .bak is JSON Pulumi refuses (a newer CLI's) is not restored from an older copy behind it", async () => {
+    const { options, stacks } = stackWritten("plain");
+    const older = readFileSync(path.join(stacks, "dev.json"), "utf8");
+    const history = path.join(path.dirname(path.dirname(path.dirname(stacks))), ".pulumi", "history", "strata", "dev");
+    mkdirSync(history, { recursive: true });
+    writeFileSync(path.join(history, "dev-1.checkpoint.json"), older);
+    utimesSync(path.join(history, "dev-1.checkpoint.json"), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    writeFileSync(path.join(stacks, "dev.json.bak"), JSON.stringify({ version: 99, checkpoint: {} }));
+    writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
+    await expect(recoverStack(options)).rejects.toThrow(/its newest JSON copy is one Pulumi refuses too \(\S*\/dev\.json\.bak: /);
+    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ cut off");
+  }, 30_000);
+
+  it("plain: a checkpoint kept aside by a stopped recover is not put back over another file cut short since (newer bytes, kept for repair by hand)", async () => {
+    const { options, stacks } = stackWritten("plain");
+    writeFileSync(path.join(stacks, "dev.json.cut-short"), "{ OLD cut off");
+    writeFileSync(path.join(stacks, "dev.json"), "{ NEWER cut off");
+    rmSync(path.join(stacks, "dev.json.bak"));
+    await expect(recoverStack(options)).rejects.toThrow(/kept checkpoint: \S*\/dev\.json\.cut-short, .* is now \S*: \S*\/dev\.json is another file cut short, written since/);
+    expect(readFileSync(path.join(stacks, "dev.json"), "utf8")).toBe("{ NEWER cut off");
   }, 30_000);
 
   it("plain: a cut-off dev.json with no copy kept says so, and is left as it is", async () => {
