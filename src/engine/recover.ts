@@ -353,7 +353,8 @@ async function putBackAside(current: string, options: RecoverOptions): Promise<R
   const reads = (await pulumi(["stack", "export"], options)).code === 0;
   // The same bytes cut short (the second copy made where there are no hard links): put back. A
   // different file cut short was written since, newer than the aside one: left, as anything else.
-  const sameCutShort = existsSync(current) && jsonForm(current) === "not JSON" && readFileSync(current).equals(readFileSync(aside));
+  const currentForm = existsSync(current) ? jsonForm(current) : undefined;
+  const sameCutShort = currentForm === "not JSON" && readFileSync(current).equals(readFileSync(aside));
   if (!reads && (!existsSync(current) || sameCutShort)) {
     renameSync(aside, current);
     steps.push({ action: "put back checkpoint", detail: `${current} from ${aside}, where a strata recover that was stopped before it ended had kept it` });
@@ -362,7 +363,7 @@ async function putBackAside(current: string, options: RecoverOptions): Promise<R
   const kept = `${aside}.${new Date().toISOString().replace(/[:.]/g, "-")}`;
   renameSync(aside, kept);
   const why = reads ? `${current} reads (a copy that recover restored, or a run's state since)`
-    : jsonForm(current) === "not JSON" ? `${current} is another file cut short, written since`
+    : currentForm === "not JSON" ? `${current} is another file cut short, written since`
     : `${current} is not cut short (JSON Pulumi cannot read: a copy that recover was trying, or a newer CLI's state; or a file strata recover cannot read), and which it is cannot be told here`;
   steps.push({ action: "kept checkpoint", detail: `${aside}, a checkpoint cut short that a strata recover stopped before it ended had kept aside, is now ${kept}: ${why}, so it was left as it is; if the stack seems older than it should be, compare ${current} with it and with ${current}.bak` });
   return steps;
@@ -449,51 +450,45 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
   // failing for another reason) is the stack's true state, and an older copy put in its place would
   // roll the stack back; one that cannot be read at all is not judged. The errors below say which.
   const currentForm = plainOnly && current !== undefined ? jsonForm(current) : undefined;
-  /** Whether copies were looked for, and those tried when none could be read, with why Pulumi refused each. */
+  /** Whether a copy was looked for, and the JSON copy Pulumi refused, with why. */
   let copiesSought = false;
-  const triedCopies: string[] = [];
+  let refusedCopy: string | undefined;
   let restored: string | undefined;
   if (backendDir !== undefined && stacksDir !== undefined && current !== undefined && currentForm === "not JSON" && (await pulumi(["stack", "export"], options)).code !== 0) {
     copiesSought = true;
-    // The checkpoint as it is keeps a second name first, and each copy takes its place by a rename:
+    // The checkpoint as it is keeps a second name first, and the copy takes its place by a rename:
     // whatever stops recover midway (a full disk, a kill), the original is on disk under that name,
     // and the next recover finds it there (putBackAside).
     const aside = asideOf(current);
     keepAside(current, aside);
-    let copyPlaced = false;
+    // The newest JSON copy only: one Pulumi refuses (a newer CLI's) is newer than the copies after
+    // it, and restoring one of those would go back past it unseen. The error then names it.
+    const candidate = checkpointCandidates(backendDir, options.project, options.stack, stacksDir).find((file) => jsonForm(file) === "JSON");
     /** The copy in place, when one is. */
     let placed: string | undefined;
-    /** Where the checkpoint is left: put back (or its second name let go, no copy placed) unless a copy was read. */
+    /** Where the checkpoint is left: put back (or its second name let go, no copy placed) unless the copy was read. */
     const settle = (): void => {
-      if (restored === undefined && copyPlaced) renameSync(aside, current);
+      if (restored === undefined && placed !== undefined) renameSync(aside, current);
       else rmSync(aside);
     };
     try {
-      for (const candidate of checkpointCandidates(backendDir, options.project, options.stack, stacksDir)) {
-        if (jsonForm(candidate) !== "JSON") continue;
+      if (candidate !== undefined) {
         copyFileSync(candidate, `${current}.restoring`);
         renameSync(`${current}.restoring`, current);
-        copyPlaced = true;
         placed = candidate;
         rmSync(`${current}.attrs`, { force: true });
         const exported = await pulumi(["stack", "export"], options);
-        if (exported.code === 0) {
-          restored = `${current} from ${candidate}`;
-          break;
-        }
-        triedCopies.push(`${candidate}: ${exported.stderr.trim().split("\n")[0] ?? ""}`);
-        // JSON Pulumi refuses (a newer CLI's) is newer than the copies after it: restoring one of
-        // those would go back past it unseen. Stopped here; the error names it.
-        break;
+        if (exported.code === 0) restored = `${current} from ${candidate}`;
+        else refusedCopy = `${candidate}: ${exported.stderr.trim().split("\n")[0] ?? ""}`;
       }
     } catch (error) {
-      // Stopped while trying copies (a full disk): the checkpoint put back as it was, where it can be.
+      // Stopped while trying the copy (a full disk): the checkpoint put back as it was, where it can be.
       rmSync(`${current}.restoring`, { force: true });
       let where = `${current} is as it was`;
       try {
         settle();
       } catch {
-        where = copyPlaced ? `${current} holds a copy of ${placed} (an older state), and the checkpoint as the write left it is ${aside}: put it back as ${current} by hand (mv)` : `${current} is as it was; ${aside} is a second name of it, which the next strata recover removes`;
+        where = placed !== undefined ? `${current} holds a copy of ${placed} (an older state), and the checkpoint as the write left it is ${aside}: put it back as ${current} by hand (mv)` : `${current} is as it was; ${aside} is a second name of it, which the next strata recover removes`;
       }
       throw new Error(`strata recover stopped while it tried older copies of ${current}: ${String(error)}. ${where}. fix: free what the error names, then strata recover again`, { cause: error });
     }
@@ -501,9 +496,9 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
       settle();
     } catch (error) {
       const where = restored !== undefined ? `${current} was restored (${restored}), an older state; ${aside} is the checkpoint as the write left it: remove it by hand, or the next strata recover renames it out of the way`
-        : copyPlaced ? `${current} holds a copy of ${placed} that Pulumi did not read, and the checkpoint as the write left it is ${aside}: put it back as ${current} by hand (mv)`
+        : placed !== undefined ? `${current} holds a copy of ${placed} that Pulumi did not read, and the checkpoint as the write left it is ${aside}: put it back as ${current} by hand (mv)`
         : `${current} is as it was; ${aside} is a second name of it: remove it by hand, or the next strata recover does`;
-      throw new Error(`strata recover could not ${restored === undefined && copyPlaced ? `put ${current} back as it was` : `remove ${aside}`}: ${String(error)}. ${where}`, { cause: error });
+      throw new Error(`strata recover could not ${restored === undefined && placed !== undefined ? `put ${current} back as it was` : `remove ${aside}`}: ${String(error)}. ${where}`, { cause: error });
     }
     if (restored !== undefined) steps.push({ action: "restored checkpoint", detail: restored });
   }
@@ -553,7 +548,7 @@ export async function recoverStack(options: RecoverOptions): Promise<RecoverySte
         : currentForm === "JSON" ? `\nstrata recover replaces only a checkpoint cut short, which is not JSON; ${current} is JSON, so it is the stack's state as last written and was left as it is. fix: read Pulumi's error above (a checkpoint written by a newer Pulumi CLI is read by that CLI)${olderCopy === undefined ? "" : `; an older copy, from before the last write, is ${olderCopy}`}`
         : currentForm === "unreadable" ? `\nstrata recover could not read ${current} itself, so it did not judge whether a copy should replace it, and left it as it is. fix: read Pulumi's error above and the file's permissions and size`
         : currentForm === "not JSON" && !copiesSought ? `\n${current} is not JSON, though Pulumi read the stack a moment before, so strata recover sought no copy: it changed meanwhile (a run writing it?). fix: make sure no run of the stack is going on, then strata recover again`
-        : currentForm === "not JSON" ? `\n${current} was cut short (it is not JSON) and ${triedCopies.length === 0 ? "no readable copy of it is kept here (its .bak, .pulumi/history, .pulumi/backups)" : `its newest JSON copy is one Pulumi refuses too (${triedCopies.join("; ")}); the older copies after it were not tried, since restoring one would go back past that one unseen, and it was put back as it was`}. fix: put back a copy of the stack's state by hand, or, if none is left, pulumi stack import one you export from elsewhere`
+        : currentForm === "not JSON" ? `\n${current} was cut short (it is not JSON) and ${refusedCopy === undefined ? "no readable copy of it is kept here (its .bak, .pulumi/history, .pulumi/backups)" : `its newest JSON copy is one Pulumi refuses too (${refusedCopy}); the older copies after it were not tried, since restoring one would go back past that one unseen, and it was put back as it was`}. fix: put back a copy of the stack's state by hand, or, if none is left, pulumi stack import one you export from elsewhere`
         : "";
       throw new Error(`the stack ${options.stack} still cannot be read:\n${exported.stderr.trim()}${byHand}${why}`);
     }
