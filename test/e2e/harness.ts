@@ -323,11 +323,9 @@ const KILLED_WAIT_MS = 30_000;
 
 /** Whether no live process of the group is left, waiting for it until `deadline` (Date.now() ms). */
 async function groupGone(pid: number, deadline: number): Promise<boolean> {
-  while (groupMembers(pid).length > 0) {
-    if (Date.now() >= deadline) return groupMembers(pid).length === 0;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return true;
+  const gone = (): boolean => groupMembers(pid).length === 0;
+  // waitFor does not look again at its limit: once more here, so a group that ends on the last poll counts.
+  return (await waitFor(gone, Math.max(0, deadline - Date.now()))) || gone();
 }
 
 /**

@@ -252,6 +252,9 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
     return { options: { projectDir: project, project: "strata", stack: "dev", env }, stacks: path.join(root, "state/.pulumi/stacks/strata") };
   }
 
+  /** Where the backend keeps copies of stack dev's checkpoints, of a kind (history, backups), beside its stacks folder. */
+  const keptDir = (stacks: string, kind: "history" | "backups"): string => path.join(path.dirname(path.dirname(path.dirname(stacks))), ".pulumi", kind, "strata", "dev");
+
   it("plain: a cut-off dev.json is restored from dev.json.bak", async () => {
     const { options, stacks } = stackWritten("plain");
     writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
@@ -272,9 +275,8 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
   it("plain: a cut-off dev.json none of whose copies Pulumi can read either is put back as the kill left it", async () => {
     const { options, stacks } = stackWritten("plain");
     // Every copy recover could take: JSON, but of a checkpoint version Pulumi does not read.
-    const backend = path.dirname(path.dirname(path.dirname(stacks)));
-    const copies = [path.join(stacks, "dev.json.bak"), ...["history", "backups"].flatMap((kind) => {
-      const dir = path.join(backend, ".pulumi", kind, "strata", "dev");
+    const copies = [path.join(stacks, "dev.json.bak"), ...(["history", "backups"] as const).flatMap((kind) => {
+      const dir = keptDir(stacks, kind);
       return existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith(".json")).map((name) => path.join(dir, name)) : [];
     })];
     expect(existsSync(copies[0] as string), "the backend kept a copy to try").toBe(true);
@@ -290,7 +292,7 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
   it("plain: a cut-off dev.json whose .bak is JSON Pulumi refuses (a newer CLI's) is not restored from an older copy behind it", async () => {
     const { options, stacks } = stackWritten("plain");
     const older = readFileSync(path.join(stacks, "dev.json"), "utf8");
-    const history = path.join(path.dirname(path.dirname(path.dirname(stacks))), ".pulumi", "history", "strata", "dev");
+    const history = keptDir(stacks, "history");
     mkdirSync(history, { recursive: true });
     writeFileSync(path.join(history, "dev-1.checkpoint.json"), older);
     utimesSync(path.join(history, "dev-1.checkpoint.json"), new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
@@ -312,8 +314,7 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
   it("plain: a cut-off dev.json with no copy kept says so, and is left as it is", async () => {
     const { options, stacks } = stackWritten("plain");
     rmSync(path.join(stacks, "dev.json.bak"));
-    const backend = path.dirname(path.dirname(path.dirname(stacks)));
-    for (const kind of ["history", "backups"]) rmSync(path.join(backend, ".pulumi", kind), { recursive: true, force: true });
+    for (const kind of ["history", "backups"] as const) rmSync(keptDir(stacks, kind), { recursive: true, force: true });
     writeFileSync(path.join(stacks, "dev.json"), "{ cut off");
     // Twice: the first leaves nothing aside that would stop the second.
     for (let run = 0; run < 2; run++) {
@@ -366,7 +367,7 @@ describe("recoverStack restores an unreadable checkpoint only from what it can r
   it("plain: a checkpoint kept aside by a stopped recover is not put back over JSON Pulumi cannot read (a newer CLI's state, with its byte copy among those recover tries, as Pulumi keeps them; or a copy recover was trying)", async () => {
     const { options, stacks } = stackWritten("plain");
     const newer = JSON.stringify({ version: 99, checkpoint: { note: "a newer CLI wrote this" } });
-    const history = path.join(path.dirname(path.dirname(path.dirname(stacks))), ".pulumi", "history", "strata", "dev");
+    const history = keptDir(stacks, "history");
     mkdirSync(history, { recursive: true });
     writeFileSync(path.join(history, "dev-1.checkpoint.json"), newer);
     writeFileSync(path.join(stacks, "dev.json.cut-short"), "{ cut off");
